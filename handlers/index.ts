@@ -1,0 +1,17 @@
+/**
+ * Every handler family, in the order their commands appear in 帮助. A new family is one file with
+ * `register(router)` and one line here.
+ */
+import { Router } from '../src/bot/router.js'
+import * as fallback from './fallback.js'
+import * as help from './help.js'
+import * as subscribe from './subscribe.js'
+
+const families = [help, subscribe, fallback]
+
+/** A router with every handler registered. */
+export function createRouter(): Router {
+  const router = new Router()
+  for (const family of families) family.register(router)
+  return router
+}

@@ -1,0 +1,10 @@
+/**
+ * Every migration, in order. Listed statically (not read from disk) so the same Migrator runs on
+ * Node and on Workers. Add a file `NNNN_name.ts` and one line here.
+ */
+import type { Migration } from 'kysely'
+import * as m0001 from './0001_foundation.js'
+
+export const migrations: Record<string, Migration> = {
+  '0001_foundation': m0001,
+}

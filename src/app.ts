@@ -1,0 +1,77 @@
+/**
+ * `createApp(deps)` → the Hono app. The one place routes are mounted; every dependency is
+ * injected, so the same app runs under Node, Workers and tests.
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { type Kysely, sql } from 'kysely'
+import type { Router } from './bot/router.js'
+import { type Clock, systemClock } from './clock.js'
+import { databaseInboundStore, type InboundStore } from './community/inbound-events.js'
+import { databaseMemberStore, type MemberStore } from './community/members.js'
+import type { Config } from './config.js'
+import type { Database } from './db/schema.js'
+import { createLogger, type Logger } from './logger.js'
+import { wechatRoutes } from './routes/wechat.js'
+
+/** Everything the app needs. Stores default to the database ones. */
+export interface AppDeps {
+  config: Config
+  db: Kysely<Database>
+  router: Router
+  clock?: Clock
+  logger?: Logger
+  inbound?: InboundStore
+  members?: MemberStore
+}
+
+const CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  500: 'INTERNAL_ERROR',
+}
+
+/** Builds the HTTP app. */
+export function createApp(deps: AppDeps): Hono {
+  const { config, db } = deps
+  const clock = deps.clock ?? systemClock
+  const logger = deps.logger ?? createLogger({ level: config.logLevel })
+  const app = new Hono()
+
+  app.onError((error, c) => {
+    const status = error instanceof HTTPException ? error.status : 500
+    const fields = { status, method: c.req.method, path: c.req.path }
+    if (status >= 500) logger.error('request failed', { ...fields, error })
+    else logger.warn('request refused', { ...fields, reason: error.message })
+    const message = status >= 500 ? 'internal error' : error.message
+    return c.json({ code: CODES[status] ?? 'ERROR', message }, status as 400)
+  })
+  app.notFound((c) => c.json({ code: 'NOT_FOUND', message: 'no such route' }, 404))
+
+  app.get('/healthz', async (c) => {
+    await sql`select 1`.execute(db)
+    return c.json({ ok: true, sandbox: config.sandbox, accounts: config.accounts.length })
+  })
+
+  app.route(
+    '/wechat',
+    wechatRoutes({
+      accounts: config.accounts,
+      maxSkewSeconds: config.maxSkewSeconds,
+      maxBodyBytes: config.maxBodyBytes,
+      dispatch: {
+        router: deps.router,
+        inbound: deps.inbound ?? databaseInboundStore(db),
+        members: deps.members ?? databaseMemberStore(db),
+        db,
+        clock,
+        logger,
+        locale: config.locale,
+        replyDeadlineMs: config.replyDeadlineMs,
+      },
+    }),
+  )
+  return app
+}

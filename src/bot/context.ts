@@ -1,0 +1,25 @@
+/** What a handler receives: the typed message, the member, the account, copy and services. */
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.js'
+import type { Database, Member } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import type { InboundMessage } from '../wechat/message.js'
+import type { Locale, Translate } from './i18n.js'
+
+/** The per-push context handed to every handler. */
+export interface BotContext {
+  account: { appid: string; locale: Locale }
+  message: InboundMessage
+  member: Member
+  /** The text the router matched on: a text message's content (trimmed), a voice recognition, or a
+   * CLICK event key; empty otherwise. */
+  text: string
+  /** For commands: the text after the command word, trimmed. */
+  args: string
+  /** For `hears` routes: the regular-expression match. */
+  match: RegExpExecArray | null
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  t: Translate
+}

@@ -1,0 +1,125 @@
+/**
+ * The way a push travels after the webhook: claim the dedupe key → record the member → route →
+ * render → store the reply, all inside the reply deadline. A handler that overruns gets `success`
+ * sent for it and finishes in the background; its result is kept for a customer-service follow-up.
+ */
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.js'
+import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
+import type { MemberStore } from '../community/members.js'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import type { PushFormat } from '../wechat/codec.js'
+import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
+import { type Reply, renderReply, text } from '../wechat/reply.js'
+import { type Locale, translator } from './i18n.js'
+import { Router } from './router.js'
+
+/** What dispatching needs; built once per app. */
+export interface DispatchDeps {
+  router: Router
+  inbound: InboundStore
+  members: MemberStore
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  locale: Locale
+  replyDeadlineMs: number
+  /** Keeps background work alive after the response (Workers' `waitUntil`); Node needs nothing. */
+  waitUntil?: (work: Promise<unknown>) => void
+}
+
+/** One push to dispatch. */
+export interface DispatchInput {
+  appid: string
+  message: InboundMessage
+  format: PushFormat
+  /** When the request arrived (epoch ms): the deadline counts from here. */
+  receivedAt: number
+}
+
+/**
+ * Handles one verified push and returns the plaintext reply body to send, or null for `success`.
+ * Never throws for handler failures: they are logged and answered with an apology.
+ */
+export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promise<string | null> {
+  const { message, appid } = input
+  const key = { appid, dedupeKey: dedupeKey(message) }
+  const deadline = input.receivedAt + deps.replyDeadlineMs
+  const now = () => deps.clock.now().getTime()
+  const log = deps.logger.child({ appid, dedupeKey: key.dedupeKey, msgType: message.type })
+
+  const claimed = await deps.inbound.claim(
+    {
+      ...key,
+      openid: message.fromUserName,
+      msgType: message.type === 'unknown' ? message.msgType : message.type,
+      event: isEvent(message) ? message.event : null,
+    },
+    deps.clock.now(),
+  )
+  if (!claimed) {
+    const outcome = await waitForOutcome(deps.inbound, key, deadline, now)
+    log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
+    return outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
+  }
+
+  const t = translator(deps.locale)
+  const address = { to: message.fromUserName, from: message.toUserName }
+  const render = (reply: Reply | null) =>
+    reply && renderReply(reply, { ...address, createTime: Math.floor(now() / 1000) }, input.format)
+
+  const work = (async () => {
+    const member = await deps.members.recordInbound(appid, message, deps.clock.now())
+    return deps.router.route({
+      account: { appid, locale: deps.locale },
+      message,
+      member,
+      text: Router.textOf(message),
+      args: '',
+      match: null,
+      db: deps.db,
+      clock: deps.clock,
+      logger: log,
+      t,
+    })
+  })()
+
+  // Settles the claim when the work ends, whether it beat the deadline or not.
+  const settled = work.then(
+    async (reply) => {
+      const body = render(reply)
+      if (await deps.inbound.complete(key, body, deps.clock.now())) return body
+      await deps.inbound.recordFollowUp(key, reply && JSON.stringify(reply), deps.clock.now())
+      log.info('late reply kept for follow-up', { hasReply: reply !== null })
+      return undefined
+    },
+    async (error: unknown) => {
+      log.error('handler failed', { error })
+      const apology = text(t('error.generic'))
+      const reason = error instanceof Error ? error.message : String(error)
+      if (await deps.inbound.complete(key, render(apology), deps.clock.now(), reason)) {
+        return render(apology)
+      }
+      await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
+      return undefined
+    },
+  )
+
+  const timedOut = Symbol('timeout')
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<typeof timedOut>((resolve) => {
+    timer = setTimeout(() => resolve(timedOut), Math.max(0, deadline - now()))
+  })
+  const first = await Promise.race([settled, timeout])
+  clearTimeout(timer)
+  if (first !== timedOut) return first ?? null
+
+  if (await deps.inbound.defer(key, deps.clock.now())) {
+    log.warn('reply deadline passed; answered success', { deadlineMs: deps.replyDeadlineMs })
+    deps.waitUntil?.(settled)
+    return null
+  }
+  // The handler completed between the timer and the deferral: its reply is stored.
+  return (await settled) ?? null
+}

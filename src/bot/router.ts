@@ -1,0 +1,127 @@
+/**
+ * The bot router: commands by keyword (Chinese and English aliases), regular expressions, events
+ * and message types, and a fallback. Handlers in `handlers/` register themselves here; the router
+ * knows its commands so `帮助` can list what exists.
+ */
+import { isEvent } from '../wechat/message.js'
+import type { Reply } from '../wechat/reply.js'
+import type { BotContext } from './context.js'
+import type { MessageKey } from './i18n.js'
+
+/** A handler answers with a reply, or nothing (→ `success`). */
+export type Handler = (
+  ctx: BotContext,
+) => Promise<Reply | null | undefined> | Reply | null | undefined
+
+/** A command as `帮助` lists it. */
+export interface CommandSpec {
+  /** Keywords; the first is shown first. Matched case-insensitively, with or without a leading `/`. */
+  names: string[]
+  /** Message key of the one-line description. */
+  description: MessageKey
+}
+
+type EventName = string
+
+/** Routes a push to the first matching handler. */
+export class Router {
+  readonly #commands: { spec: CommandSpec; handler: Handler }[] = []
+  readonly #hears: { pattern: RegExp; handler: Handler }[] = []
+  readonly #on = new Map<EventName, Handler>()
+  #otherwise: Handler | undefined
+
+  /**
+   * Registers a command.
+   * @example router.command({ names: ['签到', 'checkin'], description: 'command.checkin' }, checkin)
+   */
+  command(spec: CommandSpec, handler: Handler): this {
+    for (const name of spec.names) {
+      if (this.#findCommand(name)) throw new Error(`command ${name} is registered twice`)
+    }
+    this.#commands.push({ spec, handler })
+    return this
+  }
+
+  /** Registers a regular expression tried on the text after commands. */
+  hears(pattern: RegExp, handler: Handler): this {
+    this.#hears.push({ pattern, handler })
+    return this
+  }
+
+  /**
+   * Registers a handler for events (`subscribe`, `SCAN`, `CLICK` …) or message types (`image` …).
+   * Events are matched by their exact `Event` value.
+   */
+  on(names: EventName | EventName[], handler: Handler): this {
+    for (const name of [names].flat()) this.#on.set(name, handler)
+    return this
+  }
+
+  /** The handler for ordinary messages nothing else matched. Events never fall through to it. */
+  otherwise(handler: Handler): this {
+    this.#otherwise = handler
+    return this
+  }
+
+  /** Commands in registration order (for help). */
+  commands(): readonly CommandSpec[] {
+    return this.#commands.map((c) => c.spec)
+  }
+
+  /** The text a push is matched on. */
+  static textOf(message: BotContext['message']): string {
+    if (message.type === 'text') return message.content.trim()
+    if (message.type === 'voice')
+      return (message.recognition ?? '').replace(/[。！？.!?]+$/u, '').trim()
+    if (message.type === 'event' && message.event === 'CLICK') return message.eventKey.trim()
+    return ''
+  }
+
+  /** Runs the matching handler; null when nothing matched or it had nothing to say. */
+  async route(ctx: BotContext): Promise<Reply | null> {
+    const m = ctx.message
+    const byType = this.#on.get(isEvent(m) ? m.event : m.type)
+    if (byType) return (await byType(ctx)) ?? null
+    if (m.type === 'unknown') return null
+
+    const text = ctx.text
+    if (text) {
+      const [word = '', ...rest] = text.split(/\s+/)
+      const command = this.#findCommand(word) ?? this.#findPrefixCommand(text)
+      if (command) {
+        const args = rest.length > 0 ? rest.join(' ') : text.slice(command.matched.length).trim()
+        return (await command.handler({ ...ctx, args })) ?? null
+      }
+      for (const { pattern, handler } of this.#hears) {
+        const match = pattern.exec(text)
+        if (match) return (await handler({ ...ctx, match })) ?? null
+      }
+    }
+    if (isEvent(m)) return null
+    return this.#otherwise ? ((await this.#otherwise(ctx)) ?? null) : null
+  }
+
+  #findCommand(word: string) {
+    const key = normalize(word)
+    const found = this.#commands.find((c) => c.spec.names.some((n) => normalize(n) === key))
+    return found ? { ...found, matched: word } : undefined
+  }
+
+  /** Chinese commands are often typed without a space: `兑换3` → `兑换` with args `3`. */
+  #findPrefixCommand(text: string) {
+    const lower = normalize(text)
+    for (const c of this.#commands) {
+      for (const name of c.spec.names) {
+        const n = normalize(name)
+        if (/^\p{Script=Han}/u.test(n) && lower.startsWith(n)) {
+          return { ...c, matched: text.slice(0, text.length - (lower.length - n.length)) }
+        }
+      }
+    }
+    return undefined
+  }
+}
+
+function normalize(word: string): string {
+  return word.replace(/^[/／]/, '').toLowerCase()
+}

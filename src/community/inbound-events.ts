@@ -1,0 +1,144 @@
+/**
+ * The inbound dedupe ledger. A push is *claimed* by inserting its dedupe key (primary key) before
+ * anything else happens; WeChat's retries and other processes find the row and get the stored
+ * reply instead of running the handler again.
+ *
+ * Status moves one way:
+ *   processing → replied      the handler finished within the deadline; `reply` was sent
+ *   processing → failed       the handler threw; `reply` holds the apology that was sent
+ *   processing → deferred     the deadline passed; `success` was sent, the handler still runs
+ *   deferred   → follow_up    the late result waits in `follow_up` for a customer-service message
+ *   deferred   → replied      the late handler had nothing to say
+ * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
+ */
+import type { Kysely } from 'kysely'
+import { sleep } from '../clock.js'
+import type { Database, InboundStatus } from '../db/schema.js'
+
+/** Identifies a push. */
+export interface InboundKey {
+  appid: string
+  dedupeKey: string
+}
+
+/** What a caller waiting on someone else's claim learns. */
+export interface InboundOutcome {
+  status: InboundStatus
+  reply: string | null
+}
+
+/** Storage for claims and replies (database in production; memory only in tests and benches). */
+export interface InboundStore {
+  /** True if this caller now owns the push; false if it was claimed before. */
+  claim(
+    key: InboundKey & { openid: string; msgType: string; event: string | null },
+    now: Date,
+  ): Promise<boolean>
+  /** processing → replied|failed with the reply sent; false if the deadline took it first. */
+  complete(key: InboundKey, reply: string | null, now: Date, error?: string): Promise<boolean>
+  /** processing → deferred; false if the handler completed first. */
+  defer(key: InboundKey, now: Date): Promise<boolean>
+  /** deferred → follow_up (or replied when there is nothing to say). */
+  recordFollowUp(key: InboundKey, followUp: string | null, now: Date, error?: string): Promise<void>
+  /** Current status and stored reply. */
+  read(key: InboundKey): Promise<InboundOutcome | undefined>
+}
+
+/** The database store. */
+export function databaseInboundStore(db: Kysely<Database>): InboundStore {
+  const row = (k: InboundKey) =>
+    db
+      .updateTable('inbound_events')
+      .where('appid', '=', k.appid)
+      .where('dedupe_key', '=', k.dedupeKey)
+  return {
+    async claim(key, now) {
+      const inserted = await db
+        .insertInto('inbound_events')
+        .values({
+          appid: key.appid,
+          dedupe_key: key.dedupeKey,
+          openid: key.openid,
+          msg_type: key.msgType,
+          event: key.event,
+          status: 'processing',
+          received_at: now,
+        })
+        .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
+        .returning('dedupe_key')
+        .executeTakeFirst()
+      return inserted !== undefined
+    },
+    async complete(key, reply, now, error) {
+      const done = await row(key)
+        .set({
+          status: error ? 'failed' : 'replied',
+          reply,
+          error: error ?? null,
+          completed_at: now,
+        })
+        .where('status', '=', 'processing')
+        .returning('dedupe_key')
+        .executeTakeFirst()
+      return done !== undefined
+    },
+    async defer(key) {
+      const done = await row(key)
+        .set({ status: 'deferred' })
+        .where('status', '=', 'processing')
+        .returning('dedupe_key')
+        .executeTakeFirst()
+      return done !== undefined
+    },
+    async recordFollowUp(key, followUp, now, error) {
+      await row(key)
+        .set({
+          status: followUp === null ? 'replied' : 'follow_up',
+          follow_up: followUp,
+          error: error ?? null,
+          completed_at: now,
+        })
+        .where('status', '=', 'deferred')
+        .execute()
+    },
+    async read(key) {
+      return db
+        .selectFrom('inbound_events')
+        .select(['status', 'reply'])
+        .where('appid', '=', key.appid)
+        .where('dedupe_key', '=', key.dedupeKey)
+        .executeTakeFirst()
+    },
+  }
+}
+
+/**
+ * Waits for another caller's claim to settle, polling with a growing interval until `until`
+ * (epoch ms). Returns the outcome, or undefined if it is still processing at the deadline.
+ */
+export async function waitForOutcome(
+  store: InboundStore,
+  key: InboundKey,
+  until: number,
+  now: () => number = Date.now,
+): Promise<InboundOutcome | undefined> {
+  let interval = 20
+  for (;;) {
+    const outcome = await store.read(key)
+    if (outcome && outcome.status !== 'processing') return outcome
+    const left = until - now()
+    if (left <= 0) return undefined
+    await sleep(Math.min(interval, left))
+    interval = Math.min(interval * 2, 250)
+  }
+}
+
+/** Deletes claims older than `before` (WeChat retries within seconds; keep days for support). */
+export async function pruneInboundEvents(db: Kysely<Database>, before: Date): Promise<number> {
+  const result = await db
+    .deleteFrom('inbound_events')
+    .where('received_at', '<', before)
+    .where('status', 'in', ['replied', 'failed'])
+    .executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

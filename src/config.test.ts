@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from './config.js'
+
+const KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+describe('loadConfig', () => {
+  it('defaults to sandbox mode on PGlite', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      port: 3000,
+      dataDir: './data',
+      sandbox: true,
+      accounts: [],
+      maxSkewSeconds: 300,
+      apiBase: 'https://api.weixin.qq.com',
+      replyDeadlineMs: 4000,
+      maxBodyBytes: 1048576,
+      timeZone: 'Asia/Shanghai',
+      locale: 'zh-CN',
+    })
+    expect(config.databaseUrl).toBeUndefined()
+  })
+
+  it('reads the default account and extra accounts', () => {
+    const config = loadConfig({
+      WECHAT_APPID: 'wx1234567890abcdef',
+      WECHAT_TOKEN: 'token123',
+      WECHAT_AES_KEY: KEY,
+      WECHAT_SECRET: 's3cret',
+      WECHAT_ACCOUNTS: JSON.stringify([{ appid: 'wxabcdef1234567890', token: 'other1' }]),
+      WECHAT_MAX_SKEW_SECONDS: '0',
+    })
+    expect(config.sandbox).toBe(false)
+    expect(config.maxSkewSeconds).toBe(0)
+    expect(config.accounts.map((a) => a.appid)).toEqual([
+      'wx1234567890abcdef',
+      'wxabcdef1234567890',
+    ])
+    expect(config.accounts[0]).toMatchObject({ aesKey: KEY, secret: 's3cret' })
+  })
+
+  it('names the variable and the problem, never the value', () => {
+    const lines = problems({
+      WECHAT_APPID: 'wx1234567890abcdef',
+      WECHAT_TOKEN: 'token123',
+      WECHAT_AES_KEY: 'tooshort-secret',
+      PORT: 'eighty',
+    })
+    expect(lines).toContain('WECHAT_AES_KEY: must be exactly 43 characters (the EncodingAESKey)')
+    expect(lines).toContain('PORT: must be a whole number')
+    expect(lines.join('\n')).not.toContain('tooshort-secret')
+  })
+
+  it('refuses half-configured accounts and bad extra accounts', () => {
+    expect(problems({ WECHAT_APPID: 'wx1234567890abcdef' })).toEqual([
+      'WECHAT_TOKEN: must be set when WECHAT_APPID is set',
+    ])
+    expect(problems({ WECHAT_AES_KEY: KEY })).toEqual([
+      'WECHAT_AES_KEY: is set but WECHAT_APPID and WECHAT_TOKEN are not',
+    ])
+    expect(problems({ WECHAT_ACCOUNTS: '[{' })[0]).toMatch(/^WECHAT_ACCOUNTS: must be a JSON array/)
+    expect(
+      problems({
+        WECHAT_ACCOUNTS: JSON.stringify([
+          { appid: 'wx1234567890abcdef', token: 'ok1', aesKey: 'x' },
+        ]),
+      }),
+    ).toEqual(['WECHAT_ACCOUNTS[0].aesKey: must be exactly 43 characters (the EncodingAESKey)'])
+    const dup = { appid: 'wx1234567890abcdef', token: 'abc' }
+    expect(problems({ WECHAT_ACCOUNTS: JSON.stringify([dup, dup]) })).toEqual([
+      'WECHAT_ACCOUNTS: appid wx1234567890abcdef is configured twice',
+    ])
+    expect(problems({ DATABASE_URL: 'mysql://x' })).toEqual([
+      'DATABASE_URL: must be a postgres:// or postgresql:// URL',
+    ])
+    expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
+      'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
+    ])
+  })
+})

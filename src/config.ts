@@ -1,0 +1,211 @@
+/**
+ * Configuration: one validated schema over environment variables. Errors name the variable and
+ * what is wrong, never its value (several are secrets).
+ */
+import * as v from 'valibot'
+
+/** One official account the webhook serves. */
+export interface AccountConfig {
+  /** AppID, `wx` + 16 characters. */
+  appid: string
+  /** The Token entered in 开发 → 基本配置 (3–32 letters or digits). */
+  token: string
+  /** EncodingAESKey (43 characters); required for compatible and safe mode. */
+  aesKey?: string
+  /** The previous EncodingAESKey, tried when the current one fails (key rotation). */
+  previousAesKey?: string
+  /** AppSecret, for outbound API calls. */
+  secret?: string
+}
+
+/** The validated configuration of one process. */
+export interface Config {
+  port: number
+  /** PostgreSQL URL; undefined → embedded PGlite in `dataDir`. */
+  databaseUrl?: string
+  dataDir: string
+  /** Configured accounts, default first. Empty in sandbox mode until the entry adds the dev account. */
+  accounts: AccountConfig[]
+  /** True when no WeChat credentials are configured: a generated dev account is used. */
+  sandbox: boolean
+  /** Refuse pushes whose timestamp is further than this from now; 0 disables the check. */
+  maxSkewSeconds: number
+  apiBase: string
+  adminToken?: string
+  /** Passive replies not ready by then are answered `success` and followed up later. */
+  replyDeadlineMs: number
+  maxBodyBytes: number
+  timeZone: string
+  locale: 'zh-CN' | 'en'
+  logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+/** Bad configuration: `problems` are lines of the form `VARIABLE: what is wrong`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  }
+}
+
+const APPID = /^wx[0-9a-zA-Z]{16}$/
+const TOKEN = /^[A-Za-z0-9]{3,32}$/
+const AES_KEY = /^[A-Za-z0-9]{43}$/
+
+const optionalString = v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')))
+
+function integer(min: number, max: number, fallback: number) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.regex(/^\d+$/, 'must be a whole number'),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  )
+}
+
+const appid = v.pipe(v.string(), v.regex(APPID, 'must be "wx" followed by 16 letters or digits'))
+const token = v.pipe(v.string(), v.regex(TOKEN, 'must be 3–32 letters or digits'))
+const aesKey = v.pipe(
+  v.string(),
+  v.check((s) => s.length === 43, 'must be exactly 43 characters (the EncodingAESKey)'),
+  v.regex(AES_KEY, 'must contain only letters and digits'),
+)
+
+const accountSchema = v.strictObject({
+  appid,
+  token,
+  aesKey: v.optional(aesKey),
+  previousAesKey: v.optional(aesKey),
+  secret: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'))),
+})
+
+const envSchema = v.object({
+  PORT: integer(1, 65535, 3000),
+  DATABASE_URL: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
+    ),
+  ),
+  QUANZI_DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), './data'),
+  WECHAT_APPID: v.optional(appid),
+  WECHAT_TOKEN: v.optional(token),
+  WECHAT_AES_KEY: v.optional(aesKey),
+  WECHAT_AES_KEY_PREVIOUS: v.optional(aesKey),
+  WECHAT_SECRET: optionalString,
+  WECHAT_ACCOUNTS: v.optional(v.string()),
+  WECHAT_MAX_SKEW_SECONDS: integer(0, 86_400, 300),
+  WECHAT_API_BASE: v.optional(
+    v.pipe(v.string(), v.url('must be a URL such as https://api.weixin.qq.com')),
+    'https://api.weixin.qq.com',
+  ),
+  WECHAT_REPLY_DEADLINE_MS: integer(100, 4_800, 4000),
+  WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 1024 * 1024),
+  ADMIN_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
+  QUANZI_TIME_ZONE: v.pipe(
+    v.optional(v.string(), 'Asia/Shanghai'),
+    v.check(isTimeZone, 'must be an IANA time zone such as Asia/Shanghai'),
+  ),
+  QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
+  LOG_LEVEL: v.optional(
+    v.picklist(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'),
+    'info',
+  ),
+})
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Turns valibot issues into `VARIABLE[.path]: message` lines. */
+function describe(issues: v.BaseIssue<unknown>[], prefix = ''): string[] {
+  return issues.map((issue) => {
+    let path = prefix
+    for (const { key } of issue.path ?? []) {
+      path += typeof key === 'number' ? `[${key}]` : path ? `.${String(key)}` : String(key)
+    }
+    return `${path}: ${issue.message}`
+  })
+}
+
+/**
+ * Reads and validates the configuration from an environment (`process.env` or a Workers `env`).
+ * Empty strings count as unset. Throws {@link ConfigError} listing every problem.
+ * @example const config = loadConfig(process.env)
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => typeof value === 'string' && value.trim() !== ''),
+  )
+  const parsed = v.safeParse(envSchema, cleaned, { abortPipeEarly: true })
+  if (!parsed.success) throw new ConfigError(describe(parsed.issues))
+  const e = parsed.output
+  const problems: string[] = []
+
+  const accounts: AccountConfig[] = []
+  if (e.WECHAT_APPID || e.WECHAT_TOKEN) {
+    if (!e.WECHAT_APPID) problems.push('WECHAT_APPID: must be set when WECHAT_TOKEN is set')
+    if (!e.WECHAT_TOKEN) problems.push('WECHAT_TOKEN: must be set when WECHAT_APPID is set')
+    if (e.WECHAT_APPID && e.WECHAT_TOKEN) {
+      accounts.push({
+        appid: e.WECHAT_APPID,
+        token: e.WECHAT_TOKEN,
+        aesKey: e.WECHAT_AES_KEY,
+        previousAesKey: e.WECHAT_AES_KEY_PREVIOUS,
+        secret: e.WECHAT_SECRET,
+      })
+    }
+  } else {
+    for (const name of ['WECHAT_AES_KEY', 'WECHAT_AES_KEY_PREVIOUS', 'WECHAT_SECRET'] as const) {
+      if (e[name]) problems.push(`${name}: is set but WECHAT_APPID and WECHAT_TOKEN are not`)
+    }
+  }
+  if (e.WECHAT_AES_KEY_PREVIOUS && !e.WECHAT_AES_KEY) {
+    problems.push('WECHAT_AES_KEY_PREVIOUS: needs WECHAT_AES_KEY (the current key) as well')
+  }
+
+  if (e.WECHAT_ACCOUNTS) {
+    let list: unknown
+    try {
+      list = JSON.parse(e.WECHAT_ACCOUNTS)
+    } catch {
+      problems.push('WECHAT_ACCOUNTS: must be a JSON array of {appid, token, aesKey?, secret?}')
+    }
+    if (list !== undefined) {
+      const result = v.safeParse(v.array(accountSchema, 'must be a JSON array'), list, {
+        abortPipeEarly: true,
+      })
+      if (result.success) accounts.push(...result.output)
+      else problems.push(...describe(result.issues, 'WECHAT_ACCOUNTS'))
+    }
+  }
+  const seen = new Set<string>()
+  for (const account of accounts) {
+    if (seen.has(account.appid))
+      problems.push(`WECHAT_ACCOUNTS: appid ${account.appid} is configured twice`)
+    seen.add(account.appid)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return {
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.QUANZI_DATA_DIR,
+    accounts,
+    sandbox: accounts.length === 0,
+    maxSkewSeconds: e.WECHAT_MAX_SKEW_SECONDS,
+    apiBase: e.WECHAT_API_BASE.replace(/\/+$/, ''),
+    adminToken: e.ADMIN_TOKEN,
+    replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
+    maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,
+    timeZone: e.QUANZI_TIME_ZONE,
+    locale: e.QUANZI_LOCALE,
+    logLevel: e.LOG_LEVEL,
+  }
+}

@@ -1,0 +1,18 @@
+/** Applies `migrations/` with Kysely's Migrator; identical on PGlite and PostgreSQL. */
+import { type Kysely, type MigrationResultSet, Migrator } from 'kysely'
+import { migrations } from '../../migrations/index.js'
+
+/** Brings the schema to the latest migration. Throws with the failing migration's name. */
+// biome-ignore lint/suspicious/noExplicitAny: the Migrator works on any schema
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  })
+  const result = await migrator.migrateToLatest()
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
+    throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error })
+  }
+  return result
+}

@@ -1,0 +1,32 @@
+/** A Kysely instance on PostgreSQL through `pg`, int8 parsed as a number like PGlite does. */
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Database } from './schema.js'
+
+const INT8_OID = 20
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value)
+    return pg.types.getTypeParser(oid, format as 'text')
+  },
+} as pg.CustomTypesConfig
+
+/** Options for {@link postgresDatabase}. */
+export interface PostgresOptions {
+  /** Pool size (default 10). */
+  max?: number
+  /** Put tables in this schema (tests use one schema per suite). */
+  schema?: string
+}
+
+/** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
+export function postgresDatabase(url: string, options: PostgresOptions = {}): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    types,
+    options: options.schema ? `-c search_path=${options.schema}` : undefined,
+  })
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}

@@ -1,0 +1,63 @@
+/**
+ * Structured logging: one JSON object per line. Callers pass context fields, never secrets; keys
+ * that look like secrets are masked anyway.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type LogFields = Record<string, unknown>
+
+/** A leveled logger with context fields. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void
+  info(msg: string, fields?: LogFields): void
+  warn(msg: string, fields?: LogFields): void
+  error(msg: string, fields?: LogFields): void
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+const SECRET = /secret|token|aes_?key|password|authorization/i
+
+function redact(fields: LogFields): LogFields {
+  const out: LogFields = {}
+  for (const [k, v] of Object.entries(fields)) {
+    if (v instanceof Error) out[k] = { name: v.name, message: v.message }
+    else out[k] = SECRET.test(k) ? '[redacted]' : v
+  }
+  return out
+}
+
+/**
+ * Creates a JSON-lines logger.
+ * @example const log = createLogger({ level: 'info' }); log.warn('bad signature', { appid })
+ */
+export function createLogger(
+  options: { level?: LogLevel; write?: (line: string) => void; fields?: LogFields } = {},
+): Logger {
+  const min = ORDER[options.level ?? 'info']
+  const write = options.write ?? ((line: string) => console.log(line))
+  const base = options.fields ?? {}
+  const log =
+    (level: LogLevel) =>
+    (msg: string, fields: LogFields = {}) => {
+      if (ORDER[level] < min) return
+      write(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level,
+          msg,
+          ...redact({ ...base, ...fields }),
+        }),
+      )
+    }
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+  }
+}
+
+/** A logger that drops everything (tests). */
+export const silentLogger: Logger = createLogger({ write: () => {} })

@@ -1,0 +1,358 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createRouter } from '../../handlers/index.js'
+import { forEachDatabase } from '../../test/databases.js'
+import {
+  PLAIN_ACCOUNT,
+  SAFE_ACCOUNT,
+  startServer,
+  type TestServer,
+  testConfig,
+} from '../../test/server.js'
+import { sleep } from '../clock.js'
+import { createPusher, nextMsgId } from '../sandbox/pusher.js'
+import { messageCipher, signature } from '../wechat/crypto.js'
+import { text } from '../wechat/reply.js'
+
+forEachDatabase('webhook over HTTP', (get, dbName) => {
+  let server: TestServer
+  let calls = 0
+  const router = createRouter()
+    .command({ names: ['计数', 'count'], description: 'command.help' }, () => {
+      calls++
+      return text(`count ${calls}`)
+    })
+    .command({ names: ['慢', 'slow'], description: 'command.help' }, async () => {
+      await sleep(400)
+      return text('late answer')
+    })
+    .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
+      throw new Error('handler exploded')
+    })
+
+  beforeAll(async () => {
+    server = await startServer(get().db, {
+      router,
+      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '150' }),
+    })
+  })
+  afterAll(() => server.close())
+
+  const safe = () => createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+  const counts = async () => {
+    const db = get().db
+    const m = await db
+      .selectFrom('members')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow()
+    const e = await db
+      .selectFrom('inbound_events')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow()
+    return { members: m.n, events: e.n }
+  }
+
+  it('answers URL verification with the raw echostr', async () => {
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const sig = await signature([SAFE_ACCOUNT.token, timestamp, 'n1'])
+    const ok = await fetch(
+      `${server.url}/wechat?signature=${sig}&timestamp=${timestamp}&nonce=n1&echostr=abc%2B123`,
+    )
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toBe('abc+123')
+    const bad = await fetch(
+      `${server.url}/wechat?signature=${'0'.repeat(40)}&timestamp=${timestamp}&nonce=n1&echostr=x`,
+    )
+    expect(bad.status).toBe(401)
+  })
+
+  it('replies in safe mode with a sealed, signed envelope', async () => {
+    const res = await safe().text('o_safe', '帮助')
+    expect(res.status).toBe(200)
+    expect(res.body).toMatch(/^<xml>\n<Encrypt><!\[CDATA\[/)
+    expect(res.reply).toMatchObject({
+      ToUserName: 'o_safe',
+      FromUserName: 'gh_sandbox00000',
+      MsgType: 'text',
+    })
+    expect(res.reply!.Content).toContain('帮助 / help')
+  })
+
+  it('replies in compatible mode, plaintext mode and for JSON pushes', async () => {
+    const compat = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      mode: 'compat',
+    })
+    expect((await compat.text('o_c', 'help')).reply!.Content).toContain('help')
+
+    const plain = createPusher({
+      url: `${server.url}/wechat/${PLAIN_ACCOUNT.appid}`,
+      account: PLAIN_ACCOUNT,
+    })
+    const p = await plain.text('o_p', 'HELP')
+    expect(p.body).toMatch(/^<xml><ToUserName><!\[CDATA\[o_p\]\]><\/ToUserName>/)
+    expect(p.reply!.Content).toContain('帮助')
+
+    for (const mode of ['plain', 'safe'] as const) {
+      const json = createPusher({
+        url: `${server.url}/wechat`,
+        account: SAFE_ACCOUNT,
+        mode,
+        format: 'json',
+      })
+      const r = await json.text('o_json', '?')
+      expect(JSON.parse(r.body)).toHaveProperty(mode === 'safe' ? 'Encrypt' : 'Content')
+      expect(r.reply!.Content).toContain('帮助')
+    }
+  })
+
+  it('welcomes followers, records scenes and follow state', async () => {
+    const wx = safe()
+    const r = await wx.event('o_follow', 'subscribe', { EventKey: 'qrscene_spring', Ticket: 'T1' })
+    expect(r.reply!.Content).toContain('spring')
+    let m = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', 'o_follow')
+      .executeTakeFirstOrThrow()
+    expect(m).toMatchObject({
+      appid: SAFE_ACCOUNT.appid,
+      subscribed: true,
+      subscribe_scene: 'spring',
+      subscribe_event_key: 'qrscene_spring',
+    })
+    expect(m.last_inbound_at).toBeNull()
+
+    expect((await wx.event('o_follow', 'unsubscribe')).body).toBe('success')
+    m = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', 'o_follow')
+      .executeTakeFirstOrThrow()
+    expect(m.subscribed).toBe(false)
+    expect(m.unsubscribed_at).toBeInstanceOf(Date)
+
+    await wx.text('o_follow', 'hello')
+    m = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', 'o_follow')
+      .executeTakeFirstOrThrow()
+    expect(m.last_inbound_at).toBeInstanceOf(Date)
+  })
+
+  it('answers unknown text kindly and ignores unknown types and unhandled events', async () => {
+    const wx = safe()
+    expect((await wx.text('o_u', '天气怎么样')).reply!.Content).toContain('天气怎么样')
+    expect(
+      (await wx.push({ FromUserName: 'o_u', CreateTime: 1, MsgType: 'hologram', MsgId: 99n })).body,
+    ).toBe('success')
+    expect(
+      (await wx.event('o_u', 'MASSSENDJOBFINISH', { MsgID: '1', Status: 'send success' })).body,
+    ).toBe('success')
+    const img = await wx.push({
+      FromUserName: 'o_u',
+      CreateTime: 2,
+      MsgType: 'image',
+      PicUrl: 'http://x',
+      MediaId: 'm',
+      MsgId: BigInt(nextMsgId()),
+    })
+    expect(img.reply!.Content).toContain('帮助')
+  })
+
+  it('runs the same MsgId pushed 3× concurrently once and gives three identical replies', async () => {
+    const plain = createPusher({
+      url: `${server.url}/wechat/${PLAIN_ACCOUNT.appid}`,
+      account: PLAIN_ACCOUNT,
+    })
+    const before = calls
+    const msgId = BigInt(nextMsgId())
+    const fields = {
+      FromUserName: 'o_dup',
+      CreateTime: Math.floor(Date.now() / 1000),
+      MsgType: 'text',
+      Content: 'count',
+      MsgId: msgId,
+    }
+    const results = await Promise.all([1, 2, 3].map(async () => plain.push(fields)))
+    expect(calls - before).toBe(1)
+    expect(new Set(results.map((r) => r.body)).size).toBe(1)
+    expect(results[0]!.reply!.Content).toBe(`count ${calls}`)
+    // and encrypted retries carry the same plaintext reply
+    const wx = safe()
+    const sealed = await Promise.all(
+      [1, 2, 3].map(() => wx.push({ ...fields, FromUserName: 'o_dup2' })),
+    )
+    expect(calls - before).toBe(2)
+    expect(new Set(sealed.map((r) => JSON.stringify(r.reply))).size).toBe(1)
+  })
+
+  it('answers success past the deadline and keeps the late reply for a follow-up', async () => {
+    const wx = safe()
+    const msgId = BigInt(nextMsgId())
+    const fields = {
+      FromUserName: 'o_slow',
+      CreateTime: Math.floor(Date.now() / 1000),
+      MsgType: 'text',
+      Content: 'slow',
+      MsgId: msgId,
+    }
+    const first = await wx.push(fields)
+    expect(first.body).toBe('success')
+    const retry = await wx.push(fields)
+    expect(retry.body).toBe('success')
+    await sleep(500)
+    const row = await get()
+      .db.selectFrom('inbound_events')
+      .selectAll()
+      .where('dedupe_key', '=', `m:${msgId}`)
+      .executeTakeFirstOrThrow()
+    expect(row.status).toBe('follow_up')
+    expect(JSON.parse(row.follow_up!)).toEqual({ type: 'text', content: 'late answer' })
+    expect((await wx.push(fields)).body).toBe('success')
+  })
+
+  it('apologises when a handler throws, the same way on every retry', async () => {
+    const wx = safe()
+    const fields = {
+      FromUserName: 'o_boom',
+      CreateTime: Math.floor(Date.now() / 1000),
+      MsgType: 'text',
+      Content: 'boom',
+      MsgId: BigInt(nextMsgId()),
+    }
+    const a = await wx.push(fields)
+    const b = await wx.push(fields)
+    expect(a.reply!.Content).toBe('系统开小差了，请稍后再试。')
+    expect(b.reply).toEqual(a.reply)
+    const row = await get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'error'])
+      .where('openid', '=', 'o_boom')
+      .executeTakeFirstOrThrow()
+    expect(row).toEqual({ status: 'failed', error: 'handler exploded' })
+  })
+
+  it('refuses bad input with the right status and writes nothing', async () => {
+    const before = await counts()
+    const now = Math.floor(Date.now() / 1000)
+    const post = (query: string, body: string) =>
+      fetch(`${server.url}/wechat${query}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/xml' },
+      })
+    const signed = async (token: string, ts = String(now), extra = '') =>
+      `?signature=${await signature([token, ts, 'n'])}&timestamp=${ts}&nonce=n${extra}`
+    const xml =
+      '<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o_bad]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>1</MsgId></xml>'
+    const plainUrl = `/${PLAIN_ACCOUNT.appid}`
+
+    // signatures and freshness
+    expect((await post(`/${PLAIN_ACCOUNT.appid}?timestamp=${now}&nonce=n`, xml)).status).toBe(401)
+    expect((await post(`${plainUrl}${await signed('wrongtoken')}`, xml)).status).toBe(401)
+    expect(
+      (await post(`${plainUrl}${await signed(PLAIN_ACCOUNT.token, String(now - 3600))}`, xml))
+        .status,
+    ).toBe(401)
+    expect(
+      (await post(`/wx9999999999999999${await signed(PLAIN_ACCOUNT.token)}`, xml)).status,
+    ).toBe(404)
+    // malformed bodies
+    const sig = await signed(PLAIN_ACCOUNT.token)
+    expect((await post(`${plainUrl}${sig}`, '<xml><ToUserName>')).status).toBe(400)
+    expect((await post(`${plainUrl}${sig}`, '{"ToUserName": ')).status).toBe(400)
+    expect((await post(`${plainUrl}${sig}`, 'hello')).status).toBe(400)
+    expect((await post(`${plainUrl}${sig}`, '<xml><MsgType>text</MsgType></xml>')).status).toBe(400)
+    const bomb = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><xml><Content>&lol2;</Content></xml>`
+    expect((await post(`${plainUrl}${sig}`, bomb)).status).toBe(400)
+    expect(
+      (await post(`${plainUrl}${sig}`, `<xml><Content>${'a'.repeat(5000)}</Content></xml>`)).status,
+    ).toBe(413)
+
+    // encrypted: bad base64, wrong appid inside, missing msg_signature
+    const enc = async (encrypt: string) => {
+      const ms = await signature([SAFE_ACCOUNT.token, String(now), 'n', encrypt])
+      return post(
+        `${await signed(SAFE_ACCOUNT.token, String(now), `&encrypt_type=aes&msg_signature=${ms}`)}`,
+        `<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
+      )
+    }
+    expect((await enc('@@notbase64@@')).status).toBe(400)
+    expect((await enc('AAAA')).status).toBe(400)
+    const foreign = await messageCipher(SAFE_ACCOUNT.aesKey).encrypt(xml, 'wx1111111111111111')
+    expect((await enc(foreign)).status).toBe(400)
+    const valid = await messageCipher(SAFE_ACCOUNT.aesKey).encrypt(xml, SAFE_ACCOUNT.appid)
+    expect(
+      (
+        await post(
+          `${await signed(SAFE_ACCOUNT.token, String(now), '&encrypt_type=aes')}`,
+          `<xml><Encrypt><![CDATA[${valid}]]></Encrypt></xml>`,
+        )
+      ).status,
+    ).toBe(401)
+    const tampered = await signature([SAFE_ACCOUNT.token, String(now), 'n', valid])
+    expect(
+      (
+        await post(
+          `${await signed(SAFE_ACCOUNT.token, String(now), `&encrypt_type=aes&msg_signature=${tampered}`)}`,
+          `<xml><Encrypt><![CDATA[${valid.slice(0, -4)}AAA=]]></Encrypt></xml>`,
+        )
+      ).status,
+    ).toBe(401)
+
+    expect(await counts()).toEqual(before)
+    // and the server still serves
+    expect((await safe().text('o_after', 'help')).status).toBe(200)
+  })
+
+  it('accepts the previous EncodingAESKey during rotation and replies with it', async () => {
+    const previous = 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR'
+    const rotated = await startServer(get().db, {
+      router,
+      config: testConfig({ WECHAT_AES_KEY_PREVIOUS: previous }),
+    })
+    try {
+      const old = createPusher({
+        url: `${rotated.url}/wechat`,
+        account: { ...SAFE_ACCOUNT, aesKey: previous },
+      })
+      const r = await old.text('o_rot', 'help')
+      expect(r.reply!.Content).toContain('help')
+    } finally {
+      await rotated.close()
+    }
+  })
+
+  // PGlite is one process by design; PostgreSQL is where several instances share a database.
+  it.runIf(dbName === 'postgres')(
+    'dedupes across two app instances sharing one database',
+    async () => {
+      const second = await startServer(get().open(), { router })
+      try {
+        const a = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+        const b = createPusher({ url: `${second.url}/wechat`, account: SAFE_ACCOUNT })
+        const before = calls
+        const fields = {
+          FromUserName: 'o_multi',
+          CreateTime: Math.floor(Date.now() / 1000),
+          MsgType: 'text',
+          Content: 'count',
+          MsgId: BigInt(nextMsgId()),
+        }
+        const replies = await Promise.all([
+          a.push(fields),
+          b.push(fields),
+          a.push(fields),
+          b.push(fields),
+        ])
+        expect(calls - before).toBe(1)
+        expect(new Set(replies.map((r) => r.reply!.Content)).size).toBe(1)
+      } finally {
+        await second.close()
+      }
+    },
+  )
+})

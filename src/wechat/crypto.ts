@@ -1,0 +1,196 @@
+/**
+ * WeChat message crypto (official accounts, WeCom, the WeCom AI bot): SHA-1 signatures and the
+ * AES-256-CBC envelope with 32-byte PKCS#7 padding. Web Crypto only, so it runs on Workers.
+ *
+ * Envelope: `Base64(AES-256-CBC(key, iv = key[0:16], random(16) || len(4, BE) || msg || receiveId || pad))`
+ * where `pad` fills to a multiple of 32 bytes (1..32 bytes of value `pad`).
+ */
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+const BLOCK = 32
+
+/** Why an envelope or key was refused; maps to the Tencent sample's error codes. */
+export type WechatCryptoReason =
+  | 'invalid_aes_key'
+  | 'invalid_base64'
+  | 'invalid_length'
+  | 'invalid_padding'
+  | 'invalid_utf8'
+  | 'receive_id_mismatch'
+
+/** A key, ciphertext or plaintext that the envelope rules refuse. Never carries key material. */
+export class WechatCryptoError extends Error {
+  override readonly name = 'WechatCryptoError'
+  constructor(
+    readonly reason: WechatCryptoReason,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Lowercase hex SHA-1 of a UTF-8 string. */
+export async function sha1Hex(input: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', encoder.encode(input))
+  return toHex(new Uint8Array(digest))
+}
+
+/**
+ * WeChat's signature: SHA-1 over the plain lexicographic sort of the values, joined without separator.
+ * @example await signature([token, timestamp, nonce])            // `signature`
+ * @example await signature([token, timestamp, nonce, encrypt])   // `msg_signature`
+ */
+export function signature(parts: readonly string[]): Promise<string> {
+  return sha1Hex([...parts].sort().join(''))
+}
+
+/** Compares two strings in time independent of where they differ (length is not secret). */
+export function timingSafeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/** Decodes an EncodingAESKey (43 characters of base64 without the trailing `=`) to its 32 bytes. */
+export function decodeAesKey(encodingAesKey: string): Uint8Array<ArrayBuffer> {
+  if (!/^[A-Za-z0-9+/]{43}$/.test(encodingAesKey)) {
+    throw new WechatCryptoError('invalid_aes_key', 'EncodingAESKey must be 43 base64 characters')
+  }
+  const key = base64Decode(`${encodingAesKey}=`)
+  if (key.length !== 32) throw new WechatCryptoError('invalid_aes_key', 'AES key is not 32 bytes')
+  return key
+}
+
+/** The plaintext of an envelope and what surrounded it. */
+export interface OpenedEnvelope {
+  message: string
+  receiveId: string
+  random: Uint8Array
+  padLength: number
+}
+
+/** Seals and opens WeChat AES envelopes for one EncodingAESKey. */
+export interface MessageCipher {
+  /** Encrypts `message` for `receiveId`; `random` (16 bytes) defaults to fresh random bytes. */
+  encrypt(message: string, receiveId: string, random?: Uint8Array<ArrayBuffer>): Promise<string>
+  /** Decrypts and unpads; throws {@link WechatCryptoError} on bad base64, length or padding. */
+  decrypt(encrypted: string): Promise<OpenedEnvelope>
+}
+
+/**
+ * Builds a cipher for one EncodingAESKey. The key is imported once and reused.
+ * @example
+ * const cipher = messageCipher(aesKey)
+ * const { message, receiveId } = await cipher.decrypt(encrypt)
+ */
+export function messageCipher(encodingAesKey: string): MessageCipher {
+  const raw = decodeAesKey(encodingAesKey)
+  const iv = raw.slice(0, 16)
+  const keyPromise = crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+
+  return {
+    async encrypt(message, receiveId, random = crypto.getRandomValues(new Uint8Array(16))) {
+      if (random.length !== 16)
+        throw new WechatCryptoError('invalid_length', 'random must be 16 bytes')
+      const msg = encoder.encode(message)
+      const id = encoder.encode(receiveId)
+      const bodyLength = 20 + msg.length + id.length
+      const pad = BLOCK - (bodyLength % BLOCK)
+      const plain = new Uint8Array(bodyLength + pad)
+      plain.set(random, 0)
+      new DataView(plain.buffer).setUint32(16, msg.length, false)
+      plain.set(msg, 20)
+      plain.set(id, 20 + msg.length)
+      plain.fill(pad, bodyLength)
+      const key = await keyPromise
+      // Web Crypto always adds its own 16-byte PKCS#7 block; our data is already padded, so drop it.
+      const sealed = new Uint8Array(
+        await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, key, plain),
+      )
+      return base64Encode(sealed.subarray(0, plain.length))
+    },
+
+    async decrypt(encrypted) {
+      const data = base64Decode(encrypted)
+      if (data.length === 0 || data.length % BLOCK !== 0) {
+        throw new WechatCryptoError(
+          'invalid_length',
+          'ciphertext is not a whole number of 32-byte blocks',
+        )
+      }
+      const key = await keyPromise
+      // Web Crypto insists on 16-byte PKCS#7; append one block that decrypts to 16 × 0x10 so it strips
+      // exactly that and leaves WeChat's own 32-byte padding for us to check.
+      const last = data.subarray(data.length - 16)
+      const filler = new Uint8Array(16).fill(16)
+      const extra = new Uint8Array(
+        await crypto.subtle.encrypt({ name: 'AES-CBC', iv: last }, key, filler),
+      ).subarray(0, 16)
+      const input = new Uint8Array(data.length + 16)
+      input.set(data)
+      input.set(extra, data.length)
+      const plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv }, key, input))
+
+      const pad = plain[plain.length - 1]!
+      if (pad < 1 || pad > BLOCK)
+        throw new WechatCryptoError('invalid_padding', 'bad padding value')
+      for (let i = plain.length - pad; i < plain.length; i++) {
+        if (plain[i] !== pad) throw new WechatCryptoError('invalid_padding', 'inconsistent padding')
+      }
+      const body = plain.subarray(0, plain.length - pad)
+      if (body.length < 20) throw new WechatCryptoError('invalid_length', 'envelope too short')
+      const msgLength = new DataView(body.buffer, body.byteOffset).getUint32(16, false)
+      if (20 + msgLength > body.length) {
+        throw new WechatCryptoError('invalid_length', 'message length exceeds envelope')
+      }
+      try {
+        return {
+          message: decoder.decode(body.subarray(20, 20 + msgLength)),
+          receiveId: decoder.decode(body.subarray(20 + msgLength)),
+          random: body.slice(0, 16),
+          padLength: pad,
+        }
+      } catch {
+        throw new WechatCryptoError('invalid_utf8', 'envelope is not valid UTF-8')
+      }
+    },
+  }
+}
+
+/** Strict standard base64 (with padding) → bytes. */
+export function base64Decode(input: string): Uint8Array<ArrayBuffer> {
+  if (input.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(input)) {
+    throw new WechatCryptoError('invalid_base64', 'not valid base64')
+  }
+  const bin = atob(input)
+  const out = new Uint8Array(bin.length)
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
+}
+
+/** Bytes → standard base64 with padding. */
+export function base64Encode(bytes: Uint8Array): string {
+  let bin = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  }
+  return btoa(bin)
+}
+
+/** Bytes → lowercase hex. */
+export function toHex(bytes: Uint8Array): string {
+  let out = ''
+  for (const b of bytes) out += b.toString(16).padStart(2, '0')
+  return out
+}
+
+/** A random alphanumeric string (nonces). */
+export function randomToken(length: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  const bytes = crypto.getRandomValues(new Uint8Array(length))
+  let out = ''
+  for (const b of bytes) out += alphabet[b % alphabet.length]
+  return out
+}

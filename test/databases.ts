@@ -1,0 +1,79 @@
+/**
+ * Integration tests run on every real database: PGlite in memory always, PostgreSQL when
+ * TEST_DATABASE_URL is set. Each suite gets its own PostgreSQL schema, dropped afterwards.
+ */
+import type { Kysely } from 'kysely'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe } from 'vitest'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { pgliteDatabase } from '../src/db/open-database.js'
+import { postgresDatabase } from '../src/db/postgres.js'
+import type { Database } from '../src/db/schema.js'
+
+/** A database under test; `open()` gives another pool on the same data (a second "process"). */
+export interface TestDatabase {
+  name: 'pglite' | 'postgres'
+  db: Kysely<Database>
+  open(): Kysely<Database>
+}
+
+const url = process.env.TEST_DATABASE_URL
+
+/** The databases suites run on, by name. */
+export const databaseNames: TestDatabase['name'][] = url ? ['pglite', 'postgres'] : ['pglite']
+
+/**
+ * Runs `body` once per database. The database is migrated before and removed after the suite.
+ * @example forEachDatabase('members', (t) => { it('...', async () => { await t().db... }) })
+ */
+export function forEachDatabase(
+  title: string,
+  body: (get: () => TestDatabase, name: TestDatabase['name']) => void,
+): void {
+  for (const name of databaseNames) {
+    describe(`${title} [${name}]`, () => {
+      let current: TestDatabase | undefined
+      const extra: Kysely<Database>[] = []
+      let schema = ''
+      beforeAll(async () => {
+        if (name === 'pglite') {
+          const db = await pgliteDatabase()
+          await migrateToLatest(db)
+          current = {
+            name,
+            db,
+            open() {
+              throw new Error('PGlite is single-connection: use the same db')
+            },
+          }
+        } else {
+          schema = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+          const admin = postgresDatabase(url!)
+          await sql`create schema ${sql.id(schema)}`.execute(admin)
+          await admin.destroy()
+          const open = () => {
+            const db = postgresDatabase(url!, { schema, max: 10 })
+            extra.push(db)
+            return db
+          }
+          const db = open()
+          await migrateToLatest(db)
+          current = { name, db, open }
+        }
+      }, 60_000)
+      afterAll(async () => {
+        for (const db of extra) await db.destroy()
+        if (name === 'pglite') await current?.db.destroy()
+        if (schema) {
+          const admin = postgresDatabase(url!)
+          await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
+          await admin.destroy()
+        }
+      })
+      body(() => {
+        if (!current) throw new Error('database not ready')
+        return current
+      }, name)
+    })
+  }
+}

@@ -1,0 +1,61 @@
+/** Starts the real app on a loopback port for end-to-end tests through HTTP. */
+
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import type { Kysely } from 'kysely'
+import { createRouter } from '../handlers/index.js'
+import { type AppDeps, createApp } from '../src/app.js'
+import type { Router } from '../src/bot/router.js'
+import { type Config, loadConfig } from '../src/config.js'
+import type { Database } from '../src/db/schema.js'
+import { silentLogger } from '../src/logger.js'
+
+export const SAFE_ACCOUNT = {
+  appid: 'wx0000000000000001',
+  token: 'testtoken1',
+  aesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+}
+export const PLAIN_ACCOUNT = { appid: 'wx0000000000000002', token: 'testtoken2' }
+
+/** The test configuration: a safe-mode default account and a plaintext-only second account. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    WECHAT_APPID: SAFE_ACCOUNT.appid,
+    WECHAT_TOKEN: SAFE_ACCOUNT.token,
+    WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
+    WECHAT_ACCOUNTS: JSON.stringify([PLAIN_ACCOUNT]),
+    WECHAT_MAX_BODY_BYTES: '4096',
+    ...env,
+  })
+}
+
+/** A running app: its base URL and a way to stop it. */
+export interface TestServer {
+  url: string
+  close(): Promise<void>
+}
+
+/** Serves `createApp` on 127.0.0.1 with an ephemeral port. */
+export async function startServer(
+  db: Kysely<Database>,
+  overrides: Partial<AppDeps> & { router?: Router } = {},
+): Promise<TestServer> {
+  const app = createApp({
+    config: testConfig(),
+    db,
+    router: createRouter(),
+    logger: silentLogger,
+    ...overrides,
+  })
+  return new Promise((resolve) => {
+    const server = serve(
+      { fetch: app.fetch, port: 0, hostname: '127.0.0.1' },
+      (info: AddressInfo) => {
+        resolve({
+          url: `http://127.0.0.1:${info.port}`,
+          close: () => new Promise((done) => server.close(() => done())),
+        })
+      },
+    )
+  })
+}
