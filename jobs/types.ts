@@ -1,0 +1,22 @@
+/** The shape of a scheduled job: `{ name, cron, run }`, one file per job. */
+import type { Kysely } from 'kysely'
+import type { Clock } from '../src/clock.js'
+import type { Config } from '../src/config.js'
+import type { Database } from '../src/db/schema.js'
+import type { Logger } from '../src/logger.js'
+
+/** What a job run receives. */
+export interface JobContext {
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  config: Config
+}
+
+/** A scheduled job. `cron` is read in the community's time zone (QUANZI_TIME_ZONE). */
+export interface Job {
+  name: string
+  cron: string
+  /** Returns a small summary that is logged (and stored once job runs are recorded). */
+  run(ctx: JobContext): Promise<Record<string, unknown>>
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest'
+import { createRouter } from '../../handlers/index.js'
+import type { Member } from '../db/schema.js'
+import { silentLogger } from '../logger.js'
+import { parseXml } from '../wechat/codec.js'
+import { toInboundMessage } from '../wechat/message.js'
+import { text } from '../wechat/reply.js'
+import type { BotContext } from './context.js'
+import { translator } from './i18n.js'
+import { Router } from './router.js'
+
+function ctx(body: string, locale: 'zh-CN' | 'en' = 'zh-CN'): BotContext {
+  const message = toInboundMessage(
+    parseXml(
+      `<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>${body}</xml>`,
+    ),
+  )
+  return {
+    account: { appid: 'wx', locale },
+    message,
+    member: {} as Member,
+    text: Router.textOf(message),
+    args: '',
+    match: null,
+    db: undefined as never,
+    clock: { now: () => new Date() },
+    logger: silentLogger,
+    t: translator(locale),
+  }
+}
+const textMsg = (s: string) =>
+  ctx(`<MsgType>text</MsgType><Content><![CDATA[${s}]]></Content><MsgId>1</MsgId>`)
+
+describe('Router', () => {
+  const router = new Router()
+    .command({ names: ['兑换', 'redeem'], description: 'command.help' }, (c) =>
+      text(`redeem:${c.args}`),
+    )
+    .hears(/^(\d+)\+(\d+)$/, (c) => text(String(Number(c.match![1]) + Number(c.match![2]))))
+    .on('CLICK', (c) => text(`click:${c.text}`))
+    .otherwise(() => text('fallback'))
+
+  const reply = async (c: BotContext) => router.route(c)
+
+  it('matches commands by any alias, case-insensitively, with or without slash or space', async () => {
+    expect(await reply(textMsg('兑换 3'))).toEqual(text('redeem:3'))
+    expect(await reply(textMsg('REDEEM  7 x'))).toEqual(text('redeem:7 x'))
+    expect(await reply(textMsg('/redeem'))).toEqual(text('redeem:'))
+    expect(await reply(textMsg('兑换3'))).toEqual(text('redeem:3'))
+    expect(await reply(textMsg('redeemer'))).toEqual(text('fallback'))
+  })
+
+  it('tries regexes after commands, events by name, and falls back only for messages', async () => {
+    expect(await reply(textMsg('2+3'))).toEqual(text('5'))
+    expect(
+      await reply(ctx('<MsgType>event</MsgType><Event>CLICK</Event><EventKey>兑换</EventKey>')),
+    ).toEqual(text('click:兑换'))
+    expect(
+      await reply(ctx('<MsgType>event</MsgType><Event>VIEW</Event><EventKey>http://x</EventKey>')),
+    ).toBeNull()
+    expect(await reply(ctx('<MsgType>hologram</MsgType>'))).toBeNull()
+    expect(
+      await reply(
+        ctx('<MsgType>image</MsgType><PicUrl>p</PicUrl><MediaId>m</MediaId><MsgId>2</MsgId>'),
+      ),
+    ).toEqual(text('fallback'))
+  })
+
+  it('routes a menu CLICK to the command of the same name when no CLICK handler exists', async () => {
+    const r = new Router().command({ names: ['帮助'], description: 'command.help' }, () =>
+      text('help'),
+    )
+    expect(
+      await r.route(ctx('<MsgType>event</MsgType><Event>CLICK</Event><EventKey>帮助</EventKey>')),
+    ).toEqual(text('help'))
+  })
+
+  it('refuses a command name registered twice', () => {
+    expect(() =>
+      new Router()
+        .command({ names: ['a'], description: 'command.help' }, () => null)
+        .command({ names: ['A'], description: 'command.help' }, () => null),
+    ).toThrow(/twice/)
+  })
+
+  it('help lists the registered commands in the account language', async () => {
+    const r = createRouter()
+    const zh = await r.route(textMsg('帮助'))
+    expect(zh).toMatchObject({ type: 'text' })
+    expect((zh as { content: string }).content).toContain(
+      '· 帮助 / help / 菜单 / menu — 查看可用指令',
+    )
+    const en = await r.route({ ...textMsg('help'), t: translator('en') })
+    expect((en as { content: string }).content).toContain('list the commands')
+  })
+
+  it('reads voice recognition as text', async () => {
+    const c = ctx(
+      '<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition>兑换。</Recognition><MsgId>9</MsgId>',
+    )
+    expect(await router.route(c)).toEqual(text('redeem:'))
+  })
+})

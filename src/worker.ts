@@ -1,0 +1,39 @@
+/**
+ * The Cloudflare Workers entry: the same app as Node, on PostgreSQL (through Hyperdrive or a
+ * direct DATABASE_URL). PGlite and the sandbox are Node-only. Migrations are applied from Node
+ * (`npm run migrate`) before deploying, not on a request path.
+ */
+import type { ExecutionContext, Hono } from 'hono'
+import { createRouter } from '../handlers/index.js'
+import { createApp } from './app.js'
+import { loadConfig } from './config.js'
+import { postgresDatabase } from './db/postgres.js'
+
+/** Bindings: every configuration variable as a var or secret, plus an optional Hyperdrive. */
+export interface WorkerEnv extends Record<string, unknown> {
+  HYPERDRIVE?: { connectionString: string }
+}
+
+let app: Hono | undefined
+
+function build(env: WorkerEnv): Hono {
+  const vars = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  )
+  const config = loadConfig({
+    ...vars,
+    DATABASE_URL: env.HYPERDRIVE?.connectionString ?? vars.DATABASE_URL,
+  })
+  if (!config.databaseUrl) throw new Error('DATABASE_URL: set it or bind HYPERDRIVE on Workers')
+  if (config.sandbox) throw new Error('WECHAT_APPID: sandbox mode runs on Node only (npm start)')
+  // Hyperdrive pools connections itself; one per isolate is enough.
+  const db = postgresDatabase(config.databaseUrl, { max: 1 })
+  return createApp({ config, db, router: createRouter() })
+}
+
+export default {
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
+    app ??= build(env)
+    return app.fetch(request, env, ctx)
+  },
+}
