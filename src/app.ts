@@ -13,6 +13,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { wechatRoutes } from './routes/wechat.js'
+import type { CryptoBackend } from './wechat/crypto.js'
 
 /** Everything the app needs. Stores default to the database ones. */
 export interface AppDeps {
@@ -23,6 +24,8 @@ export interface AppDeps {
   logger?: Logger
   inbound?: InboundStore
   members?: MemberStore
+  /** Crypto primitives for the webhook; Web Crypto by default (the Node entry passes node:crypto). */
+  crypto?: CryptoBackend
 }
 
 const CODES: Record<number, string> = {
@@ -61,6 +64,7 @@ export function createApp(deps: AppDeps): Hono {
       accounts: config.accounts,
       maxSkewSeconds: config.maxSkewSeconds,
       maxBodyBytes: config.maxBodyBytes,
+      crypto: deps.crypto,
       dispatch: {
         router: deps.router,
         inbound: deps.inbound ?? databaseInboundStore(db),

@@ -13,6 +13,7 @@ import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openDatabase } from './db/open-database.js'
 import { createLogger } from './logger.js'
+import { nodeCrypto } from './node-crypto.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
 
 async function main(): Promise<void> {
@@ -24,7 +25,14 @@ async function main(): Promise<void> {
   const { db, kind, location } = await openDatabase(config)
   logger.info('database ready', { kind, location })
 
-  const app = createApp({ config, db, router: createRouter(), logger, clock: systemClock })
+  const app = createApp({
+    config,
+    db,
+    router: createRouter(),
+    logger,
+    clock: systemClock,
+    crypto: nodeCrypto,
+  })
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     const base = `http://localhost:${info.port}`
     logger.info('listening', { url: base, accounts: config.accounts.map((a) => a.appid) })

@@ -10,6 +10,7 @@ import {
   testConfig,
 } from '../../test/server.js'
 import { sleep } from '../clock.js'
+import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
@@ -306,6 +307,18 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(await counts()).toEqual(before)
     // and the server still serves
     expect((await safe().text('o_after', 'help')).status).toBe(200)
+  })
+
+  it('serves the same protocol with the node:crypto backend the Node entry uses', async () => {
+    const native = await startServer(get().db, { router, crypto: nodeCrypto })
+    try {
+      for (const mode of ['safe', 'compat'] as const) {
+        const wx = createPusher({ url: `${native.url}/wechat`, account: SAFE_ACCOUNT, mode })
+        expect((await wx.text('o_native', 'help')).reply!.Content).toContain('help')
+      }
+    } finally {
+      await native.close()
+    }
   })
 
   it('accepts the previous EncodingAESKey during rotation and replies with it', async () => {

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { type DispatchDeps, dispatch } from '../bot/dispatch.js'
 import type { AccountConfig } from '../config.js'
+import type { CryptoBackend } from '../wechat/crypto.js'
 import { respondToWechat, wechatWebhook } from '../wechat/webhook.js'
 
 /** What the callback route needs. */
@@ -11,6 +12,7 @@ export interface WechatRouteOptions {
   accounts: AccountConfig[]
   maxSkewSeconds: number
   maxBodyBytes: number
+  crypto?: CryptoBackend
   dispatch: Omit<DispatchDeps, 'waitUntil'>
 }
 
@@ -31,6 +33,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
       account: (appid) => (appid === undefined ? options.accounts[0] : byAppid.get(appid)),
       maxSkewSeconds: options.maxSkewSeconds,
       now: () => clock.now().getTime(),
+      crypto: options.crypto,
     }),
     async (c) => {
       const receivedAt = clock.now().getTime()

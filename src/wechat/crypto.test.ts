@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { loadVectors } from '../../test/vectors.js'
+import { nodeCrypto } from '../node-crypto.js'
 import {
   base64Decode,
+  type CryptoBackend,
   decodeAesKey,
   messageCipher,
   signature,
   toHex,
   WechatCryptoError,
+  webCrypto,
 } from './crypto.js'
 import { checkMiniProgramSignature, decryptMiniProgramData } from './mini-program-crypto.js'
 
@@ -15,151 +18,167 @@ const ascii = (s: string) => new TextEncoder().encode(s)
 const latin = (b: Uint8Array) => String.fromCharCode(...b)
 const of = (kind: string) => vectors.filter((v) => v.kind === kind)
 
-describe('wechat-crypto.json known answers', () => {
-  it('covers every vector kind in the file', () => {
-    const known = new Set([
-      'oa-decrypt',
-      'oa-encrypt',
-      'wecom-verify-url',
-      'wecom-decrypt',
-      'wecom-encrypt',
-      'aibot-decrypt',
-      'oa-url-signature',
-      'oa-msg-signature',
-      'sha1-sort-signature',
-      'wxa-decrypt',
-      'wxa-signature',
-    ])
-    expect(vectors.filter((v) => !known.has(v.kind)).map((v) => v.id)).toEqual([])
-  })
+const backends: [string, CryptoBackend][] = [
+  ['web crypto', webCrypto],
+  ['node:crypto', nodeCrypto],
+]
 
-  for (const v of of('oa-url-signature')) {
-    it(v.id, async () => {
-      const { token, timestamp, nonce } = v.inputs
-      expect(await signature([token!, timestamp!, nonce!])).toBe(v.expected.signature)
+for (const [backendName, backend] of backends) {
+  const sig = (parts: string[]) => signature(parts, backend)
+  const cipherOf = (key: string) => messageCipher(key, backend)
+
+  describe(`wechat-crypto.json known answers [${backendName}]`, () => {
+    it('covers every vector kind in the file', () => {
+      const known = new Set([
+        'oa-decrypt',
+        'oa-encrypt',
+        'wecom-verify-url',
+        'wecom-decrypt',
+        'wecom-encrypt',
+        'aibot-decrypt',
+        'oa-url-signature',
+        'oa-msg-signature',
+        'sha1-sort-signature',
+        'wxa-decrypt',
+        'wxa-signature',
+      ])
+      expect(vectors.filter((v) => !known.has(v.kind)).map((v) => v.id)).toEqual([])
     })
-  }
 
-  for (const v of of('oa-msg-signature')) {
-    it(v.id, async () => {
-      const { token, timestamp, nonce, encrypt } = v.inputs
-      expect(await signature([token!, timestamp!, nonce!, encrypt!])).toBe(v.expected.msg_signature)
-    })
-  }
+    for (const v of of('oa-url-signature')) {
+      it(v.id, async () => {
+        const { token, timestamp, nonce } = v.inputs
+        expect(await sig([token!, timestamp!, nonce!])).toBe(v.expected.signature)
+      })
+    }
 
-  for (const v of of('sha1-sort-signature')) {
-    it(v.id, async () => {
-      expect(await signature(v.inputs.parts as unknown as string[])).toBe(v.expected.signature)
-    })
-  }
+    for (const v of of('oa-msg-signature')) {
+      it(v.id, async () => {
+        const { token, timestamp, nonce, encrypt } = v.inputs
+        expect(await sig([token!, timestamp!, nonce!, encrypt!])).toBe(v.expected.msg_signature)
+      })
+    }
 
-  for (const v of [...of('oa-decrypt'), ...of('wecom-decrypt'), ...of('aibot-decrypt')]) {
-    it(v.id, async () => {
-      const i = v.inputs
-      const sig = await signature([i.token!, i.timestamp!, i.nonce!, i.encrypt!])
-      expect(sig === i.msg_signature).toBe(v.expected.signatureValid)
-      const opened = await messageCipher(i.encodingAESKey!).decrypt(i.encrypt!)
-      expect(opened.message).toBe(v.expected.msg)
-      expect(opened.receiveId).toBe(v.expected.appId ?? v.expected.receiveId)
-      expect(latin(opened.random)).toBe(v.expected.random)
-      if (v.expected.padLength !== undefined) expect(opened.padLength).toBe(v.expected.padLength)
-      const fields = v.expected.fields as Record<string, string> | undefined
-      for (const [k, val] of Object.entries(fields ?? {})) {
-        expect(opened.message).toContain(
-          `<${k}>${/^\d+$/.test(val) ? val : `<![CDATA[${val}]]>`}</${k}>`,
+    for (const v of of('sha1-sort-signature')) {
+      it(v.id, async () => {
+        expect(await sig(v.inputs.parts as unknown as string[])).toBe(v.expected.signature)
+      })
+    }
+
+    for (const v of [...of('oa-decrypt'), ...of('wecom-decrypt'), ...of('aibot-decrypt')]) {
+      it(v.id, async () => {
+        const i = v.inputs
+        const computed = await sig([i.token!, i.timestamp!, i.nonce!, i.encrypt!])
+        expect(computed === i.msg_signature).toBe(v.expected.signatureValid)
+        const opened = await cipherOf(i.encodingAESKey!).decrypt(i.encrypt!)
+        expect(opened.message).toBe(v.expected.msg)
+        expect(opened.receiveId).toBe(v.expected.appId ?? v.expected.receiveId)
+        expect(latin(opened.random)).toBe(v.expected.random)
+        if (v.expected.padLength !== undefined) expect(opened.padLength).toBe(v.expected.padLength)
+        const fields = v.expected.fields as Record<string, string> | undefined
+        for (const [k, val] of Object.entries(fields ?? {})) {
+          expect(opened.message).toContain(
+            `<${k}>${/^\d+$/.test(val) ? val : `<![CDATA[${val}]]>`}</${k}>`,
+          )
+        }
+      })
+    }
+
+    for (const v of [...of('oa-encrypt'), ...of('wecom-encrypt')]) {
+      it(v.id, async () => {
+        const i = v.inputs
+        const cipher = cipherOf(i.encodingAESKey!)
+        const encrypt = await cipher.encrypt(i.msg!, i.appId ?? i.receiveId!, ascii(i.random!))
+        expect(encrypt).toBe(v.expected.encrypt)
+        expect(await sig([i.token!, i.timestamp!, i.nonce!, encrypt])).toBe(
+          v.expected.msg_signature,
         )
-      }
-    })
-  }
+        expect((await cipher.decrypt(encrypt)).message).toBe(i.msg)
+      })
+    }
 
-  for (const v of [...of('oa-encrypt'), ...of('wecom-encrypt')]) {
-    it(v.id, async () => {
-      const i = v.inputs
-      const cipher = messageCipher(i.encodingAESKey!)
-      const encrypt = await cipher.encrypt(i.msg!, i.appId ?? i.receiveId!, ascii(i.random!))
-      expect(encrypt).toBe(v.expected.encrypt)
-      expect(await signature([i.token!, i.timestamp!, i.nonce!, encrypt])).toBe(
-        v.expected.msg_signature,
-      )
-      expect((await cipher.decrypt(encrypt)).message).toBe(i.msg)
-    })
-  }
+    for (const v of of('wecom-verify-url')) {
+      it(v.id, async () => {
+        const i = v.inputs
+        const valid =
+          (await sig([i.token!, i.timestamp!, i.nonce!, i.echostr!])) === i.msg_signature
+        expect(valid).toBe(v.expected.signatureValid)
+        if (!valid) return
+        const opened = await cipherOf(i.encodingAESKey!).decrypt(i.echostr!)
+        expect(opened.message).toBe(v.expected.responseBody)
+        expect(opened.receiveId).toBe(v.expected.receiveId)
+        expect(latin(opened.random)).toBe(v.expected.random)
+      })
+    }
 
-  for (const v of of('wecom-verify-url')) {
-    it(v.id, async () => {
-      const i = v.inputs
-      const valid =
-        (await signature([i.token!, i.timestamp!, i.nonce!, i.echostr!])) === i.msg_signature
-      expect(valid).toBe(v.expected.signatureValid)
-      if (!valid) return
-      const opened = await messageCipher(i.encodingAESKey!).decrypt(i.echostr!)
-      expect(opened.message).toBe(v.expected.responseBody)
-      expect(opened.receiveId).toBe(v.expected.receiveId)
-      expect(latin(opened.random)).toBe(v.expected.random)
-    })
-  }
+    for (const v of of('wxa-decrypt')) {
+      it(v.id, async () => {
+        const i = v.inputs
+        const data = await decryptMiniProgramData(i.sessionKey!, i.iv!, i.encryptedData!, i.appId!)
+        expect(data.openId).toBe(v.expected.openId)
+        expect(data.unionId).toBe(v.expected.unionId)
+        expect(data.watermark).toEqual(v.expected.watermark)
+        await expect(
+          decryptMiniProgramData(i.sessionKey!, i.iv!, i.encryptedData!, 'wx0000000000000000'),
+        ).rejects.toThrow(WechatCryptoError)
+      })
+    }
 
-  for (const v of of('wxa-decrypt')) {
-    it(v.id, async () => {
-      const i = v.inputs
-      const data = await decryptMiniProgramData(i.sessionKey!, i.iv!, i.encryptedData!, i.appId!)
-      expect(data.openId).toBe(v.expected.openId)
-      expect(data.unionId).toBe(v.expected.unionId)
-      expect(data.watermark).toEqual(v.expected.watermark)
-      await expect(
-        decryptMiniProgramData(i.sessionKey!, i.iv!, i.encryptedData!, 'wx0000000000000000'),
-      ).rejects.toThrow(WechatCryptoError)
-    })
-  }
-
-  for (const v of of('wxa-signature')) {
-    it(v.id, async () => {
-      const i = v.inputs
-      expect(
-        await checkMiniProgramSignature(i.rawData!, i.sessionKey!, v.expected.signature as string),
-      ).toBe(true)
-      expect(
-        await checkMiniProgramSignature(
-          `${i.rawData} `,
-          i.sessionKey!,
-          v.expected.signature as string,
-        ),
-      ).toBe(false)
-    })
-  }
-})
-
-describe('AES envelope', () => {
-  const key = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
-
-  it('derives the documented key and IV', () => {
-    expect(toHex(decodeAesKey(key))).toBe(
-      '69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051',
-    )
-  })
-
-  it('round-trips every padding length 1..32 and multi-byte text', async () => {
-    const cipher = messageCipher(key)
-    for (let n = 0; n < 40; n++) {
-      const msg = `中${'x'.repeat(n)}`
-      const sealed = await cipher.encrypt(msg, 'wxappid')
-      expect(base64Decode(sealed).length % 32).toBe(0)
-      const opened = await cipher.decrypt(sealed)
-      expect(opened.message).toBe(msg)
-      expect(opened.receiveId).toBe('wxappid')
+    for (const v of of('wxa-signature')) {
+      it(v.id, async () => {
+        const i = v.inputs
+        expect(
+          await checkMiniProgramSignature(
+            i.rawData!,
+            i.sessionKey!,
+            v.expected.signature as string,
+          ),
+        ).toBe(true)
+        expect(
+          await checkMiniProgramSignature(
+            `${i.rawData} `,
+            i.sessionKey!,
+            v.expected.signature as string,
+          ),
+        ).toBe(false)
+      })
     }
   })
 
-  it('refuses bad keys, base64, lengths and padding', async () => {
-    expect(() => decodeAesKey('short')).toThrow(/43/)
-    const cipher = messageCipher(key)
-    await expect(cipher.decrypt('not base64!')).rejects.toMatchObject({ reason: 'invalid_base64' })
-    await expect(cipher.decrypt('AAAA')).rejects.toMatchObject({ reason: 'invalid_length' })
-    // 32 random bytes almost never decrypt to valid padding
-    const garbage = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)))
-    await expect(cipher.decrypt(garbage)).rejects.toBeInstanceOf(WechatCryptoError)
-    const other = messageCipher('kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR')
-    const sealed = await cipher.encrypt('hello', 'wxappid')
-    await expect(other.decrypt(sealed)).rejects.toBeInstanceOf(WechatCryptoError)
+  describe(`AES envelope [${backendName}]`, () => {
+    const key = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
+
+    it('derives the documented key and IV', () => {
+      expect(toHex(decodeAesKey(key))).toBe(
+        '69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051',
+      )
+    })
+
+    it('round-trips every padding length 1..32 and multi-byte text', async () => {
+      const cipher = cipherOf(key)
+      for (let n = 0; n < 40; n++) {
+        const msg = `中${'x'.repeat(n)}`
+        const sealed = await cipher.encrypt(msg, 'wxappid')
+        expect(base64Decode(sealed).length % 32).toBe(0)
+        const opened = await cipher.decrypt(sealed)
+        expect(opened.message).toBe(msg)
+        expect(opened.receiveId).toBe('wxappid')
+      }
+    })
+
+    it('refuses bad keys, base64, lengths and padding', async () => {
+      expect(() => decodeAesKey('short')).toThrow(/43/)
+      const cipher = cipherOf(key)
+      await expect(cipher.decrypt('not base64!')).rejects.toMatchObject({
+        reason: 'invalid_base64',
+      })
+      await expect(cipher.decrypt('AAAA')).rejects.toMatchObject({ reason: 'invalid_length' })
+      // 32 random bytes almost never decrypt to valid padding
+      const garbage = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)))
+      await expect(cipher.decrypt(garbage)).rejects.toBeInstanceOf(WechatCryptoError)
+      const other = cipherOf('kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR')
+      const sealed = await cipher.encrypt('hello', 'wxappid')
+      await expect(other.decrypt(sealed)).rejects.toBeInstanceOf(WechatCryptoError)
+    })
   })
-})
+}

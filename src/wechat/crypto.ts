@@ -30,10 +30,59 @@ export class WechatCryptoError extends Error {
   }
 }
 
+/**
+ * The primitives the envelope needs. The default is Web Crypto (Workers, browsers, Node); the Node
+ * entry injects `node:crypto` (src/node-crypto.ts), whose synchronous calls avoid Web Crypto's
+ * thread-pool hop and are several times faster there. Both pass the same known-answer vectors.
+ */
+export interface CryptoBackend {
+  /** Lowercase hex SHA-1 of a UTF-8 string. */
+  sha1Hex(input: string): Promise<string>
+  /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
+  aesCbc(key: Uint8Array<ArrayBuffer>): {
+    encrypt(
+      iv: Uint8Array<ArrayBuffer>,
+      data: Uint8Array<ArrayBuffer>,
+    ): Promise<Uint8Array<ArrayBuffer>>
+    decrypt(
+      iv: Uint8Array<ArrayBuffer>,
+      data: Uint8Array<ArrayBuffer>,
+    ): Promise<Uint8Array<ArrayBuffer>>
+  }
+}
+
+/** The Web Crypto backend, available on every runtime. */
+export const webCrypto: CryptoBackend = {
+  async sha1Hex(input) {
+    return toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', encoder.encode(input))))
+  },
+  aesCbc(raw) {
+    const keyPromise = crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+    const sixteen = new Uint8Array(16).fill(16)
+    return {
+      async encrypt(iv, data) {
+        // Web Crypto always appends a 16-byte PKCS#7 block; the data is already padded: drop it.
+        const out = await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, await keyPromise, data)
+        return new Uint8Array(out, 0, data.length)
+      },
+      async decrypt(iv, data) {
+        // Web Crypto insists on 16-byte PKCS#7: append one block that decrypts to 16 × 0x10, so it
+        // strips exactly that and leaves the caller's own padding in place.
+        const key = await keyPromise
+        const last = data.slice(data.length - 16)
+        const extra = await crypto.subtle.encrypt({ name: 'AES-CBC', iv: last }, key, sixteen)
+        const input = new Uint8Array(data.length + 16)
+        input.set(data)
+        input.set(new Uint8Array(extra, 0, 16), data.length)
+        return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv }, key, input))
+      },
+    }
+  },
+}
+
 /** Lowercase hex SHA-1 of a UTF-8 string. */
-export async function sha1Hex(input: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-1', encoder.encode(input))
-  return toHex(new Uint8Array(digest))
+export function sha1Hex(input: string, backend: CryptoBackend = webCrypto): Promise<string> {
+  return backend.sha1Hex(input)
 }
 
 /**
@@ -41,8 +90,11 @@ export async function sha1Hex(input: string): Promise<string> {
  * @example await signature([token, timestamp, nonce])            // `signature`
  * @example await signature([token, timestamp, nonce, encrypt])   // `msg_signature`
  */
-export function signature(parts: readonly string[]): Promise<string> {
-  return sha1Hex([...parts].sort().join(''))
+export function signature(
+  parts: readonly string[],
+  backend: CryptoBackend = webCrypto,
+): Promise<string> {
+  return backend.sha1Hex([...parts].sort().join(''))
 }
 
 /** Compares two strings in time independent of where they differ (length is not secret). */
@@ -80,15 +132,19 @@ export interface MessageCipher {
 }
 
 /**
- * Builds a cipher for one EncodingAESKey. The key is imported once and reused.
+ * Builds a cipher for one EncodingAESKey (on `backend`, Web Crypto by default); the key is
+ * prepared once and reused.
  * @example
  * const cipher = messageCipher(aesKey)
  * const { message, receiveId } = await cipher.decrypt(encrypt)
  */
-export function messageCipher(encodingAesKey: string): MessageCipher {
+export function messageCipher(
+  encodingAesKey: string,
+  backend: CryptoBackend = webCrypto,
+): MessageCipher {
   const raw = decodeAesKey(encodingAesKey)
   const iv = raw.slice(0, 16)
-  const keyPromise = crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+  const aes = backend.aesCbc(raw)
 
   return {
     async encrypt(message, receiveId, random = crypto.getRandomValues(new Uint8Array(16))) {
@@ -104,12 +160,7 @@ export function messageCipher(encodingAesKey: string): MessageCipher {
       plain.set(msg, 20)
       plain.set(id, 20 + msg.length)
       plain.fill(pad, bodyLength)
-      const key = await keyPromise
-      // Web Crypto always adds its own 16-byte PKCS#7 block; our data is already padded, so drop it.
-      const sealed = new Uint8Array(
-        await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, key, plain),
-      )
-      return base64Encode(sealed.subarray(0, plain.length))
+      return base64Encode(await aes.encrypt(iv, plain))
     },
 
     async decrypt(encrypted) {
@@ -120,19 +171,7 @@ export function messageCipher(encodingAesKey: string): MessageCipher {
           'ciphertext is not a whole number of 32-byte blocks',
         )
       }
-      const key = await keyPromise
-      // Web Crypto insists on 16-byte PKCS#7; append one block that decrypts to 16 × 0x10 so it strips
-      // exactly that and leaves WeChat's own 32-byte padding for us to check.
-      const last = data.subarray(data.length - 16)
-      const filler = new Uint8Array(16).fill(16)
-      const extra = new Uint8Array(
-        await crypto.subtle.encrypt({ name: 'AES-CBC', iv: last }, key, filler),
-      ).subarray(0, 16)
-      const input = new Uint8Array(data.length + 16)
-      input.set(data)
-      input.set(extra, data.length)
-      const plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv }, key, input))
-
+      const plain = await aes.decrypt(iv, data)
       const pad = plain[plain.length - 1]!
       if (pad < 1 || pad > BLOCK)
         throw new WechatCryptoError('invalid_padding', 'bad padding value')

@@ -3,7 +3,7 @@
  * envelope (§4.4) for compatible and safe mode.
  */
 import { buildXml, type PushFormat } from './codec.js'
-import { type MessageCipher, signature } from './crypto.js'
+import { type CryptoBackend, type MessageCipher, signature } from './crypto.js'
 
 /** One article of a news reply (WeChat shows one since 2018-10-12). */
 export interface Article {
@@ -91,10 +91,14 @@ export async function encryptReply(
     timestamp: string
     nonce: string
     format: PushFormat
+    crypto?: CryptoBackend
   },
 ): Promise<string> {
   const encrypt = await opts.cipher.encrypt(body, opts.receiveId)
-  const msgSignature = await signature([opts.token, opts.timestamp, opts.nonce, encrypt])
+  const msgSignature = await signature(
+    [opts.token, opts.timestamp, opts.nonce, encrypt],
+    opts.crypto,
+  )
   if (opts.format === 'json') {
     return JSON.stringify({
       Encrypt: encrypt,

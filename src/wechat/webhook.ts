@@ -8,12 +8,14 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { type PushFields, type PushFormat, parsePush, WechatFormatError } from './codec.js'
 import {
+  type CryptoBackend,
   type MessageCipher,
   messageCipher,
   randomToken,
   signature,
   timingSafeEqual,
   WechatCryptoError,
+  webCrypto,
 } from './crypto.js'
 import { type InboundMessage, toInboundMessage } from './message.js'
 import { encryptReply } from './reply.js'
@@ -34,6 +36,8 @@ export interface WechatWebhookOptions {
   maxSkewSeconds: number
   /** Current time in milliseconds (injected in tests). */
   now?: () => number
+  /** SHA-1 and AES primitives; Web Crypto by default, `node:crypto` from the Node entry. */
+  crypto?: CryptoBackend
 }
 
 /** A verified, decrypted, typed push, as handlers see it. */
@@ -43,24 +47,14 @@ export interface WechatRequest {
   format: PushFormat
   /** True when the push came encrypted (`encrypt_type=aes`); the reply is encrypted too. */
   encrypted: boolean
-  /** The cipher that opened the push (current or previous key); seals the reply. */
-  cipher?: MessageCipher
+  /** Seals a plaintext reply with the key that opened the push (current or previous). */
+  seal?: (body: string) => Promise<string>
 }
 
 declare module 'hono' {
   interface ContextVariableMap {
     wechat: WechatRequest
   }
-}
-
-const ciphers = new Map<string, MessageCipher>()
-function cipherFor(aesKey: string): MessageCipher {
-  let cipher = ciphers.get(aesKey)
-  if (!cipher) {
-    cipher = messageCipher(aesKey)
-    ciphers.set(aesKey, cipher)
-  }
-  return cipher
 }
 
 const refuse = (status: 400 | 401 | 404, message: string) => new HTTPException(status, { message })
@@ -71,6 +65,33 @@ const refuse = (status: 400 | 401 | 404, message: string) => new HTTPException(s
  */
 export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler {
   const now = options.now ?? Date.now
+  const backend = options.crypto ?? webCrypto
+  const ciphers = new Map<string, MessageCipher>()
+  const cipherFor = (aesKey: string) => {
+    let cipher = ciphers.get(aesKey)
+    if (!cipher) ciphers.set(aesKey, (cipher = messageCipher(aesKey, backend)))
+    return cipher
+  }
+  const check = async (parts: string[], given: string | undefined) => {
+    if (!given) throw refuse(401, 'missing signature')
+    const expected = await signature(parts, backend)
+    if (!timingSafeEqual(expected, given.toLowerCase())) throw refuse(401, 'bad signature')
+  }
+  /** Decrypts with the current key, then the previous one (EncodingAESKey rotation). */
+  const open = async (account: WebhookAccount, encrypt: string) => {
+    const keys = [account.aesKey, account.previousAesKey].filter((k): k is string => !!k)
+    let lastError: unknown
+    for (const key of keys) {
+      const cipher = cipherFor(key)
+      try {
+        return { ...(await cipher.decrypt(encrypt)), cipher }
+      } catch (error) {
+        lastError = error
+      }
+    }
+    throw lastError
+  }
+
   return async function wechatWebhookMiddleware(c, next) {
     const account = options.account(c.req.param('appid'))
     if (!account) throw refuse(404, 'unknown account')
@@ -86,7 +107,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     }
 
     if (c.req.method === 'GET') {
-      await checkSignature([account.token, timestamp, nonce], q.signature)
+      await check([account.token, timestamp, nonce], q.signature)
       if (q.echostr === undefined) throw refuse(400, 'missing echostr')
       return c.text(q.echostr)
     }
@@ -98,10 +119,10 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     }
     let fields: PushFields
     let format: PushFormat
-    let cipher: MessageCipher | undefined
+    let seal: WechatRequest['seal']
     try {
       if (!encrypted) {
-        await checkSignature([account.token, timestamp, nonce], q.signature)
+        await check([account.token, timestamp, nonce], q.signature)
         ;({ fields, format } = parse(body))
       } else {
         if (!q.msg_signature) throw refuse(401, 'missing msg_signature')
@@ -109,9 +130,18 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
         const outer = parse(body)
         const encrypt = outer.fields.Encrypt
         if (typeof encrypt !== 'string' || encrypt === '') throw refuse(400, 'missing Encrypt')
-        await checkSignature([account.token, timestamp, nonce, encrypt], q.msg_signature)
+        await check([account.token, timestamp, nonce, encrypt], q.msg_signature)
         const opened = await open(account, encrypt)
-        cipher = opened.cipher
+        seal = (reply) =>
+          encryptReply(reply, {
+            cipher: opened.cipher,
+            token: account.token,
+            receiveId: account.appid,
+            timestamp: String(Math.floor(now() / 1000)),
+            nonce: randomToken(16),
+            format: outer.format,
+            crypto: backend,
+          })
         if (opened.receiveId !== account.appid) throw refuse(400, 'appid mismatch after decryption')
         ;({ fields, format } = parse(opened.message))
       }
@@ -120,7 +150,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
         message: toInboundMessage(fields),
         format,
         encrypted,
-        cipher,
+        seal,
       })
     } catch (error) {
       if (error instanceof WechatFormatError || error instanceof WechatCryptoError) {
@@ -138,27 +168,6 @@ function parse(body: string): { fields: PushFields; format: PushFormat } {
   return { fields: parsePush(body, format), format }
 }
 
-async function checkSignature(parts: string[], given: string | undefined): Promise<void> {
-  if (!given) throw refuse(401, 'missing signature')
-  const expected = await signature(parts)
-  if (!timingSafeEqual(expected, given.toLowerCase())) throw refuse(401, 'bad signature')
-}
-
-/** Decrypts with the current key, then the previous one (EncodingAESKey rotation). */
-async function open(account: WebhookAccount, encrypt: string) {
-  const keys = [account.aesKey, account.previousAesKey].filter((k): k is string => !!k)
-  let lastError: unknown
-  for (const key of keys) {
-    const cipher = cipherFor(key)
-    try {
-      return { ...(await cipher.decrypt(encrypt)), cipher }
-    } catch (error) {
-      lastError = error
-    }
-  }
-  throw lastError
-}
-
 /**
  * Answers the push: `null` → `success`; otherwise the rendered plaintext reply, sealed when the
  * push was encrypted.
@@ -167,14 +176,5 @@ export async function respondToWechat(c: Context, body: string | null): Promise<
   const req = c.var.wechat
   if (body === null) return c.text('success')
   const type = req.format === 'json' ? 'application/json' : 'application/xml'
-  if (!req.encrypted || !req.cipher) return c.body(body, 200, { 'content-type': type })
-  const sealed = await encryptReply(body, {
-    cipher: req.cipher,
-    token: req.account.token,
-    receiveId: req.account.appid,
-    timestamp: String(Math.floor(Date.now() / 1000)),
-    nonce: randomToken(16),
-    format: req.format,
-  })
-  return c.body(sealed, 200, { 'content-type': type })
+  return c.body(req.seal ? await req.seal(body) : body, 200, { 'content-type': type })
 }

@@ -1,0 +1,50 @@
+/**
+ * One bench target in its own process (so the load generator never shares its event loop).
+ * Usage: tsx bench/server.ts hello|memory|pglite|postgres  → prints {"port": N} when listening.
+ */
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { createRouter } from '../handlers/index.js'
+import { createApp } from '../src/app.js'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { pgliteDatabase } from '../src/db/open-database.js'
+import { postgresDatabase } from '../src/db/postgres.js'
+import { createLogger } from '../src/logger.js'
+import { nodeCrypto } from '../src/node-crypto.js'
+import { memoryInboundStore, memoryMemberStore } from '../test/memory-stores.js'
+import { testConfig } from '../test/server.js'
+
+const scenario = process.argv[2]
+let fetchHandler: (req: Request) => Response | Promise<Response>
+
+if (scenario === 'hello') {
+  fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
+} else {
+  const db =
+    scenario === 'postgres'
+      ? postgresDatabase(
+          process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+          { max: 20, schema: process.env.BENCH_SCHEMA },
+        )
+      : await pgliteDatabase()
+  if (scenario !== 'memory') await migrateToLatest(db)
+  const memory =
+    scenario === 'memory' ? { inbound: memoryInboundStore(), members: memoryMemberStore() } : {}
+  fetchHandler = createApp({
+    config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
+    db,
+    router: createRouter(),
+    logger: createLogger({ level: 'error' }),
+    crypto: nodeCrypto,
+    ...memory,
+  }).fetch
+}
+
+const server = serve(
+  { fetch: fetchHandler, port: 0, hostname: '127.0.0.1' },
+  (info: AddressInfo) => {
+    console.log(JSON.stringify({ port: info.port }))
+  },
+)
+process.on('SIGTERM', () => server.close(() => process.exit(0)))
