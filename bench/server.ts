@@ -5,11 +5,13 @@
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
+import type { Kysely } from 'kysely'
 import { createRouter } from '../handlers/index.js'
 import { createApp } from '../src/app.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
 import { postgresDatabase } from '../src/db/postgres.js'
+import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { memoryInboundStore, memoryMemberStore } from '../test/memory-stores.js'
@@ -21,13 +23,16 @@ let fetchHandler: (req: Request) => Response | Promise<Response>
 if (scenario === 'hello') {
   fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
 } else {
+  // (b) touches no database at all: the stores are in memory and nothing else is called.
   const db =
-    scenario === 'postgres'
-      ? postgresDatabase(
-          process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-          { max: 20, schema: process.env.BENCH_SCHEMA },
-        )
-      : await pgliteDatabase()
+    scenario === 'memory'
+      ? ({} as Kysely<Database>)
+      : scenario === 'postgres'
+        ? postgresDatabase(
+            process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+            { max: 20, schema: process.env.BENCH_SCHEMA },
+          )
+        : await pgliteDatabase()
   if (scenario !== 'memory') await migrateToLatest(db)
   const memory =
     scenario === 'memory' ? { inbound: memoryInboundStore(), members: memoryMemberStore() } : {}

@@ -14,7 +14,17 @@ const catalogs: Record<Locale, Record<MessageKey, string>> = { 'zh-CN': zhCN, en
  * @example translator('en')('fallback.text', { text: 'hi' })
  */
 export function translator(locale: Locale): Translate {
-  const catalog = catalogs[locale]
+  let t = translators.get(locale)
+  if (!t) {
+    t = build(catalogs[locale])
+    translators.set(locale, t)
+  }
+  return t
+}
+
+const translators = new Map<Locale, Translate>()
+
+function build(catalog: Record<MessageKey, string>): Translate {
   return (key, params = {}) =>
     catalog[key].replace(/\{(\w+)\}/g, (m, name: string) =>
       name in params ? String(params[name]) : m,

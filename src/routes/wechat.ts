@@ -1,9 +1,9 @@
 /** `GET|POST /wechat` (default account) and `/wechat/:appid`: the official-account callback. */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
+import { getRuntimeKey } from 'hono/adapter'
 import { type DispatchDeps, dispatch } from '../bot/dispatch.js'
 import type { AccountConfig } from '../config.js'
+import { bodySize } from '../middleware/body-size.js'
 import type { CryptoBackend } from '../wechat/crypto.js'
 import { respondToWechat, wechatWebhook } from '../wechat/webhook.js'
 
@@ -23,12 +23,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
   return new Hono().on(
     ['GET', 'POST'],
     '/:appid?',
-    bodyLimit({
-      maxSize: options.maxBodyBytes,
-      onError: () => {
-        throw new HTTPException(413, { message: 'body too large' })
-      },
-    }),
+    bodySize({ maxBytes: options.maxBodyBytes }),
     wechatWebhook({
       account: (appid) => (appid === undefined ? options.accounts[0] : byAppid.get(appid)),
       maxSkewSeconds: options.maxSkewSeconds,
@@ -38,13 +33,9 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
     async (c) => {
       const receivedAt = clock.now().getTime()
       const { account, message, format } = c.var.wechat
-      let waitUntil: DispatchDeps['waitUntil']
-      try {
-        const ctx = c.executionCtx
-        waitUntil = (work) => ctx.waitUntil(work)
-      } catch {
-        // Node: background work keeps running on its own.
-      }
+      // Workers end an isolate's work with the response unless told to wait; Node needs nothing.
+      const waitUntil: DispatchDeps['waitUntil'] =
+        getRuntimeKey() === 'workerd' ? (work) => c.executionCtx.waitUntil(work) : undefined
       const body = await dispatch(
         { ...options.dispatch, waitUntil },
         { appid: account.appid, message, format, receivedAt },

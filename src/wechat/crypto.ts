@@ -147,7 +147,7 @@ export function messageCipher(
   const aes = backend.aesCbc(raw)
 
   return {
-    async encrypt(message, receiveId, random = crypto.getRandomValues(new Uint8Array(16))) {
+    async encrypt(message, receiveId, random = randomBytes(16)) {
       if (random.length !== 16)
         throw new WechatCryptoError('invalid_length', 'random must be 16 bytes')
       const msg = encoder.encode(message)
@@ -198,24 +198,53 @@ export function messageCipher(
   }
 }
 
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+const B64_INDEX = new Int16Array(128).fill(-1)
+for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i
+
 /** Strict standard base64 (with padding) → bytes. */
 export function base64Decode(input: string): Uint8Array<ArrayBuffer> {
-  if (input.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(input)) {
-    throw new WechatCryptoError('invalid_base64', 'not valid base64')
+  const n = input.length
+  if (n % 4 !== 0) throw new WechatCryptoError('invalid_base64', 'not valid base64')
+  const pad = n === 0 ? 0 : input.endsWith('==') ? 2 : input.endsWith('=') ? 1 : 0
+  const out = new Uint8Array((n / 4) * 3 - pad)
+  let o = 0
+  for (let i = 0; i < n; i += 4) {
+    const last = i + 4 === n
+    const a = sextet(input, i)
+    const b = sextet(input, i + 1)
+    const c = last && pad === 2 ? 0 : sextet(input, i + 2)
+    const d = last && pad >= 1 ? 0 : sextet(input, i + 3)
+    const v = (a << 18) | (b << 12) | (c << 6) | d
+    out[o++] = v >> 16
+    if (o < out.length) out[o++] = (v >> 8) & 255
+    if (o < out.length) out[o++] = v & 255
   }
-  const bin = atob(input)
-  const out = new Uint8Array(bin.length)
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
   return out
+}
+
+function sextet(s: string, i: number): number {
+  const code = s.charCodeAt(i)
+  const v = code < 128 ? B64_INDEX[code]! : -1
+  if (v < 0) throw new WechatCryptoError('invalid_base64', 'not valid base64')
+  return v
 }
 
 /** Bytes → standard base64 with padding. */
 export function base64Encode(bytes: Uint8Array): string {
-  let bin = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  let out = ''
+  const n = bytes.length
+  let i = 0
+  for (; i + 2 < n; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
+    out += B64[v >> 18]! + B64[(v >> 12) & 63]! + B64[(v >> 6) & 63]! + B64[v & 63]!
   }
-  return btoa(bin)
+  if (i < n) {
+    const v = (bytes[i]! << 16) | ((i + 1 < n ? bytes[i + 1]! : 0) << 8)
+    out += B64[v >> 18]! + B64[(v >> 12) & 63]!
+    out += i + 1 < n ? `${B64[(v >> 6) & 63]!}=` : '=='
+  }
+  return out
 }
 
 /** Bytes → lowercase hex. */
@@ -225,11 +254,30 @@ export function toHex(bytes: Uint8Array): string {
   return out
 }
 
-/** A random alphanumeric string (nonces). */
+let pool = new Uint8Array(0)
+let poolOffset = 0
+
+/** `n` bytes from the CSPRNG, drawn in 4 KiB batches (one `getRandomValues` call per batch). */
+export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  if (n > 1024) return crypto.getRandomValues(new Uint8Array(n))
+  if (poolOffset + n > pool.length) {
+    pool = crypto.getRandomValues(new Uint8Array(4096))
+    poolOffset = 0
+  }
+  const out = pool.slice(poolOffset, poolOffset + n)
+  pool.fill(0, poolOffset, poolOffset + n)
+  poolOffset += n
+  return out
+}
+
+/** A random alphanumeric string (nonces). Rejection sampling keeps it unbiased. */
 export function randomToken(length: number): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-  const bytes = crypto.getRandomValues(new Uint8Array(length))
   let out = ''
-  for (const b of bytes) out += alphabet[b % alphabet.length]
+  while (out.length < length) {
+    for (const b of randomBytes(length)) {
+      if (b < 248 && out.length < length) out += alphabet[b % 62]
+    }
+  }
   return out
 }

@@ -127,7 +127,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
       } else {
         if (!q.msg_signature) throw refuse(401, 'missing msg_signature')
         if (!account.aesKey) throw refuse(400, 'encrypted push but no EncodingAESKey configured')
-        const outer = parse(body)
+        const outer = parseEnvelope(body)
         const encrypt = outer.fields.Encrypt
         if (typeof encrypt !== 'string' || encrypt === '') throw refuse(400, 'missing Encrypt')
         await check([account.token, timestamp, nonce, encrypt], q.msg_signature)
@@ -160,6 +160,19 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     }
     await next()
   }
+}
+
+/**
+ * The safe-mode XML envelope has one fixed shape; match it directly and fall back to the full
+ * parser for anything else (compatible mode, JSON, unusual whitespace). The signature check that
+ * follows authenticates `Encrypt` either way.
+ */
+const SAFE_ENVELOPE =
+  /^\s*<xml>\s*(?:<ToUserName><!\[CDATA\[[^\]<]*\]\]><\/ToUserName>\s*)?<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]><\/Encrypt>\s*(?:<ToUserName><!\[CDATA\[[^\]<]*\]\]><\/ToUserName>\s*)?<\/xml>\s*$/
+
+function parseEnvelope(body: string): { fields: PushFields; format: PushFormat } {
+  const match = SAFE_ENVELOPE.exec(body)
+  return match ? { fields: { Encrypt: match[1]! }, format: 'xml' } : parse(body)
 }
 
 function parse(body: string): { fields: PushFields; format: PushFormat } {
