@@ -272,6 +272,19 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(
       (await post(`${plainUrl}${sig}`, `<xml><Content>${'a'.repeat(5000)}</Content></xml>`)).status,
     ).toBe(413)
+    // a chunked body (no Content-Length) is cut off at the limit too
+    const chunks = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 10; i++) controller.enqueue(new TextEncoder().encode('a'.repeat(1000)))
+        controller.close()
+      },
+    })
+    const chunked = await fetch(`${server.url}/wechat${plainUrl}${sig}`, {
+      method: 'POST',
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
 
     // encrypted: bad base64, wrong appid inside, missing msg_signature
     const enc = async (encrypt: string) => {
