@@ -43,11 +43,69 @@ export interface InboundEventsTable {
   completed_at: Timestamp | null
 }
 
+/** The shared access token of one account. */
+export interface WechatTokensTable {
+  appid: string
+  access_token: string
+  expires_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** A channel the API said is closed for a member; see `src/community/reachability.ts`. */
+export interface MemberReachabilityTable {
+  appid: string
+  openid: string
+  channel: 'template' | 'custom' | 'subscribe' | 'any'
+  /** The template id for subscribe messages, else ''. */
+  scope: Generated<string>
+  errcode: number
+  recorded_at: Timestamp
+}
+
+export type OutboxKind = 'template' | 'custom' | 'subscribe'
+export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped'
+
+/** One message to send, unique per (appid, source, openid). */
+export interface PushOutboxTable {
+  id: Generated<number>
+  appid: string
+  source: string
+  openid: string
+  kind: OutboxKind
+  /** The API body as JSON, without `touser` (and without `client_msg_id`, derived from the id). */
+  payload: string
+  status: Generated<OutboxStatus>
+  attempts: Generated<number>
+  next_attempt_at: Timestamp
+  lease_until: Timestamp | null
+  errcode: number | null
+  errmsg: string | null
+  wechat_msgid: string | null
+  /** TEMPLATESENDJOBFINISH Status: `success`, `failed:user block`, `failed: system failed` … */
+  delivery: string | null
+  created_at: Timestamp
+  sent_at: Timestamp | null
+  delivered_at: Timestamp | null
+}
+
+/** A token bucket shared by every process sending for one account. */
+export interface RateBucketsTable {
+  appid: string
+  tokens: number
+  updated_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
   inbound_events: InboundEventsTable
+  wechat_tokens: WechatTokensTable
+  member_reachability: MemberReachabilityTable
+  push_outbox: PushOutboxTable
+  rate_buckets: RateBucketsTable
 }
+
+export type OutboxItem = Selectable<PushOutboxTable>
 
 export type Member = Selectable<MembersTable>
 export type NewMember = Insertable<MembersTable>

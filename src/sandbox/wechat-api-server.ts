@@ -1,0 +1,371 @@
+/**
+ * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
+ * token, stable_token, template/custom/subscribe sends, qrcode/create, user/info, user/get, tags.
+ * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
+ * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** A scripted fault for the next call of a method. */
+export type Fault =
+  | { errcode: number; errmsg?: string }
+  | { status: number }
+  | { delayMs: number }
+  | { hang: true }
+
+/** A sandbox follower. */
+export interface SandboxUser {
+  subscribe: boolean
+  unionid?: string
+  /** False → custom messages fail with 45015. */
+  windowOpen?: boolean
+  /** Template ids whose subscription the user refused (→ 43101). */
+  refused?: string[]
+  tags?: number[]
+}
+
+/** One accepted send. */
+export interface SentMessage {
+  method: string
+  appid: string
+  touser: string
+  body: Record<string, unknown>
+  msgid: number
+  at: number
+}
+
+export interface SandboxApiOptions {
+  /** Known accounts (appid → secret); with `strict`, others get 40013. */
+  accounts?: Record<string, string>
+  /** The secret every account not listed in `accounts` must use; unset → any secret works. */
+  secret?: string
+  /** Refuse appids not listed in `accounts`. */
+  strict?: boolean
+  /** Seconds a classic token lives (default 7200). */
+  expiresIn?: number
+  /** How long a superseded classic token keeps working (default 300 s, as WeChat). */
+  graceSeconds?: number
+  /** Called for every accepted send (the sandbox logs them). */
+  onSend?: (sent: SentMessage) => void
+}
+
+const TEMPLATE_ID = /^[A-Za-z0-9_-]{1,128}$/
+
+/**
+ * Starts the sandbox API on 127.0.0.1 (port 0 = any free port).
+ * @example const wx = await startSandboxApi(); createApiClient({ baseUrl: wx.url, ... })
+ */
+export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0) {
+  const expiresIn = options.expiresIn ?? 7200
+  const grace = (options.graceSeconds ?? 300) * 1000
+  const tokens = new Map<string, { appid: string; expiresAt: number }>()
+  const current = new Map<string, { classic?: string; stable?: string }>()
+  const faults = new Map<string, Fault[]>()
+  const users = new Map<string, SandboxUser>()
+  const tags = new Map<number, string>()
+  const clientMsgIds = new Map<string, number>()
+  const sent: SentMessage[] = []
+  const calls = new Map<string, number>()
+  const hanging = new Set<ServerResponse>()
+  let nextMsgId = 1000
+  let nextTag = 100
+  let seq = 0
+
+  const count = (method: string) => calls.set(method, (calls.get(method) ?? 0) + 1)
+  const user = (openid: string): SandboxUser => users.get(openid) ?? { subscribe: true }
+
+  function issue(appid: string, kind: 'classic' | 'stable'): string {
+    const now = Date.now()
+    const slot = current.get(appid) ?? {}
+    const existing = slot[kind] && tokens.get(slot[kind]!)
+    if (kind === 'stable' && existing && existing.expiresAt > now) return slot.stable!
+    if (kind === 'classic' && slot.classic) {
+      const old = tokens.get(slot.classic)
+      if (old) old.expiresAt = Math.min(old.expiresAt, now + grace)
+    }
+    const token = `sandbox_${kind}_${++seq}_${Math.random().toString(36).slice(2, 10)}`
+    tokens.set(token, { appid, expiresAt: now + expiresIn * 1000 })
+    current.set(appid, { ...slot, [kind]: token })
+    return token
+  }
+
+  function checkAccount(appid: unknown, secret: unknown) {
+    if (typeof appid !== 'string' || !appid) return { errcode: 41002, errmsg: 'appid missing' }
+    if (typeof secret !== 'string' || !secret)
+      return { errcode: 41004, errmsg: 'appsecret missing' }
+    const known = options.accounts?.[appid]
+    if (known === undefined && options.strict) return { errcode: 40013, errmsg: 'invalid appid' }
+    const expected = known ?? options.secret
+    if (expected !== undefined && expected !== secret)
+      return { errcode: 40125, errmsg: 'invalid appsecret' }
+    return undefined
+  }
+
+  type Handler = (ctx: {
+    appid: string
+    query: URLSearchParams
+    body: Record<string, unknown>
+  }) => unknown
+
+  function record(method: string, appid: string, body: Record<string, unknown>) {
+    const entry = {
+      method,
+      appid,
+      touser: String(body.touser),
+      body,
+      msgid: ++nextMsgId,
+      at: Date.now(),
+    }
+    sent.push(entry)
+    options.onSend?.(entry)
+    return entry.msgid
+  }
+
+  const authed: Record<string, [string, Handler]> = {
+    '/cgi-bin/message/template/send': [
+      'template.send',
+      ({ appid, body }) => {
+        const touser = String(body.touser ?? '')
+        if (!TEMPLATE_ID.test(String(body.template_id ?? '')))
+          return { errcode: 40037, errmsg: 'invalid template_id' }
+        if (!touser || touser.startsWith('invalid'))
+          return { errcode: 40003, errmsg: 'invalid openid' }
+        if (!user(touser).subscribe) return { errcode: 43004, errmsg: 'require subscribe' }
+        if (typeof body.data !== 'object' || body.data === null)
+          return { errcode: 47001, errmsg: 'data format error' }
+        const key = body.client_msg_id ? `${appid}:${touser}:${body.client_msg_id}` : undefined
+        const repeated = key && clientMsgIds.get(key)
+        if (repeated) return { errcode: 0, errmsg: 'ok', msgid: repeated }
+        const msgid = record('template.send', appid, body)
+        if (key) clientMsgIds.set(key, msgid)
+        return { errcode: 0, errmsg: 'ok', msgid }
+      },
+    ],
+    '/cgi-bin/message/custom/send': [
+      'custom.send',
+      ({ appid, body }) => {
+        const touser = String(body.touser ?? '')
+        if (!touser || touser.startsWith('invalid'))
+          return { errcode: 40003, errmsg: 'invalid openid' }
+        const u = user(touser)
+        if (!u.subscribe || u.windowOpen === false) {
+          return {
+            errcode: 45015,
+            errmsg: 'response out of time limit or subscription is canceled',
+          }
+        }
+        record('custom.send', appid, body)
+        return { errcode: 0, errmsg: 'ok' }
+      },
+    ],
+    '/cgi-bin/message/subscribe/bizsend': [
+      'subscribe.send',
+      ({ appid, body }) => {
+        const touser = String(body.touser ?? '')
+        if (!touser || touser.startsWith('invalid'))
+          return { errcode: 40003, errmsg: 'invalid openid' }
+        if (user(touser).refused?.includes(String(body.template_id))) {
+          return { errcode: 43101, errmsg: 'user refuse to accept the msg' }
+        }
+        const msgid = record('subscribe.send', appid, body)
+        return { errcode: 0, errmsg: 'ok', msgid }
+      },
+    ],
+    '/cgi-bin/qrcode/create': [
+      'qrcode.create',
+      ({ body }) => {
+        const action = String(body.action_name ?? '')
+        const scene = (body.action_info as { scene?: Record<string, unknown> } | undefined)?.scene
+        if (
+          !['QR_SCENE', 'QR_STR_SCENE', 'QR_LIMIT_SCENE', 'QR_LIMIT_STR_SCENE'].includes(action) ||
+          !scene
+        ) {
+          return { errcode: 40053, errmsg: 'invalid action info' }
+        }
+        const ticket = btoa(`sandbox-qr:${action}:${JSON.stringify(scene)}:${++seq}`)
+        const permanent = action.startsWith('QR_LIMIT')
+        return {
+          ticket,
+          url: `http://weixin.qq.com/q/sandbox${seq}`,
+          ...(permanent ? {} : { expire_seconds: Number(body.expire_seconds ?? 60) }),
+        }
+      },
+    ],
+    '/cgi-bin/user/info': [
+      'user.info',
+      ({ query }) => {
+        const openid = query.get('openid') ?? ''
+        if (!openid || openid.startsWith('invalid'))
+          return { errcode: 40003, errmsg: 'invalid openid' }
+        const u = user(openid)
+        if (!u.subscribe) return { subscribe: 0, openid }
+        return {
+          subscribe: 1,
+          openid,
+          subscribe_time: 1_700_000_000,
+          ...(u.unionid ? { unionid: u.unionid } : {}),
+          remark: '',
+          groupid: 0,
+          tagid_list: u.tags ?? [],
+          subscribe_scene: 'ADD_SCENE_QR_CODE',
+          qr_scene: 0,
+          qr_scene_str: '',
+        }
+      },
+    ],
+    '/cgi-bin/user/get': [
+      'user.get',
+      ({ query }) => {
+        const all = [...users.entries()]
+          .filter(([, u]) => u.subscribe)
+          .map(([id]) => id)
+          .sort()
+        const after = query.get('next_openid') ?? ''
+        const start = after ? all.indexOf(after) + 1 : 0
+        const page = all.slice(start, start + pageSize)
+        const last =
+          page.length > 0 && start + page.length < all.length ? page[page.length - 1]! : ''
+        return { total: all.length, count: page.length, data: { openid: page }, next_openid: last }
+      },
+    ],
+    '/cgi-bin/tags/create': [
+      'tags.create',
+      ({ body }) => {
+        const name = String((body.tag as { name?: string } | undefined)?.name ?? '')
+        if (!name || name.length > 30) return { errcode: 45158, errmsg: 'tag name too long' }
+        if ([...tags.values()].includes(name)) return { errcode: 45157, errmsg: 'invalid tag name' }
+        const id = ++nextTag
+        tags.set(id, name)
+        return { tag: { id, name } }
+      },
+    ],
+    '/cgi-bin/tags/get': [
+      'tags.get',
+      () => ({ tags: [...tags.entries()].map(([id, name]) => ({ id, name, count: 0 })) }),
+    ],
+    '/cgi-bin/tags/members/batchtagging': [
+      'tags.batchtagging',
+      ({ body }) => {
+        const list = body.openid_list
+        const tagid = Number(body.tagid)
+        if (!Array.isArray(list) || list.length === 0 || list.length > 50)
+          return { errcode: 40032, errmsg: 'invalid openid_list size' }
+        if (!tags.has(tagid)) return { errcode: 45159, errmsg: 'invalid tag id' }
+        for (const openid of list) {
+          const u = user(String(openid))
+          users.set(String(openid), { ...u, tags: [...new Set([...(u.tags ?? []), tagid])] })
+        }
+        return { errcode: 0, errmsg: 'ok' }
+      },
+    ],
+  }
+  let pageSize = 10_000
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://sandbox')
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    let body: Record<string, unknown> = {}
+    if (chunks.length > 0) {
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      } catch {
+        return send(res, { errcode: 47001, errmsg: 'data format error' })
+      }
+    }
+    const path = url.pathname
+    const method =
+      path === '/cgi-bin/token'
+        ? 'token'
+        : path === '/cgi-bin/stable_token'
+          ? 'stable_token'
+          : authed[path]?.[0]
+    if (!method) return send(res, { errcode: 48001, errmsg: 'api unauthorized' }, 404)
+    count(method)
+
+    const fault = faults.get(method)?.shift() ?? faults.get('*')?.shift()
+    if (fault && 'hang' in fault) {
+      hanging.add(res)
+      return
+    }
+    if (fault && 'delayMs' in fault) await new Promise((r) => setTimeout(r, fault.delayMs))
+    if (fault && 'status' in fault) return send(res, { error: 'sandbox fault' }, fault.status)
+    if (fault && 'errcode' in fault)
+      return send(res, {
+        errcode: fault.errcode,
+        errmsg: fault.errmsg ?? `sandbox fault ${fault.errcode}`,
+      })
+
+    if (method === 'token' || method === 'stable_token') {
+      const src = method === 'token' ? Object.fromEntries(url.searchParams) : body
+      if (src.grant_type !== 'client_credential')
+        return send(res, { errcode: 40002, errmsg: 'invalid grant_type' })
+      const bad = checkAccount(src.appid, src.secret)
+      if (bad) return send(res, bad)
+      const appid = String(src.appid)
+      if (method === 'stable_token' && src.force_refresh === true) {
+        const slot = current.get(appid)
+        if (slot?.stable) tokens.delete(slot.stable)
+        current.set(appid, { ...slot, stable: undefined })
+      }
+      const token = issue(appid, method === 'token' ? 'classic' : 'stable')
+      const remaining = Math.round((tokens.get(token)!.expiresAt - Date.now()) / 1000)
+      return send(res, { access_token: token, expires_in: remaining })
+    }
+    const token = url.searchParams.get('access_token')
+    if (!token) return send(res, { errcode: 41001, errmsg: 'access_token missing' })
+    const entry = tokens.get(token)
+    if (!entry || entry.expiresAt <= Date.now()) {
+      return send(res, {
+        errcode: 40001,
+        errmsg: 'invalid credential, access_token is invalid or not latest',
+      })
+    }
+    return send(res, authed[path]![1]({ appid: entry.appid, query: url.searchParams, body }))
+  }
+
+  function send(res: ServerResponse, json: unknown, status = 200) {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+    res.end(JSON.stringify(json))
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error) => send(res, { errcode: -1, errmsg: String(error) }, 500))
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  return {
+    url,
+    /** Every accepted send, in order. */
+    sent,
+    /** How many times each method was called (token fetches included). */
+    calls: (method: string) => calls.get(method) ?? 0,
+    /** Queues faults for the next calls of `method` (or '*' for any). */
+    fault(method: string, ...list: Fault[]) {
+      faults.set(method, [...(faults.get(method) ?? []), ...list])
+    },
+    /** Sets a follower's state. */
+    setUser(openid: string, state: Partial<SandboxUser>) {
+      users.set(openid, { ...user(openid), ...state })
+    },
+    /** Invalidates every token of an account, as a refresh elsewhere would. */
+    revokeTokens(appid: string) {
+      for (const [token, t] of tokens) if (t.appid === appid) tokens.delete(token)
+      current.delete(appid)
+    },
+    setPageSize(n: number) {
+      pageSize = n
+    },
+    async close() {
+      for (const res of hanging) res.destroy()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** The sandbox API's type. */
+export type SandboxApi = Awaited<ReturnType<typeof startSandboxApi>>

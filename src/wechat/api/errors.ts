@@ -1,0 +1,81 @@
+/**
+ * The two errors the API client throws: `WechatApiError` when WeChat answered with an errcode, and
+ * `WechatNetworkError` when it did not answer usefully (timeout, connection, 5xx, non-JSON). Both
+ * carry the method, so logs say which call failed, and never the access token.
+ */
+
+const HINTS: Record<number, string> = {
+  [-1]: 'WeChat is busy; retried with backoff',
+  40001:
+    'access_token invalid or superseded: another component refreshed it, or the AppSecret is wrong',
+  40003: 'invalid openid: not a follower of this AppID (openids are per account)',
+  40014: 'malformed access_token',
+  40164: 'caller IP is not in the API IP whitelist (MP console → 基本配置 → IP白名单)',
+  42001: 'access_token expired',
+  43004: 'the member does not follow the account (template messages need a follower)',
+  43101: 'the member refused or used up the subscription for this template',
+  45009: 'daily API quota reached; it resets at midnight (Beijing time) or with clear_quota',
+  45011: 'per-minute API quota reached; slow down',
+  45015: 'outside the 48-hour customer-service window, or the member unfollowed',
+  45047: 'customer-service window quota used up',
+  47003: 'an argument is invalid; errmsg names the field',
+  48001: 'the account lacks permission for this API',
+  61004: 'caller IP is not registered for this account',
+}
+
+/** A hint for an errcode, if we have one. */
+export function hintFor(errcode: number): string | undefined {
+  return HINTS[errcode]
+}
+
+/** WeChat answered `{ errcode != 0, errmsg }`. */
+export class WechatApiError extends Error {
+  override readonly name = 'WechatApiError'
+  readonly hint: string | undefined
+  constructor(
+    readonly errcode: number,
+    readonly errmsg: string,
+    readonly method: string,
+    /** The request body as sent (never contains the access token). */
+    readonly payload?: unknown,
+  ) {
+    const hint = hintFor(errcode)
+    super(`${method} failed: ${errcode} ${errmsg}${hint ? ` — ${hint}` : ''}`)
+    this.hint = hint
+  }
+}
+
+/** No usable answer: timeout, connection failure, HTTP 5xx or a body that is not JSON. */
+export class WechatNetworkError extends Error {
+  override readonly name = 'WechatNetworkError'
+  constructor(
+    readonly method: string,
+    message: string,
+    /** HTTP status, when there was a response. */
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${method}: ${message}`, options)
+  }
+}
+
+/** Errcodes that mean "the token is bad": expire it (if still current) and retry once. */
+export const TOKEN_ERRORS = new Set([40001, 40014, 42001])
+
+/** True for failures worth retrying with backoff: WeChat busy, 5xx, timeouts, connection errors. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof WechatNetworkError) return error.status === undefined || error.status >= 500
+  return error instanceof WechatApiError && error.errcode === -1
+}
+
+/** A message we refuse to send because WeChat would reject or silently mangle it. */
+export class WechatValidationError extends Error {
+  override readonly name = 'WechatValidationError'
+  constructor(
+    /** The offending field, e.g. `data.keyword1.value`. */
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field}: ${problem}`)
+  }
+}
