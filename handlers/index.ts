@@ -5,9 +5,10 @@
 import { Router } from '../src/bot/router.js'
 import * as fallback from './fallback.js'
 import * as help from './help.js'
+import * as receipts from './receipts.js'
 import * as subscribe from './subscribe.js'
 
-const families = [help, subscribe, fallback]
+const families = [help, subscribe, receipts, fallback]
 
 /** A router with every handler registered. */
 export function createRouter(): Router {

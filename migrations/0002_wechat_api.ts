@@ -69,6 +69,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('appid', 'text', (col) => col.primaryKey())
     .addColumn('tokens', 'double precision', (col) => col.notNull())
     .addColumn('updated_at', 'timestamptz', (col) => col.notNull())
+    .addColumn('paused_until', 'timestamptz')
     .execute()
 }
 

@@ -31,6 +31,13 @@ export interface Config {
   /** Refuse pushes whose timestamp is further than this from now; 0 disables the check. */
   maxSkewSeconds: number
   apiBase: string
+  /** `stable` (stable_token, default) or `classic` (/cgi-bin/token). */
+  tokenMode: 'stable' | 'classic'
+  /** Outbox sends per second per account (0 = unthrottled) and the bucket size. */
+  outboxRatePerSecond: number
+  outboxBurst: number
+  /** How often an idle outbox worker looks for due items. */
+  outboxPollMs: number
   adminToken?: string
   /** Passive replies not ready by then are answered `success` and followed up later. */
   replyDeadlineMs: number
@@ -100,6 +107,13 @@ const envSchema = v.object({
     v.pipe(v.string(), v.url('must be a URL such as https://api.weixin.qq.com')),
     'https://api.weixin.qq.com',
   ),
+  WECHAT_TOKEN_MODE: v.optional(
+    v.picklist(['stable', 'classic'], 'must be stable or classic'),
+    'stable',
+  ),
+  OUTBOX_RATE_PER_SECOND: integer(0, 100_000, 100),
+  OUTBOX_BURST: integer(1, 100_000, 200),
+  OUTBOX_POLL_MS: integer(50, 600_000, 1000),
   WECHAT_REPLY_DEADLINE_MS: integer(100, 4_800, 4000),
   WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 1024 * 1024),
   ADMIN_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
@@ -201,6 +215,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sandbox: accounts.length === 0,
     maxSkewSeconds: e.WECHAT_MAX_SKEW_SECONDS,
     apiBase: e.WECHAT_API_BASE.replace(/\/+$/, ''),
+    tokenMode: e.WECHAT_TOKEN_MODE,
+    outboxRatePerSecond: e.OUTBOX_RATE_PER_SECOND,
+    outboxBurst: e.OUTBOX_BURST,
+    outboxPollMs: e.OUTBOX_POLL_MS,
     adminToken: e.ADMIN_TOKEN,
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,

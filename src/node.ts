@@ -10,11 +10,14 @@ import { createRouter } from '../handlers/index.js'
 import { jobs } from '../jobs/index.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
+import { startOutboxWorker } from './community/outbox-worker.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openDatabase } from './db/open-database.js'
 import { createLogger } from './logger.js'
 import { nodeCrypto } from './node-crypto.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
+import { startSandboxApi } from './sandbox/wechat-api-server.js'
+import { accountClient } from './wechat/api/account-client.js'
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env')
@@ -24,6 +27,41 @@ async function main(): Promise<void> {
 
   const { db, kind, location } = await openDatabase(config)
   logger.info('database ready', { kind, location })
+
+  // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
+  const sandboxApi = config.sandbox
+    ? await startSandboxApi({
+        onSend: (m) =>
+          logger.info('sandbox: WeChat would deliver', {
+            method: m.method,
+            touser: m.touser,
+            body: m.body,
+          }),
+      })
+    : undefined
+  const apiBase = sandboxApi?.url ?? config.apiBase
+  const workers = config.accounts
+    .filter((a) => a.secret)
+    .map((account) =>
+      startOutboxWorker({
+        db,
+        api: accountClient({
+          db,
+          appid: account.appid,
+          secret: account.secret!,
+          baseUrl: apiBase,
+          mode: config.tokenMode,
+          clock: systemClock,
+          logger,
+        }),
+        appid: account.appid,
+        clock: systemClock,
+        logger,
+        timeZone: config.timeZone,
+        rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
+        pollMs: config.outboxPollMs,
+      }),
+    )
 
   const app = createApp({
     config,
@@ -61,6 +99,8 @@ async function main(): Promise<void> {
     logger.info('shutting down', { signal })
     for (const task of tasks) await task.stop()
     await new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const worker of workers) await worker.stop()
+    await sandboxApi?.close()
     await db.destroy()
     process.exit(0)
   }
@@ -84,6 +124,7 @@ function printSandbox(
       `  (kept in ${sandboxAccountPath(dataDir)})`,
       '',
       '  Chat with it:   npm run chat',
+      '  Outbound messages go to a sandbox WeChat API and are logged as "sandbox: WeChat would deliver".',
       '',
     ].join('\n'),
   )

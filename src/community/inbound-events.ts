@@ -7,13 +7,17 @@
  *   processing → replied      the handler finished within the deadline; `reply` was sent
  *   processing → failed       the handler threw; `reply` holds the apology that was sent
  *   processing → deferred     the deadline passed; `success` was sent, the handler still runs
- *   deferred   → follow_up    the late result waits in `follow_up` for a customer-service message
+ *   deferred   → follow_up    the late result is kept in `follow_up` and enqueued in the outbox as a
+ *                             customer-service message (same transaction)
  *   deferred   → replied      the late handler had nothing to say
  * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
  */
 import type { Kysely } from 'kysely'
 import { sleep } from '../clock.js'
 import type { Database, InboundStatus } from '../db/schema.js'
+import { replyToCustomMessage } from '../wechat/api/messages.js'
+import type { Reply } from '../wechat/reply.js'
+import { enqueue } from './outbox.js'
 
 /** Identifies a push. */
 export interface InboundKey {
@@ -91,15 +95,37 @@ export function databaseInboundStore(db: Kysely<Database>): InboundStore {
       return done !== undefined
     },
     async recordFollowUp(key, followUp, now, error) {
-      await row(key)
-        .set({
-          status: followUp === null ? 'replied' : 'follow_up',
-          follow_up: followUp,
-          error: error ?? null,
-          completed_at: now,
-        })
-        .where('status', '=', 'deferred')
-        .execute()
+      // The late reply and its customer-service message are recorded together or not at all.
+      await db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('inbound_events')
+          .where('appid', '=', key.appid)
+          .where('dedupe_key', '=', key.dedupeKey)
+          .where('status', '=', 'deferred')
+          .set({
+            status: followUp === null ? 'replied' : 'follow_up',
+            follow_up: followUp,
+            error: error ?? null,
+            completed_at: now,
+          })
+          .returning('openid')
+          .executeTakeFirst()
+        const message = updated && followUp && replyToCustomMessage(JSON.parse(followUp) as Reply)
+        if (!updated || !message) return
+        await enqueue(
+          trx,
+          [
+            {
+              appid: key.appid,
+              source: `reply:${key.dedupeKey}`,
+              openid: updated.openid,
+              kind: 'custom',
+              payload: message,
+            },
+          ],
+          now,
+        )
+      })
     },
     async read(key) {
       return db

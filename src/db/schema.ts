@@ -93,6 +93,8 @@ export interface RateBucketsTable {
   appid: string
   tokens: number
   updated_at: Timestamp
+  /** Set by a 45009 quota error: no sends for this account until then. */
+  paused_until: Timestamp | null
 }
 
 /** The database as Kysely sees it. */

@@ -261,6 +261,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     ],
   }
   let pageSize = 10_000
+  let latencyMs = 0
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://sandbox')
@@ -284,6 +285,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     if (!method) return send(res, { errcode: 48001, errmsg: 'api unauthorized' }, 404)
     count(method)
 
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs))
     const fault = faults.get(method)?.shift() ?? faults.get('*')?.shift()
     if (fault && 'hang' in fault) {
       hanging.add(res)
@@ -358,6 +360,10 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     },
     setPageSize(n: number) {
       pageSize = n
+    },
+    /** Adds latency to every call. */
+    setLatency(ms: number) {
+      latencyMs = ms
     },
     async close() {
       for (const res of hanging) res.destroy()

@@ -2,6 +2,7 @@
  * Sending messages: template messages (validated against the 2023-05-04 content rules before they
  * leave), customer-service messages and subscribe messages (bizsend).
  */
+import type { Reply } from '../reply.js'
 import type { ApiClient } from './client.js'
 import { WechatValidationError } from './errors.js'
 
@@ -104,6 +105,7 @@ export async function sendTemplateMessage(api: ApiClient, m: TemplateMessage): P
 /** Customer-service message bodies (without `touser`). */
 export type CustomMessage =
   | { msgtype: 'text'; text: { content: string } }
+  | { msgtype: 'image'; image: { media_id: string } }
   | {
       msgtype: 'news'
       news: { articles: [{ title: string; description?: string; url: string; picurl?: string }] }
@@ -189,4 +191,30 @@ export async function sendSubscribeMessage(api: ApiClient, m: SubscribeMessage):
     body: m,
     auth: true,
   })
+}
+
+/**
+ * The customer-service message that carries a passive reply which missed the deadline; null for
+ * replies that have no such form (transfer to customer service).
+ */
+export function replyToCustomMessage(reply: Reply): CustomMessage | null {
+  switch (reply.type) {
+    case 'text':
+      return { msgtype: 'text', text: { content: reply.content } }
+    case 'image':
+      return { msgtype: 'image', image: { media_id: reply.mediaId } }
+    case 'news': {
+      const a = reply.articles[0]!
+      return {
+        msgtype: 'news',
+        news: {
+          articles: [
+            { title: a.title, description: a.description, url: a.url ?? '', picurl: a.picUrl },
+          ],
+        },
+      }
+    }
+    case 'transfer_customer_service':
+      return null
+  }
 }

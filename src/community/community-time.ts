@@ -1,0 +1,47 @@
+/** The community's calendar: days begin at local midnight in its time zone (Asia/Shanghai by default). */
+
+const formatters = new Map<string, Intl.DateTimeFormat>()
+function parts(at: Date, timeZone: string) {
+  let f = formatters.get(timeZone)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+    formatters.set(timeZone, f)
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]))
+  return {
+    year: Number(p.year),
+    month: Number(p.month),
+    day: Number(p.day),
+    hour: Number(p.hour),
+    minute: Number(p.minute),
+    second: Number(p.second),
+  }
+}
+
+/** The local calendar day of an instant, as `YYYY-MM-DD`. */
+export function localDay(at: Date, timeZone: string): string {
+  const p = parts(at, timeZone)
+  return `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')}`
+}
+
+/** The instant of the next local midnight after `at`. */
+export function nextLocalMidnight(at: Date, timeZone: string): Date {
+  const p = parts(at, timeZone)
+  // The zone's offset at `at`, then correct once in case midnight falls on the other side of a DST change.
+  const offset =
+    Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) -
+    Math.floor(at.getTime() / 1000) * 1000
+  let guess = Date.UTC(p.year, p.month - 1, p.day + 1) - offset
+  const q = parts(new Date(guess), timeZone)
+  if (q.hour !== 0) guess -= (q.hour >= 12 ? q.hour - 24 : q.hour) * 3600_000
+  return new Date(guess)
+}

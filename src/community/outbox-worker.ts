@@ -1,0 +1,34 @@
+/**
+ * Runs an account's outbox dispatcher in the background: drains whenever items are due, then polls.
+ * Any number of workers (processes) may run for one account; the database keeps them apart.
+ */
+import { type DispatcherOptions, drainOutbox } from './outbox.js'
+
+/** Starts draining; `stop()` waits for the drain in progress. */
+export function startOutboxWorker(options: DispatcherOptions & { pollMs: number }) {
+  let stopped = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let running: Promise<void> = Promise.resolve()
+
+  const tick = () => {
+    running = (async () => {
+      try {
+        const summary = await drainOutbox(options)
+        if (summary.sent + summary.failed + summary.skipped + summary.retried > 0) {
+          options.logger.info('outbox drained', { appid: options.appid, ...summary })
+        }
+      } catch (error) {
+        options.logger.error('outbox drain failed', { appid: options.appid, error })
+      }
+      if (!stopped) timer = setTimeout(tick, options.pollMs)
+    })()
+  }
+  tick()
+  return {
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}

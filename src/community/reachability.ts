@@ -1,0 +1,139 @@
+/**
+ * Reachability: what the API said about a member, remembered so the next send picks a channel or
+ * skips instead of failing again.
+ *
+ *   43004 not following       → member marked unsubscribed (a new follow clears it)
+ *   45015 / 45047 window      → customer-service closed until the member writes again
+ *   43101 subscription refused → that subscribe-message template closed until a new accept
+ *   40003 invalid openid      → nothing is sent to that openid again
+ */
+import type { Kysely } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { customWindowOpen } from '../wechat/api/messages.js'
+
+export type Channel = 'template' | 'custom' | 'subscribe'
+
+const CLOSING: Record<number, Channel | 'any'> = {
+  43004: 'template',
+  45015: 'custom',
+  45047: 'custom',
+  43101: 'subscribe',
+  40003: 'any',
+}
+
+/** True when this errcode says something about the member rather than the request. */
+export function isReachabilityError(errcode: number): boolean {
+  return errcode in CLOSING
+}
+
+/** Records an errcode about a member (no-op for errcodes that are not about reachability). */
+export async function recordUnreachable(
+  db: Kysely<Database>,
+  r: { appid: string; openid: string; errcode: number; scope?: string; now: Date },
+): Promise<void> {
+  const channel = CLOSING[r.errcode]
+  if (!channel) return
+  await db
+    .insertInto('member_reachability')
+    .values({
+      appid: r.appid,
+      openid: r.openid,
+      channel,
+      scope: channel === 'subscribe' ? (r.scope ?? '') : '',
+      errcode: r.errcode,
+      recorded_at: r.now,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['appid', 'openid', 'channel', 'scope'])
+        .doUpdateSet({ errcode: r.errcode, recorded_at: r.now }),
+    )
+    .execute()
+  if (r.errcode === 43004) {
+    await db
+      .updateTable('members')
+      .set({ subscribed: false })
+      .where('appid', '=', r.appid)
+      .where('openid', '=', r.openid)
+      .execute()
+  }
+}
+
+/** Clears a refused subscribe-message template after the member accepts it again. */
+export async function clearSubscribeRefusal(
+  db: Kysely<Database>,
+  appid: string,
+  openid: string,
+  templateId: string,
+): Promise<void> {
+  await db
+    .deleteFrom('member_reachability')
+    .where('appid', '=', appid)
+    .where('openid', '=', openid)
+    .where('channel', '=', 'subscribe')
+    .where('scope', '=', templateId)
+    .execute()
+}
+
+/** Why a send is skipped: the errcode it would fail with. */
+export interface Unreachable {
+  errcode: number
+  reason: string
+}
+
+/** Answers "is this channel open for this member now?" for the members it was loaded for. */
+export type ReachabilityCheck = (
+  openid: string,
+  channel: Channel,
+  scope?: string,
+) => Unreachable | null
+
+/**
+ * Loads what is known about `openids` (two queries, however many members) and returns the check.
+ * A member never seen is reachable by template and subscribe message (they may follow) but not by
+ * customer-service message (no window).
+ */
+export async function loadReachability(
+  db: Kysely<Database>,
+  appid: string,
+  openids: string[],
+  now: Date,
+): Promise<ReachabilityCheck> {
+  const unique = [...new Set(openids)]
+  if (unique.length === 0) return () => null
+  const [members, blocks] = await Promise.all([
+    db
+      .selectFrom('members')
+      .select(['openid', 'subscribed', 'last_inbound_at'])
+      .where('appid', '=', appid)
+      .where('openid', 'in', unique)
+      .execute(),
+    db
+      .selectFrom('member_reachability')
+      .select(['openid', 'channel', 'scope', 'errcode', 'recorded_at'])
+      .where('appid', '=', appid)
+      .where('openid', 'in', unique)
+      .execute(),
+  ])
+  const byOpenid = new Map(members.map((m) => [m.openid, m]))
+  return (openid, channel, scope = '') => {
+    const member = byOpenid.get(openid)
+    const block = (c: Channel | 'any', s = '') =>
+      blocks.find((b) => b.openid === openid && b.channel === c && b.scope === s)
+    if (block('any')) return { errcode: 40003, reason: 'invalid openid for this account' }
+    if (member && !member.subscribed) return { errcode: 43004, reason: 'not following' }
+    if (channel === 'custom') {
+      if (!member || !customWindowOpen(member.last_inbound_at, now)) {
+        return { errcode: 45015, reason: 'outside the 48-hour window' }
+      }
+      const closed = block('custom')
+      if (closed && member.last_inbound_at && closed.recorded_at >= member.last_inbound_at) {
+        return { errcode: closed.errcode, reason: 'window closed or its quota used up' }
+      }
+    }
+    if (channel === 'subscribe' && block('subscribe', scope)) {
+      return { errcode: 43101, reason: 'subscription refused for this template' }
+    }
+    return null
+  }
+}

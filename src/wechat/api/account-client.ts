@@ -1,0 +1,36 @@
+/** The API client of one account: token provider (shared in the database) + layered client. */
+import type { Kysely } from 'kysely'
+import type { Clock } from '../../clock.js'
+import type { Database } from '../../db/schema.js'
+import type { Logger } from '../../logger.js'
+import { type ApiClient, createApiClient } from './client.js'
+import { databaseTokenProvider, type TokenMode } from './token-provider.js'
+
+export interface AccountClientOptions {
+  db: Kysely<Database>
+  appid: string
+  secret: string
+  baseUrl: string
+  mode: TokenMode
+  clock: Clock
+  logger: Logger
+  fetch?: typeof fetch
+  /** First retry delay (default 200 ms). */
+  backoffMs?: number
+}
+
+/** Builds the client every outbound call of an account goes through. */
+export function accountClient(o: AccountClientOptions): ApiClient {
+  const logger = o.logger.child({ appid: o.appid })
+  const common = { baseUrl: o.baseUrl, logger, fetch: o.fetch, backoffMs: o.backoffMs }
+  const base = createApiClient(common)
+  const tokens = databaseTokenProvider({
+    db: o.db,
+    api: base,
+    appid: o.appid,
+    secret: o.secret,
+    mode: o.mode,
+    clock: o.clock,
+  })
+  return createApiClient({ ...common, tokens })
+}
