@@ -213,6 +213,64 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(row.status).toBe('follow_up')
     expect(JSON.parse(row.follow_up!)).toEqual({ type: 'text', content: 'late answer' })
     expect((await wx.push(fields)).body).toBe('success')
+    // the late answer waits in the outbox as a customer-service message
+    const queued = await get()
+      .db.selectFrom('push_outbox')
+      .selectAll()
+      .where('source', '=', `reply:m:${msgId}`)
+      .executeTakeFirstOrThrow()
+    expect(queued).toMatchObject({ openid: 'o_slow', kind: 'custom', status: 'pending' })
+    expect(JSON.parse(queued.payload)).toEqual({
+      msgtype: 'text',
+      text: { content: 'late answer' },
+    })
+  })
+
+  it('records template delivery receipts and subscribe-message decisions', async () => {
+    const db = get().db
+    const appid = SAFE_ACCOUNT.appid
+    await db
+      .insertInto('push_outbox')
+      .values({
+        appid,
+        source: 'receipt-test',
+        openid: 'o_rcpt',
+        kind: 'template',
+        payload: '{}',
+        status: 'sent',
+        wechat_msgid: '200163836',
+        next_attempt_at: new Date(),
+        created_at: new Date(),
+      })
+      .execute()
+    const wx = safe()
+    expect(
+      (await wx.event('o_rcpt', 'TEMPLATESENDJOBFINISH', { MsgID: 200163836n, Status: 'success' }))
+        .body,
+    ).toBe('success')
+    const row = await db
+      .selectFrom('push_outbox')
+      .select(['delivery', 'delivered_at'])
+      .where('source', '=', 'receipt-test')
+      .executeTakeFirstOrThrow()
+    expect(row.delivery).toBe('success')
+    expect(row.delivered_at).toBeInstanceOf(Date)
+
+    const decide = (status: string) =>
+      wx.event('o_rcpt', 'subscribe_msg_popup_event', {
+        SubscribeMsgPopupEvent: {
+          List: { TemplateId: 'TPL_SUB', SubscribeStatusString: status, PopupScene: '2' },
+        },
+      })
+    const blocks = () =>
+      db.selectFrom('member_reachability').selectAll().where('openid', '=', 'o_rcpt').execute()
+    await decide('reject')
+    expect(await blocks()).toMatchObject([
+      { channel: 'subscribe', scope: 'TPL_SUB', errcode: 43101 },
+    ])
+    await sleep(1100) // events are de-duplicated per second (CreateTime)
+    await decide('accept')
+    expect(await blocks()).toEqual([])
   })
 
   it('apologises when a handler throws, the same way on every retry', async () => {
