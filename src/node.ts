@@ -15,6 +15,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { openDatabase } from './db/open-database.js'
 import { createLogger } from './logger.js'
 import { nodeCrypto } from './node-crypto.js'
+import { nodeFetch } from './node-fetch.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
 import { accountClient } from './wechat/api/account-client.js'
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
           mode: config.tokenMode,
           clock: systemClock,
           logger,
+          fetch: nodeFetch,
         }),
         appid: account.appid,
         clock: systemClock,

@@ -150,6 +150,23 @@ export async function claim(
     .execute()
 }
 
+/** Whether anything is due: a cheap index probe so idle workers take no locks. */
+async function hasDue(db: Kysely<Database>, appid: string, now: Date): Promise<boolean> {
+  const row = await db
+    .selectFrom('push_outbox')
+    .select('id')
+    .where('appid', '=', appid)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', now)]),
+        eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
+      ]),
+    )
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}
+
 /** What happened to one item. */
 export type ItemResult =
   | { id: number; status: 'sent'; msgid: string | null }
@@ -218,6 +235,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   const maxAttempts = o.maxAttempts ?? 8
   const summary: DrainSummary = { sent: 0, skipped: 0, failed: 0, retried: 0, paused: false }
 
+  if (!(await hasDue(o.db, o.appid, o.clock.now()))) return summary
   for (let batch = 0; o.maxBatches === undefined || batch < o.maxBatches; batch++) {
     const now = o.clock.now()
     const granted = await takeTokens(o.db, o.appid, batchSize, o.rate, now)

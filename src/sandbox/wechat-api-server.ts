@@ -48,6 +48,8 @@ export interface SandboxApiOptions {
   graceSeconds?: number
   /** Called for every accepted send (the sandbox logs them). */
   onSend?: (sent: SentMessage) => void
+  /** Keep every send in `sent` (default true; benches turn it off and read `sentCount`). */
+  keepSent?: boolean
 }
 
 const TEMPLATE_ID = /^[A-Za-z0-9_-]{1,128}$/
@@ -69,6 +71,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const calls = new Map<string, number>()
   const hanging = new Set<ServerResponse>()
   let nextMsgId = 1000
+  let sentCount = 0
   let nextTag = 100
   let seq = 0
 
@@ -117,7 +120,8 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       msgid: ++nextMsgId,
       at: Date.now(),
     }
-    sent.push(entry)
+    sentCount++
+    if (options.keepSent !== false) sent.push(entry)
     options.onSend?.(entry)
     return entry.msgid
   }
@@ -343,6 +347,8 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     url,
     /** Every accepted send, in order. */
     sent,
+    /** How many sends were accepted (client_msg_id repeats not counted). */
+    sentCount: () => sentCount,
     /** How many times each method was called (token fetches included). */
     calls: (method: string) => calls.get(method) ?? 0,
     /** Queues faults for the next calls of `method` (or '*' for any). */

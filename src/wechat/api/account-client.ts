@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.js'
 import type { Database } from '../../db/schema.js'
 import type { Logger } from '../../logger.js'
-import { type ApiClient, createApiClient } from './client.js'
+import { type ApiClient, createApiClient, type FetchLike } from './client.js'
 import { databaseTokenProvider, type TokenMode } from './token-provider.js'
 
 export interface AccountClientOptions {
@@ -14,7 +14,7 @@ export interface AccountClientOptions {
   mode: TokenMode
   clock: Clock
   logger: Logger
-  fetch?: typeof fetch
+  fetch?: FetchLike
   /** First retry delay (default 200 ms). */
   backoffMs?: number
 }

@@ -41,6 +41,12 @@ export interface TokenSource {
   expire(token: string): Promise<void>
 }
 
+/** The part of `fetch` the client uses; the global `fetch` is one (Node injects a leaner one). */
+export type FetchLike = (
+  url: URL,
+  init: { method: string; headers?: Record<string, string>; body?: string; signal: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>
+
 /** Options of {@link createApiClient}. */
 export interface ApiClientOptions {
   baseUrl: string
@@ -52,35 +58,41 @@ export interface ApiClientOptions {
   retries?: number
   /** First backoff delay (default 200 ms); doubles with ±25 % jitter, capped at 5 s. */
   backoffMs?: number
-  fetch?: typeof fetch
+  fetch?: FetchLike
   sleep?: (ms: number) => Promise<void>
   random?: () => number
 }
 
 /** The transport: one HTTP exchange, JSON in and out, errcode → {@link WechatApiError}. */
-export function transport(baseUrl: string, fetchFn: typeof fetch, timeoutMs: number): Call {
+export function transport(baseUrl: string, fetchFn: FetchLike, timeoutMs: number): Call {
   return async (req) => {
     const url = new URL(baseUrl + req.path)
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v)
     if (req.accessToken) url.searchParams.set('access_token', req.accessToken)
-    let res: Response
+    // One timer per request, cleared as soon as the body is read (AbortSignal.timeout would keep
+    // every timer and signal alive for the full timeout).
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), timeoutMs)
+    let res: Awaited<ReturnType<FetchLike>>
+    let text: string
     try {
       res = await fetchFn(url, {
         method: req.http,
         headers: req.body === undefined ? undefined : { 'content-type': 'application/json' },
         body: req.body === undefined ? undefined : JSON.stringify(req.body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: abort.signal,
       })
+      text = await res.text()
     } catch (error) {
-      const timedOut = error instanceof Error && error.name === 'TimeoutError'
       throw new WechatNetworkError(
         req.method,
-        timedOut ? `timed out after ${timeoutMs} ms` : 'request failed',
+        abort.signal.aborted ? `timed out after ${timeoutMs} ms` : 'request failed',
         undefined,
         { cause: error },
       )
+    } finally {
+      clearTimeout(timer)
     }
-    const text = await res.text().catch(() => '')
     if (res.status >= 500)
       throw new WechatNetworkError(req.method, `HTTP ${res.status}`, res.status)
     let json: ApiResponse

@@ -1,0 +1,62 @@
+/**
+ * Outbox dispatch throughput (issue target: ≥ 5,000 sends/s unthrottled, RSS growth ≤ 50 MB):
+ * 100k template messages drained from PostgreSQL (and PGlite) to the sandbox WeChat API, which runs
+ * in this process while the dispatcher runs in a child whose RSS is sampled.
+ *
+ *   npm run bench:outbox               # 100 000 items
+ *   BENCH_ITEMS=20000 npm run bench:outbox
+ */
+import { spawn } from 'node:child_process'
+import pg from 'pg'
+import { startSandboxApi } from '../src/sandbox/wechat-api-server.js'
+
+const items = Number(process.env.BENCH_ITEMS ?? 100_000)
+const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const wx = await startSandboxApi({ keepSent: false })
+
+async function run(kind: 'postgres' | 'pglite', schema: string) {
+  const before = wx.sentCount()
+  const child = spawn(
+    'npx',
+    ['tsx', 'bench/outbox-child.ts', kind, pgUrl, schema, wx.url, String(items)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: '--expose-gc' },
+    },
+  )
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  await new Promise((r) => child.once('exit', r))
+  const result = JSON.parse(out.trim().split('\n').at(-1)!)
+  return { ...result, deliveredBySandbox: wx.sentCount() - before }
+}
+
+const rows = []
+const admin = new pg.Client({ connectionString: pgUrl })
+const pgUp = await admin.connect().then(
+  () => true,
+  () => false,
+)
+if (pgUp) {
+  const schema = `bench_outbox_${Date.now().toString(36)}`
+  await admin.query(`create schema ${schema}`)
+  try {
+    rows.push(await run('postgres', schema))
+  } finally {
+    await admin.query(`drop schema ${schema} cascade`)
+    await admin.end()
+  }
+}
+rows.push(await run('pglite', ''))
+await wx.close()
+
+console.log(
+  `\n| database | items | seconds | sends/s | RSS before MB | RSS peak MB | growth MB |\n|---|---:|---:|---:|---:|---:|---:|`,
+)
+for (const r of rows) {
+  console.log(
+    `| ${r.kind} | ${r.deliveredBySandbox} | ${r.seconds} | ${r.sendsPerSecond} | ${r.rssBeforeMB} | ${r.rssPeakMB} | ${r.rssGrowthMB} |`,
+  )
+}
