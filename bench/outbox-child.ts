@@ -1,7 +1,8 @@
 /**
  * The dispatcher side of `npm run bench:outbox`: enqueues N template messages, then drains them to
  * the sandbox API unthrottled, sampling its own RSS. Prints one JSON line.
- * Usage: tsx bench/outbox-child.ts pglite|postgres <url> <schema> <apiBase> <count>
+ * Usage: tsx bench/outbox-child.ts baseline|pglite|postgres <url> <schema> <apiBase> <count>
+ * `baseline` sends the same messages straight through the API client, without outbox or database.
  */
 import { systemClock } from '../src/clock.js'
 import { drainOutbox, enqueue } from '../src/community/outbox.js'
@@ -11,6 +12,7 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import { silentLogger } from '../src/logger.js'
 import { nodeFetch } from '../src/node-fetch.js'
 import { accountClient } from '../src/wechat/api/account-client.js'
+import { sendTemplateMessage } from '../src/wechat/api/messages.js'
 
 const [kind, url, schema, apiBase, countArg] = process.argv.slice(2) as [
   string,
@@ -22,9 +24,9 @@ const [kind, url, schema, apiBase, countArg] = process.argv.slice(2) as [
 const count = Number(countArg)
 const db = kind === 'postgres' ? postgresDatabase(url, { schema, max: 10 }) : await pgliteDatabase()
 await migrateToLatest(db)
-const appid = `wxbench${kind === 'postgres' ? 'p' : 'l'}${Date.now().toString().slice(-9)}`
+const appid = `wxbench${kind[0]}${Date.now().toString().slice(-9)}`
 const payload = { template_id: 'TPL_BENCH', data: { keyword1: { value: '基准测试' } } }
-for (let i = 0; i < count; i += 5000) {
+for (let i = 0; kind !== 'baseline' && i < count; i += 5000) {
   const chunk = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
     appid,
     source: 'bench',
@@ -51,17 +53,37 @@ const sampler = setInterval(() => {
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
 }, 50)
 const started = performance.now()
-const summary = await drainOutbox({
-  db,
-  api,
-  appid,
-  clock: systemClock,
-  logger: silentLogger,
-  timeZone: 'Asia/Shanghai',
-  rate: { perSecond: 0, burst: 1 },
-  batchSize: Number(process.env.BENCH_BATCH ?? 1000),
-  concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64),
-})
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
+let summary = { sent: 0 }
+if (kind === 'baseline') {
+  // The same sends straight through the API client: no outbox, no database.
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++
+        await sendTemplateMessage(api, {
+          ...payload,
+          touser: `o_base_${i}`,
+          client_msg_id: `b${i}`,
+        })
+        summary.sent++
+      }
+    }),
+  )
+} else {
+  summary = await drainOutbox({
+    db,
+    api,
+    appid,
+    clock: systemClock,
+    logger: silentLogger,
+    timeZone: 'Asia/Shanghai',
+    rate: { perSecond: 0, burst: 1 },
+    batchSize: Number(process.env.BENCH_BATCH ?? 1000),
+    concurrency,
+  })
+}
 const seconds = (performance.now() - started) / 1000
 clearInterval(sampler)
 rssPeak = Math.max(rssPeak, process.memoryUsage().rss)

@@ -14,7 +14,7 @@ const items = Number(process.env.BENCH_ITEMS ?? 100_000)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const wx = await startSandboxApi({ keepSent: false })
 
-async function run(kind: 'postgres' | 'pglite', schema: string) {
+async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
   const before = wx.sentCount()
   const child = spawn(
     'npx',
@@ -33,7 +33,7 @@ async function run(kind: 'postgres' | 'pglite', schema: string) {
   return { ...result, deliveredBySandbox: wx.sentCount() - before }
 }
 
-const rows = []
+const rows = [await run('baseline', '')]
 const admin = new pg.Client({ connectionString: pgUrl })
 const pgUp = await admin.connect().then(
   () => true,
@@ -53,10 +53,10 @@ rows.push(await run('pglite', ''))
 await wx.close()
 
 console.log(
-  `\n| database | items | seconds | sends/s | RSS before MB | RSS peak MB | growth MB |\n|---|---:|---:|---:|---:|---:|---:|`,
+  `\n| dispatcher | items | seconds | sends/s | × baseline | RSS before MB | RSS peak MB | growth MB |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
 )
 for (const r of rows) {
   console.log(
-    `| ${r.kind} | ${r.deliveredBySandbox} | ${r.seconds} | ${r.sendsPerSecond} | ${r.rssBeforeMB} | ${r.rssPeakMB} | ${r.rssGrowthMB} |`,
+    `| ${r.kind} | ${r.deliveredBySandbox} | ${r.seconds} | ${r.sendsPerSecond} | ${(r.sendsPerSecond / rows[0].sendsPerSecond).toFixed(2)} | ${r.rssBeforeMB} | ${r.rssPeakMB} | ${r.rssGrowthMB} |`,
   )
 }
