@@ -131,28 +131,15 @@ export async function claim(
     .where(
       'id',
       'in',
-      db
-        .selectFrom('push_outbox')
-        .select('id')
-        .where('appid', '=', appid)
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', now)]),
-            eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
-          ]),
-        )
-        .orderBy('next_attempt_at')
-        .limit(limit)
-        .forUpdate()
-        .skipLocked(),
+      dueIds(db, appid, now).orderBy('next_attempt_at').limit(limit).forUpdate().skipLocked(),
     )
     .returningAll()
     .execute()
 }
 
-/** Whether anything is due: a cheap index probe so idle workers take no locks. */
-async function hasDue(db: Kysely<Database>, appid: string, now: Date): Promise<boolean> {
-  const row = await db
+/** Ids of due items: pending and due, or sending with an expired lease. */
+function dueIds(db: Kysely<Database>, appid: string, now: Date) {
+  return db
     .selectFrom('push_outbox')
     .select('id')
     .where('appid', '=', appid)
@@ -162,9 +149,11 @@ async function hasDue(db: Kysely<Database>, appid: string, now: Date): Promise<b
         eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
       ]),
     )
-    .limit(1)
-    .executeTakeFirst()
-  return row !== undefined
+}
+
+/** Whether anything is due: a cheap index probe so idle workers take no locks. */
+async function hasDue(db: Kysely<Database>, appid: string, now: Date): Promise<boolean> {
+  return (await dueIds(db, appid, now).limit(1).executeTakeFirst()) !== undefined
 }
 
 /** What happened to one item. */
