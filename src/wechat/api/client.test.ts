@@ -159,6 +159,37 @@ forEachDatabase('WeChat API client and shared token', (get, dbName) => {
     expect(quota.payload).toEqual(msg)
   })
 
+  it('talks to the sandbox: QR codes, user info, follower pages, custom messages', async () => {
+    const { api: a } = setup()
+    const qr = await createQrCode(a, { kind: 'temporary', scene: 'inv_1', expireSeconds: 86400 })
+    expect(qr.expireSeconds).toBe(86400)
+    expect(qr.imageUrl).toBe(
+      `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=${encodeURIComponent(qr.ticket)}`,
+    )
+    wx.setUser('o_u1', { subscribe: true, unionid: 'u_1', windowOpen: true })
+    wx.setUser('o_gone', { subscribe: false })
+    expect(await getUserInfo(a, 'o_u1')).toMatchObject({ subscribe: 1, unionid: 'u_1' })
+    expect(await getUserInfo(a, 'o_gone')).toEqual({ subscribe: 0, openid: 'o_gone' })
+    for (let i = 0; i < 5; i++) wx.setUser(`o_page_${i}`, { subscribe: true })
+    wx.setPageSize(2)
+    const pages: string[][] = []
+    for await (const page of listFollowers(a)) pages.push(page)
+    wx.setPageSize(10_000)
+    expect(pages.every((p) => p.length <= 2)).toBe(true)
+    expect(pages.flat()).toContain('o_page_4')
+    expect(new Set(pages.flat()).size).toBe(pages.flat().length)
+    await sendCustomMessage(a, 'o_u1', { msgtype: 'text', text: { content: '你好' } })
+    expect(wx.sent.at(-1)).toMatchObject({
+      method: 'custom.send',
+      touser: 'o_u1',
+      body: { msgtype: 'text', text: { content: '你好' } },
+    })
+    wx.setUser('o_u1', { windowOpen: false })
+    await expect(
+      sendCustomMessage(a, 'o_u1', { msgtype: 'text', text: { content: 'x' } }),
+    ).rejects.toMatchObject({ errcode: 45015 })
+  })
+
   it.runIf(dbName === 'postgres')(
     'three processes cold-starting at once fetch one token',
     async () => {
@@ -189,11 +220,6 @@ forEachDatabase('WeChat API client and shared token', (get, dbName) => {
 })
 
 describe('API helpers', () => {
-  const api = () => {
-    const tokens = { get: async () => 'unused', expire: async () => {} }
-    return createApiClient({ baseUrl: wx.url, tokens, sleep: noSleep })
-  }
-
   it('validates template messages against the 2023 rules before sending', () => {
     const ok = {
       touser: 'o',
@@ -254,53 +280,5 @@ describe('API helpers', () => {
     expect(() => qrCodeBody({ kind: 'temporary', scene: 'x', expireSeconds: 2_592_001 })).toThrow(
       WechatValidationError,
     )
-  })
-
-  it('talks to the sandbox: QR codes, user info, follower pages, custom messages', async () => {
-    const setupApi = await (async () => {
-      const api0 = createApiClient({ baseUrl: wx.url })
-      const { pgliteDatabase } = await import('../../db/open-database.js')
-      const { migrateToLatest } = await import('../../db/migrate.js')
-      const db = await pgliteDatabase()
-      await migrateToLatest(db)
-      const tokens = databaseTokenProvider({
-        db,
-        api: api0,
-        appid: 'wx00000000000000a3',
-        secret: SECRET,
-        clock: systemClock,
-      })
-      return { api: createApiClient({ baseUrl: wx.url, tokens }), db }
-    })()
-    const { api: a } = setupApi
-    const qr = await createQrCode(a, { kind: 'temporary', scene: 'inv_1', expireSeconds: 86400 })
-    expect(qr.expireSeconds).toBe(86400)
-    expect(qr.imageUrl).toBe(
-      `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=${encodeURIComponent(qr.ticket)}`,
-    )
-    wx.setUser('o_u1', { subscribe: true, unionid: 'u_1' })
-    wx.setUser('o_gone', { subscribe: false })
-    expect(await getUserInfo(a, 'o_u1')).toMatchObject({ subscribe: 1, unionid: 'u_1' })
-    expect(await getUserInfo(a, 'o_gone')).toEqual({ subscribe: 0, openid: 'o_gone' })
-    for (let i = 0; i < 5; i++) wx.setUser(`o_page_${i}`, { subscribe: true })
-    wx.setPageSize(2)
-    const pages: string[][] = []
-    for await (const page of listFollowers(a)) pages.push(page)
-    wx.setPageSize(10_000)
-    expect(pages.every((p) => p.length <= 2)).toBe(true)
-    expect(pages.flat()).toContain('o_page_4')
-    expect(new Set(pages.flat()).size).toBe(pages.flat().length)
-    await sendCustomMessage(a, 'o_u1', { msgtype: 'text', text: { content: '你好' } })
-    expect(wx.sent.at(-1)).toMatchObject({
-      method: 'custom.send',
-      touser: 'o_u1',
-      body: { msgtype: 'text', text: { content: '你好' } },
-    })
-    wx.setUser('o_u1', { windowOpen: false })
-    await expect(
-      sendCustomMessage(a, 'o_u1', { msgtype: 'text', text: { content: 'x' } }),
-    ).rejects.toMatchObject({ errcode: 45015 })
-    await setupApi.db.destroy()
-    void api
   })
 })
