@@ -68,7 +68,16 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
   const mode = options.mode ?? 'stable'
   const margin = (options.marginSeconds ?? 300) * 1000
   const jitter = (options.jitterSeconds ?? 120) * 1000 * (options.random ?? Math.random)()
-  let cached: { token: string; expiresAt: number } | undefined
+  let cached: { token: string; expiresAt: number; refreshAt: number } | undefined
+  /** Keeps a token in memory until the margin before expiry — or, for a token that arrived with
+   * less life than the margin (stable_token near its end), until half its remaining life, so a short
+   * token never turns every call into a refresh. */
+  const remember = (token: string, expiresAt: number) => {
+    const now = clock.now().getTime()
+    const refreshAt = Math.max(expiresAt - margin - jitter, now + (expiresAt - now) / 2)
+    cached = { token, expiresAt, refreshAt }
+    return token
+  }
   let inflight: Promise<string> | undefined
 
   const fresh = (expiresAt: number, extra: number) =>
@@ -81,8 +90,7 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
       .where('appid', '=', appid)
       .executeTakeFirst()
     if (row && fresh(row.expires_at.getTime(), jitter)) {
-      cached = { token: row.access_token, expiresAt: row.expires_at.getTime() }
-      return row.access_token
+      return remember(row.access_token, row.expires_at.getTime())
     }
     return db.transaction().execute(async (trx) => {
       await trx
@@ -98,8 +106,7 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
         .executeTakeFirstOrThrow()
       // Someone else may have refreshed while we waited for the lock.
       if (locked.access_token && fresh(locked.expires_at.getTime(), 0)) {
-        cached = { token: locked.access_token, expiresAt: locked.expires_at.getTime() }
-        return locked.access_token
+        return remember(locked.access_token, locked.expires_at.getTime())
       }
       const { token, expiresIn } = await fetchAccessToken(options.api, appid, options.secret, mode)
       const now = clock.now()
@@ -109,14 +116,13 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
         .set({ access_token: token, expires_at: expiresAt, updated_at: now })
         .where('appid', '=', appid)
         .execute()
-      cached = { token, expiresAt: expiresAt.getTime() }
-      return token
+      return remember(token, expiresAt.getTime())
     })
   }
 
   return {
     async get() {
-      if (cached && fresh(cached.expiresAt, jitter)) return cached.token
+      if (cached && clock.now().getTime() < cached.refreshAt) return cached.token
       inflight ??= refresh().finally(() => {
         inflight = undefined
       })
