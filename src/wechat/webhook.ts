@@ -69,7 +69,10 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
   const ciphers = new Map<string, MessageCipher>()
   const cipherFor = (aesKey: string) => {
     let cipher = ciphers.get(aesKey)
-    if (!cipher) ciphers.set(aesKey, (cipher = messageCipher(aesKey, backend)))
+    if (!cipher) {
+      cipher = messageCipher(aesKey, backend)
+      ciphers.set(aesKey, cipher)
+    }
     return cipher
   }
   const check = async (parts: string[], given: string | undefined) => {
