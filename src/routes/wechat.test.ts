@@ -24,7 +24,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       return text(`count ${calls}`)
     })
     .command({ names: ['慢', 'slow'], description: 'command.help' }, async () => {
-      await sleep(400)
+      await sleep(1500)
       return text('late answer')
     })
     .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
@@ -34,7 +34,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
   beforeAll(async () => {
     server = await startServer(get().db, {
       router,
-      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '150' }),
+      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '1000' }),
     })
   })
   afterAll(() => server.close())
@@ -204,7 +204,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(first.body).toBe('success')
     const retry = await wx.push(fields)
     expect(retry.body).toBe('success')
-    await sleep(500)
+    await sleep(1700)
     const row = await get()
       .db.selectFrom('inbound_events')
       .selectAll()
