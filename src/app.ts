@@ -73,6 +73,7 @@ export function createApp(deps: AppDeps): Hono {
         clock,
         logger,
         locale: config.locale,
+        community: { timeZone: config.timeZone, checkin: config.checkin },
         replyDeadlineMs: config.replyDeadlineMs,
       },
     }),

@@ -3,6 +3,7 @@
  * what is wrong, never its value (several are secrets).
  */
 import * as v from 'valibot'
+import type { CheckinSettings } from './community/checkins.js'
 
 /** One official account the webhook serves. */
 export interface AccountConfig {
@@ -43,6 +44,8 @@ export interface Config {
   replyDeadlineMs: number
   maxBodyBytes: number
   timeZone: string
+  /** Check-in window and streak bonuses. */
+  checkin: CheckinSettings
   locale: 'zh-CN' | 'en'
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
@@ -120,6 +123,35 @@ const envSchema = v.object({
   QUANZI_TIME_ZONE: v.pipe(
     v.optional(v.string(), 'Asia/Shanghai'),
     v.check(isTimeZone, 'must be an IANA time zone such as Asia/Shanghai'),
+  ),
+  CHECKIN_WINDOW: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(
+        /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/,
+        'must be HH:MM-HH:MM, e.g. 06:00-23:00',
+      ),
+      v.transform((s) => {
+        const [from, to] = s.split('-').map((t) => {
+          const [h, m] = t.split(':').map(Number) as [number, number]
+          return h * 60 + m
+        }) as [number, number]
+        return { from, to }
+      }),
+      v.check(
+        (w) => w.from < w.to && w.to <= 1440,
+        'the window must end after it starts, by 24:00',
+      ),
+    ),
+  ),
+  CHECKIN_STREAK_BONUSES: v.pipe(
+    v.optional(v.string(), '7:20,30:100'),
+    v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),
+    v.transform((s) =>
+      Object.fromEntries(
+        s ? s.split(',').map((p) => p.split(':').map(Number) as [number, number]) : [],
+      ),
+    ),
   ),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   LOG_LEVEL: v.optional(
@@ -223,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,
     timeZone: e.QUANZI_TIME_ZONE,
+    checkin: { window: e.CHECKIN_WINDOW, streakBonuses: e.CHECKIN_STREAK_BONUSES },
     locale: e.QUANZI_LOCALE,
     logLevel: e.LOG_LEVEL,
   }

@@ -56,6 +56,9 @@ export function memoryMemberStore(): MemberStore {
         first_seen_at: now,
         last_active_at: now,
         last_inbound_at: null,
+        points_balance: 0,
+        points_lifetime: 0,
+        level: 'bronze',
       }
       member.last_active_at = now
       members.set(key, member)

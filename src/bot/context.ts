@@ -1,6 +1,7 @@
 /** What a handler receives: the typed message, the member, the account, copy and services. */
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
+import type { CheckinSettings } from '../community/checkins.js'
 import type { Database, Member } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { InboundMessage } from '../wechat/message.js'
@@ -19,7 +20,15 @@ export interface BotContext {
   /** For `hears` routes: the regular-expression match. */
   match: RegExpExecArray | null
   db: Kysely<Database>
+  /** The community's calendar and check-in rules. */
+  community: CommunitySettings
   clock: Clock
   logger: Logger
   t: Translate
+}
+
+/** Community-wide settings handlers read. */
+export interface CommunitySettings {
+  timeZone: string
+  checkin: CheckinSettings
 }

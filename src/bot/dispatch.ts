@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
+import type { CommunitySettings } from './context.js'
 import { type Locale, translator } from './i18n.js'
 import { Router } from './router.js'
 
@@ -24,6 +25,7 @@ export interface DispatchDeps {
   clock: Clock
   logger: Logger
   locale: Locale
+  community: CommunitySettings
   replyDeadlineMs: number
   /** Keeps background work alive after the response (Workers' `waitUntil`); Node needs nothing. */
   waitUntil?: (work: Promise<unknown>) => void
@@ -79,6 +81,7 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       args: '',
       match: null,
       db: deps.db,
+      community: deps.community,
       clock: deps.clock,
       logger: log,
       t,

@@ -23,6 +23,7 @@ function ctx(body: string, locale: 'zh-CN' | 'en' = 'zh-CN'): BotContext {
     args: '',
     match: null,
     db: undefined as never,
+    community: { timeZone: 'Asia/Shanghai', checkin: { streakBonuses: {} } },
     clock: { now: () => new Date() },
     logger: silentLogger,
     t: translator(locale),

@@ -45,3 +45,22 @@ export function nextLocalMidnight(at: Date, timeZone: string): Date {
   if (q.hour !== 0) guess -= (q.hour >= 12 ? q.hour - 24 : q.hour) * 3600_000
   return new Date(guess)
 }
+
+/** `YYYY-MM-DD` plus `n` days (calendar arithmetic, no time zone involved). */
+export function addDays(day: string, n: number): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number]
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10)
+}
+
+/** The Monday of the week containing `day`. */
+export function weekStart(day: string): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number]
+  const weekday = (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7
+  return addDays(day, -weekday)
+}
+
+/** Minutes since local midnight (for daily windows). */
+export function localMinutes(at: Date, timeZone: string): number {
+  const p = parts(at, timeZone)
+  return p.hour * 60 + p.minute
+}

@@ -4,10 +4,14 @@ import pg from 'pg'
 import type { Database } from './schema.js'
 
 const INT8_OID = 20
+const DATE_OID = 1082
 
+/** int8 as number (as PGlite returns it) and `date` as its `YYYY-MM-DD` text. PGlite still returns
+ * `date` as a Date: queries that read a date cast it (`day::text`). */
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value)
+    if (oid === DATE_OID && format !== 'binary') return (value: string) => value
     return pg.types.getTypeParser(oid, format as 'text')
   },
 } as pg.CustomTypesConfig

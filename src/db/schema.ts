@@ -21,6 +21,48 @@ export interface MembersTable {
   last_active_at: Timestamp
   /** The last message the member sent; opens the 48-hour customer-service window. */
   last_inbound_at: Timestamp | null
+  /** Cached Σ ledger deltas; never negative. Changes only with a ledger entry, in its transaction. */
+  points_balance: Generated<number>
+  /** Σ positive (earned) deltas, never reduced by spending: levels are computed from it. */
+  points_lifetime: Generated<number>
+  level: Generated<string>
+}
+
+/** A points rule; appid '*' holds the defaults, an account row overrides one. */
+export interface PointRulesTable {
+  appid: string
+  rule: string
+  points: number
+  cap_count: number | null
+  cap_period: 'day' | 'week' | 'ever' | null
+  enabled: Generated<boolean>
+}
+
+/** One append-only ledger entry. */
+export interface PointsLedgerTable {
+  id: Generated<number>
+  appid: string
+  member_id: number
+  delta: number
+  rule: string
+  reference: string | null
+  idempotency_key: string
+  balance_after: number
+  /** The community day of the entry (for caps and reports), `YYYY-MM-DD`. Compare it with text; read it
+   * as `day::text` (pg is set to return text, PGlite returns a Date). */
+  day: ColumnType<string, string, string>
+  created_at: Timestamp
+  expires_at: Timestamp | null
+}
+
+/** One check-in per member per community day. */
+export interface CheckinsTable {
+  member_id: number
+  day: ColumnType<string, string, string>
+  appid: string
+  streak: number
+  points: number
+  created_at: Timestamp
 }
 
 /** Status of an inbound push: see `src/community/inbound-events.ts`. */
@@ -105,6 +147,9 @@ export interface Database {
   member_reachability: MemberReachabilityTable
   push_outbox: PushOutboxTable
   rate_buckets: RateBucketsTable
+  point_rules: PointRulesTable
+  points_ledger: PointsLedgerTable
+  checkins: CheckinsTable
 }
 
 export type OutboxItem = Selectable<PushOutboxTable>

@@ -1,0 +1,32 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createPusher } from '../src/sandbox/pusher.js'
+import { forEachDatabase } from '../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
+
+forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startServer(get().db)
+  })
+  afterAll(() => server.close())
+
+  it('checks in once a day and reports points, level and progress', async () => {
+    const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const first = await wx.text('o_checkin', '签到')
+    expect(first.reply!.Content).toBe('签到成功 ✅ +5 积分\n已连续签到 1 天\n当前积分 5，等级 铜牌')
+    const again = await wx.text('o_checkin', 'checkin')
+    expect(again.reply!.Content).toBe(
+      '今天已经签到过啦，明天再来～\n已连续签到 1 天\n当前积分 5，等级 铜牌',
+    )
+    expect((await wx.text('o_checkin', '积分')).reply!.Content).toBe(
+      '当前积分 5，等级 铜牌\n再获得 995 积分即可升级为 银牌',
+    )
+    const me = (await wx.text('o_checkin', '我的')).reply!.Content as string
+    expect(me).toContain('积分 5（累计 5）')
+    expect(me).toContain('连续签到 1 天，共签到 1 天')
+    expect(me).toContain('今天已签到')
+    expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
+      '签到 / checkin / 打卡 — 每日签到',
+    )
+  })
+})

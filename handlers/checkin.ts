@@ -1,0 +1,40 @@
+/** 签到 / checkin: the daily check-in, with streak, bonus, balance and level in the reply. */
+import type { Router } from '../src/bot/router.js'
+import { checkIn } from '../src/community/checkins.js'
+import { text } from '../src/wechat/reply.js'
+
+const hhmm = (minutes: number) =>
+  `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`
+
+export function register(router: Router): void {
+  router.command(
+    { names: ['签到', 'checkin', '打卡'], description: 'command.checkin' },
+    async (ctx) => {
+      const result = await checkIn(ctx.db, {
+        appid: ctx.account.appid,
+        memberId: ctx.member.id,
+        now: ctx.clock.now(),
+        timeZone: ctx.community.timeZone,
+        settings: ctx.community.checkin,
+      })
+      if (result.status === 'closed') {
+        return text(
+          ctx.t('checkin.closed', { from: hhmm(result.window.from), to: hhmm(result.window.to) }),
+        )
+      }
+      const level = ctx.t(`level.${result.level.key}`)
+      const summary = ctx.t('points.summary', { balance: result.balance, level })
+      if (result.status === 'already') {
+        return text([ctx.t('checkin.already', { streak: result.streak }), summary].join('\n'))
+      }
+      const lines = [ctx.t('checkin.done', { points: result.points, streak: result.streak })]
+      if (result.bonus > 0)
+        lines.push(ctx.t('checkin.bonus', { streak: result.streak, bonus: result.bonus }))
+      lines.push(summary)
+      if (result.levelUp) {
+        lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))
+      }
+      return text(lines.join('\n'))
+    },
+  )
+}

@@ -1,0 +1,35 @@
+/** 积分 / points and 我的 / me: balance, level, progress to the next level, check-in record. */
+import type { Router } from '../src/bot/router.js'
+import { checkinStats } from '../src/community/checkins.js'
+import { levelByKey, nextLevel } from '../src/community/levels.js'
+import { text } from '../src/wechat/reply.js'
+
+export function register(router: Router): void {
+  router.command({ names: ['积分', 'points', '余额'], description: 'command.points' }, (ctx) => {
+    const { points_balance: balance, points_lifetime: lifetime } = ctx.member
+    const level = ctx.t(`level.${levelByKey(ctx.member.level).key}`)
+    const next = nextLevel(lifetime)
+    return text(
+      [
+        ctx.t('points.summary', { balance, level }),
+        next
+          ? ctx.t('points.next', { missing: next.missing, next: ctx.t(`level.${next.level.key}`) })
+          : ctx.t('points.top', { level }),
+      ].join('\n'),
+    )
+  })
+
+  router.command({ names: ['我的', 'me', 'profile'], description: 'command.me' }, async (ctx) => {
+    const stats = await checkinStats(ctx.db, ctx.member.id, ctx.clock.now(), ctx.community.timeZone)
+    return text(
+      ctx.t('me.summary', {
+        balance: ctx.member.points_balance,
+        lifetime: ctx.member.points_lifetime,
+        level: ctx.t(`level.${levelByKey(ctx.member.level).key}`),
+        streak: stats.streak,
+        total: stats.total,
+        today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
+      }),
+    )
+  })
+}
