@@ -32,7 +32,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ['complete_profile', 30, 1, 'ever'],
   ]
   await sql`insert into point_rules (appid, rule, points, cap_count, cap_period) values ${sql.join(
-    defaults.map(([rule, points, count, period]) => sql`('*', ${rule}, ${points}, ${count}, ${period})`),
+    defaults.map(
+      ([rule, points, count, period]) => sql`('*', ${rule}, ${points}, ${count}, ${period})`,
+    ),
   )}`.execute(db)
 
   await db.schema
