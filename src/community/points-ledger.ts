@@ -127,7 +127,7 @@ export async function awardRule(
   const unchanged = { balance: member.points_balance, level }
   if (await alreadyApplied(trx, c)) return { status: 'duplicate', ...unchanged }
   const rule = await findRule(trx, c.appid, c.rule)
-  if (!rule || !rule.enabled) return { status: 'disabled', ...unchanged }
+  if (!rule?.enabled) return { status: 'disabled', ...unchanged }
   if (rule.cap_count !== null && rule.cap_period !== null) {
     const today = localDay(c.now, c.timeZone)
     let q = trx
