@@ -28,5 +28,9 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
       '签到 / checkin / 打卡 — 每日签到',
     )
+    await wx.text('o_rival', '签到')
+    const board = (await wx.text('o_checkin', '排行榜')).reply!.Content
+    expect(board).toBe('本周积分排行榜\n1. 你 — 5\n1. 粉丝…ival — 5\n你的排名：第 1 名（5 积分）')
+    expect((await wx.text('o_checkin', '排行榜 总')).reply!.Content).toMatch(/^积分总榜\n/)
   })
 })

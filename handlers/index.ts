@@ -6,11 +6,12 @@ import { Router } from '../src/bot/router.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
 import * as help from './help.js'
+import * as leaderboard from './leaderboard.js'
 import * as points from './points.js'
 import * as receipts from './receipts.js'
 import * as subscribe from './subscribe.js'
 
-const families = [help, checkin, points, subscribe, receipts, fallback]
+const families = [help, checkin, points, leaderboard, subscribe, receipts, fallback]
 
 /** A router with every handler registered. */
 export function createRouter(): Router {

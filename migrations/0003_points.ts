@@ -47,6 +47,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('reference', 'text')
     .addColumn('idempotency_key', 'text', (col) => col.notNull())
     .addColumn('balance_after', 'integer', (col) => col.notNull().check(sql`balance_after >= 0`))
+    // What this entry added to lifetime earnings (0 for spends and refunds).
+    .addColumn('earned', 'integer', (col) => col.notNull().defaultTo(0).check(sql`earned >= 0`))
     .addColumn('day', 'date', (col) => col.notNull())
     .addColumn('created_at', 'timestamptz', (col) => col.notNull())
     .addColumn('expires_at', 'timestamptz')

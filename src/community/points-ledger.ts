@@ -24,6 +24,8 @@ export interface LedgerChange {
   now: Date
   timeZone: string
   expiresAt?: Date
+  /** Whether a positive delta counts as earned (levels, weekly ranking). Default true; refunds: false. */
+  earned?: boolean
 }
 
 /** What a change did. */
@@ -78,7 +80,8 @@ async function alreadyApplied(trx: Db, c: LedgerChange) {
 
 async function append(trx: Transaction<Database>, member: Member, c: LedgerChange, delta: number) {
   const balance = member.points_balance + delta
-  const lifetime = member.points_lifetime + Math.max(0, delta)
+  const earned = c.earned === false ? 0 : Math.max(0, delta)
+  const lifetime = member.points_lifetime + earned
   const from = levelByKey(member.level)
   const to = levelFor(lifetime)
   await trx
@@ -91,6 +94,7 @@ async function append(trx: Transaction<Database>, member: Member, c: LedgerChang
       reference: c.reference ?? null,
       idempotency_key: c.idempotencyKey,
       balance_after: balance,
+      earned,
       day: localDay(c.now, c.timeZone),
       created_at: c.now,
       expires_at: c.expiresAt ?? null,

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { checkIn } from './checkins.js'
+import { leaderboard } from './leaderboard.js'
 import { levelFor } from './levels.js'
 import { applyDelta, awardRule, withMemberLocked } from './points-ledger.js'
 
@@ -189,6 +190,72 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
     expect(await balance(id)).toEqual({ points_balance: 0, points_lifetime: 1031, level: 'silver' })
   })
 
+  it('ranks earned points this week and all time, ties sharing a rank, spending not counted', async () => {
+    const appid = 'wxrank0000000000001'
+    const [a, b, c, d] = await Promise.all([
+      member(appid),
+      member(appid),
+      member(appid),
+      member(appid),
+    ])
+    const lastWeek = new Date('2026-11-20T04:00:00Z') // Friday before the week of Mon 2026-11-23
+    const thisWeek = new Date('2026-11-24T04:00:00Z')
+    const give = (id: number, amount: number, now: Date, key: string) =>
+      withMemberLocked(get().db, id, (trx, m) =>
+        applyDelta(
+          trx,
+          m,
+          { appid, memberId: id, rule: 'grant', idempotencyKey: `${id}:${key}`, now, timeZone: TZ },
+          amount,
+        ),
+      )
+    await give(a!, 500, lastWeek, 'old')
+    await give(a!, 10, thisWeek, 'new')
+    await give(b!, 30, thisWeek, 'new')
+    await give(c!, 30, thisWeek, 'new')
+    await withMemberLocked(get().db, c!, (trx, m) =>
+      applyDelta(
+        trx,
+        m,
+        {
+          appid,
+          memberId: c!,
+          rule: 'redeem',
+          idempotencyKey: 'spend',
+          now: thisWeek,
+          timeZone: TZ,
+        },
+        -25,
+      ),
+    )
+    const week = await leaderboard(get().db, {
+      appid,
+      period: 'week',
+      memberId: a!,
+      now: thisWeek,
+      timeZone: TZ,
+    })
+    expect(week.entries.map((e) => [e.rank, e.memberId, e.points])).toEqual([
+      [1, b, 30],
+      [1, c, 30],
+      [3, a, 10],
+    ])
+    expect(week.me).toEqual({ rank: 3, points: 10 })
+    const all = await leaderboard(get().db, {
+      appid,
+      period: 'all',
+      memberId: d!,
+      now: thisWeek,
+      timeZone: TZ,
+    })
+    expect(all.entries.map((e) => [e.rank, e.memberId, e.points])).toEqual([
+      [1, a, 510],
+      [2, b, 30],
+      [2, c, 30],
+    ])
+    expect(all.me).toBeNull()
+  })
+
   it('keeps Σ ledger == cached balance ≥ 0 under random concurrent operations', async () => {
     let seed = 20261124
     const random = () => {
@@ -247,7 +314,7 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
         'members.points_lifetime',
         'members.level',
         sql<number>`coalesce(sum(points_ledger.delta), 0)::int`.as('sum'),
-        sql<number>`coalesce(sum(greatest(points_ledger.delta, 0)), 0)::int`.as('earned'),
+        sql<number>`coalesce(sum(points_ledger.earned), 0)::int`.as('earned'),
       ])
       .where('members.id', 'in', ids)
       .groupBy('members.id')

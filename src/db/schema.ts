@@ -48,6 +48,8 @@ export interface PointsLedgerTable {
   reference: string | null
   idempotency_key: string
   balance_after: number
+  /** What the entry added to lifetime earnings: the delta for awards and grants, 0 for spends and refunds. */
+  earned: Generated<number>
   /** The community day of the entry (for caps and reports), `YYYY-MM-DD`. Compare it with text; read it
    * as `day::text` (pg is set to return text, PGlite returns a Date). */
   day: ColumnType<string, string, string>

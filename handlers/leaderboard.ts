@@ -1,0 +1,33 @@
+/** 排行榜 / rank: this week's top 10 (or all time with 「排行榜 总」), with the asker's own rank. */
+import type { Router } from '../src/bot/router.js'
+import { leaderboard } from '../src/community/leaderboard.js'
+import { text } from '../src/wechat/reply.js'
+
+const ALL_TIME = new Set(['总', '总榜', '全部', 'all', 'total'])
+
+export function register(router: Router): void {
+  router.command(
+    { names: ['排行榜', 'rank', 'leaderboard', '排行'], description: 'command.leaderboard' },
+    async (ctx) => {
+      const period = ALL_TIME.has(ctx.args.toLowerCase()) ? 'all' : 'week'
+      const board = await leaderboard(ctx.db, {
+        appid: ctx.account.appid,
+        period,
+        memberId: ctx.member.id,
+        now: ctx.clock.now(),
+        timeZone: ctx.community.timeZone,
+      })
+      const lines = [ctx.t(period === 'all' ? 'leaderboard.all' : 'leaderboard.week')]
+      if (board.entries.length === 0) lines.push(ctx.t('leaderboard.empty'))
+      for (const e of board.entries) {
+        const name =
+          e.memberId === ctx.member.id
+            ? ctx.t('leaderboard.you')
+            : ctx.t('leaderboard.member', { tail: e.openid.slice(-4) })
+        lines.push(ctx.t('leaderboard.line', { rank: e.rank, name, points: e.points }))
+      }
+      lines.push(board.me ? ctx.t('leaderboard.me', board.me) : ctx.t('leaderboard.meNone'))
+      return text(lines.join('\n'))
+    },
+  )
+}

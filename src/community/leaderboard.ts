@@ -1,0 +1,75 @@
+/**
+ * 排行榜: top members by points earned this week (Monday, community time) or all time (lifetime
+ * earned), with the asker's own rank. Earned points only — spending does not move anyone down.
+ * Ties share a rank (1, 2, 2, 4).
+ */
+import { type Kysely, sql } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { localDay, weekStart } from './community-time.js'
+
+export type LeaderboardPeriod = 'week' | 'all'
+
+export interface LeaderboardEntry {
+  rank: number
+  memberId: number
+  openid: string
+  points: number
+}
+
+/** The top `limit` and the asker's place (null when they have earned nothing in the period). */
+export async function leaderboard(
+  db: Kysely<Database>,
+  q: {
+    appid: string
+    period: LeaderboardPeriod
+    memberId: number
+    now: Date
+    timeZone: string
+    limit?: number
+  },
+): Promise<{ entries: LeaderboardEntry[]; me: { rank: number; points: number } | null }> {
+  const scores =
+    q.period === 'all'
+      ? db
+          .selectFrom('members')
+          .select(['id as member_id', 'points_lifetime as points'])
+          .where('appid', '=', q.appid)
+          .where('points_lifetime', '>', 0)
+      : db
+          .selectFrom('points_ledger')
+          .select(['member_id', sql<number>`sum(earned)::int`.as('points')])
+          .where('appid', '=', q.appid)
+          .where('day', '>=', weekStart(localDay(q.now, q.timeZone)))
+          .groupBy('member_id')
+          .having(sql`sum(earned)`, '>', 0)
+  const ranked = db
+    .with('scores', () => scores)
+    .selectFrom('scores')
+    .innerJoin('members', 'members.id', 'scores.member_id')
+    .select([
+      'scores.member_id',
+      'members.openid',
+      'scores.points',
+      sql<number>`rank() over (order by scores.points desc)::int`.as('rank'),
+    ])
+  const top = await ranked
+    .orderBy('rank')
+    .orderBy('scores.member_id')
+    .limit(q.limit ?? 10)
+    .execute()
+  const mine = await db
+    .with('ranked', () => ranked)
+    .selectFrom('ranked')
+    .select(['rank', 'points'])
+    .where('member_id', '=', q.memberId)
+    .executeTakeFirst()
+  return {
+    entries: top.map((r) => ({
+      rank: r.rank,
+      memberId: r.member_id,
+      openid: r.openid,
+      points: r.points,
+    })),
+    me: mine ? { rank: mine.rank, points: mine.points } : null,
+  }
+}
