@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
@@ -32,5 +33,38 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     const board = (await wx.text('o_checkin', '排行榜')).reply!.Content
     expect(board).toBe('本周积分排行榜\n1. 你 — 5\n1. 粉丝…ival — 5\n你的排名：第 1 名（5 积分）')
     expect((await wx.text('o_checkin', '排行榜 总')).reply!.Content).toMatch(/^积分总榜\n/)
+    const shop = (await wx.text('o_checkin', '兑换')).reply!.Content
+    expect(shop).toContain('积分商城（你有 5 积分）\n1. 10元优惠券 — 100 积分（剩 1000）')
+    expect((await wx.text('o_checkin', '兑换 1')).reply!.Content).toBe(
+      '积分不足：「10元优惠券」需要 100 积分，你有 5 积分。',
+    )
+    // an operator grant (the operator API is not built yet: straight through the ledger service)
+    const m = await get()
+      .db.selectFrom('members')
+      .select('id')
+      .where('openid', '=', 'o_checkin')
+      .executeTakeFirstOrThrow()
+    await withMemberLocked(get().db, m.id, (trx, row) =>
+      applyDelta(
+        trx,
+        row,
+        {
+          appid: SAFE_ACCOUNT.appid,
+          memberId: m.id,
+          rule: 'grant',
+          idempotencyKey: 'e2e-grant',
+          now: new Date(),
+          timeZone: 'Asia/Shanghai',
+        },
+        1000,
+      ),
+    )
+    const redeemed = (await wx.text('o_checkin', '兑换1')).reply!.Content as string
+    expect(redeemed).toMatch(
+      /^兑换成功 🎁 10元优惠券\n兑换码：[A-Z0-9]{10}\n消耗 100 积分，剩余 905 积分$/,
+    )
+    expect((await wx.text('o_checkin', '积分')).reply!.Content).toBe(
+      '当前积分 905，等级 银牌\n再获得 3995 积分即可升级为 金牌',
+    )
   })
 })

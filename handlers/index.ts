@@ -9,9 +9,10 @@ import * as help from './help.js'
 import * as leaderboard from './leaderboard.js'
 import * as points from './points.js'
 import * as receipts from './receipts.js'
+import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
 
-const families = [help, checkin, points, leaderboard, subscribe, receipts, fallback]
+const families = [help, checkin, points, leaderboard, rewards, subscribe, receipts, fallback]
 
 /** A router with every handler registered. */
 export function createRouter(): Router {

@@ -6,9 +6,11 @@ import type { Migration } from 'kysely'
 import * as m0001 from './0001_foundation.js'
 import * as m0002 from './0002_wechat_api.js'
 import * as m0003 from './0003_points.js'
+import * as m0004 from './0004_rewards.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_wechat_api': m0002,
   '0003_points': m0003,
+  '0004_rewards': m0004,
 }

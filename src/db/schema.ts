@@ -141,6 +141,35 @@ export interface RateBucketsTable {
   paused_until: Timestamp | null
 }
 
+/** A reward in an account's catalog; `code` is the number members type (兑换 <编号>). */
+export interface RewardsTable {
+  id: Generated<number>
+  appid: string
+  code: number
+  name: string
+  cost: number
+  /** Null = unlimited. */
+  stock: number | null
+  /** Null = no limit. */
+  per_member_limit: number | null
+  enabled: Generated<boolean>
+  created_at: Timestamp
+}
+
+/** One redemption; cancelling returns the points through the ledger. */
+export interface RedemptionsTable {
+  id: Generated<number>
+  appid: string
+  member_id: number
+  reward_id: number
+  cost: number
+  /** The code the member shows to claim the reward. */
+  code: string
+  status: 'issued' | 'cancelled'
+  created_at: Timestamp
+  cancelled_at: Timestamp | null
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -152,6 +181,8 @@ export interface Database {
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
   checkins: CheckinsTable
+  rewards: RewardsTable
+  redemptions: RedemptionsTable
 }
 
 export type OutboxItem = Selectable<PushOutboxTable>

@@ -1,0 +1,123 @@
+import { expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { applyDelta, withMemberLocked } from './points-ledger.js'
+import { cancelRedemption, ensureDefaultRewards, listRewards, redeem } from './rewards.js'
+
+const TZ = 'Asia/Shanghai'
+const now = new Date('2026-11-24T04:00:00Z')
+
+forEachDatabase('rewards and redemptions', (get, dbName) => {
+  let n = 0
+  async function member(appid: string, points: number) {
+    const { id } = await get()
+      .db.insertInto('members')
+      .values({ appid, openid: `o_rw_${++n}`, first_seen_at: now, last_active_at: now })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    if (points > 0) {
+      await withMemberLocked(get().db, id, (trx, m) =>
+        applyDelta(
+          trx,
+          m,
+          { appid, memberId: id, rule: 'grant', idempotencyKey: `seed:${id}`, now, timeZone: TZ },
+          points,
+        ),
+      )
+    }
+    return id
+  }
+  const state = async (id: number) =>
+    get()
+      .db.selectFrom('members')
+      .select(['points_balance', 'points_lifetime'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+
+  it('seeds the default catalog once, even when asked concurrently', async () => {
+    const appid = 'wxrewards000000001'
+    await Promise.all([1, 2, 3].map(() => ensureDefaultRewards(get().db, appid, now)))
+    const list = await listRewards(get().db, appid)
+    expect(list.map((r) => [r.code, r.name, r.cost])).toEqual([
+      [1, '10元优惠券', 100],
+      [2, '精美礼品', 500],
+      [3, 'VIP 会员 1 个月', 1000],
+      [4, '50元返现', 5000],
+    ])
+  })
+
+  it('redeems within balance, stock and per-member limit, and cancelling returns the points', async () => {
+    const appid = 'wxrewards000000002'
+    await ensureDefaultRewards(get().db, appid, now)
+    const id = await member(appid, 700)
+    const r = (code: number) => redeem(get().db, { appid, memberId: id, code, now, timeZone: TZ })
+    expect(await r(9)).toEqual({ status: 'not_found' })
+    expect(await r(3)).toMatchObject({ status: 'insufficient', cost: 1000, balance: 700 })
+    const gift = await r(2)
+    expect(gift).toMatchObject({ status: 'redeemed', name: '精美礼品', cost: 500, balance: 200 })
+    expect(gift.status === 'redeemed' && gift.code).toMatch(/^[A-Z0-9]{10}$/)
+    expect(await r(2)).toMatchObject({ status: 'limit_reached', limit: 1 })
+    expect(await state(id)).toEqual({ points_balance: 200, points_lifetime: 700 })
+    if (gift.status !== 'redeemed') throw new Error('unreachable')
+    expect(
+      await cancelRedemption(get().db, {
+        appid,
+        redemptionId: gift.redemptionId,
+        now,
+        timeZone: TZ,
+      }),
+    ).toBe('cancelled')
+    expect(
+      await cancelRedemption(get().db, {
+        appid,
+        redemptionId: gift.redemptionId,
+        now,
+        timeZone: TZ,
+      }),
+    ).toBe('already_cancelled')
+    // points back, not counted as earnings; stock restored; the limit counts only issued redemptions
+    expect(await state(id)).toEqual({ points_balance: 700, points_lifetime: 700 })
+    expect((await listRewards(get().db, appid)).find((x) => x.code === 2)!.stock).toBe(100)
+    expect(await r(2)).toMatchObject({ status: 'redeemed' })
+  })
+
+  it('never oversells stock under concurrent redemptions', async () => {
+    const appid = 'wxrewards000000003'
+    await get()
+      .db.insertInto('rewards')
+      .values({
+        appid,
+        code: 7,
+        name: '限量徽章',
+        cost: 10,
+        stock: 3,
+        per_member_limit: null,
+        created_at: now,
+      })
+      .execute()
+    const ids = await Promise.all(Array.from({ length: 12 }, () => member(appid, 50)))
+    const pools = dbName === 'postgres' ? [get().db, get().open()] : [get().db]
+    const results = await Promise.all(
+      ids.flatMap((id, i) =>
+        [0, 1].map((k) =>
+          redeem(pools[(i + k) % pools.length]!, {
+            appid,
+            memberId: id,
+            code: 7,
+            now,
+            timeZone: TZ,
+          }),
+        ),
+      ),
+    )
+    expect(results.filter((x) => x.status === 'redeemed')).toHaveLength(3)
+    expect(results.filter((x) => x.status === 'out_of_stock')).toHaveLength(21)
+    expect((await listRewards(get().db, appid))[0]!.stock).toBe(0)
+    const spent = await get()
+      .db.selectFrom('points_ledger')
+      .select('delta')
+      .where('appid', '=', appid)
+      .where('rule', '=', 'redeem')
+      .execute()
+    expect(spent.map((s) => s.delta)).toEqual([-10, -10, -10])
+  })
+})
