@@ -13,17 +13,20 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
 
   it('checks in once a day and reports points, level and progress', async () => {
     const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    // the first message of the day also earns daily_login (+10), once
     const first = await wx.text('o_checkin', '签到')
-    expect(first.reply!.Content).toBe('签到成功 ✅ +5 积分\n已连续签到 1 天\n当前积分 5，等级 铜牌')
+    expect(first.reply!.Content).toBe(
+      '签到成功 ✅ +5 积分\n已连续签到 1 天\n当前积分 15，等级 铜牌',
+    )
     const again = await wx.text('o_checkin', 'checkin')
     expect(again.reply!.Content).toBe(
-      '今天已经签到过啦，明天再来～\n已连续签到 1 天\n当前积分 5，等级 铜牌',
+      '今天已经签到过啦，明天再来～\n已连续签到 1 天\n当前积分 15，等级 铜牌',
     )
     expect((await wx.text('o_checkin', '积分')).reply!.Content).toBe(
-      '当前积分 5，等级 铜牌\n再获得 995 积分即可升级为 银牌',
+      '当前积分 15，等级 铜牌\n再获得 985 积分即可升级为 银牌',
     )
     const me = (await wx.text('o_checkin', '我的')).reply!.Content as string
-    expect(me).toContain('积分 5（累计 5）')
+    expect(me).toContain('积分 15（累计 15）')
     expect(me).toContain('连续签到 1 天，共签到 1 天')
     expect(me).toContain('今天已签到')
     expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
@@ -31,12 +34,14 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     )
     await wx.text('o_rival', '签到')
     const board = (await wx.text('o_checkin', '排行榜')).reply!.Content
-    expect(board).toBe('本周积分排行榜\n1. 你 — 5\n1. 粉丝…ival — 5\n你的排名：第 1 名（5 积分）')
+    expect(board).toBe(
+      '本周积分排行榜\n1. 你 — 15\n1. 粉丝…ival — 15\n你的排名：第 1 名（15 积分）',
+    )
     expect((await wx.text('o_checkin', '排行榜 总')).reply!.Content).toMatch(/^积分总榜\n/)
     const shop = (await wx.text('o_checkin', '兑换')).reply!.Content
-    expect(shop).toContain('积分商城（你有 5 积分）\n1. 10元优惠券 — 100 积分（剩 1000）')
+    expect(shop).toContain('积分商城（你有 15 积分）\n1. 10元优惠券 — 100 积分（剩 1000）')
     expect((await wx.text('o_checkin', '兑换 1')).reply!.Content).toBe(
-      '积分不足：「10元优惠券」需要 100 积分，你有 5 积分。',
+      '积分不足：「10元优惠券」需要 100 积分，你有 15 积分。',
     )
     // an operator grant (the operator API is not built yet: straight through the ledger service)
     const m = await get()
@@ -61,10 +66,10 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     )
     const redeemed = (await wx.text('o_checkin', '兑换1')).reply!.Content as string
     expect(redeemed).toMatch(
-      /^兑换成功 🎁 10元优惠券\n兑换码：[A-Z0-9]{10}\n消耗 100 积分，剩余 905 积分$/,
+      /^兑换成功 🎁 10元优惠券\n兑换码：[A-Z0-9]{10}\n消耗 100 积分，剩余 915 积分$/,
     )
     expect((await wx.text('o_checkin', '积分')).reply!.Content).toBe(
-      '当前积分 905，等级 银牌\n再获得 3995 积分即可升级为 金牌',
+      '当前积分 915，等级 银牌\n再获得 3985 积分即可升级为 金牌',
     )
   })
 })

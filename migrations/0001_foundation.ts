@@ -14,7 +14,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('subscribe_scene', 'text')
     .addColumn('subscribe_event_key', 'text')
     .addColumn('first_seen_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
-    .addColumn('last_active_at', 'timestamptz', (col) => col.notNull())
+    .addColumn('last_active_at', 'timestamptz')
     .addColumn('last_inbound_at', 'timestamptz')
     .addUniqueConstraint('members_appid_openid_key', ['appid', 'openid'])
     .execute()

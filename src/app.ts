@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): Hono {
       dispatch: {
         router: deps.router,
         inbound: deps.inbound ?? databaseInboundStore(db),
-        members: deps.members ?? databaseMemberStore(db),
+        members: deps.members ?? databaseMemberStore(db, { timeZone: config.timeZone }),
         db,
         clock,
         logger,

@@ -60,9 +60,10 @@ export function memoryMemberStore(): MemberStore {
         points_lifetime: 0,
         level: 'bronze',
       }
+      const previous = members.has(key) ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
-      return member
+      return { ...member, previous_active_at: previous }
     },
   }
 }

@@ -117,7 +117,7 @@ forEachDatabase('push outbox', (get, dbName) => {
   it('skips unreachable members, records why, and does not ask WeChat again', async () => {
     const o = account()
     wx.setUser('o_left', { subscribe: false })
-    const members = databaseMemberStore(get().db)
+    const members = databaseMemberStore(get().db, { timeZone: 'Asia/Shanghai' })
     const text = (openid: string) =>
       toInboundMessage(
         parseXml(

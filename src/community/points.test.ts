@@ -1,9 +1,12 @@
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { parseXml } from '../wechat/codec.js'
+import { toInboundMessage } from '../wechat/message.js'
 import { checkIn } from './checkins.js'
 import { leaderboard } from './leaderboard.js'
 import { levelFor } from './levels.js'
+import { databaseMemberStore } from './members.js'
 import { applyDelta, awardRule, withMemberLocked } from './points-ledger.js'
 
 const TZ = 'Asia/Shanghai'
@@ -192,12 +195,11 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
 
   it('ranks earned points this week and all time, ties sharing a rank, spending not counted', async () => {
     const appid = 'wxrank0000000000001'
-    const [a, b, c, d] = await Promise.all([
-      member(appid),
-      member(appid),
-      member(appid),
-      member(appid),
-    ])
+    // created one after another: ties are listed by member id
+    const a = await member(appid)
+    const b = await member(appid)
+    const c = await member(appid)
+    const d = await member(appid)
     const lastWeek = new Date('2026-11-20T04:00:00Z') // Friday before the week of Mon 2026-11-23
     const thisWeek = new Date('2026-11-24T04:00:00Z')
     const give = (id: number, amount: number, now: Date, key: string) =>
@@ -254,6 +256,35 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
       [2, c, 30],
     ])
     expect(all.me).toBeNull()
+  })
+
+  it('pays daily_login once per community day for member actions only', async () => {
+    const appid = 'wxdaily000000000001'
+    const store = databaseMemberStore(get().db, { timeZone: TZ })
+    const push = (type: string, at: string) =>
+      store.recordInbound(
+        appid,
+        toInboundMessage(
+          parseXml(
+            `<xml><ToUserName>gh</ToUserName><FromUserName>o_daily</FromUserName><CreateTime>1</CreateTime>${type}</xml>`,
+          ),
+        ),
+        new Date(at),
+      )
+    const text = '<MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId>'
+    const receipt =
+      '<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status>'
+    expect((await push(receipt, '2026-11-24T01:00:00Z')).points_balance).toBe(0)
+    const results = await Promise.all([1, 2, 3].map(() => push(text, '2026-11-24T02:00:00Z')))
+    expect(Math.max(...results.map((m) => m.points_balance))).toBe(10)
+    expect((await push(text, '2026-11-24T15:59:00Z')).points_balance).toBe(10)
+    expect((await push(text, '2026-11-24T16:00:00Z')).points_balance).toBe(20) // 00:00 Shanghai
+    const entries = await get()
+      .db.selectFrom('points_ledger')
+      .select('rule')
+      .where('appid', '=', appid)
+      .execute()
+    expect(entries.map((e) => e.rule)).toEqual(['daily_login', 'daily_login'])
   })
 
   it('keeps Σ ledger == cached balance ≥ 0 under random concurrent operations', async () => {

@@ -17,8 +17,8 @@ export interface MembersTable {
   /** The raw EventKey of the last subscribe/SCAN event. */
   subscribe_event_key: string | null
   first_seen_at: Timestamp
-  /** Any inbound push from the member (messages and events). */
-  last_active_at: Timestamp
+  /** The member's last action (messages and events they caused; not receipts). Null until one. */
+  last_active_at: Timestamp | null
   /** The last message the member sent; opens the 48-hour customer-service window. */
   last_inbound_at: Timestamp | null
   /** Cached Σ ledger deltas; never negative. Changes only with a ledger entry, in its transaction. */
