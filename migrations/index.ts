@@ -7,10 +7,12 @@ import * as m0001 from './0001_foundation.js'
 import * as m0002 from './0002_wechat_api.js'
 import * as m0003 from './0003_points.js'
 import * as m0004 from './0004_rewards.js'
+import * as m0005 from './0005_audit_log.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_wechat_api': m0002,
   '0003_points': m0003,
   '0004_rewards': m0004,
+  '0005_audit_log': m0005,
 }

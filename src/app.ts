@@ -12,6 +12,7 @@ import { databaseMemberStore, type MemberStore } from './community/members.js'
 import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
+import { adminRoutes } from './routes/admin.js'
 import { wechatRoutes } from './routes/wechat.js'
 import type { CryptoBackend } from './wechat/crypto.js'
 
@@ -32,6 +33,7 @@ const CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
   404: 'NOT_FOUND',
+  409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
   500: 'INTERNAL_ERROR',
 }
@@ -58,6 +60,16 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ ok: true, sandbox: config.sandbox, accounts: config.accounts.length })
   })
 
+  app.route(
+    '/admin/api',
+    adminRoutes({
+      db,
+      clock,
+      adminToken: config.adminToken,
+      appids: config.accounts.map((a) => a.appid),
+      timeZone: config.timeZone,
+    }),
+  )
   app.route(
     '/wechat',
     wechatRoutes({

@@ -170,6 +170,17 @@ export interface RedemptionsTable {
   cancelled_at: Timestamp | null
 }
 
+/** One privileged action: who did what to what, with the request details as JSON. */
+export interface AuditLogTable {
+  id: Generated<number>
+  appid: string
+  actor: string
+  action: string
+  target: string
+  details: string
+  created_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -183,6 +194,7 @@ export interface Database {
   checkins: CheckinsTable
   rewards: RewardsTable
   redemptions: RedemptionsTable
+  audit_log: AuditLogTable
 }
 
 export type OutboxItem = Selectable<PushOutboxTable>

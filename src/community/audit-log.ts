@@ -1,0 +1,30 @@
+/** The audit log: privileged actions, written in the same transaction as the change they record. */
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/schema.js'
+
+export interface AuditEntry {
+  appid: string
+  actor: string
+  action: string
+  target: string
+  details: unknown
+  now: Date
+}
+
+/** Appends one entry. */
+export async function audit(
+  db: Kysely<Database> | Transaction<Database>,
+  e: AuditEntry,
+): Promise<void> {
+  await db
+    .insertInto('audit_log')
+    .values({
+      appid: e.appid,
+      actor: e.actor,
+      action: e.action,
+      target: e.target,
+      details: JSON.stringify(e.details),
+      created_at: e.now,
+    })
+    .execute()
+}

@@ -1,0 +1,347 @@
+/**
+ * The operator API under `/admin/api/accounts/:appid/…`, authenticated with `Authorization: Bearer
+ * <ADMIN_TOKEN>` (constant-time compare; the API is off when ADMIN_TOKEN is unset). JSON in is
+ * validated and errors name the field; every change is written to the audit log in the same
+ * transaction (a redemption cancellation right after its own transaction commits).
+ *
+ *   POST  members/:openid/points        { delta, reason, idempotencyKey? }   grant (+) or deduct (−)
+ *   GET   members/:openid/ledger?limit=&before=
+ *   GET   rules                          effective rules (account overrides over defaults)
+ *   PUT   rules/:rule                    { points, capCount?, capPeriod?, enabled? }
+ *   GET   rewards / POST rewards / PATCH rewards/:code
+ *   POST  redemptions/:id/cancel
+ */
+import { type Context, Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { Kysely } from 'kysely'
+import * as v from 'valibot'
+import type { Clock } from '../clock.js'
+import { audit } from '../community/audit-log.js'
+import { findMember } from '../community/members.js'
+import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
+import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
+import type { Database } from '../db/schema.js'
+import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+
+export interface AdminRouteOptions {
+  db: Kysely<Database>
+  clock: Clock
+  adminToken?: string
+  appids: string[]
+  timeZone: string
+}
+
+const ACTOR = 'operator'
+
+const pointsBody = v.strictObject({
+  delta: v.pipe(
+    v.number(),
+    v.integer('must be a whole number'),
+    v.check((n) => n !== 0, 'must not be 0'),
+    v.minValue(-1_000_000),
+    v.maxValue(1_000_000),
+  ),
+  reason: v.pipe(v.string(), v.trim(), v.minLength(1, 'is required'), v.maxLength(200)),
+  idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))),
+})
+const ruleBody = v.strictObject({
+  points: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000)),
+  capCount: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1)))),
+  capPeriod: v.optional(
+    v.nullable(v.picklist(['day', 'week', 'ever'], 'must be day, week or ever')),
+  ),
+  enabled: v.optional(v.boolean()),
+})
+const rewardFields = {
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(60)),
+  cost: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  stock: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  perMemberLimit: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  enabled: v.boolean(),
+}
+const rewardCreate = v.strictObject({
+  code: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  name: rewardFields.name,
+  cost: rewardFields.cost,
+  stock: v.optional(rewardFields.stock, null),
+  perMemberLimit: v.optional(rewardFields.perMemberLimit, null),
+})
+const rewardPatch = v.partial(v.strictObject(rewardFields))
+
+async function parseBody<T extends v.GenericSchema>(
+  c: Context,
+  schema: T,
+): Promise<v.InferOutput<T>> {
+  let json: unknown
+  try {
+    json = await c.req.json()
+  } catch {
+    throw new HTTPException(400, { message: 'body must be JSON' })
+  }
+  const result = v.safeParse(schema, json, { abortPipeEarly: true })
+  if (!result.success) {
+    const issue = result.issues[0]
+    const field = issue.path?.map((p) => String(p.key)).join('.') ?? 'body'
+    throw new HTTPException(400, { message: `${field}: ${issue.message}` })
+  }
+  return result.output
+}
+
+/** The operator API, to mount at `/admin/api`. */
+export function adminRoutes(o: AdminRouteOptions): Hono {
+  const app = new Hono()
+  // Compare digests so the comparison time does not depend on the token's length either.
+  const expected = o.adminToken ? sha1Hex(o.adminToken) : undefined
+
+  app.use('*', async function adminAuth(c, next) {
+    if (!expected)
+      throw new HTTPException(404, { message: 'operator API disabled: set ADMIN_TOKEN' })
+    const given = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1]
+    if (!given || !timingSafeEqual(await sha1Hex(given), await expected)) {
+      throw new HTTPException(401, { message: 'missing or wrong bearer token' })
+    }
+    await next()
+  })
+
+  const account = (c: Context) => {
+    const appid = c.req.param('appid')!
+    if (!o.appids.includes(appid)) throw new HTTPException(404, { message: 'unknown account' })
+    return appid
+  }
+  const memberOf = async (c: Context) => {
+    const appid = account(c)
+    const member = await findMember(o.db, appid, c.req.param('openid')!)
+    if (!member) throw new HTTPException(404, { message: 'unknown member' })
+    return { appid, member }
+  }
+
+  app.post('/accounts/:appid/members/:openid/points', async (c) => {
+    const { appid, member } = await memberOf(c)
+    const body = await parseBody(c, pointsBody)
+    const now = o.clock.now()
+    const key = body.idempotencyKey ?? `admin:${crypto.randomUUID()}`
+    const outcome = await withMemberLocked(o.db, member.id, async (trx, locked) => {
+      const result = await applyDelta(
+        trx,
+        locked,
+        {
+          appid,
+          memberId: member.id,
+          rule: body.delta > 0 ? 'grant' : 'deduct',
+          idempotencyKey: key,
+          reference: body.reason,
+          now,
+          timeZone: o.timeZone,
+        },
+        body.delta,
+      )
+      if (result.status === 'applied') {
+        await audit(trx, {
+          appid,
+          actor: ACTOR,
+          action: body.delta > 0 ? 'points.grant' : 'points.deduct',
+          target: member.openid,
+          details: { ...body, idempotencyKey: key },
+          now,
+        })
+      }
+      return result
+    })
+    const payload = { status: outcome.status, balance: outcome.balance, level: outcome.level.key }
+    if (outcome.status === 'insufficient')
+      return c.json(
+        { code: 'INSUFFICIENT_POINTS', message: `balance is ${outcome.balance}`, ...payload },
+        409,
+      )
+    return c.json(payload, outcome.status === 'applied' ? 201 : 200)
+  })
+
+  app.get('/accounts/:appid/members/:openid/ledger', async (c) => {
+    const { member } = await memberOf(c)
+    const limit = Math.min(200, Math.max(1, Number(c.req.query('limit') ?? 50) || 50))
+    const before = Number(c.req.query('before') ?? 0)
+    let q = o.db
+      .selectFrom('points_ledger')
+      .select([
+        'id',
+        'delta',
+        'rule',
+        'reference',
+        'balance_after',
+        'earned',
+        'created_at',
+        'expires_at',
+      ])
+      .where('member_id', '=', member.id)
+      .orderBy('id', 'desc')
+      .limit(limit)
+    if (before > 0) q = q.where('id', '<', before)
+    const entries = await q.execute()
+    return c.json({
+      balance: member.points_balance,
+      lifetime: member.points_lifetime,
+      level: member.level,
+      entries,
+    })
+  })
+
+  app.get('/accounts/:appid/rules', async (c) => {
+    const appid = account(c)
+    const rows = await o.db
+      .selectFrom('point_rules')
+      .selectAll()
+      .where('appid', 'in', [appid, '*'])
+      .orderBy('rule')
+      .execute()
+    const effective = new Map<string, (typeof rows)[number]>()
+    for (const r of rows) if (r.appid === appid || !effective.has(r.rule)) effective.set(r.rule, r)
+    return c.json({
+      rules: [...effective.values()].map((r) => ({
+        rule: r.rule,
+        points: r.points,
+        capCount: r.cap_count,
+        capPeriod: r.cap_period,
+        enabled: r.enabled,
+        overridden: r.appid === appid,
+      })),
+    })
+  })
+
+  app.put('/accounts/:appid/rules/:rule', async (c) => {
+    const appid = account(c)
+    const rule = c.req.param('rule')
+    if (!/^[a-z][a-z0-9_]{1,40}$/.test(rule))
+      throw new HTTPException(400, { message: 'rule: lowercase letters, digits and _' })
+    const body = await parseBody(c, ruleBody)
+    if (((body.capCount ?? null) === null) !== ((body.capPeriod ?? null) === null)) {
+      throw new HTTPException(400, { message: 'capCount and capPeriod: set both or neither' })
+    }
+    const row = {
+      points: body.points,
+      cap_count: body.capCount ?? null,
+      cap_period: body.capPeriod ?? null,
+      enabled: body.enabled ?? true,
+    }
+    await o.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('point_rules')
+        .values({ appid, rule, ...row })
+        .onConflict((oc) => oc.columns(['appid', 'rule']).doUpdateSet(row))
+        .execute()
+      await audit(trx, {
+        appid,
+        actor: ACTOR,
+        action: 'rule.update',
+        target: rule,
+        details: body,
+        now: o.clock.now(),
+      })
+    })
+    return c.json({ rule, ...body })
+  })
+
+  app.get('/accounts/:appid/rewards', async (c) => {
+    const appid = account(c)
+    await ensureDefaultRewards(o.db, appid, o.clock.now())
+    const rewards = await o.db
+      .selectFrom('rewards')
+      .selectAll()
+      .where('appid', '=', appid)
+      .orderBy('code')
+      .execute()
+    return c.json({ rewards })
+  })
+
+  app.post('/accounts/:appid/rewards', async (c) => {
+    const appid = account(c)
+    const body = await parseBody(c, rewardCreate)
+    const now = o.clock.now()
+    const created = await o.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('rewards')
+        .values({
+          appid,
+          code: body.code,
+          name: body.name,
+          cost: body.cost,
+          stock: body.stock,
+          per_member_limit: body.perMemberLimit,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['appid', 'code']).doNothing())
+        .returningAll()
+        .executeTakeFirst()
+      if (row)
+        await audit(trx, {
+          appid,
+          actor: ACTOR,
+          action: 'reward.create',
+          target: String(body.code),
+          details: body,
+          now,
+        })
+      return row
+    })
+    if (!created) throw new HTTPException(409, { message: `code: reward ${body.code} exists` })
+    return c.json(created, 201)
+  })
+
+  app.patch('/accounts/:appid/rewards/:code', async (c) => {
+    const appid = account(c)
+    const code = Number(c.req.param('code'))
+    const body = await parseBody(c, rewardPatch)
+    const set = {
+      name: body.name,
+      cost: body.cost,
+      stock: body.stock,
+      per_member_limit: body.perMemberLimit,
+      enabled: body.enabled,
+    }
+    const changes = Object.fromEntries(Object.entries(set).filter(([, x]) => x !== undefined))
+    if (Object.keys(changes).length === 0)
+      throw new HTTPException(400, { message: 'body: nothing to change' })
+    const updated = await o.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('rewards')
+        .set(changes)
+        .where('appid', '=', appid)
+        .where('code', '=', code)
+        .returningAll()
+        .executeTakeFirst()
+      if (row)
+        await audit(trx, {
+          appid,
+          actor: ACTOR,
+          action: 'reward.update',
+          target: String(code),
+          details: body,
+          now: o.clock.now(),
+        })
+      return row
+    })
+    if (!updated) throw new HTTPException(404, { message: 'unknown reward' })
+    return c.json(updated)
+  })
+
+  app.post('/accounts/:appid/redemptions/:id/cancel', async (c) => {
+    const appid = account(c)
+    const id = Number(c.req.param('id'))
+    const now = o.clock.now()
+    const result = Number.isInteger(id)
+      ? await cancelRedemption(o.db, { appid, redemptionId: id, now, timeZone: o.timeZone })
+      : 'not_found'
+    if (result === 'not_found') throw new HTTPException(404, { message: 'unknown redemption' })
+    if (result === 'cancelled')
+      await audit(o.db, {
+        appid,
+        actor: ACTOR,
+        action: 'redemption.cancel',
+        target: String(id),
+        details: {},
+        now,
+      })
+    return c.json({ status: result })
+  })
+
+  return app
+}
