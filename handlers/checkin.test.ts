@@ -29,6 +29,7 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     expect(me).toContain('积分 15（累计 15）')
     expect(me).toContain('连续签到 1 天，共签到 1 天')
     expect(me).toContain('今天已签到')
+    expect(me).toContain('等级权益：签到与活动积分 1 倍')
     expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
       '签到 / checkin / 打卡 — 每日签到',
     )

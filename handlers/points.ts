@@ -21,15 +21,15 @@ export function register(router: Router): void {
 
   router.command({ names: ['我的', 'me', 'profile'], description: 'command.me' }, async (ctx) => {
     const stats = await checkinStats(ctx.db, ctx.member.id, ctx.clock.now(), ctx.community.timeZone)
-    return text(
-      ctx.t('me.summary', {
-        balance: ctx.member.points_balance,
-        lifetime: ctx.member.points_lifetime,
-        level: ctx.t(`level.${levelByKey(ctx.member.level).key}`),
-        streak: stats.streak,
-        total: stats.total,
-        today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
-      }),
-    )
+    const level = levelByKey(ctx.member.level).key
+    const summary = ctx.t('me.summary', {
+      balance: ctx.member.points_balance,
+      lifetime: ctx.member.points_lifetime,
+      level: ctx.t(`level.${level}`),
+      streak: stats.streak,
+      total: stats.total,
+      today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
+    })
+    return text(`${summary}\n${ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })}`)
   })
 }
