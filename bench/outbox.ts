@@ -17,11 +17,11 @@ const wx = await startSandboxApi({ keepSent: false })
 async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
   const before = wx.sentCount()
   const child = spawn(
-    'npx',
-    ['tsx', 'bench/outbox-child.ts', kind, pgUrl, schema, wx.url, String(items)],
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', 'bench/outbox-child.ts', kind, pgUrl, schema, wx.url, String(items)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_OPTIONS: '--expose-gc' },
+      env: process.env,
     },
   )
   let out = ''

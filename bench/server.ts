@@ -18,6 +18,7 @@ import { memoryInboundStore, memoryMemberStore } from '../test/memory-stores.js'
 import { testConfig } from '../test/server.js'
 
 const scenario = process.argv[2]
+let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
 if (scenario === 'hello') {
@@ -34,11 +35,22 @@ if (scenario === 'hello') {
           )
         : await pgliteDatabase()
   if (scenario !== 'memory') await migrateToLatest(db)
+  // Count every statement the app runs (transaction BEGIN/COMMIT not included).
+  const counted =
+    scenario === 'memory'
+      ? db
+      : db.withPlugin({
+          transformQuery: (args) => {
+            queries++
+            return args.node
+          },
+          transformResult: async (args) => args.result,
+        })
   const memory =
     scenario === 'memory' ? { inbound: memoryInboundStore(), members: memoryMemberStore() } : {}
   fetchHandler = createApp({
     config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
-    db,
+    db: counted,
     router: createRouter(),
     logger: createLogger({ level: 'error' }),
     crypto: nodeCrypto,
@@ -52,4 +64,7 @@ const server = serve(
     console.log(JSON.stringify({ port: info.port }))
   },
 )
-process.on('SIGTERM', () => server.close(() => process.exit(0)))
+process.on('SIGTERM', () => {
+  console.log(JSON.stringify({ queries }))
+  server.close(() => process.exit(0))
+})

@@ -7,8 +7,13 @@
  *
  *   npm run bench                    # 10 s per target, 50 connections
  *   BENCH_SECONDS=5 npm run bench
+ *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
+ *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
+ * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
+ *      BENCH_TARGETS (hello,memory,pglite,postgres), BENCH_PGBENCH=1.
+ * The database targets also report statements per push (counted in the server).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import pg from 'pg'
@@ -18,24 +23,34 @@ import { SAFE_ACCOUNT } from '../test/server.js'
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const content = process.env.BENCH_TEXT ?? '帮助'
+const members = Number(process.env.BENCH_MEMBERS ?? 5000)
+const wanted = (process.env.BENCH_TARGETS ?? 'hello,memory,pglite,postgres').split(',')
 
 async function start(scenario: string, env: Record<string, string> = {}) {
-  const child = spawn('npx', ['tsx', 'bench/server.ts', scenario], {
+  // node itself, not npx: SIGTERM must reach the server to get its statement count
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', scenario], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve)
-    child.once('exit', (code) => reject(new Error(`${scenario} server exited with ${code}`)))
-  })
-  return { child, port: (JSON.parse(line) as { port: number }).port }
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  const first = await Promise.race([
+    lines.next(),
+    new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`${scenario} server exited with ${code}`))),
+    ),
+  ])
+  return { child, lines, port: (JSON.parse(first.value) as { port: number }).port }
 }
 
-function stop(child: ChildProcess) {
-  return new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  })
+/** Stops a target; it answers with how many statements it ran. */
+async function stop(child: ChildProcess, lines: AsyncIterator<string>): Promise<number> {
+  child.kill('SIGTERM')
+  const last = await lines.next()
+  await new Promise((resolve) =>
+    child.exitCode === null ? child.once('exit', resolve) : resolve(0),
+  )
+  return last.value ? (JSON.parse(last.value) as { queries: number }).queries : 0
 }
 
 async function prepare(port: number, count: number): Promise<PreparedPush[]> {
@@ -44,10 +59,10 @@ async function prepare(port: number, count: number): Promise<PreparedPush[]> {
   for (let i = 0; i < count; i++) {
     out.push(
       await wx.prepare({
-        FromUserName: `o_bench_${i % 5000}`,
+        FromUserName: `o_bench_${i % members}`,
         CreateTime: Math.floor(Date.now() / 1000),
         MsgType: 'text',
-        Content: '帮助',
+        Content: content,
         MsgId: BigInt(nextMsgId()),
       }),
     )
@@ -78,7 +93,13 @@ async function load(port: number, pushes: PreparedPush[] | null, duration = seco
   const bad = result.non2xx + result.errors + result.timeouts
   if (pushes && i > pushes.length)
     console.warn(`  note: ${i - pushes.length} pushes repeated a MsgId`)
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, bad }
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    bad,
+    total: result.requests.total,
+  }
 }
 
 async function pgReachable() {
@@ -91,33 +112,66 @@ async function pgReachable() {
   }
 }
 
-const rows: { name: string; rps: number; p50: number; p99: number; bad: number }[] = []
+const rows: {
+  name: string
+  rps: number
+  p50: number
+  p99: number
+  bad: number
+  perPush: string
+}[] = []
 const targets: [string, string, Record<string, string>][] = [
   ['(a) Hono hello-world', 'hello', {}],
-  ['(b) safe-mode push, encrypted reply, no DB', 'memory', {}],
-  ['(c) same + DB dedupe and member upsert, PGlite', 'pglite', {}],
+  [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', {}],
+  [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', {}],
 ]
 const admin = await pgReachable()
 const schema = `bench_${Date.now().toString(36)}`
 if (admin) {
   await admin.query(`create schema ${schema}`)
   targets.push([
-    '(c) same + DB dedupe and member upsert, PostgreSQL',
+    `(c) safe-mode push 「${content}」 with the database, PostgreSQL`,
     'postgres',
     { BENCH_SCHEMA: schema },
   ])
 }
 
-for (const [name, scenario, env] of targets) {
-  const { child, port } = await start(scenario, env)
+for (const [name, scenario, env] of targets.filter((t) => wanted.includes(t[1]))) {
+  const { child, lines, port } = await start(scenario, env)
   const pushes = scenario === 'hello' ? null : await prepare(port, 6000 * seconds)
-  await load(port, pushes ? pushes.slice(0, 2000) : null, 2) // warm-up on the first 2000
+  const warm = await load(port, pushes ? pushes.slice(0, 2000) : null, 2) // warm-up on the first 2000
   const r = await load(port, pushes ? pushes.slice(2000) : null)
-  rows.push({ name, ...r })
+  const queries = await stop(child, lines)
+  const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
+  rows.push({ name, ...r, perPush })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}`,
+    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}`,
   )
-  await stop(child)
+}
+
+if (process.env.BENCH_PGBENCH === '1') {
+  // pgbench -N (simple updates, no branch contention) in its own database, same machine, same run.
+  const host = ['-h', '127.0.0.1', '-U', 'postgres']
+  execFileSync('psql', [...host, '-qc', 'drop database if exists quanzi_pgbench', 'test'])
+  execFileSync('psql', [...host, '-qc', 'create database quanzi_pgbench', 'test'])
+  execFileSync('pgbench', [...host, '-i', '-q', '-s', '10', 'quanzi_pgbench'], { stdio: 'ignore' })
+  const out = execFileSync(
+    'pgbench',
+    [...host, '-N', '-c', String(connections), '-j', '2', '-T', String(seconds), 'quanzi_pgbench'],
+    { encoding: 'utf8' },
+  )
+  execFileSync('psql', [...host, '-qc', 'drop database quanzi_pgbench', 'test'])
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0)
+  const p = /latency average = ([\d.]+) ms/.exec(out)?.[1] ?? '?'
+  rows.push({
+    name: `pgbench -N, ${connections} clients (transactions/s)`,
+    rps: tps,
+    p50: Number(p),
+    p99: Number.NaN,
+    bad: 0,
+    perPush: '5',
+  })
+  console.log(`pgbench -N: ${tps.toFixed(0)} tps, latency average ${p} ms`)
 }
 if (admin) {
   await admin.query(`drop schema ${schema} cascade`)
@@ -126,10 +180,10 @@ if (admin) {
 
 const base = rows[0]!.rps
 console.log(
-  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|---:|`,
+  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push |\n|---|---:|---:|---:|---:|---:|---:|`,
 )
 for (const r of rows) {
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} |`,
   )
 }

@@ -253,7 +253,9 @@ forEachDatabase('push outbox', (get, dbName) => {
       await enqueue(get().db, items(o.appid, openids), new Date())
       const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(get().db))
         .rows[0]!.s
+      // node itself, not npx: SIGKILL must hit the dispatcher, not a wrapper around it
       const args = [
+        '--import',
         'tsx',
         'test/fixtures/outbox-child.ts',
         process.env.TEST_DATABASE_URL!,
@@ -264,7 +266,7 @@ forEachDatabase('push outbox', (get, dbName) => {
       ]
       wx.setLatency(15)
       try {
-        const first = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+        const first = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
         await new Promise<void>((resolve) => {
           const timer = setInterval(() => {
             if (sentTo(o.appid).length >= 30) {
@@ -281,7 +283,7 @@ forEachDatabase('push outbox', (get, dbName) => {
           get().db,
         )
         expect(unsettled.rows[0]!.n).toBeGreaterThan(0) // it really died mid-batch
-        const second = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+        const second = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
         const code = await new Promise((r) => second.once('exit', r))
         expect(code).toBe(0)
       } finally {

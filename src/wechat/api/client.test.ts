@@ -201,8 +201,8 @@ forEachDatabase('WeChat API client and shared token', (get, dbName) => {
         .executeTakeFirstOrThrow()
       const children = [1, 2, 3].map(() =>
         spawn(
-          'npx',
-          ['tsx', 'test/fixtures/token-child.ts', url, schema.s, wx.url, appid, SECRET],
+          process.execPath,
+          ['--import', 'tsx', 'test/fixtures/token-child.ts', url, schema.s, wx.url, appid, SECRET],
           { stdio: ['pipe', 'pipe', 'inherit'] },
         ),
       )
