@@ -18,7 +18,17 @@ async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
   const before = wx.sentCount()
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', 'bench/outbox-child.ts', kind, pgUrl, schema, wx.url, String(items)],
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      'bench/outbox-child.ts',
+      kind,
+      pgUrl,
+      schema,
+      wx.url,
+      String(items),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: process.env,
