@@ -40,6 +40,7 @@ forEachDatabase('push outbox', (get, dbName) => {
       mode: 'stable',
       clock: { now: () => new Date() },
       logger: silentLogger,
+      backoffMs: 1,
     })
     const opts: DispatcherOptions = {
       db,
