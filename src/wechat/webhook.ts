@@ -6,7 +6,13 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { type PushFields, type PushFormat, parsePush, WechatFormatError } from './codec.js'
+import {
+  detectFormat,
+  type PushFields,
+  type PushFormat,
+  parsePush,
+  WechatFormatError,
+} from './codec.js'
 import {
   type CryptoBackend,
   type MessageCipher,
@@ -179,8 +185,7 @@ function parseEnvelope(body: string): { fields: PushFields; format: PushFormat }
 }
 
 function parse(body: string): { fields: PushFields; format: PushFormat } {
-  const trimmed = body.trimStart()
-  const format: PushFormat = trimmed.startsWith('{') ? 'json' : 'xml'
+  const format = detectFormat(body)
   return { fields: parsePush(body, format), format }
 }
 
