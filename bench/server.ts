@@ -14,7 +14,7 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
-import { memoryInboundStore, memoryMemberStore } from '../test/memory-stores.js'
+import { memoryStores } from '../test/memory-stores.js'
 import { testConfig } from '../test/server.js'
 
 const scenario = process.argv[2]
@@ -46,8 +46,7 @@ if (scenario === 'hello') {
           },
           transformResult: async (args) => args.result,
         })
-  const memory =
-    scenario === 'memory' ? { inbound: memoryInboundStore(), members: memoryMemberStore() } : {}
+  const memory = scenario === 'memory' ? memoryStores() : {}
   fetchHandler = createApp({
     config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
     db: counted,

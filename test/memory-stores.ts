@@ -6,8 +6,15 @@ import type { InboundKey, InboundOutcome, InboundStore } from '../src/community/
 import type { MemberStore } from '../src/community/members.js'
 import type { InboundStatus, Member } from '../src/db/schema.js'
 
-export function memoryInboundStore(): InboundStore {
-  const rows = new Map<string, InboundOutcome & { followUp?: string | null }>()
+type Row = InboundOutcome & { followUp?: string | null }
+
+/** A memory inbound store and member store sharing their claims, as the database ones do. */
+export function memoryStores(): { inbound: InboundStore; members: MemberStore } {
+  const rows = new Map<string, Row>()
+  return { inbound: memoryInboundStore(rows), members: memoryMemberStore(rows) }
+}
+
+function memoryInboundStore(rows: Map<string, Row>): InboundStore {
   const id = (k: InboundKey) => `${k.appid}\u0000${k.dedupeKey}`
   const move = (k: InboundKey, from: InboundStatus, to: InboundStatus, patch = {}) => {
     const row = rows.get(id(k))
@@ -16,11 +23,6 @@ export function memoryInboundStore(): InboundStore {
     return true
   }
   return {
-    async claim(key) {
-      if (rows.has(id(key))) return false
-      rows.set(id(key), { status: 'processing', reply: null })
-      return true
-    },
     async complete(key, reply, _now, error) {
       return move(key, 'processing', error ? 'failed' : 'replied', { reply })
     },
@@ -37,11 +39,15 @@ export function memoryInboundStore(): InboundStore {
   }
 }
 
-export function memoryMemberStore(): MemberStore {
+function memoryMemberStore(claims: Map<string, Row>): MemberStore {
   const members = new Map<string, Member>()
   let next = 1
   return {
-    async recordInbound(appid, message, now) {
+    async receive(claim, message, now) {
+      const claimId = `${claim.appid}\u0000${claim.dedupeKey}`
+      if (claims.has(claimId)) return null
+      claims.set(claimId, { status: 'processing', reply: null })
+      const appid = claim.appid
       const key = `${appid}\u0000${message.fromUserName}`
       const member = members.get(key) ?? {
         id: next++,
@@ -63,7 +69,7 @@ export function memoryMemberStore(): MemberStore {
       const previous = members.has(key) ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
-      return { ...member, previous_active_at: previous }
+      return { ...member, previous_active_at: previous, dailyLogin: null }
     },
   }
 }

@@ -6,14 +6,15 @@
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
-import type { MemberStore } from '../community/members.js'
+import type { MemberStore, RecordedMember } from '../community/members.js'
+import type { LedgerOutcome } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
 import type { CommunitySettings } from './context.js'
-import { type Locale, translator } from './i18n.js'
+import { type Locale, type Translate, translator } from './i18n.js'
 import { Router } from './router.js'
 
 /** What dispatching needs; built once per app. */
@@ -51,32 +52,39 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
   const now = () => deps.clock.now().getTime()
   const log = deps.logger.child({ appid, dedupeKey: key.dedupeKey, msgType: message.type })
 
-  const claimed = await deps.inbound.claim(
-    {
-      ...key,
-      openid: message.fromUserName,
-      msgType: message.type === 'unknown' ? message.msgType : message.type,
-      event: isEvent(message) ? message.event : null,
-    },
-    deps.clock.now(),
-  )
-  if (!claimed) {
-    const outcome = await waitForOutcome(deps.inbound, key, deadline, now)
-    log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
-    return outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
-  }
-
   const t = translator(deps.locale)
   const address = { to: message.fromUserName, from: message.toUserName }
   const render = (reply: Reply | null) =>
     reply && renderReply(reply, { ...address, createTime: Math.floor(now() / 1000) }, input.format)
 
+  let member: RecordedMember | null
+  try {
+    member = await deps.members.receive(
+      {
+        ...key,
+        msgType: message.type === 'unknown' ? message.msgType : message.type,
+        event: isEvent(message) ? message.event : null,
+      },
+      message,
+      deps.clock.now(),
+    )
+  } catch (error) {
+    // Nothing was claimed or recorded (one statement): WeChat's retry may try again.
+    log.error('receiving the push failed', { error })
+    return render(text(t('error.generic')))
+  }
+  if (!member) {
+    const outcome = await waitForOutcome(deps.inbound, key, deadline, now)
+    log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
+    return outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
+  }
+  const recorded = member
+
   const work = (async () => {
-    const member = await deps.members.recordInbound(appid, message, deps.clock.now())
-    return deps.router.route({
+    const reply = await deps.router.route({
       account: { appid, locale: deps.locale },
       message,
-      member,
+      member: recorded,
       text: Router.textOf(message),
       args: '',
       match: null,
@@ -86,6 +94,7 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       logger: log,
       t,
     })
+    return withLevelUp(reply, recorded.dailyLogin, t)
   })()
 
   // Settles the claim when the work ends, whether it beat the deadline or not.
@@ -125,4 +134,18 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
   }
   // The handler completed between the timer and the deferral: its reply is stored.
   return (await settled) ?? null
+}
+
+/**
+ * Announces a level-up earned by the push itself (the day's `daily_login`): appended to a text
+ * reply, or the reply when the handler had none. Other reply kinds (news, images) stay as they are.
+ */
+function withLevelUp(reply: Reply | null, award: LedgerOutcome | null, t: Translate): Reply | null {
+  if (award?.status !== 'applied' || !award.levelUp) return reply
+  const line = t('points.levelUp', {
+    level: t(`level.${award.levelUp.to.key}`),
+    multiplier: award.levelUp.to.multiplier,
+  })
+  if (!reply) return text(line)
+  return reply.type === 'text' ? text(`${reply.content}\n${line}`) : reply
 }

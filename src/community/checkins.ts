@@ -1,13 +1,13 @@
 /**
  * Daily check-in: once per member per community day, inside an optional daily window, with a streak
- * and streak bonuses. One transaction with the member locked: the check-in row, the `checkin` rule's
- * award and any bonus land together or not at all. The OA chat and (later) group channels call this.
+ * and streak bonuses. One statement (`quanzi_checkin`, migrations/0006) with the member locked: the
+ * check-in row, the `checkin` rule's award and any bonus land together or not at all. The OA chat and (later) group channels call this.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { addDays, localDay, localMinutes } from './community-time.js'
+import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
 import { type Level, levelByKey } from './levels.js'
-import { applyDelta, awardRule, withMemberLocked } from './points-ledger.js'
+import { LEVELS_JSON, type RawLedgerOutcome } from './points-ledger.js'
 
 /** Check-in settings (from configuration). */
 export interface CheckinSettings {
@@ -54,63 +54,40 @@ export async function checkIn(
     if (minutes < window.from || minutes >= window.to) return { status: 'closed', window }
   }
   const day = localDay(now, timeZone)
-  return withMemberLocked(db, memberId, async (trx, member) => {
-    const recent = await trx
-      .selectFrom('checkins')
-      .select([sql<string>`day::text`.as('day'), 'streak'])
-      .where('member_id', '=', memberId)
-      .where('day', 'in', [day, addDays(day, -1)])
-      .execute()
-    const today = recent.find((r) => r.day === day)
-    if (today) {
-      return {
-        status: 'already',
-        day,
-        streak: today.streak,
-        balance: member.points_balance,
-        level: levelByKey(member.level),
-      }
-    }
-    const streak = (recent.find((r) => r.day !== day)?.streak ?? 0) + 1
-    const base = { appid, memberId, now, timeZone }
-    const award = await awardRule(trx, member, {
-      ...base,
-      rule: 'checkin',
-      idempotencyKey: `checkin:${memberId}:${day}`,
-    })
-    const points = award.status === 'applied' ? award.delta : 0
-    let levelUp = award.status === 'applied' ? award.levelUp : null
-    const bonus = settings.streakBonuses[streak] ?? 0
-    if (bonus > 0) {
-      const extra = await applyDelta(
-        trx,
-        member,
-        {
-          ...base,
-          rule: 'streak_bonus',
-          idempotencyKey: `streak:${memberId}:${day}`,
-          reference: `streak ${streak}`,
-        },
-        bonus,
-      )
-      if (extra.status === 'applied' && extra.levelUp)
-        levelUp = { from: levelUp?.from ?? extra.levelUp.from, to: extra.levelUp.to }
-    }
-    await trx
-      .insertInto('checkins')
-      .values({ member_id: memberId, day, appid, streak, points: points + bonus, created_at: now })
-      .execute()
-    return {
-      status: 'checked_in',
-      day,
-      streak,
-      points,
-      bonus,
-      balance: member.points_balance,
-      level: levelByKey(member.level),
-      levelUp,
-    }
-  })
+  const { rows } = await sql<{ result: RawCheckin }>`select quanzi_checkin(
+    ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
+    ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
+    ${LEVELS_JSON}::jsonb) as result`.execute(db)
+  const r = rows[0]!.result
+  const level = levelByKey(r.level)
+  if (r.status === 'already') {
+    return { status: 'already', day, streak: r.streak, balance: r.balance, level }
+  }
+  // The level before today's awards: the check-in award's answer holds it, applied or not.
+  const before = r.award?.previous_level ?? r.award?.level ?? r.level
+  const from = levelByKey(before)
+  return {
+    status: 'checked_in',
+    day,
+    streak: r.streak,
+    points: r.points,
+    bonus: r.bonus,
+    balance: r.balance,
+    level,
+    levelUp: level.min > from.min ? { from, to: level } : null,
+  }
+}
+
+/** What `quanzi_checkin` returns (jsonb). */
+interface RawCheckin {
+  status: 'checked_in' | 'already'
+  streak: number
+  points: number
+  bonus: number
+  balance: number
+  level: string
+  award?: RawLedgerOutcome | null
+  extra?: RawLedgerOutcome | null
 }
 
 /** The member's current streak (0 when the last check-in was before yesterday) and total check-ins. */

@@ -1,6 +1,6 @@
 /**
  * The inbound dedupe ledger. A push is *claimed* by inserting its dedupe key (primary key) before
- * anything else happens; WeChat's retries and other processes find the row and get the stored
+ * anything else happens (with the member upsert, in one statement: `MemberStore.receive`); WeChat's retries and other processes find the row and get the stored
  * reply instead of running the handler again.
  *
  * Status moves one way:
@@ -33,11 +33,6 @@ export interface InboundOutcome {
 
 /** Storage for claims and replies (database in production; memory only in tests and benches). */
 export interface InboundStore {
-  /** True if this caller now owns the push; false if it was claimed before. */
-  claim(
-    key: InboundKey & { openid: string; msgType: string; event: string | null },
-    now: Date,
-  ): Promise<boolean>
   /** processing → replied|failed with the reply sent; false if the deadline took it first. */
   complete(key: InboundKey, reply: string | null, now: Date, error?: string): Promise<boolean>
   /** processing → deferred; false if the handler completed first. */
@@ -56,23 +51,6 @@ export function databaseInboundStore(db: Kysely<Database>): InboundStore {
       .where('appid', '=', k.appid)
       .where('dedupe_key', '=', k.dedupeKey)
   return {
-    async claim(key, now) {
-      const inserted = await db
-        .insertInto('inbound_events')
-        .values({
-          appid: key.appid,
-          dedupe_key: key.dedupeKey,
-          openid: key.openid,
-          msg_type: key.msgType,
-          event: key.event,
-          status: 'processing',
-          received_at: now,
-        })
-        .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
-        .returning('dedupe_key')
-        .executeTakeFirst()
-      return inserted !== undefined
-    },
     async complete(key, reply, now, error) {
       const done = await row(key)
         .set({

@@ -1,12 +1,18 @@
 /**
  * Members: one row per (appid, openid), upserted on every inbound push so activity, the 48-hour
- * customer-service window and follow state are always current.
+ * customer-service window and follow state are always current. Recording a member and claiming the
+ * push's dedupe key are one statement, so a push costs one round trip before its handler runs.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import { type InboundMessage, isEvent } from '../wechat/message.js'
-import { localDay } from './community-time.js'
-import { awardRule, withMemberLocked } from './points-ledger.js'
+import { localDay, weekStart } from './community-time.js'
+import {
+  LEVELS_JSON,
+  type LedgerOutcome,
+  ledgerOutcome,
+  type RawLedgerOutcome,
+} from './points-ledger.js'
 
 /** Events WeChat sends about a member rather than from one: they are not member activity. */
 const SYSTEM_EVENTS = new Set([
@@ -15,12 +21,29 @@ const SYSTEM_EVENTS = new Set([
   'subscribe_msg_sent_event',
 ])
 
-/** A member after recording a push, with when they were last active before it (null if new). */
-export type RecordedMember = Member & { previous_active_at: Date | null }
+/**
+ * A member after recording a push, with when they were last active before it (null if new) and the
+ * day's `daily_login` award when this push earned it.
+ */
+export type RecordedMember = Member & {
+  previous_active_at: Date | null
+  dailyLogin: LedgerOutcome | null
+}
 
-/** Records a push from a member; returns the member as it is afterwards. */
+/** The push being claimed: its dedupe key and what the inbound ledger records of it. */
+export interface PushClaim {
+  appid: string
+  dedupeKey: string
+  msgType: string
+  event: string | null
+}
+
+/**
+ * Receives a push: claims its dedupe key and, when this caller won the claim, records the member.
+ * Null when the push was claimed before (a retry or another instance).
+ */
 export interface MemberStore {
-  recordInbound(appid: string, message: InboundMessage, now: Date): Promise<RecordedMember>
+  receive(claim: PushClaim, message: InboundMessage, now: Date): Promise<RecordedMember | null>
 }
 
 /** True for pushes that are the member doing something (not receipts, not leaving). */
@@ -35,95 +58,58 @@ export function opensServiceWindow(m: InboundMessage): boolean {
 }
 
 /**
- * The database member store: a single `insert … on conflict do update`, so concurrent pushes from
- * one member never race. Follow state changes only on subscribe, SCAN and unsubscribe. The first
- * member action of a community day also earns the `daily_login` rule (capped once a day in the
- * ledger, so racing pushes cannot pay twice).
+ * The database store: one statement per push (`quanzi_receive`, migrations/0006) claims the dedupe
+ * key in `inbound_events`, upserts the member (`insert … on conflict do update`, so concurrent
+ * pushes from one member never race) and, on the member's first action of the community day, awards
+ * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
+ * state changes only on subscribe, SCAN and unsubscribe.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
   options: { timeZone: string },
 ): MemberStore {
   return {
-    async recordInbound(appid, message, now) {
-      const member = await upsert(appid, message, now)
+    async receive(claim, message, now) {
+      const event = isEvent(message) ? message.event : null
+      const follow =
+        message.type === 'event' && (message.event === 'subscribe' || message.event === 'SCAN')
+      const unfollow = event === 'unsubscribe'
+      const subscribed =
+        follow || (!unfollow && opensServiceWindow(message)) ? true : unfollow ? false : null
       const day = localDay(now, options.timeZone)
-      const firstToday =
-        !member.previous_active_at || localDay(member.previous_active_at, options.timeZone) !== day
-      if (!isMemberAction(message) || !firstToday) return member
-      const outcome = await withMemberLocked(db, member.id, (trx, locked) =>
-        awardRule(trx, locked, {
-          appid,
-          memberId: member.id,
-          rule: 'daily_login',
-          idempotencyKey: `daily_login:${member.id}:${day}`,
-          now,
-          timeZone: options.timeZone,
-        }),
-      )
-      if (outcome.status !== 'applied') return member
+      const { rows } = await sql<{ r: RawReceive }>`select quanzi_receive(
+        ${claim.appid}::text, ${claim.dedupeKey}::text, ${message.fromUserName}::text,
+        ${claim.msgType}::text, ${claim.event}::text, ${now}::timestamptz,
+        ${!(event && SYSTEM_EVENTS.has(event))}::boolean, ${opensServiceWindow(message)}::boolean,
+        ${subscribed}::boolean, ${event === 'subscribe'}::boolean, ${unfollow}::boolean,
+        ${follow}::boolean, ${follow ? message.scene : null}::text,
+        ${follow ? message.eventKey : null}::text, ${isMemberAction(message)}::boolean,
+        ${options.timeZone}::text, ${day}::date, ${weekStart(day)}::date, ${LEVELS_JSON}::jsonb
+      ) as r`.execute(db)
+      const r = rows[0]!.r
+      if (!r.claimed) return null
       return {
-        ...member,
-        points_balance: outcome.balance,
-        points_lifetime: outcome.lifetime,
-        level: outcome.level.key,
+        ...memberFromJson(r.member),
+        previous_active_at: r.previous_active_at ? new Date(r.previous_active_at) : null,
+        dailyLogin: r.daily_login ? ledgerOutcome(r.daily_login) : null,
       }
     },
   }
+}
 
-  async function upsert(
-    appid: string,
-    message: InboundMessage,
-    now: Date,
-  ): Promise<RecordedMember> {
-    const event = isEvent(message) ? message.event : null
-    const active = !(event && SYSTEM_EVENTS.has(event))
-    const follow =
-      message.type === 'event' && (message.event === 'subscribe' || message.event === 'SCAN')
-    const unfollow = event === 'unsubscribe'
-    const scene = follow ? message.scene : null
-    const eventKey = follow ? message.eventKey : null
-    const inbound = opensServiceWindow(message) ? now : null
-    const subscribed =
-      follow || (!unfollow && opensServiceWindow(message)) ? true : unfollow ? false : null
+interface RawReceive {
+  claimed: boolean
+  member: Record<string, unknown>
+  previous_active_at: string | null
+  daily_login: RawLedgerOutcome | null
+}
 
-    // `prev` reads the row as it was before this statement (same snapshot), in the same round trip.
-    return db
-      .with('prev', (qb) =>
-        qb
-          .selectFrom('members')
-          .select('last_active_at')
-          .where('appid', '=', appid)
-          .where('openid', '=', message.fromUserName),
-      )
-      .insertInto('members')
-      .values({
-        appid,
-        openid: message.fromUserName,
-        subscribed: subscribed ?? false,
-        subscribed_at: follow ? now : null,
-        unsubscribed_at: unfollow ? now : null,
-        subscribe_scene: scene,
-        subscribe_event_key: eventKey,
-        first_seen_at: now,
-        last_active_at: active ? now : null,
-        last_inbound_at: inbound,
-      })
-      .onConflict((oc) =>
-        oc.columns(['appid', 'openid']).doUpdateSet((eb) => ({
-          last_active_at: active ? now : eb.ref('members.last_active_at'),
-          last_inbound_at: inbound ?? eb.ref('members.last_inbound_at'),
-          subscribed: subscribed ?? eb.ref('members.subscribed'),
-          subscribed_at: event === 'subscribe' ? now : eb.ref('members.subscribed_at'),
-          unsubscribed_at: unfollow ? now : eb.ref('members.unsubscribed_at'),
-          subscribe_scene: follow ? scene : eb.ref('members.subscribe_scene'),
-          subscribe_event_key: follow ? eventKey : eb.ref('members.subscribe_event_key'),
-        })),
-      )
-      .returningAll()
-      .returning(sql<Date | null>`(select last_active_at from prev)`.as('previous_active_at'))
-      .executeTakeFirstOrThrow()
-  }
+/** A members row from `to_jsonb(row)`: timestamps arrive as strings. */
+export function memberFromJson(json: Record<string, unknown>): Member {
+  const row: Record<string, unknown> = { ...json }
+  for (const [key, value] of Object.entries(row))
+    if (key.endsWith('_at') && typeof value === 'string') row[key] = new Date(value)
+  return row as unknown as Member
 }
 
 /** Finds a member by account and openid. */

@@ -119,20 +119,26 @@ forEachDatabase('push outbox', (get, dbName) => {
     const o = account()
     wx.setUser('o_left', { subscribe: false })
     const members = databaseMemberStore(get().db, { timeZone: 'Asia/Shanghai' })
+    const claim = (appid: string, openid: string) => ({
+      appid,
+      dedupeKey: `${openid}:1`,
+      msgType: 'text',
+      event: null,
+    })
     const text = (openid: string) =>
       toInboundMessage(
         parseXml(
           `<xml><ToUserName>gh</ToUserName><FromUserName>${openid}</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>`,
         ),
       )
-    await members.recordInbound(o.appid, text('o_left'), clock.now())
-    await members.recordInbound(
-      o.appid,
+    await members.receive(claim(o.appid, 'o_left'), text('o_left'), clock.now())
+    await members.receive(
+      claim(o.appid, 'o_window'),
       text('o_window'),
       new Date(clock.now().getTime() - 47 * 3600_000),
     )
-    await members.recordInbound(
-      o.appid,
+    await members.receive(
+      claim(o.appid, 'o_stale'),
       text('o_stale'),
       new Date(clock.now().getTime() - 49 * 3600_000),
     )

@@ -1,14 +1,15 @@
 /**
  * The points ledger: append-only entries, each with a unique idempotency key, delta, rule, reference
- * and balance_after. Every change happens with the member's row locked (`select … for update`), in
- * the same transaction as the cached balance on `members` — so concurrent awards for one member
+ * and balance_after. Every change is one call of the SQL function `quanzi_points_change`
+ * (migrations/0006), which locks the member row (`select … for update`) and appends the entry and
+ * updates the cached balance in the same statement — so concurrent awards for one member
  * serialize, a repeated idempotency key changes nothing, caps hold, and no spend makes a balance
- * negative (also enforced by CHECK constraints).
+ * negative (also enforced by CHECK constraints). One round trip per change.
  */
-import type { Kysely, Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import { localDay, weekStart } from './community-time.js'
-import { type Level, levelByKey, levelFor } from './levels.js'
+import { LEVELS, type Level, levelByKey } from './levels.js'
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -69,98 +70,85 @@ export async function findRule(db: Db, appid: string, rule: string) {
   return rows.find((r) => r.appid === appid) ?? rows.find((r) => r.appid === '*')
 }
 
-async function alreadyApplied(trx: Db, c: LedgerChange) {
-  return trx
-    .selectFrom('points_ledger')
-    .select('id')
-    .where('appid', '=', c.appid)
-    .where('idempotency_key', '=', c.idempotencyKey)
-    .executeTakeFirst()
+/** The level table as the SQL functions take it (`p_levels`). */
+export const LEVELS_JSON = JSON.stringify(
+  LEVELS.map(({ key, min, multiplier }) => ({ key, min, multiplier })),
+)
+
+/** A ledger outcome as the SQL functions return it (jsonb). */
+export interface RawLedgerOutcome {
+  status: LedgerOutcome['status']
+  delta?: number
+  balance: number
+  lifetime: number
+  level: string
+  previous_level?: string
 }
 
-async function append(trx: Transaction<Database>, member: Member, c: LedgerChange, delta: number) {
-  const balance = member.points_balance + delta
-  const earned = c.earned === false ? 0 : Math.max(0, delta)
-  const lifetime = member.points_lifetime + earned
-  const from = levelByKey(member.level)
-  const to = levelFor(lifetime)
-  await trx
-    .insertInto('points_ledger')
-    .values({
-      appid: c.appid,
-      member_id: member.id,
-      delta,
-      rule: c.rule,
-      reference: c.reference ?? null,
-      idempotency_key: c.idempotencyKey,
-      balance_after: balance,
-      earned,
-      day: localDay(c.now, c.timeZone),
-      created_at: c.now,
-      expires_at: c.expiresAt ?? null,
-    })
-    .execute()
-  await trx
-    .updateTable('members')
-    .set({ points_balance: balance, points_lifetime: lifetime, level: to.key })
-    .where('id', '=', member.id)
-    .execute()
-  member.points_balance = balance
-  member.points_lifetime = lifetime
-  member.level = to.key
+/** Turns the SQL function's answer into a {@link LedgerOutcome}. */
+export function ledgerOutcome(raw: RawLedgerOutcome): LedgerOutcome {
+  const level = levelByKey(raw.level)
+  if (raw.status !== 'applied') return { status: raw.status, balance: raw.balance, level }
+  const from = levelByKey(raw.previous_level ?? raw.level)
   return {
-    status: 'applied' as const,
-    delta,
-    balance,
-    lifetime,
-    level: to,
-    levelUp: to.min > from.min ? { from, to } : null,
+    status: 'applied',
+    delta: raw.delta ?? 0,
+    balance: raw.balance,
+    lifetime: raw.lifetime,
+    level,
+    levelUp: level.min > from.min ? { from, to: level } : null,
   }
 }
 
 /**
- * Awards a rule's points, multiplied by the member's level, within the rule's cap. Call with the
- * member locked ({@link withMemberLocked}); `member` is updated in place.
+ * One ledger change in one statement (`quanzi_points_change`, migrations/0006): locks the member,
+ * checks the idempotency key, applies the rule and its cap (delta null) or the exact delta, appends
+ * the entry and updates the cached balance and level. Atomic on its own; inside a transaction it
+ * joins it.
  */
-export async function awardRule(
-  trx: Transaction<Database>,
-  member: Member,
+export async function changePoints(
+  db: Db,
   c: LedgerChange,
+  delta: number | null,
 ): Promise<LedgerOutcome> {
-  const level = levelByKey(member.level)
-  const unchanged = { balance: member.points_balance, level }
-  if (await alreadyApplied(trx, c)) return { status: 'duplicate', ...unchanged }
-  const rule = await findRule(trx, c.appid, c.rule)
-  if (!rule?.enabled) return { status: 'disabled', ...unchanged }
-  if (rule.cap_count !== null && rule.cap_period !== null) {
-    const today = localDay(c.now, c.timeZone)
-    let q = trx
-      .selectFrom('points_ledger')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('member_id', '=', member.id)
-      .where('rule', '=', c.rule)
-    if (rule.cap_period === 'day') q = q.where('day', '=', today)
-    if (rule.cap_period === 'week') q = q.where('day', '>=', weekStart(today))
-    const { n } = await q.executeTakeFirstOrThrow()
-    if (Number(n) >= rule.cap_count) return { status: 'capped', ...unchanged }
+  if (delta !== null && (!Number.isInteger(delta) || delta === 0))
+    throw new RangeError('delta must be a non-zero integer')
+  const day = localDay(c.now, c.timeZone)
+  const { rows } = await sql<{ outcome: RawLedgerOutcome }>`select quanzi_points_change(
+    ${c.appid}::text, ${c.memberId}::bigint, ${c.rule}::text, ${c.idempotencyKey}::text,
+    ${c.reference ?? null}::text, ${c.now}::timestamptz, ${day}::date, ${weekStart(day)}::date,
+    ${delta}::integer, ${c.earned !== false}::boolean, ${c.expiresAt ?? null}::timestamptz,
+    ${LEVELS_JSON}::jsonb) as outcome`.execute(db)
+  return ledgerOutcome(rows[0]!.outcome)
+}
+
+/** Copies an applied outcome onto the caller's member row. */
+function track(member: Member, outcome: LedgerOutcome): LedgerOutcome {
+  if (outcome.status === 'applied') {
+    member.points_balance = outcome.balance
+    member.points_lifetime = outcome.lifetime
+    member.level = outcome.level.key
   }
-  return append(trx, member, c, rule.points * level.multiplier)
+  return outcome
+}
+
+/**
+ * Awards a rule's points, multiplied by the member's level, within the rule's cap. `member` (locked
+ * by {@link withMemberLocked} or not) is updated in place.
+ */
+export async function awardRule(db: Db, member: Member, c: LedgerChange): Promise<LedgerOutcome> {
+  return track(member, await changePoints(db, { ...c, memberId: member.id }, null))
 }
 
 /**
  * Adds (grant) or removes (deduct, spend) an exact amount. A removal larger than the balance changes
- * nothing and answers `insufficient`. Call with the member locked.
+ * nothing and answers `insufficient`. `member` is updated in place.
  */
 export async function applyDelta(
-  trx: Transaction<Database>,
+  db: Db,
   member: Member,
   c: LedgerChange,
   delta: number,
 ): Promise<LedgerOutcome> {
-  const unchanged = { balance: member.points_balance, level: levelByKey(member.level) }
-  if (!Number.isInteger(delta) || delta === 0)
-    throw new RangeError('delta must be a non-zero integer')
-  if (await alreadyApplied(trx, c)) return { status: 'duplicate', ...unchanged }
-  if (member.points_balance + delta < 0) return { status: 'insufficient', ...unchanged }
-  return append(trx, member, c, delta)
+  return track(member, await changePoints(db, { ...c, memberId: member.id }, delta))
 }

@@ -261,16 +261,19 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
   it('pays daily_login once per community day for member actions only', async () => {
     const appid = 'wxdaily000000000001'
     const store = databaseMemberStore(get().db, { timeZone: TZ })
+    let n = 0
     const push = (type: string, at: string) =>
-      store.recordInbound(
-        appid,
-        toInboundMessage(
-          parseXml(
-            `<xml><ToUserName>gh</ToUserName><FromUserName>o_daily</FromUserName><CreateTime>1</CreateTime>${type}</xml>`,
+      store
+        .receive(
+          { appid, dedupeKey: `k${++n}`, msgType: 'text', event: null },
+          toInboundMessage(
+            parseXml(
+              `<xml><ToUserName>gh</ToUserName><FromUserName>o_daily</FromUserName><CreateTime>1</CreateTime>${type}</xml>`,
+            ),
           ),
-        ),
-        new Date(at),
-      )
+          new Date(at),
+        )
+        .then((m) => m!)
     const text = '<MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId>'
     const receipt =
       '<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status>'

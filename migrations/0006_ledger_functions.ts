@@ -1,0 +1,190 @@
+import { type Kysely, sql } from 'kysely'
+
+/**
+ * The ledger's decisions as SQL functions, so that each one is a single statement (one round trip)
+ * and atomic by itself: the member row is locked, the idempotency key checked, the rule and cap
+ * applied, the entry appended and the cached balance updated in the function's own statement.
+ * TypeScript keeps the level table and passes it in (`p_levels`, `[{key, min, multiplier}]`), so
+ * levels stay defined in one place (src/community/levels.ts).
+ *
+ *   quanzi_points_change  one ledger change: a rule award (p_delta null) or an exact delta
+ *   quanzi_checkin        today's check-in: streak, `checkin` award, streak bonus, check-in row
+ *   quanzi_receive        one push: dedupe claim, member upsert, the day's `daily_login` award
+ *
+ * All return jsonb (numbers arrive as JS numbers on both drivers). Status values mirror the
+ * TypeScript `LedgerOutcome`.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+create function quanzi_points_change(
+  p_appid text, p_member_id bigint, p_rule text, p_key text, p_reference text,
+  p_now timestamptz, p_day date, p_week_start date, p_delta integer, p_earned boolean,
+  p_expires_at timestamptz, p_levels jsonb
+) returns jsonb language plpgsql as $fn$
+declare
+  m members%rowtype;
+  r point_rules%rowtype;
+  v_delta integer;
+  v_earned integer;
+  v_level text;
+  v_count integer;
+begin
+  select * into m from members where id = p_member_id for update;
+  if not found then
+    raise exception 'quanzi: member % does not exist', p_member_id;
+  end if;
+  if exists (select 1 from points_ledger where appid = p_appid and idempotency_key = p_key) then
+    return jsonb_build_object('status', 'duplicate', 'balance', m.points_balance,
+      'lifetime', m.points_lifetime, 'level', m.level);
+  end if;
+  if p_delta is null then
+    select * into r from point_rules where rule = p_rule and appid in (p_appid, '*')
+      order by appid = '*' limit 1;
+    if not found or not r.enabled then
+      return jsonb_build_object('status', 'disabled', 'balance', m.points_balance,
+        'lifetime', m.points_lifetime, 'level', m.level);
+    end if;
+    if r.cap_count is not null and r.cap_period is not null then
+      select count(*) into v_count from points_ledger
+        where member_id = m.id and rule = p_rule
+          and (r.cap_period <> 'day' or day = p_day)
+          and (r.cap_period <> 'week' or day >= p_week_start);
+      if v_count >= r.cap_count then
+        return jsonb_build_object('status', 'capped', 'balance', m.points_balance,
+          'lifetime', m.points_lifetime, 'level', m.level);
+      end if;
+    end if;
+    select r.points * coalesce(max((l->>'multiplier')::integer), 1) into v_delta
+      from jsonb_array_elements(p_levels) l where l->>'key' = m.level;
+  else
+    v_delta := p_delta;
+    if v_delta = 0 then
+      raise exception 'quanzi: delta must be non-zero';
+    end if;
+    if m.points_balance + v_delta < 0 then
+      return jsonb_build_object('status', 'insufficient', 'balance', m.points_balance,
+        'lifetime', m.points_lifetime, 'level', m.level);
+    end if;
+  end if;
+  v_earned := case when p_earned then greatest(v_delta, 0) else 0 end;
+  select l->>'key' into v_level from jsonb_array_elements(p_levels) l
+    where (l->>'min')::integer <= m.points_lifetime + v_earned
+    order by (l->>'min')::integer desc limit 1;
+  insert into points_ledger (appid, member_id, delta, rule, reference, idempotency_key,
+      balance_after, earned, day, created_at, expires_at)
+    values (p_appid, m.id, v_delta, p_rule, p_reference, p_key, m.points_balance + v_delta,
+      v_earned, p_day, p_now, p_expires_at);
+  update members set points_balance = m.points_balance + v_delta,
+      points_lifetime = m.points_lifetime + v_earned, level = coalesce(v_level, m.level)
+    where id = m.id;
+  return jsonb_build_object('status', 'applied', 'delta', v_delta,
+    'balance', m.points_balance + v_delta, 'lifetime', m.points_lifetime + v_earned,
+    'level', coalesce(v_level, m.level), 'previous_level', m.level);
+end
+$fn$`.execute(db)
+
+  await sql`
+create function quanzi_checkin(
+  p_appid text, p_member_id bigint, p_now timestamptz, p_day date, p_week_start date,
+  p_bonuses jsonb, p_levels jsonb
+) returns jsonb language plpgsql as $fn$
+declare
+  m members%rowtype;
+  v_streak integer;
+  v_bonus integer;
+  v_award jsonb;
+  v_extra jsonb := null;
+  v_points integer := 0;
+begin
+  select * into m from members where id = p_member_id for update;
+  if not found then
+    raise exception 'quanzi: member % does not exist', p_member_id;
+  end if;
+  select streak into v_streak from checkins where member_id = m.id and day = p_day;
+  if found then
+    return jsonb_build_object('status', 'already', 'streak', v_streak,
+      'balance', m.points_balance, 'level', m.level);
+  end if;
+  select coalesce(max(streak), 0) + 1 into v_streak from checkins
+    where member_id = m.id and day = p_day - 1;
+  v_award := quanzi_points_change(p_appid, m.id, 'checkin', 'checkin:' || m.id || ':' || p_day,
+    null, p_now, p_day, p_week_start, null, true, null, p_levels);
+  if v_award->>'status' = 'applied' then
+    v_points := (v_award->>'delta')::integer;
+  end if;
+  v_bonus := coalesce((p_bonuses->>v_streak::text)::integer, 0);
+  if v_bonus > 0 then
+    v_extra := quanzi_points_change(p_appid, m.id, 'streak_bonus',
+      'streak:' || m.id || ':' || p_day, 'streak ' || v_streak, p_now, p_day, p_week_start,
+      v_bonus, true, null, p_levels);
+    if v_extra->>'status' <> 'applied' then
+      v_bonus := 0;
+    end if;
+  end if;
+  insert into checkins (member_id, day, appid, streak, points, created_at)
+    values (m.id, p_day, p_appid, v_streak, v_points + v_bonus, p_now);
+  select * into m from members where id = m.id;
+  return jsonb_build_object('status', 'checked_in', 'streak', v_streak, 'points', v_points,
+    'bonus', v_bonus, 'balance', m.points_balance, 'lifetime', m.points_lifetime,
+    'level', m.level, 'award', v_award, 'extra', v_extra);
+end
+$fn$`.execute(db)
+
+  // p_subscribed: true/false sets the follow state, null keeps it. p_daily_login: award the day's
+  // daily_login if this push is the member's first action of the community day p_day in p_time_zone.
+  await sql`
+create function quanzi_receive(
+  p_appid text, p_dedupe_key text, p_openid text, p_msg_type text, p_event text,
+  p_now timestamptz, p_active boolean, p_inbound boolean, p_subscribed boolean,
+  p_subscribe boolean, p_unsubscribe boolean, p_follow boolean, p_scene text, p_event_key text,
+  p_daily_login boolean, p_time_zone text, p_day date, p_week_start date, p_levels jsonb
+) returns jsonb language plpgsql as $fn$
+declare
+  m members%rowtype;
+  v_previous timestamptz;
+  v_award jsonb := null;
+begin
+  insert into inbound_events (appid, dedupe_key, openid, msg_type, event, status, received_at)
+    values (p_appid, p_dedupe_key, p_openid, p_msg_type, p_event, 'processing', p_now)
+    on conflict (appid, dedupe_key) do nothing;
+  if not found then
+    return jsonb_build_object('claimed', false);
+  end if;
+  select last_active_at into v_previous from members
+    where appid = p_appid and openid = p_openid;
+  insert into members as t (appid, openid, subscribed, subscribed_at, unsubscribed_at,
+      subscribe_scene, subscribe_event_key, first_seen_at, last_active_at, last_inbound_at)
+    values (p_appid, p_openid, coalesce(p_subscribed, false),
+      case when p_follow then p_now end, case when p_unsubscribe then p_now end,
+      p_scene, p_event_key, p_now, case when p_active then p_now end,
+      case when p_inbound then p_now end)
+    on conflict (appid, openid) do update set
+      last_active_at = case when p_active then p_now else t.last_active_at end,
+      last_inbound_at = case when p_inbound then p_now else t.last_inbound_at end,
+      subscribed = coalesce(p_subscribed, t.subscribed),
+      subscribed_at = case when p_subscribe then p_now else t.subscribed_at end,
+      unsubscribed_at = case when p_unsubscribe then p_now else t.unsubscribed_at end,
+      subscribe_scene = case when p_follow then p_scene else t.subscribe_scene end,
+      subscribe_event_key = case when p_follow then p_event_key else t.subscribe_event_key end
+    returning * into m;
+  if p_daily_login and (v_previous is null or (v_previous at time zone p_time_zone)::date <> p_day) then
+    v_award := quanzi_points_change(p_appid, m.id, 'daily_login',
+      'daily_login:' || m.id || ':' || p_day, null, p_now, p_day, p_week_start, null, true, null,
+      p_levels);
+    if v_award->>'status' = 'applied' then
+      m.points_balance := (v_award->>'balance')::integer;
+      m.points_lifetime := (v_award->>'lifetime')::integer;
+      m.level := v_award->>'level';
+    end if;
+  end if;
+  return jsonb_build_object('claimed', true, 'member', to_jsonb(m),
+    'previous_active_at', v_previous, 'daily_login', v_award);
+end
+$fn$`.execute(db)
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop function quanzi_receive`.execute(db)
+  await sql`drop function quanzi_checkin`.execute(db)
+  await sql`drop function quanzi_points_change`.execute(db)
+}
