@@ -10,13 +10,18 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,memory,pglite,postgres), BENCH_PGBENCH=1.
+ *      BENCH_TARGETS (hello,memory,pglite,postgres), BENCH_PGBENCH=1, BENCH_CPU_PROF=<dir> (a
+ *      V8 CPU profile of each server process, for Chrome DevTools).
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import pg from 'pg'
+import { LEVELS_JSON } from '../src/community/points-ledger.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 
@@ -29,10 +34,17 @@ const wanted = (process.env.BENCH_TARGETS ?? 'hello,memory,pglite,postgres').spl
 
 async function start(scenario: string, env: Record<string, string> = {}) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', scenario], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
+    : []
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', 'bench/server.ts', scenario],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
   const first = await Promise.race([
     lines.next(),
@@ -172,6 +184,53 @@ if (process.env.BENCH_PGBENCH === '1') {
     perPush: '5',
   })
   console.log(`pgbench -N: ${tps.toFixed(0)} tps, latency average ${p} ms`)
+
+  if (admin && content === '签到') {
+    // The database's own ceiling for this work: the three statements of a first check-in (receive,
+    // check-in, reply store) from pgbench, no Node in the path, in the bench's migrated schema.
+    const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin.sql')
+    const levels = LEVELS_JSON.replaceAll("'", "''")
+    writeFileSync(
+      script,
+      [
+        '\\set id random(1, 2000000000)',
+        `select quanzi_receive('wxbench', 'k' || :id, 'o' || :id, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${levels}')->'member'->>'id' as mid \\gset`,
+        `select quanzi_checkin('wxbench', :mid, now(), current_date, current_date, '{}', '${levels}');`,
+        "update inbound_events set status = 'replied', reply = 'x', completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
+        '',
+      ].join('\n'),
+    )
+    const db = execFileSync(
+      'pgbench',
+      [
+        ...host,
+        '-n',
+        '-f',
+        script,
+        '-c',
+        String(connections),
+        '-j',
+        '2',
+        '-T',
+        String(seconds),
+        'test',
+      ],
+      { encoding: 'utf8', env: { ...process.env, PGOPTIONS: `-c search_path=${schema}` } },
+    )
+    const dbTps = Number(/tps = ([\d.]+)/.exec(db)?.[1] ?? 0)
+    const dbLatency = /latency average = ([\d.]+) ms/.exec(db)?.[1] ?? '?'
+    rows.push({
+      name: `pgbench, the 3 check-in statements alone, ${connections} clients (pushes/s)`,
+      rps: dbTps,
+      p50: Number(dbLatency),
+      p99: Number.NaN,
+      bad: 0,
+      perPush: '3',
+    })
+    console.log(
+      `pgbench check-in statements: ${dbTps.toFixed(0)} pushes/s, latency average ${dbLatency} ms`,
+    )
+  }
 }
 if (admin) {
   await admin.query(`drop schema ${schema} cascade`)

@@ -73,4 +73,40 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
       '当前积分 915，等级 银牌\n再获得 3985 积分即可升级为 金牌',
     )
   })
+
+  it('announces a level-up earned by the first message of the day (daily_login)', async () => {
+    const clock = { at: new Date('2026-11-24T02:00:00Z'), now: () => clock.at }
+    const dayServer = await startServer(get().db, { clock })
+    try {
+      const wx = createPusher({
+        url: `${dayServer.url}/wechat`,
+        account: SAFE_ACCOUNT,
+        now: () => clock.at.getTime(),
+      })
+      expect((await wx.text('o_dayup', '积分')).reply!.Content).toBe(
+        '当前积分 10，等级 铜牌\n再获得 990 积分即可升级为 银牌',
+      )
+      const m = await get()
+        .db.selectFrom('members')
+        .selectAll()
+        .where('openid', '=', 'o_dayup')
+        .executeTakeFirstOrThrow()
+      const base = { appid: SAFE_ACCOUNT.appid, memberId: m.id, now: clock.at }
+      await applyDelta(
+        get().db,
+        m,
+        { ...base, rule: 'grant', idempotencyKey: 'dayup', timeZone: 'Asia/Shanghai' },
+        985,
+      )
+      clock.at = new Date('2026-11-25T02:00:00Z') // the next community day: daily_login +10 → 1005
+      expect((await wx.text('o_dayup', '你好')).reply!.Content).toContain(
+        '恭喜升级为 银牌！赚取积分 2 倍 🎉',
+      )
+      expect((await wx.text('o_dayup', '积分')).reply!.Content).toBe(
+        '当前积分 1005，等级 银牌\n再获得 3995 积分即可升级为 金牌',
+      )
+    } finally {
+      await dayServer.close()
+    }
+  })
 })

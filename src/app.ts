@@ -68,6 +68,7 @@ export function createApp(deps: AppDeps): Hono {
       adminToken: config.adminToken,
       appids: config.accounts.map((a) => a.appid),
       timeZone: config.timeZone,
+      locale: config.locale,
     }),
   )
   app.route(

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
 import type { MemberStore, RecordedMember } from '../community/members.js'
+import { levelUpLine } from '../community/notify.js'
 import type { LedgerOutcome } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -141,11 +142,8 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
  * reply, or the reply when the handler had none. Other reply kinds (news, images) stay as they are.
  */
 function withLevelUp(reply: Reply | null, award: LedgerOutcome | null, t: Translate): Reply | null {
-  if (award?.status !== 'applied' || !award.levelUp) return reply
-  const line = t('points.levelUp', {
-    level: t(`level.${award.levelUp.to.key}`),
-    multiplier: award.levelUp.to.multiplier,
-  })
+  const line = award && levelUpLine(award, t)
+  if (!line) return reply
   if (!reply) return text(line)
   return reply.type === 'text' ? text(`${reply.content}\n${line}`) : reply
 }

@@ -106,6 +106,35 @@ forEachDatabase('operator API', (get) => {
       .execute()
     expect(log.map((l) => l.action)).toEqual(['points.grant', 'points.deduct'])
     expect(JSON.parse(log[0]!.details)).toMatchObject({ delta: 120, reason: '活动奖励' })
+    // the member is told, once per change, through the outbox (customer-service text)
+    const notices = await get()
+      .db.selectFrom('push_outbox')
+      .select(['source', 'kind', 'payload'])
+      .where('openid', '=', 'o_admin')
+      .orderBy('id')
+      .execute()
+    expect(notices.map((n) => [n.source, n.kind])).toEqual([
+      ['points:evt-1', 'custom'],
+      [expect.stringMatching(/^points:admin:/), 'custom'],
+    ])
+    expect(JSON.parse(notices[0]!.payload as string)).toEqual({
+      msgtype: 'text',
+      text: { content: '积分变动 +120（活动奖励），当前积分 120' },
+    })
+    const levelUp = await call('POST', '/members/o_admin/points', {
+      delta: 900,
+      reason: '年度之星',
+    })
+    expect(await levelUp.json()).toMatchObject({ balance: 1000, level: 'silver' })
+    const last = await get()
+      .db.selectFrom('push_outbox')
+      .select('payload')
+      .where('openid', '=', 'o_admin')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow()
+    expect(JSON.parse(last.payload as string).text.content).toBe(
+      '积分变动 +900（年度之星），当前积分 1000\n恭喜升级为 银牌！赚取积分 2 倍 🎉',
+    )
     expect((await call('POST', '/members/o_nobody/points', { delta: 1, reason: 'x' })).status).toBe(
       404,
     )

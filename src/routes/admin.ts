@@ -4,7 +4,8 @@
  * validated and errors name the field; every change is written to the audit log in the same
  * transaction (a redemption cancellation right after its own transaction commits).
  *
- *   POST  members/:openid/points        { delta, reason, idempotencyKey? }   grant (+) or deduct (−)
+ *   POST  members/:openid/points        { delta, reason, idempotencyKey? }   grant (+) or deduct (−);
+ *                                       the member is told (customer-service text via the outbox)
  *   GET   members/:openid/ledger?limit=&before=
  *   GET   rules                          effective rules (account overrides over defaults)
  *   PUT   rules/:rule                    { points, capCount?, capPeriod?, enabled? }
@@ -15,9 +16,11 @@ import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import { findMember } from '../community/members.js'
+import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
 import type { Database } from '../db/schema.js'
@@ -29,6 +32,8 @@ export interface AdminRouteOptions {
   adminToken?: string
   appids: string[]
   timeZone: string
+  /** Language of the notices members get (points granted or deducted). */
+  locale: Locale
 }
 
 const ACTOR = 'operator'
@@ -90,6 +95,7 @@ async function parseBody<T extends v.GenericSchema>(
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
   const app = new Hono()
+  const t = translator(o.locale)
   // Compare digests so the comparison time does not depend on the token's length either.
   const expected = o.adminToken ? sha1Hex(o.adminToken) : undefined
 
@@ -136,6 +142,17 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
         body.delta,
       )
       if (result.status === 'applied') {
+        const delta = body.delta > 0 ? `+${body.delta}` : String(body.delta)
+        const lines = [t('points.changed', { delta, reason: body.reason, balance: result.balance })]
+        const up = levelUpLine(result, t)
+        if (up) lines.push(up)
+        await notifyMember(trx, {
+          appid,
+          openid: member.openid,
+          source: `points:${key}`,
+          text: lines.join('\n'),
+          now,
+        })
         await audit(trx, {
           appid,
           actor: ACTOR,

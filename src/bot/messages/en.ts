@@ -21,6 +21,7 @@ export const en: Record<MessageKey, string> = {
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',
+  'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
     'My profile\nPoints {balance} (earned {lifetime})\nLevel {level}\nStreak {streak} days, {total} check-ins\n{today}',

@@ -19,6 +19,7 @@ export const zhCN = {
   'points.summary': '当前积分 {balance}，等级 {level}',
   'points.next': '再获得 {missing} 积分即可升级为 {next}',
   'points.top': '你已是最高等级 {level} 🎉',
+  'points.changed': '积分变动 {delta}（{reason}），当前积分 {balance}',
   'points.levelUp': '恭喜升级为 {level}！赚取积分 {multiplier} 倍 🎉',
   'me.summary':
     '我的资料\n积分 {balance}（累计 {lifetime}）\n等级 {level}\n连续签到 {streak} 天，共签到 {total} 天\n{today}',
