@@ -294,6 +294,29 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(row).toEqual({ status: 'failed', error: 'handler exploded' })
   })
 
+  it('apologises and claims nothing when receiving the push fails (database down)', async () => {
+    const broken = await startServer(get().db, {
+      router,
+      members: {
+        receive: () => Promise.reject(new Error('connection refused')),
+      },
+    })
+    try {
+      const wx = createPusher({ url: `${broken.url}/wechat`, account: SAFE_ACCOUNT })
+      const r = await wx.text('o_dbdown', '计数')
+      expect(r.status).toBe(200)
+      expect(r.reply!.Content).toBe('系统开小差了，请稍后再试。')
+      const rows = await get()
+        .db.selectFrom('inbound_events')
+        .select('status')
+        .where('openid', '=', 'o_dbdown')
+        .execute()
+      expect(rows).toEqual([]) // a retry from WeChat may try again
+    } finally {
+      await broken.close()
+    }
+  })
+
   it('refuses bad input with the right status and writes nothing', async () => {
     const before = await counts()
     const now = Math.floor(Date.now() / 1000)
