@@ -16,6 +16,7 @@ export function register(router: Router): void {
         now: ctx.clock.now(),
         timeZone: ctx.community.timeZone,
         settings: ctx.community.checkin,
+        invites: { settings: ctx.community.invites, t: ctx.t },
       })
       if (result.status === 'closed') {
         return text(

@@ -6,13 +6,24 @@ import { Router } from '../src/bot/router.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
 import * as help from './help.js'
+import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
 import * as points from './points.js'
 import * as receipts from './receipts.js'
 import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
 
-const families = [help, checkin, points, leaderboard, rewards, subscribe, receipts, fallback]
+const families = [
+  help,
+  checkin,
+  points,
+  leaderboard,
+  rewards,
+  invite,
+  subscribe,
+  receipts,
+  fallback,
+]
 
 /** A router with every handler registered. */
 export function createRouter(): Router {

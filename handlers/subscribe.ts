@@ -1,11 +1,40 @@
-/** Follow events: a welcome, naming the QR scene when the follow came through one. */
+/**
+ * Follows and parametric-QR scans: a welcome, and — when the code was a member's invite QR — the
+ * invite attributed (new followers only; rewards on follow or on the first check-in).
+ */
+import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
+import { attributeInvite, parseInviteScene } from '../src/community/invites.js'
+import { qrScan } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 
 export function register(router: Router): void {
-  router.on('subscribe', (ctx) => {
-    const m = ctx.message
-    const scene = m.type === 'event' && m.event === 'subscribe' ? m.scene : null
-    return text(scene ? ctx.t('welcome.scene', { scene }) : ctx.t('welcome'))
+  router.on(['subscribe', 'SCAN'], async (ctx) => {
+    const scan = qrScan(ctx.message)
+    if (!scan) return null
+    if (parseInviteScene(scan.scene)) return invited(ctx, scan.scene!, scan.isNewFollower)
+    if (!scan.isNewFollower) return null
+    return text(scan.scene ? ctx.t('welcome.scene', { scene: scan.scene }) : ctx.t('welcome'))
   })
+}
+
+async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
+  const settings = ctx.community.invites
+  const result = await attributeInvite(ctx.db, {
+    invitee: ctx.member,
+    scene,
+    // A follow that created the member: a returning follower or a SCAN is never a new invite.
+    isNew: isNewFollower && ctx.member.isNew,
+    source: 'oa_qr',
+    now: ctx.clock.now(),
+    timeZone: ctx.community.timeZone,
+    settings,
+    t: ctx.t,
+  })
+  ctx.logger.info('invite scan', { scene, result: result.status })
+  if (!isNewFollower) return null
+  if (result.status !== 'attributed') return text(ctx.t('welcome'))
+  const lines = [ctx.t('welcome.invited')]
+  if (settings.rewardOn === 'checkin') lines.push(ctx.t('welcome.inviteCheckin'))
+  return text(lines.join('\n'))
 }

@@ -8,7 +8,8 @@ import * as m0002 from './0002_wechat_api.js'
 import * as m0003 from './0003_points.js'
 import * as m0004 from './0004_rewards.js'
 import * as m0005 from './0005_audit_log.js'
-import * as m0006 from './0006_ledger_functions.js'
+import * as m0006 from './0006_invites.js'
+import * as m0007 from './0007_ledger_functions.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -16,5 +17,6 @@ export const migrations: Record<string, Migration> = {
   '0003_points': m0003,
   '0004_rewards': m0004,
   '0005_audit_log': m0005,
-  '0006_ledger_functions': m0006,
+  '0006_invites': m0006,
+  '0007_ledger_functions': m0007,
 }

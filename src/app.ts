@@ -14,6 +14,7 @@ import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { adminRoutes } from './routes/admin.js'
 import { wechatRoutes } from './routes/wechat.js'
+import type { ApiClient } from './wechat/api/client.js'
 import type { CryptoBackend } from './wechat/crypto.js'
 
 /** Everything the app needs. Stores default to the database ones. */
@@ -27,6 +28,8 @@ export interface AppDeps {
   members?: MemberStore
   /** Crypto primitives for the webhook; Web Crypto by default (the Node entry passes node:crypto). */
   crypto?: CryptoBackend
+  /** Outbound API clients by appid (accounts with a secret); none → handlers that need one say so. */
+  api?: (appid: string) => ApiClient | undefined
 }
 
 const CODES: Record<number, string> = {
@@ -86,7 +89,8 @@ export function createApp(deps: AppDeps): Hono {
         clock,
         logger,
         locale: config.locale,
-        community: { timeZone: config.timeZone, checkin: config.checkin },
+        community: { timeZone: config.timeZone, checkin: config.checkin, invites: config.invites },
+        wechat: { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase },
         replyDeadlineMs: config.replyDeadlineMs,
       },
     }),

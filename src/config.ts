@@ -4,6 +4,7 @@
  */
 import * as v from 'valibot'
 import type { CheckinSettings } from './community/checkins.js'
+import type { InviteSettings } from './community/invites.js'
 
 /** One official account the webhook serves. */
 export interface AccountConfig {
@@ -32,6 +33,8 @@ export interface Config {
   /** Refuse pushes whose timestamp is further than this from now; 0 disables the check. */
   maxSkewSeconds: number
   apiBase: string
+  /** Where invite QR images are shown (`/cgi-bin/showqrcode`). */
+  qrImageBase: string
   /** `stable` (stable_token, default) or `classic` (/cgi-bin/token). */
   tokenMode: 'stable' | 'classic'
   /** Outbox sends per second per account (0 = unthrottled) and the bucket size. */
@@ -46,6 +49,8 @@ export interface Config {
   timeZone: string
   /** Check-in window and streak bonuses. */
   checkin: CheckinSettings
+  /** When invites pay, the chain's amounts, how long invite QRs live. */
+  invites: InviteSettings
   locale: 'zh-CN' | 'en'
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
@@ -110,6 +115,10 @@ const envSchema = v.object({
     v.pipe(v.string(), v.url('must be a URL such as https://api.weixin.qq.com')),
     'https://api.weixin.qq.com',
   ),
+  WECHAT_QR_IMAGE_BASE: v.optional(
+    v.pipe(v.string(), v.url('must be a URL such as https://mp.weixin.qq.com')),
+    'https://mp.weixin.qq.com',
+  ),
   WECHAT_TOKEN_MODE: v.optional(
     v.picklist(['stable', 'classic'], 'must be stable or classic'),
     'stable',
@@ -153,6 +162,19 @@ const envSchema = v.object({
       ),
     ),
   ),
+  INVITE_REWARD_ON: v.optional(
+    v.picklist(['checkin', 'follow'], 'must be checkin or follow'),
+    'checkin',
+  ),
+  INVITE_CHAIN_REWARDS: v.pipe(
+    v.optional(v.string(), '30,20,10,5'),
+    v.regex(
+      /^(\d{1,6}(,\d{1,6}){0,8})?$/,
+      'must be up to 9 comma-separated point amounts, e.g. 30,20,10,5',
+    ),
+    v.transform((s) => (s ? s.split(',').map(Number) : [])),
+  ),
+  INVITE_QR_DAYS: integer(1, 30, 30),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   LOG_LEVEL: v.optional(
     v.picklist(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'),
@@ -256,6 +278,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,
     timeZone: e.QUANZI_TIME_ZONE,
     checkin: { window: e.CHECKIN_WINDOW, streakBonuses: e.CHECKIN_STREAK_BONUSES },
+    invites: {
+      rewardOn: e.INVITE_REWARD_ON,
+      chainRewards: e.INVITE_CHAIN_REWARDS,
+      qrDays: e.INVITE_QR_DAYS,
+    },
+    qrImageBase: e.WECHAT_QR_IMAGE_BASE.replace(/\/+$/, ''),
     locale: e.QUANZI_LOCALE,
     logLevel: e.LOG_LEVEL,
   }

@@ -18,7 +18,7 @@ import { nodeCrypto } from './node-crypto.js'
 import { nodeFetch } from './node-fetch.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
-import { accountClient } from './wechat/api/account-client.js'
+import { accountClients } from './wechat/api/account-client.js'
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env')
@@ -41,29 +41,28 @@ async function main(): Promise<void> {
       })
     : undefined
   const apiBase = sandboxApi?.url ?? config.apiBase
-  const workers = config.accounts
-    .filter((a) => a.secret)
-    .map((account) =>
-      startOutboxWorker({
-        db,
-        api: accountClient({
-          db,
-          appid: account.appid,
-          secret: account.secret!,
-          baseUrl: apiBase,
-          mode: config.tokenMode,
-          clock: systemClock,
-          logger,
-          fetch: nodeFetch,
-        }),
-        appid: account.appid,
-        clock: systemClock,
-        logger,
-        timeZone: config.timeZone,
-        rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
-        pollMs: config.outboxPollMs,
-      }),
-    )
+  if (sandboxApi) config.qrImageBase = sandboxApi.url
+  // One API client per account with a secret: the outbox workers and the handlers share it.
+  const apis = accountClients(config.accounts, {
+    db,
+    baseUrl: apiBase,
+    mode: config.tokenMode,
+    clock: systemClock,
+    logger,
+    fetch: nodeFetch,
+  })
+  const workers = [...apis].map(([appid, api]) =>
+    startOutboxWorker({
+      db,
+      api,
+      appid,
+      clock: systemClock,
+      logger,
+      timeZone: config.timeZone,
+      rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
+      pollMs: config.outboxPollMs,
+    }),
+  )
 
   const app = createApp({
     config,
@@ -72,6 +71,7 @@ async function main(): Promise<void> {
     logger,
     clock: systemClock,
     crypto: nodeCrypto,
+    api: (appid) => apis.get(appid),
   })
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     const base = `http://localhost:${info.port}`

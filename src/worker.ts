@@ -6,8 +6,11 @@
 import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
 import { createApp } from './app.js'
+import { systemClock } from './clock.js'
 import { loadConfig } from './config.js'
 import { postgresDatabase } from './db/postgres.js'
+import { createLogger } from './logger.js'
+import { accountClients } from './wechat/api/account-client.js'
 
 /** Bindings: every configuration variable as a var or secret, plus an optional Hyperdrive. */
 export interface WorkerEnv extends Record<string, unknown> {
@@ -28,7 +31,14 @@ function build(env: WorkerEnv): Hono {
   if (config.sandbox) throw new Error('WECHAT_APPID: sandbox mode runs on Node only (npm start)')
   // Hyperdrive pools connections itself; one per isolate is enough.
   const db = postgresDatabase(config.databaseUrl, { max: 1 })
-  return createApp({ config, db, router: createRouter() })
+  const apis = accountClients(config.accounts, {
+    db,
+    baseUrl: config.apiBase,
+    mode: config.tokenMode,
+    clock: systemClock,
+    logger: createLogger({ level: config.logLevel }),
+  })
+  return createApp({ config, db, router: createRouter(), api: (appid) => apis.get(appid) })
 }
 
 export default {

@@ -66,10 +66,11 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         points_lifetime: 0,
         level: 'bronze',
       }
-      const previous = members.has(key) ? member.last_active_at : null
+      const existed = members.has(key)
+      const previous = existed ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
-      return { ...member, previous_active_at: previous, dailyLogin: null }
+      return { ...member, isNew: !existed, previous_active_at: previous, dailyLogin: null }
     },
   }
 }

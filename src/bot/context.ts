@@ -2,8 +2,11 @@
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import type { CheckinSettings } from '../community/checkins.js'
-import type { Database, Member } from '../db/schema.js'
+import type { InviteSettings } from '../community/invites.js'
+import type { RecordedMember } from '../community/members.js'
+import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import type { ApiClient } from '../wechat/api/client.js'
 import type { InboundMessage } from '../wechat/message.js'
 import type { Locale, Translate } from './i18n.js'
 
@@ -11,7 +14,8 @@ import type { Locale, Translate } from './i18n.js'
 export interface BotContext {
   account: { appid: string; locale: Locale }
   message: InboundMessage
-  member: Member
+  /** The sender as recorded for this push (`isNew`: this push created them). */
+  member: RecordedMember
   /** The text the router matched on: a text message's content (trimmed), a voice recognition, or a
    * CLICK event key; empty otherwise. */
   text: string
@@ -22,6 +26,8 @@ export interface BotContext {
   db: Kysely<Database>
   /** The community's calendar and check-in rules. */
   community: CommunitySettings
+  /** Outbound calls (QR codes …) of the push's account. */
+  wechat: WechatAccess
   clock: Clock
   logger: Logger
   t: Translate
@@ -31,4 +37,13 @@ export interface BotContext {
 export interface CommunitySettings {
   timeZone: string
   checkin: CheckinSettings
+  invites: InviteSettings
+}
+
+/** Outbound WeChat access for handlers. */
+export interface WechatAccess {
+  /** The API client of an account, if it has a secret. */
+  api(appid: string): ApiClient | undefined
+  /** Where `showqrcode` images are served. */
+  qrImageBase: string
 }

@@ -14,7 +14,7 @@ import type { Logger } from '../logger.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
-import type { CommunitySettings } from './context.js'
+import type { CommunitySettings, WechatAccess } from './context.js'
 import { type Locale, type Translate, translator } from './i18n.js'
 import { Router } from './router.js'
 
@@ -28,6 +28,7 @@ export interface DispatchDeps {
   logger: Logger
   locale: Locale
   community: CommunitySettings
+  wechat: WechatAccess
   replyDeadlineMs: number
   /** Keeps background work alive after the response (Workers' `waitUntil`); Node needs nothing. */
   waitUntil?: (work: Promise<unknown>) => void
@@ -91,6 +92,7 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       match: null,
       db: deps.db,
       community: deps.community,
+      wechat: deps.wechat,
       clock: deps.clock,
       logger: log,
       t,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
-import type { Member } from '../db/schema.js'
+import { DEFAULT_INVITE_SETTINGS } from '../community/invites.js'
+import type { RecordedMember } from '../community/members.js'
 import { silentLogger } from '../logger.js'
 import { parseXml } from '../wechat/codec.js'
 import { toInboundMessage } from '../wechat/message.js'
@@ -18,12 +19,17 @@ function ctx(body: string, locale: 'zh-CN' | 'en' = 'zh-CN'): BotContext {
   return {
     account: { appid: 'wx', locale },
     message,
-    member: {} as Member,
+    member: {} as RecordedMember,
     text: Router.textOf(message),
     args: '',
     match: null,
     db: undefined as never,
-    community: { timeZone: 'Asia/Shanghai', checkin: { streakBonuses: {} } },
+    community: {
+      timeZone: 'Asia/Shanghai',
+      checkin: { streakBonuses: {} },
+      invites: DEFAULT_INVITE_SETTINGS,
+    },
+    wechat: { api: () => undefined, qrImageBase: 'https://mp.weixin.qq.com' },
     clock: { now: () => new Date() },
     logger: silentLogger,
     t: translator(locale),

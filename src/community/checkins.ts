@@ -1,11 +1,14 @@
 /**
  * Daily check-in: once per member per community day, inside an optional daily window, with a streak
- * and streak bonuses. One statement (`quanzi_checkin`, migrations/0006) with the member locked: the
- * check-in row, the `checkin` rule's award and any bonus land together or not at all. The OA chat and (later) group channels call this.
+ * and streak bonuses. One statement (`quanzi_checkin`, migrations/0007) with the member locked: the
+ * check-in row, the `checkin` rule's award and any bonus land together or not at all. The OA chat and
+ * (later) group channels call this. A first check-in also qualifies a pending invite.
  */
 import { type Kysely, sql } from 'kysely'
+import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
+import { type InviteSettings, qualifyInvite } from './invites.js'
 import { type Level, levelByKey } from './levels.js'
 import { LEVELS_JSON, type RawLedgerOutcome } from './points-ledger.js'
 
@@ -45,6 +48,8 @@ export async function checkIn(
     now: Date
     timeZone: string
     settings: CheckinSettings
+    /** Qualifies a pending invite on the member's first check-in (when invites pay on check-in). */
+    invites?: { settings: InviteSettings; t: Translate }
   },
 ): Promise<CheckinResult> {
   const { appid, memberId, now, timeZone, settings } = input
@@ -66,6 +71,10 @@ export async function checkIn(
   // The level before today's awards: the check-in award's answer holds it, applied or not.
   const before = r.award?.previous_level ?? r.award?.level ?? r.level
   const from = levelByKey(before)
+  // quanzi_checkin says whether an invite waits; qualifying it pays the inviters (its own
+  // transaction, once: a conditional update). Only on a member's first check-ins, so rare.
+  if (r.invite_pending && input.invites)
+    await qualifyInvite(db, memberId, { now, timeZone, ...input.invites })
   return {
     status: 'checked_in',
     day,
@@ -88,6 +97,7 @@ interface RawCheckin {
   level: string
   award?: RawLedgerOutcome | null
   extra?: RawLedgerOutcome | null
+  invite_pending?: boolean
 }
 
 /** The member's current streak (0 when the last check-in was before yesterday) and total check-ins. */

@@ -22,10 +22,12 @@ const SYSTEM_EVENTS = new Set([
 ])
 
 /**
- * A member after recording a push, with when they were last active before it (null if new) and the
- * day's `daily_login` award when this push earned it.
+ * A member after recording a push: whether the push created them, when they were last active before
+ * it (null if new) and the day's `daily_login` award when this push earned it.
  */
 export type RecordedMember = Member & {
+  /** True when this push created the member: they were never seen before. */
+  isNew: boolean
   previous_active_at: Date | null
   dailyLogin: LedgerOutcome | null
 }
@@ -58,7 +60,7 @@ export function opensServiceWindow(m: InboundMessage): boolean {
 }
 
 /**
- * The database store: one statement per push (`quanzi_receive`, migrations/0006) claims the dedupe
+ * The database store: one statement per push (`quanzi_receive`, migrations/0007) claims the dedupe
  * key in `inbound_events`, upserts the member (`insert … on conflict do update`, so concurrent
  * pushes from one member never race) and, on the member's first action of the community day, awards
  * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
@@ -90,6 +92,7 @@ export function databaseMemberStore(
       if (!r.claimed) return null
       return {
         ...memberFromJson(r.member),
+        isNew: r.is_new,
         previous_active_at: r.previous_active_at ? new Date(r.previous_active_at) : null,
         dailyLogin: r.daily_login ? ledgerOutcome(r.daily_login) : null,
       }
@@ -100,6 +103,7 @@ export function databaseMemberStore(
 interface RawReceive {
   claimed: boolean
   member: Record<string, unknown>
+  is_new: boolean
   previous_active_at: string | null
   daily_login: RawLedgerOutcome | null
 }

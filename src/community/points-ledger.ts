@@ -1,7 +1,7 @@
 /**
  * The points ledger: append-only entries, each with a unique idempotency key, delta, rule, reference
  * and balance_after. Every change is one call of the SQL function `quanzi_points_change`
- * (migrations/0006), which locks the member row (`select … for update`) and appends the entry and
+ * (migrations/0007), which locks the member row (`select … for update`) and appends the entry and
  * updates the cached balance in the same statement — so concurrent awards for one member
  * serialize, a repeated idempotency key changes nothing, caps hold, and no spend makes a balance
  * negative (also enforced by CHECK constraints). One round trip per change.
@@ -101,7 +101,7 @@ export function ledgerOutcome(raw: RawLedgerOutcome): LedgerOutcome {
 }
 
 /**
- * One ledger change in one statement (`quanzi_points_change`, migrations/0006): locks the member,
+ * One ledger change in one statement (`quanzi_points_change`, migrations/0007): locks the member,
  * checks the idempotency key, applies the rule and its cap (delta null) or the exact delta, appends
  * the entry and updates the cached balance and level. Atomic on its own; inside a transaction it
  * joins it.

@@ -181,6 +181,48 @@ export interface AuditLogTable {
   created_at: Timestamp
 }
 
+/** A member's stable invite code (the QR scene carries it). */
+export interface InviteCodesTable {
+  member_id: number
+  appid: string
+  code: string
+  created_at: Timestamp
+}
+
+/** A member's cached invite QR per campaign ('' = none); the row is the lock while issuing. */
+export interface InviteQrTable {
+  member_id: number
+  campaign: Generated<string>
+  ticket: string | null
+  url: string | null
+  image_url: string | null
+  expires_at: Timestamp
+  issued_at: Timestamp | null
+}
+
+/** A member asked for their invite QR on a community day (the report's sharers). */
+export interface InviteSharesTable {
+  member_id: number
+  day: string
+  campaign: Generated<string>
+  appid: string
+}
+
+/** One attributed invite; `invitee_key` is unique, so a person is invited once, ever. */
+export interface InvitesTable {
+  id: Generated<number>
+  appid: string
+  invitee_key: string
+  invitee_member_id: number
+  inviter_member_id: number
+  campaign: Generated<string>
+  source: 'oa_qr' | 'group_join'
+  scene: string | null
+  status: 'pending' | 'qualified'
+  created_at: Timestamp
+  qualified_at: Timestamp | null
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -195,6 +237,10 @@ export interface Database {
   rewards: RewardsTable
   redemptions: RedemptionsTable
   audit_log: AuditLogTable
+  invite_codes: InviteCodesTable
+  invite_qr: InviteQrTable
+  invite_shares: InviteSharesTable
+  invites: InvitesTable
 }
 
 export type OutboxItem = Selectable<PushOutboxTable>

@@ -1,6 +1,7 @@
 /**
  * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
- * token, stable_token, template/custom/subscribe sends, qrcode/create, user/info, user/get, tags.
+ * token, stable_token, template/custom/subscribe sends, qrcode/create (+ showqrcode images),
+ * user/info, user/get, tags.
  * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
  * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
  */
@@ -67,6 +68,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const users = new Map<string, SandboxUser>()
   const tags = new Map<number, string>()
   const clientMsgIds = new Map<string, number>()
+  const qrcodes = new Map<string, { scene: string; expiresAt: number }>()
   const sent: SentMessage[] = []
   const calls = new Map<string, number>()
   const hanging = new Set<ServerResponse>()
@@ -189,10 +191,15 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         }
         const ticket = btoa(`sandbox-qr:${action}:${JSON.stringify(scene)}:${++seq}`)
         const permanent = action.startsWith('QR_LIMIT')
+        const seconds = Number(body.expire_seconds ?? 60)
+        qrcodes.set(ticket, {
+          scene: String(scene.scene_str ?? scene.scene_id),
+          expiresAt: permanent ? Number.POSITIVE_INFINITY : Date.now() + seconds * 1000,
+        })
         return {
           ticket,
           url: `http://weixin.qq.com/q/sandbox${seq}`,
-          ...(permanent ? {} : { expire_seconds: Number(body.expire_seconds ?? 60) }),
+          ...(permanent ? {} : { expire_seconds: seconds }),
         }
       },
     ],
@@ -280,6 +287,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       }
     }
     const path = url.pathname
+    if (path === '/cgi-bin/showqrcode') return showQrCode(res, url.searchParams.get('ticket'))
     const method =
       path === '/cgi-bin/token'
         ? 'token'
@@ -331,6 +339,20 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     return send(res, authed[path]![1]({ appid: entry.appid, query: url.searchParams, body }))
   }
 
+  /** The QR image (no auth, as WeChat): an SVG naming the scene, so a browser shows the demo. */
+  function showQrCode(res: ServerResponse, ticket: string | null) {
+    const qr = ticket ? qrcodes.get(ticket) : undefined
+    if (!qr || qr.expiresAt <= Date.now()) {
+      res.writeHead(404, { 'content-type': 'text/plain' })
+      return res.end('no such QR code (or it expired)')
+    }
+    const label = qr.scene.replace(/[<>&"]/g, '')
+    res.writeHead(200, { 'content-type': 'image/svg+xml' })
+    res.end(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="430" height="430"><rect width="430" height="430" fill="#fff" stroke="#000" stroke-width="8"/><text x="215" y="200" font-size="28" text-anchor="middle">sandbox QR</text><text x="215" y="250" font-size="22" text-anchor="middle">${label}</text></svg>`,
+    )
+  }
+
   function send(res: ServerResponse, json: unknown, status = 200) {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
     res.end(JSON.stringify(json))
@@ -354,6 +376,11 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     /** Queues faults for the next calls of `method` (or '*' for any). */
     fault(method: string, ...list: Fault[]) {
       faults.set(method, [...(faults.get(method) ?? []), ...list])
+    },
+    /** What a phone scanning the code would read: the scene of a live ticket, else undefined. */
+    qrScene(ticket: string): string | undefined {
+      const qr = qrcodes.get(ticket)
+      return qr && qr.expiresAt > Date.now() ? qr.scene : undefined
     },
     /** Sets a follower's state. */
     setUser(openid: string, state: Partial<SandboxUser>) {

@@ -146,6 +146,18 @@ export function isEvent(m: InboundMessage): m is InboundEvent {
   return m.type === 'event' || m.type === 'other_event'
 }
 
+/**
+ * A follow or parametric-QR scan, normalised (§2.3): `subscribe` with `qrscene_X` → `{ scene: X,
+ * isNewFollower: true }`; `SCAN` with `X` → `{ scene: X, isNewFollower: false }`; a plain follow →
+ * `{ scene: null, isNewFollower: true }`. Scene `0` (a code created with `action_info.scene_id`
+ * instead of `action_info.scene.scene_id`) carries nothing and reads as null. Null for other pushes.
+ */
+export function qrScan(m: InboundMessage): { scene: string | null; isNewFollower: boolean } | null {
+  if (m.type !== 'event' || (m.event !== 'subscribe' && m.event !== 'SCAN')) return null
+  const scene = m.scene && m.scene !== '0' ? m.scene : null
+  return { scene, isNewFollower: m.event === 'subscribe' }
+}
+
 function str(f: PushFields, name: string): string {
   const v = f[name]
   return typeof v === 'string' ? v : ''

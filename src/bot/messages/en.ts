@@ -53,6 +53,20 @@ export const en: Record<MessageKey, string> = {
   'perks.silver': '2× points, priority sign-up for member events',
   'perks.gold': '3× points, early access to new products, birthday gift',
   'perks.diamond': '5× points, dedicated service, invitations to offline events',
+  'command.invite': 'my personal invite QR code',
+  'invite.title': 'Invite friends, earn points together 🎁',
+  'invite.description.checkin':
+    'When a friend follows through your code and checks in for the first time, you get {points} points{chain}.\nInvite code {code}, valid until {until}.',
+  'invite.description.follow':
+    'When a friend follows through your code, you get {points} points{chain}.\nInvite code {code}, valid until {until}.',
+  'invite.chain': '; when they invite others, you also get {amounts} points',
+  'invite.unavailable': 'The invite QR code cannot be made right now, please try again later.',
+  'invite.paid': '🎉 A friend you invited joined: +{points} points, balance {balance}',
+  'invite.paidChain':
+    '🎉 A level-{level} friend of yours invited someone: +{points} points, balance {balance}',
+  'welcome.invited':
+    'Welcome! A friend invited you 🎉\nSend "checkin" every day to earn points, "help" to see what I can do.',
+  'welcome.inviteCheckin': 'Your first check-in rewards the friend who invited you.',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

@@ -51,6 +51,20 @@ export const zhCN = {
   'perks.silver': '积分 2 倍，专属活动报名优先',
   'perks.gold': '积分 3 倍，新品抢先体验，生日礼包',
   'perks.diamond': '积分 5 倍，专属客服，线下活动邀请',
+  'command.invite': '生成我的专属邀请二维码',
+  'invite.title': '邀请好友关注，一起赚积分 🎁',
+  'invite.description.checkin':
+    '好友扫码关注并完成首次签到，你得 {points} 积分{chain}。\n邀请码 {code}，二维码有效至 {until}。',
+  'invite.description.follow':
+    '好友扫码关注，你得 {points} 积分{chain}。\n邀请码 {code}，二维码有效至 {until}。',
+  'invite.chain': '；好友再邀请新朋友，你还能依次得 {amounts} 积分',
+  'invite.unavailable': '暂时无法生成邀请二维码，请稍后再试。',
+  'invite.paid': '🎉 你邀请的好友已加入，奖励 +{points} 积分，当前积分 {balance}',
+  'invite.paidChain':
+    '🎉 你的第 {level} 级好友邀请了新朋友，奖励 +{points} 积分，当前积分 {balance}',
+  'welcome.invited':
+    '欢迎关注！你是受好友邀请来的 🎉\n每天发送「签到」赚积分，发送「帮助」看看我能为你做什么。',
+  'welcome.inviteCheckin': '完成首次签到后，邀请你的好友将获得奖励。',
   'level.bronze': '铜牌',
   'level.silver': '银牌',
   'level.gold': '金牌',

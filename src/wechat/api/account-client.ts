@@ -34,3 +34,14 @@ export function accountClient(o: AccountClientOptions): ApiClient {
   })
   return createApiClient({ ...common, tokens })
 }
+
+/** One client per account that has a secret, by appid (accounts without one cannot call out). */
+export function accountClients(
+  accounts: { appid: string; secret?: string }[],
+  o: Omit<AccountClientOptions, 'appid' | 'secret'>,
+): Map<string, ApiClient> {
+  const clients = new Map<string, ApiClient>()
+  for (const a of accounts)
+    if (a.secret) clients.set(a.appid, accountClient({ ...o, appid: a.appid, secret: a.secret }))
+  return clients
+}

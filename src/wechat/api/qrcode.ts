@@ -46,8 +46,15 @@ export function qrCodeBody(r: QrCodeRequest): Record<string, unknown> {
   return { expire_seconds: r.expireSeconds, action_name: action, action_info: { scene } }
 }
 
-/** Creates a parametric QR code. */
-export async function createQrCode(api: ApiClient, r: QrCodeRequest): Promise<QrCode> {
+/** Where QR images are shown (`showqrcode`); the sandbox serves its own. */
+export const QR_IMAGE_BASE = 'https://mp.weixin.qq.com'
+
+/** Creates a parametric QR code; `imageBase` is where `showqrcode` is served. */
+export async function createQrCode(
+  api: ApiClient,
+  r: QrCodeRequest,
+  imageBase = QR_IMAGE_BASE,
+): Promise<QrCode> {
   const res = await api.call({
     method: 'qrcode.create',
     path: '/cgi-bin/qrcode/create',
@@ -60,6 +67,6 @@ export async function createQrCode(api: ApiClient, r: QrCodeRequest): Promise<Qr
     ticket,
     url: String(res.url),
     expireSeconds: res.expire_seconds === undefined ? null : Number(res.expire_seconds),
-    imageUrl: `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`,
+    imageUrl: `${imageBase}/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`,
   }
 }

@@ -8,8 +8,10 @@ import { type Kysely, sql } from 'kysely'
  * levels stay defined in one place (src/community/levels.ts).
  *
  *   quanzi_points_change  one ledger change: a rule award (p_delta null) or an exact delta
- *   quanzi_checkin        today's check-in: streak, `checkin` award, streak bonus, check-in row
- *   quanzi_receive        one push: dedupe claim, member upsert, the day's `daily_login` award
+ *   quanzi_checkin        today's check-in: streak, `checkin` award, streak bonus, check-in row,
+ *                         and whether an invite waits for this check-in to qualify
+ *   quanzi_receive        one push: dedupe claim, member upsert (new or not), the day's
+ *                         `daily_login` award
  *
  * All return jsonb (numbers arrive as JS numbers on both drivers). Status values mirror the
  * TypeScript `LedgerOutcome`.
@@ -126,7 +128,9 @@ begin
   select * into m from members where id = m.id;
   return jsonb_build_object('status', 'checked_in', 'streak', v_streak, 'points', v_points,
     'bonus', v_bonus, 'balance', m.points_balance, 'lifetime', m.points_lifetime,
-    'level', m.level, 'award', v_award, 'extra', v_extra);
+    'level', m.level, 'award', v_award, 'extra', v_extra,
+    'invite_pending', exists (select 1 from invites
+      where invitee_member_id = m.id and status = 'pending'));
 end
 $fn$`.execute(db)
 
@@ -142,6 +146,7 @@ create function quanzi_receive(
 declare
   m members%rowtype;
   v_previous timestamptz;
+  v_new boolean;
   v_award jsonb := null;
 begin
   insert into inbound_events (appid, dedupe_key, openid, msg_type, event, status, received_at)
@@ -152,6 +157,7 @@ begin
   end if;
   select last_active_at into v_previous from members
     where appid = p_appid and openid = p_openid;
+  v_new := not found;
   insert into members as t (appid, openid, subscribed, subscribed_at, unsubscribed_at,
       subscribe_scene, subscribe_event_key, first_seen_at, last_active_at, last_inbound_at)
     values (p_appid, p_openid, coalesce(p_subscribed, false),
@@ -177,7 +183,7 @@ begin
       m.level := v_award->>'level';
     end if;
   end if;
-  return jsonb_build_object('claimed', true, 'member', to_jsonb(m),
+  return jsonb_build_object('claimed', true, 'member', to_jsonb(m), 'is_new', v_new,
     'previous_active_at', v_previous, 'daily_login', v_award);
 end
 $fn$`.execute(db)
