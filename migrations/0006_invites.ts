@@ -15,7 +15,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addUniqueConstraint('invite_codes_appid_code_key', ['appid', 'code'])
     .execute()
 
-  // The row is the lock for issuing: a request holds it while it calls qrcode/create.
+  // `issuing_until` is a lease: the request that sets it calls qrcode/create (no transaction held
+  // across the call); the others wait for the row to be filled in.
   await db.schema
     .createTable('invite_qr')
     .addColumn('member_id', 'bigint', (col) => col.notNull().references('members.id'))
@@ -25,6 +26,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('image_url', 'text')
     .addColumn('expires_at', 'timestamptz', (col) => col.notNull())
     .addColumn('issued_at', 'timestamptz')
+    .addColumn('issuing_until', 'timestamptz')
     .addPrimaryKeyConstraint('invite_qr_pkey', ['member_id', 'campaign'])
     .execute()
 

@@ -4,7 +4,7 @@
  * Every member gets a short, stable invite code. `邀请` hands out a temporary `QR_STR_SCENE` code
  * whose scene is `inv_<code>` (or `inv_<code>_<campaign>`), cached per member and campaign and
  * re-issued only when less than a day of it is left — one qrcode/create call per member per period,
- * serialized by a row lock so concurrent requests never issue twice.
+ * leased so that concurrent requests never issue twice.
  *
  * A follow through that code (or a group join carrying the code as its `state`) is *attributed*:
  * one invite per person, ever (`invites.invitee_key` is unique: unionid when known, else appid +
@@ -98,10 +98,14 @@ export interface InviteQr {
   issued: boolean
 }
 
+/** How long an issuer may take before another request takes over. */
+const ISSUE_LEASE_MS = 15_000
+
 /**
  * The member's invite QR for a campaign ('' = none): the cached one while more than a day of it is
- * left, else a new one from qrcode/create, with the row locked meanwhile so that concurrent
- * requests wait for it instead of issuing their own.
+ * left, else a new one from qrcode/create. Issuing is leased (`issuing_until`, one conditional
+ * UPDATE), so concurrent requests make one API call: the others wait for the row to be filled in.
+ * No transaction is held across the call (PGlite has one connection, and the call needs the token).
  */
 export async function inviteQr(
   db: Kysely<Database>,
@@ -112,39 +116,75 @@ export async function inviteQr(
     now: Date
     settings: InviteSettings
     imageBase?: string
+    /** How long to wait for another request's issuing (real time). Default 8 s. */
+    waitMs?: number
   },
 ): Promise<InviteQr> {
   const campaign = o.campaign ?? ''
-  return db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('invite_qr')
-      .values({ member_id: o.member.id, campaign, expires_at: new Date(0) })
-      .onConflict((oc) => oc.doNothing())
-      .execute()
-    const row = await trx
+  const code = await inviteCode(db, o.member, o.now)
+  await db
+    .insertInto('invite_qr')
+    .values({ member_id: o.member.id, campaign, expires_at: new Date(0) })
+    .onConflict((oc) => oc.doNothing())
+    .execute()
+  const fresh = (row: { image_url: string | null; url: string | null; expires_at: Date }) =>
+    row.image_url !== null &&
+    row.url !== null &&
+    row.expires_at.getTime() - o.now.getTime() > REISSUE_BEFORE_MS
+  const giveUpAt = Date.now() + (o.waitMs ?? 8_000)
+  for (let pause = 20; ; pause = Math.min(pause * 2, 400)) {
+    const row = await db
       .selectFrom('invite_qr')
       .selectAll()
       .where('member_id', '=', o.member.id)
       .where('campaign', '=', campaign)
-      .forUpdate()
       .executeTakeFirstOrThrow()
-    const code = await inviteCode(trx, o.member, o.now)
-    if (
-      row.image_url &&
-      row.url &&
-      row.expires_at.getTime() - o.now.getTime() > REISSUE_BEFORE_MS
-    ) {
+    if (fresh(row)) {
       const { image_url, url, expires_at } = row
-      return { code, campaign, imageUrl: image_url, url, expiresAt: expires_at, issued: false }
+      return {
+        code,
+        campaign,
+        imageUrl: image_url!,
+        url: url!,
+        expiresAt: expires_at,
+        issued: false,
+      }
     }
+    const leased = await db
+      .updateTable('invite_qr')
+      .set({ issuing_until: new Date(o.now.getTime() + ISSUE_LEASE_MS) })
+      .where('member_id', '=', o.member.id)
+      .where('campaign', '=', campaign)
+      .where((eb) => eb.or([eb('issuing_until', 'is', null), eb('issuing_until', '<=', o.now)]))
+      .where('expires_at', '=', row.expires_at)
+      .returning('member_id')
+      .executeTakeFirst()
+    if (leased) return issue()
+    if (Date.now() >= giveUpAt) throw new Error('the invite QR is being issued by another request')
+    await new Promise((resolve) => setTimeout(resolve, pause))
+  }
+
+  async function issue(): Promise<InviteQr> {
     const seconds = o.settings.qrDays * 86_400
-    const qr = await createQrCode(
-      api,
-      { kind: 'temporary', scene: inviteScene(code, campaign), expireSeconds: seconds },
-      o.imageBase,
-    )
+    let qr: Awaited<ReturnType<typeof createQrCode>>
+    try {
+      qr = await createQrCode(
+        api,
+        { kind: 'temporary', scene: inviteScene(code, campaign), expireSeconds: seconds },
+        o.imageBase,
+      )
+    } catch (error) {
+      // Free the lease so the next request tries at once.
+      await db
+        .updateTable('invite_qr')
+        .set({ issuing_until: null })
+        .where('member_id', '=', o.member.id)
+        .where('campaign', '=', campaign)
+        .execute()
+      throw error
+    }
     const expiresAt = new Date(o.now.getTime() + (qr.expireSeconds ?? seconds) * 1000)
-    await trx
+    await db
       .updateTable('invite_qr')
       .set({
         ticket: qr.ticket,
@@ -152,12 +192,13 @@ export async function inviteQr(
         image_url: qr.imageUrl,
         expires_at: expiresAt,
         issued_at: o.now,
+        issuing_until: null,
       })
       .where('member_id', '=', o.member.id)
       .where('campaign', '=', campaign)
       .execute()
     return { code, campaign, imageUrl: qr.imageUrl, url: qr.url, expiresAt, issued: true }
-  })
+  }
 }
 
 /** Records that a member shared (asked for their QR) on a community day; once per day and campaign. */

@@ -189,7 +189,7 @@ export interface InviteCodesTable {
   created_at: Timestamp
 }
 
-/** A member's cached invite QR per campaign ('' = none); the row is the lock while issuing. */
+/** A member's cached invite QR per campaign ('' = none); `issuing_until` leases the issuing. */
 export interface InviteQrTable {
   member_id: number
   campaign: Generated<string>
@@ -198,6 +198,7 @@ export interface InviteQrTable {
   image_url: string | null
   expires_at: Timestamp
   issued_at: Timestamp | null
+  issuing_until: Timestamp | null
 }
 
 /** A member asked for their invite QR on a community day (the report's sharers). */

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { drainOutbox } from '../src/community/outbox.js'
+import { silentLogger } from '../src/logger.js'
+import { createPusher } from '../src/sandbox/pusher.js'
+import { type SandboxApi, startSandboxApi } from '../src/sandbox/wechat-api-server.js'
+import { accountClient } from '../src/wechat/api/account-client.js'
+import type { ApiClient } from '../src/wechat/api/client.js'
+import { forEachDatabase } from '../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
+
+const SECRET = 'e2e-invite-secret'
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi({ secret: SECRET })
+})
+afterAll(() => wx.close())
+
+forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
+  let server: TestServer
+  let api: ApiClient
+  beforeAll(async () => {
+    api = accountClient({
+      db: get().db,
+      appid: SAFE_ACCOUNT.appid,
+      secret: SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+    })
+    server = await startServer(get().db, {
+      config: testConfig({ WECHAT_QR_IMAGE_BASE: wx.url }),
+      api: (appid) => (appid === SAFE_ACCOUNT.appid ? api : undefined),
+    })
+  })
+  afterAll(() => server.close())
+
+  const points = async (openid: string) =>
+    (
+      await get()
+        .db.selectFrom('members')
+        .select('points_balance')
+        .where('openid', '=', openid)
+        .executeTakeFirstOrThrow()
+    ).points_balance
+
+  /** Asks for the member's invite QR and returns the scene a phone would read from it. */
+  async function scan(pusher: ReturnType<typeof createPusher>, openid: string) {
+    const reply = (await pusher.text(openid, '邀请')).reply!
+    expect(reply.MsgType).toBe('news')
+    const article = (reply.Articles as { item: Record<string, string>[] }).item[0]!
+    expect(article.Title).toBe('邀请好友关注，一起赚积分 🎁')
+    expect(article.Description).toMatch(
+      /^好友扫码关注并完成首次签到，你得 50 积分；好友再邀请新朋友，你还能依次得 30\/20\/10\/5 积分。\n邀请码 [2-9A-HJ-NP-Z]{8}，二维码有效至 \d{4}-\d{2}-\d{2}。$/,
+    )
+    expect(article.PicUrl).toBe(article.Url)
+    expect(article.PicUrl!.startsWith(`${wx.url}/cgi-bin/showqrcode?ticket=`)).toBe(true)
+    return wx.qrScene(new URL(article.PicUrl!).searchParams.get('ticket')!)!
+  }
+
+  it('attributes a follow through a personal QR and rewards the inviter on the first check-in', async () => {
+    const pusher = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const scene = await scan(pusher, 'o_inviter')
+    expect(scene).toMatch(/^inv_[2-9A-HJ-NP-Z]{8}$/)
+    // asking again reuses the code: one qrcode/create per member per period
+    const calls = wx.calls('qrcode.create')
+    expect(await scan(pusher, 'o_inviter')).toBe(scene)
+    expect(wx.calls('qrcode.create')).toBe(calls)
+
+    const welcome = await pusher.event('o_friend', 'subscribe', {
+      EventKey: `qrscene_${scene}`,
+      Ticket: 'T',
+    })
+    expect(welcome.reply!.Content).toBe(
+      '欢迎关注！你是受好友邀请来的 🎉\n每天发送「签到」赚积分，发送「帮助」看看我能为你做什么。\n完成首次签到后，邀请你的好友将获得奖励。',
+    )
+    const before = await points('o_inviter')
+    await pusher.text('o_friend', '签到')
+    expect((await points('o_inviter')) - before).toBe(50)
+
+    // the inviter is told through the outbox, delivered by (sandbox) WeChat
+    await drainOutbox({
+      db: get().db,
+      api,
+      appid: SAFE_ACCOUNT.appid,
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+      timeZone: 'Asia/Shanghai',
+      rate: { perSecond: 0, burst: 1 },
+    })
+    const notice = wx.sent.find((s) => s.touser === 'o_inviter' && s.method === 'custom.send')
+    expect(notice?.body).toMatchObject({
+      msgtype: 'text',
+      text: { content: expect.stringMatching(/^🎉 你邀请的好友已加入，奖励 \+50 积分/) },
+    })
+
+    // unfollowing and following again — even through someone else's code — pays nothing
+    const other = await scan(pusher, 'o_other_inviter')
+    await pusher.event('o_friend', 'unsubscribe')
+    const again = await pusher.event('o_friend', 'subscribe', {
+      EventKey: `qrscene_${other}`,
+      Ticket: 'T2',
+    })
+    expect(again.reply!.Content).toBe(
+      '欢迎关注！我是圈子小助手 🎉\n发送「帮助」看看我能为你做什么。',
+    )
+    // an existing follower scanning a code: no invite, no reply
+    expect((await pusher.event('o_inviter', 'SCAN', { EventKey: other, Ticket: 'T3' })).body).toBe(
+      'success',
+    )
+    const invites = await get()
+      .db.selectFrom('invites')
+      .select(['status'])
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .execute()
+    expect(invites).toEqual([{ status: 'qualified' }])
+    expect(await points('o_other_inviter')).toBe(10) // its own daily_login only
+  })
+
+  it('says the invite QR is unavailable when the account has no API secret', async () => {
+    const bare = await startServer(get().db)
+    try {
+      const pusher = createPusher({ url: `${bare.url}/wechat`, account: SAFE_ACCOUNT })
+      expect((await pusher.text('o_nosecret', 'invite')).reply!.Content).toBe(
+        '暂时无法生成邀请二维码，请稍后再试。',
+      )
+    } finally {
+      await bare.close()
+    }
+  })
+})

@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { translator } from '../bot/i18n.js'
+import type { Member } from '../db/schema.js'
+import { silentLogger } from '../logger.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { accountClient } from '../wechat/api/account-client.js'
+import { checkIn } from './checkins.js'
+import {
+  attributeInvite,
+  DEFAULT_INVITE_SETTINGS,
+  type InviteSettings,
+  inviteCode,
+  inviteQr,
+  inviteScene,
+  parseInviteScene,
+  qualifyInvite,
+} from './invites.js'
+
+const TZ = 'Asia/Shanghai'
+const t = translator('zh-CN')
+const SECRET = 'invite-secret'
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi({ secret: SECRET })
+})
+afterAll(() => wx.close())
+
+it('parses invite scenes and refuses others', () => {
+  expect(parseInviteScene(inviteScene('AB23CD45'))).toEqual({ code: 'AB23CD45', campaign: '' })
+  expect(parseInviteScene(inviteScene('AB23CD45', 'spring-2026'))).toEqual({
+    code: 'AB23CD45',
+    campaign: 'spring-2026',
+  })
+  for (const scene of [null, '', 'inv_', 'inv_ab23cd45', 'inv_AB23CD4', 'promo', 'inv_AB23CD45_'])
+    expect(parseInviteScene(scene)).toBeNull()
+  expect(() => inviteScene('AB23CD45', 'has space')).toThrow(/campaign/)
+})
+
+forEachDatabase('invites and referral rewards', (get, dbName) => {
+  let n = 0
+  const now = new Date('2026-11-24T02:00:00Z')
+  const appid = () => `wx${dbName === 'pglite' ? 'c' : 'd'}${String(++n).padStart(15, '0')}`
+  const member = (app: string, openid: string): Promise<Member> =>
+    get()
+      .db.insertInto('members')
+      .values({ appid: app, openid, subscribed: true, first_seen_at: now, last_active_at: now })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+  const context = (settings: InviteSettings = DEFAULT_INVITE_SETTINGS) => ({
+    now,
+    timeZone: TZ,
+    settings,
+    t,
+  })
+  const invite = async (inviter: Member, invitee: Member, settings?: InviteSettings) =>
+    attributeInvite(get().db, {
+      invitee,
+      scene: inviteScene(await inviteCode(get().db, inviter, now)),
+      isNew: true,
+      source: 'oa_qr',
+      ...context(settings),
+    })
+  const ledger = (memberId: number) =>
+    get()
+      .db.selectFrom('points_ledger')
+      .select(['rule', 'delta'])
+      .where('member_id', '=', memberId)
+      .orderBy('id')
+      .execute()
+  const firstCheckin = (m: Member) =>
+    checkIn(get().db, {
+      appid: m.appid,
+      memberId: m.id,
+      now,
+      timeZone: TZ,
+      settings: { streakBonuses: {} },
+      invites: { settings: DEFAULT_INVITE_SETTINGS, t },
+    })
+
+  it('pays a chain of invites exactly five levels up, once, on the first check-in', async () => {
+    const app = appid()
+    const chain: Member[] = []
+    for (let i = 0; i < 7; i++) chain.push(await member(app, `o_chain_${i}`))
+    for (let i = 1; i < 7; i++)
+      expect((await invite(chain[i - 1]!, chain[i]!)).status).toBe('attributed')
+    // nothing is paid before the invitee checks in (the default: rewards on first check-in)
+    expect(await ledger(chain[5]!.id)).toEqual([])
+    await firstCheckin(chain[6]!)
+    await firstCheckin(chain[6]!) // the same day again: nothing more
+    const paid = await Promise.all(chain.map((m) => ledger(m.id)))
+    expect(paid[5]).toEqual([{ rule: 'friend_invite', delta: 50 }])
+    expect(paid[4]).toEqual([{ rule: 'invite_chain', delta: 30 }])
+    expect(paid[3]).toEqual([{ rule: 'invite_chain', delta: 20 }])
+    expect(paid[2]).toEqual([{ rule: 'invite_chain', delta: 10 }])
+    expect(paid[1]).toEqual([{ rule: 'invite_chain', delta: 5 }])
+    expect(paid[0]).toEqual([]) // a sixth level is not paid
+    expect(paid[6]).toEqual([{ rule: 'checkin', delta: 5 }])
+    // qualifying again changes nothing
+    expect(await qualifyInvite(get().db, chain[6]!.id, context())).toBeNull()
+    // each inviter is told through the outbox, once
+    const notices = await get()
+      .db.selectFrom('push_outbox')
+      .select(['openid', 'source'])
+      .where('appid', '=', app)
+      .orderBy('openid')
+      .execute()
+    expect(notices.map((x) => x.openid)).toEqual([
+      'o_chain_1',
+      'o_chain_2',
+      'o_chain_3',
+      'o_chain_4',
+      'o_chain_5',
+    ])
+  })
+
+  it('lets one of two racing inviters win an invitee', async () => {
+    const app = appid()
+    const [a, b, friend] = [
+      await member(app, 'o_race_a'),
+      await member(app, 'o_race_b'),
+      await member(app, 'o_race_friend'),
+    ]
+    const results = await Promise.all([invite(a, friend), invite(b, friend), invite(a, friend)])
+    expect(results.filter((r) => r.status === 'attributed')).toHaveLength(1)
+    expect(results.filter((r) => r.status === 'already_invited')).toHaveLength(2)
+    const rows = await get()
+      .db.selectFrom('invites')
+      .select('inviter_member_id')
+      .where('invitee_member_id', '=', friend.id)
+      .execute()
+    expect(rows).toHaveLength(1)
+  })
+
+  it('refuses self-invites, unknown codes, non-invite scenes and people who are not new', async () => {
+    const app = appid()
+    const me = await member(app, 'o_self')
+    const code = await inviteCode(get().db, me, now)
+    expect(await inviteCode(get().db, me, now)).toBe(code) // stable
+    const base = { invitee: me, isNew: true, source: 'oa_qr' as const, ...context() }
+    expect((await attributeInvite(get().db, { ...base, scene: inviteScene(code) })).status).toBe(
+      'self',
+    )
+    expect(
+      (await attributeInvite(get().db, { ...base, scene: inviteScene('ZZZZZZZZ') })).status,
+    ).toBe('unknown_code')
+    expect((await attributeInvite(get().db, { ...base, scene: 'poster' })).status).toBe(
+      'not_invite',
+    )
+    const other = await member(app, 'o_self_other')
+    expect(
+      (
+        await attributeInvite(get().db, {
+          ...base,
+          invitee: other,
+          isNew: false,
+          scene: inviteScene(code),
+        })
+      ).status,
+    ).toBe('not_new')
+    // a bare code (a WeCom join state) works like a scene
+    expect(
+      (
+        await attributeInvite(get().db, {
+          ...base,
+          invitee: other,
+          scene: code,
+          source: 'group_join',
+        })
+      ).status,
+    ).toBe('attributed')
+    expect(
+      await get().db.selectFrom('invites').select('id').where('appid', '=', app).execute(),
+    ).toHaveLength(1)
+  })
+
+  it('pays on follow when configured, and level 1 only within the friend_invite cap', async () => {
+    const app = appid()
+    const onFollow: InviteSettings = { ...DEFAULT_INVITE_SETTINGS, rewardOn: 'follow' }
+    const inviter = await member(app, 'o_cap_inviter')
+    for (let i = 0; i < 11; i++) {
+      const r = await invite(inviter, await member(app, `o_cap_${i}`), onFollow)
+      expect(r.status).toBe('attributed')
+    }
+    const entries = await ledger(inviter.id)
+    expect(entries).toHaveLength(10) // friend_invite: 10 ever
+    expect(entries.every((e) => e.rule === 'friend_invite' && e.delta === 50)).toBe(true)
+  })
+
+  it('issues an invite QR once per period, under concurrency, and re-issues it before expiry', async () => {
+    const app = appid()
+    const api = accountClient({
+      db: get().db,
+      appid: app,
+      secret: SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+    })
+    const me = await member(app, 'o_qr')
+    const before = wx.calls('qrcode.create')
+    const ask = (at: Date) =>
+      inviteQr(get().db, api, {
+        member: me,
+        now: at,
+        settings: DEFAULT_INVITE_SETTINGS,
+        imageBase: wx.url,
+      })
+    const first = await Promise.all([ask(now), ask(now), ask(now), ask(now), ask(now)])
+    expect(wx.calls('qrcode.create') - before).toBe(1)
+    expect(first.filter((q) => q.issued)).toHaveLength(1)
+    expect(new Set(first.map((q) => q.imageUrl)).size).toBe(1)
+    const q = first[0]!
+    expect(q.expiresAt.getTime() - now.getTime()).toBe(30 * 86_400_000)
+    // the image is served without auth, and the code scans to the member's invite scene
+    const image = await fetch(q.imageUrl)
+    expect(image.status).toBe(200)
+    expect(image.headers.get('content-type')).toBe('image/svg+xml')
+    const ticket = new URL(q.imageUrl).searchParams.get('ticket')!
+    expect(wx.qrScene(ticket)).toBe(inviteScene(q.code))
+    // 28 days later: still cached; 29.5 days later (less than a day left): re-issued
+    expect((await ask(new Date(now.getTime() + 28 * 86_400_000))).issued).toBe(false)
+    const later = await ask(new Date(now.getTime() + 29.5 * 86_400_000))
+    expect(later.issued).toBe(true)
+    expect(later.imageUrl).not.toBe(q.imageUrl)
+    expect(later.code).toBe(q.code)
+    expect(wx.calls('qrcode.create') - before).toBe(2)
+  })
+})
