@@ -47,6 +47,7 @@ export function createApp(deps: AppDeps): Hono {
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
   const app = new Hono()
+  const wechat = { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase }
 
   app.onError((error, c) => {
     const status = error instanceof HTTPException ? error.status : 500
@@ -72,6 +73,8 @@ export function createApp(deps: AppDeps): Hono {
       appids: config.accounts.map((a) => a.appid),
       timeZone: config.timeZone,
       locale: config.locale,
+      wechat,
+      invites: config.invites,
     }),
   )
   app.route(
@@ -90,7 +93,7 @@ export function createApp(deps: AppDeps): Hono {
         logger,
         locale: config.locale,
         community: { timeZone: config.timeZone, checkin: config.checkin, invites: config.invites },
-        wechat: { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase },
+        wechat,
         replyDeadlineMs: config.replyDeadlineMs,
       },
     }),

@@ -6,6 +6,7 @@ import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import { checkIn } from './checkins.js'
+import { inviteReport } from './invite-report.js'
 import {
   attributeInvite,
   DEFAULT_INVITE_SETTINGS,
@@ -15,6 +16,7 @@ import {
   inviteScene,
   parseInviteScene,
   qualifyInvite,
+  recordShare,
 } from './invites.js'
 
 const TZ = 'Asia/Shanghai'
@@ -226,5 +228,104 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(later.imageUrl).not.toBe(q.imageUrl)
     expect(later.code).toBe(q.code)
     expect(wx.calls('qrcode.create') - before).toBe(2)
+  })
+
+  it('reports sharers, invites, conversions, share rate and K per campaign, with top inviters', async () => {
+    const app = appid()
+    const [a, b, c, d, e] = (await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map((x) => member(app, `o_report_${x}`)),
+    )) as [Member, Member, Member, Member, Member]
+    await get()
+      .db.insertInto('members')
+      .values({
+        appid: app,
+        openid: 'o_report_gone',
+        first_seen_at: new Date('2026-01-01T00:00:00Z'),
+        last_active_at: new Date('2026-01-01T00:00:00Z'),
+      })
+      .execute()
+    for (const [m, campaign] of [
+      [a, ''],
+      [a, ''], // the same day twice: one share
+      [e, ''],
+      [a, 'spring'],
+    ] as const)
+      await recordShare(get().db, { member: m, campaign, now, timeZone: TZ })
+    await invite(a, b)
+    const codeA = await inviteCode(get().db, a, now)
+    await attributeInvite(get().db, {
+      invitee: c,
+      scene: inviteScene(codeA, 'spring'),
+      isNew: true,
+      source: 'oa_qr',
+      ...context(),
+    })
+    await invite(e, d)
+    await firstCheckin(b)
+    await firstCheckin(d)
+
+    const report = await inviteReport(get().db, {
+      appid: app,
+      from: '2026-11-18',
+      to: '2026-11-24',
+      timeZone: TZ,
+    })
+    expect(report).toEqual({
+      from: '2026-11-18',
+      to: '2026-11-24',
+      activeMembers: 5,
+      totals: {
+        sharers: 2,
+        invites: 3,
+        conversions: 2,
+        shareRate: 0.4,
+        invitesPerSharer: 1.5,
+        conversionRate: 0.6667,
+        k: 0.4,
+      },
+      campaigns: [
+        {
+          campaign: null,
+          sharers: 2,
+          invites: 2,
+          conversions: 2,
+          shareRate: 0.4,
+          invitesPerSharer: 1,
+          conversionRate: 1,
+          k: 0.4,
+        },
+        {
+          campaign: 'spring',
+          sharers: 1,
+          invites: 1,
+          conversions: 0,
+          shareRate: 0.2,
+          invitesPerSharer: 1,
+          conversionRate: 0,
+          k: 0,
+        },
+      ],
+      topInviters: [
+        { openid: 'o_report_a', invites: 2, conversions: 1 },
+        { openid: 'o_report_e', invites: 1, conversions: 1 },
+      ],
+    })
+    // a period before any of it: zeros and null ratios
+    const empty = await inviteReport(get().db, {
+      appid: app,
+      from: '2026-10-01',
+      to: '2026-10-07',
+      timeZone: TZ,
+    })
+    expect(empty.activeMembers).toBe(0)
+    expect(empty.totals).toEqual({
+      sharers: 0,
+      invites: 0,
+      conversions: 0,
+      shareRate: null,
+      invitesPerSharer: null,
+      conversionRate: null,
+      k: null,
+    })
   })
 })

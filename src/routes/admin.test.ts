@@ -224,4 +224,32 @@ forEachDatabase('operator API', (get) => {
       ]),
     )
   })
+
+  it('serves the invite report with validated periods', async () => {
+    const ok = await call('GET', '/invites/report?from=2026-11-01&to=2026-11-24')
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({
+      from: '2026-11-01',
+      to: '2026-11-24',
+      totals: { invites: 0 },
+      campaigns: [],
+      topInviters: [],
+    })
+    const bad = async (query: string, message: string) => {
+      const res = await call('GET', `/invites/report?${query}`)
+      expect(res.status).toBe(400)
+      expect((await res.json()).message).toBe(message)
+    }
+    await bad('from=2026-13-01', 'from: must be a date YYYY-MM-DD')
+    await bad('from=yesterday', 'from: must be a date YYYY-MM-DD')
+    await bad('from=2026-11-24&to=2026-11-01', 'from: must not be after to')
+    await bad('from=2024-01-01&to=2026-11-24', 'to: the period is at most 366 days')
+    // campaign QRs need the account's API
+    await seedMember('o_campaign')
+    const noApi = await call('POST', '/members/o_campaign/invite-qr', { campaign: 'spring' })
+    expect(noApi.status).toBe(409)
+    const badCampaign = await call('POST', '/members/o_campaign/invite-qr', { campaign: 'a b' })
+    expect(badCampaign.status).toBe(400)
+    expect((await badCampaign.json()).message).toBe('campaign: 1–40 letters, digits or -')
+  })
 })

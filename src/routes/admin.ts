@@ -11,14 +11,20 @@
  *   PUT   rules/:rule                    { points, capCount?, capPeriod?, enabled? }
  *   GET   rewards / POST rewards / PATCH rewards/:code
  *   POST  redemptions/:id/cancel
+ *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
+ *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
+import { addDays, localDay } from '../community/community-time.js'
+import { inviteReport } from '../community/invite-report.js'
+import { type InviteSettings, inviteQr, isCampaign } from '../community/invites.js'
 import { findMember } from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
@@ -34,7 +40,13 @@ export interface AdminRouteOptions {
   timeZone: string
   /** Language of the notices members get (points granted or deducted). */
   locale: Locale
+  /** Outbound API access (campaign invite QRs). */
+  wechat: WechatAccess
+  invites: InviteSettings
 }
+
+const isDay = (s: string) =>
+  /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`))
 
 const ACTOR = 'operator'
 
@@ -48,6 +60,9 @@ const pointsBody = v.strictObject({
   ),
   reason: v.pipe(v.string(), v.trim(), v.minLength(1, 'is required'), v.maxLength(200)),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))),
+})
+const inviteQrBody = v.strictObject({
+  campaign: v.optional(v.pipe(v.string(), v.check(isCampaign, '1–40 letters, digits or -'))),
 })
 const ruleBody = v.strictObject({
   points: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000)),
@@ -200,6 +215,47 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       level: member.level,
       entries,
     })
+  })
+
+  app.get('/accounts/:appid/invites/report', async (c) => {
+    const appid = account(c)
+    const today = localDay(o.clock.now(), o.timeZone)
+    const to = c.req.query('to') ?? today
+    const from = c.req.query('from') ?? addDays(to, -29)
+    for (const [name, day] of [
+      ['from', from],
+      ['to', to],
+    ] as const) {
+      if (!isDay(day))
+        throw new HTTPException(400, { message: `${name}: must be a date YYYY-MM-DD` })
+    }
+    if (from > to) throw new HTTPException(400, { message: 'from: must not be after to' })
+    if (addDays(from, 366) <= to)
+      throw new HTTPException(400, { message: 'to: the period is at most 366 days' })
+    return c.json(await inviteReport(o.db, { appid, from, to, timeZone: o.timeZone }))
+  })
+
+  app.post('/accounts/:appid/members/:openid/invite-qr', async (c) => {
+    const { appid, member } = await memberOf(c)
+    const body = await parseBody(c, inviteQrBody)
+    const api = o.wechat.api(appid)
+    if (!api) throw new HTTPException(409, { message: 'the account has no WECHAT_SECRET: no API' })
+    const qr = await inviteQr(o.db, api, {
+      member,
+      campaign: body.campaign,
+      now: o.clock.now(),
+      settings: o.invites,
+      imageBase: o.wechat.qrImageBase,
+    })
+    await audit(o.db, {
+      appid,
+      actor: ACTOR,
+      action: 'invite.qr',
+      target: member.openid,
+      details: body,
+      now: o.clock.now(),
+    })
+    return c.json(qr, qr.issued ? 201 : 200)
   })
 
   app.get('/accounts/:appid/rules', async (c) => {
