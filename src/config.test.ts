@@ -61,6 +61,25 @@ describe('loadConfig', () => {
     expect(lines.join('\n')).not.toContain('tooshort-secret')
   })
 
+  it('reads invite settings and names bad ones', () => {
+    expect(loadConfig({}).invites).toEqual({
+      rewardOn: 'checkin',
+      chainRewards: [30, 20, 10, 5],
+      qrDays: 30,
+    })
+    expect(
+      loadConfig({ INVITE_REWARD_ON: 'follow', INVITE_CHAIN_REWARDS: '0', INVITE_QR_DAYS: '7' })
+        .invites,
+    ).toEqual({ rewardOn: 'follow', chainRewards: [0], qrDays: 7 })
+    expect(
+      problems({ INVITE_REWARD_ON: 'never', INVITE_CHAIN_REWARDS: '30;20', INVITE_QR_DAYS: '31' }),
+    ).toEqual([
+      'INVITE_REWARD_ON: must be checkin or follow',
+      'INVITE_CHAIN_REWARDS: must be up to 9 comma-separated point amounts, e.g. 30,20,10,5',
+      'INVITE_QR_DAYS: must be at most 30',
+    ])
+  })
+
   it('refuses half-configured accounts and bad extra accounts', () => {
     expect(problems({ WECHAT_APPID: 'wx1234567890abcdef' })).toEqual([
       'WECHAT_TOKEN: must be set when WECHAT_APPID is set',

@@ -48,8 +48,13 @@ function show(result: PushResult): void {
     console.log(`  ← ${result.body === '' ? '(empty)' : result.body}`)
   } else {
     const r = result.reply
+    const article = (r.Articles as { item?: Record<string, string>[] } | undefined)?.item?.[0]
     const content =
-      typeof r.Content === 'string' ? r.Content : JSON.stringify({ ...r, ToUserName: undefined })
+      typeof r.Content === 'string'
+        ? r.Content
+        : article
+          ? `${article.Title}\n${article.Description ?? ''}\n${article.PicUrl ?? ''}`
+          : JSON.stringify({ ...r, ToUserName: undefined })
     console.log(`  ← [${r.MsgType}] ${content.replaceAll('\n', '\n    ')}`)
   }
 }
