@@ -1,0 +1,78 @@
+/**
+ * What the shop needs from WeChat Pay, as an interface: the Node entry implements it with
+ * wechatpay-node-v3 (src/pay/wechatpay-gateway.ts), tests and the sandbox talk to the sandbox Pay
+ * server through the same implementation. Amounts are integer fen.
+ */
+
+/** The parameters `wx.requestPayment` takes (appId is line 1 of the signature, not passed). */
+export interface RequestPayment {
+  appId: string
+  timeStamp: string
+  nonceStr: string
+  package: string
+  signType: 'RSA'
+  paySign: string
+}
+
+/** A transaction as query and notifications describe it. */
+export interface Transaction {
+  out_trade_no: string
+  transaction_id?: string
+  trade_state: string
+  appid?: string
+  mchid?: string
+  amount?: { total?: number; payer_total?: number; currency?: string }
+  payer?: { openid?: string }
+  success_time?: string
+}
+
+/** A refund as the refund API and refund notifications describe it. */
+export interface Refund {
+  refund_id: string
+  out_refund_no: string
+  out_trade_no?: string
+  status?: string
+  refund_status?: string
+  amount?: { total?: number; refund?: number }
+}
+
+export interface PayGateway {
+  /** The mini-program AppID orders are made for, and the merchant. */
+  appid: string
+  mchid: string
+  /** JSAPI prepay; returns the `wx.requestPayment` parameters. */
+  jsapi(o: {
+    outTradeNo: string
+    description: string
+    totalFen: number
+    openid: string
+    notifyUrl: string
+    timeExpire: Date
+  }): Promise<RequestPayment>
+  /** The order's transaction, or null when WeChat Pay does not know it. */
+  query(outTradeNo: string): Promise<Transaction | null>
+  /** Closes an unpaid order (re-entrant). */
+  close(outTradeNo: string): Promise<void>
+  /** Requests a refund; the same `outRefundNo` is the same refund. */
+  refund(o: {
+    outTradeNo: string
+    outRefundNo: string
+    refundFen: number
+    totalFen: number
+    reason: string
+    notifyUrl: string
+  }): Promise<Refund>
+}
+
+/** A refused or failed Pay API call: HTTP status and WeChat Pay's code. */
+export class PayApiError extends Error {
+  override readonly name = 'PayApiError'
+  constructor(
+    readonly method: string,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${method}: ${status} ${code} ${message}`)
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The {@link PayGateway} on wechatpay-node-v3 (Node only): it signs requests (`Authorization`) and
+ * builds the `wx.requestPayment` parameters. The package has no base-URL option, so its HTTP goes
+ * through `createHttp` with a fetch client that rewrites `https://api.mch.weixin.qq.com` to the
+ * configured base (the sandbox Pay server in sandbox mode and tests). Responses with a body are
+ * verified against WeChat Pay's signature (the package does not), when verification keys are set.
+ */
+import WxPay from 'wechatpay-node-v3'
+import {
+  PayApiError,
+  type PayGateway,
+  type Refund,
+  type RequestPayment,
+  type Transaction,
+} from './gateway.js'
+import { type PayVerifyKeys, verifyWechatpaySignature } from './notification.js'
+
+const OFFICIAL = 'https://api.mch.weixin.qq.com'
+
+export interface WechatpayGatewayOptions {
+  appid: string
+  mchid: string
+  /** The merchant API private key (`apiclient_key.pem`). */
+  privateKeyPem: string
+  /** The merchant API certificate serial. */
+  certSerial: string
+  apiV3Key: string
+  /** Default https://api.mch.weixin.qq.com. */
+  baseUrl?: string
+  /** WeChat Pay's keys by serial: every response with a body must verify against one. */
+  verifyKeys: PayVerifyKeys
+  fetch?: typeof fetch
+  timeoutMs?: number
+}
+
+interface Output {
+  status: number
+  data?: Record<string, unknown>
+  error?: string
+}
+
+/** RFC 3339 in China Standard Time, as WeChat Pay writes times. */
+export function rfc3339Cst(at: Date): string {
+  const local = new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 19)
+  return `${local}+08:00`
+}
+
+export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
+  const base = (o.baseUrl ?? OFFICIAL).replace(/\/+$/, '')
+  const doFetch = o.fetch ?? fetch
+  const pay = new WxPay({
+    appid: o.appid,
+    mchid: o.mchid,
+    // Only read to derive the serial, which is given: the package insists on a value.
+    publicKey: Buffer.from('unused'),
+    privateKey: Buffer.from(o.privateKeyPem),
+    serial_no: o.certSerial,
+    key: o.apiV3Key,
+  })
+
+  async function send(
+    method: 'GET' | 'POST',
+    url: string,
+    headers: Record<string, string>,
+    body?: Record<string, unknown>,
+  ): Promise<Output> {
+    const target = url.startsWith(OFFICIAL) ? base + url.slice(OFFICIAL.length) : url
+    const res = await doFetch(target, {
+      method,
+      headers: { ...headers, 'Accept-Encoding': 'identity' },
+      // The same JSON.stringify the package signed: the bytes match.
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+    })
+    const text = await res.text()
+    if (res.status >= 200 && res.status < 300 && text) {
+      await verifyWechatpaySignature(
+        text,
+        {
+          timestamp: res.headers.get('wechatpay-timestamp') ?? undefined,
+          nonce: res.headers.get('wechatpay-nonce') ?? undefined,
+          signature: res.headers.get('wechatpay-signature') ?? undefined,
+          serial: res.headers.get('wechatpay-serial') ?? undefined,
+        },
+        { keys: o.verifyKeys, now: new Date() },
+      )
+    }
+    let data: Record<string, unknown> | undefined
+    try {
+      data = text ? JSON.parse(text) : undefined
+    } catch {
+      data = undefined
+    }
+    return res.ok ? { status: res.status, data } : { status: res.status, error: text, data }
+  }
+  pay.createHttp({
+    post: (url: string, params: Record<string, unknown>, headers: Record<string, string>) =>
+      send('POST', url, headers, params),
+    get: (url: string, headers: Record<string, string>) => send('GET', url, headers),
+    upload: () => Promise.reject(new Error('upload is not used')),
+  })
+
+  const fail = (method: string, out: Output): never => {
+    const code = typeof out.data?.code === 'string' ? out.data.code : 'HTTP_ERROR'
+    const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
+    throw new PayApiError(method, out.status, code, message)
+  }
+
+  return {
+    appid: o.appid,
+    mchid: o.mchid,
+    async jsapi(r) {
+      const out = (await pay.transactions_jsapi({
+        description: r.description,
+        out_trade_no: r.outTradeNo,
+        notify_url: r.notifyUrl,
+        time_expire: rfc3339Cst(r.timeExpire),
+        amount: { total: r.totalFen, currency: 'CNY' },
+        payer: { openid: r.openid },
+      })) as Output
+      if (out.status !== 200 || !out.data?.paySign) return fail('jsapi', out)
+      return out.data as unknown as RequestPayment
+    },
+    async query(outTradeNo) {
+      const out = (await pay.query({ out_trade_no: outTradeNo })) as Output
+      if (out.status === 404) return null
+      if (out.status !== 200 || !out.data) return fail('query', out)
+      return out.data as unknown as Transaction
+    },
+    async close(outTradeNo) {
+      const out = (await pay.close(outTradeNo)) as Output
+      if (out.status !== 204 && out.status !== 200) fail('close', out)
+    },
+    async refund(r) {
+      const out = (await pay.refunds({
+        out_trade_no: r.outTradeNo,
+        out_refund_no: r.outRefundNo,
+        reason: r.reason,
+        notify_url: r.notifyUrl,
+        amount: { refund: r.refundFen, total: r.totalFen, currency: 'CNY' },
+      })) as Output
+      if (out.status !== 200 || !out.data) return fail('refund', out)
+      return out.data as unknown as Refund
+    },
+  }
+}
