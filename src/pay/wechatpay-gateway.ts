@@ -45,6 +45,24 @@ export function rfc3339Cst(at: Date): string {
   return `${local}+08:00`
 }
 
+/**
+ * The `wx.requestPayment` signature: SHA256withRSA over `appId\ntimeStamp\nnonceStr\npackage\n`
+ * with the merchant key — the package's own signer, as its jsapi call uses.
+ */
+export function paySign(
+  privateKeyPem: string,
+  p: { appId: string; timeStamp: string; nonceStr: string; package: string },
+): string {
+  const signer = new WxPay({
+    appid: p.appId,
+    mchid: 'unused',
+    publicKey: Buffer.from('unused'),
+    privateKey: Buffer.from(privateKeyPem),
+    serial_no: 'unused',
+  })
+  return signer.sha256WithRsa(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`)
+}
+
 export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
   const base = (o.baseUrl ?? OFFICIAL).replace(/\/+$/, '')
   const doFetch = o.fetch ?? fetch

@@ -1,0 +1,269 @@
+import { createHash, createVerify, X509Certificate } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import vectors from '../../../shared/vectors/wechatpay.json' with { type: 'json' }
+import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
+import { base64Decode, base64Encode } from '../wechat/crypto.js'
+import { PayApiError } from './gateway.js'
+import {
+  certificateSpki,
+  decryptResource,
+  importVerifyKeys,
+  openNotification,
+  type PayNotificationReason,
+  pemDecode,
+} from './notification.js'
+import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
+
+type Vector = { id: string; inputs: Record<string, string>; expected: Record<string, string> }
+const vector = (id: string) => (vectors as unknown as Vector[]).find((v) => v.id === id)!
+
+describe('WeChat Pay vectors', () => {
+  it('signs wx.requestPayment parameters exactly as the official vector', () => {
+    const { inputs, expected } = vector('pay-paysign-jsapi-official')
+    expect(
+      paySign(inputs.merchantPrivateKeyPem!, {
+        appId: inputs.appId!,
+        timeStamp: inputs.timeStamp!,
+        nonceStr: inputs.nonceStr!,
+        package: inputs.package!,
+      }),
+    ).toBe(expected.paySign)
+  })
+
+  it('decrypts the AES-256-GCM vector and refuses any flipped byte', async () => {
+    const { inputs, expected } = vector('pay-gcm-decrypt-java-aes256')
+    const r = {
+      ciphertext: inputs.ciphertext!,
+      nonce: inputs.nonce!,
+      associated_data: inputs.associatedData!,
+    }
+    const plain = await decryptResource(inputs.apiV3Key!, r)
+    expect(plain.length).toBe(Number(expected.plaintextLength))
+    expect(createHash('sha256').update(plain).digest('hex')).toBe(expected.plaintextSha256)
+    const bytes = base64Decode(r.ciphertext)
+    for (const at of [0, bytes.length - 20, bytes.length - 1]) {
+      const flipped = bytes.slice()
+      flipped[at]! ^= 1 // ciphertext, ciphertext end, tag
+      await expect(
+        decryptResource(inputs.apiV3Key!, { ...r, ciphertext: base64Encode(flipped) }),
+      ).rejects.toMatchObject({ reason: 'decrypt_failed' })
+    }
+    await expect(
+      decryptResource(inputs.apiV3Key!, { ...r, associated_data: 'certificatE' }),
+    ).rejects.toMatchObject({ reason: 'decrypt_failed' })
+    // the decrypted platform certificate: its key is extracted without node:crypto
+    const spki = certificateSpki(pemDecode(plain).der)
+    const x509 = new X509Certificate(plain)
+    expect(x509.serialNumber).toBe(expected.certificateSerial)
+    expect(Buffer.from(spki)).toEqual(x509.publicKey.export({ type: 'spki', format: 'der' }))
+    expect((await importVerifyKeys({ [x509.serialNumber]: plain })).size).toBe(1)
+  })
+})
+
+describe('the gateway against the sandbox Pay server', () => {
+  const merchant = generatePemKeyPair()
+  const apiV3Key = 'sandboxApiV3Key0123456789abcdefX' // 32 bytes
+  let pay: SandboxPay
+  beforeAll(async () => {
+    pay = await startSandboxPay({
+      mchid: '1900000001',
+      appid: 'wxmini0000000000a1',
+      apiV3Key,
+      merchantPublicKey: merchant.publicKey,
+      merchantSerial: 'MERCHANTSERIAL01',
+    })
+  })
+  afterAll(() => pay.close())
+  const gateway = async (privateKeyPem = merchant.privateKey) =>
+    wechatpayGateway({
+      appid: 'wxmini0000000000a1',
+      mchid: '1900000001',
+      privateKeyPem,
+      certSerial: 'MERCHANTSERIAL01',
+      apiV3Key,
+      baseUrl: pay.url,
+      verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+    })
+  const order = (no: string, totalFen = 990) => ({
+    outTradeNo: no,
+    description: '月度会员',
+    totalFen,
+    openid: 'o_mini_buyer',
+    notifyUrl: 'https://example.invalid/pay/notify',
+    timeExpire: new Date(Date.now() + 15 * 60_000),
+  })
+
+  it('prepays, signs wx.requestPayment, queries, closes, and refuses a changed re-order', async () => {
+    const g = await gateway()
+    const params = await g.jsapi(order('QZ-GW-0001'))
+    expect(params).toMatchObject({ appId: 'wxmini0000000000a1', signType: 'RSA' })
+    expect(params.package).toMatch(/^prepay_id=wx/)
+    const message = `${params.appId}\n${params.timeStamp}\n${params.nonceStr}\n${params.package}\n`
+    expect(
+      createVerify('RSA-SHA256')
+        .update(message)
+        .verify(merchant.publicKey, params.paySign, 'base64'),
+    ).toBe(true)
+    // the same order again (identical parameters): the same prepay_id
+    expect((await g.jsapi(order('QZ-GW-0001'))).package).toBe(params.package)
+    await expect(g.jsapi({ ...order('QZ-GW-0001'), totalFen: 1 })).rejects.toMatchObject({
+      status: 400,
+      code: 'INVALID_REQUEST',
+    })
+    expect((await g.query('QZ-GW-0001'))?.trade_state).toBe('NOTPAY')
+    expect(await g.query('QZ-GW-NONE')).toBeNull()
+    await g.close('QZ-GW-0001')
+    expect((await g.query('QZ-GW-0001'))?.trade_state).toBe('CLOSED')
+  })
+
+  it('refunds once per out_refund_no and never more than was paid', async () => {
+    const g = await gateway()
+    await g.jsapi(order('QZ-GW-0002', 1000))
+    await pay.pay('QZ-GW-0002', { deliver: false })
+    const refund = (no: string, fen: number) =>
+      g.refund({
+        outTradeNo: 'QZ-GW-0002',
+        outRefundNo: no,
+        refundFen: fen,
+        totalFen: 1000,
+        reason: '测试',
+        notifyUrl: 'https://example.invalid/pay/notify',
+      })
+    const first = await refund('R-1', 600)
+    expect(first.status).toBe('PROCESSING')
+    expect((await refund('R-1', 600)).refund_id).toBe(first.refund_id)
+    await expect(refund('R-2', 500)).rejects.toMatchObject({ code: 'NOT_ENOUGH' })
+    expect((await refund('R-3', 400)).status).toBe('PROCESSING')
+  })
+
+  it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {
+    const stranger = await gateway(generatePemKeyPair().privateKey)
+    const e = await stranger.jsapi(order('QZ-GW-0003')).catch((error: unknown) => error)
+    expect(e).toBeInstanceOf(PayApiError)
+    expect(e).toMatchObject({ status: 401, code: 'SIGN_ERROR' })
+    const blind = wechatpayGateway({
+      appid: 'wxmini0000000000a1',
+      mchid: '1900000001',
+      privateKeyPem: merchant.privateKey,
+      certSerial: 'MERCHANTSERIAL01',
+      apiV3Key,
+      baseUrl: pay.url,
+      verifyKeys: new Map(),
+    })
+    await expect(blind.jsapi(order('QZ-GW-0004'))).rejects.toMatchObject({
+      reason: 'unknown_serial',
+    })
+  })
+
+  it('opens notifications in both key modes and refuses every tampering', async () => {
+    const keys = await importVerifyKeys(pay.verifyKeys())
+    const resource = { out_trade_no: 'QZ-N-1', trade_state: 'SUCCESS', amount: { total: 990 } }
+    const open = (n: { body: string; headers: Record<string, string> }, now = new Date()) =>
+      openNotification(
+        n.body,
+        {
+          timestamp: n.headers['wechatpay-timestamp'],
+          nonce: n.headers['wechatpay-nonce'],
+          signature: n.headers['wechatpay-signature'],
+          serial: n.headers['wechatpay-serial'],
+        },
+        { keys, apiV3Key, now },
+      )
+    for (const mode of ['public_key', 'certificate'] as const) {
+      const n = pay.buildNotification({
+        eventType: 'TRANSACTION.SUCCESS',
+        originalType: 'transaction',
+        resource,
+        mode,
+      })
+      const opened = await open(n)
+      expect(opened).toMatchObject({
+        eventType: 'TRANSACTION.SUCCESS',
+        originalType: 'transaction',
+        resource,
+        serial: pay.serial(mode),
+      })
+    }
+    const good = pay.buildNotification({
+      eventType: 'TRANSACTION.SUCCESS',
+      originalType: 'transaction',
+      resource,
+    })
+    const envelope = JSON.parse(good.body)
+    // Re-signed bodies: the signature is right (as if made by WeChat Pay), the resource is not.
+    const resigned = (mutate: (e: typeof envelope) => void) => {
+      const e = structuredClone(envelope)
+      mutate(e)
+      const body = JSON.stringify(e)
+      return { body, headers: { 'content-type': 'application/json', ...pay.signBody(body) } }
+    }
+    const flip = (b64: string, at: number) => {
+      const bytes = base64Decode(b64)
+      bytes[at < 0 ? bytes.length + at : at]! ^= 1
+      return base64Encode(bytes)
+    }
+    const cases: [
+      string,
+      { body: string; headers: Record<string, string> },
+      PayNotificationReason,
+      Date?,
+    ][] = [
+      [
+        'a flipped ciphertext byte',
+        resigned((e) => {
+          e.resource.ciphertext = flip(e.resource.ciphertext, 0)
+        }),
+        'decrypt_failed',
+      ],
+      [
+        'a flipped tag byte',
+        resigned((e) => {
+          e.resource.ciphertext = flip(e.resource.ciphertext, -1)
+        }),
+        'decrypt_failed',
+      ],
+      [
+        'changed associated data',
+        resigned((e) => {
+          e.resource.associated_data = 'refund'
+        }),
+        'decrypt_failed',
+      ],
+      [
+        'a body changed after signing',
+        { ...good, body: good.body.replace('"TRANSACTION.SUCCESS"', '"REFUND.SUCCESS"') },
+        'bad_signature',
+      ],
+      [
+        'an unknown serial',
+        { ...good, headers: { ...good.headers, 'wechatpay-serial': 'PUB_KEY_ID_UNKNOWN' } },
+        'unknown_serial',
+      ],
+      [
+        "the other key mode's serial",
+        { ...good, headers: { ...good.headers, 'wechatpay-serial': pay.serial('certificate') } },
+        'bad_signature',
+      ],
+      [
+        'a signature probe',
+        { ...good, headers: { ...good.headers, 'wechatpay-signature': 'WECHATPAY/SIGNTEST/abc' } },
+        'bad_signature',
+      ],
+      [
+        'a missing header',
+        { ...good, headers: { ...good.headers, 'wechatpay-nonce': '' } },
+        'missing_header',
+      ],
+      [
+        'a stale timestamp (replayed 5 minutes later)',
+        good,
+        'stale_timestamp',
+        new Date(Date.now() + 300_000),
+      ],
+    ]
+    for (const [name, n, reason, now] of cases) {
+      const e = await open(n, now).catch((error: unknown) => error)
+      expect(e, name).toMatchObject({ reason })
+    }
+  })
+})

@@ -1,0 +1,405 @@
+/**
+ * The sandbox WeChat Pay server: a real HTTP server on loopback speaking APIv3 as documented in
+ * ../shared/protocol/wechatpay-v3.md — JSAPI prepay, query, close and refund, each request's
+ * `Authorization` verified against the merchant's public key and each response signed — plus a
+ * sender of signed, encrypted notifications (TRANSACTION.SUCCESS, REFUND.*) in both key modes:
+ * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial.
+ *
+ * `npm start` in sandbox mode uses it for a full purchase; tests use it instead of the internet.
+ */
+import {
+  createCipheriv,
+  createPublicKey,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** A key pair for the sandbox, PEM encoded. */
+export interface PemKeyPair {
+  privateKey: string
+  publicKey: string
+}
+
+/** A fresh RSA-2048 key pair (merchant or WeChat Pay side). */
+export function generatePemKeyPair(): PemKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  return {
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  }
+}
+
+/** Which WeChat Pay key signs: the public key (new merchants) or the platform certificate's. */
+export type KeyMode = 'public_key' | 'certificate'
+
+export interface SandboxPayOptions {
+  mchid: string
+  /** The mini-program AppID bound to the merchant. */
+  appid: string
+  apiV3Key: string
+  /** The merchant's API public key, to verify `Authorization`. */
+  merchantPublicKey: string
+  /** The merchant certificate serial `Authorization` must name. */
+  merchantSerial: string
+  /** WeChat Pay's signing keys by mode; generated when absent. */
+  signers?: Partial<Record<KeyMode, { serial: string; keys: PemKeyPair }>>
+  /** The mode of responses and notifications (default public_key). */
+  mode?: KeyMode
+}
+
+interface SandboxOrder {
+  body: Record<string, unknown>
+  prepayId: string
+  state: 'NOTPAY' | 'SUCCESS' | 'CLOSED' | 'REFUND'
+  transactionId?: string
+  successTime?: string
+  refunds: Map<string, SandboxRefund>
+}
+
+interface SandboxRefund {
+  refund_id: string
+  out_refund_no: string
+  out_trade_no: string
+  amount: number
+  status: 'PROCESSING' | 'SUCCESS'
+  notifyUrl?: string
+}
+
+let seq = 0
+const cst = (at: Date) =>
+  `${new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 19)}+08:00`
+
+export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
+  const signers = {
+    public_key: options.signers?.public_key ?? {
+      serial: `PUB_KEY_ID_0114232134912410000000000000${String(++seq).padStart(4, '0')}`,
+      keys: generatePemKeyPair(),
+    },
+    certificate: options.signers?.certificate ?? {
+      serial: `5DEA10EF55877E3CF6C33255C2E7DEFFF7E4${String(++seq).padStart(4, '0')}`,
+      keys: generatePemKeyPair(),
+    },
+  }
+  let mode: KeyMode = options.mode ?? 'public_key'
+  const merchantKey: KeyObject = createPublicKey(options.merchantPublicKey)
+  const orders = new Map<string, SandboxOrder>()
+  const calls = new Map<string, number>()
+
+  function sign(message: string, m: KeyMode = mode) {
+    return createSign('RSA-SHA256').update(message).sign(signers[m].keys.privateKey, 'base64')
+  }
+  /** The Wechatpay-* headers of a signed body. */
+  function signedHeaders(body: string, m: KeyMode = mode, at = new Date()) {
+    const timestamp = String(Math.floor(at.getTime() / 1000))
+    const nonce = randomBytes(16).toString('hex')
+    return {
+      'wechatpay-timestamp': timestamp,
+      'wechatpay-nonce': nonce,
+      'wechatpay-signature': sign(`${timestamp}\n${nonce}\n${body}\n`, m),
+      'wechatpay-serial': signers[m].serial,
+      'wechatpay-signature-type': 'WECHATPAY2-SHA256-RSA2048',
+    }
+  }
+
+  function encrypt(plaintext: string, associatedData: string) {
+    const nonce = randomBytes(6).toString('hex') // 12 ASCII bytes
+    const cipher = createCipheriv('aes-256-gcm', Buffer.from(options.apiV3Key), Buffer.from(nonce))
+    cipher.setAAD(Buffer.from(associatedData))
+    const ct = Buffer.concat([
+      cipher.update(plaintext, 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ])
+    return { ciphertext: ct.toString('base64'), nonce, associated_data: associatedData }
+  }
+
+  function transaction(no: string, o: SandboxOrder, amountTotal?: number) {
+    const total = (o.body.amount as { total: number }).total
+    return {
+      appid: o.body.appid,
+      mchid: o.body.mchid,
+      out_trade_no: no,
+      ...(o.transactionId ? { transaction_id: o.transactionId } : {}),
+      trade_type: 'JSAPI',
+      trade_state: o.state,
+      trade_state_desc: o.state,
+      bank_type: 'OTHERS',
+      success_time: o.successTime,
+      payer: { openid: (o.body.payer as { openid: string }).openid },
+      amount: {
+        total: amountTotal ?? total,
+        payer_total: amountTotal ?? total,
+        currency: 'CNY',
+        payer_currency: 'CNY',
+      },
+    }
+  }
+
+  /** A signed, encrypted notification envelope: body and headers, ready to POST. */
+  function buildNotification(n: {
+    eventType: string
+    originalType: 'transaction' | 'refund'
+    resource: Record<string, unknown>
+    mode?: KeyMode
+    at?: Date
+  }) {
+    const body = JSON.stringify({
+      id: `EV-${Date.now()}${++seq}`,
+      create_time: cst(n.at ?? new Date()),
+      resource_type: 'encrypt-resource',
+      event_type: n.eventType,
+      summary: n.eventType === 'TRANSACTION.SUCCESS' ? '支付成功' : '退款通知',
+      resource: {
+        original_type: n.originalType,
+        algorithm: 'AEAD_AES_256_GCM',
+        ...encrypt(JSON.stringify(n.resource), n.originalType),
+      },
+    })
+    return {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'request-id': `sandbox-${seq}`,
+        ...signedHeaders(body, n.mode ?? mode, n.at),
+      } as Record<string, string>,
+    }
+  }
+
+  async function deliver(url: string, n: { body: string; headers: Record<string, string> }) {
+    const res = await fetch(url, { method: 'POST', headers: n.headers, body: n.body })
+    return { status: res.status, body: await res.text() }
+  }
+
+  function verifyAuthorization(req: IncomingMessage, path: string, body: string) {
+    const header = req.headers.authorization ?? ''
+    const m = /^WECHATPAY2-SHA256-RSA2048 (.+)$/.exec(header)
+    if (!m) return 'Authorization missing or not WECHATPAY2-SHA256-RSA2048'
+    const fields = Object.fromEntries(
+      [...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((f) => [f[1]!, f[2]!]),
+    )
+    if (fields.mchid !== options.mchid) return 'mchid does not match'
+    if (fields.serial_no !== options.merchantSerial)
+      return 'serial_no is not the merchant certificate'
+    if (Math.abs(Date.now() / 1000 - Number(fields.timestamp)) > 300) return 'timestamp expired'
+    const message = `${req.method}\n${path}\n${fields.timestamp}\n${fields.nonce_str}\n${body}\n`
+    const ok = createVerify('RSA-SHA256')
+      .update(message)
+      .verify(merchantKey, fields.signature ?? '', 'base64')
+    return ok ? undefined : 'signature does not verify'
+  }
+
+  function reply(res: ServerResponse, status: number, json?: unknown) {
+    if (json === undefined) {
+      res.writeHead(status)
+      return res.end()
+    }
+    const body = JSON.stringify(json)
+    res.writeHead(status, { 'content-type': 'application/json', ...signedHeaders(body) })
+    res.end(body)
+  }
+  const error = (res: ServerResponse, status: number, code: string, message: string) =>
+    reply(res, status, { code, message })
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const raw = Buffer.concat(chunks).toString('utf8')
+    const url = new URL(req.url ?? '/', 'http://sandbox')
+    const path = url.pathname + url.search
+    calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1)
+    const refused = verifyAuthorization(req, path, req.method === 'GET' ? '' : raw)
+    if (refused) return error(res, 401, 'SIGN_ERROR', refused)
+    let body: Record<string, unknown> = {}
+    if (raw) {
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        return error(res, 400, 'PARAM_ERROR', 'body is not JSON')
+      }
+    }
+
+    if (req.method === 'POST' && url.pathname === '/v3/pay/transactions/jsapi') {
+      const no = String(body.out_trade_no ?? '')
+      const total = (body.amount as { total?: unknown } | undefined)?.total
+      if (body.appid !== options.appid || body.mchid !== options.mchid)
+        return error(res, 400, 'APPID_MCHID_NOT_MATCH', 'appid and mchid do not match')
+      if (!/^[A-Za-z0-9_\-|*]{6,32}$/.test(no))
+        return error(res, 400, 'PARAM_ERROR', 'out_trade_no: 6–32 characters')
+      if (!Number.isInteger(total) || (total as number) < 1)
+        return error(res, 400, 'PARAM_ERROR', 'amount.total: at least 1 fen')
+      if (!(body.payer as { openid?: string } | undefined)?.openid)
+        return error(res, 400, 'PARAM_ERROR', 'payer.openid is required')
+      if (typeof body.notify_url !== 'string' || body.notify_url.includes('?'))
+        return error(res, 400, 'PARAM_ERROR', 'notify_url: an absolute URL without a query')
+      const existing = orders.get(no)
+      if (existing) {
+        if (JSON.stringify(existing.body) !== raw)
+          return error(res, 400, 'INVALID_REQUEST', '请求重入时，参数与首次请求时不一致')
+        if (existing.state === 'CLOSED') return error(res, 400, 'ORDER_CLOSED', 'order closed')
+        return reply(res, 200, { prepay_id: existing.prepayId })
+      }
+      const prepayId = `wx${Date.now()}${randomBytes(8).toString('hex')}`
+      orders.set(no, { body, prepayId, state: 'NOTPAY', refunds: new Map() })
+      return reply(res, 200, { prepay_id: prepayId })
+    }
+
+    const queryMatch = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)$/.exec(url.pathname)
+    if (req.method === 'GET' && queryMatch) {
+      if (url.searchParams.get('mchid') !== options.mchid)
+        return error(res, 400, 'PARAM_ERROR', 'mchid is required')
+      const o = orders.get(decodeURIComponent(queryMatch[1]!))
+      if (!o) return error(res, 404, 'ORDER_NOT_EXIST', '订单不存在')
+      return reply(res, 200, transaction(decodeURIComponent(queryMatch[1]!), o))
+    }
+
+    const closeMatch = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/close$/.exec(url.pathname)
+    if (req.method === 'POST' && closeMatch) {
+      const o = orders.get(decodeURIComponent(closeMatch[1]!))
+      if (o?.state === 'SUCCESS' || o?.state === 'REFUND')
+        return error(res, 400, 'ORDER_PAID', '订单已支付')
+      if (o) o.state = 'CLOSED'
+      return reply(res, 204)
+    }
+
+    if (req.method === 'POST' && url.pathname === '/v3/refund/domestic/refunds') {
+      const no = String(body.out_trade_no ?? '')
+      const o = orders.get(no)
+      if (!o) return error(res, 404, 'RESOURCE_NOT_EXISTS', '订单不存在')
+      if (o.state !== 'SUCCESS' && o.state !== 'REFUND')
+        return error(res, 403, 'TRADE_ERROR', 'order is not paid')
+      const outRefundNo = String(body.out_refund_no ?? '')
+      const amount = body.amount as { refund?: number; total?: number }
+      const total = (o.body.amount as { total: number }).total
+      const known = o.refunds.get(outRefundNo)
+      if (!known) {
+        const refunded = [...o.refunds.values()].reduce((n, r) => n + r.amount, 0)
+        if (!Number.isInteger(amount?.refund) || amount.refund! < 1 || amount.total !== total)
+          return error(res, 400, 'PARAM_ERROR', 'amount.refund / amount.total')
+        if (refunded + amount.refund! > total)
+          return error(res, 403, 'NOT_ENOUGH', 'refund exceeds what was paid')
+        o.refunds.set(outRefundNo, {
+          refund_id: `5030${Date.now()}${++seq}`,
+          out_refund_no: outRefundNo,
+          out_trade_no: no,
+          amount: amount.refund!,
+          status: 'PROCESSING',
+          notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
+        })
+      }
+      const r = o.refunds.get(outRefundNo)!
+      return reply(res, 200, refundJson(r, total))
+    }
+    return error(res, 404, 'NOT_FOUND', `no such API: ${req.method} ${url.pathname}`)
+  }
+
+  function refundJson(r: SandboxRefund, total: number) {
+    return {
+      refund_id: r.refund_id,
+      out_refund_no: r.out_refund_no,
+      out_trade_no: r.out_trade_no,
+      transaction_id: orders.get(r.out_trade_no)?.transactionId,
+      channel: 'ORIGINAL',
+      status: r.status,
+      create_time: cst(new Date()),
+      amount: {
+        total,
+        refund: r.amount,
+        payer_total: total,
+        payer_refund: r.amount,
+        currency: 'CNY',
+      },
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => error(res, 500, 'SYSTEM_ERROR', String(e)))
+  })
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  return {
+    url,
+    /** WeChat Pay's verification keys, by serial, as PEM (what PAY_VERIFY_KEYS holds). */
+    verifyKeys: (): Record<string, string> => ({
+      [signers.public_key.serial]: signers.public_key.keys.publicKey,
+      [signers.certificate.serial]: signers.certificate.keys.publicKey,
+    }),
+    serial: (m: KeyMode) => signers[m].serial,
+    /** Switches the key mode of responses and notifications (a merchant's migration). */
+    setMode(m: KeyMode) {
+      mode = m
+    },
+    calls: (pathname: string) => calls.get(pathname) ?? 0,
+    order: (outTradeNo: string) => orders.get(outTradeNo),
+    /**
+     * The payer pays: the order becomes SUCCESS and its notification is delivered to notify_url.
+     * `amountTotal` overrides the notified amount (to test mismatches); `deliver: false` only
+     * builds the notification. Returns it and our answer.
+     */
+    async pay(
+      outTradeNo: string,
+      o: { amountTotal?: number; mode?: KeyMode; deliver?: boolean } = {},
+    ) {
+      const order = orders.get(outTradeNo)
+      if (!order) throw new Error(`sandbox pay: no order ${outTradeNo}`)
+      if (order.state === 'NOTPAY') {
+        order.state = 'SUCCESS'
+        order.transactionId = `4200${Date.now()}${String(++seq).padStart(6, '0')}`
+        order.successTime = cst(new Date())
+      }
+      const n = buildNotification({
+        eventType: 'TRANSACTION.SUCCESS',
+        originalType: 'transaction',
+        resource: transaction(outTradeNo, order, o.amountTotal),
+        mode: o.mode,
+      })
+      if (o.deliver === false) return { notification: n, answer: null }
+      return { notification: n, answer: await deliver(String(order.body.notify_url), n) }
+    },
+    /** The refund completes: REFUND.SUCCESS is delivered to its notify_url. */
+    async completeRefund(outRefundNo: string) {
+      for (const o of orders.values()) {
+        const r = o.refunds.get(outRefundNo)
+        if (!r) continue
+        r.status = 'SUCCESS'
+        const total = (o.body.amount as { total: number }).total
+        if ([...o.refunds.values()].reduce((n, x) => n + x.amount, 0) >= total) o.state = 'REFUND'
+        const n = buildNotification({
+          eventType: 'REFUND.SUCCESS',
+          originalType: 'refund',
+          resource: {
+            mchid: options.mchid,
+            out_trade_no: r.out_trade_no,
+            transaction_id: o.transactionId,
+            refund_id: r.refund_id,
+            out_refund_no: r.out_refund_no,
+            refund_status: 'SUCCESS',
+            success_time: cst(new Date()),
+            user_received_account: '支付用户零钱',
+            amount: { total, refund: r.amount, payer_total: total, payer_refund: r.amount },
+          },
+        })
+        return {
+          notification: n,
+          answer: await deliver(String(r.notifyUrl ?? o.body.notify_url), n),
+        }
+      }
+      throw new Error(`sandbox pay: no refund ${outRefundNo}`)
+    },
+    buildNotification,
+    deliver,
+    /** Signs any body as WeChat Pay would (to build tampered-but-signed cases). */
+    signBody: (body: string, m?: KeyMode) => signedHeaders(body, m),
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+export type SandboxPay = Awaited<ReturnType<typeof startSandboxPay>>
