@@ -4,6 +4,7 @@ import type { Clock } from '../src/clock.js'
 import type { Config } from '../src/config.js'
 import type { Database } from '../src/db/schema.js'
 import type { Logger } from '../src/logger.js'
+import type { Shop } from '../src/shop/maintenance.js'
 
 /** What a job run receives. */
 export interface JobContext {
@@ -11,6 +12,8 @@ export interface JobContext {
   clock: Clock
   logger: Logger
   config: Config
+  /** The shop, when payments are configured. */
+  shop?: Shop
 }
 
 /** A scheduled job. `cron` is read in the community's time zone (QUANZI_TIME_ZONE). */

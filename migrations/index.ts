@@ -10,6 +10,7 @@ import * as m0004 from './0004_rewards.js'
 import * as m0005 from './0005_audit_log.js'
 import * as m0006 from './0006_invites.js'
 import * as m0007 from './0007_ledger_functions.js'
+import * as m0008 from './0008_commerce.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_audit_log': m0005,
   '0006_invites': m0006,
   '0007_ledger_functions': m0007,
+  '0008_commerce': m0008,
 }

@@ -13,6 +13,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { adminRoutes } from './routes/admin.js'
+import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
 import type { ApiClient } from './wechat/api/client.js'
 import type { CryptoBackend } from './wechat/crypto.js'
@@ -30,6 +31,8 @@ export interface AppDeps {
   crypto?: CryptoBackend
   /** Outbound API clients by appid (accounts with a secret); none → handlers that need one say so. */
   api?: (appid: string) => ApiClient | undefined
+  /** The mini-program shop and WeChat Pay (src/shop/node-shop.ts builds it from configuration). */
+  shop?: ShopRouteOptions['shop']
 }
 
 const CODES: Record<number, string> = {
@@ -77,6 +80,17 @@ export function createApp(deps: AppDeps): Hono {
       invites: config.invites,
     }),
   )
+  if (deps.shop) {
+    const shop = { db, clock, logger, timeZone: config.timeZone, shop: deps.shop }
+    app.route('/api/mp', miniProgramRoutes(shop))
+    app.route('/pay/notify', payNotifyRoutes(shop))
+  } else {
+    const off = () => {
+      throw new HTTPException(404, { message: 'shop not configured: set MP_* and PAY_*' })
+    }
+    app.all('/api/mp/*', off)
+    app.all('/pay/notify', off)
+  }
   app.route(
     '/wechat',
     wechatRoutes({

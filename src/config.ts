@@ -51,8 +51,93 @@ export interface Config {
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
+  /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
+  shop?: ShopConfig
   locale: 'zh-CN' | 'en'
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+/** The mini program and WeChat Pay merchant behind the shop. */
+export interface ShopConfig {
+  mpAppid: string
+  mpSecret: string
+  sessionSecret: string
+  notifyUrl: string
+  orderMinutes: number
+  groupBuy: { size: number; max: number; hours: number }
+  pay: {
+    mchid: string
+    certSerial: string
+    privateKeyPem: string
+    apiV3Key: string
+    /** WeChat Pay's verification keys: platform-certificate serial or PUB_KEY_ID_… → PEM. */
+    verifyKeys: Record<string, string>
+    apiBase: string
+  }
+}
+
+const SHOP_VARIABLES = [
+  'MP_APPID',
+  'MP_SECRET',
+  'MP_SESSION_SECRET',
+  'PAY_MCHID',
+  'PAY_CERT_SERIAL',
+  'PAY_PRIVATE_KEY',
+  'PAY_API_V3_KEY',
+  'PAY_VERIFY_KEYS',
+  'PAY_NOTIFY_URL',
+] as const
+
+/** The shop: all of its variables or none of them. */
+function shopConfig(
+  e: v.InferOutput<typeof envSchema>,
+  problems: string[],
+): ShopConfig | undefined {
+  const set = SHOP_VARIABLES.filter((name) => e[name])
+  if (set.length === 0) return undefined
+  for (const name of SHOP_VARIABLES)
+    if (!e[name])
+      problems.push(
+        `${name}: must be set when ${set[0]} is set (the shop needs all of ${SHOP_VARIABLES.join(', ')})`,
+      )
+  let verifyKeys: Record<string, string> = {}
+  if (e.PAY_VERIFY_KEYS) {
+    try {
+      verifyKeys = JSON.parse(e.PAY_VERIFY_KEYS)
+      const ok =
+        verifyKeys &&
+        typeof verifyKeys === 'object' &&
+        !Array.isArray(verifyKeys) &&
+        Object.keys(verifyKeys).length > 0 &&
+        Object.values(verifyKeys).every(
+          (pem) => typeof pem === 'string' && /-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(pem),
+        )
+      if (!ok) throw new Error()
+    } catch {
+      problems.push(
+        'PAY_VERIFY_KEYS: must be a JSON object {"<serial or PUB_KEY_ID_…>": "<PEM public key or certificate>"}',
+      )
+    }
+  }
+  if (e.GROUP_BUY_MAX < e.GROUP_BUY_SIZE)
+    problems.push('GROUP_BUY_MAX: must be at least GROUP_BUY_SIZE')
+  if (set.length !== SHOP_VARIABLES.length) return undefined
+  return {
+    mpAppid: e.MP_APPID!,
+    mpSecret: e.MP_SECRET!,
+    sessionSecret: e.MP_SESSION_SECRET!,
+    notifyUrl: e.PAY_NOTIFY_URL!,
+    orderMinutes: e.ORDER_EXPIRE_MINUTES,
+    groupBuy: { size: e.GROUP_BUY_SIZE, max: e.GROUP_BUY_MAX, hours: e.GROUP_BUY_HOURS },
+    pay: {
+      mchid: e.PAY_MCHID!,
+      certSerial: e.PAY_CERT_SERIAL!,
+      privateKeyPem: e.PAY_PRIVATE_KEY!,
+      apiV3Key: e.PAY_API_V3_KEY!,
+      verifyKeys,
+      apiBase: e.PAY_API_BASE.replace(/\/+$/, ''),
+    },
+  }
 }
 
 /** Bad configuration: `problems` are lines of the form `VARIABLE: what is wrong`. */
@@ -175,6 +260,49 @@ const envSchema = v.object({
     v.transform((s) => (s ? s.split(',').map(Number) : [])),
   ),
   INVITE_QR_DAYS: integer(1, 30, 30),
+  MP_APPID: v.optional(appid),
+  MP_SECRET: v.optional(v.pipe(v.string(), v.minLength(8, 'must be the AppSecret'))),
+  MP_SESSION_SECRET: v.optional(
+    v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters (signs session tokens)')),
+  ),
+  PAY_MCHID: v.optional(
+    v.pipe(v.string(), v.regex(/^\d{8,12}$/, 'must be the merchant id (digits)')),
+  ),
+  PAY_CERT_SERIAL: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[0-9A-Fa-f]{8,64}$/, 'must be the merchant certificate serial (hex)'),
+    ),
+  ),
+  PAY_PRIVATE_KEY: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.replaceAll('\\n', '\n')),
+      v.regex(/-----BEGIN PRIVATE KEY-----/, 'must be the PEM of apiclient_key.pem'),
+    ),
+  ),
+  PAY_API_V3_KEY: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[\x21-\x7e]{32}$/, 'must be exactly 32 characters (the APIv3 key)'),
+    ),
+  ),
+  PAY_VERIFY_KEYS: v.optional(v.string()),
+  PAY_NOTIFY_URL: v.optional(
+    v.pipe(
+      v.string(),
+      v.url('must be an absolute URL such as https://your.host/pay/notify'),
+      v.check((u) => !u.includes('?'), 'must not have a query string'),
+    ),
+  ),
+  PAY_API_BASE: v.optional(
+    v.pipe(v.string(), v.url('must be a URL such as https://api.mch.weixin.qq.com')),
+    'https://api.mch.weixin.qq.com',
+  ),
+  ORDER_EXPIRE_MINUTES: integer(1, 120, 15),
+  GROUP_BUY_SIZE: integer(2, 50, 3),
+  GROUP_BUY_MAX: integer(2, 100, 5),
+  GROUP_BUY_HOURS: integer(1, 168, 24),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   LOG_LEVEL: v.optional(
     v.picklist(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'),
@@ -259,6 +387,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push(`WECHAT_ACCOUNTS: appid ${account.appid} is configured twice`)
     seen.add(account.appid)
   }
+  const shop = shopConfig(e, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -284,6 +413,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       qrDays: e.INVITE_QR_DAYS,
     },
     qrImageBase: e.WECHAT_QR_IMAGE_BASE.replace(/\/+$/, ''),
+    shop,
     locale: e.QUANZI_LOCALE,
     logLevel: e.LOG_LEVEL,
   }

@@ -224,6 +224,109 @@ export interface InvitesTable {
   qualified_at: Timestamp | null
 }
 
+/** A mini-program user, linked to a member (by unionid with an OA follower when known). */
+export interface MpUsersTable {
+  appid: string
+  openid: string
+  unionid: string | null
+  member_id: number
+  created_at: Timestamp
+}
+
+export type ProductKind = 'membership' | 'flash_sale' | 'group_buy'
+
+/** A catalog item; prices only ever come from here. */
+export interface ProductsTable {
+  id: Generated<number>
+  appid: string
+  sku: string
+  kind: ProductKind
+  name: string
+  price_fen: number
+  stock: number | null
+  per_member_limit: number | null
+  starts_at: Timestamp | null
+  ends_at: Timestamp | null
+  membership_days: number | null
+  tier: string | null
+  discount_percent: number | null
+  group_size: number | null
+  group_max: number | null
+  group_hours: number | null
+  enabled: Generated<boolean>
+  created_at: Timestamp
+}
+
+export interface GroupBuysTable {
+  id: Generated<number>
+  appid: string
+  product_id: number
+  leader_member_id: number
+  status: 'open' | 'succeeded' | 'failed'
+  size_required: number
+  size_max: number
+  joined: Generated<number>
+  paid: Generated<number>
+  expires_at: Timestamp
+  created_at: Timestamp
+  settled_at: Timestamp | null
+}
+
+export type OrderStatus = 'pending' | 'paid' | 'closed' | 'refunded' | 'flagged'
+
+export interface OrdersTable {
+  id: Generated<number>
+  appid: string
+  out_trade_no: string
+  member_id: number
+  mp_openid: string
+  product_id: number
+  kind: ProductKind
+  description: string
+  amount_fen: number
+  status: OrderStatus
+  client_key: string | null
+  group_buy_id: number | null
+  prepay_id: string | null
+  transaction_id: string | null
+  refunded_fen: Generated<number>
+  flag_reason: string | null
+  expires_at: Timestamp
+  created_at: Timestamp
+  paid_at: Timestamp | null
+  closed_at: Timestamp | null
+}
+
+export interface MembershipsTable {
+  member_id: number
+  tier: string
+  discount_percent: number
+  expires_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** Every WeChat Pay notification applied or refused, by its id (duplicates change nothing). */
+export interface PayEventsTable {
+  id: string
+  event_type: string
+  reference: string | null
+  outcome: string
+  received_at: Timestamp
+}
+
+export interface RefundsTable {
+  id: Generated<number>
+  order_id: number
+  out_refund_no: string
+  amount_fen: number
+  reason: string
+  status: 'requested' | 'processing' | 'success' | 'closed' | 'abnormal'
+  refund_id: string | null
+  error: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -242,7 +345,17 @@ export interface Database {
   invite_qr: InviteQrTable
   invite_shares: InviteSharesTable
   invites: InvitesTable
+  mp_users: MpUsersTable
+  products: ProductsTable
+  group_buys: GroupBuysTable
+  orders: OrdersTable
+  memberships: MembershipsTable
+  pay_events: PayEventsTable
+  refunds: RefundsTable
 }
+
+export type Product = Selectable<ProductsTable>
+export type Order = Selectable<OrdersTable>
 
 export type OutboxItem = Selectable<PushOutboxTable>
 

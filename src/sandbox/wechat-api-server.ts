@@ -1,7 +1,7 @@
 /**
  * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
  * token, stable_token, template/custom/subscribe sends, qrcode/create (+ showqrcode images),
- * user/info, user/get, tags.
+ * user/info, user/get, tags, and the mini program's sns/jscode2session.
  * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
  * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
  */
@@ -69,6 +69,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const tags = new Map<number, string>()
   const clientMsgIds = new Map<string, number>()
   const qrcodes = new Map<string, { scene: string; expiresAt: number }>()
+  const loginCodes = new Map<string, { appid: string; openid: string; unionid?: string }>()
   const sent: SentMessage[] = []
   const calls = new Map<string, number>()
   const hanging = new Set<ServerResponse>()
@@ -289,11 +290,13 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     const path = url.pathname
     if (path === '/cgi-bin/showqrcode') return showQrCode(res, url.searchParams.get('ticket'))
     const method =
-      path === '/cgi-bin/token'
-        ? 'token'
-        : path === '/cgi-bin/stable_token'
-          ? 'stable_token'
-          : authed[path]?.[0]
+      path === '/sns/jscode2session'
+        ? 'jscode2session'
+        : path === '/cgi-bin/token'
+          ? 'token'
+          : path === '/cgi-bin/stable_token'
+            ? 'stable_token'
+            : authed[path]?.[0]
     if (!method) return send(res, { errcode: 48001, errmsg: 'api unauthorized' }, 404)
     count(method)
 
@@ -311,6 +314,23 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         errmsg: fault.errmsg ?? `sandbox fault ${fault.errcode}`,
       })
 
+    if (method === 'jscode2session') {
+      // Mini-program login (no access token): appid + secret + a single-use code.
+      const q = Object.fromEntries(url.searchParams)
+      if (q.grant_type !== 'authorization_code')
+        return send(res, { errcode: 40002, errmsg: 'invalid grant_type' })
+      const bad = checkAccount(q.appid, q.secret)
+      if (bad) return send(res, bad)
+      const login = loginCodes.get(q.js_code ?? '')
+      if (!login || login.appid !== q.appid)
+        return send(res, { errcode: 40029, errmsg: 'invalid code' })
+      loginCodes.delete(q.js_code!)
+      return send(res, {
+        openid: login.openid,
+        session_key: btoa(`sandbox-session-key-${++seq}`.padEnd(16, '.').slice(0, 16)),
+        ...(login.unionid ? { unionid: login.unionid } : {}),
+      })
+    }
     if (method === 'token' || method === 'stable_token') {
       const src = method === 'token' ? Object.fromEntries(url.searchParams) : body
       if (src.grant_type !== 'client_credential')
@@ -376,6 +396,12 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     /** Queues faults for the next calls of `method` (or '*' for any). */
     fault(method: string, ...list: Fault[]) {
       faults.set(method, [...(faults.get(method) ?? []), ...list])
+    },
+    /** A mini-program `wx.login()` code for a user (single use), as the phone would get it. */
+    loginCode(appid: string, openid: string, unionid?: string): string {
+      const code = `sandbox_code_${++seq}_${Math.random().toString(36).slice(2, 10)}`
+      loginCodes.set(code, { appid, openid, unionid })
+      return code
     },
     /** What a phone scanning the code would read: the scene of a live ticket, else undefined. */
     qrScene(ticket: string): string | undefined {

@@ -1,0 +1,366 @@
+import { createVerify } from 'node:crypto'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { silentLogger } from '../logger.js'
+import type { SandboxPay } from '../sandbox/pay-server.js'
+import { startSandboxShop } from '../sandbox/sandbox-shop.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { miniProgramLink } from '../shop/catalog.js'
+import { runShopMaintenance } from '../shop/maintenance.js'
+import { nodeShop } from '../shop/node-shop.js'
+import { createOrder } from '../shop/orders.js'
+import { requestRefund } from '../shop/refunds.js'
+import { base64Decode, base64Encode } from '../wechat/crypto.js'
+import type { ShopRouteOptions } from './shop.js'
+
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi()
+})
+afterAll(() => wx.close())
+
+forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
+  let server: TestServer
+  let pay: SandboxPay
+  let shop: ShopRouteOptions['shop']
+  let merchantPublicKey: string
+  const offset = { ms: 0 }
+  const clock = { now: () => new Date(Date.now() + offset.ms) }
+  let users = 0
+
+  beforeAll(async () => {
+    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
+    pay = sandbox.pay
+    merchantPublicKey = sandbox.merchantPublicKey
+    shop = await nodeShop(sandbox.config, {
+      appid: SAFE_ACCOUNT.appid,
+      apiBase: wx.url,
+      logger: silentLogger,
+    })
+    server = await startServer(get().db, { config: testConfig(), clock, shop })
+    shop.settings.notifyUrl = `${server.url}/pay/notify`
+  })
+  afterAll(async () => {
+    await server.close()
+    await pay.close()
+  })
+
+  const api = async (path: string, init: { token?: string; body?: unknown } = {}) => {
+    const res = await fetch(`${server.url}/api/mp${path}`, {
+      method: init.body === undefined ? 'GET' : 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    })
+    return { status: res.status, json: (await res.json()) as Record<string, any> }
+  }
+  /** A mini-program user logs in (wx.login → code → our /login). */
+  const login = async (unionid?: string) => {
+    const openid = `o_mp_${++users}_${Math.random().toString(36).slice(2, 8)}`
+    const code = wx.loginCode(shop.settings.mpAppid, openid, unionid)
+    const res = await api('/login', { body: { code } })
+    expect(res.status).toBe(200)
+    return { openid, token: res.json.token as string, member: res.json.member }
+  }
+  const buy = (token: string, body: Record<string, unknown>) => api('/orders', { token, body })
+  const ledger = (memberId: number) =>
+    get()
+      .db.selectFrom('points_ledger')
+      .select(['rule', 'delta'])
+      .where('member_id', '=', memberId)
+      .execute()
+
+  it('logs in, buys a membership, and applies a notification sent 3× concurrently once', async () => {
+    expect((await api('/login', { body: { code: 'made-up' } })).status).toBe(401)
+    expect((await api('/catalog')).status).toBe(401)
+    expect((await api('/catalog', { token: 'v1.forged.token' })).status).toBe(401)
+    const u = await login()
+    expect(u.member).toMatchObject({ follower: false, points: 0, membership: null })
+    const catalog = await api('/catalog', { token: u.token })
+    expect(catalog.json.products.map((p: { sku: string }) => p.sku)).toEqual([
+      'vip-30',
+      'vip-90',
+      'vip-365',
+      'flash-tea',
+      'group-gift',
+    ])
+    const order = await buy(u.token, { sku: 'vip-30', clientKey: 'tap-0000001' })
+    expect(order.status).toBe(201)
+    expect(order.json.order).toMatchObject({
+      amountFen: 3000,
+      status: 'pending',
+      kind: 'membership',
+    })
+    const p = order.json.payment
+    expect(p).toMatchObject({ appId: shop.settings.mpAppid, signType: 'RSA' })
+    const signed = `${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`
+    expect(
+      createVerify('RSA-SHA256').update(signed).verify(merchantPublicKey, p.paySign, 'base64'),
+    ).toBe(true)
+    // a double tap: the same order and prepay_id
+    const again = await buy(u.token, { sku: 'vip-30', clientKey: 'tap-0000001' })
+    expect(again.status).toBe(200)
+    expect(again.json.order.outTradeNo).toBe(order.json.order.outTradeNo)
+    expect(again.json.payment.package).toBe(p.package)
+
+    const no = order.json.order.outTradeNo as string
+    const { notification, answer } = await pay.pay(no, { deliver: false })
+    expect(answer).toBeNull()
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => pay.deliver(`${server.url}/pay/notify`, notification)),
+    )
+    expect(answers.map((a) => a.status)).toEqual([204, 204, 204])
+    const paid = await api(`/orders/${no}`, { token: u.token })
+    expect(paid.json.order).toMatchObject({ status: 'paid', amountFen: 3000 })
+    const me = await api('/me', { token: u.token })
+    expect(me.json.member.membership).toMatchObject({ tier: 'vip', discountPercent: 90 })
+    const days = (new Date(me.json.member.membership.expiresAt).getTime() - Date.now()) / 86_400_000
+    expect(Math.round(days)).toBe(30) // extended once, not three times
+    expect(await ledger(me.json.member.id)).toEqual([{ rule: 'first_purchase', delta: 100 }])
+    // members pay the tier's price elsewhere; first_purchase is paid once ever
+    const tea = await buy(u.token, { sku: 'flash-tea' })
+    expect(tea.json.order.amountFen).toBe(891)
+    expect((await pay.pay(tea.json.order.outTradeNo)).answer!.status).toBe(204)
+    expect(await ledger(me.json.member.id)).toHaveLength(1)
+    // the per-member limit of the flash sale (1)
+    expect((await buy(u.token, { sku: 'flash-tea' })).json.code).toBe('LIMIT_REACHED')
+  })
+
+  it('merges a mini-program user with the OA follower of the same unionid', async () => {
+    const follower = await get()
+      .db.insertInto('members')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        openid: 'o_oa_follower',
+        unionid: 'union-123',
+        first_seen_at: new Date(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const u = await login('union-123')
+    expect(u.member).toMatchObject({ id: follower.id, follower: true })
+  })
+
+  it('refuses tampered, stale, unknown-key and probe notifications, changing nothing', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-90' })
+    const no = order.json.order.outTradeNo as string
+    const { notification: good } = await pay.pay(no, { deliver: false })
+    const url = `${server.url}/pay/notify`
+    const envelope = JSON.parse(good.body)
+    const flipped = (() => {
+      const e = structuredClone(envelope)
+      const bytes = base64Decode(e.resource.ciphertext)
+      bytes[5]! ^= 1
+      e.resource.ciphertext = base64Encode(bytes)
+      const body = JSON.stringify(e)
+      return { body, headers: { 'content-type': 'application/json', ...pay.signBody(body) } }
+    })()
+    const cases: [unknown, number][] = [
+      [flipped, 400],
+      [{ ...good, body: good.body.replace('"transaction"', '"refund"') }, 401],
+      [{ ...good, headers: { ...good.headers, 'wechatpay-serial': 'PUB_KEY_ID_OTHER' } }, 401],
+      [
+        { ...good, headers: { ...good.headers, 'wechatpay-signature': 'WECHATPAY/SIGNTEST/x' } },
+        401,
+      ],
+      [
+        {
+          ...good,
+          headers: {
+            ...good.headers,
+            'wechatpay-timestamp': String(Math.floor(Date.now() / 1000) - 400),
+          },
+        },
+        401,
+      ],
+      [
+        {
+          body: 'not json',
+          headers: { 'content-type': 'application/json', ...pay.signBody('not json') },
+        },
+        400,
+      ],
+    ]
+    for (const [n, status] of cases) {
+      const answer = await pay.deliver(url, n as typeof good)
+      expect(answer.status).toBe(status)
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'FAIL' })
+    }
+    const row = await get()
+      .db.selectFrom('orders')
+      .select('status')
+      .where('out_trade_no', '=', no)
+      .executeTakeFirstOrThrow()
+    expect(row.status).toBe('pending')
+    expect(
+      await get().db.selectFrom('pay_events').select('id').where('reference', '=', no).execute(),
+    ).toEqual([])
+    // the genuine one, in the other key mode, is applied
+    const { answer } = await pay.pay(no, { mode: 'certificate' })
+    expect(answer!.status).toBe(204)
+  })
+
+  it('flags a payment whose amount differs from the order and grants nothing', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-365' })
+    const { answer } = await pay.pay(order.json.order.outTradeNo, { amountTotal: 1 })
+    expect(answer!.status).toBe(204)
+    const row = await get()
+      .db.selectFrom('orders')
+      .select(['status', 'flag_reason'])
+      .where('out_trade_no', '=', order.json.order.outTradeNo)
+      .executeTakeFirstOrThrow()
+    expect(row.status).toBe('flagged')
+    expect(row.flag_reason).toMatch(/amount\.total 1 ≠ 29800/)
+    expect(await ledger(u.member.id)).toEqual([])
+    expect((await api('/me', { token: u.token })).json.member.membership).toBeNull()
+  })
+
+  it('fills a group buy with three paid participants; a fourth may join up to five', async () => {
+    const [a, b, c] = [await login(), await login(), await login()]
+    const lead = await buy(a.token, { sku: 'group-gift' })
+    const group = lead.json.order.groupBuyId as number
+    const joined = [
+      await buy(b.token, { sku: 'group-gift', groupBuyId: group }),
+      await buy(c.token, { sku: 'group-gift', groupBuyId: group }),
+    ]
+    expect(joined.map((j) => j.status)).toEqual([201, 201])
+    expect((await buy(a.token, { sku: 'flash-tea', groupBuyId: group })).status).toBe(404)
+    for (const o of [lead, ...joined]) await pay.pay(o.json.order.outTradeNo)
+    const status = await api(`/group-buys/${group}`, { token: a.token })
+    expect(status.json).toMatchObject({ status: 'succeeded', joined: 3, paid: 3, sizeRequired: 3 })
+  })
+
+  it('never oversells a flash sale under 1,000 concurrent orders', async () => {
+    const product = await get()
+      .db.insertInto('products')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        sku: 'flash-rush',
+        kind: 'flash_sale',
+        name: '秒杀压力测试',
+        price_fen: 100,
+        stock: 10,
+        per_member_limit: 1,
+        created_at: new Date(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const buyers = await get()
+      .db.insertInto('members')
+      .values(
+        Array.from({ length: 1000 }, (_, i) => ({
+          appid: shop.settings.mpAppid,
+          openid: `o_rush_${i}`,
+          first_seen_at: new Date(),
+        })),
+      )
+      .returning(['id', 'openid'])
+      .execute()
+    const results = await Promise.all(
+      buyers.map((m) =>
+        createOrder(get().db, shop.gateway, shop.settings, {
+          memberId: m.id,
+          mpOpenid: m.openid,
+          sku: 'flash-rush',
+          now: new Date(),
+        }),
+      ),
+    )
+    expect(results.filter((r) => r.status === 'created')).toHaveLength(10)
+    expect(results.filter((r) => r.status === 'sold_out')).toHaveLength(990)
+    const left = await get()
+      .db.selectFrom('products')
+      .select('stock')
+      .where('id', '=', product.id)
+      .executeTakeFirstOrThrow()
+    expect(left.stock).toBe(0)
+  })
+
+  it('closes expired orders (stock back), fails unfilled group buys and refunds them', async () => {
+    const [a, b] = [await login(), await login()]
+    const stock = async () =>
+      (
+        await get()
+          .db.selectFrom('products')
+          .select('stock')
+          .where('sku', '=', 'group-gift')
+          .executeTakeFirstOrThrow()
+      ).stock
+    const before = await stock()
+    const lead = await buy(a.token, { sku: 'group-gift' })
+    const unpaid = await buy(b.token, { sku: 'group-gift', groupBuyId: lead.json.order.groupBuyId })
+    expect(await stock()).toBe(before! - 2)
+    await pay.pay(lead.json.order.outTradeNo)
+    offset.ms = 25 * 3600_000 // a day later
+    try {
+      const summary = await runShopMaintenance(get().db, shop, {
+        now: clock.now(),
+        timeZone: 'Asia/Shanghai',
+        logger: silentLogger,
+      })
+      // (earlier tests left unpaid orders too: they close as well)
+      expect(summary).toMatchObject({ groupsFailed: 1, errors: 0 })
+      expect(summary.closed).toBeGreaterThanOrEqual(1)
+    } finally {
+      offset.ms = 0
+    }
+    expect(await stock()).toBe(before! - 1)
+    expect(pay.order(unpaid.json.order.outTradeNo)?.state).toBe('CLOSED')
+    const closed = await get()
+      .db.selectFrom('orders')
+      .select('status')
+      .where('out_trade_no', '=', unpaid.json.order.outTradeNo)
+      .executeTakeFirstOrThrow()
+    expect(closed.status).toBe('closed')
+    const refund = await get()
+      .db.selectFrom('refunds')
+      .select(['out_refund_no', 'status'])
+      .where('out_refund_no', '=', `R-${lead.json.order.outTradeNo}`)
+      .executeTakeFirstOrThrow()
+    expect(refund.status).toBe('processing')
+    const { answer } = await pay.completeRefund(refund.out_refund_no)
+    expect(answer.status).toBe(204)
+    const order = await api(`/orders/${lead.json.order.outTradeNo}`, { token: a.token })
+    expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+  })
+
+  it('refunds partially, idempotently, never more than was paid', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    await pay.pay(no)
+    const refund = (outRefundNo: string, amountFen: number) =>
+      requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: no,
+        amountFen,
+        reason: '部分退款',
+        outRefundNo,
+        now: new Date(),
+      })
+    expect(await refund('RF-1', 1000)).toMatchObject({
+      status: 'requested',
+      refundStatus: 'processing',
+    })
+    expect(await refund('RF-1', 1000)).toMatchObject({ status: 'existing' })
+    expect(await refund('RF-2', 2500)).toEqual({ status: 'too_much', refundable: 2000 })
+    await pay.completeRefund('RF-1')
+    const row = await get()
+      .db.selectFrom('orders')
+      .select(['status', 'refunded_fen'])
+      .where('out_trade_no', '=', no)
+      .executeTakeFirstOrThrow()
+    expect(row).toEqual({ status: 'paid', refunded_fen: 1000 })
+  })
+
+  it('links template messages to product pages without prices', () => {
+    expect(miniProgramLink(shop.settings, { sku: 'flash-tea' }, { campaign: 'c1' })).toEqual({
+      appid: shop.settings.mpAppid,
+      pagepath: 'pages/product/index?sku=flash-tea&campaign=c1',
+    })
+  })
+})

@@ -1,0 +1,345 @@
+/**
+ * The shop's HTTP surface:
+ *
+ *   /api/mp/…     what the mini-program pages call (validated JSON in, `{code, message}` out)
+ *     POST login            { code }                        → { token, expiresAt, member }
+ *     GET  catalog                                          → { products } with this member's prices
+ *     POST orders           { sku, groupBuyId?, clientKey? } → { order, payment } (wx.requestPayment)
+ *     GET  orders/:no                                       → { order } (asks WeChat Pay while pending)
+ *     GET  group-buys/:id                                   → progress of a group buy
+ *   /pay/notify   WeChat Pay notifications: verified over the raw body, decrypted with the tag
+ *                 checked, applied once; 204 when accepted, 4xx/5xx `{code: 'FAIL', message}`.
+ */
+import { type Context, Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { Kysely } from 'kysely'
+import * as v from 'valibot'
+import type { Clock } from '../clock.js'
+import type { Database, Order } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import { bodySize } from '../middleware/body-size.js'
+import type { Transaction } from '../pay/gateway.js'
+import { openNotification, PayNotificationError, type PayVerifyKeys } from '../pay/notification.js'
+import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../shop/catalog.js'
+import type { Shop } from '../shop/maintenance.js'
+import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
+import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
+import { settleRefund } from '../shop/refunds.js'
+import type { ApiClient } from '../wechat/api/client.js'
+
+export interface ShopRouteOptions {
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  timeZone: string
+  shop: Shop & {
+    mpSecret: string
+    sessionSecret: string
+    apiV3Key: string
+    verifyKeys: PayVerifyKeys
+    /** For code2Session (no access token needed). */
+    mpApi: ApiClient
+  }
+}
+
+const loginBody = v.strictObject({
+  code: v.pipe(v.string(), v.minLength(1, 'is required'), v.maxLength(128)),
+})
+const orderBody = v.strictObject({
+  sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
+  groupBuyId: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  clientKey: v.optional(
+    v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be 8–64 of [A-Za-z0-9_-]')),
+  ),
+})
+
+async function parseBody<T extends v.GenericSchema>(c: Context, schema: T) {
+  let json: unknown
+  try {
+    json = await c.req.json()
+  } catch {
+    throw new HTTPException(400, { message: 'body must be JSON' })
+  }
+  const result = v.safeParse(schema, json, { abortPipeEarly: true })
+  if (!result.success) {
+    const issue = result.issues[0]
+    const field = issue.path?.map((p) => String(p.key)).join('.') ?? 'body'
+    throw new HTTPException(400, { message: `${field}: ${issue.message}` })
+  }
+  return result.output as v.InferOutput<T>
+}
+
+const REFUSALS: Record<OrderRefusal, [404 | 409, string]> = {
+  not_found: [404, 'no such product'],
+  disabled: [409, 'the product is not on sale'],
+  not_started: [409, 'the sale has not started'],
+  ended: [409, 'the sale has ended'],
+  sold_out: [409, 'sold out'],
+  limit_reached: [409, 'the per-member limit is reached'],
+  group_not_found: [404, 'no such group buy for this product'],
+  group_closed: [409, 'the group buy is closed'],
+  group_full: [409, 'the group buy is full'],
+}
+
+const orderJson = (o: Order) => ({
+  outTradeNo: o.out_trade_no,
+  sku: undefined as string | undefined,
+  kind: o.kind,
+  description: o.description,
+  amountFen: o.amount_fen,
+  status: o.status,
+  groupBuyId: o.group_buy_id,
+  expiresAt: o.expires_at,
+  paidAt: o.paid_at,
+  refundedFen: o.refunded_fen,
+})
+
+/** The mini-program API, to mount at `/api/mp`. */
+export function miniProgramRoutes(
+  o: ShopRouteOptions,
+): Hono<{ Variables: { memberId: number; openid: string } }> {
+  const { db, shop } = o
+  const app = new Hono<{ Variables: { memberId: number; openid: string } }>()
+  app.use('*', bodySize({ maxBytes: 16 * 1024 }))
+
+  app.post('/login', async (c) => {
+    const { code } = await parseBody(c, loginBody)
+    const now = o.clock.now()
+    let who: Awaited<ReturnType<typeof mpLogin>>
+    try {
+      who = await mpLogin(db, shop.mpApi, {
+        mpAppid: shop.settings.mpAppid,
+        mpSecret: shop.mpSecret,
+        shopAppid: shop.settings.appid,
+        code,
+        now,
+      })
+    } catch (error) {
+      const errcode = (error as { errcode?: number }).errcode
+      if (errcode === 40029 || errcode === 40163)
+        throw new HTTPException(401, { message: 'code: invalid or used (call wx.login again)' })
+      throw error
+    }
+    const expiresAt = sessionExpiry(now)
+    const token = await signSession(shop.sessionSecret, { ...who, expiresAt })
+    return c.json({ token, expiresAt, member: await memberJson(who.memberId, now) })
+  })
+
+  app.use('*', async function session(c, next) {
+    const token = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1]
+    const s = token && (await verifySession(shop.sessionSecret, token, o.clock.now()))
+    if (!s) throw new HTTPException(401, { message: 'session missing or expired: log in again' })
+    c.set('memberId', s.memberId)
+    c.set('openid', s.openid)
+    await next()
+  })
+
+  app.get('/me', async (c) => c.json({ member: await memberJson(c.var.memberId, o.clock.now()) }))
+
+  app.get('/catalog', async (c) => {
+    const now = o.clock.now()
+    await ensureDefaultProducts(db, shop.settings, now)
+    const membership = await activeMembership(db, c.var.memberId, now)
+    const products = await db
+      .selectFrom('products')
+      .selectAll()
+      .where('appid', '=', shop.settings.appid)
+      .where('enabled', '=', true)
+      .orderBy('id')
+      .execute()
+    return c.json({
+      products: products
+        .filter((p) => onSale(p, now) !== 'ended')
+        .map((p) => ({
+          sku: p.sku,
+          kind: p.kind,
+          name: p.name,
+          priceFen: p.price_fen,
+          yourPriceFen: priceFor(p, membership),
+          stock: p.stock,
+          perMemberLimit: p.per_member_limit,
+          startsAt: p.starts_at,
+          endsAt: p.ends_at,
+          onSale: onSale(p, now) === 'ok',
+          ...(p.kind === 'membership' ? { days: p.membership_days, tier: p.tier } : {}),
+          ...(p.kind === 'group_buy'
+            ? { groupSize: p.group_size, groupMax: p.group_max, groupHours: p.group_hours }
+            : {}),
+        })),
+    })
+  })
+
+  app.post('/orders', async (c) => {
+    const body = await parseBody(c, orderBody)
+    const now = o.clock.now()
+    await ensureDefaultProducts(db, shop.settings, now)
+    const result = await createOrder(db, shop.gateway, shop.settings, {
+      memberId: c.var.memberId,
+      mpOpenid: c.var.openid,
+      sku: body.sku,
+      groupBuyId: body.groupBuyId,
+      clientKey: body.clientKey,
+      now,
+    })
+    if (result.status !== 'created' && result.status !== 'existing') {
+      const [status, message] = REFUSALS[result.status]
+      return c.json({ code: result.status.toUpperCase(), message }, status)
+    }
+    return c.json(
+      { order: { ...orderJson(result.order), sku: body.sku }, payment: result.payment },
+      result.status === 'created' ? 201 : 200,
+    )
+  })
+
+  app.get('/orders/:no', async (c) => {
+    const now = o.clock.now()
+    const find = () =>
+      db
+        .selectFrom('orders')
+        .selectAll()
+        .where('out_trade_no', '=', c.req.param('no'))
+        .where('member_id', '=', c.var.memberId)
+        .executeTakeFirst()
+    let order = await find()
+    if (!order) throw new HTTPException(404, { message: 'no such order' })
+    if (order.status === 'pending') {
+      // The page's success callback is a hint only: ask WeChat Pay.
+      const t = await shop.gateway.query(order.out_trade_no).catch((error: unknown) => {
+        o.logger.warn('order query failed', { outTradeNo: order!.out_trade_no, error })
+        return null
+      })
+      if (t?.trade_state === 'SUCCESS') {
+        await applyTransaction(db, shop.gateway, shop.settings, t, {
+          eventId: `query:${t.transaction_id ?? order.out_trade_no}`,
+          eventType: 'QUERY.SUCCESS',
+          now,
+          timeZone: o.timeZone,
+        })
+        order = (await find())!
+      }
+    }
+    return c.json({ order: orderJson(order) })
+  })
+
+  app.get('/group-buys/:id', async (c) => {
+    const id = Number(c.req.param('id'))
+    const group = Number.isInteger(id)
+      ? await db
+          .selectFrom('group_buys')
+          .innerJoin('products', 'products.id', 'group_buys.product_id')
+          .select([
+            'group_buys.id',
+            'group_buys.status',
+            'group_buys.size_required',
+            'group_buys.size_max',
+            'group_buys.joined',
+            'group_buys.paid',
+            'group_buys.expires_at',
+            'products.sku',
+          ])
+          .where('group_buys.id', '=', id)
+          .where('group_buys.appid', '=', shop.settings.appid)
+          .executeTakeFirst()
+      : undefined
+    if (!group) throw new HTTPException(404, { message: 'no such group buy' })
+    return c.json({
+      id: group.id,
+      sku: group.sku,
+      status: group.status,
+      sizeRequired: group.size_required,
+      sizeMax: group.size_max,
+      joined: group.joined,
+      paid: group.paid,
+      expiresAt: group.expires_at,
+    })
+  })
+
+  async function memberJson(memberId: number, now: Date) {
+    const member = await db
+      .selectFrom('members')
+      .select(['id', 'appid', 'points_balance', 'level'])
+      .where('id', '=', memberId)
+      .executeTakeFirstOrThrow()
+    const membership = await activeMembership(db, memberId, now)
+    return {
+      id: member.id,
+      follower: member.appid === shop.settings.appid,
+      points: member.points_balance,
+      level: member.level,
+      membership: membership
+        ? {
+            tier: membership.tier,
+            discountPercent: membership.discount_percent,
+            expiresAt: membership.expires_at,
+          }
+        : null,
+    }
+  }
+
+  return app
+}
+
+/** `POST /pay/notify`. */
+export function payNotifyRoutes(o: ShopRouteOptions): Hono {
+  const { db, shop } = o
+  const app = new Hono()
+  app.use('*', bodySize({ maxBytes: 64 * 1024 }))
+  const fail = (c: Context, status: 400 | 401 | 500, message: string) =>
+    c.json({ code: 'FAIL', message }, status)
+
+  app.post('/', async (c) => {
+    const raw = await c.req.text()
+    const now = o.clock.now()
+    let n: Awaited<ReturnType<typeof openNotification>>
+    try {
+      n = await openNotification(
+        raw,
+        {
+          timestamp: c.req.header('wechatpay-timestamp'),
+          nonce: c.req.header('wechatpay-nonce'),
+          signature: c.req.header('wechatpay-signature'),
+          serial: c.req.header('wechatpay-serial'),
+        },
+        { keys: shop.verifyKeys, apiV3Key: shop.apiV3Key, now },
+      )
+    } catch (error) {
+      if (!(error instanceof PayNotificationError)) throw error
+      o.logger.warn('pay notification refused', { reason: error.reason })
+      const unauthenticated = [
+        'missing_header',
+        'unknown_serial',
+        'stale_timestamp',
+        'bad_signature',
+      ]
+      return fail(c, unauthenticated.includes(error.reason) ? 401 : 400, error.message)
+    }
+    try {
+      if (n.eventType === 'TRANSACTION.SUCCESS' && n.originalType === 'transaction') {
+        const outcome = await applyTransaction(
+          db,
+          shop.gateway,
+          shop.settings,
+          n.resource as unknown as Transaction,
+          { eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+        )
+        o.logger.info('payment notification', { id: n.id, outcome })
+      } else if (n.eventType.startsWith('REFUND.') && n.originalType === 'refund') {
+        const r = n.resource as { out_refund_no?: string; refund_status?: string }
+        const outcome = await settleRefund(
+          db,
+          String(r.out_refund_no ?? ''),
+          String(r.refund_status ?? n.eventType.slice('REFUND.'.length)),
+          now,
+        )
+        o.logger.info('refund notification', { id: n.id, outcome })
+      } else {
+        o.logger.warn('pay notification of an unknown kind accepted', { eventType: n.eventType })
+      }
+    } catch (error) {
+      o.logger.error('pay notification failed', { id: n.id, error })
+      return fail(c, 500, 'internal error; retry later')
+    }
+    return c.body(null, 204)
+  })
+  return app
+}

@@ -1,0 +1,84 @@
+/**
+ * The sandbox shop: a generated mini program and merchant (keys kept in
+ * `<dataDir>/sandbox-shop.json` when a data folder is given) and the sandbox WeChat Pay server
+ * that knows them, so `npm start` can demo a purchase and tests can run one.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ShopConfig } from '../config.js'
+import { generatePemKeyPair, type PemKeyPair, startSandboxPay } from './pay-server.js'
+
+interface SandboxShopFile {
+  mpAppid: string
+  mpSecret: string
+  sessionSecret: string
+  mchid: string
+  certSerial: string
+  apiV3Key: string
+  merchant: PemKeyPair
+  publicKey: { serial: string; keys: PemKeyPair }
+  certificate: { serial: string; keys: PemKeyPair }
+}
+
+function generate(): SandboxShopFile {
+  const hex = (n: number) => randomBytes(n).toString('hex')
+  return {
+    mpAppid: `wx${hex(8)}`,
+    mpSecret: hex(16),
+    sessionSecret: hex(32),
+    mchid: `19${String(randomBytes(4).readUInt32BE(0)).padStart(8, '0').slice(0, 8)}`,
+    certSerial: hex(20).toUpperCase(),
+    apiV3Key: hex(16),
+    merchant: generatePemKeyPair(),
+    publicKey: { serial: `PUB_KEY_ID_0119${hex(14)}`, keys: generatePemKeyPair() },
+    certificate: { serial: hex(20).toUpperCase(), keys: generatePemKeyPair() },
+  }
+}
+
+async function load(dataDir: string): Promise<SandboxShopFile> {
+  const path = join(dataDir, 'sandbox-shop.json')
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as SandboxShopFile
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  await mkdir(dataDir, { recursive: true })
+  await writeFile(path, `${JSON.stringify(generate(), null, 2)}\n`, {
+    mode: 0o600,
+    flag: 'wx',
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
+  return JSON.parse(await readFile(path, 'utf8')) as SandboxShopFile
+}
+
+/** Starts the sandbox Pay server and returns it with the shop configuration that points at it. */
+export async function startSandboxShop(o: { dataDir?: string; notifyUrl: string }) {
+  const f = o.dataDir ? await load(o.dataDir) : generate()
+  const pay = await startSandboxPay({
+    mchid: f.mchid,
+    appid: f.mpAppid,
+    apiV3Key: f.apiV3Key,
+    merchantPublicKey: f.merchant.publicKey,
+    merchantSerial: f.certSerial,
+    signers: { public_key: f.publicKey, certificate: f.certificate },
+  })
+  const config: ShopConfig = {
+    mpAppid: f.mpAppid,
+    mpSecret: f.mpSecret,
+    sessionSecret: f.sessionSecret,
+    notifyUrl: o.notifyUrl,
+    orderMinutes: 15,
+    groupBuy: { size: 3, max: 5, hours: 24 },
+    pay: {
+      mchid: f.mchid,
+      certSerial: f.certSerial,
+      privateKeyPem: f.merchant.privateKey,
+      apiV3Key: f.apiV3Key,
+      verifyKeys: pay.verifyKeys(),
+      apiBase: pay.url,
+    },
+  }
+  return { pay, config, merchantPublicKey: f.merchant.publicKey }
+}

@@ -1,0 +1,41 @@
+/**
+ * Assembles the shop from configuration on Node: the wechatpay-node-v3 gateway, WeChat Pay's
+ * verification keys, and a WeChat API client for code2Session. (Workers would need a gateway
+ * without wechatpay-node-v3; not built yet.)
+ */
+import type { ShopConfig } from '../config.js'
+import type { Logger } from '../logger.js'
+import { importVerifyKeys } from '../pay/notification.js'
+import { wechatpayGateway } from '../pay/wechatpay-gateway.js'
+import type { ShopRouteOptions } from '../routes/shop.js'
+import { createApiClient, type FetchLike } from '../wechat/api/client.js'
+
+export async function nodeShop(
+  c: ShopConfig,
+  o: { appid: string; apiBase: string; logger: Logger; fetch?: FetchLike },
+): Promise<ShopRouteOptions['shop']> {
+  const verifyKeys = await importVerifyKeys(c.pay.verifyKeys)
+  return {
+    settings: {
+      appid: o.appid,
+      mpAppid: c.mpAppid,
+      notifyUrl: c.notifyUrl,
+      orderMinutes: c.orderMinutes,
+      groupBuy: c.groupBuy,
+    },
+    gateway: wechatpayGateway({
+      appid: c.mpAppid,
+      mchid: c.pay.mchid,
+      privateKeyPem: c.pay.privateKeyPem,
+      certSerial: c.pay.certSerial,
+      apiV3Key: c.pay.apiV3Key,
+      baseUrl: c.pay.apiBase,
+      verifyKeys,
+    }),
+    mpSecret: c.mpSecret,
+    sessionSecret: c.sessionSecret,
+    apiV3Key: c.pay.apiV3Key,
+    verifyKeys,
+    mpApi: createApiClient({ baseUrl: o.apiBase, logger: o.logger, fetch: o.fetch }),
+  }
+}

@@ -1,0 +1,419 @@
+/**
+ * Orders: created with the stock (and a group-buy seat) reserved in one transaction, then prepaid
+ * through the {@link PayGateway}; closed — and the reservation released — by one conditional update
+ * when they expire unpaid. Payments are applied by one conditional update with every grant in the
+ * same transaction (first_purchase points, membership, group-buy progress), once per notification
+ * id and once per order, whichever way they arrive (notification or query).
+ *
+ * Lock order everywhere: member, then order, then product / group buy.
+ */
+import { type Kysely, sql, type Transaction as Trx } from 'kysely'
+import { changePoints } from '../community/points-ledger.js'
+import type { Database, Order } from '../db/schema.js'
+import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
+import { randomToken } from '../wechat/crypto.js'
+import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
+
+type Db = Kysely<Database> | Trx<Database>
+
+/** Why an order was not created. */
+export type OrderRefusal =
+  | 'not_found'
+  | 'disabled'
+  | 'not_started'
+  | 'ended'
+  | 'sold_out'
+  | 'limit_reached'
+  | 'group_not_found'
+  | 'group_closed'
+  | 'group_full'
+
+export type CreateOrderResult =
+  | { status: 'created' | 'existing'; order: Order; payment: RequestPayment | null }
+  | { status: OrderRefusal }
+
+class Refused extends Error {
+  constructor(readonly reason: OrderRefusal) {
+    super(reason)
+  }
+}
+
+/** A merchant order number: 6–32 of [A-Za-z0-9], unique. */
+export function newOutTradeNo(now: Date): string {
+  const stamp = now.toISOString().replace(/\D/g, '').slice(0, 14)
+  return `QZ${stamp}${randomToken(12)}`
+}
+
+/**
+ * Creates an order for a member (or returns the one made with the same `clientKey`) and prepays it.
+ * The price comes from the catalog and the member's membership, never from the client.
+ */
+export async function createOrder(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  r: {
+    memberId: number
+    mpOpenid: string
+    sku: string
+    groupBuyId?: number
+    clientKey?: string
+    now: Date
+  },
+): Promise<CreateOrderResult> {
+  let decided: { status: 'created' | 'existing'; order: Order }
+  try {
+    decided = await db.transaction().execute(async (trx) => {
+      await trx
+        .selectFrom('members')
+        .select('id')
+        .where('id', '=', r.memberId)
+        .forUpdate()
+        .executeTakeFirstOrThrow()
+      if (r.clientKey) {
+        const existing = await trx
+          .selectFrom('orders')
+          .selectAll()
+          .where('member_id', '=', r.memberId)
+          .where('client_key', '=', r.clientKey)
+          .executeTakeFirst()
+        if (existing) return { status: 'existing' as const, order: existing }
+      }
+      const product = await trx
+        .selectFrom('products')
+        .selectAll()
+        .where('appid', '=', s.appid)
+        .where('sku', '=', r.sku)
+        .executeTakeFirst()
+      if (!product) throw new Refused('not_found')
+      const sale = onSale(product, r.now)
+      if (sale !== 'ok') throw new Refused(sale)
+      if (product.per_member_limit !== null) {
+        const { n } = await trx
+          .selectFrom('orders')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('member_id', '=', r.memberId)
+          .where('product_id', '=', product.id)
+          .where('status', 'in', ['pending', 'paid'])
+          .executeTakeFirstOrThrow()
+        if (Number(n) >= product.per_member_limit) throw new Refused('limit_reached')
+      }
+      if (product.stock !== null) {
+        const taken = await trx
+          .updateTable('products')
+          .set((eb) => ({ stock: eb('stock', '-', 1) }))
+          .where('id', '=', product.id)
+          .where('stock', '>=', 1)
+          .returning('id')
+          .executeTakeFirst()
+        if (!taken) throw new Refused('sold_out')
+      }
+      let expiresAt = new Date(r.now.getTime() + s.orderMinutes * 60_000)
+      let groupBuyId: number | null = null
+      if (product.kind === 'group_buy') {
+        if (r.groupBuyId !== undefined) {
+          const seat = await trx
+            .updateTable('group_buys')
+            .set((eb) => ({ joined: eb('joined', '+', 1) }))
+            .where('id', '=', r.groupBuyId)
+            .where('product_id', '=', product.id)
+            .where('status', '=', 'open')
+            .where('expires_at', '>', r.now)
+            .where('joined', '<', sql<number>`size_max`)
+            .returning(['id', 'expires_at'])
+            .executeTakeFirst()
+          if (!seat) {
+            const group = await trx
+              .selectFrom('group_buys')
+              .select(['status', 'expires_at'])
+              .where('id', '=', r.groupBuyId)
+              .where('product_id', '=', product.id)
+              .executeTakeFirst()
+            if (!group) throw new Refused('group_not_found')
+            throw new Refused(
+              group.status !== 'open' || group.expires_at <= r.now ? 'group_closed' : 'group_full',
+            )
+          }
+          groupBuyId = seat.id
+          if (seat.expires_at < expiresAt) expiresAt = seat.expires_at
+        } else {
+          const group = await trx
+            .insertInto('group_buys')
+            .values({
+              appid: s.appid,
+              product_id: product.id,
+              leader_member_id: r.memberId,
+              status: 'open',
+              size_required: product.group_size!,
+              size_max: product.group_max!,
+              joined: 1,
+              expires_at: new Date(r.now.getTime() + product.group_hours! * 3600_000),
+              created_at: r.now,
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow()
+          groupBuyId = group.id
+        }
+      } else if (r.groupBuyId !== undefined) {
+        throw new Refused('group_not_found')
+      }
+      const membership = await activeMembership(trx, r.memberId, r.now)
+      const order = await trx
+        .insertInto('orders')
+        .values({
+          appid: s.appid,
+          out_trade_no: newOutTradeNo(r.now),
+          member_id: r.memberId,
+          mp_openid: r.mpOpenid,
+          product_id: product.id,
+          kind: product.kind,
+          description: product.name.slice(0, 127),
+          amount_fen: priceFor(product, membership),
+          status: 'pending',
+          client_key: r.clientKey ?? null,
+          group_buy_id: groupBuyId,
+          expires_at: expiresAt,
+          created_at: r.now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return { status: 'created' as const, order }
+    })
+  } catch (error) {
+    if (error instanceof Refused) return { status: error.reason }
+    throw error
+  }
+
+  const { order } = decided
+  if (order.status !== 'pending') return { ...decided, payment: null }
+  try {
+    // The same parameters every time, so a repeat returns the same prepay_id with a fresh paySign.
+    const payment = await gateway.jsapi({
+      outTradeNo: order.out_trade_no,
+      description: order.description,
+      totalFen: order.amount_fen,
+      openid: order.mp_openid,
+      notifyUrl: s.notifyUrl,
+      timeExpire: order.expires_at,
+    })
+    const prepayId = payment.package.replace(/^prepay_id=/, '')
+    if (order.prepay_id !== prepayId) {
+      await db
+        .updateTable('orders')
+        .set({ prepay_id: prepayId })
+        .where('id', '=', order.id)
+        .execute()
+      order.prepay_id = prepayId
+    }
+    return { ...decided, payment }
+  } catch (error) {
+    // Nothing can be paid: give the reservation back at once.
+    if (decided.status === 'created') await closeOrder(db, order.id, r.now)
+    throw error
+  }
+}
+
+/**
+ * pending → closed, releasing the stock and the group-buy seat, in one transaction. False when the
+ * order was not pending (paid, or closed by someone else first).
+ */
+export async function closeOrder(db: Db, orderId: number, now: Date): Promise<boolean> {
+  const run = async (trx: Trx<Database>) => {
+    const closed = await trx
+      .updateTable('orders')
+      .set({ status: 'closed', closed_at: now })
+      .where('id', '=', orderId)
+      .where('status', '=', 'pending')
+      .returning(['product_id', 'group_buy_id'])
+      .executeTakeFirst()
+    if (!closed) return false
+    await trx
+      .updateTable('products')
+      .set((eb) => ({ stock: eb('stock', '+', 1) }))
+      .where('id', '=', closed.product_id)
+      .where('stock', 'is not', null)
+      .execute()
+    if (closed.group_buy_id !== null) {
+      await trx
+        .updateTable('group_buys')
+        .set((eb) => ({ joined: eb('joined', '-', 1) }))
+        .where('id', '=', closed.group_buy_id)
+        .execute()
+    }
+    return true
+  }
+  return db.isTransaction ? run(db as Trx<Database>) : db.transaction().execute(run)
+}
+
+/** What applying a transaction did (also stored in `pay_events.outcome`). */
+export type PaymentOutcome =
+  | 'paid'
+  | 'duplicate'
+  | 'flagged'
+  | 'refund_requested'
+  | 'unknown_order'
+  | 'not_success'
+
+/**
+ * Applies a WeChat Pay transaction (from a verified notification, or from a query) exactly once:
+ * the event id is recorded first (a repeat changes nothing), the order is locked, checked against
+ * what WeChat Pay says (merchant, mini program, state, `amount.total`, currency), moved pending →
+ * paid by a conditional update, and granted in the same transaction. A mismatch flags the order and
+ * grants nothing; a payment for an order that already closed (or whose group buy failed) is
+ * refunded.
+ */
+export async function applyTransaction(
+  db: Kysely<Database>,
+  gateway: Pick<PayGateway, 'mchid'>,
+  s: ShopSettings,
+  t: Transaction,
+  o: { eventId: string; eventType: string; now: Date; timeZone: string },
+): Promise<PaymentOutcome> {
+  return db.transaction().execute(async (trx) => {
+    const fresh = await trx
+      .insertInto('pay_events')
+      .values({
+        id: o.eventId,
+        event_type: o.eventType,
+        reference: t.out_trade_no ?? null,
+        outcome: 'processing',
+        received_at: o.now,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst()
+    if (!fresh) return 'duplicate'
+    const outcome = await decide(trx)
+    await trx.updateTable('pay_events').set({ outcome }).where('id', '=', o.eventId).execute()
+    return outcome
+  })
+
+  async function decide(trx: Trx<Database>): Promise<PaymentOutcome> {
+    if (t.trade_state !== 'SUCCESS') return 'not_success'
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('out_trade_no', '=', t.out_trade_no)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!order) return 'unknown_order'
+    if (order.status === 'paid' || order.status === 'refunded') return 'duplicate'
+    if (order.transaction_id && order.transaction_id === t.transaction_id) return 'duplicate'
+    const problems = [
+      t.mchid !== gateway.mchid && 'mchid',
+      t.appid !== s.mpAppid && 'appid',
+      t.amount?.total !== order.amount_fen &&
+        `amount.total ${t.amount?.total} ≠ ${order.amount_fen}`,
+      (t.amount?.currency ?? 'CNY') !== 'CNY' && 'currency',
+    ].filter(Boolean)
+    if (problems.length > 0) {
+      await trx
+        .updateTable('orders')
+        .set({
+          status: 'flagged',
+          flag_reason: `payment does not match the order: ${problems.join(', ')}`,
+          transaction_id: t.transaction_id ?? null,
+        })
+        .where('id', '=', order.id)
+        .execute()
+      return 'flagged'
+    }
+    let refundReason: string | null =
+      order.status === 'pending' ? null : 'paid after the order closed'
+    if (!refundReason && order.group_buy_id !== null) {
+      const group = await trx
+        .selectFrom('group_buys')
+        .select('status')
+        .where('id', '=', order.group_buy_id)
+        .forUpdate()
+        .executeTakeFirstOrThrow()
+      if (group.status === 'failed') refundReason = 'paid after the group buy failed'
+    }
+    if (refundReason) {
+      await trx
+        .updateTable('orders')
+        .set({
+          status: 'flagged',
+          flag_reason: refundReason,
+          transaction_id: t.transaction_id ?? null,
+          paid_at: o.now,
+        })
+        .where('id', '=', order.id)
+        .execute()
+      await trx
+        .insertInto('refunds')
+        .values({
+          order_id: order.id,
+          out_refund_no: `R-${order.out_trade_no}`,
+          amount_fen: order.amount_fen,
+          reason: refundReason,
+          status: 'requested',
+          created_at: o.now,
+          updated_at: o.now,
+        })
+        .onConflict((oc) => oc.column('out_refund_no').doNothing())
+        .execute()
+      return 'refund_requested'
+    }
+    const paid = await trx
+      .updateTable('orders')
+      .set({ status: 'paid', transaction_id: t.transaction_id ?? null, paid_at: o.now })
+      .where('id', '=', order.id)
+      .where('status', '=', 'pending')
+      .returning('id')
+      .executeTakeFirst()
+    if (!paid) return 'duplicate'
+    await grant(trx, order)
+    return 'paid'
+  }
+
+  async function grant(trx: Trx<Database>, order: Order) {
+    const member = await trx
+      .selectFrom('members')
+      .select(['id', 'appid'])
+      .where('id', '=', order.member_id)
+      .executeTakeFirstOrThrow()
+    await changePoints(
+      trx,
+      {
+        appid: member.appid,
+        memberId: member.id,
+        rule: 'first_purchase',
+        idempotencyKey: `first_purchase:${member.id}`,
+        reference: `order ${order.out_trade_no}`,
+        now: o.now,
+        timeZone: o.timeZone,
+      },
+      null,
+    )
+    if (order.kind === 'membership') {
+      const plan = await trx
+        .selectFrom('products')
+        .select(['membership_days', 'tier', 'discount_percent'])
+        .where('id', '=', order.product_id)
+        .executeTakeFirstOrThrow()
+      const days = plan.membership_days ?? 0
+      // Extends from the current expiry when still active, else from now.
+      await sql`
+        insert into memberships (member_id, tier, discount_percent, expires_at, updated_at)
+        values (${member.id}, ${plan.tier}, ${plan.discount_percent ?? 100},
+          ${o.now}::timestamptz + make_interval(days => ${days}), ${o.now})
+        on conflict (member_id) do update set
+          tier = excluded.tier, discount_percent = excluded.discount_percent,
+          expires_at = greatest(memberships.expires_at, ${o.now}::timestamptz)
+            + make_interval(days => ${days}),
+          updated_at = excluded.updated_at`.execute(trx)
+    }
+    if (order.group_buy_id !== null) {
+      await trx
+        .updateTable('group_buys')
+        .set((eb) => ({
+          paid: eb('paid', '+', 1),
+          status: sql`case when paid + 1 >= size_required then 'succeeded' else status end`,
+          settled_at: sql`case when paid + 1 >= size_required and settled_at is null then ${o.now}::timestamptz else settled_at end`,
+        }))
+        .where('id', '=', order.group_buy_id)
+        .execute()
+    }
+  }
+}

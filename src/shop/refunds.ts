@@ -1,0 +1,171 @@
+/**
+ * Refunds: recorded first (unique `out_refund_no`, so a retry is the same refund), capped so that
+ * all live refunds of an order never exceed what was paid, then sent to WeChat Pay with the same
+ * number until it accepts. REFUND.* notifications settle them once.
+ */
+import type { Kysely } from 'kysely'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import { PayApiError, type PayGateway, type Refund } from '../pay/gateway.js'
+import type { ShopSettings } from './catalog.js'
+
+export type RefundRequest =
+  | { status: 'requested' | 'existing'; outRefundNo: string; refundStatus: string }
+  | { status: 'not_found' | 'not_paid' | 'too_much'; refundable?: number }
+
+/** Records a refund of an order (partial allowed) and sends it. */
+export async function requestRefund(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  r: { outTradeNo: string; amountFen: number; reason: string; outRefundNo?: string; now: Date },
+  logger?: Logger,
+): Promise<RefundRequest> {
+  const decided = await db.transaction().execute(async (trx) => {
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('appid', '=', s.appid)
+      .where('out_trade_no', '=', r.outTradeNo)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!order) return { status: 'not_found' as const }
+    const outRefundNo = r.outRefundNo ?? `R-${order.out_trade_no}-${Date.now().toString(36)}`
+    const existing = await trx
+      .selectFrom('refunds')
+      .select(['out_refund_no', 'status', 'order_id'])
+      .where('out_refund_no', '=', outRefundNo)
+      .executeTakeFirst()
+    if (existing) {
+      if (existing.order_id !== order.id) return { status: 'not_found' as const }
+      return { status: 'existing' as const, outRefundNo, refundStatus: existing.status }
+    }
+    if (!order.transaction_id || (order.status !== 'paid' && order.status !== 'flagged'))
+      return { status: 'not_paid' as const }
+    const live = await trx
+      .selectFrom('refunds')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_fen'), eb.lit(0)).as('n'))
+      .where('order_id', '=', order.id)
+      .where('status', 'in', ['requested', 'processing', 'success'])
+      .executeTakeFirstOrThrow()
+    const refundable = order.amount_fen - Number(live.n)
+    if (r.amountFen > refundable) return { status: 'too_much' as const, refundable }
+    await trx
+      .insertInto('refunds')
+      .values({
+        order_id: order.id,
+        out_refund_no: outRefundNo,
+        amount_fen: r.amountFen,
+        reason: r.reason,
+        status: 'requested',
+        created_at: r.now,
+        updated_at: r.now,
+      })
+      .execute()
+    return { status: 'requested' as const, outRefundNo, refundStatus: 'requested' }
+  })
+  if (decided.status !== 'requested' && decided.status !== 'existing') return decided
+  if (decided.refundStatus !== 'requested') return decided
+  const sent = await sendRefund(db, gateway, s, decided.outRefundNo, r.now, logger)
+  return { ...decided, refundStatus: sent }
+}
+
+/** Sends one requested refund (same number every time); returns its status afterwards. */
+export async function sendRefund(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  outRefundNo: string,
+  now: Date,
+  logger?: Logger,
+): Promise<string> {
+  const row = await db
+    .selectFrom('refunds')
+    .innerJoin('orders', 'orders.id', 'refunds.order_id')
+    .select([
+      'refunds.amount_fen as refund_fen',
+      'refunds.reason',
+      'refunds.status',
+      'orders.out_trade_no',
+      'orders.amount_fen as total_fen',
+    ])
+    .where('refunds.out_refund_no', '=', outRefundNo)
+    .executeTakeFirstOrThrow()
+  if (row.status !== 'requested') return row.status
+  let answer: Refund
+  try {
+    answer = await gateway.refund({
+      outTradeNo: row.out_trade_no,
+      outRefundNo,
+      refundFen: row.refund_fen,
+      totalFen: row.total_fen,
+      reason: row.reason.slice(0, 80),
+      notifyUrl: s.notifyUrl,
+    })
+  } catch (error) {
+    const message = error instanceof PayApiError ? `${error.code} ${error.message}` : String(error)
+    logger?.warn('refund not accepted yet', { outRefundNo, error: message })
+    await db
+      .updateTable('refunds')
+      .set({ error: message.slice(0, 500), updated_at: now })
+      .where('out_refund_no', '=', outRefundNo)
+      .execute()
+    return 'requested'
+  }
+  const status = answer.status === 'SUCCESS' ? 'success' : 'processing'
+  await db
+    .updateTable('refunds')
+    .set({ status, refund_id: answer.refund_id, error: null, updated_at: now })
+    .where('out_refund_no', '=', outRefundNo)
+    .where('status', '=', 'requested')
+    .execute()
+  if (status === 'success') await settleRefund(db, outRefundNo, 'SUCCESS', now)
+  return status
+}
+
+/**
+ * Settles a refund from a REFUND.* notification: processing|requested → success|closed|abnormal,
+ * and on success the order's refunded amount grows (→ refunded when all of it). Once only.
+ */
+export async function settleRefund(
+  db: Kysely<Database>,
+  outRefundNo: string,
+  refundStatus: string,
+  now: Date,
+): Promise<'settled' | 'duplicate' | 'unknown_refund'> {
+  const status =
+    refundStatus === 'SUCCESS' ? 'success' : refundStatus === 'CLOSED' ? 'closed' : 'abnormal'
+  return db.transaction().execute(async (trx) => {
+    const refund = await trx
+      .updateTable('refunds')
+      .set({ status, updated_at: now })
+      .where('out_refund_no', '=', outRefundNo)
+      .where('status', 'in', ['requested', 'processing'])
+      .returning(['order_id', 'amount_fen'])
+      .executeTakeFirst()
+    if (!refund) {
+      const known = await trx
+        .selectFrom('refunds')
+        .select('id')
+        .where('out_refund_no', '=', outRefundNo)
+        .executeTakeFirst()
+      return known ? 'duplicate' : 'unknown_refund'
+    }
+    if (status === 'success') {
+      await trx
+        .updateTable('orders')
+        .set((eb) => ({
+          refunded_fen: eb('refunded_fen', '+', refund.amount_fen),
+          status: eb
+            .case()
+            .when(eb('refunded_fen', '+', refund.amount_fen), '>=', eb.ref('amount_fen'))
+            .then('refunded' as const)
+            .else(eb.ref('status'))
+            .end(),
+        }))
+        .where('id', '=', refund.order_id)
+        .execute()
+    }
+    return 'settled'
+  })
+}
