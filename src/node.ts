@@ -4,6 +4,8 @@
  * `npm run chat` (or a real tunnel) to.
  */
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { serve } from '@hono/node-server'
 import cron from 'node-cron'
 import { createRouter } from '../handlers/index.js'
@@ -17,7 +19,9 @@ import { createLogger } from './logger.js'
 import { nodeCrypto } from './node-crypto.js'
 import { nodeFetch } from './node-fetch.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
+import { startSandboxShop } from './sandbox/sandbox-shop.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
+import { nodeShop } from './shop/node-shop.js'
 import { accountClients } from './wechat/api/account-client.js'
 
 async function main(): Promise<void> {
@@ -64,6 +68,30 @@ async function main(): Promise<void> {
     }),
   )
 
+  // The shop: configured (MP_*, PAY_*), or in sandbox mode a generated one on a sandbox Pay server.
+  const sandboxShop = config.sandbox
+    ? await startSandboxShop({
+        dataDir: config.dataDir,
+        notifyUrl: `http://localhost:${config.port}/pay/notify`,
+      })
+    : undefined
+  if (sandboxApi && sandboxShop) {
+    // Where `npm run shop` finds the sandbox servers of this process.
+    await writeFile(
+      join(config.dataDir, 'sandbox-services.json'),
+      `${JSON.stringify({ port: config.port, wechatApi: sandboxApi.url, pay: sandboxShop.pay.url, mpAppid: sandboxShop.config.mpAppid }, null, 2)}\n`,
+    )
+  }
+  const shopConfig = sandboxShop?.config ?? config.shop
+  const shop = shopConfig
+    ? await nodeShop(shopConfig, {
+        appid: config.accounts[0]!.appid,
+        apiBase,
+        logger,
+        fetch: nodeFetch,
+      })
+    : undefined
+
   const app = createApp({
     config,
     db,
@@ -72,6 +100,7 @@ async function main(): Promise<void> {
     clock: systemClock,
     crypto: nodeCrypto,
     api: (appid) => apis.get(appid),
+    shop,
   })
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     const base = `http://localhost:${info.port}`
@@ -84,7 +113,7 @@ async function main(): Promise<void> {
       job.cron,
       async () => {
         try {
-          const result = await job.run({ db, clock: systemClock, logger, config })
+          const result = await job.run({ db, clock: systemClock, logger, config, shop })
           logger.info('job finished', { job: job.name, ...result })
         } catch (error) {
           logger.error('job failed', { job: job.name, error })
@@ -103,6 +132,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()))
     for (const worker of workers) await worker.stop()
     await sandboxApi?.close()
+    await sandboxShop?.pay.close()
     await db.destroy()
     process.exit(0)
   }
@@ -127,6 +157,7 @@ function printSandbox(
       '',
       '  Chat with it:   npm run chat',
       '  Outbound messages go to a sandbox WeChat API and are logged as "sandbox: WeChat would deliver".',
+      '  The mini-program shop pays through a sandbox WeChat Pay server: npm run shop buys something.',
       '',
     ].join('\n'),
   )

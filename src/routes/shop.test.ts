@@ -55,6 +55,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     })
+    // biome-ignore lint/suspicious/noExplicitAny: response JSON, checked by the assertions
     return { status: res.status, json: (await res.json()) as Record<string, any> }
   }
   /** A mini-program user logs in (wx.login → code → our /login). */

@@ -212,6 +212,14 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     const url = new URL(req.url ?? '/', 'http://sandbox')
     const path = url.pathname + url.search
     calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1)
+    const control = /^\/sandbox\/pay\/([^/]+)$/.exec(url.pathname)
+    if (control && req.method === 'POST') {
+      // Sandbox control (not WeChat Pay): the payer pays, as the shop demo's phone would.
+      const no = decodeURIComponent(control[1]!)
+      if (!orders.has(no)) return error(res, 404, 'ORDER_NOT_EXIST', 'no such order')
+      const { answer } = await sandbox.pay(no)
+      return reply(res, 200, { delivered: answer })
+    }
     const refused = verifyAuthorization(req, path, req.method === 'GET' ? '' : raw)
     if (refused) return error(res, 401, 'SIGN_ERROR', refused)
     let body: Record<string, unknown> = {}
@@ -322,7 +330,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
-  return {
+  const sandbox = {
     url,
     /** WeChat Pay's verification keys, by serial, as PEM (what PAY_VERIFY_KEYS holds). */
     verifyKeys: (): Record<string, string> => ({
@@ -400,6 +408,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+  return sandbox
 }
 
 export type SandboxPay = Awaited<ReturnType<typeof startSandboxPay>>

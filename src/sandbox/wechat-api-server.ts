@@ -289,6 +289,12 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     }
     const path = url.pathname
     if (path === '/cgi-bin/showqrcode') return showQrCode(res, url.searchParams.get('ticket'))
+    if (path === '/sandbox/login-code' && req.method === 'POST') {
+      // Sandbox control (not WeChat): the code a phone's wx.login() would get, for the shop demo.
+      const { appid, openid, unionid } = body as Record<string, string>
+      if (!appid || !openid) return send(res, { errcode: 40002, errmsg: 'appid and openid' }, 400)
+      return send(res, { code: api.loginCode(appid, openid, unionid) })
+    }
     const method =
       path === '/sns/jscode2session'
         ? 'jscode2session'
@@ -385,7 +391,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
-  return {
+  const api = {
     url,
     /** Every accepted send, in order. */
     sent,
@@ -430,6 +436,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+  return api
 }
 
 /** The sandbox API's type. */
