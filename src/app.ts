@@ -78,6 +78,8 @@ export function createApp(deps: AppDeps): Hono {
       locale: config.locale,
       wechat,
       invites: config.invites,
+      shop: deps.shop,
+      logger,
     }),
   )
   if (deps.shop) {

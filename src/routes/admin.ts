@@ -13,6 +13,7 @@
  *   POST  redemptions/:id/cancel
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
+ *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -30,7 +31,11 @@ import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
 import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import type { Shop } from '../shop/maintenance.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+import { shopAdminRoutes } from './admin-shop.js'
+import { parseBody } from './validate.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>
@@ -43,6 +48,9 @@ export interface AdminRouteOptions {
   /** Outbound API access (campaign invite QRs). */
   wechat: WechatAccess
   invites: InviteSettings
+  /** The shop, when configured: its operator routes are mounted too (admin-shop.ts). */
+  shop?: Shop
+  logger: Logger
 }
 
 const isDay = (s: string) =>
@@ -87,25 +95,6 @@ const rewardCreate = v.strictObject({
   perMemberLimit: v.optional(rewardFields.perMemberLimit, null),
 })
 const rewardPatch = v.partial(v.strictObject(rewardFields))
-
-async function parseBody<T extends v.GenericSchema>(
-  c: Context,
-  schema: T,
-): Promise<v.InferOutput<T>> {
-  let json: unknown
-  try {
-    json = await c.req.json()
-  } catch {
-    throw new HTTPException(400, { message: 'body must be JSON' })
-  }
-  const result = v.safeParse(schema, json, { abortPipeEarly: true })
-  if (!result.success) {
-    const issue = result.issues[0]
-    const field = issue.path?.map((p) => String(p.key)).join('.') ?? 'body'
-    throw new HTTPException(400, { message: `${field}: ${issue.message}` })
-  }
-  return result.output
-}
 
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
@@ -216,6 +205,9 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       entries,
     })
   })
+
+  if (o.shop)
+    app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
 
   app.get('/accounts/:appid/invites/report', async (c) => {
     const appid = account(c)

@@ -38,7 +38,11 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       apiBase: wx.url,
       logger: silentLogger,
     })
-    server = await startServer(get().db, { config: testConfig(), clock, shop })
+    server = await startServer(get().db, {
+      config: testConfig({ ADMIN_TOKEN: 'shop-operator-token-0123' }),
+      clock,
+      shop,
+    })
     shop.settings.notifyUrl = `${server.url}/pay/notify`
   })
   afterAll(async () => {
@@ -356,6 +360,103 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       .where('out_trade_no', '=', no)
       .executeTakeFirstOrThrow()
     expect(row).toEqual({ status: 'paid', refunded_fen: 1000 })
+  })
+
+  it('lets operators manage products, list orders and refund, with an audit trail', async () => {
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(
+        `${server.url}/admin/api/accounts/${SAFE_ACCOUNT.appid}/shop${path}`,
+        {
+          method,
+          headers: {
+            authorization: 'Bearer shop-operator-token-0123',
+            'content-type': 'application/json',
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        },
+      )
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+    }
+    const created = await admin('POST', '/products', {
+      sku: 'flash-later',
+      kind: 'flash_sale',
+      name: '明日秒杀',
+      priceFen: 500,
+      stock: 3,
+      startsAt: new Date(Date.now() + 86_400_000).toISOString(),
+    })
+    expect(created.status).toBe(201)
+    expect(
+      (
+        await admin('POST', '/products', {
+          sku: 'flash-later',
+          kind: 'flash_sale',
+          name: 'x',
+          priceFen: 1,
+        })
+      ).status,
+    ).toBe(409)
+    expect(
+      (
+        await admin('POST', '/products', {
+          sku: 'Bad Sku',
+          kind: 'flash_sale',
+          name: 'x',
+          priceFen: 1,
+        })
+      ).json.message,
+    ).toBe('sku: lowercase letters, digits and -')
+    expect(
+      (
+        await admin('POST', '/products', {
+          sku: 'plan-x',
+          kind: 'membership',
+          name: 'x',
+          priceFen: 1,
+        })
+      ).status,
+    ).toBe(400)
+    const u = await login()
+    expect((await buy(u.token, { sku: 'flash-later' })).json.code).toBe('NOT_STARTED')
+    expect((await admin('PATCH', '/products/flash-later', { startsAt: null })).status).toBe(200)
+    const order = await buy(u.token, { sku: 'flash-later' })
+    expect(order.status).toBe(201)
+    await pay.pay(order.json.order.outTradeNo)
+    const orders = await admin('GET', '/orders?status=paid&limit=200')
+    expect((orders.json.orders as { out_trade_no: string }[]).map((x) => x.out_trade_no)).toContain(
+      order.json.order.outTradeNo,
+    )
+    expect((await admin('GET', '/orders?status=weird')).status).toBe(400)
+    const no = order.json.order.outTradeNo
+    expect(
+      (await admin('POST', `/orders/${no}/refunds`, { amountFen: 600, reason: '退款' })).json,
+    ).toMatchObject({ code: 'TOO_MUCH', refundable: 500 })
+    const refund = await admin('POST', `/orders/${no}/refunds`, {
+      amountFen: 200,
+      reason: '部分退款',
+      outRefundNo: 'OP-R-1',
+    })
+    expect(refund.status).toBe(201)
+    expect(refund.json).toMatchObject({ status: 'requested', refundStatus: 'processing' })
+    expect(
+      (
+        await admin('POST', `/orders/${no}/refunds`, {
+          amountFen: 200,
+          reason: '部分退款',
+          outRefundNo: 'OP-R-1',
+        })
+      ).status,
+    ).toBe(200)
+    const log = await get()
+      .db.selectFrom('audit_log')
+      .select('action')
+      .where('action', 'in', ['product.create', 'product.update', 'order.refund'])
+      .execute()
+    expect(log.map((l) => l.action).sort()).toEqual([
+      'order.refund',
+      'product.create',
+      'product.update',
+    ])
   })
 
   it('links template messages to product pages without prices', () => {

@@ -26,6 +26,7 @@ import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-a
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
 import { settleRefund } from '../shop/refunds.js'
 import type { ApiClient } from '../wechat/api/client.js'
+import { parseBody } from './validate.js'
 
 export interface ShopRouteOptions {
   db: Kysely<Database>
@@ -52,22 +53,6 @@ const orderBody = v.strictObject({
     v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be 8–64 of [A-Za-z0-9_-]')),
   ),
 })
-
-async function parseBody<T extends v.GenericSchema>(c: Context, schema: T) {
-  let json: unknown
-  try {
-    json = await c.req.json()
-  } catch {
-    throw new HTTPException(400, { message: 'body must be JSON' })
-  }
-  const result = v.safeParse(schema, json, { abortPipeEarly: true })
-  if (!result.success) {
-    const issue = result.issues[0]
-    const field = issue.path?.map((p) => String(p.key)).join('.') ?? 'body'
-    throw new HTTPException(400, { message: `${field}: ${issue.message}` })
-  }
-  return result.output as v.InferOutput<T>
-}
 
 const REFUSALS: Record<OrderRefusal, [404 | 409, string]> = {
   not_found: [404, 'no such product'],
