@@ -61,6 +61,43 @@ describe('loadConfig', () => {
     expect(lines.join('\n')).not.toContain('tooshort-secret')
   })
 
+  it('takes the shop all or nothing and names what is missing or wrong', () => {
+    expect(loadConfig({}).shop).toBeUndefined()
+    const lines = problems({ MP_APPID: 'wx1234567890abcdef', PAY_API_V3_KEY: 'short' })
+    expect(lines).toContain('PAY_API_V3_KEY: must be exactly 32 characters (the APIv3 key)')
+    const missing = problems({ MP_APPID: 'wx1234567890abcdef' })
+    expect(missing).toContain(
+      'PAY_MCHID: must be set when MP_APPID is set (the shop needs all of MP_APPID, MP_SECRET, MP_SESSION_SECRET, PAY_MCHID, PAY_CERT_SERIAL, PAY_PRIVATE_KEY, PAY_API_V3_KEY, PAY_VERIFY_KEYS, PAY_NOTIFY_URL)',
+    )
+    const full = {
+      MP_APPID: 'wx1234567890abcdef',
+      MP_SECRET: 'mp-secret-123',
+      MP_SESSION_SECRET: 'x'.repeat(32),
+      PAY_MCHID: '1900000001',
+      PAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
+      PAY_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----',
+      PAY_API_V3_KEY: 'a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb',
+      PAY_VERIFY_KEYS: JSON.stringify({
+        PUB_KEY_ID_01: '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----',
+      }),
+      PAY_NOTIFY_URL: 'https://shop.example.com/pay/notify',
+    }
+    const shop = loadConfig(full).shop!
+    expect(shop.pay.privateKeyPem).toBe(
+      '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----',
+    )
+    expect(shop).toMatchObject({ orderMinutes: 15, groupBuy: { size: 3, max: 5, hours: 24 } })
+    expect(problems({ ...full, PAY_VERIFY_KEYS: '{"PUB_KEY_ID_01": "not a pem"}' })).toEqual([
+      'PAY_VERIFY_KEYS: must be a JSON object {"<serial or PUB_KEY_ID_…>": "<PEM public key or certificate>"}',
+    ])
+    expect(
+      problems({ ...full, PAY_NOTIFY_URL: 'https://shop.example.com/pay/notify?x=1' }),
+    ).toEqual(['PAY_NOTIFY_URL: must not have a query string'])
+    expect(problems({ ...full, GROUP_BUY_SIZE: '6' })).toEqual([
+      'GROUP_BUY_MAX: must be at least GROUP_BUY_SIZE',
+    ])
+  })
+
   it('reads invite settings and names bad ones', () => {
     expect(loadConfig({}).invites).toEqual({
       rewardOn: 'checkin',
