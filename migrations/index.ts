@@ -11,6 +11,7 @@ import * as m0005 from './0005_audit_log.js'
 import * as m0006 from './0006_invites.js'
 import * as m0007 from './0007_ledger_functions.js'
 import * as m0008 from './0008_commerce.js'
+import * as m0009 from './0009_job_runs.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_invites': m0006,
   '0007_ledger_functions': m0007,
   '0008_commerce': m0008,
+  '0009_job_runs': m0009,
 }

@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serve } from '@hono/node-server'
-import cron from 'node-cron'
 import { createRouter } from '../handlers/index.js'
 import { jobs } from '../jobs/index.js'
+import { scheduleJobs } from '../jobs/schedule.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { startOutboxWorker } from './community/outbox-worker.js'
@@ -108,19 +108,10 @@ async function main(): Promise<void> {
     if (config.sandbox) printSandbox(base, config.dataDir, config.accounts[0]!)
   })
 
-  const tasks = jobs.map((job) =>
-    cron.schedule(
-      job.cron,
-      async () => {
-        try {
-          const result = await job.run({ db, clock: systemClock, logger, config, shop })
-          logger.info('job finished', { job: job.name, ...result })
-        } catch (error) {
-          logger.error('job failed', { job: job.name, error })
-        }
-      },
-      { timezone: config.timeZone, name: job.name, noOverlap: true },
-    ),
+  const tasks = scheduleJobs(
+    jobs,
+    { db, clock: systemClock, logger, config, shop },
+    { timeZone: config.timeZone },
   )
 
   let stopping = false

@@ -5,6 +5,9 @@
  */
 import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
+import { jobs } from '../jobs/index.js'
+import { runDue } from '../jobs/runner.js'
+import type { JobContext } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { loadConfig } from './config.js'
@@ -17,9 +20,14 @@ export interface WorkerEnv extends Record<string, unknown> {
   HYPERDRIVE?: { connectionString: string }
 }
 
-let app: Hono | undefined
+interface Built {
+  app: Hono
+  jobContext: JobContext
+  timeZone: string
+}
+let built: Built | undefined
 
-function build(env: WorkerEnv): Hono {
+function build(env: WorkerEnv): Built {
   const vars = Object.fromEntries(
     Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'),
   )
@@ -31,19 +39,39 @@ function build(env: WorkerEnv): Hono {
   if (config.sandbox) throw new Error('WECHAT_APPID: sandbox mode runs on Node only (npm start)')
   // Hyperdrive pools connections itself; one per isolate is enough.
   const db = postgresDatabase(config.databaseUrl, { max: 1 })
+  const logger = createLogger({ level: config.logLevel })
   const apis = accountClients(config.accounts, {
     db,
     baseUrl: config.apiBase,
     mode: config.tokenMode,
     clock: systemClock,
-    logger: createLogger({ level: config.logLevel }),
+    logger,
   })
-  return createApp({ config, db, router: createRouter(), api: (appid) => apis.get(appid) })
+  return {
+    app: createApp({ config, db, router: createRouter(), api: (appid) => apis.get(appid) }),
+    jobContext: { db, clock: systemClock, logger, config },
+    timeZone: config.timeZone,
+  }
 }
 
 export default {
   fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
-    app ??= build(env)
-    return app.fetch(request, env, ctx)
+    built ??= build(env)
+    return built.app.fetch(request, env, ctx)
+  },
+  /** The cron trigger (every minute, wrangler.toml): the jobs due now, each slot claimed once. */
+  scheduled(
+    event: { scheduledTime: number },
+    env: WorkerEnv,
+    ctx: { waitUntil(work: Promise<unknown>): void },
+  ): void {
+    built ??= build(env)
+    ctx.waitUntil(
+      runDue(jobs, built.jobContext, {
+        scheduledTime: new Date(event.scheduledTime),
+        timeZone: built.timeZone,
+        worker: 'workers',
+      }),
+    )
   },
 }

@@ -327,6 +327,19 @@ export interface RefundsTable {
   updated_at: Timestamp
 }
 
+/** A job's run for one slot; the primary key (job, slot) is the claim. */
+export interface JobRunsTable {
+  job: string
+  slot: Timestamp
+  trigger: 'schedule' | 'manual'
+  status: 'running' | 'succeeded' | 'failed'
+  worker: string
+  result: string | null
+  error: string | null
+  started_at: Timestamp
+  finished_at: Timestamp | null
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -352,6 +365,7 @@ export interface Database {
   memberships: MembershipsTable
   pay_events: PayEventsTable
   refunds: RefundsTable
+  job_runs: JobRunsTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process'
+import { sql } from 'kysely'
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../src/config.js'
+import { silentLogger } from '../src/logger.js'
+import { forEachDatabase } from '../test/databases.js'
+import { cronMatches } from './cron-match.js'
+import { runDue, runJobSlot, slotOf } from './runner.js'
+import type { Job, JobContext } from './types.js'
+
+describe('cronMatches', () => {
+  const at = (iso: string) => new Date(iso)
+  it('matches in the community time zone', () => {
+    // 09:00 in Shanghai is 01:00 UTC
+    expect(cronMatches('0 9 * * *', at('2026-11-25T01:00:00Z'), 'Asia/Shanghai')).toBe(true)
+    expect(cronMatches('0 9 * * *', at('2026-11-25T09:00:00Z'), 'Asia/Shanghai')).toBe(false)
+    expect(cronMatches('* * * * *', at('2026-11-25T09:07:00Z'), 'UTC')).toBe(true)
+  })
+  it('handles steps, lists, ranges and the day-of-month / day-of-week rule', () => {
+    expect(cronMatches('*/15 * * * *', at('2026-11-25T10:45:00Z'), 'UTC')).toBe(true)
+    expect(cronMatches('*/15 * * * *', at('2026-11-25T10:46:00Z'), 'UTC')).toBe(false)
+    expect(cronMatches('0 8-18/2 * * 1-5', at('2026-11-25T10:00:00Z'), 'UTC')).toBe(true) // Wed
+    expect(cronMatches('0 8-18/2 * * 1-5', at('2026-11-29T10:00:00Z'), 'UTC')).toBe(false) // Sun
+    expect(cronMatches('0 0 * * 0', at('2026-11-29T00:00:00Z'), 'UTC')).toBe(true)
+    expect(cronMatches('0 0 * * 7', at('2026-11-29T00:00:00Z'), 'UTC')).toBe(true)
+    // both day fields restricted: either matches (the 1st, or any Monday)
+    expect(cronMatches('0 0 1 * 1', at('2026-11-30T00:00:00Z'), 'UTC')).toBe(true)
+    expect(cronMatches('0 0 1,15 * *', at('2026-11-15T00:00:00Z'), 'UTC')).toBe(true)
+  })
+  it('refuses malformed expressions', () => {
+    for (const bad of ['* * * *', '61 * * * *', '*/0 * * * *', 'a * * * *', '5-1 * * * *'])
+      expect(() => cronMatches(bad, new Date(), 'UTC'), bad).toThrow(RangeError)
+  })
+})
+
+forEachDatabase('job runs', (get, dbName) => {
+  const ctx = (): JobContext => ({
+    db: get().db,
+    clock: { now: () => new Date() },
+    logger: silentLogger,
+    config: loadConfig({}),
+  })
+  let runs = 0
+  const counting: Job = {
+    name: `counting-${dbName}`,
+    cron: '0 9 * * *',
+    async run() {
+      runs++
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      return { runs }
+    },
+  }
+
+  it('runs a slot once however many callers race for it, and records the outcome', async () => {
+    const slot = slotOf(new Date('2026-11-25T01:00:00.400Z'))
+    expect(slot.toISOString()).toBe('2026-11-25T01:00:00.000Z')
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        runJobSlot(counting, ctx(), { slot, trigger: 'schedule', worker: `w${i}` }),
+      ),
+    )
+    expect(outcomes.filter((o) => o.status === 'ran')).toHaveLength(1)
+    expect(outcomes.filter((o) => o.status === 'skipped')).toHaveLength(7)
+    expect(runs).toBe(1)
+    const row = await get()
+      .db.selectFrom('job_runs')
+      .selectAll()
+      .where('job', '=', counting.name)
+      .executeTakeFirstOrThrow()
+    expect(row).toMatchObject({ status: 'succeeded', trigger: 'schedule', result: '{"runs":1}' })
+  })
+
+  it('records failures, and runs only the jobs due at a Workers trigger', async () => {
+    const failing: Job = {
+      name: `failing-${dbName}`,
+      cron: '0 9 * * *',
+      async run() {
+        throw new Error('boom')
+      },
+    }
+    const other: Job = { ...counting, name: `other-${dbName}`, cron: '30 9 * * *' }
+    const results = await runDue([failing, other], ctx(), {
+      scheduledTime: new Date('2026-11-26T01:00:00Z'), // 09:00 Shanghai
+      timeZone: 'Asia/Shanghai',
+      worker: 'workers',
+    })
+    expect(results.map((r) => [r.job, r.status])).toEqual([[failing.name, 'failed']])
+    const row = await get()
+      .db.selectFrom('job_runs')
+      .select(['status', 'error'])
+      .where('job', '=', failing.name)
+      .executeTakeFirstOrThrow()
+    expect(row).toEqual({ status: 'failed', error: 'boom' })
+  })
+
+  it.skipIf(dbName !== 'postgres')(
+    'runs each slot once with two processes scheduling the same job',
+    async () => {
+      const db = get().db
+      await sql`create table test_ticks (id serial primary key, pid int not null)`.execute(db)
+      const { s: schema } = await db
+        .selectNoFrom((eb) => eb.fn<string>('current_schema').as('s'))
+        .executeTakeFirstOrThrow()
+      const url = process.env.TEST_DATABASE_URL!
+      const children = [1, 2].map(
+        () =>
+          new Promise<number>((resolve) => {
+            const child = spawn(
+              process.execPath,
+              ['--import', 'tsx', 'test/fixtures/scheduler-child.ts', url, schema, '4'],
+              { stdio: 'inherit' },
+            )
+            child.once('exit', (code) => resolve(code ?? -1))
+          }),
+      )
+      expect(await Promise.all(children)).toEqual([0, 0])
+      const runs = await db
+        .selectFrom('job_runs')
+        .select(['slot', 'worker', 'status'])
+        .where('job', '=', 'tick')
+        .execute()
+      const ticks = await sql<{ n: number }>`select count(*)::int as n from test_ticks`.execute(db)
+      expect(runs.length).toBeGreaterThanOrEqual(2)
+      expect(ticks.rows[0]!.n).toBe(runs.length) // one run per slot, none twice
+      expect(new Set(runs.map((r) => r.slot.getTime())).size).toBe(runs.length)
+      expect(runs.every((r) => r.status === 'succeeded')).toBe(true)
+    },
+    20_000,
+  )
+})
