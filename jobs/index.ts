@@ -1,12 +1,17 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron; a Workers
  * `scheduled()` handler can look them up by name. */
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
+import { recomputeSegmentsJob } from './recompute-segments.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
 
 export type { Job, JobContext } from './types.js'
 
-export const jobs: readonly Job[] = [pruneInboundEventsJob, shopMaintenanceJob]
+export const jobs: readonly Job[] = [
+  pruneInboundEventsJob,
+  shopMaintenanceJob,
+  recomputeSegmentsJob,
+]
 
 /** Finds a job by name. */
 export const findJob = (name: string) => jobs.find((j) => j.name === name)

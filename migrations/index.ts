@@ -12,6 +12,7 @@ import * as m0006 from './0006_invites.js'
 import * as m0007 from './0007_ledger_functions.js'
 import * as m0008 from './0008_commerce.js'
 import * as m0009 from './0009_job_runs.js'
+import * as m0010 from './0010_segments.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_ledger_functions': m0007,
   '0008_commerce': m0008,
   '0009_job_runs': m0009,
+  '0010_segments': m0010,
 }

@@ -5,6 +5,7 @@
 import * as v from 'valibot'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
+import type { SegmentThresholds } from './community/segments.js'
 
 /** One official account the webhook serves. */
 export interface AccountConfig {
@@ -51,6 +52,8 @@ export interface Config {
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
+  /** Lifecycle segment thresholds (days, purchases). */
+  segments: SegmentThresholds
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
   shop?: ShopConfig
   locale: 'zh-CN' | 'en'
@@ -299,6 +302,12 @@ const envSchema = v.object({
     v.pipe(v.string(), v.url('must be a URL such as https://api.mch.weixin.qq.com')),
     'https://api.mch.weixin.qq.com',
   ),
+  SEGMENT_DORMANT_DAYS: integer(1, 3650, 90),
+  SEGMENT_AT_RISK_DAYS: integer(1, 3650, 30),
+  SEGMENT_NEW_DAYS: integer(1, 365, 7),
+  SEGMENT_ACTIVE_DAYS: integer(1, 365, 7),
+  SEGMENT_LOYAL_PURCHASES: integer(0, 10_000, 5),
+  SEGMENT_LOYAL_DAYS: integer(1, 3650, 30),
   ORDER_EXPIRE_MINUTES: integer(1, 120, 15),
   GROUP_BUY_SIZE: integer(2, 50, 3),
   GROUP_BUY_MAX: integer(2, 100, 5),
@@ -387,6 +396,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push(`WECHAT_ACCOUNTS: appid ${account.appid} is configured twice`)
     seen.add(account.appid)
   }
+  if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
+    problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')
   const shop = shopConfig(e, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -413,6 +424,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       qrDays: e.INVITE_QR_DAYS,
     },
     qrImageBase: e.WECHAT_QR_IMAGE_BASE.replace(/\/+$/, ''),
+    segments: {
+      dormantDays: e.SEGMENT_DORMANT_DAYS,
+      atRiskDays: e.SEGMENT_AT_RISK_DAYS,
+      newDays: e.SEGMENT_NEW_DAYS,
+      activeDays: e.SEGMENT_ACTIVE_DAYS,
+      loyalPurchases: e.SEGMENT_LOYAL_PURCHASES,
+      loyalDays: e.SEGMENT_LOYAL_DAYS,
+    },
     shop,
     locale: e.QUANZI_LOCALE,
     logLevel: e.LOG_LEVEL,

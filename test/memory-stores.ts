@@ -65,6 +65,10 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         points_balance: 0,
         points_lifetime: 0,
         level: 'bronze',
+        purchase_count: 0,
+        last_purchased_at: null,
+        segment: null,
+        segment_since: null,
       }
       const existed = members.has(key)
       const previous = existed ? member.last_active_at : null

@@ -26,7 +26,15 @@ export interface MembersTable {
   /** Σ positive (earned) deltas, never reduced by spending: levels are computed from it. */
   points_lifetime: Generated<number>
   level: Generated<string>
+  /** Paid shop orders, and the last one (segments). */
+  purchase_count: Generated<number>
+  last_purchased_at: Timestamp | null
+  /** Lifecycle segment (nightly) and since when the member is in it. */
+  segment: Segment | null
+  segment_since: Timestamp | null
 }
+
+export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
 
 /** A points rule; appid '*' holds the defaults, an account row overrides one. */
 export interface PointRulesTable {

@@ -11,6 +11,7 @@
  *   PUT   rules/:rule                    { points, capCount?, capPeriod?, enabled? }
  *   GET   rewards / POST rewards / PATCH rewards/:code
  *   POST  redemptions/:id/cancel
+ *   GET   segments                       members per lifecycle segment
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
@@ -30,6 +31,7 @@ import { findMember } from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
+import { segmentCounts } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
@@ -208,6 +210,11 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   if (o.shop)
     app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
+
+  app.get('/accounts/:appid/segments', async (c) => {
+    const appid = account(c)
+    return c.json({ segments: await segmentCounts(o.db, appid) })
+  })
 
   app.get('/accounts/:appid/invites/report', async (c) => {
     const appid = account(c)

@@ -2,7 +2,8 @@
  * Orders: created with the stock (and a group-buy seat) reserved in one transaction, then prepaid
  * through the {@link PayGateway}; closed — and the reservation released — by one conditional update
  * when they expire unpaid. Payments are applied by one conditional update with every grant in the
- * same transaction (first_purchase points, membership, group-buy progress), once per notification
+ * same transaction (first_purchase points, membership, group-buy progress, the member's purchase
+ * count), once per notification
  * id and once per order, whichever way they arrive (notification or query).
  *
  * Lock order everywhere: member, then order, then product / group buy.
@@ -369,9 +370,10 @@ export async function applyTransaction(
 
   async function grant(trx: Trx<Database>, order: Order) {
     const member = await trx
-      .selectFrom('members')
-      .select(['id', 'appid'])
+      .updateTable('members')
+      .set((eb) => ({ purchase_count: eb('purchase_count', '+', 1), last_purchased_at: o.now }))
       .where('id', '=', order.member_id)
+      .returning(['id', 'appid'])
       .executeTakeFirstOrThrow()
     await changePoints(
       trx,
