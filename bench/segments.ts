@@ -56,7 +56,8 @@ try {
   const first = await timed('recompute, first (all members change)', () => run(now))
   await sql`vacuum members`.execute(db)
   const nextDay = new Date(now.getTime() + 86_400_000)
-  const touched = await sql`update members set last_active_at = ${nextDay} where id % 50 = 0`.execute(db)
+  const touched =
+    await sql`update members set last_active_at = ${nextDay} where id % 50 = 0`.execute(db)
   console.log(`(${touched.numAffectedRows} members active again)`)
   await sql`vacuum analyze members`.execute(db)
   const nightly = await timed('recompute, next night (~2 % active since)', () => run(nextDay))

@@ -9,6 +9,7 @@ import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
 import * as points from './points.js'
+import * as preferences from './preferences.js'
 import * as receipts from './receipts.js'
 import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
@@ -20,6 +21,7 @@ const families = [
   leaderboard,
   rewards,
   invite,
+  preferences,
   subscribe,
   receipts,
   fallback,

@@ -1,5 +1,6 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron; a Workers
  * `scheduled()` handler can look them up by name. */
+import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'

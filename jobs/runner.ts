@@ -7,7 +7,7 @@
  * A process that dies mid-run leaves its row `running`: that slot is not retried (jobs are written
  * to catch up on their next slot).
  */
-import { cronMatches } from './cron-match.js'
+import { cronMatches } from '../src/cron.js'
 import type { Job, JobContext } from './types.js'
 
 /** What happened to one slot in this process. */

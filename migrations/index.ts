@@ -13,6 +13,7 @@ import * as m0007 from './0007_ledger_functions.js'
 import * as m0008 from './0008_commerce.js'
 import * as m0009 from './0009_job_runs.js'
 import * as m0010 from './0010_segments.js'
+import * as m0011 from './0011_campaigns.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008_commerce': m0008,
   '0009_job_runs': m0009,
   '0010_segments': m0010,
+  '0011_campaigns': m0011,
 }

@@ -13,6 +13,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { adminRoutes } from './routes/admin.js'
+import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
 import type { ApiClient } from './wechat/api/client.js'
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): Hono {
       logger,
     }),
   )
+  app.route('/r', linkRoutes({ db, clock }))
   if (deps.shop) {
     const shop = { db, clock, logger, timeZone: config.timeZone, shop: deps.shop }
     app.route('/api/mp', miniProgramRoutes(shop))

@@ -3,6 +3,7 @@
  * what is wrong, never its value (several are secrets).
  */
 import * as v from 'valibot'
+import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { SegmentThresholds } from './community/segments.js'
@@ -52,6 +53,8 @@ export interface Config {
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
+  /** Campaign frequency cap, quiet hours and the public URL of tracked links. */
+  campaigns: CampaignSettings
   /** Lifecycle segment thresholds (days, purchases). */
   segments: SegmentThresholds
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
@@ -308,6 +311,25 @@ const envSchema = v.object({
   SEGMENT_ACTIVE_DAYS: integer(1, 365, 7),
   SEGMENT_LOYAL_PURCHASES: integer(0, 10_000, 5),
   SEGMENT_LOYAL_DAYS: integer(1, 3650, 30),
+  CAMPAIGN_CAP_HOURS: integer(0, 24 * 30, 24),
+  QUIET_HOURS: v.pipe(
+    v.optional(v.string(), '22:00-08:00'),
+    v.regex(
+      /^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$/,
+      'must be HH:MM-HH:MM in community time (may wrap midnight), or off',
+    ),
+    v.transform((s) => {
+      if (s === 'off') return null
+      const [from, to] = s.split('-').map((t) => {
+        const [h, m] = t.split(':').map(Number) as [number, number]
+        return h * 60 + m
+      }) as [number, number]
+      return { from, to }
+    }),
+  ),
+  PUBLIC_BASE_URL: v.optional(
+    v.pipe(v.string(), v.url('must be the public URL of this server, e.g. https://your.host')),
+  ),
   ORDER_EXPIRE_MINUTES: integer(1, 120, 15),
   GROUP_BUY_SIZE: integer(2, 50, 3),
   GROUP_BUY_MAX: integer(2, 100, 5),
@@ -424,6 +446,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       qrDays: e.INVITE_QR_DAYS,
     },
     qrImageBase: e.WECHAT_QR_IMAGE_BASE.replace(/\/+$/, ''),
+    campaigns: {
+      timeZone: e.QUANZI_TIME_ZONE,
+      capHours: e.CAMPAIGN_CAP_HOURS,
+      quietHours: e.QUIET_HOURS,
+      publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    },
     segments: {
       dormantDays: e.SEGMENT_DORMANT_DAYS,
       atRiskDays: e.SEGMENT_AT_RISK_DAYS,

@@ -69,6 +69,8 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         last_purchased_at: null,
         segment: null,
         segment_since: null,
+        marketing_opt_out: false,
+        last_campaign_at: null,
       }
       const existed = members.has(key)
       const previous = existed ? member.last_active_at : null

@@ -32,6 +32,10 @@ export interface MembersTable {
   /** Lifecycle segment (nightly) and since when the member is in it. */
   segment: Segment | null
   segment_since: Timestamp | null
+  /** 退订 / TD: no campaign pushes; 订阅 undoes it. */
+  marketing_opt_out: Generated<boolean>
+  /** The last campaign push enqueued for the member (the frequency cap). */
+  last_campaign_at: Timestamp | null
 }
 
 export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
@@ -348,6 +352,48 @@ export interface JobRunsTable {
   finished_at: Timestamp | null
 }
 
+export type CampaignStatus = 'draft' | 'scheduled' | 'running' | 'paused' | 'finished'
+
+export interface CampaignsTable {
+  id: Generated<number>
+  appid: string
+  name: string
+  status: CampaignStatus
+  /** JSON: {segment?, tag?} — everyone when empty. */
+  audience: string
+  /** JSON: [{key, weight, template}]. */
+  variants: string
+  schedule_cron: string | null
+  run_at: Timestamp | null
+  conversion_days: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface CampaignRunsTable {
+  campaign_id: number
+  slot: Timestamp
+  status: 'enqueuing' | 'enqueued'
+  lease_until: Timestamp
+  created_at: Timestamp
+  finished_at: Timestamp | null
+}
+
+export interface CampaignRecipientsTable {
+  campaign_id: number
+  slot: Timestamp
+  member_id: number
+  variant: string
+  outcome: 'enqueued' | 'capped' | 'opted_out' | 'unreachable'
+  outbox_source: string | null
+  link_code: string | null
+  target_url: string | null
+  enqueued_at: Timestamp
+  clicks: Generated<number>
+  clicked_at: Timestamp | null
+  converted_at: Timestamp | null
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -374,6 +420,9 @@ export interface Database {
   pay_events: PayEventsTable
   refunds: RefundsTable
   job_runs: JobRunsTable
+  campaigns: CampaignsTable
+  campaign_runs: CampaignRunsTable
+  campaign_recipients: CampaignRecipientsTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -67,6 +67,11 @@ export const en: Record<MessageKey, string> = {
   'welcome.invited':
     'Welcome! A friend invited you 🎉\nSend "checkin" every day to earn points, "help" to see what I can do.',
   'welcome.inviteCheckin': 'Your first check-in rewards the friend who invited you.',
+  'command.optout': 'stop campaign messages ("optin" to undo)',
+  'command.optin': 'receive campaign messages again',
+  'optout.done':
+    'You will no longer receive campaign messages. Send "optin" to receive them again.',
+  'optin.done': 'Campaign messages are back on 🎉 Send "optout" to stop them any time.',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

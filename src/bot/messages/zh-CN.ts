@@ -65,6 +65,10 @@ export const zhCN = {
   'welcome.invited':
     '欢迎关注！你是受好友邀请来的 🎉\n每天发送「签到」赚积分，发送「帮助」看看我能为你做什么。',
   'welcome.inviteCheckin': '完成首次签到后，邀请你的好友将获得奖励。',
+  'command.optout': '不再接收活动推送（「订阅」恢复）',
+  'command.optin': '重新接收活动推送',
+  'optout.done': '已退订活动推送，之后不会再打扰你。发送「订阅」可重新接收。',
+  'optin.done': '已重新订阅活动推送 🎉 发送「退订」可随时停止。',
   'level.bronze': '铜牌',
   'level.silver': '银牌',
   'level.gold': '金牌',

@@ -1,0 +1,18 @@
+/** Every minute: start or continue due campaign runs, and mark conversions. */
+import { translator } from '../src/bot/i18n.js'
+import { dispatchCampaigns, markConversions } from '../src/community/campaigns.js'
+import type { Job } from './types.js'
+
+export const campaignsJob: Job = {
+  name: 'campaigns',
+  cron: '* * * * *',
+  async run({ db, clock, config }) {
+    const now = clock.now()
+    const dispatched = await dispatchCampaigns(db, {
+      now,
+      settings: config.campaigns,
+      t: translator(config.locale),
+    })
+    return { ...dispatched, converted: await markConversions(db, now) }
+  },
+}
