@@ -1,5 +1,5 @@
-/** The job registry: every scheduled job, by name. Node schedules them with node-cron; a Workers
- * `scheduled()` handler can look them up by name. */
+/** The job registry: every scheduled job, by name. Node schedules them with node-cron (schedule.ts);
+ * Workers' `scheduled()` runs the ones due (runner.ts). */
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
@@ -12,6 +12,7 @@ export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
   shopMaintenanceJob,
   recomputeSegmentsJob,
+  campaignsJob,
 ]
 
 /** Finds a job by name. */

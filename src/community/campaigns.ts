@@ -51,8 +51,18 @@ export interface CampaignSettings {
   publicBaseUrl: string
 }
 
-const BATCH = 500
-const LEASE_MS = 60_000
+/** How a dispatch runs. */
+export interface DispatchOptions {
+  now: Date
+  settings: CampaignSettings
+  t: Translate
+  /** Members per transaction (default 500). */
+  batchSize?: number
+  /** How long a run's claim lasts without progress before another process continues it. */
+  leaseMs?: number
+  /** Called after each committed batch (progress). */
+  onBatch?: (p: { campaignId: number; enqueued: number }) => void
+}
 
 /** The slot of a campaign due at `now` (minute precision), or null. */
 export function dueSlot(
@@ -119,7 +129,7 @@ function render(
  */
 export async function dispatchCampaigns(
   db: Kysely<Database>,
-  o: { now: Date; settings: CampaignSettings; t: Translate },
+  o: DispatchOptions,
 ): Promise<{ runs: number; enqueued: number }> {
   const campaigns = await db
     .selectFrom('campaigns')
@@ -145,7 +155,7 @@ export async function dispatchCampaigns(
   let runs = 0
   let enqueued = 0
   for (const { campaign, slot } of work) {
-    if (!(await claimRun(db, campaign.id, slot, o.now))) continue
+    if (!(await claimRun(db, campaign.id, slot, o.now, o.leaseMs ?? 60_000))) continue
     runs++
     enqueued += await enqueueRun(db, campaign, slot, o)
   }
@@ -153,8 +163,14 @@ export async function dispatchCampaigns(
 }
 
 /** Claims a run: a new (campaign, slot) row, or an unfinished one whose lease expired. */
-async function claimRun(db: Kysely<Database>, campaignId: number, slot: Date, now: Date) {
-  const lease = new Date(now.getTime() + LEASE_MS)
+async function claimRun(
+  db: Kysely<Database>,
+  campaignId: number,
+  slot: Date,
+  now: Date,
+  leaseMs: number,
+) {
+  const lease = new Date(now.getTime() + leaseMs)
   const created = await db
     .insertInto('campaign_runs')
     .values({
@@ -184,13 +200,14 @@ async function enqueueRun(
   db: Kysely<Database>,
   campaign: Selectable,
   slot: Date,
-  o: { now: Date; settings: CampaignSettings; t: Translate },
+  o: DispatchOptions,
 ): Promise<number> {
   const audience = JSON.parse(campaign.audience) as Audience
   const variants = JSON.parse(campaign.variants) as CampaignVariant[]
   const source = `campaign:${campaign.id}:${slot.toISOString()}`
   const notBefore = afterQuietHours(o.now, o.settings)
   const capBefore = new Date(o.now.getTime() - o.settings.capHours * 3600_000)
+  const started = Date.now()
   let enqueued = 0
   for (;;) {
     const batch = await db
@@ -210,7 +227,7 @@ async function enqueueRun(
         ),
       )
       .orderBy('m.id')
-      .limit(BATCH)
+      .limit(o.batchSize ?? 500)
       .execute()
     if (batch.length === 0) break
     enqueued += await db
@@ -218,9 +235,12 @@ async function enqueueRun(
       .execute((trx) =>
         enqueueBatch(trx, campaign, slot, batch, variants, { ...o, source, notBefore, capBefore }),
       )
+    o.onBatch?.({ campaignId: campaign.id, enqueued })
     await db
       .updateTable('campaign_runs')
-      .set({ lease_until: new Date(Date.now() + LEASE_MS) })
+      .set({
+        lease_until: new Date(o.now.getTime() + (Date.now() - started) + (o.leaseMs ?? 60_000)),
+      })
       .where('campaign_id', '=', campaign.id)
       .where('slot', '=', slot)
       .execute()

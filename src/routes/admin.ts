@@ -15,6 +15,7 @@
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
+ *   …/campaigns…                         campaigns and their reports (admin-campaigns.ts)
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -36,6 +37,7 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+import { campaignAdminRoutes } from './admin-campaigns.js'
 import { shopAdminRoutes } from './admin-shop.js'
 import { parseBody } from './validate.js'
 
@@ -210,6 +212,10 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   if (o.shop)
     app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
+  app.route(
+    '/',
+    campaignAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
+  )
 
   app.get('/accounts/:appid/segments', async (c) => {
     const appid = account(c)
