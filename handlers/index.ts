@@ -3,6 +3,7 @@
  * `register(router)` and one line here.
  */
 import { Router } from '../src/bot/router.js'
+import * as activities from './activities.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
 import * as help from './help.js'
@@ -21,6 +22,7 @@ const families = [
   leaderboard,
   rewards,
   invite,
+  activities,
   preferences,
   subscribe,
   receipts,

@@ -1,5 +1,6 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron (schedule.ts);
  * Workers' `scheduled()` runs the ones due (runner.ts). */
+import { activityRemindersJob } from './activity-reminders.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
@@ -13,6 +14,7 @@ export const jobs: readonly Job[] = [
   shopMaintenanceJob,
   recomputeSegmentsJob,
   campaignsJob,
+  activityRemindersJob,
 ]
 
 /** Finds a job by name. */

@@ -14,6 +14,7 @@ import * as m0008 from './0008_commerce.js'
 import * as m0009 from './0009_job_runs.js'
 import * as m0010 from './0010_segments.js'
 import * as m0011 from './0011_campaigns.js'
+import * as m0012 from './0012_activities.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009_job_runs': m0009,
   '0010_segments': m0010,
   '0011_campaigns': m0011,
+  '0012_activities': m0012,
 }

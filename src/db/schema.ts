@@ -394,6 +394,31 @@ export interface CampaignRecipientsTable {
   converted_at: Timestamp | null
 }
 
+export interface ActivitiesTable {
+  id: Generated<number>
+  appid: string
+  key: string
+  name: string
+  description: string
+  cron: string
+  cadence: 'daily' | 'weekly' | 'monthly'
+  points: Generated<number>
+  signup: Generated<boolean>
+  capacity: number | null
+  requires_purchase: Generated<boolean>
+  status: 'open' | 'closed'
+  created_at: Timestamp
+}
+
+export interface ActivitySignupsTable {
+  activity_id: number
+  period: string
+  member_id: number
+  status: 'confirmed' | 'waitlisted' | 'cancelled'
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -423,6 +448,8 @@ export interface Database {
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable
   campaign_recipients: CampaignRecipientsTable
+  activities: ActivitiesTable
+  activity_signups: ActivitySignupsTable
 }
 
 export type Product = Selectable<ProductsTable>

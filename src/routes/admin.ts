@@ -16,6 +16,7 @@
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
  *   …/campaigns…                         campaigns and their reports (admin-campaigns.ts)
+ *   …/activities…                        activities, sign-ups, awards (admin-activities.ts)
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -37,6 +38,7 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+import { activityAdminRoutes } from './admin-activities.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
 import { shopAdminRoutes } from './admin-shop.js'
 import { parseBody } from './validate.js'
@@ -215,6 +217,10 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.route(
     '/',
     campaignAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
+  )
+  app.route(
+    '/',
+    activityAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
   )
 
   app.get('/accounts/:appid/segments', async (c) => {

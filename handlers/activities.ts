@@ -1,0 +1,69 @@
+/** 活动 (list), 报名 <活动> (sign up, with a waitlist when full), 取消报名 <活动>. */
+import type { Router } from '../src/bot/router.js'
+import { cancelSignup, ensureDefaultActivities, signUp } from '../src/community/activities.js'
+import { text } from '../src/wechat/reply.js'
+
+export function register(router: Router): void {
+  router.command(
+    { names: ['活动', 'activities'], description: 'command.activities' },
+    async (ctx) => {
+      await ensureDefaultActivities(ctx.db, ctx.account.appid, ctx.clock.now())
+      const list = await ctx.db
+        .selectFrom('activities')
+        .select(['key', 'name', 'description'])
+        .where('appid', '=', ctx.account.appid)
+        .where('status', '=', 'open')
+        .orderBy('id')
+        .execute()
+      return text(
+        [
+          ctx.t('activity.title'),
+          ...list.map((a) =>
+            ctx.t('activity.line', { key: a.key, name: a.name, description: a.description }),
+          ),
+          ctx.t('activity.footer'),
+        ].join('\n'),
+      )
+    },
+  )
+
+  router.command({ names: ['报名', 'join'], description: 'command.join' }, async (ctx) => {
+    if (!ctx.args) return text(ctx.t('activity.which'))
+    await ensureDefaultActivities(ctx.db, ctx.account.appid, ctx.clock.now())
+    const r = await signUp(ctx.db, {
+      appid: ctx.account.appid,
+      memberId: ctx.member.id,
+      ref: ctx.args,
+      now: ctx.clock.now(),
+      timeZone: ctx.community.timeZone,
+    })
+    switch (r.status) {
+      case 'confirmed':
+        return text(ctx.t('activity.confirmed', { name: r.name }))
+      case 'waitlisted':
+        return text(ctx.t('activity.waitlisted', { name: r.name, position: r.position ?? 1 }))
+      case 'already':
+        return text(ctx.t('activity.already', { name: r.name }))
+      case 'needs_purchase':
+        return text(ctx.t('activity.needsPurchase', { name: r.name ?? '' }))
+      case 'no_signup':
+      case 'closed':
+        return text(ctx.t('activity.closed', { name: r.name ?? ctx.args }))
+      default:
+        return text(ctx.t('activity.unknown', { ref: ctx.args }))
+    }
+  })
+
+  router.command({ names: ['取消报名', 'leave'], description: 'command.leave' }, async (ctx) => {
+    if (!ctx.args) return text(ctx.t('activity.which'))
+    const r = await cancelSignup(ctx.db, {
+      appid: ctx.account.appid,
+      memberId: ctx.member.id,
+      ref: ctx.args,
+      now: ctx.clock.now(),
+      timeZone: ctx.community.timeZone,
+    })
+    if (r === 'not_found') return text(ctx.t('activity.unknown', { ref: ctx.args }))
+    return text(ctx.t(r === 'cancelled' ? 'activity.cancelled' : 'activity.notSignedUp'))
+  })
+}

@@ -1,0 +1,17 @@
+/** Every minute: reminders of the activities whose cron matches, through the outbox. */
+import { translator } from '../src/bot/i18n.js'
+import { sendActivityReminders } from '../src/community/activities.js'
+import type { Job } from './types.js'
+
+export const activityRemindersJob: Job = {
+  name: 'activity-reminders',
+  cron: '* * * * *',
+  async run({ db, clock, config }) {
+    const queued = await sendActivityReminders(db, {
+      now: clock.now(),
+      timeZone: config.timeZone,
+      t: translator(config.locale),
+    })
+    return { queued }
+  },
+}
