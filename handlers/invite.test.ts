@@ -67,6 +67,7 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     expect(await scan(pusher, 'o_inviter')).toBe(scene)
     expect(wx.calls('qrcode.create')).toBe(calls)
 
+    wx.setUser('o_friend', { subscribe: true, unionid: 'union-of-friend' })
     const welcome = await pusher.event('o_friend', 'subscribe', {
       EventKey: `qrscene_${scene}`,
       Ticket: 'T',
@@ -110,11 +111,36 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     )
     const invites = await get()
       .db.selectFrom('invites')
-      .select(['status'])
+      .select(['status', 'invitee_key'])
       .where('appid', '=', SAFE_ACCOUNT.appid)
       .execute()
-    expect(invites).toEqual([{ status: 'qualified' }])
+    // keyed by the person (unionid from user/info), not only by this account's openid
+    expect(invites).toEqual([{ status: 'qualified', invitee_key: 'u:union-of-friend' }])
     expect(await points('o_other_inviter')).toBe(10) // its own daily_login only
+  })
+
+  it('tells a member who levelled up on a news reply through the outbox', async () => {
+    await get()
+      .db.insertInto('members')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        openid: 'o_levelup_news',
+        subscribed: true,
+        first_seen_at: new Date(Date.now() - 3 * 86_400_000),
+        last_active_at: new Date(Date.now() - 2 * 86_400_000),
+        points_balance: 995,
+        points_lifetime: 995,
+      })
+      .execute()
+    const pusher = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    expect((await pusher.text('o_levelup_news', '邀请')).reply!.MsgType).toBe('news')
+    const notice = await get()
+      .db.selectFrom('push_outbox')
+      .select(['source', 'payload'])
+      .where('openid', '=', 'o_levelup_news')
+      .executeTakeFirstOrThrow()
+    expect(notice.source).toMatch(/^levelup:\d+:silver$/)
+    expect(JSON.parse(notice.payload).text.content).toBe('恭喜升级为 银牌！赚取积分 2 倍 🎉')
   })
 
   it('says the invite QR is unavailable when the account has no API secret', async () => {

@@ -5,6 +5,7 @@
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { attributeInvite, parseInviteScene } from '../src/community/invites.js'
+import { getUserInfo } from '../src/wechat/api/users.js'
 import { qrScan } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 
@@ -21,7 +22,7 @@ export function register(router: Router): void {
 async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
   const settings = ctx.community.invites
   const result = await attributeInvite(ctx.db, {
-    invitee: ctx.member,
+    invitee: await withUnionid(ctx),
     scene,
     // A follow that created the member: a returning follower or a SCAN is never a new invite.
     isNew: isNewFollower && ctx.member.isNew,
@@ -37,4 +38,26 @@ async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
   const lines = [ctx.t('welcome.invited')]
   if (settings.rewardOn === 'checkin') lines.push(ctx.t('welcome.inviteCheckin'))
   return text(lines.join('\n'))
+}
+
+/**
+ * The member with their unionid (user/info; known only when the account is bound to an Open
+ * Platform account), so that "invited once, ever" holds for the person across accounts.
+ */
+async function withUnionid(ctx: BotContext) {
+  const api = ctx.wechat.api(ctx.account.appid)
+  if (!api || ctx.member.unionid) return ctx.member
+  try {
+    const info = await getUserInfo(api, ctx.member.openid)
+    if (!info.unionid) return ctx.member
+    await ctx.db
+      .updateTable('members')
+      .set({ unionid: info.unionid })
+      .where('id', '=', ctx.member.id)
+      .execute()
+    return { ...ctx.member, unionid: info.unionid }
+  } catch (error) {
+    ctx.logger.warn('user/info failed; attributing by openid', { error })
+    return ctx.member
+  }
 }

@@ -72,10 +72,16 @@ begin
   select l->>'key' into v_level from jsonb_array_elements(p_levels) l
     where (l->>'min')::integer <= m.points_lifetime + v_earned
     order by (l->>'min')::integer desc limit 1;
+  -- The key's unique constraint decides, also when another member's change used it meanwhile.
   insert into points_ledger (appid, member_id, delta, rule, reference, idempotency_key,
       balance_after, earned, day, created_at, expires_at)
     values (p_appid, m.id, v_delta, p_rule, p_reference, p_key, m.points_balance + v_delta,
-      v_earned, p_day, p_now, p_expires_at);
+      v_earned, p_day, p_now, p_expires_at)
+    on conflict (appid, idempotency_key) do nothing;
+  if not found then
+    return jsonb_build_object('status', 'duplicate', 'balance', m.points_balance,
+      'lifetime', m.points_lifetime, 'level', m.level);
+  end if;
   update members set points_balance = m.points_balance + v_delta,
       points_lifetime = m.points_lifetime + v_earned, level = coalesce(v_level, m.level)
     where id = m.id;
@@ -146,6 +152,7 @@ create function quanzi_receive(
 declare
   m members%rowtype;
   v_previous timestamptz;
+  v_id bigint;
   v_new boolean;
   v_award jsonb := null;
 begin
@@ -157,7 +164,6 @@ begin
   end if;
   select last_active_at into v_previous from members
     where appid = p_appid and openid = p_openid;
-  v_new := not found;
   insert into members as t (appid, openid, subscribed, subscribed_at, unsubscribed_at,
       subscribe_scene, subscribe_event_key, first_seen_at, last_active_at, last_inbound_at)
     values (p_appid, p_openid, coalesce(p_subscribed, false),
@@ -172,7 +178,9 @@ begin
       unsubscribed_at = case when p_unsubscribe then p_now else t.unsubscribed_at end,
       subscribe_scene = case when p_follow then p_scene else t.subscribe_scene end,
       subscribe_event_key = case when p_follow then p_event_key else t.subscribe_event_key end
-    returning * into m;
+    -- xmax is 0 only for a row this statement inserted: racing first pushes agree on one new.
+    returning t.id, t.xmax::text = '0' into v_id, v_new;
+  select * into m from members where id = v_id;
   if p_daily_login and (v_previous is null or (v_previous at time zone p_time_zone)::date <> p_day) then
     v_award := quanzi_points_change(p_appid, m.id, 'daily_login',
       'daily_login:' || m.id || ':' || p_day, null, p_now, p_day, p_week_start, null, true, null,

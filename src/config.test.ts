@@ -98,6 +98,15 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('takes region time zones only (PostgreSQL reads offsets with the opposite sign)', () => {
+    for (const tz of ['Asia/Shanghai', 'UTC', 'Etc/GMT-8', 'America/Argentina/Buenos_Aires'])
+      expect(loadConfig({ QUANZI_TIME_ZONE: tz }).timeZone).toBe(tz)
+    for (const tz of ['+08:00', 'GMT+8', 'Mars/Base'])
+      expect(problems({ QUANZI_TIME_ZONE: tz })).toEqual([
+        'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
+      ])
+  })
+
   it('reads invite settings and names bad ones', () => {
     expect(loadConfig({}).invites).toEqual({
       rewardOn: 'checkin',

@@ -342,6 +342,9 @@ const envSchema = v.object({
 })
 
 function isTimeZone(tz: string): boolean {
+  // Region names only: PostgreSQL reads offsets such as '+08:00' or 'GMT+8' with the opposite sign
+  // (POSIX), and the community day is computed on both sides.
+  if (!/^(UTC|[A-Z][A-Za-z_]+(\/[A-Za-z0-9_+-]+)+)$/.test(tz)) return false
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz })
     return true

@@ -7,15 +7,14 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
 import type { MemberStore, RecordedMember } from '../community/members.js'
-import { levelUpLine } from '../community/notify.js'
-import type { LedgerOutcome } from '../community/points-ledger.js'
+import { levelUpLine, notifyMember } from '../community/notify.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
 import type { CommunitySettings, WechatAccess } from './context.js'
-import { type Locale, type Translate, translator } from './i18n.js'
+import { type Locale, translator } from './i18n.js'
 import { Router } from './router.js'
 
 /** What dispatching needs; built once per app. */
@@ -97,7 +96,19 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       logger: log,
       t,
     })
-    return withLevelUp(reply, recorded.dailyLogin, t)
+    const line = recorded.dailyLogin && levelUpLine(recorded.dailyLogin, t)
+    if (!line) return reply
+    if (!reply) return text(line)
+    if (reply.type === 'text') return text(`${reply.content}\n${line}`)
+    // A news or image reply cannot carry it: the member is told by a customer-service message.
+    await notifyMember(deps.db, {
+      appid,
+      openid: message.fromUserName,
+      source: `levelup:${recorded.id}:${recorded.level}`,
+      text: line,
+      now: deps.clock.now(),
+    })
+    return reply
   })()
 
   // Settles the claim when the work ends, whether it beat the deadline or not.
@@ -137,15 +148,4 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
   }
   // The handler completed between the timer and the deferral: its reply is stored.
   return (await settled) ?? null
-}
-
-/**
- * Announces a level-up earned by the push itself (the day's `daily_login`): appended to a text
- * reply, or the reply when the handler had none. Other reply kinds (news, images) stay as they are.
- */
-function withLevelUp(reply: Reply | null, award: LedgerOutcome | null, t: Translate): Reply | null {
-  const line = award && levelUpLine(award, t)
-  if (!line) return reply
-  if (!reply) return text(line)
-  return reply.type === 'text' ? text(`${reply.content}\n${line}`) : reply
 }

@@ -72,7 +72,11 @@ export async function ensureDefaultActivities(db: Kysely<Database>, appid: strin
     .selectFrom('activities')
     .select('key')
     .where('appid', '=', appid)
-    .where('key', 'in', DEFAULT_ACTIVITIES.map((a) => a.key))
+    .where(
+      'key',
+      'in',
+      DEFAULT_ACTIVITIES.map((a) => a.key),
+    )
     .execute()
   if (have.length === DEFAULT_ACTIVITIES.length) return
   await db

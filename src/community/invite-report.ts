@@ -4,9 +4,10 @@
  *   sharers      members who asked for their invite QR in the period (`invite_shares`)
  *   invites      invites attributed in the period
  *   conversions  invites that qualified in the period (first check-in, or follow when so configured)
- *   activeMembers members active in the period: seen by its end and active on or after its start
- *                (from `members.last_active_at`, so a member active in the period and again later
- *                still counts; one who went quiet before its start does not)
+ *   activeMembers members seen by the period's end whose last activity is on or after its start
+ *                (`members.last_active_at` keeps only the latest action, so for a past period a
+ *                member who was quiet during it but active since still counts: the share rate of
+ *                past periods is a lower bound)
  *   shareRate c  sharers / activeMembers
  *   invitesPerSharer i   invites / sharers
  *   conversionRate conv  conversions / invites

@@ -18,6 +18,7 @@ import {
   qualifyInvite,
   recordShare,
 } from './invites.js'
+import { changePoints } from './points-ledger.js'
 
 const TZ = 'Asia/Shanghai'
 const t = translator('zh-CN')
@@ -228,6 +229,35 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(later.imageUrl).not.toBe(q.imageUrl)
     expect(later.code).toBe(q.code)
     expect(wx.calls('qrcode.create') - before).toBe(2)
+    // a one-day code is kept for half its life, not re-issued on every request
+    const daily = { ...DEFAULT_INVITE_SETTINGS, qrDays: 1 }
+    const other = await member(app, 'o_qr_daily')
+    const askDaily = (at: Date) =>
+      inviteQr(get().db, api, { member: other, now: at, settings: daily, imageBase: wx.url })
+    expect((await askDaily(now)).issued).toBe(true)
+    expect((await askDaily(new Date(now.getTime() + 3600_000))).issued).toBe(false)
+    expect((await askDaily(new Date(now.getTime() + 13 * 3600_000))).issued).toBe(true)
+  })
+
+  it('lets one change win an idempotency key even when two members race for it', async () => {
+    const app = appid()
+    const [a, b] = [await member(app, 'o_key_a'), await member(app, 'o_key_b')]
+    const change = (m: Member) =>
+      changePoints(
+        get().db,
+        {
+          appid: app,
+          memberId: m.id,
+          rule: 'grant',
+          idempotencyKey: 'shared-key',
+          now,
+          timeZone: TZ,
+        },
+        5,
+      )
+    const outcomes = await Promise.all([change(a), change(b), change(a), change(b)])
+    expect(outcomes.filter((x) => x.status === 'applied')).toHaveLength(1)
+    expect(outcomes.filter((x) => x.status === 'duplicate')).toHaveLength(3)
   })
 
   it('reports sharers, invites, conversions, share rate and K per campaign, with top inviters', async () => {

@@ -46,8 +46,8 @@ export const DEFAULT_INVITE_SETTINGS: InviteSettings = {
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'
 const CAMPAIGN = /^[A-Za-z0-9-]{1,40}$/
 const SCENE = /^inv_([2-9A-HJ-NP-Z]{8})(?:_([A-Za-z0-9-]{1,40}))?$/
-/** Re-issue a cached QR when less than this is left of it. */
-const REISSUE_BEFORE_MS = 24 * 3600_000
+/** Re-issue a cached QR when less than a day — or half its lifetime, if shorter — is left. */
+const reissueBeforeMs = (qrDays: number) => Math.min(86_400_000, (qrDays * 86_400_000) / 2)
 
 /** True for a campaign tag that fits a QR scene. */
 export const isCampaign = (s: string) => CAMPAIGN.test(s)
@@ -130,7 +130,7 @@ export async function inviteQr(
   const fresh = (row: { image_url: string | null; url: string | null; expires_at: Date }) =>
     row.image_url !== null &&
     row.url !== null &&
-    row.expires_at.getTime() - o.now.getTime() > REISSUE_BEFORE_MS
+    row.expires_at.getTime() - o.now.getTime() > reissueBeforeMs(o.settings.qrDays)
   const giveUpAt = Date.now() + (o.waitMs ?? 8_000)
   for (let pause = 20; ; pause = Math.min(pause * 2, 400)) {
     const row = await db

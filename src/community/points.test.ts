@@ -258,6 +258,23 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
     expect(all.me).toBeNull()
   })
 
+  it('calls exactly one of several racing first pushes new', async () => {
+    const store = databaseMemberStore(get().db, { timeZone: TZ })
+    const appid = 'wxnewrace00000000001'
+    const push = (i: number) =>
+      store.receive(
+        { appid, dedupeKey: `race-${i}`, msgType: 'text', event: null },
+        toInboundMessage(
+          parseXml(
+            `<xml><ToUserName>gh</ToUserName><FromUserName>o_race_new</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>${i}</MsgId></xml>`,
+          ),
+        ),
+        new Date('2026-11-24T02:00:00Z'),
+      )
+    const members = await Promise.all([1, 2, 3, 4, 5, 6].map(push))
+    expect(members.filter((m) => m!.isNew)).toHaveLength(1)
+  })
+
   it('pays daily_login once per community day for member actions only', async () => {
     const appid = 'wxdaily000000000001'
     const store = databaseMemberStore(get().db, { timeZone: TZ })

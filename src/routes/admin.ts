@@ -28,7 +28,7 @@ import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import { addDays, localDay } from '../community/community-time.js'
 import { inviteReport } from '../community/invite-report.js'
-import { type InviteSettings, inviteQr, isCampaign } from '../community/invites.js'
+import { type InviteSettings, inviteQr, isCampaign, recordShare } from '../community/invites.js'
 import { findMember } from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
@@ -257,6 +257,13 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       now: o.clock.now(),
       settings: o.invites,
       imageBase: o.wechat.qrImageBase,
+    })
+    // Handing out a campaign QR is that member sharing in the campaign (the report's sharers).
+    await recordShare(o.db, {
+      member,
+      campaign: body.campaign,
+      now: o.clock.now(),
+      timeZone: o.timeZone,
     })
     await audit(o.db, {
       appid,
