@@ -161,6 +161,18 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect((await admin('POST', `/campaigns/${id}/pause`)).json.status).toBe('paused')
     expect((await admin('POST', `/campaigns/${id}/finish`)).json.status).toBe('finished')
     expect((await admin('GET', '/campaigns/999999/report')).status).toBe(404)
+    // the re-engagement strategies: one draft per segment, created once
+    const templates = { new: template('N'), at_risk: template('R'), loyal: template('L') }
+    const strategies = await admin('POST', '/campaigns/strategies', { templates })
+    expect(strategies.status).toBe(201)
+    const made = strategies.json.created as { audience: { segment: string }; status: string }[]
+    expect(made.map((x) => [x.audience.segment, x.status])).toEqual([
+      ['new', 'draft'],
+      ['at_risk', 'draft'],
+      ['loyal', 'draft'],
+    ])
+    const again = await admin('POST', '/campaigns/strategies', { templates })
+    expect(again.json.created).toEqual([])
   })
 
   it('sends an A/B campaign to its segment once, honouring opt-out, reachability, cap and quiet hours, and reports it', async () => {

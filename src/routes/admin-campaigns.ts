@@ -5,6 +5,8 @@
  *   POST  campaigns                       { name, audience: {segment?}, template | variants,
  *                                           schedule: {cron} | {at}, conversionDays? } → draft
  *   POST  campaigns/:id/schedule|pause|resume|finish   lifecycle
+ *   POST  campaigns/strategies            { templates: {new, at_risk, loyal}, cron? } the
+ *                                           re-engagement drafts: onboarding, recall, early access
  *   GET   campaigns/:id/report            per variant: enqueued, sent, failed, delivered, clicked,
  *                                           converted, with the A/B z-test; the account's quota pause
  */
@@ -58,6 +60,16 @@ const campaignBody = v.strictObject({
     v.strictObject({ at: v.pipe(v.string(), v.isoTimestamp('an ISO 8601 time with an offset')) }),
   ]),
   conversionDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60)), 7),
+})
+
+const STRATEGIES = [
+  { segment: 'new', name: '新人引导（onboarding）' },
+  { segment: 'at_risk', name: '沉默召回（recall offer）' },
+  { segment: 'loyal', name: '忠诚用户抢先购（early access）' },
+] as const
+const strategiesBody = v.strictObject({
+  templates: v.strictObject({ new: template, at_risk: template, loyal: template }),
+  cron: v.optional(v.string(), '0 10 * * *'),
 })
 
 const TRANSITIONS: Record<string, { from: CampaignStatus[]; to: CampaignStatus }> = {
@@ -166,6 +178,61 @@ export function campaignAdminRoutes(o: {
       return created
     })
     return c.json(json(row), 201)
+  })
+
+  app.post('/accounts/:appid/campaigns/strategies', async (c) => {
+    const appid = account(c.req.param('appid'))
+    const b = await parseBody(c, strategiesBody)
+    try {
+      cronMatches(b.cron, new Date(), o.timeZone)
+    } catch {
+      throw new HTTPException(400, { message: 'cron: five fields (min hour dom mon dow)' })
+    }
+    const now = o.clock.now()
+    const created = await o.db.transaction().execute(async (trx) => {
+      const existing = await trx
+        .selectFrom('campaigns')
+        .select('name')
+        .where('appid', '=', appid)
+        .where(
+          'name',
+          'in',
+          STRATEGIES.map((s) => s.name),
+        )
+        .execute()
+      const rows = []
+      for (const s of STRATEGIES.filter((x) => !existing.some((e) => e.name === x.name))) {
+        rows.push(
+          await trx
+            .insertInto('campaigns')
+            .values({
+              appid,
+              name: s.name,
+              status: 'draft',
+              audience: JSON.stringify({ segment: s.segment }),
+              variants: JSON.stringify([
+                { key: 'A', weight: 100, template: b.templates[s.segment] },
+              ]),
+              schedule_cron: b.cron,
+              created_at: now,
+              updated_at: now,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        )
+      }
+      if (rows.length)
+        await audit(trx, {
+          appid,
+          actor: ACTOR,
+          action: 'campaign.strategies',
+          target: 'segments',
+          details: b,
+          now,
+        })
+      return rows
+    })
+    return c.json({ created: created.map(json) }, created.length ? 201 : 200)
   })
 
   app.post('/accounts/:appid/campaigns/:id/:action{schedule|pause|resume|finish}', async (c) => {
