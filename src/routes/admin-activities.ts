@@ -22,7 +22,7 @@ import {
 import { audit } from '../community/audit-log.js'
 import { cronMatches } from '../cron.js'
 import type { Database } from '../db/schema.js'
-import { parseBody } from './validate.js'
+import { accountParam, parseBody } from './validate.js'
 
 const ACTOR = 'operator'
 const cron = v.pipe(
@@ -67,10 +67,7 @@ export function activityAdminRoutes(o: {
   appids: string[]
 }): Hono {
   const app = new Hono()
-  const account = (appid: string) => {
-    if (!o.appids.includes(appid)) throw new HTTPException(404, { message: 'unknown account' })
-    return appid
-  }
+  const account = accountParam(o.appids)
   const activityOf = async (appid: string, key: string) => {
     const a = await findActivity(o.db, appid, key)
     if (!a) throw new HTTPException(404, { message: 'no such activity' })
@@ -78,7 +75,7 @@ export function activityAdminRoutes(o: {
   }
 
   app.get('/accounts/:appid/activities', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     await ensureDefaultActivities(o.db, appid, o.clock.now())
     const activities = await o.db
       .selectFrom('activities')
@@ -90,7 +87,7 @@ export function activityAdminRoutes(o: {
   })
 
   app.post('/accounts/:appid/activities', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const b = await parseBody(c, createBody)
     const now = o.clock.now()
     const row = await o.db.transaction().execute(async (trx) => {
@@ -129,7 +126,7 @@ export function activityAdminRoutes(o: {
   })
 
   app.patch('/accounts/:appid/activities/:key', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const a = await activityOf(appid, c.req.param('key'))
     const b = await parseBody(c, patchBody)
     const now = o.clock.now()
@@ -154,7 +151,7 @@ export function activityAdminRoutes(o: {
   })
 
   app.get('/accounts/:appid/activities/:key/signups', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const a = await activityOf(appid, c.req.param('key'))
     const period = c.req.query('period') ?? periodOf(a.cadence, o.clock.now(), o.timeZone)
     const signups = await o.db
@@ -171,7 +168,7 @@ export function activityAdminRoutes(o: {
   })
 
   app.post('/accounts/:appid/activities/:key/award', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const a = await activityOf(appid, c.req.param('key'))
     const b = await parseBody(c, awardBody)
     const now = o.clock.now()

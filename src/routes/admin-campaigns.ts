@@ -22,7 +22,7 @@ import { cronMatches } from '../cron.js'
 import type { CampaignStatus, Database } from '../db/schema.js'
 import { WechatValidationError } from '../wechat/api/errors.js'
 import { validateTemplateMessage } from '../wechat/api/messages.js'
-import { parseBody } from './validate.js'
+import { accountParam, parseBody } from './validate.js'
 
 const ACTOR = 'operator'
 const template = v.strictObject({
@@ -86,10 +86,7 @@ export function campaignAdminRoutes(o: {
   appids: string[]
 }): Hono {
   const app = new Hono()
-  const account = (appid: string) => {
-    if (!o.appids.includes(appid)) throw new HTTPException(404, { message: 'unknown account' })
-    return appid
-  }
+  const account = accountParam(o.appids)
   const find = async (appid: string, id: string) => {
     const row = /^\d+$/.test(id)
       ? await o.db
@@ -113,7 +110,7 @@ export function campaignAdminRoutes(o: {
   })
 
   app.get('/accounts/:appid/campaigns', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const rows = await o.db
       .selectFrom('campaigns')
       .selectAll()
@@ -124,7 +121,7 @@ export function campaignAdminRoutes(o: {
   })
 
   app.post('/accounts/:appid/campaigns', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const b = await parseBody(c, campaignBody)
     if ((b.template === undefined) === (b.variants === undefined))
       throw new HTTPException(400, { message: 'template: give template or variants (not both)' })
@@ -181,7 +178,7 @@ export function campaignAdminRoutes(o: {
   })
 
   app.post('/accounts/:appid/campaigns/strategies', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const b = await parseBody(c, strategiesBody)
     try {
       cronMatches(b.cron, new Date(), o.timeZone)
@@ -236,7 +233,7 @@ export function campaignAdminRoutes(o: {
   })
 
   app.post('/accounts/:appid/campaigns/:id/:action{schedule|pause|resume|finish}', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
     const action = c.req.param('action')
     const t = TRANSITIONS[action]!
@@ -266,7 +263,7 @@ export function campaignAdminRoutes(o: {
   })
 
   app.get('/accounts/:appid/campaigns/:id/report', async (c) => {
-    const appid = account(c.req.param('appid'))
+    const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
     return c.json({
       campaign: json(campaign),

@@ -41,7 +41,7 @@ import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
 import { shopAdminRoutes } from './admin-shop.js'
-import { parseBody } from './validate.js'
+import { accountParam, parseBody } from './validate.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>
@@ -119,11 +119,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     await next()
   })
 
-  const account = (c: Context) => {
-    const appid = c.req.param('appid')!
-    if (!o.appids.includes(appid)) throw new HTTPException(404, { message: 'unknown account' })
-    return appid
-  }
+  const account = accountParam(o.appids)
   const memberOf = async (c: Context) => {
     const appid = account(c)
     const member = await findMember(o.db, appid, c.req.param('openid')!)

@@ -21,3 +21,12 @@ export async function parseBody<T extends v.GenericSchema>(
   }
   return result.output
 }
+
+/** The `:appid` of an operator route, refused (404) unless it is a configured account. */
+export function accountParam(appids: string[]) {
+  return (c: Context): string => {
+    const appid = c.req.param('appid') ?? ''
+    if (!appids.includes(appid)) throw new HTTPException(404, { message: 'unknown account' })
+    return appid
+  }
+}
