@@ -15,6 +15,7 @@ import * as m0009 from './0009_job_runs.js'
 import * as m0010 from './0010_segments.js'
 import * as m0011 from './0011_campaigns.js'
 import * as m0012 from './0012_activities.js'
+import * as m0013 from './0013_member_tags.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010_segments': m0010,
   '0011_campaigns': m0011,
   '0012_activities': m0012,
+  '0013_member_tags': m0013,
 }

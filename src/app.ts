@@ -17,6 +17,7 @@ import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
 import type { ApiClient } from './wechat/api/client.js'
+import { WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
 import type { CryptoBackend } from './wechat/crypto.js'
 
 /** Everything the app needs. Stores default to the database ones. */
@@ -54,6 +55,11 @@ export function createApp(deps: AppDeps): Hono {
   const wechat = { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase }
 
   app.onError((error, c) => {
+    if (error instanceof WechatApiError || error instanceof WechatNetworkError) {
+      // An outbound call refused or failed: say so (errcode, hint), never the token or body.
+      logger.warn('WeChat call failed', { path: c.req.path, reason: error.message })
+      return c.json({ code: 'WECHAT_ERROR', message: error.message }, 502)
+    }
     const status = error instanceof HTTPException ? error.status : 500
     const fields = { status, method: c.req.method, path: c.req.path }
     if (status >= 500) logger.error('request failed', { ...fields, error })

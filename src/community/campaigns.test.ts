@@ -10,6 +10,7 @@ import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
+import { createTag } from '../wechat/api/users.js'
 import {
   afterQuietHours,
   type CampaignSettings,
@@ -80,6 +81,7 @@ forEachDatabase('campaigns', (get, dbName) => {
       router: createRouter(),
       logger: silentLogger,
       clock,
+      api: () => api(),
     })
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await app().request(`/admin/api/accounts/${appid}${path}`, {
@@ -247,6 +249,33 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect(total('converted')).toBe(3)
     expect([skipped('optedOut'), skipped('unreachable'), skipped('capped')]).toEqual([1, 1, 1])
     expect(report.json.abTest).toMatchObject({ compared: ['A', 'B'] })
+  })
+
+  it('reaches a tag set through the operator API', async () => {
+    for (const i of [1, 2, 3]) await member(`o_tag_${dbName}_${i}`, { segment: 'dormant' })
+    // a tag WeChat does not know is refused by WeChat, and said so
+    const unknownTag = await admin('POST', '/tags/999/members', { openids: [`o_tag_${dbName}_1`] })
+    expect(unknownTag.status).toBe(502)
+    expect(unknownTag.json.code).toBe('WECHAT_ERROR')
+    const tag = await createTag(api(), `vip-${dbName}`)
+    const tagged = await admin('POST', `/tags/${tag.id}/members`, {
+      openids: [`o_tag_${dbName}_1`, `o_tag_${dbName}_2`],
+    })
+    expect(tagged.json).toEqual({ tagid: tag.id, tagged: 2 })
+    expect((await admin('POST', `/tags/${tag.id}/members`, { openids: ['o_nobody'] })).status).toBe(
+      404,
+    )
+    clock.at = new Date('2026-11-28T02:00:00Z')
+    const created = await admin('POST', '/campaigns', {
+      name: '标签活动',
+      audience: { tag: tag.id },
+      template: template('T'),
+      schedule: { at: '2026-11-28T02:00:00Z' },
+    })
+    await admin('POST', `/campaigns/${created.json.id}/schedule`)
+    expect((await dispatch()).enqueued).toBe(2)
+    const report = await admin('GET', `/campaigns/${created.json.id}/report`)
+    expect((report.json.variants as { audience: number }[])[0]!.audience).toBe(2)
   })
 
   it('opts out with 退订 / TD and back in with 订阅', async () => {

@@ -1,5 +1,5 @@
 /**
- * Campaigns: template messages to an audience (a lifecycle segment, or everyone), once at `run_at`
+ * Campaigns: template messages to an audience (a lifecycle segment, a tag, or everyone), once at `run_at`
  * or on a cron (in the community's time zone), optionally split into weighted A/B variants.
  *
  * A run is claimed per (campaign, slot) in `campaign_runs` with a lease; it walks the audience in
@@ -36,8 +36,10 @@ export interface CampaignVariant {
   template: CampaignTemplate
 }
 
+/** Who a campaign reaches: a lifecycle segment and/or a WeChat tag (set through us); {} = all. */
 export interface Audience {
   segment?: Segment
+  tag?: number
 }
 
 /** Campaign settings (from configuration). */
@@ -215,6 +217,16 @@ async function enqueueRun(
       .selectAll('m')
       .where('m.appid', '=', campaign.appid)
       .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
+      .$if(audience.tag !== undefined, (q) =>
+        q.where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('member_tags as t')
+              .select('t.member_id')
+              .whereRef('t.member_id', '=', 'm.id')
+              .where('t.tagid', '=', audience.tag!),
+          ),
+        ),
+      )
       .where(({ not, exists, selectFrom }) =>
         not(
           exists(

@@ -419,6 +419,12 @@ export interface ActivitySignupsTable {
   updated_at: Timestamp
 }
 
+export interface MemberTagsTable {
+  member_id: number
+  tagid: number
+  tagged_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -450,6 +456,7 @@ export interface Database {
   campaign_recipients: CampaignRecipientsTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
+  member_tags: MemberTagsTable
 }
 
 export type Product = Selectable<ProductsTable>

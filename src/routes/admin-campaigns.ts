@@ -40,6 +40,7 @@ const campaignBody = v.strictObject({
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(80)),
   audience: v.strictObject({
     segment: v.optional(v.picklist([...SEGMENTS], `one of ${SEGMENTS.join(', ')}`)),
+    tag: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   }),
   template: v.optional(template),
   variants: v.optional(

@@ -12,6 +12,7 @@
  *   GET   rewards / POST rewards / PATCH rewards/:code
  *   POST  redemptions/:id/cancel
  *   GET   segments                       members per lifecycle segment
+ *   POST  tags/:tagid/members            { openids } tag followers at WeChat, and here (audiences)
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
@@ -37,6 +38,7 @@ import { segmentCounts } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
+import { tagMembers } from '../wechat/api/users.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
@@ -77,6 +79,9 @@ const pointsBody = v.strictObject({
 })
 const inviteQrBody = v.strictObject({
   campaign: v.optional(v.pipe(v.string(), v.check(isCampaign, '1–40 letters, digits or -'))),
+})
+const tagBody = v.strictObject({
+  openids: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(1000)),
 })
 const ruleBody = v.strictObject({
   points: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000)),
@@ -218,6 +223,44 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     '/',
     activityAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
   )
+
+  app.post('/accounts/:appid/tags/:tagid/members', async (c) => {
+    const appid = account(c)
+    const tagid = Number(c.req.param('tagid'))
+    if (!Number.isInteger(tagid) || tagid < 1)
+      throw new HTTPException(400, { message: 'tagid: a WeChat tag id' })
+    const body = await parseBody(c, tagBody)
+    const api = o.wechat.api(appid)
+    if (!api) throw new HTTPException(409, { message: 'the account has no WECHAT_SECRET: no API' })
+    const members = await o.db
+      .selectFrom('members')
+      .select(['id', 'openid'])
+      .where('appid', '=', appid)
+      .where('openid', 'in', body.openids)
+      .execute()
+    const unknown = body.openids.filter((x) => !members.some((m) => m.openid === x))
+    if (unknown.length)
+      throw new HTTPException(404, { message: `unknown members: ${unknown.join(', ')}` })
+    // WeChat first: only what it accepted is recorded (and targeted by campaigns).
+    await tagMembers(api, tagid, body.openids)
+    const now = o.clock.now()
+    await o.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('member_tags')
+        .values(members.map((m) => ({ member_id: m.id, tagid, tagged_at: now })))
+        .onConflict((oc) => oc.columns(['member_id', 'tagid']).doNothing())
+        .execute()
+      await audit(trx, {
+        appid,
+        actor: ACTOR,
+        action: 'tags.add',
+        target: String(tagid),
+        details: body,
+        now,
+      })
+    })
+    return c.json({ tagid, tagged: members.length })
+  })
 
   app.get('/accounts/:appid/segments', async (c) => {
     const appid = account(c)
