@@ -4,6 +4,7 @@
  */
 import { Router } from '../src/bot/router.js'
 import * as activities from './activities.js'
+import * as binding from './binding.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
 import * as help from './help.js'
@@ -24,6 +25,7 @@ const families = [
   invite,
   activities,
   preferences,
+  binding,
   subscribe,
   receipts,
   fallback,

@@ -16,6 +16,7 @@ import * as m0010 from './0010_segments.js'
 import * as m0011 from './0011_campaigns.js'
 import * as m0012 from './0012_activities.js'
 import * as m0013 from './0013_member_tags.js'
+import * as m0014 from './0014_identities.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011_campaigns': m0011,
   '0012_activities': m0012,
   '0013_member_tags': m0013,
+  '0014_identities': m0014,
 }

@@ -16,9 +16,11 @@ import { adminRoutes } from './routes/admin.js'
 import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
+import { aibotRoutes } from './routes/wecom-aibot.js'
 import type { ApiClient } from './wechat/api/client.js'
 import { WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
 import type { CryptoBackend } from './wechat/crypto.js'
+import { aibotCodec } from './wecom/aibot.js'
 
 /** Everything the app needs. Stores default to the database ones. */
 export interface AppDeps {
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps): Hono {
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
   const app = new Hono()
   const wechat = { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase }
+  const community = { timeZone: config.timeZone, checkin: config.checkin, invites: config.invites }
 
   app.onError((error, c) => {
     if (error instanceof WechatApiError || error instanceof WechatNetworkError) {
@@ -90,6 +93,22 @@ export function createApp(deps: AppDeps): Hono {
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))
+  if (config.aibot) {
+    app.route(
+      '/wecom/aibot',
+      aibotRoutes({
+        codec: aibotCodec(config.aibot, deps.crypto),
+        db,
+        router: deps.router,
+        clock,
+        logger,
+        locale: config.locale,
+        community,
+        wechat,
+        replyDeadlineMs: config.replyDeadlineMs,
+      }),
+    )
+  }
   if (deps.shop) {
     const shop = { db, clock, logger, timeZone: config.timeZone, shop: deps.shop }
     app.route('/api/mp', miniProgramRoutes(shop))
@@ -116,7 +135,7 @@ export function createApp(deps: AppDeps): Hono {
         clock,
         logger,
         locale: config.locale,
-        community: { timeZone: config.timeZone, checkin: config.checkin, invites: config.invites },
+        community,
         wechat,
         replyDeadlineMs: config.replyDeadlineMs,
       },

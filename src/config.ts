@@ -7,6 +7,7 @@ import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { SegmentThresholds } from './community/segments.js'
+import type { AibotCredentials } from './wecom/aibot.js'
 
 /** One official account the webhook serves. */
 export interface AccountConfig {
@@ -55,6 +56,8 @@ export interface Config {
   invites: InviteSettings
   /** Campaign frequency cap, quiet hours and the public URL of tracked links. */
   campaigns: CampaignSettings
+  /** The WeCom AI bot's Token and EncodingAESKey (its callback at /wecom/aibot), if configured. */
+  aibot?: AibotCredentials
   /** Lifecycle segment thresholds (days, purchases). */
   segments: SegmentThresholds
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
@@ -266,6 +269,15 @@ const envSchema = v.object({
     v.transform((s) => (s ? s.split(',').map(Number) : [])),
   ),
   INVITE_QR_DAYS: integer(1, 30, 30),
+  WECOM_AIBOT_TOKEN: v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{3,32}$/, 'must be 3–32 letters, digits, _ or -')),
+  ),
+  WECOM_AIBOT_AES_KEY: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 characters (the EncodingAESKey)'),
+    ),
+  ),
   MP_APPID: v.optional(appid),
   MP_SECRET: v.optional(v.pipe(v.string(), v.minLength(8, 'must be the AppSecret'))),
   MP_SESSION_SECRET: v.optional(
@@ -421,6 +433,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push(`WECHAT_ACCOUNTS: appid ${account.appid} is configured twice`)
     seen.add(account.appid)
   }
+  if (Boolean(e.WECOM_AIBOT_TOKEN) !== Boolean(e.WECOM_AIBOT_AES_KEY))
+    problems.push(
+      `${e.WECOM_AIBOT_TOKEN ? 'WECOM_AIBOT_AES_KEY' : 'WECOM_AIBOT_TOKEN'}: the AI bot needs both WECOM_AIBOT_TOKEN and WECOM_AIBOT_AES_KEY`,
+    )
   if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
     problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')
   const shop = shopConfig(e, problems)
@@ -464,6 +480,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       loyalDays: e.SEGMENT_LOYAL_DAYS,
     },
     shop,
+    aibot:
+      e.WECOM_AIBOT_TOKEN && e.WECOM_AIBOT_AES_KEY
+        ? { token: e.WECOM_AIBOT_TOKEN, aesKey: e.WECOM_AIBOT_AES_KEY }
+        : undefined,
     locale: e.QUANZI_LOCALE,
     logLevel: e.LOG_LEVEL,
   }

@@ -425,6 +425,21 @@ export interface MemberTagsTable {
   tagged_at: Timestamp
 }
 
+/** A member's identity on another channel (e.g. `wecom_aibot` + a WeCom userid). */
+export interface MemberIdentitiesTable {
+  channel: string
+  external_id: string
+  member_id: number
+  linked_at: Timestamp
+}
+
+export interface BindingCodesTable {
+  code: string
+  member_id: number
+  expires_at: Timestamp
+  used_at: Timestamp | null
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -457,6 +472,8 @@ export interface Database {
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable
+  member_identities: MemberIdentitiesTable
+  binding_codes: BindingCodesTable
 }
 
 export type Product = Selectable<ProductsTable>

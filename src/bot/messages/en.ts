@@ -89,6 +89,17 @@ export const en: Record<MessageKey, string> = {
   'activity.cancelled': 'Your sign-up is cancelled.',
   'activity.notSignedUp': 'You are not signed up for that activity.',
   'activity.reminder': '⏰ {name}: {description}',
+  'command.bind': 'get a code to link your WeCom account',
+  'binding.code':
+    'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there.',
+  'group.welcome':
+    'Hi! I am the quanzi assistant. @mention me with "checkin", "points" or "rank"; the first time, send "bind" to the official account for a binding code.',
+  'group.bound': 'Linked ✅ You can check in and ask for points here now.',
+  'group.badCode':
+    'That binding code is invalid or expired: send "bind" to the official account for a new one.',
+  'group.bindFirst':
+    'I do not know you yet: send "bind" to the official account for a code, then @mention me with "bind <code>".',
+  'group.noAnswer': 'That answer cannot be shown here; see the official account.',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

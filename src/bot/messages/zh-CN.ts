@@ -85,6 +85,16 @@ export const zhCN = {
   'activity.cancelled': '已取消报名。',
   'activity.notSignedUp': '你还没有报名这个活动。',
   'activity.reminder': '⏰ {name}：{description}',
+  'command.bind': '获取绑定码，在企业微信群里关联你的账号',
+  'binding.code':
+    '你的绑定码：{code}（{minutes} 分钟内有效）\n在企业微信群里 @机器人 发送「绑定 {code}」即可关联，之后在群里也能签到、查积分。',
+  'group.welcome':
+    '你好！我是圈子小助手。@我 发送「签到」「积分」「排行榜」试试；第一次使用请先在公众号发送「绑定」获取绑定码。',
+  'group.bound': '绑定成功 ✅ 现在可以在这里签到、查积分了。',
+  'group.badCode': '绑定码无效或已过期，请在公众号重新发送「绑定」获取。',
+  'group.bindFirst':
+    '还不认识你哦：请先在公众号发送「绑定」获取绑定码，再 @我 发送「绑定 绑定码」。',
+  'group.noAnswer': '这条消息在群里无法显示，请到公众号查看。',
   'level.bronze': '铜牌',
   'level.silver': '银牌',
   'level.gold': '金牌',
