@@ -10,6 +10,7 @@ import * as fallback from './fallback.js'
 import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
+import * as moderation from './moderation.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
 import * as receipts from './receipts.js'
@@ -26,6 +27,7 @@ const families = [
   activities,
   preferences,
   binding,
+  moderation,
   subscribe,
   receipts,
   fallback,

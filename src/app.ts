@@ -35,6 +35,8 @@ export interface AppDeps {
   crypto?: CryptoBackend
   /** Outbound API clients by appid (accounts with a secret); none → handlers that need one say so. */
   api?: (appid: string) => ApiClient | undefined
+  /** For calls the app makes itself (group-robot webhooks); the global fetch by default. */
+  fetch?: typeof fetch
   /** The mini-program shop and WeChat Pay (src/shop/node-shop.ts builds it from configuration). */
   shop?: ShopRouteOptions['shop']
 }
@@ -55,7 +57,12 @@ export function createApp(deps: AppDeps): Hono {
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
   const app = new Hono()
   const wechat = { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase }
-  const community = { timeZone: config.timeZone, checkin: config.checkin, invites: config.invites }
+  const community = {
+    timeZone: config.timeZone,
+    checkin: config.checkin,
+    invites: config.invites,
+    robots: { ...config.robots, fetch: deps.fetch },
+  }
 
   app.onError((error, c) => {
     if (error instanceof WechatApiError || error instanceof WechatNetworkError) {

@@ -6,6 +6,7 @@ import * as v from 'valibot'
 import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
+import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { SegmentThresholds } from './community/segments.js'
 import type { AibotCredentials } from './wecom/aibot.js'
 
@@ -56,6 +57,10 @@ export interface Config {
   invites: InviteSettings
   /** Campaign frequency cap, quiet hours and the public URL of tracked links. */
   campaigns: CampaignSettings
+  /** Internal groups' robot webhook keys by chat id, and the WeCom API base. */
+  robots: GroupRobots
+  /** Moderators seeded at start-up. */
+  moderators: ModeratorConfig[]
   /** The WeCom AI bot's Token and EncodingAESKey (its callback at /wecom/aibot), if configured. */
   aibot?: AibotCredentials
   /** Lifecycle segment thresholds (days, purchases). */
@@ -64,6 +69,41 @@ export interface Config {
   shop?: ShopConfig
   locale: 'zh-CN' | 'en'
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+const robotsSchema = v.record(
+  v.pipe(v.string(), v.minLength(1)),
+  v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
+)
+const moderatorsSchema = v.array(
+  v.strictObject({
+    channel: v.picklist(['oa', 'wecom_aibot'], 'must be oa or wecom_aibot'),
+    id: v.pipe(v.string(), v.minLength(1)),
+    chat: v.optional(v.pipe(v.string(), v.minLength(1))),
+    role: v.optional(v.picklist(['moderator', 'admin'], 'must be moderator or admin')),
+  }),
+)
+
+/** A JSON variable checked by a schema; problems name the variable and path. */
+function jsonVariable<T extends v.GenericSchema>(
+  raw: string | undefined,
+  name: string,
+  problems: string[],
+  schema: T,
+  fallback: v.InferOutput<T>,
+): v.InferOutput<T> {
+  if (raw === undefined) return fallback
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    problems.push(`${name}: must be JSON`)
+    return fallback
+  }
+  const result = v.safeParse(schema, json, { abortPipeEarly: true })
+  if (result.success) return result.output
+  problems.push(...describe(result.issues, name))
+  return fallback
 }
 
 /** The mini program and WeChat Pay merchant behind the shop. */
@@ -278,6 +318,12 @@ const envSchema = v.object({
       v.regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 characters (the EncodingAESKey)'),
     ),
   ),
+  WECOM_API_BASE: v.optional(
+    v.pipe(v.string(), v.url('must be a URL such as https://qyapi.weixin.qq.com')),
+    'https://qyapi.weixin.qq.com',
+  ),
+  WECOM_GROUP_ROBOTS: v.optional(v.string()),
+  MODERATORS: v.optional(v.string()),
   MP_APPID: v.optional(appid),
   MP_SECRET: v.optional(v.pipe(v.string(), v.minLength(8, 'must be the AppSecret'))),
   MP_SESSION_SECRET: v.optional(
@@ -437,6 +483,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(
       `${e.WECOM_AIBOT_TOKEN ? 'WECOM_AIBOT_AES_KEY' : 'WECOM_AIBOT_TOKEN'}: the AI bot needs both WECOM_AIBOT_TOKEN and WECOM_AIBOT_AES_KEY`,
     )
+  const robots = jsonVariable(
+    e.WECOM_GROUP_ROBOTS,
+    'WECOM_GROUP_ROBOTS',
+    problems,
+    robotsSchema,
+    {},
+  )
+  const moderators = jsonVariable(e.MODERATORS, 'MODERATORS', problems, moderatorsSchema, [])
   if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
     problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')
   const shop = shopConfig(e, problems)
@@ -480,6 +534,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       loyalDays: e.SEGMENT_LOYAL_DAYS,
     },
     shop,
+    robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
+    moderators,
     aibot:
       e.WECOM_AIBOT_TOKEN && e.WECOM_AIBOT_AES_KEY
         ? { token: e.WECOM_AIBOT_TOKEN, aesKey: e.WECOM_AIBOT_AES_KEY }

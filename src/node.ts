@@ -12,6 +12,7 @@ import { jobs } from '../jobs/index.js'
 import { scheduleJobs } from '../jobs/schedule.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
+import { seedModerators } from './community/moderation.js'
 import { startOutboxWorker } from './community/outbox-worker.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openDatabase } from './db/open-database.js'
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
 
   const { db, kind, location } = await openDatabase(config)
   logger.info('database ready', { kind, location })
+  await seedModerators(db, config.moderators)
 
   // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
   const sandboxApi = config.sandbox

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import type { CheckinSettings } from '../community/checkins.js'
 import type { InviteSettings } from '../community/invites.js'
 import type { RecordedMember } from '../community/members.js'
+import type { ChannelIdentity, GroupRobots } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { ApiClient } from '../wechat/api/client.js'
@@ -28,6 +29,8 @@ export interface BotContext {
   community: CommunitySettings
   /** Outbound calls (QR codes …) of the push's account. */
   wechat: WechatAccess
+  /** Who is speaking and where: the OA chat, or a group through the WeCom AI bot. */
+  channel: ChannelIdentity
   clock: Clock
   logger: Logger
   t: Translate
@@ -38,6 +41,8 @@ export interface CommunitySettings {
   timeZone: string
   checkin: CheckinSettings
   invites: InviteSettings
+  /** Internal groups' robot webhooks (announcements). */
+  robots: GroupRobots
 }
 
 /** Outbound WeChat access for handlers. */

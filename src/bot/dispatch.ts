@@ -92,6 +92,7 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       db: deps.db,
       community: deps.community,
       wechat: deps.wechat,
+      channel: { kind: 'oa', externalId: message.fromUserName },
       clock: deps.clock,
       logger: log,
       t,

@@ -440,6 +440,22 @@ export interface BindingCodesTable {
   used_at: Timestamp | null
 }
 
+export interface ModeratorsTable {
+  channel: string
+  external_id: string
+  /** A chat id, or '*' for every group and the OA chat. */
+  scope: string
+  role: 'moderator' | 'admin'
+  source: string
+}
+
+export interface GroupMembersTable {
+  channel: string
+  chat_id: string
+  member_id: number
+  last_seen_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -474,6 +490,8 @@ export interface Database {
   member_tags: MemberTagsTable
   member_identities: MemberIdentitiesTable
   binding_codes: BindingCodesTable
+  moderators: ModeratorsTable
+  group_members: GroupMembersTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import vectors from '../../../shared/vectors/wechat-crypto.json' with { type: 'json' }
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { seedModerators } from '../community/moderation.js'
 import { createPusher } from '../sandbox/pusher.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 
 const vector = (
@@ -16,12 +18,27 @@ const TOKEN = vector.inputs.token!
 const AES_KEY = vector.inputs.encodingAESKey!
 const cipher = messageCipher(AES_KEY)
 
+let wecom: SandboxApi
+beforeAll(async () => {
+  wecom = await startSandboxApi()
+})
+afterAll(() => wecom.close())
+
 forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   let server: TestServer
   beforeAll(async () => {
     server = await startServer(get().db, {
-      config: testConfig({ WECOM_AIBOT_TOKEN: TOKEN, WECOM_AIBOT_AES_KEY: AES_KEY }),
+      config: testConfig({
+        WECOM_AIBOT_TOKEN: TOKEN,
+        WECOM_AIBOT_AES_KEY: AES_KEY,
+        WECOM_API_BASE: wecom.url,
+        WECOM_GROUP_ROBOTS: JSON.stringify({ CHAT1: `robotkey-${dbName}` }),
+      }),
     })
+    await seedModerators(get().db, [
+      { channel: 'wecom_aibot', id: `mod_${dbName}`, chat: 'CHAT1' },
+      { channel: 'oa', id: `o_mod_${dbName}` },
+    ])
   })
   afterAll(() => server.close())
 
@@ -143,5 +160,88 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       .where('members.openid', '=', `o_group_${dbName}`)
       .execute()
     expect(checkins).toHaveLength(1)
+  })
+
+  it('lets moderators grant points, announce (20 a minute per robot) and open activities; refuses and audits others', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    // a member who speaks in the group (linked), a moderator (linked), a bystander (linked)
+    const link = async (openid: string, userid: string) => {
+      const code = /绑定码：(\d{6})/.exec(
+        (await oa.text(openid, '绑定')).reply!.Content as string,
+      )![1]!
+      await group(userid, `绑定 ${code}`)
+    }
+    await link(`o_member_${dbName}`, `member_${dbName}`)
+    await link(`o_modm_${dbName}`, `mod_${dbName}`)
+    await link(`o_by_${dbName}`, `by_${dbName}`)
+    await group(`member_${dbName}`, '积分') // seen in CHAT1
+    const say = async (userid: string, content: string) =>
+      (await group(userid, content)).reply!.stream.content
+
+    expect(await say(`by_${dbName}`, `加分 member_${dbName} 50 活跃`)).toBe(
+      '这是管理员指令，你没有权限。',
+    )
+    expect(await say(`mod_${dbName}`, `加分 member_${dbName} 50 活跃`)).toBe(
+      `已为 member_${dbName} 调整积分 +50，当前 60。`,
+    )
+    expect(await say(`mod_${dbName}`, `扣分 member_${dbName} 500 违规`)).toBe('积分不足，当前 60。')
+    expect(await say(`mod_${dbName}`, '加分 nobody 5 x')).toBe('没有找到成员「nobody」。')
+    // the moderator of CHAT1 is not one in another group
+    const elsewhere = await callback({
+      msgid: `m-${Math.random()}`,
+      aibotid: 'AIBOT1',
+      chatid: 'CHAT2',
+      chattype: 'group',
+      from: { userid: `mod_${dbName}` },
+      msgtype: 'text',
+      text: { content: `@圈子助手 加分 member_${dbName} 5 x` },
+    })
+    expect(elsewhere.reply!.stream.content).toBe('这是管理员指令，你没有权限。')
+
+    // announcements: the group robot and the group's linked followers; 20 a minute per robot
+    const first = await say(`mod_${dbName}`, '公告 周六晚 8 点直播')
+    expect(first).toMatch(/^公告已发出：1 个群，\d+ 位关注者。$/)
+    const robotSends = () => wecom.sent.filter((s) => s.appid === `robotkey-${dbName}`)
+    expect(robotSends()[0]!.body).toMatchObject({
+      msgtype: 'text',
+      text: { content: '📢 公告：周六晚 8 点直播' },
+    })
+    const followers = await get()
+      .db.selectFrom('push_outbox')
+      .select('openid')
+      .where('source', 'like', 'announce:%')
+      .execute()
+    expect(followers.map((f) => f.openid)).toContain(`o_member_${dbName}`)
+    for (let i = 2; i <= 20; i++) await say(`mod_${dbName}`, `公告 第 ${i} 条`)
+    expect(await say(`mod_${dbName}`, '公告 第 21 条')).toBe(
+      '公告太频繁（每个群每分钟最多 20 条），请稍后再试。',
+    )
+    expect(robotSends()).toHaveLength(20) // never over the robot's limit
+
+    // activities, and the same commands from a moderator's own OA chat
+    expect(await say(`mod_${dbName}`, '关闭 topic')).toBe('已关闭「每周话题讨论」。')
+    expect((await oa.text(`o_mod_${dbName}`, '开启 topic')).reply!.Content).toBe(
+      '已开启「每周话题讨论」。',
+    )
+    expect((await oa.text(`o_by_${dbName}`, '开启 topic')).reply!.Content).toBe(
+      '这是管理员指令，你没有权限。',
+    )
+
+    const log = await get()
+      .db.selectFrom('audit_log')
+      .select(['actor', 'action'])
+      .where('actor', 'in', [
+        `wecom_aibot:mod_${dbName}`,
+        `wecom_aibot:by_${dbName}`,
+        `oa:o_mod_${dbName}`,
+        `oa:o_by_${dbName}`,
+      ])
+      .execute()
+    const actions = log.map((l) => `${l.actor} ${l.action}`)
+    expect(actions).toContain(`wecom_aibot:by_${dbName} points.grant.refused`)
+    expect(actions).toContain(`wecom_aibot:mod_${dbName} points.grant`)
+    expect(actions).toContain(`wecom_aibot:mod_${dbName} announce`)
+    expect(actions).toContain(`oa:o_mod_${dbName} activity.open`)
+    expect(actions).toContain(`oa:o_by_${dbName} activity.open.refused`)
   })
 })

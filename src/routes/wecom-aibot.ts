@@ -14,6 +14,7 @@ import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import { bindIdentity, memberByIdentity } from '../community/identities.js'
 import { databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
+import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
@@ -138,6 +139,13 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     }
     const member = await memberByIdentity(o.db, AIBOT_CHANNEL, m.from.userid)
     if (!member) return t('group.bindFirst')
+    if (m.chatid)
+      await seenInGroup(o.db, {
+        channel: AIBOT_CHANNEL,
+        chatId: m.chatid,
+        memberId: member.id,
+        now,
+      })
     const message = {
       type: 'text' as const,
       content: text,
@@ -162,6 +170,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       db: o.db,
       community: o.community,
       wechat: o.wechat,
+      channel: { kind: 'wecom_aibot', externalId: m.from.userid, chatId: m.chatid },
       clock: o.clock,
       logger: o.logger.child({ channel: AIBOT_CHANNEL, chatid: m.chatid }),
       t,

@@ -69,6 +69,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const tags = new Map<number, string>()
   const clientMsgIds = new Map<string, number>()
   const qrcodes = new Map<string, { scene: string; expiresAt: number }>()
+  const robotSends = new Map<string, number[]>()
   const loginCodes = new Map<string, { appid: string; openid: string; unionid?: string }>()
   const sent: SentMessage[] = []
   const calls = new Map<string, number>()
@@ -289,6 +290,16 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     }
     const path = url.pathname
     if (path === '/cgi-bin/showqrcode') return showQrCode(res, url.searchParams.get('ticket'))
+    if (path === '/cgi-bin/webhook/send' && req.method === 'POST') {
+      // WeCom group-robot webhook (no token: the key is the credential); 20 a minute per key.
+      const key = url.searchParams.get('key') ?? ''
+      if (!key) return send(res, { errcode: 93000, errmsg: 'invalid webhook url' })
+      const recent = (robotSends.get(key) ?? []).filter((at) => at > Date.now() - 60_000)
+      if (recent.length >= 20) return send(res, { errcode: 45009, errmsg: 'api freq out of limit' })
+      robotSends.set(key, [...recent, Date.now()])
+      record('webhook.send', key, { ...body, touser: `robot:${key}` })
+      return send(res, { errcode: 0, errmsg: 'ok' })
+    }
     if (path === '/sandbox/login-code' && req.method === 'POST') {
       // Sandbox control (not WeChat): the code a phone's wx.login() would get, for the shop demo.
       const { appid, openid, unionid } = body as Record<string, string>

@@ -1,0 +1,153 @@
+/**
+ * Moderators and group announcements. A moderator is a channel identity (`oa` + openid, or
+ * `wecom_aibot` + WeCom userid) with a scope: one group's chat id, or `*` for every group and the
+ * OA chat. Configuration seeds them (MODERATORS), replacing what it seeded before. Announcements go
+ * to internal groups through their group-robot webhooks — at most 20 a minute per robot, a bucket
+ * shared in the database — and to the group's linked followers through the outbox.
+ */
+import type { Kysely } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { notifyMember } from './notify.js'
+import { takeTokens } from './outbox.js'
+
+/** Who is speaking, on which channel and in which group. */
+export interface ChannelIdentity {
+  kind: 'oa' | 'wecom_aibot'
+  externalId: string
+  chatId?: string
+}
+
+export interface ModeratorConfig {
+  channel: 'oa' | 'wecom_aibot'
+  id: string
+  /** A chat id; absent = everywhere. */
+  chat?: string
+  role?: 'moderator' | 'admin'
+}
+
+/** Replaces the configured moderators with `list` (others — e.g. from WeCom — stay). */
+export async function seedModerators(db: Kysely<Database>, list: ModeratorConfig[]) {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('moderators').where('source', '=', 'config').execute()
+    if (list.length === 0) return
+    await trx
+      .insertInto('moderators')
+      .values(
+        list.map((m) => ({
+          channel: m.channel,
+          external_id: m.id,
+          scope: m.chat ?? '*',
+          role: m.role ?? 'moderator',
+          source: 'config',
+        })),
+      )
+      .onConflict((oc) => oc.columns(['channel', 'external_id', 'scope']).doNothing())
+      .execute()
+  })
+}
+
+/** Whether the speaker may moderate here (their group, or everywhere). */
+export async function isModerator(db: Kysely<Database>, who: ChannelIdentity): Promise<boolean> {
+  const row = await db
+    .selectFrom('moderators')
+    .select('role')
+    .where('channel', '=', who.kind)
+    .where('external_id', '=', who.externalId)
+    .where('scope', 'in', who.chatId ? ['*', who.chatId] : ['*'])
+    .executeTakeFirst()
+  return row !== undefined
+}
+
+/** Remembers that a linked member spoke in a group. */
+export async function seenInGroup(
+  db: Kysely<Database>,
+  g: { channel: string; chatId: string; memberId: number; now: Date },
+) {
+  await db
+    .insertInto('group_members')
+    .values({ channel: g.channel, chat_id: g.chatId, member_id: g.memberId, last_seen_at: g.now })
+    .onConflict((oc) =>
+      oc.columns(['channel', 'chat_id', 'member_id']).doUpdateSet({ last_seen_at: g.now }),
+    )
+    .execute()
+}
+
+/** Group robots by chat id (their webhook keys), and where to post. */
+export interface GroupRobots {
+  keys: Record<string, string>
+  baseUrl: string
+  fetch?: typeof fetch
+}
+
+/** What an announcement reached. */
+export interface AnnouncementResult {
+  robots: { chatId: string; status: 'sent' | 'rate_limited' | 'failed'; error?: string }[]
+  followers: number
+}
+
+/**
+ * Announces `text` in one group (or every configured group when `chatId` is absent): to its robot
+ * webhook, within 20 messages a minute per robot, and to its linked followers via the outbox.
+ */
+export async function announce(
+  db: Kysely<Database>,
+  robots: GroupRobots,
+  a: { appid: string; chatId?: string; text: string; source: string; now: Date },
+): Promise<AnnouncementResult> {
+  const chats = a.chatId ? [a.chatId] : Object.keys(robots.keys)
+  const result: AnnouncementResult = { robots: [], followers: 0 }
+  for (const chatId of chats) {
+    const key = robots.keys[chatId]
+    if (!key) continue
+    const granted = await takeTokens(
+      db,
+      `robot:${key}`,
+      1,
+      { perSecond: 20 / 60, burst: 20 },
+      a.now,
+    )
+    if (granted < 1) {
+      result.robots.push({ chatId, status: 'rate_limited' })
+      continue
+    }
+    try {
+      const res = await (robots.fetch ?? fetch)(
+        `${robots.baseUrl}/cgi-bin/webhook/send?key=${encodeURIComponent(key)}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ msgtype: 'text', text: { content: a.text } }),
+          signal: AbortSignal.timeout(5000),
+        },
+      )
+      const body = (await res.json()) as { errcode?: number; errmsg?: string }
+      result.robots.push(
+        body.errcode === 0
+          ? { chatId, status: 'sent' }
+          : { chatId, status: 'failed', error: `${body.errcode} ${body.errmsg}` },
+      )
+    } catch (error) {
+      result.robots.push({ chatId, status: 'failed', error: String(error) })
+    }
+  }
+  let q = db
+    .selectFrom('group_members')
+    .innerJoin('members', 'members.id', 'group_members.member_id')
+    .select('members.openid')
+    .distinct()
+    .where('members.appid', '=', a.appid)
+  if (a.chatId) q = q.where('group_members.chat_id', '=', a.chatId)
+  for (const f of await q.execute()) {
+    if (
+      await notifyMember(db, {
+        appid: a.appid,
+        openid: f.openid,
+        source: a.source,
+        text: a.text,
+        now: a.now,
+      })
+    )
+      result.followers++
+  }
+  return result
+}
