@@ -7,6 +7,7 @@ import * as activities from './activities.js'
 import * as binding from './binding.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
+import * as groupJoin from './group-join.js'
 import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
@@ -24,6 +25,7 @@ const families = [
   leaderboard,
   rewards,
   invite,
+  groupJoin,
   activities,
   preferences,
   binding,

@@ -18,6 +18,7 @@ import * as m0012 from './0012_activities.js'
 import * as m0013 from './0013_member_tags.js'
 import * as m0014 from './0014_identities.js'
 import * as m0015 from './0015_moderators.js'
+import * as m0016 from './0016_wecom_join_ways.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013_member_tags': m0013,
   '0014_identities': m0014,
   '0015_moderators': m0015,
+  '0016_wecom_join_ways': m0016,
 }

@@ -17,10 +17,13 @@ import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
 import { aibotRoutes } from './routes/wecom-aibot.js'
+import { contactRoutes } from './routes/wecom-contact.js'
+import { accountClient } from './wechat/api/account-client.js'
 import type { ApiClient } from './wechat/api/client.js'
 import { WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
 import type { CryptoBackend } from './wechat/crypto.js'
 import { aibotCodec } from './wecom/aibot.js'
+import { contactCodec } from './wecom/contact.js'
 
 /** Everything the app needs. Stores default to the database ones. */
 export interface AppDeps {
@@ -56,7 +59,23 @@ export function createApp(deps: AppDeps): Hono {
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
   const app = new Hono()
-  const wechat = { api: deps.api ?? (() => undefined), qrImageBase: config.qrImageBase }
+  const contact = config.wecomContact
+  const wecomApi =
+    contact &&
+    accountClient({
+      db,
+      appid: `wecom:${contact.corpId}`,
+      secret: contact.secret,
+      baseUrl: contact.apiBase,
+      mode: 'wecom',
+      clock,
+      logger,
+    })
+  const wechat = {
+    api: deps.api ?? (() => undefined),
+    qrImageBase: config.qrImageBase,
+    wecom: wecomApi && contact ? { api: wecomApi, joinChats: contact.joinChats } : undefined,
+  }
   const community = {
     timeZone: config.timeZone,
     checkin: config.checkin,
@@ -100,6 +119,23 @@ export function createApp(deps: AppDeps): Hono {
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))
+  if (contact && wecomApi) {
+    app.route(
+      '/wecom/callback',
+      contactRoutes({
+        codec: contactCodec(contact, deps.crypto),
+        corpId: contact.corpId,
+        api: wecomApi,
+        codeAppid: config.accounts[0]?.appid ?? '',
+        db,
+        clock,
+        logger,
+        locale: config.locale,
+        timeZone: config.timeZone,
+        invites: config.invites,
+      }),
+    )
+  }
   if (config.aibot) {
     app.route(
       '/wecom/aibot',

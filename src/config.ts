@@ -9,6 +9,7 @@ import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { SegmentThresholds } from './community/segments.js'
 import type { AibotCredentials } from './wecom/aibot.js'
+import type { ContactCredentials } from './wecom/contact.js'
 
 /** One official account the webhook serves. */
 export interface AccountConfig {
@@ -59,6 +60,8 @@ export interface Config {
   campaigns: CampaignSettings
   /** Internal groups' robot webhook keys by chat id, and the WeCom API base. */
   robots: GroupRobots
+  /** WeCom customer contact: the callback's credentials, the app secret, the join-QR groups. */
+  wecomContact?: ContactCredentials & { secret: string; apiBase: string; joinChats: string[] }
   /** Moderators seeded at start-up. */
   moderators: ModeratorConfig[]
   /** The WeCom AI bot's Token and EncodingAESKey (its callback at /wecom/aibot), if configured. */
@@ -74,6 +77,10 @@ export interface Config {
 const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
+)
+const joinChatsSchema = v.pipe(
+  v.array(v.pipe(v.string(), v.minLength(1)), 'must be a JSON array of chat ids'),
+  v.maxLength(5, 'at most 5 groups per join QR'),
 )
 const moderatorsSchema = v.array(
   v.strictObject({
@@ -323,6 +330,22 @@ const envSchema = v.object({
     'https://qyapi.weixin.qq.com',
   ),
   WECOM_GROUP_ROBOTS: v.optional(v.string()),
+  WECOM_CORP_ID: v.optional(
+    v.pipe(v.string(), v.regex(/^w[wx][0-9a-f]{16}$/, 'must be the corp id (ww…)')),
+  ),
+  WECOM_CALLBACK_TOKEN: v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9]{3,32}$/, 'must be 3–32 letters or digits')),
+  ),
+  WECOM_CALLBACK_AES_KEY: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 characters (the EncodingAESKey)'),
+    ),
+  ),
+  WECOM_CONTACT_SECRET: v.optional(
+    v.pipe(v.string(), v.minLength(8, 'must be the 客户联系 secret')),
+  ),
+  WECOM_JOIN_CHATS: v.optional(v.string()),
   MODERATORS: v.optional(v.string()),
   MP_APPID: v.optional(appid),
   MP_SECRET: v.optional(v.pipe(v.string(), v.minLength(8, 'must be the AppSecret'))),
@@ -483,6 +506,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(
       `${e.WECOM_AIBOT_TOKEN ? 'WECOM_AIBOT_AES_KEY' : 'WECOM_AIBOT_TOKEN'}: the AI bot needs both WECOM_AIBOT_TOKEN and WECOM_AIBOT_AES_KEY`,
     )
+  const contactVars = [
+    'WECOM_CORP_ID',
+    'WECOM_CALLBACK_TOKEN',
+    'WECOM_CALLBACK_AES_KEY',
+    'WECOM_CONTACT_SECRET',
+  ] as const
+  const contactSet = contactVars.filter((name) => e[name])
+  if (contactSet.length > 0)
+    for (const name of contactVars)
+      if (!e[name])
+        problems.push(
+          `${name}: must be set when ${contactSet[0]} is set (customer contact needs all of ${contactVars.join(', ')})`,
+        )
+  const joinChats = jsonVariable(
+    e.WECOM_JOIN_CHATS,
+    'WECOM_JOIN_CHATS',
+    problems,
+    joinChatsSchema,
+    [],
+  )
   const robots = jsonVariable(
     e.WECOM_GROUP_ROBOTS,
     'WECOM_GROUP_ROBOTS',
@@ -535,6 +578,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shop,
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
+    wecomContact:
+      contactSet.length === contactVars.length
+        ? {
+            corpId: e.WECOM_CORP_ID!,
+            token: e.WECOM_CALLBACK_TOKEN!,
+            aesKey: e.WECOM_CALLBACK_AES_KEY!,
+            secret: e.WECOM_CONTACT_SECRET!,
+            apiBase: e.WECOM_API_BASE.replace(/\/+$/, ''),
+            joinChats,
+          }
+        : undefined,
     moderators,
     aibot:
       e.WECOM_AIBOT_TOKEN && e.WECOM_AIBOT_AES_KEY

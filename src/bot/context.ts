@@ -51,4 +51,6 @@ export interface WechatAccess {
   api(appid: string): ApiClient | undefined
   /** Where `showqrcode` images are served. */
   qrImageBase: string
+  /** WeCom customer contact, when configured: its API and the groups join QRs lead into. */
+  wecom?: { api: ApiClient; joinChats: string[] }
 }

@@ -257,6 +257,8 @@ export async function attributeInvite(
     /** A new follower, or a new group member: false for SCAN by a follower or a returning member. */
     isNew: boolean
     source: 'oa_qr' | 'group_join'
+    /** The account the invite code belongs to (default the invitee's; a group join names it). */
+    codeAppid?: string
   } & InviteContext,
 ): Promise<Attribution> {
   const parsed = parseInviteScene(a.scene) ?? (a.scene ? parseInviteScene(`inv_${a.scene}`) : null)
@@ -265,7 +267,7 @@ export async function attributeInvite(
     .selectFrom('invite_codes')
     .innerJoin('members', 'members.id', 'invite_codes.member_id')
     .selectAll('members')
-    .where('invite_codes.appid', '=', a.invitee.appid)
+    .where('invite_codes.appid', '=', a.codeAppid ?? a.invitee.appid)
     .where('invite_codes.code', '=', parsed.code)
     .executeTakeFirst()
   if (!inviter) return { status: 'unknown_code' }
@@ -278,7 +280,7 @@ export async function attributeInvite(
     const invite = await trx
       .insertInto('invites')
       .values({
-        appid: a.invitee.appid,
+        appid: a.codeAppid ?? a.invitee.appid,
         invitee_key: inviteeKey(a.invitee),
         invitee_member_id: a.invitee.id,
         inviter_member_id: inviter.id,

@@ -456,6 +456,14 @@ export interface GroupMembersTable {
   last_seen_at: Timestamp
 }
 
+export interface WecomJoinWaysTable {
+  member_id: number
+  config_id: string
+  qr_code: string
+  state: string
+  created_at: Timestamp
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   members: MembersTable
@@ -492,6 +500,7 @@ export interface Database {
   binding_codes: BindingCodesTable
   moderators: ModeratorsTable
   group_members: GroupMembersTable
+  wecom_join_ways: WecomJoinWaysTable
 }
 
 export type Product = Selectable<ProductsTable>

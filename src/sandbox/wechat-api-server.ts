@@ -26,6 +26,23 @@ export interface SandboxUser {
   tags?: number[]
 }
 
+/** A WeCom customer group as groupchat/get describes it. */
+export interface SandboxGroup {
+  chat_id: string
+  name: string
+  owner: string
+  admin_list: { userid: string }[]
+  member_list: {
+    userid: string
+    type: 1 | 2
+    unionid?: string
+    join_time: number
+    join_scene: 1 | 2 | 3
+    invitor?: { userid: string }
+    state?: string
+  }[]
+}
+
 /** One accepted send. */
 export interface SentMessage {
   method: string
@@ -70,6 +87,8 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const clientMsgIds = new Map<string, number>()
   const qrcodes = new Map<string, { scene: string; expiresAt: number }>()
   const robotSends = new Map<string, number[]>()
+  const joinWays = new Map<string, Record<string, unknown>>()
+  const groups = new Map<string, SandboxGroup>()
   const loginCodes = new Map<string, { appid: string; openid: string; unionid?: string }>()
   const sent: SentMessage[] = []
   const calls = new Map<string, number>()
@@ -178,6 +197,42 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         }
         const msgid = record('subscribe.send', appid, body)
         return { errcode: 0, errmsg: 'ok', msgid }
+      },
+    ],
+    '/cgi-bin/externalcontact/groupchat/get': [
+      'groupchat.get',
+      ({ body }) => {
+        const group = groups.get(String(body.chat_id))
+        if (!group) return { errcode: 701008, errmsg: 'chat not found' }
+        return { errcode: 0, errmsg: 'ok', group_chat: group }
+      },
+    ],
+    '/cgi-bin/externalcontact/groupchat/add_join_way': [
+      'groupchat.add_join_way',
+      ({ body }) => {
+        const chats = body.chat_id_list as string[] | undefined
+        if (body.scene !== 2 || !chats?.length || chats.length > 5)
+          return { errcode: 40058, errmsg: 'invalid scene or chat_id_list' }
+        if (typeof body.state !== 'string' || body.state.length > 30)
+          return { errcode: 40058, errmsg: 'state: at most 30 characters' }
+        const configId = `cfg${++seq}`
+        joinWays.set(configId, {
+          config_id: configId,
+          scene: 2,
+          chat_id_list: chats,
+          state: body.state,
+          qr_code: `https://wework.qpic.cn/wwpic/sandbox-join-${configId}`,
+        })
+        return { errcode: 0, errmsg: 'ok', config_id: configId }
+      },
+    ],
+    '/cgi-bin/externalcontact/groupchat/get_join_way': [
+      'groupchat.get_join_way',
+      ({ body }) => {
+        const way = joinWays.get(String(body.config_id))
+        return way
+          ? { errcode: 0, errmsg: 'ok', join_way: way }
+          : { errcode: 41044, errmsg: 'invalid config_id' }
       },
     ],
     '/cgi-bin/qrcode/create': [
@@ -307,13 +362,15 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       return send(res, { code: api.loginCode(appid, openid, unionid) })
     }
     const method =
-      path === '/sns/jscode2session'
-        ? 'jscode2session'
-        : path === '/cgi-bin/token'
-          ? 'token'
-          : path === '/cgi-bin/stable_token'
-            ? 'stable_token'
-            : authed[path]?.[0]
+      path === '/cgi-bin/gettoken'
+        ? 'gettoken'
+        : path === '/sns/jscode2session'
+          ? 'jscode2session'
+          : path === '/cgi-bin/token'
+            ? 'token'
+            : path === '/cgi-bin/stable_token'
+              ? 'stable_token'
+              : authed[path]?.[0]
     if (!method) return send(res, { errcode: 48001, errmsg: 'api unauthorized' }, 404)
     count(method)
 
@@ -347,6 +404,16 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         session_key: btoa(`sandbox-session-key-${++seq}`.padEnd(16, '.').slice(0, 16)),
         ...(login.unionid ? { unionid: login.unionid } : {}),
       })
+    }
+    if (method === 'gettoken') {
+      // WeCom: corp id + the app's secret.
+      const q = Object.fromEntries(url.searchParams)
+      if (!q.corpid) return send(res, { errcode: 40013, errmsg: 'invalid corpid' })
+      const bad = checkAccount(q.corpid, q.corpsecret)
+      if (bad)
+        return send(res, bad.errcode === 40125 ? { errcode: 40001, errmsg: 'invalid secret' } : bad)
+      const token = issue(`wecom:${q.corpid}`, 'classic')
+      return send(res, { errcode: 0, errmsg: 'ok', access_token: token, expires_in: expiresIn })
     }
     if (method === 'token' || method === 'stable_token') {
       const src = method === 'token' ? Object.fromEntries(url.searchParams) : body
@@ -414,6 +481,16 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     fault(method: string, ...list: Fault[]) {
       faults.set(method, [...(faults.get(method) ?? []), ...list])
     },
+    /** Creates or replaces a customer group (what groupchat/get returns). */
+    setGroup(chatId: string, g: Omit<SandboxGroup, 'chat_id'>) {
+      groups.set(chatId, { chat_id: chatId, ...g })
+    },
+    /** Someone joins a group (the caller then sends the change_external_chat callback). */
+    joinGroup(chatId: string, member: SandboxGroup['member_list'][number]) {
+      groups.get(chatId)?.member_list.push(member)
+    },
+    /** The join ways created so far (state, chats). */
+    joinWays: () => [...joinWays.values()],
     /** A mini-program `wx.login()` code for a user (single use), as the phone would get it. */
     loginCode(appid: string, openid: string, unionid?: string): string {
       const code = `sandbox_code_${++seq}_${Math.random().toString(36).slice(2, 10)}`

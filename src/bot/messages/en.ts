@@ -117,6 +117,11 @@ export const en: Record<MessageKey, string> = {
   'mod.announceLimited': 'Too many announcements (20 a minute per group): try again shortly.',
   'mod.opened': '"{name}" is open.',
   'mod.closed': '"{name}" is closed.',
+  'command.joinGroup': 'your own QR into the community groups (joins count as invites)',
+  'joinGroup.title': 'Join the community groups 👥',
+  'joinGroup.description':
+    'Your personal join QR: friends who join through it count as your invites.',
+  'joinGroup.unavailable': 'The community groups are not open yet.',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

@@ -10,8 +10,11 @@ import type { Clock } from '../../clock.js'
 import type { Database } from '../../db/schema.js'
 import type { ApiClient, TokenSource } from './client.js'
 
-/** `stable` = `/cgi-bin/stable_token` (default); `classic` = `/cgi-bin/token`. */
-export type TokenMode = 'stable' | 'classic'
+/**
+ * `stable` = `/cgi-bin/stable_token` (default); `classic` = `/cgi-bin/token`; `wecom` = WeCom's
+ * `/cgi-bin/gettoken` (corp id + the app's secret; stored under `wecom:<corpid>`).
+ */
+export type TokenMode = 'stable' | 'classic' | 'wecom'
 
 export interface TokenProviderOptions {
   db: Kysely<Database>
@@ -35,28 +38,37 @@ export async function fetchAccessToken(
   mode: TokenMode,
 ): Promise<{ token: string; expiresIn: number }> {
   const res =
-    mode === 'stable'
+    mode === 'wecom'
       ? await api.unauthenticated({
-          method: 'stable_token',
-          path: '/cgi-bin/stable_token',
-          http: 'POST',
-          body: { grant_type: 'client_credential', appid, secret, force_refresh: false },
-          auth: false,
-          secret: true,
-        })
-      : await api.unauthenticated({
-          method: 'token',
-          path: '/cgi-bin/token',
+          method: 'gettoken',
+          path: '/cgi-bin/gettoken',
           http: 'GET',
-          query: { grant_type: 'client_credential', appid, secret },
+          query: { corpid: appid.replace(/^wecom:/, ''), corpsecret: secret },
           auth: false,
           secret: true,
         })
+      : mode === 'stable'
+        ? await api.unauthenticated({
+            method: 'stable_token',
+            path: '/cgi-bin/stable_token',
+            http: 'POST',
+            body: { grant_type: 'client_credential', appid, secret, force_refresh: false },
+            auth: false,
+            secret: true,
+          })
+        : await api.unauthenticated({
+            method: 'token',
+            path: '/cgi-bin/token',
+            http: 'GET',
+            query: { grant_type: 'client_credential', appid, secret },
+            auth: false,
+            secret: true,
+          })
   const token = res.access_token
   const expiresIn = Number(res.expires_in)
   if (typeof token !== 'string' || !token || !Number.isFinite(expiresIn)) {
     throw new Error(
-      `${mode === 'stable' ? 'stable_token' : 'token'}: response lacks access_token/expires_in`,
+      `${mode === 'stable' ? 'stable_token' : mode === 'wecom' ? 'gettoken' : 'token'}: response lacks access_token/expires_in`,
     )
   }
   return { token, expiresIn }

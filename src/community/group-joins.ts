@@ -1,0 +1,139 @@
+/**
+ * Customer-group joins credited to inviters. Each inviter gets one WeCom join way (a QR into the
+ * configured groups) whose `state` is their invite scene, reused for every share. When WeCom says
+ * members were added to a group, `groupchat/get` tells each new external member's `state`; the
+ * member is found by unionid (an OA follower) or recorded as a WeCom contact, and the join goes
+ * through the same attribution as an OA follow — once per person, never a self-invite, never a
+ * returning member.
+ */
+import type { Kysely } from 'kysely'
+import type { Database, Member } from '../db/schema.js'
+import type { ApiClient } from '../wechat/api/client.js'
+import { addJoinWay, getJoinWay, groupChatGet } from '../wecom/contact.js'
+import {
+  type Attribution,
+  attributeInvite,
+  type InviteContext,
+  inviteCode,
+  inviteScene,
+} from './invites.js'
+
+/** The inviter's join QR (created once, then reused). */
+export async function joinQr(
+  db: Kysely<Database>,
+  api: ApiClient,
+  o: { member: Pick<Member, 'id' | 'appid'>; chatIds: string[]; now: Date },
+) {
+  const existing = await db
+    .selectFrom('wecom_join_ways')
+    .selectAll()
+    .where('member_id', '=', o.member.id)
+    .executeTakeFirst()
+  if (existing) return { qrCode: existing.qr_code, state: existing.state, created: false }
+  const state = inviteScene(await inviteCode(db, o.member, o.now))
+  const configId = await addJoinWay(api, {
+    state,
+    chatIds: o.chatIds,
+    remark: `invite ${o.member.id}`,
+  })
+  const way = await getJoinWay(api, configId)
+  const row = await db
+    .insertInto('wecom_join_ways')
+    .values({
+      member_id: o.member.id,
+      config_id: configId,
+      qr_code: way.qr_code,
+      state,
+      created_at: o.now,
+    })
+    .onConflict((oc) => oc.column('member_id').doNothing())
+    .returningAll()
+    .executeTakeFirst()
+  // A concurrent request stored its join way first: use that one (ours stays unused).
+  const kept =
+    row ??
+    (await db
+      .selectFrom('wecom_join_ways')
+      .selectAll()
+      .where('member_id', '=', o.member.id)
+      .executeTakeFirstOrThrow())
+  return { qrCode: kept.qr_code, state: kept.state, created: row !== undefined }
+}
+
+/** The member behind a WeCom external contact: the follower with its unionid, else its own row. */
+async function memberForContact(
+  db: Kysely<Database>,
+  c: { corpId: string; userid: string; unionid?: string; now: Date },
+): Promise<{ member: Member; isNew: boolean }> {
+  if (c.unionid) {
+    const known = await db
+      .selectFrom('members')
+      .selectAll()
+      .where('unionid', '=', c.unionid)
+      .orderBy('id')
+      .executeTakeFirst()
+    if (known) return { member: known, isNew: false }
+  }
+  const appid = `wecom:${c.corpId}`
+  const inserted = await db
+    .insertInto('members')
+    .values({ appid, openid: c.userid, unionid: c.unionid ?? null, first_seen_at: c.now })
+    .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
+    .returningAll()
+    .executeTakeFirst()
+  if (inserted) return { member: inserted, isNew: true }
+  const member = await db
+    .selectFrom('members')
+    .selectAll()
+    .where('appid', '=', appid)
+    .where('openid', '=', c.userid)
+    .executeTakeFirstOrThrow()
+  return { member, isNew: false }
+}
+
+/**
+ * Credits the external members who just joined a group: those named by the event (`userids`), or,
+ * when it names none, those who joined since `since` (unix seconds).
+ */
+export async function creditGroupJoins(
+  db: Kysely<Database>,
+  api: ApiClient,
+  o: {
+    corpId: string
+    codeAppid: string
+    chatId: string
+    userids: string[] | null
+    since: number
+  } & InviteContext,
+): Promise<{ userid: string; result: Attribution['status'] }[]> {
+  const group = await groupChatGet(api, o.chatId)
+  const joined = group.member_list.filter(
+    (m) => m.type === 2 && (o.userids ? o.userids.includes(m.userid) : m.join_time >= o.since),
+  )
+  const results: { userid: string; result: Attribution['status'] }[] = []
+  for (const m of joined) {
+    if (!m.state) {
+      results.push({ userid: m.userid, result: 'not_invite' })
+      continue
+    }
+    const { member, isNew } = await memberForContact(db, {
+      corpId: o.corpId,
+      userid: m.userid,
+      unionid: m.unionid,
+      now: o.now,
+    })
+    const r = await attributeInvite(db, {
+      invitee: member,
+      scene: m.state,
+      isNew,
+      source: 'group_join',
+      codeAppid: o.codeAppid,
+      now: o.now,
+      timeZone: o.timeZone,
+      settings: o.settings,
+      t: o.t,
+    })
+    results.push({ userid: m.userid, result: r.status })
+  }
+  return results
+}

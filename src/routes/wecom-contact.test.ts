@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import vectors from '../../../shared/vectors/wechat-crypto.json' with { type: 'json' }
+import { forEachDatabase } from '../../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { createPusher } from '../sandbox/pusher.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { messageCipher, signature } from '../wechat/crypto.js'
+
+type Vector = { id: string; inputs: Record<string, string>; expected: Record<string, string> }
+const verifyVector = (vectors as unknown as Vector[]).find(
+  (v) => v.id === 'wecom-verify-url-wechatpy',
+)!
+const CORP = 'ww0123456789abcdef'
+const TOKEN = 'cbtoken1'
+const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
+const SECRET = 'contact-secret'
+const cipher = messageCipher(AES_KEY)
+
+let wecom: SandboxApi
+beforeAll(async () => {
+  wecom = await startSandboxApi({ secret: SECRET })
+})
+afterAll(() => wecom.close())
+
+forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName) => {
+  let server: TestServer
+  const chat = `wrCHAT_${dbName}`
+  beforeAll(async () => {
+    server = await startServer(get().db, {
+      config: testConfig({
+        WECOM_CORP_ID: CORP,
+        WECOM_CALLBACK_TOKEN: TOKEN,
+        WECOM_CALLBACK_AES_KEY: AES_KEY,
+        WECOM_CONTACT_SECRET: SECRET,
+        WECOM_API_BASE: wecom.url,
+        WECOM_JOIN_CHATS: JSON.stringify([chat]),
+      }),
+    })
+    wecom.setGroup(chat, { name: '圈子一群', owner: 'owner1', admin_list: [], member_list: [] })
+  })
+  afterAll(() => server.close())
+
+  async function event(fields: string) {
+    const ts = String(Math.floor(Date.now() / 1000))
+    const encrypt = await cipher.encrypt(
+      `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>${ts}</CreateTime><MsgType><![CDATA[event]]></MsgType>${fields}</xml>`,
+      CORP,
+    )
+    const nonce = Math.random().toString(36).slice(2, 10)
+    const sig = await signature([TOKEN, ts, nonce, encrypt])
+    const res = await fetch(
+      `${server.url}/wecom/callback?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce })}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml' },
+        body: `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>`,
+      },
+    )
+    return { status: res.status, body: await res.text() }
+  }
+  const added = (version: string, items: string[] | null) =>
+    event(
+      `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail><JoinScene>3</JoinScene>${
+        items
+          ? `<MemChangeCnt>${items.length}</MemChangeCnt><MemChangeList>${items.map((i) => `<Item><![CDATA[${i}]]></Item>`).join('')}</MemChangeList>`
+          : ''
+      }<CurMemVer><![CDATA[${version}]]></CurMemVer>`,
+    )
+  const invites = () =>
+    get()
+      .db.selectFrom('invites')
+      .innerJoin('members as inviter', 'inviter.id', 'invites.inviter_member_id')
+      .select(['invites.source', 'invites.invitee_key', 'invites.status', 'inviter.openid'])
+      .where('invites.source', '=', 'group_join')
+      .orderBy('invites.id')
+      .execute()
+
+  it('hands each inviter one reusable join QR and credits the joins that came through it, once', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const first = (await oa.text(`o_gi_${dbName}`, '入群')).reply!
+    expect(first.MsgType).toBe('news')
+    const qr = (first.Articles as { item: Record<string, string>[] }).item[0]!.PicUrl
+    const again = (await oa.text(`o_gi_${dbName}`, '入群')).reply!
+    expect((again.Articles as { item: Record<string, string>[] }).item[0]!.PicUrl).toBe(qr)
+    const way = wecom.joinWays().find((w) => w.qr_code === qr)!
+    expect(way.chat_id_list).toEqual([chat])
+    expect(String(way.state)).toMatch(/^inv_[2-9A-HJ-NP-Z]{8}$/)
+    expect(wecom.joinWays().filter((w) => w.state === way.state)).toHaveLength(1) // reused
+
+    const now = Math.floor(Date.now() / 1000)
+    wecom.joinGroup(chat, {
+      userid: `wmA_${dbName}`,
+      type: 2,
+      unionid: `union-a-${dbName}`,
+      join_time: now,
+      join_scene: 3,
+      state: String(way.state),
+    })
+    wecom.joinGroup(chat, { userid: `wmB_${dbName}`, type: 2, join_time: now, join_scene: 3 })
+    expect(await added('v2', [`wmA_${dbName}`, `wmB_${dbName}`])).toEqual({
+      status: 200,
+      body: 'success',
+    })
+    expect(await added('v2', [`wmA_${dbName}`, `wmB_${dbName}`])).toEqual({
+      status: 200,
+      body: 'success',
+    }) // retry
+    expect(await invites()).toEqual([
+      {
+        source: 'group_join',
+        invitee_key: `u:union-a-${dbName}`,
+        status: 'pending',
+        openid: `o_gi_${dbName}`,
+      },
+    ])
+    // a later join without MemChangeList: found by join time
+    wecom.joinGroup(chat, {
+      userid: `wmC_${dbName}`,
+      type: 2,
+      join_time: now,
+      join_scene: 3,
+      state: String(way.state),
+    })
+    await added('v3', null)
+    expect((await invites()).map((i) => i.invitee_key)).toEqual([
+      `u:union-a-${dbName}`,
+      `o:wecom:${CORP}:wmC_${dbName}`,
+    ])
+    // the inviter joining their own group is no invite
+    const inviter = await get()
+      .db.selectFrom('members')
+      .select(['id'])
+      .where('openid', '=', `o_gi_${dbName}`)
+      .executeTakeFirstOrThrow()
+    await get()
+      .db.updateTable('members')
+      .set({ unionid: `union-self-${dbName}` })
+      .where('id', '=', inviter.id)
+      .execute()
+    wecom.joinGroup(chat, {
+      userid: `wmSelf_${dbName}`,
+      type: 2,
+      unionid: `union-self-${dbName}`,
+      join_time: now,
+      join_scene: 3,
+      state: String(way.state),
+    })
+    await added('v4', [`wmSelf_${dbName}`])
+    expect(await invites()).toHaveLength(2)
+  })
+
+  it('refuses callbacks that are not signed by WeCom', async () => {
+    const res = await fetch(
+      `${server.url}/wecom/callback?msg_signature=${'0'.repeat(40)}&timestamp=1&nonce=n`,
+      {
+        method: 'POST',
+        body: '<xml><Encrypt><![CDATA[abc]]></Encrypt></xml>',
+      },
+    )
+    expect(res.status).toBe(401)
+  })
+})
+
+it('answers the known-answer URL verification (wechatpy vector) with the decrypted echostr', async () => {
+  const { inputs, expected } = verifyVector
+  const { createApp } = await import('../app.js')
+  const { createRouter } = await import('../../handlers/index.js')
+  const { silentLogger } = await import('../logger.js')
+  const app = createApp({
+    config: testConfig({
+      WECOM_CORP_ID: inputs.receiveId!,
+      WECOM_CALLBACK_TOKEN: inputs.token!,
+      WECOM_CALLBACK_AES_KEY: inputs.encodingAESKey!,
+      WECOM_CONTACT_SECRET: SECRET,
+    }),
+    db: undefined as never,
+    router: createRouter(),
+    logger: silentLogger,
+  })
+  const q = new URLSearchParams({
+    msg_signature: inputs.msg_signature!,
+    timestamp: inputs.timestamp!,
+    nonce: inputs.nonce!,
+    echostr: inputs.echostr!,
+  })
+  const ok = await app.request(`/wecom/callback?${q}`)
+  expect(ok.status).toBe(200)
+  expect(await ok.text()).toBe(expected.responseBody)
+  q.set('nonce', '437374424')
+  expect((await app.request(`/wecom/callback?${q}`)).status).toBe(401)
+})

@@ -1,0 +1,120 @@
+/**
+ * `GET|POST /wecom/callback`: WeCom customer-contact events (XML, receive id = corp id). A member
+ * added to a customer group (`change_external_chat` / `update` / `add_member`) is read back with
+ * groupchat/get and credited to the inviter whose join QR they used; events are de-duplicated on
+ * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`.
+ */
+import { Hono } from 'hono'
+import type { Kysely } from 'kysely'
+import { type Locale, translator } from '../bot/i18n.js'
+import type { Clock } from '../clock.js'
+import { creditGroupJoins } from '../community/group-joins.js'
+import type { InviteSettings } from '../community/invites.js'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import { bodySize } from '../middleware/body-size.js'
+import type { ApiClient } from '../wechat/api/client.js'
+import { ContactCallbackError, changedMembers, type contactCodec } from '../wecom/contact.js'
+
+export interface ContactRouteOptions {
+  codec: ReturnType<typeof contactCodec>
+  corpId: string
+  api: ApiClient
+  /** The OA account whose invite codes the join QRs carry. */
+  codeAppid: string
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  locale: Locale
+  timeZone: string
+  invites: InviteSettings
+}
+
+export function contactRoutes(o: ContactRouteOptions): Hono {
+  const app = new Hono()
+  app.use('*', bodySize({ maxBytes: 64 * 1024 }))
+  const refuse = (error: unknown) => {
+    if (error instanceof ContactCallbackError) {
+      o.logger.warn('WeCom callback refused', { reason: error.message })
+      return Response.json(
+        { code: error.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', message: error.message },
+        { status: error.status },
+      )
+    }
+    throw error
+  }
+
+  app.get('/', async (c) => {
+    try {
+      return c.text(await o.codec.verifyUrl(c.req.query()))
+    } catch (error) {
+      return refuse(error)
+    }
+  })
+
+  app.post('/', async (c) => {
+    let f: Awaited<ReturnType<typeof o.codec.open>>
+    try {
+      f = await o.codec.open(c.req.query(), await c.req.text())
+    } catch (error) {
+      return refuse(error)
+    }
+    const s = (name: string) => (typeof f[name] === 'string' ? (f[name] as string) : '')
+    const now = o.clock.now()
+    const dedupeKey = s('ChatId')
+      ? `${s('ChatId')}:${s('ChangeType')}:${s('UpdateDetail')}:${s('CurMemVer') || s('CreateTime')}`
+      : `${s('FromUserName')}:${s('CreateTime')}:${s('Event')}:${s('ChangeType')}:${s('ExternalUserID')}`
+    const claimed = await o.db
+      .insertInto('inbound_events')
+      .values({
+        appid: `wecom:${o.corpId}`,
+        dedupe_key: dedupeKey,
+        openid: s('FromUserName') || 'sys',
+        msg_type: s('MsgType') || 'event',
+        event: s('Event') || null,
+        status: 'processing',
+        received_at: now,
+      })
+      .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
+      .returning('dedupe_key')
+      .executeTakeFirst()
+    if (!claimed) return c.text('success')
+    let error: string | undefined
+    try {
+      if (
+        s('Event') === 'change_external_chat' &&
+        s('ChangeType') === 'update' &&
+        s('UpdateDetail') === 'add_member'
+      ) {
+        const results = await creditGroupJoins(o.db, o.api, {
+          corpId: o.corpId,
+          codeAppid: o.codeAppid,
+          chatId: s('ChatId'),
+          userids: changedMembers(f),
+          since: Number(s('CreateTime')) - 60,
+          now,
+          timeZone: o.timeZone,
+          settings: o.invites,
+          t: translator(o.locale),
+        })
+        o.logger.info('group joins', { chatId: s('ChatId'), results })
+      }
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e)
+      o.logger.error('WeCom event failed', { event: s('Event'), error: e })
+    }
+    await o.db
+      .updateTable('inbound_events')
+      .set({
+        status: error ? 'failed' : 'replied',
+        reply: 'success',
+        error: error ?? null,
+        completed_at: now,
+      })
+      .where('appid', '=', `wecom:${o.corpId}`)
+      .where('dedupe_key', '=', dedupeKey)
+      .execute()
+    return c.text('success')
+  })
+  return app
+}
