@@ -84,7 +84,10 @@ const joinChatsSchema = v.pipe(
 )
 const moderatorsSchema = v.array(
   v.strictObject({
-    channel: v.picklist(['oa', 'wecom_aibot'], 'must be oa or wecom_aibot'),
+    channel: v.pipe(
+      v.string(),
+      v.regex(/^(oa|wecom_aibot|bridge:[\w-]{1,40})$/, 'must be oa, wecom_aibot or bridge:<id>'),
+    ),
     id: v.pipe(v.string(), v.minLength(1)),
     chat: v.optional(v.pipe(v.string(), v.minLength(1))),
     role: v.optional(v.picklist(['moderator', 'admin'], 'must be moderator or admin')),

@@ -12,13 +12,14 @@ import { takeTokens } from './outbox.js'
 
 /** Who is speaking, on which channel and in which group. */
 export interface ChannelIdentity {
-  kind: 'oa' | 'wecom_aibot'
+  /** `oa`, `wecom_aibot`, `bridge:<id>`. */
+  kind: string
   externalId: string
   chatId?: string
 }
 
 export interface ModeratorConfig {
-  channel: 'oa' | 'wecom_aibot'
+  channel: string
   id: string
   /** A chat id; absent = everywhere. */
   chat?: string

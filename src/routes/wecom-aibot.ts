@@ -9,16 +9,14 @@
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import type { CommunitySettings, WechatAccess } from '../bot/context.js'
+import { groupMessageReply } from '../bot/group.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
-import { bindIdentity, memberByIdentity } from '../community/identities.js'
 import { databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
-import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import type { Reply } from '../wechat/reply.js'
 import { AibotCallbackError, type AibotCodec, aibotText } from '../wecom/aibot.js'
 
 export const AIBOT_CHANNEL = 'wecom_aibot'
@@ -33,17 +31,6 @@ export interface AibotRouteOptions {
   community: CommunitySettings
   wechat: WechatAccess
   replyDeadlineMs: number
-}
-
-/** A reply as the text of a stream message. */
-function replyText(reply: Reply | null): string | null {
-  if (!reply) return null
-  if (reply.type === 'text') return reply.content
-  if (reply.type === 'news')
-    return reply.articles
-      .map((a) => [a.title, a.description, a.url].filter(Boolean).join('\n'))
-      .join('\n\n')
-  return null
 }
 
 export function aibotRoutes(o: AibotRouteOptions): Hono {
@@ -125,57 +112,16 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     return answer(plain)
   })
 
-  async function handle(m: Awaited<ReturnType<AibotCodec['open']>>, now: Date): Promise<string> {
-    const text = aibotText(m)
-    const bind = /^(?:绑定|bind)\s*(\d{6})$/i.exec(text)
-    if (bind) {
-      const linked = await bindIdentity(o.db, {
-        channel: AIBOT_CHANNEL,
-        externalId: m.from.userid,
-        code: bind[1]!,
-        now,
-      })
-      return t(linked ? 'group.bound' : 'group.badCode')
-    }
-    const member = await memberByIdentity(o.db, AIBOT_CHANNEL, m.from.userid)
-    if (!member) return t('group.bindFirst')
-    if (m.chatid)
-      await seenInGroup(o.db, {
-        channel: AIBOT_CHANNEL,
-        chatId: m.chatid,
-        memberId: member.id,
-        now,
-      })
-    const message = {
-      type: 'text' as const,
-      content: text,
-      toUserName: `aibot:${m.aibotid}`,
-      fromUserName: member.openid,
-      createTime: Math.floor(now.getTime() / 1000),
+  function handle(m: Awaited<ReturnType<AibotCodec['open']>>, now: Date): Promise<string> {
+    return groupMessageReply(o, {
+      channel: AIBOT_CHANNEL,
+      chatId: m.chatid,
+      senderId: m.from.userid,
+      text: aibotText(m),
       msgId: m.msgid,
-      raw: {},
-    }
-    const reply = await o.router.route({
-      account: { appid: member.appid, locale: o.locale },
-      message,
-      member: {
-        ...member,
-        isNew: false,
-        previous_active_at: member.last_active_at,
-        dailyLogin: null,
-      },
-      text,
-      args: '',
-      match: null,
-      db: o.db,
-      community: o.community,
-      wechat: o.wechat,
-      channel: { kind: 'wecom_aibot', externalId: m.from.userid, chatId: m.chatid },
-      clock: o.clock,
-      logger: o.logger.child({ channel: AIBOT_CHANNEL, chatid: m.chatid }),
-      t,
+      via: `aibot:${m.aibotid}`,
+      now,
     })
-    return replyText(reply) ?? t('group.noAnswer')
   }
   return app
 }

@@ -1,0 +1,104 @@
+/**
+ * The group side of the bot: every group adapter (the WeCom AI bot, the bridge) turns a message
+ * into a {@link GroupMessage} and gets the reply text from here. `绑定 <code>` links the sender's
+ * identity on the channel to a member; a linked member's text runs through the same router as the
+ * OA chat, with the channel identity (for moderator checks) and the group remembered.
+ */
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.js'
+import { bindIdentity, memberByIdentity } from '../community/identities.js'
+import { seenInGroup } from '../community/moderation.js'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import type { Reply } from '../wechat/reply.js'
+import type { CommunitySettings, WechatAccess } from './context.js'
+import { type Locale, translator } from './i18n.js'
+import type { Router } from './router.js'
+
+/** One message from a group (or a single chat with a group bot). */
+export interface GroupMessage {
+  /** `wecom_aibot`, `bridge:<id>`: the namespace of `senderId` and `chatId`. */
+  channel: string
+  chatId?: string
+  senderId: string
+  /** The text, any mention of the bot already removed. */
+  text: string
+  msgId: string
+  /** What the message came through (a bot id), for the synthetic push. */
+  via: string
+  now: Date
+}
+
+export interface GroupDeps {
+  db: Kysely<Database>
+  router: Router
+  clock: Clock
+  logger: Logger
+  locale: Locale
+  community: CommunitySettings
+  wechat: WechatAccess
+}
+
+/** A reply as plain text for a group (news as title, description and link). */
+export function replyText(reply: Reply | null): string | null {
+  if (!reply) return null
+  if (reply.type === 'text') return reply.content
+  if (reply.type === 'news')
+    return reply.articles
+      .map((a) => [a.title, a.description, a.url].filter(Boolean).join('\n'))
+      .join('\n\n')
+  return null
+}
+
+/** The reply text for a group message. */
+export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promise<string> {
+  const t = translator(deps.locale)
+  const bind = /^(?:绑定|bind)\s*(\d{6})$/i.exec(m.text)
+  if (bind) {
+    const linked = await bindIdentity(deps.db, {
+      channel: m.channel,
+      externalId: m.senderId,
+      code: bind[1]!,
+      now: m.now,
+    })
+    return t(linked ? 'group.bound' : 'group.badCode')
+  }
+  const member = await memberByIdentity(deps.db, m.channel, m.senderId)
+  if (!member) return t('group.bindFirst')
+  if (m.chatId)
+    await seenInGroup(deps.db, {
+      channel: m.channel,
+      chatId: m.chatId,
+      memberId: member.id,
+      now: m.now,
+    })
+  const reply = await deps.router.route({
+    account: { appid: member.appid, locale: deps.locale },
+    message: {
+      type: 'text',
+      content: m.text,
+      toUserName: m.via,
+      fromUserName: member.openid,
+      createTime: Math.floor(m.now.getTime() / 1000),
+      msgId: m.msgId,
+      raw: {},
+    },
+    member: {
+      ...member,
+      isNew: false,
+      previous_active_at: member.last_active_at,
+      dailyLogin: null,
+    },
+    text: m.text,
+    args: '',
+    match: null,
+    db: deps.db,
+    community: deps.community,
+    wechat: deps.wechat,
+    channel: { kind: m.channel, externalId: m.senderId, chatId: m.chatId },
+    clock: deps.clock,
+    logger: deps.logger.child({ channel: m.channel, chatId: m.chatId }),
+    t,
+  })
+  return replyText(reply) ?? t('group.noAnswer')
+}
