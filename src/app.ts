@@ -13,6 +13,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { adminRoutes } from './routes/admin.js'
+import { bridgeRoutes } from './routes/bridge.js'
 import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
@@ -132,6 +133,23 @@ export function createApp(deps: AppDeps): Hono {
         logger,
         locale: config.locale,
         timeZone: config.timeZone,
+        invites: config.invites,
+      }),
+    )
+  }
+  if (Object.keys(config.bridges).length > 0) {
+    app.route(
+      '/bridge',
+      bridgeRoutes({
+        db,
+        router: deps.router,
+        clock,
+        logger,
+        locale: config.locale,
+        community,
+        wechat,
+        bridges: config.bridges,
+        codeAppid: config.accounts[0]?.appid ?? '',
         invites: config.invites,
       }),
     )

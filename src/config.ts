@@ -62,6 +62,8 @@ export interface Config {
   robots: GroupRobots
   /** WeCom customer contact: the callback's credentials, the app secret, the join-QR groups. */
   wecomContact?: ContactCredentials & { secret: string; apiBase: string; joinChats: string[] }
+  /** Opt-in personal-WeChat bridges: id → shared secret (`/bridge/<id>`). */
+  bridges: Record<string, string>
   /** Moderators seeded at start-up. */
   moderators: ModeratorConfig[]
   /** The WeCom AI bot's Token and EncodingAESKey (its callback at /wecom/aibot), if configured. */
@@ -77,6 +79,10 @@ export interface Config {
 const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
+)
+const bridgesSchema = v.record(
+  v.pipe(v.string(), v.regex(/^[\w-]{1,40}$/, 'bridge ids: letters, digits, _ and -')),
+  v.pipe(v.string(), v.minLength(24, 'the shared secret must be at least 24 characters')),
 )
 const joinChatsSchema = v.pipe(
   v.array(v.pipe(v.string(), v.minLength(1)), 'must be a JSON array of chat ids'),
@@ -350,6 +356,7 @@ const envSchema = v.object({
   ),
   WECOM_JOIN_CHATS: v.optional(v.string()),
   MODERATORS: v.optional(v.string()),
+  BRIDGES: v.optional(v.string()),
   MP_APPID: v.optional(appid),
   MP_SECRET: v.optional(v.pipe(v.string(), v.minLength(8, 'must be the AppSecret'))),
   MP_SESSION_SECRET: v.optional(
@@ -529,6 +536,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     joinChatsSchema,
     [],
   )
+  const bridges = jsonVariable(e.BRIDGES, 'BRIDGES', problems, bridgesSchema, {})
   const robots = jsonVariable(
     e.WECOM_GROUP_ROBOTS,
     'WECOM_GROUP_ROBOTS',
@@ -593,6 +601,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           }
         : undefined,
     moderators,
+    bridges,
     aibot:
       e.WECOM_AIBOT_TOKEN && e.WECOM_AIBOT_AES_KEY
         ? { token: e.WECOM_AIBOT_TOKEN, aesKey: e.WECOM_AIBOT_AES_KEY }
