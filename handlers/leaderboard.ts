@@ -1,4 +1,7 @@
-/** 排行榜 / rank: this week's top 10 (or all time with 「排行榜 总」), with the asker's own rank. */
+/**
+ * 排行榜 / rank: this week's top 10 (or all time with 「排行榜 总」), with the asker's own rank; in a
+ * group, among that group's members.
+ */
 import type { Router } from '../src/bot/router.js'
 import { leaderboard } from '../src/community/leaderboard.js'
 import { text } from '../src/wechat/reply.js'
@@ -16,8 +19,12 @@ export function register(router: Router): void {
         memberId: ctx.member.id,
         now: ctx.clock.now(),
         timeZone: ctx.community.timeZone,
+        group: ctx.channel.chatId
+          ? { channel: ctx.channel.kind, chatId: ctx.channel.chatId }
+          : undefined,
       })
       const lines = [ctx.t(period === 'all' ? 'leaderboard.all' : 'leaderboard.week')]
+      if (ctx.channel.chatId) lines[0] = `${lines[0]}${ctx.t('leaderboard.groupSuffix')}`
       if (board.entries.length === 0) lines.push(ctx.t('leaderboard.empty'))
       for (const e of board.entries) {
         const name =

@@ -61,7 +61,7 @@ export async function joinQr(
 }
 
 /** The member behind a WeCom external contact: the follower with its unionid, else its own row. */
-async function memberForContact(
+export async function memberForContact(
   db: Kysely<Database>,
   c: { corpId: string; userid: string; unionid?: string; now: Date },
 ): Promise<{ member: Member; isNew: boolean }> {

@@ -1,7 +1,7 @@
 /**
  * 排行榜: top members by points earned this week (Monday, community time) or all time (lifetime
  * earned), with the asker's own rank. Earned points only — spending does not move anyone down.
- * Ties share a rank (1, 2, 2, 4).
+ * Ties share a rank (1, 2, 2, 4). In a group, only the members seen in that group are ranked.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -26,6 +26,8 @@ export async function leaderboard(
     now: Date
     timeZone: string
     limit?: number
+    /** Only the linked members seen in this group (`group_members`). */
+    group?: { channel: string; chatId: string }
   },
 ): Promise<{ entries: LeaderboardEntry[]; me: { rank: number; points: number } | null }> {
   const scores =
@@ -46,6 +48,17 @@ export async function leaderboard(
     .with('scores', () => scores)
     .selectFrom('scores')
     .innerJoin('members', 'members.id', 'scores.member_id')
+    .$if(q.group !== undefined, (qb) =>
+      qb.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('group_members as g')
+            .select('g.member_id')
+            .whereRef('g.member_id', '=', 'scores.member_id')
+            .where('g.channel', '=', q.group!.channel)
+            .where('g.chat_id', '=', q.group!.chatId),
+        ),
+      ),
+    )
     .select([
       'scores.member_id',
       'members.openid',

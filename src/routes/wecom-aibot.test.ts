@@ -153,6 +153,10 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     const retry = await group(userid, '签到', `msg-checkin-${dbName}`)
     expect(retry.reply!.stream.content).toBe(first.reply!.stream.content)
     expect((await group(userid, '积分')).reply!.stream.content).toMatch(/^当前积分 15，等级 铜牌/)
+    // the group's own ranking: only members seen in this group
+    const board = (await group(userid, '排行榜')).reply!.stream.content
+    expect(board.startsWith('本周积分排行榜（本群）\n1. 你 — 15')).toBe(true)
+    expect(board).not.toContain('粉丝') // nobody else has spoken in CHAT1 yet
     const checkins = await get()
       .db.selectFrom('checkins')
       .innerJoin('members', 'members.id', 'checkins.member_id')

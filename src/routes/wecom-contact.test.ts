@@ -147,6 +147,10 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     })
     await added('v4', [`wmSelf_${dbName}`])
     expect(await invites()).toHaveLength(2)
+    // a 1:1 add through a contact-me code carrying the same invite scene
+    const contact = `<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[staff1]]></UserID><ExternalUserID><![CDATA[wmD_${dbName}]]></ExternalUserID><State><![CDATA[${way.state}]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>`
+    expect((await event(contact)).body).toBe('success')
+    expect((await invites()).map((i) => i.invitee_key)).toContain(`o:wecom:${CORP}:wmD_${dbName}`)
   })
 
   it('refuses callbacks that are not signed by WeCom', async () => {

@@ -1,15 +1,16 @@
 /**
  * `GET|POST /wecom/callback`: WeCom customer-contact events (XML, receive id = corp id). A member
  * added to a customer group (`change_external_chat` / `update` / `add_member`) is read back with
- * groupchat/get and credited to the inviter whose join QR they used; events are de-duplicated on
+ * groupchat/get and credited to the inviter whose join QR they used, as is a 1:1 add
+ * (`change_external_contact` / `add_external_contact`) whose `State` is an invite scene; events are de-duplicated on
  * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`.
  */
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
-import { creditGroupJoins } from '../community/group-joins.js'
-import type { InviteSettings } from '../community/invites.js'
+import { creditGroupJoins, memberForContact } from '../community/group-joins.js'
+import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
@@ -98,6 +99,29 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           t: translator(o.locale),
         })
         o.logger.info('group joins', { chatId: s('ChatId'), results })
+      } else if (
+        s('Event') === 'change_external_contact' &&
+        s('ChangeType') === 'add_external_contact' &&
+        s('State')
+      ) {
+        // A 1:1 add through a 「联系我」 code whose state is an invite scene.
+        const { member, isNew } = await memberForContact(o.db, {
+          corpId: o.corpId,
+          userid: s('ExternalUserID'),
+          now,
+        })
+        const r = await attributeInvite(o.db, {
+          invitee: member,
+          scene: s('State'),
+          isNew,
+          source: 'group_join',
+          codeAppid: o.codeAppid,
+          now,
+          timeZone: o.timeZone,
+          settings: o.invites,
+          t: translator(o.locale),
+        })
+        o.logger.info('contact added', { state: s('State'), result: r.status })
       }
     } catch (e) {
       error = e instanceof Error ? e.message : String(e)

@@ -122,6 +122,7 @@ export const en: Record<MessageKey, string> = {
   'joinGroup.description':
     'Your personal join QR: friends who join through it count as your invites.',
   'joinGroup.unavailable': 'The community groups are not open yet.',
+  'leaderboard.groupSuffix': ' (this group)',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

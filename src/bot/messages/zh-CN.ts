@@ -115,6 +115,7 @@ export const zhCN = {
   'joinGroup.title': '扫码加入圈子社群 👥',
   'joinGroup.description': '这是你的专属入群二维码：好友通过它进群，算作你的邀请，奖励同关注邀请。',
   'joinGroup.unavailable': '社群入口还没有开放，敬请期待。',
+  'leaderboard.groupSuffix': '（本群）',
   'level.bronze': '铜牌',
   'level.silver': '银牌',
   'level.gold': '金牌',
