@@ -167,6 +167,7 @@ export function createApp(deps: AppDeps): Hono {
         community,
         wechat,
         replyDeadlineMs: config.replyDeadlineMs,
+        fetch: deps.fetch,
       }),
     )
   }

@@ -1,11 +1,16 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import vectors from '../../../shared/vectors/wechat-crypto.json' with { type: 'json' }
+import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { sleep } from '../clock.js'
 import { seedModerators } from '../community/moderation.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
+import { text } from '../wechat/reply.js'
 
 const vector = (
   vectors as unknown as {
@@ -247,5 +252,68 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     expect(actions).toContain(`wecom_aibot:mod_${dbName} announce`)
     expect(actions).toContain(`oa:o_mod_${dbName} activity.open`)
     expect(actions).toContain(`oa:o_by_${dbName} activity.open.refused`)
+  })
+
+  it('posts an answer that missed the reply deadline to response_url', async () => {
+    const posted: unknown[] = []
+    const catcher = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        posted.push(JSON.parse(body))
+        res.end('{"errcode":0}')
+      })
+    })
+    await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve))
+    const responseUrl = `http://127.0.0.1:${(catcher.address() as AddressInfo).port}/resp`
+    const slow = await startServer(get().db, {
+      config: testConfig({
+        WECOM_AIBOT_TOKEN: TOKEN,
+        WECOM_AIBOT_AES_KEY: AES_KEY,
+        WECHAT_REPLY_DEADLINE_MS: '300',
+      }),
+      router: createRouter().command({ names: ['慢'], description: 'command.help' }, async () => {
+        await sleep(800)
+        return text('慢工出细活')
+      }),
+    })
+    try {
+      const oa = createPusher({ url: `${slow.url}/wechat`, account: SAFE_ACCOUNT })
+      const code = /绑定码：(\d{6})/.exec(
+        (await oa.text(`o_slow_${dbName}`, '绑定')).reply!.Content as string,
+      )![1]!
+      const message = (content: string) => ({
+        msgid: `m-${Math.random()}`,
+        aibotid: 'AIBOT1',
+        chattype: 'single',
+        from: { userid: `slow_${dbName}` },
+        response_url: responseUrl,
+        msgtype: 'text',
+        text: { content },
+      })
+      const encrypt = async (m: Record<string, unknown>) => {
+        const e = await cipher.encrypt(JSON.stringify(m), '')
+        const ts = String(Math.floor(Date.now() / 1000))
+        const sig = await signature([TOKEN, ts, 'n1', e])
+        return fetch(
+          `${slow.url}/wecom/aibot?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce: 'n1' })}`,
+          {
+            method: 'POST',
+            body: JSON.stringify({ encrypt: e }),
+          },
+        )
+      }
+      expect((await encrypt(message(`绑定 ${code}`))).status).toBe(200)
+      const res = await encrypt(message('慢'))
+      expect(res.status).toBe(200)
+      expect(await res.text()).toBe('') // nothing in time
+      for (let i = 0; i < 50 && posted.length === 0; i++) await sleep(50)
+      expect(posted).toEqual([{ msgtype: 'markdown', markdown: { content: '慢工出细活' } }])
+    } finally {
+      await slow.close()
+      catcher.close()
+    }
   })
 })

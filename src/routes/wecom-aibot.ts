@@ -4,7 +4,7 @@
  * mention stripped, runs through the same bot router as the OA chat for the member linked to the
  * sender's WeCom userid (`绑定 <code>` links it; the code comes from 绑定 in the OA chat). The
  * answer is an encrypted stream reply with `finish: true`; a retry of the same msgid gets the same
- * answer.
+ * answer. An answer not ready within the reply deadline goes to the message's `response_url`.
  */
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
@@ -31,6 +31,10 @@ export interface AibotRouteOptions {
   community: CommunitySettings
   wechat: WechatAccess
   replyDeadlineMs: number
+  /** For response_url posts (the global fetch by default). */
+  fetch?: typeof fetch
+  /** Keeps late work alive after the response (Workers' waitUntil). */
+  waitUntil?: (work: Promise<unknown>) => void
 }
 
 export function aibotRoutes(o: AibotRouteOptions): Hono {
@@ -101,15 +105,44 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       return answer(outcome?.reply ?? null)
     }
 
-    let plain: string
-    try {
-      plain = stream(await handle(m, now))
-    } catch (error) {
+    const work = handle(m, now).catch((error: unknown) => {
       o.logger.error('AI bot handler failed', { error })
-      plain = stream(t('error.generic'))
+      return t('error.generic')
+    })
+    const late = Symbol('late')
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const first = await Promise.race([
+      work,
+      new Promise<typeof late>((resolve) => {
+        timer = setTimeout(() => resolve(late), o.replyDeadlineMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (first !== late) {
+      const plain = stream(first)
+      await inbound.complete(key, plain, now)
+      return answer(plain)
     }
-    await inbound.complete(key, plain, now)
-    return answer(plain)
+    // Too slow for the passive reply: answer empty now, post the result to response_url (once,
+    // valid an hour) when it is ready.
+    await inbound.defer(key, now)
+    const followUp = work.then(async (content) => {
+      await inbound.recordFollowUp(key, null, o.clock.now())
+      if (!m.response_url) return
+      const res = await (o.fetch ?? fetch)(m.response_url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ msgtype: 'markdown', markdown: { content } }),
+        signal: AbortSignal.timeout(10_000),
+      })
+      if (!res.ok) o.logger.warn('response_url refused the late answer', { status: res.status })
+    })
+    o.waitUntil?.(
+      followUp.catch((error: unknown) => o.logger.error('late answer failed', { error })),
+    )
+    if (!o.waitUntil)
+      followUp.catch((error: unknown) => o.logger.error('late answer failed', { error }))
+    return answer(null)
   })
 
   function handle(m: Awaited<ReturnType<AibotCodec['open']>>, now: Date): Promise<string> {
