@@ -9,6 +9,7 @@ import { sleep } from '../clock.js'
 import { seedModerators } from '../community/moderation.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { aibotPusher } from '../sandbox/wecom-pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
 
@@ -47,17 +48,10 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   })
   afterAll(() => server.close())
 
-  /** A callback as WeCom sends it: encrypted JSON, signed. */
-  async function callback(message: Record<string, unknown>, o: { badSignature?: boolean } = {}) {
-    const encrypt = await cipher.encrypt(JSON.stringify(message), '')
-    const timestamp = String(Math.floor(Date.now() / 1000))
-    const nonce = Math.random().toString(36).slice(2, 10)
-    const sig = await signature([TOKEN, timestamp, nonce, encrypt])
-    return send(
-      { msg_signature: o.badSignature ? '0'.repeat(40) : sig, timestamp, nonce },
-      { encrypt },
-    )
-  }
+  const pusher = () =>
+    aibotPusher({ url: `${server.url}/wecom/aibot`, token: TOKEN, aesKey: AES_KEY })
+  const callback = (message: Record<string, unknown>, o: { badSignature?: boolean } = {}) =>
+    pusher().post(message, o.badSignature)
   async function send(q: Record<string, string>, body: unknown) {
     const res = await fetch(`${server.url}/wecom/aibot?${new URLSearchParams(q)}`, {
       method: 'POST',
@@ -87,17 +81,8 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       },
     }
   }
-  const group = (userid: string, content: string, msgid = `m-${Math.random()}`) =>
-    callback({
-      msgid,
-      aibotid: 'AIBOT1',
-      chatid: 'CHAT1',
-      chattype: 'group',
-      from: { userid },
-      response_url: 'https://example.invalid/resp',
-      msgtype: 'text',
-      text: { content: `@圈子助手 ${content}` },
-    })
+  const group = (userid: string, content: string, msgid?: string) =>
+    pusher().say(userid, content, { chatId: 'CHAT1', msgid })
 
   it('opens the known-answer callback and asks an unknown sender to bind first', async () => {
     const { inputs } = vector

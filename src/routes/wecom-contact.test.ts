@@ -4,7 +4,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
-import { messageCipher, signature } from '../wechat/crypto.js'
+import { contactPusher } from '../sandbox/wecom-pusher.js'
 
 type Vector = { id: string; inputs: Record<string, string>; expected: Record<string, string> }
 const verifyVector = (vectors as unknown as Vector[]).find(
@@ -14,7 +14,6 @@ const CORP = 'ww0123456789abcdef'
 const TOKEN = 'cbtoken1'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
 const SECRET = 'contact-secret'
-const cipher = messageCipher(AES_KEY)
 
 let wecom: SandboxApi
 beforeAll(async () => {
@@ -40,32 +39,16 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
   })
   afterAll(() => server.close())
 
-  async function event(fields: string) {
-    const ts = String(Math.floor(Date.now() / 1000))
-    const encrypt = await cipher.encrypt(
-      `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>${ts}</CreateTime><MsgType><![CDATA[event]]></MsgType>${fields}</xml>`,
-      CORP,
-    )
-    const nonce = Math.random().toString(36).slice(2, 10)
-    const sig = await signature([TOKEN, ts, nonce, encrypt])
-    const res = await fetch(
-      `${server.url}/wecom/callback?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce })}`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'text/xml' },
-        body: `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>`,
-      },
-    )
-    return { status: res.status, body: await res.text() }
-  }
+  const pusher = () =>
+    contactPusher({
+      url: `${server.url}/wecom/callback`,
+      corpId: CORP,
+      token: TOKEN,
+      aesKey: AES_KEY,
+    })
+  const event = (fields: string) => pusher().event(fields)
   const added = (version: string, items: string[] | null) =>
-    event(
-      `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail><JoinScene>3</JoinScene>${
-        items
-          ? `<MemChangeCnt>${items.length}</MemChangeCnt><MemChangeList>${items.map((i) => `<Item><![CDATA[${i}]]></Item>`).join('')}</MemChangeList>`
-          : ''
-      }<CurMemVer><![CDATA[${version}]]></CurMemVer>`,
-    )
+    pusher().membersAdded(chat, version, items)
   const invites = () =>
     get()
       .db.selectFrom('invites')
