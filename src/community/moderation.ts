@@ -47,6 +47,44 @@ export async function seedModerators(db: Kysely<Database>, list: ModeratorConfig
   })
 }
 
+/**
+ * Makes a customer group's owner (admin) and admins (moderators) its moderators, as WeCom reports
+ * them (groupchat/get), replacing what was recorded for that group before; none after `dismiss`.
+ */
+export async function syncGroupModerators(
+  db: Kysely<Database>,
+  chatId: string,
+  staff: { owner?: string; admins: string[] },
+) {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .deleteFrom('moderators')
+      .where('source', '=', 'wecom')
+      .where('scope', '=', chatId)
+      .execute()
+    const rows = [
+      ...(staff.owner ? [{ id: staff.owner, role: 'admin' as const }] : []),
+      ...staff.admins
+        .filter((a) => a !== staff.owner)
+        .map((id) => ({ id, role: 'moderator' as const })),
+    ]
+    if (rows.length === 0) return
+    await trx
+      .insertInto('moderators')
+      .values(
+        rows.map((r) => ({
+          channel: 'wecom_aibot',
+          external_id: r.id,
+          scope: chatId,
+          role: r.role,
+          source: 'wecom',
+        })),
+      )
+      .onConflict((oc) => oc.columns(['channel', 'external_id', 'scope']).doNothing())
+      .execute()
+  })
+}
+
 /** Whether the speaker may moderate here (their group, or everywhere). */
 export async function isModerator(db: Kysely<Database>, who: ChannelIdentity): Promise<boolean> {
   const row = await db

@@ -35,7 +35,12 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
         WECOM_JOIN_CHATS: JSON.stringify([chat]),
       }),
     })
-    wecom.setGroup(chat, { name: '圈子一群', owner: 'owner1', admin_list: [], member_list: [] })
+    wecom.setGroup(chat, {
+      name: '圈子一群',
+      owner: `owner_${dbName}`,
+      admin_list: [{ userid: `admin_${dbName}` }],
+      member_list: [],
+    })
   })
   afterAll(() => server.close())
 
@@ -134,6 +139,22 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     const contact = `<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[staff1]]></UserID><ExternalUserID><![CDATA[wmD_${dbName}]]></ExternalUserID><State><![CDATA[${way.state}]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>`
     expect((await event(contact)).body).toBe('success')
     expect((await invites()).map((i) => i.invitee_key)).toContain(`o:wecom:${CORP}:wmD_${dbName}`)
+    // the group's owner and admin moderate it; a dismissed group has none
+    const mods = () =>
+      get()
+        .db.selectFrom('moderators')
+        .select(['external_id', 'role'])
+        .where('scope', '=', chat)
+        .orderBy('external_id')
+        .execute()
+    expect(await mods()).toEqual([
+      { external_id: `admin_${dbName}`, role: 'moderator' },
+      { external_id: `owner_${dbName}`, role: 'admin' },
+    ])
+    await event(
+      `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[dismiss]]></ChangeType>`,
+    )
+    expect(await mods()).toEqual([])
   })
 
   it('refuses callbacks that are not signed by WeCom', async () => {

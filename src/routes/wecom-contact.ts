@@ -3,7 +3,8 @@
  * added to a customer group (`change_external_chat` / `update` / `add_member`) is read back with
  * groupchat/get and credited to the inviter whose join QR they used, as is a 1:1 add
  * (`change_external_contact` / `add_external_contact`) whose `State` is an invite scene; events are de-duplicated on
- * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`.
+ * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`. Every group
+ * change refreshes the group's moderators (its owner and admins).
  */
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
@@ -11,11 +12,17 @@ import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import { creditGroupJoins, memberForContact } from '../community/group-joins.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
+import { syncGroupModerators } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import { ContactCallbackError, changedMembers, type contactCodec } from '../wecom/contact.js'
+import {
+  ContactCallbackError,
+  changedMembers,
+  type contactCodec,
+  groupChatGet,
+} from '../wecom/contact.js'
 
 export interface ContactRouteOptions {
   codec: ReturnType<typeof contactCodec>
@@ -82,6 +89,18 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
     if (!claimed) return c.text('success')
     let error: string | undefined
     try {
+      if (s('Event') === 'change_external_chat') {
+        // The group's owner and admins moderate it (refreshed on every change, gone on dismiss).
+        if (s('ChangeType') === 'dismiss')
+          await syncGroupModerators(o.db, s('ChatId'), { admins: [] })
+        else {
+          const g = await groupChatGet(o.api, s('ChatId'))
+          await syncGroupModerators(o.db, s('ChatId'), {
+            owner: g.owner,
+            admins: (g.admin_list ?? []).map((a) => a.userid),
+          })
+        }
+      }
       if (
         s('Event') === 'change_external_chat' &&
         s('ChangeType') === 'update' &&
