@@ -17,6 +17,25 @@ import {
   inviteCode,
   inviteScene,
 } from './invites.js'
+import { seenInGroup } from './moderation.js'
+
+/** The channel name of WeCom customer groups in `group_members`. */
+export const CUSTOMER_CHANNEL = 'wecom_customer'
+
+/** Members who left a group are no longer its members (announcements, group rankings). */
+export async function leaveGroup(
+  db: Kysely<Database>,
+  g: { channel: string; chatId: string; memberIds: number[] },
+) {
+  if (g.memberIds.length === 0) return 0
+  const gone = await db
+    .deleteFrom('group_members')
+    .where('channel', '=', g.channel)
+    .where('chat_id', '=', g.chatId)
+    .where('member_id', 'in', g.memberIds)
+    .executeTakeFirst()
+  return Number(gone.numDeletedRows)
+}
 
 /** The inviter's join QR (created once, then reused). */
 export async function joinQr(
@@ -60,8 +79,29 @@ export async function joinQr(
   return { qrCode: kept.qr_code, state: kept.state, created: row !== undefined }
 }
 
-/** The member behind a WeCom external contact: the follower with its unionid, else its own row. */
+/**
+ * The member behind a WeCom external contact: the follower with its unionid, else its own row; the
+ * contact's id is remembered as an identity of that member (so a later leave finds them).
+ */
 export async function memberForContact(
+  db: Kysely<Database>,
+  c: { corpId: string; userid: string; unionid?: string; now: Date },
+): Promise<{ member: Member; isNew: boolean }> {
+  const found = await findContactMember(db, c)
+  await db
+    .insertInto('member_identities')
+    .values({
+      channel: CUSTOMER_CHANNEL,
+      external_id: c.userid,
+      member_id: found.member.id,
+      linked_at: c.now,
+    })
+    .onConflict((oc) => oc.columns(['channel', 'external_id']).doNothing())
+    .execute()
+  return found
+}
+
+async function findContactMember(
   db: Kysely<Database>,
   c: { corpId: string; userid: string; unionid?: string; now: Date },
 ): Promise<{ member: Member; isNew: boolean }> {
@@ -113,6 +153,19 @@ export async function creditGroupJoins(
   const results: { userid: string; result: Attribution['status'] }[] = []
   for (const m of joined) {
     if (!m.state) {
+      // Not an invite, but a member of the group all the same (announcements reach them).
+      const { member } = await memberForContact(db, {
+        corpId: o.corpId,
+        userid: m.userid,
+        unionid: m.unionid,
+        now: o.now,
+      })
+      await seenInGroup(db, {
+        channel: CUSTOMER_CHANNEL,
+        chatId: o.chatId,
+        memberId: member.id,
+        now: o.now,
+      })
       results.push({ userid: m.userid, result: 'not_invite' })
       continue
     }
@@ -120,6 +173,12 @@ export async function creditGroupJoins(
       corpId: o.corpId,
       userid: m.userid,
       unionid: m.unionid,
+      now: o.now,
+    })
+    await seenInGroup(db, {
+      channel: CUSTOMER_CHANNEL,
+      chatId: o.chatId,
+      memberId: member.id,
       now: o.now,
     })
     const r = await attributeInvite(db, {

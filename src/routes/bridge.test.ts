@@ -73,5 +73,12 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect((await join(`join-2-${dbName}`, [{ id: `wxid_new_${dbName}` }])).json).toEqual({
       credited: [{ id: `wxid_new_${dbName}`, result: 'not_new' }],
     })
+    const leave = await post({
+      type: 'member_leave',
+      id: `leave-${dbName}`,
+      chat: { id: 'room1' },
+      members: [{ id: `wxid_new_${dbName}` }, { id: contact }],
+    })
+    expect(leave.json).toEqual({ left: 2 })
   })
 })

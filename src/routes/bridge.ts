@@ -9,6 +9,8 @@
  *   {"type":"member_join","id":"<unique>","chat":{"id":"<room>"},
  *    "members":[{"id":"<contact>","unionid":"…"?}],"state":"inv_XXXXXXXX"?}
  *   → {"credited":[…]}: a join carrying an invite code is attributed like a follow.
+ *   {"type":"member_leave","id":"<unique>","chat":{"id":"<room>"},"members":[{"id":"<contact>"}]}
+ *   → {"left": n}: they no longer get the group's announcements or appear in its ranking.
  *
  * Events are de-duplicated on `id`. Contacts are linked to members with 绑定 codes, not by their
  * (unstable) ids alone. Automating a personal WeChat account breaks WeChat's rules: see README.
@@ -19,8 +21,11 @@ import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import { type GroupDeps, groupMessageReply } from '../bot/group.js'
 import { translator } from '../bot/i18n.js'
+import { leaveGroup } from '../community/group-joins.js'
+import { memberByIdentity } from '../community/identities.js'
 import { databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
+import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import { bodySize } from '../middleware/body-size.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
@@ -35,6 +40,16 @@ const eventBody = v.variant('type', [
     sender: v.strictObject({ id, name: v.optional(v.string()) }),
     text: v.pipe(v.string(), v.maxLength(4000)),
     mentioned: v.optional(v.boolean(), false),
+  }),
+  v.strictObject({
+    type: v.literal('member_leave'),
+    id,
+    chat: v.strictObject({ id, name: v.optional(v.string()) }),
+    members: v.pipe(
+      v.array(v.strictObject({ id, name: v.optional(v.string()) })),
+      v.minLength(1),
+      v.maxLength(500),
+    ),
   }),
   v.strictObject({
     type: v.literal('member_join'),
@@ -87,7 +102,21 @@ export function bridgeRoutes(
     }
 
     let answer: Record<string, unknown>
-    if (e.type === 'message') {
+    if (e.type === 'member_leave') {
+      const ids: number[] = []
+      for (const m of e.members) {
+        const member =
+          (await memberByIdentity(o.db, channel, m.id)) ??
+          (await o.db
+            .selectFrom('members')
+            .selectAll()
+            .where('appid', '=', channel)
+            .where('openid', '=', m.id)
+            .executeTakeFirst())
+        if (member) ids.push(member.id)
+      }
+      answer = { left: await leaveGroup(o.db, { channel, chatId: e.chat.id, memberIds: ids }) }
+    } else if (e.type === 'message') {
       answer = {
         reply: e.mentioned
           ? await groupMessageReply(o, {
@@ -133,6 +162,7 @@ export function bridgeRoutes(
           settings: o.invites,
           t: translator(o.locale),
         })
+        await seenInGroup(o.db, { channel, chatId: e.chat.id, memberId: member.id, now })
         credited.push({ id: m.id, result: r.status })
       }
       answer = { credited }

@@ -139,6 +139,24 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     const contact = `<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[staff1]]></UserID><ExternalUserID><![CDATA[wmD_${dbName}]]></ExternalUserID><State><![CDATA[${way.state}]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>`
     expect((await event(contact)).body).toBe('success')
     expect((await invites()).map((i) => i.invitee_key)).toContain(`o:wecom:${CORP}:wmD_${dbName}`)
+    // its members are remembered per group; leaving forgets them
+    const inGroup = async () =>
+      (
+        await get()
+          .db.selectFrom('group_members')
+          .innerJoin('member_identities', 'member_identities.member_id', 'group_members.member_id')
+          .select('member_identities.external_id')
+          .where('group_members.chat_id', '=', chat)
+          .where('member_identities.channel', '=', 'wecom_customer')
+          .execute()
+      )
+        .map((r) => r.external_id)
+        .sort()
+    expect(await inGroup()).toContain(`wmB_${dbName}`)
+    await event(
+      `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[del_member]]></UpdateDetail><QuitScene>0</QuitScene><MemChangeList><Item><![CDATA[wmB_${dbName}]]></Item></MemChangeList><CurMemVer><![CDATA[v9]]></CurMemVer>`,
+    )
+    expect(await inGroup()).not.toContain(`wmB_${dbName}`)
     // the group's owner and admin moderate it; a dismissed group has none
     const mods = () =>
       get()

@@ -10,7 +10,12 @@ import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
-import { creditGroupJoins, memberForContact } from '../community/group-joins.js'
+import {
+  CUSTOMER_CHANNEL,
+  creditGroupJoins,
+  leaveGroup,
+  memberForContact,
+} from '../community/group-joins.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { syncGroupModerators } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
@@ -118,6 +123,22 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           t: translator(o.locale),
         })
         o.logger.info('group joins', { chatId: s('ChatId'), results })
+      } else if (
+        s('Event') === 'change_external_chat' &&
+        s('ChangeType') === 'update' &&
+        s('UpdateDetail') === 'del_member'
+      ) {
+        const ids = await o.db
+          .selectFrom('member_identities')
+          .select('member_id')
+          .where('channel', '=', CUSTOMER_CHANNEL)
+          .where('external_id', 'in', changedMembers(f) ?? [''])
+          .execute()
+        await leaveGroup(o.db, {
+          channel: CUSTOMER_CHANNEL,
+          chatId: s('ChatId'),
+          memberIds: ids.map((i) => i.member_id),
+        })
       } else if (
         s('Event') === 'change_external_contact' &&
         s('ChangeType') === 'add_external_contact' &&
