@@ -11,6 +11,7 @@ export const activityRemindersJob: Job = {
       now: clock.now(),
       timeZone: config.timeZone,
       t: translator(config.locale),
+      robots: config.robots,
     })
     return { queued }
   },

@@ -6,6 +6,7 @@ import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
+import { startSandboxApi } from '../sandbox/wechat-api-server.js'
 import {
   cancelSignup,
   ensureDefaultActivities,
@@ -135,6 +136,21 @@ forEachDatabase('community activities', (get, dbName) => {
       .executeTakeFirstOrThrow()
     expect(JSON.parse(notice.payload).text.content).toMatch(/^⏰ 好物分享/)
     expect(await sendActivityReminders(get().db, { now: friday, timeZone: TZ, t })).toBe(0) // once per slot
+    // with group robots configured, the reminder is announced in the groups too
+    const wecom = await startSandboxApi()
+    try {
+      const robots = {
+        keys: { [`chat-${dbName}`]: `activity-robot-${dbName}` },
+        baseUrl: wecom.url,
+      }
+      const saturday = new Date('2026-11-28T02:00:00Z') // 10:00, the salon's reminder
+      await sendActivityReminders(get().db, { now: saturday, timeZone: TZ, t, robots })
+      expect(
+        wecom.sent.filter((s) => s.appid === `activity-robot-${dbName}`).length,
+      ).toBeGreaterThanOrEqual(1)
+    } finally {
+      await wecom.close()
+    }
     // 09:00: the check-in reminder goes to recent members who have not checked in
     const nine = new Date('2026-11-25T01:00:00Z')
     await sendActivityReminders(get().db, { now: nine, timeZone: TZ, t })

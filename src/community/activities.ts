@@ -13,6 +13,7 @@ import type { Translate } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
 import type { Database } from '../db/schema.js'
 import { localDay, weekStart } from './community-time.js'
+import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
 import { changePoints } from './points-ledger.js'
 
@@ -239,7 +240,7 @@ export async function cancelSignup(
  */
 export async function sendActivityReminders(
   db: Kysely<Database>,
-  o: { now: Date; timeZone: string; t: Translate },
+  o: { now: Date; timeZone: string; t: Translate; robots?: GroupRobots },
 ): Promise<number> {
   const minute = new Date(Math.floor(o.now.getTime() / 60_000) * 60_000)
   const activities = await db
@@ -277,6 +278,14 @@ export async function sendActivityReminders(
             ),
           )
           .execute()
+    // Announced in the internal groups too (their robots; the 20-a-minute limit applies).
+    if (o.robots && Object.keys(o.robots.keys).length > 0) {
+      const result = await announceToRobots(db, o.robots, {
+        text: o.t('activity.reminder', { name: a.name, description: a.description }),
+        now: o.now,
+      })
+      queued += result.filter((r) => r.status === 'sent').length
+    }
     for (const r of recipients) {
       const added = await notifyMember(db, {
         appid: a.appid,

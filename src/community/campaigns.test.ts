@@ -19,6 +19,7 @@ import {
   pickVariant,
   twoProportionZTest,
 } from './campaigns.js'
+import { seenInGroup } from './moderation.js'
 import { drainOutbox, recordDelivery } from './outbox.js'
 
 const SECRET = 'campaign-secret'
@@ -276,6 +277,29 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect((await dispatch()).enqueued).toBe(2)
     const report = await admin('GET', `/campaigns/${created.json.id}/report`)
     expect((report.json.variants as { audience: number }[])[0]!.audience).toBe(2)
+  })
+
+  it('reaches the members of a group', async () => {
+    const ids = []
+    for (const i of [1, 2, 3])
+      ids.push((await member(`o_grp_${dbName}_${i}`, { segment: 'dormant' })).id)
+    for (const id of ids.slice(0, 2))
+      await seenInGroup(get().db, {
+        channel: 'wecom_customer',
+        chatId: `wr-${dbName}`,
+        memberId: id,
+        now: new Date(),
+      })
+    clock.at = new Date('2026-11-29T02:00:00Z')
+    const created = await admin('POST', '/campaigns', {
+      name: '群成员专享',
+      audience: { group: { channel: 'wecom_customer', chatId: `wr-${dbName}` } },
+      template: template('G'),
+      schedule: { at: '2026-11-29T02:00:00Z' },
+    })
+    expect(created.status).toBe(201)
+    await admin('POST', `/campaigns/${created.json.id}/schedule`)
+    expect((await dispatch()).enqueued).toBe(2)
   })
 
   it('opts out with 退订 / TD and back in with 订阅', async () => {

@@ -40,6 +40,8 @@ export interface CampaignVariant {
 export interface Audience {
   segment?: Segment
   tag?: number
+  /** The members of a group (any channel: `wecom_aibot`, `wecom_customer`, `bridge:<id>`). */
+  group?: { channel: string; chatId: string }
 }
 
 /** Campaign settings (from configuration). */
@@ -217,6 +219,17 @@ async function enqueueRun(
       .selectAll('m')
       .where('m.appid', '=', campaign.appid)
       .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
+      .$if(audience.group !== undefined, (q) =>
+        q.where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('group_members as g')
+              .select('g.member_id')
+              .whereRef('g.member_id', '=', 'm.id')
+              .where('g.channel', '=', audience.group!.channel)
+              .where('g.chat_id', '=', audience.group!.chatId),
+          ),
+        ),
+      )
       .$if(audience.tag !== undefined, (q) =>
         q.where(({ exists, selectFrom }) =>
           exists(

@@ -124,17 +124,14 @@ export interface AnnouncementResult {
   followers: number
 }
 
-/**
- * Announces `text` in one group (or every configured group when `chatId` is absent): to its robot
- * webhook, within 20 messages a minute per robot, and to its linked followers via the outbox.
- */
-export async function announce(
+/** Posts `text` through group robots (all, or the one of `chatId`), 20 a minute per robot. */
+export async function announceToRobots(
   db: Kysely<Database>,
   robots: GroupRobots,
-  a: { appid: string; chatId?: string; text: string; source: string; now: Date },
-): Promise<AnnouncementResult> {
+  a: { chatId?: string; text: string; now: Date },
+): Promise<AnnouncementResult['robots']> {
   const chats = a.chatId ? [a.chatId] : Object.keys(robots.keys)
-  const result: AnnouncementResult = { robots: [], followers: 0 }
+  const out: AnnouncementResult['robots'] = []
   for (const chatId of chats) {
     const key = robots.keys[chatId]
     if (!key) continue
@@ -146,7 +143,7 @@ export async function announce(
       a.now,
     )
     if (granted < 1) {
-      result.robots.push({ chatId, status: 'rate_limited' })
+      out.push({ chatId, status: 'rate_limited' })
       continue
     }
     try {
@@ -160,14 +157,30 @@ export async function announce(
         },
       )
       const body = (await res.json()) as { errcode?: number; errmsg?: string }
-      result.robots.push(
+      out.push(
         body.errcode === 0
           ? { chatId, status: 'sent' }
           : { chatId, status: 'failed', error: `${body.errcode} ${body.errmsg}` },
       )
     } catch (error) {
-      result.robots.push({ chatId, status: 'failed', error: String(error) })
+      out.push({ chatId, status: 'failed', error: String(error) })
     }
+  }
+  return out
+}
+
+/**
+ * Announces `text` in one group (or every configured group when `chatId` is absent): to its robot
+ * webhook, within 20 messages a minute per robot, and to its linked followers via the outbox.
+ */
+export async function announce(
+  db: Kysely<Database>,
+  robots: GroupRobots,
+  a: { appid: string; chatId?: string; text: string; source: string; now: Date },
+): Promise<AnnouncementResult> {
+  const result: AnnouncementResult = {
+    robots: await announceToRobots(db, robots, a),
+    followers: 0,
   }
   let q = db
     .selectFrom('group_members')

@@ -41,6 +41,12 @@ const campaignBody = v.strictObject({
   audience: v.strictObject({
     segment: v.optional(v.picklist([...SEGMENTS], `one of ${SEGMENTS.join(', ')}`)),
     tag: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    group: v.optional(
+      v.strictObject({
+        channel: v.pipe(v.string(), v.regex(/^(wecom_aibot|wecom_customer|bridge:[\w-]{1,40})$/)),
+        chatId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+      }),
+    ),
   }),
   template: v.optional(template),
   variants: v.optional(
