@@ -146,3 +146,35 @@ export async function pruneInboundEvents(db: Kysely<Database>, before: Date): Pr
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/**
+ * Claims an event of another channel (WeCom, a bridge) in the same dedupe ledger as OA pushes:
+ * true if this caller owns it, false if it was claimed before (a retry).
+ */
+export async function claimEvent(
+  db: Kysely<Database>,
+  e: {
+    appid: string
+    dedupeKey: string
+    sender: string
+    msgType: string
+    event?: string
+    now: Date
+  },
+): Promise<boolean> {
+  const row = await db
+    .insertInto('inbound_events')
+    .values({
+      appid: e.appid,
+      dedupe_key: e.dedupeKey,
+      openid: e.sender,
+      msg_type: e.msgType,
+      event: e.event ?? null,
+      status: 'processing',
+      received_at: e.now,
+    })
+    .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
+    .returning('dedupe_key')
+    .executeTakeFirst()
+  return row !== undefined
+}

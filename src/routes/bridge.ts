@@ -23,7 +23,7 @@ import { type GroupDeps, groupMessageReply } from '../bot/group.js'
 import { translator } from '../bot/i18n.js'
 import { leaveGroup } from '../community/group-joins.js'
 import { memberByIdentity } from '../community/identities.js'
-import { databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
+import { claimEvent, databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
@@ -82,20 +82,13 @@ export function bridgeRoutes(
     const channel = `bridge:${bridge}`
     const now = o.clock.now()
     const key = { appid: channel, dedupeKey: e.id }
-    const claimed = await o.db
-      .insertInto('inbound_events')
-      .values({
-        appid: channel,
-        dedupe_key: e.id,
-        openid: e.type === 'message' ? e.sender.id : 'join',
-        msg_type: e.type,
-        event: null,
-        status: 'processing',
-        received_at: now,
-      })
-      .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
-      .returning('dedupe_key')
-      .executeTakeFirst()
+    const claimed = await claimEvent(o.db, {
+      appid: channel,
+      dedupeKey: e.id,
+      sender: e.type === 'message' ? e.sender.id : e.type,
+      msgType: e.type,
+      now,
+    })
     if (!claimed) {
       const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
       return c.json(outcome?.reply ? JSON.parse(outcome.reply) : { reply: null })

@@ -6,6 +6,7 @@
  * answer is an encrypted stream reply with `finish: true`; a retry of the same msgid gets the same
  * answer. An answer not ready within the reply deadline goes to the message's `response_url`.
  */
+
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import type { CommunitySettings, WechatAccess } from '../bot/context.js'
@@ -13,11 +14,12 @@ import { groupMessageReply } from '../bot/group.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
-import { databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
+import { claimEvent, databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import { AibotCallbackError, type AibotCodec, aibotText } from '../wecom/aibot.js'
+import { type AibotCodec, aibotText } from '../wecom/aibot.js'
+import { refusal } from '../wecom/callback-error.js'
 
 export const AIBOT_CHANNEL = 'wecom_aibot'
 
@@ -42,16 +44,8 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
   const t = translator(o.locale)
   const inbound = databaseInboundStore(o.db)
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
-  const refuse = (error: unknown) => {
-    if (error instanceof AibotCallbackError) {
-      o.logger.warn('AI bot callback refused', { reason: error.message })
-      return Response.json(
-        { code: error.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', message: error.message },
-        { status: error.status },
-      )
-    }
-    throw error
-  }
+  const refuse = (error: unknown) =>
+    refusal(error, (reason) => o.logger.warn('AI bot callback refused', { reason }))
 
   app.get('/', async (c) => {
     try {
@@ -87,19 +81,13 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     if (m.msgtype !== 'text' && m.msgtype !== 'mixed') return answer(null) // stream refresh, files…
 
     const key = { appid: `aibot:${m.aibotid}`, dedupeKey: m.msgid }
-    const claimed = await o.db
-      .insertInto('inbound_events')
-      .values({
-        ...{ appid: key.appid, dedupe_key: key.dedupeKey },
-        openid: m.from.userid,
-        msg_type: m.msgtype,
-        event: null,
-        status: 'processing',
-        received_at: now,
-      })
-      .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
-      .returning('dedupe_key')
-      .executeTakeFirst()
+    const claimed = await claimEvent(o.db, {
+      appid: key.appid,
+      dedupeKey: key.dedupeKey,
+      sender: m.from.userid,
+      msgType: m.msgtype,
+      now,
+    })
     if (!claimed) {
       const outcome = await waitForOutcome(inbound, key, Date.now() + o.replyDeadlineMs)
       return answer(outcome?.reply ?? null)

@@ -6,6 +6,7 @@
  * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`. Every group
  * change refreshes the group's moderators (its owner and admins).
  */
+
 import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import { type Locale, translator } from '../bot/i18n.js'
@@ -16,18 +17,15 @@ import {
   leaveGroup,
   memberForContact,
 } from '../community/group-joins.js'
+import { claimEvent } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { syncGroupModerators } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import {
-  ContactCallbackError,
-  changedMembers,
-  type contactCodec,
-  groupChatGet,
-} from '../wecom/contact.js'
+import { refusal } from '../wecom/callback-error.js'
+import { changedMembers, type contactCodec, groupChatGet } from '../wecom/contact.js'
 
 export interface ContactRouteOptions {
   codec: ReturnType<typeof contactCodec>
@@ -46,16 +44,8 @@ export interface ContactRouteOptions {
 export function contactRoutes(o: ContactRouteOptions): Hono {
   const app = new Hono()
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
-  const refuse = (error: unknown) => {
-    if (error instanceof ContactCallbackError) {
-      o.logger.warn('WeCom callback refused', { reason: error.message })
-      return Response.json(
-        { code: error.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', message: error.message },
-        { status: error.status },
-      )
-    }
-    throw error
-  }
+  const refuse = (error: unknown) =>
+    refusal(error, (reason) => o.logger.warn('WeCom callback refused', { reason }))
 
   app.get('/', async (c) => {
     try {
@@ -77,20 +67,14 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
     const dedupeKey = s('ChatId')
       ? `${s('ChatId')}:${s('ChangeType')}:${s('UpdateDetail')}:${s('CurMemVer') || s('CreateTime')}`
       : `${s('FromUserName')}:${s('CreateTime')}:${s('Event')}:${s('ChangeType')}:${s('ExternalUserID')}`
-    const claimed = await o.db
-      .insertInto('inbound_events')
-      .values({
-        appid: `wecom:${o.corpId}`,
-        dedupe_key: dedupeKey,
-        openid: s('FromUserName') || 'sys',
-        msg_type: s('MsgType') || 'event',
-        event: s('Event') || null,
-        status: 'processing',
-        received_at: now,
-      })
-      .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
-      .returning('dedupe_key')
-      .executeTakeFirst()
+    const claimed = await claimEvent(o.db, {
+      appid: `wecom:${o.corpId}`,
+      dedupeKey,
+      sender: s('FromUserName') || 'sys',
+      msgType: s('MsgType') || 'event',
+      event: s('Event') || undefined,
+      now,
+    })
     if (!claimed) return c.text('success')
     let error: string | undefined
     try {

@@ -4,6 +4,7 @@
  * sorted token, timestamp, nonce and ciphertext, an *encrypted* echostr on URL verification, and
  * passive replies `{encrypt, msgsignature, timestamp, nonce}` (no underscore). Web Crypto only.
  */
+
 import {
   type CryptoBackend,
   type MessageCipher,
@@ -12,22 +13,12 @@ import {
   timingSafeEqual,
   webCrypto,
 } from '../wechat/crypto.js'
+import { WecomCallbackError } from './callback-error.js'
 
 /** A bot's credentials: the Token and EncodingAESKey set in the WeCom admin console. */
 export interface AibotCredentials {
   token: string
   aesKey: string
-}
-
-/** Why a callback was refused (401 for signatures, 400 for the rest). */
-export class AibotCallbackError extends Error {
-  override readonly name = 'AibotCallbackError'
-  constructor(
-    readonly status: 400 | 401,
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 /** A decrypted callback (the fields we use; others are kept in `raw`). */
@@ -70,26 +61,26 @@ export function aibotCodec(c: AibotCredentials, backend: CryptoBackend = webCryp
   ) {
     const { msg_signature, timestamp, nonce } = parts
     if (!msg_signature || !timestamp || !nonce)
-      throw new AibotCallbackError(400, 'msg_signature, timestamp and nonce are required')
+      throw new WecomCallbackError(400, 'msg_signature, timestamp and nonce are required')
     const expected = await signature([c.token, timestamp, nonce, encrypt], backend)
     if (!timingSafeEqual(expected, msg_signature))
-      throw new AibotCallbackError(401, 'msg_signature does not match')
+      throw new WecomCallbackError(401, 'msg_signature does not match')
   }
   async function decrypt(encrypt: string) {
     let opened: Awaited<ReturnType<MessageCipher['decrypt']>>
     try {
       opened = await cipher.decrypt(encrypt)
     } catch {
-      throw new AibotCallbackError(400, 'encrypt does not decrypt with this EncodingAESKey')
+      throw new WecomCallbackError(400, 'encrypt does not decrypt with this EncodingAESKey')
     }
     // An internal AI bot's receive id is the empty string.
     if (opened.receiveId !== '')
-      throw new AibotCallbackError(400, 'receive id is not the AI bot\'s ("")')
+      throw new WecomCallbackError(400, 'receive id is not the AI bot\'s ("")')
     return opened.message
   }
   return {
     async verifyUrl(q) {
-      if (!q.echostr) throw new AibotCallbackError(400, 'echostr is required')
+      if (!q.echostr) throw new WecomCallbackError(400, 'echostr is required')
       await check(q, q.echostr)
       return decrypt(q.echostr)
     },
@@ -98,23 +89,23 @@ export function aibotCodec(c: AibotCredentials, backend: CryptoBackend = webCryp
       try {
         envelope = JSON.parse(body)
       } catch {
-        throw new AibotCallbackError(400, 'body is not JSON')
+        throw new WecomCallbackError(400, 'body is not JSON')
       }
       if (typeof envelope.encrypt !== 'string')
-        throw new AibotCallbackError(400, 'body has no encrypt')
+        throw new WecomCallbackError(400, 'body has no encrypt')
       await check(q, envelope.encrypt)
       let raw: Record<string, unknown>
       try {
         raw = JSON.parse(await decrypt(envelope.encrypt))
       } catch (error) {
-        if (error instanceof AibotCallbackError) throw error
-        throw new AibotCallbackError(400, 'decrypted message is not JSON')
+        if (error instanceof WecomCallbackError) throw error
+        throw new WecomCallbackError(400, 'decrypted message is not JSON')
       }
       if (typeof raw.msgid !== 'string' || typeof raw.msgtype !== 'string')
-        throw new AibotCallbackError(400, 'message without msgid or msgtype')
+        throw new WecomCallbackError(400, 'message without msgid or msgtype')
       const from = raw.from as { userid?: unknown } | undefined
       if (typeof from?.userid !== 'string')
-        throw new AibotCallbackError(400, 'message without from.userid')
+        throw new WecomCallbackError(400, 'message without from.userid')
       return { ...(raw as unknown as Omit<AibotMessage, 'raw'>), raw }
     },
     async seal(plaintext, nonce, timestamp) {

@@ -3,6 +3,7 @@
  * envelope with receive id = corp id, an encrypted echostr on URL verification — and the customer-
  * group APIs the join attribution uses. Web Crypto only.
  */
+
 import type { ApiClient } from '../wechat/api/client.js'
 import { type PushFields, parseXml } from '../wechat/codec.js'
 import {
@@ -12,21 +13,12 @@ import {
   timingSafeEqual,
   webCrypto,
 } from '../wechat/crypto.js'
+import { WecomCallbackError } from './callback-error.js'
 
 export interface ContactCredentials {
   corpId: string
   token: string
   aesKey: string
-}
-
-export class ContactCallbackError extends Error {
-  override readonly name = 'ContactCallbackError'
-  constructor(
-    readonly status: 400 | 401,
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 type Query = { msg_signature?: string; timestamp?: string; nonce?: string; echostr?: string }
@@ -35,24 +27,24 @@ export function contactCodec(c: ContactCredentials, backend: CryptoBackend = web
   const cipher = messageCipher(c.aesKey, backend)
   async function open(q: Query, encrypt: string): Promise<string> {
     if (!q.msg_signature || !q.timestamp || !q.nonce)
-      throw new ContactCallbackError(400, 'msg_signature, timestamp and nonce are required')
+      throw new WecomCallbackError(400, 'msg_signature, timestamp and nonce are required')
     const expected = await signature([c.token, q.timestamp, q.nonce, encrypt], backend)
     if (!timingSafeEqual(expected, q.msg_signature))
-      throw new ContactCallbackError(401, 'msg_signature does not match')
+      throw new WecomCallbackError(401, 'msg_signature does not match')
     let opened: Awaited<ReturnType<typeof cipher.decrypt>>
     try {
       opened = await cipher.decrypt(encrypt)
     } catch {
-      throw new ContactCallbackError(400, 'Encrypt does not decrypt with this EncodingAESKey')
+      throw new WecomCallbackError(400, 'Encrypt does not decrypt with this EncodingAESKey')
     }
     if (opened.receiveId !== c.corpId)
-      throw new ContactCallbackError(400, 'receive id is not our corp id')
+      throw new WecomCallbackError(400, 'receive id is not our corp id')
     return opened.message
   }
   return {
     /** GET: the decrypted echostr. */
     verifyUrl(q: Query) {
-      if (!q.echostr) throw new ContactCallbackError(400, 'echostr is required')
+      if (!q.echostr) throw new WecomCallbackError(400, 'echostr is required')
       return open(q, q.echostr)
     },
     /** POST: the decrypted event's fields. */
@@ -61,14 +53,14 @@ export function contactCodec(c: ContactCredentials, backend: CryptoBackend = web
       try {
         envelope = parseXml(body)
       } catch {
-        throw new ContactCallbackError(400, 'body is not the callback XML')
+        throw new WecomCallbackError(400, 'body is not the callback XML')
       }
-      if (typeof envelope.Encrypt !== 'string') throw new ContactCallbackError(400, 'no Encrypt')
+      if (typeof envelope.Encrypt !== 'string') throw new WecomCallbackError(400, 'no Encrypt')
       try {
         return parseXml(await open(q, envelope.Encrypt))
       } catch (error) {
-        if (error instanceof ContactCallbackError) throw error
-        throw new ContactCallbackError(400, 'the decrypted event is not XML')
+        if (error instanceof WecomCallbackError) throw error
+        throw new WecomCallbackError(400, 'the decrypted event is not XML')
       }
     },
   }
