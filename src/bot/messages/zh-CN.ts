@@ -70,7 +70,7 @@ export const zhCN = {
   'optout.done': '已退订活动推送，之后不会再打扰你。发送「订阅」可重新接收。',
   'optin.done': '已重新订阅活动推送 🎉 发送「退订」可随时停止。',
   'command.activities': '社区活动列表',
-  'command.join': '报名活动（「报名 话题」）',
+  'command.join': '报名活动（「报名 topic」）',
   'command.leave': '取消报名',
   'activity.title': '本期社区活动：',
   'activity.line': '· {name}（{key}）— {description}',
