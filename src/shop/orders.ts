@@ -291,13 +291,26 @@ export async function applyTransaction(
 
   async function decide(trx: Trx<Database>): Promise<PaymentOutcome> {
     if (t.trade_state !== 'SUCCESS') return 'not_success'
+    const owner = await trx
+      .selectFrom('orders')
+      .select('member_id')
+      .where('out_trade_no', '=', t.out_trade_no)
+      .executeTakeFirst()
+    if (!owner) return 'unknown_order'
+    // The house lock order — member, then order, then product / group buy — so that a payment and
+    // the same member's new order never wait on each other in a circle.
+    await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', '=', owner.member_id)
+      .forUpdate()
+      .execute()
     const order = await trx
       .selectFrom('orders')
       .selectAll()
       .where('out_trade_no', '=', t.out_trade_no)
       .forUpdate()
-      .executeTakeFirst()
-    if (!order) return 'unknown_order'
+      .executeTakeFirstOrThrow()
     if (order.status === 'paid' || order.status === 'refunded') return 'duplicate'
     if (order.transaction_id && order.transaction_id === t.transaction_id) return 'duplicate'
     const problems = [
