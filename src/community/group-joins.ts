@@ -152,23 +152,7 @@ export async function creditGroupJoins(
   )
   const results: { userid: string; result: Attribution['status'] }[] = []
   for (const m of joined) {
-    if (!m.state) {
-      // Not an invite, but a member of the group all the same (announcements reach them).
-      const { member } = await memberForContact(db, {
-        corpId: o.corpId,
-        userid: m.userid,
-        unionid: m.unionid,
-        now: o.now,
-      })
-      await seenInGroup(db, {
-        channel: CUSTOMER_CHANNEL,
-        chatId: o.chatId,
-        memberId: member.id,
-        now: o.now,
-      })
-      results.push({ userid: m.userid, result: 'not_invite' })
-      continue
-    }
+    // Every joiner is a member of the group (announcements reach them), invited or not.
     const { member, isNew } = await memberForContact(db, {
       corpId: o.corpId,
       userid: m.userid,
@@ -181,6 +165,10 @@ export async function creditGroupJoins(
       memberId: member.id,
       now: o.now,
     })
+    if (!m.state) {
+      results.push({ userid: m.userid, result: 'not_invite' })
+      continue
+    }
     const r = await attributeInvite(db, {
       invitee: member,
       scene: m.state,
