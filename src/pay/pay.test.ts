@@ -1,6 +1,6 @@
 import { createHash, createVerify, X509Certificate } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import vectors from '../../../shared/vectors/wechatpay.json' with { type: 'json' }
+import { loadVector } from '../../test/vectors.js'
 import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
 import { PayApiError } from './gateway.js'
@@ -14,8 +14,7 @@ import {
 } from './notification.js'
 import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
 
-type Vector = { id: string; inputs: Record<string, string>; expected: Record<string, string> }
-const vector = (id: string) => (vectors as unknown as Vector[]).find((v) => v.id === id)!
+const vector = (id: string) => loadVector('wechatpay.json', id)
 
 describe('WeChat Pay vectors', () => {
   it('signs wx.requestPayment parameters exactly as the official vector', () => {

@@ -1,10 +1,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import vectors from '../../../shared/vectors/wechat-crypto.json' with { type: 'json' }
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { loadVector } from '../../test/vectors.js'
 import { sleep } from '../clock.js'
 import { seedModerators } from '../community/moderation.js'
 import { createPusher } from '../sandbox/pusher.js'
@@ -13,13 +13,7 @@ import { aibotPusher } from '../sandbox/wecom-pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
 
-const vector = (
-  vectors as unknown as {
-    id: string
-    inputs: Record<string, string>
-    expected: Record<string, string>
-  }[]
-).find((v) => v.id === 'aibot-decrypt-generated')!
+const vector = loadVector('wechat-crypto.json', 'aibot-decrypt-generated')
 const TOKEN = vector.inputs.token!
 const AES_KEY = vector.inputs.encodingAESKey!
 const cipher = messageCipher(AES_KEY)

@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import vectors from '../../../shared/vectors/wechat-crypto.json' with { type: 'json' }
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { loadVector } from '../../test/vectors.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { contactPusher } from '../sandbox/wecom-pusher.js'
 
-type Vector = { id: string; inputs: Record<string, string>; expected: Record<string, string> }
-const verifyVector = (vectors as unknown as Vector[]).find(
-  (v) => v.id === 'wecom-verify-url-wechatpy',
-)!
+const verifyVector = loadVector('wechat-crypto.json', 'wecom-verify-url-wechatpy')
 const CORP = 'ww0123456789abcdef'
 const TOKEN = 'cbtoken1'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
