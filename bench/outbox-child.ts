@@ -6,6 +6,7 @@
  */
 import { systemClock } from '../src/clock.js'
 import { drainOutbox, enqueue } from '../src/community/outbox.js'
+import { databaseTokenStore } from '../src/community/token-store.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
 import { postgresDatabase } from '../src/db/postgres.js'
@@ -37,7 +38,7 @@ for (let i = 0; kind !== 'baseline' && i < count; i += 5000) {
   await enqueue(db, chunk, new Date())
 }
 const api = accountClient({
-  db,
+  tokenStore: databaseTokenStore(db, systemClock),
   appid,
   secret: 'bench',
   baseUrl: apiBase,

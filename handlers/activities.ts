@@ -1,11 +1,24 @@
 /** 活动 (list), 报名 <活动> (sign up, with a waitlist when full), 取消报名 <活动>. */
-import type { Router } from '../src/bot/router.js'
+import type { CommandSpec, Router } from '../src/bot/router.js'
 import { cancelSignup, ensureDefaultActivities, signUp } from '../src/community/activities.js'
 import { text } from '../src/wechat/reply.js'
 
+const JOIN: CommandSpec = {
+  names: ['报名', 'join'],
+  description: 'command.join',
+  group: 'activity',
+  args: 'help.arg.code',
+}
+const LEAVE: CommandSpec = {
+  names: ['取消报名', 'leave'],
+  description: 'command.leave',
+  group: 'activity',
+  args: 'help.arg.code',
+}
+
 export function register(router: Router): void {
   router.command(
-    { names: ['活动', 'activities'], description: 'command.activities' },
+    { names: ['活动', 'activities'], description: 'command.activities', group: 'activity' },
     async (ctx) => {
       await ensureDefaultActivities(ctx.db, ctx.account.appid, ctx.clock.now())
       const list = await ctx.db
@@ -27,7 +40,7 @@ export function register(router: Router): void {
     },
   )
 
-  router.command({ names: ['报名', 'join'], description: 'command.join' }, async (ctx) => {
+  router.command(JOIN, async (ctx) => {
     if (!ctx.args) return text(ctx.t('activity.which'))
     await ensureDefaultActivities(ctx.db, ctx.account.appid, ctx.clock.now())
     const r = await signUp(ctx.db, {
@@ -54,7 +67,7 @@ export function register(router: Router): void {
     }
   })
 
-  router.command({ names: ['取消报名', 'leave'], description: 'command.leave' }, async (ctx) => {
+  router.command(LEAVE, async (ctx) => {
     if (!ctx.args) return text(ctx.t('activity.which'))
     const r = await cancelSignup(ctx.db, {
       appid: ctx.account.appid,

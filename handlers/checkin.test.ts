@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { nameTag } from '../src/community/display-names.js'
 import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
@@ -13,10 +14,10 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
 
   it('checks in once a day and reports points, level and progress', async () => {
     const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
-    // the first message of the day also earns daily_login (+10), once
+    // the first message of the day also earns daily_login (+10), once: the reply says so
     const first = await wx.text('o_checkin', '签到')
     expect(first.reply!.Content).toBe(
-      '签到成功 ✅ +5 积分\n已连续签到 1 天\n当前积分 15，等级 铜牌',
+      '签到成功 ✅ +5 积分\n已连续签到 1 天\n每日到访奖励 +10 积分（每天第一条消息）\n当前积分 15，等级 铜牌',
     )
     const again = await wx.text('o_checkin', 'checkin')
     expect(again.reply!.Content).toBe(
@@ -30,13 +31,11 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     expect(me).toContain('连续签到 1 天，共签到 1 天')
     expect(me).toContain('今天已签到')
     expect(me).toContain('等级权益：签到与活动积分 1 倍')
-    expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
-      '签到 / checkin / 打卡 — 每日签到',
-    )
+    expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain('每日：签到 · 我的')
     await wx.text('o_rival', '签到')
     const board = (await wx.text('o_checkin', '排行榜')).reply!.Content
     expect(board).toBe(
-      '本周积分排行榜\n1. 你 — 15\n1. 粉丝…ival — 15\n你的排名：第 1 名（15 积分）',
+      `本周积分排行榜\n1. 你 — 15\n1. 粉丝·${nameTag('o_rival')} — 15\n你的排名：第 1 名（15 积分）`,
     )
     expect((await wx.text('o_checkin', '排行榜 总')).reply!.Content).toMatch(/^积分总榜\n/)
     const shop = (await wx.text('o_checkin', '兑换')).reply!.Content
@@ -72,6 +71,30 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     expect((await wx.text('o_checkin', '积分')).reply!.Content).toBe(
       '当前积分 915，等级 银牌\n再获得 3985 积分即可升级为 金牌',
     )
+  })
+
+  it('mentions daily_login only in the reply of the push that earned it', async () => {
+    const clock = { at: new Date('2026-11-10T02:00:00Z'), now: () => clock.at }
+    const dayServer = await startServer(get().db, { clock })
+    try {
+      const wx = createPusher({
+        url: `${dayServer.url}/wechat`,
+        account: SAFE_ACCOUNT,
+        now: () => clock.at.getTime(),
+      })
+      // the day's first message was something else: 签到 pays +5 and says only that
+      expect((await wx.text('o_daily', '积分')).reply!.Content).toMatch(/^当前积分 10，/)
+      expect((await wx.text('o_daily', '签到')).reply!.Content).toBe(
+        '签到成功 ✅ +5 积分\n已连续签到 1 天\n当前积分 15，等级 铜牌',
+      )
+      // the next day 签到 comes first: both awards are in the reply, adding up to the balance
+      clock.at = new Date('2026-11-11T02:00:00Z')
+      expect((await wx.text('o_daily', '签到')).reply!.Content).toBe(
+        '签到成功 ✅ +5 积分\n已连续签到 2 天\n每日到访奖励 +10 积分（每天第一条消息）\n当前积分 30，等级 铜牌',
+      )
+    } finally {
+      await dayServer.close()
+    }
   })
 
   it('announces a level-up earned by the first message of the day (daily_login)', async () => {

@@ -1,4 +1,7 @@
-/** 签到 / checkin: the daily check-in, with streak, bonus, balance and level in the reply. */
+/**
+ * 签到 / checkin: the daily check-in, with streak, bonus, balance and level in the reply — and the
+ * day's `daily_login` award when this same push earned it, so the reply adds up to the balance.
+ */
 import type { Router } from '../src/bot/router.js'
 import { checkIn } from '../src/community/checkins.js'
 import { text } from '../src/wechat/reply.js'
@@ -8,7 +11,7 @@ const hhmm = (minutes: number) =>
 
 export function register(router: Router): void {
   router.command(
-    { names: ['签到', 'checkin', '打卡'], description: 'command.checkin' },
+    { names: ['签到', 'checkin', '打卡'], description: 'command.checkin', group: 'daily' },
     async (ctx) => {
       const result = await checkIn(ctx.db, {
         appid: ctx.account.appid,
@@ -25,13 +28,19 @@ export function register(router: Router): void {
       }
       const level = ctx.t(`level.${result.level.key}`)
       const summary = ctx.t('points.summary', { balance: result.balance, level })
+      // quanzi_receive paid daily_login for this push (its first of the community day).
+      const daily = ctx.member.dailyLogin
+      const dailyLine =
+        daily?.status === 'applied' ? [ctx.t('checkin.dailyLogin', { points: daily.delta })] : []
       if (result.status === 'already') {
-        return text([ctx.t('checkin.already', { streak: result.streak }), summary].join('\n'))
+        return text(
+          [ctx.t('checkin.already', { streak: result.streak }), ...dailyLine, summary].join('\n'),
+        )
       }
       const lines = [ctx.t('checkin.done', { points: result.points, streak: result.streak })]
       if (result.bonus > 0)
         lines.push(ctx.t('checkin.bonus', { streak: result.streak, bonus: result.bonus }))
-      lines.push(summary)
+      lines.push(...dailyLine, summary)
       if (result.levelUp) {
         lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))
       }

@@ -1,17 +1,19 @@
 /**
- * Every handler family, in the order their commands appear in 帮助. A new family is one file with
- * `register(router)` and one line here.
+ * Every handler family, in the order their commands appear in 帮助 (within each command's group). A
+ * new family is one file with `register(router)` and one line here.
  */
 import { Router } from '../src/bot/router.js'
 import * as activities from './activities.js'
 import * as binding from './binding.js'
 import * as checkin from './checkin.js'
 import * as fallback from './fallback.js'
+import * as greeting from './greeting.js'
 import * as groupJoin from './group-join.js'
 import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
 import * as moderation from './moderation.js'
+import * as nickname from './nickname.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
 import * as receipts from './receipts.js'
@@ -27,11 +29,13 @@ const families = [
   invite,
   groupJoin,
   activities,
+  nickname,
   preferences,
   binding,
   moderation,
   subscribe,
   receipts,
+  greeting,
   fallback,
 ]
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { systemClock } from '../src/clock.js'
 import { drainOutbox } from '../src/community/outbox.js'
+import { databaseTokenStore } from '../src/community/token-store.js'
 import { silentLogger } from '../src/logger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../src/sandbox/wechat-api-server.js'
@@ -20,7 +22,7 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   let api: ApiClient
   beforeAll(async () => {
     api = accountClient({
-      db: get().db,
+      tokenStore: databaseTokenStore(get().db, systemClock),
       appid: SAFE_ACCOUNT.appid,
       secret: SECRET,
       baseUrl: wx.url,
@@ -103,11 +105,13 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
       Ticket: 'T2',
     })
     expect(again.reply!.Content).toBe(
-      '欢迎关注！我是圈子小助手 🎉\n发送「帮助」看看我能为你做什么。',
+      '欢迎回来！🎉 你的积分和等级都还在（当前 15 积分）。\n发送「签到」继续赚积分，发送「帮助」看看我能为你做什么。\n邀请只算第一次关注的新朋友，这次关注不会给邀请人加积分。',
     )
-    // an existing follower scanning a code: no invite, no reply
-    expect((await pusher.event('o_inviter', 'SCAN', { EventKey: other, Ticket: 'T3' })).body).toBe(
-      'success',
+    // an existing follower scanning a code: no invite, and a reply saying why
+    expect(
+      (await pusher.event('o_inviter', 'SCAN', { EventKey: other, Ticket: 'T3' })).reply!.Content,
+    ).toBe(
+      '你已经关注啦 👋 邀请只算第一次关注的新朋友，这次扫码不会给邀请人加积分。\n想邀请好友？发送「邀请」获取你自己的二维码。',
     )
     const invites = await get()
       .db.selectFrom('invites')
@@ -117,6 +121,42 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     // keyed by the person (unionid from user/info), not only by this account's openid
     expect(invites).toEqual([{ status: 'qualified', invitee_key: 'u:union-of-friend' }])
     expect(await points('o_other_inviter')).toBe(10) // its own daily_login only
+  })
+
+  it('keeps the invite QR image working after a restart moves the image base', async () => {
+    const before = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const scene = await scan(before, 'o_restart')
+    const issued = wx.calls('qrcode.create')
+    // "npm start" again: a new sandbox WeChat API on another port, the same database
+    const wx2 = await startSandboxApi({ secret: SECRET })
+    const api2 = accountClient({
+      tokenStore: databaseTokenStore(get().db, systemClock),
+      appid: SAFE_ACCOUNT.appid,
+      secret: SECRET,
+      baseUrl: wx2.url,
+      mode: 'stable',
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+    })
+    const restarted = await startServer(get().db, {
+      config: testConfig({ WECHAT_QR_IMAGE_BASE: wx2.url }),
+      api: (appid) => (appid === SAFE_ACCOUNT.appid ? api2 : undefined),
+    })
+    try {
+      const after = createPusher({ url: `${restarted.url}/wechat`, account: SAFE_ACCOUNT })
+      const reply = (await after.text('o_restart', '邀请')).reply!
+      const article = (reply.Articles as { item: Record<string, string>[] }).item[0]!
+      // the cached code (no new qrcode/create), shown under the current base
+      expect(wx.calls('qrcode.create') + wx2.calls('qrcode.create')).toBe(issued)
+      expect(article.PicUrl!.startsWith(`${wx2.url}/cgi-bin/showqrcode?ticket=`)).toBe(true)
+      const image = await fetch(article.PicUrl!)
+      expect(image.status).toBe(200)
+      expect(image.headers.get('content-type')).toBe('image/svg+xml')
+      expect(wx2.qrScene(new URL(article.PicUrl!).searchParams.get('ticket')!)).toBe(scene)
+    } finally {
+      await restarted.close()
+      await wx2.close()
+    }
   })
 
   it('tells a member who levelled up on a news reply through the outbox', async () => {

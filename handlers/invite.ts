@@ -6,11 +6,12 @@ import type { Router } from '../src/bot/router.js'
 import { inviteQr, recordShare } from '../src/community/invites.js'
 import { levelByKey } from '../src/community/levels.js'
 import { findRule } from '../src/community/points-ledger.js'
+import { qrImageUrl } from '../src/wechat/api/qrcode.js'
 import { news, text } from '../src/wechat/reply.js'
 
 export function register(router: Router): void {
   router.command(
-    { names: ['邀请', 'invite', '邀请好友'], description: 'command.invite' },
+    { names: ['邀请', 'invite', '邀请好友'], description: 'command.invite', group: 'invite' },
     async (ctx) => {
       const api = ctx.wechat.api(ctx.account.appid)
       if (!api) {
@@ -19,12 +20,7 @@ export function register(router: Router): void {
       }
       const now = ctx.clock.now()
       const settings = ctx.community.invites
-      const qr = await inviteQr(ctx.db, api, {
-        member: ctx.member,
-        now,
-        settings,
-        imageBase: ctx.wechat.qrImageBase,
-      })
+      const qr = await inviteQr(ctx.db, api, { member: ctx.member, now, settings })
       await recordShare(ctx.db, { member: ctx.member, now, timeZone: ctx.community.timeZone })
       const rule = await findRule(ctx.db, ctx.account.appid, 'friend_invite')
       const chain = settings.chainRewards.filter((n) => n > 0)
@@ -38,12 +34,9 @@ export function register(router: Router): void {
         code: qr.code,
         until,
       })
-      return news({
-        title: ctx.t('invite.title'),
-        description,
-        picUrl: qr.imageUrl,
-        url: qr.imageUrl,
-      })
+      // Built now from the current base: a cached ticket outlives a moved base (a restart).
+      const image = qrImageUrl(ctx.wechat.qrImageBase, qr.ticket)
+      return news({ title: ctx.t('invite.title'), description, picUrl: image, url: image })
     },
   )
 }

@@ -16,6 +16,9 @@ import { changePoints } from '../src/community/points-ledger.js'
 import { dedupeKey } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 
+/** Listed by 帮助 to moderators only. */
+const MODERATOR = { group: 'moderator', scope: 'moderator' } as const
+
 const actor = (ctx: BotContext) => `${ctx.channel.kind}:${ctx.channel.externalId}`
 
 /** Runs `fn` for moderators; refuses (and audits the attempt) for everyone else. */
@@ -80,11 +83,17 @@ export function register(router: Router): void {
         balance: outcome.balance,
       })
     })
-  router.command({ names: ['加分', 'grant'], description: 'command.grant' }, points(1))
-  router.command({ names: ['扣分', 'deduct'], description: 'command.deduct' }, points(-1))
+  router.command(
+    { names: ['加分', 'grant'], description: 'command.grant', ...MODERATOR },
+    points(1),
+  )
+  router.command(
+    { names: ['扣分', 'deduct'], description: 'command.deduct', ...MODERATOR },
+    points(-1),
+  )
 
   router.command(
-    { names: ['公告', 'announce'], description: 'command.announce' },
+    { names: ['公告', 'announce'], description: 'command.announce', ...MODERATOR },
     moderated('announce', async (ctx) => {
       if (!ctx.args) return ctx.t('mod.announceUsage')
       const now = ctx.clock.now()
@@ -128,6 +137,12 @@ export function register(router: Router): void {
       })
       return ctx.t(status === 'open' ? 'mod.opened' : 'mod.closed', { name: a.name })
     })
-  router.command({ names: ['开启', 'open'], description: 'command.open' }, toggle('open'))
-  router.command({ names: ['关闭', 'close'], description: 'command.close' }, toggle('closed'))
+  router.command(
+    { names: ['开启', 'open'], description: 'command.open', ...MODERATOR },
+    toggle('open'),
+  )
+  router.command(
+    { names: ['关闭', 'close'], description: 'command.close', ...MODERATOR },
+    toggle('closed'),
+  )
 }

@@ -12,6 +12,12 @@ export function register(router: Router): void {
       .execute()
     return text(ctx.t(optOut ? 'optout.done' : 'optin.done'))
   }
-  router.command({ names: ['退订', 'TD', 'optout'], description: 'command.optout' }, set(true))
-  router.command({ names: ['订阅', 'optin'], description: 'command.optin' }, set(false))
+  router.command(
+    { names: ['退订', 'TD', 'optout'], description: 'command.optout', group: 'settings' },
+    set(true),
+  )
+  router.command(
+    { names: ['订阅', 'optin'], description: 'command.optin', group: 'settings' },
+    set(false),
+  )
 }

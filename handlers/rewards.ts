@@ -5,7 +5,7 @@ import { text } from '../src/wechat/reply.js'
 
 export function register(router: Router): void {
   router.command(
-    { names: ['兑换', 'redeem', '商城'], description: 'command.redeem' },
+    { names: ['兑换', 'redeem', '商城'], description: 'command.redeem', group: 'points' },
     async (ctx) => {
       const appid = ctx.account.appid
       await ensureDefaultRewards(ctx.db, appid, ctx.clock.now())

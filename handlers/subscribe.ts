@@ -1,10 +1,12 @@
 /**
- * Follows and parametric-QR scans: a welcome, and — when the code was a member's invite QR — the
- * invite attributed (new followers only; rewards on follow or on the first check-in).
+ * Follows and parametric-QR scans: a welcome (or a welcome back, for someone who unfollowed
+ * before), and — when the code was a member's invite QR — the invite attributed (new followers
+ * only; rewards on follow or on the first check-in). An existing follower scanning a code is told
+ * what the scan did: a campaign code is acknowledged, an invite code explains why it does not count.
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
-import { attributeInvite, parseInviteScene } from '../src/community/invites.js'
+import { type Attribution, attributeInvite, parseInviteScene } from '../src/community/invites.js'
 import { getUserInfo } from '../src/wechat/api/users.js'
 import { qrScan } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
@@ -14,9 +16,27 @@ export function register(router: Router): void {
     const scan = qrScan(ctx.message)
     if (!scan) return null
     if (parseInviteScene(scan.scene)) return invited(ctx, scan.scene!, scan.isNewFollower)
-    if (!scan.isNewFollower) return null
-    return text(scan.scene ? ctx.t('welcome.scene', { scene: scan.scene }) : ctx.t('welcome'))
+    if (!scan.isNewFollower) {
+      return text(scan.scene ? ctx.t('scan.scene', { scene: scan.scene }) : ctx.t('scan.already'))
+    }
+    return text(welcome(ctx, scan.scene))
   })
+}
+
+/**
+ * The greeting for a follow: "welcome back" for a member who unfollowed before (their points are
+ * still there), else the first-time welcome, naming the QR scene when there was one.
+ */
+function welcome(ctx: BotContext, scene: string | null): string {
+  const m = ctx.member
+  if (!m.isNew && m.unsubscribed_at !== null)
+    return ctx.t('welcome.back', { balance: m.points_balance })
+  return scene ? ctx.t('welcome.scene', { scene }) : ctx.t('welcome')
+}
+
+/** What an existing follower scanning an invite code is told. */
+function scanReply(ctx: BotContext, status: Attribution['status']): string {
+  return ctx.t(status === 'self' ? 'scan.ownInvite' : 'scan.invite')
 }
 
 async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
@@ -33,8 +53,13 @@ async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
     t: ctx.t,
   })
   ctx.logger.info('invite scan', { scene, result: result.status })
-  if (!isNewFollower) return null
-  if (result.status !== 'attributed') return text(ctx.t('welcome'))
+  if (!isNewFollower) return text(scanReply(ctx, result.status))
+  if (result.status !== 'attributed') {
+    const lines = [welcome(ctx, null)]
+    // Someone who was a member before follows through a friend's code: say why it pays nothing.
+    if (result.status === 'not_new') lines.push(ctx.t('invite.notCounted'))
+    return text(lines.join('\n'))
+  }
   const lines = [ctx.t('welcome.invited')]
   if (settings.rewardOn === 'checkin') lines.push(ctx.t('welcome.inviteCheckin'))
   return text(lines.join('\n'))

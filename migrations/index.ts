@@ -19,6 +19,8 @@ import * as m0013 from './0013_member_tags.js'
 import * as m0014 from './0014_identities.js'
 import * as m0015 from './0015_moderators.js'
 import * as m0016 from './0016_wecom_join_ways.js'
+import * as m0017 from './0017_member_display_names.js'
+import * as m0018 from './0018_invite_qr_ticket.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -37,4 +39,6 @@ export const migrations: Record<string, Migration> = {
   '0014_identities': m0014,
   '0015_moderators': m0015,
   '0016_wecom_join_ways': m0016,
+  '0017_member_display_names': m0017,
+  '0018_invite_qr_ticket': m0018,
 }

@@ -4,16 +4,23 @@
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
+import { jobs } from '../jobs/index.js'
 import type { Router } from './bot/router.js'
 import { type Clock, systemClock } from './clock.js'
 import { databaseInboundStore, type InboundStore } from './community/inbound-events.js'
 import { databaseMemberStore, type MemberStore } from './community/members.js'
+import { cachedOpsStatus, type OpsStatus } from './community/ops-status.js'
+import { databaseTokenStore } from './community/token-store.js'
 import type { Config } from './config.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
+import { type Metrics, noopMetrics } from './metrics.js'
+import { accessLog } from './middleware/access-log.js'
 import { adminRoutes } from './routes/admin.js'
 import { bridgeRoutes } from './routes/bridge.js'
+import { healthRoutes } from './routes/health.js'
+import { type JobRouteOptions, jobRoutes } from './routes/jobs.js'
 import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { wechatRoutes } from './routes/wechat.js'
@@ -43,6 +50,12 @@ export interface AppDeps {
   fetch?: typeof fetch
   /** The mini-program shop and WeChat Pay (src/shop/node-shop.ts builds it from configuration). */
   shop?: ShopRouteOptions['shop']
+  /** Where requests, pushes and sends are counted; `/metrics` is served when it can render. */
+  metrics?: Metrics
+  /** The vital signs (/healthz, /metrics); read from the database, cached 1 s, by default. */
+  status?: () => Promise<OpsStatus>
+  /** Running a job now on request (`POST /admin/jobs/<name>/run`), where the entry allows it. */
+  jobs?: JobRouteOptions['jobs']
 }
 
 const CODES: Record<number, string> = {
@@ -64,7 +77,7 @@ export function createApp(deps: AppDeps): Hono {
   const wecomApi =
     contact &&
     accountClient({
-      db,
+      tokenStore: databaseTokenStore(db, clock),
       appid: `wecom:${contact.corpId}`,
       secret: contact.secret,
       baseUrl: contact.apiBase,
@@ -99,10 +112,26 @@ export function createApp(deps: AppDeps): Hono {
   })
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: 'no such route' }, 404))
 
-  app.get('/healthz', async (c) => {
-    await sql`select 1`.execute(db)
-    return c.json({ ok: true, sandbox: config.sandbox, accounts: config.accounts.length })
-  })
+  const metrics = deps.metrics ?? noopMetrics
+  app.use('*', accessLog({ logger, metrics }))
+  app.route(
+    '/',
+    healthRoutes({
+      status:
+        deps.status ??
+        cachedOpsStatus(
+          db,
+          clock,
+          jobs.map((j) => j.name),
+        ),
+      metrics,
+      metricsToken: config.metricsToken,
+      sandbox: config.sandbox,
+      accounts: config.accounts.length,
+    }),
+  )
+  if (deps.jobs)
+    app.route('/admin/jobs', jobRoutes({ jobs: deps.jobs, adminToken: config.adminToken, logger }))
 
   app.route(
     '/admin/api',
@@ -189,6 +218,7 @@ export function createApp(deps: AppDeps): Hono {
       maxSkewSeconds: config.maxSkewSeconds,
       maxBodyBytes: config.maxBodyBytes,
       crypto: deps.crypto,
+      metrics,
       dispatch: {
         router: deps.router,
         inbound: deps.inbound ?? databaseInboundStore(db),

@@ -73,6 +73,10 @@ export interface Config {
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
   shop?: ShopConfig
   locale: 'zh-CN' | 'en'
+  /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
+  shutdownTimeoutSeconds: number
+  /** Bearer token `/metrics` requires; undefined → open (bind it to a private network). */
+  metricsToken?: string
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
@@ -426,6 +430,10 @@ const envSchema = v.object({
   GROUP_BUY_MAX: integer(2, 100, 5),
   GROUP_BUY_HOURS: integer(1, 168, 24),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
+  SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
+  METRICS_TOKEN: v.optional(
+    v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters (a bearer token)')),
+  ),
   LOG_LEVEL: v.optional(
     v.picklist(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'),
     'info',
@@ -607,6 +615,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { token: e.WECOM_AIBOT_TOKEN, aesKey: e.WECOM_AIBOT_AES_KEY }
         : undefined,
     locale: e.QUANZI_LOCALE,
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,
   }
 }

@@ -18,11 +18,19 @@ export interface Logger {
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 const SECRET = /secret|token|aes_?key|password|authorization/i
 
-function redact(fields: LogFields): LogFields {
+/** Errors keep name, message and code; at error level their stack too (still one JSON line). */
+function redact(fields: LogFields, withStack: boolean): LogFields {
   const out: LogFields = {}
   for (const [k, v] of Object.entries(fields)) {
-    if (v instanceof Error) out[k] = { name: v.name, message: v.message }
-    else out[k] = SECRET.test(k) ? '[redacted]' : v
+    if (v instanceof Error) {
+      const { code } = v as { code?: unknown }
+      out[k] = {
+        name: v.name,
+        message: v.message,
+        ...(code === undefined ? {} : { code }),
+        ...(withStack && v.stack ? { stack: v.stack } : {}),
+      }
+    } else out[k] = SECRET.test(k) ? '[redacted]' : v
   }
   return out
 }
@@ -46,7 +54,7 @@ export function createLogger(
           time: new Date().toISOString(),
           level,
           msg,
-          ...redact({ ...base, ...fields }),
+          ...redact({ ...base, ...fields }, level === 'error'),
         }),
       )
     }

@@ -1,38 +1,59 @@
 /**
  * The Node entry: configuration → database (PGlite or PostgreSQL) → migrations → HTTP server →
- * scheduled jobs, with graceful shutdown. In sandbox mode it prints the dev account to connect
- * `npm run chat` (or a real tunnel) to.
+ * scheduled jobs and outbox workers, saying what it does as it goes; a graceful stop on SIGTERM or
+ * SIGINT. `npm start` runs it built (src/start.mjs) in the process that receives the signals. In
+ * sandbox mode it prints the dev account to connect `npm run chat` (or a real tunnel) to.
  */
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { serve } from '@hono/node-server'
+import { fileURLToPath } from 'node:url'
+import { createAdaptorServer } from '@hono/node-server'
 import { createRouter } from '../handlers/index.js'
-import { jobs } from '../jobs/index.js'
+import { findJob, jobs } from '../jobs/index.js'
+import { runJobSlot, workerName } from '../jobs/runner.js'
 import { scheduleJobs } from '../jobs/schedule.js'
+import type { JobContext } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { seedModerators } from './community/moderation.js'
+import { cachedOpsStatus } from './community/ops-status.js'
 import { startOutboxWorker } from './community/outbox-worker.js'
-import { ConfigError, loadConfig } from './config.js'
-import { openDatabase } from './db/open-database.js'
-import { createLogger } from './logger.js'
+import { databaseTokenStore } from './community/token-store.js'
+import { loadConfig } from './config.js'
+import { closeDatabase, openDatabase } from './db/open-database.js'
+import { poolCounts } from './db/postgres.js'
+import { createLogger, type Logger } from './logger.js'
 import { nodeCrypto } from './node-crypto.js'
 import { nodeFetch } from './node-fetch.js'
+import { nodeMetrics } from './node-metrics.js'
+import { drainServer, listen, onStopSignals, startupFailure } from './node-process.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
 import { startSandboxShop } from './sandbox/sandbox-shop.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
 import { nodeShop } from './shop/node-shop.js'
 import { accountClients } from './wechat/api/account-client.js'
 
-async function main(): Promise<void> {
+/** The migrated PGlite folder `npm install` makes beside the built entry (dist/pglite-template). */
+const TEMPLATE_DIR = fileURLToPath(new URL('./pglite-template', import.meta.url))
+
+async function main(logger: Logger): Promise<void> {
+  const started = performance.now()
   if (existsSync('.env')) process.loadEnvFile('.env')
   const config = loadConfig(process.env)
-  const logger = createLogger({ level: config.logLevel })
+  logger = createLogger({ level: config.logLevel })
+  logger.info('starting', { node: process.version, pid: process.pid })
   if (config.sandbox) config.accounts = [await loadSandboxAccount(config.dataDir)]
 
-  const { db, kind, location } = await openDatabase(config)
-  logger.info('database ready', { kind, location })
+  const database = await openDatabase({
+    ...config,
+    role: 'server',
+    templateDir: TEMPLATE_DIR,
+    progress: (message, fields) => logger.info(message, fields),
+  })
+  const { db } = database
+  logger.info('database ready', { kind: database.kind, location: database.location })
   await seedModerators(db, config.moderators)
 
   // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
@@ -50,25 +71,13 @@ async function main(): Promise<void> {
   if (sandboxApi) config.qrImageBase = sandboxApi.url
   // One API client per account with a secret: the outbox workers and the handlers share it.
   const apis = accountClients(config.accounts, {
-    db,
+    tokenStore: databaseTokenStore(db, systemClock),
     baseUrl: apiBase,
     mode: config.tokenMode,
     clock: systemClock,
     logger,
     fetch: nodeFetch,
   })
-  const workers = [...apis].map(([appid, api]) =>
-    startOutboxWorker({
-      db,
-      api,
-      appid,
-      clock: systemClock,
-      logger,
-      timeZone: config.timeZone,
-      rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
-      pollMs: config.outboxPollMs,
-    }),
-  )
 
   // The shop: configured (MP_*, PAY_*), or in sandbox mode a generated one on a sandbox Pay server.
   const sandboxShop = config.sandbox
@@ -94,6 +103,15 @@ async function main(): Promise<void> {
       })
     : undefined
 
+  const jobContext: JobContext = { db, clock: systemClock, logger, config, shop }
+  const status = cachedOpsStatus(
+    db,
+    systemClock,
+    jobs.map((j) => j.name),
+  )
+  const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
+  // Lets `npm run job` run a job in this process while it holds the embedded database.
+  const controlToken = database.lock ? randomBytes(24).toString('base64url') : undefined
   const app = createApp({
     config,
     db,
@@ -103,41 +121,88 @@ async function main(): Promise<void> {
     crypto: nodeCrypto,
     api: (appid) => apis.get(appid),
     shop,
+    metrics,
+    status,
+    jobs: {
+      tokens: controlToken ? [controlToken] : [],
+      run: async (name) => {
+        const job = findJob(name)
+        if (!job) return undefined
+        const slot = systemClock.now()
+        const outcome = await runJobSlot(job, jobContext, {
+          slot,
+          trigger: 'manual',
+          worker: workerName(),
+        })
+        metrics.job({
+          job: job.name,
+          outcome: outcome.status,
+          seconds: (Date.now() - slot.getTime()) / 1000,
+        })
+        return { job: job.name, ...outcome }
+      },
+    },
   })
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    const base = `http://localhost:${info.port}`
-    logger.info('listening', { url: base, accounts: config.accounts.map((a) => a.appid) })
-    if (config.sandbox) printSandbox(base, config.dataDir, config.accounts[0]!)
-  })
+  const server = createAdaptorServer({ fetch: app.fetch })
+  await listen(server, config.port)
+  database.lock?.update({ port: config.port, controlToken })
 
-  const tasks = scheduleJobs(
-    jobs,
-    { db, clock: systemClock, logger, config, shop },
-    { timeZone: config.timeZone },
+  const workers = [...apis].map(([appid, api]) =>
+    startOutboxWorker({
+      db,
+      api,
+      appid,
+      clock: systemClock,
+      logger,
+      timeZone: config.timeZone,
+      rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
+      pollMs: config.outboxPollMs,
+      metrics,
+    }),
   )
+  const schedule = scheduleJobs(jobs, jobContext, { timeZone: config.timeZone, metrics })
 
-  let stopping = false
-  const stop = async (signal: string) => {
-    if (stopping) return
-    stopping = true
-    logger.info('shutting down', { signal })
-    for (const task of tasks) await task.stop()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+  const url = `http://localhost:${config.port}`
+  logger.info('listening', {
+    url,
+    accounts: config.accounts.map((a) => a.appid),
+    startMs: Math.round(performance.now() - started),
+  })
+  if (config.sandbox) announceSandbox(logger, url, config.dataDir, config.accounts[0]!)
+
+  onStopSignals(logger, database.lock, async (signal) => {
+    const stopping = performance.now()
+    const drainMs = config.shutdownTimeoutSeconds * 1000
+    logger.info('shutting down', { signal, drainSeconds: config.shutdownTimeoutSeconds })
+    await schedule.stop()
+    const drained = await drainServer(server, drainMs)
+    if (!drained)
+      logger.warn('drain deadline passed: closed the remaining connections', {
+        code: 'DRAIN_TIMEOUT',
+      })
     for (const worker of workers) await worker.stop()
     await sandboxApi?.close()
     await sandboxShop?.pay.close()
-    await db.destroy()
-    process.exit(0)
-  }
-  process.on('SIGINT', () => void stop('SIGINT'))
-  process.on('SIGTERM', () => void stop('SIGTERM'))
+    await closeDatabase(database)
+    logger.info('stopped', { ms: Math.round(performance.now() - stopping) })
+  })
 }
 
-function printSandbox(
+/** The sandbox account: a JSON line for the log, and the readable banner when a person watches. */
+function announceSandbox(
+  logger: Logger,
   base: string,
   dataDir: string,
   account: { appid: string; token: string; aesKey?: string },
 ): void {
+  const accountFile = sandboxAccountPath(dataDir)
+  logger.info('sandbox mode: no WeChat credentials configured', {
+    webhook: `${base}/wechat`,
+    appid: account.appid,
+    accountFile,
+    chat: 'npm run chat',
+  })
+  if (!process.stdout.isTTY) return
   console.log(
     [
       '',
@@ -146,7 +211,7 @@ function printSandbox(
       `  AppID           ${account.appid}`,
       `  Token           ${account.token}`,
       `  EncodingAESKey  ${account.aesKey}`,
-      `  (kept in ${sandboxAccountPath(dataDir)})`,
+      `  (kept in ${accountFile})`,
       '',
       '  Chat with it:   npm run chat',
       '  Outbound messages go to a sandbox WeChat API and are logged as "sandbox: WeChat would deliver".',
@@ -156,11 +221,5 @@ function printSandbox(
   )
 }
 
-main().catch((error) => {
-  if (error instanceof ConfigError) {
-    console.error(error.message)
-  } else {
-    console.error('quanzi failed to start:', error instanceof Error ? error.message : error)
-  }
-  process.exit(1)
-})
+const bootLogger = createLogger({ level: 'info' })
+main(bootLogger).catch((error) => startupFailure(bootLogger, error))

@@ -10,6 +10,7 @@ import { runDue } from '../jobs/runner.js'
 import type { JobContext } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
+import { databaseTokenStore } from './community/token-store.js'
 import { loadConfig } from './config.js'
 import { postgresDatabase } from './db/postgres.js'
 import { createLogger } from './logger.js'
@@ -41,7 +42,7 @@ function build(env: WorkerEnv): Built {
   const db = postgresDatabase(config.databaseUrl, { max: 1 })
   const logger = createLogger({ level: config.logLevel })
   const apis = accountClients(config.accounts, {
-    db,
+    tokenStore: databaseTokenStore(db, systemClock),
     baseUrl: config.apiBase,
     mode: config.tokenMode,
     clock: systemClock,

@@ -2,9 +2,11 @@
  * In-memory stores with the same contracts as the database ones. For tests and benches only:
  * they hold state in one process, which production must never rely on.
  */
+import type { Clock } from '../src/clock.js'
 import type { InboundKey, InboundOutcome, InboundStore } from '../src/community/inbound-events.js'
 import type { MemberStore } from '../src/community/members.js'
 import type { InboundStatus, Member } from '../src/db/schema.js'
+import type { StoredToken, TokenStore } from '../src/wechat/api/token-store.js'
 
 type Row = InboundOutcome & { followUp?: string | null }
 
@@ -71,12 +73,44 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         segment_since: null,
         marketing_opt_out: false,
         last_campaign_at: null,
+        display_name: null,
       }
       const existed = members.has(key)
       const previous = existed ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
       return { ...member, isNew: !existed, previous_active_at: previous, dailyLogin: null }
+    },
+  }
+}
+
+/** A memory token store: the lock is a promise chain per key, so it holds within one process only. */
+export function memoryTokenStore(clock: Clock): TokenStore {
+  const tokens = new Map<string, StoredToken>()
+  const locks = new Map<string, Promise<unknown>>()
+  return {
+    async read(key) {
+      const stored = tokens.get(key)
+      return stored && { ...stored }
+    },
+    refresh(key, refresh) {
+      const run = async (): Promise<StoredToken> => {
+        const locked = tokens.get(key)
+        if (locked && refresh.isFresh(locked)) return { ...locked }
+        const next = await refresh.fetch()
+        tokens.set(key, { token: next.token, expiresAt: next.expiresAt })
+        return next
+      }
+      const result = (locks.get(key) ?? Promise.resolve()).then(run)
+      locks.set(
+        key,
+        result.catch(() => {}),
+      )
+      return result
+    },
+    async expire(key, token) {
+      const stored = tokens.get(key)
+      if (stored?.token === token) stored.expiresAt = clock.now()
     },
   }
 }

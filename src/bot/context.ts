@@ -1,22 +1,25 @@
-/** What a handler receives: the typed message, the member, the account, copy and services. */
-import type { Kysely } from 'kysely'
+/**
+ * What a handler receives: the typed message, the account, the matched text, copy and outbound
+ * access. The router knows nothing else; the app adds its own fields (the member, the database,
+ * community settings) by augmenting {@link BotContext}, as Hono's `ContextVariableMap` is
+ * augmented — quanzi's are declared in `src/inbound/community-context.ts`.
+ */
 import type { Clock } from '../clock.js'
-import type { CheckinSettings } from '../community/checkins.js'
-import type { InviteSettings } from '../community/invites.js'
-import type { RecordedMember } from '../community/members.js'
-import type { ChannelIdentity, GroupRobots } from '../community/moderation.js'
-import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import type { InboundMessage } from '../wechat/message.js'
 import type { Locale, Translate } from './i18n.js'
 
-/** The per-push context handed to every handler. */
+/**
+ * The per-push context handed to every handler.
+ * @example
+ * declare module '../bot/context.js' {
+ *   interface BotContext extends MyAppContext {}
+ * }
+ */
 export interface BotContext {
   account: { appid: string; locale: Locale }
   message: InboundMessage
-  /** The sender as recorded for this push (`isNew`: this push created them). */
-  member: RecordedMember
   /** The text the router matched on: a text message's content (trimmed), a voice recognition, or a
    * CLICK event key; empty otherwise. */
   text: string
@@ -24,25 +27,11 @@ export interface BotContext {
   args: string
   /** For `hears` routes: the regular-expression match. */
   match: RegExpExecArray | null
-  db: Kysely<Database>
-  /** The community's calendar and check-in rules. */
-  community: CommunitySettings
   /** Outbound calls (QR codes …) of the push's account. */
   wechat: WechatAccess
-  /** Who is speaking and where: the OA chat, or a group through the WeCom AI bot. */
-  channel: ChannelIdentity
   clock: Clock
   logger: Logger
   t: Translate
-}
-
-/** Community-wide settings handlers read. */
-export interface CommunitySettings {
-  timeZone: string
-  checkin: CheckinSettings
-  invites: InviteSettings
-  /** Internal groups' robot webhooks (announcements). */
-  robots: GroupRobots
 }
 
 /** Outbound WeChat access for handlers. */

@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
-import { DEFAULT_INVITE_SETTINGS } from '../community/invites.js'
-import type { RecordedMember } from '../community/members.js'
-import { silentLogger } from '../logger.js'
+import { botContext } from '../../test/bot-context.js'
 import { parseXml } from '../wechat/codec.js'
 import { toInboundMessage } from '../wechat/message.js'
 import { text } from '../wechat/reply.js'
 import type { BotContext } from './context.js'
-import { translator } from './i18n.js'
 import { Router } from './router.js'
 
 function ctx(body: string, locale: 'zh-CN' | 'en' = 'zh-CN'): BotContext {
@@ -16,26 +13,7 @@ function ctx(body: string, locale: 'zh-CN' | 'en' = 'zh-CN'): BotContext {
       `<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>${body}</xml>`,
     ),
   )
-  return {
-    account: { appid: 'wx', locale },
-    message,
-    member: {} as RecordedMember,
-    text: Router.textOf(message),
-    args: '',
-    match: null,
-    db: undefined as never,
-    community: {
-      timeZone: 'Asia/Shanghai',
-      checkin: { streakBonuses: {} },
-      invites: DEFAULT_INVITE_SETTINGS,
-      robots: { keys: {}, baseUrl: 'http://unused' },
-    },
-    channel: { kind: 'oa', externalId: 'o1' },
-    wechat: { api: () => undefined, qrImageBase: 'https://mp.weixin.qq.com' },
-    clock: { now: () => new Date() },
-    logger: silentLogger,
-    t: translator(locale),
-  }
+  return botContext(message, locale)
 }
 const textMsg = (s: string) =>
   ctx(`<MsgType>text</MsgType><Content><![CDATA[${s}]]></Content><MsgId>1</MsgId>`)
@@ -92,15 +70,16 @@ describe('Router', () => {
     ).toThrow(/twice/)
   })
 
-  it('help lists the registered commands in the account language', async () => {
+  it('finds a command by any alias, with the group and scope 帮助 lists it by', () => {
     const r = createRouter()
-    const zh = await r.route(textMsg('帮助'))
-    expect(zh).toMatchObject({ type: 'text' })
-    expect((zh as { content: string }).content).toContain(
-      '· 帮助 / help / 菜单 / menu — 查看可用指令',
-    )
-    const en = await r.route({ ...textMsg('help'), t: translator('en') })
-    expect((en as { content: string }).content).toContain('list the commands')
+    expect(r.find('CHECKIN')).toMatchObject({ names: ['签到', 'checkin', '打卡'], group: 'daily' })
+    expect(r.find('/name')).toMatchObject({ group: 'settings', args: 'help.arg.name' })
+    expect(r.find('加分')).toMatchObject({ group: 'moderator', scope: 'moderator' })
+    expect(r.find('nope')).toBeUndefined()
+    for (const c of r.commands()) {
+      if (c.scope === 'moderator') expect(c.group).toBe('moderator')
+      if (c.group === 'moderator') expect(c.scope).toBe('moderator')
+    }
   })
 
   it('reads voice recognition as text', async () => {

@@ -13,12 +13,32 @@ export type Handler = (
   ctx: BotContext,
 ) => Promise<Reply | null | undefined> | Reply | null | undefined
 
+/** The groups `帮助` lists commands under, in this order. */
+export const COMMAND_GROUPS = [
+  'daily',
+  'points',
+  'invite',
+  'activity',
+  'settings',
+  'moderator',
+] as const
+export type CommandGroup = (typeof COMMAND_GROUPS)[number]
+
 /** A command as `帮助` lists it. */
 export interface CommandSpec {
   /** Keywords; the first is shown first. Matched case-insensitively, with or without a leading `/`. */
   names: string[]
-  /** Message key of the one-line description. */
+  /** Message key of the one-line description (`帮助 <指令>`). */
   description: MessageKey
+  /** Where `帮助` lists it; absent = not listed (帮助 itself). */
+  group?: CommandGroup
+  /** Message key of the argument placeholder `帮助` shows after the name, e.g. `<代码>`. */
+  args?: MessageKey
+  /**
+   * Who the command is for: `moderator` commands are listed only to moderators. The handler still
+   * checks (and audits) the speaker itself. Default `everyone`.
+   */
+  scope?: 'everyone' | 'moderator'
 }
 
 type EventName = string
@@ -66,6 +86,11 @@ export class Router {
   /** Commands in registration order (for help). */
   commands(): readonly CommandSpec[] {
     return this.#commands.map((c) => c.spec)
+  }
+
+  /** The command a word names (any alias, as matching does), if any. */
+  find(word: string): CommandSpec | undefined {
+    return this.#findCommand(word)?.spec
   }
 
   /** The text a push is matched on. */

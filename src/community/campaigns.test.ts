@@ -6,6 +6,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
+import { systemClock } from '../clock.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
@@ -21,6 +22,7 @@ import {
 } from './campaigns.js'
 import { seenInGroup } from './moderation.js'
 import { drainOutbox, recordDelivery } from './outbox.js'
+import { databaseTokenStore } from './token-store.js'
 
 const SECRET = 'campaign-secret'
 const TOKEN = 'campaign-operator-token'
@@ -94,7 +96,7 @@ forEachDatabase('campaigns', (get, dbName) => {
   }
   const api = () =>
     accountClient({
-      db: get().db,
+      tokenStore: databaseTokenStore(get().db, systemClock),
       appid,
       secret: SECRET,
       baseUrl: wx.url,

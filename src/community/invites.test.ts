@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
+import { systemClock } from '../clock.js'
 import type { Member } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
+import { qrImageUrl } from '../wechat/api/qrcode.js'
 import { checkIn } from './checkins.js'
 import { inviteReport } from './invite-report.js'
 import {
@@ -19,6 +21,7 @@ import {
   recordShare,
 } from './invites.js'
 import { changePoints } from './points-ledger.js'
+import { databaseTokenStore } from './token-store.js'
 
 const TZ = 'Asia/Shanghai'
 const t = translator('zh-CN')
@@ -193,7 +196,7 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
   it('issues an invite QR once per period, under concurrency, and re-issues it before expiry', async () => {
     const app = appid()
     const api = accountClient({
-      db: get().db,
+      tokenStore: databaseTokenStore(get().db, systemClock),
       appid: app,
       secret: SECRET,
       baseUrl: wx.url,
@@ -208,32 +211,30 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
         member: me,
         now: at,
         settings: DEFAULT_INVITE_SETTINGS,
-        imageBase: wx.url,
       })
     const first = await Promise.all([ask(now), ask(now), ask(now), ask(now), ask(now)])
     expect(wx.calls('qrcode.create') - before).toBe(1)
     expect(first.filter((q) => q.issued)).toHaveLength(1)
-    expect(new Set(first.map((q) => q.imageUrl)).size).toBe(1)
+    expect(new Set(first.map((q) => q.ticket)).size).toBe(1)
     const q = first[0]!
     expect(q.expiresAt.getTime() - now.getTime()).toBe(30 * 86_400_000)
     // the image is served without auth, and the code scans to the member's invite scene
-    const image = await fetch(q.imageUrl)
+    const image = await fetch(qrImageUrl(wx.url, q.ticket))
     expect(image.status).toBe(200)
     expect(image.headers.get('content-type')).toBe('image/svg+xml')
-    const ticket = new URL(q.imageUrl).searchParams.get('ticket')!
-    expect(wx.qrScene(ticket)).toBe(inviteScene(q.code))
+    expect(wx.qrScene(q.ticket)).toBe(inviteScene(q.code))
     // 28 days later: still cached; 29.5 days later (less than a day left): re-issued
     expect((await ask(new Date(now.getTime() + 28 * 86_400_000))).issued).toBe(false)
     const later = await ask(new Date(now.getTime() + 29.5 * 86_400_000))
     expect(later.issued).toBe(true)
-    expect(later.imageUrl).not.toBe(q.imageUrl)
+    expect(later.ticket).not.toBe(q.ticket)
     expect(later.code).toBe(q.code)
     expect(wx.calls('qrcode.create') - before).toBe(2)
     // a one-day code is kept for half its life, not re-issued on every request
     const daily = { ...DEFAULT_INVITE_SETTINGS, qrDays: 1 }
     const other = await member(app, 'o_qr_daily')
     const askDaily = (at: Date) =>
-      inviteQr(get().db, api, { member: other, now: at, settings: daily, imageBase: wx.url })
+      inviteQr(get().db, api, { member: other, now: at, settings: daily })
     expect((await askDaily(now)).issued).toBe(true)
     expect((await askDaily(new Date(now.getTime() + 3600_000))).issued).toBe(false)
     expect((await askDaily(new Date(now.getTime() + 13 * 3600_000))).issued).toBe(true)

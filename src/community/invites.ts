@@ -4,7 +4,8 @@
  * Every member gets a short, stable invite code. `邀请` hands out a temporary `QR_STR_SCENE` code
  * whose scene is `inv_<code>` (or `inv_<code>_<campaign>`), cached per member and campaign and
  * re-issued only when less than a day of it is left — one qrcode/create call per member per period,
- * leased so that concurrent requests never issue twice.
+ * leased so that concurrent requests never issue twice. The cache keeps WeChat's ticket; the image
+ * URL is built from the current image base whenever the code is shown.
  *
  * A follow through that code (or a group join carrying the code as its `state`) is *attributed*:
  * one invite per person, ever (`invites.invitee_key` is unique: unionid when known, else appid +
@@ -88,11 +89,16 @@ export async function inviteCode(db: Db, member: Pick<Member, 'id' | 'appid'>, n
   throw new Error('could not allocate an invite code')
 }
 
-/** A member's invite QR. `issued` tells whether this call created it (one API call). */
+/**
+ * A member's invite QR. `issued` tells whether this call created it (one API call). Show it with
+ * `qrImageUrl(qrImageBase, ticket)`, built when shown: the base may have moved since it was issued.
+ */
 export interface InviteQr {
   code: string
   campaign: string
-  imageUrl: string
+  /** WeChat's ticket: the image is `showqrcode?ticket=…` under the current image base. */
+  ticket: string
+  /** What the code encodes (`http://weixin.qq.com/q/…`). */
   url: string
   expiresAt: Date
   issued: boolean
@@ -115,7 +121,6 @@ export async function inviteQr(
     campaign?: string
     now: Date
     settings: InviteSettings
-    imageBase?: string
     /** How long to wait for another request's issuing (real time). Default 8 s. */
     waitMs?: number
   },
@@ -127,8 +132,8 @@ export async function inviteQr(
     .values({ member_id: o.member.id, campaign, expires_at: new Date(0) })
     .onConflict((oc) => oc.doNothing())
     .execute()
-  const fresh = (row: { image_url: string | null; url: string | null; expires_at: Date }) =>
-    row.image_url !== null &&
+  const fresh = (row: { ticket: string | null; url: string | null; expires_at: Date }) =>
+    row.ticket !== null &&
     row.url !== null &&
     row.expires_at.getTime() - o.now.getTime() > reissueBeforeMs(o.settings.qrDays)
   const giveUpAt = Date.now() + (o.waitMs ?? 8_000)
@@ -140,11 +145,11 @@ export async function inviteQr(
       .where('campaign', '=', campaign)
       .executeTakeFirstOrThrow()
     if (fresh(row)) {
-      const { image_url, url, expires_at } = row
+      const { ticket, url, expires_at } = row
       return {
         code,
         campaign,
-        imageUrl: image_url!,
+        ticket: ticket!,
         url: url!,
         expiresAt: expires_at,
         issued: false,
@@ -168,11 +173,11 @@ export async function inviteQr(
     const seconds = o.settings.qrDays * 86_400
     let qr: Awaited<ReturnType<typeof createQrCode>>
     try {
-      qr = await createQrCode(
-        api,
-        { kind: 'temporary', scene: inviteScene(code, campaign), expireSeconds: seconds },
-        o.imageBase,
-      )
+      qr = await createQrCode(api, {
+        kind: 'temporary',
+        scene: inviteScene(code, campaign),
+        expireSeconds: seconds,
+      })
     } catch (error) {
       // Free the lease so the next request tries at once.
       await db
@@ -189,7 +194,6 @@ export async function inviteQr(
       .set({
         ticket: qr.ticket,
         url: qr.url,
-        image_url: qr.imageUrl,
         expires_at: expiresAt,
         issued_at: o.now,
         issuing_until: null,
@@ -197,7 +201,7 @@ export async function inviteQr(
       .where('member_id', '=', o.member.id)
       .where('campaign', '=', campaign)
       .execute()
-    return { code, campaign, imageUrl: qr.imageUrl, url: qr.url, expiresAt, issued: true }
+    return { code, campaign, ticket: qr.ticket, url: qr.url, expiresAt, issued: true }
   }
 }
 

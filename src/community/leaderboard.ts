@@ -13,6 +13,8 @@ export interface LeaderboardEntry {
   rank: number
   memberId: number
   openid: string
+  /** The member's chosen name (`昵称`), if any. */
+  displayName: string | null
   points: number
 }
 
@@ -62,6 +64,7 @@ export async function leaderboard(
     .select([
       'scores.member_id',
       'members.openid',
+      'members.display_name',
       'scores.points',
       sql<number>`rank() over (order by scores.points desc)::int`.as('rank'),
     ])
@@ -81,6 +84,7 @@ export async function leaderboard(
       rank: r.rank,
       memberId: r.member_id,
       openid: r.openid,
+      displayName: r.display_name,
       points: r.points,
     })),
     me: mine ? { rank: mine.rank, points: mine.points } : null,

@@ -2,10 +2,13 @@
  * Runs an account's outbox dispatcher in the background: drains whenever items are due, then polls.
  * Any number of workers (processes) may run for one account; the database keeps them apart.
  */
+import type { Metrics } from '../metrics.js'
 import { type DispatcherOptions, drainOutbox } from './outbox.js'
 
 /** Starts draining; `stop()` waits for the drain in progress. */
-export function startOutboxWorker(options: DispatcherOptions & { pollMs: number }) {
+export function startOutboxWorker(
+  options: DispatcherOptions & { pollMs: number; metrics?: Metrics },
+) {
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | undefined
   let running: Promise<void> = Promise.resolve()
@@ -14,6 +17,8 @@ export function startOutboxWorker(options: DispatcherOptions & { pollMs: number 
     running = (async () => {
       try {
         const summary = await drainOutbox(options)
+        for (const result of ['sent', 'skipped', 'failed', 'retried'] as const)
+          options.metrics?.sends(result, summary[result])
         if (summary.sent + summary.failed + summary.skipped + summary.retried > 0) {
           options.logger.info('outbox drained', { appid: options.appid, ...summary })
         }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import type { Clock } from '../clock.js'
+import { type Clock, systemClock } from '../clock.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
@@ -11,6 +11,7 @@ import { toInboundMessage } from '../wechat/message.js'
 import { nextLocalMidnight } from './community-time.js'
 import { databaseMemberStore } from './members.js'
 import { type DispatcherOptions, drainOutbox, enqueue, recordDelivery } from './outbox.js'
+import { databaseTokenStore } from './token-store.js'
 
 const SECRET = 'outbox-secret'
 let wx: SandboxApi
@@ -33,7 +34,7 @@ forEachDatabase('push outbox', (get, dbName) => {
     const appid = `wx${dbName === 'pglite' ? 'a' : 'b'}${String(++n).padStart(15, '0')}`
     const db = extra.db ?? get().db
     const api = accountClient({
-      db,
+      tokenStore: databaseTokenStore(db, systemClock),
       appid,
       secret: SECRET,
       baseUrl: wx.url,

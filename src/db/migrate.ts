@@ -2,23 +2,43 @@
 import { type Kysely, type MigrationResultSet, Migrator, sql } from 'kysely'
 import { migrations } from '../../migrations/index.js'
 
+/** What {@link migrateToLatest} did. */
+export interface MigrationSummary {
+  /** Names applied by this call, in order (empty when the schema was up to date). */
+  applied: string[]
+  /** How many migrations the schema has now. */
+  total: number
+}
+
 /**
  * Brings the schema to the latest migration. Throws with the failing migration's name.
- * The Migrator is pinned to the connection's current schema: left to itself it would take
- * migration tables found in *any* schema as its own.
+ * When every migration is already recorded it returns after two cheap queries, without the
+ * Migrator's lock and bookkeeping (a warm start pays ~1 ms, not ~300). The Migrator is pinned to
+ * the connection's current schema: left to itself it would take migration tables found in *any*
+ * schema as its own.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the Migrator works on any schema
-export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
-  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary> {
+  const names = Object.keys(migrations)
+  const { rows } = await sql<{ schema: string; present: boolean }>`
+    select current_schema() as schema,
+      to_regclass(current_schema() || '.kysely_migration') is not null as present`.execute(db)
+  const { schema, present } = rows[0]!
+  if (present) {
+    const done = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
+    const recorded = new Set(done.rows.map((r) => r.name))
+    if (names.every((n) => recorded.has(n))) return { applied: [], total: recorded.size }
+  }
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
-    migrationTableSchema: rows[0]!.schema,
+    migrationTableSchema: schema,
   })
-  const result = await migrator.migrateToLatest()
+  const result: MigrationResultSet = await migrator.migrateToLatest()
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error })
   }
-  return result
+  const applied = (result.results ?? []).filter((r) => r.status === 'Success')
+  return { applied: applied.map((r) => r.migrationName), total: names.length }
 }

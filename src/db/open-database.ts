@@ -1,8 +1,11 @@
 /** Opens the database the configuration names: PostgreSQL when DATABASE_URL is set, else PGlite. */
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import type { Kysely } from 'kysely'
-import { migrateToLatest } from './migrate.js'
+import { existsSync, readFileSync } from 'node:fs'
+import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { type Kysely, sql } from 'kysely'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
+import { type MigrationSummary, migrateToLatest } from './migrate.js'
 import { postgresDatabase } from './postgres.js'
 import type { Database } from './schema.js'
 
@@ -12,27 +15,168 @@ export interface OpenDatabase {
   kind: 'postgres' | 'pglite'
   /** Where it lives, without credentials. */
   location: string
+  /** What the start-up migration did. */
+  migrations: MigrationSummary
+  /** PGlite only: this process's hold on the data folder (released by {@link closeDatabase}). */
+  lock?: DataDirLock
+}
+
+/** The database could not be reached or refused us; the message names DATABASE_URL, host and port. */
+export class DatabaseUnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message)
+    this.name = 'DatabaseUnreachableError'
+  }
+}
+
+/** Options for {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  databaseUrl?: string
+  dataDir: string
+  /** Who opens it, recorded in the PGlite lock (`server`, `job`, `migrate`). */
+  role?: string
+  /** A migrated PGlite data folder to copy when the data folder is new (`npm install` makes one). */
+  templateDir?: string
+  /** Told what start-up is doing ("creating …", "migrations: …"). */
+  progress?: (message: string, fields?: Record<string, unknown>) => void
 }
 
 /**
- * Opens and migrates the database. PGlite keeps its files in `<dataDir>/pglite`; PGlite is loaded
- * only when used, so PostgreSQL deployments never load its WebAssembly.
+ * Opens and migrates the database. PGlite keeps its files in `<dataDir>/pglite`, held by one process
+ * at a time (`<dataDir>/pglite.lock`); a new folder starts from the template when there is one, else
+ * from initdb (several seconds). PGlite is loaded only when used, so PostgreSQL deployments never
+ * load its WebAssembly.
  */
-export async function openDatabase(options: {
-  databaseUrl?: string
-  dataDir: string
-}): Promise<OpenDatabase> {
+export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDatabase> {
+  const progress = options.progress ?? (() => {})
   if (options.databaseUrl) {
-    const db = postgresDatabase(options.databaseUrl)
-    await migrateToLatest(db)
     const url = new URL(options.databaseUrl)
-    return { db, kind: 'postgres', location: `${url.hostname}:${url.port || 5432}${url.pathname}` }
+    const location = `${url.hostname}:${url.port || 5432}${url.pathname}`
+    const db = postgresDatabase(options.databaseUrl)
+    try {
+      await sql`select 1`.execute(db)
+    } catch (error) {
+      await db.destroy().catch(() => {})
+      throw unreachable(error, url)
+    }
+    const started = performance.now()
+    const migrations = await migrateToLatest(db)
+    report(progress, migrations, started)
+    return { db, kind: 'postgres', location, migrations }
   }
   const dir = join(options.dataDir, 'pglite')
-  await mkdir(dir, { recursive: true })
-  const db = await pgliteDatabase(dir)
-  await migrateToLatest(db)
-  return { db, kind: 'pglite', location: dir }
+  await mkdir(options.dataDir, { recursive: true })
+  const lock = acquireDataDirLock(dir, options.role ?? 'server')
+  try {
+    if (!existsSync(join(dir, 'PG_VERSION')))
+      await createDataDir(dir, options.templateDir, progress)
+    const db = await pgliteDatabase(dir)
+    const started = performance.now()
+    const migrations = await migrateToLatest(db)
+    report(progress, migrations, started)
+    return { db, kind: 'pglite', location: dir, migrations, lock }
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+/** Closes the database and gives back the data folder. */
+export async function closeDatabase(open: Pick<OpenDatabase, 'db' | 'lock'>): Promise<void> {
+  try {
+    await open.db.destroy()
+  } finally {
+    open.lock?.release()
+  }
+}
+
+function report(
+  progress: NonNullable<OpenDatabaseOptions['progress']>,
+  m: MigrationSummary,
+  started: number,
+) {
+  const ms = Math.round(performance.now() - started)
+  if (m.applied.length === 0) progress(`migrations: up to date (${m.total})`, { ms })
+  else progress(`migrations: ${m.applied.length} applied in ${(ms / 1000).toFixed(1)} s`, { ms })
+}
+
+/** The installed PGlite's version: a template is used only by the PGlite that made it. */
+export function pgliteVersion(): string {
+  const require = createRequire(import.meta.url)
+  const main = require.resolve('@electric-sql/pglite')
+  let dir = dirname(main)
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir)
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string })
+    .version
+}
+
+/** The marker a template folder carries: which PGlite made it. */
+export const TEMPLATE_MARKER = 'quanzi-template.json'
+
+function usableTemplate(templateDir: string | undefined): string | undefined {
+  if (!templateDir) return undefined
+  try {
+    const marker = JSON.parse(readFileSync(join(templateDir, TEMPLATE_MARKER), 'utf8'))
+    return marker.pglite === pgliteVersion() ? templateDir : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A new data folder: a copy of the template (≈ 0.1 s) or initdb (≈ 5–10 s), made aside and renamed. */
+async function createDataDir(
+  dir: string,
+  templateDir: string | undefined,
+  progress: NonNullable<OpenDatabaseOptions['progress']>,
+) {
+  if (existsSync(dir) && (await readdir(dir)).length > 0)
+    throw new Error(
+      `${dir} is not empty but holds no database (no PG_VERSION); move it away to start afresh`,
+    )
+  const template = usableTemplate(templateDir)
+  const draft = `${dir}.new`
+  await rm(draft, { recursive: true, force: true })
+  const started = performance.now()
+  if (template) {
+    progress(`database: creating ${dir} from the template`)
+    await cp(template, draft, { recursive: true, filter: (src) => !src.endsWith(TEMPLATE_MARKER) })
+  } else {
+    progress(
+      `database: creating ${dir} (initdb, takes several seconds; npm install makes a template)`,
+    )
+    const db = await pgliteDatabase(draft)
+    await db.destroy()
+  }
+  await rm(dir, { recursive: true, force: true })
+  await rename(draft, dir)
+  progress('database: created', { ms: Math.round(performance.now() - started) })
+}
+
+const CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused — is PostgreSQL running there?',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name did not resolve',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  '28P01': 'password authentication failed — check the user and password',
+  '28000': 'the server refused this user (pg_hba.conf)',
+  '3D000': 'the database does not exist — create it first',
+}
+
+/** Names DATABASE_URL, the host, port and database, and the cause — never the password. */
+function unreachable(error: unknown, url: URL): DatabaseUnreachableError {
+  const e = error as { code?: string; errors?: { code?: string }[]; message?: string }
+  const code = e.code ?? e.errors?.[0]?.code ?? 'UNKNOWN'
+  const where = `${url.hostname}:${url.port || 5432}${url.pathname}`
+  const user = url.username ? ` as ${decodeURIComponent(url.username)}` : ''
+  const cause = CAUSES[code] ?? (e.message ?? String(error)).replaceAll(url.password || '\0', '***')
+  return new DatabaseUnreachableError(
+    `DATABASE_URL: cannot connect to ${where}${user}: ${cause} (${code})`,
+    code,
+  )
 }
 
 /** A Kysely instance on PGlite; `dataDir` undefined → in memory. */
@@ -45,4 +189,19 @@ export async function pgliteDatabase(dataDir?: string): Promise<Kysely<Database>
   const pglite = new PGlite(dataDir)
   await pglite.waitReady
   return new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+}
+
+/**
+ * Makes (or remakes) the template a new PGlite data folder is copied from: initdb and every
+ * migration, done once at install time so that a first start takes a copy instead of seconds.
+ */
+export async function makePgliteTemplate(templateDir: string): Promise<void> {
+  const draft = `${templateDir}.new`
+  await rm(draft, { recursive: true, force: true })
+  const db = await pgliteDatabase(draft)
+  await migrateToLatest(db)
+  await db.destroy()
+  await writeFile(join(draft, TEMPLATE_MARKER), JSON.stringify({ pglite: pgliteVersion() }))
+  await rm(templateDir, { recursive: true, force: true })
+  await rename(draft, templateDir)
 }

@@ -32,5 +32,22 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Ky
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  pools.set(db, pool)
+  return db
+}
+
+/** Connection counts of a pool. */
+export interface PoolCounts {
+  total: number
+  idle: number
+  waiting: number
+}
+
+const pools = new WeakMap<Kysely<Database>, pg.Pool>()
+
+/** The pool counts of a database opened by {@link postgresDatabase} (undefined for others). */
+export function poolCounts(db: Kysely<Database>): PoolCounts | undefined {
+  const pool = pools.get(db)
+  return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }
 }

@@ -36,6 +36,8 @@ export interface MembersTable {
   marketing_opt_out: Generated<boolean>
   /** The last campaign push enqueued for the member (the frequency cap). */
   last_campaign_at: Timestamp | null
+  /** The name the member chose (`昵称`): 1–16 characters, one line; null = shown by a tag. */
+  display_name: string | null
 }
 
 export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
@@ -205,9 +207,9 @@ export interface InviteCodesTable {
 export interface InviteQrTable {
   member_id: number
   campaign: Generated<string>
+  /** The image is `<qrImageBase>/cgi-bin/showqrcode?ticket=…`, built when shown (the base may move). */
   ticket: string | null
   url: string | null
-  image_url: string | null
   expires_at: Timestamp
   issued_at: Timestamp | null
   issuing_until: Timestamp | null

@@ -38,6 +38,7 @@ import { segmentCounts } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
+import { qrImageUrl } from '../wechat/api/qrcode.js'
 import { tagMembers } from '../wechat/api/users.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
@@ -295,7 +296,6 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       campaign: body.campaign,
       now: o.clock.now(),
       settings: o.invites,
-      imageBase: o.wechat.qrImageBase,
     })
     // Handing out a campaign QR is that member sharing in the campaign (the report's sharers).
     await recordShare(o.db, {
@@ -312,7 +312,10 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       details: body,
       now: o.clock.now(),
     })
-    return c.json(qr, qr.issued ? 201 : 200)
+    return c.json(
+      { ...qr, imageUrl: qrImageUrl(o.wechat.qrImageBase, qr.ticket) },
+      qr.issued ? 201 : 200,
+    )
   })
 
   app.get('/accounts/:appid/rules', async (c) => {

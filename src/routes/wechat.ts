@@ -1,8 +1,9 @@
 /** `GET|POST /wechat` (default account) and `/wechat/:appid`: the official-account callback. */
 import { Hono } from 'hono'
 import { getRuntimeKey } from 'hono/adapter'
-import { type DispatchDeps, dispatch } from '../bot/dispatch.js'
 import type { AccountConfig } from '../config.js'
+import { type DispatchDeps, dispatch } from '../inbound/dispatch.js'
+import type { Metrics } from '../metrics.js'
 import { bodySize } from '../middleware/body-size.js'
 import type { CryptoBackend } from '../wechat/crypto.js'
 import { respondToWechat, wechatWebhook } from '../wechat/webhook.js'
@@ -14,6 +15,15 @@ export interface WechatRouteOptions {
   maxBodyBytes: number
   crypto?: CryptoBackend
   dispatch: Omit<DispatchDeps, 'waitUntil'>
+  metrics?: Metrics
+}
+
+/** Why a push was refused before dispatch, by the status the webhook answered. */
+const REFUSED: Record<number, string> = {
+  400: 'refused_malformed',
+  401: 'refused_unauthenticated',
+  404: 'refused_unknown_account',
+  413: 'refused_too_large',
 }
 
 /** The callback routes, to mount at `/wechat`. */
@@ -23,6 +33,18 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
   return new Hono().on(
     ['GET', 'POST'],
     '/:appid?',
+    async function countRefusals(c, next) {
+      const at = performance.now()
+      await next()
+      const reason = c.req.method === 'POST' ? REFUSED[c.res.status] : undefined
+      if (reason)
+        options.metrics?.push({
+          channel: 'oa',
+          type: 'unknown',
+          outcome: reason as `refused_${string}`,
+          seconds: (performance.now() - at) / 1000,
+        })
+    },
     bodySize({ maxBytes: options.maxBodyBytes }),
     wechatWebhook({
       account: (appid) => (appid === undefined ? options.accounts[0] : byAppid.get(appid)),
@@ -37,7 +59,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
       const waitUntil: DispatchDeps['waitUntil'] =
         getRuntimeKey() === 'workerd' ? (work) => c.executionCtx.waitUntil(work) : undefined
       const body = await dispatch(
-        { ...options.dispatch, waitUntil },
+        { ...options.dispatch, waitUntil, metrics: options.metrics },
         { appid: account.appid, message, format, receivedAt },
       )
       return respondToWechat(c, body)

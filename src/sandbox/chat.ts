@@ -12,13 +12,19 @@
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
-import { type AccountConfig, loadConfig } from '../config.js'
+import { type AccountConfig, type Config, ConfigError, loadConfig } from '../config.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { createPusher, type PushMode, type PushResult } from './pusher.js'
 import { loadSandboxAccount } from './sandbox-account.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
-const config = loadConfig(process.env)
+let config: Config
+try {
+  config = loadConfig(process.env)
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : String(error))
+  process.exit(1)
+}
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {

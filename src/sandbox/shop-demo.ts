@@ -7,14 +7,36 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadConfig } from '../config.js'
+import { ConfigError, loadConfig } from '../config.js'
+
+/** Ends the demo with one line (no stack trace for a server that is down or a bad setting). */
+function fail(message: string): never {
+  console.error(`quanzi shop: ${message}`)
+  process.exit(1)
+}
+type FetchError = Error & { cause?: { code?: string; errors?: { code?: string }[] } }
+process.on('uncaughtException', (error: FetchError) => {
+  const code = error.cause?.code ?? error.cause?.errors?.[0]?.code
+  fail(
+    code === 'ECONNREFUSED'
+      ? 'cannot reach the sandbox servers: is the server running (npm start)?'
+      : error.message,
+  )
+})
 
 if (existsSync('.env')) process.loadEnvFile('.env')
-const config = loadConfig(process.env)
+let config: ReturnType<typeof loadConfig>
+try {
+  config = loadConfig(process.env)
+} catch (error) {
+  fail(error instanceof ConfigError ? error.message : String(error))
+}
+if (!config.sandbox)
+  fail('npm run shop plays against the sandbox only: unset WECHAT_APPID and WECHAT_TOKEN')
 const services = JSON.parse(
-  await readFile(join(config.dataDir, 'sandbox-services.json'), 'utf8').catch(() => {
-    throw new Error('start the sandbox first: npm start (in another terminal)')
-  }),
+  await readFile(join(config.dataDir, 'sandbox-services.json'), 'utf8').catch(() =>
+    fail(`no sandbox in ${config.dataDir}: start it first with npm start (in another terminal)`),
+  ),
 ) as { port: number; wechatApi: string; pay: string; mpAppid: string }
 const base = `http://localhost:${services.port}/api/mp`
 

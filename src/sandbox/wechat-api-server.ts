@@ -85,7 +85,6 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const users = new Map<string, SandboxUser>()
   const tags = new Map<number, string>()
   const clientMsgIds = new Map<string, number>()
-  const qrcodes = new Map<string, { scene: string; expiresAt: number }>()
   const robotSends = new Map<string, number[]>()
   const joinWays = new Map<string, Record<string, unknown>>()
   const groups = new Map<string, SandboxGroup>()
@@ -246,12 +245,12 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         ) {
           return { errcode: 40053, errmsg: 'invalid action info' }
         }
-        const ticket = btoa(`sandbox-qr:${action}:${JSON.stringify(scene)}:${++seq}`)
         const permanent = action.startsWith('QR_LIMIT')
         const seconds = Number(body.expire_seconds ?? 60)
-        qrcodes.set(ticket, {
+        const ticket = sandboxTicket({
           scene: String(scene.scene_str ?? scene.scene_id),
-          expiresAt: permanent ? Number.POSITIVE_INFINITY : Date.now() + seconds * 1000,
+          expiresAt: permanent ? null : Date.now() + seconds * 1000,
+          n: ++seq,
         })
         return {
           ticket,
@@ -445,8 +444,8 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
 
   /** The QR image (no auth, as WeChat): an SVG naming the scene, so a browser shows the demo. */
   function showQrCode(res: ServerResponse, ticket: string | null) {
-    const qr = ticket ? qrcodes.get(ticket) : undefined
-    if (!qr || qr.expiresAt <= Date.now()) {
+    const qr = ticket ? liveQr(ticket) : undefined
+    if (!qr) {
       res.writeHead(404, { 'content-type': 'text/plain' })
       return res.end('no such QR code (or it expired)')
     }
@@ -499,8 +498,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     },
     /** What a phone scanning the code would read: the scene of a live ticket, else undefined. */
     qrScene(ticket: string): string | undefined {
-      const qr = qrcodes.get(ticket)
-      return qr && qr.expiresAt > Date.now() ? qr.scene : undefined
+      return liveQr(ticket)?.scene
     },
     /** Sets a follower's state. */
     setUser(openid: string, state: Partial<SandboxUser>) {
@@ -529,3 +527,46 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
 
 /** The sandbox API's type. */
 export type SandboxApi = Awaited<ReturnType<typeof startSandboxApi>>
+
+/** What a sandbox QR ticket carries (`expiresAt` null = permanent). */
+interface SandboxQr {
+  scene: string
+  expiresAt: number | null
+  n: number
+}
+
+const TICKET_PREFIX = 'sandbox-qr.'
+
+/**
+ * A sandbox ticket carries its own scene and expiry (base64url JSON), as a real ticket is good
+ * wherever it is shown: a sandbox API started later (a restart, another port) still serves it.
+ */
+function sandboxTicket(qr: SandboxQr): string {
+  return `${TICKET_PREFIX}${Buffer.from(JSON.stringify(qr)).toString('base64url')}`
+}
+
+/** The QR of a sandbox ticket that has not expired, else undefined. */
+function liveQr(ticket: string): SandboxQr | undefined {
+  try {
+    if (!ticket.startsWith(TICKET_PREFIX)) return legacyQr(ticket)
+    const qr = JSON.parse(
+      Buffer.from(ticket.slice(TICKET_PREFIX.length), 'base64url').toString(),
+    ) as SandboxQr
+    if (typeof qr.scene !== 'string') return undefined
+    return qr.expiresAt === null || qr.expiresAt > Date.now() ? qr : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A ticket from an older sandbox (`sandbox-qr:<action>:<scene json>:<n>`, base64), which carried
+ * no expiry: still cached in existing data folders, so it is read as live (quanzi re-issues a
+ * cached code before it expires anyway).
+ */
+function legacyQr(ticket: string): SandboxQr | undefined {
+  const m = /^sandbox-qr:[A-Z_]+:(\{.*\}):(\d+)$/.exec(atob(ticket))
+  if (!m) return undefined
+  const scene = JSON.parse(m[1]!) as { scene_str?: unknown; scene_id?: unknown }
+  return { scene: String(scene.scene_str ?? scene.scene_id), expiresAt: null, n: Number(m[2]) }
+}

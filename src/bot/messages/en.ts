@@ -4,9 +4,32 @@ import type { MessageKey } from './zh-CN.js'
 export const en: Record<MessageKey, string> = {
   welcome: 'Welcome! I am the quanzi assistant 🎉\nSend "help" to see what I can do.',
   'welcome.scene': 'Welcome! You came here through "{scene}" 🎉\nSend "help" to see what I can do.',
-  'help.title': 'You can send these commands:',
+  'welcome.back':
+    'Welcome back! 🎉 Your points and level are still here ({balance} points).\nSend "checkin" to keep earning, "help" to see what I can do.',
+  'scan.already': 'You are already following 👋 Send "help" to see what I can do.',
+  'scan.scene':
+    'You are already following 👋 This is the "{scene}" code, thanks for dropping by.\nSend "help" to see what I can do.',
+  'scan.invite':
+    'You are already following 👋 Invites count only for friends who follow for the first time, so this scan earns the inviter nothing.\nWant to invite friends? Send "invite" for your own code.',
+  'scan.ownInvite':
+    'This is your own invite code 😊 Share it with friends who do not follow yet: their follow counts as your invite.',
+  'invite.notCounted':
+    'Invites count only for friends who follow for the first time, so this follow earns the inviter nothing.',
+  greeting:
+    'Hi 👋 I am the quanzi assistant: check in, collect points, join community activities.\nTry:\n· checkin — points every day\n· rank — who is most active this week\n· invite — invite friends and earn together\nSend "help" for every command.',
+  'help.title': 'You can send:',
+  'help.group': '{group}: {commands}',
+  'help.group.daily': 'Daily',
+  'help.group.points': 'Points',
+  'help.group.invite': 'Invite',
+  'help.group.activity': 'Activities',
+  'help.group.settings': 'Settings',
+  'help.group.moderator': 'Moderators',
+  'help.arg.code': '<code>',
+  'help.arg.name': '<name>',
   'help.line': '· {names} — {description}',
-  'help.footer': 'Commands are case-insensitive, in Chinese or English.',
+  'help.footer':
+    'Send "help checkin" to learn about one command; Chinese or English both work (e.g. 帮助 / help).',
   'command.help': 'list the commands',
   'fallback.text': 'I did not understand "{text}". Send "help" to see the commands.',
   'fallback.media': 'Got it! I only understand text commands for now. Send "help" to see them.',
@@ -16,6 +39,7 @@ export const en: Record<MessageKey, string> = {
   'command.me': 'your profile: points, level, check-ins',
   'checkin.done': 'Checked in ✅ +{points} points\nStreak: {streak} days',
   'checkin.bonus': '{streak}-day streak bonus +{bonus} points 🎁',
+  'checkin.dailyLogin': 'Daily visit bonus +{points} points (your first message today)',
   'checkin.already': 'Already checked in today, see you tomorrow!\nStreak: {streak} days',
   'checkin.closed': 'Check-in is open {from}–{to}. Please come back then.',
   'points.summary': 'Points: {balance}, level: {level}',
@@ -24,15 +48,17 @@ export const en: Record<MessageKey, string> = {
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
-    'My profile\nPoints {balance} (earned {lifetime})\nLevel {level}\nStreak {streak} days, {total} check-ins\n{today}',
+    'My profile\nName {name}\nPoints {balance} (earned {lifetime})\nLevel {level}\nStreak {streak} days, {total} check-ins\n{today}',
+  'me.noName': 'not set (shown as "{masked}" in the ranking; send "name <name>" to set one)',
   'me.checkedIn': 'Checked in today',
   'me.notCheckedIn': 'Not checked in yet today: send "checkin"',
   'command.leaderboard': 'this week\'s ranking ("rank all" for all time)',
   'leaderboard.week': "This week's ranking",
   'leaderboard.all': 'All-time ranking',
   'leaderboard.line': '{rank}. {name} — {points}',
-  'leaderboard.member': 'member…{tail}',
+  'leaderboard.member': 'member·{tag}',
   'leaderboard.you': 'you',
+  'leaderboard.youNamed': '{name} (you)',
   'leaderboard.me': 'Your rank: #{rank} ({points} points)',
   'leaderboard.meNone': 'You are not ranked yet: send "checkin" to earn points',
   'leaderboard.empty': 'Nobody is ranked yet. Check in to be the first!',
@@ -123,6 +149,15 @@ export const en: Record<MessageKey, string> = {
     'Your personal join QR: friends who join through it count as your invites.',
   'joinGroup.unavailable': 'The community groups are not open yet.',
   'leaderboard.groupSuffix': ' (this group)',
+  'command.nickname': 'set the name shown in the ranking (1–16 characters)',
+  'nickname.current':
+    'Your name is "{name}". Send "name <new name>" to change it (1–16 characters).',
+  'nickname.none':
+    'You have no name yet: the ranking shows you as "{masked}". Send "name <your name>" to set one (1–16 characters).',
+  'nickname.done': 'Done: you are "{name}" from now on ✅ The ranking shows this name.',
+  'nickname.tooLong': 'A name has at most {max} characters: please pick a shorter one.',
+  'nickname.control': 'A name is one line of text, without line breaks or control characters.',
+  'nickname.denied': 'A name cannot contain "{word}": please pick another one.',
   'level.bronze': 'Bronze',
   'level.silver': 'Silver',
   'level.gold': 'Gold',

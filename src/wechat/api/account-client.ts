@@ -1,13 +1,13 @@
-/** The API client of one account: token provider (shared in the database) + layered client. */
-import type { Kysely } from 'kysely'
+/** The API client of one account: token provider (shared in a token store) + layered client. */
 import type { Clock } from '../../clock.js'
-import type { Database } from '../../db/schema.js'
 import type { Logger } from '../../logger.js'
 import { type ApiClient, createApiClient, type FetchLike } from './client.js'
-import { databaseTokenProvider, type TokenMode } from './token-provider.js'
+import { type TokenMode, tokenProvider } from './token-provider.js'
+import type { TokenStore } from './token-store.js'
 
 export interface AccountClientOptions {
-  db: Kysely<Database>
+  /** Where the account's access token is shared (`databaseTokenStore(db, clock)`). */
+  tokenStore: TokenStore
   appid: string
   secret: string
   baseUrl: string
@@ -24,8 +24,8 @@ export function accountClient(o: AccountClientOptions): ApiClient {
   const logger = o.logger.child({ appid: o.appid })
   const common = { baseUrl: o.baseUrl, logger, fetch: o.fetch, backoffMs: o.backoffMs }
   const base = createApiClient(common)
-  const tokens = databaseTokenProvider({
-    db: o.db,
+  const tokens = tokenProvider({
+    store: o.tokenStore,
     api: base,
     appid: o.appid,
     secret: o.secret,

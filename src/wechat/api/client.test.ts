@@ -3,12 +3,13 @@ import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../../test/databases.js'
 import { systemClock } from '../../clock.js'
+import { databaseTokenStore } from '../../community/token-store.js'
 import { type SandboxApi, startSandboxApi } from '../../sandbox/wechat-api-server.js'
 import { createApiClient } from './client.js'
 import { WechatApiError, WechatNetworkError, WechatValidationError } from './errors.js'
 import { sendCustomMessage, sendTemplateMessage, validateTemplateMessage } from './messages.js'
 import { createQrCode, qrCodeBody } from './qrcode.js'
-import { databaseTokenProvider, type TokenMode } from './token-provider.js'
+import { type TokenMode, tokenProvider } from './token-provider.js'
 import { getUserInfo, listFollowers } from './users.js'
 
 const APPID = 'wx00000000000000a1'
@@ -31,8 +32,8 @@ forEachDatabase('WeChat API client and shared token', (get, dbName) => {
       `wx${String(++n).padStart(4, '0')}${dbName === 'pglite' ? 'aaaa' : 'bbbb'}cccccccc`
     wx.setUser('o_follower', { subscribe: true })
     const api0 = createApiClient({ baseUrl: wx.url, sleep: noSleep, timeoutMs: opts.timeoutMs })
-    const tokens = databaseTokenProvider({
-      db: get().db,
+    const tokens = tokenProvider({
+      store: databaseTokenStore(get().db, systemClock),
       api: api0,
       appid,
       secret: SECRET,
@@ -141,8 +142,8 @@ forEachDatabase('WeChat API client and shared token', (get, dbName) => {
 
   it('carries hints and keeps the AppSecret out of errors', async () => {
     const api0 = createApiClient({ baseUrl: wx.url, sleep: noSleep })
-    const bad = databaseTokenProvider({
-      db: get().db,
+    const bad = tokenProvider({
+      store: databaseTokenStore(get().db, systemClock),
       api: api0,
       appid: APPID,
       secret: 'wrong-secret',

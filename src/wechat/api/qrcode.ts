@@ -49,6 +49,15 @@ export function qrCodeBody(r: QrCodeRequest): Record<string, unknown> {
 /** Where QR images are shown (`showqrcode`); the sandbox serves its own. */
 export const QR_IMAGE_BASE = 'https://mp.weixin.qq.com'
 
+/**
+ * The image URL of a ticket. Build it when showing the code rather than storing it: the ticket is
+ * what WeChat issued, the base is configuration and may change.
+ * @example qrImageUrl('https://mp.weixin.qq.com', ticket)
+ */
+export function qrImageUrl(imageBase: string, ticket: string): string {
+  return `${imageBase}/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`
+}
+
 /** Creates a parametric QR code; `imageBase` is where `showqrcode` is served. */
 export async function createQrCode(
   api: ApiClient,
@@ -67,6 +76,6 @@ export async function createQrCode(
     ticket,
     url: String(res.url),
     expireSeconds: res.expire_seconds === undefined ? null : Number(res.expire_seconds),
-    imageUrl: `${imageBase}/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`,
+    imageUrl: qrImageUrl(imageBase, ticket),
   }
 }

@@ -1,14 +1,13 @@
 /**
- * The access-token provider: one token per AppID, stored in `wechat_tokens` and shared by every
+ * The access-token provider: one token per AppID, kept in a {@link TokenStore} shared by every
  * process. Only one fetch happens at a time — per process through a shared promise, across
- * processes through a row lock (`select … for update`) held while fetching — so instances cold-
- * starting together fetch once. Tokens are refreshed early (5 min plus per-process jitter) and a
- * failing token is expired only if it is still the stored one (compare-and-expire).
+ * processes through the store's lock (a row lock held while fetching, in the database) — so
+ * instances cold-starting together fetch once. Tokens are refreshed early (5 min plus per-process
+ * jitter) and a failing token is expired only if it is still the stored one (compare-and-expire).
  */
-import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.js'
-import type { Database } from '../../db/schema.js'
 import type { ApiClient, TokenSource } from './client.js'
+import type { StoredToken, TokenStore } from './token-store.js'
 
 /**
  * `stable` = `/cgi-bin/stable_token` (default); `classic` = `/cgi-bin/token`; `wecom` = WeCom's
@@ -17,7 +16,8 @@ import type { ApiClient, TokenSource } from './client.js'
 export type TokenMode = 'stable' | 'classic' | 'wecom'
 
 export interface TokenProviderOptions {
-  db: Kysely<Database>
+  /** Where the token is shared (`databaseTokenStore` in production). */
+  store: TokenStore
   api: ApiClient
   appid: string
   secret: string
@@ -74,9 +74,12 @@ export async function fetchAccessToken(
   return { token, expiresIn }
 }
 
-/** The database-backed token source. */
-export function databaseTokenProvider(options: TokenProviderOptions): TokenSource {
-  const { db, appid, clock } = options
+/**
+ * The token source of one account, shared through `store`.
+ * @example tokenProvider({ store: databaseTokenStore(db, clock), api, appid, secret, clock })
+ */
+export function tokenProvider(options: TokenProviderOptions): TokenSource {
+  const { store, appid, clock } = options
   const mode = options.mode ?? 'stable'
   const margin = (options.marginSeconds ?? 300) * 1000
   const jitter = (options.jitterSeconds ?? 120) * 1000 * (options.random ?? Math.random)()
@@ -84,52 +87,36 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
   /** Keeps a token in memory until the margin before expiry — or, for a token that arrived with
    * less life than the margin (stable_token near its end), until half its remaining life, so a short
    * token never turns every call into a refresh. */
-  const remember = (token: string, expiresAt: number) => {
+  const remember = ({ token, expiresAt: at }: StoredToken) => {
     const now = clock.now().getTime()
+    const expiresAt = at.getTime()
     const refreshAt = Math.max(expiresAt - margin - jitter, now + (expiresAt - now) / 2)
     cached = { token, expiresAt, refreshAt }
     return token
   }
   let inflight: Promise<string> | undefined
 
-  const fresh = (expiresAt: number, extra: number) =>
-    expiresAt - clock.now().getTime() > margin + extra
+  const fresh = (expiresAt: Date, extra: number) =>
+    expiresAt.getTime() - clock.now().getTime() > margin + extra
 
   async function refresh(): Promise<string> {
-    const row = await db
-      .selectFrom('wechat_tokens')
-      .select(['access_token', 'expires_at'])
-      .where('appid', '=', appid)
-      .executeTakeFirst()
-    if (row && fresh(row.expires_at.getTime(), jitter)) {
-      return remember(row.access_token, row.expires_at.getTime())
-    }
-    return db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('wechat_tokens')
-        .values({ appid, access_token: '', expires_at: new Date(0), updated_at: clock.now() })
-        .onConflict((oc) => oc.column('appid').doNothing())
-        .execute()
-      const locked = await trx
-        .selectFrom('wechat_tokens')
-        .select(['access_token', 'expires_at'])
-        .where('appid', '=', appid)
-        .forUpdate()
-        .executeTakeFirstOrThrow()
-      // Someone else may have refreshed while we waited for the lock.
-      if (locked.access_token && fresh(locked.expires_at.getTime(), 0)) {
-        return remember(locked.access_token, locked.expires_at.getTime())
-      }
-      const { token, expiresIn } = await fetchAccessToken(options.api, appid, options.secret, mode)
-      const now = clock.now()
-      const expiresAt = new Date(now.getTime() + expiresIn * 1000)
-      await trx
-        .updateTable('wechat_tokens')
-        .set({ access_token: token, expires_at: expiresAt, updated_at: now })
-        .where('appid', '=', appid)
-        .execute()
-      return remember(token, expiresAt.getTime())
-    })
+    const stored = await store.read(appid)
+    if (stored && fresh(stored.expiresAt, jitter)) return remember(stored)
+    return remember(
+      await store.refresh(appid, {
+        // Someone else may have refreshed while we waited for the lock.
+        isFresh: (locked) => fresh(locked.expiresAt, 0),
+        async fetch() {
+          const { token, expiresIn } = await fetchAccessToken(
+            options.api,
+            appid,
+            options.secret,
+            mode,
+          )
+          return { token, expiresAt: new Date(clock.now().getTime() + expiresIn * 1000) }
+        },
+      }),
+    )
   }
 
   return {
@@ -142,12 +129,7 @@ export function databaseTokenProvider(options: TokenProviderOptions): TokenSourc
     },
     async expire(token) {
       if (cached?.token === token) cached = undefined
-      await db
-        .updateTable('wechat_tokens')
-        .set({ expires_at: clock.now(), updated_at: clock.now() })
-        .where('appid', '=', appid)
-        .where('access_token', '=', token)
-        .execute()
+      await store.expire(appid, token)
     },
   }
 }

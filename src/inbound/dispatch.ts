@@ -4,18 +4,20 @@
  * sent for it and finishes in the background; its result is kept for a customer-service follow-up.
  */
 import type { Kysely } from 'kysely'
+import type { WechatAccess } from '../bot/context.js'
+import { type Locale, translator } from '../bot/i18n.js'
+import { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
 import type { MemberStore, RecordedMember } from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import type { Metrics, PushOutcome } from '../metrics.js'
 import type { PushFormat } from '../wechat/codec.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
-import type { CommunitySettings, WechatAccess } from './context.js'
-import { type Locale, translator } from './i18n.js'
-import { Router } from './router.js'
+import type { CommunitySettings } from './community-context.js'
 
 /** What dispatching needs; built once per app. */
 export interface DispatchDeps {
@@ -31,6 +33,8 @@ export interface DispatchDeps {
   replyDeadlineMs: number
   /** Keeps background work alive after the response (Workers' `waitUntil`); Node needs nothing. */
   waitUntil?: (work: Promise<unknown>) => void
+  /** Counts each push by type and outcome, with its answer time. */
+  metrics?: Metrics
 }
 
 /** One push to dispatch. */
@@ -47,6 +51,20 @@ export interface DispatchInput {
  * Never throws for handler failures: they are logged and answered with an apology.
  */
 export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promise<string | null> {
+  const { body, outcome } = await handle(deps, input)
+  const { message } = input
+  deps.metrics?.push({
+    channel: 'oa',
+    type: isEvent(message) ? `event.${message.event}` : message.type,
+    outcome,
+    seconds: Math.max(0, deps.clock.now().getTime() - input.receivedAt) / 1000,
+  })
+  return body
+}
+
+type Handled = { body: string | null; outcome: PushOutcome }
+
+async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled> {
   const { message, appid } = input
   const key = { appid, dedupeKey: dedupeKey(message) }
   const deadline = input.receivedAt + deps.replyDeadlineMs
@@ -71,16 +89,19 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
     )
   } catch (error) {
     // Nothing was claimed or recorded (one statement): WeChat's retry may try again.
-    log.error('receiving the push failed', { error })
-    return render(text(t('error.generic')))
+    log.error('receiving the push failed', { code: 'RECEIVE_FAILED', error })
+    return { body: render(text(t('error.generic'))), outcome: 'failed' }
   }
   if (!member) {
     const outcome = await waitForOutcome(deps.inbound, key, deadline, now)
     log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
-    return outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
+    const body =
+      outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
+    return { body, outcome: 'duplicate' }
   }
   const recorded = member
 
+  let failed = false
   const work = (async () => {
     const reply = await deps.router.route({
       account: { appid, locale: deps.locale },
@@ -122,7 +143,8 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
       return undefined
     },
     async (error: unknown) => {
-      log.error('handler failed', { error })
+      failed = true
+      log.error('handler failed', { code: 'HANDLER_FAILED', error })
       const apology = text(t('error.generic'))
       const reason = error instanceof Error ? error.message : String(error)
       if (await deps.inbound.complete(key, render(apology), deps.clock.now(), reason)) {
@@ -140,13 +162,20 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
   })
   const first = await Promise.race([settled, timeout])
   clearTimeout(timer)
-  if (first !== timedOut) return first ?? null
+  const answered = (body: string | null | undefined): Handled => ({
+    body: body ?? null,
+    outcome: failed ? 'failed' : body ? 'replied' : 'success',
+  })
+  if (first !== timedOut) return answered(first)
 
   if (await deps.inbound.defer(key, deps.clock.now())) {
-    log.warn('reply deadline passed; answered success', { deadlineMs: deps.replyDeadlineMs })
+    log.warn('reply deadline passed; answered success', {
+      code: 'DEADLINE_PASSED',
+      deadlineMs: deps.replyDeadlineMs,
+    })
     deps.waitUntil?.(settled)
-    return null
+    return { body: null, outcome: 'deadline_passed' }
   }
   // The handler completed between the timer and the deferral: its reply is stored.
-  return (await settled) ?? null
+  return answered(await settled)
 }

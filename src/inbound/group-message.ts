@@ -1,19 +1,20 @@
 /**
- * The group side of the bot: every group adapter (the WeCom AI bot, the bridge) turns a message
+ * Group messages in: every group adapter (the WeCom AI bot, the bridge) turns a message
  * into a {@link GroupMessage} and gets the reply text from here. `绑定 <code>` links the sender's
  * identity on the channel to a member; a linked member's text runs through the same router as the
  * OA chat, with the channel identity (for moderator checks) and the group remembered.
  */
 import type { Kysely } from 'kysely'
+import type { WechatAccess } from '../bot/context.js'
+import { type Locale, translator } from '../bot/i18n.js'
+import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import { bindIdentity, memberByIdentity } from '../community/identities.js'
 import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Reply } from '../wechat/reply.js'
-import type { CommunitySettings, WechatAccess } from './context.js'
-import { type Locale, translator } from './i18n.js'
-import type { Router } from './router.js'
+import type { CommunitySettings } from './community-context.js'
 
 /** One message from a group (or a single chat with a group bot). */
 export interface GroupMessage {

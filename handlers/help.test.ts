@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { seedModerators } from '../src/community/moderation.js'
+import { createPusher } from '../src/sandbox/pusher.js'
+import { forEachDatabase } from '../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
+
+forEachDatabase('帮助 / help through the OA chat', (get) => {
+  let server: TestServer
+  let english: TestServer
+  beforeAll(async () => {
+    server = await startServer(get().db)
+    english = await startServer(get().db, { config: testConfig({ QUANZI_LOCALE: 'en' }) })
+    await seedModerators(get().db, [{ channel: 'oa', id: 'o_help_mod' }])
+  })
+  afterAll(async () => {
+    await server.close()
+    await english.close()
+  })
+
+  it('lists follower commands only, short and grouped; moderators also see theirs', async () => {
+    const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const follower = (await wx.text('o_help', '帮助')).reply!.Content as string
+    expect(follower.split('\n').length).toBeLessThanOrEqual(10)
+    expect(follower).toBe(
+      [
+        '你可以发送：',
+        '每日：签到 · 我的',
+        '积分：积分 · 排行榜 · 兑换',
+        '邀请：邀请 · 入群',
+        '活动：活动 · 报名 <代码> · 取消报名 <代码>',
+        '设置：昵称 <名字> · 退订 · 订阅 · 绑定',
+        '发送「帮助 签到」看某个指令的说明；中英文都可以（如 帮助 / help）。',
+      ].join('\n'),
+    )
+    expect(follower).not.toMatch(/加分|扣分|公告|管理/)
+
+    const moderator = (await wx.text('o_help_mod', 'help')).reply!.Content as string
+    expect(moderator.split('\n').length).toBeLessThanOrEqual(10)
+    expect(moderator).toContain('\n管理：加分 · 扣分 · 公告 · 开启 · 关闭\n')
+
+    // one command explained; a moderator command stays hidden from followers
+    expect((await wx.text('o_help', '帮助 兑换')).reply!.Content).toBe(
+      '· 兑换 / redeem / 商城 — 积分兑换奖品（「兑换 编号」）',
+    )
+    expect((await wx.text('o_help', '帮助 加分')).reply!.Content).toBe(follower)
+    expect((await wx.text('o_help_mod', '帮助 加分')).reply!.Content).toMatch(/^· 加分 \/ grant/)
+  })
+
+  it('speaks English with English command names', async () => {
+    const wx = createPusher({ url: `${english.url}/wechat`, account: SAFE_ACCOUNT })
+    expect((await wx.text('o_help_en', 'help')).reply!.Content).toBe(
+      [
+        'You can send:',
+        'Daily: checkin · me',
+        'Points: points · rank · redeem',
+        'Invite: invite · group',
+        'Activities: activities · join <code> · leave <code>',
+        'Settings: name <name> · optout · optin · bind',
+        'Send "help checkin" to learn about one command; Chinese or English both work (e.g. 帮助 / help).',
+      ].join('\n'),
+    )
+  })
+})
