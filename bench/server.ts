@@ -1,6 +1,7 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|memory|pglite|postgres  → prints {"port": N} when listening.
+ * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres  → prints {"port": N} when
+ * listening. `hello-read` reads the request body and answers 401: the transport cost of a body.
  */
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
@@ -23,6 +24,10 @@ let fetchHandler: (req: Request) => Response | Promise<Response>
 
 if (scenario === 'hello') {
   fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
+} else if (scenario === 'hello-read') {
+  fetchHandler = new Hono().post('/wechat', async (c) =>
+    c.text(`${(await c.req.text()).length}`, 401),
+  ).fetch
 } else {
   // (b) touches no database at all: the stores are in memory and nothing else is called.
   const db =

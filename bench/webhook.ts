@@ -3,6 +3,10 @@
  *   (a) Hono hello-world POST                                   — the baseline
  *   (b) safe-mode text push → decrypt, parse, route, encrypted reply; dedupe and members in memory
  *   (c) the same with the database dedupe and member upsert: PGlite, and PostgreSQL if reachable
+ *   (d) a refused unauthenticated 64 KB push, answered 401 by the (b) server — what an attacker's
+ *       request costs: without msg_signature (refused from the query, the body never read), and a
+ *       safe-mode envelope with a wrong msg_signature (the worst case: the body is read and
+ *       hashed); (a′) is that transport alone: a hello-world that reads the same body, 401
  * Every push has a fresh MsgId (prepared before the clock starts), so nothing is served from dedupe.
  *
  *   npm run bench                    # 10 s per target, 50 connections
@@ -10,12 +14,12 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,memory,pglite,postgres), BENCH_PGBENCH=1, BENCH_CPU_PROF=<dir> (a
- *      V8 CPU profile of each server process, for Chrome DevTools).
+ *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,pglite,postgres), BENCH_PGBENCH=1,
+ *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools).
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -30,7 +34,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
-const wanted = (process.env.BENCH_TARGETS ?? 'hello,memory,pglite,postgres').split(',')
+const wanted = (
+  process.env.BENCH_TARGETS ?? 'hello,hello-read,refused-unsigned,refused,memory,pglite,postgres'
+).split(',')
 
 async function start(scenario: string, env: Record<string, string> = {}) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
@@ -82,28 +88,64 @@ async function prepare(port: number, count: number): Promise<PreparedPush[]> {
   return out
 }
 
+/**
+ * (d): one request repeated — a 64 KB safe-mode envelope (as big as the default body limit allows)
+ * with a fresh timestamp and a wrong msg_signature. Checked to be refused with 401 before the run.
+ */
+async function refusedPush(port: number, signed = true): Promise<PreparedPush> {
+  const q = new URLSearchParams({
+    signature: '0'.repeat(40),
+    timestamp: String(Math.floor(Date.now() / 1000)),
+    nonce: 'bench1',
+    openid: 'o_attacker',
+    ...(signed ? { encrypt_type: 'aes', msg_signature: '0'.repeat(40) } : {}),
+  })
+  const shell =
+    '<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[]]></Encrypt></xml>'
+  const body = shell.replace(
+    '<![CDATA[]]>',
+    `<![CDATA[${'QUFB'.repeat((65_536 - shell.length) >> 2)}]]>`,
+  )
+  const push = { url: `http://127.0.0.1:${port}/wechat?${q}`, body, contentType: 'text/xml' }
+  const res = await fetch(push.url, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'text/xml' },
+  })
+  if (res.status !== 401 || body.length > 65_536)
+    throw new Error(`the refused push got ${res.status} (${body.length} bytes): fix the bench`)
+  return push
+}
+
 async function load(port: number, pushes: PreparedPush[] | null, duration = seconds) {
   let i = 0
+  // A request repeated ((a), (a′), (d)) is built once by autocannon; pushes are set up one by one
+  // (a setupRequest would make the load generator rebuild a 64 KB request every time).
+  const only = pushes?.length === 1 ? pushes[0]! : undefined
+  const request = {
+    method: 'POST' as const,
+    path: only ? only.url.slice(only.url.indexOf('/wechat')) : '/wechat',
+    headers: { 'content-type': 'text/xml' },
+    body: only ? only.body : 'hello',
+  }
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
     duration,
     requests: [
-      {
-        method: 'POST',
-        path: '/wechat',
-        headers: { 'content-type': 'text/xml' },
-        body: 'hello',
-        setupRequest: (req) => {
-          if (!pushes) return req
-          const p = pushes[i++ % pushes.length]!
-          return { ...req, path: p.url.slice(p.url.indexOf('/wechat')), body: p.body }
-        },
-      },
+      pushes && !only
+        ? {
+            ...request,
+            setupRequest: (req) => {
+              const p = pushes[i++ % pushes.length]!
+              return { ...req, path: p.url.slice(p.url.indexOf('/wechat')), body: p.body }
+            },
+          }
+        : request,
     ],
   })
   const bad = result.non2xx + result.errors + result.timeouts
-  if (pushes && i > pushes.length)
+  if (pushes && pushes.length > 1 && i > pushes.length)
     console.warn(`  note: ${i - pushes.length} pushes repeated a MsgId`)
   return {
     rps: result.requests.average,
@@ -124,6 +166,19 @@ async function pgReachable() {
   }
 }
 
+/**
+ * CPU time of a process so far, in µs (Linux /proc; undefined elsewhere). Server CPU per request
+ * holds up better than req/s when the load generator and other work share the cores.
+ */
+function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100) // utime + stime, 100 Hz
+  } catch {
+    return undefined
+  }
+}
+
 const rows: {
   name: string
   rps: number
@@ -131,11 +186,21 @@ const rows: {
   p99: number
   bad: number
   perPush: string
+  cpu?: number
 }[] = []
-const targets: [string, string, Record<string, string>][] = [
-  ['(a) Hono hello-world', 'hello', {}],
-  [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', {}],
-  [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', {}],
+// [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
+const targets: [string, string, string, Record<string, string>][] = [
+  ['(a) Hono hello-world', 'hello', 'hello', {}],
+  ['(a′) hello-world that reads the same 64 KB body, 401', 'hello-read', 'hello-read', {}],
+  [
+    '(d) refused unauthenticated 64 KB push: plaintext to a safe account (401 from the query)',
+    'refused-unsigned',
+    'memory',
+    {},
+  ],
+  ['(d) refused unauthenticated 64 KB push: wrong msg_signature (401)', 'refused', 'memory', {}],
+  [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', 'memory', {}],
+  [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
 ]
 const admin = await pgReachable()
 const schema = `bench_${Date.now().toString(36)}`
@@ -144,20 +209,34 @@ if (admin) {
   targets.push([
     `(c) safe-mode push 「${content}」 with the database, PostgreSQL`,
     'postgres',
+    'postgres',
     { BENCH_SCHEMA: schema },
   ])
 }
 
-for (const [name, scenario, env] of targets.filter((t) => wanted.includes(t[1]))) {
+for (const [name, target, scenario, env] of targets.filter((t) => wanted.includes(t[1]))) {
   const { child, lines, port } = await start(scenario, env)
-  const pushes = scenario === 'hello' ? null : await prepare(port, 6000 * seconds)
-  const warm = await load(port, pushes ? pushes.slice(0, 2000) : null, 2) // warm-up on the first 2000
-  const r = await load(port, pushes ? pushes.slice(2000) : null)
+  const pushes =
+    target === 'hello'
+      ? null
+      : target === 'refused' || target === 'hello-read'
+        ? [await refusedPush(port)]
+        : target === 'refused-unsigned'
+          ? [await refusedPush(port, false)]
+          : await prepare(port, 6000 * seconds)
+  const repeated = pushes?.length === 1 // (d): one request, the same every time
+  const warm = await load(port, pushes && !repeated ? pushes.slice(0, 2000) : pushes, 2) // warm-up on the first 2000
+  const cpuBefore = cpuMicros(child.pid)
+  const r = await load(port, pushes && !repeated ? pushes.slice(2000) : pushes)
+  const cpuAfter = cpuMicros(child.pid)
+  const cpu =
+    cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const queries = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
-  rows.push({ name, ...r, perPush })
+  // (d) is refused by design: its non-2xx column counts the 401s.
+  rows.push({ name, ...r, perPush, cpu })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}`,
+    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request`,
   )
 }
 
@@ -239,10 +318,10 @@ if (admin) {
 
 const base = rows[0]!.rps
 console.log(
-  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push |\n|---|---:|---:|---:|---:|---:|---:|`,
+  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
 )
 for (const r of rows) {
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${r.cpu?.toFixed(0) ?? '–'} |`,
   )
 }

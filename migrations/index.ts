@@ -21,6 +21,8 @@ import * as m0015 from './0015_moderators.js'
 import * as m0016 from './0016_wecom_join_ways.js'
 import * as m0017 from './0017_member_display_names.js'
 import * as m0018 from './0018_invite_qr_ticket.js'
+import * as m0019 from './0019_replay_claim_functions.js'
+import * as m0020 from './0020_replay_claims.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -41,4 +43,6 @@ export const migrations: Record<string, Migration> = {
   '0016_wecom_join_ways': m0016,
   '0017_member_display_names': m0017,
   '0018_invite_qr_ticket': m0018,
+  '0019_replay_claim_functions': m0019,
+  '0020_replay_claims': m0020,
 }

@@ -17,12 +17,14 @@ import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { type Metrics, noopMetrics } from './metrics.js'
 import { accessLog } from './middleware/access-log.js'
+import { clientAddress, type PeerAddress } from './middleware/client-address.js'
 import { adminRoutes } from './routes/admin.js'
 import { bridgeRoutes } from './routes/bridge.js'
 import { healthRoutes } from './routes/health.js'
 import { type JobRouteOptions, jobRoutes } from './routes/jobs.js'
 import { linkRoutes } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
+import { InputError } from './routes/validate.js'
 import { wechatRoutes } from './routes/wechat.js'
 import { aibotRoutes } from './routes/wecom-aibot.js'
 import { contactRoutes } from './routes/wecom-contact.js'
@@ -56,14 +58,21 @@ export interface AppDeps {
   status?: () => Promise<OpsStatus>
   /** Running a job now on request (`POST /admin/jobs/<name>/run`), where the entry allows it. */
   jobs?: JobRouteOptions['jobs']
+  /**
+   * The peer's address (Node: `getConnInfo(c).remote.address`; Workers: `CF-Connecting-IP`), for
+   * the audit log and rate limits; behind TRUSTED_PROXY_HOPS proxies, X-Forwarded-For is read too.
+   */
+  clientAddress?: PeerAddress
 }
 
 const CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
+  429: 'TOO_MANY_REQUESTS',
   500: 'INTERNAL_ERROR',
 }
 
@@ -108,12 +117,23 @@ export function createApp(deps: AppDeps): Hono {
     if (status >= 500) logger.error('request failed', { ...fields, error })
     else logger.warn('request refused', { ...fields, reason: error.message })
     const message = status >= 500 ? 'internal error' : error.message
-    return c.json({ code: CODES[status] ?? 'ERROR', message }, status as 400)
+    const issues = error instanceof InputError ? { issues: error.issues } : {}
+    return c.json({ code: CODES[status] ?? 'ERROR', message, ...issues }, status as 400)
   })
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: 'no such route' }, 404))
 
   const metrics = deps.metrics ?? noopMetrics
+  // The WeCom callbacks: the same crypto backend and freshness window as the webhook.
+  const callbackCodecOptions = {
+    crypto: deps.crypto,
+    maxSkewSeconds: config.maxSkewSeconds,
+    now: () => clock.now().getTime(),
+  }
   app.use('*', accessLog({ logger, metrics }))
+  app.use(
+    '*',
+    clientAddress({ peer: deps.clientAddress, trustedProxyHops: config.trustedProxyHops }),
+  )
   app.route(
     '/',
     healthRoutes({
@@ -153,7 +173,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route(
       '/wecom/callback',
       contactRoutes({
-        codec: contactCodec(contact, deps.crypto),
+        codec: contactCodec(contact, callbackCodecOptions),
         corpId: contact.corpId,
         api: wecomApi,
         codeAppid: config.accounts[0]?.appid ?? '',
@@ -178,6 +198,7 @@ export function createApp(deps: AppDeps): Hono {
         community,
         wechat,
         bridges: config.bridges,
+        maxSkewSeconds: config.maxSkewSeconds,
         codeAppid: config.accounts[0]?.appid ?? '',
         invites: config.invites,
       }),
@@ -187,7 +208,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route(
       '/wecom/aibot',
       aibotRoutes({
-        codec: aibotCodec(config.aibot, deps.crypto),
+        codec: aibotCodec(config.aibot, callbackCodecOptions),
         db,
         router: deps.router,
         clock,

@@ -24,7 +24,7 @@ describe('loadConfig', () => {
       maxSkewSeconds: 300,
       apiBase: 'https://api.weixin.qq.com',
       replyDeadlineMs: 4000,
-      maxBodyBytes: 1048576,
+      maxBodyBytes: 65536,
       timeZone: 'Asia/Shanghai',
       locale: 'zh-CN',
     })
@@ -124,6 +124,60 @@ describe('loadConfig', () => {
       'INVITE_CHAIN_REWARDS: must be up to 9 comma-separated point amounts, e.g. 30,20,10,5',
       'INVITE_QR_DAYS: must be at most 30',
     ])
+  })
+
+  it('reads bridges as a secret or {secret, trustUnionid}, and trusted proxy hops', () => {
+    const secret = 'bridge-shared-secret-0123456789'
+    expect(
+      loadConfig({ BRIDGES: JSON.stringify({ a: secret, b: { secret, trustUnionid: true } }) })
+        .bridges,
+    ).toEqual({
+      a: { secret, trustUnionid: false },
+      b: { secret, trustUnionid: true },
+    })
+    expect(problems({ BRIDGES: JSON.stringify({ a: 'short' }) })).toEqual([
+      'BRIDGES.a: must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
+    ])
+    expect(problems({ BRIDGES: JSON.stringify({ a: { secret, trust: true } }) })).toHaveLength(1)
+    expect(loadConfig({}).trustedProxyHops).toBe(0)
+    expect(loadConfig({ TRUSTED_PROXY_HOPS: '1' }).trustedProxyHops).toBe(1)
+    expect(problems({ TRUSTED_PROXY_HOPS: '11' })).toEqual([
+      'TRUSTED_PROXY_HOPS: must be at most 10',
+    ])
+  })
+
+  it('sets the encryption mode of every account: safe with a key, plain without, or as configured', () => {
+    const base = { WECHAT_APPID: 'wx1234567890abcdef', WECHAT_TOKEN: 'token123' }
+    const extra = (accounts: object[]) => ({ ...base, WECHAT_ACCOUNTS: JSON.stringify(accounts) })
+    const modes = (env: Record<string, string>) => loadConfig(env).accounts.map((a) => a.mode)
+    expect(
+      modes(
+        extra([
+          { appid: 'wxabcdef1234567890', token: 'other1', aesKey: KEY },
+          { appid: 'wxabcdef1234567891', token: 'other2', aesKey: KEY, mode: 'compat' },
+        ]),
+      ),
+    ).toEqual(['plain', 'safe', 'compat'])
+    expect(modes({ ...base, WECHAT_AES_KEY: KEY })).toEqual(['safe'])
+    expect(modes({ ...base, WECHAT_AES_KEY: KEY, WECHAT_MODE: 'compat' })).toEqual(['compat'])
+    expect(modes({ ...base, WECHAT_AES_KEY: KEY, WECHAT_MODE: 'plain' })).toEqual(['plain'])
+    expect(problems({ ...base, WECHAT_MODE: 'safe' })).toEqual([
+      'WECHAT_MODE: safe mode needs WECHAT_AES_KEY (the EncodingAESKey); use plain without one',
+    ])
+    expect(problems({ ...base, WECHAT_MODE: 'secure' })).toEqual([
+      'WECHAT_MODE: must be plain, compat or safe',
+    ])
+    expect(problems({ WECHAT_MODE: 'safe' })).toEqual([
+      'WECHAT_MODE: is set but WECHAT_APPID and WECHAT_TOKEN are not',
+    ])
+    expect(
+      problems(extra([{ appid: 'wxabcdef1234567890', token: 'other1', mode: 'compat' }])),
+    ).toEqual([
+      'WECHAT_ACCOUNTS[0].mode: compat mode needs aesKey (the EncodingAESKey); use plain without one',
+    ])
+    expect(
+      problems(extra([{ appid: 'wxabcdef1234567890', token: 'other1', mode: 'aes' }])),
+    ).toEqual(['WECHAT_ACCOUNTS[0].mode: must be plain, compat or safe'])
   })
 
   it('refuses half-configured accounts and bad extra accounts', () => {

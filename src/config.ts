@@ -8,6 +8,7 @@ import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { SegmentThresholds } from './community/segments.js'
+import type { EncryptionMode } from './wechat/webhook.js'
 import type { AibotCredentials } from './wecom/aibot.js'
 import type { ContactCredentials } from './wecom/contact.js'
 
@@ -19,6 +20,12 @@ export interface AccountConfig {
   token: string
   /** EncodingAESKey (43 characters); required for compatible and safe mode. */
   aesKey?: string
+  /**
+   * 消息加解密方式 as set in the MP console: `safe` accepts only encrypted pushes, `compat` both,
+   * `plain` plaintext (and encrypted ones when a key is set). `loadConfig` always sets it; absent
+   * (an account built elsewhere) means `safe` with an `aesKey`, else `plain`.
+   */
+  mode?: EncryptionMode
   /** The previous EncodingAESKey, tried when the current one fails (key rotation). */
   previousAesKey?: string
   /** AppSecret, for outbound API calls. */
@@ -62,8 +69,8 @@ export interface Config {
   robots: GroupRobots
   /** WeCom customer contact: the callback's credentials, the app secret, the join-QR groups. */
   wecomContact?: ContactCredentials & { secret: string; apiBase: string; joinChats: string[] }
-  /** Opt-in personal-WeChat bridges: id → shared secret (`/bridge/<id>`). */
-  bridges: Record<string, string>
+  /** Opt-in personal-WeChat bridges by id (`/bridge/<id>`): HMAC secret, trust in unionids. */
+  bridges: Record<string, BridgeConfig>
   /** Moderators seeded at start-up. */
   moderators: ModeratorConfig[]
   /** The WeCom AI bot's Token and EncodingAESKey (its callback at /wecom/aibot), if configured. */
@@ -77,6 +84,8 @@ export interface Config {
   shutdownTimeoutSeconds: number
   /** Bearer token `/metrics` requires; undefined → open (bind it to a private network). */
   metricsToken?: string
+  /** Reverse proxies in front that append to X-Forwarded-For (client address: audit, limits). */
+  trustedProxyHops: number
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
@@ -84,9 +93,27 @@ const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
 )
+/** One personal-WeChat bridge: its HMAC secret; `trustUnionid`: its joins may carry unionids. */
+export interface BridgeConfig {
+  secret: string
+  trustUnionid: boolean
+}
+const bridgeSecret = v.pipe(
+  v.string(),
+  v.minLength(24, 'the shared secret must be at least 24 characters'),
+)
 const bridgesSchema = v.record(
   v.pipe(v.string(), v.regex(/^[\w-]{1,40}$/, 'bridge ids: letters, digits, _ and -')),
-  v.pipe(v.string(), v.minLength(24, 'the shared secret must be at least 24 characters')),
+  v.union(
+    [
+      v.pipe(
+        bridgeSecret,
+        v.transform((secret): BridgeConfig => ({ secret, trustUnionid: false })),
+      ),
+      v.strictObject({ secret: bridgeSecret, trustUnionid: v.optional(v.boolean(), false) }),
+    ],
+    'must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
+  ),
 )
 const joinChatsSchema = v.pipe(
   v.array(v.pipe(v.string(), v.minLength(1)), 'must be a JSON array of chat ids'),
@@ -241,9 +268,12 @@ const aesKey = v.pipe(
   v.regex(AES_KEY, 'must contain only letters and digits'),
 )
 
+const mode = v.picklist(['plain', 'compat', 'safe'], 'must be plain, compat or safe')
+
 const accountSchema = v.strictObject({
   appid,
   token,
+  mode: v.optional(mode),
   aesKey: v.optional(aesKey),
   previousAesKey: v.optional(aesKey),
   secret: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'))),
@@ -262,6 +292,7 @@ const envSchema = v.object({
   WECHAT_TOKEN: v.optional(token),
   WECHAT_AES_KEY: v.optional(aesKey),
   WECHAT_AES_KEY_PREVIOUS: v.optional(aesKey),
+  WECHAT_MODE: v.optional(mode),
   WECHAT_SECRET: optionalString,
   WECHAT_ACCOUNTS: v.optional(v.string()),
   WECHAT_MAX_SKEW_SECONDS: integer(0, 86_400, 300),
@@ -281,7 +312,7 @@ const envSchema = v.object({
   OUTBOX_BURST: integer(1, 100_000, 200),
   OUTBOX_POLL_MS: integer(50, 600_000, 1000),
   WECHAT_REPLY_DEADLINE_MS: integer(100, 4_800, 4000),
-  WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 1024 * 1024),
+  WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 64 * 1024),
   ADMIN_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
   QUANZI_TIME_ZONE: v.pipe(
     v.optional(v.string(), 'Asia/Shanghai'),
@@ -431,6 +462,7 @@ const envSchema = v.object({
   GROUP_BUY_HOURS: integer(1, 168, 24),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
+  TRUSTED_PROXY_HOPS: integer(0, 10, 0),
   METRICS_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters (a bearer token)')),
   ),
@@ -488,10 +520,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         aesKey: e.WECHAT_AES_KEY,
         previousAesKey: e.WECHAT_AES_KEY_PREVIOUS,
         secret: e.WECHAT_SECRET,
+        mode: e.WECHAT_MODE ?? (e.WECHAT_AES_KEY ? 'safe' : 'plain'),
       })
+      if (e.WECHAT_MODE && e.WECHAT_MODE !== 'plain' && !e.WECHAT_AES_KEY)
+        problems.push(
+          `WECHAT_MODE: ${e.WECHAT_MODE} mode needs WECHAT_AES_KEY (the EncodingAESKey); use plain without one`,
+        )
     }
   } else {
-    for (const name of ['WECHAT_AES_KEY', 'WECHAT_AES_KEY_PREVIOUS', 'WECHAT_SECRET'] as const) {
+    for (const name of [
+      'WECHAT_AES_KEY',
+      'WECHAT_AES_KEY_PREVIOUS',
+      'WECHAT_MODE',
+      'WECHAT_SECRET',
+    ] as const) {
       if (e[name]) problems.push(`${name}: is set but WECHAT_APPID and WECHAT_TOKEN are not`)
     }
   }
@@ -504,13 +546,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     try {
       list = JSON.parse(e.WECHAT_ACCOUNTS)
     } catch {
-      problems.push('WECHAT_ACCOUNTS: must be a JSON array of {appid, token, aesKey?, secret?}')
+      problems.push(
+        'WECHAT_ACCOUNTS: must be a JSON array of {appid, token, aesKey?, previousAesKey?, mode?, secret?}',
+      )
     }
     if (list !== undefined) {
       const result = v.safeParse(v.array(accountSchema, 'must be a JSON array'), list, {
         abortPipeEarly: true,
       })
-      if (result.success) accounts.push(...result.output)
+      if (result.success)
+        result.output.forEach((account, index) => {
+          if (account.mode && account.mode !== 'plain' && !account.aesKey)
+            problems.push(
+              `WECHAT_ACCOUNTS[${index}].mode: ${account.mode} mode needs aesKey (the EncodingAESKey); use plain without one`,
+            )
+          accounts.push({ ...account, mode: account.mode ?? (account.aesKey ? 'safe' : 'plain') })
+        })
       else problems.push(...describe(result.issues, 'WECHAT_ACCOUNTS'))
     }
   }
@@ -585,7 +636,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeZone: e.QUANZI_TIME_ZONE,
       capHours: e.CAMPAIGN_CAP_HOURS,
       quietHours: e.QUIET_HOURS,
-      publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+      // As a URL parser writes it (lowercase host, no default port), so tracked links pass
+      // the template URL check (src/http-url.ts).
+      publicBaseUrl: new URL(e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).href.replace(
+        /\/+$/,
+        '',
+      ),
     },
     segments: {
       dormantDays: e.SEGMENT_DORMANT_DAYS,
@@ -617,6 +673,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     locale: e.QUANZI_LOCALE,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     metricsToken: e.METRICS_TOKEN,
+    trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     logLevel: e.LOG_LEVEL,
   }
 }

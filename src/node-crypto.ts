@@ -23,6 +23,9 @@ export const nodeCrypto: CryptoBackend = {
   async sha1Hex(input) {
     return createHash('sha1').update(input, 'utf8').digest('hex')
   },
+  async sha256Hex(input) {
+    return createHash('sha256').update(input, 'utf8').digest('hex')
+  },
   aesCbc(key) {
     return {
       async encrypt(iv, data) {

@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createAdaptorServer } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
 import { createRouter } from '../handlers/index.js'
 import { findJob, jobs } from '../jobs/index.js'
 import { runJobSlot, workerName } from '../jobs/runner.js'
@@ -46,27 +47,37 @@ async function main(logger: Logger): Promise<void> {
   logger.info('starting', { node: process.version, pid: process.pid })
   if (config.sandbox) config.accounts = [await loadSandboxAccount(config.dataDir)]
 
-  const database = await openDatabase({
-    ...config,
-    role: 'server',
-    templateDir: TEMPLATE_DIR,
-    progress: (message, fields) => logger.info(message, fields),
-  })
+  // The database opens (PGlite: ~1 s of WebAssembly) while the sandbox servers start.
+  const [database, sandboxApi, sandboxShop] = await Promise.all([
+    openDatabase({
+      ...config,
+      role: 'server',
+      templateDir: TEMPLATE_DIR,
+      progress: (message, fields) => logger.info(message, fields),
+    }),
+    // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
+    config.sandbox
+      ? startSandboxApi({
+          onSend: (m) =>
+            logger.info('sandbox: WeChat would deliver', {
+              method: m.method,
+              touser: m.touser,
+              body: m.body,
+            }),
+        })
+      : undefined,
+    // …and the shop pays through a sandbox WeChat Pay server with generated keys.
+    config.sandbox
+      ? startSandboxShop({
+          dataDir: config.dataDir,
+          notifyUrl: `http://localhost:${config.port}/pay/notify`,
+        })
+      : undefined,
+  ])
   const { db } = database
   logger.info('database ready', { kind: database.kind, location: database.location })
   await seedModerators(db, config.moderators)
 
-  // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
-  const sandboxApi = config.sandbox
-    ? await startSandboxApi({
-        onSend: (m) =>
-          logger.info('sandbox: WeChat would deliver', {
-            method: m.method,
-            touser: m.touser,
-            body: m.body,
-          }),
-      })
-    : undefined
   const apiBase = sandboxApi?.url ?? config.apiBase
   if (sandboxApi) config.qrImageBase = sandboxApi.url
   // One API client per account with a secret: the outbox workers and the handlers share it.
@@ -79,13 +90,7 @@ async function main(logger: Logger): Promise<void> {
     fetch: nodeFetch,
   })
 
-  // The shop: configured (MP_*, PAY_*), or in sandbox mode a generated one on a sandbox Pay server.
-  const sandboxShop = config.sandbox
-    ? await startSandboxShop({
-        dataDir: config.dataDir,
-        notifyUrl: `http://localhost:${config.port}/pay/notify`,
-      })
-    : undefined
+  // The shop: configured (MP_*, PAY_*), or in sandbox mode the generated one.
   if (sandboxApi && sandboxShop) {
     // Where `npm run shop` finds the sandbox servers of this process.
     await writeFile(
@@ -120,6 +125,7 @@ async function main(logger: Logger): Promise<void> {
     clock: systemClock,
     crypto: nodeCrypto,
     api: (appid) => apis.get(appid),
+    clientAddress: (c) => getConnInfo(c).remote.address,
     shop,
     metrics,
     status,

@@ -49,7 +49,13 @@ function build(env: WorkerEnv): Built {
     logger,
   })
   return {
-    app: createApp({ config, db, router: createRouter(), api: (appid) => apis.get(appid) }),
+    app: createApp({
+      config,
+      db,
+      router: createRouter(),
+      api: (appid) => apis.get(appid),
+      clientAddress: (c) => c.req.header('cf-connecting-ip'),
+    }),
     jobContext: { db, clock: systemClock, logger, config },
     timeZone: config.timeZone,
   }

@@ -2,9 +2,11 @@
  * Integration tests run on every real database: PGlite in memory always, PostgreSQL when
  * TEST_DATABASE_URL is set. Each suite gets its own PostgreSQL schema, dropped afterwards.
  */
+
+import { readFileSync } from 'node:fs'
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
-import { afterAll, beforeAll, describe } from 'vitest'
+import { afterAll, beforeAll, describe, inject } from 'vitest'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
 import { postgresDatabase } from '../src/db/postgres.js'
@@ -37,7 +39,8 @@ export function forEachDatabase(
       let schema = ''
       beforeAll(async () => {
         if (name === 'pglite') {
-          const db = await pgliteDatabase()
+          const template = new Blob([readFileSync(inject('pgliteTemplate'))])
+          const db = await pgliteDatabase(undefined, { loadDataDir: template })
           await migrateToLatest(db)
           current = {
             name,

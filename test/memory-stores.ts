@@ -3,7 +3,12 @@
  * they hold state in one process, which production must never rely on.
  */
 import type { Clock } from '../src/clock.js'
-import type { InboundKey, InboundOutcome, InboundStore } from '../src/community/inbound-events.js'
+import {
+  type InboundKey,
+  type InboundOutcome,
+  type InboundStore,
+  ReplayRefusedError,
+} from '../src/community/inbound-events.js'
 import type { MemberStore } from '../src/community/members.js'
 import type { InboundStatus, Member } from '../src/db/schema.js'
 import type { StoredToken, TokenStore } from '../src/wechat/api/token-store.js'
@@ -43,9 +48,17 @@ function memoryInboundStore(rows: Map<string, Row>): InboundStore {
 
 function memoryMemberStore(claims: Map<string, Row>): MemberStore {
   const members = new Map<string, Member>()
+  const replays = new Map<string, string>()
   let next = 1
   return {
     async receive(claim, message, now) {
+      if (claim.replay) {
+        const { door, timestamp, nonce, digest } = claim.replay
+        const replayId = [door, claim.appid, timestamp, nonce].join('\u0000')
+        const seen = replays.get(replayId)
+        if (seen !== undefined && seen !== digest) throw new ReplayRefusedError()
+        replays.set(replayId, digest)
+      }
       const claimId = `${claim.appid}\u0000${claim.dedupeKey}`
       if (claims.has(claimId)) return null
       claims.set(claimId, { status: 'processing', reply: null })

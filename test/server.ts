@@ -2,6 +2,7 @@
 
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
 import type { Kysely } from 'kysely'
 import { createRouter } from '../handlers/index.js'
 import { type AppDeps, createApp } from '../src/app.js'
@@ -16,6 +17,13 @@ export const SAFE_ACCOUNT = {
   aesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
 }
 export const PLAIN_ACCOUNT = { appid: 'wx0000000000000002', token: 'testtoken2' }
+/** An account in compatible mode (not in `testConfig`: add it to WECHAT_ACCOUNTS where needed). */
+export const COMPAT_ACCOUNT = {
+  appid: 'wx0000000000000003',
+  token: 'testtoken3',
+  aesKey: SAFE_ACCOUNT.aesKey,
+  mode: 'compat' as const,
+}
 
 /** The test configuration: a safe-mode default account and a plaintext-only second account. */
 export function testConfig(env: Record<string, string> = {}): Config {
@@ -45,6 +53,7 @@ export async function startServer(
     db,
     router: createRouter(),
     logger: silentLogger,
+    clientAddress: (c) => getConnInfo(c).remote.address,
     ...overrides,
   })
   return new Promise((resolve) => {

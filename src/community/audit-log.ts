@@ -9,6 +9,8 @@ export interface AuditEntry {
   target: string
   details: unknown
   now: Date
+  /** Where the request came from, when it came over HTTP (`c.var.clientAddress`). */
+  clientAddress?: string
 }
 
 /** Appends one entry. */
@@ -25,6 +27,7 @@ export async function audit(
       target: e.target,
       details: JSON.stringify(e.details),
       created_at: e.now,
+      client_address: e.clientAddress ?? null,
     })
     .execute()
 }

@@ -17,6 +17,7 @@ import { sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
 import type { CampaignsTable, Database, Member, Segment } from '../db/schema.js'
+import { isHttpUrl } from '../http-url.js'
 import { randomToken } from '../wechat/crypto.js'
 import { localMinutes } from './community-time.js'
 import { loadReachability } from './reachability.js'
@@ -378,8 +379,18 @@ async function enqueueBatch(
   return pushes.length
 }
 
-/** Records clicks on a tracked link; returns where to send the browser, or undefined. */
+/**
+ * Records a click on a tracked link; returns where to send the browser, or undefined for an
+ * unknown code — or a target that is not a clean absolute http(s) URL (one stored before targets
+ * were checked): such a click is not counted, and no header is built from it.
+ */
 export async function followLink(db: Kysely<Database>, code: string, now: Date) {
+  const link = await db
+    .selectFrom('campaign_recipients')
+    .select('target_url')
+    .where('link_code', '=', code)
+    .executeTakeFirst()
+  if (!link?.target_url || !isHttpUrl(link.target_url)) return undefined
   const row = await db
     .updateTable('campaign_recipients')
     .set((eb) => ({

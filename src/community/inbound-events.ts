@@ -12,12 +12,14 @@
  *   deferred   → replied      the late handler had nothing to say
  * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { sleep } from '../clock.js'
 import type { Database, InboundStatus } from '../db/schema.js'
 import { replyToCustomMessage } from '../wechat/api/messages.js'
+import type { ReplayStamp } from '../wechat/envelope.js'
 import type { Reply } from '../wechat/reply.js'
 import { enqueue } from './outbox.js'
+import { claimNonce, type NonceClaim } from './replay-claims.js'
 
 /** Identifies a push. */
 export interface InboundKey {
@@ -177,4 +179,56 @@ export async function claimEvent(
     .returning('dedupe_key')
     .executeTakeFirst()
   return row !== undefined
+}
+
+/**
+ * A request's claim in the replay cache (`replay_claims`, see replay-claims.ts): its door
+ * (`wechat`, `wecom_aibot`, `wecom_contact`), timestamp, nonce and body digest. It is keyed by the
+ * claim's appid and made in the same statement as the dedupe claim (migration 0019).
+ */
+export type ReplayClaim = ReplayStamp & { door: string }
+
+/**
+ * A signed request whose (timestamp, nonce) was accepted before with another body: a captured
+ * signature replayed. Nothing was claimed or recorded; the door answers 401.
+ */
+export class ReplayRefusedError extends Error {
+  override readonly name = 'ReplayRefusedError'
+  constructor() {
+    super('replayed request: this timestamp and nonce came before with another body')
+  }
+}
+
+/** What claiming an event found: new, claimed before (a retry), or a replay (refuse it). */
+export type ClaimResult = 'claimed' | 'duplicate' | 'replayed'
+
+/**
+ * {@link claimEvent} with the request's replay claim in the same statement
+ * (`quanzi_claim_event`): one round trip, and on a replay nothing is claimed.
+ * @example if ((await claimInbound(db, { ...event, replay })) === 'replayed') return refuse(401)
+ */
+export async function claimInbound(
+  db: Kysely<Database>,
+  e: Parameters<typeof claimEvent>[1] & { replay: ReplayClaim },
+): Promise<ClaimResult> {
+  const { rows } = await sql<{ r: ClaimResult }>`select quanzi_claim_event(
+    ${e.appid}::text, ${e.dedupeKey}::text, ${e.sender}::text, ${e.msgType}::text,
+    ${e.event ?? null}::text, ${e.now}::timestamptz, ${e.replay.door}::text,
+    ${e.replay.timestamp}::bigint, ${e.replay.nonce}::text, ${e.replay.digest}::text
+  ) as r`.execute(db)
+  return rows[0]!.r
+}
+
+/**
+ * The replay claim alone, for requests that claim nothing else (one statement): `new`, `retry`
+ * (same body) or `conflict` (another body: refuse it).
+ */
+export function claimReplay(
+  db: Kysely<Database>,
+  key: string,
+  replay: ReplayClaim,
+  now: Date,
+): Promise<NonceClaim> {
+  const { door, timestamp, nonce, digest } = replay
+  return claimNonce(db, { door, key, timestamp: Number(timestamp), nonce, bodyDigest: digest, now })
 }

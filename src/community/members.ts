@@ -7,6 +7,7 @@ import { type Kysely, sql } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import { type InboundMessage, isEvent } from '../wechat/message.js'
 import { localDay, weekStart } from './community-time.js'
+import { type ReplayClaim, ReplayRefusedError } from './inbound-events.js'
 import {
   LEVELS_JSON,
   type LedgerOutcome,
@@ -38,11 +39,15 @@ export interface PushClaim {
   dedupeKey: string
   msgType: string
   event: string | null
+  /** The request's replay-cache claim, made in the same statement; a conflict throws. */
+  replay?: ReplayClaim
 }
 
 /**
  * Receives a push: claims its dedupe key and, when this caller won the claim, records the member.
- * Null when the push was claimed before (a retry or another instance).
+ * Null when the push was claimed before (a retry or another instance). Throws
+ * {@link ReplayRefusedError}, having claimed nothing, when the claim's replay stamp was used before
+ * with another body.
  */
 export interface MemberStore {
   receive(claim: PushClaim, message: InboundMessage, now: Date): Promise<RecordedMember | null>
@@ -64,7 +69,8 @@ export function opensServiceWindow(m: InboundMessage): boolean {
  * key in `inbound_events`, upserts the member (`insert … on conflict do update`, so concurrent
  * pushes from one member never race) and, on the member's first action of the community day, awards
  * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
- * state changes only on subscribe, SCAN and unsubscribe.
+ * state changes only on subscribe, SCAN and unsubscribe. With a replay claim, the overload of
+ * migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
@@ -86,9 +92,15 @@ export function databaseMemberStore(
         ${subscribed}::boolean, ${event === 'subscribe'}::boolean, ${unfollow}::boolean,
         ${follow}::boolean, ${follow ? message.scene : null}::text,
         ${follow ? message.eventKey : null}::text, ${isMemberAction(message)}::boolean,
-        ${options.timeZone}::text, ${day}::date, ${weekStart(day)}::date, ${LEVELS_JSON}::jsonb
+        ${options.timeZone}::text, ${day}::date, ${weekStart(day)}::date, ${LEVELS_JSON}::jsonb${
+          claim.replay
+            ? sql`, ${claim.replay.door}::text, ${claim.replay.timestamp}::bigint,
+        ${claim.replay.nonce}::text, ${claim.replay.digest}::text`
+            : sql``
+        }
       ) as r`.execute(db)
       const r = rows[0]!.r
+      if (r.replayed) throw new ReplayRefusedError()
       if (!r.claimed) return null
       return {
         ...memberFromJson(r.member),
@@ -102,6 +114,7 @@ export function databaseMemberStore(
 
 interface RawReceive {
   claimed: boolean
+  replayed?: boolean
   member: Record<string, unknown>
   is_new: boolean
   previous_active_at: string | null

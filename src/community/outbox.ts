@@ -19,6 +19,7 @@ import {
   sendTemplateMessage,
 } from '../wechat/api/messages.js'
 import { nextLocalMidnight } from './community-time.js'
+import { type RateLimit, takeFromBucket } from './rate-buckets.js'
 import { isReachabilityError, loadReachability, recordUnreachable } from './reachability.js'
 
 /** One message to enqueue. `payload` is the API body without `touser` (and `client_msg_id`). */
@@ -64,11 +65,8 @@ export async function enqueue(
 /** The `client_msg_id` of an item: stable across retries and crashes. */
 export const clientMsgId = (item: { id: number }) => `qz${item.id}`
 
-/** Rate limit per account: a token bucket shared through the database. `perSecond: 0` = unthrottled. */
-export interface RateLimit {
-  perSecond: number
-  burst: number
-}
+/** Rate limit per account: a token bucket shared through the database (rate-buckets.ts). */
+export type { RateLimit } from './rate-buckets.js'
 
 /**
  * Takes up to `want` tokens from the account's bucket; returns how many were granted (0 while the
@@ -81,30 +79,7 @@ export async function takeTokens(
   rate: RateLimit,
   now: Date,
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('rate_buckets')
-      .values({ appid, tokens: rate.burst, updated_at: now, paused_until: null })
-      .onConflict((oc) => oc.column('appid').doNothing())
-      .execute()
-    const bucket = await trx
-      .selectFrom('rate_buckets')
-      .selectAll()
-      .where('appid', '=', appid)
-      .forUpdate()
-      .executeTakeFirstOrThrow()
-    if (bucket.paused_until && bucket.paused_until > now) return 0
-    if (rate.perSecond <= 0) return want
-    const elapsed = Math.max(0, now.getTime() - bucket.updated_at.getTime()) / 1000
-    const available = Math.min(rate.burst, bucket.tokens + elapsed * rate.perSecond)
-    const granted = Math.min(want, Math.floor(available))
-    await trx
-      .updateTable('rate_buckets')
-      .set({ tokens: available - granted, updated_at: now })
-      .where('appid', '=', appid)
-      .execute()
-    return granted
-  })
+  return (await takeFromBucket(db, appid, want, rate, now)).granted
 }
 
 /** Pauses an account's sends until `until` (a 45009 quota error pauses until the next local day). */

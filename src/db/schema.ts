@@ -193,6 +193,19 @@ export interface AuditLogTable {
   target: string
   details: string
   created_at: Timestamp
+  /** The client's address (refused operator calls); null for entries that did not come over HTTP. */
+  client_address: ColumnType<string | null, string | null | undefined, string | null>
+}
+
+/** One accepted signed request of a door (migration 0020): a retry matches its body digest. */
+export interface ReplayClaimsTable {
+  door: string
+  key: string
+  /** The request's timestamp, Unix seconds. */
+  ts: ColumnType<string, number, number>
+  nonce: string
+  body_digest: string
+  created_at: ColumnType<Date, Date | undefined, Date>
 }
 
 /** A member's stable invite code (the QR scene carries it). */
@@ -503,6 +516,7 @@ export interface Database {
   moderators: ModeratorsTable
   group_members: GroupMembersTable
   wecom_join_ways: WecomJoinWaysTable
+  replay_claims: ReplayClaimsTable
 }
 
 export type Product = Selectable<ProductsTable>

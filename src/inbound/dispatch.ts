@@ -8,13 +8,18 @@ import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
-import { type InboundStore, waitForOutcome } from '../community/inbound-events.js'
+import {
+  type InboundStore,
+  ReplayRefusedError,
+  waitForOutcome,
+} from '../community/inbound-events.js'
 import type { MemberStore, RecordedMember } from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Metrics, PushOutcome } from '../metrics.js'
 import type { PushFormat } from '../wechat/codec.js'
+import type { ReplayStamp } from '../wechat/envelope.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
 import type { CommunitySettings } from './community-context.js'
@@ -44,11 +49,14 @@ export interface DispatchInput {
   format: PushFormat
   /** When the request arrived (epoch ms): the deadline counts from here. */
   receivedAt: number
+  /** The request's timestamp, nonce and body digest: claimed in the replay cache with the push. */
+  stamp?: ReplayStamp
 }
 
 /**
  * Handles one verified push and returns the plaintext reply body to send, or null for `success`.
- * Never throws for handler failures: they are logged and answered with an apology.
+ * Never throws for handler failures: they are logged and answered with an apology. Throws
+ * {@link ReplayRefusedError} (nothing claimed, nothing run) for a replayed request.
  */
 export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promise<string | null> {
   const { body, outcome } = await handle(deps, input)
@@ -83,11 +91,13 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
         ...key,
         msgType: message.type === 'unknown' ? message.msgType : message.type,
         event: isEvent(message) ? message.event : null,
+        replay: input.stamp && { door: 'wechat', ...input.stamp },
       },
       message,
       deps.clock.now(),
     )
   } catch (error) {
+    if (error instanceof ReplayRefusedError) throw error
     // Nothing was claimed or recorded (one statement): WeChat's retry may try again.
     log.error('receiving the push failed', { code: 'RECEIVE_FAILED', error })
     return { body: render(text(t('error.generic'))), outcome: 'failed' }

@@ -22,7 +22,7 @@ import {
 import { audit } from '../community/audit-log.js'
 import { cronMatches } from '../cron.js'
 import type { Database } from '../db/schema.js'
-import { accountParam, parseBody } from './validate.js'
+import { accountParam, day, int, parseBody, parseQuery } from './validate.js'
 
 const ACTOR = 'operator'
 const cron = v.pipe(
@@ -41,7 +41,7 @@ const fields = {
   description: v.pipe(v.string(), v.trim(), v.maxLength(200)),
   cron,
   points: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000)),
-  capacity: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  capacity: v.nullable(int(1)),
 }
 const createBody = v.strictObject({
   key: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and -')),
@@ -57,8 +57,9 @@ const patchBody = v.partial(
 )
 const awardBody = v.strictObject({
   openids: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(1000)),
-  period: v.optional(v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD'))),
+  period: v.optional(day('YYYY-MM-DD')),
 })
+const signupsQuery = v.object({ period: v.optional(day('YYYY-MM-DD')) })
 
 export function activityAdminRoutes(o: {
   db: Kysely<Database>
@@ -153,7 +154,8 @@ export function activityAdminRoutes(o: {
   app.get('/accounts/:appid/activities/:key/signups', async (c) => {
     const appid = account(c)
     const a = await activityOf(appid, c.req.param('key'))
-    const period = c.req.query('period') ?? periodOf(a.cadence, o.clock.now(), o.timeZone)
+    const period =
+      parseQuery(c, signupsQuery).period ?? periodOf(a.cadence, o.clock.now(), o.timeZone)
     const signups = await o.db
       .selectFrom('activity_signups')
       .innerJoin('members', 'members.id', 'activity_signups.member_id')

@@ -22,7 +22,7 @@ import { cronMatches } from '../cron.js'
 import type { CampaignStatus, Database } from '../db/schema.js'
 import { WechatValidationError } from '../wechat/api/errors.js'
 import { validateTemplateMessage } from '../wechat/api/messages.js'
-import { accountParam, parseBody } from './validate.js'
+import { accountParam, httpUrl, int, parseBody, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
 const template = v.strictObject({
@@ -31,7 +31,7 @@ const template = v.strictObject({
     v.pipe(v.string(), v.regex(/^[a-z_]+\d*$/)),
     v.strictObject({ value: v.string() }),
   ),
-  url: v.optional(v.pipe(v.string(), v.url())),
+  url: v.optional(httpUrl()),
   miniprogram: v.optional(
     v.strictObject({ appid: v.string(), pagepath: v.pipe(v.string(), v.maxLength(256)) }),
   ),
@@ -40,7 +40,7 @@ const campaignBody = v.strictObject({
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(80)),
   audience: v.strictObject({
     segment: v.optional(v.picklist([...SEGMENTS], `one of ${SEGMENTS.join(', ')}`)),
-    tag: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    tag: v.optional(int(1)),
     group: v.optional(
       v.strictObject({
         channel: v.pipe(v.string(), v.regex(/^(wecom_aibot|wecom_customer|bridge:[\w-]{1,40})$/)),
@@ -64,7 +64,7 @@ const campaignBody = v.strictObject({
   ),
   schedule: v.union([
     v.strictObject({ cron: v.string() }),
-    v.strictObject({ at: v.pipe(v.string(), v.isoTimestamp('an ISO 8601 time with an offset')) }),
+    v.strictObject({ at: timestamp('an ISO 8601 time with an offset') }),
   ]),
   conversionDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60)), 7),
 })
@@ -95,7 +95,7 @@ export function campaignAdminRoutes(o: {
   const app = new Hono()
   const account = accountParam(o.appids)
   const find = async (appid: string, id: string) => {
-    const row = /^\d+$/.test(id)
+    const row = /^\d{1,15}$/.test(id)
       ? await o.db
           .selectFrom('campaigns')
           .selectAll()

@@ -21,7 +21,7 @@ import type { Logger } from '../logger.js'
 import { ensureDefaultProducts } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { requestRefund } from '../shop/refunds.js'
-import { parseBody } from './validate.js'
+import { int, parseBody, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
 const fen = v.pipe(
@@ -31,12 +31,12 @@ const fen = v.pipe(
   v.maxValue(100_000_000),
 )
 const count = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000))
-const time = v.pipe(v.string(), v.isoTimestamp('must be an ISO 8601 time with an offset'))
+const time = timestamp()
 const editable = {
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(127)),
   priceFen: fen,
   stock: v.nullable(count),
-  perMemberLimit: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  perMemberLimit: v.nullable(int(1)),
   startsAt: v.nullable(time),
   endsAt: v.nullable(time),
 }

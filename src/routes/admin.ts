@@ -21,7 +21,7 @@
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import * as v from 'valibot'
 import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
@@ -35,7 +35,7 @@ import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
 import { segmentCounts } from '../community/segments.js'
-import type { Database } from '../db/schema.js'
+import type { Database, Member } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
 import { qrImageUrl } from '../wechat/api/qrcode.js'
@@ -44,7 +44,18 @@ import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
 import { shopAdminRoutes } from './admin-shop.js'
-import { accountParam, parseBody } from './validate.js'
+import {
+  accountParam,
+  digits,
+  INT_MAX,
+  int,
+  isDay,
+  parseBody,
+  parseParam,
+  parseQuery,
+  refuseNulInUrl,
+  rowIdParam,
+} from './validate.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>
@@ -61,9 +72,6 @@ export interface AdminRouteOptions {
   shop?: Shop
   logger: Logger
 }
-
-const isDay = (s: string) =>
-  /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`))
 
 const ACTOR = 'operator'
 
@@ -85,8 +93,8 @@ const tagBody = v.strictObject({
   openids: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(1000)),
 })
 const ruleBody = v.strictObject({
-  points: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000)),
-  capCount: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1)))),
+  points: int(0, 100_000),
+  capCount: v.optional(v.nullable(int(1))),
   capPeriod: v.optional(
     v.nullable(v.picklist(['day', 'week', 'ever'], 'must be day, week or ever')),
   ),
@@ -94,19 +102,32 @@ const ruleBody = v.strictObject({
 })
 const rewardFields = {
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(60)),
-  cost: v.pipe(v.number(), v.integer(), v.minValue(1)),
-  stock: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))),
-  perMemberLimit: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  cost: int(1),
+  stock: v.nullable(int(0)),
+  perMemberLimit: v.nullable(int(1)),
   enabled: v.boolean(),
 }
 const rewardCreate = v.strictObject({
-  code: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  code: int(1),
   name: rewardFields.name,
   cost: rewardFields.cost,
   stock: v.optional(rewardFields.stock, null),
   perMemberLimit: v.optional(rewardFields.perMemberLimit, null),
 })
 const rewardPatch = v.partial(v.strictObject(rewardFields))
+const ledgerQuery = v.object({
+  limit: v.optional(digits(1, INT_MAX, 'must be a whole number ≥ 1')),
+  before: v.optional(rowIdParam),
+})
+const reportQuery = v.object({
+  from: v.optional(v.pipe(v.string(), v.check(isDay, 'must be a date YYYY-MM-DD'))),
+  to: v.optional(v.pipe(v.string(), v.check(isDay, 'must be a date YYYY-MM-DD'))),
+})
+const rewardCode = digits(1, INT_MAX, 'must be a reward code')
+const tagId = digits(1, INT_MAX, 'a WeChat tag id')
+
+/** The `:appid` an operator call names, when it names one (refused calls are audited under it). */
+const requestedAppid = (path: string) => /\/accounts\/([^/]{1,64})/.exec(path)?.[1]
 
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
@@ -115,15 +136,43 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   // Compare digests so the comparison time does not depend on the token's length either.
   const expected = o.adminToken ? sha1Hex(o.adminToken) : undefined
 
+  /** A refused call goes to the audit log with the client's address (never the token). */
+  const auditRefusal = async (c: Context, status: number, reason: string | undefined) => {
+    const requested = requestedAppid(c.req.path)
+    try {
+      await audit(o.db, {
+        appid: requested && o.appids.includes(requested) ? requested : '-',
+        actor: status === 401 ? 'anonymous' : ACTOR,
+        action: 'refused',
+        target: `${c.req.method} ${c.req.path}`.replaceAll('\u0000', '%00').slice(0, 300),
+        details: { status, reason: reason?.slice(0, 300), appid: requested },
+        now: o.clock.now(),
+        clientAddress: c.var.clientAddress,
+      })
+    } catch (error) {
+      o.logger.warn('could not audit a refused operator call', { status, error })
+    }
+  }
+
   app.use('*', async function adminAuth(c, next) {
     if (!expected)
       throw new HTTPException(404, { message: 'operator API disabled: set ADMIN_TOKEN' })
     const given = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1]
     if (!given || !timingSafeEqual(await sha1Hex(given), await expected)) {
-      throw new HTTPException(401, { message: 'missing or wrong bearer token' })
+      const message = 'missing or wrong bearer token'
+      await auditRefusal(c, 401, message)
+      throw new HTTPException(401, { message })
     }
     await next()
+    if (c.res.status >= 400 && c.res.status < 500)
+      await auditRefusal(
+        c,
+        c.res.status,
+        c.error?.message ?? (c.res.status === 404 ? 'no such route' : undefined),
+      )
   })
+
+  app.use('*', refuseNulInUrl)
 
   const account = accountParam(o.appids)
   const memberOf = async (c: Context) => {
@@ -139,6 +188,8 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     const now = o.clock.now()
     const key = body.idempotencyKey ?? `admin:${crypto.randomUUID()}`
     const outcome = await withMemberLocked(o.db, member.id, async (trx, locked) => {
+      if (body.delta > 0 && (await overflows(trx, appid, locked, body.delta, key)))
+        return { status: 'limit' as const, balance: locked.points_balance }
       const result = await applyDelta(
         trx,
         locked,
@@ -176,6 +227,16 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       }
       return result
     })
+    if (outcome.status === 'limit')
+      return c.json(
+        {
+          code: 'BALANCE_LIMIT',
+          message: `delta: the balance or lifetime points would exceed ${INT_MAX}`,
+          status: outcome.status,
+          balance: outcome.balance,
+        },
+        409,
+      )
     const payload = { status: outcome.status, balance: outcome.balance, level: outcome.level.key }
     if (outcome.status === 'insufficient')
       return c.json(
@@ -187,8 +248,9 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   app.get('/accounts/:appid/members/:openid/ledger', async (c) => {
     const { member } = await memberOf(c)
-    const limit = Math.min(200, Math.max(1, Number(c.req.query('limit') ?? 50) || 50))
-    const before = Number(c.req.query('before') ?? 0)
+    const query = parseQuery(c, ledgerQuery)
+    const limit = Math.min(200, query.limit ?? 50)
+    const before = query.before ?? 0
     let q = o.db
       .selectFrom('points_ledger')
       .select([
@@ -227,9 +289,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   app.post('/accounts/:appid/tags/:tagid/members', async (c) => {
     const appid = account(c)
-    const tagid = Number(c.req.param('tagid'))
-    if (!Number.isInteger(tagid) || tagid < 1)
-      throw new HTTPException(400, { message: 'tagid: a WeChat tag id' })
+    const tagid = parseParam(c, 'tagid', tagId)
     const body = await parseBody(c, tagBody)
     const api = o.wechat.api(appid)
     if (!api) throw new HTTPException(409, { message: 'the account has no WECHAT_SECRET: no API' })
@@ -271,15 +331,9 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.get('/accounts/:appid/invites/report', async (c) => {
     const appid = account(c)
     const today = localDay(o.clock.now(), o.timeZone)
-    const to = c.req.query('to') ?? today
-    const from = c.req.query('from') ?? addDays(to, -29)
-    for (const [name, day] of [
-      ['from', from],
-      ['to', to],
-    ] as const) {
-      if (!isDay(day))
-        throw new HTTPException(400, { message: `${name}: must be a date YYYY-MM-DD` })
-    }
+    const query = parseQuery(c, reportQuery)
+    const to = query.to ?? today
+    const from = query.from ?? addDays(to, -29)
     if (from > to) throw new HTTPException(400, { message: 'from: must not be after to' })
     if (addDays(from, 366) <= to)
       throw new HTTPException(400, { message: 'to: the period is at most 366 days' })
@@ -421,7 +475,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   app.patch('/accounts/:appid/rewards/:code', async (c) => {
     const appid = account(c)
-    const code = Number(c.req.param('code'))
+    const code = parseParam(c, 'code', rewardCode)
     const body = await parseBody(c, rewardPatch)
     const set = {
       name: body.name,
@@ -458,11 +512,14 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   app.post('/accounts/:appid/redemptions/:id/cancel', async (c) => {
     const appid = account(c)
-    const id = Number(c.req.param('id'))
+    const id = parseParam(c, 'id', rowIdParam)
     const now = o.clock.now()
-    const result = Number.isInteger(id)
-      ? await cancelRedemption(o.db, { appid, redemptionId: id, now, timeZone: o.timeZone })
-      : 'not_found'
+    const result = await cancelRedemption(o.db, {
+      appid,
+      redemptionId: id,
+      now,
+      timeZone: o.timeZone,
+    })
     if (result === 'not_found') throw new HTTPException(404, { message: 'unknown redemption' })
     if (result === 'cancelled')
       await audit(o.db, {
@@ -477,4 +534,27 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   })
 
   return app
+}
+
+/**
+ * Whether granting `delta` would take the member's balance or lifetime points past the `integer`
+ * columns — unless the idempotency key was already used (then the grant is a duplicate, answered
+ * as before).
+ */
+async function overflows(
+  trx: Transaction<Database>,
+  appid: string,
+  member: Member,
+  delta: number,
+  key: string,
+): Promise<boolean> {
+  if (member.points_balance + delta <= INT_MAX && member.points_lifetime + delta <= INT_MAX)
+    return false
+  const used = await trx
+    .selectFrom('points_ledger')
+    .select('id')
+    .where('appid', '=', appid)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst()
+  return used === undefined
 }

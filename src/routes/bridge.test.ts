@@ -3,22 +3,50 @@ import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { inviteCode, inviteScene } from '../community/invites.js'
 import { createPusher } from '../sandbox/pusher.js'
+import { signBridgeRequest } from './bridge.js'
 
 const SECRET = 'bridge-shared-secret-0123456789'
+const TRUSTED_SECRET = 'trusted-bridge-secret-0123456789'
 
 forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
   let server: TestServer
   beforeAll(async () => {
     server = await startServer(get().db, {
-      config: testConfig({ BRIDGES: JSON.stringify({ home: SECRET }) }),
+      config: testConfig({
+        BRIDGES: JSON.stringify({
+          home: SECRET,
+          trusted: { secret: TRUSTED_SECRET, trustUnionid: true },
+        }),
+      }),
     })
   })
   afterAll(() => server.close())
-  const post = async (body: unknown, o: { bridge?: string; secret?: string } = {}) => {
+  interface Signed {
+    bridge?: string
+    secret?: string
+    timestamp?: string
+    nonce?: string
+    /** Sign this body but send `body`. */
+    signedBody?: string
+  }
+  const post = async (body: unknown, o: Signed = {}) => {
+    const raw = typeof body === 'string' ? body : JSON.stringify(body)
+    const timestamp = o.timestamp ?? String(Math.floor(Date.now() / 1000))
+    const nonce = o.nonce ?? `n-${Math.random().toString(36).slice(2)}`
+    const signature = await signBridgeRequest(o.secret ?? SECRET, {
+      timestamp,
+      nonce,
+      body: o.signedBody ?? raw,
+    })
     const res = await fetch(`${server.url}/bridge/${o.bridge ?? 'home'}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-bridge-secret': o.secret ?? SECRET },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: {
+        'content-type': 'application/json',
+        'x-bridge-timestamp': timestamp,
+        'x-bridge-nonce': nonce,
+        'x-bridge-signature': signature,
+      },
+      body: raw,
     })
     return { status: res.status, json: (await res.json()) as Record<string, unknown> }
   }
@@ -33,7 +61,6 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     })
 
   it('refuses unknown bridges, wrong secrets and malformed events', async () => {
-    expect((await post({}, { bridge: 'other' })).status).toBe(404)
     expect((await post({}, { secret: 'wrong-secret-wrong-secret-00' })).status).toBe(401)
     const bad = await post({ type: 'message', id: 'x', sender: { id: 'a' } })
     expect(bad.status).toBe(400)
@@ -82,3 +109,138 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect(leave.json).toEqual({ left: 2 })
   })
 })
+
+forEachDatabase(
+  'the bridge: signed requests, no replays, no borrowed identities',
+  (get, dbName) => {
+    let server: TestServer
+    beforeAll(async () => {
+      server = await startServer(get().db, {
+        config: testConfig({
+          BRIDGES: JSON.stringify({
+            home: SECRET,
+            trusted: { secret: TRUSTED_SECRET, trustUnionid: true },
+          }),
+        }),
+      })
+    })
+    afterAll(() => server.close())
+
+    const now = () => String(Math.floor(Date.now() / 1000))
+    const send = async (
+      bridge: string,
+      body: string,
+      h: { timestamp: string; nonce: string; signature: string },
+    ) => {
+      const res = await fetch(`${server.url}/bridge/${bridge}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-bridge-timestamp': h.timestamp,
+          'x-bridge-nonce': h.nonce,
+          'x-bridge-signature': h.signature,
+        },
+        body,
+      })
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+    }
+    const signed = async (secret: string, body: string, timestamp = now(), nonce?: string) => {
+      const n = nonce ?? `n-${Math.random().toString(36).slice(2)}`
+      return {
+        timestamp,
+        nonce: n,
+        signature: await signBridgeRequest(secret, { timestamp, nonce: n, body }),
+      }
+    }
+    const message = (id: string, text = '积分') =>
+      JSON.stringify({
+        type: 'message',
+        id,
+        chat: { id: 'room9' },
+        sender: { id: `wxid_sig_${dbName}` },
+        text,
+        mentioned: true,
+      })
+
+    it('answers an unknown bridge and a wrong signature with the same 401', async () => {
+      const body = message(`unknown-${dbName}`)
+      const unknown = await send('nope', body, await signed(SECRET, body))
+      const wrongMac = await send('home', body, await signed('not-the-secret-0123456789abc', body))
+      expect(unknown.status).toBe(401)
+      expect(wrongMac).toEqual(unknown)
+      // the old static header alone is not enough
+      const res = await fetch(`${server.url}/bridge/home`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-bridge-secret': SECRET },
+        body,
+      })
+      expect(res.status).toBe(401)
+    })
+
+    it('signs the body: a captured request cannot carry another body or id', async () => {
+      const body = message(`captured-${dbName}`)
+      const h = await signed(SECRET, body)
+      expect((await send('home', body, h)).status).toBe(200)
+      // the same headers with a new event id (or any other body) do not verify
+      expect((await send('home', message(`forged-${dbName}`, '签到'), h)).status).toBe(401)
+    })
+
+    it('refuses stale timestamps', async () => {
+      const body = message(`stale-${dbName}`)
+      const old = String(Math.floor(Date.now() / 1000) - 301)
+      const res = await send('home', body, await signed(SECRET, body, old))
+      expect(res.status).toBe(401)
+      expect(res.json.message).toMatch(/X-Bridge-Timestamp/)
+    })
+
+    it('claims (timestamp, nonce): the same request again is a retry, another body is refused', async () => {
+      const body = message(`retry-${dbName}`)
+      const h = await signed(SECRET, body)
+      const first = await send('home', body, h)
+      expect(first.status).toBe(200)
+      expect(await send('home', body, h)).toEqual(first)
+      const other = message(`other-${dbName}`)
+      const reused = await signed(SECRET, other, h.timestamp, h.nonce)
+      const refused = await send('home', other, reused)
+      expect(refused.status).toBe(401)
+      expect(refused.json.message).toMatch(/X-Bridge-Nonce/)
+      const claims = await get()
+        .db.selectFrom('replay_claims')
+        .select(['door', 'key', 'nonce'])
+        .where('nonce', '=', h.nonce)
+        .execute()
+      expect(claims).toEqual([{ door: 'bridge', key: 'home', nonce: h.nonce }])
+    })
+
+    it('ignores a caller-supplied unionid unless the bridge is trusted for it', async () => {
+      const inviter = await get()
+        .db.insertInto('members')
+        .values({ appid: SAFE_ACCOUNT.appid, openid: `o_inv_${dbName}`, first_seen_at: new Date() })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      const state = inviteScene(await inviteCode(get().db, inviter, new Date()))
+      const join = (id: string, contact: string) =>
+        JSON.stringify({
+          type: 'member_join',
+          id,
+          chat: { id: 'room9' },
+          members: [{ id: contact, unionid: `union-victim-${dbName}` }],
+          state,
+        })
+      const a = join(`join-u-${dbName}`, `wxid_u_${dbName}`)
+      expect((await send('home', a, await signed(SECRET, a))).status).toBe(200)
+      const b = join(`join-t-${dbName}`, `wxid_t_${dbName}`)
+      expect((await send('trusted', b, await signed(TRUSTED_SECRET, b))).status).toBe(200)
+      const rows = await get()
+        .db.selectFrom('members')
+        .select(['appid', 'unionid'])
+        .where('openid', 'in', [`wxid_u_${dbName}`, `wxid_t_${dbName}`])
+        .orderBy('appid')
+        .execute()
+      expect(rows).toEqual([
+        { appid: 'bridge:home', unionid: null },
+        { appid: 'bridge:trusted', unionid: `union-victim-${dbName}` },
+      ])
+    })
+  },
+)

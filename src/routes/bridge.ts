@@ -1,7 +1,12 @@
 /**
  * `POST /bridge/:id` — the opt-in bridge for personal-WeChat groups run through an RPA tool
- * (Wechaty and the like). Off unless BRIDGES configures the id and its shared secret, sent as
- * `X-Bridge-Secret` (compared in constant time). Our own JSON, one event per request:
+ * (Wechaty and the like). Off unless BRIDGES configures the id and its secret. Every request is
+ * signed: `X-Bridge-Timestamp` (Unix seconds, within WECHAT_MAX_SKEW_SECONDS — 300 when that is
+ * 0), `X-Bridge-Nonce` (8–64 of [A-Za-z0-9_-]) and `X-Bridge-Signature`, the lowercase hex
+ * HMAC-SHA256 with the secret over `timestamp + "\n" + nonce + "\n" + body` (the raw body bytes),
+ * see {@link signBridgeRequest}. The (timestamp, nonce) is claimed in the replay cache: the same
+ * request again is a retry, another body under it is refused. An unknown id and a wrong signature
+ * get the same 401. Our own JSON, one event per request:
  *
  *   {"type":"message","id":"<unique>","chat":{"id":"<room>"},"sender":{"id":"<contact>"},
  *    "text":"签到","mentioned":true}
@@ -25,10 +30,12 @@ import { memberByIdentity } from '../community/identities.js'
 import { claimEvent, databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { seenInGroup } from '../community/moderation.js'
+import { bodyDigest, claimNonce } from '../community/replay-claims.js'
+import type { BridgeConfig } from '../config.js'
 import type { Database } from '../db/schema.js'
 import { type GroupDeps, groupMessageReply } from '../inbound/group-message.js'
 import { bodySize } from '../middleware/body-size.js'
-import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+import { timingSafeEqual } from '../wechat/crypto.js'
 import { parseBody } from './validate.js'
 
 const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128))
@@ -64,23 +71,99 @@ const eventBody = v.variant('type', [
   }),
 ])
 
+const encoder = new TextEncoder()
+
+/** What a bridge request is signed with. */
+export interface BridgeSignatureInput {
+  /** Unix seconds, as sent in `X-Bridge-Timestamp`. */
+  timestamp: string
+  /** As sent in `X-Bridge-Nonce`: 8–64 of [A-Za-z0-9_-], new for every request. */
+  nonce: string
+  /** The raw request body. */
+  body: string
+}
+
+/**
+ * The `X-Bridge-Signature` of a request: the lowercase hex
+ * HMAC-SHA256(secret, `timestamp + "\n" + nonce + "\n" + body`).
+ * @example
+ * const timestamp = String(Math.floor(Date.now() / 1000)), nonce = crypto.randomUUID()
+ * const signature = await signBridgeRequest(secret, { timestamp, nonce, body })
+ * fetch(`${base}/bridge/home`, { method: 'POST', body, headers: {
+ *   'content-type': 'application/json', 'x-bridge-timestamp': timestamp,
+ *   'x-bridge-nonce': nonce, 'x-bridge-signature': signature } })
+ */
+export async function signBridgeRequest(secret: string, r: BridgeSignatureInput): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    'raw',
+    encoder.encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  )
+  const mac = await crypto.subtle.sign(
+    'HMAC',
+    key,
+    encoder.encode(`${r.timestamp}\n${r.nonce}\n${r.body}`),
+  )
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Unknown ids are checked against this, so they cost what a known one does. */
+const NO_SECRET = 'no-such-bridge-0000000000000000'
+
 export function bridgeRoutes(
-  o: GroupDeps & { bridges: Record<string, string>; codeAppid: string; invites: InviteSettings },
+  o: GroupDeps & {
+    bridges: Record<string, BridgeConfig>
+    codeAppid: string
+    invites: InviteSettings
+    /** The freshness window in seconds (WECHAT_MAX_SKEW_SECONDS); 0 → 300: always checked. */
+    maxSkewSeconds: number
+  },
 ): Hono {
   const app = new Hono()
   const inbound = databaseInboundStore(o.db as Kysely<Database>)
+  const window = o.maxSkewSeconds > 0 ? o.maxSkewSeconds : 300
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
 
   app.post('/:id', async (c) => {
     const bridge = c.req.param('id')
-    const secret = o.bridges[bridge]
-    if (!secret) throw new HTTPException(404, { message: 'no such bridge (BRIDGES)' })
-    const given = c.req.header('x-bridge-secret') ?? ''
-    if (!timingSafeEqual(await sha1Hex(given), await sha1Hex(secret)))
-      throw new HTTPException(401, { message: 'missing or wrong X-Bridge-Secret' })
+    const config = Object.hasOwn(o.bridges, bridge) ? o.bridges[bridge] : undefined
+    const timestamp = c.req.header('x-bridge-timestamp') ?? ''
+    const nonce = c.req.header('x-bridge-nonce') ?? ''
+    const signature = c.req.header('x-bridge-signature') ?? ''
+    if (
+      !/^\d{1,12}$/.test(timestamp) ||
+      !/^[\w-]{8,64}$/.test(nonce) ||
+      !/^[0-9a-f]{64}$/.test(signature)
+    )
+      throw new HTTPException(401, {
+        message: 'X-Bridge-Timestamp, X-Bridge-Nonce and X-Bridge-Signature are required',
+      })
+    const now = o.clock.now()
+    if (Math.abs(now.getTime() / 1000 - Number(timestamp)) > window)
+      throw new HTTPException(401, { message: `X-Bridge-Timestamp: more than ${window} s off` })
+    const raw = await c.req.text()
+    const expected = await signBridgeRequest(config?.secret ?? NO_SECRET, {
+      timestamp,
+      nonce,
+      body: raw,
+    })
+    // The same answer for an unknown bridge and a wrong signature: ids are not revealed.
+    if (!timingSafeEqual(signature, expected) || !config)
+      throw new HTTPException(401, { message: 'unknown bridge or wrong X-Bridge-Signature' })
+    const replay = await claimNonce(o.db, {
+      door: 'bridge',
+      key: bridge,
+      timestamp: Number(timestamp),
+      nonce,
+      bodyDigest: await bodyDigest(raw),
+      now,
+    })
+    if (replay === 'conflict')
+      throw new HTTPException(401, { message: 'X-Bridge-Nonce: already used for another body' })
     const e = await parseBody(c, eventBody)
     const channel = `bridge:${bridge}`
-    const now = o.clock.now()
     const key = { appid: channel, dedupeKey: e.id }
     const claimed = await claimEvent(o.db, {
       appid: channel,
@@ -132,7 +215,14 @@ export function bridgeRoutes(
         }
         const inserted = await o.db
           .insertInto('members')
-          .values({ appid: channel, openid: m.id, unionid: m.unionid ?? null, first_seen_at: now })
+          // A unionid links this contact to the OA follower and the mini-program user: believed
+          // only from a bridge configured with trustUnionid.
+          .values({
+            appid: channel,
+            openid: m.id,
+            unionid: config.trustUnionid ? (m.unionid ?? null) : null,
+            first_seen_at: now,
+          })
           .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
           .returningAll()
           .executeTakeFirst()

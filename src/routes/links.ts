@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import { followLink } from '../community/campaigns.js'
 import type { Database } from '../db/schema.js'
+import { isHttpUrl } from '../http-url.js'
 
 export function linkRoutes(o: { db: Kysely<Database>; clock: Clock }): Hono {
   const app = new Hono()
@@ -13,7 +14,8 @@ export function linkRoutes(o: { db: Kysely<Database>; clock: Clock }): Hono {
     const target = /^[A-Za-z0-9]{1,32}$/.test(code)
       ? await followLink(o.db, code, o.clock.now())
       : undefined
-    if (!target) throw new HTTPException(404, { message: 'no such link' })
+    // followLink only answers clean http(s) URLs; checked again here, as the header is built here.
+    if (!target || !isHttpUrl(target)) throw new HTTPException(404, { message: 'no such link' })
     return c.redirect(target, 302)
   })
   return app

@@ -15,6 +15,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import type { Clock } from '../clock.js'
+import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
@@ -26,7 +27,8 @@ import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-a
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
 import { settleRefund } from '../shop/refunds.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import { parseBody } from './validate.js'
+import { sha1Hex } from '../wechat/crypto.js'
+import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
 export interface ShopRouteOptions {
   db: Kysely<Database>
@@ -41,6 +43,20 @@ export interface ShopRouteOptions {
     /** For code2Session (no access token needed). */
     mpApi: ApiClient
   }
+  /** `POST /api/mp/login` per client address and per code (shared buckets); defaults below. */
+  loginLimits?: LoginLimits
+}
+
+/** The login's rate limits: each attempt takes a token from both buckets. */
+export interface LoginLimits {
+  perAddress: RateLimit
+  perCode: RateLimit
+}
+
+/** 30 at once then one every 2 s per address (NATs share one); a code twice, then once a minute. */
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  perAddress: { perSecond: 0.5, burst: 30 },
+  perCode: { perSecond: 1 / 60, burst: 2 },
 }
 
 const loginBody = v.strictObject({
@@ -48,7 +64,7 @@ const loginBody = v.strictObject({
 })
 const orderBody = v.strictObject({
   sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
-  groupBuyId: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  groupBuyId: v.optional(rowId),
   clientKey: v.optional(
     v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be 8–64 of [A-Za-z0-9_-]')),
   ),
@@ -86,10 +102,29 @@ export function miniProgramRoutes(
   const { db, shop } = o
   const app = new Hono<{ Variables: { memberId: number; openid: string } }>()
   app.use('*', bodySize({ maxBytes: 16 * 1024 }))
+  app.use('*', refuseNulInUrl)
 
+  const limits = o.loginLimits ?? DEFAULT_LOGIN_LIMITS
   app.post('/login', async (c) => {
     const { code } = await parseBody(c, loginBody)
     const now = o.clock.now()
+    // Each attempt costs a code2Session call: limited per address and per code, across instances.
+    const waitMs = await limitRequest(
+      db,
+      [
+        { key: `mp-login:ip:${c.var.clientAddress}`, rate: limits.perAddress },
+        { key: `mp-login:code:${await sha1Hex(code)}`, rate: limits.perCode },
+      ],
+      now,
+    )
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000)
+      return c.json(
+        { code: 'TOO_MANY_REQUESTS', message: `too many logins: retry in ${seconds} s` },
+        429,
+        { 'Retry-After': String(seconds) },
+      )
+    }
     let who: Awaited<ReturnType<typeof mpLogin>>
     try {
       who = await mpLogin(db, shop.mpApi, {
@@ -207,8 +242,8 @@ export function miniProgramRoutes(
   })
 
   app.get('/group-buys/:id', async (c) => {
-    const id = Number(c.req.param('id'))
-    const group = Number.isInteger(id)
+    const id = c.req.param('id')
+    const group = /^\d{1,15}$/.test(id)
       ? await db
           .selectFrom('group_buys')
           .innerJoin('products', 'products.id', 'group_buys.product_id')
@@ -222,7 +257,7 @@ export function miniProgramRoutes(
             'group_buys.expires_at',
             'products.sku',
           ])
-          .where('group_buys.id', '=', id)
+          .where('group_buys.id', '=', Number(id))
           .where('group_buys.appid', '=', shop.settings.appid)
           .executeTakeFirst()
       : undefined

@@ -1,25 +1,160 @@
-/** Validated JSON in: parses the body with a valibot schema; errors name the field (400). */
-import type { Context } from 'hono'
+/**
+ * Input at the edges: JSON bodies, query strings and path parameters are checked with valibot
+ * schemas, and every problem is answered as one 400 that names each field:
+ * `{"code":"BAD_REQUEST","message":"delta: must be a whole number; reason: is required",
+ *   "issues":[{"path":"delta","message":"must be a whole number"},…]}` — valibot's issues,
+ * flattened.
+ * The shared schemas below keep what reaches the database inside its columns.
+ */
+import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
+import { isHttpUrl } from '../http-url.js'
 
+/** One problem with the input: where (a dot path, `body` for the whole) and what. */
+export interface InputIssue {
+  path: string
+  message: string
+}
+
+/** A 400 that lists every problem with the input; the app's error handler adds `issues`. */
+export class InputError extends HTTPException {
+  readonly issues: InputIssue[]
+  constructor(issues: InputIssue[]) {
+    super(400, { message: issues.map((i) => `${i.path}: ${i.message}`).join('; ') })
+    this.issues = issues
+  }
+}
+
+/** valibot's issues, flattened to one entry per field and message. */
+export function inputIssues(issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]) {
+  const flat = v.flatten(issues)
+  const out: InputIssue[] = []
+  for (const message of flat.root ?? []) out.push({ path: 'body', message })
+  for (const [path, messages] of Object.entries(flat.nested ?? {}))
+    for (const message of (messages as string[] | undefined) ?? []) out.push({ path, message })
+  for (const message of flat.other ?? []) out.push({ path: 'body', message })
+  return out
+}
+
+function check<T extends v.GenericSchema>(schema: T, input: unknown, root: string) {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true })
+  if (result.success) return result.output as v.InferOutput<T>
+  throw new InputError(
+    inputIssues(result.issues).map((i) => (i.path === 'body' ? { ...i, path: root } : i)),
+  )
+}
+
+const hasNul = (_key: string, value: unknown) => {
+  if (typeof value === 'string' && value.includes('\u0000')) throw new RangeError('NUL')
+  return value
+}
+
+/**
+ * The JSON body, checked against `schema`. Strings with NUL characters are refused (PostgreSQL
+ * text cannot hold them).
+ */
 export async function parseBody<T extends v.GenericSchema>(
   c: Context,
   schema: T,
 ): Promise<v.InferOutput<T>> {
   let json: unknown
   try {
-    json = await c.req.json()
-  } catch {
+    json = JSON.parse(await c.req.text(), hasNul)
+  } catch (error) {
+    if (error instanceof RangeError && error.message === 'NUL')
+      throw new InputError([{ path: 'body', message: 'must not contain NUL characters' }])
     throw new HTTPException(400, { message: 'body must be JSON' })
   }
-  const result = v.safeParse(schema, json, { abortPipeEarly: true })
-  if (!result.success) {
-    const issue = result.issues[0]
-    const field = issue.path?.map((p) => String(p.key)).join('.') ?? 'body'
-    throw new HTTPException(400, { message: `${field}: ${issue.message}` })
-  }
-  return result.output
+  return check(schema, json, 'body')
+}
+
+/** The query string (first value of each name), checked against an object schema. */
+export function parseQuery<T extends v.GenericSchema>(c: Context, schema: T): v.InferOutput<T> {
+  return check(schema, c.req.query(), 'query')
+}
+
+/** One path parameter, checked against `schema` (errors name the parameter). */
+export function parseParam<T extends v.GenericSchema>(
+  c: Context,
+  name: string,
+  schema: T,
+): v.InferOutput<T> {
+  return check(v.object({ [name]: schema }), { [name]: c.req.param(name) }, name)[name]
+}
+
+/** The largest value of a PostgreSQL `integer` column. */
+export const INT_MAX = 2_147_483_647
+
+/** A whole number in [min, max] (max at most {@link INT_MAX}, an `integer` column). */
+export const int = (min: number, max = INT_MAX, message = 'must be a whole number') =>
+  v.pipe(
+    v.number(),
+    v.integer(message),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  )
+
+/** A row id (`bigint` identity column) as a JSON number. */
+export const rowId = v.pipe(
+  v.number(),
+  v.integer('must be an id'),
+  v.minValue(1, 'must be an id'),
+  v.maxValue(Number.MAX_SAFE_INTEGER, 'must be an id'),
+)
+
+/** Digits from a path or query string as a whole number in [min, max]. */
+export const digits = (min: number, max: number, message: string) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^\d{1,16}$/, message),
+    v.transform(Number),
+    v.minValue(min, message),
+    v.maxValue(max, message),
+  )
+
+/** A row id from a path or query string. */
+export const rowIdParam = digits(1, Number.MAX_SAFE_INTEGER, 'must be an id')
+
+const realDay = (s: string) => {
+  const [y, m, d] = s.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(y, m - 1, d))
+  return (
+    y >= 1970 &&
+    y <= 9999 &&
+    date.getUTCFullYear() === y &&
+    date.getUTCMonth() === m - 1 &&
+    date.getUTCDate() === d
+  )
+}
+
+/** Whether `s` is a calendar date `YYYY-MM-DD` that exists (no 2026-02-31), 1970–9999. */
+export const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && realDay(s)
+
+/** A calendar date `YYYY-MM-DD`. */
+export const day = (message = 'must be a date YYYY-MM-DD') =>
+  v.pipe(v.string(), v.check(isDay, message))
+
+/** An ISO 8601 time with an offset, on a date that exists (1970–9999). */
+export const timestamp = (message = 'must be an ISO 8601 time with an offset') =>
+  v.pipe(
+    v.string(),
+    v.isoTimestamp(message),
+    v.check((s) => realDay(s) && !Number.isNaN(Date.parse(s)), message),
+  )
+
+/** An absolute http(s) URL, exactly as a URL parser writes it (no spaces, no control characters). */
+export const httpUrl = (message = 'must be an absolute http(s) URL (no spaces or line breaks)') =>
+  v.pipe(v.string(), v.maxLength(2048, message), v.check(isHttpUrl, message))
+
+/**
+ * Refuses (400) a URL carrying a NUL character (`%00`) in its path or query: PostgreSQL text
+ * cannot hold one, so it would otherwise fail in the database as a 500.
+ */
+export const refuseNulInUrl: MiddlewareHandler = async function refuseNulInUrl(c, next) {
+  if (/%00/i.test(c.req.url))
+    throw new InputError([{ path: 'url', message: 'must not contain NUL characters (%00)' }])
+  await next()
 }
 
 /** The `:appid` of an operator route, refused (404) unless it is a configured account. */

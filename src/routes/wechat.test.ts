@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import {
+  COMPAT_ACCOUNT,
   PLAIN_ACCOUNT,
   SAFE_ACCOUNT,
   startServer,
@@ -14,6 +15,9 @@ import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
+
+const threeAccounts = (env: Record<string, string> = {}) =>
+  testConfig({ WECHAT_ACCOUNTS: JSON.stringify([PLAIN_ACCOUNT, COMPAT_ACCOUNT]), ...env })
 
 forEachDatabase('webhook over HTTP', (get, dbName) => {
   let server: TestServer
@@ -34,7 +38,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
   beforeAll(async () => {
     server = await startServer(get().db, {
       router,
-      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '1000' }),
+      config: threeAccounts({ WECHAT_REPLY_DEADLINE_MS: '1000' }),
     })
   })
   afterAll(() => server.close())
@@ -81,8 +85,8 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
 
   it('replies in compatible mode, plaintext mode and for JSON pushes', async () => {
     const compat = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
+      url: `${server.url}/wechat/${COMPAT_ACCOUNT.appid}`,
+      account: COMPAT_ACCOUNT,
       mode: 'compat',
     })
     expect((await compat.text('o_c', 'help')).reply!.Content).toContain('help')
@@ -97,8 +101,8 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
 
     for (const mode of ['plain', 'safe'] as const) {
       const json = createPusher({
-        url: `${server.url}/wechat`,
-        account: SAFE_ACCOUNT,
+        url: `${server.url}/wechat/${COMPAT_ACCOUNT.appid}`,
+        account: COMPAT_ACCOUNT,
         mode,
         format: 'json',
       })
@@ -404,10 +408,18 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
   })
 
   it('serves the same protocol with the node:crypto backend the Node entry uses', async () => {
-    const native = await startServer(get().db, { router, crypto: nodeCrypto })
+    const native = await startServer(get().db, {
+      router,
+      crypto: nodeCrypto,
+      config: threeAccounts(),
+    })
     try {
       for (const mode of ['safe', 'compat'] as const) {
-        const wx = createPusher({ url: `${native.url}/wechat`, account: SAFE_ACCOUNT, mode })
+        const wx = createPusher({
+          url: `${native.url}/wechat/${COMPAT_ACCOUNT.appid}`,
+          account: COMPAT_ACCOUNT,
+          mode,
+        })
         expect((await wx.text('o_native', 'help')).reply!.Content).toContain('help')
       }
     } finally {

@@ -1,6 +1,8 @@
 /** `GET|POST /wechat` (default account) and `/wechat/:appid`: the official-account callback. */
 import { Hono } from 'hono'
 import { getRuntimeKey } from 'hono/adapter'
+import { HTTPException } from 'hono/http-exception'
+import { ReplayRefusedError } from '../community/inbound-events.js'
 import type { AccountConfig } from '../config.js'
 import { type DispatchDeps, dispatch } from '../inbound/dispatch.js'
 import type { Metrics } from '../metrics.js'
@@ -54,14 +56,21 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
     }),
     async (c) => {
       const receivedAt = clock.now().getTime()
-      const { account, message, format } = c.var.wechat
+      const { account, message, format, stamp } = c.var.wechat
       // Workers end an isolate's work with the response unless told to wait; Node needs nothing.
       const waitUntil: DispatchDeps['waitUntil'] =
         getRuntimeKey() === 'workerd' ? (work) => c.executionCtx.waitUntil(work) : undefined
-      const body = await dispatch(
-        { ...options.dispatch, waitUntil, metrics: options.metrics },
-        { appid: account.appid, message, format, receivedAt },
-      )
+      let body: string | null
+      try {
+        body = await dispatch(
+          { ...options.dispatch, waitUntil, metrics: options.metrics },
+          { appid: account.appid, message, format, receivedAt, stamp },
+        )
+      } catch (error) {
+        if (error instanceof ReplayRefusedError)
+          throw new HTTPException(401, { message: error.message })
+        throw error
+      }
       return respondToWechat(c, body)
     },
   )

@@ -46,8 +46,8 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     aibotPusher({ url: `${server.url}/wecom/aibot`, token: TOKEN, aesKey: AES_KEY })
   const callback = (message: Record<string, unknown>, o: { badSignature?: boolean } = {}) =>
     pusher().post(message, o.badSignature)
-  async function send(q: Record<string, string>, body: unknown) {
-    const res = await fetch(`${server.url}/wecom/aibot?${new URLSearchParams(q)}`, {
+  async function send(q: Record<string, string>, body: unknown, base = server.url) {
+    const res = await fetch(`${base}/wecom/aibot?${new URLSearchParams(q)}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -78,22 +78,33 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   const group = (userid: string, content: string, msgid?: string) =>
     pusher().say(userid, content, { chatId: 'CHAT1', msgid })
 
-  it('opens the known-answer callback and asks an unknown sender to bind first', async () => {
+  it('opens the known-answer callback at its own time and asks an unknown sender to bind first', async () => {
     const { inputs } = vector
-    const r = await send(
-      { msg_signature: inputs.msg_signature!, timestamp: inputs.timestamp!, nonce: inputs.nonce! },
-      { encrypt: inputs.encrypt },
-    )
-    // The vector's timestamp is old: the AI bot protocol has no freshness rule, the msgid dedupes.
-    expect(r.reply?.stream).toMatchObject({
-      finish: true,
-      content: expect.stringMatching(/^还不认识你哦/),
+    const q = {
+      msg_signature: inputs.msg_signature!,
+      timestamp: inputs.timestamp!,
+      nonce: inputs.nonce!,
+    }
+    // Now, the vector's timestamp is long past: refused like a stale OA push.
+    expect((await send(q, { encrypt: inputs.encrypt })).status).toBe(401)
+    const then = await startServer(get().db, {
+      config: testConfig({ WECOM_AIBOT_TOKEN: TOKEN, WECOM_AIBOT_AES_KEY: AES_KEY }),
+      clock: { now: () => new Date(Number(inputs.timestamp) * 1000 + 60_000) },
     })
+    try {
+      const r = await send(q, { encrypt: inputs.encrypt }, then.url)
+      expect(r.reply?.stream).toMatchObject({
+        finish: true,
+        content: expect.stringMatching(/^还不认识你哦/),
+      })
+    } finally {
+      await then.close()
+    }
   })
 
   it('verifies the URL with an encrypted echostr and refuses bad signatures and bodies', async () => {
     const echostr = await cipher.encrypt('echo-1234567890', '')
-    const timestamp = '1700000000'
+    const timestamp = String(Math.floor(Date.now() / 1000))
     const nonce = 'n1'
     const sig = await signature([TOKEN, timestamp, nonce, echostr])
     const ok = await fetch(
@@ -110,7 +121,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
         .status,
     ).toBe(401)
     expect(
-      (await send({ msg_signature: 'a', timestamp: '1', nonce: 'n' }, 'not json')).status,
+      (await send({ msg_signature: '0'.repeat(40), timestamp, nonce: 'n' }, 'not json')).status,
     ).toBe(400)
   })
 
@@ -275,9 +286,10 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       const encrypt = async (m: Record<string, unknown>) => {
         const e = await cipher.encrypt(JSON.stringify(m), '')
         const ts = String(Math.floor(Date.now() / 1000))
-        const sig = await signature([TOKEN, ts, 'n1', e])
+        const nonce = `n${Math.random().toString(36).slice(2)}`
+        const sig = await signature([TOKEN, ts, nonce, e])
         return fetch(
-          `${slow.url}/wecom/aibot?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce: 'n1' })}`,
+          `${slow.url}/wecom/aibot?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce })}`,
           {
             method: 'POST',
             body: JSON.stringify({ encrypt: e }),

@@ -5,6 +5,8 @@
  * sender's WeCom userid (`绑定 <code>` links it; the code comes from 绑定 in the OA chat). The
  * answer is an encrypted stream reply with `finish: true`; a retry of the same msgid gets the same
  * answer. An answer not ready within the reply deadline goes to the message's `response_url`.
+ * Every callback is claimed in the replay cache (door `wecom_aibot`): the same timestamp and nonce
+ * with another body is refused (401).
  */
 
 import { Hono } from 'hono'
@@ -13,16 +15,24 @@ import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
-import { claimEvent, databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
+import {
+  claimInbound,
+  claimReplay,
+  databaseInboundStore,
+  type ReplayClaim,
+  waitForOutcome,
+} from '../community/inbound-events.js'
 import type { Database } from '../db/schema.js'
 import type { CommunitySettings } from '../inbound/community-context.js'
 import { groupMessageReply } from '../inbound/group-message.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import { type AibotCodec, aibotText } from '../wecom/aibot.js'
-import { refusal } from '../wecom/callback-error.js'
+import { type AibotCodec, type AibotMessage, aibotText } from '../wecom/aibot.js'
+import { refusal, WecomCallbackError } from '../wecom/callback-error.js'
 
 export const AIBOT_CHANNEL = 'wecom_aibot'
+/** The AI bot's door in the replay cache. */
+const AIBOT_DOOR = 'wecom_aibot'
 
 export interface AibotRouteOptions {
   codec: AibotCodec
@@ -58,12 +68,16 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
 
   app.post('/', async (c) => {
     const query = c.req.query()
-    let m: Awaited<ReturnType<AibotCodec['open']>>
+    let opened: Awaited<ReturnType<AibotCodec['open']>>
     try {
-      m = await o.codec.open(query, await c.req.text())
+      opened = await o.codec.open(query, await c.req.text())
     } catch (error) {
       return refuse(error)
     }
+    const m = opened.message
+    const replay: ReplayClaim = { door: AIBOT_DOOR, ...opened.stamp }
+    const replayed = () =>
+      refuse(new WecomCallbackError(401, 'replayed callback: this timestamp and nonce came before'))
     const now = o.clock.now()
     const stream = (content: string) =>
       JSON.stringify({
@@ -77,19 +91,25 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
             'content-type': 'application/json',
           })
 
-    if (m.msgtype === 'event')
-      return answer(m.event?.eventtype === 'enter_chat' ? stream(t('group.welcome')) : null)
-    if (m.msgtype !== 'text' && m.msgtype !== 'mixed') return answer(null) // stream refresh, files…
-
     const key = { appid: `aibot:${m.aibotid}`, dedupeKey: m.msgid }
-    const claimed = await claimEvent(o.db, {
+    if (m.msgtype !== 'text' && m.msgtype !== 'mixed') {
+      // Nothing to claim (events, stream refresh, files…): the replay claim alone.
+      if ((await claimReplay(o.db, key.appid, replay, now)) === 'conflict') return replayed()
+      if (m.msgtype === 'event')
+        return answer(m.event?.eventtype === 'enter_chat' ? stream(t('group.welcome')) : null)
+      return answer(null)
+    }
+
+    const claimed = await claimInbound(o.db, {
       appid: key.appid,
       dedupeKey: key.dedupeKey,
       sender: m.from.userid,
       msgType: m.msgtype,
       now,
+      replay,
     })
-    if (!claimed) {
+    if (claimed === 'replayed') return replayed()
+    if (claimed === 'duplicate') {
       const outcome = await waitForOutcome(inbound, key, Date.now() + o.replyDeadlineMs)
       return answer(outcome?.reply ?? null)
     }
@@ -134,7 +154,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     return answer(null)
   })
 
-  function handle(m: Awaited<ReturnType<AibotCodec['open']>>, now: Date): Promise<string> {
+  function handle(m: AibotMessage, now: Date): Promise<string> {
     return groupMessageReply(o, {
       channel: AIBOT_CHANNEL,
       chatId: m.chatid,

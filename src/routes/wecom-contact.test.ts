@@ -199,6 +199,8 @@ it('answers the known-answer URL verification (wechatpy vector) with the decrypt
     db: undefined as never,
     router: createRouter(),
     logger: silentLogger,
+    // The vector's own time: callbacks further than WECHAT_MAX_SKEW_SECONDS from now are refused.
+    clock: { now: () => new Date(Number(inputs.timestamp) * 1000) },
   })
   const q = new URLSearchParams({
     msg_signature: inputs.msg_signature!,

@@ -4,7 +4,8 @@
  * groupchat/get and credited to the inviter whose join QR they used, as is a 1:1 add
  * (`change_external_contact` / `add_external_contact`) whose `State` is an invite scene; events are de-duplicated on
  * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`. Every group
- * change refreshes the group's moderators (its owner and admins).
+ * change refreshes the group's moderators (its owner and admins). Every callback is claimed in the
+ * replay cache (door `wecom_contact`): the same timestamp and nonce with another body is refused.
  */
 
 import { Hono } from 'hono'
@@ -17,14 +18,14 @@ import {
   leaveGroup,
   memberForContact,
 } from '../community/group-joins.js'
-import { claimEvent } from '../community/inbound-events.js'
+import { claimInbound } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { syncGroupModerators } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import { refusal } from '../wecom/callback-error.js'
+import { refusal, WecomCallbackError } from '../wecom/callback-error.js'
 import { changedMembers, type contactCodec, groupChatGet } from '../wecom/contact.js'
 
 export interface ContactRouteOptions {
@@ -56,26 +57,32 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
   })
 
   app.post('/', async (c) => {
-    let f: Awaited<ReturnType<typeof o.codec.open>>
+    let opened: Awaited<ReturnType<typeof o.codec.open>>
     try {
-      f = await o.codec.open(c.req.query(), await c.req.text())
+      opened = await o.codec.open(c.req.query(), await c.req.text())
     } catch (error) {
       return refuse(error)
     }
+    const f = opened.fields
     const s = (name: string) => (typeof f[name] === 'string' ? (f[name] as string) : '')
     const now = o.clock.now()
     const dedupeKey = s('ChatId')
       ? `${s('ChatId')}:${s('ChangeType')}:${s('UpdateDetail')}:${s('CurMemVer') || s('CreateTime')}`
       : `${s('FromUserName')}:${s('CreateTime')}:${s('Event')}:${s('ChangeType')}:${s('ExternalUserID')}`
-    const claimed = await claimEvent(o.db, {
+    const claimed = await claimInbound(o.db, {
       appid: `wecom:${o.corpId}`,
       dedupeKey,
       sender: s('FromUserName') || 'sys',
       msgType: s('MsgType') || 'event',
       event: s('Event') || undefined,
       now,
+      replay: { door: 'wecom_contact', ...opened.stamp },
     })
-    if (!claimed) return c.text('success')
+    if (claimed === 'replayed')
+      return refuse(
+        new WecomCallbackError(401, 'replayed callback: this timestamp and nonce came before'),
+      )
+    if (claimed === 'duplicate') return c.text('success')
     let error: string | undefined
     try {
       if (s('Event') === 'change_external_chat') {

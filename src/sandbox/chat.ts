@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
 import { type AccountConfig, type Config, ConfigError, loadConfig } from '../config.js'
 import type { PushFormat } from '../wechat/codec.js'
+import { encryptionMode } from '../wechat/webhook.js'
 import { createPusher, type PushMode, type PushResult } from './pusher.js'
 import { loadSandboxAccount } from './sandbox-account.js'
 
@@ -40,16 +41,26 @@ const account: AccountConfig = config.sandbox
   : config.accounts[0]!
 const url = values.url ?? `http://localhost:${config.port}/wechat/${account.appid}`
 let openid = values.openid!
-let mode = (values.mode ?? (account.aesKey ? 'safe' : 'plain')) as PushMode
+let mode = (values.mode ?? encryptionMode(account)) as PushMode
 let format = values.format as PushFormat
 let pusher = createPusher({ url, account, mode, format })
 const rebuild = () => {
   pusher = createPusher({ url, account, mode, format })
 }
 
+const accountMode = encryptionMode(account)
+
 function show(result: PushResult): void {
   if (result.status !== 200) {
-    console.log(`  ← HTTP ${result.status} ${result.body}`)
+    let reason = result.body
+    try {
+      reason = (JSON.parse(result.body) as { message?: string }).message ?? reason
+    } catch {}
+    console.log(`  ← refused, HTTP ${result.status}: ${reason}`)
+    if (mode !== accountMode)
+      console.log(
+        `    (the account is in ${accountMode} mode and this was a ${mode}-mode push; /mode ${accountMode} to go back)`,
+      )
   } else if (!result.reply) {
     console.log(`  ← ${result.body === '' ? '(empty)' : result.body}`)
   } else {
@@ -97,9 +108,15 @@ async function handle(line: string): Promise<boolean> {
       console.log(`  now chatting as ${openid}`)
       return true
     case '/mode':
+      if (!['plain', 'compat', 'safe'].includes(arg)) {
+        console.log('  /mode plain|compat|safe')
+        return true
+      }
       mode = arg as PushMode
       rebuild()
-      console.log(`  mode ${mode}`)
+      console.log(
+        `  mode ${mode}${mode === accountMode ? '' : ` (the account is in ${accountMode} mode)`}`,
+      )
       return true
     case '/format':
       format = arg as PushFormat

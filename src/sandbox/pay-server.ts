@@ -12,12 +12,14 @@ import {
   createPublicKey,
   createSign,
   createVerify,
+  generateKeyPair,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
 } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
 
 /** A key pair for the sandbox, PEM encoded. */
 export interface PemKeyPair {
@@ -28,6 +30,17 @@ export interface PemKeyPair {
 /** A fresh RSA-2048 key pair (merchant or WeChat Pay side). */
 export function generatePemKeyPair(): PemKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  return {
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  }
+}
+
+/** {@link generatePemKeyPair} on libuv's thread pool: several run in parallel, off the event loop. */
+export async function generatePemKeyPairAsync(): Promise<PemKeyPair> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 2048,
+  })
   return {
     privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),

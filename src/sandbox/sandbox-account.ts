@@ -1,6 +1,8 @@
 /**
  * The sandbox dev account: generated on first start (random appid, token and EncodingAESKey) and
  * kept in `<dataDir>/sandbox-account.json`, so `npm start` and `npm run chat` agree across restarts.
+ * It is always in safe mode, as a production account should be: `npm run chat` pushes encrypted,
+ * and its `/mode plain` shows the refusal.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -13,11 +15,11 @@ const random = (n: number) => [...randomBytes(n)].map((b) => ALNUM[b % ALNUM.len
 /** Where the sandbox account lives. */
 export const sandboxAccountPath = (dataDir: string) => join(dataDir, 'sandbox-account.json')
 
-/** Reads the sandbox account, creating it the first time. */
+/** Reads the sandbox account (safe mode), creating it the first time. */
 export async function loadSandboxAccount(dataDir: string): Promise<AccountConfig> {
   const path = sandboxAccountPath(dataDir)
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as AccountConfig
+    return safe(JSON.parse(await readFile(path, 'utf8')) as AccountConfig)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
@@ -33,5 +35,7 @@ export async function loadSandboxAccount(dataDir: string): Promise<AccountConfig
       if (error.code !== 'EEXIST') throw error
     },
   )
-  return JSON.parse(await readFile(path, 'utf8')) as AccountConfig
+  return safe(JSON.parse(await readFile(path, 'utf8')) as AccountConfig)
 }
+
+const safe = (account: AccountConfig): AccountConfig => ({ ...account, mode: 'safe' })

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ShopConfig } from '../config.js'
-import { generatePemKeyPair, type PemKeyPair, startSandboxPay } from './pay-server.js'
+import { generatePemKeyPairAsync, type PemKeyPair, startSandboxPay } from './pay-server.js'
 
 interface SandboxShopFile {
   mpAppid: string
@@ -21,8 +21,13 @@ interface SandboxShopFile {
   certificate: { serial: string; keys: PemKeyPair }
 }
 
-function generate(): SandboxShopFile {
+async function generate(): Promise<SandboxShopFile> {
   const hex = (n: number) => randomBytes(n).toString('hex')
+  const [merchant, publicKey, certificate] = await Promise.all([
+    generatePemKeyPairAsync(),
+    generatePemKeyPairAsync(),
+    generatePemKeyPairAsync(),
+  ])
   return {
     mpAppid: `wx${hex(8)}`,
     mpSecret: hex(16),
@@ -30,9 +35,9 @@ function generate(): SandboxShopFile {
     mchid: `19${String(randomBytes(4).readUInt32BE(0)).padStart(8, '0').slice(0, 8)}`,
     certSerial: hex(20).toUpperCase(),
     apiV3Key: hex(16),
-    merchant: generatePemKeyPair(),
-    publicKey: { serial: `PUB_KEY_ID_0119${hex(14)}`, keys: generatePemKeyPair() },
-    certificate: { serial: hex(20).toUpperCase(), keys: generatePemKeyPair() },
+    merchant,
+    publicKey: { serial: `PUB_KEY_ID_0119${hex(14)}`, keys: publicKey },
+    certificate: { serial: hex(20).toUpperCase(), keys: certificate },
   }
 }
 
@@ -44,7 +49,7 @@ async function load(dataDir: string): Promise<SandboxShopFile> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
   await mkdir(dataDir, { recursive: true })
-  await writeFile(path, `${JSON.stringify(generate(), null, 2)}\n`, {
+  await writeFile(path, `${JSON.stringify(await generate(), null, 2)}\n`, {
     mode: 0o600,
     flag: 'wx',
   }).catch((error: NodeJS.ErrnoException) => {
@@ -55,7 +60,7 @@ async function load(dataDir: string): Promise<SandboxShopFile> {
 
 /** Starts the sandbox Pay server and returns it with the shop configuration that points at it. */
 export async function startSandboxShop(o: { dataDir?: string; notifyUrl: string }) {
-  const f = o.dataDir ? await load(o.dataDir) : generate()
+  const f = o.dataDir ? await load(o.dataDir) : await generate()
   const pay = await startSandboxPay({
     mchid: f.mchid,
     appid: f.mpAppid,

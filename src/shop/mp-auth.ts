@@ -50,24 +50,35 @@ export async function signSession(secret: string, s: MpSession): Promise<string>
   return `v1.${payload}.${await hmac(secret, `v1.${payload}`)}`
 }
 
-/** Checks a session token: null when malformed, forged or expired. */
+/** Exactly `v1.<payload>.<43 base64url characters>`: nothing before, between or after. */
+const TOKEN_SHAPE = /^v1\.([A-Za-z0-9_-]{1,512})\.([A-Za-z0-9_-]{43})$/
+
+/** Checks a session token: null when malformed (any other shape), forged or expired. */
 export async function verifySession(
   secret: string,
   token: string,
   now: Date,
 ): Promise<MpSession | null> {
-  const [version, payload, mac] = token.split('.')
-  if (version !== 'v1' || !payload || !mac) return null
+  const shape = TOKEN_SHAPE.exec(token)
+  if (!shape) return null
+  const [, payload, mac] = shape as unknown as [string, string, string]
   if (!timingSafeEqual(mac, await hmac(secret, `v1.${payload}`))) return null
   try {
     const p = JSON.parse(new TextDecoder().decode(fromB64url(payload))) as {
-      m: number
-      o: string
-      e: number
+      m: unknown
+      o: unknown
+      e: unknown
     }
-    if (!Number.isInteger(p.m) || typeof p.o !== 'string' || p.e * 1000 <= now.getTime())
+    if (
+      !Number.isSafeInteger(p.m) ||
+      (p.m as number) < 1 ||
+      typeof p.o !== 'string' ||
+      p.o.length === 0 ||
+      !Number.isSafeInteger(p.e) ||
+      (p.e as number) * 1000 <= now.getTime()
+    )
       return null
-    return { memberId: p.m, openid: p.o, expiresAt: new Date(p.e * 1000) }
+    return { memberId: p.m as number, openid: p.o, expiresAt: new Date((p.e as number) * 1000) }
   } catch {
     return null
   }

@@ -30,6 +30,37 @@ describe('codec', () => {
     expect(() => detectFormat('hello')).toThrow(WechatFormatError)
   })
 
+  it('scans left to right: a DOCTYPE hidden by comments and CDATA, PIs and depth are refused', () => {
+    const bypass = '<!--<![CDATA[--><!DOCTYPE xml [<!ENTITY c "签到">]><!--]]>-->'
+    for (const bad of [
+      `${bypass}<xml><Content>&c;</Content></xml>`,
+      `<xml>${bypass}<Content>&c;</Content></xml>`,
+      '<xml><A x="><!--"><!DOCTYPE x [<!ENTITY c "v">]><B y="-->">1</B></A></xml>',
+      '<xml><!ELEMENT a ANY><A>1</A></xml>',
+      '<?xml-stylesheet href="a"?><xml/>',
+      '<xml><?php x ?></xml>',
+      ' <xml/><?xml version="1.0"?>',
+      '<xml><!-- open',
+      '<xml><![CDATA[ open',
+      `<xml>${'<a>'.repeat(16)}${'</a>'.repeat(16)}</xml>`,
+      `<xml>${'<a/>'.repeat(1000)}</xml>`,
+      '<xml><__proto__>1</__proto__></xml>',
+      '<xml><constructor>1</constructor></xml>',
+    ]) {
+      expect(() => parseXml(bad), bad).toThrow(WechatFormatError)
+    }
+    expect(
+      parseXml('<?xml version="1.0" encoding="UTF-8"?><xml><!-- hi --><A>&lt;&amp;</A></xml>'),
+    ).toEqual({ A: '<&' })
+    expect(parseXml(`<xml>${'<a>'.repeat(15)}1${'</a>'.repeat(15)}</xml>`)).toBeTruthy()
+    for (const bad of [
+      `{"a":${'['.repeat(17)}${']'.repeat(17)}}`,
+      '{"__proto__":{"x":1}}',
+      '{"constructor":"x"}',
+    ])
+      expect(() => parseJson(bad), bad).toThrow(WechatFormatError)
+  })
+
   it('allows DOCTYPE-looking text inside CDATA', () => {
     expect(parseXml('<xml><Content><![CDATA[<!DOCTYPE html> hi]]></Content></xml>').Content).toBe(
       '<!DOCTYPE html> hi',

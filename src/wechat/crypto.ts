@@ -38,6 +38,8 @@ export class WechatCryptoError extends Error {
 export interface CryptoBackend {
   /** Lowercase hex SHA-1 of a UTF-8 string. */
   sha1Hex(input: string): Promise<string>
+  /** Lowercase hex SHA-256 of a UTF-8 string (request digests for the replay cache). */
+  sha256Hex(input: string): Promise<string>
   /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
   aesCbc(key: Uint8Array<ArrayBuffer>): {
     encrypt(
@@ -55,6 +57,9 @@ export interface CryptoBackend {
 export const webCrypto: CryptoBackend = {
   async sha1Hex(input) {
     return toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', encoder.encode(input))))
+  },
+  async sha256Hex(input) {
+    return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(input))))
   },
   aesCbc(raw) {
     const keyPromise = crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
@@ -83,6 +88,11 @@ export const webCrypto: CryptoBackend = {
 /** Lowercase hex SHA-1 of a UTF-8 string. */
 export function sha1Hex(input: string, backend: CryptoBackend = webCrypto): Promise<string> {
   return backend.sha1Hex(input)
+}
+
+/** Lowercase hex SHA-256 of a UTF-8 string. */
+export function sha256Hex(input: string, backend: CryptoBackend = webCrypto): Promise<string> {
+  return backend.sha256Hex(input)
 }
 
 /**

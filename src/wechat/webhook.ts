@@ -1,8 +1,10 @@
 /**
  * `wechatWebhook(options)`: the official-account callback as Hono middleware. GET answers URL
- * verification; POST checks the signature (constant time) and freshness, decrypts compatible/safe
- * mode, checks the appid, parses XML or JSON, types the message and puts it on `c.var.wechat`.
- * `respondToWechat(c, body)` then answers, encrypting when the push was encrypted.
+ * verification; POST enforces the account's encryption mode, checks freshness and the signature
+ * (constant time) *before* reading anything but a strict envelope, decrypts compatible/safe mode,
+ * checks the appid, parses XML or JSON, types the message and puts it on `c.var.wechat` with the
+ * request's replay stamp. `respondToWechat(c, body)` then answers, encrypting when the push was
+ * encrypted.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -23,8 +25,16 @@ import {
   WechatCryptoError,
   webCrypto,
 } from './crypto.js'
+import { COMPAT_ENVELOPE, type ReplayStamp, readEnvelope, SAFE_ENVELOPE } from './envelope.js'
 import { type InboundMessage, toInboundMessage } from './message.js'
 import { encryptReply } from './reply.js'
+
+/**
+ * 消息加解密方式, as set in the MP console. `safe`: only encrypted pushes (`encrypt_type=aes` with a
+ * valid `msg_signature`); `compat`: plaintext or encrypted (the encrypted content wins); `plain`:
+ * plaintext, and encrypted pushes only when an EncodingAESKey is configured to open them.
+ */
+export type EncryptionMode = 'plain' | 'compat' | 'safe'
 
 /** The credentials the webhook needs for one account. */
 export interface WebhookAccount {
@@ -32,7 +42,13 @@ export interface WebhookAccount {
   token: string
   aesKey?: string
   previousAesKey?: string
+  /** Default: `safe` with an `aesKey`, else `plain`. */
+  mode?: EncryptionMode
 }
+
+/** An account's encryption mode, defaulted as `loadConfig` does. */
+export const encryptionMode = (account: WebhookAccount): EncryptionMode =>
+  account.mode ?? (account.aesKey ? 'safe' : 'plain')
 
 /** Options of {@link wechatWebhook}. */
 export interface WechatWebhookOptions {
@@ -55,6 +71,8 @@ export interface WechatRequest {
   encrypted: boolean
   /** Seals a plaintext reply with the key that opened the push (current or previous). */
   seal?: (body: string) => Promise<string>
+  /** The request's timestamp, nonce and body digest, for the replay cache. */
+  stamp: ReplayStamp
 }
 
 declare module 'hono' {
@@ -64,6 +82,11 @@ declare module 'hono' {
 }
 
 const refuse = (status: 400 | 401 | 404, message: string) => new HTTPException(status, { message })
+
+/** WeChat's nonces are short digits or letters; anything else is not a push. */
+const NONCE = /^[\x21-\x7e]{1,64}$/
+/** A SHA-1 in hex, as both signatures are. */
+const SHA1_HEX = /^[0-9a-fA-F]{40}$/
 
 /**
  * Verifies and opens official-account pushes.
@@ -82,7 +105,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     return cipher
   }
   const check = async (parts: string[], given: string | undefined) => {
-    if (!given) throw refuse(401, 'missing signature')
+    if (!given || !SHA1_HEX.test(given)) throw refuse(401, 'missing or malformed signature')
     const expected = await signature(parts, backend)
     if (!timingSafeEqual(expected, given.toLowerCase())) throw refuse(401, 'bad signature')
   }
@@ -107,7 +130,8 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     const q = c.req.query()
     const timestamp = q.timestamp ?? ''
     const nonce = q.nonce ?? ''
-    if (!/^\d{1,12}$/.test(timestamp) || !nonce) throw refuse(401, 'missing timestamp or nonce')
+    if (!/^\d{1,12}$/.test(timestamp) || !NONCE.test(nonce))
+      throw refuse(401, 'missing timestamp or nonce')
     if (
       options.maxSkewSeconds > 0 &&
       Math.abs(now() / 1000 - Number(timestamp)) > options.maxSkewSeconds
@@ -121,26 +145,35 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
       return c.text(q.echostr)
     }
 
-    const body = await c.req.text()
+    const mode = encryptionMode(account)
     const encrypted = q.encrypt_type === 'aes'
     if (q.encrypt_type !== undefined && q.encrypt_type !== 'raw' && !encrypted) {
       throw refuse(400, 'unsupported encrypt_type')
     }
+    // Nothing but the query string has been read yet: refusals here cost no body.
+    if (!encrypted && mode === 'safe') {
+      throw refuse(401, 'safe mode: only encrypted pushes (encrypt_type=aes, msg_signature)')
+    }
+    if (encrypted && !account.aesKey) {
+      throw refuse(400, 'encrypted push but no EncodingAESKey configured (plain mode)')
+    }
+    if (encrypted && !SHA1_HEX.test(q.msg_signature ?? ''))
+      throw refuse(401, 'missing or malformed msg_signature')
+    if (!encrypted) await check([account.token, timestamp, nonce], q.signature)
+
+    const body = await c.req.text()
     let fields: PushFields
     let format: PushFormat
     let seal: WechatRequest['seal']
     try {
       if (!encrypted) {
-        await check([account.token, timestamp, nonce], q.signature)
         ;({ fields, format } = parse(body))
       } else {
-        if (!q.msg_signature) throw refuse(401, 'missing msg_signature')
-        if (!account.aesKey) throw refuse(400, 'encrypted push but no EncodingAESKey configured')
-        const outer = parseEnvelope(body)
-        const encrypt = outer.fields.Encrypt
-        if (typeof encrypt !== 'string' || encrypt === '') throw refuse(400, 'missing Encrypt')
-        await check([account.token, timestamp, nonce, encrypt], q.msg_signature)
-        const opened = await open(account, encrypt)
+        // Before the signature is checked only the envelope's shape is read, by hand.
+        const outer = readEnvelope(body, mode === 'safe' ? SAFE_ENVELOPE : COMPAT_ENVELOPE)
+        await check([account.token, timestamp, nonce, outer.encrypt], q.msg_signature)
+        const opened = await open(account, outer.encrypt)
+        if (opened.receiveId !== account.appid) throw refuse(400, 'appid mismatch after decryption')
         seal = (reply) =>
           encryptReply(reply, {
             cipher: opened.cipher,
@@ -151,7 +184,6 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
             format: outer.format,
             crypto: backend,
           })
-        if (opened.receiveId !== account.appid) throw refuse(400, 'appid mismatch after decryption')
         ;({ fields, format } = parse(opened.message))
       }
       c.set('wechat', {
@@ -160,6 +192,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
         format,
         encrypted,
         seal,
+        stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
       })
     } catch (error) {
       if (error instanceof WechatFormatError || error instanceof WechatCryptoError) {
@@ -169,19 +202,6 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     }
     await next()
   }
-}
-
-/**
- * The safe-mode XML envelope has one fixed shape; match it directly and fall back to the full
- * parser for anything else (compatible mode, JSON, unusual whitespace). The signature check that
- * follows authenticates `Encrypt` either way.
- */
-const SAFE_ENVELOPE =
-  /^\s*<xml>\s*(?:<ToUserName><!\[CDATA\[[^\]<]*\]\]><\/ToUserName>\s*)?<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]><\/Encrypt>\s*(?:<ToUserName><!\[CDATA\[[^\]<]*\]\]><\/ToUserName>\s*)?<\/xml>\s*$/
-
-function parseEnvelope(body: string): { fields: PushFields; format: PushFormat } {
-  const match = SAFE_ENVELOPE.exec(body)
-  return match ? { fields: { Encrypt: match[1]! }, format: 'xml' } : parse(body)
 }
 
 function parse(body: string): { fields: PushFields; format: PushFormat } {

@@ -5,15 +5,21 @@
  * passive replies `{encrypt, msgsignature, timestamp, nonce}` (no underscore). Web Crypto only.
  */
 
+import { WechatFormatError } from '../wechat/codec.js'
 import {
-  type CryptoBackend,
   type MessageCipher,
   messageCipher,
   signature,
   timingSafeEqual,
   webCrypto,
 } from '../wechat/crypto.js'
+import { type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
 import { WecomCallbackError } from './callback-error.js'
+import {
+  type CallbackCodecOptions,
+  type CallbackQuery,
+  checkCallbackQuery,
+} from './callback-query.js'
 
 /** A bot's credentials: the Token and EncodingAESKey set in the WeCom admin console. */
 export interface AibotCredentials {
@@ -38,33 +44,28 @@ export interface AibotMessage {
 
 export interface AibotCodec {
   /** GET verification: the decrypted echostr to answer with, raw. */
-  verifyUrl(q: {
-    msg_signature?: string
-    timestamp?: string
-    nonce?: string
-    echostr?: string
-  }): Promise<string>
-  /** POST: verify and decrypt the JSON body. */
-  open(
-    q: { msg_signature?: string; timestamp?: string; nonce?: string },
-    body: string,
-  ): Promise<AibotMessage>
+  verifyUrl(q: CallbackQuery): Promise<string>
+  /** POST: verify and decrypt the JSON body; the stamp is for the replay cache. */
+  open(q: CallbackQuery, body: string): Promise<{ message: AibotMessage; stamp: ReplayStamp }>
   /** The passive reply body for a reply plaintext (JSON), with the callback's nonce. */
   seal(plaintext: string, nonce: string, timestamp: number): Promise<string>
 }
 
-export function aibotCodec(c: AibotCredentials, backend: CryptoBackend = webCrypto): AibotCodec {
+/**
+ * The AI bot's callback codec. Always encrypted: a request is refused unless its query is signed
+ * and fresh and its body is exactly `{"encrypt":"…"}`, all checked before anything is decrypted
+ * or parsed.
+ * @example const codec = aibotCodec({ token, aesKey }, { maxSkewSeconds: 300 })
+ */
+export function aibotCodec(c: AibotCredentials, o: CallbackCodecOptions = {}): AibotCodec {
+  const backend = o.crypto ?? webCrypto
   const cipher: MessageCipher = messageCipher(c.aesKey, backend)
-  async function check(
-    parts: { msg_signature?: string; timestamp?: string; nonce?: string },
-    encrypt: string,
-  ) {
-    const { msg_signature, timestamp, nonce } = parts
-    if (!msg_signature || !timestamp || !nonce)
-      throw new WecomCallbackError(400, 'msg_signature, timestamp and nonce are required')
+  async function check(q: CallbackQuery, encrypt: string) {
+    const { msg_signature, timestamp, nonce } = checkCallbackQuery(q, o)
     const expected = await signature([c.token, timestamp, nonce, encrypt], backend)
-    if (!timingSafeEqual(expected, msg_signature))
+    if (!timingSafeEqual(expected, msg_signature.toLowerCase()))
       throw new WecomCallbackError(401, 'msg_signature does not match')
+    return { timestamp, nonce }
   }
   async function decrypt(encrypt: string) {
     let opened: Awaited<ReturnType<MessageCipher['decrypt']>>
@@ -85,28 +86,33 @@ export function aibotCodec(c: AibotCredentials, backend: CryptoBackend = webCryp
       return decrypt(q.echostr)
     },
     async open(q, body) {
-      let envelope: { encrypt?: unknown }
+      checkCallbackQuery(q, o) // before the body is looked at
+      let encrypt: string
       try {
-        envelope = JSON.parse(body)
-      } catch {
-        throw new WecomCallbackError(400, 'body is not JSON')
+        encrypt = readEnvelope(body, { key: 'encrypt', others: [], format: 'json' }).encrypt
+      } catch (error) {
+        if (!(error instanceof WechatFormatError)) throw error
+        throw new WecomCallbackError(400, `body is not {"encrypt": …}: ${error.message}`)
       }
-      if (typeof envelope.encrypt !== 'string')
-        throw new WecomCallbackError(400, 'body has no encrypt')
-      await check(q, envelope.encrypt)
+      const { timestamp, nonce } = await check(q, encrypt)
       let raw: Record<string, unknown>
       try {
-        raw = JSON.parse(await decrypt(envelope.encrypt))
+        raw = JSON.parse(await decrypt(encrypt))
       } catch (error) {
         if (error instanceof WecomCallbackError) throw error
         throw new WecomCallbackError(400, 'decrypted message is not JSON')
       }
+      if (typeof raw !== 'object' || raw === null)
+        throw new WecomCallbackError(400, 'decrypted message is not a JSON object')
       if (typeof raw.msgid !== 'string' || typeof raw.msgtype !== 'string')
         throw new WecomCallbackError(400, 'message without msgid or msgtype')
       const from = raw.from as { userid?: unknown } | undefined
       if (typeof from?.userid !== 'string')
         throw new WecomCallbackError(400, 'message without from.userid')
-      return { ...(raw as unknown as Omit<AibotMessage, 'raw'>), raw }
+      return {
+        message: { ...(raw as unknown as Omit<AibotMessage, 'raw'>), raw },
+        stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
+      }
     },
     async seal(plaintext, nonce, timestamp) {
       const encrypt = await cipher.encrypt(plaintext, '')

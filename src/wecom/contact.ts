@@ -5,15 +5,15 @@
  */
 
 import type { ApiClient } from '../wechat/api/client.js'
-import { type PushFields, parseXml } from '../wechat/codec.js'
-import {
-  type CryptoBackend,
-  messageCipher,
-  signature,
-  timingSafeEqual,
-  webCrypto,
-} from '../wechat/crypto.js'
+import { type PushFields, parseXml, WechatFormatError } from '../wechat/codec.js'
+import { messageCipher, signature, timingSafeEqual, webCrypto } from '../wechat/crypto.js'
+import { type EnvelopeShape, type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
 import { WecomCallbackError } from './callback-error.js'
+import {
+  type CallbackCodecOptions,
+  type CallbackQuery,
+  checkCallbackQuery,
+} from './callback-query.js'
 
 export interface ContactCredentials {
   corpId: string
@@ -21,15 +21,25 @@ export interface ContactCredentials {
   aesKey: string
 }
 
-type Query = { msg_signature?: string; timestamp?: string; nonce?: string; echostr?: string }
+/** The envelope WeCom posts: `<xml><ToUserName/><Encrypt/><AgentID/></xml>`, nothing else. */
+const CONTACT_ENVELOPE: EnvelopeShape = {
+  key: 'Encrypt',
+  others: ['ToUserName', 'AgentID'],
+  format: 'xml',
+}
 
-export function contactCodec(c: ContactCredentials, backend: CryptoBackend = webCrypto) {
+/**
+ * The customer-contact callback codec. Always encrypted: a request is refused unless its query is
+ * signed and fresh and its body is the envelope, all checked before anything is decrypted or
+ * parsed.
+ */
+export function contactCodec(c: ContactCredentials, o: CallbackCodecOptions = {}) {
+  const backend = o.crypto ?? webCrypto
   const cipher = messageCipher(c.aesKey, backend)
-  async function open(q: Query, encrypt: string): Promise<string> {
-    if (!q.msg_signature || !q.timestamp || !q.nonce)
-      throw new WecomCallbackError(400, 'msg_signature, timestamp and nonce are required')
-    const expected = await signature([c.token, q.timestamp, q.nonce, encrypt], backend)
-    if (!timingSafeEqual(expected, q.msg_signature))
+  async function open(q: CallbackQuery, encrypt: string): Promise<string> {
+    const { msg_signature, timestamp, nonce } = checkCallbackQuery(q, o)
+    const expected = await signature([c.token, timestamp, nonce, encrypt], backend)
+    if (!timingSafeEqual(expected, msg_signature.toLowerCase()))
       throw new WecomCallbackError(401, 'msg_signature does not match')
     let opened: Awaited<ReturnType<typeof cipher.decrypt>>
     try {
@@ -43,25 +53,31 @@ export function contactCodec(c: ContactCredentials, backend: CryptoBackend = web
   }
   return {
     /** GET: the decrypted echostr. */
-    verifyUrl(q: Query) {
+    verifyUrl(q: CallbackQuery) {
       if (!q.echostr) throw new WecomCallbackError(400, 'echostr is required')
       return open(q, q.echostr)
     },
-    /** POST: the decrypted event's fields. */
-    async open(q: Query, body: string): Promise<PushFields> {
-      let envelope: PushFields
+    /** POST: the decrypted event's fields, and the stamp for the replay cache. */
+    async open(
+      q: CallbackQuery,
+      body: string,
+    ): Promise<{ fields: PushFields; stamp: ReplayStamp }> {
+      const { timestamp, nonce } = checkCallbackQuery(q, o) // before the body is looked at
+      let encrypt: string
       try {
-        envelope = parseXml(body)
-      } catch {
-        throw new WecomCallbackError(400, 'body is not the callback XML')
-      }
-      if (typeof envelope.Encrypt !== 'string') throw new WecomCallbackError(400, 'no Encrypt')
-      try {
-        return parseXml(await open(q, envelope.Encrypt))
+        encrypt = readEnvelope(body, CONTACT_ENVELOPE).encrypt
       } catch (error) {
-        if (error instanceof WecomCallbackError) throw error
+        if (!(error instanceof WechatFormatError)) throw error
+        throw new WecomCallbackError(400, `body is not the callback XML: ${error.message}`)
+      }
+      const message = await open(q, encrypt)
+      let fields: PushFields
+      try {
+        fields = parseXml(message)
+      } catch {
         throw new WecomCallbackError(400, 'the decrypted event is not XML')
       }
+      return { fields, stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) } }
     },
   }
 }

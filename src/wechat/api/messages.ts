@@ -2,6 +2,7 @@
  * Sending messages: template messages (validated against the 2023-05-04 content rules before they
  * leave), customer-service messages and subscribe messages (bizsend).
  */
+import { isHttpUrl } from '../../http-url.js'
 import type { Reply } from '../reply.js'
 import type { ApiClient } from './client.js'
 import { WechatValidationError } from './errors.js'
@@ -40,8 +41,11 @@ export function validateTemplateMessage(m: TemplateMessage): void {
     if (legacy in m)
       throw new WechatValidationError(legacy, 'colours are ignored since 2023-05-04; remove it')
   }
-  if (m.url !== undefined && !/^https?:\/\//.test(m.url)) {
-    throw new WechatValidationError('url', 'must be an http(s) URL')
+  if (m.url !== undefined && !isHttpUrl(m.url)) {
+    throw new WechatValidationError(
+      'url',
+      'must be an absolute http(s) URL, as a URL parser writes it',
+    )
   }
   if (m.miniprogram) validateMiniProgramLink(m.miniprogram, 'miniprogram')
   if (
