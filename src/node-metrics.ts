@@ -127,7 +127,8 @@ export function nodeMetrics(sources: {
     },
     push({ channel, type, outcome, seconds }) {
       pushes.inc({ channel, type, outcome })
-      reply.observe({ channel }, seconds)
+      // Answer time of pushes that were let in; refusals would pull it down.
+      if (!outcome.startsWith('refused_')) reply.observe({ channel }, seconds)
     },
     sends(result, count) {
       if (count > 0) sends.inc({ result }, count)

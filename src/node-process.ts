@@ -77,15 +77,17 @@ const SAME_PRESS_MS = 500
 
 /**
  * Runs `stop` once on the first SIGTERM or SIGINT, then exits 0 (1 if it failed). A second SIGINT
- * while stopping exits at once (130); if stopping hangs anyway, the process exits after
- * `stop`'s own deadline plus a grace period. Crashes are logged as one JSON line and exit 1.
+ * while stopping exits at once (130); if stopping hangs anyway, the process exits 15 s after the
+ * drain deadline. Crashes are logged as one JSON line and exit 1.
  */
 export function onStopSignals(
   logger: Logger,
   lock: DataDirLock | undefined,
+  drainMs: number,
   stop: (signal: string) => Promise<void>,
-  graceMs = 30_000,
 ): void {
+  // Past the drain deadline, closing workers and the database gets this long before a hard exit.
+  const graceMs = drainMs + 15_000
   let stoppingSince = 0
   const onSignal = (signal: NodeJS.Signals) => {
     if (stoppingSince) {

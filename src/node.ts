@@ -150,7 +150,10 @@ async function main(logger: Logger): Promise<void> {
     },
   })
   const server = createAdaptorServer({ fetch: app.fetch })
-  await listen(server, config.port)
+  await listen(server, config.port).catch(async (error) => {
+    await closeDatabase(database).catch(() => {})
+    throw error
+  })
   database.lock?.update({ port: config.port, controlToken })
 
   const workers = [...apis].map(([appid, api]) =>
@@ -176,12 +179,13 @@ async function main(logger: Logger): Promise<void> {
   })
   if (config.sandbox) announceSandbox(logger, url, config.dataDir, config.accounts[0]!)
 
-  onStopSignals(logger, database.lock, async (signal) => {
+  const drainMs = config.shutdownTimeoutSeconds * 1000
+  onStopSignals(logger, database.lock, drainMs, async (signal) => {
     const stopping = performance.now()
-    const drainMs = config.shutdownTimeoutSeconds * 1000
     logger.info('shutting down', { signal, drainSeconds: config.shutdownTimeoutSeconds })
-    await schedule.stop()
-    const drained = await drainServer(server, drainMs)
+    // Stop accepting and stop ticking at once; then wait for requests and running jobs, both
+    // within the one drain deadline.
+    const [drained] = await Promise.all([drainServer(server, drainMs), schedule.stop()])
     if (!drained)
       logger.warn('drain deadline passed: closed the remaining connections', {
         code: 'DRAIN_TIMEOUT',

@@ -115,10 +115,18 @@ export function cachedOpsStatus(
   ttlMs = 1000,
 ): () => Promise<OpsStatus> {
   let cached: { at: number; value: Promise<OpsStatus> } | undefined
+  let pending = false
   return () => {
     const at = Date.now()
-    if (!cached || at - cached.at >= ttlMs)
-      cached = { at, value: readOpsStatus(db, clock, jobNames) }
+    // A read still running is shared however long it takes: a slow database gets one at a time.
+    if (!cached || (!pending && at - cached.at >= ttlMs)) {
+      pending = true
+      const value = readOpsStatus(db, clock, jobNames).finally(() => {
+        pending = false
+        if (cached) cached.at = Date.now()
+      })
+      cached = { at, value }
+    }
     return cached.value
   }
 }

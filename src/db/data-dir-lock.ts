@@ -4,7 +4,7 @@
  * folder makes that impossible: the first opener holds it, any other opener is refused with a
  * message naming the holder, and a lock left by a process that died is taken over.
  */
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 
 /** Who holds a data folder. */
 export interface LockHolder {
@@ -90,7 +90,9 @@ export function acquireDataDirLock(dir: string, role: string): DataDirLock {
         update(fields) {
           if (!held) return
           holder = { ...holder, ...fields }
-          writeFileSync(path, JSON.stringify(holder), { mode: 0o600 })
+          // Written aside and renamed over: a reader never sees it empty or half-written.
+          writeFileSync(draft, JSON.stringify(holder), { mode: 0o600 })
+          renameSync(draft, path)
         },
         release() {
           if (!held) return

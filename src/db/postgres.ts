@@ -29,6 +29,8 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Ky
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
+    // A host that drops packets fails in 5 s (start-up names it; /healthz answers 503).
+    connectionTimeoutMillis: 5_000,
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })

@@ -63,7 +63,13 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
   const { message } = input
   deps.metrics?.push({
     channel: 'oa',
-    type: isEvent(message) ? `event.${message.event}` : message.type,
+    // Typed events only: an untyped event's name comes from the push, so it is not a label.
+    type:
+      message.type === 'other_event'
+        ? 'event.other'
+        : isEvent(message)
+          ? `event.${message.event}`
+          : message.type,
     outcome,
     seconds: Math.max(0, deps.clock.now().getTime() - input.receivedAt) / 1000,
   })

@@ -23,7 +23,7 @@ export function healthRoutes(o: HealthRouteOptions): Hono {
     const s = await o.status()
     const body = {
       ok: s.ok,
-      db: s.db,
+      db: { ok: s.db.ok, ms: s.db.ms },
       outbox: { backlog: s.outbox.backlog, oldestDueSeconds: s.outbox.oldestDueSeconds },
       jobs: { lagSeconds: s.jobs.lagSeconds },
       sandbox: o.sandbox,

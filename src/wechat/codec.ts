@@ -183,7 +183,10 @@ export function parseJson(body: string): PushFields {
 /** Names that would reach an object's prototype if used as keys; a push never needs them. */
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
 
-/** Drops parser bookkeeping (`#text`), stringifies scalars; reserved names are refused. */
+/**
+ * Drops parser bookkeeping (`#text`), stringifies scalars; reserved names are refused, and so is
+ * U+0000 in a name or value (not a character XML allows; a database text column refuses it).
+ */
 function clean(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(clean)
   if (value !== null && typeof value === 'object') {
@@ -191,11 +194,14 @@ function clean(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) {
       if (k.startsWith('#')) continue
       if (RESERVED.has(k)) throw new WechatFormatError(`element name ${k} is not allowed`)
+      if (k.includes('\u0000')) throw new WechatFormatError('NUL character in a name')
       out[k] = clean(v)
     }
     return out
   }
-  return value === null || value === undefined ? '' : String(value)
+  const text = value === null || value === undefined ? '' : String(value)
+  if (text.includes('\u0000')) throw new WechatFormatError('NUL character in a value')
+  return text
 }
 
 /**

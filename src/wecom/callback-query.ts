@@ -41,7 +41,9 @@ export function checkCallbackQuery(
     !/^[0-9a-fA-F]{40}$/.test(msg_signature)
   )
     throw new WecomCallbackError(401, 'malformed msg_signature, timestamp or nonce')
-  const skew = o.maxSkewSeconds ?? 300
+  // These doors always check freshness (WECHAT_MAX_SKEW_SECONDS=0 switches it off for the OA
+  // webhook only): replay claims are pruned, so a capture must not stay valid for ever.
+  const skew = o.maxSkewSeconds || 300
   if (skew > 0 && Math.abs((o.now ?? Date.now)() / 1000 - Number(timestamp)) > skew)
     throw new WecomCallbackError(401, 'stale timestamp')
   return { msg_signature, timestamp, nonce }
