@@ -8,7 +8,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Clock } from '../clock.js'
-import type { Database, OutboxItem, OutboxKind } from '../db/schema.js'
+import type { Database, OutboxItem, OutboxKind, OutboxLane } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { isTransient, WechatApiError, WechatValidationError } from '../wechat/api/errors.js'
@@ -22,6 +22,15 @@ import { nextLocalMidnight } from './community-time.js'
 import { type RateLimit, takeFromBucket } from './rate-buckets.js'
 import { isReachabilityError, loadReachability, recordUnreachable } from './reachability.js'
 
+/**
+ * Priority lanes, claimed in this order: replies and deadline follow-ups first, then transactional
+ * notices (payments, redemptions, level-ups, reminders a member asked for), then campaigns.
+ */
+export const LANE = { reply: 0, notice: 1, campaign: 2 } as const satisfies Record<
+  string,
+  OutboxLane
+>
+
 /** One message to enqueue. `payload` is the API body without `touser` (and `client_msg_id`). */
 export interface OutboxMessage {
   appid: string
@@ -29,6 +38,8 @@ export interface OutboxMessage {
   openid: string
   kind: OutboxKind
   payload: object
+  /** Default: notice. */
+  lane?: OutboxLane
   /** Not before (default now). */
   notBefore?: Date
 }
@@ -50,6 +61,7 @@ export async function enqueue(
           openid: m.openid,
           kind: m.kind,
           payload: JSON.stringify(m.payload),
+          lane: m.lane ?? LANE.notice,
           next_attempt_at: m.notBefore ?? now,
           created_at: now,
         })),
@@ -61,6 +73,51 @@ export async function enqueue(
   }
   return added
 }
+
+/**
+ * Holds the pending items whose source starts with `prefix` (a paused campaign:
+ * `campaign:<id>:`): they are not sent until {@link releaseSource}. Items in a claim being sent
+ * now finish (pausing takes effect within one batch). Returns how many were held.
+ */
+export async function holdSource(db: Kysely<Database>, appid: string, prefix: string) {
+  const rows = await db
+    .updateTable('push_outbox')
+    .set({ status: 'held' })
+    .where('appid', '=', appid)
+    .where('status', '=', 'pending')
+    .where('source', 'like', `${likeEscape(prefix)}%`)
+    .returning('id')
+    .execute()
+  return rows.length
+}
+
+/** Releases held items (a resumed campaign); they are due at once (quiet hours still apply). */
+export async function releaseSource(db: Kysely<Database>, appid: string, prefix: string) {
+  const rows = await db
+    .updateTable('push_outbox')
+    .set({ status: 'pending' })
+    .where('appid', '=', appid)
+    .where('status', '=', 'held')
+    .where('source', 'like', `${likeEscape(prefix)}%`)
+    .returning('id')
+    .execute()
+  return rows.length
+}
+
+/** Cancels pending and held items (a stopped or deleted campaign). Returns how many. */
+export async function cancelSource(db: Kysely<Database>, appid: string, prefix: string, now: Date) {
+  const rows = await db
+    .updateTable('push_outbox')
+    .set({ status: 'cancelled', errmsg: 'cancelled', next_attempt_at: now })
+    .where('appid', '=', appid)
+    .where('status', 'in', ['pending', 'held'])
+    .where('source', 'like', `${likeEscape(prefix)}%`)
+    .returning('id')
+    .execute()
+  return rows.length
+}
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 /** The `client_msg_id` of an item: stable across retries and crashes. */
 export const clientMsgId = (item: { id: number }) => `qz${item.id}`
@@ -102,7 +159,7 @@ export async function claim(
   if (limit <= 0) return []
   return db
     .updateTable('push_outbox')
-    .set((eb) => ({ status: 'sending', lease_until: lease, attempts: eb('attempts', '+', 1) }))
+    .set((eb) => ({ status: 'sending', next_attempt_at: lease, attempts: eb('attempts', '+', 1) }))
     .where(
       'id',
       'in',
@@ -118,12 +175,8 @@ function dueIds(db: Kysely<Database>, appid: string, now: Date) {
     .selectFrom('push_outbox')
     .select('id')
     .where('appid', '=', appid)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', now)]),
-        eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
-      ]),
-    )
+    .where('status', 'in', ['pending', 'sending'])
+    .where('next_attempt_at', '<=', now)
 }
 
 /** Whether anything is due: a cheap index probe so idle workers take no locks. */
@@ -325,10 +378,9 @@ async function store(db: Kysely<Database>, results: ItemResult[], lease: Date, n
       wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
       next_attempt_at = v.at,
       attempts = o.attempts - v.untried,
-      lease_until = null,
       sent_at = case when v.status = 'sent' then ${now}::timestamptz else o.sent_at end
     from (values ${sql.join(rows)}) as v(id, status, errcode, errmsg, msgid, at, untried)
-    where o.id = v.id and o.status = 'sending' and o.lease_until = ${lease}::timestamptz
+    where o.id = v.id and o.status = 'sending' and o.next_attempt_at = ${lease}::timestamptz
   `.execute(db)
 }
 

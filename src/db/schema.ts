@@ -121,7 +121,20 @@ export interface MemberReachabilityTable {
 }
 
 export type OutboxKind = 'template' | 'custom' | 'subscribe'
-export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped'
+export type OutboxStatus =
+  | 'pending'
+  | 'sending'
+  | 'sent'
+  | 'failed'
+  | 'skipped'
+  /** A paused campaign's item: released by resuming it. */
+  | 'held'
+  /** A stopped campaign's item. */
+  | 'cancelled'
+  /** The request was written and no answer came; not resent when that could deliver twice. */
+  | 'unknown'
+/** Claim order: 0 replies and follow-ups, 1 transactional notices, 2 campaigns. */
+export type OutboxLane = 0 | 1 | 2
 
 /** One message to send, unique per (appid, source, openid). */
 export interface PushOutboxTable {
@@ -134,8 +147,16 @@ export interface PushOutboxTable {
   payload: string
   status: Generated<OutboxStatus>
   attempts: Generated<number>
+  lane: Generated<OutboxLane>
+  /** When due; for a `sending` row, when its claim's lease ends. */
   next_attempt_at: Timestamp
-  lease_until: Timestamp | null
+  /** The claim holding a `sending` row. */
+  claim_token: string | null
+  /** An attempt is in flight since then (cleared with its result). */
+  attempt_started_at: Timestamp | null
+  first_attempt_at: Timestamp | null
+  /** `{kind, payload}` sent instead when the customer-service window is closed or used up. */
+  fallback: string | null
   errcode: number | null
   errmsg: string | null
   wechat_msgid: string | null
@@ -144,6 +165,31 @@ export interface PushOutboxTable {
   created_at: Timestamp
   sent_at: Timestamp | null
   delivered_at: Timestamp | null
+}
+
+/** A quota error (45009) pauses one API of an account until the quota resets. */
+export interface OutboxPausesTable {
+  appid: string
+  api: 'template' | 'custom' | 'subscribe' | 'mass'
+  paused_until: Timestamp
+  errcode: number
+  recorded_at: Timestamp
+}
+
+/** A delivery receipt (TEMPLATESENDJOBFINISH), kept even if it arrives before the msgid is stored. */
+export interface PushReceiptsTable {
+  appid: string
+  msgid: string
+  status: string
+  received_at: Timestamp
+}
+
+/** Customer-service messages sent in a member's current window (opened by their last message). */
+export interface CsWindowSendsTable {
+  appid: string
+  openid: string
+  window_opened_at: Timestamp
+  sent: number
 }
 
 /** A token bucket shared by every process sending for one account. */
@@ -486,6 +532,9 @@ export interface Database {
   wechat_tokens: WechatTokensTable
   member_reachability: MemberReachabilityTable
   push_outbox: PushOutboxTable
+  outbox_pauses: OutboxPausesTable
+  push_receipts: PushReceiptsTable
+  cs_window_sends: CsWindowSendsTable
   rate_buckets: RateBucketsTable
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
