@@ -10,15 +10,19 @@ export function register(router: Router): void {
   router.on('TEMPLATESENDJOBFINISH', async (ctx) => {
     const m = ctx.message
     if (m.type !== 'event' || m.event !== 'TEMPLATESENDJOBFINISH') return null
-    const found = await recordDelivery(
-      ctx.db,
-      ctx.account.appid,
-      m.msgId,
-      m.status,
-      ctx.clock.now(),
-    )
+    const found = await recordDelivery(ctx.db, {
+      appid: ctx.account.appid,
+      msgid: m.msgId,
+      status: m.status,
+      openid: m.fromUserName,
+      now: ctx.clock.now(),
+    })
     if (!found)
-      ctx.logger.info('delivery receipt for an unknown msgid', { msgid: m.msgId, status: m.status })
+      // Kept in push_receipts: the send's result may not be stored yet.
+      ctx.logger.info('delivery receipt before its send was stored', {
+        msgid: m.msgId,
+        status: m.status,
+      })
     return null
   })
 

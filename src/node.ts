@@ -164,6 +164,7 @@ async function main(logger: Logger): Promise<void> {
       clock: systemClock,
       logger,
       timeZone: config.timeZone,
+      quietHours: config.campaigns.quietHours,
       rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
       pollMs: config.outboxPollMs,
       metrics,

@@ -224,7 +224,12 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect(body.url).toMatch(/^https:\/\/quanzi\.example\/r\/[A-Za-z0-9]{12}$/)
 
     // a delivery receipt, a click through the tracked link, a conversion
-    await recordDelivery(get().db, appid, String(sent[0]!.msgid), 'success', clock.now())
+    await recordDelivery(get().db, {
+      appid,
+      msgid: String(sent[0]!.msgid),
+      status: 'success',
+      now: clock.now(),
+    })
     const code = body.url.split('/r/')[1]!
     const click = await app().request(`/r/${code}`)
     expect(click.status).toBe(302)

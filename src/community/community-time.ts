@@ -64,3 +64,20 @@ export function localMinutes(at: Date, timeZone: string): number {
   const p = parts(at, timeZone)
   return p.hour * 60 + p.minute
 }
+
+/** A daily quiet window in minutes after local midnight: [from, to), wrapping midnight. */
+export interface QuietHours {
+  from: number
+  to: number
+}
+
+/** The end of the quiet window `at` falls in, or null outside it (or with no window). */
+export function quietHoursEnd(at: Date, quiet: QuietHours | null, timeZone: string): Date | null {
+  if (!quiet || quiet.from === quiet.to) return null
+  const m = localMinutes(at, timeZone)
+  const inside =
+    quiet.from < quiet.to ? m >= quiet.from && m < quiet.to : m >= quiet.from || m < quiet.to
+  if (!inside) return null
+  const wait = (quiet.to - m + 1440) % 1440
+  return new Date(Math.floor(at.getTime() / 60_000) * 60_000 + wait * 60_000)
+}

@@ -17,9 +17,12 @@ export function startOutboxWorker(
     running = (async () => {
       try {
         const summary = await drainOutbox(options)
-        for (const result of ['sent', 'skipped', 'failed', 'retried'] as const)
+        for (const result of ['sent', 'skipped', 'failed', 'retried', 'unknown'] as const)
           options.metrics?.sends(result, summary[result])
-        if (summary.sent + summary.failed + summary.skipped + summary.retried > 0) {
+        if (
+          summary.sent + summary.failed + summary.skipped + summary.retried + summary.unknown >
+          0
+        ) {
           options.logger.info('outbox drained', { appid: options.appid, ...summary })
         }
       } catch (error) {

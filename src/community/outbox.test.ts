@@ -92,13 +92,12 @@ forEachDatabase('push outbox', (get, dbName) => {
     }
     // and the delivery receipt lands on the row
     expect(
-      await recordDelivery(
-        get().db,
-        o.appid,
-        stored[0]!.wechat_msgid!,
-        'failed:user block',
-        clock.now(),
-      ),
+      await recordDelivery(get().db, {
+        appid: o.appid,
+        msgid: stored[0]!.wechat_msgid!,
+        status: 'failed:user block',
+        now: clock.now(),
+      }),
     ).toBe(true)
     expect((await rows(o.appid))[0]).toMatchObject({ delivery: 'failed:user block' })
     expect(await drainOutbox(o)).toMatchObject({ sent: 0 })

@@ -1,26 +1,51 @@
 /**
  * The push outbox: every outbound message is a row, unique per (appid, source, openid), so a push is
  * never enqueued twice. Dispatchers in any number of processes claim due rows with
- * `FOR UPDATE SKIP LOCKED` and a lease (a crashed claim is picked up again when the lease runs out),
- * check reachability, take tokens from the account's shared bucket, send, and store one result per
- * item: sent (with WeChat's msgid), skipped (with the errcode that closed the channel) or failed.
- * Template messages carry `client_msg_id = qz<id>`, so WeChat also drops a repeat after a crash.
+ * `FOR UPDATE SKIP LOCKED` and a lease that they renew while sending (a crashed claim is taken over
+ * when the lease runs out), lane by lane — replies, then notices, then campaigns — check
+ * reachability and the customer-service window's quota, take tokens from the account's shared
+ * bucket, send, and store each item's result as soon as it is known: sent (with WeChat's msgid),
+ * skipped (with the errcode that closed the channel), failed, or unknown.
+ *
+ * Sent at most once: a template carries `client_msg_id = qz<id>`, which WeChat de-duplicates for
+ * about 10 minutes, so a template whose attempt had no answer (a timeout, a crash) is sent again
+ * only inside that window. Customer-service and subscribe messages have no such key: each is marked
+ * before it is sent, and one whose attempt had no answer is stored `unknown`, never sent again.
+ *
+ * Holds: a 45009 pauses one API (`outbox_pauses`) until the quota resets; quiet hours hold the
+ * campaign lane until they end; a paused campaign's items are `held` until it resumes.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Clock } from '../clock.js'
-import type { Database, OutboxItem, OutboxKind, OutboxLane } from '../db/schema.js'
+import type {
+  Database,
+  OutboxItem,
+  OutboxKind,
+  OutboxLane,
+  OutboxPausesTable,
+} from '../db/schema.js'
 import type { Logger } from '../logger.js'
-import type { ApiClient } from '../wechat/api/client.js'
+import { type ApiClient, certainlyNotDelivered } from '../wechat/api/client.js'
 import { isTransient, WechatApiError, WechatValidationError } from '../wechat/api/errors.js'
 import {
+  CUSTOM_WINDOW_MS,
   type CustomMessage,
+  type SubscribeMessage,
   sendCustomMessage,
   sendSubscribeMessage,
   sendTemplateMessage,
+  type TemplateMessage,
 } from '../wechat/api/messages.js'
-import { nextLocalMidnight } from './community-time.js'
-import { type RateLimit, takeFromBucket } from './rate-buckets.js'
-import { isReachabilityError, loadReachability, recordUnreachable } from './reachability.js'
+import { randomToken } from '../wechat/crypto.js'
+import { nextLocalMidnight, type QuietHours, quietHoursEnd } from './community-time.js'
+import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
+import {
+  isReachabilityError,
+  loadReachability,
+  type ReachabilityCheck,
+  recordTemplateBlock,
+  recordUnreachable,
+} from './reachability.js'
 
 /**
  * Priority lanes, claimed in this order: replies and deadline follow-ups first, then transactional
@@ -42,6 +67,11 @@ export interface OutboxMessage {
   lane?: OutboxLane
   /** Not before (default now). */
   notBefore?: Date
+  /**
+   * Sent instead when a customer-service message cannot go (window closed or its quota used up),
+   * e.g. a subscribe message the member accepted: `{kind, payload}`.
+   */
+  fallback?: { kind: OutboxKind; payload: object }
 }
 
 /** Enqueues messages; duplicates of (appid, source, openid) are ignored. Returns how many were new. */
@@ -62,6 +92,7 @@ export async function enqueue(
           kind: m.kind,
           payload: JSON.stringify(m.payload),
           lane: m.lane ?? LANE.notice,
+          fallback: m.fallback ? JSON.stringify(m.fallback) : null,
           next_attempt_at: m.notBefore ?? now,
           created_at: now,
         })),
@@ -122,13 +153,19 @@ const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 /** The `client_msg_id` of an item: stable across retries and crashes. */
 export const clientMsgId = (item: { id: number }) => `qz${item.id}`
 
+/**
+ * How long after a template attempt whose outcome is unknown it may be sent again: WeChat honours
+ * `client_msg_id` for about 10 minutes; a minute is kept as margin.
+ */
+export const CLIENT_MSG_ID_WINDOW_MS = 9 * 60_000
+
+/** Customer-service messages an account may send per member's message (within 48 h). */
+export const CS_WINDOW_QUOTA = 5
+
 /** Rate limit per account: a token bucket shared through the database (rate-buckets.ts). */
 export type { RateLimit } from './rate-buckets.js'
 
-/**
- * Takes up to `want` tokens from the account's bucket; returns how many were granted (0 while the
- * account is paused by a quota error). One row lock per call.
- */
+/** Takes up to `want` tokens from the account's bucket; returns how many were granted. */
 export async function takeTokens(
   db: Kysely<Database>,
   appid: string,
@@ -139,49 +176,107 @@ export async function takeTokens(
   return (await takeFromBucket(db, appid, want, rate, now)).granted
 }
 
-/** Pauses an account's sends until `until` (a 45009 quota error pauses until the next local day). */
-export async function pauseAccount(db: Kysely<Database>, appid: string, until: Date, now: Date) {
+/** The API a kind of message is sent through (what a 45009 pauses). */
+export type OutboxApi = OutboxPausesTable['api']
+
+/**
+ * Pauses one API of an account until `until` (45009: the daily quota is used up; it resets at
+ * midnight Beijing time) and moves that API's due items there, so they are not claimed meanwhile.
+ */
+export async function pauseApi(
+  db: Kysely<Database>,
+  p: { appid: string; api: OutboxApi; until: Date; errcode: number; now: Date },
+) {
   await db
-    .insertInto('rate_buckets')
-    .values({ appid, tokens: 0, updated_at: now, paused_until: until })
-    .onConflict((oc) => oc.column('appid').doUpdateSet({ paused_until: until }))
+    .insertInto('outbox_pauses')
+    .values({
+      appid: p.appid,
+      api: p.api,
+      paused_until: p.until,
+      errcode: p.errcode,
+      recorded_at: p.now,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['appid', 'api'])
+        .doUpdateSet({ paused_until: p.until, errcode: p.errcode, recorded_at: p.now }),
+    )
+    .execute()
+  if (p.api === 'mass') return
+  await db
+    .updateTable('push_outbox')
+    .set({ next_attempt_at: p.until })
+    .where('appid', '=', p.appid)
+    .where('kind', '=', p.api)
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<', p.until)
     .execute()
 }
 
-/** Claims up to `limit` due items (pending, or sending with an expired lease) for `leaseMs`. */
-export async function claim(
+/** The account's APIs paused at `now`, with when they resume. */
+export async function activePauses(
   db: Kysely<Database>,
   appid: string,
-  limit: number,
-  lease: Date,
   now: Date,
-): Promise<OutboxItem[]> {
-  if (limit <= 0) return []
-  return db
-    .updateTable('push_outbox')
-    .set((eb) => ({ status: 'sending', next_attempt_at: lease, attempts: eb('attempts', '+', 1) }))
-    .where(
-      'id',
-      'in',
-      dueIds(db, appid, now).orderBy('next_attempt_at').limit(limit).forUpdate().skipLocked(),
-    )
-    .returningAll()
-    .execute()
-}
-
-/** Ids of due items: pending and due, or sending with an expired lease. */
-function dueIds(db: Kysely<Database>, appid: string, now: Date) {
-  return db
-    .selectFrom('push_outbox')
-    .select('id')
+): Promise<Map<OutboxApi, Date>> {
+  const rows = await db
+    .selectFrom('outbox_pauses')
+    .select(['api', 'paused_until'])
     .where('appid', '=', appid)
-    .where('status', 'in', ['pending', 'sending'])
-    .where('next_attempt_at', '<=', now)
+    .where('paused_until', '>', now)
+    .execute()
+  return new Map(rows.map((r) => [r.api, r.paused_until]))
 }
 
-/** Whether anything is due: a cheap index probe so idle workers take no locks. */
-async function hasDue(db: Kysely<Database>, appid: string, now: Date): Promise<boolean> {
-  return (await dueIds(db, appid, now).limit(1).executeTakeFirst()) !== undefined
+/** A claimed item, with the start of an earlier attempt that may have delivered it (if any). */
+export type ClaimedItem = OutboxItem & { previous_attempt: Date | null }
+
+/** The lanes with due items: one index probe each (cheap however large the backlog held back). */
+export async function dueLanes(
+  db: Kysely<Database>,
+  appid: string,
+  now: Date,
+): Promise<OutboxLane[]> {
+  const probe = (lane: OutboxLane) => sql<boolean>`exists (select 1 from push_outbox
+    where appid = ${appid} and lane = ${lane} and status in ('pending', 'sending')
+      and next_attempt_at <= ${now}::timestamptz)`
+  const { rows } = await sql<{ l0: boolean; l1: boolean; l2: boolean }>`select
+    ${probe(0)} as l0, ${probe(1)} as l1, ${probe(2)} as l2`.execute(db)
+  const r = rows[0]!
+  return ([0, 1, 2] as const).filter((lane) => r[`l${lane}`])
+}
+
+/**
+ * Claims up to `limit` due items of one lane (pending, or sending with an expired lease) for this
+ * claim: `next_attempt_at` becomes the lease's end. A template's attempt is counted from its claim
+ * (`attempt_started_at`), so a claim taken over after a crash knows it may have been delivered.
+ */
+export async function claim(
+  db: Kysely<Database>,
+  c: { appid: string; lane: OutboxLane; limit: number; token: string; lease: Date; now: Date },
+): Promise<ClaimedItem[]> {
+  if (c.limit <= 0) return []
+  const { rows } = await sql<ClaimedItem>`
+    with picked as (
+      select id, attempt_started_at as previous_attempt from push_outbox
+      where appid = ${c.appid} and lane = ${c.lane} and status in ('pending', 'sending')
+        and next_attempt_at <= ${c.now}::timestamptz
+      order by next_attempt_at
+      limit ${c.limit}
+      for update skip locked
+    )
+    update push_outbox o set
+      status = 'sending',
+      claim_token = ${c.token},
+      next_attempt_at = ${c.lease}::timestamptz,
+      attempts = o.attempts + 1,
+      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz),
+      attempt_started_at = case when o.kind = 'template'
+        then coalesce(o.attempt_started_at, ${c.now}::timestamptz) else o.attempt_started_at end
+    from picked
+    where o.id = picked.id
+    returning o.*, picked.previous_attempt`.execute(db)
+  return rows
 }
 
 /** What happened to one item. */
@@ -189,8 +284,17 @@ export type ItemResult =
   | { id: number; status: 'sent'; msgid: string | null }
   | { id: number; status: 'skipped'; errcode: number; errmsg: string }
   | { id: number; status: 'failed'; errcode: number | null; errmsg: string }
-  | { id: number; status: 'retry'; errcode: number | null; errmsg: string; at: Date }
-  | { id: number; status: 'released'; at: Date }
+  | { id: number; status: 'unknown'; errcode: null; errmsg: string }
+  | {
+      id: number
+      status: 'retry'
+      errcode: number | null
+      errmsg: string
+      at: Date
+      /** The earliest attempt that may have delivered it (kept for the client_msg_id window). */
+      attempt: Date | null
+    }
+  | { id: number; status: 'released'; at: Date; attempt: Date | null }
 
 /** Counts of one drain. */
 export interface DrainSummary {
@@ -198,7 +302,9 @@ export interface DrainSummary {
   skipped: number
   failed: number
   retried: number
-  /** True when a 45009 quota error paused the account. */
+  /** Maybe delivered, not sent again (a timeout on a message WeChat cannot de-duplicate). */
+  unknown: number
+  /** True when a 45009 quota error paused an API. */
   paused: boolean
 }
 
@@ -209,195 +315,507 @@ export interface DispatcherOptions {
   appid: string
   clock: Clock
   logger: Logger
+  /** The community's time zone (quiet hours). */
   timeZone: string
   rate: RateLimit
+  /** Campaign items are not sent inside these hours (replies and notices are). */
+  quietHours?: QuietHours | null
+  /** Items claimed at a time (default 200). */
   batchSize?: number
+  /** Sends in flight (default 16). */
   concurrency?: number
+  /** A claim's lease, renewed while its items are being sent (default 60 s). */
   leaseMs?: number
   maxAttempts?: number
-  /** Stop after this many batches (default: until nothing is due). */
+  /** Stop after this many claims (default: until nothing is due). */
   maxBatches?: number
-}
-
-async function send(api: ApiClient, item: OutboxItem): Promise<string | null> {
-  const payload = JSON.parse(item.payload)
-  switch (item.kind) {
-    case 'template':
-      return sendTemplateMessage(api, {
-        ...payload,
-        touser: item.openid,
-        client_msg_id: clientMsgId(item),
-      })
-    case 'custom':
-      await sendCustomMessage(api, item.openid, payload as CustomMessage)
-      return null
-    case 'subscribe':
-      await sendSubscribeMessage(api, { ...payload, touser: item.openid })
-      return null
-  }
 }
 
 /** Retry delay after `attempts` tries: 30 s, 1 min, 2 min … capped at 1 h. */
 export const retryDelayMs = (attempts: number) =>
   Math.min(3600_000, 30_000 * 2 ** Math.max(0, attempts - 1))
 
+/** The quota of the day resets at midnight Beijing time (whatever the community's zone). */
+const QUOTA_TIME_ZONE = 'Asia/Shanghai'
+
+interface Fallback {
+  kind: OutboxKind
+  payload: Record<string, unknown>
+}
+
+/** One item ready to send, with what the claim loaded for it. */
+interface Work {
+  item: ClaimedItem
+  reach: ReachabilityCheck
+  pauses: Map<OutboxApi, Date>
+  quietEnd: Date | null
+}
+
 /**
- * Sends due items until none is due (or `maxBatches`). Never throws for an item: every outcome is
- * stored on its row.
+ * Sends due items until none is due (or `maxBatches`). Claims are pipelined: the next claim is
+ * taken while the current one's last items are in flight. Every item's outcome is stored as soon as
+ * it is known (writes of items finishing together are grouped into one statement), only while this
+ * claim still holds it; a customer-service or subscribe message is marked as being attempted
+ * before it is sent, so a process taking over after a crash does not send it again.
  */
 export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   const batchSize = o.batchSize ?? 200
   const concurrency = o.concurrency ?? 16
   const leaseMs = o.leaseMs ?? 60_000
   const maxAttempts = o.maxAttempts ?? 8
-  const summary: DrainSummary = { sent: 0, skipped: 0, failed: 0, retried: 0, paused: false }
+  const summary: DrainSummary = {
+    sent: 0,
+    skipped: 0,
+    failed: 0,
+    retried: 0,
+    unknown: 0,
+    paused: false,
+  }
+  if ((await dueLanes(o.db, o.appid, o.clock.now())).length === 0) return summary
 
-  if (!(await hasDue(o.db, o.appid, o.clock.now()))) return summary
-  for (let batch = 0; o.maxBatches === undefined || batch < o.maxBatches; batch++) {
+  const token = randomToken(16)
+  const writer = resultWriter(o.db, o.appid, token)
+  const throttled = o.rate.perSecond > 0
+  const queue: Work[] = []
+  const held = new Set<number>()
+  let exhausted = false
+  let claims = 0
+  let unusedTokens = 0
+  let refilling: Promise<void> | undefined
+
+  const renew = setInterval(() => {
+    if (held.size === 0) return
+    const until = new Date(o.clock.now().getTime() + leaseMs)
+    o.db
+      .updateTable('push_outbox')
+      .set({ next_attempt_at: until })
+      .where('id', 'in', [...held])
+      .where('claim_token', '=', token)
+      .where('status', '=', 'sending')
+      .execute()
+      .catch((error) => o.logger.warn('outbox lease renewal failed', { appid: o.appid, error }))
+  }, leaseMs / 3)
+
+  const refill = async () => {
+    if (o.maxBatches !== undefined && claims >= o.maxBatches) {
+      exhausted = true
+      return
+    }
+    claims++
     const now = o.clock.now()
-    const granted = await takeTokens(o.db, o.appid, batchSize, o.rate, now)
-    if (granted === 0) break
+    const quietEnd = quietHoursEnd(now, o.quietHours ?? null, o.timeZone)
+    if (quietEnd) await deferLane(o.db, o.appid, LANE.campaign, now, quietEnd)
+    const lanes = await dueLanes(o.db, o.appid, now)
+    const granted =
+      lanes.length === 0
+        ? 0
+        : throttled
+          ? await takeTokens(o.db, o.appid, batchSize, o.rate, now)
+          : batchSize
     const lease = new Date(now.getTime() + leaseMs)
-    const items = await claim(o.db, o.appid, granted, lease, now)
-    if (items.length === 0) break
-    const reachable = await loadReachability(
-      o.db,
-      o.appid,
-      items.map((i) => i.openid),
-      now,
-    )
-    let pausedUntil: Date | undefined
-
-    const results: ItemResult[] = []
-    let next = 0
-    const worker = async () => {
-      while (next < items.length) {
-        const item = items[next++]!
-        if (pausedUntil) {
-          results.push({ id: item.id, status: 'released', at: pausedUntil })
-          continue
-        }
-        const scope = item.kind === 'subscribe' ? JSON.parse(item.payload).template_id : undefined
-        const closed = reachable(item.openid, item.kind, scope)
-        if (closed) {
-          results.push({
-            id: item.id,
-            status: 'skipped',
-            errcode: closed.errcode,
-            errmsg: closed.reason,
-          })
-          continue
-        }
-        try {
-          results.push({ id: item.id, status: 'sent', msgid: await send(o.api, item) })
-        } catch (error) {
-          results.push(
-            await classify(o, item, error, scope, maxAttempts, (until) => (pausedUntil ??= until)),
-          )
-        }
-      }
+    const items: ClaimedItem[] = []
+    for (const lane of lanes) {
+      if (items.length >= granted) break
+      items.push(
+        ...(await claim(o.db, {
+          appid: o.appid,
+          lane,
+          limit: granted - items.length,
+          token,
+          lease,
+          now,
+        })),
+      )
     }
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
-    await store(o.db, results, lease, o.clock.now())
-
-    for (const r of results) {
-      if (r.status === 'sent') summary.sent++
-      else if (r.status === 'skipped') summary.skipped++
-      else if (r.status === 'failed') summary.failed++
-      else if (r.status === 'retry') summary.retried++
+    if (throttled) unusedTokens += granted - items.length
+    if (items.length === 0) {
+      exhausted = true
+      return
     }
-    if (pausedUntil) {
-      await pauseAccount(o.db, o.appid, pausedUntil, o.clock.now())
-      o.logger.warn('outbox paused by quota', { appid: o.appid, until: pausedUntil.toISOString() })
-      summary.paused = true
-      break
+    const [reach, pauses] = await Promise.all([
+      loadReachability(
+        o.db,
+        o.appid,
+        items.map((i) => i.openid),
+        now,
+      ),
+      activePauses(o.db, o.appid, now),
+    ])
+    for (const item of items) {
+      held.add(item.id)
+      queue.push({ item, reach, pauses, quietEnd })
     }
   }
+
+  const settle = async (work: Work, result: ItemResult, called: boolean) => {
+    if (!called && throttled) unusedTokens++
+    await writer.result(result)
+    held.delete(work.item.id)
+    if (result.status === 'retry') summary.retried++
+    else if (result.status !== 'released') summary[result.status]++
+  }
+
+  const process = async (work: Work) => {
+    const { item } = work
+    const now = o.clock.now()
+    // Taken over from a claim that died mid-send: it may have been delivered already.
+    if (item.previous_attempt) {
+      const window = item.previous_attempt.getTime() + CLIENT_MSG_ID_WINDOW_MS
+      if (item.kind !== 'template' || now.getTime() >= window)
+        return settle(work, unknown(item, 'an earlier attempt may have delivered it'), false)
+    }
+    if (item.lane === LANE.campaign && work.quietEnd)
+      return settle(work, released(item, work.quietEnd), false)
+    let kind = item.kind
+    let payload = JSON.parse(item.payload) as Record<string, unknown>
+    const scope = () => (kind === 'subscribe' ? String(payload.template_id) : undefined)
+    let closed = work.reach(item.openid, kind, scope())
+    if (!closed && kind === 'custom' && !(await reserveCsSend(o.db, work.reach, item, now)))
+      closed = { errcode: 45047, reason: 'this window’s customer-service quota is used up' }
+    if (closed && item.fallback) {
+      const fallback = JSON.parse(item.fallback) as Fallback
+      kind = fallback.kind
+      payload = fallback.payload
+      closed = work.reach(item.openid, kind, scope())
+    }
+    if (closed)
+      return settle(
+        work,
+        { id: item.id, status: 'skipped', errcode: closed.errcode, errmsg: closed.reason },
+        false,
+      )
+    const pausedUntil = work.pauses.get(kind)
+    if (pausedUntil) return settle(work, released(item, pausedUntil), false)
+    if (kind !== 'template' && !(await writer.mark(item.id, now))) {
+      held.delete(item.id) // the lease was lost: another dispatcher has it now
+      return
+    }
+    try {
+      const msgid = await send(o.api, kind, payload, item)
+      return settle(work, { id: item.id, status: 'sent', msgid }, true)
+    } catch (error) {
+      const result = await classify(o, item, kind, error, maxAttempts, scope())
+      if (result.status === 'released') {
+        work.pauses.set(kind, result.at)
+        summary.paused = true
+      }
+      return settle(work, result, true)
+    }
+  }
+
+  const worker = async () => {
+    for (;;) {
+      if (!exhausted && !refilling && queue.length <= concurrency)
+        refilling = refill().finally(() => {
+          refilling = undefined
+        })
+      const next = queue.shift()
+      if (next) await process(next)
+      else if (refilling) await refilling
+      else return
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker))
+  } finally {
+    clearInterval(renew)
+    await writer.flush()
+  }
+  if (unusedTokens > 0) await returnToBucket(o.db, o.appid, unusedTokens, o.rate)
   return summary
+}
+
+const unknown = (item: OutboxItem, why: string): ItemResult => ({
+  id: item.id,
+  status: 'unknown',
+  errcode: null,
+  errmsg: `outcome unknown, not sent again: ${why}`,
+})
+
+const released = (item: ClaimedItem, at: Date): ItemResult => ({
+  id: item.id,
+  status: 'released',
+  at,
+  attempt: item.previous_attempt,
+})
+
+async function send(
+  api: ApiClient,
+  kind: OutboxKind,
+  payload: Record<string, unknown>,
+  item: OutboxItem,
+): Promise<string | null> {
+  switch (kind) {
+    case 'template':
+      return sendTemplateMessage(api, {
+        ...(payload as Omit<TemplateMessage, 'touser'>),
+        touser: item.openid,
+        client_msg_id: clientMsgId(item),
+      })
+    case 'custom':
+      await sendCustomMessage(api, item.openid, payload as unknown as CustomMessage)
+      return null
+    case 'subscribe':
+      await sendSubscribeMessage(api, {
+        ...(payload as Omit<SubscribeMessage, 'touser'>),
+        touser: item.openid,
+      })
+      return null
+  }
+}
+
+/**
+ * Counts a customer-service message against the member's window (5 per message, 48 h): one
+ * conditional upsert; false when the window's quota is used up. The window is the one opened by
+ * the member's last message; a newer message starts a new count.
+ */
+async function reserveCsSend(
+  db: Kysely<Database>,
+  reach: ReachabilityCheck,
+  item: OutboxItem,
+  now: Date,
+): Promise<boolean> {
+  const opened = reach.windowOpenedAt(item.openid) ?? now
+  const { rows } = await sql<{ sent: number }>`
+    insert into cs_window_sends as w (appid, openid, window_opened_at, sent)
+    values (${item.appid}, ${item.openid}, ${opened}::timestamptz, 1)
+    on conflict (appid, openid) do update set
+      sent = case when w.window_opened_at < excluded.window_opened_at then 1 else w.sent + 1 end,
+      window_opened_at = greatest(w.window_opened_at, excluded.window_opened_at)
+    where w.window_opened_at < excluded.window_opened_at or w.sent < ${CS_WINDOW_QUOTA}
+    returning w.sent`.execute(db)
+  return rows.length > 0
+}
+
+/** Moves a lane's due items to `until` (quiet hours: campaigns wait for their end). */
+async function deferLane(
+  db: Kysely<Database>,
+  appid: string,
+  lane: OutboxLane,
+  now: Date,
+  until: Date,
+) {
+  await db
+    .updateTable('push_outbox')
+    .set({ next_attempt_at: until })
+    .where('appid', '=', appid)
+    .where('lane', '=', lane)
+    .where('status', 'in', ['pending', 'sending'])
+    .where('next_attempt_at', '<=', now)
+    .execute()
 }
 
 async function classify(
   o: DispatcherOptions,
-  item: OutboxItem,
+  item: ClaimedItem,
+  kind: OutboxKind,
   error: unknown,
-  scope: string | undefined,
   maxAttempts: number,
-  pause: (until: Date) => Date,
+  scope: string | undefined,
 ): Promise<ItemResult> {
   const now = o.clock.now()
-  if (error instanceof WechatApiError) {
-    if (error.errcode === 45009) {
-      return { id: item.id, status: 'released', at: pause(nextLocalMidnight(now, o.timeZone)) }
-    }
-    if (isReachabilityError(error.errcode)) {
-      await recordUnreachable(o.db, {
-        appid: o.appid,
-        openid: item.openid,
-        errcode: error.errcode,
-        scope,
-        now,
-      })
-      return { id: item.id, status: 'skipped', errcode: error.errcode, errmsg: error.errmsg }
-    }
-  }
-  if (error instanceof WechatValidationError) {
-    return { id: item.id, status: 'failed', errcode: null, errmsg: error.message }
-  }
   const errcode = error instanceof WechatApiError ? error.errcode : null
   const errmsg = error instanceof Error ? error.message : String(error)
-  if ((isTransient(error) || errcode === 45011) && item.attempts < maxAttempts) {
-    return {
-      id: item.id,
-      status: 'retry',
-      errcode,
-      errmsg,
-      at: new Date(now.getTime() + retryDelayMs(item.attempts)),
-    }
+  if (errcode === 45009) {
+    const until = nextLocalMidnight(now, QUOTA_TIME_ZONE)
+    await pauseApi(o.db, { appid: o.appid, api: kind, until, errcode, now })
+    o.logger.warn('outbox API paused by its daily quota', {
+      appid: o.appid,
+      api: kind,
+      until: until.toISOString(),
+    })
+    return released(item, until)
+  }
+  if (errcode !== null && isReachabilityError(errcode)) {
+    await recordUnreachable(o.db, { appid: o.appid, openid: item.openid, errcode, scope, now })
+    return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
+  }
+  if (error instanceof WechatValidationError)
+    return { id: item.id, status: 'failed', errcode: null, errmsg }
+  const retryable = isTransient(error) || errcode === 45011
+  const at = new Date(now.getTime() + retryDelayMs(item.attempts))
+  if (retryable && certainlyNotDelivered(error) && item.attempts < maxAttempts)
+    return { id: item.id, status: 'retry', errcode, errmsg, at, attempt: item.previous_attempt }
+  if (retryable && !certainlyNotDelivered(error)) {
+    // The request was written and no answer came. Only a template may go again, with the same
+    // client_msg_id, while WeChat still de-duplicates it.
+    const since = item.attempt_started_at ?? now
+    if (
+      kind === 'template' &&
+      item.kind === 'template' &&
+      item.attempts < maxAttempts &&
+      at.getTime() < since.getTime() + CLIENT_MSG_ID_WINDOW_MS
+    )
+      return { id: item.id, status: 'retry', errcode, errmsg, at, attempt: since }
+    o.logger.warn('outbox item outcome unknown', { appid: o.appid, id: item.id, reason: errmsg })
+    return unknown(item, errmsg)
   }
   o.logger.warn('outbox item failed', { appid: o.appid, id: item.id, errcode, reason: errmsg })
   return { id: item.id, status: 'failed', errcode, errmsg }
 }
 
-/** Writes a batch's results in one statement, only for rows this claim still holds. */
-async function store(db: Kysely<Database>, results: ItemResult[], lease: Date, now: Date) {
-  if (results.length === 0) return
-  const rows = results.map((r) => {
-    const status = r.status === 'retry' || r.status === 'released' ? 'pending' : r.status
-    const errcode = 'errcode' in r ? r.errcode : null
-    const errmsg = 'errmsg' in r ? r.errmsg.slice(0, 500) : null
-    const msgid = r.status === 'sent' ? r.msgid : null
-    const at = 'at' in r ? r.at : now
-    const untried = r.status === 'released' ? 1 : 0
-    return sql`(${r.id}::bigint, ${status}::text, ${errcode}::integer, ${errmsg}::text, ${msgid}::text, ${at}::timestamptz, ${untried}::integer)`
-  })
-  await sql`
-    update push_outbox as o set
-      status = v.status,
-      errcode = v.errcode,
-      errmsg = v.errmsg,
-      wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
-      next_attempt_at = v.at,
-      attempts = o.attempts - v.untried,
-      sent_at = case when v.status = 'sent' then ${now}::timestamptz else o.sent_at end
-    from (values ${sql.join(rows)}) as v(id, status, errcode, errmsg, msgid, at, untried)
-    where o.id = v.id and o.status = 'sending' and o.next_attempt_at = ${lease}::timestamptz
-  `.execute(db)
+/**
+ * Writes marks ("being sent now") and results for one claim, grouping those that arrive while a
+ * write is in flight into the next statement. Each resolves to whether the claim still held the
+ * row (a lost lease writes nothing).
+ */
+function resultWriter(db: Kysely<Database>, appid: string, token: string) {
+  type Request = { mark: true; id: number; at: Date } | { mark: false; result: ItemResult }
+  type Op = Request & { done: (applied: boolean) => void; fail: (error: unknown) => void }
+  let ops: Op[] = []
+  let running: Promise<void> | undefined
+
+  const flushOnce = async (batch: Op[]) => {
+    const marks = batch.filter((op) => op.mark)
+    const results = batch.filter((op) => !op.mark)
+    const applied = new Set<number>()
+    if (marks.length > 0) {
+      const rows = await sql<{ id: number }>`
+        update push_outbox o set attempt_started_at = v.at
+        from (values ${sql.join(marks.map((m) => sql`(${m.id}::bigint, ${m.at}::timestamptz)`))}) as v(id, at)
+        where o.id = v.id and o.status = 'sending' and o.claim_token = ${token}
+        returning o.id`.execute(db)
+      for (const r of rows.rows) applied.add(Number(r.id))
+    }
+    if (results.length > 0) {
+      const now = new Date()
+      const values = results.map(({ result: r }) => {
+        const status = r.status === 'retry' || r.status === 'released' ? 'pending' : r.status
+        const errcode = 'errcode' in r ? r.errcode : null
+        const errmsg = 'errmsg' in r ? r.errmsg.slice(0, 500) : null
+        const msgid = r.status === 'sent' ? r.msgid : null
+        const at = 'at' in r ? r.at : now
+        const untried = r.status === 'released' ? 1 : 0
+        const attempt = 'attempt' in r ? r.attempt : null
+        return sql`(${r.id}::bigint, ${status}::text, ${errcode}::integer, ${errmsg}::text, ${msgid}::text, ${at}::timestamptz, ${untried}::integer, ${attempt}::timestamptz)`
+      })
+      const rows = await sql<{ id: number }>`
+        update push_outbox as o set
+          status = v.status,
+          errcode = v.errcode,
+          errmsg = v.errmsg,
+          wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
+          next_attempt_at = v.at,
+          attempts = o.attempts - v.untried,
+          attempt_started_at = v.attempt,
+          claim_token = null,
+          sent_at = case when v.status = 'sent' then ${now}::timestamptz else o.sent_at end,
+          delivery = coalesce(o.delivery, r.status),
+          delivered_at = coalesce(o.delivered_at, r.received_at)
+        from (values ${sql.join(values)}) as v(id, status, errcode, errmsg, msgid, at, untried, attempt)
+        left join push_receipts r on r.appid = ${appid} and r.msgid = v.msgid
+        where o.id = v.id and o.status = 'sending' and o.claim_token = ${token}
+        returning o.id`.execute(db)
+      for (const r of rows.rows) applied.add(Number(r.id))
+    }
+    for (const op of batch) op.done(applied.has(op.mark ? op.id : op.result.id))
+  }
+
+  const loop = async () => {
+    while (ops.length > 0) {
+      const batch = ops
+      ops = []
+      await flushOnce(batch).catch((error) => {
+        for (const op of batch) op.fail(error)
+      })
+    }
+    running = undefined
+  }
+  const push = (op: Request) =>
+    new Promise<boolean>((done, fail) => {
+      ops.push({ ...op, done, fail })
+      running ??= loop()
+    })
+  return {
+    /** Marks an item as being sent now; false if this claim no longer holds it. */
+    mark: (id: number, at: Date) => push({ mark: true, id, at }),
+    /** Stores an item's result; false if this claim no longer holds it. */
+    result: (result: ItemResult) => push({ mark: false, result }),
+    /** Waits for the writes in flight. */
+    flush: async () => {
+      while (running) await running
+    },
+  }
 }
 
-/** Records a TEMPLATESENDJOBFINISH receipt on the item that sent it. */
+/**
+ * Records a TEMPLATESENDJOBFINISH receipt: kept in `push_receipts` (so a receipt that arrives
+ * before the send's result is stored still reaches it) and set on the item that sent it. A
+ * `failed:user block` receipt closes the template channel for the member.
+ */
 export async function recordDelivery(
   db: Kysely<Database>,
-  appid: string,
-  msgid: string,
-  status: string,
-  now: Date,
+  r: { appid: string; msgid: string; status: string; openid?: string; now: Date },
 ): Promise<boolean> {
+  await db
+    .insertInto('push_receipts')
+    .values({ appid: r.appid, msgid: r.msgid, status: r.status, received_at: r.now })
+    .onConflict((oc) =>
+      oc.columns(['appid', 'msgid']).doUpdateSet({ status: r.status, received_at: r.now }),
+    )
+    .execute()
   const row = await db
     .updateTable('push_outbox')
-    .set({ delivery: status, delivered_at: now })
-    .where('appid', '=', appid)
-    .where('wechat_msgid', '=', msgid)
-    .returning('id')
+    .set({ delivery: r.status, delivered_at: r.now })
+    .where('appid', '=', r.appid)
+    .where('wechat_msgid', '=', r.msgid)
+    .returning('openid')
     .executeTakeFirst()
+  const openid = r.openid ?? row?.openid
+  if (openid && /^failed:\s*user block/.test(r.status))
+    await recordTemplateBlock(db, { appid: r.appid, openid, now: r.now })
   return row !== undefined
+}
+
+/** Retention of the outbox: what is deleted and when (ages in days). */
+export interface OutboxRetention {
+  /** Finished replies and notices (campaign items go with their campaign's recipients). */
+  outboxDays: number
+  /** Delivery receipts. */
+  receiptDays: number
+}
+
+/**
+ * Deletes finished reply and notice items older than `outboxDays`, receipts older than
+ * `receiptDays`, and customer-service window counts whose window has closed, in bounded batches.
+ * Campaign items are kept for the campaign report (pruned with its recipients, after the roll-up).
+ */
+export async function pruneOutbox(
+  db: Kysely<Database>,
+  r: OutboxRetention & { now: Date; batch?: number },
+) {
+  const batch = r.batch ?? 5000
+  const ago = (days: number) => new Date(r.now.getTime() - days * 86_400_000)
+  let outbox = 0
+  for (;;) {
+    const { numDeletedRows } = await db
+      .deleteFrom('push_outbox')
+      .where(
+        'id',
+        'in',
+        db
+          .selectFrom('push_outbox')
+          .select('id')
+          .where('created_at', '<', ago(r.outboxDays))
+          .where('lane', '<', LANE.campaign)
+          .where('status', 'in', ['sent', 'failed', 'skipped', 'cancelled', 'unknown'])
+          .limit(batch),
+      )
+      .executeTakeFirst()
+    outbox += Number(numDeletedRows)
+    if (Number(numDeletedRows) < batch) break
+  }
+  const receipts = await db
+    .deleteFrom('push_receipts')
+    .where('received_at', '<', ago(r.receiptDays))
+    .executeTakeFirst()
+  const windows = await db
+    .deleteFrom('cs_window_sends')
+    .where('window_opened_at', '<', new Date(r.now.getTime() - CUSTOM_WINDOW_MS))
+    .executeTakeFirst()
+  return {
+    outbox,
+    receipts: Number(receipts.numDeletedRows),
+    csWindows: Number(windows.numDeletedRows),
+  }
 }

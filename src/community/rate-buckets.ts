@@ -64,6 +64,26 @@ export async function takeFromBucket(
   })
 }
 
+/**
+ * Gives back tokens taken but not used (items skipped or held without calling WeChat), up to the
+ * bucket's burst.
+ */
+export async function returnToBucket(
+  db: Kysely<Database>,
+  key: string,
+  n: number,
+  rate: RateLimit,
+) {
+  if (n <= 0 || rate.perSecond <= 0) return
+  await db
+    .updateTable('rate_buckets')
+    .set((eb) => ({
+      tokens: eb.fn('least', [eb.val(rate.burst), eb('tokens', '+', n)]),
+    }))
+    .where('appid', '=', key)
+    .execute()
+}
+
 /** The key prefix of per-client buckets (pruned when idle, see {@link pruneRateBuckets}). */
 export const LIMIT_PREFIX = 'limit:'
 

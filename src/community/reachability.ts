@@ -6,8 +6,9 @@
  *   45015 / 45047 window      → customer-service closed until the member writes again
  *   43101 subscription refused → that subscribe-message template closed until a new accept
  *   40003 invalid openid      → nothing is sent to that openid again
+ *   failed:user block receipt  → no template messages until the member follows again
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { customWindowOpen } from '../wechat/api/messages.js'
 
@@ -50,13 +51,45 @@ export async function recordUnreachable(
     )
     .execute()
   if (r.errcode === 43004) {
+    // Found unfollowed: the same as an unsubscribe event for segments (churned) and reports.
     await db
       .updateTable('members')
-      .set({ subscribed: false })
+      .set({
+        subscribed: false,
+        unsubscribed_at: sql<Date>`case when subscribed then ${r.now}::timestamptz
+          else coalesce(unsubscribed_at, ${r.now}::timestamptz) end`,
+      })
       .where('appid', '=', r.appid)
       .where('openid', '=', r.openid)
       .execute()
   }
+}
+
+/** The scope of a template channel closed by a `failed:user block` delivery receipt. */
+const USER_BLOCK = 'user block'
+
+/**
+ * Records that a member blocks the account's template messages (a `failed:user block` receipt).
+ * It holds until the member follows again (a later `subscribed_at`).
+ */
+export async function recordTemplateBlock(
+  db: Kysely<Database>,
+  r: { appid: string; openid: string; now: Date },
+): Promise<void> {
+  await db
+    .insertInto('member_reachability')
+    .values({
+      appid: r.appid,
+      openid: r.openid,
+      channel: 'template',
+      scope: USER_BLOCK,
+      errcode: 0,
+      recorded_at: r.now,
+    })
+    .onConflict((oc) =>
+      oc.columns(['appid', 'openid', 'channel', 'scope']).doUpdateSet({ recorded_at: r.now }),
+    )
+    .execute()
 }
 
 /** Clears a refused subscribe-message template after the member accepts it again. */
@@ -82,11 +115,14 @@ export interface Unreachable {
 }
 
 /** Answers "is this channel open for this member now?" for the members it was loaded for. */
-export type ReachabilityCheck = (
+export type ReachabilityCheck = ((
   openid: string,
   channel: Channel,
   scope?: string,
-) => Unreachable | null
+) => Unreachable | null) & {
+  /** When the member's current customer-service window opened (their last message), if known. */
+  windowOpenedAt(openid: string): Date | null
+}
 
 /**
  * Loads what is known about `openids` (two queries, however many members) and returns the check.
@@ -100,11 +136,11 @@ export async function loadReachability(
   now: Date,
 ): Promise<ReachabilityCheck> {
   const unique = [...new Set(openids)]
-  if (unique.length === 0) return () => null
+  if (unique.length === 0) return Object.assign(() => null, { windowOpenedAt: () => null })
   const [members, blocks] = await Promise.all([
     db
       .selectFrom('members')
-      .select(['openid', 'subscribed', 'last_inbound_at'])
+      .select(['openid', 'subscribed', 'subscribed_at', 'last_inbound_at'])
       .where('appid', '=', appid)
       .where('openid', 'in', unique)
       .execute(),
@@ -116,7 +152,7 @@ export async function loadReachability(
       .execute(),
   ])
   const byOpenid = new Map(members.map((m) => [m.openid, m]))
-  return (openid, channel, scope = '') => {
+  const check = (openid: string, channel: Channel, scope = ''): Unreachable | null => {
     const member = byOpenid.get(openid)
     const block = (c: Channel | 'any', s = '') =>
       blocks.find((b) => b.openid === openid && b.channel === c && b.scope === s)
@@ -134,6 +170,14 @@ export async function loadReachability(
     if (channel === 'subscribe' && block('subscribe', scope)) {
       return { errcode: 43101, reason: 'subscription refused for this template' }
     }
+    if (channel === 'template') {
+      const blocked = block('template', USER_BLOCK)
+      if (blocked && !(member?.subscribed_at && member.subscribed_at > blocked.recorded_at))
+        return { errcode: 0, reason: 'the member blocks template messages (failed:user block)' }
+    }
     return null
   }
+  return Object.assign(check, {
+    windowOpenedAt: (openid: string) => byOpenid.get(openid)?.last_inbound_at ?? null,
+  })
 }

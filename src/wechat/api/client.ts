@@ -5,6 +5,11 @@
  *   logging → token (inject; on 40001/40014/42001 compare-and-expire, retry once)
  *           → backoff (-1, 5xx, timeouts, connection errors; never 45009) → timeout → fetch
  *
+ * A request marked `idempotent: false` (a customer-service or subscribe message: WeChat has no
+ * idempotency key for them) is retried only when it certainly was not delivered — WeChat answered
+ * -1 (busy), or the connection was never made — never after a timeout or a dropped connection,
+ * which could deliver it twice ({@link WechatNetworkError.maybeDelivered}).
+ *
  * Portable: fetch and AbortSignal only.
  */
 import type { Logger } from '../../logger.js'
@@ -23,6 +28,8 @@ export interface ApiRequest {
   accessToken?: string
   /** The body holds a secret: keep it out of errors. */
   secret?: boolean
+  /** False: sending it twice would deliver twice (see the header). Default true. */
+  idempotent?: boolean
 }
 
 /** A JSON object WeChat answered with errcode 0 (or none). */
@@ -84,17 +91,25 @@ export function transport(baseUrl: string, fetchFn: FetchLike, timeoutMs: number
       })
       text = await res.text()
     } catch (error) {
+      const refused = !abort.signal.aborted && neverConnected(error)
       throw new WechatNetworkError(
         req.method,
-        abort.signal.aborted ? `timed out after ${timeoutMs} ms` : 'request failed',
+        abort.signal.aborted
+          ? `timed out after ${timeoutMs} ms`
+          : refused
+            ? 'connection refused'
+            : 'request failed',
         undefined,
-        { cause: error },
+        { cause: error, maybeDelivered: !refused },
       )
     } finally {
       clearTimeout(timer)
     }
     if (res.status >= 500)
-      throw new WechatNetworkError(req.method, `HTTP ${res.status}`, res.status)
+      // 503: the service refused the request before processing it; any other 5xx may come after.
+      throw new WechatNetworkError(req.method, `HTTP ${res.status}`, res.status, {
+        maybeDelivered: res.status !== 503,
+      })
     let json: ApiResponse
     try {
       json = JSON.parse(text) as ApiResponse
@@ -126,11 +141,38 @@ export function backoff(options: {
         return await next(req)
       } catch (error) {
         if (attempt >= options.retries || !isTransient(error)) throw error
+        if (req.idempotent === false && !certainlyNotDelivered(error)) throw error
         const delay = Math.min(5000, options.baseMs * 2 ** attempt) * (0.75 + options.random() / 2)
         await options.sleep(delay)
       }
     }
   }
+}
+
+/** Error codes of a connection that was never made (the request was not written). */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+])
+
+/** Whether a fetch failure (or its causes) says the connection was never made. */
+function neverConnected(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && NOT_CONNECTED.has(code)) return true
+    e = (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/** True when a failed request certainly did not reach WeChat's sending (safe to send again). */
+export function certainlyNotDelivered(error: unknown): boolean {
+  if (error instanceof WechatApiError) return true // WeChat answered with an error: not sent
+  if (error instanceof WechatNetworkError) return !error.maybeDelivered
+  return false
 }
 
 /** Adds the access token; on a token error expires that token (if still current) and retries once. */

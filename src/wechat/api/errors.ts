@@ -53,10 +53,17 @@ export class WechatNetworkError extends Error {
     message: string,
     /** HTTP status, when there was a response. */
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; maybeDelivered?: boolean },
   ) {
     super(`${method}: ${message}`, options)
+    this.maybeDelivered = options?.maybeDelivered ?? true
   }
+  /**
+   * Whether WeChat may have acted on the request: the request was written and no usable answer
+   * came (a timeout, a dropped connection, a 5xx other than 503). False when the connection was
+   * never made or the service refused it (503).
+   */
+  readonly maybeDelivered: boolean
 }
 
 /** Errcodes that mean "the token is bad": expire it (if still current) and retry once. */

@@ -143,6 +143,7 @@ export async function sendCustomMessage(
     http: 'POST',
     body: { touser, ...m },
     auth: true,
+    idempotent: false,
   })
 }
 
@@ -194,6 +195,7 @@ export async function sendSubscribeMessage(api: ApiClient, m: SubscribeMessage):
     http: 'POST',
     body: m,
     auth: true,
+    idempotent: false,
   })
 }
 
