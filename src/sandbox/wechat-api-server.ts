@@ -14,6 +14,8 @@ export type Fault =
   | { status: number }
   | { delayMs: number }
   | { hang: true }
+  /** The call is carried out (a send is recorded), then no answer ever comes: a lost response. */
+  | { dropResponse: true }
 
 /** A sandbox follower. */
 export interface SandboxUser {
@@ -68,7 +70,14 @@ export interface SandboxApiOptions {
   onSend?: (sent: SentMessage) => void
   /** Keep every send in `sent` (default true; benches turn it off and read `sentCount`). */
   keepSent?: boolean
+  /** How long a template's `client_msg_id` is remembered (default 10 minutes, as WeChat). */
+  clientMsgIdTtlMs?: number
+  /** The sandbox's clock in ms (tests move it to let `client_msg_id`s expire). */
+  now?: () => number
 }
+
+/** Customer-service messages a member's message allows (within its 48-hour window). */
+const CS_WINDOW_QUOTA = 5
 
 const TEMPLATE_ID = /^[A-Za-z0-9_-]{1,128}$/
 
@@ -84,7 +93,10 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const faults = new Map<string, Fault[]>()
   const users = new Map<string, SandboxUser>()
   const tags = new Map<number, string>()
-  const clientMsgIds = new Map<string, number>()
+  const clientMsgIds = new Map<string, { msgid: number; at: number }>()
+  const clientMsgIdTtl = options.clientMsgIdTtlMs ?? 600_000
+  const clock = options.now ?? Date.now
+  const windowSends = new Map<string, number>()
   const robotSends = new Map<string, number[]>()
   const joinWays = new Map<string, Record<string, unknown>>()
   const groups = new Map<string, SandboxGroup>()
@@ -162,9 +174,10 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
           return { errcode: 47001, errmsg: 'data format error' }
         const key = body.client_msg_id ? `${appid}:${touser}:${body.client_msg_id}` : undefined
         const repeated = key && clientMsgIds.get(key)
-        if (repeated) return { errcode: 0, errmsg: 'ok', msgid: repeated }
+        if (repeated && clock() - repeated.at < clientMsgIdTtl)
+          return { errcode: 0, errmsg: 'ok', msgid: repeated.msgid }
         const msgid = record('template.send', appid, body)
-        if (key) clientMsgIds.set(key, msgid)
+        if (key) clientMsgIds.set(key, { msgid, at: clock() })
         return { errcode: 0, errmsg: 'ok', msgid }
       },
     ],
@@ -181,6 +194,11 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
             errmsg: 'response out of time limit or subscription is canceled',
           }
         }
+        // The window's quota: 5 messages per member's message (setUser with windowOpen resets it).
+        const used = windowSends.get(`${appid}:${touser}`) ?? 0
+        if (used >= CS_WINDOW_QUOTA)
+          return { errcode: 45047, errmsg: 'out of response count limit' }
+        windowSends.set(`${appid}:${touser}`, used + 1)
         record('custom.send', appid, body)
         return { errcode: 0, errmsg: 'ok' }
       },
@@ -439,7 +457,12 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         errmsg: 'invalid credential, access_token is invalid or not latest',
       })
     }
-    return send(res, authed[path]![1]({ appid: entry.appid, query: url.searchParams, body }))
+    const answer = authed[path]![1]({ appid: entry.appid, query: url.searchParams, body })
+    if (fault && 'dropResponse' in fault) {
+      hanging.add(res)
+      return
+    }
+    return send(res, answer)
   }
 
   /** The QR image (no auth, as WeChat): an SVG naming the scene, so a browser shows the demo. */
@@ -480,6 +503,10 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     fault(method: string, ...list: Fault[]) {
       faults.set(method, [...(faults.get(method) ?? []), ...list])
     },
+    /** Drops every queued fault. */
+    clearFaults() {
+      faults.clear()
+    },
     /** Creates or replaces a customer group (what groupchat/get returns). */
     setGroup(chatId: string, g: Omit<SandboxGroup, 'chat_id'>) {
       groups.set(chatId, { chat_id: chatId, ...g })
@@ -500,9 +527,12 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     qrScene(ticket: string): string | undefined {
       return liveQr(ticket)?.scene
     },
-    /** Sets a follower's state. */
+    /** Sets a follower's state; `windowOpen: true` is a new message (a new window and quota). */
     setUser(openid: string, state: Partial<SandboxUser>) {
       users.set(openid, { ...user(openid), ...state })
+      if (state.windowOpen)
+        for (const key of windowSends.keys())
+          if (key.endsWith(`:${openid}`)) windowSends.delete(key)
     },
     /** Invalidates every token of an account, as a refresh elsewhere would. */
     revokeTokens(appid: string) {

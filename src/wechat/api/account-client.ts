@@ -17,12 +17,20 @@ export interface AccountClientOptions {
   fetch?: FetchLike
   /** First retry delay (default 200 ms). */
   backoffMs?: number
+  /** Per attempt (default 5000 ms). */
+  timeoutMs?: number
 }
 
 /** Builds the client every outbound call of an account goes through. */
 export function accountClient(o: AccountClientOptions): ApiClient {
   const logger = o.logger.child({ appid: o.appid })
-  const common = { baseUrl: o.baseUrl, logger, fetch: o.fetch, backoffMs: o.backoffMs }
+  const common = {
+    baseUrl: o.baseUrl,
+    logger,
+    fetch: o.fetch,
+    backoffMs: o.backoffMs,
+    timeoutMs: o.timeoutMs,
+  }
   const base = createApiClient(common)
   const tokens = tokenProvider({
     store: o.tokenStore,

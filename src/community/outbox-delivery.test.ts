@@ -1,0 +1,481 @@
+/**
+ * Issue #14's outbox defects: nothing sent twice (per-item results, lease renewal, no transport
+ * retry of non-idempotent sends, unknown outcomes, the client_msg_id window), per-API pauses and
+ * quiet hours, priority lanes, receipts that arrive early, tokens given back, and the
+ * customer-service window's quota counted ahead of WeChat.
+ */
+import { spawn } from 'node:child_process'
+import { type Kysely, sql } from 'kysely'
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { type Clock, systemClock } from '../clock.js'
+import type { Database } from '../db/schema.js'
+import { silentLogger } from '../logger.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { accountClient } from '../wechat/api/account-client.js'
+import {
+  CLIENT_MSG_ID_WINDOW_MS,
+  type DispatcherOptions,
+  drainOutbox,
+  enqueue,
+  LANE,
+  type OutboxMessage,
+  recordDelivery,
+} from './outbox.js'
+import { databaseTokenStore } from './token-store.js'
+
+const SECRET = 'delivery-secret'
+/** The sandbox's own clock, moved by the tests (client_msg_id memory). */
+let sandboxNow = Date.now()
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi({ secret: SECRET, now: () => sandboxNow })
+})
+afterAll(() => wx.close())
+beforeEach(() => wx.clearFaults())
+
+const template = { template_id: 'TPL_DELIVERY', data: { keyword1: { value: '到货提醒' } } }
+const text = { msgtype: 'text', text: { content: '你好' } }
+
+forEachDatabase('outbox delivery', (get, dbName) => {
+  let n = 0
+  const clock = {
+    time: new Date('2026-11-24T02:00:00Z'), // 10:00 in Shanghai
+    now() {
+      return this.time
+    },
+  } satisfies Clock & { time: Date }
+  const advance = (ms: number) => {
+    clock.time = new Date(clock.time.getTime() + ms)
+    sandboxNow += ms
+  }
+  function account(extra: Partial<DispatcherOptions> & { timeoutMs?: number } = {}) {
+    const appid = `wx${dbName === 'pglite' ? 'c' : 'd'}${String(++n).padStart(15, '0')}`
+    const db = extra.db ?? get().db
+    const api = accountClient({
+      tokenStore: databaseTokenStore(db, systemClock),
+      appid,
+      secret: SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+      backoffMs: 1,
+      timeoutMs: extra.timeoutMs,
+    })
+    const opts: DispatcherOptions = {
+      db,
+      api,
+      appid,
+      clock,
+      logger: silentLogger,
+      timeZone: 'Asia/Shanghai',
+      rate: { perSecond: 0, burst: 1 },
+      ...extra,
+    }
+    return opts
+  }
+  const rows = (appid: string) =>
+    get()
+      .db.selectFrom('push_outbox')
+      .selectAll()
+      .where('appid', '=', appid)
+      .orderBy('id')
+      .execute()
+  const sentTo = (appid: string) => wx.sent.filter((s) => s.appid === appid)
+  const message = (
+    appid: string,
+    openid: string,
+    kind: 'template' | 'custom',
+    source: string,
+    extra: Partial<OutboxMessage> = {},
+  ): OutboxMessage => ({
+    appid,
+    source,
+    openid,
+    kind,
+    payload: kind === 'template' ? template : text,
+    ...extra,
+  })
+  /** Members who wrote `ago` ms before the clock (their customer-service window is open). */
+  async function wrote(db: Kysely<Database>, appid: string, openids: string[], ago = 60_000) {
+    const at = new Date(clock.now().getTime() - ago)
+    await db
+      .insertInto('members')
+      .values(
+        openids.map((openid) => ({
+          appid,
+          openid,
+          subscribed: true,
+          subscribed_at: new Date(at.getTime() - 86_400_000),
+          first_seen_at: at,
+          last_inbound_at: at,
+        })),
+      )
+      .execute()
+    for (const openid of openids) wx.setUser(openid, { windowOpen: true, subscribe: true })
+  }
+
+  it('never lets the transport resend a customer-service message whose answer was lost', async () => {
+    const o = account({ timeoutMs: 200 })
+    await wrote(get().db, o.appid, ['cs_lost'])
+    await enqueue(get().db, [message(o.appid, 'cs_lost', 'custom', 'notice:1')], clock.now())
+    wx.fault('custom.send', ...Array.from({ length: 4 }, () => ({ dropResponse: true as const })))
+    const summary = await drainOutbox(o)
+    expect(summary).toMatchObject({ sent: 0, unknown: 1, retried: 0 })
+    expect(sentTo(o.appid)).toHaveLength(1) // WeChat got it once, and only once
+    const [row] = await rows(o.appid)
+    expect(row).toMatchObject({ status: 'unknown' })
+    advance(3600_000)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, unknown: 0 })
+    expect(sentTo(o.appid)).toHaveLength(1)
+    wx.clearFaults()
+  })
+
+  it('sends a template whose answer was lost again only inside the client_msg_id window', async () => {
+    const o = account({ timeoutMs: 200 })
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'tpl_inside', 'template', 'notice:1'),
+        message(o.appid, 'tpl_outside', 'template', 'notice:2'),
+      ],
+      clock.now(),
+    )
+    // every transport attempt of both sends is carried out by WeChat, and no answer comes back
+    wx.fault('template.send', ...Array.from({ length: 8 }, () => ({ dropResponse: true as const })))
+    expect(await drainOutbox({ ...o, concurrency: 1 })).toMatchObject({ retried: 2, sent: 0 })
+    expect(sentTo(o.appid)).toHaveLength(2) // de-duplicated by client_msg_id: one each
+    const waiting = await rows(o.appid)
+    expect(waiting.map((r) => r.status)).toEqual(['pending', 'pending'])
+    expect(waiting.every((r) => r.attempt_started_at !== null)).toBe(true)
+
+    // 31 s later the first goes again with the same client_msg_id: WeChat answers with the same msgid
+    advance(31_000)
+    await get()
+      .db.updateTable('push_outbox')
+      .set({ next_attempt_at: new Date(clock.now().getTime() + 3600_000) })
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'tpl_outside')
+      .execute()
+    expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+    expect(sentTo(o.appid)).toHaveLength(2)
+    const inside = (await rows(o.appid)).find((r) => r.openid === 'tpl_inside')!
+    expect(inside).toMatchObject({ status: 'sent' })
+    expect(inside.wechat_msgid).toBe(
+      String(sentTo(o.appid).find((s) => s.touser === 'tpl_inside')!.msgid),
+    )
+
+    // the other is due after WeChat forgot its client_msg_id: sending it again could deliver twice
+    advance(CLIENT_MSG_ID_WINDOW_MS + 3600_000)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, unknown: 1 })
+    expect(sentTo(o.appid)).toHaveLength(2)
+    expect((await rows(o.appid)).find((r) => r.openid === 'tpl_outside')).toMatchObject({
+      status: 'unknown',
+    })
+  })
+
+  it('renews the lease while a slow claim is being sent, so no other dispatcher takes it', async () => {
+    const o = account({ clock: systemClock, leaseMs: 300, concurrency: 1, batchSize: 10 })
+    const openids = ['slow_1', 'slow_2', 'slow_3', 'slow_4']
+    const saved = clock.time
+    clock.time = new Date() // members who wrote a minute ago, by the real clock
+    await wrote(get().db, o.appid, openids)
+    clock.time = saved
+    await enqueue(
+      get().db,
+      openids.map((id) => message(o.appid, id, 'custom', 'notice:slow')),
+      new Date(),
+    )
+    wx.setLatency(150) // 4 × 150 ms: twice the lease
+    try {
+      const slow = drainOutbox(o)
+      const other = (async () => {
+        const other = { ...o, db: dbName === 'postgres' ? get().open() : o.db }
+        let sent = 0
+        for (let i = 0; i < 12; i++) {
+          sent += (await drainOutbox(other)).sent
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        return sent
+      })()
+      const [first, second] = await Promise.all([slow, other])
+      expect(first.sent + second).toBe(4)
+    } finally {
+      wx.setLatency(0)
+    }
+    expect(sentTo(o.appid)).toHaveLength(4)
+    expect((await rows(o.appid)).every((r) => r.status === 'sent')).toBe(true)
+  })
+
+  it('pauses only the API that hit its daily quota, until the quota resets', async () => {
+    const o = account({ concurrency: 1 })
+    await wrote(get().db, o.appid, ['q_reply'])
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'q_tpl1', 'template', 'campaign:9:x', { lane: LANE.campaign }),
+        message(o.appid, 'q_tpl2', 'template', 'campaign:9:x', { lane: LANE.campaign }),
+        message(o.appid, 'q_reply', 'custom', 'reply:1', { lane: LANE.reply }),
+      ],
+      clock.now(),
+    )
+    wx.fault('template.send', { errcode: 45009, errmsg: 'reach max api daily quota limit' })
+    const summary = await drainOutbox(o)
+    expect(summary).toMatchObject({ sent: 1, paused: true })
+    const byOpenid = Object.fromEntries((await rows(o.appid)).map((r) => [r.openid, r]))
+    expect(byOpenid.q_reply).toMatchObject({ status: 'sent' })
+    const midnight = new Date('2026-11-24T16:00:00Z') // 00:00 in Beijing
+    for (const id of ['q_tpl1', 'q_tpl2']) {
+      expect(byOpenid[id]).toMatchObject({ status: 'pending', attempts: 0 })
+      expect(byOpenid[id]!.next_attempt_at.toISOString()).toBe(midnight.toISOString())
+    }
+    const pause = await get()
+      .db.selectFrom('outbox_pauses')
+      .selectAll()
+      .where('appid', '=', o.appid)
+      .execute()
+    expect(pause.map((p) => [p.api, p.paused_until.toISOString()])).toEqual([
+      ['template', midnight.toISOString()],
+    ])
+    // a customer-service message enqueued during the pause still goes
+    await enqueue(get().db, [message(o.appid, 'q_reply', 'custom', 'reply:2')], clock.now())
+    expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+    const saved = clock.time
+    clock.time = new Date(midnight.getTime() + 1000)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 2 })
+    clock.time = saved
+  })
+
+  it('holds campaign items in quiet hours when claiming them, never replies or notices', async () => {
+    const o = account({ quietHours: { from: 22 * 60, to: 8 * 60 } })
+    await wrote(get().db, o.appid, ['quiet_reply'])
+    // enqueued at 21:59 (before the quiet hours), still queued at 22:30
+    const before = new Date('2026-11-24T13:59:00Z')
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'quiet_c1', 'template', 'campaign:7:x', { lane: LANE.campaign }),
+        message(o.appid, 'quiet_n1', 'template', 'order:1', { lane: LANE.notice }),
+        message(o.appid, 'quiet_reply', 'custom', 'reply:9', { lane: LANE.reply }),
+      ],
+      before,
+    )
+    const saved = clock.time
+    clock.time = new Date('2026-11-24T14:30:00Z') // 22:30 in Shanghai
+    try {
+      expect(await drainOutbox(o)).toMatchObject({ sent: 2 })
+      const campaign = (await rows(o.appid)).find((r) => r.openid === 'quiet_c1')!
+      expect(campaign.status).toBe('pending')
+      expect(campaign.next_attempt_at.toISOString()).toBe('2026-11-25T00:00:00.000Z') // 08:00
+      expect(await drainOutbox(o)).toMatchObject({ sent: 0 })
+      clock.time = new Date('2026-11-25T00:00:30Z')
+      expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+    } finally {
+      clock.time = saved
+    }
+  })
+
+  it('claims replies before notices before campaigns, whatever was queued first', async () => {
+    const o = account({ batchSize: 10, maxBatches: 1 })
+    await wrote(get().db, o.appid, ['lane_reply'])
+    const early = new Date(clock.now().getTime() - 60_000)
+    await enqueue(
+      get().db,
+      Array.from({ length: 50 }, (_, i) =>
+        message(o.appid, `lane_c${i}`, 'template', 'campaign:3:x', { lane: LANE.campaign }),
+      ),
+      early,
+    )
+    await enqueue(get().db, [message(o.appid, 'lane_n', 'template', 'order:2')], clock.now())
+    await enqueue(
+      get().db,
+      [message(o.appid, 'lane_reply', 'custom', 'reply:3', { lane: LANE.reply })],
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 10 })
+    // one claim of 10: the reply and the notice, then the 8 oldest campaign items
+    const first = sentTo(o.appid).map((s) => s.touser)
+    expect(first.filter((t) => !t.startsWith('lane_c')).sort()).toEqual(['lane_n', 'lane_reply'])
+    expect(first.filter((t) => t.startsWith('lane_c'))).toHaveLength(8)
+    expect((await rows(o.appid)).filter((r) => r.status === 'pending')).toHaveLength(42)
+  })
+
+  it('keeps a receipt that arrives before the send is stored, and closes templates on user block', async () => {
+    const own = await startSandboxApi({ secret: SECRET })
+    try {
+      const o = account()
+      o.api = accountClient({
+        tokenStore: databaseTokenStore(get().db, systemClock),
+        appid: o.appid,
+        secret: SECRET,
+        baseUrl: own.url,
+        mode: 'stable',
+        clock: { now: () => new Date() },
+        logger: silentLogger,
+      })
+      // a fresh sandbox numbers its msgids from 1001: the receipt comes first
+      expect(
+        await recordDelivery(get().db, {
+          appid: o.appid,
+          msgid: '1001',
+          status: 'success',
+          now: clock.now(),
+        }),
+      ).toBe(false)
+      await enqueue(get().db, [message(o.appid, 'early', 'template', 'campaign:4:x')], clock.now())
+      expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+      expect((await rows(o.appid))[0]).toMatchObject({ wechat_msgid: '1001', delivery: 'success' })
+
+      // failed:user block: no more templates to that member until they follow again
+      await enqueue(get().db, [message(o.appid, 'blocker', 'template', 'order:5')], clock.now())
+      await drainOutbox(o)
+      const sent = (await rows(o.appid)).find((r) => r.openid === 'blocker')!
+      await recordDelivery(get().db, {
+        appid: o.appid,
+        msgid: sent.wechat_msgid!,
+        status: 'failed:user block',
+        openid: 'blocker',
+        now: clock.now(),
+      })
+      await enqueue(get().db, [message(o.appid, 'blocker', 'template', 'order:6')], clock.now())
+      expect(await drainOutbox(o)).toMatchObject({ sent: 0, skipped: 1 })
+      await get()
+        .db.insertInto('members')
+        .values({
+          appid: o.appid,
+          openid: 'blocker',
+          subscribed: true,
+          subscribed_at: new Date(clock.now().getTime() + 1000),
+          first_seen_at: clock.now(),
+        })
+        .execute()
+      await enqueue(get().db, [message(o.appid, 'blocker', 'template', 'order:7')], clock.now())
+      expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('gives back the tokens it took and did not use', async () => {
+    const rate = { perSecond: 1, burst: 200 }
+    const o = account({ rate, batchSize: 200 })
+    await enqueue(
+      get().db,
+      ['tok1', 'tok2', 'tok3', 'invalid_tok'].map((id) => message(o.appid, id, 'template', 't')),
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 3, skipped: 1 })
+    const bucket = await get()
+      .db.selectFrom('rate_buckets')
+      .select('tokens')
+      .where('appid', '=', o.appid)
+      .executeTakeFirstOrThrow()
+    // 4 calls to WeChat (the invalid openid is only known from its answer); 196 given back
+    expect(bucket.tokens).toBe(196)
+  })
+
+  it("counts the customer-service window's quota before WeChat refuses, and reroutes", async () => {
+    const o = account({ concurrency: 1 })
+    await wrote(get().db, o.appid, ['cs_quota', 'cs_fallback'])
+    const calls = wx.calls('custom.send')
+    await enqueue(
+      get().db,
+      Array.from({ length: 7 }, (_, i) => message(o.appid, 'cs_quota', 'custom', `notice:q${i}`)),
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 5, skipped: 2 })
+    expect(wx.calls('custom.send') - calls).toBe(5) // WeChat never had to answer 45047
+    const skipped = (await rows(o.appid)).filter((r) => r.status === 'skipped')
+    expect(skipped.map((r) => r.errcode)).toEqual([45047, 45047])
+
+    // a new message from the member opens a new window with a new quota
+    await get()
+      .db.updateTable('members')
+      .set({ last_inbound_at: clock.now() })
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'cs_quota')
+      .execute()
+    wx.setUser('cs_quota', { windowOpen: true })
+    await enqueue(get().db, [message(o.appid, 'cs_quota', 'custom', 'notice:q9')], clock.now())
+    expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+
+    // with a fallback, the sixth goes as a subscribe message instead
+    await enqueue(
+      get().db,
+      Array.from({ length: 6 }, (_, i) =>
+        message(o.appid, 'cs_fallback', 'custom', `notice:f${i}`, {
+          fallback: {
+            kind: 'subscribe',
+            payload: { template_id: 'SUB_TPL', data: { thing1: { value: '积分到账' } } },
+          },
+        }),
+      ),
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 6 })
+    const methods = sentTo(o.appid)
+      .filter((s) => s.touser === 'cs_fallback')
+      .map((s) => s.method)
+    expect(methods).toEqual([...Array(5).fill('custom.send'), 'subscribe.send'])
+  })
+
+  it.runIf(dbName === 'postgres')(
+    'never sends a customer-service message twice when its dispatcher is SIGKILLed mid-batch',
+    async () => {
+      const o = account()
+      const openids = Array.from({ length: 60 }, (_, i) => `cs_crash_${i}`)
+      const saved = clock.time
+      clock.time = new Date() // the child dispatches by the real clock
+      await wrote(get().db, o.appid, openids)
+      clock.time = saved
+      await enqueue(
+        get().db,
+        openids.map((id) => message(o.appid, id, 'custom', 'notice:crash')),
+        new Date(),
+      )
+      const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(get().db))
+        .rows[0]!.s
+      const args = [
+        '--import',
+        'tsx',
+        'test/fixtures/outbox-child.ts',
+        process.env.TEST_DATABASE_URL!,
+        schema,
+        wx.url,
+        o.appid,
+        SECRET,
+      ]
+      wx.setLatency(20)
+      try {
+        const first = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+        await new Promise<void>((resolve) => {
+          const timer = setInterval(() => {
+            if (sentTo(o.appid).length >= 15) {
+              clearInterval(timer)
+              resolve()
+            }
+          }, 2)
+        })
+        first.kill('SIGKILL')
+        await new Promise((r) => first.once('exit', r))
+        const settledBeforeRestart = (await rows(o.appid)).filter((r) => r.status === 'sent').length
+        expect(settledBeforeRestart).toBeGreaterThan(0) // results were stored per item, not per batch
+        const second = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+        expect(await new Promise((r) => second.once('exit', r))).toBe(0)
+      } finally {
+        wx.setLatency(0)
+      }
+      const sends = sentTo(o.appid).map((s) => s.touser)
+      expect(new Set(sends).size).toBe(sends.length) // nobody got it twice
+      const stored = await rows(o.appid)
+      const unknown = stored.filter((r) => r.status === 'unknown')
+      expect(stored.filter((r) => r.status === 'sent').length + unknown.length).toBe(60)
+      expect(unknown.length).toBeLessThanOrEqual(4) // at most the sends in flight at the kill
+      // every row stored as sent was sent exactly once
+      for (const r of stored.filter((r) => r.status === 'sent'))
+        expect(sends.filter((t) => t === r.openid)).toHaveLength(1)
+    },
+    60_000,
+  )
+})
