@@ -1,8 +1,10 @@
 /**
  * The dispatcher side of `npm run bench:outbox`: enqueues N template messages, then drains them to
  * the sandbox API unthrottled, sampling its own RSS. Prints one JSON line.
- * Usage: tsx bench/outbox-child.ts baseline|pglite|postgres <url> <schema> <apiBase> <count>
+ * Usage: tsx bench/outbox-child.ts baseline|pglite|postgres <url> <schema> <apiBase> <count> [mode appid]
  * `baseline` sends the same messages straight through the API client, without outbox or database.
+ * Mode `enqueue` only enqueues (for `appid`) and exits; `drain` only drains `appid` — so several
+ * dispatcher processes can drain one queue.
  */
 import { systemClock } from '../src/clock.js'
 import { drainOutbox, enqueue } from '../src/community/outbox.js'
@@ -15,19 +17,21 @@ import { nodeFetch } from '../src/node-fetch.js'
 import { accountClient } from '../src/wechat/api/account-client.js'
 import { sendTemplateMessage } from '../src/wechat/api/messages.js'
 
-const [kind, url, schema, apiBase, countArg] = process.argv.slice(2) as [
+const [kind, url, schema, apiBase, countArg, mode = 'both', appidArg] = process.argv.slice(2) as [
   string,
   string,
   string,
   string,
   string,
+  string?,
+  string?,
 ]
 const count = Number(countArg)
 const db = kind === 'postgres' ? postgresDatabase(url, { schema, max: 10 }) : await pgliteDatabase()
-await migrateToLatest(db)
-const appid = `wxbench${kind[0]}${Date.now().toString().slice(-9)}`
+if (mode !== 'drain') await migrateToLatest(db)
+const appid = appidArg ?? `wxbench${kind[0]}${Date.now().toString().slice(-9)}`
 const payload = { template_id: 'TPL_BENCH', data: { keyword1: { value: '基准测试' } } }
-for (let i = 0; kind !== 'baseline' && i < count; i += 5000) {
+for (let i = 0; kind !== 'baseline' && mode !== 'drain' && i < count; i += 5000) {
   const chunk = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
     appid,
     source: 'bench',
@@ -36,6 +40,10 @@ for (let i = 0; kind !== 'baseline' && i < count; i += 5000) {
     payload,
   }))
   await enqueue(db, chunk, new Date())
+}
+if (mode === 'enqueue') {
+  await db.destroy()
+  process.exit(0)
 }
 const api = accountClient({
   tokenStore: databaseTokenStore(db, systemClock),

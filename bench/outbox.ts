@@ -14,8 +14,7 @@ const items = Number(process.env.BENCH_ITEMS ?? 100_000)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const wx = await startSandboxApi({ keepSent: false })
 
-async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
-  const before = wx.sentCount()
+function child(kind: string, schema: string, extra: string[] = []) {
   const child = spawn(
     process.execPath,
     [
@@ -28,22 +27,56 @@ async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
       schema,
       wx.url,
       String(items),
+      ...extra,
     ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: process.env,
-    },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
   )
   let out = ''
   child.stdout.on('data', (d) => {
     out += d
   })
-  await new Promise((r) => child.once('exit', r))
-  const result = JSON.parse(out.trim().split('\n').at(-1)!)
-  return { ...result, deliveredBySandbox: wx.sentCount() - before }
+  return new Promise<Record<string, number>>((resolve) =>
+    child.once('exit', () => resolve(out.trim() ? JSON.parse(out.trim().split('\n').at(-1)!) : {})),
+  )
 }
 
-const rows = [await run('baseline', '')]
+async function run(kind: 'baseline' | 'postgres' | 'pglite', schema: string) {
+  const before = wx.sentCount()
+  const result = await child(kind, schema)
+  return { ...result, kind: kind as string, deliveredBySandbox: wx.sentCount() - before } as Row
+}
+
+type Row = {
+  kind: string
+  seconds: number
+  sendsPerSecond: number
+  rssBeforeMB: number
+  rssPeakMB: number
+  rssGrowthMB: number
+  deliveredBySandbox: number
+}
+
+/** Two dispatcher processes draining one queue on PostgreSQL: wall time for both. */
+async function runTwo(schema: string) {
+  const appid = `wxbenchtwo${Date.now().toString().slice(-8)}`
+  await child('postgres', schema, ['enqueue', appid])
+  const before = wx.sentCount()
+  const started = performance.now()
+  const results = await Promise.all([1, 2].map(() => child('postgres', schema, ['drain', appid])))
+  const seconds = (performance.now() - started) / 1000
+  const delivered = wx.sentCount() - before
+  return {
+    kind: 'two dispatchers on PostgreSQL',
+    seconds: Number(seconds.toFixed(2)),
+    sendsPerSecond: Math.round(delivered / seconds),
+    rssBeforeMB: Math.max(...results.map((r) => r.rssBeforeMB ?? 0)),
+    rssPeakMB: Math.max(...results.map((r) => r.rssPeakMB ?? 0)),
+    rssGrowthMB: Math.max(...results.map((r) => r.rssGrowthMB ?? 0)),
+    deliveredBySandbox: delivered,
+  }
+}
+
+const rows: Row[] = [await run('baseline', '')]
 const admin = new pg.Client({ connectionString: pgUrl })
 const pgUp = await admin.connect().then(
   () => true,
@@ -54,6 +87,7 @@ if (pgUp) {
   await admin.query(`create schema ${schema}`)
   try {
     rows.push(await run('postgres', schema))
+    if (process.env.BENCH_TWO !== '0') rows.push(await runTwo(schema))
   } finally {
     await admin.query(`drop schema ${schema} cascade`)
     await admin.end()
@@ -67,6 +101,6 @@ console.log(
 )
 for (const r of rows) {
   console.log(
-    `| ${r.kind} | ${r.deliveredBySandbox} | ${r.seconds} | ${r.sendsPerSecond} | ${(r.sendsPerSecond / rows[0].sendsPerSecond).toFixed(2)} | ${r.rssBeforeMB} | ${r.rssPeakMB} | ${r.rssGrowthMB} |`,
+    `| ${r.kind} | ${r.deliveredBySandbox} | ${r.seconds} | ${r.sendsPerSecond} | ${(r.sendsPerSecond / rows[0]!.sendsPerSecond).toFixed(2)} | ${r.rssBeforeMB} | ${r.rssPeakMB} | ${r.rssGrowthMB} |`,
   )
 }
