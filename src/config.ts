@@ -7,6 +7,7 @@ import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
+import type { OutboxRetention } from './community/outbox.js'
 import type { SegmentThresholds } from './community/segments.js'
 import type { EncryptionMode } from './wechat/webhook.js'
 import type { AibotCredentials } from './wecom/aibot.js'
@@ -54,6 +55,8 @@ export interface Config {
   outboxBurst: number
   /** How often an idle outbox worker looks for due items. */
   outboxPollMs: number
+  /** Ages (days) after which finished replies and notices, and delivery receipts, are deleted. */
+  outboxRetention: OutboxRetention
   adminToken?: string
   /** Passive replies not ready by then are answered `success` and followed up later. */
   replyDeadlineMs: number
@@ -311,6 +314,8 @@ const envSchema = v.object({
   OUTBOX_RATE_PER_SECOND: integer(0, 100_000, 100),
   OUTBOX_BURST: integer(1, 100_000, 200),
   OUTBOX_POLL_MS: integer(50, 600_000, 1000),
+  OUTBOX_RETENTION_DAYS: integer(1, 3650, 30),
+  RECEIPT_RETENTION_DAYS: integer(1, 3650, 30),
   WECHAT_REPLY_DEADLINE_MS: integer(100, 4_800, 4000),
   WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 64 * 1024),
   ADMIN_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
@@ -621,6 +626,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     outboxRatePerSecond: e.OUTBOX_RATE_PER_SECOND,
     outboxBurst: e.OUTBOX_BURST,
     outboxPollMs: e.OUTBOX_POLL_MS,
+    outboxRetention: { outboxDays: e.OUTBOX_RETENTION_DAYS, receiptDays: e.RECEIPT_RETENTION_DAYS },
     adminToken: e.ADMIN_TOKEN,
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,

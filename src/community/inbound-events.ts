@@ -18,7 +18,7 @@ import type { Database, InboundStatus } from '../db/schema.js'
 import { replyToCustomMessage } from '../wechat/api/messages.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
 import type { Reply } from '../wechat/reply.js'
-import { enqueue } from './outbox.js'
+import { enqueue, LANE } from './outbox.js'
 import { claimNonce, type NonceClaim } from './replay-claims.js'
 
 /** Identifies a push. */
@@ -100,6 +100,7 @@ export function databaseInboundStore(db: Kysely<Database>): InboundStore {
               source: `reply:${key.dedupeKey}`,
               openid: updated.openid,
               kind: 'custom',
+              lane: LANE.reply,
               payload: message,
             },
           ],
