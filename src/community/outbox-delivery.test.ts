@@ -20,6 +20,7 @@ import {
   enqueue,
   LANE,
   type OutboxMessage,
+  pruneOutbox,
   recordDelivery,
 } from './outbox.js'
 import { databaseTokenStore } from './token-store.js'
@@ -418,6 +419,73 @@ forEachDatabase('outbox delivery', (get, dbName) => {
       .filter((s) => s.touser === 'cs_fallback')
       .map((s) => s.method)
     expect(methods).toEqual([...Array(5).fill('custom.send'), 'subscribe.send'])
+  })
+
+  it('prunes finished replies and notices, receipts and closed windows; keeps campaigns and work', async () => {
+    const appid = `wxprune${dbName}0000000`.slice(0, 18)
+    const old = new Date(clock.now().getTime() - 40 * 86_400_000)
+    const recent = new Date(clock.now().getTime() - 86_400_000)
+    const row = (openid: string, status: string, lane: 0 | 1 | 2, created: Date) => ({
+      appid,
+      source: `prune:${openid}`,
+      openid,
+      kind: 'template' as const,
+      payload: '{}',
+      status: status as 'sent',
+      lane,
+      next_attempt_at: created,
+      created_at: created,
+    })
+    await get()
+      .db.insertInto('push_outbox')
+      .values([
+        row('old_sent', 'sent', 1, old),
+        row('old_reply', 'unknown', 0, old),
+        row('old_pending', 'pending', 1, old),
+        row('old_campaign', 'sent', 2, old),
+        row('recent_sent', 'sent', 1, recent),
+      ])
+      .execute()
+    await get()
+      .db.insertInto('push_receipts')
+      .values([
+        { appid, msgid: 'r_old', status: 'success', received_at: old },
+        { appid, msgid: 'r_new', status: 'success', received_at: recent },
+      ])
+      .execute()
+    await get()
+      .db.insertInto('cs_window_sends')
+      .values([
+        {
+          appid,
+          openid: 'w_closed',
+          window_opened_at: new Date(clock.now().getTime() - 49 * 3600_000),
+          sent: 5,
+        },
+        { appid, openid: 'w_open', window_opened_at: recent, sent: 1 },
+      ])
+      .execute()
+    const pruned = await pruneOutbox(get().db, {
+      outboxDays: 30,
+      receiptDays: 30,
+      now: clock.now(),
+      batch: 1,
+    })
+    expect(pruned.outbox).toBeGreaterThanOrEqual(2)
+    const left = (await rows(appid)).map((r) => r.openid).sort()
+    expect(left).toEqual(['old_campaign', 'old_pending', 'recent_sent'])
+    const receipts = await get()
+      .db.selectFrom('push_receipts')
+      .select('msgid')
+      .where('appid', '=', appid)
+      .execute()
+    expect(receipts.map((r) => r.msgid)).toEqual(['r_new'])
+    const windows = await get()
+      .db.selectFrom('cs_window_sends')
+      .select('openid')
+      .where('appid', '=', appid)
+      .execute()
+    expect(windows.map((r) => r.openid)).toEqual(['w_open'])
   })
 
   it.runIf(dbName === 'postgres')(
