@@ -48,6 +48,20 @@ forEachDatabase('vital signs', (get) => {
       ],
       now,
     )
+    // a template quota pause in force, and one that has ended
+    await db
+      .insertInto('outbox_pauses')
+      .values([
+        {
+          appid: 'wxa',
+          api: 'template',
+          paused_until: at(-3600),
+          errcode: 45009,
+          recorded_at: now,
+        },
+        { appid: 'wxa', api: 'custom', paused_until: at(10), errcode: 45009, recorded_at: now },
+      ])
+      .execute()
     await db
       .insertInto('job_runs')
       .values([
@@ -79,6 +93,7 @@ forEachDatabase('vital signs', (get) => {
         custom: { backlog: 2, oldestDueSeconds: 90 },
         template: { backlog: 1, oldestDueSeconds: 5 },
       },
+      paused: [{ appid: 'wxa', api: 'template', until: at(-3600).toISOString() }],
     })
     expect(status.jobs).toEqual({
       lagSeconds: 60,

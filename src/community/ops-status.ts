@@ -19,7 +19,11 @@ export interface OutboxLoad {
 export interface OpsStatus {
   ok: boolean
   db: { ok: boolean; ms: number; error?: string }
-  outbox: OutboxLoad & { byKind: Record<string, OutboxLoad> }
+  outbox: OutboxLoad & {
+    byKind: Record<string, OutboxLoad>
+    /** APIs paused by a quota error: `{appid, api, until}` (empty when none). */
+    paused: { appid: string; api: string; until: string }[]
+  }
   jobs: {
     /** Seconds since the scheduler last started any job (every-minute jobs keep it under ~60). */
     lagSeconds: number | null
@@ -44,7 +48,7 @@ export async function readOpsStatus(
     return {
       ok: false,
       db: { ok: false, ms: Math.round(performance.now() - started), error: String(error) },
-      outbox: { backlog: 0, oldestDueSeconds: 0, byKind: {} },
+      outbox: { backlog: 0, oldestDueSeconds: 0, byKind: {}, paused: [] },
       jobs: { lagSeconds: null, sinceSuccess: {} },
     }
   }
@@ -77,6 +81,13 @@ async function read(
       oldestDueSeconds: seconds(now, row.oldest as Date | null) ?? 0,
     }
   const loads = Object.values(byKind)
+  const paused = await db
+    .selectFrom('outbox_pauses')
+    .select(['appid', 'api', 'paused_until'])
+    .where('paused_until', '>', now)
+    .orderBy('appid')
+    .orderBy('api')
+    .execute()
   // One probe of the (job, slot) primary key per job.
   const runs =
     jobNames.length === 0
@@ -99,6 +110,11 @@ async function read(
       backlog: loads.reduce((n, l) => n + l.backlog, 0),
       oldestDueSeconds: loads.reduce((n, l) => Math.max(n, l.oldestDueSeconds), 0),
       byKind,
+      paused: paused.map((p) => ({
+        appid: p.appid,
+        api: p.api,
+        until: p.paused_until.toISOString(),
+      })),
     },
     jobs: {
       lagSeconds: lastRun ? seconds(now, new Date(lastRun)) : null,

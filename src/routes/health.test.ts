@@ -10,6 +10,7 @@ const up: OpsStatus = {
     backlog: 3,
     oldestDueSeconds: 7,
     byKind: { custom: { backlog: 3, oldestDueSeconds: 7 } },
+    paused: [{ appid: 'wx1', api: 'template', until: '2026-11-24T16:00:00.000Z' }],
   },
   jobs: { lagSeconds: 12, sinceSuccess: { campaigns: 12 } },
 }
@@ -25,7 +26,11 @@ it('answers /healthz with the vital signs, and 503 when the database is down', a
   expect(await res.json()).toEqual({
     ok: true,
     db: { ok: true, ms: 1 },
-    outbox: { backlog: 3, oldestDueSeconds: 7 },
+    outbox: {
+      backlog: 3,
+      oldestDueSeconds: 7,
+      paused: [{ appid: 'wx1', api: 'template', until: '2026-11-24T16:00:00.000Z' }],
+    },
     jobs: { lagSeconds: 12 },
     sandbox: false,
     accounts: 1,

@@ -24,7 +24,11 @@ export function healthRoutes(o: HealthRouteOptions): Hono {
     const body = {
       ok: s.ok,
       db: { ok: s.db.ok, ms: s.db.ms },
-      outbox: { backlog: s.outbox.backlog, oldestDueSeconds: s.outbox.oldestDueSeconds },
+      outbox: {
+        backlog: s.outbox.backlog,
+        oldestDueSeconds: s.outbox.oldestDueSeconds,
+        paused: s.outbox.paused,
+      },
       jobs: { lagSeconds: s.jobs.lagSeconds },
       sandbox: o.sandbox,
       accounts: o.accounts,
