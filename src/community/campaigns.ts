@@ -518,12 +518,13 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
   }
 }
 
-/** The account's outbox pause (45009) if any: campaigns resume by themselves after it. */
+/** When campaign templates resume after a 45009 paused the account's template API, if paused. */
 export async function quotaPausedUntil(db: Kysely<Database>, appid: string, now: Date) {
   const row = await db
-    .selectFrom('rate_buckets')
+    .selectFrom('outbox_pauses')
     .select('paused_until')
     .where('appid', '=', appid)
+    .where('api', '=', 'template')
     .executeTakeFirst()
-  return row?.paused_until && row.paused_until > now ? row.paused_until : null
+  return row && row.paused_until > now ? row.paused_until : null
 }
