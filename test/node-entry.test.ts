@@ -150,6 +150,7 @@ describe('npm start on the embedded database', () => {
     expect(body.outbox).toEqual({
       backlog: expect.any(Number),
       oldestDueSeconds: expect.any(Number),
+      paused: [],
     })
     expect(body.jobs).toHaveProperty('lagSeconds')
   })
