@@ -5,10 +5,10 @@ import { loadConfig } from '../src/config.js'
 import { silentLogger } from '../src/logger.js'
 import { forEachDatabase } from '../test/databases.js'
 import { runDue, runJobSlot, slotOf } from './runner.js'
-import type { Job, JobContext } from './types.js'
+import type { Job, JobDeps } from './types.js'
 
 forEachDatabase('job runs', (get, dbName) => {
-  const ctx = (): JobContext => ({
+  const ctx = (): JobDeps => ({
     db: get().db,
     clock: { now: () => new Date() },
     logger: silentLogger,
