@@ -4,6 +4,7 @@ import { activityRemindersJob } from './activity-reminders.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
 
@@ -11,6 +12,7 @@ export type { Job, JobContext, JobDeps } from './types.js'
 
 export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
+  retentionJob,
   shopMaintenanceJob,
   recomputeSegmentsJob,
   campaignsJob,
