@@ -6,6 +6,7 @@ import type { Job } from './types.js'
 export const campaignsJob: Job = {
   name: 'campaigns',
   cron: '* * * * *',
+  catchUp: 'every',
   async run({ db, clock, config }) {
     const now = clock.now()
     const dispatched = await dispatchCampaigns(db, {

@@ -1,16 +1,18 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron (schedule.ts);
- * Workers' `scheduled()` runs the ones due (runner.ts). */
+ * Workers' `scheduled()` runs the ones due (runner.ts); both catch up missed slots (runner.ts). */
 import { activityRemindersJob } from './activity-reminders.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
 
-export type { Job, JobContext } from './types.js'
+export type { Job, JobContext, JobDeps } from './types.js'
 
 export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
+  retentionJob,
   shopMaintenanceJob,
   recomputeSegmentsJob,
   campaignsJob,

@@ -1,20 +1,40 @@
 /**
- * Running jobs exactly once per slot, whatever the number of processes: a run first claims
- * `(job, slot)` in `job_runs` (insert … on conflict do nothing); the process that inserted runs the
- * job and stores its result, the others skip. The slot is the scheduled time, rounded to the second
- * so that processes whose clocks differ by less than half a second agree on it.
- *
- * A process that dies mid-run leaves its row `running`: that slot is not retried (jobs are written
- * to catch up on their next slot).
+ * Running jobs exactly once per slot, whatever the number of processes. Every decision is a row in
+ * `job_runs`, never process memory:
+ * - **Claim**: a run first inserts `(job, slot)` (insert … on conflict do nothing); the process that
+ *   inserted runs the job and stores its result, the others skip. The slot is the scheduled time,
+ *   rounded to the second so that processes whose clocks differ by less than half a second agree.
+ * - **Lease**: the running process renews `lease_until` every third of JOB_LEASE_SECONDS. A
+ *   `running` row whose lease passed belongs to a process that died: the next tick that finds it
+ *   takes it over with a conditional update (`status = 'running' and lease_until < now`, so one
+ *   process wins) and runs it again (attempt 2); if that one dies too or fails, the slot is marked
+ *   failed and reported as abandoned (`JOB_ABANDONED`).
+ * - **Catch-up**: each tick of a job first runs the slots its cron matched since the job's last
+ *   scheduled slot (manual runs do not count) and that no process ran — after downtime, a late
+ *   Workers trigger, or a tick node-cron skipped while the previous run went on — oldest first,
+ *   each through the same claim, at most JOB_CATCH_UP_HOURS back. A job with no scheduled slot
+ *   yet does not catch up.
  */
-import { cronMatches } from '../src/cron.js'
-import type { Job, JobContext } from './types.js'
+import { cronMatches, cronSlots } from '../src/cron.js'
+import type { Metrics } from '../src/metrics.js'
+import type { Job, JobDeps } from './types.js'
+
+/** A run whose process died is tried once more; after that it is marked failed (abandoned). */
+export const MAX_ATTEMPTS = 2
+
+/** A run slower than this is logged at warn. */
+const SLOW_MS = 30_000
 
 /** What happened to one slot in this process. */
 export type SlotOutcome =
-  | { status: 'ran'; result: Record<string, unknown> }
-  | { status: 'failed'; error: unknown }
+  | { status: 'ran'; result: Record<string, unknown>; attempt: number }
+  | { status: 'failed'; error: unknown; attempt: number }
+  /** This process found the last try dead and marked the slot failed. */
+  | { status: 'abandoned'; attempts: number }
   | { status: 'skipped' }
+
+/** One slot of a scheduled tick and its outcome. */
+export type SlotReport = { job: string; slot: Date } & SlotOutcome
 
 /** The slot of a scheduled time: rounded to the second. */
 export const slotOf = (scheduled: Date) => new Date(Math.round(scheduled.getTime() / 1000) * 1000)
@@ -23,13 +43,18 @@ export const slotOf = (scheduled: Date) => new Date(Math.round(scheduled.getTime
 export const workerName = () =>
   `${globalThis.process?.pid ?? 'worker'}@${Math.random().toString(36).slice(2, 8)}`
 
-/** Claims `(job, slot)` and, if this caller won, runs the job and records the outcome. */
-export async function runJobSlot(
+type Claim = { attempt: number } | { abandoned: number } | undefined
+
+/** A new row for the slot, or a takeover of a dead run with a try left, or its abandonment. */
+async function claim(
   job: Job,
-  ctx: JobContext,
+  deps: JobDeps,
   o: { slot: Date; trigger: 'schedule' | 'manual'; worker: string },
-): Promise<SlotOutcome> {
-  const claimed = await ctx.db
+): Promise<Claim> {
+  const { db, clock, config } = deps
+  const now = clock.now()
+  const lease = new Date(now.getTime() + config.jobs.leaseSeconds * 1000)
+  const inserted = await db
     .insertInto('job_runs')
     .values({
       job: job.name,
@@ -37,47 +62,247 @@ export async function runJobSlot(
       trigger: o.trigger,
       status: 'running',
       worker: o.worker,
-      started_at: ctx.clock.now(),
+      started_at: now,
+      lease_until: lease,
+      attempts: 1,
     })
     .onConflict((oc) => oc.columns(['job', 'slot']).doNothing())
-    .returning('job')
+    .returning('attempts')
     .executeTakeFirst()
-  if (!claimed) return { status: 'skipped' }
-  const done = (status: 'succeeded' | 'failed', fields: { result?: string; error?: string }) =>
-    ctx.db
-      .updateTable('job_runs')
-      .set({ status, finished_at: ctx.clock.now(), ...fields })
-      .where('job', '=', job.name)
-      .where('slot', '=', o.slot)
-      .execute()
-  try {
-    const result = await job.run(ctx)
-    await done('succeeded', { result: JSON.stringify(result) })
-    return { status: 'ran', result }
-  } catch (error) {
-    await done('failed', { error: error instanceof Error ? error.message : String(error) })
-    return { status: 'failed', error }
+  if (inserted) return { attempt: 1 }
+  const dead = db
+    .updateTable('job_runs')
+    .where('job', '=', job.name)
+    .where('slot', '=', o.slot)
+    .where('status', '=', 'running')
+    .where('lease_until', '<', now)
+  const taken = await dead
+    .set((eb) => ({
+      worker: o.worker,
+      started_at: now,
+      lease_until: lease,
+      attempts: eb('attempts', '+', 1),
+    }))
+    .where('attempts', '<', MAX_ATTEMPTS)
+    .returning('attempts')
+    .executeTakeFirst()
+  if (taken) {
+    deps.logger.warn('job run lost its process: running it again', {
+      code: 'JOB_RETRIED',
+      job: job.name,
+      slot: o.slot.toISOString(),
+      attempt: taken.attempts,
+    })
+    return { attempt: taken.attempts }
   }
+  const given = await dead
+    .set({
+      status: 'failed',
+      finished_at: now,
+      error: `abandoned: the process of its last try stopped renewing its lease (${MAX_ATTEMPTS} tries)`,
+    })
+    .where('attempts', '>=', MAX_ATTEMPTS)
+    .returning('attempts')
+    .executeTakeFirst()
+  return given ? { abandoned: given.attempts } : undefined
 }
 
 /**
- * The jobs due at a moment (Workers: `scheduled()` fires every minute; each job's cron is matched in
- * the community's time zone), each run through its claim.
+ * Claims `(job, slot)` — or takes over a run of it whose process died — and, if this caller won,
+ * runs the job while renewing the lease, then records the outcome (only while the run is still
+ * this caller's). A manual run's context slot is now rounded down to the minute.
+ */
+export async function runJobSlot(
+  job: Job,
+  deps: JobDeps,
+  o: { slot: Date; trigger: 'schedule' | 'manual'; worker: string },
+): Promise<SlotOutcome> {
+  const claimed = await claim(job, deps, o)
+  if (!claimed) return { status: 'skipped' }
+  if ('abandoned' in claimed) return { status: 'abandoned', attempts: claimed.abandoned }
+  const { attempt } = claimed
+  const { db, clock, logger, config } = deps
+  const leaseMs = config.jobs.leaseSeconds * 1000
+  const mine = () =>
+    db
+      .updateTable('job_runs')
+      .where('job', '=', job.name)
+      .where('slot', '=', o.slot)
+      .where('status', '=', 'running')
+      .where('worker', '=', o.worker)
+      .where('attempts', '=', attempt)
+  const heartbeat = setInterval(() => {
+    mine()
+      .set({ lease_until: new Date(clock.now().getTime() + leaseMs) })
+      .executeTakeFirst()
+      .then((r) => {
+        if (r.numUpdatedRows > 0n) return
+        clearInterval(heartbeat)
+        logger.warn('job run lost its lease (another process took it over)', {
+          code: 'JOB_LEASE_LOST',
+          job: job.name,
+          slot: o.slot.toISOString(),
+        })
+      })
+      .catch((error) =>
+        logger.warn('job lease not renewed', {
+          code: 'JOB_LEASE_RENEWAL_FAILED',
+          job: job.name,
+          error,
+        }),
+      )
+  }, leaseMs / 3)
+  const slot =
+    o.trigger === 'manual' ? new Date(Math.floor(o.slot.getTime() / 60_000) * 60_000) : o.slot
+  let outcome: SlotOutcome
+  try {
+    outcome = { status: 'ran', result: await job.run({ ...deps, slot }), attempt }
+  } catch (error) {
+    outcome = { status: 'failed', error, attempt }
+  } finally {
+    clearInterval(heartbeat)
+  }
+  await mine()
+    .set(
+      outcome.status === 'ran'
+        ? { status: 'succeeded', finished_at: clock.now(), result: JSON.stringify(outcome.result) }
+        : { status: 'failed', finished_at: clock.now(), error: message(outcome) },
+    )
+    .execute()
+  return outcome
+}
+
+const message = (o: SlotOutcome) =>
+  o.status === 'failed' ? (o.error instanceof Error ? o.error.message : String(o.error)) : ''
+
+/**
+ * One scheduled tick of a job at `slot`: first its runs whose process died (lease passed) and the
+ * slots its cron matched since its last scheduled slot that no process ran — both at most
+ * `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest first, each through
+ * its claim, each logged and counted. Never throws. node-cron's six-field (seconds) expressions
+ * are not caught up, only their dead runs taken over.
+ */
+export async function runScheduled(
+  job: Job,
+  deps: JobDeps,
+  o: { slot: Date; due: boolean; timeZone: string; worker: string; metrics?: Metrics },
+): Promise<SlotReport[]> {
+  let slots: Date[]
+  try {
+    slots = await slotsToRun(job, deps, o)
+  } catch (error) {
+    deps.logger.warn('job tick failed', { code: 'JOB_FAILED', job: job.name, error })
+    return []
+  }
+  const reports: SlotReport[] = []
+  for (const slot of slots) {
+    const started = performance.now()
+    const outcome = await runJobSlot(job, deps, { slot, trigger: 'schedule', worker: o.worker })
+      // The outcome could not be recorded (database gone): report it as a failure of this try.
+      .catch((error): SlotOutcome => ({ status: 'failed', error, attempt: 0 }))
+    report(job, slot, outcome, Math.round(performance.now() - started), deps, o.metrics)
+    reports.push({ job: job.name, slot, ...outcome })
+  }
+  return reports
+}
+
+async function slotsToRun(
+  job: Job,
+  { db, clock, logger, config }: JobDeps,
+  o: { slot: Date; due: boolean; timeZone: string },
+): Promise<Date[]> {
+  const current = o.due ? [o.slot] : []
+  if (config.jobs.catchUpHours === 0) return current
+  const since = new Date(o.slot.getTime() - config.jobs.catchUpHours * 3_600_000)
+  const [last, dead] = await Promise.all([
+    db
+      .selectFrom('job_runs')
+      .select((eb) => eb.fn.max('slot').as('slot'))
+      .where('job', '=', job.name)
+      .where('trigger', '=', 'schedule')
+      .where('slot', '<', o.slot)
+      .executeTakeFirst(),
+    db
+      .selectFrom('job_runs')
+      .select('slot')
+      .where('job', '=', job.name)
+      .where('trigger', '=', 'schedule')
+      .where('status', '=', 'running')
+      .where('lease_until', '<', clock.now())
+      .where('slot', '>=', since)
+      .where('slot', '<=', o.slot)
+      .execute(),
+  ])
+  const lastSlot = last?.slot ? new Date(last.slot).getTime() : undefined
+  const matched =
+    lastSlot !== undefined && job.cron.trim().split(/\s+/).length === 5
+      ? cronSlots(job.cron, new Date(Math.max(lastSlot, since.getTime() - 1)), o.slot, o.timeZone)
+      : []
+  const missed = job.catchUp === 'every' ? matched : o.due ? [] : matched.slice(-1)
+  if (matched.length > 0)
+    logger.info('job catching up', {
+      job: job.name,
+      mode: job.catchUp ?? 'latest',
+      missed: matched.length,
+      slots: missed.length,
+      from: matched[0]!.toISOString(),
+      to: matched.at(-1)!.toISOString(),
+    })
+  const all = new Map<number, Date>()
+  for (const slot of [...dead.map((r) => new Date(r.slot)), ...missed, ...current])
+    all.set(slot.getTime(), slot)
+  return [...all.values()].sort((a, b) => a.getTime() - b.getTime())
+}
+
+/**
+ * Logs and counts one slot's outcome. Routine successful runs log at debug (an idle server would
+ * otherwise write thousands of lines a day); failed and slow runs at warn with a stable `code`; a
+ * slot given up after its retry died or failed at warn as `JOB_ABANDONED` (metrics outcome
+ * `abandoned`).
+ */
+function report(
+  job: Job,
+  slot: Date,
+  outcome: SlotOutcome,
+  ms: number,
+  { logger }: JobDeps,
+  metrics?: Metrics,
+): void {
+  const gaveUp =
+    outcome.status === 'abandoned' ||
+    (outcome.status === 'failed' && outcome.attempt >= MAX_ATTEMPTS)
+  metrics?.job({
+    job: job.name,
+    outcome: gaveUp ? 'abandoned' : outcome.status,
+    seconds: ms / 1000,
+  })
+  const at = { job: job.name, slot: slot.toISOString(), ms }
+  if (gaveUp)
+    logger.warn('job abandoned after its retry', {
+      code: 'JOB_ABANDONED',
+      ...at,
+      ...(outcome.status === 'failed' ? { error: outcome.error } : { attempts: outcome.attempts }),
+    })
+  else if (outcome.status === 'failed')
+    logger.warn('job failed', { code: 'JOB_FAILED', ...at, error: outcome.error })
+  else if (outcome.status === 'ran' && ms >= SLOW_MS)
+    logger.warn('job slow', { code: 'JOB_SLOW', ...at, ...outcome.result })
+  else if (outcome.status === 'ran') logger.debug('job finished', { ...at, ...outcome.result })
+}
+
+/**
+ * A Workers cron trigger (every minute): each job whose cron matches `scheduledTime` in the
+ * community's time zone gets its tick ({@link runScheduled}: catch-up, then the slot).
  */
 export async function runDue(
   jobs: readonly Job[],
-  ctx: JobContext,
-  o: { scheduledTime: Date; timeZone: string; worker: string },
-) {
+  deps: JobDeps,
+  o: { scheduledTime: Date; timeZone: string; worker: string; metrics?: Metrics },
+): Promise<SlotReport[]> {
+  const slot = slotOf(o.scheduledTime)
   const due = jobs.filter((j) => cronMatches(j.cron, o.scheduledTime, o.timeZone))
-  return Promise.all(
-    due.map(async (job) => ({
-      job: job.name,
-      ...(await runJobSlot(job, ctx, {
-        slot: slotOf(o.scheduledTime),
-        trigger: 'schedule',
-        worker: o.worker,
-      })),
-    })),
+  const ticks = await Promise.all(
+    due.map((job) => runScheduled(job, deps, { ...o, slot, due: true })),
   )
+  return ticks.flat()
 }

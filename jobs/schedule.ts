@@ -1,11 +1,12 @@
-/** The Node scheduler: node-cron in the community's time zone, every tick through its slot claim. */
+/**
+ * The Node scheduler: node-cron in the community's time zone, each job's tick through
+ * {@link runScheduled} (catch-up, then the slot, each through its claim). At start every job first
+ * catches up what it missed while no process ran it.
+ */
 import cron from 'node-cron'
 import type { Metrics } from '../src/metrics.js'
-import { runJobSlot, slotOf, workerName } from './runner.js'
-import type { Job, JobContext } from './types.js'
-
-/** A run slower than this is logged at warn. */
-const SLOW_MS = 30_000
+import { runScheduled, slotOf, workerName } from './runner.js'
+import type { Job, JobDeps } from './types.js'
 
 /** The running schedule. */
 export interface Schedule {
@@ -14,41 +15,34 @@ export interface Schedule {
 }
 
 /**
- * Schedules every job. Routine successful runs log at debug (an idle server would otherwise write
- * thousands of lines a day); failed and slow runs at warn with a stable `code`.
+ * Schedules every job. A job's passes run one after another in this process (node-cron's
+ * `noOverlap` skips a tick while the previous one runs; the next tick catches it up); across
+ * processes the `(job, slot)` claims decide.
  */
 export function scheduleJobs(
   jobs: readonly Job[],
-  ctx: JobContext,
+  deps: JobDeps,
   o: { timeZone: string; worker?: string; metrics?: Metrics },
 ): Schedule {
   const worker = o.worker ?? workerName()
   const running = new Set<Promise<unknown>>()
-  const tasks = jobs.map((job) =>
-    cron.schedule(
-      job.cron,
-      async (tick) => {
-        const started = performance.now()
-        const run = runJobSlot(job, ctx, { slot: slotOf(tick.date), trigger: 'schedule', worker })
-        running.add(run)
-        const outcome = await run.finally(() => running.delete(run))
-        const ms = Math.round(performance.now() - started)
-        o.metrics?.job({ job: job.name, outcome: outcome.status, seconds: ms / 1000 })
-        if (outcome.status === 'failed')
-          ctx.logger.warn('job failed', {
-            code: 'JOB_FAILED',
-            job: job.name,
-            ms,
-            error: outcome.error,
-          })
-        else if (outcome.status === 'ran' && ms >= SLOW_MS)
-          ctx.logger.warn('job slow', { code: 'JOB_SLOW', job: job.name, ms, ...outcome.result })
-        else if (outcome.status === 'ran')
-          ctx.logger.debug('job finished', { job: job.name, ms, ...outcome.result })
-      },
-      { timezone: o.timeZone, name: job.name, noOverlap: true },
-    ),
-  )
+  const tasks = jobs.map((job) => {
+    let previous: Promise<unknown> = Promise.resolve()
+    const pass = (slot: Date, due: boolean) => {
+      const run = previous.then(() =>
+        runScheduled(job, deps, { slot, due, timeZone: o.timeZone, worker, metrics: o.metrics }),
+      )
+      previous = run
+      running.add(run)
+      return run.finally(() => running.delete(run))
+    }
+    void pass(slotOf(deps.clock.now()), false)
+    return cron.schedule(job.cron, (tick) => pass(slotOf(tick.date), true), {
+      timezone: o.timeZone,
+      name: job.name,
+      noOverlap: true,
+    })
+  })
   return {
     async stop() {
       for (const task of tasks) await task.stop()

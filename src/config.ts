@@ -85,11 +85,23 @@ export interface Config {
   locale: 'zh-CN' | 'en'
   /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
   shutdownTimeoutSeconds: number
+  /** Scheduled jobs: catch-up window, run lease, retention of job runs. */
+  jobs: JobSettings
   /** Bearer token `/metrics` requires; undefined → open (bind it to a private network). */
   metricsToken?: string
   /** Reverse proxies in front that append to X-Forwarded-For (client address: audit, limits). */
   trustedProxyHops: number
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+/** Scheduled jobs (jobs/runner.ts, jobs/retention.ts). */
+export interface JobSettings {
+  /** How far back missed slots are run and crashed runs taken over; 0 disables both. */
+  catchUpHours: number
+  /** How long a run's claim lasts without a heartbeat (renewed every third of it). */
+  leaseSeconds: number
+  /** Finished job runs older than this are deleted (each job's newest scheduled run is kept). */
+  runsRetentionDays: number
 }
 
 const robotsSchema = v.record(
@@ -467,6 +479,9 @@ const envSchema = v.object({
   GROUP_BUY_HOURS: integer(1, 168, 24),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
+  JOB_CATCH_UP_HOURS: integer(0, 168, 24),
+  JOB_LEASE_SECONDS: integer(2, 3600, 60),
+  JOB_RUNS_RETENTION_DAYS: integer(1, 3650, 30),
   TRUSTED_PROXY_HOPS: integer(0, 10, 0),
   METRICS_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters (a bearer token)')),
@@ -678,6 +693,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         : undefined,
     locale: e.QUANZI_LOCALE,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    jobs: {
+      catchUpHours: e.JOB_CATCH_UP_HOURS,
+      leaseSeconds: e.JOB_LEASE_SECONDS,
+      runsRetentionDays: e.JOB_RUNS_RETENTION_DAYS,
+    },
     metricsToken: e.METRICS_TOKEN,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     logLevel: e.LOG_LEVEL,

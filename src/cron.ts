@@ -1,9 +1,14 @@
 /**
- * Whether a five-field cron expression (minute hour day-of-month month day-of-week) matches a
- * moment in a time zone. Workers trigger once a minute in UTC; this decides which jobs — whose
- * cron is written in the community's time zone — are due. Supports `*`, numbers, lists, ranges
- * and steps (`*\/5`, `1-10/2`); day-of-week 0 or 7 is Sunday; when both day fields are
- * restricted either may match (as cron does).
+ * Five-field cron expressions (minute hour day-of-month month day-of-week) read in a time zone:
+ * whether one matches a moment ({@link cronMatches}) and the minutes it matches in a range
+ * ({@link cronSlots}). Workers trigger once a minute in UTC; this decides which jobs — whose cron is
+ * written in the community's time zone — are due, and which slots were missed.
+ *
+ * Supports `*`, numbers, lists, ranges and steps (`*\/5`, `1-10/2`); day-of-week 0 or 7 is Sunday.
+ * The two day fields follow Vixie cron (cronie, Debian's cron): when either of them starts with
+ * `*` — `*` itself but also `*\/2` — a day must match both fields; only when neither starts with
+ * `*` may it match either. So `0 0 *\/2 * 1` runs on odd days that are Mondays, while
+ * `0 0 1,15 * 1` runs on the 1st, the 15th and every Monday.
  */
 const RANGES: [number, number][] = [
   [0, 59],
@@ -12,6 +17,17 @@ const RANGES: [number, number][] = [
   [1, 12],
   [0, 7],
 ]
+
+/** A parsed expression: the allowed values of each field, and the Vixie day rule. */
+interface Compiled {
+  minute: Set<number>
+  hour: Set<number>
+  day: Set<number>
+  month: Set<number>
+  weekday: Set<number>
+  /** Neither day field starts with `*`: either may match. */
+  eitherDay: boolean
+}
 
 function field(spec: string, [min, max]: [number, number]): Set<number> {
   const values = new Set<number>()
@@ -29,10 +45,42 @@ function field(spec: string, [min, max]: [number, number]): Set<number> {
   return values
 }
 
-/** The parts of a moment in a time zone. */
-function parts(at: Date, timeZone: string) {
-  const p = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
+const compiled = new Map<string, Compiled>()
+
+function compile(expression: string): Compiled {
+  const hit = compiled.get(expression)
+  if (hit) return hit
+  const specs = expression.trim().split(/\s+/)
+  if (specs.length !== 5) throw new RangeError(`cron needs 5 fields: ${expression}`)
+  const [minute, hour, day, month, weekday] = specs.map((s, i) => field(s, RANGES[i]!)) as [
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+  ]
+  if (weekday.has(7)) weekday.add(0)
+  const c = {
+    minute,
+    hour,
+    day,
+    month,
+    weekday,
+    eitherDay: !specs[2]!.startsWith('*') && !specs[4]!.startsWith('*'),
+  }
+  if (compiled.size >= 1000) compiled.clear() // expressions come from config and operators: few
+  compiled.set(expression, c)
+  return c
+}
+
+const formats = new Map<string, Intl.DateTimeFormat>()
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
+
+/** The parts of a moment in a time zone: minute, hour, day, month, weekday (0 = Sunday). */
+function parts(at: Date, timeZone: string): [number, number, number, number, number] {
+  let format = formats.get(timeZone)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       minute: 'numeric',
@@ -41,28 +89,55 @@ function parts(at: Date, timeZone: string) {
       month: 'numeric',
       weekday: 'short',
     })
-      .formatToParts(at)
-      .map((x) => [x.type, x.value]),
-  )
-  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday!)
-  return [Number(p.minute), Number(p.hour), Number(p.day), Number(p.month), weekday]
+    formats.set(timeZone, format)
+  }
+  const p: Record<string, string> = {}
+  for (const x of format.formatToParts(at)) p[x.type] = x.value
+  return [
+    Number(p.minute),
+    Number(p.hour),
+    Number(p.day),
+    Number(p.month),
+    WEEKDAYS.indexOf(p.weekday!),
+  ]
 }
 
+function matches(c: Compiled, at: Date, timeZone: string): boolean {
+  const [minute, hour, day, month, weekday] = parts(at, timeZone)
+  if (!c.minute.has(minute) || !c.hour.has(hour) || !c.month.has(month)) return false
+  return c.eitherDay
+    ? c.day.has(day) || c.weekday.has(weekday)
+    : c.day.has(day) && c.weekday.has(weekday)
+}
+
+/**
+ * Whether `expression` matches the minute of `at` in `timeZone` (seconds are ignored). Throws
+ * RangeError on a malformed expression.
+ * @example cronMatches('0 9 * * 1-5', new Date('2026-11-25T01:00:00Z'), 'Asia/Shanghai') // true
+ */
 export function cronMatches(expression: string, at: Date, timeZone: string): boolean {
-  const specs = expression.trim().split(/\s+/)
-  if (specs.length !== 5) throw new RangeError(`cron needs 5 fields: ${expression}`)
-  const sets = specs.map((s, i) => field(s, RANGES[i]!))
-  if (sets[4]!.has(7)) sets[4]!.add(0)
-  const [minute, hour, day, month, weekday] = parts(at, timeZone) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ]
-  if (!sets[0]!.has(minute) || !sets[1]!.has(hour) || !sets[3]!.has(month)) return false
-  const dayRestricted = specs[2] !== '*'
-  const weekRestricted = specs[4] !== '*'
-  if (dayRestricted && weekRestricted) return sets[2]!.has(day) || sets[4]!.has(weekday)
-  return sets[2]!.has(day) && sets[4]!.has(weekday)
+  return matches(compile(expression), at, timeZone)
+}
+
+/**
+ * The whole minutes strictly between `fromExclusive` and `toExclusive` that `expression` matches
+ * in `timeZone`, oldest first. One step per minute: the caller bounds the range (catch-up looks at
+ * most a day back: 1,440 steps). Throws RangeError on a malformed expression.
+ * @example cronSlots('0 * * * *', new Date('2026-11-25T01:00Z'), new Date('2026-11-25T03:00Z'), 'UTC')
+ * // [2026-11-25T02:00Z]
+ */
+export function cronSlots(
+  expression: string,
+  fromExclusive: Date,
+  toExclusive: Date,
+  timeZone: string,
+): Date[] {
+  const c = compile(expression)
+  const slots: Date[] = []
+  const end = toExclusive.getTime()
+  for (let t = (Math.floor(fromExclusive.getTime() / 60_000) + 1) * 60_000; t < end; t += 60_000) {
+    const at = new Date(t)
+    if (matches(c, at, timeZone)) slots.push(at)
+  }
+  return slots
 }

@@ -21,8 +21,15 @@ export interface Metrics {
   push(o: { channel: string; type: string; outcome: PushOutcome; seconds: number }): void
   /** Outbox results (`sent`, `skipped`, `failed`, `retried`). */
   sends(result: string, count: number): void
-  /** One scheduled or manual job slot ended. */
-  job(o: { job: string; outcome: 'ran' | 'failed' | 'skipped'; seconds: number }): void
+  /**
+   * One scheduled or manual job slot ended (`abandoned`: given up after the retry of a run whose
+   * process died also died or failed).
+   */
+  job(o: {
+    job: string
+    outcome: 'ran' | 'failed' | 'skipped' | 'abandoned'
+    seconds: number
+  }): void
   /** The Prometheus text exposition, when this runtime keeps metrics. */
   render?(): Promise<{ contentType: string; body: string }>
 }

@@ -15,7 +15,7 @@ import { createRouter } from '../handlers/index.js'
 import { findJob, jobs } from '../jobs/index.js'
 import { runJobSlot, workerName } from '../jobs/runner.js'
 import { scheduleJobs } from '../jobs/schedule.js'
-import type { JobContext } from '../jobs/types.js'
+import type { JobDeps } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { seedModerators } from './community/moderation.js'
@@ -108,7 +108,7 @@ async function main(logger: Logger): Promise<void> {
       })
     : undefined
 
-  const jobContext: JobContext = { db, clock: systemClock, logger, config, shop }
+  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop }
   const status = cachedOpsStatus(
     db,
     systemClock,
@@ -135,7 +135,7 @@ async function main(logger: Logger): Promise<void> {
         const job = findJob(name)
         if (!job) return undefined
         const slot = systemClock.now()
-        const outcome = await runJobSlot(job, jobContext, {
+        const outcome = await runJobSlot(job, jobDeps, {
           slot,
           trigger: 'manual',
           worker: workerName(),
@@ -170,7 +170,7 @@ async function main(logger: Logger): Promise<void> {
       metrics,
     }),
   )
-  const schedule = scheduleJobs(jobs, jobContext, { timeZone: config.timeZone, metrics })
+  const schedule = scheduleJobs(jobs, jobDeps, { timeZone: config.timeZone, metrics })
 
   const url = `http://localhost:${config.port}`
   logger.info('listening', {

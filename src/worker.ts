@@ -7,7 +7,7 @@ import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
 import { jobs } from '../jobs/index.js'
 import { runDue } from '../jobs/runner.js'
-import type { JobContext } from '../jobs/types.js'
+import type { JobDeps } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { databaseTokenStore } from './community/token-store.js'
@@ -23,7 +23,7 @@ export interface WorkerEnv extends Record<string, unknown> {
 
 interface Built {
   app: Hono
-  jobContext: JobContext
+  jobDeps: JobDeps
   timeZone: string
 }
 let built: Built | undefined
@@ -56,7 +56,7 @@ function build(env: WorkerEnv): Built {
       api: (appid) => apis.get(appid),
       clientAddress: (c) => c.req.header('cf-connecting-ip'),
     }),
-    jobContext: { db, clock: systemClock, logger, config },
+    jobDeps: { db, clock: systemClock, logger, config },
     timeZone: config.timeZone,
   }
 }
@@ -66,7 +66,11 @@ export default {
     built ??= build(env)
     return built.app.fetch(request, env, ctx)
   },
-  /** The cron trigger (every minute, wrangler.toml): the jobs due now, each slot claimed once. */
+  /**
+   * The cron trigger (every minute, wrangler.toml): each job due now catches up the slots it missed
+   * (late or skipped triggers) and takes over runs whose invocation died, then runs this slot; each
+   * slot is claimed once (jobs/runner.ts).
+   */
   scheduled(
     event: { scheduledTime: number },
     env: WorkerEnv,
@@ -74,7 +78,7 @@ export default {
   ): void {
     built ??= build(env)
     ctx.waitUntil(
-      runDue(jobs, built.jobContext, {
+      runDue(jobs, built.jobDeps, {
         scheduledTime: new Date(event.scheduledTime),
         timeZone: built.timeZone,
         worker: 'workers',

@@ -45,6 +45,7 @@ forEachDatabase('the replay cache and request limits', (get) => {
     ).toBe(0)
     const result = await pruneInboundEventsJob.run({
       db,
+      slot: new Date(now.getTime() + 7_200_000),
       clock: { now: () => new Date(now.getTime() + 7_200_000) },
       logger: silentLogger,
       config: testConfig(),

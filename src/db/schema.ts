@@ -411,6 +411,10 @@ export interface JobRunsTable {
   error: string | null
   started_at: Timestamp
   finished_at: Timestamp | null
+  /** While running: the claim lasts until then unless renewed (a heartbeat); null before 0023. */
+  lease_until: Timestamp | null
+  /** Tries of this slot: 1, or 2 after a takeover of a run whose process died. */
+  attempts: Generated<number>
 }
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'running' | 'paused' | 'finished'

@@ -1,0 +1,78 @@
+/**
+ * Nightly retention: deletes rows that are only kept for a while, in bounded batches, one prune
+ * step per table. Each step returns how many rows it deleted (the run's result). Add a step here
+ * for another table (the outbox, campaign recipients) rather than another job. Idempotent, so
+ * several processes running it (a caught-up slot and the next one) do no harm.
+ */
+import { type Kysely, sql } from 'kysely'
+import { pruneOutbox } from '../src/community/outbox.js'
+import type { Database } from '../src/db/schema.js'
+import type { Job, JobContext } from './types.js'
+
+/** Rows per DELETE: each statement stays short, whatever the backlog. */
+const BATCH = 1000
+
+/** One table's retention: deletes what has expired at `ctx.slot`, returns how many rows. */
+export interface PruneStep {
+  name: string
+  prune(ctx: JobContext): Promise<number>
+}
+
+/**
+ * Deletes job runs whose slot is before `before` and that are finished — or running with a lease
+ * that passed (or none, from before leases): their process is long gone — in batches of
+ * `batchSize`. Each job's newest scheduled run is kept whatever its age: catch-up starts from it.
+ */
+export async function pruneJobRuns(
+  db: Kysely<Database>,
+  o: { before: Date; now: Date; batchSize?: number },
+): Promise<number> {
+  const batch = o.batchSize ?? BATCH
+  let deleted = 0
+  for (;;) {
+    const result = await db
+      .deleteFrom('job_runs')
+      .where(
+        sql<boolean>`(job, slot) in (
+          select r.job, r.slot from job_runs r
+          where r.slot < ${o.before}
+            and (r.status <> 'running' or r.lease_until is null or r.lease_until < ${o.now})
+            and (r.trigger <> 'schedule' or r.slot < (
+              select max(s.slot) from job_runs s where s.job = r.job and s.trigger = 'schedule'))
+          limit ${batch})`,
+      )
+      .executeTakeFirst()
+    const n = Number(result.numDeletedRows)
+    deleted += n
+    if (n < batch) return deleted
+  }
+}
+
+/** The prune steps, in order. */
+export const pruneSteps: PruneStep[] = [
+  {
+    name: 'jobRuns',
+    prune: ({ db, clock, config, slot }) =>
+      pruneJobRuns(db, {
+        before: new Date(slot.getTime() - config.jobs.runsRetentionDays * 86_400_000),
+        now: clock.now(),
+      }),
+  },
+  {
+    name: 'outbox',
+    prune: async ({ db, config, slot }) => {
+      const r = await pruneOutbox(db, { ...config.outboxRetention, now: slot })
+      return r.outbox + r.receipts + r.csWindows
+    },
+  },
+]
+
+export const retentionJob: Job = {
+  name: 'retention',
+  cron: '47 4 * * *',
+  async run(ctx) {
+    const deleted: Record<string, number> = {}
+    for (const step of pruneSteps) deleted[step.name] = await step.prune(ctx)
+    return deleted
+  },
+}
