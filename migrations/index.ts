@@ -23,6 +23,7 @@ import * as m0017 from './0017_member_display_names.js'
 import * as m0018 from './0018_invite_qr_ticket.js'
 import * as m0019 from './0019_replay_claim_functions.js'
 import * as m0020 from './0020_replay_claims.js'
+import * as m0022 from './0022_segment_transitions.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -45,4 +46,5 @@ export const migrations: Record<string, Migration> = {
   '0018_invite_qr_ticket': m0018,
   '0019_replay_claim_functions': m0019,
   '0020_replay_claims': m0020,
+  '0022_segment_transitions': m0022,
 }
