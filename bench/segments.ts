@@ -52,7 +52,11 @@ try {
     await sql`vacuum members`.execute(db)
   })
   const run = (at: Date) =>
-    recomputeSegments(db, { now: at, thresholds: DEFAULT_SEGMENT_THRESHOLDS })
+    recomputeSegments(db, {
+      now: at,
+      thresholds: DEFAULT_SEGMENT_THRESHOLDS,
+      timeZone: 'Asia/Shanghai',
+    })
   const first = await timed('recompute, first (all members change)', () => run(now))
   await sql`vacuum members`.execute(db)
   const nextDay = new Date(now.getTime() + 86_400_000)

@@ -1,4 +1,4 @@
-/** Nightly: every member's lifecycle segment, in one set-based UPDATE (src/community/segments.ts). */
+/** Nightly: every member's lifecycle segment and its transitions, in one set-based statement (src/community/segments.ts). */
 import { recomputeSegments } from '../src/community/segments.js'
 import type { Job } from './types.js'
 
@@ -7,7 +7,11 @@ export const recomputeSegmentsJob: Job = {
   cron: '30 3 * * *',
   async run({ db, clock, config }) {
     const started = Date.now()
-    const changed = await recomputeSegments(db, { now: clock.now(), thresholds: config.segments })
+    const changed = await recomputeSegments(db, {
+      now: clock.now(),
+      thresholds: config.segments,
+      timeZone: config.timeZone,
+    })
     return { changed, ms: Date.now() - started }
   },
 }

@@ -452,8 +452,10 @@ const envSchema = v.object({
   SEGMENT_AT_RISK_DAYS: integer(1, 3650, 30),
   SEGMENT_NEW_DAYS: integer(1, 365, 7),
   SEGMENT_ACTIVE_DAYS: integer(1, 365, 7),
-  SEGMENT_LOYAL_PURCHASES: integer(0, 10_000, 5),
-  SEGMENT_LOYAL_DAYS: integer(1, 3650, 30),
+  SEGMENT_LOYAL_PURCHASES: integer(1, 10_000, 2),
+  SEGMENT_LOYAL_STREAK_DAYS: integer(0, 3650, 14),
+  /** Retired (loyal no longer looks at the last purchase's date): refused with a pointer. */
+  SEGMENT_LOYAL_DAYS: v.optional(v.string()),
   CAMPAIGN_CAP_HOURS: integer(0, 24 * 30, 24),
   QUIET_HOURS: v.pipe(
     v.optional(v.string(), '22:00-08:00'),
@@ -626,6 +628,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const moderators = jsonVariable(e.MODERATORS, 'MODERATORS', problems, moderatorsSchema, [])
   if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
     problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')
+  if (e.SEGMENT_ACTIVE_DAYS > e.SEGMENT_AT_RISK_DAYS)
+    problems.push('SEGMENT_ACTIVE_DAYS: must be at most SEGMENT_AT_RISK_DAYS')
+  if (e.SEGMENT_LOYAL_DAYS !== undefined)
+    problems.push(
+      'SEGMENT_LOYAL_DAYS: no longer used — loyal is now SEGMENT_LOYAL_PURCHASES or more purchases (whenever made) or a running check-in streak of SEGMENT_LOYAL_STREAK_DAYS; remove it',
+    )
   const shop = shopConfig(e, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -670,7 +678,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       newDays: e.SEGMENT_NEW_DAYS,
       activeDays: e.SEGMENT_ACTIVE_DAYS,
       loyalPurchases: e.SEGMENT_LOYAL_PURCHASES,
-      loyalDays: e.SEGMENT_LOYAL_DAYS,
+      loyalStreakDays: e.SEGMENT_LOYAL_STREAK_DAYS,
     },
     shop,
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },

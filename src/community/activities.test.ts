@@ -8,8 +8,11 @@ import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { startSandboxApi } from '../sandbox/wechat-api-server.js'
 import {
+  awardParticipants,
   cancelSignup,
   ensureDefaultActivities,
+  isOpeningSlot,
+  occurrenceOf,
   periodOf,
   sendActivityReminders,
   signUp,
@@ -23,6 +26,43 @@ it('finds the occurrence of each cadence', () => {
   expect(periodOf('daily', at, TZ)).toBe('2026-11-27')
   expect(periodOf('weekly', at, TZ)).toBe('2026-11-23')
   expect(periodOf('monthly', at, TZ)).toBe('2026-11-01')
+})
+
+it('names an occurrence by any of its days, and refuses what is not a date', () => {
+  expect(occurrenceOf('daily', '2026-11-27')).toBe('2026-11-27')
+  expect(occurrenceOf('weekly', '2026-11-27')).toBe('2026-11-23')
+  expect(occurrenceOf('weekly', '2026-11-29')).toBe('2026-11-23')
+  expect(occurrenceOf('weekly', '2026-11-30')).toBe('2026-11-30')
+  expect(occurrenceOf('monthly', '2026-02-28')).toBe('2026-02-01')
+  for (const bad of ['2026-02-30', '2026-13-01', '26-11-27', '2026-11-27T00:00:00Z', 'soon', ''])
+    expect(() => occurrenceOf('weekly', bad), bad).toThrow(
+      /^period: must be a calendar date YYYY-MM-DD/,
+    )
+})
+
+it("knows the first reminder slot of an activity's occurrence", () => {
+  // (instants in UTC; the community is in Shanghai, UTC+8)
+  const open = (cron: string, cadence: 'daily' | 'weekly' | 'monthly', at: string) =>
+    isOpeningSlot(cron, cadence, new Date(at), TZ)
+  // the monthly 评选 has one slot a month: it opens the month
+  expect(open('0 10 1 * *', 'monthly', '2026-12-01T02:00:00Z')).toBe(true)
+  // Monday and Wednesday 20:00 for a weekly activity: Monday opens the week, Wednesday does not
+  expect(open('0 20 * * 1,3', 'weekly', '2026-11-30T12:00:00Z')).toBe(true)
+  expect(open('0 20 * * 1,3', 'weekly', '2026-12-02T12:00:00Z')).toBe(false)
+  // every Sunday (the week's last day) opens a weekly occurrence
+  expect(open('30 8 * * 0', 'weekly', '2026-11-29T00:30:00Z')).toBe(true)
+  // every half hour from 9 to 18 for a daily one: 09:00 opens, 09:30 and 12:00 do not
+  expect(open('*/30 9-18 * * *', 'daily', '2026-11-25T01:00:00Z')).toBe(true)
+  expect(open('*/30 9-18 * * *', 'daily', '2026-11-25T01:30:00Z')).toBe(false)
+  expect(open('*/30 9-18 * * *', 'daily', '2026-11-25T04:00:00Z')).toBe(false)
+  // every day at 9 for a weekly one: only Monday's
+  expect(open('0 9 * * *', 'weekly', '2026-11-23T01:00:00Z')).toBe(true)
+  expect(open('0 9 * * *', 'weekly', '2026-11-24T01:00:00Z')).toBe(false)
+  // every Monday for a monthly one: the month's first Monday only (7 December 2026)
+  expect(open('0 10 * * 1', 'monthly', '2026-12-07T02:00:00Z')).toBe(true)
+  expect(open('0 10 * * 1', 'monthly', '2026-12-14T02:00:00Z')).toBe(false)
+  // midnight, the occurrence's first minute
+  expect(open('0 0 * * *', 'daily', '2026-11-24T16:00:00Z')).toBe(true)
 })
 
 forEachDatabase('community activities', (get, dbName) => {
@@ -160,6 +200,193 @@ forEachDatabase('community activities', (get, dbName) => {
       .where('source', 'like', 'activity:%:2026-11-25T01:00:00.000Z')
       .execute()
     expect(reminded.map((r) => r.openid)).toContain(browser!.openid)
+  })
+
+  it('cancelling a waitlisted sign-up frees no place; a confirmed one moves the waitlist up', async () => {
+    expect(
+      (
+        await admin('POST', '/activities', {
+          key: 'tiny',
+          name: '小型茶话会',
+          description: '只有一个位子',
+          cron: '0 10 * * 6',
+          cadence: 'weekly',
+          capacity: 1,
+        })
+      ).status,
+    ).toBe(201)
+    const [a, b, c, d, e] = await members('o_tiny', 5)
+    const join = async (m: { id: number }) =>
+      (await signUp(get().db, { appid, memberId: m.id, ref: 'tiny', now, timeZone: TZ })).status
+    const leave = (m: { id: number }) =>
+      cancelSignup(get().db, { appid, memberId: m.id, ref: 'tiny', now, timeZone: TZ })
+    expect([await join(a!), await join(b!), await join(c!)]).toEqual([
+      'confirmed',
+      'waitlisted',
+      'waitlisted',
+    ])
+    const list = async () =>
+      Object.fromEntries(
+        (
+          (await admin('GET', '/activities/tiny/signups')).json.signups as {
+            openid: string
+            status: string
+          }[]
+        ).map((x) => [x.openid, x.status]),
+      )
+    expect(await leave(b!)).toBe('cancelled')
+    expect(await list()).toEqual({ [a!.openid]: 'confirmed', [c!.openid]: 'waitlisted' })
+    expect(await leave(b!)).toBe('not_signed_up')
+    // the confirmed member leaves: the first waiting takes the place
+    expect(await leave(a!)).toBe('cancelled')
+    expect(await list()).toEqual({ [c!.openid]: 'confirmed' })
+    expect([await join(d!), await join(e!)]).toEqual(['waitlisted', 'waitlisted'])
+    // with the capacity raised meanwhile, a freed place lets in as many as there is room for
+    await get()
+      .db.updateTable('activities')
+      .set({ capacity: 2 })
+      .where('key', '=', 'tiny')
+      .execute()
+    expect(await leave(c!)).toBe('cancelled')
+    expect(await list()).toEqual({ [d!.openid]: 'confirmed', [e!.openid]: 'confirmed' })
+    // any day of the week names the week's list
+    const friday = await admin('GET', '/activities/tiny/signups?period=2026-11-27')
+    expect(friday.json).toMatchObject({ period: '2026-11-23', signups: [{}, {}] })
+  })
+
+  it('awards once per member and occurrence, whichever day of it is named', async () => {
+    expect(
+      (
+        await admin('POST', '/activities', {
+          key: 'weekly-award',
+          name: '每周打卡',
+          description: '一周一次',
+          cron: '0 20 * * 0',
+          cadence: 'weekly',
+          points: 10,
+        })
+      ).status,
+    ).toBe(201)
+    const [m] = await members('o_award', 1)
+    const award = (period?: string) =>
+      admin('POST', '/activities/weekly-award/award', { openids: [m!.openid], period })
+    const first = await award('2026-11-24')
+    expect(first.json).toMatchObject({ results: [{ status: 'applied' }] })
+    const sameWeek = await award('2026-11-27')
+    expect(sameWeek.json).toMatchObject({ results: [{ status: 'duplicate' }] })
+    // the answer names the occurrence
+    expect([first.json.period, sameWeek.json.period]).toEqual(['2026-11-23', '2026-11-23'])
+    // no period: the current occurrence (now is Wednesday the 25th), the same week again
+    expect((await award()).json).toMatchObject({ results: [{ status: 'duplicate' }] })
+    const direct = (period: string) =>
+      awardParticipants(get().db, {
+        appid,
+        key: 'weekly-award',
+        period,
+        memberIds: [m!.id],
+        now,
+        timeZone: TZ,
+      })
+    expect(await direct('2026-11-29')).toEqual([{ memberId: m!.id, status: 'duplicate' }])
+    expect(await direct('2026-11-30')).toEqual([{ memberId: m!.id, status: 'applied' }])
+    await expect(direct('2026-11-31')).rejects.toThrow(/^period: must be a calendar date/)
+    expect((await award('2026-11-31')).status).toBe(400)
+    const ledger = await get()
+      .db.selectFrom('points_ledger')
+      .select(['delta', 'reference'])
+      .where('member_id', '=', m!.id)
+      .where('rule', '=', 'activity_weekly-award')
+      .orderBy('id')
+      .execute()
+    expect(ledger).toEqual([
+      { delta: 10, reference: '每周打卡 2026-11-23' },
+      { delta: 10, reference: '每周打卡 2026-11-30' },
+    ])
+  })
+
+  it('the opening reminder of a sign-up activity invites who can sign up; later ones remind sign-ups only', async () => {
+    const db = get().db
+    const t = translator('zh-CN')
+    await ensureDefaultActivities(db, appid, now)
+    // The monthly 评选 opens at 10:00 on the 1st (02:00 UTC): nobody has signed up for December yet.
+    const opening = new Date('2026-12-01T02:00:00Z')
+    const hoursBefore = (h: number) => new Date(opening.getTime() - h * 3600_000)
+    const [inWindow] = await members('o_contest_window', 1, { last_inbound_at: hoursBefore(1) })
+    const [stale] = await members('o_contest_stale', 1, { last_inbound_at: hoursBefore(49) })
+    const [optedOut] = await members('o_contest_td', 1, {
+      last_inbound_at: hoursBefore(1),
+      marketing_opt_out: true,
+    })
+    const [gone] = await members('o_contest_gone', 1, {
+      last_inbound_at: hoursBefore(1),
+      subscribed: false,
+    })
+    const [early, november] = await members('o_contest_signed', 2, {
+      last_inbound_at: hoursBefore(2),
+    })
+    const contest = (memberId: number, at: Date) =>
+      signUp(db, { appid, memberId, ref: 'contest', now: at, timeZone: TZ })
+    expect((await contest(early!.id, hoursBefore(1))).status).toBe('confirmed') // 09:00 on the 1st
+    expect((await contest(november!.id, new Date('2026-11-20T02:00:00Z'))).status).toBe('confirmed')
+    await sendActivityReminders(db, { now: opening, timeZone: TZ, t })
+    // what one activity's reminder slot queued, by openid
+    const sent = async (key: string, at: Date) => {
+      const { id } = await db
+        .selectFrom('activities')
+        .select('id')
+        .where('appid', '=', appid)
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow()
+      const rows = await db
+        .selectFrom('push_outbox')
+        .select(['openid', 'payload'])
+        .where('source', '=', `activity:${id}:${at.toISOString()}`)
+        .execute()
+      return Object.fromEntries(
+        rows.map((r) => [r.openid, JSON.parse(r.payload).text.content as string]),
+      )
+    }
+    const december = await sent('contest', opening)
+    expect(december[inWindow!.openid]).toBe(
+      '📣 月度评选：每月 1 日开启评选，入选得 50 积分\n回复「报名 contest」参加。',
+    )
+    expect(december[november!.openid]).toMatch(/^📣 月度评选/) // signed up for November only
+    expect(december[early!.openid]).toBe('⏰ 月度评选：每月 1 日开启评选，入选得 50 积分')
+    for (const m of [stale, optedOut, gone]) expect(december[m!.openid], m!.openid).toBeUndefined()
+
+    // A weekly activity reminded on Monday and Wednesday: Monday's opens the week
+    expect(
+      (
+        await admin('POST', '/activities', {
+          key: 'duo',
+          name: '双日共读',
+          description: '周一、周三晚 8 点',
+          cron: '0 20 * * 1,3',
+          cadence: 'weekly',
+        })
+      ).status,
+    ).toBe(201)
+    const monday = new Date('2026-11-30T12:00:00Z')
+    const wednesday = new Date('2026-12-02T12:00:00Z')
+    const [reader, lurker] = await members('o_duo', 2, {
+      last_inbound_at: new Date(monday.getTime() - 3600_000),
+    })
+    const duo = (m: { id: number }) =>
+      signUp(db, { appid, memberId: m.id, ref: 'duo', now: monday, timeZone: TZ })
+    expect((await duo(reader!)).status).toBe('confirmed')
+    await sendActivityReminders(db, { now: monday, timeZone: TZ, t })
+    const mondays = await sent('duo', monday)
+    expect(mondays[reader!.openid]).toMatch(/^⏰ 双日共读/)
+    expect(mondays[lurker!.openid]).toMatch(/^📣 双日共读/)
+    await db
+      .updateTable('members')
+      .set({ last_inbound_at: new Date(wednesday.getTime() - 3600_000) })
+      .where('id', 'in', [reader!.id, lurker!.id])
+      .execute()
+    await sendActivityReminders(db, { now: wednesday, timeZone: TZ, t })
+    const wednesdays = await sent('duo', wednesday)
+    expect(wednesdays[reader!.openid]).toMatch(/^⏰ 双日共读/)
+    expect(wednesdays[lurker!.openid]).toBeUndefined()
   })
 
   it('signs up through the OA chat', async () => {

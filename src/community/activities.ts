@@ -3,19 +3,24 @@
  * reminder at 09:00, a weekly discussion topic worth 10 points, a weekly 好物分享 worth 15 points that
  * needs a verified purchase, a monthly 评选 worth 50). `报名 <activity>` signs a member up for the
  * current occurrence (day, week or month): confirmed while there is room, else waitlisted — the
- * activity row is locked while deciding, so the capacity holds under any concurrency; cancelling
- * promotes the first on the waitlist. Each activity's cron sends reminders through the outbox
- * (customer-service messages: only members inside the 48-hour window get them); operators award
- * the points for taking part through the ledger, once per member and occurrence.
+ * activity row is locked while deciding, so the capacity holds under any concurrency; cancelling a
+ * confirmed place promotes the first on the waitlist (cancelling a waitlisted one frees nothing).
+ * Each activity's cron sends reminders through the outbox (customer-service messages: only members
+ * inside the 48-hour window get them) — the occurrence's first slot also invites those who can
+ * still sign up; operators award the points for taking part through the ledger, once per member
+ * and occurrence (any day of it names it).
  */
-import type { Kysely } from 'kysely'
+import type { Kysely, Selectable } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
-import type { Database } from '../db/schema.js'
+import type { ActivitiesTable, Database } from '../db/schema.js'
 import { localDay, weekStart } from './community-time.js'
 import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
 import { changePoints } from './points-ledger.js'
+
+/** The customer-service window: members who wrote within it can be sent messages. */
+const SERVICE_WINDOW_MS = 48 * 3_600_000
 
 export const DEFAULT_ACTIVITIES = [
   {
@@ -89,12 +94,31 @@ export async function ensureDefaultActivities(db: Kysely<Database>, appid: strin
     .execute()
 }
 
+type Cadence = 'daily' | 'weekly' | 'monthly'
+
 /** The first community day of the occurrence containing `now`. */
-export function periodOf(cadence: 'daily' | 'weekly' | 'monthly', now: Date, timeZone: string) {
-  const day = localDay(now, timeZone)
+export function periodOf(cadence: Cadence, now: Date, timeZone: string) {
+  return occurrenceOf(cadence, localDay(now, timeZone))
+}
+
+/**
+ * The first day of the occurrence containing `day` (`YYYY-MM-DD`): the day itself, its week's
+ * Monday or its month's 1st. Throws a RangeError for anything but a calendar date that exists.
+ * @example occurrenceOf('weekly', '2026-11-27') // '2026-11-23'
+ */
+export function occurrenceOf(cadence: Cadence, day: string) {
+  if (!isCalendarDay(day))
+    throw new RangeError('period: must be a calendar date YYYY-MM-DD (such as 2026-11-23)')
   if (cadence === 'daily') return day
   if (cadence === 'weekly') return weekStart(day)
   return `${day.slice(0, 8)}01`
+}
+
+function isCalendarDay(s: string) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false
+  const [y, m, d] = s.split('-').map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(y, m - 1, d))
+  return y >= 1970 && date.getUTCMonth() === m - 1 && date.getUTCDate() === d
 }
 
 /** Finds an open activity by key or name. */
@@ -185,7 +209,11 @@ export async function signUp(
   })
 }
 
-/** Cancels a sign-up; a freed confirmed place goes to the first on the waitlist. */
+/**
+ * Cancels a sign-up. Only a freed confirmed place moves the waitlist: its first members are
+ * confirmed while there is room (one, unless the capacity was raised meanwhile). Cancelling a
+ * waitlisted sign-up frees no place and promotes no one.
+ */
 export async function cancelSignup(
   db: Kysely<Database>,
   r: { appid: string; memberId: number; ref: string; now: Date; timeZone: string },
@@ -194,49 +222,102 @@ export async function cancelSignup(
   if (!activity) return 'not_found'
   const period = periodOf(activity.cadence, r.now, r.timeZone)
   return db.transaction().execute(async (trx) => {
-    await trx
+    // Every sign-up decision of the activity holds this lock, so the counts below stay true.
+    const { capacity } = await trx
       .selectFrom('activities')
-      .select('id')
+      .select('capacity')
       .where('id', '=', activity.id)
       .forUpdate()
       .executeTakeFirstOrThrow()
-    const gone = await trx
+    const mine = trx
+      .selectFrom('activity_signups')
+      .where('activity_id', '=', activity.id)
+      .where('period', '=', period)
+    // (`update … returning` gives the new status: read the one being cancelled first.)
+    const before = await mine
+      .select('status')
+      .where('member_id', '=', r.memberId)
+      .where('status', '!=', 'cancelled')
+      .executeTakeFirst()
+    if (!before) return 'not_signed_up'
+    await trx
       .updateTable('activity_signups')
       .set({ status: 'cancelled', updated_at: r.now })
       .where('activity_id', '=', activity.id)
       .where('period', '=', period)
       .where('member_id', '=', r.memberId)
-      .where('status', '!=', 'cancelled')
-      .returning('status')
-      .executeTakeFirst()
-    if (!gone) return 'not_signed_up'
-    const next = await trx
-      .selectFrom('activity_signups')
+      .execute()
+    if (before.status !== 'confirmed') return 'cancelled'
+    // Room left: none when the capacity was lowered below the confirmed count; unlimited when the
+    // operator removed the capacity (the whole waitlist moves up).
+    let room: number | null = null
+    if (capacity !== null) {
+      const { n } = await mine
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', '=', 'confirmed')
+        .executeTakeFirstOrThrow()
+      room = capacity - Number(n)
+      if (room <= 0) return 'cancelled'
+    }
+    const next = await mine
       .select('member_id')
-      .where('activity_id', '=', activity.id)
-      .where('period', '=', period)
       .where('status', '=', 'waitlisted')
       .orderBy('created_at')
       .orderBy('member_id')
-      .limit(1)
-      .executeTakeFirst()
-    if (next) {
+      .$if(room !== null, (q) => q.limit(room!))
+      .execute()
+    if (next.length > 0)
       await trx
         .updateTable('activity_signups')
         .set({ status: 'confirmed', updated_at: r.now })
         .where('activity_id', '=', activity.id)
         .where('period', '=', period)
-        .where('member_id', '=', next.member_id)
+        .where(
+          'member_id',
+          'in',
+          next.map((x) => x.member_id),
+        )
         .execute()
-    }
     return 'cancelled'
   })
 }
 
 /**
- * Sends the reminders of every open activity whose cron matches `now`: to confirmed members of
- * the current occurrence, or — for the check-in reminder — to members who have not checked in
- * today and were active in the last two days. Through the outbox, once per member and slot.
+ * Whether `minute` is the first slot of `cron` in its occurrence: no earlier minute since the
+ * occurrence began matches. `minute` matches, and a cron's day fields do not depend on the time of
+ * day nor its minute and hour fields on the day, so an earlier match exists exactly when one
+ * matches among: the same time on each earlier day of the occurrence, each earlier hour of today
+ * at the same minute, and the 59 minutes before (≤ 112 checks; the steps are whole hours and days,
+ * exact except across a daylight-saving change).
+ */
+export function isOpeningSlot(cron: string, cadence: Cadence, minute: Date, timeZone: string) {
+  const start = periodOf(cadence, minute, timeZone)
+  const matchesEarlier = (step: number, count: number) => {
+    for (let k = 1; k <= count; k++) {
+      const at = new Date(minute.getTime() - k * step)
+      if (localDay(at, timeZone) < start) return false
+      if (cronMatches(cron, at, timeZone)) return true
+    }
+    return false
+  }
+  return !(
+    matchesEarlier(60_000, 59) ||
+    matchesEarlier(3_600_000, 23) ||
+    matchesEarlier(86_400_000, 30)
+  )
+}
+
+/**
+ * Sends the reminders of every open activity whose cron matches `now`, through the outbox, once
+ * per member and slot:
+ *
+ * - an activity with sign-ups reminds the members confirmed for the current occurrence; its
+ *   occurrence's first slot ({@link isOpeningSlot} — for the monthly 评选 on the 1st, nobody has
+ *   signed up yet) also invites who can still sign up: followers inside the 48-hour window who
+ *   have not opted out of marketing (`退订`), have no sign-up for this occurrence (a cancelled one
+ *   counts: they chose) and, when it needs one, a purchase on record;
+ * - the check-in reminder goes to members who have not checked in today and wrote in the last two
+ *   days.
  */
 export async function sendActivityReminders(
   db: Kysely<Database>,
@@ -251,39 +332,24 @@ export async function sendActivityReminders(
   let queued = 0
   for (const a of activities.filter((x) => cronMatches(x.cron, minute, o.timeZone))) {
     const source = `activity:${a.id}:${minute.toISOString()}`
-    const today = localDay(o.now, o.timeZone)
+    const reminder = o.t('activity.reminder', { name: a.name, description: a.description })
     const recipients = a.signup
-      ? await db
-          .selectFrom('activity_signups')
-          .innerJoin('members', 'members.id', 'activity_signups.member_id')
-          .select('members.openid')
-          .where('activity_signups.activity_id', '=', a.id)
-          .where('activity_signups.period', '=', periodOf(a.cadence, o.now, o.timeZone))
-          .where('activity_signups.status', '=', 'confirmed')
-          .execute()
-      : await db
-          .selectFrom('members')
-          .select('openid')
-          .where('appid', '=', a.appid)
-          .where('subscribed', '=', true)
-          .where('last_inbound_at', '>', new Date(o.now.getTime() - 2 * 86_400_000))
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('checkins')
-                  .select('checkins.member_id')
-                  .whereRef('checkins.member_id', '=', 'members.id')
-                  .where('checkins.day', '=', today),
-              ),
-            ),
-          )
-          .execute()
+      ? await signupRecipients(db, a, o.now, isOpeningSlot(a.cron, a.cadence, minute, o.timeZone), {
+          reminder,
+          invitation: o.t('activity.invitation', {
+            name: a.name,
+            description: a.description,
+            key: a.key,
+          }),
+          timeZone: o.timeZone,
+        })
+      : (await checkinLaggards(db, a.appid, o.now, o.timeZone)).map((openid) => ({
+          openid,
+          text: reminder,
+        }))
     // Announced in the internal groups too (their robots; the 20-a-minute limit applies).
     if (o.robots && Object.keys(o.robots.keys).length > 0) {
-      const result = await announceToRobots(db, o.robots, {
-        text: o.t('activity.reminder', { name: a.name, description: a.description }),
-        now: o.now,
-      })
+      const result = await announceToRobots(db, o.robots, { text: reminder, now: o.now })
       queued += result.filter((r) => r.status === 'sent').length
     }
     for (const r of recipients) {
@@ -291,7 +357,7 @@ export async function sendActivityReminders(
         appid: a.appid,
         openid: r.openid,
         source,
-        text: o.t('activity.reminder', { name: a.name, description: a.description }),
+        text: r.text,
         now: o.now,
       })
       if (added) queued++
@@ -300,7 +366,80 @@ export async function sendActivityReminders(
   return queued
 }
 
-/** Awards an activity's points to members who took part in an occurrence, once each. */
+/** Confirmed sign-ups of the current occurrence, and on its opening slot who may still sign up. */
+async function signupRecipients(
+  db: Kysely<Database>,
+  a: Selectable<ActivitiesTable>,
+  now: Date,
+  opening: boolean,
+  o: { reminder: string; invitation: string; timeZone: string },
+) {
+  const period = periodOf(a.cadence, now, o.timeZone)
+  const confirmed = await db
+    .selectFrom('activity_signups')
+    .innerJoin('members', 'members.id', 'activity_signups.member_id')
+    .select('members.openid')
+    .where('activity_signups.activity_id', '=', a.id)
+    .where('activity_signups.period', '=', period)
+    .where('activity_signups.status', '=', 'confirmed')
+    .execute()
+  const invited = opening
+    ? await db
+        .selectFrom('members')
+        .select('openid')
+        .where('appid', '=', a.appid)
+        .where('subscribed', '=', true)
+        .where('marketing_opt_out', '=', false)
+        .where('last_inbound_at', '>', new Date(now.getTime() - SERVICE_WINDOW_MS))
+        .$if(a.requires_purchase, (q) => q.where('purchase_count', '>', 0))
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('activity_signups')
+                .select('activity_signups.member_id')
+                .whereRef('activity_signups.member_id', '=', 'members.id')
+                .where('activity_signups.activity_id', '=', a.id)
+                .where('activity_signups.period', '=', period),
+            ),
+          ),
+        )
+        .execute()
+    : []
+  return [
+    ...confirmed.map((r) => ({ openid: r.openid, text: o.reminder })),
+    ...invited.map((r) => ({ openid: r.openid, text: o.invitation })),
+  ]
+}
+
+/** Followers who wrote in the last two days and have not checked in today. */
+async function checkinLaggards(db: Kysely<Database>, appid: string, now: Date, timeZone: string) {
+  const today = localDay(now, timeZone)
+  const rows = await db
+    .selectFrom('members')
+    .select('openid')
+    .where('appid', '=', appid)
+    .where('subscribed', '=', true)
+    .where('last_inbound_at', '>', new Date(now.getTime() - 2 * 86_400_000))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('checkins')
+            .select('checkins.member_id')
+            .whereRef('checkins.member_id', '=', 'members.id')
+            .where('checkins.day', '=', today),
+        ),
+      ),
+    )
+    .execute()
+  return rows.map((r) => r.openid)
+}
+
+/**
+ * Awards an activity's points to members who took part in an occurrence, once each. `period` may
+ * be any day of the occurrence: it is normalised to the occurrence's first day before the
+ * once-per-member-and-occurrence key is made (a RangeError, and nothing awarded, for a malformed
+ * date). Null when there is no such activity.
+ */
 export async function awardParticipants(
   db: Kysely<Database>,
   r: {
@@ -314,6 +453,7 @@ export async function awardParticipants(
 ) {
   const activity = await findActivity(db, r.appid, r.key)
   if (!activity) return null
+  const period = occurrenceOf(activity.cadence, r.period)
   const results: { memberId: number; status: string }[] = []
   if (activity.points === 0) return results
   for (const memberId of r.memberIds) {
@@ -323,8 +463,8 @@ export async function awardParticipants(
         appid: r.appid,
         memberId,
         rule: `activity_${activity.key}`,
-        idempotencyKey: `activity:${activity.id}:${r.period}:${memberId}`,
-        reference: `${activity.name} ${r.period}`,
+        idempotencyKey: `activity:${activity.id}:${period}:${memberId}`,
+        reference: `${activity.name} ${period}`,
         now: r.now,
         timeZone: r.timeZone,
       },

@@ -42,6 +42,17 @@ export interface MembersTable {
 
 export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
 
+/** One lifecycle segment change, written by the recompute that made it (append-only). */
+export interface SegmentTransitionsTable {
+  id: Generated<number>
+  appid: string
+  member_id: number
+  /** Null on the member's first segment. */
+  from_segment: Segment | null
+  to_segment: Segment
+  at: Timestamp
+}
+
 /** A points rule; appid '*' holds the defaults, an account row overrides one. */
 export interface PointRulesTable {
   appid: string
@@ -570,6 +581,7 @@ export interface Database {
   group_members: GroupMembersTable
   wecom_join_ways: WecomJoinWaysTable
   replay_claims: ReplayClaimsTable
+  segment_transitions: SegmentTransitionsTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -7,6 +7,8 @@
  *   PATCH activities/:key                { name?, description?, cron?, points?, capacity?, status? }
  *   GET   activities/:key/signups?period=YYYY-MM-DD   confirmed and waitlisted, in order
  *   POST  activities/:key/award          { openids, period? } points for taking part, once each
+ *
+ * A `period` may be any day of the occurrence; it is read as the occurrence's first day.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -17,6 +19,7 @@ import {
   awardParticipants,
   ensureDefaultActivities,
   findActivity,
+  occurrenceOf,
   periodOf,
 } from '../community/activities.js'
 import { audit } from '../community/audit-log.js'
@@ -154,8 +157,10 @@ export function activityAdminRoutes(o: {
   app.get('/accounts/:appid/activities/:key/signups', async (c) => {
     const appid = account(c)
     const a = await activityOf(appid, c.req.param('key'))
-    const period =
-      parseQuery(c, signupsQuery).period ?? periodOf(a.cadence, o.clock.now(), o.timeZone)
+    const asked = parseQuery(c, signupsQuery).period
+    const period = asked
+      ? occurrenceOf(a.cadence, asked)
+      : periodOf(a.cadence, o.clock.now(), o.timeZone)
     const signups = await o.db
       .selectFrom('activity_signups')
       .innerJoin('members', 'members.id', 'activity_signups.member_id')
@@ -183,7 +188,9 @@ export function activityAdminRoutes(o: {
     const unknown = b.openids.filter((x) => !members.some((m) => m.openid === x))
     if (unknown.length)
       throw new HTTPException(404, { message: `unknown members: ${unknown.join(', ')}` })
-    const period = b.period ?? periodOf(a.cadence, now, o.timeZone)
+    const period = b.period
+      ? occurrenceOf(a.cadence, b.period)
+      : periodOf(a.cadence, now, o.timeZone)
     const results = await awardParticipants(o.db, {
       appid,
       key: a.key,

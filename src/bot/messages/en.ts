@@ -115,6 +115,7 @@ export const en: Record<MessageKey, string> = {
   'activity.cancelled': 'Your sign-up is cancelled.',
   'activity.notSignedUp': 'You are not signed up for that activity.',
   'activity.reminder': '⏰ {name}: {description}',
+  'activity.invitation': '📣 {name}: {description}\nReply "join {key}" to take part.',
   'command.bind': 'get a code to link your WeCom account',
   'binding.code':
     'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there.',

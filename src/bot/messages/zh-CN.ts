@@ -108,6 +108,7 @@ export const zhCN = {
   'activity.cancelled': '已取消报名。',
   'activity.notSignedUp': '你还没有报名这个活动。',
   'activity.reminder': '⏰ {name}：{description}',
+  'activity.invitation': '📣 {name}：{description}\n回复「报名 {key}」参加。',
   'command.bind': '获取绑定码，在企业微信群里关联你的账号',
   'binding.code':
     '你的绑定码：{code}（{minutes} 分钟内有效）\n在企业微信群里 @机器人 发送「绑定 {code}」即可关联，之后在群里也能签到、查积分。',
