@@ -503,25 +503,34 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     }
   }
 
+  let failure: { error: unknown } | undefined
   const worker = async () => {
     for (;;) {
       if (!exhausted && !refilling && queue.length <= concurrency)
-        refilling = refill().finally(() => {
-          refilling = undefined
-        })
+        // A failed claim ends the drain (after the items in hand); nobody may be awaiting it.
+        refilling = refill()
+          .catch((error) => {
+            failure ??= { error }
+            exhausted = true
+          })
+          .finally(() => {
+            refilling = undefined
+          })
       const next = queue.shift()
-      if (next) await process(next)
+      if (next)
+        await process(next).catch((error) => {
+          failure ??= { error }
+          exhausted = true // no new claims; the items in hand are still finished
+        })
       else if (refilling) await refilling
       else return
     }
   }
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker))
-  } finally {
-    clearInterval(renew)
-    await writer.flush()
-  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  clearInterval(renew)
+  await writer.flush()
   if (unusedTokens > 0) await returnToBucket(o.db, o.appid, unusedTokens, o.rate)
+  if (failure) throw failure.error
   return summary
 }
 
