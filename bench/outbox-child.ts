@@ -17,15 +17,8 @@ import { nodeFetch } from '../src/node-fetch.js'
 import { accountClient } from '../src/wechat/api/account-client.js'
 import { sendTemplateMessage } from '../src/wechat/api/messages.js'
 
-const [kind, url, schema, apiBase, countArg, mode = 'both', appidArg] = process.argv.slice(2) as [
-  string,
-  string,
-  string,
-  string,
-  string,
-  string?,
-  string?,
-]
+const [kind, url, schema, apiBase, countArg, mode = 'both', appidArg, startAtArg] =
+  process.argv.slice(2) as [string, string, string, string, string, string?, string?, string?]
 const count = Number(countArg)
 const db = kind === 'postgres' ? postgresDatabase(url, { schema, max: 10 }) : await pgliteDatabase()
 if (mode !== 'drain') await migrateToLatest(db)
@@ -56,6 +49,9 @@ const api = accountClient({
   fetch: nodeFetch,
 })
 global.gc?.()
+// Several drainers start together (epoch ms), once each has loaded and connected.
+if (startAtArg)
+  await new Promise((r) => setTimeout(r, Math.max(0, Number(startAtArg) - Date.now())))
 const rssBefore = process.memoryUsage().rss
 let rssPeak = rssBefore
 const sampler = setInterval(() => {
@@ -99,6 +95,7 @@ rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
 console.log(
   JSON.stringify({
     kind,
+    endedAt: Date.now(),
     sent: summary.sent,
     seconds: Number(seconds.toFixed(2)),
     sendsPerSecond: Math.round(summary.sent / seconds),
