@@ -1,6 +1,7 @@
 /** Every minute: start or continue due campaign runs, and mark conversions. */
 import { translator } from '../src/bot/i18n.js'
-import { dispatchCampaigns, markConversions } from '../src/community/campaigns.js'
+import { markConversions } from '../src/community/campaign-report.js'
+import { dispatchCampaigns } from '../src/community/campaigns.js'
 import type { Job } from './types.js'
 
 export const campaignsJob: Job = {
@@ -9,6 +10,8 @@ export const campaignsJob: Job = {
   async run({ db, clock, config }) {
     const now = clock.now()
     const dispatched = await dispatchCampaigns(db, {
+      // TODO(merge): ctx.slot — the scheduled minute being run (a caught-up slot lies in the past).
+      slot: clock.now(),
       now,
       settings: config.campaigns,
       t: translator(config.locale),

@@ -24,6 +24,7 @@ import * as m0018 from './0018_invite_qr_ticket.js'
 import * as m0019 from './0019_replay_claim_functions.js'
 import * as m0020 from './0020_replay_claims.js'
 import * as m0021 from './0021_outbox_lanes.js'
+import * as m0024 from './0024_campaign_rollups.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -47,4 +48,5 @@ export const migrations: Record<string, Migration> = {
   '0019_replay_claim_functions': m0019,
   '0020_replay_claims': m0020,
   '0021_outbox_lanes': m0021,
+  '0024_campaign_rollups': m0024,
 }
