@@ -5,6 +5,7 @@
  * several processes running it (a caught-up slot and the next one) do no harm.
  */
 import { type Kysely, sql } from 'kysely'
+import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
 import { pruneOutbox } from '../src/community/outbox.js'
 import type { Database } from '../src/db/schema.js'
 import type { Job, JobContext } from './types.js'
@@ -57,6 +58,17 @@ export const pruneSteps: PruneStep[] = [
         before: new Date(slot.getTime() - config.jobs.runsRetentionDays * 86_400_000),
         now: clock.now(),
       }),
+  },
+  {
+    // Before the outbox: the roll-up reads the campaign items' results from push_outbox.
+    name: 'campaignRecipients',
+    prune: async ({ db, config, slot }) => {
+      const r = await pruneCampaignRecipients(db, {
+        now: slot,
+        retentionDays: config.campaigns.recipientsRetentionDays,
+      })
+      return r.recipients
+    },
   },
   {
     name: 'outbox',

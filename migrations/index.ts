@@ -26,6 +26,7 @@ import * as m0020 from './0020_replay_claims.js'
 import * as m0021 from './0021_outbox_lanes.js'
 import * as m0022 from './0022_segment_transitions.js'
 import * as m0023 from './0023_job_run_leases.js'
+import * as m0024 from './0024_campaign_rollups.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -51,4 +52,5 @@ export const migrations: Record<string, Migration> = {
   '0021_outbox_lanes': m0021,
   '0022_segment_transitions': m0022,
   '0023_job_run_leases': m0023,
+  '0024_campaign_rollups': m0024,
 }

@@ -3,6 +3,7 @@
  * what is wrong, never its value (several are secrets).
  */
 import * as v from 'valibot'
+import type { CampaignRetentionSettings } from './community/campaign-retention.js'
 import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
@@ -66,8 +67,8 @@ export interface Config {
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
-  /** Campaign frequency cap, quiet hours and the public URL of tracked links. */
-  campaigns: CampaignSettings
+  /** Campaign frequency cap, quiet hours, the public URL of tracked links, recipient retention. */
+  campaigns: CampaignSettings & CampaignRetentionSettings
   /** Internal groups' robot webhook keys by chat id, and the WeCom API base. */
   robots: GroupRobots
   /** WeCom customer contact: the callback's credentials, the app secret, the join-QR groups. */
@@ -457,6 +458,8 @@ const envSchema = v.object({
   /** Retired (loyal no longer looks at the last purchase's date): refused with a pointer. */
   SEGMENT_LOYAL_DAYS: v.optional(v.string()),
   CAMPAIGN_CAP_HOURS: integer(0, 24 * 30, 24),
+  CAMPAIGN_CAP_SLACK_MINUTES: integer(0, 24 * 30 * 60, 30),
+  CAMPAIGN_RECIPIENTS_RETENTION_DAYS: integer(61, 3650, 180),
   QUIET_HOURS: v.pipe(
     v.optional(v.string(), '22:00-08:00'),
     v.regex(
@@ -626,6 +629,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     {},
   )
   const moderators = jsonVariable(e.MODERATORS, 'MODERATORS', problems, moderatorsSchema, [])
+  if (e.CAMPAIGN_CAP_HOURS > 0 && e.CAMPAIGN_CAP_SLACK_MINUTES >= e.CAMPAIGN_CAP_HOURS * 60)
+    problems.push(
+      `CAMPAIGN_CAP_SLACK_MINUTES: must be less than CAMPAIGN_CAP_HOURS × 60 (${e.CAMPAIGN_CAP_HOURS * 60})`,
+    )
   if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
     problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')
   if (e.SEGMENT_ACTIVE_DAYS > e.SEGMENT_AT_RISK_DAYS)
@@ -664,6 +671,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     campaigns: {
       timeZone: e.QUANZI_TIME_ZONE,
       capHours: e.CAMPAIGN_CAP_HOURS,
+      capSlackMinutes: e.CAMPAIGN_CAP_SLACK_MINUTES,
+      recipientsRetentionDays: e.CAMPAIGN_RECIPIENTS_RETENTION_DAYS,
       quietHours: e.QUIET_HOURS,
       // As a URL parser writes it (lowercase host, no default port), so tracked links pass
       // the template URL check (src/http-url.ts).

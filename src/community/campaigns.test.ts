@@ -7,18 +7,22 @@ import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
 import { systemClock } from '../clock.js'
+import { loadConfig } from '../config.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import { createTag } from '../wechat/api/users.js'
+import { moveCampaign } from './campaign-lifecycle.js'
+import { campaignReport, markConversions, twoProportionZTest } from './campaign-report.js'
+import { pruneCampaignRecipients } from './campaign-retention.js'
 import {
   afterQuietHours,
   type CampaignSettings,
+  capBoundary,
   dispatchCampaigns,
-  markConversions,
+  dueSlot,
   pickVariant,
-  twoProportionZTest,
 } from './campaigns.js'
 import { seenInGroup } from './moderation.js'
 import { drainOutbox, recordDelivery } from './outbox.js'
@@ -66,6 +70,37 @@ describe('campaign helpers', () => {
     expect(twoProportionZTest({ n: 1000, x: 120 }, { n: 1000, x: 50 })?.significant).toBe(true)
     expect(twoProportionZTest({ n: 0, x: 0 }, { n: 10, x: 1 })).toBeNull()
   })
+
+  it('evaluates a cron at the slot given, not at the minute the job happens to run', () => {
+    const daily = { schedule_cron: '0 10 * * *', run_at: null }
+    const tz = 'Asia/Shanghai'
+    expect(dueSlot(daily, new Date('2026-12-03T02:01:05Z'), tz)).toBeNull()
+    expect(dueSlot(daily, new Date('2026-12-03T02:00:00.200Z'), tz)).toEqual(
+      new Date('2026-12-03T02:00:00Z'),
+    )
+    // a one-shot is due once its time has passed, whatever the slot
+    const once = { schedule_cron: null, run_at: new Date('2026-12-03T02:00:30Z') }
+    expect(
+      dueSlot(once, new Date('2026-12-03T02:00:00Z'), tz, new Date('2026-12-03T02:01:00Z')),
+    ).toEqual(once.run_at)
+  })
+
+  it('caps by slot with slack, and refuses a slack that swallows the cap', () => {
+    const slot = new Date('2026-12-02T02:00:00Z')
+    expect(capBoundary(slot, { capHours: 24, capSlackMinutes: 30 })).toEqual(
+      new Date('2026-12-01T02:30:00Z'),
+    )
+    expect(capBoundary(slot, { capHours: 0, capSlackMinutes: 30 })).toBeNull()
+    const config = loadConfig({})
+    expect(config.campaigns).toMatchObject({ capSlackMinutes: 30, recipientsRetentionDays: 180 })
+    expect(() => loadConfig({ CAMPAIGN_CAP_HOURS: '1', CAMPAIGN_CAP_SLACK_MINUTES: '60' })).toThrow(
+      /CAMPAIGN_CAP_SLACK_MINUTES: must be less than CAMPAIGN_CAP_HOURS × 60 \(60\)/,
+    )
+    expect(loadConfig({ CAMPAIGN_CAP_HOURS: '0' }).campaigns.capHours).toBe(0)
+    expect(() => loadConfig({ CAMPAIGN_RECIPIENTS_RETENTION_DAYS: '30' })).toThrow(
+      /CAMPAIGN_RECIPIENTS_RETENTION_DAYS: must be at least 61/,
+    )
+  })
 })
 
 forEachDatabase('campaigns', (get, dbName) => {
@@ -74,6 +109,7 @@ forEachDatabase('campaigns', (get, dbName) => {
   const settings: CampaignSettings = {
     timeZone: 'Asia/Shanghai',
     capHours: 24,
+    capSlackMinutes: 30,
     quietHours: { from: 22 * 60, to: 8 * 60 },
     publicBaseUrl: 'https://quanzi.example',
   }
@@ -115,7 +151,8 @@ forEachDatabase('campaigns', (get, dbName) => {
       timeZone: 'Asia/Shanghai',
       rate: { perSecond: 0, burst: 1 },
     })
-  const dispatch = () => dispatchCampaigns(get().db, { now: clock.now(), settings, t })
+  const dispatch = (o: Partial<Parameters<typeof dispatchCampaigns>[1]> = {}) =>
+    dispatchCampaigns(get().db, { now: clock.now(), slot: clock.now(), settings, t, ...o })
   const member = (openid: string, fields: Record<string, unknown> = {}) =>
     get()
       .db.insertInto('members')
@@ -435,4 +472,324 @@ forEachDatabase('campaigns', (get, dbName) => {
     },
     60_000,
   )
+
+  // An audience of its own: the members of a group nobody else is in.
+  const groupAudience = async (name: string, n: number, fields: Record<string, unknown> = {}) => {
+    const chatId = `wr-${name}-${dbName}`
+    const ids: number[] = []
+    for (let i = 0; i < n; i++) {
+      const { id } = await member(`o_${name}_${dbName}_${i}`, fields)
+      await seenInGroup(get().db, {
+        channel: 'wecom_customer',
+        chatId,
+        memberId: id,
+        now: new Date(),
+      })
+      ids.push(id)
+    }
+    return { audience: { group: { channel: 'wecom_customer', chatId } }, ids }
+  }
+  const outboxOf = (id: number) =>
+    get()
+      .db.selectFrom('push_outbox')
+      .select(['openid', 'status', 'lane'])
+      .where('source', 'like', `campaign:${id}:%`)
+      .orderBy('openid')
+      .execute()
+  const runOf = (id: number) =>
+    get()
+      .db.selectFrom('campaign_runs')
+      .select(['status', 'cursor'])
+      .where('campaign_id', '=', id)
+      .executeTakeFirstOrThrow()
+  const launch = async (body: Record<string, unknown>) => {
+    const created = await admin('POST', '/campaigns', {
+      ...(body.variants ? {} : { template: template('X') }),
+      ...body,
+    })
+    expect(created.status, JSON.stringify(created.json)).toBe(201)
+    const id = created.json.id as number
+    expect((await admin('POST', `/campaigns/${id}/schedule`)).status).toBe(200)
+    return id
+  }
+
+  it('caps by slot: a daily campaign reaches its members every day, whenever in the minute its run starts', async () => {
+    const { audience } = await groupAudience('daily', 5)
+    const id = await launch({ name: '每日', audience, schedule: { cron: '0 10 * * *' } })
+    const run = (iso: string, slot = iso) =>
+      dispatch({ now: new Date(iso), slot: new Date(slot) }).then((r) => r.enqueued)
+    expect(await run('2026-12-01T02:00:00.500Z')).toBe(5) // 10:00:00.500 in Shanghai
+    expect(await run('2026-12-02T02:00:00.200Z')).toBe(5) // 300 ms earlier in the minute
+    // the runner catching up the 10:00 slot at 10:01:05
+    expect(await run('2026-12-03T02:01:05Z', '2026-12-03T02:00:00Z')).toBe(5)
+    expect(await run('2026-12-03T02:02:00Z')).toBe(0) // not due at 10:02
+    expect((await admin('POST', `/campaigns/${id}/finish`)).status).toBe(200)
+    // within the cap less its slack (23 h 30 min): a one-shot 23 h 20 min later is capped, one
+    // 23 h 45 min later is not
+    const capped = await launch({
+      name: '23h20',
+      audience,
+      schedule: { at: '2026-12-04T01:20:00Z' },
+    })
+    expect(await run('2026-12-04T01:20:00Z')).toBe(0)
+    const report = await campaignReport(get().db, capped)
+    expect(report.variants[0]!.skipped.capped).toBe(5)
+    await launch({ name: '23h45', audience, schedule: { at: '2026-12-04T01:45:00Z' } })
+    expect(await run('2026-12-04T01:45:00Z')).toBe(5)
+  })
+
+  it('pauses within one batch: queued pushes are held, and resuming releases them and continues the run', async () => {
+    const { audience, ids } = await groupAudience('pause', 6)
+    clock.at = new Date('2026-12-10T02:00:00Z')
+    const id = await launch({ name: '暂停', audience, schedule: { at: '2026-12-10T02:00:00Z' } })
+    let paused: Record<string, unknown> | undefined
+    const first = await dispatch({
+      batchSize: 2,
+      onBatch: async () => {
+        paused ??= (await admin('POST', `/campaigns/${id}/pause`)).json
+      },
+    })
+    expect(first.enqueued).toBe(2)
+    expect(paused).toMatchObject({ status: 'paused', outbox: { held: 2 } })
+    expect(await outboxOf(id)).toEqual([
+      { openid: `o_pause_${dbName}_0`, status: 'held', lane: 2 },
+      { openid: `o_pause_${dbName}_1`, status: 'held', lane: 2 },
+    ])
+    expect(await runOf(id)).toEqual({ status: 'enqueuing', cursor: ids[1] })
+    await drain()
+    const sentTo = () => wx.sent.filter((s) => s.touser.startsWith(`o_pause_${dbName}_`))
+    expect(sentTo()).toHaveLength(0)
+    clock.at = new Date('2026-12-10T02:05:00Z')
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 })
+
+    const resumed = await admin('POST', `/campaigns/${id}/resume`)
+    expect(resumed.json).toMatchObject({ status: 'running', outbox: { released: 2 } })
+    expect(await dispatch()).toEqual({ runs: 1, enqueued: 4 })
+    expect((await outboxOf(id)).map((r) => r.status)).toEqual(Array(6).fill('pending'))
+    await drain()
+    expect(sentTo()).toHaveLength(6)
+    expect(new Set(sentTo().map((s) => s.touser)).size).toBe(6)
+    expect(await runOf(id)).toMatchObject({ status: 'enqueued', cursor: ids[5] })
+    expect((await admin('GET', `/campaigns/${id}/report`)).json.campaign).toMatchObject({
+      status: 'finished',
+    })
+  })
+
+  it('finishing stops the run within one batch and cancels its queued pushes; the run is never resumed', async () => {
+    const { audience } = await groupAudience('finish', 6)
+    clock.at = new Date('2026-12-11T02:00:00Z')
+    const id = await launch({ name: '停止', audience, schedule: { at: '2026-12-11T02:00:00Z' } })
+    let finished: Record<string, unknown> | undefined
+    const first = await dispatch({
+      batchSize: 2,
+      onBatch: async () => {
+        finished ??= (await admin('POST', `/campaigns/${id}/finish`)).json
+      },
+    })
+    expect(first.enqueued).toBe(2)
+    expect(finished).toMatchObject({
+      status: 'finished',
+      outbox: { cancelled: 2 },
+      runsStopped: 1,
+    })
+    expect((await outboxOf(id)).map((r) => r.status)).toEqual(['cancelled', 'cancelled'])
+    expect((await runOf(id)).status).toBe('stopped')
+    clock.at = new Date('2026-12-11T03:00:00Z') // long after the run's lease
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 })
+    await drain()
+    expect(wx.sent.some((s) => s.touser.startsWith(`o_finish_${dbName}_`))).toBe(false)
+    expect((await admin('POST', `/campaigns/${id}/pause`)).status).toBe(409)
+  })
+
+  it.skipIf(dbName !== 'postgres')(
+    'a batch that starts while a pause is being committed waits for it and enqueues nothing',
+    async () => {
+      const { audience } = await groupAudience('race', 3)
+      clock.at = new Date('2026-12-12T02:00:00Z')
+      const id = await launch({
+        name: '并发暂停',
+        audience,
+        schedule: { at: '2026-12-12T02:00:00Z' },
+      })
+      const other = get().open()
+      let locked!: () => void
+      let commit!: () => void
+      const isLocked = new Promise<void>((r) => {
+        locked = r
+      })
+      const committed = new Promise<void>((r) => {
+        commit = r
+      })
+      const pausing = other.transaction().execute(async (trx) => {
+        const r = await moveCampaign(trx, { appid, id, move: 'pause', now: clock.now() })
+        locked()
+        await committed
+        return r
+      })
+      await isLocked
+      let done = false
+      const dispatching = dispatch().finally(() => {
+        done = true
+      })
+      await new Promise((r) => setTimeout(r, 300))
+      expect(done).toBe(false) // waiting for the campaign row
+      commit()
+      expect(await pausing).toMatchObject({ moved: true, status: 'paused' })
+      expect(await dispatching).toEqual({ runs: 1, enqueued: 0 })
+      expect(await outboxOf(id)).toEqual([])
+      expect(await runOf(id)).toEqual({ status: 'enqueuing', cursor: 0 })
+    },
+  )
+
+  it('marks conversions incrementally: members active since the last mark, inside their window', async () => {
+    const { audience, ids } = await groupAudience('conv', 4, {
+      last_active_at: new Date('2026-12-01T00:00:00Z'),
+    })
+    clock.at = new Date('2026-12-20T02:00:00Z')
+    const id = await launch({
+      name: '转化',
+      audience,
+      schedule: { at: '2026-12-20T02:00:00Z' },
+      conversionDays: 2,
+    })
+    expect((await dispatch()).enqueued).toBe(4)
+    const set = (i: number, fields: Record<string, Date>) =>
+      get().db.updateTable('members').set(fields).where('id', '=', ids[i]!).execute()
+    const converted = async () =>
+      (
+        await get()
+          .db.selectFrom('campaign_recipients')
+          .select(['member_id', 'converted_at'])
+          .where('campaign_id', '=', id)
+          .orderBy('member_id')
+          .execute()
+      ).map((r) => r.converted_at?.toISOString() ?? null)
+    const mark = (iso: string) => markConversions(get().db, new Date(iso))
+    await mark('2026-12-20T02:01:00Z')
+    expect(await converted()).toEqual([null, null, null, null])
+    await set(0, { last_active_at: new Date('2026-12-20T03:00:00Z') })
+    await mark('2026-12-20T03:01:00Z')
+    // active at 03:00:30 but committed after the 03:01 mark: the next mark's overlap finds it
+    await set(1, { last_active_at: new Date('2026-12-20T03:00:30Z') })
+    await set(2, { last_purchased_at: new Date('2026-12-21T00:00:00Z') })
+    await mark('2026-12-21T00:01:00Z')
+    // after the 2-day window
+    await set(3, { last_active_at: new Date('2026-12-23T00:00:00Z') })
+    await mark('2026-12-23T00:01:00Z')
+    expect(await converted()).toEqual([
+      '2026-12-20T03:00:00.000Z',
+      '2026-12-20T03:00:30.000Z',
+      '2026-12-21T00:00:00.000Z',
+      null,
+    ])
+    expect(await mark('2026-12-23T00:02:00Z')).toBe(0)
+    const watermark = await get()
+      .db.selectFrom('campaign_watermarks')
+      .select('marked_at')
+      .where('name', '=', 'conversions')
+      .executeTakeFirstOrThrow()
+    expect(watermark.marked_at).toEqual(new Date('2026-12-23T00:02:00Z'))
+  })
+
+  it('prunes old recipients into rollups: the report is the same before and after', async () => {
+    const { audience, ids } = await groupAudience('prune', 8)
+    await get()
+      .db.updateTable('members')
+      .set({ marketing_opt_out: true })
+      .where('id', '=', ids[6]!)
+      .execute()
+    // capped on the first day only
+    await get()
+      .db.updateTable('members')
+      .set({ last_campaign_at: new Date('2027-01-04T20:00:00Z') })
+      .where('id', '=', ids[7]!)
+      .execute()
+    const id = await launch({
+      name: '留存',
+      audience,
+      variants: [
+        { key: 'A', weight: 50, template: template('A') },
+        { key: 'B', weight: 50, template: template('B') },
+      ],
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 3,
+    })
+    for (const day of ['2027-01-05', '2027-01-06']) {
+      clock.at = new Date(`${day}T02:00:00Z`)
+      await dispatch()
+      await drain()
+    }
+    // a failure, a delivery receipt, a click, a conversion — on the first day's run
+    const day1 = (openid: string) =>
+      get()
+        .db.updateTable('push_outbox')
+        .where('source', '=', `campaign:${id}:2027-01-05T02:00:00.000Z`)
+        .where('openid', '=', openid)
+    await day1(`o_prune_${dbName}_0`).set({ status: 'failed' }).execute()
+    await day1(`o_prune_${dbName}_1`).set({ delivery: 'success' }).execute()
+    const link = await get()
+      .db.selectFrom('campaign_recipients')
+      .select('link_code')
+      .where('campaign_id', '=', id)
+      .where('member_id', '=', ids[2]!)
+      .where('slot', '=', new Date('2027-01-05T02:00:00Z'))
+      .executeTakeFirstOrThrow()
+    expect((await app().request(`/r/${link.link_code}`)).status).toBe(302)
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: new Date('2027-01-05T05:00:00Z') })
+      .where('id', '=', ids[3]!)
+      .execute()
+    await markConversions(get().db, new Date('2027-01-05T05:01:00Z'))
+    expect((await admin('POST', `/campaigns/${id}/finish`)).status).toBe(200)
+
+    const before = await campaignReport(get().db, id)
+    const total = (k: 'audience' | 'sent' | 'failed' | 'delivered' | 'clicked' | 'converted') =>
+      before.variants.reduce((n, v) => n + v[k], 0)
+    expect([total('audience'), total('sent'), total('failed')]).toEqual([16, 12, 1])
+    expect([total('delivered'), total('clicked'), total('converted')]).toEqual([1, 1, 1])
+    // every campaign of the suite so far: the same reports after pruning
+    const reports = async () => {
+      const all = await get().db.selectFrom('campaigns').select('id').orderBy('id').execute()
+      return Promise.all(all.map((c) => campaignReport(get().db, c.id)))
+    }
+    const everyBefore = await reports()
+    const left = async () =>
+      (
+        await get()
+          .db.selectFrom('campaign_recipients')
+          .select(['slot', 'member_id'])
+          .where('campaign_id', '=', id)
+          .execute()
+      ).map((r) => r.slot.toISOString())
+    // 180 days after the second day less 12 h: only the first day's run is old enough
+    const prune = (iso: string) =>
+      pruneCampaignRecipients(get().db, { now: new Date(iso), retentionDays: 180, batchSize: 3 })
+    const first = await prune('2027-07-04T14:00:00Z')
+    expect(first.recipients).toBeGreaterThanOrEqual(8)
+    expect(await left()).toEqual(Array(8).fill('2027-01-06T02:00:00.000Z'))
+    expect(await campaignReport(get().db, id)).toEqual(before)
+    expect(await prune('2027-07-04T14:00:00Z')).toEqual({ runs: 0, recipients: 0 })
+    expect(await prune('2028-01-01T00:00:00Z')).toMatchObject({ runs: 1, recipients: 8 })
+    expect(await left()).toEqual([])
+    expect(await campaignReport(get().db, id)).toEqual(before)
+    expect(await reports()).toEqual(everyBefore)
+    // a cron run's row goes with its recipients
+    const runs = await get()
+      .db.selectFrom('campaign_runs')
+      .select('slot')
+      .where('campaign_id', '=', id)
+      .execute()
+    expect(runs).toEqual([])
+    // and the campaign's finished outbox items with them (the report kept their counts)
+    const items = await get()
+      .db.selectFrom('push_outbox')
+      .select('status')
+      .where('source', 'like', `campaign:${id}:%`)
+      .where('status', 'in', ['sent', 'failed', 'skipped', 'cancelled', 'unknown'])
+      .execute()
+    expect(items).toEqual([])
+    // the tracked link of a pruned recipient no longer redirects
+    expect((await app().request(`/r/${link.link_code}`)).status).toBe(404)
+  })
 })

@@ -3,23 +3,29 @@
  * or on a cron (in the community's time zone), optionally split into weighted A/B variants.
  *
  * A run is claimed per (campaign, slot) in `campaign_runs` with a lease; it walks the audience in
- * batches, each batch one transaction that records every member in `campaign_recipients` — with
- * why they were skipped (opted out, unreachable, frequency cap) or the outbox row enqueued for them
- * — so a process killed mid-run is continued by the next one without anyone twice (the recipient
- * key and the outbox's (source, openid) key), and the outbox delivers exactly once. The cap is a
- * conditional update of `members.last_campaign_at`; quiet hours move `next_attempt_at` to their
- * end; a 45009 quota error pauses the account's outbox until the next community day, after which
- * it resumes by itself. Campaign URLs go through `/r/<code>` (a click is recorded, then
- * redirected); a recipient converts when active or buying within `conversion_days`.
+ * member-id order from the run's `cursor` (keyset pagination), in batches, each batch one
+ * transaction that records every member in `campaign_recipients` — with why they were skipped
+ * (opted out, unreachable, frequency cap) or the outbox row enqueued for them (lane campaign) — and
+ * moves the cursor, so a process killed mid-run is continued from there by the next one without
+ * anyone twice (the run row's lock, the recipient key and the outbox's (source, openid) key), and
+ * the outbox delivers exactly once. Each batch first takes the campaign row FOR SHARE and checks
+ * that it is still scheduled or running: a pause or finish (campaign-lifecycle.ts) takes effect
+ * within one batch. The cap is a conditional update of `members.last_campaign_at`, which holds
+ * the slot of the member's last campaign push (slots are compared, with a configurable slack);
+ * quiet hours move `next_attempt_at` to their end. Campaign URLs go through `/r/<code>` (a click
+ * is recorded, then redirected); a recipient converts when active or buying within
+ * `conversion_days` (marked incrementally). Old recipients are rolled up and pruned
+ * (campaign-retention.ts).
  */
 import type { Kysely, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
-import type { CampaignsTable, Database, Member, Segment } from '../db/schema.js'
+import type { CampaignStatus, CampaignsTable, Database, Member, Segment } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
 import { randomToken } from '../wechat/crypto.js'
 import { localMinutes } from './community-time.js'
+import { LANE } from './outbox.js'
 import { loadReachability } from './reachability.js'
 
 /** A template message: WeChat's body without `touser`; data values may use {{points}}, {{level}}. */
@@ -48,35 +54,60 @@ export interface Audience {
 /** Campaign settings (from configuration). */
 export interface CampaignSettings {
   timeZone: string
-  /** At most one campaign push per member within this many hours. */
+  /** At most one campaign push per member within this many hours (0 = no cap). */
   capHours: number
+  /**
+   * Slack of the cap, in minutes (less than `capHours` × 60): a member is capped when their last
+   * campaign push was less than `capHours` × 60 − `capSlackMinutes` minutes before this run's
+   * slot, so a daily campaign whose cron slots are 24 h apart is never capped by itself, and two
+   * campaigns a few minutes apart on consecutive days are not either.
+   */
+  capSlackMinutes: number
   /** Minutes after local midnight; pushes due inside [from, to) (wrapping midnight) wait for `to`. */
   quietHours: { from: number; to: number } | null
   /** The public base URL of this server, for tracked links (`<base>/r/<code>`). */
   publicBaseUrl: string
 }
 
+/** The longest conversion window a campaign may have, in days. */
+export const MAX_CONVERSION_DAYS = 60
+
 /** How a dispatch runs. */
 export interface DispatchOptions {
+  /**
+   * The scheduled minute to evaluate cron schedules at (the job's slot; it may lie in the past
+   * when the runner catches up). A run is recorded under it, and the frequency cap compares slots.
+   */
+  slot: Date
+  /** The time now: leases, enqueue times, quiet hours, whether a one-shot campaign is due. */
   now: Date
   settings: CampaignSettings
   t: Translate
-  /** Members per transaction (default 500). */
+  /** Members per transaction (default 1000). */
   batchSize?: number
   /** How long a run's claim lasts without progress before another process continues it. */
   leaseMs?: number
-  /** Called after each committed batch (progress). */
-  onBatch?: (p: { campaignId: number; enqueued: number }) => void
+  /** Called (and awaited) after each committed batch (progress). */
+  onBatch?: (p: { campaignId: number; enqueued: number }) => void | Promise<void>
 }
 
-/** The slot of a campaign due at `now` (minute precision), or null. */
+/** The outbox source prefix of a campaign's pushes (`campaign:<id>:<slot>`). */
+export const campaignSourcePrefix = (campaignId: number) => `campaign:${campaignId}:`
+
+/**
+ * The slot of a campaign due at `slot` (a cron schedule is matched at the minute of `slot`), or
+ * null. A one-shot campaign is due once `run_at` has passed (`now`, default `slot`); its slot is
+ * `run_at`.
+ * @example dueSlot({ schedule_cron: '0 10 * * *', run_at: null }, at('10:01:05'), tz) // null
+ */
 export function dueSlot(
   c: Pick<CampaignsTable, 'schedule_cron'> & { run_at: Date | null },
-  now: Date,
+  slot: Date,
   timeZone: string,
+  now: Date = slot,
 ): Date | null {
   if (c.run_at) return c.run_at <= now ? c.run_at : null
-  const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000)
+  const minute = new Date(Math.floor(slot.getTime() / 60_000) * 60_000)
   return c.schedule_cron && cronMatches(c.schedule_cron, minute, timeZone) ? minute : null
 }
 
@@ -89,6 +120,17 @@ export function afterQuietHours(now: Date, s: Pick<CampaignSettings, 'quietHours
   if (!quiet) return now
   const wait = (q.to - m + 1440) % 1440
   return new Date(Math.floor(now.getTime() / 60_000) * 60_000 + wait * 60_000)
+}
+
+/**
+ * The latest last-campaign time that does not cap a member for a run at `slot`, or null when
+ * there is no cap. Slots, not wall-clock times, are compared (and recorded), so when in its
+ * minute a run starts does not matter.
+ */
+export function capBoundary(slot: Date, s: Pick<CampaignSettings, 'capHours' | 'capSlackMinutes'>) {
+  if (s.capHours <= 0) return null
+  const minutes = Math.max(0, s.capHours * 60 - s.capSlackMinutes)
+  return new Date(slot.getTime() - minutes * 60_000)
 }
 
 /** Picks a member's variant: stable for the campaign, spread by weight. */
@@ -128,9 +170,13 @@ function render(
   }
 }
 
+/** Campaign statuses whose runs may enqueue. */
+const LIVE: CampaignStatus[] = ['scheduled', 'running']
+
 /**
- * Starts or continues every run due at `now`: due campaigns (status scheduled or running), and runs
- * whose enqueuer died (lease expired). Returns how many pushes were enqueued.
+ * Starts or continues every run due at `o.slot`: due campaigns (status scheduled or running), and
+ * runs whose enqueuer died (lease expired) of campaigns still scheduled or running. Returns how
+ * many pushes were enqueued.
  */
 export async function dispatchCampaigns(
   db: Kysely<Database>,
@@ -139,11 +185,11 @@ export async function dispatchCampaigns(
   const campaigns = await db
     .selectFrom('campaigns')
     .selectAll()
-    .where('status', 'in', ['scheduled', 'running'])
+    .where('status', 'in', LIVE)
     .execute()
   const work: { campaign: (typeof campaigns)[number]; slot: Date }[] = []
   for (const c of campaigns) {
-    const slot = dueSlot(c, o.now, o.settings.timeZone)
+    const slot = dueSlot(c, o.slot, o.settings.timeZone, o.now)
     if (slot) work.push({ campaign: c, slot })
   }
   const stalled = await db
@@ -153,28 +199,32 @@ export async function dispatchCampaigns(
     .select('campaign_runs.slot')
     .where('campaign_runs.status', '=', 'enqueuing')
     .where('campaign_runs.lease_until', '<', o.now)
-    .where('campaigns.status', '!=', 'paused')
+    .where('campaigns.status', 'in', LIVE)
     .execute()
   for (const s of stalled) work.push({ campaign: s, slot: s.slot })
 
   let runs = 0
   let enqueued = 0
   for (const { campaign, slot } of work) {
-    if (!(await claimRun(db, campaign.id, slot, o.now, o.leaseMs ?? 60_000))) continue
+    const cursor = await claimRun(db, campaign.id, slot, o.now, o.leaseMs ?? 60_000)
+    if (cursor === undefined) continue
     runs++
-    enqueued += await enqueueRun(db, campaign, slot, o)
+    enqueued += await enqueueRun(db, campaign, slot, cursor, o)
   }
   return { runs, enqueued }
 }
 
-/** Claims a run: a new (campaign, slot) row, or an unfinished one whose lease expired. */
+/**
+ * Claims a run: a new (campaign, slot) row, or an unfinished one whose lease expired. Returns the
+ * run's cursor (the last member id walked), or undefined when another process holds it.
+ */
 async function claimRun(
   db: Kysely<Database>,
   campaignId: number,
   slot: Date,
   now: Date,
   leaseMs: number,
-) {
+): Promise<number | undefined> {
   const lease = new Date(now.getTime() + leaseMs)
   const created = await db
     .insertInto('campaign_runs')
@@ -186,9 +236,9 @@ async function claimRun(
       created_at: now,
     })
     .onConflict((oc) => oc.columns(['campaign_id', 'slot']).doNothing())
-    .returning('slot')
+    .returning('cursor')
     .executeTakeFirst()
-  if (created) return true
+  if (created) return created.cursor
   const taken = await db
     .updateTable('campaign_runs')
     .set({ lease_until: lease })
@@ -196,94 +246,9 @@ async function claimRun(
     .where('slot', '=', slot)
     .where('status', '=', 'enqueuing')
     .where('lease_until', '<', now)
-    .returning('slot')
+    .returning('cursor')
     .executeTakeFirst()
-  return taken !== undefined
-}
-
-async function enqueueRun(
-  db: Kysely<Database>,
-  campaign: Selectable,
-  slot: Date,
-  o: DispatchOptions,
-): Promise<number> {
-  const audience = JSON.parse(campaign.audience) as Audience
-  const variants = JSON.parse(campaign.variants) as CampaignVariant[]
-  const source = `campaign:${campaign.id}:${slot.toISOString()}`
-  const notBefore = afterQuietHours(o.now, o.settings)
-  const capBefore = new Date(o.now.getTime() - o.settings.capHours * 3600_000)
-  const started = Date.now()
-  let enqueued = 0
-  for (;;) {
-    const batch = await db
-      .selectFrom('members as m')
-      .selectAll('m')
-      .where('m.appid', '=', campaign.appid)
-      .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
-      .$if(audience.group !== undefined, (q) =>
-        q.where(({ exists, selectFrom }) =>
-          exists(
-            selectFrom('group_members as g')
-              .select('g.member_id')
-              .whereRef('g.member_id', '=', 'm.id')
-              .where('g.channel', '=', audience.group!.channel)
-              .where('g.chat_id', '=', audience.group!.chatId),
-          ),
-        ),
-      )
-      .$if(audience.tag !== undefined, (q) =>
-        q.where(({ exists, selectFrom }) =>
-          exists(
-            selectFrom('member_tags as t')
-              .select('t.member_id')
-              .whereRef('t.member_id', '=', 'm.id')
-              .where('t.tagid', '=', audience.tag!),
-          ),
-        ),
-      )
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('campaign_recipients as r')
-              .select('r.member_id')
-              .whereRef('r.member_id', '=', 'm.id')
-              .where('r.campaign_id', '=', campaign.id)
-              .where('r.slot', '=', slot),
-          ),
-        ),
-      )
-      .orderBy('m.id')
-      .limit(o.batchSize ?? 500)
-      .execute()
-    if (batch.length === 0) break
-    enqueued += await db
-      .transaction()
-      .execute((trx) =>
-        enqueueBatch(trx, campaign, slot, batch, variants, { ...o, source, notBefore, capBefore }),
-      )
-    o.onBatch?.({ campaignId: campaign.id, enqueued })
-    await db
-      .updateTable('campaign_runs')
-      .set({
-        lease_until: new Date(o.now.getTime() + (Date.now() - started) + (o.leaseMs ?? 60_000)),
-      })
-      .where('campaign_id', '=', campaign.id)
-      .where('slot', '=', slot)
-      .execute()
-  }
-  await db
-    .updateTable('campaign_runs')
-    .set({ status: 'enqueued', finished_at: o.now })
-    .where('campaign_id', '=', campaign.id)
-    .where('slot', '=', slot)
-    .execute()
-  await db
-    .updateTable('campaigns')
-    .set({ status: campaign.run_at ? 'finished' : 'running', updated_at: o.now })
-    .where('id', '=', campaign.id)
-    .where('status', 'in', ['scheduled', 'running'])
-    .execute()
-  return enqueued
+  return taken?.cursor
 }
 
 type Selectable = {
@@ -294,21 +259,152 @@ type Selectable = {
   run_at: Date | null
 }
 
+/** What one batch transaction did. */
+type Step =
+  | { kind: 'batch'; enqueued: number; cursor: number }
+  /** The audience is walked to its end (the run is marked enqueued). */
+  | { kind: 'end' }
+  /** The campaign is no longer scheduled or running (paused, finished). */
+  | { kind: 'halted' }
+  /** Another process continues the run (it took over after this one's lease ran out). */
+  | { kind: 'lost' }
+
+async function enqueueRun(
+  db: Kysely<Database>,
+  campaign: Selectable,
+  slot: Date,
+  cursor: number,
+  o: DispatchOptions,
+): Promise<number> {
+  const run = {
+    audience: JSON.parse(campaign.audience) as Audience,
+    variants: JSON.parse(campaign.variants) as CampaignVariant[],
+    source: `${campaignSourcePrefix(campaign.id)}${slot.toISOString()}`,
+    notBefore: afterQuietHours(o.now, o.settings),
+    capBoundary: capBoundary(slot, o.settings),
+  }
+  const started = Date.now()
+  // o.now moved on by the time this run has taken so far (enqueue times, leases).
+  const at = () => new Date(o.now.getTime() + (Date.now() - started))
+  let enqueued = 0
+  for (;;) {
+    // Each batch first takes the campaign row FOR SHARE and checks its status: a pause or finish
+    // (which takes it FOR UPDATE) either sees this batch's pushes to hold or cancel them, or this
+    // batch sees the new status and enqueues nothing.
+    const step = await db
+      .transaction()
+      .execute((trx) => enqueueBatch(trx, campaign, slot, cursor, run, { ...o, now: at() }))
+    if (step.kind === 'lost') return enqueued
+    if (step.kind === 'halted') {
+      // Paused: give the run up now, so that it continues as soon as the campaign is resumed.
+      await db
+        .updateTable('campaign_runs')
+        .set({ lease_until: o.now })
+        .where('campaign_id', '=', campaign.id)
+        .where('slot', '=', slot)
+        .where('status', '=', 'enqueuing')
+        .where('cursor', '=', cursor)
+        .execute()
+      return enqueued
+    }
+    if (step.kind === 'end') break
+    enqueued += step.enqueued
+    cursor = step.cursor
+    await o.onBatch?.({ campaignId: campaign.id, enqueued })
+  }
+  await db
+    .updateTable('campaigns')
+    .set({ status: campaign.run_at ? 'finished' : 'running', updated_at: at() })
+    .where('id', '=', campaign.id)
+    .where('status', 'in', LIVE)
+    .execute()
+  return enqueued
+}
+
+/** One batch, in one transaction: the next members after the run's cursor. */
 async function enqueueBatch(
   trx: Transaction<Database>,
   campaign: Selectable,
   slot: Date,
-  batch: Member[],
-  variants: CampaignVariant[],
-  o: {
-    now: Date
-    settings: CampaignSettings
-    t: Translate
+  cursor: number,
+  run: {
+    audience: Audience
+    variants: CampaignVariant[]
     source: string
     notBefore: Date
-    capBefore: Date
+    capBoundary: Date | null
   },
-): Promise<number> {
+  o: DispatchOptions,
+): Promise<Step> {
+  const live = await trx
+    .selectFrom('campaigns')
+    .select('status')
+    .where('id', '=', campaign.id)
+    .forShare()
+    .executeTakeFirst()
+  if (!live || !LIVE.includes(live.status)) {
+    if (live?.status === 'finished')
+      await trx
+        .updateTable('campaign_runs')
+        .set({ status: 'stopped', finished_at: o.now })
+        .where('campaign_id', '=', campaign.id)
+        .where('slot', '=', slot)
+        .where('status', '=', 'enqueuing')
+        .execute()
+    return { kind: 'halted' }
+  }
+  // The run's row serializes the processes that may both think they hold it (a lease that ran
+  // out): only the one whose cursor is current goes on.
+  const state = await trx
+    .selectFrom('campaign_runs')
+    .select(['status', 'cursor'])
+    .where('campaign_id', '=', campaign.id)
+    .where('slot', '=', slot)
+    .forUpdate()
+    .executeTakeFirst()
+  if (state?.status !== 'enqueuing' || state.cursor !== cursor) return { kind: 'lost' }
+
+  const { audience } = run
+  const batch = await trx
+    .selectFrom('members as m')
+    .select(['m.id', 'm.openid', 'm.marketing_opt_out', 'm.points_balance', 'm.level'])
+    .where('m.appid', '=', campaign.appid)
+    .where('m.id', '>', cursor)
+    .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
+    .$if(audience.group !== undefined, (q) =>
+      q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('group_members as g')
+            .select('g.member_id')
+            .whereRef('g.member_id', '=', 'm.id')
+            .where('g.channel', '=', audience.group!.channel)
+            .where('g.chat_id', '=', audience.group!.chatId),
+        ),
+      ),
+    )
+    .$if(audience.tag !== undefined, (q) =>
+      q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('member_tags as t')
+            .select('t.member_id')
+            .whereRef('t.member_id', '=', 'm.id')
+            .where('t.tagid', '=', audience.tag!),
+        ),
+      ),
+    )
+    .orderBy('m.id')
+    .limit(o.batchSize ?? 1000)
+    .execute()
+  if (batch.length === 0) {
+    await trx
+      .updateTable('campaign_runs')
+      .set({ status: 'enqueued', finished_at: o.now })
+      .where('campaign_id', '=', campaign.id)
+      .where('slot', '=', slot)
+      .execute()
+    return { kind: 'end' }
+  }
+
   const reach = await loadReachability(
     trx,
     campaign.appid,
@@ -318,65 +414,71 @@ async function enqueueBatch(
   const candidates = batch.filter((m) => !m.marketing_opt_out && !reach(m.openid, 'template'))
   const capped = new Set(candidates.map((m) => m.id))
   if (candidates.length > 0) {
+    // The cap: a conditional update of the member's last campaign slot.
+    const boundary = run.capBoundary
     const passed = await trx
       .updateTable('members')
-      .set({ last_campaign_at: o.now })
-      .where(
-        'id',
-        'in',
-        candidates.map((m) => m.id),
-      )
-      .where((eb) =>
-        eb.or([eb('last_campaign_at', 'is', null), eb('last_campaign_at', '<=', o.capBefore)]),
+      .set({ last_campaign_at: sql<Date>`greatest(last_campaign_at, ${slot}::timestamptz)` })
+      .where(sql<boolean>`id = any(${candidates.map((m) => m.id)}::bigint[])`)
+      .$if(boundary !== null, (q) =>
+        q.where((eb) =>
+          eb.or([eb('last_campaign_at', 'is', null), eb('last_campaign_at', '<=', boundary!)]),
+        ),
       )
       .returning('id')
       .execute()
     for (const p of passed) capped.delete(p.id)
   }
-  const recipients = []
-  const pushes = []
+  // Column arrays, inserted with unnest: one parameter per column instead of one per value.
+  const r = { member: [] as number[], variant: [] as string[], outcome: [] as string[] }
+  const link = { code: [] as (string | null)[], url: [] as (string | null)[] }
+  const push = { openid: [] as string[], payload: [] as string[] }
   for (const m of batch) {
-    const variant = pickVariant(campaign.id, m.id, variants)
+    const variant = pickVariant(campaign.id, m.id, run.variants)
     const outcome = m.marketing_opt_out
-      ? ('opted_out' as const)
+      ? 'opted_out'
       : reach(m.openid, 'template')
-        ? ('unreachable' as const)
+        ? 'unreachable'
         : capped.has(m.id)
-          ? ('capped' as const)
-          : ('enqueued' as const)
+          ? 'capped'
+          : 'enqueued'
     const tracked = outcome === 'enqueued' && variant.template.url
     const code = tracked ? randomToken(12) : null
-    recipients.push({
-      campaign_id: campaign.id,
-      slot,
-      member_id: m.id,
-      variant: variant.key,
-      outcome,
-      outbox_source: outcome === 'enqueued' ? o.source : null,
-      link_code: code,
-      target_url: tracked ? variant.template.url! : null,
-      enqueued_at: o.now,
-    })
+    r.member.push(m.id)
+    r.variant.push(variant.key)
+    r.outcome.push(outcome)
+    link.code.push(code)
+    link.url.push(tracked ? variant.template.url! : null)
     if (outcome !== 'enqueued') continue
     const url = code ? `${o.settings.publicBaseUrl}/r/${code}` : undefined
-    pushes.push({
-      appid: campaign.appid,
-      source: o.source,
-      openid: m.openid,
-      kind: 'template' as const,
-      payload: JSON.stringify(render(variant.template, m, o.t, url)),
-      next_attempt_at: o.notBefore,
-      created_at: o.now,
-    })
+    push.openid.push(m.openid)
+    push.payload.push(JSON.stringify(render(variant.template, m, o.t, url)))
   }
-  await trx.insertInto('campaign_recipients').values(recipients).execute()
-  if (pushes.length > 0)
-    await trx
-      .insertInto('push_outbox')
-      .values(pushes)
-      .onConflict((oc) => oc.columns(['appid', 'source', 'openid']).doNothing())
-      .execute()
-  return pushes.length
+  await sql`
+    insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome, outbox_source,
+      link_code, target_url, enqueued_at)
+    select ${campaign.id}, ${slot}::timestamptz, x.member_id, x.variant, x.outcome,
+      case when x.outcome = 'enqueued' then ${run.source}::text end, x.link_code, x.target_url,
+      ${o.now}::timestamptz
+    from unnest(${r.member}::bigint[], ${r.variant}::text[], ${r.outcome}::text[],
+      ${link.code}::text[], ${link.url}::text[])
+      as x(member_id, variant, outcome, link_code, target_url)`.execute(trx)
+  if (push.openid.length > 0)
+    await sql`
+      insert into push_outbox (appid, source, openid, kind, payload, lane, next_attempt_at,
+        created_at)
+      select ${campaign.appid}, ${run.source}, x.openid, 'template', x.payload, ${LANE.campaign},
+        ${run.notBefore}::timestamptz, ${o.now}::timestamptz
+      from unnest(${push.openid}::text[], ${push.payload}::text[]) as x(openid, payload)
+      on conflict (appid, source, openid) do nothing`.execute(trx)
+  const last = batch[batch.length - 1]!.id
+  await trx
+    .updateTable('campaign_runs')
+    .set({ cursor: last, lease_until: new Date(o.now.getTime() + (o.leaseMs ?? 60_000)) })
+    .where('campaign_id', '=', campaign.id)
+    .where('slot', '=', slot)
+    .execute()
+  return { kind: 'batch', enqueued: push.openid.length, cursor: last }
 }
 
 /**
@@ -401,121 +503,6 @@ export async function followLink(db: Kysely<Database>, code: string, now: Date) 
     .returning('target_url')
     .executeTakeFirst()
   return row?.target_url ?? undefined
-}
-
-/**
- * Marks recipients who were active (any member action) or bought something within the campaign's
- * conversion window after their push. Set-based; run every minute by the campaigns job.
- */
-export async function markConversions(db: Kysely<Database>, now: Date): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    with converted as (
-      update campaign_recipients r
-      set converted_at = least(
-        case when m.last_active_at > r.enqueued_at then m.last_active_at end,
-        case when m.last_purchased_at > r.enqueued_at then m.last_purchased_at end)
-      from members m, campaigns c
-      where m.id = r.member_id and c.id = r.campaign_id
-        and r.outcome = 'enqueued' and r.converted_at is null
-        and r.enqueued_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
-        and (m.last_active_at > r.enqueued_at or m.last_purchased_at > r.enqueued_at)
-      returning 1
-    )
-    select count(*)::int as n from converted`.execute(db)
-  return rows[0]!.n
-}
-
-/** Two-proportion z-test: is rate A different from rate B? (two-sided, normal approximation) */
-export function twoProportionZTest(a: { n: number; x: number }, b: { n: number; x: number }) {
-  if (a.n === 0 || b.n === 0) return null
-  const pa = a.x / a.n
-  const pb = b.x / b.n
-  const p = (a.x + b.x) / (a.n + b.n)
-  const se = Math.sqrt(p * (1 - p) * (1 / a.n + 1 / b.n))
-  if (se === 0) return { z: 0, pValue: 1, significant: false }
-  const z = (pa - pb) / se
-  const pValue = 2 * (1 - normalCdf(Math.abs(z)))
-  return { z: round(z), pValue: round(pValue), significant: pValue < 0.05 }
-}
-
-const round = (x: number) => Math.round(x * 10_000) / 10_000
-
-/** Φ(x) via the Abramowitz–Stegun erf approximation (|error| < 1.5e-7). */
-function normalCdf(x: number) {
-  const t = 1 / (1 + 0.3275911 * (x / Math.SQRT2))
-  const y =
-    1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
-      t *
-      Math.exp(-(x * x) / 2)
-  return 0.5 * (1 + y)
-}
-
-/** The report of a campaign, per variant, with the A/B test on conversions and clicks. */
-export async function campaignReport(db: Kysely<Database>, campaignId: number) {
-  const { rows } = await sql<{
-    variant: string
-    audience: number
-    enqueued: number
-    capped: number
-    opted_out: number
-    unreachable: number
-    sent: number
-    failed: number
-    delivered: number
-    clicked: number
-    converted: number
-  }>`
-    select r.variant,
-      count(*)::int as audience,
-      (count(*) filter (where r.outcome = 'enqueued'))::int as enqueued,
-      (count(*) filter (where r.outcome = 'capped'))::int as capped,
-      (count(*) filter (where r.outcome = 'opted_out'))::int as opted_out,
-      (count(*) filter (where r.outcome = 'unreachable'))::int as unreachable,
-      (count(*) filter (where o.status = 'sent'))::int as sent,
-      (count(*) filter (where o.status in ('failed', 'skipped')))::int as failed,
-      (count(*) filter (where o.delivery = 'success'))::int as delivered,
-      (count(*) filter (where r.clicked_at is not null))::int as clicked,
-      (count(*) filter (where r.converted_at is not null))::int as converted
-    from campaign_recipients r
-    join campaigns c on c.id = r.campaign_id
-    join members m on m.id = r.member_id
-    left join push_outbox o
-      on o.appid = c.appid and o.source = r.outbox_source and o.openid = m.openid
-    where r.campaign_id = ${campaignId}
-    group by r.variant
-    order by r.variant`.execute(db)
-  const variants = rows.map((r) => ({
-    variant: r.variant,
-    audience: r.audience,
-    enqueued: r.enqueued,
-    skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
-    sent: r.sent,
-    failed: r.failed,
-    delivered: r.delivered,
-    clicked: r.clicked,
-    converted: r.converted,
-    clickRate: r.enqueued ? round(r.clicked / r.enqueued) : null,
-    conversionRate: r.enqueued ? round(r.converted / r.enqueued) : null,
-  }))
-  const [a, b] = variants
-  return {
-    variants,
-    abTest:
-      a && b
-        ? {
-            compared: [a.variant, b.variant],
-            conversion: twoProportionZTest(
-              { n: a.enqueued, x: a.converted },
-              { n: b.enqueued, x: b.converted },
-            ),
-            click: twoProportionZTest(
-              { n: a.enqueued, x: a.clicked },
-              { n: b.enqueued, x: b.clicked },
-            ),
-          }
-        : null,
-  }
 }
 
 /** When campaign templates resume after a 45009 paused the account's template API, if paused. */

@@ -449,10 +449,15 @@ export interface CampaignsTable {
 export interface CampaignRunsTable {
   campaign_id: number
   slot: Timestamp
-  status: 'enqueuing' | 'enqueued'
+  /** `stopped`: the campaign was finished while the run was enqueuing. */
+  status: 'enqueuing' | 'enqueued' | 'stopped'
   lease_until: Timestamp
+  /** The last member id walked (keyset pagination); a process taking over continues after it. */
+  cursor: Generated<number>
   created_at: Timestamp
   finished_at: Timestamp | null
+  /** A one-shot run whose recipients were rolled up (a cron run's row is deleted instead). */
+  pruned_at: Timestamp | null
 }
 
 export interface CampaignRecipientsTable {
@@ -468,6 +473,29 @@ export interface CampaignRecipientsTable {
   clicks: Generated<number>
   clicked_at: Timestamp | null
   converted_at: Timestamp | null
+}
+
+/** The counts of pruned recipients of one run and variant (campaignReport adds them). */
+export interface CampaignRollupsTable {
+  campaign_id: number
+  slot: Timestamp
+  variant: string
+  audience: number
+  enqueued: number
+  capped: number
+  opted_out: number
+  unreachable: number
+  sent: number
+  failed: number
+  delivered: number
+  clicked: number
+  converted: number
+}
+
+/** How far a periodic campaign task got (`conversions`: members active since then are checked). */
+export interface CampaignWatermarksTable {
+  name: string
+  marked_at: Timestamp
 }
 
 export interface ActivitiesTable {
@@ -572,6 +600,8 @@ export interface Database {
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable
   campaign_recipients: CampaignRecipientsTable
+  campaign_rollups: CampaignRollupsTable
+  campaign_watermarks: CampaignWatermarksTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable

@@ -4,7 +4,9 @@
  *   GET   campaigns                       list
  *   POST  campaigns                       { name, audience: {segment?}, template | variants,
  *                                           schedule: {cron} | {at}, conversionDays? } → draft
- *   POST  campaigns/:id/schedule|pause|resume|finish   lifecycle
+ *   POST  campaigns/:id/schedule|pause|resume|finish   lifecycle: pause holds the campaign's
+ *                                           queued pushes, resume releases them, finish cancels
+ *                                           them and stops unfinished runs (campaign-lifecycle.ts)
  *   POST  campaigns/strategies            { templates: {new, at_risk, loyal}, cron? } the
  *                                           re-engagement drafts: onboarding, recall, early access
  *   GET   campaigns/:id/report            per variant: enqueued, sent, failed, delivered, clicked,
@@ -16,10 +18,12 @@ import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
-import { campaignReport, quotaPausedUntil } from '../community/campaigns.js'
+import { type CampaignMove, moveCampaign } from '../community/campaign-lifecycle.js'
+import { campaignReport } from '../community/campaign-report.js'
+import { MAX_CONVERSION_DAYS, quotaPausedUntil } from '../community/campaigns.js'
 import { SEGMENTS } from '../community/segments.js'
 import { cronMatches } from '../cron.js'
-import type { CampaignStatus, Database } from '../db/schema.js'
+import type { Database } from '../db/schema.js'
 import { WechatValidationError } from '../wechat/api/errors.js'
 import { validateTemplateMessage } from '../wechat/api/messages.js'
 import { accountParam, httpUrl, int, parseBody, timestamp } from './validate.js'
@@ -66,7 +70,10 @@ const campaignBody = v.strictObject({
     v.strictObject({ cron: v.string() }),
     v.strictObject({ at: timestamp('an ISO 8601 time with an offset') }),
   ]),
-  conversionDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60)), 7),
+  conversionDays: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CONVERSION_DAYS)),
+    7,
+  ),
 })
 
 const STRATEGIES = [
@@ -78,13 +85,6 @@ const strategiesBody = v.strictObject({
   templates: v.strictObject({ new: template, at_risk: template, loyal: template }),
   cron: v.optional(v.string(), '0 10 * * *'),
 })
-
-const TRANSITIONS: Record<string, { from: CampaignStatus[]; to: CampaignStatus }> = {
-  schedule: { from: ['draft'], to: 'scheduled' },
-  pause: { from: ['scheduled', 'running'], to: 'paused' },
-  resume: { from: ['paused'], to: 'running' },
-  finish: { from: ['draft', 'scheduled', 'running', 'paused'], to: 'finished' },
-}
 
 export function campaignAdminRoutes(o: {
   db: Kysely<Database>
@@ -242,31 +242,26 @@ export function campaignAdminRoutes(o: {
   app.post('/accounts/:appid/campaigns/:id/:action{schedule|pause|resume|finish}', async (c) => {
     const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
-    const action = c.req.param('action')
-    const t = TRANSITIONS[action]!
+    const move = c.req.param('action') as CampaignMove
     const now = o.clock.now()
-    const moved = await o.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('campaigns')
-        .set({ status: t.to, updated_at: now })
-        .where('id', '=', campaign.id)
-        .where('status', 'in', t.from)
-        .returningAll()
-        .executeTakeFirst()
-      if (row)
+    const result = await o.db.transaction().execute(async (trx) => {
+      const r = await moveCampaign(trx, { appid, id: campaign.id, move, now })
+      if (r?.moved)
         await audit(trx, {
           appid,
           actor: ACTOR,
-          action: `campaign.${action}`,
+          action: `campaign.${move}`,
           target: String(campaign.id),
-          details: {},
+          details: { outbox: r.outbox, runsStopped: r.runsStopped },
           now,
         })
-      return row
+      return r
     })
-    if (!moved)
-      throw new HTTPException(409, { message: `cannot ${action} a ${campaign.status} campaign` })
-    return c.json(json(moved))
+    if (!result) throw new HTTPException(404, { message: 'no such campaign' })
+    if (!result.moved)
+      throw new HTTPException(409, { message: `cannot ${move} a ${result.status} campaign` })
+    const moved = await find(appid, String(campaign.id))
+    return c.json({ ...json(moved), outbox: result.outbox, runsStopped: result.runsStopped })
   })
 
   app.get('/accounts/:appid/campaigns/:id/report', async (c) => {

@@ -1,0 +1,174 @@
+/**
+ * What a campaign achieved: conversions (marked incrementally every minute), and the report per
+ * variant — audience, skipped, sent, failed, delivered, clicked, converted — with a two-proportion
+ * z-test between the first two variants. Live recipients and the rollups of pruned ones
+ * (campaign-retention.ts) are counted the same way.
+ */
+import type { Kysely } from 'kysely'
+import { sql } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { MAX_CONVERSION_DAYS } from './campaigns.js'
+
+/** Conversion marking looks this far behind its watermark (activity committed late, clocks). */
+const MARK_OVERLAP_MS = 5 * 60_000
+
+/**
+ * Marks recipients who were active (any member action) or bought something within the campaign's
+ * conversion window after their push. Incremental: only members active (or buying) since the
+ * last mark — kept in `campaign_watermarks`, less a 5-minute overlap — are joined to their open
+ * recipients inside the window (index on open recipients by member and enqueue time), so its cost
+ * follows the activity since the last run, not the history. Run every minute by the campaigns
+ * job; concurrent calls are serialized by the watermark's row lock. Returns how many converted.
+ */
+export async function markConversions(db: Kysely<Database>, now: Date): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const first = new Date(now.getTime() - (MAX_CONVERSION_DAYS + 1) * 86_400_000)
+    await trx
+      .insertInto('campaign_watermarks')
+      .values({ name: 'conversions', marked_at: first })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute()
+    const mark = await trx
+      .selectFrom('campaign_watermarks')
+      .select('marked_at')
+      .where('name', '=', 'conversions')
+      .forUpdate()
+      .executeTakeFirstOrThrow()
+    const since = new Date(Math.min(mark.marked_at.getTime(), now.getTime()) - MARK_OVERLAP_MS)
+    const { rows } = await sql<{ n: number }>`
+      with active as (
+        select id, last_active_at, last_purchased_at from members where last_active_at > ${since}
+        union
+        select id, last_active_at, last_purchased_at from members where last_purchased_at > ${since}
+      ), converted as (
+        update campaign_recipients r
+        set converted_at = least(
+          case when a.last_active_at > r.enqueued_at then a.last_active_at end,
+          case when a.last_purchased_at > r.enqueued_at then a.last_purchased_at end)
+        from active a, campaigns c
+        where r.member_id = a.id and c.id = r.campaign_id
+          and r.outcome = 'enqueued' and r.converted_at is null
+          and r.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
+          and r.enqueued_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
+          and (a.last_active_at > r.enqueued_at or a.last_purchased_at > r.enqueued_at)
+        returning 1
+      )
+      select count(*)::int as n from converted`.execute(trx)
+    await trx
+      .updateTable('campaign_watermarks')
+      .set({ marked_at: now })
+      .where('name', '=', 'conversions')
+      .execute()
+    return rows[0]!.n
+  })
+}
+
+/** Two-proportion z-test: is rate A different from rate B? (two-sided, normal approximation) */
+export function twoProportionZTest(a: { n: number; x: number }, b: { n: number; x: number }) {
+  if (a.n === 0 || b.n === 0) return null
+  const pa = a.x / a.n
+  const pb = b.x / b.n
+  const p = (a.x + b.x) / (a.n + b.n)
+  const se = Math.sqrt(p * (1 - p) * (1 / a.n + 1 / b.n))
+  if (se === 0) return { z: 0, pValue: 1, significant: false }
+  const z = (pa - pb) / se
+  const pValue = 2 * (1 - normalCdf(Math.abs(z)))
+  return { z: round(z), pValue: round(pValue), significant: pValue < 0.05 }
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000
+
+/** Φ(x) via the Abramowitz–Stegun erf approximation (|error| < 1.5e-7). */
+function normalCdf(x: number) {
+  const t = 1 / (1 + 0.3275911 * (x / Math.SQRT2))
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-(x * x) / 2)
+  return 0.5 * (1 + y)
+}
+
+/**
+ * The report of a campaign, per variant, with the A/B test on conversions and clicks: live
+ * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
+ */
+export async function campaignReport(db: Kysely<Database>, campaignId: number) {
+  const { rows } = await sql<{
+    variant: string
+    audience: number
+    enqueued: number
+    capped: number
+    opted_out: number
+    unreachable: number
+    sent: number
+    failed: number
+    delivered: number
+    clicked: number
+    converted: number
+  }>`
+    select variant, sum(audience)::int as audience, sum(enqueued)::int as enqueued,
+      sum(capped)::int as capped, sum(opted_out)::int as opted_out,
+      sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
+      sum(delivered)::int as delivered, sum(clicked)::int as clicked,
+      sum(converted)::int as converted
+    from (
+      select r.variant,
+        count(*) as audience,
+        count(*) filter (where r.outcome = 'enqueued') as enqueued,
+        count(*) filter (where r.outcome = 'capped') as capped,
+        count(*) filter (where r.outcome = 'opted_out') as opted_out,
+        count(*) filter (where r.outcome = 'unreachable') as unreachable,
+        count(*) filter (where o.status = 'sent') as sent,
+        count(*) filter (where o.status in ('failed', 'skipped')) as failed,
+        count(*) filter (where o.delivery = 'success') as delivered,
+        count(*) filter (where r.clicked_at is not null) as clicked,
+        count(*) filter (where r.converted_at is not null) as converted
+      from campaign_recipients r
+      join campaigns c on c.id = r.campaign_id
+      join members m on m.id = r.member_id
+      left join push_outbox o
+        on o.appid = c.appid and o.source = r.outbox_source and o.openid = m.openid
+      where r.campaign_id = ${campaignId}
+      group by r.variant
+      union all
+      -- recipients already pruned (campaign-retention.ts), counted the same way
+      select variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
+        delivered, clicked, converted
+      from campaign_rollups
+      where campaign_id = ${campaignId}
+    ) x
+    group by variant
+    order by variant`.execute(db)
+  const variants = rows.map((r) => ({
+    variant: r.variant,
+    audience: r.audience,
+    enqueued: r.enqueued,
+    skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
+    sent: r.sent,
+    failed: r.failed,
+    delivered: r.delivered,
+    clicked: r.clicked,
+    converted: r.converted,
+    clickRate: r.enqueued ? round(r.clicked / r.enqueued) : null,
+    conversionRate: r.enqueued ? round(r.converted / r.enqueued) : null,
+  }))
+  const [a, b] = variants
+  return {
+    variants,
+    abTest:
+      a && b
+        ? {
+            compared: [a.variant, b.variant],
+            conversion: twoProportionZTest(
+              { n: a.enqueued, x: a.converted },
+              { n: b.enqueued, x: b.converted },
+            ),
+            click: twoProportionZTest(
+              { n: a.enqueued, x: a.clicked },
+              { n: b.enqueued, x: b.clicked },
+            ),
+          }
+        : null,
+  }
+}
