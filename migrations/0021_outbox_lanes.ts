@@ -27,8 +27,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ('pending', 'sending', 'sent', 'failed', 'skipped', 'held', 'cancelled', 'unknown'))`.execute(
     db,
   )
-  await sql`update push_outbox set next_attempt_at = lease_until
-    where status = 'sending' and lease_until is not null`.execute(db)
+  // Rows a dispatcher of the old code held may have been sent (it stored results per batch):
+  // marked as attempted, so a customer-service message is not sent again.
+  await sql`update push_outbox set next_attempt_at = coalesce(lease_until, now()),
+      attempt_started_at = coalesce(lease_until - interval '60 seconds', now())
+    where status = 'sending'`.execute(db)
   await sql`update push_outbox set lane = 0 where source like 'reply:%'`.execute(db)
   await sql`update push_outbox set lane = 2 where source like 'campaign:%'`.execute(db)
   await sql`alter table push_outbox drop column lease_until`.execute(db)

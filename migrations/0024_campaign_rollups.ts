@@ -16,6 +16,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table campaign_runs
     add column cursor bigint not null default 0,
     add column pruned_at timestamptz`.execute(db)
+  // A run still enqueuing under the old code (which also walked in member-id order, a batch per
+  // transaction) continues after the last member it recorded.
+  await sql`update campaign_runs r set cursor = coalesce((select max(x.member_id)
+      from campaign_recipients x where x.campaign_id = r.campaign_id and x.slot = r.slot), 0)
+    where r.status = 'enqueuing'`.execute(db)
   await sql`alter table campaign_runs drop constraint if exists campaign_runs_status_check`.execute(
     db,
   )

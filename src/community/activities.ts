@@ -17,6 +17,7 @@ import type { ActivitiesTable, Database } from '../db/schema.js'
 import { localDay, weekStart } from './community-time.js'
 import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
+import { LANE } from './outbox.js'
 import { changePoints } from './points-ledger.js'
 
 /** The customer-service window: members who wrote within it can be sent messages. */
@@ -359,6 +360,8 @@ export async function sendActivityReminders(
         source,
         text: r.text,
         now: o.now,
+        // an invitation is marketing: held in quiet hours, behind replies and notices
+        lane: r.text === reminder ? LANE.notice : LANE.campaign,
       })
       if (added) queued++
     }

@@ -20,6 +20,7 @@ import {
   afterQuietHours,
   type CampaignSettings,
   capBoundary,
+  capTime,
   dispatchCampaigns,
   dueSlot,
   pickVariant,
@@ -83,6 +84,18 @@ describe('campaign helpers', () => {
     expect(
       dueSlot(once, new Date('2026-12-03T02:00:00Z'), tz, new Date('2026-12-03T02:01:00Z')),
     ).toEqual(once.run_at)
+  })
+
+  it('counts a run that is later than the slack at the minute it runs in (catch-up, resume)', () => {
+    const s = { capSlackMinutes: 30 }
+    const slot = new Date('2026-12-01T02:00:00Z')
+    // a few ms or minutes late: the slot
+    expect(capTime(slot, new Date('2026-12-01T02:01:05Z'), s)).toEqual(slot)
+    // yesterday's 10:00 caught up at 09:59 today: counts as 09:59, so today's 10:00 slot is capped
+    const late = capTime(slot, new Date('2026-12-02T01:59:30Z'), s)
+    expect(late).toEqual(new Date('2026-12-02T01:59:00Z'))
+    const today = new Date('2026-12-02T02:00:00Z')
+    expect(late > capBoundary(today, { capHours: 24, ...s })!).toBe(true)
   })
 
   it('caps by slot with slack, and refuses a slack that swallows the cap', () => {

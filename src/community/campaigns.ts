@@ -133,6 +133,16 @@ export function capBoundary(slot: Date, s: Pick<CampaignSettings, 'capHours' | '
   return new Date(slot.getTime() - minutes * 60_000)
 }
 
+/**
+ * The time a run counts as for the cap: its slot — unless the run is later than the cap's slack
+ * (a caught-up slot, a one-shot resumed after a pause), then the minute it runs in, so a late run
+ * neither caps members by days-old pushes nor lets the next regular slot push again at once.
+ */
+export function capTime(slot: Date, now: Date, s: Pick<CampaignSettings, 'capSlackMinutes'>): Date {
+  if (now.getTime() - slot.getTime() <= s.capSlackMinutes * 60_000) return slot
+  return new Date(Math.floor(now.getTime() / 60_000) * 60_000)
+}
+
 /** Picks a member's variant: stable for the campaign, spread by weight. */
 export function pickVariant(campaignId: number, memberId: number, variants: CampaignVariant[]) {
   let h = 2166136261
@@ -281,7 +291,8 @@ async function enqueueRun(
     variants: JSON.parse(campaign.variants) as CampaignVariant[],
     source: `${campaignSourcePrefix(campaign.id)}${slot.toISOString()}`,
     notBefore: afterQuietHours(o.now, o.settings),
-    capBoundary: capBoundary(slot, o.settings),
+    capBoundary: capBoundary(capTime(slot, o.now, o.settings), o.settings),
+    capAt: capTime(slot, o.now, o.settings),
   }
   const started = Date.now()
   // o.now moved on by the time this run has taken so far (enqueue times, leases).
@@ -333,6 +344,7 @@ async function enqueueBatch(
     source: string
     notBefore: Date
     capBoundary: Date | null
+    capAt: Date
   },
   o: DispatchOptions,
 ): Promise<Step> {
@@ -418,7 +430,7 @@ async function enqueueBatch(
     const boundary = run.capBoundary
     const passed = await trx
       .updateTable('members')
-      .set({ last_campaign_at: sql<Date>`greatest(last_campaign_at, ${slot}::timestamptz)` })
+      .set({ last_campaign_at: sql<Date>`greatest(last_campaign_at, ${run.capAt}::timestamptz)` })
       .where(sql<boolean>`id = any(${candidates.map((m) => m.id)}::bigint[])`)
       .$if(boundary !== null, (q) =>
         q.where((eb) =>

@@ -6,14 +6,22 @@
  */
 import type { Kysely } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
-import type { Database } from '../db/schema.js'
+import type { Database, OutboxLane } from '../db/schema.js'
 import { enqueue } from './outbox.js'
 import type { LedgerOutcome } from './points-ledger.js'
 
 /** Enqueues a customer-service text to one member; false if `source` was used for them before. */
 export async function notifyMember(
   db: Kysely<Database>,
-  n: { appid: string; openid: string; source: string; text: string; now: Date },
+  n: {
+    appid: string
+    openid: string
+    source: string
+    text: string
+    now: Date
+    /** Default: notice. Marketing (an invitation nobody asked for) goes in the campaign lane. */
+    lane?: OutboxLane
+  },
 ): Promise<boolean> {
   const added = await enqueue(
     db,
@@ -23,6 +31,7 @@ export async function notifyMember(
         source: n.source,
         openid: n.openid,
         kind: 'custom',
+        lane: n.lane,
         payload: { msgtype: 'text', text: { content: n.text } },
       },
     ],

@@ -15,6 +15,7 @@ import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.j
 import { accountClient } from '../wechat/api/account-client.js'
 import {
   CLIENT_MSG_ID_WINDOW_MS,
+  claim,
   type DispatcherOptions,
   drainOutbox,
   enqueue,
@@ -174,6 +175,81 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect((await rows(o.appid)).find((r) => r.openid === 'tpl_outside')).toMatchObject({
       status: 'unknown',
     })
+  })
+
+  it('sends the templates of a dead claim that never reached them, however late it is taken over', async () => {
+    const o = account()
+    await enqueue(
+      get().db,
+      ['dead_1', 'dead_2', 'dead_3'].map((id) => message(o.appid, id, 'template', 'notice:dead')),
+      clock.now(),
+    )
+    // a claim whose process died before sending anything
+    const lease = new Date(clock.now().getTime() + 60_000)
+    const claimed = await claim(get().db, {
+      appid: o.appid,
+      lane: LANE.notice,
+      limit: 10,
+      token: 'dead-claim',
+      lease,
+      now: clock.now(),
+    })
+    expect(claimed).toHaveLength(3)
+    advance(20 * 60_000) // long past the client_msg_id window
+    expect(await drainOutbox(o)).toMatchObject({ sent: 3, unknown: 0 })
+    expect(sentTo(o.appid)).toHaveLength(3)
+  })
+
+  it('cancels a finished campaign’s item when it comes back from a retry, and holds a paused one’s', async () => {
+    const o = account()
+    const campaign = async (status: 'finished' | 'paused') =>
+      (
+        await get()
+          .db.insertInto('campaigns')
+          .values({
+            appid: o.appid,
+            name: status,
+            status,
+            audience: '{}',
+            variants: '[]',
+            run_at: clock.now(),
+            created_at: clock.now(),
+            updated_at: clock.now(),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id
+    const finished = await campaign('finished')
+    const paused = await campaign('paused')
+    // claimed before the move, then WeChat answers 503 (certainly not delivered: a retry)
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'moved_f', 'template', `campaign:${finished}:x`, { lane: LANE.campaign }),
+        message(o.appid, 'moved_p', 'template', `campaign:${paused}:x`, { lane: LANE.campaign }),
+      ],
+      clock.now(),
+    )
+    wx.fault('template.send', ...Array.from({ length: 8 }, () => ({ status: 503 })))
+    expect(await drainOutbox({ ...o, concurrency: 1 })).toMatchObject({ retried: 2 })
+    const byOpenid = Object.fromEntries((await rows(o.appid)).map((r) => [r.openid, r.status]))
+    expect(byOpenid).toEqual({ moved_f: 'cancelled', moved_p: 'held' })
+  })
+
+  it('gives a counted customer-service send back when it certainly did not go', async () => {
+    const o = account()
+    await wrote(get().db, o.appid, ['cs_refund'])
+    await enqueue(get().db, [message(o.appid, 'cs_refund', 'custom', 'notice:r1')], clock.now())
+    wx.fault('custom.send', ...Array.from({ length: 4 }, () => ({ errcode: -1, errmsg: 'busy' })))
+    expect(await drainOutbox(o)).toMatchObject({ retried: 1 })
+    const counted = await get()
+      .db.selectFrom('cs_window_sends')
+      .select('sent')
+      .where('appid', '=', o.appid)
+      .executeTakeFirstOrThrow()
+    expect(counted.sent).toBe(0)
+    advance(31_000)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
   })
 
   it('renews the lease while a slow claim is being sent, so no other dispatcher takes it', async () => {

@@ -135,13 +135,23 @@ export async function releaseSource(db: Kysely<Database>, appid: string, prefix:
   return rows.length
 }
 
-/** Cancels pending and held items (a stopped or deleted campaign). Returns how many. */
+/**
+ * Cancels pending and held items (a stopped campaign), and those of a dead claim. Items being sent
+ * now finish; one that goes back to the queue afterwards is cancelled by the result write.
+ * Returns how many.
+ */
 export async function cancelSource(db: Kysely<Database>, appid: string, prefix: string, now: Date) {
   const rows = await db
     .updateTable('push_outbox')
     .set({ status: 'cancelled', errmsg: 'cancelled', next_attempt_at: now })
     .where('appid', '=', appid)
-    .where('status', 'in', ['pending', 'held'])
+    // also items of a claim that died (lease over): they would be taken over and sent
+    .where((eb) =>
+      eb.or([
+        eb('status', 'in', ['pending', 'held']),
+        eb.and([eb('status', '=', 'sending'), eb('next_attempt_at', '<', now)]),
+      ]),
+    )
     .where('source', 'like', `${likeEscape(prefix)}%`)
     .returning('id')
     .execute()
@@ -248,8 +258,9 @@ export async function dueLanes(
 
 /**
  * Claims up to `limit` due items of one lane (pending, or sending with an expired lease) for this
- * claim: `next_attempt_at` becomes the lease's end. A template's attempt is counted from its claim
- * (`attempt_started_at`), so a claim taken over after a crash knows it may have been delivered.
+ * claim: `next_attempt_at` becomes the lease's end. `previous_attempt` is the item's mark
+ * (`attempt_started_at`, set just before a send): set on an item taken over from a dead claim, it
+ * says the item may have been delivered.
  */
 export async function claim(
   db: Kysely<Database>,
@@ -270,9 +281,7 @@ export async function claim(
       claim_token = ${c.token},
       next_attempt_at = ${c.lease}::timestamptz,
       attempts = o.attempts + 1,
-      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz),
-      attempt_started_at = case when o.kind = 'template'
-        then coalesce(o.attempt_started_at, ${c.now}::timestamptz) else o.attempt_started_at end
+      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
     from picked
     where o.id = picked.id
     returning o.*, picked.previous_attempt`.execute(db)
@@ -347,7 +356,6 @@ interface Fallback {
 interface Work {
   item: ClaimedItem
   reach: ReachabilityCheck
-  pauses: Map<OutboxApi, Date>
   quietEnd: Date | null
 }
 
@@ -374,7 +382,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   if ((await dueLanes(o.db, o.appid, o.clock.now())).length === 0) return summary
 
   const token = randomToken(16)
-  const writer = resultWriter(o.db, o.appid, token)
+  const writer = resultWriter(o.db, o.appid, token, o.clock)
   const throttled = o.rate.perSecond > 0
   const queue: Work[] = []
   const held = new Set<number>()
@@ -383,6 +391,8 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   let unusedTokens = 0
   let refilling: Promise<void> | undefined
   let failure: { error: unknown } | undefined
+  /** The APIs paused (45009), for every claim of this drain: one 45009 holds the rest at once. */
+  const pauses = new Map<OutboxApi, Date>()
 
   const renew = setInterval(() => {
     if (held.size === 0) return
@@ -441,7 +451,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       exhausted = true
       return
     }
-    const [reach, pauses] = await Promise.all([
+    const [reach, active] = await Promise.all([
       loadReachability(
         o.db,
         o.appid,
@@ -450,9 +460,13 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       ),
       activePauses(o.db, o.appid, now),
     ])
+    for (const [api, until] of active) pauses.set(api, until)
     for (const item of items) {
+      // Re-claimed from this drain itself (its lease ran out while renewals failed): the copy in
+      // hand is still being worked on; a second would send it twice.
+      if (held.has(item.id)) continue
       held.add(item.id)
-      queue.push({ item, reach, pauses, quietEnd })
+      queue.push({ item, reach, quietEnd })
     }
   }
 
@@ -481,14 +495,26 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     let kind = item.kind
     let payload = JSON.parse(item.payload) as Record<string, unknown>
     const scope = () => (kind === 'subscribe' ? String(payload.template_id) : undefined)
+    const pausedUntil = (k: OutboxKind) => {
+      const until = pauses.get(k)
+      return until && until > now ? until : undefined
+    }
     let closed = work.reach(item.openid, kind, scope())
-    if (!closed && kind === 'custom' && !(await reserveCsSend(o.db, work.reach, item, now)))
-      closed = { errcode: 45047, reason: 'this window’s customer-service quota is used up' }
+    if (!closed && kind === 'custom' && pausedUntil('custom'))
+      return settle(work, released(item, pausedUntil('custom')!), false)
+    // The window's quota is counted just before the send, and given back when it did not go.
+    let reserved: Date | undefined
+    if (!closed && kind === 'custom') {
+      reserved = await reserveCsSend(o.db, work.reach, item, now)
+      if (!reserved)
+        closed = { errcode: 45047, reason: 'this window’s customer-service quota is used up' }
+    }
     if (closed && item.fallback) {
       const fallback = JSON.parse(item.fallback) as Fallback
       kind = fallback.kind
       payload = fallback.payload
       closed = work.reach(item.openid, kind, scope())
+      if (!closed && kind === 'custom') closed = { errcode: 45047, reason: 'fallback is custom' }
     }
     if (closed)
       return settle(
@@ -496,9 +522,18 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
         { id: item.id, status: 'skipped', errcode: closed.errcode, errmsg: closed.reason },
         false,
       )
-    const pausedUntil = work.pauses.get(kind)
-    if (pausedUntil) return settle(work, released(item, pausedUntil), false)
-    if (kind !== 'template' && !(await writer.mark(item.id, now))) {
+    const refund = async (result: ItemResult) => {
+      if (reserved && result.status !== 'sent' && result.status !== 'unknown')
+        await refundCsSend(o.db, item, reserved)
+    }
+    if (pausedUntil(kind)) {
+      const result = released(item, pausedUntil(kind)!)
+      await refund(result)
+      return settle(work, result, false)
+    }
+    // Marked before it is sent: a worker taking over after a crash knows it may have gone.
+    if (!(await writer.mark(item.id, now))) {
+      await refund(released(item, now))
       held.delete(item.id) // the lease was lost: another dispatcher has it now
       return
     }
@@ -506,11 +541,12 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       const msgid = await send(o.api, kind, payload, item)
       return settle(work, { id: item.id, status: 'sent', msgid }, true)
     } catch (error) {
-      const result = await classify(o, item, kind, error, maxAttempts, scope())
+      const result = await classify(o, item, kind, error, maxAttempts, scope(), now)
       if (result.status === 'released') {
-        work.pauses.set(kind, result.at)
+        pauses.set(kind, result.at)
         summary.paused = true
       }
+      await refund(result)
       return settle(work, result, true)
     }
   }
@@ -594,17 +630,29 @@ async function reserveCsSend(
   reach: ReachabilityCheck,
   item: OutboxItem,
   now: Date,
-): Promise<boolean> {
+): Promise<Date | undefined> {
   const opened = reach.windowOpenedAt(item.openid) ?? now
-  const { rows } = await sql<{ sent: number }>`
+  const { rows } = await sql<{ opened: Date }>`
     insert into cs_window_sends as w (appid, openid, window_opened_at, sent)
     values (${item.appid}, ${item.openid}, ${opened}::timestamptz, 1)
     on conflict (appid, openid) do update set
       sent = case when w.window_opened_at < excluded.window_opened_at then 1 else w.sent + 1 end,
       window_opened_at = greatest(w.window_opened_at, excluded.window_opened_at)
     where w.window_opened_at < excluded.window_opened_at or w.sent < ${CS_WINDOW_QUOTA}
-    returning w.sent`.execute(db)
-  return rows.length > 0
+    returning w.window_opened_at as opened`.execute(db)
+  return rows[0]?.opened
+}
+
+/** Gives back a counted send that certainly did not go (same window only). */
+async function refundCsSend(db: Kysely<Database>, item: OutboxItem, opened: Date) {
+  await db
+    .updateTable('cs_window_sends')
+    .set((eb) => ({ sent: eb('sent', '-', 1) }))
+    .where('appid', '=', item.appid)
+    .where('openid', '=', item.openid)
+    .where('window_opened_at', '=', opened)
+    .where('sent', '>', 0)
+    .execute()
 }
 
 /** Moves a lane's due items to `until` (quiet hours: campaigns wait for their end). */
@@ -632,6 +680,8 @@ async function classify(
   error: unknown,
   maxAttempts: number,
   scope: string | undefined,
+  /** When this attempt began (its mark). */
+  attemptAt: Date,
 ): Promise<ItemResult> {
   const now = o.clock.now()
   const errcode = error instanceof WechatApiError ? error.errcode : null
@@ -659,7 +709,7 @@ async function classify(
   if (retryable && !certainlyNotDelivered(error)) {
     // The request was written and no answer came. Only a template may go again, with the same
     // client_msg_id, while WeChat still de-duplicates it.
-    const since = item.attempt_started_at ?? now
+    const since = item.previous_attempt ?? attemptAt
     if (
       kind === 'template' &&
       item.kind === 'template' &&
@@ -684,7 +734,7 @@ const MAX_GROUP = 256
  * write is in flight into the next statement. Each resolves to whether the claim still held the
  * row (a lost lease writes nothing).
  */
-function resultWriter(db: Kysely<Database>, appid: string, token: string) {
+function resultWriter(db: Kysely<Database>, appid: string, token: string, clock: Clock) {
   type Request = { mark: true; id: number; at: Date } | { mark: false; result: ItemResult }
   type Op = Request & { done: (applied: boolean) => void; fail: (error: unknown) => void }
   const ops: Op[] = []
@@ -696,14 +746,14 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string) {
     const applied = new Set<number>()
     if (marks.length > 0) {
       const rows = await sql<{ id: number }>`
-        update push_outbox o set attempt_started_at = v.at
+        update push_outbox o set attempt_started_at = coalesce(o.attempt_started_at, v.at)
         from (values ${sql.join(marks.map((m) => sql`(${m.id}::bigint, ${m.at}::timestamptz)`))}) as v(id, at)
         where o.id = v.id and o.status = 'sending' and o.claim_token = ${token}
         returning o.id`.execute(db)
       for (const r of rows.rows) applied.add(Number(r.id))
     }
     if (results.length > 0) {
-      const now = new Date()
+      const now = clock.now()
       const values = results.map(({ result: r }) => {
         const status = r.status === 'retry' || r.status === 'released' ? 'pending' : r.status
         const errcode = 'errcode' in r ? r.errcode : null
@@ -716,7 +766,13 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string) {
       })
       const rows = await sql<{ id: number }>`
         update push_outbox as o set
-          status = v.status,
+          -- an item going back to the queue while its campaign is paused or finished is held or
+          -- cancelled instead (a pause or finish during its send, retry or quota wait)
+          status = case when v.status = 'pending' and o.lane = 2
+            and split_part(o.source, ':', 1) = 'campaign' and split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
+            then coalesce((select case c.status when 'paused' then 'held' when 'finished' then 'cancelled' end
+              from campaigns c where c.id = split_part(o.source, ':', 2)::bigint), 'pending')
+            else v.status end,
           errcode = v.errcode,
           errmsg = v.errmsg,
           wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
