@@ -121,7 +121,7 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
         count(*) filter (where r.outcome = 'unreachable') as unreachable,
         count(*) filter (where o.status = 'sent') as sent,
         count(*) filter (where o.status in ('failed', 'skipped')) as failed,
-        count(*) filter (where o.delivery = 'success') as delivered,
+        count(*) filter (where coalesce(o.delivery, rc.status) = 'success') as delivered,
         count(*) filter (where r.clicked_at is not null) as clicked,
         count(*) filter (where r.converted_at is not null) as converted
       from campaign_recipients r
@@ -129,6 +129,8 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
       join members m on m.id = r.member_id
       left join push_outbox o
         on o.appid = c.appid and o.source = r.outbox_source and o.openid = m.openid
+      -- a receipt that raced the send's result write is only in push_receipts
+      left join push_receipts rc on rc.appid = o.appid and rc.msgid = o.wechat_msgid
       where r.campaign_id = ${campaignId}
       group by r.variant
       union all

@@ -111,7 +111,7 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         (count(*) filter (where g.outcome = 'unreachable'))::int as unreachable,
         (count(*) filter (where o.status = 'sent'))::int as sent,
         (count(*) filter (where o.status in ('failed', 'skipped')))::int as failed,
-        (count(*) filter (where o.delivery = 'success'))::int as delivered,
+        (count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered,
         (count(*) filter (where g.clicked_at is not null))::int as clicked,
         (count(*) filter (where g.converted_at is not null))::int as converted
       from gone g
@@ -119,6 +119,8 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
       join members m on m.id = g.member_id
       left join push_outbox o
         on o.appid = c.appid and o.source = g.outbox_source and o.openid = m.openid
+      -- a receipt that raced the send's result write is only in push_receipts
+      left join push_receipts rc on rc.appid = o.appid and rc.msgid = o.wechat_msgid
       group by g.variant
     ), added as (
       insert into campaign_rollups as t (campaign_id, slot, variant, audience, enqueued, capped,

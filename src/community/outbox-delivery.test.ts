@@ -15,6 +15,7 @@ import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.j
 import { accountClient } from '../wechat/api/account-client.js'
 import {
   CLIENT_MSG_ID_WINDOW_MS,
+  cancelSource,
   claim,
   type DispatcherOptions,
   drainOutbox,
@@ -200,9 +201,9 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(sentTo(o.appid)).toHaveLength(3)
   })
 
-  it('cancels a finished campaign’s item when it comes back from a retry, and holds a paused one’s', async () => {
+  it('holds a paused campaign’s item that comes back from a retry; finish cancels a dead claim’s', async () => {
     const o = account()
-    const campaign = async (status: 'finished' | 'paused') =>
+    const campaign = async (status: 'running' | 'paused') =>
       (
         await get()
           .db.insertInto('campaigns')
@@ -219,21 +220,36 @@ forEachDatabase('outbox delivery', (get, dbName) => {
           .returning('id')
           .executeTakeFirstOrThrow()
       ).id
-    const finished = await campaign('finished')
     const paused = await campaign('paused')
-    // claimed before the move, then WeChat answers 503 (certainly not delivered: a retry)
+    // claimed before the pause, then WeChat answers 503 (certainly not delivered: a retry)
     await enqueue(
       get().db,
-      [
-        message(o.appid, 'moved_f', 'template', `campaign:${finished}:x`, { lane: LANE.campaign }),
-        message(o.appid, 'moved_p', 'template', `campaign:${paused}:x`, { lane: LANE.campaign }),
-      ],
+      [message(o.appid, 'moved_p', 'template', `campaign:${paused}:x`, { lane: LANE.campaign })],
       clock.now(),
     )
-    wx.fault('template.send', ...Array.from({ length: 8 }, () => ({ status: 503 })))
-    expect(await drainOutbox({ ...o, concurrency: 1 })).toMatchObject({ retried: 2 })
-    const byOpenid = Object.fromEntries((await rows(o.appid)).map((r) => [r.openid, r.status]))
-    expect(byOpenid).toEqual({ moved_f: 'cancelled', moved_p: 'held' })
+    wx.fault('template.send', ...Array.from({ length: 4 }, () => ({ status: 503 })))
+    expect(await drainOutbox(o)).toMatchObject({ retried: 1 })
+    expect((await rows(o.appid)).map((r) => r.status)).toEqual(['held'])
+
+    // a claim that died holding a running campaign's item, then the campaign is finished
+    const running = await campaign('running')
+    await enqueue(
+      get().db,
+      [message(o.appid, 'moved_f', 'template', `campaign:${running}:x`, { lane: LANE.campaign })],
+      clock.now(),
+    )
+    await claim(get().db, {
+      appid: o.appid,
+      lane: LANE.campaign,
+      limit: 10,
+      token: 'dead',
+      lease: new Date(clock.now().getTime() + 60_000),
+      now: clock.now(),
+    })
+    advance(61_000)
+    expect(await cancelSource(get().db, o.appid, `campaign:${running}:`, clock.now())).toBe(1)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0 })
+    expect((await rows(o.appid)).find((r) => r.openid === 'moved_f')!.status).toBe('cancelled')
   })
 
   it('gives a counted customer-service send back when it certainly did not go', async () => {

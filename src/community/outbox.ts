@@ -137,8 +137,8 @@ export async function releaseSource(db: Kysely<Database>, appid: string, prefix:
 
 /**
  * Cancels pending and held items (a stopped campaign), and those of a dead claim. Items being sent
- * now finish; one that goes back to the queue afterwards is cancelled by the result write.
- * Returns how many.
+ * at that moment finish (one that then needs a retry is not cancelled: a finished campaign cannot
+ * be told from one whose run simply completed). Returns how many.
  */
 export async function cancelSource(db: Kysely<Database>, appid: string, prefix: string, now: Date) {
   const rows = await db
@@ -766,13 +766,13 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string, clock:
       })
       const rows = await sql<{ id: number }>`
         update push_outbox as o set
-          -- an item going back to the queue while its campaign is paused or finished is held or
-          -- cancelled instead (a pause or finish during its send, retry or quota wait)
+          -- an item going back to the queue while its campaign is paused is held instead (a pause
+          -- during its send, retry or quota wait); resuming releases it
           status = case when v.status = 'pending' and o.lane = 2
             and split_part(o.source, ':', 1) = 'campaign' and split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
-            then coalesce((select case c.status when 'paused' then 'held' when 'finished' then 'cancelled' end
-              from campaigns c where c.id = split_part(o.source, ':', 2)::bigint), 'pending')
-            else v.status end,
+            and exists (select 1 from campaigns c
+              where c.id = split_part(o.source, ':', 2)::bigint and c.status = 'paused')
+            then 'held' else v.status end,
           errcode = v.errcode,
           errmsg = v.errmsg,
           wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
