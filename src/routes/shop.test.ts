@@ -362,6 +362,50 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(row).toEqual({ status: 'paid', refunded_fen: 1000 })
   })
 
+  it('settles a refund WeChat Pay answers as final at once (SUCCESS, CLOSED, ABNORMAL)', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    await pay.pay(no)
+    const refund = (outRefundNo: string, amountFen: number) =>
+      requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: no,
+        amountFen,
+        reason: '即时退款',
+        outRefundNo,
+        now: new Date(),
+      })
+    const order_ = () =>
+      get()
+        .db.selectFrom('orders')
+        .select(['status', 'refunded_fen'])
+        .where('out_trade_no', '=', no)
+        .executeTakeFirstOrThrow()
+    try {
+      pay.answerRefundsWith('SUCCESS')
+      expect(await refund('RN-1', 1000)).toMatchObject({ refundStatus: 'success' })
+      expect(await order_()).toEqual({ status: 'paid', refunded_fen: 1000 })
+      // the REFUND.SUCCESS notification that follows is a duplicate: counted once
+      const { answer } = await pay.completeRefund('RN-1')
+      expect(answer.status).toBeLessThan(300)
+      expect(await order_()).toEqual({ status: 'paid', refunded_fen: 1000 })
+      pay.answerRefundsWith('CLOSED')
+      expect(await refund('RN-2', 500)).toMatchObject({ refundStatus: 'closed' })
+      pay.answerRefundsWith('ABNORMAL')
+      expect(await refund('RN-3', 500)).toMatchObject({ refundStatus: 'abnormal' })
+      expect(await order_()).toEqual({ status: 'paid', refunded_fen: 1000 })
+      const statuses = await get()
+        .db.selectFrom('refunds')
+        .select(['out_refund_no', 'status'])
+        .where('out_refund_no', 'in', ['RN-1', 'RN-2', 'RN-3'])
+        .orderBy('out_refund_no')
+        .execute()
+      expect(statuses.map((r) => r.status)).toEqual(['success', 'closed', 'abnormal'])
+    } finally {
+      pay.answerRefundsWith('PROCESSING')
+    }
+  })
+
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {
     const admin = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(

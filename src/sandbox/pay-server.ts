@@ -79,9 +79,12 @@ interface SandboxRefund {
   out_refund_no: string
   out_trade_no: string
   amount: number
-  status: 'PROCESSING' | 'SUCCESS'
+  status: RefundAnswer
   notifyUrl?: string
 }
+
+/** What the refund API answers a new refund with (WeChat Pay may answer any of them at once). */
+export type RefundAnswer = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL'
 
 let seq = 0
 const cst = (at: Date) =>
@@ -99,6 +102,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     },
   }
   let mode: KeyMode = options.mode ?? 'public_key'
+  let refundAnswer: RefundAnswer = 'PROCESSING'
   const merchantKey: KeyObject = createPublicKey(options.merchantPublicKey)
   const orders = new Map<string, SandboxOrder>()
   const calls = new Map<string, number>()
@@ -308,7 +312,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           out_refund_no: outRefundNo,
           out_trade_no: no,
           amount: amount.refund!,
-          status: 'PROCESSING',
+          status: refundAnswer,
           notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
         })
       }
@@ -356,6 +360,10 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       mode = m
     },
     calls: (pathname: string) => calls.get(pathname) ?? 0,
+    /** How new refunds are answered (default PROCESSING, then completeRefund). */
+    answerRefundsWith(status: RefundAnswer) {
+      refundAnswer = status
+    },
     order: (outTradeNo: string) => orders.get(outTradeNo),
     /**
      * The payer pays: the order becomes SUCCESS and its notification is delivered to notify_url.

@@ -112,15 +112,21 @@ export async function sendRefund(
       .execute()
     return 'requested'
   }
-  const status = answer.status === 'SUCCESS' ? 'success' : 'processing'
+  // Accepted: processing. An answer that is already final (SUCCESS, CLOSED, ABNORMAL) settles it
+  // at once through the same path as a REFUND.* notification, so the order is updated once — and
+  // the notification that follows is a duplicate.
   await db
     .updateTable('refunds')
-    .set({ status, refund_id: answer.refund_id, error: null, updated_at: now })
+    .set({ status: 'processing', refund_id: answer.refund_id, error: null, updated_at: now })
     .where('out_refund_no', '=', outRefundNo)
     .where('status', '=', 'requested')
     .execute()
-  if (status === 'success') await settleRefund(db, outRefundNo, 'SUCCESS', now)
-  return status
+  const final = answer.status ?? answer.refund_status
+  if (final === 'SUCCESS' || final === 'CLOSED' || final === 'ABNORMAL') {
+    await settleRefund(db, outRefundNo, final, now)
+    return final === 'SUCCESS' ? 'success' : final === 'CLOSED' ? 'closed' : 'abnormal'
+  }
+  return 'processing'
 }
 
 /**
