@@ -8,7 +8,7 @@
  *   PATCH shop/products/:sku             { name?, priceFen?, stock?, perMemberLimit?, startsAt?,
  *                                          endsAt?, enabled? }
  *   GET   shop/orders?status=&limit=     newest first
- *   POST  shop/orders/:no/refunds        { amountFen, reason, outRefundNo? } partial allowed
+ *   POST  shop/orders/:no/refunds        { amountFen, reason, outRefundNo? } + Idempotency-Key
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -21,6 +21,7 @@ import type { Logger } from '../logger.js'
 import { ensureDefaultProducts } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { requestRefund } from '../shop/refunds.js'
+import { sha256Hex } from '../wechat/crypto.js'
 import { int, parseBody, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
@@ -205,6 +206,25 @@ export function shopAdminRoutes(o: {
   app.post('/accounts/:appid/shop/orders/:no/refunds', async (c) => {
     onlyShopAccount(c.req.param('appid'))
     const b = await parseBody(c, refundBody)
+    // Idempotent: the refund's number is the body's outRefundNo or derived from the
+    // Idempotency-Key header, so the same request twice is one refund (answered with it).
+    const key = c.req.header('idempotency-key')
+    if (!b.outRefundNo && !key)
+      return c.json(
+        {
+          code: 'IDEMPOTENCY_KEY_REQUIRED',
+          message:
+            'send an Idempotency-Key header (or outRefundNo): the same key twice is one refund',
+        },
+        400,
+      )
+    if (key !== undefined && !/^[\w-]{1,64}$/.test(key))
+      return c.json(
+        { code: 'BAD_IDEMPOTENCY_KEY', message: 'Idempotency-Key: 1–64 of [A-Za-z0-9_-]' },
+        400,
+      )
+    const outRefundNo =
+      b.outRefundNo ?? `RK-${(await sha256Hex(`${c.req.param('no')}\n${key}`)).slice(0, 32)}`
     const now = o.clock.now()
     const result = await requestRefund(
       db,
@@ -214,7 +234,7 @@ export function shopAdminRoutes(o: {
         outTradeNo: c.req.param('no'),
         amountFen: b.amountFen,
         reason: b.reason,
-        outRefundNo: b.outRefundNo,
+        outRefundNo,
         now,
       },
       o.logger,

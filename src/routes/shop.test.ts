@@ -407,7 +407,12 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
   })
 
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {
-    const admin = async (method: string, path: string, body?: unknown) => {
+    const admin = async (
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
       const res = await fetch(
         `${server.url}/admin/api/accounts/${SAFE_ACCOUNT.appid}/shop${path}`,
         {
@@ -415,6 +420,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
           headers: {
             authorization: 'Bearer shop-operator-token-0123',
             'content-type': 'application/json',
+            ...headers,
           },
           body: body === undefined ? undefined : JSON.stringify(body),
         },
@@ -472,9 +478,38 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     )
     expect((await admin('GET', '/orders?status=weird')).status).toBe(400)
     const no = order.json.order.outTradeNo
+    // no idempotency key: refused, nothing refunded
+    const keyless = await admin('POST', `/orders/${no}/refunds`, { amountFen: 100, reason: '退款' })
+    expect(keyless.status).toBe(400)
+    expect(keyless.json.code).toBe('IDEMPOTENCY_KEY_REQUIRED')
     expect(
-      (await admin('POST', `/orders/${no}/refunds`, { amountFen: 600, reason: '退款' })).json,
+      (
+        await admin(
+          'POST',
+          `/orders/${no}/refunds`,
+          { amountFen: 600, reason: '退款' },
+          { 'idempotency-key': 'too-much-1' },
+        )
+      ).json,
     ).toMatchObject({ code: 'TOO_MUCH', refundable: 500 })
+    // the same Idempotency-Key twice is one refund, answered with the first
+    const keyed = () =>
+      admin(
+        'POST',
+        `/orders/${no}/refunds`,
+        { amountFen: 100, reason: '退一部分' },
+        { 'idempotency-key': 'op-2026-12-02-a' },
+      )
+    const first = await keyed()
+    const again = await keyed()
+    expect([first.status, again.status]).toEqual([201, 200])
+    expect(again.json).toMatchObject({ status: 'existing', outRefundNo: first.json.outRefundNo })
+    const keyedRows = await get()
+      .db.selectFrom('refunds')
+      .select('amount_fen')
+      .where('out_refund_no', '=', String(first.json.outRefundNo))
+      .execute()
+    expect(keyedRows).toEqual([{ amount_fen: 100 }])
     const refund = await admin('POST', `/orders/${no}/refunds`, {
       amountFen: 200,
       reason: '部分退款',
@@ -497,6 +532,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       .where('action', 'in', ['product.create', 'product.update', 'order.refund'])
       .execute()
     expect(log.map((l) => l.action).sort()).toEqual([
+      'order.refund', // the keyed one, once
       'order.refund',
       'product.create',
       'product.update',

@@ -18,7 +18,14 @@ export async function requestRefund(
   db: Kysely<Database>,
   gateway: PayGateway,
   s: ShopSettings,
-  r: { outTradeNo: string; amountFen: number; reason: string; outRefundNo?: string; now: Date },
+  r: {
+    outTradeNo: string
+    amountFen: number
+    reason: string
+    /** The refund's number: the same number is the same refund (the caller's idempotency key). */
+    outRefundNo: string
+    now: Date
+  },
   logger?: Logger,
 ): Promise<RefundRequest> {
   const decided = await db.transaction().execute(async (trx) => {
@@ -30,7 +37,7 @@ export async function requestRefund(
       .forUpdate()
       .executeTakeFirst()
     if (!order) return { status: 'not_found' as const }
-    const outRefundNo = r.outRefundNo ?? `R-${order.out_trade_no}-${Date.now().toString(36)}`
+    const outRefundNo = r.outRefundNo
     const existing = await trx
       .selectFrom('refunds')
       .select(['out_refund_no', 'status', 'order_id'])
