@@ -78,6 +78,38 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       .where('member_id', '=', memberId)
       .execute()
 
+  it('answers code2Session errors clearly and never retries the single-use code', async () => {
+    const attempt = async (fault: Parameters<typeof wx.fault>[1]) => {
+      const code = wx.loginCode(shop.settings.mpAppid, `o_mp_err_${++users}`)
+      const before = wx.calls('jscode2session')
+      wx.fault('jscode2session', fault, fault, fault, fault)
+      const res = await api('/login', { body: { code } })
+      const calls = wx.calls('jscode2session') - before
+      wx.clearFaults()
+      return { status: res.status, code: res.json.code, calls }
+    }
+    expect(await attempt({ errcode: 45011, errmsg: 'freq limit' })).toEqual({
+      status: 429,
+      code: 'TOO_MANY_REQUESTS',
+      calls: 1,
+    })
+    expect(await attempt({ errcode: 40226, errmsg: 'risky user' })).toEqual({
+      status: 403,
+      code: 'USER_BLOCKED',
+      calls: 1,
+    })
+    expect(await attempt({ errcode: -1, errmsg: 'system busy' })).toEqual({
+      status: 503,
+      code: 'WECHAT_UNAVAILABLE',
+      calls: 1,
+    })
+    expect(await attempt({ status: 502 })).toEqual({
+      status: 503,
+      code: 'WECHAT_UNAVAILABLE',
+      calls: 1,
+    })
+  })
+
   it('logs in, buys a membership, and applies a notification sent 3× concurrently once', async () => {
     expect((await api('/login', { body: { code: 'made-up' } })).status).toBe(401)
     expect((await api('/catalog')).status).toBe(401)

@@ -27,6 +27,7 @@ import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-a
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
 import { settleRefund } from '../shop/refunds.js'
 import type { ApiClient } from '../wechat/api/client.js'
+import { WechatNetworkError } from '../wechat/api/errors.js'
 import { sha1Hex } from '../wechat/crypto.js'
 import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
@@ -138,6 +139,29 @@ export function miniProgramRoutes(
       const errcode = (error as { errcode?: number }).errcode
       if (errcode === 40029 || errcode === 40163)
         throw new HTTPException(401, { message: 'code: invalid or used (call wx.login again)' })
+      if (errcode === 45011)
+        return c.json(
+          {
+            code: 'TOO_MANY_REQUESTS',
+            message: 'WeChat limits this user’s logins: retry in a minute',
+          },
+          429,
+          { 'Retry-After': '60' },
+        )
+      if (errcode === 40226)
+        return c.json(
+          { code: 'USER_BLOCKED', message: 'WeChat blocks this user (high risk): login refused' },
+          403,
+        )
+      if (errcode === -1 || error instanceof WechatNetworkError)
+        return c.json(
+          {
+            code: 'WECHAT_UNAVAILABLE',
+            message: 'WeChat did not answer the login: call wx.login again and retry',
+          },
+          503,
+          { 'Retry-After': '5' },
+        )
       throw error
     }
     const expiresAt = sessionExpiry(now)

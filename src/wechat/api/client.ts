@@ -30,6 +30,8 @@ export interface ApiRequest {
   secret?: boolean
   /** False: sending it twice would deliver twice (see the header). Default true. */
   idempotent?: boolean
+  /** False: never retried (a single-use credential such as a `wx.login()` code). */
+  retry?: boolean
 }
 
 /** A JSON object WeChat answered with errcode 0 (or none). */
@@ -140,7 +142,7 @@ export function backoff(options: {
       try {
         return await next(req)
       } catch (error) {
-        if (attempt >= options.retries || !isTransient(error)) throw error
+        if (attempt >= options.retries || !isTransient(error) || req.retry === false) throw error
         if (req.idempotent === false && !certainlyNotDelivered(error)) throw error
         const delay = Math.min(5000, options.baseMs * 2 ** attempt) * (0.75 + options.random() / 2)
         await options.sleep(delay)

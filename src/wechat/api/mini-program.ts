@@ -1,5 +1,6 @@
 /** Mini-program login: `code2Session` (GET /sns/jscode2session; no access token, the secret instead). */
 import type { ApiClient } from './client.js'
+import { WechatNetworkError } from './errors.js'
 
 export interface MiniProgramSession {
   openid: string
@@ -20,10 +21,16 @@ export async function code2Session(
     query: { appid: r.appid, secret: r.secret, js_code: r.code, grant_type: 'authorization_code' },
     auth: false,
     secret: true,
+    // The code is single use: a retry after a timeout or -1 could only fail as "code used".
+    retry: false,
   })
+  if (typeof res.openid !== 'string' || res.openid === '')
+    throw new WechatNetworkError('sns.jscode2session', 'answer without an openid', undefined, {
+      maybeDelivered: true,
+    })
   return {
-    openid: String(res.openid),
-    sessionKey: String(res.session_key),
+    openid: res.openid,
+    sessionKey: String(res.session_key ?? ''),
     unionid: typeof res.unionid === 'string' ? res.unionid : null,
   }
 }
