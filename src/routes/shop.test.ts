@@ -1,7 +1,9 @@
 import { createVerify } from 'node:crypto'
+import type { Kysely } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
@@ -13,6 +15,8 @@ import { createOrder } from '../shop/orders.js'
 import { requestRefund } from '../shop/refunds.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
 import type { ShopRouteOptions } from './shop.js'
+
+type ShopDb = Kysely<Database>
 
 let wx: SandboxApi
 beforeAll(async () => {
@@ -268,8 +272,23 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(joined.map((j) => j.status)).toEqual([201, 201])
     expect((await buy(a.token, { sku: 'flash-tea', groupBuyId: group })).status).toBe(404)
     for (const o of [lead, ...joined]) await pay.pay(o.json.order.outTradeNo)
+    const formed = await api(`/group-buys/${group}`, { token: a.token })
+    expect(formed.json).toMatchObject({ status: 'succeeded', joined: 3, paid: 3, sizeRequired: 3 })
+    // formed at three, it still takes people while seats and time remain
+    const [d, e, f] = [await login(), await login(), await login()]
+    const more = [
+      await buy(d.token, { sku: 'group-gift', groupBuyId: group }),
+      await buy(e.token, { sku: 'group-gift', groupBuyId: group }),
+    ]
+    expect(more.map((j) => j.status)).toEqual([201, 201])
+    for (const o of more) await pay.pay(o.json.order.outTradeNo)
+    const sixth = await buy(f.token, { sku: 'group-gift', groupBuyId: group })
+    expect(sixth).toMatchObject({
+      status: 409,
+      json: { code: 'GROUP_FULL', message: 'the group buy is full' },
+    })
     const status = await api(`/group-buys/${group}`, { token: a.token })
-    expect(status.json).toMatchObject({ status: 'succeeded', joined: 3, paid: 3, sizeRequired: 3 })
+    expect(status.json).toMatchObject({ status: 'succeeded', joined: 5, paid: 5, sizeMax: 5 })
   })
 
   it('never oversells a flash sale under 1,000 concurrent orders', async () => {
@@ -357,7 +376,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     const refund = await get()
       .db.selectFrom('refunds')
       .select(['out_refund_no', 'status'])
-      .where('out_refund_no', '=', `R-${lead.json.order.outTradeNo}`)
+      .where('out_refund_no', '=', `R-${lead.json.order.outTradeNo}-group`)
       .executeTakeFirstOrThrow()
     expect(refund.status).toBe('processing')
     const { answer } = await pay.completeRefund(refund.out_refund_no)
@@ -436,6 +455,96 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     } finally {
       pay.answerRefundsWith('PROCESSING')
     }
+  })
+
+  /** Runs maintenance a day later (past every group buy's deadline). */
+  const maintainLater = async (o: { db?: ShopDb; shop?: ShopRouteOptions['shop'] } = {}) => {
+    offset.ms = 25 * 3600_000
+    try {
+      return await runShopMaintenance(o.db ?? get().db, o.shop ?? shop, {
+        now: clock.now(),
+        timeZone: 'Asia/Shanghai',
+        logger: silentLogger,
+      })
+    } finally {
+      offset.ms = 0
+    }
+  }
+  /** The database as a process sees it that dies right after it marks a group buy failed. */
+  const dyingAfterGroupFails = (): ShopDb => {
+    let dead = false
+    return get().db.withPlugin({
+      transformQuery({ node }) {
+        if (dead) throw new Error('the process died')
+        const text = JSON.stringify(node)
+        if (
+          node.kind === 'UpdateQueryNode' &&
+          text.includes('"group_buys"') &&
+          text.includes('"failed"')
+        )
+          dead = true
+        return node
+      },
+      transformResult: async ({ result }) => result,
+    })
+  }
+  const groupRefund = (outTradeNo: string) =>
+    get()
+      .db.selectFrom('refunds')
+      .select(['amount_fen', 'status', 'error'])
+      .where('out_refund_no', '=', `R-${outTradeNo}-group`)
+      .executeTakeFirst()
+
+  it('never loses the refunds of a failed group buy: written with the failure, sent until accepted', async () => {
+    const a = await login()
+    const lead = await buy(a.token, { sku: 'group-gift' })
+    const no = lead.json.order.outTradeNo as string
+    await pay.pay(no)
+    // the process dies right after marking the group failed …
+    await maintainLater({ db: dyingAfterGroupFails() }).catch(() => undefined)
+    // … the next run cannot reach WeChat Pay …
+    const unreachable = {
+      ...shop,
+      gateway: {
+        ...shop.gateway,
+        refund: async () => {
+          throw new Error('connect ECONNREFUSED')
+        },
+      },
+    }
+    await maintainLater({ shop: unreachable })
+    expect(await groupRefund(no)).toMatchObject({
+      amount_fen: 1990,
+      status: 'requested',
+      error: expect.stringContaining('ECONNREFUSED'),
+    })
+    // … and the one after sends it
+    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    expect(await groupRefund(no)).toMatchObject({ status: 'processing', error: null })
+    await pay.completeRefund(`R-${no}-group`)
+    const order = await api(`/orders/${no}`, { token: a.token })
+    expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+  })
+
+  it('refunds what remains when a group buy fails after a partial refund', async () => {
+    const a = await login()
+    const lead = await buy(a.token, { sku: 'group-gift' })
+    const no = lead.json.order.outTradeNo as string
+    await pay.pay(no)
+    const partial = await requestRefund(get().db, shop.gateway, shop.settings, {
+      outTradeNo: no,
+      amountFen: 100,
+      reason: '差价',
+      outRefundNo: `RP-${no}`,
+      now: new Date(),
+    })
+    expect(partial).toMatchObject({ status: 'requested', refundStatus: 'processing' })
+    await pay.completeRefund(`RP-${no}`)
+    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    expect(await groupRefund(no)).toMatchObject({ amount_fen: 1890, status: 'processing' })
+    await pay.completeRefund(`R-${no}-group`)
+    const order = await api(`/orders/${no}`, { token: a.token })
+    expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
   })
 
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {

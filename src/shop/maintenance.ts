@@ -3,9 +3,10 @@
  * processes at once because every change is a conditional update:
  *   1. unpaid orders past their expiry: asked about (a payment whose notification was lost is
  *      applied), else closed at WeChat Pay and locally, releasing stock and group-buy seats;
- *   2. group buys past their deadline without enough paid participants: failed, paid orders
- *      refunded in full;
- *   3. refunds WeChat Pay has not accepted yet: sent again with the same number.
+ *   2. group buys past their deadline without enough paid participants: failed, and in the same
+ *      transaction a refund of what remains refundable recorded for each paid order;
+ *   3. refunds WeChat Pay has not accepted yet (those just recorded included): sent, again and
+ *      again with the same number.
  */
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -13,7 +14,7 @@ import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
 import { applyTransaction, closeOrder } from './orders.js'
-import { requestRefund, sendRefund } from './refunds.js'
+import { sendRefund } from './refunds.js'
 
 /** The shop's services: settings and the payment gateway. */
 export interface Shop {
@@ -21,6 +22,7 @@ export interface Shop {
   gateway: PayGateway
 }
 
+/** One maintenance pass (see above); returns what it did, errors counted and logged, not thrown. */
 export async function runShopMaintenance(
   db: Kysely<Database>,
   shop: Shop,
@@ -58,39 +60,20 @@ export async function runShopMaintenance(
     }
   }
 
-  const failed = await db
-    .updateTable('group_buys')
-    .set({ status: 'failed', settled_at: o.now })
+  const due = await db
+    .selectFrom('group_buys')
+    .select('id')
     .where('status', '=', 'open')
     .where('expires_at', '<=', o.now)
-    .returning('id')
+    .orderBy('expires_at')
+    .limit(200)
     .execute()
-  summary.groupsFailed = failed.length
-  if (failed.length > 0) {
-    const paid = await db
-      .selectFrom('orders')
-      .select(['out_trade_no', 'amount_fen'])
-      .where(
-        'group_buy_id',
-        'in',
-        failed.map((g) => g.id),
-      )
-      .where('status', '=', 'paid')
-      .execute()
-    for (const order of paid) {
-      await requestRefund(
-        db,
-        gateway,
-        settings,
-        {
-          outTradeNo: order.out_trade_no,
-          amountFen: order.amount_fen,
-          reason: '拼团未成团，全额退款',
-          outRefundNo: `R-${order.out_trade_no}`,
-          now: o.now,
-        },
-        o.logger,
-      )
+  for (const group of due) {
+    try {
+      if (await failGroupBuy(db, group.id, o.now)) summary.groupsFailed++
+    } catch (error) {
+      summary.errors++
+      o.logger.warn('could not fail a group buy', { groupBuyId: group.id, error })
     }
   }
 
@@ -106,4 +89,61 @@ export async function runShopMaintenance(
     if (status !== 'requested') summary.refundsSent++
   }
   return summary
+}
+
+/**
+ * Fails one expired group buy and, in the same transaction, records a refund of what remains
+ * refundable on each of its paid orders (`R-<out_trade_no>-group`, status `requested`), so the
+ * refund queue sends them even if this process dies right after. No network call inside. The
+ * group is locked before its orders: a payment waiting on the group holds only a pending order.
+ * False when the group is no longer open (another process, or it filled).
+ */
+export async function failGroupBuy(
+  db: Kysely<Database>,
+  groupBuyId: number,
+  now: Date,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const failed = await trx
+      .updateTable('group_buys')
+      .set({ status: 'failed', settled_at: now })
+      .where('id', '=', groupBuyId)
+      .where('status', '=', 'open')
+      .where('expires_at', '<=', now)
+      .returning('id')
+      .executeTakeFirst()
+    if (!failed) return false
+    const paid = await trx
+      .selectFrom('orders')
+      .select(['id', 'out_trade_no', 'amount_fen'])
+      .where('group_buy_id', '=', groupBuyId)
+      .where('status', '=', 'paid')
+      .orderBy('id')
+      .forUpdate()
+      .execute()
+    for (const order of paid) {
+      const live = await trx
+        .selectFrom('refunds')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_fen'), eb.lit(0)).as('n'))
+        .where('order_id', '=', order.id)
+        .where('status', 'in', ['requested', 'processing', 'success'])
+        .executeTakeFirstOrThrow()
+      const remaining = order.amount_fen - Number(live.n)
+      if (remaining <= 0) continue
+      await trx
+        .insertInto('refunds')
+        .values({
+          order_id: order.id,
+          out_refund_no: `R-${order.out_trade_no}-group`,
+          amount_fen: remaining,
+          reason: '拼团未成团，退款',
+          status: 'requested',
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('out_refund_no').doNothing())
+        .execute()
+    }
+    return true
+  })
 }

@@ -118,7 +118,9 @@ export async function createOrder(
             .set((eb) => ({ joined: eb('joined', '+', 1) }))
             .where('id', '=', r.groupBuyId)
             .where('product_id', '=', product.id)
-            .where('status', '=', 'open')
+            // formed (succeeded) at the minimum size, a group still takes people while seats
+            // and time remain
+            .where('status', 'in', ['open', 'succeeded'])
             .where('expires_at', '>', r.now)
             .where('joined', '<', sql<number>`size_max`)
             .returning(['id', 'expires_at'])
@@ -132,7 +134,9 @@ export async function createOrder(
               .executeTakeFirst()
             if (!group) throw new Refused('group_not_found')
             throw new Refused(
-              group.status !== 'open' || group.expires_at <= r.now ? 'group_closed' : 'group_full',
+              group.status === 'failed' || group.expires_at <= r.now
+                ? 'group_closed'
+                : 'group_full',
             )
           }
           groupBuyId = seat.id
