@@ -404,9 +404,13 @@ export interface RefundsTable {
   out_refund_no: string
   amount_fen: number
   reason: string
-  status: 'requested' | 'processing' | 'success' | 'closed' | 'abnormal'
+  /** `failed`: WeChat Pay never accepted it (REFUND_MAX_ATTEMPTS tries, with backoff). */
+  status: 'requested' | 'processing' | 'success' | 'closed' | 'abnormal' | 'failed'
   refund_id: string | null
   error: string | null
+  /** Sends tried; the next one not before `next_attempt_at` (requested refunds). */
+  attempts: Generated<number>
+  next_attempt_at: Timestamp | null
   created_at: Timestamp
   updated_at: Timestamp
 }

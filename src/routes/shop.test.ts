@@ -12,7 +12,12 @@ import { miniProgramLink } from '../shop/catalog.js'
 import { runShopMaintenance } from '../shop/maintenance.js'
 import { nodeShop } from '../shop/node-shop.js'
 import { createOrder } from '../shop/orders.js'
-import { requestRefund } from '../shop/refunds.js'
+import {
+  REFUND_MAX_ATTEMPTS,
+  refundRetryDelayMs,
+  requestRefund,
+  sendRefund,
+} from '../shop/refunds.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
 import type { ShopRouteOptions } from './shop.js'
 
@@ -458,8 +463,10 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
   })
 
   /** Runs maintenance a day later (past every group buy's deadline). */
-  const maintainLater = async (o: { db?: ShopDb; shop?: ShopRouteOptions['shop'] } = {}) => {
-    offset.ms = 25 * 3600_000
+  const maintainLater = async (
+    o: { db?: ShopDb; shop?: ShopRouteOptions['shop']; laterMs?: number } = {},
+  ) => {
+    offset.ms = 25 * 3600_000 + (o.laterMs ?? 0)
     try {
       return await runShopMaintenance(o.db ?? get().db, o.shop ?? shop, {
         now: clock.now(),
@@ -518,8 +525,8 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       status: 'requested',
       error: expect.stringContaining('ECONNREFUSED'),
     })
-    // … and the one after sends it
-    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    // … and the one after its back-off (a minute after the failed try) sends it
+    expect(await maintainLater({ laterMs: 60_000 })).toMatchObject({ errors: 0 })
     expect(await groupRefund(no)).toMatchObject({ status: 'processing', error: null })
     await pay.completeRefund(`R-${no}-group`)
     const order = await api(`/orders/${no}`, { token: a.token })
@@ -545,6 +552,54 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     await pay.completeRefund(`R-${no}-group`)
     const order = await api(`/orders/${no}`, { token: a.token })
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+  })
+
+  it('backs off a refund WeChat Pay keeps refusing, ends it failed, and never lets it hold newer ones', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    await pay.pay(no)
+    const refusing = {
+      ...shop.gateway,
+      refund: async () => {
+        throw new Error('SYSTEM_ERROR 系统繁忙')
+      },
+    }
+    const t0 = new Date()
+    expect(
+      await requestRefund(get().db, refusing, shop.settings, {
+        outTradeNo: no,
+        amountFen: 100,
+        reason: '一直失败',
+        outRefundNo: `RQ-${no}`,
+        now: t0,
+      }),
+    ).toMatchObject({ refundStatus: 'requested' })
+    const row = () =>
+      get()
+        .db.selectFrom('refunds')
+        .select(['status', 'attempts', 'next_attempt_at'])
+        .where('out_refund_no', '=', `RQ-${no}`)
+        .executeTakeFirstOrThrow()
+    expect(await row()).toMatchObject({ status: 'requested', attempts: 1 })
+    expect((await row()).next_attempt_at!.getTime() - t0.getTime()).toBe(60_000)
+    // not due yet: the queue sends a newer refund and leaves this one alone
+    const newer = await requestRefund(get().db, shop.gateway, shop.settings, {
+      outTradeNo: no,
+      amountFen: 100,
+      reason: '正常',
+      outRefundNo: `RQ2-${no}`,
+      now: t0,
+    })
+    expect(newer).toMatchObject({ refundStatus: 'processing' })
+    // each try waits twice as long; the tenth ends it failed (and it stops counting as refunded)
+    let at = t0
+    for (let i = 2; i <= REFUND_MAX_ATTEMPTS; i++) {
+      at = new Date(at.getTime() + refundRetryDelayMs(i - 1))
+      await sendRefund(get().db, refusing, shop.settings, `RQ-${no}`, at)
+    }
+    expect(await row()).toMatchObject({ status: 'failed', attempts: REFUND_MAX_ATTEMPTS })
+    expect(refundRetryDelayMs(10)).toBe(6 * 3600_000)
   })
 
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {

@@ -77,11 +77,14 @@ export async function runShopMaintenance(
     }
   }
 
+  // The refund queue: due ones only (failed sends back off), so refunds that keep failing never
+  // hold newer ones back.
   const waiting = await db
     .selectFrom('refunds')
     .select('out_refund_no')
     .where('status', '=', 'requested')
-    .orderBy('id')
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', o.now)]))
+    .orderBy('next_attempt_at')
     .limit(200)
     .execute()
   for (const r of waiting) {
@@ -138,6 +141,7 @@ export async function failGroupBuy(
           amount_fen: remaining,
           reason: '拼团未成团，退款',
           status: 'requested',
+          next_attempt_at: now,
           created_at: now,
           updated_at: now,
         })

@@ -65,6 +65,7 @@ export async function requestRefund(
         amount_fen: r.amountFen,
         reason: r.reason,
         status: 'requested',
+        next_attempt_at: r.now,
         created_at: r.now,
         updated_at: r.now,
       })
@@ -76,6 +77,13 @@ export async function requestRefund(
   const sent = await sendRefund(db, gateway, s, decided.outRefundNo, r.now, logger)
   return { ...decided, refundStatus: sent }
 }
+
+/** Tries before a refund WeChat Pay keeps refusing ends `failed` (an operator is alerted). */
+export const REFUND_MAX_ATTEMPTS = 10
+
+/** Wait after `attempts` failed sends: 1 min, 2, 4 … capped at 6 h (≈ 1.5 days for all ten). */
+export const refundRetryDelayMs = (attempts: number) =>
+  Math.min(6 * 3600_000, 60_000 * 2 ** Math.max(0, attempts - 1))
 
 /** Sends one requested refund (same number every time); returns its status afterwards. */
 export async function sendRefund(
@@ -93,6 +101,7 @@ export async function sendRefund(
       'refunds.amount_fen as refund_fen',
       'refunds.reason',
       'refunds.status',
+      'refunds.attempts',
       'orders.out_trade_no',
       'orders.amount_fen as total_fen',
     ])
@@ -111,13 +120,29 @@ export async function sendRefund(
     })
   } catch (error) {
     const message = error instanceof PayApiError ? `${error.code} ${error.message}` : String(error)
-    logger?.warn('refund not accepted yet', { outRefundNo, error: message })
+    const attempts = row.attempts + 1
+    const last = attempts >= REFUND_MAX_ATTEMPTS
+    if (last)
+      logger?.warn('refund failed: WeChat Pay never accepted it', {
+        code: 'REFUND_FAILED',
+        outRefundNo,
+        attempts,
+        error: message,
+      })
+    else logger?.warn('refund not accepted yet', { outRefundNo, attempts, error: message })
     await db
       .updateTable('refunds')
-      .set({ error: message.slice(0, 500), updated_at: now })
+      .set({
+        error: message.slice(0, 500),
+        attempts,
+        status: last ? 'failed' : 'requested',
+        next_attempt_at: last ? null : new Date(now.getTime() + refundRetryDelayMs(attempts)),
+        updated_at: now,
+      })
       .where('out_refund_no', '=', outRefundNo)
+      .where('status', '=', 'requested')
       .execute()
-    return 'requested'
+    return last ? 'failed' : 'requested'
   }
   // Accepted: processing. An answer that is already final (SUCCESS, CLOSED, ABNORMAL) settles it
   // at once through the same path as a REFUND.* notification, so the order is updated once — and
@@ -153,7 +178,8 @@ export async function settleRefund(
       .updateTable('refunds')
       .set({ status, updated_at: now })
       .where('out_refund_no', '=', outRefundNo)
-      .where('status', 'in', ['requested', 'processing'])
+      // failed: we gave up sending it, but WeChat Pay says it went after all
+      .where('status', 'in', ['requested', 'processing', 'failed'])
       .returning(['order_id', 'amount_fen'])
       .executeTakeFirst()
     if (!refund) {
