@@ -379,6 +379,9 @@ export interface OrdersTable {
   created_at: Timestamp
   paid_at: Timestamp | null
   closed_at: Timestamp | null
+  /** What WeChat Pay reported as paid (`amount.total`, `amount.payer_total`), once notified. */
+  paid_total_fen: number | null
+  payer_total_fen: number | null
 }
 
 export interface MembershipsTable {

@@ -554,6 +554,36 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
   })
 
+  it('refunds a flagged order (paid another amount) against what WeChat Pay says was paid', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    const local = order.json.order.amountFen as number
+    await pay.pay(no, { amountTotal: local - 1 })
+    const row = () =>
+      get()
+        .db.selectFrom('orders')
+        .select(['status', 'paid_total_fen', 'refunded_fen'])
+        .where('out_trade_no', '=', no)
+        .executeTakeFirstOrThrow()
+    expect(await row()).toMatchObject({ status: 'flagged', paid_total_fen: local - 1 })
+    const refund = (outRefundNo: string, amountFen: number) =>
+      requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: no,
+        amountFen,
+        reason: '金额不符，退款',
+        outRefundNo,
+        now: new Date(),
+      })
+    expect(await refund(`RF-${no}-all`, local)).toEqual({
+      status: 'too_much',
+      refundable: local - 1,
+    })
+    expect(await refund(`RF-${no}`, local - 1)).toMatchObject({ refundStatus: 'processing' })
+    await pay.completeRefund(`RF-${no}`)
+    expect(await row()).toMatchObject({ status: 'refunded', refunded_fen: local - 1 })
+  })
+
   it('backs off a refund WeChat Pay keeps refusing, ends it failed, and never lets it hold newer ones', async () => {
     const u = await login()
     const order = await buy(u.token, { sku: 'vip-30' })

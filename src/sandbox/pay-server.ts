@@ -377,6 +377,9 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const order = orders.get(outTradeNo)
       if (!order) throw new Error(`sandbox pay: no order ${outTradeNo}`)
       if (order.state === 'NOTPAY') {
+        // A payment of another amount than the order's (to test mismatches): that is what was paid.
+        if (o.amountTotal !== undefined)
+          (order.body.amount as { total: number }).total = o.amountTotal
         order.state = 'SUCCESS'
         order.transactionId = `4200${Date.now()}${String(++seq).padStart(6, '0')}`
         order.successTime = cst(new Date())

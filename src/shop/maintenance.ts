@@ -118,7 +118,7 @@ export async function failGroupBuy(
     if (!failed) return false
     const paid = await trx
       .selectFrom('orders')
-      .select(['id', 'out_trade_no', 'amount_fen'])
+      .select(['id', 'out_trade_no', 'amount_fen', 'paid_total_fen'])
       .where('group_buy_id', '=', groupBuyId)
       .where('status', '=', 'paid')
       .orderBy('id')
@@ -131,7 +131,7 @@ export async function failGroupBuy(
         .where('order_id', '=', order.id)
         .where('status', 'in', ['requested', 'processing', 'success'])
         .executeTakeFirstOrThrow()
-      const remaining = order.amount_fen - Number(live.n)
+      const remaining = (order.paid_total_fen ?? order.amount_fen) - Number(live.n)
       if (remaining <= 0) continue
       await trx
         .insertInto('refunds')

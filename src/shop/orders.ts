@@ -316,6 +316,11 @@ export async function applyTransaction(
       .forUpdate()
       .executeTakeFirstOrThrow()
     if (order.status === 'paid' || order.status === 'refunded') return 'duplicate'
+    // What WeChat Pay says was paid: refunds are made against it (a flagged order's may differ).
+    const reported = {
+      paid_total_fen: Number.isInteger(t.amount?.total) ? t.amount!.total! : null,
+      payer_total_fen: Number.isInteger(t.amount?.payer_total) ? t.amount!.payer_total! : null,
+    }
     if (order.transaction_id && order.transaction_id === t.transaction_id) return 'duplicate'
     const problems = [
       t.mchid !== gateway.mchid && 'mchid',
@@ -331,6 +336,7 @@ export async function applyTransaction(
           status: 'flagged',
           flag_reason: `payment does not match the order: ${problems.join(', ')}`,
           transaction_id: t.transaction_id ?? null,
+          ...reported,
         })
         .where('id', '=', order.id)
         .execute()
@@ -355,6 +361,7 @@ export async function applyTransaction(
           flag_reason: refundReason,
           transaction_id: t.transaction_id ?? null,
           paid_at: o.now,
+          ...reported,
         })
         .where('id', '=', order.id)
         .execute()
@@ -363,9 +370,10 @@ export async function applyTransaction(
         .values({
           order_id: order.id,
           out_refund_no: `R-${order.out_trade_no}`,
-          amount_fen: order.amount_fen,
+          amount_fen: reported.paid_total_fen ?? order.amount_fen,
           reason: refundReason,
           status: 'requested',
+          next_attempt_at: o.now,
           created_at: o.now,
           updated_at: o.now,
         })
@@ -375,7 +383,12 @@ export async function applyTransaction(
     }
     const paid = await trx
       .updateTable('orders')
-      .set({ status: 'paid', transaction_id: t.transaction_id ?? null, paid_at: o.now })
+      .set({
+        status: 'paid',
+        transaction_id: t.transaction_id ?? null,
+        paid_at: o.now,
+        ...reported,
+      })
       .where('id', '=', order.id)
       .where('status', '=', 'pending')
       .returning('id')

@@ -55,7 +55,8 @@ export async function requestRefund(
       .where('order_id', '=', order.id)
       .where('status', 'in', ['requested', 'processing', 'success'])
       .executeTakeFirstOrThrow()
-    const refundable = order.amount_fen - Number(live.n)
+    // What was really paid (a flagged order's payment may differ from the order).
+    const refundable = (order.paid_total_fen ?? order.amount_fen) - Number(live.n)
     if (r.amountFen > refundable) return { status: 'too_much' as const, refundable }
     await trx
       .insertInto('refunds')
@@ -103,7 +104,8 @@ export async function sendRefund(
       'refunds.status',
       'refunds.attempts',
       'orders.out_trade_no',
-      'orders.amount_fen as total_fen',
+      'orders.amount_fen',
+      'orders.paid_total_fen',
     ])
     .where('refunds.out_refund_no', '=', outRefundNo)
     .executeTakeFirstOrThrow()
@@ -114,7 +116,7 @@ export async function sendRefund(
       outTradeNo: row.out_trade_no,
       outRefundNo,
       refundFen: row.refund_fen,
-      totalFen: row.total_fen,
+      totalFen: row.paid_total_fen ?? row.amount_fen,
       reason: row.reason.slice(0, 80),
       notifyUrl: s.notifyUrl,
     })
@@ -197,7 +199,11 @@ export async function settleRefund(
           refunded_fen: eb('refunded_fen', '+', refund.amount_fen),
           status: eb
             .case()
-            .when(eb('refunded_fen', '+', refund.amount_fen), '>=', eb.ref('amount_fen'))
+            .when(
+              eb('refunded_fen', '+', refund.amount_fen),
+              '>=',
+              eb.fn.coalesce('paid_total_fen', 'amount_fen'),
+            )
             .then('refunded' as const)
             .else(eb.ref('status'))
             .end(),
