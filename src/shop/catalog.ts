@@ -83,10 +83,14 @@ export function activeMembership(db: Kysely<Database>, memberId: number, now: Da
     .executeTakeFirst()
 }
 
-/** What a member pays for a product: members of a tier pay its discount on everything but plans. */
+/**
+ * What a member pays for a product: members of a tier pay its discount on everything but plans.
+ * A discounted price that falls between two fen is rounded down — in the buyer's favour, never the
+ * merchant's (1990 fen at 95 % is 1890, not 1891) — and is at least 1 fen. Integer arithmetic only.
+ */
 export function priceFor(product: Product, membership?: { discount_percent: number }): number {
   if (product.kind === 'membership' || !membership) return product.price_fen
-  return Math.max(1, Math.round((product.price_fen * membership.discount_percent) / 100))
+  return Math.max(1, Math.floor((product.price_fen * membership.discount_percent) / 100))
 }
 
 /** Whether a product is on sale at `now`. */
