@@ -382,6 +382,8 @@ export interface OrdersTable {
   /** What WeChat Pay reported as paid (`amount.total`, `amount.payer_total`), once notified. */
   paid_total_fen: number | null
   payer_total_fen: number | null
+  /** When a poll of this pending order last asked WeChat Pay (throttle). */
+  queried_at: Timestamp | null
 }
 
 export interface MembershipsTable {

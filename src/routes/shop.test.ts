@@ -19,7 +19,7 @@ import {
   sendRefund,
 } from '../shop/refunds.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
-import type { ShopRouteOptions } from './shop.js'
+import { ORDER_QUERY_INTERVAL_MS, type ShopRouteOptions } from './shop.js'
 
 type ShopDb = Kysely<Database>
 
@@ -552,6 +552,28 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     await pay.completeRefund(`R-${no}-group`)
     const order = await api(`/orders/${no}`, { token: a.token })
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+  })
+
+  it('asks WeChat Pay about a polled pending order at most once every few seconds', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    const queries = () => pay.calls(`/v3/pay/transactions/out-trade-no/${no}`)
+    const before = queries()
+    const polls = await Promise.all(
+      Array.from({ length: 5 }, () => api(`/orders/${no}`, { token: u.token })),
+    )
+    expect(polls.map((p) => p.status)).toEqual([200, 200, 200, 200, 200])
+    expect(queries() - before).toBe(1)
+    offset.ms = ORDER_QUERY_INTERVAL_MS + 1000
+    try {
+      await pay.pay(no, { deliver: false }) // paid, the notification lost: the poll finds it
+      const later = await api(`/orders/${no}`, { token: u.token })
+      expect(queries() - before).toBe(2)
+      expect(later.json.order).toMatchObject({ status: 'paid' })
+    } finally {
+      offset.ms = 0
+    }
   })
 
   it('refunds a flagged order (paid another amount) against what WeChat Pay says was paid', async () => {

@@ -97,6 +97,9 @@ const orderJson = (o: Order) => ({
 })
 
 /** The mini-program API, to mount at `/api/mp`. */
+/** How often a member's polls of a pending order may ask WeChat Pay about it. */
+export const ORDER_QUERY_INTERVAL_MS = 5000
+
 export function miniProgramRoutes(
   o: ShopRouteOptions,
 ): Hono<{ Variables: { memberId: number; openid: string } }> {
@@ -246,8 +249,24 @@ export function miniProgramRoutes(
         .executeTakeFirst()
     let order = await find()
     if (!order) throw new HTTPException(404, { message: 'no such order' })
-    if (order.status === 'pending') {
-      // The page's success callback is a hint only: ask WeChat Pay.
+    // The page's success callback is a hint only: ask WeChat Pay — at most once per order every
+    // ORDER_QUERY_INTERVAL_MS, whoever polls (a conditional update decides, across instances).
+    const ask =
+      order.status === 'pending' &&
+      (await db
+        .updateTable('orders')
+        .set({ queried_at: now })
+        .where('id', '=', order.id)
+        .where('status', '=', 'pending')
+        .where((eb) =>
+          eb.or([
+            eb('queried_at', 'is', null),
+            eb('queried_at', '<=', new Date(now.getTime() - ORDER_QUERY_INTERVAL_MS)),
+          ]),
+        )
+        .returning('id')
+        .executeTakeFirst()) !== undefined
+    if (ask) {
       const t = await shop.gateway.query(order.out_trade_no).catch((error: unknown) => {
         o.logger.warn('order query failed', { outTradeNo: order!.out_trade_no, error })
         return null
