@@ -533,6 +533,30 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
   })
 
+  it('asks again about an expired order whose query failed only after a minute, after the others', async () => {
+    const u = await login()
+    const failing = (await buy(u.token, { sku: 'vip-30' })).json.order.outTradeNo as string
+    const asked: string[] = []
+    const flaky = {
+      ...shop,
+      gateway: {
+        ...shop.gateway,
+        query: async (no: string) => {
+          asked.push(no)
+          if (no === failing) throw new Error('SYSTEM_ERROR 系统繁忙')
+          return shop.gateway.query(no)
+        },
+      },
+    }
+    expect(await maintainLater({ shop: flaky })).toMatchObject({ errors: 1 })
+    expect(asked.filter((n) => n === failing)).toHaveLength(1)
+    // 30 s later: not asked again yet; a minute later: asked again
+    await maintainLater({ shop: flaky, laterMs: 30_000 })
+    expect(asked.filter((n) => n === failing)).toHaveLength(1)
+    await maintainLater({ shop: flaky, laterMs: 61_000 })
+    expect(asked.filter((n) => n === failing)).toHaveLength(2)
+  })
+
   it('refunds what remains when a group buy fails after a partial refund', async () => {
     const a = await login()
     const lead = await buy(a.token, { sku: 'group-gift' })

@@ -2,11 +2,12 @@
  * What the shop does on a schedule (jobs/shop-maintenance.ts), each step safe to run in several
  * processes at once because every change is a conditional update:
  *   1. unpaid orders past their expiry: asked about (a payment whose notification was lost is
- *      applied), else closed at WeChat Pay and locally, releasing stock and group-buy seats;
+ *      applied), else closed at WeChat Pay and locally, releasing stock and group-buy seats; one
+ *      whose query failed is asked again a minute later, after the others;
  *   2. group buys past their deadline without enough paid participants: failed, and in the same
  *      transaction a refund of what remains refundable recorded for each paid order;
- *   3. refunds WeChat Pay has not accepted yet (those just recorded included): sent, again and
- *      again with the same number.
+ *   3. the refund queue: refunds WeChat Pay has not accepted yet and that are due (those just
+ *      recorded included), sent with the same number, backing off, until accepted or failed.
  */
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -31,13 +32,33 @@ export async function runShopMaintenance(
   const { gateway, settings } = shop
   const summary = { paidLate: 0, closed: 0, groupsFailed: 0, refundsSent: 0, errors: 0 }
 
+  // Claimed by stamping `queried_at` (several processes never ask about the same order at once);
+  // an order asked about within the last minute waits, so orders whose query keeps failing go to
+  // the back of the line instead of holding the newer ones back.
   const expired = await db
-    .selectFrom('orders')
-    .select(['id', 'out_trade_no'])
-    .where('status', '=', 'pending')
-    .where('expires_at', '<=', o.now)
-    .orderBy('expires_at')
-    .limit(200)
+    .updateTable('orders')
+    .set({ queried_at: o.now })
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('orders')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('expires_at', '<=', o.now)
+        .where((eb) =>
+          eb.or([
+            eb('queried_at', 'is', null),
+            eb('queried_at', '<=', new Date(o.now.getTime() - 60_000)),
+          ]),
+        )
+        .orderBy('queried_at', (ob) => ob.nullsFirst())
+        .orderBy('expires_at')
+        .limit(200)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returning(['id', 'out_trade_no'])
     .execute()
   for (const order of expired) {
     try {
