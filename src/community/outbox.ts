@@ -769,9 +769,10 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string, clock:
           -- an item going back to the queue while its campaign is paused is held instead (a pause
           -- during its send, retry or quota wait); resuming releases it
           status = case when v.status = 'pending' and o.lane = 2
-            and split_part(o.source, ':', 1) = 'campaign' and split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
-            and exists (select 1 from campaigns c
-              where c.id = split_part(o.source, ':', 2)::bigint and c.status = 'paused')
+            and exists (select 1 from campaigns c where c.status = 'paused'
+              and c.id = case when split_part(o.source, ':', 1) = 'campaign'
+                and split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
+                then split_part(o.source, ':', 2)::bigint end)
             then 'held' else v.status end,
           errcode = v.errcode,
           errmsg = v.errmsg,
