@@ -24,7 +24,7 @@ import { cronMatches } from '../cron.js'
 import type { CampaignStatus, CampaignsTable, Database, Member, Segment } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
 import { randomToken } from '../wechat/crypto.js'
-import { localMinutes } from './community-time.js'
+import { quietHoursEnd } from './community-time.js'
 import { LANE } from './outbox.js'
 import { loadReachability } from './reachability.js'
 
@@ -113,13 +113,7 @@ export function dueSlot(
 
 /** When a push enqueued at `now` may go out: now, or the end of the quiet hours. */
 export function afterQuietHours(now: Date, s: Pick<CampaignSettings, 'quietHours' | 'timeZone'>) {
-  const q = s.quietHours
-  if (!q) return now
-  const m = localMinutes(now, s.timeZone)
-  const quiet = q.from <= q.to ? m >= q.from && m < q.to : m >= q.from || m < q.to
-  if (!quiet) return now
-  const wait = (q.to - m + 1440) % 1440
-  return new Date(Math.floor(now.getTime() / 60_000) * 60_000 + wait * 60_000)
+  return quietHoursEnd(now, s.quietHours, s.timeZone) ?? now
 }
 
 /**

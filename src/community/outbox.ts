@@ -379,7 +379,9 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     unknown: 0,
     paused: false,
   }
-  if ((await dueLanes(o.db, o.appid, o.clock.now())).length === 0) return summary
+  // The first claim reuses this probe (unless quiet hours move items first).
+  let probed: OutboxLane[] | undefined = await dueLanes(o.db, o.appid, o.clock.now())
+  if (probed.length === 0) return summary
 
   const token = randomToken(16)
   const writer = resultWriter(o.db, o.appid, token, o.clock)
@@ -424,7 +426,8 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     const now = o.clock.now()
     const quietEnd = quietHoursEnd(now, o.quietHours ?? null, o.timeZone)
     if (quietEnd) await deferLane(o.db, o.appid, LANE.campaign, now, quietEnd)
-    const lanes = await dueLanes(o.db, o.appid, now)
+    const lanes = (!quietEnd && probed) || (await dueLanes(o.db, o.appid, now))
+    probed = undefined
     const granted =
       lanes.length === 0
         ? 0
