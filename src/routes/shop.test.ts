@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { readOpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
@@ -676,6 +677,10 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     }
     expect(await row()).toMatchObject({ status: 'failed', attempts: REFUND_MAX_ATTEMPTS })
     expect(refundRetryDelayMs(10)).toBe(6 * 3600_000)
+    // operators see it: /healthz and the quanzi_refunds gauge read the same status
+    const ops = await readOpsStatus(get().db, { now: () => at }, [])
+    expect(ops.refunds.failed?.count).toBeGreaterThanOrEqual(1)
+    expect(ops.refunds.failed?.oldestSeconds).toBeGreaterThan(0)
   })
 
   it('asks WeChat Pay about a refund whose notification was lost, from 10 minutes on', async () => {
