@@ -7,6 +7,7 @@ import { readOpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
+import { createPusher } from '../sandbox/pusher.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { miniProgramLink } from '../shop/catalog.js'
@@ -761,6 +762,72 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
           .executeTakeFirstOrThrow()
       ).refunded_fen,
     ).toBe(100)
+  })
+
+  it('links a mini-program user without unionid to their follower with the 绑定 code', async () => {
+    const u = await login() // no unionid: a member of the mini program's own
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    await pay.pay(no)
+    const mpMember = u.member.id as number
+    const balance = async (id: number) => {
+      const m = await get()
+        .db.selectFrom('members')
+        .select(['points_balance', 'purchase_count'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+      const sum = await get()
+        .db.selectFrom('points_ledger')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('delta'), eb.lit(0)).as('n'))
+        .where('member_id', '=', id)
+        .executeTakeFirstOrThrow()
+      // Σ ledger == balance, always
+      expect(Number(sum.n)).toBe(m.points_balance)
+      return m
+    }
+    const earned = (await balance(mpMember)).points_balance
+    expect(earned).toBeGreaterThan(0)
+    // the follower asks the OA chat for a code
+    const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const followerOpenid = `o_oa_link_${Math.random().toString(36).slice(2, 8)}`
+    const reply = (await chat.text(followerOpenid, '绑定')).reply!.Content as string
+    const code = /(\d{6})/.exec(reply)![1]!
+    const follower = await get()
+      .db.selectFrom('members')
+      .select('id')
+      .where('openid', '=', followerOpenid)
+      .executeTakeFirstOrThrow()
+    const had = (await balance(follower.id)).points_balance // the follower's own points
+    // a wrong code: refused, nothing moves
+    const wrong = code === '000000' ? '000001' : '000000'
+    expect((await api('/bind', { token: u.token, body: { code: wrong } })).status).toBe(400)
+    expect((await api('/bind', { token: u.token, body: { code: 'abc' } })).status).toBe(400)
+    expect((await balance(mpMember)).points_balance).toBe(earned)
+    const bound = await api('/bind', { token: u.token, body: { code } })
+    expect(bound.status).toBe(200)
+    expect(bound.json.linked).toEqual({ orders: 1, points: earned })
+    expect(bound.json.member.id).toBe(follower.id)
+    expect(await balance(mpMember)).toEqual({ points_balance: 0, purchase_count: 0 })
+    expect(await balance(follower.id)).toMatchObject({
+      points_balance: had + earned,
+      purchase_count: 1,
+    })
+    // the same token now speaks for the follower: the order and the membership are theirs
+    const mine = await api(`/orders/${no}`, { token: u.token })
+    expect(mine.status).toBe(200)
+    expect((await api('/me', { token: u.token })).json.member.id).toBe(follower.id)
+    // the code is used up; a new login lands on the follower
+    expect((await api('/bind', { token: u.token, body: { code } })).status).toBe(400)
+    const again = await api('/login', {
+      body: { code: wx.loginCode(shop.settings.mpAppid, u.openid) },
+    })
+    expect(again.json.member.id).toBe(follower.id)
+    // a user already linked to a follower is not moved to another one
+    const other = `o_oa_link2_${Math.random().toString(36).slice(2, 8)}`
+    const code2 = /(\d{6})/.exec((await chat.text(other, '绑定')).reply!.Content as string)![1]!
+    expect((await api('/bind', { token: u.token, body: { code: code2 } })).json.code).toBe(
+      'ALREADY_LINKED',
+    )
   })
 
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {
