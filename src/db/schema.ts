@@ -456,6 +456,33 @@ export interface AnalyticsDaysTable {
   built_at: Timestamp
 }
 
+/** A member's retention cohort: the community day of their first follow, and its source. */
+export interface CohortMembersTable {
+  member_id: number
+  appid: string
+  cohort_day: ColumnType<string, string, string>
+  source: 'invite' | 'qr' | 'organic'
+}
+
+/** A community day whose cohort is in `cohort_members`; `cells_built_at`: its cells are built. */
+export interface CohortDaysTable {
+  appid: string
+  day: ColumnType<string, string, string>
+  cells_built_at: Timestamp | null
+}
+
+/** A retention cell: of a cohort (by source), its size and how many were active at `age`. */
+export interface CohortRetentionTable {
+  appid: string
+  grain: 'day' | 'week'
+  cohort_start: ColumnType<string, string, string>
+  source: 'invite' | 'qr' | 'organic'
+  /** Days (grain day) or weeks (grain week) since the cohort's follow. */
+  age: number
+  cohort_size: number
+  retained: number
+}
+
 /** A job's run for one slot; the primary key (job, slot) is the claim. */
 export interface JobRunsTable {
   job: string
@@ -645,6 +672,9 @@ export interface Database {
   follow_events: FollowEventsTable
   analytics_daily: AnalyticsDailyTable
   analytics_days: AnalyticsDaysTable
+  cohort_members: CohortMembersTable
+  cohort_days: CohortDaysTable
+  cohort_retention: CohortRetentionTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable
