@@ -27,7 +27,7 @@ forEachDatabase('analytics fits from the rollups', (get) => {
         appid: APPID,
         grain: 'day' as const,
         cohort_start: day(c),
-        source: c % 2 ? ('invite' as const) : ('organic' as const),
+        source: '' as const, // all sources (per-source rows are not read here)
         age: k,
         cohort_size: SIZE,
         retained: Math.round(SIZE * retention(k)),

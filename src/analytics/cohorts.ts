@@ -11,18 +11,22 @@
  * member 7k + 12 days after its Monday, so week cells appear on Saturdays.
  *
  * Storage. `buildCohortCells` runs once per community day after `buildDay` (which completes that
- * day's `member_days`), writing only the cells that became known that day: for grain `day` the
- * cohorts day − k (k = 0 … MAX_DAY_AGE) at age k, from that one day's `member_days` (a primary-key
- * range) joined to `cohort_members` by member id; for grain `week` (Saturdays) the week cohorts at
- * the age that just closed. The read path sums a primary-key range of `cohort_retention`.
+ * day's `member_days`) and writes only what became known that day: the day's bit in each active
+ * cohort member's `days` (a `member_days` primary-key range joined by member id), the day cells of
+ * the cohorts day − k at age k (k = 0 … MAX_DAY_AGE), and on Saturdays the week cells whose age
+ * just closed — per source and for all sources (''). Reads are primary-key ranges of
+ * `cohort_retention`.
  *
- * Segment filter: the members' **current** segment, read live (`cohort_members` joined to
- * `members` and `member_days` by index), not a stored dimension. A segment stored per cell would
- * be the segment when the cell was built — `new` for every young cohort, and a different one at
+ * Segment filter: the member's **current** segment — as of the last build, which copies the
+ * segment of every member moved by `segment_transitions` since the build before (segments are
+ * recomputed nightly, before the rollup) — not a segment stored per cell. A per-cell segment would
+ * be the segment when the cell was built: `new` for every young cohort, and a different one at
  * each age of the same cohort, so a cohort's size would change along its row. The current segment
- * is the question operators ask ("how did the members who are loyal now retain?") — mind that
+ * answers what operators ask ("how did the members who are loyal now retain?"); mind that
  * segments are defined by recent activity, so `active` retains well and `dormant` badly by
- * construction. Its cost grows with the members of the cohorts in range, not with all members.
+ * construction. It is read from `cohort_members (appid, segment, cohort_day)` — the filtered
+ * members with their activity bits, counted in memory — so its cost grows with the members of
+ * those cohorts in that segment, not with all members.
  */
 import { type Kysely, sql } from 'kysely'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
@@ -41,19 +45,29 @@ const HORIZON = WEEK_LAG + 7 * MAX_WEEK_AGE
 export type CohortSource = 'invite' | 'qr' | 'organic'
 export type CohortGrain = 'day' | 'week'
 
+/** Days tracked per member in `cohort_members.days` (bits 0 … 188: week 26 ends on day 188). */
+const TRACKED_DAYS = 7 * MAX_WEEK_AGE + 7
+/** bit(TRACKED_DAYS) with bit 0 set: `>> k` sets bit k. */
+const BIT0 = sql.raw(`B'1'::bit(${TRACKED_DAYS})`)
+
 /** What `buildCohortCells` wrote. */
 export interface CohortBuildResult {
   /** Members who entered `cohort_members` (their cohort day had not been read before). */
   members: number
+  /** Cohort members whose segment changed since the last build. */
+  segments: number
   dayCells: number
   weekCells: number
 }
 
 /**
  * Builds the retention cells that became known on the community day `day` (call it after
- * `buildDay` for that day, oldest day first; idempotent, re-runnable). Cohort days within the
- * horizon whose members were never read are read first, so a gap in past builds leaves no cohort
- * out. With `now`, a day that is not over yet in `timeZone` is refused (its activity is partial).
+ * `buildDay` for that day, every day, oldest first; idempotent, re-runnable). In one transaction:
+ * cohort days within the horizon never read are read (members with their activity so far and
+ * segment); segments changed since the last build are copied; the day's activity sets its bit;
+ * the day cells (cohorts day − k at age k) and, on Saturdays, the week cells whose age just closed
+ * are written per source and for all sources (''). With `now`, a day that is not over yet in
+ * `timeZone` is refused (its activity is partial).
  * @example await buildCohortCells(db, { appid, day: '2026-11-30', timeZone: 'Asia/Shanghai' })
  */
 export async function buildCohortCells(
@@ -63,6 +77,8 @@ export async function buildCohortCells(
   if (s.now && s.day >= localDay(s.now, s.timeZone ?? 'Asia/Shanghai'))
     throw new RangeError(`cohort cells: ${s.day} is not over yet`)
   const { appid, day } = s
+  const upsert = sql`on conflict (appid, grain, source, cohort_start, age) do update
+    set cohort_size = excluded.cohort_size, retained = excluded.retained`
   return db.transaction().execute(async (trx) => {
     const missing = await sql<{ day: string }>`
       select g::date::text as day
@@ -73,9 +89,13 @@ export async function buildCohortCells(
     let members = 0
     if (missing.length > 0) {
       const added = await sql`
-        insert into cohort_members (member_id, appid, cohort_day, source)
-        select distinct on (f.member_id) f.member_id, f.appid, f.day, f.source
-        from follow_events f
+        insert into cohort_members (member_id, appid, cohort_day, source, segment, days)
+        select distinct on (f.member_id) f.member_id, f.appid, f.day, f.source, m.segment,
+          coalesce((select bit_or(${BIT0} >> (md.day - f.day)) from member_days md
+            where md.member_id = f.member_id and md.appid = ${appid}
+              and md.day between f.day and least(f.day + ${TRACKED_DAYS - 1}::int, ${day}::date)),
+            B'0'::bit(${sql.raw(String(TRACKED_DAYS))}))
+        from follow_events f join members m on m.id = f.member_id
         where f.appid = ${appid} and f.kind = 'follow' and f.day = any(${missing}::date[])
           and not exists (select 1 from follow_events e
             where e.member_id = f.member_id and e.kind = 'follow' and e.at < f.at)
@@ -86,47 +106,69 @@ export async function buildCohortCells(
         select ${appid}, d from unnest(${missing}::date[]) d
         on conflict do nothing`.execute(trx)
     }
+    // Segments: the members moved by transitions since the last build (one snapshot).
+    const synced = await sql<{ n: number }>`
+      with w as (
+        select coalesce((select transitions_through from cohort_syncs where appid = ${appid}),
+            '-infinity'::timestamptz) as since,
+          (select max(at) from segment_transitions where appid = ${appid}) as through
+      ), moved as (
+        update cohort_members c set segment = m.segment
+        from members m
+        where m.id = c.member_id and c.appid = ${appid} and c.segment is distinct from m.segment
+          and c.member_id in (select t.member_id from segment_transitions t, w
+            where t.appid = ${appid} and t.at > w.since and t.at <= w.through)
+        returning 1
+      ), mark as (
+        insert into cohort_syncs (appid, transitions_through)
+        select ${appid}, through from w where through is not null
+        on conflict (appid) do update set transitions_through =
+          greatest(cohort_syncs.transitions_through, excluded.transitions_through)
+      )
+      select count(*)::int as n from moved`.execute(trx)
+    await sql`
+      with a as materialized (
+        select member_id from member_days where appid = ${appid} and day = ${day}::date
+      )
+      update cohort_members c set days = c.days | (${BIT0} >> (${day}::date - c.cohort_day))
+      from a
+      where c.member_id = a.member_id
+        and c.cohort_day between ${day}::date - ${TRACKED_DAYS - 1}::int and ${day}::date
+        and get_bit(c.days, ${day}::date - c.cohort_day) = 0`.execute(trx)
     const daily = await sql`
       insert into cohort_retention as r
-        (appid, grain, cohort_start, source, age, cohort_size, retained)
-      select ${appid}, 'day', s.cohort_day, s.source, ${day}::date - s.cohort_day, s.n,
-        coalesce(a.n, 0)
-      from (
-        select cohort_day, source, count(*)::int as n from cohort_members
-        where appid = ${appid} and cohort_day between ${day}::date - ${MAX_DAY_AGE}::int
-          and ${day}::date
-        group by cohort_day, source
-      ) s left join (
-        select c.cohort_day, c.source, count(*)::int as n
-        from member_days md join cohort_members c on c.member_id = md.member_id
-        where md.appid = ${appid} and md.day = ${day}::date
-          and c.cohort_day between ${day}::date - ${MAX_DAY_AGE}::int and ${day}::date
-        group by c.cohort_day, c.source
-      ) a on a.cohort_day = s.cohort_day and a.source = s.source
-      on conflict (appid, grain, cohort_start, source, age) do update
-        set cohort_size = excluded.cohort_size, retained = excluded.retained`.execute(trx)
+        (appid, grain, source, cohort_start, age, cohort_size, retained)
+      select ${appid}, 'day', coalesce(source, ''), cohort_day, ${day}::date - cohort_day,
+        count(*)::int, (count(*) filter (where get_bit(days, ${day}::date - cohort_day) = 1))::int
+      from cohort_members
+      where appid = ${appid}
+        and cohort_day between ${day}::date - ${MAX_DAY_AGE}::int and ${day}::date
+      group by grouping sets ((cohort_day), (cohort_day, source))
+      ${upsert}`.execute(trx)
     let weekCells = 0
     const monday = addDays(day, -WEEK_LAG)
     if (weekStart(monday) === monday) {
       const weekly = await sql`
         insert into cohort_retention as r
-          (appid, grain, cohort_start, source, age, cohort_size, retained)
-        select ${appid}, 'week', w.start, c.source, w.age, count(*)::int,
-          (count(*) filter (where exists (select 1 from member_days md
-            where md.member_id = c.member_id and md.appid = ${appid}
-              and md.day between c.cohort_day + 7 * w.age and c.cohort_day + 7 * w.age + 6)))::int
+          (appid, grain, source, cohort_start, age, cohort_size, retained)
+        select ${appid}, 'week', coalesce(c.source, ''), w.start, w.age, count(*)::int,
+          (count(*) filter (where substring(c.days from 7 * w.age + 1 for 7) <> B'0000000'))::int
         from (select k as age, ${monday}::date - 7 * k as start
           from generate_series(0, ${MAX_WEEK_AGE}::int) k) w
         join cohort_members c on c.appid = ${appid}
           and c.cohort_day between w.start and w.start + 6
-        group by w.start, c.source, w.age
-        on conflict (appid, grain, cohort_start, source, age) do update
-          set cohort_size = excluded.cohort_size, retained = excluded.retained`.execute(trx)
+        group by grouping sets ((w.start, w.age), (w.start, w.age, c.source))
+        ${upsert}`.execute(trx)
       weekCells = Number(weekly.numAffectedRows ?? 0)
     }
     await sql`update cohort_days set cells_built_at = ${s.now ?? new Date()}
       where appid = ${appid} and day = ${day}::date`.execute(trx)
-    return { members, dayCells: Number(daily.numAffectedRows ?? 0), weekCells }
+    return {
+      members,
+      segments: synced.rows[0]?.n ?? 0,
+      dayCells: Number(daily.numAffectedRows ?? 0),
+      weekCells,
+    }
   })
 }
 
@@ -174,7 +216,7 @@ export interface CohortTriangle {
   source: CohortSource | null
   segment: Segment | null
   maxAge: number
-  /** `cells`: summed from cohort_retention; `members`: counted live (segment filter). */
+  /** `cells`: read from cohort_retention; `members`: counted from cohort_members (segment). */
   basis: 'cells' | 'members'
   /** The last community day whose cells are built (null: none yet). */
   builtThrough: string | null
@@ -238,21 +280,24 @@ export async function cohortTriangle(
     .where('cells_built_at', 'is not', null)
     .executeTakeFirst()
   const builtThrough = built?.day ?? null
-  const read = (grain: CohortGrain, until: string, maxAge: number, extra: number[]) =>
-    q.segment
-      ? liveCells(db, {
-          ...q,
-          segment: q.segment,
-          grain,
-          from,
-          to: until,
-          maxAge,
-          extra,
-          builtThrough,
-        })
-      : storedCells(db, { ...q, grain, from, to: until, maxAge, extra })
-  const daily = await read('day', lastDay, q.grain === 'day' ? q.maxAge : -1, SUMMARY_AGES)
-  const cells = q.grain === 'day' ? daily : await read('week', to, q.maxAge, [])
+  const triangleAges = Array.from({ length: q.maxAge + 1 }, (_, age) => age)
+  let daily: Cell[]
+  let cells: Cell[]
+  if (q.segment) {
+    const rows = await segmentMembers(db, {
+      ...q,
+      segment: q.segment,
+      from,
+      to: lastDay,
+      days: Math.max(...SUMMARY_AGES, q.grain === 'day' ? q.maxAge : 7 * q.maxAge + 6) + 1,
+    })
+    daily = cellsOf(rows, 'day', SUMMARY_AGES, builtThrough)
+    cells = cellsOf(rows, q.grain, triangleAges, builtThrough)
+  } else {
+    const range = { appid: q.appid, source: q.source ?? '', from }
+    daily = await storedCells(db, { ...range, grain: 'day', to: lastDay, ages: SUMMARY_AGES })
+    cells = await storedCells(db, { ...range, grain: q.grain, to, maxAge: q.maxAge })
+  }
   const figure = (cs: Cell[]): RetentionFigure => {
     const size = cs.reduce((n, c) => n + c.size, 0)
     const retained = cs.reduce((n, c) => n + c.retained, 0)
@@ -261,7 +306,11 @@ export async function cohortTriangle(
   const summaryAt = (age: number) => figure(daily.filter((c) => c.age === age))
   const shown = cells.filter((c) => c.age <= q.maxAge)
   const byStart = new Map<string, Cell[]>()
-  for (const c of shown) byStart.set(c.start, [...(byStart.get(c.start) ?? []), c])
+  for (const c of shown) {
+    const list = byStart.get(c.start)
+    if (list) list.push(c)
+    else byStart.set(c.start, [c])
+  }
   const cohorts = [...byStart.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([start, cs]): CohortRow => {
@@ -293,75 +342,91 @@ export async function cohortTriangle(
   }
 }
 
-interface CellQuery {
-  appid: string
-  grain: CohortGrain
-  from: string
-  to: string
-  source?: CohortSource
-  /** Ages 0 … maxAge, plus `extra`. */
-  maxAge: number
-  extra: number[]
-}
-
-/** Cells summed over sources from `cohort_retention` (a primary-key range). */
-async function storedCells(db: Kysely<Database>, q: CellQuery): Promise<Cell[]> {
+/**
+ * Cells of `cohort_retention` for one source ('' = all): ages 0 … maxAge of the cohorts in range
+ * (a primary-key range), or the given ages (a range of the age index per age).
+ */
+async function storedCells(
+  db: Kysely<Database>,
+  q: { appid: string; grain: CohortGrain; source: string; from: string; to: string } & (
+    | { maxAge: number }
+    | { ages: number[] }
+  ),
+): Promise<Cell[]> {
   const { rows } = await sql<Cell>`
-    select cohort_start::text as start, age, sum(cohort_size)::int as size,
-      sum(retained)::int as retained
+    select cohort_start::text as start, age, cohort_size as size, retained
     from cohort_retention
-    where appid = ${q.appid} and grain = ${q.grain}
+    where appid = ${q.appid} and grain = ${q.grain} and source = ${q.source}
       and cohort_start between ${q.from}::date and ${q.to}::date
-      and (age <= ${q.maxAge}::int or age = any(${q.extra}::int[]))
-      ${q.source ? sql`and source = ${q.source}` : sql``}
-    group by cohort_start, age
+      and ${'ages' in q ? sql`age = any(${q.ages}::int[])` : sql`age <= ${q.maxAge}::int`}
     order by cohort_start, age`.execute(db)
   return rows
 }
 
+interface SegmentMember {
+  /** The cohort day. */
+  day: string
+  /** Activity from the cohort day on: character k = '1' when active on day + k. */
+  bits: string
+}
+
 /**
- * Cells counted from the members of the cohorts whose segment is `segment` now: sizes from
- * `cohort_members` ⋈ `members`, activity from `member_days` by (member_id, day). A cell exists
- * once its age is over for the whole cohort and built (`builtThrough`), as in the stored cells.
+ * The members of the cohorts from `from` to `to` whose segment (as of the last build) is
+ * `segment`, with the first `days` days of their activity: one range of
+ * `cohort_members (appid, segment, cohort_day)`.
  */
-async function liveCells(
+async function segmentMembers(
   db: Kysely<Database>,
-  q: CellQuery & { segment: Segment; builtThrough: string | null },
-): Promise<Cell[]> {
-  if (!q.builtThrough) return []
-  const ages = [...Array.from({ length: q.maxAge + 1 }, (_, i) => i), ...q.extra]
-  const top = Math.max(...ages)
-  const week = q.grain === 'week'
-  const start = week
-    ? sql`c.cohort_day - (extract(isodow from c.cohort_day)::int - 1)`
-    : sql`c.cohort_day`
-  const { rows } = await sql<{ start: string; age: number; n: number }>`
-    with c as (
-      select c.member_id, c.cohort_day, ${start} as start
-      from cohort_members c join members m on m.id = c.member_id
-      where c.appid = ${q.appid} and c.cohort_day between ${q.from}::date and ${q.to}::date
-        and m.segment = ${q.segment} ${q.source ? sql`and c.source = ${q.source}` : sql``}
-    )
-    select start::text as start, -1 as age, count(*)::int as n from c group by c.start
-    union all
-    select c.start::text, ${week ? sql`(md.day - c.cohort_day) / 7` : sql`md.day - c.cohort_day`},
-      count(distinct c.member_id)::int
-    from c join member_days md on md.member_id = c.member_id and md.appid = ${q.appid}
-      and md.day between c.cohort_day and c.cohort_day + ${week ? 7 * top + 6 : top}::int
-      and md.day <= ${q.builtThrough}::date
-    group by 1, 2`.execute(db)
-  const counts = new Map(rows.map((r) => [`${r.start}/${r.age}`, r.n]))
-  const reached = (s: string, age: number) =>
-    (week ? addDays(s, 7 * age + WEEK_LAG) : addDays(s, age)) <= q.builtThrough!
+  q: {
+    appid: string
+    segment: Segment
+    source?: CohortSource
+    from: string
+    to: string
+    days: number
+  },
+): Promise<SegmentMember[]> {
+  const { rows } = await sql<SegmentMember>`
+    select cohort_day::text as day, substring(days::text from 1 for ${q.days}::int) as bits
+    from cohort_members
+    where appid = ${q.appid} and segment = ${q.segment}
+      and cohort_day between ${q.from}::date and ${q.to}::date
+      ${q.source ? sql`and source = ${q.source}` : sql``}`.execute(db)
+  return rows
+}
+
+/**
+ * Cells counted from members' activity bits, for the given ages: a cell exists once its age is
+ * over for the whole cohort and built (`builtThrough`), as the stored cells do.
+ */
+function cellsOf(
+  members: SegmentMember[],
+  grain: CohortGrain,
+  ages: number[],
+  builtThrough: string | null,
+): Cell[] {
+  if (!builtThrough) return []
+  const week = grain === 'week'
+  const reached = (start: string, age: number) =>
+    (week ? addDays(start, 7 * age + WEEK_LAG) : addDays(start, age)) <= builtThrough
+  const active = (bits: string, age: number) =>
+    week ? bits.slice(7 * age, 7 * age + 7).includes('1') : bits[age] === '1'
+  const byStart = new Map<string, SegmentMember[]>()
+  for (const m of members) {
+    const start = week ? weekStart(m.day) : m.day
+    const list = byStart.get(start)
+    if (list) list.push(m)
+    else byStart.set(start, [m])
+  }
   const cells: Cell[] = []
-  for (const r of rows.filter((x) => x.age === -1).sort((a, b) => (a.start < b.start ? -1 : 1)))
-    for (const age of new Set(ages))
-      if (age >= 0 && reached(r.start, age))
+  for (const [start, ms] of [...byStart].sort(([a], [b]) => (a < b ? -1 : 1)))
+    for (const age of ages)
+      if (reached(start, age))
         cells.push({
-          start: r.start,
+          start,
           age,
-          size: r.n,
-          retained: counts.get(`${r.start}/${age}`) ?? 0,
+          size: ms.length,
+          retained: ms.filter((m) => active(m.bits, age)).length,
         })
   return cells
 }

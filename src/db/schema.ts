@@ -462,6 +462,16 @@ export interface CohortMembersTable {
   appid: string
   cohort_day: ColumnType<string, string, string>
   source: 'invite' | 'qr' | 'organic'
+  /** The member's segment as of the last cohort build. */
+  segment: Segment | null
+  /** bit(189) as text: character k = '1' when active on cohort_day + k. */
+  days: string
+}
+
+/** Per account: segment transitions up to this instant are copied into `cohort_members`. */
+export interface CohortSyncsTable {
+  appid: string
+  transitions_through: Timestamp
 }
 
 /** A community day whose cohort is in `cohort_members`; `cells_built_at`: its cells are built. */
@@ -475,8 +485,9 @@ export interface CohortDaysTable {
 export interface CohortRetentionTable {
   appid: string
   grain: 'day' | 'week'
+  /** '' = all sources. */
+  source: '' | 'invite' | 'qr' | 'organic'
   cohort_start: ColumnType<string, string, string>
-  source: 'invite' | 'qr' | 'organic'
   /** Days (grain day) or weeks (grain week) since the cohort's follow. */
   age: number
   cohort_size: number
@@ -674,6 +685,7 @@ export interface Database {
   analytics_days: AnalyticsDaysTable
   cohort_members: CohortMembersTable
   cohort_days: CohortDaysTable
+  cohort_syncs: CohortSyncsTable
   cohort_retention: CohortRetentionTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
