@@ -291,7 +291,7 @@ forEachDatabase('retention cohorts from the facts', (get) => {
     )
   })
 
-  it('filters by the current segment, counted live from the members', async () => {
+  it('filters by the current segment, counted from the members’ activity bits', async () => {
     for (const segment of ['new', 'active', 'loyal', 'at_risk'] as const) {
       const mine = ms.filter((m) => m.segment === segment)
       const days = await cohortTriangle(db(), {

@@ -237,7 +237,7 @@ interface Cell {
 const SOURCES: readonly CohortSource[] = ['invite', 'qr', 'organic']
 const SEGMENTS: readonly Segment[] = ['new', 'active', 'loyal', 'at_risk', 'dormant', 'churned']
 const SUMMARY_AGES = [1, 7, 30]
-/** At most this many cohorts a request (bounds the live path's cost). */
+/** At most this many cohorts a request (bounds a request's cost, above all a segment's). */
 export const MAX_COHORTS = { day: 366, week: 105 } as const
 
 const isDay = (d: string) => /^\d{4}-\d{2}-\d{2}$/.test(d) && addDays(d, 0) === d
@@ -262,7 +262,8 @@ function checkQuery(q: CohortQuery): void {
 /**
  * The retention triangle of the cohorts from `from` to `to`: each cohort's size and active members
  * per age (null where the age is not over yet), the pooled share per age, and d1/d7/d30 — from the
- * cells (`cohort_retention`), or, with a segment filter, counted live from the members.
+ * cells (`cohort_retention`), or, with a segment filter, counted from the activity bits of that
+ * segment's cohort members.
  * @example await cohortTriangle(db, { appid, grain: 'day', from: '2026-11-01', to: '2026-11-30', maxAge: 30 })
  */
 export async function cohortTriangle(
@@ -315,10 +316,8 @@ export async function cohortTriangle(
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([start, cs]): CohortRow => {
       const size = Math.max(...cs.map((c) => c.size))
-      const retained = Array.from(
-        { length: q.maxAge + 1 },
-        (_, age) => cs.find((c) => c.age === age)?.retained ?? null,
-      )
+      const retained: (number | null)[] = Array(q.maxAge + 1).fill(null)
+      for (const c of cs) retained[c.age] = c.retained
       return { start, size, retained, shares: retained.map((r) => (r === null ? null : r / size)) }
     })
   return {
