@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { analyticsRollupJob } from '../../jobs/analytics-rollup.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { inviteCode, recordShare } from '../community/invites.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { buildDay, computeDay, type DailyFigure } from './rollup.js'
@@ -264,5 +265,39 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       .orderBy('day')
       .execute()
     expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
+  })
+
+  it('counts the invite funnel and the K-factor of a day', async () => {
+    const chat = wx()
+    at.now = dayAt(5, 9)
+    // the inviter fetches their invite (the QR needs the WeChat API: the code and share suffice)
+    await chat.text(o('inviter'), '你好')
+    const inviter = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', o('inviter'))
+      .executeTakeFirstOrThrow()
+    const code = await inviteCode(get().db, inviter, at.now)
+    await recordShare(get().db, { member: inviter, now: at.now, timeZone: TZ })
+    at.now = dayAt(5, 10)
+    await chat.event(o('friend1'), 'subscribe', { EventKey: `qrscene_inv_${code}` })
+    await chat.event(o('friend2'), 'subscribe', { EventKey: `qrscene_inv_${code}` })
+    await chat.text(o('friend1'), '签到') // qualifies the invite
+    const d = await computeDay(get().db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(5),
+      timeZone: TZ,
+    })
+    expect(figure(d, 'invites.sharers')).toBe(1)
+    expect(figure(d, 'invites.follows')).toBe(2)
+    expect(figure(d, 'invites.attributed')).toBe(2)
+    expect(figure(d, 'invites.qualified')).toBe(1)
+    const dau = figure(d, 'activity.dau')
+    expect(dau).toBe(3)
+    expect(figure(d, 'invites.share_rate')).toBeCloseTo(1 / 3, 10)
+    expect(figure(d, 'invites.per_sharer')).toBe(2)
+    expect(figure(d, 'invites.conversion')).toBe(0.5)
+    // K = i × conv × c = 2 × 0.5 × 1/3
+    expect(figure(d, 'invites.k_factor')).toBeCloseTo(1 / 3, 10)
   })
 })
