@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely'
 import { addDays, localDay } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
-import { computeDay, type DailyFigure } from './rollup.js'
+import { computeDay, type DailyFigure, familyOf } from './rollup.js'
 
 /** How a metric's days combine into a week or a month. */
 export type Aggregation = 'sum' | 'avg' | 'last'
@@ -85,21 +85,31 @@ export function daysBetween(from: string, to: string): string[] {
   return out
 }
 
+/** Reads today's figures of some families live. */
+export type LiveReader = (
+  appid: string,
+  day: string,
+  timeZone: string,
+  families: readonly string[],
+) => Promise<DailyFigure[]>
+
 /**
- * Today's figures, read live (cached for a few seconds per account so a dashboard's several
- * series cost one read).
+ * Today's figures, read live per family and cached for a few seconds per account, so a
+ * dashboard's several series cost one read of each family.
  */
-export function liveToday(db: Kysely<Database>, ttlMs = 5000) {
+export function liveToday(db: Kysely<Database>, ttlMs = 5000): LiveReader {
   const cache = new Map<string, { at: number; value: Promise<DailyFigure[]> }>()
-  return (appid: string, day: string, timeZone: string) => {
-    const key = `${appid}\n${day}`
+  const one = (appid: string, day: string, timeZone: string, family: string) => {
+    const key = `${appid}\n${day}\n${family}`
     const hit = cache.get(key)
     if (hit && Date.now() - hit.at < ttlMs) return hit.value
-    const value = computeDay(db, { appid, day, timeZone })
+    const value = computeDay(db, { appid, day, timeZone, live: true }, { families: [family] })
     cache.set(key, { at: Date.now(), value })
     value.catch(() => cache.delete(key))
     return value
   }
+  return async (appid, day, timeZone, families) =>
+    (await Promise.all([...new Set(families)].map((f) => one(appid, day, timeZone, f)))).flat()
 }
 
 /** A metric's series, zero-filled, today's period partial. */
@@ -114,7 +124,7 @@ export async function readSeries(
     granularity: Granularity
     now: Date
     timeZone: string
-    live: (appid: string, day: string, timeZone: string) => Promise<DailyFigure[]>
+    live: LiveReader
   },
 ): Promise<Series> {
   const spec = METRICS[q.metric]
@@ -133,7 +143,7 @@ export async function readSeries(
   const byDay = new Map<string, number>()
   for (const r of rows) byDay.set(dayText(r.day), Number(r.value))
   if (q.from <= today && today <= q.to) {
-    const figures = await q.live(q.appid, today, q.timeZone)
+    const figures = await q.live(q.appid, today, q.timeZone, [familyOf(q.metric)])
     const f = figures.find((x) => x.metric === q.metric && x.dim === dim)
     byDay.set(today, f?.value ?? 0)
   }
@@ -188,7 +198,7 @@ export async function readOverview(
     appid: string
     now: Date
     timeZone: string
-    live: (appid: string, day: string, timeZone: string) => Promise<DailyFigure[]>
+    live: LiveReader
   },
 ) {
   const today = localDay(q.now, q.timeZone)
@@ -202,7 +212,7 @@ export async function readOverview(
     .where('dim', '=', '')
     .where('day', 'in', [yesterday, lastWeek])
     .execute()
-  const live = await q.live(q.appid, today, q.timeZone)
+  const live = await q.live(q.appid, today, q.timeZone, OVERVIEW_METRICS.map(familyOf))
   const value = (metric: string, day: string) =>
     day === today
       ? (live.find((f) => f.metric === metric && f.dim === '')?.value ?? 0)
