@@ -28,6 +28,7 @@ import * as m0022 from './0022_segment_transitions.js'
 import * as m0023 from './0023_job_run_leases.js'
 import * as m0024 from './0024_campaign_rollups.js'
 import * as m0025 from './0025_refund_queue.js'
+import * as m0027 from './0027_reconciliation.js'
 import * as m0029 from './0029_refund_poll.js'
 
 export const migrations: Record<string, Migration> = {
@@ -56,5 +57,6 @@ export const migrations: Record<string, Migration> = {
   '0023_job_run_leases': m0023,
   '0024_campaign_rollups': m0024,
   '0025_refund_queue': m0025,
+  '0027_reconciliation': m0027,
   '0029_refund_poll': m0029,
 }
