@@ -166,7 +166,12 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     const m = /^(https?:\/\/[^/?#]+)([^#]*)/.exec(url)
     const origin = m?.[1]
     if (!m || (origin !== OFFICIAL && origin !== new URL(base).origin))
-      throw new PayApiError('downloadBill', 0, 'BAD_DOWNLOAD_URL', `not WeChat Pay's: ${url}`)
+      throw new PayApiError(
+        'downloadBill',
+        0,
+        'BAD_DOWNLOAD_URL',
+        `not WeChat Pay's host: ${origin ?? 'not a URL'}`, // never the token
+      )
     const path = m[2] || '/'
     const res = await doFetch((origin === OFFICIAL ? base : origin) + path, {
       method: 'GET',
