@@ -5,6 +5,7 @@ import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { reconcileBillsJob } from './reconcile-bills.js'
 import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
@@ -15,6 +16,7 @@ export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
   retentionJob,
   shopMaintenanceJob,
+  reconcileBillsJob,
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,
