@@ -14,13 +14,13 @@ const DAY = 86_400_000
 export const alertsJob: Job = {
   name: 'alerts',
   cron: '* * * * *',
-  async run({ db, clock, config, slot }) {
+  async run({ db, clock, config, slot, logger }) {
     // Live figures: measured now (a run caught up late still judges the present).
     const now = clock.now()
     // The registry imports this file: read it when running, not when loading.
     const { jobs } = await import('./index.js')
     const summary: Record<string, unknown> = {}
-    for (const [i, { appid }] of config.accounts.entries()) {
+    for (const [i, { appid, secret }] of config.accounts.entries()) {
       const outcomes = await evaluateAlerts({
         db,
         appid,
@@ -30,10 +30,13 @@ export const alertsJob: Job = {
         quietHours: config.campaigns.quietHours,
         robots: config.robots,
         jobs: i === 0 ? jobs : undefined,
+        sends: Boolean(secret),
       })
       const counts: Record<string, number> = {}
       for (const o of outcomes) counts[o.event] = (counts[o.event] ?? 0) + 1
       const failed = outcomes.filter((o) => o.event === 'failed')
+      for (const f of failed)
+        logger.warn('alert rule not evaluated', { code: 'ALERT_CHECK_FAILED', appid, ...f })
       summary[appid] = failed.length > 0 ? { ...counts, failures: failed } : counts
     }
     // Pruning, once an hour: the tables are small (a row per account and minute at most).

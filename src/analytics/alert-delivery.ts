@@ -83,11 +83,14 @@ export async function deliverAlert(
     text: string
     robots: GroupRobots
     robotChats: string[] | null
+    /** False for an account that cannot send (no outbox worker): robots only. */
+    members?: boolean
     now: Date
   },
 ): Promise<AlertDelivery> {
   const members: string[] = []
-  for (const openid of await reachableModerators(db, d.alert.appid, d.now)) {
+  const reachable = d.members === false ? [] : await reachableModerators(db, d.alert.appid, d.now)
+  for (const openid of reachable) {
     const queued = await notifyMember(db, {
       appid: d.alert.appid,
       openid,

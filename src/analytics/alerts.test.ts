@@ -187,6 +187,36 @@ forEachDatabase('alerts: delivery, episodes across instances, settings', (get, d
     )
   })
 
+  it('an account that cannot send: its backlog is not judged, moderators hear from robots only', async () => {
+    const { db } = get()
+    const appid = app('nosecret')
+    const robots = await community(appid)
+    await enqueue(
+      db,
+      [{ appid, source: 'n-1', openid: 'o_x', kind: 'custom', payload: {}, notBefore: at(-30) }],
+      at(-30),
+    )
+    const outcomes = await evaluateAlerts({
+      db,
+      appid,
+      now: at(0),
+      timeZone: TZ,
+      locale: 'zh-CN',
+      quietHours: null,
+      robots,
+      mismatches: async () => 1,
+      sends: false,
+    })
+    expect(outcomes).toContainEqual({
+      rule: 'outbox_backlog',
+      event: 'skipped',
+      reason: 'not here',
+    })
+    expect((await alertRows(db, appid)).map((r) => r.rule)).toEqual(['reconciliation_mismatches'])
+    expect(await alertNotices(db, appid)).toHaveLength(0)
+    expect(robotSends(`${appid}_key`)).toHaveLength(1)
+  })
+
   it('a disabled rule is not evaluated and its open alert closes', async () => {
     const { db } = get()
     const appid = app('disabled')

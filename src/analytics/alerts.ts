@@ -44,6 +44,11 @@ export interface EvaluateOptions {
   jobs?: readonly { name: string; cron: string }[]
   /** Open reconciliation mismatches; by default read from their table when it exists. */
   mismatches?: OpenMismatches
+  /**
+   * Whether the account sends (has a WECHAT_SECRET; default true). Without, no outbox worker runs
+   * for it: its backlog is not judged and moderators are told through the robots only.
+   */
+  sends?: boolean
 }
 
 /** What happened to one alert (or rule) in an evaluation. */
@@ -66,7 +71,10 @@ export async function evaluateAlerts(o: EvaluateOptions): Promise<AlertOutcome[]
         out.push({ rule, event: 'skipped', reason: 'disabled' })
         continue
       }
-      if (spec.scope === 'deployment' && !o.jobs) {
+      if (
+        (spec.scope === 'deployment' && !o.jobs) ||
+        (rule === 'outbox_backlog' && o.sends === false)
+      ) {
         out.push({ rule, event: 'skipped', reason: 'not here' })
         continue
       }
@@ -98,6 +106,7 @@ export async function evaluateAlerts(o: EvaluateOptions): Promise<AlertOutcome[]
                 : translator(o.locale)('alert.open', { text }),
               robots: o.robots,
               robotChats: settings.robotChats,
+              members: o.sends !== false,
               now: o.now,
             })
           if (r.event !== 'unchanged')
