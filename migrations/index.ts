@@ -30,6 +30,7 @@ import * as m0024 from './0024_campaign_rollups.js'
 import * as m0025 from './0025_refund_queue.js'
 import * as m0029 from './0029_refund_poll.js'
 import * as m0030 from './0030_analytics_facts.js'
+import * as m0032 from './0032_alerts.js'
 import * as m0033 from './0033_reconciliation.js'
 
 export const migrations: Record<string, Migration> = {
@@ -60,5 +61,6 @@ export const migrations: Record<string, Migration> = {
   '0025_refund_queue': m0025,
   '0029_refund_poll': m0029,
   '0030_analytics_facts': m0030,
+  '0032_alerts': m0032,
   '0033_reconciliation': m0033,
 }

@@ -613,6 +613,51 @@ export interface WecomJoinWaysTable {
   created_at: Timestamp
 }
 
+/** An account's overrides of the alert rules' defaults (JSON; src/analytics/alert-rules.ts). */
+export interface AlertSettingsTable {
+  appid: string
+  settings: string
+  updated_at: Timestamp
+}
+
+/** One alert episode: open while its rule's figure is past the threshold (migration 0032). */
+export interface AlertsTable {
+  id: Generated<number>
+  appid: string
+  rule: string
+  /** What the rule is about within the account: a lane, a job, a campaign id; '' for the whole. */
+  dim: Generated<string>
+  status: 'open' | 'closed'
+  opened_at: Timestamp
+  /** The last delivery to moderators; repeats wait at least the rule's interval after it. */
+  last_notified_at: Timestamp | null
+  notifications: Generated<number>
+  closed_at: Timestamp | null
+  /** The figure at the last evaluation, and the threshold it was compared with. */
+  value: number
+  threshold: number
+  message: string
+  evaluated_at: Timestamp
+  /** JSON: what the last delivery reached (members queued, robots by chat). */
+  delivery: string | null
+}
+
+/** A figure recorded by the alert evaluator to compare with later (kept 8 days). */
+export interface AlertSamplesTable {
+  appid: string
+  metric: string
+  at: Timestamp
+  value: number
+}
+
+/** Per account and minute: refused pushes and outbox sends, added by every process. */
+export interface TrafficCountsTable {
+  appid: string
+  minute: Timestamp
+  name: 'push_refused' | 'send_sent' | 'send_failed'
+  n: ColumnType<number, number, number>
+}
+
 /** The database as Kysely sees it. */
 /** A day's bill reconciled (or being): one per merchant, bill date and kind (migration 0033). */
 export interface ReconciliationRunsTable {
@@ -735,6 +780,10 @@ export interface Database {
   reconciliation_runs: ReconciliationRunsTable
   reconciliation_lines: ReconciliationLinesTable
   reconciliation_mismatches: ReconciliationMismatchesTable
+  alert_settings: AlertSettingsTable
+  alerts: AlertsTable
+  alert_samples: AlertSamplesTable
+  traffic_counts: TrafficCountsTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -32,6 +32,7 @@ import { addDays, localDay } from '../community/community-time.js'
 import { inviteReport } from '../community/invite-report.js'
 import { type InviteSettings, inviteQr, isCampaign, recordShare } from '../community/invites.js'
 import { findMember } from '../community/members.js'
+import type { GroupRobots } from '../community/moderation.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
@@ -74,6 +75,8 @@ export interface AdminRouteOptions {
   /** The shop, when configured: its operator routes are mounted too (admin-shop.ts). */
   shop?: Shop
   logger: Logger
+  /** Group robots (the chats analytics alerts may be posted to). */
+  robots?: GroupRobots
 }
 
 const ACTOR = 'operator'
@@ -288,7 +291,14 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     )
   app.route(
     '/analytics',
-    analyticsAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
+    analyticsAdminRoutes({
+      db: o.db,
+      clock: o.clock,
+      timeZone: o.timeZone,
+      appids: o.appids,
+      locale: o.locale,
+      robots: o.robots,
+    }),
   )
   app.route(
     '/',

@@ -163,4 +163,22 @@ export const en: Record<MessageKey, string> = {
   'level.silver': 'Silver',
   'level.gold': 'Gold',
   'level.diamond': 'Diamond',
+  'alert.open': '⚠️ [alert] {text}',
+  'alert.repeat': '⚠️ [alert, open {minutes} min] {text}',
+  'alert.rule.active_members_drop':
+    'Active members {drop} below the same time last week: {actives} so far today, {baseline} then (threshold {threshold}).',
+  'alert.rule.error_rate':
+    'Error rate {rate}: {errors} of {total} pushes and sends in the last {window} minutes went wrong (failed {failed}, refused {refused}, send failed {sendFailed}; threshold {threshold}).',
+  'alert.rule.campaign_conversion_drop':
+    'Campaign "{name}": its latest run converted {rate}, down {drop} from {trailing} (threshold {threshold}).',
+  'alert.rule.reply_latency_p95':
+    'Slow replies: p95 {p95} s over {count} pushes in the last {window} minutes (threshold {threshold}).',
+  'alert.rule.outbox_backlog':
+    'Outbox backlog ({lane}): the oldest due item has waited {minutes} min, {count} due (threshold {threshold}).',
+  'alert.rule.job_stalled':
+    'Job {job} has not succeeded for {missed} scheduled runs; last success {lastSuccess} (threshold {threshold}).',
+  'alert.rule.refunds_failing':
+    '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
+  'alert.rule.reconciliation_mismatches':
+    '{count} reconciliation mismatches are open (threshold {threshold}).',
 }
