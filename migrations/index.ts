@@ -32,6 +32,7 @@ import * as m0029 from './0029_refund_poll.js'
 import * as m0030 from './0030_analytics_facts.js'
 import * as m0032 from './0032_alerts.js'
 import * as m0033 from './0033_reconciliation.js'
+import * as m0034 from './0034_transfers.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -63,4 +64,5 @@ export const migrations: Record<string, Migration> = {
   '0030_analytics_facts': m0030,
   '0032_alerts': m0032,
   '0033_reconciliation': m0033,
+  '0034_transfers': m0034,
 }

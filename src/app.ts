@@ -107,6 +107,7 @@ export function createApp(deps: AppDeps): Hono {
     checkin: config.checkin,
     invites: config.invites,
     robots: { ...config.robots, fetch: deps.fetch },
+    miniProgram: deps.shop && { appid: deps.shop.settings.mpAppid },
   }
 
   app.onError((error, c) => {
@@ -226,7 +227,14 @@ export function createApp(deps: AppDeps): Hono {
     )
   }
   if (deps.shop) {
-    const shop = { db, clock, logger, timeZone: config.timeZone, shop: deps.shop }
+    const shop = {
+      db,
+      clock,
+      logger,
+      timeZone: config.timeZone,
+      locale: config.locale,
+      shop: deps.shop,
+    }
     app.route('/api/mp', miniProgramRoutes(shop))
     app.route('/pay/notify', payNotifyRoutes(shop))
   } else {

@@ -95,10 +95,15 @@ async function main(logger: Logger): Promise<void> {
 
   // The shop: configured (MP_*, PAY_*), or in sandbox mode the generated one.
   if (sandboxApi && sandboxShop) {
+    // Sandbox mode without ADMIN_TOKEN: an operator token for this run only, kept with the
+    // sandbox's other secrets, so `npm run shop` can grant its demo member points for a cashback.
+    const adminToken = config.adminToken ? undefined : randomBytes(24).toString('base64url')
+    if (adminToken) config.adminToken = adminToken
     // Where `npm run shop` finds the sandbox servers of this process.
     await writeFile(
       join(config.dataDir, 'sandbox-services.json'),
-      `${JSON.stringify({ port: config.port, wechatApi: sandboxApi.url, pay: sandboxShop.pay.url, mpAppid: sandboxShop.config.mpAppid }, null, 2)}\n`,
+      `${JSON.stringify({ port: config.port, wechatApi: sandboxApi.url, pay: sandboxShop.pay.url, mpAppid: sandboxShop.config.mpAppid, adminToken }, null, 2)}\n`,
+      { mode: 0o600 },
     )
   }
   const shopConfig = sandboxShop?.config ?? config.shop

@@ -225,7 +225,12 @@ export interface RewardsTable {
   per_member_limit: number | null
   enabled: Generated<boolean>
   created_at: Timestamp
+  /** `code`: a code to show; `cashback`: `cashback_fen` paid to the member's wallet (transfers). */
+  kind: Generated<RewardKind>
+  cashback_fen: number | null
 }
+
+export type RewardKind = 'code' | 'cashback'
 
 /** One redemption; cancelling returns the points through the ledger. */
 export interface RedemptionsTable {
@@ -454,6 +459,52 @@ export interface AnalyticsDaysTable {
   appid: string
   day: ColumnType<string, string, string>
   built_at: Timestamp
+}
+
+/** A transfer bill's state: `pending` (not accepted yet), then WeChat Pay's, lower case. */
+export type TransferState =
+  | 'pending'
+  | 'accepted'
+  | 'processing'
+  | 'wait_user_confirm'
+  | 'transfering'
+  | 'canceling'
+  | 'success'
+  | 'fail'
+  | 'cancelled'
+
+/** A cashback paid through WeChat Pay's merchant transfer (商家转账), one per redemption. */
+export interface TransfersTable {
+  id: Generated<number>
+  /** The account whose reward was redeemed. */
+  appid: string
+  member_id: number
+  redemption_id: number
+  /** Ours, never changed: every retry is the same bill. */
+  out_bill_no: string
+  /** The mini program the bill is for, and the payee's openid under it. */
+  pay_appid: string
+  openid: string
+  amount_fen: number
+  state: TransferState
+  /** The create request exactly as first sent; every retry sends these bytes. */
+  request_body: string | null
+  /** For `wx.requestMerchantTransfer` while `wait_user_confirm`. */
+  package_info: string | null
+  transfer_bill_no: string | null
+  fail_reason: string | null
+  /** The last error of a send or poll. */
+  error: string | null
+  attempts: Generated<number>
+  /** The next send (pending), or poll (accepted … canceling); a claim moves it forward. */
+  next_attempt_at: Timestamp | null
+  /** When a member's page last had us ask WeChat Pay (at most every few seconds). */
+  queried_at: Timestamp | null
+  /** When WeChat Pay first answered with the bill: the 24-hour confirmation window starts. */
+  accepted_at: Timestamp | null
+  settled_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
 }
 
 /** A job's run for one slot; the primary key (job, slot) is the claim. */
@@ -761,6 +812,7 @@ export interface Database {
   follow_events: FollowEventsTable
   analytics_daily: AnalyticsDailyTable
   analytics_days: AnalyticsDaysTable
+  transfers: TransfersTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable
@@ -788,6 +840,7 @@ export interface Database {
 
 export type Product = Selectable<ProductsTable>
 export type Order = Selectable<OrdersTable>
+export type Transfer = Selectable<TransfersTable>
 
 export type OutboxItem = Selectable<PushOutboxTable>
 

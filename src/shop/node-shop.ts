@@ -22,6 +22,7 @@ export async function nodeShop(
       notifyUrl: c.notifyUrl,
       orderMinutes: c.orderMinutes,
       groupBuy: c.groupBuy,
+      transfer: c.transfer,
     },
     gateway: wechatpayGateway({
       appid: c.mpAppid,

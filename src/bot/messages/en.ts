@@ -74,6 +74,19 @@ export const en: Record<MessageKey, string> = {
   'redeem.outOfStock': '"{name}" is sold out.',
   'redeem.limit': '"{name}" can be redeemed at most {limit} times per member.',
   'redeem.insufficient': 'Not enough points: "{name}" costs {cost}, you have {balance}.',
+  'redeem.cashback':
+    'Redeemed 💰 {name}\nOpen the mini program within 24 hours and confirm: ¥{yuan} goes to your WeChat wallet: {link}\n{cost} points spent, {balance} left',
+  'redeem.cashbackLink':
+    '<a href="https://mp.weixin.qq.com" data-miniprogram-appid="{appid}" data-miniprogram-path="{path}">Open the mini program</a>',
+  'redeem.needsMiniProgram':
+    '"{name}" is paid to your WeChat wallet: sign in to the mini program once first: {link}\nThen send "redeem {code}" again.',
+  'redeem.unavailable': '"{name}" cannot be redeemed right now (cashback is not set up).',
+  'cashback.paid': '💰 Your ¥{yuan} cashback is in your WeChat wallet.',
+  'cashback.returned':
+    'Your ¥{yuan} cashback did not go through ({reason}); {points} points are back, you have {balance}.',
+  'cashback.reason.expired': 'not confirmed within 24 hours',
+  'cashback.reason.cancelled': 'cancelled',
+  'cashback.reason.failed': 'the transfer failed',
   'me.perks': 'Perks: {perks}',
   'perks.bronze': '1× points on check-ins and activities',
   'perks.silver': '2× points, priority sign-up for member events',

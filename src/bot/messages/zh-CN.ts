@@ -69,6 +69,19 @@ export const zhCN = {
   'redeem.outOfStock': '「{name}」已经兑完了。',
   'redeem.limit': '「{name}」每人最多兑换 {limit} 次。',
   'redeem.insufficient': '积分不足：「{name}」需要 {cost} 积分，你有 {balance} 积分。',
+  'redeem.cashback':
+    '兑换成功 💰 {name}\n请在 24 小时内打开小程序确认收款，确认后 {yuan} 元转入你的微信零钱：{link}\n消耗 {cost} 积分，剩余 {balance} 积分',
+  'redeem.cashbackLink':
+    '<a href="https://mp.weixin.qq.com" data-miniprogram-appid="{appid}" data-miniprogram-path="{path}">打开小程序领取</a>',
+  'redeem.needsMiniProgram':
+    '「{name}」会转入你的微信零钱，需要先在小程序里登录一次：{link}\n登录后再发送「兑换 {code}」。',
+  'redeem.unavailable': '「{name}」暂时无法兑换（返现未开通）。',
+  'cashback.paid': '💰 {yuan} 元返现已转入你的微信零钱。',
+  'cashback.returned':
+    '{yuan} 元返现没有完成（{reason}），{points} 积分已退回，当前 {balance} 积分。',
+  'cashback.reason.expired': '24 小时内没有确认收款',
+  'cashback.reason.cancelled': '已撤销',
+  'cashback.reason.failed': '转账未成功',
   'me.perks': '等级权益：{perks}',
   'perks.bronze': '签到与活动积分 1 倍',
   'perks.silver': '积分 2 倍，专属活动报名优先',
