@@ -5,7 +5,6 @@ import {
   addMembers,
   alertRows,
   campaignRun,
-  dropTable,
   paidOrder,
   pushes,
   runningCampaign,
@@ -359,7 +358,7 @@ forEachDatabase(
       expect(r.map((x) => x.status)).toEqual(['closed', 'open'])
     })
 
-    it('reconciliation mismatches: skipped without the table, read from it or an injected source', async () => {
+    it('reconciliation mismatches: skipped without a run, read from the reconciliation or an injected source', async () => {
       const { db } = get()
       const appid = app('recon')
       expect(await evaluate(db, appid, at(0))).toContainEqual({
@@ -375,33 +374,35 @@ forEachDatabase(
       await evaluate(db, appid, at(2), { mismatches })
       expect((await rows(appid, 'reconciliation_mismatches'))[0]!.status).toBe('closed')
 
-      // the table as issue #15 builds it (only the columns read here)
-      await dropTable(db, 'reconciliation_mismatches')
-      await dropTable(db, 'reconciliation_runs')
+      // the daily reconciliation's own tables (src/shop/reconcile.ts)
       const { sql } = await import('kysely')
-      await sql`create table reconciliation_runs (id bigint primary key, appid text not null)`.execute(
+      const run = async (account: string, day: string) =>
+        (
+          await sql<{ id: number }>`insert into reconciliation_runs (appid, mchid, bill_date, kind,
+            status, created_at, updated_at) values (${account}, ${`mch_${account}`}, ${day}, 'trade',
+            'reconciled', ${at(3)}, ${at(3)}) returning id`.execute(db)
+        ).rows[0]!.id
+      const mismatch = (runId: number, key: string, status: string) =>
+        sql`insert into reconciliation_mismatches (run_id, kind, key, detail, status, created_at,
+          updated_at) values (${runId}, 'missing_here', ${key}, 'test', ${status}, ${at(3)},
+          ${at(3)})`.execute(db)
+      const mine = await run(appid, '2026-11-01')
+      const other = await run(`${appid}_other`, '2026-11-01')
+      await mismatch(mine, 'QZ1', 'open')
+      await mismatch(mine, 'QZ2', 'resolved')
+      await mismatch(other, 'QZ3', 'open')
+      await evaluate(db, appid, at(3))
+      let r = await rows(appid, 'reconciliation_mismatches')
+      expect(r.map((x) => [x.status, x.value])).toEqual([
+        ['closed', 0],
+        ['open', 1],
+      ])
+      await sql`update reconciliation_mismatches set status = 'resolved' where run_id = ${mine}`.execute(
         db,
       )
-      await sql`create table reconciliation_mismatches (id bigint primary key,
-      run_id bigint not null references reconciliation_runs (id), status text not null)`.execute(db)
-      try {
-        await sql`insert into reconciliation_runs values (1, ${appid}), (2, 'wx_other')`.execute(db)
-        await sql`insert into reconciliation_mismatches values (1, 1, 'open'), (2, 1, 'resolved'),
-        (3, 2, 'open')`.execute(db)
-        await evaluate(db, appid, at(3))
-        let r = await rows(appid, 'reconciliation_mismatches')
-        expect(r.map((x) => [x.status, x.value])).toEqual([
-          ['closed', 0],
-          ['open', 1],
-        ])
-        await sql`update reconciliation_mismatches set status = 'resolved' where id = 1`.execute(db)
-        await evaluate(db, appid, at(4))
-        r = await rows(appid, 'reconciliation_mismatches')
-        expect(r.map((x) => x.status)).toEqual(['closed', 'closed'])
-      } finally {
-        await dropTable(db, 'reconciliation_mismatches')
-        await dropTable(db, 'reconciliation_runs')
-      }
+      await evaluate(db, appid, at(4))
+      r = await rows(appid, 'reconciliation_mismatches')
+      expect(r.map((x) => x.status)).toEqual(['closed', 'closed'])
     })
 
     it('campaign conversion: the newest finished window 20 % below the campaign’s previous runs', async () => {

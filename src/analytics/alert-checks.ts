@@ -55,20 +55,18 @@ const windowStart = (c: CheckContext) =>
 const enough = (c: CheckContext, n: number) => n >= (c.settings.minSamples ?? 0) && n > 0
 
 /**
- * Reads `reconciliation_mismatches` (issue #15's daily reconciliation) when the table exists:
- * open mismatches of the account's runs. Null without the table, so the rule is skipped.
+ * Open mismatches of the account's daily reconciliation (src/shop/reconcile.ts); null while the
+ * account has no reconciliation run (no shop, or the first bill is not in yet): the rule is skipped.
  */
 export const openMismatchesFromTable: OpenMismatches = async (db, appid) => {
-  const { rows } = await sql<{ present: boolean }>`
-    select to_regclass(current_schema() || '.reconciliation_mismatches') is not null as present`.execute(
-    db,
-  )
-  if (!rows[0]?.present) return null
-  const r = await sql<{ n: number }>`
-    select count(*)::int as n from reconciliation_mismatches m
-    join reconciliation_runs r on r.id = m.run_id
-    where r.appid = ${appid} and m.status = 'open'`.execute(db)
-  return Number(r.rows[0]?.n ?? 0)
+  const r = await sql<{ runs: number; n: number }>`
+    select (select count(*) from (select 1 from reconciliation_runs where appid = ${appid} limit 1) x)::int
+        as runs,
+      (select count(*) from reconciliation_mismatches m
+        join reconciliation_runs r on r.id = m.run_id
+        where r.appid = ${appid} and m.status = 'open')::int as n`.execute(db)
+  const row = r.rows[0]
+  return row && Number(row.runs) > 0 ? Number(row.n) : null
 }
 
 /** The checks, by rule. */
