@@ -28,6 +28,7 @@ import * as m0022 from './0022_segment_transitions.js'
 import * as m0023 from './0023_job_run_leases.js'
 import * as m0024 from './0024_campaign_rollups.js'
 import * as m0025 from './0025_refund_queue.js'
+import * as m0026 from './0026_frozen_points.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -55,4 +56,5 @@ export const migrations: Record<string, Migration> = {
   '0023_job_run_leases': m0023,
   '0024_campaign_rollups': m0024,
   '0025_refund_queue': m0025,
+  '0026_frozen_points': m0026,
 }
