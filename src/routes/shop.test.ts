@@ -85,6 +85,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       .db.selectFrom('points_ledger')
       .select(['rule', 'delta'])
       .where('member_id', '=', memberId)
+      .orderBy('id')
       .execute()
 
   it('answers code2Session errors clearly and never retries the single-use code', async () => {
@@ -165,12 +166,18 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(me.json.member.membership).toMatchObject({ tier: 'vip', discountPercent: 90 })
     const days = (new Date(me.json.member.membership.expiresAt).getTime() - Date.now()) / 86_400_000
     expect(Math.round(days)).toBe(30) // extended once, not three times
-    expect(await ledger(me.json.member.id)).toEqual([{ rule: 'first_purchase', delta: 100 }])
+    // first_purchase and 1 point per yuan, both frozen until the refund window ends
+    expect(await ledger(me.json.member.id)).toEqual([
+      { rule: 'first_purchase', delta: 100 },
+      { rule: 'purchase', delta: 30 },
+    ])
     // members pay the tier's price elsewhere; first_purchase is paid once ever
     const tea = await buy(u.token, { sku: 'flash-tea' })
     expect(tea.json.order.amountFen).toBe(891)
     expect((await pay.pay(tea.json.order.outTradeNo)).answer!.status).toBe(204)
-    expect(await ledger(me.json.member.id)).toHaveLength(1)
+    expect(
+      (await ledger(me.json.member.id)).filter((e) => e.rule === 'first_purchase'),
+    ).toHaveLength(1)
     // the per-member limit of the flash sale (1)
     expect((await buy(u.token, { sku: 'flash-tea' })).json.code).toBe('LIMIT_REACHED')
   })

@@ -18,6 +18,8 @@ export interface ShopSettings {
   orderMinutes: number
   /** Group-buy defaults for new group-buy products. */
   groupBuy: { size: number; max: number; hours: number }
+  /** Days a purchase's points stay frozen (its refund window) before they are released. */
+  pointsFreezeDays: number
 }
 
 /** The catalog a new shop starts with. */
