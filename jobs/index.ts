@@ -4,6 +4,7 @@ import { activityRemindersJob } from './activity-reminders.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { releasePointsJob } from './release-points.js'
 import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
@@ -17,6 +18,7 @@ export const jobs: readonly Job[] = [
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,
+  releasePointsJob,
 ]
 
 /** Finds a job by name. */
