@@ -25,6 +25,7 @@ import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../sh
 import type { Shop } from '../shop/maintenance.js'
 import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
+import { pendingPoints } from '../shop/purchase-grants.js'
 import { settleRefund } from '../shop/refunds.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { WechatNetworkError } from '../wechat/api/errors.js'
@@ -324,10 +325,14 @@ export function miniProgramRoutes(
       .where('id', '=', memberId)
       .executeTakeFirstOrThrow()
     const membership = await activeMembership(db, memberId, now)
+    const pending = await pendingPoints(db, memberId)
     return {
       id: member.id,
       follower: member.appid === shop.settings.appid,
       points: member.points_balance,
+      /** Points from purchases waiting for their refund window (待到账), and the next release. */
+      pendingPoints: pending?.points ?? 0,
+      pendingReleaseAt: pending?.nextReleaseAt ?? null,
       level: member.level,
       membership: membership
         ? {
