@@ -87,6 +87,29 @@ export function nodeMetrics(sources: {
     },
   })
   new Gauge({
+    name: 'quanzi_refunds',
+    help: 'Refunds unfinished (requested, processing) or needing an operator (failed, abnormal), by status',
+    labelNames: ['status'] as const,
+    registers,
+    async collect() {
+      this.reset()
+      const s = await sources.status()
+      for (const status of ['requested', 'processing', 'failed', 'abnormal'])
+        this.set({ status }, s.refunds[status]?.count ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'quanzi_refunds_oldest_seconds',
+    help: 'Age of the oldest refund in each unfinished or operator-bound status',
+    labelNames: ['status'] as const,
+    registers,
+    async collect() {
+      this.reset()
+      const s = await sources.status()
+      for (const [status, r] of Object.entries(s.refunds)) this.set({ status }, r.oldestSeconds)
+    },
+  })
+  new Gauge({
     name: 'quanzi_job_seconds_since_success',
     help: "Seconds since each job's last successful run (any instance); absent: never succeeded",
     labelNames: ['job'] as const,

@@ -173,6 +173,7 @@ describe('npm start on the embedded database', () => {
       'quanzi_http_requests_total',
       'quanzi_http_request_duration_seconds',
       'quanzi_outbox_backlog',
+      'quanzi_refunds',
       'quanzi_db_up',
       'process_cpu_seconds_total',
       'nodejs_heap_size_used_bytes',

@@ -24,6 +24,11 @@ export interface OpsStatus {
     /** APIs paused by a quota error: `{appid, api, until}` (empty when none). */
     paused: { appid: string; api: string; until: string }[]
   }
+  /**
+   * Refunds not finished (`requested`: not accepted by WeChat Pay yet, `processing`: accepted, not
+   * settled) or needing an operator (`failed`, `abnormal`), with the age of the oldest.
+   */
+  refunds: Record<string, { count: number; oldestSeconds: number }>
   jobs: {
     /** Seconds since the scheduler last started any job (every-minute jobs keep it under ~60). */
     lagSeconds: number | null
@@ -49,6 +54,7 @@ export async function readOpsStatus(
       ok: false,
       db: { ok: false, ms: Math.round(performance.now() - started), error: String(error) },
       outbox: { backlog: 0, oldestDueSeconds: 0, byKind: {}, paused: [] },
+      refunds: {},
       jobs: { lagSeconds: null, sinceSuccess: {} },
     }
   }
@@ -88,6 +94,23 @@ async function read(
     .orderBy('appid')
     .orderBy('api')
     .execute()
+  // The partial index refunds_open_idx holds exactly these rows.
+  const refundRows = await db
+    .selectFrom('refunds')
+    .select([
+      'status',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.min('created_at').as('oldest'),
+    ])
+    .where('status', 'in', ['requested', 'processing', 'failed', 'abnormal'])
+    .groupBy('status')
+    .execute()
+  const refunds: OpsStatus['refunds'] = {}
+  for (const r of refundRows)
+    refunds[r.status] = {
+      count: Number(r.n),
+      oldestSeconds: seconds(now, r.oldest as Date | null) ?? 0,
+    }
   // One probe of the (job, slot) primary key per job.
   const runs =
     jobNames.length === 0
@@ -116,6 +139,7 @@ async function read(
         until: p.paused_until.toISOString(),
       })),
     },
+    refunds,
     jobs: {
       lagSeconds: lastRun ? seconds(now, new Date(lastRun)) : null,
       sinceSuccess: Object.fromEntries(runs.map((r) => [r.job, seconds(now, r.last_success)])),

@@ -458,6 +458,42 @@ export interface RefundsTable {
   updated_at: Timestamp
 }
 
+/** A member's activity on one community day; `kinds` = ACTIVITY bits (src/analytics/facts.ts). */
+export interface MemberDaysTable {
+  appid: string
+  day: ColumnType<string, string, string>
+  member_id: number
+  kinds: number
+}
+
+/** A follow or unfollow, with the QR scene of the (last) follow and its acquisition source. */
+export interface FollowEventsTable {
+  id: Generated<number>
+  appid: string
+  member_id: number
+  at: Timestamp
+  day: ColumnType<string, string, string>
+  kind: 'follow' | 'unfollow'
+  scene: string | null
+  source: 'invite' | 'qr' | 'organic'
+}
+
+/** A rolled-up figure: one value per (account, metric, community day, dimension). */
+export interface AnalyticsDailyTable {
+  appid: string
+  metric: string
+  day: ColumnType<string, string, string>
+  dim: Generated<string>
+  value: number
+}
+
+/** When a community day's rollup was last built (a re-run replaces it). */
+export interface AnalyticsDaysTable {
+  appid: string
+  day: ColumnType<string, string, string>
+  built_at: Timestamp
+}
+
 /** A job's run for one slot; the primary key (job, slot) is the claim. */
 export interface JobRunsTable {
   job: string
@@ -644,6 +680,10 @@ export interface Database {
   pay_events: PayEventsTable
   refunds: RefundsTable
   purchase_grants: PurchaseGrantsTable
+  member_days: MemberDaysTable
+  follow_events: FollowEventsTable
+  analytics_daily: AnalyticsDailyTable
+  analytics_days: AnalyticsDaysTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable

@@ -62,6 +62,8 @@ export interface PayGateway {
     reason: string
     notifyUrl: string
   }): Promise<Refund>
+  /** The refund as WeChat Pay knows it now, or null when it does not know the number. */
+  refundQuery(outRefundNo: string): Promise<Refund | null>
 }
 
 /** A refused or failed Pay API call: HTTP status and WeChat Pay's code. */

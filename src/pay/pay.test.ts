@@ -1,5 +1,5 @@
 import { createHash, createVerify, X509Certificate } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadVector } from '../../test/vectors.js'
 import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
@@ -113,6 +113,38 @@ describe('the gateway against the sandbox Pay server', () => {
     expect(await g.query('QZ-GW-NONE')).toBeNull()
     await g.close('QZ-GW-0001')
     expect((await g.query('QZ-GW-0001'))?.trade_state).toBe('CLOSED')
+  })
+
+  it('takes every nonce from the crypto RNG, not Math.random (request and wx.requestPayment)', async () => {
+    const nonces: string[] = []
+    const g = wechatpayGateway({
+      appid: 'wxmini0000000000a1',
+      mchid: '1900000001',
+      privateKeyPem: merchant.privateKey,
+      certSerial: 'MERCHANTSERIAL01',
+      apiV3Key,
+      baseUrl: pay.url,
+      verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+      fetch: (input, init) => {
+        const auth = new Headers(init?.headers).get('authorization') ?? ''
+        nonces.push(/nonce_str="([^"]*)"/.exec(auth)?.[1] ?? '')
+        return fetch(input, init)
+      },
+    })
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.123456789)
+    try {
+      const a = await g.jsapi(order('QZ-GW-RNG1'))
+      const b = await g.jsapi(order('QZ-GW-RNG2'))
+      await g.query('QZ-GW-RNG1')
+      await g.refundQuery('QZ-GW-NO-SUCH-REFUND')
+      expect(a.nonceStr).toMatch(/^[0-9a-f]{32}$/)
+      expect(b.nonceStr).not.toBe(a.nonceStr)
+      expect(nonces).toHaveLength(4)
+      for (const n of nonces) expect(n).toMatch(/^[0-9a-f]{32}$/)
+      expect(new Set(nonces).size).toBe(4)
+    } finally {
+      random.mockRestore()
+    }
   })
 
   it('refunds once per out_refund_no and never more than was paid', async () => {

@@ -42,6 +42,7 @@ import { qrImageUrl } from '../wechat/api/qrcode.js'
 import { tagMembers } from '../wechat/api/users.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
+import { analyticsAdminRoutes } from './admin-analytics.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
 import { shopAdminRoutes } from './admin-shop.js'
 import {
@@ -280,6 +281,10 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   if (o.shop)
     app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
+  app.route(
+    '/analytics',
+    analyticsAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
+  )
   app.route(
     '/',
     campaignAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),

@@ -12,6 +12,7 @@ const up: OpsStatus = {
     byKind: { custom: { backlog: 3, oldestDueSeconds: 7 } },
     paused: [{ appid: 'wx1', api: 'template', until: '2026-11-24T16:00:00.000Z' }],
   },
+  refunds: { failed: { count: 2, oldestSeconds: 86400 } },
   jobs: { lagSeconds: 12, sinceSuccess: { campaigns: 12 } },
 }
 const metrics = {
@@ -31,6 +32,7 @@ it('answers /healthz with the vital signs, and 503 when the database is down', a
       oldestDueSeconds: 7,
       paused: [{ appid: 'wx1', api: 'template', until: '2026-11-24T16:00:00.000Z' }],
     },
+    refunds: { failed: 2 },
     jobs: { lagSeconds: 12 },
     sandbox: false,
     accounts: 1,

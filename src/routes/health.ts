@@ -29,6 +29,7 @@ export function healthRoutes(o: HealthRouteOptions): Hono {
         oldestDueSeconds: s.outbox.oldestDueSeconds,
         paused: s.outbox.paused,
       },
+      refunds: Object.fromEntries(Object.entries(s.refunds).map(([k, v]) => [k, v.count])),
       jobs: { lagSeconds: s.jobs.lagSeconds },
       sandbox: o.sandbox,
       accounts: o.accounts,

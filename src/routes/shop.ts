@@ -24,6 +24,7 @@ import { openNotification, PayNotificationError, type PayVerifyKeys } from '../p
 import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
+import { linkMiniProgramUser } from '../shop/mp-link.js'
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
 import { pendingPoints } from '../shop/purchase-grants.js'
 import { settleRefund } from '../shop/refunds.js'
@@ -64,6 +65,17 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 const loginBody = v.strictObject({
   code: v.pipe(v.string(), v.minLength(1, 'is required'), v.maxLength(128)),
 })
+const bindBody = v.strictObject({
+  code: v.pipe(
+    v.string(),
+    v.regex(/^\d{6}$/, 'must be the six-digit code 绑定 gave in the OA chat'),
+  ),
+})
+/** Binding codes are six digits: a member may try a few, then one a minute (no guessing). */
+const BIND_LIMITS = {
+  perUser: { perSecond: 1 / 60, burst: 5 },
+  perAddress: { perSecond: 0.1, burst: 20 },
+}
 const orderBody = v.strictObject({
   sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
   groupBuyId: v.optional(rowId),
@@ -177,9 +189,69 @@ export function miniProgramRoutes(
     const token = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1]
     const s = token && (await verifySession(shop.sessionSecret, token, o.clock.now()))
     if (!s) throw new HTTPException(401, { message: 'session missing or expired: log in again' })
-    c.set('memberId', s.memberId)
+    // The member the user is linked to now (a binding code may have linked them since the token).
+    const user = await db
+      .selectFrom('mp_users')
+      .select('member_id')
+      .where('appid', '=', shop.settings.mpAppid)
+      .where('openid', '=', s.openid)
+      .executeTakeFirst()
+    if (!user) throw new HTTPException(401, { message: 'session missing or expired: log in again' })
+    c.set('memberId', user.member_id)
     c.set('openid', s.openid)
     await next()
+  })
+
+  // 绑定: link this mini-program user to their OA follower with the code the OA chat gave.
+  app.post('/bind', async (c) => {
+    const { code } = await parseBody(c, bindBody)
+    const now = o.clock.now()
+    const waitMs = await limitRequest(
+      db,
+      [
+        { key: `mp-bind:user:${c.var.openid}`, rate: BIND_LIMITS.perUser },
+        { key: `mp-bind:ip:${c.var.clientAddress}`, rate: BIND_LIMITS.perAddress },
+      ],
+      now,
+    )
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000)
+      return c.json(
+        { code: 'TOO_MANY_REQUESTS', message: `too many binding attempts: retry in ${seconds} s` },
+        429,
+        { 'Retry-After': String(seconds) },
+      )
+    }
+    const linked = await linkMiniProgramUser(db, {
+      mpAppid: shop.settings.mpAppid,
+      openid: c.var.openid,
+      code,
+      now,
+      timeZone: o.timeZone,
+    })
+    if (linked.status === 'bad_code')
+      return c.json(
+        {
+          code: 'BAD_CODE',
+          message: 'the code is invalid or expired: send 绑定 to the account again',
+        },
+        400,
+      )
+    if (linked.status === 'linked_elsewhere')
+      return c.json(
+        {
+          code: 'ALREADY_LINKED',
+          message: 'this WeChat user is already linked to a follower of the account',
+        },
+        409,
+      )
+    return c.json({
+      linked:
+        linked.status === 'linked'
+          ? { orders: linked.movedOrders, points: linked.movedPoints }
+          : null,
+      member: await memberJson(linked.memberId, now),
+    })
   })
 
   app.get('/me', async (c) => c.json({ member: await memberJson(c.var.memberId, o.clock.now()) }))

@@ -319,7 +319,25 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const r = o.refunds.get(outRefundNo)!
       return reply(res, 200, refundJson(r, total))
     }
+    const refundMatch = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(url.pathname)
+    if (req.method === 'GET' && refundMatch) {
+      const found = findRefund(decodeURIComponent(refundMatch[1]!))
+      if (!found) return error(res, 404, 'RESOURCE_NOT_EXISTS', '退款单不存在')
+      return reply(
+        res,
+        200,
+        refundJson(found.refund, (found.order.body.amount as { total: number }).total),
+      )
+    }
     return error(res, 404, 'NOT_FOUND', `no such API: ${req.method} ${url.pathname}`)
+  }
+
+  function findRefund(outRefundNo: string) {
+    for (const order of orders.values()) {
+      const refund = order.refunds.get(outRefundNo)
+      if (refund) return { order, refund }
+    }
+    return undefined
   }
 
   function refundJson(r: SandboxRefund, total: number) {
@@ -393,35 +411,45 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       if (o.deliver === false) return { notification: n, answer: null }
       return { notification: n, answer: await deliver(String(order.body.notify_url), n) }
     },
-    /** The refund completes: REFUND.SUCCESS is delivered to its notify_url. */
-    async completeRefund(outRefundNo: string) {
-      for (const o of orders.values()) {
-        const r = o.refunds.get(outRefundNo)
-        if (!r) continue
-        r.status = 'SUCCESS'
-        const total = (o.body.amount as { total: number }).total
-        if ([...o.refunds.values()].reduce((n, x) => n + x.amount, 0) >= total) o.state = 'REFUND'
-        const n = buildNotification({
-          eventType: 'REFUND.SUCCESS',
-          originalType: 'refund',
-          resource: {
-            mchid: options.mchid,
-            out_trade_no: r.out_trade_no,
-            transaction_id: o.transactionId,
-            refund_id: r.refund_id,
-            out_refund_no: r.out_refund_no,
-            refund_status: 'SUCCESS',
-            success_time: cst(new Date()),
-            user_received_account: '支付用户零钱',
-            amount: { total, refund: r.amount, payer_total: total, payer_refund: r.amount },
-          },
-        })
-        return {
-          notification: n,
-          answer: await deliver(String(r.notifyUrl ?? o.body.notify_url), n),
-        }
+    /**
+     * The refund completes (SUCCESS, or ends CLOSED / ABNORMAL): its REFUND.* notification is
+     * delivered to its notify_url, unless `deliver: false` (a notification lost on the way: the
+     * refund query still answers the new status).
+     */
+    async completeRefund(
+      outRefundNo: string,
+      o: { status?: 'SUCCESS' | 'CLOSED' | 'ABNORMAL'; deliver?: boolean } = {},
+    ) {
+      const found = findRefund(outRefundNo)
+      if (!found) throw new Error(`sandbox pay: no refund ${outRefundNo}`)
+      const { order, refund: r } = found
+      const status = o.status ?? 'SUCCESS'
+      r.status = status
+      const total = (order.body.amount as { total: number }).total
+      const refunded = [...order.refunds.values()]
+        .filter((x) => x.status === 'SUCCESS')
+        .reduce((n, x) => n + x.amount, 0)
+      if (refunded >= total) order.state = 'REFUND'
+      const n = buildNotification({
+        eventType: `REFUND.${status}`,
+        originalType: 'refund',
+        resource: {
+          mchid: options.mchid,
+          out_trade_no: r.out_trade_no,
+          transaction_id: order.transactionId,
+          refund_id: r.refund_id,
+          out_refund_no: r.out_refund_no,
+          refund_status: status,
+          ...(status === 'SUCCESS' ? { success_time: cst(new Date()) } : {}),
+          user_received_account: '支付用户零钱',
+          amount: { total, refund: r.amount, payer_total: total, payer_refund: r.amount },
+        },
+      })
+      if (o.deliver === false) return { notification: n, answer: null }
+      return {
+        notification: n,
+        answer: await deliver(String(r.notifyUrl ?? order.body.notify_url), n),
       }
-      throw new Error(`sandbox pay: no refund ${outRefundNo}`)
     },
     buildNotification,
     deliver,

@@ -7,15 +7,18 @@
  *   2. group buys past their deadline without enough paid participants: failed, and in the same
  *      transaction a refund of what remains refundable recorded for each paid order;
  *   3. the refund queue: refunds WeChat Pay has not accepted yet and that are due (those just
- *      recorded included), sent with the same number, backing off, until accepted or failed.
+ *      recorded included), sent with the same number, backing off, until accepted or failed;
+ *   4. refunds WeChat Pay accepted but that are still `processing` when their poll is due (10
+ *      minutes after acceptance, then less often): asked about and settled like a notification,
+ *      each claimed by a conditional update of `next_attempt_at` with SKIP LOCKED.
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
 import { applyTransaction, closeOrder } from './orders.js'
-import { sendRefund } from './refunds.js'
+import { pollRefund, sendRefund } from './refunds.js'
 
 /** The shop's services: settings and the payment gateway. */
 export interface Shop {
@@ -30,7 +33,14 @@ export async function runShopMaintenance(
   o: { now: Date; timeZone: string; logger: Logger },
 ) {
   const { gateway, settings } = shop
-  const summary = { paidLate: 0, closed: 0, groupsFailed: 0, refundsSent: 0, errors: 0 }
+  const summary = {
+    paidLate: 0,
+    closed: 0,
+    groupsFailed: 0,
+    refundsSent: 0,
+    refundsPolled: 0,
+    errors: 0,
+  }
 
   // Claimed by stamping `queried_at` (several processes never ask about the same order at once);
   // an order asked about within the last minute waits, so orders whose query keeps failing go to
@@ -111,6 +121,41 @@ export async function runShopMaintenance(
   for (const r of waiting) {
     const status = await sendRefund(db, gateway, settings, r.out_refund_no, o.now, o.logger)
     if (status !== 'requested') summary.refundsSent++
+  }
+
+  // Processing refunds whose poll is due, claimed by moving their next poll (several processes
+  // never ask about the same refund at once; one whose query fails waits its turn again). The
+  // next poll is half the refund's age away, between 10 minutes and an hour: a refund to the
+  // balance settles in minutes, to a bank card in 1–3 working days.
+  const polls = await db
+    .updateTable('refunds')
+    .set({
+      next_attempt_at: sql<Date>`${o.now}::timestamptz + make_interval(secs =>
+        least(3600, greatest(600, extract(epoch from (${o.now}::timestamptz - created_at)) / 2)))`,
+    })
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('refunds')
+        .select('id')
+        .where('status', '=', 'processing')
+        .where('next_attempt_at', '<=', o.now)
+        .orderBy('next_attempt_at')
+        .limit(200)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returning('out_refund_no')
+    .execute()
+  for (const r of polls) {
+    try {
+      const became = await pollRefund(db, gateway, r.out_refund_no, o.now, o.logger)
+      if (became === 'settled' || became === 'requeued') summary.refundsPolled++
+    } catch (error) {
+      summary.errors++
+      o.logger.warn('could not ask about a refund', { outRefundNo: r.out_refund_no, error })
+    }
   }
   return summary
 }

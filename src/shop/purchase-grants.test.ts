@@ -182,7 +182,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
       outRefundNo,
     })
     expect(r.status).toBe(201)
-    expect((await pay.completeRefund(outRefundNo)).answer.status).toBe(204)
+    expect((await pay.completeRefund(outRefundNo)).answer?.status).toBe(204)
   }
   const me = async (token: string) => (await mp('/me', token)).json.member as Json
   const runRelease = async (atMs: number) => {

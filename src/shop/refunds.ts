@@ -152,7 +152,13 @@ export async function sendRefund(
   // the notification that follows is a duplicate.
   await db
     .updateTable('refunds')
-    .set({ status: 'processing', refund_id: answer.refund_id, error: null, updated_at: now })
+    .set({
+      status: 'processing',
+      refund_id: answer.refund_id,
+      error: null,
+      next_attempt_at: new Date(now.getTime() + REFUND_POLL_AFTER_MS),
+      updated_at: now,
+    })
     .where('out_refund_no', '=', outRefundNo)
     .where('status', '=', 'requested')
     .execute()
@@ -162,6 +168,47 @@ export async function sendRefund(
     return final === 'SUCCESS' ? 'success' : final === 'CLOSED' ? 'closed' : 'abnormal'
   }
   return 'processing'
+}
+
+/** A refund WeChat Pay accepted and has not settled is first asked about 10 minutes later. */
+export const REFUND_POLL_AFTER_MS = 10 * 60_000
+
+/**
+ * Asks WeChat Pay about one processing refund (its REFUND.* notification may have been lost) and
+ * settles it through the same path as the notification when the answer is final. A refund WeChat
+ * Pay does not know (it accepted it, so this should not happen) goes back to the refund queue,
+ * which sends it again with the same number. Returns what became of it.
+ */
+export async function pollRefund(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  outRefundNo: string,
+  now: Date,
+  logger?: Logger,
+): Promise<'settled' | 'processing' | 'requeued' | 'duplicate'> {
+  const answer = await gateway.refundQuery(outRefundNo)
+  if (!answer) {
+    logger?.warn('WeChat Pay does not know a refund it accepted: sending it again', {
+      code: 'REFUND_UNKNOWN',
+      outRefundNo,
+    })
+    await db
+      .updateTable('refunds')
+      .set({ status: 'requested', next_attempt_at: now, updated_at: now })
+      .where('out_refund_no', '=', outRefundNo)
+      .where('status', '=', 'processing')
+      .execute()
+    return 'requeued'
+  }
+  const status = answer.status ?? answer.refund_status
+  if (status !== 'SUCCESS' && status !== 'CLOSED' && status !== 'ABNORMAL') return 'processing'
+  if (status !== 'SUCCESS')
+    logger?.warn(`refund ${status}: an operator must act`, {
+      code: status === 'CLOSED' ? 'REFUND_CLOSED' : 'REFUND_ABNORMAL',
+      outRefundNo,
+    })
+  const settled = await settleRefund(db, outRefundNo, status, now)
+  return settled === 'settled' ? 'settled' : 'duplicate'
 }
 
 /**

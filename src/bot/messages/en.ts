@@ -118,9 +118,9 @@ export const en: Record<MessageKey, string> = {
   'activity.notSignedUp': 'You are not signed up for that activity.',
   'activity.reminder': '⏰ {name}: {description}',
   'activity.invitation': '📣 {name}: {description}\nReply "join {key}" to take part.',
-  'command.bind': 'get a code to link your WeCom account',
+  'command.bind': 'get a code to link your WeCom or mini-program account',
   'binding.code':
-    'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there.',
+    'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there. In the mini program, enter the code under Me › Link account: its orders and points join these.',
   'group.welcome':
     'Hi! I am the quanzi assistant. @mention me with "checkin", "points" or "rank"; the first time, send "bind" to the official account for a binding code.',
   'group.bound': 'Linked ✅ You can check in and ask for points here now.',

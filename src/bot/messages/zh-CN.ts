@@ -110,9 +110,9 @@ export const zhCN = {
   'activity.notSignedUp': '你还没有报名这个活动。',
   'activity.reminder': '⏰ {name}：{description}',
   'activity.invitation': '📣 {name}：{description}\n回复「报名 {key}」参加。',
-  'command.bind': '获取绑定码，在企业微信群里关联你的账号',
+  'command.bind': '获取绑定码，关联企业微信群或小程序里的你',
   'binding.code':
-    '你的绑定码：{code}（{minutes} 分钟内有效）\n在企业微信群里 @机器人 发送「绑定 {code}」即可关联，之后在群里也能签到、查积分。',
+    '你的绑定码：{code}（{minutes} 分钟内有效）\n在企业微信群里 @机器人 发送「绑定 {code}」即可关联，之后在群里也能签到、查积分；在小程序「我的 › 绑定公众号」输入绑定码，订单和积分会并到这里。',
   'group.welcome':
     '你好！我是圈子小助手。@我 发送「签到」「积分」「排行榜」试试；第一次使用请先在公众号发送「绑定」获取绑定码。',
   'group.bound': '绑定成功 ✅ 现在可以在这里签到、查积分了。',

@@ -1,0 +1,303 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { analyticsRollupJob } from '../../jobs/analytics-rollup.js'
+import { forEachDatabase } from '../../test/databases.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { inviteCode, recordShare } from '../community/invites.js'
+import { silentLogger } from '../logger.js'
+import { createPusher } from '../sandbox/pusher.js'
+import { buildDay, computeDay, type DailyFigure } from './rollup.js'
+import { dayText } from './series.js'
+
+const TZ = 'Asia/Shanghai'
+/** 10:00 Beijing on 2026-11-01 + n days. */
+const dayAt = (n: number, hour = 10) =>
+  new Date(Date.UTC(2026, 10, 1 + n, hour - 8, Math.floor(Math.random() * 50)))
+const dayName = (n: number) => dayAt(n).toISOString().slice(0, 10)
+
+forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
+  let server: TestServer
+  const at = { now: dayAt(0) }
+  const clock = { now: () => at.now }
+  beforeAll(async () => {
+    server = await startServer(get().db, {
+      clock,
+      config: testConfig({ ADMIN_TOKEN: 'analytics-operator-token-01' }),
+    })
+  })
+  afterAll(() => server.close())
+  const wx = () =>
+    createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => at.now.getTime(),
+    })
+  const figure = (figures: DailyFigure[], metric: string, dim = '') =>
+    figures.find((f) => f.metric === metric && f.dim === dim)?.value ?? 0
+  const o = (name: string) => `o_${dbName}_${name}`
+
+  it('counts follows by source, activity, check-ins and points per community day, exactly', async () => {
+    const chat = wx()
+    // day 0: three follow (an invite QR, a poster QR, a search); two message, one checks in twice
+    at.now = dayAt(0, 9)
+    await chat.event(o('a'), 'subscribe', { EventKey: 'qrscene_inv_ABCDEFGH' })
+    await chat.event(o('b'), 'subscribe', { EventKey: 'qrscene_poster-11' })
+    await chat.event(o('c'), 'subscribe')
+    at.now = dayAt(0, 12)
+    await chat.text(o('a'), '签到')
+    await chat.text(o('a'), '签到')
+    await chat.text(o('b'), '你好')
+    await chat.text(o('b'), '在吗')
+    // day 1 (23:30 Beijing is still day 1): b unfollows, c checks in, a says hi
+    at.now = dayAt(1, 23)
+    await chat.event(o('b'), 'unsubscribe')
+    await chat.text(o('c'), '签到')
+    await chat.text(o('a'), '早')
+
+    const d0 = await computeDay(get().db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(0),
+      timeZone: TZ,
+    })
+    expect(figure(d0, 'followers.new')).toBe(3)
+    expect(figure(d0, 'followers.new', 'invite')).toBe(1)
+    expect(figure(d0, 'followers.new', 'qr')).toBe(1)
+    expect(figure(d0, 'followers.new', 'organic')).toBe(1)
+    expect(figure(d0, 'followers.net')).toBe(3)
+    // the total at the end of day 0, though b left on day 1
+    expect(figure(d0, 'followers.total')).toBe(3)
+    expect(figure(d0, 'activity.dau')).toBe(3)
+    expect(figure(d0, 'activity.messages')).toBe(4)
+    // 4 messages from the 2 members who sent any
+    expect(figure(d0, 'activity.messages_per_active')).toBe(2)
+    expect(figure(d0, 'checkins.participants')).toBe(1)
+    expect(figure(d0, 'checkins.rate')).toBeCloseTo(1 / 3, 10)
+    expect(figure(d0, 'checkins.streak', '1')).toBe(1)
+
+    const d1 = await computeDay(get().db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(1),
+      timeZone: TZ,
+    })
+    expect(figure(d1, 'followers.unfollowed')).toBe(1)
+    expect(figure(d1, 'followers.unfollowed', 'qr')).toBe(1)
+    expect(figure(d1, 'followers.total')).toBe(2)
+    // the unfollow is not activity: a and c
+    expect(figure(d1, 'activity.dau')).toBe(2)
+    expect(figure(d1, 'activity.wau')).toBe(3)
+    expect(figure(d1, 'activity.mau')).toBe(3)
+    expect(figure(d1, 'activity.stickiness')).toBeCloseTo(2 / 3, 10)
+
+    // points issued per rule add up to the ledger's positive deltas of the day
+    const { rows } = await get()
+      .db.selectFrom('points_ledger')
+      .select(['rule', 'delta'])
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .where('day', '=', dayName(0))
+      .execute()
+      .then((r) => ({ rows: r }))
+    const issued = rows.filter((r) => r.delta > 0).reduce((n, r) => n + r.delta, 0)
+    expect(issued).toBeGreaterThan(0)
+    expect(figure(d0, 'points.issued')).toBe(issued)
+    const checkin = rows.filter((r) => r.rule === 'checkin').reduce((n, r) => n + r.delta, 0)
+    expect(figure(d0, 'points.issued', 'checkin')).toBe(checkin)
+  })
+
+  it('builds a day once and again with the same rows, and keeps the check-in kind', async () => {
+    const db = get().db
+    const scope = {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(0),
+      timeZone: TZ,
+      now: dayAt(1),
+      today: dayName(1),
+    }
+    const first = await buildDay(db, scope)
+    const rows = () =>
+      db
+        .selectFrom('analytics_daily')
+        .select(['metric', 'dim', 'value'])
+        .where('appid', '=', SAFE_ACCOUNT.appid)
+        .where('day', '=', dayName(0))
+        .orderBy('metric')
+        .orderBy('dim')
+        .execute()
+    const before = await rows()
+    expect(before.length).toBe(first.figures)
+    await buildDay(db, scope)
+    expect(await rows()).toEqual(before)
+    // the member who checked in has the check-in bit on day 0
+    const kinds = await db
+      .selectFrom('member_days')
+      .innerJoin('members', 'members.id', 'member_days.member_id')
+      .select('kinds')
+      .where('members.openid', '=', o('a'))
+      .where('member_days.day', '=', dayName(0))
+      .executeTakeFirstOrThrow()
+    expect(kinds.kinds & 2).toBe(2)
+    expect(kinds.kinds & 1).toBe(1)
+    // an old day rebuilt keeps its snapshot figures
+    await db
+      .updateTable('analytics_daily')
+      .set({ value: 99 })
+      .where('metric', '=', 'members.level')
+      .where('day', '=', dayName(0))
+      .execute()
+    await buildDay(db, { ...scope, now: dayAt(9), today: dayName(9) })
+    const level = (await rows()).filter((r) => r.metric === 'members.level')
+    expect(level.length).toBeGreaterThan(0)
+    for (const r of level) expect(r.value).toBe(99)
+  })
+
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}/admin/api/analytics${path}`, {
+      method,
+      headers: {
+        authorization: 'Bearer analytics-operator-token-01',
+        'content-type': 'application/json',
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.text()
+    // biome-ignore lint/suspicious/noExplicitAny: response JSON, checked by the assertions
+    let json: any = null
+    try {
+      json = JSON.parse(text)
+    } catch {}
+    return { status: res.status, text, json, type: res.headers.get('content-type') }
+  }
+
+  it('serves series zero-filled by day, week and month, today live, and as CSV', async () => {
+    at.now = dayAt(2, 15) // day 2 is today: days 0 and 1 come from the rollup
+    expect((await admin('POST', '/rebuild', { from: dayName(0), to: dayName(1) })).json).toEqual({
+      rebuilt: 2,
+    })
+    const series = await admin(
+      'GET',
+      `/series?metric=followers.new&from=${dayName(-2)}&to=${dayName(2)}`,
+    )
+    expect(series.status).toBe(200)
+    expect(series.json.points).toEqual([
+      { start: dayName(-2), value: 0, partial: false },
+      { start: dayName(-1), value: 0, partial: false },
+      { start: dayName(0), value: 3, partial: false },
+      { start: dayName(1), value: 0, partial: false },
+      { start: dayName(2), value: 0, partial: true },
+    ])
+    // today's figure is live: a follow now shows at once
+    await wx().event(o('d'), 'subscribe')
+    await new Promise((r) => setTimeout(r, 5100)) // the live cache lives 5 s
+    const again = await admin('GET', `/series?metric=followers.new&from=${dayName(2)}`)
+    expect(again.json.points).toEqual([{ start: dayName(2), value: 1, partial: true }])
+    // 2026-11-01 is a Sunday: its week starts on Monday 10-26; sums per week
+    const weekly = await admin(
+      'GET',
+      `/series?metric=followers.new&from=${dayName(0)}&to=${dayName(2)}&granularity=week`,
+    )
+    expect(weekly.json.points).toEqual([
+      { start: '2026-10-26', value: 3, partial: false },
+      { start: '2026-11-02', value: 1, partial: true },
+    ])
+    // a stock takes the period's last day; by source through dim
+    const invite = await admin(
+      'GET',
+      `/series?metric=followers.new&dim=invite&from=${dayName(0)}&to=${dayName(0)}`,
+    )
+    expect(invite.json.points[0].value).toBe(1)
+    const csv = await admin(
+      'GET',
+      `/series?metric=followers.new&from=${dayName(0)}&to=${dayName(1)}&format=csv`,
+    )
+    expect(csv.type).toContain('text/csv')
+    expect(csv.text).toBe(`start,value,partial\n${dayName(0)},3,false\n${dayName(1)},0,false\n`)
+    // the overview compares today with yesterday and the same day last week
+    const overview = await admin('GET', '/overview')
+    const followers = overview.json.metrics.find(
+      (m: { metric: string }) => m.metric === 'followers.total',
+    )
+    expect(followers).toMatchObject({
+      today: 3,
+      yesterday: 2,
+      sameDayLastWeek: 0,
+      vsLastWeek: null,
+    })
+  }, 30_000)
+
+  it('refuses bad analytics requests clearly and changes nothing', async () => {
+    const count = async () =>
+      (
+        await get()
+          .db.selectFrom('analytics_daily')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n
+    const before = await count()
+    expect((await admin('GET', '/series?metric=nope')).status).toBe(400)
+    expect((await admin('GET', '/series?metric=activity.dau&from=2026-13-01')).status).toBe(400)
+    expect(
+      (await admin('GET', `/series?metric=activity.dau&from=${dayName(2)}&to=${dayName(0)}`))
+        .status,
+    ).toBe(400)
+    expect((await admin('GET', '/series?metric=activity.dau&appid=wxnope')).status).toBe(404)
+    expect((await admin('POST', '/rebuild', { from: dayName(0), to: dayName(2) })).status).toBe(400)
+    expect((await admin('POST', '/rebuild', { from: dayName(0) })).status).toBe(400)
+    expect(Number(await count())).toBe(Number(before))
+  })
+
+  it('the nightly job builds every day not built yet, up to yesterday, and then nothing', async () => {
+    const db = get().db
+    await db.deleteFrom('analytics_days').execute()
+    await db.deleteFrom('analytics_daily').execute()
+    const ctx = {
+      db,
+      clock: { now: () => dayAt(3, 4) },
+      logger: silentLogger,
+      config: testConfig(),
+      slot: dayAt(3, 4),
+    }
+    const first = await analyticsRollupJob.run(ctx)
+    // facts from day 0 (and day 2's follow): days 0, 1, 2 are built
+    expect(first).toEqual({ built: { [SAFE_ACCOUNT.appid]: 3 } })
+    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 0 } })
+    const days = await db
+      .selectFrom('analytics_days')
+      .select('day')
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .orderBy('day')
+      .execute()
+    expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
+  })
+
+  it('counts the invite funnel and the K-factor of a day', async () => {
+    const chat = wx()
+    at.now = dayAt(5, 9)
+    // the inviter fetches their invite (the QR needs the WeChat API: the code and share suffice)
+    await chat.text(o('inviter'), '你好')
+    const inviter = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', o('inviter'))
+      .executeTakeFirstOrThrow()
+    const code = await inviteCode(get().db, inviter, at.now)
+    await recordShare(get().db, { member: inviter, now: at.now, timeZone: TZ })
+    at.now = dayAt(5, 10)
+    await chat.event(o('friend1'), 'subscribe', { EventKey: `qrscene_inv_${code}` })
+    await chat.event(o('friend2'), 'subscribe', { EventKey: `qrscene_inv_${code}` })
+    await chat.text(o('friend1'), '签到') // qualifies the invite
+    const d = await computeDay(get().db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(5),
+      timeZone: TZ,
+    })
+    expect(figure(d, 'invites.sharers')).toBe(1)
+    expect(figure(d, 'invites.follows')).toBe(2)
+    expect(figure(d, 'invites.attributed')).toBe(2)
+    expect(figure(d, 'invites.qualified')).toBe(1)
+    const dau = figure(d, 'activity.dau')
+    expect(dau).toBe(3)
+    expect(figure(d, 'invites.share_rate')).toBeCloseTo(1 / 3, 10)
+    expect(figure(d, 'invites.per_sharer')).toBe(2)
+    expect(figure(d, 'invites.conversion')).toBe(0.5)
+    // K = i × conv × c = 2 × 0.5 × 1/3
+    expect(figure(d, 'invites.k_factor')).toBeCloseTo(1 / 3, 10)
+  })
+})

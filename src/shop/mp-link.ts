@@ -1,0 +1,153 @@
+/**
+ * Linking a mini-program user WeChat gave no unionid to their official-account follower, with the
+ * binding code the group channel uses: the follower sends 绑定 in the OA chat, then enters the
+ * six-digit code in the mini program. In one transaction the code is used up, the mini-program
+ * user's row points at the follower, and what the mini-program-only member had moves over: orders,
+ * membership (the later expiry wins), purchase count and points (through the ledger: an entry out
+ * of one and into the other, so Σ ledger == balance holds for both).
+ *
+ * A mini-program user already linked to a follower (by unionid or an earlier code) is not moved to
+ * another one: that would take a follower's purchases away from them.
+ */
+import { type Kysely, sql } from 'kysely'
+import { changePoints } from '../community/points-ledger.js'
+import type { Database } from '../db/schema.js'
+
+export type MpLinkResult =
+  | { status: 'linked'; memberId: number; movedOrders: number; movedPoints: number }
+  | { status: 'already_linked'; memberId: number }
+  | { status: 'linked_elsewhere' }
+  | { status: 'bad_code' }
+
+export async function linkMiniProgramUser(
+  db: Kysely<Database>,
+  r: { mpAppid: string; openid: string; code: string; now: Date; timeZone: string },
+): Promise<MpLinkResult> {
+  return db.transaction().execute(async (trx) => {
+    const user = await trx
+      .selectFrom('mp_users')
+      .select('member_id')
+      .where('appid', '=', r.mpAppid)
+      .where('openid', '=', r.openid)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!user) return { status: 'bad_code' }
+    const code = await trx
+      .selectFrom('binding_codes')
+      .innerJoin('members', 'members.id', 'binding_codes.member_id')
+      .select(['binding_codes.member_id', 'members.appid'])
+      .where('binding_codes.code', '=', r.code)
+      .where('binding_codes.used_at', 'is', null)
+      .where('binding_codes.expires_at', '>', r.now)
+      .forUpdate()
+      .executeTakeFirst()
+    // Codes are issued in the OA chat: one held by a mini-program member is not a follower's.
+    if (!code || code.appid === r.mpAppid) return { status: 'bad_code' }
+    const target = code.member_id
+    if (user.member_id === target) return { status: 'already_linked', memberId: target }
+    const old = await trx
+      .selectFrom('members')
+      .select(['id', 'appid', 'points_balance', 'purchase_count', 'last_purchased_at'])
+      .where('id', '=', user.member_id)
+      .executeTakeFirstOrThrow()
+    if (old.appid !== r.mpAppid) return { status: 'linked_elsewhere' }
+    await trx
+      .updateTable('binding_codes')
+      .set({ used_at: r.now })
+      .where('code', '=', r.code)
+      .execute()
+    await trx
+      .updateTable('mp_users')
+      .set({ member_id: target })
+      .where('appid', '=', r.mpAppid)
+      .where('openid', '=', r.openid)
+      .execute()
+
+    // Both members locked in id order (the ledger locks them again, in the same order).
+    await trx
+      .selectFrom('members')
+      .select('id')
+      .where('id', 'in', [old.id, target])
+      .orderBy('id')
+      .forUpdate()
+      .execute()
+    // A client key both used stays unique: the moved order's is prefixed.
+    const moved = await sql`
+      update orders o set member_id = ${target},
+        client_key = case when exists (select 1 from orders t
+            where t.member_id = ${target} and t.client_key = o.client_key)
+          then 'm' || ${old.id}::text || ':' || o.client_key else o.client_key end
+      where o.member_id = ${old.id}`.execute(trx)
+    await trx
+      .updateTable('group_buys')
+      .set({ leader_member_id: target })
+      .where('leader_member_id', '=', old.id)
+      .execute()
+    const membership = await trx
+      .deleteFrom('memberships')
+      .where('member_id', '=', old.id)
+      .returningAll()
+      .executeTakeFirst()
+    if (membership)
+      await trx
+        .insertInto('memberships')
+        .values({ ...membership, member_id: target, updated_at: r.now })
+        .onConflict((oc) =>
+          oc.column('member_id').doUpdateSet({
+            tier: sql`case when excluded.expires_at > memberships.expires_at
+              then excluded.tier else memberships.tier end`,
+            discount_percent: sql`case when excluded.expires_at > memberships.expires_at
+              then excluded.discount_percent else memberships.discount_percent end`,
+            expires_at: sql`greatest(excluded.expires_at, memberships.expires_at)`,
+            updated_at: r.now,
+          }),
+        )
+        .execute()
+    await trx
+      .updateTable('members')
+      .set((eb) => ({
+        purchase_count: eb('purchase_count', '+', old.purchase_count),
+        last_purchased_at: sql`greatest(last_purchased_at, ${old.last_purchased_at}::timestamptz)`,
+      }))
+      .where('id', '=', target)
+      .execute()
+    await trx.updateTable('members').set({ purchase_count: 0 }).where('id', '=', old.id).execute()
+    const points = old.points_balance
+    if (points > 0) {
+      const key = `mp-link:${old.id}:${target}`
+      const base = {
+        now: r.now,
+        timeZone: r.timeZone,
+        earned: false,
+        reference: `member ${old.id}`,
+      }
+      await changePoints(
+        trx,
+        { ...base, appid: old.appid, memberId: old.id, rule: 'mp_link_out', idempotencyKey: key },
+        -points,
+      )
+      const targetAppid = await trx
+        .selectFrom('members')
+        .select('appid')
+        .where('id', '=', target)
+        .executeTakeFirstOrThrow()
+      await changePoints(
+        trx,
+        {
+          ...base,
+          appid: targetAppid.appid,
+          memberId: target,
+          rule: 'mp_link_in',
+          idempotencyKey: key,
+        },
+        points,
+      )
+    }
+    return {
+      status: 'linked',
+      memberId: target,
+      movedOrders: Number(moved.numAffectedRows ?? 0),
+      movedPoints: points,
+    }
+  })
+}
