@@ -20,6 +20,8 @@ import { type Kysely, sql } from 'kysely'
  *   quanzi_points_release   one member (locked by the caller): every due frozen grant released
  *   quanzi_purchase_refund  at a refund's success: cancel (frozen) or deduct (released) the share
  *                           refunded so far, never below zero; membership days when all is refunded
+ *   quanzi_purchase_grants_move  a mini-program member linked to a follower: its frozen points (a
+ *                           frozen − and + entry) and its grants move to the follower
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table members add column points_frozen integer not null default 0
@@ -256,9 +258,38 @@ begin
     'deducted', v_deducted, 'shortfall', v_shortfall, 'membership_days', v_days);
 end
 $fn$`.execute(db)
+
+  await sql`
+create function quanzi_purchase_grants_move(
+  p_from bigint, p_to bigint, p_key text, p_reference text, p_now timestamptz, p_day date
+) returns jsonb language plpgsql as $fn$
+declare
+  f members%rowtype;
+  t members%rowtype;
+  v_grants integer;
+begin
+  perform 1 from members where id in (p_from, p_to) order by id for update;
+  select * into f from members where id = p_from;
+  select * into t from members where id = p_to;
+  if f.points_frozen > 0 then
+    insert into points_ledger (appid, member_id, delta, rule, reference, idempotency_key,
+        balance_after, earned, day, created_at, state)
+      values (f.appid, f.id, -f.points_frozen, 'mp_link_out', p_reference, p_key, 0, 0, p_day,
+        p_now, 'frozen'),
+      (t.appid, t.id, f.points_frozen, 'mp_link_in', p_reference, p_key,
+        t.points_frozen + f.points_frozen, 0, p_day, p_now, 'frozen');
+    update members set points_frozen = 0 where id = f.id;
+    update members set points_frozen = t.points_frozen + f.points_frozen where id = t.id;
+  end if;
+  update purchase_grants set member_id = t.id, updated_at = p_now where member_id = f.id;
+  get diagnostics v_grants = row_count;
+  return jsonb_build_object('frozen', f.points_frozen, 'grants', v_grants);
+end
+$fn$`.execute(db)
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop function quanzi_purchase_grants_move`.execute(db)
   await sql`drop function quanzi_purchase_refund`.execute(db)
   await sql`drop function quanzi_points_release`.execute(db)
   await sql`drop function quanzi_purchase_grant`.execute(db)

@@ -379,6 +379,45 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     await expectLedgerInvariant(get().db)
   })
 
+  it('moves frozen points and grants to the follower a mini-program user links to with 绑定', async () => {
+    const n = ++users
+    const login = await http('/api/mp/login', {
+      body: { code: wx.loginCode(shop.settings.mpAppid, `o_mp_fz_solo_${n}`) }, // no unionid
+    })
+    const token = login.json.token as string
+    const mpMember = login.json.member.id as number
+    const { no } = await buyAndPay(token, 'vip-30')
+    expect(await me(token)).toMatchObject({ id: mpMember, points: 0, pendingPoints: 130 })
+    // the follower asks the OA chat for a code (their first message today: daily_login +10)
+    const openid = `o_fz_link_${n}_${Math.random().toString(36).slice(2, 8)}`
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const code = /(\d{6})/.exec((await oa.text(openid, '绑定')).reply!.Content as string)![1]!
+    const bound = await mp('/bind', token, { code })
+    expect(bound.status).toBe(200)
+    const follower = bound.json.member.id as number
+    expect(follower).not.toBe(mpMember)
+    expect(await me(token)).toMatchObject({ id: follower, points: 10, pendingPoints: 130 })
+    expect((await ledger(mpMember)).at(-1)).toEqual({
+      rule: 'mp_link_out',
+      state: 'frozen',
+      delta: -130,
+    })
+    await expectLedgerInvariant(get().db)
+    // released to the follower, and a refund takes them back from the follower
+    await runRelease(7 * DAY + 60_000)
+    expect(await me(token)).toMatchObject({ points: 140, pendingPoints: 0 })
+    await refund(no, 3000, `RF-${no}-linked`)
+    expect(await grant(no)).toMatchObject({ points_taken_back: 130, points_shortfall: 0 })
+    expect(await me(token)).toMatchObject({ points: 10, membership: null })
+    const old = await get()
+      .db.selectFrom('members')
+      .select(['points_balance', 'points_frozen'])
+      .where('id', '=', mpMember)
+      .executeTakeFirstOrThrow()
+    expect(old).toEqual({ points_balance: 0, points_frozen: 0 })
+    await expectLedgerInvariant(get().db)
+  })
+
   it.skipIf(name !== 'postgres')(
     'releases each grant once with two releases at once, and a release racing a refund settles one way',
     async () => {

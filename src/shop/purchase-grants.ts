@@ -128,6 +128,30 @@ export async function takeBackPurchase(
   }
 }
 
+/**
+ * A mini-program member linked to an OA follower (mp-link.ts, in its transaction): its frozen points
+ * move as a frozen − entry and a frozen + entry (`idempotencyKey` on both: they are in two accounts),
+ * and every grant of its orders — frozen, released or cancelled — follows the orders to the
+ * follower, so the release and later refunds reach the follower. Locks both members in id order.
+ */
+export async function moveGrants(
+  db: Db,
+  m: {
+    fromMemberId: number
+    toMemberId: number
+    idempotencyKey: string
+    reference: string
+    now: Date
+    timeZone: string
+  },
+): Promise<{ frozen: number; grants: number }> {
+  const { rows } = await sql<{ moved: { frozen: number; grants: number } }>`
+    select quanzi_purchase_grants_move(${m.fromMemberId}::bigint, ${m.toMemberId}::bigint,
+      ${m.idempotencyKey}::text, ${m.reference}::text, ${m.now}::timestamptz,
+      ${localDay(m.now, m.timeZone)}::date) as moved`.execute(db)
+  return rows[0]!.moved
+}
+
 /** What a release pass did. */
 export interface ReleaseSummary {
   /** Members whose due grants were released. */
