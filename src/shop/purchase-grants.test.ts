@@ -10,6 +10,8 @@ import { findJob } from '../../jobs/index.js'
 import { runJobSlot } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { computeDay } from '../analytics/rollup.js'
+import { localDay } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import type { ShopRouteOptions } from '../routes/shop.js'
@@ -272,6 +274,38 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     expect(row).toEqual({ points_balance: 140, points_frozen: 0, points_lifetime: 140 })
     expect((await oa.text(u.openid, '积分')).reply!.Content).toBe(
       '当前积分 140，等级 铜牌\n再获得 860 积分即可升级为 银牌',
+    )
+    await expectLedgerInvariant(get().db)
+  })
+
+  it('counts purchase points in analytics when released, not while frozen', async () => {
+    const u = await follower()
+    await buyAndPay(u.token, 'vip-30') // frozen today
+    const day = localDay(new Date(), 'Asia/Shanghai')
+    const figures = await computeDay(
+      get().db,
+      { appid: SAFE_ACCOUNT.appid, day, timeZone: 'Asia/Shanghai' },
+      { families: ['points'] },
+    )
+    const figure = (metric: string, dim = '') =>
+      figures.find((f) => f.metric === metric && f.dim === dim)?.value ?? 0
+    const entries = await get()
+      .db.selectFrom('points_ledger')
+      .select(['state', 'delta', sql<string>`day::text`.as('day')])
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .execute()
+    const today = entries.filter((e) => e.day === day)
+    expect(today.filter((e) => e.state === 'frozen').map((e) => e.delta)).toContain(30)
+    const available = today.filter((e) => e.state === 'available')
+    expect(figure('points.issued')).toBe(
+      available.filter((e) => e.delta > 0).reduce((n, e) => n + e.delta, 0),
+    )
+    expect(figure('points.issued', 'purchase')).toBe(0)
+    // the day's closing stock: available points at its end (releases of later days not among it)
+    expect(figure('points.outstanding')).toBe(
+      entries
+        .filter((e) => e.state === 'available' && e.day <= day)
+        .reduce((n, e) => n + e.delta, 0),
     )
     await expectLedgerInvariant(get().db)
   })
