@@ -5,6 +5,7 @@ import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { reconcileBillsJob } from './reconcile-bills.js'
 import { releasePointsJob } from './release-points.js'
 import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
@@ -16,6 +17,7 @@ export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
   retentionJob,
   shopMaintenanceJob,
+  reconcileBillsJob,
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,

@@ -31,6 +31,7 @@ import * as m0025 from './0025_refund_queue.js'
 import * as m0026 from './0026_frozen_points.js'
 import * as m0029 from './0029_refund_poll.js'
 import * as m0030 from './0030_analytics_facts.js'
+import * as m0033 from './0033_reconciliation.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -61,4 +62,5 @@ export const migrations: Record<string, Migration> = {
   '0026_frozen_points': m0026,
   '0029_refund_poll': m0029,
   '0030_analytics_facts': m0030,
+  '0033_reconciliation': m0033,
 }

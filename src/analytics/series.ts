@@ -5,7 +5,7 @@
  * key (appid, metric, day, dim) — never from raw facts — except today's live figures.
  */
 import type { Kysely } from 'kysely'
-import { addDays, localDay } from '../community/community-time.js'
+import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { computeDay, type DailyFigure, familyOf } from './rollup.js'
 
@@ -74,8 +74,7 @@ export interface Series {
 export function periodStart(day: string, g: Granularity): string {
   if (g === 'day') return day
   if (g === 'month') return `${day.slice(0, 7)}-01`
-  const d = new Date(`${day}T00:00:00Z`)
-  return addDays(day, -((d.getUTCDay() + 6) % 7))
+  return weekStart(day)
 }
 
 /** Every community day from `from` to `to`, inclusive. */

@@ -652,6 +652,77 @@ export interface WecomJoinWaysTable {
 }
 
 /** The database as Kysely sees it. */
+/** A day's bill reconciled (or being): one per merchant, bill date and kind (migration 0033). */
+export interface ReconciliationRunsTable {
+  id: Generated<number>
+  /** The shop's account, and the merchant whose bill it is. */
+  appid: string
+  mchid: string
+  /** `YYYY-MM-DD`, a day in Asia/Shanghai (WeChat Pay's bill day). */
+  bill_date: string
+  kind: 'trade' | 'fundflow'
+  /** `pending`: STATEMENT_CREATING; `failed`: refused before anything was recorded. */
+  status: 'pending' | 'failed' | 'reconciled'
+  hash_value: string | null
+  line_count: Generated<number>
+  mismatch_count: Generated<number>
+  /** JSON: the summary checks, and the bill's and our totals in fen. */
+  totals: string | null
+  error: string | null
+  attempts: Generated<number>
+  fetched_at: Timestamp | null
+  reconciled_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One line of a reconciled bill: the matching keys as columns, every field as JSON. */
+export interface ReconciliationLinesTable {
+  run_id: number
+  line_no: number
+  entry: 'payment' | 'refund' | 'other' | 'income' | 'expense'
+  /** As the bill writes it (Beijing time). */
+  occurred_at: string
+  transaction_id: string | null
+  out_trade_no: string | null
+  refund_id: string | null
+  out_refund_no: string | null
+  amount_fen: number | null
+  state: string | null
+  fields: string
+}
+
+export type MismatchKind =
+  | 'missing_here'
+  | 'amount_differs'
+  | 'refund_missing_here'
+  | 'refund_amount_differs'
+  | 'missing_there'
+  | 'refund_missing_there'
+  | 'summary_differs'
+
+/** A difference between a bill and our orders and refunds; operators resolve it with a note. */
+export interface ReconciliationMismatchesTable {
+  id: Generated<number>
+  run_id: number
+  kind: MismatchKind
+  /** out_trade_no, out_refund_no or the summary column. */
+  key: string
+  out_trade_no: string | null
+  transaction_id: string | null
+  out_refund_no: string | null
+  refund_id: string | null
+  their_fen: number | null
+  our_fen: number | null
+  our_status: string | null
+  detail: string
+  status: Generated<'open' | 'resolved'>
+  note: string | null
+  resolved_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 export interface Database {
   members: MembersTable
   inbound_events: InboundEventsTable
@@ -700,6 +771,9 @@ export interface Database {
   wecom_join_ways: WecomJoinWaysTable
   replay_claims: ReplayClaimsTable
   segment_transitions: SegmentTransitionsTable
+  reconciliation_runs: ReconciliationRunsTable
+  reconciliation_lines: ReconciliationLinesTable
+  reconciliation_mismatches: ReconciliationMismatchesTable
 }
 
 export type Product = Selectable<ProductsTable>

@@ -36,7 +36,7 @@ export interface Refund {
   amount?: { total?: number; refund?: number }
 }
 
-export interface PayGateway {
+export interface PayGateway extends BillGateway {
   /** The mini-program AppID orders are made for, and the merchant. */
   appid: string
   mchid: string
@@ -77,4 +77,33 @@ export class PayApiError extends Error {
   ) {
     super(`${method}: ${status} ${code} ${message}`)
   }
+}
+
+// ── Bills (daily reconciliation, src/shop/reconcile.ts) ──────────────────────────────────────
+
+/** The trade bill (payments and refunds, 交易账单) or the fund-flow bill (资金账单). */
+export type BillKind = 'trade' | 'fundflow'
+
+/** Where a day's bill is: ready to download, none that day, or still being made. */
+export type BillLocation =
+  | { status: 'ready'; hashType: string; hashValue: string; downloadUrl: string }
+  /** `NO_STATEMENT_EXIST`: no trade (trade bill) or no flow (fund-flow bill) that day. */
+  | { status: 'none' }
+  /** `STATEMENT_CREATING`: ask again later (every 30 minutes, WeChat Pay says). */
+  | { status: 'creating' }
+
+/** What reconciliation needs from WeChat Pay. */
+export interface BillGateway {
+  /**
+   * `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL` (or `/v3/bill/fundflowbill?…&account_type=
+   * BASIC`), `&tar_type=GZIP` when `gzip`; the answer is signed and verified like any other.
+   * `date` is `YYYY-MM-DD`, a day in Asia/Shanghai.
+   */
+  billUrl(kind: BillKind, date: string, o?: { gzip?: boolean }): Promise<BillLocation>
+  /**
+   * Downloads a ready bill (a signed GET to the download URL's raw path and query; the answer is
+   * not signed), decompresses it and checks its hash: the bill's original bytes.
+   * Throws `BillIntegrityError` when they are not the bill the location describes.
+   */
+  downloadBill(location: Extract<BillLocation, { status: 'ready' }>): Promise<Uint8Array>
 }

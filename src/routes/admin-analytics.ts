@@ -6,17 +6,20 @@
  *   GET  analytics/metrics     the metric catalogue: unit and how days combine (sum, avg, last)
  *   GET  analytics/overview    today (live, partial) vs. yesterday vs. the same day last week
  *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — zero-filled
+ *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
+ *                              quota used, minimum-sample warnings
  *   POST analytics/rebuild     {from, to} rebuilds past days' rollups (at most 92 days at once)
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import { campaignAnalytics } from '../analytics/campaigns.js'
 import { buildDay } from '../analytics/rollup.js'
 import { daysBetween, liveToday, METRICS, readOverview, readSeries } from '../analytics/series.js'
 import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
-import { addDays, localDay } from '../community/community-time.js'
+import { addDays, localDay, localDayStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { parseBody, parseQuery } from './validate.js'
 
@@ -102,6 +105,26 @@ export function analyticsAdminRoutes(o: {
       return c.body(`${lines.join('\n')}\n`)
     }
     return c.json(series)
+  })
+
+  app.get('/campaigns', async (c) => {
+    const q = parseQuery(
+      c,
+      v.strictObject({ ...appidQuery, from: v.optional(DAY), to: v.optional(DAY) }),
+    )
+    const today = localDay(o.clock.now(), o.timeZone)
+    const to = q.to ?? today
+    const from = q.from ?? addDays(to, -29)
+    if (from > to) throw new HTTPException(400, { message: 'from must not be after to' })
+    return c.json({
+      from,
+      to,
+      campaigns: await campaignAnalytics(o.db, {
+        appid: account(q.appid),
+        from: localDayStart(from, o.timeZone),
+        to: localDayStart(addDays(to, 1), o.timeZone),
+      }),
+    })
   })
 
   app.post('/rebuild', async (c) => {

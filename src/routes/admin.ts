@@ -16,6 +16,7 @@
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
+ *   …/shop/reconciliation…               daily reconciliation reports (admin-reconciliation.ts)
  *   …/campaigns…                         campaigns and their reports (admin-campaigns.ts)
  *   …/activities…                        activities, sign-ups, awards (admin-activities.ts)
  */
@@ -44,6 +45,7 @@ import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
 import { analyticsAdminRoutes } from './admin-analytics.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
+import { reconciliationAdminRoutes } from './admin-reconciliation.js'
 import { shopAdminRoutes } from './admin-shop.js'
 import {
   accountParam,
@@ -281,6 +283,11 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   if (o.shop)
     app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
+  if (o.shop)
+    app.route(
+      '/',
+      reconciliationAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }),
+    )
   app.route(
     '/analytics',
     analyticsAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),

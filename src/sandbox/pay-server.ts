@@ -20,6 +20,7 @@ import {
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
+import { sandboxBills } from './pay-bills.js'
 
 /** A key pair for the sandbox, PEM encoded. */
 export interface PemKeyPair {
@@ -65,7 +66,8 @@ export interface SandboxPayOptions {
   mode?: KeyMode
 }
 
-interface SandboxOrder {
+/** A sandbox order (what WeChat Pay knows of one). */
+export interface SandboxOrder {
   body: Record<string, unknown>
   prepayId: string
   state: 'NOTPAY' | 'SUCCESS' | 'CLOSED' | 'REFUND'
@@ -74,13 +76,16 @@ interface SandboxOrder {
   refunds: Map<string, SandboxRefund>
 }
 
-interface SandboxRefund {
+/** A sandbox refund. */
+export interface SandboxRefund {
   refund_id: string
   out_refund_no: string
   out_trade_no: string
   amount: number
   status: RefundAnswer
   notifyUrl?: string
+  /** When WeChat Pay accepted it (the trade bill lists it on that day). */
+  createdAt: Date
 }
 
 /** What the refund API answers a new refund with (WeChat Pay may answer any of them at once). */
@@ -221,6 +226,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   }
   const error = (res: ServerResponse, status: number, code: string, message: string) =>
     reply(res, status, { code, message })
+  const bills = sandboxBills({ orders, appid: options.appid, mchid: options.mchid, reply, error })
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = []
@@ -314,6 +320,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           amount: amount.refund!,
           status: refundAnswer,
           notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
+          createdAt: new Date(),
         })
       }
       const r = o.refunds.get(outRefundNo)!
@@ -329,6 +336,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         refundJson(found.refund, (found.order.body.amount as { total: number }).total),
       )
     }
+    if (bills.handle(req.method ?? '', url, res)) return
     return error(res, 404, 'NOT_FOUND', `no such API: ${req.method} ${url.pathname}`)
   }
 
@@ -348,7 +356,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       transaction_id: orders.get(r.out_trade_no)?.transactionId,
       channel: 'ORIGINAL',
       status: r.status,
-      create_time: cst(new Date()),
+      create_time: cst(r.createdAt),
       amount: {
         total,
         refund: r.amount,
@@ -451,6 +459,11 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         answer: await deliver(String(r.notifyUrl ?? order.body.notify_url), n),
       }
     },
+    /** Bills (pay-bills.ts): their text, faults, and payments and refunds made outside the shop. */
+    billText: bills.billText,
+    setBillFault: bills.setFault,
+    foreignPayment: bills.foreignPayment,
+    foreignRefund: bills.foreignRefund,
     buildNotification,
     deliver,
     /** Signs any body as WeChat Pay would (to build tampered-but-signed cases). */
