@@ -28,10 +28,10 @@ import * as m0022 from './0022_segment_transitions.js'
 import * as m0023 from './0023_job_run_leases.js'
 import * as m0024 from './0024_campaign_rollups.js'
 import * as m0025 from './0025_refund_queue.js'
-import * as m0026 from './0026_frozen_points.js'
 import * as m0029 from './0029_refund_poll.js'
 import * as m0030 from './0030_analytics_facts.js'
 import * as m0033 from './0033_reconciliation.js'
+import * as m0035 from './0035_frozen_points.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -59,8 +59,8 @@ export const migrations: Record<string, Migration> = {
   '0023_job_run_leases': m0023,
   '0024_campaign_rollups': m0024,
   '0025_refund_queue': m0025,
-  '0026_frozen_points': m0026,
   '0029_refund_poll': m0029,
   '0030_analytics_facts': m0030,
   '0033_reconciliation': m0033,
+  '0035_frozen_points': m0035,
 }

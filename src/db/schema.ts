@@ -410,7 +410,7 @@ export interface MembershipsTable {
 }
 
 /**
- * What one paid order granted (migrations/0026): its points, frozen until `releases_at` and then
+ * What one paid order granted (migrations/0035): its points, frozen until `releases_at` and then
  * released (or cancelled by a full refund first), what refunds took back (cancelled while frozen,
  * deducted after release) and what the balance could not cover; the membership days it bought.
  */

@@ -8,7 +8,7 @@
  * part already spent recorded as the grant's `points_shortfall`. A refund of the whole order also
  * takes back the membership days it bought (never ending the membership before now).
  *
- * Each step is one SQL function (migrations/0026) that locks the member first (the house lock
+ * Each step is one SQL function (migrations/0035) that locks the member first (the house lock
  * order: member, then order, then the grant), so payments, releases and refunds of one member
  * serialize; ledger entries carry idempotency keys, and the grant's status decides once.
  * Invariant: per member, Σ available ledger deltas = `points_balance`, Σ frozen = `points_frozen`.
@@ -91,7 +91,7 @@ export type PurchaseTakeBack =
  * When a refund becomes `success`, in its transaction, after the order's `refunded_fen` grew: takes
  * back the points' share of `refundedFen / paidFen` not taken back yet (all of them at a full
  * refund), and the membership days at a full refund. Orders without a grant (flagged, or paid
- * before migrations/0026) answer `no_grant`.
+ * before migrations/0035) answer `no_grant`.
  */
 export async function takeBackPurchase(
   db: Db,
