@@ -1,6 +1,7 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron (schedule.ts);
  * Workers' `scheduled()` runs the ones due (runner.ts); both catch up missed slots (runner.ts). */
 import { activityRemindersJob } from './activity-reminders.js'
+import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
@@ -22,6 +23,7 @@ export const jobs: readonly Job[] = [
   campaignsJob,
   activityRemindersJob,
   analyticsRollupJob,
+  alertsJob,
   releasePointsJob,
 ]
 

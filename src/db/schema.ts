@@ -240,7 +240,12 @@ export interface RewardsTable {
   per_member_limit: number | null
   enabled: Generated<boolean>
   created_at: Timestamp
+  /** `code`: a code to show; `cashback`: `cashback_fen` paid to the member's wallet (transfers). */
+  kind: Generated<RewardKind>
+  cashback_fen: number | null
 }
+
+export type RewardKind = 'code' | 'cashback'
 
 /** One redemption; cancelling returns the points through the ledger. */
 export interface RedemptionsTable {
@@ -494,6 +499,52 @@ export interface AnalyticsDaysTable {
   built_at: Timestamp
 }
 
+/** A transfer bill's state: `pending` (not accepted yet), then WeChat Pay's, lower case. */
+export type TransferState =
+  | 'pending'
+  | 'accepted'
+  | 'processing'
+  | 'wait_user_confirm'
+  | 'transfering'
+  | 'canceling'
+  | 'success'
+  | 'fail'
+  | 'cancelled'
+
+/** A cashback paid through WeChat Pay's merchant transfer (商家转账), one per redemption. */
+export interface TransfersTable {
+  id: Generated<number>
+  /** The account whose reward was redeemed. */
+  appid: string
+  member_id: number
+  redemption_id: number
+  /** Ours, never changed: every retry is the same bill. */
+  out_bill_no: string
+  /** The mini program the bill is for, and the payee's openid under it. */
+  pay_appid: string
+  openid: string
+  amount_fen: number
+  state: TransferState
+  /** The create request exactly as first sent; every retry sends these bytes. */
+  request_body: string | null
+  /** For `wx.requestMerchantTransfer` while `wait_user_confirm`. */
+  package_info: string | null
+  transfer_bill_no: string | null
+  fail_reason: string | null
+  /** The last error of a send or poll. */
+  error: string | null
+  attempts: Generated<number>
+  /** The next send (pending), or poll (accepted … canceling); a claim moves it forward. */
+  next_attempt_at: Timestamp | null
+  /** When a member's page last had us ask WeChat Pay (at most every few seconds). */
+  queried_at: Timestamp | null
+  /** When WeChat Pay first answered with the bill: the 24-hour confirmation window starts. */
+  accepted_at: Timestamp | null
+  settled_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 /** A job's run for one slot; the primary key (job, slot) is the claim. */
 export interface JobRunsTable {
   job: string
@@ -651,6 +702,51 @@ export interface WecomJoinWaysTable {
   created_at: Timestamp
 }
 
+/** An account's overrides of the alert rules' defaults (JSON; src/analytics/alert-rules.ts). */
+export interface AlertSettingsTable {
+  appid: string
+  settings: string
+  updated_at: Timestamp
+}
+
+/** One alert episode: open while its rule's figure is past the threshold (migration 0032). */
+export interface AlertsTable {
+  id: Generated<number>
+  appid: string
+  rule: string
+  /** What the rule is about within the account: a lane, a job, a campaign id; '' for the whole. */
+  dim: Generated<string>
+  status: 'open' | 'closed'
+  opened_at: Timestamp
+  /** The last delivery to moderators; repeats wait at least the rule's interval after it. */
+  last_notified_at: Timestamp | null
+  notifications: Generated<number>
+  closed_at: Timestamp | null
+  /** The figure at the last evaluation, and the threshold it was compared with. */
+  value: number
+  threshold: number
+  message: string
+  evaluated_at: Timestamp
+  /** JSON: what the last delivery reached (members queued, robots by chat). */
+  delivery: string | null
+}
+
+/** A figure recorded by the alert evaluator to compare with later (kept 8 days). */
+export interface AlertSamplesTable {
+  appid: string
+  metric: string
+  at: Timestamp
+  value: number
+}
+
+/** Per account and minute: refused pushes and outbox sends, added by every process. */
+export interface TrafficCountsTable {
+  appid: string
+  minute: Timestamp
+  name: 'push_refused' | 'send_sent' | 'send_failed'
+  n: ColumnType<number, number, number>
+}
+
 /** The database as Kysely sees it. */
 /** A day's bill reconciled (or being): one per merchant, bill date and kind (migration 0033). */
 export interface ReconciliationRunsTable {
@@ -755,6 +851,7 @@ export interface Database {
   follow_events: FollowEventsTable
   analytics_daily: AnalyticsDailyTable
   analytics_days: AnalyticsDaysTable
+  transfers: TransfersTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable
@@ -774,10 +871,15 @@ export interface Database {
   reconciliation_runs: ReconciliationRunsTable
   reconciliation_lines: ReconciliationLinesTable
   reconciliation_mismatches: ReconciliationMismatchesTable
+  alert_settings: AlertSettingsTable
+  alerts: AlertsTable
+  alert_samples: AlertSamplesTable
+  traffic_counts: TrafficCountsTable
 }
 
 export type Product = Selectable<ProductsTable>
 export type Order = Selectable<OrdersTable>
+export type Transfer = Selectable<TransfersTable>
 
 export type OutboxItem = Selectable<PushOutboxTable>
 

@@ -64,6 +64,58 @@ export interface PayGateway extends BillGateway {
   }): Promise<Refund>
   /** The refund as WeChat Pay knows it now, or null when it does not know the number. */
   refundQuery(outRefundNo: string): Promise<Refund | null>
+
+  // Merchant transfers (商家转账, the 2025 user-confirmation version): see TransferBill below.
+  /** Creates a transfer bill; the same `out_bill_no` with the same body is the same bill. */
+  createTransfer(body: TransferBillRequest): Promise<TransferBill>
+  /** The bill as WeChat Pay knows it now, or null when it does not know the number. */
+  transferQuery(outBillNo: string): Promise<TransferBill | null>
+  /** Cancels a bill the member has not confirmed yet (an empty signed body). */
+  cancelTransfer(outBillNo: string): Promise<TransferBill>
+}
+
+/**
+ * The body of `POST /v3/fund-app/mch-transfer/transfer-bills` (amounts in fen), in the order it is
+ * sent: the same `out_bill_no` must always come with exactly this body.
+ */
+export interface TransferBillRequest {
+  appid: string
+  out_bill_no: string
+  transfer_scene_id: string
+  openid: string
+  transfer_amount: number
+  transfer_remark: string
+  notify_url?: string
+  user_recv_perception?: string
+  transfer_scene_report_infos: { info_type: string; info_content: string }[]
+}
+
+/** WeChat Pay's states of a transfer bill (SUCCESS, FAIL and CANCELLED are final). */
+export type TransferBillState =
+  | 'ACCEPTED'
+  | 'PROCESSING'
+  | 'WAIT_USER_CONFIRM'
+  | 'TRANSFERING'
+  | 'SUCCESS'
+  | 'FAIL'
+  | 'CANCELING'
+  | 'CANCELLED'
+
+/** A transfer bill as create, query, cancel and MCHTRANSFER.BILL.FINISHED describe it. */
+export interface TransferBill {
+  out_bill_no: string
+  transfer_bill_no?: string
+  state: TransferBillState
+  /** Only while WAIT_USER_CONFIRM (create answers): `package` of `wx.requestMerchantTransfer`. */
+  package_info?: string
+  fail_reason?: string
+  /** Query answers and notifications (`mch_id`, with an underscore). */
+  mch_id?: string
+  appid?: string
+  openid?: string
+  transfer_amount?: number
+  create_time?: string
+  update_time?: string
 }
 
 /** A refused or failed Pay API call: HTTP status and WeChat Pay's code. */

@@ -12,6 +12,7 @@ import {
   type Refund,
   type RequestPayment,
   type Transaction,
+  type TransferBill,
 } from './gateway.js'
 import { type PayVerifyKeys, verifyWechatpaySignature } from './notification.js'
 import { wechatpayBills } from './wechatpay-bills.js'
@@ -246,6 +247,44 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
       if (out.status === 404) return null
       if (out.status !== 200 || !out.data) return fail('refundQuery', out)
       return out.data as unknown as Refund
+    },
+    ...transferMethods(call, fail),
+  }
+}
+
+type Call = (
+  method: 'GET' | 'POST',
+  pathAndQuery: string,
+  body?: Record<string, unknown>,
+) => Promise<Output>
+
+/**
+ * Merchant transfers (商家转账, ../shared/protocol/wechatpay-v3-transfers-bills.md §1) through the
+ * signed {@link Call}: create, query by `out_bill_no` (404 → null), and cancel with an empty body.
+ */
+function transferMethods(
+  call: Call,
+  fail: (method: string, out: Output) => never,
+): Pick<PayGateway, 'createTransfer' | 'transferQuery' | 'cancelTransfer'> {
+  const BILLS = '/v3/fund-app/mch-transfer/transfer-bills'
+  const bill = (method: string, out: Output) =>
+    out.status === 200 && typeof out.data?.state === 'string'
+      ? (out.data as unknown as TransferBill)
+      : fail(method, out)
+  return {
+    async createTransfer(body) {
+      return bill('createTransfer', await call('POST', BILLS, { ...body }))
+    },
+    async transferQuery(outBillNo) {
+      const out = await call('GET', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}`)
+      if (out.status === 404) return null
+      return bill('transferQuery', out)
+    },
+    async cancelTransfer(outBillNo) {
+      return bill(
+        'cancelTransfer',
+        await call('POST', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}/cancel`),
+      )
     },
   }
 }

@@ -9,19 +9,37 @@
  *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
  *                              quota used, minimum-sample warnings
  *   POST analytics/rebuild     {from, to} rebuilds past days' rollups (at most 92 days at once)
+ *   GET  analytics/alerts      ?limit= open alerts and the most recent episodes (closed too)
+ *   GET  analytics/advice      the optimisation rules that apply, with their figures and actions
+ *   GET  analytics/alert-settings   every rule: defaults, the account's overrides, effective
+ *   PUT  analytics/alert-settings   {rules: {<rule>: {threshold, enabled, windowMinutes,
+ *                              minSamples, repeatMinutes} | null}, robotChats} — audited
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import { advise } from '../analytics/advice.js'
+import { alertRobotChats } from '../analytics/alert-delivery.js'
+import {
+  ALERT_RULE_KEYS,
+  ALERT_RULES,
+  alertSettingsPatch,
+  readAlertSettings,
+  readOverrides,
+  writeAlertSettings,
+} from '../analytics/alert-rules.js'
+import { listAlerts } from '../analytics/alerts.js'
 import { campaignAnalytics } from '../analytics/campaigns.js'
 import { buildDay } from '../analytics/rollup.js'
 import { daysBetween, liveToday, METRICS, readOverview, readSeries } from '../analytics/series.js'
+import type { Locale } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import { addDays, localDay, localDayStart } from '../community/community-time.js'
+import type { GroupRobots } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
-import { parseBody, parseQuery } from './validate.js'
+import { digits, parseBody, parseQuery } from './validate.js'
 
 const DAY = v.pipe(
   v.string(),
@@ -42,13 +60,27 @@ const seriesQuery = v.strictObject({
   format: v.optional(v.picklist(['json', 'csv'] as const), 'json'),
 })
 const rebuildBody = v.strictObject({ appid: v.optional(v.string()), from: DAY, to: DAY })
+const alertsQuery = v.strictObject({
+  ...appidQuery,
+  limit: v.optional(digits(1, 200, 'must be a whole number from 1 to 200')),
+})
+const settingsBody = v.strictObject({
+  appid: v.optional(v.string()),
+  ...alertSettingsPatch.entries,
+})
 
 export function analyticsAdminRoutes(o: {
   db: Kysely<Database>
   clock: Clock
   timeZone: string
   appids: string[]
+  /** Language of alert messages and advice. */
+  locale?: Locale
+  /** Group robots (the chats alerts may be posted to). */
+  robots?: GroupRobots
 }): Hono {
+  const locale = o.locale ?? 'zh-CN'
+  const robots = o.robots ?? { keys: {}, baseUrl: '' }
   const app = new Hono()
   const live = liveToday(o.db)
   const account = (appid: string | undefined) => {
@@ -149,6 +181,75 @@ export function analyticsAdminRoutes(o: {
       clientAddress: c.var.clientAddress,
     })
     return c.json({ rebuilt: days.length })
+  })
+
+  app.get('/alerts', async (c) => {
+    const q = parseQuery(c, alertsQuery)
+    return c.json(await listAlerts(o.db, account(q.appid), { limit: Number(q.limit ?? 50) }))
+  })
+
+  app.get('/advice', async (c) => {
+    const q = parseQuery(c, v.strictObject(appidQuery))
+    const appid = account(q.appid)
+    return c.json(await advise(o.db, { appid, now: o.clock.now(), timeZone: o.timeZone, locale }))
+  })
+
+  const settingsView = async (appid: string) => {
+    const effective = await readAlertSettings(o.db, appid)
+    const stored = await readOverrides(o.db, appid)
+    return {
+      rules: Object.fromEntries(
+        ALERT_RULE_KEYS.map((k) => {
+          const { unit, compare, scope, bounds, defaults } = ALERT_RULES[k]
+          return [
+            k,
+            {
+              unit,
+              compare,
+              scope,
+              bounds,
+              defaults,
+              overrides: stored.rules[k] ?? {},
+              effective: effective.rules[k],
+            },
+          ]
+        }),
+      ),
+      robotChats: {
+        configured: Object.keys(robots.keys),
+        override: stored.robotChats ?? null,
+        effective: await alertRobotChats(o.db, robots, effective.robotChats),
+      },
+    }
+  }
+
+  app.get('/alert-settings', async (c) => {
+    const q = parseQuery(c, v.strictObject(appidQuery))
+    return c.json(await settingsView(account(q.appid)))
+  })
+
+  app.put('/alert-settings', async (c) => {
+    const { appid: chosen, ...patch } = await parseBody(c, settingsBody)
+    const appid = account(chosen)
+    const unknown = (patch.robotChats ?? []).filter((chat) => !(chat in robots.keys))
+    if (unknown.length > 0)
+      throw new HTTPException(400, {
+        message: `robotChats: no group robot is configured for ${unknown.join(', ')}`,
+      })
+    const now = o.clock.now()
+    await o.db.transaction().execute(async (trx) => {
+      const stored = await writeAlertSettings(trx, appid, patch, now)
+      await audit(trx, {
+        appid,
+        actor: 'operator',
+        action: 'analytics.alert_settings',
+        target: appid,
+        details: { change: patch, stored },
+        now,
+        clientAddress: c.var.clientAddress,
+      })
+    })
+    return c.json(await settingsView(appid))
   })
 
   return app

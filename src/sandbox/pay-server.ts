@@ -3,7 +3,8 @@
  * ../shared/protocol/wechatpay-v3.md — JSAPI prepay, query, close and refund, each request's
  * `Authorization` verified against the merchant's public key and each response signed — plus a
  * sender of signed, encrypted notifications (TRANSACTION.SUCCESS, REFUND.*) in both key modes:
- * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial.
+ * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial. Merchant transfers
+ * (商家转账: create, query, cancel, MCHTRANSFER.BILL.FINISHED) are in pay-transfers.ts.
  *
  * `npm start` in sandbox mode uses it for a full purchase; tests use it instead of the internet.
  */
@@ -21,6 +22,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { sandboxBills } from './pay-bills.js'
+import { sandboxTransfers } from './pay-transfers.js'
 
 /** A key pair for the sandbox, PEM encoded. */
 export interface PemKeyPair {
@@ -165,7 +167,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   /** A signed, encrypted notification envelope: body and headers, ready to POST. */
   function buildNotification(n: {
     eventType: string
-    originalType: 'transaction' | 'refund'
+    originalType: 'transaction' | 'refund' | 'mch_payment'
     resource: Record<string, unknown>
     mode?: KeyMode
     at?: Date
@@ -175,7 +177,12 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       create_time: cst(n.at ?? new Date()),
       resource_type: 'encrypt-resource',
       event_type: n.eventType,
-      summary: n.eventType === 'TRANSACTION.SUCCESS' ? '支付成功' : '退款通知',
+      summary:
+        n.eventType === 'TRANSACTION.SUCCESS'
+          ? '支付成功'
+          : n.originalType === 'mch_payment'
+            ? '商家转账单据终态通知'
+            : '退款通知',
       resource: {
         original_type: n.originalType,
         algorithm: 'AEAD_AES_256_GCM',
@@ -243,8 +250,10 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const { answer } = await sandbox.pay(no)
       return reply(res, 200, { delivered: answer })
     }
+    if (await transfers.control(req, url, res)) return
     const refused = verifyAuthorization(req, path, req.method === 'GET' ? '' : raw)
     if (refused) return error(res, 401, 'SIGN_ERROR', refused)
+    if (await transfers.api(req, url, raw, res)) return
     let body: Record<string, unknown> = {}
     if (raw) {
       try {
@@ -367,6 +376,22 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     }
   }
 
+  // Merchant transfers (商家转账): their APIs, controls and MCHTRANSFER.BILL.FINISHED.
+  const transfers = sandboxTransfers({
+    mchid: options.mchid,
+    appid: options.appid,
+    reply,
+    error,
+    notify(url, resource) {
+      const notification = buildNotification({
+        eventType: 'MCHTRANSFER.BILL.FINISHED',
+        originalType: 'mch_payment',
+        resource,
+      })
+      return { notification, send: () => deliver(url, notification) }
+    },
+  })
+
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e) => error(res, 500, 'SYSTEM_ERROR', String(e)))
   })
@@ -466,6 +491,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     foreignRefund: bills.foreignRefund,
     buildNotification,
     deliver,
+    ...transfers.controls,
     /** Signs any body as WeChat Pay would (to build tampered-but-signed cases). */
     signBody: (body: string, m?: KeyMode) => signedHeaders(body, m),
     async close() {

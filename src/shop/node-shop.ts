@@ -31,6 +31,7 @@ export async function nodeShop(
       orderMinutes: c.orderMinutes,
       groupBuy: c.groupBuy,
       pointsFreezeDays: o.pointsFreezeDays ?? DEFAULT_POINTS_FREEZE_DAYS,
+      transfer: c.transfer,
     },
     gateway: wechatpayGateway({
       appid: c.mpAppid,
