@@ -7,6 +7,7 @@ import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
 import { reconcileBillsJob } from './reconcile-bills.js'
+import { releasePointsJob } from './release-points.js'
 import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
@@ -23,6 +24,7 @@ export const jobs: readonly Job[] = [
   activityRemindersJob,
   analyticsRollupJob,
   alertsJob,
+  releasePointsJob,
 ]
 
 /** Finds a job by name. */

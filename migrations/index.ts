@@ -33,6 +33,7 @@ import * as m0030 from './0030_analytics_facts.js'
 import * as m0032 from './0032_alerts.js'
 import * as m0033 from './0033_reconciliation.js'
 import * as m0034 from './0034_transfers.js'
+import * as m0035 from './0035_frozen_points.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -65,4 +66,5 @@ export const migrations: Record<string, Migration> = {
   '0032_alerts': m0032,
   '0033_reconciliation': m0033,
   '0034_transfers': m0034,
+  '0035_frozen_points': m0035,
 }

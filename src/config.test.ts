@@ -98,6 +98,18 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads how long purchase points stay frozen (0–365 days, default 7)', () => {
+    expect(loadConfig({}).pointsFreezeDays).toBe(7)
+    expect(loadConfig({ POINTS_FREEZE_DAYS: '0' }).pointsFreezeDays).toBe(0)
+    expect(loadConfig({ POINTS_FREEZE_DAYS: '14' }).pointsFreezeDays).toBe(14)
+    expect(problems({ POINTS_FREEZE_DAYS: '366' })).toEqual([
+      'POINTS_FREEZE_DAYS: must be at most 365',
+    ])
+    expect(problems({ POINTS_FREEZE_DAYS: '7.5' })).toEqual([
+      'POINTS_FREEZE_DAYS: must be a whole number',
+    ])
+  })
+
   it('takes region time zones only (PostgreSQL reads offsets with the opposite sign)', () => {
     for (const tz of ['Asia/Shanghai', 'UTC', 'Etc/GMT-8', 'America/Argentina/Buenos_Aires'])
       expect(loadConfig({ QUANZI_TIME_ZONE: tz }).timeZone).toBe(tz)

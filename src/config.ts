@@ -84,6 +84,11 @@ export interface Config {
   segments: SegmentThresholds
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
   shop?: ShopConfig
+  /**
+   * Days the points a purchase earns stay frozen (待到账, its refund window) before the
+   * `release-points` job releases them; 0 = at its next run.
+   */
+  pointsFreezeDays: number
   locale: 'zh-CN' | 'en'
   /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
   shutdownTimeoutSeconds: number
@@ -514,6 +519,7 @@ const envSchema = v.object({
   GROUP_BUY_SIZE: integer(2, 50, 3),
   GROUP_BUY_MAX: integer(2, 100, 5),
   GROUP_BUY_HOURS: integer(1, 168, 24),
+  POINTS_FREEZE_DAYS: integer(0, 365, 7),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
   JOB_CATCH_UP_HOURS: integer(0, 168, 24),
@@ -722,6 +728,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       loyalStreakDays: e.SEGMENT_LOYAL_STREAK_DAYS,
     },
     shop,
+    pointsFreezeDays: e.POINTS_FREEZE_DAYS,
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:
       contactSet.length === contactVars.length

@@ -113,6 +113,7 @@ async function main(logger: Logger): Promise<void> {
         apiBase,
         logger,
         fetch: nodeFetch,
+        pointsFreezeDays: config.pointsFreezeDays,
       })
     : undefined
 

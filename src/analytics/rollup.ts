@@ -133,12 +133,15 @@ const FAMILIES: Record<string, Family> = {
       select case when streak >= 30 then '30+' when streak >= 7 then '7-29'
         when streak >= 2 then '2-6' else '1' end as b from c) x group by b`,
 
+  // Available entries only: frozen purchase points (待到账) are issued when released, and the
+  // outstanding stock is Σ points_balance, which frozen points are not part of.
   points: (s) => sql<DailyFigure>`
     with l as (
-      select rule, delta from points_ledger where appid = ${s.appid} and day = ${s.day}::date
+      select rule, delta from points_ledger
+      where appid = ${s.appid} and day = ${s.day}::date and state = 'available'
     ), after as (
       select coalesce(sum(delta), 0) as n from points_ledger
-      where appid = ${s.appid} and day > ${s.day}::date
+      where appid = ${s.appid} and day > ${s.day}::date and state = 'available'
     )
     select 'points.issued' as metric, coalesce(rule, '') as dim, sum(delta)::float8 as value
     from l where delta > 0 group by grouping sets ((), (rule))

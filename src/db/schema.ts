@@ -21,10 +21,18 @@ export interface MembersTable {
   last_active_at: Timestamp | null
   /** The last message the member sent; opens the 48-hour customer-service window. */
   last_inbound_at: Timestamp | null
-  /** Cached Σ ledger deltas; never negative. Changes only with a ledger entry, in its transaction. */
+  /**
+   * Cached Σ of the `available` ledger deltas; never negative. Changes only with a ledger entry, in
+   * its transaction.
+   */
   points_balance: Generated<number>
   /** Σ positive (earned) deltas, never reduced by spending: levels are computed from it. */
   points_lifetime: Generated<number>
+  /**
+   * Cached Σ of the `frozen` ledger entries: points a purchase earned that wait for its refund window
+   * (待到账); not spendable and not counted for levels until released. Never negative.
+   */
+  points_frozen: Generated<number>
   level: Generated<string>
   /** Paid shop orders, and the last one (segments). */
   purchase_count: Generated<number>
@@ -80,7 +88,14 @@ export interface PointsLedgerTable {
   day: ColumnType<string, string, string>
   created_at: Timestamp
   expires_at: Timestamp | null
+  /**
+   * `available` entries sum to `members.points_balance`, `frozen` ones to `members.points_frozen`
+   * (their `balance_after` is the frozen balance). A release is a frozen − and an available +.
+   */
+  state: Generated<LedgerState>
 }
+
+export type LedgerState = 'available' | 'frozen'
 
 /** One check-in per member per community day. */
 export interface CheckinsTable {
@@ -396,6 +411,29 @@ export interface MembershipsTable {
   tier: string
   discount_percent: number
   expires_at: Timestamp
+  updated_at: Timestamp
+}
+
+/**
+ * What one paid order granted (migrations/0035): its points, frozen until `releases_at` and then
+ * released (or cancelled by a full refund first), what refunds took back (cancelled while frozen,
+ * deducted after release) and what the balance could not cover; the membership days it bought.
+ */
+export interface PurchaseGrantsTable {
+  order_id: number
+  member_id: number
+  /** The community's time zone at payment: the ledger day of later entries. */
+  time_zone: string
+  points: Generated<number>
+  points_status: Generated<'frozen' | 'released' | 'cancelled'>
+  points_taken_back: Generated<number>
+  /** Of `points_taken_back`, what the balance could not cover after release (already spent). */
+  points_shortfall: Generated<number>
+  releases_at: Timestamp
+  released_at: Timestamp | null
+  membership_days: Generated<number>
+  membership_days_taken_back: Generated<number>
+  created_at: Timestamp
   updated_at: Timestamp
 }
 
@@ -808,6 +846,7 @@ export interface Database {
   memberships: MembershipsTable
   pay_events: PayEventsTable
   refunds: RefundsTable
+  purchase_grants: PurchaseGrantsTable
   member_days: MemberDaysTable
   follow_events: FollowEventsTable
   analytics_daily: AnalyticsDailyTable

@@ -273,6 +273,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
         'reference',
         'balance_after',
         'earned',
+        'state',
         'created_at',
         'expires_at',
       ])
@@ -283,6 +284,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     const entries = await q.execute()
     return c.json({
       balance: member.points_balance,
+      frozen: member.points_frozen,
       lifetime: member.points_lifetime,
       level: member.level,
       entries,

@@ -29,6 +29,7 @@ import type { Shop } from '../shop/maintenance.js'
 import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
 import { linkMiniProgramUser } from '../shop/mp-link.js'
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
+import { pendingPoints } from '../shop/purchase-grants.js'
 import { settleRefund } from '../shop/refunds.js'
 import { applyBill } from '../shop/transfers.js'
 import type { ApiClient } from '../wechat/api/client.js'
@@ -405,10 +406,14 @@ export function miniProgramRoutes(
       .where('id', '=', memberId)
       .executeTakeFirstOrThrow()
     const membership = await activeMembership(db, memberId, now)
+    const pending = await pendingPoints(db, memberId)
     return {
       id: member.id,
       follower: member.appid === shop.settings.appid,
       points: member.points_balance,
+      /** Points from purchases waiting for their refund window (待到账), and the next release. */
+      pendingPoints: pending?.points ?? 0,
+      pendingReleaseAt: pending?.nextReleaseAt ?? null,
       level: member.level,
       membership: membership
         ? {

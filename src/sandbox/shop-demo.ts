@@ -101,7 +101,9 @@ for (const friend of ['a', 'b'])
 const group = await call('GET', `${base}/group-buys/${lead.groupBuyId}`, undefined, token)
 console.log(`  group buy ${group.id}: ${group.status} (${group.paid}/${group.sizeRequired} paid)`)
 const { member } = await call('GET', `${base}/me`, undefined, token)
-console.log(`me: ${member.points} points, membership ${JSON.stringify(member.membership)}`)
+console.log(
+  `me: ${member.points} points (${member.pendingPoints} pending from purchases until ${member.pendingReleaseAt}), membership ${JSON.stringify(member.membership)}`,
+)
 
 // Cashback: an OA follower (the same person as a mini-program user, by unionid) redeems 50元返现.
 const adminToken = services.adminToken ?? config.adminToken

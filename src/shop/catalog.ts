@@ -19,6 +19,8 @@ export interface ShopSettings {
   orderMinutes: number
   /** Group-buy defaults for new group-buy products. */
   groupBuy: { size: number; max: number; hours: number }
+  /** Days a purchase's points stay frozen (its refund window) before they are released. */
+  pointsFreezeDays: number
   /** What cashback transfer bills say; DEFAULT_TRANSFER_SETTINGS when absent. */
   transfer?: TransferSettings
 }

@@ -45,6 +45,8 @@ export const en: Record<MessageKey, string> = {
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',
+  'points.pending':
+    'Pending: {points} points from purchases, available from {at} (a refund cancels them)',
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
