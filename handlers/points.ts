@@ -1,8 +1,13 @@
-/** 积分 / points and 我的 / me: balance, level, progress to the next level, check-in record, name. */
+/**
+ * 积分 / points and 我的 / me: balance, points pending from purchases (待到账) and when they are
+ * released, level, progress to the next level, check-in record, name.
+ */
+import type { BotContext } from '../src/bot/context.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
 import { checkinStats } from '../src/community/checkins.js'
 import { maskedName } from '../src/community/display-names.js'
 import { levelByKey, nextLevel } from '../src/community/levels.js'
+import { pendingPoints } from '../src/shop/purchase-grants.js'
 import { text } from '../src/wechat/reply.js'
 
 const POINTS: CommandSpec = {
@@ -16,14 +21,29 @@ const ME: CommandSpec = {
   group: 'daily',
 }
 
+/** The 待到账 line: frozen purchase points and the earliest release, or null when none. */
+async function pendingLine(ctx: BotContext): Promise<string | null> {
+  if (ctx.member.points_frozen <= 0) return null
+  const pending = await pendingPoints(ctx.db, ctx.member.id)
+  if (!pending) return null
+  const at = new Intl.DateTimeFormat('sv-SE', {
+    timeZone: ctx.community.timeZone,
+    dateStyle: 'short',
+    timeStyle: 'short',
+  }).format(pending.nextReleaseAt)
+  return ctx.t('points.pending', { points: pending.points, at })
+}
+
 export function register(router: Router): void {
-  router.command(POINTS, (ctx) => {
+  router.command(POINTS, async (ctx) => {
     const { points_balance: balance, points_lifetime: lifetime } = ctx.member
     const level = ctx.t(`level.${levelByKey(ctx.member.level).key}`)
     const next = nextLevel(lifetime)
+    const pending = await pendingLine(ctx)
     return text(
       [
         ctx.t('points.summary', { balance, level }),
+        ...(pending ? [pending] : []),
         next
           ? ctx.t('points.next', { missing: next.missing, next: ctx.t(`level.${next.level.key}`) })
           : ctx.t('points.top', { level }),
@@ -45,6 +65,8 @@ export function register(router: Router): void {
       total: stats.total,
       today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
     })
-    return text(`${summary}\n${ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })}`)
+    const pending = await pendingLine(ctx)
+    const perks = ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })
+    return text([summary, ...(pending ? [pending] : []), perks].join('\n'))
   })
 }

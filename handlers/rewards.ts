@@ -1,7 +1,25 @@
-/** 兑换 / redeem: lists the catalog; 兑换 <编号> redeems and replies with the code. */
+/**
+ * 兑换 / redeem: lists the catalog; 兑换 <编号> redeems and replies with the code — or, for a
+ * cashback reward, with the mini-program link where the member confirms the transfer.
+ */
+import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { ensureDefaultRewards, listRewards, redeem } from '../src/community/rewards.js'
+import { cashbackLink } from '../src/shop/transfer-bills.js'
 import { text } from '../src/wechat/reply.js'
+import { withUnionid } from './subscribe.js'
+
+/**
+ * The mini-program link of a text reply (opens the cashback page): a tappable link in the OA chat,
+ * the page's path elsewhere (groups render no mini-program links).
+ */
+function mpLink(ctx: BotContext, outBillNo?: string): string {
+  const mp = ctx.community.miniProgram
+  if (!mp) return ''
+  const link = cashbackLink(mp.appid, outBillNo)
+  if (ctx.channel.kind !== 'oa') return link.pagepath
+  return ctx.t('redeem.cashbackLink', { appid: link.appid, path: link.pagepath })
+}
 
 export function register(router: Router): void {
   router.command(
@@ -34,16 +52,41 @@ export function register(router: Router): void {
           ].join('\n'),
         )
       }
-      const r = await redeem(ctx.db, {
-        appid,
-        memberId: ctx.member.id,
-        code,
-        now: ctx.clock.now(),
-        timeZone: ctx.community.timeZone,
-      })
+      const attempt = () =>
+        redeem(ctx.db, {
+          appid,
+          memberId: ctx.member.id,
+          code,
+          now: ctx.clock.now(),
+          timeZone: ctx.community.timeZone,
+          miniProgram: ctx.community.miniProgram,
+        })
+      let r = await attempt()
+      // A cashback needs the member's mini-program sign-in: one under their unionid counts too,
+      // so a follower whose unionid is not known yet is asked about (user/info) and tried again.
+      if (
+        r.status === 'needs_mini_program' &&
+        !ctx.member.unionid &&
+        ctx.member.appid === appid &&
+        (await withUnionid(ctx)).unionid
+      )
+        r = await attempt()
       switch (r.status) {
-        case 'redeemed':
-          return text(ctx.t('redeem.done', r))
+        case 'redeemed': {
+          const { cashback, ...done } = r
+          if (!cashback) return text(ctx.t('redeem.done', done))
+          return text(
+            ctx.t('redeem.cashback', {
+              ...done,
+              yuan: (cashback.amountFen / 100).toFixed(2),
+              link: mpLink(ctx, cashback.outBillNo),
+            }),
+          )
+        }
+        case 'unavailable':
+          return text(ctx.t('redeem.unavailable', r))
+        case 'needs_mini_program':
+          return text(ctx.t('redeem.needsMiniProgram', { ...r, code, link: mpLink(ctx) }))
         case 'not_found':
           return text(ctx.t('redeem.notFound', { code }))
         case 'out_of_stock':

@@ -69,7 +69,7 @@ async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
  * The member with their unionid (user/info; known only when the account is bound to an Open
  * Platform account), so that "invited once, ever" holds for the person across accounts.
  */
-async function withUnionid(ctx: BotContext) {
+export async function withUnionid(ctx: BotContext) {
   const api = ctx.wechat.api(ctx.account.appid)
   if (!api || ctx.member.unionid) return ctx.member
   try {

@@ -53,6 +53,7 @@ try {
           appid: config.accounts[0].appid,
           apiBase: config.apiBase,
           logger,
+          pointsFreezeDays: config.pointsFreezeDays,
         })
       : undefined
   const outcome = await runJobSlot(

@@ -1,9 +1,13 @@
 /** The job registry: every scheduled job, by name. Node schedules them with node-cron (schedule.ts);
  * Workers' `scheduled()` runs the ones due (runner.ts); both catch up missed slots (runner.ts). */
 import { activityRemindersJob } from './activity-reminders.js'
+import { alertsJob } from './alerts.js'
+import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
+import { reconcileBillsJob } from './reconcile-bills.js'
+import { releasePointsJob } from './release-points.js'
 import { retentionJob } from './retention.js'
 import { shopMaintenanceJob } from './shop-maintenance.js'
 import type { Job } from './types.js'
@@ -14,9 +18,13 @@ export const jobs: readonly Job[] = [
   pruneInboundEventsJob,
   retentionJob,
   shopMaintenanceJob,
+  reconcileBillsJob,
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,
+  analyticsRollupJob,
+  alertsJob,
+  releasePointsJob,
 ]
 
 /** Finds a job by name. */

@@ -1,4 +1,8 @@
-/** Every minute: expire unpaid orders, fail unfilled group buys (refunding them), resend refunds. */
+/**
+ * Every minute: expire unpaid orders, fail unfilled group buys (refunding them), resend refunds,
+ * send and check cashback transfers.
+ */
+import { translator } from '../src/bot/i18n.js'
 import { runShopMaintenance } from '../src/shop/maintenance.js'
 import type { Job } from './types.js'
 
@@ -7,6 +11,11 @@ export const shopMaintenanceJob: Job = {
   cron: '* * * * *',
   async run({ db, clock, logger, config, shop }) {
     if (!shop) return { skipped: 'no shop configured (PAY_* / MP_*)' }
-    return runShopMaintenance(db, shop, { now: clock.now(), timeZone: config.timeZone, logger })
+    return runShopMaintenance(db, shop, {
+      now: clock.now(),
+      timeZone: config.timeZone,
+      logger,
+      t: translator(config.locale),
+    })
   },
 }

@@ -30,7 +30,11 @@ import * as m0024 from './0024_campaign_rollups.js'
 import * as m0025 from './0025_refund_queue.js'
 import * as m0029 from './0029_refund_poll.js'
 import * as m0030 from './0030_analytics_facts.js'
-import * as m0031 from './0031_cohort_retention.js'
+import * as m0032 from './0032_alerts.js'
+import * as m0033 from './0033_reconciliation.js'
+import * as m0034 from './0034_transfers.js'
+import * as m0035 from './0035_frozen_points.js'
+import * as m0036 from './0036_cohort_retention.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -60,5 +64,9 @@ export const migrations: Record<string, Migration> = {
   '0025_refund_queue': m0025,
   '0029_refund_poll': m0029,
   '0030_analytics_facts': m0030,
-  '0031_cohort_retention': m0031,
+  '0032_alerts': m0032,
+  '0033_reconciliation': m0033,
+  '0034_transfers': m0034,
+  '0035_frozen_points': m0035,
+  '0036_cohort_retention': m0036,
 }

@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import { jobs } from '../jobs/index.js'
+import type { TrafficCounter } from './analytics/traffic-counter.js'
 import type { Router } from './bot/router.js'
 import { type Clock, systemClock } from './clock.js'
 import { databaseInboundStore, type InboundStore } from './community/inbound-events.js'
@@ -54,6 +55,8 @@ export interface AppDeps {
   shop?: ShopRouteOptions['shop']
   /** Where requests, pushes and sends are counted; `/metrics` is served when it can render. */
   metrics?: Metrics
+  /** Refused pushes per account and minute, written to the database (the error-rate alert). */
+  traffic?: TrafficCounter
   /** The vital signs (/healthz, /metrics); read from the database, cached 1 s, by default. */
   status?: () => Promise<OpsStatus>
   /** Running a job now on request (`POST /admin/jobs/<name>/run`), where the entry allows it. */
@@ -104,6 +107,7 @@ export function createApp(deps: AppDeps): Hono {
     checkin: config.checkin,
     invites: config.invites,
     robots: { ...config.robots, fetch: deps.fetch },
+    miniProgram: deps.shop && { appid: deps.shop.settings.mpAppid },
   }
 
   app.onError((error, c) => {
@@ -166,6 +170,7 @@ export function createApp(deps: AppDeps): Hono {
       invites: config.invites,
       shop: deps.shop,
       logger,
+      robots: community.robots,
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))
@@ -222,7 +227,14 @@ export function createApp(deps: AppDeps): Hono {
     )
   }
   if (deps.shop) {
-    const shop = { db, clock, logger, timeZone: config.timeZone, shop: deps.shop }
+    const shop = {
+      db,
+      clock,
+      logger,
+      timeZone: config.timeZone,
+      locale: config.locale,
+      shop: deps.shop,
+    }
     app.route('/api/mp', miniProgramRoutes(shop))
     app.route('/pay/notify', payNotifyRoutes(shop))
   } else {
@@ -240,6 +252,7 @@ export function createApp(deps: AppDeps): Hono {
       maxBodyBytes: config.maxBodyBytes,
       crypto: deps.crypto,
       metrics,
+      traffic: deps.traffic,
       dispatch: {
         router: deps.router,
         inbound: deps.inbound ?? databaseInboundStore(db),

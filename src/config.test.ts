@@ -98,6 +98,18 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads how long purchase points stay frozen (0–365 days, default 7)', () => {
+    expect(loadConfig({}).pointsFreezeDays).toBe(7)
+    expect(loadConfig({ POINTS_FREEZE_DAYS: '0' }).pointsFreezeDays).toBe(0)
+    expect(loadConfig({ POINTS_FREEZE_DAYS: '14' }).pointsFreezeDays).toBe(14)
+    expect(problems({ POINTS_FREEZE_DAYS: '366' })).toEqual([
+      'POINTS_FREEZE_DAYS: must be at most 365',
+    ])
+    expect(problems({ POINTS_FREEZE_DAYS: '7.5' })).toEqual([
+      'POINTS_FREEZE_DAYS: must be a whole number',
+    ])
+  })
+
   it('takes region time zones only (PostgreSQL reads offsets with the opposite sign)', () => {
     for (const tz of ['Asia/Shanghai', 'UTC', 'Etc/GMT-8', 'America/Argentina/Buenos_Aires'])
       expect(loadConfig({ QUANZI_TIME_ZONE: tz }).timeZone).toBe(tz)
@@ -204,6 +216,51 @@ describe('loadConfig', () => {
     ])
     expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
       'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
+    ])
+  })
+
+  it('reads what cashback transfer bills say (scene 1000) and refuses what WeChat Pay would', () => {
+    const shopEnv = {
+      MP_APPID: 'wx1234567890abcdef',
+      MP_SECRET: 'mp-secret-123',
+      MP_SESSION_SECRET: 'x'.repeat(32),
+      PAY_MCHID: '1900000001',
+      PAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
+      PAY_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----',
+      PAY_API_V3_KEY: 'a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb',
+      PAY_VERIFY_KEYS: JSON.stringify({
+        PUB_KEY_ID_01: '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----',
+      }),
+      PAY_NOTIFY_URL: 'https://shop.example.com/pay/notify',
+    }
+    expect(loadConfig(shopEnv).shop!.transfer).toEqual({
+      sceneId: '1000',
+      activityName: '积分兑换',
+      rewardDescription: '积分兑换现金奖励',
+      remark: '积分兑换返现',
+      perception: '现金奖励',
+    })
+    expect(
+      loadConfig({
+        ...shopEnv,
+        TRANSFER_ACTIVITY_NAME: '双十一积分狂欢',
+        TRANSFER_USER_RECV_PERCEPTION: '活动奖励',
+      }).shop!.transfer,
+    ).toMatchObject({ activityName: '双十一积分狂欢', perception: '活动奖励' })
+    expect(
+      problems({
+        ...shopEnv,
+        TRANSFER_SCENE_ID: '1005',
+        TRANSFER_REMARK: '返'.repeat(33),
+        TRANSFER_USER_RECV_PERCEPTION: '劳务报酬',
+      }),
+    ).toEqual([
+      'TRANSFER_SCENE_ID: must be 1000 (现金营销, whose report fields are 活动名称 and 奖励说明)',
+      'TRANSFER_REMARK: must be 1–32 characters',
+      'TRANSFER_USER_RECV_PERCEPTION: must be 现金奖励 or 活动奖励 (what scene 1000 allows)',
+    ])
+    expect(problems({ ...shopEnv, TRANSFER_REWARD_DESCRIPTION: '一行\n两行' })).toEqual([
+      'TRANSFER_REWARD_DESCRIPTION: must be one line',
     ])
   })
 })

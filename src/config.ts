@@ -10,6 +10,7 @@ import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { OutboxRetention } from './community/outbox.js'
 import type { SegmentThresholds } from './community/segments.js'
+import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
 import type { AibotCredentials } from './wecom/aibot.js'
 import type { ContactCredentials } from './wecom/contact.js'
@@ -83,6 +84,11 @@ export interface Config {
   segments: SegmentThresholds
   /** The mini-program shop and WeChat Pay; undefined when not configured (sandbox mode adds one). */
   shop?: ShopConfig
+  /**
+   * Days the points a purchase earns stay frozen (待到账, its refund window) before the
+   * `release-points` job releases them; 0 = at its next run.
+   */
+  pointsFreezeDays: number
   locale: 'zh-CN' | 'en'
   /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
   shutdownTimeoutSeconds: number
@@ -177,6 +183,8 @@ export interface ShopConfig {
   notifyUrl: string
   orderMinutes: number
   groupBuy: { size: number; max: number; hours: number }
+  /** What cashback transfer bills say (TRANSFER_*). */
+  transfer?: TransferSettings
   pay: {
     mchid: string
     certSerial: string
@@ -241,6 +249,13 @@ function shopConfig(
     notifyUrl: e.PAY_NOTIFY_URL!,
     orderMinutes: e.ORDER_EXPIRE_MINUTES,
     groupBuy: { size: e.GROUP_BUY_SIZE, max: e.GROUP_BUY_MAX, hours: e.GROUP_BUY_HOURS },
+    transfer: {
+      sceneId: e.TRANSFER_SCENE_ID,
+      activityName: e.TRANSFER_ACTIVITY_NAME,
+      rewardDescription: e.TRANSFER_REWARD_DESCRIPTION,
+      remark: e.TRANSFER_REMARK,
+      perception: e.TRANSFER_USER_RECV_PERCEPTION,
+    },
     pay: {
       mchid: e.PAY_MCHID!,
       certSerial: e.PAY_CERT_SERIAL!,
@@ -277,6 +292,16 @@ function integer(min: number, max: number, fallback: number) {
 }
 
 const appid = v.pipe(v.string(), v.regex(APPID, 'must be "wx" followed by 16 letters or digits'))
+
+/** A text a transfer bill carries: 1–32 characters on one line (WeChat Pay's limit). */
+function transferText(fallback: string) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.trim(),
+    v.check((t) => [...t].length >= 1 && [...t].length <= 32, 'must be 1–32 characters'),
+    v.check((t) => !/[\r\n]/.test(t), 'must be one line'),
+  )
+}
 const token = v.pipe(v.string(), v.regex(TOKEN, 'must be 3–32 letters or digits'))
 const aesKey = v.pipe(
   v.string(),
@@ -449,6 +474,18 @@ const envSchema = v.object({
     v.pipe(v.string(), v.url('must be a URL such as https://api.mch.weixin.qq.com')),
     'https://api.mch.weixin.qq.com',
   ),
+  // Cashback transfer bills (商家转账): scene 1000 现金营销 and what it reports and shows.
+  TRANSFER_SCENE_ID: v.optional(
+    v.picklist(['1000'], 'must be 1000 (现金营销, whose report fields are 活动名称 and 奖励说明)'),
+    DEFAULT_TRANSFER_SETTINGS.sceneId,
+  ),
+  TRANSFER_ACTIVITY_NAME: transferText(DEFAULT_TRANSFER_SETTINGS.activityName),
+  TRANSFER_REWARD_DESCRIPTION: transferText(DEFAULT_TRANSFER_SETTINGS.rewardDescription),
+  TRANSFER_REMARK: transferText(DEFAULT_TRANSFER_SETTINGS.remark),
+  TRANSFER_USER_RECV_PERCEPTION: v.optional(
+    v.picklist(['现金奖励', '活动奖励'], 'must be 现金奖励 or 活动奖励 (what scene 1000 allows)'),
+    DEFAULT_TRANSFER_SETTINGS.perception,
+  ),
   SEGMENT_DORMANT_DAYS: integer(1, 3650, 90),
   SEGMENT_AT_RISK_DAYS: integer(1, 3650, 30),
   SEGMENT_NEW_DAYS: integer(1, 365, 7),
@@ -482,6 +519,7 @@ const envSchema = v.object({
   GROUP_BUY_SIZE: integer(2, 50, 3),
   GROUP_BUY_MAX: integer(2, 100, 5),
   GROUP_BUY_HOURS: integer(1, 168, 24),
+  POINTS_FREEZE_DAYS: integer(0, 365, 7),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
   JOB_CATCH_UP_HOURS: integer(0, 168, 24),
@@ -690,6 +728,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       loyalStreakDays: e.SEGMENT_LOYAL_STREAK_DAYS,
     },
     shop,
+    pointsFreezeDays: e.POINTS_FREEZE_DAYS,
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:
       contactSet.length === contactVars.length

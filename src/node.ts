@@ -16,6 +16,7 @@ import { findJob, jobs } from '../jobs/index.js'
 import { runJobSlot, workerName } from '../jobs/runner.js'
 import { scheduleJobs } from '../jobs/schedule.js'
 import type { JobDeps } from '../jobs/types.js'
+import { trafficCounter } from './analytics/traffic-counter.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
 import { seedModerators } from './community/moderation.js'
@@ -36,6 +37,8 @@ import { startSandboxApi } from './sandbox/wechat-api-server.js'
 import { nodeShop } from './shop/node-shop.js'
 import { accountClients } from './wechat/api/account-client.js'
 
+/** How often this process adds its traffic counts to the database. */
+const TRAFFIC_FLUSH_MS = 10_000
 /** The migrated PGlite folder `npm install` makes beside the built entry (dist/pglite-template). */
 const TEMPLATE_DIR = fileURLToPath(new URL('./pglite-template', import.meta.url))
 
@@ -92,10 +95,15 @@ async function main(logger: Logger): Promise<void> {
 
   // The shop: configured (MP_*, PAY_*), or in sandbox mode the generated one.
   if (sandboxApi && sandboxShop) {
+    // Sandbox mode without ADMIN_TOKEN: an operator token for this run only, kept with the
+    // sandbox's other secrets, so `npm run shop` can grant its demo member points for a cashback.
+    const adminToken = config.adminToken ? undefined : randomBytes(24).toString('base64url')
+    if (adminToken) config.adminToken = adminToken
     // Where `npm run shop` finds the sandbox servers of this process.
     await writeFile(
       join(config.dataDir, 'sandbox-services.json'),
-      `${JSON.stringify({ port: config.port, wechatApi: sandboxApi.url, pay: sandboxShop.pay.url, mpAppid: sandboxShop.config.mpAppid }, null, 2)}\n`,
+      `${JSON.stringify({ port: config.port, wechatApi: sandboxApi.url, pay: sandboxShop.pay.url, mpAppid: sandboxShop.config.mpAppid, adminToken }, null, 2)}\n`,
+      { mode: 0o600 },
     )
   }
   const shopConfig = sandboxShop?.config ?? config.shop
@@ -105,6 +113,7 @@ async function main(logger: Logger): Promise<void> {
         apiBase,
         logger,
         fetch: nodeFetch,
+        pointsFreezeDays: config.pointsFreezeDays,
       })
     : undefined
 
@@ -115,6 +124,16 @@ async function main(logger: Logger): Promise<void> {
     jobs.map((j) => j.name),
   )
   const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
+  // Refused pushes and sends, added to the database every 10 s (the error-rate alert).
+  const traffic = trafficCounter(db, systemClock)
+  const flushTraffic = () =>
+    traffic
+      .flush()
+      .catch((error) =>
+        logger.warn('traffic counts not written', { code: 'TRAFFIC_FLUSH_FAILED', error }),
+      )
+  const trafficTimer = setInterval(flushTraffic, TRAFFIC_FLUSH_MS)
+  trafficTimer.unref()
   // Lets `npm run job` run a job in this process while it holds the embedded database.
   const controlToken = database.lock ? randomBytes(24).toString('base64url') : undefined
   const app = createApp({
@@ -128,6 +147,7 @@ async function main(logger: Logger): Promise<void> {
     clientAddress: (c) => getConnInfo(c).remote.address,
     shop,
     metrics,
+    traffic,
     status,
     jobs: {
       tokens: controlToken ? [controlToken] : [],
@@ -168,6 +188,7 @@ async function main(logger: Logger): Promise<void> {
       rate: { perSecond: config.outboxRatePerSecond, burst: config.outboxBurst },
       pollMs: config.outboxPollMs,
       metrics,
+      traffic,
     }),
   )
   const schedule = scheduleJobs(jobs, jobDeps, { timeZone: config.timeZone, metrics })
@@ -192,6 +213,8 @@ async function main(logger: Logger): Promise<void> {
         code: 'DRAIN_TIMEOUT',
       })
     for (const worker of workers) await worker.stop()
+    clearInterval(trafficTimer)
+    await flushTraffic()
     await sandboxApi?.close()
     await sandboxShop?.pay.close()
     await closeDatabase(database)

@@ -79,6 +79,7 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         last_inbound_at: null,
         points_balance: 0,
         points_lifetime: 0,
+        points_frozen: 0,
         level: 'bronze',
         purchase_count: 0,
         last_purchased_at: null,

@@ -30,6 +30,12 @@ interface DayScope {
   /** The community day, `YYYY-MM-DD`. */
   day: string
   timeZone: string
+  /**
+   * Today's live read: stocks (followers in total, points outstanding) are yesterday's rolled-up
+   * figure plus today's change when yesterday is built — two index probes instead of a pass over
+   * every member.
+   */
+  live?: boolean
 }
 
 type Family = (s: DayScope) => RawBuilder<DailyFigure>
@@ -39,6 +45,21 @@ const window = (s: DayScope) => ({
   start: sql`(${s.day}::date::timestamp at time zone ${s.timeZone})`,
   end: sql`((${s.day}::date + 1)::timestamp at time zone ${s.timeZone})`,
 })
+
+/**
+ * A stock at the end of the day: exact (`full`: today's state minus what changed after the day),
+ * or, read live, yesterday's rolled-up figure plus the day's change when yesterday is built.
+ */
+const stock = (
+  s: DayScope,
+  metric: string,
+  change: RawBuilder<unknown>,
+  full: RawBuilder<unknown>,
+) =>
+  s.live
+    ? sql`coalesce((select value from analytics_daily where appid = ${s.appid} and metric = ${metric}
+        and day = ${s.day}::date - 1 and dim = '') + ${change}, ${full})::float8`
+    : sql`(${full})::float8`
 
 /** Metrics whose value is the state at build time (not rebuilt for older days). */
 export const SNAPSHOT_METRICS = ['members.level', 'segments.size'] as const
@@ -58,8 +79,12 @@ const FAMILIES: Record<string, Family> = {
     select 'followers.net', '', (count(*) filter (where kind = 'follow')
       - count(*) filter (where kind = 'unfollow'))::float8 from f
     union all
-    select 'followers.total', '', ((select count(*) from members
-      where appid = ${s.appid} and subscribed) - (select net from after))::float8`,
+    select 'followers.total', '', ${stock(
+      s,
+      'followers.total',
+      sql`(select count(*) filter (where kind = 'follow') - count(*) filter (where kind = 'unfollow') from f)`,
+      sql`(select count(*) from members where appid = ${s.appid} and subscribed) - (select net from after)`,
+    )}`,
 
   activity: (s) => {
     const w = window(s)
@@ -68,26 +93,32 @@ const FAMILIES: Record<string, Family> = {
       select count(*) as dau,
         count(*) filter (where kinds & ${ACTIVITY.message} <> 0) as messaging
       from member_days where appid = ${s.appid} and day = ${s.day}::date
-    ), wau as (
-      select count(distinct member_id) as n from member_days
-      where appid = ${s.appid} and day between ${s.day}::date - 6 and ${s.day}::date
-    ), mau as (
-      select count(distinct member_id) as n from member_days
-      where appid = ${s.appid} and day between ${s.day}::date - 29 and ${s.day}::date
     ), msg as (
       select count(*) as n from inbound_events
       where appid = ${s.appid} and received_at >= ${w.start} and received_at < ${w.end}
         and msg_type <> 'event'
     )
     select 'activity.dau' as metric, '' as dim, dau::float8 as value from d
-    union all select 'activity.wau', '', n::float8 from wau
-    union all select 'activity.mau', '', n::float8 from mau
-    union all select 'activity.stickiness', '',
-      case when mau.n = 0 then 0 else d.dau::float8 / mau.n end from d, mau
     union all select 'activity.messages', '', n::float8 from msg
     union all select 'activity.messages_per_active', '',
       case when d.messaging = 0 then 0 else msg.n::float8 / d.messaging end from d, msg`
   },
+
+  /** Distinct members over 7 and 30 days (the costly part of activity: its own family). */
+  reach: (s) => sql<DailyFigure>`
+    with d as (
+      select count(*) as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+    ), wau as (
+      select count(distinct member_id) as n from member_days
+      where appid = ${s.appid} and day between ${s.day}::date - 6 and ${s.day}::date
+    ), mau as (
+      select count(distinct member_id) as n from member_days
+      where appid = ${s.appid} and day between ${s.day}::date - 29 and ${s.day}::date
+    )
+    select 'activity.wau' as metric, '' as dim, n::float8 as value from wau
+    union all select 'activity.mau', '', n::float8 from mau
+    union all select 'activity.stickiness', '',
+      case when mau.n = 0 then 0 else d.dau::float8 / mau.n end from d, mau`,
 
   checkins: (s) => sql<DailyFigure>`
     with c as (
@@ -102,12 +133,15 @@ const FAMILIES: Record<string, Family> = {
       select case when streak >= 30 then '30+' when streak >= 7 then '7-29'
         when streak >= 2 then '2-6' else '1' end as b from c) x group by b`,
 
+  // Available entries only: frozen purchase points (待到账) are issued when released, and the
+  // outstanding stock is Σ points_balance, which frozen points are not part of.
   points: (s) => sql<DailyFigure>`
     with l as (
-      select rule, delta from points_ledger where appid = ${s.appid} and day = ${s.day}::date
+      select rule, delta from points_ledger
+      where appid = ${s.appid} and day = ${s.day}::date and state = 'available'
     ), after as (
       select coalesce(sum(delta), 0) as n from points_ledger
-      where appid = ${s.appid} and day > ${s.day}::date
+      where appid = ${s.appid} and day > ${s.day}::date and state = 'available'
     )
     select 'points.issued' as metric, coalesce(rule, '') as dim, sum(delta)::float8 as value
     from l where delta > 0 group by grouping sets ((), (rule))
@@ -117,8 +151,66 @@ const FAMILIES: Record<string, Family> = {
     from l where delta < 0 group by grouping sets ((), (rule))
     having count(*) > 0
     union all
-    select 'points.outstanding', '', ((select coalesce(sum(points_balance), 0) from members
-      where appid = ${s.appid}) - (select n from after))::float8`,
+    select 'points.outstanding', '', ${stock(
+      s,
+      'points.outstanding',
+      sql`(select coalesce(sum(delta), 0) from l)`,
+      sql`(select coalesce(sum(points_balance), 0) from members where appid = ${s.appid})
+        - (select n from after)`,
+    )}`,
+
+  /**
+   * The invite funnel of the day and the K-factor as the operations plan defines it,
+   * K = i × conv × c: c = share rate (members who fetched their invite QR or code / DAU),
+   * i = invites per sharer (invitees attributed that day / sharers), conv = conversion (invites
+   * qualified that day — the invitee's first check-in — / invitees attributed that day). Same-day
+   * figures: an invite attributed today and qualified tomorrow counts tomorrow. Attributed and
+   * qualified are also split by invite campaign (dim).
+   */
+  invites: (s) => {
+    const w = window(s)
+    return sql<DailyFigure>`
+    with sh as (
+      select count(distinct member_id)::float8 as n from invite_shares
+      where appid = ${s.appid} and day = ${s.day}::date
+    ), qr as (
+      select count(*)::float8 as n from invite_qr q join members m on m.id = q.member_id
+      where m.appid = ${s.appid} and q.issued_at >= ${w.start} and q.issued_at < ${w.end}
+    ), fo as (
+      select count(*)::float8 as n from follow_events
+      where appid = ${s.appid} and day = ${s.day}::date and kind = 'follow' and source = 'invite'
+    ), i as (
+      select campaign, created_at >= ${w.start} and created_at < ${w.end} as attributed,
+        qualified_at is not null and qualified_at >= ${w.start} and qualified_at < ${w.end}
+          as qualified
+      from invites where appid = ${s.appid}
+        and ((created_at >= ${w.start} and created_at < ${w.end})
+          or (qualified_at >= ${w.start} and qualified_at < ${w.end}))
+    ), t as (
+      select count(*) filter (where attributed)::float8 as attributed,
+        count(*) filter (where qualified)::float8 as qualified from i
+    ), d as (
+      select count(*)::float8 as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+    ), k as (
+      select case when d.dau = 0 then 0 else sh.n / d.dau end as c,
+        case when sh.n = 0 then 0 else t.attributed / sh.n end as i,
+        case when t.attributed = 0 then 0 else t.qualified / t.attributed end as conv
+      from d, sh, t
+    )
+    select 'invites.sharers' as metric, '' as dim, n as value from sh
+    union all select 'invites.qr_issued', '', n from qr
+    union all select 'invites.follows', '', n from fo
+    union all select 'invites.attributed', '', attributed from t
+    union all select 'invites.qualified', '', qualified from t
+    union all select 'invites.attributed', campaign, count(*)::float8 from i
+      where attributed and campaign <> '' group by campaign
+    union all select 'invites.qualified', campaign, count(*)::float8 from i
+      where qualified and campaign <> '' group by campaign
+    union all select 'invites.share_rate', '', c from k
+    union all select 'invites.per_sharer', '', i from k
+    union all select 'invites.conversion', '', conv from k
+    union all select 'invites.k_factor', '', i * conv * c from k`
+  },
 
   commerce: (s) => {
     const w = window(s)
@@ -184,16 +276,29 @@ const SNAPSHOTS: Record<string, Family> = {
     from members where appid = ${s.appid} and segment is not null group by segment`,
 }
 
-/** The figures of one community day, read live from the facts (today's partial figures). */
+/** The family that computes a metric (`activity.wau` → reach, `segments.size` → segmentSizes …). */
+export function familyOf(metric: string): string {
+  if (metric === 'activity.wau' || metric === 'activity.mau' || metric === 'activity.stickiness')
+    return 'reach'
+  if (metric === 'members.level') return 'levels'
+  if (metric === 'segments.size') return 'segmentSizes'
+  return metric.slice(0, metric.indexOf('.'))
+}
+
+/**
+ * The figures of one community day, read from the facts: all families, or only `families` (a
+ * live read computes only what is asked for). `snapshots: false` leaves out the state-now metrics.
+ */
 export async function computeDay(
   db: Kysely<Database>,
   s: DayScope,
-  o: { snapshots?: boolean } = {},
+  o: { snapshots?: boolean; families?: readonly string[] } = {},
 ): Promise<DailyFigure[]> {
-  const families = { ...FAMILIES, ...(o.snapshots === false ? {} : SNAPSHOTS) }
+  const all: Record<string, Family> = { ...FAMILIES, ...(o.snapshots === false ? {} : SNAPSHOTS) }
+  const names = o.families ? o.families.filter((f) => f in all) : Object.keys(all)
   const out: DailyFigure[] = []
-  for (const family of Object.values(families)) {
-    const { rows } = await family(s).execute(db)
+  for (const name of names) {
+    const { rows } = await all[name]!(s).execute(db)
     for (const r of rows) out.push({ metric: r.metric, dim: r.dim, value: Number(r.value) })
   }
   return out

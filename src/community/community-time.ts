@@ -46,6 +46,13 @@ export function nextLocalMidnight(at: Date, timeZone: string): Date {
   return new Date(guess)
 }
 
+/** The instant a community day `YYYY-MM-DD` starts (its local midnight). */
+export function localDayStart(day: string, timeZone: string): Date {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number]
+  // Noon UTC of the day before is that day locally in every zone from −12 h to +11 h.
+  return nextLocalMidnight(new Date(Date.UTC(y, m - 1, d - 1, 12)), timeZone)
+}
+
 /** `YYYY-MM-DD` plus `n` days (calendar arithmetic, no time zone involved). */
 export function addDays(day: string, n: number): string {
   const [y, m, d] = day.split('-').map(Number) as [number, number, number]

@@ -120,4 +120,54 @@ forEachDatabase('rewards and redemptions', (get, dbName) => {
       .execute()
     expect(spent.map((s) => s.delta)).toEqual([-10, -10, -10])
   })
+
+  it('records a cashback transfer with the spend, only for a member the mini program can pay', async () => {
+    const appid = 'wxrewards000000004'
+    const mpAppid = 'wxminiprogram00004'
+    await ensureDefaultRewards(get().db, appid, now)
+    expect((await listRewards(get().db, appid)).find((x) => x.code === 4)).toMatchObject({
+      kind: 'cashback',
+      cashback_fen: 5000,
+    })
+    const id = await member(appid, 6000)
+    const r = (miniProgram?: { appid: string }) =>
+      redeem(get().db, { appid, memberId: id, code: 4, now, timeZone: TZ, miniProgram })
+    expect(await r()).toEqual({ status: 'unavailable', name: '50元返现' })
+    expect(await r({ appid: mpAppid })).toEqual({ status: 'needs_mini_program', name: '50元返现' })
+    expect(await state(id)).toMatchObject({ points_balance: 6000 })
+    await get()
+      .db.insertInto('mp_users')
+      .values({ appid: mpAppid, openid: 'o_mp_rw_4', member_id: id, created_at: now })
+      .execute()
+    const done = await r({ appid: mpAppid })
+    expect(done).toMatchObject({ status: 'redeemed', cost: 5000, balance: 1000 })
+    if (done.status !== 'redeemed' || !done.cashback) throw new Error('no cashback recorded')
+    expect(done.cashback.amountFen).toBe(5000)
+    const transfer = await get()
+      .db.selectFrom('transfers')
+      .selectAll()
+      .where('out_bill_no', '=', done.cashback.outBillNo)
+      .executeTakeFirstOrThrow()
+    expect(transfer).toMatchObject({
+      appid,
+      member_id: id,
+      redemption_id: done.redemptionId,
+      pay_appid: mpAppid,
+      openid: 'o_mp_rw_4',
+      amount_fen: 5000,
+      state: 'pending',
+    })
+    // While the transfer may still pay out, an operator's cancel does not return the points.
+    const cancel = () =>
+      cancelRedemption(get().db, { appid, redemptionId: done.redemptionId, now, timeZone: TZ })
+    expect(await cancel()).toBe('transfer_in_progress')
+    expect(await state(id)).toMatchObject({ points_balance: 1000 })
+    await get()
+      .db.updateTable('transfers')
+      .set({ state: 'success' })
+      .where('id', '=', transfer.id)
+      .execute()
+    expect(await cancel()).toBe('paid_out')
+    expect(await state(id)).toMatchObject({ points_balance: 1000 })
+  })
 })

@@ -2,19 +2,22 @@
  * Rewards: a per-account catalog with stock and per-member limits; redeeming spends points through
  * the ledger and issues a code, cancelling returns them. Locks are always taken member first, then
  * reward, so redemptions and cancellations never deadlock; stock can never go below zero (row lock
- * plus a CHECK constraint).
+ * plus a CHECK constraint). A `cashback` reward also records, in the same transaction, a transfer
+ * of its amount to the member's WeChat wallet (src/shop/transfers.ts sends it); a transfer that
+ * fails or is cancelled cancels the redemption the same way an operator would.
  */
-import type { Kysely } from 'kysely'
-import type { Database } from '../db/schema.js'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database, Member } from '../db/schema.js'
+import { recordTransfer } from '../shop/transfer-bills.js'
 import { randomToken } from '../wechat/crypto.js'
-import { applyDelta, withMemberLocked } from './points-ledger.js'
+import { applyDelta, type LedgerOutcome, withMemberLocked } from './points-ledger.js'
 
 /** The catalog a new account starts with (from the reference operations plan). */
 export const DEFAULT_REWARDS = [
   { code: 1, name: '10元优惠券', cost: 100, stock: 1000, per_member_limit: 5 },
   { code: 2, name: '精美礼品', cost: 500, stock: 100, per_member_limit: 1 },
   { code: 3, name: 'VIP 会员 1 个月', cost: 1000, stock: 100, per_member_limit: 3 },
-  { code: 4, name: '50元返现', cost: 5000, stock: 50, per_member_limit: 1 },
+  { code: 4, name: '50元返现', cost: 5000, stock: 50, per_member_limit: 1, cashback_fen: 5000 },
 ]
 
 /** Seeds the default catalog for an account that has none (safe to call concurrently). */
@@ -28,7 +31,14 @@ export async function ensureDefaultRewards(db: Kysely<Database>, appid: string, 
   if (any) return
   await db
     .insertInto('rewards')
-    .values(DEFAULT_REWARDS.map((r) => ({ ...r, appid, created_at: now })))
+    .values(
+      DEFAULT_REWARDS.map(({ cashback_fen, ...r }) => ({
+        ...r,
+        appid,
+        created_at: now,
+        ...(cashback_fen ? { kind: 'cashback' as const, cashback_fen } : {}),
+      })),
+    )
     .onConflict((oc) => oc.columns(['appid', 'code']).doNothing())
     .execute()
 }
@@ -37,7 +47,7 @@ export async function ensureDefaultRewards(db: Kysely<Database>, appid: string, 
 export function listRewards(db: Kysely<Database>, appid: string) {
   return db
     .selectFrom('rewards')
-    .select(['id', 'code', 'name', 'cost', 'stock', 'per_member_limit'])
+    .select(['id', 'code', 'name', 'cost', 'stock', 'per_member_limit', 'kind', 'cashback_fen'])
     .where('appid', '=', appid)
     .where('enabled', '=', true)
     .orderBy('code')
@@ -53,16 +63,33 @@ export type RedeemResult =
       name: string
       cost: number
       balance: number
+      /** Cashback rewards: the transfer recorded with the redemption (sent after the commit). */
+      cashback?: { amountFen: number; outBillNo: string }
     }
   | { status: 'not_found' }
+  /** A cashback reward, but no mini program pays (the shop is not configured). */
+  | { status: 'unavailable'; name: string }
+  /** A cashback reward, but the member has never signed in to the mini program (no payee). */
+  | { status: 'needs_mini_program'; name: string }
   | { status: 'out_of_stock'; name: string }
   | { status: 'limit_reached'; name: string; limit: number }
   | { status: 'insufficient'; name: string; cost: number; balance: number }
 
-/** Redeems reward `code` for a member. */
+/**
+ * Redeems reward `code` for a member. A cashback reward is paid to the member's openid under the
+ * mini program (`miniProgram`, the one WeChat Pay's merchant is bound to), so the member must have
+ * signed in there once (as this member, or under their unionid).
+ */
 export async function redeem(
   db: Kysely<Database>,
-  q: { appid: string; memberId: number; code: number; now: Date; timeZone: string },
+  q: {
+    appid: string
+    memberId: number
+    code: number
+    now: Date
+    timeZone: string
+    miniProgram?: { appid: string }
+  },
 ): Promise<RedeemResult> {
   return withMemberLocked(db, q.memberId, async (trx, member) => {
     const reward = await trx
@@ -95,6 +122,28 @@ export async function redeem(
         cost: reward.cost,
         balance: member.points_balance,
       }
+    }
+    let payee: { appid: string; openid: string } | undefined
+    if (reward.kind === 'cashback') {
+      if (!q.miniProgram) return { status: 'unavailable', name: reward.name }
+      // The member's own sign-in, else one under their unionid (the same person, not merged
+      // because the follower's unionid was learnt after that sign-in).
+      const unionid = member.unionid
+      const mp = await trx
+        .selectFrom('mp_users')
+        .select('openid')
+        .where('appid', '=', q.miniProgram.appid)
+        .where((eb) =>
+          unionid
+            ? eb.or([eb('member_id', '=', member.id), eb('unionid', '=', unionid)])
+            : eb('member_id', '=', member.id),
+        )
+        .orderBy((eb) => eb.case().when('member_id', '=', member.id).then(0).else(1).end())
+        .orderBy('created_at')
+        .limit(1)
+        .executeTakeFirst()
+      if (!mp) return { status: 'needs_mini_program', name: reward.name }
+      payee = { appid: q.miniProgram.appid, openid: mp.openid }
     }
     const code = randomToken(10).toUpperCase()
     const { id } = await trx
@@ -132,6 +181,22 @@ export async function redeem(
         .where('id', '=', reward.id)
         .execute()
     }
+    // Recorded with the spend, no network inside: the transfer queue sends it after the commit.
+    const cashback =
+      payee && reward.cashback_fen !== null
+        ? {
+            amountFen: reward.cashback_fen,
+            outBillNo: await recordTransfer(trx, {
+              appid: q.appid,
+              memberId: member.id,
+              redemptionId: id,
+              payAppid: payee.appid,
+              openid: payee.openid,
+              amountFen: reward.cashback_fen,
+              now: q.now,
+            }),
+          }
+        : undefined
     return {
       status: 'redeemed',
       redemptionId: id,
@@ -139,15 +204,20 @@ export async function redeem(
       name: reward.name,
       cost: reward.cost,
       balance: spent.balance,
+      ...(cashback ? { cashback } : {}),
     }
   })
 }
 
-/** Cancels an issued redemption: the points come back (not as earnings) and the stock is restored. */
+/**
+ * Cancels an issued redemption: the points come back (not as earnings) and the stock is restored.
+ * A cashback whose transfer may still pay out is not cancelled here (`transfer_in_progress`: cancel
+ * the transfer, src/shop/transfers.ts, and its end cancels the redemption), nor one paid out.
+ */
 export async function cancelRedemption(
   db: Kysely<Database>,
   q: { appid: string; redemptionId: number; now: Date; timeZone: string },
-): Promise<'cancelled' | 'not_found' | 'already_cancelled'> {
+): Promise<'cancelled' | 'not_found' | 'already_cancelled' | 'transfer_in_progress' | 'paid_out'> {
   const found = await db
     .selectFrom('redemptions')
     .select('member_id')
@@ -156,35 +226,56 @@ export async function cancelRedemption(
     .executeTakeFirst()
   if (!found) return 'not_found'
   return withMemberLocked(db, found.member_id, async (trx, member) => {
-    const r = await trx
-      .updateTable('redemptions')
-      .set({ status: 'cancelled', cancelled_at: q.now })
-      .where('id', '=', q.redemptionId)
-      .where('status', '=', 'issued')
-      .returning(['reward_id', 'cost'])
+    const transfer = await trx
+      .selectFrom('transfers')
+      .select('state')
+      .where('redemption_id', '=', q.redemptionId)
       .executeTakeFirst()
-    if (!r) return 'already_cancelled'
-    await applyDelta(
-      trx,
-      member,
-      {
-        appid: q.appid,
-        memberId: member.id,
-        rule: 'redeem_refund',
-        idempotencyKey: `refund:${q.redemptionId}`,
-        reference: `redemption ${q.redemptionId}`,
-        now: q.now,
-        timeZone: q.timeZone,
-        earned: false,
-      },
-      r.cost,
-    )
-    await trx
-      .updateTable('rewards')
-      .set((eb) => ({ stock: eb('stock', '+', 1) }))
-      .where('id', '=', r.reward_id)
-      .where('stock', 'is not', null)
-      .execute()
-    return 'cancelled'
+    if (transfer?.state === 'success') return 'paid_out'
+    if (transfer && transfer.state !== 'fail' && transfer.state !== 'cancelled')
+      return 'transfer_in_progress'
+    return (await returnRedemption(trx, member, q)) ? 'cancelled' : 'already_cancelled'
   })
+}
+
+/**
+ * The cancellation itself, inside the caller's transaction with the member locked: issued →
+ * cancelled, the points back through the ledger (key `refund:<redemption id>`, so once ever), the
+ * stock restored. Null when the redemption was not issued (already cancelled).
+ */
+export async function returnRedemption(
+  trx: Transaction<Database>,
+  member: Member,
+  q: { appid: string; redemptionId: number; now: Date; timeZone: string },
+): Promise<LedgerOutcome | null> {
+  const r = await trx
+    .updateTable('redemptions')
+    .set({ status: 'cancelled', cancelled_at: q.now })
+    .where('id', '=', q.redemptionId)
+    .where('status', '=', 'issued')
+    .returning(['reward_id', 'cost'])
+    .executeTakeFirst()
+  if (!r) return null
+  const back = await applyDelta(
+    trx,
+    member,
+    {
+      appid: q.appid,
+      memberId: member.id,
+      rule: 'redeem_refund',
+      idempotencyKey: `refund:${q.redemptionId}`,
+      reference: `redemption ${q.redemptionId}`,
+      now: q.now,
+      timeZone: q.timeZone,
+      earned: false,
+    },
+    r.cost,
+  )
+  await trx
+    .updateTable('rewards')
+    .set((eb) => ({ stock: eb('stock', '+', 1) }))
+    .where('id', '=', r.reward_id)
+    .where('stock', 'is not', null)
+    .execute()
+  return back
 }

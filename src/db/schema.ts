@@ -21,10 +21,18 @@ export interface MembersTable {
   last_active_at: Timestamp | null
   /** The last message the member sent; opens the 48-hour customer-service window. */
   last_inbound_at: Timestamp | null
-  /** Cached Σ ledger deltas; never negative. Changes only with a ledger entry, in its transaction. */
+  /**
+   * Cached Σ of the `available` ledger deltas; never negative. Changes only with a ledger entry, in
+   * its transaction.
+   */
   points_balance: Generated<number>
   /** Σ positive (earned) deltas, never reduced by spending: levels are computed from it. */
   points_lifetime: Generated<number>
+  /**
+   * Cached Σ of the `frozen` ledger entries: points a purchase earned that wait for its refund window
+   * (待到账); not spendable and not counted for levels until released. Never negative.
+   */
+  points_frozen: Generated<number>
   level: Generated<string>
   /** Paid shop orders, and the last one (segments). */
   purchase_count: Generated<number>
@@ -80,7 +88,14 @@ export interface PointsLedgerTable {
   day: ColumnType<string, string, string>
   created_at: Timestamp
   expires_at: Timestamp | null
+  /**
+   * `available` entries sum to `members.points_balance`, `frozen` ones to `members.points_frozen`
+   * (their `balance_after` is the frozen balance). A release is a frozen − and an available +.
+   */
+  state: Generated<LedgerState>
 }
+
+export type LedgerState = 'available' | 'frozen'
 
 /** One check-in per member per community day. */
 export interface CheckinsTable {
@@ -225,7 +240,12 @@ export interface RewardsTable {
   per_member_limit: number | null
   enabled: Generated<boolean>
   created_at: Timestamp
+  /** `code`: a code to show; `cashback`: `cashback_fen` paid to the member's wallet (transfers). */
+  kind: Generated<RewardKind>
+  cashback_fen: number | null
 }
+
+export type RewardKind = 'code' | 'cashback'
 
 /** One redemption; cancelling returns the points through the ledger. */
 export interface RedemptionsTable {
@@ -394,6 +414,29 @@ export interface MembershipsTable {
   updated_at: Timestamp
 }
 
+/**
+ * What one paid order granted (migrations/0035): its points, frozen until `releases_at` and then
+ * released (or cancelled by a full refund first), what refunds took back (cancelled while frozen,
+ * deducted after release) and what the balance could not cover; the membership days it bought.
+ */
+export interface PurchaseGrantsTable {
+  order_id: number
+  member_id: number
+  /** The community's time zone at payment: the ledger day of later entries. */
+  time_zone: string
+  points: Generated<number>
+  points_status: Generated<'frozen' | 'released' | 'cancelled'>
+  points_taken_back: Generated<number>
+  /** Of `points_taken_back`, what the balance could not cover after release (already spent). */
+  points_shortfall: Generated<number>
+  releases_at: Timestamp
+  released_at: Timestamp | null
+  membership_days: Generated<number>
+  membership_days_taken_back: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 /** Every WeChat Pay notification applied or refused, by its id (duplicates change nothing). */
 export interface PayEventsTable {
   id: string
@@ -492,6 +535,52 @@ export interface CohortRetentionTable {
   age: number
   cohort_size: number
   retained: number
+}
+
+/** A transfer bill's state: `pending` (not accepted yet), then WeChat Pay's, lower case. */
+export type TransferState =
+  | 'pending'
+  | 'accepted'
+  | 'processing'
+  | 'wait_user_confirm'
+  | 'transfering'
+  | 'canceling'
+  | 'success'
+  | 'fail'
+  | 'cancelled'
+
+/** A cashback paid through WeChat Pay's merchant transfer (商家转账), one per redemption. */
+export interface TransfersTable {
+  id: Generated<number>
+  /** The account whose reward was redeemed. */
+  appid: string
+  member_id: number
+  redemption_id: number
+  /** Ours, never changed: every retry is the same bill. */
+  out_bill_no: string
+  /** The mini program the bill is for, and the payee's openid under it. */
+  pay_appid: string
+  openid: string
+  amount_fen: number
+  state: TransferState
+  /** The create request exactly as first sent; every retry sends these bytes. */
+  request_body: string | null
+  /** For `wx.requestMerchantTransfer` while `wait_user_confirm`. */
+  package_info: string | null
+  transfer_bill_no: string | null
+  fail_reason: string | null
+  /** The last error of a send or poll. */
+  error: string | null
+  attempts: Generated<number>
+  /** The next send (pending), or poll (accepted … canceling); a claim moves it forward. */
+  next_attempt_at: Timestamp | null
+  /** When a member's page last had us ask WeChat Pay (at most every few seconds). */
+  queried_at: Timestamp | null
+  /** When WeChat Pay first answered with the bill: the 24-hour confirmation window starts. */
+  accepted_at: Timestamp | null
+  settled_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
 }
 
 /** A job's run for one slot; the primary key (job, slot) is the claim. */
@@ -651,7 +740,123 @@ export interface WecomJoinWaysTable {
   created_at: Timestamp
 }
 
+/** An account's overrides of the alert rules' defaults (JSON; src/analytics/alert-rules.ts). */
+export interface AlertSettingsTable {
+  appid: string
+  settings: string
+  updated_at: Timestamp
+}
+
+/** One alert episode: open while its rule's figure is past the threshold (migration 0032). */
+export interface AlertsTable {
+  id: Generated<number>
+  appid: string
+  rule: string
+  /** What the rule is about within the account: a lane, a job, a campaign id; '' for the whole. */
+  dim: Generated<string>
+  status: 'open' | 'closed'
+  opened_at: Timestamp
+  /** The last delivery to moderators; repeats wait at least the rule's interval after it. */
+  last_notified_at: Timestamp | null
+  notifications: Generated<number>
+  closed_at: Timestamp | null
+  /** The figure at the last evaluation, and the threshold it was compared with. */
+  value: number
+  threshold: number
+  message: string
+  evaluated_at: Timestamp
+  /** JSON: what the last delivery reached (members queued, robots by chat). */
+  delivery: string | null
+}
+
+/** A figure recorded by the alert evaluator to compare with later (kept 8 days). */
+export interface AlertSamplesTable {
+  appid: string
+  metric: string
+  at: Timestamp
+  value: number
+}
+
+/** Per account and minute: refused pushes and outbox sends, added by every process. */
+export interface TrafficCountsTable {
+  appid: string
+  minute: Timestamp
+  name: 'push_refused' | 'send_sent' | 'send_failed'
+  n: ColumnType<number, number, number>
+}
+
 /** The database as Kysely sees it. */
+/** A day's bill reconciled (or being): one per merchant, bill date and kind (migration 0033). */
+export interface ReconciliationRunsTable {
+  id: Generated<number>
+  /** The shop's account, and the merchant whose bill it is. */
+  appid: string
+  mchid: string
+  /** `YYYY-MM-DD`, a day in Asia/Shanghai (WeChat Pay's bill day). */
+  bill_date: string
+  kind: 'trade' | 'fundflow'
+  /** `pending`: STATEMENT_CREATING; `failed`: refused before anything was recorded. */
+  status: 'pending' | 'failed' | 'reconciled'
+  hash_value: string | null
+  line_count: Generated<number>
+  mismatch_count: Generated<number>
+  /** JSON: the summary checks, and the bill's and our totals in fen. */
+  totals: string | null
+  error: string | null
+  attempts: Generated<number>
+  fetched_at: Timestamp | null
+  reconciled_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One line of a reconciled bill: the matching keys as columns, every field as JSON. */
+export interface ReconciliationLinesTable {
+  run_id: number
+  line_no: number
+  entry: 'payment' | 'refund' | 'other' | 'income' | 'expense'
+  /** As the bill writes it (Beijing time). */
+  occurred_at: string
+  transaction_id: string | null
+  out_trade_no: string | null
+  refund_id: string | null
+  out_refund_no: string | null
+  amount_fen: number | null
+  state: string | null
+  fields: string
+}
+
+export type MismatchKind =
+  | 'missing_here'
+  | 'amount_differs'
+  | 'refund_missing_here'
+  | 'refund_amount_differs'
+  | 'missing_there'
+  | 'refund_missing_there'
+  | 'summary_differs'
+
+/** A difference between a bill and our orders and refunds; operators resolve it with a note. */
+export interface ReconciliationMismatchesTable {
+  id: Generated<number>
+  run_id: number
+  kind: MismatchKind
+  /** out_trade_no, out_refund_no or the summary column. */
+  key: string
+  out_trade_no: string | null
+  transaction_id: string | null
+  out_refund_no: string | null
+  refund_id: string | null
+  their_fen: number | null
+  our_fen: number | null
+  our_status: string | null
+  detail: string
+  status: Generated<'open' | 'resolved'>
+  note: string | null
+  resolved_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 export interface Database {
   members: MembersTable
   inbound_events: InboundEventsTable
@@ -679,10 +884,12 @@ export interface Database {
   memberships: MembershipsTable
   pay_events: PayEventsTable
   refunds: RefundsTable
+  purchase_grants: PurchaseGrantsTable
   member_days: MemberDaysTable
   follow_events: FollowEventsTable
   analytics_daily: AnalyticsDailyTable
   analytics_days: AnalyticsDaysTable
+  transfers: TransfersTable
   cohort_members: CohortMembersTable
   cohort_days: CohortDaysTable
   cohort_syncs: CohortSyncsTable
@@ -703,10 +910,18 @@ export interface Database {
   wecom_join_ways: WecomJoinWaysTable
   replay_claims: ReplayClaimsTable
   segment_transitions: SegmentTransitionsTable
+  reconciliation_runs: ReconciliationRunsTable
+  reconciliation_lines: ReconciliationLinesTable
+  reconciliation_mismatches: ReconciliationMismatchesTable
+  alert_settings: AlertSettingsTable
+  alerts: AlertsTable
+  alert_samples: AlertSamplesTable
+  traffic_counts: TrafficCountsTable
 }
 
 export type Product = Selectable<ProductsTable>
 export type Order = Selectable<OrdersTable>
+export type Transfer = Selectable<TransfersTable>
 
 export type OutboxItem = Selectable<PushOutboxTable>
 

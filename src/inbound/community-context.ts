@@ -28,6 +28,8 @@ export interface CommunitySettings {
   invites: InviteSettings
   /** Internal groups' robot webhooks (announcements). */
   robots: GroupRobots
+  /** The shop's mini program (cashback rewards are confirmed there); absent without a shop. */
+  miniProgram?: { appid: string }
 }
 
 declare module '../bot/context.js' {

@@ -36,7 +36,7 @@ export interface Refund {
   amount?: { total?: number; refund?: number }
 }
 
-export interface PayGateway {
+export interface PayGateway extends BillGateway {
   /** The mini-program AppID orders are made for, and the merchant. */
   appid: string
   mchid: string
@@ -64,6 +64,58 @@ export interface PayGateway {
   }): Promise<Refund>
   /** The refund as WeChat Pay knows it now, or null when it does not know the number. */
   refundQuery(outRefundNo: string): Promise<Refund | null>
+
+  // Merchant transfers (商家转账, the 2025 user-confirmation version): see TransferBill below.
+  /** Creates a transfer bill; the same `out_bill_no` with the same body is the same bill. */
+  createTransfer(body: TransferBillRequest): Promise<TransferBill>
+  /** The bill as WeChat Pay knows it now, or null when it does not know the number. */
+  transferQuery(outBillNo: string): Promise<TransferBill | null>
+  /** Cancels a bill the member has not confirmed yet (an empty signed body). */
+  cancelTransfer(outBillNo: string): Promise<TransferBill>
+}
+
+/**
+ * The body of `POST /v3/fund-app/mch-transfer/transfer-bills` (amounts in fen), in the order it is
+ * sent: the same `out_bill_no` must always come with exactly this body.
+ */
+export interface TransferBillRequest {
+  appid: string
+  out_bill_no: string
+  transfer_scene_id: string
+  openid: string
+  transfer_amount: number
+  transfer_remark: string
+  notify_url?: string
+  user_recv_perception?: string
+  transfer_scene_report_infos: { info_type: string; info_content: string }[]
+}
+
+/** WeChat Pay's states of a transfer bill (SUCCESS, FAIL and CANCELLED are final). */
+export type TransferBillState =
+  | 'ACCEPTED'
+  | 'PROCESSING'
+  | 'WAIT_USER_CONFIRM'
+  | 'TRANSFERING'
+  | 'SUCCESS'
+  | 'FAIL'
+  | 'CANCELING'
+  | 'CANCELLED'
+
+/** A transfer bill as create, query, cancel and MCHTRANSFER.BILL.FINISHED describe it. */
+export interface TransferBill {
+  out_bill_no: string
+  transfer_bill_no?: string
+  state: TransferBillState
+  /** Only while WAIT_USER_CONFIRM (create answers): `package` of `wx.requestMerchantTransfer`. */
+  package_info?: string
+  fail_reason?: string
+  /** Query answers and notifications (`mch_id`, with an underscore). */
+  mch_id?: string
+  appid?: string
+  openid?: string
+  transfer_amount?: number
+  create_time?: string
+  update_time?: string
 }
 
 /** A refused or failed Pay API call: HTTP status and WeChat Pay's code. */
@@ -77,4 +129,33 @@ export class PayApiError extends Error {
   ) {
     super(`${method}: ${status} ${code} ${message}`)
   }
+}
+
+// ── Bills (daily reconciliation, src/shop/reconcile.ts) ──────────────────────────────────────
+
+/** The trade bill (payments and refunds, 交易账单) or the fund-flow bill (资金账单). */
+export type BillKind = 'trade' | 'fundflow'
+
+/** Where a day's bill is: ready to download, none that day, or still being made. */
+export type BillLocation =
+  | { status: 'ready'; hashType: string; hashValue: string; downloadUrl: string }
+  /** `NO_STATEMENT_EXIST`: no trade (trade bill) or no flow (fund-flow bill) that day. */
+  | { status: 'none' }
+  /** `STATEMENT_CREATING`: ask again later (every 30 minutes, WeChat Pay says). */
+  | { status: 'creating' }
+
+/** What reconciliation needs from WeChat Pay. */
+export interface BillGateway {
+  /**
+   * `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL` (or `/v3/bill/fundflowbill?…&account_type=
+   * BASIC`), `&tar_type=GZIP` when `gzip`; the answer is signed and verified like any other.
+   * `date` is `YYYY-MM-DD`, a day in Asia/Shanghai.
+   */
+  billUrl(kind: BillKind, date: string, o?: { gzip?: boolean }): Promise<BillLocation>
+  /**
+   * Downloads a ready bill (a signed GET to the download URL's raw path and query; the answer is
+   * not signed), decompresses it and checks its hash: the bill's original bytes.
+   * Throws `BillIntegrityError` when they are not the bill the location describes.
+   */
+  downloadBill(location: Extract<BillLocation, { status: 'ready' }>): Promise<Uint8Array>
 }

@@ -42,7 +42,7 @@ export interface PayNotification<T = Record<string, unknown>> {
   id: string
   eventType: string
   createTime: string
-  /** `resource.original_type`: `transaction` or `refund`. */
+  /** `resource.original_type`: `transaction`, `refund` or `mch_payment` (transfers). */
   originalType: string
   /** The decrypted resource. */
   resource: T

@@ -83,13 +83,15 @@ describe('the gateway against the sandbox Pay server', () => {
       baseUrl: pay.url,
       verifyKeys: await importVerifyKeys(pay.verifyKeys()),
     })
+  const expiry = new Date(Math.floor(Date.now() / 1000) * 1000 + 15 * 60_000)
   const order = (no: string, totalFen = 990) => ({
     outTradeNo: no,
     description: '月度会员',
     totalFen,
     openid: 'o_mini_buyer',
     notifyUrl: 'https://example.invalid/pay/notify',
-    timeExpire: new Date(Date.now() + 15 * 60_000),
+    // one expiry for the whole suite: a re-order must send the very same body
+    timeExpire: expiry,
   })
 
   it('prepays, signs wx.requestPayment, queries, closes, and refuses a changed re-order', async () => {

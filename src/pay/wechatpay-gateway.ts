@@ -12,8 +12,10 @@ import {
   type Refund,
   type RequestPayment,
   type Transaction,
+  type TransferBill,
 } from './gateway.js'
 import { type PayVerifyKeys, verifyWechatpaySignature } from './notification.js'
+import { wechatpayBills } from './wechatpay-bills.js'
 
 const OFFICIAL = 'https://api.mch.weixin.qq.com'
 
@@ -156,6 +158,30 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     return send(method, OFFICIAL + pathAndQuery, headers, body, method === 'GET' ? undefined : text)
   }
 
+  /**
+   * A signed GET whose answer WeChat Pay does not sign (the bill download, protocol §2.2): the
+   * canonical URL is the raw path and query of `url`, never re-encoded; the answer is read as
+   * bytes and not verified. Only WeChat Pay's host (rewritten to the base) or the base's own.
+   */
+  async function download(url: string): Promise<{ status: number; bytes: Uint8Array }> {
+    const m = /^(https?:\/\/[^/?#]+)([^#]*)/.exec(url)
+    const origin = m?.[1]
+    if (!m || (origin !== OFFICIAL && origin !== new URL(base).origin))
+      throw new PayApiError(
+        'downloadBill',
+        0,
+        'BAD_DOWNLOAD_URL',
+        `not WeChat Pay's host: ${origin ?? 'not a URL'}`, // never the token
+      )
+    const path = m[2] || '/'
+    const res = await doFetch((origin === OFFICIAL ? base : origin) + path, {
+      method: 'GET',
+      headers: { Authorization: authorization('GET', path, ''), 'Accept-Encoding': 'identity' },
+      signal: AbortSignal.timeout((o.timeoutMs ?? 10_000) * 6),
+    })
+    return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) }
+  }
+
   pay.createHttp({
     post: (url: string, params: Record<string, unknown>, headers: Record<string, string>) =>
       send('POST', url, headers, params),
@@ -172,6 +198,7 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
   return {
     appid: o.appid,
     mchid: o.mchid,
+    ...wechatpayBills({ call, download }),
     async jsapi(r) {
       const out = (await pay.transactions_jsapi({
         description: r.description,
@@ -220,6 +247,44 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
       if (out.status === 404) return null
       if (out.status !== 200 || !out.data) return fail('refundQuery', out)
       return out.data as unknown as Refund
+    },
+    ...transferMethods(call, fail),
+  }
+}
+
+type Call = (
+  method: 'GET' | 'POST',
+  pathAndQuery: string,
+  body?: Record<string, unknown>,
+) => Promise<Output>
+
+/**
+ * Merchant transfers (商家转账, ../shared/protocol/wechatpay-v3-transfers-bills.md §1) through the
+ * signed {@link Call}: create, query by `out_bill_no` (404 → null), and cancel with an empty body.
+ */
+function transferMethods(
+  call: Call,
+  fail: (method: string, out: Output) => never,
+): Pick<PayGateway, 'createTransfer' | 'transferQuery' | 'cancelTransfer'> {
+  const BILLS = '/v3/fund-app/mch-transfer/transfer-bills'
+  const bill = (method: string, out: Output) =>
+    out.status === 200 && typeof out.data?.state === 'string'
+      ? (out.data as unknown as TransferBill)
+      : fail(method, out)
+  return {
+    async createTransfer(body) {
+      return bill('createTransfer', await call('POST', BILLS, { ...body }))
+    },
+    async transferQuery(outBillNo) {
+      const out = await call('GET', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}`)
+      if (out.status === 404) return null
+      return bill('transferQuery', out)
+    },
+    async cancelTransfer(outBillNo) {
+      return bill(
+        'cancelTransfer',
+        await call('POST', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}/cancel`),
+      )
     },
   }
 }

@@ -9,6 +9,8 @@
  *                                          endsAt?, enabled? }
  *   GET   shop/orders?status=&limit=     newest first
  *   POST  shop/orders/:no/refunds        { amountFen, reason, outRefundNo? } + Idempotency-Key
+ *   GET   shop/points-shortfalls?limit=  refunds after release whose points the member had already
+ *                                        spent: what could not be taken back, newest first
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -201,6 +203,41 @@ export function shopAdminRoutes(o: {
       .limit(limit)
     if (status) q = q.where('status', '=', status as OrderStatus)
     return c.json({ orders: await q.execute() })
+  })
+
+  app.get('/accounts/:appid/shop/points-shortfalls', async (c) => {
+    onlyShopAccount(c.req.param('appid'))
+    const limit = Math.min(200, Math.max(1, Number(c.req.query('limit') ?? 50) || 50))
+    const rows = await db
+      .selectFrom('purchase_grants as g')
+      .innerJoin('orders as o', 'o.id', 'g.order_id')
+      .innerJoin('members as m', 'm.id', 'g.member_id')
+      .select([
+        'o.out_trade_no',
+        'm.openid',
+        'g.points',
+        'g.points_taken_back',
+        'g.points_shortfall',
+        'g.released_at',
+        'g.updated_at',
+      ])
+      .where('o.appid', '=', appid)
+      .where('g.points_shortfall', '>', 0)
+      .orderBy('g.updated_at', 'desc')
+      .orderBy('g.order_id', 'desc')
+      .limit(limit)
+      .execute()
+    return c.json({
+      shortfalls: rows.map((r) => ({
+        outTradeNo: r.out_trade_no,
+        openid: r.openid,
+        points: r.points,
+        takenBack: r.points_taken_back,
+        shortfall: r.points_shortfall,
+        releasedAt: r.released_at,
+        updatedAt: r.updated_at,
+      })),
+    })
   })
 
   app.post('/accounts/:appid/shop/orders/:no/refunds', async (c) => {

@@ -16,6 +16,7 @@
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
  *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
  *   …/shop/…                             the shop's catalog, orders and refunds (admin-shop.ts)
+ *   …/shop/reconciliation…               daily reconciliation reports (admin-reconciliation.ts)
  *   …/campaigns…                         campaigns and their reports (admin-campaigns.ts)
  *   …/activities…                        activities, sign-ups, awards (admin-activities.ts)
  */
@@ -31,18 +32,24 @@ import { addDays, localDay } from '../community/community-time.js'
 import { inviteReport } from '../community/invite-report.js'
 import { type InviteSettings, inviteQr, isCampaign, recordShare } from '../community/invites.js'
 import { findMember } from '../community/members.js'
+import type { GroupRobots } from '../community/moderation.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import { applyDelta, withMemberLocked } from '../community/points-ledger.js'
 import { cancelRedemption, ensureDefaultRewards } from '../community/rewards.js'
 import { segmentCounts } from '../community/segments.js'
 import type { Database, Member } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import { PayApiError } from '../pay/gateway.js'
 import type { Shop } from '../shop/maintenance.js'
+import { TRANSFER_MAX_FEN, TRANSFER_MIN_FEN } from '../shop/transfer-bills.js'
+import { cancelCashback } from '../shop/transfers.js'
 import { qrImageUrl } from '../wechat/api/qrcode.js'
 import { tagMembers } from '../wechat/api/users.js'
 import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
 import { activityAdminRoutes } from './admin-activities.js'
+import { analyticsAdminRoutes } from './admin-analytics.js'
 import { campaignAdminRoutes } from './admin-campaigns.js'
+import { reconciliationAdminRoutes } from './admin-reconciliation.js'
 import { shopAdminRoutes } from './admin-shop.js'
 import {
   accountParam,
@@ -71,6 +78,8 @@ export interface AdminRouteOptions {
   /** The shop, when configured: its operator routes are mounted too (admin-shop.ts). */
   shop?: Shop
   logger: Logger
+  /** Group robots (the chats analytics alerts may be posted to). */
+  robots?: GroupRobots
 }
 
 const ACTOR = 'operator'
@@ -113,6 +122,10 @@ const rewardCreate = v.strictObject({
   cost: rewardFields.cost,
   stock: v.optional(rewardFields.stock, null),
   perMemberLimit: v.optional(rewardFields.perMemberLimit, null),
+  /** A cashback reward: fen paid to the member's WeChat wallet (0.1–1,999.99 元). */
+  cashbackFen: v.optional(
+    int(TRANSFER_MIN_FEN, TRANSFER_MAX_FEN, 'must be 10–199999 fen (WeChat Pay transfer limits)'),
+  ),
 })
 const rewardPatch = v.partial(v.strictObject(rewardFields))
 const ledgerQuery = v.object({
@@ -260,6 +273,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
         'reference',
         'balance_after',
         'earned',
+        'state',
         'created_at',
         'expires_at',
       ])
@@ -270,6 +284,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     const entries = await q.execute()
     return c.json({
       balance: member.points_balance,
+      frozen: member.points_frozen,
       lifetime: member.points_lifetime,
       level: member.level,
       entries,
@@ -278,6 +293,22 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
 
   if (o.shop)
     app.route('/', shopAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }))
+  if (o.shop)
+    app.route(
+      '/',
+      reconciliationAdminRoutes({ db: o.db, clock: o.clock, logger: o.logger, shop: o.shop }),
+    )
+  app.route(
+    '/analytics',
+    analyticsAdminRoutes({
+      db: o.db,
+      clock: o.clock,
+      timeZone: o.timeZone,
+      appids: o.appids,
+      locale: o.locale,
+      robots: o.robots,
+    }),
+  )
   app.route(
     '/',
     campaignAdminRoutes({ db: o.db, clock: o.clock, timeZone: o.timeZone, appids: o.appids }),
@@ -454,6 +485,9 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
           stock: body.stock,
           per_member_limit: body.perMemberLimit,
           created_at: now,
+          ...(body.cashbackFen
+            ? { kind: 'cashback' as const, cashback_fen: body.cashbackFen }
+            : {}),
         })
         .onConflict((oc) => oc.columns(['appid', 'code']).doNothing())
         .returningAll()
@@ -521,6 +555,9 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       timeZone: o.timeZone,
     })
     if (result === 'not_found') throw new HTTPException(404, { message: 'unknown redemption' })
+    if (result === 'transfer_in_progress') return cancelCashbackTransfer(c, appid, id, now)
+    if (result === 'paid_out')
+      throw new HTTPException(409, { message: 'the cashback is paid out: it cannot be cancelled' })
     if (result === 'cancelled')
       await audit(o.db, {
         appid,
@@ -532,6 +569,36 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       })
     return c.json({ status: result })
   })
+
+  /**
+   * A cashback whose transfer may still pay out: cancelled at WeChat Pay (only before the member
+   * confirms); the redemption is cancelled, and the points come back, when the bill is.
+   */
+  async function cancelCashbackTransfer(c: Context, appid: string, id: number, now: Date) {
+    if (!o.shop)
+      throw new HTTPException(409, {
+        message: 'the cashback is being paid out (no shop configured)',
+      })
+    const state = await cancelCashback(
+      { db: o.db, shop: o.shop, timeZone: o.timeZone, logger: o.logger, t },
+      id,
+      now,
+    ).catch((error: unknown) => {
+      if (!(error instanceof PayApiError)) throw error
+      throw new HTTPException(409, { message: `WeChat Pay refused the cancel: ${error.code}` })
+    })
+    if (state === 'success')
+      throw new HTTPException(409, { message: 'the cashback is paid out: it cannot be cancelled' })
+    await audit(o.db, {
+      appid,
+      actor: ACTOR,
+      action: 'redemption.cancel',
+      target: String(id),
+      details: { transfer: state },
+      now,
+    })
+    return c.json({ status: state === 'cancelled' ? 'cancelled' : 'cancelling', transfer: state })
+  }
 
   return app
 }

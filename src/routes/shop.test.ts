@@ -1,5 +1,5 @@
 import { createVerify } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
@@ -14,6 +14,7 @@ import { miniProgramLink } from '../shop/catalog.js'
 import { runShopMaintenance } from '../shop/maintenance.js'
 import { nodeShop } from '../shop/node-shop.js'
 import { createOrder } from '../shop/orders.js'
+import { releaseFrozenPoints } from '../shop/purchase-grants.js'
 import {
   REFUND_MAX_ATTEMPTS,
   refundRetryDelayMs,
@@ -87,6 +88,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       .db.selectFrom('points_ledger')
       .select(['rule', 'delta'])
       .where('member_id', '=', memberId)
+      .orderBy('id')
       .execute()
 
   it('answers code2Session errors clearly and never retries the single-use code', async () => {
@@ -167,12 +169,18 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(me.json.member.membership).toMatchObject({ tier: 'vip', discountPercent: 90 })
     const days = (new Date(me.json.member.membership.expiresAt).getTime() - Date.now()) / 86_400_000
     expect(Math.round(days)).toBe(30) // extended once, not three times
-    expect(await ledger(me.json.member.id)).toEqual([{ rule: 'first_purchase', delta: 100 }])
+    // first_purchase and 1 point per yuan, both frozen until the refund window ends
+    expect(await ledger(me.json.member.id)).toEqual([
+      { rule: 'first_purchase', delta: 100 },
+      { rule: 'purchase', delta: 30 },
+    ])
     // members pay the tier's price elsewhere; first_purchase is paid once ever
     const tea = await buy(u.token, { sku: 'flash-tea' })
     expect(tea.json.order.amountFen).toBe(891)
     expect((await pay.pay(tea.json.order.outTradeNo)).answer!.status).toBe(204)
-    expect(await ledger(me.json.member.id)).toHaveLength(1)
+    expect(
+      (await ledger(me.json.member.id)).filter((e) => e.rule === 'first_purchase'),
+    ).toHaveLength(1)
     // the per-member limit of the flash sale (1)
     expect((await buy(u.token, { sku: 'flash-tea' })).json.code).toBe('LIMIT_REACHED')
   })
@@ -769,24 +777,34 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     const order = await buy(u.token, { sku: 'vip-30' })
     const no = order.json.order.outTradeNo as string
     await pay.pay(no)
+    // its points are released after the refund window; a second purchase's stay frozen (待到账)
+    await releaseFrozenPoints(get().db, { now: new Date(Date.now() + 8 * 86_400_000) })
+    const tea = await buy(u.token, { sku: 'flash-tea' })
+    await pay.pay(tea.json.order.outTradeNo)
     const mpMember = u.member.id as number
     const balance = async (id: number) => {
       const m = await get()
         .db.selectFrom('members')
-        .select(['points_balance', 'purchase_count'])
+        .select(['points_balance', 'points_frozen', 'purchase_count'])
         .where('id', '=', id)
         .executeTakeFirstOrThrow()
       const sum = await get()
         .db.selectFrom('points_ledger')
-        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('delta'), eb.lit(0)).as('n'))
+        .select([
+          sql<number>`coalesce(sum(delta) filter (where state = 'available'), 0)::int`.as('n'),
+          sql<number>`coalesce(sum(delta) filter (where state = 'frozen'), 0)::int`.as('frozen'),
+        ])
         .where('member_id', '=', id)
         .executeTakeFirstOrThrow()
-      // Σ ledger == balance, always
+      // Σ ledger == balance, always (and Σ frozen entries == points_frozen)
       expect(Number(sum.n)).toBe(m.points_balance)
+      expect(Number(sum.frozen)).toBe(m.points_frozen)
       return m
     }
     const earned = (await balance(mpMember)).points_balance
     expect(earned).toBeGreaterThan(0)
+    const pending = (await balance(mpMember)).points_frozen
+    expect(pending).toBeGreaterThan(0)
     // the follower asks the OA chat for a code
     const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
     const followerOpenid = `o_oa_link_${Math.random().toString(36).slice(2, 8)}`
@@ -805,13 +823,25 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect((await balance(mpMember)).points_balance).toBe(earned)
     const bound = await api('/bind', { token: u.token, body: { code } })
     expect(bound.status).toBe(200)
-    expect(bound.json.linked).toEqual({ orders: 1, points: earned })
+    expect(bound.json.linked).toEqual({ orders: 2, points: earned })
     expect(bound.json.member.id).toBe(follower.id)
-    expect(await balance(mpMember)).toEqual({ points_balance: 0, purchase_count: 0 })
+    expect(await balance(mpMember)).toEqual({
+      points_balance: 0,
+      points_frozen: 0,
+      purchase_count: 0,
+    })
     expect(await balance(follower.id)).toMatchObject({
       points_balance: had + earned,
-      purchase_count: 1,
+      points_frozen: pending,
+      purchase_count: 2,
     })
+    // the purchases' grants follow the orders: released and refunded on the follower from now on
+    const grants = await get()
+      .db.selectFrom('purchase_grants')
+      .select('member_id')
+      .where('member_id', 'in', [mpMember, follower.id])
+      .execute()
+    expect(grants.map((g) => g.member_id)).toEqual([follower.id, follower.id])
     // the same token now speaks for the follower: the order and the membership are theirs
     const mine = await api(`/orders/${no}`, { token: u.token })
     expect(mine.status).toBe(200)

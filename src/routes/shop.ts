@@ -7,29 +7,35 @@
  *     POST orders           { sku, groupBuyId?, clientKey? } → { order, payment } (wx.requestPayment)
  *     GET  orders/:no                                       → { order } (asks WeChat Pay while pending)
  *     GET  group-buys/:id                                   → progress of a group buy
+ *     GET  cashbacks, cashbacks/:no                         → the member's cashback (cashback.ts)
  *   /pay/notify   WeChat Pay notifications: verified over the raw body, decrypted with the tag
  *                 checked, applied once; 204 when accepted, 4xx/5xx `{code: 'FAIL', message}`.
+ *                 Payments, refunds and transfers (MCHTRANSFER.BILL.FINISHED, `mch_payment`).
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import type { Transaction } from '../pay/gateway.js'
+import type { Transaction, TransferBill } from '../pay/gateway.js'
 import { openNotification, PayNotificationError, type PayVerifyKeys } from '../pay/notification.js'
 import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
 import { linkMiniProgramUser } from '../shop/mp-link.js'
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
+import { pendingPoints } from '../shop/purchase-grants.js'
 import { settleRefund } from '../shop/refunds.js'
+import { applyBill } from '../shop/transfers.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { WechatNetworkError } from '../wechat/api/errors.js'
 import { sha1Hex } from '../wechat/crypto.js'
+import { cashbackRoutes } from './cashback.js'
 import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
 export interface ShopRouteOptions {
@@ -37,6 +43,8 @@ export interface ShopRouteOptions {
   clock: Clock
   logger: Logger
   timeZone: string
+  /** What members are told (cashback notices); default zh-CN. */
+  locale?: Locale
   shop: Shop & {
     mpSecret: string
     sessionSecret: string
@@ -255,6 +263,8 @@ export function miniProgramRoutes(
 
   app.get('/me', async (c) => c.json({ member: await memberJson(c.var.memberId, o.clock.now()) }))
 
+  app.route('/cashbacks', cashbackRoutes(o))
+
   app.get('/catalog', async (c) => {
     const now = o.clock.now()
     await ensureDefaultProducts(db, shop.settings, now)
@@ -396,10 +406,14 @@ export function miniProgramRoutes(
       .where('id', '=', memberId)
       .executeTakeFirstOrThrow()
     const membership = await activeMembership(db, memberId, now)
+    const pending = await pendingPoints(db, memberId)
     return {
       id: member.id,
       follower: member.appid === shop.settings.appid,
       points: member.points_balance,
+      /** Points from purchases waiting for their refund window (待到账), and the next release. */
+      pendingPoints: pending?.points ?? 0,
+      pendingReleaseAt: pending?.nextReleaseAt ?? null,
       level: member.level,
       membership: membership
         ? {
@@ -467,6 +481,19 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
           now,
         )
         o.logger.info('refund notification', { id: n.id, outcome })
+      } else if (n.eventType.startsWith('MCHTRANSFER.') && n.originalType === 'mch_payment') {
+        const outcome = await applyBill(
+          {
+            db,
+            shop,
+            timeZone: o.timeZone,
+            logger: o.logger,
+            t: translator(o.locale ?? 'zh-CN'),
+          },
+          n.resource as unknown as TransferBill,
+          now,
+        )
+        o.logger.info('transfer notification', { id: n.id, outcome })
       } else {
         o.logger.warn('pay notification of an unknown kind accepted', { eventType: n.eventType })
       }

@@ -2,6 +2,7 @@
 import { Hono } from 'hono'
 import { getRuntimeKey } from 'hono/adapter'
 import { HTTPException } from 'hono/http-exception'
+import type { TrafficCounter } from '../analytics/traffic-counter.js'
 import { ReplayRefusedError } from '../community/inbound-events.js'
 import type { AccountConfig } from '../config.js'
 import { type DispatchDeps, dispatch } from '../inbound/dispatch.js'
@@ -18,6 +19,8 @@ export interface WechatRouteOptions {
   crypto?: CryptoBackend
   dispatch: Omit<DispatchDeps, 'waitUntil'>
   metrics?: Metrics
+  /** Refused pushes of configured accounts, per minute in the database (the error-rate alert). */
+  traffic?: TrafficCounter
 }
 
 /** Why a push was refused before dispatch, by the status the webhook answered. */
@@ -39,6 +42,8 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
       const at = performance.now()
       await next()
       const reason = c.req.method === 'POST' ? REFUSED[c.res.status] : undefined
+      const appid = c.req.param('appid') ?? options.accounts[0]?.appid
+      if (reason && appid && byAppid.has(appid)) options.traffic?.add(appid, 'push_refused')
       if (reason)
         options.metrics?.push({
           channel: 'oa',

@@ -3,7 +3,8 @@
  * ../shared/protocol/wechatpay-v3.md — JSAPI prepay, query, close and refund, each request's
  * `Authorization` verified against the merchant's public key and each response signed — plus a
  * sender of signed, encrypted notifications (TRANSACTION.SUCCESS, REFUND.*) in both key modes:
- * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial.
+ * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial. Merchant transfers
+ * (商家转账: create, query, cancel, MCHTRANSFER.BILL.FINISHED) are in pay-transfers.ts.
  *
  * `npm start` in sandbox mode uses it for a full purchase; tests use it instead of the internet.
  */
@@ -20,6 +21,8 @@ import {
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
+import { sandboxBills } from './pay-bills.js'
+import { sandboxTransfers } from './pay-transfers.js'
 
 /** A key pair for the sandbox, PEM encoded. */
 export interface PemKeyPair {
@@ -65,7 +68,8 @@ export interface SandboxPayOptions {
   mode?: KeyMode
 }
 
-interface SandboxOrder {
+/** A sandbox order (what WeChat Pay knows of one). */
+export interface SandboxOrder {
   body: Record<string, unknown>
   prepayId: string
   state: 'NOTPAY' | 'SUCCESS' | 'CLOSED' | 'REFUND'
@@ -74,13 +78,16 @@ interface SandboxOrder {
   refunds: Map<string, SandboxRefund>
 }
 
-interface SandboxRefund {
+/** A sandbox refund. */
+export interface SandboxRefund {
   refund_id: string
   out_refund_no: string
   out_trade_no: string
   amount: number
   status: RefundAnswer
   notifyUrl?: string
+  /** When WeChat Pay accepted it (the trade bill lists it on that day). */
+  createdAt: Date
 }
 
 /** What the refund API answers a new refund with (WeChat Pay may answer any of them at once). */
@@ -160,7 +167,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   /** A signed, encrypted notification envelope: body and headers, ready to POST. */
   function buildNotification(n: {
     eventType: string
-    originalType: 'transaction' | 'refund'
+    originalType: 'transaction' | 'refund' | 'mch_payment'
     resource: Record<string, unknown>
     mode?: KeyMode
     at?: Date
@@ -170,7 +177,12 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       create_time: cst(n.at ?? new Date()),
       resource_type: 'encrypt-resource',
       event_type: n.eventType,
-      summary: n.eventType === 'TRANSACTION.SUCCESS' ? '支付成功' : '退款通知',
+      summary:
+        n.eventType === 'TRANSACTION.SUCCESS'
+          ? '支付成功'
+          : n.originalType === 'mch_payment'
+            ? '商家转账单据终态通知'
+            : '退款通知',
       resource: {
         original_type: n.originalType,
         algorithm: 'AEAD_AES_256_GCM',
@@ -221,6 +233,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   }
   const error = (res: ServerResponse, status: number, code: string, message: string) =>
     reply(res, status, { code, message })
+  const bills = sandboxBills({ orders, appid: options.appid, mchid: options.mchid, reply, error })
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = []
@@ -237,8 +250,10 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const { answer } = await sandbox.pay(no)
       return reply(res, 200, { delivered: answer })
     }
+    if (await transfers.control(req, url, res)) return
     const refused = verifyAuthorization(req, path, req.method === 'GET' ? '' : raw)
     if (refused) return error(res, 401, 'SIGN_ERROR', refused)
+    if (await transfers.api(req, url, raw, res)) return
     let body: Record<string, unknown> = {}
     if (raw) {
       try {
@@ -314,6 +329,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           amount: amount.refund!,
           status: refundAnswer,
           notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
+          createdAt: new Date(),
         })
       }
       const r = o.refunds.get(outRefundNo)!
@@ -329,6 +345,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         refundJson(found.refund, (found.order.body.amount as { total: number }).total),
       )
     }
+    if (bills.handle(req.method ?? '', url, res)) return
     return error(res, 404, 'NOT_FOUND', `no such API: ${req.method} ${url.pathname}`)
   }
 
@@ -348,7 +365,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       transaction_id: orders.get(r.out_trade_no)?.transactionId,
       channel: 'ORIGINAL',
       status: r.status,
-      create_time: cst(new Date()),
+      create_time: cst(r.createdAt),
       amount: {
         total,
         refund: r.amount,
@@ -358,6 +375,22 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       },
     }
   }
+
+  // Merchant transfers (商家转账): their APIs, controls and MCHTRANSFER.BILL.FINISHED.
+  const transfers = sandboxTransfers({
+    mchid: options.mchid,
+    appid: options.appid,
+    reply,
+    error,
+    notify(url, resource) {
+      const notification = buildNotification({
+        eventType: 'MCHTRANSFER.BILL.FINISHED',
+        originalType: 'mch_payment',
+        resource,
+      })
+      return { notification, send: () => deliver(url, notification) }
+    },
+  })
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e) => error(res, 500, 'SYSTEM_ERROR', String(e)))
@@ -451,8 +484,14 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         answer: await deliver(String(r.notifyUrl ?? order.body.notify_url), n),
       }
     },
+    /** Bills (pay-bills.ts): their text, faults, and payments and refunds made outside the shop. */
+    billText: bills.billText,
+    setBillFault: bills.setFault,
+    foreignPayment: bills.foreignPayment,
+    foreignRefund: bills.foreignRefund,
     buildNotification,
     deliver,
+    ...transfers.controls,
     /** Signs any body as WeChat Pay would (to build tampered-but-signed cases). */
     signBody: (body: string, m?: KeyMode) => signedHeaders(body, m),
     async close() {

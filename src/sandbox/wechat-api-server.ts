@@ -378,6 +378,14 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       if (!appid || !openid) return send(res, { errcode: 40002, errmsg: 'appid and openid' }, 400)
       return send(res, { code: api.loginCode(appid, openid, unionid) })
     }
+    if (path === '/sandbox/users' && req.method === 'POST') {
+      // Sandbox control (not WeChat): a follower's user/info, e.g. the unionid that links them to
+      // the mini program (the shop demo's cashback).
+      const { openid, unionid } = body as Record<string, string>
+      if (!openid) return send(res, { errcode: 40002, errmsg: 'openid' }, 400)
+      api.setUser(openid, { subscribe: true, ...(unionid ? { unionid } : {}) })
+      return send(res, { errcode: 0, errmsg: 'ok' })
+    }
     const method =
       path === '/cgi-bin/gettoken'
         ? 'gettoken'

@@ -5,6 +5,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { Database, Product } from '../db/schema.js'
+import type { TransferSettings } from './transfer-bills.js'
 
 /** Shop settings (from configuration). */
 export interface ShopSettings {
@@ -18,6 +19,10 @@ export interface ShopSettings {
   orderMinutes: number
   /** Group-buy defaults for new group-buy products. */
   groupBuy: { size: number; max: number; hours: number }
+  /** Days a purchase's points stay frozen (its refund window) before they are released. */
+  pointsFreezeDays: number
+  /** What cashback transfer bills say; DEFAULT_TRANSFER_SETTINGS when absent. */
+  transfer?: TransferSettings
 }
 
 /** The catalog a new shop starts with. */

@@ -10,15 +10,20 @@
  *      recorded included), sent with the same number, backing off, until accepted or failed;
  *   4. refunds WeChat Pay accepted but that are still `processing` when their poll is due (10
  *      minutes after acceptance, then less often): asked about and settled like a notification,
- *      each claimed by a conditional update of `next_attempt_at` with SKIP LOCKED.
+ *      each claimed by a conditional update of `next_attempt_at` with SKIP LOCKED;
+ *   5. cashback transfers (src/shop/transfers.ts): due ones created at WeChat Pay (same bill number
+ *      and body every time), those whose notification may be lost asked about, bills unconfirmed
+ *      for 24 hours cancelled — claimed the same way.
  */
 import { type Kysely, sql } from 'kysely'
+import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
 import { applyTransaction, closeOrder } from './orders.js'
 import { pollRefund, sendRefund } from './refunds.js'
+import { runTransferQueue } from './transfers.js'
 
 /** The shop's services: settings and the payment gateway. */
 export interface Shop {
@@ -30,7 +35,7 @@ export interface Shop {
 export async function runShopMaintenance(
   db: Kysely<Database>,
   shop: Shop,
-  o: { now: Date; timeZone: string; logger: Logger },
+  o: { now: Date; timeZone: string; logger: Logger; t?: Translate },
 ) {
   const { gateway, settings } = shop
   const summary = {
@@ -157,7 +162,12 @@ export async function runShopMaintenance(
       o.logger.warn('could not ask about a refund', { outRefundNo: r.out_refund_no, error })
     }
   }
-  return summary
+
+  const transfers = await runTransferQueue(
+    { db, shop, timeZone: o.timeZone, logger: o.logger, t: o.t },
+    o.now,
+  )
+  return { ...summary, ...transfers }
 }
 
 /**

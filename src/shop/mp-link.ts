@@ -4,7 +4,8 @@
  * six-digit code in the mini program. In one transaction the code is used up, the mini-program
  * user's row points at the follower, and what the mini-program-only member had moves over: orders,
  * membership (the later expiry wins), purchase count and points (through the ledger: an entry out
- * of one and into the other, so Σ ledger == balance holds for both).
+ * of one and into the other, so Σ ledger == balance holds for both), and the purchases' grants with
+ * their frozen points (purchase-grants.ts: released and taken back on the follower from then on).
  *
  * A mini-program user already linked to a follower (by unionid or an earlier code) is not moved to
  * another one: that would take a follower's purchases away from them.
@@ -12,6 +13,7 @@
 import { type Kysely, sql } from 'kysely'
 import { changePoints } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
+import { moveGrants } from './purchase-grants.js'
 
 export type MpLinkResult =
   | { status: 'linked'; memberId: number; movedOrders: number; movedPoints: number }
@@ -112,7 +114,12 @@ export async function linkMiniProgramUser(
       .where('id', '=', target)
       .execute()
     await trx.updateTable('members').set({ purchase_count: 0 }).where('id', '=', old.id).execute()
-    const points = old.points_balance
+    // Read under the lock: the release-points job may have released frozen points meanwhile.
+    const { points_balance: points } = await trx
+      .selectFrom('members')
+      .select('points_balance')
+      .where('id', '=', old.id)
+      .executeTakeFirstOrThrow()
     if (points > 0) {
       const key = `mp-link:${old.id}:${target}`
       const base = {
@@ -143,6 +150,14 @@ export async function linkMiniProgramUser(
         points,
       )
     }
+    await moveGrants(trx, {
+      fromMemberId: old.id,
+      toMemberId: target,
+      idempotencyKey: `mp-link:${old.id}:${target}:frozen`,
+      reference: `member ${old.id}`,
+      now: r.now,
+      timeZone: r.timeZone,
+    })
     return {
       status: 'linked',
       memberId: target,

@@ -9,10 +9,18 @@ import { importVerifyKeys } from '../pay/notification.js'
 import { wechatpayGateway } from '../pay/wechatpay-gateway.js'
 import type { ShopRouteOptions } from '../routes/shop.js'
 import { createApiClient, type FetchLike } from '../wechat/api/client.js'
+import { DEFAULT_POINTS_FREEZE_DAYS } from './purchase-grants.js'
 
 export async function nodeShop(
   c: ShopConfig,
-  o: { appid: string; apiBase: string; logger: Logger; fetch?: FetchLike },
+  o: {
+    appid: string
+    apiBase: string
+    logger: Logger
+    fetch?: FetchLike
+    /** POINTS_FREEZE_DAYS (default {@link DEFAULT_POINTS_FREEZE_DAYS}). */
+    pointsFreezeDays?: number
+  },
 ): Promise<ShopRouteOptions['shop']> {
   const verifyKeys = await importVerifyKeys(c.pay.verifyKeys)
   return {
@@ -22,6 +30,8 @@ export async function nodeShop(
       notifyUrl: c.notifyUrl,
       orderMinutes: c.orderMinutes,
       groupBuy: c.groupBuy,
+      pointsFreezeDays: o.pointsFreezeDays ?? DEFAULT_POINTS_FREEZE_DAYS,
+      transfer: c.transfer,
     },
     gateway: wechatpayGateway({
       appid: c.mpAppid,

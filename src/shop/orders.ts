@@ -2,18 +2,18 @@
  * Orders: created with the stock (and a group-buy seat) reserved in one transaction, then prepaid
  * through the {@link PayGateway}; closed — and the reservation released — by one conditional update
  * when they expire unpaid. Payments are applied by one conditional update with every grant in the
- * same transaction (first_purchase points, membership, group-buy progress, the member's purchase
- * count), once per notification
+ * same transaction (first_purchase and purchase points — frozen until the refund window ends —,
+ * membership, group-buy progress, the member's purchase count), once per notification
  * id and once per order, whichever way they arrive (notification or query).
  *
  * Lock order everywhere: member, then order, then product / group buy.
  */
 import { type Kysely, sql, type Transaction as Trx } from 'kysely'
-import { changePoints } from '../community/points-ledger.js'
 import type { Database, Order } from '../db/schema.js'
 import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
+import { grantPurchase } from './purchase-grants.js'
 
 type Db = Kysely<Database> | Trx<Database>
 
@@ -403,21 +403,9 @@ export async function applyTransaction(
       .updateTable('members')
       .set((eb) => ({ purchase_count: eb('purchase_count', '+', 1), last_purchased_at: o.now }))
       .where('id', '=', order.member_id)
-      .returning(['id', 'appid'])
+      .returning(['id'])
       .executeTakeFirstOrThrow()
-    await changePoints(
-      trx,
-      {
-        appid: member.appid,
-        memberId: member.id,
-        rule: 'first_purchase',
-        idempotencyKey: `first_purchase:${member.id}`,
-        reference: `order ${order.out_trade_no}`,
-        now: o.now,
-        timeZone: o.timeZone,
-      },
-      null,
-    )
+    let membershipDays = 0
     if (order.kind === 'membership') {
       const plan = await trx
         .selectFrom('products')
@@ -425,6 +413,7 @@ export async function applyTransaction(
         .where('id', '=', order.product_id)
         .executeTakeFirstOrThrow()
       const days = plan.membership_days ?? 0
+      membershipDays = days
       // Extends from the current expiry when still active, else from now.
       await sql`
         insert into memberships (member_id, tier, discount_percent, expires_at, updated_at)
@@ -436,6 +425,17 @@ export async function applyTransaction(
             + make_interval(days => ${days}),
           updated_at = excluded.updated_at`.execute(trx)
     }
+    // first_purchase and purchase points, frozen until the refund window ends (purchase-grants.ts)
+    await grantPurchase(trx, {
+      memberId: member.id,
+      orderId: order.id,
+      outTradeNo: order.out_trade_no,
+      paidFen: order.amount_fen,
+      membershipDays,
+      now: o.now,
+      timeZone: o.timeZone,
+      freezeDays: s.pointsFreezeDays,
+    })
     if (order.group_buy_id !== null) {
       await trx
         .updateTable('group_buys')

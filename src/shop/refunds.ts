@@ -8,6 +8,7 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { PayApiError, type PayGateway, type Refund } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
+import { takeBackPurchase } from './purchase-grants.js'
 
 export type RefundRequest =
   | { status: 'requested' | 'existing'; outRefundNo: string; refundStatus: string }
@@ -212,7 +213,10 @@ export async function pollRefund(
 
 /**
  * Settles a refund from a REFUND.* notification: processing|requested → success|closed|abnormal,
- * and on success the order's refunded amount grows (→ refunded when all of it). Once only.
+ * and on success the order's refunded amount grows (→ refunded when all of it) and, in the same
+ * transaction, what the purchase granted follows the money ({@link takeBackPurchase}: the refunded
+ * share of its points, the membership days at a full refund). Once only. The member is locked
+ * first (the house lock order: member, then refund and order).
  */
 export async function settleRefund(
   db: Kysely<Database>,
@@ -223,13 +227,26 @@ export async function settleRefund(
   const status =
     refundStatus === 'SUCCESS' ? 'success' : refundStatus === 'CLOSED' ? 'closed' : 'abnormal'
   return db.transaction().execute(async (trx) => {
+    const owner = await trx
+      .selectFrom('refunds')
+      .innerJoin('orders', 'orders.id', 'refunds.order_id')
+      .select('orders.member_id')
+      .where('refunds.out_refund_no', '=', outRefundNo)
+      .executeTakeFirst()
+    if (owner)
+      await trx
+        .selectFrom('members')
+        .select('id')
+        .where('id', '=', owner.member_id)
+        .forUpdate()
+        .execute()
     const refund = await trx
       .updateTable('refunds')
       .set({ status, updated_at: now })
       .where('out_refund_no', '=', outRefundNo)
       // failed: we gave up sending it, but WeChat Pay says it went after all
       .where('status', 'in', ['requested', 'processing', 'failed'])
-      .returning(['order_id', 'amount_fen'])
+      .returning(['id', 'order_id', 'amount_fen'])
       .executeTakeFirst()
     if (!refund) {
       const known = await trx
@@ -240,7 +257,7 @@ export async function settleRefund(
       return known ? 'duplicate' : 'unknown_refund'
     }
     if (status === 'success') {
-      await trx
+      const order = await trx
         .updateTable('orders')
         .set((eb) => ({
           refunded_fen: eb('refunded_fen', '+', refund.amount_fen),
@@ -256,7 +273,16 @@ export async function settleRefund(
             .end(),
         }))
         .where('id', '=', refund.order_id)
-        .execute()
+        .returning(['refunded_fen', 'paid_total_fen', 'amount_fen'])
+        .executeTakeFirstOrThrow()
+      await takeBackPurchase(trx, {
+        orderId: refund.order_id,
+        refundId: refund.id,
+        outRefundNo,
+        refundedFen: order.refunded_fen,
+        paidFen: order.paid_total_fen ?? order.amount_fen,
+        now,
+      })
     }
     return 'settled'
   })

@@ -45,6 +45,8 @@ export const en: Record<MessageKey, string> = {
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',
+  'points.pending':
+    'Pending: {points} points from purchases, available from {at} (a refund cancels them)',
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
@@ -74,6 +76,19 @@ export const en: Record<MessageKey, string> = {
   'redeem.outOfStock': '"{name}" is sold out.',
   'redeem.limit': '"{name}" can be redeemed at most {limit} times per member.',
   'redeem.insufficient': 'Not enough points: "{name}" costs {cost}, you have {balance}.',
+  'redeem.cashback':
+    'Redeemed 💰 {name}\nOpen the mini program within 24 hours and confirm: ¥{yuan} goes to your WeChat wallet: {link}\n{cost} points spent, {balance} left',
+  'redeem.cashbackLink':
+    '<a href="https://mp.weixin.qq.com" data-miniprogram-appid="{appid}" data-miniprogram-path="{path}">Open the mini program</a>',
+  'redeem.needsMiniProgram':
+    '"{name}" is paid to your WeChat wallet: sign in to the mini program once first: {link}\nThen send "redeem {code}" again.',
+  'redeem.unavailable': '"{name}" cannot be redeemed right now (cashback is not set up).',
+  'cashback.paid': '💰 Your ¥{yuan} cashback is in your WeChat wallet.',
+  'cashback.returned':
+    'Your ¥{yuan} cashback did not go through ({reason}); {points} points are back, you have {balance}.',
+  'cashback.reason.expired': 'not confirmed within 24 hours',
+  'cashback.reason.cancelled': 'cancelled',
+  'cashback.reason.failed': 'the transfer failed',
   'me.perks': 'Perks: {perks}',
   'perks.bronze': '1× points on check-ins and activities',
   'perks.silver': '2× points, priority sign-up for member events',
@@ -163,4 +178,22 @@ export const en: Record<MessageKey, string> = {
   'level.silver': 'Silver',
   'level.gold': 'Gold',
   'level.diamond': 'Diamond',
+  'alert.open': '⚠️ [alert] {text}',
+  'alert.repeat': '⚠️ [alert, open {minutes} min] {text}',
+  'alert.rule.active_members_drop':
+    'Active members {drop} below the same time last week: {actives} so far today, {baseline} then (threshold {threshold}).',
+  'alert.rule.error_rate':
+    'Error rate {rate}: {errors} of {total} pushes and sends in the last {window} minutes went wrong (failed {failed}, refused {refused}, send failed {sendFailed}; threshold {threshold}).',
+  'alert.rule.campaign_conversion_drop':
+    'Campaign "{name}": its latest run converted {rate}, down {drop} from {trailing} (threshold {threshold}).',
+  'alert.rule.reply_latency_p95':
+    'Slow replies: p95 {p95} s over {count} pushes in the last {window} minutes (threshold {threshold}).',
+  'alert.rule.outbox_backlog':
+    'Outbox backlog ({lane}): the oldest due item has waited {minutes} min, {count} due (threshold {threshold}).',
+  'alert.rule.job_stalled':
+    'Job {job} has not succeeded for {missed} scheduled runs; last success {lastSuccess} (threshold {threshold}).',
+  'alert.rule.refunds_failing':
+    '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
+  'alert.rule.reconciliation_mismatches':
+    '{count} reconciliation mismatches are open (threshold {threshold}).',
 }

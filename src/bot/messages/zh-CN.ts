@@ -40,6 +40,7 @@ export const zhCN = {
   'points.summary': '当前积分 {balance}，等级 {level}',
   'points.next': '再获得 {missing} 积分即可升级为 {next}',
   'points.top': '你已是最高等级 {level} 🎉',
+  'points.pending': '待到账 {points} 积分（购物所得，最早 {at} 到账；退款将取消）',
   'points.changed': '积分变动 {delta}（{reason}），当前积分 {balance}',
   'points.levelUp': '恭喜升级为 {level}！赚取积分 {multiplier} 倍 🎉',
   'me.summary':
@@ -69,6 +70,19 @@ export const zhCN = {
   'redeem.outOfStock': '「{name}」已经兑完了。',
   'redeem.limit': '「{name}」每人最多兑换 {limit} 次。',
   'redeem.insufficient': '积分不足：「{name}」需要 {cost} 积分，你有 {balance} 积分。',
+  'redeem.cashback':
+    '兑换成功 💰 {name}\n请在 24 小时内打开小程序确认收款，确认后 {yuan} 元转入你的微信零钱：{link}\n消耗 {cost} 积分，剩余 {balance} 积分',
+  'redeem.cashbackLink':
+    '<a href="https://mp.weixin.qq.com" data-miniprogram-appid="{appid}" data-miniprogram-path="{path}">打开小程序领取</a>',
+  'redeem.needsMiniProgram':
+    '「{name}」会转入你的微信零钱，需要先在小程序里登录一次：{link}\n登录后再发送「兑换 {code}」。',
+  'redeem.unavailable': '「{name}」暂时无法兑换（返现未开通）。',
+  'cashback.paid': '💰 {yuan} 元返现已转入你的微信零钱。',
+  'cashback.returned':
+    '{yuan} 元返现没有完成（{reason}），{points} 积分已退回，当前 {balance} 积分。',
+  'cashback.reason.expired': '24 小时内没有确认收款',
+  'cashback.reason.cancelled': '已撤销',
+  'cashback.reason.failed': '转账未成功',
   'me.perks': '等级权益：{perks}',
   'perks.bronze': '签到与活动积分 1 倍',
   'perks.silver': '积分 2 倍，专属活动报名优先',
@@ -152,6 +166,23 @@ export const zhCN = {
   'level.silver': '银牌',
   'level.gold': '金牌',
   'level.diamond': '钻石',
+  'alert.open': '⚠️【告警】{text}',
+  'alert.repeat': '⚠️【告警·已持续 {minutes} 分钟】{text}',
+  'alert.rule.active_members_drop':
+    '活跃成员比上周同一时间少 {drop}：今天到现在 {actives} 人，上周同期 {baseline} 人（阈值 {threshold}）。',
+  'alert.rule.error_rate':
+    '错误率 {rate}：最近 {window} 分钟的 {total} 次推送和发送中有 {errors} 次出错（处理失败 {failed}、拒收 {refused}、发送失败 {sendFailed}；阈值 {threshold}）。',
+  'alert.rule.campaign_conversion_drop':
+    '活动「{name}」最近一轮转化率 {rate}，此前为 {trailing}，下降 {drop}（阈值 {threshold}）。',
+  'alert.rule.reply_latency_p95':
+    '回复变慢：最近 {window} 分钟 {count} 条推送的 p95 延迟 {p95} 秒（阈值 {threshold}）。',
+  'alert.rule.outbox_backlog':
+    '发送队列积压（{lane}）：最早一条已等待 {minutes} 分钟，{count} 条待发（阈值 {threshold}）。',
+  'alert.rule.job_stalled':
+    '定时任务 {job} 已连续 {missed} 次没有成功，上次成功 {lastSuccess}（阈值 {threshold} 次）。',
+  'alert.rule.refunds_failing':
+    '{count} 笔退款失败或被微信支付拒绝，请到商户平台处理（阈值 {threshold}）。',
+  'alert.rule.reconciliation_mismatches': '对账有 {count} 处差异待处理（阈值 {threshold}）。',
 } as const
 
 /** Every message key. */

@@ -1,0 +1,163 @@
+/**
+ * Analytics at scale on PostgreSQL (issue #16 targets), in a throw-away schema:
+ *
+ *   npm run bench:analytics      # BENCH_MEMBERS=1000000, BENCH_DAYS=90 by default
+ *
+ * Generates one account with BENCH_MEMBERS members, BENCH_DAYS days of activity (≈ 20 % daily
+ * active), ≈ 5 ledger entries per member, one day of inbound messages, 50,000 paid orders and the
+ * follow events; then measures (1) the nightly rollup of the last day, next to a baseline measured
+ * in the same run (one count over that day's member_days), and (2) the overview, series and
+ * invite/cohort-free endpoints' latency at 10 concurrent requests (autocannon, in the same process
+ * as the app — the load generator shares the CPU, so the figures are pessimistic).
+ */
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import autocannon from 'autocannon'
+import { sql } from 'kysely'
+import { createRouter } from '../handlers/index.js'
+import { buildDay } from '../src/analytics/rollup.js'
+import { createApp } from '../src/app.js'
+import { addDays } from '../src/community/community-time.js'
+import { loadConfig } from '../src/config.js'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { postgresDatabase } from '../src/db/postgres.js'
+import { createLogger } from '../src/logger.js'
+
+const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const members = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
+const days = Number(process.env.BENCH_DAYS ?? 90)
+const appid = 'wxbench00000000001'
+const tz = 'Asia/Shanghai'
+const lastDay = '2026-11-30'
+const firstDay = addDays(lastDay, -(days - 1))
+const schema = `bench_an_${Date.now().toString(36)}`
+const admin = postgresDatabase(url)
+await sql`create schema ${sql.id(schema)}`.execute(admin)
+const db = postgresDatabase(url, { schema, max: 10 })
+const rows: [string, number, string][] = []
+const timed = async (name: string, fn: () => Promise<unknown>) => {
+  const started = performance.now()
+  await fn()
+  const ms = performance.now() - started
+  console.log(`${name}: ${(ms / 1000).toFixed(2)} s`)
+  return ms
+}
+try {
+  await migrateToLatest(db)
+  await timed(`generate ${members.toLocaleString()} members, ${days} days`, async () => {
+    await sql`
+      insert into members (appid, openid, subscribed, subscribed_at, first_seen_at, last_active_at,
+        points_balance, points_lifetime)
+      select ${appid}, 'o_' || g, g % 13 <> 0,
+        ${firstDay}::date - 30 + (g % (${days} + 30)) * interval '1 day' + interval '2 hours',
+        ${firstDay}::date - 30 + (g % (${days} + 30)) * interval '1 day' + interval '2 hours',
+        ${lastDay}::date + interval '1 hour', g % 500, g % 500
+      from generate_series(1, ${members}::bigint) g`.execute(db)
+    await sql`insert into follow_events (appid, member_id, at, day, kind, scene, source)
+      select appid, id, subscribed_at, (subscribed_at at time zone ${tz})::date, 'follow',
+        case when id % 5 = 0 then 'inv_ABCDEFGH' end,
+        case when id % 5 = 0 then 'invite' when id % 7 = 0 then 'qr' else 'organic' end
+      from members`.execute(db)
+    await sql`insert into follow_events (appid, member_id, at, day, kind, scene, source)
+      select appid, id, subscribed_at + interval '20 days',
+        ((subscribed_at + interval '20 days') at time zone ${tz})::date, 'unfollow', null, 'organic'
+      from members where not subscribed`.execute(db)
+    // ≈ 20 % of members active each day (a member is active on days d where (id + d) % 5 = 0)
+    await sql`insert into member_days (appid, day, member_id, kinds)
+      select ${appid}, d::date, m.id, (1 + (m.id % 2) * 2)::smallint
+      from generate_series(${firstDay}::date, ${lastDay}::date, interval '1 day') d
+      join members m on (m.id + extract(doy from d)::int) % 5 = 0`.execute(db)
+    await sql`insert into checkins (member_id, day, appid, streak, points, created_at)
+      select member_id, day, appid, 1 + (member_id % 40)::int, 10,
+        day::timestamp at time zone ${tz} + interval '9 hours'
+      from member_days where kinds & 2 <> 0`.execute(db)
+    // ≈ 5 ledger entries per member, spread over the days
+    await sql`insert into points_ledger (appid, member_id, delta, rule, idempotency_key,
+        balance_after, earned, day, created_at)
+      select ${appid}, m.id, case when k = 5 then -3 else 10 end,
+        case when k = 5 then 'redeem' when k = 1 then 'checkin' else 'daily_login' end,
+        'b:' || m.id || ':' || k, 10, case when k = 5 then 0 else 10 end,
+        ${firstDay}::date + ((m.id * k) % ${days})::int,
+        (${firstDay}::date + ((m.id * k) % ${days})::int)::timestamp at time zone ${tz}
+      from members m, generate_series(1, 5) k`.execute(db)
+    await sql`insert into inbound_events (appid, dedupe_key, openid, msg_type, event, status,
+        received_at)
+      select ${appid}, 'msg:' || id, openid, 'text', null, 'replied',
+        ${lastDay}::timestamp at time zone ${tz} + (id % 86400) * interval '1 second'
+      from members where id % 3 = 0`.execute(db)
+    await sql`insert into products (appid, sku, kind, name, price_fen, stock, created_at)
+      values (${appid}, 'bench-gift', 'flash_sale', '礼品', 9900, null, now())`.execute(db)
+    // 50,000 paid orders over the days (≈ 550 a day)
+    await sql`insert into orders (appid, out_trade_no, member_id, mp_openid, product_id, kind,
+        description, amount_fen, status, expires_at, created_at, paid_at, paid_total_fen)
+      select ${appid}, 'B' || g, (g * 7919) % ${members} + 1, 'o_mp_' || g,
+        (select id from products limit 1), 'flash_sale', '礼品', 9900, 'paid', now(), now(),
+        ${firstDay}::timestamp at time zone ${tz} + (g % (${days} * 86400)) * interval '1 second',
+        9900
+      from generate_series(1, 50000) g`.execute(db)
+    await sql`analyze`.execute(db)
+  })
+  const baseline = await timed('baseline: count one day of member_days', async () => {
+    await sql`select count(*) from member_days where appid = ${appid} and day = ${lastDay}::date`.execute(
+      db,
+    )
+  })
+  rows.push(['baseline: count one day of member_days', baseline, '1.00'])
+  const today = addDays(lastDay, 1)
+  const nightly = await timed('nightly rollup of the last day', () =>
+    buildDay(db, { appid, day: lastDay, timeZone: tz, now: new Date(), today }),
+  )
+  rows.push(['nightly rollup of one day', nightly, (nightly / baseline).toFixed(1)])
+  const again = await timed('the same day rebuilt', () =>
+    buildDay(db, { appid, day: lastDay, timeZone: tz, now: new Date(), today }),
+  )
+  rows.push(['the same day rebuilt', again, (again / baseline).toFixed(1)])
+  // Fill the 30 days before for the series.
+  for (let d = addDays(lastDay, -30); d < lastDay; d = addDays(d, 1))
+    await buildDay(db, { appid, day: d, timeZone: tz, now: new Date(), today })
+
+  const app = createApp({
+    config: loadConfig({
+      WECHAT_APPID: appid,
+      WECHAT_TOKEN: 'benchtoken',
+      ADMIN_TOKEN: 'bench-admin-token-000001',
+      QUANZI_TIME_ZONE: tz,
+    }),
+    db,
+    router: createRouter(),
+    logger: createLogger({ level: 'error' }),
+    clock: { now: () => new Date(`${today}T04:00:00+08:00`) },
+  })
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
+  await new Promise((r) => server.once('listening', r))
+  const port = (server.address() as AddressInfo).port
+  const endpoints = [
+    ['overview', '/admin/api/analytics/overview'],
+    ['series: DAU, 30 days', `/admin/api/analytics/series?metric=activity.dau&to=${lastDay}`],
+    [
+      'series: new followers by week, 90 days',
+      `/admin/api/analytics/series?metric=followers.new&from=${firstDay}&to=${lastDay}&granularity=week`,
+    ],
+  ]
+  console.log('\n| endpoint (10 connections, 5 s) | req/s | p50 ms | p90 ms | p97.5 ms | errors |')
+  console.log('|---|---:|---:|---:|---:|---:|')
+  for (const [name, path] of endpoints) {
+    const r = await autocannon({
+      url: `http://127.0.0.1:${port}${path}`,
+      connections: 10,
+      duration: 5,
+      headers: { authorization: 'Bearer bench-admin-token-000001' },
+    })
+    console.log(
+      `| ${name} | ${Math.round(r.requests.average)} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p97_5} | ${r.non2xx + r.errors} |`,
+    )
+  }
+  server.close()
+  console.log('\n| run | seconds | × baseline |\n|---|---:|---:|')
+  for (const [name, ms, ratio] of rows)
+    console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${ratio} |`)
+} finally {
+  await db.destroy()
+  await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
+  await admin.destroy()
+}

@@ -1,0 +1,45 @@
+/**
+ * Nightly, after the segment recompute: each account's community days not yet built, oldest first,
+ * up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
+ * install starts from the oldest fact, at most 90 days back). Each day is built in one transaction
+ * and is idempotent (src/analytics/rollup.ts); `npm run job analytics-rollup` runs it now.
+ */
+import { sql } from 'kysely'
+import { buildDay } from '../src/analytics/rollup.js'
+import { addDays, localDay } from '../src/community/community-time.js'
+import type { Job } from './types.js'
+
+const MAX_DAYS = 31
+const FIRST_BUILD_DAYS = 90
+
+export const analyticsRollupJob: Job = {
+  name: 'analytics-rollup',
+  cron: '0 4 * * *',
+  async run({ db, clock, config, slot }) {
+    const today = localDay(slot, config.timeZone)
+    const yesterday = addDays(today, -1)
+    const built: Record<string, number> = {}
+    for (const { appid } of config.accounts) {
+      const last = await db
+        .selectFrom('analytics_days')
+        .select(sql<string>`max(day)::text`.as('day'))
+        .where('appid', '=', appid)
+        .executeTakeFirst()
+      let from: string
+      if (last?.day) from = addDays(last.day, 1)
+      else {
+        const first = await sql<{ day: string | null }>`
+          select least((select min(day) from member_days where appid = ${appid}),
+            (select min(day) from follow_events where appid = ${appid}))::text as day`.execute(db)
+        const oldest = first.rows[0]?.day
+        if (!oldest) continue
+        from = [oldest, addDays(today, -FIRST_BUILD_DAYS)].sort()[1]!
+      }
+      let n = 0
+      for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1), n++)
+        await buildDay(db, { appid, day, timeZone: config.timeZone, now: clock.now(), today })
+      built[appid] = n
+    }
+    return { built }
+  },
+}

@@ -1,0 +1,256 @@
+/**
+ * Analytics in the operator API (inside /admin/api, behind its bearer token). Every call takes
+ * `?appid=` (default: the first configured account); days are community days `YYYY-MM-DD`;
+ * money is integer fen, rates are fractions. `format=csv` answers any series as CSV.
+ *
+ *   GET  analytics/metrics     the metric catalogue: unit and how days combine (sum, avg, last)
+ *   GET  analytics/overview    today (live, partial) vs. yesterday vs. the same day last week
+ *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — zero-filled
+ *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
+ *                              quota used, minimum-sample warnings
+ *   POST analytics/rebuild     {from, to} rebuilds past days' rollups (at most 92 days at once)
+ *   GET  analytics/alerts      ?limit= open alerts and the most recent episodes (closed too)
+ *   GET  analytics/advice      the optimisation rules that apply, with their figures and actions
+ *   GET  analytics/alert-settings   every rule: defaults, the account's overrides, effective
+ *   PUT  analytics/alert-settings   {rules: {<rule>: {threshold, enabled, windowMinutes,
+ *                              minSamples, repeatMinutes} | null}, robotChats} — audited
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { Kysely } from 'kysely'
+import * as v from 'valibot'
+import { advise } from '../analytics/advice.js'
+import { alertRobotChats } from '../analytics/alert-delivery.js'
+import {
+  ALERT_RULE_KEYS,
+  ALERT_RULES,
+  alertSettingsPatch,
+  readAlertSettings,
+  readOverrides,
+  writeAlertSettings,
+} from '../analytics/alert-rules.js'
+import { listAlerts } from '../analytics/alerts.js'
+import { campaignAnalytics } from '../analytics/campaigns.js'
+import { buildDay } from '../analytics/rollup.js'
+import { daysBetween, liveToday, METRICS, readOverview, readSeries } from '../analytics/series.js'
+import type { Locale } from '../bot/i18n.js'
+import type { Clock } from '../clock.js'
+import { audit } from '../community/audit-log.js'
+import { addDays, localDay, localDayStart } from '../community/community-time.js'
+import type { GroupRobots } from '../community/moderation.js'
+import type { Database } from '../db/schema.js'
+import { digits, parseBody, parseQuery } from './validate.js'
+
+const DAY = v.pipe(
+  v.string(),
+  v.isoDate('must be a day, YYYY-MM-DD'),
+  v.check((d) => d >= '2000-01-01' && d <= '2100-12-31', 'must be a day between 2000 and 2100'),
+)
+const MAX_SERIES_DAYS = 731
+const MAX_REBUILD_DAYS = 92
+
+const appidQuery = { appid: v.optional(v.string()) }
+const seriesQuery = v.strictObject({
+  ...appidQuery,
+  metric: v.picklist(Object.keys(METRICS), 'must be a metric of GET analytics/metrics'),
+  dim: v.optional(v.pipe(v.string(), v.maxLength(80)), ''),
+  from: v.optional(DAY),
+  to: v.optional(DAY),
+  granularity: v.optional(v.picklist(['day', 'week', 'month'] as const), 'day'),
+  format: v.optional(v.picklist(['json', 'csv'] as const), 'json'),
+})
+const rebuildBody = v.strictObject({ appid: v.optional(v.string()), from: DAY, to: DAY })
+const alertsQuery = v.strictObject({
+  ...appidQuery,
+  limit: v.optional(digits(1, 200, 'must be a whole number from 1 to 200')),
+})
+const settingsBody = v.strictObject({
+  appid: v.optional(v.string()),
+  ...alertSettingsPatch.entries,
+})
+
+export function analyticsAdminRoutes(o: {
+  db: Kysely<Database>
+  clock: Clock
+  timeZone: string
+  appids: string[]
+  /** Language of alert messages and advice. */
+  locale?: Locale
+  /** Group robots (the chats alerts may be posted to). */
+  robots?: GroupRobots
+}): Hono {
+  const locale = o.locale ?? 'zh-CN'
+  const robots = o.robots ?? { keys: {}, baseUrl: '' }
+  const app = new Hono()
+  const live = liveToday(o.db)
+  const account = (appid: string | undefined) => {
+    const chosen = appid ?? o.appids[0]
+    if (!chosen || !o.appids.includes(chosen))
+      throw new HTTPException(404, { message: 'unknown account' })
+    return chosen
+  }
+
+  app.get('/metrics', (c) => c.json({ metrics: METRICS }))
+
+  app.get('/overview', async (c) => {
+    const q = parseQuery(c, v.strictObject(appidQuery))
+    return c.json(
+      await readOverview(o.db, {
+        appid: account(q.appid),
+        now: o.clock.now(),
+        timeZone: o.timeZone,
+        live,
+      }),
+    )
+  })
+
+  app.get('/series', async (c) => {
+    const q = parseQuery(c, seriesQuery)
+    const now = o.clock.now()
+    const today = localDay(now, o.timeZone)
+    const to = q.to ?? today
+    const from = q.from ?? addDays(to, -29)
+    if (from > to) throw new HTTPException(400, { message: 'from must not be after to' })
+    if (daysBetween(from, to).length > MAX_SERIES_DAYS)
+      throw new HTTPException(400, { message: `at most ${MAX_SERIES_DAYS} days at once` })
+    const series = await readSeries(o.db, {
+      appid: account(q.appid),
+      metric: q.metric,
+      dim: q.dim,
+      from,
+      to,
+      granularity: q.granularity,
+      now,
+      timeZone: o.timeZone,
+      live,
+    })
+    if (q.format === 'csv') {
+      const lines = [
+        'start,value,partial',
+        ...series.points.map((p) => `${p.start},${p.value},${p.partial}`),
+      ]
+      c.header('content-type', 'text/csv; charset=utf-8')
+      c.header(
+        'content-disposition',
+        `attachment; filename="${series.metric}${series.dim ? `-${series.dim}` : ''}-${from}-${to}.csv"`,
+      )
+      return c.body(`${lines.join('\n')}\n`)
+    }
+    return c.json(series)
+  })
+
+  app.get('/campaigns', async (c) => {
+    const q = parseQuery(
+      c,
+      v.strictObject({ ...appidQuery, from: v.optional(DAY), to: v.optional(DAY) }),
+    )
+    const today = localDay(o.clock.now(), o.timeZone)
+    const to = q.to ?? today
+    const from = q.from ?? addDays(to, -29)
+    if (from > to) throw new HTTPException(400, { message: 'from must not be after to' })
+    return c.json({
+      from,
+      to,
+      campaigns: await campaignAnalytics(o.db, {
+        appid: account(q.appid),
+        from: localDayStart(from, o.timeZone),
+        to: localDayStart(addDays(to, 1), o.timeZone),
+      }),
+    })
+  })
+
+  app.post('/rebuild', async (c) => {
+    const b = await parseBody(c, rebuildBody)
+    const appid = account(b.appid)
+    const now = o.clock.now()
+    const today = localDay(now, o.timeZone)
+    if (b.from > b.to) throw new HTTPException(400, { message: 'from must not be after to' })
+    if (b.to >= today)
+      throw new HTTPException(400, { message: 'only past days are built (today is read live)' })
+    const days = daysBetween(b.from, b.to)
+    if (days.length > MAX_REBUILD_DAYS)
+      throw new HTTPException(400, { message: `at most ${MAX_REBUILD_DAYS} days at once` })
+    for (const day of days) await buildDay(o.db, { appid, day, timeZone: o.timeZone, now, today })
+    await audit(o.db, {
+      appid,
+      actor: 'operator',
+      action: 'analytics.rebuild',
+      target: `${b.from}..${b.to}`,
+      details: { days: days.length },
+      now,
+      clientAddress: c.var.clientAddress,
+    })
+    return c.json({ rebuilt: days.length })
+  })
+
+  app.get('/alerts', async (c) => {
+    const q = parseQuery(c, alertsQuery)
+    return c.json(await listAlerts(o.db, account(q.appid), { limit: Number(q.limit ?? 50) }))
+  })
+
+  app.get('/advice', async (c) => {
+    const q = parseQuery(c, v.strictObject(appidQuery))
+    const appid = account(q.appid)
+    return c.json(await advise(o.db, { appid, now: o.clock.now(), timeZone: o.timeZone, locale }))
+  })
+
+  const settingsView = async (appid: string) => {
+    const effective = await readAlertSettings(o.db, appid)
+    const stored = await readOverrides(o.db, appid)
+    return {
+      rules: Object.fromEntries(
+        ALERT_RULE_KEYS.map((k) => {
+          const { unit, compare, scope, bounds, defaults } = ALERT_RULES[k]
+          return [
+            k,
+            {
+              unit,
+              compare,
+              scope,
+              bounds,
+              defaults,
+              overrides: stored.rules[k] ?? {},
+              effective: effective.rules[k],
+            },
+          ]
+        }),
+      ),
+      robotChats: {
+        configured: Object.keys(robots.keys),
+        override: stored.robotChats ?? null,
+        effective: await alertRobotChats(o.db, robots, effective.robotChats),
+      },
+    }
+  }
+
+  app.get('/alert-settings', async (c) => {
+    const q = parseQuery(c, v.strictObject(appidQuery))
+    return c.json(await settingsView(account(q.appid)))
+  })
+
+  app.put('/alert-settings', async (c) => {
+    const { appid: chosen, ...patch } = await parseBody(c, settingsBody)
+    const appid = account(chosen)
+    const unknown = (patch.robotChats ?? []).filter((chat) => !(chat in robots.keys))
+    if (unknown.length > 0)
+      throw new HTTPException(400, {
+        message: `robotChats: no group robot is configured for ${unknown.join(', ')}`,
+      })
+    const now = o.clock.now()
+    await o.db.transaction().execute(async (trx) => {
+      const stored = await writeAlertSettings(trx, appid, patch, now)
+      await audit(trx, {
+        appid,
+        actor: 'operator',
+        action: 'analytics.alert_settings',
+        target: appid,
+        details: { change: patch, stored },
+        now,
+        clientAddress: c.var.clientAddress,
+      })
+    })
+    return c.json(await settingsView(appid))
+  })
+
+  return app
+}
