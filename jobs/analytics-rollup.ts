@@ -2,9 +2,11 @@
  * Nightly, after the segment recompute: each account's community days not yet built, oldest first,
  * up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
  * install starts from the oldest fact, at most 90 days back). Each day is built in one transaction
- * and is idempotent (src/analytics/rollup.ts); `npm run job analytics-rollup` runs it now.
+ * and is idempotent (src/analytics/rollup.ts), then the retention cohorts' cells of that day
+ * (src/analytics/cohorts.ts); `npm run job analytics-rollup` runs it now.
  */
 import { sql } from 'kysely'
+import { buildCohortCells } from '../src/analytics/cohorts.js'
 import { buildDay } from '../src/analytics/rollup.js'
 import { addDays, localDay } from '../src/community/community-time.js'
 import type { Job } from './types.js'
@@ -36,8 +38,11 @@ export const analyticsRollupJob: Job = {
         from = [oldest, addDays(today, -FIRST_BUILD_DAYS)].sort()[1]!
       }
       let n = 0
-      for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1), n++)
+      for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1), n++) {
         await buildDay(db, { appid, day, timeZone: config.timeZone, now: clock.now(), today })
+        // The retention cohorts' cells that became known that day (src/analytics/cohorts.ts).
+        await buildCohortCells(db, { appid, day, timeZone: config.timeZone })
+      }
       built[appid] = n
     }
     return { built }

@@ -300,4 +300,24 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     // K = i × conv × c = 2 × 0.5 × 1/3
     expect(figure(d, 'invites.k_factor')).toBeCloseTo(1 / 3, 10)
   })
+
+  it('serves the retention triangle and the fitted curves, and refuses bad queries', async () => {
+    at.now = dayAt(6, 10)
+    // the nightly job built days 0–2 and their cohort cells (test above)
+    const cohorts = await admin(
+      'GET',
+      `/cohorts?grain=day&from=${dayName(0)}&to=${dayName(0)}&maxAge=2`,
+    )
+    expect(cohorts.status).toBe(200)
+    // a, b and c followed on day 0; on day 1 a and c were active (b left)
+    expect(cohorts.json.cohorts[0]).toMatchObject({ start: dayName(0), size: 3 })
+    expect(cohorts.json.cohorts[0].retained.slice(0, 2)).toEqual([3, 2])
+    expect((await admin('GET', '/cohorts?maxAge=999')).status).toBe(400)
+    expect((await admin('GET', '/cohorts?segment=nobody')).status).toBe(400)
+    expect((await admin('GET', '/cohorts?source=invite&grain=week')).status).toBe(200)
+    const fits = await admin('GET', `/fits?from=${dayName(0)}&to=${dayName(2)}`)
+    expect(fits.status).toBe(200)
+    expect(fits.json.growth.series).toBe('followers.total')
+    expect((await admin('GET', '/fits?horizon=-1')).status).toBe(400)
+  })
 })

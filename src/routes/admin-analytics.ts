@@ -8,6 +8,10 @@
  *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — zero-filled
  *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
  *                              quota used, minimum-sample warnings
+ *   GET  analytics/cohorts     ?grain=day|week&from=&to=&source=&segment=&maxAge= the retention
+ *                              triangle, pooled curve and d1/d7/d30 against the plan's lines
+ *   GET  analytics/fits        ?from=&to=&maxAge=&horizon= growth R(t)=R(0)e^{kt} with a forecast
+ *                              and interval; retention e^{-mt} vs. b+(1-b)e^{-mt}, which fits better
  *   POST analytics/rebuild     {from, to} rebuilds past days' rollups (at most 92 days at once)
  *   GET  analytics/alerts      ?limit= open alerts and the most recent episodes (closed too)
  *   GET  analytics/advice      the optimisation rules that apply, with their figures and actions
@@ -30,7 +34,9 @@ import {
   writeAlertSettings,
 } from '../analytics/alert-rules.js'
 import { listAlerts } from '../analytics/alerts.js'
+import { analyticsFits } from '../analytics/analytics-fits.js'
 import { campaignAnalytics } from '../analytics/campaigns.js'
+import { buildCohortCells, cohortTriangle } from '../analytics/cohorts.js'
 import { buildDay } from '../analytics/rollup.js'
 import { daysBetween, liveToday, METRICS, readOverview, readSeries } from '../analytics/series.js'
 import type { Locale } from '../bot/i18n.js'
@@ -38,6 +44,7 @@ import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import { addDays, localDay, localDayStart } from '../community/community-time.js'
 import type { GroupRobots } from '../community/moderation.js'
+import { SEGMENTS } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import { digits, parseBody, parseQuery } from './validate.js'
 
@@ -159,6 +166,84 @@ export function analyticsAdminRoutes(o: {
     })
   })
 
+  /** A RangeError from the analytics functions is the caller's input: 400 with its message. */
+  const input = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn()
+    } catch (error) {
+      if (error instanceof RangeError) throw new HTTPException(400, { message: error.message })
+      throw error
+    }
+  }
+  const whole = (min: number, max: number) =>
+    v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^\d{1,4}$/, 'must be a whole number'),
+        v.transform(Number),
+        v.minValue(min, `must be at least ${min}`),
+        v.maxValue(max, `must be at most ${max}`),
+      ),
+    )
+
+  app.get('/cohorts', async (c) => {
+    const q = parseQuery(
+      c,
+      v.strictObject({
+        ...appidQuery,
+        grain: v.optional(v.picklist(['day', 'week'] as const), 'day'),
+        from: v.optional(DAY),
+        to: v.optional(DAY),
+        source: v.optional(v.picklist(['invite', 'qr', 'organic'] as const)),
+        segment: v.optional(v.picklist([...SEGMENTS])),
+        maxAge: whole(0, 90),
+      }),
+    )
+    const today = localDay(o.clock.now(), o.timeZone)
+    const to = q.to ?? addDays(today, -1)
+    const from = q.from ?? addDays(to, q.grain === 'week' ? -7 * 11 : -29)
+    return c.json(
+      await input(() =>
+        cohortTriangle(o.db, {
+          appid: account(q.appid),
+          grain: q.grain,
+          from,
+          to,
+          source: q.source,
+          segment: q.segment,
+          maxAge: q.maxAge ?? (q.grain === 'week' ? 8 : 30),
+        }),
+      ),
+    )
+  })
+
+  app.get('/fits', async (c) => {
+    const q = parseQuery(
+      c,
+      v.strictObject({
+        ...appidQuery,
+        from: v.optional(DAY),
+        to: v.optional(DAY),
+        maxAge: whole(1, 90),
+        horizon: whole(0, 365),
+      }),
+    )
+    const today = localDay(o.clock.now(), o.timeZone)
+    const to = q.to ?? addDays(today, -1)
+    const from = q.from ?? addDays(to, -89)
+    return c.json(
+      await input(() =>
+        analyticsFits(o.db, {
+          appid: account(q.appid),
+          from,
+          to,
+          maxAge: q.maxAge,
+          horizon: q.horizon,
+        }),
+      ),
+    )
+  })
+
   app.post('/rebuild', async (c) => {
     const b = await parseBody(c, rebuildBody)
     const appid = account(b.appid)
@@ -170,7 +255,10 @@ export function analyticsAdminRoutes(o: {
     const days = daysBetween(b.from, b.to)
     if (days.length > MAX_REBUILD_DAYS)
       throw new HTTPException(400, { message: `at most ${MAX_REBUILD_DAYS} days at once` })
-    for (const day of days) await buildDay(o.db, { appid, day, timeZone: o.timeZone, now, today })
+    for (const day of days) {
+      await buildDay(o.db, { appid, day, timeZone: o.timeZone, now, today })
+      await buildCohortCells(o.db, { appid, day, timeZone: o.timeZone })
+    }
     await audit(o.db, {
       appid,
       actor: 'operator',
