@@ -4,7 +4,7 @@
  *   npm run bench:analytics      # BENCH_MEMBERS=1000000, BENCH_DAYS=90 by default
  *
  * Generates one account with BENCH_MEMBERS members, BENCH_DAYS days of activity (≈ 20 % daily
- * active), ≈ 5 ledger entries per member, one day of inbound messages, 50,000 paid orders and the
+ * active; check-ins for the last 35 days, all the nightly build reads), ≈ 5 ledger entries per member, one day of inbound messages, 50,000 paid orders and the
  * follow events; then measures (1) the nightly rollup of the last day, next to a baseline measured
  * in the same run (one count over that day's member_days), and (2) the overview, series and
  * invite/cohort-free endpoints' latency at 10 concurrent requests (autocannon, in the same process
@@ -70,7 +70,7 @@ try {
     await sql`insert into checkins (member_id, day, appid, streak, points, created_at)
       select member_id, day, appid, 1 + (member_id % 40)::int, 10,
         day::timestamp at time zone ${tz} + interval '9 hours'
-      from member_days where kinds & 2 <> 0`.execute(db)
+      from member_days where kinds & 2 <> 0 and day > ${lastDay}::date - 35`.execute(db)
     // ≈ 5 ledger entries per member, spread over the days
     await sql`insert into points_ledger (appid, member_id, delta, rule, idempotency_key,
         balance_after, earned, day, created_at)
