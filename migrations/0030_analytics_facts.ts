@@ -6,8 +6,8 @@ import { type Kysely, sql } from 'kysely'
  *   member_days    one row per member and community day they did anything, with the kinds of
  *                  activity as bits (ACTIVITY in src/analytics/facts.ts). Written by the push's own
  *                  statement (`quanzi_receive`, replaced here): on the member's first action of the
- *                  day, and on their first ordinary message of the day — at most two writes per
- *                  member and day, no extra round trip. Check-ins, purchases, sign-ups and tracked
+ *                  day, their first ordinary message and their first menu click of the day — at
+ *                  most three writes per member and day, no extra round trip. Check-ins, purchases, sign-ups and tracked
  *                  link clicks are OR-ed in by the daily rollup from their own tables.
  *   follow_events  every follow and unfollow with its QR scene and acquisition source (`invite`:
  *                  an invite QR `inv_…`; `qr`: any other parametric QR, e.g. a campaign poster;
@@ -68,7 +68,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     on conflict do nothing`.execute(db)
   await sql`insert into member_days (appid, day, member_id, kinds)
     select appid, day, member_id, 32 from points_ledger where rule = 'daily_login'
-    on conflict do nothing`.execute(db)
+    on conflict (appid, day, member_id) do update set kinds = member_days.kinds | excluded.kinds`.execute(
+    db,
+  )
   await sql`insert into follow_events (appid, member_id, at, day, kind, scene, source)
     select appid, id, subscribed_at, (subscribed_at at time zone 'Asia/Shanghai')::date, 'follow',
       subscribe_scene, quanzi_follow_source(subscribe_scene)
@@ -94,9 +96,12 @@ const FACTS = `  -- The activity day: on the first member action of the day, and
   v_kinds := (case when p_inbound then 1 else 0 end)
     | (case when p_event in ('CLICK', 'VIEW', 'view_miniprogram') then 4 else 0 end)
     | (case when p_inbound or p_event in ('CLICK', 'VIEW', 'view_miniprogram') then 0 else 32 end);
+  -- A menu click or view (bit 4) is recorded whenever it happens: an extra row probe, no write
+  -- once the day's bit is set.
   if (p_daily_login and (v_previous is null or (v_previous at time zone p_time_zone)::date <> p_day))
     or (p_inbound and (v_previous_inbound is null
-      or (v_previous_inbound at time zone p_time_zone)::date <> p_day)) then
+      or (v_previous_inbound at time zone p_time_zone)::date <> p_day))
+    or (v_kinds & 4) <> 0 then
     insert into member_days as d (appid, day, member_id, kinds) values (p_appid, p_day, v_id, v_kinds)
       on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
       where d.kinds & excluded.kinds <> excluded.kinds;

@@ -52,6 +52,7 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     await chat.event(o('b'), 'unsubscribe')
     await chat.text(o('c'), '签到')
     await chat.text(o('a'), '早')
+    await chat.event(o('a'), 'CLICK', { EventKey: 'MENU_HELP' }) // after the day's first message
 
     const d0 = await computeDay(get().db, {
       appid: SAFE_ACCOUNT.appid,
@@ -86,6 +87,15 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     expect(figure(d1, 'activity.wau')).toBe(3)
     expect(figure(d1, 'activity.mau')).toBe(3)
     expect(figure(d1, 'activity.stickiness')).toBeCloseTo(2 / 3, 10)
+    // a menu click later in the day is still recorded as the day's click
+    const clicked = await get()
+      .db.selectFrom('member_days')
+      .innerJoin('members', 'members.id', 'member_days.member_id')
+      .select('kinds')
+      .where('members.openid', '=', o('a'))
+      .where('member_days.day', '=', dayName(1))
+      .executeTakeFirstOrThrow()
+    expect(clicked.kinds & 5).toBe(5)
 
     // points issued per rule add up to the ledger's positive deltas of the day
     const { rows } = await get()

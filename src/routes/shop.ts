@@ -82,6 +82,8 @@ const bindBody = v.strictObject({
 const BIND_LIMITS = {
   perUser: { perSecond: 1 / 60, burst: 5 },
   perAddress: { perSecond: 0.1, burst: 20 },
+  /** All users together: a guesser with many accounts and addresses gets ~8,600 tries a day. */
+  perAccount: { perSecond: 0.1, burst: 30 },
 }
 const orderBody = v.strictObject({
   sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
@@ -218,6 +220,7 @@ export function miniProgramRoutes(
       [
         { key: `mp-bind:user:${c.var.openid}`, rate: BIND_LIMITS.perUser },
         { key: `mp-bind:ip:${c.var.clientAddress}`, rate: BIND_LIMITS.perAddress },
+        { key: `mp-bind:all:${shop.settings.mpAppid}`, rate: BIND_LIMITS.perAccount },
       ],
       now,
     )

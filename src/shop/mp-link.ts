@@ -41,7 +41,8 @@ export async function linkMiniProgramUser(
       .where('binding_codes.code', '=', r.code)
       .where('binding_codes.used_at', 'is', null)
       .where('binding_codes.expires_at', '>', r.now)
-      .forUpdate()
+      // Only the code's row: members are locked below, in id order.
+      .forUpdate(['binding_codes'])
       .executeTakeFirst()
     // Codes are issued in the OA chat: one held by a mini-program member is not a follower's.
     if (!code || code.appid === r.mpAppid) return { status: 'bad_code' }
@@ -49,7 +50,7 @@ export async function linkMiniProgramUser(
     if (user.member_id === target) return { status: 'already_linked', memberId: target }
     const old = await trx
       .selectFrom('members')
-      .select(['id', 'appid', 'points_balance', 'purchase_count', 'last_purchased_at'])
+      .select(['id', 'appid'])
       .where('id', '=', user.member_id)
       .executeTakeFirstOrThrow()
     if (old.appid !== r.mpAppid) return { status: 'linked_elsewhere' }
@@ -73,6 +74,12 @@ export async function linkMiniProgramUser(
       .orderBy('id')
       .forUpdate()
       .execute()
+    // Read under the lock: a payment landing meanwhile is counted, not lost.
+    const counts = await trx
+      .selectFrom('members')
+      .select(['purchase_count', 'last_purchased_at'])
+      .where('id', '=', old.id)
+      .executeTakeFirstOrThrow()
     // A client key both used stays unique: the moved order's is prefixed.
     const moved = await sql`
       update orders o set member_id = ${target},
@@ -108,8 +115,8 @@ export async function linkMiniProgramUser(
     await trx
       .updateTable('members')
       .set((eb) => ({
-        purchase_count: eb('purchase_count', '+', old.purchase_count),
-        last_purchased_at: sql`greatest(last_purchased_at, ${old.last_purchased_at}::timestamptz)`,
+        purchase_count: eb('purchase_count', '+', counts.purchase_count),
+        last_purchased_at: sql`greatest(last_purchased_at, ${counts.last_purchased_at}::timestamptz)`,
       }))
       .where('id', '=', target)
       .execute()
@@ -128,7 +135,7 @@ export async function linkMiniProgramUser(
         earned: false,
         reference: `member ${old.id}`,
       }
-      await changePoints(
+      const out = await changePoints(
         trx,
         { ...base, appid: old.appid, memberId: old.id, rule: 'mp_link_out', idempotencyKey: key },
         -points,
@@ -138,7 +145,7 @@ export async function linkMiniProgramUser(
         .select('appid')
         .where('id', '=', target)
         .executeTakeFirstOrThrow()
-      await changePoints(
+      const into = await changePoints(
         trx,
         {
           ...base,
@@ -149,6 +156,9 @@ export async function linkMiniProgramUser(
         },
         points,
       )
+      // Both entries or neither (the transaction rolls back): points are moved, never made.
+      if (out.status !== 'applied' || into.status !== 'applied')
+        throw new Error(`mp link: points not moved (${out.status} / ${into.status})`)
     }
     await moveGrants(trx, {
       fromMemberId: old.id,
