@@ -34,6 +34,17 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
   const figure = (figures: DailyFigure[], metric: string, dim = '') =>
     figures.find((f) => f.metric === metric && f.dim === dim)?.value ?? 0
   const o = (name: string) => `o_${dbName}_${name}`
+  /** A member's activity bits on day n. */
+  const kindsOf = async (name: string, n: number) =>
+    (
+      await get()
+        .db.selectFrom('member_days')
+        .innerJoin('members', 'members.id', 'member_days.member_id')
+        .select('kinds')
+        .where('members.openid', '=', o(name))
+        .where('member_days.day', '=', dayName(n))
+        .executeTakeFirstOrThrow()
+    ).kinds
 
   it('counts follows by source, activity, check-ins and points per community day, exactly', async () => {
     const chat = wx()
@@ -88,14 +99,7 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     expect(figure(d1, 'activity.mau')).toBe(3)
     expect(figure(d1, 'activity.stickiness')).toBeCloseTo(2 / 3, 10)
     // a menu click later in the day is still recorded as the day's click
-    const clicked = await get()
-      .db.selectFrom('member_days')
-      .innerJoin('members', 'members.id', 'member_days.member_id')
-      .select('kinds')
-      .where('members.openid', '=', o('a'))
-      .where('member_days.day', '=', dayName(1))
-      .executeTakeFirstOrThrow()
-    expect(clicked.kinds & 5).toBe(5)
+    expect((await kindsOf('a', 1)) & 5).toBe(5)
 
     // points issued per rule add up to the ledger's positive deltas of the day
     const { rows } = await get()
@@ -136,15 +140,7 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     await buildDay(db, scope)
     expect(await rows()).toEqual(before)
     // the member who checked in has the check-in bit on day 0
-    const kinds = await db
-      .selectFrom('member_days')
-      .innerJoin('members', 'members.id', 'member_days.member_id')
-      .select('kinds')
-      .where('members.openid', '=', o('a'))
-      .where('member_days.day', '=', dayName(0))
-      .executeTakeFirstOrThrow()
-    expect(kinds.kinds & 2).toBe(2)
-    expect(kinds.kinds & 1).toBe(1)
+    expect((await kindsOf('a', 0)) & 3).toBe(3)
     // an old day rebuilt keeps its snapshot figures
     await db
       .updateTable('analytics_daily')
