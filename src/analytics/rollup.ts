@@ -38,7 +38,8 @@ interface DayScope {
   live?: boolean
 }
 
-type Family = (s: DayScope) => RawBuilder<DailyFigure>
+/** A family reads the day's scope and its DAU, counted once per computation. */
+type Family = (s: DayScope & { dau: number }) => RawBuilder<DailyFigure>
 
 /** The half-open instant range [start, end) of a community day. */
 const window = (s: DayScope) => ({
@@ -107,7 +108,7 @@ const FAMILIES: Record<string, Family> = {
   /** Distinct members over 7 and 30 days (the costly part of activity: its own family). */
   reach: (s) => sql<DailyFigure>`
     with d as (
-      select count(*) as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+      select ${s.dau}::float8 as dau
     ), wau as (
       select count(distinct member_id) as n from member_days
       where appid = ${s.appid} and day between ${s.day}::date - 6 and ${s.day}::date
@@ -124,7 +125,7 @@ const FAMILIES: Record<string, Family> = {
     with c as (
       select streak from checkins where appid = ${s.appid} and day = ${s.day}::date
     ), d as (
-      select count(*) as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+      select ${s.dau}::float8 as dau
     )
     select 'checkins.participants' as metric, '' as dim, count(*)::float8 as value from c
     union all select 'checkins.rate', '',
@@ -190,7 +191,7 @@ const FAMILIES: Record<string, Family> = {
       select count(*) filter (where attributed)::float8 as attributed,
         count(*) filter (where qualified)::float8 as qualified from i
     ), d as (
-      select count(*)::float8 as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+      select ${s.dau}::float8 as dau
     ), k as (
       select case when d.dau = 0 then 0 else sh.n / d.dau end as c,
         case when sh.n = 0 then 0 else t.attributed / sh.n end as i,
@@ -228,7 +229,7 @@ const FAMILIES: Record<string, Family> = {
       where exists (select 1 from orders p where p.member_id = o.member_id
         and p.status in ('paid', 'refunded') and p.paid_at < ${w.start})
     ), d as (
-      select count(*) as dau from member_days where appid = ${s.appid} and day = ${s.day}::date
+      select ${s.dau}::float8 as dau
     ), t as (
       select count(*) as orders, coalesce(sum(fen), 0) as gmv, count(distinct member_id) as payers
       from o
@@ -297,8 +298,16 @@ export async function computeDay(
   const all: Record<string, Family> = { ...FAMILIES, ...(o.snapshots === false ? {} : SNAPSHOTS) }
   const names = o.families ? o.families.filter((f) => f in all) : Object.keys(all)
   const out: DailyFigure[] = []
+  // DAU is the denominator of several families' rates: counted once here, not in each of them.
+  const { count } = await db
+    .selectFrom('member_days')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('appid', '=', s.appid)
+    .where('day', '=', s.day)
+    .executeTakeFirstOrThrow()
+  const scope = { ...s, dau: Number(count) }
   for (const name of names) {
-    const { rows } = await all[name]!(s).execute(db)
+    const { rows } = await all[name]!(scope).execute(db)
     for (const r of rows) out.push({ metric: r.metric, dim: r.dim, value: Number(r.value) })
   }
   return out

@@ -21,7 +21,15 @@ import {
   mismatchView,
   reconciliationReport,
 } from '../shop/reconciliation-report.js'
-import { day, digits, parseBody, parseParam, parseQuery, rowIdParam } from './validate.js'
+import {
+  day,
+  digits,
+  parseBody,
+  parseParam,
+  parseQuery,
+  rowIdParam,
+  shopAccountGuard,
+} from './validate.js'
 
 const ACTOR = 'operator'
 const reportQuery = v.object({ date: v.optional(day()) })
@@ -53,10 +61,7 @@ export function reconciliationAdminRoutes(o: {
   const { db, shop } = o
   const appid = shop.settings.appid
   const mchid = shop.gateway.mchid
-  const onlyShopAccount = (requested: string) => {
-    if (requested !== appid)
-      throw new HTTPException(404, { message: `the shop belongs to account ${appid}` })
-  }
+  const onlyShopAccount = shopAccountGuard(appid)
 
   app.get('/accounts/:appid/shop/reconciliation', async (c) => {
     onlyShopAccount(c.req.param('appid'))

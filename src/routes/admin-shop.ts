@@ -24,7 +24,7 @@ import { ensureDefaultProducts } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { requestRefund } from '../shop/refunds.js'
 import { sha256Hex } from '../wechat/crypto.js'
-import { int, parseBody, timestamp } from './validate.js'
+import { int, parseBody, shopAccountGuard, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
 const fen = v.pipe(
@@ -80,10 +80,7 @@ export function shopAdminRoutes(o: {
   const app = new Hono()
   const { db, shop } = o
   const appid = shop.settings.appid
-  const onlyShopAccount = (requested: string) => {
-    if (requested !== appid)
-      throw new HTTPException(404, { message: `the shop belongs to account ${appid}` })
-  }
+  const onlyShopAccount = shopAccountGuard(appid)
 
   app.get('/accounts/:appid/shop/products', async (c) => {
     onlyShopAccount(c.req.param('appid'))

@@ -157,6 +157,12 @@ export const refuseNulInUrl: MiddlewareHandler = async function refuseNulInUrl(c
   await next()
 }
 
+/** Refuses (404) an operator route for another account than the shop's. */
+export const shopAccountGuard = (appid: string) => (requested: string) => {
+  if (requested !== appid)
+    throw new HTTPException(404, { message: `the shop belongs to account ${appid}` })
+}
+
 /** The `:appid` of an operator route, refused (404) unless it is a configured account. */
 export function accountParam(appids: string[]) {
   return (c: Context): string => {

@@ -21,9 +21,13 @@
  * being made (`STATEMENT_CREATING`) a `pending` run; both are tried again by the next run of the
  * job. New mismatches are logged at warn with the code RECONCILIATION_MISMATCH.
  */
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely'
 import { addDays } from '../community/community-time.js'
-import type { Database, MismatchKind, ReconciliationLinesTable } from '../db/schema.js'
+import type {
+  Database,
+  ReconciliationLinesTable,
+  ReconciliationMismatchesTable,
+} from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import {
   type BillFile,
@@ -63,18 +67,11 @@ export type ReconcileOutcome =
 
 type Line = Omit<ReconciliationLinesTable, 'run_id'>
 
-interface Found {
-  kind: MismatchKind
-  key: string
-  out_trade_no: string | null
-  transaction_id: string | null
-  out_refund_no: string | null
-  refund_id: string | null
-  their_fen: number | null
-  our_fen: number | null
-  our_status: string | null
-  detail: string
-}
+/** A mismatch found, as its row stores it. */
+type Found = Omit<
+  Selectable<ReconciliationMismatchesTable>,
+  'id' | 'run_id' | 'status' | 'note' | 'resolved_at' | 'created_at' | 'updated_at'
+>
 
 const PAID_HERE = ['paid', 'refunded', 'flagged'] as const
 const ACCEPTED_REFUND = ['processing', 'success', 'closed', 'abnormal'] as const
