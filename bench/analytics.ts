@@ -9,12 +9,14 @@
  * in the same run (one count over that day's member_days), and (2) the overview, series and
  * invite/cohort-free endpoints' latency at 10 concurrent requests (autocannon, in the same process
  * as the app — the load generator shares the CPU, so the figures are pessimistic).
+ * 200 campaigns with 5,000 recipients each are generated for the campaigns endpoint.
  */
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import autocannon from 'autocannon'
 import { sql } from 'kysely'
 import { createRouter } from '../handlers/index.js'
+import { buildCohortCells } from '../src/analytics/cohorts.js'
 import { buildDay } from '../src/analytics/rollup.js'
 import { createApp } from '../src/app.js'
 import { addDays } from '../src/community/community-time.js'
@@ -95,7 +97,48 @@ try {
         ${firstDay}::timestamp at time zone ${tz} + (g % (${days} * 86400)) * interval '1 second',
         9900
       from generate_series(1, 50000) g`.execute(db)
+    // 200 campaigns of two variants over the days, 5,000 recipients each (1M recipient rows,
+    // those older than 61 days pruned into campaign_rollups)
+    await sql`insert into campaigns (appid, name, status, audience, variants, run_at,
+        created_at, updated_at)
+      select ${appid}, 'bench campaign ' || g, 'finished', '{}',
+        '[{"key":"a","weight":1,"template":{"template_id":"T","data":{}}},{"key":"b","weight":1,"template":{"template_id":"T","data":{}}}]',
+        ${firstDay}::timestamp at time zone ${tz} + ((g * ${days}) / 200) * interval '1 day'
+          + interval '10 hours', now(), now()
+      from generate_series(1, 200) g`.execute(db)
+    await sql`insert into campaign_runs (campaign_id, slot, status, lease_until, created_at,
+        finished_at)
+      select id, run_at, 'enqueued', run_at, run_at, run_at from campaigns`.execute(db)
+    await sql`insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome,
+        enqueued_at, clicks, clicked_at, converted_at)
+      select c.id, c.run_at, (c.id * 4999 + k) % ${members} + 1,
+        case when k % 2 = 0 then 'a' else 'b' end,
+        case when k % 50 = 0 then 'capped' else 'enqueued' end, c.run_at,
+        case when k % 9 = 0 then 1 else 0 end,
+        case when k % 9 = 0 then c.run_at + interval '1 hour' end,
+        case when k % 40 = 0 then c.run_at + interval '1 day' end
+      from campaigns c, generate_series(1, 5000) k`.execute(db)
+    await sql`insert into campaign_rollups (campaign_id, slot, variant, audience, enqueued, capped,
+        opted_out, unreachable, sent, failed, delivered, clicked, converted)
+      select campaign_id, slot, variant, count(*), count(*) filter (where outcome = 'enqueued'),
+        count(*) filter (where outcome = 'capped'), 0, 0,
+        count(*) filter (where outcome = 'enqueued'), 0,
+        count(*) filter (where outcome = 'enqueued'), count(clicked_at), count(converted_at)
+      from campaign_recipients where slot < ${lastDay}::date - 61
+      group by campaign_id, slot, variant`.execute(db)
+    // Recipients older than the retention (≥ 61 days) are pruned into rollups, as in production.
+    await sql`delete from campaign_recipients where slot < ${lastDay}::date - 61`.execute(db)
+    await sql`update campaign_runs set pruned_at = slot + interval '61 days'
+      where slot < ${lastDay}::date - 61`.execute(db)
     await sql`analyze`.execute(db)
+  })
+  const today = addDays(lastDay, 1)
+  // The 30 nights before, as the job ran them (the series read them; the cohorts are incremental).
+  await timed('the 30 nights before (not measured)', async () => {
+    for (let d = addDays(lastDay, -30); d < lastDay; d = addDays(d, 1)) {
+      await buildDay(db, { appid, day: d, timeZone: tz, now: new Date(), today })
+      await buildCohortCells(db, { appid, day: d, timeZone: tz })
+    }
   })
   const baseline = await timed('baseline: count one day of member_days', async () => {
     await sql`select count(*) from member_days where appid = ${appid} and day = ${lastDay}::date`.execute(
@@ -103,18 +146,15 @@ try {
     )
   })
   rows.push(['baseline: count one day of member_days', baseline, '1.00'])
-  const today = addDays(lastDay, 1)
-  const nightly = await timed('nightly rollup of the last day', () =>
-    buildDay(db, { appid, day: lastDay, timeZone: tz, now: new Date(), today }),
-  )
+  // What the nightly job does for a day (jobs/analytics-rollup.ts): the rollup, then the cohorts.
+  const nightlyJob = async () => {
+    await buildDay(db, { appid, day: lastDay, timeZone: tz, now: new Date(), today })
+    await buildCohortCells(db, { appid, day: lastDay, timeZone: tz })
+  }
+  const nightly = await timed('nightly rollup of the last day (+ cohort cells)', nightlyJob)
   rows.push(['nightly rollup of one day', nightly, (nightly / baseline).toFixed(1)])
-  const again = await timed('the same day rebuilt', () =>
-    buildDay(db, { appid, day: lastDay, timeZone: tz, now: new Date(), today }),
-  )
+  const again = await timed('the same day rebuilt', nightlyJob)
   rows.push(['the same day rebuilt', again, (again / baseline).toFixed(1)])
-  // Fill the 30 days before for the series.
-  for (let d = addDays(lastDay, -30); d < lastDay; d = addDays(d, 1))
-    await buildDay(db, { appid, day: d, timeZone: tz, now: new Date(), today })
 
   const app = createApp({
     config: loadConfig({
@@ -137,6 +177,16 @@ try {
     [
       'series: new followers by week, 90 days',
       `/admin/api/analytics/series?metric=followers.new&from=${firstDay}&to=${lastDay}&granularity=week`,
+    ],
+    ['cohorts: by day, 30 days', `/admin/api/analytics/cohorts?to=${lastDay}`],
+    [
+      'cohorts: by week, invite source, 90 days',
+      `/admin/api/analytics/cohorts?grain=week&source=invite&from=${firstDay}&to=${lastDay}`,
+    ],
+    ['fits: growth and retention', `/admin/api/analytics/fits?to=${lastDay}`],
+    [
+      'campaigns: 90 days (200 campaigns, 1M recipients)',
+      `/admin/api/analytics/campaigns?from=${firstDay}&to=${lastDay}`,
     ],
   ]
   console.log('\n| endpoint (10 connections, 5 s) | req/s | p50 ms | p90 ms | p97.5 ms | errors |')
