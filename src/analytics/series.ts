@@ -7,48 +7,20 @@
 import type { Kysely } from 'kysely'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
+import type { MetricSpec } from './families/day-scope.js'
+import { CATALOGUE } from './families/index.js'
 import { computeDay, type DailyFigure, familyOf } from './rollup.js'
 
-/** How a metric's days combine into a week or a month. */
-export type Aggregation = 'sum' | 'avg' | 'last'
+export type { Aggregation } from './families/day-scope.js'
 
-/** The metrics the rollup writes, their unit and how they aggregate. */
-export const METRICS: Record<
-  string,
-  { unit: 'count' | 'fen' | 'ratio' | 'points'; agg: Aggregation }
-> = {
-  'followers.new': { unit: 'count', agg: 'sum' },
-  'followers.unfollowed': { unit: 'count', agg: 'sum' },
-  'followers.net': { unit: 'count', agg: 'sum' },
-  'followers.total': { unit: 'count', agg: 'last' },
-  'activity.dau': { unit: 'count', agg: 'avg' },
-  'activity.wau': { unit: 'count', agg: 'last' },
-  'activity.mau': { unit: 'count', agg: 'last' },
-  'activity.stickiness': { unit: 'ratio', agg: 'avg' },
-  'activity.messages': { unit: 'count', agg: 'sum' },
-  'activity.messages_per_active': { unit: 'ratio', agg: 'avg' },
-  'checkins.participants': { unit: 'count', agg: 'sum' },
-  'checkins.rate': { unit: 'ratio', agg: 'avg' },
-  'checkins.streak': { unit: 'count', agg: 'sum' },
-  'points.issued': { unit: 'points', agg: 'sum' },
-  'points.spent': { unit: 'points', agg: 'sum' },
-  'points.outstanding': { unit: 'points', agg: 'last' },
-  'members.level': { unit: 'count', agg: 'last' },
-  'commerce.orders': { unit: 'count', agg: 'sum' },
-  'commerce.gmv_fen': { unit: 'fen', agg: 'sum' },
-  'commerce.paying_members': { unit: 'count', agg: 'sum' },
-  'commerce.aov_fen': { unit: 'fen', agg: 'avg' },
-  'commerce.arpu_fen': { unit: 'fen', agg: 'avg' },
-  'commerce.arppu_fen': { unit: 'fen', agg: 'avg' },
-  'commerce.repeat_rate': { unit: 'ratio', agg: 'avg' },
-  'commerce.refunds': { unit: 'count', agg: 'sum' },
-  'commerce.refunds_fen': { unit: 'fen', agg: 'sum' },
-  'segments.size': { unit: 'count', agg: 'last' },
-  'segments.flow': { unit: 'count', agg: 'sum' },
-  'activities.signups': { unit: 'count', agg: 'sum' },
-  'activities.waitlisted': { unit: 'count', agg: 'sum' },
-  'activities.cancelled': { unit: 'count', agg: 'sum' },
-}
+/**
+ * The metrics the rollup writes, their unit, how they aggregate and what they count: the
+ * families' catalogue (src/analytics/families/index.ts), so a metric cannot be written and not
+ * served.
+ */
+export const METRICS: Record<string, MetricSpec> = Object.fromEntries(
+  Object.entries(CATALOGUE).map(([metric, { unit, agg, about }]) => [metric, { unit, agg, about }]),
+)
 
 export type Granularity = 'day' | 'week' | 'month'
 

@@ -1,0 +1,77 @@
+/**
+ * What every metric family shares: the day it reads (account, community day, time zone, live or
+ * built), the instant range of that day, the way a stock is read at the day's end, and the shape
+ * of a family — its SELECT and the metrics it writes, with their unit, how days combine and what
+ * they mean.
+ */
+import { type RawBuilder, sql } from 'kysely'
+
+/** One rolled-up figure. */
+export interface DailyFigure {
+  metric: string
+  dim: string
+  value: number
+}
+
+/** The day a family reads. */
+export interface DayScope {
+  appid: string
+  /** The community day, `YYYY-MM-DD`. */
+  day: string
+  timeZone: string
+  /**
+   * Today's live read: stocks (followers in total, points outstanding and frozen) are yesterday's
+   * rolled-up figure plus today's change when yesterday is built — two index probes instead of a
+   * pass over every member.
+   */
+  live?: boolean
+}
+
+/** How a metric's days combine into a week or a month. */
+export type Aggregation = 'sum' | 'avg' | 'last'
+
+/** A metric of the catalogue. */
+export interface MetricSpec {
+  unit: 'count' | 'fen' | 'ratio' | 'points'
+  agg: Aggregation
+  /** What it counts, for the catalogue (`GET analytics/metrics`) and README. */
+  about: string
+}
+
+/** A metric family: one SELECT over the facts of a day and the metrics it writes. */
+export interface Family {
+  metrics: Record<string, MetricSpec>
+  /** Reads the day's scope and its DAU (counted once per computation). */
+  query: (s: DayScope & { dau: number }) => RawBuilder<DailyFigure>
+  /** State-now metrics: written when yesterday or today is built, kept when an older day is. */
+  snapshot?: boolean
+}
+
+/** The half-open instant range [start, end) of a community day. */
+export const dayWindow = (s: DayScope) => ({
+  start: sql`(${s.day}::date::timestamp at time zone ${s.timeZone})`,
+  end: sql`((${s.day}::date + 1)::timestamp at time zone ${s.timeZone})`,
+})
+
+/**
+ * A stock at the end of the day: exact (`full`: today's state minus what changed after the day),
+ * or, read live, yesterday's rolled-up figure plus the day's change when yesterday is built.
+ */
+export const stock = (
+  s: DayScope,
+  metric: string,
+  change: RawBuilder<unknown>,
+  full: RawBuilder<unknown>,
+) =>
+  s.live
+    ? sql`coalesce((select value from analytics_daily where appid = ${s.appid} and metric = ${metric}
+        and day = ${s.day}::date - 1 and dim = '') + ${change}, ${full})::float8`
+    : sql`(${full})::float8`
+
+/** Shorthands for the catalogue. */
+export const count = (about: string, agg: Aggregation = 'sum'): MetricSpec => ({
+  unit: 'count',
+  agg,
+  about,
+})
+export const ratio = (about: string): MetricSpec => ({ unit: 'ratio', agg: 'avg', about })

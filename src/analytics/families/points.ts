@@ -1,0 +1,92 @@
+/**
+ * The points ledger of a day: what was issued and spent by rule, purchase points released from
+ * frozen, the stocks at the day's end (available = the liability, frozen = purchase points not
+ * yet released), and the activities' participation awards (the ledger entries `awardParticipants`
+ * writes, keyed `activity:<id>:<occurrence>:<member>`) — one pass over the day's ledger for all.
+ *
+ * Issued and spent are available entries only: frozen purchase points (待到账) are issued when
+ * released (rule `points_release`), and the outstanding stock is Σ `points_balance`, which frozen
+ * points are not part of; the frozen stock is Σ `points_frozen`. The engine has no point expiry
+ * (`points_ledger.expires_at` is never set and no job expires points), so there is no
+ * `points.expired`.
+ */
+import { sql } from 'kysely'
+import { type DailyFigure, type Family, type MetricSpec, stock } from './day-scope.js'
+
+const points = (about: string, agg: MetricSpec['agg'] = 'sum'): MetricSpec => ({
+  unit: 'points',
+  agg,
+  about,
+})
+
+export const pointsFamily: Family = {
+  metrics: {
+    'points.issued': points(
+      'available points added [ledger rule: checkin, daily_login, friend_invite, grant, ' +
+        'points_release (purchase points when released), activity_<key>, redeem_refund, mp_link_in …]',
+    ),
+    'points.spent': points(
+      'available points taken [ledger rule: redeem (redeemed for rewards), deduct, ' +
+        'moderator_deduct, purchase_refund, mp_link_out …]',
+    ),
+    'points.released': points('frozen purchase points released to members that day'),
+    'points.frozen': points(
+      'frozen purchase points not yet released at the end of the day',
+      'last',
+    ),
+    'points.outstanding': points('available points held by members at the end of the day', 'last'),
+    'activities.awarded': {
+      unit: 'count',
+      agg: 'sum',
+      about: 'participation awards: members awarded for an occurrence [activity key]',
+    },
+    'activities.points_awarded': points('points awarded to participants [activity key]'),
+  },
+  query: (s) => sql<DailyFigure>`
+    with l as (
+      select rule, delta, state, idempotency_key like 'activity:%' as award from points_ledger
+      where appid = ${s.appid} and day = ${s.day}::date
+    ), a as (
+      select rule, delta, award from l where state = 'available'
+    ), aw as (
+      select substr(rule, 10) as activity, delta from a where award and delta > 0
+    ), after as (
+      select coalesce(sum(delta) filter (where state = 'available'), 0) as available,
+        coalesce(sum(delta) filter (where state = 'frozen'), 0) as frozen
+      from points_ledger where appid = ${s.appid} and day > ${s.day}::date
+    )
+    select 'points.issued' as metric, coalesce(rule, '') as dim, sum(delta)::float8 as value
+    from a where delta > 0 group by grouping sets ((), (rule))
+    having count(*) > 0
+    union all
+    select 'points.spent', coalesce(rule, ''), sum(-delta)::float8
+    from a where delta < 0 group by grouping sets ((), (rule))
+    having count(*) > 0
+    union all
+    select 'points.released', '', coalesce(sum(delta), 0)::float8
+    from a where rule = 'points_release'
+    union all
+    select 'points.outstanding', '', ${stock(
+      s,
+      'points.outstanding',
+      sql`(select coalesce(sum(delta), 0) from a)`,
+      sql`(select coalesce(sum(points_balance), 0) from members where appid = ${s.appid})
+        - (select available from after)`,
+    )}
+    union all
+    select 'points.frozen', '', ${stock(
+      s,
+      'points.frozen',
+      sql`(select coalesce(sum(delta), 0) from l where state = 'frozen')`,
+      sql`(select coalesce(sum(points_frozen), 0) from members where appid = ${s.appid})
+        - (select frozen from after)`,
+    )}
+    union all
+    select 'activities.awarded', coalesce(activity, ''), count(*)::float8
+    from aw group by grouping sets ((), (activity))
+    having count(*) > 0 or grouping(activity) = 1
+    union all
+    select 'activities.points_awarded', coalesce(activity, ''), coalesce(sum(delta), 0)::float8
+    from aw group by grouping sets ((), (activity))
+    having count(*) > 0 or grouping(activity) = 1`,
+}
