@@ -60,19 +60,19 @@ export async function pushes(
     .execute()
 }
 
-/** A product and a paid order (with `refund` when given); returns the order id. */
-export async function paidOrder(
+/** A flash-sale product without stock or time limits; returns its id. */
+export async function product(
   db: Kysely<Database>,
   appid: string,
-  o: { memberId: number; fen: number; paidAt: Date; no: string },
+  o: { sku: string; fen: number; at: Date },
 ): Promise<number> {
-  const product = await db
+  const row = await db
     .insertInto('products')
     .values({
       appid,
-      sku: `sku-${o.no}`,
+      sku: o.sku,
       kind: 'flash_sale',
-      name: 'item',
+      name: o.sku,
       price_fen: o.fen,
       stock: null,
       per_member_limit: null,
@@ -84,10 +84,20 @@ export async function paidOrder(
       group_size: null,
       group_max: null,
       group_hours: null,
-      created_at: o.paidAt,
+      created_at: o.at,
     })
     .returning('id')
     .executeTakeFirstOrThrow()
+  return Number(row.id)
+}
+
+/** A product and a paid order (with `refund` when given); returns the order id. */
+export async function paidOrder(
+  db: Kysely<Database>,
+  appid: string,
+  o: { memberId: number; fen: number; paidAt: Date; no: string },
+): Promise<number> {
+  const productId = await product(db, appid, { sku: `sku-${o.no}`, fen: o.fen, at: o.paidAt })
   const order = await db
     .insertInto('orders')
     .values({
@@ -95,7 +105,7 @@ export async function paidOrder(
       out_trade_no: o.no,
       member_id: o.memberId,
       mp_openid: 'mp_someone',
-      product_id: Number(product.id),
+      product_id: productId,
       kind: 'flash_sale',
       description: 'item',
       amount_fen: o.fen,

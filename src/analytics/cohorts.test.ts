@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { rng } from '../../test/prng.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { addDays, weekStart } from '../community/community-time.js'
 import type { Segment } from '../db/schema.js'
@@ -19,18 +20,6 @@ const at = (n: number, hour = 10) =>
 const APPID = 'wxc0h0rt0000000001'
 const SOURCES: CohortSource[] = ['invite', 'qr', 'organic']
 const SEGMENTS: (Segment | null)[] = ['new', 'active', 'loyal', 'at_risk', null]
-
-/** A seeded uniform generator (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface SimMember {
   openid: string

@@ -69,7 +69,8 @@ export function opensServiceWindow(m: InboundMessage): boolean {
  * key in `inbound_events`, upserts the member (`insert … on conflict do update`, so concurrent
  * pushes from one member never race) and, on the member's first action of the community day, awards
  * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
- * state changes only on subscribe, SCAN and unsubscribe. With a replay claim, the overload of
+ * state changes only on subscribe, SCAN and unsubscribe; `last_active_at` moves on member actions only
+ * (an unfollow or a system event is none: it must not count as a campaign conversion). With a replay claim, the overload of
  * migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement.
  */
 export function databaseMemberStore(
@@ -88,7 +89,7 @@ export function databaseMemberStore(
       const { rows } = await sql<{ r: RawReceive }>`select quanzi_receive(
         ${claim.appid}::text, ${claim.dedupeKey}::text, ${message.fromUserName}::text,
         ${claim.msgType}::text, ${claim.event}::text, ${now}::timestamptz,
-        ${!(event && SYSTEM_EVENTS.has(event))}::boolean, ${opensServiceWindow(message)}::boolean,
+        ${isMemberAction(message)}::boolean, ${opensServiceWindow(message)}::boolean,
         ${subscribed}::boolean, ${event === 'subscribe'}::boolean, ${unfollow}::boolean,
         ${follow}::boolean, ${follow ? message.scene : null}::text,
         ${follow ? message.eventKey : null}::text, ${isMemberAction(message)}::boolean,
