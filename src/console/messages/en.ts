@@ -53,7 +53,7 @@ export const en: Record<MessageKey, string> = {
   'overview.lastWeek': 'Same day last week',
   'overview.vsLastWeek': 'vs. last week',
   'overview.partial': "Today's figures as of {time}, still growing",
-  'overview.trends': 'Last 30 days',
+  'overview.trends': 'Last 30 days (through yesterday)',
   'overview.alerts': 'Open alerts',
   'overview.alertsNone': 'No open alerts',
   'overview.alertOpened': 'opened {time}',

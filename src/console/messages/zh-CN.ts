@@ -50,7 +50,7 @@ export const zhCN = {
   'overview.lastWeek': '上周同日',
   'overview.vsLastWeek': '较上周同日',
   'overview.partial': '今日数据截至 {time}，仍在增长',
-  'overview.trends': '近 30 天趋势',
+  'overview.trends': '近 30 天趋势（截至昨日）',
   'overview.alerts': '未关闭的告警',
   'overview.alertsNone': '没有未关闭的告警',
   'overview.alertOpened': '{time} 开启',

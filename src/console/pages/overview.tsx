@@ -44,7 +44,7 @@ export const overviewPage: ConsolePage = {
           TRENDS.map(async (chart) => ({
             chart,
             series: await Promise.all(
-              chart.metrics.map((m) => series(m, addDays(today, -29), today)),
+              chart.metrics.map((m) => series(m, addDays(today, -30), addDays(today, -1))),
             ),
           })),
         ),
