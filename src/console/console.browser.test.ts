@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { passwordOf, seedAnalytics, seedOperators } from '../../test/console-kit.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
@@ -41,25 +41,33 @@ if (!CHROMIUM) {
   forEachDatabase('console in a browser', (db, name) => {
     let server: TestServer
     const contexts: BrowserContext[] = []
+    const foreign: string[] = []
+    afterEach(() => expect(foreign).toEqual([]))
     const shot = (page: Page, file: string) =>
       name === 'pglite' ? page.screenshot({ path: `${SHOTS}${file}`, fullPage: true }) : undefined
 
-    /** A fresh browser profile at `width` px, optionally signed in. */
-    async function open(width = 1280, as?: string): Promise<Page> {
+    const signedIn = new Map<string, Awaited<ReturnType<BrowserContext['storageState']>>>()
+
+    /** A fresh browser profile at `width` px on `path`, with `as`'s session (signed in once). */
+    async function open(width = 1280, as?: string, path = '/console'): Promise<Page> {
+      if (as && !signedIn.has(as)) {
+        const page = await open(width)
+        await signInWith(page, as, passwordOf(as))
+        expect(page.url()).toBe(`${server.url}/console`)
+        signedIn.set(as, await page.context().storageState())
+      }
       const context = await browser.newContext({
         viewport: { width, height: 900 },
         locale: 'zh-CN',
+        ...(as ? { storageState: signedIn.get(as) } : {}),
       })
       contexts.push(context)
-      // No external network: anything not on the app's origin fails the test.
-      await context.route('**/*', (route) =>
-        route.request().url().startsWith(server.url) ? route.continue() : route.abort(),
-      )
       const page = await context.newPage()
-      if (as) {
-        await signInWith(page, as, passwordOf(as))
-        await page.waitForURL(`${server.url}/console`)
-      }
+      // No external network: every request must go to the app (checked after each test).
+      page.on('request', (r) => {
+        if (!r.url().startsWith(server.url)) foreign.push(r.url())
+      })
+      if (as) await page.goto(`${server.url}${path}`)
       return page
     }
 
@@ -155,8 +163,7 @@ if (!CHROMIUM) {
     })
 
     it('refuses a viewer an action with a 403 page in Chinese', async () => {
-      const page = await open(1280, 'viewer1')
-      await page.goto(`${server.url}/console/system/operators`)
+      const page = await open(1280, 'viewer1', '/console/system/operators')
       expect(await page.locator('#op-name').count()).toBe(0)
       // A forged add-operator form carrying the viewer's own CSRF token.
       const response = await Promise.all([
@@ -187,8 +194,7 @@ if (!CHROMIUM) {
     })
 
     it('refuses a form without its CSRF token (403); an owner adds an operator', async () => {
-      const page = await open(1280, 'owner1')
-      await page.goto(`${server.url}/console/system/operators`)
+      const page = await open(1280, 'owner1', '/console/system/operators')
       await page.getByLabel('用户名').fill('carol')
       await page.getByLabel('初始密码（至少 8 位）').fill('carol-password')
       await page.locator('form.stack input[name=_csrf]').evaluate((e) => e.remove())

@@ -24,7 +24,8 @@ export function growthOption(
   const fitted = x.map((_, i) => round(fit.r0 * Math.exp(fit.k * i)))
   const pad = days.map(() => null)
   return lineOption(x, [
-    { name: t('overview.series.observed'), data: days.map((d) => byDay.get(d) ?? null) },
+    // A day without followers has no logarithm: the fit leaves it out, and so does the line.
+    { name: t('overview.series.observed'), data: days.map((d) => byDay.get(d) || null) },
     { name: t('overview.series.fitted'), data: fitted, dashed: true },
     { name: t('overview.series.forecast'), data: [...pad, ...forecast.map((p) => round(p.value))] },
     {
