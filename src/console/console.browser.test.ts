@@ -5,11 +5,14 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { passwordOf, seedAnalytics, seedOperators } from '../../test/console-kit.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { localDay } from '../community/community-time.js'
+
+// A page with ECharts takes seconds on a busy 2-core machine; 30 s was exceeded once at load 13.
+vi.setConfig({ testTimeout: 90_000 })
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
 const SHOTS = new URL('../../test-output/console/', import.meta.url).pathname
