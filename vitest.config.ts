@@ -8,7 +8,7 @@ export default defineConfig({
       'jobs/**/*.test.ts',
       'test/**/*.test.ts',
     ],
-    globalSetup: ['test/pglite-template.ts'],
+    globalSetup: ['test/console-assets.ts', 'test/pglite-template.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -14,6 +14,7 @@ import { databaseMemberStore, type MemberStore } from './community/members.js'
 import { cachedOpsStatus, type OpsStatus } from './community/ops-status.js'
 import { databaseTokenStore } from './community/token-store.js'
 import type { Config } from './config.js'
+import { consoleRoutes } from './console/console-routes.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { type Metrics, noopMetrics } from './metrics.js'
@@ -171,6 +172,18 @@ export function createApp(deps: AppDeps): Hono {
       shop: deps.shop,
       logger,
       robots: community.robots,
+    }),
+  )
+  app.route(
+    '/console',
+    consoleRoutes({
+      db,
+      clock,
+      logger,
+      appids: config.accounts.map((a) => a.appid),
+      timeZone: config.timeZone,
+      locale: config.locale,
+      trustedProxyHops: config.trustedProxyHops,
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))

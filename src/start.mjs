@@ -21,7 +21,9 @@ function newestSource() {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const path = `${dir}/${e.name}`
       if (e.isDirectory()) walk(path)
-      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+      else if (/\.(ts|tsx)$/.test(e.name) && !e.name.endsWith('.test.ts'))
+        newest = Math.max(newest, statSync(path).mtimeMs)
+      else if (dir.endsWith('console/assets') && /\.(js|css)$/.test(e.name))
         newest = Math.max(newest, statSync(path).mtimeMs)
     }
   }
@@ -35,6 +37,9 @@ function compilePgliteWasm() {
 }
 
 async function build() {
+  // The console's hashed assets (ECharts, console.js/css) as a module both entries bundle.
+  const { writeEmbeddedAssets } = await import('./console/assets/build-assets.mjs')
+  writeEmbeddedAssets()
   const esbuild = await import('esbuild')
   await esbuild.build({
     absWorkingDir: root,

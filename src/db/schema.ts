@@ -492,6 +492,39 @@ export interface AnalyticsDailyTable {
   value: number
 }
 
+/** Who may sign in to the console (migration 0038). */
+export interface OperatorsTable {
+  id: Generated<number>
+  name: string
+  role: 'owner' | 'operator' | 'viewer'
+  /** `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>` (src/console/password.ts). */
+  password_hash: string
+  disabled: Generated<boolean>
+  /** Points an operator may grant a community day; null = no cap (owners are never capped). */
+  daily_grant_limit: ColumnType<number | null, number | null | undefined, number | null>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** A signed-in browser (migration 0038): only the token's SHA-256 is stored. */
+export interface ConsoleSessionsTable {
+  id: Generated<number>
+  token_hash: string
+  operator_id: number
+  csrf_token: string
+  created_at: Timestamp
+  last_seen_at: Timestamp
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+}
+
+/** A failed console sign-in (migration 0038), counted to refuse guessing. */
+export interface ConsoleLoginFailuresTable {
+  id: Generated<number>
+  name: string
+  client_address: string
+  failed_at: Timestamp
+}
+
 /** When a community day's rollup was last built (a re-run replaces it). */
 export interface AnalyticsDaysTable {
   appid: string
@@ -894,6 +927,9 @@ export interface Database {
   cohort_days: CohortDaysTable
   cohort_syncs: CohortSyncsTable
   cohort_retention: CohortRetentionTable
+  operators: OperatorsTable
+  console_sessions: ConsoleSessionsTable
+  console_login_failures: ConsoleLoginFailuresTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable

@@ -1,0 +1,77 @@
+/**
+ * `consoleRoutes(deps)`: the operators' web console, mounted at `/console` by app.ts. Order:
+ * hashed assets (public, immutable) → headers and language → sign-in → session guard → CSRF and
+ * viewer guard on every POST → sign-out and the pages listed in pages/index.ts. Refusals render
+ * as a page in the operator's language.
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { findAsset, IMMUTABLE } from './assets.js'
+import { mountLogin, mountLogout } from './auth-routes.js'
+import { Document } from './components/layout.js'
+import { type ConsoleDeps, type ConsoleEnv, ConsoleRefusal } from './context.js'
+import { consoleTranslator } from './i18n.js'
+import type { SectionKey } from './page.js'
+import { consolePages } from './pages/index.js'
+import { consoleActions, consoleHeaders, consoleLanguage, consoleSession } from './security.js'
+
+/** The href of a page path under /console. */
+export const consoleHref = (path: string) => (path === '/' ? '/console' : `/console${path}`)
+
+/** The console app, to mount at `/console`. */
+export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
+  const app = new Hono<ConsoleEnv>()
+  const links: Partial<Record<SectionKey, string>> = {}
+  for (const page of consolePages) links[page.section] ??= consoleHref(page.path)
+
+  app.get('/assets/:file', (c) => {
+    const asset = findAsset(c.req.param('file'))
+    if (!asset) return c.text('no such asset', 404)
+    c.header('cache-control', IMMUTABLE)
+    c.header('x-content-type-options', 'nosniff')
+    return c.body(asset.body, 200, { 'content-type': asset.contentType })
+  })
+
+  app.use('*', consoleHeaders)
+  app.use('*', consoleLanguage(deps))
+  app.onError((error, c) => {
+    const t = c.var.t ?? consoleTranslator(deps.locale)
+    let status = 500
+    let text = t('error.internal')
+    if (error instanceof ConsoleRefusal) {
+      status = error.status
+      text = t(error.key, error.params)
+    } else if (error instanceof HTTPException) {
+      status = error.status
+      text = status === 404 ? t('error.notFound') : t('error.input', { reason: error.message })
+    } else deps.logger.error('console request failed', { path: c.req.path, error })
+    if (status < 500) deps.logger.warn('console refused', { path: c.req.path, status, key: text })
+    c.header('cache-control', 'no-store')
+    return c.html(
+      <Document lang={c.var.lang ?? deps.locale} title={t('error.title')}>
+        <main id="main" class="login card">
+          <h1>{t('error.title')}</h1>
+          <p role="alert">{text}</p>
+          <p>
+            <a href="/console">{t('error.back')}</a>
+          </p>
+        </main>
+      </Document>,
+      status as 403,
+    )
+  })
+
+  mountLogin(app, deps)
+  app.use('*', consoleSession(deps))
+  app.use('*', consoleActions)
+  app.use('*', async function navigation(c, next) {
+    c.set('links', links)
+    await next()
+  })
+  mountLogout(app, deps)
+  for (const page of consolePages) page.mount(app, deps)
+  app.all('*', () => {
+    throw new ConsoleRefusal(404, 'error.notFound')
+  })
+  return app
+}

@@ -1,0 +1,258 @@
+/**
+ * The console over `app.request()`: passwords, sign-in and its throttle, cookie attributes,
+ * sessions (idle and absolute limits, sign-out), CSRF and roles, assets and the overview's
+ * empty state — on every test database.
+ */
+import type { Hono } from 'hono'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { createRouter } from '../../handlers/index.js'
+import {
+  cookiesOf,
+  manualClock,
+  passwordOf,
+  postForm,
+  postLogin,
+  seedOperators,
+  signIn,
+} from '../../test/console-kit.js'
+import { forEachDatabase } from '../../test/databases.js'
+import { testConfig } from '../../test/server.js'
+import { createApp } from '../app.js'
+import { silentLogger } from '../logger.js'
+import { assetUrl } from './assets.js'
+import { hashPassword, verifyPassword } from './password.js'
+
+describe('operator passwords', () => {
+  it('are PBKDF2-SHA256 in one self-describing format, salted, verified exactly', async () => {
+    const a = await hashPassword('correct horse')
+    const b = await hashPassword('correct horse')
+    expect(a).toMatch(/^pbkdf2-sha256\$100000\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/)
+    expect(a).not.toBe(b)
+    expect(await verifyPassword('correct horse', a)).toBe(true)
+    expect(await verifyPassword('correct horsE', a)).toBe(false)
+    expect(await verifyPassword('correct horse', 'scrypt$1$2$3')).toBe(false)
+    expect(await verifyPassword('x', 'pbkdf2-sha256$100000$AAAA$AAAA')).toBe(false)
+  })
+
+  it('verify a hash made with fewer iterations (the count travels with the hash)', async () => {
+    const h = await hashPassword('pw123456', 1000)
+    expect(h.startsWith('pbkdf2-sha256$1000$')).toBe(true)
+    expect(await verifyPassword('pw123456', h)).toBe(true)
+  })
+})
+
+forEachDatabase('console', (db) => {
+  const clock = manualClock(new Date('2026-11-20T02:00:00Z'))
+  let app: Hono
+  const request = (path: string, cookie = '') =>
+    app.request(path, { headers: cookie ? { cookie } : {} })
+
+  beforeAll(async () => {
+    await seedOperators(db().db, clock.now())
+    app = createApp({
+      config: testConfig(),
+      db: db().db,
+      router: createRouter(),
+      logger: silentLogger,
+      clock,
+      clientAddress: () => '203.0.113.9',
+    })
+  })
+
+  it('sends a browser without a session to the sign-in page', async () => {
+    const res = await request('/console')
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/console/login')
+    const login = await request('/console/login')
+    const html = await login.text()
+    expect(html).toContain('<label for="login-name">用户名</label>')
+    expect(login.headers.get('content-security-policy')).toContain("script-src 'self'")
+  })
+
+  it('signs in with a session cookie that is HttpOnly, SameSite=Strict, Path=/console', async () => {
+    const res = await postLogin(app, 'owner1', passwordOf('owner1'))
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/console')
+    const line = res.headers.getSetCookie().find((l) => l.startsWith('qz_session='))!
+    expect(line).toMatch(/; Path=\/console/)
+    expect(line).toMatch(/; HttpOnly/)
+    expect(line).toMatch(/; SameSite=Strict/)
+    expect(line).not.toMatch(/Secure/)
+    const token = cookiesOf(res).qz_session!
+    const stored = await db().db.selectFrom('console_sessions').select('token_hash').execute()
+    expect(stored.map((s) => s.token_hash)).not.toContain(token)
+    expect(stored.length).toBeGreaterThan(0)
+    const audit = await db()
+      .db.selectFrom('audit_log')
+      .select(['actor', 'client_address'])
+      .where('action', '=', 'console.login')
+      .executeTakeFirstOrThrow()
+    expect(audit).toEqual({ actor: 'owner1', client_address: '203.0.113.9' })
+  })
+
+  it('marks the cookie Secure over HTTPS and behind a trusted proxy that says https', async () => {
+    const direct = await postLogin(app, 'op1', passwordOf('op1'), {})
+    expect(direct.headers.getSetCookie().join()).not.toMatch(/Secure/)
+    const https = await app.request('https://console.example/console/login')
+    expect(https.headers.getSetCookie()[0]).toMatch(/; Secure/)
+    const proxied = createApp({
+      config: testConfig({ TRUSTED_PROXY_HOPS: '1' }),
+      db: db().db,
+      router: createRouter(),
+      logger: silentLogger,
+      clock,
+    })
+    const res = await proxied.request('/console/login', {
+      headers: { 'x-forwarded-proto': 'https' },
+    })
+    expect(res.headers.getSetCookie()[0]).toMatch(/; Secure/)
+  })
+
+  it('refuses a wrong password, an unknown name and a sign-in form without its CSRF token', async () => {
+    const wrong = await postLogin(app, 'op1', 'not-the-password')
+    expect(wrong.status).toBe(401)
+    expect(await wrong.text()).toContain('用户名或密码错误')
+    expect((await postLogin(app, 'nobody', 'whatever1')).status).toBe(401)
+    const forged = await app.request('/console/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=op1&password=op1-password',
+    })
+    expect(forged.status).toBe(403)
+    expect(forged.headers.getSetCookie().join()).not.toContain('qz_session')
+  })
+
+  it('refuses a name after 5 failures in 15 minutes, even with the right password', async () => {
+    for (let i = 0; i < 5; i++) await postLogin(app, 'guessed', `wrong-${i}`)
+    const res = await postLogin(app, 'guessed', 'wrong-5')
+    expect(res.status).toBe(429)
+    expect(await res.text()).toContain('登录失败次数过多')
+    await db().db.deleteFrom('console_login_failures').execute()
+    for (let i = 0; i < 5; i++) await postLogin(app, 'viewer1', `wrong-${i}`)
+    expect((await postLogin(app, 'viewer1', passwordOf('viewer1'))).status).toBe(429)
+    clock.advance(15 * 60_000 + 1000)
+    expect((await postLogin(app, 'viewer1', passwordOf('viewer1'))).status).toBe(303)
+  })
+
+  it('refuses a POST without the CSRF token (403) and a viewer any action (403)', async () => {
+    const sneaky = (who: { cookie: string; csrf?: string }) =>
+      postForm(app, '/console/system/operators', who.cookie, {
+        ...(who.csrf ? { _csrf: who.csrf } : {}),
+        name: 'sneaky',
+        role: 'owner',
+        password: 'sneaky-password',
+      })
+    const missing = await sneaky({ cookie: (await signIn(app, 'owner1')).cookie })
+    expect(missing.status).toBe(403)
+    expect(await missing.text()).toContain('CSRF')
+    const refused = await sneaky(await signIn(app, 'viewer1'))
+    expect(refused.status).toBe(403)
+    expect(await refused.text()).toContain('只读')
+    const notOwner = await sneaky(await signIn(app, 'op1'))
+    expect(notOwner.status).toBe(403)
+    expect(await notOwner.text()).toContain('只有“所有者”')
+    const names = await db().db.selectFrom('operators').select('name').execute()
+    expect(names.map((n) => n.name)).not.toContain('sneaky')
+  })
+
+  it('lets an owner add and disable an operator, audited with the owner’s name', async () => {
+    const owner = await signIn(app, 'owner1')
+    const bad = await postForm(app, '/console/system/operators', owner.cookie, {
+      _csrf: owner.csrf,
+      name: 'new-op',
+      role: 'admin',
+      password: 'new-op-password',
+    })
+    expect(bad.status).toBe(400)
+    expect(await bad.text()).toContain('角色无效')
+    const added = await postForm(app, '/console/system/operators', owner.cookie, {
+      _csrf: owner.csrf,
+      name: 'new-op',
+      role: 'operator',
+      password: 'new-op-password',
+      dailyGrantLimit: '500',
+    })
+    expect(added.status).toBe(303)
+    const row = await db()
+      .db.selectFrom('operators')
+      .select(['role', 'daily_grant_limit', 'password_hash'])
+      .where('name', '=', 'new-op')
+      .executeTakeFirstOrThrow()
+    expect(row.role).toBe('operator')
+    expect(row.daily_grant_limit).toBe(500)
+    expect(row.password_hash).toMatch(/^pbkdf2-sha256\$/)
+    const session = await signIn(app, 'new-op', 'new-op-password')
+    const disabled = await postForm(
+      app,
+      '/console/system/operators/new-op/disabled',
+      owner.cookie,
+      {
+        _csrf: owner.csrf,
+        disabled: '1',
+      },
+    )
+    expect(disabled.status).toBe(303)
+    expect((await request('/console', session.cookie)).status).toBe(303)
+    expect((await postLogin(app, 'new-op', 'new-op-password')).status).toBe(401)
+    const audit = await db()
+      .db.selectFrom('audit_log')
+      .select(['actor', 'action', 'target'])
+      .where('action', 'like', 'operator.%')
+      .orderBy('id')
+      .execute()
+    expect(audit).toEqual([
+      { actor: 'owner1', action: 'operator.add', target: 'new-op' },
+      { actor: 'owner1', action: 'operator.disable', target: 'new-op' },
+    ])
+    const unknown = await postForm(app, '/console/system/operators/ghost/disabled', owner.cookie, {
+      _csrf: owner.csrf,
+      disabled: '1',
+    })
+    expect(unknown.status).toBe(404)
+    expect(await db().db.selectFrom('audit_log').where('target', '=', 'ghost').execute()).toEqual(
+      [],
+    )
+  })
+
+  it('ends a session after 30 idle minutes, after 12 hours, and on sign-out', async () => {
+    const a = await signIn(app, 'op1')
+    clock.advance(29 * 60_000)
+    expect((await request('/console/system/operators', a.cookie)).status).toBe(200)
+    clock.advance(31 * 60_000)
+    expect((await request('/console/system/operators', a.cookie)).status).toBe(303)
+    const b = await signIn(app, 'op1')
+    for (let i = 0; i < 25; i++) {
+      clock.advance(29 * 60_000)
+      await request('/console/system/operators', b.cookie)
+    }
+    expect((await request('/console/system/operators', b.cookie)).status).toBe(303)
+    const c = await signIn(app, 'op1')
+    expect((await postForm(app, '/console/logout', c.cookie, { _csrf: c.csrf })).status).toBe(303)
+    expect((await request('/console/system/operators', c.cookie)).status).toBe(303)
+  })
+
+  it('renders the overview on an empty community, in Chinese and in English, under 100 KB', async () => {
+    const { cookie } = await signIn(app, 'viewer1')
+    const res = await request('/console', cookie)
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    expect(html.length).toBeLessThan(100_000)
+    expect(html).toContain('<h1>概览</h1>')
+    expect(html).toContain('粉丝数据不足 3 天')
+    expect(html).toContain('没有未关闭的告警')
+    expect(html).toContain('未完成')
+    const en = await request('/console?lang=en', cookie)
+    expect(await en.text()).toContain('<h1>Overview</h1>')
+    expect(en.headers.getSetCookie()[0]).toMatch(/^qz_lang=en;/)
+  })
+
+  it('serves hashed assets with a year-long immutable cache', async () => {
+    for (const url of [assetUrl('echarts', 'js'), assetUrl('console', 'css')]) {
+      const res = await app.request(url)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+      expect((await res.text()).length).toBeGreaterThan(500)
+    }
+    expect((await app.request('/console/assets/echarts.000000000000.js')).status).toBe(404)
+  })
+})

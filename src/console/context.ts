@@ -1,0 +1,82 @@
+/**
+ * What every console page gets: the dependencies (`ConsoleDeps`, the same database and clock the
+ * admin API uses) and, per request, the signed-in operator, their CSRF token, the language and the
+ * formatters (`ConsoleEnv`). Refusals are `ConsoleRefusal`s, rendered as a page in the operator's
+ * language.
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.js'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import type { Format } from './format.js'
+import type { Lang, MessageKey, Translate } from './i18n.js'
+import type { LoginThrottleLimits } from './login-throttle.js'
+import type { Role } from './operators.js'
+import type { SectionKey } from './page.js'
+import type { ConsoleSession, SessionLimits } from './sessions.js'
+
+/** The console's dependencies, injected by app.ts. */
+export interface ConsoleDeps {
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  /** The configured accounts; pages show the first unless `?appid=` names another. */
+  appids: string[]
+  timeZone: string
+  /** The default language (QUANZI_LOCALE). */
+  locale: Lang
+  /** Proxies trusted for X-Forwarded-Proto (the cookie is Secure when the request was HTTPS). */
+  trustedProxyHops: number
+  sessionLimits?: SessionLimits
+  loginLimits?: LoginThrottleLimits
+}
+
+/** Per-request variables of the console app. */
+export interface ConsoleVariables {
+  lang: Lang
+  t: Translate
+  fmt: Format
+  /** The signed-in session (absent only on the sign-in page and assets). */
+  session: ConsoleSession
+  /** Each built section's link (the navigation). */
+  links: Partial<Record<SectionKey, string>>
+}
+
+export type ConsoleEnv = { Variables: ConsoleVariables }
+export type ConsoleContext = Context<ConsoleEnv>
+
+/** A refusal shown as a page: the status and the message key that explains it. */
+export class ConsoleRefusal extends HTTPException {
+  constructor(
+    status: ContentfulStatusCode,
+    readonly key: MessageKey,
+    readonly params?: Record<string, string | number>,
+  ) {
+    super(status, { message: key })
+  }
+}
+
+/**
+ * Refuses (403) an operator whose role is not one of `roles`.
+ * @example app.post('/system/operators', requireRole('owner'), handler)
+ */
+export function requireRole(...roles: Role[]): MiddlewareHandler<ConsoleEnv> {
+  return async function roleGuard(c, next) {
+    const role = c.var.session.operator.role
+    if (!roles.includes(role))
+      throw new ConsoleRefusal(403, roles.includes('operator') ? 'error.viewer' : 'error.ownerOnly')
+    await next()
+  }
+}
+
+/** The account a page shows: `?appid=` when it is configured, else the first account. */
+export function accountOf(c: ConsoleContext, deps: ConsoleDeps): string {
+  const asked = c.req.query('appid')
+  if (asked && deps.appids.includes(asked)) return asked
+  const first = deps.appids[0]
+  if (!first) throw new ConsoleRefusal(404, 'error.notFound')
+  return first
+}

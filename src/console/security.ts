@@ -1,0 +1,99 @@
+/**
+ * The console's request guards: security headers, the language, the session (sign-in required),
+ * the CSRF token on every POST and the viewer's read-only rule. Cookies are HttpOnly,
+ * SameSite=Strict, Path=/console, and Secure when the request came over HTTPS.
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { timingSafeEqual } from '../wechat/crypto.js'
+import { type ConsoleDeps, type ConsoleEnv, ConsoleRefusal } from './context.js'
+import { consoleFormat } from './format.js'
+import { consoleTranslator, parseLang } from './i18n.js'
+import { readSession } from './sessions.js'
+
+export const SESSION_COOKIE = 'qz_session'
+export const LANG_COOKIE = 'qz_lang'
+
+/** Whether the browser reached us over HTTPS (directly, or per X-Forwarded-Proto behind proxies). */
+export function isHttps(c: Context, trustedProxyHops: number): boolean {
+  if (new URL(c.req.url).protocol === 'https:') return true
+  if (trustedProxyHops <= 0) return false
+  const chain = (c.req.header('x-forwarded-proto') ?? '').split(',').map((s) => s.trim())
+  return chain[Math.max(0, chain.length - trustedProxyHops)] === 'https'
+}
+
+/** Sets a console cookie with the house attributes. */
+export function setConsoleCookie(
+  c: Context,
+  deps: ConsoleDeps,
+  name: string,
+  value: string,
+  o: { path?: string; maxAge?: number } = {},
+) {
+  setCookie(c, name, value, {
+    path: o.path ?? '/console',
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: isHttps(c, deps.trustedProxyHops),
+    ...(o.maxAge === undefined ? {} : { maxAge: o.maxAge }),
+  })
+}
+
+/** Security headers on every console response. */
+export const consoleHeaders: MiddlewareHandler = async function consoleHeaders(c, next) {
+  await next()
+  c.header(
+    'content-security-policy',
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  )
+  c.header('x-content-type-options', 'nosniff')
+  c.header('referrer-policy', 'same-origin')
+}
+
+/** Language (`?lang=` remembered in a cookie), translator and formatters. */
+export function consoleLanguage(deps: ConsoleDeps): MiddlewareHandler<ConsoleEnv> {
+  return async function consoleLanguage(c, next) {
+    const asked = parseLang(c.req.query('lang'))
+    if (asked) setConsoleCookie(c, deps, LANG_COOKIE, asked, { maxAge: 365 * 86_400 })
+    const lang = asked ?? parseLang(getCookie(c, LANG_COOKIE)) ?? deps.locale
+    c.set('lang', lang)
+    c.set('t', consoleTranslator(lang))
+    c.set('fmt', consoleFormat(lang, deps.timeZone))
+    await next()
+  }
+}
+
+/** Requires a live session: without one, the browser is sent to the sign-in page. */
+export function consoleSession(deps: ConsoleDeps): MiddlewareHandler<ConsoleEnv> {
+  return async function consoleSession(c, next) {
+    const token = getCookie(c, SESSION_COOKIE)
+    const session =
+      token &&
+      (await readSession(deps.db, { token, now: deps.clock.now(), limits: deps.sessionLimits }))
+    if (!session) {
+      if (token) deleteCookie(c, SESSION_COOKIE, { path: '/console' })
+      return c.redirect('/console/login', 303)
+    }
+    c.set('session', session)
+    await next()
+  }
+}
+
+/** The hidden `_csrf` field of a POST must be the session's token (403 otherwise). */
+export function csrfField(expected: string, given: unknown): boolean {
+  return typeof given === 'string' && given.length > 0 && timingSafeEqual(given, expected)
+}
+
+/** Every POST carries the session's CSRF token; viewers may not POST (except signing out). */
+export const consoleActions: MiddlewareHandler<ConsoleEnv> = async function consoleActions(
+  c,
+  next,
+) {
+  if (c.req.method === 'POST') {
+    const body = await c.req.parseBody()
+    if (!csrfField(c.var.session.csrfToken, body._csrf)) throw new ConsoleRefusal(403, 'error.csrf')
+    if (c.var.session.operator.role === 'viewer' && c.req.path !== '/console/logout')
+      throw new ConsoleRefusal(403, 'error.viewer')
+  }
+  await next()
+}
