@@ -35,6 +35,7 @@ import * as m0033 from './0033_reconciliation.js'
 import * as m0034 from './0034_transfers.js'
 import * as m0035 from './0035_frozen_points.js'
 import * as m0036 from './0036_cohort_retention.js'
+import * as m0037 from './0037_cohort_segments_ltv.js'
 import * as m0038 from './0038_console.js'
 import * as m0040 from './0040_ledger_day_index.js'
 
@@ -71,6 +72,7 @@ export const migrations: Record<string, Migration> = {
   '0034_transfers': m0034,
   '0035_frozen_points': m0035,
   '0036_cohort_retention': m0036,
+  '0037_cohort_segments_ltv': m0037,
   '0038_console': m0038,
   '0040_ledger_day_index': m0040,
 }

@@ -1,5 +1,7 @@
 /** Rows the alert and advice tests need, written straight into the tables (no HTTP). */
+
 import { type Kysely, sql } from 'kysely'
+import { addDays } from '../src/community/community-time.js'
 import type { Database } from '../src/db/schema.js'
 
 /** `n` members of an account (`<prefix>0` …); returns their ids in order. */
@@ -169,6 +171,37 @@ export async function campaignRun(
     )
     .execute()
 }
+
+/** Day n after `day0`, and `hour` o'clock in Beijing on day n (UTC+8, no daylight saving). */
+export function beijingDays(day0: string) {
+  const day = (n: number) => addDays(day0, n)
+  const at = (n: number, hour = 10) =>
+    new Date(Date.parse(`${day(n)}T00:00:00Z`) + (hour - 8) * 3_600_000)
+  return { day, at }
+}
+
+/** A campaign_rollups row: `enqueued` sent but 2, delivered but 3, clicks twice the conversions. */
+export const campaignRollup = (
+  campaignId: number,
+  slot: Date,
+  variant: string,
+  enqueued: number,
+  converted: number,
+) => ({
+  campaign_id: campaignId,
+  slot,
+  variant,
+  audience: enqueued,
+  enqueued,
+  capped: 0,
+  opted_out: 0,
+  unreachable: 0,
+  sent: enqueued - 2,
+  failed: 2,
+  delivered: enqueued - 3,
+  clicked: converted * 2,
+  converted,
+})
 
 /** A running campaign of an account; returns its id. */
 export async function runningCampaign(db: Kysely<Database>, appid: string, name: string, at: Date) {

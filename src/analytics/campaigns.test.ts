@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest'
+import { campaignRollup } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { localDayStart } from '../community/community-time.js'
 import { campaignAnalytics, requiredSample } from './campaigns.js'
@@ -38,24 +39,12 @@ forEachDatabase('campaign analytics', (get) => {
       })
       .returning('id')
       .executeTakeFirstOrThrow()
-    const rollup = (variant: string, enqueued: number, converted: number) => ({
-      campaign_id: campaign.id,
-      slot: now,
-      variant,
-      audience: enqueued,
-      enqueued,
-      capped: 0,
-      opted_out: 0,
-      unreachable: 0,
-      sent: enqueued - 2,
-      failed: 2,
-      delivered: enqueued - 3,
-      clicked: converted * 2,
-      converted,
-    })
     await db
       .insertInto('campaign_rollups')
-      .values([rollup('A', 80, 8), rollup('B', 90, 18)])
+      .values([
+        campaignRollup(campaign.id, now, 'A', 80, 8),
+        campaignRollup(campaign.id, now, 'B', 90, 18),
+      ])
       .execute()
     const inRange = await campaignAnalytics(db, {
       appid: 'wxanalytics00000001',

@@ -1,5 +1,7 @@
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fillCohortCells } from '../../migrations/0037_cohort_segments_ltv.js'
+import { beijingDays } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { rng } from '../../test/prng.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
@@ -13,10 +15,7 @@ const TZ = 'Asia/Shanghai'
 const DAY0 = '2026-11-02'
 const DAYS = 40
 const LAST = DAYS - 1
-const day = (n: number) => addDays(DAY0, n)
-/** `hour` o'clock in Beijing on day n. */
-const at = (n: number, hour = 10) =>
-  new Date(Date.parse(`${day(n)}T00:00:00Z`) + (hour - 8) * 3_600_000)
+const { day, at } = beijingDays(DAY0)
 const APPID = 'wxc0h0rt0000000001'
 const SOURCES: CohortSource[] = ['invite', 'qr', 'organic']
 const SEGMENTS: (Segment | null)[] = ['new', 'active', 'loyal', 'at_risk', null]
@@ -163,13 +162,27 @@ forEachDatabase('retention cohorts from the facts', (get) => {
     await db().insertInto('member_days').values(days).execute()
   })
 
+  const segmentCells = () =>
+    db()
+      .selectFrom('cohort_segment_retention')
+      .selectAll()
+      .where('appid', '=', APPID)
+      .orderBy('grain')
+      .orderBy('segment')
+      .orderBy('cohort_start')
+      .orderBy('source')
+      .orderBy('age')
+      .execute()
   const cells = () =>
     db()
       .selectFrom('cohort_retention')
       .select(['grain', sql<string>`cohort_start::text`.as('start'), 'source', 'age'])
       .select(['cohort_size', 'retained'])
       .where('appid', '=', APPID)
-      .orderBy(['grain', 'cohort_start', 'source', 'age'])
+      .orderBy('grain')
+      .orderBy('cohort_start')
+      .orderBy('source')
+      .orderBy('age')
       .execute()
 
   it('writes the cells known on one day even when no earlier day was built', async () => {
@@ -280,7 +293,7 @@ forEachDatabase('retention cohorts from the facts', (get) => {
     )
   })
 
-  it('filters by the current segment, counted from the members’ activity bits', async () => {
+  it('filters by the current segment, from the segment cells', async () => {
     for (const segment of ['new', 'active', 'loyal', 'at_risk'] as const) {
       const mine = ms.filter((m) => m.segment === segment)
       const days = await cohortTriangle(db(), {
@@ -291,7 +304,7 @@ forEachDatabase('retention cohorts from the facts', (get) => {
         maxAge: 30,
         segment,
       })
-      expect(days.basis).toBe('members')
+      expect(days.basis).toBe('segment-cells')
       expect(days.cohorts).toEqual(expectedDays(mine, 30))
       expect(days.summary.d1).toEqual(expectedShare(mine, 1))
       const weeks = await cohortTriangle(db(), {
@@ -370,18 +383,63 @@ forEachDatabase('retention cohorts from the facts', (get) => {
         30,
       ),
     )
+    // the moved members left every built cell of their old segment, week cells too
+    const week = { ...q, grain: 'week' as const, maxAge: 4 }
+    expect((await cohortTriangle(db(), { ...week, segment: 'churned' })).cohorts).toEqual(
+      expectedWeeks(moved, 4),
+    )
+    expect((await cohortTriangle(db(), { ...week, segment: 'new' })).cohorts).toEqual(
+      expectedWeeks(
+        ms.filter((m) => m.segment === 'new'),
+        4,
+      ),
+    )
     // a build without new transitions moves no one
     expect(
       (await buildCohortCells(db(), { appid: APPID, day: day(LAST), timeZone: TZ })).segments,
     ).toBe(0)
   })
 
+  it('serves a segment filter from its cells alone, without reading cohort_members', async () => {
+    const q = { appid: APPID, grain: 'day' as const, from: day(0), to: day(LAST), maxAge: 30 }
+    const before = await cohortTriangle(db(), { ...q, segment: 'loyal', source: 'invite' })
+    expect(before.cohorts).toEqual(
+      expectedDays(
+        ms.filter((m) => m.segment === 'loyal' && m.source === 'invite'),
+        30,
+      ),
+    )
+    const rollback = new Error('rollback')
+    await expect(
+      db()
+        .transaction()
+        .execute(async (trx) => {
+          await trx.deleteFrom('cohort_members').execute()
+          const without = await cohortTriangle(trx, { ...q, segment: 'loyal', source: 'invite' })
+          expect(without).toEqual(before)
+          throw rollback
+        }),
+    ).rejects.toBe(rollback)
+  })
+
   it('rebuilds a day to the same cells, and refuses a day not over yet', async () => {
     const before = await cells()
+    const segmentBefore = await segmentCells()
     expect(before.length).toBeGreaterThan(0)
+    expect(segmentBefore.length).toBeGreaterThan(0)
     for (const n of [0, 12, 19, 26, 33, LAST])
       await buildCohortCells(db(), { appid: APPID, day: day(n), timeZone: TZ })
     expect(await cells()).toEqual(before)
+    expect(await segmentCells()).toEqual(segmentBefore)
+    // kept by deltas through the moves above, they equal a full count (the migration's fill)
+    await db().deleteFrom('cohort_segment_retention').execute()
+    await db().deleteFrom('cohort_ltv').execute()
+    await fillCohortCells(db() as unknown as Kysely<unknown>, TZ)
+    // (cells a segment's last member of a cohort left stay, empty; reads skip them)
+    const emptied = segmentBefore.filter((c) => c.cohort_size === 0)
+    expect(emptied.length).toBeGreaterThan(0)
+    expect(emptied.every((c) => c.retained === 0)).toBe(true)
+    expect(await segmentCells()).toEqual(segmentBefore.filter((c) => c.cohort_size > 0))
     await expect(
       buildCohortCells(db(), { appid: APPID, day: day(DAYS), timeZone: TZ, now: at(DAYS, 23) }),
     ).rejects.toThrow(RangeError)

@@ -19,31 +19,42 @@
  *
  * Segment filter: the member's **current** segment — as of the last build, which copies the
  * segment of every member moved by `segment_transitions` since the build before (segments are
- * recomputed nightly, before the rollup) — not a segment stored per cell. A per-cell segment would
- * be the segment when the cell was built: `new` for every young cohort, and a different one at
- * each age of the same cohort, so a cohort's size would change along its row. The current segment
- * answers what operators ask ("how did the members who are loyal now retain?"); mind that
- * segments are defined by recent activity, so `active` retains well and `dormant` badly by
- * construction. It is read from `cohort_members (appid, segment, cohort_day)` — the filtered
- * members with their activity bits, counted in memory — so its cost grows with the members of
- * those cohorts in that segment, not with all members.
+ * recomputed nightly, before the rollup) — not the segment a member had when a cell was built.
+ * Such a per-cell segment would be `new` for every young cohort and different at each age of the
+ * same cohort, so a cohort's size would change along its row; the current segment answers what
+ * operators ask ("how did the members who are loyal now retain?"). Mind that segments are defined
+ * by recent activity, so `active` retains well and `dormant` badly by construction. It is served
+ * from `cohort_segment_retention`, cells per (segment, source) kept equal to `cohort_members`: the
+ * day's cells are counted per segment with the others (one scan), and each member whose segment
+ * the build copies is moved, as a signed delta, out of every built cell of its cohort in the old
+ * segment and into the new one — so a build costs what moved that day, and a filtered read is a
+ * primary-key range like an unfiltered one.
+ *
+ * Lifetime value (cohort-ltv.ts) is built in the same transaction, after the retention cells.
  */
 import { type Kysely, sql } from 'kysely'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database, Segment } from '../db/schema.js'
+import { buildLtvCells } from './cohort-ltv.js'
+import {
+  type AgeCell,
+  type CohortGrain,
+  type CohortRangeQuery,
+  type CohortSource,
+  checkCohortQuery,
+  cohortRange,
+  cohortRows,
+  MAX_DAY_AGE,
+  MAX_WEEK_AGE,
+  WEEK_LAG,
+} from './cohort-query.js'
 import { REFERENCE_RETENTION } from './fit.js'
 
-/** The oldest age (days) kept for grain `day`. */
-export const MAX_DAY_AGE = 90
-/** The oldest age (weeks) kept for grain `week`. */
-export const MAX_WEEK_AGE = 26
-/** Days after its Monday until a week cohort's age 0 is over for all of it (Sunday + 6). */
-const WEEK_LAG = 12
+export type { CohortGrain, CohortSource } from './cohort-query.js'
+export { MAX_COHORTS, MAX_DAY_AGE, MAX_WEEK_AGE } from './cohort-query.js'
+
 /** How far back a build needs cohort members: the oldest week cohort it may write. */
 const HORIZON = WEEK_LAG + 7 * MAX_WEEK_AGE
-
-export type CohortSource = 'invite' | 'qr' | 'organic'
-export type CohortGrain = 'day' | 'week'
 
 /** Days tracked per member in `cohort_members.days` (bits 0 … 188: week 26 ends on day 188). */
 const TRACKED_DAYS = 7 * MAX_WEEK_AGE + 7
@@ -77,8 +88,6 @@ export async function buildCohortCells(
   if (s.now && s.day >= localDay(s.now, s.timeZone ?? 'Asia/Shanghai'))
     throw new RangeError(`cohort cells: ${s.day} is not over yet`)
   const { appid, day } = s
-  const upsert = sql`on conflict (appid, grain, source, cohort_start, age) do update
-    set cohort_size = excluded.cohort_size, retained = excluded.retained`
   return db.transaction().execute(async (trx) => {
     const missing = await sql<{ day: string }>`
       select g::date::text as day
@@ -106,7 +115,8 @@ export async function buildCohortCells(
         select ${appid}, d from unnest(${missing}::date[]) d
         on conflict do nothing`.execute(trx)
     }
-    // Segments: the members moved by transitions since the last build (one snapshot).
+    // Segments: the members moved by transitions since the last build (one snapshot), each moved
+    // out of every built cell of its cohort in its old segment and into the new one.
     const synced = await sql<{ n: number }>`
       with w as (
         select coalesce((select transitions_through from cohort_syncs where appid = ${appid}),
@@ -114,11 +124,36 @@ export async function buildCohortCells(
           (select max(at) from segment_transitions where appid = ${appid}) as through
       ), moved as (
         update cohort_members c set segment = m.segment
-        from members m
-        where m.id = c.member_id and c.appid = ${appid} and c.segment is distinct from m.segment
+        from members m, cohort_members o
+        where m.id = c.member_id and o.member_id = c.member_id and c.appid = ${appid}
+          and c.segment is distinct from m.segment
           and c.member_id in (select t.member_id from segment_transitions t, w
             where t.appid = ${appid} and t.at > w.since and t.at <= w.through)
-        returning 1
+        returning c.cohort_day, c.source, c.days, o.segment as old, c.segment as new
+      ), signed as (
+        select cohort_day, source, days, old as segment, -1 as sign from moved where old is not null
+        union all
+        select cohort_day, source, days, new, 1 from moved where new is not null
+      ), delta as (
+        select t.grain, s.segment, t.cohort_start, s.source, t.age, s.sign,
+          case when t.grain = 'day' then get_bit(s.days, t.age) = 1
+            else substring(s.days from 7 * t.age + 1 for 7) <> B'0000000' end as active
+        from signed s join cohort_retention t on t.appid = ${appid} and t.grain = 'day'
+          and t.source = '' and t.cohort_start = s.cohort_day
+        union all
+        select t.grain, s.segment, t.cohort_start, s.source, t.age, s.sign,
+          substring(s.days from 7 * t.age + 1 for 7) <> B'0000000'
+        from signed s join cohort_retention t on t.appid = ${appid} and t.grain = 'week'
+          and t.source = '' and t.cohort_start = date_trunc('week', s.cohort_day)::date
+      ), applied as (
+        insert into cohort_segment_retention as r
+          (appid, grain, segment, cohort_start, source, age, cohort_size, retained)
+        select ${appid}, grain, segment, cohort_start, source, age, sum(sign)::int,
+          coalesce(sum(sign) filter (where active), 0)::int
+        from delta group by grain, segment, cohort_start, source, age
+        on conflict (appid, grain, segment, cohort_start, source, age) do update
+          set cohort_size = r.cohort_size + excluded.cohort_size,
+            retained = r.retained + excluded.retained
       ), mark as (
         insert into cohort_syncs (appid, transitions_through)
         select ${appid}, through from w where through is not null
@@ -135,32 +170,42 @@ export async function buildCohortCells(
       where c.member_id = a.member_id
         and c.cohort_day between ${day}::date - ${TRACKED_DAYS - 1}::int and ${day}::date
         and get_bit(c.days, ${day}::date - c.cohort_day) = 0`.execute(trx)
+    // The day's cells per source, for all sources ('') and per (source, segment): one scan.
     const daily = await sql`
-      insert into cohort_retention as r
-        (appid, grain, source, cohort_start, age, cohort_size, retained)
-      select ${appid}, 'day', coalesce(source, ''), cohort_day, ${day}::date - cohort_day,
-        count(*)::int, (count(*) filter (where get_bit(days, ${day}::date - cohort_day) = 1))::int
-      from cohort_members
-      where appid = ${appid}
-        and cohort_day between ${day}::date - ${MAX_DAY_AGE}::int and ${day}::date
-      group by grouping sets ((cohort_day), (cohort_day, source))
-      ${upsert}`.execute(trx)
+      with g as materialized (
+        select cohort_day as start, ${day}::date - cohort_day as age, source, segment,
+          grouping(source, segment) as level, count(*)::int as size,
+          (count(*) filter (where get_bit(days, ${day}::date - cohort_day) = 1))::int as retained
+        from cohort_members
+        where appid = ${appid}
+          and cohort_day between ${day}::date - ${MAX_DAY_AGE}::int and ${day}::date
+        group by grouping sets ((cohort_day), (cohort_day, source), (cohort_day, source, segment))
+      ), segmented as (
+        ${segmentCells(appid, 'day')}
+      )
+      ${allCells(appid, 'day')}`.execute(trx)
     let weekCells = 0
     const monday = addDays(day, -WEEK_LAG)
     if (weekStart(monday) === monday) {
       const weekly = await sql`
-        insert into cohort_retention as r
-          (appid, grain, source, cohort_start, age, cohort_size, retained)
-        select ${appid}, 'week', coalesce(c.source, ''), w.start, w.age, count(*)::int,
-          (count(*) filter (where substring(c.days from 7 * w.age + 1 for 7) <> B'0000000'))::int
-        from (select k as age, ${monday}::date - 7 * k as start
-          from generate_series(0, ${MAX_WEEK_AGE}::int) k) w
-        join cohort_members c on c.appid = ${appid}
-          and c.cohort_day between w.start and w.start + 6
-        group by grouping sets ((w.start, w.age), (w.start, w.age, c.source))
-        ${upsert}`.execute(trx)
+        with g as materialized (
+          select w.start, w.age, c.source, c.segment, grouping(c.source, c.segment) as level,
+            count(*)::int as size,
+            (count(*) filter (where substring(c.days from 7 * w.age + 1 for 7) <> B'0000000'))::int
+              as retained
+          from (select k as age, ${monday}::date - 7 * k as start
+            from generate_series(0, ${MAX_WEEK_AGE}::int) k) w
+          join cohort_members c on c.appid = ${appid}
+            and c.cohort_day between w.start and w.start + 6
+          group by grouping sets ((w.start, w.age), (w.start, w.age, c.source),
+            (w.start, w.age, c.source, c.segment))
+        ), segmented as (
+          ${segmentCells(appid, 'week')}
+        )
+        ${allCells(appid, 'week')}`.execute(trx)
       weekCells = Number(weekly.numAffectedRows ?? 0)
     }
+    await buildLtvCells(trx, { appid, day, timeZone: s.timeZone ?? 'Asia/Shanghai' })
     await sql`update cohort_days set cells_built_at = ${s.now ?? new Date()}
       where appid = ${appid} and day = ${day}::date`.execute(trx)
     return {
@@ -172,21 +217,25 @@ export async function buildCohortCells(
   })
 }
 
-/** A cohort triangle request. */
-export interface CohortQuery {
-  appid: string
-  grain: CohortGrain
-  /** The first cohort, `YYYY-MM-DD` (grain `week`: any day of the first week). */
-  from: string
-  /** The last cohort, inclusive (grain `week`: any day of the last week). */
-  to: string
-  /** Only members acquired this way. */
-  source?: CohortSource
-  /** Only members whose segment is this one now (read live, see the file's comment). */
-  segment?: Segment
-  /** The oldest age shown, in the grain's unit (0 … MAX_DAY_AGE days, 0 … MAX_WEEK_AGE weeks). */
-  maxAge: number
-}
+/** Inserts the per-(source, segment) rows of `g` (level 0) into the segment cells. */
+const segmentCells = (appid: string, grain: CohortGrain) => sql`
+  insert into cohort_segment_retention as r
+    (appid, grain, segment, cohort_start, source, age, cohort_size, retained)
+  select ${appid}, ${grain}, segment, start, source, age, size, retained
+  from g where level = 0 and segment is not null
+  on conflict (appid, grain, segment, cohort_start, source, age) do update
+    set cohort_size = excluded.cohort_size, retained = excluded.retained`
+
+/** Inserts the per-source and all-sources ('') rows of `g` into the cells. */
+const allCells = (appid: string, grain: CohortGrain) => sql`
+  insert into cohort_retention as r (appid, grain, source, cohort_start, age, cohort_size, retained)
+  select ${appid}, ${grain}, case level when 1 then source else '' end, start, age, size, retained
+  from g where level > 0
+  on conflict (appid, grain, source, cohort_start, age) do update
+    set cohort_size = excluded.cohort_size, retained = excluded.retained`
+
+/** A cohort triangle request (`segment`: the member's current segment, see the file's comment). */
+export type CohortQuery = CohortRangeQuery
 
 /** One cohort: its size and, per age 0 … maxAge, how many were active (null: not over yet). */
 export interface CohortRow {
@@ -216,8 +265,8 @@ export interface CohortTriangle {
   source: CohortSource | null
   segment: Segment | null
   maxAge: number
-  /** `cells`: read from cohort_retention; `members`: counted from cohort_members (segment). */
-  basis: 'cells' | 'members'
+  /** `cells`: read from cohort_retention; `segment-cells`: from cohort_segment_retention. */
+  basis: 'cells' | 'segment-cells'
   /** The last community day whose cells are built (null: none yet). */
   builtThrough: string | null
   cohorts: CohortRow[]
@@ -227,78 +276,28 @@ export interface CohortTriangle {
   reference: typeof REFERENCE_RETENTION
 }
 
-interface Cell {
-  start: string
-  age: number
-  size: number
+interface Cell extends AgeCell {
   retained: number
 }
 
-const SOURCES: readonly CohortSource[] = ['invite', 'qr', 'organic']
-const SEGMENTS: readonly Segment[] = ['new', 'active', 'loyal', 'at_risk', 'dormant', 'churned']
 const SUMMARY_AGES = [1, 7, 30]
-/** At most this many cohorts a request (bounds a request's cost, above all a segment's). */
-export const MAX_COHORTS = { day: 366, week: 105 } as const
-
-const isDay = (d: string) => /^\d{4}-\d{2}-\d{2}$/.test(d) && addDays(d, 0) === d
-const daysBetween = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / 86_400_000
-
-function checkQuery(q: CohortQuery): void {
-  const fail = (why: string) => {
-    throw new RangeError(`cohorts: ${why}`)
-  }
-  if (q.grain !== 'day' && q.grain !== 'week') fail(`grain must be day or week, got ${q.grain}`)
-  const top = q.grain === 'day' ? MAX_DAY_AGE : MAX_WEEK_AGE
-  if (!Number.isInteger(q.maxAge) || q.maxAge < 0 || q.maxAge > top)
-    fail(`maxAge must be an integer in 0..${top} for grain ${q.grain}`)
-  if (!isDay(q.from) || !isDay(q.to)) fail('from and to must be days, YYYY-MM-DD')
-  if (q.from > q.to) fail('from must not be after to')
-  const span = daysBetween(q.from, q.to) / (q.grain === 'day' ? 1 : 7)
-  if (span >= MAX_COHORTS[q.grain]) fail(`at most ${MAX_COHORTS[q.grain]} cohorts a request`)
-  if (q.source !== undefined && !SOURCES.includes(q.source)) fail(`unknown source ${q.source}`)
-  if (q.segment !== undefined && !SEGMENTS.includes(q.segment)) fail(`unknown segment ${q.segment}`)
-}
 
 /**
  * The retention triangle of the cohorts from `from` to `to`: each cohort's size and active members
  * per age (null where the age is not over yet), the pooled share per age, and d1/d7/d30 — from the
- * cells (`cohort_retention`), or, with a segment filter, counted from the activity bits of that
- * segment's cohort members.
+ * cells (`cohort_retention`), or, with a segment filter, from the segment cells
+ * (`cohort_segment_retention`); never from the members.
  * @example await cohortTriangle(db, { appid, grain: 'day', from: '2026-11-01', to: '2026-11-30', maxAge: 30 })
  */
 export async function cohortTriangle(
   db: Kysely<Database>,
   q: CohortQuery,
 ): Promise<CohortTriangle> {
-  checkQuery(q)
-  const from = q.grain === 'week' ? weekStart(q.from) : q.from
-  const to = q.grain === 'week' ? weekStart(q.to) : q.to
-  const lastDay = q.grain === 'week' ? addDays(to, 6) : to
-  const built = await db
-    .selectFrom('cohort_days')
-    .select(sql<string | null>`max(day)::text`.as('day'))
-    .where('appid', '=', q.appid)
-    .where('cells_built_at', 'is not', null)
-    .executeTakeFirst()
-  const builtThrough = built?.day ?? null
-  const triangleAges = Array.from({ length: q.maxAge + 1 }, (_, age) => age)
-  let daily: Cell[]
-  let cells: Cell[]
-  if (q.segment) {
-    const rows = await segmentMembers(db, {
-      ...q,
-      segment: q.segment,
-      from,
-      to: lastDay,
-      days: Math.max(...SUMMARY_AGES, q.grain === 'day' ? q.maxAge : 7 * q.maxAge + 6) + 1,
-    })
-    daily = cellsOf(rows, 'day', SUMMARY_AGES, builtThrough)
-    cells = cellsOf(rows, q.grain, triangleAges, builtThrough)
-  } else {
-    const range = { appid: q.appid, source: q.source ?? '', from }
-    daily = await storedCells(db, { ...range, grain: 'day', to: lastDay, ages: SUMMARY_AGES })
-    cells = await storedCells(db, { ...range, grain: q.grain, to, maxAge: q.maxAge })
-  }
+  checkCohortQuery('cohorts', q)
+  const { from, to, lastDay, builtThrough } = await cohortRange(db, q)
+  const range = { appid: q.appid, source: q.source, segment: q.segment, from }
+  const daily = await storedCells(db, { ...range, grain: 'day', to: lastDay, ages: SUMMARY_AGES })
+  const cells = await storedCells(db, { ...range, grain: q.grain, to, maxAge: q.maxAge })
   const figure = (cs: Cell[]): RetentionFigure => {
     const size = cs.reduce((n, c) => n + c.size, 0)
     const retained = cs.reduce((n, c) => n + c.retained, 0)
@@ -306,20 +305,10 @@ export async function cohortTriangle(
   }
   const summaryAt = (age: number) => figure(daily.filter((c) => c.age === age))
   const shown = cells.filter((c) => c.age <= q.maxAge)
-  const byStart = new Map<string, Cell[]>()
-  for (const c of shown) {
-    const list = byStart.get(c.start)
-    if (list) list.push(c)
-    else byStart.set(c.start, [c])
-  }
-  const cohorts = [...byStart.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([start, cs]): CohortRow => {
-      const size = Math.max(...cs.map((c) => c.size))
-      const retained: (number | null)[] = Array(q.maxAge + 1).fill(null)
-      for (const c of cs) retained[c.age] = c.retained
-      return { start, size, retained, shares: retained.map((r) => (r === null ? null : r / size)) }
-    })
+  const cohorts = cohortRows(shown, q.maxAge).map(({ start, size, ages }): CohortRow => {
+    const retained = ages.map((c) => c?.retained ?? null)
+    return { start, size, retained, shares: retained.map((r) => (r === null ? null : r / size)) }
+  })
   return {
     appid: q.appid,
     grain: q.grain,
@@ -329,7 +318,7 @@ export async function cohortTriangle(
     source: q.source ?? null,
     segment: q.segment ?? null,
     maxAge: q.maxAge,
-    basis: q.segment ? 'members' : 'cells',
+    basis: q.segment ? 'segment-cells' : 'cells',
     builtThrough,
     cohorts,
     pooled: Array.from({ length: q.maxAge + 1 }, (_, age) => ({
@@ -342,90 +331,37 @@ export async function cohortTriangle(
 }
 
 /**
- * Cells of `cohort_retention` for one source ('' = all): ages 0 … maxAge of the cohorts in range
- * (a primary-key range), or the given ages (a range of the age index per age).
+ * Cells of one source (none: all) and, with a segment, of that segment: ages 0 … maxAge of the
+ * cohorts in range, or the given ages — a primary-key range of `cohort_retention`, or of
+ * `cohort_segment_retention` summed over its sources (a segment's empty cells left out).
  */
 async function storedCells(
   db: Kysely<Database>,
-  q: { appid: string; grain: CohortGrain; source: string; from: string; to: string } & (
-    | { maxAge: number }
-    | { ages: number[] }
-  ),
-): Promise<Cell[]> {
-  const { rows } = await sql<Cell>`
-    select cohort_start::text as start, age, cohort_size as size, retained
-    from cohort_retention
-    where appid = ${q.appid} and grain = ${q.grain} and source = ${q.source}
-      and cohort_start between ${q.from}::date and ${q.to}::date
-      and ${'ages' in q ? sql`age = any(${q.ages}::int[])` : sql`age <= ${q.maxAge}::int`}
-    order by cohort_start, age`.execute(db)
-  return rows
-}
-
-interface SegmentMember {
-  /** The cohort day. */
-  day: string
-  /** Activity from the cohort day on: character k = '1' when active on day + k. */
-  bits: string
-}
-
-/**
- * The members of the cohorts from `from` to `to` whose segment (as of the last build) is
- * `segment`, with the first `days` days of their activity: one range of
- * `cohort_members (appid, segment, cohort_day)`.
- */
-async function segmentMembers(
-  db: Kysely<Database>,
   q: {
     appid: string
-    segment: Segment
+    grain: CohortGrain
     source?: CohortSource
+    segment?: Segment
     from: string
     to: string
-    days: number
-  },
-): Promise<SegmentMember[]> {
-  const { rows } = await sql<SegmentMember>`
-    select cohort_day::text as day, substring(days::text from 1 for ${q.days}::int) as bits
-    from cohort_members
-    where appid = ${q.appid} and segment = ${q.segment}
-      and cohort_day between ${q.from}::date and ${q.to}::date
-      ${q.source ? sql`and source = ${q.source}` : sql``}`.execute(db)
+  } & ({ maxAge: number } | { ages: number[] }),
+): Promise<Cell[]> {
+  const ages = 'ages' in q ? sql`age = any(${q.ages}::int[])` : sql`age <= ${q.maxAge}::int`
+  const range = sql`appid = ${q.appid} and grain = ${q.grain}
+    and cohort_start between ${q.from}::date and ${q.to}::date and ${ages}`
+  const { rows } = q.segment
+    ? await sql<Cell>`
+      select cohort_start::text as start, age, sum(cohort_size)::int as size,
+        sum(retained)::int as retained
+      from cohort_segment_retention
+      where ${range} and segment = ${q.segment} ${q.source ? sql`and source = ${q.source}` : sql``}
+      group by cohort_start, age
+      having sum(cohort_size) > 0
+      order by cohort_start, age`.execute(db)
+    : await sql<Cell>`
+      select cohort_start::text as start, age, cohort_size as size, retained
+      from cohort_retention
+      where ${range} and source = ${q.source ?? ''}
+      order by cohort_start, age`.execute(db)
   return rows
-}
-
-/**
- * Cells counted from members' activity bits, for the given ages: a cell exists once its age is
- * over for the whole cohort and built (`builtThrough`), as the stored cells do.
- */
-function cellsOf(
-  members: SegmentMember[],
-  grain: CohortGrain,
-  ages: number[],
-  builtThrough: string | null,
-): Cell[] {
-  if (!builtThrough) return []
-  const week = grain === 'week'
-  const reached = (start: string, age: number) =>
-    (week ? addDays(start, 7 * age + WEEK_LAG) : addDays(start, age)) <= builtThrough
-  const active = (bits: string, age: number) =>
-    week ? bits.slice(7 * age, 7 * age + 7).includes('1') : bits[age] === '1'
-  const byStart = new Map<string, SegmentMember[]>()
-  for (const m of members) {
-    const start = week ? weekStart(m.day) : m.day
-    const list = byStart.get(start)
-    if (list) list.push(m)
-    else byStart.set(start, [m])
-  }
-  const cells: Cell[] = []
-  for (const [start, ms] of [...byStart].sort(([a], [b]) => (a < b ? -1 : 1)))
-    for (const age of ages)
-      if (reached(start, age))
-        cells.push({
-          start,
-          age,
-          size: ms.length,
-          retained: ms.filter((m) => active(m.bits, age)).length,
-        })
-  return cells
 }

@@ -570,6 +570,32 @@ export interface CohortRetentionTable {
   retained: number
 }
 
+/** A retention cell of one current segment and source (kept equal to `cohort_members`). */
+export interface CohortSegmentRetentionTable {
+  appid: string
+  grain: 'day' | 'week'
+  segment: Segment
+  cohort_start: ColumnType<string, string, string>
+  source: 'invite' | 'qr' | 'organic'
+  age: number
+  cohort_size: number
+  retained: number
+}
+
+/** An LTV cell: of a cohort (by source), its size and net revenue (fen) through `age`. */
+export interface CohortLtvTable {
+  appid: string
+  grain: 'day' | 'week'
+  /** '' = all sources. */
+  source: '' | 'invite' | 'qr' | 'organic'
+  cohort_start: ColumnType<string, string, string>
+  age: number
+  cohort_size: number
+  /** bigint: read as a string by `pg`. */
+  revenue_fen: ColumnType<string | number, number, number>
+  payers: number
+}
+
 /** A transfer bill's state: `pending` (not accepted yet), then WeChat Pay's, lower case. */
 export type TransferState =
   | 'pending'
@@ -930,6 +956,8 @@ export interface Database {
   operators: OperatorsTable
   console_sessions: ConsoleSessionsTable
   console_login_failures: ConsoleLoginFailuresTable
+  cohort_segment_retention: CohortSegmentRetentionTable
+  cohort_ltv: CohortLtvTable
   job_runs: JobRunsTable
   campaigns: CampaignsTable
   campaign_runs: CampaignRunsTable

@@ -1,7 +1,8 @@
 /**
  * Analytics in the operator API (inside /admin/api, behind its bearer token). Every call takes
  * `?appid=` (default: the first configured account); days are community days `YYYY-MM-DD`;
- * money is integer fen, rates are fractions. `format=csv` answers any series as CSV.
+ * money is integer fen, rates are fractions. `format=csv` answers a series, the cohort and LTV
+ * triangles and the campaigns' variant table as CSV (src/routes/analytics-csv.ts).
  *
  *   GET  analytics/metrics     the metric catalogue: unit and how days combine (sum, avg, last)
  *   GET  analytics/overview    today (live, partial) vs. yesterday vs. the same day last week
@@ -10,6 +11,8 @@
  *                              quota used, minimum-sample warnings
  *   GET  analytics/cohorts     ?grain=day|week&from=&to=&source=&segment=&maxAge= the retention
  *                              triangle, pooled curve and d1/d7/d30 against the plan's lines
+ *   GET  analytics/ltv         ?grain=day|week&from=&to=&source=&maxAge= net revenue per cohort
+ *                              member (fen) by age, pooled, and d0/d7/d30/d60/d90
  *   GET  analytics/fits        ?from=&to=&maxAge=&horizon= growth R(t)=R(0)e^{kt} with a forecast
  *                              and interval; retention e^{-mt} vs. b+(1-b)e^{-mt}, which fits better
  *   POST analytics/rebuild     {from, to} rebuilds past days' rollups (at most 92 days at once)
@@ -36,6 +39,7 @@ import {
 import { listAlerts } from '../analytics/alerts.js'
 import { analyticsFits } from '../analytics/analytics-fits.js'
 import { campaignAnalytics } from '../analytics/campaigns.js'
+import { ltvTriangle } from '../analytics/cohort-ltv.js'
 import { buildCohortCells, cohortTriangle } from '../analytics/cohorts.js'
 import { buildDay } from '../analytics/rollup.js'
 import { daysBetween, liveToday, METRICS, readOverview, readSeries } from '../analytics/series.js'
@@ -46,6 +50,8 @@ import { addDays, localDay, localDayStart } from '../community/community-time.js
 import type { GroupRobots } from '../community/moderation.js'
 import { SEGMENTS } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
+import { campaignsCsv, cohortsCsv, ltvCsv } from './analytics-csv.js'
+import { csvResponse } from './csv.js'
 import { digits, parseBody, parseQuery } from './validate.js'
 
 const DAY = v.pipe(
@@ -57,6 +63,7 @@ const MAX_SERIES_DAYS = 731
 const MAX_REBUILD_DAYS = 92
 
 const appidQuery = { appid: v.optional(v.string()) }
+const format = v.optional(v.picklist(['json', 'csv'] as const), 'json')
 const seriesQuery = v.strictObject({
   ...appidQuery,
   metric: v.picklist(Object.keys(METRICS), 'must be a metric of GET analytics/metrics'),
@@ -64,7 +71,7 @@ const seriesQuery = v.strictObject({
   from: v.optional(DAY),
   to: v.optional(DAY),
   granularity: v.optional(v.picklist(['day', 'week', 'month'] as const), 'day'),
-  format: v.optional(v.picklist(['json', 'csv'] as const), 'json'),
+  format,
 })
 const rebuildBody = v.strictObject({ appid: v.optional(v.string()), from: DAY, to: DAY })
 const alertsQuery = v.strictObject({
@@ -131,39 +138,32 @@ export function analyticsAdminRoutes(o: {
       timeZone: o.timeZone,
       live,
     })
-    if (q.format === 'csv') {
-      const lines = [
-        'start,value,partial',
-        ...series.points.map((p) => `${p.start},${p.value},${p.partial}`),
-      ]
-      c.header('content-type', 'text/csv; charset=utf-8')
-      c.header(
-        'content-disposition',
-        `attachment; filename="${series.metric}${series.dim ? `-${series.dim}` : ''}-${from}-${to}.csv"`,
+    if (q.format === 'csv')
+      return csvResponse(
+        c,
+        `${series.metric}${series.dim ? `-${series.dim}` : ''}-${from}-${to}.csv`,
+        ['start', 'value', 'partial'],
+        series.points.map((p) => [p.start, p.value, p.partial]),
       )
-      return c.body(`${lines.join('\n')}\n`)
-    }
     return c.json(series)
   })
 
   app.get('/campaigns', async (c) => {
     const q = parseQuery(
       c,
-      v.strictObject({ ...appidQuery, from: v.optional(DAY), to: v.optional(DAY) }),
+      v.strictObject({ ...appidQuery, from: v.optional(DAY), to: v.optional(DAY), format }),
     )
     const today = localDay(o.clock.now(), o.timeZone)
     const to = q.to ?? today
     const from = q.from ?? addDays(to, -29)
     if (from > to) throw new HTTPException(400, { message: 'from must not be after to' })
-    return c.json({
-      from,
-      to,
-      campaigns: await campaignAnalytics(o.db, {
-        appid: account(q.appid),
-        from: localDayStart(from, o.timeZone),
-        to: localDayStart(addDays(to, 1), o.timeZone),
-      }),
+    const campaigns = await campaignAnalytics(o.db, {
+      appid: account(q.appid),
+      from: localDayStart(from, o.timeZone),
+      to: localDayStart(addDays(to, 1), o.timeZone),
     })
+    if (q.format === 'csv') return campaignsCsv(c, `campaigns-${from}-${to}.csv`, campaigns)
+    return c.json({ from, to, campaigns })
   })
 
   /** A RangeError from the analytics functions is the caller's input: 400 with its message. */
@@ -173,6 +173,19 @@ export function analyticsAdminRoutes(o: {
     } catch (error) {
       if (error instanceof RangeError) throw new HTTPException(400, { message: error.message })
       throw error
+    }
+  }
+  /** A cohort request's defaults: yesterday back 30 days (12 weeks), ages 30 days (8 weeks). */
+  const cohortQuery = <Q extends { appid?: string; grain: 'day' | 'week'; maxAge?: number }>(
+    q: Q & { from?: string; to?: string },
+  ) => {
+    const to = q.to ?? addDays(localDay(o.clock.now(), o.timeZone), -1)
+    return {
+      ...q,
+      appid: account(q.appid),
+      from: q.from ?? addDays(to, q.grain === 'week' ? -7 * 11 : -29),
+      to,
+      maxAge: q.maxAge ?? (q.grain === 'week' ? 8 : 30),
     }
   }
   const whole = (min: number, max: number) =>
@@ -186,35 +199,32 @@ export function analyticsAdminRoutes(o: {
       ),
     )
 
+  /** The query of the cohort tables (cohorts, ltv). */
+  const cohortEntries = {
+    ...appidQuery,
+    grain: v.optional(v.picklist(['day', 'week'] as const), 'day'),
+    from: v.optional(DAY),
+    to: v.optional(DAY),
+    source: v.optional(v.picklist(['invite', 'qr', 'organic'] as const)),
+    maxAge: whole(0, 90),
+    format,
+  }
+
   app.get('/cohorts', async (c) => {
     const q = parseQuery(
       c,
-      v.strictObject({
-        ...appidQuery,
-        grain: v.optional(v.picklist(['day', 'week'] as const), 'day'),
-        from: v.optional(DAY),
-        to: v.optional(DAY),
-        source: v.optional(v.picklist(['invite', 'qr', 'organic'] as const)),
-        segment: v.optional(v.picklist([...SEGMENTS])),
-        maxAge: whole(0, 90),
-      }),
+      v.strictObject({ ...cohortEntries, segment: v.optional(v.picklist([...SEGMENTS])) }),
     )
-    const today = localDay(o.clock.now(), o.timeZone)
-    const to = q.to ?? addDays(today, -1)
-    const from = q.from ?? addDays(to, q.grain === 'week' ? -7 * 11 : -29)
-    return c.json(
-      await input(() =>
-        cohortTriangle(o.db, {
-          appid: account(q.appid),
-          grain: q.grain,
-          from,
-          to,
-          source: q.source,
-          segment: q.segment,
-          maxAge: q.maxAge ?? (q.grain === 'week' ? 8 : 30),
-        }),
-      ),
-    )
+    const t = await input(() => cohortTriangle(o.db, cohortQuery(q)))
+    if (q.format === 'csv') return cohortsCsv(c, t)
+    return c.json(t)
+  })
+
+  app.get('/ltv', async (c) => {
+    const q = parseQuery(c, v.strictObject(cohortEntries))
+    const t = await input(() => ltvTriangle(o.db, cohortQuery(q)))
+    if (q.format === 'csv') return ltvCsv(c, t)
+    return c.json(t)
   })
 
   app.get('/fits', async (c) => {
