@@ -31,8 +31,9 @@ export const databaseNames: TestDatabase['name'][] = url ? ['pglite', 'postgres'
 export function forEachDatabase(
   title: string,
   body: (get: () => TestDatabase, name: TestDatabase['name']) => void,
+  names: readonly TestDatabase['name'][] = databaseNames,
 ): void {
-  for (const name of databaseNames) {
+  for (const name of names) {
     describe(`${title} [${name}]`, () => {
       let current: TestDatabase | undefined
       const extra: Kysely<Database>[] = []
@@ -80,3 +81,11 @@ export function forEachDatabase(
     })
   }
 }
+
+/**
+ * The one database a browser suite runs on: PostgreSQL when TEST_DATABASE_URL is set, else PGlite.
+ * What a browser checks (pages, forms, charts) is the same on both; the services under the pages
+ * are tested on both by their own suites, so a browser suite runs once (the console's 3-minute
+ * budget).
+ */
+export const browserDatabase: TestDatabase['name'][] = [databaseNames.at(-1)!]
