@@ -40,17 +40,7 @@ import { segmentCounts } from '../community/segments.js'
 import type { Database, Member } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { PayApiError } from '../pay/gateway.js'
-import type { Shop } from '../shop/maintenance.js'
-import { TRANSFER_MAX_FEN, TRANSFER_MIN_FEN } from '../shop/transfer-bills.js'
-import { cancelCashback } from '../shop/transfers.js'
-import { qrImageUrl } from '../wechat/api/qrcode.js'
-import { tagMembers } from '../wechat/api/users.js'
-import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
-import { activityAdminRoutes } from './admin-activities.js'
-import { analyticsAdminRoutes } from './admin-analytics.js'
-import { campaignAdminRoutes } from './admin-campaigns.js'
-import { reconciliationAdminRoutes } from './admin-reconciliation.js'
-import { shopAdminRoutes } from './admin-shop.js'
+import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
 import {
   accountParam,
   digits,
@@ -62,7 +52,17 @@ import {
   parseQuery,
   refuseNulInUrl,
   rowIdParam,
-} from './validate.js'
+} from '../routes/validate.js'
+import type { Shop } from '../shop/maintenance.js'
+import { TRANSFER_MAX_FEN, TRANSFER_MIN_FEN } from '../shop/transfer-bills.js'
+import { cancelCashback } from '../shop/transfers.js'
+import { qrImageUrl } from '../wechat/api/qrcode.js'
+import { tagMembers } from '../wechat/api/users.js'
+import { sha1Hex, timingSafeEqual } from '../wechat/crypto.js'
+import { activityAdminRoutes } from './activity-routes.js'
+import { campaignAdminRoutes } from './campaign-routes.js'
+import { reconciliationAdminRoutes } from './reconciliation-routes.js'
+import { shopAdminRoutes } from './shop-routes.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>

@@ -20,11 +20,11 @@ import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import type { Database, OrderStatus } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import { int, parseBody, shopAccountGuard, timestamp } from '../routes/validate.js'
 import { ensureDefaultProducts } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
 import { requestRefund } from '../shop/refunds.js'
 import { sha256Hex } from '../wechat/crypto.js'
-import { int, parseBody, shopAccountGuard, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
 const fen = v.pipe(

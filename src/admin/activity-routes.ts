@@ -25,7 +25,7 @@ import {
 import { audit } from '../community/audit-log.js'
 import { cronMatches } from '../cron.js'
 import type { Database } from '../db/schema.js'
-import { accountParam, day, int, parseBody, parseQuery } from './validate.js'
+import { accountParam, day, int, parseBody, parseQuery } from '../routes/validate.js'
 
 const ACTOR = 'operator'
 const cron = v.pipe(

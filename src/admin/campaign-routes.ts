@@ -24,9 +24,9 @@ import { MAX_CONVERSION_DAYS, quotaPausedUntil } from '../community/campaigns.js
 import { SEGMENTS } from '../community/segments.js'
 import { cronMatches } from '../cron.js'
 import type { Database } from '../db/schema.js'
+import { accountParam, httpUrl, int, parseBody, timestamp } from '../routes/validate.js'
 import { WechatValidationError } from '../wechat/api/errors.js'
 import { validateTemplateMessage } from '../wechat/api/messages.js'
-import { accountParam, httpUrl, int, parseBody, timestamp } from './validate.js'
 
 const ACTOR = 'operator'
 const template = v.strictObject({

@@ -14,13 +14,6 @@ import type { Clock } from '../clock.js'
 import { audit } from '../community/audit-log.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
-import type { Shop } from '../shop/maintenance.js'
-import { latestBillDate, reconcileDay } from '../shop/reconcile.js'
-import {
-  listMismatches,
-  mismatchView,
-  reconciliationReport,
-} from '../shop/reconciliation-report.js'
 import {
   day,
   digits,
@@ -29,7 +22,14 @@ import {
   parseQuery,
   rowIdParam,
   shopAccountGuard,
-} from './validate.js'
+} from '../routes/validate.js'
+import type { Shop } from '../shop/maintenance.js'
+import { latestBillDate, reconcileDay } from '../shop/reconcile.js'
+import {
+  listMismatches,
+  mismatchView,
+  reconciliationReport,
+} from '../shop/reconciliation-report.js'
 
 const ACTOR = 'operator'
 const reportQuery = v.object({ date: v.optional(day()) })
