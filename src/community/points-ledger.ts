@@ -48,15 +48,17 @@ export async function withMemberLocked<T>(
   memberId: number,
   fn: (trx: Transaction<Database>, member: Member) => Promise<T>,
 ): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    const member = await trx
-      .selectFrom('members')
-      .selectAll()
-      .where('id', '=', memberId)
-      .forUpdate()
-      .executeTakeFirstOrThrow()
-    return fn(trx, member)
-  })
+  return db.transaction().execute(async (trx) => fn(trx, await lockMember(trx, memberId)))
+}
+
+/** The member's row, locked until the caller's transaction ends (`select … for update`). */
+export async function lockMember(trx: Transaction<Database>, memberId: number): Promise<Member> {
+  return trx
+    .selectFrom('members')
+    .selectAll()
+    .where('id', '=', memberId)
+    .forUpdate()
+    .executeTakeFirstOrThrow()
 }
 
 /** The effective rule for an account: its own row, else the '*' default. */

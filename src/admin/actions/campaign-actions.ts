@@ -1,0 +1,111 @@
+/** An operator makes campaigns (one, or the re-engagement drafts) and moves them through their life. */
+import {
+  type CampaignMove,
+  type CampaignMoveResult,
+  moveCampaign,
+} from '../../community/campaign-lifecycle.js'
+import { type CampaignView, campaignView } from '../reads/campaign-views.js'
+import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import {
+  type CreateCampaignInput,
+  STRATEGIES,
+  type StrategiesInput,
+  variantsOf,
+} from './campaign-input.js'
+
+/**
+ * Makes a draft campaign (checked input: see `createCampaignProblem`) and audits
+ * `campaign.create` with its id.
+ */
+export async function createCampaign(
+  deps: Pick<ActionDeps, 'db' | 'clock'>,
+  actor: Actor,
+  input: CreateCampaignInput & { appid: string },
+): Promise<CampaignView> {
+  const { appid, ...b } = input
+  const now = deps.clock.now()
+  const step = { appid, actor, action: 'campaign.create', target: '', now }
+  return auditedAction(deps.db, step, async (trx) => {
+    const created = await trx
+      .insertInto('campaigns')
+      .values({
+        appid,
+        name: b.name,
+        status: 'draft',
+        audience: JSON.stringify(b.audience),
+        variants: JSON.stringify(variantsOf(b)),
+        schedule_cron: 'cron' in b.schedule ? b.schedule.cron : null,
+        run_at: 'at' in b.schedule ? new Date(b.schedule.at) : null,
+        conversion_days: b.conversionDays,
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    return { result: campaignView(created), details: b, target: String(created.id) }
+  })
+}
+
+/**
+ * Makes the re-engagement drafts the account does not have yet (onboarding for `new`, recall for
+ * `at_risk`, early access for `loyal`, by name) and audits `campaign.strategies` when it made any.
+ * Returns the ones made.
+ */
+export async function createStrategyCampaigns(
+  deps: Pick<ActionDeps, 'db' | 'clock'>,
+  actor: Actor,
+  input: StrategiesInput & { appid: string },
+): Promise<CampaignView[]> {
+  const { appid, ...b } = input
+  const now = deps.clock.now()
+  const step = { appid, actor, action: 'campaign.strategies', target: 'segments', now }
+  return auditedAction(deps.db, step, async (trx) => {
+    const names = STRATEGIES.map((s) => s.name)
+    const existing = await trx
+      .selectFrom('campaigns')
+      .select('name')
+      .where('appid', '=', appid)
+      .where('name', 'in', names)
+      .execute()
+    const rows = []
+    for (const s of STRATEGIES.filter((x) => !existing.some((e) => e.name === x.name))) {
+      const template = b.templates[s.segment]
+      rows.push(
+        await trx
+          .insertInto('campaigns')
+          .values({
+            appid,
+            name: s.name,
+            status: 'draft',
+            audience: JSON.stringify({ segment: s.segment }),
+            variants: JSON.stringify([{ key: 'A', weight: 100, template }]),
+            schedule_cron: b.cron,
+            created_at: now,
+            updated_at: now,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow(),
+      )
+    }
+    return { result: rows.map(campaignView), details: rows.length ? b : undefined }
+  })
+}
+
+/**
+ * Schedules, pauses, resumes or finishes campaign `id` (src/community/campaign-lifecycle.ts) and
+ * audits `campaign.<move>` when it moved. Undefined when the account has no such campaign.
+ */
+export async function changeCampaign(
+  deps: Pick<ActionDeps, 'db' | 'clock'>,
+  actor: Actor,
+  input: { appid: string; id: number; move: CampaignMove },
+): Promise<CampaignMoveResult | undefined> {
+  const { appid, id, move } = input
+  const now = deps.clock.now()
+  const step = { appid, actor, action: `campaign.${move}`, target: String(id), now }
+  return auditedAction(deps.db, step, async (trx) => {
+    const r = await moveCampaign(trx, { appid, id, move, now })
+    const details = r?.moved ? { outbox: r.outbox, runsStopped: r.runsStopped } : undefined
+    return { result: r, details }
+  })
+}

@@ -1,0 +1,101 @@
+/** An operator grants (+) or deducts (−) a member's points, with a reason; the member is told. */
+import type { Transaction } from 'kysely'
+import * as v from 'valibot'
+import type { Translate } from '../../bot/i18n.js'
+import { levelUpLine, notifyMember } from '../../community/notify.js'
+import { applyDelta, type LedgerOutcome, lockMember } from '../../community/points-ledger.js'
+import type { Database, Member } from '../../db/schema.js'
+import { INT_MAX } from '../../routes/validate.js'
+import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+
+/** The input of {@link grantPoints} (`POST members/:openid/points`). */
+export const grantPointsInput = v.strictObject({
+  delta: v.pipe(
+    v.number(),
+    v.integer('must be a whole number'),
+    v.check((n) => n !== 0, 'must not be 0'),
+    v.minValue(-1_000_000),
+    v.maxValue(1_000_000),
+  ),
+  reason: v.pipe(v.string(), v.trim(), v.minLength(1, 'is required'), v.maxLength(200)),
+  idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))),
+})
+export type GrantPointsInput = v.InferOutput<typeof grantPointsInput>
+
+/** What a grant did: the ledger's outcome, or `limit` when the balance would overflow. */
+export type GrantPointsResult = LedgerOutcome | { status: 'limit'; balance: number }
+
+/**
+ * Grants or deducts `delta` points (a deduction never below zero: `insufficient`), at most once per
+ * idempotency key (default: a new one). An applied change enqueues the member's notice
+ * (customer-service text) and is audited (`points.grant` / `points.deduct`), all in one
+ * transaction with the member locked.
+ */
+export async function grantPoints(
+  deps: ActionDeps & { t: Translate },
+  actor: Actor,
+  input: GrantPointsInput & { appid: string; member: Member },
+): Promise<GrantPointsResult> {
+  const { appid, member, ...body } = input
+  const now = deps.clock.now()
+  const key = body.idempotencyKey ?? `admin:${crypto.randomUUID()}`
+  const action = body.delta > 0 ? 'points.grant' : 'points.deduct'
+  const step = { appid, actor, action, target: member.openid, now }
+  return auditedAction<GrantPointsResult>(deps.db, step, async (trx) => {
+    const locked = await lockMember(trx, member.id)
+    if (body.delta > 0 && (await overflows(trx, appid, locked, body.delta, key)))
+      return { result: { status: 'limit', balance: locked.points_balance } }
+    const result = await applyDelta(
+      trx,
+      locked,
+      {
+        appid,
+        memberId: member.id,
+        rule: body.delta > 0 ? 'grant' : 'deduct',
+        idempotencyKey: key,
+        reference: body.reason,
+        now,
+        timeZone: deps.timeZone,
+      },
+      body.delta,
+    )
+    if (result.status !== 'applied') return { result }
+    const delta = body.delta > 0 ? `+${body.delta}` : String(body.delta)
+    const lines = [
+      deps.t('points.changed', { delta, reason: body.reason, balance: result.balance }),
+    ]
+    const up = levelUpLine(result, deps.t)
+    if (up) lines.push(up)
+    await notifyMember(trx, {
+      appid,
+      openid: member.openid,
+      source: `points:${key}`,
+      text: lines.join('\n'),
+      now,
+    })
+    return { result, details: { ...body, idempotencyKey: key } }
+  })
+}
+
+/**
+ * Whether granting `delta` would take the member's balance or lifetime points past the `integer`
+ * columns — unless the idempotency key was already used (then the grant is a duplicate, answered
+ * as before).
+ */
+async function overflows(
+  trx: Transaction<Database>,
+  appid: string,
+  member: Member,
+  delta: number,
+  key: string,
+): Promise<boolean> {
+  if (member.points_balance + delta <= INT_MAX && member.points_lifetime + delta <= INT_MAX)
+    return false
+  const used = await trx
+    .selectFrom('points_ledger')
+    .select('id')
+    .where('appid', '=', appid)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst()
+  return used === undefined
+}

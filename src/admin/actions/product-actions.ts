@@ -1,0 +1,139 @@
+/** An operator adds products to the shop's catalog and changes them. */
+import * as v from 'valibot'
+import type { Product } from '../../db/schema.js'
+import { int, timestamp } from '../../routes/validate.js'
+import type { Shop } from '../../shop/maintenance.js'
+import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+
+/** Whole fen, 1 fen to 1,000,000 元. */
+export const fen = v.pipe(
+  v.number(),
+  v.integer('must be whole fen'),
+  v.minValue(1),
+  v.maxValue(100_000_000),
+)
+const count = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000))
+const time = timestamp()
+const editable = {
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(127)),
+  priceFen: fen,
+  stock: v.nullable(count),
+  perMemberLimit: v.nullable(int(1)),
+  startsAt: v.nullable(time),
+  endsAt: v.nullable(time),
+}
+
+/** The input of {@link createProduct} (`POST shop/products`). */
+export const createProductInput = v.strictObject({
+  sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'lowercase letters, digits and -')),
+  kind: v.picklist(
+    ['membership', 'flash_sale', 'group_buy'],
+    'membership, flash_sale or group_buy',
+  ),
+  name: editable.name,
+  priceFen: fen,
+  stock: v.optional(editable.stock, null),
+  perMemberLimit: v.optional(editable.perMemberLimit, null),
+  startsAt: v.optional(editable.startsAt, null),
+  endsAt: v.optional(editable.endsAt, null),
+  membershipDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3660))),
+  tier: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9_-]{1,20}$/))),
+  discountPercent: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))),
+  groupSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(50))),
+  groupMax: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(100))),
+  groupHours: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(168))),
+})
+export type CreateProductInput = v.InferOutput<typeof createProductInput>
+
+/** The input of {@link updateProduct} (`PATCH shop/products/:sku`): the fields to change. */
+export const updateProductInput = v.partial(v.strictObject({ ...editable, enabled: v.boolean() }))
+export type UpdateProductInput = v.InferOutput<typeof updateProductInput>
+
+type ShopDeps = Pick<ActionDeps, 'db' | 'clock'> & { shop: Shop }
+
+/**
+ * What is wrong with a product input as a whole (a message naming the field), if anything: a
+ * membership needs its days; a group buy's maximum may not be below its size.
+ */
+export function createProductProblem(b: CreateProductInput, shop: Shop): string | undefined {
+  const missing =
+    b.kind === 'membership'
+      ? !b.membershipDays && 'membershipDays'
+      : b.kind === 'group_buy' &&
+          b.groupMax !== undefined &&
+          b.groupMax < (b.groupSize ?? shop.settings.groupBuy.size)
+        ? 'groupMax'
+        : null
+  return missing ? `${missing}: required or too small for a ${b.kind}` : undefined
+}
+
+/**
+ * Adds a product to the shop's catalog (kind-specific fields defaulted from the shop's settings);
+ * undefined when the SKU exists (nothing changes). Audits `product.create`.
+ */
+export async function createProduct(
+  deps: ShopDeps,
+  actor: Actor,
+  b: CreateProductInput,
+): Promise<Product | undefined> {
+  const { appid, groupBuy } = deps.shop.settings
+  const now = deps.clock.now()
+  const group = b.kind === 'group_buy'
+  const membership = b.kind === 'membership'
+  const step = { appid, actor, action: 'product.create', target: b.sku, now }
+  return auditedAction(deps.db, step, async (trx) => {
+    const row = await trx
+      .insertInto('products')
+      .values({
+        appid,
+        sku: b.sku,
+        kind: b.kind,
+        name: b.name,
+        price_fen: b.priceFen,
+        stock: b.stock,
+        per_member_limit: b.perMemberLimit,
+        starts_at: b.startsAt,
+        ends_at: b.endsAt,
+        membership_days: membership ? b.membershipDays! : null,
+        tier: membership ? (b.tier ?? 'vip') : null,
+        discount_percent: membership ? (b.discountPercent ?? 100) : null,
+        group_size: group ? (b.groupSize ?? groupBuy.size) : null,
+        group_max: group ? (b.groupMax ?? Math.max(groupBuy.max, b.groupSize ?? 0)) : null,
+        group_hours: group ? (b.groupHours ?? groupBuy.hours) : null,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.columns(['appid', 'sku']).doNothing())
+      .returningAll()
+      .executeTakeFirst()
+    return { result: row, details: row && b }
+  })
+}
+
+/** Changes a product's fields; undefined when there is no such SKU. Audits `product.update`. */
+export async function updateProduct(
+  deps: ShopDeps,
+  actor: Actor,
+  input: UpdateProductInput & { sku: string },
+): Promise<Product | undefined> {
+  const { sku, ...b } = input
+  const appid = deps.shop.settings.appid
+  const step = { appid, actor, action: 'product.update', target: sku, now: deps.clock.now() }
+  return auditedAction(deps.db, step, async (trx) => {
+    const row = await trx
+      .updateTable('products')
+      .set({
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.priceFen !== undefined ? { price_fen: b.priceFen } : {}),
+        ...(b.stock !== undefined ? { stock: b.stock } : {}),
+        ...(b.perMemberLimit !== undefined ? { per_member_limit: b.perMemberLimit } : {}),
+        ...(b.startsAt !== undefined ? { starts_at: b.startsAt } : {}),
+        ...(b.endsAt !== undefined ? { ends_at: b.endsAt } : {}),
+        ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
+      })
+      .where('appid', '=', appid)
+      .where('sku', '=', sku)
+      .returningAll()
+      .executeTakeFirst()
+    return { result: row, details: row && b, target: row?.sku }
+  })
+}

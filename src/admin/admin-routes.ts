@@ -1,0 +1,93 @@
+/**
+ * The operator API under `/admin/api/accounts/:appid/…`, authenticated with `Authorization: Bearer
+ * <ADMIN_TOKEN>` (admin-auth.ts). JSON in is validated and errors name the field. Every change is
+ * an operator action (actions/, shared with the console) audited through one helper
+ * (actions/audited-action.ts): in the same transaction, or right after the change's own commit
+ * where it locks in its own transaction or calls WeChat (a redemption cancellation, an award).
+ *
+ *   members/:openid/points, …/ledger     grant or deduct points, a member's ledger (member-routes.ts)
+ *   rules, rewards, redemptions/:id/cancel   points rules and rewards (reward-routes.ts)
+ *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
+ *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
+ *   campaigns…                           campaigns and their reports (campaign-routes.ts)
+ *   activities…                          activities, sign-ups, awards (activity-routes.ts)
+ *   shop/…                               the shop's catalog, orders and refunds (shop-routes.ts)
+ *   shop/reconciliation…                 daily reconciliation reports (reconciliation-routes.ts)
+ *   /admin/api/analytics/…               analytics (src/routes/admin-analytics.ts)
+ */
+import { Hono } from 'hono'
+import type { Kysely } from 'kysely'
+import type { WechatAccess } from '../bot/context.js'
+import { type Locale, translator } from '../bot/i18n.js'
+import type { Clock } from '../clock.js'
+import type { InviteSettings } from '../community/invites.js'
+import type { GroupRobots } from '../community/moderation.js'
+import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
+import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
+import { refuseNulInUrl } from '../routes/validate.js'
+import type { Shop } from '../shop/maintenance.js'
+import { activityAdminRoutes } from './activity-routes.js'
+import { adminAuth } from './admin-auth.js'
+import { audienceAdminRoutes } from './audience-routes.js'
+import { campaignAdminRoutes } from './campaign-routes.js'
+import { inviteAdminRoutes } from './invite-routes.js'
+import { memberAdminRoutes } from './member-routes.js'
+import type { OperatorDeps } from './operator-deps.js'
+import { reconciliationAdminRoutes } from './reconciliation-routes.js'
+import { rewardAdminRoutes } from './reward-routes.js'
+import { shopAdminRoutes } from './shop-routes.js'
+
+export interface AdminRouteOptions {
+  db: Kysely<Database>
+  clock: Clock
+  adminToken?: string
+  appids: string[]
+  timeZone: string
+  /** Language of the notices members get (points granted or deducted). */
+  locale: Locale
+  /** Outbound API access (tags, campaign invite QRs). */
+  wechat: WechatAccess
+  invites: InviteSettings
+  /** The shop, when configured: its operator routes are mounted too (shop-routes.ts). */
+  shop?: Shop
+  logger: Logger
+  /** Group robots (the chats analytics alerts may be posted to). */
+  robots?: GroupRobots
+}
+
+/** The operator API, to mount at `/admin/api`. */
+export function adminRoutes(o: AdminRouteOptions): Hono {
+  const app = new Hono()
+  const { db, clock, timeZone, logger, wechat, invites, shop, appids } = o
+  const deps: OperatorDeps = {
+    ...{ db, clock, timeZone, logger, wechat, invites, shop, appids },
+    t: translator(o.locale),
+  }
+  app.use('*', adminAuth(o))
+  app.use('*', refuseNulInUrl)
+
+  app.route('/', memberAdminRoutes(deps))
+  if (deps.shop) {
+    const shopDeps = { ...deps, shop: deps.shop }
+    app.route('/', shopAdminRoutes(shopDeps))
+    app.route('/', reconciliationAdminRoutes(shopDeps))
+  }
+  app.route(
+    '/analytics',
+    analyticsAdminRoutes({
+      db: o.db,
+      clock: o.clock,
+      timeZone: o.timeZone,
+      appids: o.appids,
+      locale: o.locale,
+      robots: o.robots,
+    }),
+  )
+  app.route('/', campaignAdminRoutes(deps))
+  app.route('/', activityAdminRoutes(deps))
+  app.route('/', audienceAdminRoutes(deps))
+  app.route('/', inviteAdminRoutes(deps))
+  app.route('/', rewardAdminRoutes(deps))
+  return app
+}

@@ -1,0 +1,40 @@
+/**
+ * Invites in the operator API (inside /admin/api, behind its bearer token):
+ *
+ *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
+ *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { localDay } from '../community/community-time.js'
+import { inviteReport } from '../community/invite-report.js'
+import { accountParam, parseBody, parseQuery } from '../routes/validate.js'
+import { issueInviteQr, issueInviteQrInput } from './actions/invite-actions.js'
+import type { OperatorDeps } from './operator-deps.js'
+import { invitePeriod, invitePeriodInput } from './reads/invite-period.js'
+import { apiActor, memberParam, noApi } from './route-helpers.js'
+
+/** The invite routes, to mount inside the operator API. */
+export function inviteAdminRoutes(o: OperatorDeps): Hono {
+  const app = new Hono()
+  const account = accountParam(o.appids)
+  const memberOf = memberParam(o.db, o.appids)
+
+  app.get('/accounts/:appid/invites/report', async (c) => {
+    const appid = account(c)
+    const today = localDay(o.clock.now(), o.timeZone)
+    const period = invitePeriod(parseQuery(c, invitePeriodInput), today)
+    if ('problem' in period) throw new HTTPException(400, { message: period.problem })
+    return c.json(await inviteReport(o.db, { appid, ...period, timeZone: o.timeZone }))
+  })
+
+  app.post('/accounts/:appid/members/:openid/invite-qr', async (c) => {
+    const { appid, member } = await memberOf(c)
+    const body = await parseBody(c, issueInviteQrInput)
+    const result = await issueInviteQr(o, apiActor(c), { ...body, appid, member })
+    if (result.status === 'no_api') throw noApi()
+    return c.json(result.qr, result.qr.issued ? 201 : 200)
+  })
+
+  return app
+}

@@ -1,0 +1,55 @@
+/**
+ * Members and their points in the operator API (inside /admin/api, behind its bearer token):
+ *
+ *   POST  members/:openid/points        { delta, reason, idempotencyKey? }   grant (+) or deduct (−);
+ *                                       the member is told (customer-service text via the outbox)
+ *   GET   members/:openid/ledger?limit=&before=
+ */
+import { Hono } from 'hono'
+import * as v from 'valibot'
+import { digits, INT_MAX, parseBody, parseQuery, rowIdParam } from '../routes/validate.js'
+import { grantPoints, grantPointsInput } from './actions/points-actions.js'
+import type { OperatorDeps } from './operator-deps.js'
+import { memberLedger } from './reads/member-ledger.js'
+import { apiActor, memberParam } from './route-helpers.js'
+
+const ledgerQuery = v.object({
+  limit: v.optional(digits(1, INT_MAX, 'must be a whole number ≥ 1')),
+  before: v.optional(rowIdParam),
+})
+
+/** The members routes, to mount inside the operator API. */
+export function memberAdminRoutes(o: OperatorDeps): Hono {
+  const app = new Hono()
+  const memberOf = memberParam(o.db, o.appids)
+
+  app.post('/accounts/:appid/members/:openid/points', async (c) => {
+    const { appid, member } = await memberOf(c)
+    const body = await parseBody(c, grantPointsInput)
+    const outcome = await grantPoints(o, apiActor(c), { ...body, appid, member })
+    if (outcome.status === 'limit')
+      return c.json(
+        {
+          code: 'BALANCE_LIMIT',
+          message: `delta: the balance or lifetime points would exceed ${INT_MAX}`,
+          status: outcome.status,
+          balance: outcome.balance,
+        },
+        409,
+      )
+    const payload = { status: outcome.status, balance: outcome.balance, level: outcome.level.key }
+    if (outcome.status === 'insufficient')
+      return c.json(
+        { code: 'INSUFFICIENT_POINTS', message: `balance is ${outcome.balance}`, ...payload },
+        409,
+      )
+    return c.json(payload, outcome.status === 'applied' ? 201 : 200)
+  })
+
+  app.get('/accounts/:appid/members/:openid/ledger', async (c) => {
+    const { member } = await memberOf(c)
+    return c.json(await memberLedger(o.db, member, parseQuery(c, ledgerQuery)))
+  })
+
+  return app
+}

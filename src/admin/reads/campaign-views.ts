@@ -1,0 +1,53 @@
+/** Campaigns as an operator sees them: the list, one campaign, its report. */
+import type { Kysely, Selectable } from 'kysely'
+import { campaignReport } from '../../community/campaign-report.js'
+import { quotaPausedUntil } from '../../community/campaigns.js'
+import type { Database } from '../../db/schema.js'
+
+type CampaignRow = Selectable<Database['campaigns']>
+
+/** A campaign as the operator API answers it (audience and variants parsed). */
+export const campaignView = (c: CampaignRow) => ({
+  id: c.id,
+  name: c.name,
+  status: c.status,
+  audience: JSON.parse(c.audience),
+  variants: JSON.parse(c.variants),
+  schedule: c.schedule_cron ? { cron: c.schedule_cron } : { at: c.run_at },
+  conversionDays: c.conversion_days,
+})
+export type CampaignView = ReturnType<typeof campaignView>
+
+/** The account's campaigns, newest first. */
+export async function listCampaigns(db: Kysely<Database>, appid: string): Promise<CampaignView[]> {
+  const rows = await db
+    .selectFrom('campaigns')
+    .selectAll()
+    .where('appid', '=', appid)
+    .orderBy('id', 'desc')
+    .execute()
+  return rows.map(campaignView)
+}
+
+/** The account's campaign `id` (digits, as a path gives it), or undefined. */
+export async function findCampaign(db: Kysely<Database>, appid: string, id: string) {
+  if (!/^\d{1,15}$/.test(id)) return undefined
+  return db
+    .selectFrom('campaigns')
+    .selectAll()
+    .where('appid', '=', appid)
+    .where('id', '=', Number(id))
+    .executeTakeFirst()
+}
+
+/**
+ * A campaign's report: per variant enqueued, sent, failed, delivered, clicked, converted with the
+ * A/B z-test, and the account's template-quota pause.
+ */
+export async function campaignReportView(db: Kysely<Database>, campaign: CampaignRow, now: Date) {
+  return {
+    campaign: campaignView(campaign),
+    quotaPausedUntil: await quotaPausedUntil(db, campaign.appid, now),
+    ...(await campaignReport(db, campaign.id)),
+  }
+}
