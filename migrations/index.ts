@@ -35,6 +35,7 @@ import * as m0033 from './0033_reconciliation.js'
 import * as m0034 from './0034_transfers.js'
 import * as m0035 from './0035_frozen_points.js'
 import * as m0036 from './0036_cohort_retention.js'
+import * as m0039 from './0039_campaign_day_indexes.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -69,4 +70,5 @@ export const migrations: Record<string, Migration> = {
   '0034_transfers': m0034,
   '0035_frozen_points': m0035,
   '0036_cohort_retention': m0036,
+  '0039_campaign_day_indexes': m0039,
 }
