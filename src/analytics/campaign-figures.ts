@@ -79,12 +79,12 @@ export async function campaignFigures(
   )
     .flat()
     .filter((f) => f.dim !== '' && METRICS.includes(f.metric))
+  const notCounted = daysBetween(first, q.today).filter(
+    (d) => !built.has(d) && !liveDays.includes(d),
+  )
   const unbuilt = new Map<number, string[]>()
   for (const c of daily) {
-    const end = [c.lastDay, q.today].sort()[0]!
-    const missing = daysBetween(c.firstDay, end).filter(
-      (d) => !built.has(d) && !liveDays.includes(d),
-    )
+    const missing = notCounted.filter((d) => d >= c.firstDay && d <= c.lastDay)
     if (missing.length > 0) unbuilt.set(c.id, missing)
   }
   const ids = (list: (number | string)[]) =>
