@@ -37,6 +37,7 @@ import * as m0035 from './0035_frozen_points.js'
 import * as m0036 from './0036_cohort_retention.js'
 import * as m0037 from './0037_cohort_segments_ltv.js'
 import * as m0038 from './0038_console.js'
+import * as m0039 from './0039_campaign_day_indexes.js'
 import * as m0040 from './0040_ledger_day_index.js'
 
 export const migrations: Record<string, Migration> = {
@@ -74,5 +75,6 @@ export const migrations: Record<string, Migration> = {
   '0036_cohort_retention': m0036,
   '0037_cohort_segments_ltv': m0037,
   '0038_console': m0038,
+  '0039_campaign_day_indexes': m0039,
   '0040_ledger_day_index': m0040,
 }

@@ -1,13 +1,18 @@
 /**
- * Campaign analytics: each campaign that ran in a range, its funnel per variant (sent → delivered
- * → clicked → converted, from the campaign report: live recipients plus pruned rollups), the A/B
- * two-proportion tests, the quota it used (every send attempt that reached WeChat), and a
- * minimum-sample warning: the per-variant sample a test needs to detect the observed difference
- * (two-sided α = 0.05, power 0.8), compared with what each variant has.
+ * Campaign analytics: each campaign that ran in a range, its funnel per variant (audience,
+ * skipped, sent → delivered → clicked → converted), the A/B two-proportion tests, the quota it
+ * used (every send attempt that reached WeChat), and a minimum-sample warning: the per-variant
+ * sample a test needs to detect the observed difference (two-sided α = 0.05, power 0.8), compared
+ * with what each variant has. Served from the rollups (campaign-figures.ts): the daily campaign
+ * figures up to the last built day (`asOf`), the days since read live, and the per-run rollups of
+ * campaigns whose recipients were all pruned; one campaign's report from its recipients is
+ * `campaignReport`. They agree except for events later than a run's window (61 days).
  */
 import { type Kysely, sql } from 'kysely'
-import { campaignReport } from '../community/campaign-report.js'
+import { variantReport } from '../community/campaign-report.js'
 import type { Database } from '../db/schema.js'
+import { campaignFigures, EVENT_WINDOW_DAYS } from './campaign-figures.js'
+import type { LiveReader } from './series.js'
 
 /** z for α/2 = 0.025 and for power 0.8. */
 const Z_ALPHA = 1.959964
@@ -25,40 +30,63 @@ export function requiredSample(p1: number, p2: number): number | null {
   return Math.ceil(n)
 }
 
+/**
+ * The campaigns with a run in `[from, to)` and their figures per variant, from the rollups as of
+ * `asOf` (the last built day) plus the days after it read live.
+ */
 export async function campaignAnalytics(
   db: Kysely<Database>,
-  q: { appid: string; from: Date; to: Date },
+  q: {
+    appid: string
+    from: Date
+    to: Date
+    /** The community's today and time zone (days after `asOf` up to today are read live). */
+    today: string
+    timeZone: string
+    live: LiveReader
+  },
 ) {
-  const campaigns = await db
-    .selectFrom('campaigns')
-    .select(['id', 'name', 'status'])
-    .where('appid', '=', q.appid)
-    // A run in the range, live or already rolled up (pruned cron runs leave only rollups).
-    .where((eb) =>
-      eb.or([
-        eb.exists(
-          eb
-            .selectFrom('campaign_runs')
-            .select(sql`1`.as('one'))
-            .whereRef('campaign_runs.campaign_id', '=', 'campaigns.id')
-            .where('campaign_runs.slot', '>=', q.from)
-            .where('campaign_runs.slot', '<', q.to),
-        ),
-        eb.exists(
-          eb
-            .selectFrom('campaign_rollups')
-            .select(sql`1`.as('one'))
-            .whereRef('campaign_rollups.campaign_id', '=', 'campaigns.id')
-            .where('campaign_rollups.slot', '>=', q.from)
-            .where('campaign_rollups.slot', '<', q.to),
-        ),
-      ]),
-    )
-    .orderBy('id')
-    .execute()
+  const { rows: campaigns } = await sql<{
+    id: number
+    name: string
+    status: string
+    first_day: string
+    last_day: string
+    pruned: boolean
+  }>`
+    select c.id, c.name, c.status,
+      to_char(least(r.first, k.first) at time zone ${q.timeZone}, 'YYYY-MM-DD') as first_day,
+      to_char((greatest(r.last, k.last) at time zone ${q.timeZone})::date
+        + ${EVENT_WINDOW_DAYS}::int, 'YYYY-MM-DD') as last_day,
+      r.live = 0 as pruned
+    from campaigns c
+    cross join lateral (select min(slot) as first, max(slot) as last,
+        count(*) filter (where pruned_at is null) as live
+      from campaign_runs where campaign_id = c.id) r
+    cross join lateral (select min(slot) as first, max(slot) as last
+      from campaign_rollups where campaign_id = c.id) k
+    where c.appid = ${q.appid}
+      -- a run in the range, live or already rolled up (pruned cron runs leave only rollups)
+      and (exists (select 1 from campaign_runs x where x.campaign_id = c.id
+          and x.slot >= ${q.from} and x.slot < ${q.to})
+        or exists (select 1 from campaign_rollups x where x.campaign_id = c.id
+          and x.slot >= ${q.from} and x.slot < ${q.to}))
+    order by c.id`.execute(db)
+  const figures = await campaignFigures(db, {
+    appid: q.appid,
+    today: q.today,
+    timeZone: q.timeZone,
+    live: q.live,
+    campaigns: campaigns.map((c) => ({
+      id: c.id,
+      firstDay: c.first_day,
+      lastDay: c.last_day,
+      pruned: c.pruned,
+    })),
+  })
   const out = []
   for (const c of campaigns) {
-    const report = await campaignReport(db, c.id)
+    const report = variantReport(figures.counts.get(c.id) ?? [])
     const [a, b] = report.variants
     const needed =
       a && b && a.conversionRate !== null && b.conversionRate !== null
@@ -70,6 +98,11 @@ export async function campaignAnalytics(
       warnings.push(`每个版本至少需要 ${MIN_VARIANT_SAMPLE} 人，最少的只有 ${smallest} 人`)
     if (needed !== null && smallest < needed)
       warnings.push(`要可靠地区分两个版本的转化率，每个版本需要约 ${needed} 人（现有 ${smallest}）`)
+    const unbuilt = figures.unbuilt.get(c.id)
+    if (unbuilt)
+      warnings.push(
+        `有 ${unbuilt.length} 天（${unbuilt[0]} 至 ${unbuilt.at(-1)}）尚未汇总，这些天的数字未计入；可用 POST analytics/rebuild 补建`,
+      )
     out.push({
       id: c.id,
       name: c.name,
@@ -81,5 +114,5 @@ export async function campaignAnalytics(
       warnings,
     })
   }
-  return out
+  return { asOf: figures.asOf, campaigns: out }
 }

@@ -39,6 +39,7 @@ import {
   PRICES,
   type Script,
 } from './forty-days-script.js'
+import { liveToday } from './series.js'
 
 const TZ = 'Asia/Shanghai'
 const TOKEN = 'forty-days-operator-token'
@@ -175,11 +176,17 @@ forEachDatabase('forty days of a community, end to end', (get) => {
   })
 
   it('counts the campaign funnel per variant and tests the two proportions', async () => {
-    const [campaign] = await campaignAnalytics(get().db, {
+    // served from the rollups the nightly job built (every day through yesterday)
+    const list = await campaignAnalytics(get().db, {
       appid: APPID,
       from: at(CAMPAIGN.sendDay, 0),
       to: at(CAMPAIGN.sendDay + 1, 0),
+      today: dayName(DAYS),
+      timeZone: TZ,
+      live: liveToday(get().db),
     })
+    expect(list.asOf).toBe(dayName(DAYS - 1))
+    const [campaign] = list.campaigns
     // the audience: everyone following at 08:30 on the send day
     const following = script.members.filter((m) => {
       const left = script.steps.find((s) => s.kind === 'unfollow' && s.openid === m.openid)

@@ -383,6 +383,19 @@ forEachDatabase('the daily metric catalogue on a seeded community', (get) => {
           )
       }
     }
+    // the run of day -1 enqueued r1 … r4 and capped r5, counted on its slot's day only
+    const dm1 = await computeDay(
+      db(),
+      { appid: APPID, day: dayName(-1), timeZone: TZ },
+      { families: ['campaigns'] },
+    )
+    const enqueueFigures = (d: DailyFigure[], dim: string) =>
+      ['audience', 'enqueued', 'capped', 'opted_out', 'unreachable'].map((k) =>
+        figure(d, `campaigns.${k}`, dim),
+      )
+    expect(enqueueFigures(dm1, '')).toEqual([5, 4, 1, 0, 0])
+    expect(enqueueFigures(dm1, `${campaignId}:A`)).toEqual([2, 2, 0, 0, 0])
+    expect(enqueueFigures(dm1, `${campaignId}:B`)).toEqual([3, 2, 1, 0, 0])
     // day 0 by hand: r1 and r4 sent; r1, r2 (a receipt of yesterday's send) and r4 (raced) delivered
     const d0 = await computeDay(
       db(),

@@ -19,7 +19,7 @@ import { type Kysely, sql } from 'kysely'
 import { addDays } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { ACTIVITY } from './facts.js'
-import { prunedCampaignRuns } from './families/campaigns.js'
+import { CAMPAIGN_EVENT_METRICS, prunedCampaignRuns } from './families/campaigns.js'
 import { type DailyFigure, type DayScope, dayWindow } from './families/day-scope.js'
 import { CATALOGUE, FAMILIES } from './families/index.js'
 
@@ -30,8 +30,11 @@ export const SNAPSHOT_METRICS: readonly string[] = Object.values(FAMILIES)
   .filter((f) => f.snapshot)
   .flatMap((f) => Object.keys(f.metrics))
 
-/** Metrics kept as built when a day's campaign window holds pruned recipients. */
-const CAMPAIGN_METRICS = Object.keys(FAMILIES.campaigns!.metrics)
+/**
+ * Metrics kept as built when a day's campaign window holds pruned recipients (the enqueue-time
+ * figures are not: they are read from the rollups of pruned runs too).
+ */
+const CAMPAIGN_METRICS = CAMPAIGN_EVENT_METRICS
 
 /** The family that computes a metric (`activity.wau` → reach, `segments.size` → segmentSizes …). */
 export function familyOf(metric: string): string {
@@ -86,7 +89,8 @@ async function keepCampaignFigures(db: Kysely<Database>, s: DayScope): Promise<b
  * (check-ins, paid orders, activity sign-ups) are OR-ed into `member_days`, then every family's
  * rows replace the day's in `analytics_daily`, in one transaction. Snapshot metrics are written
  * only when `day` is yesterday or today relative to `now`; campaign figures are kept as built
- * once recipients of a run in the day's campaign window were pruned.
+ * (sent, delivered, clicked, converted, quota used) once recipients of a run in the day's
+ * campaign window were pruned.
  */
 export async function buildDay(
   db: Kysely<Database>,

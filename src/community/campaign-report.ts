@@ -89,24 +89,62 @@ function normalCdf(x: number) {
   return 0.5 * (1 + y)
 }
 
+/** A variant's counts, as the report and the rollup-based campaign list read them. */
+export interface VariantCounts {
+  variant: string
+  audience: number
+  enqueued: number
+  capped: number
+  opted_out: number
+  unreachable: number
+  sent: number
+  failed: number
+  delivered: number
+  clicked: number
+  converted: number
+}
+
+/** The report of variants' counts (in their order): rates and the A/B test of the first two. */
+export function variantReport(rows: VariantCounts[]) {
+  const variants = rows.map((r) => ({
+    variant: r.variant,
+    audience: r.audience,
+    enqueued: r.enqueued,
+    skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
+    sent: r.sent,
+    failed: r.failed,
+    delivered: r.delivered,
+    clicked: r.clicked,
+    converted: r.converted,
+    clickRate: r.enqueued ? round(r.clicked / r.enqueued) : null,
+    conversionRate: r.enqueued ? round(r.converted / r.enqueued) : null,
+  }))
+  const [a, b] = variants
+  return {
+    variants,
+    abTest:
+      a && b
+        ? {
+            compared: [a.variant, b.variant],
+            conversion: twoProportionZTest(
+              { n: a.enqueued, x: a.converted },
+              { n: b.enqueued, x: b.converted },
+            ),
+            click: twoProportionZTest(
+              { n: a.enqueued, x: a.clicked },
+              { n: b.enqueued, x: b.clicked },
+            ),
+          }
+        : null,
+  }
+}
+
 /**
  * The report of a campaign, per variant, with the A/B test on conversions and clicks: live
  * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
  */
 export async function campaignReport(db: Kysely<Database>, campaignId: number) {
-  const { rows } = await sql<{
-    variant: string
-    audience: number
-    enqueued: number
-    capped: number
-    opted_out: number
-    unreachable: number
-    sent: number
-    failed: number
-    delivered: number
-    clicked: number
-    converted: number
-  }>`
+  const { rows } = await sql<VariantCounts>`
     select variant, sum(audience)::int as audience, sum(enqueued)::int as enqueued,
       sum(capped)::int as capped, sum(opted_out)::int as opted_out,
       sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
@@ -142,35 +180,5 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
     ) x
     group by variant
     order by variant`.execute(db)
-  const variants = rows.map((r) => ({
-    variant: r.variant,
-    audience: r.audience,
-    enqueued: r.enqueued,
-    skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
-    sent: r.sent,
-    failed: r.failed,
-    delivered: r.delivered,
-    clicked: r.clicked,
-    converted: r.converted,
-    clickRate: r.enqueued ? round(r.clicked / r.enqueued) : null,
-    conversionRate: r.enqueued ? round(r.converted / r.enqueued) : null,
-  }))
-  const [a, b] = variants
-  return {
-    variants,
-    abTest:
-      a && b
-        ? {
-            compared: [a.variant, b.variant],
-            conversion: twoProportionZTest(
-              { n: a.enqueued, x: a.converted },
-              { n: b.enqueued, x: b.converted },
-            ),
-            click: twoProportionZTest(
-              { n: a.enqueued, x: a.clicked },
-              { n: b.enqueued, x: b.clicked },
-            ),
-          }
-        : null,
-  }
+  return variantReport(rows)
 }

@@ -8,7 +8,8 @@
  *   GET  analytics/overview    today (live, partial) vs. yesterday vs. the same day last week
  *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — zero-filled
  *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
- *                              quota used, minimum-sample warnings
+ *                              quota used, minimum-sample warnings — from the rollups: `asOf` is
+ *                              the last built day, the days after it (lag, today) are read live
  *   GET  analytics/cohorts     ?grain=day|week&from=&to=&source=&segment=&maxAge= the retention
  *                              triangle, pooled curve and d1/d7/d30 against the plan's lines
  *   GET  analytics/ltv         ?grain=day|week&from=&to=&source=&maxAge= net revenue per cohort
@@ -157,13 +158,16 @@ export function analyticsAdminRoutes(o: {
     const to = q.to ?? today
     const from = q.from ?? addDays(to, -29)
     if (from > to) throw new HTTPException(400, { message: 'from must not be after to' })
-    const campaigns = await campaignAnalytics(o.db, {
+    const list = await campaignAnalytics(o.db, {
       appid: account(q.appid),
       from: localDayStart(from, o.timeZone),
       to: localDayStart(addDays(to, 1), o.timeZone),
+      today,
+      timeZone: o.timeZone,
+      live,
     })
-    if (q.format === 'csv') return campaignsCsv(c, `campaigns-${from}-${to}.csv`, campaigns)
-    return c.json({ from, to, campaigns })
+    if (q.format === 'csv') return campaignsCsv(c, `campaigns-${from}-${to}.csv`, list.campaigns)
+    return c.json({ from, to, asOf: list.asOf, campaigns: list.campaigns })
   })
 
   /** A RangeError from the analytics functions is the caller's input: 400 with its message. */

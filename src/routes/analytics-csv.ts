@@ -37,7 +37,7 @@ export function ltvCsv(c: Context, t: LtvTriangle): Response {
 export function campaignsCsv(
   c: Context,
   filename: string,
-  campaigns: Awaited<ReturnType<typeof campaignAnalytics>>,
+  campaigns: Awaited<ReturnType<typeof campaignAnalytics>>['campaigns'],
 ): Response {
   return csvResponse(
     c,
