@@ -37,6 +37,8 @@ export function memberAdminRoutes(o: OperatorDeps): Hono {
         },
         409,
       )
+    // The API's token holder has no per-day limit (grantPoints is called without `dailyLimit`).
+    if (outcome.status === 'over_limit') throw new Error('no per-day grant limit applies here')
     const payload = { status: outcome.status, balance: outcome.balance, level: outcome.level.key }
     if (outcome.status === 'insufficient')
       return c.json(

@@ -11,8 +11,8 @@
  */
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { type Audited, auditedAction } from '../admin/actions/audited-action.js'
 import { systemClock } from '../clock.js'
-import { auditedAction } from '../community/audited-action.js'
 import { loadConfig } from '../config.js'
 import { closeDatabase, openDatabase } from '../db/open-database.js'
 import { createLogger } from '../logger.js'
@@ -65,8 +65,8 @@ try {
   const { db } = database
   const now = systemClock.now()
   let code = 0
-  const audited = <R>(action: string, run: Parameters<typeof auditedAction<R>>[2]) =>
-    auditedAction(db, { appid: '-', actor: 'cli', action, target: name!, now }, run)
+  const audited = <R>(action: string, run: (trx: typeof db) => Promise<Audited<R>>) =>
+    auditedAction(db, { appid: '-', actor: { name: 'cli' }, action, target: name!, now }, run)
   try {
     if (command === 'list') {
       for (const o of await listOperators(db))
@@ -75,9 +75,16 @@ try {
         )
     } else if (command === 'add') {
       const limit = values.limit === undefined ? null : Number(values.limit)
-      const o = await audited('operator.add', (trx) =>
-        addOperator(trx, { name: name!, role: role!, password, dailyGrantLimit: limit, now }),
-      )
+      const o = await audited('operator.add', async (trx) => ({
+        result: await addOperator(trx, {
+          name: name!,
+          role: role!,
+          password,
+          dailyGrantLimit: limit,
+          now,
+        }),
+        details: { role, dailyGrantLimit: limit },
+      }))
       console.log(`added ${o.name} (${o.role})`)
     } else {
       const o = await audited(`operator.${command}`, async (trx) => {
@@ -86,7 +93,10 @@ try {
             ? await setOperatorPassword(trx, { name: name!, password, now })
             : await setOperatorDisabled(trx, { name: name!, disabled: command === 'disable', now })
         if (!done) throw new OperatorInputError('unknown')
-        return done
+        return {
+          result: done,
+          details: command === 'passwd' ? {} : { disabled: command === 'disable' },
+        }
       })
       console.log(`${command === 'passwd' ? 'new password for' : `${command}d`} ${o.name}`)
     }

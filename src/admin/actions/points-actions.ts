@@ -7,6 +7,7 @@ import { applyDelta, type LedgerOutcome, lockMember } from '../../community/poin
 import type { Database, Member } from '../../db/schema.js'
 import { INT_MAX } from '../../routes/validate.js'
 import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type OverLimit, overDailyLimit } from './grant-limit.js'
 
 /** The input of {@link grantPoints} (`POST members/:openid/points`). */
 export const grantPointsInput = v.strictObject({
@@ -22,19 +23,33 @@ export const grantPointsInput = v.strictObject({
 })
 export type GrantPointsInput = v.InferOutput<typeof grantPointsInput>
 
-/** What a grant did: the ledger's outcome, or `limit` when the balance would overflow. */
-export type GrantPointsResult = LedgerOutcome | { status: 'limit'; balance: number }
+/**
+ * What a grant did: the ledger's outcome, `limit` when the balance would overflow, or `over_limit`
+ * when the console operator's per-day grant limit refuses it.
+ */
+export type GrantPointsResult = LedgerOutcome | { status: 'limit'; balance: number } | OverLimit
+
+/** Options of {@link grantPoints}. */
+export interface GrantPointsOptions {
+  /**
+   * The actor is a console operator whose per-day grant limit applies (src/admin/actions/
+   * grant-limit.ts); the API's token holder has none.
+   */
+  dailyLimit?: boolean
+}
 
 /**
  * Grants or deducts `delta` points (a deduction never below zero: `insufficient`), at most once per
  * idempotency key (default: a new one). An applied change enqueues the member's notice
  * (customer-service text) and is audited (`points.grant` / `points.deduct`), all in one
- * transaction with the member locked.
+ * transaction with the member locked — and, with `dailyLimit`, the operator locked first and
+ * their grants today counted (a repeated idempotency key is answered as a duplicate).
  */
 export async function grantPoints(
   deps: ActionDeps & { t: Translate },
   actor: Actor,
   input: GrantPointsInput & { appid: string; member: Member },
+  options: GrantPointsOptions = {},
 ): Promise<GrantPointsResult> {
   const { appid, member, ...body } = input
   const now = deps.clock.now()
@@ -42,6 +57,10 @@ export async function grantPoints(
   const action = body.delta > 0 ? 'points.grant' : 'points.deduct'
   const step = { appid, actor, action, target: member.openid, now }
   return auditedAction<GrantPointsResult>(deps.db, step, async (trx) => {
+    if (options.dailyLimit) {
+      const over = await overDailyLimit(trx, actor.name, body.delta, now, deps.timeZone)
+      if (over && !(await keyUsed(trx, appid, key))) return { result: over }
+    }
     const locked = await lockMember(trx, member.id)
     if (body.delta > 0 && (await overflows(trx, appid, locked, body.delta, key)))
       return { result: { status: 'limit', balance: locked.points_balance } }
@@ -91,11 +110,16 @@ async function overflows(
 ): Promise<boolean> {
   if (member.points_balance + delta <= INT_MAX && member.points_lifetime + delta <= INT_MAX)
     return false
+  return !(await keyUsed(trx, appid, key))
+}
+
+/** Whether the ledger already holds an entry with this idempotency key. */
+async function keyUsed(trx: Transaction<Database>, appid: string, key: string): Promise<boolean> {
   const used = await trx
     .selectFrom('points_ledger')
     .select('id')
     .where('appid', '=', appid)
     .where('idempotency_key', '=', key)
     .executeTakeFirst()
-  return used === undefined
+  return used !== undefined
 }

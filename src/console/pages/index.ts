@@ -4,7 +4,9 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { memberPage } from './member.js'
+import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 
-export const consolePages: ConsolePage[] = [overviewPage, operatorsPage]
+export const consolePages: ConsolePage[] = [overviewPage, membersPage, memberPage, operatorsPage]

@@ -2,7 +2,7 @@
  * 系统 → 运营账号: everyone signed in sees the accounts; an owner adds operators and disables or
  * re-enables them (their sessions end). Changes go through `auditedAction` with the owner's name.
  */
-import { auditedAction } from '../../community/audited-action.js'
+import { auditedAction } from '../../admin/actions/audited-action.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
 import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal, requireRole } from '../context.js'
@@ -126,6 +126,12 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, error?: MessageKey, st
   )
 }
 
+/** The acting operator, as the audit log names them. */
+const actorOf = (c: ConsoleContext) => ({
+  name: c.var.session.operator.name,
+  clientAddress: c.var.clientAddress,
+})
+
 const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '')
 
 export const operatorsPage: ConsolePage = {
@@ -143,25 +149,20 @@ export const operatorsPage: ConsolePage = {
         return show(c, deps, 'operators.error.limit', 400)
       const now = deps.clock.now()
       try {
+        const dailyGrantLimit = limitText ? Number(limitText) : null
         await auditedAction(
           deps.db,
-          {
-            appid: '-',
-            actor: c.var.session.operator.name,
-            action: 'operator.add',
-            target: name,
-            details: { role, dailyGrantLimit: limitText ? Number(limitText) : null },
-            now,
-            clientAddress: c.var.clientAddress,
-          },
-          (trx) =>
-            addOperator(trx, {
+          { appid: '-', actor: actorOf(c), action: 'operator.add', target: name, now },
+          async (trx) => {
+            const added = await addOperator(trx, {
               name,
               role,
               password: typeof body.password === 'string' ? body.password : '',
-              dailyGrantLimit: limitText ? Number(limitText) : null,
+              dailyGrantLimit,
               now,
-            }),
+            })
+            return { result: added, details: { role, dailyGrantLimit } }
+          },
         )
       } catch (error) {
         if (error instanceof OperatorInputError)
@@ -176,20 +177,14 @@ export const operatorsPage: ConsolePage = {
       const disabled = text((await c.req.parseBody()).disabled) === '1'
       if (name === c.var.session.operator.name) throw new ConsoleRefusal(400, 'operators.self')
       const now = deps.clock.now()
+      const action = disabled ? 'operator.disable' : 'operator.enable'
       await auditedAction(
         deps.db,
-        {
-          appid: '-',
-          actor: c.var.session.operator.name,
-          action: disabled ? 'operator.disable' : 'operator.enable',
-          target: name,
-          now,
-          clientAddress: c.var.clientAddress,
-        },
+        { appid: '-', actor: actorOf(c), action, target: name, now },
         async (trx) => {
           const updated = await setOperatorDisabled(trx, { name, disabled, now })
           if (!updated) throw new ConsoleRefusal(404, 'operators.error.unknown')
-          return updated
+          return { result: updated, details: { disabled } }
         },
       )
       return c.redirect(`/console${PATH}?done=${encodeURIComponent(name)}`, 303)

@@ -1,0 +1,47 @@
+/**
+ * The console operator's per-day grant limit (`operators.daily_grant_limit`, role operator only),
+ * checked inside the grant's transaction.
+ *
+ * Concurrency: the check locks the operator's row (`for update`) before summing today's grants from
+ * the audit log, and the grant's own audit entry is written in the same transaction. Two grants by
+ * the same operator therefore run one after the other: the second waits for the first to commit
+ * and, its sum being a new statement (read committed), counts the first. Grants by different
+ * operators do not wait on each other. The limit is read under the same lock, so a limit an owner
+ * changes applies to the next grant.
+ */
+import type { Transaction } from 'kysely'
+import type { Database } from '../../db/schema.js'
+import { grantedToday } from '../reads/operator-grants.js'
+
+/** A grant the limit refuses: the limit and what was already granted today. */
+export interface OverLimit {
+  status: 'over_limit'
+  limit: number
+  granted: number
+}
+
+/**
+ * Locks the console operator named `operator` and answers whether granting `delta` more points
+ * today would pass their limit; null when it would not, when they have no limit, are not of role
+ * operator, or `delta` is a deduction. An unknown or disabled operator is refused as limit 0.
+ */
+export async function overDailyLimit(
+  trx: Transaction<Database>,
+  operator: string,
+  delta: number,
+  now: Date,
+  timeZone: string,
+): Promise<OverLimit | null> {
+  const row = await trx
+    .selectFrom('operators')
+    .select(['role', 'disabled', 'daily_grant_limit'])
+    .where('name', '=', operator)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!row || row.disabled) return { status: 'over_limit', limit: 0, granted: 0 }
+  if (delta <= 0 || row.role !== 'operator' || row.daily_grant_limit === null) return null
+  const granted = await grantedToday(trx, operator, now, timeZone)
+  return granted + delta > row.daily_grant_limit
+    ? { status: 'over_limit', limit: row.daily_grant_limit, granted }
+    : null
+}

@@ -1,0 +1,284 @@
+/**
+ * The member page's cards: profile, points and ledger, check-in calendar, invite tree, orders,
+ * sign-ups, segment history and reachability. Pure rendering of what the admin reads return.
+ */
+
+import { INVITE_LEVEL_SHOWN, type inviteTree } from '../../admin/reads/invite-tree.js'
+import type { CalendarDay } from '../../admin/reads/member-checkins.js'
+import type { memberLedger } from '../../admin/reads/member-ledger.js'
+import type { memberProfile } from '../../admin/reads/member-profile.js'
+import type { MemberReachability } from '../../admin/reads/member-reachability.js'
+import type { Member } from '../../db/schema.js'
+import { DataTable } from '../components/data-table.js'
+import type { Format } from '../format.js'
+import type { MessageKey, Translate } from '../i18n.js'
+import { memberHref } from './members.js'
+
+type View = { t: Translate; fmt: Format }
+type Ledger = Awaited<ReturnType<typeof memberLedger>>
+type Profile = Awaited<ReturnType<typeof memberProfile>>
+type Tree = Awaited<ReturnType<typeof inviteTree>>
+
+const segmentName = (t: Translate, s: string | null) =>
+  t((s ? `member.seg.${s}` : 'member.seg.none') as MessageKey)
+
+/** A definition list of label → value pairs. */
+function Facts(p: { rows: [string, unknown][] }) {
+  return (
+    <dl class="facts">
+      {p.rows.map(([label, value]) => (
+        <div>
+          <dt class="muted">{label}</dt>
+          <dd class="wrap">{value}</dd>
+        </div>
+      ))}
+    </dl>
+  )
+}
+
+/** Who the member is: openid, nickname, subscription, segment, tags, opt-out, level and points. */
+export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; ledger: Ledger }) {
+  const { t, fmt, member: m } = p
+  return (
+    <section class="card" aria-labelledby="profile">
+      <h2 id="profile">{t('member.profile')}</h2>
+      <Facts
+        rows={[
+          ['openid', <code>{m.openid}</code>],
+          [t('members.name'), m.display_name ?? t('members.noName')],
+          [t('member.status'), m.subscribed ? t('members.subscribed') : t('members.unsubscribed')],
+          [t('member.since'), m.subscribed_at ? fmt.dateTime(m.subscribed_at) : '—'],
+          [t('member.lastActive'), m.last_active_at ? fmt.dateTime(m.last_active_at) : '—'],
+          [
+            t('member.segment'),
+            `${segmentName(t, m.segment)}${m.segment_since ? ` · ${fmt.dateTime(m.segment_since)}` : ''}`,
+          ],
+          [
+            t('member.tags'),
+            p.tags.length ? p.tags.map((x) => x.tagid).join(', ') : t('member.noTags'),
+          ],
+          [t('member.optOut'), m.marketing_opt_out ? t('member.optedOut') : t('member.optedIn')],
+          [t('member.level'), p.ledger.level],
+          [t('member.balance'), <strong>{fmt.count(p.ledger.balance)}</strong>],
+          [t('member.frozen'), fmt.count(p.ledger.frozen)],
+          [t('member.lifetime'), fmt.count(p.ledger.lifetime)],
+        ]}
+      />
+    </section>
+  )
+}
+
+/** The ledger page, newest first, with links to older entries and back to the newest. */
+export function LedgerCard(
+  p: View & { ledger: Ledger; href: string; paged: boolean; more: boolean },
+) {
+  const { t, fmt, ledger } = p
+  const last = ledger.entries.at(-1)
+  return (
+    <section class="card" aria-labelledby="ledger">
+      <h2 id="ledger">{t('member.ledger')}</h2>
+      <DataTable
+        rows={ledger.entries}
+        empty={t('common.empty')}
+        columns={[
+          { label: t('member.ledger.time'), cell: (e) => fmt.dateTime(e.created_at) },
+          {
+            label: t('member.ledger.delta'),
+            num: true,
+            cell: (e) => (e.delta > 0 ? `+${fmt.count(e.delta)}` : fmt.count(e.delta)),
+          },
+          { label: t('member.ledger.rule'), cell: (e) => e.rule },
+          {
+            label: t('member.ledger.reason'),
+            cell: (e) => <span class="wrap">{e.reference}</span>,
+          },
+          { label: t('member.ledger.after'), num: true, cell: (e) => fmt.count(e.balance_after) },
+          { label: t('member.ledger.state'), cell: (e) => (e.state === 'frozen' ? '❄' : '') },
+        ]}
+      />
+      <p>
+        {p.paged && <a href={`${p.href}#ledger`}>{t('member.ledger.newest')}</a>}{' '}
+        {p.more && last && (
+          <a href={`${p.href}${p.href.includes('?') ? '&' : '?'}before=${last.id}#ledger`}>
+            {t('member.ledger.older')}
+          </a>
+        )}
+      </p>
+    </section>
+  )
+}
+
+/** Six weeks of check-ins, Monday first, with the streaks. */
+export function CalendarCard(
+  p: View & { weeks: CalendarDay[][]; current: number; best: number; total: number },
+) {
+  const { t } = p
+  return (
+    <section class="card" aria-labelledby="checkins">
+      <h2 id="checkins">{t('member.checkins')}</h2>
+      <p>{t('member.streak', { current: p.current, best: p.best, total: p.total })}</p>
+      <ol class="calendar">
+        {t('member.weekdays')
+          .split(',')
+          .map((d) => (
+            <li class="muted" aria-hidden="true">
+              {d}
+            </li>
+          ))}
+        {p.weeks.flat().map((d) => (
+          <li
+            class={d.future ? 'future' : d.checkedIn ? 'on' : 'off'}
+            title={
+              d.checkedIn
+                ? t('member.checkedIn', { day: d.day, streak: d.streak })
+                : t('member.notCheckedIn', { day: d.day })
+            }
+            aria-label={
+              d.checkedIn
+                ? t('member.checkedIn', { day: d.day, streak: d.streak })
+                : t('member.notCheckedIn', { day: d.day })
+            }
+          >
+            {Number(d.day.slice(8))}
+          </li>
+        ))}
+      </ol>
+    </section>
+  )
+}
+
+const inviteStatus = (t: Translate, s: 'pending' | 'qualified') =>
+  t(s === 'qualified' ? 'member.invite.qualified' : 'member.invite.pending')
+
+/** Inviters up the tree and invitees down it, each level counted. */
+export function InviteCard(p: View & { tree: Tree; depth: number; appid?: string }) {
+  const { t, fmt, tree } = p
+  const who = (m: { openid: string; displayName: string | null }) => (
+    <a class="wrap" href={memberHref(m.openid, p.appid)}>
+      {m.displayName ?? m.openid}
+    </a>
+  )
+  return (
+    <section class="card" aria-labelledby="invites">
+      <h2 id="invites">{t('member.invites')}</h2>
+      <h3>{t('member.invitedBy', { depth: p.depth })}</h3>
+      {tree.up.length === 0 ? (
+        <p class="muted">{t('member.noInviter')}</p>
+      ) : (
+        <ol class="list">
+          {tree.up.map((m) => (
+            <li>
+              {who(m)} <span class="muted">{fmt.dateTime(m.invitedAt)}</span>
+            </li>
+          ))}
+        </ol>
+      )}
+      <h3>{t('member.invitees', { depth: p.depth })}</h3>
+      {tree.down.length === 0 ? (
+        <p class="muted">{t('member.noInvitees')}</p>
+      ) : (
+        tree.down.map((level) => (
+          <details open={level.depth === 1}>
+            <summary>
+              {t('member.level.n', { depth: level.depth, count: fmt.count(level.count) })}
+              {level.count > INVITE_LEVEL_SHOWN && (
+                <span class="muted">
+                  {' '}
+                  · {t('member.level.more', { shown: INVITE_LEVEL_SHOWN })}
+                </span>
+              )}
+            </summary>
+            <ul class="list">
+              {level.members.map((m) => (
+                <li>
+                  {who(m)} <span class="badge">{inviteStatus(t, m.status)}</span>
+                </li>
+              ))}
+            </ul>
+          </details>
+        ))
+      )}
+    </section>
+  )
+}
+
+/** Orders, activity sign-ups and segment changes. */
+export function HistoryCards(p: View & { profile: Profile }) {
+  const { t, fmt, profile } = p
+  return (
+    <>
+      <section class="card" aria-labelledby="orders">
+        <h2 id="orders">{t('member.orders')}</h2>
+        <DataTable
+          rows={profile.orders}
+          empty={t('common.empty')}
+          columns={[
+            {
+              label: t('member.order.no'),
+              cell: (o) => <code class="wrap">{o.out_trade_no}</code>,
+            },
+            { label: t('member.order.item'), cell: (o) => o.description },
+            { label: t('member.order.amount'), num: true, cell: (o) => fmt.fen(o.amount_fen) },
+            { label: t('member.order.status'), cell: (o) => o.status },
+            { label: t('member.order.time'), cell: (o) => fmt.dateTime(o.created_at) },
+          ]}
+        />
+      </section>
+      <section class="card" aria-labelledby="signups">
+        <h2 id="signups">{t('member.signups')}</h2>
+        <DataTable
+          rows={profile.signups}
+          empty={t('common.empty')}
+          columns={[
+            { label: t('member.signup.activity'), cell: (s) => s.name },
+            { label: t('member.signup.period'), cell: (s) => s.period },
+            { label: t('member.signup.status'), cell: (s) => s.status },
+          ]}
+        />
+      </section>
+      <section class="card" aria-labelledby="segments">
+        <h2 id="segments">{t('member.segments')}</h2>
+        <DataTable
+          rows={profile.segments}
+          empty={t('common.empty')}
+          columns={[
+            { label: t('member.segment.from'), cell: (s) => segmentName(t, s.from_segment) },
+            { label: t('member.segment.to'), cell: (s) => segmentName(t, s.to_segment) },
+            { label: t('member.segment.at'), cell: (s) => fmt.dateTime(s.at) },
+          ]}
+        />
+      </section>
+    </>
+  )
+}
+
+/** Why the member can or cannot be reached now, channel by channel. */
+export function ReachCard(p: View & { reach: MemberReachability }) {
+  const { t, fmt, reach } = p
+  const why = (u: { errcode: number } | null) =>
+    u === null
+      ? t('member.reach.open')
+      : t(`member.reach.why.${u.errcode}` as MessageKey, { quota: reach.windowQuota })
+  return (
+    <section class="card" aria-labelledby="reach">
+      <h2 id="reach">{t('member.reach')}</h2>
+      <Facts
+        rows={[
+          [t('member.reach.template'), why(reach.template)],
+          [t('member.reach.custom'), why(reach.custom)],
+          [
+            '48 h',
+            reach.windowClosesAt
+              ? t('member.reach.window', {
+                  until: fmt.dateTime(reach.windowClosesAt),
+                  sent: reach.windowSent,
+                  quota: reach.windowQuota,
+                })
+              : t('member.reach.noWindow'),
+          ],
+          [t('member.optOut'), reach.optedOut ? t('member.reach.optedOut') : t('member.optedIn')],
+        ]}
+      />
+    </section>
+  )
+}

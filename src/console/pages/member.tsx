@@ -1,0 +1,260 @@
+/**
+ * 会员 → 会员详情 (`/members/:openid`): the profile, points and ledger, check-ins, invite tree,
+ * orders, sign-ups, segment history and reachability (admin reads); owners and operators grant or
+ * deduct points (grantPoints, within an operator's per-day limit) and exclude the member from
+ * campaigns or include them again (setMarketingOptOut). Tagging stays in bulk (it needs the API).
+ */
+import * as v from 'valibot'
+import { setMarketingOptOut } from '../../admin/actions/member-actions.js'
+import { grantPoints, grantPointsInput } from '../../admin/actions/points-actions.js'
+import { INVITE_TREE_DEPTH, inviteTree } from '../../admin/reads/invite-tree.js'
+import { memberCheckins } from '../../admin/reads/member-checkins.js'
+import { memberLedger } from '../../admin/reads/member-ledger.js'
+import { memberByOpenid, memberProfile } from '../../admin/reads/member-profile.js'
+import { memberReachability } from '../../admin/reads/member-reachability.js'
+import { grantedToday } from '../../admin/reads/operator-grants.js'
+import { translator } from '../../bot/i18n.js'
+import { CsrfField, Field, Notice } from '../components/form.js'
+import {
+  accountOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
+import type { MessageKey } from '../i18n.js'
+import type { ConsolePage } from '../page.js'
+import { renderPage } from '../render.js'
+import {
+  CalendarCard,
+  HistoryCards,
+  InviteCard,
+  LedgerCard,
+  ProfileCard,
+  ReachCard,
+} from './member-sections.js'
+import { memberHref } from './members.js'
+
+const LEDGER_PAGE = 20
+
+/** The notices a redirect back may name. */
+const DONE: MessageKey[] = [
+  'member.grant.done',
+  'member.grant.duplicate',
+  'member.optOut.done',
+  'member.optIn.done',
+  'member.optOut.same',
+]
+
+async function load(c: ConsoleContext, deps: ConsoleDeps) {
+  const appid = accountOf(c, deps)
+  const member = await memberByOpenid(deps.db, appid, c.req.param('openid') ?? '')
+  if (!member) throw new ConsoleRefusal(404, 'member.unknown')
+  const keep = c.req.query('appid') === appid ? appid : undefined
+  return { appid, member, keep, href: memberHref(member.openid, keep) }
+}
+
+/** A form error or notice to show above the page, with the values typed. */
+interface Outcome {
+  error?: MessageKey
+  params?: Record<string, string | number>
+  delta?: string
+  reason?: string
+}
+
+async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, status?: 400) {
+  const { t, fmt, session } = c.var
+  const { appid, member, keep, href } = await load(c, deps)
+  const beforeText = c.req.query('before') ?? ''
+  const before = /^\d{1,15}$/.test(beforeText) ? Number(beforeText) : 0
+  const now = deps.clock.now()
+  const [ledger, profile, checkins, tree, reach, granted] = await Promise.all([
+    memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
+    memberProfile(deps.db, member),
+    memberCheckins(deps.db, member.id, now, deps.timeZone),
+    inviteTree(deps.db, appid, member.id),
+    memberReachability(deps.db, member, now),
+    grantedToday(deps.db, session.operator.name, now, deps.timeZone),
+  ])
+  const more = ledger.entries.length > LEDGER_PAGE
+  ledger.entries = ledger.entries.slice(0, LEDGER_PAGE)
+  const canAct = session.operator.role !== 'viewer'
+  const limit = session.operator.role === 'operator' ? session.operator.dailyGrantLimit : null
+  const asked = c.req.query('done') as MessageKey | undefined
+  const done = asked && DONE.includes(asked) ? asked : undefined
+  const view = { t, fmt }
+  return renderPage(
+    c,
+    { title: `${t('member.title')} · ${member.display_name ?? member.openid}`, section: 'members' },
+    <>
+      <p>
+        <a href={`/console/members${keep ? `?appid=${keep}` : ''}`}>{t('member.back')}</a>
+      </p>
+      <Notice kind="error" text={out.error && t(out.error, out.params)} />
+      <Notice
+        kind="ok"
+        text={
+          done &&
+          t(done, { delta: c.req.query('delta') ?? '', balance: c.req.query('balance') ?? '' })
+        }
+      />
+      <ProfileCard {...view} member={member} tags={profile.tags} ledger={ledger} />
+      {canAct && (
+        <section class="card" aria-labelledby="actions">
+          <h2 id="actions">{t('member.actions')}</h2>
+          <form
+            method="post"
+            action={`${href.split('?')[0]}/points${keep ? `?appid=${keep}` : ''}`}
+            class="stack"
+          >
+            <CsrfField token={session.csrfToken} />
+            <input type="hidden" name="idempotencyKey" value={crypto.randomUUID()} />
+            <h3>{t('member.grant')}</h3>
+            {limit !== null && (
+              <p class="muted">
+                {t('member.grant.limit', { granted: fmt.count(granted), limit: fmt.count(limit) })}
+              </p>
+            )}
+            <Field id="grant-delta" label={t('member.grant.delta')}>
+              <input
+                id="grant-delta"
+                name="delta"
+                type="number"
+                step={1}
+                required
+                inputmode="numeric"
+                value={out.delta}
+              />
+            </Field>
+            <Field id="grant-reason" label={t('member.grant.reason')}>
+              <input id="grant-reason" name="reason" required maxlength={200} value={out.reason} />
+            </Field>
+            <button type="submit">{t('member.grant.submit')}</button>
+          </form>
+          <form
+            method="post"
+            action={`${href.split('?')[0]}/opt-out${keep ? `?appid=${keep}` : ''}`}
+            class="spaced"
+          >
+            <CsrfField token={session.csrfToken} />
+            <input type="hidden" name="optOut" value={member.marketing_opt_out ? '0' : '1'} />
+            <button type="submit" class="secondary">
+              {member.marketing_opt_out ? t('member.include') : t('member.exclude')}
+            </button>
+          </form>
+          <p class="muted">{t('member.tagNote')}</p>
+        </section>
+      )}
+      <LedgerCard {...view} ledger={ledger} href={href} paged={before > 0} more={more} />
+      <ReachCard {...view} reach={reach} />
+      <CalendarCard {...view} {...checkins} />
+      <InviteCard {...view} tree={tree} depth={INVITE_TREE_DEPTH} appid={keep} />
+      <HistoryCards {...view} profile={profile} />
+    </>,
+    status,
+  )
+}
+
+const text = (x: unknown) => (typeof x === 'string' ? x.trim() : '')
+
+/** Redirects back to the member page with a notice. */
+function back(
+  c: ConsoleContext,
+  href: string,
+  done: MessageKey,
+  params: Record<string, string> = {},
+) {
+  const q = new URLSearchParams({ done, ...params }).toString()
+  return c.redirect(`${href}${href.includes('?') ? '&' : '?'}${q}`, 303)
+}
+
+export const memberPage: ConsolePage = {
+  section: 'members',
+  path: '/members/:openid',
+  mount(app, deps) {
+    app.get('/members/:openid', (c) => show(c, deps))
+
+    app.post('/members/:openid/points', requireRole('owner', 'operator'), async (c) => {
+      const { appid, member, href } = await load(c, deps)
+      const body = await c.req.parseBody()
+      const typed = { delta: text(body.delta), reason: text(body.reason) }
+      const delta = /^[+-]?\d{1,7}$/.test(typed.delta) ? Number(typed.delta) : Number.NaN
+      const parsed = v.safeParse(grantPointsInput, {
+        delta,
+        reason: typed.reason,
+        ...(text(body.idempotencyKey) ? { idempotencyKey: text(body.idempotencyKey) } : {}),
+      })
+      if (!parsed.success) {
+        const onDelta = parsed.issues.some((i) => v.getDotPath(i) === 'delta')
+        return show(
+          c,
+          deps,
+          { ...typed, error: onDelta ? 'member.grant.badDelta' : 'member.grant.badReason' },
+          400,
+        )
+      }
+      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const outcome = await grantPoints(
+        { ...deps, t: translator(deps.locale) },
+        actor,
+        { ...parsed.output, appid, member },
+        { dailyLimit: true },
+      )
+      const fmt = c.var.fmt
+      switch (outcome.status) {
+        case 'over_limit':
+          return show(
+            c,
+            deps,
+            {
+              ...typed,
+              error: 'member.grant.overLimit',
+              params: { granted: fmt.count(outcome.granted), limit: fmt.count(outcome.limit) },
+            },
+            400,
+          )
+        case 'limit':
+          return show(c, deps, { ...typed, error: 'member.grant.overflow' }, 400)
+        case 'insufficient':
+          return show(
+            c,
+            deps,
+            {
+              ...typed,
+              error: 'member.grant.insufficient',
+              params: { balance: fmt.count(outcome.balance) },
+            },
+            400,
+          )
+        case 'duplicate':
+          return back(c, href, 'member.grant.duplicate')
+        default:
+          return back(c, href, 'member.grant.done', {
+            delta: delta > 0 ? `+${delta}` : String(delta),
+            balance: String(outcome.balance),
+          })
+      }
+    })
+
+    app.post('/members/:openid/opt-out', requireRole('owner', 'operator'), async (c) => {
+      const { appid, member, href } = await load(c, deps)
+      const value = text((await c.req.parseBody()).optOut)
+      if (value !== '0' && value !== '1') throw new ConsoleRefusal(400, 'member.optOut.same')
+      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const { changed } = await setMarketingOptOut(deps, actor, {
+        appid,
+        member,
+        optOut: value === '1',
+      })
+      return back(
+        c,
+        href,
+        changed
+          ? value === '1'
+            ? 'member.optOut.done'
+            : 'member.optIn.done'
+          : 'member.optOut.same',
+      )
+    })
+  },
+}

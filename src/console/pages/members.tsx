@@ -1,0 +1,106 @@
+/**
+ * 会员 → 会员查询: one box finds members by openid, nickname, invite code, redemption code or order
+ * number (searchMembers); each result links to the member's page.
+ */
+import {
+  MEMBER_QUERY_MAX,
+  type MemberMatch,
+  searchMembers,
+} from '../../admin/reads/member-search.js'
+import { DataTable } from '../components/data-table.js'
+import { Field, Notice } from '../components/form.js'
+import { accountOf } from '../context.js'
+import type { ConsolePage } from '../page.js'
+import { renderPage } from '../render.js'
+
+/** The member page's href (the account kept when it is not the first). */
+export const memberHref = (openid: string, appid?: string) =>
+  `/console/members/${encodeURIComponent(openid)}${appid ? `?appid=${encodeURIComponent(appid)}` : ''}`
+
+export const membersPage: ConsolePage = {
+  section: 'members',
+  path: '/members',
+  mount(app, deps) {
+    app.get('/members', async (c) => {
+      const { t } = c.var
+      const appid = accountOf(c, deps)
+      const keep = c.req.query('appid') === appid ? appid : undefined
+      const q = (c.req.query('q') ?? '').trim()
+      const tooLong = q.length > MEMBER_QUERY_MAX
+      const found: MemberMatch[] = q && !tooLong ? await searchMembers(deps.db, appid, q) : []
+      return renderPage(
+        c,
+        { title: t('members.title'), section: 'members' },
+        <>
+          <section class="card" aria-label={t('members.query')}>
+            <form method="get" action="/console/members" class="stack">
+              {keep && <input type="hidden" name="appid" value={keep} />}
+              <Field id="member-q" label={t('members.query')} hint={t('members.queryHint')}>
+                <input
+                  id="member-q"
+                  name="q"
+                  type="search"
+                  value={q}
+                  required
+                  maxlength={200}
+                  autocomplete="off"
+                  aria-describedby="member-q-hint"
+                />
+              </Field>
+              <button type="submit">{t('members.search')}</button>
+            </form>
+          </section>
+          <Notice
+            kind="error"
+            text={tooLong ? t('members.tooLong', { max: MEMBER_QUERY_MAX }) : undefined}
+          />
+          {q && !tooLong && (
+            <section
+              class="card"
+              aria-live="polite"
+              aria-label={t('members.results', { n: found.length })}
+            >
+              {found.length === 0 ? (
+                <p class="empty" role="status">
+                  {t('members.notFound', { q })}
+                </p>
+              ) : (
+                <>
+                  <h2>{t('members.results', { n: found.length })}</h2>
+                  <DataTable
+                    rows={found}
+                    empty={t('common.empty')}
+                    columns={[
+                      {
+                        label: t('members.name'),
+                        cell: (m) => (
+                          <a href={memberHref(m.openid, keep)}>
+                            {m.displayName ?? t('members.noName')}
+                          </a>
+                        ),
+                      },
+                      {
+                        label: 'openid',
+                        cell: (m) => <code class="wrap">{m.openid}</code>,
+                      },
+                      {
+                        label: t('members.matchedBy'),
+                        cell: (m) => `${t(`members.match.${m.matchedBy}`)} ${m.matched}`,
+                      },
+                      {
+                        label: t('member.status'),
+                        cell: (m) =>
+                          m.subscribed ? t('members.subscribed') : t('members.unsubscribed'),
+                      },
+                    ]}
+                  />
+                </>
+              )}
+            </section>
+          )}
+        </>,
+        tooLong ? 400 : 200,
+      )
+    })
+  },
+}
