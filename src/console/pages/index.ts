@@ -4,7 +4,16 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { campaignNewPage } from './campaign-new.js'
+import { campaignReportPage } from './campaign-report.js'
+import { campaignsPage } from './campaigns.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 
-export const consolePages: ConsolePage[] = [overviewPage, operatorsPage]
+export const consolePages: ConsolePage[] = [
+  overviewPage,
+  campaignsPage,
+  campaignNewPage,
+  campaignReportPage,
+  operatorsPage,
+]
