@@ -1,8 +1,8 @@
 /** When a campaign schedule runs next: the one-shot time, or a cron's next slots (community time). */
 import { cronSlots } from '../../cron.js'
 
-/** How far ahead cron slots are looked for (one step per minute: 31 days ≈ 45,000 steps). */
-export const NEXT_RUNS_HORIZON_DAYS = 31
+/** How far ahead cron slots are looked for (one step per minute: 62 days ≈ 89,000 steps; a weekly cron shows five runs). */
+export const NEXT_RUNS_HORIZON_DAYS = 62
 
 /**
  * The next `count` runs of `schedule` after `now`: a one-shot time once (none when it has passed),

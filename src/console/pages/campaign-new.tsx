@@ -6,7 +6,7 @@
  */
 import { createCampaign } from '../../admin/actions/campaign-actions.js'
 import { estimateAudience } from '../../admin/reads/campaign-audience.js'
-import { nextRuns } from '../../admin/reads/campaign-next-runs.js'
+import { NEXT_RUNS_HORIZON_DAYS, nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import { SEGMENTS } from '../../community/segments.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
 import { accountOf, type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
@@ -56,7 +56,9 @@ async function estimate(c: ConsoleContext, deps: ConsoleDeps, f: FormValues) {
           unreachable: fmt.count(counts.unreachable),
         })
       : '',
-    runs: runs.length ? runs.join('，') : t('campaignForm.nextRunsNone'),
+    runs: runs.length
+      ? runs.join('，')
+      : t('campaignForm.nextRunsNone', { days: NEXT_RUNS_HORIZON_DAYS }),
   }
 }
 
