@@ -184,6 +184,7 @@ export function createApp(deps: AppDeps): Hono {
       timeZone: config.timeZone,
       locale: config.locale,
       trustedProxyHops: config.trustedProxyHops,
+      campaigns: config.campaigns,
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))

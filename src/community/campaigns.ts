@@ -326,6 +326,38 @@ async function enqueueRun(
   return enqueued
 }
 
+/**
+ * The account's members in `audience` (`members as m`, nothing selected yet): what a run walks, and
+ * what the console counts before a campaign is made.
+ */
+export function audienceMembers(db: Kysely<Database>, appid: string, audience: Audience) {
+  return db
+    .selectFrom('members as m')
+    .where('m.appid', '=', appid)
+    .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
+    .$if(audience.group !== undefined, (q) =>
+      q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('group_members as g')
+            .select('g.member_id')
+            .whereRef('g.member_id', '=', 'm.id')
+            .where('g.channel', '=', audience.group!.channel)
+            .where('g.chat_id', '=', audience.group!.chatId),
+        ),
+      ),
+    )
+    .$if(audience.tag !== undefined, (q) =>
+      q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('member_tags as t')
+            .select('t.member_id')
+            .whereRef('t.member_id', '=', 'm.id')
+            .where('t.tagid', '=', audience.tag!),
+        ),
+      ),
+    )
+}
+
 /** One batch, in one transaction: the next members after the run's cursor. */
 async function enqueueBatch(
   trx: Transaction<Database>,
@@ -371,33 +403,9 @@ async function enqueueBatch(
   if (state?.status !== 'enqueuing' || state.cursor !== cursor) return { kind: 'lost' }
 
   const { audience } = run
-  const batch = await trx
-    .selectFrom('members as m')
+  const batch = await audienceMembers(trx, campaign.appid, audience)
     .select(['m.id', 'm.openid', 'm.marketing_opt_out', 'm.points_balance', 'm.level'])
-    .where('m.appid', '=', campaign.appid)
     .where('m.id', '>', cursor)
-    .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
-    .$if(audience.group !== undefined, (q) =>
-      q.where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom('group_members as g')
-            .select('g.member_id')
-            .whereRef('g.member_id', '=', 'm.id')
-            .where('g.channel', '=', audience.group!.channel)
-            .where('g.chat_id', '=', audience.group!.chatId),
-        ),
-      ),
-    )
-    .$if(audience.tag !== undefined, (q) =>
-      q.where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom('member_tags as t')
-            .select('t.member_id')
-            .whereRef('t.member_id', '=', 'm.id')
-            .where('t.tagid', '=', audience.tag!),
-        ),
-      ),
-    )
     .orderBy('m.id')
     .limit(o.batchSize ?? 1000)
     .execute()

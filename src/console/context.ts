@@ -9,6 +9,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
+import type { CampaignSettings } from '../community/campaigns.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Format } from './format.js'
@@ -31,6 +32,8 @@ export interface ConsoleDeps {
   /** Proxies trusted for X-Forwarded-Proto (the cookie is Secure when the request was HTTPS). */
   trustedProxyHops: number
   sessionLimits?: SessionLimits
+  /** The campaign cap and quiet hours the engine applies (shown on the campaign form). */
+  campaigns?: Pick<CampaignSettings, 'capHours' | 'quietHours'>
   loginLimits?: LoginThrottleLimits
 }
 

@@ -4,6 +4,7 @@
 ;(() => {
   const charts = []
   const init = () => {
+    for (const form of document.querySelectorAll('form[data-estimate]')) live(form)
     // The navigation is open without script; on a phone it starts folded behind its summary.
     const nav = document.querySelector('details.nav')
     if (nav && window.matchMedia('(max-width: 720px)').matches) nav.open = false
@@ -18,6 +19,28 @@
       charts.push(chart)
       el.dataset.ready = '1'
     }
+  }
+  // A form with data-estimate asks its URL (GET, the form's fields) for live figures on change and
+  // fills the [data-out] elements; [data-mirror] elements echo a field's text (previews).
+  const live = (form) => {
+    let timer = 0
+    const update = () => {
+      for (const el of form.querySelectorAll('[data-mirror]'))
+        el.textContent = form.elements[el.dataset.mirror]?.value ?? ''
+      clearTimeout(timer)
+      timer = setTimeout(async () => {
+        const query = new URLSearchParams(new FormData(form))
+        query.delete('_csrf')
+        const res = await fetch(`/console${form.dataset.estimate}?${query}`)
+        if (!res.ok) return
+        const figures = await res.json()
+        for (const el of form.querySelectorAll('[data-out]'))
+          el.textContent = figures[el.dataset.out] ?? ''
+        form.dataset.estimated = String(Number(form.dataset.estimated || 0) + 1)
+      }, 250)
+    }
+    form.addEventListener('input', update)
+    form.addEventListener('change', update)
   }
   let pending = 0
   const resize = () => {

@@ -1,4 +1,6 @@
 /** The console's words in English (?lang=en or the language switch). */
+
+import { en as campaigns } from './campaigns.js'
 import { en as members } from './members.js'
 import type { MessageKey } from './zh-CN.js'
 
@@ -115,4 +117,5 @@ export const en: Record<MessageKey, string> = {
   'operators.error.limit': 'The daily limit is a whole number ≥ 0',
   'operators.error.unknown': 'No such account',
   ...members,
+  ...campaigns,
 }

@@ -1,3 +1,4 @@
+import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as members } from './members.js'
 
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
@@ -112,6 +113,7 @@ export const zhCN = {
   'operators.error.limit': '每日发放上限须为非负整数',
   'operators.error.unknown': '没有这个账号',
   ...members,
+  ...campaigns,
 } as const
 
 /** A message key. */

@@ -4,9 +4,20 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { campaignNewPage } from './campaign-new.js'
+import { campaignReportPage } from './campaign-report.js'
+import { campaignsPage } from './campaigns.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 
-export const consolePages: ConsolePage[] = [overviewPage, membersPage, memberPage, operatorsPage]
+export const consolePages: ConsolePage[] = [
+  overviewPage,
+  membersPage,
+  memberPage,
+  campaignsPage,
+  campaignNewPage,
+  campaignReportPage,
+  operatorsPage,
+]

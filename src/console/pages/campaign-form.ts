@@ -1,0 +1,152 @@
+/**
+ * The new-campaign form's fields, read into the input `createCampaign` takes: the same valibot
+ * schema and whole-input checks (`createCampaignProblem`: the 2023 template rules, cron) the
+ * campaign API applies, with the first problem named by its field.
+ */
+import * as v from 'valibot'
+import {
+  type CreateCampaignInput,
+  createCampaignInput,
+  createCampaignProblem,
+} from '../../admin/actions/campaign-input.js'
+import type { Audience } from '../../community/campaigns.js'
+import type { Translate } from '../i18n.js'
+
+/** The variant keys the form offers (A always, B when the A/B test is on). */
+export const FORM_VARIANTS = ['A', 'B'] as const
+/** Template fields per variant on the form. */
+export const FORM_FIELDS = [1, 2, 3] as const
+
+/** The form's values, as posted (strings; absent fields empty). */
+export type FormValues = Record<string, string>
+
+/** The values a fresh form starts with. */
+export const DEFAULT_VALUES: FormValues = {
+  audienceKind: 'segment',
+  segment: 'at_risk',
+  groupChannel: 'wecom_aibot',
+  scheduleKind: 'at',
+  cron: '0 10 * * *',
+  conversionDays: '7',
+  a_weight: '50',
+  b_weight: '50',
+  a_key1: 'thing1',
+  a_key2: 'thing2',
+  b_key1: 'thing1',
+  b_key2: 'thing2',
+}
+
+/** The posted body as form values (files and repeated fields ignored). */
+export function formValues(body: Record<string, unknown>): FormValues {
+  const out: FormValues = {}
+  for (const [k, x] of Object.entries(body)) if (typeof x === 'string') out[k] = x
+  return out
+}
+
+/** The audience the values choose (undefined when a number or id is malformed). */
+export function audienceOf(f: FormValues): Audience | undefined {
+  const kind = f.audienceKind ?? 'all'
+  if (kind === 'all') return {}
+  if (kind === 'segment') return { segment: f.segment as Audience['segment'] }
+  if (kind === 'tag') return /^\d{1,10}$/.test(f.tag ?? '') ? { tag: Number(f.tag) } : undefined
+  if (kind === 'group')
+    return { group: { channel: f.groupChannel ?? '', chatId: f.groupChat ?? '' } }
+  return undefined
+}
+
+/** The instant a `YYYY-MM-DDTHH:MM` wall-clock time names in `timeZone`, or undefined. */
+export function zonedInstant(local: string, timeZone: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(local)
+  if (!m) return undefined
+  const wall = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!)
+  const offsetAt = (t: number) => {
+    const p: Record<string, number> = {}
+    const format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    })
+    for (const x of format.formatToParts(new Date(t))) p[x.type] = Number(x.value)
+    return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - t
+  }
+  // Twice: the offset at the first guess may differ from the offset at the answer (DST).
+  const first = wall - offsetAt(wall)
+  return new Date(wall - offsetAt(first))
+}
+
+/** A variant's template from the values (fields with an empty name are left out). */
+function templateOf(f: FormValues, key: string) {
+  const p = key.toLowerCase()
+  const data: Record<string, { value: string }> = {}
+  for (const n of FORM_FIELDS) {
+    const name = (f[`${p}_key${n}`] ?? '').trim()
+    if (name) data[name] = { value: f[`${p}_value${n}`] ?? '' }
+  }
+  const url = (f[`${p}_url`] ?? '').trim()
+  return { template_id: (f[`${p}_template`] ?? '').trim(), data, ...(url ? { url } : {}) }
+}
+
+/** The raw input (before the schema) the values describe. */
+export function rawInput(f: FormValues, timeZone: string): Record<string, unknown> {
+  const ab = f.ab === '1'
+  const at = zonedInstant(f.at ?? '', timeZone)
+  const days = f.conversionDays ?? ''
+  return {
+    name: f.name ?? '',
+    audience: audienceOf(f) ?? { tag: f.tag },
+    ...(ab
+      ? {
+          variants: FORM_VARIANTS.map((key) => ({
+            key,
+            weight: Number(f[`${key.toLowerCase()}_weight`] || Number.NaN),
+            template: templateOf(f, key),
+          })),
+        }
+      : { template: templateOf(f, 'A') }),
+    schedule: f.scheduleKind === 'cron' ? { cron: f.cron ?? '' } : { at: at?.toISOString() ?? '' },
+    conversionDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN,
+  }
+}
+
+/** The field a problem path names, in the operator's words. */
+function fieldLabel(path: string, t: Translate): string {
+  const variant = /^variants\.(\d)\.(?:template\.)?(.*)$/.exec(path)
+  const template = /^template\.(.*)$/.exec(path)
+  if (variant || template) {
+    const key = variant ? (FORM_VARIANTS[Number(variant[1])] ?? variant[1]!) : 'A'
+    const rest = (variant ? variant[2] : template![1])!
+    const field = /^data\.([^.]+)/.exec(rest)?.[1]
+    return `${t('campaignForm.variant', { key })} · ${field ?? rest}`
+  }
+  const head = path.split('.')[0]!
+  const known = ['name', 'audience', 'template', 'variants', 'schedule', 'conversionDays']
+  return known.includes(head)
+    ? t(`campaignForm.field.${head as 'name'}`) + (path.includes('.') ? ` (${path})` : '')
+    : path
+}
+
+/** The checked input, or the first problem as `{ field, reason }` (the field in words). */
+export function readCampaignForm(
+  f: FormValues,
+  timeZone: string,
+  t: Translate,
+): { input: CreateCampaignInput } | { field: string; reason: string } {
+  const parsed = v.safeParse(createCampaignInput, rawInput(f, timeZone))
+  if (!parsed.success) {
+    const issue = parsed.issues[0]
+    const path = v.getDotPath(issue) ?? ''
+    if (path.startsWith('schedule') && f.scheduleKind !== 'cron')
+      return { field: t('campaignForm.field.schedule'), reason: t('campaignForm.badAt') }
+    return { field: fieldLabel(path, t), reason: issue.message }
+  }
+  const problem = createCampaignProblem(parsed.output, timeZone)
+  if (problem) {
+    const i = problem.indexOf(': ')
+    return { field: fieldLabel(problem.slice(0, i), t), reason: problem.slice(i + 2) }
+  }
+  return { input: parsed.output }
+}

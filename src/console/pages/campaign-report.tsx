@@ -1,0 +1,139 @@
+/**
+ * 推送 → 报告: one campaign's funnel per variant (chart and table), the A/B two-proportion test on
+ * conversions in plain words, and the minimum-sample warnings — read with `campaignReportView`
+ * (GET campaigns/:id/report) and the sample rules of the campaign analytics.
+ */
+import { campaignReportView, findCampaign } from '../../admin/reads/campaign-views.js'
+import { MIN_VARIANT_SAMPLE, requiredSample } from '../../analytics/campaigns.js'
+import { Chart } from '../components/chart.js'
+import { DataTable } from '../components/data-table.js'
+import { accountOf, ConsoleRefusal } from '../context.js'
+import type { Translate } from '../i18n.js'
+import type { ConsolePage } from '../page.js'
+import { renderPage } from '../render.js'
+import { audienceLabel, scheduleLabel } from './campaigns.js'
+
+type Report = Awaited<ReturnType<typeof campaignReportView>>
+const STEPS = ['enqueued', 'sent', 'delivered', 'clicked', 'converted'] as const
+
+/** The A/B verdict and the sample warnings, in words. */
+export function abVerdict(r: Pick<Report, 'variants' | 'abTest'>, t: Translate) {
+  const [a, b] = r.variants
+  const test = r.abTest?.conversion
+  const smallest = Math.min(...r.variants.map((x) => x.enqueued))
+  const warnings: string[] = []
+  if (r.variants.length > 1 && smallest < MIN_VARIANT_SAMPLE)
+    warnings.push(t('report.minSample', { min: MIN_VARIANT_SAMPLE, n: smallest }))
+  if (!a || !b || !test || a.conversionRate === null || b.conversionRate === null)
+    return { verdict: t('report.noTest'), warnings }
+  const needed = requiredSample(a.conversionRate, b.conversionRate)
+  if (needed !== null && smallest < needed)
+    warnings.push(t('report.neededSample', { needed, n: smallest }))
+  if (needed === null) return { verdict: t('report.equal'), warnings }
+  const points = (b.conversionRate - a.conversionRate) * 100
+  const words = {
+    a: a.variant,
+    b: b.variant,
+    dir: t(points > 0 ? 'report.higher' : 'report.lower'),
+    diff: Math.abs(points).toFixed(1),
+    p: test.pValue < 0.001 ? '< 0.001' : String(Math.round(test.pValue * 1000) / 1000),
+  }
+  if (test.significant) return { verdict: t('report.significant', words), warnings }
+  const more = Math.max(0, needed - smallest)
+  const verdict = t('report.notSignificant', words)
+  return { verdict: more ? `${verdict}，${t('report.needMore', { n: more })}` : verdict, warnings }
+}
+
+export const campaignReportPage: ConsolePage = {
+  section: 'campaigns',
+  path: '/campaigns/:id',
+  mount(app, deps) {
+    app.get('/campaigns/:id{[0-9]+}', async (c) => {
+      const { t, fmt } = c.var
+      const appid = accountOf(c, deps)
+      const row = await findCampaign(deps.db, appid, c.req.param('id'))
+      if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
+      const report = await campaignReportView(deps.db, row, deps.clock.now())
+      const { verdict, warnings } = abVerdict(report, t)
+      const rate = (x: number | null) => (x === null ? '—' : fmt.percent(x))
+      const k = report.campaign
+      return renderPage(
+        c,
+        { title: t('report.title', { name: k.name }), section: 'campaigns', charts: true },
+        <>
+          <p>
+            <a href="/console/campaigns">{t('report.back')}</a>
+          </p>
+          <p class="muted">
+            {t(`campaigns.status.${k.status}` as 'campaigns.status.draft')} ·{' '}
+            {scheduleLabel(k.schedule, t, fmt)} · {audienceLabel(k.audience, t)}
+          </p>
+          {report.quotaPausedUntil && (
+            <p class="notice error" role="alert">
+              {t('report.quotaPaused', { time: fmt.dateTime(report.quotaPausedUntil) })}
+            </p>
+          )}
+          <section class="card" aria-labelledby="ab">
+            <h2 id="ab">{t('report.test')}</h2>
+            <p data-verdict>{verdict}</p>
+            {warnings.length > 0 && (
+              <ul class="list" aria-label={t('report.warnings')}>
+                {warnings.map((w) => (
+                  <li class="down">{w}</li>
+                ))}
+              </ul>
+            )}
+          </section>
+          <section class="card" aria-labelledby="funnel">
+            <h2 id="funnel">{t('report.chart')}</h2>
+            {report.variants.length > 0 && (
+              <Chart
+                id="chart-funnel"
+                label={t('report.chart')}
+                option={{
+                  animation: false,
+                  tooltip: { trigger: 'axis' },
+                  legend: { top: 0 },
+                  grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+                  xAxis: { type: 'category', data: STEPS.map((s) => t(`report.${s}`)) },
+                  yAxis: { type: 'value' },
+                  series: report.variants.map((x) => ({
+                    name: x.variant,
+                    type: 'bar',
+                    data: STEPS.map((s) => x[s]),
+                  })),
+                }}
+              />
+            )}
+            <DataTable
+              rows={report.variants}
+              empty={t('common.empty')}
+              columns={[
+                { label: t('report.variant'), cell: (x) => x.variant },
+                { label: t('report.audience'), num: true, cell: (x) => fmt.count(x.audience) },
+                {
+                  label: t('report.skipped'),
+                  num: true,
+                  cell: (x) =>
+                    fmt.count(x.skipped.capped + x.skipped.optedOut + x.skipped.unreachable),
+                },
+                ...STEPS.map((s) => ({
+                  label: t(`report.${s}`),
+                  num: true,
+                  cell: (x: Report['variants'][number]) => fmt.count(x[s]),
+                })),
+                { label: t('report.failed'), num: true, cell: (x) => fmt.count(x.failed) },
+                { label: t('report.clickRate'), num: true, cell: (x) => rate(x.clickRate) },
+                {
+                  label: t('report.conversionRate'),
+                  num: true,
+                  cell: (x) => rate(x.conversionRate),
+                },
+              ]}
+            />
+          </section>
+        </>,
+      )
+    })
+  },
+}

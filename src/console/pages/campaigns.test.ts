@@ -1,0 +1,287 @@
+/**
+ * The 推送 pages over `app.request()`: the list, the new-campaign form (its live estimate, the
+ * API's validation with the field named, nothing made on bad input), the lifecycle moves (roles,
+ * CSRF, audit with the operator's name) and the report's verdict in words — on every database.
+ */
+import type { Hono } from 'hono'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { createRouter } from '../../../handlers/index.js'
+import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
+import { forEachDatabase } from '../../../test/databases.js'
+import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
+import { nextRuns } from '../../admin/reads/campaign-next-runs.js'
+import { createApp } from '../../app.js'
+import { silentLogger } from '../../logger.js'
+import { consoleTranslator } from '../i18n.js'
+import { zonedInstant } from './campaign-form.js'
+import { abVerdict } from './campaign-report.js'
+
+const t = consoleTranslator('zh-CN')
+
+describe('campaign form helpers', () => {
+  it('read wall-clock times in the community time zone, DST included', () => {
+    expect(zonedInstant('2026-11-21T10:00', 'Asia/Shanghai')?.toISOString()).toBe(
+      '2026-11-21T02:00:00.000Z',
+    )
+    expect(zonedInstant('2026-07-01T10:00', 'America/New_York')?.toISOString()).toBe(
+      '2026-07-01T14:00:00.000Z',
+    )
+    expect(zonedInstant('2026-01-05T10:00', 'America/New_York')?.toISOString()).toBe(
+      '2026-01-05T15:00:00.000Z',
+    )
+    expect(zonedInstant('tomorrow', 'Asia/Shanghai')).toBeUndefined()
+  })
+
+  it('list the next five cron runs in the time zone, and a one-shot once while ahead', () => {
+    const now = new Date('2026-11-20T02:00:30Z') // 10:00:30 in Shanghai
+    expect(
+      nextRuns({ cron: '0 10 * * 1-5' }, now, 'Asia/Shanghai').map((d) => d.toISOString()),
+    ).toEqual([
+      '2026-11-23T02:00:00.000Z',
+      '2026-11-24T02:00:00.000Z',
+      '2026-11-25T02:00:00.000Z',
+      '2026-11-26T02:00:00.000Z',
+      '2026-11-27T02:00:00.000Z',
+    ])
+    const at = new Date('2026-11-21T02:00:00Z')
+    expect(nextRuns({ at }, now, 'Asia/Shanghai')).toEqual([at])
+    expect(nextRuns({ at }, new Date('2026-11-22T00:00:00Z'), 'Asia/Shanghai')).toEqual([])
+    expect(() => nextRuns({ cron: '0 10 * *' }, now, 'UTC')).toThrow(RangeError)
+  })
+
+  it('say the A/B result in words, with the sample still needed', () => {
+    const variant = (key: string, n: number, converted: number) => ({
+      variant: key,
+      enqueued: n,
+      conversionRate: n ? converted / n : null,
+    })
+    const significant = abVerdict(
+      {
+        variants: [variant('A', 2000, 200), variant('B', 2000, 260)] as never,
+        abTest: { conversion: { z: -3, pValue: 0.0051, significant: true } } as never,
+      },
+      t,
+    )
+    expect(significant.verdict).toBe('B 的转化率比 A 高 3.0 个百分点，差异显著（p = 0.005）')
+    expect(significant.warnings).toEqual([])
+    const small = abVerdict(
+      {
+        variants: [variant('A', 50, 5), variant('B', 50, 4)] as never,
+        abTest: { conversion: { z: 0.35, pValue: 0.7267, significant: false } } as never,
+      },
+      t,
+    )
+    expect(small.verdict).toMatch(
+      /^B 的转化率比 A 低 2\.0 个百分点，差异还不显著（p = 0\.727），每组至少还需约 \d+ 人$/,
+    )
+    expect(small.warnings[0]).toBe('每个版本至少需要 100 人，最少的只有 50 人')
+    expect(abVerdict({ variants: [variant('A', 5, 1)] as never, abTest: null }, t).verdict).toBe(
+      '只有一个版本，或还没有人收到推送，暂无法比较',
+    )
+  })
+})
+
+forEachDatabase('console campaigns', (db) => {
+  const clock = manualClock(new Date('2026-11-20T02:00:30Z'))
+  const appid = SAFE_ACCOUNT.appid
+  let app: Hono
+  let op: { cookie: string; csrf: string }
+  let viewer: { cookie: string; csrf: string }
+  const campaigns = () => db().db.selectFrom('campaigns').selectAll().orderBy('id').execute()
+  const member = (openid: string, fields: Record<string, unknown>) =>
+    db()
+      .db.insertInto('members')
+      .values({
+        appid,
+        openid,
+        subscribed: true,
+        first_seen_at: new Date('2026-10-01T00:00:00Z'),
+        segment: 'at_risk',
+        ...fields,
+      })
+      .execute()
+  const valid = (csrf: string): Record<string, string> => ({
+    _csrf: csrf,
+    name: '召回 A/B',
+    audienceKind: 'segment',
+    segment: 'at_risk',
+    ab: '1',
+    a_weight: '60',
+    a_template: 'TPL_RECALL',
+    a_key1: 'thing1',
+    a_value1: '回来领积分',
+    a_key2: 'number2',
+    a_value2: '{{points}}',
+    b_weight: '40',
+    b_template: 'TPL_RECALL',
+    b_key1: 'thing1',
+    b_value1: '老朋友，送你 50 积分',
+    scheduleKind: 'at',
+    at: '2026-11-21T10:00',
+    cron: '0 10 * * *',
+    conversionDays: '7',
+  })
+
+  beforeAll(async () => {
+    await seedOperators(db().db, clock.now())
+    await member('o_risk1', {})
+    await member('o_risk2', { marketing_opt_out: true })
+    await member('o_risk3', { subscribed: false })
+    await member('o_loyal', { segment: 'loyal' })
+    app = createApp({
+      config: testConfig(),
+      db: db().db,
+      router: createRouter(),
+      logger: silentLogger,
+      clock,
+      clientAddress: () => '203.0.113.9',
+    })
+    op = await signIn(app, 'op1')
+    viewer = await signIn(app, 'viewer1')
+  })
+
+  it('estimates the audience and the next runs for the chosen values', async () => {
+    const q = 'audienceKind=segment&segment=at_risk&scheduleKind=cron&cron=0+10+*+*+*'
+    const res = await app.request(`/console/campaigns/estimate?${q}`, {
+      headers: { cookie: op.cookie },
+    })
+    expect(await res.json()).toEqual({
+      audience: '受众 3 人，现在可触达 1 人',
+      audienceDetail: '退订营销 1 人，无法接收模板消息 1 人',
+      runs: '2026-11-21 10:00，2026-11-22 10:00，2026-11-23 10:00，2026-11-24 10:00，2026-11-25 10:00',
+    })
+    const all = await app.request('/console/campaigns/estimate?audienceKind=all&cron=x', {
+      headers: { cookie: op.cookie },
+    })
+    expect((await all.json()).audience).toBe('受众 4 人，现在可触达 2 人')
+  })
+
+  it('shows the form with the engine settings; refuses a viewer', async () => {
+    const page = await app.request('/console/campaigns/new', { headers: { cookie: op.cookie } })
+    const html = await page.text()
+    expect(html).toContain('受众 3 人，现在可触达 1 人')
+    expect(html).toContain('每个字段最多 20 个字')
+    expect(html).toMatch(/频控与免打扰/)
+    expect(html.length).toBeLessThan(100_000)
+    const refused = await app.request('/console/campaigns/new', {
+      headers: { cookie: viewer.cookie },
+    })
+    expect(refused.status).toBe(403)
+  })
+
+  it('refuses bad input naming the field, and makes nothing', async () => {
+    const bad = async (fields: Record<string, string>, text: string | RegExp) => {
+      const res = await postForm(app, '/console/campaigns/new', op.cookie, {
+        ...valid(op.csrf),
+        ...fields,
+      })
+      expect(res.status, JSON.stringify(fields)).toBe(400)
+      const html = await res.text()
+      const alert = /<p class="notice error" role="alert">([^<]*)<\/p>/.exec(html)?.[1] ?? html
+      expect(alert).toMatch(text)
+      expect(html).toContain('value="TPL_RECALL"') // the values are kept
+    }
+    await bad(
+      { b_value1: '这一段文字一共有二十一个字符长所以会被截断' },
+      /^版本 B · thing1：21 characters; the limit is 20/,
+    )
+    await bad({ a_value1: '第一行\n第二行' }, /^版本 A · thing1：a newline truncates the value/)
+    await bad({ a_key1: 'first' }, /^版本 A · first：first\/remark are not shown/)
+    await bad({ scheduleKind: 'cron', cron: '0 10 * *' }, /^时间 \(schedule.cron\)：five fields/)
+    await bad({ at: '' }, '时间：请填写发送时间')
+    await bad({ name: ' ' }, /^名称：/)
+    await bad({ b_weight: '0' }, /^版本 B · weight：/)
+    await bad({ audienceKind: 'tag', tag: 'abc' }, /^受众 \(audience.tag\)：/)
+    expect(await campaigns()).toEqual([])
+    const noCsrf = await postForm(app, '/console/campaigns/new', op.cookie, {
+      ...valid(op.csrf),
+      _csrf: 'forged',
+    })
+    expect(noCsrf.status).toBe(403)
+    const asViewer = await postForm(
+      app,
+      '/console/campaigns/new',
+      viewer.cookie,
+      valid(viewer.csrf),
+    )
+    expect(asViewer.status).toBe(403)
+    expect(await campaigns()).toEqual([])
+  })
+
+  it('makes an A/B draft, then schedules, pauses and stops it, audited by name', async () => {
+    const res = await postForm(app, '/console/campaigns/new', op.cookie, valid(op.csrf))
+    expect(res.status).toBe(303)
+    const [row] = await campaigns()
+    expect(res.headers.get('location')).toBe(`/console/campaigns?created=${row!.id}`)
+    expect(row).toMatchObject({ name: '召回 A/B', status: 'draft', conversion_days: 7 })
+    expect(row!.run_at?.toISOString()).toBe('2026-11-21T02:00:00.000Z')
+    expect(JSON.parse(row!.audience)).toEqual({ segment: 'at_risk' })
+    expect(JSON.parse(row!.variants)).toEqual([
+      {
+        key: 'A',
+        weight: 60,
+        template: {
+          template_id: 'TPL_RECALL',
+          data: { thing1: { value: '回来领积分' }, number2: { value: '{{points}}' } },
+        },
+      },
+      {
+        key: 'B',
+        weight: 40,
+        template: {
+          template_id: 'TPL_RECALL',
+          data: { thing1: { value: '老朋友，送你 50 积分' } },
+        },
+      },
+    ])
+    const list = await app.request(`/console/campaigns?created=${row!.id}`, {
+      headers: { cookie: op.cookie },
+    })
+    const html = await list.text()
+    expect(html).toContain('已创建草稿“召回 A/B”')
+    expect(html).toContain('分层：流失风险')
+    expect(html).toContain('0 → 0 → 0 → 0')
+
+    const move = (who: typeof op, m: string, csrf = who.csrf) =>
+      postForm(app, `/console/campaigns/${row!.id}/${m}`, who.cookie, { _csrf: csrf })
+    expect((await move(viewer, 'schedule')).status).toBe(403)
+    expect((await move(op, 'schedule', 'forged')).status).toBe(403)
+    expect((await move(op, 'resume')).status).toBe(409)
+    expect((await campaigns())[0]!.status).toBe('draft')
+    const scheduled = await move(op, 'schedule')
+    expect(scheduled.status).toBe(303)
+    expect(scheduled.headers.get('location')).toBe(
+      `/console/campaigns?moved=${row!.id}&move=schedule`,
+    )
+    expect((await move(op, 'pause')).status).toBe(303)
+    expect((await move(op, 'resume')).status).toBe(303)
+    expect((await move(op, 'finish')).status).toBe(303)
+    expect((await campaigns())[0]!.status).toBe('finished')
+    expect(
+      (await postForm(app, '/console/campaigns/999999/pause', op.cookie, { _csrf: op.csrf }))
+        .status,
+    ).toBe(404)
+    expect(
+      (await postForm(app, `/console/campaigns/${row!.id}/delete`, op.cookie, { _csrf: op.csrf }))
+        .status,
+    ).toBe(404)
+    const audit = await db()
+      .db.selectFrom('audit_log')
+      .select(['actor', 'action', 'target'])
+      .where('action', 'like', 'campaign.%')
+      .orderBy('id')
+      .execute()
+    expect(audit).toEqual(
+      ['create', 'schedule', 'pause', 'resume', 'finish'].map((a) => ({
+        actor: 'op1',
+        action: `campaign.${a}`,
+        target: String(row!.id),
+      })),
+    )
+    const report = await app.request(`/console/campaigns/${row!.id}`, {
+      headers: { cookie: viewer.cookie },
+    })
+    expect(report.status).toBe(200)
+    expect(await report.text()).toContain('只有一个版本，或还没有人收到推送，暂无法比较')
+  })
+})
