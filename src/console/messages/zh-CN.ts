@@ -1,3 +1,6 @@
+import { zhCN as invites } from './invites.js'
+import { zhCN as retention } from './retention.js'
+
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
 export const zhCN = {
   'app.title': '圈子运营后台',
@@ -109,6 +112,8 @@ export const zhCN = {
   'operators.error.password-too-long': '密码最多 200 位',
   'operators.error.limit': '每日发放上限须为非负整数',
   'operators.error.unknown': '没有这个账号',
+  ...retention,
+  ...invites,
 } as const
 
 /** A message key. */

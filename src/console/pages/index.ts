@@ -4,7 +4,9 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { invitesPage } from './invites.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
+import { retentionPage } from './retention.js'
 
-export const consolePages: ConsolePage[] = [overviewPage, operatorsPage]
+export const consolePages: ConsolePage[] = [overviewPage, retentionPage, invitesPage, operatorsPage]
