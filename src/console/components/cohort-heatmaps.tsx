@@ -94,9 +94,22 @@ export function LtvSection(p: {
             num: true,
             cell: (r) => (r.perMemberFen === null ? '—' : fmt.fen(r.perMemberFen)),
           },
-          { label: t('retention.ltvRevenue'), num: true, cell: (r) => fmt.fen(r.revenueFen) },
-          { label: t('retention.ltvPayers'), num: true, cell: (r) => fmt.count(r.payers) },
-          { label: t('retention.ltvSize'), num: true, cell: (r) => fmt.count(r.size) },
+          // No cohort of the range has reached the age: nothing to sum (not ¥0).
+          {
+            label: t('retention.ltvRevenue'),
+            num: true,
+            cell: (r) => (r.cohorts === 0 ? '—' : fmt.fen(r.revenueFen)),
+          },
+          {
+            label: t('retention.ltvPayers'),
+            num: true,
+            cell: (r) => (r.cohorts === 0 ? '—' : fmt.count(r.payers)),
+          },
+          {
+            label: t('retention.ltvSize'),
+            num: true,
+            cell: (r) => (r.cohorts === 0 ? '—' : fmt.count(r.size)),
+          },
         ]}
       />
       <p>

@@ -76,8 +76,11 @@ forEachDatabase('console: 留存与分层', (db) => {
         r.perMemberFen.flatMap((v, x) => (v === null ? [] : [[x, y, Math.round(v) / 100]])),
       ),
     )
-    expect(html).toContain(fmt.fen(ltv.summary.d30.perMemberFen!))
-    expect(html).toContain(fmt.fen(ltv.summary.d30.revenueFen))
+    expect(html).toContain(fmt.fen(ltv.summary.d7.perMemberFen!))
+    expect(html).toContain(fmt.fen(ltv.summary.d7.revenueFen))
+    expect(ltv.summary.d30.cohorts).toBe(0)
+    const pooled = html.slice(html.indexOf('第 30 天</td>'), html.indexOf('第 60 天</td>'))
+    expect(pooled).not.toContain('¥')
 
     const counts = await segmentCounts(db().db, appid)
     const bars = chartOf(html, 'chart-segments')
