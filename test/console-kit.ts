@@ -1,9 +1,13 @@
 /** Helpers for the console's tests: operators of each role, signing in through HTTP, a clock. */
 import type { Hono } from 'hono'
 import type { Kysely } from 'kysely'
-import { addDays } from '../src/community/community-time.js'
+import { createRouter } from '../handlers/index.js'
+import { createApp } from '../src/app.js'
+import { addDays, weekStart } from '../src/community/community-time.js'
 import { addOperator, type Role } from '../src/console/operators.js'
 import type { Database } from '../src/db/schema.js'
+import { silentLogger } from '../src/logger.js'
+import { testConfig } from './server.js'
 
 /** The seeded operators; each one's password is `<name>-password`. */
 export const OPERATORS: { name: string; role: Role }[] = [
@@ -160,4 +164,145 @@ export async function seedAnalytics(db: Kysely<Database>, appid: string, today: 
       evaluated_at: new Date(),
     })
     .execute()
+}
+
+/**
+ * Invites and segments on top of `seedAnalytics`: 11 members in segments with an invite chain
+ * six levels deep (m0 → m1 → … → m6, and m0 → m7, m8; m9 → m10), invite shares, 60 days of the
+ * `invites.*` rollups, yesterday's segment moves (with a move and its reverse), invite-source
+ * retention cells (days and weeks) and LTV cells. Returns the members' openids (`m0` … `m10` with a prefix).
+ */
+export async function seedInvitesAndSegments(db: Kysely<Database>, appid: string, today: string) {
+  const segments = ['loyal', 'active', 'active', 'new', 'new', 'new', 'active', 'loyal']
+  const openids = Array.from({ length: 11 }, (_, i) => `o_seed_m${i}`)
+  const members = await db
+    .insertInto('members')
+    .values(
+      openids.map((openid, i) => ({
+        appid,
+        openid,
+        first_seen_at: new Date(Date.parse(`${addDays(today, -25 + i)}T04:00:00Z`)),
+        subscribed: true,
+        last_active_at: new Date(Date.parse(`${addDays(today, -3)}T04:00:00Z`)),
+        segment: (segments[i] ?? (i === 8 ? 'at_risk' : 'dormant')) as 'new',
+        display_name: i === 0 ? '老张' : null,
+      })),
+    )
+    .returning(['id', 'openid'])
+    .execute()
+  const id = (i: number) => members.find((m) => m.openid === openids[i])!.id
+  const pairs: [number, number, boolean][] = [
+    [0, 1, true],
+    [1, 2, true],
+    [2, 3, false],
+    [3, 4, false],
+    [4, 5, false],
+    [5, 6, false],
+    [0, 7, true],
+    [0, 8, false],
+    [9, 10, true],
+  ]
+  await db
+    .insertInto('invites')
+    .values(
+      pairs.map(([from, to, qualified], n) => {
+        const at = new Date(Date.parse(`${addDays(today, -20 + n)}T04:00:00Z`))
+        return {
+          appid,
+          invitee_key: `${appid}:${openids[to]}`,
+          invitee_member_id: id(to),
+          inviter_member_id: id(from),
+          source: 'oa_qr' as const,
+          status: qualified ? ('qualified' as const) : ('pending' as const),
+          created_at: at,
+          qualified_at: qualified ? at : null,
+        }
+      }),
+    )
+    .execute()
+  await db
+    .insertInto('invite_shares')
+    .values([0, 1, 9].map((i) => ({ appid, member_id: id(i), day: addDays(today, -10 - i) })))
+    .execute()
+  const rows: { appid: string; metric: string; day: string; dim: string; value: number }[] = []
+  for (let i = 60; i >= 1; i--) {
+    const day = addDays(today, -i)
+    const attributed = 4 + (i % 3)
+    const qualified = 1 + (i % 2)
+    const figures: Record<string, number> = {
+      'invites.qr_issued': 10 + (i % 5),
+      'invites.follows': 6 + (i % 4),
+      'invites.attributed': attributed,
+      'invites.qualified': qualified,
+      'invites.sharers': 5,
+      'invites.share_rate': 0.05,
+      'invites.per_sharer': attributed / 5,
+      'invites.conversion': qualified / attributed,
+      'invites.k_factor': (attributed / 5) * (qualified / attributed) * 0.05,
+    }
+    for (const [metric, value] of Object.entries(figures))
+      rows.push({ appid, metric, day, dim: '', value })
+  }
+  const moves = { 'none>new': 5, 'new>active': 3, 'active>at_risk': 2, 'at_risk>active': 1 }
+  for (const [dim, value] of Object.entries(moves))
+    rows.push({ appid, metric: 'segments.flow', day: addDays(today, -1), dim, value })
+  await db.insertInto('analytics_daily').values(rows).execute()
+  const cells = []
+  const ltv = []
+  for (let i = 45; i >= 1; i--) {
+    const start = addDays(today, -i)
+    for (let age = 0; age <= Math.min(30, i - 1); age++) {
+      const retained = age === 0 ? 20 : Math.round(20 * (0.1 + 0.3 * Math.exp(-0.2 * age)))
+      const key = { appid, grain: 'day' as const, cohort_start: start, age }
+      cells.push({ ...key, source: 'invite' as const, cohort_size: 20, retained })
+      ltv.push({
+        ...key,
+        source: '' as const,
+        cohort_size: 50,
+        revenue_fen: 50 * 120 * age + (i % 7) * 100,
+        payers: Math.min(50, 2 * age),
+      })
+    }
+  }
+  const weeks = []
+  for (let k = 2; k <= 11; k++) {
+    const start = weekStart(addDays(today, -7 * k))
+    for (let age = 0; age <= k - 2; age++)
+      for (const source of ['', 'invite'] as const)
+        weeks.push({
+          appid,
+          grain: 'week' as const,
+          source,
+          cohort_start: start,
+          age,
+          cohort_size: source ? 140 : 350,
+          retained: Math.round((source ? 140 : 350) * (age === 0 ? 0.9 : 0.12 + 0.3 / (age + 1))),
+        })
+  }
+  await db
+    .insertInto('cohort_retention')
+    .values([...cells, ...weeks])
+    .execute()
+  await db.insertInto('cohort_ltv').values(ltv).execute()
+  return openids
+}
+
+/** The ECharts option a console page embeds for chart `id`. */
+// biome-ignore lint/suspicious/noExplicitAny: a test reads whatever the option holds
+export function chartOf(html: string, id: string): Record<string, any> {
+  const m = new RegExp(`<script type="application/json" id="${id}">(.*?)</script>`, 's').exec(html)
+  if (!m) throw new Error(`no chart ${id}`)
+  return JSON.parse(m[1]!)
+}
+
+/** The app on `db` at `clock`'s time (the test accounts, a fixed client address). */
+export function consoleTestApp(db: Kysely<Database>, clock: { now(): Date }): Hono {
+  return createApp({
+    config: testConfig(),
+    db,
+    router: createRouter(),
+    logger: silentLogger,
+    clock,
+    clientAddress: () => '203.0.113.9',
+  })
 }

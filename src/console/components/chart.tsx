@@ -12,6 +12,8 @@ export interface ChartProps {
   option: Record<string, unknown>
   /** Formats the y axis as percentages (values are ratios). */
   percent?: boolean
+  /** The box's height in px (default: the stylesheet's 280 px, 240 px on phones). */
+  height?: number
 }
 
 /** A chart box and its data. */
@@ -25,6 +27,7 @@ export function Chart(p: ChartProps) {
         aria-label={p.label}
         data-chart={p.id}
         data-percent={p.percent ? '1' : undefined}
+        style={p.height ? `height:${p.height}px` : undefined}
       />
       <script type="application/json" id={p.id}>
         {raw(json)}

@@ -1,7 +1,9 @@
 /** The console's words in English (?lang=en or the language switch). */
 
 import { en as campaigns } from './campaigns.js'
+import { en as invites } from './invites.js'
 import { en as members } from './members.js'
+import { en as retention } from './retention.js'
 import type { MessageKey } from './zh-CN.js'
 
 export const en: Record<MessageKey, string> = {
@@ -118,4 +120,6 @@ export const en: Record<MessageKey, string> = {
   'operators.error.unknown': 'No such account',
   ...members,
   ...campaigns,
+  ...retention,
+  ...invites,
 }

@@ -1,5 +1,7 @@
 import { zhCN as campaigns } from './campaigns.js'
+import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
+import { zhCN as retention } from './retention.js'
 
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
 export const zhCN = {
@@ -114,6 +116,8 @@ export const zhCN = {
   'operators.error.unknown': '没有这个账号',
   ...members,
   ...campaigns,
+  ...retention,
+  ...invites,
 } as const
 
 /** A message key. */

@@ -7,15 +7,19 @@ import type { ConsolePage } from '../page.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
 import { campaignsPage } from './campaigns.js'
+import { invitesPage } from './invites.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
+import { retentionPage } from './retention.js'
 
 export const consolePages: ConsolePage[] = [
   overviewPage,
   membersPage,
   memberPage,
+  retentionPage,
+  invitesPage,
   campaignsPage,
   campaignNewPage,
   campaignReportPage,
