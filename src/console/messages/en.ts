@@ -1,4 +1,5 @@
 /** The console's words in English (?lang=en or the language switch). */
+import { en as activitiesEn } from './activities.js'
 import type { MessageKey } from './zh-CN.js'
 
 export const en: Record<MessageKey, string> = {
@@ -113,4 +114,5 @@ export const en: Record<MessageKey, string> = {
   'operators.error.password-too-long': 'Passwords have at most 200 characters',
   'operators.error.limit': 'The daily limit is a whole number ≥ 0',
   'operators.error.unknown': 'No such account',
+  ...activitiesEn,
 }

@@ -1,4 +1,6 @@
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
+import { zhCN as activitiesZh } from './activities.js'
+
 export const zhCN = {
   'app.title': '圈子运营后台',
   'app.skip': '跳到正文',
@@ -109,6 +111,7 @@ export const zhCN = {
   'operators.error.password-too-long': '密码最多 200 位',
   'operators.error.limit': '每日发放上限须为非负整数',
   'operators.error.unknown': '没有这个账号',
+  ...activitiesZh,
 } as const
 
 /** A message key. */

@@ -4,7 +4,14 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { activitiesPage } from './activities.js'
+import { activityPage } from './activity.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 
-export const consolePages: ConsolePage[] = [overviewPage, operatorsPage]
+export const consolePages: ConsolePage[] = [
+  overviewPage,
+  activitiesPage,
+  activityPage,
+  operatorsPage,
+]
