@@ -1,5 +1,6 @@
 /** The console's words in English (?lang=en or the language switch). */
 import { en as activitiesEn } from './activities.js'
+import { en as systemEn } from './system.js'
 import type { MessageKey } from './zh-CN.js'
 
 export const en: Record<MessageKey, string> = {
@@ -115,4 +116,5 @@ export const en: Record<MessageKey, string> = {
   'operators.error.limit': 'The daily limit is a whole number ≥ 0',
   'operators.error.unknown': 'No such account',
   ...activitiesEn,
+  ...systemEn,
 }

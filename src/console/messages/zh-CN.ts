@@ -1,5 +1,6 @@
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
 import { zhCN as activitiesZh } from './activities.js'
+import { zhCN as systemZh } from './system.js'
 
 export const zhCN = {
   'app.title': '圈子运营后台',
@@ -112,6 +113,7 @@ export const zhCN = {
   'operators.error.limit': '每日发放上限须为非负整数',
   'operators.error.unknown': '没有这个账号',
   ...activitiesZh,
+  ...systemZh,
 } as const
 
 /** A message key. */

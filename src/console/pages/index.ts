@@ -8,10 +8,12 @@ import { activitiesPage } from './activities.js'
 import { activityPage } from './activity.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
+import { systemPage } from './system.js'
 
 export const consolePages: ConsolePage[] = [
   overviewPage,
   activitiesPage,
   activityPage,
+  systemPage,
   operatorsPage,
 ]
