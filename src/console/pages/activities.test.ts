@@ -90,6 +90,9 @@ forEachDatabase('console: activities', (get) => {
     expect(html).toContain('2026-12-01 10:00')
     expect(html).toContain('/console/activities/topic?period=2026-11-23')
     expect(html).toContain('已确认 0，候补 0')
+    // 全部活动: each activity's next reminder (the daily check-in's is tomorrow 09:00).
+    expect(html).toMatch(/每日签到提醒[\s\S]*?下次提醒">2026-11-21 09:00</)
+    expect(html).toMatch(/每周话题讨论<\/a>[\s\S]*?下次提醒">2026-11-25 20:00</)
     expect(html.length).toBeLessThan(100_000)
   })
 

@@ -41,7 +41,10 @@ async function list(c: ConsoleContext, deps: ConsoleDeps) {
     activities.map((a) => a.id),
     from,
   )
-  const next = new Map(calendar.filter((o) => o.slots[0]).map((o) => [o.activity.id, o.slots[0]!]))
+  // The calendar is in slot order: an activity's first occurrence with a slot has its next one.
+  const next = new Map<number, Date>()
+  for (const o of calendar)
+    if (o.slots[0] && !next.has(o.activity.id)) next.set(o.activity.id, o.slots[0])
   const created = c.req.query('created')
   return renderPage(
     c,
