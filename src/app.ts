@@ -34,6 +34,7 @@ import { accountClient } from './wechat/api/account-client.js'
 import type { ApiClient } from './wechat/api/client.js'
 import { WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
 import type { CryptoBackend } from './wechat/crypto.js'
+import { encryptionMode } from './wechat/webhook.js'
 import { aibotCodec } from './wecom/aibot.js'
 import { contactCodec } from './wecom/contact.js'
 
@@ -139,16 +140,17 @@ export function createApp(deps: AppDeps): Hono {
     '*',
     clientAddress({ peer: deps.clientAddress, trustedProxyHops: config.trustedProxyHops }),
   )
+  const status =
+    deps.status ??
+    cachedOpsStatus(
+      db,
+      clock,
+      jobs.map((j) => j.name),
+    )
   app.route(
     '/',
     healthRoutes({
-      status:
-        deps.status ??
-        cachedOpsStatus(
-          db,
-          clock,
-          jobs.map((j) => j.name),
-        ),
+      status,
       metrics,
       metricsToken: config.metricsToken,
       sandbox: config.sandbox,
@@ -185,6 +187,17 @@ export function createApp(deps: AppDeps): Hono {
       locale: config.locale,
       trustedProxyHops: config.trustedProxyHops,
       campaigns: config.campaigns,
+      system: {
+        status,
+        accounts: config.accounts.map((a) => ({
+          appid: a.appid,
+          mode: encryptionMode(a),
+          secret: Boolean(a.secret),
+          previousKey: Boolean(a.previousAesKey),
+        })),
+        jobs: jobs.map((j) => ({ name: j.name, cron: j.cron })),
+        sandbox: config.sandbox,
+      },
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))

@@ -72,4 +72,15 @@ describe('cronSlots', () => {
     expect(every).toHaveLength(1439)
     expect(nightly).toEqual([at('2026-11-25T20:17:00Z')])
   })
+  it('skips non-matching hours yet finds what a minute-by-minute scan finds, in any offset', () => {
+    const from = at('2026-03-27T00:00:00Z')
+    const to = at('2026-04-03T00:00:00Z') // across Europe's spring change
+    for (const zone of ['Asia/Kolkata', 'Europe/Berlin', 'Asia/Shanghai'])
+      for (const cron of ['0 20 * * 3', '*/20 9-10 * * *', '30 2 * * 0', '5 0 1,31 * *']) {
+        const scanned: Date[] = []
+        for (let t = from.getTime() + 60_000; t < to.getTime(); t += 60_000)
+          if (cronMatches(cron, new Date(t), zone)) scanned.push(new Date(t))
+        expect(cronSlots(cron, from, to, zone), `${cron} in ${zone}`).toEqual(scanned)
+      }
+  })
 })

@@ -10,8 +10,10 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
 import type { CampaignSettings } from '../community/campaigns.js'
+import type { OpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import type { EncryptionMode } from '../wechat/webhook.js'
 import type { Format } from './format.js'
 import type { Lang, MessageKey, Translate } from './i18n.js'
 import type { LoginThrottleLimits } from './login-throttle.js'
@@ -35,6 +37,18 @@ export interface ConsoleDeps {
   /** The campaign cap and quiet hours the engine applies (shown on the campaign form). */
   campaigns?: Pick<CampaignSettings, 'capHours' | 'quietHours'>
   loginLimits?: LoginThrottleLimits
+  /** What 系统 shows of the deployment (app.ts passes it; absent, that page shows less). */
+  system?: SystemInfo
+}
+
+/** The deployment as 系统 shows it: never a secret, only whether one is configured. */
+export interface SystemInfo {
+  /** The vital signs /healthz and /metrics report (the same cached read). */
+  status: () => Promise<OpsStatus>
+  accounts: { appid: string; mode: EncryptionMode; secret: boolean; previousKey: boolean }[]
+  /** The scheduled jobs (name and cron, in the community's time zone). */
+  jobs: { name: string; cron: string }[]
+  sandbox: boolean
 }
 
 /** Per-request variables of the console app. */

@@ -1,9 +1,11 @@
 /** The console's words in English (?lang=en or the language switch). */
 
+import { en as activitiesEn } from './activities.js'
 import { en as campaigns } from './campaigns.js'
 import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
+import { en as systemEn } from './system.js'
 import type { MessageKey } from './zh-CN.js'
 
 export const en: Record<MessageKey, string> = {
@@ -122,4 +124,6 @@ export const en: Record<MessageKey, string> = {
   ...campaigns,
   ...retention,
   ...invites,
+  ...activitiesEn,
+  ...systemEn,
 }

@@ -1,9 +1,11 @@
+/** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
+import { zhCN as activitiesZh } from './activities.js'
 import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
 import { zhCN as retention } from './retention.js'
+import { zhCN as systemZh } from './system.js'
 
-/** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
 export const zhCN = {
   'app.title': '圈子运营后台',
   'app.skip': '跳到正文',
@@ -118,6 +120,8 @@ export const zhCN = {
   ...campaigns,
   ...retention,
   ...invites,
+  ...activitiesZh,
+  ...systemZh,
 } as const
 
 /** A message key. */

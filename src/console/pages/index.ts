@@ -4,6 +4,8 @@
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
+import { activitiesPage } from './activities.js'
+import { activityPage } from './activity.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
 import { campaignsPage } from './campaigns.js'
@@ -13,6 +15,7 @@ import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 import { retentionPage } from './retention.js'
+import { systemPage } from './system.js'
 
 export const consolePages: ConsolePage[] = [
   overviewPage,
@@ -23,5 +26,8 @@ export const consolePages: ConsolePage[] = [
   campaignsPage,
   campaignNewPage,
   campaignReportPage,
+  activitiesPage,
+  activityPage,
+  systemPage,
   operatorsPage,
 ]

@@ -17,6 +17,7 @@ import {
 } from '../operators.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
+import { SystemTabs } from './system-tabs.js'
 
 const PATH = '/system/operators'
 
@@ -29,6 +30,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, error?: MessageKey, st
     c,
     { title: t('operators.title'), section: 'system' },
     <>
+      <SystemTabs t={t} current="/console/system/operators" />
       <Notice kind="error" text={error && t(error)} />
       <Notice kind="ok" text={done ? t('operators.updated', { name: done }) : undefined} />
       <section class="card" aria-label={t('operators.title')}>

@@ -1,0 +1,148 @@
+/**
+ * 系统 over `app.request()`: health as /healthz reports it, accounts without secrets, the outbox
+ * by kind, lane and status, each job's newest run, open alerts and the alert settings, and the
+ * section's link to 运营账号 — on every test database.
+ */
+import type { Hono } from 'hono'
+import { beforeAll, expect, it } from 'vitest'
+import { createRouter } from '../../../handlers/index.js'
+import { manualClock, seedOperators, signIn } from '../../../test/console-kit.js'
+import { forEachDatabase } from '../../../test/databases.js'
+import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
+import { createApp } from '../../app.js'
+import { silentLogger } from '../../logger.js'
+
+forEachDatabase('console: system', (get) => {
+  const clock = manualClock(new Date('2026-11-20T02:00:00Z'))
+  let app: Hono
+  const minutesAgo = (n: number) => new Date(clock.now().getTime() - n * 60_000)
+
+  beforeAll(async () => {
+    const db = get().db
+    await seedOperators(db, clock.now())
+    app = createApp({
+      config: testConfig({ WECHAT_SECRET: 'secret-that-must-not-show' }),
+      db,
+      router: createRouter(),
+      logger: silentLogger,
+      clock,
+    })
+    const item = (
+      status: 'pending' | 'held' | 'sent',
+      lane: 0 | 1 | 2,
+      age: number,
+      n: number,
+    ) => ({
+      appid: SAFE_ACCOUNT.appid,
+      source: `test:${status}:${lane}:${n}`,
+      openid: `o_${n}`,
+      kind: 'custom' as const,
+      payload: '{}',
+      status,
+      lane,
+      next_attempt_at: minutesAgo(age),
+      created_at: minutesAgo(age),
+    })
+    await db
+      .insertInto('push_outbox')
+      .values([
+        item('pending', 0, 3, 1),
+        item('pending', 0, 1, 2),
+        item('held', 2, 90, 3),
+        item('sent', 1, 30, 4),
+      ])
+      .execute()
+    await db
+      .insertInto('job_runs')
+      .values([
+        {
+          job: 'campaigns',
+          slot: minutesAgo(2),
+          trigger: 'schedule',
+          status: 'failed',
+          worker: 'w1',
+          result: null,
+          error: 'WechatApiError 45009: reach max api daily quota limit',
+          started_at: minutesAgo(2),
+          finished_at: minutesAgo(2),
+          lease_until: null,
+        },
+        {
+          job: 'campaigns',
+          slot: minutesAgo(3),
+          trigger: 'schedule',
+          status: 'succeeded',
+          worker: 'w1',
+          result: '{}',
+          error: null,
+          started_at: minutesAgo(3),
+          finished_at: minutesAgo(3),
+          lease_until: null,
+        },
+      ])
+      .execute()
+    await db
+      .insertInto('alerts')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        rule: 'outbox_backlog',
+        dim: 'reply',
+        status: 'open',
+        opened_at: minutesAgo(5),
+        value: 300,
+        threshold: 120,
+        message: '回复通道积压：最久等待 300 秒',
+        evaluated_at: minutesAgo(1),
+      })
+      .execute()
+  })
+
+  it('shows health, accounts (no secrets), outbox, jobs, alerts and settings to a viewer', async () => {
+    const { cookie } = await signIn(app, 'viewer1')
+    const res = await app.request('/console/system', { headers: { cookie } })
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    // Health, as /healthz computes it.
+    const health = (await (await app.request('/healthz')).json()) as {
+      outbox: { backlog: number }
+    }
+    expect(health.outbox.backlog).toBe(2)
+    expect(html).toContain('到期待发：2；最久等待：3 分钟')
+    expect(html).toContain('调度器上次启动任务：2 分钟前')
+    // Accounts: the mode and whether a secret is set, never the secret, token or key.
+    expect(html).toContain(SAFE_ACCOUNT.appid)
+    expect(html).toContain(PLAIN_ACCOUNT.appid)
+    expect(html).toContain('安全模式（加密）')
+    expect(html).toContain('明文模式（不加密）')
+    expect(html).toContain('已配置')
+    for (const secret of ['secret-that-must-not-show', SAFE_ACCOUNT.aesKey, SAFE_ACCOUNT.token])
+      expect(html).not.toContain(secret)
+    // Outbox by lane and status: waiting (any age) and finished in the last day.
+    expect(html).toMatch(/回复与跟进<\/td><td[^>]*>待发<\/td><td[^>]*>2<\/td><td[^>]*>3 分钟前/)
+    expect(html).toMatch(/推送活动<\/td><td[^>]*>暂停（活动已暂停）<\/td><td[^>]*>1<\/td>/)
+    expect(html).toMatch(/事务通知<\/td><td[^>]*>已发送<\/td><td[^>]*>1<\/td>/)
+    expect(html).toContain('客服消息')
+    // Jobs: the newest run failed; the last success was 3 minutes ago.
+    expect(html).toMatch(/campaigns<\/td>[\s\S]*?失败<\/td><td[^>]*>3 分钟前<\/td>/)
+    expect(html).toContain('reach max api daily quota limit')
+    expect(html).toMatch(/retention<\/td>[\s\S]*?从未/)
+    // Alerts and settings.
+    expect(html).toContain('回复通道积压：最久等待 300 秒')
+    expect(html).toContain('活跃会员下降')
+    expect(html).toMatch(/活跃会员下降<\/td><td[^>]*>是<\/td><td[^>]*>10.0%<\/td>/)
+    // The section: its nav link is this page, which links to 运营账号 (and back).
+    expect(html).toContain('href="/console/system" aria-current="page"')
+    expect(html).toContain('href="/console/system/operators"')
+    const operators = await app.request('/console/system/operators', { headers: { cookie } })
+    expect(await operators.text()).toContain('href="/console/system/operators" aria-current="page"')
+    expect(html.length).toBeLessThan(100_000)
+  })
+
+  it('says English when asked', async () => {
+    const { cookie } = await signIn(app, 'op1')
+    const res = await app.request('/console/system?lang=en', { headers: { cookie } })
+    const html = await res.text()
+    expect(html).toContain('Scheduled jobs')
+    expect(html).toContain('safe (encrypted)')
+  })
+})
