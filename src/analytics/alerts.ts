@@ -275,9 +275,9 @@ export async function listAlerts(db: Kysely<Database>, appid: string, o: { limit
     'evaluated_at',
     'delivery',
   ] as const
-  const shape = (r: { delivery: string | null } & Record<string, unknown>) => ({
+  const shape = <R extends { delivery: string | null }>(r: R) => ({
     ...r,
-    delivery: r.delivery ? JSON.parse(r.delivery) : null,
+    delivery: r.delivery ? (JSON.parse(r.delivery) as unknown) : null,
   })
   const open = await db
     .selectFrom('alerts')

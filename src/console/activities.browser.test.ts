@@ -4,154 +4,121 @@
  * through the webhook), the console lists them with the waitlist and awards the points; 系统 fits a
  * 375 px phone. Screenshots go to test-output/console/. Skipped, saying so, only without Chromium.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
+import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import { passwordOf, seedOperators } from '../../test/console-kit.js'
-import { browserDatabase, forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { createPusher } from '../sandbox/pusher.js'
 
 vi.setConfig({ testTimeout: 90_000 })
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
-const SHOTS = new URL('../../test-output/console/', import.meta.url).pathname
+browserSuite('activities and system in a browser', (db, browser) => {
+  let server: TestServer
+  const contexts: BrowserContext[] = []
+  const foreign: string[] = []
+  afterEach(() => expect(foreign).toEqual([]))
+  const shot = (page: Page, file: string) =>
+    page.screenshot({ path: `${SHOTS}${file}`, fullPage: true })
+  const noHorizontalScroll = async (page: Page) =>
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+      page.viewportSize()!.width,
+    )
 
-if (!CHROMIUM) {
-  describe('activities and system in a browser', () => {
-    it.skip('SKIPPED: no Chromium at /usr/bin/chromium — install the Debian package `chromium` (.ci/run does)', () => {})
-  })
-} else {
-  let browser: Browser
-  beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-      ],
+  /** A fresh profile at `width` px, signed in as `as`, on `path`. */
+  async function open(width: number, as: string, path: string): Promise<Page> {
+    const context = await browser().newContext({
+      viewport: { width, height: 900 },
+      locale: 'zh-CN',
     })
-  }, 60_000)
+    contexts.push(context)
+    const page = await context.newPage()
+    page.on('request', (r) => {
+      if (!r.url().startsWith(server.url)) foreign.push(r.url())
+    })
+    await page.goto(`${server.url}/console/login`)
+    await page.getByLabel('用户名').fill(as)
+    await page.getByLabel('密码').fill(passwordOf(as))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${server.url}/console`)
+    await page.goto(`${server.url}${path}`)
+    return page
+  }
+
+  beforeAll(async () => {
+    await seedOperators(db().db, new Date())
+    server = await startServer(db().db)
+  })
   afterAll(async () => {
-    await browser?.close()
+    for (const c of contexts) await c.close()
+    await server?.close()
   })
 
-  forEachDatabase(
-    'activities and system in a browser',
-    (db) => {
-      let server: TestServer
-      const contexts: BrowserContext[] = []
-      const foreign: string[] = []
-      afterEach(() => expect(foreign).toEqual([]))
-      const shot = (page: Page, file: string) =>
-        page.screenshot({ path: `${SHOTS}${file}`, fullPage: true })
-      const noHorizontalScroll = async (page: Page) =>
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
-          page.viewportSize()!.width,
-        )
+  it('an operator creates an activity; sign-ups from chat show with the waitlist; points awarded', async () => {
+    const page = await open(1280, 'op1', '/console/activities')
+    expect(await page.locator('h1').textContent()).toBe('活动')
+    await page.getByRole('link', { name: '新建活动' }).click()
+    await page.getByLabel('标识').fill('reading')
+    await page.getByLabel('名称').fill('读书会')
+    await page.getByLabel('说明').fill('每晚 9 点一起读书')
+    // A bad cron first: refused on the form, what was typed kept.
+    await page.getByLabel('提醒时间（cron）').fill('每晚九点')
+    await page.getByLabel('场次周期').selectOption('daily')
+    await page.getByLabel('参与积分').fill('5')
+    await page.getByLabel('名额').fill('1')
+    await page.getByRole('button', { name: '新建活动' }).click()
+    await expect
+      .poll(() => page.locator('#activity-cron-error').textContent())
+      .toContain('cron 须为 5 段')
+    expect(await page.getByLabel('名称').inputValue()).toBe('读书会')
+    await page.getByLabel('提醒时间（cron）').fill('0 21 * * *')
+    await page.getByRole('button', { name: '新建活动' }).click()
+    await page.waitForURL(/\/console\/activities\/reading\?created=reading/)
+    expect(await page.getByRole('status').textContent()).toBe('已创建活动 reading')
+    expect(await page.locator('#signups').textContent()).toContain('已确认 0 / 1，候补 0')
 
-      /** A fresh profile at `width` px, signed in as `as`, on `path`. */
-      async function open(width: number, as: string, path: string): Promise<Page> {
-        const context = await browser.newContext({
-          viewport: { width, height: 900 },
-          locale: 'zh-CN',
-        })
-        contexts.push(context)
-        const page = await context.newPage()
-        page.on('request', (r) => {
-          if (!r.url().startsWith(server.url)) foreign.push(r.url())
-        })
-        await page.goto(`${server.url}/console/login`)
-        await page.getByLabel('用户名').fill(as)
-        await page.getByLabel('密码').fill(passwordOf(as))
-        await page.getByLabel('密码').press('Enter')
-        await page.waitForURL(`${server.url}/console`)
-        await page.goto(`${server.url}${path}`)
-        return page
-      }
+    // Two followers sign up by chatting with the account: the second waits.
+    const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const first = await chat.text('o_reader_1', '报名 reading')
+    expect(first.reply?.Content).toContain('报名成功')
+    const second = await chat.text('o_reader_2', '报名 读书会')
+    expect(second.reply?.Content).toContain('候补')
 
-      beforeAll(async () => {
-        await seedOperators(db().db, new Date())
-        server = await startServer(db().db)
-      })
-      afterAll(async () => {
-        for (const c of contexts) await c.close()
-        await server?.close()
-      })
+    await page.reload()
+    expect(await page.locator('#signups').textContent()).toContain('已确认 1 / 1，候补 1')
+    const rows = page.locator('#award table.data tbody tr')
+    expect(await rows.count()).toBe(2)
+    expect(await rows.nth(0).textContent()).toMatch(/o_reader_1.*已确认/)
+    expect(await rows.nth(1).textContent()).toMatch(/o_reader_2.*候补第 1 位/)
+    await shot(page, 'activity.png')
 
-      it('an operator creates an activity; sign-ups from chat show with the waitlist; points awarded', async () => {
-        const page = await open(1280, 'op1', '/console/activities')
-        expect(await page.locator('h1').textContent()).toBe('活动')
-        await page.getByRole('link', { name: '新建活动' }).click()
-        await page.getByLabel('标识').fill('reading')
-        await page.getByLabel('名称').fill('读书会')
-        await page.getByLabel('说明').fill('每晚 9 点一起读书')
-        // A bad cron first: refused on the form, what was typed kept.
-        await page.getByLabel('提醒时间（cron）').fill('每晚九点')
-        await page.getByLabel('场次周期').selectOption('daily')
-        await page.getByLabel('参与积分').fill('5')
-        await page.getByLabel('名额').fill('1')
-        await page.getByRole('button', { name: '新建活动' }).click()
-        await expect
-          .poll(() => page.locator('#activity-cron-error').textContent())
-          .toContain('cron 须为 5 段')
-        expect(await page.getByLabel('名称').inputValue()).toBe('读书会')
-        await page.getByLabel('提醒时间（cron）').fill('0 21 * * *')
-        await page.getByRole('button', { name: '新建活动' }).click()
-        await page.waitForURL(/\/console\/activities\/reading\?created=reading/)
-        expect(await page.getByRole('status').textContent()).toBe('已创建活动 reading')
-        expect(await page.locator('#signups').textContent()).toContain('已确认 0 / 1，候补 0')
+    // Award the confirmed one (ticked by default) for this occurrence.
+    await page.getByRole('button', { name: '发放积分' }).click()
+    await page.waitForURL(/applied=1/)
+    expect(await page.getByRole('status').textContent()).toContain('已发放：1 人到账')
+    const ledger = await db()
+      .db.selectFrom('points_ledger')
+      .innerJoin('members', 'members.id', 'points_ledger.member_id')
+      .select(['members.openid', 'points_ledger.delta'])
+      .where('points_ledger.rule', '=', 'activity_reading')
+      .execute()
+    expect(ledger).toEqual([{ openid: 'o_reader_1', delta: 5 }])
 
-        // Two followers sign up by chatting with the account: the second waits.
-        const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
-        const first = await chat.text('o_reader_1', '报名 reading')
-        expect(first.reply?.Content).toContain('报名成功')
-        const second = await chat.text('o_reader_2', '报名 读书会')
-        expect(second.reply?.Content).toContain('候补')
+    await page.goto(`${server.url}/console/activities`)
+    expect(await page.locator('#calendar ~ table').textContent()).toContain('读书会')
+    await shot(page, 'activities.png')
+  })
 
-        await page.reload()
-        expect(await page.locator('#signups').textContent()).toContain('已确认 1 / 1，候补 1')
-        const rows = page.locator('#award table.data tbody tr')
-        expect(await rows.count()).toBe(2)
-        expect(await rows.nth(0).textContent()).toMatch(/o_reader_1.*已确认/)
-        expect(await rows.nth(1).textContent()).toMatch(/o_reader_2.*候补第 1 位/)
-        await shot(page, 'activity.png')
-
-        // Award the confirmed one (ticked by default) for this occurrence.
-        await page.getByRole('button', { name: '发放积分' }).click()
-        await page.waitForURL(/applied=1/)
-        expect(await page.getByRole('status').textContent()).toContain('已发放：1 人到账')
-        const ledger = await db()
-          .db.selectFrom('points_ledger')
-          .innerJoin('members', 'members.id', 'points_ledger.member_id')
-          .select(['members.openid', 'points_ledger.delta'])
-          .where('points_ledger.rule', '=', 'activity_reading')
-          .execute()
-        expect(ledger).toEqual([{ openid: 'o_reader_1', delta: 5 }])
-
-        await page.goto(`${server.url}/console/activities`)
-        expect(await page.locator('#calendar ~ table').textContent()).toContain('读书会')
-        await shot(page, 'activities.png')
-      })
-
-      it('系统 fits a 375 px phone and links to 运营账号', async () => {
-        const page = await open(375, 'viewer1', '/console/system')
-        expect(await page.locator('h1').textContent()).toBe('系统')
-        await noHorizontalScroll(page)
-        expect(await page.locator('body').textContent()).toContain(SAFE_ACCOUNT.appid)
-        await shot(page, 'system.png')
-        await page.getByRole('link', { name: '运营账号' }).click()
-        await page.waitForURL(`${server.url}/console/system/operators`)
-        await noHorizontalScroll(page)
-        const activities = await open(375, 'viewer1', '/console/activities')
-        await noHorizontalScroll(activities)
-      })
-    },
-    browserDatabase,
-  )
-}
+  it('系统 fits a 375 px phone and links to 运营账号', async () => {
+    const page = await open(375, 'viewer1', '/console/system')
+    expect(await page.locator('h1').textContent()).toBe('系统')
+    await noHorizontalScroll(page)
+    expect(await page.locator('body').textContent()).toContain(SAFE_ACCOUNT.appid)
+    await shot(page, 'system.png')
+    await page.getByRole('link', { name: '运营账号' }).click()
+    await page.waitForURL(`${server.url}/console/system/operators`)
+    await noHorizontalScroll(page)
+    const activities = await open(375, 'viewer1', '/console/activities')
+    await noHorizontalScroll(activities)
+  })
+})

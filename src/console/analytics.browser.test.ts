@@ -4,23 +4,19 @@
  * pages fit a 375 px phone. Screenshots go to test-output/console/. Skipped, saying so, only when
  * no Chromium executable exists.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
+import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import {
   passwordOf,
   seedAnalytics,
   seedInvitesAndSegments,
   seedOperators,
 } from '../../test/console-kit.js'
-import { browserDatabase, forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { localDay } from '../community/community-time.js'
 
 vi.setConfig({ testTimeout: 90_000 })
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
-const SHOTS = new URL('../../test-output/console/', import.meta.url).pathname
 
 /** Waits until the charts `ids` are drawn and each canvas has painted pixels (not blank). */
 async function painted(page: Page, ids: string[]) {
@@ -40,106 +36,83 @@ async function painted(page: Page, ids: string[]) {
   )
 }
 
-if (!CHROMIUM) {
-  describe('analytics pages in a browser', () => {
-    it.skip('SKIPPED: no Chromium at /usr/bin/chromium — install the Debian package `chromium` (.ci/run does)', () => {})
-  })
-} else {
-  let browser: Browser
-  beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+browserSuite('analytics pages in a browser', (db, browser) => {
+  let server: TestServer
+  let session: Awaited<ReturnType<BrowserContext['storageState']>>
+  const contexts: BrowserContext[] = []
+  const foreign: string[] = []
+  afterEach(() => expect(foreign).toEqual([]))
+
+  /** A profile signed in as op1 at `width` px on `path`. */
+  async function open(path: string, width = 1280): Promise<Page> {
+    const context = await browser().newContext({
+      viewport: { width, height: 900 },
+      locale: 'zh-CN',
+      storageState: session,
     })
-  }, 60_000)
+    contexts.push(context)
+    const page = await context.newPage()
+    page.on('request', (r) => {
+      if (!r.url().startsWith(server.url)) foreign.push(r.url())
+    })
+    await page.goto(`${server.url}${path}`)
+    return page
+  }
+
+  beforeAll(async () => {
+    const now = new Date()
+    const today = localDay(now, 'Asia/Shanghai')
+    await seedOperators(db().db, now)
+    await seedAnalytics(db().db, SAFE_ACCOUNT.appid, today)
+    await seedInvitesAndSegments(db().db, SAFE_ACCOUNT.appid, today)
+    server = await startServer(db().db)
+    const context = await browser().newContext({ locale: 'zh-CN' })
+    contexts.push(context)
+    const page = await context.newPage()
+    await page.goto(`${server.url}/console/login`)
+    await page.getByLabel('用户名').fill('op1')
+    await page.getByLabel('密码').fill(passwordOf('op1'))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${server.url}/console`)
+    session = await context.storageState()
+  })
   afterAll(async () => {
-    await browser?.close()
+    for (const c of contexts) await c.close()
+    await server?.close()
   })
 
-  forEachDatabase(
-    'analytics pages in a browser',
-    (db) => {
-      let server: TestServer
-      let session: Awaited<ReturnType<BrowserContext['storageState']>>
-      const contexts: BrowserContext[] = []
-      const foreign: string[] = []
-      afterEach(() => expect(foreign).toEqual([]))
+  it('paints the retention heat maps, segment bars and the Sankey', async () => {
+    const page = await open('/console/retention')
+    await painted(page, ['chart-cohorts', 'chart-ltv', 'chart-segments', 'chart-flow'])
+    expect(await page.locator('h1').textContent()).toBe('留存与分层')
+    expect(await page.locator('body').textContent()).toContain('计划参考')
+    await page.screenshot({ path: `${SHOTS}retention.png`, fullPage: true })
+    // The filter form works with the keyboard-reachable selects.
+    await page.getByLabel('粒度').selectOption('week')
+    await page.getByLabel('来源').selectOption('invite')
+    await page.getByRole('button', { name: '查看' }).click()
+    await page.waitForURL(/grain=week&source=invite/)
+    await painted(page, ['chart-cohorts'])
+  })
 
-      /** A profile signed in as op1 at `width` px on `path`. */
-      async function open(path: string, width = 1280): Promise<Page> {
-        const context = await browser.newContext({
-          viewport: { width, height: 900 },
-          locale: 'zh-CN',
-          storageState: session,
-        })
-        contexts.push(context)
-        const page = await context.newPage()
-        page.on('request', (r) => {
-          if (!r.url().startsWith(server.url)) foreign.push(r.url())
-        })
-        await page.goto(`${server.url}${path}`)
-        return page
-      }
+  it('paints the invite funnel and the K-factor trend; shows a tree', async () => {
+    const page = await open('/console/invites')
+    await painted(page, ['chart-funnel', 'chart-k'])
+    await page.getByRole('link', { name: '老张' }).click()
+    await page.waitForURL(/inviter=o_seed_m0/)
+    expect(await page.locator('#tree h2').textContent()).toContain('老张')
+    await painted(page, ['chart-funnel', 'chart-k'])
+    await page.screenshot({ path: `${SHOTS}invites.png`, fullPage: true })
+  })
 
-      beforeAll(async () => {
-        const now = new Date()
-        const today = localDay(now, 'Asia/Shanghai')
-        await seedOperators(db().db, now)
-        await seedAnalytics(db().db, SAFE_ACCOUNT.appid, today)
-        await seedInvitesAndSegments(db().db, SAFE_ACCOUNT.appid, today)
-        server = await startServer(db().db)
-        const context = await browser.newContext({ locale: 'zh-CN' })
-        contexts.push(context)
-        const page = await context.newPage()
-        await page.goto(`${server.url}/console/login`)
-        await page.getByLabel('用户名').fill('op1')
-        await page.getByLabel('密码').fill(passwordOf('op1'))
-        await page.getByLabel('密码').press('Enter')
-        await page.waitForURL(`${server.url}/console`)
-        session = await context.storageState()
-      })
-      afterAll(async () => {
-        for (const c of contexts) await c.close()
-        await server?.close()
-      })
-
-      it('paints the retention heat maps, segment bars and the Sankey', async () => {
-        const page = await open('/console/retention')
-        await painted(page, ['chart-cohorts', 'chart-ltv', 'chart-segments', 'chart-flow'])
-        expect(await page.locator('h1').textContent()).toBe('留存与分层')
-        expect(await page.locator('body').textContent()).toContain('计划参考')
-        await page.screenshot({ path: `${SHOTS}retention.png`, fullPage: true })
-        // The filter form works with the keyboard-reachable selects.
-        await page.getByLabel('粒度').selectOption('week')
-        await page.getByLabel('来源').selectOption('invite')
-        await page.getByRole('button', { name: '查看' }).click()
-        await page.waitForURL(/grain=week&source=invite/)
-        await painted(page, ['chart-cohorts'])
-      })
-
-      it('paints the invite funnel and the K-factor trend; shows a tree', async () => {
-        const page = await open('/console/invites')
-        await painted(page, ['chart-funnel', 'chart-k'])
-        await page.getByRole('link', { name: '老张' }).click()
-        await page.waitForURL(/inviter=o_seed_m0/)
-        expect(await page.locator('#tree h2').textContent()).toContain('老张')
-        await painted(page, ['chart-funnel', 'chart-k'])
-        await page.screenshot({ path: `${SHOTS}invites.png`, fullPage: true })
-      })
-
-      it('fits a 375 px phone: no horizontal scroll on either page', async () => {
-        for (const path of ['/console/retention', '/console/invites?inviter=o_seed_m0']) {
-          const page = await open(path, 375)
-          await page.waitForFunction(() => document.querySelector('[data-chart][data-ready="1"]'))
-          expect(
-            await page.evaluate(() => document.documentElement.scrollWidth),
-            path,
-          ).toBeLessThanOrEqual(375)
-        }
-      })
-    },
-    browserDatabase,
-  )
-}
+  it('fits a 375 px phone: no horizontal scroll on either page', async () => {
+    for (const path of ['/console/retention', '/console/invites?inviter=o_seed_m0']) {
+      const page = await open(path, 375)
+      await page.waitForFunction(() => document.querySelector('[data-chart][data-ready="1"]'))
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth),
+        path,
+      ).toBeLessThanOrEqual(375)
+    }
+  })
+})

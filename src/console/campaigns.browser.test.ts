@@ -4,12 +4,11 @@
  * to the sandbox WeChat API, and the report shows the figures per variant. Screenshots go to
  * test-output/console/. Skipped, saying so, only when no Chromium executable exists.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, chromium, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { campaignsJob } from '../../jobs/campaigns.js'
+import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import { passwordOf, seedOperators } from '../../test/console-kit.js'
-import { browserDatabase, forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { systemClock } from '../clock.js'
 import { drainOutbox } from '../community/outbox.js'
@@ -21,198 +20,175 @@ import { consoleFormat } from './format.js'
 
 vi.setConfig({ testTimeout: 90_000 })
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
-const SHOTS = new URL('../../test-output/console/', import.meta.url).pathname
 const SECRET = 'console-campaign-secret'
 
-if (!CHROMIUM) {
-  describe('campaigns in a browser', () => {
-    it.skip('SKIPPED: no Chromium at /usr/bin/chromium — install the Debian package `chromium` (.ci/run does)', () => {})
-  })
-} else {
-  let browser: Browser
+browserSuite('campaigns in a browser', (db, browser) => {
   let wx: SandboxApi
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true })
     wx = await startSandboxApi({ secret: SECRET })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    })
-  }, 60_000)
+  })
   afterAll(async () => {
-    await browser?.close()
     await wx?.close()
   })
+  const appid = SAFE_ACCOUNT.appid
+  // No quiet hours: the pushes go out whenever the test runs.
+  const config = testConfig({ QUIET_HOURS: 'off' })
+  let server: TestServer
+  const foreign: string[] = []
 
-  forEachDatabase(
-    'campaigns in a browser',
-    (db) => {
-      const appid = SAFE_ACCOUNT.appid
-      // No quiet hours: the pushes go out whenever the test runs.
-      const config = testConfig({ QUIET_HOURS: 'off' })
-      let server: TestServer
-      const foreign: string[] = []
+  beforeAll(async () => {
+    const now = new Date()
+    await seedOperators(db().db, now)
+    const member = (i: number, segment: 'at_risk' | 'loyal') => ({
+      appid,
+      openid: `o_push_${segment}_${i}`,
+      subscribed: true,
+      first_seen_at: new Date(now.getTime() - 90 * 86_400_000),
+      segment,
+    })
+    await db()
+      .db.insertInto('members')
+      .values([
+        ...Array.from({ length: 240 }, (_, i) => member(i, 'at_risk')),
+        ...Array.from({ length: 20 }, (_, i) => member(i, 'loyal')),
+      ])
+      .execute()
+    server = await startServer(db().db, { config })
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
 
-      beforeAll(async () => {
-        const now = new Date()
-        await seedOperators(db().db, now)
-        const member = (i: number, segment: 'at_risk' | 'loyal') => ({
-          appid,
-          openid: `o_push_${segment}_${i}`,
-          subscribed: true,
-          first_seen_at: new Date(now.getTime() - 90 * 86_400_000),
-          segment,
-        })
-        await db()
-          .db.insertInto('members')
-          .values([
-            ...Array.from({ length: 240 }, (_, i) => member(i, 'at_risk')),
-            ...Array.from({ length: 20 }, (_, i) => member(i, 'loyal')),
-          ])
-          .execute()
-        server = await startServer(db().db, { config })
-      })
-      afterAll(async () => {
-        await server?.close()
-      })
+  it('makes, schedules and reports an A/B campaign for a segment', async () => {
+    const context = await browser().newContext({
+      viewport: { width: 1280, height: 900 },
+      locale: 'zh-CN',
+    })
+    const page: Page = await context.newPage()
+    page.on('request', (r) => {
+      if (!r.url().startsWith(server.url)) foreign.push(r.url())
+    })
+    await page.goto(`${server.url}/console/login`)
+    await page.getByLabel('用户名').fill('op1')
+    await page.getByLabel('密码').fill(passwordOf('op1'))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${server.url}/console`)
 
-      it('makes, schedules and reports an A/B campaign for a segment', async () => {
-        const context = await browser.newContext({
-          viewport: { width: 1280, height: 900 },
-          locale: 'zh-CN',
-        })
-        const page: Page = await context.newPage()
-        page.on('request', (r) => {
-          if (!r.url().startsWith(server.url)) foreign.push(r.url())
-        })
-        await page.goto(`${server.url}/console/login`)
-        await page.getByLabel('用户名').fill('op1')
-        await page.getByLabel('密码').fill(passwordOf('op1'))
-        await page.getByLabel('密码').press('Enter')
-        await page.waitForURL(`${server.url}/console`)
+    await page.goto(`${server.url}/console/campaigns/new`)
+    const estimate = page.locator('[data-out="audience"]')
+    expect(await estimate.textContent()).toBe('受众 240 人，现在可触达 240 人')
+    await page.getByLabel('受众类型').selectOption('all')
+    await expect.poll(() => estimate.textContent()).toBe('受众 260 人，现在可触达 260 人')
+    await page.getByLabel('受众类型').selectOption('segment')
+    await page.getByLabel('分层').selectOption('at_risk')
+    await expect.poll(() => estimate.textContent()).toBe('受众 240 人，现在可触达 240 人')
 
-        await page.goto(`${server.url}/console/campaigns/new`)
-        const estimate = page.locator('[data-out="audience"]')
-        expect(await estimate.textContent()).toBe('受众 240 人，现在可触达 240 人')
-        await page.getByLabel('受众类型').selectOption('all')
-        await expect.poll(() => estimate.textContent()).toBe('受众 260 人，现在可触达 260 人')
-        await page.getByLabel('受众类型').selectOption('segment')
-        await page.getByLabel('分层').selectOption('at_risk')
-        await expect.poll(() => estimate.textContent()).toBe('受众 240 人，现在可触达 240 人')
+    await page.getByLabel('名称').fill('沉默召回 A/B')
+    await page.getByLabel('启用 A/B 测试（版本 B）').check()
+    for (const [key, text] of [
+      ['A', '回来领积分'],
+      ['B', '老朋友，送你 50 积分'],
+    ] as const) {
+      await page.getByLabel(`版本 ${key} 模板 ID`).fill('TPL_RECALL')
+      await page.getByLabel(`版本 ${key} 字段 1 名（如 thing1）`).fill('thing1')
+      await page.getByLabel(`版本 ${key} 字段 1 内容`).fill(text)
+      await page.getByLabel(`版本 ${key} 权重（1–100）`).fill('50')
+    }
+    expect(await page.locator('[data-mirror="b_value1"]').textContent()).toBe(
+      '老朋友，送你 50 积分',
+    )
+    // One minute ahead, in the community's time zone (datetime-local).
+    const fmt = consoleFormat('zh-CN', config.timeZone)
+    const at = new Date(Math.ceil((Date.now() + 60_000) / 60_000) * 60_000)
+    await page.getByLabel(/^发送时间/).fill(fmt.dateTime(at).replace(' ', 'T'))
+    await expect.poll(() => page.locator('[data-out="runs"]').textContent()).toBe(fmt.dateTime(at))
+    await page.getByLabel('发送方式').selectOption('cron')
+    await page.getByLabel(/^Cron 表达式/).fill('0 10 * * 1')
+    await expect
+      .poll(() => page.locator('[data-out="runs"]').textContent())
+      .toMatch(/^(\d{4}-\d\d-\d\d 10:00，){4}\d{4}-\d\d-\d\d 10:00$/)
+    await page.getByLabel('发送方式').selectOption('at')
+    await page.screenshot({ path: `${SHOTS}campaign-new.png`, fullPage: true })
+    await page.getByRole('button', { name: '创建草稿' }).click()
+    await page.waitForURL(/created=/)
+    expect(await page.getByRole('status').first().textContent()).toContain(
+      '已创建草稿“沉默召回 A/B”',
+    )
+    await page.getByRole('button', { name: '排期 沉默召回 A/B' }).click()
+    await page.waitForURL(/move=schedule/)
+    expect(await page.locator('table.data').textContent()).toContain('已排期')
 
-        await page.getByLabel('名称').fill('沉默召回 A/B')
-        await page.getByLabel('启用 A/B 测试（版本 B）').check()
-        for (const [key, text] of [
-          ['A', '回来领积分'],
-          ['B', '老朋友，送你 50 积分'],
-        ] as const) {
-          await page.getByLabel(`版本 ${key} 模板 ID`).fill('TPL_RECALL')
-          await page.getByLabel(`版本 ${key} 字段 1 名（如 thing1）`).fill('thing1')
-          await page.getByLabel(`版本 ${key} 字段 1 内容`).fill(text)
-          await page.getByLabel(`版本 ${key} 权重（1–100）`).fill('50')
-        }
-        expect(await page.locator('[data-mirror="b_value1"]').textContent()).toBe(
-          '老朋友，送你 50 积分',
-        )
-        // One minute ahead, in the community's time zone (datetime-local).
-        const fmt = consoleFormat('zh-CN', config.timeZone)
-        const at = new Date(Math.ceil((Date.now() + 60_000) / 60_000) * 60_000)
-        await page.getByLabel(/^发送时间/).fill(fmt.dateTime(at).replace(' ', 'T'))
-        await expect
-          .poll(() => page.locator('[data-out="runs"]').textContent())
-          .toBe(fmt.dateTime(at))
-        await page.getByLabel('发送方式').selectOption('cron')
-        await page.getByLabel(/^Cron 表达式/).fill('0 10 * * 1')
-        await expect
-          .poll(() => page.locator('[data-out="runs"]').textContent())
-          .toMatch(/^(\d{4}-\d\d-\d\d 10:00，){4}\d{4}-\d\d-\d\d 10:00$/)
-        await page.getByLabel('发送方式').selectOption('at')
-        await page.screenshot({ path: `${SHOTS}campaign-new.png`, fullPage: true })
-        await page.getByRole('button', { name: '创建草稿' }).click()
-        await page.waitForURL(/created=/)
-        expect(await page.getByRole('status').first().textContent()).toContain(
-          '已创建草稿“沉默召回 A/B”',
-        )
-        await page.getByRole('button', { name: '排期 沉默召回 A/B' }).click()
-        await page.waitForURL(/move=schedule/)
-        expect(await page.locator('table.data').textContent()).toContain('已排期')
+    // The campaigns job, a minute after the send time; then the outbox to the sandbox.
+    const later = { now: () => new Date(at.getTime() + 60_000) }
+    const run = await campaignsJob.run({
+      db: db().db,
+      clock: later,
+      logger: silentLogger,
+      config,
+      slot: later.now(),
+    })
+    expect(run).toMatchObject({ runs: 1, enqueued: 240 })
+    const api = accountClient({
+      tokenStore: databaseTokenStore(db().db, systemClock),
+      appid,
+      secret: SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: systemClock,
+      logger: silentLogger,
+      backoffMs: 1,
+    })
+    await drainOutbox({
+      db: db().db,
+      api,
+      appid,
+      clock: later,
+      logger: silentLogger,
+      timeZone: config.timeZone,
+      rate: { perSecond: 0, burst: 1 },
+    })
+    // Some come back: members active after the push convert on the next job run.
+    const recipients = await db()
+      .db.selectFrom('campaign_recipients')
+      .select(['member_id', 'variant'])
+      .execute()
+    const back = recipients.filter((r, i) => (r.variant === 'B' ? i % 3 === 0 : i % 10 === 0))
+    await db()
+      .db.updateTable('members')
+      .set({ last_active_at: new Date(at.getTime() + 30 * 60_000) })
+      .where(
+        'id',
+        'in',
+        back.map((r) => r.member_id),
+      )
+      .execute()
+    const again = { now: () => new Date(at.getTime() + 60 * 60_000) }
+    await campaignsJob.run({
+      db: db().db,
+      clock: again,
+      logger: silentLogger,
+      config,
+      slot: again.now(),
+    })
 
-        // The campaigns job, a minute after the send time; then the outbox to the sandbox.
-        const later = { now: () => new Date(at.getTime() + 60_000) }
-        const run = await campaignsJob.run({
-          db: db().db,
-          clock: later,
-          logger: silentLogger,
-          config,
-          slot: later.now(),
-        })
-        expect(run).toMatchObject({ runs: 1, enqueued: 240 })
-        const api = accountClient({
-          tokenStore: databaseTokenStore(db().db, systemClock),
-          appid,
-          secret: SECRET,
-          baseUrl: wx.url,
-          mode: 'stable',
-          clock: systemClock,
-          logger: silentLogger,
-          backoffMs: 1,
-        })
-        await drainOutbox({
-          db: db().db,
-          api,
-          appid,
-          clock: later,
-          logger: silentLogger,
-          timeZone: config.timeZone,
-          rate: { perSecond: 0, burst: 1 },
-        })
-        // Some come back: members active after the push convert on the next job run.
-        const recipients = await db()
-          .db.selectFrom('campaign_recipients')
-          .select(['member_id', 'variant'])
-          .execute()
-        const back = recipients.filter((r, i) => (r.variant === 'B' ? i % 3 === 0 : i % 10 === 0))
-        await db()
-          .db.updateTable('members')
-          .set({ last_active_at: new Date(at.getTime() + 30 * 60_000) })
-          .where(
-            'id',
-            'in',
-            back.map((r) => r.member_id),
-          )
-          .execute()
-        const again = { now: () => new Date(at.getTime() + 60 * 60_000) }
-        await campaignsJob.run({
-          db: db().db,
-          clock: again,
-          logger: silentLogger,
-          config,
-          slot: again.now(),
-        })
+    await page.goto(`${server.url}/console/campaigns`)
+    const row = await page.locator('table.data tbody tr').first().textContent()
+    expect(row).toContain('已结束') // a one-shot campaign ends with its run
+    expect(row).toContain(`240 → 0 → 0 → ${back.length}`)
+    await page.screenshot({ path: `${SHOTS}campaigns.png`, fullPage: true })
 
-        await page.goto(`${server.url}/console/campaigns`)
-        const row = await page.locator('table.data tbody tr').first().textContent()
-        expect(row).toContain('已结束') // a one-shot campaign ends with its run
-        expect(row).toContain(`240 → 0 → 0 → ${back.length}`)
-        await page.screenshot({ path: `${SHOTS}campaigns.png`, fullPage: true })
-
-        await page.getByRole('link', { name: '报告' }).first().click()
-        await page.waitForFunction(() => document.querySelector('[data-chart][data-ready="1"]'))
-        const rows = await page.locator('table.data tbody tr').allTextContents()
-        const perVariant = (key: string) => recipients.filter((r) => r.variant === key).length
-        expect(rows).toHaveLength(2)
-        expect(rows[0]).toContain(String(perVariant('A')))
-        expect(rows[1]).toContain(String(perVariant('B')))
-        expect(await page.locator('[data-verdict]').textContent()).toMatch(
-          /^B 的转化率比 A 高 \d+\.\d 个百分点，差异(显著（p = [<\d. ]+）|还不显著)/,
-        )
-        await page.screenshot({ path: `${SHOTS}campaign-report.png`, fullPage: true })
-        expect(foreign).toEqual([])
-        await context.close()
-      })
-    },
-    browserDatabase,
-  )
-}
+    await page.getByRole('link', { name: '报告' }).first().click()
+    await page.waitForFunction(() => document.querySelector('[data-chart][data-ready="1"]'))
+    const rows = await page.locator('table.data tbody tr').allTextContents()
+    const perVariant = (key: string) => recipients.filter((r) => r.variant === key).length
+    expect(rows).toHaveLength(2)
+    expect(rows[0]).toContain(String(perVariant('A')))
+    expect(rows[1]).toContain(String(perVariant('B')))
+    expect(await page.locator('[data-verdict]').textContent()).toMatch(
+      /^B 的转化率比 A 高 \d+\.\d 个百分点，差异(显著（p = [<\d. ]+）|还不显著)/,
+    )
+    await page.screenshot({ path: `${SHOTS}campaign-report.png`, fullPage: true })
+    expect(foreign).toEqual([])
+    await context.close()
+  })
+})

@@ -3,6 +3,7 @@
  * the fitted growth and retention curves — read with the functions GET /admin/api/analytics/
  * {overview,series,alerts,advice,fits} call.
  */
+
 import { advise } from '../../analytics/advice.js'
 import { listAlerts } from '../../analytics/alerts.js'
 import { analyticsFits } from '../../analytics/analytics-fits.js'
@@ -11,6 +12,7 @@ import { addDays, localDay } from '../../community/community-time.js'
 import { Chart, lineOption } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
 import { growthOption, retentionOption } from '../components/fit-charts.js'
+import { OpenAlerts } from '../components/open-alerts.js'
 import { accountOf } from '../context.js'
 import type { MessageKey } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
@@ -54,7 +56,6 @@ export const overviewPage: ConsolePage = {
         series('followers.total', fitFrom, fitTo),
       ])
       // listAlerts' row shape spreads a Record, so its columns are not typed: name the two shown.
-      const openAlerts = alerts.open as unknown as { message: string; opened_at: Date | string }[]
       const value = (unit: string, n: number) => (unit === 'fen' ? fmt.fen(n) : fmt.count(n))
       const growth = growthOption(fits, followers.points, t)
       const retention = retentionOption(fits, t)
@@ -126,24 +127,7 @@ export const overviewPage: ConsolePage = {
             ))}
           </div>
           <div class="grid spaced">
-            <section class="card" aria-labelledby="alerts">
-              <h2 id="alerts">{t('overview.alerts')}</h2>
-              {openAlerts.length === 0 ? (
-                <p class="empty">{t('overview.alertsNone')}</p>
-              ) : (
-                <ul class="list">
-                  {openAlerts.map((a) => (
-                    <li>
-                      {a.message}
-                      <br />
-                      <span class="muted">
-                        {t('overview.alertOpened', { time: fmt.dateTime(new Date(a.opened_at)) })}
-                      </span>
-                    </li>
-                  ))}
-                </ul>
-              )}
-            </section>
+            <OpenAlerts alerts={alerts.open} t={t} fmt={fmt} />
             <section class="card" aria-labelledby="advice">
               <h2 id="advice">{t('overview.advice')}</h2>
               {advice.advice.length === 0 ? (

@@ -4,12 +4,14 @@
  * status, each job's newest run and time since success, the open alerts and the alert settings
  * (read-only). 运营账号 is the section's other page.
  */
+
 import { latestJobRuns } from '../../admin/reads/job-runs.js'
 import { type OutboxCell, outboxSummary } from '../../admin/reads/outbox-summary.js'
 import { ALERT_RULE_KEYS, ALERT_RULES, readAlertSettings } from '../../analytics/alert-rules.js'
 import { listAlerts } from '../../analytics/alerts.js'
 import { readOpsStatus } from '../../community/ops-status.js'
 import { type Column, DataTable } from '../components/data-table.js'
+import { OpenAlerts } from '../components/open-alerts.js'
 import { accountOf, type ConsoleDeps, type SystemInfo } from '../context.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
@@ -53,11 +55,6 @@ export const systemPage: ConsolePage = {
       const ago = (s: number | null) =>
         s === null ? t('system.never') : t('system.ago', { age: duration(t, s) })
       const state = (ok: boolean) => (ok ? t('system.ok') : t('system.down'))
-      // listAlerts spreads a Record: name the columns shown.
-      const open = (alerts?.open ?? []) as unknown as {
-        message: string
-        opened_at: Date | string
-      }[]
       const cells: Column<OutboxCell>[] = [
         {
           label: t('system.lane'),
@@ -194,24 +191,7 @@ export const systemPage: ConsolePage = {
               ]}
             />
           </section>
-          <section class="card" aria-labelledby="alerts">
-            <h2 id="alerts">{t('system.alerts')}</h2>
-            {open.length === 0 ? (
-              <p class="empty">{t('system.alertsNone')}</p>
-            ) : (
-              <ul class="list">
-                {open.map((a) => (
-                  <li>
-                    {a.message}
-                    <br />
-                    <span class="muted">
-                      {t('system.alertOpened', { time: fmt.dateTime(new Date(a.opened_at)) })}
-                    </span>
-                  </li>
-                ))}
-              </ul>
-            )}
-          </section>
+          <OpenAlerts alerts={alerts?.open ?? []} t={t} fmt={fmt} />
           {settings && (
             <section class="card" aria-labelledby="alert-settings">
               <h2 id="alert-settings">{t('system.alertSettings')}</h2>
