@@ -49,6 +49,7 @@ import {
   WEEK_LAG,
 } from './cohort-query.js'
 import { REFERENCE_RETENTION } from './fit.js'
+import { noJit } from './rollup.js'
 
 export type { CohortGrain, CohortSource } from './cohort-query.js'
 export { MAX_COHORTS, MAX_DAY_AGE, MAX_WEEK_AGE } from './cohort-query.js'
@@ -89,6 +90,7 @@ export async function buildCohortCells(
     throw new RangeError(`cohort cells: ${s.day} is not over yet`)
   const { appid, day } = s
   return db.transaction().execute(async (trx) => {
+    await noJit(trx)
     const missing = await sql<{ day: string }>`
       select g::date::text as day
       from generate_series(${day}::date - ${HORIZON}::int, ${day}::date, interval '1 day') g

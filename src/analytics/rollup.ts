@@ -71,6 +71,13 @@ export async function computeDay(
   return out
 }
 
+/**
+ * Turns PostgreSQL's JIT off for the rest of a build's transaction: each large statement spent
+ * ≈ 0.3 s compiling (bench at 1M members) for no gain in a one-pass aggregate. PGlite has no JIT
+ * and accepts the setting.
+ */
+export const noJit = (trx: Kysely<Database>) => sql`set local jit = off`.execute(trx)
+
 /** A day already built with campaign figures whose window now holds pruned recipients. */
 async function keepCampaignFigures(db: Kysely<Database>, s: DayScope): Promise<boolean> {
   if (!(await prunedCampaignRuns(db, s))) return false
@@ -98,6 +105,7 @@ export async function buildDay(
 ): Promise<{ figures: number }> {
   const snapshots = s.day >= addDays(s.today, -1)
   return db.transaction().execute(async (trx) => {
+    await noJit(trx)
     const w = dayWindow(s)
     await sql`insert into member_days as d (appid, day, member_id, kinds)
       select appid, day, member_id, ${ACTIVITY.checkin}::smallint from checkins

@@ -1,5 +1,5 @@
 /** A Kysely instance on PostgreSQL through `pg`, int8 parsed as a number like PGlite does. */
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, type KyselyConfig, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
 
@@ -22,6 +22,8 @@ export interface PostgresOptions {
   max?: number
   /** Put tables in this schema (tests use one schema per suite). */
   schema?: string
+  /** Kysely's query log (bench/analytics.ts with BENCH_PROFILE=1 times each statement). */
+  log?: KyselyConfig['log']
 }
 
 /** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
@@ -34,7 +36,7 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Ky
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: options.log })
   pools.set(db, pool)
   return db
 }
