@@ -14,8 +14,12 @@ import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
+import { redemptionsPage } from './redemptions.js'
 import { retentionPage } from './retention.js'
+import { rewardCatalogPage } from './reward-catalog.js'
+import { rewardsPage } from './rewards.js'
 import { systemPage } from './system.js'
+import { transfersPage } from './transfers.js'
 
 export const consolePages: ConsolePage[] = [
   overviewPage,
@@ -28,6 +32,10 @@ export const consolePages: ConsolePage[] = [
   campaignReportPage,
   activitiesPage,
   activityPage,
+  rewardsPage,
+  rewardCatalogPage,
+  redemptionsPage,
+  transfersPage,
   systemPage,
   operatorsPage,
 ]

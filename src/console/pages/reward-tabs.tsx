@@ -1,0 +1,80 @@
+/**
+ * What the 积分商城 pages share: the section's own links (规则与等级 · 奖品 · 兑换记录 · 返现打款),
+ * reading typed forms, the acting operator, the `?appid=` a form or redirect keeps, and keyset
+ * paging by row id.
+ */
+import type { Actor } from '../../admin/actions/audited-action.js'
+import { SectionTabs } from '../components/section-tabs.js'
+import type { ConsoleContext } from '../context.js'
+import type { Translate } from '../i18n.js'
+
+const TABS = [
+  { href: '/console/rewards', key: 'rewards.tab.rules' },
+  { href: '/console/rewards/catalog', key: 'rewards.tab.catalog' },
+  { href: '/console/rewards/redemptions', key: 'rewards.tab.redemptions' },
+  { href: '/console/rewards/transfers', key: 'rewards.tab.transfers' },
+] as const
+
+/** A section page's href. */
+export type RewardsHref = (typeof TABS)[number]['href']
+
+/** Rows per page of the redemption and transfer lists. */
+export const PAGE = 50
+
+/** The section's pages, the current one marked. */
+export function RewardsTabs(p: { t: Translate; current: RewardsHref }) {
+  return <SectionTabs t={p.t} label="rewards.tabs" tabs={TABS} current={p.current} />
+}
+
+/** A whole number as typed: empty is absent, anything else not digits is NaN (refused). */
+export function wholeNumber(s: string): number | undefined {
+  if (s === '') return undefined
+  return /^-?\d{1,12}$/.test(s) ? Number(s) : Number.NaN
+}
+
+/** A nullable number as a form shows it ('' for null). */
+export const shown = (n: number | null) => (n === null ? '' : String(n))
+
+/** A submitted form's text fields `keys`, trimmed ('' when absent), and its `enabled` checkbox. */
+export function readFields<K extends string>(body: Record<string, unknown>, keys: readonly K[]) {
+  const out = {} as Record<K, string>
+  for (const k of keys) out[k] = typeof body[k] === 'string' ? (body[k] as string).trim() : ''
+  return { ...out, enabled: body.enabled !== undefined }
+}
+
+/** The signed-in operator as the audit log names them. */
+export const actorOf = (c: ConsoleContext): Actor => ({
+  name: c.var.session.operator.name,
+  clientAddress: c.var.clientAddress,
+})
+
+/** `href` with the request's `?appid=` kept (and `extra` query parameters), for forms and redirects. */
+export function keepAccount(c: ConsoleContext, href: string, extra: Record<string, string> = {}) {
+  const appid = c.req.query('appid')
+  const q = new URLSearchParams({ ...(appid ? { appid } : {}), ...extra }).toString()
+  return q ? `${href}${href.includes('?') ? '&' : '?'}${q}` : href
+}
+
+/** The `?before=` row id of a paged list (0: the newest page). */
+export function beforeOf(c: ConsoleContext): number {
+  const text = c.req.query('before') ?? ''
+  return /^\d{1,15}$/.test(text) ? Number(text) : 0
+}
+
+/** Links to the older page (when there is one) and back to the newest (when paged). */
+export function Pager(p: {
+  t: Translate
+  href: (before?: number) => string
+  paged: boolean
+  lastId: number | undefined
+  more: boolean
+}) {
+  if (!p.paged && !p.more) return null
+  return (
+    <p>
+      {p.paged && <a href={p.href()}>← {p.t('rewards.newest')}</a>}
+      {p.paged && p.more && ' · '}
+      {p.more && p.lastId !== undefined && <a href={p.href(p.lastId)}>{p.t('rewards.older')} →</a>}
+    </p>
+  )
+}
