@@ -1,4 +1,5 @@
 /** The 系统 section's own links (运行状态 · 运营账号), shown at the top of each of its pages. */
+import { SectionTabs } from '../components/section-tabs.js'
 import type { Translate } from '../i18n.js'
 
 const TABS = [
@@ -8,20 +9,8 @@ const TABS = [
 
 /** The section's pages, the current one marked. */
 export function SystemTabs(p: { t: Translate; current: (typeof TABS)[number]['href'] }) {
-  return (
-    <nav aria-label={p.t('system.tabs')}>
-      <p>
-        {TABS.map((tab, i) => (
-          <>
-            {i > 0 && ' · '}
-            <a href={tab.href} aria-current={tab.href === p.current ? 'page' : undefined}>
-              {p.t(tab.key)}
-            </a>
-          </>
-        ))}
-      </p>
-    </nav>
-  )
+  const tabs = TABS.map((tab) => ({ href: tab.href, label: p.t(tab.key) }))
+  return <SectionTabs label={p.t('system.tabs')} tabs={tabs} current={p.current} />
 }
 
 /** A duration in seconds as the largest whole unit: `45 秒`, `12 分钟`, `3 小时`, `2 天`. */
