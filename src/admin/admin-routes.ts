@@ -13,6 +13,7 @@
  *   activities…                          activities, sign-ups, awards (activity-routes.ts)
  *   shop/…                               the shop's catalog, orders and refunds (shop-routes.ts)
  *   shop/reconciliation…                 daily reconciliation reports (reconciliation-routes.ts)
+ *   groups, moderators, join-ways, audit-log   社群 (community-routes.ts)
  *   /admin/api/analytics/…               analytics (src/routes/admin-analytics.ts)
  */
 import { Hono } from 'hono'
@@ -31,6 +32,7 @@ import { activityAdminRoutes } from './activity-routes.js'
 import { adminAuth } from './admin-auth.js'
 import { audienceAdminRoutes } from './audience-routes.js'
 import { campaignAdminRoutes } from './campaign-routes.js'
+import { communityAdminRoutes } from './community-routes.js'
 import { inviteAdminRoutes } from './invite-routes.js'
 import { memberAdminRoutes } from './member-routes.js'
 import type { OperatorDeps } from './operator-deps.js'
@@ -89,5 +91,6 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))
   app.route('/', rewardAdminRoutes(deps))
+  app.route('/', communityAdminRoutes(deps))
   return app
 }

@@ -27,6 +27,8 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
+import { updateAlertSettings } from '../admin/actions/alert-actions.js'
+import { apiActor } from '../admin/route-helpers.js'
 import { advise } from '../analytics/advice.js'
 import { alertRobotChats } from '../analytics/alert-delivery.js'
 import {
@@ -35,7 +37,6 @@ import {
   alertSettingsPatch,
   readAlertSettings,
   readOverrides,
-  writeAlertSettings,
 } from '../analytics/alert-rules.js'
 import { listAlerts } from '../analytics/alerts.js'
 import { analyticsFits } from '../analytics/analytics-fits.js'
@@ -333,24 +334,15 @@ export function analyticsAdminRoutes(o: {
   app.put('/alert-settings', async (c) => {
     const { appid: chosen, ...patch } = await parseBody(c, settingsBody)
     const appid = account(chosen)
-    const unknown = (patch.robotChats ?? []).filter((chat) => !(chat in robots.keys))
-    if (unknown.length > 0)
-      throw new HTTPException(400, {
-        message: `robotChats: no group robot is configured for ${unknown.join(', ')}`,
-      })
-    const now = o.clock.now()
-    await o.db.transaction().execute(async (trx) => {
-      const stored = await writeAlertSettings(trx, appid, patch, now)
-      await audit(trx, {
-        appid,
-        actor: 'operator',
-        action: 'analytics.alert_settings',
-        target: appid,
-        details: { change: patch, stored },
-        now,
-        clientAddress: c.var.clientAddress,
-      })
+    const done = await updateAlertSettings(o, apiActor(c), {
+      appid,
+      patch,
+      robotChats: Object.keys(robots.keys),
     })
+    if (done.status === 'unknown_robot_chats')
+      throw new HTTPException(400, {
+        message: `robotChats: no group robot is configured for ${done.chats.join(', ')}`,
+      })
     return c.json(await settingsView(appid))
   })
 

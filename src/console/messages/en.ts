@@ -2,6 +2,7 @@
 
 import { en as activitiesEn } from './activities.js'
 import { en as campaigns } from './campaigns.js'
+import { en as communityEn } from './community.js'
 import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
@@ -128,4 +129,5 @@ export const en: Record<MessageKey, string> = {
   ...activitiesEn,
   ...systemEn,
   ...rewardsEn,
+  ...communityEn,
 }

@@ -9,6 +9,9 @@ import { activityPage } from './activity.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
 import { campaignsPage } from './campaigns.js'
+import { communityPage } from './community.js'
+import { communityAuditPage } from './community-audit.js'
+import { communityModeratorsPage } from './community-moderators.js'
 import { invitesPage } from './invites.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
@@ -36,6 +39,9 @@ export const consolePages: ConsolePage[] = [
   rewardCatalogPage,
   redemptionsPage,
   transfersPage,
+  communityPage,
+  communityModeratorsPage,
+  communityAuditPage,
   systemPage,
   operatorsPage,
 ]

@@ -2,7 +2,7 @@
  * 系统 → 运行状态: what /healthz reports (the same cached `readOpsStatus` /metrics reads), the
  * configured accounts (never a secret: only whether one is set), the outbox by kind, lane and
  * status, each job's newest run and time since success, the open alerts and the alert settings
- * (read-only). 运营账号 is the section's other page.
+ * (owners and operators change them on alert-settings-form.tsx). 运营账号 is the section's other page.
  */
 
 import { latestJobRuns } from '../../admin/reads/job-runs.js'
@@ -11,11 +11,13 @@ import { ALERT_RULE_KEYS, ALERT_RULES, readAlertSettings } from '../../analytics
 import { listAlerts } from '../../analytics/alerts.js'
 import { readOpsStatus } from '../../community/ops-status.js'
 import { type Column, DataTable } from '../components/data-table.js'
+import { Notice } from '../components/form.js'
 import { OpenAlerts } from '../components/open-alerts.js'
 import { accountOf, type ConsoleDeps, type SystemInfo } from '../context.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
+import { alertFormAction, mountAlertSettings } from './alert-settings-form.js'
 import { duration, SystemTabs } from './system-tabs.js'
 
 const PATH = '/system'
@@ -32,6 +34,7 @@ export const systemPage: ConsolePage = {
   section: 'system',
   path: PATH,
   mount(app, deps: ConsoleDeps) {
+    mountAlertSettings(app, deps)
     const sys: SystemInfo = deps.system ?? {
       status: () => readOpsStatus(deps.db, deps.clock, []),
       accounts: [],
@@ -195,6 +198,12 @@ export const systemPage: ConsolePage = {
           {settings && (
             <section class="card" aria-labelledby="alert-settings">
               <h2 id="alert-settings">{t('system.alertSettings')}</h2>
+              <Notice kind="ok" text={c.req.query('saved') ? t('system.alertSaved') : undefined} />
+              {c.var.session.operator.role !== 'viewer' && (
+                <p>
+                  <a href={alertFormAction(c)}>{t('system.alertEdit')}</a>
+                </p>
+              )}
               <DataTable
                 rows={ALERT_RULE_KEYS.map((key) => ({ key, ...settings.rules[key] }))}
                 empty={t('common.empty')}
