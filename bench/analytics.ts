@@ -230,7 +230,7 @@ try {
     ],
   ]
   const pages = [
-    ['console 概览', '/console/'],
+    ['console 概览', '/console'],
     ['console 会员: search by openid', '/console/members?q=o_123457'],
     ['console member page', '/console/members/o_123457'],
     ['console 留存与分层', '/console/retention'],
