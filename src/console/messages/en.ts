@@ -5,6 +5,7 @@ import { en as campaigns } from './campaigns.js'
 import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
+import { en as shopEn } from './shop.js'
 import { en as systemEn } from './system.js'
 import type { MessageKey } from './zh-CN.js'
 
@@ -126,4 +127,5 @@ export const en: Record<MessageKey, string> = {
   ...invites,
   ...activitiesEn,
   ...systemEn,
+  ...shopEn,
 }

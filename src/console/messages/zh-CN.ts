@@ -4,6 +4,7 @@ import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
 import { zhCN as retention } from './retention.js'
+import { zhCN as shopZh } from './shop.js'
 import { zhCN as systemZh } from './system.js'
 
 export const zhCN = {
@@ -122,6 +123,7 @@ export const zhCN = {
   ...invites,
   ...activitiesZh,
   ...systemZh,
+  ...shopZh,
 } as const
 
 /** A message key. */

@@ -15,6 +15,13 @@ import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
 import { overviewPage } from './overview.js'
 import { retentionPage } from './retention.js'
+import { shopPage } from './shop.js'
+import { shopGroupBuysPage } from './shop-group-buys.js'
+import { shopOrderPage } from './shop-order.js'
+import { shopOrdersPage } from './shop-orders.js'
+import { shopProductPage } from './shop-product.js'
+import { shopReconciliationPage } from './shop-reconciliation.js'
+import { shopRefundsPage } from './shop-refunds.js'
 import { systemPage } from './system.js'
 
 export const consolePages: ConsolePage[] = [
@@ -28,6 +35,13 @@ export const consolePages: ConsolePage[] = [
   campaignReportPage,
   activitiesPage,
   activityPage,
+  shopPage,
+  shopProductPage,
+  shopGroupBuysPage,
+  shopOrdersPage,
+  shopOrderPage,
+  shopRefundsPage,
+  shopReconciliationPage,
   systemPage,
   operatorsPage,
 ]

@@ -1,4 +1,5 @@
 /** The 系统 section's own links (运行状态 · 运营账号), shown at the top of each of its pages. */
+import { SectionTabs } from '../components/section-tabs.js'
 import type { Translate } from '../i18n.js'
 
 const TABS = [
@@ -10,16 +11,7 @@ const TABS = [
 export function SystemTabs(p: { t: Translate; current: (typeof TABS)[number]['href'] }) {
   return (
     <nav aria-label={p.t('system.tabs')}>
-      <p>
-        {TABS.map((tab, i) => (
-          <>
-            {i > 0 && ' · '}
-            <a href={tab.href} aria-current={tab.href === p.current ? 'page' : undefined}>
-              {p.t(tab.key)}
-            </a>
-          </>
-        ))}
-      </p>
+      <SectionTabs t={p.t} tabs={TABS} current={p.current} />
     </nav>
   )
 }
