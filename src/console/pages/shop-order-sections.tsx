@@ -26,7 +26,6 @@ export function OrderFacts(p: Props & { d: OrderDetail }) {
     <section class="card" aria-labelledby="order">
       <h2 id="order">{t('shop.order.facts')}</h2>
       <DataTable
-        caption={t('shop.order.lines')}
         rows={[o]}
         empty={t('common.empty')}
         columns={[
