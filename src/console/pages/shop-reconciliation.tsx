@@ -22,8 +22,8 @@ import { actorOf, ShopTabs, shopOf } from './shop-kit.js'
 import { MismatchTable, RunTable } from './shop-reconciliation-tables.js'
 
 const PATH = '/shop/reconciliation'
-/** How many open mismatches of every day the page lists. */
-const OPEN_SHOWN = 100
+/** How many mismatches each list shows (each open one carries a form: the page stays < 100 KB). */
+const SHOWN = 50
 
 interface Shown {
   date?: string
@@ -40,7 +40,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
   const date = asked && !badDate ? asked : latestBillDate(deps.clock.now())
   const [report, open] = await Promise.all([
     reconciliationReport(deps.db, { mchid, date }),
-    listMismatches(deps.db, { mchid, status: 'open', limit: OPEN_SHOWN }),
+    listMismatches(deps.db, { mchid, status: 'open', limit: SHOWN + 1 }),
   ])
   const acts = session.operator.role !== 'viewer'
   const q = c.req.query()
@@ -77,14 +77,19 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
           </form>
         )}
         <h3>{t('shop.rec.dayMismatches')}</h3>
-        <MismatchTable t={t} fmt={c.var.fmt} rows={report.mismatches} />
+        <MismatchTable t={t} fmt={c.var.fmt} rows={report.mismatches.slice(0, SHOWN)} />
+        {report.mismatches.length > SHOWN && (
+          <p class="muted">{t('shop.rec.more', { n: SHOWN, total: report.mismatches.length })}</p>
+        )}
       </section>
       <section class="card" aria-labelledby="rec-open">
-        <h2 id="rec-open">{t('shop.rec.open', { n: open.length })}</h2>
+        <h2 id="rec-open">
+          {t('shop.rec.open', { n: open.length > SHOWN ? `${SHOWN}+` : open.length })}
+        </h2>
         <MismatchTable
           t={t}
           fmt={c.var.fmt}
-          rows={open}
+          rows={open.slice(0, SHOWN)}
           resolve={
             acts
               ? { csrf: session.csrfToken, action: `/console${PATH}/mismatches`, date }
