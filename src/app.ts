@@ -198,6 +198,7 @@ export function createApp(deps: AppDeps): Hono {
         jobs: jobs.map((j) => ({ name: j.name, cron: j.cron })),
         sandbox: config.sandbox,
       },
+      shop: deps.shop,
     }),
   )
   app.route('/r', linkRoutes({ db, clock }))

@@ -13,6 +13,7 @@ import type { CampaignSettings } from '../community/campaigns.js'
 import type { OpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import type { Shop } from '../shop/maintenance.js'
 import type { EncryptionMode } from '../wechat/webhook.js'
 import type { Format } from './format.js'
 import type { Lang, MessageKey, Translate } from './i18n.js'
@@ -39,6 +40,8 @@ export interface ConsoleDeps {
   loginLimits?: LoginThrottleLimits
   /** What 系统 shows of the deployment (app.ts passes it; absent, that page shows less). */
   system?: SystemInfo
+  /** The mini-program shop and WeChat Pay, when configured (商城订单 acts through it). */
+  shop?: Shop
 }
 
 /** The deployment as 系统 shows it: never a secret, only whether one is configured. */

@@ -7,6 +7,7 @@ import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
 import { en as rewardsEn } from './rewards.js'
+import { en as shopEn } from './shop.js'
 import { en as systemEn } from './system.js'
 import type { MessageKey } from './zh-CN.js'
 
@@ -130,4 +131,5 @@ export const en: Record<MessageKey, string> = {
   ...systemEn,
   ...rewardsEn,
   ...communityEn,
+  ...shopEn,
 }

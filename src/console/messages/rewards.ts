@@ -120,7 +120,7 @@ export const zhCN = {
   'rewards.done.already_cancelled': '兑换 {code} 之前已取消，没有重复退回',
   'rewards.done.cancelling': '已向微信支付申请撤销 {code} 的返现，撤销成功后积分退回',
   'rewards.error.paid_out': '返现已到账，不能取消',
-  'rewards.error.no_shop': '返现正在打款中，而控制台未接入微信支付，无法撤销；请用管理 API 取消',
+  'rewards.error.no_shop': '返现正在打款中，而本部署未配置微信支付，无法撤销',
   'rewards.error.pay_refused': '微信支付拒绝撤销返现（{code}），什么都没有改变',
   'rewards.error.redemption': '没有这笔兑换',
   'rewards.transfers': '返现打款',
@@ -274,7 +274,7 @@ export const en: Record<keyof typeof zhCN, string> = {
     'Asked WeChat Pay to cancel the cashback of {code}; the points come back once it is',
   'rewards.error.paid_out': 'The cashback is paid out: it cannot be cancelled',
   'rewards.error.no_shop':
-    'The cashback is being paid and the console has no WeChat Pay configured; cancel it through the admin API',
+    'The cashback is being paid and this deployment has no WeChat Pay configured: it cannot be cancelled',
   'rewards.error.pay_refused':
     'WeChat Pay refused to cancel the cashback ({code}); nothing changed',
   'rewards.error.redemption': 'No such redemption',

@@ -6,6 +6,7 @@ import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
 import { zhCN as retention } from './retention.js'
 import { zhCN as rewardsZh } from './rewards.js'
+import { zhCN as shopZh } from './shop.js'
 import { zhCN as systemZh } from './system.js'
 
 export const zhCN = {
@@ -126,6 +127,7 @@ export const zhCN = {
   ...systemZh,
   ...rewardsZh,
   ...communityZh,
+  ...shopZh,
 } as const
 
 /** A message key. */

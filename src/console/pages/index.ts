@@ -21,6 +21,13 @@ import { redemptionsPage } from './redemptions.js'
 import { retentionPage } from './retention.js'
 import { rewardCatalogPage } from './reward-catalog.js'
 import { rewardsPage } from './rewards.js'
+import { shopPage } from './shop.js'
+import { shopGroupBuysPage } from './shop-group-buys.js'
+import { shopOrderPage } from './shop-order.js'
+import { shopOrdersPage } from './shop-orders.js'
+import { shopProductPage } from './shop-product.js'
+import { shopReconciliationPage } from './shop-reconciliation.js'
+import { shopRefundsPage } from './shop-refunds.js'
 import { systemPage } from './system.js'
 import { transfersPage } from './transfers.js'
 
@@ -42,6 +49,13 @@ export const consolePages: ConsolePage[] = [
   communityPage,
   communityModeratorsPage,
   communityAuditPage,
+  shopPage,
+  shopProductPage,
+  shopGroupBuysPage,
+  shopOrdersPage,
+  shopOrderPage,
+  shopRefundsPage,
+  shopReconciliationPage,
   systemPage,
   operatorsPage,
 ]
