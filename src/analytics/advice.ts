@@ -5,9 +5,13 @@
  *
  *   activeVsBaseline  average daily active members of the last 7 days ÷ that of the 28 days
  *                     before (rollups: `activity.dau` of built days)
- *   conversion        members who paid in the last 30 days ÷ members active in them (facts)
+ *   conversion        members who paid in the 30 days ending with the last built day ÷ members
+ *                     active in them (rollup `activity.mau` of that day; payers from the orders)
  *   d7Retention       of members who first followed 8–37 days ago, those active on their 7th day
- *                     after the follow (follow_events, member_days)
+ *                     after the follow (the cohort cells at age 7, `cohort_retention`)
+ *
+ * Before the nightly job has built a day (a new install), conversion and d7Retention are read
+ * from the facts instead — the only reads that scan them, and only while there is little to scan.
  *   aovFen            GMV ÷ orders over the last 30 days (rollups: `commerce.*`)
  *
  * A figure is not judged below its rule's sample (too few to mean anything), and conversion only
@@ -18,6 +22,7 @@ import type { Locale } from '../bot/i18n.js'
 import { addDays, localDay } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { ADVICE_RULES, type AdviceKey } from './advice-rules.js'
+import { dayText } from './series.js'
 
 /** A figure with the counts behind it; `sample` is what the rule's `minSample` is compared with. */
 export interface AdviceFigure {
@@ -122,50 +127,23 @@ export async function readAdviceFigures(
         }
       : null
 
-  const { rows: conv } = await sql<{ shop: boolean; actives: number; payers: number }>`
-    select exists (select 1 from products where appid = ${q.appid}) as shop,
-      (select count(distinct member_id)::int from member_days
-        where appid = ${q.appid} and day between ${monthAgo}::date and ${yesterday}::date) as actives,
-      (select count(distinct member_id)::int from orders
-        where appid = ${q.appid} and status in ('paid', 'refunded')
-          and paid_at >= (${monthAgo}::date::timestamp at time zone ${q.timeZone})
-          and paid_at < (${today}::date::timestamp at time zone ${q.timeZone})) as payers`.execute(
-    db,
-  )
-  const c = conv[0]!
+  const c = await conversionCounts(db, { ...q, today, yesterday })
   const conversion =
-    c.shop && Number(c.actives) > 0
+    c.shop && c.actives > 0
       ? {
-          value: Number(c.payers) / Number(c.actives),
-          sample: Number(c.actives),
-          params: {
-            rate: pct(Number(c.payers) / Number(c.actives)),
-            payers: Number(c.payers),
-            actives: Number(c.actives),
-          },
+          value: c.payers / c.actives,
+          sample: c.actives,
+          params: { rate: pct(c.payers / c.actives), payers: c.payers, actives: c.actives },
         }
       : null
 
-  const { rows: ret } = await sql<{ cohort: number; retained: number }>`
-    select count(*)::int as cohort, count(d.member_id)::int as retained
-    from follow_events f
-    left join member_days d on d.appid = f.appid and d.member_id = f.member_id
-      and d.day = f.day + 7
-    where f.appid = ${q.appid} and f.kind = 'follow'
-      and f.day between ${addDays(today, -37)}::date and ${addDays(today, -8)}::date
-      and not exists (select 1 from follow_events e where e.member_id = f.member_id
-        and e.kind = 'follow' and (e.at < f.at or (e.at = f.at and e.id < f.id)))`.execute(db)
-  const r = ret[0]!
+  const r = await d7Counts(db, { appid: q.appid, today })
   const d7Retention =
-    Number(r.cohort) > 0
+    r.cohort > 0
       ? {
-          value: Number(r.retained) / Number(r.cohort),
-          sample: Number(r.cohort),
-          params: {
-            rate: pct(Number(r.retained) / Number(r.cohort)),
-            retained: Number(r.retained),
-            cohort: Number(r.cohort),
-          },
+          value: r.retained / r.cohort,
+          sample: r.cohort,
+          params: { rate: pct(r.retained / r.cohort), retained: r.retained, cohort: r.cohort },
         }
       : null
 
@@ -201,4 +179,77 @@ export async function advise(
 ) {
   const figures = await readAdviceFigures(db, q)
   return { figures, advice: adviseFrom(figures, q) }
+}
+
+/**
+ * Payers ÷ actives over the 30 days ending with the last built day (≤ yesterday): actives are that
+ * day's `activity.mau`; with no day built, the 30 days before today counted from the facts.
+ */
+async function conversionCounts(
+  db: Kysely<Database>,
+  q: { appid: string; timeZone: string; today: string; yesterday: string },
+): Promise<{ shop: boolean; actives: number; payers: number }> {
+  const mau = await db
+    .selectFrom('analytics_daily')
+    .select(['day', 'value'])
+    .where('appid', '=', q.appid)
+    .where('metric', '=', 'activity.mau')
+    .where('dim', '=', '')
+    .where('day', '<=', q.yesterday)
+    .orderBy('day', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  const end = mau ? dayText(mau.day) : q.yesterday
+  const start = addDays(end, -29)
+  const actives = mau
+    ? sql`${mau.value}::float8`
+    : sql`(select count(distinct member_id) from member_days
+        where appid = ${q.appid} and day between ${start}::date and ${end}::date)`
+  const { rows } = await sql<{ shop: boolean; actives: number; payers: number }>`
+    select exists (select 1 from products where appid = ${q.appid}) as shop,
+      ${actives}::int as actives,
+      (select count(distinct member_id)::int from orders
+        where appid = ${q.appid} and status in ('paid', 'refunded')
+          and paid_at >= (${start}::date::timestamp at time zone ${q.timeZone})
+          and paid_at < ((${end}::date + 1)::timestamp at time zone ${q.timeZone})) as payers`.execute(
+    db,
+  )
+  const r = rows[0]!
+  return { shop: r.shop, actives: Number(r.actives), payers: Number(r.payers) }
+}
+
+/**
+ * Members who first followed 8–37 days ago and those of them active on their 7th day: the day
+ * cells at age 7 (all sources) of the cohorts built; with none built, counted from the facts.
+ */
+async function d7Counts(
+  db: Kysely<Database>,
+  q: { appid: string; today: string },
+): Promise<{ cohort: number; retained: number }> {
+  const from = addDays(q.today, -37)
+  const to = addDays(q.today, -8)
+  const built = await db
+    .selectFrom('cohort_days')
+    .select('day')
+    .where('appid', '=', q.appid)
+    .where('cells_built_at', 'is not', null)
+    .limit(1)
+    .executeTakeFirst()
+  const { rows } = built
+    ? await sql<{ cohort: number; retained: number }>`
+      select coalesce(sum(cohort_size), 0)::int as cohort, coalesce(sum(retained), 0)::int as retained
+      from cohort_retention
+      where appid = ${q.appid} and grain = 'day' and source = '' and age = 7
+        and cohort_start between ${from}::date and ${to}::date`.execute(db)
+    : await sql<{ cohort: number; retained: number }>`
+      select count(*)::int as cohort, count(d.member_id)::int as retained
+      from follow_events f
+      left join member_days d on d.appid = f.appid and d.member_id = f.member_id
+        and d.day = f.day + 7
+      where f.appid = ${q.appid} and f.kind = 'follow'
+        and f.day between ${from}::date and ${to}::date
+        and not exists (select 1 from follow_events e where e.member_id = f.member_id
+          and e.kind = 'follow' and (e.at < f.at or (e.at = f.at and e.id < f.id)))`.execute(db)
+  const r = rows[0]!
+  return { cohort: Number(r.cohort), retained: Number(r.retained) }
 }
