@@ -2,6 +2,7 @@
 
 import { en as activitiesEn } from './activities.js'
 import { en as campaigns } from './campaigns.js'
+import { en as edits } from './edits.js'
 import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
@@ -122,6 +123,7 @@ export const en: Record<MessageKey, string> = {
   'operators.error.unknown': 'No such account',
   ...members,
   ...campaigns,
+  ...edits,
   ...retention,
   ...invites,
   ...activitiesEn,

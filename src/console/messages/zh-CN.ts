@@ -1,6 +1,7 @@
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
 import { zhCN as activitiesZh } from './activities.js'
 import { zhCN as campaigns } from './campaigns.js'
+import { zhCN as edits } from './edits.js'
 import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
 import { zhCN as retention } from './retention.js'
@@ -118,6 +119,7 @@ export const zhCN = {
   'operators.error.unknown': '没有这个账号',
   ...members,
   ...campaigns,
+  ...edits,
   ...retention,
   ...invites,
   ...activitiesZh,
