@@ -3,6 +3,7 @@
  * reachable now, one template or A/B variants with a preview, a one-shot time or a cron with its
  * next five runs, and the engine's cap and quiet hours (configuration, shown). Posting makes a
  * draft with `createCampaign`; bad input re-renders the form naming the field, and makes nothing.
+ * 推送 → 编辑 (campaign-edit.tsx) shows the same form (`showCampaignForm`), prefilled.
  */
 import { createCampaign } from '../../admin/actions/campaign-actions.js'
 import { estimateAudience } from '../../admin/reads/campaign-audience.js'
