@@ -187,6 +187,7 @@ export function createApp(deps: AppDeps): Hono {
       locale: config.locale,
       trustedProxyHops: config.trustedProxyHops,
       campaigns: config.campaigns,
+      wechat,
       system: {
         status,
         accounts: config.accounts.map((a) => ({

@@ -4,6 +4,9 @@
  *   GET   campaigns                       list
  *   POST  campaigns                       { name, audience: {segment?}, template | variants,
  *                                           schedule: {cron} | {at}, conversionDays? } → draft
+ *   PATCH campaigns/:id                   the same body: replaces the campaign's definition (its
+ *                                           status stays) until it starts sending — 409 once a run
+ *                                           was enqueued or it was finished (campaign-edit.ts)
  *   POST  campaigns/:id/schedule|pause|resume|finish   lifecycle: pause holds the campaign's
  *                                           queued pushes, resume releases them, finish cancels
  *                                           them and stops unfinished runs (campaign-lifecycle.ts)
@@ -20,6 +23,7 @@ import {
   changeCampaign,
   createCampaign,
   createStrategyCampaigns,
+  updateCampaign,
 } from './actions/campaign-actions.js'
 import {
   createCampaignInput,
@@ -56,6 +60,24 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
     const problem = createCampaignProblem(b, o.timeZone)
     if (problem) throw new HTTPException(400, { message: problem })
     return c.json(await createCampaign(o, apiActor(c), { ...b, appid }), 201)
+  })
+
+  app.patch('/accounts/:appid/campaigns/:id', async (c) => {
+    const appid = account(c)
+    const campaign = await find(appid, c.req.param('id'))
+    const b = await parseBody(c, createCampaignInput)
+    const problem = createCampaignProblem(b, o.timeZone)
+    if (problem) throw new HTTPException(400, { message: problem })
+    const result = await updateCampaign(o, apiActor(c), { ...b, appid, id: campaign.id })
+    if (!result) throw new HTTPException(404, { message: 'no such campaign' })
+    if (result.status !== 'updated')
+      throw new HTTPException(409, {
+        message:
+          result.status === 'started'
+            ? 'the campaign has started sending (a run was enqueued): finish it and make another'
+            : 'a finished campaign cannot be edited',
+      })
+    return c.json(result.campaign)
   })
 
   app.post('/accounts/:appid/campaigns/strategies', async (c) => {

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { holdTransaction, stillPending } from '../../test/held-transaction.js'
 import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
@@ -615,7 +616,7 @@ forEachDatabase('campaigns', (get, dbName) => {
   })
 
   it.skipIf(dbName !== 'postgres')(
-    'a batch that starts while a pause is being committed waits for it and enqueues nothing',
+    'a run that starts while a pause is being committed waits for it and enqueues nothing',
     async () => {
       const { audience } = await groupAudience('race', 3)
       clock.at = new Date('2026-12-12T02:00:00Z')
@@ -624,33 +625,18 @@ forEachDatabase('campaigns', (get, dbName) => {
         audience,
         schedule: { at: '2026-12-12T02:00:00Z' },
       })
-      const other = get().open()
-      let locked!: () => void
-      let commit!: () => void
-      const isLocked = new Promise<void>((r) => {
-        locked = r
-      })
-      const committed = new Promise<void>((r) => {
-        commit = r
-      })
-      const pausing = other.transaction().execute(async (trx) => {
-        const r = await moveCampaign(trx, { appid, id, move: 'pause', now: clock.now() })
-        locked()
-        await committed
-        return r
-      })
-      await isLocked
-      let done = false
-      const dispatching = dispatch().finally(() => {
-        done = true
-      })
-      await new Promise((r) => setTimeout(r, 300))
-      expect(done).toBe(false) // waiting for the campaign row
-      commit()
-      expect(await pausing).toMatchObject({ moved: true, status: 'paused' })
-      expect(await dispatching).toEqual({ runs: 1, enqueued: 0 })
+      const held = await holdTransaction(get().open(), (trx) =>
+        moveCampaign(trx, { appid, id, move: 'pause', now: clock.now() }),
+      )
+      const dispatching = dispatch()
+      expect(await stillPending(dispatching)).toBe(true) // waiting for the campaign row
+      held.commit()
+      expect(await held.done).toMatchObject({ moved: true, status: 'paused' })
+      // The run's claim waited for the pause, then found the campaign paused: nothing claimed.
+      expect(await dispatching).toEqual({ runs: 0, enqueued: 0 })
       expect(await outboxOf(id)).toEqual([])
-      expect(await runOf(id)).toEqual({ status: 'enqueuing', cursor: 0 })
+      const runs = get().db.selectFrom('campaign_runs').select('slot').where('campaign_id', '=', id)
+      expect(await runs.execute()).toEqual([])
     },
   )
 

@@ -2,7 +2,9 @@
  * Campaigns: template messages to an audience (a lifecycle segment, a tag, or everyone), once at `run_at`
  * or on a cron (in the community's time zone), optionally split into weighted A/B variants.
  *
- * A run is claimed per (campaign, slot) in `campaign_runs` with a lease; it walks the audience in
+ * A run is claimed per (campaign, slot) in `campaign_runs` with a lease, under the campaign row's
+ * FOR SHARE lock and with the campaign as read there (an edit, campaign-edit.ts, is allowed only
+ * before a campaign's first claim, and the claim waits for it); the run walks the audience in
  * member-id order from the run's `cursor` (keyset pagination), in batches, each batch one
  * transaction that records every member in `campaign_recipients` — with why they were skipped
  * (opted out, unreachable, frequency cap) or the outbox row enqueued for them (lane campaign) — and
@@ -188,71 +190,85 @@ export async function dispatchCampaigns(
 ): Promise<{ runs: number; enqueued: number }> {
   const campaigns = await db
     .selectFrom('campaigns')
-    .selectAll()
+    .select(['id', 'schedule_cron', 'run_at'])
     .where('status', 'in', LIVE)
     .execute()
-  const work: { campaign: (typeof campaigns)[number]; slot: Date }[] = []
-  for (const c of campaigns) {
-    const slot = dueSlot(c, o.slot, o.settings.timeZone, o.now)
-    if (slot) work.push({ campaign: c, slot })
-  }
+  // A slot of `null`: due as the campaign reads when its run is claimed (it may have been edited).
+  const work: { id: number; slot: Date | null }[] = []
+  for (const c of campaigns)
+    if (dueSlot(c, o.slot, o.settings.timeZone, o.now)) work.push({ id: c.id, slot: null })
   const stalled = await db
     .selectFrom('campaign_runs')
     .innerJoin('campaigns', 'campaigns.id', 'campaign_runs.campaign_id')
-    .selectAll('campaigns')
-    .select('campaign_runs.slot')
+    .select(['campaigns.id', 'campaign_runs.slot'])
     .where('campaign_runs.status', '=', 'enqueuing')
     .where('campaign_runs.lease_until', '<', o.now)
     .where('campaigns.status', 'in', LIVE)
     .execute()
-  for (const s of stalled) work.push({ campaign: s, slot: s.slot })
+  for (const s of stalled) work.push({ id: s.id, slot: s.slot })
 
   let runs = 0
   let enqueued = 0
-  for (const { campaign, slot } of work) {
-    const cursor = await claimRun(db, campaign.id, slot, o.now, o.leaseMs ?? 60_000)
-    if (cursor === undefined) continue
+  for (const w of work) {
+    const claimed = await claimRun(db, w.id, w.slot, o)
+    if (!claimed) continue
     runs++
-    enqueued += await enqueueRun(db, campaign, slot, cursor, o)
+    enqueued += await enqueueRun(db, claimed.campaign, claimed.slot, claimed.cursor, o)
   }
   return { runs, enqueued }
 }
 
 /**
- * Claims a run: a new (campaign, slot) row, or an unfinished one whose lease expired. Returns the
- * run's cursor (the last member id walked), or undefined when another process holds it.
+ * Claims a run — a new (campaign, slot) row, or an unfinished one whose lease expired — under the
+ * campaign row's FOR SHARE lock, reading the campaign there: an edit (campaign-edit.ts, FOR
+ * UPDATE) either committed before, and the run walks the edited campaign (due by its edited
+ * schedule), or waits and then finds the run and is refused. A new run (`slot` null) is claimed
+ * at the slot the campaign is due at now. Returns the campaign as read, the slot and the run's
+ * cursor (the last member id walked), or undefined when the campaign is no longer scheduled or
+ * running, no longer due, or another process holds the run.
  */
 async function claimRun(
   db: Kysely<Database>,
   campaignId: number,
-  slot: Date,
-  now: Date,
-  leaseMs: number,
-): Promise<number | undefined> {
-  const lease = new Date(now.getTime() + leaseMs)
-  const created = await db
-    .insertInto('campaign_runs')
-    .values({
-      campaign_id: campaignId,
-      slot,
-      status: 'enqueuing',
-      lease_until: lease,
-      created_at: now,
-    })
-    .onConflict((oc) => oc.columns(['campaign_id', 'slot']).doNothing())
-    .returning('cursor')
-    .executeTakeFirst()
-  if (created) return created.cursor
-  const taken = await db
-    .updateTable('campaign_runs')
-    .set({ lease_until: lease })
-    .where('campaign_id', '=', campaignId)
-    .where('slot', '=', slot)
-    .where('status', '=', 'enqueuing')
-    .where('lease_until', '<', now)
-    .returning('cursor')
-    .executeTakeFirst()
-  return taken?.cursor
+  resumed: Date | null,
+  o: DispatchOptions,
+): Promise<{ campaign: Selectable; slot: Date; cursor: number } | undefined> {
+  const lease = new Date(o.now.getTime() + (o.leaseMs ?? 60_000))
+  return db.transaction().execute(async (trx) => {
+    const campaign = await trx
+      .selectFrom('campaigns')
+      .selectAll()
+      .where('id', '=', campaignId)
+      .forShare()
+      .executeTakeFirst()
+    if (!campaign || !LIVE.includes(campaign.status)) return undefined
+    const slot = resumed ?? dueSlot(campaign, o.slot, o.settings.timeZone, o.now)
+    if (!slot) return undefined
+    const created = await trx
+      .insertInto('campaign_runs')
+      .values({
+        campaign_id: campaignId,
+        slot,
+        status: 'enqueuing',
+        lease_until: lease,
+        created_at: o.now,
+      })
+      .onConflict((oc) => oc.columns(['campaign_id', 'slot']).doNothing())
+      .returning('cursor')
+      .executeTakeFirst()
+    const taken =
+      created ??
+      (await trx
+        .updateTable('campaign_runs')
+        .set({ lease_until: lease })
+        .where('campaign_id', '=', campaignId)
+        .where('slot', '=', slot)
+        .where('status', '=', 'enqueuing')
+        .where('lease_until', '<', o.now)
+        .returning('cursor')
+        .executeTakeFirst())
+    return taken && { campaign, slot, cursor: taken.cursor }
+  })
 }
 
 type Selectable = {

@@ -1,8 +1,8 @@
 /**
  * 推送 in a real browser: an operator makes an A/B campaign for a segment (the audience estimate
  * updates as the audience changes), schedules it, the campaigns job runs and the outbox drains
- * to the sandbox WeChat API, and the report shows the figures per variant. Screenshots go to
- * test-output/console/. Skipped, saying so, only when no Chromium executable exists.
+ * to the sandbox WeChat API, and the report shows the figures per variant; a scheduled campaign is
+ * edited before it sends (375 px and desktop). Screenshots go to test-output/console/. Skipped, saying so, only when no Chromium executable exists.
  */
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
@@ -10,6 +10,7 @@ import { campaignsJob } from '../../jobs/campaigns.js'
 import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import { passwordOf, seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { changeCampaign, createCampaign } from '../admin/actions/campaign-actions.js'
 import { systemClock } from '../clock.js'
 import { drainOutbox } from '../community/outbox.js'
 import { databaseTokenStore } from '../community/token-store.js'
@@ -189,6 +190,58 @@ browserSuite('campaigns in a browser', (db, browser) => {
     )
     await page.screenshot({ path: `${SHOTS}campaign-report.png`, fullPage: true })
     expect(foreign).toEqual([])
+    await context.close()
+  })
+
+  it('edits a scheduled campaign before it sends, on a 375 px phone too', async () => {
+    const deps = { db: db().db, clock: systemClock }
+    const k = await createCampaign(
+      deps,
+      { name: 'op1' },
+      {
+        appid,
+        name: '周末提醒',
+        audience: { segment: 'loyal' },
+        template: { template_id: 'TPL_WEEKEND', data: { thing1: { value: '周末见' } } },
+        schedule: { cron: '0 10 * * 6' },
+        conversionDays: 7,
+      },
+    )
+    await changeCampaign(deps, { name: 'op1' }, { appid, id: k.id, move: 'schedule' })
+    const context = await browser().newContext({
+      viewport: { width: 375, height: 800 },
+      locale: 'zh-CN',
+    })
+    const page: Page = await context.newPage()
+    await page.goto(`${server.url}/console/login`)
+    await page.getByLabel('用户名').fill('op1')
+    await page.getByLabel('密码').fill(passwordOf('op1'))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${server.url}/console`)
+    await page.goto(`${server.url}/console/campaigns`)
+    await page.getByRole('link', { name: '编辑 周末提醒' }).click()
+    await page.waitForURL(`${server.url}/console/campaigns/${k.id}/edit`)
+    expect(await page.getByLabel('名称').inputValue()).toBe('周末提醒')
+    expect(await page.getByLabel(/^Cron 表达式/).inputValue()).toBe('0 10 * * 6')
+    const estimate = page.locator('[data-out="audience"]')
+    expect(await estimate.textContent()).toBe('受众 20 人，现在可触达 20 人')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375)
+    await page.screenshot({ path: `${SHOTS}campaign-edit-375.png`, fullPage: true })
+    await page.setViewportSize({ width: 1280, height: 900 })
+    await page.getByLabel('名称').fill('周日提醒')
+    await page.getByLabel('版本 A 字段 1 内容').fill('周日见')
+    await page.getByLabel(/^Cron 表达式/).fill('0 10 * * 0')
+    await expect
+      .poll(() => page.locator('[data-out="runs"]').textContent())
+      .toMatch(/^(\d{4}-\d\d-\d\d 10:00，){4}\d{4}-\d\d-\d\d 10:00$/)
+    await page.screenshot({ path: `${SHOTS}campaign-edit.png`, fullPage: true })
+    await page.getByRole('button', { name: '保存修改' }).click()
+    await page.waitForURL(/edited=/)
+    expect(await page.getByRole('status').first().textContent()).toContain('已保存“周日提醒”的修改')
+    const row = await page.locator('table.data tbody tr').first().textContent()
+    expect(row).toContain('周日提醒')
+    expect(row).toContain('0 10 * * 0')
+    expect(row).toContain('已排期')
     await context.close()
   })
 })

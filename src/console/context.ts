@@ -8,6 +8,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Kysely } from 'kysely'
+import type { WechatAccess } from '../bot/context.js'
 import type { Clock } from '../clock.js'
 import type { CampaignSettings } from '../community/campaigns.js'
 import type { OpsStatus } from '../community/ops-status.js'
@@ -42,6 +43,8 @@ export interface ConsoleDeps {
   system?: SystemInfo
   /** The mini-program shop and WeChat Pay, when configured (商城订单 acts through it). */
   shop?: Shop
+  /** Outbound WeChat API access, as the admin API has it (tagging); absent, those forms say so. */
+  wechat?: WechatAccess
 }
 
 /** The deployment as 系统 shows it: never a secret, only whether one is configured. */

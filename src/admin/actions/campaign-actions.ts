@@ -1,16 +1,19 @@
 /** An operator makes campaigns (one, or the re-engagement drafts) and moves them through their life. */
+
+import { editCampaign } from '../../community/campaign-edit.js'
 import {
   type CampaignMove,
   type CampaignMoveResult,
   moveCampaign,
 } from '../../community/campaign-lifecycle.js'
+import type { CampaignStatus } from '../../db/schema.js'
 import { type CampaignView, campaignView } from '../reads/campaign-views.js'
 import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
 import {
   type CreateCampaignInput,
+  definitionOf,
   STRATEGIES,
   type StrategiesInput,
-  variantsOf,
 } from './campaign-input.js'
 
 /**
@@ -30,19 +33,44 @@ export async function createCampaign(
       .insertInto('campaigns')
       .values({
         appid,
-        name: b.name,
+        ...definitionOf(b),
         status: 'draft',
-        audience: JSON.stringify(b.audience),
-        variants: JSON.stringify(variantsOf(b)),
-        schedule_cron: 'cron' in b.schedule ? b.schedule.cron : null,
-        run_at: 'at' in b.schedule ? new Date(b.schedule.at) : null,
-        conversion_days: b.conversionDays,
         created_at: now,
         updated_at: now,
       })
       .returningAll()
       .executeTakeFirstOrThrow()
     return { result: campaignView(created), details: b, target: String(created.id) }
+  })
+}
+
+/** What `updateCampaign` did: the edited campaign, or why it was refused. */
+export type UpdateCampaignResult =
+  | { status: 'updated'; campaign: CampaignView }
+  /** `started`: a run was enqueued (or is enqueuing); `finished`: it was stopped. */
+  | { status: 'started' | 'finished'; campaignStatus: CampaignStatus }
+
+/**
+ * Replaces campaign `id`'s name, audience, template(s), schedule and conversion window (checked
+ * input, as for `createCampaign`) while it has not started sending (src/community/campaign-edit.ts:
+ * row-locked against the campaigns job), and audits `campaign.update` with the values before and
+ * after. Undefined when the account has no such campaign.
+ */
+export async function updateCampaign(
+  deps: Pick<ActionDeps, 'db' | 'clock'>,
+  actor: Actor,
+  input: CreateCampaignInput & { appid: string; id: number },
+): Promise<UpdateCampaignResult | undefined> {
+  const { appid, id, ...b } = input
+  const now = deps.clock.now()
+  const step = { appid, actor, action: 'campaign.update', target: String(id), now }
+  return auditedAction<UpdateCampaignResult | undefined>(deps.db, step, async (trx) => {
+    const r = await editCampaign(trx, { appid, id, definition: definitionOf(b), now })
+    if (!r) return { result: undefined }
+    if (!r.edited) return { result: { status: r.reason, campaignStatus: r.status } }
+    const after = campaignView(r.after)
+    const details = { before: campaignView(r.before), after: b }
+    return { result: { status: 'updated', campaign: after }, details }
   })
 }
 

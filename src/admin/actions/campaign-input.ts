@@ -3,6 +3,7 @@
  * the checks that look at the input as a whole.
  */
 import * as v from 'valibot'
+import type { CampaignDefinition } from '../../community/campaign-edit.js'
 import { MAX_CONVERSION_DAYS } from '../../community/campaigns.js'
 import { SEGMENTS } from '../../community/segments.js'
 import { cronMatches } from '../../cron.js'
@@ -23,7 +24,10 @@ export const campaignTemplate = v.strictObject({
   ),
 })
 
-/** The input of `createCampaign` (`POST campaigns`): a template or A/B variants, never both. */
+/**
+ * The input of `createCampaign` (`POST campaigns`) and `updateCampaign` (`PATCH campaigns/:id`): a
+ * template or A/B variants, never both.
+ */
 export const createCampaignInput = v.strictObject({
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(80)),
   audience: v.strictObject({
@@ -92,6 +96,16 @@ export function isCron(cron: string, timeZone: string): boolean {
 /** The campaign's variants: the given ones, or its one template as variant A. */
 export const variantsOf = (input: CreateCampaignInput) =>
   input.variants ?? [{ key: 'A', weight: 100, template: input.template! }]
+
+/** The campaign's columns an input sets (on create, and on update). */
+export const definitionOf = (input: CreateCampaignInput): CampaignDefinition => ({
+  name: input.name,
+  audience: JSON.stringify(input.audience),
+  variants: JSON.stringify(variantsOf(input)),
+  schedule_cron: 'cron' in input.schedule ? input.schedule.cron : null,
+  run_at: 'at' in input.schedule ? new Date(input.schedule.at) : null,
+  conversion_days: input.conversionDays,
+})
 
 /**
  * What is wrong with a campaign input as a whole (a message naming the field), if anything:

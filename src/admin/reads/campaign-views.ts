@@ -1,5 +1,6 @@
 /** Campaigns as an operator sees them: the list, one campaign, its report. */
 import type { Kysely, Selectable } from 'kysely'
+import { campaignEditable, startedCampaigns } from '../../community/campaign-edit.js'
 import { campaignReport } from '../../community/campaign-report.js'
 import { quotaPausedUntil } from '../../community/campaigns.js'
 import type { Database } from '../../db/schema.js'
@@ -38,6 +39,33 @@ export async function findCampaign(db: Kysely<Database>, appid: string, id: stri
     .where('appid', '=', appid)
     .where('id', '=', Number(id))
     .executeTakeFirst()
+}
+
+/**
+ * The ids of `campaigns` that may still be edited (`PATCH campaigns/:id`): not finished, and no run
+ * claimed yet (src/community/campaign-edit.ts). A hint for links: the edit itself decides again
+ * under the campaign's lock.
+ */
+export async function editableCampaigns(
+  db: Kysely<Database>,
+  campaigns: Pick<CampaignView, 'id' | 'status'>[],
+): Promise<Set<number>> {
+  const started = await startedCampaigns(
+    db,
+    campaigns.filter((k) => k.status !== 'finished').map((k) => k.id),
+  )
+  return new Set(
+    campaigns.filter((k) => campaignEditable(k.status, started.has(k.id))).map((k) => k.id),
+  )
+}
+
+/** Why campaign `k` may not be edited — it `started` sending, or was `finished` — if it may not. */
+export async function editRefusal(
+  db: Kysely<Database>,
+  k: Pick<CampaignView, 'id' | 'status'>,
+): Promise<'started' | 'finished' | undefined> {
+  if ((await startedCampaigns(db, [k.id])).has(k.id)) return 'started'
+  return k.status === 'finished' ? 'finished' : undefined
 }
 
 /**

@@ -3,6 +3,7 @@
 import { en as activitiesEn } from './activities.js'
 import { en as campaigns } from './campaigns.js'
 import { en as communityEn } from './community.js'
+import { en as edits } from './edits.js'
 import { en as invites } from './invites.js'
 import { en as members } from './members.js'
 import { en as retention } from './retention.js'
@@ -125,6 +126,7 @@ export const en: Record<MessageKey, string> = {
   'operators.error.unknown': 'No such account',
   ...members,
   ...campaigns,
+  ...edits,
   ...retention,
   ...invites,
   ...activitiesEn,

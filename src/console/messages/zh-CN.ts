@@ -2,6 +2,7 @@
 import { zhCN as activitiesZh } from './activities.js'
 import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as communityZh } from './community.js'
+import { zhCN as edits } from './edits.js'
 import { zhCN as invites } from './invites.js'
 import { zhCN as members } from './members.js'
 import { zhCN as retention } from './retention.js'
@@ -121,6 +122,7 @@ export const zhCN = {
   'operators.error.unknown': '没有这个账号',
   ...members,
   ...campaigns,
+  ...edits,
   ...retention,
   ...invites,
   ...activitiesZh,

@@ -1,7 +1,8 @@
 /**
- * The new-campaign form's fields, read into the input `createCampaign` takes: the same valibot
- * schema and whole-input checks (`createCampaignProblem`: the 2023 template rules, cron) the
- * campaign API applies, with the first problem named by its field.
+ * The campaign form's fields (new and edit), read into the input `createCampaign` and
+ * `updateCampaign` take: the same valibot schema and whole-input checks (`createCampaignProblem`:
+ * the 2023 template rules, cron) the campaign API applies, with the first problem named by its
+ * field; and an existing campaign as the form's values.
  */
 import * as v from 'valibot'
 import {
@@ -9,7 +10,9 @@ import {
   createCampaignInput,
   createCampaignProblem,
 } from '../../admin/actions/campaign-input.js'
-import type { Audience } from '../../community/campaigns.js'
+import type { CampaignView } from '../../admin/reads/campaign-views.js'
+import type { Audience, CampaignVariant } from '../../community/campaigns.js'
+import { consoleFormat } from '../format.js'
 import type { Translate } from '../i18n.js'
 
 /** The variant keys the form offers (A always, B when the A/B test is on). */
@@ -34,6 +37,54 @@ export const DEFAULT_VALUES: FormValues = {
   a_key2: 'thing2',
   b_key1: 'thing1',
   b_key2: 'thing2',
+}
+
+/** Why a campaign's values do not fit the form (made through the API), if they do not. */
+export type NotFormFit = 'variants' | 'fields' | 'miniprogram'
+
+/**
+ * The form's values for an existing campaign (the edit form, prefilled), or what of it the form
+ * cannot show: more than the A/B variants, more than {@link FORM_FIELDS} template fields, a
+ * mini-program link. Times are the community's wall-clock minutes.
+ */
+export function campaignFormValues(
+  k: Pick<CampaignView, 'name' | 'audience' | 'variants' | 'schedule' | 'conversionDays'>,
+  timeZone: string,
+): { values: FormValues } | { notFit: NotFormFit } {
+  const variants = k.variants as CampaignVariant[]
+  const keys = variants.map((x) => x.key).join('')
+  if (keys !== 'A' && keys !== 'AB') return { notFit: 'variants' }
+  if (variants.some((x) => Object.keys(x.template.data).length > FORM_FIELDS.length))
+    return { notFit: 'fields' }
+  if (variants.some((x) => x.template.miniprogram)) return { notFit: 'miniprogram' }
+  const a = k.audience as Audience
+  const f: FormValues = {
+    ...DEFAULT_VALUES,
+    name: k.name,
+    audienceKind: a.group ? 'group' : a.tag !== undefined ? 'tag' : a.segment ? 'segment' : 'all',
+    ...(a.segment ? { segment: a.segment } : {}),
+    ...(a.tag !== undefined ? { tag: String(a.tag) } : {}),
+    ...(a.group ? { groupChannel: a.group.channel, groupChat: a.group.chatId } : {}),
+    ab: keys === 'AB' ? '1' : '',
+    conversionDays: String(k.conversionDays),
+  }
+  for (const x of variants) {
+    const p = x.key.toLowerCase()
+    f[`${p}_weight`] = String(x.weight)
+    f[`${p}_template`] = x.template.template_id
+    f[`${p}_url`] = x.template.url ?? ''
+    const fields = Object.entries(x.template.data)
+    for (const n of FORM_FIELDS) {
+      f[`${p}_key${n}`] = fields[n - 1]?.[0] ?? ''
+      f[`${p}_value${n}`] = fields[n - 1]?.[1].value ?? ''
+    }
+  }
+  if (k.schedule.cron) Object.assign(f, { scheduleKind: 'cron', cron: k.schedule.cron })
+  else if (k.schedule.at) {
+    const at = consoleFormat('en', timeZone).dateTime(new Date(k.schedule.at))
+    Object.assign(f, { scheduleKind: 'at', at: at.replace(' ', 'T') })
+  }
+  return { values: f }
 }
 
 /** The posted body as form values (files and repeated fields ignored). */

@@ -3,6 +3,7 @@
  * reachable now, one template or A/B variants with a preview, a one-shot time or a cron with its
  * next five runs, and the engine's cap and quiet hours (configuration, shown). Posting makes a
  * draft with `createCampaign`; bad input re-renders the form naming the field, and makes nothing.
+ * 推送 → 编辑 (campaign-edit.tsx) shows the same form (`showCampaignForm`), prefilled.
  */
 import { createCampaign } from '../../admin/actions/campaign-actions.js'
 import { estimateAudience } from '../../admin/reads/campaign-audience.js'
@@ -62,10 +63,23 @@ async function estimate(c: ConsoleContext, deps: ConsoleDeps, f: FormValues) {
   }
 }
 
-async function show(
+/** Where the form posts, its title and button, and lines above it (the edit form's). */
+export interface CampaignFormPage {
+  action: string
+  title: string
+  submit: string
+  intro?: string[]
+}
+
+/**
+ * The campaign form with `f`'s values and the live figures; with `error`, the problem above it
+ * (status 400). 推送 → 编辑 shows it too, prefilled.
+ */
+export async function showCampaignForm(
   c: ConsoleContext,
   deps: ConsoleDeps,
   f: FormValues,
+  page: CampaignFormPage,
   error?: { field: string; reason: string },
 ) {
   const { t, session } = c.var
@@ -80,10 +94,13 @@ async function show(
   const choice = (name: string, value: string) => f[name] === value || undefined
   return renderPage(
     c,
-    { title: t('campaigns.new'), section: 'campaigns' },
+    { title: page.title, section: 'campaigns' },
     <>
       <Notice kind="error" text={error && t('campaignForm.error', error)} />
-      <form method="post" action={`/console${PATH}`} class="stack wide" data-estimate={ESTIMATE}>
+      {page.intro?.map((line) => (
+        <p class="muted">{line}</p>
+      ))}
+      <form method="post" action={page.action} class="stack wide" data-estimate={ESTIMATE}>
         <CsrfField token={session.csrfToken} />
         {input('name', t('campaigns.name'), { required: true, maxlength: 80 })}
         <section class="card" aria-labelledby="cf-audience">
@@ -194,18 +211,27 @@ async function show(
               : t('campaignForm.noQuiet')}
           </p>
         </section>
-        <button type="submit">{t('campaignForm.submit')}</button>
+        <button type="submit">{page.submit}</button>
       </form>
     </>,
     error ? 400 : 200,
   )
 }
 
+/** The new-campaign form's page. */
+const NEW = (t: ConsoleContext['var']['t']): CampaignFormPage => ({
+  action: `/console${PATH}`,
+  title: t('campaigns.new'),
+  submit: t('campaignForm.submit'),
+})
+
 export const campaignNewPage: ConsolePage = {
   section: 'campaigns',
   path: PATH,
   mount(app, deps) {
-    app.get(PATH, requireRole('owner', 'operator'), (c) => show(c, deps, DEFAULT_VALUES))
+    const show = (c: ConsoleContext, f: FormValues, error?: { field: string; reason: string }) =>
+      showCampaignForm(c, deps, f, NEW(c.var.t), error)
+    app.get(PATH, requireRole('owner', 'operator'), (c) => show(c, DEFAULT_VALUES))
 
     app.get(ESTIMATE, async (c) => {
       c.header('cache-control', 'no-store')
@@ -216,7 +242,7 @@ export const campaignNewPage: ConsolePage = {
       const f = formValues(await c.req.parseBody())
       const appid = accountOf(c, deps)
       const read = readCampaignForm(f, deps.timeZone, c.var.t)
-      if (!('input' in read)) return show(c, deps, f, read)
+      if (!('input' in read)) return show(c, f, read)
       const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
       const created = await createCampaign(deps, actor, { ...read.input, appid })
       return c.redirect(`/console/campaigns?created=${created.id}`, 303)

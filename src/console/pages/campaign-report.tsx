@@ -1,9 +1,14 @@
 /**
  * 推送 → 报告: one campaign's funnel per variant (chart and table), the A/B two-proportion test on
- * conversions in plain words, and the minimum-sample warnings — read with `campaignReportView`
+ * conversions in plain words, the minimum-sample warnings, and a link to edit it while it has not
+ * started sending — read with `campaignReportView`
  * (GET campaigns/:id/report) and the sample rules of the campaign analytics.
  */
-import { campaignReportView, findCampaign } from '../../admin/reads/campaign-views.js'
+import {
+  campaignReportView,
+  editableCampaigns,
+  findCampaign,
+} from '../../admin/reads/campaign-views.js'
 import { MIN_VARIANT_SAMPLE, requiredSample } from '../../analytics/campaigns.js'
 import { Chart } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
@@ -57,12 +62,21 @@ export const campaignReportPage: ConsolePage = {
       const { verdict, warnings } = abVerdict(report, t)
       const rate = (x: number | null) => (x === null ? '—' : fmt.percent(x))
       const k = report.campaign
+      const canEdit =
+        c.var.session.operator.role !== 'viewer' &&
+        (await editableCampaigns(deps.db, [k])).has(k.id)
       return renderPage(
         c,
         { title: t('report.title', { name: k.name }), section: 'campaigns', charts: true },
         <>
           <p>
             <a href="/console/campaigns">{t('report.back')}</a>
+            {canEdit && (
+              <>
+                {' · '}
+                <a href={`/console/campaigns/${k.id}/edit`}>{t('campaignEdit.link')}</a>
+              </>
+            )}
           </p>
           <p class="muted">
             {t(`campaigns.status.${k.status}` as 'campaigns.status.draft')} ·{' '}

@@ -1,11 +1,16 @@
 /**
  * 推送: the account's campaigns with status, schedule, audience and a compact funnel, and the
  * operator's moves — schedule, pause, resume, stop — through `changeCampaign` (audited with the
- * operator's name). Read with the functions the campaign API calls.
+ * operator's name), and a link to edit those not sending yet (campaign-edit.tsx). Read with the
+ * functions the campaign API calls.
  */
 import * as v from 'valibot'
 import { changeCampaign } from '../../admin/actions/campaign-actions.js'
-import { type CampaignView, listCampaigns } from '../../admin/reads/campaign-views.js'
+import {
+  type CampaignView,
+  editableCampaigns,
+  listCampaigns,
+} from '../../admin/reads/campaign-views.js'
 import { CAMPAIGN_MOVES, type CampaignMove } from '../../community/campaign-lifecycle.js'
 import { campaignReport } from '../../community/campaign-report.js'
 import type { Audience } from '../../community/campaigns.js'
@@ -64,11 +69,13 @@ export const campaignsPage: ConsolePage = {
         }),
       )
       const canAct = session.operator.role !== 'viewer'
-      const notice = (id: string | undefined, key: 'moved' | 'created') => {
+      const editable = canAct ? await editableCampaigns(deps.db, campaigns) : new Set<number>()
+      const notice = (id: string | undefined, key: 'moved' | 'created' | 'edited') => {
         const k = rows.find((x) => String(x.id) === id)
         const move = c.req.query('move') as CampaignMove | undefined
         if (!k) return undefined
         if (key === 'created') return t('campaigns.created', { name: k.name })
+        if (key === 'edited') return t('campaignEdit.done', { name: k.name })
         if (!move || !(move in CAMPAIGN_MOVES)) return undefined
         return t('campaigns.moved', { name: k.name, move: t(`campaigns.move.${move}`) })
       }
@@ -79,7 +86,9 @@ export const campaignsPage: ConsolePage = {
           <Notice
             kind="ok"
             text={
-              notice(c.req.query('moved'), 'moved') ?? notice(c.req.query('created'), 'created')
+              notice(c.req.query('moved'), 'moved') ??
+              notice(c.req.query('created'), 'created') ??
+              notice(c.req.query('edited'), 'edited')
             }
           />
           {canAct && (
@@ -109,6 +118,14 @@ export const campaignsPage: ConsolePage = {
                   cell: (k) => (
                     <div class="actions">
                       <a href={`/console${PATH}/${k.id}`}>{t('campaigns.report')}</a>
+                      {editable.has(k.id) && (
+                        <a
+                          href={`/console${PATH}/${k.id}/edit`}
+                          aria-label={`${t('campaignEdit.link')} ${k.name}`}
+                        >
+                          {t('campaignEdit.link')}
+                        </a>
+                      )}
                       {canAct &&
                         movesFrom(k.status).map((m) => (
                           <form
@@ -131,13 +148,15 @@ export const campaignsPage: ConsolePage = {
                 },
               ]}
             />
-            <p class="muted">{t('campaigns.editNone')}</p>
+            <p class="muted">{t('campaignEdit.note')}</p>
           </section>
         </>,
       )
     })
 
-    app.post(`${PATH}/:id/:move`, requireRole('owner', 'operator'), async (c) => {
+    // Only the moves' names: other actions under a campaign (…/edit) are other pages' routes.
+    const moves = Object.keys(CAMPAIGN_MOVES).join('|')
+    app.post(`${PATH}/:id/:move{${moves}}`, requireRole('owner', 'operator'), async (c) => {
       const { t } = c.var
       const p = v.safeParse(moveParams, c.req.param())
       if (!p.success) throw new ConsoleRefusal(404, 'campaigns.unknown')

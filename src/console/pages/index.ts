@@ -6,6 +6,7 @@
 import type { ConsolePage } from '../page.js'
 import { activitiesPage } from './activities.js'
 import { activityPage } from './activity.js'
+import { campaignEditPage } from './campaign-edit.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
 import { campaignsPage } from './campaigns.js'
@@ -39,6 +40,7 @@ export const consolePages: ConsolePage[] = [
   invitesPage,
   campaignsPage,
   campaignNewPage,
+  campaignEditPage,
   campaignReportPage,
   activitiesPage,
   activityPage,

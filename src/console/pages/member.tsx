@@ -2,11 +2,15 @@
  * 会员 → 会员详情 (`/members/:openid`): the profile, points and ledger, check-ins, invite tree,
  * orders, sign-ups, segment history and reachability (admin reads); owners and operators grant or
  * deduct points (grantPoints, within an operator's per-day limit) and exclude the member from
- * campaigns or include them again (setMarketingOptOut). Tagging stays in bulk (it needs the API).
+ * campaigns or include them again (setMarketingOptOut), and tag them at WeChat (tagMembers; only
+ * with the account's API — without it the form says why). WeChat has an untag call the engine does
+ * not wrap yet, so tags are removed in the WeChat admin.
  */
 import * as v from 'valibot'
 import { setMarketingOptOut } from '../../admin/actions/member-actions.js'
 import { grantPoints, grantPointsInput } from '../../admin/actions/points-actions.js'
+import { tagMembers } from '../../admin/actions/tag-actions.js'
+import { accountTags } from '../../admin/reads/account-tags.js'
 import { INVITE_TREE_DEPTH, inviteTree } from '../../admin/reads/invite-tree.js'
 import { memberCheckins } from '../../admin/reads/member-checkins.js'
 import { memberLedger } from '../../admin/reads/member-ledger.js'
@@ -14,6 +18,8 @@ import { memberByOpenid, memberProfile } from '../../admin/reads/member-profile.
 import { memberReachability } from '../../admin/reads/member-reachability.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { translator } from '../../bot/i18n.js'
+import { INT_MAX } from '../../routes/validate.js'
+import { WechatApiError, WechatNetworkError } from '../../wechat/api/errors.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
 import {
   accountOf,
@@ -33,6 +39,7 @@ import {
   ProfileCard,
   ReachCard,
 } from './member-sections.js'
+import { TagForm } from './member-tag-form.js'
 import { memberHref } from './members.js'
 
 const LEDGER_PAGE = 20
@@ -44,6 +51,7 @@ const DONE: MessageKey[] = [
   'member.optOut.done',
   'member.optIn.done',
   'member.optOut.same',
+  'memberTag.done',
 ]
 
 async function load(c: ConsoleContext, deps: ConsoleDeps) {
@@ -60,6 +68,7 @@ interface Outcome {
   params?: Record<string, string | number>
   delta?: string
   reason?: string
+  tagid?: string
 }
 
 async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, status?: 400) {
@@ -68,17 +77,19 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
   const beforeText = c.req.query('before') ?? ''
   const before = /^\d{1,15}$/.test(beforeText) ? Number(beforeText) : 0
   const now = deps.clock.now()
-  const [ledger, profile, checkins, tree, reach, granted] = await Promise.all([
+  const canAct = session.operator.role !== 'viewer'
+  const tagging = canAct && deps.wechat?.api(appid) !== undefined
+  const [ledger, profile, checkins, tree, reach, granted, known] = await Promise.all([
     memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
     memberProfile(deps.db, member),
     memberCheckins(deps.db, member.id, now, deps.timeZone),
     inviteTree(deps.db, appid, member.id),
     memberReachability(deps.db, member, now),
     grantedToday(deps.db, session.operator.name, now, deps.timeZone),
+    tagging ? accountTags(deps.db, appid) : ('no_api' as const),
   ])
   const more = ledger.entries.length > LEDGER_PAGE
   ledger.entries = ledger.entries.slice(0, LEDGER_PAGE)
-  const canAct = session.operator.role !== 'viewer'
   const limit = session.operator.role === 'operator' ? session.operator.dailyGrantLimit : null
   const asked = c.req.query('done') as MessageKey | undefined
   const done = asked && DONE.includes(asked) ? asked : undefined
@@ -95,7 +106,11 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
         kind="ok"
         text={
           done &&
-          t(done, { delta: c.req.query('delta') ?? '', balance: c.req.query('balance') ?? '' })
+          t(done, {
+            delta: c.req.query('delta') ?? '',
+            balance: c.req.query('balance') ?? '',
+            tagid: c.req.query('tagid') ?? '',
+          })
         }
       />
       <ProfileCard {...view} member={member} tags={profile.tags} ledger={ledger} />
@@ -142,7 +157,15 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
               {member.marketing_opt_out ? t('member.include') : t('member.exclude')}
             </button>
           </form>
-          <p class="muted">{t('member.tagNote')}</p>
+          <TagForm
+            t={t}
+            action={`${href.split('?')[0]}/tags${keep ? `?appid=${keep}` : ''}`}
+            csrf={session.csrfToken}
+            current={profile.tags.map((x) => x.tagid)}
+            known={known}
+            sandbox={deps.system?.sandbox ?? false}
+            typed={out.tagid}
+          />
         </section>
       )}
       <LedgerCard {...view} ledger={ledger} href={href} paged={before > 0} more={more} />
@@ -233,6 +256,32 @@ export const memberPage: ConsolePage = {
             delta: delta > 0 ? `+${delta}` : String(delta),
             balance: String(outcome.balance),
           })
+      }
+    })
+
+    app.post('/members/:openid/tags', requireRole('owner', 'operator'), async (c) => {
+      const { appid, member, href } = await load(c, deps)
+      const typed = text((await c.req.parseBody()).tagid)
+      const tagid = /^\d{1,10}$/.test(typed) ? Number(typed) : 0
+      if (tagid < 1 || tagid > INT_MAX)
+        return show(c, deps, { tagid: typed, error: 'memberTag.badId' }, 400)
+      const wechat = deps.wechat
+      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      try {
+        const r = wechat
+          ? await tagMembers({ ...deps, wechat }, actor, { appid, tagid, openids: [member.openid] })
+          : ({ status: 'no_api' } as const)
+        if (r.status !== 'tagged') return show(c, deps, { error: 'memberTag.noApi' }, 400)
+        return back(c, href, 'memberTag.done', { tagid: String(tagid) })
+      } catch (error) {
+        const out = { tagid: typed }
+        if (error instanceof WechatApiError) {
+          const reason = `${error.errcode} ${error.errmsg}`
+          return show(c, deps, { ...out, error: 'memberTag.refused', params: { reason } }, 400)
+        }
+        if (error instanceof WechatNetworkError)
+          return show(c, deps, { ...out, error: 'memberTag.failed' }, 400)
+        throw error
       }
     })
 

@@ -1,0 +1,46 @@
+/** A transaction held open on purpose, to test what waits for its locks. */
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../src/db/schema.js'
+
+/**
+ * Runs `work` in a transaction on `db` and keeps it open — its locks held — until `commit()`;
+ * resolves once `work` has returned. `done` is the work's result after the commit.
+ * @example const held = await holdTransaction(other, (trx) => moveCampaign(trx, …))
+ *   … start what must wait …; held.commit(); await held.done
+ */
+export async function holdTransaction<T>(
+  db: Kysely<Database>,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<{ commit: () => void; done: Promise<T> }> {
+  let worked!: () => void
+  let commit!: () => void
+  const isWorked = new Promise<void>((r) => {
+    worked = r
+  })
+  const committed = new Promise<void>((r) => {
+    commit = r
+  })
+  const done = db.transaction().execute(async (trx) => {
+    const result = await work(trx)
+    worked()
+    await committed
+    return result
+  })
+  await Promise.race([isWorked, done])
+  return { commit, done }
+}
+
+/** Whether `p` is still pending after `ms` milliseconds. */
+export async function stillPending(p: Promise<unknown>, ms = 300): Promise<boolean> {
+  let settled = false
+  p.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  await new Promise((r) => setTimeout(r, ms))
+  return !settled
+}
