@@ -9,9 +9,9 @@
  * `campaignReport`. They agree except for events later than a run's window (61 days).
  */
 import { type Kysely, sql } from 'kysely'
-import { variantReport } from '../community/campaign-report.js'
+import { type VariantCounts, variantReport } from '../community/campaign-report.js'
 import type { Database } from '../db/schema.js'
-import { campaignFigures, EVENT_WINDOW_DAYS } from './campaign-figures.js'
+import { type CampaignSpan, campaignFigures, EVENT_WINDOW_DAYS } from './campaign-figures.js'
 import type { LiveReader } from './series.js'
 
 /** z for α/2 = 0.025 and for power 0.8. */
@@ -46,43 +46,13 @@ export async function campaignAnalytics(
     live: LiveReader
   },
 ) {
-  const { rows: campaigns } = await sql<{
-    id: number
-    name: string
-    status: string
-    first_day: string
-    last_day: string
-    pruned: boolean
-  }>`
-    select c.id, c.name, c.status,
-      to_char(least(r.first, k.first) at time zone ${q.timeZone}, 'YYYY-MM-DD') as first_day,
-      to_char((greatest(r.last, k.last) at time zone ${q.timeZone})::date
-        + ${EVENT_WINDOW_DAYS}::int, 'YYYY-MM-DD') as last_day,
-      r.live = 0 as pruned
-    from campaigns c
-    cross join lateral (select min(slot) as first, max(slot) as last,
-        count(*) filter (where pruned_at is null) as live
-      from campaign_runs where campaign_id = c.id) r
-    cross join lateral (select min(slot) as first, max(slot) as last
-      from campaign_rollups where campaign_id = c.id) k
-    where c.appid = ${q.appid}
-      -- a run in the range, live or already rolled up (pruned cron runs leave only rollups)
-      and (exists (select 1 from campaign_runs x where x.campaign_id = c.id
-          and x.slot >= ${q.from} and x.slot < ${q.to})
-        or exists (select 1 from campaign_rollups x where x.campaign_id = c.id
-          and x.slot >= ${q.from} and x.slot < ${q.to}))
-    order by c.id`.execute(db)
+  const campaigns = await campaignSpans(db, q)
   const figures = await campaignFigures(db, {
     appid: q.appid,
     today: q.today,
     timeZone: q.timeZone,
     live: q.live,
-    campaigns: campaigns.map((c) => ({
-      id: c.id,
-      firstDay: c.first_day,
-      lastDay: c.last_day,
-      pruned: c.pruned,
-    })),
+    campaigns,
   })
   const out = []
   for (const c of campaigns) {
@@ -115,4 +85,52 @@ export async function campaignAnalytics(
     })
   }
   return { asOf: figures.asOf, campaigns: out }
+}
+
+/**
+ * Sent → delivered → clicked → converted per variant of the campaigns `ids` (the console's list),
+ * from the rollups like {@link campaignAnalytics}; a campaign that never ran has none.
+ */
+export async function campaignFunnels(
+  db: Kysely<Database>,
+  q: { appid: string; ids: number[]; today: string; timeZone: string; live: LiveReader },
+): Promise<Map<number, VariantCounts[]>> {
+  if (q.ids.length === 0) return new Map()
+  const campaigns = await campaignSpans(db, q)
+  return (await campaignFigures(db, { ...q, campaigns })).counts
+}
+
+/**
+ * The campaigns of the account with a run in `[from, to)`, or those of `ids` that ran: their first
+ * and last run's community days (the last extended by the events window) and whether every run
+ * was pruned into rollups.
+ */
+async function campaignSpans(
+  db: Kysely<Database>,
+  q: { appid: string; timeZone: string } & ({ from: Date; to: Date } | { ids: number[] }),
+): Promise<(CampaignSpan & { name: string; status: string })[]> {
+  const which =
+    'ids' in q
+      ? sql`c.id in (${sql.join(q.ids)}) and (r.first is not null or k.first is not null)`
+      : sql`(exists (select 1 from campaign_runs x where x.campaign_id = c.id
+          and x.slot >= ${q.from} and x.slot < ${q.to})
+        or exists (select 1 from campaign_rollups x where x.campaign_id = c.id
+          and x.slot >= ${q.from} and x.slot < ${q.to}))`
+  const { rows } = await sql<CampaignSpan & { name: string; status: string }>`
+    select c.id, c.name, c.status,
+      to_char(least(r.first, k.first) at time zone ${q.timeZone}, 'YYYY-MM-DD') as "firstDay",
+      to_char((greatest(r.last, k.last) at time zone ${q.timeZone})::date
+        + ${EVENT_WINDOW_DAYS}::int, 'YYYY-MM-DD') as "lastDay",
+      r.live = 0 as pruned
+    from campaigns c
+    cross join lateral (select min(slot) as first, max(slot) as last,
+        count(*) filter (where pruned_at is null) as live
+      from campaign_runs where campaign_id = c.id) r
+    cross join lateral (select min(slot) as first, max(slot) as last
+      from campaign_rollups where campaign_id = c.id) k
+    where c.appid = ${q.appid}
+      -- a run in the range, live or already rolled up (pruned cron runs leave only rollups)
+      and ${which}
+    order by c.id`.execute(db)
+  return rows
 }

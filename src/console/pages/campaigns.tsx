@@ -11,9 +11,11 @@ import {
   editableCampaigns,
   listCampaigns,
 } from '../../admin/reads/campaign-views.js'
+import { campaignFunnels } from '../../analytics/campaigns.js'
+import { liveToday } from '../../analytics/series.js'
 import { CAMPAIGN_MOVES, type CampaignMove } from '../../community/campaign-lifecycle.js'
-import { campaignReport } from '../../community/campaign-report.js'
 import type { Audience } from '../../community/campaigns.js'
+import { localDay } from '../../community/community-time.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
 import { accountOf, ConsoleRefusal, requireRole } from '../context.js'
@@ -56,18 +58,25 @@ export const campaignsPage: ConsolePage = {
   section: 'campaigns',
   path: PATH,
   mount(app, deps) {
+    const live = liveToday(deps.db)
     app.get(PATH, async (c) => {
       const { t, fmt, session } = c.var
       const appid = accountOf(c, deps)
       const campaigns = await listCampaigns(deps.db, appid)
-      const rows = await Promise.all(
-        campaigns.map(async (k) => {
-          const { variants } = await campaignReport(deps.db, k.id)
-          const sum = (f: 'sent' | 'delivered' | 'clicked' | 'converted') =>
-            variants.reduce((n, x) => n + x[f], 0)
-          return { ...k, funnel: [sum('sent'), sum('delivered'), sum('clicked'), sum('converted')] }
-        }),
-      )
+      // From the rollups, as the analytics API serves them: never each campaign's recipients.
+      const funnels = await campaignFunnels(deps.db, {
+        appid,
+        ids: campaigns.map((k) => k.id),
+        today: localDay(deps.clock.now(), deps.timeZone),
+        timeZone: deps.timeZone,
+        live,
+      })
+      const rows = campaigns.map((k) => {
+        const variants = funnels.get(k.id) ?? []
+        const sum = (f: 'sent' | 'delivered' | 'clicked' | 'converted') =>
+          variants.reduce((n, x) => n + x[f], 0)
+        return { ...k, funnel: [sum('sent'), sum('delivered'), sum('clicked'), sum('converted')] }
+      })
       const canAct = session.operator.role !== 'viewer'
       const editable = canAct ? await editableCampaigns(deps.db, campaigns) : new Set<number>()
       const notice = (id: string | undefined, key: 'moved' | 'created' | 'edited') => {
