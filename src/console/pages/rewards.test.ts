@@ -352,7 +352,7 @@ forEachDatabase('console: rewards', (get) => {
       .executeTakeFirstOrThrow()
     const refused = await post(`/console/rewards/redemptions/${paying.id}/cancel`, {})
     expect(refused.status).toBe(400)
-    expect(await refused.text()).toContain('控制台未接入微信支付')
+    expect(await refused.text()).toContain('本部署未配置微信支付')
     const paid = await db()
       .selectFrom('redemptions')
       .select('id')
