@@ -1,7 +1,6 @@
 /**
  * The page frame: skip link, header (account, language switch, operator, sign-out), the section
- * navigation (a disclosure, closed by console.js on phones), and the page's content. Sections without a page yet are
- * listed as 未完成, not linked.
+ * navigation (a disclosure, closed by console.js on phones), and the page's content.
  */
 import type { Child } from 'hono/jsx'
 import { assetUrl } from '../assets.js'
@@ -61,25 +60,13 @@ export function Layout(p: LayoutProps) {
           <summary>{t('nav.menu')}</summary>
           <nav aria-label={t('nav.label')}>
             <ul>
-              {SECTIONS.map((s) => {
-                const href = p.links[s]
-                if (!href)
-                  return (
-                    <li>
-                      <span>
-                        {t(sectionLabel(s))}
-                        <span class="tag">{t('nav.unbuilt')}</span>
-                      </span>
-                    </li>
-                  )
-                return (
-                  <li>
-                    <a href={href} aria-current={s === p.section ? 'page' : undefined}>
-                      {t(sectionLabel(s))}
-                    </a>
-                  </li>
-                )
-              })}
+              {SECTIONS.map((s) => (
+                <li>
+                  <a href={p.links[s]} aria-current={s === p.section ? 'page' : undefined}>
+                    {t(sectionLabel(s))}
+                  </a>
+                </li>
+              ))}
             </ul>
           </nav>
         </details>

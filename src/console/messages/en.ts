@@ -27,7 +27,6 @@ export const en: Record<MessageKey, string> = {
   'nav.shop': 'Shop orders',
   'nav.community': 'Community',
   'nav.system': 'System',
-  'nav.unbuilt': 'not built yet',
   'lang.other': '中文',
   'session.signedInAs': '{name} ({role})',
   'session.signOut': 'Sign out',

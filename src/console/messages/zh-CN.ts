@@ -25,7 +25,6 @@ export const zhCN = {
   'nav.shop': '商城订单',
   'nav.community': '社群',
   'nav.system': '系统',
-  'nav.unbuilt': '未完成',
   'lang.other': 'English',
   'session.signedInAs': '{name}（{role}）',
   'session.signOut': '退出登录',

@@ -1,6 +1,6 @@
 /**
- * The console's pages, in navigation order. A section's first page here is its link; sections
- * with no page show as 未完成. To add a page: write `pages/<name>.tsx` exporting a `ConsolePage`
+ * The console's pages, in navigation order. A section's first page here is its link (every
+ * section has one; console.test.ts checks the navigation). To add a page: write `pages/<name>.tsx` exporting a `ConsolePage`
  * and list it below.
  */
 import type { ConsolePage } from '../page.js'
