@@ -8,6 +8,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Kysely } from 'kysely'
+import type { Actor } from '../admin/actions/audited-action.js'
 import type { WechatAccess } from '../bot/context.js'
 import type { Clock } from '../clock.js'
 import type { CampaignSettings } from '../community/campaigns.js'
@@ -102,4 +103,9 @@ export function accountOf(c: ConsoleContext, deps: ConsoleDeps): string {
   const first = deps.appids[0]
   if (!first) throw new ConsoleRefusal(404, 'error.notFound')
   return first
+}
+
+/** The signed-in operator as the audit log names them (an audited action's actor). */
+export function actorOf(c: ConsoleContext): Actor {
+  return { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
 }

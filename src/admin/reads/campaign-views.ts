@@ -19,14 +19,19 @@ export const campaignView = (c: CampaignRow) => ({
 })
 export type CampaignView = ReturnType<typeof campaignView>
 
-/** The account's campaigns, newest first. */
-export async function listCampaigns(db: Kysely<Database>, appid: string): Promise<CampaignView[]> {
-  const rows = await db
-    .selectFrom('campaigns')
-    .selectAll()
-    .where('appid', '=', appid)
-    .orderBy('id', 'desc')
-    .execute()
+/**
+ * The account's campaigns, newest first: all of them, or (the console) `limit` older than campaign
+ * `before` (0 or absent: from the newest).
+ */
+export async function listCampaigns(
+  db: Kysely<Database>,
+  appid: string,
+  page: { before?: number; limit?: number } = {},
+): Promise<CampaignView[]> {
+  let q = db.selectFrom('campaigns').selectAll().where('appid', '=', appid)
+  if (page.before) q = q.where('id', '<', page.before)
+  if (page.limit !== undefined) q = q.limit(page.limit)
+  const rows = await q.orderBy('id', 'desc').execute()
   return rows.map(campaignView)
 }
 

@@ -5,9 +5,6 @@ export const zhCN = {
   'community.groupsTab': '群与进群二维码',
   'community.moderatorsTab': '管理员',
   'community.auditTab': '审计日志',
-  'community.newer': '上一页',
-  'community.older': '下一页',
-  'community.first': '第一页',
   'community.groups': '群',
   'community.groupsHint':
     '引擎见过成员的群：企业微信客户群在成员扫码入群时记录，内部群在成员发言时记录。',
@@ -89,9 +86,6 @@ export const en: Record<keyof typeof zhCN, string> = {
   'community.groupsTab': 'Groups & join QRs',
   'community.moderatorsTab': 'Moderators',
   'community.auditTab': 'Audit log',
-  'community.newer': 'Newer',
-  'community.older': 'Older',
-  'community.first': 'First page',
   'community.groups': 'Groups',
   'community.groupsHint':
     'Groups the engine has seen members in: WeCom customer groups as members join through a QR, internal groups as members speak.',

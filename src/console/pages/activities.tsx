@@ -10,7 +10,13 @@ import { listActivities } from '../../admin/reads/activity-reads.js'
 import { localDay } from '../../community/community-time.js'
 import { DataTable } from '../components/data-table.js'
 import { Notice } from '../components/form.js'
-import { accountOf, type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
+import {
+  accountOf,
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  requireRole,
+} from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import {
@@ -194,7 +200,7 @@ export const activitiesPage: ConsolePage = {
       const values = readForm(await c.req.parseBody())
       const parsed = v.safeParse(createActivityInput, createBody(values))
       if (!parsed.success) return newForm(c, values, formErrors(parsed.issues), 400)
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const row = await createActivity(deps, actor, { ...parsed.output, appid })
       if (!row) return newForm(c, values, { key: 'activities.error.keyTaken' }, 400)
       return c.redirect(`/console${PATH}/${row.key}?created=${row.key}`, 303)

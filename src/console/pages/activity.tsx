@@ -19,6 +19,7 @@ import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -243,7 +244,7 @@ export const activityPage: ConsolePage = {
         })
       const changed = Object.keys(parsed.output).length > 0
       if (changed) {
-        const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+        const actor = actorOf(c)
         await updateActivity(deps, actor, { ...parsed.output, activity: a })
       }
       return c.redirect(`${href(a)}?saved=${changed ? 1 : 0}`, 303)
@@ -264,7 +265,7 @@ export const activityPage: ConsolePage = {
           openidsOf(body).length === 0 ? 'activities.error.noMembers' : 'activities.error.tooMany',
         )
       }
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const result = await awardActivity(deps, actor, { ...parsed.output, activity: a })
       if (result.status === 'unknown')
         return refuse('activities.error.unknown', { openids: result.openids.join('，') })

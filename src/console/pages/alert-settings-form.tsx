@@ -20,6 +20,7 @@ import {
 import { CsrfField, Field, Notice } from '../components/form.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   type ConsoleEnv,
@@ -204,7 +205,7 @@ export function mountAlertSettings(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
     const parsed = v.safeParse(updateAlertSettingsInput, alertPatch(values))
     if (!parsed.success) return formPage(c, values, formErrors(c.var.t, parsed.issues))
     const appid = accountOf(c, deps)
-    const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+    const actor = actorOf(c)
     // The console does not change the robot chats: none is named, so none is refused.
     await updateAlertSettings(deps, actor, { appid, patch: parsed.output, robotChats: [] })
     const query = new URLSearchParams({ saved: '1' })

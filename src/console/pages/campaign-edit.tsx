@@ -9,6 +9,7 @@ import { updateCampaign } from '../../admin/actions/campaign-actions.js'
 import { campaignView, editRefusal, findCampaign } from '../../admin/reads/campaign-views.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -63,7 +64,7 @@ export const campaignEditPage: ConsolePage = {
       const f = formValues(await c.req.parseBody())
       const read = readCampaignForm(f, deps.timeZone, c.var.t)
       if (!('input' in read)) return showCampaignForm(c, deps, f, page, read)
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const r = await updateCampaign(deps, actor, { ...read.input, appid, id: k.id })
       if (!r) throw new ConsoleRefusal(404, 'campaigns.unknown')
       if (r.status !== 'updated')

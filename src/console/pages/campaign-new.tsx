@@ -10,7 +10,13 @@ import { estimateAudience } from '../../admin/reads/campaign-audience.js'
 import { NEXT_RUNS_HORIZON_DAYS, nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import { SEGMENTS } from '../../community/segments.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
-import { accountOf, type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
+import {
+  accountOf,
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  requireRole,
+} from '../context.js'
 import type { MessageKey } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
@@ -243,7 +249,7 @@ export const campaignNewPage: ConsolePage = {
       const appid = accountOf(c, deps)
       const read = readCampaignForm(f, deps.timeZone, c.var.t)
       if (!('input' in read)) return show(c, f, read)
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const created = await createCampaign(deps, actor, { ...read.input, appid })
       return c.redirect(`/console/campaigns?created=${created.id}`, 303)
     })

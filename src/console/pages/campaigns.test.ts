@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
-import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
+import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import { createApp } from '../../app.js'
 import { silentLogger } from '../../logger.js'
@@ -283,5 +283,52 @@ forEachDatabase('console campaigns', (db) => {
     })
     expect(report.status).toBe(200)
     expect(await report.text()).toContain('只有一个版本，或还没有人收到推送，暂无法比较')
+  })
+
+  it('pages the list 50 at a time, newest first, keeping the account', async () => {
+    const other = PLAIN_ACCOUNT.appid
+    const at = new Date('2026-11-01T00:00:00Z')
+    const names = Array.from({ length: 60 }, (_, i) => `paged-${String(i).padStart(2, '0')}`)
+    await db()
+      .db.insertInto('campaigns')
+      .values(
+        names.map((name) => ({
+          appid: other,
+          name,
+          status: 'draft' as const,
+          audience: '{}',
+          variants: '[]',
+          schedule_cron: null,
+          run_at: at,
+          created_at: at,
+          updated_at: at,
+        })),
+      )
+      .execute()
+    const get = async (path: string) =>
+      (await app.request(path, { headers: { cookie: viewer.cookie } })).text()
+    const shown = (html: string) => [...html.matchAll(/>(paged-\d\d)</g)].map((m) => m[1])
+    const first = await get(`/console/campaigns?appid=${other}`)
+    expect(shown(first)).toEqual(names.slice(10).reverse())
+    expect(first).not.toContain('← 最新')
+    const older = /href="([^"]*before=\d+[^"]*)" rel="next">更早/.exec(first)![1]!
+    expect(older.replaceAll('&amp;', '&')).toMatch(
+      new RegExp(`^/console/campaigns\\?appid=${other}&before=\\d+$`),
+    )
+    const second = await get(older.replaceAll('&amp;', '&'))
+    expect(shown(second)).toEqual(names.slice(0, 10).reverse())
+    expect(second).not.toContain('更早 →')
+    expect(second).toContain(`href="/console/campaigns?appid=${other}">← 最新</a>`)
+    // A notice names a campaign on an older page too (the redirects show the newest page).
+    const oldest = await db()
+      .db.selectFrom('campaigns')
+      .select('id')
+      .where('name', '=', 'paged-00')
+      .executeTakeFirstOrThrow()
+    expect(await get(`/console/campaigns?appid=${other}&created=${oldest.id}`)).toContain(
+      '已创建草稿“paged-00”',
+    )
+    // The default account's page is not paged (one campaign).
+    expect(await get('/console/campaigns')).not.toContain('更早 →')
   })
 })

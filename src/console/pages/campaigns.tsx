@@ -9,6 +9,7 @@ import { changeCampaign } from '../../admin/actions/campaign-actions.js'
 import {
   type CampaignView,
   editableCampaigns,
+  findCampaign,
   listCampaigns,
 } from '../../admin/reads/campaign-views.js'
 import { campaignFunnels } from '../../analytics/campaigns.js'
@@ -18,13 +19,16 @@ import type { Audience } from '../../community/campaigns.js'
 import { localDay } from '../../community/community-time.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
-import { accountOf, ConsoleRefusal, requireRole } from '../context.js'
+import { beforeOf, Pager } from '../components/pager.js'
+import { accountOf, actorOf, ConsoleRefusal, requireRole } from '../context.js'
 import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 
 const PATH = '/campaigns'
+/** Campaigns a page (newest first, keyset on id). */
+const PAGE = 50
 
 /** Who a campaign reaches, in words. */
 export function audienceLabel(a: Audience, t: Translate): string {
@@ -62,7 +66,8 @@ export const campaignsPage: ConsolePage = {
     app.get(PATH, async (c) => {
       const { t, fmt, session } = c.var
       const appid = accountOf(c, deps)
-      const campaigns = await listCampaigns(deps.db, appid)
+      const listed = await listCampaigns(deps.db, appid, { before: beforeOf(c), limit: PAGE + 1 })
+      const campaigns = listed.slice(0, PAGE)
       // From the rollups, as the analytics API serves them: never each campaign's recipients.
       const funnels = await campaignFunnels(deps.db, {
         appid,
@@ -79,8 +84,17 @@ export const campaignsPage: ConsolePage = {
       })
       const canAct = session.operator.role !== 'viewer'
       const editable = canAct ? await editableCampaigns(deps.db, campaigns) : new Set<number>()
+      // A notice may name a campaign on an older page (the redirects show the newest).
+      const asked = [c.req.query('moved'), c.req.query('created'), c.req.query('edited')]
+      const older = await Promise.all(
+        asked.map((id) =>
+          id && !campaigns.some((k) => String(k.id) === id)
+            ? findCampaign(deps.db, appid, id)
+            : undefined,
+        ),
+      )
       const notice = (id: string | undefined, key: 'moved' | 'created' | 'edited') => {
-        const k = rows.find((x) => String(x.id) === id)
+        const k = rows.find((x) => String(x.id) === id) ?? older.find((x) => String(x?.id) === id)
         const move = c.req.query('move') as CampaignMove | undefined
         if (!k) return undefined
         if (key === 'created') return t('campaigns.created', { name: k.name })
@@ -157,6 +171,7 @@ export const campaignsPage: ConsolePage = {
                 },
               ]}
             />
+            <Pager c={c} older={listed.length > PAGE ? campaigns.at(-1)?.id : undefined} />
             <p class="muted">{t('campaignEdit.note')}</p>
           </section>
         </>,
@@ -171,7 +186,7 @@ export const campaignsPage: ConsolePage = {
       if (!p.success) throw new ConsoleRefusal(404, 'campaigns.unknown')
       const appid = accountOf(c, deps)
       const { move } = p.output
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const id = Number(p.output.id)
       const result = await changeCampaign(deps, actor, { appid, id, move })
       if (!result) throw new ConsoleRefusal(404, 'campaigns.unknown')

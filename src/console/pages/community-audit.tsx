@@ -17,11 +17,12 @@ import {
 import { csvResponse } from '../../routes/csv.js'
 import { DataTable } from '../components/data-table.js'
 import { Field, Notice } from '../components/form.js'
+import { listHref, Pager } from '../components/pager.js'
 import { Select } from '../components/select.js'
 import { accountOf, type ConsoleContext, type ConsoleDeps } from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { CommunityTabs, hrefWith } from './community-tabs.js'
+import { CommunityTabs } from './community-tabs.js'
 
 const PATH = '/community/audit'
 const FIELDS = ['actor', 'action', 'target', 'from', 'to'] as const
@@ -42,7 +43,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
     filter ? auditLogPage(deps.db, appid, filter, deps.timeZone) : undefined,
   ])
   const appidQuery = c.req.query('appid')
-  const exportHref = hrefWith(c, { before: undefined }).replace(PATH, `${PATH}.csv`)
+  const exportHref = listHref(c, { path: `/console${PATH}.csv`, keep: FIELDS })
   return renderPage(
     c,
     { title: t('community.audit'), section: 'community' },
@@ -116,14 +117,13 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
               { label: t('community.address'), cell: (r) => r.clientAddress ?? '' },
             ]}
           />
-          <nav class="actions" aria-label={t('community.audit')}>
-            {filter?.before && (
-              <a href={hrefWith(c, { before: undefined })}>{t('community.first')}</a>
-            )}
-            {page.nextBefore !== null && (
-              <a href={hrefWith(c, { before: String(page.nextBefore) })}>{t('community.older')}</a>
-            )}
-          </nav>
+          <Pager
+            c={c}
+            path={`/console${PATH}`}
+            keep={FIELDS}
+            label={t('community.audit')}
+            older={page.nextBefore ?? undefined}
+          />
         </section>
       )}
     </>,

@@ -17,13 +17,20 @@ import {
 } from '../../admin/reads/community-reads.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
+import { OffsetPager, offsetOf } from '../components/pager.js'
 import { SelectField } from '../components/select.js'
-import { accountOf, type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
+import {
+  accountOf,
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  requireRole,
+} from '../context.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { channelName } from './community.js'
-import { CommunityTabs, OffsetPager, offsetOf } from './community-tabs.js'
+import { CommunityTabs } from './community-tabs.js'
 
 const PATH = '/community/moderators'
 const SOURCES = ['config', 'wecom', 'console']
@@ -112,6 +119,7 @@ async function show(
         />
         <OffsetPager
           c={c}
+          path={`/console${PATH}`}
           param="offset"
           offset={offset}
           size={COMMUNITY_PAGE}
@@ -197,11 +205,6 @@ function issueText(t: Translate, issues: [v.BaseIssue<unknown>, ...v.BaseIssue<u
   const known = ['channel', 'externalId', 'scope', 'role']
   return t(`community.error.${known.includes(field) ? field : 'channel'}` as MessageKey)
 }
-
-const actorOf = (c: ConsoleContext) => ({
-  name: c.var.session.operator.name,
-  clientAddress: c.var.clientAddress,
-})
 
 export const communityModeratorsPage: ConsolePage = {
   section: 'community',

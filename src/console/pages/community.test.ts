@@ -305,14 +305,15 @@ forEachDatabase('console: community', (get) => {
     const first = await page('/console/community/audit?actor=op1&action=reward.update', viewer)
     expect(first.html).toContain('reward-59')
     expect(first.html).not.toContain('reward-9<')
-    const next = /href="([^"]*before=\d+[^"]*)">下一页/
+    const next = /href="([^"]*before=\d+[^"]*)" rel="next">更早/
       .exec(first.html)![1]!
       .replaceAll('&amp;', '&')
     const second = await page(next, viewer)
     expect(second.html).toContain('reward-9<')
     expect(second.html).toContain('reward-0<')
     expect(second.html).not.toContain('reward-10<')
-    expect(second.html).not.toContain('>下一页<')
+    expect(second.html).not.toContain('更早 →')
+    expect(second.html).toContain('← 最新</a>')
     const prefix = await page('/console/community/audit?target=reward-5', viewer)
     expect([...prefix.html.matchAll(/>reward-5\d?</g)]).toHaveLength(11)
 

@@ -6,11 +6,12 @@
  */
 import { COMMUNITY_PAGE, listGroups, listJoinWays } from '../../admin/reads/community-reads.js'
 import { DataTable } from '../components/data-table.js'
+import { OffsetPager, offsetOf } from '../components/pager.js'
 import { accountOf } from '../context.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { CommunityTabs, OffsetPager, offsetOf } from './community-tabs.js'
+import { CommunityTabs } from './community-tabs.js'
 
 const PATH = '/community'
 const CHANNELS = ['wecom_customer', 'wecom_aibot', 'oa']
@@ -58,6 +59,8 @@ export const communityPage: ConsolePage = {
             />
             <OffsetPager
               c={c}
+              path={`/console${PATH}`}
+              keep={['ways']}
               param="groups"
               offset={groupsAt}
               size={COMMUNITY_PAGE}
@@ -101,6 +104,8 @@ export const communityPage: ConsolePage = {
             />
             <OffsetPager
               c={c}
+              path={`/console${PATH}`}
+              keep={['groups']}
               param="ways"
               offset={waysAt}
               size={COMMUNITY_PAGE}

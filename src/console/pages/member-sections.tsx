@@ -10,6 +10,8 @@ import type { memberProfile } from '../../admin/reads/member-profile.js'
 import type { MemberReachability } from '../../admin/reads/member-reachability.js'
 import type { Member } from '../../db/schema.js'
 import { DataTable } from '../components/data-table.js'
+import { Pager } from '../components/pager.js'
+import type { ConsoleContext } from '../context.js'
 import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import { memberHref } from './members.js'
@@ -70,10 +72,9 @@ export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; l
 
 /** The ledger page, newest first, with links to older entries and back to the newest. */
 export function LedgerCard(
-  p: View & { ledger: Ledger; href: string; paged: boolean; more: boolean },
+  p: View & { c: ConsoleContext; ledger: Ledger; path: string; more: boolean },
 ) {
   const { t, fmt, ledger } = p
-  const last = ledger.entries.at(-1)
   return (
     <section class="card" aria-labelledby="ledger">
       <h2 id="ledger">{t('member.ledger')}</h2>
@@ -96,14 +97,13 @@ export function LedgerCard(
           { label: t('member.ledger.state'), cell: (e) => (e.state === 'frozen' ? '❄' : '') },
         ]}
       />
-      <p>
-        {p.paged && <a href={`${p.href}#ledger`}>{t('member.ledger.newest')}</a>}{' '}
-        {p.more && last && (
-          <a href={`${p.href}${p.href.includes('?') ? '&' : '?'}before=${last.id}#ledger`}>
-            {t('member.ledger.older')}
-          </a>
-        )}
-      </p>
+      <Pager
+        c={p.c}
+        path={p.path}
+        anchor="ledger"
+        label={t('member.ledger')}
+        older={p.more ? ledger.entries.at(-1)?.id : undefined}
+      />
     </section>
   )
 }

@@ -21,8 +21,10 @@ import { translator } from '../../bot/i18n.js'
 import { INT_MAX } from '../../routes/validate.js'
 import { WechatApiError, WechatNetworkError } from '../../wechat/api/errors.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
+import { beforeOf } from '../components/pager.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -74,8 +76,7 @@ interface Outcome {
 async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, status?: 400) {
   const { t, fmt, session } = c.var
   const { appid, member, keep, href } = await load(c, deps)
-  const beforeText = c.req.query('before') ?? ''
-  const before = /^\d{1,15}$/.test(beforeText) ? Number(beforeText) : 0
+  const before = beforeOf(c)
   const now = deps.clock.now()
   const canAct = session.operator.role !== 'viewer'
   const tagging = canAct && deps.wechat?.api(appid) !== undefined
@@ -168,7 +169,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
           />
         </section>
       )}
-      <LedgerCard {...view} ledger={ledger} href={href} paged={before > 0} more={more} />
+      <LedgerCard {...view} c={c} ledger={ledger} path={memberHref(member.openid)} more={more} />
       <ReachCard {...view} reach={reach} />
       <CalendarCard {...view} {...checkins} />
       <InviteCard {...view} tree={tree} depth={INVITE_TREE_DEPTH} appid={keep} />
@@ -216,7 +217,7 @@ export const memberPage: ConsolePage = {
           400,
         )
       }
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const outcome = await grantPoints(
         { ...deps, t: translator(deps.locale) },
         actor,
@@ -266,7 +267,7 @@ export const memberPage: ConsolePage = {
       if (tagid < 1 || tagid > INT_MAX)
         return show(c, deps, { tagid: typed, error: 'memberTag.badId' }, 400)
       const wechat = deps.wechat
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       try {
         const r = wechat
           ? await tagMembers({ ...deps, wechat }, actor, { appid, tagid, openids: [member.openid] })
@@ -289,7 +290,7 @@ export const memberPage: ConsolePage = {
       const { appid, member, href } = await load(c, deps)
       const value = text((await c.req.parseBody()).optOut)
       if (value !== '0' && value !== '1') throw new ConsoleRefusal(400, 'member.optOut.same')
-      const actor = { name: c.var.session.operator.name, clientAddress: c.var.clientAddress }
+      const actor = actorOf(c)
       const { changed } = await setMarketingOptOut(deps, actor, {
         appid,
         member,

@@ -5,7 +5,13 @@
 import { auditedAction } from '../../admin/actions/audited-action.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
-import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal, requireRole } from '../context.js'
+import {
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
 import type { MessageKey } from '../i18n.js'
 import {
   addOperator,
@@ -127,12 +133,6 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, error?: MessageKey, st
     status,
   )
 }
-
-/** The acting operator, as the audit log names them. */
-const actorOf = (c: ConsoleContext) => ({
-  name: c.var.session.operator.name,
-  clientAddress: c.var.clientAddress,
-})
 
 const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '')
 

@@ -15,8 +15,10 @@ import {
 import { translator } from '../../bot/i18n.js'
 import { type Column, DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
+import { beforeOf, Pager } from '../components/pager.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -27,7 +29,7 @@ import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { memberHref } from './members.js'
-import { actorOf, beforeOf, keepAccount, PAGE, Pager, RewardsTabs } from './reward-tabs.js'
+import { keepAccount, PAGE, RewardsTabs } from './reward-tabs.js'
 
 const PATH = '/rewards/redemptions'
 /** What a typed code may be: letters and digits (issued codes are 10, upper case). */
@@ -186,13 +188,10 @@ async function list(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
         <h2 id="redemptions">{t('rewards.redemptions')}</h2>
         <DataTable rows={page} empty={t('common.empty')} columns={cols} />
         <Pager
-          t={t}
-          href={(b) =>
-            `${keepAccount(c, `/console${PATH}`, b ? { before: String(b) } : {})}#redemptions`
-          }
-          paged={before > 0}
-          more={more}
-          lastId={page.at(-1)?.id}
+          c={c}
+          path={`/console${PATH}`}
+          anchor="redemptions"
+          older={more ? page.at(-1)?.id : undefined}
         />
       </section>
     </>,

@@ -16,6 +16,7 @@ import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -25,7 +26,7 @@ import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { actorOf, keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
+import { keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
 
 const PATH = '/rewards/catalog'
 /** The most rewards the page lists (a catalog is small; members pick by code). */

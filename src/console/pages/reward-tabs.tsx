@@ -1,9 +1,7 @@
 /**
  * What the 积分商城 pages share: the section's own links (规则与等级 · 奖品 · 兑换记录 · 返现打款),
- * reading typed forms, the acting operator, the `?appid=` a form or redirect keeps, and keyset
- * paging by row id.
+ * reading typed forms, and the `?appid=` a form or redirect keeps.
  */
-import type { Actor } from '../../admin/actions/audited-action.js'
 import { SectionTabs } from '../components/section-tabs.js'
 import type { ConsoleContext } from '../context.js'
 import type { Translate } from '../i18n.js'
@@ -42,39 +40,9 @@ export function readFields<K extends string>(body: Record<string, unknown>, keys
   return { ...out, enabled: body.enabled !== undefined }
 }
 
-/** The signed-in operator as the audit log names them. */
-export const actorOf = (c: ConsoleContext): Actor => ({
-  name: c.var.session.operator.name,
-  clientAddress: c.var.clientAddress,
-})
-
 /** `href` with the request's `?appid=` kept (and `extra` query parameters), for forms and redirects. */
 export function keepAccount(c: ConsoleContext, href: string, extra: Record<string, string> = {}) {
   const appid = c.req.query('appid')
   const q = new URLSearchParams({ ...(appid ? { appid } : {}), ...extra }).toString()
   return q ? `${href}${href.includes('?') ? '&' : '?'}${q}` : href
-}
-
-/** The `?before=` row id of a paged list (0: the newest page). */
-export function beforeOf(c: ConsoleContext): number {
-  const text = c.req.query('before') ?? ''
-  return /^\d{1,15}$/.test(text) ? Number(text) : 0
-}
-
-/** Links to the older page (when there is one) and back to the newest (when paged). */
-export function Pager(p: {
-  t: Translate
-  href: (before?: number) => string
-  paged: boolean
-  lastId: number | undefined
-  more: boolean
-}) {
-  if (!p.paged && !p.more) return null
-  return (
-    <p>
-      {p.paged && <a href={p.href()}>← {p.t('rewards.newest')}</a>}
-      {p.paged && p.more && ' · '}
-      {p.more && p.lastId !== undefined && <a href={p.href(p.lastId)}>{p.t('rewards.older')} →</a>}
-    </p>
-  )
 }

@@ -384,6 +384,6 @@ forEachDatabase('console: rewards', (get) => {
     const second = (await page(older)).html
     expect(second).toContain('PAGED00000')
     expect(second).not.toContain('PAGED00059')
-    expect(second).toContain('最新记录')
+    expect(second).toContain('← 最新</a>')
   })
 })

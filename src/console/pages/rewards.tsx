@@ -14,6 +14,7 @@ import { CsrfField, Field, Notice } from '../components/form.js'
 import { Select } from '../components/select.js'
 import {
   accountOf,
+  actorOf,
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
@@ -22,7 +23,7 @@ import {
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { actorOf, keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
+import { keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
 
 const PATH = '/rewards'
 type Rule = Awaited<ReturnType<typeof effectiveRules>>[number]

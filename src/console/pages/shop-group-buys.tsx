@@ -8,9 +8,10 @@ import {
   pageGroupBuys,
 } from '../../admin/reads/group-buys.js'
 import { DataTable } from '../components/data-table.js'
+import { beforeOf, Pager } from '../components/pager.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { cursorOf, OlderPage, PAGE, SelectFilter, ShopTabs, shopOf } from './shop-kit.js'
+import { PAGE, SelectFilter, ShopTabs, shopOf } from './shop-kit.js'
 
 const PATH = '/shop/group-buys'
 
@@ -25,7 +26,7 @@ export const shopGroupBuysPage: ConsolePage = {
       const status = GROUP_BUY_STATUSES.find((s) => s === asked) as GroupBuyStatus | undefined
       const page = await pageGroupBuys(deps.db, shop.settings.appid, {
         status,
-        before: cursorOf(c.req.query('before')),
+        before: beforeOf(c),
         limit: PAGE,
       })
       const now = deps.clock.now()
@@ -96,12 +97,11 @@ export const shopGroupBuysPage: ConsolePage = {
                 },
               ]}
             />
-            <OlderPage
-              t={t}
-              more={page.more}
+            <Pager
+              c={c}
               path={`/console${PATH}`}
-              query={{ status }}
-              lastId={page.groupBuys.at(-1)?.id}
+              keep={['status']}
+              older={page.more ? page.groupBuys.at(-1)?.id : undefined}
             />
           </section>
         </>,

@@ -1,11 +1,11 @@
 /**
  * What the 商城订单 pages share: the section's tabs, the configured shop (refused when there is
- * none), the acting operator, yuan typed into a form as fen, and the older-page link of a list.
+ * none), yuan typed into a form as fen, the lists' page size and filter.
  */
 import type { Shop } from '../../shop/maintenance.js'
 import { SectionTabs } from '../components/section-tabs.js'
 import { SelectField } from '../components/select.js'
-import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal } from '../context.js'
+import { type ConsoleDeps, ConsoleRefusal } from '../context.js'
 import type { Translate } from '../i18n.js'
 
 /** The section's pages: 商品 · 拼团 · 订单 · 退款 · 对账. */
@@ -35,12 +35,6 @@ export function shopOf(deps: ConsoleDeps): Shop {
   return deps.shop
 }
 
-/** The signed-in operator as the audit log names them. */
-export const actorOf = (c: ConsoleContext) => ({
-  name: c.var.session.operator.name,
-  clientAddress: c.var.clientAddress,
-})
-
 /** Yuan as typed (`12`, `12.5`, `12.50`) in fen; NaN for anything else (the schema refuses it). */
 export function yuanToFen(text: string): number {
   const m = /^(\d{1,9})(?:\.(\d{1,2}))?$/.exec(text.trim())
@@ -51,35 +45,8 @@ export function yuanToFen(text: string): number {
 /** Fen as yuan for a form field (`1250` → `12.50`). */
 export const fenToYuan = (fen: number) => (fen / 100).toFixed(2)
 
-/** A positive id from a query string (`before=`), or undefined. */
-export function cursorOf(value: string | undefined): number | undefined {
-  if (!value || !/^\d{1,15}$/.test(value)) return undefined
-  return Number(value) || undefined
-}
-
 /** The page size of every list in the section. */
 export const PAGE = 50
-
-/** The link to the next (older) page of a list, keeping its filters. */
-export function OlderPage(p: {
-  t: Translate
-  more: boolean
-  path: string
-  query: Record<string, string | undefined>
-  lastId: number | undefined
-}) {
-  if (!p.more || p.lastId === undefined) return null
-  const q = new URLSearchParams()
-  for (const [k, v] of Object.entries(p.query)) if (v) q.set(k, v)
-  q.set('before', String(p.lastId))
-  return (
-    <p>
-      <a href={`${p.path}?${q}`} rel="next">
-        {p.t('shop.older')} →
-      </a>
-    </p>
-  )
-}
 
 /** A list's filter: one labelled select and its button (a GET form). */
 export function SelectFilter(p: {

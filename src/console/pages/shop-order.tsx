@@ -9,11 +9,17 @@ import * as v from 'valibot'
 import { refundNumber, refundOrder, refundOrderInput } from '../../admin/actions/refund-actions.js'
 import { type OrderDetail, orderDetail } from '../../admin/reads/shop-orders.js'
 import { Notice } from '../components/form.js'
-import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal, requireRole } from '../context.js'
+import {
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
 import type { MessageKey } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { actorOf, ShopTabs, shopOf, yuanToFen } from './shop-kit.js'
+import { ShopTabs, shopOf, yuanToFen } from './shop-kit.js'
 import { OrderFacts, OrderHistory, RefundConfirm, RefundForm } from './shop-order-sections.js'
 import { orderHref } from './shop-orders.js'
 

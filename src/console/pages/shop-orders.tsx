@@ -7,10 +7,11 @@ import { ORDER_STATUSES } from '../../admin/reads/shop-reads.js'
 import type { OrderStatus } from '../../db/schema.js'
 import { DataTable } from '../components/data-table.js'
 import { Field, Notice } from '../components/form.js'
+import { beforeOf, Pager } from '../components/pager.js'
 import { Select } from '../components/select.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { cursorOf, OlderPage, PAGE, ShopTabs, shopOf } from './shop-kit.js'
+import { PAGE, ShopTabs, shopOf } from './shop-kit.js'
 
 const PATH = '/shop/orders'
 /** The longest number searched (out_trade_no is at most 32, transaction_id 32). */
@@ -35,7 +36,7 @@ export const shopOrdersPage: ConsolePage = {
         : await pageOrders(deps.db, shop.settings.appid, {
             status,
             number: number || undefined,
-            before: cursorOf(c.req.query('before')),
+            before: beforeOf(c),
             limit: PAGE,
           })
       return renderPage(
@@ -100,12 +101,11 @@ export const shopOrdersPage: ConsolePage = {
                 { label: t('shop.order.created'), cell: (o) => fmt.dateTime(o.created_at) },
               ]}
             />
-            <OlderPage
-              t={t}
-              more={page.more}
+            <Pager
+              c={c}
               path={`/console${PATH}`}
-              query={{ status, q: number }}
-              lastId={page.orders.at(-1)?.id}
+              keep={['status', 'q']}
+              older={page.more ? page.orders.at(-1)?.id : undefined}
             />
           </section>
         </>,

@@ -7,11 +7,17 @@ import { updateProduct, updateProductInput } from '../../admin/actions/product-a
 import { listProducts } from '../../admin/reads/shop-reads.js'
 import type { Product } from '../../db/schema.js'
 import { Notice } from '../components/form.js'
-import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal, requireRole } from '../context.js'
+import {
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { productState, windowOf } from './shop.js'
-import { actorOf, ShopTabs, shopOf } from './shop-kit.js'
+import { ShopTabs, shopOf } from './shop-kit.js'
 import {
   ProductForm,
   type ProductFormErrors,

@@ -15,10 +15,16 @@ import { isDay, rowIdParam } from '../../routes/validate.js'
 import { latestBillDate } from '../../shop/reconcile.js'
 import { listMismatches, reconciliationReport } from '../../shop/reconciliation-report.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
-import { type ConsoleContext, type ConsoleDeps, ConsoleRefusal, requireRole } from '../context.js'
+import {
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { actorOf, ShopTabs, shopOf } from './shop-kit.js'
+import { ShopTabs, shopOf } from './shop-kit.js'
 import { MismatchTable, RunTable } from './shop-reconciliation-tables.js'
 
 const PATH = '/shop/reconciliation'

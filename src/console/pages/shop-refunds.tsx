@@ -13,11 +13,12 @@ import {
 } from '../../admin/reads/shop-refunds.js'
 import { REFUND_MAX_ATTEMPTS } from '../../shop/refunds.js'
 import { DataTable } from '../components/data-table.js'
+import { beforeOf, Pager } from '../components/pager.js'
 import type { Format } from '../format.js'
 import type { Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { cursorOf, OlderPage, PAGE, SelectFilter, ShopTabs, shopOf } from './shop-kit.js'
+import { PAGE, SelectFilter, ShopTabs, shopOf } from './shop-kit.js'
 import { orderHref } from './shop-orders.js'
 
 const PATH = '/shop/refunds'
@@ -69,7 +70,7 @@ export const shopRefundsPage: ConsolePage = {
       const asked = c.req.query('view') ?? 'all'
       const view = VIEWS.find((x) => x === asked) ?? 'all'
       const [page, counts] = await Promise.all([
-        pageRefunds(deps.db, appid, { view, before: cursorOf(c.req.query('before')), limit: PAGE }),
+        pageRefunds(deps.db, appid, { view, before: beforeOf(c), limit: PAGE }),
         refundCounts(deps.db, appid),
       ])
       return renderPage(
@@ -124,12 +125,11 @@ export const shopRefundsPage: ConsolePage = {
                 { label: t('shop.refund.created'), cell: (r) => fmt.dateTime(r.created_at) },
               ]}
             />
-            <OlderPage
-              t={t}
-              more={page.more}
+            <Pager
+              c={c}
               path={`/console${PATH}`}
-              query={{ view: view === 'all' ? undefined : view }}
-              lastId={page.refunds.at(-1)?.id}
+              keep={['view']}
+              older={page.more ? page.refunds.at(-1)?.id : undefined}
             />
           </section>
         </>,

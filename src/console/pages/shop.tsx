@@ -14,12 +14,12 @@ import { listProducts } from '../../admin/reads/shop-reads.js'
 import type { Product } from '../../db/schema.js'
 import { DataTable } from '../components/data-table.js'
 import { Notice } from '../components/form.js'
-import { type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
+import { actorOf, type ConsoleContext, type ConsoleDeps, requireRole } from '../context.js'
 import type { Format } from '../format.js'
 import type { Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { actorOf, ShopTabs, shopOf } from './shop-kit.js'
+import { ShopTabs, shopOf } from './shop-kit.js'
 import {
   BLANK_PRODUCT,
   createProductBody,

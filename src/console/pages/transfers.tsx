@@ -5,12 +5,13 @@
  */
 import { isTransferState, listTransfers, TRANSFER_STATES } from '../../admin/reads/reward-reads.js'
 import { DataTable } from '../components/data-table.js'
+import { beforeOf, Pager } from '../components/pager.js'
 import { SelectField } from '../components/select.js'
 import { accountOf, ConsoleRefusal } from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { memberHref } from './members.js'
-import { beforeOf, keepAccount, PAGE, Pager, RewardsTabs } from './reward-tabs.js'
+import { keepAccount, PAGE, RewardsTabs } from './reward-tabs.js'
 
 const PATH = '/rewards/transfers'
 
@@ -90,16 +91,10 @@ export const transfersPage: ConsolePage = {
               ]}
             />
             <Pager
-              t={t}
-              href={(b) =>
-                keepAccount(c, `/console${PATH}`, {
-                  ...(asked ? { state: asked } : {}),
-                  ...(b ? { before: String(b) } : {}),
-                })
-              }
-              paged={before > 0}
-              more={rows.length > PAGE}
-              lastId={page.at(-1)?.id}
+              c={c}
+              path={`/console${PATH}`}
+              keep={['state']}
+              older={rows.length > PAGE ? page.at(-1)?.id : undefined}
             />
           </section>
         </>,
