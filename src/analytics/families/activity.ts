@@ -51,7 +51,8 @@ export const reach: Family = {
    * day's own histogram costs one index probe per active member; the 29 days before are read from
    * `activity.returning`. Where one of those days was not built with it (the first month after
    * this metric existed, a gap in the builds), the distinct count is used; its subquery runs only
-   * then.
+   * then. A day's histogram is as of its build: rebuilding past days after their member_days
+   * changed leaves the 30 days after them summing old histograms until those are rebuilt too.
    */
   query: (s) => {
     const day = sql`${s.day}::date`

@@ -26,6 +26,7 @@ export const zhCN = {
   'campaignEdit.what.variants': '超过两个版本或版本名不是 A/B',
   'campaignEdit.what.fields': '超过 3 个模板字段',
   'campaignEdit.what.miniprogram': '小程序跳转',
+  'campaignEdit.what.audience': '受众同时按分层、标签或群组合筛选',
 } as const
 
 export const en: Record<keyof typeof zhCN, string> = {
@@ -57,4 +58,5 @@ export const en: Record<keyof typeof zhCN, string> = {
   'campaignEdit.what.variants': 'more than two variants, or variants not named A/B',
   'campaignEdit.what.fields': 'more than 3 template fields',
   'campaignEdit.what.miniprogram': 'a mini-program link',
+  'campaignEdit.what.audience': 'an audience combining a segment, a tag or a group',
 }

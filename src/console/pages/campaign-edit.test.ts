@@ -250,5 +250,17 @@ forEachDatabase('console campaign edit', (db) => {
     expect(await api.text()).toContain(
       `请用 PATCH /admin/api/accounts/${appid}/campaigns/${wide.id} 修改`,
     )
+    // A segment and a tag together: the form picks one kind, so saving would widen the audience.
+    const both = await createCampaign(deps(), actor, {
+      appid,
+      name: '分层加标签',
+      audience: { segment: 'loyal', tag: 5 },
+      variants: [{ key: 'A', weight: 1, template: template('A') }],
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 7,
+    })
+    const combined = await get(`/console/campaigns/${both.id}/edit`)
+    expect(combined.status).toBe(409)
+    expect(await combined.text()).toContain('受众同时按分层、标签或群组合筛选')
   })
 })

@@ -40,12 +40,13 @@ export const DEFAULT_VALUES: FormValues = {
 }
 
 /** Why a campaign's values do not fit the form (made through the API), if they do not. */
-export type NotFormFit = 'variants' | 'fields' | 'miniprogram'
+export type NotFormFit = 'variants' | 'fields' | 'miniprogram' | 'audience'
 
 /**
  * The form's values for an existing campaign (the edit form, prefilled), or what of it the form
  * cannot show: more than the A/B variants, more than {@link FORM_FIELDS} template fields, a
- * mini-program link. Times are the community's wall-clock minutes.
+ * mini-program link, an audience combining a segment, a tag and/or a group (the form picks one:
+ * saving it would silently widen the audience). Times are the community's wall-clock minutes.
  */
 export function campaignFormValues(
   k: Pick<CampaignView, 'name' | 'audience' | 'variants' | 'schedule' | 'conversionDays'>,
@@ -58,6 +59,8 @@ export function campaignFormValues(
     return { notFit: 'fields' }
   if (variants.some((x) => x.template.miniprogram)) return { notFit: 'miniprogram' }
   const a = k.audience as Audience
+  if ([a.segment, a.tag, a.group].filter((x) => x !== undefined && x !== null).length > 1)
+    return { notFit: 'audience' }
   const f: FormValues = {
     ...DEFAULT_VALUES,
     name: k.name,

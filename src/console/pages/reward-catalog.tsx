@@ -38,11 +38,16 @@ interface RewardForm {
   name: string
   cost: string
   stock: string
+  /**
+   * The stock the edit form showed: stock is sent only when the operator changed it, so a save of
+   * another field never writes back a stock that redemptions have lowered since.
+   */
+  stockShown: string
   perMemberLimit: string
   cashback: string
   enabled: boolean
 }
-type FieldName = Exclude<keyof RewardForm, 'enabled'>
+type FieldName = Exclude<keyof RewardForm, 'enabled' | 'stockShown'>
 type RewardErrors = Partial<Record<FieldName, MessageKey>>
 
 const BLANK: RewardForm = {
@@ -50,6 +55,7 @@ const BLANK: RewardForm = {
   name: '',
   cost: '',
   stock: '',
+  stockShown: '',
   perMemberLimit: '',
   cashback: '',
   enabled: true,
@@ -60,13 +66,22 @@ const formOf = (r: Reward): RewardForm => ({
   name: r.name,
   cost: String(r.cost),
   stock: shown(r.stock),
+  stockShown: shown(r.stock),
   perMemberLimit: shown(r.per_member_limit),
   cashback: r.cashback_fen === null ? '' : (r.cashback_fen / 100).toFixed(2),
   enabled: r.enabled,
 })
 
 const readForm = (body: Record<string, unknown>): RewardForm =>
-  readFields(body, ['code', 'name', 'cost', 'stock', 'perMemberLimit', 'cashback'] as const)
+  readFields(body, [
+    'code',
+    'name',
+    'cost',
+    'stock',
+    'stockShown',
+    'perMemberLimit',
+    'cashback',
+  ] as const)
 
 /** Yuan as typed (`50`, `0.5`, `12.30`) in fen; NaN for anything else. */
 const fenOf = (s: string) =>
@@ -123,6 +138,7 @@ function RewardFields(p: {
       {text('name', 'rewards.name', 60)}
       {text('cost', 'rewards.cost', 9)}
       {text('stock', 'rewards.stock', 9, 'rewards.stockHint')}
+      {p.edit && <input type="hidden" name="stockShown" value={f.stockShown} />}
       {text('perMemberLimit', 'rewards.perMemberLimit', 9, 'rewards.perMemberLimitHint')}
       {!p.edit && text('cashback', 'rewards.cashback', 10, 'rewards.cashbackHint')}
       {p.edit && (
@@ -285,7 +301,8 @@ export const rewardCatalogPage: ConsolePage = {
       const body: Record<string, unknown> = {}
       if (values.name !== now.name) body.name = values.name
       if (values.cost !== now.cost) body.cost = required(values.cost)
-      if (values.stock !== now.stock) body.stock = nullable(values.stock)
+      // Only a stock the operator changed: redemptions may have lowered it since the form was shown.
+      if (values.stock !== values.stockShown) body.stock = nullable(values.stock)
       if (values.perMemberLimit !== now.perMemberLimit)
         body.perMemberLimit = nullable(values.perMemberLimit)
       if (values.enabled !== now.enabled) body.enabled = values.enabled

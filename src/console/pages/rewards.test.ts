@@ -189,10 +189,26 @@ forEachDatabase('console: rewards', (get) => {
       expect.objectContaining({ actor: 'op1', target: '7' }),
     ])
 
+    // The edit form carries the stock it showed; members redeem 3 while it is open; a save that
+    // leaves the stock field as shown keeps the lowered stock (it was written back before).
+    const form = (await page('/console/rewards/catalog?edit=7')).html
+    expect(form).toContain('name="stockShown" value="20"')
+    await db().updateTable('rewards').set({ stock: 17 }).where('code', '=', 7).execute()
+    const rename = await post('/console/rewards/catalog/7', {
+      name: '定制马克杯（大）',
+      cost: '300',
+      stock: '20',
+      stockShown: '20',
+      perMemberLimit: '2',
+      enabled: '1',
+    })
+    expect(rename.status).toBe(303)
+    expect(await reward(7)).toMatchObject({ name: '定制马克杯（大）', stock: 17 })
     const edit = await post('/console/rewards/catalog/7', {
       name: '定制马克杯',
       cost: '300',
       stock: '',
+      stockShown: '17',
       perMemberLimit: '2',
     })
     expect(edit.status).toBe(303)
@@ -205,7 +221,7 @@ forEachDatabase('console: rewards', (get) => {
     expect(badEdit.status).toBe(400)
     expect(await badEdit.text()).toContain('所需积分须为正整数')
     expect(await reward(7)).toMatchObject({ name: '定制马克杯', cost: 300, enabled: false })
-    expect(await audits('reward.update')).toHaveLength(1)
+    expect(await audits('reward.update')).toHaveLength(2)
     expect((await post('/console/rewards/catalog/99', { name: 'x', cost: '1' })).status).toBe(404)
   })
 

@@ -17,6 +17,11 @@ export interface ProductFormValues {
   name: string
   price: string
   stock: string
+  /**
+   * The stock the edit form showed: stock is sent only when the operator changed it, so saving
+   * another field never writes back a stock that orders have lowered since.
+   */
+  stockShown: string
   perMemberLimit: string
   startsAt: string
   endsAt: string
@@ -39,6 +44,7 @@ export const BLANK_PRODUCT: ProductFormValues = {
   name: '',
   price: '',
   stock: '',
+  stockShown: '',
   perMemberLimit: '',
   startsAt: '',
   endsAt: '',
@@ -58,6 +64,7 @@ export function productValues(p: Product, local: (d: Date) => string): ProductFo
     name: p.name,
     price: fenToYuan(p.price_fen),
     stock: n(p.stock),
+    stockShown: n(p.stock),
     perMemberLimit: n(p.per_member_limit),
     startsAt: p.starts_at ? local(p.starts_at) : '',
     endsAt: p.ends_at ? local(p.ends_at) : '',
@@ -78,6 +85,7 @@ export function readProductForm(body: Record<string, unknown>): ProductFormValue
     name: text('name'),
     price: text('price'),
     stock: text('stock'),
+    stockShown: text('stockShown'),
     perMemberLimit: text('perMemberLimit'),
     startsAt: text('startsAt'),
     endsAt: text('endsAt'),
@@ -128,7 +136,8 @@ export function updateProductBody(
   if (f.name !== now.name) body.name = f.name
   if (f.price !== now.price && yuanToFen(f.price) !== yuanToFen(now.price))
     body.priceFen = yuanToFen(f.price)
-  if (f.stock !== now.stock) body.stock = nullable(f.stock)
+  // Only a stock the operator changed: orders may have lowered it since the form was shown.
+  if (f.stock !== f.stockShown) body.stock = nullable(f.stock)
   if (f.perMemberLimit !== now.perMemberLimit) body.perMemberLimit = nullable(f.perMemberLimit)
   if (f.startsAt !== now.startsAt) body.startsAt = instant(f.startsAt, timeZone)
   if (f.endsAt !== now.endsAt) body.endsAt = instant(f.endsAt, timeZone)
@@ -149,7 +158,7 @@ export function productFormErrors(issues: readonly BaseIssue<unknown>[]): Produc
   return errors
 }
 
-type TextField = Exclude<FieldName, 'kind' | 'enabled'>
+type TextField = Exclude<FieldName, 'kind' | 'enabled' | 'stockShown'>
 
 /** The create or edit form. */
 export function ProductForm(p: {
@@ -220,6 +229,7 @@ export function ProductForm(p: {
       {input('name', { max: 127, required: true })}
       {input('price', { max: 12, hint: 'shop.product.priceHint', required: true, numeric: true })}
       {input('stock', { max: 9, hint: 'shop.product.stockHint', numeric: true })}
+      {p.edit && <input type="hidden" name="stockShown" value={f.stockShown} />}
       {input('perMemberLimit', { max: 9, hint: 'shop.product.limitHint', numeric: true })}
       {input('startsAt', { max: 16, type: 'datetime-local', hint: 'shop.product.windowHint' })}
       {input('endsAt', { max: 16, type: 'datetime-local', hint: 'shop.product.windowHint' })}

@@ -294,10 +294,30 @@ forEachDatabase('console: shop', (get) => {
 
     const edit = await page('/console/shop/products/flash-cake')
     expect(edit.html).toContain('value="2026-11-21T10:00"')
+    expect(edit.html).toContain('name="stockShown" value="50"')
+    // Orders sell 4 while the form is open: a save that leaves the stock as shown keeps 46.
+    await db().updateTable('products').set({ stock: 46 }).where('sku', '=', 'flash-cake').execute()
+    const renamed = await post('/console/shop/products/flash-cake', {
+      ...fields,
+      name: '蛋糕（限时）',
+      stock: '50',
+      stockShown: '50',
+      enabled: '1',
+    })
+    expect(renamed.status).toBe(303)
+    expect(
+      await db()
+        .selectFrom('products')
+        .select(['name', 'stock'])
+        .where('sku', '=', 'flash-cake')
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ name: '蛋糕（限时）', stock: 46 })
     const saved = await post('/console/shop/products/flash-cake', {
       ...fields,
+      name: '蛋糕（限时）',
       price: '9.90',
       stock: '',
+      stockShown: '46',
       enabled: '1',
     })
     expect(saved.status).toBe(303)
@@ -308,7 +328,7 @@ forEachDatabase('console: shop', (get) => {
       .executeTakeFirstOrThrow()
     expect(after).toMatchObject({ price_fen: 990, stock: null, enabled: true })
     expect(after.starts_at?.toISOString()).toBe('2026-11-21T02:00:00.000Z')
-    expect(JSON.parse(String((await audits('product.update'))[0]?.details))).toEqual({
+    expect(JSON.parse(String((await audits('product.update'))[1]?.details))).toEqual({
       priceFen: 990,
       stock: null,
     })
