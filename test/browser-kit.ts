@@ -4,8 +4,9 @@
  * skip when no Chromium executable exists. Suites run once, on {@link browserDatabase}.
  */
 import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
-import { afterAll, beforeAll, describe, it } from 'vitest'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { passwordOf } from './console-kit.js'
 import { browserDatabase, forEachDatabase, type TestDatabase } from './databases.js'
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
@@ -57,3 +58,41 @@ export function browserSuite(
     browserDatabase,
   )
 }
+
+/**
+ * Signed-in console pages for a suite (call it in the suite's body): `open(width, as, path)` is a
+ * fresh zh-CN profile `width` px wide, signed in through the form as operator `as`, on `path`.
+ * Every request must stay on the app (checked after each test); the profiles close after the suite.
+ */
+export function consolePages(browser: () => Browser, url: () => string) {
+  const contexts: BrowserContext[] = []
+  const foreign: string[] = []
+  afterEach(() => expect(foreign).toEqual([]))
+  afterAll(async () => {
+    for (const c of contexts) await c.close()
+  })
+  return async function open(width: number, as: string, path: string): Promise<Page> {
+    const context = await browser().newContext({
+      viewport: { width, height: 900 },
+      locale: 'zh-CN',
+    })
+    contexts.push(context)
+    const page = await context.newPage()
+    page.on('request', (r) => {
+      if (!r.url().startsWith(url())) foreign.push(r.url())
+    })
+    await page.goto(`${url()}/console/login`)
+    await page.getByLabel('用户名').fill(as)
+    await page.getByLabel('密码').fill(passwordOf(as))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${url()}/console`)
+    await page.goto(`${url()}${path}`)
+    return page
+  }
+}
+
+/** The page fits its viewport's width (no horizontal scroll). */
+export const noHorizontalScroll = async (page: Page) =>
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+    page.viewportSize()!.width,
+  )

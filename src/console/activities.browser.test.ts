@@ -4,10 +4,10 @@
  * through the webhook), the console lists them with the waitlist and awards the points; 系统 fits a
  * 375 px phone. Screenshots go to test-output/console/. Skipped, saying so, only without Chromium.
  */
-import type { BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
-import { browserSuite, SHOTS } from '../../test/browser-kit.js'
-import { passwordOf, seedOperators } from '../../test/console-kit.js'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { browserSuite, consolePages, noHorizontalScroll, SHOTS } from '../../test/browser-kit.js'
+import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { createPusher } from '../sandbox/pusher.js'
 
@@ -15,42 +15,15 @@ vi.setConfig({ testTimeout: 90_000 })
 
 browserSuite('activities and system in a browser', (db, browser) => {
   let server: TestServer
-  const contexts: BrowserContext[] = []
-  const foreign: string[] = []
-  afterEach(() => expect(foreign).toEqual([]))
+  const open = consolePages(browser, () => server.url)
   const shot = (page: Page, file: string) =>
     page.screenshot({ path: `${SHOTS}${file}`, fullPage: true })
-  const noHorizontalScroll = async (page: Page) =>
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
-      page.viewportSize()!.width,
-    )
-
-  /** A fresh profile at `width` px, signed in as `as`, on `path`. */
-  async function open(width: number, as: string, path: string): Promise<Page> {
-    const context = await browser().newContext({
-      viewport: { width, height: 900 },
-      locale: 'zh-CN',
-    })
-    contexts.push(context)
-    const page = await context.newPage()
-    page.on('request', (r) => {
-      if (!r.url().startsWith(server.url)) foreign.push(r.url())
-    })
-    await page.goto(`${server.url}/console/login`)
-    await page.getByLabel('用户名').fill(as)
-    await page.getByLabel('密码').fill(passwordOf(as))
-    await page.getByLabel('密码').press('Enter')
-    await page.waitForURL(`${server.url}/console`)
-    await page.goto(`${server.url}${path}`)
-    return page
-  }
 
   beforeAll(async () => {
     await seedOperators(db().db, new Date())
     server = await startServer(db().db)
   })
   afterAll(async () => {
-    for (const c of contexts) await c.close()
     await server?.close()
   })
 

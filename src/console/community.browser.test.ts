@@ -4,10 +4,10 @@
  * fits a 375 px phone. Screenshots go to test-output/console/. Skipped, saying so, only without
  * Chromium.
  */
-import type { BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
-import { browserSuite, SHOTS } from '../../test/browser-kit.js'
-import { passwordOf, seedOperators } from '../../test/console-kit.js'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { browserSuite, consolePages, SHOTS } from '../../test/browser-kit.js'
+import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { audit } from '../community/audit-log.js'
 
@@ -15,30 +15,9 @@ vi.setConfig({ testTimeout: 60_000 })
 
 browserSuite('community in a browser', (db, browser) => {
   let server: TestServer
-  const contexts: BrowserContext[] = []
-  const foreign: string[] = []
-  afterEach(() => expect(foreign).toEqual([]))
+  const open = consolePages(browser, () => server.url)
   const shot = (page: Page, file: string) =>
     page.screenshot({ path: `${SHOTS}${file}`, fullPage: true })
-
-  async function open(width: number, path: string): Promise<Page> {
-    const context = await browser().newContext({
-      viewport: { width, height: 900 },
-      locale: 'zh-CN',
-    })
-    contexts.push(context)
-    const page = await context.newPage()
-    page.on('request', (r) => {
-      if (!r.url().startsWith(server.url)) foreign.push(r.url())
-    })
-    await page.goto(`${server.url}/console/login`)
-    await page.getByLabel('用户名').fill('owner1')
-    await page.getByLabel('密码').fill(passwordOf('owner1'))
-    await page.getByLabel('密码').press('Enter')
-    await page.waitForURL(`${server.url}/console`)
-    await page.goto(`${server.url}${path}`)
-    return page
-  }
 
   beforeAll(async () => {
     await seedOperators(db().db, new Date())
@@ -62,12 +41,11 @@ browserSuite('community in a browser', (db, browser) => {
     server = await startServer(db().db)
   })
   afterAll(async () => {
-    for (const c of contexts) await c.close()
     await server?.close()
   })
 
   it('an owner filters the audit log by action and sees the matching entries', async () => {
-    const page = await open(1280, '/console/community/audit')
+    const page = await open(1280, 'owner1', '/console/community/audit')
     expect(await page.locator('h1').textContent()).toBe('审计日志')
     const rows = page.locator('#audit-log ~ table.data tbody tr')
     expect(await rows.count()).toBeGreaterThanOrEqual(5)
@@ -90,7 +68,7 @@ browserSuite('community in a browser', (db, browser) => {
   })
 
   it('fits a 375 px phone: the audit log as cards, then the groups and moderators', async () => {
-    const page = await open(375, '/console/community/audit?action=campaign.pause')
+    const page = await open(375, 'owner1', '/console/community/audit?action=campaign.pause')
     const width = () => page.evaluate(() => document.documentElement.scrollWidth)
     expect(await width()).toBeLessThanOrEqual(375)
     expect(await page.locator('#audit-log ~ table.data tbody tr').count()).toBe(2)

@@ -5,10 +5,10 @@
  * and sees WeChat Pay processing it; the pages fit a 375 px phone. Screenshots go to
  * test-output/console/. Skipped, saying so, only without Chromium.
  */
-import type { BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
-import { browserSuite, SHOTS } from '../../test/browser-kit.js'
-import { passwordOf, seedOperators } from '../../test/console-kit.js'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { browserSuite, consolePages, SHOTS } from '../../test/browser-kit.js'
+import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { silentLogger } from '../logger.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
@@ -23,9 +23,7 @@ browserSuite('shop orders in a browser', (db, browser) => {
   let wx: SandboxApi
   let pay: SandboxPay
   let orderNo = ''
-  const contexts: BrowserContext[] = []
-  const foreign: string[] = []
-  afterEach(() => expect(foreign).toEqual([]))
+  const open = consolePages(browser, () => server.url)
   /** No horizontal scroll; else the text that sticks out, to say what to fix. */
   const noHorizontalScroll = async (page: Page) =>
     expect(
@@ -42,26 +40,6 @@ browserSuite('shop orders in a browser', (db, browser) => {
         return out.length > 0 ? out : [`scrollWidth ${document.documentElement.scrollWidth}`]
       }),
     ).toEqual([])
-
-  /** A fresh profile at `width` px, signed in as `as`, on `path`. */
-  async function open(width: number, as: string, path: string): Promise<Page> {
-    const context = await browser().newContext({
-      viewport: { width, height: 900 },
-      locale: 'zh-CN',
-    })
-    contexts.push(context)
-    const page = await context.newPage()
-    page.on('request', (r) => {
-      if (!r.url().startsWith(server.url)) foreign.push(r.url())
-    })
-    await page.goto(`${server.url}/console/login`)
-    await page.getByLabel('用户名').fill(as)
-    await page.getByLabel('密码').fill(passwordOf(as))
-    await page.getByLabel('密码').press('Enter')
-    await page.waitForURL(`${server.url}/console`)
-    await page.goto(`${server.url}${path}`)
-    return page
-  }
 
   /** A mini-program member logs in, orders `sku` and pays at the sandbox; the order's number. */
   async function buyAndPay(sku: string): Promise<string> {
@@ -101,7 +79,6 @@ browserSuite('shop orders in a browser', (db, browser) => {
     orderNo = await buyAndPay('vip-30')
   }, 60_000)
   afterAll(async () => {
-    for (const c of contexts) await c.close()
     await server?.close()
     await pay?.close()
     await wx?.close()
