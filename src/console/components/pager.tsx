@@ -41,6 +41,10 @@ export function listHref(
   return `${path}${query ? `?${query}` : ''}${to.anchor ? `#${to.anchor}` : ''}`
 }
 
+/** `path` with the request's `?appid=` kept and `set` added, for links, forms and redirects. */
+export const keepAccount = (c: ConsoleContext, path: string, set: Record<string, string> = {}) =>
+  listHref(c, { path }, set)
+
 /** The `?before=` row id of a keyset-paged list (0: the newest page). */
 export function beforeOf(c: ConsoleContext): number {
   const text = c.req.query('before') ?? ''

@@ -17,7 +17,7 @@ import {
 import { csvResponse } from '../../routes/csv.js'
 import { DataTable } from '../components/data-table.js'
 import { Field, Notice } from '../components/form.js'
-import { listHref, Pager } from '../components/pager.js'
+import { keepAccount, listHref, Pager } from '../components/pager.js'
 import { Select } from '../components/select.js'
 import { accountOf, type ConsoleContext, type ConsoleDeps } from '../context.js'
 import type { ConsolePage } from '../page.js'
@@ -83,11 +83,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
             <input id="audit-to" name="to" type="date" value={values.to} />
           </Field>
           <button type="submit">{t('community.filter.apply')}</button>
-          <a
-            href={`/console${PATH}${appidQuery ? `?appid=${encodeURIComponent(appidQuery)}` : ''}`}
-          >
-            {t('community.filter.reset')}
-          </a>
+          <a href={keepAccount(c, `/console${PATH}`)}>{t('community.filter.reset')}</a>
         </form>
       </section>
       {page && (

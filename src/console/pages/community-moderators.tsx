@@ -17,7 +17,7 @@ import {
 } from '../../admin/reads/community-reads.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
-import { OffsetPager, offsetOf } from '../components/pager.js'
+import { keepAccount, OffsetPager, offsetOf } from '../components/pager.js'
 import { SelectField } from '../components/select.js'
 import {
   accountOf,
@@ -37,14 +37,6 @@ const SOURCES = ['config', 'wecom', 'console']
 
 const who = (m: Pick<ModeratorRow, 'channel' | 'externalId' | 'scope'>) =>
   `${m.channel}:${m.externalId}@${m.scope}`
-/** `/console<path>`, keeping the page's account, with `extra` in the query. */
-function at(c: ConsoleContext, path: string, extra: Record<string, string> = {}) {
-  const q = new URLSearchParams(extra)
-  const appid = c.req.query('appid')
-  if (appid) q.set('appid', appid)
-  const query = q.toString()
-  return `/console${path}${query ? `?${query}` : ''}`
-}
 const sourceName = (t: Translate, source: string) =>
   SOURCES.includes(source) ? t(`community.source.${source}` as MessageKey) : source
 
@@ -98,7 +90,7 @@ async function show(
                     label: '',
                     cell: (m: ModeratorRow) =>
                       m.source !== 'console' ? null : (
-                        <form method="post" action={at(c, `${PATH}/remove`)}>
+                        <form method="post" action={keepAccount(c, `/console${PATH}/remove`)}>
                           <CsrfField token={session.csrfToken} />
                           <input type="hidden" name="channel" value={m.channel} />
                           <input type="hidden" name="externalId" value={m.externalId} />
@@ -130,7 +122,7 @@ async function show(
       {owner && (
         <section class="card" aria-labelledby="add-moderator">
           <h2 id="add-moderator">{t('community.add')}</h2>
-          <form method="post" action={at(c, PATH)} class="stack">
+          <form method="post" action={keepAccount(c, `/console${PATH}`)} class="stack">
             <CsrfField token={session.csrfToken} />
             <SelectField
               id="mod-channel"
@@ -227,7 +219,7 @@ export const communityModeratorsPage: ConsolePage = {
             : t('community.error.unknownMember', { id: parsed.output.externalId })
         return show(c, deps, { values, error, status: 400 })
       }
-      return c.redirect(at(c, PATH, { added: who(done.moderator) }), 303)
+      return c.redirect(keepAccount(c, `/console${PATH}`, { added: who(done.moderator) }), 303)
     })
 
     app.post(`${PATH}/remove`, requireRole('owner'), async (c) => {
@@ -248,7 +240,7 @@ export const communityModeratorsPage: ConsolePage = {
           error: t('community.error.managed', { source: sourceName(t, done.source) }),
           status: 400,
         })
-      return c.redirect(at(c, PATH, { removed: who(parsed.output) }), 303)
+      return c.redirect(keepAccount(c, `/console${PATH}`, { removed: who(parsed.output) }), 303)
     })
   },
 }

@@ -15,7 +15,7 @@ import {
 import { translator } from '../../bot/i18n.js'
 import { type Column, DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
-import { beforeOf, Pager } from '../components/pager.js'
+import { beforeOf, keepAccount, Pager } from '../components/pager.js'
 import {
   accountOf,
   actorOf,
@@ -29,7 +29,7 @@ import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { memberHref } from './members.js'
-import { keepAccount, PAGE, RewardsTabs } from './reward-tabs.js'
+import { PAGE, RewardsTabs } from './reward-tabs.js'
 
 const PATH = '/rewards/redemptions'
 /** What a typed code may be: letters and digits (issued codes are 10, upper case). */

@@ -14,6 +14,7 @@ import {
 import { allRewards } from '../../admin/reads/point-rules.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
+import { keepAccount } from '../components/pager.js'
 import {
   accountOf,
   actorOf,
@@ -26,7 +27,7 @@ import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
+import { RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
 
 const PATH = '/rewards/catalog'
 /** The most rewards the page lists (a catalog is small; members pick by code). */

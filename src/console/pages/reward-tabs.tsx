@@ -3,7 +3,6 @@
  * reading typed forms, and the `?appid=` a form or redirect keeps.
  */
 import { SectionTabs } from '../components/section-tabs.js'
-import type { ConsoleContext } from '../context.js'
 import type { Translate } from '../i18n.js'
 
 const TABS = [
@@ -38,11 +37,4 @@ export function readFields<K extends string>(body: Record<string, unknown>, keys
   const out = {} as Record<K, string>
   for (const k of keys) out[k] = typeof body[k] === 'string' ? (body[k] as string).trim() : ''
   return { ...out, enabled: body.enabled !== undefined }
-}
-
-/** `href` with the request's `?appid=` kept (and `extra` query parameters), for forms and redirects. */
-export function keepAccount(c: ConsoleContext, href: string, extra: Record<string, string> = {}) {
-  const appid = c.req.query('appid')
-  const q = new URLSearchParams({ ...(appid ? { appid } : {}), ...extra }).toString()
-  return q ? `${href}${href.includes('?') ? '&' : '?'}${q}` : href
 }

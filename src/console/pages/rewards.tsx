@@ -11,6 +11,7 @@ import { levelDistribution } from '../../admin/reads/reward-reads.js'
 import { LEVELS } from '../../community/levels.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
+import { keepAccount } from '../components/pager.js'
 import { Select } from '../components/select.js'
 import {
   accountOf,
@@ -23,7 +24,7 @@ import {
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
-import { keepAccount, RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
+import { RewardsTabs, readFields, shown, wholeNumber } from './reward-tabs.js'
 
 const PATH = '/rewards'
 type Rule = Awaited<ReturnType<typeof effectiveRules>>[number]

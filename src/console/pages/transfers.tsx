@@ -5,13 +5,13 @@
  */
 import { isTransferState, listTransfers, TRANSFER_STATES } from '../../admin/reads/reward-reads.js'
 import { DataTable } from '../components/data-table.js'
-import { beforeOf, Pager } from '../components/pager.js'
+import { beforeOf, keepAccount, Pager } from '../components/pager.js'
 import { SelectField } from '../components/select.js'
 import { accountOf, ConsoleRefusal } from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { memberHref } from './members.js'
-import { keepAccount, PAGE, RewardsTabs } from './reward-tabs.js'
+import { PAGE, RewardsTabs } from './reward-tabs.js'
 
 const PATH = '/rewards/transfers'
 
