@@ -5,7 +5,9 @@
  * (delete … returning, aggregated, added to the rollup), so reports read the same before and
  * after, and concurrent pruners never count a recipient twice (batches are taken with SKIP LOCKED,
  * a row deleted by another is not returned). Then a cron run's row is deleted; a one-shot run's row
- * stays (marked `pruned_at`) because it is what keeps the one-shot from being sent again.
+ * stays (marked `pruned_at`) because it is what keeps the one-shot from being sent again, and so
+ * does a cron campaign's last run when it left no rollup (it reached nobody): a campaign that
+ * has run is never editable again (campaign-edit.ts).
  *
  * Tracked links (`/r/<code>`) of pruned recipients no longer redirect.
  */
@@ -60,22 +62,39 @@ export async function pruneCampaignRecipients(
       .select('x.member_id')
       .where('x.campaign_id', '=', run.campaign_id)
       .where('x.slot', '=', run.slot)
-    const done = run.schedule_cron
-      ? await db
-          .deleteFrom('campaign_runs')
-          .where('campaign_id', '=', run.campaign_id)
-          .where('slot', '=', run.slot)
-          .where(({ not, exists }) => not(exists(left)))
-          .returning('slot')
-          .executeTakeFirst()
-      : await db
-          .updateTable('campaign_runs')
-          .set({ pruned_at: o.now })
-          .where('campaign_id', '=', run.campaign_id)
-          .where('slot', '=', run.slot)
-          .where(({ not, exists }) => not(exists(left)))
-          .returning('slot')
-          .executeTakeFirst()
+    // A cron run's row goes when something else shows the campaign ran (its rollups, or a later
+    // run); the last one of a campaign that reached nobody stays, marked, like a one-shot's.
+    const shown = db
+      .selectFrom('campaign_rollups as u')
+      .select('u.campaign_id')
+      .where('u.campaign_id', '=', run.campaign_id)
+      .union(
+        db
+          .selectFrom('campaign_runs as n')
+          .select('n.campaign_id')
+          .where('n.campaign_id', '=', run.campaign_id)
+          .where('n.slot', '>', run.slot),
+      )
+    const deleted =
+      run.schedule_cron &&
+      (await db
+        .deleteFrom('campaign_runs')
+        .where('campaign_id', '=', run.campaign_id)
+        .where('slot', '=', run.slot)
+        .where(({ not, exists }) => not(exists(left)))
+        .where(({ exists }) => exists(shown))
+        .returning('slot')
+        .executeTakeFirst())
+    const done =
+      deleted ||
+      (await db
+        .updateTable('campaign_runs')
+        .set({ pruned_at: o.now })
+        .where('campaign_id', '=', run.campaign_id)
+        .where('slot', '=', run.slot)
+        .where(({ not, exists }) => not(exists(left)))
+        .returning('slot')
+        .executeTakeFirst())
     if (done) result.runs++
   }
   return result

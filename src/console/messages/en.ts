@@ -66,7 +66,7 @@ export const en: Record<MessageKey, string> = {
   'overview.today': 'Today',
   'overview.yesterday': 'Yesterday',
   'overview.lastWeek': 'Same day last week',
-  'overview.vsLastWeek': 'vs. last week',
+  'overview.yesterdayVsWeekBefore': 'Yesterday vs. a week before',
   'overview.partial': "Today's figures as of {time}, still growing",
   'overview.trends': 'Last 30 days (through yesterday)',
   'overview.alerts': 'Open alerts',

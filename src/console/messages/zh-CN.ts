@@ -63,7 +63,7 @@ export const zhCN = {
   'overview.today': '今日',
   'overview.yesterday': '昨日',
   'overview.lastWeek': '上周同日',
-  'overview.vsLastWeek': '较上周同日',
+  'overview.yesterdayVsWeekBefore': '昨日较前一周同日',
   'overview.partial': '今日数据截至 {time}，仍在增长',
   'overview.trends': '近 30 天趋势（截至昨日）',
   'overview.alerts': '未关闭的告警',

@@ -44,7 +44,7 @@ const href = (a: Activity, period?: string) =>
   `/console/activities/${a.key}${period ? `?period=${period}` : ''}`
 
 async function activityOf(c: ConsoleContext, deps: ConsoleDeps) {
-  const a = await findActivity(deps.db, accountOf(c, deps), c.req.param('key') ?? '')
+  const a = await findActivity(deps.db, accountOf(c), c.req.param('key') ?? '')
   if (!a || a.key !== c.req.param('key')) throw new ConsoleRefusal(404, 'activities.error.notFound')
   return a
 }

@@ -55,7 +55,7 @@ export const campaignReportPage: ConsolePage = {
   mount(app, deps) {
     app.get('/campaigns/:id{[0-9]+}', async (c) => {
       const { t, fmt } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const row = await findCampaign(deps.db, appid, c.req.param('id'))
       if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
       const report = await campaignReportView(deps.db, row, deps.clock.now())

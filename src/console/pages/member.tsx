@@ -57,7 +57,7 @@ const DONE: MessageKey[] = [
 ]
 
 async function load(c: ConsoleContext, deps: ConsoleDeps) {
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const member = await memberByOpenid(deps.db, appid, c.req.param('openid') ?? '')
   if (!member) throw new ConsoleRefusal(404, 'member.unknown')
   const keep = c.req.query('appid') === appid ? appid : undefined
