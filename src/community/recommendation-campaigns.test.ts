@@ -5,6 +5,7 @@
  */
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { testConfig } from '../../test/server.js'
 import { translator } from '../bot/i18n.js'
 import { validateTemplateMessage } from '../wechat/api/messages.js'
 import { campaignReport, markConversions, twoProportionZTest } from './campaign-report.js'
@@ -14,13 +15,7 @@ import { recomputeRecommendations } from './recommendations.js'
 import { ensureDefaultRewards } from './rewards.js'
 
 const t = translator('zh-CN')
-const settings: CampaignSettings = {
-  timeZone: 'Asia/Shanghai',
-  capHours: 0,
-  capSlackMinutes: 0,
-  quietHours: null,
-  publicBaseUrl: 'https://quanzi.example',
-}
+const settings: CampaignSettings = { ...testConfig().campaigns, capHours: 0, quietHours: null }
 const T = new Date('2026-12-10T02:00:00Z')
 const hours = (h: number) => new Date(T.getTime() + h * 3_600_000)
 

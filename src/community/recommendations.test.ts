@@ -251,6 +251,10 @@ forEachDatabase('recommendations', (get, dbName) => {
     expect(await similarities(appid)).toEqual(before)
     expect(second).toMatchObject({ items: first.items, similarities: first.similarities })
     expect(before.length).toBeGreaterThan(0)
+    // the summary counts every account's rows (this file's earlier accounts too)
+    const all = await get().db.selectFrom('item_similarities').select('appid').execute()
+    expect(first).toMatchObject({ similarities: all.length })
+    expect(all.length).toBeGreaterThanOrEqual(before.length)
   })
 
   if (dbName === 'postgres')

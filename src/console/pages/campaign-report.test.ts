@@ -1,21 +1,13 @@
 /** The report page's redemption line: the A/B test on redemptions in words (recommendations' uplift). */
 import { describe, expect, it } from 'vitest'
+import { campaignRollup } from '../../../test/analytics-fixtures.js'
 import { type VariantCounts, variantReport } from '../../community/campaign-report.js'
 import { consoleTranslator } from '../i18n.js'
 import { redemptionVerdict } from './campaign-report.js'
 
+/** A variant's counts: the rollup fixture's, with `redeemed` of them redeemed. */
 const counts = (variant: string, enqueued: number, redeemed: number): VariantCounts => ({
-  variant,
-  audience: enqueued,
-  enqueued,
-  capped: 0,
-  opted_out: 0,
-  unreachable: 0,
-  sent: enqueued,
-  failed: 0,
-  delivered: enqueued,
-  clicked: 0,
-  converted: 0,
+  ...campaignRollup(0, new Date(0), variant, enqueued, 0),
   redeemed,
 })
 
