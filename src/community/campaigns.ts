@@ -492,11 +492,15 @@ async function enqueueBatch(
       .execute()
     for (const p of passed) capped.delete(p.id)
   }
-  // {{rec}}: the top recommended reward of each member who gets a push, in one statement.
+  // {{rec}}: the top recommended reward of each member pushed a variant naming it, in one statement.
   const recs = run.recommends
     ? await recommendRewards(trx, {
         appid: campaign.appid,
-        memberIds: candidates.filter((m) => !capped.has(m.id)).map((m) => m.id),
+        memberIds: candidates
+          .filter(
+            (m) => !capped.has(m.id) && recommends(pickVariant(campaign.id, m.id, run.variants)),
+          )
+          .map((m) => m.id),
         limit: 1,
       })
     : undefined
