@@ -5,6 +5,7 @@ import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
+import { recomputeRecommendationsJob } from './recompute-recommendations.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
 import { reconcileBillsJob } from './reconcile-bills.js'
 import { releasePointsJob } from './release-points.js'
@@ -25,6 +26,7 @@ export const jobs: readonly Job[] = [
   analyticsRollupJob,
   alertsJob,
   releasePointsJob,
+  recomputeRecommendationsJob,
 ]
 
 /** Finds a job by name. */

@@ -132,7 +132,8 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         (count(*) filter (where o.status in ('failed', 'skipped')))::int as failed,
         (count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered,
         (count(*) filter (where g.clicked_at is not null))::int as clicked,
-        (count(*) filter (where g.converted_at is not null))::int as converted
+        (count(*) filter (where g.converted_at is not null))::int as converted,
+        (count(*) filter (where g.redeemed_at is not null))::int as redeemed
       from gone g
       join campaigns c on c.id = g.campaign_id
       join members m on m.id = g.member_id
@@ -143,9 +144,9 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
       group by g.variant
     ), added as (
       insert into campaign_rollups as t (campaign_id, slot, variant, audience, enqueued, capped,
-        opted_out, unreachable, sent, failed, delivered, clicked, converted)
+        opted_out, unreachable, sent, failed, delivered, clicked, converted, redeemed)
       select ${campaignId}, ${slot}::timestamptz, variant, audience, enqueued, capped, opted_out,
-        unreachable, sent, failed, delivered, clicked, converted
+        unreachable, sent, failed, delivered, clicked, converted, redeemed
       from counts
       on conflict (campaign_id, slot, variant) do update set
         audience = t.audience + excluded.audience,
@@ -157,7 +158,8 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         failed = t.failed + excluded.failed,
         delivered = t.delivered + excluded.delivered,
         clicked = t.clicked + excluded.clicked,
-        converted = t.converted + excluded.converted
+        converted = t.converted + excluded.converted,
+        redeemed = t.redeemed + excluded.redeemed
       returning 1
     )
     select (select count(*) from gone)::int as n, (select count(*) from added)::int as v`.execute(

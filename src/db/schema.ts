@@ -704,6 +704,8 @@ export interface CampaignRecipientsTable {
   clicks: Generated<number>
   clicked_at: Timestamp | null
   converted_at: Timestamp | null
+  /** The first reward redemption within the conversion window after the push (migration 0048). */
+  redeemed_at: Timestamp | null
 }
 
 /** The counts of pruned recipients of one run and variant (campaignReport adds them). */
@@ -721,12 +723,44 @@ export interface CampaignRollupsTable {
   delivered: number
   clicked: number
   converted: number
+  redeemed: Generated<number>
 }
 
 /** How far a periodic campaign task got (`conversions`: members active since then are checked). */
 export interface CampaignWatermarksTable {
   name: string
   marked_at: Timestamp
+}
+
+/** What recommendations count: a reward (rewards.id) or a shop product (products.id). */
+export type ItemKind = 'reward' | 'product'
+
+/** Item → similar item, the top N per item, rebuilt nightly (src/community/recommendations.ts). */
+export interface ItemSimilaritiesTable {
+  appid: string
+  item_kind: ItemKind
+  item_id: number
+  similar_kind: ItemKind
+  similar_id: number
+  /** Cosine: members with both / √(members with one × members with the other). */
+  score: number
+  /** Members who have both. */
+  together: number
+  /** 1 = the most similar. */
+  rank: number
+  computed_at: Timestamp
+}
+
+/** Each item's distinct members (the popular fallback), rebuilt with the similarities. */
+export interface ItemPopularityTable {
+  appid: string
+  item_kind: ItemKind
+  item_id: number
+  /** Distinct members who redeemed or bought it (all time). */
+  members: number
+  /** The same within the recent window (the popular fallback's first order). */
+  recent_members: number
+  computed_at: Timestamp
 }
 
 export interface ActivitiesTable {
@@ -964,6 +998,8 @@ export interface Database {
   campaign_recipients: CampaignRecipientsTable
   campaign_rollups: CampaignRollupsTable
   campaign_watermarks: CampaignWatermarksTable
+  item_similarities: ItemSimilaritiesTable
+  item_popularity: ItemPopularityTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable

@@ -83,6 +83,10 @@ export const en: Record<MessageKey, string> = {
   'redeem.needsMiniProgram':
     '"{name}" is paid to your WeChat wallet: sign in to the mini program once first: {link}\nThen send "redeem {code}" again.',
   'redeem.unavailable': '"{name}" cannot be redeemed right now (cashback is not set up).',
+  'redeem.similar': '💡 Members like you also redeemed: {items}',
+  'redeem.popular': '🔥 Popular now: {items}',
+  'redeem.recItem': '{name} (redeem {code})',
+  'campaign.recFallback': 'Points rewards',
   'cashback.paid': '💰 Your ¥{yuan} cashback is in your WeChat wallet.',
   'cashback.returned':
     'Your ¥{yuan} cashback did not go through ({reason}); {points} points are back, you have {balance}.',

@@ -77,6 +77,10 @@ export const zhCN = {
   'redeem.needsMiniProgram':
     '「{name}」会转入你的微信零钱，需要先在小程序里登录一次：{link}\n登录后再发送「兑换 {code}」。',
   'redeem.unavailable': '「{name}」暂时无法兑换（返现未开通）。',
+  'redeem.similar': '💡 和你相似的会员还兑换了：{items}',
+  'redeem.popular': '🔥 大家都在兑：{items}',
+  'redeem.recItem': '{name}（兑换 {code}）',
+  'campaign.recFallback': '积分好礼',
   'cashback.paid': '💰 {yuan} 元返现已转入你的微信零钱。',
   'cashback.returned':
     '{yuan} 元返现没有完成（{reason}），{points} 积分已退回，当前 {balance} 积分。',
