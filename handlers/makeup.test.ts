@@ -51,14 +51,24 @@ forEachDatabase('补签 / makeup through the OA chat', (get) => {
       expect(await say('帮助 补签')).toBe(
         '· 补签 / makeup / 补卡 — 补上最近漏签的一天（消耗积分，每月限次；「补签 11-20」补指定日期）',
       )
-      // the second make-up of the month costs 40 (balance 35 + daily_login 10); no third
+      // 11-05 and 11-06 missed: the check-in says a 补签 can mend the streak (the second of the
+      // month costs 40), and the make-up of 11-06 joins today to it
       clock.at = new Date('2026-11-07T02:00:00Z')
+      expect(await say('签到')).toBe(
+        [
+          '签到成功 ✅ +5 积分',
+          '已连续签到 1 天',
+          '连续签到中断了？发送「补签」补上漏签的一天（40 积分，本月还可补 1 次）',
+          '每日到访奖励 +10 积分（每天第一条消息）',
+          '当前积分 50，等级 铜牌',
+        ].join('\n'),
+      )
       expect(await say('补签')).toBe(
         [
           '补签成功 ✅ 2026-11-06 已补上，消耗 40 积分',
-          '当前连续签到 1 天',
+          '当前连续签到 2 天',
           '11 月已补签 2/2 次',
-          '当前积分 5，等级 铜牌',
+          '当前积分 10，等级 铜牌',
         ].join('\n'),
       )
       expect(await say('补签')).toBe('11 月的补签次数已用完（每月 2 次）。')

@@ -11,6 +11,8 @@ const settings: CheckinSettings = {
   streakBonuses: { 3: 20, 7: 50 },
   makeup: { days: 7, perMonth: 2, costs: [20, 40] },
 }
+/** One streak through 11-01..11-07, as `streaks()` lists it. */
+const WEEK_RUN = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`11-0${i + 1}`, i + 1]))
 /** 10:00 community time on `day`. */
 const at = (day: string) => new Date(`${day}T02:00:00Z`)
 
@@ -142,15 +144,7 @@ forEachDatabase('make-up check-ins (补签)', (get, dbName) => {
       // 500 + 6 × 5 + 2 × 20 − 20 + 50
       balance: 600,
     })
-    expect(await streaks(id)).toEqual({
-      '11-01': 1,
-      '11-02': 2,
-      '11-03': 3,
-      '11-04': 4,
-      '11-05': 5,
-      '11-06': 6,
-      '11-07': 7,
-    })
+    expect(await streaks(id)).toEqual(WEEK_RUN)
     // today's check-in continues the run; no bonus is paid again
     expect(await checkin(id, '2026-11-08')).toMatchObject({ streak: 8, bonus: 0 })
     expect((await entries(id, 'streak_bonus')).map((e) => e.reference)).toEqual([
@@ -187,15 +181,7 @@ forEachDatabase('make-up check-ins (补签)', (get, dbName) => {
       streak: 7,
       bonuses: [{ streak: 7, points: 50 }],
     })
-    expect(await streaks(id)).toEqual({
-      '11-01': 1,
-      '11-02': 2,
-      '11-03': 3,
-      '11-04': 4,
-      '11-05': 5,
-      '11-06': 6,
-      '11-07': 7,
-    })
+    expect(await streaks(id)).toEqual(WEEK_RUN)
     expect((await entries(id, 'streak_bonus')).map((e) => e.reference)).toEqual([
       'streak 3',
       'streak 7',

@@ -67,18 +67,22 @@ export type CheckinResult =
   | { status: 'already'; day: string; streak: number; balance: number; level: Level }
   | { status: 'closed'; window: { from: number; to: number } }
 
+/** Who checks in (or makes a day up), when, and under which settings. */
+export interface CheckinInput {
+  appid: string
+  memberId: number
+  now: Date
+  timeZone: string
+  settings: CheckinSettings
+}
+
 /**
  * Checks a member in for the community day of `now`.
  * @example await checkIn(db, { appid, memberId, now: clock.now(), timeZone, settings })
  */
 export async function checkIn(
   db: Kysely<Database>,
-  input: {
-    appid: string
-    memberId: number
-    now: Date
-    timeZone: string
-    settings: CheckinSettings
+  input: CheckinInput & {
     /** Qualifies a pending invite on the member's first check-in (when invites pay on check-in). */
     invites?: { settings: InviteSettings; t: Translate }
   },

@@ -60,6 +60,8 @@ export const en: Record<MessageKey, string> = {
   'makeup.insufficient': 'Not enough points: making up {day} costs {cost}, you have {balance}.',
   'makeup.badDay':
     'I could not read the date "{text}". Send "makeup" for the latest missed day, or "makeup 11-20" for a date.',
+  'checkin.makeupHint':
+    'Streak broken? Send "makeup" to fill a missed day ({cost} points, {left} left this month)',
   'checkin.monthly': '{days} check-ins this month: bonus +{bonus} points 🎁',
   'me.month': 'This month: {days} check-ins, {used}/{limit} make-ups',
   'points.summary': 'Points: {balance}, level: {level}',

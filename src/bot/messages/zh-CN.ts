@@ -53,6 +53,8 @@ export const zhCN = {
   'makeup.insufficient': '积分不足：补签 {day} 需要 {cost} 积分，你有 {balance} 积分。',
   'makeup.badDay':
     '看不懂日期「{text}」。发送「补签」补最近漏签的一天，或「补签 11-20」补指定日期。',
+  'checkin.makeupHint':
+    '连续签到中断了？发送「补签」补上漏签的一天（{cost} 积分，本月还可补 {left} 次）',
   'checkin.monthly': '本月累计签到 {days} 天奖励 +{bonus} 积分 🎁',
   'me.month': '本月签到 {days} 天，已补签 {used}/{limit} 次',
   'points.summary': '当前积分 {balance}，等级 {level}',
