@@ -35,7 +35,7 @@ export interface MakeupSettings {
   days: number
   /** Make-ups per calendar month (of the filled day); 0 disables make-ups. */
   perMonth: number
-  /** Points the n-th make-up of a month costs; past the list the last amount; [] → free. */
+  /** Points the n-th make-up of a month costs; past the list the last amount; 0 or [] → free. */
   costs: number[]
 }
 
