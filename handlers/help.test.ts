@@ -24,7 +24,7 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
     expect(follower).toBe(
       [
         '你可以发送：',
-        '每日：签到 · 我的',
+        '每日：签到 · 补签 [日期] · 我的',
         '积分：积分 · 排行榜 · 兑换',
         '邀请：邀请 · 入群',
         '活动：活动 · 报名 <代码> · 取消报名 <代码>',
@@ -51,7 +51,7 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
     expect((await wx.text('o_help_en', 'help')).reply!.Content).toBe(
       [
         'You can send:',
-        'Daily: checkin · me',
+        'Daily: checkin · makeup [date] · me',
         'Points: points · rank · redeem',
         'Invite: invite · group',
         'Activities: activities · join <code> · leave <code>',

@@ -12,6 +12,7 @@ import * as groupJoin from './group-join.js'
 import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
+import * as makeup from './makeup.js'
 import * as moderation from './moderation.js'
 import * as nickname from './nickname.js'
 import * as points from './points.js'
@@ -23,6 +24,7 @@ import * as subscribe from './subscribe.js'
 const families = [
   help,
   checkin,
+  makeup,
   points,
   leaderboard,
   rewards,

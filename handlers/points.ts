@@ -1,10 +1,11 @@
 /**
  * 积分 / points and 我的 / me: balance, points pending from purchases (待到账) and when they are
- * released, level, progress to the next level, check-in record, name.
+ * released, level, progress to the next level, check-in record (this month's check-ins and make-ups
+ * too), name.
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
-import { checkinStats } from '../src/community/checkins.js'
+import { checkinStats, DEFAULT_MAKEUP } from '../src/community/checkins.js'
 import { maskedName } from '../src/community/display-names.js'
 import { levelByKey, nextLevel } from '../src/community/levels.js'
 import { pendingPoints } from '../src/shop/purchase-grants.js'
@@ -65,8 +66,13 @@ export function register(router: Router): void {
       total: stats.total,
       today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
     })
+    const month = ctx.t('me.month', {
+      days: stats.monthDays,
+      used: stats.monthMadeUp,
+      limit: (ctx.community.checkin.makeup ?? DEFAULT_MAKEUP).perMonth,
+    })
     const pending = await pendingLine(ctx)
     const perks = ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })
-    return text([summary, ...(pending ? [pending] : []), perks].join('\n'))
+    return text([summary, month, ...(pending ? [pending] : []), perks].join('\n'))
   })
 }

@@ -40,6 +40,7 @@ import * as m0038 from './0038_console.js'
 import * as m0039 from './0039_campaign_day_indexes.js'
 import * as m0040 from './0040_ledger_day_index.js'
 import * as m0041 from './0041_checkins_day_index.js'
+import * as m0042 from './0042_checkin_makeup.js'
 import * as m0048 from './0048_recommendations.js'
 import * as m0049 from './0049_pay_events_reference_index.js'
 
@@ -81,6 +82,7 @@ export const migrations: Record<string, Migration> = {
   '0039_campaign_day_indexes': m0039,
   '0040_ledger_day_index': m0040,
   '0041_checkins_day_index': m0041,
+  '0042_checkin_makeup': m0042,
   '0048_recommendations': m0048,
   '0049_pay_events_reference_index': m0049,
 }

@@ -64,7 +64,7 @@ export interface Config {
   replyDeadlineMs: number
   maxBodyBytes: number
   timeZone: string
-  /** Check-in window and streak bonuses. */
+  /** Check-in window, streak bonuses, monthly rewards and make-ups. */
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
@@ -390,6 +390,28 @@ const envSchema = v.object({
       ),
     ),
   ),
+  CHECKIN_MONTHLY_REWARDS: v.pipe(
+    v.optional(v.string(), ''),
+    v.regex(
+      /^(([1-9]|[12]\d|3[01]):\d{1,6}(,([1-9]|[12]\d|3[01]):\d{1,6})*)?$/,
+      'must be days:points pairs with days 1–31, e.g. 10:20,20:50,28:100',
+    ),
+    v.transform((s) =>
+      Object.fromEntries(
+        s ? s.split(',').map((p) => p.split(':').map(Number) as [number, number]) : [],
+      ),
+    ),
+  ),
+  CHECKIN_MAKEUP_DAYS: integer(0, 60, 7),
+  CHECKIN_MAKEUP_PER_MONTH: integer(0, 31, 2),
+  CHECKIN_MAKEUP_COSTS: v.pipe(
+    v.optional(v.string(), '20,40'),
+    v.regex(
+      /^(\d{1,6}(,\d{1,6}){0,30})?$/,
+      'must be comma-separated point amounts (the 1st, 2nd … make-up of a month), e.g. 20,40',
+    ),
+    v.transform((s) => (s ? s.split(',').map(Number) : [])),
+  ),
   INVITE_REWARD_ON: v.optional(
     v.picklist(['checkin', 'follow'], 'must be checkin or follow'),
     'checkin',
@@ -699,7 +721,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,
     timeZone: e.QUANZI_TIME_ZONE,
-    checkin: { window: e.CHECKIN_WINDOW, streakBonuses: e.CHECKIN_STREAK_BONUSES },
+    checkin: {
+      window: e.CHECKIN_WINDOW,
+      streakBonuses: e.CHECKIN_STREAK_BONUSES,
+      monthlyRewards: e.CHECKIN_MONTHLY_REWARDS,
+      makeup: {
+        days: e.CHECKIN_MAKEUP_DAYS,
+        perMonth: e.CHECKIN_MAKEUP_PER_MONTH,
+        costs: e.CHECKIN_MAKEUP_COSTS,
+      },
+    },
     invites: {
       rewardOn: e.INVITE_REWARD_ON,
       chainRewards: e.INVITE_CHAIN_REWARDS,

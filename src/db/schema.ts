@@ -105,6 +105,8 @@ export interface CheckinsTable {
   streak: number
   points: number
   created_at: Timestamp
+  /** Set when a make-up (补签) filled the day; null for a check-in made on the day. */
+  made_up_at: Timestamp | null
 }
 
 /** Status of an inbound push: see `src/community/inbound-events.ts`. */

@@ -42,6 +42,28 @@ export const en: Record<MessageKey, string> = {
   'checkin.dailyLogin': 'Daily visit bonus +{points} points (your first message today)',
   'checkin.already': 'Already checked in today, see you tomorrow!\nStreak: {streak} days',
   'checkin.closed': 'Check-in is open {from}–{to}. Please come back then.',
+  'help.arg.day': '[date]',
+  'command.makeup':
+    'fill a recently missed check-in day (costs points, limited per month; "makeup 11-20" for a date)',
+  'makeup.done': 'Made up ✅ {day} is filled, {cost} points spent\nStreak: {streak} days',
+  'makeup.doneFree': 'Made up ✅ {day} is filled\nStreak: {streak} days',
+  'makeup.quota': 'Make-ups for month {month}: {used}/{limit}',
+  'makeup.disabled': 'Make-up check-ins are not available.',
+  'makeup.today': 'No need to make up today: just send "checkin".',
+  'makeup.future': '{day} has not come yet: it cannot be made up.',
+  'makeup.tooOld': 'Only days missed in the last {days} days can be made up (from {earliest}).',
+  'makeup.beforeFollow':
+    'You were not following us on {day}: it cannot be made up (from {follow}).',
+  'makeup.already': 'You checked in on {day} already: nothing to make up.',
+  'makeup.none': 'No missed day in the last {days} days 👍',
+  'makeup.limit': 'No make-ups left for month {month} ({limit} a month).',
+  'makeup.insufficient': 'Not enough points: making up {day} costs {cost}, you have {balance}.',
+  'makeup.badDay':
+    'I could not read the date "{text}". Send "makeup" for the latest missed day, or "makeup 11-20" for a date.',
+  'checkin.makeupHint':
+    'Streak broken? Send "makeup" to fill a missed day ({cost} points, {left} left this month)',
+  'checkin.monthly': '{days} check-ins this month: bonus +{bonus} points 🎁',
+  'me.month': 'This month: {days} check-ins, {used}/{limit} make-ups',
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',

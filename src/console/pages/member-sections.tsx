@@ -108,7 +108,7 @@ export function LedgerCard(
   )
 }
 
-/** Six weeks of check-ins, Monday first, with the streaks. */
+/** Six weeks of check-ins, Monday first, with the streaks; made-up days (补签) marked. */
 export function CalendarCard(
   p: View & { weeks: CalendarDay[][]; current: number; best: number; total: number },
 ) {
@@ -125,23 +125,20 @@ export function CalendarCard(
               {d}
             </li>
           ))}
-        {p.weeks.flat().map((d) => (
-          <li
-            class={d.future ? 'future' : d.checkedIn ? 'on' : 'off'}
-            title={
-              d.checkedIn
-                ? t('member.checkedIn', { day: d.day, streak: d.streak })
-                : t('member.notCheckedIn', { day: d.day })
-            }
-            aria-label={
-              d.checkedIn
-                ? t('member.checkedIn', { day: d.day, streak: d.streak })
-                : t('member.notCheckedIn', { day: d.day })
-            }
-          >
-            {Number(d.day.slice(8))}
-          </li>
-        ))}
+        {p.weeks.flat().map((d) => {
+          const label = d.checkedIn
+            ? t(d.madeUp ? 'member.madeUp' : 'member.checkedIn', { day: d.day, streak: d.streak })
+            : t('member.notCheckedIn', { day: d.day })
+          return (
+            <li
+              class={d.future ? 'future' : d.checkedIn ? (d.madeUp ? 'on made-up' : 'on') : 'off'}
+              title={label}
+              aria-label={label}
+            >
+              {Number(d.day.slice(8))}
+            </li>
+          )
+        })}
       </ol>
     </section>
   )
