@@ -7,6 +7,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
+import type { ReminderSettings } from './checkin-reminders.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
 import { type InviteSettings, qualifyInvite } from './invites.js'
 import { type Level, levelByKey } from './levels.js'
@@ -18,6 +19,8 @@ export interface CheckinSettings {
   window?: { from: number; to: number }
   /** Streak length → bonus points on the day that length is reached. */
   streakBonuses: Record<number, number>
+  /** Check-in reminders (提醒); absent → the defaults. */
+  reminders?: ReminderSettings
 }
 
 /** What a check-in did. */
