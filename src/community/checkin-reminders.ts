@@ -267,7 +267,7 @@ export async function enqueueCheckinReminders(
     batch?: number
   },
 ): Promise<ReminderRun> {
-  const batch = o.batch ?? 20_000
+  const batch = o.batch ?? 50_000
   const today = localDay(o.slot, o.timeZone)
   const since = new Date(
     Math.max(o.slot.getTime() - REMINDER_LATE_MS, localDayStart(today, o.timeZone).getTime() - 1),
@@ -293,7 +293,10 @@ export async function enqueueCheckinReminders(
   for (;;) {
     // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
     // the dispatcher checks again at send time.
-    const { rows } = await sql<{ decided: number; custom: number; subscribe: number }>`
+    const { rows } = await db.transaction().execute(async (trx) => {
+      // JIT compiling this statement costs more than it saves (≈ 0.2 s a batch, measured)
+      await sql`set local jit = off`.execute(trx)
+      return sql<{ decided: number; custom: number; subscribe: number }>`
       with picked as (
         select member_id, next_at, reminded_on, oa_template_id, oa_credits
         from checkin_reminders
@@ -342,7 +345,8 @@ export async function enqueueCheckinReminders(
       )
       select (select count(*) from moved)::integer as decided,
         (select count(*) from queued where kind = 'custom')::integer as custom,
-        (select count(*) from queued where kind = 'subscribe')::integer as subscribe`.execute(db)
+        (select count(*) from queued where kind = 'subscribe')::integer as subscribe`.execute(trx)
+    })
     const r = rows[0]!
     run.decided += r.decided
     run.custom += r.custom
