@@ -99,4 +99,33 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
       await get().db.selectFrom('checkin_reminders').select('mp_credits').executeTakeFirstOrThrow(),
     ).toEqual({ mp_credits: 0 })
   })
+
+  it('the sandbox answers the mini program’s subscribe/send in the documented format', async () => {
+    const appid = shop.settings.mpAppid
+    const token = (await (
+      await fetch(`${wx.url}/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=s`)
+    ).json()) as { access_token: string }
+    const send = async (body: Record<string, unknown>) =>
+      (await (
+        await fetch(`${wx.url}/cgi-bin/message/subscribe/send?access_token=${token.access_token}`, {
+          method: 'POST',
+          body: JSON.stringify(body),
+        })
+      ).json()) as Record<string, unknown>
+    const data = { thing1: { value: '今天还没签到' } }
+    expect(
+      await send({ touser: 'o_mp_sub', template_id: TEMPLATE, page: 'pages/index', data }),
+    ).toEqual({ errcode: 0, errmsg: 'ok', msgid: expect.any(Number) })
+    expect(wx.sent.at(-1)).toMatchObject({ method: 'mp.subscribe.send', appid, touser: 'o_mp_sub' })
+    expect(await send({ touser: 'invalid_x', template_id: TEMPLATE, data })).toMatchObject({
+      errcode: 40003,
+    })
+    expect(await send({ touser: 'o_mp_sub', template_id: TEMPLATE })).toMatchObject({
+      errcode: 47003,
+    })
+    wx.setUser('o_mp_refused', { subscribe: true, refused: [TEMPLATE] })
+    expect(await send({ touser: 'o_mp_refused', template_id: TEMPLATE, data })).toMatchObject({
+      errcode: 43101,
+    })
+  })
 })
