@@ -111,6 +111,10 @@ export interface JobSettings {
   runsRetentionDays: number
 }
 
+/** An optional subscribe-message (订阅通知) template id. */
+const subscribeTemplateId = v.optional(
+  v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id')),
+)
 const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
@@ -389,23 +393,13 @@ const envSchema = v.object({
       return h * 60 + m
     }),
   ),
-  CHECKIN_REMINDER_TEMPLATE_ID: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id'),
-    ),
-  ),
+  CHECKIN_REMINDER_TEMPLATE_ID: subscribeTemplateId,
   CHECKIN_REMINDER_TEMPLATE_KEYS: v.pipe(
     v.optional(v.string(), 'thing1,thing2'),
     v.regex(/^thing\d{1,3},thing\d{1,3}$/, 'must be two thing keys, e.g. thing1,thing2'),
     v.transform((s) => s.split(',') as [string, string]),
   ),
-  CHECKIN_REMINDER_MP_TEMPLATE_ID: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id'),
-    ),
-  ),
+  CHECKIN_REMINDER_MP_TEMPLATE_ID: subscribeTemplateId,
   CHECKIN_STREAK_BONUSES: v.pipe(
     v.optional(v.string(), '7:20,30:100'),
     v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),

@@ -65,6 +65,17 @@ forEachDatabase('check-in reminders', (get, name) => {
       .where('openid', '=', openid)
       .orderBy('id')
       .execute()
+  /** The member accepts the OA reminder template (one send more). */
+  const authorise = (memberId: number, now: Date) =>
+    recordAuthorisation(get().db, {
+      appid: APPID,
+      memberId,
+      source: { app: 'oa' },
+      templateId: TEMPLATE,
+      now,
+      timeZone: TZ,
+      settings,
+    })
   const credits = async (memberId: number) =>
     (
       await get()
@@ -122,16 +133,7 @@ forEachDatabase('check-in reminders', (get, name) => {
 
   it('falls back to an authorised subscribe message outside the window, one send per accept', async () => {
     const m = await member({ lastInbound: at(1, '10:00') }) // window closed by the 3rd, 20:00
-    const auth = () =>
-      recordAuthorisation(get().db, {
-        appid: APPID,
-        memberId: m.id,
-        source: { app: 'oa' },
-        templateId: TEMPLATE,
-        now: at(3, '10:00'),
-        timeZone: TZ,
-        settings,
-      })
+    const auth = () => authorise(m.id, at(3, '10:00'))
     await auth() // turns the reminder on at the default time, one send
     expect(await run(at(3, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 1 })
     expect(await credits(m.id)).toBe(0)
@@ -182,15 +184,7 @@ forEachDatabase('check-in reminders', (get, name) => {
       .values({ appid: APPID, openid: m.openid, window_opened_at: at(3, '10:00'), sent: 5 })
       .execute()
     expect(await run(at(3, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 0 })
-    await recordAuthorisation(get().db, {
-      appid: APPID,
-      memberId: m.id,
-      source: { app: 'oa' },
-      templateId: TEMPLATE,
-      now: at(4, '09:00'),
-      timeZone: TZ,
-      settings,
-    })
+    await authorise(m.id, at(4, '09:00'))
     expect(await run(at(4, '20:00'))).toMatchObject({ custom: 0, subscribe: 1 })
   })
 
@@ -246,15 +240,7 @@ forEachDatabase('check-in reminders', (get, name) => {
       )
       for (const m of ms) {
         await optIn(m.id)
-        await recordAuthorisation(get().db, {
-          appid: APPID,
-          memberId: m.id,
-          source: { app: 'oa' },
-          templateId: TEMPLATE,
-          now: at(3, '11:00'),
-          timeZone: TZ,
-          settings,
-        })
+        await authorise(m.id, at(3, '11:00'))
       }
       const other = get().open()
       const slot = at(3, '20:00')

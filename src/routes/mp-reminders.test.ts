@@ -1,45 +1,30 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
-import { silentLogger } from '../logger.js'
-import type { SandboxPay } from '../sandbox/pay-server.js'
-import { startSandboxShop } from '../sandbox/sandbox-shop.js'
+import { testConfig } from '../../test/server.js'
+import { startShopServer } from '../../test/shop-server.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
-import { nodeShop } from '../shop/node-shop.js'
-import type { ShopRouteOptions } from './shop.js'
 
 const TEMPLATE = 'mp_remind_tpl'
 
 forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)', (get) => {
   let wx: SandboxApi
-  let server: TestServer
-  let pay: SandboxPay
-  let shop: ShopRouteOptions['shop']
+  let app: Awaited<ReturnType<typeof startShopServer>>
   const clock = { now: () => new Date('2026-12-03T10:00:00+08:00') }
 
   beforeAll(async () => {
     wx = await startSandboxApi()
-    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
-    pay = sandbox.pay
-    shop = await nodeShop(sandbox.config, {
-      appid: SAFE_ACCOUNT.appid,
-      apiBase: wx.url,
-      logger: silentLogger,
-    })
-    server = await startServer(get().db, {
+    app = await startShopServer(get().db, wx.url, {
       config: testConfig({ CHECKIN_REMINDER_MP_TEMPLATE_ID: TEMPLATE }),
       clock,
-      shop,
     })
   })
   afterAll(async () => {
-    await server.close()
-    await pay.close()
+    await app.close()
     await wx.close()
   })
 
   const api = async (method: string, token: string | undefined, body?: unknown) => {
-    const res = await fetch(`${server.url}/api/mp/reminders`, {
+    const res = await fetch(`${app.url}/api/mp/reminders`, {
       method,
       headers: {
         'content-type': 'application/json',
@@ -51,10 +36,10 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
     return { status: res.status, json: (await res.json()) as Record<string, any> }
   }
   const login = async (openid: string) => {
-    const res = await fetch(`${server.url}/api/mp/login`, {
+    const res = await fetch(`${app.url}/api/mp/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code: wx.loginCode(shop.settings.mpAppid, openid) }),
+      body: JSON.stringify({ code: wx.loginCode(app.shop.settings.mpAppid, openid) }),
     })
     return ((await res.json()) as { token: string }).token
   }
@@ -101,7 +86,7 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
   })
 
   it('the sandbox answers the mini program’s subscribe/send in the documented format', async () => {
-    const appid = shop.settings.mpAppid
+    const appid = app.shop.settings.mpAppid
     const token = (await (
       await fetch(`${wx.url}/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=s`)
     ).json()) as { access_token: string }
