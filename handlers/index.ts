@@ -18,6 +18,7 @@ import * as nickname from './nickname.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
 import * as receipts from './receipts.js'
+import * as reminders from './reminders.js'
 import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
 
@@ -33,6 +34,7 @@ const families = [
   activities,
   nickname,
   preferences,
+  reminders,
   binding,
   moderation,
   subscribe,

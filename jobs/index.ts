@@ -4,6 +4,7 @@ import { activityRemindersJob } from './activity-reminders.js'
 import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
+import { checkinRemindersJob } from './checkin-reminders.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeRecommendationsJob } from './recompute-recommendations.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
@@ -23,6 +24,7 @@ export const jobs: readonly Job[] = [
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,
+  checkinRemindersJob,
   analyticsRollupJob,
   alertsJob,
   releasePointsJob,

@@ -263,6 +263,7 @@ export function createApp(deps: AppDeps): Hono {
       timeZone: config.timeZone,
       locale: config.locale,
       shop: deps.shop,
+      reminders: config.checkin.reminders,
     }
     app.route('/api/mp', miniProgramRoutes(shop))
     app.route('/pay/notify', payNotifyRoutes(shop))

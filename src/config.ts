@@ -111,6 +111,10 @@ export interface JobSettings {
   runsRetentionDays: number
 }
 
+/** An optional subscribe-message (订阅通知) template id. */
+const subscribeTemplateId = v.optional(
+  v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id')),
+)
 const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
@@ -381,6 +385,21 @@ const envSchema = v.object({
       ),
     ),
   ),
+  CHECKIN_REMINDER_TIME: v.pipe(
+    v.optional(v.string(), '20:00'),
+    v.regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM in community time, e.g. 20:00'),
+    v.transform((s) => {
+      const [h, m] = s.split(':').map(Number) as [number, number]
+      return h * 60 + m
+    }),
+  ),
+  CHECKIN_REMINDER_TEMPLATE_ID: subscribeTemplateId,
+  CHECKIN_REMINDER_TEMPLATE_KEYS: v.pipe(
+    v.optional(v.string(), 'thing1,thing2'),
+    v.regex(/^thing\d{1,3},thing\d{1,3}$/, 'must be two thing keys, e.g. thing1,thing2'),
+    v.transform((s) => s.split(',') as [string, string]),
+  ),
+  CHECKIN_REMINDER_MP_TEMPLATE_ID: subscribeTemplateId,
   CHECKIN_STREAK_BONUSES: v.pipe(
     v.optional(v.string(), '7:20,30:100'),
     v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),
@@ -729,6 +748,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         days: e.CHECKIN_MAKEUP_DAYS,
         perMonth: e.CHECKIN_MAKEUP_PER_MONTH,
         costs: e.CHECKIN_MAKEUP_COSTS,
+      },
+      reminders: {
+        defaultMinute: e.CHECKIN_REMINDER_TIME,
+        quietHours: e.QUIET_HOURS,
+        subscribe: e.CHECKIN_REMINDER_TEMPLATE_ID
+          ? {
+              templateId: e.CHECKIN_REMINDER_TEMPLATE_ID,
+              titleKey: e.CHECKIN_REMINDER_TEMPLATE_KEYS[0],
+              hintKey: e.CHECKIN_REMINDER_TEMPLATE_KEYS[1],
+            }
+          : undefined,
+        mpTemplateId: e.CHECKIN_REMINDER_MP_TEMPLATE_ID,
       },
     },
     invites: {

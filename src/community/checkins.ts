@@ -9,6 +9,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
+import type { ReminderSettings } from './checkin-reminders.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
 import { type InviteSettings, qualifyInvite } from './invites.js'
 import { type Level, levelByKey } from './levels.js'
@@ -27,6 +28,8 @@ export interface CheckinSettings {
   monthlyRewards?: Record<number, number>
   /** Make-ups (补签); absent → {@link DEFAULT_MAKEUP}. */
   makeup?: MakeupSettings
+  /** Check-in reminders (提醒); absent → the defaults. */
+  reminders?: ReminderSettings
 }
 
 /** Make-up check-in settings. */

@@ -109,6 +109,26 @@ export interface CheckinsTable {
   made_up_at: Timestamp | null
 }
 
+/** A member's check-in reminder (migration 0044): when, and the subscribe-message sends left. */
+export interface CheckinRemindersTable {
+  member_id: number
+  appid: string
+  enabled: Generated<boolean>
+  /** Community minutes after midnight. */
+  minute_of_day: number
+  /** When the reminder is next due (moved on by the job as it decides each day). */
+  next_at: Timestamp
+  /** The community day of the last reminder enqueued. */
+  reminded_on: ColumnType<string | null, string | null | undefined, string | null>
+  oa_template_id: string | null
+  oa_credits: Generated<number>
+  mp_openid: string | null
+  mp_template_id: string | null
+  mp_credits: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 /** Status of an inbound push: see `src/community/inbound-events.ts`. */
 export type InboundStatus = 'processing' | 'replied' | 'deferred' | 'follow_up' | 'failed'
 
@@ -965,6 +985,7 @@ export interface Database {
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
   checkins: CheckinsTable
+  checkin_reminders: CheckinRemindersTable
   rewards: RewardsTable
   redemptions: RedemptionsTable
   audit_log: AuditLogTable

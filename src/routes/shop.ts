@@ -8,6 +8,7 @@
  *     GET  orders/:no                                       → { order } (asks WeChat Pay while pending)
  *     GET  group-buys/:id                                   → progress of a group buy
  *     GET  cashbacks, cashbacks/:no                         → the member's cashback (cashback.ts)
+ *     GET/POST/DELETE reminders                             → the check-in reminder (mp-reminders.ts)
  *   /pay/notify   WeChat Pay notifications: verified over the raw body, decrypted with the tag
  *                 checked, applied once; 204 when accepted, 4xx/5xx `{code: 'FAIL', message}`.
  *                 Payments, refunds and transfers (MCHTRANSFER.BILL.FINISHED, `mch_payment`).
@@ -18,6 +19,7 @@ import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
+import type { ReminderSettings } from '../community/checkin-reminders.js'
 import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -36,6 +38,7 @@ import type { ApiClient } from '../wechat/api/client.js'
 import { WechatNetworkError } from '../wechat/api/errors.js'
 import { sha1Hex } from '../wechat/crypto.js'
 import { cashbackRoutes } from './cashback.js'
+import { reminderRoutes } from './mp-reminders.js'
 import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
 export interface ShopRouteOptions {
@@ -55,6 +58,8 @@ export interface ShopRouteOptions {
   }
   /** `POST /api/mp/login` per client address and per code (shared buckets); defaults below. */
   loginLimits?: LoginLimits
+  /** Check-in reminders (`/api/mp/reminders`); absent → the defaults. */
+  reminders?: ReminderSettings
 }
 
 /** The login's rate limits: each attempt takes a token from both buckets. */
@@ -267,6 +272,7 @@ export function miniProgramRoutes(
   app.get('/me', async (c) => c.json({ member: await memberJson(c.var.memberId, o.clock.now()) }))
 
   app.route('/cashbacks', cashbackRoutes(o))
+  app.route('/reminders', reminderRoutes(o))
 
   app.get('/catalog', async (c) => {
     const now = o.clock.now()

@@ -222,4 +222,21 @@ export const en: Record<MessageKey, string> = {
     '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
   'alert.rule.reconciliation_mismatches':
     '{count} reconciliation mismatches are open (threshold {threshold}).',
+  'command.remind':
+    'Check-in reminder: one nudge a day if you have not checked in ("remind 20:30" sets the time)',
+  'command.unremind': 'Turn the check-in reminder off',
+  'help.arg.time': '[time]',
+  'reminder.on':
+    'Check-in reminder on ⏰ Every day at {time}, if you have not checked in yet, I will remind you once.\nSend "remind 21:00" to change the time, "unremind" to turn it off.',
+  'reminder.window':
+    'Reminders are customer-service messages, delivered only within 48 hours of your last message to me; allow the "check-in reminder" subscribe notification to get them at other times too.',
+  'reminder.badTime': 'I could not read that time: send a 24-hour time such as "remind 20:30".',
+  'reminder.quiet': '{from}–{to} are quiet hours with no reminders: please pick another time.',
+  'reminder.off': 'Check-in reminder off. Send "remind" to turn it on again.',
+  'reminder.notOn':
+    'Your check-in reminder is not on. Send "remind" to be reminded at {time} every day.',
+  'reminder.message':
+    '⏰ You have not checked in today: send "checkin" for today\'s points and keep your streak going.\nSend "unremind" to stop these reminders.',
+  'reminder.subscribe.title': 'Not checked in today',
+  'reminder.subscribe.hint': 'Send unremind to stop',
 }

@@ -207,6 +207,21 @@ export const zhCN = {
   'alert.rule.refunds_failing':
     '{count} 笔退款失败或被微信支付拒绝，请到商户平台处理（阈值 {threshold}）。',
   'alert.rule.reconciliation_mismatches': '对账有 {count} 处差异待处理（阈值 {threshold}）。',
+  'command.remind': '签到提醒：每天到点还没签到就提醒你一次（「提醒 20:30」改时间）',
+  'command.unremind': '关闭签到提醒',
+  'help.arg.time': '[时间]',
+  'reminder.on':
+    '已开启签到提醒 ⏰ 每天 {time} 如果你还没签到，我会提醒你一次。\n回复「提醒 21:00」改时间，回复「取消提醒」关闭。',
+  'reminder.window':
+    '提醒用客服消息发送，只在你 48 小时内和我说过话时能送达；允许「签到提醒」订阅通知后，其他时候也能收到。',
+  'reminder.badTime': '时间看不懂：请发送「提醒 20:30」这样的 24 小时制时间。',
+  'reminder.quiet': '{from}–{to} 是免打扰时段，这段时间不会发提醒，请换一个时间。',
+  'reminder.off': '已关闭签到提醒。想再开启，回复「提醒」。',
+  'reminder.notOn': '你还没有开启签到提醒。回复「提醒」开启，每天 {time} 提醒你签到。',
+  'reminder.message':
+    '⏰ 今天还没签到哦，回复「签到」领取今日积分，别让连续签到断掉～\n回复「取消提醒」不再提醒。',
+  'reminder.subscribe.title': '今天还没签到',
+  'reminder.subscribe.hint': '回复签到领积分，取消提醒可退订',
 } as const
 
 /** Every message key. */
