@@ -3,6 +3,7 @@
  * day's `daily_login` award when this same push earned it, so the reply adds up to the balance.
  */
 import type { Router } from '../src/bot/router.js'
+import { badgeLine } from '../src/community/badges.js'
 import { checkIn } from '../src/community/checkins.js'
 import { text } from '../src/wechat/reply.js'
 
@@ -44,6 +45,7 @@ export function register(router: Router): void {
       if (result.levelUp) {
         lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))
       }
+      lines.push(...result.badges.map((b) => badgeLine(ctx.t, b)))
       return text(lines.join('\n'))
     },
   )
