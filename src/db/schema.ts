@@ -118,7 +118,7 @@ export interface BadgeRulesTable {
   enabled: Generated<boolean>
   /** Where the badge shows in lists (ascending). */
   position: Generated<number>
-  updated_at: Generated<Timestamp>
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
 /** A badge a member holds: the primary key (member_id, badge_key) awards it once. */
