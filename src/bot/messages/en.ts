@@ -36,7 +36,7 @@ export const en: Record<MessageKey, string> = {
   'error.generic': 'Something went wrong on our side. Please try again later.',
   'command.checkin': 'daily check-in, streaks earn bonuses',
   'command.points': 'your points, level and progress',
-  'command.me': 'your profile: points, level, check-ins',
+  'command.me': 'your profile: points, level, check-ins, badges',
   'checkin.done': 'Checked in ✅ +{points} points\nStreak: {streak} days',
   'checkin.bonus': '{streak}-day streak bonus +{bonus} points 🎁',
   'checkin.dailyLogin': 'Daily visit bonus +{points} points (your first message today)',

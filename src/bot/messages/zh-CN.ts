@@ -31,7 +31,7 @@ export const zhCN = {
   'error.generic': '系统开小差了，请稍后再试。',
   'command.checkin': '每日签到，连续签到有奖励',
   'command.points': '查看积分、等级和升级进度',
-  'command.me': '我的资料：积分、等级、签到',
+  'command.me': '我的资料：积分、等级、签到、徽章',
   'checkin.done': '签到成功 ✅ +{points} 积分\n已连续签到 {streak} 天',
   'checkin.bonus': '连续 {streak} 天奖励 +{bonus} 积分 🎁',
   'checkin.dailyLogin': '每日到访奖励 +{points} 积分（每天第一条消息）',

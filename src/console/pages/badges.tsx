@@ -148,7 +148,8 @@ function BadgeEditForm(p: {
       {input('atLeast', 'badges.atLeast', 7, true)}
       {input('position', 'badges.position', 5, true)}
       <label>
-        <input type="checkbox" name="enabled" value="1" checked={f.enabled} /> {t('badges.enabled')}
+        <input type="checkbox" name="enabled" value="1" checked={f.enabled} />{' '}
+        {t('rewards.enabled')}
       </label>
       <button type="submit">{t('common.save')}</button>
     </form>
@@ -181,7 +182,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
         kind="ok"
         text={
           switched
-            ? t('badges.switched', { key: switched, state: t(on ? 'badges.on' : 'badges.off') })
+            ? t('badges.switched', { key: switched, state: t(on ? 'rewards.on' : 'rewards.off') })
             : undefined
         }
       />
@@ -203,10 +204,10 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
             },
             { label: t('badges.condition'), cell: (r) => conditionText(t, r.predicate) },
             { label: t('badges.holders'), num: true, cell: (r) => fmt.count(r.holders) },
-            { label: t('badges.state'), cell: (r) => t(r.enabled ? 'badges.on' : 'badges.off') },
+            { label: t('rewards.state'), cell: (r) => t(r.enabled ? 'rewards.on' : 'rewards.off') },
             {
-              label: t('badges.source'),
-              cell: (r) => t(r.overridden ? 'badges.source.own' : 'badges.source.default'),
+              label: t('rewards.source'),
+              cell: (r) => t(r.overridden ? 'rewards.source.own' : 'rewards.source.default'),
             },
             ...(acts
               ? [
