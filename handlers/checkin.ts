@@ -5,6 +5,7 @@
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
+import { badgeLine } from '../src/community/badges.js'
 import { makeupOffer } from '../src/community/checkin-makeup.js'
 import { checkIn, type MonthlyOutcome } from '../src/community/checkins.js'
 import { text } from '../src/wechat/reply.js'
@@ -65,6 +66,7 @@ export function register(router: Router): void {
       if (result.levelUp) {
         lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))
       }
+      lines.push(...result.badges.map((b) => badgeLine(ctx.t, b)))
       return text(lines.join('\n'))
     },
   )

@@ -1,10 +1,11 @@
 /**
  * 积分 / points and 我的 / me: balance, points pending from purchases (待到账) and when they are
  * released, level, progress to the next level, check-in record (this month's check-ins and make-ups
- * too), name.
+ * too), name, badges held (徽章).
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
+import { memberBadges } from '../src/community/badges.js'
 import { checkinStats, DEFAULT_MAKEUP } from '../src/community/checkins.js'
 import { maskedName } from '../src/community/display-names.js'
 import { levelByKey, nextLevel } from '../src/community/levels.js'
@@ -73,6 +74,10 @@ export function register(router: Router): void {
     })
     const pending = await pendingLine(ctx)
     const perks = ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })
-    return text([summary, month, ...(pending ? [pending] : []), perks].join('\n'))
+    const badges = await memberBadges(ctx.db, ctx.member.id)
+    const held = badges.length
+      ? [ctx.t('me.badges', { count: badges.length, badges: badges.map((b) => b.name).join('、') })]
+      : []
+    return text([summary, month, ...(pending ? [pending] : []), perks, ...held].join('\n'))
   })
 }

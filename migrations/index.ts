@@ -42,6 +42,7 @@ import * as m0040 from './0040_ledger_day_index.js'
 import * as m0041 from './0041_checkins_day_index.js'
 import * as m0042 from './0042_checkin_makeup.js'
 import * as m0044 from './0044_checkin_reminders.js'
+import * as m0045 from './0045_badges.js'
 import * as m0048 from './0048_recommendations.js'
 import * as m0049 from './0049_pay_events_reference_index.js'
 
@@ -85,6 +86,7 @@ export const migrations: Record<string, Migration> = {
   '0041_checkins_day_index': m0041,
   '0042_checkin_makeup': m0042,
   '0044_checkin_reminders': m0044,
+  '0045_badges': m0045,
   '0048_recommendations': m0048,
   '0049_pay_events_reference_index': m0049,
 }

@@ -7,6 +7,7 @@
  *
  *   members/:openid/points, …/ledger     grant or deduct points, a member's ledger (member-routes.ts)
  *   rules, rewards, redemptions/:id/cancel   points rules and rewards (reward-routes.ts)
+ *   badges, members/:openid/badges       badge rules and a member's badges (badge-routes.ts)
  *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
  *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
  *   campaigns…                           campaigns and their reports (campaign-routes.ts)
@@ -31,6 +32,7 @@ import type { Shop } from '../shop/maintenance.js'
 import { activityAdminRoutes } from './activity-routes.js'
 import { adminAuth } from './admin-auth.js'
 import { audienceAdminRoutes } from './audience-routes.js'
+import { badgeAdminRoutes } from './badge-routes.js'
 import { campaignAdminRoutes } from './campaign-routes.js'
 import { communityAdminRoutes } from './community-routes.js'
 import { inviteAdminRoutes } from './invite-routes.js'
@@ -91,6 +93,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))
   app.route('/', rewardAdminRoutes(deps))
+  app.route('/', badgeAdminRoutes(deps))
   app.route('/', communityAdminRoutes(deps))
   return app
 }

@@ -9,6 +9,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
+import { awardBadges, type Badge } from './badges.js'
 import type { ReminderSettings } from './checkin-reminders.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
 import { type InviteSettings, qualifyInvite } from './invites.js'
@@ -66,6 +67,8 @@ export type CheckinResult =
       balance: number
       level: Level
       levelUp: { from: Level; to: Level } | null
+      /** Badges this check-in earned (src/community/badges.ts), for the reply. */
+      badges: Badge[]
     }
   | { status: 'already'; day: string; streak: number; balance: number; level: Level }
   | { status: 'closed'; window: { from: number; to: number } }
@@ -115,6 +118,7 @@ export async function checkIn(
   // transaction, once: a conditional update). Only on a member's first check-ins, so rare.
   if (r.invite_pending && input.invites)
     await qualifyInvite(db, memberId, { now, timeZone, ...input.invites })
+  const badges = await awardBadges(db, memberId, { streak: r.streak, checkins: null }, { now })
   return {
     status: 'checked_in',
     day,
@@ -125,6 +129,7 @@ export async function checkIn(
     balance: r.balance,
     level,
     levelUp: level.min > from.min ? { from, to: level } : null,
+    badges,
   }
 }
 

@@ -129,6 +129,28 @@ export interface CheckinRemindersTable {
   updated_at: Timestamp
 }
 
+/** A badge rule; appid '*' holds the defaults, an account row with the same key overrides one. */
+export interface BadgeRulesTable {
+  appid: string
+  key: string
+  name: string
+  description: Generated<string>
+  /** A predicate over counters (src/community/badges.ts `BadgePredicate`), validated on write. */
+  predicate: ColumnType<unknown, string, string>
+  enabled: Generated<boolean>
+  /** Where the badge shows in lists (ascending). */
+  position: Generated<number>
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+/** A badge a member holds: the primary key (member_id, badge_key) awards it once. */
+export interface MemberBadgesTable {
+  member_id: number
+  badge_key: string
+  appid: string
+  awarded_at: Timestamp
+}
+
 /** Status of an inbound push: see `src/community/inbound-events.ts`. */
 export type InboundStatus = 'processing' | 'replied' | 'deferred' | 'follow_up' | 'failed'
 
@@ -985,6 +1007,8 @@ export interface Database {
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
   checkins: CheckinsTable
+  badge_rules: BadgeRulesTable
+  member_badges: MemberBadgesTable
   checkin_reminders: CheckinRemindersTable
   rewards: RewardsTable
   redemptions: RedemptionsTable

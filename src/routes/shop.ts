@@ -478,7 +478,10 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
           shop.gateway,
           shop.settings,
           n.resource as unknown as Transaction,
-          { eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+          {
+            ...{ eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+            t: translator(o.locale ?? 'zh-CN'),
+          },
         )
         o.logger.info('payment notification', { id: n.id, outcome })
       } else if (n.eventType.startsWith('REFUND.') && n.originalType === 'refund') {

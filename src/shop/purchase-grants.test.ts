@@ -248,6 +248,15 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     const profile = (await oa.text(u.openid, '我的')).reply!.Content as string
     expect(profile).toContain('积分 10（累计 10）')
     expect(profile).toContain(`待到账 130 积分（购物所得，最早 ${shanghai(releasesAt)} 到账`)
+    // the payment earned 首次购买 (badges.ts): told through the outbox, listed in 我的
+    expect(profile).toContain('徽章 1 枚：首次购买')
+    const badgeNotices = await get()
+      .db.selectFrom('push_outbox')
+      .select('source')
+      .where('openid', '=', u.openid)
+      .where('source', 'like', 'badge:%')
+      .execute()
+    expect(badgeNotices).toEqual([{ source: 'badge:first_purchase' }])
 
     // a day before the window ends: nothing; after it: released, counted as earned, once
     const early = await runRelease(6 * DAY)

@@ -1,6 +1,7 @@
 /** The console's words in English (?lang=en or the language switch). */
 
 import { en as activitiesEn } from './activities.js'
+import { en as badgesEn } from './badges.js'
 import { en as campaigns } from './campaigns.js'
 import { en as communityEn } from './community.js'
 import { en as edits } from './edits.js'
@@ -136,6 +137,7 @@ export const en: Record<MessageKey, string> = {
   ...activitiesEn,
   ...systemEn,
   ...rewardsEn,
+  ...badgesEn,
   ...communityEn,
   ...shopEn,
 }

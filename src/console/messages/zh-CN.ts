@@ -1,5 +1,7 @@
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
+
 import { zhCN as activitiesZh } from './activities.js'
+import { zhCN as badgesZh } from './badges.js'
 import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as communityZh } from './community.js'
 import { zhCN as edits } from './edits.js'
@@ -132,6 +134,7 @@ export const zhCN = {
   ...activitiesZh,
   ...systemZh,
   ...rewardsZh,
+  ...badgesZh,
   ...communityZh,
   ...shopZh,
 } as const

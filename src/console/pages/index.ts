@@ -6,6 +6,7 @@
 import type { ConsolePage } from '../page.js'
 import { activitiesPage } from './activities.js'
 import { activityPage } from './activity.js'
+import { badgesPage } from './badges.js'
 import { campaignEditPage } from './campaign-edit.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
@@ -48,6 +49,7 @@ export const consolePages: ConsolePage[] = [
   rewardCatalogPage,
   redemptionsPage,
   transfersPage,
+  badgesPage,
   communityPage,
   communityModeratorsPage,
   communityAuditPage,

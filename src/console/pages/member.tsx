@@ -18,6 +18,7 @@ import { memberByOpenid, memberProfile } from '../../admin/reads/member-profile.
 import { memberReachability } from '../../admin/reads/member-reachability.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { translator } from '../../bot/i18n.js'
+import { memberBadges } from '../../community/badges.js'
 import { INT_MAX } from '../../routes/validate.js'
 import { WechatApiError, WechatNetworkError } from '../../wechat/api/errors.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
@@ -33,6 +34,7 @@ import {
 import type { MessageKey } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
+import { MemberBadgesCard } from './badges.js'
 import {
   CalendarCard,
   HistoryCards,
@@ -80,7 +82,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
   const now = deps.clock.now()
   const canAct = session.operator.role !== 'viewer'
   const tagging = canAct && deps.wechat?.api(appid) !== undefined
-  const [ledger, profile, checkins, tree, reach, granted, known] = await Promise.all([
+  const [ledger, profile, checkins, tree, reach, granted, known, badges] = await Promise.all([
     memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
     memberProfile(deps.db, member),
     memberCheckins(deps.db, member.id, now, deps.timeZone),
@@ -88,6 +90,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
     memberReachability(deps.db, member, now),
     grantedToday(deps.db, session.operator.name, now, deps.timeZone),
     tagging ? accountTags(deps.db, appid) : ('no_api' as const),
+    memberBadges(deps.db, member.id),
   ])
   const more = ledger.entries.length > LEDGER_PAGE
   ledger.entries = ledger.entries.slice(0, LEDGER_PAGE)
@@ -172,6 +175,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
       <LedgerCard {...view} c={c} ledger={ledger} path={memberHref(member.openid)} more={more} />
       <ReachCard {...view} reach={reach} />
       <CalendarCard {...view} {...checkins} />
+      <MemberBadgesCard {...view} badges={badges} />
       <InviteCard {...view} tree={tree} depth={INVITE_TREE_DEPTH} appid={keep} />
       <HistoryCards {...view} profile={profile} />
     </>,
