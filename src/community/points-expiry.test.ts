@@ -2,8 +2,8 @@ import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import * as m0043 from '../../migrations/0043_points_expiry.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { translator } from '../bot/i18n.js'
-import type { Database } from '../db/schema.js'
 import {
   announceExpiringPoints,
   expireLots,
@@ -31,23 +31,6 @@ it('reads POINTS_EXPIRY', () => {
   for (const bad of ['0', '3651', '-1', '1.5', 'year', ''])
     expect(parsePointsExpiry(bad)).toBe(undefined)
 })
-
-/** Σ available ledger = balance ≥ 0 = Σ lots remaining, for every member. */
-export async function expectLotsInvariant(db: Kysely<Database>) {
-  const { rows } = await sql<{ id: number; balance: number; ledger: number; lots: number }>`
-    select m.id, m.points_balance as balance,
-      coalesce((select sum(delta) from points_ledger l
-        where l.member_id = m.id and l.state = 'available'), 0)::int as ledger,
-      coalesce((select sum(remaining) from points_lots p where p.member_id = m.id), 0)::int as lots
-    from members m`.execute(db)
-  for (const r of rows) {
-    expect({ ledger: r.ledger, lots: r.lots }, `member ${r.id}`).toEqual({
-      ledger: r.balance,
-      lots: r.balance,
-    })
-    expect(r.balance).toBeGreaterThanOrEqual(0)
-  }
-}
 
 forEachDatabase('points expiry', (get, dbName) => {
   let n = 0
@@ -114,7 +97,7 @@ forEachDatabase('points expiry', (get, dbName) => {
     await change(id, -40, at, 'makeup_checkin')
     expect((await lots(id)).map((l) => l.remaining)).toEqual([0, 0, 20])
     expect(await balance(id)).toBe(20)
-    await expectLotsInvariant(get().db)
+    await expectLedgerInvariant(get().db)
   })
 
   it('stamps N days to the end of the community day, never inside the notice window', async () => {
@@ -192,7 +175,7 @@ forEachDatabase('points expiry', (get, dbName) => {
     // a second run finds nothing more of this member's
     await expireLots(get().db, { now: new Date('2026-04-11T16:06:00Z'), timeZone: TZ })
     expect(await balance(id)).toBe(50)
-    await expectLotsInvariant(get().db)
+    await expectLedgerInvariant(get().db)
   })
 
   it('announces once per member and expiry day, after quiet hours, subscribed members only', async () => {
@@ -257,7 +240,7 @@ forEachDatabase('points expiry', (get, dbName) => {
     await run('2026-08-04T16:05:00Z') // 08-05 00:05: expired
     expect(await balance(id)).toBe(0)
     expect(await expiringPoints(get().db, id, TZ)).toBe(null)
-    await expectLotsInvariant(get().db)
+    await expectLedgerInvariant(get().db)
   })
 
   it('expiry racing spends: every point is spent or expired once, never below zero', async () => {
@@ -296,7 +279,7 @@ forEachDatabase('points expiry', (get, dbName) => {
     }
     await expireLots(get().db, { now, timeZone: TZ })
     for (const id of ids) expect((await lots(id))[0]!.remaining).toBe(0)
-    await expectLotsInvariant(get().db)
+    await expectLedgerInvariant(get().db)
   })
 
   it('the migration turns existing balances into lots, newest credits first', async () => {
@@ -312,6 +295,6 @@ forEachDatabase('points expiry', (get, dbName) => {
     // the same lots as FIFO spending left them, unstamped
     expect((await lots(id)).map((l) => l.remaining)).toEqual(fifo.filter((r) => r > 0))
     expect((await lots(id)).every((l) => l.expires === null)).toBe(true)
-    await expectLotsInvariant(get().db)
+    await expectLedgerInvariant(get().db)
   })
 })
