@@ -1,9 +1,12 @@
 import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
+import { findJob } from '../../jobs/index.js'
 import * as m0043 from '../../migrations/0043_points_expiry.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { expectLedgerInvariant } from '../../test/points-invariant.js'
+import { testConfig } from '../../test/server.js'
 import { translator } from '../bot/i18n.js'
+import { silentLogger } from '../logger.js'
 import {
   announceExpiringPoints,
   expireLots,
@@ -241,6 +244,25 @@ forEachDatabase('points expiry', (get, dbName) => {
     expect(await balance(id)).toBe(0)
     expect(await expiringPoints(get().db, id, TZ)).toBe(null)
     await expectLedgerInvariant(get().db)
+  })
+
+  it('the expire-points job runs the passes with the configured policy', async () => {
+    const id = await member()
+    await change(id, 12, new Date('2026-11-01T02:00:00Z'))
+    const job = findJob('expire-points')!
+    const config = testConfig({ POINTS_EXPIRY: '2', POINTS_EXPIRY_NOTICE_DAYS: '0' })
+    const ctx = (iso: string) => ({
+      db: get().db,
+      clock: { now: () => new Date(iso) },
+      logger: silentLogger,
+      config,
+      slot: new Date(iso),
+    })
+    await job.run(ctx('2026-11-01T16:05:00Z'))
+    expect(await expiringPoints(get().db, id, TZ)).toEqual({ points: 12, lastDay: '2026-11-03' })
+    const result = await job.run(ctx('2026-11-03T16:05:00Z'))
+    expect(result).toMatchObject({ expiredMembers: 1, expiredPoints: 12, notices: 0 })
+    expect(await balance(id)).toBe(0)
   })
 
   it('expiry racing spends: every point is spent or expired once, never below zero', async () => {
