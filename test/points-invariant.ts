@@ -1,34 +1,53 @@
-/** The ledger's invariant with lots (migrations/0035, 0043), checked over every member. */
+/** The ledger's invariant (migrations/0035 frozen points, 0043 lots), checked over every member. */
 import { type Kysely, sql } from 'kysely'
 import { expect } from 'vitest'
 import type { Database } from '../src/db/schema.js'
 
 /**
- * Per member: Σ available ledger deltas = `points_balance` = Σ lots' `remaining` ≥ 0, Σ frozen =
- * `points_frozen` ≥ 0, and every entry's `balance_after` is the running sum of its state.
+ * Per member: Σ available ledger deltas = `points_balance` = Σ lots' `remaining` ≥ 0; Σ frozen =
+ * `points_frozen` = what its frozen grants still hold ≥ 0; `points_lifetime` = Σ earned; and every
+ * entry's `balance_after` is the running sum of its state, in ledger order.
  */
 export async function expectLedgerInvariant(db: Kysely<Database>) {
   const { rows } = await sql<{
     id: number
-    balance: number
-    frozen: number
+    points_balance: number
+    points_frozen: number
+    points_lifetime: number
     available: number
-    frozen_sum: number
+    frozen: number
+    earned: number
+    granted_frozen: number
     lots: number
-  }>`select m.id, m.points_balance as balance, m.points_frozen as frozen,
+  }>`select m.id, m.points_balance, m.points_frozen, m.points_lifetime,
       coalesce((select sum(delta) from points_ledger l
         where l.member_id = m.id and l.state = 'available'), 0)::int as available,
       coalesce((select sum(delta) from points_ledger l
-        where l.member_id = m.id and l.state = 'frozen'), 0)::int as frozen_sum,
+        where l.member_id = m.id and l.state = 'frozen'), 0)::int as frozen,
+      coalesce((select sum(earned) from points_ledger l where l.member_id = m.id), 0)::int as earned,
+      coalesce((select sum(points - points_taken_back) from purchase_grants g
+        where g.member_id = m.id and g.points_status = 'frozen'), 0)::int as granted_frozen,
       coalesce((select sum(remaining) from points_lots p where p.member_id = m.id), 0)::int as lots
     from members m`.execute(db)
-  for (const r of rows) {
+  expect(rows.length).toBeGreaterThan(0)
+  for (const m of rows) {
     expect(
-      { available: r.available, lots: r.lots, frozen: r.frozen_sum },
-      `member ${r.id}`,
-    ).toEqual({ available: r.balance, lots: r.balance, frozen: r.frozen })
-    expect(r.balance).toBeGreaterThanOrEqual(0)
-    expect(r.frozen).toBeGreaterThanOrEqual(0)
+      {
+        balance: m.points_balance,
+        lots: m.points_balance,
+        frozen: m.points_frozen,
+        lifetime: m.points_lifetime,
+        grants: m.points_frozen,
+      },
+      `member ${m.id}`,
+    ).toEqual({
+      balance: m.available,
+      lots: m.lots,
+      frozen: m.frozen,
+      lifetime: m.earned,
+      grants: m.granted_frozen,
+    })
+    expect(Math.min(m.points_balance, m.points_frozen), `member ${m.id}`).toBeGreaterThanOrEqual(0)
   }
   const entries = await db
     .selectFrom('points_ledger')

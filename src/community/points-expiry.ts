@@ -149,6 +149,14 @@ export async function expireLots(
   }
 }
 
+/** What a run needs: the time, the policy, quiet hours and time zone, the notice's language. */
+export interface ExpiryRun {
+  now: Date
+  settings: PointsExpirySettings
+  campaigns: Pick<CampaignSettings, 'quietHours' | 'timeZone'>
+  t: Translate
+}
+
 /**
  * Tells members about their lots expiring within the notice window (and not told yet): one
  * customer-service text per member and last valid day, in the notice lane, held until quiet hours
@@ -156,13 +164,7 @@ export async function expireLots(
  */
 export async function announceExpiringPoints(
   db: Db,
-  o: {
-    now: Date
-    settings: PointsExpirySettings
-    campaigns: Pick<CampaignSettings, 'quietHours' | 'timeZone'>
-    t: Translate
-    batch?: number
-  },
+  o: ExpiryRun & { batch?: number },
 ): Promise<{ notices: number; points: number }> {
   const summary = { notices: 0, points: 0 }
   if (o.settings.noticeDays <= 0) return summary
@@ -206,15 +208,7 @@ export async function announceExpiringPoints(
 }
 
 /** Stamps, expires, then announces: the daily job's run. */
-export async function runPointsExpiry(
-  db: Db,
-  o: {
-    now: Date
-    settings: PointsExpirySettings
-    campaigns: Pick<CampaignSettings, 'quietHours' | 'timeZone'>
-    t: Translate
-  },
-) {
+export async function runPointsExpiry(db: Db, o: ExpiryRun) {
   const timeZone = o.campaigns.timeZone
   const stamped = await stampLots(db, { now: o.now, timeZone, settings: o.settings })
   const expired = await expireLots(db, { now: o.now, timeZone })

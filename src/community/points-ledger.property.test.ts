@@ -10,6 +10,7 @@
  */
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
+import { product } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { translator } from '../bot/i18n.js'
@@ -54,28 +55,11 @@ forEachDatabase('the ledger invariant with expiry, frozen points and make-ups', 
   let seq = 0
   it('Σ ledger = balance ≥ 0 = Σ lots for any sequence', async () => {
     const db = get().db
-    const product = await db
-      .insertInto('products')
-      .values({
-        appid: APPID,
-        sku: 'prop-1',
-        kind: 'flash_sale',
-        name: 'property',
-        price_fen: 100,
-        stock: null,
-        per_member_limit: null,
-        starts_at: null,
-        ends_at: null,
-        membership_days: null,
-        tier: null,
-        discount_percent: null,
-        group_size: null,
-        group_max: null,
-        group_hours: null,
-        created_at: new Date('2026-01-01T00:00:00Z'),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow()
+    const productId = await product(db, APPID, {
+      sku: 'prop-1',
+      fen: 100,
+      at: new Date('2026-01-01T00:00:00Z'),
+    })
 
     await fc.assert(
       fc.asyncProperty(
@@ -130,7 +114,7 @@ forEachDatabase('the ledger invariant with expiry, frozen points and make-ups', 
                   out_trade_no: `prop${++seq}`,
                   member_id: id,
                   mp_openid: `mp_${id}`,
-                  product_id: product.id,
+                  product_id: productId,
                   kind: 'flash_sale',
                   description: 'property',
                   amount_fen: o.fen,
