@@ -5,6 +5,7 @@ import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { checkinRemindersJob } from './checkin-reminders.js'
+import { expirePointsJob } from './expire-points.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeRecommendationsJob } from './recompute-recommendations.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
@@ -29,6 +30,7 @@ export const jobs: readonly Job[] = [
   alertsJob,
   releasePointsJob,
   recomputeRecommendationsJob,
+  expirePointsJob,
 ]
 
 /** Finds a job by name. */

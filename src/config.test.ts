@@ -98,6 +98,23 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads the points expiry policy and its notice days (default off, 7)', () => {
+    expect(loadConfig({}).pointsExpiry).toEqual({ policy: { mode: 'off' }, noticeDays: 7 })
+    expect(
+      loadConfig({ POINTS_EXPIRY: '365', POINTS_EXPIRY_NOTICE_DAYS: '0' }).pointsExpiry,
+    ).toEqual({ policy: { mode: 'days', days: 365 }, noticeDays: 0 })
+    expect(loadConfig({ POINTS_EXPIRY: 'year_end' }).pointsExpiry.policy).toEqual({
+      mode: 'year_end',
+    })
+    for (const bad of ['0', 'never', '1y'])
+      expect(problems({ POINTS_EXPIRY: bad })).toEqual([
+        'POINTS_EXPIRY: must be off, a number of days (1–3650) or year_end',
+      ])
+    expect(problems({ POINTS_EXPIRY_NOTICE_DAYS: '400' })).toEqual([
+      'POINTS_EXPIRY_NOTICE_DAYS: must be at most 365',
+    ])
+  })
+
   it('reads how long purchase points stay frozen (0–365 days, default 7)', () => {
     expect(loadConfig({}).pointsFreezeDays).toBe(7)
     expect(loadConfig({ POINTS_FREEZE_DAYS: '0' }).pointsFreezeDays).toBe(0)

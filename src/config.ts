@@ -9,6 +9,11 @@ import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { OutboxRetention } from './community/outbox.js'
+import {
+  DEFAULT_POINTS_EXPIRY,
+  type PointsExpirySettings,
+  parsePointsExpiry,
+} from './community/points-expiry.js'
 import type { SegmentThresholds } from './community/segments.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
@@ -89,6 +94,8 @@ export interface Config {
    * `release-points` job releases them; 0 = at its next run.
    */
   pointsFreezeDays: number
+  /** POINTS_EXPIRY and POINTS_EXPIRY_NOTICE_DAYS: when points expire, how long ahead members hear. */
+  pointsExpiry: PointsExpirySettings
   locale: 'zh-CN' | 'en'
   /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
   shutdownTimeoutSeconds: number
@@ -561,6 +568,13 @@ const envSchema = v.object({
   GROUP_BUY_MAX: integer(2, 100, 5),
   GROUP_BUY_HOURS: integer(1, 168, 24),
   POINTS_FREEZE_DAYS: integer(0, 365, 7),
+  POINTS_EXPIRY: v.pipe(
+    v.optional(v.string(), 'off'),
+    v.transform(parsePointsExpiry),
+    v.check((p) => p !== undefined, 'must be off, a number of days (1–3650) or year_end'),
+    v.transform((p) => p!),
+  ),
+  POINTS_EXPIRY_NOTICE_DAYS: integer(0, 365, DEFAULT_POINTS_EXPIRY.noticeDays),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
   JOB_CATCH_UP_HOURS: integer(0, 168, 24),
@@ -791,6 +805,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shop,
     pointsFreezeDays: e.POINTS_FREEZE_DAYS,
+    pointsExpiry: { policy: e.POINTS_EXPIRY, noticeDays: e.POINTS_EXPIRY_NOTICE_DAYS },
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:
       contactSet.length === contactVars.length

@@ -97,6 +97,25 @@ export interface PointsLedgerTable {
 
 export type LedgerState = 'available' | 'frozen'
 
+/**
+ * One available credit as a lot (migrations/0043): spends take from the oldest lots first, the
+ * `expire-points` job expires what is left. Per member, Σ `remaining` = `members.points_balance`.
+ */
+export interface PointsLotsTable {
+  /** The positive ledger entry that credited the lot. */
+  ledger_id: number
+  appid: string
+  member_id: number
+  points: number
+  remaining: number
+  expired: Generated<number>
+  earned_at: Timestamp
+  /** Null until the job applies the policy; `infinity` (never) is not read into JavaScript. */
+  expires_at: Timestamp | null
+  /** Whether the member was told about the lot's expiry. */
+  notified: Generated<boolean>
+}
+
 /** One check-in per member per community day. */
 export interface CheckinsTable {
   member_id: number
@@ -1006,6 +1025,7 @@ export interface Database {
   rate_buckets: RateBucketsTable
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
+  points_lots: PointsLotsTable
   checkins: CheckinsTable
   badge_rules: BadgeRulesTable
   member_badges: MemberBadgesTable

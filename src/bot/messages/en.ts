@@ -69,6 +69,9 @@ export const en: Record<MessageKey, string> = {
   'points.top': 'You are at the top level, {level} 🎉',
   'points.pending':
     'Pending: {points} points from purchases, available from {at} (a refund cancels them)',
+  'points.expiring': '{points} of them are valid until {date}; use them before then',
+  'points.expiryNotice':
+    '{points} of your points are valid until {date} and expire after that. Send "redeem" to see what they can buy 🎁',
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':

@@ -61,6 +61,9 @@ export const zhCN = {
   'points.next': '再获得 {missing} 积分即可升级为 {next}',
   'points.top': '你已是最高等级 {level} 🎉',
   'points.pending': '待到账 {points} 积分（购物所得，最早 {at} 到账；退款将取消）',
+  'points.expiring': '其中 {points} 积分有效期至 {date}，记得及时使用',
+  'points.expiryNotice':
+    '你有 {points} 积分有效期至 {date}，到期未使用将自动清零。发送「兑换」看看能换什么吧 🎁',
   'points.changed': '积分变动 {delta}（{reason}），当前积分 {balance}',
   'points.levelUp': '恭喜升级为 {level}！赚取积分 {multiplier} 倍 🎉',
   'me.summary':

@@ -39,7 +39,15 @@ function Facts(p: { rows: [string, unknown][] }) {
 }
 
 /** Who the member is: openid, nickname, subscription, segment, tags, opt-out, level and points. */
-export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; ledger: Ledger }) {
+export function ProfileCard(
+  p: View & {
+    member: Member
+    tags: Profile['tags']
+    ledger: Ledger
+    /** The next points to expire (src/community/points-expiry.ts), null when none will. */
+    expiring: { points: number; lastDay: string } | null
+  },
+) {
   const { t, fmt, member: m } = p
   return (
     <section class="card" aria-labelledby="profile">
@@ -63,6 +71,15 @@ export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; l
           [t('member.level'), p.ledger.level],
           [t('member.balance'), <strong>{fmt.count(p.ledger.balance)}</strong>],
           [t('member.frozen'), fmt.count(p.ledger.frozen)],
+          [
+            t('member.expiring'),
+            p.expiring
+              ? t('member.expiringValue', {
+                  points: fmt.count(p.expiring.points),
+                  date: p.expiring.lastDay,
+                })
+              : '—',
+          ],
           [t('member.lifetime'), fmt.count(p.ledger.lifetime)],
         ]}
       />
