@@ -4,6 +4,7 @@
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
+import { badgeLine } from '../src/community/badges.js'
 import {
   type MakeupResult,
   makeUpCheckin,
@@ -72,6 +73,7 @@ export function register(router: Router): void {
       ]
       if (r.levelUp)
         lines.push(ctx.t('points.levelUp', { level, multiplier: r.levelUp.to.multiplier }))
+      lines.push(...r.badges.map((b) => badgeLine(ctx.t, b)))
       return text(lines.join('\n'))
     },
   )

@@ -9,6 +9,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { awardBadges, type Badge } from './badges.js'
 import {
   type CheckinInput,
   type CheckinSettings,
@@ -40,6 +41,8 @@ export type MakeupResult =
       balance: number
       level: Level
       levelUp: { from: Level; to: Level } | null
+      /** Badges the make-up earned. */
+      badges: Badge[]
     }
   | { status: 'disabled' }
   | { status: 'today' }
@@ -108,6 +111,13 @@ export async function makeUpCheckin(
   }
   const level = levelByKey(r.level)
   const from = levelByKey(r.previous_level ?? r.level)
+  // A filled day can lengthen a past run and adds a check-in: re-read both counters.
+  const badges = await awardBadges(
+    db,
+    input.memberId,
+    { streak: null, checkins: null },
+    { now: input.now },
+  )
   return {
     status: 'made_up',
     day: filled,
@@ -120,6 +130,7 @@ export async function makeUpCheckin(
     balance: r.balance,
     level,
     levelUp: level.min > from.min ? { from, to: level } : null,
+    badges,
   }
 }
 
