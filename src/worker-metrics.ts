@@ -10,7 +10,8 @@ import { type Metrics, noopMetrics } from './metrics.js'
 
 type Sample = [labels: Record<string, string>, value: number]
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+const escapeLabel = (v: string) =>
+  v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
 
 function gauge(name: string, help: string, samples: Sample[]): string {
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`]
