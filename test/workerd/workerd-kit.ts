@@ -12,6 +12,8 @@ export function offline(): void {
   // Request.cf comes from workers.cloudflare.com unless turned off; telemetry too.
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false'
   process.env.WRANGLER_SEND_METRICS = 'false'
+  // The CLI's banner asks the npm registry for a newer wrangler.
+  process.env.WRANGLER_HIDE_BANNER = 'true'
 }
 
 /**
