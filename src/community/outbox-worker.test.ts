@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { type Clock, systemClock } from '../clock.js'
+import { sandboxClient } from '../../test/sandbox-client.js'
+import type { Clock } from '../clock.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
-import { accountClient } from '../wechat/api/account-client.js'
 import { type DispatcherOptions, enqueue } from './outbox.js'
 import { drainOutboxWithin } from './outbox-worker.js'
-import { databaseTokenStore } from './token-store.js'
 
 const SECRET = 'bounded-secret'
 let wx: SandboxApi
@@ -20,22 +19,18 @@ forEachDatabase('bounded outbox drain (Workers cron)', (get, dbName) => {
   /** A clock that moves `stepMs` each time it is read: a budget runs out after a few reads. */
   const steppingClock = (stepMs: number) => {
     let at = new Date('2026-11-24T02:00:00Z').getTime()
-    return { now: () => new Date((at += stepMs)) } satisfies Clock
+    return {
+      now: () => {
+        at += stepMs
+        return new Date(at)
+      },
+    } satisfies Clock
   }
   function account(clock: Clock): DispatcherOptions {
     const appid = `wx${dbName === 'pglite' ? 'c' : 'd'}${String(++n).padStart(15, '0')}`
     return {
       db: get().db,
-      api: accountClient({
-        tokenStore: databaseTokenStore(get().db, systemClock),
-        appid,
-        secret: SECRET,
-        baseUrl: wx.url,
-        mode: 'stable',
-        clock: systemClock,
-        logger: silentLogger,
-        backoffMs: 1,
-      }),
+      api: sandboxClient(get().db, { appid, secret: SECRET, baseUrl: wx.url }),
       appid,
       clock,
       logger: silentLogger,
