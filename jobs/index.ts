@@ -4,6 +4,7 @@ import { activityRemindersJob } from './activity-reminders.js'
 import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
+import { journeysJob } from './journeys.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
 import { reconcileBillsJob } from './reconcile-bills.js'
@@ -25,6 +26,7 @@ export const jobs: readonly Job[] = [
   analyticsRollupJob,
   alertsJob,
   releasePointsJob,
+  journeysJob,
 ]
 
 /** Finds a job by name. */
