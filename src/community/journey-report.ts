@@ -53,9 +53,10 @@ type Counts = {
 /** The report of journey `id` (steps as defined now; counts of steps since removed are dropped). */
 export async function journeyReport(
   db: Kysely<Database>,
-  journey: { id: number; appid: string; steps: string },
+  journey: { id: number; appid: string; steps: string | JourneyStep[] },
 ): Promise<JourneyReport> {
-  const steps = JSON.parse(journey.steps) as JourneyStep[]
+  const steps =
+    typeof journey.steps === 'string' ? (JSON.parse(journey.steps) as JourneyStep[]) : journey.steps
   const [sends, ended, converted] = await Promise.all([
     sql<Counts>`
       select s.step,
@@ -128,7 +129,17 @@ export async function journeyReport(
 export async function listJourneys(db: Kysely<Database>, appid: string) {
   const rows = await db
     .selectFrom('journeys')
-    .select(['id', 'key', 'name', 'segment', 'status', 'steps', 'created_at', 'updated_at'])
+    .select([
+      'id',
+      'appid',
+      'key',
+      'name',
+      'segment',
+      'status',
+      'steps',
+      'created_at',
+      'updated_at',
+    ])
     .where('appid', '=', appid)
     .orderBy('id')
     .execute()

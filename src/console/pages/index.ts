@@ -14,6 +14,7 @@ import { communityPage } from './community.js'
 import { communityAuditPage } from './community-audit.js'
 import { communityModeratorsPage } from './community-moderators.js'
 import { invitesPage } from './invites.js'
+import { journeysPage } from './journeys.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
@@ -42,6 +43,7 @@ export const consolePages: ConsolePage[] = [
   campaignNewPage,
   campaignEditPage,
   campaignReportPage,
+  journeysPage,
   activitiesPage,
   activityPage,
   rewardsPage,
