@@ -7,6 +7,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
+import type { VariantCounts } from './campaign-report.js'
 import type { JourneyStep } from './journey-steps.js'
 
 /** One step's counts. */
@@ -38,17 +39,8 @@ export interface JourneyReport {
   steps: JourneyStepReport[]
 }
 
-type Counts = {
-  step: number
-  audience: number
-  enqueued: number
-  capped: number
-  opted_out: number
-  unreachable: number
-  sent: number
-  failed: number
-  delivered: number
-}
+/** A step's counts: a campaign variant's, less clicks (journeys have no tracked links). */
+type Counts = Omit<VariantCounts, 'variant' | 'clicked' | 'converted'> & { step: number }
 
 /** The report of journey `id` (steps as defined now; counts of steps since removed are dropped). */
 export async function journeyReport(
