@@ -127,11 +127,11 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
     const left = await sql<{ n: number }>`
       with ended as (
         update journey_enrollments e set status = 'left', ended_at = ${now}
-        from members m
-        where e.journey_id = ${j.id} and e.status = 'active' and m.id = e.member_id
+        from (select distinct member_id from segment_transitions
+            where id > ${through} and id <= ${upto}) t
+          join members m on m.id = t.member_id
+        where e.member_id = t.member_id and e.journey_id = ${j.id} and e.status = 'active'
           and m.segment is distinct from ${j.segment}
-          and exists (select 1 from segment_transitions t where t.member_id = e.member_id
-            and t.id > ${through} and t.id <= ${upto})
         returning e.id, e.appid
       ), cancelled as (${cancelQueued('ended')})
       select count(*)::int as n from ended`.execute(trx)
@@ -210,10 +210,13 @@ async function markJourneyConversions(
           union
           select id from members where last_purchased_at > ${since}
         ), met as (
+          -- driven from the members who moved, each finding its enrollment by the unique
+          -- (member, journey) index of active ones: cheap whatever the estimates say
           select e.id, ${when} as at
-          from journey_enrollments e join members m on m.id = e.member_id
-          where e.journey_id = ${j.id} and e.status = 'active' and e.last_sent_at is not null
-            and m.id in (select id from moved)
+          from moved join journey_enrollments e on e.member_id = moved.id
+              and e.journey_id = ${j.id} and e.status = 'active'
+            join members m on m.id = moved.id
+          where e.last_sent_at is not null
         ), ended as (
           update journey_enrollments e set status = 'converted', converted_at = met.at,
             ended_at = ${o.now}
