@@ -97,11 +97,21 @@ export async function runJourneys(
   return result
 }
 
-/** Cancels the queued pushes of enrollments that ended (converted or left). */
-const cancelQueued = (ended: string) => sql`update push_outbox o set status = 'cancelled',
-    errmsg = 'journey ended'
-  from journey_sends s join ${sql.raw(ended)} x on x.id = s.enrollment_id
-  where o.source = s.outbox_source and o.appid = x.appid and o.status in ('pending', 'held')`
+/**
+ * Cancels the queued pushes of enrollments that ended (converted or left): the CTEs `sources` and
+ * `cancelled`, after a CTE named `ended` (id, appid). The sources are materialized first, so each
+ * is found by the outbox's (appid, source) index — joined directly, the planner once walked every
+ * pending push of the account per ended enrollment (29 s for 200 at 10,000 members).
+ */
+const cancelQueued = (ended: string) => sql`sources as materialized (
+    select x.appid, s.outbox_source as source
+    from ${sql.raw(ended)} x join journey_sends s on s.enrollment_id = x.id
+    where s.outbox_source is not null
+  ), cancelled as (
+    update push_outbox o set status = 'cancelled', errmsg = 'journey ended'
+    from sources q
+    where o.appid = q.appid and o.source = q.source and o.status in ('pending', 'held')
+  )`
 
 /**
  * Step 1: the transitions recorded since the journey's watermark. Waits for a segment recompute
@@ -133,7 +143,7 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
         where e.member_id = t.member_id and e.journey_id = ${j.id} and e.status = 'active'
           and m.segment is distinct from ${j.segment}
         returning e.id, e.appid
-      ), cancelled as (${cancelQueued('ended')})
+      ), ${cancelQueued('ended')}
       select count(*)::int as n from ended`.execute(trx)
     let started = 0
     if (j.status === 'active' && j.steps.length > 0) {
@@ -222,7 +232,7 @@ async function markJourneyConversions(
             ended_at = ${o.now}
           from met where e.id = met.id and met.at is not null
           returning e.id, e.appid, e.member_id, e.last_step, e.last_sent_at, e.converted_at
-        ), cancelled as (${cancelQueued('ended')})
+        ), ${cancelQueued('ended')}
         select id, member_id, last_step as step,
           converted_at > last_sent_at
             + make_interval(days => (${offerDays(j)})[last_step + 1]) as late
