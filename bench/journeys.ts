@@ -77,7 +77,7 @@ try {
   await sql`insert into checkins (member_id, day, appid, streak, points, created_at)
     select id, '2026-12-04', appid, 2, 5, ${checkedIn} from members where id % 50 = 1`.execute(db)
   await sql`update members set last_active_at = ${checkedIn} where id % 50 = 1`.execute(db)
-  const converted = await timed('run 4: 2 % acted since (conversions)', () =>
+  const converted = await timed('run 4: 2 % checked in (conversions)', () =>
     run(at(86_400_000 + 3_660_000)),
   )
   console.log(
@@ -86,7 +86,7 @@ try {
       ['run 1: all start, day 0 to all', first],
       ['run 2: idle (nothing due)', idle],
       ['run 3: day 1 to all (cap applies)', day1],
-      ['run 4: 2 % acted since (conversions)', converted],
+      ['run 4: 2 % checked in (conversions)', converted],
     ]
       .map(
         ([name, ms]) =>
