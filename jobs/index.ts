@@ -6,6 +6,7 @@ import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { checkinRemindersJob } from './checkin-reminders.js'
 import { expirePointsJob } from './expire-points.js'
+import { journeysJob } from './journeys.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
 import { recomputeRecommendationsJob } from './recompute-recommendations.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
@@ -31,6 +32,7 @@ export const jobs: readonly Job[] = [
   releasePointsJob,
   recomputeRecommendationsJob,
   expirePointsJob,
+  journeysJob,
 ]
 
 /** Finds a job by name. */

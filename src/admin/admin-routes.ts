@@ -11,6 +11,7 @@
  *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
  *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
  *   campaigns…                           campaigns and their reports (campaign-routes.ts)
+ *   journeys…                            lifecycle journeys and their reports (journey-routes.ts)
  *   activities…                          activities, sign-ups, awards (activity-routes.ts)
  *   shop/…                               the shop's catalog, orders and refunds (shop-routes.ts)
  *   shop/reconciliation…                 daily reconciliation reports (reconciliation-routes.ts)
@@ -36,6 +37,7 @@ import { badgeAdminRoutes } from './badge-routes.js'
 import { campaignAdminRoutes } from './campaign-routes.js'
 import { communityAdminRoutes } from './community-routes.js'
 import { inviteAdminRoutes } from './invite-routes.js'
+import { journeyAdminRoutes } from './journey-routes.js'
 import { memberAdminRoutes } from './member-routes.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { reconciliationAdminRoutes } from './reconciliation-routes.js'
@@ -89,6 +91,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     }),
   )
   app.route('/', campaignAdminRoutes(deps))
+  app.route('/', journeyAdminRoutes(deps))
   app.route('/', activityAdminRoutes(deps))
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))

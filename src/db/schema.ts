@@ -789,6 +789,52 @@ export interface CampaignRollupsTable {
   redeemed: Generated<number>
 }
 
+/** A lifecycle journey (src/community/journeys.ts); appid '*' holds the seeded examples. */
+export interface JourneysTable {
+  id: Generated<number>
+  appid: string
+  key: string
+  name: string
+  /** The segment whose entry starts the journey. */
+  segment: Segment
+  status: 'active' | 'paused'
+  /** JSON: JourneyStep[] (src/community/journey-steps.ts). */
+  steps: string
+  /** The last `segment_transitions.id` the journey has considered. */
+  enrolled_through: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One member on a journey, started once per (journey, member, transition). */
+export interface JourneyEnrollmentsTable {
+  id: Generated<number>
+  journey_id: number
+  appid: string
+  member_id: number
+  transition_id: number
+  started_at: Timestamp
+  status: Generated<'active' | 'converted' | 'left' | 'completed'>
+  /** The index of the next step to send, and when it is due (meaningful while active). */
+  next_step: Generated<number>
+  next_at: Timestamp
+  /** The last step sent (conversions are attributed to it), and when. */
+  last_step: number | null
+  last_sent_at: Timestamp | null
+  converted_at: Timestamp | null
+  ended_at: Timestamp | null
+}
+
+/** What one step did for one enrollment. */
+export interface JourneySendsTable {
+  enrollment_id: number
+  step: number
+  journey_id: number
+  outcome: 'enqueued' | 'capped' | 'opted_out' | 'unreachable'
+  outbox_source: string | null
+  enqueued_at: Timestamp
+}
+
 /** How far a periodic campaign task got (`conversions`: members active since then are checked). */
 export interface CampaignWatermarksTable {
   name: string
@@ -1067,6 +1113,9 @@ export interface Database {
   campaign_watermarks: CampaignWatermarksTable
   item_similarities: ItemSimilaritiesTable
   item_popularity: ItemPopularityTable
+  journeys: JourneysTable
+  journey_enrollments: JourneyEnrollmentsTable
+  journey_sends: JourneySendsTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable

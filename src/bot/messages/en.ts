@@ -145,6 +145,16 @@ export const en: Record<MessageKey, string> = {
   'optout.done':
     'You will no longer receive campaign messages. Send "optin" to receive them again.',
   'optin.done': 'Campaign messages are back on 🎉 Send "optout" to stop them any time.',
+  'journey.welcome.day0':
+    'Welcome aboard! 🎉 Send "checkin" every day to earn points and "redeem" them for rewards. You have {points} points.\nReply "optout" to stop these messages.',
+  'journey.welcome.day1':
+    'Check in again today ✅ Streaks earn bonuses: send "checkin".\nReply "optout" to stop these messages.',
+  'journey.welcome.day3':
+    'Three days already! See what you can redeem: send "redeem". Your level: {level}.\nReply "optout" to stop these messages.',
+  'journey.recall.offer':
+    'Long time no see! Come back and check in within {days} days for {offer} bonus points (valid until {expires}).\nReply "optout" to stop these messages.',
+  'journey.vip.invite':
+    'Thank you for being with us! As a loyal member ({level}) your VIP perks are ready: send "redeem" to see them.\nReply "optout" to stop these messages.',
   'command.activities': 'community activities',
   'command.join': 'sign up for an activity ("join topic")',
   'command.leave': 'cancel a sign-up',

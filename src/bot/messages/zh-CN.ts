@@ -136,6 +136,16 @@ export const zhCN = {
   'command.optin': '重新接收活动推送',
   'optout.done': '已退订活动推送，之后不会再打扰你。发送「订阅」可重新接收。',
   'optin.done': '已重新订阅活动推送 🎉 发送「退订」可随时停止。',
+  'journey.welcome.day0':
+    '欢迎加入！🎉 每天发送「签到」赚积分，积分可以「兑换」好礼。你现在有 {points} 积分。\n回复「退订」不再接收此类消息。',
+  'journey.welcome.day1':
+    '第二天也来签到吧 ✅ 连续签到有额外奖励，发送「签到」即可。\n回复「退订」不再接收此类消息。',
+  'journey.welcome.day3':
+    '已经三天啦！看看有什么好礼可以兑换：发送「兑换」。你的等级：{level}。\n回复「退订」不再接收此类消息。',
+  'journey.recall.offer':
+    '好久不见！{days} 天内回来签到，送你 {offer} 积分（{expires} 前有效）。\n回复「退订」不再接收此类消息。',
+  'journey.vip.invite':
+    '感谢一路支持！你已是我们的忠实会员（{level}），专属会员福利已为你准备好，发送「兑换」看看。\n回复「退订」不再接收此类消息。',
   'command.activities': '社区活动列表',
   'command.join': '报名活动（「报名 topic」）',
   'command.leave': '取消报名',

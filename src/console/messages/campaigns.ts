@@ -110,6 +110,27 @@ export const zhCN = {
   'report.neededSample': '要可靠地区分两个版本的转化率，每个版本需要约 {needed} 人（现有 {n}）',
   'report.quotaPaused': '模板消息额度已用完，{time} 后继续发送',
   'report.back': '返回推送列表',
+  'journeys.title': '生命周期旅程',
+  'journeys.link': '生命周期旅程（自动召回）',
+  'journeys.back': '返回推送列表',
+  'journeys.note':
+    '会员进入某个分层时自动开始的消息序列；会员转化或离开该分层即停止。免打扰时段和推送频率上限与推送相同。',
+  'journeys.empty':
+    '还没有旅程：通过 API POST campaigns/strategies 导入三个示例（新人欢迎、沉默召回、忠诚会员邀请）。',
+  'journeys.segment': '进入分层',
+  'journeys.enrollments': '开始 / 进行中 / 转化 / 离开 / 完成',
+  'journeys.steps': '步骤：受众 → 发送 → 送达 → 转化',
+  'journeys.step': '{key}（第 {hours} 小时，{channel}）',
+  'journeys.channel.custom': '客服消息',
+  'journeys.channel.template': '模板消息',
+  'journeys.status.active': '进行中',
+  'journeys.status.paused': '已暂停',
+  'journeys.move.activate': '开启',
+  'journeys.move.pause': '暂停',
+  'journeys.moved': '「{name}」现在{status}',
+  'journeys.unknown': '没有这个旅程',
+  'journeys.cannotMove': '不能切换：{problem}',
+  'journeys.legend': '转化记在会员最后收到的一步上；客服消息发送成功即算送达。',
 } as const
 
 export const en: Record<keyof typeof zhCN, string> = {
@@ -224,4 +245,26 @@ export const en: Record<keyof typeof zhCN, string> = {
   'report.neededSample': 'Telling the variants apart needs about {needed} per variant (have {n})',
   'report.quotaPaused': 'The template quota is used up; sending resumes at {time}',
   'report.back': 'Back to campaigns',
+  'journeys.title': 'Lifecycle journeys',
+  'journeys.link': 'Lifecycle journeys (automatic re-engagement)',
+  'journeys.back': 'Back to campaigns',
+  'journeys.note':
+    'Message series that start when a member enters a segment and stop when they convert or leave it. Quiet hours and the frequency cap are those of campaigns.',
+  'journeys.empty':
+    'No journeys yet: import the three examples (welcome, recall, VIP) with the API POST campaigns/strategies.',
+  'journeys.segment': 'Segment entered',
+  'journeys.enrollments': 'Started / active / converted / left / completed',
+  'journeys.steps': 'Steps: audience → sent → delivered → converted',
+  'journeys.step': '{key} (hour {hours}, {channel})',
+  'journeys.channel.custom': 'customer-service message',
+  'journeys.channel.template': 'template message',
+  'journeys.status.active': 'active',
+  'journeys.status.paused': 'paused',
+  'journeys.move.activate': 'Switch on',
+  'journeys.move.pause': 'Pause',
+  'journeys.moved': '"{name}" is now {status}',
+  'journeys.unknown': 'No such journey',
+  'journeys.cannotMove': 'Cannot switch: {problem}',
+  'journeys.legend':
+    'A conversion counts for the last step the member received; a customer-service message counts as delivered once sent.',
 }

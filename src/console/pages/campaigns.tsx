@@ -114,11 +114,15 @@ export const campaignsPage: ConsolePage = {
               notice(c.req.query('edited'), 'edited')
             }
           />
-          {canAct && (
-            <p>
-              <a href={`/console${PATH}/new`}>{t('campaigns.new')}</a>
-            </p>
-          )}
+          <p>
+            {canAct && (
+              <>
+                <a href={`/console${PATH}/new`}>{t('campaigns.new')}</a>
+                {' · '}
+              </>
+            )}
+            <a href="/console/journeys">{t('journeys.link')}</a>
+          </p>
           <section class="card" aria-label={t('campaigns.title')}>
             <DataTable
               rows={rows}

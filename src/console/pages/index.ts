@@ -15,6 +15,7 @@ import { communityPage } from './community.js'
 import { communityAuditPage } from './community-audit.js'
 import { communityModeratorsPage } from './community-moderators.js'
 import { invitesPage } from './invites.js'
+import { journeysPage } from './journeys.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
@@ -43,6 +44,7 @@ export const consolePages: ConsolePage[] = [
   campaignNewPage,
   campaignEditPage,
   campaignReportPage,
+  journeysPage,
   activitiesPage,
   activityPage,
   rewardsPage,
