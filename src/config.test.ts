@@ -137,7 +137,7 @@ describe('loadConfig', () => {
   })
 
   it('reads make-up and monthly check-in settings and names bad ones', () => {
-    expect(loadConfig({}).checkin).toEqual({
+    expect(loadConfig({}).checkin).toMatchObject({
       window: undefined,
       streakBonuses: { 7: 20, 30: 100 },
       monthlyRewards: {},

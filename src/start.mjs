@@ -4,7 +4,7 @@
  * `npm install` builds dist/ (the `prepare` script: `node src/start.mjs --build`); a start whose
  * sources are newer than the build rebuilds first (≈ 1 s), so edited code is what runs.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -68,6 +68,14 @@ if (process.argv.includes('--build')) {
   await import(`${root}dist/prepare.js`)
 } else {
   if (!existsSync(entry) || statSync(entry).mtimeMs < newestSource()) await build()
+  // A template migrated before the migrations changed (a pull, a merge) would refuse them: drop
+  // it, and the server migrates a fresh database instead (src/node.ts without a template).
+  const template = `${root}dist/pglite-template`
+  const migrations = readdirSync(`${root}migrations`).map(
+    (f) => statSync(`${root}migrations/${f}`).mtimeMs,
+  )
+  if (existsSync(template) && statSync(template).mtimeMs < Math.max(...migrations))
+    rmSync(template, { recursive: true, force: true })
   // On the embedded database, PGlite's WebAssembly compiles on V8's background threads while the
   // server's bundle loads (src/db/open-database.ts takes it from here).
   if (!process.env.DATABASE_URL) globalThis.quanziPgliteWasm = compilePgliteWasm()
