@@ -40,6 +40,7 @@ import * as m0038 from './0038_console.js'
 import * as m0039 from './0039_campaign_day_indexes.js'
 import * as m0040 from './0040_ledger_day_index.js'
 import * as m0041 from './0041_checkins_day_index.js'
+import * as m0046 from './0046_earn_triggers.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -79,4 +80,5 @@ export const migrations: Record<string, Migration> = {
   '0039_campaign_day_indexes': m0039,
   '0040_ledger_day_index': m0040,
   '0041_checkins_day_index': m0041,
+  '0046_earn_triggers': m0046,
 }

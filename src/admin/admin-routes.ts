@@ -7,6 +7,7 @@
  *
  *   members/:openid/points, …/ledger     grant or deduct points, a member's ledger (member-routes.ts)
  *   rules, rewards, redemptions/:id/cancel   points rules and rewards (reward-routes.ts)
+ *   reviews, reviews/:id/hide            product reviews; hiding takes their points back (review-routes.ts)
  *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
  *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
  *   campaigns…                           campaigns and their reports (campaign-routes.ts)
@@ -37,6 +38,7 @@ import { inviteAdminRoutes } from './invite-routes.js'
 import { memberAdminRoutes } from './member-routes.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { reconciliationAdminRoutes } from './reconciliation-routes.js'
+import { reviewAdminRoutes } from './review-routes.js'
 import { rewardAdminRoutes } from './reward-routes.js'
 import { shopAdminRoutes } from './shop-routes.js'
 
@@ -91,6 +93,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))
   app.route('/', rewardAdminRoutes(deps))
+  app.route('/', reviewAdminRoutes(deps))
   app.route('/', communityAdminRoutes(deps))
   return app
 }
