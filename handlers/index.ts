@@ -16,6 +16,7 @@ import * as moderation from './moderation.js'
 import * as nickname from './nickname.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
+import * as profile from './profile.js'
 import * as receipts from './receipts.js'
 import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
@@ -30,6 +31,7 @@ const families = [
   groupJoin,
   activities,
   nickname,
+  profile,
   preferences,
   binding,
   moderation,
