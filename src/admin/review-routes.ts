@@ -7,6 +7,7 @@
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
+import { listReviews } from '../community/reviews.js'
 import { accountParam, parseParam, parseQuery, rowIdParam } from '../routes/validate.js'
 import { hideReview } from './actions/review-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
@@ -24,27 +25,19 @@ export function reviewAdminRoutes(o: OperatorDeps): Hono {
   app.get('/accounts/:appid/reviews', async (c) => {
     const appid = account(c)
     const { status } = parseQuery(c, listQuery)
-    const reviews = await o.db
-      .selectFrom('product_reviews')
-      .innerJoin('members', 'members.id', 'product_reviews.member_id')
-      .innerJoin('products', 'products.id', 'product_reviews.product_id')
-      .select([
-        'product_reviews.id',
-        'members.openid',
-        'products.sku',
-        'product_reviews.rating',
-        'product_reviews.body as text',
-        'product_reviews.status',
-        'product_reviews.points',
-        'product_reviews.reversed_points as reversedPoints',
-        'product_reviews.created_at as createdAt',
-        'product_reviews.hidden_at as hiddenAt',
-      ])
-      .where('product_reviews.appid', '=', appid)
-      .$if(status !== undefined, (q) => q.where('product_reviews.status', '=', status!))
-      .orderBy('product_reviews.id', 'desc')
-      .limit(100)
-      .execute()
+    const rows = await listReviews(o.db, { appid, status, limit: 100 })
+    const reviews = rows.map((r) => ({
+      id: r.id,
+      openid: r.openid,
+      sku: r.sku,
+      rating: r.rating,
+      text: r.body,
+      status: r.status,
+      points: r.points,
+      reversedPoints: r.reversed_points,
+      createdAt: r.created_at,
+      hiddenAt: r.hidden_at,
+    }))
     return c.json({ reviews })
   })
 

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { pointsBalance } from '../../test/member-fixtures.js'
 import { birthMonth, city, updateProfile } from './profile.js'
 import { hideReview, reviewText, submitReview } from './reviews.js'
 import { fingerprint, isArticleUrl, openShareLink, shareLink } from './shares.js'
@@ -96,20 +97,15 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
       .execute()
     return no
   }
-  const balance = async (id: number) =>
-    (
-      await get()
-        .db.selectFrom('members')
-        .select('points_balance')
-        .where('id', '=', id)
-        .executeTakeFirstOrThrow()
-    ).points_balance
+  const balance = (id: number) => pointsBalance(get().db, id)
   /** Σ ledger == cached balance ≥ 0. */
   const ledgerSum = async (id: number) => {
     const { rows } = await sql<{ sum: string | null }>`
       select sum(delta) as sum from points_ledger where member_id = ${id}`.execute(get().db)
     return Number(rows[0]!.sum ?? 0)
   }
+  const share = (memberId: number, ref: string, address: string) =>
+    shareLink(get().db, { memberId, kind: 'article', ref, address, appid: APPID, now: day1 })
   const review = (memberId: number, outTradeNo: string, now = day1, db = get().db) =>
     submitReview(db, { memberId, outTradeNo, rating: 5, text: '很好喝，回购！', now, timeZone: TZ })
 
@@ -188,33 +184,17 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
       { status: 'hidden', reversed_points: 20 },
       { status: 'hidden', reversed_points: 5 },
     ])
-    // a reversal does not count toward the rule's daily cap: three more reviews on day 2 earn
-    for (let i = 0; i < 2; i++)
+    // the reversals (day 2) do not count toward the rule's daily cap: three reviews on day 2 earn
+    for (let i = 0; i < 3; i++)
       expect(await review(me, await order(me, p.id), day2)).toMatchObject({ points: 20 })
   })
 
   it('content_share: a different WeChat opener earns the sharer once; bots and self do not', async () => {
     const sharer = await member()
-    const link = await shareLink(get().db, {
-      memberId: sharer,
-      kind: 'article',
-      ref: ARTICLE,
-      address: '10.0.0.1',
-      appid: APPID,
-      now: day1,
-    })
+    const link = await share(sharer, ARTICLE, '10.0.0.1')
     if (link.status !== 'ok') throw new Error('no link')
     // asking again gives the same link
-    expect(
-      await shareLink(get().db, {
-        memberId: sharer,
-        kind: 'article',
-        ref: ARTICLE,
-        address: '10.0.0.1',
-        appid: APPID,
-        now: day1,
-      }),
-    ).toEqual(link)
+    expect(await share(sharer, ARTICLE, '10.0.0.1')).toEqual(link)
     for (const [kind, ref] of [
       ['article', 'https://evil.example/x'],
       ['activity', 'nope'],
@@ -273,14 +253,7 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
 
   it('content_share under concurrency: once per opener, 5 a day', async () => {
     const sharer = await member()
-    const link = await shareLink(get().db, {
-      memberId: sharer,
-      kind: 'article',
-      ref: `${ARTICLE}x`,
-      address: '10.1.0.1',
-      appid: APPID,
-      now: day1,
-    })
+    const link = await share(sharer, `${ARTICLE}x`, '10.1.0.1')
     if (link.status !== 'ok') throw new Error('no link')
     const pools = dbName === 'postgres' ? [get().db, get().open(), get().open()] : [get().db]
     const open = (i: number, address: string) =>

@@ -180,23 +180,35 @@ export async function hideReview(
   }
 }
 
-/** A product's visible reviews, newest first (the mini program's product page). */
-export async function productReviews(db: Kysely<Database>, appid: string, sku: string, limit = 20) {
+/**
+ * An account's reviews, newest first: a product's (`sku`) and/or by status — the mini program's
+ * product page asks for a product's visible ones, the operator API for any.
+ */
+export async function listReviews(
+  db: Kysely<Database>,
+  q: { appid: string; sku?: string; status?: 'visible' | 'hidden'; limit: number },
+) {
   return db
     .selectFrom('product_reviews')
     .innerJoin('products', 'products.id', 'product_reviews.product_id')
-    .leftJoin('members', 'members.id', 'product_reviews.member_id')
+    .innerJoin('members', 'members.id', 'product_reviews.member_id')
     .select([
       'product_reviews.id',
+      'members.openid',
+      'members.display_name',
+      'products.sku',
       'product_reviews.rating',
       'product_reviews.body',
+      'product_reviews.status',
+      'product_reviews.points',
+      'product_reviews.reversed_points',
       'product_reviews.created_at',
-      'members.display_name',
+      'product_reviews.hidden_at',
     ])
-    .where('products.appid', '=', appid)
-    .where('products.sku', '=', sku)
-    .where('product_reviews.status', '=', 'visible')
+    .where('product_reviews.appid', '=', q.appid)
+    .$if(q.sku !== undefined, (w) => w.where('products.sku', '=', q.sku!))
+    .$if(q.status !== undefined, (w) => w.where('product_reviews.status', '=', q.status!))
     .orderBy('product_reviews.id', 'desc')
-    .limit(limit)
+    .limit(q.limit)
     .execute()
 }

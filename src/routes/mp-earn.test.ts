@@ -2,6 +2,7 @@ import type { Hono } from 'hono'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { pointsBalance } from '../../test/member-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { silentLogger } from '../logger.js'
@@ -76,14 +77,7 @@ forEachDatabase('earn routes: reviews, shares, profile, /r/s and hiding a review
     const json: Record<string, any> = type.includes('json') ? await res.json() : {}
     return { status: res.status, json, res }
   }
-  const balance = async (id: number) =>
-    (
-      await get()
-        .db.selectFrom('members')
-        .select('points_balance')
-        .where('id', '=', id)
-        .executeTakeFirstOrThrow()
-    ).points_balance
+  const balance = (id: number) => pointsBalance(get().db, id)
 
   it('reviews a paid order through the mini program; the operator hides it and the points go', async () => {
     const u = await signIn()

@@ -22,7 +22,7 @@ import {
   updateProfile,
 } from '../community/profile.js'
 import {
-  productReviews,
+  listReviews,
   REVIEW_TEXT_MAX,
   REVIEW_TEXT_MIN,
   reviewText,
@@ -107,7 +107,12 @@ export function earnRoutes(
 
   app.get('/reviews', async (c) => {
     const { sku } = parseQuery(c, skuQuery)
-    const rows = await productReviews(db, shop.settings.appid, sku)
+    const rows = await listReviews(db, {
+      appid: shop.settings.appid,
+      sku,
+      status: 'visible',
+      limit: 20,
+    })
     return c.json({
       reviews: rows.map((r) => ({
         id: r.id,
