@@ -42,6 +42,7 @@ const reviewBody = v.strictObject({
       (s) => reviewText(s).ok,
       `must be ${REVIEW_TEXT_MIN}–${REVIEW_TEXT_MAX} characters, without control characters`,
     ),
+    v.transform((s) => s.trim()),
   ),
 })
 const skuQuery = v.strictObject({
@@ -85,13 +86,11 @@ export function earnRoutes(
 
   app.post('/reviews', async (c) => {
     const body = await parseBody(c, reviewBody)
-    const text = reviewText(body.text)
-    if (!text.ok) throw new HTTPException(400, { message: 'text: invalid' })
     const r = await submitReview(db, {
       memberId: c.var.memberId,
       outTradeNo: body.outTradeNo,
       rating: body.rating,
-      text: text.text,
+      text: body.text,
       now: o.clock.now(),
       timeZone: o.timeZone,
     })
