@@ -11,21 +11,10 @@
 import { sql } from 'kysely'
 import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from '../src/community/segments.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import { postgresDatabase } from '../src/db/postgres.js'
+import { throwawaySchema, timed } from './throwaway-schema.js'
 
-const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const count = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
-const schema = `bench_seg_${Date.now().toString(36)}`
-const admin = postgresDatabase(url)
-await sql`create schema ${sql.id(schema)}`.execute(admin)
-const db = postgresDatabase(url, { schema, max: 2 })
-const timed = async <T>(name: string, fn: () => Promise<T>) => {
-  const started = performance.now()
-  const result = await fn()
-  const ms = performance.now() - started
-  console.log(`${name}: ${(ms / 1000).toFixed(2)} s${result === undefined ? '' : ` (${result})`}`)
-  return ms
-}
+const { db, drop } = await throwawaySchema('bench_seg')
 try {
   await migrateToLatest(db)
   const now = new Date('2026-11-25T03:30:00Z')
@@ -81,7 +70,5 @@ try {
         .join('\n'),
   )
 } finally {
-  await db.destroy()
-  await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
-  await admin.destroy()
+  await drop()
 }

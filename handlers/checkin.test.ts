@@ -30,8 +30,11 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     expect(me).toContain('积分 15（累计 15）')
     expect(me).toContain('连续签到 1 天，共签到 1 天')
     expect(me).toContain('今天已签到')
+    expect(me).toContain('本月签到 1 天，已补签 0/2 次')
     expect(me).toContain('等级权益：签到与活动积分 1 倍')
-    expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain('每日：签到 · 我的')
+    expect((await wx.text('o_checkin', '帮助')).reply!.Content).toContain(
+      '每日：签到 · 补签 [日期] · 我的',
+    )
     await wx.text('o_rival', '签到')
     const board = (await wx.text('o_checkin', '排行榜')).reply!.Content
     expect(board).toBe(

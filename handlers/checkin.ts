@@ -1,13 +1,24 @@
 /**
- * 签到 / checkin: the daily check-in, with streak, bonus, balance and level in the reply — and the
- * day's `daily_login` award when this same push earned it, so the reply adds up to the balance.
+ * 签到 / checkin: the daily check-in, with streak, bonus, monthly rewards, balance and level in the
+ * reply (and, when the streak broke within the make-up window, what a 补签 would cost) — and the day's `daily_login` award when this same push earned it, so the reply adds up to
+ * the balance.
  */
+import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
-import { checkIn } from '../src/community/checkins.js'
+import { badgeLine } from '../src/community/badges.js'
+import { makeupOffer } from '../src/community/checkin-makeup.js'
+import { checkIn, type MonthlyOutcome } from '../src/community/checkins.js'
 import { text } from '../src/wechat/reply.js'
 
 const hhmm = (minutes: number) =>
   `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`
+
+/** One line per monthly reward (累计签到) a check-in or make-up reached. */
+export function monthlyLines(ctx: BotContext, monthly: MonthlyOutcome | null): string[] {
+  return (monthly?.paid ?? []).map((p) =>
+    ctx.t('checkin.monthly', { days: p.days, bonus: p.points }),
+  )
+}
 
 export function register(router: Router): void {
   router.command(
@@ -40,10 +51,22 @@ export function register(router: Router): void {
       const lines = [ctx.t('checkin.done', { points: result.points, streak: result.streak })]
       if (result.bonus > 0)
         lines.push(ctx.t('checkin.bonus', { streak: result.streak, bonus: result.bonus }))
+      lines.push(...monthlyLines(ctx, result.monthly))
+      // a streak that broke within the make-up window: say that 补签 can mend it
+      const offer =
+        result.streak === 1
+          ? await makeupOffer(ctx.db, {
+              memberId: ctx.member.id,
+              today: result.day,
+              settings: ctx.community.checkin,
+            })
+          : null
+      if (offer) lines.push(ctx.t('checkin.makeupHint', offer))
       lines.push(...dailyLine, summary)
       if (result.levelUp) {
         lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))
       }
+      lines.push(...result.badges.map((b) => badgeLine(ctx.t, b)))
       return text(lines.join('\n'))
     },
   )

@@ -12,18 +12,21 @@ import * as groupJoin from './group-join.js'
 import * as help from './help.js'
 import * as invite from './invite.js'
 import * as leaderboard from './leaderboard.js'
+import * as makeup from './makeup.js'
 import * as moderation from './moderation.js'
 import * as nickname from './nickname.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
 import * as profile from './profile.js'
 import * as receipts from './receipts.js'
+import * as reminders from './reminders.js'
 import * as rewards from './rewards.js'
 import * as subscribe from './subscribe.js'
 
 const families = [
   help,
   checkin,
+  makeup,
   points,
   leaderboard,
   rewards,
@@ -33,6 +36,7 @@ const families = [
   nickname,
   profile,
   preferences,
+  reminders,
   binding,
   moderation,
   subscribe,

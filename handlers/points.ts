@@ -1,12 +1,15 @@
 /**
- * 积分 / points and 我的 / me: balance, points pending from purchases (待到账) and when they are
- * released, level, progress to the next level, check-in record, name.
+ * 积分 / points and 我的 / me: balance, the next points to expire and until when they are valid,
+ * points pending from purchases (待到账) and when they are released, level, progress to the next
+ * level, check-in record (this month's check-ins and make-ups too), name, badges held (徽章).
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
-import { checkinStats } from '../src/community/checkins.js'
+import { memberBadges } from '../src/community/badges.js'
+import { checkinStats, DEFAULT_MAKEUP } from '../src/community/checkins.js'
 import { maskedName } from '../src/community/display-names.js'
 import { levelByKey, nextLevel } from '../src/community/levels.js'
+import { expiringPoints } from '../src/community/points-expiry.js'
 import { pendingPoints } from '../src/shop/purchase-grants.js'
 import { text } from '../src/wechat/reply.js'
 
@@ -34,15 +37,24 @@ async function pendingLine(ctx: BotContext): Promise<string | null> {
   return ctx.t('points.pending', { points: pending.points, at })
 }
 
+/** The next points to expire and their last valid day, or null when none will. */
+async function expiringLine(ctx: BotContext): Promise<string | null> {
+  if (ctx.member.points_balance <= 0) return null
+  const next = await expiringPoints(ctx.db, ctx.member.id, ctx.community.timeZone)
+  return next && ctx.t('points.expiring', { points: next.points, date: next.lastDay })
+}
+
 export function register(router: Router): void {
   router.command(POINTS, async (ctx) => {
     const { points_balance: balance, points_lifetime: lifetime } = ctx.member
     const level = ctx.t(`level.${levelByKey(ctx.member.level).key}`)
     const next = nextLevel(lifetime)
+    const expiring = await expiringLine(ctx)
     const pending = await pendingLine(ctx)
     return text(
       [
         ctx.t('points.summary', { balance, level }),
+        ...(expiring ? [expiring] : []),
         ...(pending ? [pending] : []),
         next
           ? ctx.t('points.next', { missing: next.missing, next: ctx.t(`level.${next.level.key}`) })
@@ -65,8 +77,27 @@ export function register(router: Router): void {
       total: stats.total,
       today: ctx.t(stats.checkedInToday ? 'me.checkedIn' : 'me.notCheckedIn'),
     })
+    const month = ctx.t('me.month', {
+      days: stats.monthDays,
+      used: stats.monthMadeUp,
+      limit: (ctx.community.checkin.makeup ?? DEFAULT_MAKEUP).perMonth,
+    })
+    const expiring = await expiringLine(ctx)
     const pending = await pendingLine(ctx)
     const perks = ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })
-    return text([summary, ...(pending ? [pending] : []), perks].join('\n'))
+    const badges = await memberBadges(ctx.db, ctx.member.id)
+    const held = badges.length
+      ? [ctx.t('me.badges', { count: badges.length, badges: badges.map((b) => b.name).join('、') })]
+      : []
+    return text(
+      [
+        summary,
+        month,
+        ...(expiring ? [expiring] : []),
+        ...(pending ? [pending] : []),
+        perks,
+        ...held,
+      ].join('\n'),
+    )
   })
 }

@@ -2,9 +2,12 @@
  * Receipts WeChat pushes about what we sent: template delivery results, and subscribe-message
  * authorisations that open or close that channel for a member.
  */
+import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
+import { recordAuthorisation, revokeAuthorisation } from '../src/community/checkin-reminders.js'
 import { recordDelivery } from '../src/community/outbox.js'
 import { clearSubscribeRefusal, recordUnreachable } from '../src/community/reachability.js'
+import { reminderSettings } from './reminders.js'
 
 export function register(router: Router): void {
   router.on('TEMPLATESENDJOBFINISH', async (ctx) => {
@@ -30,6 +33,7 @@ export function register(router: Router): void {
     const m = ctx.message
     if (m.type !== 'event' || !('items' in m)) return null
     for (const item of m.items) {
+      await reminderAuthorisation(ctx, item.templateId, item.status)
       if (item.status === 'accept') {
         await clearSubscribeRefusal(ctx.db, ctx.account.appid, m.fromUserName, item.templateId)
       } else if (item.status === 'reject') {
@@ -44,4 +48,23 @@ export function register(router: Router): void {
     }
     return null
   })
+}
+
+/** An accepted check-in reminder template turns the reminder on (one send more); a reject forgets it. */
+async function reminderAuthorisation(ctx: BotContext, templateId: string, status?: string) {
+  const settings = reminderSettings(ctx)
+  if (templateId !== settings.subscribe?.templateId) return
+  const now = ctx.clock.now()
+  if (status === 'accept')
+    await recordAuthorisation(ctx.db, {
+      appid: ctx.account.appid,
+      memberId: ctx.member.id,
+      source: { app: 'oa' },
+      templateId,
+      now,
+      timeZone: ctx.community.timeZone,
+      settings,
+    })
+  else if (status === 'reject')
+    await revokeAuthorisation(ctx.db, { memberId: ctx.member.id, app: 'oa', templateId, now })
 }

@@ -1,9 +1,12 @@
 /**
  * 兑换 / redeem: lists the catalog; 兑换 <编号> redeems and replies with the code — or, for a
- * cashback reward, with the mini-program link where the member confirms the transfer.
+ * cashback reward, with the mini-program link where the member confirms the transfer. Both replies
+ * end with what members like this one also redeemed (src/community/recommendations.ts), or what is
+ * popular, when the nightly rebuild has found any.
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
+import { recommendRewards } from '../src/community/recommendations.js'
 import { ensureDefaultRewards, listRewards, redeem } from '../src/community/rewards.js'
 import { cashbackLink } from '../src/shop/transfer-bills.js'
 import { text } from '../src/wechat/reply.js'
@@ -19,6 +22,45 @@ function mpLink(ctx: BotContext, outBillNo?: string): string {
   const link = cashbackLink(mp.appid, outBillNo)
   if (ctx.channel.kind !== 'oa') return link.pagepath
   return ctx.t('redeem.cashbackLink', { appid: link.appid, path: link.pagepath })
+}
+
+/**
+ * The recommendation lines of a 兑换 reply ('' when there are none): similar rewards, then popular
+ * ones. A failure is logged and leaves them out — the reply (a redemption's code) still goes.
+ */
+async function recommendations(ctx: BotContext): Promise<string> {
+  try {
+    const recs =
+      (
+        await recommendRewards(ctx.db, {
+          appid: ctx.account.appid,
+          memberIds: [ctx.member.id],
+          limit: 3,
+        })
+      ).get(ctx.member.id) ?? []
+    const line = (because: 'similar' | 'popular') => {
+      const items = recs.filter((r) => r.because === because)
+      return items.length === 0
+        ? []
+        : [
+            ctx.t(`redeem.${because}`, {
+              items: items
+                .map((r) => ctx.t('redeem.recItem', { name: r.name, code: r.code }))
+                .join(' / '),
+            }),
+          ]
+    }
+    return [...line('similar'), ...line('popular')].join('\n')
+  } catch (error) {
+    ctx.logger.error('recommendations failed', { error: String(error), member: ctx.member.id })
+    return ''
+  }
+}
+
+/** `reply` with the recommendation lines appended. */
+async function withRecommendations(ctx: BotContext, reply: string) {
+  const recs = await recommendations(ctx)
+  return text(recs ? `${reply}\n${recs}` : reply)
 }
 
 export function register(router: Router): void {
@@ -44,10 +86,12 @@ export function register(router: Router): void {
                   : ctx.t('redeem.soldOut'),
           }),
         )
+        const recs = await recommendations(ctx)
         return text(
           [
             ctx.t('redeem.title', { balance: ctx.member.points_balance }),
             ...lines,
+            ...(recs ? [recs] : []),
             ctx.t('redeem.hint'),
           ].join('\n'),
         )
@@ -74,8 +118,9 @@ export function register(router: Router): void {
       switch (r.status) {
         case 'redeemed': {
           const { cashback, ...done } = r
-          if (!cashback) return text(ctx.t('redeem.done', done))
-          return text(
+          if (!cashback) return withRecommendations(ctx, ctx.t('redeem.done', done))
+          return withRecommendations(
+            ctx,
             ctx.t('redeem.cashback', {
               ...done,
               yuan: (cashback.amountFen / 100).toFixed(2),

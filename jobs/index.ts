@@ -4,7 +4,11 @@ import { activityRemindersJob } from './activity-reminders.js'
 import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
+import { checkinRemindersJob } from './checkin-reminders.js'
+import { expirePointsJob } from './expire-points.js'
+import { journeysJob } from './journeys.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
+import { recomputeRecommendationsJob } from './recompute-recommendations.js'
 import { recomputeSegmentsJob } from './recompute-segments.js'
 import { reconcileBillsJob } from './reconcile-bills.js'
 import { releasePointsJob } from './release-points.js'
@@ -22,9 +26,13 @@ export const jobs: readonly Job[] = [
   recomputeSegmentsJob,
   campaignsJob,
   activityRemindersJob,
+  checkinRemindersJob,
   analyticsRollupJob,
   alertsJob,
   releasePointsJob,
+  recomputeRecommendationsJob,
+  expirePointsJob,
+  journeysJob,
 ]
 
 /** Finds a job by name. */

@@ -40,7 +40,14 @@ import * as m0038 from './0038_console.js'
 import * as m0039 from './0039_campaign_day_indexes.js'
 import * as m0040 from './0040_ledger_day_index.js'
 import * as m0041 from './0041_checkins_day_index.js'
+import * as m0042 from './0042_checkin_makeup.js'
+import * as m0043 from './0043_points_expiry.js'
+import * as m0044 from './0044_checkin_reminders.js'
+import * as m0045 from './0045_badges.js'
 import * as m0046 from './0046_earn_triggers.js'
+import * as m0047 from './0047_journeys.js'
+import * as m0048 from './0048_recommendations.js'
+import * as m0049 from './0049_pay_events_reference_index.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -80,5 +87,12 @@ export const migrations: Record<string, Migration> = {
   '0039_campaign_day_indexes': m0039,
   '0040_ledger_day_index': m0040,
   '0041_checkins_day_index': m0041,
+  '0042_checkin_makeup': m0042,
+  '0043_points_expiry': m0043,
+  '0044_checkin_reminders': m0044,
+  '0045_badges': m0045,
   '0046_earn_triggers': m0046,
+  '0047_journeys': m0047,
+  '0048_recommendations': m0048,
+  '0049_pay_events_reference_index': m0049,
 }

@@ -264,6 +264,7 @@ export function createApp(deps: AppDeps): Hono {
       locale: config.locale,
       shop: deps.shop,
       publicBaseUrl: config.campaigns.publicBaseUrl,
+      reminders: config.checkin.reminders,
     }
     app.route('/api/mp', miniProgramRoutes(shop))
     app.route('/pay/notify', payNotifyRoutes(shop))

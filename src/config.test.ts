@@ -98,6 +98,23 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads the points expiry policy and its notice days (default off, 7)', () => {
+    expect(loadConfig({}).pointsExpiry).toEqual({ policy: { mode: 'off' }, noticeDays: 7 })
+    expect(
+      loadConfig({ POINTS_EXPIRY: '365', POINTS_EXPIRY_NOTICE_DAYS: '0' }).pointsExpiry,
+    ).toEqual({ policy: { mode: 'days', days: 365 }, noticeDays: 0 })
+    expect(loadConfig({ POINTS_EXPIRY: 'year_end' }).pointsExpiry.policy).toEqual({
+      mode: 'year_end',
+    })
+    for (const bad of ['0', 'never', '1y'])
+      expect(problems({ POINTS_EXPIRY: bad })).toEqual([
+        'POINTS_EXPIRY: must be off, a number of days (1–3650) or year_end',
+      ])
+    expect(problems({ POINTS_EXPIRY_NOTICE_DAYS: '400' })).toEqual([
+      'POINTS_EXPIRY_NOTICE_DAYS: must be at most 365',
+    ])
+  })
+
   it('reads how long purchase points stay frozen (0–365 days, default 7)', () => {
     expect(loadConfig({}).pointsFreezeDays).toBe(7)
     expect(loadConfig({ POINTS_FREEZE_DAYS: '0' }).pointsFreezeDays).toBe(0)
@@ -117,6 +134,36 @@ describe('loadConfig', () => {
       expect(problems({ QUANZI_TIME_ZONE: tz })).toEqual([
         'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
       ])
+  })
+
+  it('reads make-up and monthly check-in settings and names bad ones', () => {
+    expect(loadConfig({}).checkin).toEqual({
+      window: undefined,
+      streakBonuses: { 7: 20, 30: 100 },
+      monthlyRewards: {},
+      makeup: { days: 7, perMonth: 2, costs: [20, 40] },
+    })
+    const c = loadConfig({
+      CHECKIN_MONTHLY_REWARDS: '10:20,20:50,28:100',
+      CHECKIN_MAKEUP_DAYS: '0',
+      CHECKIN_MAKEUP_PER_MONTH: '3',
+      CHECKIN_MAKEUP_COSTS: '0',
+    }).checkin
+    expect(c.monthlyRewards).toEqual({ 10: 20, 20: 50, 28: 100 })
+    expect(c.makeup).toEqual({ days: 0, perMonth: 3, costs: [0] })
+    expect(
+      problems({
+        CHECKIN_MONTHLY_REWARDS: '32:10',
+        CHECKIN_MAKEUP_DAYS: '61',
+        CHECKIN_MAKEUP_PER_MONTH: 'two',
+        CHECKIN_MAKEUP_COSTS: '20;40',
+      }),
+    ).toEqual([
+      'CHECKIN_MONTHLY_REWARDS: must be days:points pairs with days 1–31, e.g. 10:20,20:50,28:100',
+      'CHECKIN_MAKEUP_DAYS: must be at most 60',
+      'CHECKIN_MAKEUP_PER_MONTH: must be a whole number',
+      'CHECKIN_MAKEUP_COSTS: must be comma-separated point amounts (the 1st, 2nd … make-up of a month), e.g. 20,40',
+    ])
   })
 
   it('reads invite settings and names bad ones', () => {

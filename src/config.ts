@@ -9,6 +9,11 @@ import type { CheckinSettings } from './community/checkins.js'
 import type { InviteSettings } from './community/invites.js'
 import type { GroupRobots, ModeratorConfig } from './community/moderation.js'
 import type { OutboxRetention } from './community/outbox.js'
+import {
+  DEFAULT_POINTS_EXPIRY,
+  type PointsExpirySettings,
+  parsePointsExpiry,
+} from './community/points-expiry.js'
 import type { SegmentThresholds } from './community/segments.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
@@ -64,7 +69,7 @@ export interface Config {
   replyDeadlineMs: number
   maxBodyBytes: number
   timeZone: string
-  /** Check-in window and streak bonuses. */
+  /** Check-in window, streak bonuses, monthly rewards and make-ups. */
   checkin: CheckinSettings
   /** When invites pay, the chain's amounts, how long invite QRs live. */
   invites: InviteSettings
@@ -89,6 +94,8 @@ export interface Config {
    * `release-points` job releases them; 0 = at its next run.
    */
   pointsFreezeDays: number
+  /** POINTS_EXPIRY and POINTS_EXPIRY_NOTICE_DAYS: when points expire, how long ahead members hear. */
+  pointsExpiry: PointsExpirySettings
   locale: 'zh-CN' | 'en'
   /** On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed. */
   shutdownTimeoutSeconds: number
@@ -111,6 +118,10 @@ export interface JobSettings {
   runsRetentionDays: number
 }
 
+/** An optional subscribe-message (订阅通知) template id. */
+const subscribeTemplateId = v.optional(
+  v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id')),
+)
 const robotsSchema = v.record(
   v.pipe(v.string(), v.minLength(1)),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
@@ -381,6 +392,21 @@ const envSchema = v.object({
       ),
     ),
   ),
+  CHECKIN_REMINDER_TIME: v.pipe(
+    v.optional(v.string(), '20:00'),
+    v.regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM in community time, e.g. 20:00'),
+    v.transform((s) => {
+      const [h, m] = s.split(':').map(Number) as [number, number]
+      return h * 60 + m
+    }),
+  ),
+  CHECKIN_REMINDER_TEMPLATE_ID: subscribeTemplateId,
+  CHECKIN_REMINDER_TEMPLATE_KEYS: v.pipe(
+    v.optional(v.string(), 'thing1,thing2'),
+    v.regex(/^thing\d{1,3},thing\d{1,3}$/, 'must be two thing keys, e.g. thing1,thing2'),
+    v.transform((s) => s.split(',') as [string, string]),
+  ),
+  CHECKIN_REMINDER_MP_TEMPLATE_ID: subscribeTemplateId,
   CHECKIN_STREAK_BONUSES: v.pipe(
     v.optional(v.string(), '7:20,30:100'),
     v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),
@@ -389,6 +415,28 @@ const envSchema = v.object({
         s ? s.split(',').map((p) => p.split(':').map(Number) as [number, number]) : [],
       ),
     ),
+  ),
+  CHECKIN_MONTHLY_REWARDS: v.pipe(
+    v.optional(v.string(), ''),
+    v.regex(
+      /^(([1-9]|[12]\d|3[01]):\d{1,6}(,([1-9]|[12]\d|3[01]):\d{1,6})*)?$/,
+      'must be days:points pairs with days 1–31, e.g. 10:20,20:50,28:100',
+    ),
+    v.transform((s) =>
+      Object.fromEntries(
+        s ? s.split(',').map((p) => p.split(':').map(Number) as [number, number]) : [],
+      ),
+    ),
+  ),
+  CHECKIN_MAKEUP_DAYS: integer(0, 60, 7),
+  CHECKIN_MAKEUP_PER_MONTH: integer(0, 31, 2),
+  CHECKIN_MAKEUP_COSTS: v.pipe(
+    v.optional(v.string(), '20,40'),
+    v.regex(
+      /^(\d{1,6}(,\d{1,6}){0,30})?$/,
+      'must be comma-separated point amounts (the 1st, 2nd … make-up of a month), e.g. 20,40',
+    ),
+    v.transform((s) => (s ? s.split(',').map(Number) : [])),
   ),
   INVITE_REWARD_ON: v.optional(
     v.picklist(['checkin', 'follow'], 'must be checkin or follow'),
@@ -520,6 +568,13 @@ const envSchema = v.object({
   GROUP_BUY_MAX: integer(2, 100, 5),
   GROUP_BUY_HOURS: integer(1, 168, 24),
   POINTS_FREEZE_DAYS: integer(0, 365, 7),
+  POINTS_EXPIRY: v.pipe(
+    v.optional(v.string(), 'off'),
+    v.transform(parsePointsExpiry),
+    v.check((p) => p !== undefined, 'must be off, a number of days (1–3650) or year_end'),
+    v.transform((p) => p!),
+  ),
+  POINTS_EXPIRY_NOTICE_DAYS: integer(0, 365, DEFAULT_POINTS_EXPIRY.noticeDays),
   QUANZI_LOCALE: v.optional(v.picklist(['zh-CN', 'en'], 'must be zh-CN or en'), 'zh-CN'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(0, 600, 10),
   JOB_CATCH_UP_HOURS: integer(0, 168, 24),
@@ -699,7 +754,28 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,
     timeZone: e.QUANZI_TIME_ZONE,
-    checkin: { window: e.CHECKIN_WINDOW, streakBonuses: e.CHECKIN_STREAK_BONUSES },
+    checkin: {
+      window: e.CHECKIN_WINDOW,
+      streakBonuses: e.CHECKIN_STREAK_BONUSES,
+      monthlyRewards: e.CHECKIN_MONTHLY_REWARDS,
+      makeup: {
+        days: e.CHECKIN_MAKEUP_DAYS,
+        perMonth: e.CHECKIN_MAKEUP_PER_MONTH,
+        costs: e.CHECKIN_MAKEUP_COSTS,
+      },
+      reminders: {
+        defaultMinute: e.CHECKIN_REMINDER_TIME,
+        quietHours: e.QUIET_HOURS,
+        subscribe: e.CHECKIN_REMINDER_TEMPLATE_ID
+          ? {
+              templateId: e.CHECKIN_REMINDER_TEMPLATE_ID,
+              titleKey: e.CHECKIN_REMINDER_TEMPLATE_KEYS[0],
+              hintKey: e.CHECKIN_REMINDER_TEMPLATE_KEYS[1],
+            }
+          : undefined,
+        mpTemplateId: e.CHECKIN_REMINDER_MP_TEMPLATE_ID,
+      },
+    },
     invites: {
       rewardOn: e.INVITE_REWARD_ON,
       chainRewards: e.INVITE_CHAIN_REWARDS,
@@ -729,6 +805,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shop,
     pointsFreezeDays: e.POINTS_FREEZE_DAYS,
+    pointsExpiry: { policy: e.POINTS_EXPIRY, noticeDays: e.POINTS_EXPIRY_NOTICE_DAYS },
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:
       contactSet.length === contactVars.length

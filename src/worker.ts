@@ -1,88 +1,203 @@
 /**
- * The Cloudflare Workers entry: the same app as Node, on PostgreSQL (through Hyperdrive or a
- * direct DATABASE_URL). PGlite and the sandbox are Node-only. Migrations are applied from Node
- * (`npm run migrate`) before deploying, not on a request path.
+ * The Cloudflare Workers entry: the same app as Node, on PostgreSQL through the Hyperdrive binding
+ * (or a direct DATABASE_URL, e.g. in `.dev.vars`). PGlite and the sandbox are Node-only.
+ * Migrations are applied from Node (`npm run migrate`) before deploying, not on a request path.
+ *
+ * What is built once per isolate: configuration, the router, the Hono app, the shop's keys. What
+ * belongs to one request or one scheduled invocation: the database connections (Workers forbid
+ * using another request's socket — src/db/request-scope.ts) and the WeChat API clients (their
+ * single-flight token refresh holds a pending fetch).
  */
 import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
 import { jobs } from '../jobs/index.js'
-import { runDue } from '../jobs/runner.js'
+import { runDue, type SlotReport } from '../jobs/runner.js'
 import type { JobDeps } from '../jobs/types.js'
 import { createApp } from './app.js'
 import { systemClock } from './clock.js'
+import { cachedOpsStatus } from './community/ops-status.js'
+import { type BoundedDrain, drainOutboxWithin } from './community/outbox-worker.js'
 import { databaseTokenStore } from './community/token-store.js'
-import { loadConfig } from './config.js'
-import { postgresDatabase } from './db/postgres.js'
-import { createLogger } from './logger.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
+import { type DatabaseScopes, databaseScopes } from './db/request-scope.js'
+import { createLogger, type Logger } from './logger.js'
+import type { ShopRouteOptions } from './routes/shop.js'
+import { nodeShop } from './shop/node-shop.js'
 import { accountClients } from './wechat/api/account-client.js'
+import { workerMetrics } from './worker-metrics.js'
 
 /** Bindings: every configuration variable as a var or secret, plus an optional Hyperdrive. */
 export interface WorkerEnv extends Record<string, unknown> {
   HYPERDRIVE?: { connectionString: string }
 }
 
+/** The wall time a scheduled invocation spends draining the outbox after its jobs. */
+const DRAIN_BUDGET_MS = 20_000
+
 interface Built {
   app: Hono
+  config: Config
+  scopes: DatabaseScopes
   jobDeps: JobDeps
-  timeZone: string
+  logger: Logger
+  apis: () => ReturnType<typeof accountClients>
 }
-let built: Built | undefined
 
-function build(env: WorkerEnv): Built {
+/** Why the isolate cannot serve (a configuration problem): answered as 503 with the reason. */
+class NotConfigured extends Error {}
+
+let built: Promise<Built> | undefined
+
+async function build(env: WorkerEnv): Promise<Built> {
   const vars = Object.fromEntries(
     Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'),
   )
-  const config = loadConfig({
-    ...vars,
-    DATABASE_URL: env.HYPERDRIVE?.connectionString ?? vars.DATABASE_URL,
-  })
-  if (!config.databaseUrl) throw new Error('DATABASE_URL: set it or bind HYPERDRIVE on Workers')
-  if (config.sandbox) throw new Error('WECHAT_APPID: sandbox mode runs on Node only (npm start)')
-  // Hyperdrive pools connections itself; one per isolate is enough.
-  const db = postgresDatabase(config.databaseUrl, { max: 1 })
+  let config: Config
+  try {
+    config = loadConfig(vars)
+  } catch (error) {
+    if (error instanceof ConfigError) throw new NotConfigured(error.message)
+    throw error
+  }
+  if (!env.HYPERDRIVE && !config.databaseUrl)
+    throw new NotConfigured('DATABASE_URL: set it (.dev.vars) or bind HYPERDRIVE (wrangler.toml)')
+  if (config.sandbox)
+    throw new NotConfigured(
+      'WECHAT_APPID, WECHAT_TOKEN: set an account (sandbox mode runs on Node only: npm start)',
+    )
   const logger = createLogger({ level: config.logLevel })
-  const apis = accountClients(config.accounts, {
-    tokenStore: databaseTokenStore(db, systemClock),
-    baseUrl: config.apiBase,
-    mode: config.tokenMode,
-    clock: systemClock,
+  const scopes = databaseScopes()
+  const { db } = scopes
+  const makeApis = () =>
+    accountClients(config.accounts, {
+      tokenStore: databaseTokenStore(db, systemClock),
+      baseUrl: config.apiBase,
+      mode: config.tokenMode,
+      clock: systemClock,
+      logger,
+    })
+  const apis = () => scopes.local(makeApis)
+  const jobNames = jobs.map((j) => j.name)
+  // Cached within one request only: a read shared with another request would be its I/O.
+  const makeStatus = () => cachedOpsStatus(db, systemClock, jobNames)
+  const status = () => scopes.local(makeStatus)()
+  const shop: ShopRouteOptions['shop'] | undefined = config.shop
+    ? await nodeShop(config.shop, {
+        appid: config.accounts[0]!.appid,
+        apiBase: config.apiBase,
+        logger,
+        pointsFreezeDays: config.pointsFreezeDays,
+      })
+    : undefined
+  const app = createApp({
+    config,
+    db,
+    router: createRouter(),
     logger,
+    clock: systemClock,
+    api: (appid) => apis().get(appid),
+    clientAddress: (c) => c.req.header('cf-connecting-ip'),
+    shop,
+    status,
+    metrics: workerMetrics({ status }),
   })
   return {
-    app: createApp({
-      config,
-      db,
-      router: createRouter(),
-      api: (appid) => apis.get(appid),
-      clientAddress: (c) => c.req.header('cf-connecting-ip'),
-    }),
-    jobDeps: { db, clock: systemClock, logger, config },
-    timeZone: config.timeZone,
+    app,
+    config,
+    scopes,
+    logger,
+    apis,
+    jobDeps: { db, clock: systemClock, logger, config, shop },
   }
 }
 
+/** The isolate's app, built on first use; a configuration problem is kept and answered. */
+function isolate(env: WorkerEnv): Promise<Built> {
+  built ??= build(env)
+  return built
+}
+
+const databaseUrl = (env: WorkerEnv, config: Config) =>
+  env.HYPERDRIVE?.connectionString ?? config.databaseUrl!
+
+/** What one scheduled invocation did. */
+export interface TickReport {
+  jobs: SlotReport[]
+  drains: Record<string, BoundedDrain>
+}
+
+/**
+ * One minute's tick: every job's due and missed slots (jobs/runner.ts claims each once), then
+ * each account's outbox drained for at most {@link DRAIN_BUDGET_MS} in batches; the rest waits for
+ * the next tick.
+ */
+async function tick(b: Built, scheduledTime: Date): Promise<TickReport> {
+  const reports = await runDue(jobs, b.jobDeps, {
+    scheduledTime,
+    timeZone: b.config.timeZone,
+    worker: `workers@${crypto.randomUUID().slice(0, 8)}`,
+  })
+  const drains: Record<string, BoundedDrain> = {}
+  await Promise.all(
+    [...b.apis()].map(async ([appid, api]) => {
+      drains[appid] = await drainOutboxWithin({
+        db: b.scopes.db,
+        api,
+        appid,
+        clock: systemClock,
+        logger: b.logger,
+        timeZone: b.config.timeZone,
+        quietHours: b.config.campaigns.quietHours,
+        rate: { perSecond: b.config.outboxRatePerSecond, burst: b.config.outboxBurst },
+        budgetMs: DRAIN_BUDGET_MS,
+      })
+    }),
+  )
+  return { jobs: reports, drains }
+}
+
 export default {
-  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
-    built ??= build(env)
-    return built.app.fetch(request, env, ctx)
+  async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
+    let b: Built
+    try {
+      b = await isolate(env)
+    } catch (error) {
+      if (!(error instanceof NotConfigured)) throw error
+      return Response.json({ code: 'NOT_CONFIGURED', message: error.message }, { status: 503 })
+    }
+    return b.scopes.run(
+      databaseUrl(env, b.config),
+      (waitUntil) =>
+        Promise.resolve(
+          b.app.fetch(request, env, {
+            waitUntil,
+            passThroughOnException: () => ctx.passThroughOnException(),
+            props: ctx.props,
+          }),
+        ),
+      (work) => ctx.waitUntil(work),
+    )
   },
   /**
-   * The cron trigger (every minute, wrangler.toml): each job due now catches up the slots it missed
-   * (late or skipped triggers) and takes over runs whose invocation died, then runs this slot; each
-   * slot is claimed once (jobs/runner.ts).
+   * The cron trigger (every minute, wrangler.toml): the jobs due now with their catch-up, then a
+   * bounded outbox drain, in one database scope closed when done.
    */
-  scheduled(
+  async scheduled(
     event: { scheduledTime: number },
     env: WorkerEnv,
     ctx: { waitUntil(work: Promise<unknown>): void },
-  ): void {
-    built ??= build(env)
-    ctx.waitUntil(
-      runDue(jobs, built.jobDeps, {
-        scheduledTime: new Date(event.scheduledTime),
-        timeZone: built.timeZone,
-        worker: 'workers',
-      }),
+  ): Promise<void> {
+    const b = await isolate(env)
+    const report = await b.scopes.run(
+      databaseUrl(env, b.config),
+      () => tick(b, new Date(event.scheduledTime)),
+      (work) => ctx.waitUntil(work),
     )
+    const drained = Object.values(report.drains)
+    b.logger.info('scheduled tick', {
+      jobs: report.jobs.filter((r) => r.status !== 'skipped').map((r) => `${r.job}:${r.status}`),
+      sent: drained.reduce((n, d) => n + d.sent, 0),
+      outOfTime: drained.some((d) => d.outOfTime),
+    })
   },
 }

@@ -8,9 +8,11 @@
  *   members/:openid/points, …/ledger     grant or deduct points, a member's ledger (member-routes.ts)
  *   rules, rewards, redemptions/:id/cancel   points rules and rewards (reward-routes.ts)
  *   reviews, reviews/:id/hide            product reviews; hiding takes their points back (review-routes.ts)
+ *   badges, members/:openid/badges       badge rules and a member's badges (badge-routes.ts)
  *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
  *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
  *   campaigns…                           campaigns and their reports (campaign-routes.ts)
+ *   journeys…                            lifecycle journeys and their reports (journey-routes.ts)
  *   activities…                          activities, sign-ups, awards (activity-routes.ts)
  *   shop/…                               the shop's catalog, orders and refunds (shop-routes.ts)
  *   shop/reconciliation…                 daily reconciliation reports (reconciliation-routes.ts)
@@ -32,9 +34,11 @@ import type { Shop } from '../shop/maintenance.js'
 import { activityAdminRoutes } from './activity-routes.js'
 import { adminAuth } from './admin-auth.js'
 import { audienceAdminRoutes } from './audience-routes.js'
+import { badgeAdminRoutes } from './badge-routes.js'
 import { campaignAdminRoutes } from './campaign-routes.js'
 import { communityAdminRoutes } from './community-routes.js'
 import { inviteAdminRoutes } from './invite-routes.js'
+import { journeyAdminRoutes } from './journey-routes.js'
 import { memberAdminRoutes } from './member-routes.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { reconciliationAdminRoutes } from './reconciliation-routes.js'
@@ -89,11 +93,13 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
     }),
   )
   app.route('/', campaignAdminRoutes(deps))
+  app.route('/', journeyAdminRoutes(deps))
   app.route('/', activityAdminRoutes(deps))
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))
   app.route('/', rewardAdminRoutes(deps))
   app.route('/', reviewAdminRoutes(deps))
+  app.route('/', badgeAdminRoutes(deps))
   app.route('/', communityAdminRoutes(deps))
   return app
 }

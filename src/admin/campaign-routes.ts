@@ -11,7 +11,9 @@
  *                                           queued pushes, resume releases them, finish cancels
  *                                           them and stops unfinished runs (campaign-lifecycle.ts)
  *   POST  campaigns/strategies            { templates: {new, at_risk, loyal}, cron? } the
- *                                           re-engagement drafts: onboarding, recall, early access
+ *                                           re-engagement strategies, now journeys (paused):
+ *                                           onboarding, recall offer, VIP invitation
+ *                                           (journey-routes.ts; `cron` is no longer used)
  *   GET   campaigns/:id/report            per variant: enqueued, sent, failed, delivered, clicked,
  *                                           converted, with the A/B z-test; the account's quota pause
  */
@@ -19,18 +21,14 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { CampaignMove } from '../community/campaign-lifecycle.js'
 import { accountParam, parseBody } from '../routes/validate.js'
-import {
-  changeCampaign,
-  createCampaign,
-  createStrategyCampaigns,
-  updateCampaign,
-} from './actions/campaign-actions.js'
+import { changeCampaign, createCampaign, updateCampaign } from './actions/campaign-actions.js'
 import {
   createCampaignInput,
   createCampaignProblem,
   isCron,
   strategiesInput,
 } from './actions/campaign-input.js'
+import { createStrategyJourneys } from './actions/journey-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import {
   campaignReportView,
@@ -85,7 +83,7 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
     const b = await parseBody(c, strategiesInput)
     if (!isCron(b.cron, o.timeZone))
       throw new HTTPException(400, { message: 'cron: five fields (min hour dom mon dow)' })
-    const created = await createStrategyCampaigns(o, apiActor(c), { ...b, appid })
+    const created = await createStrategyJourneys(o, apiActor(c), { ...b, appid })
     return c.json({ created }, created.length ? 201 : 200)
   })
 

@@ -94,6 +94,7 @@ forEachDatabase('the campaign list from the rollups', (get) => {
             enqueued_at: slot,
             clicked_at: sent && i % 3 === 0 ? at(day(1), 12) : null,
             converted_at: sent && i % 4 === 0 ? at(day(2), 13) : null,
+            redeemed_at: sent && i % 6 === 1 ? at(day(3), 14) : null,
           })
           .execute()
         if (outcome !== 'enqueued') continue
@@ -143,9 +144,10 @@ forEachDatabase('the campaign list from the rollups', (get) => {
     expect(body.campaigns.map((c: { id: number }) => c.id)).toEqual(ids)
     const expected = await reports()
     expect(body.campaigns.map(pick)).toEqual(expected)
-    // the seed has every kind of figure: skipped, failed, raced receipts, clicks, conversions
+    // the seed has every kind of figure: skipped, failed, raced receipts, clicks, conversions,
+    // redemptions
     const all = expected.flatMap((r) => r.variants)
-    for (const key of ['failed', 'delivered', 'clicked', 'converted'] as const)
+    for (const key of ['failed', 'delivered', 'clicked', 'converted', 'redeemed'] as const)
       expect(
         all.some((v) => v[key] > 0),
         key,

@@ -224,7 +224,7 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       today: 3,
       yesterday: 2,
       sameDayLastWeek: 0,
-      vsLastWeek: null,
+      yesterdayVsWeekBefore: null,
     })
   }, 30_000)
 

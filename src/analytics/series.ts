@@ -162,7 +162,11 @@ export const OVERVIEW_METRICS = [
   'commerce.orders',
 ] as const
 
-/** Today (live, partial) vs. yesterday vs. the same day last week, per overview metric. */
+/**
+ * Today (live, partial) vs. yesterday vs. the same day last week, per overview metric. The change
+ * is yesterday's against the day a week before it: two whole days (today's partial figure
+ * against a whole day would read as a fall every morning).
+ */
 export async function readOverview(
   db: Kysely<Database>,
   q: {
@@ -175,13 +179,14 @@ export async function readOverview(
   const today = localDay(q.now, q.timeZone)
   const yesterday = addDays(today, -1)
   const lastWeek = addDays(today, -7)
+  const weekBeforeYesterday = addDays(today, -8)
   const rows = await db
     .selectFrom('analytics_daily')
     .select(['metric', 'day', 'value'])
     .where('appid', '=', q.appid)
     .where('metric', 'in', [...OVERVIEW_METRICS])
     .where('dim', '=', '')
-    .where('day', 'in', [yesterday, lastWeek])
+    .where('day', 'in', [yesterday, lastWeek, weekBeforeYesterday])
     .execute()
   const live = await q.live(q.appid, today, q.timeZone, OVERVIEW_METRICS.map(familyOf))
   const value = (metric: string, day: string) =>
@@ -194,14 +199,15 @@ export async function readOverview(
       const t = value(metric, today)
       const y = value(metric, yesterday)
       const w = value(metric, lastWeek)
+      const before = value(metric, weekBeforeYesterday)
       return {
         metric,
         unit: METRICS[metric]!.unit,
         today: t,
         yesterday: y,
         sameDayLastWeek: w,
-        /** Relative change vs. the same day last week; null when that day was 0. */
-        vsLastWeek: w === 0 ? null : (t - w) / w,
+        /** Yesterday's relative change vs. the day a week before it; null when that was 0. */
+        yesterdayVsWeekBefore: before === 0 ? null : (y - before) / before,
       }
     }),
   }

@@ -14,6 +14,7 @@ import type { Kysely, Selectable } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
 import type { ActivitiesTable, Database } from '../db/schema.js'
+import { awardBadges } from './badges.js'
 import { localDay, weekStart } from './community-time.js'
 import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
@@ -452,6 +453,8 @@ export async function awardParticipants(
     memberIds: number[]
     now: Date
     timeZone: string
+    /** The language of the members' notices (a new badge); default zh-CN. */
+    t?: Translate
   },
 ) {
   const activity = await findActivity(db, r.appid, r.key)
@@ -473,6 +476,8 @@ export async function awardParticipants(
       },
       activity.points,
     )
+    if (outcome.status === 'applied')
+      await awardBadges(db, memberId, { activity_awards: null }, { ...r, outbox: true })
     results.push({ memberId, status: outcome.status })
   }
   return results

@@ -19,6 +19,7 @@ import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
 import { silentLogger } from '../logger.js'
 import { editCampaign } from './campaign-edit.js'
+import { pruneCampaignRecipients } from './campaign-retention.js'
 import { type CampaignSettings, dispatchCampaigns } from './campaigns.js'
 
 const TOKEN = 'campaign-edit-token'
@@ -268,4 +269,29 @@ forEachDatabase('campaign edits', (get, dbName) => {
       expect(runs).toEqual([])
     },
   )
+
+  it('a cron campaign that ran for nobody stays started after its runs are pruned', async () => {
+    const k = await createCampaign(deps(), actor, {
+      ...input('无人'),
+      audience: { segment: 'at_risk' },
+      schedule: { cron: '0 10 * * *' },
+      appid,
+    })
+    await changeCampaign(deps(), actor, { appid, id: k.id, move: 'schedule' })
+    await dispatch()
+    const runs = () =>
+      get().db.selectFrom('campaign_runs').select('slot').where('campaign_id', '=', k.id).execute()
+    expect(await runs()).toHaveLength(1)
+    await pruneCampaignRecipients(get().db, {
+      now: new Date(clock.now().getTime() + 400 * 86_400_000),
+      retentionDays: 180,
+    })
+    // Its last run stays (marked pruned): nothing else would show it ever ran.
+    expect(await runs()).toHaveLength(1)
+    expect(await updateCampaign(deps(), actor, { ...input('太迟'), appid, id: k.id })).toEqual({
+      status: 'started',
+      campaignStatus: 'running',
+    })
+    await changeCampaign(deps(), actor, { appid, id: k.id, move: 'finish' })
+  })
 })

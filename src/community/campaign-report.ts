@@ -1,7 +1,9 @@
 /**
- * What a campaign achieved: conversions (marked incrementally every minute), and the report per
- * variant — audience, skipped, sent, failed, delivered, clicked, converted — with a two-proportion
- * z-test between the first two variants. Live recipients and the rollups of pruned ones
+ * What a campaign achieved: conversions and redemptions (marked incrementally every minute), and
+ * the report per variant — audience, skipped, sent, failed, delivered, clicked, converted,
+ * redeemed — with a two-proportion z-test between the first two variants (so a variant whose
+ * template names {{rec}} against one without shows the recommendations' click and redemption
+ * uplift). Live recipients and the rollups of pruned ones
  * (campaign-retention.ts) are counted the same way.
  */
 import type { Kysely } from 'kysely'
@@ -14,7 +16,8 @@ const MARK_OVERLAP_MS = 5 * 60_000
 
 /**
  * Marks recipients who were active (any member action) or bought something within the campaign's
- * conversion window after their push. Incremental: only members active (or buying) since the
+ * conversion window after their push — and, apart from that, those who redeemed a reward in it
+ * (`redeemed_at`, the first such redemption, even one cancelled later). Incremental: only members active (or buying) since the
  * last mark — kept in `campaign_watermarks`, less a 5-minute overlap — are joined to their open
  * recipients inside the window (index on open recipients by member and enqueue time), so its cost
  * follows the activity since the last run, not the history. Run every minute by the campaigns
@@ -54,6 +57,23 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
         returning 1
       )
       select count(*)::int as n from converted`.execute(trx)
+    // Redemptions since the mark, joined to their member's open recipients (partial index).
+    await sql`
+      update campaign_recipients r set redeemed_at = x.at
+      from (
+        select o.campaign_id, o.slot, o.member_id, min(d.created_at) as at
+        from redemptions d
+        join campaign_recipients o on o.member_id = d.member_id and o.outcome = 'enqueued'
+          and o.redeemed_at is null and o.enqueued_at < d.created_at
+          and o.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
+        join campaigns c on c.id = o.campaign_id
+        where d.created_at > ${since}
+          and d.created_at <= o.enqueued_at + make_interval(days => c.conversion_days)
+        group by o.campaign_id, o.slot, o.member_id
+      ) x
+      where r.campaign_id = x.campaign_id and r.slot = x.slot and r.member_id = x.member_id`.execute(
+      trx,
+    )
     await trx
       .updateTable('campaign_watermarks')
       .set({ marked_at: now })
@@ -102,6 +122,8 @@ export interface VariantCounts {
   delivered: number
   clicked: number
   converted: number
+  /** Recipients who redeemed a reward within the conversion window. */
+  redeemed: number
 }
 
 /** The report of variants' counts (in their order): rates and the A/B test of the first two. */
@@ -116,8 +138,10 @@ export function variantReport(rows: VariantCounts[]) {
     delivered: r.delivered,
     clicked: r.clicked,
     converted: r.converted,
+    redeemed: r.redeemed,
     clickRate: r.enqueued ? round(r.clicked / r.enqueued) : null,
     conversionRate: r.enqueued ? round(r.converted / r.enqueued) : null,
+    redemptionRate: r.enqueued ? round(r.redeemed / r.enqueued) : null,
   }))
   const [a, b] = variants
   return {
@@ -134,6 +158,10 @@ export function variantReport(rows: VariantCounts[]) {
               { n: a.enqueued, x: a.clicked },
               { n: b.enqueued, x: b.clicked },
             ),
+            redemption: twoProportionZTest(
+              { n: a.enqueued, x: a.redeemed },
+              { n: b.enqueued, x: b.redeemed },
+            ),
           }
         : null,
   }
@@ -149,7 +177,7 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
       sum(capped)::int as capped, sum(opted_out)::int as opted_out,
       sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
       sum(delivered)::int as delivered, sum(clicked)::int as clicked,
-      sum(converted)::int as converted
+      sum(converted)::int as converted, sum(redeemed)::int as redeemed
     from (
       select r.variant,
         count(*) as audience,
@@ -161,7 +189,8 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
         count(*) filter (where o.status in ('failed', 'skipped')) as failed,
         count(*) filter (where coalesce(o.delivery, rc.status) = 'success') as delivered,
         count(*) filter (where r.clicked_at is not null) as clicked,
-        count(*) filter (where r.converted_at is not null) as converted
+        count(*) filter (where r.converted_at is not null) as converted,
+        count(*) filter (where r.redeemed_at is not null) as redeemed
       from campaign_recipients r
       join campaigns c on c.id = r.campaign_id
       join members m on m.id = r.member_id
@@ -174,7 +203,7 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
       union all
       -- recipients already pruned (campaign-retention.ts), counted the same way
       select variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
-        delivered, clicked, converted
+        delivered, clicked, converted, redeemed
       from campaign_rollups
       where campaign_id = ${campaignId}
     ) x

@@ -5,7 +5,9 @@
  * (delete … returning, aggregated, added to the rollup), so reports read the same before and
  * after, and concurrent pruners never count a recipient twice (batches are taken with SKIP LOCKED,
  * a row deleted by another is not returned). Then a cron run's row is deleted; a one-shot run's row
- * stays (marked `pruned_at`) because it is what keeps the one-shot from being sent again.
+ * stays (marked `pruned_at`) because it is what keeps the one-shot from being sent again, and so
+ * does a cron campaign's last run when it left no rollup (it reached nobody): a campaign that
+ * has run is never editable again (campaign-edit.ts).
  *
  * Tracked links (`/r/<code>`) of pruned recipients no longer redirect.
  */
@@ -60,22 +62,39 @@ export async function pruneCampaignRecipients(
       .select('x.member_id')
       .where('x.campaign_id', '=', run.campaign_id)
       .where('x.slot', '=', run.slot)
-    const done = run.schedule_cron
-      ? await db
-          .deleteFrom('campaign_runs')
-          .where('campaign_id', '=', run.campaign_id)
-          .where('slot', '=', run.slot)
-          .where(({ not, exists }) => not(exists(left)))
-          .returning('slot')
-          .executeTakeFirst()
-      : await db
-          .updateTable('campaign_runs')
-          .set({ pruned_at: o.now })
-          .where('campaign_id', '=', run.campaign_id)
-          .where('slot', '=', run.slot)
-          .where(({ not, exists }) => not(exists(left)))
-          .returning('slot')
-          .executeTakeFirst()
+    // A cron run's row goes when something else shows the campaign ran (its rollups, or a later
+    // run); the last one of a campaign that reached nobody stays, marked, like a one-shot's.
+    const shown = db
+      .selectFrom('campaign_rollups as u')
+      .select('u.campaign_id')
+      .where('u.campaign_id', '=', run.campaign_id)
+      .union(
+        db
+          .selectFrom('campaign_runs as n')
+          .select('n.campaign_id')
+          .where('n.campaign_id', '=', run.campaign_id)
+          .where('n.slot', '>', run.slot),
+      )
+    const deleted =
+      run.schedule_cron &&
+      (await db
+        .deleteFrom('campaign_runs')
+        .where('campaign_id', '=', run.campaign_id)
+        .where('slot', '=', run.slot)
+        .where(({ not, exists }) => not(exists(left)))
+        .where(({ exists }) => exists(shown))
+        .returning('slot')
+        .executeTakeFirst())
+    const done =
+      deleted ||
+      (await db
+        .updateTable('campaign_runs')
+        .set({ pruned_at: o.now })
+        .where('campaign_id', '=', run.campaign_id)
+        .where('slot', '=', run.slot)
+        .where(({ not, exists }) => not(exists(left)))
+        .returning('slot')
+        .executeTakeFirst())
     if (done) result.runs++
   }
   return result
@@ -113,7 +132,8 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         (count(*) filter (where o.status in ('failed', 'skipped')))::int as failed,
         (count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered,
         (count(*) filter (where g.clicked_at is not null))::int as clicked,
-        (count(*) filter (where g.converted_at is not null))::int as converted
+        (count(*) filter (where g.converted_at is not null))::int as converted,
+        (count(*) filter (where g.redeemed_at is not null))::int as redeemed
       from gone g
       join campaigns c on c.id = g.campaign_id
       join members m on m.id = g.member_id
@@ -124,9 +144,9 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
       group by g.variant
     ), added as (
       insert into campaign_rollups as t (campaign_id, slot, variant, audience, enqueued, capped,
-        opted_out, unreachable, sent, failed, delivered, clicked, converted)
+        opted_out, unreachable, sent, failed, delivered, clicked, converted, redeemed)
       select ${campaignId}, ${slot}::timestamptz, variant, audience, enqueued, capped, opted_out,
-        unreachable, sent, failed, delivered, clicked, converted
+        unreachable, sent, failed, delivered, clicked, converted, redeemed
       from counts
       on conflict (campaign_id, slot, variant) do update set
         audience = t.audience + excluded.audience,
@@ -138,7 +158,8 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         failed = t.failed + excluded.failed,
         delivered = t.delivered + excluded.delivered,
         clicked = t.clicked + excluded.clicked,
-        converted = t.converted + excluded.converted
+        converted = t.converted + excluded.converted,
+        redeemed = t.redeemed + excluded.redeemed
       returning 1
     )
     select (select count(*) from gone)::int as n, (select count(*) from added)::int as v`.execute(

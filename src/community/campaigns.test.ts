@@ -217,18 +217,38 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect((await admin('POST', `/campaigns/${id}/pause`)).json.status).toBe('paused')
     expect((await admin('POST', `/campaigns/${id}/finish`)).json.status).toBe('finished')
     expect((await admin('GET', '/campaigns/999999/report')).status).toBe(404)
-    // the re-engagement strategies: one draft per segment, created once
+    // the re-engagement strategies: one journey per segment (paused), created once
     const templates = { new: template('N'), at_risk: template('R'), loyal: template('L') }
     const strategies = await admin('POST', '/campaigns/strategies', { templates })
     expect(strategies.status).toBe(201)
-    const made = strategies.json.created as { audience: { segment: string }; status: string }[]
-    expect(made.map((x) => [x.audience.segment, x.status])).toEqual([
-      ['new', 'draft'],
-      ['at_risk', 'draft'],
-      ['loyal', 'draft'],
+    const made = strategies.json.created as { id: number; segment: string; status: string }[]
+    expect(made.map((x) => [x.segment, x.status])).toEqual([
+      ['new', 'paused'],
+      ['at_risk', 'paused'],
+      ['loyal', 'paused'],
     ])
     const again = await admin('POST', '/campaigns/strategies', { templates })
     expect(again.json.created).toEqual([])
+    // journeys in the operator API: list, switch on and off, report
+    const listed = await admin('GET', '/journeys')
+    expect((listed.json.journeys as { key: string }[]).map((j) => j.key)).toEqual([
+      'welcome',
+      'recall',
+      'vip',
+    ])
+    const recall = made[1]!.id
+    const on = await admin('POST', `/journeys/${recall}/activate`)
+    expect([on.status, on.json.status]).toEqual([200, 'active'])
+    expect((await admin('POST', `/journeys/${recall}/activate`)).status).toBe(409)
+    expect((await admin('POST', `/journeys/${recall}/pause`)).json.status).toBe('paused')
+    const report = await admin('GET', `/journeys/${recall}/report`)
+    expect(report.json).toMatchObject({
+      journey: { key: 'recall', segment: 'at_risk' },
+      enrollments: { started: 0 },
+      steps: [{ key: 'offer', audience: 0, converted: 0 }],
+    })
+    expect((await admin('GET', '/journeys/999999/report')).status).toBe(404)
+    expect((await admin('GET', '/journeys/x/report')).status).toBe(404)
   })
 
   it('sends an A/B campaign to its segment once, honouring opt-out, reachability, cap and quiet hours, and reports it', async () => {

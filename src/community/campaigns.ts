@@ -29,8 +29,12 @@ import { randomToken } from '../wechat/crypto.js'
 import { quietHoursEnd } from './community-time.js'
 import { LANE } from './outbox.js'
 import { loadReachability } from './reachability.js'
+import { recommendRewards, templateText } from './recommendations.js'
 
-/** A template message: WeChat's body without `touser`; data values may use {{points}}, {{level}}. */
+/**
+ * A template message: WeChat's body without `touser`; data values may use {{points}}, {{level}}
+ * and {{rec}} (the member's top recommended reward, cut to the room the field has left).
+ */
 export interface CampaignTemplate {
   template_id: string
   data: Record<string, { value: string }>
@@ -152,11 +156,36 @@ export function pickVariant(campaignId: number, memberId: number, variants: Camp
   return variants[variants.length - 1]!
 }
 
+/** The template variable a member's top recommended reward fills (recommendations.ts). */
+export const REC_VARIABLE = '{{rec}}'
+
+/** The most characters of a template field's value (the rules since 2023-05-04). */
+const FIELD_MAX = 20
+
+/** Whether a variant's template names {@link REC_VARIABLE}. */
+const recommends = (v: CampaignVariant) =>
+  Object.values(v.template.data).some((d) => d.value.includes(REC_VARIABLE))
+
+/**
+ * A field's value with its variables filled; {{rec}} gets the room the field has left (≤ 20
+ * characters in all), without emoji or line breaks.
+ */
+function fill(value: string, vars: Record<string, string>, rec: string) {
+  const filled = value.replace(/\{\{(\w+)\}\}/g, (all, name: string) =>
+    name === 'rec' ? all : (vars[name] ?? all),
+  )
+  const uses = filled.split(REC_VARIABLE).length - 1
+  if (uses === 0) return filled
+  const room = FIELD_MAX - [...filled].length + uses * REC_VARIABLE.length
+  return filled.replaceAll(REC_VARIABLE, templateText(rec, Math.floor(room / uses)))
+}
+
 function render(
   t: CampaignTemplate,
   member: Pick<Member, 'points_balance' | 'level'>,
   translate: Translate,
   url: string | undefined,
+  rec?: string,
 ) {
   const vars: Record<string, string> = {
     points: String(member.points_balance),
@@ -165,7 +194,7 @@ function render(
   const data = Object.fromEntries(
     Object.entries(t.data).map(([k, v]) => [
       k,
-      { ...v, value: v.value.replace(/\{\{(\w+)\}\}/g, (all, name: string) => vars[name] ?? all) },
+      { ...v, value: fill(v.value, vars, rec ?? translate('campaign.recFallback')) },
     ]),
   )
   return {
@@ -296,9 +325,11 @@ async function enqueueRun(
   cursor: number,
   o: DispatchOptions,
 ): Promise<number> {
+  const variants = JSON.parse(campaign.variants) as CampaignVariant[]
   const run = {
     audience: JSON.parse(campaign.audience) as Audience,
-    variants: JSON.parse(campaign.variants) as CampaignVariant[],
+    variants,
+    recommends: variants.some(recommends),
     source: `${campaignSourcePrefix(campaign.id)}${slot.toISOString()}`,
     notBefore: afterQuietHours(o.now, o.settings),
     capBoundary: capBoundary(capTime(slot, o.now, o.settings), o.settings),
@@ -383,6 +414,8 @@ async function enqueueBatch(
   run: {
     audience: Audience
     variants: CampaignVariant[]
+    /** Some variant names {{rec}}: the batch's recommendations are loaded. */
+    recommends: boolean
     source: string
     notBefore: Date
     capBoundary: Date | null
@@ -459,6 +492,18 @@ async function enqueueBatch(
       .execute()
     for (const p of passed) capped.delete(p.id)
   }
+  // {{rec}}: the top recommended reward of each member pushed a variant naming it, in one statement.
+  const recs = run.recommends
+    ? await recommendRewards(trx, {
+        appid: campaign.appid,
+        memberIds: candidates
+          .filter(
+            (m) => !capped.has(m.id) && recommends(pickVariant(campaign.id, m.id, run.variants)),
+          )
+          .map((m) => m.id),
+        limit: 1,
+      })
+    : undefined
   // Column arrays, inserted with unnest: one parameter per column instead of one per value.
   const r = { member: [] as number[], variant: [] as string[], outcome: [] as string[] }
   const link = { code: [] as (string | null)[], url: [] as (string | null)[] }
@@ -482,7 +527,8 @@ async function enqueueBatch(
     if (outcome !== 'enqueued') continue
     const url = code ? `${o.settings.publicBaseUrl}/r/${code}` : undefined
     push.openid.push(m.openid)
-    push.payload.push(JSON.stringify(render(variant.template, m, o.t, url)))
+    const rec = recs?.get(m.id)?.[0]?.name
+    push.payload.push(JSON.stringify(render(variant.template, m, o.t, url, rec)))
   }
   await sql`
     insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome, outbox_source,

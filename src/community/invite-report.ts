@@ -7,7 +7,8 @@
  *   activeMembers members seen by the period's end whose last activity is on or after its start
  *                (`members.last_active_at` keeps only the latest action, so for a past period a
  *                member who was quiet during it but active since still counts: the share rate of
- *                past periods is a lower bound)
+ *                past periods is a lower bound; bounds are instants, so the last-active index
+ *                serves the count)
  *   shareRate c  sharers / activeMembers
  *   invitesPerSharer i   invites / sharers
  *   conversionRate conv  conversions / invites
@@ -88,8 +89,11 @@ export async function inviteReport(
       (select count(distinct member_id)::int from invite_shares
         where appid = ${appid} and day between ${from}::date and ${to}::date) as sharers,
       (select count(*)::int from members
-        where appid = ${appid} and (first_seen_at at time zone ${tz})::date <= ${to}::date
-          and (last_active_at at time zone ${tz})::date >= ${from}::date) as active`.execute(db)
+        where appid = ${appid}
+          and last_active_at >= (${from}::date::timestamp at time zone ${tz})
+          and first_seen_at < ((${to}::date + 1)::timestamp at time zone ${tz})) as active`.execute(
+    db,
+  )
   const { sharers, active } = counts[0]!
 
   const { rows: topInviters } = await sql<{

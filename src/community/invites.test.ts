@@ -111,12 +111,16 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
       .where('appid', '=', app)
       .orderBy('openid')
       .execute()
-    expect(notices.map((x) => x.openid)).toEqual([
+    expect(notices.filter((x) => x.source.startsWith('invite:')).map((x) => x.openid)).toEqual([
       'o_chain_1',
       'o_chain_2',
       'o_chain_3',
       'o_chain_4',
       'o_chain_5',
+    ])
+    // and the direct inviter earned 初次邀请 (badges.ts), told once too
+    expect(notices.filter((x) => !x.source.startsWith('invite:'))).toEqual([
+      { openid: 'o_chain_5', source: 'badge:first_invite' },
     ])
   })
 

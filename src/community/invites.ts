@@ -22,6 +22,7 @@ import type { Translate } from '../bot/i18n.js'
 import type { Database, Member } from '../db/schema.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { createQrCode } from '../wechat/api/qrcode.js'
+import { awardBadges } from './badges.js'
 import { localDay } from './community-time.js'
 import { levelUpLine, notifyMember } from './notify.js'
 import { changePoints, type LedgerOutcome } from './points-ledger.js'
@@ -385,5 +386,7 @@ export async function qualifyInvite(
       now: c.now,
     })
   }
+  // Badges for the direct inviter (first invite, 10 invites …), told through the outbox.
+  if (chain[0]) await awardBadges(db, chain[0].member_id, { invites: null }, { ...c, outbox: true })
   return paid
 }

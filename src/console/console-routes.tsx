@@ -13,7 +13,13 @@ import { type ConsoleDeps, type ConsoleEnv, ConsoleRefusal } from './context.js'
 import { consoleTranslator } from './i18n.js'
 import type { SectionKey } from './page.js'
 import { consolePages } from './pages/index.js'
-import { consoleActions, consoleHeaders, consoleLanguage, consoleSession } from './security.js'
+import {
+  consoleAccount,
+  consoleActions,
+  consoleHeaders,
+  consoleLanguage,
+  consoleSession,
+} from './security.js'
 
 /** The href of a page path under /console. */
 export const consoleHref = (path: string) => (path === '/' ? '/console' : `/console${path}`)
@@ -64,6 +70,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   mountLogin(app, deps)
   app.use('*', consoleSession(deps))
   app.use('*', consoleActions)
+  app.use('*', consoleAccount(deps))
   app.use('*', async function navigation(c, next) {
     c.set('links', links)
     await next()

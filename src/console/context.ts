@@ -67,6 +67,9 @@ export interface ConsoleVariables {
   session: ConsoleSession
   /** Each built section's link (the navigation). */
   links: Partial<Record<SectionKey, string>>
+  /** The account the request is about (`consoleAccount` in security.ts) and the ones to switch to. */
+  appid: string
+  appids: readonly string[]
 }
 
 export type ConsoleEnv = { Variables: ConsoleVariables }
@@ -96,13 +99,12 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<ConsoleEnv> {
   }
 }
 
-/** The account a page shows: `?appid=` when it is configured, else the first account. */
-export function accountOf(c: ConsoleContext, deps: ConsoleDeps): string {
-  const asked = c.req.query('appid')
-  if (asked && deps.appids.includes(asked)) return asked
-  const first = deps.appids[0]
-  if (!first) throw new ConsoleRefusal(404, 'error.notFound')
-  return first
+/**
+ * The account a request is about: the form's or the query's `appid` when it is configured, else
+ * the one the browser last chose (a cookie), else the first account (`consoleAccount`).
+ */
+export function accountOf(c: ConsoleContext): string {
+  return c.var.appid
 }
 
 /** The signed-in operator as the audit log names them (an audited action's actor). */

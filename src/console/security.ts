@@ -13,6 +13,7 @@ import { readSession } from './sessions.js'
 
 export const SESSION_COOKIE = 'qz_session'
 export const LANG_COOKIE = 'qz_lang'
+export const ACCOUNT_COOKIE = 'qz_account'
 
 /** Whether the browser reached us over HTTPS (directly, or per X-Forwarded-Proto behind proxies). */
 export function isHttps(c: Context, trustedProxyHops: number): boolean {
@@ -59,6 +60,27 @@ export function consoleLanguage(deps: ConsoleDeps): MiddlewareHandler<ConsoleEnv
     c.set('lang', lang)
     c.set('t', consoleTranslator(lang))
     c.set('fmt', consoleFormat(lang, deps.timeZone))
+    await next()
+  }
+}
+
+/**
+ * The account a request is about: a POSTed form's `appid` (every form carries the account its page
+ * showed, see `CsrfField`), else `?appid=`, else the one last chosen (remembered in a cookie, so
+ * links need not repeat it), else the first configured account. An unknown appid is ignored.
+ */
+export function consoleAccount(deps: ConsoleDeps): MiddlewareHandler<ConsoleEnv> {
+  const known = (x: unknown): x is string => typeof x === 'string' && deps.appids.includes(x)
+  return async function consoleAccount(c, next) {
+    const posted = c.req.method === 'POST' ? (await c.req.parseBody()).appid : undefined
+    const asked = known(posted) ? posted : c.req.query('appid')
+    const remembered = getCookie(c, ACCOUNT_COOKIE)
+    const appid = known(asked) ? asked : known(remembered) ? remembered : deps.appids[0]
+    if (!appid) throw new ConsoleRefusal(404, 'error.notFound')
+    if (appid !== remembered && deps.appids.length > 1)
+      setConsoleCookie(c, deps, ACCOUNT_COOKIE, appid, { maxAge: 365 * 86_400 })
+    c.set('appid', appid)
+    c.set('appids', deps.appids)
     await next()
   }
 }

@@ -26,9 +26,9 @@ export interface PostgresOptions {
   log?: KyselyConfig['log']
 }
 
-/** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
-export function postgresDatabase(url: string, options: PostgresOptions = {}): Kysely<Database> {
-  const pool = new pg.Pool({
+/** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
+export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' | 'schema'> = {}) {
+  return new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     // A host that drops packets fails in 5 s (start-up names it; /healthz answers 503).
@@ -36,6 +36,11 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Ky
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })
+}
+
+/** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
+export function postgresDatabase(url: string, options: PostgresOptions = {}): Kysely<Database> {
+  const pool = postgresPool(url, options)
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: options.log })
   pools.set(db, pool)
   return db

@@ -100,6 +100,25 @@ export interface PointsLedgerTable {
 
 export type LedgerState = 'available' | 'frozen'
 
+/**
+ * One available credit as a lot (migrations/0043): spends take from the oldest lots first, the
+ * `expire-points` job expires what is left. Per member, Σ `remaining` = `members.points_balance`.
+ */
+export interface PointsLotsTable {
+  /** The positive ledger entry that credited the lot. */
+  ledger_id: number
+  appid: string
+  member_id: number
+  points: number
+  remaining: number
+  expired: Generated<number>
+  earned_at: Timestamp
+  /** Null until the job applies the policy; `infinity` (never) is not read into JavaScript. */
+  expires_at: Timestamp | null
+  /** Whether the member was told about the lot's expiry. */
+  notified: Generated<boolean>
+}
+
 /** One check-in per member per community day. */
 export interface CheckinsTable {
   member_id: number
@@ -108,6 +127,50 @@ export interface CheckinsTable {
   streak: number
   points: number
   created_at: Timestamp
+  /** Set when a make-up (补签) filled the day; null for a check-in made on the day. */
+  made_up_at: Timestamp | null
+}
+
+/** A member's check-in reminder (migration 0044): when, and the subscribe-message sends left. */
+export interface CheckinRemindersTable {
+  member_id: number
+  appid: string
+  enabled: Generated<boolean>
+  /** Community minutes after midnight. */
+  minute_of_day: number
+  /** When the reminder is next due (moved on by the job as it decides each day). */
+  next_at: Timestamp
+  /** The community day of the last reminder enqueued. */
+  reminded_on: ColumnType<string | null, string | null | undefined, string | null>
+  oa_template_id: string | null
+  oa_credits: Generated<number>
+  mp_openid: string | null
+  mp_template_id: string | null
+  mp_credits: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** A badge rule; appid '*' holds the defaults, an account row with the same key overrides one. */
+export interface BadgeRulesTable {
+  appid: string
+  key: string
+  name: string
+  description: Generated<string>
+  /** A predicate over counters (src/community/badges.ts `BadgePredicate`), validated on write. */
+  predicate: ColumnType<unknown, string, string>
+  enabled: Generated<boolean>
+  /** Where the badge shows in lists (ascending). */
+  position: Generated<number>
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+/** A badge a member holds: the primary key (member_id, badge_key) awards it once. */
+export interface MemberBadgesTable {
+  member_id: number
+  badge_key: string
+  appid: string
+  awarded_at: Timestamp
 }
 
 /** Status of an inbound push: see `src/community/inbound-events.ts`. */
@@ -707,6 +770,8 @@ export interface CampaignRecipientsTable {
   clicks: Generated<number>
   clicked_at: Timestamp | null
   converted_at: Timestamp | null
+  /** The first reward redemption within the conversion window after the push (migration 0048). */
+  redeemed_at: Timestamp | null
 }
 
 /** The counts of pruned recipients of one run and variant (campaignReport adds them). */
@@ -724,12 +789,90 @@ export interface CampaignRollupsTable {
   delivered: number
   clicked: number
   converted: number
+  redeemed: Generated<number>
+}
+
+/** A lifecycle journey (src/community/journeys.ts); appid '*' holds the seeded examples. */
+export interface JourneysTable {
+  id: Generated<number>
+  appid: string
+  key: string
+  name: string
+  /** The segment whose entry starts the journey. */
+  segment: Segment
+  status: 'active' | 'paused'
+  /** JSON: JourneyStep[] (src/community/journey-steps.ts). */
+  steps: string
+  /** The last `segment_transitions.id` the journey has considered. */
+  enrolled_through: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One member on a journey, started once per (journey, member, transition). */
+export interface JourneyEnrollmentsTable {
+  id: Generated<number>
+  journey_id: number
+  appid: string
+  member_id: number
+  transition_id: number
+  started_at: Timestamp
+  status: Generated<'active' | 'converted' | 'left' | 'completed'>
+  /** The index of the next step to send, and when it is due (meaningful while active). */
+  next_step: Generated<number>
+  next_at: Timestamp
+  /** The last step sent (conversions are attributed to it), and when. */
+  last_step: number | null
+  last_sent_at: Timestamp | null
+  converted_at: Timestamp | null
+  ended_at: Timestamp | null
+}
+
+/** What one step did for one enrollment. */
+export interface JourneySendsTable {
+  enrollment_id: number
+  step: number
+  journey_id: number
+  outcome: 'enqueued' | 'capped' | 'opted_out' | 'unreachable'
+  outbox_source: string | null
+  enqueued_at: Timestamp
 }
 
 /** How far a periodic campaign task got (`conversions`: members active since then are checked). */
 export interface CampaignWatermarksTable {
   name: string
   marked_at: Timestamp
+}
+
+/** What recommendations count: a reward (rewards.id) or a shop product (products.id). */
+export type ItemKind = 'reward' | 'product'
+
+/** Item → similar item, the top N per item, rebuilt nightly (src/community/recommendations.ts). */
+export interface ItemSimilaritiesTable {
+  appid: string
+  item_kind: ItemKind
+  item_id: number
+  similar_kind: ItemKind
+  similar_id: number
+  /** Cosine: members with both / √(members with one × members with the other). */
+  score: number
+  /** Members who have both. */
+  together: number
+  /** 1 = the most similar. */
+  rank: number
+  computed_at: Timestamp
+}
+
+/** Each item's distinct members (the popular fallback), rebuilt with the similarities. */
+export interface ItemPopularityTable {
+  appid: string
+  item_kind: ItemKind
+  item_id: number
+  /** Distinct members who redeemed or bought it (all time). */
+  members: number
+  /** The same within the recent window (the popular fallback's first order). */
+  recent_members: number
+  computed_at: Timestamp
 }
 
 export interface ActivitiesTable {
@@ -976,7 +1119,11 @@ export interface Database {
   rate_buckets: RateBucketsTable
   point_rules: PointRulesTable
   points_ledger: PointsLedgerTable
+  points_lots: PointsLotsTable
   checkins: CheckinsTable
+  badge_rules: BadgeRulesTable
+  member_badges: MemberBadgesTable
+  checkin_reminders: CheckinRemindersTable
   rewards: RewardsTable
   redemptions: RedemptionsTable
   audit_log: AuditLogTable
@@ -1012,6 +1159,11 @@ export interface Database {
   campaign_recipients: CampaignRecipientsTable
   campaign_rollups: CampaignRollupsTable
   campaign_watermarks: CampaignWatermarksTable
+  item_similarities: ItemSimilaritiesTable
+  item_popularity: ItemPopularityTable
+  journeys: JourneysTable
+  journey_enrollments: JourneyEnrollmentsTable
+  journey_sends: JourneySendsTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable

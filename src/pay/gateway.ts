@@ -1,6 +1,6 @@
 /**
- * What the shop needs from WeChat Pay, as an interface: the Node entry implements it with
- * wechatpay-node-v3 (src/pay/wechatpay-gateway.ts), tests and the sandbox talk to the sandbox Pay
+ * What the shop needs from WeChat Pay, as an interface: both entries implement it with
+ * fetch and Web Crypto (src/pay/wechatpay-gateway.ts), tests and the sandbox talk to the sandbox Pay
  * server through the same implementation. Amounts are integer fen.
  */
 

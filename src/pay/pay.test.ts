@@ -17,10 +17,10 @@ import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
 const vector = (id: string) => loadVector('wechatpay.json', id)
 
 describe('WeChat Pay vectors', () => {
-  it('signs wx.requestPayment parameters exactly as the official vector', () => {
+  it('signs wx.requestPayment parameters exactly as the official vector (Web Crypto)', async () => {
     const { inputs, expected } = vector('pay-paysign-jsapi-official')
     expect(
-      paySign(inputs.merchantPrivateKeyPem!, {
+      await paySign(inputs.merchantPrivateKeyPem!, {
         appId: inputs.appId!,
         timeStamp: inputs.timeStamp!,
         nonceStr: inputs.nonceStr!,

@@ -1,19 +1,19 @@
 /**
- * The {@link PayGateway} on wechatpay-node-v3 (Node only): it signs requests (`Authorization`) and
- * builds the `wx.requestPayment` parameters. The package has no base-URL option, so its HTTP goes
- * through `createHttp` with a fetch client that rewrites `https://api.mch.weixin.qq.com` to the
- * configured base (the sandbox Pay server in sandbox mode and tests). Responses with a body are
- * verified against WeChat Pay's signature (the package does not), when verification keys are set.
+ * The {@link PayGateway} over fetch and Web Crypto, the same on Node and Workers: every APIv3 call
+ * is signed (`Authorization`, merchant-signer.ts — the one signing path, also for the
+ * `wx.requestPayment` paySign) and sent to the configured base (`https://api.mch.weixin.qq.com`, or
+ * the sandbox Pay server in sandbox mode and tests). Responses with a body are verified against
+ * WeChat Pay's signature. (It replaced wechatpay-node-v3, whose synchronous node:crypto signer
+ * could not be shared with Workers; the requests are the ones it made.)
  */
-import WxPay from 'wechatpay-node-v3'
 import {
   PayApiError,
   type PayGateway,
   type Refund,
-  type RequestPayment,
   type Transaction,
   type TransferBill,
 } from './gateway.js'
+import { merchantSigner } from './merchant-signer.js'
 import { type PayVerifyKeys, verifyWechatpaySignature } from './notification.js'
 import { wechatpayBills } from './wechatpay-bills.js'
 
@@ -55,34 +55,19 @@ export function rfc3339Cst(at: Date): string {
 
 /**
  * The `wx.requestPayment` signature: SHA256withRSA over `appId\ntimeStamp\nnonceStr\npackage\n`
- * with the merchant key — the package's own signer, as its jsapi call uses.
+ * with the merchant key.
  */
 export function paySign(
   privateKeyPem: string,
   p: { appId: string; timeStamp: string; nonceStr: string; package: string },
-): string {
-  const signer = new WxPay({
-    appid: p.appId,
-    mchid: 'unused',
-    publicKey: Buffer.from('unused'),
-    privateKey: Buffer.from(privateKeyPem),
-    serial_no: 'unused',
-  })
-  return signer.sha256WithRsa(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`)
+): Promise<string> {
+  return merchantSigner(privateKeyPem)(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`)
 }
 
 export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
   const base = (o.baseUrl ?? OFFICIAL).replace(/\/+$/, '')
   const doFetch = o.fetch ?? fetch
-  const pay = new WxPay({
-    appid: o.appid,
-    mchid: o.mchid,
-    // Only read to derive the serial, which is given: the package insists on a value.
-    publicKey: Buffer.from('unused'),
-    privateKey: Buffer.from(o.privateKeyPem),
-    serial_no: o.certSerial,
-    key: o.apiV3Key,
-  })
+  const sign = merchantSigner(o.privateKeyPem)
 
   async function send(
     method: 'GET' | 'POST',
@@ -121,23 +106,16 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     return res.ok ? { status: res.status, data } : { status: res.status, error: text, data }
   }
   /**
-   * The `Authorization` of one request, signed with the package's signer over
-   * `METHOD\npath?query\ntimestamp\nnonce\nbody\n` (an empty body is an empty line, which the
-   * package gets wrong for a POST without a body), the nonce from the crypto RNG (the package uses
-   * Math.random). Every call the package makes goes through here too.
+   * The `Authorization` of one request (WECHATPAY2-SHA256-RSA2048), signed over
+   * `METHOD\npath?query\ntimestamp\nnonce\nbody\n` (an empty body is an empty line), the nonce
+   * from the crypto RNG.
    */
-  function authorization(method: string, url: string, body: string) {
+  async function authorization(method: string, path: string, body: string) {
     const nonce = randomHex(16)
     const timestamp = String(Math.floor(Date.now() / 1000))
-    const path = url.startsWith(OFFICIAL) ? url.slice(OFFICIAL.length) : url
-    const signature = pay.sha256WithRsa(`${method}\n${path}\n${timestamp}\n${nonce}\n${body}\n`)
-    return pay.getAuthorization(nonce, timestamp, signature)
+    const signature = await sign(`${method}\n${path}\n${timestamp}\n${nonce}\n${body}\n`)
+    return `WECHATPAY2-SHA256-RSA2048 mchid="${o.mchid}",nonce_str="${nonce}",timestamp="${timestamp}",serial_no="${o.certSerial}",signature="${signature}"`
   }
-  ;(pay as unknown as { buildAuthorization: unknown }).buildAuthorization = (
-    method: string,
-    url: string,
-    params?: Record<string, unknown>,
-  ) => authorization(method, url, params === undefined ? '' : JSON.stringify(params))
 
   /**
    * A signed call to any APIv3 path (`/v3/…`, query included) the package does not wrap: JSON in,
@@ -152,7 +130,7 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     const text = body === undefined ? '' : JSON.stringify(body)
     const headers: Record<string, string> = {
       Accept: 'application/json',
-      Authorization: authorization(method, pathAndQuery, text),
+      Authorization: await authorization(method, pathAndQuery, text),
     }
     if (method === 'POST') headers['Content-Type'] = 'application/json'
     return send(method, OFFICIAL + pathAndQuery, headers, body, method === 'GET' ? undefined : text)
@@ -176,18 +154,14 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     const path = m[2] || '/'
     const res = await doFetch((origin === OFFICIAL ? base : origin) + path, {
       method: 'GET',
-      headers: { Authorization: authorization('GET', path, ''), 'Accept-Encoding': 'identity' },
+      headers: {
+        Authorization: await authorization('GET', path, ''),
+        'Accept-Encoding': 'identity',
+      },
       signal: AbortSignal.timeout((o.timeoutMs ?? 10_000) * 6),
     })
     return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) }
   }
-
-  pay.createHttp({
-    post: (url: string, params: Record<string, unknown>, headers: Record<string, string>) =>
-      send('POST', url, headers, params),
-    get: (url: string, headers: Record<string, string>) => send('GET', url, headers),
-    upload: () => Promise.reject(new Error('upload is not used')),
-  })
 
   const fail = (method: string, out: Output): never => {
     const code = typeof out.data?.code === 'string' ? out.data.code : 'HTTP_ERROR'
@@ -200,42 +174,55 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     mchid: o.mchid,
     ...wechatpayBills({ call, download }),
     async jsapi(r) {
-      const out = (await pay.transactions_jsapi({
+      const out = await call('POST', '/v3/pay/transactions/jsapi', {
+        appid: o.appid,
+        mchid: o.mchid,
         description: r.description,
         out_trade_no: r.outTradeNo,
         notify_url: r.notifyUrl,
         time_expire: rfc3339Cst(r.timeExpire),
         amount: { total: r.totalFen, currency: 'CNY' },
         payer: { openid: r.openid },
-      })) as Output
-      if (out.status !== 200 || !out.data?.paySign) return fail('jsapi', out)
-      // Re-signed with a nonce from the crypto RNG (the package's comes from Math.random).
-      const p = out.data as unknown as RequestPayment
-      const nonceStr = randomHex(16)
+      })
+      const prepayId = out.data?.prepay_id
+      if (out.status !== 200 || typeof prepayId !== 'string') return fail('jsapi', out)
+      const p = {
+        appId: o.appid,
+        timeStamp: String(Math.floor(Date.now() / 1000)),
+        nonceStr: randomHex(16),
+        package: `prepay_id=${prepayId}`,
+      }
       return {
         ...p,
-        nonceStr,
-        paySign: pay.sha256WithRsa(`${p.appId}\n${p.timeStamp}\n${nonceStr}\n${p.package}\n`),
+        signType: 'RSA',
+        paySign: await sign(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`),
       }
     },
     async query(outTradeNo) {
-      const out = (await pay.query({ out_trade_no: outTradeNo })) as Output
+      const out = await call(
+        'GET',
+        `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${o.mchid}`,
+      )
       if (out.status === 404) return null
       if (out.status !== 200 || !out.data) return fail('query', out)
       return out.data as unknown as Transaction
     },
     async close(outTradeNo) {
-      const out = (await pay.close(outTradeNo)) as Output
+      const out = await call(
+        'POST',
+        `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`,
+        { mchid: o.mchid },
+      )
       if (out.status !== 204 && out.status !== 200) fail('close', out)
     },
     async refund(r) {
-      const out = (await pay.refunds({
+      const out = await call('POST', '/v3/refund/domestic/refunds', {
         out_trade_no: r.outTradeNo,
         out_refund_no: r.outRefundNo,
         reason: r.reason,
         notify_url: r.notifyUrl,
         amount: { refund: r.refundFen, total: r.totalFen, currency: 'CNY' },
-      })) as Output
+      })
       if (out.status !== 200 || !out.data) return fail('refund', out)
       return out.data as unknown as Refund
     },

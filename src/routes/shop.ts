@@ -9,6 +9,7 @@
  *     GET  group-buys/:id                                   → progress of a group buy
  *     GET  cashbacks, cashbacks/:no                         → the member's cashback (cashback.ts)
  *     POST reviews, GET reviews, POST shares, GET/PUT profile  → earn rules (mp-earn.ts)
+ *     GET/POST/DELETE reminders                             → the check-in reminder (mp-reminders.ts)
  *   /pay/notify   WeChat Pay notifications: verified over the raw body, decrypted with the tag
  *                 checked, applied once; 204 when accepted, 4xx/5xx `{code: 'FAIL', message}`.
  *                 Payments, refunds and transfers (MCHTRANSFER.BILL.FINISHED, `mch_payment`).
@@ -19,6 +20,7 @@ import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
+import type { ReminderSettings } from '../community/checkin-reminders.js'
 import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -38,6 +40,7 @@ import { WechatNetworkError } from '../wechat/api/errors.js'
 import { sha1Hex } from '../wechat/crypto.js'
 import { cashbackRoutes } from './cashback.js'
 import { earnRoutes } from './mp-earn.js'
+import { reminderRoutes } from './mp-reminders.js'
 import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
 export interface ShopRouteOptions {
@@ -59,6 +62,8 @@ export interface ShopRouteOptions {
   loginLimits?: LoginLimits
   /** The public base URL of this server, for members' share links (`<base>/r/s/<code>`). */
   publicBaseUrl?: string
+  /** Check-in reminders (`/api/mp/reminders`); absent → the defaults. */
+  reminders?: ReminderSettings
 }
 
 /** The login's rate limits: each attempt takes a token from both buckets. */
@@ -272,6 +277,7 @@ export function miniProgramRoutes(
 
   app.route('/cashbacks', cashbackRoutes(o))
   app.route('/', earnRoutes(o))
+  app.route('/reminders', reminderRoutes(o))
 
   app.get('/catalog', async (c) => {
     const now = o.clock.now()
@@ -477,7 +483,10 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
           shop.gateway,
           shop.settings,
           n.resource as unknown as Transaction,
-          { eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+          {
+            ...{ eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+            t: translator(o.locale ?? 'zh-CN'),
+          },
         )
         o.logger.info('payment notification', { id: n.id, outcome })
       } else if (n.eventType.startsWith('REFUND.') && n.originalType === 'refund') {

@@ -1,6 +1,7 @@
 /**
  * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
- * token, stable_token, template/custom/subscribe sends, qrcode/create (+ showqrcode images),
+ * token, stable_token, template/custom/subscribe sends (the OA's bizsend and the mini program's
+ * subscribe/send), qrcode/create (+ showqrcode images),
  * user/info, user/get, tags, and the mini program's sns/jscode2session.
  * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
  * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
@@ -160,6 +161,24 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     return entry.msgid
   }
 
+  /** A subscribe-message send (OA bizsend, or the mini program's subscribe/send). */
+  const subscribeSend =
+    (method: string): Handler =>
+    ({ appid, body }) => {
+      const touser = String(body.touser ?? '')
+      if (!touser || touser.startsWith('invalid'))
+        return { errcode: 40003, errmsg: 'invalid openid' }
+      if (!TEMPLATE_ID.test(String(body.template_id ?? '')))
+        return { errcode: 40037, errmsg: 'invalid template_id' }
+      if (typeof body.data !== 'object' || body.data === null)
+        return { errcode: 47003, errmsg: 'argument invalid! data is empty' }
+      if (user(touser).refused?.includes(String(body.template_id))) {
+        return { errcode: 43101, errmsg: 'user refuse to accept the msg' }
+      }
+      const msgid = record(method, appid, body)
+      return { errcode: 0, errmsg: 'ok', msgid }
+    }
+
   const authed: Record<string, [string, Handler]> = {
     '/cgi-bin/message/template/send': [
       'template.send',
@@ -203,19 +222,9 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         return { errcode: 0, errmsg: 'ok' }
       },
     ],
-    '/cgi-bin/message/subscribe/bizsend': [
-      'subscribe.send',
-      ({ appid, body }) => {
-        const touser = String(body.touser ?? '')
-        if (!touser || touser.startsWith('invalid'))
-          return { errcode: 40003, errmsg: 'invalid openid' }
-        if (user(touser).refused?.includes(String(body.template_id))) {
-          return { errcode: 43101, errmsg: 'user refuse to accept the msg' }
-        }
-        const msgid = record('subscribe.send', appid, body)
-        return { errcode: 0, errmsg: 'ok', msgid }
-      },
-    ],
+    '/cgi-bin/message/subscribe/bizsend': ['subscribe.send', subscribeSend('subscribe.send')],
+    // The mini program's own endpoint (its access token, its openids): same body and answers.
+    '/cgi-bin/message/subscribe/send': ['mp.subscribe.send', subscribeSend('mp.subscribe.send')],
     '/cgi-bin/externalcontact/groupchat/get': [
       'groupchat.get',
       ({ body }) => {

@@ -84,6 +84,7 @@ export async function runShopMaintenance(
           eventType: 'QUERY.SUCCESS',
           now: o.now,
           timeZone: o.timeZone,
+          t: o.t,
         })
         if (outcome === 'paid') summary.paidLate++
         continue

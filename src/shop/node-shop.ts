@@ -1,7 +1,7 @@
 /**
- * Assembles the shop from configuration on Node: the wechatpay-node-v3 gateway, WeChat Pay's
- * verification keys, and a WeChat API client for code2Session. (Workers would need a gateway
- * without wechatpay-node-v3; not built yet.)
+ * Assembles the shop from configuration: the WeChat Pay gateway (fetch and Web Crypto), WeChat
+ * Pay's verification keys, and a WeChat API client for code2Session. Portable despite the name:
+ * the Node and Workers entries both build their shop here.
  */
 import type { ShopConfig } from '../config.js'
 import type { Logger } from '../logger.js'

@@ -9,6 +9,8 @@
  * Lock order everywhere: member, then order, then product / group buy.
  */
 import { type Kysely, sql, type Transaction as Trx } from 'kysely'
+import type { Translate as TranslateFn } from '../bot/i18n.js'
+import { awardBadges } from '../community/badges.js'
 import type { Database, Order } from '../db/schema.js'
 import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
@@ -272,7 +274,14 @@ export async function applyTransaction(
   gateway: Pick<PayGateway, 'mchid'>,
   s: ShopSettings,
   t: Transaction,
-  o: { eventId: string; eventType: string; now: Date; timeZone: string },
+  o: {
+    eventId: string
+    eventType: string
+    now: Date
+    timeZone: string
+    /** The language of the member's notices (a new badge); default zh-CN. */
+    t?: TranslateFn
+  },
 ): Promise<PaymentOutcome> {
   return db.transaction().execute(async (trx) => {
     const fresh = await trx
@@ -436,6 +445,7 @@ export async function applyTransaction(
       timeZone: o.timeZone,
       freezeDays: s.pointsFreezeDays,
     })
+    await awardBadges(trx, member.id, { purchases: null }, { now: o.now, outbox: true, t: o.t })
     if (order.group_buy_id !== null) {
       await trx
         .updateTable('group_buys')

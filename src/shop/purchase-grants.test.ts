@@ -4,15 +4,15 @@
  * through the operator API and REFUND.SUCCESS notifications. After every step the ledger invariant
  * holds for every member: Σ available deltas = points_balance, Σ frozen = points_frozen.
  */
-import { type Kysely, sql } from 'kysely'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { findJob } from '../../jobs/index.js'
 import { runJobSlot } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { computeDay } from '../analytics/rollup.js'
 import { localDay } from '../community/community-time.js'
-import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import type { ShopRouteOptions } from '../routes/shop.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
@@ -26,58 +26,6 @@ import { requestRefund, settleRefund } from './refunds.js'
 
 const DAY = 86_400_000
 const ADMIN = 'frozen-operator-token-0123'
-
-/** Every member: Σ ledger by state = the cached balances; lifetime = Σ earned; grants agree. */
-async function expectLedgerInvariant(db: Kysely<Database>) {
-  const { rows } = await sql<{
-    id: number
-    points_balance: number
-    points_frozen: number
-    points_lifetime: number
-    available: number
-    frozen: number
-    earned: number
-    granted_frozen: number
-  }>`select m.id, m.points_balance, m.points_frozen, m.points_lifetime,
-      coalesce((select sum(delta) from points_ledger l
-        where l.member_id = m.id and l.state = 'available'), 0)::int as available,
-      coalesce((select sum(delta) from points_ledger l
-        where l.member_id = m.id and l.state = 'frozen'), 0)::int as frozen,
-      coalesce((select sum(earned) from points_ledger l where l.member_id = m.id), 0)::int as earned,
-      coalesce((select sum(points - points_taken_back) from purchase_grants g
-        where g.member_id = m.id and g.points_status = 'frozen'), 0)::int as granted_frozen
-    from members m`.execute(db)
-  expect(rows.length).toBeGreaterThan(0)
-  for (const m of rows) {
-    expect(
-      {
-        balance: m.points_balance,
-        frozen: m.points_frozen,
-        lifetime: m.points_lifetime,
-        grants: m.points_frozen,
-      },
-      `member ${m.id}`,
-    ).toEqual({
-      balance: m.available,
-      frozen: m.frozen,
-      lifetime: m.earned,
-      grants: m.granted_frozen,
-    })
-  }
-  // each entry's balance_after is the running sum of its state, in ledger order
-  const entries = await db
-    .selectFrom('points_ledger')
-    .select(['member_id', 'state', 'delta', 'balance_after'])
-    .orderBy('id')
-    .execute()
-  const running = new Map<string, number>()
-  for (const e of entries) {
-    const key = `${e.member_id}:${e.state}`
-    const next = (running.get(key) ?? 0) + e.delta
-    expect(e.balance_after, `member ${e.member_id} ${e.state}`).toBe(next)
-    running.set(key, next)
-  }
-}
 
 let wx: SandboxApi
 beforeAll(async () => {
@@ -248,6 +196,15 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     const profile = (await oa.text(u.openid, '我的')).reply!.Content as string
     expect(profile).toContain('积分 10（累计 10）')
     expect(profile).toContain(`待到账 130 积分（购物所得，最早 ${shanghai(releasesAt)} 到账`)
+    // the payment earned 首次购买 (badges.ts): told through the outbox, listed in 我的
+    expect(profile).toContain('徽章 1 枚：首次购买')
+    const badgeNotices = await get()
+      .db.selectFrom('push_outbox')
+      .select('source')
+      .where('openid', '=', u.openid)
+      .where('source', 'like', 'badge:%')
+      .execute()
+    expect(badgeNotices).toEqual([{ source: 'badge:first_purchase' }])
 
     // a day before the window ends: nothing; after it: released, counted as earned, once
     const early = await runRelease(6 * DAY)

@@ -1,6 +1,7 @@
 /** An operator makes and changes activities and awards points to who took part. */
 import type { Selectable } from 'kysely'
 import * as v from 'valibot'
+import type { Translate } from '../../bot/i18n.js'
 import { awardParticipants, occurrenceOf, periodOf } from '../../community/activities.js'
 import type { Database } from '../../db/schema.js'
 import { day, int } from '../../routes/validate.js'
@@ -118,7 +119,7 @@ export type AwardActivityResult =
  * (src/community/activities.ts), so a retry awards only who is still missing.
  */
 export async function awardActivity(
-  deps: ActionDeps,
+  deps: ActionDeps & { t?: Translate },
   actor: Actor,
   input: AwardActivityInput & { activity: Activity },
 ): Promise<AwardActivityResult> {
@@ -140,7 +141,7 @@ export async function awardActivity(
   }
   return auditedAction<AwardActivityResult>(deps.db, step, async (db) => {
     const memberIds = members.map((m) => m.id)
-    const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone }
+    const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone, t: deps.t }
     const results = await awardParticipants(db, r)
     return { result: { status: 'awarded', period, results }, details: { ...b, period } }
   })

@@ -1,4 +1,7 @@
-/** An operator makes campaigns (one, or the re-engagement drafts) and moves them through their life. */
+/**
+ * An operator makes campaigns and moves them through their life. (The re-engagement drafts became
+ * journeys: journey-actions.ts.)
+ */
 
 import { editCampaign } from '../../community/campaign-edit.js'
 import {
@@ -9,12 +12,7 @@ import {
 import type { CampaignStatus } from '../../db/schema.js'
 import { type CampaignView, campaignView } from '../reads/campaign-views.js'
 import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
-import {
-  type CreateCampaignInput,
-  definitionOf,
-  STRATEGIES,
-  type StrategiesInput,
-} from './campaign-input.js'
+import { type CreateCampaignInput, definitionOf } from './campaign-input.js'
 
 /**
  * Makes a draft campaign (checked input: see `createCampaignProblem`) and audits
@@ -71,51 +69,6 @@ export async function updateCampaign(
     const after = campaignView(r.after)
     const details = { before: campaignView(r.before), after: b }
     return { result: { status: 'updated', campaign: after }, details }
-  })
-}
-
-/**
- * Makes the re-engagement drafts the account does not have yet (onboarding for `new`, recall for
- * `at_risk`, early access for `loyal`, by name) and audits `campaign.strategies` when it made any.
- * Returns the ones made.
- */
-export async function createStrategyCampaigns(
-  deps: Pick<ActionDeps, 'db' | 'clock'>,
-  actor: Actor,
-  input: StrategiesInput & { appid: string },
-): Promise<CampaignView[]> {
-  const { appid, ...b } = input
-  const now = deps.clock.now()
-  const step = { appid, actor, action: 'campaign.strategies', target: 'segments', now }
-  return auditedAction(deps.db, step, async (trx) => {
-    const names = STRATEGIES.map((s) => s.name)
-    const existing = await trx
-      .selectFrom('campaigns')
-      .select('name')
-      .where('appid', '=', appid)
-      .where('name', 'in', names)
-      .execute()
-    const rows = []
-    for (const s of STRATEGIES.filter((x) => !existing.some((e) => e.name === x.name))) {
-      const template = b.templates[s.segment]
-      rows.push(
-        await trx
-          .insertInto('campaigns')
-          .values({
-            appid,
-            name: s.name,
-            status: 'draft',
-            audience: JSON.stringify({ segment: s.segment }),
-            variants: JSON.stringify([{ key: 'A', weight: 100, template }]),
-            schedule_cron: b.cron,
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow(),
-      )
-    }
-    return { result: rows.map(campaignView), details: rows.length ? b : undefined }
   })
 }
 

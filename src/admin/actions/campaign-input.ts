@@ -65,14 +65,10 @@ export const createCampaignInput = v.strictObject({
 })
 export type CreateCampaignInput = v.InferOutput<typeof createCampaignInput>
 
-/** The re-engagement drafts `createStrategyCampaigns` makes: one per segment. */
-export const STRATEGIES = [
-  { segment: 'new', name: '新人引导（onboarding）' },
-  { segment: 'at_risk', name: '沉默召回（recall offer）' },
-  { segment: 'loyal', name: '忠诚用户抢先购（early access）' },
-] as const
-
-/** The input of `createStrategyCampaigns` (`POST campaigns/strategies`). */
+/**
+ * The input of `createStrategyJourneys` (`POST campaigns/strategies`): each segment's template
+ * (`cron` is accepted and no longer used).
+ */
 export const strategiesInput = v.strictObject({
   templates: v.strictObject({
     new: campaignTemplate,

@@ -7,10 +7,12 @@ import type { Database } from '../../db/schema.js'
 /** How many whole weeks (Monday to Sunday, the current one last) the calendar shows. */
 export const CALENDAR_WEEKS = 6
 
-/** One day of the calendar: whether the member checked in, and the streak that day. */
+/** One day of the calendar: whether the member checked in (or made the day up), and the streak. */
 export interface CalendarDay {
   day: string
   checkedIn: boolean
+  /** Filled by a make-up (补签) rather than checked in on the day. */
+  madeUp: boolean
   streak: number
   /** After today (the rest of the current week). */
   future: boolean
@@ -32,7 +34,11 @@ export async function memberCheckins(
   const [rows, best, stats] = await Promise.all([
     db
       .selectFrom('checkins')
-      .select([sql<string>`day::text`.as('day'), 'streak'])
+      .select([
+        sql<string>`day::text`.as('day'),
+        'streak',
+        sql<boolean>`made_up_at is not null`.as('madeUp'),
+      ])
       .where('member_id', '=', memberId)
       .where('day', '>=', first)
       .execute(),
@@ -43,14 +49,20 @@ export async function memberCheckins(
       .executeTakeFirstOrThrow(),
     checkinStats(db, memberId, now, timeZone),
   ])
-  const byDay = new Map(rows.map((r) => [r.day, r.streak]))
+  const byDay = new Map(rows.map((r) => [r.day, r]))
   const weeks: CalendarDay[][] = []
   for (let w = 0; w < CALENDAR_WEEKS; w++) {
     const week: CalendarDay[] = []
     for (let d = 0; d < 7; d++) {
       const day = addDays(first, w * 7 + d)
-      const streak = byDay.get(day)
-      week.push({ day, checkedIn: streak !== undefined, streak: streak ?? 0, future: day > today })
+      const row = byDay.get(day)
+      week.push({
+        day,
+        checkedIn: row !== undefined,
+        madeUp: row?.madeUp === true,
+        streak: row?.streak ?? 0,
+        future: day > today,
+      })
     }
     weeks.push(week)
   }

@@ -70,7 +70,7 @@ export async function orderDetail(db: Kysely<Database>, appid: string, outTradeN
       .where('order_id', '=', order.id)
       .orderBy('id', 'desc')
       .execute(),
-    // pay_events.reference has no index: a bounded read of one order's notifications.
+    // One order's newest notifications (pay_events_reference_idx).
     db
       .selectFrom('pay_events')
       .selectAll()

@@ -5,7 +5,8 @@
  *   those skipped (capped, opted out, unreachable) — from the recipients, plus the rollups of
  *   those already pruned, so these are exact whenever the day is built;
  * - what happened that day: a send by its `sent_at`, a delivery by its receipt, a click by the
- *   recipient's first click, a conversion when it was marked active or buying; quota used counts
+ *   recipient's first click, a conversion when it was marked active or buying, a redemption by the
+ *   recipient's first reward redemption after the push (migration 0048); quota used counts
  *   sends and failed attempts (`failed`, `skipped`) by the day they settled, as `quotaUsed` does
  *   (so quota used − sent is the report's `failed`).
  *
@@ -29,6 +30,7 @@ export const CAMPAIGN_EVENT_METRICS = [
   'campaigns.delivered',
   'campaigns.clicked',
   'campaigns.converted',
+  'campaigns.redeemed',
   'campaigns.quota_used',
 ]
 
@@ -43,6 +45,7 @@ export const campaigns: Family = {
     'campaigns.delivered': count('deliveries WeChat confirmed [campaignId:variant]'),
     'campaigns.clicked': count('recipients who first clicked a tracked link [campaignId:variant]'),
     'campaigns.converted': count('recipients converted (active or bought) [campaignId:variant]'),
+    'campaigns.redeemed': count('recipients who redeemed a reward after it [campaignId:variant]'),
     'campaigns.quota_used': count('send attempts that used template quota [campaignId:variant]'),
   },
   query: (s) => {
@@ -87,27 +90,33 @@ export const campaigns: Family = {
       where x.outcome = 'enqueued'
     ), acts as (
       select x.campaign_id || ':' || x.variant as dim,
-        ${within('x.clicked_at')} as clicked, ${within('x.converted_at')} as converted
+        ${within('x.clicked_at')} as clicked, ${within('x.converted_at')} as converted,
+        ${within('x.redeemed_at')} as redeemed
       from (
         select campaign_id, slot, member_id from campaign_recipients
         where clicked_at is not null and ${within('clicked_at')}
         union
         select campaign_id, slot, member_id from campaign_recipients
         where converted_at is not null and ${within('converted_at')}
+        union
+        select campaign_id, slot, member_id from campaign_recipients
+        where redeemed_at is not null and ${within('redeemed_at')}
       ) k
       join runs on runs.campaign_id = k.campaign_id and runs.slot = k.slot
       join campaign_recipients x on x.campaign_id = k.campaign_id and x.slot = k.slot
         and x.member_id = k.member_id
       where x.outcome = 'enqueued'
     ), ev as (
-      select dim, sent, delivered, quota, false as clicked, false as converted from sends
+      select dim, sent, delivered, quota, false as clicked, false as converted,
+        false as redeemed
+      from sends
       union all
-      select dim, false, false, false, clicked, converted from acts
+      select dim, false, false, false, clicked, converted, redeemed from acts
     ), g as (
       select dim, grouping(dim) = 1 as total,
         count(*) filter (where sent) as sent, count(*) filter (where delivered) as delivered,
         count(*) filter (where clicked) as clicked, count(*) filter (where converted) as converted,
-        count(*) filter (where quota) as quota_used
+        count(*) filter (where redeemed) as redeemed, count(*) filter (where quota) as quota_used
       from ev group by grouping sets ((), (dim))
     ), enq as (
       select x.campaign_id || ':' || x.variant as dim, count(*) as audience,
@@ -135,7 +144,8 @@ export const campaigns: Family = {
     select 'campaigns.' || u.k as metric, case when g.total then '' else g.dim end as dim,
       u.v::float8 as value
     from g cross join lateral (values ('sent', g.sent), ('delivered', g.delivered),
-      ('clicked', g.clicked), ('converted', g.converted), ('quota_used', g.quota_used)) u(k, v)
+      ('clicked', g.clicked), ('converted', g.converted), ('redeemed', g.redeemed),
+      ('quota_used', g.quota_used)) u(k, v)
     where g.total or u.v > 0
     union all
     select 'campaigns.' || u.k, case when ge.total then '' else ge.dim end, u.v::float8

@@ -36,17 +36,42 @@ export const en: Record<MessageKey, string> = {
   'error.generic': 'Something went wrong on our side. Please try again later.',
   'command.checkin': 'daily check-in, streaks earn bonuses',
   'command.points': 'your points, level and progress',
-  'command.me': 'your profile: points, level, check-ins',
+  'command.me': 'your profile: points, level, check-ins, badges',
   'checkin.done': 'Checked in ✅ +{points} points\nStreak: {streak} days',
   'checkin.bonus': '{streak}-day streak bonus +{bonus} points 🎁',
   'checkin.dailyLogin': 'Daily visit bonus +{points} points (your first message today)',
   'checkin.already': 'Already checked in today, see you tomorrow!\nStreak: {streak} days',
   'checkin.closed': 'Check-in is open {from}–{to}. Please come back then.',
+  'help.arg.day': '[date]',
+  'command.makeup':
+    'fill a recently missed check-in day (costs points, limited per month; "makeup 11-20" for a date)',
+  'makeup.done': 'Made up ✅ {day} is filled, {cost} points spent\nStreak: {streak} days',
+  'makeup.doneFree': 'Made up ✅ {day} is filled\nStreak: {streak} days',
+  'makeup.quota': 'Make-ups for month {month}: {used}/{limit}',
+  'makeup.disabled': 'Make-up check-ins are not available.',
+  'makeup.today': 'No need to make up today: just send "checkin".',
+  'makeup.future': '{day} has not come yet: it cannot be made up.',
+  'makeup.tooOld': 'Only days missed in the last {days} days can be made up (from {earliest}).',
+  'makeup.beforeFollow':
+    'You were not following us on {day}: it cannot be made up (from {follow}).',
+  'makeup.already': 'You checked in on {day} already: nothing to make up.',
+  'makeup.none': 'No missed day in the last {days} days 👍',
+  'makeup.limit': 'No make-ups left for month {month} ({limit} a month).',
+  'makeup.insufficient': 'Not enough points: making up {day} costs {cost}, you have {balance}.',
+  'makeup.badDay':
+    'I could not read the date "{text}". Send "makeup" for the latest missed day, or "makeup 11-20" for a date.',
+  'checkin.makeupHint':
+    'Streak broken? Send "makeup" to fill a missed day ({cost} points, {left} left this month)',
+  'checkin.monthly': '{days} check-ins this month: bonus +{bonus} points 🎁',
+  'me.month': 'This month: {days} check-ins, {used}/{limit} make-ups',
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',
   'points.pending':
     'Pending: {points} points from purchases, available from {at} (a refund cancels them)',
+  'points.expiring': '{points} of them are valid until {date}; use them before then',
+  'points.expiryNotice':
+    '{points} of your points are valid until {date} and expire after that. Send "redeem" to see what they can buy 🎁',
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
@@ -83,6 +108,10 @@ export const en: Record<MessageKey, string> = {
   'redeem.needsMiniProgram':
     '"{name}" is paid to your WeChat wallet: sign in to the mini program once first: {link}\nThen send "redeem {code}" again.',
   'redeem.unavailable': '"{name}" cannot be redeemed right now (cashback is not set up).',
+  'redeem.similar': '💡 Members like you also redeemed: {items}',
+  'redeem.popular': '🔥 Popular now: {items}',
+  'redeem.recItem': '{name} (redeem {code})',
+  'campaign.recFallback': 'Points rewards',
   'cashback.paid': '💰 Your ¥{yuan} cashback is in your WeChat wallet.',
   'cashback.returned':
     'Your ¥{yuan} cashback did not go through ({reason}); {points} points are back, you have {balance}.',
@@ -90,6 +119,9 @@ export const en: Record<MessageKey, string> = {
   'cashback.reason.cancelled': 'cancelled',
   'cashback.reason.failed': 'the transfer failed',
   'me.perks': 'Perks: {perks}',
+  'me.badges': 'Badges ({count}): {badges}',
+  'badge.awarded': '🏅 New badge "{name}": {description}',
+  'badge.awardedBare': '🏅 New badge "{name}"',
   'perks.bronze': '1× points on check-ins and activities',
   'perks.silver': '2× points, priority sign-up for member events',
   'perks.gold': '3× points, early access to new products, birthday gift',
@@ -113,6 +145,16 @@ export const en: Record<MessageKey, string> = {
   'optout.done':
     'You will no longer receive campaign messages. Send "optin" to receive them again.',
   'optin.done': 'Campaign messages are back on 🎉 Send "optout" to stop them any time.',
+  'journey.welcome.day0':
+    'Welcome aboard! 🎉 Send "checkin" every day to earn points and "redeem" them for rewards. You have {points} points.\nReply "optout" to stop these messages.',
+  'journey.welcome.day1':
+    'Check in again today ✅ Streaks earn bonuses: send "checkin".\nReply "optout" to stop these messages.',
+  'journey.welcome.day3':
+    'Three days already! See what you can redeem: send "redeem". Your level: {level}.\nReply "optout" to stop these messages.',
+  'journey.recall.offer':
+    'Long time no see! Come back and check in within {days} days for {offer} bonus points (valid until {expires}).\nReply "optout" to stop these messages.',
+  'journey.vip.invite':
+    'Thank you for being with us! As a loyal member ({level}) your VIP perks are ready: send "redeem" to see them.\nReply "optout" to stop these messages.',
   'command.activities': 'community activities',
   'command.join': 'sign up for an activity ("join topic")',
   'command.leave': 'cancel a sign-up',
@@ -211,4 +253,21 @@ export const en: Record<MessageKey, string> = {
     '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
   'alert.rule.reconciliation_mismatches':
     '{count} reconciliation mismatches are open (threshold {threshold}).',
+  'command.remind':
+    'Check-in reminder: one nudge a day if you have not checked in ("remind 20:30" sets the time)',
+  'command.unremind': 'Turn the check-in reminder off',
+  'help.arg.time': '[time]',
+  'reminder.on':
+    'Check-in reminder on ⏰ Every day at {time}, if you have not checked in yet, I will remind you once.\nSend "remind 21:00" to change the time, "unremind" to turn it off.',
+  'reminder.window':
+    'Reminders are customer-service messages, delivered only within 48 hours of your last message to me; allow the "check-in reminder" subscribe notification to get them at other times too.',
+  'reminder.badTime': 'I could not read that time: send a 24-hour time such as "remind 20:30".',
+  'reminder.quiet': '{from}–{to} are quiet hours with no reminders: please pick another time.',
+  'reminder.off': 'Check-in reminder off. Send "remind" to turn it on again.',
+  'reminder.notOn':
+    'Your check-in reminder is not on. Send "remind" to be reminded at {time} every day.',
+  'reminder.message':
+    '⏰ You have not checked in today: send "checkin" for today\'s points and keep your streak going.\nSend "unremind" to stop these reminders.',
+  'reminder.subscribe.title': 'Not checked in today',
+  'reminder.subscribe.hint': 'Send unremind to stop',
 }

@@ -31,16 +31,39 @@ export const zhCN = {
   'error.generic': '系统开小差了，请稍后再试。',
   'command.checkin': '每日签到，连续签到有奖励',
   'command.points': '查看积分、等级和升级进度',
-  'command.me': '我的资料：积分、等级、签到',
+  'command.me': '我的资料：积分、等级、签到、徽章',
   'checkin.done': '签到成功 ✅ +{points} 积分\n已连续签到 {streak} 天',
   'checkin.bonus': '连续 {streak} 天奖励 +{bonus} 积分 🎁',
   'checkin.dailyLogin': '每日到访奖励 +{points} 积分（每天第一条消息）',
   'checkin.already': '今天已经签到过啦，明天再来～\n已连续签到 {streak} 天',
   'checkin.closed': '现在不在签到时间（{from}–{to}），请稍后再来。',
+  'help.arg.day': '[日期]',
+  'command.makeup': '补上最近漏签的一天（消耗积分，每月限次；「补签 11-20」补指定日期）',
+  'makeup.done': '补签成功 ✅ {day} 已补上，消耗 {cost} 积分\n当前连续签到 {streak} 天',
+  'makeup.doneFree': '补签成功 ✅ {day} 已补上\n当前连续签到 {streak} 天',
+  'makeup.quota': '{month} 月已补签 {used}/{limit} 次',
+  'makeup.disabled': '暂未开放补签。',
+  'makeup.today': '今天不用补签，直接发送「签到」就好～',
+  'makeup.future': '{day} 还没到，不能补签。',
+  'makeup.tooOld': '只能补签最近 {days} 天内漏签的日子（最早 {earliest}）。',
+  'makeup.beforeFollow': '{day} 你还没有关注我们，不能补签（最早可补 {follow}）。',
+  'makeup.already': '{day} 已经签到过了，不用补签。',
+  'makeup.none': '最近 {days} 天没有漏签，不需要补签 👍',
+  'makeup.limit': '{month} 月的补签次数已用完（每月 {limit} 次）。',
+  'makeup.insufficient': '积分不足：补签 {day} 需要 {cost} 积分，你有 {balance} 积分。',
+  'makeup.badDay':
+    '看不懂日期「{text}」。发送「补签」补最近漏签的一天，或「补签 11-20」补指定日期。',
+  'checkin.makeupHint':
+    '连续签到中断了？发送「补签」补上漏签的一天（{cost} 积分，本月还可补 {left} 次）',
+  'checkin.monthly': '本月累计签到 {days} 天奖励 +{bonus} 积分 🎁',
+  'me.month': '本月签到 {days} 天，已补签 {used}/{limit} 次',
   'points.summary': '当前积分 {balance}，等级 {level}',
   'points.next': '再获得 {missing} 积分即可升级为 {next}',
   'points.top': '你已是最高等级 {level} 🎉',
   'points.pending': '待到账 {points} 积分（购物所得，最早 {at} 到账；退款将取消）',
+  'points.expiring': '其中 {points} 积分有效期至 {date}，记得及时使用',
+  'points.expiryNotice':
+    '你有 {points} 积分有效期至 {date}，到期未使用将自动清零。发送「兑换」看看能换什么吧 🎁',
   'points.changed': '积分变动 {delta}（{reason}），当前积分 {balance}',
   'points.levelUp': '恭喜升级为 {level}！赚取积分 {multiplier} 倍 🎉',
   'me.summary':
@@ -77,6 +100,10 @@ export const zhCN = {
   'redeem.needsMiniProgram':
     '「{name}」会转入你的微信零钱，需要先在小程序里登录一次：{link}\n登录后再发送「兑换 {code}」。',
   'redeem.unavailable': '「{name}」暂时无法兑换（返现未开通）。',
+  'redeem.similar': '💡 和你相似的会员还兑换了：{items}',
+  'redeem.popular': '🔥 大家都在兑：{items}',
+  'redeem.recItem': '{name}（兑换 {code}）',
+  'campaign.recFallback': '积分好礼',
   'cashback.paid': '💰 {yuan} 元返现已转入你的微信零钱。',
   'cashback.returned':
     '{yuan} 元返现没有完成（{reason}），{points} 积分已退回，当前 {balance} 积分。',
@@ -84,6 +111,9 @@ export const zhCN = {
   'cashback.reason.cancelled': '已撤销',
   'cashback.reason.failed': '转账未成功',
   'me.perks': '等级权益：{perks}',
+  'me.badges': '徽章 {count} 枚：{badges}',
+  'badge.awarded': '🏅 获得新徽章「{name}」：{description}',
+  'badge.awardedBare': '🏅 获得新徽章「{name}」',
   'perks.bronze': '签到与活动积分 1 倍',
   'perks.silver': '积分 2 倍，专属活动报名优先',
   'perks.gold': '积分 3 倍，新品抢先体验，生日礼包',
@@ -106,6 +136,16 @@ export const zhCN = {
   'command.optin': '重新接收活动推送',
   'optout.done': '已退订活动推送，之后不会再打扰你。发送「订阅」可重新接收。',
   'optin.done': '已重新订阅活动推送 🎉 发送「退订」可随时停止。',
+  'journey.welcome.day0':
+    '欢迎加入！🎉 每天发送「签到」赚积分，积分可以「兑换」好礼。你现在有 {points} 积分。\n回复「退订」不再接收此类消息。',
+  'journey.welcome.day1':
+    '第二天也来签到吧 ✅ 连续签到有额外奖励，发送「签到」即可。\n回复「退订」不再接收此类消息。',
+  'journey.welcome.day3':
+    '已经三天啦！看看有什么好礼可以兑换：发送「兑换」。你的等级：{level}。\n回复「退订」不再接收此类消息。',
+  'journey.recall.offer':
+    '好久不见！{days} 天内回来签到，送你 {offer} 积分（{expires} 前有效）。\n回复「退订」不再接收此类消息。',
+  'journey.vip.invite':
+    '感谢一路支持！你已是我们的忠实会员（{level}），专属会员福利已为你准备好，发送「兑换」看看。\n回复「退订」不再接收此类消息。',
   'command.activities': '社区活动列表',
   'command.join': '报名活动（「报名 topic」）',
   'command.leave': '取消报名',
@@ -198,6 +238,21 @@ export const zhCN = {
   'alert.rule.refunds_failing':
     '{count} 笔退款失败或被微信支付拒绝，请到商户平台处理（阈值 {threshold}）。',
   'alert.rule.reconciliation_mismatches': '对账有 {count} 处差异待处理（阈值 {threshold}）。',
+  'command.remind': '签到提醒：每天到点还没签到就提醒你一次（「提醒 20:30」改时间）',
+  'command.unremind': '关闭签到提醒',
+  'help.arg.time': '[时间]',
+  'reminder.on':
+    '已开启签到提醒 ⏰ 每天 {time} 如果你还没签到，我会提醒你一次。\n回复「提醒 21:00」改时间，回复「取消提醒」关闭。',
+  'reminder.window':
+    '提醒用客服消息发送，只在你 48 小时内和我说过话时能送达；允许「签到提醒」订阅通知后，其他时候也能收到。',
+  'reminder.badTime': '时间看不懂：请发送「提醒 20:30」这样的 24 小时制时间。',
+  'reminder.quiet': '{from}–{to} 是免打扰时段，这段时间不会发提醒，请换一个时间。',
+  'reminder.off': '已关闭签到提醒。想再开启，回复「提醒」。',
+  'reminder.notOn': '你还没有开启签到提醒。回复「提醒」开启，每天 {time} 提醒你签到。',
+  'reminder.message':
+    '⏰ 今天还没签到哦，回复「签到」领取今日积分，别让连续签到断掉～\n回复「取消提醒」不再提醒。',
+  'reminder.subscribe.title': '今天还没签到',
+  'reminder.subscribe.hint': '回复签到领积分，取消提醒可退订',
 } as const
 
 /** Every message key. */

@@ -1,9 +1,21 @@
 /** Form pieces: the CSRF field every POST form carries, and a labelled input. */
-import type { Child } from 'hono/jsx'
+import { type Child, createContext, useContext } from 'hono/jsx'
 
-/** The hidden CSRF field; the console refuses a POST without it (403). */
+/** The account the page shows (`renderPage` provides it), which every form posts back. */
+export const PageAccount = createContext('')
+
+/**
+ * The hidden CSRF field (the console refuses a POST without it, 403) and the page's account: a
+ * form acts on the account it was shown for, even when another tab switched accounts since.
+ */
 export function CsrfField(p: { token: string }) {
-  return <input type="hidden" name="_csrf" value={p.token} />
+  const appid = useContext(PageAccount)
+  return (
+    <>
+      <input type="hidden" name="_csrf" value={p.token} />
+      {appid && <input type="hidden" name="appid" value={appid} />}
+    </>
+  )
 }
 
 /**

@@ -19,6 +19,8 @@ export interface LayoutProps {
   path: string
   /** Each section's link, for sections that have a page. */
   links: Partial<Record<SectionKey, string>>
+  /** The account shown and the configured ones (a switcher when there are several). */
+  account: { current: string; all: readonly string[] }
   /** Whether the page draws charts (loads ECharts). */
   charts?: boolean
   children?: Child
@@ -42,6 +44,7 @@ export function Layout(p: LayoutProps) {
       </a>
       <header class="top">
         <span class="brand">{t('app.title')}</span>
+        <AccountSwitch {...p} />
         <a href={langLink(p.path, p.lang)} lang={p.lang === 'en' ? 'zh-CN' : 'en'}>
           {t('lang.other')}
         </a>
@@ -76,6 +79,30 @@ export function Layout(p: LayoutProps) {
         </main>
       </div>
     </Document>
+  )
+}
+
+/**
+ * The account shown; with several, a GET form to switch (to the section's first page: a detail
+ * page of one account does not exist in another). The choice is remembered (`consoleAccount`).
+ */
+function AccountSwitch(p: LayoutProps) {
+  const { t, account } = p
+  if (account.all.length < 2) return <span class="muted">{account.current}</span>
+  return (
+    <form method="get" action={p.links[p.section] ?? '/console'} class="account-switch">
+      <label for="account-switch">{t('account.label')}</label>
+      <select id="account-switch" name="appid">
+        {account.all.map((appid) => (
+          <option value={appid} selected={appid === account.current}>
+            {appid}
+          </option>
+        ))}
+      </select>
+      <button type="submit" class="secondary">
+        {t('account.switch')}
+      </button>
+    </form>
   )
 }
 

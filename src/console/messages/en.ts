@@ -1,6 +1,7 @@
 /** The console's words in English (?lang=en or the language switch). */
 
 import { en as activitiesEn } from './activities.js'
+import { en as badgesEn } from './badges.js'
 import { en as campaigns } from './campaigns.js'
 import { en as communityEn } from './community.js'
 import { en as edits } from './edits.js'
@@ -66,7 +67,7 @@ export const en: Record<MessageKey, string> = {
   'overview.today': 'Today',
   'overview.yesterday': 'Yesterday',
   'overview.lastWeek': 'Same day last week',
-  'overview.vsLastWeek': 'vs. last week',
+  'overview.yesterdayVsWeekBefore': 'Yesterday vs. a week before',
   'overview.partial': "Today's figures as of {time}, still growing",
   'overview.trends': 'Last 30 days (through yesterday)',
   'overview.alerts': 'Open alerts',
@@ -136,6 +137,7 @@ export const en: Record<MessageKey, string> = {
   ...activitiesEn,
   ...systemEn,
   ...rewardsEn,
+  ...badgesEn,
   ...communityEn,
   ...shopEn,
 }

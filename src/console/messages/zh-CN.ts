@@ -1,5 +1,7 @@
 /** The console's words in Chinese (the default). Keys are shared with en.ts; `{name}` is filled in. */
+
 import { zhCN as activitiesZh } from './activities.js'
+import { zhCN as badgesZh } from './badges.js'
 import { zhCN as campaigns } from './campaigns.js'
 import { zhCN as communityZh } from './community.js'
 import { zhCN as edits } from './edits.js'
@@ -63,7 +65,7 @@ export const zhCN = {
   'overview.today': '今日',
   'overview.yesterday': '昨日',
   'overview.lastWeek': '上周同日',
-  'overview.vsLastWeek': '较上周同日',
+  'overview.yesterdayVsWeekBefore': '昨日较前一周同日',
   'overview.partial': '今日数据截至 {time}，仍在增长',
   'overview.trends': '近 30 天趋势（截至昨日）',
   'overview.alerts': '未关闭的告警',
@@ -132,6 +134,7 @@ export const zhCN = {
   ...activitiesZh,
   ...systemZh,
   ...rewardsZh,
+  ...badgesZh,
   ...communityZh,
   ...shopZh,
 } as const

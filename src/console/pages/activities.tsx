@@ -36,7 +36,7 @@ const DAYS = 28
 
 async function list(c: ConsoleContext, deps: ConsoleDeps) {
   const { t, fmt, session } = c.var
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const now = deps.clock.now()
   const activities = await listActivities(deps.db, appid, now)
   const calendar = activityCalendar(activities, { now, timeZone: deps.timeZone, days: DAYS })
@@ -196,7 +196,7 @@ export const activitiesPage: ConsolePage = {
     app.get(`${PATH}/new`, requireRole('owner', 'operator'), (c) => newForm(c, BLANK))
 
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const values = readForm(await c.req.parseBody())
       const parsed = v.safeParse(createActivityInput, createBody(values))
       if (!parsed.success) return newForm(c, values, formErrors(parsed.issues), 400)

@@ -12,6 +12,7 @@ import {
   updateActivityInput,
 } from '../../admin/actions/activity-actions.js'
 import { activitySignups } from '../../admin/reads/activity-reads.js'
+import { translator } from '../../bot/i18n.js'
 import { findActivity } from '../../community/activities.js'
 import { localDayStart } from '../../community/community-time.js'
 import { cronSlots } from '../../cron.js'
@@ -44,7 +45,7 @@ const href = (a: Activity, period?: string) =>
   `/console/activities/${a.key}${period ? `?period=${period}` : ''}`
 
 async function activityOf(c: ConsoleContext, deps: ConsoleDeps) {
-  const a = await findActivity(deps.db, accountOf(c, deps), c.req.param('key') ?? '')
+  const a = await findActivity(deps.db, accountOf(c), c.req.param('key') ?? '')
   if (!a || a.key !== c.req.param('key')) throw new ConsoleRefusal(404, 'activities.error.notFound')
   return a
 }
@@ -266,7 +267,8 @@ export const activityPage: ConsolePage = {
         )
       }
       const actor = actorOf(c)
-      const result = await awardActivity(deps, actor, { ...parsed.output, activity: a })
+      const withT = { ...deps, t: translator(deps.locale) }
+      const result = await awardActivity(withT, actor, { ...parsed.output, activity: a })
       if (result.status === 'unknown')
         return refuse('activities.error.unknown', { openids: result.openids.join('，') })
       const results = result.results ?? []

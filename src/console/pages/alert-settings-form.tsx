@@ -196,7 +196,7 @@ export const alertFormAction = (c: ConsoleContext) => {
 /** Registers the form's page and its POST (owners and operators). */
 export function mountAlertSettings(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
   app.get(PATH, requireRole('owner', 'operator'), async (c) =>
-    formPage(c, alertFormValues(await readAlertSettings(deps.db, accountOf(c, deps)))),
+    formPage(c, alertFormValues(await readAlertSettings(deps.db, accountOf(c)))),
   )
   app.post(PATH, requireRole('owner', 'operator'), async (c) => {
     const body = await c.req.parseBody()
@@ -204,7 +204,7 @@ export function mountAlertSettings(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
     for (const [k, x] of Object.entries(body)) if (typeof x === 'string') values[k] = x
     const parsed = v.safeParse(updateAlertSettingsInput, alertPatch(values))
     if (!parsed.success) return formPage(c, values, formErrors(c.var.t, parsed.issues))
-    const appid = accountOf(c, deps)
+    const appid = accountOf(c)
     const actor = actorOf(c)
     // The console does not change the robot chats: none is named, so none is refused.
     await updateAlertSettings(deps, actor, { appid, patch: parsed.output, robotChats: [] })

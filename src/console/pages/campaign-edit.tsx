@@ -24,7 +24,7 @@ const PATH = '/campaigns/:id{[0-9]+}/edit'
 
 /** The account's campaign the path names, if it may be edited; else the refusal. */
 async function editable(c: ConsoleContext, deps: ConsoleDeps) {
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const row = await findCampaign(deps.db, appid, c.req.param('id') ?? '')
   if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
   const k = campaignView(row)

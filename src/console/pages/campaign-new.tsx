@@ -41,7 +41,7 @@ async function estimate(c: ConsoleContext, deps: ConsoleDeps, f: FormValues) {
   const { t, fmt } = c.var
   const now = deps.clock.now()
   const audience = audienceOf(f)
-  const counts = audience && (await estimateAudience(deps.db, accountOf(c, deps), audience, now))
+  const counts = audience && (await estimateAudience(deps.db, accountOf(c), audience, now))
   let runs: string[] = []
   try {
     const at = zonedInstant(f.at ?? '', deps.timeZone)
@@ -246,7 +246,7 @@ export const campaignNewPage: ConsolePage = {
 
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
       const f = formValues(await c.req.parseBody())
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const read = readCampaignForm(f, deps.timeZone, c.var.t)
       if (!('input' in read)) return show(c, f, read)
       const actor = actorOf(c)

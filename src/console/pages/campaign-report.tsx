@@ -49,17 +49,38 @@ export function abVerdict(r: Pick<Report, 'variants' | 'abTest'>, t: Translate) 
   return { verdict: more ? `${verdict}，${t('report.needMore', { n: more })}` : verdict, warnings }
 }
 
+/**
+ * The A/B test on redemptions in words (a variant with {{rec}} against one without: the
+ * recommendations' uplift), or undefined while there is no test or no redemption.
+ */
+export function redemptionVerdict(r: Pick<Report, 'variants' | 'abTest'>, t: Translate) {
+  const [a, b] = r.variants
+  const test = r.abTest?.redemption
+  if (!a || !b || !test || a.redemptionRate === null || b.redemptionRate === null) return undefined
+  if (a.redeemed + b.redeemed === 0) return undefined
+  const points = (b.redemptionRate - a.redemptionRate) * 100
+  return t('report.redemption', {
+    a: a.variant,
+    b: b.variant,
+    dir: t(points >= 0 ? 'report.higher' : 'report.lower'),
+    diff: Math.abs(points).toFixed(1),
+    p: test.pValue < 0.001 ? '< 0.001' : String(Math.round(test.pValue * 1000) / 1000),
+    sig: t(test.significant ? 'report.redemption.significant' : 'report.redemption.notYet'),
+  })
+}
+
 export const campaignReportPage: ConsolePage = {
   section: 'campaigns',
   path: '/campaigns/:id',
   mount(app, deps) {
     app.get('/campaigns/:id{[0-9]+}', async (c) => {
       const { t, fmt } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const row = await findCampaign(deps.db, appid, c.req.param('id'))
       if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
       const report = await campaignReportView(deps.db, row, deps.clock.now())
       const { verdict, warnings } = abVerdict(report, t)
+      const redemption = redemptionVerdict(report, t)
       const rate = (x: number | null) => (x === null ? '—' : fmt.percent(x))
       const k = report.campaign
       const canEdit =
@@ -90,6 +111,7 @@ export const campaignReportPage: ConsolePage = {
           <section class="card" aria-labelledby="ab">
             <h2 id="ab">{t('report.test')}</h2>
             <p data-verdict>{verdict}</p>
+            {redemption && <p data-redemption>{redemption}</p>}
             {warnings.length > 0 && (
               <ul class="list" aria-label={t('report.warnings')}>
                 {warnings.map((w) => (
@@ -142,6 +164,12 @@ export const campaignReportPage: ConsolePage = {
                   label: t('report.conversionRate'),
                   num: true,
                   cell: (x) => rate(x.conversionRate),
+                },
+                { label: t('report.redeemed'), num: true, cell: (x) => fmt.count(x.redeemed) },
+                {
+                  label: t('report.redemptionRate'),
+                  num: true,
+                  cell: (x) => rate(x.redemptionRate),
                 },
               ]}
             />

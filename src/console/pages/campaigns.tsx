@@ -65,7 +65,7 @@ export const campaignsPage: ConsolePage = {
     const live = liveToday(deps.db)
     app.get(PATH, async (c) => {
       const { t, fmt, session } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const listed = await listCampaigns(deps.db, appid, { before: beforeOf(c), limit: PAGE + 1 })
       const campaigns = listed.slice(0, PAGE)
       // From the rollups, as the analytics API serves them: never each campaign's recipients.
@@ -114,11 +114,15 @@ export const campaignsPage: ConsolePage = {
               notice(c.req.query('edited'), 'edited')
             }
           />
-          {canAct && (
-            <p>
-              <a href={`/console${PATH}/new`}>{t('campaigns.new')}</a>
-            </p>
-          )}
+          <p>
+            {canAct && (
+              <>
+                <a href={`/console${PATH}/new`}>{t('campaigns.new')}</a>
+                {' · '}
+              </>
+            )}
+            <a href="/console/journeys">{t('journeys.link')}</a>
+          </p>
           <section class="card" aria-label={t('campaigns.title')}>
             <DataTable
               rows={rows}
@@ -184,7 +188,7 @@ export const campaignsPage: ConsolePage = {
       const { t } = c.var
       const p = v.safeParse(moveParams, c.req.param())
       if (!p.success) throw new ConsoleRefusal(404, 'campaigns.unknown')
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const { move } = p.output
       const actor = actorOf(c)
       const id = Number(p.output.id)

@@ -35,7 +35,7 @@ function filterOf(c: ConsoleContext): AuditFilterInput | undefined {
 
 async function show(c: ConsoleContext, deps: ConsoleDeps) {
   const { t, fmt } = c.var
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const filter = filterOf(c)
   const values = Object.fromEntries(FIELDS.map((f) => [f, c.req.query(f)?.trim() ?? '']))
   const [actions, page] = await Promise.all([
@@ -137,7 +137,7 @@ export const communityAuditPage: ConsolePage = {
       const filter = filterOf(c)
       if (!filter) return show(c, deps)
       const { before: _, ...rest } = filter
-      const rows = await auditLogExport(deps.db, accountOf(c, deps), rest, deps.timeZone)
+      const rows = await auditLogExport(deps.db, accountOf(c), rest, deps.timeZone)
       return csvResponse(c, 'audit-log.csv', ...auditRowsCsv(rows, deps.timeZone))
     })
   },

@@ -210,7 +210,7 @@ export const communityModeratorsPage: ConsolePage = {
       const parsed = v.safeParse(addModeratorInput, { ...values, scope: values.scope || '*' })
       if (!parsed.success)
         return show(c, deps, { values, error: issueText(t, parsed.issues), status: 400 })
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const done = await addModerator(deps, actorOf(c), { ...parsed.output, appid })
       if (done.status !== 'added') {
         const error =
@@ -231,7 +231,7 @@ export const communityModeratorsPage: ConsolePage = {
         scope: values.scope || '*',
       })
       if (!parsed.success) return show(c, deps, { error: issueText(t, parsed.issues), status: 400 })
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const done = await removeModerator(deps, actorOf(c), { ...parsed.output, appid })
       if (done.status === 'not_found')
         return show(c, deps, { error: t('community.error.notFound'), status: 400 })

@@ -26,7 +26,7 @@ export const communityPage: ConsolePage = {
   mount(app, deps) {
     app.get(PATH, async (c) => {
       const { t, fmt } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const groupsAt = offsetOf(c, 'groups')
       const waysAt = offsetOf(c, 'ways')
       const [groups, ways] = await Promise.all([

@@ -6,6 +6,7 @@
 import type { ConsolePage } from '../page.js'
 import { activitiesPage } from './activities.js'
 import { activityPage } from './activity.js'
+import { badgesPage } from './badges.js'
 import { campaignEditPage } from './campaign-edit.js'
 import { campaignNewPage } from './campaign-new.js'
 import { campaignReportPage } from './campaign-report.js'
@@ -14,6 +15,7 @@ import { communityPage } from './community.js'
 import { communityAuditPage } from './community-audit.js'
 import { communityModeratorsPage } from './community-moderators.js'
 import { invitesPage } from './invites.js'
+import { journeysPage } from './journeys.js'
 import { memberPage } from './member.js'
 import { membersPage } from './members.js'
 import { operatorsPage } from './operators.js'
@@ -42,12 +44,14 @@ export const consolePages: ConsolePage[] = [
   campaignNewPage,
   campaignEditPage,
   campaignReportPage,
+  journeysPage,
   activitiesPage,
   activityPage,
   rewardsPage,
   rewardCatalogPage,
   redemptionsPage,
   transfersPage,
+  badgesPage,
   communityPage,
   communityModeratorsPage,
   communityAuditPage,

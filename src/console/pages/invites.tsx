@@ -54,7 +54,7 @@ export const invitesPage: ConsolePage = {
       const parsed = v.safeParse(invitesPageInput, Object.fromEntries(given))
       if (!parsed.success) throw new InputError(inputIssues(parsed.issues))
       const q = parsed.output
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const now = deps.clock.now()
       const today = localDay(now, deps.timeZone)
       const period = invitePeriod(q, today)

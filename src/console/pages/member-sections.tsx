@@ -39,7 +39,15 @@ function Facts(p: { rows: [string, unknown][] }) {
 }
 
 /** Who the member is: openid, nickname, subscription, segment, tags, opt-out, level and points. */
-export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; ledger: Ledger }) {
+export function ProfileCard(
+  p: View & {
+    member: Member
+    tags: Profile['tags']
+    ledger: Ledger
+    /** The next points to expire (src/community/points-expiry.ts), null when none will. */
+    expiring: { points: number; lastDay: string } | null
+  },
+) {
   const { t, fmt, member: m } = p
   return (
     <section class="card" aria-labelledby="profile">
@@ -63,6 +71,15 @@ export function ProfileCard(p: View & { member: Member; tags: Profile['tags']; l
           [t('member.level'), p.ledger.level],
           [t('member.balance'), <strong>{fmt.count(p.ledger.balance)}</strong>],
           [t('member.frozen'), fmt.count(p.ledger.frozen)],
+          [
+            t('member.expiring'),
+            p.expiring
+              ? t('member.expiringValue', {
+                  points: fmt.count(p.expiring.points),
+                  date: p.expiring.lastDay,
+                })
+              : '—',
+          ],
           [t('member.lifetime'), fmt.count(p.ledger.lifetime)],
         ]}
       />
@@ -108,7 +125,7 @@ export function LedgerCard(
   )
 }
 
-/** Six weeks of check-ins, Monday first, with the streaks. */
+/** Six weeks of check-ins, Monday first, with the streaks; made-up days (补签) marked. */
 export function CalendarCard(
   p: View & { weeks: CalendarDay[][]; current: number; best: number; total: number },
 ) {
@@ -125,23 +142,20 @@ export function CalendarCard(
               {d}
             </li>
           ))}
-        {p.weeks.flat().map((d) => (
-          <li
-            class={d.future ? 'future' : d.checkedIn ? 'on' : 'off'}
-            title={
-              d.checkedIn
-                ? t('member.checkedIn', { day: d.day, streak: d.streak })
-                : t('member.notCheckedIn', { day: d.day })
-            }
-            aria-label={
-              d.checkedIn
-                ? t('member.checkedIn', { day: d.day, streak: d.streak })
-                : t('member.notCheckedIn', { day: d.day })
-            }
-          >
-            {Number(d.day.slice(8))}
-          </li>
-        ))}
+        {p.weeks.flat().map((d) => {
+          const label = d.checkedIn
+            ? t(d.madeUp ? 'member.madeUp' : 'member.checkedIn', { day: d.day, streak: d.streak })
+            : t('member.notCheckedIn', { day: d.day })
+          return (
+            <li
+              class={d.future ? 'future' : d.checkedIn ? (d.madeUp ? 'on made-up' : 'on') : 'off'}
+              title={label}
+              aria-label={label}
+            >
+              {Number(d.day.slice(8))}
+            </li>
+          )
+        })}
       </ol>
     </section>
   )

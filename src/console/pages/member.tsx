@@ -18,6 +18,8 @@ import { memberByOpenid, memberProfile } from '../../admin/reads/member-profile.
 import { memberReachability } from '../../admin/reads/member-reachability.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { translator } from '../../bot/i18n.js'
+import { memberBadges } from '../../community/badges.js'
+import { expiringPoints } from '../../community/points-expiry.js'
 import { INT_MAX } from '../../routes/validate.js'
 import { WechatApiError, WechatNetworkError } from '../../wechat/api/errors.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
@@ -33,6 +35,7 @@ import {
 import type { MessageKey } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
+import { MemberBadgesCard } from './badges.js'
 import {
   CalendarCard,
   HistoryCards,
@@ -57,7 +60,7 @@ const DONE: MessageKey[] = [
 ]
 
 async function load(c: ConsoleContext, deps: ConsoleDeps) {
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const member = await memberByOpenid(deps.db, appid, c.req.param('openid') ?? '')
   if (!member) throw new ConsoleRefusal(404, 'member.unknown')
   const keep = c.req.query('appid') === appid ? appid : undefined
@@ -80,15 +83,18 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
   const now = deps.clock.now()
   const canAct = session.operator.role !== 'viewer'
   const tagging = canAct && deps.wechat?.api(appid) !== undefined
-  const [ledger, profile, checkins, tree, reach, granted, known] = await Promise.all([
-    memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
-    memberProfile(deps.db, member),
-    memberCheckins(deps.db, member.id, now, deps.timeZone),
-    inviteTree(deps.db, appid, member.id),
-    memberReachability(deps.db, member, now),
-    grantedToday(deps.db, session.operator.name, now, deps.timeZone),
-    tagging ? accountTags(deps.db, appid) : ('no_api' as const),
-  ])
+  const [ledger, profile, checkins, tree, reach, granted, known, badges, expiring] =
+    await Promise.all([
+      memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
+      memberProfile(deps.db, member),
+      memberCheckins(deps.db, member.id, now, deps.timeZone),
+      inviteTree(deps.db, appid, member.id),
+      memberReachability(deps.db, member, now),
+      grantedToday(deps.db, session.operator.name, now, deps.timeZone),
+      tagging ? accountTags(deps.db, appid) : ('no_api' as const),
+      memberBadges(deps.db, member.id),
+      expiringPoints(deps.db, member.id, deps.timeZone),
+    ])
   const more = ledger.entries.length > LEDGER_PAGE
   ledger.entries = ledger.entries.slice(0, LEDGER_PAGE)
   const limit = session.operator.role === 'operator' ? session.operator.dailyGrantLimit : null
@@ -114,7 +120,13 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
           })
         }
       />
-      <ProfileCard {...view} member={member} tags={profile.tags} ledger={ledger} />
+      <ProfileCard
+        {...view}
+        member={member}
+        tags={profile.tags}
+        ledger={ledger}
+        expiring={expiring}
+      />
       {canAct && (
         <section class="card" aria-labelledby="actions">
           <h2 id="actions">{t('member.actions')}</h2>
@@ -172,6 +184,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
       <LedgerCard {...view} c={c} ledger={ledger} path={memberHref(member.openid)} more={more} />
       <ReachCard {...view} reach={reach} />
       <CalendarCard {...view} {...checkins} />
+      <MemberBadgesCard {...view} badges={badges} />
       <InviteCard {...view} tree={tree} depth={INVITE_TREE_DEPTH} appid={keep} />
       <HistoryCards {...view} profile={profile} />
     </>,

@@ -11,6 +11,7 @@ import { type MemberFamily, seedMemberFamily } from '../../../test/member-fixtur
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { createApp } from '../../app.js'
+import { addDays, localDay } from '../../community/community-time.js'
 import { silentLogger } from '../../logger.js'
 
 forEachDatabase('console members', (db) => {
@@ -77,6 +78,22 @@ forEachDatabase('console members', (db) => {
     expect(html.length).toBeLessThan(100_000)
     expect(html).toContain('小明mt')
     expect(html).toContain('当前连续 5 天 · 最长连续 5 天 · 共签到 5 次')
+    expect(html).not.toContain('已补签')
+    // a day filled by a make-up (补签) is marked on the calendar
+    const member = await db()
+      .db.selectFrom('members')
+      .select('id')
+      .where('openid', '=', family.openid)
+      .executeTakeFirstOrThrow()
+    const filled = addDays(localDay(clock.now(), 'Asia/Shanghai'), -3)
+    await db()
+      .db.updateTable('checkins')
+      .set({ made_up_at: clock.now() })
+      .where('member_id', '=', member.id)
+      .where('day', '=', filled)
+      .execute()
+    const marked = await (await get(`/console/members/${family.openid}`, cookie)).text()
+    expect(marked).toContain(`class="on made-up" title="${filled} 已补签（连续 3 天）"`)
     expect(html).toContain(`href="/console/members/${family.inviter}"`)
     expect(html).toContain('第 1 级：1 人')
     expect(html).toContain('48 小时窗口至')

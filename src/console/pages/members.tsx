@@ -23,7 +23,7 @@ export const membersPage: ConsolePage = {
   mount(app, deps) {
     app.get('/members', async (c) => {
       const { t } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const keep = c.req.query('appid') === appid ? appid : undefined
       const q = (c.req.query('q') ?? '').trim()
       const tooLong = q.length > MEMBER_QUERY_MAX

@@ -32,7 +32,7 @@ export const overviewPage: ConsolePage = {
     const live = liveToday(deps.db)
     app.get('/', async (c) => {
       const { t, fmt, lang } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const now = deps.clock.now()
       const today = localDay(now, deps.timeZone)
       const scope = { appid, now, timeZone: deps.timeZone, live }
@@ -91,13 +91,19 @@ export const overviewPage: ConsolePage = {
                   cell: (m) => value(m.unit, m.sameDayLastWeek),
                 },
                 {
-                  label: t('overview.vsLastWeek'),
+                  label: t('overview.yesterdayVsWeekBefore'),
                   num: true,
                   cell: (m) => (
                     <span
-                      class={m.vsLastWeek === null ? undefined : m.vsLastWeek >= 0 ? 'up' : 'down'}
+                      class={
+                        m.yesterdayVsWeekBefore === null
+                          ? undefined
+                          : m.yesterdayVsWeekBefore >= 0
+                            ? 'up'
+                            : 'down'
+                      }
                     >
-                      {fmt.change(m.vsLastWeek)}
+                      {fmt.change(m.yesterdayVsWeekBefore)}
                     </span>
                   ),
                 },

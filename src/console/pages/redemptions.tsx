@@ -98,7 +98,7 @@ interface Shown {
 
 async function list(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
   const { t, fmt, session } = c.var
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const acts = session.operator.role !== 'viewer'
   const typed = (s.code ?? c.req.query('code') ?? '').trim()
   const before = beforeOf(c)
@@ -202,7 +202,7 @@ async function list(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
 async function redemptionOf(c: ConsoleContext, deps: ConsoleDeps) {
   const id = c.req.param('id') ?? ''
   const r = /^\d{1,15}$/.test(id)
-    ? await redemptionById(deps.db, accountOf(c, deps), Number(id))
+    ? await redemptionById(deps.db, accountOf(c), Number(id))
     : undefined
   if (!r) throw new ConsoleRefusal(404, 'rewards.error.redemption')
   return r
@@ -251,7 +251,7 @@ export const redemptionsPage: ConsolePage = {
       const { t } = c.var
       const r = await redemptionOf(c, deps)
       const result = await cancelRedemption({ ...deps, t: translator(deps.locale) }, actorOf(c), {
-        appid: accountOf(c, deps),
+        appid: accountOf(c),
         id: r.id,
       })
       switch (result.status) {

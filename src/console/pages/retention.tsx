@@ -27,7 +27,7 @@ import { renderPage } from '../render.js'
 function request(c: ConsoleContext, deps: ConsoleDeps) {
   const filter = parseQuery(c, cohortFilterInput)
   const today = localDay(deps.clock.now(), deps.timeZone)
-  return { filter, today, query: cohortFilterQuery(filter, accountOf(c, deps), today) }
+  return { filter, today, query: cohortFilterQuery(filter, accountOf(c), today) }
 }
 
 export const retentionPage: ConsolePage = {

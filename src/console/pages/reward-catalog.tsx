@@ -165,7 +165,7 @@ interface Shown {
 
 async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
   const { t, fmt, session } = c.var
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const rewards = await allRewards(deps.db, appid, deps.clock.now())
   const acts = session.operator.role !== 'viewer'
   const editCode = s.edit?.code ?? Number(c.req.query('edit'))
@@ -268,7 +268,7 @@ export const rewardCatalogPage: ConsolePage = {
     app.get(PATH, (c) => show(c, deps))
 
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const values = readForm(await c.req.parseBody())
       const parsed = v.safeParse(createRewardInput, {
         code: required(values.code),
@@ -290,7 +290,7 @@ export const rewardCatalogPage: ConsolePage = {
     })
 
     app.post(`${PATH}/:code`, requireRole('owner', 'operator'), async (c) => {
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const code = Number(c.req.param('code'))
       const rewards = await allRewards(deps.db, appid, deps.clock.now())
       const reward = /^\d{1,9}$/.test(c.req.param('code'))

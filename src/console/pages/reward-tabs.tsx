@@ -1,5 +1,5 @@
 /**
- * What the 积分商城 pages share: the section's own links (规则与等级 · 奖品 · 兑换记录 · 返现打款),
+ * What the 积分商城 pages share: the section's own links (规则与等级 · 奖品 · 兑换记录 · 返现打款 · 徽章),
  * reading typed forms, and the `?appid=` a form or redirect keeps.
  */
 import { SectionTabs } from '../components/section-tabs.js'
@@ -10,6 +10,7 @@ const TABS = [
   { href: '/console/rewards/catalog', key: 'rewards.tab.catalog' },
   { href: '/console/rewards/redemptions', key: 'rewards.tab.redemptions' },
   { href: '/console/rewards/transfers', key: 'rewards.tab.transfers' },
+  { href: '/console/rewards/badges', key: 'rewards.tab.badges' },
 ] as const
 
 /** A section page's href. */

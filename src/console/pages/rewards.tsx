@@ -159,7 +159,7 @@ interface Shown {
 
 async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
   const { t, fmt, session } = c.var
-  const appid = accountOf(c, deps)
+  const appid = accountOf(c)
   const [rules, levels] = await Promise.all([
     effectiveRules(deps.db, appid),
     levelDistribution(deps.db, appid),
@@ -265,7 +265,7 @@ export const rewardsPage: ConsolePage = {
     app.get(PATH, (c) => show(c, deps))
 
     app.post(`${PATH}/rules/:rule`, requireRole('owner', 'operator'), async (c) => {
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const rule = c.req.param('rule')
       const rules = await effectiveRules(deps.db, appid)
       if (!rules.some((r) => r.rule === rule)) throw new ConsoleRefusal(404, 'rewards.error.rule')

@@ -44,7 +44,7 @@ export const systemPage: ConsolePage = {
     app.get(PATH, async (c) => {
       const { t, fmt } = c.var
       const now = deps.clock.now()
-      const appid = deps.appids.length > 0 ? accountOf(c, deps) : undefined
+      const appid = deps.appids.length > 0 ? accountOf(c) : undefined
       const [status, outbox, runs, alerts, settings] = await Promise.all([
         sys.status(),
         outboxSummary(deps.db, now),

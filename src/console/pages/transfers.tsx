@@ -21,7 +21,7 @@ export const transfersPage: ConsolePage = {
   mount(app, deps) {
     app.get(PATH, async (c) => {
       const { t, fmt } = c.var
-      const appid = accountOf(c, deps)
+      const appid = accountOf(c)
       const asked = c.req.query('state') ?? ''
       if (asked !== '' && !isTransferState(asked))
         throw new ConsoleRefusal(400, 'rewards.error.state')

@@ -1,0 +1,29 @@
+/**
+ * Daily at 00:05 community time: stamps new points lots with the expiry policy (POINTS_EXPIRY),
+ * expires the due ones as `points_expiry` ledger entries, and enqueues the notices of points expiring
+ * within POINTS_EXPIRY_NOTICE_DAYS (held until quiet hours end). Set-based; see
+ * src/community/points-expiry.ts.
+ */
+import { translator } from '../src/bot/i18n.js'
+import { runPointsExpiry } from '../src/community/points-expiry.js'
+import type { Job } from './types.js'
+
+export const expirePointsJob: Job = {
+  name: 'expire-points',
+  cron: '5 0 * * *',
+  async run({ db, slot, config }) {
+    const { stamped, expired, announced } = await runPointsExpiry(db, {
+      now: slot,
+      settings: config.pointsExpiry,
+      campaigns: config.campaigns,
+      t: translator(config.locale),
+    })
+    return {
+      stamped,
+      expiredMembers: expired.members,
+      expiredPoints: expired.points,
+      notices: announced.notices,
+      noticePoints: announced.points,
+    }
+  },
+}

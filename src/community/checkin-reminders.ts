@@ -1,0 +1,356 @@
+/**
+ * Check-in reminders (提醒): a member opts in — `提醒` / `提醒 20:30` in the chat, or by accepting the
+ * reminder's subscribe-message template (订阅通知) in the OA or the mini program — and at the chosen
+ * time (default 20:00 community time) gets one reminder if they have not checked in that day:
+ *
+ *   customer-service message   inside the 48 h window and under its quota (5 per member message)
+ *   subscribe message          else, through an OA authorisation they gave (one send per accept)
+ *   nothing                    else
+ *
+ * never inside quiet hours, at most once per community day, with the opt-out word (取消提醒) in it.
+ * The `checkin-reminders` job decides due members in batches of one statement each
+ * ({@link enqueueCheckinReminders}): due rows are taken with `FOR UPDATE SKIP LOCKED` and their
+ * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
+ * member twice; the reminders go into the outbox's notice lane (unique per member and day).
+ */
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import type { Translate } from '../bot/i18n.js'
+import type { Database } from '../db/schema.js'
+import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
+import { localDay, localDayStart, type QuietHours, quietHoursEnd } from './community-time.js'
+import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+
+/** Reminder settings (from configuration). */
+export interface ReminderSettings {
+  /** The time `提醒` without a time (and an authorisation) chooses, in community minutes. */
+  defaultMinute: number
+  /** No reminder goes out inside them, and no time inside them can be chosen. */
+  quietHours: QuietHours | null
+  /**
+   * The OA subscribe-message template reminders go through outside the 48 h window, and the two
+   * keys of its data that carry the title and the hint (both `thing` values: ≤ 20 characters).
+   */
+  subscribe?: { templateId: string; titleKey: string; hintKey: string }
+  /** The mini program's reminder template, which `POST /api/mp/reminders` accepts. */
+  mpTemplateId?: string
+}
+
+/** 20:00, quiet hours 22:00–08:00, no subscribe-message templates. */
+export const DEFAULT_REMINDER_SETTINGS: ReminderSettings = {
+  defaultMinute: 20 * 60,
+  quietHours: { from: 22 * 60, to: 8 * 60 },
+}
+
+/** A reminder later than this after its time is not sent (the job was down): it waits a day. */
+export const REMINDER_LATE_MS = 2 * 3600_000
+
+/** `HH:MM` of community minutes. */
+export const formatMinutes = (minutes: number) =>
+  `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`
+
+/**
+ * Reads a time of day: `20:30`, `8:05`, `20：30` (full-width colon), `20` or `20点`; null otherwise.
+ * @example parseReminderTime('20:30') // 1230
+ */
+export function parseReminderTime(text: string): number | null {
+  const m = /^(\d{1,2})(?:[:：](\d{2})|点|點)?$/.exec(text.trim())
+  if (!m) return null
+  const hour = Number(m[1])
+  const minute = m[2] === undefined ? 0 : Number(m[2])
+  if (hour > 23 || minute > 59) return null
+  return hour * 60 + minute
+}
+
+/** True when `minute` of the community day falls inside the quiet hours. */
+export function inQuietHours(minute: number, s: ReminderSettings, timeZone: string): boolean {
+  // Any day will do: quiet hours are the same every day.
+  const at = new Date(localDayStart('2026-01-05', timeZone).getTime() + minute * 60_000)
+  return quietHoursEnd(at, s.quietHours, timeZone) !== null
+}
+
+/**
+ * The first instant after `after` at `minute` community time: today's if still ahead, else
+ * tomorrow's. SQL, so the job and the opt-in compute it the same way.
+ */
+function occurrenceAfter(after: Date, minute: RawBuilder<number> | number, timeZone: string) {
+  const today = localDay(after, timeZone)
+  const at = (days: number) =>
+    sql`((${today}::date + ${days}::integer) + ${minute}::integer * interval '1 minute')
+      at time zone ${timeZone}`
+  return sql<Date>`case when ${at(0)} > ${after}::timestamptz then ${at(0)} else ${at(1)} end`
+}
+
+/** A member's reminder as they see it. */
+export interface ReminderState {
+  enabled: boolean
+  minute: number
+}
+
+/** What `提醒` did. */
+export type SetReminderResult =
+  | { status: 'on'; minute: number }
+  /** The time falls inside quiet hours: nothing changed. */
+  | { status: 'quiet'; quietHours: QuietHours }
+
+/**
+ * Turns a member's reminder on at `minute` (or the time they chose before, or the default). The
+ * first reminder is the next occurrence after `now`.
+ * @example await setReminder(db, { appid, memberId, minute: 1230, now, timeZone, settings })
+ */
+export async function setReminder(
+  db: Kysely<Database>,
+  r: {
+    appid: string
+    memberId: number
+    minute?: number
+    now: Date
+    timeZone: string
+    settings: ReminderSettings
+  },
+): Promise<SetReminderResult> {
+  const current = await reminderOf(db, r.memberId)
+  const minute = r.minute ?? current?.minute ?? r.settings.defaultMinute
+  if (r.settings.quietHours && inQuietHours(minute, r.settings, r.timeZone))
+    return { status: 'quiet', quietHours: r.settings.quietHours }
+  const next = occurrenceAfter(r.now, minute, r.timeZone)
+  await db
+    .insertInto('checkin_reminders')
+    .values({
+      member_id: r.memberId,
+      appid: r.appid,
+      minute_of_day: minute,
+      next_at: next,
+      created_at: r.now,
+      updated_at: r.now,
+    })
+    .onConflict((oc) =>
+      oc
+        .column('member_id')
+        .doUpdateSet({ enabled: true, minute_of_day: minute, next_at: next, updated_at: r.now }),
+    )
+    .execute()
+  return { status: 'on', minute }
+}
+
+/** Turns a member's reminder off; false when it was not on. Authorisations are kept. */
+export async function cancelReminder(
+  db: Kysely<Database>,
+  memberId: number,
+  now: Date,
+): Promise<boolean> {
+  const row = await db
+    .updateTable('checkin_reminders')
+    .set({ enabled: false, updated_at: now })
+    .where('member_id', '=', memberId)
+    .where('enabled', '=', true)
+    .returning('member_id')
+    .executeTakeFirst()
+  return row !== undefined
+}
+
+/** The member's reminder, if they ever set one. */
+export async function reminderOf(
+  db: Kysely<Database>,
+  memberId: number,
+): Promise<ReminderState | undefined> {
+  const row = await db
+    .selectFrom('checkin_reminders')
+    .select(['enabled', 'minute_of_day'])
+    .where('member_id', '=', memberId)
+    .executeTakeFirst()
+  return row && { enabled: row.enabled, minute: row.minute_of_day }
+}
+
+/** Where a subscribe-message authorisation was given. */
+export type AuthorisationSource = { app: 'oa' } | { app: 'mp'; openid: string }
+
+/**
+ * Records an accepted reminder template (one more one-time send) and turns the reminder on — at the
+ * time chosen before, or the default. Accepting another template than the configured one's replaces
+ * it (the credits counted for the old one are dropped).
+ */
+export async function recordAuthorisation(
+  db: Kysely<Database>,
+  a: {
+    appid: string
+    memberId: number
+    source: AuthorisationSource
+    templateId: string
+    now: Date
+    timeZone: string
+    settings: ReminderSettings
+  },
+): Promise<void> {
+  const current = await reminderOf(db, a.memberId)
+  const minute = current?.minute ?? a.settings.defaultMinute
+  const next = occurrenceAfter(a.now, sql<number>`checkin_reminders.minute_of_day`, a.timeZone)
+  const credits = (
+    column: 'oa_credits' | 'mp_credits',
+    template: 'oa_template_id' | 'mp_template_id',
+  ) =>
+    sql<number>`case when checkin_reminders.${sql.ref(template)} = ${a.templateId}
+      then checkin_reminders.${sql.ref(column)} + 1 else 1 end`
+  const oa = a.source.app === 'oa'
+  const mpOpenid = a.source.app === 'mp' ? a.source.openid : null
+  await db
+    .insertInto('checkin_reminders')
+    .values({
+      member_id: a.memberId,
+      appid: a.appid,
+      minute_of_day: minute,
+      next_at: occurrenceAfter(a.now, minute, a.timeZone),
+      ...(oa
+        ? { oa_template_id: a.templateId, oa_credits: 1 }
+        : { mp_template_id: a.templateId, mp_credits: 1, mp_openid: mpOpenid }),
+      created_at: a.now,
+      updated_at: a.now,
+    })
+    .onConflict((oc) =>
+      oc.column('member_id').doUpdateSet({
+        // turning it on again keeps today's decision if the reminder was on already
+        next_at: sql<Date>`case when checkin_reminders.enabled then checkin_reminders.next_at
+          else ${next} end`,
+        enabled: true,
+        updated_at: a.now,
+        ...(oa
+          ? { oa_template_id: a.templateId, oa_credits: credits('oa_credits', 'oa_template_id') }
+          : {
+              mp_template_id: a.templateId,
+              mp_credits: credits('mp_credits', 'mp_template_id'),
+              mp_openid: mpOpenid,
+            }),
+      }),
+    )
+    .execute()
+}
+
+/** Forgets an authorisation the member withdrew (a `reject` for that template). */
+export async function revokeAuthorisation(
+  db: Kysely<Database>,
+  r: { memberId: number; app: 'oa' | 'mp'; templateId: string; now: Date },
+): Promise<void> {
+  const [template, credits] =
+    r.app === 'oa'
+      ? (['oa_template_id', 'oa_credits'] as const)
+      : (['mp_template_id', 'mp_credits'] as const)
+  await db
+    .updateTable('checkin_reminders')
+    .set({ [credits]: 0, updated_at: r.now })
+    .where('member_id', '=', r.memberId)
+    .where(template, '=', r.templateId)
+    .execute()
+}
+
+/** What one run of the reminder job did. */
+export interface ReminderRun {
+  /** Due reminders decided (each moved to its next day). */
+  decided: number
+  /** Enqueued as customer-service messages. */
+  custom: number
+  /** Enqueued as subscribe messages (one authorisation used each). */
+  subscribe: number
+}
+
+/**
+ * Decides every reminder due at `slot` and enqueues those to send, `batch` members per statement.
+ * Inside quiet hours due reminders are only moved on. Safe to run in any number of instances.
+ */
+export async function enqueueCheckinReminders(
+  db: Kysely<Database>,
+  o: {
+    slot: Date
+    /** The time now, when it is not the slot (a late run): no sending inside quiet hours either. */
+    now?: Date
+    timeZone: string
+    settings: ReminderSettings
+    t: Translate
+    batch?: number
+  },
+): Promise<ReminderRun> {
+  const batch = o.batch ?? 50_000
+  const today = localDay(o.slot, o.timeZone)
+  const since = new Date(
+    Math.max(o.slot.getTime() - REMINDER_LATE_MS, localDayStart(today, o.timeZone).getTime() - 1),
+  )
+  const quiet = (at: Date) => quietHoursEnd(at, o.settings.quietHours, o.timeZone) !== null
+  const send = !quiet(o.slot) && !quiet(o.now ?? o.slot)
+  const custom = JSON.stringify({ msgtype: 'text', text: { content: o.t('reminder.message') } })
+  const sub = o.settings.subscribe
+  const subscribe = sub
+    ? JSON.stringify({
+        template_id: sub.templateId,
+        data: {
+          [sub.titleKey]: { value: o.t('reminder.subscribe.title') },
+          [sub.hintKey]: { value: o.t('reminder.subscribe.hint') },
+        },
+      })
+    : null
+  const windowStart = new Date(o.slot.getTime() - CUSTOM_WINDOW_MS)
+  const blocked = (channel: string, extra: RawBuilder<unknown>) =>
+    sql`exists (select 1 from member_reachability b where b.appid = m.appid
+      and b.openid = m.openid and b.channel = ${channel} and ${extra})`
+  const run: ReminderRun = { decided: 0, custom: 0, subscribe: 0 }
+  for (;;) {
+    // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
+    // the dispatcher checks again at send time.
+    const { rows } = await db.transaction().execute(async (trx) => {
+      // JIT compiling this statement costs more than it saves (≈ 0.2 s a batch, measured)
+      await sql`set local jit = off`.execute(trx)
+      return sql<{ decided: number; custom: number; subscribe: number }>`
+      with picked as (
+        select member_id, next_at, reminded_on, oa_template_id, oa_credits
+        from checkin_reminders
+        where enabled and next_at <= ${o.slot}::timestamptz
+        order by next_at
+        limit ${batch}
+        for update skip locked
+      ),
+      decided as (
+        select p.member_id, m.appid, m.openid, case
+          when not ${send}::boolean or p.next_at <= ${since}::timestamptz
+            or p.reminded_on = ${today}::date or not m.subscribed
+            or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
+            or ${blocked('any', sql`true`)} then null
+          when m.last_inbound_at > ${windowStart}::timestamptz
+            and not ${blocked('custom', sql`b.recorded_at >= m.last_inbound_at`)}
+            and coalesce((select w.sent from cs_window_sends w where w.appid = m.appid
+              and w.openid = m.openid and w.window_opened_at >= m.last_inbound_at), 0)
+              < ${CS_WINDOW_QUOTA}
+            then 'custom'
+          when p.oa_template_id = ${sub?.templateId ?? null}::text and p.oa_credits > 0
+            and not ${blocked('subscribe', sql`b.scope = p.oa_template_id`)}
+            then 'subscribe'
+          end as kind
+        from picked p join members m on m.id = p.member_id
+      ),
+      moved as (
+        update checkin_reminders r set
+          next_at = ${occurrenceAfter(o.slot, sql<number>`r.minute_of_day`, o.timeZone)},
+          reminded_on = case when d.kind is null then r.reminded_on else ${today}::date end,
+          oa_credits = r.oa_credits - case when d.kind = 'subscribe' then 1 else 0 end
+        from decided d
+        where r.member_id = d.member_id
+        returning r.member_id
+      ),
+      queued as (
+        insert into push_outbox (appid, source, openid, kind, payload, lane, next_attempt_at,
+          created_at)
+        select d.appid, ${`checkin-reminder:${today}`}, d.openid, d.kind,
+          case when d.kind = 'custom' then ${custom}::text else ${subscribe}::text end,
+          ${LANE.notice}, ${o.slot}::timestamptz, ${o.slot}::timestamptz
+        from decided d
+        where d.kind is not null
+        on conflict (appid, source, openid) do nothing
+        returning kind
+      )
+      select (select count(*) from moved)::integer as decided,
+        (select count(*) from queued where kind = 'custom')::integer as custom,
+        (select count(*) from queued where kind = 'subscribe')::integer as subscribe`.execute(trx)
+    })
+    const r = rows[0]!
+    run.decided += r.decided
+    run.custom += r.custom
+    run.subscribe += r.subscribe
+    if (r.decided < batch) return run
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * A journey's steps (data, stored as JSON in `journeys.steps`): when each goes out after the
+ * segment transition, through which channel, what it says, whether the campaign frequency cap
+ * applies, what counts as converting after it, and an optional points offer that expires.
+ */
+import type { MessageKey, Translate } from '../bot/i18n.js'
+import type { OutboxKind } from '../db/schema.js'
+import type { CampaignTemplate } from './campaigns.js'
+import { addDays, localDay } from './community-time.js'
+
+/** What counts as converting after a step: any action, a check-in, or a purchase. */
+export type JourneyGoal = 'active' | 'checkin' | 'purchase'
+
+export const JOURNEY_GOALS: readonly JourneyGoal[] = ['active', 'checkin', 'purchase']
+
+/** One step of a journey. */
+export interface JourneyStep {
+  /** A short name, unique in the journey (reports). */
+  key: string
+  /** Hours after the transition (non-decreasing from step to step). */
+  delayHours: number
+  /**
+   * `custom`: a customer-service text (inside the member's 48-hour window), with `template` sent
+   * instead when the window is closed; `template`: a template message.
+   */
+  channel: 'custom' | 'template'
+  /** The text from the bot's catalogue (the seeded journeys), or the operator's own `text`. */
+  message?: MessageKey
+  text?: string
+  template?: CampaignTemplate
+  /** Whether the campaign frequency cap applies (and counts this push), as for campaigns. */
+  cap: boolean
+  goal: JourneyGoal
+  /** Points credited when the member converts within `days` of this step (a coupon that expires). */
+  offer?: { points: number; days: number }
+}
+
+/** After its last step a journey waits this long for a conversion before it is completed. */
+export const JOURNEY_TAIL_DAYS = 7
+
+/** The outbox source prefix of a journey's pushes (`journey:<id>:<step>:<enrollment>`). */
+export const journeySourcePrefix = (journeyId: number) => `journey:${journeyId}:`
+
+/** Why a journey's steps cannot run (a message naming the step), if anything. */
+export function journeyStepsProblem(steps: JourneyStep[]): string | undefined {
+  if (steps.length === 0) return 'steps: at least one'
+  for (const [i, s] of steps.entries()) {
+    if (i > 0 && s.delayHours < steps[i - 1]!.delayHours)
+      return `steps.${i}.delayHours: not before the step before it`
+    if (s.channel === 'template' && !s.template) return `steps.${i}.template: required`
+    if (s.channel === 'custom' && !s.message && !s.text) return `steps.${i}.text: required`
+  }
+  if (new Set(steps.map((s) => s.key)).size !== steps.length) return 'steps: keys must differ'
+  return undefined
+}
+
+/** The values a step's copy may use besides {{points}} and {{level}} (filled per member). */
+function offerVars(step: JourneyStep, now: Date, timeZone: string): Record<string, string> {
+  if (!step.offer) return {}
+  return {
+    offer: String(step.offer.points),
+    days: String(step.offer.days),
+    expires: addDays(localDay(now, timeZone), step.offer.days),
+  }
+}
+
+const fill = (s: string, vars: Record<string, string>) =>
+  s.replace(/\{\{(\w+)\}\}/g, (all, name: string) => vars[name] ?? all)
+
+/**
+ * The outbox message of a step sent at `now`, as JSON text with `{{points}}` and `{{level}}` left
+ * for the statement that enqueues it to fill per member.
+ */
+export function stepMessage(
+  step: JourneyStep,
+  t: Translate,
+  now: Date,
+  timeZone: string,
+): { kind: OutboxKind; payload: string; fallback: string | null } {
+  const vars = offerVars(step, now, timeZone)
+  const template = step.template && {
+    template_id: step.template.template_id,
+    data: Object.fromEntries(
+      Object.entries(step.template.data).map(([k, v]) => [k, { value: fill(v.value, vars) }]),
+    ),
+    ...(step.template.url ? { url: step.template.url } : {}),
+    ...(step.template.miniprogram ? { miniprogram: step.template.miniprogram } : {}),
+  }
+  if (step.channel === 'template')
+    return { kind: 'template', payload: JSON.stringify(template), fallback: null }
+  const content = step.text
+    ? fill(step.text, vars)
+    : t(step.message!, { ...vars, points: '{{points}}', level: '{{level}}' })
+  return {
+    kind: 'custom',
+    payload: JSON.stringify({ msgtype: 'text', text: { content } }),
+    fallback: template ? JSON.stringify({ kind: 'template', payload: template }) : null,
+  }
+}

@@ -1,0 +1,408 @@
+import type { Kysely } from 'kysely'
+import { describe, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { translator } from '../bot/i18n.js'
+import type { Database, NewMember } from '../db/schema.js'
+import { adoptJourneys, setJourneyStatus } from './journey-catalog.js'
+import { journeyReport } from './journey-report.js'
+import { type JourneyStep, journeyStepsProblem, stepMessage } from './journey-steps.js'
+import { type JourneyRunOptions, runJourneys } from './journeys.js'
+import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from './segments.js'
+
+const TZ = 'Asia/Shanghai'
+const t = translator('zh-CN')
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const template = (id: string) => ({
+  template_id: id,
+  data: { first: { value: '{{points}} 积分，{{offer}} 分券至 {{expires}}' } },
+})
+
+describe('journey steps', () => {
+  const step: JourneyStep = {
+    key: 'offer',
+    delayHours: 0,
+    channel: 'custom',
+    message: 'journey.recall.offer',
+    template: template('T1'),
+    cap: true,
+    goal: 'active',
+    offer: { points: 50, days: 3 },
+  }
+
+  it('renders the copy with the offer and leaves {{points}} and {{level}} for each member', () => {
+    const m = stepMessage(step, t, new Date('2026-12-01T04:00:00Z'), TZ)
+    expect(m.kind).toBe('custom')
+    const content = JSON.parse(m.payload).text.content as string
+    expect(content).toContain('3 天内回来签到，送你 50 积分（2026-12-04 前有效）')
+    expect(content).toContain('退订')
+    expect(JSON.parse(m.fallback!)).toEqual({
+      kind: 'template',
+      payload: {
+        template_id: 'T1',
+        data: { first: { value: '{{points}} 积分，50 分券至 2026-12-04' } },
+      },
+    })
+    const tpl = stepMessage({ ...step, channel: 'template' }, t, new Date(), TZ)
+    expect([tpl.kind, tpl.fallback]).toEqual(['template', null])
+  })
+
+  it('refuses steps that cannot run', () => {
+    expect(journeyStepsProblem([])).toBe('steps: at least one')
+    expect(journeyStepsProblem([{ ...step, channel: 'template', template: undefined }])).toBe(
+      'steps.0.template: required',
+    )
+    expect(journeyStepsProblem([{ ...step, message: undefined }])).toBe('steps.0.text: required')
+    expect(journeyStepsProblem([{ ...step, delayHours: 5 }, step])).toBe(
+      'steps.1.delayHours: not before the step before it',
+    )
+    expect(journeyStepsProblem([step, { ...step, delayHours: 1 }])).toBe('steps: keys must differ')
+    expect(journeyStepsProblem([step])).toBeUndefined()
+  })
+})
+
+forEachDatabase('lifecycle journeys', (get, dbName) => {
+  let n = 0
+  /** A fresh account per test; each test's clock starts later than the one before it. */
+  const account = () => `wxj${dbName === 'pglite' ? 'a' : 'b'}${String(++n).padStart(12, '0')}`
+  const base = () => new Date(Date.UTC(2026, 11, 1 + n * 10, 4)) // 12:00 in Shanghai
+  const settings = { timeZone: TZ, capHours: 24, capSlackMinutes: 30, quietHours: null }
+  const run = (now: Date, db: Kysely<Database> = get().db, extra?: Partial<JourneyRunOptions>) =>
+    runJourneys(db, { slot: now, now, settings, t, ...extra })
+  const recompute = (appid: string, now: Date) =>
+    recomputeSegments(get().db, {
+      now,
+      thresholds: DEFAULT_SEGMENT_THRESHOLDS,
+      timeZone: TZ,
+      appid,
+    })
+
+  async function members(appid: string, count: number, fields: Partial<NewMember>) {
+    const rows = await get()
+      .db.insertInto('members')
+      .values(
+        Array.from({ length: count }, (_, i) => ({
+          appid,
+          openid: `o_${appid}_${fields.purchase_count ?? 0}_${i}_${Math.random().toString(36).slice(2, 8)}`,
+          first_seen_at: new Date(0),
+          subscribed: true,
+          ...fields,
+        })),
+      )
+      .returning(['id', 'openid'])
+      .execute()
+    return rows
+  }
+
+  async function journey(appid: string, key: string, now: Date) {
+    const { db } = get()
+    await adoptJourneys(db, {
+      appid,
+      now,
+      templates: { new: template('TN'), at_risk: template('TR'), loyal: template('TL') },
+    })
+    const j = await db
+      .selectFrom('journeys')
+      .selectAll()
+      .where('appid', '=', appid)
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow()
+    const moved = await db
+      .transaction()
+      .execute((trx) => setJourneyStatus(trx, { appid, id: j.id, status: 'active', now }))
+    expect(moved).toMatchObject({ moved: true, status: 'active' })
+    return j
+  }
+
+  const outbox = (appid: string) =>
+    get()
+      .db.selectFrom('push_outbox')
+      .select(['source', 'openid', 'kind', 'payload', 'status', 'lane', 'next_attempt_at'])
+      .where('appid', '=', appid)
+      .orderBy('id')
+      .execute()
+  const enrollments = (journeyId: number) =>
+    get()
+      .db.selectFrom('journey_enrollments')
+      .selectAll()
+      .where('journey_id', '=', journeyId)
+      .orderBy('id')
+      .execute()
+
+  it('adopts the three seeded journeys once, paused, with the templates as fallbacks', async () => {
+    const appid = account()
+    const now = base()
+    const made = await adoptJourneys(get().db, {
+      appid,
+      now,
+      templates: { new: template('TN'), at_risk: template('TR'), loyal: template('TL') },
+    })
+    expect(made.map((j) => [j.key, j.segment, j.status])).toEqual([
+      ['welcome', 'new', 'paused'],
+      ['recall', 'at_risk', 'paused'],
+      ['vip', 'loyal', 'paused'],
+    ])
+    const welcome = JSON.parse(made[0]!.steps) as JourneyStep[]
+    expect(welcome.map((s) => [s.key, s.delayHours, s.channel, s.template?.template_id])).toEqual([
+      ['day0', 0, 'custom', undefined],
+      ['day1', 24, 'custom', 'TN'],
+      ['day3', 72, 'custom', 'TN'],
+    ])
+    expect(await adoptJourneys(get().db, { appid, now })).toEqual([])
+    // a journey whose template step has no template cannot be switched on
+    const bare = account()
+    const [, recall] = await adoptJourneys(get().db, { appid: bare, now })
+    const refused = await get()
+      .db.transaction()
+      .execute((trx) =>
+        setJourneyStatus(trx, { appid: bare, id: recall!.id, status: 'active', now }),
+      )
+    expect(refused).toEqual({
+      moved: false,
+      status: 'paused',
+      problem: 'steps.0.template: required',
+    })
+  })
+
+  it('runs the welcome series day 0/1/3 once per transition, with cap, opt-out and quiet hours, and reports it', async () => {
+    const appid = account()
+    const t0 = base()
+    // members that followed before the journey was switched on are not started
+    await members(appid, 2, { subscribed_at: new Date(t0.getTime() - DAY), first_seen_at: t0 })
+    await recompute(appid, t0)
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    const fresh = await members(appid, 5, {
+      subscribed_at: t1,
+      first_seen_at: t1,
+      points_balance: 7,
+    })
+    const [optedOut] = await members(appid, 1, {
+      subscribed_at: t1,
+      first_seen_at: t1,
+      marketing_opt_out: true,
+    })
+    expect(await recompute(appid, t1)).toBe(6)
+
+    const r1 = await run(t1)
+    expect(r1).toMatchObject({ started: 6, enqueued: 5, skipped: 1 })
+    const day0 = await outbox(appid)
+    expect(day0).toHaveLength(5)
+    expect(new Set(day0.map((o) => o.openid))).toEqual(new Set(fresh.map((m) => m.openid)))
+    expect(day0.every((o) => o.kind === 'custom' && o.lane === 2)).toBe(true)
+    expect(JSON.parse(day0[0]!.payload).text.content).toContain('你现在有 7 积分')
+    expect(day0.map((o) => o.source)).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^journey:${j.id}:0:\\d+$`))]),
+    )
+    // again: started once, day 0 sent once
+    expect(await run(new Date(t1.getTime() + 60_000))).toMatchObject({ started: 0, enqueued: 0 })
+
+    // day 1: capped for a member another campaign reached an hour ago
+    const t2 = new Date(t1.getTime() + DAY)
+    await get()
+      .db.updateTable('members')
+      .set({ last_campaign_at: new Date(t2.getTime() - HOUR) })
+      .where('id', '=', fresh[0]!.id)
+      .execute()
+    // quiet hours now: queued for their end
+    const quiet = { from: 0, to: 24 * 60 - 1 }
+    const r2 = await run(t2, get().db, { settings: { ...settings, quietHours: quiet } })
+    expect(r2).toMatchObject({ enqueued: 4, skipped: 2 })
+    const day1 = (await outbox(appid)).filter((o) => o.source.includes(`:1:`))
+    expect(day1).toHaveLength(4)
+    expect(day1.every((o) => o.next_attempt_at.getTime() > t2.getTime())).toBe(true)
+    const capped = await get()
+      .db.selectFrom('journey_sends')
+      .select(['step', 'outcome'])
+      .innerJoin('journey_enrollments as e', 'e.id', 'journey_sends.enrollment_id')
+      .where('e.member_id', 'in', [fresh[0]!.id, optedOut!.id])
+      .where('step', '=', 1)
+      .orderBy('e.member_id')
+      .execute()
+    expect(capped.map((c) => c.outcome)).toEqual(['capped', 'opted_out'])
+    // the fallback template is filled per member
+    const stored = await get()
+      .db.selectFrom('push_outbox')
+      .select('fallback')
+      .where('source', '=', day1[0]!.source)
+      .executeTakeFirstOrThrow()
+    expect(JSON.parse(stored.fallback!).payload.data.first.value).toBe(
+      '7 积分，{{offer}} 分券至 {{expires}}',
+    )
+
+    // day 3, then the tail: completed
+    const t3 = new Date(t1.getTime() + 3 * DAY)
+    expect(await run(t3)).toMatchObject({ enqueued: 5 })
+    expect(await run(new Date(t3.getTime() + 8 * DAY))).toMatchObject({ completed: 6 })
+
+    await get()
+      .db.updateTable('push_outbox')
+      .set({ status: 'sent' })
+      .where('source', 'like', `journey:${j.id}:0:%`)
+      .execute()
+    const report = await journeyReport(get().db, j)
+    expect(report.enrollments).toEqual({
+      started: 6,
+      active: 0,
+      converted: 0,
+      left: 0,
+      completed: 6,
+    })
+    expect(
+      report.steps.map((s) => [s.key, s.audience, s.enqueued, s.skipped, s.sent, s.delivered]),
+    ).toEqual([
+      ['day0', 6, 5, { capped: 0, optedOut: 1, unreachable: 0 }, 5, 5],
+      ['day1', 6, 4, { capped: 1, optedOut: 1, unreachable: 0 }, 0, 0],
+      ['day3', 6, 5, { capped: 0, optedOut: 1, unreachable: 0 }, 0, 0],
+    ])
+  })
+
+  it('stops on conversion (cancelling the queued push) and on leaving the segment', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    const [a, b, c] = await members(appid, 3, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    await run(t1)
+    // a acts after day 0: converted (goal: active) — no day 1
+    const t2 = new Date(t1.getTime() + 2 * HOUR)
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: t2 })
+      .where('id', '=', a!.id)
+      .execute()
+    expect(await run(t2)).toMatchObject({ converted: 1 })
+    // day 1 is queued for b and c under quiet hours; then c leaves the segment (unfollows)
+    const t3 = new Date(t1.getTime() + DAY)
+    const quiet = { from: 0, to: 24 * 60 - 1 }
+    expect(await run(t3, get().db, { settings: { ...settings, quietHours: quiet } })).toMatchObject(
+      {
+        enqueued: 2,
+      },
+    )
+    await get()
+      .db.updateTable('members')
+      .set({ subscribed: false, unsubscribed_at: t3 })
+      .where('id', '=', c!.id)
+      .execute()
+    await recompute(appid, new Date(t3.getTime() + 60_000))
+    // b checks in: day 1's goal is a check-in
+    const t4 = new Date(t3.getTime() + 2 * HOUR)
+    await get()
+      .db.insertInto('checkins')
+      .values({ member_id: b!.id, appid, day: '2026-12-01', streak: 1, points: 5, created_at: t4 })
+      .execute()
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: t4 })
+      .where('id', '=', b!.id)
+      .execute()
+    expect(await run(t4)).toMatchObject({ left: 1, converted: 1, enqueued: 0 })
+    const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
+    expect(byMember.get(a!.id)).toMatchObject({
+      status: 'converted',
+      last_step: 0,
+      converted_at: t2,
+    })
+    expect(byMember.get(b!.id)).toMatchObject({
+      status: 'converted',
+      last_step: 1,
+      converted_at: t4,
+    })
+    expect(byMember.get(c!.id)).toMatchObject({ status: 'left', last_step: 1 })
+    const day1 = (await outbox(appid)).filter((o) => o.source.includes(':1:'))
+    expect(day1.map((o) => o.status)).toEqual(['cancelled', 'cancelled'])
+    // nothing more is sent to anyone
+    expect(await run(new Date(t1.getTime() + 3 * DAY))).toMatchObject({ enqueued: 0 })
+    const report = await journeyReport(get().db, j)
+    expect(report.steps.map((s) => s.converted)).toEqual([1, 1, 0])
+    expect(report.enrollments).toMatchObject({ started: 3, converted: 2, left: 1 })
+  })
+
+  it('credits the recall offer only to members who come back within its days', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'recall', t0)
+    const quietSince = new Date(t0.getTime() - 40 * DAY)
+    const [soon, late] = await members(appid, 2, {
+      subscribed_at: quietSince,
+      first_seen_at: quietSince,
+      last_active_at: quietSince,
+    })
+    await recompute(appid, t0)
+    expect(await run(t0)).toMatchObject({ started: 2, enqueued: 2 })
+    const [push] = await outbox(appid)
+    expect(push!.kind).toBe('template')
+    const back = new Date(t0.getTime() + 2 * DAY)
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: back })
+      .where('id', '=', soon!.id)
+      .execute()
+    expect(await run(back)).toMatchObject({ converted: 1 })
+    const tooLate = new Date(t0.getTime() + 4 * DAY)
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: tooLate })
+      .where('id', '=', late!.id)
+      .execute()
+    expect(await run(tooLate)).toMatchObject({ converted: 1 })
+    await run(new Date(tooLate.getTime() + 60_000)) // again: credited once
+    const ledger = await get()
+      .db.selectFrom('points_ledger')
+      .select(['member_id', 'delta', 'rule'])
+      .where('appid', '=', appid)
+      .execute()
+    expect(ledger).toEqual([{ member_id: soon!.id, delta: 50, rule: 'journey_offer' }])
+    expect(await journeyReport(get().db, j)).toMatchObject({ enrollments: { converted: 2 } })
+  })
+
+  it('starts each transition once and sends each step once with two job instances in parallel', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 300, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    // On PostgreSQL the second run comes through a second pool (another process); PGlite has one.
+    const other = dbName === 'postgres' ? get().open() : get().db
+    const small = { batchSize: 40 }
+    const [x, y] = await Promise.all([run(t1, get().db, small), run(t1, other, small)])
+    expect(x.started + y.started).toBe(300)
+    expect(x.enqueued + y.enqueued).toBe(300)
+    const t2 = new Date(t1.getTime() + DAY)
+    const [p, q] = await Promise.all([run(t2, get().db, small), run(t2, other, small)])
+    expect(p.enqueued + q.enqueued).toBe(300)
+    expect(await enrollments(j.id)).toHaveLength(300)
+    const pushes = await outbox(appid)
+    expect(pushes).toHaveLength(600)
+    expect(new Set(pushes.map((o) => o.source)).size).toBe(600)
+  })
+
+  it('a paused journey neither starts nor sends, and holds its queued pushes', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 2, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    await run(t1)
+    const pause = (status: 'active' | 'paused', now: Date) =>
+      get()
+        .db.transaction()
+        .execute((trx) => setJourneyStatus(trx, { appid, id: j.id, status, now }))
+    expect(await pause('paused', t1)).toEqual({ moved: true, status: 'paused', outbox: 2 })
+    expect((await outbox(appid)).map((o) => o.status)).toEqual(['held', 'held'])
+    const t2 = new Date(t1.getTime() + HOUR)
+    await members(appid, 1, { subscribed_at: t2, first_seen_at: t2 })
+    await recompute(appid, t2)
+    expect(await run(new Date(t1.getTime() + DAY))).toMatchObject({ started: 0, enqueued: 0 })
+    expect(await pause('active', t2)).toEqual({ moved: true, status: 'active', outbox: 2 })
+    // the transition recorded while paused does not start it later
+    expect(await run(new Date(t1.getTime() + DAY + 60_000))).toMatchObject({
+      started: 0,
+      enqueued: 2,
+    })
+  })
+})

@@ -1,0 +1,387 @@
+/**
+ * Lifecycle journeys: data-defined reactions to segment transitions (segments.ts records them).
+ * A journey (an account's row in `journeys`) names the segment whose entry starts it and its steps
+ * (journey-steps.ts). `runJourneys` — the `journeys` job — moves every journey on, set-based, with
+ * one statement per task and per step however many members are on it:
+ *
+ *   1. transitions since the journey's watermark (`enrolled_through`, a transition id read after
+ *      waiting for a running segment recompute to commit): members who left the journey's segment
+ *      end as `left`; members who entered it start (active journeys only), once per
+ *      (journey, member, transition) — a unique constraint, so parallel runs start each once;
+ *   2. conversions: members active or buying since the last mark (a watermark, as for campaigns)
+ *      whose last received step's goal is met end as `converted`, and are credited its offer
+ *      when within its days; their queued pushes are cancelled as for those who left;
+ *   3. each step: due enrollments (`FOR UPDATE SKIP LOCKED`, so parallel runs share them) get the
+ *      step — skipped when opted out (退订), not following or capped (the campaign frequency cap,
+ *      when the step has `cap`) — through the outbox's campaign lane (quiet hours hold it there,
+ *      as for campaigns), and move to the next step, or wait `JOURNEY_TAIL_DAYS` for a conversion;
+ *   4. enrollments past their last step and its tail end as `completed`.
+ *
+ * Paused journeys neither start nor send (their queued pushes are held, journey-actions.ts) but
+ * still end enrollments that convert or leave. Steps go out in descending order within a run, so
+ * an enrollment advances at most one step per run even after downtime.
+ */
+import { type Kysely, sql } from 'kysely'
+import type { Translate } from '../bot/i18n.js'
+import type { Database, Segment } from '../db/schema.js'
+import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
+import {
+  JOURNEY_TAIL_DAYS,
+  type JourneyGoal,
+  type JourneyStep,
+  journeySourcePrefix,
+  stepMessage,
+} from './journey-steps.js'
+import { LEVELS } from './levels.js'
+import { LANE } from './outbox.js'
+import { changePoints } from './points-ledger.js'
+
+/** How a run goes. */
+export interface JourneyRunOptions {
+  /** The job's slot (the cap compares slots, as for campaigns). */
+  slot: Date
+  now: Date
+  settings: Pick<CampaignSettings, 'timeZone' | 'capHours' | 'capSlackMinutes' | 'quietHours'>
+  t: Translate
+  /** Enrollments per send statement (default 50 000); a step repeats until none is due. */
+  batchSize?: number
+}
+
+/** What a run did. */
+export interface JourneyRunResult {
+  started: number
+  left: number
+  converted: number
+  enqueued: number
+  skipped: number
+  completed: number
+}
+
+interface JourneyRow {
+  id: number
+  appid: string
+  segment: Segment
+  status: 'active' | 'paused'
+  steps: JourneyStep[]
+}
+
+/** Runs every account's journeys once (the `journeys` job). */
+export async function runJourneys(
+  db: Kysely<Database>,
+  o: JourneyRunOptions,
+): Promise<JourneyRunResult> {
+  const result = { started: 0, left: 0, converted: 0, enqueued: 0, skipped: 0, completed: 0 }
+  const journeys = (
+    await db
+      .selectFrom('journeys')
+      .select(['id', 'appid', 'segment', 'status', 'steps'])
+      .where('appid', '<>', '*')
+      .orderBy('id')
+      .execute()
+  ).map((j) => ({ ...j, steps: JSON.parse(j.steps) as JourneyStep[] }))
+  for (const j of journeys) {
+    const moved = await followTransitions(db, j, o.now)
+    result.started += moved.started
+    result.left += moved.left
+  }
+  result.converted = await markJourneyConversions(db, journeys, o)
+  for (const j of journeys) {
+    if (j.status === 'active')
+      for (let k = j.steps.length - 1; k >= 0; k--) {
+        const sent = await sendStep(db, j, k, o)
+        result.enqueued += sent.enqueued
+        result.skipped += sent.skipped
+      }
+    result.completed += await completeJourney(db, j, o.now)
+  }
+  return result
+}
+
+/**
+ * Cancels the queued pushes of enrollments that ended (converted or left): the CTEs `sources` and
+ * `cancelled`, after a CTE named `ended` (id, appid). The sources are materialized first, so each
+ * is found by the outbox's (appid, source) index — joined directly, the planner once walked every
+ * pending push of the account per ended enrollment (29 s for 200 at 10,000 members).
+ */
+const cancelQueued = (ended: string) => sql`sources as materialized (
+    select x.appid, s.outbox_source as source
+    from ${sql.raw(ended)} x join journey_sends s on s.enrollment_id = x.id
+    where s.outbox_source is not null
+  ), cancelled as (
+    update push_outbox o set status = 'cancelled', errmsg = 'journey ended'
+    from sources q
+    where o.appid = q.appid and o.source = q.source and o.status in ('pending', 'held')
+  )`
+
+/**
+ * Step 1: the transitions recorded since the journey's watermark. Waits for a segment recompute
+ * in progress (its advisory lock, shared), so every transition id up to the maximum read is
+ * committed; the journey row's lock serializes parallel runs of one journey.
+ */
+async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date) {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock_shared(hashtext('quanzi:recompute-segments'))`.execute(
+      trx,
+    )
+    const { enrolled_through: through } = await trx
+      .selectFrom('journeys')
+      .select('enrolled_through')
+      .where('id', '=', j.id)
+      .forUpdate()
+      .executeTakeFirstOrThrow()
+    const { rows } = await sql<{ upto: number | null }>`
+      select max(id)::bigint as upto from segment_transitions where id > ${through}`.execute(trx)
+    const upto = rows[0]?.upto == null ? null : Number(rows[0].upto)
+    if (upto === null) return { started: 0, left: 0 }
+    // Members with a transition in the range whose segment now is not the journey's.
+    const left = await sql<{ n: number }>`
+      with ended as (
+        update journey_enrollments e set status = 'left', ended_at = ${now}
+        from (select distinct member_id from segment_transitions
+            where id > ${through} and id <= ${upto}) t
+          join members m on m.id = t.member_id
+        where e.member_id = t.member_id and e.journey_id = ${j.id} and e.status = 'active'
+          and m.segment is distinct from ${j.segment}
+        returning e.id, e.appid
+      ), ${cancelQueued('ended')}
+      select count(*)::int as n from ended`.execute(trx)
+    let started = 0
+    if (j.status === 'active' && j.steps.length > 0) {
+      const first = j.steps[0]!.delayHours
+      const r = await sql`
+        insert into journey_enrollments (journey_id, appid, member_id, transition_id, started_at,
+          next_at)
+        select distinct on (t.member_id) ${j.id}, t.appid, t.member_id, t.id, t.at,
+          t.at + make_interval(hours => ${first})
+        from segment_transitions t join members m on m.id = t.member_id
+        where t.id > ${through} and t.id <= ${upto} and t.appid = ${j.appid}
+          and t.to_segment = ${j.segment} and m.segment = ${j.segment}
+          and not exists (select 1 from journey_enrollments x where x.journey_id = ${j.id}
+            and x.member_id = t.member_id and x.status = 'active')
+        order by t.member_id, t.id desc
+        on conflict (journey_id, member_id, transition_id) do nothing`.execute(trx)
+      started = Number(r.numAffectedRows ?? 0)
+    }
+    await trx
+      .updateTable('journeys')
+      .set({ enrolled_through: upto })
+      .where('id', '=', j.id)
+      .execute()
+    return { started, left: left.rows[0]!.n }
+  })
+}
+
+/** Conversion marking looks this far behind its watermark (activity committed late). */
+const MARK_OVERLAP_MS = 5 * 60_000
+const WATERMARK = 'journey-conversions'
+
+/** When the goal of the enrollment's last step was met after it (SQL over `e` and `m`), or null. */
+function goalMet(goal: JourneyGoal) {
+  if (goal === 'active')
+    return sql`case when m.last_active_at > e.last_sent_at then m.last_active_at end`
+  if (goal === 'purchase')
+    return sql`case when m.last_purchased_at > e.last_sent_at then m.last_purchased_at end`
+  return sql`(select min(c.created_at) from checkins c where c.member_id = m.id
+    and c.created_at > e.last_sent_at)`
+}
+
+/**
+ * Step 2: converted enrollments, among members active or buying since the last mark (the
+ * watermark's row lock serializes parallel runs). Credits each converted step's offer when the
+ * conversion came within its days (idempotent per enrollment). Returns how many converted.
+ */
+async function markJourneyConversions(
+  db: Kysely<Database>,
+  journeys: JourneyRow[],
+  o: JourneyRunOptions,
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('campaign_watermarks')
+      .values({ name: WATERMARK, marked_at: o.now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute()
+    const mark = await trx
+      .selectFrom('campaign_watermarks')
+      .select('marked_at')
+      .where('name', '=', WATERMARK)
+      .forUpdate()
+      .executeTakeFirstOrThrow()
+    const since = new Date(Math.min(mark.marked_at.getTime(), o.now.getTime()) - MARK_OVERLAP_MS)
+    let converted = 0
+    for (const j of journeys) {
+      const when = sql`case e.last_step ${sql.join(
+        j.steps.map((s, k) => sql`when ${k} then ${goalMet(s.goal)}`),
+        sql` `,
+      )} end`
+      const { rows } = await sql<{ id: number; member_id: number; step: number; late: boolean }>`
+        with moved as (
+          select id from members where last_active_at > ${since}
+          union
+          select id from members where last_purchased_at > ${since}
+        ), met as (
+          -- driven from the members who moved, each finding its enrollment by the unique
+          -- (member, journey) index of active ones: cheap whatever the estimates say
+          select e.id, ${when} as at
+          from moved join journey_enrollments e on e.member_id = moved.id
+              and e.journey_id = ${j.id} and e.status = 'active'
+            join members m on m.id = moved.id
+          where e.last_sent_at is not null
+        ), ended as (
+          update journey_enrollments e set status = 'converted', converted_at = met.at,
+            ended_at = ${o.now}
+          from met where e.id = met.id and met.at is not null
+          returning e.id, e.appid, e.member_id, e.last_step, e.last_sent_at, e.converted_at
+        ), ${cancelQueued('ended')}
+        select id, member_id, last_step as step,
+          converted_at > last_sent_at
+            + make_interval(days => (${offerDays(j)})[last_step + 1]) as late
+        from ended`.execute(trx)
+      converted += rows.length
+      for (const r of rows) {
+        const offer = j.steps[r.step]?.offer
+        if (!offer || r.late) continue
+        await changePoints(
+          trx,
+          {
+            appid: j.appid,
+            memberId: r.member_id,
+            rule: 'journey_offer',
+            idempotencyKey: `journey:${r.id}`,
+            reference: `journey:${j.id}`,
+            now: o.now,
+            timeZone: o.settings.timeZone,
+          },
+          offer.points,
+        )
+      }
+    }
+    await trx
+      .updateTable('campaign_watermarks')
+      .set({ marked_at: o.now })
+      .where('name', '=', WATERMARK)
+      .execute()
+    return converted
+  })
+}
+
+/** The offer days of each step (0 without an offer), as an SQL int array (1-based). */
+const offerDays = (j: JourneyRow) => sql`${j.steps.map((s) => s.offer?.days ?? 0)}::int[]`
+
+/** The level labels as SQL: {{level}} in a step's copy. */
+function levelLabel(t: Translate) {
+  return sql`case m.level ${sql.join(
+    LEVELS.map((l) => sql`when ${l.key} then ${JSON.stringify(t(`level.${l.key}`)).slice(1, -1)}`),
+    sql` `,
+  )} else m.level end`
+}
+
+/** Fills {{points}} and {{level}} of a message (JSON text) per member. */
+const perMember = (text: string | null, t: Translate) =>
+  text === null
+    ? sql`null`
+    : sql`replace(replace(${text}::text, '{{points}}', m.points_balance::text), '{{level}}',
+        ${levelLabel(t)})`
+
+/**
+ * Step 3 for step `k`: one statement per batch of due enrollments (locked, skipping those another
+ * run holds) records each one's outcome, applies the cap, enqueues the pushes and advances them.
+ */
+async function sendStep(
+  db: Kysely<Database>,
+  j: JourneyRow,
+  k: number,
+  o: JourneyRunOptions,
+): Promise<{ enqueued: number; skipped: number }> {
+  const step = j.steps[k]!
+  const next = j.steps[k + 1]
+  const message = stepMessage(step, o.t, o.now, o.settings.timeZone)
+  const capAt = capTime(o.slot, o.now, o.settings)
+  const boundary = step.cap ? capBoundary(capAt, o.settings) : null
+  const source = `${journeySourcePrefix(j.id)}${k}:`
+  const notBefore = afterQuietHours(o.now, o.settings)
+  const limit = o.batchSize ?? 50_000
+  // After the last step: wait the tail for a conversion (then completeJourney ends it).
+  const nextAt = next
+    ? sql`e.started_at + make_interval(hours => ${next.delayHours})`
+    : sql`${o.now}::timestamptz + make_interval(days => ${JOURNEY_TAIL_DAYS})`
+  const total = { enqueued: 0, skipped: 0 }
+  for (;;) {
+    const { rows } = await sql<{ due: number; enqueued: number }>`
+      with due as (
+        select e.id from journey_enrollments e
+        where e.journey_id = ${j.id} and e.status = 'active' and e.next_step = ${k}
+          and e.next_at <= ${o.now}::timestamptz
+        order by e.next_at, e.id
+        limit ${limit}
+        for update skip locked
+      ), targets as (
+        select d.id, m.id as member_id, m.openid,
+          case when m.marketing_opt_out then 'opted_out'
+            when not m.subscribed then 'unreachable' end as skip
+        from due d join journey_enrollments e on e.id = d.id join members m on m.id = e.member_id
+      ), passed as (
+        ${
+          step.cap
+            ? sql`update members m set last_campaign_at = greatest(m.last_campaign_at,
+                  ${capAt}::timestamptz)
+                from targets x
+                where m.id = x.member_id and x.skip is null ${
+                  boundary
+                    ? sql`and (m.last_campaign_at is null
+                        or m.last_campaign_at <= ${boundary}::timestamptz)`
+                    : sql``
+                }
+                returning m.id`
+            : sql`select member_id as id from targets where skip is null`
+        }
+      ), outcomes as (
+        select x.id, x.member_id, x.openid, coalesce(x.skip,
+          case when x.member_id in (select id from passed) then 'enqueued' else 'capped' end)
+          as outcome
+        from targets x
+      ), recorded as (
+        insert into journey_sends (enrollment_id, step, journey_id, outcome, outbox_source,
+          enqueued_at)
+        select id, ${k}, ${j.id}, outcome,
+          case when outcome = 'enqueued' then ${source}::text || id end, ${o.now}::timestamptz
+        from outcomes
+        on conflict do nothing
+      ), pushed as (
+        insert into push_outbox (appid, source, openid, kind, payload, lane, fallback,
+          next_attempt_at, created_at)
+        select ${j.appid}, ${source}::text || x.id, x.openid, ${message.kind},
+          ${perMember(message.payload, o.t)}, ${LANE.campaign}, ${perMember(message.fallback, o.t)},
+          ${notBefore}::timestamptz, ${o.now}::timestamptz
+        from outcomes x join members m on m.id = x.member_id
+        where x.outcome = 'enqueued'
+        on conflict (appid, source, openid) do nothing
+        returning 1
+      ), advanced as (
+        update journey_enrollments e set next_step = ${k + 1}, next_at = ${nextAt},
+          last_step = case when x.outcome = 'enqueued' then ${k} else e.last_step end,
+          last_sent_at = case when x.outcome = 'enqueued' then ${o.now}::timestamptz
+            else e.last_sent_at end
+        from outcomes x where e.id = x.id
+      )
+      select (select count(*) from due)::int as due,
+        (select count(*) from pushed)::int as enqueued`.execute(db)
+    const r = rows[0]!
+    total.enqueued += r.enqueued
+    total.skipped += r.due - r.enqueued
+    if (r.due < limit) return total
+  }
+}
+
+/** Step 4: enrollments past their last step and its tail end as completed. */
+async function completeJourney(db: Kysely<Database>, j: JourneyRow, now: Date) {
+  const r = await db
+    .updateTable('journey_enrollments')
+    .set({ status: 'completed', ended_at: now })
+    .where('journey_id', '=', j.id)
+    .where('status', '=', 'active')
+    .where('next_step', '>=', j.steps.length)
+    .where('next_at', '<=', now)
+    .executeTakeFirst()
+  return Number(r.numUpdatedRows)
+}

@@ -1,0 +1,140 @@
+/**
+ * 推送 → 旅程: the account's lifecycle journeys — the segment that starts each, its status, how its
+ * enrollments ended and each step's funnel (audience → sent → delivered → converted) — and the
+ * operator's switch on / pause through `changeJourney` (audited with the operator's name). Read
+ * with the functions the journey API calls.
+ */
+import { changeJourney } from '../../admin/actions/journey-actions.js'
+import { findJourney } from '../../community/journey-catalog.js'
+import { journeyReport, listJourneys } from '../../community/journey-report.js'
+import { DataTable } from '../components/data-table.js'
+import { CsrfField, Notice } from '../components/form.js'
+import { accountOf, actorOf, ConsoleRefusal, requireRole } from '../context.js'
+import type { MessageKey } from '../i18n.js'
+import type { ConsolePage } from '../page.js'
+import { renderPage } from '../render.js'
+
+const PATH = '/journeys'
+
+export const journeysPage: ConsolePage = {
+  section: 'campaigns',
+  path: PATH,
+  mount(app, deps) {
+    app.get(PATH, async (c) => {
+      const { t, fmt, session } = c.var
+      const appid = accountOf(c)
+      const journeys = await listJourneys(deps.db, appid)
+      const rows = await Promise.all(
+        journeys.map(async (j) => ({
+          ...j,
+          report: await journeyReport(deps.db, j),
+        })),
+      )
+      const canAct = session.operator.role !== 'viewer'
+      const moved = rows.find((j) => String(j.id) === c.req.query('moved'))
+      return renderPage(
+        c,
+        { title: t('journeys.title'), section: 'campaigns' },
+        <>
+          <Notice
+            kind="ok"
+            text={
+              moved &&
+              t('journeys.moved', {
+                name: moved.name,
+                status: t(`journeys.status.${moved.status}`),
+              })
+            }
+          />
+          <p>
+            <a href="/console/campaigns">{t('journeys.back')}</a>
+          </p>
+          <p class="muted">{t('journeys.note')}</p>
+          <section class="card" aria-label={t('journeys.title')}>
+            <DataTable
+              rows={rows}
+              empty={t('journeys.empty')}
+              columns={[
+                { label: t('campaigns.name'), cell: (j) => j.name },
+                {
+                  label: t('journeys.segment'),
+                  cell: (j) => t(`campaigns.seg.${j.segment}` as MessageKey),
+                },
+                { label: t('campaigns.status'), cell: (j) => t(`journeys.status.${j.status}`) },
+                {
+                  label: t('journeys.enrollments'),
+                  num: true,
+                  cell: (j) => {
+                    const e = j.report.enrollments
+                    return [e.started, e.active, e.converted, e.left, e.completed]
+                      .map((n) => fmt.count(n))
+                      .join(' / ')
+                  },
+                },
+                {
+                  label: t('journeys.steps'),
+                  cell: (j) => (
+                    <ul class="list">
+                      {j.report.steps.map((s) => (
+                        <li>
+                          {t('journeys.step', {
+                            key: s.key,
+                            hours: s.delayHours,
+                            channel: t(`journeys.channel.${s.channel}`),
+                          })}
+                          {': '}
+                          {[s.audience, s.sent, s.delivered, s.converted]
+                            .map((n) => fmt.count(n))
+                            .join(' → ')}
+                        </li>
+                      ))}
+                    </ul>
+                  ),
+                },
+                {
+                  label: t('campaigns.actions'),
+                  cell: (j) => {
+                    if (!canAct) return ''
+                    const to = j.status === 'active' ? 'pause' : 'activate'
+                    return (
+                      <form method="post" action={`/console${PATH}/${j.id}/${to}`} class="inline">
+                        <CsrfField token={session.csrfToken} />
+                        <button
+                          type="submit"
+                          class="secondary"
+                          aria-label={`${t(`journeys.move.${to}`)} ${j.name}`}
+                        >
+                          {t(`journeys.move.${to}`)}
+                        </button>
+                      </form>
+                    )
+                  },
+                },
+              ]}
+            />
+            <p class="muted">{t('journeys.legend')}</p>
+          </section>
+        </>,
+      )
+    })
+
+    app.post(
+      `${PATH}/:id{[0-9]{1,15}}/:move{activate|pause}`,
+      requireRole('owner', 'operator'),
+      async (c) => {
+        const appid = accountOf(c)
+        const id = Number(c.req.param('id'))
+        if (!(await findJourney(deps.db, appid, id)))
+          throw new ConsoleRefusal(404, 'journeys.unknown')
+        const status = c.req.param('move') === 'activate' ? 'active' : 'paused'
+        const r = await changeJourney(deps, actorOf(c), { appid, id, status })
+        if (!r) throw new ConsoleRefusal(404, 'journeys.unknown')
+        if (!r.moved)
+          throw new ConsoleRefusal(409, 'journeys.cannotMove', {
+            problem: ('problem' in r && r.problem) || c.var.t(`journeys.status.${r.status}`),
+          })
+        return c.redirect(`/console${PATH}?moved=${id}`, 303)
+      },
+    )
+  },
+}

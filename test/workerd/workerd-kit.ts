@@ -1,0 +1,64 @@
+/**
+ * What the workerd suites share: a throwaway PostgreSQL database (a Worker connects by URL, so a
+ * whole database rather than a schema), and wrangler's `unstable_startWorker` options for
+ * `wrangler.toml` served on loopback, offline, with the given variables.
+ */
+import { sql } from 'kysely'
+import type { unstable_startWorker } from 'wrangler'
+import { postgresDatabase } from '../../src/db/postgres.js'
+
+/** Nothing a workerd test starts may reach the internet. */
+export function offline(): void {
+  // Request.cf comes from workers.cloudflare.com unless turned off; telemetry too.
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false'
+  process.env.WRANGLER_SEND_METRICS = 'false'
+  // The CLI's banner asks the npm registry for a newer wrangler.
+  process.env.WRANGLER_HIDE_BANNER = 'true'
+}
+
+/**
+ * Creates a database beside the one `serverUrl` names; `url` has a password (Hyperdrive's local
+ * connection string needs one: a server that trusts loopback ignores it).
+ */
+export async function workerdDatabase(serverUrl: string) {
+  const name = `qz_workerd_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`
+  const admin = postgresDatabase(serverUrl, { max: 1 })
+  await sql`create database ${sql.id(name)}`.execute(admin)
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  if (!url.password) url.password = 'unused'
+  return {
+    url: url.href,
+    async drop() {
+      await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin)
+      await admin.destroy()
+    },
+  }
+}
+
+/** `unstable_startWorker` options: wrangler.toml, its Hyperdrive on `databaseUrl`, these vars. */
+export function workerEnvironment(o: {
+  databaseUrl: string
+  vars: Record<string, string>
+}): Parameters<typeof unstable_startWorker>[0] {
+  offline()
+  process.env.CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE = o.databaseUrl
+  return {
+    config: 'wrangler.toml',
+    // .dev.vars (a developer's own) is not read: only these.
+    envFiles: [],
+    // What `wrangler dev` derives from compatibility_flags (nodejs_compat → v2); the API does not.
+    build: { nodejsCompatMode: 'v2' },
+    bindings: Object.fromEntries(
+      Object.entries(o.vars).map(([name, value]) => [name, { type: 'plain_text', value }]),
+    ),
+    dev: {
+      remote: false,
+      server: { hostname: '127.0.0.1', port: 0 },
+      inspector: false,
+      watch: false,
+      persist: false,
+      logLevel: 'warn',
+    },
+  }
+}
