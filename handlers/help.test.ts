@@ -28,7 +28,7 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
         '积分：积分 · 排行榜 · 兑换',
         '邀请：邀请 · 入群',
         '活动：活动 · 报名 <代码> · 取消报名 <代码>',
-        '设置：昵称 <名字> · 退订 · 订阅 · 提醒 [时间] · 取消提醒 · 绑定',
+        '设置：昵称 <名字> · 资料 <项目> <内容> · 退订 · 订阅 · 提醒 [时间] · 取消提醒 · 绑定',
         '发送「帮助 签到」看某个指令的说明；中英文都可以（如 帮助 / help）。',
       ].join('\n'),
     )
@@ -55,7 +55,7 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
         'Points: points · rank · redeem',
         'Invite: invite · group',
         'Activities: activities · join <code> · leave <code>',
-        'Settings: name <name> · optout · optin · remind [time] · unremind · bind',
+        'Settings: name <name> · details <field> <value> · optout · optin · remind [time] · unremind · bind',
         'Send "help checkin" to learn about one command; Chinese or English both work (e.g. 帮助 / help).',
       ].join('\n'),
     )

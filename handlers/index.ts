@@ -17,6 +17,7 @@ import * as moderation from './moderation.js'
 import * as nickname from './nickname.js'
 import * as points from './points.js'
 import * as preferences from './preferences.js'
+import * as profile from './profile.js'
 import * as receipts from './receipts.js'
 import * as reminders from './reminders.js'
 import * as rewards from './rewards.js'
@@ -33,6 +34,7 @@ const families = [
   groupJoin,
   activities,
   nickname,
+  profile,
   preferences,
   reminders,
   binding,

@@ -6,6 +6,7 @@ import type { BotContext } from '../src/bot/context.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
 import {
   DISPLAY_NAME_MAX,
+  type DisplayNameCheck,
   maskedName,
   setDisplayName,
   validateDisplayName,
@@ -31,19 +32,25 @@ export function register(router: Router): void {
       )
     }
     const check = validateDisplayName(typed)
-    if (!check.ok) {
-      switch (check.reason) {
-        case 'too_long':
-          return text(ctx.t('nickname.tooLong', { max: DISPLAY_NAME_MAX }))
-        case 'denied':
-          return text(ctx.t('nickname.denied', { word: check.word }))
-        default:
-          return text(ctx.t('nickname.control'))
-      }
-    }
+    if (!check.ok) return text(nicknameRefusal(ctx, check))
     await setDisplayName(ctx.db, ctx.member.id, check.name)
     return text(ctx.t('nickname.done', { name: check.name }))
   })
+}
+
+/** Why a name was refused, in the member's language (also for `资料 昵称`). */
+export function nicknameRefusal(
+  ctx: BotContext,
+  check: Exclude<DisplayNameCheck, { ok: true }>,
+): string {
+  switch (check.reason) {
+    case 'too_long':
+      return ctx.t('nickname.tooLong', { max: DISPLAY_NAME_MAX })
+    case 'denied':
+      return ctx.t('nickname.denied', { word: check.word })
+    default:
+      return ctx.t('nickname.control')
+  }
 }
 
 const COMMAND = new RegExp(

@@ -44,6 +44,7 @@ import * as m0042 from './0042_checkin_makeup.js'
 import * as m0043 from './0043_points_expiry.js'
 import * as m0044 from './0044_checkin_reminders.js'
 import * as m0045 from './0045_badges.js'
+import * as m0046 from './0046_earn_triggers.js'
 import * as m0047 from './0047_journeys.js'
 import * as m0048 from './0048_recommendations.js'
 import * as m0049 from './0049_pay_events_reference_index.js'
@@ -90,6 +91,7 @@ export const migrations: Record<string, Migration> = {
   '0043_points_expiry': m0043,
   '0044_checkin_reminders': m0044,
   '0045_badges': m0045,
+  '0046_earn_triggers': m0046,
   '0047_journeys': m0047,
   '0048_recommendations': m0048,
   '0049_pay_events_reference_index': m0049,

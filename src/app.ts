@@ -202,7 +202,7 @@ export function createApp(deps: AppDeps): Hono {
       shop: deps.shop,
     }),
   )
-  app.route('/r', linkRoutes({ db, clock }))
+  app.route('/r', linkRoutes({ db, clock, timeZone: config.timeZone }))
   if (contact && wecomApi) {
     app.route(
       '/wecom/callback',
@@ -263,6 +263,7 @@ export function createApp(deps: AppDeps): Hono {
       timeZone: config.timeZone,
       locale: config.locale,
       shop: deps.shop,
+      publicBaseUrl: config.campaigns.publicBaseUrl,
       reminders: config.checkin.reminders,
     }
     app.route('/api/mp', miniProgramRoutes(shop))

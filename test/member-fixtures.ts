@@ -125,3 +125,13 @@ export async function seedMemberFamily(
     inviteCode,
   }
 }
+
+/** A member's cached points balance. */
+export async function pointsBalance(db: Kysely<Database>, memberId: number): Promise<number> {
+  const row = await db
+    .selectFrom('members')
+    .select('points_balance')
+    .where('id', '=', memberId)
+    .executeTakeFirstOrThrow()
+  return row.points_balance
+}

@@ -88,6 +88,8 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         marketing_opt_out: false,
         last_campaign_at: null,
         display_name: null,
+        birth_month: null,
+        city: null,
       }
       const existed = members.has(key)
       const previous = existed ? member.last_active_at : null

@@ -7,6 +7,7 @@
  *
  *   members/:openid/points, …/ledger     grant or deduct points, a member's ledger (member-routes.ts)
  *   rules, rewards, redemptions/:id/cancel   points rules and rewards (reward-routes.ts)
+ *   reviews, reviews/:id/hide            product reviews; hiding takes their points back (review-routes.ts)
  *   badges, members/:openid/badges       badge rules and a member's badges (badge-routes.ts)
  *   segments, tags/:tagid/members        lifecycle segments, WeChat tags (audience-routes.ts)
  *   invites/report, members/:openid/invite-qr   the invite report, invite QRs (invite-routes.ts)
@@ -41,6 +42,7 @@ import { journeyAdminRoutes } from './journey-routes.js'
 import { memberAdminRoutes } from './member-routes.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { reconciliationAdminRoutes } from './reconciliation-routes.js'
+import { reviewAdminRoutes } from './review-routes.js'
 import { rewardAdminRoutes } from './reward-routes.js'
 import { shopAdminRoutes } from './shop-routes.js'
 
@@ -96,6 +98,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
   app.route('/', audienceAdminRoutes(deps))
   app.route('/', inviteAdminRoutes(deps))
   app.route('/', rewardAdminRoutes(deps))
+  app.route('/', reviewAdminRoutes(deps))
   app.route('/', badgeAdminRoutes(deps))
   app.route('/', communityAdminRoutes(deps))
   return app

@@ -46,6 +46,9 @@ export interface MembersTable {
   last_campaign_at: Timestamp | null
   /** The name the member chose (`昵称`): 1–16 characters, one line; null = shown by a tag. */
   display_name: string | null
+  /** Profile (资料, migrations/0046): birthday month 1–12 and city, for `complete_profile`. */
+  birth_month: number | null
+  city: string | null
 }
 
 export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
@@ -1059,7 +1062,52 @@ export interface ReconciliationMismatchesTable {
   updated_at: Timestamp
 }
 
+/** A member's review of a paid order (one per order; migrations/0046). */
+export interface ProductReviewsTable {
+  id: Generated<number>
+  appid: string
+  member_id: number
+  order_id: number
+  product_id: number
+  rating: number
+  body: string
+  status: Generated<'visible' | 'hidden'>
+  /** What `product_review` awarded (0 when capped), and what hiding took back. */
+  points: Generated<number>
+  reversed_points: Generated<number>
+  created_at: Timestamp
+  hidden_at: Timestamp | null
+}
+
+/** A member's tracked share link for an article, activity or product (`/r/s/<code>`). */
+export interface ShareLinksTable {
+  id: Generated<number>
+  appid: string
+  code: string
+  member_id: number
+  kind: 'article' | 'activity' | 'product'
+  ref: string
+  /** Where an open is redirected; null = the landing page of the activity or product. */
+  target_url: string | null
+  /** Hash of the sharer's network address when they asked for the link (self-click guard). */
+  sharer_address: string | null
+  /** Every open, counted or not. */
+  clicks: Generated<number>
+  created_at: Timestamp
+}
+
+/** A distinct opener of a share link (once per link and opener). */
+export interface ShareOpensTable {
+  link_id: number
+  opener: string
+  outcome: 'awarded' | 'capped'
+  created_at: Timestamp
+}
+
 export interface Database {
+  product_reviews: ProductReviewsTable
+  share_links: ShareLinksTable
+  share_opens: ShareOpensTable
   members: MembersTable
   inbound_events: InboundEventsTable
   wechat_tokens: WechatTokensTable

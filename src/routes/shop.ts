@@ -8,6 +8,7 @@
  *     GET  orders/:no                                       → { order } (asks WeChat Pay while pending)
  *     GET  group-buys/:id                                   → progress of a group buy
  *     GET  cashbacks, cashbacks/:no                         → the member's cashback (cashback.ts)
+ *     POST reviews, GET reviews, POST shares, GET/PUT profile  → earn rules (mp-earn.ts)
  *     GET/POST/DELETE reminders                             → the check-in reminder (mp-reminders.ts)
  *   /pay/notify   WeChat Pay notifications: verified over the raw body, decrypted with the tag
  *                 checked, applied once; 204 when accepted, 4xx/5xx `{code: 'FAIL', message}`.
@@ -38,6 +39,7 @@ import type { ApiClient } from '../wechat/api/client.js'
 import { WechatNetworkError } from '../wechat/api/errors.js'
 import { sha1Hex } from '../wechat/crypto.js'
 import { cashbackRoutes } from './cashback.js'
+import { earnRoutes } from './mp-earn.js'
 import { reminderRoutes } from './mp-reminders.js'
 import { parseBody, refuseNulInUrl, rowId } from './validate.js'
 
@@ -58,6 +60,8 @@ export interface ShopRouteOptions {
   }
   /** `POST /api/mp/login` per client address and per code (shared buckets); defaults below. */
   loginLimits?: LoginLimits
+  /** The public base URL of this server, for members' share links (`<base>/r/s/<code>`). */
+  publicBaseUrl?: string
   /** Check-in reminders (`/api/mp/reminders`); absent → the defaults. */
   reminders?: ReminderSettings
 }
@@ -272,6 +276,7 @@ export function miniProgramRoutes(
   app.get('/me', async (c) => c.json({ member: await memberJson(c.var.memberId, o.clock.now()) }))
 
   app.route('/cashbacks', cashbackRoutes(o))
+  app.route('/', earnRoutes(o))
   app.route('/reminders', reminderRoutes(o))
 
   app.get('/catalog', async (c) => {

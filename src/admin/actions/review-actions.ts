@@ -1,0 +1,23 @@
+/**
+ * An operator hides a product review: it leaves the product page and the `product_review` points it
+ * earned are taken back (src/community/reviews.ts), audited as `review.hide` in the same
+ * transaction.
+ */
+import { type HideReviewResult, hideReview as hide } from '../../community/reviews.js'
+import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+
+/** Hides review `id` of the account; a second call answers `already_hidden` and audits nothing. */
+export async function hideReview(
+  deps: ActionDeps,
+  actor: Actor,
+  input: { appid: string; id: number },
+): Promise<HideReviewResult> {
+  const now = deps.clock.now()
+  const step = { appid: input.appid, actor, action: 'review.hide', target: String(input.id), now }
+  return auditedAction<HideReviewResult>(deps.db, step, async (trx) => {
+    const result = await hide(trx, { ...input, now, timeZone: deps.timeZone })
+    if (result.status !== 'hidden') return { result }
+    const { reversed, shortfall, member } = result
+    return { result, details: { member: member.openid, reversed, shortfall } }
+  })
+}

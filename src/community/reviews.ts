@@ -1,0 +1,214 @@
+/**
+ * Product reviews (评价) and the `product_review` rule: a member reviews one of their paid, not
+ * refunded orders once (an order is one product, so once per order item), with a rating of 1–5 and
+ * a text of {@link REVIEW_TEXT_MIN}–{@link REVIEW_TEXT_MAX} characters, and earns the rule's points
+ * within its cap (default 20, 3 a day). An operator may hide a review: the points it earned are
+ * taken back (as much as the balance still holds; what it could not is left, and reported).
+ *
+ * Every award and reversal goes through the ledger (points-ledger.ts) with the member row locked,
+ * and the review's unique order decides a race between two submissions.
+ */
+import type { Kysely, Transaction } from 'kysely'
+import type { Database, Member } from '../db/schema.js'
+import { applyDelta, awardRule, lockMember, withMemberLocked } from './points-ledger.js'
+
+/** The shortest and longest review text, in characters (code points), after trimming. */
+export const REVIEW_TEXT_MIN = 5
+export const REVIEW_TEXT_MAX = 500
+
+/** The ledger label of a hidden review's reversal (not the rule: it must not count toward its cap). */
+export const REVIEW_REVERSAL_RULE = 'product_review_hidden'
+
+/** Control characters other than line breaks and tabs, and invisible direction marks. */
+const FORBIDDEN = /(?![\t\n\r])\p{Cc}|[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u
+
+/**
+ * Trims and checks a review text: why it is refused, or the cleaned text.
+ * @example reviewText('  很好喝，回购！ ') // { ok: true, text: '很好喝，回购！' }
+ */
+export function reviewText(
+  raw: string,
+): { ok: true; text: string } | { ok: false; reason: 'too_short' | 'too_long' | 'control' } {
+  const text = raw.trim()
+  const length = [...text].length
+  if (FORBIDDEN.test(text)) return { ok: false, reason: 'control' }
+  if (length < REVIEW_TEXT_MIN) return { ok: false, reason: 'too_short' }
+  if (length > REVIEW_TEXT_MAX) return { ok: false, reason: 'too_long' }
+  return { ok: true, text }
+}
+
+/** A review to submit (text already checked with {@link reviewText}). */
+export interface ReviewInput {
+  memberId: number
+  outTradeNo: string
+  /** 1–5. */
+  rating: number
+  text: string
+  now: Date
+  timeZone: string
+}
+
+/** What a submission did. */
+export type ReviewResult =
+  | {
+      status: 'created'
+      reviewId: number
+      /** Points awarded (0 when the rule's cap or a disabled rule gave none). */
+      points: number
+      capped: boolean
+      balance: number
+    }
+  /** Not the member's order; not paid or (partly) refunded; reviewed before. */
+  | { status: 'not_found' | 'not_eligible' | 'already_reviewed' }
+
+/** Submits a review of the member's order and awards `product_review` once. */
+export async function submitReview(db: Kysely<Database>, r: ReviewInput): Promise<ReviewResult> {
+  if (!Number.isInteger(r.rating) || r.rating < 1 || r.rating > 5)
+    throw new RangeError('rating must be 1–5')
+  return withMemberLocked(db, r.memberId, async (trx, member) => {
+    const order = await trx
+      .selectFrom('orders')
+      .select(['id', 'appid', 'product_id', 'status', 'refunded_fen'])
+      .where('out_trade_no', '=', r.outTradeNo)
+      .where('member_id', '=', member.id)
+      // Held until the award commits: a refund settling meanwhile waits for it.
+      .forShare()
+      .executeTakeFirst()
+    if (!order) return { status: 'not_found' }
+    if (order.status !== 'paid' || order.refunded_fen > 0) return { status: 'not_eligible' }
+    const review = await trx
+      .insertInto('product_reviews')
+      .values({
+        appid: order.appid,
+        member_id: member.id,
+        order_id: order.id,
+        product_id: order.product_id,
+        rating: r.rating,
+        body: r.text,
+        created_at: r.now,
+      })
+      .onConflict((oc) => oc.column('order_id').doNothing())
+      .returning('id')
+      .executeTakeFirst()
+    if (!review) return { status: 'already_reviewed' }
+    const outcome = await awardRule(trx, member, {
+      appid: member.appid,
+      memberId: member.id,
+      rule: 'product_review',
+      idempotencyKey: `product_review:${review.id}`,
+      reference: `review:${review.id}`,
+      now: r.now,
+      timeZone: r.timeZone,
+    })
+    const points = outcome.status === 'applied' ? outcome.delta : 0
+    if (points > 0)
+      await trx.updateTable('product_reviews').set({ points }).where('id', '=', review.id).execute()
+    return {
+      status: 'created',
+      reviewId: review.id,
+      points,
+      capped: outcome.status === 'capped',
+      balance: outcome.balance,
+    }
+  })
+}
+
+/** What hiding a review did. */
+export type HideReviewResult =
+  | {
+      status: 'hidden'
+      /** Points taken back, and those the balance no longer held (spent meanwhile). */
+      reversed: number
+      shortfall: number
+      member: Pick<Member, 'id' | 'openid'>
+    }
+  | { status: 'not_found' | 'already_hidden' }
+
+/**
+ * Hides review `id` of the account and takes its points back, in the caller's transaction: the
+ * member row is locked, then the review row; a second hide finds it hidden and changes nothing.
+ */
+export async function hideReview(
+  trx: Transaction<Database>,
+  h: { appid: string; id: number; now: Date; timeZone: string },
+): Promise<HideReviewResult> {
+  const found = await trx
+    .selectFrom('product_reviews')
+    .select('member_id')
+    .where('id', '=', h.id)
+    .where('appid', '=', h.appid)
+    .executeTakeFirst()
+  if (!found) return { status: 'not_found' }
+  // The member first, as a submission does: no lock-order cycle with one.
+  const member = await lockMember(trx, found.member_id)
+  const review = await trx
+    .selectFrom('product_reviews')
+    .select(['status', 'points'])
+    .where('id', '=', h.id)
+    .forUpdate()
+    .executeTakeFirstOrThrow()
+  if (review.status === 'hidden') return { status: 'already_hidden' }
+  const reversed = Math.min(review.points, member.points_balance)
+  if (reversed > 0) {
+    const outcome = await applyDelta(
+      trx,
+      member,
+      {
+        appid: member.appid,
+        memberId: member.id,
+        rule: REVIEW_REVERSAL_RULE,
+        idempotencyKey: `${REVIEW_REVERSAL_RULE}:${h.id}`,
+        reference: `review:${h.id}`,
+        now: h.now,
+        timeZone: h.timeZone,
+        earned: false,
+      },
+      -reversed,
+    )
+    if (outcome.status !== 'applied') throw new Error(`review reversal ${outcome.status}`)
+  }
+  await trx
+    .updateTable('product_reviews')
+    .set({ status: 'hidden', hidden_at: h.now, reversed_points: reversed })
+    .where('id', '=', h.id)
+    .execute()
+  return {
+    status: 'hidden',
+    reversed,
+    shortfall: review.points - reversed,
+    member: { id: member.id, openid: member.openid },
+  }
+}
+
+/**
+ * An account's reviews, newest first: a product's (`sku`) and/or by status — the mini program's
+ * product page asks for a product's visible ones, the operator API for any.
+ */
+export async function listReviews(
+  db: Kysely<Database>,
+  q: { appid: string; sku?: string; status?: 'visible' | 'hidden'; limit: number },
+) {
+  return db
+    .selectFrom('product_reviews')
+    .innerJoin('products', 'products.id', 'product_reviews.product_id')
+    .innerJoin('members', 'members.id', 'product_reviews.member_id')
+    .select([
+      'product_reviews.id',
+      'members.openid',
+      'members.display_name',
+      'products.sku',
+      'product_reviews.rating',
+      'product_reviews.body',
+      'product_reviews.status',
+      'product_reviews.points',
+      'product_reviews.reversed_points',
+      'product_reviews.created_at',
+      'product_reviews.hidden_at',
+    ])
+    .where('product_reviews.appid', '=', q.appid)
+    .$if(q.sku !== undefined, (w) => w.where('products.sku', '=', q.sku!))
+    .$if(q.status !== undefined, (w) => w.where('product_reviews.status', '=', q.status!))
+    .orderBy('product_reviews.id', 'desc')
+    .limit(q.limit)
+    .execute()
+}

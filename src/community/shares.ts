@@ -1,0 +1,212 @@
+/**
+ * Share links and the `content_share` rule: a member asks for their own link to an article (a
+ * 公众号 article URL), an activity or a product, `/r/s/<code>`; when a *different* person opens it
+ * in WeChat, the sharer earns the rule's points within its cap (default 5, 5 a day).
+ *
+ * Who opened it (the opener identity) — the choice, since the account has no web OAuth here:
+ *   - a first-party cookie (`qz_vid`) when the browser sends one, else
+ *   - a hashed client fingerprint, SHA-256 of the client address and the user agent; it is also
+ *     what the cookie is set to on that first open, so a person keeps one identity whether they
+ *     come back with the cookie (another network) or without it (the same network and browser).
+ * Only the hash is stored. A WeChat openid (snsapi_base OAuth) would be exact; it is not wired.
+ *
+ * What does not count: an open without `MicroMessenger` in the user agent (bots, previews, other
+ * browsers); a self-click — an open from the network address the sharer asked for the link from
+ * (kept as a hash per sharer); and any open after the first by the same opener of the same link
+ * (the `share_opens` key decides, also under concurrency), even when that first one was capped.
+ */
+import type { Kysely } from 'kysely'
+import { sql } from 'kysely'
+import type { Database, ShareLinksTable } from '../db/schema.js'
+import { isHttpUrl } from '../http-url.js'
+import { randomToken, sha256Hex } from '../wechat/crypto.js'
+import { awardRule, withMemberLocked } from './points-ledger.js'
+
+/** What can be shared. */
+export type ShareKind = ShareLinksTable['kind']
+
+/** The cookie that carries an opener's identity between opens. */
+export const VISITOR_COOKIE = 'qz_vid'
+
+/** An opener identity as stored and as the cookie holds it: 32 lowercase hex characters. */
+export const isOpenerId = (s: string) => /^[0-9a-f]{32}$/.test(s)
+
+/** Whether a user agent is WeChat's in-app browser (bots and other browsers are not counted). */
+export const isWechatBrowser = (userAgent: string) => /MicroMessenger\//i.test(userAgent)
+
+/** A 公众号 article: an https URL on mp.weixin.qq.com, one line, no credentials. */
+export function isArticleUrl(url: string): boolean {
+  if (!isHttpUrl(url)) return false
+  const u = new URL(url)
+  return u.protocol === 'https:' && u.host === 'mp.weixin.qq.com' && !u.username && !u.password
+}
+
+/** The fingerprint identity of an opener with no cookie (see the module comment). */
+export async function fingerprint(address: string, userAgent: string): Promise<string> {
+  return (await sha256Hex(`opener\u0000${address}\u0000${userAgent}`)).slice(0, 32)
+}
+
+/** The sharer's network address as kept: hashed, per member. */
+const sharerAddress = (memberId: number, address: string) =>
+  sha256Hex(`sharer\u0000${memberId}\u0000${address}`)
+
+/** A request for a member's link. */
+export interface ShareRequest {
+  memberId: number
+  kind: ShareKind
+  /** The article's URL, the activity's key or the product's sku. */
+  ref: string
+  /** The sharer's client address (self-click guard). */
+  address: string
+  /** The account whose activities and products (its shop's) may be shared. */
+  appid: string
+  now: Date
+}
+
+/**
+ * The member's link to `ref` (the same one when asked again; the sharer's address is refreshed),
+ * or `not_found` for an unknown activity or product or a URL that is not a 公众号 article.
+ */
+export async function shareLink(
+  db: Kysely<Database>,
+  r: ShareRequest,
+): Promise<{ status: 'ok'; code: string } | { status: 'not_found' }> {
+  if (r.kind === 'article' && !isArticleUrl(r.ref)) return { status: 'not_found' }
+  if (r.kind === 'activity') {
+    const found = await db
+      .selectFrom('activities')
+      .select('id')
+      .where('appid', '=', r.appid)
+      .where('key', '=', r.ref)
+      .executeTakeFirst()
+    if (!found) return { status: 'not_found' }
+  }
+  if (r.kind === 'product') {
+    const found = await db
+      .selectFrom('products')
+      .select('id')
+      .where('appid', '=', r.appid)
+      .where('sku', '=', r.ref)
+      .where('enabled', '=', true)
+      .executeTakeFirst()
+    if (!found) return { status: 'not_found' }
+  }
+  const row = await db
+    .insertInto('share_links')
+    .values({
+      appid: r.appid,
+      code: randomToken(16),
+      member_id: r.memberId,
+      kind: r.kind,
+      ref: r.ref,
+      target_url: r.kind === 'article' ? r.ref : null,
+      sharer_address: await sharerAddress(r.memberId, r.address),
+      created_at: r.now,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['member_id', 'kind', 'ref'])
+        .doUpdateSet({ sharer_address: (eb) => eb.ref('excluded.sharer_address') }),
+    )
+    .returning('code')
+    .executeTakeFirstOrThrow()
+  return { status: 'ok', code: row.code }
+}
+
+/** An open of a share link. */
+export interface ShareOpen {
+  code: string
+  /** The `qz_vid` cookie as sent, if any. */
+  cookie?: string
+  address: string
+  userAgent: string
+  now: Date
+  timeZone: string
+}
+
+/** Why an open earned nothing, or that it did (`awarded` with the points, `capped` by the rule). */
+export type ShareOpenOutcome =
+  | { status: 'awarded'; points: number }
+  | { status: 'capped' | 'not_wechat' | 'self' | 'repeat' }
+
+/** What an open answers: where to go, the opener identity (for the cookie) and the outcome. */
+export interface OpenedShare {
+  link: Pick<ShareLinksTable, 'appid' | 'kind' | 'ref' | 'target_url'> & { id: number }
+  opener: string
+  outcome: ShareOpenOutcome
+}
+
+/**
+ * Records an open of link `code` (undefined: no such link) and awards `content_share` to the
+ * sharer when it counts: once per (link, opener), in one transaction with the sharer's row locked.
+ */
+export async function openShareLink(
+  db: Kysely<Database>,
+  o: ShareOpen,
+): Promise<OpenedShare | undefined> {
+  const link = await db
+    .updateTable('share_links')
+    .set((eb) => ({ clicks: eb('clicks', '+', 1) }))
+    .where('code', '=', o.code)
+    .returning(['id', 'appid', 'member_id', 'kind', 'ref', 'target_url', 'sharer_address'])
+    .executeTakeFirst()
+  if (!link) return undefined
+  const opener =
+    o.cookie && isOpenerId(o.cookie) ? o.cookie : await fingerprint(o.address, o.userAgent)
+  const opened = (outcome: ShareOpenOutcome): OpenedShare => ({ link, opener, outcome })
+  if (!isWechatBrowser(o.userAgent)) return opened({ status: 'not_wechat' })
+  if (link.sharer_address === (await sharerAddress(link.member_id, o.address)))
+    return opened({ status: 'self' })
+  const outcome = await withMemberLocked(db, link.member_id, async (trx, member) => {
+    const first = await sql<{ link_id: number }>`
+      insert into share_opens (link_id, opener, outcome, created_at)
+      values (${link.id}, ${opener}, 'capped', ${o.now}::timestamptz)
+      on conflict (link_id, opener) do nothing
+      returning link_id`.execute(trx)
+    if (first.rows.length === 0) return { status: 'repeat' } as const
+    const award = await awardRule(trx, member, {
+      appid: member.appid,
+      memberId: member.id,
+      rule: 'content_share',
+      idempotencyKey: `content_share:${link.id}:${opener}`,
+      reference: `share:${link.id}`,
+      now: o.now,
+      timeZone: o.timeZone,
+    })
+    if (award.status !== 'applied') return { status: 'capped' } as const
+    await trx
+      .updateTable('share_opens')
+      .set({ outcome: 'awarded' })
+      .where('link_id', '=', link.id)
+      .where('opener', '=', opener)
+      .execute()
+    return { status: 'awarded', points: award.delta } as const
+  })
+  return opened(outcome)
+}
+
+/** What a landing page shows for an activity or product link (no target URL). */
+export async function shareLanding(
+  db: Kysely<Database>,
+  link: OpenedShare['link'],
+): Promise<{ title: string; description: string } | undefined> {
+  if (link.kind === 'activity') {
+    const a = await db
+      .selectFrom('activities')
+      .select(['name', 'description'])
+      .where('appid', '=', link.appid)
+      .where('key', '=', link.ref)
+      .executeTakeFirst()
+    return a && { title: a.name, description: a.description }
+  }
+  if (link.kind === 'product') {
+    const p = await db
+      .selectFrom('products')
+      .select(['name'])
+      .where('appid', '=', link.appid)
+      .where('sku', '=', link.ref)
+      .executeTakeFirst()
+    return p && { title: p.name, description: '' }
+  }
+  return undefined
+}
