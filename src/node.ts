@@ -31,6 +31,7 @@ import { nodeCrypto } from './node-crypto.js'
 import { nodeFetch } from './node-fetch.js'
 import { nodeMetrics } from './node-metrics.js'
 import { drainServer, listen, onStopSignals, startupFailure } from './node-process.js'
+import { packageRequests } from './pay/wechatpay-package-requests.js'
 import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-account.js'
 import { startSandboxShop } from './sandbox/sandbox-shop.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
@@ -114,6 +115,7 @@ async function main(logger: Logger): Promise<void> {
         logger,
         fetch: nodeFetch,
         pointsFreezeDays: config.pointsFreezeDays,
+        payRequests: (c) => packageRequests({ certSerial: c.pay.certSerial }),
       })
     : undefined
 

@@ -13,6 +13,7 @@ import {
   pemDecode,
 } from './notification.js'
 import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
+import { packageRequests } from './wechatpay-package-requests.js'
 
 const vector = (id: string) => loadVector('wechatpay.json', id)
 
@@ -146,6 +147,76 @@ describe('the gateway against the sandbox Pay server', () => {
       expect(new Set(nonces).size).toBe(4)
     } finally {
       random.mockRestore()
+    }
+  })
+
+  it('on Node, wechatpay-node-v3 builds the requests and merchant-signer signs every one', async () => {
+    const seen: { method: string; url: string; body: string; headers: Headers }[] = []
+    const g = wechatpayGateway({
+      appid: 'wxmini0000000000a1',
+      mchid: '1900000001',
+      privateKeyPem: merchant.privateKey,
+      certSerial: 'MERCHANTSERIAL01',
+      apiV3Key,
+      baseUrl: pay.url,
+      verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+      requests: packageRequests({ certSerial: 'MERCHANTSERIAL01' }),
+      fetch: (input, init) => {
+        seen.push({
+          method: init?.method ?? 'GET',
+          url: String(input),
+          body: typeof init?.body === 'string' ? init.body : '',
+          headers: new Headers(init?.headers),
+        })
+        return fetch(input, init)
+      },
+    })
+    const params = await g.jsapi(order('QZ-GW-PKG1', 1000))
+    expect(params.package).toMatch(/^prepay_id=wx/)
+    expect(params.nonceStr).toMatch(/^[0-9a-f]{32}$/) // ours, not the package's Math.random
+    expect(
+      createVerify('RSA-SHA256')
+        .update(`${params.appId}\n${params.timeStamp}\n${params.nonceStr}\n${params.package}\n`)
+        .verify(merchant.publicKey, params.paySign, 'base64'),
+    ).toBe(true)
+    expect((await g.query('QZ-GW-PKG1'))?.trade_state).toBe('NOTPAY')
+    await pay.pay('QZ-GW-PKG1', { deliver: false })
+    const refund = await g.refund({
+      outTradeNo: 'QZ-GW-PKG1',
+      outRefundNo: 'R-PKG-1',
+      refundFen: 100,
+      totalFen: 1000,
+      reason: '测试',
+      notifyUrl: 'https://example.invalid/pay/notify',
+    })
+    expect(refund.status).toBe('PROCESSING')
+    await g.close('QZ-GW-PKG2').catch(() => undefined) // an unknown order: only the request matters
+
+    const base = pay.url.replace(/\/+$/, '')
+    expect(seen.map((r) => `${r.method} ${r.url.slice(base.length)}`)).toEqual([
+      'POST /v3/pay/transactions/jsapi',
+      'GET /v3/pay/transactions/out-trade-no/QZ-GW-PKG1?mchid=1900000001',
+      'POST /v3/refund/domestic/refunds',
+      'POST /v3/pay/transactions/out-trade-no/QZ-GW-PKG2/close',
+    ])
+    // the package's body shape (appid and mchid first, then ours) and its headers
+    expect(Object.keys(JSON.parse(seen[0]!.body)).slice(0, 2)).toEqual(['appid', 'mchid'])
+    expect(JSON.parse(seen[3]!.body)).toEqual({ mchid: '1900000001' })
+    for (const r of seen) {
+      expect(r.headers.get('user-agent')).toBe('127.0.0.1') // set by the package
+      const auth = r.headers.get('authorization') ?? ''
+      const f = Object.fromEntries(
+        [...auth.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]] as [string, string]),
+      )
+      expect(auth.startsWith('WECHATPAY2-SHA256-RSA2048 ')).toBe(true)
+      expect(f.serial_no).toBe('MERCHANTSERIAL01')
+      expect(f.nonce_str).toMatch(/^[0-9a-f]{32}$/) // merchant-signer's transport, not the package
+      const message = `${r.method}\n${r.url.slice(base.length)}\n${f.timestamp}\n${f.nonce_str}\n${r.body}\n`
+      expect(
+        createVerify('RSA-SHA256')
+          .update(message)
+          .verify(merchant.publicKey, f.signature ?? '', 'base64'),
+      ).toBe(true)
     }
   })
 

@@ -1,10 +1,18 @@
 /**
- * The {@link PayGateway} over fetch and Web Crypto, the same on Node and Workers: every APIv3 call
- * is signed (`Authorization`, merchant-signer.ts — the one signing path, also for the
- * `wx.requestPayment` paySign) and sent to the configured base (`https://api.mch.weixin.qq.com`, or
- * the sandbox Pay server in sandbox mode and tests). Responses with a body are verified against
- * WeChat Pay's signature. (It replaced wechatpay-node-v3, whose synchronous node:crypto signer
- * could not be shared with Workers; the requests are the ones it made.)
+ * The {@link PayGateway}: every APIv3 request is signed by merchant-signer.ts (`Authorization`,
+ * Web Crypto — the one signing path, also for the `wx.requestPayment` paySign, on Node and Workers
+ * alike) and sent by {@link wechatpayGateway}'s own transport to the configured base
+ * (`https://api.mch.weixin.qq.com`, or the sandbox Pay server in sandbox mode and tests), every
+ * response with a body verified against WeChat Pay's signature.
+ *
+ * The two runtimes differ in one thing only — who builds the method, URL and JSON body of the four
+ * requests wechatpay-node-v3 wraps (jsapi, query, close, refunds), {@link PayRequestBuilder}:
+ * - Node (src/node.ts): wechatpay-node-v3 builds them (src/pay/wechatpay-package-requests.ts); its
+ *   `createHttp` hook hands each one to this transport, which signs it here (the package's own
+ *   Authorization is replaced, and it never holds the private key) and sends it.
+ * - Workers (src/worker.ts, and the default): {@link fetchRequests} builds the same requests; the
+ *   package (node:crypto, @fidm/x509, superagent) is not bundled there.
+ * Signing, sending, response verification, the paySign and every other call are shared.
  */
 import {
   PayApiError,
@@ -39,13 +47,60 @@ export interface WechatpayGatewayOptions {
   verifyKeys: PayVerifyKeys
   fetch?: typeof fetch
   timeoutMs?: number
+  /** Who builds jsapi/query/close/refunds: wechatpay-node-v3 on Node, {@link fetchRequests} otherwise. */
+  requests?: PayRequests
 }
 
-interface Output {
+/** One answer: status, JSON body (if any), the raw text when not 2xx. */
+export interface Output {
   status: number
   data?: Record<string, unknown>
   error?: string
 }
+
+/**
+ * The signing, verifying transport the request builders use: `url` is WeChat Pay's full URL
+ * (`https://api.mch.weixin.qq.com/v3/…`, rewritten to the base), `params` the JSON body; the
+ * `Authorization` is always computed here with merchant-signer, over exactly the bytes sent,
+ * whatever `headers` carries.
+ */
+export interface PayTransport {
+  post(
+    url: string,
+    params: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<Output>
+  get(url: string, headers?: Record<string, string>): Promise<Output>
+}
+
+/**
+ * Who builds the four requests wechatpay-node-v3 wraps. `jsapi` answers `data.prepay_id`; the
+ * paySign is made by the gateway (merchant-signer), never by the builder.
+ */
+export interface PayRequestBuilder {
+  jsapi(body: Record<string, unknown>): Promise<Output>
+  query(outTradeNo: string): Promise<Output>
+  close(outTradeNo: string): Promise<Output>
+  refunds(body: Record<string, unknown>): Promise<Output>
+}
+
+/** The builder for the gateway's transport (given the merchant's appid and mchid). */
+export type PayRequests = (
+  t: PayTransport,
+  ids: { appid: string; mchid: string },
+) => PayRequestBuilder
+
+/** The requests built here, with fetch (Workers, and the default). */
+export const fetchRequests: PayRequests = (t, { appid, mchid }) => ({
+  jsapi: (body) => t.post(`${OFFICIAL}/v3/pay/transactions/jsapi`, { appid, mchid, ...body }),
+  query: (no) =>
+    t.get(`${OFFICIAL}/v3/pay/transactions/out-trade-no/${encodeURIComponent(no)}?mchid=${mchid}`),
+  close: (no) =>
+    t.post(`${OFFICIAL}/v3/pay/transactions/out-trade-no/${encodeURIComponent(no)}/close`, {
+      mchid,
+    }),
+  refunds: (body) => t.post(`${OFFICIAL}/v3/refund/domestic/refunds`, body),
+})
 
 /** RFC 3339 in China Standard Time, as WeChat Pay writes times. */
 export function rfc3339Cst(at: Date): string {
@@ -163,6 +218,33 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) }
   }
 
+  const pathOf = (url: string) => (url.startsWith(OFFICIAL) ? url.slice(OFFICIAL.length) : url)
+  const transport: PayTransport = {
+    async post(url, params, headers) {
+      const text = JSON.stringify(params)
+      return send(
+        'POST',
+        url,
+        {
+          Accept: 'application/json',
+          ...headers,
+          'Content-Type': 'application/json',
+          Authorization: await authorization('POST', pathOf(url), text),
+        },
+        params,
+        text,
+      )
+    },
+    async get(url, headers) {
+      return send('GET', url, {
+        Accept: 'application/json',
+        ...headers,
+        Authorization: await authorization('GET', pathOf(url), ''),
+      })
+    },
+  }
+  const requests = (o.requests ?? fetchRequests)(transport, { appid: o.appid, mchid: o.mchid })
+
   const fail = (method: string, out: Output): never => {
     const code = typeof out.data?.code === 'string' ? out.data.code : 'HTTP_ERROR'
     const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
@@ -174,9 +256,7 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     mchid: o.mchid,
     ...wechatpayBills({ call, download }),
     async jsapi(r) {
-      const out = await call('POST', '/v3/pay/transactions/jsapi', {
-        appid: o.appid,
-        mchid: o.mchid,
+      const out = await requests.jsapi({
         description: r.description,
         out_trade_no: r.outTradeNo,
         notify_url: r.notifyUrl,
@@ -199,24 +279,17 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
       }
     },
     async query(outTradeNo) {
-      const out = await call(
-        'GET',
-        `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${o.mchid}`,
-      )
+      const out = await requests.query(outTradeNo)
       if (out.status === 404) return null
       if (out.status !== 200 || !out.data) return fail('query', out)
       return out.data as unknown as Transaction
     },
     async close(outTradeNo) {
-      const out = await call(
-        'POST',
-        `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`,
-        { mchid: o.mchid },
-      )
+      const out = await requests.close(outTradeNo)
       if (out.status !== 204 && out.status !== 200) fail('close', out)
     },
     async refund(r) {
-      const out = await call('POST', '/v3/refund/domestic/refunds', {
+      const out = await requests.refunds({
         out_trade_no: r.outTradeNo,
         out_refund_no: r.outRefundNo,
         reason: r.reason,
