@@ -4,6 +4,8 @@
  * `insert … select` of an outbox row per member (the least a run that pushes to everyone writes).
  *
  *   npm run bench:journeys            # BENCH_MEMBERS=1000000 by default
+ *   BENCH_SCHEMA=bench_jb_jny npm run bench:journeys   # keep the members (and their segment)
+ *   BENCH_PROFILE=1 …                 # the slowest statements of each run
  *
  * The account adopts the seeded journeys and switches the welcome series on; then every member
  * enters `new` at once (the worst case: one recompute moves them all). Runs: (1) every member
@@ -17,61 +19,68 @@ import { adoptJourneys, setJourneyStatus } from '../src/community/journey-catalo
 import { runJourneys } from '../src/community/journeys.js'
 import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from '../src/community/segments.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import { postgresDatabase } from '../src/db/postgres.js'
+import { keptOrThrowawaySchema, timed } from './throwaway-schema.js'
 
-const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const count = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
-const schema = `bench_jny_${Date.now().toString(36)}`
 const appid = 'wxbench000000000001'
 const TZ = 'Asia/Shanghai'
-const admin = postgresDatabase(url)
-await sql`create schema ${sql.id(schema)}`.execute(admin)
-const db = postgresDatabase(url, { schema, max: 2 })
-const timed = async <T>(name: string, fn: () => Promise<T>) => {
-  const started = performance.now()
-  const result = await fn()
-  const ms = performance.now() - started
-  const shown = result === undefined ? '' : ` ${JSON.stringify(result)}`
-  console.log(`${name}: ${(ms / 1000).toFixed(2)} s${shown}`)
-  return ms
-}
+const { db, drop, profile, generated, markGenerated } = await keptOrThrowawaySchema('bench_jny')
 try {
   await migrateToLatest(db)
   const now = new Date('2026-12-03T02:00:00Z') // 10:00 in Shanghai
-  await timed(`insert ${count.toLocaleString()} members`, async () => {
-    await sql`
-      insert into members (appid, openid, subscribed, subscribed_at, first_seen_at, last_inbound_at,
-        marketing_opt_out, points_balance)
-      select ${appid}, 'o_' || g, true, ${now}::timestamptz - interval '1 hour',
-        ${now}::timestamptz - interval '1 hour', ${now}::timestamptz - interval '1 hour',
-        g % 50 = 0, (g % 997)::int
-      from generate_series(1, ${count}::bigint) g`.execute(db)
-    await sql`analyze members`.execute(db)
+  if (generated !== null && generated !== count)
+    throw new Error(`BENCH_SCHEMA holds ${generated} members, not ${count}`)
+  if (generated === null) {
+    await timed(`insert ${count.toLocaleString()} members`, async () => {
+      await sql`
+        insert into members (appid, openid, subscribed, subscribed_at, first_seen_at,
+          last_inbound_at, marketing_opt_out, points_balance)
+        select ${appid}, 'o_' || g, true, ${now}::timestamptz - interval '1 hour',
+          ${now}::timestamptz - interval '1 hour', ${now}::timestamptz - interval '1 hour',
+          g % 50 = 0, (g % 997)::int
+        from generate_series(1, ${count}::bigint) g`.execute(db)
+      await sql`analyze members`.execute(db)
+    })
+    const [welcome] = await adoptJourneys(db, { appid, now })
+    await db
+      .transaction()
+      .execute((trx) => setJourneyStatus(trx, { appid, id: welcome!.id, status: 'active', now }))
+    await timed('recompute segments (every member enters new)', () =>
+      recomputeSegments(db, { now, thresholds: DEFAULT_SEGMENT_THRESHOLDS, timeZone: TZ, appid }),
+    )
+    await markGenerated(count)
+  }
+  // What the runs change is reset (so a kept dataset starts each time as a fresh one does): the
+  // journeys see every transition again, nobody was capped or checked in.
+  await timed('reset the journeys, the outbox and what the runs wrote to members', async () => {
+    await sql`truncate push_outbox, journey_enrollments, journey_sends, checkins`.execute(db)
+    await sql`delete from campaign_watermarks where name = 'journey-conversions'`.execute(db)
+    await sql`update journeys set enrolled_through = 0 where appid <> '*'`.execute(db)
+    await sql`update members set last_campaign_at = null, last_active_at = null
+      where last_campaign_at is not null or last_active_at is not null`.execute(db)
+    await sql`vacuum analyze`.execute(db)
   })
+  // The least a run that pushes to everyone writes: one outbox row per member, one statement.
   const baseline = await timed('baseline: one outbox row per member', async () => {
     await sql`insert into push_outbox (appid, source, openid, kind, payload, lane,
         next_attempt_at, created_at)
-      select appid, 'baseline', openid, 'custom', '{"msgtype":"text"}', 2, ${now}, ${now}
+      select appid, 'baseline:' || id, openid, 'custom', '{"msgtype":"text"}', 2, ${now}, ${now}
       from members`.execute(db)
-    await sql`delete from push_outbox where source = 'baseline'`.execute(db)
-    await sql`vacuum analyze push_outbox`.execute(db)
   })
-  const [welcome] = await adoptJourneys(db, { appid, now })
-  await db
-    .transaction()
-    .execute((trx) => setJourneyStatus(trx, { appid, id: welcome!.id, status: 'active', now }))
-  await timed('recompute segments (every member enters new)', () =>
-    recomputeSegments(db, { now, thresholds: DEFAULT_SEGMENT_THRESHOLDS, timeZone: TZ, appid }),
-  )
-  await sql`vacuum analyze members`.execute(db)
+  await sql`truncate push_outbox`.execute(db)
+  await sql`vacuum analyze push_outbox`.execute(db)
+  profile()
   const settings = { timeZone: TZ, capHours: 24, capSlackMinutes: 30, quietHours: null }
   const t = translator('zh-CN')
   const run = (at: Date) => runJourneys(db, { slot: at, now: at, settings, t })
   const at = (ms: number) => new Date(now.getTime() + ms)
   const first = await timed('run 1: all start, day 0 to all', () => run(at(60_000)))
+  profile()
   await sql`vacuum analyze journey_enrollments`.execute(db)
   const idle = await timed('run 2: idle (nothing due)', () => run(at(120_000)))
+  profile()
   const day1 = await timed('run 3: day 1 to all (cap applies)', () => run(at(86_400_000 + 60_000)))
+  profile()
   // Day 1's goal is a check-in: 2 % check in (and so act) an hour later.
   const checkedIn = at(86_400_000 + 3_600_000)
   await sql`insert into checkins (member_id, day, appid, streak, points, created_at)
@@ -80,6 +89,7 @@ try {
   const converted = await timed('run 4: 2 % checked in (conversions)', () =>
     run(at(86_400_000 + 3_660_000)),
   )
+  profile()
   console.log(
     `\n| run | seconds | × baseline |\n|---|---:|---:|\n${[
       ['baseline: one outbox row per member', baseline],
@@ -95,7 +105,5 @@ try {
       .join('\n')}`,
   )
 } finally {
-  await db.destroy()
-  await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
-  await admin.destroy()
+  await drop()
 }

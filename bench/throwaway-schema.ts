@@ -1,17 +1,20 @@
 /** What the database benches share: a throw-away PostgreSQL schema and a timer that prints. */
 import { sql } from 'kysely'
-import { postgresDatabase } from '../src/db/postgres.js'
+import { type PostgresOptions, postgresDatabase } from '../src/db/postgres.js'
 
 /**
  * Creates a schema `<prefix>_<time>` on BENCH_DATABASE_URL (default: the local test database) and
  * opens a pool of two on it; `drop()` closes the pool and drops the schema.
  */
-export async function throwawaySchema(prefix: string) {
+export async function throwawaySchema(
+  prefix: string,
+  options: { log?: PostgresOptions['log'] } = {},
+) {
   const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const schema = `${prefix}_${Date.now().toString(36)}`
   const admin = postgresDatabase(url)
   await sql`create schema ${sql.id(schema)}`.execute(admin)
-  const db = postgresDatabase(url, { schema, max: 2 })
+  const db = postgresDatabase(url, { schema, max: 2, log: options.log })
   return {
     db,
     async drop() {
@@ -30,4 +33,54 @@ export async function timed<T>(name: string, fn: () => Promise<T>): Promise<numb
   const shown = result === undefined ? '' : ` ${JSON.stringify(result)}`
   console.log(`${name}: ${(ms / 1000).toFixed(2)} s${shown}`)
   return ms
+}
+
+/**
+ * {@link throwawaySchema}, or with BENCH_SCHEMA=<name> a kept one: the schema is created when
+ * missing and never dropped, so a dataset generated once (`markGenerated(members)` records it) is
+ * reused by later runs — `generated` is the member count an earlier run recorded, or null.
+ * BENCH_PROFILE=1: `profile()` prints the statements run since its last call, slowest first.
+ */
+export async function keptOrThrowawaySchema(prefix: string) {
+  const statements: { ms: number; sql: string }[] = []
+  const log: PostgresOptions['log'] = process.env.BENCH_PROFILE
+    ? (e) => {
+        if (e.level === 'query') statements.push({ ms: e.queryDurationMillis, sql: e.query.sql })
+      }
+    : undefined
+  const profile = () => {
+    for (const st of statements.sort((a, b) => b.ms - a.ms).slice(0, 8))
+      console.log(
+        `  ${st.ms.toFixed(0).padStart(7)} ms  ${st.sql.replace(/\s+/g, ' ').slice(0, 110)}`,
+      )
+    statements.length = 0
+  }
+  const kept = process.env.BENCH_SCHEMA
+  if (!kept) {
+    const t = await throwawaySchema(prefix, { log })
+    return {
+      ...t,
+      profile,
+      generated: null as number | null,
+      markGenerated: async (_n: number) => {},
+    }
+  }
+  const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+  const admin = postgresDatabase(url)
+  await sql`create schema if not exists ${sql.id(kept)}`.execute(admin)
+  const db = postgresDatabase(url, { schema: kept, max: 2, log })
+  await sql`create table if not exists bench_generated (members integer)`.execute(db)
+  const { rows } = await sql<{ members: number }>`select members from bench_generated`.execute(db)
+  return {
+    db,
+    profile,
+    generated: rows[0]?.members ?? null,
+    async markGenerated(members: number) {
+      await sql`insert into bench_generated (members) values (${members})`.execute(db)
+    },
+    async drop() {
+      await db.destroy()
+      await admin.destroy()
+    },
+  }
 }

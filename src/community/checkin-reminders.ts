@@ -15,6 +15,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import { keyedJoins } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import { localDay, localDayStart, type QuietHours, quietHoursEnd } from './community-time.js'
@@ -294,8 +295,7 @@ export async function enqueueCheckinReminders(
     // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
     // the dispatcher checks again at send time.
     const { rows } = await db.transaction().execute(async (trx) => {
-      // JIT compiling this statement costs more than it saves (≈ 0.2 s a batch, measured)
-      await sql`set local jit = off`.execute(trx)
+      await keyedJoins(trx)
       return sql<{ decided: number; custom: number; subscribe: number }>`
       with picked as (
         select member_id, next_at, reminded_on, oa_template_id, oa_credits
