@@ -229,6 +229,27 @@ forEachDatabase('check-in reminders', (get, name) => {
     expect(await run(at(3, '20:00'), settings, 3)).toEqual({ decided: 7, custom: 7, subscribe: 0 })
   })
 
+  it('decides every due member once with its batches running at once', async () => {
+    const ms = await Promise.all(Array.from({ length: 40 }, () => member()))
+    for (const m of ms) await optIn(m.id)
+    const slot = at(3, '20:00')
+    const o = { slot, timeZone: TZ, settings, t, batch: 3, parallel: 4 }
+    expect(await enqueueCheckinReminders(get().db, o)).toEqual({
+      decided: 40,
+      custom: 40,
+      subscribe: 0,
+    })
+    const { rows } = await sql<{ n: number; members: number }>`select count(*)::integer as n,
+      count(distinct openid)::integer as members from push_outbox
+      where source = 'checkin-reminder:2026-12-03'`.execute(get().db)
+    expect(rows[0]).toEqual({ n: 40, members: 40 })
+    expect(await enqueueCheckinReminders(get().db, o)).toEqual({
+      decided: 0,
+      custom: 0,
+      subscribe: 0,
+    })
+  })
+
   // PGlite has one connection: real parallel transactions need PostgreSQL.
   it.runIf(name === 'postgres')(
     'decides each member once with job instances in parallel',

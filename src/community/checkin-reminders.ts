@@ -15,7 +15,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
-import { keyedJoins } from '../db/keyed-joins.js'
+import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import { localDay, localDayStart, type QuietHours, quietHoursEnd } from './community-time.js'
@@ -266,6 +266,8 @@ export async function enqueueCheckinReminders(
     settings: ReminderSettings
     t: Translate
     batch?: number
+    /** Batches decided at once, on as many connections (default 2; see {@link inParallel}). */
+    parallel?: number
   },
 ): Promise<ReminderRun> {
   const batch = o.batch ?? 50_000
@@ -291,12 +293,13 @@ export async function enqueueCheckinReminders(
     sql`exists (select 1 from member_reachability b where b.appid = m.appid
       and b.openid = m.openid and b.channel = ${channel} and ${extra})`
   const run: ReminderRun = { decided: 0, custom: 0, subscribe: 0 }
-  for (;;) {
-    // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
-    // the dispatcher checks again at send time.
-    const { rows } = await db.transaction().execute(async (trx) => {
-      await keyedJoins(trx)
-      return sql<{ decided: number; custom: number; subscribe: number }>`
+  await inParallel(o.parallel ?? 2, async () => {
+    for (;;) {
+      // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
+      // the dispatcher checks again at send time.
+      const { rows } = await db.transaction().execute(async (trx) => {
+        await keyedJoins(trx)
+        return sql<{ decided: number; custom: number; subscribe: number }>`
       with picked as (
         select member_id, next_at, reminded_on, oa_template_id, oa_credits
         from checkin_reminders
@@ -346,11 +349,13 @@ export async function enqueueCheckinReminders(
       select (select count(*) from moved)::integer as decided,
         (select count(*) from queued where kind = 'custom')::integer as custom,
         (select count(*) from queued where kind = 'subscribe')::integer as subscribe`.execute(trx)
-    })
-    const r = rows[0]!
-    run.decided += r.decided
-    run.custom += r.custom
-    run.subscribe += r.subscribe
-    if (r.decided < batch) return run
-  }
+      })
+      const r = rows[0]!
+      run.decided += r.decided
+      run.custom += r.custom
+      run.subscribe += r.subscribe
+      if (r.decided < batch) return
+    }
+  })
+  return run
 }

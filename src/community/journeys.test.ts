@@ -405,4 +405,21 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       enqueued: 2,
     })
   })
+
+  // Last: its journey stays active, and the runs' totals include other tests' due steps.
+  it('sends each due step once with its batches running at once', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 50, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    const batches = { batchSize: 6, parallel: 4 }
+    const t2 = new Date(t1.getTime() + DAY)
+    for (const at of [t1, t2, t2]) await run(at, get().db, batches)
+    expect((await enrollments(j.id)).map((e) => e.next_step)).toEqual(Array(50).fill(2))
+    const pushes = await outbox(appid)
+    expect(pushes).toHaveLength(100)
+    expect(new Set(pushes.map((o) => o.source)).size).toBe(100)
+  })
 })

@@ -23,7 +23,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
-import { keyedJoins } from '../db/keyed-joins.js'
+import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
 import {
@@ -46,6 +46,8 @@ export interface JourneyRunOptions {
   t: Translate
   /** Enrollments per send statement (default 50 000); a step repeats until none is due. */
   batchSize?: number
+  /** Send batches run at once, on as many connections (default 2; see {@link inParallel}). */
+  parallel?: number
 }
 
 /** What a run did. */
@@ -308,10 +310,11 @@ async function sendStep(
     ? sql`e.started_at + make_interval(hours => ${next.delayHours})`
     : sql`${o.now}::timestamptz + make_interval(days => ${JOURNEY_TAIL_DAYS})`
   const total = { enqueued: 0, skipped: 0 }
-  for (;;) {
-    const { rows } = await db.transaction().execute(async (trx) => {
-      await keyedJoins(trx)
-      return sql<{ due: number; enqueued: number }>`
+  await inParallel(o.parallel ?? 2, async () => {
+    for (;;) {
+      const { rows } = await db.transaction().execute(async (trx) => {
+        await keyedJoins(trx)
+        return sql<{ due: number; enqueued: number }>`
       with due as (
         -- in the due index's order, so the scan stops after the batch (a second sort key made
         -- every batch read and sort every due enrollment: ~4 s a batch at 1,000,000)
@@ -372,12 +375,14 @@ async function sendStep(
       )
       select (select count(*) from due)::int as due,
         (select count(*) from pushed)::int as enqueued`.execute(trx)
-    })
-    const r = rows[0]!
-    total.enqueued += r.enqueued
-    total.skipped += r.due - r.enqueued
-    if (r.due < limit) return total
-  }
+      })
+      const r = rows[0]!
+      total.enqueued += r.enqueued
+      total.skipped += r.due - r.enqueued
+      if (r.due < limit) return
+    }
+  })
+  return total
 }
 
 /** Step 4: enrollments past their last step and its tail end as completed. */

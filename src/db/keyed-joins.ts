@@ -15,3 +15,14 @@ export async function keyedJoins(trx: Kysely<Database>): Promise<void> {
   await sql`set local enable_mergejoin = off`.execute(trx)
   await sql`set local jit = off`.execute(trx)
 }
+
+/**
+ * Runs `n` copies of a batch loop at once, each on its own connection from the pool (one on
+ * PGlite, where they take turns). For loops over `FOR UPDATE SKIP LOCKED` batches that stop at the
+ * first short batch: a loop stops only when every due row it did not take is locked by another
+ * loop, which goes on until it finds none, so no due row is left. A statement runs on one core;
+ * two loops use two (the 1,000,000-member runs in bench/README.md).
+ */
+export async function inParallel(n: number, loop: () => Promise<void>): Promise<void> {
+  await Promise.all(Array.from({ length: Math.max(1, n) }, loop))
+}
