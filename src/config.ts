@@ -407,6 +407,20 @@ const envSchema = v.object({
     v.transform((s) => s.split(',') as [string, string]),
   ),
   CHECKIN_REMINDER_MP_TEMPLATE_ID: subscribeTemplateId,
+  CHECKIN_REMINDER_MP_TEMPLATE_KEYS: v.pipe(
+    v.optional(v.string(), 'thing1,thing2'),
+    v.regex(/^thing\d{1,3},thing\d{1,3}$/, 'must be two thing keys, e.g. thing1,thing2'),
+    v.transform((s) => s.split(',') as [string, string]),
+  ),
+  CHECKIN_REMINDER_MP_PAGE: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(
+        /^[\w/.-]{1,200}(\?[\w=&%.-]{0,200})?$/,
+        'must be a mini-program page, e.g. pages/checkin/index',
+      ),
+    ),
+  ),
   CHECKIN_STREAK_BONUSES: v.pipe(
     v.optional(v.string(), '7:20,30:100'),
     v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),
@@ -774,6 +788,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             }
           : undefined,
         mpTemplateId: e.CHECKIN_REMINDER_MP_TEMPLATE_ID,
+        mpSubscribe: e.CHECKIN_REMINDER_MP_TEMPLATE_ID
+          ? {
+              titleKey: e.CHECKIN_REMINDER_MP_TEMPLATE_KEYS[0],
+              hintKey: e.CHECKIN_REMINDER_MP_TEMPLATE_KEYS[1],
+              page: e.CHECKIN_REMINDER_MP_PAGE,
+            }
+          : undefined,
       },
     },
     invites: {
