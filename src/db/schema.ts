@@ -1078,6 +1078,8 @@ export interface ProductReviewsTable {
   reversed_points: Generated<number>
   created_at: Timestamp
   hidden_at: Timestamp | null
+  /** How often it was hidden (each hide and unhide has its own ledger key). */
+  hides: Generated<number>
 }
 
 /** A member's tracked share link for an article, activity or product (`/r/s/<code>`). */
