@@ -123,13 +123,13 @@ async function main(logger: Logger): Promise<void> {
   // The mini program's own client: reminders it was authorised to send (subscribe/send).
   const mpApi = miniProgramClient(shopConfig, clientOptions)
 
-  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop }
   const status = cachedOpsStatus(
     db,
     systemClock,
     jobs.map((j) => j.name),
   )
   const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
+  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop, metrics }
   // Refused pushes and sends, added to the database every 10 s (the error-rate alert).
   const traffic = trafficCounter(db, systemClock)
   const flushTraffic = () =>
