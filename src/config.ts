@@ -94,6 +94,11 @@ export interface Config {
    * `release-points` job releases them; 0 = at its next run.
    */
   pointsFreezeDays: number
+  /**
+   * SHARE_OAUTH: share links opened in WeChat identify the opener by their openid (silent web
+   * OAuth, `snsapi_base`; the account needs its secret and PUBLIC_BASE_URL on its 网页授权域名).
+   */
+  shareOauth: boolean
   /** POINTS_EXPIRY and POINTS_EXPIRY_NOTICE_DAYS: when points expire, how long ahead members hear. */
   pointsExpiry: PointsExpirySettings
   locale: 'zh-CN' | 'en'
@@ -574,6 +579,10 @@ const envSchema = v.object({
       return { from, to }
     }),
   ),
+  SHARE_OAUTH: v.pipe(
+    v.optional(v.picklist(['on', 'off'], 'must be on or off'), 'off'),
+    v.transform((s) => s === 'on'),
+  ),
   PUBLIC_BASE_URL: v.optional(
     v.pipe(v.string(), v.url('must be the public URL of this server, e.g. https://your.host')),
   ),
@@ -826,6 +835,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shop,
     pointsFreezeDays: e.POINTS_FREEZE_DAYS,
+    shareOauth: e.SHARE_OAUTH,
     pointsExpiry: { policy: e.POINTS_EXPIRY, noticeDays: e.POINTS_EXPIRY_NOTICE_DAYS },
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:

@@ -7,11 +7,10 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { sandboxClient } from '../../test/sandbox-client.js'
 import { translator } from '../bot/i18n.js'
-import { systemClock } from '../clock.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
-import { accountClient } from '../wechat/api/account-client.js'
 import {
   DEFAULT_REMINDER_SETTINGS,
   enqueueCheckinReminders,
@@ -19,7 +18,6 @@ import {
   recordAuthorisation,
 } from './checkin-reminders.js'
 import { type DispatcherOptions, drainOutbox } from './outbox.js'
-import { databaseTokenStore } from './token-store.js'
 
 const TZ = 'Asia/Shanghai'
 const t = translator('zh-CN')
@@ -90,17 +88,7 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
       .orderBy('id')
       .execute()
   const dispatcher = (db = get().db, mp = true): DispatcherOptions => {
-    const client = (appid: string) =>
-      accountClient({
-        tokenStore: databaseTokenStore(db, systemClock),
-        appid,
-        secret: SECRET,
-        baseUrl: wx.url,
-        mode: 'stable',
-        clock: systemClock,
-        logger: silentLogger,
-        backoffMs: 1,
-      })
+    const client = (appid: string) => sandboxClient(db, { appid, secret: SECRET, baseUrl: wx.url })
     return {
       db,
       api: client(APPID),
