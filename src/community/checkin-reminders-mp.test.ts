@@ -181,6 +181,22 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect((await credits(refused.id)).mp_credits).toBe(1)
   })
 
+  it('a 45009 of the mini program pauses only its own API until midnight', async () => {
+    const m = await member()
+    await authorise(m, 'mp')
+    await run(at(3, '20:00'))
+    wx.fault('mp.subscribe.send', { errcode: 45009, errmsg: 'reach max api daily quota limit' })
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 0, paused: true })
+    const pauses = await get()
+      .db.selectFrom('outbox_pauses')
+      .select(['api', 'paused_until'])
+      .where('appid', '=', APPID)
+      .execute()
+    expect(pauses).toEqual([{ api: 'mp_subscribe', paused_until: at(4, '00:00') }])
+    expect(await items(m.openid)).toMatchObject([{ kind: 'mp_subscribe', status: 'pending' }])
+    await sql`delete from outbox_pauses`.execute(get().db)
+  })
+
   it('without the mini program’s client the item fails instead of going through the OA', async () => {
     const m = await member()
     await authorise(m, 'mp')
