@@ -4,6 +4,7 @@ import type { Clock } from '../src/clock.js'
 import type { Config } from '../src/config.js'
 import type { Database } from '../src/db/schema.js'
 import type { Logger } from '../src/logger.js'
+import type { Metrics } from '../src/metrics.js'
 import type { Shop } from '../src/shop/maintenance.js'
 
 /** What the entries give the runner once: every run gets these plus its slot. */
@@ -14,6 +15,8 @@ export interface JobDeps {
   config: Config
   /** The shop, when payments are configured. */
   shop?: Shop
+  /** Where jobs count what they did (Node: Prometheus); absent: nothing is counted. */
+  metrics?: Metrics
 }
 
 /** What a job run receives. */

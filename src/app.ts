@@ -24,7 +24,7 @@ import { clientAddress, type PeerAddress } from './middleware/client-address.js'
 import { bridgeRoutes } from './routes/bridge.js'
 import { healthRoutes } from './routes/health.js'
 import { type JobRouteOptions, jobRoutes } from './routes/jobs.js'
-import { linkRoutes } from './routes/links.js'
+import { linkRoutes, type ShareOauthOptions } from './routes/links.js'
 import { miniProgramRoutes, payNotifyRoutes, type ShopRouteOptions } from './routes/shop.js'
 import { InputError } from './routes/validate.js'
 import { wechatRoutes } from './routes/wechat.js'
@@ -82,6 +82,23 @@ const CODES: Record<number, string> = {
 }
 
 /** Builds the HTTP app. */
+/** SHARE_OAUTH: each account with a secret authorises share-link openers silently. */
+function shareOauth(
+  config: Config,
+  api: (appid: string) => ApiClient | undefined,
+  logger: Logger,
+): ShareOauthOptions {
+  return {
+    publicBaseUrl: config.campaigns.publicBaseUrl,
+    account(appid) {
+      const secret = config.accounts.find((a) => a.appid === appid)?.secret
+      const client = api(appid)
+      return secret && client ? { api: client, secret } : undefined
+    },
+    logger,
+  }
+}
+
 export function createApp(deps: AppDeps): Hono {
   const { config, db } = deps
   const clock = deps.clock ?? systemClock
@@ -202,7 +219,15 @@ export function createApp(deps: AppDeps): Hono {
       shop: deps.shop,
     }),
   )
-  app.route('/r', linkRoutes({ db, clock, timeZone: config.timeZone }))
+  app.route(
+    '/r',
+    linkRoutes({
+      db,
+      clock,
+      timeZone: config.timeZone,
+      oauth: config.shareOauth ? shareOauth(config, wechat.api, logger) : undefined,
+    }),
+  )
   if (contact && wecomApi) {
     app.route(
       '/wecom/callback',

@@ -94,6 +94,11 @@ export interface Config {
    * `release-points` job releases them; 0 = at its next run.
    */
   pointsFreezeDays: number
+  /**
+   * SHARE_OAUTH: share links opened in WeChat identify the opener by their openid (silent web
+   * OAuth, `snsapi_base`; the account needs its secret and PUBLIC_BASE_URL on its 网页授权域名).
+   */
+  shareOauth: boolean
   /** POINTS_EXPIRY and POINTS_EXPIRY_NOTICE_DAYS: when points expire, how long ahead members hear. */
   pointsExpiry: PointsExpirySettings
   locale: 'zh-CN' | 'en'
@@ -407,6 +412,20 @@ const envSchema = v.object({
     v.transform((s) => s.split(',') as [string, string]),
   ),
   CHECKIN_REMINDER_MP_TEMPLATE_ID: subscribeTemplateId,
+  CHECKIN_REMINDER_MP_TEMPLATE_KEYS: v.pipe(
+    v.optional(v.string(), 'thing1,thing2'),
+    v.regex(/^thing\d{1,3},thing\d{1,3}$/, 'must be two thing keys, e.g. thing1,thing2'),
+    v.transform((s) => s.split(',') as [string, string]),
+  ),
+  CHECKIN_REMINDER_MP_PAGE: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(
+        /^[\w/.-]{1,200}(\?[\w=&%.-]{0,200})?$/,
+        'must be a mini-program page, e.g. pages/checkin/index',
+      ),
+    ),
+  ),
   CHECKIN_STREAK_BONUSES: v.pipe(
     v.optional(v.string(), '7:20,30:100'),
     v.regex(/^(\d+:\d+(,\d+:\d+)*)?$/, 'must be day:points pairs, e.g. 7:20,30:100'),
@@ -559,6 +578,10 @@ const envSchema = v.object({
       }) as [number, number]
       return { from, to }
     }),
+  ),
+  SHARE_OAUTH: v.pipe(
+    v.optional(v.picklist(['on', 'off'], 'must be on or off'), 'off'),
+    v.transform((s) => s === 'on'),
   ),
   PUBLIC_BASE_URL: v.optional(
     v.pipe(v.string(), v.url('must be the public URL of this server, e.g. https://your.host')),
@@ -774,6 +797,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             }
           : undefined,
         mpTemplateId: e.CHECKIN_REMINDER_MP_TEMPLATE_ID,
+        mpSubscribe: e.CHECKIN_REMINDER_MP_TEMPLATE_ID
+          ? {
+              titleKey: e.CHECKIN_REMINDER_MP_TEMPLATE_KEYS[0],
+              hintKey: e.CHECKIN_REMINDER_MP_TEMPLATE_KEYS[1],
+              page: e.CHECKIN_REMINDER_MP_PAGE,
+            }
+          : undefined,
       },
     },
     invites: {
@@ -805,6 +835,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shop,
     pointsFreezeDays: e.POINTS_FREEZE_DAYS,
+    shareOauth: e.SHARE_OAUTH,
     pointsExpiry: { policy: e.POINTS_EXPIRY, noticeDays: e.POINTS_EXPIRY_NOTICE_DAYS },
     robots: { keys: robots, baseUrl: e.WECOM_API_BASE.replace(/\/+$/, '') },
     wecomContact:

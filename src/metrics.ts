@@ -30,6 +30,8 @@ export interface Metrics {
     outcome: 'ran' | 'failed' | 'skipped' | 'abandoned'
     seconds: number
   }): void
+  /** Points the expire-points job expired (counter `quanzi_points_expired_total`). */
+  pointsExpired(points: number): void
   /** The Prometheus text exposition, when this runtime keeps metrics. */
   render?(): Promise<{ contentType: string; body: string }>
 }
@@ -40,4 +42,5 @@ export const noopMetrics: Metrics = {
   push() {},
   sends() {},
   job() {},
+  pointsExpired() {},
 }

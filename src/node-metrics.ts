@@ -56,6 +56,11 @@ export function nodeMetrics(sources: {
     labelNames: ['job', 'outcome'] as const,
     registers,
   })
+  const pointsExpired = new Counter({
+    name: 'quanzi_points_expired_total',
+    help: 'Points expired by the expire-points job in this process (ledger entries points_expiry)',
+    registers,
+  })
   const jobSeconds = new Histogram({
     name: 'quanzi_job_duration_seconds',
     help: 'Job run time',
@@ -159,6 +164,9 @@ export function nodeMetrics(sources: {
     job({ job, outcome, seconds }) {
       jobRuns.inc({ job, outcome })
       if (outcome !== 'skipped') jobSeconds.observe({ job }, seconds)
+    },
+    pointsExpired(points) {
+      if (points > 0) pointsExpired.inc(points)
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() }

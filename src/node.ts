@@ -36,7 +36,7 @@ import { loadSandboxAccount, sandboxAccountPath } from './sandbox/sandbox-accoun
 import { startSandboxShop } from './sandbox/sandbox-shop.js'
 import { startSandboxApi } from './sandbox/wechat-api-server.js'
 import { nodeShop } from './shop/node-shop.js'
-import { accountClients } from './wechat/api/account-client.js'
+import { accountClients, miniProgramClient } from './wechat/api/account-client.js'
 
 /** How often this process adds its traffic counts to the database. */
 const TRAFFIC_FLUSH_MS = 10_000
@@ -85,14 +85,15 @@ async function main(logger: Logger): Promise<void> {
   const apiBase = sandboxApi?.url ?? config.apiBase
   if (sandboxApi) config.qrImageBase = sandboxApi.url
   // One API client per account with a secret: the outbox workers and the handlers share it.
-  const apis = accountClients(config.accounts, {
+  const clientOptions = {
     tokenStore: databaseTokenStore(db, systemClock),
     baseUrl: apiBase,
     mode: config.tokenMode,
     clock: systemClock,
     logger,
     fetch: nodeFetch,
-  })
+  }
+  const apis = accountClients(config.accounts, clientOptions)
 
   // The shop: configured (MP_*, PAY_*), or in sandbox mode the generated one.
   if (sandboxApi && sandboxShop) {
@@ -119,13 +120,16 @@ async function main(logger: Logger): Promise<void> {
       })
     : undefined
 
-  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop }
+  // The mini program's own client: reminders it was authorised to send (subscribe/send).
+  const mpApi = miniProgramClient(shopConfig, clientOptions)
+
   const status = cachedOpsStatus(
     db,
     systemClock,
     jobs.map((j) => j.name),
   )
   const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
+  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop, metrics }
   // Refused pushes and sends, added to the database every 10 s (the error-rate alert).
   const traffic = trafficCounter(db, systemClock)
   const flushTraffic = () =>
@@ -182,6 +186,7 @@ async function main(logger: Logger): Promise<void> {
     startOutboxWorker({
       db,
       api,
+      mpApi,
       appid,
       clock: systemClock,
       logger,

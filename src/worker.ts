@@ -23,7 +23,7 @@ import { type DatabaseScopes, databaseScopes } from './db/request-scope.js'
 import { createLogger, type Logger } from './logger.js'
 import type { ShopRouteOptions } from './routes/shop.js'
 import { nodeShop } from './shop/node-shop.js'
-import { accountClients } from './wechat/api/account-client.js'
+import { accountClients, miniProgramClient } from './wechat/api/account-client.js'
 import { workerMetrics } from './worker-metrics.js'
 
 /** Bindings: every configuration variable as a var or secret, plus an optional Hyperdrive. */
@@ -41,6 +41,7 @@ interface Built {
   jobDeps: JobDeps
   logger: Logger
   apis: () => ReturnType<typeof accountClients>
+  mpApi: () => ReturnType<typeof miniProgramClient>
 }
 
 /** Why the isolate cannot serve (a configuration problem): answered as 503 with the reason. */
@@ -68,15 +69,18 @@ async function build(env: WorkerEnv): Promise<Built> {
   const logger = createLogger({ level: config.logLevel })
   const scopes = databaseScopes()
   const { db } = scopes
-  const makeApis = () =>
-    accountClients(config.accounts, {
-      tokenStore: databaseTokenStore(db, systemClock),
-      baseUrl: config.apiBase,
-      mode: config.tokenMode,
-      clock: systemClock,
-      logger,
-    })
+  const clientOptions = () => ({
+    tokenStore: databaseTokenStore(db, systemClock),
+    baseUrl: config.apiBase,
+    mode: config.tokenMode,
+    clock: systemClock,
+    logger,
+  })
+  const makeApis = () => accountClients(config.accounts, clientOptions())
   const apis = () => scopes.local(makeApis)
+  // The mini program's own client: reminders it was authorised to send (subscribe/send).
+  const makeMpApi = () => miniProgramClient(config.shop, clientOptions())
+  const mpApi = () => scopes.local(makeMpApi)
   const jobNames = jobs.map((j) => j.name)
   // Cached within one request only: a read shared with another request would be its I/O.
   const makeStatus = () => cachedOpsStatus(db, systemClock, jobNames)
@@ -107,6 +111,7 @@ async function build(env: WorkerEnv): Promise<Built> {
     scopes,
     logger,
     apis,
+    mpApi,
     jobDeps: { db, clock: systemClock, logger, config, shop },
   }
 }
@@ -143,6 +148,7 @@ async function tick(b: Built, scheduledTime: Date): Promise<TickReport> {
       drains[appid] = await drainOutboxWithin({
         db: b.scopes.db,
         api,
+        mpApi: b.mpApi(),
         appid,
         clock: systemClock,
         logger: b.logger,

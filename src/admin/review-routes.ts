@@ -3,13 +3,14 @@
  *
  *   GET   accounts/:appid/reviews?status=visible|hidden   newest first, at most 100
  *   POST  accounts/:appid/reviews/:id/hide                hides it; its points are taken back
+ *   POST  accounts/:appid/reviews/:id/unhide              shows it again; those points given back
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
 import { listReviews } from '../community/reviews.js'
 import { accountParam, parseParam, parseQuery, rowIdParam } from '../routes/validate.js'
-import { hideReview } from './actions/review-actions.js'
+import { hideReview, unhideReview } from './actions/review-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { apiActor } from './route-helpers.js'
 
@@ -50,6 +51,14 @@ export function reviewAdminRoutes(o: OperatorDeps): Hono {
       return c.json({ status: r.status })
     }
     return c.json({ status: r.status, reversed: r.reversed, shortfall: r.shortfall })
+  })
+
+  app.post('/accounts/:appid/reviews/:id/unhide', async (c) => {
+    const appid = account(c)
+    const id = parseParam(c, 'id', rowIdParam)
+    const r = await unhideReview(o, apiActor(c), { appid, id })
+    if (r.status === 'not_found') throw new HTTPException(404, { message: 'unknown review' })
+    return c.json(r.status === 'visible' ? { status: r.status, restored: r.restored } : r)
   })
   return app
 }

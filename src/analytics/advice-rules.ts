@@ -29,10 +29,14 @@ export interface AdviceRule {
   suggestions: { text: Text; action: AdviceAction }[]
 }
 
+/**
+ * The re-engagement strategies are lifecycle journeys now (`POST campaigns/strategies` adopts the
+ * seeded ones, paused; the console's 旅程 page switches them on): the advice says journey.
+ */
 const reEngage: AdviceAction = {
-  label: { 'zh-CN': '给流失风险用户建召回活动', en: 'Create a re-engagement campaign for at_risk' },
+  label: { 'zh-CN': '开启流失风险召回旅程', en: 'Switch on the re-engagement journey for at_risk' },
   api: { method: 'POST', path: 'campaigns/strategies' },
-  console: '/console/campaigns/new?segment=at_risk',
+  console: '/console/journeys',
 }
 
 /** The rules, in the plan's order. */
@@ -145,9 +149,12 @@ export const ADVICE_RULES: readonly AdviceRule[] = [
           en: 'Onboard new members over 7 days: a welcome gift, a check-in reminder on day 3, the streak bonus on day 7',
         },
         action: {
-          label: { 'zh-CN': '建新用户引导活动', en: 'Create the onboarding campaign' },
+          label: {
+            'zh-CN': '开启新用户欢迎旅程',
+            en: 'Switch on the welcome journey for new members',
+          },
           api: { method: 'POST', path: 'campaigns/strategies' },
-          console: '/console/campaigns/new?segment=new',
+          console: '/console/journeys',
         },
       },
       {

@@ -4,6 +4,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { addDays } from '../community/community-time.js'
 import { type AdviceFigures, adviseFrom, readAdviceFigures } from './advice.js'
+import { ADVICE_RULES } from './advice-rules.js'
 
 const TZ = 'Asia/Shanghai'
 /** Monday 2026-11-16, 10:00 in Beijing: yesterday is 2026-11-15. */
@@ -39,11 +40,27 @@ describe('advice rules', () => {
     expect(growth!.suggestions[0]).toEqual({
       text: '给 30 天没来的「流失风险」用户发一轮召回：积分待兑换提醒 + 回归礼',
       action: {
-        label: '给流失风险用户建召回活动',
+        label: '开启流失风险召回旅程',
         api: { method: 'POST', path: '/admin/api/accounts/wx1/campaigns/strategies' },
-        console: '/console/campaigns/new?segment=at_risk',
+        console: '/console/journeys',
       },
     })
+    // an action that is a journey says journey, in every language
+    const [retention] = adviseFrom(
+      { ...none, d7Retention: figure(0.05) },
+      { appid: 'wx1', locale: 'en' },
+    )
+    expect(retention!.suggestions[0]!.action).toMatchObject({
+      label: 'Switch on the welcome journey for new members',
+      console: '/console/journeys',
+    })
+    for (const rule of ADVICE_RULES)
+      for (const s of rule.suggestions)
+        if (s.action.api?.path === 'campaigns/strategies') {
+          expect(s.action.label['zh-CN']).toContain('旅程')
+          expect(s.action.label.en).toContain('journey')
+          expect(s.action.console).toBe('/console/journeys')
+        }
     const [en] = adviseFrom({ ...none, aovFen: figure(9000) }, { appid: 'wx1', locale: 'en' })
     expect(en!.area).toBe('Order value')
   })

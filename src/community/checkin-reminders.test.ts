@@ -93,9 +93,24 @@ forEachDatabase('check-in reminders', (get, name) => {
   it('reminds once at the chosen time, by customer-service message inside the window', async () => {
     const m = await member()
     expect(await optIn(m.id)).toEqual({ status: 'on', minute: 1200 })
-    expect(await run(at(3, '19:59'))).toEqual({ decided: 0, custom: 0, subscribe: 0 })
-    expect(await run(at(3, '20:00'))).toEqual({ decided: 1, custom: 1, subscribe: 0 })
-    expect(await run(at(3, '20:01'))).toEqual({ decided: 0, custom: 0, subscribe: 0 })
+    expect(await run(at(3, '19:59'))).toEqual({
+      decided: 0,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 1,
+      custom: 1,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
+    expect(await run(at(3, '20:01'))).toEqual({
+      decided: 0,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     const [item] = await queued(m.openid)
     expect(item).toMatchObject({ source: 'checkin-reminder:2026-12-03', kind: 'custom', lane: 1 })
     expect(JSON.parse(item!.payload).text.content).toContain('回复「取消提醒」不再提醒')
@@ -125,7 +140,12 @@ forEachDatabase('check-in reminders', (get, name) => {
       .execute()
     expect(await cancelReminder(get().db, off.id, at(3, '11:00'))).toBe(true)
     expect(await cancelReminder(get().db, off.id, at(3, '11:00'))).toBe(false)
-    expect(await run(at(3, '20:00'))).toEqual({ decided: 2, custom: 0, subscribe: 0 })
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 2,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     // the one who checked in is reminded the next day
     expect(await run(at(4, '20:00'))).toMatchObject({ decided: 2, custom: 1 })
     expect(await queued(checked.openid)).toHaveLength(1)
@@ -135,7 +155,12 @@ forEachDatabase('check-in reminders', (get, name) => {
     const m = await member({ lastInbound: at(1, '10:00') }) // window closed by the 3rd, 20:00
     const auth = () => authorise(m.id, at(3, '10:00'))
     await auth() // turns the reminder on at the default time, one send
-    expect(await run(at(3, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 1 })
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 1,
+      mpSubscribe: 0,
+    })
     expect(await credits(m.id)).toBe(0)
     const [item] = await queued(m.openid)
     expect(item!.kind).toBe('subscribe')
@@ -147,7 +172,12 @@ forEachDatabase('check-in reminders', (get, name) => {
       },
     })
     // used up: nothing the next day; two accepts give two more days
-    expect(await run(at(4, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 0 })
+    expect(await run(at(4, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     await auth()
     await auth()
     expect(await credits(m.id)).toBe(2)
@@ -172,7 +202,12 @@ forEachDatabase('check-in reminders', (get, name) => {
         recorded_at: at(5, '22:00'),
       })
       .execute()
-    expect(await run(at(6, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 0 })
+    expect(await run(at(6, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     expect(await credits(m.id)).toBe(1)
   })
 
@@ -183,7 +218,12 @@ forEachDatabase('check-in reminders', (get, name) => {
       .db.insertInto('cs_window_sends')
       .values({ appid: APPID, openid: m.openid, window_opened_at: at(3, '10:00'), sent: 5 })
       .execute()
-    expect(await run(at(3, '20:00'))).toEqual({ decided: 1, custom: 0, subscribe: 0 })
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     await authorise(m.id, at(4, '09:00'))
     expect(await run(at(4, '20:00'))).toMatchObject({ custom: 0, subscribe: 1 })
   })
@@ -197,12 +237,18 @@ forEachDatabase('check-in reminders', (get, name) => {
     await optIn(m.id, 21 * 60 + 30)
     const quietFrom21: ReminderSettings = { ...settings, quietHours: { from: 21 * 60, to: 480 } }
     // the quiet hours changed after the member chose 21:30: moved on, not sent
-    expect(await run(at(3, '21:30'), quietFrom21)).toEqual({ decided: 1, custom: 0, subscribe: 0 })
+    expect(await run(at(3, '21:30'), quietFrom21)).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     // a run two hours late (the job was down) does not send the 4th's reminder either
     expect(await run(at(4, '23:31'), { ...settings, quietHours: null })).toEqual({
       decided: 1,
       custom: 0,
       subscribe: 0,
+      mpSubscribe: 0,
     })
     expect(await queued(m.openid)).toEqual([])
     await get()
@@ -219,14 +265,24 @@ forEachDatabase('check-in reminders', (get, name) => {
     expect(await run(at(3, '21:00'))).toMatchObject({ decided: 0 })
     expect(await run(at(4, '20:00'))).toMatchObject({ custom: 1 })
     await optIn(m.id, 21 * 60, at(4, '20:10')) // a second time the same day
-    expect(await run(at(4, '21:00'))).toEqual({ decided: 1, custom: 0, subscribe: 0 })
+    expect(await run(at(4, '21:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     expect(await queued(m.openid)).toHaveLength(1)
   })
 
   it('works in batches', async () => {
     const ms = await Promise.all(Array.from({ length: 7 }, () => member()))
     for (const m of ms) await optIn(m.id)
-    expect(await run(at(3, '20:00'), settings, 3)).toEqual({ decided: 7, custom: 7, subscribe: 0 })
+    expect(await run(at(3, '20:00'), settings, 3)).toEqual({
+      decided: 7,
+      custom: 7,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
   })
 
   it('decides every due member once with its batches running at once', async () => {

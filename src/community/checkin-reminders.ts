@@ -5,13 +5,17 @@
  *
  *   customer-service message   inside the 48 h window and under its quota (5 per member message)
  *   subscribe message          else, through an OA authorisation they gave (one send per accept)
+ *   mini-program subscribe     else, through a mini-program authorisation (one send per accept),
+ *                              sent with the mini program's token to its openid
  *   nothing                    else
  *
  * never inside quiet hours, at most once per community day, with the opt-out word (取消提醒) in it.
  * The `checkin-reminders` job decides due members in batches of one statement each
  * ({@link enqueueCheckinReminders}): due rows are taken with `FOR UPDATE SKIP LOCKED` and their
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
- * member twice; the reminders go into the outbox's notice lane (unique per member and day).
+ * member twice; the reminders go into the outbox's notice lane (unique per member and day). A
+ * one-time authorisation is consumed in that same statement (its credit taken as the item is
+ * enqueued), so it is used exactly once however many instances run.
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
@@ -34,6 +38,11 @@ export interface ReminderSettings {
   subscribe?: { templateId: string; titleKey: string; hintKey: string }
   /** The mini program's reminder template, which `POST /api/mp/reminders` accepts. */
   mpTemplateId?: string
+  /**
+   * How reminders go through the mini program's template: its title and hint keys (`thing`
+   * values) and the page it opens. Absent: the mini-program authorisation is recorded, not used.
+   */
+  mpSubscribe?: { titleKey: string; hintKey: string; page?: string }
 }
 
 /** 20:00, quiet hours 22:00–08:00, no subscribe-message templates. */
@@ -250,6 +259,8 @@ export interface ReminderRun {
   custom: number
   /** Enqueued as subscribe messages (one authorisation used each). */
   subscribe: number
+  /** Enqueued as mini-program subscribe messages (one authorisation used each). */
+  mpSubscribe: number
 }
 
 /**
@@ -288,20 +299,34 @@ export async function enqueueCheckinReminders(
         },
       })
     : null
+  const mpSub = o.settings.mpTemplateId && o.settings.mpSubscribe
+  const mpTemplateId = mpSub ? o.settings.mpTemplateId! : null
+  // `touser` (the mini program's openid) is set per member in the statement
+  const mpSubscribe = mpSub
+    ? JSON.stringify({
+        template_id: mpTemplateId,
+        ...(mpSub.page ? { page: mpSub.page } : {}),
+        data: {
+          [mpSub.titleKey]: { value: o.t('reminder.subscribe.title') },
+          [mpSub.hintKey]: { value: o.t('reminder.subscribe.hint') },
+        },
+      })
+    : null
   const windowStart = new Date(o.slot.getTime() - CUSTOM_WINDOW_MS)
   const blocked = (channel: string, extra: RawBuilder<unknown>) =>
     sql`exists (select 1 from member_reachability b where b.appid = m.appid
       and b.openid = m.openid and b.channel = ${channel} and ${extra})`
-  const run: ReminderRun = { decided: 0, custom: 0, subscribe: 0 }
+  const run: ReminderRun = { decided: 0, custom: 0, subscribe: 0, mpSubscribe: 0 }
   await inParallel(o.parallel ?? 2, async () => {
     for (;;) {
       // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;
       // the dispatcher checks again at send time.
       const { rows } = await db.transaction().execute(async (trx) => {
         await keyedJoins(trx)
-        return sql<{ decided: number; custom: number; subscribe: number }>`
+        return sql<{ decided: number; custom: number; subscribe: number; mp_subscribe: number }>`
       with picked as (
-        select member_id, next_at, reminded_on, oa_template_id, oa_credits
+        select member_id, next_at, reminded_on, oa_template_id, oa_credits, mp_template_id,
+          mp_credits, mp_openid
         from checkin_reminders
         where enabled and next_at <= ${o.slot}::timestamptz
         order by next_at
@@ -309,7 +334,7 @@ export async function enqueueCheckinReminders(
         for update skip locked
       ),
       decided as (
-        select p.member_id, m.appid, m.openid, case
+        select p.member_id, m.appid, m.openid, p.mp_openid, case
           when not ${send}::boolean or p.next_at <= ${since}::timestamptz
             or p.reminded_on = ${today}::date or not m.subscribed
             or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
@@ -323,6 +348,9 @@ export async function enqueueCheckinReminders(
           when p.oa_template_id = ${sub?.templateId ?? null}::text and p.oa_credits > 0
             and not ${blocked('subscribe', sql`b.scope = p.oa_template_id`)}
             then 'subscribe'
+          when p.mp_template_id = ${mpTemplateId}::text and p.mp_credits > 0
+            and p.mp_openid is not null
+            then 'mp_subscribe'
           end as kind
         from picked p join members m on m.id = p.member_id
       ),
@@ -330,7 +358,8 @@ export async function enqueueCheckinReminders(
         update checkin_reminders r set
           next_at = ${occurrenceAfter(o.slot, sql<number>`r.minute_of_day`, o.timeZone)},
           reminded_on = case when d.kind is null then r.reminded_on else ${today}::date end,
-          oa_credits = r.oa_credits - case when d.kind = 'subscribe' then 1 else 0 end
+          oa_credits = r.oa_credits - case when d.kind = 'subscribe' then 1 else 0 end,
+          mp_credits = r.mp_credits - case when d.kind = 'mp_subscribe' then 1 else 0 end
         from decided d
         where r.member_id = d.member_id
         returning r.member_id
@@ -339,7 +368,8 @@ export async function enqueueCheckinReminders(
         insert into push_outbox (appid, source, openid, kind, payload, lane, next_attempt_at,
           created_at)
         select d.appid, ${`checkin-reminder:${today}`}, d.openid, d.kind,
-          case when d.kind = 'custom' then ${custom}::text else ${subscribe}::text end,
+          case d.kind when 'custom' then ${custom}::text when 'subscribe' then ${subscribe}::text
+            else jsonb_set(${mpSubscribe}::jsonb, '{touser}', to_jsonb(d.mp_openid))::text end,
           ${LANE.notice}, ${o.slot}::timestamptz, ${o.slot}::timestamptz
         from decided d
         where d.kind is not null
@@ -348,12 +378,16 @@ export async function enqueueCheckinReminders(
       )
       select (select count(*) from moved)::integer as decided,
         (select count(*) from queued where kind = 'custom')::integer as custom,
-        (select count(*) from queued where kind = 'subscribe')::integer as subscribe`.execute(trx)
+        (select count(*) from queued where kind = 'subscribe')::integer as subscribe,
+        (select count(*) from queued where kind = 'mp_subscribe')::integer as mp_subscribe`.execute(
+          trx,
+        )
       })
       const r = rows[0]!
       run.decided += r.decided
       run.custom += r.custom
       run.subscribe += r.subscribe
+      run.mpSubscribe += r.mp_subscribe
       if (r.decided < batch) return
     }
   })

@@ -1,9 +1,10 @@
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { pointsBalance } from '../../test/member-fixtures.js'
+import type { Database } from '../db/schema.js'
 import { birthMonth, city, updateProfile } from './profile.js'
-import { hideReview, reviewText, submitReview } from './reviews.js'
+import { hideReview, reviewText, submitReview, unhideReview } from './reviews.js'
 import { fingerprint, isArticleUrl, openShareLink, shareLink } from './shares.js'
 
 const TZ = 'Asia/Shanghai'
@@ -187,6 +188,36 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
     // the reversals (day 2) do not count toward the rule's daily cap: three reviews on day 2 earn
     for (let i = 0; i < 3; i++)
       expect(await review(me, await order(me, p.id), day2)).toMatchObject({ points: 20 })
+  })
+
+  it('showing a hidden review again gives back what hiding took, cycle after cycle', async () => {
+    const me = await member()
+    const p = await product()
+    const r = await review(me, await order(me, p.id))
+    if (r.status !== 'created') throw new Error('not created')
+    const act = <T>(
+      f: (trx: Transaction<Database>, h: Parameters<typeof hideReview>[1]) => Promise<T>,
+      appid = APPID,
+    ) =>
+      get()
+        .db.transaction()
+        .execute((trx) => f(trx, { appid, id: r.reviewId, now: day2, timeZone: TZ }))
+    expect(await act(unhideReview)).toEqual({ status: 'already_visible' })
+    expect(await act(unhideReview, 'wxother')).toEqual({ status: 'not_found' })
+    for (let cycle = 0; cycle < 3; cycle++) {
+      expect(await act(hideReview)).toMatchObject({ status: 'hidden', reversed: 20 })
+      expect(await balance(me)).toBe(0)
+      expect(await act(unhideReview)).toMatchObject({ status: 'visible', restored: 20 })
+      expect(await act(unhideReview)).toEqual({ status: 'already_visible' })
+      expect(await balance(me)).toBe(20)
+    }
+    expect(await ledgerSum(me)).toBe(20)
+    const row = await get()
+      .db.selectFrom('product_reviews')
+      .select(['status', 'reversed_points', 'hides', 'hidden_at'])
+      .where('id', '=', r.reviewId)
+      .executeTakeFirstOrThrow()
+    expect(row).toEqual({ status: 'visible', reversed_points: 0, hides: 3, hidden_at: null })
   })
 
   it('content_share: a different WeChat opener earns the sharer once; bots and self do not', async () => {

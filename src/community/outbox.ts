@@ -36,6 +36,10 @@ import {
   sendTemplateMessage,
   type TemplateMessage,
 } from '../wechat/api/messages.js'
+import {
+  type MiniProgramSubscribeMessage,
+  sendMiniProgramSubscribeMessage,
+} from '../wechat/api/mini-program.js'
 import { randomToken } from '../wechat/crypto.js'
 import { nextLocalMidnight, type QuietHours, quietHoursEnd } from './community-time.js'
 import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
@@ -43,6 +47,7 @@ import {
   isReachabilityError,
   loadReachability,
   type ReachabilityCheck,
+  recordMiniProgramRefusal,
   recordTemplateBlock,
   recordUnreachable,
 } from './reachability.js'
@@ -321,6 +326,11 @@ export interface DrainSummary {
 export interface DispatcherOptions {
   db: Kysely<Database>
   api: ApiClient
+  /**
+   * The mini program's client (its own access token), for `mp_subscribe` items; without it they
+   * fail ("no mini program configured").
+   */
+  mpApi?: ApiClient
   appid: string
   clock: Clock
   logger: Logger
@@ -497,12 +507,17 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       return settle(work, released(item, work.quietEnd), false)
     let kind = item.kind
     let payload = JSON.parse(item.payload) as Record<string, unknown>
-    const scope = () => (kind === 'subscribe' ? String(payload.template_id) : undefined)
+    const scope = () =>
+      kind === 'subscribe' || kind === 'mp_subscribe' ? String(payload.template_id) : undefined
     const pausedUntil = (k: OutboxKind) => {
       const until = pauses.get(k)
       return until && until > now ? until : undefined
     }
-    let closed = work.reach(item.openid, kind, scope())
+    // A mini-program subscribe message goes to the mini program's openid (in its payload), which
+    // needs no follow of the account: what the account's API said about the member does not apply.
+    const reach = (k: OutboxKind) =>
+      k === 'mp_subscribe' ? null : work.reach(item.openid, k, scope())
+    let closed = reach(kind)
     if (!closed && kind === 'custom' && pausedUntil('custom'))
       return settle(work, released(item, pausedUntil('custom')!), false)
     // The window's quota is counted just before the send, and given back when it did not go.
@@ -516,7 +531,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       const fallback = JSON.parse(item.fallback) as Fallback
       kind = fallback.kind
       payload = fallback.payload
-      closed = work.reach(item.openid, kind, scope())
+      closed = reach(kind)
       if (!closed && kind === 'custom') closed = { errcode: 45047, reason: 'fallback is custom' }
     }
     if (closed)
@@ -541,10 +556,10 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       return
     }
     try {
-      const msgid = await send(o.api, kind, payload, item)
+      const msgid = await send(o, kind, payload, item)
       return settle(work, { id: item.id, status: 'sent', msgid }, true)
     } catch (error) {
-      const result = await classify(o, item, kind, error, maxAttempts, scope(), now)
+      const result = await classify(o, item, kind, error, maxAttempts, scope(), now, payload)
       if (result.status === 'released') {
         pauses.set(kind, result.at)
         summary.paused = true
@@ -599,7 +614,7 @@ const released = (item: ClaimedItem, at: Date): ItemResult => ({
 })
 
 async function send(
-  api: ApiClient,
+  { api, mpApi }: DispatcherOptions,
   kind: OutboxKind,
   payload: Record<string, unknown>,
   item: OutboxItem,
@@ -619,6 +634,14 @@ async function send(
         ...(payload as Omit<SubscribeMessage, 'touser'>),
         touser: item.openid,
       })
+      return null
+    case 'mp_subscribe':
+      if (!mpApi)
+        throw new WechatValidationError('kind', 'mp_subscribe needs the mini program (MP_APPID)')
+      await sendMiniProgramSubscribeMessage(
+        mpApi,
+        payload as unknown as MiniProgramSubscribeMessage,
+      )
       return null
   }
 }
@@ -685,6 +708,8 @@ async function classify(
   scope: string | undefined,
   /** When this attempt began (its mark). */
   attemptAt: Date,
+  /** What was sent (the fallback's payload when the fallback went). */
+  payload: Record<string, unknown>,
 ): Promise<ItemResult> {
   const now = o.clock.now()
   const errcode = error instanceof WechatApiError ? error.errcode : null
@@ -698,6 +723,13 @@ async function classify(
       until: until.toISOString(),
     })
     return released(item, until)
+  }
+  if (kind === 'mp_subscribe' && (errcode === 43101 || errcode === 40003)) {
+    // Refused, or no authorisation left, or not the mini program's openid: the member's
+    // mini-program authorisation is dropped (a new accept gives one again); never retried.
+    const mpOpenid = String(payload.touser ?? '')
+    await recordMiniProgramRefusal(o.db, { appid: o.appid, mpOpenid, templateId: scope, now })
+    return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
   }
   if (errcode !== null && isReachabilityError(errcode)) {
     await recordUnreachable(o.db, { appid: o.appid, openid: item.openid, errcode, scope, now })

@@ -7,6 +7,8 @@ import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { testConfig } from '../../test/server.js'
 import { translator } from '../bot/i18n.js'
 import { silentLogger } from '../logger.js'
+import { nodeMetrics } from '../node-metrics.js'
+import { cachedOpsStatus } from './ops-status.js'
 import {
   announceExpiringPoints,
   expireLots,
@@ -251,11 +253,14 @@ forEachDatabase('points expiry', (get, dbName) => {
     await change(id, 12, new Date('2026-11-01T02:00:00Z'))
     const job = findJob('expire-points')!
     const config = testConfig({ POINTS_EXPIRY: '2', POINTS_EXPIRY_NOTICE_DAYS: '0' })
+    const clock = { now: () => new Date('2026-11-03T16:05:00Z') }
+    const metrics = nodeMetrics({ status: cachedOpsStatus(get().db, clock, [job.name]) })
     const ctx = (iso: string) => ({
       db: get().db,
       clock: { now: () => new Date(iso) },
       logger: silentLogger,
       config,
+      metrics,
       slot: new Date(iso),
     })
     await job.run(ctx('2026-11-01T16:05:00Z'))
@@ -263,6 +268,9 @@ forEachDatabase('points expiry', (get, dbName) => {
     const result = await job.run(ctx('2026-11-03T16:05:00Z'))
     expect(result).toMatchObject({ expiredMembers: 1, expiredPoints: 12, notices: 0 })
     expect(await balance(id)).toBe(0)
+    // counted in the points.expired metric (Prometheus: quanzi_points_expired_total)
+    const { body } = await metrics.render!()
+    expect(body).toMatch(/^quanzi_points_expired_total 12$/m)
   })
 
   it('expiry racing spends: every point is spent or expired once, never below zero', async () => {

@@ -7,6 +7,8 @@
  *   43101 subscription refused → that subscribe-message template closed until a new accept
  *   40003 invalid openid      → nothing is sent to that openid again
  *   failed:user block receipt  → no template messages until the member follows again
+ *   43101 / 40003 from the mini program's subscribe/send
+ *                              → the member's mini-program authorisation dropped (a new accept)
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -63,6 +65,25 @@ export async function recordUnreachable(
       .where('openid', '=', r.openid)
       .execute()
   }
+}
+
+/**
+ * Records that the mini program refused a subscribe message (43101: refused or no authorisation
+ * left; 40003: not its openid): the one-time authorisations counted for that openid and template
+ * are dropped, so nothing more is sent through them until the member accepts again.
+ */
+export async function recordMiniProgramRefusal(
+  db: Kysely<Database>,
+  r: { appid: string; mpOpenid: string; templateId?: string; now: Date },
+): Promise<void> {
+  await db
+    .updateTable('checkin_reminders')
+    .set({ mp_credits: 0, updated_at: r.now })
+    .where('appid', '=', r.appid)
+    .where('mp_openid', '=', r.mpOpenid)
+    .$if(r.templateId !== undefined, (q) => q.where('mp_template_id', '=', r.templateId!))
+    .where('mp_credits', '>', 0)
+    .execute()
 }
 
 /** The scope of a template channel closed by a `failed:user block` delivery receipt. */

@@ -3,7 +3,8 @@
  * refunded orders once (an order is one product, so once per order item), with a rating of 1–5 and
  * a text of {@link REVIEW_TEXT_MIN}–{@link REVIEW_TEXT_MAX} characters, and earns the rule's points
  * within its cap (default 20, 3 a day). An operator may hide a review: the points it earned are
- * taken back (as much as the balance still holds; what it could not is left, and reported).
+ * taken back (as much as the balance still holds; what it could not is left, and reported); and
+ * show it again: what hiding took back is given back.
  *
  * Every award and reversal goes through the ledger (points-ledger.ts) with the member row locked,
  * and the review's unique order decides a race between two submissions.
@@ -18,6 +19,12 @@ export const REVIEW_TEXT_MAX = 500
 
 /** The ledger label of a hidden review's reversal (not the rule: it must not count toward its cap). */
 export const REVIEW_REVERSAL_RULE = 'product_review_hidden'
+/** The ledger label of the points given back when a hidden review is shown again. */
+export const REVIEW_RESTORE_RULE = 'product_review_unhidden'
+
+/** The ledger key of a review's `n`th hide (1-based; the first keeps its original key). */
+const hideKey = (id: number, n: number) =>
+  n === 1 ? `${REVIEW_REVERSAL_RULE}:${id}` : `${REVIEW_REVERSAL_RULE}:${id}:${n}`
 
 /** Control characters other than line breaks and tabs, and invisible direction marks. */
 const FORBIDDEN = /(?![\t\n\r])\p{Cc}|[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u
@@ -113,6 +120,47 @@ export async function submitReview(db: Kysely<Database>, r: ReviewInput): Promis
   })
 }
 
+/**
+ * Locks review `id` of the account for a change, and its member — the member first, as a
+ * submission does: no lock-order cycle with one. Undefined when the account has no such review.
+ */
+async function lockReview(trx: Transaction<Database>, r: { appid: string; id: number }) {
+  const found = await trx
+    .selectFrom('product_reviews')
+    .select('member_id')
+    .where('id', '=', r.id)
+    .where('appid', '=', r.appid)
+    .executeTakeFirst()
+  if (!found) return undefined
+  const member = await lockMember(trx, found.member_id)
+  const review = await trx
+    .selectFrom('product_reviews')
+    .select(['status', 'points', 'reversed_points', 'hides'])
+    .where('id', '=', r.id)
+    .forUpdate()
+    .executeTakeFirstOrThrow()
+  return { member, review }
+}
+
+/** A hide's or unhide's ledger entry (never counted as earned); it must apply. */
+async function reviewEntry(
+  trx: Transaction<Database>,
+  member: Member,
+  h: { id: number; now: Date; timeZone: string },
+  rule: string,
+  idempotencyKey: string,
+  delta: number,
+) {
+  const change = { appid: member.appid, memberId: member.id, rule, idempotencyKey }
+  const outcome = await applyDelta(
+    trx,
+    member,
+    { ...change, reference: `review:${h.id}`, now: h.now, timeZone: h.timeZone, earned: false },
+    delta,
+  )
+  if (outcome.status !== 'applied') throw new Error(`${rule} ${outcome.status}`)
+}
+
 /** What hiding a review did. */
 export type HideReviewResult =
   | {
@@ -132,44 +180,23 @@ export async function hideReview(
   trx: Transaction<Database>,
   h: { appid: string; id: number; now: Date; timeZone: string },
 ): Promise<HideReviewResult> {
-  const found = await trx
-    .selectFrom('product_reviews')
-    .select('member_id')
-    .where('id', '=', h.id)
-    .where('appid', '=', h.appid)
-    .executeTakeFirst()
-  if (!found) return { status: 'not_found' }
-  // The member first, as a submission does: no lock-order cycle with one.
-  const member = await lockMember(trx, found.member_id)
-  const review = await trx
-    .selectFrom('product_reviews')
-    .select(['status', 'points'])
-    .where('id', '=', h.id)
-    .forUpdate()
-    .executeTakeFirstOrThrow()
+  const locked = await lockReview(trx, h)
+  if (!locked) return { status: 'not_found' }
+  const { member, review } = locked
   if (review.status === 'hidden') return { status: 'already_hidden' }
   const reversed = Math.min(review.points, member.points_balance)
-  if (reversed > 0) {
-    const outcome = await applyDelta(
+  if (reversed > 0)
+    await reviewEntry(
       trx,
       member,
-      {
-        appid: member.appid,
-        memberId: member.id,
-        rule: REVIEW_REVERSAL_RULE,
-        idempotencyKey: `${REVIEW_REVERSAL_RULE}:${h.id}`,
-        reference: `review:${h.id}`,
-        now: h.now,
-        timeZone: h.timeZone,
-        earned: false,
-      },
+      h,
+      REVIEW_REVERSAL_RULE,
+      hideKey(h.id, review.hides + 1),
       -reversed,
     )
-    if (outcome.status !== 'applied') throw new Error(`review reversal ${outcome.status}`)
-  }
   await trx
     .updateTable('product_reviews')
-    .set({ status: 'hidden', hidden_at: h.now, reversed_points: reversed })
+    .set({ status: 'hidden', hidden_at: h.now, reversed_points: reversed, hides: review.hides + 1 })
     .where('id', '=', h.id)
     .execute()
   return {
@@ -180,13 +207,55 @@ export async function hideReview(
   }
 }
 
+/** What showing a hidden review again did. */
+export type UnhideReviewResult =
+  | {
+      status: 'visible'
+      /** Points given back: what its hide took back. */
+      restored: number
+      member: Pick<Member, 'id' | 'openid'>
+    }
+  | { status: 'not_found' | 'already_visible' }
+
+/**
+ * Shows hidden review `id` again and gives back the points its hide took (not counted as earned,
+ * as a refund), in the caller's transaction, locking as {@link hideReview} does.
+ */
+export async function unhideReview(
+  trx: Transaction<Database>,
+  h: { appid: string; id: number; now: Date; timeZone: string },
+): Promise<UnhideReviewResult> {
+  const locked = await lockReview(trx, h)
+  if (!locked) return { status: 'not_found' }
+  const { member, review } = locked
+  if (review.status === 'visible') return { status: 'already_visible' }
+  const restored = review.reversed_points
+  if (restored > 0) {
+    const key = `${REVIEW_RESTORE_RULE}:${h.id}:${review.hides}`
+    await reviewEntry(trx, member, h, REVIEW_RESTORE_RULE, key, restored)
+  }
+  await trx
+    .updateTable('product_reviews')
+    .set({ status: 'visible', hidden_at: null, reversed_points: 0 })
+    .where('id', '=', h.id)
+    .execute()
+  return { status: 'visible', restored, member: { id: member.id, openid: member.openid } }
+}
+
 /**
  * An account's reviews, newest first: a product's (`sku`) and/or by status — the mini program's
  * product page asks for a product's visible ones, the operator API for any.
  */
 export async function listReviews(
   db: Kysely<Database>,
-  q: { appid: string; sku?: string; status?: 'visible' | 'hidden'; limit: number },
+  q: {
+    appid: string
+    sku?: string
+    status?: 'visible' | 'hidden'
+    limit: number
+    /** Only reviews older than this id (the console's pages). */
+    before?: number
+  },
 ) {
   return db
     .selectFrom('product_reviews')
@@ -197,6 +266,7 @@ export async function listReviews(
       'members.openid',
       'members.display_name',
       'products.sku',
+      'products.name as product_name',
       'product_reviews.rating',
       'product_reviews.body',
       'product_reviews.status',
@@ -208,6 +278,7 @@ export async function listReviews(
     .where('product_reviews.appid', '=', q.appid)
     .$if(q.sku !== undefined, (w) => w.where('products.sku', '=', q.sku!))
     .$if(q.status !== undefined, (w) => w.where('product_reviews.status', '=', q.status!))
+    .$if(!!q.before, (w) => w.where('product_reviews.id', '<', q.before!))
     .orderBy('product_reviews.id', 'desc')
     .limit(q.limit)
     .execute()

@@ -3,16 +3,19 @@
  * 公众号 article URL), an activity or a product, `/r/s/<code>`; when a *different* person opens it
  * in WeChat, the sharer earns the rule's points within its cap (default 5, 5 a day).
  *
- * Who opened it (the opener identity) — the choice, since the account has no web OAuth here:
+ * Who opened it (the opener identity):
+ *   - with SHARE_OAUTH on, their openid of the account (silent web OAuth, `snsapi_base`, in
+ *     routes/links.ts), hashed: exact — a self-click is the sharer's own openid, and neither a
+ *     cleared cookie nor another network makes a new person; else (off, or the exchange failed)
  *   - a first-party cookie (`qz_vid`) when the browser sends one, else
  *   - a hashed client fingerprint, SHA-256 of the client address and the user agent; it is also
  *     what the cookie is set to on that first open, so a person keeps one identity whether they
  *     come back with the cookie (another network) or without it (the same network and browser).
- * Only the hash is stored. A WeChat openid (snsapi_base OAuth) would be exact; it is not wired.
+ * Only hashes are stored.
  *
  * What does not count: an open without `MicroMessenger` in the user agent (bots, previews, other
- * browsers); a self-click — an open from the network address the sharer asked for the link from
- * (kept as a hash per sharer); and any open after the first by the same opener of the same link
+ * browsers); a self-click — the sharer's openid, or without one an open from the network address
+ * the sharer asked for the link from (kept as a hash per sharer); and any open after the first by the same opener of the same link
  * (the `share_opens` key decides, also under concurrency), even when that first one was capped.
  */
 import type { Kysely } from 'kysely'
@@ -44,6 +47,11 @@ export function isArticleUrl(url: string): boolean {
 /** The fingerprint identity of an opener with no cookie (see the module comment). */
 export async function fingerprint(address: string, userAgent: string): Promise<string> {
   return (await sha256Hex(`opener\u0000${address}\u0000${userAgent}`)).slice(0, 32)
+}
+
+/** The identity of an opener known by their openid of the account (SHARE_OAUTH). */
+export async function openidOpener(appid: string, openid: string): Promise<string> {
+  return (await sha256Hex(`openid\u0000${appid}\u0000${openid}`)).slice(0, 32)
 }
 
 /** The sharer's network address as kept: hashed, per member. */
@@ -113,11 +121,26 @@ export async function shareLink(
   return { status: 'ok', code: row.code }
 }
 
+/** The account of link `code`, if there is such a link (read only: the open is not recorded). */
+export async function shareLinkAccount(
+  db: Kysely<Database>,
+  code: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('share_links')
+    .select('appid')
+    .where('code', '=', code)
+    .executeTakeFirst()
+  return row?.appid
+}
+
 /** An open of a share link. */
 export interface ShareOpen {
   code: string
   /** The `qz_vid` cookie as sent, if any. */
   cookie?: string
+  /** The opener's openid of the link's account, from the silent web OAuth (SHARE_OAUTH). */
+  openid?: string
   address: string
   userAgent: string
   now: Date
@@ -151,13 +174,18 @@ export async function openShareLink(
     .returning(['id', 'appid', 'member_id', 'kind', 'ref', 'target_url', 'sharer_address'])
     .executeTakeFirst()
   if (!link) return undefined
-  const opener =
-    o.cookie && isOpenerId(o.cookie) ? o.cookie : await fingerprint(o.address, o.userAgent)
+  const opener = o.openid
+    ? await openidOpener(link.appid, o.openid)
+    : o.cookie && isOpenerId(o.cookie)
+      ? o.cookie
+      : await fingerprint(o.address, o.userAgent)
   const opened = (outcome: ShareOpenOutcome): OpenedShare => ({ link, opener, outcome })
   if (!isWechatBrowser(o.userAgent)) return opened({ status: 'not_wechat' })
-  if (link.sharer_address === (await sharerAddress(link.member_id, o.address)))
+  // the address says "self" only when nothing better is known: a friend on the same Wi-Fi counts
+  if (!o.openid && link.sharer_address === (await sharerAddress(link.member_id, o.address)))
     return opened({ status: 'self' })
   const outcome = await withMemberLocked(db, link.member_id, async (trx, member) => {
+    if (o.openid && o.openid === member.openid) return { status: 'self' } as const
     const first = await sql<{ link_id: number }>`
       insert into share_opens (link_id, opener, outcome, created_at)
       values (${link.id}, ${opener}, 'capped', ${o.now}::timestamptz)

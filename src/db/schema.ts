@@ -212,7 +212,8 @@ export interface MemberReachabilityTable {
   recorded_at: Timestamp
 }
 
-export type OutboxKind = 'template' | 'custom' | 'subscribe'
+/** `mp_subscribe`: the mini program's subscribe/send, with its token (`touser` in the payload). */
+export type OutboxKind = 'template' | 'custom' | 'subscribe' | 'mp_subscribe'
 export type OutboxStatus =
   | 'pending'
   | 'sending'
@@ -262,7 +263,7 @@ export interface PushOutboxTable {
 /** A quota error (45009) pauses one API of an account until the quota resets. */
 export interface OutboxPausesTable {
   appid: string
-  api: 'template' | 'custom' | 'subscribe' | 'mass'
+  api: 'template' | 'custom' | 'subscribe' | 'mp_subscribe' | 'mass'
   paused_until: Timestamp
   errcode: number
   recorded_at: Timestamp
@@ -1077,6 +1078,8 @@ export interface ProductReviewsTable {
   reversed_points: Generated<number>
   created_at: Timestamp
   hidden_at: Timestamp | null
+  /** How often it was hidden (each hide and unhide has its own ledger key). */
+  hides: Generated<number>
 }
 
 /** A member's tracked share link for an article, activity or product (`/r/s/<code>`). */

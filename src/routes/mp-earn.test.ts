@@ -170,6 +170,14 @@ forEachDatabase('earn routes: reviews, shares, profile, /r/s and hiding a review
     expect(list.json.reviews).toMatchObject([
       { id, status: 'hidden', points: 20, reversedPoints: 20 },
     ])
+    const unhide = () =>
+      call(`/admin/api/accounts/${APPID}/reviews/${id}/unhide`, { method: 'POST', headers: admin })
+    expect((await unhide()).json).toEqual({ status: 'visible', restored: 20 })
+    expect((await unhide()).json).toEqual({ status: 'already_visible' })
+    expect(await balance(u.id)).toBe(20)
+    expect(
+      (await call('/api/mp/reviews?sku=earn-tea', { token: u.token })).json.reviews,
+    ).toHaveLength(1)
   })
 
   it('gives a share link; a friend opening it in WeChat earns the sharer once, with a cookie', async () => {

@@ -2,7 +2,8 @@
  * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
  * token, stable_token, template/custom/subscribe sends (the OA's bizsend and the mini program's
  * subscribe/send), qrcode/create (+ showqrcode images),
- * user/info, user/get, tags, and the mini program's sns/jscode2session.
+ * user/info, user/get, tags, the mini program's sns/jscode2session, and the OA's web OAuth code
+ * exchange (sns/oauth2/access_token).
  * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
  * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
  */
@@ -102,6 +103,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const joinWays = new Map<string, Record<string, unknown>>()
   const groups = new Map<string, SandboxGroup>()
   const loginCodes = new Map<string, { appid: string; openid: string; unionid?: string }>()
+  const oauthCodes = new Map<string, { appid: string; openid: string; snapshot?: boolean }>()
   const sent: SentMessage[] = []
   const calls = new Map<string, number>()
   const hanging = new Set<ServerResponse>()
@@ -400,11 +402,13 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         ? 'gettoken'
         : path === '/sns/jscode2session'
           ? 'jscode2session'
-          : path === '/cgi-bin/token'
-            ? 'token'
-            : path === '/cgi-bin/stable_token'
-              ? 'stable_token'
-              : authed[path]?.[0]
+          : path === '/sns/oauth2/access_token'
+            ? 'oauth2'
+            : path === '/cgi-bin/token'
+              ? 'token'
+              : path === '/cgi-bin/stable_token'
+                ? 'stable_token'
+                : authed[path]?.[0]
     if (!method) return send(res, { errcode: 48001, errmsg: 'api unauthorized' }, 404)
     count(method)
 
@@ -437,6 +441,26 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         openid: login.openid,
         session_key: btoa(`sandbox-session-key-${++seq}`.padEnd(16, '.').slice(0, 16)),
         ...(login.unionid ? { unionid: login.unionid } : {}),
+      })
+    }
+    if (method === 'oauth2') {
+      // Web OAuth (snsapi_base): appid + secret + a single-use code the authorize page gave.
+      const q = Object.fromEntries(url.searchParams)
+      if (q.grant_type !== 'authorization_code')
+        return send(res, { errcode: 40002, errmsg: 'invalid grant_type' })
+      const bad = checkAccount(q.appid, q.secret)
+      if (bad) return send(res, bad)
+      const given = oauthCodes.get(q.code ?? '')
+      if (!given || given.appid !== q.appid)
+        return send(res, { errcode: 40029, errmsg: 'invalid code' })
+      oauthCodes.delete(q.code!)
+      return send(res, {
+        access_token: `sandbox_web_${++seq}`,
+        expires_in: 7200,
+        refresh_token: `sandbox_refresh_${seq}`,
+        openid: given.openid,
+        scope: 'snsapi_base',
+        ...(given.snapshot ? { is_snapshotuser: 1 } : {}),
       })
     }
     if (method === 'gettoken') {
@@ -538,6 +562,15 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     loginCode(appid: string, openid: string, unionid?: string): string {
       const code = `sandbox_code_${++seq}_${Math.random().toString(36).slice(2, 10)}`
       loginCodes.set(code, { appid, openid, unionid })
+      return code
+    },
+    /**
+     * The `code` WeChat's authorize page would hand back for a person of an account (single use),
+     * as after `open.weixin.qq.com/connect/oauth2/authorize`; `snapshot`: a 朋友圈 snapshot page.
+     */
+    oauthCode(appid: string, openid: string, o: { snapshot?: boolean } = {}): string {
+      const code = `sandbox_oauth_${++seq}_${Math.random().toString(36).slice(2, 10)}`
+      oauthCodes.set(code, { appid, openid, snapshot: o.snapshot })
       return code
     },
     /** What a phone scanning the code would read: the scene of a live ticket, else undefined. */

@@ -1,5 +1,5 @@
 /** A member's points and one page of their ledger, newest first. */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database, Member } from '../../db/schema.js'
 
 /** The largest page of ledger entries. */
@@ -7,7 +7,9 @@ export const LEDGER_PAGE_MAX = 200
 
 /**
  * The member's balance, frozen and lifetime points, level, and up to `limit` ledger entries (default
- * 50, at most {@link LEDGER_PAGE_MAX}) older than entry `before` (0 or absent: the newest).
+ * 50, at most {@link LEDGER_PAGE_MAX}) older than entry `before` (0 or absent: the newest). A
+ * credit carries its lot's expiry (points-expiry.ts): `lot_expires_at` (null: not stamped yet or
+ * never expires), what is left of it and what expired.
  */
 export async function memberLedger(
   db: Kysely<Database>,
@@ -18,21 +20,28 @@ export async function memberLedger(
   const before = page.before ?? 0
   let q = db
     .selectFrom('points_ledger')
+    .leftJoin('points_lots as l', 'l.ledger_id', 'points_ledger.id')
     .select([
-      'id',
-      'delta',
-      'rule',
-      'reference',
-      'balance_after',
-      'earned',
-      'state',
-      'created_at',
-      'expires_at',
+      'points_ledger.id',
+      'points_ledger.delta',
+      'points_ledger.rule',
+      'points_ledger.reference',
+      'points_ledger.balance_after',
+      'points_ledger.earned',
+      'points_ledger.state',
+      'points_ledger.created_at',
+      'points_ledger.expires_at',
+      // `infinity` (never) is not read into JavaScript
+      sql<Date | null>`case when l.expires_at < 'infinity'::timestamptz then l.expires_at end`.as(
+        'lot_expires_at',
+      ),
+      'l.remaining as lot_remaining',
+      'l.expired as lot_expired',
     ])
-    .where('member_id', '=', member.id)
-    .orderBy('id', 'desc')
+    .where('points_ledger.member_id', '=', member.id)
+    .orderBy('points_ledger.id', 'desc')
     .limit(limit)
-  if (before > 0) q = q.where('id', '<', before)
+  if (before > 0) q = q.where('points_ledger.id', '<', before)
   const entries = await q.execute()
   return {
     balance: member.points_balance,

@@ -31,6 +31,7 @@ import { shopOrdersPage } from './shop-orders.js'
 import { shopProductPage } from './shop-product.js'
 import { shopReconciliationPage } from './shop-reconciliation.js'
 import { shopRefundsPage } from './shop-refunds.js'
+import { shopReviewsPage } from './shop-reviews.js'
 import { systemPage } from './system.js'
 import { transfersPage } from './transfers.js'
 
@@ -61,6 +62,7 @@ export const consolePages: ConsolePage[] = [
   shopOrdersPage,
   shopOrderPage,
   shopRefundsPage,
+  shopReviewsPage,
   shopReconciliationPage,
   systemPage,
   operatorsPage,

@@ -112,6 +112,19 @@ export function LedgerCard(
           },
           { label: t('member.ledger.after'), num: true, cell: (e) => fmt.count(e.balance_after) },
           { label: t('member.ledger.state'), cell: (e) => (e.state === 'frozen' ? '❄' : '') },
+          {
+            label: t('member.ledger.expiry'),
+            cell: (e) =>
+              [
+                e.lot_expires_at &&
+                  t('member.ledger.expiresAt', { at: fmt.dateTime(e.lot_expires_at) }),
+                e.lot_expired
+                  ? t('member.ledger.expired', { points: fmt.count(e.lot_expired) })
+                  : undefined,
+              ]
+                .filter(Boolean)
+                .join(' · '),
+          },
         ]}
       />
       <Pager

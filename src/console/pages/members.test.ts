@@ -12,6 +12,7 @@ import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { createApp } from '../../app.js'
 import { addDays, localDay } from '../../community/community-time.js'
+import { changePoints } from '../../community/points-ledger.js'
 import { silentLogger } from '../../logger.js'
 
 forEachDatabase('console members', (db) => {
@@ -99,6 +100,38 @@ forEachDatabase('console members', (db) => {
     expect(html).toContain('48 小时窗口至')
     expect(html).not.toContain('name="delta"') // a viewer gets no forms
     expect((await get('/console/members/nobody', cookie)).status).toBe(404)
+
+    // each credit shows when its points expire and how many did (points-expiry.ts's lots)
+    const credits: number[] = []
+    for (const key of ['lot-a', 'lot-b']) {
+      const change = { appid, memberId: member.id, rule: 'grant', idempotencyKey: key }
+      const r = await changePoints(
+        db().db,
+        { ...change, now: clock.now(), timeZone: 'Asia/Shanghai' },
+        20,
+      )
+      if (r.status !== 'applied') throw new Error(r.status)
+      const entry = await db()
+        .db.selectFrom('points_ledger')
+        .select('id')
+        .where('idempotency_key', '=', key)
+        .executeTakeFirstOrThrow()
+      credits.push(entry.id)
+    }
+    await db()
+      .db.updateTable('points_lots')
+      .set({ expires_at: new Date('2026-12-31T16:00:00Z') })
+      .where('ledger_id', '=', credits[0]!)
+      .execute()
+    await db()
+      .db.updateTable('points_lots')
+      .set({ expired: 3, remaining: 17, expires_at: clock.now() })
+      .where('ledger_id', '=', credits[1]!)
+      .execute()
+    const ledger = await (await get(`/console/members/${family.openid}`, cookie)).text()
+    expect(ledger).toContain('<th scope="col">有效期</th>')
+    expect(ledger).toContain('2027-01-01 00:00 过期')
+    expect(ledger).toContain('已过期 3')
   })
 
   it('lets an operator grant within the per-day limit, audited with their name', async () => {

@@ -8,12 +8,13 @@ import { SelectField } from '../components/select.js'
 import { type ConsoleDeps, ConsoleRefusal } from '../context.js'
 import type { Translate } from '../i18n.js'
 
-/** The section's pages: 商品 · 拼团 · 订单 · 退款 · 对账. */
+/** The section's pages: 商品 · 拼团 · 订单 · 退款 · 评价 · 对账. */
 const TABS = [
   { href: '/console/shop', key: 'shop.tab.products' },
   { href: '/console/shop/group-buys', key: 'shop.tab.groupBuys' },
   { href: '/console/shop/orders', key: 'shop.tab.orders' },
   { href: '/console/shop/refunds', key: 'shop.tab.refunds' },
+  { href: '/console/shop/reviews', key: 'shop.tab.reviews' },
   { href: '/console/shop/reconciliation', key: 'shop.tab.reconciliation' },
 ] as const
 
@@ -48,19 +49,24 @@ export const fenToYuan = (fen: number) => (fen / 100).toFixed(2)
 /** The page size of every list in the section. */
 export const PAGE = 50
 
-/** A list's filter: one labelled select and its button (a GET form). */
-export function SelectFilter(p: {
-  t: Translate
-  action: string
+/** One labelled select of a list's filter. */
+interface FilterSelect {
   id: string
   name: string
   label: string
   value: string
   options: [string, string][]
-}) {
+}
+
+/** A list's filter: a labelled select (and `also` more) and its button (a GET form). */
+export function SelectFilter(
+  p: FilterSelect & { t: Translate; action: string; also?: FilterSelect[] },
+) {
   return (
     <form method="get" action={p.action} class="filters">
-      <SelectField id={p.id} name={p.name} label={p.label} value={p.value} options={p.options} />
+      {[p, ...(p.also ?? [])].map((f) => (
+        <SelectField id={f.id} name={f.name} label={f.label} value={f.value} options={f.options} />
+      ))}
       <button type="submit" class="secondary">
         {p.t('shop.filter')}
       </button>

@@ -12,6 +12,7 @@ import { manualClock, postForm, seedOperators, signIn } from '../../../test/cons
 import { forEachDatabase } from '../../../test/databases.js'
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { type AppDeps, createApp } from '../../app.js'
+import { submitReview } from '../../community/reviews.js'
 import { silentLogger } from '../../logger.js'
 import { PayApiError, type PayGateway } from '../../pay/gateway.js'
 
@@ -241,6 +242,81 @@ forEachDatabase('console: shop', (get) => {
 
     const en = await page('/console/shop/orders?lang=en')
     expect(en.html).toContain('Order number')
+  })
+
+  it('lists reviews by product and state; hides and shows one again, points back and forth', async () => {
+    const buyer = await db()
+      .selectFrom('members')
+      .select('id')
+      .where('appid', '=', appid)
+      .where('openid', '=', 'o_buyer_1')
+      .executeTakeFirstOrThrow()
+    const balance = async () =>
+      (
+        await db()
+          .selectFrom('members')
+          .select('points_balance')
+          .where('id', '=', buyer.id)
+          .executeTakeFirstOrThrow()
+      ).points_balance
+    const before = await balance()
+    const created = await submitReview(db(), {
+      memberId: buyer.id,
+      outTradeNo: ORDER,
+      rating: 4,
+      text: '会员权益很实用',
+      now: clock.now(),
+      timeZone: 'Asia/Shanghai',
+    })
+    if (created.status !== 'created') throw new Error(created.status)
+    expect(created.points).toBe(20)
+    const id = created.reviewId
+    const list = await page('/console/shop/reviews')
+    expect(list.status).toBe(200)
+    expect(list.html).toContain('会员权益很实用')
+    expect(list.html).toContain('★★★★ 4/5')
+    expect(list.html).toContain('aria-current="page">评价')
+    expect(list.html).toContain(`action="/console/shop/reviews/${id}/hide"`)
+    expect((await page('/console/shop/reviews?sku=vip-30&status=visible')).html).toContain(
+      '会员权益很实用',
+    )
+    expect((await page('/console/shop/reviews?sku=group-gift')).html).not.toContain(
+      '会员权益很实用',
+    )
+    expect((await page('/console/shop/reviews?status=hidden')).html).not.toContain('会员权益很实用')
+
+    const hidden = await post(`/console/shop/reviews/${id}/hide?status=visible`, {})
+    expect(hidden.status).toBe(303)
+    expect(hidden.headers.get('location')).toBe(
+      `/console/shop/reviews?status=visible&done=hidden&id=${id}&points=20`,
+    )
+    expect(await balance()).toBe(before)
+    const shown = await page(hidden.headers.get('location')!)
+    expect(shown.html).toContain(`评价 #${id} 已隐藏，收回 20 分。`)
+    const hiddenList = await page('/console/shop/reviews?status=hidden')
+    expect(hiddenList.html).toContain('会员权益很实用')
+    expect(hiddenList.html).toContain('收回 20 分')
+    expect(hiddenList.html).toContain(`action="/console/shop/reviews/${id}/unhide?status=hidden"`)
+    // a second hide changes nothing
+    const again = await post(`/console/shop/reviews/${id}/hide`, {})
+    expect(again.headers.get('location')).toContain('done=already_hidden')
+    expect(await balance()).toBe(before)
+
+    expect((await post(`/console/shop/reviews/${id}/unhide`, {})).status).toBe(303)
+    expect(await balance()).toBe(before + 20)
+    expect((await audits('review.hide')).map((a) => [a.actor, a.target])).toEqual([
+      ['op1', `${id}`],
+    ])
+    expect((await audits('review.unhide')).map((a) => a.target)).toEqual([`${id}`])
+
+    // viewers see the list without the buttons and cannot post; unknown ids are 404
+    const seen = await page('/console/shop/reviews', viewer.cookie)
+    expect(seen.html).toContain('会员权益很实用')
+    expect(seen.html).not.toContain(`/console/shop/reviews/${id}/hide`)
+    expect((await post(`/console/shop/reviews/${id}/hide`, {}, viewer)).status).toBe(403)
+    expect((await post('/console/shop/reviews/999999/hide', {})).status).toBe(404)
+    expect((await post('/console/shop/reviews/x/hide', {})).status).toBe(404)
+    expect(await balance()).toBe(before + 20)
   })
 
   it('creates a flash sale and edits it; bad input is refused on the form, nothing changed', async () => {

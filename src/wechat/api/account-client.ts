@@ -53,3 +53,14 @@ export function accountClients(
     if (a.secret) clients.set(a.appid, accountClient({ ...o, appid: a.appid, secret: a.secret }))
   return clients
 }
+
+/**
+ * The mini program's client (its own access token, shared in the same token store under its
+ * appid): for its subscribe messages. Undefined when no mini program is configured.
+ */
+export function miniProgramClient(
+  mp: { mpAppid: string; mpSecret: string } | undefined,
+  o: Omit<AccountClientOptions, 'appid' | 'secret'>,
+): ApiClient | undefined {
+  return mp && accountClient({ ...o, appid: mp.mpAppid, secret: mp.mpSecret })
+}

@@ -1,0 +1,230 @@
+/**
+ * Check-in reminders through the mini program's subscribe message (issue #19, part 3): the third
+ * channel after the customer-service message and the OA's subscribe message, sent with the mini
+ * program's token to its openid through the outbox's notice lane; a one-time authorisation is
+ * consumed exactly once, however many job runs and dispatchers race for it.
+ */
+import { sql } from 'kysely'
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { sandboxClient } from '../../test/sandbox-client.js'
+import { translator } from '../bot/i18n.js'
+import { silentLogger } from '../logger.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import {
+  DEFAULT_REMINDER_SETTINGS,
+  enqueueCheckinReminders,
+  type ReminderSettings,
+  recordAuthorisation,
+} from './checkin-reminders.js'
+import { type DispatcherOptions, drainOutbox } from './outbox.js'
+
+const TZ = 'Asia/Shanghai'
+const t = translator('zh-CN')
+const SECRET = 'mp-reminder-secret'
+const OA_TEMPLATE = 'oa_remind_tpl'
+const MP_TEMPLATE = 'mp_remind_tpl'
+const settings: ReminderSettings = {
+  ...DEFAULT_REMINDER_SETTINGS,
+  subscribe: { templateId: OA_TEMPLATE, titleKey: 'thing1', hintKey: 'thing2' },
+  mpTemplateId: MP_TEMPLATE,
+  mpSubscribe: { titleKey: 'thing1', hintKey: 'thing4', page: 'pages/checkin/index' },
+}
+/** A Shanghai wall-clock time on a December 2026 day as an instant. */
+const at = (day: number, hhmm: string) =>
+  new Date(`2026-12-${String(day).padStart(2, '0')}T${hhmm}:00+08:00`)
+
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi({ secret: SECRET })
+})
+afterAll(() => wx.close())
+
+forEachDatabase('check-in reminders by mini-program subscribe message', (get, name) => {
+  const APPID = `wxmprem${name === 'pglite' ? 'a' : 'b'}0000000001`
+  const MP_APPID = `wxmpapp${name === 'pglite' ? 'a' : 'b'}0000000001`
+  let seq = 0
+  /** A follower whose customer-service window closed on the 1st. */
+  const member = async () => {
+    const suffix = `${++seq}_${Math.random().toString(36).slice(2, 8)}`
+    const row = await get()
+      .db.insertInto('members')
+      .values({
+        appid: APPID,
+        openid: `o_oa_${suffix}`,
+        first_seen_at: at(1, '09:00'),
+        subscribed: true,
+        subscribed_at: at(1, '09:00'),
+        last_inbound_at: at(1, '10:00'),
+      })
+      .returning(['id', 'openid'])
+      .executeTakeFirstOrThrow()
+    return { ...row, mpOpenid: `o_mp_${suffix}` }
+  }
+  const authorise = (m: { id: number; mpOpenid: string }, app: 'oa' | 'mp', now = at(3, '10:00')) =>
+    recordAuthorisation(get().db, {
+      appid: APPID,
+      memberId: m.id,
+      source: app === 'oa' ? { app } : { app, openid: m.mpOpenid },
+      templateId: app === 'oa' ? OA_TEMPLATE : MP_TEMPLATE,
+      now,
+      timeZone: TZ,
+      settings,
+    })
+  const run = (slot: Date, db = get().db) =>
+    enqueueCheckinReminders(db, { slot, timeZone: TZ, settings, t })
+  const credits = (memberId: number) =>
+    get()
+      .db.selectFrom('checkin_reminders')
+      .select(['oa_credits', 'mp_credits'])
+      .where('member_id', '=', memberId)
+      .executeTakeFirstOrThrow()
+  const items = (openid: string) =>
+    get()
+      .db.selectFrom('push_outbox')
+      .select(['kind', 'payload', 'lane', 'status', 'errcode'])
+      .where('appid', '=', APPID)
+      .where('openid', '=', openid)
+      .orderBy('id')
+      .execute()
+  const dispatcher = (db = get().db, mp = true): DispatcherOptions => {
+    const client = (appid: string) => sandboxClient(db, { appid, secret: SECRET, baseUrl: wx.url })
+    return {
+      db,
+      api: client(APPID),
+      mpApi: mp ? client(MP_APPID) : undefined,
+      appid: APPID,
+      clock: { now: () => at(3, '20:00') },
+      logger: silentLogger,
+      timeZone: TZ,
+      rate: { perSecond: 0, burst: 1 },
+    }
+  }
+  const mpSends = (touser?: string) =>
+    wx.sent.filter(
+      (s) => s.method === 'mp.subscribe.send' && (touser === undefined || s.touser === touser),
+    )
+
+  beforeEach(async () => {
+    await sql`delete from push_outbox`.execute(get().db)
+    await sql`delete from checkin_reminders`.execute(get().db)
+    wx.sent.length = 0
+  })
+
+  it('uses the mini-program authorisation after the window and the OA authorisation', async () => {
+    const m = await member()
+    await authorise(m, 'mp')
+    await authorise(m, 'oa')
+    // the OA's subscribe message first, then the mini program's
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 1,
+      mpSubscribe: 0,
+    })
+    expect(await run(at(4, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 1,
+    })
+    expect(await credits(m.id)).toEqual({ oa_credits: 0, mp_credits: 0 })
+    const [, mp] = await items(m.openid)
+    expect(mp).toMatchObject({ kind: 'mp_subscribe', lane: 1 })
+    expect(JSON.parse(mp!.payload)).toEqual({
+      touser: m.mpOpenid,
+      template_id: MP_TEMPLATE,
+      page: 'pages/checkin/index',
+      data: {
+        thing1: { value: '今天还没签到' },
+        thing4: { value: '回复签到领积分，取消提醒可退订' },
+      },
+    })
+    // used up: nothing on the 5th
+    expect(await run(at(5, '20:00'))).toMatchObject({ decided: 1, mpSubscribe: 0 })
+    // without the mini program's keys configured the authorisation is only recorded
+    await authorise(m, 'mp', at(5, '21:00'))
+    const recordOnly = { ...settings, mpSubscribe: undefined }
+    expect(
+      await enqueueCheckinReminders(get().db, {
+        slot: at(6, '20:00'),
+        timeZone: TZ,
+        settings: recordOnly,
+        t,
+      }),
+    ).toMatchObject({ decided: 1, mpSubscribe: 0 })
+    expect((await credits(m.id)).mp_credits).toBe(1)
+  })
+
+  it('sends with the mini program’s own token to its openid; 43101 drops the authorisation, no retry', async () => {
+    const ok = await member()
+    const refused = await member()
+    await authorise(ok, 'mp')
+    await authorise(refused, 'mp')
+    await authorise(refused, 'mp') // two accepts counted; WeChat says none is left
+    wx.setUser(refused.mpOpenid, { subscribe: true, refused: [MP_TEMPLATE] })
+    expect(await run(at(3, '20:00'))).toMatchObject({ decided: 2, mpSubscribe: 2 })
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 1, skipped: 1, retried: 0 })
+    const [sent] = mpSends()
+    expect(sent).toMatchObject({ appid: MP_APPID, touser: ok.mpOpenid })
+    expect(sent!.body).toMatchObject({ template_id: MP_TEMPLATE, page: 'pages/checkin/index' })
+    expect(wx.sent.filter((s) => s.method === 'subscribe.send')).toEqual([])
+    expect(await items(refused.openid)).toMatchObject([{ status: 'skipped', errcode: 43101 }])
+    expect((await credits(refused.id)).mp_credits).toBe(0) // the second accept is not believed
+    expect((await credits(ok.id)).mp_credits).toBe(0)
+    const calls = wx.calls('mp.subscribe.send')
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 0, skipped: 0, retried: 0 })
+    expect(wx.calls('mp.subscribe.send')).toBe(calls)
+    // the refused member is not chosen on the 4th; a new accept gives one send again
+    expect(await run(at(4, '20:00'))).toMatchObject({ decided: 2, mpSubscribe: 0 })
+    await authorise(refused, 'mp', at(4, '21:00'))
+    expect((await credits(refused.id)).mp_credits).toBe(1)
+  })
+
+  it('a 45009 of the mini program pauses only its own API until midnight', async () => {
+    const m = await member()
+    await authorise(m, 'mp')
+    await run(at(3, '20:00'))
+    wx.fault('mp.subscribe.send', { errcode: 45009, errmsg: 'reach max api daily quota limit' })
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 0, paused: true })
+    const pauses = await get()
+      .db.selectFrom('outbox_pauses')
+      .select(['api', 'paused_until'])
+      .where('appid', '=', APPID)
+      .execute()
+    expect(pauses).toEqual([{ api: 'mp_subscribe', paused_until: at(4, '00:00') }])
+    expect(await items(m.openid)).toMatchObject([{ kind: 'mp_subscribe', status: 'pending' }])
+    await sql`delete from outbox_pauses`.execute(get().db)
+  })
+
+  it('without the mini program’s client the item fails instead of going through the OA', async () => {
+    const m = await member()
+    await authorise(m, 'mp')
+    await run(at(3, '20:00'))
+    expect(await drainOutbox(dispatcher(get().db, false))).toMatchObject({ sent: 0, failed: 1 })
+    expect(wx.sent).toEqual([])
+  })
+
+  it('consumes each one-time authorisation exactly once with job runs and dispatchers in parallel', async () => {
+    const ms = await Promise.all(Array.from({ length: 30 }, () => member()))
+    for (const m of ms) await authorise(m, 'mp')
+    // PGlite has one connection: the runs interleave on it; PostgreSQL runs them truly apart
+    const other = name === 'postgres' ? get().open() : get().db
+    const slot = at(3, '20:00')
+    const runs = await Promise.all([run(slot), run(slot, other), run(slot, other)])
+    expect(runs.reduce((n, r) => n + r.mpSubscribe, 0)).toBe(30)
+    expect(runs.reduce((n, r) => n + r.decided, 0)).toBe(30)
+    const left = await get()
+      .db.selectFrom('checkin_reminders')
+      .select((eb) => eb.fn.sum<number>('mp_credits').as('credits'))
+      .executeTakeFirstOrThrow()
+    expect(Number(left.credits)).toBe(0)
+    const drains = await Promise.all([drainOutbox(dispatcher()), drainOutbox(dispatcher(other))])
+    expect(drains.reduce((n, d) => n + d.sent, 0)).toBe(30)
+    const sent = mpSends()
+    expect(sent).toHaveLength(30)
+    expect(new Set(sent.map((s) => s.touser))).toEqual(new Set(ms.map((m) => m.mpOpenid)))
+    // a later run the same day finds nothing more to send
+    expect(await run(at(3, '20:05'))).toMatchObject({ decided: 0 })
+  })
+})
