@@ -5,7 +5,7 @@
  * invocation's budget decides whether to go on. A paused or crashed run resumes from the saved
  * cursor, so repeated bounded runs end where one unbounded run would.
  */
-import type { Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../src/db/schema.js'
 import type { JobContext } from './types.js'
 
@@ -50,4 +50,24 @@ export async function runChunks<C>(
     cursor = step.cursor
     if (step.done) return { cursor, done: true, chunks }
   }
+}
+
+/**
+ * The id closing a chunk of `size` members after `after` (a walk of the primary key), or null
+ * when fewer are left: the chunk then runs to the end.
+ */
+export async function memberChunkEnd(
+  db: Kysely<Database>,
+  after: number,
+  size: number,
+): Promise<number | null> {
+  const row = await db
+    .selectFrom('members')
+    .select('id')
+    .where('id', '>', after)
+    .orderBy('id')
+    .offset(size - 1)
+    .limit(1)
+    .executeTakeFirst()
+  return row ? Number(row.id) : null
 }

@@ -31,3 +31,22 @@ export function chunkBudget(n: number): Budget {
   let remaining = n
   return { left: () => remaining-- > 0 }
 }
+
+/**
+ * A view of `budget` that remembers whether it ever said no: work built of several loops (each
+ * asking it between batches) learns afterwards whether it stopped early and has more to do.
+ * @example const b = watched(o.budget); await stampLots(db, { …, budget: b }); if (b.spent) …
+ */
+export function watched(budget: Budget | undefined): Budget & { readonly spent: boolean } {
+  let spent = false
+  return {
+    left() {
+      if (spent) return false
+      spent = budget ? !budget.left() : false
+      return !spent
+    },
+    get spent() {
+      return spent
+    },
+  }
+}

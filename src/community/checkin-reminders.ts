@@ -15,6 +15,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import type { Budget } from '../budget.js'
 import type { Database } from '../db/schema.js'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import { localDay, localDayStart, type QuietHours, quietHoursEnd } from './community-time.js'
@@ -249,6 +250,8 @@ export interface ReminderRun {
   custom: number
   /** Enqueued as subscribe messages (one authorisation used each). */
   subscribe: number
+  /** The budget ran out with reminders still due: the next run goes on. */
+  unfinished?: true
 }
 
 /**
@@ -265,6 +268,11 @@ export async function enqueueCheckinReminders(
     settings: ReminderSettings
     t: Translate
     batch?: number
+    /**
+     * Asked between batches (Workers' bounded invocations): when spent, the run stops; what is
+     * still due stays due (`next_at`) for the next minute's run.
+     */
+    budget?: Budget
   },
 ): Promise<ReminderRun> {
   const batch = o.batch ?? 50_000
@@ -352,5 +360,6 @@ export async function enqueueCheckinReminders(
     run.custom += r.custom
     run.subscribe += r.subscribe
     if (r.decided < batch) return run
+    if (o.budget?.left() === false) return { ...run, unfinished: true }
   }
 }

@@ -23,6 +23,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import type { Budget } from '../budget.js'
 import type { Database, Segment } from '../db/schema.js'
 import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
 import {
@@ -45,6 +46,11 @@ export interface JourneyRunOptions {
   t: Translate
   /** Enrollments per send statement (default 50 000); a step repeats until none is due. */
   batchSize?: number
+  /**
+   * Asked between send batches (Workers' bounded invocations): when spent, the run stops sending;
+   * due enrollments stay due (`next_at`) for the next run.
+   */
+  budget?: Budget
 }
 
 /** What a run did. */
@@ -369,7 +375,7 @@ async function sendStep(
     const r = rows[0]!
     total.enqueued += r.enqueued
     total.skipped += r.due - r.enqueued
-    if (r.due < limit) return total
+    if (r.due < limit || o.budget?.left() === false) return total
   }
 }
 
