@@ -5,8 +5,8 @@
  *
  * What is built once per isolate: configuration, the router, the Hono app, the shop's keys. What
  * belongs to one request or one scheduled invocation: the database connections (Workers forbid
- * using another request's socket — src/db/request-scope.ts) and the WeChat API clients (their
- * single-flight token refresh holds a pending fetch).
+ * using another request's socket — src/db/request-scope.ts) and the WeChat and WeCom API clients
+ * (their single-flight token refresh holds a pending fetch).
  */
 import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
@@ -101,6 +101,7 @@ async function build(env: WorkerEnv): Promise<Built> {
     shop,
     status,
     metrics: workerMetrics({ status }),
+    local: (make) => scopes.local(make),
   })
   return {
     app,
