@@ -187,6 +187,44 @@ forEachDatabase('chunked jobs', (get, dbName) => {
     expect(await segments(db)).toEqual(expected)
   })
 
+  it('a tick resumes a paused slot first and, once the budget is spent, claims no further slot; the catch-up runs it later', async () => {
+    const ran: string[] = []
+    const job = {
+      name: `paused-first-${dbName}`,
+      cron: '* * * * *',
+      catchUp: 'every' as const,
+      async run({ slot, cursor }: { slot: Date; cursor?: unknown }) {
+        ran.push(`${slot.toISOString().slice(11, 16)}${cursor ? ` from ${cursor}` : ''}`)
+        return {}
+      },
+    }
+    const at = (m: number) => new Date(Date.UTC(2026, 10, 26, 2, m))
+    await get()
+      .db.insertInto('job_runs')
+      .values({
+        job: job.name,
+        slot: at(0),
+        trigger: 'schedule',
+        status: 'paused',
+        worker: 'earlier',
+        started_at: at(0),
+        cursor: JSON.stringify('c1'),
+      })
+      .execute()
+    const tick = (m: number, budget?: ReturnType<typeof chunkBudget>) =>
+      runScheduled(job, deps(new Date(at(m).getTime() + 1000)), {
+        slot: at(m),
+        due: true,
+        timeZone: TZ,
+        worker: `w${m}`,
+        budget,
+      })
+    expect((await tick(3, chunkBudget(0))).map((r) => r.status)).toEqual(['ran'])
+    expect(ran).toEqual(['02:00 from c1'])
+    await tick(4)
+    expect(ran).toEqual(['02:00 from c1', '02:01', '02:02', '02:03', '02:04'])
+  })
+
   it('campaign enqueue: a tiny budget gives the run back at its cursor; later dispatches end where one unbounded dispatch does', async () => {
     const { db } = get()
     const settings = {
