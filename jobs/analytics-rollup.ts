@@ -3,7 +3,9 @@
  * up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
  * install starts from the oldest fact, at most 90 days back). Each day is built in one transaction
  * and is idempotent (src/analytics/rollup.ts), then the retention cohorts' cells of that day
- * (src/analytics/cohorts.ts); `npm run job analytics-rollup` runs it now.
+ * (src/analytics/cohorts.ts); `npm run job analytics-rollup` runs it now. A day is the chunk: once
+ * the invocation's budget is spent (Workers) the run stops after a day and says `more`; the next
+ * tick resumes it from the days built (`analytics_days` is the cursor).
  */
 import { sql } from 'kysely'
 import { buildCohortCells } from '../src/analytics/cohorts.js'
@@ -17,10 +19,11 @@ const FIRST_BUILD_DAYS = 90
 export const analyticsRollupJob: Job = {
   name: 'analytics-rollup',
   cron: '0 4 * * *',
-  async run({ db, clock, config, slot }) {
+  async run({ db, clock, config, slot, budget }) {
     const today = localDay(slot, config.timeZone)
     const yesterday = addDays(today, -1)
     const built: Record<string, number> = {}
+    let days = 0
     for (const { appid } of config.accounts) {
       const last = await db
         .selectFrom('analytics_days')
@@ -39,6 +42,10 @@ export const analyticsRollupJob: Job = {
       }
       let n = 0
       for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1), n++) {
+        if (days++ > 0 && budget?.left() === false) {
+          built[appid] = n
+          return { built, more: true }
+        }
         await buildDay(db, { appid, day, timeZone: config.timeZone, now: clock.now(), today })
         // The retention cohorts' cells that became known that day (src/analytics/cohorts.ts).
         await buildCohortCells(db, { appid, day, timeZone: config.timeZone })

@@ -1,4 +1,9 @@
-/** Every minute: start or continue due campaign runs, and mark conversions. */
+/**
+ * Every minute: start or continue due campaign runs, and mark conversions. A run walks its
+ * audience in batches with its cursor in `campaign_runs` (src/community/campaigns.ts); once the
+ * invocation's budget is spent it is given back there (`released`) and the next minute's run
+ * continues it, so this job never pauses its own slot.
+ */
 import { translator } from '../src/bot/i18n.js'
 import { markConversions } from '../src/community/campaign-report.js'
 import { dispatchCampaigns } from '../src/community/campaigns.js'
@@ -8,7 +13,7 @@ export const campaignsJob: Job = {
   name: 'campaigns',
   cron: '* * * * *',
   catchUp: 'every',
-  async run({ db, clock, config, slot }) {
+  async run({ db, clock, config, slot, budget }) {
     const now = clock.now()
     const dispatched = await dispatchCampaigns(db, {
       // The scheduled minute being run: a caught-up slot lies in the past.
@@ -16,6 +21,7 @@ export const campaignsJob: Job = {
       now,
       settings: config.campaigns,
       t: translator(config.locale),
+      budget,
     })
     return { ...dispatched, converted: await markConversions(db, now) }
   },

@@ -14,13 +14,14 @@ export const checkinRemindersJob: Job = {
   name: 'checkin-reminders',
   cron: '* * * * *',
   catchUp: 'latest',
-  async run({ db, slot, clock, config }) {
+  async run({ db, slot, clock, config, budget }) {
     const run = await enqueueCheckinReminders(db, {
       slot,
       now: clock.now(),
       timeZone: config.timeZone,
       settings: config.checkin.reminders ?? DEFAULT_REMINDER_SETTINGS,
       t: translator(config.locale),
+      budget,
     })
     return { ...run }
   },

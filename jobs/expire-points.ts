@@ -11,8 +11,10 @@ import type { Job } from './types.js'
 export const expirePointsJob: Job = {
   name: 'expire-points',
   cron: '5 0 * * *',
-  async run({ db, slot, config, metrics }) {
-    const { stamped, expired, announced } = await runPointsExpiry(db, {
+  async run({ db, slot, config, metrics, budget }) {
+    // Decided at the slot: a paused run resumed by a later tick continues at the same time.
+    const { stamped, expired, announced, more } = await runPointsExpiry(db, {
+      budget,
       now: slot,
       settings: config.pointsExpiry,
       campaigns: config.campaigns,
@@ -25,6 +27,7 @@ export const expirePointsJob: Job = {
       expiredPoints: expired.points,
       notices: announced.notices,
       noticePoints: announced.points,
+      ...(more ? { more } : {}),
     }
   },
 }

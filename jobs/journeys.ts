@@ -6,13 +6,14 @@ import type { Job } from './types.js'
 export const journeysJob: Job = {
   name: 'journeys',
   cron: '*/5 * * * *',
-  async run({ db, clock, config, slot }) {
+  async run({ db, clock, config, slot, budget }) {
     const started = Date.now()
     const r = await runJourneys(db, {
       slot,
       now: clock.now(),
       settings: config.campaigns,
       t: translator(config.locale),
+      budget,
     })
     return { ...r, ms: Date.now() - started }
   },

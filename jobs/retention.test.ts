@@ -1,9 +1,10 @@
 import { expect, it } from 'vitest'
+import { chunkBudget } from '../src/budget.js'
 import { loadConfig } from '../src/config.js'
 import { silentLogger } from '../src/logger.js'
 import { forEachDatabase } from '../test/databases.js'
 import { jobs } from './index.js'
-import { pruneJobRuns, retentionJob } from './retention.js'
+import { pruneJobRuns, pruneSteps, retentionJob } from './retention.js'
 
 const DAY = 86_400_000
 
@@ -71,5 +72,19 @@ forEachDatabase('retention', (get, dbName) => {
     })
     expect(result.jobRuns).toBeGreaterThanOrEqual(2)
     expect(await left(c)).toEqual([3])
+  })
+
+  it('with a spent budget stops after a step and says more; the resumed run does the rest', async () => {
+    const ctx = {
+      db: get().db,
+      clock: { now: () => new Date(now.getTime() + 3_600_000) },
+      logger: silentLogger,
+      config: loadConfig({ JOB_RUNS_RETENTION_DAYS: '7' }),
+      slot: now,
+    }
+    const first = await retentionJob.run({ ...ctx, budget: chunkBudget(0) })
+    expect(Object.keys(first)).toEqual(['jobRuns', 'more'])
+    const rest = await retentionJob.run(ctx)
+    expect(Object.keys(rest)).toEqual(pruneSteps.map((p) => p.name))
   })
 })

@@ -82,9 +82,17 @@ export const pruneSteps: PruneStep[] = [
 export const retentionJob: Job = {
   name: 'retention',
   cron: '47 4 * * *',
+  /**
+   * A step is the chunk: once the invocation's budget is spent (Workers) the run stops before the
+   * next step and says `more`; the next tick resumes the slot, and the steps done find nothing
+   * left to delete.
+   */
   async run(ctx) {
     const deleted: Record<string, number> = {}
-    for (const step of pruneSteps) deleted[step.name] = await step.prune(ctx)
+    for (const [i, step] of pruneSteps.entries()) {
+      if (i > 0 && ctx.budget?.left() === false) return { ...deleted, more: true }
+      deleted[step.name] = await step.prune(ctx)
+    }
     return deleted
   },
 }

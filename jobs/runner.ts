@@ -14,10 +14,19 @@
  *   Workers trigger, or a tick node-cron skipped while the previous run went on — oldest first,
  *   each through the same claim, at most JOB_CATCH_UP_HOURS back. A job with no scheduled slot
  *   yet does not catch up.
+ * - **Budget** (Workers): a tick may carry a {@link Budget}. A long job works in chunks
+ *   (jobs/chunks.ts) and, once the budget is spent, returns `more: true`: its slot is `paused` (no
+ *   process holds it) with the cursor its chunks saved, and every later tick resumes it first —
+ *   whether or not the job is due — until it finishes. A tick starts no further slot of a job
+ *   once the budget is spent; the catch-up runs those later. Node passes no budget: jobs run to
+ *   completion.
  */
+import type { Kysely, Transaction } from 'kysely'
+import type { Budget } from '../src/budget.js'
 import { cronMatches, cronSlots } from '../src/cron.js'
+import type { Database } from '../src/db/schema.js'
 import type { Metrics } from '../src/metrics.js'
-import type { Job, JobDeps } from './types.js'
+import type { Job, JobContext, JobDeps } from './types.js'
 
 /** A run whose process died is tried once more; after that it is marked failed (abandoned). */
 export const MAX_ATTEMPTS = 2
@@ -28,6 +37,8 @@ const SLOW_MS = 30_000
 /** What happened to one slot in this process. */
 export type SlotOutcome =
   | { status: 'ran'; result: Record<string, unknown>; attempt: number }
+  /** The budget ran out before the work was done (`result.more`): the next tick resumes it. */
+  | { status: 'paused'; result: Record<string, unknown>; attempt: number }
   | { status: 'failed'; error: unknown; attempt: number }
   /** This process found the last try dead and marked the slot failed. */
   | { status: 'abandoned'; attempts: number }
@@ -43,9 +54,20 @@ export const slotOf = (scheduled: Date) => new Date(Math.round(scheduled.getTime
 export const workerName = () =>
   `${globalThis.process?.pid ?? 'worker'}@${Math.random().toString(36).slice(2, 8)}`
 
-type Claim = { attempt: number } | { abandoned: number } | undefined
+type Claim = { attempt: number; cursor: string | null } | { abandoned: number } | undefined
 
-/** A new row for the slot, or a takeover of a dead run with a try left, or its abandonment. */
+/** Thrown by `saveCursor` when the run is no longer this process's: the chunk rolls back. */
+export class JobLeaseLost extends Error {
+  constructor(job: string, slot: Date) {
+    super(`job ${job} at ${slot.toISOString()}: the run was taken over; its chunk is not saved`)
+    this.name = 'JobLeaseLost'
+  }
+}
+
+/**
+ * A new row for the slot, or the resumption of a paused run, or a takeover of a dead run with a
+ * try left (with the cursor its chunks saved), or its abandonment.
+ */
 async function claim(
   job: Job,
   deps: JobDeps,
@@ -69,7 +91,16 @@ async function claim(
     .onConflict((oc) => oc.columns(['job', 'slot']).doNothing())
     .returning('attempts')
     .executeTakeFirst()
-  if (inserted) return { attempt: 1 }
+  if (inserted) return { attempt: 1, cursor: null }
+  const resumed = await db
+    .updateTable('job_runs')
+    .where('job', '=', job.name)
+    .where('slot', '=', o.slot)
+    .where('status', '=', 'paused')
+    .set({ status: 'running', worker: o.worker, lease_until: lease })
+    .returning(['attempts', 'cursor'])
+    .executeTakeFirst()
+  if (resumed) return { attempt: resumed.attempts, cursor: resumed.cursor }
   const dead = db
     .updateTable('job_runs')
     .where('job', '=', job.name)
@@ -84,7 +115,7 @@ async function claim(
       attempts: eb('attempts', '+', 1),
     }))
     .where('attempts', '<', MAX_ATTEMPTS)
-    .returning('attempts')
+    .returning(['attempts', 'cursor'])
     .executeTakeFirst()
   if (taken) {
     deps.logger.warn('job run lost its process: running it again', {
@@ -93,7 +124,7 @@ async function claim(
       slot: o.slot.toISOString(),
       attempt: taken.attempts,
     })
-    return { attempt: taken.attempts }
+    return { attempt: taken.attempts, cursor: taken.cursor }
   }
   const given = await dead
     .set({
@@ -110,21 +141,22 @@ async function claim(
 /**
  * Claims `(job, slot)` — or takes over a run of it whose process died — and, if this caller won,
  * runs the job while renewing the lease, then records the outcome (only while the run is still
- * this caller's). A manual run's context slot is now rounded down to the minute.
+ * this caller's): succeeded, failed, or paused when the job says `more` (its budget ran out). A
+ * manual run's context slot is now rounded down to the minute.
  */
 export async function runJobSlot(
   job: Job,
   deps: JobDeps,
-  o: { slot: Date; trigger: 'schedule' | 'manual'; worker: string },
+  o: { slot: Date; trigger: 'schedule' | 'manual'; worker: string; budget?: Budget },
 ): Promise<SlotOutcome> {
   const claimed = await claim(job, deps, o)
   if (!claimed) return { status: 'skipped' }
   if ('abandoned' in claimed) return { status: 'abandoned', attempts: claimed.abandoned }
-  const { attempt } = claimed
+  const { attempt, cursor } = claimed
   const { db, clock, logger, config } = deps
   const leaseMs = config.jobs.leaseSeconds * 1000
-  const mine = () =>
-    db
+  const mine = (q: Kysely<Database> = db) =>
+    q
       .updateTable('job_runs')
       .where('job', '=', job.name)
       .where('slot', '=', o.slot)
@@ -154,9 +186,27 @@ export async function runJobSlot(
   }, leaseMs / 3)
   const slot =
     o.trigger === 'manual' ? new Date(Math.floor(o.slot.getTime() / 60_000) * 60_000) : o.slot
+  const ctx: JobContext = {
+    ...deps,
+    slot,
+    budget: o.budget,
+    cursor: cursor === null ? undefined : JSON.parse(cursor),
+    // The chunk's transaction writes the cursor and renews the lease, or rolls back: a run taken
+    // over by another process commits nothing more (the row lock orders the two).
+    async saveCursor(trx: Transaction<Database>, next: unknown) {
+      const saved = await mine(trx)
+        .set({
+          cursor: JSON.stringify(next),
+          lease_until: new Date(clock.now().getTime() + leaseMs),
+        })
+        .executeTakeFirst()
+      if (saved.numUpdatedRows === 0n) throw new JobLeaseLost(job.name, o.slot)
+    },
+  }
   let outcome: SlotOutcome
   try {
-    outcome = { status: 'ran', result: await job.run({ ...deps, slot }), attempt }
+    const result = await job.run(ctx)
+    outcome = { status: result.more === true ? 'paused' : 'ran', result, attempt }
   } catch (error) {
     outcome = { status: 'failed', error, attempt }
   } finally {
@@ -166,7 +216,9 @@ export async function runJobSlot(
     .set(
       outcome.status === 'ran'
         ? { status: 'succeeded', finished_at: clock.now(), result: JSON.stringify(outcome.result) }
-        : { status: 'failed', finished_at: clock.now(), error: message(outcome) },
+        : outcome.status === 'paused'
+          ? { status: 'paused', lease_until: null, result: JSON.stringify(outcome.result) }
+          : { status: 'failed', finished_at: clock.now(), error: message(outcome) },
     )
     .execute()
   return outcome
@@ -176,16 +228,24 @@ const message = (o: SlotOutcome) =>
   o.status === 'failed' ? (o.error instanceof Error ? o.error.message : String(o.error)) : ''
 
 /**
- * One scheduled tick of a job at `slot`: first its runs whose process died (lease passed) and the
- * slots its cron matched since its last scheduled slot that no process ran — both at most
- * `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest first, each through
- * its claim, each logged and counted. Never throws. node-cron's six-field (seconds) expressions
- * are not caught up, only their dead runs taken over.
+ * One scheduled tick of a job at `slot`: first its paused runs, its runs whose process died (lease
+ * passed) and the slots its cron matched since its last scheduled slot that no process ran — the
+ * last two at most `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest
+ * first, each through its claim, each logged and counted; no slot after the first once `budget`
+ * is spent. Never throws. node-cron's six-field (seconds) expressions are not caught up, only
+ * their dead runs taken over.
  */
 export async function runScheduled(
   job: Job,
   deps: JobDeps,
-  o: { slot: Date; due: boolean; timeZone: string; worker: string; metrics?: Metrics },
+  o: {
+    slot: Date
+    due: boolean
+    timeZone: string
+    worker: string
+    metrics?: Metrics
+    budget?: Budget
+  },
 ): Promise<SlotReport[]> {
   let slots: Date[]
   try {
@@ -196,8 +256,14 @@ export async function runScheduled(
   }
   const reports: SlotReport[] = []
   for (const slot of slots) {
+    if (reports.length > 0 && o.budget && !o.budget.left()) break
     const started = performance.now()
-    const outcome = await runJobSlot(job, deps, { slot, trigger: 'schedule', worker: o.worker })
+    const outcome = await runJobSlot(job, deps, {
+      slot,
+      trigger: 'schedule',
+      worker: o.worker,
+      budget: o.budget,
+    })
       // The outcome could not be recorded (database gone): report it as a failure of this try.
       .catch((error): SlotOutcome => ({ status: 'failed', error, attempt: 0 }))
     report(job, slot, outcome, Math.round(performance.now() - started), deps, o.metrics)
@@ -211,8 +277,17 @@ async function slotsToRun(
   { db, clock, logger, config }: JobDeps,
   o: { slot: Date; due: boolean; timeZone: string },
 ): Promise<Date[]> {
+  const paused = (
+    await db
+      .selectFrom('job_runs')
+      .select('slot')
+      .where('job', '=', job.name)
+      .where('status', '=', 'paused')
+      .where('slot', '<=', o.slot)
+      .execute()
+  ).map((r) => new Date(r.slot))
   const current = o.due ? [o.slot] : []
-  if (config.jobs.catchUpHours === 0) return current
+  if (config.jobs.catchUpHours === 0) return unique([...paused, ...current])
   const since = new Date(o.slot.getTime() - config.jobs.catchUpHours * 3_600_000)
   const [last, dead] = await Promise.all([
     db
@@ -248,9 +323,13 @@ async function slotsToRun(
       from: matched[0]!.toISOString(),
       to: matched.at(-1)!.toISOString(),
     })
+  return unique([...paused, ...dead.map((r) => new Date(r.slot)), ...missed, ...current])
+}
+
+/** The slots, each once, oldest first. */
+function unique(slots: Date[]): Date[] {
   const all = new Map<number, Date>()
-  for (const slot of [...dead.map((r) => new Date(r.slot)), ...missed, ...current])
-    all.set(slot.getTime(), slot)
+  for (const slot of slots) all.set(slot.getTime(), slot)
   return [...all.values()].sort((a, b) => a.getTime() - b.getTime())
 }
 
@@ -285,6 +364,11 @@ function report(
     })
   else if (outcome.status === 'failed')
     logger.warn('job failed', { code: 'JOB_FAILED', ...at, error: outcome.error })
+  else if (outcome.status === 'paused')
+    logger.info('job paused: its budget ran out, the next tick resumes it', {
+      ...at,
+      ...outcome.result,
+    })
   else if (outcome.status === 'ran' && ms >= SLOW_MS)
     logger.warn('job slow', { code: 'JOB_SLOW', ...at, ...outcome.result })
   else if (outcome.status === 'ran') logger.debug('job finished', { ...at, ...outcome.result })
@@ -297,7 +381,14 @@ function report(
 export async function runDue(
   jobs: readonly Job[],
   deps: JobDeps,
-  o: { scheduledTime: Date; timeZone: string; worker: string; metrics?: Metrics },
+  o: {
+    scheduledTime: Date
+    timeZone: string
+    worker: string
+    metrics?: Metrics
+    /** Shared by every job of the tick (Workers: a wall-clock deadline). */
+    budget?: Budget
+  },
 ): Promise<SlotReport[]> {
   const slot = slotOf(o.scheduledTime)
   // Jobs not due now are looked at too (two indexed reads each): a daily job whose trigger was

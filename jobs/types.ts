@@ -1,5 +1,6 @@
 /** The shape of a scheduled job: `{ name, cron, run }`, one file per job. */
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
+import type { Budget } from '../src/budget.js'
 import type { Clock } from '../src/clock.js'
 import type { Config } from '../src/config.js'
 import type { Database } from '../src/db/schema.js'
@@ -26,6 +27,20 @@ export interface JobContext extends JobDeps {
    * now rounded down to the minute. Decide what is due from it, not from `clock.now()`.
    */
   slot: Date
+  /**
+   * What this invocation may still start: a long job asks before each chunk after its first and,
+   * when none is left, returns `{ more: true, … }` — the slot is paused and the next tick resumes
+   * it. Unlimited when absent (Node, manual runs).
+   */
+  budget?: Budget
+  /** The progress a paused or crashed run of this slot saved ({@link saveCursor}); else absent. */
+  cursor?: unknown
+  /**
+   * Saves the run's progress inside a chunk's transaction, so the chunk's writes and its cursor
+   * commit together; throws (rolling the chunk back) when the run is no longer this process's.
+   * Absent outside the runner (a direct call runs to completion).
+   */
+  saveCursor?(trx: Transaction<Database>, cursor: unknown): Promise<void>
 }
 
 /** A scheduled job. `cron` is read in the community's time zone (QUANZI_TIME_ZONE). */
@@ -39,6 +54,10 @@ export interface Job {
    * (pruning, segments, shop maintenance).
    */
   catchUp?: 'every' | 'latest'
-  /** Returns a small summary that is logged and stored in `job_runs.result`. */
+  /**
+   * Returns a small summary that is logged and stored in `job_runs.result`; `more: true` in it
+   * says the budget ran out before the work was done: the slot is paused, and resumed (with its
+   * saved cursor) by the next tick.
+   */
   run(ctx: JobContext): Promise<Record<string, unknown>>
 }

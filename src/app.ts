@@ -68,6 +68,11 @@ export interface AppDeps {
    * the audit log and rate limits; behind TRUSTED_PROXY_HOPS proxies, X-Forwarded-For is read too.
    */
   clientAddress?: PeerAddress
+  /**
+   * A value made once per request scope (Workers: `scopes.local`, since an I/O object — a pending
+   * token refresh — may not pass from one request to another); absent: once for the app.
+   */
+  local?: <V>(make: () => V) => V
 }
 
 const CODES: Record<number, string> = {
@@ -81,7 +86,6 @@ const CODES: Record<number, string> = {
   500: 'INTERNAL_ERROR',
 }
 
-/** Builds the HTTP app. */
 /** SHARE_OAUTH: each account with a secret authorises share-link openers silently. */
 function shareOauth(
   config: Config,
@@ -99,23 +103,38 @@ function shareOauth(
   }
 }
 
+/** `local` for one scope that lasts as long as the app (Node). */
+function once() {
+  const made = new Map<unknown, unknown>()
+  return <V>(make: () => V): V => {
+    if (!made.has(make)) made.set(make, make())
+    return made.get(make) as V
+  }
+}
+
+/** Builds the HTTP app. */
 export function createApp(deps: AppDeps): Hono {
   const { config, db } = deps
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
   const app = new Hono()
   const contact = config.wecomContact
-  const wecomApi =
-    contact &&
+  const makeWecomApi = () =>
     accountClient({
       tokenStore: databaseTokenStore(db, clock),
-      appid: `wecom:${contact.corpId}`,
-      secret: contact.secret,
-      baseUrl: contact.apiBase,
+      appid: `wecom:${contact!.corpId}`,
+      secret: contact!.secret,
+      baseUrl: contact!.apiBase,
       mode: 'wecom',
       clock,
       logger,
     })
+  const local = deps.local ?? once()
+  // Each call goes to the client of the current scope (its single-flight token refresh).
+  const wecomApi: ApiClient | undefined = contact && {
+    call: (req) => local(makeWecomApi).call(req),
+    unauthenticated: (req) => local(makeWecomApi).unauthenticated(req),
+  }
   const wechat = {
     api: deps.api ?? (() => undefined),
     qrImageBase: config.qrImageBase,

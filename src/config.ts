@@ -121,6 +121,13 @@ export interface JobSettings {
   leaseSeconds: number
   /** Finished job runs older than this are deleted (each job's newest scheduled run is kept). */
   runsRetentionDays: number
+  /**
+   * Workers: the wall-clock time one scheduled invocation gives its jobs; long jobs stop between
+   * chunks once it is spent and the next tick resumes them. Node runs jobs to completion.
+   */
+  budgetMs: number
+  /** Members per chunk of a chunked job (segment recompute). */
+  chunkMembers: number
 }
 
 /** An optional subscribe-message (订阅通知) template id. */
@@ -603,6 +610,8 @@ const envSchema = v.object({
   JOB_CATCH_UP_HOURS: integer(0, 168, 24),
   JOB_LEASE_SECONDS: integer(2, 3600, 60),
   JOB_RUNS_RETENTION_DAYS: integer(1, 3650, 30),
+  JOB_BUDGET_MS: integer(1, 600_000, 25_000),
+  JOB_CHUNK_MEMBERS: integer(100, 1_000_000, 50_000),
   TRUSTED_PROXY_HOPS: integer(0, 10, 0),
   METRICS_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters (a bearer token)')),
@@ -861,6 +870,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       catchUpHours: e.JOB_CATCH_UP_HOURS,
       leaseSeconds: e.JOB_LEASE_SECONDS,
       runsRetentionDays: e.JOB_RUNS_RETENTION_DAYS,
+      budgetMs: e.JOB_BUDGET_MS,
+      chunkMembers: e.JOB_CHUNK_MEMBERS,
     },
     metricsToken: e.METRICS_TOKEN,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,

@@ -23,11 +23,11 @@ export interface Metrics {
   sends(result: string, count: number): void
   /**
    * One scheduled or manual job slot ended (`abandoned`: given up after the retry of a run whose
-   * process died also died or failed).
+   * process died also died or failed; `paused`: its budget ran out, the next tick resumes it).
    */
   job(o: {
     job: string
-    outcome: 'ran' | 'failed' | 'skipped' | 'abandoned'
+    outcome: 'ran' | 'paused' | 'failed' | 'skipped' | 'abandoned'
     seconds: number
   }): void
   /** Points the expire-points job expired (counter `quanzi_points_expired_total`). */

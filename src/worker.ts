@@ -5,8 +5,8 @@
  *
  * What is built once per isolate: configuration, the router, the Hono app, the shop's keys. What
  * belongs to one request or one scheduled invocation: the database connections (Workers forbid
- * using another request's socket — src/db/request-scope.ts) and the WeChat API clients (their
- * single-flight token refresh holds a pending fetch).
+ * using another request's socket — src/db/request-scope.ts) and the WeChat and WeCom API clients
+ * (their single-flight token refresh holds a pending fetch).
  */
 import type { ExecutionContext, Hono } from 'hono'
 import { createRouter } from '../handlers/index.js'
@@ -14,6 +14,7 @@ import { jobs } from '../jobs/index.js'
 import { runDue, type SlotReport } from '../jobs/runner.js'
 import type { JobDeps } from '../jobs/types.js'
 import { createApp } from './app.js'
+import { wallClockBudget } from './budget.js'
 import { systemClock } from './clock.js'
 import { cachedOpsStatus } from './community/ops-status.js'
 import { type BoundedDrain, drainOutboxWithin } from './community/outbox-worker.js'
@@ -104,6 +105,7 @@ async function build(env: WorkerEnv): Promise<Built> {
     shop,
     status,
     metrics: workerMetrics({ status }),
+    local: (make) => scopes.local(make),
   })
   return {
     app,
@@ -132,15 +134,17 @@ export interface TickReport {
 }
 
 /**
- * One minute's tick: every job's due and missed slots (jobs/runner.ts claims each once), then
- * each account's outbox drained for at most {@link DRAIN_BUDGET_MS} in batches; the rest waits for
- * the next tick.
+ * One minute's tick: every job's paused, due and missed slots (jobs/runner.ts claims each once)
+ * within JOB_BUDGET_MS of wall time — long jobs stop between chunks once it is spent and the next
+ * tick resumes them — then each account's outbox drained for at most {@link DRAIN_BUDGET_MS} in
+ * batches; the rest waits for the next tick.
  */
 async function tick(b: Built, scheduledTime: Date): Promise<TickReport> {
   const reports = await runDue(jobs, b.jobDeps, {
     scheduledTime,
     timeZone: b.config.timeZone,
     worker: `workers@${crypto.randomUUID().slice(0, 8)}`,
+    budget: wallClockBudget(systemClock, b.config.jobs.budgetMs),
   })
   const drains: Record<string, BoundedDrain> = {}
   await Promise.all(

@@ -292,6 +292,15 @@ forEachDatabase(
       await run(at(10), 'running', at(13))
       await evaluate(db, appid, at(12), { jobs })
       expect(await rows(appid, 'job_stalled')).toHaveLength(0)
+      // paused between two bounded invocations (Workers), no lease: in progress all the same
+      await db
+        .updateTable('job_runs')
+        .set({ status: 'paused', lease_until: null })
+        .where('job', '=', job.name)
+        .where('slot', '=', at(10))
+        .execute()
+      await evaluate(db, appid, at(12.2), { jobs })
+      expect(await rows(appid, 'job_stalled')).toHaveLength(0)
       await db
         .updateTable('job_runs')
         .set({ status: 'failed' })

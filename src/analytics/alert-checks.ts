@@ -229,8 +229,13 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
         .select('slot')
         .where('job', '=', job.name)
         .where('slot', '>', after)
-        .where('status', '=', 'running')
-        .where('lease_until', '>', c.now)
+        // Running with a live lease, or paused between two bounded invocations (Workers).
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('status', '=', 'running'), eb('lease_until', '>', c.now)]),
+            eb('status', '=', 'paused'),
+          ]),
+        )
         .execute()
       const inProgress = new Set(running.map((r) => new Date(r.slot).getTime()))
       const missed = jobSlotsSince(job.cron, c.timeZone, after, c.now).filter(

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { analyticsRollupJob } from '../../jobs/analytics-rollup.js'
+import { runScheduled } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { chunkBudget } from '../budget.js'
 import { inviteCode, recordShare } from '../community/invites.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
@@ -271,6 +273,45 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       .orderBy('day')
       .execute()
     expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
+  })
+
+  it('the nightly job with a tiny budget builds a day an invocation, paused in between, and ends as one run does', async () => {
+    const db = get().db
+    const figures = () =>
+      db
+        .selectFrom('analytics_daily')
+        .select(['appid', 'metric', 'day', 'dim', 'value'])
+        .orderBy(['appid', 'metric', 'day', 'dim'])
+        .execute()
+    const expected = await figures()
+    expect(expected.length).toBeGreaterThan(0)
+    await db.deleteFrom('analytics_days').execute()
+    await db.deleteFrom('analytics_daily').execute()
+    const deps = {
+      db,
+      clock: { now: () => dayAt(3, 4) },
+      logger: silentLogger,
+      config: testConfig(),
+    }
+    const slot = dayAt(3, 4)
+    const tick = (k: number) =>
+      runScheduled(analyticsRollupJob, deps, {
+        slot: new Date(slot.getTime() + k * 60_000),
+        due: k === 0,
+        timeZone: TZ,
+        worker: `t${k}`,
+        budget: chunkBudget(0),
+      })
+    // Days 0, 1, 2 to build: one a tick.
+    expect((await tick(0)).map((r) => r.status)).toEqual(['paused'])
+    expect((await tick(1)).map((r) => r.status)).toEqual(['paused'])
+    const [last] = await tick(2)
+    expect(last).toMatchObject({
+      status: 'ran',
+      slot,
+      result: { built: { [SAFE_ACCOUNT.appid]: 1 } },
+    })
+    expect(await figures()).toEqual(expected)
   })
 
   it('counts the invite funnel and the K-factor of a day', async () => {

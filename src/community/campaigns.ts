@@ -22,6 +22,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import type { Budget } from '../budget.js'
 import { cronMatches } from '../cron.js'
 import type { CampaignStatus, CampaignsTable, Database, Member, Segment } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
@@ -95,6 +96,11 @@ export interface DispatchOptions {
   leaseMs?: number
   /** Called (and awaited) after each committed batch (progress). */
   onBatch?: (p: { campaignId: number; enqueued: number }) => void | Promise<void>
+  /**
+   * Asked before each batch of a run after its first (Workers' bounded invocations): when none is
+   * left, the run's lease is given back at its cursor and the next dispatch continues it.
+   */
+  budget?: Budget
 }
 
 /** The outbox source prefix of a campaign's pushes (`campaign:<id>:<slot>`). */
@@ -210,13 +216,14 @@ const LIVE: CampaignStatus[] = ['scheduled', 'running']
 
 /**
  * Starts or continues every run due at `o.slot`: due campaigns (status scheduled or running), and
- * runs whose enqueuer died (lease expired) of campaigns still scheduled or running. Returns how
- * many pushes were enqueued.
+ * runs whose enqueuer died (lease expired) or that a spent budget gave back, of campaigns still
+ * scheduled or running. Returns how many pushes were enqueued, and how many runs were given back
+ * unfinished (`released`, only when some were).
  */
 export async function dispatchCampaigns(
   db: Kysely<Database>,
   o: DispatchOptions,
-): Promise<{ runs: number; enqueued: number }> {
+): Promise<{ runs: number; enqueued: number; released?: number }> {
   const campaigns = await db
     .selectFrom('campaigns')
     .select(['id', 'schedule_cron', 'run_at'])
@@ -238,13 +245,16 @@ export async function dispatchCampaigns(
 
   let runs = 0
   let enqueued = 0
+  let released = 0
   for (const w of work) {
     const claimed = await claimRun(db, w.id, w.slot, o)
     if (!claimed) continue
     runs++
-    enqueued += await enqueueRun(db, claimed.campaign, claimed.slot, claimed.cursor, o)
+    const run = await enqueueRun(db, claimed.campaign, claimed.slot, claimed.cursor, o)
+    enqueued += run.enqueued
+    if (run.released) released++
   }
-  return { runs, enqueued }
+  return { runs, enqueued, ...(released > 0 ? { released } : {}) }
 }
 
 /**
@@ -324,7 +334,7 @@ async function enqueueRun(
   slot: Date,
   cursor: number,
   o: DispatchOptions,
-): Promise<number> {
+): Promise<{ enqueued: number; released?: true }> {
   const variants = JSON.parse(campaign.variants) as CampaignVariant[]
   const run = {
     audience: JSON.parse(campaign.audience) as Audience,
@@ -339,25 +349,32 @@ async function enqueueRun(
   // o.now moved on by the time this run has taken so far (enqueue times, leases).
   const at = () => new Date(o.now.getTime() + (Date.now() - started))
   let enqueued = 0
-  for (;;) {
+  // Gives the run up at its cursor: the next dispatch (`stalled`) continues it from there.
+  const release = () =>
+    db
+      .updateTable('campaign_runs')
+      .set({ lease_until: o.now })
+      .where('campaign_id', '=', campaign.id)
+      .where('slot', '=', slot)
+      .where('status', '=', 'enqueuing')
+      .where('cursor', '=', cursor)
+      .execute()
+  for (let batches = 0; ; batches++) {
+    if (batches > 0 && o.budget && !o.budget.left()) {
+      await release()
+      return { enqueued, released: true }
+    }
     // Each batch first takes the campaign row FOR SHARE and checks its status: a pause or finish
     // (which takes it FOR UPDATE) either sees this batch's pushes to hold or cancel them, or this
     // batch sees the new status and enqueues nothing.
     const step = await db
       .transaction()
       .execute((trx) => enqueueBatch(trx, campaign, slot, cursor, run, { ...o, now: at() }))
-    if (step.kind === 'lost') return enqueued
+    if (step.kind === 'lost') return { enqueued }
     if (step.kind === 'halted') {
       // Paused: give the run up now, so that it continues as soon as the campaign is resumed.
-      await db
-        .updateTable('campaign_runs')
-        .set({ lease_until: o.now })
-        .where('campaign_id', '=', campaign.id)
-        .where('slot', '=', slot)
-        .where('status', '=', 'enqueuing')
-        .where('cursor', '=', cursor)
-        .execute()
-      return enqueued
+      await release()
+      return { enqueued }
     }
     if (step.kind === 'end') break
     enqueued += step.enqueued
@@ -370,7 +387,7 @@ async function enqueueRun(
     .where('id', '=', campaign.id)
     .where('status', 'in', LIVE)
     .execute()
-  return enqueued
+  return { enqueued }
 }
 
 /**

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
+import { chunkBudget } from '../budget.js'
 import {
   cancelReminder,
   DEFAULT_REMINDER_SETTINGS,
@@ -304,6 +305,25 @@ forEachDatabase('check-in reminders', (get, name) => {
       custom: 0,
       subscribe: 0,
     })
+  })
+
+  it('with a spent budget stops between batches; the next runs go on and send what one run does', async () => {
+    const ms = await Promise.all(Array.from({ length: 7 }, () => member()))
+    for (const m of ms) await optIn(m.id)
+    const bounded = (slot: Date) =>
+      enqueueCheckinReminders(get().db, {
+        slot,
+        timeZone: TZ,
+        settings,
+        t,
+        batch: 3,
+        budget: chunkBudget(0),
+      })
+    const first = await bounded(at(3, '20:00'))
+    expect(first).toEqual({ decided: 3, custom: 3, subscribe: 0, unfinished: true })
+    expect(await bounded(at(3, '20:01'))).toEqual({ ...first })
+    expect(await bounded(at(3, '20:02'))).toEqual({ decided: 1, custom: 1, subscribe: 0 })
+    for (const m of ms) expect(await queued(m.openid)).toHaveLength(1)
   })
 
   // PGlite has one connection: real parallel transactions need PostgreSQL.

@@ -19,6 +19,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
@@ -261,6 +262,8 @@ export interface ReminderRun {
   subscribe: number
   /** Enqueued as mini-program subscribe messages (one authorisation used each). */
   mpSubscribe: number
+  /** The budget ran out with reminders still due: the next run goes on. */
+  unfinished?: true
 }
 
 /**
@@ -279,6 +282,11 @@ export async function enqueueCheckinReminders(
     batch?: number
     /** Batches decided at once, on as many connections (default 2; see {@link inParallel}). */
     parallel?: number
+    /**
+     * Asked between batches (Workers' bounded invocations): when spent, the run stops; what is
+     * still due stays due (`next_at`) for the next minute's run.
+     */
+    budget?: Budget
   },
 ): Promise<ReminderRun> {
   const batch = o.batch ?? 50_000
@@ -389,6 +397,10 @@ export async function enqueueCheckinReminders(
       run.subscribe += r.subscribe
       run.mpSubscribe += r.mp_subscribe
       if (r.decided < batch) return
+      if (o.budget?.left() === false) {
+        run.unfinished = true
+        return
+      }
     }
   })
   return run

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
+import { chunkBudget } from '../budget.js'
 import type { Database, NewMember } from '../db/schema.js'
 import { adoptJourneys, setJourneyStatus } from './journey-catalog.js'
 import { journeyReport } from './journey-report.js'
@@ -378,6 +379,30 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     const pushes = await outbox(appid)
     expect(pushes).toHaveLength(600)
     expect(new Set(pushes.map((o) => o.source)).size).toBe(600)
+  })
+
+  it('with a spent budget sends a batch a step and stops; later runs send the rest, each once', async () => {
+    const appid = account()
+    const t0 = base()
+    await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 100, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    // Other tests' journeys run too (a run covers every account): this account's pushes count.
+    const sent: number[] = []
+    for (let k = 0; k < 4; k++) {
+      await run(new Date(t1.getTime() + k * 60_000), get().db, {
+        batchSize: 40,
+        budget: chunkBudget(0),
+      })
+      sent.push((await outbox(appid)).length)
+    }
+    expect(sent).toEqual([40, 80, 100, 100])
+    const pushes = await outbox(appid)
+    expect(pushes).toHaveLength(100)
+    expect(new Set(pushes.map((o) => o.openid)).size).toBe(100)
+    // Its later steps would be sent by the other tests' runs (a run covers every account).
+    await get().db.deleteFrom('journeys').where('appid', '=', appid).execute()
   })
 
   it('a paused journey neither starts nor sends, and holds its queued pushes', async () => {

@@ -23,6 +23,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
@@ -48,6 +49,11 @@ export interface JourneyRunOptions {
   batchSize?: number
   /** Send batches run at once, on as many connections (default 2; see {@link inParallel}). */
   parallel?: number
+  /**
+   * Asked between send batches (Workers' bounded invocations): when spent, the run stops sending;
+   * due enrollments stay due (`next_at`) for the next run.
+   */
+  budget?: Budget
 }
 
 /** What a run did. */
@@ -379,7 +385,7 @@ async function sendStep(
       const r = rows[0]!
       total.enqueued += r.enqueued
       total.skipped += r.due - r.enqueued
-      if (r.due < limit) return
+      if (r.due < limit || o.budget?.left() === false) return
     }
   })
   return total

@@ -1,11 +1,13 @@
 import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { findJob } from '../../jobs/index.js'
+import { runScheduled } from '../../jobs/runner.js'
 import * as m0043 from '../../migrations/0043_points_expiry.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { testConfig } from '../../test/server.js'
 import { translator } from '../bot/i18n.js'
+import { chunkBudget } from '../budget.js'
 import { silentLogger } from '../logger.js'
 import { nodeMetrics } from '../node-metrics.js'
 import { cachedOpsStatus } from './ops-status.js'
@@ -326,5 +328,72 @@ forEachDatabase('points expiry', (get, dbName) => {
     expect((await lots(id)).map((l) => l.remaining)).toEqual(fifo.filter((r) => r > 0))
     expect((await lots(id)).every((l) => l.expires === null)).toBe(true)
     await expectLedgerInvariant(get().db)
+  })
+
+  it('with a spent budget the job stops after a batch a pass, pauses, and its resumed runs do each thing once', async () => {
+    const db = get().db
+    // Other tests' lots are in this database too: stamp them now, then only these three matter.
+    const policy = days(10, 3)
+    const a = await member()
+    await change(a, 30, new Date('2030-03-01T02:00:00Z'))
+    const b = await member()
+    await change(b, 20, new Date('2030-03-05T02:00:00Z'))
+    await stampLots(db, { now: new Date('2030-03-05T03:00:00Z'), timeZone: TZ, settings: policy })
+    await expireLots(db, { now: new Date('2030-03-05T03:00:00Z'), timeZone: TZ })
+    const c = await member()
+    await change(c, 10, new Date('2030-03-12T02:00:00Z'))
+    const config = testConfig({ POINTS_EXPIRY: '10', POINTS_EXPIRY_NOTICE_DAYS: '3' })
+    const job = findJob('expire-points')!
+    const slot = new Date('2030-03-12T16:05:00Z') // 03-13 00:05: a's lot expired, b's within 3 days
+    const statuses: string[] = []
+    for (let k = 0; k < 6 && statuses.at(-1) !== 'ran'; k++) {
+      const [r] = await runScheduled(
+        job,
+        {
+          db,
+          clock: { now: () => new Date(slot.getTime() + k * 60_000) },
+          logger: silentLogger,
+          config,
+        },
+        {
+          slot: new Date(slot.getTime() + k * 60_000),
+          due: k === 0,
+          timeZone: TZ,
+          worker: `w${k}`,
+          budget: chunkBudget(0),
+        },
+      )
+      expect(r!.slot).toEqual(slot)
+      statuses.push(r!.status)
+    }
+    expect(statuses.slice(0, 2)).toEqual(['paused', 'paused'])
+    expect(statuses.at(-1)).toBe('ran')
+    expect(await balance(a)).toBe(0)
+    expect((await lots(b))[0]!.notified).toBe(true)
+    expect((await lots(c))[0]!.expires).not.toBe(null)
+    const expiries = await db
+      .selectFrom('points_ledger')
+      .select(['member_id', 'delta'])
+      .where('rule', '=', 'points_expiry')
+      .where('member_id', 'in', [a, b, c])
+      .execute()
+    expect(expiries).toEqual([{ member_id: a, delta: -30 }])
+    const notices = await db
+      .selectFrom('push_outbox')
+      .innerJoin('members', 'members.openid', 'push_outbox.openid')
+      .select('members.id')
+      .where('push_outbox.source', 'like', 'points_expiry:%')
+      .where('members.id', 'in', [a, b, c])
+      .execute()
+    expect(notices).toEqual([{ id: b }])
+    // Nothing is left for one more (unbounded) run at the same time.
+    const again = await runPointsExpiry(db, {
+      now: slot,
+      settings: policy,
+      campaigns,
+      t,
+    })
+    expect(again).toMatchObject({ stamped: 0, expired: { members: 0 }, announced: { notices: 0 } })
+    await expectLedgerInvariant(db)
   })
 })

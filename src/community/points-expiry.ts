@@ -17,6 +17,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import { type Budget, watched } from '../budget.js'
 import type { Database } from '../db/schema.js'
 import { afterQuietHours, type CampaignSettings } from './campaigns.js'
 import { localDay } from './community-time.js'
@@ -61,7 +62,13 @@ const endOfDayAfter = (at: unknown, days: number, timeZone: string) =>
 /** Stamps up to `batch` unstamped lots per statement with the policy; returns how many. */
 export async function stampLots(
   db: Db,
-  o: { now: Date; timeZone: string; settings: PointsExpirySettings; batch?: number },
+  o: {
+    now: Date
+    timeZone: string
+    settings: PointsExpirySettings
+    batch?: number
+    budget?: Budget
+  },
 ): Promise<number> {
   const { policy, noticeDays } = o.settings
   const batch = o.batch ?? 50_000
@@ -80,7 +87,7 @@ export async function stampLots(
         order by ledger_id limit ${batch})`.execute(db)
     const n = Number(result.numAffectedRows ?? 0)
     stamped += n
-    if (n < batch) return stamped
+    if (n < batch || o.budget?.left() === false) return stamped
   }
 }
 
@@ -105,7 +112,7 @@ export interface ExpirySummary {
  */
 export async function expireLots(
   db: Db,
-  o: { now: Date; timeZone: string; batch?: number },
+  o: { now: Date; timeZone: string; batch?: number; budget?: Budget },
 ): Promise<ExpirySummary> {
   const summary: ExpirySummary = { members: 0, points: 0 }
   const day = localDay(o.now, o.timeZone)
@@ -146,6 +153,7 @@ export async function expireLots(
     })
     summary.members += rows.length
     for (const r of rows) summary.points += Number(r.points)
+    if (o.budget?.left() === false) return summary
   }
 }
 
@@ -164,7 +172,7 @@ export interface ExpiryRun {
  */
 export async function announceExpiringPoints(
   db: Db,
-  o: ExpiryRun & { batch?: number },
+  o: ExpiryRun & { batch?: number; budget?: Budget },
 ): Promise<{ notices: number; points: number }> {
   const summary = { notices: 0, points: 0 }
   if (o.settings.noticeDays <= 0) return summary
@@ -204,16 +212,25 @@ export async function announceExpiringPoints(
       from added a join notices n using (appid, source, openid)`.execute(db)
     summary.notices += Number(rows[0]?.notices ?? 0)
     summary.points += Number(rows[0]?.points ?? 0)
+    if (o.budget?.left() === false) return summary
   }
 }
 
-/** Stamps, expires, then announces: the daily job's run. */
-export async function runPointsExpiry(db: Db, o: ExpiryRun) {
+/**
+ * Stamps, expires, then announces: the daily job's run. With a budget, each pass stops between
+ * batches once it is spent and the run says `more`: every pass keeps its state in the lots
+ * (stamped, expired, notified), so running again at the same `now` continues where it stopped.
+ */
+export async function runPointsExpiry(db: Db, o: ExpiryRun & { budget?: Budget }) {
   const timeZone = o.campaigns.timeZone
-  const stamped = await stampLots(db, { now: o.now, timeZone, settings: o.settings })
-  const expired = await expireLots(db, { now: o.now, timeZone })
-  const announced = await announceExpiringPoints(db, o)
-  return { stamped, expired, announced }
+  const budget = watched(o.budget)
+  const none = { members: 0, points: 0 }
+  const stamped = await stampLots(db, { now: o.now, timeZone, settings: o.settings, budget })
+  const expired = budget.spent ? none : await expireLots(db, { now: o.now, timeZone, budget })
+  const announced = budget.spent
+    ? { notices: 0, points: 0 }
+    : await announceExpiringPoints(db, { ...o, budget })
+  return { stamped, expired, announced, more: budget.spent }
 }
 
 /**

@@ -81,17 +81,30 @@ function segmentCase(now: Date, t: SegmentThresholds, timeZone: string) {
 }
 
 /**
- * Recomputes every member's segment (all accounts, or one); returns how many changed. Members whose
- * segment is unchanged are not written; each change is recorded in `segment_transitions` by the
- * same statement. Recomputes run one at a time (a transaction-scoped advisory lock), so each
- * transition's `from_segment` is the segment the member really left.
+ * Recomputes every member's segment (all accounts, or one; all members, or the id range `ids`);
+ * returns how many changed. Members whose segment is unchanged are not written; each change is
+ * recorded in `segment_transitions` by the same statement. Recomputes run one at a time (a
+ * transaction-scoped advisory lock), so each transition's `from_segment` is the segment the member
+ * really left. Given a transaction, runs in it (a chunk of the job, with its cursor).
  * @example await recomputeSegments(db, { now: clock.now(), thresholds: config.segments, timeZone })
  */
 export async function recomputeSegments(
   db: Kysely<Database>,
-  o: { now: Date; thresholds: SegmentThresholds; timeZone: string; appid?: string },
+  o: {
+    now: Date
+    thresholds: SegmentThresholds
+    timeZone: string
+    appid?: string
+    /** Only members with `after < id <= through` (no upper bound when `through` is null). */
+    ids?: { after: number; through: number | null }
+  },
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  const where = [
+    ...(o.appid ? [sql`members.appid = ${o.appid}`] : []),
+    ...(o.ids ? [sql`members.id > ${o.ids.after}`] : []),
+    ...(o.ids?.through != null ? [sql`members.id <= ${o.ids.through}`] : []),
+  ]
+  const recompute = async (trx: Kysely<Database>) => {
     // Taken before the statement's snapshot: a concurrent recompute has committed by then.
     await sql`select pg_advisory_xact_lock(hashtext('quanzi:recompute-segments'))`.execute(trx)
     const { rows } = await sql<{ changed: number }>`
@@ -99,7 +112,7 @@ export async function recomputeSegments(
         select members.id, members.appid, members.segment as previous,
           ${segmentCase(o.now, o.thresholds, o.timeZone)} as segment
         from members
-        ${o.appid ? sql`where members.appid = ${o.appid}` : sql``}
+        ${where.length > 0 ? sql`where ${sql.join(where, sql` and `)}` : sql``}
       ), changed as (
         update members m set segment = c.segment, segment_since = ${o.now}
         from computed c
@@ -111,7 +124,8 @@ export async function recomputeSegments(
       )
       select count(*)::int as changed from changed`.execute(trx)
     return rows[0]!.changed
-  })
+  }
+  return db.isTransaction ? recompute(db) : db.transaction().execute(recompute)
 }
 
 /** Members per segment of an account (null: not computed yet). */

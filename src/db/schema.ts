@@ -714,9 +714,12 @@ export interface JobRunsTable {
   job: string
   slot: Timestamp
   trigger: 'schedule' | 'manual'
-  status: 'running' | 'succeeded' | 'failed'
+  /** `paused`: the run used up its invocation's budget; the next tick resumes it (0050). */
+  status: 'running' | 'paused' | 'succeeded' | 'failed'
   worker: string
   result: string | null
+  /** A chunked job's progress (JSON), saved with each chunk's writes; null until the first. */
+  cursor: string | null
   error: string | null
   started_at: Timestamp
   finished_at: Timestamp | null

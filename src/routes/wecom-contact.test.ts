@@ -21,17 +21,17 @@ afterAll(() => wecom.close())
 forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName) => {
   let server: TestServer
   const chat = `wrCHAT_${dbName}`
-  beforeAll(async () => {
-    server = await startServer(get().db, {
-      config: testConfig({
-        WECOM_CORP_ID: CORP,
-        WECOM_CALLBACK_TOKEN: TOKEN,
-        WECOM_CALLBACK_AES_KEY: AES_KEY,
-        WECOM_CONTACT_SECRET: SECRET,
-        WECOM_API_BASE: wecom.url,
-        WECOM_JOIN_CHATS: JSON.stringify([chat]),
-      }),
+  const config = () =>
+    testConfig({
+      WECOM_CORP_ID: CORP,
+      WECOM_CALLBACK_TOKEN: TOKEN,
+      WECOM_CALLBACK_AES_KEY: AES_KEY,
+      WECOM_CONTACT_SECRET: SECRET,
+      WECOM_API_BASE: wecom.url,
+      WECOM_JOIN_CHATS: JSON.stringify([chat]),
     })
+  beforeAll(async () => {
+    server = await startServer(get().db, { config: config() })
     wecom.setGroup(chat, {
       name: '圈子一群',
       owner: `owner_${dbName}`,
@@ -170,6 +170,31 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[dismiss]]></ChangeType>`,
     )
     expect(await mods()).toEqual([])
+  })
+
+  it('takes its WeCom client from the request scope the entry gives (Workers: no I/O shared between requests)', async () => {
+    const made: unknown[] = []
+    const scoped = await startServer(get().db, {
+      config: config(),
+      // A new scope per call: every use of the client asks for the current scope's.
+      local: (make) => {
+        const value = make()
+        made.push(value)
+        return value
+      },
+    })
+    try {
+      const push = contactPusher({
+        url: `${scoped.url}/wecom/callback`,
+        corpId: CORP,
+        token: TOKEN,
+        aesKey: AES_KEY,
+      })
+      expect(await push.membersAdded(chat, 'v-scope', null)).toMatchObject({ status: 200 })
+      expect(made.length).toBeGreaterThan(0)
+    } finally {
+      await scoped.close()
+    }
   })
 
   it('refuses callbacks that are not signed by WeCom', async () => {

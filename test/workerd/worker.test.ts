@@ -63,6 +63,10 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
           ADMIN_TOKEN: 'workerd-operator-token-0123',
           QUIET_HOURS: 'off',
           CAMPAIGN_CAP_HOURS: '0',
+          // A scheduled invocation's jobs get 1 ms: every run does one chunk and pauses if more
+          // is left (the chunked-jobs test below); segment chunks of 100 members.
+          JOB_BUDGET_MS: '1',
+          JOB_CHUNK_MEMBERS: '100',
           LOG_LEVEL: 'warn',
           MP_APPID: shop.config.mpAppid,
           MP_SECRET: shop.config.mpSecret,
@@ -218,6 +222,49 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
       .executeTakeFirstOrThrow()
     expect(outbox.n).toBe(0)
   }, 60_000)
+
+  it('pauses a long job at the end of its invocation budget and completes it in the next invocations', async () => {
+    await sql`insert into members (appid, openid, subscribed, first_seen_at, last_active_at)
+      select ${SAFE_ACCOUNT.appid}, 'o_chunk_' || i, true, now() - make_interval(days => i % 120),
+        now() - make_interval(days => i % 100)
+      from generate_series(1, 150) as i`.execute(db)
+    // 03:30 in Shanghai two days ago: the segment recompute is due; no job ran before it.
+    const slot = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 2 * 86_400_000)
+    slot.setUTCHours(19, 30)
+    const scheduled = async (at: Date) => {
+      const res = await fetch(
+        `${base}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent('* * * * *')}&time=${at.getTime()}`,
+      )
+      expect(res.status).toBe(200)
+    }
+    const run = () =>
+      db
+        .selectFrom('job_runs')
+        .select(['status', 'cursor'])
+        .where('job', '=', 'recompute-segments')
+        .where('slot', '=', slot)
+        .executeTakeFirst()
+    const uncomputed = async () =>
+      (
+        await db
+          .selectFrom('members')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .where('segment', 'is', null)
+          .executeTakeFirstOrThrow()
+      ).n
+    await scheduled(slot)
+    await expect.poll(async () => (await run())?.status, { timeout: 20_000 }).toBe('paused')
+    // One chunk of 100 members done within the invocation, the rest left for the next one.
+    const cursor = JSON.parse((await run())!.cursor!) as { after: number; changed: number }
+    expect(cursor.changed).toBeGreaterThan(0)
+    expect(await uncomputed()).toBeGreaterThan(0)
+    let invocations = 1
+    while ((await run())?.status === 'paused' && invocations < 10)
+      await scheduled(new Date(slot.getTime() + invocations++ * 60_000))
+    await expect.poll(async () => (await run())?.status, { timeout: 20_000 }).toBe('succeeded')
+    expect(invocations).toBeGreaterThanOrEqual(2)
+    expect(await uncomputed()).toBe(0)
+  }, 90_000)
 
   it('applies a WeChat Pay notification once, however often it is delivered', async () => {
     const api = async (path: string, body: unknown, token?: string) => {
