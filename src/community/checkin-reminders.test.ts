@@ -295,6 +295,7 @@ forEachDatabase('check-in reminders', (get, name) => {
       decided: 40,
       custom: 40,
       subscribe: 0,
+      mpSubscribe: 0,
     })
     const { rows } = await sql<{ n: number; members: number }>`select count(*)::integer as n,
       count(distinct openid)::integer as members from push_outbox
@@ -304,6 +305,7 @@ forEachDatabase('check-in reminders', (get, name) => {
       decided: 0,
       custom: 0,
       subscribe: 0,
+      mpSubscribe: 0,
     })
   })
 
@@ -318,11 +320,18 @@ forEachDatabase('check-in reminders', (get, name) => {
         t,
         batch: 3,
         budget: chunkBudget(0),
+        // one loop: each parallel loop does its first batch whatever the budget says
+        parallel: 1,
       })
     const first = await bounded(at(3, '20:00'))
-    expect(first).toEqual({ decided: 3, custom: 3, subscribe: 0, unfinished: true })
+    expect(first).toEqual({ decided: 3, custom: 3, subscribe: 0, mpSubscribe: 0, unfinished: true })
     expect(await bounded(at(3, '20:01'))).toEqual({ ...first })
-    expect(await bounded(at(3, '20:02'))).toEqual({ decided: 1, custom: 1, subscribe: 0 })
+    expect(await bounded(at(3, '20:02'))).toEqual({
+      decided: 1,
+      custom: 1,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
     for (const m of ms) expect(await queued(m.openid)).toHaveLength(1)
   })
 

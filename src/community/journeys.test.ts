@@ -394,6 +394,8 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       await run(new Date(t1.getTime() + k * 60_000), get().db, {
         batchSize: 40,
         budget: chunkBudget(0),
+        // one loop: each parallel loop does its first batch whatever the budget says
+        parallel: 1,
       })
       sent.push((await outbox(appid)).length)
     }
