@@ -31,6 +31,10 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       await sleep(1500)
       return text('late answer')
     })
+    .command({ names: ['稍慢', 'lag'], description: 'command.help' }, async () => {
+      await sleep(300)
+      return text('after a moment')
+    })
     .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
       throw new Error('handler exploded')
     })
@@ -192,6 +196,54 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     )
     expect(calls - before).toBe(2)
     expect(new Set(sealed.map((r) => JSON.stringify(r.reply))).size).toBe(1)
+  })
+
+  it('answers the retry of an answered push from the stored reply, in one statement', async () => {
+    let statements = 0
+    const counted = get().db.withPlugin({
+      transformQuery: (args) => {
+        statements++
+        return args.node
+      },
+      transformResult: async (args) => args.result,
+    })
+    const own = await startServer(counted, { router, config: threeAccounts() })
+    try {
+      const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
+      const push = await wx.prepare({
+        FromUserName: 'o_retry_done',
+        CreateTime: Math.floor(Date.now() / 1000),
+        MsgType: 'text',
+        Content: 'count',
+        MsgId: BigInt(nextMsgId()),
+      })
+      const before = calls
+      const first = await wx.send(push)
+      expect(first.reply!.Content).toBe(`count ${calls}`)
+      statements = 0
+      const retry = await wx.send(push) // WeChat resends the request unchanged
+      expect(statements).toBe(1) // the claim statement, which read the stored reply
+      expect(retry.reply).toEqual(first.reply)
+      expect(calls - before).toBe(1)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('answers a retry that arrives while the first delivery is still working', async () => {
+    const wx = safe()
+    const push = await wx.prepare({
+      FromUserName: 'o_retry_busy',
+      CreateTime: Math.floor(Date.now() / 1000),
+      MsgType: 'text',
+      Content: 'lag',
+      MsgId: BigInt(nextMsgId()),
+    })
+    const first = wx.send(push)
+    await sleep(100) // the first delivery holds the claim, its handler still running
+    const retry = await wx.send(push)
+    expect(retry.reply!.Content).toBe('after a moment')
+    expect((await first).reply).toEqual(retry.reply)
   })
 
   it('answers success past the deadline and keeps the late reply for a follow-up', async () => {
