@@ -46,6 +46,33 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
     expect((await wx.text('o_help_mod', '帮助 加分')).reply!.Content).toMatch(/^· 加分 \/ grant/)
   })
 
+  it('costs two statements, the claim telling a moderator, and the reply store', async () => {
+    let statements = 0
+    const counted = await startServer(
+      get().db.withPlugin({
+        transformQuery: (args) => {
+          statements++
+          return args.node
+        },
+        transformResult: async (args) => args.result,
+      }),
+    )
+    try {
+      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      for (const [openid, moderator] of [
+        ['o_help_count', false],
+        ['o_help_mod', true],
+      ] as const) {
+        statements = 0
+        const reply = (await wx.text(openid, '帮助')).reply!.Content as string
+        expect(reply.includes('\n管理：')).toBe(moderator)
+        expect(statements).toBe(2)
+      }
+    } finally {
+      await counted.close()
+    }
+  })
+
   it('speaks English with English command names', async () => {
     const wx = createPusher({ url: `${english.url}/wechat`, account: SAFE_ACCOUNT })
     expect((await wx.text('o_help_en', 'help')).reply!.Content).toBe(

@@ -7,6 +7,10 @@ import { type Kysely, sql } from 'kysely'
  * the one statement it already ran, with no read after it and no polling. The dedupe insert found
  * the row committed (an uncommitted one makes the insert wait), and in plpgsql the next statement
  * sees it.
+ *
+ * For a push it claims, the same statement also says whether the sender is an official-account
+ * moderator (`moderator`, scope `*`): 帮助 and the moderator commands no longer ask in a statement
+ * of their own.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql.raw(overload(true)).execute(db)
@@ -38,6 +42,9 @@ begin
   if not (v->>'claimed')::boolean then
     v := v || coalesce((select jsonb_build_object('status', status, 'reply', reply)
       from inbound_events where appid = p_appid and dedupe_key = p_dedupe_key), '{}');
+  else
+    v := v || jsonb_build_object('moderator', exists(select from moderators
+      where channel = 'oa' and external_id = p_openid and scope = '*'));
   end if;`
         : ''
     }

@@ -31,6 +31,11 @@ export type RecordedMember = Member & {
   isNew: boolean
   previous_active_at: Date | null
   dailyLogin: LedgerOutcome | null
+  /**
+   * Whether the sender is an official-account moderator (scope `*`), when the claim statement read
+   * it (the database store, with a replay stamp); undefined otherwise.
+   */
+  moderator?: boolean
 }
 
 /**
@@ -132,6 +137,7 @@ export function databaseMemberStore(
         isNew: r.is_new,
         previous_active_at: r.previous_active_at ? new Date(r.previous_active_at) : null,
         dailyLogin: r.daily_login ? ledgerOutcome(r.daily_login) : null,
+        moderator: r.moderator,
       }
     },
   }
@@ -147,6 +153,8 @@ interface RawReceive {
   is_new: boolean
   previous_active_at: string | null
   daily_login: RawLedgerOutcome | null
+  /** With a replay stamp (migration 0053): the sender is an OA moderator. */
+  moderator?: boolean
 }
 
 /** A members row from `to_jsonb(row)`: timestamps arrive as strings. */

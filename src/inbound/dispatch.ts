@@ -140,7 +140,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       db: deps.db,
       community: deps.community,
       wechat: deps.wechat,
-      channel: { kind: 'oa', externalId: message.fromUserName },
+      channel: { kind: 'oa', externalId: message.fromUserName, moderator: recorded.moderator },
       clock: deps.clock,
       logger: log,
       t,
