@@ -97,7 +97,14 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
       const previous = existed ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
-      return { ...member, isNew: !existed, previous_active_at: previous, dailyLogin: null }
+      // No moderators in memory: told with the claim, as the database store does.
+      return {
+        ...member,
+        isNew: !existed,
+        previous_active_at: previous,
+        dailyLogin: null,
+        moderator: false,
+      }
     },
   }
 }
