@@ -3,7 +3,9 @@
  * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres|webot  → prints {"port": N}
  * when listening. `hello-read` reads the request body and answers 401: the transport cost of a
  * body. `webot` is node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering
- * every text with `BENCH_REPLY` — the same reply text quanzi renders.
+ * every text with `BENCH_REPLY` — the same reply text quanzi renders. `floor-pglite` and
+ * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
+ * asks the database once.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -16,6 +18,7 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  sql,
 } from 'kysely'
 // @ts-expect-error: node-webot/wechat ships no types
 import wechat from 'wechat'
@@ -30,7 +33,7 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 
-const scenario = process.argv[2]
+const scenario = process.argv[2] ?? 'memory'
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
@@ -60,8 +63,10 @@ if (scenario === 'webot') {
 } else {
   // (b) touches no database at all: the stores are in memory, and a handler's own queries (帮助
   // asks whether the sender is a moderator) are compiled by Kysely and answered with no rows.
+  const floor = scenario.startsWith('floor-')
+  const kind = floor ? scenario.slice('floor-'.length) : scenario
   const db =
-    scenario === 'memory'
+    kind === 'memory'
       ? new Kysely<Database>({
           dialect: {
             createAdapter: () => new PostgresAdapter(),
@@ -70,16 +75,16 @@ if (scenario === 'webot') {
             createQueryCompiler: () => new PostgresQueryCompiler(),
           },
         })
-      : scenario === 'postgres'
+      : kind === 'postgres'
         ? postgresDatabase(
             process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
             { max: 20, schema: process.env.BENCH_SCHEMA },
           )
         : await pgliteDatabase()
-  if (scenario !== 'memory') await migrateToLatest(db)
+  if (kind !== 'memory' && !floor) await migrateToLatest(db)
   // Count every statement the app runs (transaction BEGIN/COMMIT not included).
   const counted =
-    scenario === 'memory'
+    kind === 'memory'
       ? db
       : db.withPlugin({
           transformQuery: (args) => {
@@ -88,7 +93,14 @@ if (scenario === 'webot') {
           },
           transformResult: async (args) => args.result,
         })
-  const memory = scenario === 'memory' ? memoryStores() : {}
+  const memory = kind === 'memory' || floor ? memoryStores() : undefined
+  if (memory && floor) {
+    const { receive } = memory.members
+    memory.members.receive = async (claim, message, now) => {
+      await sql`select 1`.execute(counted)
+      return receive(claim, message, now)
+    }
+  }
   fetchHandler = createApp({
     config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
     db: counted,

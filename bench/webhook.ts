@@ -9,6 +9,8 @@
  *       hashed); (a′) is that transport alone: a hello-world that reads the same body, 401
  *   (e) node-webot/wechat 2.1 on Express 4 — the classic Node middleware — on the same kind of
  *       safe-mode push, answering the same reply text as (b)
+ *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
+ *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
  *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
  *       MsgId, timestamp, nonce and body): served from the stored reply (memory, PGlite, PostgreSQL)
  * Every other push has a fresh MsgId (prepared before the clock starts), so nothing is served from
@@ -19,8 +21,8 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,pglite,
- *      retry-pglite,postgres,retry-postgres), BENCH_PGBENCH=1,
+ *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,
+ *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres), BENCH_PGBENCH=1,
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools).
  * The database targets also report statements per push (counted in the server).
  */
@@ -42,7 +44,7 @@ const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const wanted = (
   process.env.BENCH_TARGETS ??
-  'hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,pglite,retry-pglite,postgres,retry-postgres'
+  'hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
 
 async function start(scenario: string, env: Record<string, string> = {}) {
@@ -230,6 +232,7 @@ const targets: [string, string, string, Record<string, string>][] = [
   [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', 'memory', {}],
   ['(e) node-webot/wechat 2.1 on Express 4, same push, same reply', 'webot', 'webot', {}],
   [`(r) retry of an answered push 「${content}」, no DB`, 'retry-memory', 'memory', {}],
+  ['(f) floor: (b) plus one `select 1` per push, PGlite', 'floor-pglite', 'floor-pglite', {}],
   [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
   [`(r) retry of an answered push 「${content}」, PGlite`, 'retry-pglite', 'pglite', {}],
 ]
@@ -237,6 +240,12 @@ const admin = await pgReachable()
 const schema = `bench_${Date.now().toString(36)}`
 if (admin) {
   await admin.query(`create schema ${schema}`)
+  targets.push([
+    '(f) floor: (b) plus one `select 1` per push, PostgreSQL',
+    'floor-postgres',
+    'floor-postgres',
+    { BENCH_SCHEMA: schema },
+  ])
   targets.push([
     `(c) safe-mode push 「${content}」 with the database, PostgreSQL`,
     'postgres',
