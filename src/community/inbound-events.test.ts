@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { countStatements } from '../../test/statement-counter.js'
 import { batcher, databaseInboundStore } from './inbound-events.js'
 
 it('batcher: runs the first call at once and the calls made meanwhile together', async () => {
@@ -29,14 +30,7 @@ it('batcher: a failed run fails each of its callers, and the next run still happ
 
 forEachDatabase('inbound store', (get) => {
   it('stores concurrent replies in fewer statements, each moving its own claim only', async () => {
-    let statements = 0
-    const db = get().db.withPlugin({
-      transformQuery: (args) => {
-        statements++
-        return args.node
-      },
-      transformResult: async (args) => args.result,
-    })
+    const counted = countStatements(get().db)
     const appid = 'wxbatch00000000001'
     const now = new Date('2026-12-03T01:00:00Z')
     const keys = [1, 2, 3, 4, 5].map((i) => ({ appid, dedupeKey: `m:batch${i}` }))
@@ -54,13 +48,13 @@ forEachDatabase('inbound store', (get) => {
         })),
       )
       .execute()
-    const store = databaseInboundStore(db)
-    statements = 0
+    const store = databaseInboundStore(counted.db)
+    counted.reset()
     const moved = await Promise.all(
       keys.map((k, i) => store.complete(k, `reply ${i}`, now, i === 3 ? 'boom' : undefined)),
     )
     expect(moved).toEqual([true, true, true, true, false])
-    expect(statements).toBe(2) // the first at once, the four that came meanwhile together
+    expect(counted.count()).toBe(2) // the first at once, the four that came meanwhile together
     const rows = await get()
       .db.selectFrom('inbound_events')
       .select(['dedupe_key', 'status', 'reply', 'error'])

@@ -154,7 +154,7 @@ export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => P
       queue = []
       try {
         const results = await run(batch.map((q) => q.item))
-        batch.forEach((q, i) => q.resolve(results[i]!))
+        for (const [i, q] of batch.entries()) q.resolve(results[i]!)
       } catch (error) {
         for (const q of batch) q.reject(error)
       }

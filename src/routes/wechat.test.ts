@@ -10,11 +10,21 @@ import {
   type TestServer,
   testConfig,
 } from '../../test/server.js'
+import { countStatements } from '../../test/statement-counter.js'
 import { sleep } from '../clock.js'
 import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
+
+/** A text push's fields with a fresh MsgId. */
+const textFrom = (openid: string, content: string) => ({
+  FromUserName: openid,
+  CreateTime: Math.floor(Date.now() / 1000),
+  MsgType: 'text',
+  Content: content,
+  MsgId: BigInt(nextMsgId()),
+})
 
 const threeAccounts = (env: Record<string, string> = {}) =>
   testConfig({ WECHAT_ACCOUNTS: JSON.stringify([PLAIN_ACCOUNT, COMPAT_ACCOUNT]), ...env })
@@ -199,30 +209,17 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
   })
 
   it('answers the retry of an answered push from the stored reply, in one statement', async () => {
-    let statements = 0
-    const counted = get().db.withPlugin({
-      transformQuery: (args) => {
-        statements++
-        return args.node
-      },
-      transformResult: async (args) => args.result,
-    })
-    const own = await startServer(counted, { router, config: threeAccounts() })
+    const counted = countStatements(get().db)
+    const own = await startServer(counted.db, { router, config: threeAccounts() })
     try {
       const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
-      const push = await wx.prepare({
-        FromUserName: 'o_retry_done',
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: 'count',
-        MsgId: BigInt(nextMsgId()),
-      })
+      const push = await wx.prepare(textFrom('o_retry_done', 'count'))
       const before = calls
       const first = await wx.send(push)
       expect(first.reply!.Content).toBe(`count ${calls}`)
-      statements = 0
+      counted.reset()
       const retry = await wx.send(push) // WeChat resends the request unchanged
-      expect(statements).toBe(1) // the claim statement, which read the stored reply
+      expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
       expect(retry.reply).toEqual(first.reply)
       expect(calls - before).toBe(1)
     } finally {
@@ -232,13 +229,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
 
   it('answers a retry that arrives while the first delivery is still working', async () => {
     const wx = safe()
-    const push = await wx.prepare({
-      FromUserName: 'o_retry_busy',
-      CreateTime: Math.floor(Date.now() / 1000),
-      MsgType: 'text',
-      Content: 'lag',
-      MsgId: BigInt(nextMsgId()),
-    })
+    const push = await wx.prepare(textFrom('o_retry_busy', 'lag'))
     const first = wx.send(push)
     await sleep(100) // the first delivery holds the claim, its handler still running
     const retry = await wx.send(push)
