@@ -1,12 +1,27 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres  → prints {"port": N} when
- * listening. `hello-read` reads the request body and answers 401: the transport cost of a body.
+ * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres|webot  → prints {"port": N}
+ * when listening. `hello-read` reads the request body and answers 401: the transport cost of a
+ * body. `webot` is node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering
+ * every text with `BENCH_REPLY` — the same reply text quanzi renders. `floor-pglite` and
+ * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
+ * asks the database once.
  */
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
+import express from 'express'
 import { Hono } from 'hono'
-import type { Kysely } from 'kysely'
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  sql,
+} from 'kysely'
+// @ts-expect-error: node-webot/wechat ships no types
+import wechat from 'wechat'
 import { createRouter } from '../handlers/index.js'
 import { createApp } from '../src/app.js'
 import { migrateToLatest } from '../src/db/migrate.js'
@@ -16,33 +31,60 @@ import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { memoryStores } from '../test/memory-stores.js'
-import { testConfig } from '../test/server.js'
+import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 
-const scenario = process.argv[2]
+const scenario = process.argv[2] ?? 'memory'
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
-if (scenario === 'hello') {
+if (scenario === 'webot') {
+  const reply = process.env.BENCH_REPLY ?? 'hello'
+  const app = express()
+  app.use(
+    '/wechat',
+    wechat(
+      { token: SAFE_ACCOUNT.token, appid: SAFE_ACCOUNT.appid, encodingAESKey: SAFE_ACCOUNT.aesKey },
+      (_req: unknown, res: { reply(text: string): void }) => res.reply(reply),
+    ),
+  )
+  const server = createServer(app).listen(0, '127.0.0.1', () => {
+    console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
+  })
+  process.on('SIGTERM', () => {
+    console.log(JSON.stringify({ queries: 0 }))
+    server.close(() => process.exit(0))
+  })
+} else if (scenario === 'hello') {
   fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
 } else if (scenario === 'hello-read') {
   fetchHandler = new Hono().post('/wechat', async (c) =>
     c.text(`${(await c.req.text()).length}`, 401),
   ).fetch
 } else {
-  // (b) touches no database at all: the stores are in memory and nothing else is called.
+  // (b) touches no database at all: the stores are in memory, and a handler's own queries (帮助
+  // asks whether the sender is a moderator) are compiled by Kysely and answered with no rows.
+  const floor = scenario.startsWith('floor-')
+  const kind = floor ? scenario.slice('floor-'.length) : scenario
   const db =
-    scenario === 'memory'
-      ? ({} as Kysely<Database>)
-      : scenario === 'postgres'
+    kind === 'memory'
+      ? new Kysely<Database>({
+          dialect: {
+            createAdapter: () => new PostgresAdapter(),
+            createDriver: () => new DummyDriver(),
+            createIntrospector: (k) => new PostgresIntrospector(k),
+            createQueryCompiler: () => new PostgresQueryCompiler(),
+          },
+        })
+      : kind === 'postgres'
         ? postgresDatabase(
             process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
             { max: 20, schema: process.env.BENCH_SCHEMA },
           )
         : await pgliteDatabase()
-  if (scenario !== 'memory') await migrateToLatest(db)
+  if (kind !== 'memory' && !floor) await migrateToLatest(db)
   // Count every statement the app runs (transaction BEGIN/COMMIT not included).
   const counted =
-    scenario === 'memory'
+    kind === 'memory'
       ? db
       : db.withPlugin({
           transformQuery: (args) => {
@@ -51,7 +93,14 @@ if (scenario === 'hello') {
           },
           transformResult: async (args) => args.result,
         })
-  const memory = scenario === 'memory' ? memoryStores() : {}
+  const memory = kind === 'memory' || floor ? memoryStores() : undefined
+  if (memory && floor) {
+    const { receive } = memory.members
+    memory.members.receive = async (claim, message, now) => {
+      await sql`select 1`.execute(counted)
+      return receive(claim, message, now)
+    }
+  }
   fetchHandler = createApp({
     config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
     db: counted,
@@ -62,13 +111,15 @@ if (scenario === 'hello') {
   }).fetch
 }
 
-const server = serve(
-  { fetch: fetchHandler, port: 0, hostname: '127.0.0.1' },
-  (info: AddressInfo) => {
-    console.log(JSON.stringify({ port: info.port }))
-  },
-)
-process.on('SIGTERM', () => {
-  console.log(JSON.stringify({ queries }))
-  server.close(() => process.exit(0))
-})
+if (scenario !== 'webot') {
+  const server = serve(
+    { fetch: fetchHandler!, port: 0, hostname: '127.0.0.1' },
+    (info: AddressInfo) => {
+      console.log(JSON.stringify({ port: info.port }))
+    },
+  )
+  process.on('SIGTERM', () => {
+    console.log(JSON.stringify({ queries }))
+    server.close(() => process.exit(0))
+  })
+}

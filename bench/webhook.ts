@@ -7,14 +7,22 @@
  *       request costs: without msg_signature (refused from the query, the body never read), and a
  *       safe-mode envelope with a wrong msg_signature (the worst case: the body is read and
  *       hashed); (a′) is that transport alone: a hello-world that reads the same body, 401
- * Every push has a fresh MsgId (prepared before the clock starts), so nothing is served from dedupe.
+ *   (e) node-webot/wechat 2.1 on Express 4 — the classic Node middleware — on the same kind of
+ *       safe-mode push, answering the same reply text as (b)
+ *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
+ *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
+ *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
+ *       MsgId, timestamp, nonce and body): served from the stored reply (memory, PGlite, PostgreSQL)
+ * Every other push has a fresh MsgId (prepared before the clock starts), so nothing is served from
+ * dedupe.
  *
  *   npm run bench                    # 10 s per target, 50 connections
  *   BENCH_SECONDS=5 npm run bench
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,pglite,postgres), BENCH_PGBENCH=1,
+ *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,
+ *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres), BENCH_PGBENCH=1,
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools).
  * The database targets also report statements per push (counted in the server).
  */
@@ -35,7 +43,8 @@ const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5
 const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const wanted = (
-  process.env.BENCH_TARGETS ?? 'hello,hello-read,refused-unsigned,refused,memory,pglite,postgres'
+  process.env.BENCH_TARGETS ??
+  'hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
 
 async function start(scenario: string, env: Record<string, string> = {}) {
@@ -86,6 +95,27 @@ async function prepare(port: number, count: number): Promise<PreparedPush[]> {
     )
   }
   return out
+}
+
+/**
+ * (r): one push, answered once (checked: a 200 with a reply), then repeated as WeChat's retry.
+ * Also used to learn the reply text (b) renders, for (e) to answer the same.
+ */
+async function retryPush(port: number): Promise<{ push: PreparedPush; reply: string }> {
+  const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
+  const push = await wx.prepare({
+    FromUserName: 'o_bench_retry',
+    CreateTime: Math.floor(Date.now() / 1000),
+    MsgType: 'text',
+    Content: content,
+    MsgId: BigInt(nextMsgId()),
+  })
+  const first = await wx.send(push)
+  const again = await wx.send(push)
+  const reply = first.reply?.Content
+  if (first.status !== 200 || typeof reply !== 'string' || again.reply?.Content !== reply)
+    throw new Error(`the retry push got ${first.status}, ${again.status}: fix the bench`)
+  return { push, reply }
 }
 
 /**
@@ -200,18 +230,42 @@ const targets: [string, string, string, Record<string, string>][] = [
   ],
   ['(d) refused unauthenticated 64 KB push: wrong msg_signature (401)', 'refused', 'memory', {}],
   [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', 'memory', {}],
+  ['(e) node-webot/wechat 2.1 on Express 4, same push, same reply', 'webot', 'webot', {}],
+  [`(r) retry of an answered push 「${content}」, no DB`, 'retry-memory', 'memory', {}],
+  ['(f) floor: (b) plus one `select 1` per push, PGlite', 'floor-pglite', 'floor-pglite', {}],
   [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
+  [`(r) retry of an answered push 「${content}」, PGlite`, 'retry-pglite', 'pglite', {}],
 ]
 const admin = await pgReachable()
 const schema = `bench_${Date.now().toString(36)}`
 if (admin) {
   await admin.query(`create schema ${schema}`)
   targets.push([
+    '(f) floor: (b) plus one `select 1` per push, PostgreSQL',
+    'floor-postgres',
+    'floor-postgres',
+    { BENCH_SCHEMA: schema },
+  ])
+  targets.push([
     `(c) safe-mode push 「${content}」 with the database, PostgreSQL`,
     'postgres',
     'postgres',
     { BENCH_SCHEMA: schema },
   ])
+  targets.push([
+    `(r) retry of an answered push 「${content}」, PostgreSQL`,
+    'retry-postgres',
+    'postgres',
+    { BENCH_SCHEMA: schema },
+  ])
+}
+
+// (e) answers what (b) answers: learnt from a (b) server before the runs.
+if (wanted.includes('webot')) {
+  const { child, lines, port } = await start('memory')
+  const { reply } = await retryPush(port)
+  await stop(child, lines)
+  targets.find((t) => t[1] === 'webot')![3].BENCH_REPLY = reply
 }
 
 for (const [name, target, scenario, env] of targets.filter((t) => wanted.includes(t[1]))) {
@@ -223,8 +277,10 @@ for (const [name, target, scenario, env] of targets.filter((t) => wanted.include
         ? [await refusedPush(port)]
         : target === 'refused-unsigned'
           ? [await refusedPush(port, false)]
-          : await prepare(port, 6000 * seconds)
-  const repeated = pushes?.length === 1 // (d): one request, the same every time
+          : target.startsWith('retry-')
+            ? [(await retryPush(port)).push]
+            : await prepare(port, 6000 * seconds)
+  const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 2000) : pushes, 2) // warm-up on the first 2000
   const cpuBefore = cpuMicros(child.pid)
   const r = await load(port, pushes && !repeated ? pushes.slice(2000) : pushes)

@@ -3,6 +3,7 @@ import { seedModerators } from '../src/community/moderation.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
+import { countStatements } from '../test/statement-counter.js'
 
 forEachDatabase('帮助 / help through the OA chat', (get) => {
   let server: TestServer
@@ -44,6 +45,25 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
     )
     expect((await wx.text('o_help', '帮助 加分')).reply!.Content).toBe(follower)
     expect((await wx.text('o_help_mod', '帮助 加分')).reply!.Content).toMatch(/^· 加分 \/ grant/)
+  })
+
+  it('costs two statements, the claim telling a moderator, and the reply store', async () => {
+    const statements = countStatements(get().db)
+    const counted = await startServer(statements.db)
+    try {
+      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      for (const [openid, moderator] of [
+        ['o_help_count', false],
+        ['o_help_mod', true],
+      ] as const) {
+        statements.reset()
+        const reply = (await wx.text(openid, '帮助')).reply!.Content as string
+        expect(reply.includes('\n管理：')).toBe(moderator)
+        expect(statements.count()).toBe(2)
+      }
+    } finally {
+      await counted.close()
+    }
   })
 
   it('speaks English with English command names', async () => {

@@ -9,6 +9,9 @@ import { isModerator } from '../src/community/moderation.js'
 import { text } from '../src/wechat/reply.js'
 
 export function register(router: Router): void {
+  // The full list depends only on the language, the moderator flag and the commands registered:
+  // it is built once per combination.
+  const lists = new Map<string, string>()
   router.command(
     { names: ['帮助', 'help', '菜单', 'menu', '?', '？'], description: 'command.help' },
     async (ctx) => {
@@ -25,6 +28,9 @@ export function register(router: Router): void {
           }),
         )
       }
+      const cacheKey = `${ctx.account.locale}:${moderator}:${specs.length}`
+      const cached = lists.get(cacheKey)
+      if (cached !== undefined) return text(cached)
       const lines = [ctx.t('help.title')]
       for (const group of COMMAND_GROUPS) {
         const listed = specs.filter((c) => c.group === group && visible(c))
@@ -37,7 +43,9 @@ export function register(router: Router): void {
         )
       }
       lines.push(ctx.t('help.footer'))
-      return text(lines.join('\n'))
+      const list = lines.join('\n')
+      lists.set(cacheKey, list)
+      return text(list)
     },
   )
 }

@@ -60,7 +60,9 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         replays.set(replayId, digest)
       }
       const claimId = `${claim.appid}\u0000${claim.dedupeKey}`
-      if (claims.has(claimId)) return null
+      const claimed = claims.get(claimId)
+      if (claimed)
+        return { duplicate: true, outcome: { status: claimed.status, reply: claimed.reply } }
       claims.set(claimId, { status: 'processing', reply: null })
       const appid = claim.appid
       const key = `${appid}\u0000${message.fromUserName}`
@@ -95,7 +97,14 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
       const previous = existed ? member.last_active_at : null
       member.last_active_at = now
       members.set(key, member)
-      return { ...member, isNew: !existed, previous_active_at: previous, dailyLogin: null }
+      // No moderators in memory: told with the claim, as the database store does.
+      return {
+        ...member,
+        isNew: !existed,
+        previous_active_at: previous,
+        dailyLogin: null,
+        moderator: false,
+      }
     },
   }
 }

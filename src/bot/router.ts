@@ -46,6 +46,10 @@ type EventName = string
 /** Routes a push to the first matching handler. */
 export class Router {
   readonly #commands: { spec: CommandSpec; handler: Handler }[] = []
+  /** Every name of every command, normalised: a push's word is one lookup. */
+  readonly #byName = new Map<string, { spec: CommandSpec; handler: Handler }>()
+  /** Han-script names, normalised, in registration order (typed without a space: `兑换3`). */
+  readonly #prefixes: { name: string; command: { spec: CommandSpec; handler: Handler } }[] = []
   readonly #hears: { pattern: RegExp; handler: Handler }[] = []
   readonly #on = new Map<EventName, Handler>()
   #otherwise: Handler | undefined
@@ -58,7 +62,13 @@ export class Router {
     for (const name of spec.names) {
       if (this.#findCommand(name)) throw new Error(`command ${name} is registered twice`)
     }
-    this.#commands.push({ spec, handler })
+    const command = { spec, handler }
+    this.#commands.push(command)
+    for (const name of spec.names) {
+      const n = normalize(name)
+      this.#byName.set(n, command)
+      if (/^\p{Script=Han}/u.test(n)) this.#prefixes.push({ name: n, command })
+    }
     return this
   }
 
@@ -127,20 +137,16 @@ export class Router {
   }
 
   #findCommand(word: string) {
-    const key = normalize(word)
-    const found = this.#commands.find((c) => c.spec.names.some((n) => normalize(n) === key))
+    const found = this.#byName.get(normalize(word))
     return found ? { ...found, matched: word } : undefined
   }
 
   /** Chinese commands are often typed without a space: `兑换3` → `兑换` with args `3`. */
   #findPrefixCommand(text: string) {
     const lower = normalize(text)
-    for (const c of this.#commands) {
-      for (const name of c.spec.names) {
-        const n = normalize(name)
-        if (/^\p{Script=Han}/u.test(n) && lower.startsWith(n)) {
-          return { ...c, matched: text.slice(0, text.length - (lower.length - n.length)) }
-        }
+    for (const { name, command } of this.#prefixes) {
+      if (lower.startsWith(name)) {
+        return { ...command, matched: text.slice(0, text.length - (lower.length - name.length)) }
       }
     }
     return undefined

@@ -45,26 +45,22 @@ export interface InboundStore {
   read(key: InboundKey): Promise<InboundOutcome | undefined>
 }
 
-/** The database store. */
+/**
+ * The database store. Replies are stored in batches: while one `complete` statement is in flight,
+ * the replies that arrive meanwhile wait and go together in the next one (one conditional UPDATE
+ * over their keys), so a busy process stores many replies per round trip and an idle one still
+ * stores each at once. Each reply still moves its own row only from `processing`.
+ */
 export function databaseInboundStore(db: Kysely<Database>): InboundStore {
   const row = (k: InboundKey) =>
     db
       .updateTable('inbound_events')
       .where('appid', '=', k.appid)
       .where('dedupe_key', '=', k.dedupeKey)
+  const completions = batcher((batch: Completion[]) => completeAll(db, batch))
   return {
-    async complete(key, reply, now, error) {
-      const done = await row(key)
-        .set({
-          status: error ? 'failed' : 'replied',
-          reply,
-          error: error ?? null,
-          completed_at: now,
-        })
-        .where('status', '=', 'processing')
-        .returning('dedupe_key')
-        .executeTakeFirst()
-      return done !== undefined
+    complete(key, reply, now, error) {
+      return completions({ key, reply, now, error })
     },
     async defer(key) {
       const done = await row(key)
@@ -117,6 +113,59 @@ export function databaseInboundStore(db: Kysely<Database>): InboundStore {
         .executeTakeFirst()
     },
   }
+}
+
+/** One reply to store. */
+interface Completion {
+  key: InboundKey
+  reply: string | null
+  now: Date
+  error?: string
+}
+
+/** processing → replied|failed for a batch of claims, in one statement: which ones moved. */
+async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<boolean[]> {
+  const { rows } = await sql<{ appid: string; dedupe_key: string }>`update inbound_events e
+    set status = v.status, reply = v.reply, error = v.error, completed_at = v.completed_at
+    from unnest(${batch.map((b) => b.key.appid)}::text[],
+      ${batch.map((b) => b.key.dedupeKey)}::text[],
+      ${batch.map((b) => (b.error ? 'failed' : 'replied'))}::text[],
+      ${batch.map((b) => b.reply)}::text[], ${batch.map((b) => b.error ?? null)}::text[],
+      ${batch.map((b) => b.now.toISOString())}::timestamptz[])
+      as v(appid, dedupe_key, status, reply, error, completed_at)
+    where e.appid = v.appid and e.dedupe_key = v.dedupe_key and e.status = 'processing'
+    returning e.appid, e.dedupe_key`.execute(db)
+  const moved = new Set(rows.map((r) => `${r.appid}\u0000${r.dedupe_key}`))
+  return batch.map((b) => moved.has(`${b.key.appid}\u0000${b.key.dedupeKey}`))
+}
+
+/**
+ * Coalesces calls while one is in flight: the first call runs at once, the calls that arrive while
+ * it runs go together in the next run. Each caller gets its own item's result; a failed run fails
+ * each of its callers.
+ */
+export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
+  let queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = []
+  let running = false
+  const next = async () => {
+    running = true
+    while (queue.length > 0) {
+      const batch = queue
+      queue = []
+      try {
+        const results = await run(batch.map((q) => q.item))
+        for (const [i, q] of batch.entries()) q.resolve(results[i]!)
+      } catch (error) {
+        for (const q of batch) q.reject(error)
+      }
+    }
+    running = false
+  }
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      queue.push({ item, resolve, reject })
+      if (!running) void next()
+    })
 }
 
 /**

@@ -4,10 +4,10 @@
  * push's dedupe key are one statement, so a push costs one round trip before its handler runs.
  */
 import { type Kysely, sql } from 'kysely'
-import type { Database, Member } from '../db/schema.js'
+import type { Database, InboundStatus, Member } from '../db/schema.js'
 import { type InboundMessage, isEvent } from '../wechat/message.js'
 import { localDay, weekStart } from './community-time.js'
-import { type ReplayClaim, ReplayRefusedError } from './inbound-events.js'
+import { type InboundOutcome, type ReplayClaim, ReplayRefusedError } from './inbound-events.js'
 import {
   LEVELS_JSON,
   type LedgerOutcome,
@@ -31,7 +31,26 @@ export type RecordedMember = Member & {
   isNew: boolean
   previous_active_at: Date | null
   dailyLogin: LedgerOutcome | null
+  /**
+   * Whether the sender is an official-account moderator (scope `*`), when the claim statement read
+   * it (the database store, with a replay stamp); undefined otherwise.
+   */
+  moderator?: boolean
 }
+
+/**
+ * A push claimed before: WeChat's retry, or the same push at another instance. `outcome` is that
+ * claim's status and stored reply when the claim statement read them (the database store does);
+ * undefined when the store does not know (read it then).
+ */
+export interface DuplicatePush {
+  duplicate: true
+  outcome?: InboundOutcome
+}
+
+/** True when {@link MemberStore.receive} found the push claimed before. */
+export const isDuplicate = (r: RecordedMember | DuplicatePush): r is DuplicatePush =>
+  'duplicate' in r
 
 /** The push being claimed: its dedupe key and what the inbound ledger records of it. */
 export interface PushClaim {
@@ -45,12 +64,16 @@ export interface PushClaim {
 
 /**
  * Receives a push: claims its dedupe key and, when this caller won the claim, records the member.
- * Null when the push was claimed before (a retry or another instance). Throws
+ * A {@link DuplicatePush} when the push was claimed before (a retry or another instance). Throws
  * {@link ReplayRefusedError}, having claimed nothing, when the claim's replay stamp was used before
  * with another body.
  */
 export interface MemberStore {
-  receive(claim: PushClaim, message: InboundMessage, now: Date): Promise<RecordedMember | null>
+  receive(
+    claim: PushClaim,
+    message: InboundMessage,
+    now: Date,
+  ): Promise<RecordedMember | DuplicatePush>
 }
 
 /** True for pushes that are the member doing something (not receipts, not leaving). */
@@ -71,7 +94,9 @@ export function opensServiceWindow(m: InboundMessage): boolean {
  * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
  * state changes only on subscribe, SCAN and unsubscribe; `last_active_at` moves on member actions only
  * (an unfollow or a system event is none: it must not count as a campaign conversion). With a replay claim, the overload of
- * migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement.
+ * migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement, and for a
+ * push claimed before returns that claim's status and stored reply (migration 0053): a retry is
+ * answered from this one statement.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
@@ -102,12 +127,17 @@ export function databaseMemberStore(
       ) as r`.execute(db)
       const r = rows[0]!.r
       if (r.replayed) throw new ReplayRefusedError()
-      if (!r.claimed) return null
+      if (!r.claimed)
+        return {
+          duplicate: true,
+          outcome: r.status ? { status: r.status, reply: r.reply ?? null } : undefined,
+        }
       return {
         ...memberFromJson(r.member),
         isNew: r.is_new,
         previous_active_at: r.previous_active_at ? new Date(r.previous_active_at) : null,
         dailyLogin: r.daily_login ? ledgerOutcome(r.daily_login) : null,
+        moderator: r.moderator,
       }
     },
   }
@@ -116,10 +146,15 @@ export function databaseMemberStore(
 interface RawReceive {
   claimed: boolean
   replayed?: boolean
+  /** A push claimed before, with a replay stamp (migration 0053): the claim's outcome. */
+  status?: InboundStatus
+  reply?: string | null
   member: Record<string, unknown>
   is_new: boolean
   previous_active_at: string | null
   daily_login: RawLedgerOutcome | null
+  /** With a replay stamp (migration 0053): the sender is an OA moderator. */
+  moderator?: boolean
 }
 
 /** A members row from `to_jsonb(row)`: timestamps arrive as strings. */

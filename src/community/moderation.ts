@@ -16,6 +16,12 @@ export interface ChannelIdentity {
   kind: string
   externalId: string
   chatId?: string
+  /**
+   * Whether the speaker holds a `*`-scope role on this channel, when the push's claim statement
+   * already read it (official-account pushes): {@link isModerator} answers from it without a query
+   * where no chat narrows the scope.
+   */
+  moderator?: boolean
 }
 
 export interface ModeratorConfig {
@@ -87,6 +93,7 @@ export async function syncGroupModerators(
 
 /** Whether the speaker may moderate here (their group, or everywhere). */
 export async function isModerator(db: Kysely<Database>, who: ChannelIdentity): Promise<boolean> {
+  if (who.moderator !== undefined && who.chatId === undefined) return who.moderator
   const row = await db
     .selectFrom('moderators')
     .select('role')

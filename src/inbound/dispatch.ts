@@ -13,7 +13,12 @@ import {
   ReplayRefusedError,
   waitForOutcome,
 } from '../community/inbound-events.js'
-import type { MemberStore, RecordedMember } from '../community/members.js'
+import {
+  type DuplicatePush,
+  isDuplicate,
+  type MemberStore,
+  type RecordedMember,
+} from '../community/members.js'
 import { levelUpLine, notifyMember } from '../community/notify.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -90,7 +95,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   const render = (reply: Reply | null) =>
     reply && renderReply(reply, { ...address, createTime: Math.floor(now() / 1000) }, input.format)
 
-  let member: RecordedMember | null
+  let member: RecordedMember | DuplicatePush
   try {
     member = await deps.members.receive(
       {
@@ -108,8 +113,14 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     log.error('receiving the push failed', { code: 'RECEIVE_FAILED', error })
     return { body: render(text(t('error.generic'))), outcome: 'failed' }
   }
-  if (!member) {
-    const outcome = await waitForOutcome(deps.inbound, key, deadline, now)
+  if (isDuplicate(member)) {
+    // An answered push is served from what the claim statement read; only a claim still being
+    // worked on is waited for (bounded by the deadline, with a growing interval).
+    const known = member.outcome
+    const outcome =
+      known && known.status !== 'processing'
+        ? known
+        : await waitForOutcome(deps.inbound, key, deadline, now)
     log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
     const body =
       outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
@@ -129,7 +140,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       db: deps.db,
       community: deps.community,
       wechat: deps.wechat,
-      channel: { kind: 'oa', externalId: message.fromUserName },
+      channel: { kind: 'oa', externalId: message.fromUserName, moderator: recorded.moderator },
       clock: deps.clock,
       logger: log,
       t,

@@ -10,11 +10,21 @@ import {
   type TestServer,
   testConfig,
 } from '../../test/server.js'
+import { countStatements } from '../../test/statement-counter.js'
 import { sleep } from '../clock.js'
 import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
+
+/** A text push's fields with a fresh MsgId. */
+const textFrom = (openid: string, content: string) => ({
+  FromUserName: openid,
+  CreateTime: Math.floor(Date.now() / 1000),
+  MsgType: 'text',
+  Content: content,
+  MsgId: BigInt(nextMsgId()),
+})
 
 const threeAccounts = (env: Record<string, string> = {}) =>
   testConfig({ WECHAT_ACCOUNTS: JSON.stringify([PLAIN_ACCOUNT, COMPAT_ACCOUNT]), ...env })
@@ -30,6 +40,10 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     .command({ names: ['慢', 'slow'], description: 'command.help' }, async () => {
       await sleep(1500)
       return text('late answer')
+    })
+    .command({ names: ['稍慢', 'lag'], description: 'command.help' }, async () => {
+      await sleep(300)
+      return text('after a moment')
     })
     .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
       throw new Error('handler exploded')
@@ -192,6 +206,35 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     )
     expect(calls - before).toBe(2)
     expect(new Set(sealed.map((r) => JSON.stringify(r.reply))).size).toBe(1)
+  })
+
+  it('answers the retry of an answered push from the stored reply, in one statement', async () => {
+    const counted = countStatements(get().db)
+    const own = await startServer(counted.db, { router, config: threeAccounts() })
+    try {
+      const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
+      const push = await wx.prepare(textFrom('o_retry_done', 'count'))
+      const before = calls
+      const first = await wx.send(push)
+      expect(first.reply!.Content).toBe(`count ${calls}`)
+      counted.reset()
+      const retry = await wx.send(push) // WeChat resends the request unchanged
+      expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
+      expect(retry.reply).toEqual(first.reply)
+      expect(calls - before).toBe(1)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('answers a retry that arrives while the first delivery is still working', async () => {
+    const wx = safe()
+    const push = await wx.prepare(textFrom('o_retry_busy', 'lag'))
+    const first = wx.send(push)
+    await sleep(100) // the first delivery holds the claim, its handler still running
+    const retry = await wx.send(push)
+    expect(retry.reply!.Content).toBe('after a moment')
+    expect((await first).reply).toEqual(retry.reply)
   })
 
   it('answers success past the deadline and keeps the late reply for a follow-up', async () => {

@@ -62,6 +62,8 @@ const parser = new XMLParser({
   entityDecoder,
   ignoreDeclaration: true,
   maxNestedTags: MAX_DEPTH,
+  // Callbacks get the tag's matcher, not a path string built for every tag.
+  jPath: false,
   isArray: (name) => name === 'List' || name === 'item',
 })
 
