@@ -48,6 +48,7 @@ import * as m0046 from './0046_earn_triggers.js'
 import * as m0047 from './0047_journeys.js'
 import * as m0048 from './0048_recommendations.js'
 import * as m0049 from './0049_pay_events_reference_index.js'
+import * as m0054 from './0054_member_segments.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -95,4 +96,5 @@ export const migrations: Record<string, Migration> = {
   '0047_journeys': m0047,
   '0048_recommendations': m0048,
   '0049_pay_events_reference_index': m0049,
+  '0054_member_segments': m0054,
 }

@@ -165,7 +165,6 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
           openid,
           subscribed: true,
           first_seen_at: new Date(),
-          segment: 'active' as const,
         })),
       )
       .execute()
