@@ -19,6 +19,9 @@ import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from '../src/community/
 import { migrateToLatest } from '../src/db/migrate.js'
 import { throwawaySchema, timed } from './throwaway-schema.js'
 
+/** Thrown to roll the previous design's run back. */
+class RolledBack extends Error {}
+
 const count = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
 const { db, drop } = await throwawaySchema('bench_sp')
 const load = () => loadavg().map((x) => x.toFixed(1))
@@ -124,5 +127,3 @@ try {
 } finally {
   await drop()
 }
-
-class RolledBack extends Error {}

@@ -6,11 +6,13 @@ import { type Kysely, sql } from 'kysely'
  *
  * Writing a segment into `members` rewrote the whole wide row and, the page being full and the
  * segment indexed, added an entry to each of its six indexes: the first recompute (every member
- * changes) cost 3.75× a plain `update members` of every row. A `member_segments` row is 4 columns
- * with 2 indexes, so the first recompute inserts 1,000,000 small rows instead.
+ * changes) cost 2.2–3.8× a plain `update members` of every row (bench/README.md). A `member_segments` row is 4 columns
+ * with one index (its key), so the first recompute inserts 1,000,000 small rows instead.
  *
  * - `member_segments`: one row per member that has a segment (none until the first recompute),
  *   `since` = when the member entered it. Written only by the recompute (src/community/segments.ts).
+ *   No index on (appid, segment): readers probe it by member (campaign audiences, journeys) or
+ *   count a whole account (a scan of narrow rows); each index is one more entry per member moved.
  * - No foreign key to `members` here nor (dropped) on `segment_transitions.member_id`: the check
  *   runs once per inserted row (a trigger and an index probe each, 1,000,000 on the first
  *   recompute: a third of its time) and members are never deleted. Both tables are written only by
@@ -24,9 +26,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       check (segment in ('new', 'active', 'loyal', 'at_risk', 'dormant', 'churned')),
     since timestamptz not null
   )`.execute(db)
-  await sql`create index member_segments_appid_segment_idx on member_segments (appid, segment)`.execute(
-    db,
-  )
   await sql`insert into member_segments (member_id, appid, segment, since)
     select id, appid, segment, coalesce(segment_since, now()) from members
     where segment is not null`.execute(db)
