@@ -39,11 +39,13 @@ try {
   const now = new Date('2026-11-25T02:00:00Z') // 10:00 in Shanghai
   await timed(`insert ${count.toLocaleString()} members`, async () => {
     await sql`
-      insert into members (appid, openid, subscribed, first_seen_at, last_active_at, segment,
+      insert into members (appid, openid, subscribed, first_seen_at, last_active_at,
         points_balance)
       select ${appid}, 'o_' || g, true, ${now}::timestamptz - interval '300 days',
-        ${now}::timestamptz - make_interval(days => (100 + g % 100)::int), 'active', g % 500
+        ${now}::timestamptz - make_interval(days => (100 + g % 100)::int), g % 500
       from generate_series(1, ${count}::bigint) g`.execute(db)
+    await sql`insert into member_segments (member_id, appid, segment, since)
+      select id, appid, 'active', ${now} from members`.execute(db)
     await sql`vacuum analyze members`.execute(db)
   })
 

@@ -61,12 +61,16 @@ try {
 async function generate() {
   await timed(`insert ${count.toLocaleString()} members and their follows`, async () => {
     await sql`
-      insert into members (appid, openid, subscribed, subscribed_at, first_seen_at, segment)
-      select ${APPID}, 'o_' || g, true, t, t,
-        (array['new', 'active', 'loyal', 'at_risk', 'dormant', 'churned'])[1 + (g * 104729 % 6)]
+      insert into members (appid, openid, subscribed, subscribed_at, first_seen_at)
+      select ${APPID}, 'o_' || g, true, t, t
       from generate_series(1, ${count}::bigint) g,
         lateral (select (${FIRST}::date + (g * 7919 % 365)::int)::timestamp
           + interval '2 hours' as t) x`.execute(db)
+    await sql`insert into member_segments (member_id, appid, segment, since)
+      select id, appid,
+        (array['new', 'active', 'loyal', 'at_risk', 'dormant', 'churned'])[1 + (id * 104729 % 6)],
+        first_seen_at
+      from members`.execute(db)
     await sql`
       insert into follow_events (appid, member_id, at, day, kind, scene, source)
       select appid, id, subscribed_at, (subscribed_at at time zone 'UTC')::date, 'follow', null,
@@ -128,12 +132,12 @@ async function generate() {
 async function moveSegments(day: string, night: number) {
   await sql`
     with moved as (
-      update members m set segment = (array['new', 'active', 'loyal', 'at_risk', 'dormant',
-        'churned'])[1 + ((m.id + ${night}) % 6)]
-      where (m.id * 7 + ${night} * 7919) % 10000 < ${movesPercent * 100}
+      update member_segments m set segment = (array['new', 'active', 'loyal', 'at_risk',
+        'dormant', 'churned'])[1 + ((m.member_id + ${night}) % 6)]
+      where (m.member_id * 7 + ${night} * 7919) % 10000 < ${movesPercent * 100}
         and m.segment is distinct from (array['new', 'active', 'loyal', 'at_risk', 'dormant',
-          'churned'])[1 + ((m.id + ${night}) % 6)]
-      returning m.id, m.segment
+          'churned'])[1 + ((m.member_id + ${night}) % 6)]
+      returning m.member_id as id, m.segment
     )
     insert into segment_transitions (appid, member_id, from_segment, to_segment, at)
     select ${APPID}, id, null, segment, ${day}::date + interval '3 hours' from moved`.execute(db)

@@ -27,15 +27,13 @@
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { LEVELS_JSON } from '../src/community/points-ledger.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
+import { writeCheckinScript } from './checkin-script.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -323,18 +321,7 @@ if (process.env.BENCH_PGBENCH === '1') {
   if (admin && content === '签到') {
     // The database's own ceiling for this work: the three statements of a first check-in (receive,
     // check-in, reply store) from pgbench, no Node in the path, in the bench's migrated schema.
-    const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin.sql')
-    const levels = LEVELS_JSON.replaceAll("'", "''")
-    writeFileSync(
-      script,
-      [
-        '\\set id random(1, 2000000000)',
-        `select quanzi_receive('wxbench', 'k' || :id, 'o' || :id, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${levels}')->'member'->>'id' as mid \\gset`,
-        `select quanzi_checkin('wxbench', :mid, now(), current_date, current_date, '{}', '${levels}');`,
-        "update inbound_events set status = 'replied', reply = 'x', completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
-        '',
-      ].join('\n'),
-    )
+    const script = writeCheckinScript()
     const db = execFileSync(
       'pgbench',
       [

@@ -132,7 +132,7 @@ try {
     await invoke() // warm the isolate, a minute before the segment recompute is due
     minute = 0
     await db.deleteFrom('job_runs').execute()
-    await db.updateTable('members').set({ segment: null, segment_since: null }).execute()
+    await db.deleteFrom('member_segments').execute()
     await db.deleteFrom('segment_transitions').execute()
     const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     console.log(

@@ -51,9 +51,10 @@ forEachDatabase('chunked jobs', (get, dbName) => {
   const segments = async (db: Kysely<Database>) => {
     const members = await db
       .selectFrom('members')
-      .select(['openid', 'segment', 'segment_since'])
-      .where('appid', '=', appid)
-      .orderBy('id')
+      .leftJoin('member_segments', 'member_segments.member_id', 'members.id')
+      .select(['openid', 'member_segments.segment', 'member_segments.since'])
+      .where('members.appid', '=', appid)
+      .orderBy('members.id')
       .execute()
     const transitions = await db
       .selectFrom('segment_transitions')
@@ -66,11 +67,7 @@ forEachDatabase('chunked jobs', (get, dbName) => {
   }
   const forget = async (db: Kysely<Database>) => {
     await db.deleteFrom('segment_transitions').where('appid', '=', appid).execute()
-    await db
-      .updateTable('members')
-      .set({ segment: null, segment_since: null })
-      .where('appid', '=', appid)
-      .execute()
+    await db.deleteFrom('member_segments').where('appid', '=', appid).execute()
   }
   const run = (slot: Date) =>
     get()
@@ -158,10 +155,9 @@ forEachDatabase('chunked jobs', (get, dbName) => {
     const firstSeven = await db.selectFrom('members').select('id').orderBy('id').limit(7).execute()
     expect(saved.after).toBe(Number(firstSeven.at(-1)!.id))
     const done = await db
-      .selectFrom('members')
+      .selectFrom('member_segments')
       .select(sql<number>`count(*)::int`.as('n'))
-      .where('segment', 'is not', null)
-      .where('id', '>', saved.after)
+      .where('member_id', '>', saved.after)
       .where('appid', '=', appid)
       .executeTakeFirstOrThrow()
     expect(done.n).toBe(0)

@@ -51,6 +51,7 @@ import * as m0049 from './0049_pay_events_reference_index.js'
 import * as m0050 from './0050_job_run_cursors.js'
 import * as m0051 from './0051_engagement_gaps.js'
 import * as m0053 from './0053_receive_outcome.js'
+import * as m0054 from './0054_member_segments.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -101,4 +102,5 @@ export const migrations: Record<string, Migration> = {
   '0050_job_run_cursors': m0050,
   '0051_engagement_gaps': m0051,
   '0053_receive_outcome': m0053,
+  '0054_member_segments': m0054,
 }

@@ -5,8 +5,9 @@ import { createRouter } from '../handlers/index.js'
 import { createApp } from '../src/app.js'
 import { addDays, weekStart } from '../src/community/community-time.js'
 import { addOperator, type Role } from '../src/console/operators.js'
-import type { Database } from '../src/db/schema.js'
+import type { Database, Segment } from '../src/db/schema.js'
 import { silentLogger } from '../src/logger.js'
+import { placeInSegment } from './segment-fixtures.js'
 import { testConfig } from './server.js'
 
 /** The seeded operators; each one's password is `<name>-password`. */
@@ -184,13 +185,19 @@ export async function seedInvitesAndSegments(db: Kysely<Database>, appid: string
         first_seen_at: new Date(Date.parse(`${addDays(today, -25 + i)}T04:00:00Z`)),
         subscribed: true,
         last_active_at: new Date(Date.parse(`${addDays(today, -3)}T04:00:00Z`)),
-        segment: (segments[i] ?? (i === 8 ? 'at_risk' : 'dormant')) as 'new',
         display_name: i === 0 ? '老张' : null,
       })),
     )
     .returning(['id', 'openid'])
     .execute()
   const id = (i: number) => members.find((m) => m.openid === openids[i])!.id
+  for (const [i] of openids.entries())
+    await placeInSegment(
+      db,
+      appid,
+      [id(i)],
+      (segments[i] ?? (i === 8 ? 'at_risk' : 'dormant')) as Segment,
+    )
   const pairs: [number, number, boolean][] = [
     [0, 1, true],
     [1, 2, true],

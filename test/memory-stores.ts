@@ -85,8 +85,6 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         level: 'bronze',
         purchase_count: 0,
         last_purchased_at: null,
-        segment: null,
-        segment_since: null,
         marketing_opt_out: false,
         last_campaign_at: null,
         display_name: null,

@@ -4,6 +4,7 @@ import { fillCohortCells } from '../../migrations/0037_cohort_segments_ltv.js'
 import { beijingDays } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { rng } from '../../test/prng.js'
+import { placeInSegment } from '../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { addDays, weekStart } from '../community/community-time.js'
 import type { Segment } from '../db/schema.js'
@@ -124,12 +125,19 @@ forEachDatabase('retention cohorts from the facts', (get) => {
           subscribed: true,
           subscribed_at: at(m.follow),
           first_seen_at: at(m.follow),
-          segment: m.segment,
         })),
       )
       .returning(['id', 'openid'])
       .execute()
     const id = new Map(ids.map((r) => [r.openid, r.id]))
+    for (const segment of SEGMENTS)
+      if (segment)
+        await placeInSegment(
+          db(),
+          APPID,
+          ms.filter((m) => m.segment === segment).map((m) => id.get(m.openid)!),
+          segment,
+        )
     const follows = ms.flatMap((m) => {
       const member_id = id.get(m.openid)!
       const event = (n: number, kind: 'follow' | 'unfollow', source: CohortSource) => ({
@@ -347,15 +355,12 @@ forEachDatabase('retention cohorts from the facts', (get) => {
         moved.map((m) => m.openid),
       )
       .execute()
-    await db()
-      .updateTable('members')
-      .set({ segment: 'churned' })
-      .where(
-        'id',
-        'in',
-        ids.map((r) => r.id),
-      )
-      .execute()
+    await placeInSegment(
+      db(),
+      APPID,
+      ids.map((r) => r.id),
+      'churned',
+    )
     await db()
       .insertInto('segment_transitions')
       .values(

@@ -106,7 +106,7 @@ export async function buildCohortCells(
             where md.member_id = f.member_id and md.appid = ${appid}
               and md.day between f.day and least(f.day + ${TRACKED_DAYS - 1}::int, ${day}::date)),
             B'0'::bit(${sql.raw(String(TRACKED_DAYS))}))
-        from follow_events f join members m on m.id = f.member_id
+        from follow_events f left join member_segments m on m.member_id = f.member_id
         where f.appid = ${appid} and f.kind = 'follow' and f.day = any(${missing}::date[])
           and not exists (select 1 from follow_events e
             where e.member_id = f.member_id and e.kind = 'follow' and e.at < f.at)
@@ -126,8 +126,8 @@ export async function buildCohortCells(
           (select max(at) from segment_transitions where appid = ${appid}) as through
       ), moved as (
         update cohort_members c set segment = m.segment
-        from members m, cohort_members o
-        where m.id = c.member_id and o.member_id = c.member_id and c.appid = ${appid}
+        from member_segments m, cohort_members o
+        where m.member_id = c.member_id and o.member_id = c.member_id and c.appid = ${appid}
           and c.segment is distinct from m.segment
           and c.member_id in (select t.member_id from segment_transitions t, w
             where t.appid = ${appid} and t.at > w.since and t.at <= w.through)

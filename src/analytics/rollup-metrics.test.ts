@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { expect, it } from 'vitest'
 import { paidOrder as paidOrderFixture } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { placeInSegment } from '../../test/segment-fixtures.js'
 import { awardParticipants } from '../community/activities.js'
 import { changePoints } from '../community/points-ledger.js'
 import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
@@ -46,12 +47,11 @@ forEachDatabase('the daily metric catalogue on a seeded community', (get) => {
         last_active_at: null,
         last_inbound_at: null,
         last_purchased_at: null,
-        segment: o.segment ?? null,
-        segment_since: null,
         last_campaign_at: null,
       })
       .returning('id')
       .executeTakeFirstOrThrow()
+    if (o.segment) await placeInSegment(db(), APPID, [row.id], o.segment, at(-10))
     ids[name] = row.id
     return row.id
   }

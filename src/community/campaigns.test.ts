@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { holdTransaction, stillPending } from '../../test/held-transaction.js'
+import { placeInSegment } from '../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
 import { systemClock } from '../clock.js'
 import { loadConfig } from '../config.js'
+import type { Segment } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
@@ -167,8 +169,11 @@ forEachDatabase('campaigns', (get, dbName) => {
     })
   const dispatch = (o: Partial<Parameters<typeof dispatchCampaigns>[1]> = {}) =>
     dispatchCampaigns(get().db, { now: clock.now(), slot: clock.now(), settings, t, ...o })
-  const member = (openid: string, fields: Record<string, unknown> = {}) =>
-    get()
+  const member = async (
+    openid: string,
+    { segment = 'active', ...fields }: Record<string, unknown> & { segment?: Segment } = {},
+  ) => {
+    const row = await get()
       .db.insertInto('members')
       .values({
         appid,
@@ -176,11 +181,13 @@ forEachDatabase('campaigns', (get, dbName) => {
         subscribed: true,
         first_seen_at: new Date('2026-10-01T00:00:00Z'),
         last_active_at: new Date('2026-11-20T00:00:00Z'),
-        segment: 'active',
         ...fields,
       })
       .returning('id')
       .executeTakeFirstOrThrow()
+    await placeInSegment(get().db, appid, [row.id], segment)
+    return row
+  }
   const template = (key: string) => ({
     template_id: 'TPL_RECALL',
     data: { thing1: { value: `回归礼${key}` }, number2: { value: '{{points}}' } },
@@ -437,7 +444,6 @@ forEachDatabase('campaigns', (get, dbName) => {
             openid: `o_kill_${i}`,
             subscribed: true,
             first_seen_at: new Date(),
-            segment: 'active' as const,
           })),
         )
         .execute()

@@ -398,7 +398,16 @@ export function audienceMembers(db: Kysely<Database>, appid: string, audience: A
   return db
     .selectFrom('members as m')
     .where('m.appid', '=', appid)
-    .$if(audience.segment !== undefined, (q) => q.where('m.segment', '=', audience.segment!))
+    .$if(audience.segment !== undefined, (q) =>
+      q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('member_segments as s')
+            .select('s.member_id')
+            .whereRef('s.member_id', '=', 'm.id')
+            .where('s.segment', '=', audience.segment!),
+        ),
+      ),
+    )
     .$if(audience.group !== undefined, (q) =>
       q.where(({ exists, selectFrom }) =>
         exists(

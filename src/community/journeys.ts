@@ -148,7 +148,7 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
         update journey_enrollments e set status = 'left', ended_at = ${now}
         from (select distinct member_id from segment_transitions
             where id > ${through} and id <= ${upto}) t
-          join members m on m.id = t.member_id
+          left join member_segments m on m.member_id = t.member_id
         where e.member_id = t.member_id and e.journey_id = ${j.id} and e.status = 'active'
           and m.segment is distinct from ${j.segment}
         returning e.id, e.appid
@@ -162,7 +162,7 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
           next_at)
         select distinct on (t.member_id) ${j.id}, t.appid, t.member_id, t.id, t.at,
           t.at + make_interval(hours => ${first})
-        from segment_transitions t join members m on m.id = t.member_id
+        from segment_transitions t join member_segments m on m.member_id = t.member_id
         where t.id > ${through} and t.id <= ${upto} and t.appid = ${j.appid}
           and t.to_segment = ${j.segment} and m.segment = ${j.segment}
           and not exists (select 1 from journey_enrollments x where x.journey_id = ${j.id}

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { campaignsJob } from '../../jobs/campaigns.js'
 import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import { passwordOf, seedOperators } from '../../test/console-kit.js'
+import { placeInSegment } from '../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { changeCampaign, createCampaign } from '../admin/actions/campaign-actions.js'
 import { systemClock } from '../clock.js'
@@ -45,15 +46,23 @@ browserSuite('campaigns in a browser', (db, browser) => {
       openid: `o_push_${segment}_${i}`,
       subscribed: true,
       first_seen_at: new Date(now.getTime() - 90 * 86_400_000),
-      segment,
     })
-    await db()
-      .db.insertInto('members')
-      .values([
-        ...Array.from({ length: 240 }, (_, i) => member(i, 'at_risk')),
-        ...Array.from({ length: 20 }, (_, i) => member(i, 'loyal')),
-      ])
-      .execute()
+    for (const [segment, n] of [
+      ['at_risk', 240],
+      ['loyal', 20],
+    ] as const) {
+      const rows = await db()
+        .db.insertInto('members')
+        .values(Array.from({ length: n }, (_, i) => member(i, segment)))
+        .returning('id')
+        .execute()
+      await placeInSegment(
+        db().db,
+        appid,
+        rows.map((r) => r.id),
+        segment,
+      )
+    }
     server = await startServer(db().db, { config })
   })
   afterAll(async () => {

@@ -37,9 +37,6 @@ export interface MembersTable {
   /** Paid shop orders, and the last one (segments). */
   purchase_count: Generated<number>
   last_purchased_at: Timestamp | null
-  /** Lifecycle segment (nightly) and since when the member is in it. */
-  segment: Segment | null
-  segment_since: Timestamp | null
   /** 退订 / TD: no campaign pushes; 订阅 undoes it. */
   marketing_opt_out: Generated<boolean>
   /** The last campaign push enqueued for the member (the frequency cap). */
@@ -52,6 +49,17 @@ export interface MembersTable {
 }
 
 export type Segment = 'new' | 'active' | 'loyal' | 'at_risk' | 'dormant' | 'churned'
+
+/**
+ * A member's lifecycle segment (recomputed nightly) and since when the member is in it; no row until
+ * the first recompute. Kept out of `members` so that moving members rewrites narrow rows only.
+ */
+export interface MemberSegmentsTable {
+  member_id: number
+  appid: string
+  segment: Segment
+  since: Timestamp
+}
 
 /** One lifecycle segment change, written by the recompute that made it (append-only). */
 export interface SegmentTransitionsTable {
@@ -1115,6 +1123,7 @@ export interface Database {
   share_links: ShareLinksTable
   share_opens: ShareOpensTable
   members: MembersTable
+  member_segments: MemberSegmentsTable
   inbound_events: InboundEventsTable
   wechat_tokens: WechatTokensTable
   member_reachability: MemberReachabilityTable

@@ -169,7 +169,6 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
           openid,
           subscribed: true,
           first_seen_at: new Date(),
-          segment: 'active' as const,
         })),
       )
       .execute()
@@ -249,7 +248,15 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
         await db
           .selectFrom('members')
           .select(sql<number>`count(*)::int`.as('n'))
-          .where('segment', 'is', null)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom('member_segments')
+                  .select('member_id')
+                  .whereRef('member_segments.member_id', '=', 'members.id'),
+              ),
+            ),
+          )
           .executeTakeFirstOrThrow()
       ).n
     await scheduled(slot)

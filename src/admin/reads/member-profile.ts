@@ -24,10 +24,11 @@ export async function memberByOpenid(
 
 /**
  * The member's WeChat tag ids, last {@link PROFILE_LIST_MAX} orders (with the product's
- * description), activity sign-ups (with the activity's name) and segment changes.
+ * description), activity sign-ups (with the activity's name), the current segment (undefined before
+ * the first recompute) and segment changes.
  */
 export async function memberProfile(db: Kysely<Database>, member: Member) {
-  const [tags, orders, signups, segments] = await Promise.all([
+  const [tags, orders, signups, segments, segment] = await Promise.all([
     db
       .selectFrom('member_tags')
       .select(['tagid', 'tagged_at'])
@@ -65,6 +66,11 @@ export async function memberProfile(db: Kysely<Database>, member: Member) {
       .orderBy('id', 'desc')
       .limit(PROFILE_LIST_MAX)
       .execute(),
+    db
+      .selectFrom('member_segments')
+      .select(['segment', 'since'])
+      .where('member_id', '=', member.id)
+      .executeTakeFirst(),
   ])
-  return { tags, orders, signups, segments }
+  return { tags, orders, signups, segments, segment }
 }

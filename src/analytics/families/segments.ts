@@ -24,7 +24,7 @@ export const segmentSizes: Family = {
   },
   query: (s) => sql<DailyFigure>`
     select 'segments.size' as metric, segment as dim, count(*)::float8 as value
-    from members where appid = ${s.appid} and segment is not null group by segment`,
+    from member_segments where appid = ${s.appid} group by segment`,
 }
 
 export const levels: Family = {

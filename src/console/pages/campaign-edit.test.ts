@@ -9,6 +9,7 @@ import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
+import { placeInSegment } from '../../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { changeCampaign, createCampaign } from '../../admin/actions/campaign-actions.js'
 import { createApp } from '../../app.js'
@@ -66,16 +67,17 @@ forEachDatabase('console campaign edit', (db) => {
 
   beforeAll(async () => {
     await seedOperators(db().db, clock.now())
-    await db()
+    const risk = await db()
       .db.insertInto('members')
       .values({
         appid,
         openid: 'o_edit_risk',
         subscribed: true,
         first_seen_at: new Date('2026-10-01T00:00:00Z'),
-        segment: 'at_risk',
       })
-      .execute()
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await placeInSegment(db().db, appid, [risk.id], 'at_risk')
     app = createApp({
       config: testConfig(),
       db: db().db,

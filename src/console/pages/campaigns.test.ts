@@ -8,9 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
+import { placeInSegment } from '../../../test/segment-fixtures.js'
 import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import { createApp } from '../../app.js'
+import type { Segment } from '../../db/schema.js'
 import { silentLogger } from '../../logger.js'
 import { consoleTranslator } from '../i18n.js'
 import { zonedInstant } from './campaign-form.js'
@@ -88,18 +90,23 @@ forEachDatabase('console campaigns', (db) => {
   let op: { cookie: string; csrf: string }
   let viewer: { cookie: string; csrf: string }
   const campaigns = () => db().db.selectFrom('campaigns').selectAll().orderBy('id').execute()
-  const member = (openid: string, fields: Record<string, unknown>) =>
-    db()
+  const member = async (
+    openid: string,
+    { segment = 'at_risk', ...fields }: Record<string, unknown> & { segment?: Segment },
+  ) => {
+    const row = await db()
       .db.insertInto('members')
       .values({
         appid,
         openid,
         subscribed: true,
         first_seen_at: new Date('2026-10-01T00:00:00Z'),
-        segment: 'at_risk',
         ...fields,
       })
-      .execute()
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await placeInSegment(db().db, appid, [row.id], segment)
+  }
   const valid = (csrf: string): Record<string, string> => ({
     _csrf: csrf,
     name: '召回 A/B',

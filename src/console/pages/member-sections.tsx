@@ -43,6 +43,8 @@ export function ProfileCard(
   p: View & {
     member: Member
     tags: Profile['tags']
+    /** The current segment and since when; undefined before the first recompute. */
+    segment: Profile['segment']
     ledger: Ledger
     /** The next points to expire (src/community/points-expiry.ts), null when none will. */
     expiring: { points: number; lastDay: string } | null
@@ -61,7 +63,7 @@ export function ProfileCard(
           [t('member.lastActive'), m.last_active_at ? fmt.dateTime(m.last_active_at) : '—'],
           [
             t('member.segment'),
-            `${segmentName(t, m.segment)}${m.segment_since ? ` · ${fmt.dateTime(m.segment_since)}` : ''}`,
+            `${segmentName(t, p.segment?.segment ?? null)}${p.segment ? ` · ${fmt.dateTime(p.segment.since)}` : ''}`,
           ],
           [
             t('member.tags'),

@@ -124,6 +124,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
         {...view}
         member={member}
         tags={profile.tags}
+        segment={profile.segment}
         ledger={ledger}
         expiring={expiring}
       />

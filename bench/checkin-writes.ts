@@ -1,0 +1,74 @@
+/**
+ * What a first check-in writes on PostgreSQL (issue #20 target 4: rows written and indexes touched
+ * per check-in), counted, not estimated.
+ *
+ *   npm run bench:checkin-writes      # BENCH_CHECKINS=300 by default
+ *
+ * Runs the three statements of a first 签到 from a new member (the script `npm run bench:checkin`
+ * gives pgbench: `quanzi_receive`, `quanzi_checkin`, the reply store) BENCH_CHECKINS times, one
+ * client, in a throw-away schema (`bench_sp_ci_*`), and prints per check-in, from
+ * pg_stat_user_tables: rows inserted and updated per table (HOT updates apart: they add no index
+ * entry), the table's indexes, and the index entries written (an upper bound where an index is
+ * partial).
+ */
+import { execFileSync } from 'node:child_process'
+import { sql } from 'kysely'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { writeCheckinScript } from './checkin-script.js'
+import { throwawaySchema } from './throwaway-schema.js'
+
+const n = Number(process.env.BENCH_CHECKINS ?? 300)
+const url = new URL(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+const { db, drop } = await throwawaySchema('bench_sp_ci')
+try {
+  await migrateToLatest(db)
+  const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s
+  const script = writeCheckinScript()
+  const stats = () =>
+    sql<{ relname: string; ins: number; upd: number; hot: number; idx: number }>`
+      select t.relname, t.n_tup_ins::int as ins, t.n_tup_upd::int as upd,
+        t.n_tup_hot_upd::int as hot,
+        (select count(*)::int from pg_index i where i.indrelid = t.relid) as idx
+      from pg_stat_user_tables t where t.schemaname = ${schema}`
+      .execute(db)
+      .then((r) => r.rows)
+  const before = await stats()
+  execFileSync(
+    'pgbench',
+    ['-h', url.hostname, '-p', url.port || '5432', '-U', url.username || 'postgres', '-n'].concat([
+      '-f',
+      script,
+      '-c',
+      '1',
+      '-t',
+      String(n),
+      url.pathname.slice(1),
+    ]),
+    { stdio: 'ignore', env: { ...process.env, PGOPTIONS: `-c search_path=${schema}` } },
+  )
+  await new Promise((r) => setTimeout(r, 1500)) // table statistics are flushed within a second
+  const after = await stats()
+  let rows = 0
+  let entries = 0
+  console.log(
+    `\n| table (${n} check-ins) | rows inserted | rows updated (of which HOT) | indexes | index entries |\n|---|---:|---:|---:|---:|`,
+  )
+  for (const a of after) {
+    const b = before.find((x) => x.relname === a.relname)!
+    const [ins, upd, hot] = [a.ins - b.ins, a.upd - b.upd, a.hot - b.hot].map((x) => x / n) as [
+      number,
+      number,
+      number,
+    ]
+    if (ins + upd === 0) continue
+    const e = (ins + upd - hot) * a.idx
+    rows += ins + upd
+    entries += e
+    console.log(
+      `| ${a.relname} | ${ins.toFixed(2)} | ${upd.toFixed(2)} (${hot.toFixed(2)}) | ${a.idx} | ${e.toFixed(2)} |`,
+    )
+  }
+  console.log(`| per check-in | | | | ${entries.toFixed(2)} (rows written ${rows.toFixed(2)}) |`)
+} finally {
+  await drop()
+}

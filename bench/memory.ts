@@ -1,0 +1,169 @@
+/**
+ * Memory of the Node server on PostgreSQL (issue #20 target 6: idle ≤ 150 MB RSS, growth ≤ 30 MB
+ * over a 60 s load run).
+ *
+ *   npm run bench:memory
+ *
+ * Builds (`npm run build`), then starts the production entry (`npm start`: dist/node.js, its jobs
+ * and outbox included) on a throw-away PostgreSQL database (`bench_sp_mem_<port>`), and samples
+ * its RSS (/proc/<pid>/status) once a second: idle for BENCH_IDLE_SECONDS (default 20), then under BENCH_SECONDS (default 60) of load
+ * — safe-mode pushes of BENCH_TEXT (default 签到) from BENCH_MEMBERS (default 100000) members over
+ * BENCH_CONNECTIONS (default 50) connections, each with a fresh MsgId — then idle again for
+ * BENCH_SETTLE_SECONDS (default 20). Growth = the RSS after the load and its settling minus the
+ * idle RSS before it; the peak is reported beside it. Linux only (/proc).
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
+import { SAFE_ACCOUNT } from '../test/server.js'
+
+const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 20)
+const seconds = Number(process.env.BENCH_SECONDS ?? 60)
+const settleSeconds = Number(process.env.BENCH_SETTLE_SECONDS ?? 20)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const members = Number(process.env.BENCH_MEMBERS ?? 100_000)
+const content = process.env.BENCH_TEXT ?? '签到'
+const port = Number(process.env.BENCH_PORT ?? 3498)
+const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const database = `bench_sp_mem_${port}`
+const root = new URL('..', import.meta.url).pathname
+
+const mb = (kb: number) => kb / 1024
+/** Resident set size of `pid` in kB (VmRSS). */
+function rss(pid: number): number {
+  const line = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!line) throw new Error(`no VmRSS for ${pid}`)
+  return Number(line[1])
+}
+const load = () => loadavg().map((x) => x.toFixed(1))
+
+/**
+ * The server under `npm start`: npm runs the script through `sh -c`, which execs node — the first
+ * descendant of npm's PID running src/start.mjs (its own children, e.g. esbuild, come after it).
+ */
+function serverPid(npmPid: number): number {
+  let pid = npmPid
+  while (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start.mjs')) {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    if (!children) throw new Error(`no server process under ${npmPid}`)
+    pid = Number(children.split(' ')[0])
+  }
+  return pid
+}
+
+// Built first, as `npm install` does: a start that finds its sources newer than dist/ rebuilds,
+// which is not what a deployed server does. BENCH_BUILD=0 skips it (two runs side by side share
+// one dist/; or to measure a start that rebuilds).
+if (process.env.BENCH_BUILD !== '0')
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' })
+const admin = new pg.Client({ connectionString: pgUrl })
+await admin.connect()
+await admin.query(`drop database if exists ${database}`)
+await admin.query(`create database ${database}`)
+const url = new URL(pgUrl)
+url.pathname = `/${database}`
+const child = spawn('npm', ['start'], {
+  cwd: root,
+  env: {
+    ...process.env,
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: url.href,
+    WECHAT_APPID: SAFE_ACCOUNT.appid,
+    WECHAT_TOKEN: SAFE_ACCOUNT.token,
+    WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+})
+const exited = new Promise((resolve) => child.once('exit', resolve))
+try {
+  for (const started = Date.now(); ; ) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) break
+    if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}`)
+    if (Date.now() - started > 120_000) throw new Error('no /healthz within 120 s')
+    await sleep(100)
+  }
+  const pid = serverPid(child.pid!)
+  console.log(`server up (pid ${pid}); load average ${load()}`)
+
+  const sample = async (n: number, into: number[]) => {
+    for (let i = 0; i < n; i++) {
+      await sleep(1000)
+      into.push(rss(pid))
+    }
+  }
+  const idle: number[] = []
+  await sample(idleSeconds, idle)
+  const idleRss = idle.at(-1)!
+  console.log(`idle: ${mb(idleRss).toFixed(1)} MB RSS (min ${mb(Math.min(...idle)).toFixed(1)})`)
+
+  // The pushes, prepared before the clock starts (as bench/webhook.ts does); a run faster than
+  // this many pushes repeats them, and a repeat is answered as a WeChat retry.
+  const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
+  const pushes: PreparedPush[] = []
+  const count = Number(process.env.BENCH_PUSHES ?? 30_000)
+  for (let i = 0; i < count; i++)
+    pushes.push(
+      await wx.prepare({
+        FromUserName: `o_mem_${i % members}`,
+        CreateTime: Math.floor(Date.now() / 1000),
+        MsgType: 'text',
+        Content: content,
+        MsgId: BigInt(nextMsgId()),
+      }),
+    )
+  const before = rss(pid)
+  const during: number[] = []
+  let i = 0
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      await sleep(1000)
+      if (sampling) during.push(rss(pid))
+    }
+  })()
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/wechat',
+        headers: { 'content-type': 'text/xml' },
+        setupRequest: (req) => {
+          const p = pushes[i++ % pushes.length]!
+          return { ...req, path: p.url.slice(p.url.indexOf('/wechat')), body: p.body }
+        },
+      },
+    ],
+  })
+  sampling = false
+  await sampler
+  const endRss = rss(pid)
+  console.log(`load average ${load()}`)
+  const settled: number[] = []
+  await sample(settleSeconds, settled)
+  const after = settled.at(-1)!
+  const peak = Math.max(...during, endRss)
+  const bad = result.non2xx + result.errors + result.timeouts
+  console.log(
+    `load: ${result.requests.total} pushes in ${seconds} s (${result.requests.average.toFixed(0)} req/s, p99 ${result.latency.p99} ms, non-2xx/errors ${bad}${i > pushes.length ? `, ${i - pushes.length} repeated` : ''})`,
+  )
+  console.log(
+    `\n| RSS, MB | value |\n|---|---:|\n| idle (after ${idleSeconds} s) | ${mb(idleRss).toFixed(1)} |\n| just before the load | ${mb(before).toFixed(1)} |\n| peak during ${seconds} s of load | ${mb(peak).toFixed(1)} |\n| at the end of the load | ${mb(endRss).toFixed(1)} |\n| ${settleSeconds} s after the load | ${mb(after).toFixed(1)} |\n| growth (after − idle) | ${mb(after - idleRss).toFixed(1)} |`,
+  )
+} finally {
+  child.kill('SIGTERM')
+  await exited
+  await admin.query(`drop database if exists ${database}`)
+  await admin.end()
+}
