@@ -8,6 +8,7 @@
  *      waiting for a running segment recompute to commit): members who left the journey's segment
  *      end as `left`; members who entered it start (active journeys only), once per
  *      (journey, member, transition) — a unique constraint, so parallel runs start each once;
+ *      a first step due at once (no delay, no cap) goes out in the statement that starts them;
  *   2. conversions: members active or buying since the last mark (a watermark, as for campaigns)
  *      whose last received step's goal is met end as `converted`, and are credited its offer
  *      when within its days; their queued pushes are cancelled as for those who left;
@@ -343,10 +344,11 @@ const perMember = (text: string | null, t: Translate) =>
         ${levelLabel(t)})`
 
 /**
- * What step `k` does for the enrollments of a CTE named `due` (id, member_id): the CTEs `targets`,
- * `passed`, `outcomes` (id, member_id, openid, outcome), `recorded` and `pushed` (a row per push
- * enqueued) — each one's outcome recorded, the cap applied, the pushes enqueued — and `nextAt`,
- * when the step after it is due for an enrollment started at `startedAt` (SQL).
+ * What step `k` does for the enrollments of a CTE named `due` (id, member_id): the CTEs
+ * `targets`, `passed`, `outcomes` (id, member_id, openid, points_balance, level, outcome),
+ * `recorded` and `pushed` (a row per push enqueued) — each one's outcome recorded, the cap
+ * applied, the pushes enqueued — and `nextAt`, when the step after it is due for an enrollment
+ * started at `startedAt` (SQL).
  */
 function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
   const step = j.steps[k]!
@@ -362,7 +364,7 @@ function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
       ? sql`${startedAt} + make_interval(hours => ${next.delayHours})`
       : sql`${o.now}::timestamptz + make_interval(days => ${JOURNEY_TAIL_DAYS})`
   const ctes = sql`targets as (
-        select d.id, m.id as member_id, m.openid,
+        select d.id, m.id as member_id, m.openid, m.points_balance, m.level,
           case when m.marketing_opt_out then 'opted_out'
             when not m.subscribed then 'unreachable' end as skip
         from due d join members m on m.id = d.member_id
@@ -382,7 +384,7 @@ function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
             : sql`select member_id as id from targets where skip is null`
         }
       ), outcomes as (
-        select x.id, x.member_id, x.openid, coalesce(x.skip,
+        select x.id, x.member_id, x.openid, x.points_balance, x.level, coalesce(x.skip,
           case when x.member_id in (select id from passed) then 'enqueued' else 'capped' end)
           as outcome
         from targets x
@@ -396,11 +398,11 @@ function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
       ), pushed as (
         insert into push_outbox (appid, source, openid, kind, payload, lane, fallback,
           next_attempt_at, created_at)
-        select ${j.appid}, ${source}::text || x.id, x.openid, ${message.kind},
+        select ${j.appid}, ${source}::text || m.id, m.openid, ${message.kind},
           ${perMember(message.payload, o.t)}, ${LANE.campaign}, ${perMember(message.fallback, o.t)},
           ${notBefore}::timestamptz, ${o.now}::timestamptz
-        from outcomes x join members m on m.id = x.member_id
-        where x.outcome = 'enqueued'
+        from outcomes m -- the members' columns the copy fills in came with them (no second join)
+        where m.outcome = 'enqueued'
         on conflict (appid, source, openid) do nothing
         returning 1
       )`
