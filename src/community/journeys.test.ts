@@ -258,6 +258,40 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     ])
   })
 
+  it('sends day 0 as members start; their conversions and later-dated starts wait for the next run', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    const [a, b] = await members(appid, 2, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    // c enters after the clock of the next run (its transition is dated later)
+    const t2 = new Date(t1.getTime() + 10 * 60_000)
+    const [c] = await members(appid, 1, { subscribed_at: t2, first_seen_at: t2 })
+    await recompute(appid, t2)
+    // a acted after the run's clock: day 0 goes out in that run, so it converts only in the next
+    await get()
+      .db.updateTable('members')
+      .set({ last_active_at: new Date(t1.getTime() + 30_000) })
+      .where('id', '=', a!.id)
+      .execute()
+    expect(await run(t1)).toMatchObject({ started: 3, enqueued: 2, skipped: 0, converted: 0 })
+    const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
+    for (const m of [a!, b!])
+      expect(byMember.get(m.id)).toMatchObject({
+        status: 'active',
+        next_step: 1,
+        next_at: new Date(t1.getTime() + DAY),
+        last_step: 0,
+        last_sent_at: t1,
+      })
+    expect(byMember.get(c!.id)).toMatchObject({ next_step: 0, next_at: t2, last_step: null })
+    expect(await run(t2)).toMatchObject({ started: 0, converted: 1, enqueued: 1 })
+    const sources = (await outbox(appid)).map((o) => o.source)
+    expect(sources).toHaveLength(3)
+    expect(new Set(sources).size).toBe(3)
+  })
+
   it('stops on conversion (cancelling the queued push) and on leaving the segment', async () => {
     const appid = account()
     const t0 = base()

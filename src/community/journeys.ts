@@ -8,6 +8,7 @@
  *      waiting for a running segment recompute to commit): members who left the journey's segment
  *      end as `left`; members who entered it start (active journeys only), once per
  *      (journey, member, transition) — a unique constraint, so parallel runs start each once;
+ *      a first step due at once (no delay, no cap) goes out in the statement that starts them;
  *   2. conversions: members active or buying since the last mark (a watermark, as for campaigns)
  *      whose last received step's goal is met end as `converted`, and are credited its offer
  *      when within its days; their queued pushes are cancelled as for those who left;
@@ -21,7 +22,7 @@
  * still end enrollments that convert or leave. Steps go out in descending order within a run, so
  * an enrollment advances at most one step per run even after downtime.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
@@ -88,12 +89,19 @@ export async function runJourneys(
       .orderBy('id')
       .execute()
   ).map((j) => ({ ...j, steps: JSON.parse(j.steps) as JourneyStep[] }))
+  // journey id → its transition watermark before this run, for the journeys whose first step went
+  // out as their members started (conversions leave those enrollments to the next run, as when
+  // the step went out after the conversions)
+  const sentOnStart = new Map<number, number>()
   for (const j of journeys) {
-    const moved = await followTransitions(db, j, o.now)
+    const moved = await followTransitions(db, j, o)
     result.started += moved.started
     result.left += moved.left
+    result.enqueued += moved.enqueued
+    result.skipped += moved.skipped
+    if (moved.sentOnStart) sentOnStart.set(j.id, moved.through)
   }
-  result.converted = await markJourneyConversions(db, journeys, o)
+  result.converted = await markJourneyConversions(db, journeys, o, sentOnStart)
   for (const j of journeys) {
     if (j.status === 'active')
       for (let k = j.steps.length - 1; k >= 0; k--) {
@@ -127,7 +135,8 @@ const cancelQueued = (ended: string) => sql`sources as materialized (
  * in progress (its advisory lock, shared), so every transition id up to the maximum read is
  * committed; the journey row's lock serializes parallel runs of one journey.
  */
-async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date) {
+async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: JourneyRunOptions) {
+  const now = o.now
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock_shared(hashtext('quanzi:recompute-segments'))`.execute(
       trx,
@@ -141,7 +150,8 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
     const { rows } = await sql<{ upto: number | null }>`
       select max(id)::bigint as upto from segment_transitions where id > ${through}`.execute(trx)
     const upto = rows[0]?.upto == null ? null : Number(rows[0].upto)
-    if (upto === null) return { started: 0, left: 0 }
+    const moved = { started: 0, left: 0, enqueued: 0, skipped: 0, through, sentOnStart: false }
+    if (upto === null) return moved
     // Members with a transition in the range whose segment now is not the journey's.
     const left = await sql<{ n: number }>`
       with ended as (
@@ -154,29 +164,72 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, now: Date)
         returning e.id, e.appid
       ), ${cancelQueued('ended')}
       select count(*)::int as n from ended`.execute(trx)
-    let started = 0
-    if (j.status === 'active' && j.steps.length > 0) {
-      const first = j.steps[0]!.delayHours
-      const r = await sql`
-        insert into journey_enrollments (journey_id, appid, member_id, transition_id, started_at,
-          next_at)
-        select distinct on (t.member_id) ${j.id}, t.appid, t.member_id, t.id, t.at,
-          t.at + make_interval(hours => ${first})
+    const picked = sql`select distinct on (t.member_id) t.appid, t.member_id, t.id, t.at
         from segment_transitions t join member_segments m on m.member_id = t.member_id
         where t.id > ${through} and t.id <= ${upto} and t.appid = ${j.appid}
           and t.to_segment = ${j.segment} and m.segment = ${j.segment}
           and not exists (select 1 from journey_enrollments x where x.journey_id = ${j.id}
             and x.member_id = t.member_id and x.status = 'active')
-        order by t.member_id, t.id desc
+        order by t.member_id, t.id desc`
+    const first = j.steps[0]
+    if (j.status === 'active' && first?.delayHours === 0 && !first.cap) {
+      // The first step is due as each member starts: sent in the statement that starts them, so
+      // no enrollment is updated after its insert (an update of every new enrollment, with its
+      // four index entries, cost ≈ 1 s per 50,000 at 1,000,000: bench/README.md). A step with
+      // the cap is sent with the other steps instead, in the same order across journeys.
+      const { ctes, nextAt } = stepSends(j, 0, o)
+      const { rows } = await sql<{ started: number; due: number; enqueued: number }>`
+        with picked as materialized (${picked}), later as (
+          insert into journey_enrollments (journey_id, appid, member_id, transition_id, started_at,
+            next_at)
+          select ${j.id}, p.appid, p.member_id, p.id, p.at, p.at
+          from picked p where p.at > ${now}::timestamptz
+          on conflict (journey_id, member_id, transition_id) do nothing
+          returning 1
+        ), due as materialized (
+          -- the enrollment ids drawn first: the step's records and pushes name them
+          select nextval(pg_get_serial_sequence('journey_enrollments', 'id')) as id, p.appid,
+            p.member_id, p.id as transition_id, p.at
+          from picked p where p.at <= ${now}::timestamptz
+            and not exists (select 1 from journey_enrollments x where x.journey_id = ${j.id}
+              and x.member_id = p.member_id and x.transition_id = p.id)
+        ), ${ctes}, started as (
+          insert into journey_enrollments (id, journey_id, appid, member_id, transition_id,
+            started_at, next_step, next_at, last_step, last_sent_at)
+          overriding system value
+          select d.id, ${j.id}, d.appid, d.member_id, d.transition_id, d.at, 1,
+            ${nextAt(sql`d.at`)}, case when x.outcome = 'enqueued' then 0 end,
+            case when x.outcome = 'enqueued' then ${now}::timestamptz end
+          from due d join outcomes x on x.id = d.id
+          returning 1
+        )
+        select ((select count(*) from later) + (select count(*) from started))::int as started,
+          (select count(*) from due)::int as due,
+          (select count(*) from pushed)::int as enqueued`.execute(trx)
+      const r = rows[0]!
+      Object.assign(moved, {
+        started: r.started,
+        enqueued: r.enqueued,
+        skipped: r.due - r.enqueued,
+        sentOnStart: true,
+      })
+    } else if (j.status === 'active' && first) {
+      const r = await sql`
+        insert into journey_enrollments (journey_id, appid, member_id, transition_id, started_at,
+          next_at)
+        select ${j.id}, p.appid, p.member_id, p.id, p.at,
+          p.at + make_interval(hours => ${first.delayHours})
+        from (${picked}) p
         on conflict (journey_id, member_id, transition_id) do nothing`.execute(trx)
-      started = Number(r.numAffectedRows ?? 0)
+      moved.started = Number(r.numAffectedRows ?? 0)
     }
     await trx
       .updateTable('journeys')
       .set({ enrolled_through: upto })
       .where('id', '=', j.id)
       .execute()
-    return { started, left: left.rows[0]!.n }
+    moved.left = left.rows[0]!.n
+    return moved
   })
 }
 
@@ -203,6 +256,7 @@ async function markJourneyConversions(
   db: Kysely<Database>,
   journeys: JourneyRow[],
   o: JourneyRunOptions,
+  sentOnStart: Map<number, number>,
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
     await keyedJoins(trx)
@@ -236,7 +290,9 @@ async function markJourneyConversions(
           from moved join journey_enrollments e on e.member_id = moved.id
               and e.journey_id = ${j.id} and e.status = 'active'
             join members m on m.id = moved.id
-          where e.last_sent_at is not null
+          where e.last_sent_at is not null ${
+            sentOnStart.has(j.id) ? sql`and e.transition_id <= ${sentOnStart.get(j.id)!}` : sql``
+          }
         ), ended as (
           update journey_enrollments e set status = 'converted', converted_at = met.at,
             ended_at = ${o.now}
@@ -294,15 +350,13 @@ const perMember = (text: string | null, t: Translate) =>
         ${levelLabel(t)})`
 
 /**
- * Step 3 for step `k`: one statement per batch of due enrollments (locked, skipping those another
- * run holds) records each one's outcome, applies the cap, enqueues the pushes and advances them.
+ * What step `k` does for the enrollments of a CTE named `due` (id, member_id): the CTEs
+ * `targets`, `passed`, `outcomes` (id, member_id, openid, points_balance, level, outcome),
+ * `recorded` and `pushed` (a row per push enqueued) — each one's outcome recorded, the cap
+ * applied, the pushes enqueued — and `nextAt`, when the step after it is due for an enrollment
+ * started at `startedAt` (SQL).
  */
-async function sendStep(
-  db: Kysely<Database>,
-  j: JourneyRow,
-  k: number,
-  o: JourneyRunOptions,
-): Promise<{ enqueued: number; skipped: number }> {
+function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
   const step = j.steps[k]!
   const next = j.steps[k + 1]
   const message = stepMessage(step, o.t, o.now, o.settings.timeZone)
@@ -310,28 +364,13 @@ async function sendStep(
   const boundary = step.cap ? capBoundary(capAt, o.settings) : null
   const source = `${journeySourcePrefix(j.id)}${k}:`
   const notBefore = afterQuietHours(o.now, o.settings)
-  const limit = o.batchSize ?? 50_000
   // After the last step: wait the tail for a conversion (then completeJourney ends it).
-  const nextAt = next
-    ? sql`e.started_at + make_interval(hours => ${next.delayHours})`
-    : sql`${o.now}::timestamptz + make_interval(days => ${JOURNEY_TAIL_DAYS})`
-  const total = { enqueued: 0, skipped: 0 }
-  await inParallel(o.parallel ?? 2, async () => {
-    for (;;) {
-      const { rows } = await db.transaction().execute(async (trx) => {
-        await keyedJoins(trx)
-        return sql<{ due: number; enqueued: number }>`
-      with due as (
-        -- in the due index's order, so the scan stops after the batch (a second sort key made
-        -- every batch read and sort every due enrollment: ~4 s a batch at 1,000,000)
-        select e.id, e.member_id from journey_enrollments e
-        where e.journey_id = ${j.id} and e.status = 'active' and e.next_step = ${k}
-          and e.next_at <= ${o.now}::timestamptz
-        order by e.next_at
-        limit ${limit}
-        for update skip locked
-      ), targets as (
-        select d.id, m.id as member_id, m.openid,
+  const nextAt = (startedAt: RawBuilder<unknown>) =>
+    next
+      ? sql`${startedAt} + make_interval(hours => ${next.delayHours})`
+      : sql`${o.now}::timestamptz + make_interval(days => ${JOURNEY_TAIL_DAYS})`
+  const ctes = sql`targets as (
+        select d.id, m.id as member_id, m.openid, m.points_balance, m.level,
           case when m.marketing_opt_out then 'opted_out'
             when not m.subscribed then 'unreachable' end as skip
         from due d join members m on m.id = d.member_id
@@ -351,7 +390,7 @@ async function sendStep(
             : sql`select member_id as id from targets where skip is null`
         }
       ), outcomes as (
-        select x.id, x.member_id, x.openid, coalesce(x.skip,
+        select x.id, x.member_id, x.openid, x.points_balance, x.level, coalesce(x.skip,
           case when x.member_id in (select id from passed) then 'enqueued' else 'capped' end)
           as outcome
         from targets x
@@ -365,15 +404,46 @@ async function sendStep(
       ), pushed as (
         insert into push_outbox (appid, source, openid, kind, payload, lane, fallback,
           next_attempt_at, created_at)
-        select ${j.appid}, ${source}::text || x.id, x.openid, ${message.kind},
+        select ${j.appid}, ${source}::text || m.id, m.openid, ${message.kind},
           ${perMember(message.payload, o.t)}, ${LANE.campaign}, ${perMember(message.fallback, o.t)},
           ${notBefore}::timestamptz, ${o.now}::timestamptz
-        from outcomes x join members m on m.id = x.member_id
-        where x.outcome = 'enqueued'
+        from outcomes m -- the members' columns the copy fills in came with them (no second join)
+        where m.outcome = 'enqueued'
         on conflict (appid, source, openid) do nothing
         returning 1
-      ), advanced as (
-        update journey_enrollments e set next_step = ${k + 1}, next_at = ${nextAt},
+      )`
+  return { ctes, nextAt }
+}
+
+/**
+ * Step 3 for step `k`: one statement per batch of due enrollments (locked, skipping those another
+ * run holds) records each one's outcome, applies the cap, enqueues the pushes and advances them.
+ */
+async function sendStep(
+  db: Kysely<Database>,
+  j: JourneyRow,
+  k: number,
+  o: JourneyRunOptions,
+): Promise<{ enqueued: number; skipped: number }> {
+  const limit = o.batchSize ?? 50_000
+  const { ctes, nextAt } = stepSends(j, k, o)
+  const total = { enqueued: 0, skipped: 0 }
+  await inParallel(o.parallel ?? 2, async () => {
+    for (;;) {
+      const { rows } = await db.transaction().execute(async (trx) => {
+        await keyedJoins(trx)
+        return sql<{ due: number; enqueued: number }>`
+      with due as (
+        -- in the due index's order, so the scan stops after the batch (a second sort key made
+        -- every batch read and sort every due enrollment: ~4 s a batch at 1,000,000)
+        select e.id, e.member_id from journey_enrollments e
+        where e.journey_id = ${j.id} and e.status = 'active' and e.next_step = ${k}
+          and e.next_at <= ${o.now}::timestamptz
+        order by e.next_at
+        limit ${limit}
+        for update skip locked
+      ), ${ctes}, advanced as (
+        update journey_enrollments e set next_step = ${k + 1}, next_at = ${nextAt(sql`e.started_at`)},
           last_step = case when x.outcome = 'enqueued' then ${k} else e.last_step end,
           last_sent_at = case when x.outcome = 'enqueued' then ${o.now}::timestamptz
             else e.last_sent_at end
