@@ -422,10 +422,14 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     const t1 = new Date(t0.getTime() + HOUR)
     await members(appid, 100, { subscribed_at: t1, first_seen_at: t1 })
     await recompute(appid, t1)
+    // Day 0 goes out in the statement that starts the members (one statement, not batched).
+    await run(t1, get().db, { budget: chunkBudget(0) })
+    expect(await outbox(appid)).toHaveLength(100)
     // Other tests' journeys run too (a run covers every account): this account's pushes count.
     const sent: number[] = []
+    const day1 = t1.getTime() + DAY
     for (let k = 0; k < 4; k++) {
-      await run(new Date(t1.getTime() + k * 60_000), get().db, {
+      await run(new Date(day1 + k * 60_000), get().db, {
         batchSize: 40,
         budget: chunkBudget(0),
         // one loop: each parallel loop does its first batch whatever the budget says
@@ -433,9 +437,10 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       })
       sent.push((await outbox(appid)).length)
     }
-    expect(sent).toEqual([40, 80, 100, 100])
+    expect(sent).toEqual([140, 180, 200, 200])
     const pushes = await outbox(appid)
-    expect(pushes).toHaveLength(100)
+    expect(pushes).toHaveLength(200)
+    expect(new Set(pushes.map((o) => o.source)).size).toBe(200)
     expect(new Set(pushes.map((o) => o.openid)).size).toBe(100)
     // Its later steps would be sent by the other tests' runs (a run covers every account).
     await get().db.deleteFrom('journeys').where('appid', '=', appid).execute()
