@@ -45,8 +45,8 @@ forEachDatabase('提醒 / 取消提醒 and the reminder template through the OA 
     now.at = new Date('2026-12-03T20:30:00+08:00')
     const run = () =>
       checkinRemindersJob.run({ db: get().db, clock, logger: silentLogger, config, slot: now.at })
-    expect(await run()).toEqual({ decided: 1, custom: 1, subscribe: 0 })
-    expect(await run()).toEqual({ decided: 0, custom: 0, subscribe: 0 })
+    expect(await run()).toEqual({ decided: 1, custom: 1, subscribe: 0, mpSubscribe: 0 })
+    expect(await run()).toEqual({ decided: 0, custom: 0, subscribe: 0, mpSubscribe: 0 })
 
     expect((await wx.text('o_remind', '取消提醒')).reply!.Content).toBe(
       '已关闭签到提醒。想再开启，回复「提醒」。',

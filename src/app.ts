@@ -130,6 +130,7 @@ export function createApp(deps: AppDeps): Hono {
       logger,
     })
   const local = deps.local ?? once()
+  const inbound = deps.inbound ?? databaseInboundStore(db, local)
   // Each call goes to the client of the current scope (its single-flight token refresh).
   const wecomApi: ApiClient | undefined = contact && {
     call: (req) => local(makeWecomApi).call(req),
@@ -279,6 +280,7 @@ export function createApp(deps: AppDeps): Hono {
         maxSkewSeconds: config.maxSkewSeconds,
         codeAppid: config.accounts[0]?.appid ?? '',
         invites: config.invites,
+        inbound,
       }),
     )
   }
@@ -296,6 +298,7 @@ export function createApp(deps: AppDeps): Hono {
         wechat,
         replyDeadlineMs: config.replyDeadlineMs,
         fetch: deps.fetch,
+        inbound,
       }),
     )
   }
@@ -330,7 +333,7 @@ export function createApp(deps: AppDeps): Hono {
       traffic: deps.traffic,
       dispatch: {
         router: deps.router,
-        inbound: deps.inbound ?? databaseInboundStore(db),
+        inbound,
         members: deps.members ?? databaseMemberStore(db, { timeZone: config.timeZone }),
         db,
         clock,

@@ -51,16 +51,25 @@ export interface InboundStore {
  * over their keys), so a busy process stores many replies per round trip and an idle one still
  * stores each at once. Each reply still moves its own row only from `processing`.
  */
-export function databaseInboundStore(db: Kysely<Database>): InboundStore {
+export function databaseInboundStore(
+  db: Kysely<Database>,
+  /**
+   * One batcher per request scope (Workers: `scopes.local`). A batch runs inside the scope of the
+   * caller that started it, and a Worker may not await I/O another request started: replies of
+   * different requests must never share a batch there. Without it, one batcher for the store.
+   */
+  local?: <V>(make: () => V) => V,
+): InboundStore {
   const row = (k: InboundKey) =>
     db
       .updateTable('inbound_events')
       .where('appid', '=', k.appid)
       .where('dedupe_key', '=', k.dedupeKey)
-  const completions = batcher((batch: Completion[]) => completeAll(db, batch))
+  const makeBatcher = () => batcher((batch: Completion[]) => completeAll(db, batch))
+  const shared = local ? undefined : makeBatcher()
   return {
     complete(key, reply, now, error) {
-      return completions({ key, reply, now, error })
+      return (shared ?? local!(makeBatcher))({ key, reply, now, error })
     },
     async defer(key) {
       const done = await row(key)

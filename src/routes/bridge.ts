@@ -27,7 +27,12 @@ import * as v from 'valibot'
 import { translator } from '../bot/i18n.js'
 import { leaveGroup } from '../community/group-joins.js'
 import { memberByIdentity } from '../community/identities.js'
-import { claimEvent, databaseInboundStore, waitForOutcome } from '../community/inbound-events.js'
+import {
+  claimEvent,
+  databaseInboundStore,
+  type InboundStore,
+  waitForOutcome,
+} from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { seenInGroup } from '../community/moderation.js'
 import { bodyDigest, claimNonce } from '../community/replay-claims.js'
@@ -119,10 +124,12 @@ export function bridgeRoutes(
     invites: InviteSettings
     /** The freshness window in seconds (WECHAT_MAX_SKEW_SECONDS); 0 → 300: always checked. */
     maxSkewSeconds: number
+    /** The app's claim store (scoped per request on Workers); the database store by default. */
+    inbound?: InboundStore
   },
 ): Hono {
   const app = new Hono()
-  const inbound = databaseInboundStore(o.db as Kysely<Database>)
+  const inbound = o.inbound ?? databaseInboundStore(o.db as Kysely<Database>)
   const window = o.maxSkewSeconds > 0 ? o.maxSkewSeconds : 300
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
 

@@ -19,6 +19,7 @@ import {
   claimInbound,
   claimReplay,
   databaseInboundStore,
+  type InboundStore,
   type ReplayClaim,
   waitForOutcome,
 } from '../community/inbound-events.js'
@@ -48,12 +49,14 @@ export interface AibotRouteOptions {
   fetch?: typeof fetch
   /** Keeps late work alive after the response (Workers' waitUntil). */
   waitUntil?: (work: Promise<unknown>) => void
+  /** The app's claim store (scoped per request on Workers); the database store by default. */
+  inbound?: InboundStore
 }
 
 export function aibotRoutes(o: AibotRouteOptions): Hono {
   const app = new Hono()
   const t = translator(o.locale)
-  const inbound = databaseInboundStore(o.db)
+  const inbound = o.inbound ?? databaseInboundStore(o.db)
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
   const refuse = (error: unknown) =>
     refusal(error, (reason) => o.logger.warn('AI bot callback refused', { reason }))
