@@ -103,39 +103,7 @@ export async function checkIn(
   }
   const day = localDay(now, timeZone)
   const makeup = settings.makeup ?? DEFAULT_MAKEUP
-  const offers = makeup.days > 0 && makeup.perMonth > 0
-  const month = monthStart(addDays(day, -1))
-  const earliest = addDays(day, -makeup.days)
-  // One round trip: the check-in, then — from the statement's snapshot, which the check-in's own
-  // writes do not change for these reads — the badge rules the member may earn, the `checkins`
-  // counter when one of them reads it (today's row is not visible here: the earlier days + 1),
-  // and, for a streak of 1, what a make-up of the break would cost.
-  const { rows } = await sql<{
-    result: RawCheckin
-    badges: BadgeCandidate[] | null
-    checkins: unknown
-    makeup: { used: unknown; recent: boolean } | null
-  }>`with c as materialized (select quanzi_checkin_day(
-      ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
-      ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
-      ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result),
-    b as (select case when c.result->>'status' = 'checked_in'
-      then ${badgeCandidates(memberId)} end as rules from c)
-    select c.result, b.rules as badges,
-      case when jsonb_path_exists(b.rules, '$[*].predicate.**.counter ? (@ == "checkins")')
-        then (select count(*) + 1 from checkins
-          where member_id = ${memberId} and day <> ${day}::date)
-      end as checkins,
-      case when ${offers}::boolean and c.result->>'status' = 'checked_in'
-          and (c.result->>'streak')::integer = 1 then (
-        select jsonb_build_object(
-          'used', count(*) filter (where day >= ${month}::date and made_up_at is not null),
-          'recent', coalesce(bool_or(day >= ${earliest}::date), false))
-        from checkins
-        where member_id = ${memberId} and day >= ${[earliest, month].sort()[0]!}::date
-          and day < ${day}::date)
-      end as makeup
-    from c, b`.execute(db)
+  const { rows } = await checkinStatement({ appid, memberId, now, day, settings }).execute(db)
   const row = rows[0]!
   const r = row.result
   const level = levelByKey(r.level)
@@ -169,6 +137,53 @@ export async function checkIn(
     badges,
     makeup: row.makeup ? makeupOffer(makeup, Number(row.makeup.used), row.makeup.recent) : null,
   }
+}
+
+/**
+ * The check-in's one statement (also what the check-in bench's pgbench script runs). One round
+ * trip: the check-in, then — from the statement's snapshot, which the check-in's own writes do not
+ * change for these reads — the badge rules the member may earn, the `checkins` counter when one of
+ * them reads it (today's row is not visible here: the earlier days + 1), and, for a streak of 1,
+ * what a make-up of the break would cost.
+ */
+export function checkinStatement(input: {
+  appid: string
+  memberId: number
+  now: Date
+  day: string
+  settings: CheckinSettings
+}) {
+  const { appid, memberId, now, day, settings } = input
+  const makeup = settings.makeup ?? DEFAULT_MAKEUP
+  const offers = makeup.days > 0 && makeup.perMonth > 0
+  const month = monthStart(addDays(day, -1))
+  const earliest = addDays(day, -makeup.days)
+  return sql<{
+    result: RawCheckin
+    badges: BadgeCandidate[] | null
+    checkins: unknown
+    makeup: { used: unknown; recent: boolean } | null
+  }>`with c as materialized (select quanzi_checkin_day(
+      ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
+      ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
+      ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result),
+    b as (select case when c.result->>'status' = 'checked_in'
+      then ${badgeCandidates(memberId)} end as rules from c)
+    select c.result, b.rules as badges,
+      case when jsonb_path_exists(b.rules, '$[*].predicate.**.counter ? (@ == "checkins")')
+        then (select count(*) + 1 from checkins
+          where member_id = ${memberId} and day <> ${day}::date)
+      end as checkins,
+      case when ${offers}::boolean and c.result->>'status' = 'checked_in'
+          and (c.result->>'streak')::integer = 1 then (
+        select jsonb_build_object(
+          'used', count(*) filter (where day >= ${month}::date and made_up_at is not null),
+          'recent', coalesce(bool_or(day >= ${earliest}::date), false))
+        from checkins
+        where member_id = ${memberId} and day >= ${[earliest, month].sort()[0]!}::date
+          and day < ${day}::date)
+      end as makeup
+    from c, b`
 }
 
 /**
