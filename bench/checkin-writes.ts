@@ -5,7 +5,7 @@
  *   npm run bench:checkin-writes      # BENCH_CHECKINS=300 by default
  *
  * Runs the three statements of a first 签到 from a new member (the script `npm run bench:checkin`
- * gives pgbench: `quanzi_receive`, `quanzi_checkin`, the reply store) BENCH_CHECKINS times, one
+ * gives pgbench: `quanzi_receive`, the check-in statement, the reply store) BENCH_CHECKINS times, one
  * client, in a throw-away schema (`bench_sp_ci_*`), and prints per check-in, from
  * pg_stat_user_tables: rows inserted and updated per table (HOT updates apart: they add no index
  * entry), the table's indexes, and the index entries written (an upper bound where an index is

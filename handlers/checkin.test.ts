@@ -4,6 +4,7 @@ import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
+import { countStatements } from '../test/statement-counter.js'
 
 forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
   let server: TestServer
@@ -133,6 +134,23 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
       )
     } finally {
       await dayServer.close()
+    }
+  })
+  it('costs three statements for a first check-in: the claim, the check-in, the reply store', async () => {
+    // default settings: badge rules on, make-ups on (the streak is 1), monthly rewards off
+    const statements = countStatements(get().db)
+    const counted = await startServer(statements.db)
+    try {
+      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      statements.reset()
+      const reply = (await wx.text('o_checkin_count', '签到')).reply!.Content as string
+      expect(reply).toMatch(/^签到成功 ✅ \+5 积分\n已连续签到 1 天\n/)
+      expect(statements.count()).toBe(3)
+      statements.reset()
+      expect((await wx.text('o_checkin_count', '签到')).reply!.Content).toMatch(/^今天已经签到过啦/)
+      expect(statements.count()).toBe(3)
+    } finally {
+      await counted.close()
     }
   })
 })

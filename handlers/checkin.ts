@@ -6,7 +6,6 @@
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { badgeLine } from '../src/community/badges.js'
-import { makeupOffer } from '../src/community/checkin-makeup.js'
 import { checkIn, type MonthlyOutcome } from '../src/community/checkins.js'
 import { text } from '../src/wechat/reply.js'
 
@@ -53,15 +52,7 @@ export function register(router: Router): void {
         lines.push(ctx.t('checkin.bonus', { streak: result.streak, bonus: result.bonus }))
       lines.push(...monthlyLines(ctx, result.monthly))
       // a streak that broke within the make-up window: say that 补签 can mend it
-      const offer =
-        result.streak === 1
-          ? await makeupOffer(ctx.db, {
-              memberId: ctx.member.id,
-              today: result.day,
-              settings: ctx.community.checkin,
-            })
-          : null
-      if (offer) lines.push(ctx.t('checkin.makeupHint', offer))
+      if (result.makeup) lines.push(ctx.t('checkin.makeupHint', result.makeup))
       lines.push(...dailyLine, summary)
       if (result.levelUp) {
         lines.push(ctx.t('points.levelUp', { level, multiplier: result.levelUp.to.multiplier }))

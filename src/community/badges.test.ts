@@ -114,14 +114,13 @@ forEachDatabase('badges', (get, dbName) => {
       .orderBy('source')
       .execute()
 
-  it('a 7-day streak earns 坚持一周 on the 7th check-in, in the result, once', async () => {
-    const app = appid()
-    const m = await member(app)
+  /** Checks the member in on days 0 … n−1; the badge keys each check-in earned. */
+  const checkInDays = async (app: string, memberId: number, n: number) => {
     const keys: string[][] = []
-    for (let d = 0; d < 9; d++) {
+    for (let d = 0; d < n; d++) {
       const r = await checkIn(get().db, {
         appid: app,
-        memberId: m.id,
+        memberId,
         now: at(d),
         timeZone: TZ,
         settings,
@@ -129,6 +128,13 @@ forEachDatabase('badges', (get, dbName) => {
       if (r.status !== 'checked_in') throw new Error(r.status)
       keys.push(r.badges.map((b) => b.key))
     }
+    return keys
+  }
+
+  it('a 7-day streak earns 坚持一周 on the 7th check-in, in the result, once', async () => {
+    const app = appid()
+    const m = await member(app)
+    const keys = await checkInDays(app, m.id, 9)
     expect(keys[6]).toEqual(['streak_7'])
     expect(keys.flat()).toEqual(['streak_7'])
     const held = await memberBadges(get().db, m.id)
@@ -160,6 +166,28 @@ forEachDatabase('badges', (get, dbName) => {
     } finally {
       await server.close()
     }
+  })
+
+  it('a check-in counts itself and the earlier days for a checkins rule, however nested', async () => {
+    const app = appid()
+    await rule(app, 'four_days', { any: [{ all: [{ counter: 'checkins', atLeast: 4 }] }] })
+    const m = await member(app)
+    await get()
+      .db.insertInto('checkins')
+      .values(
+        ['2026-10-20', '2026-10-25'].map((day) => ({
+          member_id: m.id,
+          appid: app,
+          day,
+          streak: 1,
+          points: 5,
+          created_at: day0,
+        })),
+      )
+      .execute()
+    const keys = await checkInDays(app, m.id, 3)
+    // 2 earlier days + today's: 3, then 4 on the second check-in
+    expect(keys).toEqual([[], ['four_days'], []])
   })
 
   it('operators add rules without code and override or disable defaults per account', async () => {

@@ -133,11 +133,27 @@ export async function awardBadges(
   facts: BadgeFacts,
   o: { now: Date; outbox?: boolean; t?: Translate },
 ): Promise<Badge[]> {
-  const changed = new Set(Object.keys(facts) as Counter[])
-  if (changed.size === 0) return []
-  // The member's effective, enabled rules they do not hold yet (account rows over '*' defaults).
-  const { rows } = await sql<Badge & { appid: string; openid: string; predicate: unknown }>`
-    select m.appid, m.openid, r.key, r.name, r.description, r.predicate
+  if (Object.keys(facts).length === 0) return []
+  const { rows } = await sql<{
+    rules: BadgeCandidate[]
+  }>`select ${badgeCandidates(memberId)} as rules`.execute(db)
+  return awardBadgesFrom(db, memberId, facts, rows[0]?.rules ?? [], o)
+}
+
+/** A rule {@link badgeCandidates} returns: not held yet, enabled, with the member's account. */
+export type BadgeCandidate = Badge & { appid: string; openid: string; predicate: unknown }
+
+/**
+ * An expression (jsonb array of {@link BadgeCandidate}, by position then key) for the member's
+ * effective, enabled rules they do not hold yet (account rows over '*' defaults) — for a caller
+ * that folds this read into a statement of its own (the check-in), then calls
+ * {@link awardBadgesFrom}.
+ */
+export function badgeCandidates(memberId: number) {
+  return sql<BadgeCandidate[]>`(
+    select coalesce(jsonb_agg(jsonb_build_object('appid', m.appid, 'openid', m.openid,
+      'key', r.key, 'name', r.name, 'description', r.description, 'predicate', r.predicate)
+      order by r.position, r.key), '[]'::jsonb)
     from members m
     cross join lateral (
       select distinct on (key) key, name, description, predicate, enabled, position
@@ -146,8 +162,19 @@ export async function awardBadges(
     ) r
     where m.id = ${memberId} and r.enabled
       and not exists (
-        select 1 from member_badges b where b.member_id = m.id and b.badge_key = r.key)
-    order by r.position, r.key`.execute(db)
+        select 1 from member_badges b where b.member_id = m.id and b.badge_key = r.key))`
+}
+
+/** {@link awardBadges} with the candidate rules already read ({@link badgeCandidates}). */
+export async function awardBadgesFrom(
+  db: Db,
+  memberId: number,
+  facts: BadgeFacts,
+  rows: BadgeCandidate[],
+  o: { now: Date; outbox?: boolean; t?: Translate },
+): Promise<Badge[]> {
+  const changed = new Set(Object.keys(facts) as Counter[])
+  if (changed.size === 0) return []
   const candidates = rows.flatMap((r) => {
     const parsed = v.safeParse(badgePredicate, r.predicate)
     if (!parsed.success) return [] // written before validation existed: never awarded

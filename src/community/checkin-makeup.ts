@@ -12,11 +12,9 @@ import type { Database } from '../db/schema.js'
 import { awardBadges, type Badge } from './badges.js'
 import {
   type CheckinInput,
-  type CheckinSettings,
   DEFAULT_MAKEUP,
   type MakeupSettings,
   type MonthlyOutcome,
-  monthStart,
 } from './checkins.js'
 import { addDays, localDay, weekStart } from './community-time.js'
 import { type Level, levelByKey } from './levels.js'
@@ -131,40 +129,6 @@ export async function makeUpCheckin(
     level,
     levelUp: level.min > from.min ? { from, to: level } : null,
     badges,
-  }
-}
-
-/**
- * After a check-in that started a new streak: when the member checked in within the make-up window
- * before (the streak broke recently) and yesterday's month has make-ups left, what the next one
- * costs and how many are left; else null (no offer).
- */
-export async function makeupOffer(
-  db: Kysely<Database>,
-  input: { memberId: number; today: string; settings: CheckinSettings },
-): Promise<{ cost: number; left: number } | null> {
-  const rules = input.settings.makeup ?? DEFAULT_MAKEUP
-  if (rules.days <= 0 || rules.perMonth <= 0) return null
-  const yesterday = addDays(input.today, -1)
-  const month = monthStart(yesterday)
-  const earliest = addDays(input.today, -rules.days)
-  const row = await db
-    .selectFrom('checkins')
-    .select([
-      sql<number>`count(*) filter (where day >= ${month}::date and made_up_at is not null)`.as(
-        'used',
-      ),
-      sql<boolean>`coalesce(bool_or(day >= ${earliest}::date), false)`.as('recent'),
-    ])
-    .where('member_id', '=', input.memberId)
-    .where('day', '>=', [earliest, month].sort()[0]!)
-    .where('day', '<', input.today)
-    .executeTakeFirstOrThrow()
-  const used = Number(row.used)
-  if (!row.recent || used >= rules.perMonth) return null
-  return {
-    cost: rules.costs[Math.min(used, rules.costs.length - 1)] ?? 0,
-    left: rules.perMonth - used,
   }
 }
 

@@ -9,7 +9,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
-import { awardBadges, type Badge } from './badges.js'
+import { awardBadgesFrom, type Badge, type BadgeCandidate, badgeCandidates } from './badges.js'
 import type { ReminderSettings } from './checkin-reminders.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
 import { type InviteSettings, qualifyInvite } from './invites.js'
@@ -69,6 +69,8 @@ export type CheckinResult =
       levelUp: { from: Level; to: Level } | null
       /** Badges this check-in earned (src/community/badges.ts), for the reply. */
       badges: Badge[]
+      /** A streak of 1 that broke within the make-up window: what the next 补签 costs. */
+      makeup: { cost: number; left: number } | null
     }
   | { status: 'already'; day: string; streak: number; balance: number; level: Level }
   | { status: 'closed'; window: { from: number; to: number } }
@@ -100,13 +102,10 @@ export async function checkIn(
     if (minutes < window.from || minutes >= window.to) return { status: 'closed', window }
   }
   const day = localDay(now, timeZone)
-  const { rows } = await sql<{ result: RawCheckin }>`select quanzi_checkin_day(
-    ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
-    ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
-    ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result`.execute(
-    db,
-  )
-  const r = rows[0]!.result
+  const makeup = settings.makeup ?? DEFAULT_MAKEUP
+  const { rows } = await checkinStatement({ appid, memberId, now, day, settings }).execute(db)
+  const row = rows[0]!
+  const r = row.result
   const level = levelByKey(r.level)
   if (r.status === 'already') {
     return { status: 'already', day, streak: r.streak, balance: r.balance, level }
@@ -118,7 +117,13 @@ export async function checkIn(
   // transaction, once: a conditional update). Only on a member's first check-ins, so rare.
   if (r.invite_pending && input.invites)
     await qualifyInvite(db, memberId, { now, timeZone, ...input.invites })
-  const badges = await awardBadges(db, memberId, { streak: r.streak, checkins: null }, { now })
+  const badges = await awardBadgesFrom(
+    db,
+    memberId,
+    { streak: r.streak, checkins: row.checkins == null ? null : Number(row.checkins) },
+    row.badges ?? [],
+    { now },
+  )
   return {
     status: 'checked_in',
     day,
@@ -130,6 +135,67 @@ export async function checkIn(
     level,
     levelUp: level.min > from.min ? { from, to: level } : null,
     badges,
+    makeup: row.makeup ? makeupOffer(makeup, Number(row.makeup.used), row.makeup.recent) : null,
+  }
+}
+
+/**
+ * The check-in's one statement (also what the check-in bench's pgbench script runs). One round
+ * trip: the check-in, then — from the statement's snapshot, which the check-in's own writes do not
+ * change for these reads — the badge rules the member may earn, the `checkins` counter when one of
+ * them reads it (today's row is not visible here: the earlier days + 1), and, for a streak of 1,
+ * what a make-up of the break would cost.
+ */
+export function checkinStatement(input: {
+  appid: string
+  memberId: number
+  now: Date
+  day: string
+  settings: CheckinSettings
+}) {
+  const { appid, memberId, now, day, settings } = input
+  const makeup = settings.makeup ?? DEFAULT_MAKEUP
+  const offers = makeup.days > 0 && makeup.perMonth > 0
+  const month = monthStart(addDays(day, -1))
+  const earliest = addDays(day, -makeup.days)
+  return sql<{
+    result: RawCheckin
+    badges: BadgeCandidate[] | null
+    checkins: unknown
+    makeup: { used: unknown; recent: boolean } | null
+  }>`with c as materialized (select quanzi_checkin_day(
+      ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
+      ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
+      ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result),
+    b as (select case when c.result->>'status' = 'checked_in'
+      then ${badgeCandidates(memberId)} end as rules from c)
+    select c.result, b.rules as badges,
+      case when jsonb_path_exists(b.rules, '$[*].predicate.**.counter ? (@ == "checkins")')
+        then (select count(*) + 1 from checkins
+          where member_id = ${memberId} and day <> ${day}::date)
+      end as checkins,
+      case when ${offers}::boolean and c.result->>'status' = 'checked_in'
+          and (c.result->>'streak')::integer = 1 then (
+        select jsonb_build_object(
+          'used', count(*) filter (where day >= ${month}::date and made_up_at is not null),
+          'recent', coalesce(bool_or(day >= ${earliest}::date), false))
+        from checkins
+        where member_id = ${memberId} and day >= ${[earliest, month].sort()[0]!}::date
+          and day < ${day}::date)
+      end as makeup
+    from c, b`
+}
+
+/**
+ * After a check-in that started a new streak: when the member checked in within the make-up window
+ * before (the streak broke recently) and yesterday's month has make-ups left (`used` so far), what
+ * the next one costs and how many are left; else null (no offer).
+ */
+function makeupOffer(rules: MakeupSettings, used: number, recent: boolean) {
+  if (!recent || used >= rules.perMonth) return null
+  return {
+    cost: rules.costs[Math.min(used, rules.costs.length - 1)] ?? 0,
+    left: rules.perMonth - used,
   }
 }
 
