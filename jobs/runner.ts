@@ -212,15 +212,42 @@ export async function runJobSlot(
   } finally {
     clearInterval(heartbeat)
   }
-  await mine()
-    .set(
-      outcome.status === 'ran'
-        ? { status: 'succeeded', finished_at: clock.now(), result: JSON.stringify(outcome.result) }
-        : outcome.status === 'paused'
-          ? { status: 'paused', lease_until: null, result: JSON.stringify(outcome.result) }
-          : { status: 'failed', finished_at: clock.now(), error: message(outcome) },
-    )
-    .execute()
+  // A chunked run that failed after saving progress is not given up while it has a try left:
+  // paused with its cursor and one try used, the next tick resumes it from the last chunk that
+  // committed (each chunk commits with its cursor, in its own transaction).
+  const retried =
+    outcome.status === 'failed' && attempt < MAX_ATTEMPTS
+      ? await mine()
+          .where('cursor', 'is not', null)
+          .set({
+            status: 'paused',
+            lease_until: null,
+            attempts: attempt + 1,
+            error: message(outcome),
+          })
+          .executeTakeFirst()
+      : undefined
+  if (retried && retried.numUpdatedRows > 0n)
+    deps.logger.warn('job run failed after saving progress: the next tick resumes it', {
+      code: 'JOB_RETRIED',
+      job: job.name,
+      slot: o.slot.toISOString(),
+      attempt: attempt + 1,
+    })
+  else
+    await mine()
+      .set(
+        outcome.status === 'ran'
+          ? {
+              status: 'succeeded',
+              finished_at: clock.now(),
+              result: JSON.stringify(outcome.result),
+            }
+          : outcome.status === 'paused'
+            ? { status: 'paused', lease_until: null, result: JSON.stringify(outcome.result) }
+            : { status: 'failed', finished_at: clock.now(), error: message(outcome) },
+      )
+      .execute()
   return outcome
 }
 

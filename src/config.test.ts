@@ -61,6 +61,14 @@ describe('loadConfig', () => {
     expect(lines.join('\n')).not.toContain('tooshort-secret')
   })
 
+  it('refuses SHARE_OAUTH without the public https address WeChat redirects to', () => {
+    const need = 'SHARE_OAUTH: needs PUBLIC_BASE_URL, the https address registered as 网页授权域名'
+    expect(problems({ SHARE_OAUTH: 'on' })).toContain(need)
+    expect(problems({ SHARE_OAUTH: 'on', PUBLIC_BASE_URL: 'http://q.example' })).toContain(need)
+    expect(problems({ SHARE_OAUTH: 'on', PUBLIC_BASE_URL: 'https://q.example' })).toEqual([])
+    expect(problems({ SHARE_OAUTH: 'off' })).toEqual([])
+  })
+
   it('takes the shop all or nothing and names what is missing or wrong', () => {
     expect(loadConfig({}).shop).toBeUndefined()
     const lines = problems({ MP_APPID: 'wx1234567890abcdef', PAY_API_V3_KEY: 'short' })

@@ -658,6 +658,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigError(describe(parsed.issues))
   const e = parsed.output
   const problems: string[] = []
+  // WeChat refuses an OAuth redirect to a host other than the account's 网页授权域名: without the
+  // public https address every share link opened in WeChat would end on WeChat's error page.
+  if (e.SHARE_OAUTH && !e.PUBLIC_BASE_URL?.startsWith('https://'))
+    problems.push(
+      'SHARE_OAUTH: needs PUBLIC_BASE_URL, the https address registered as 网页授权域名',
+    )
 
   const accounts: AccountConfig[] = []
   if (e.WECHAT_APPID || e.WECHAT_TOKEN) {

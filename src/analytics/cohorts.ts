@@ -129,8 +129,11 @@ export async function buildCohortCells(
         from member_segments m, cohort_members o
         where m.member_id = c.member_id and o.member_id = c.member_id and c.appid = ${appid}
           and c.segment is distinct from m.segment
+          -- from the last mark on, inclusive: a chunked recompute (Workers) stamps every chunk
+          -- with its run's time, so chunks committed after a sync share the mark's time; moving
+          -- a member again to the segment it has is a no-op (the distinct test above)
           and c.member_id in (select t.member_id from segment_transitions t, w
-            where t.appid = ${appid} and t.at > w.since and t.at <= w.through)
+            where t.appid = ${appid} and t.at >= w.since and t.at <= w.through)
         returning c.cohort_day, c.source, c.days, o.segment as old, c.segment as new
       ), signed as (
         select cohort_day, source, days, old as segment, -1 as sign from moved where old is not null
