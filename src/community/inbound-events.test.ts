@@ -28,6 +28,21 @@ it('batcher: a failed run fails each of its callers, and the next run still happ
   expect(await batched('b')).toBe('b')
 })
 
+it('batcher: one bad item in a batch fails its own caller only', async () => {
+  let release = () => {}
+  let runs = 0
+  const batched = batcher(async (items: string[]) => {
+    if (++runs === 1) await new Promise<void>((resolve) => (release = resolve))
+    if (items.includes('bad')) throw new Error('bad item')
+    return items.map((s) => s.toUpperCase())
+  })
+  const first = batched('a')
+  const rest = ['b', 'bad', 'c'].map((s) => batched(s).catch((e: Error) => e.message))
+  release()
+  expect(await first).toBe('A')
+  expect(await Promise.all(rest)).toEqual(['B', 'bad item', 'C'])
+})
+
 forEachDatabase('inbound store', (get) => {
   it('stores concurrent replies in fewer statements, each moving its own claim only', async () => {
     const counted = countStatements(get().db)

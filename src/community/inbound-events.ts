@@ -150,8 +150,8 @@ async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<b
 
 /**
  * Coalesces calls while one is in flight: the first call runs at once, the calls that arrive while
- * it runs go together in the next run. Each caller gets its own item's result; a failed run fails
- * each of its callers.
+ * it runs go together in the next run. Each caller gets its own item's result; when a run of
+ * several fails, each item is run again alone, so only the bad one fails its caller.
  */
 export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
   let queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = []
@@ -165,7 +165,10 @@ export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => P
         const results = await run(batch.map((q) => q.item))
         for (const [i, q] of batch.entries()) q.resolve(results[i]!)
       } catch (error) {
-        for (const q of batch) q.reject(error)
+        if (batch.length === 1) batch[0]!.reject(error)
+        // One bad item must not fail the others: each goes again on its own.
+        else
+          await Promise.all(batch.map((q) => run([q.item]).then((r) => q.resolve(r[0]!), q.reject)))
       }
     }
     running = false
