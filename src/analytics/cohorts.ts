@@ -34,6 +34,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
+import { noJit } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { buildLtvCells } from './cohort-ltv.js'
 import {
@@ -49,7 +50,6 @@ import {
   WEEK_LAG,
 } from './cohort-query.js'
 import { REFERENCE_RETENTION } from './fit.js'
-import { noJit } from './rollup.js'
 
 export type { CohortGrain, CohortSource } from './cohort-query.js'
 export { MAX_COHORTS, MAX_DAY_AGE, MAX_WEEK_AGE } from './cohort-query.js'

@@ -17,6 +17,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { addDays } from '../community/community-time.js'
+import { noJit } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { ACTIVITY } from './facts.js'
 import { CAMPAIGN_EVENT_METRICS, prunedCampaignRuns } from './families/campaigns.js'
@@ -70,13 +71,6 @@ export async function computeDay(
   }
   return out
 }
-
-/**
- * Turns PostgreSQL's JIT off for the rest of a build's transaction: each large statement spent
- * ≈ 0.3 s compiling (bench at 1M members) for no gain in a one-pass aggregate. PGlite has no JIT
- * and accepts the setting.
- */
-export const noJit = (trx: Kysely<Database>) => sql`set local jit = off`.execute(trx)
 
 /** A day already built with campaign figures whose window now holds pruned recipients. */
 async function keepCampaignFigures(db: Kysely<Database>, s: DayScope): Promise<boolean> {

@@ -21,6 +21,7 @@
  * other rules apply to them. The thresholds come from configuration (SEGMENT_*).
  */
 import { type Kysely, sql } from 'kysely'
+import { noJit } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { addDays, localDay } from './community-time.js'
 
@@ -111,7 +112,7 @@ export async function recomputeSegments(
     await sql`select pg_advisory_xact_lock(hashtext('quanzi:recompute-segments'))`.execute(trx)
     // One pass over simple expressions: compiling them (JIT, chosen for a big table) costs more
     // than it saves — about a second of a five-second first recompute over 1,000,000 members.
-    await sql`set local jit = off`.execute(trx)
+    await noJit(trx)
     // Members and their segments meet in one hash join: 1,000,000 of them need ~55 MB to join in
     // one batch instead of spilling to disk (recomputes run one at a time).
     await sql`set local work_mem = '64MB'`.execute(trx)
