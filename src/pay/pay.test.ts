@@ -74,15 +74,17 @@ describe('the gateway against the sandbox Pay server', () => {
     })
   })
   afterAll(() => pay.close())
-  const gateway = async (privateKeyPem = merchant.privateKey) =>
+  /** The gateway against the fake Pay server; `extra` replaces any option (key, fetch, …). */
+  const gateway = async (extra: Partial<Parameters<typeof wechatpayGateway>[0]> = {}) =>
     wechatpayGateway({
       appid: 'wxmini0000000000a1',
       mchid: '1900000001',
-      privateKeyPem,
+      privateKeyPem: merchant.privateKey,
       certSerial: 'MERCHANTSERIAL01',
       apiV3Key,
       baseUrl: pay.url,
       verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+      ...extra,
     })
   const expiry = new Date(Math.floor(Date.now() / 1000) * 1000 + 15 * 60_000)
   const order = (no: string, totalFen = 990) => ({
@@ -120,14 +122,7 @@ describe('the gateway against the sandbox Pay server', () => {
 
   it('takes every nonce from the crypto RNG, not Math.random (request and wx.requestPayment)', async () => {
     const nonces: string[] = []
-    const g = wechatpayGateway({
-      appid: 'wxmini0000000000a1',
-      mchid: '1900000001',
-      privateKeyPem: merchant.privateKey,
-      certSerial: 'MERCHANTSERIAL01',
-      apiV3Key,
-      baseUrl: pay.url,
-      verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+    const g = await gateway({
       fetch: (input, init) => {
         const auth = new Headers(init?.headers).get('authorization') ?? ''
         nonces.push(/nonce_str="([^"]*)"/.exec(auth)?.[1] ?? '')
@@ -152,14 +147,7 @@ describe('the gateway against the sandbox Pay server', () => {
 
   it('on Node, wechatpay-node-v3 builds the requests and merchant-signer signs every one', async () => {
     const seen: { method: string; url: string; body: string; headers: Headers }[] = []
-    const g = wechatpayGateway({
-      appid: 'wxmini0000000000a1',
-      mchid: '1900000001',
-      privateKeyPem: merchant.privateKey,
-      certSerial: 'MERCHANTSERIAL01',
-      apiV3Key,
-      baseUrl: pay.url,
-      verifyKeys: await importVerifyKeys(pay.verifyKeys()),
+    const g = await gateway({
       requests: packageRequests({ certSerial: 'MERCHANTSERIAL01' }),
       fetch: (input, init) => {
         seen.push({
@@ -241,19 +229,11 @@ describe('the gateway against the sandbox Pay server', () => {
   })
 
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {
-    const stranger = await gateway(generatePemKeyPair().privateKey)
+    const stranger = await gateway({ privateKeyPem: generatePemKeyPair().privateKey })
     const e = await stranger.jsapi(order('QZ-GW-0003')).catch((error: unknown) => error)
     expect(e).toBeInstanceOf(PayApiError)
     expect(e).toMatchObject({ status: 401, code: 'SIGN_ERROR' })
-    const blind = wechatpayGateway({
-      appid: 'wxmini0000000000a1',
-      mchid: '1900000001',
-      privateKeyPem: merchant.privateKey,
-      certSerial: 'MERCHANTSERIAL01',
-      apiV3Key,
-      baseUrl: pay.url,
-      verifyKeys: new Map(),
-    })
+    const blind = await gateway({ verifyKeys: new Map() })
     await expect(blind.jsapi(order('QZ-GW-0004'))).rejects.toMatchObject({
       reason: 'unknown_serial',
     })
