@@ -19,7 +19,11 @@ import { migrateToLatest } from '../src/db/migrate.js'
 import { postgresDatabase } from '../src/db/postgres.js'
 import { startSandboxApi } from '../src/sandbox/wechat-api-server.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
-import { workerdDatabase, workerEnvironment } from '../test/workerd/workerd-kit.js'
+import {
+  dueTemplateCampaign,
+  workerdDatabase,
+  workerEnvironment,
+} from '../test/workerd/workerd-kit.js'
 
 const members = Number(process.env.BENCH_MEMBERS ?? 100_000)
 const budgetMs = process.env.BENCH_BUDGET_MS ?? '25000'
@@ -81,9 +85,6 @@ try {
     workerEnvironment({
       databaseUrl: database.url,
       vars: {
-        WECHAT_APPID: SAFE_ACCOUNT.appid,
-        WECHAT_TOKEN: SAFE_ACCOUNT.token,
-        WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
         WECHAT_SECRET: SECRET,
         WECHAT_API_BASE: wx.url,
         WECHAT_TOKEN_MODE: 'stable',
@@ -148,31 +149,15 @@ try {
         .executeTakeFirst()
       return run?.status === 'succeeded'
     })
-    const campaign = await db
-      .insertInto('campaigns')
-      .values({
-        appid: SAFE_ACCOUNT.appid,
-        name: 'bench',
-        status: 'scheduled',
-        audience: '{}',
-        variants: JSON.stringify([
-          {
-            key: 'A',
-            weight: 1,
-            template: { template_id: 'T', data: { x: { value: '{{points}}' } } },
-          },
-        ]),
-        run_at: new Date(Date.now() - 1000),
-        created_at: new Date(),
-        updated_at: new Date(),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow()
+    const campaignId = await dueTemplateCampaign(db, {
+      name: 'bench',
+      template: { template_id: 'T', data: { x: { value: '{{points}}' } } },
+    })
     await until('campaign enqueue', async () => {
       const run = await db
         .selectFrom('campaign_runs')
         .select('status')
-        .where('campaign_id', '=', campaign.id)
+        .where('campaign_id', '=', campaignId)
         .executeTakeFirst()
       return run?.status === 'enqueued'
     })

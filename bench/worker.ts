@@ -85,9 +85,6 @@ try {
     workerEnvironment({
       databaseUrl: database.url,
       vars: {
-        WECHAT_APPID: SAFE_ACCOUNT.appid,
-        WECHAT_TOKEN: SAFE_ACCOUNT.token,
-        WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
         LOG_LEVEL: 'error',
       },
     }),

@@ -18,7 +18,7 @@ import { createPusher, nextMsgId, type Pusher } from '../../src/sandbox/pusher.j
 import { startSandboxShop } from '../../src/sandbox/sandbox-shop.js'
 import { type SandboxApi, startSandboxApi } from '../../src/sandbox/wechat-api-server.js'
 import { SAFE_ACCOUNT } from '../server.js'
-import { workerdDatabase, workerEnvironment } from './workerd-kit.js'
+import { dueTemplateCampaign, workerdDatabase, workerEnvironment } from './workerd-kit.js'
 
 const url = process.env.TEST_DATABASE_URL
 if (!url)
@@ -54,9 +54,6 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
       workerEnvironment({
         databaseUrl: database.url,
         vars: {
-          WECHAT_APPID: SAFE_ACCOUNT.appid,
-          WECHAT_TOKEN: SAFE_ACCOUNT.token,
-          WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
           WECHAT_SECRET: SECRET,
           WECHAT_API_BASE: wx.url,
           WECHAT_TOKEN_MODE: 'stable',
@@ -172,27 +169,11 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
         })),
       )
       .execute()
-    const campaign = await db
-      .insertInto('campaigns')
-      .values({
-        appid: SAFE_ACCOUNT.appid,
-        name: 'workerd',
-        status: 'scheduled',
-        // Everyone subscribed: these three and the members the pushes above made.
-        audience: '{}',
-        variants: JSON.stringify([
-          {
-            key: 'A',
-            weight: 1,
-            template: { template_id: 'TPL_WORKERD', data: { thing1: { value: '欢迎回来' } } },
-          },
-        ]),
-        run_at: new Date(Date.now() - 1000),
-        created_at: new Date(),
-        updated_at: new Date(),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow()
+    // Everyone subscribed: these three and the members the pushes above made.
+    const campaignId = await dueTemplateCampaign(db, {
+      name: 'workerd',
+      template: { template_id: 'TPL_WORKERD', data: { thing1: { value: '欢迎回来' } } },
+    })
     const before = wx.sent.length
     const res = await fetch(
       `${base}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent('* * * * *')}&time=${Date.now()}`,
@@ -216,7 +197,7 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
     const outbox = await db
       .selectFrom('push_outbox')
       .select(sql<number>`count(*)::int`.as('n'))
-      .where('source', 'like', `campaign:${campaign.id}%`)
+      .where('source', 'like', `campaign:${campaignId}%`)
       .where('status', '!=', 'sent')
       .executeTakeFirstOrThrow()
     expect(outbox.n).toBe(0)

@@ -3,9 +3,11 @@
  * whole database rather than a schema), and wrangler's `unstable_startWorker` options for
  * `wrangler.toml` served on loopback, offline, with the given variables.
  */
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { unstable_startWorker } from 'wrangler'
 import { postgresDatabase } from '../../src/db/postgres.js'
+import type { Database } from '../../src/db/schema.js'
+import { SAFE_ACCOUNT } from '../server.js'
 
 /** Nothing a workerd test starts may reach the internet. */
 export function offline(): void {
@@ -36,7 +38,10 @@ export async function workerdDatabase(serverUrl: string) {
   }
 }
 
-/** `unstable_startWorker` options: wrangler.toml, its Hyperdrive on `databaseUrl`, these vars. */
+/**
+ * `unstable_startWorker` options: wrangler.toml, its Hyperdrive on `databaseUrl`, the safe-mode
+ * test account (SAFE_ACCOUNT) and these vars over it.
+ */
 export function workerEnvironment(o: {
   databaseUrl: string
   vars: Record<string, string>
@@ -50,7 +55,12 @@ export function workerEnvironment(o: {
     // What `wrangler dev` derives from compatibility_flags (nodejs_compat → v2); the API does not.
     build: { nodejsCompatMode: 'v2' },
     bindings: Object.fromEntries(
-      Object.entries(o.vars).map(([name, value]) => [name, { type: 'plain_text', value }]),
+      Object.entries({
+        WECHAT_APPID: SAFE_ACCOUNT.appid,
+        WECHAT_TOKEN: SAFE_ACCOUNT.token,
+        WECHAT_AES_KEY: SAFE_ACCOUNT.aesKey,
+        ...o.vars,
+      }).map(([name, value]) => [name, { type: 'plain_text', value }]),
     ),
     dev: {
       remote: false,
@@ -61,4 +71,26 @@ export function workerEnvironment(o: {
       logLevel: 'warn',
     },
   }
+}
+
+/** A one-variant template campaign of the safe account to everyone, due now; its id. */
+export async function dueTemplateCampaign(
+  db: Kysely<Database>,
+  o: { name: string; template: { template_id: string; data: Record<string, { value: string }> } },
+): Promise<number> {
+  const row = await db
+    .insertInto('campaigns')
+    .values({
+      appid: SAFE_ACCOUNT.appid,
+      name: o.name,
+      status: 'scheduled',
+      audience: '{}',
+      variants: JSON.stringify([{ key: 'A', weight: 1, template: o.template }]),
+      run_at: new Date(Date.now() - 1000),
+      created_at: new Date(),
+      updated_at: new Date(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow()
+  return Number(row.id)
 }
