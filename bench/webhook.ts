@@ -23,7 +23,10 @@
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
  *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres), BENCH_PGBENCH=1,
- *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools).
+ *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
+ *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h").
+ * Each target also prints the load generator's own CPU per request (autocannon, this process):
+ * with two cores shared, a target is server-bound only while that stays well below the server's.
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -52,7 +55,14 @@ async function start(scenario: string, env: Record<string, string> = {}) {
     : []
   const child = spawn(
     process.execPath,
-    [...profile, '--import', 'tsx', 'bench/server.ts', scenario],
+    [
+      ...profile,
+      ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      '--import',
+      'tsx',
+      'bench/server.ts',
+      scenario,
+    ],
     {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -277,12 +287,16 @@ for (const [name, target, scenario, env] of targets.filter((t) => wanted.include
           ? [await refusedPush(port, false)]
           : target.startsWith('retry-')
             ? [(await retryPush(port)).push]
-            : await prepare(port, 6000 * seconds)
+            : await prepare(port, 6000 * (seconds + 2))
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
-  const warm = await load(port, pushes && !repeated ? pushes.slice(0, 2000) : pushes, 2) // warm-up on the first 2000
+  // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
+  const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
   const cpuBefore = cpuMicros(child.pid)
-  const r = await load(port, pushes && !repeated ? pushes.slice(2000) : pushes)
+  const genBefore = process.cpuUsage()
+  const r = await load(port, pushes && !repeated ? pushes.slice(12_000) : pushes)
   const cpuAfter = cpuMicros(child.pid)
+  const gen = process.cpuUsage(genBefore)
+  console.log(`  load generator CPU ${((gen.user + gen.system) / r.total).toFixed(0)} µs/request`)
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const queries = await stop(child, lines)

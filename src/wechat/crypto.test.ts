@@ -1,8 +1,10 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { loadVectors } from '../../test/vectors.js'
 import { nodeCrypto } from '../node-crypto.js'
 import {
   base64Decode,
+  base64Encode,
   type CryptoBackend,
   decodeAesKey,
   messageCipher,
@@ -182,3 +184,16 @@ for (const [backendName, backend] of backends) {
     })
   })
 }
+
+describe('base64', () => {
+  it('encodes every length and byte as Node does, and decodes back', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        const encoded = base64Encode(bytes)
+        expect(encoded).toBe(Buffer.from(bytes).toString('base64'))
+        expect([...base64Decode(encoded)]).toEqual([...bytes])
+      }),
+      { numRuns: 500 },
+    )
+  })
+})

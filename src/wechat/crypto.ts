@@ -240,21 +240,34 @@ function sextet(s: string, i: number): number {
   return v
 }
 
-/** Bytes → standard base64 with padding. */
+/** The alphabet's character codes, and a decoder to turn them into a string in one step. */
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0))
+const ascii = new TextDecoder()
+
+/**
+ * Bytes → standard base64 with padding. The characters are written into a byte array and decoded
+ * once: appending to a string four characters at a time allocated ~25 KB per 1 KB reply.
+ */
 export function base64Encode(bytes: Uint8Array): string {
-  let out = ''
   const n = bytes.length
+  const out = new Uint8Array(Math.ceil(n / 3) * 4)
+  let o = 0
   let i = 0
   for (; i + 2 < n; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
-    out += B64[v >> 18]! + B64[(v >> 12) & 63]! + B64[(v >> 6) & 63]! + B64[v & 63]!
+    out[o++] = B64_CODES[v >> 18]!
+    out[o++] = B64_CODES[(v >> 12) & 63]!
+    out[o++] = B64_CODES[(v >> 6) & 63]!
+    out[o++] = B64_CODES[v & 63]!
   }
   if (i < n) {
     const v = (bytes[i]! << 16) | ((i + 1 < n ? bytes[i + 1]! : 0) << 8)
-    out += B64[v >> 18]! + B64[(v >> 12) & 63]!
-    out += i + 1 < n ? `${B64[(v >> 6) & 63]!}=` : '=='
+    out[o++] = B64_CODES[v >> 18]!
+    out[o++] = B64_CODES[(v >> 12) & 63]!
+    out[o++] = i + 1 < n ? B64_CODES[(v >> 6) & 63]! : 0x3d
+    out[o++] = 0x3d // '='
   }
-  return out
+  return ascii.decode(out)
 }
 
 /** Bytes → lowercase hex. */
