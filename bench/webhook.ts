@@ -30,7 +30,7 @@
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import pg from 'pg'
@@ -217,6 +217,32 @@ function cpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU time of every PostgreSQL process on this machine so far, in µs (Linux /proc): the database's
+ * share of a run on the same two cores. Undefined where /proc can't be read.
+ */
+function postgresMicros(): number | undefined {
+  try {
+    let sum = 0
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      const stat = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8')
+        } catch {
+          return '' // exited meanwhile
+        }
+      })()
+      if (!stat.includes(' (postgres) ')) continue
+      const fields = stat.split(') ')[1]!.split(' ')
+      sum += (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100)
+    }
+    return sum
+  } catch {
+    return undefined
+  }
+}
+
 const rows: {
   name: string
   rps: number
@@ -225,6 +251,10 @@ const rows: {
   bad: number
   perPush: string
   cpu?: number
+  /** The load generator's (this process's) CPU per request, µs. */
+  gen?: number
+  /** PostgreSQL's CPU per request, µs (PostgreSQL targets and pgbench). */
+  db?: number
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -293,18 +323,21 @@ for (const [name, target, scenario, env] of targets.filter((t) => wanted.include
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
   const cpuBefore = cpuMicros(child.pid)
   const genBefore = process.cpuUsage()
+  const dbBefore = env.BENCH_SCHEMA || target.includes('postgres') ? postgresMicros() : undefined
   const r = await load(port, pushes && !repeated ? pushes.slice(12_000) : pushes)
   const cpuAfter = cpuMicros(child.pid)
-  const gen = process.cpuUsage(genBefore)
-  console.log(`  load generator CPU ${((gen.user + gen.system) / r.total).toFixed(0)} µs/request`)
+  const genUsage = process.cpuUsage(genBefore)
+  const gen = (genUsage.user + genUsage.system) / r.total
+  const dbAfter = dbBefore === undefined ? undefined : postgresMicros()
+  const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const queries = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
   // (d) is refused by design: its non-2xx column counts the 401s.
-  rows.push({ name, ...r, perPush, cpu })
+  rows.push({ name, ...r, perPush, cpu, gen, db })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request`,
+    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs`,
   )
 }
 
@@ -374,11 +407,15 @@ if (admin) {
 }
 
 const base = rows[0]!.rps
+// The last column: what two fully busy cores could serve at the CPU per request measured (server +
+// load generator + PostgreSQL) — the machine's ceiling for that target, not a target itself.
 console.log(
-  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
+  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request | load generator µs | PostgreSQL µs | 2-core ceiling req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
 )
+const fixed = (v: number | undefined) => v?.toFixed(0) ?? '–'
 for (const r of rows) {
+  const all = r.cpu === undefined ? undefined : r.cpu + (r.gen ?? 0) + (r.db ?? 0)
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${r.cpu?.toFixed(0) ?? '–'} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
   )
 }
