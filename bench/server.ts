@@ -7,7 +7,9 @@
  * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
  * asks the database once.
  */
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import express from 'express'
@@ -34,6 +36,24 @@ import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 
 const scenario = process.argv[2] ?? 'memory'
+// BENCH_ALLOC_PROF=<file>: a sampling allocation profile of the whole run, objects the GC has
+// already collected included (what `--heap-prof` leaves out), written at SIGTERM; open it in Chrome
+// DevTools (Memory → Load) to see which code allocates per request.
+const allocations = process.env.BENCH_ALLOC_PROF ? new Session() : undefined
+if (allocations) {
+  allocations.connect()
+  await allocations.post('HeapProfiler.enable')
+  await allocations.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  })
+}
+async function writeAllocations() {
+  if (!allocations) return
+  const { profile } = await allocations.post('HeapProfiler.stopSampling')
+  writeFileSync(process.env.BENCH_ALLOC_PROF!, JSON.stringify(profile))
+}
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
@@ -118,7 +138,8 @@ if (scenario !== 'webot') {
       console.log(JSON.stringify({ port: info.port }))
     },
   )
-  process.on('SIGTERM', () => {
+  process.on('SIGTERM', async () => {
+    await writeAllocations()
     console.log(JSON.stringify({ queries }))
     server.close(() => process.exit(0))
   })
