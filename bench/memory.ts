@@ -11,10 +11,17 @@
  * BENCH_CONNECTIONS (default 50) connections, each with a fresh MsgId — then idle again for
  * BENCH_SETTLE_SECONDS (default 20). Growth = the RSS after the load and its settling minus the
  * idle RSS before it; the peak is reported beside it. Linux only (/proc).
+ * Where the RSS went: bench/memory-probe.mjs, loaded into the server, records process.memoryUsage()
+ * and V8's heap spaces each second, and the bench splits idle, end-of-load and settled RSS into the
+ * V8 young generation, old generation, other heap spaces, external memory (Buffers) and the rest
+ * (native: code, stacks, malloc — pg sockets, OpenSSL, libuv). To compare runtime settings,
+ * BENCH_START replaces `npm start` with a shell command run in the repository, e.g.
+ * `BENCH_START='exec node src/start.mjs'` (the script without its node flags) or
+ * `BENCH_START='MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=4 src/start.mjs'`.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { readFileSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
@@ -41,6 +48,26 @@ function rss(pid: number): number {
 }
 const load = () => loadavg().map((x) => x.toFixed(1))
 
+/** The server's latest memory sample (bench/memory-probe.mjs), in bytes. */
+type Probe = NodeJS.MemoryUsage & { spaces: Record<string, number> }
+function probe(file: string): Probe {
+  const lines = readFileSync(file, 'utf8').trim().split('\n')
+  return JSON.parse(lines.at(-1)!) as Probe
+}
+/** RSS split by where it lives, in MB. */
+function breakdown(p: Probe): [string, number][] {
+  const young = p.spaces.new_space ?? 0
+  const old = p.spaces.old_space ?? 0
+  return [
+    ['RSS', p.rss],
+    ['V8 young generation (new space)', young],
+    ['V8 old generation (old space)', old],
+    ['V8 other spaces (code, maps, large objects…)', p.heapTotal - young - old],
+    ['external (Buffers, ArrayBuffers…)', p.external],
+    ['native (RSS − V8 heap − external)', p.rss - p.heapTotal - p.external],
+  ].map(([name, bytes]) => [name as string, (bytes as number) / 1024 / 1024])
+}
+
 /**
  * The server under `npm start`: npm runs the script through `sh -c`, which execs node — the first
  * descendant of npm's PID running src/start.mjs (its own children, e.g. esbuild, come after it).
@@ -66,10 +93,15 @@ await admin.query(`drop database if exists ${database}`)
 await admin.query(`create database ${database}`)
 const url = new URL(pgUrl)
 url.pathname = `/${database}`
-const child = spawn('npm', ['start'], {
+const probeFile = `${tmpdir()}/quanzi-memory-probe-${port}.jsonl`
+rmSync(probeFile, { force: true })
+const startCommand = process.env.BENCH_START
+const child = spawn(startCommand ? 'sh' : 'npm', startCommand ? ['-c', startCommand] : ['start'], {
   cwd: root,
   env: {
     ...process.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${root}bench/memory-probe.mjs`.trim(),
+    BENCH_MEMORY_PROBE: probeFile,
     PORT: String(port),
     LOG_LEVEL: 'warn',
     DATABASE_URL: url.href,
@@ -92,7 +124,7 @@ try {
     await sleep(100)
   }
   const pid = serverPid(child.pid!)
-  console.log(`server up (pid ${pid}); load average ${load()}`)
+  console.log(`server up (pid ${pid}, ${startCommand ?? 'npm start'}); load average ${load()}`)
 
   const sample = async (n: number, into: number[]) => {
     for (let i = 0; i < n; i++) {
@@ -103,6 +135,7 @@ try {
   const idle: number[] = []
   await sample(idleSeconds, idle)
   const idleRss = idle.at(-1)!
+  const idleProbe = probe(probeFile)
   console.log(`idle: ${mb(idleRss).toFixed(1)} MB RSS (min ${mb(Math.min(...idle)).toFixed(1)})`)
 
   // The pushes, prepared before the clock starts (as bench/webhook.ts does); a run faster than
@@ -149,10 +182,12 @@ try {
   sampling = false
   await sampler
   const endRss = rss(pid)
+  const endProbe = probe(probeFile)
   console.log(`load average ${load()}`)
   const settled: number[] = []
   await sample(settleSeconds, settled)
   const after = settled.at(-1)!
+  const afterProbe = probe(probeFile)
   const peak = Math.max(...during, endRss)
   const bad = result.non2xx + result.errors + result.timeouts
   console.log(
@@ -161,9 +196,20 @@ try {
   console.log(
     `\n| RSS, MB | value |\n|---|---:|\n| idle (after ${idleSeconds} s) | ${mb(idleRss).toFixed(1)} |\n| just before the load | ${mb(before).toFixed(1)} |\n| peak during ${seconds} s of load | ${mb(peak).toFixed(1)} |\n| at the end of the load | ${mb(endRss).toFixed(1)} |\n| ${settleSeconds} s after the load | ${mb(after).toFixed(1)} |\n| growth (after − idle) | ${mb(after - idleRss).toFixed(1)} |`,
   )
+  const rows = [breakdown(idleProbe), breakdown(endProbe), breakdown(afterProbe)]
+  console.log(
+    `\n| MB (process.memoryUsage, V8 heap spaces) | idle | end of load | ${settleSeconds} s after | growth |\n|---|---:|---:|---:|---:|`,
+  )
+  for (const [i, [name]] of rows[0]!.entries()) {
+    const [a, b, c] = rows.map((r) => r[i]![1])
+    console.log(
+      `| ${name} | ${a!.toFixed(1)} | ${b!.toFixed(1)} | ${c!.toFixed(1)} | ${(c! - a!).toFixed(1)} |`,
+    )
+  }
 } finally {
   child.kill('SIGTERM')
   await exited
   await admin.query(`drop database if exists ${database}`)
   await admin.end()
+  rmSync(probeFile, { force: true })
 }

@@ -27,6 +27,9 @@
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h").
  * Each target also prints the load generator's own CPU per request (autocannon, this process):
  * with two cores shared, a target is server-bound only while that stays well below the server's.
+ *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
+ *      right after itself, its server given these environment variables and node flags — what a
+ *      runtime setting costs, within one run).
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -48,7 +51,7 @@ const wanted = (
   'hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
 
-async function start(scenario: string, env: Record<string, string> = {}) {
+async function start(scenario: string, env: Record<string, string> = {}, flags: string[] = []) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
@@ -58,6 +61,7 @@ async function start(scenario: string, env: Record<string, string> = {}) {
     [
       ...profile,
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...flags,
       '--import',
       'tsx',
       'bench/server.ts',
@@ -306,8 +310,29 @@ if (wanted.includes('webot')) {
   targets.find((t) => t[1] === 'webot')![3].BENCH_REPLY = reply
 }
 
-for (const [name, target, scenario, env] of targets.filter((t) => wanted.includes(t[1]))) {
-  const { child, lines, port } = await start(scenario, env)
+const variant = process.env.BENCH_VARIANT?.split(' ').filter(Boolean) ?? []
+const variantEnv = Object.fromEntries(
+  variant.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split('=') as [string, string]),
+)
+const variantFlags = variant.filter((w) => !/^[A-Z_]+=/.test(w))
+const runs = targets
+  .filter((t) => wanted.includes(t[1]))
+  .flatMap(([name, target, scenario, env]) => [
+    { name, target, scenario, env, flags: [] as string[] },
+    ...(variant.length
+      ? [
+          {
+            name: `${name}, with ${variant.join(' ')}`,
+            target,
+            scenario,
+            env: { ...env, ...variantEnv },
+            flags: variantFlags,
+          },
+        ]
+      : []),
+  ])
+for (const { name, target, scenario, env, flags } of runs) {
+  const { child, lines, port } = await start(scenario, env, flags)
   const pushes =
     target === 'hello'
       ? null

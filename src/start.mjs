@@ -3,7 +3,9 @@
  * so the SIGTERM or SIGINT a supervisor sends to the `npm start` PID reaches the server itself.
  * `npm install` builds dist/ (the `prepare` script: `node src/start.mjs --build`); a start whose
  * sources are newer than the build rebuilds first (≈ 1 s, in a child process so that the bundler
- * stays out of the server's memory), so edited code is what runs.
+ * stays out of the server's memory), so edited code is what runs. The `npm start` script gives node
+ * its memory settings (young generation, old-generation growth, malloc arenas: README → Operations →
+ * Memory).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
