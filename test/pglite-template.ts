@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely } from 'kysely'
-import { PGliteDialect } from 'kysely-pglite-dialect'
 import type { TestProject } from 'vitest/node'
 import { migrateToLatest } from '../src/db/migrate.js'
+import { pgliteDialect } from '../src/db/pglite-driver.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,7 +23,7 @@ export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'quanzi-test-template-'))
   const path = join(dir, 'pglite.tar')
   const pglite = new PGlite()
-  const db = new Kysely({ dialect: new PGliteDialect(pglite) })
+  const db = new Kysely({ dialect: pgliteDialect(pglite) })
   await migrateToLatest(db)
   const dump = await pglite.dumpDataDir('none')
   writeFileSync(path, Buffer.from(await dump.arrayBuffer()))

@@ -216,9 +216,9 @@ export async function pgliteDatabase(
   dataDir?: string,
   options: { loadDataDir?: Blob } = {},
 ): Promise<Kysely<Database>> {
-  const [{ PGlite }, { PGliteDialect }, { Kysely }] = await Promise.all([
+  const [{ PGlite }, { pgliteDialect }, { Kysely }] = await Promise.all([
     import('@electric-sql/pglite'),
-    import('kysely-pglite-dialect'),
+    import('./pglite-driver.js'),
     import('kysely'),
   ])
   // src/start.mjs may have compiled PGlite's WebAssembly while the server loaded.
@@ -227,7 +227,7 @@ export async function pgliteDatabase(
   ).quanziPgliteWasm?.catch(() => undefined)
   const pglite = new PGlite(dataDir, { ...options, pgliteWasmModule: precompiled })
   await pglite.waitReady
-  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+  return new Kysely<Database>({ dialect: pgliteDialect(pglite) })
 }
 
 /**

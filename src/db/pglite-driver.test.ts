@@ -1,0 +1,103 @@
+/** The PGlite driver (PGlite only: PostgreSQL goes through `pg` and its pool). */
+import { PGlite } from '@electric-sql/pglite'
+import { CompiledQuery, Kysely, sql } from 'kysely'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { pgliteDialect } from './pglite-driver.js'
+
+let pglite: PGlite
+let db: Kysely<{ t: { id: number; name: string } }>
+
+beforeAll(async () => {
+  pglite = new PGlite()
+  db = new Kysely({ dialect: pgliteDialect(pglite) })
+  await sql`create table t (id int primary key, name text)`.execute(db)
+})
+afterAll(() => db.destroy())
+
+it('serves waiting callers first come first served, each in a new event-loop turn', async () => {
+  const events: string[] = []
+  let done = false
+  // A callback waiting on the event loop (a socket, a timer, an accept) stands for the server.
+  const tick = () => {
+    events.push('tick')
+    if (!done) setImmediate(tick)
+  }
+  const queries = [0, 1, 2, 3, 4].map((i) =>
+    sql`select ${i}::int as i`.execute(db).then(() => events.push(`q${i}`)),
+  )
+  setImmediate(tick)
+  await Promise.all(queries)
+  done = true
+  const served = events.filter((e) => e !== 'tick')
+  expect(served).toEqual(['q0', 'q1', 'q2', 'q3', 'q4'])
+  // Between two callers' statements the event loop turned at least once.
+  for (let i = 1; i < served.length; i++)
+    expect(events.slice(events.indexOf(served[i - 1]!), events.indexOf(served[i]!))).toContain(
+      'tick',
+    )
+})
+
+it('runs a repeated statement in one trip into PGlite', async () => {
+  const trips = vi.spyOn(pglite, 'execProtocolRaw')
+  const byId = (id: number) => db.selectFrom('t').select('name').where('id', '=', id).execute()
+  await byId(1)
+  trips.mockClear()
+  await byId(2)
+  expect(trips).toHaveBeenCalledTimes(1)
+  trips.mockRestore()
+})
+
+it('keeps a transaction on the connection from begin to commit', async () => {
+  const events: string[] = []
+  const inside = db.transaction().execute(async (trx) => {
+    await trx.insertInto('t').values({ id: 10, name: 'a' }).execute()
+    events.push('insert')
+    await trx.updateTable('t').set({ name: 'b' }).where('id', '=', 10).execute()
+    events.push('update')
+  })
+  const outside = db
+    .selectFrom('t')
+    .select('name')
+    .where('id', '=', 10)
+    .executeTakeFirst()
+    .then((row) => events.push(`read ${row?.name}`))
+  await Promise.all([inside, outside])
+  expect(events).toEqual(['insert', 'update', 'read b'])
+})
+
+it('gives values, affected rows and errors as PGlite query() does', async () => {
+  const text = `select $1::int8 as big, $2::numeric as num, $3::timestamptz as at, $4::jsonb as doc,
+    $5::text[] as tags, $6::bool as yes, $7::bytea as raw, $8::text as nothing, $9::date as day`
+  const params = [
+    42,
+    '1.50',
+    new Date('2026-12-03T04:05:06.789Z'),
+    { a: [1, 'x'] },
+    ['a', 'b,c', null],
+    true,
+    new Uint8Array([1, 2, 255]),
+    null,
+    '2026-12-03',
+  ]
+  const mine = await db.executeQuery(CompiledQuery.raw(text, params))
+  const theirs = await pglite.query(text, params)
+  expect(mine.rows).toEqual(theirs.rows)
+
+  const moved = await db.updateTable('t').set({ name: 'c' }).where('id', '=', 10).executeTakeFirst()
+  expect(moved.numUpdatedRows).toBe(1n)
+
+  const duplicate = await db
+    .insertInto('t')
+    .values({ id: 10, name: 'again' })
+    .execute()
+    .catch((e: unknown) => e)
+  expect(duplicate).toMatchObject({ code: '23505' })
+  await expect(sql`select 1 as one`.execute(db)).resolves.toMatchObject({ rows: [{ one: 1 }] })
+  await expect(
+    db.transaction().execute(async (trx) => {
+      await trx.insertInto('t').values({ id: 11, name: 'rolled back' }).execute()
+      await trx.insertInto('t').values({ id: 10, name: 'clash' }).execute()
+    }),
+  ).rejects.toMatchObject({ code: '23505' })
+  expect(await db.selectFrom('t').select('id').where('id', '=', 11).execute()).toEqual([])
+})

@@ -1,0 +1,200 @@
+/**
+ * Kysely on PGlite: one connection, handed to its callers in turn, each statement one trip into
+ * PGlite. Replaces kysely-pglite-dialect's driver for two reasons measured under the webhook bench
+ * (bench/README.md, issue 20):
+ *
+ * - **The event loop keeps turning.** PGlite answers within microtasks (its WebAssembly runs
+ *   synchronously; nothing waits on I/O), so a queue of statements runs in one unbroken chain and
+ *   the event loop stalls for as long as all of them take. Node accepts one new connection per
+ *   event-loop turn (libuv ≥ 1.45), so under 50 new connections the last waited seconds to be
+ *   accepted: that was PGlite's p99 of seconds. Here the connection is handed over in a fresh
+ *   turn (`setImmediate`), first come first served, so sockets, timers and accepts run between
+ *   two callers' statements. A transaction keeps the connection from BEGIN to COMMIT.
+ * - **One trip per statement.** PGlite's `query()` enters the database six times per statement
+ *   (parse, describe, bind, describe, execute, sync) and merges its several hundred type parsers
+ *   into a new object for every result. Here a statement is one pipelined
+ *   parse/bind/describe/execute/sync; the parameter types a statement's text takes are asked once
+ *   (parse + describe) and remembered, and rows are parsed with PGlite's own parsers and
+ *   serializers, so values come back exactly as `query()` gives them.
+ *
+ * The PGlite instance belongs to this driver alone: nothing else may query it meanwhile.
+ */
+import type { PGlite } from '@electric-sql/pglite'
+import { parse, protocol } from '@electric-sql/pglite'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
+
+/** A Kysely dialect over one PGlite instance (see the file's comment). */
+export function pgliteDialect(pglite: PGlite): Dialect {
+  return {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new PgliteDriver(pglite),
+    createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  }
+}
+
+/** Statement texts whose parameter types are remembered; past this the memory starts afresh. */
+const REMEMBERED_STATEMENTS = 1000
+
+class PgliteDriver implements Driver {
+  readonly #connection: PgliteConnection
+  readonly #waiting: ((connection: PgliteConnection) => void)[] = []
+  #busy = false
+
+  constructor(readonly pglite: PGlite) {
+    this.#connection = new PgliteConnection(pglite)
+  }
+
+  async init() {
+    await this.pglite.waitReady
+  }
+
+  /** First come, first served; always granted in a later event-loop turn (see the file's comment). */
+  acquireConnection(): Promise<DatabaseConnection> {
+    return new Promise((resolve) => {
+      if (this.#busy) this.#waiting.push(resolve)
+      else {
+        this.#busy = true
+        setImmediate(resolve, this.#connection)
+      }
+    })
+  }
+
+  async releaseConnection() {
+    const next = this.#waiting.shift()
+    if (next) setImmediate(next, this.#connection)
+    else this.#busy = false
+  }
+
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    const modes = [
+      settings.isolationLevel && `isolation level ${settings.isolationLevel}`,
+      settings.accessMode,
+    ].filter(Boolean)
+    await connection.executeQuery(
+      CompiledQuery.raw(modes.length ? `start transaction ${modes.join(' ')}` : 'begin'),
+    )
+  }
+
+  async commitTransaction(connection: DatabaseConnection) {
+    await connection.executeQuery(CompiledQuery.raw('commit'))
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection) {
+    await connection.executeQuery(CompiledQuery.raw('rollback'))
+  }
+
+  async destroy() {
+    if (!this.pglite.closed) await this.pglite.close()
+  }
+}
+
+const wire = protocol.serialize
+
+class PgliteConnection implements DatabaseConnection {
+  /** Parameter type OIDs by statement text. */
+  readonly #types = new Map<string, number[]>()
+
+  constructor(readonly pglite: PGlite) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const { sql, parameters } = query
+    const types = await this.#parameterTypes(sql)
+    const serializers = this.pglite.serializers
+    const values = parameters.map((value, i) => {
+      if (value === null || value === undefined) return null
+      const serialize = serializers[types[i]!]
+      return serialize ? serialize(value) : String(value)
+    })
+    const { messages } = await this.pglite.execProtocol(
+      concat([
+        wire.parse({ text: sql, types }),
+        wire.bind({ values }),
+        wire.describe({ type: 'P' }),
+        wire.execute({}),
+        wire.sync(),
+      ]),
+      { syncToFs: false },
+    )
+    if (!this.pglite.isInTransaction()) await this.pglite.syncToFs()
+    return this.#result<R>(messages)
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize: number) {
+    if (!Number.isInteger(chunkSize) || chunkSize <= 0)
+      throw new Error('chunkSize must be a positive integer')
+    const { rows } = await this.executeQuery<R>(query)
+    for (let i = 0; i < rows.length; i += chunkSize) yield { rows: rows.slice(i, i + chunkSize) }
+  }
+
+  /** The types PostgreSQL infers for the statement's parameters: asked once per text. */
+  async #parameterTypes(sql: string): Promise<number[]> {
+    const known = this.#types.get(sql)
+    if (known) return known
+    const { messages } = await this.pglite.execProtocol(
+      concat([wire.parse({ text: sql }), wire.describe({ type: 'S' }), wire.sync()]),
+      { syncToFs: false },
+    )
+    const types = parse.parseDescribeStatementResults(messages)
+    if (this.#types.size >= REMEMBERED_STATEMENTS) this.#types.clear()
+    this.#types.set(sql, types)
+    return types
+  }
+
+  /** Rows as PGlite's `query()` makes them (its parsers by type OID), without its per-call copy. */
+  #result<R>(messages: readonly { name: string }[]): QueryResult<R> {
+    const parsers = this.pglite.parsers
+    let fields: { name: string; dataTypeID: number }[] = []
+    const rows: R[] = []
+    let affected = 0
+    for (const message of messages) {
+      if (message.name === 'rowDescription')
+        fields = (message as unknown as { fields: typeof fields }).fields
+      else if (message.name === 'dataRow') {
+        const row: Record<string, unknown> = {}
+        const values = (message as unknown as { fields: (string | null)[] }).fields
+        for (let i = 0; i < fields.length; i++) {
+          const { name, dataTypeID } = fields[i]!
+          const text = values[i]
+          const parser = text === null || text === undefined ? undefined : parsers[dataTypeID]
+          row[name] = parser ? parser(text as string, dataTypeID) : (text ?? null)
+        }
+        rows.push(row as R)
+      } else if (message.name === 'commandComplete')
+        affected += changedRows((message as unknown as { text: string }).text)
+    }
+    return affected ? { rows, numAffectedRows: BigInt(affected) } : { rows }
+  }
+}
+
+/** Rows a command tag reports (`UPDATE 3`, `INSERT 0 1`); 0 for commands that change none. */
+function changedRows(tag: string): number {
+  const [command, a, b] = tag.split(' ')
+  if (command === 'INSERT') return Number(b)
+  if (command === 'UPDATE' || command === 'DELETE' || command === 'MERGE' || command === 'COPY')
+    return Number(a)
+  return 0
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const part of parts) length += part.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
+}
