@@ -95,16 +95,17 @@ async function stop(child: ChildProcess, lines: AsyncIterator<string>): Promise<
   return last.value ? (JSON.parse(last.value) as { queries: number }).queries : 0
 }
 
-let senders = 0
-
-async function prepare(port: number, count: number): Promise<PreparedPush[]> {
+/**
+ * `count` pushes from `members` senders of the run's own: two runs sharing a schema meet no member
+ * of the other, so each starts from the same state.
+ */
+async function prepare(port: number, count: number, run: string): Promise<PreparedPush[]> {
   const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
   const out: PreparedPush[] = []
   for (let i = 0; i < count; i++) {
     out.push(
       await wx.prepare({
-        // continued across targets: a second PostgreSQL target in the same schema gets new members
-        FromUserName: `o_bench_${senders++ % members}`,
+        FromUserName: `o_bench_${run}_${i % members}`,
         CreateTime: Math.floor(Date.now() / 1000),
         MsgType: 'text',
         Content: content,
@@ -265,6 +266,8 @@ const rows: {
   gen?: number
   /** PostgreSQL's CPU per request, µs (PostgreSQL targets and pgbench). */
   db?: number
+  /** CPU of the PostgreSQL backends serving the target alone (by PGAPPNAME), per request, µs. */
+  backends?: number
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -349,8 +352,28 @@ const runs = targets
         ]
       : []),
   ])
-for (const { name, target, scenario, env, flags } of runs) {
-  const { child, lines, port } = await start(scenario, env, flags)
+/**
+ * CPU time so far of the PostgreSQL backends serving `appName` (pg_stat_activity; the server's
+ * pool connects with PGAPPNAME), by pid: the target's own share of the database, without the other
+ * work PostgreSQL does on the machine meanwhile (its background writers, other clients).
+ */
+async function backendMicros(appName: string): Promise<Map<number, number>> {
+  const out = new Map<number, number>()
+  if (!admin) return out
+  const { rows } = await admin.query<{ pid: number }>(
+    'select pid from pg_stat_activity where application_name = $1',
+    [appName],
+  )
+  for (const { pid } of rows) {
+    const micros = cpuMicros(pid)
+    if (micros !== undefined) out.set(pid, micros)
+  }
+  return out
+}
+
+for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
+  const appName = `quanzi-bench-${process.pid}-${index}`
+  const { child, lines, port } = await start(scenario, { ...env, PGAPPNAME: appName }, flags)
   const pushes =
     target === 'hello'
       ? null
@@ -360,10 +383,11 @@ for (const { name, target, scenario, env, flags } of runs) {
           ? [await refusedPush(port, false)]
           : target.startsWith('retry-')
             ? [(await retryPush(port)).push]
-            : await prepare(port, 6000 * (seconds + 2))
+            : await prepare(port, 6000 * (seconds + 2), `${target}${index}`)
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
   // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
+  const backendsBefore = await backendMicros(appName)
   const cpuBefore = cpuMicros(child.pid)
   const genBefore = process.cpuUsage()
   const dbBefore = env.BENCH_SCHEMA || target.includes('postgres') ? postgresMicros() : undefined
@@ -372,15 +396,20 @@ for (const { name, target, scenario, env, flags } of runs) {
   const genUsage = process.cpuUsage(genBefore)
   const gen = (genUsage.user + genUsage.system) / r.total
   const dbAfter = dbBefore === undefined ? undefined : postgresMicros()
+  const backendsAfter = await backendMicros(appName)
+  // Backends opened during the run count from 0; one closed during it is left out (rare at load).
+  let backendsMicros = 0
+  for (const [pid, after] of backendsAfter) backendsMicros += after - (backendsBefore.get(pid) ?? 0)
+  const backends = backendsAfter.size > 0 ? backendsMicros / r.total : undefined
   const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const queries = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
   // (d) is refused by design: its non-2xx column counts the 401s.
-  rows.push({ name, ...r, perPush, cpu, gen, db })
+  rows.push({ name, ...r, perPush, cpu, gen, db, backends })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs`,
+    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs (its backends ${backends?.toFixed(0) ?? '–'} µs)`,
   )
 }
 
@@ -453,12 +482,12 @@ const base = rows[0]!.rps
 // The last column: what two fully busy cores could serve at the CPU per request measured (server +
 // load generator + PostgreSQL) — the machine's ceiling for that target, not a target itself.
 console.log(
-  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request | load generator µs | PostgreSQL µs | 2-core ceiling req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request | load generator µs | PostgreSQL µs | its backends µs | 2-core ceiling req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
 )
 const fixed = (v: number | undefined) => v?.toFixed(0) ?? '–'
 for (const r of rows) {
   const all = r.cpu === undefined ? undefined : r.cpu + (r.gen ?? 0) + (r.db ?? 0)
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${fixed(r.backends)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
   )
 }
