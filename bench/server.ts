@@ -98,7 +98,16 @@ if (scenario === 'webot') {
       : kind === 'postgres'
         ? postgresDatabase(
             process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-            { max: 20, schema: process.env.BENCH_SCHEMA },
+            {
+              max: 20,
+              schema: process.env.BENCH_SCHEMA,
+              // DATABASE_STATEMENT_CACHE=0: the (c)/(r) "unprepared" targets
+              statementCache: testConfig(
+                process.env.DATABASE_STATEMENT_CACHE
+                  ? { DATABASE_STATEMENT_CACHE: process.env.DATABASE_STATEMENT_CACHE }
+                  : {},
+              ).statementCache,
+            },
           )
         : await pgliteDatabase()
   if (kind !== 'memory' && !floor) await migrateToLatest(db)

@@ -22,7 +22,9 @@
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
  *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,
- *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres), BENCH_PGBENCH=1,
+ *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
+ *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
+ *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h").
  * Each target also prints the load generator's own CPU per request (autocannon, this process):
@@ -44,6 +46,7 @@ import { writeCheckinScript } from './checkin-script.js'
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const pgHost = ['-h', '127.0.0.1', '-U', 'postgres']
 const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const wanted = (
@@ -92,13 +95,17 @@ async function stop(child: ChildProcess, lines: AsyncIterator<string>): Promise<
   return last.value ? (JSON.parse(last.value) as { queries: number }).queries : 0
 }
 
-async function prepare(port: number, count: number): Promise<PreparedPush[]> {
+/**
+ * `count` pushes from `members` senders of the run's own: two runs sharing a schema meet no member
+ * of the other, so each starts from the same state.
+ */
+async function prepare(port: number, count: number, run: string): Promise<PreparedPush[]> {
   const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
   const out: PreparedPush[] = []
   for (let i = 0; i < count; i++) {
     out.push(
       await wx.prepare({
-        FromUserName: `o_bench_${i % members}`,
+        FromUserName: `o_bench_${run}_${i % members}`,
         CreateTime: Math.floor(Date.now() / 1000),
         MsgType: 'text',
         Content: content,
@@ -259,6 +266,8 @@ const rows: {
   gen?: number
   /** PostgreSQL's CPU per request, µs (PostgreSQL targets and pgbench). */
   db?: number
+  /** CPU of the PostgreSQL backends serving the target alone (by PGAPPNAME), per request, µs. */
+  backends?: number
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -300,6 +309,18 @@ if (admin) {
     'postgres',
     { BENCH_SCHEMA: schema },
   ])
+  // The same with every statement unnamed (DATABASE_STATEMENT_CACHE=0): as before prepared
+  // statements, for a same-run comparison.
+  for (const [name, target] of [
+    [`(c) safe-mode push 「${content}」 with the database, PostgreSQL, unprepared`, 'postgres'],
+    [`(r) retry of an answered push 「${content}」, PostgreSQL, unprepared`, 'retry-postgres'],
+  ] as const)
+    targets.push([
+      name,
+      `${target}-unprepared`,
+      'postgres',
+      { BENCH_SCHEMA: schema, DATABASE_STATEMENT_CACHE: '0' },
+    ])
 }
 
 // (e) answers what (b) answers: learnt from a (b) server before the runs.
@@ -331,8 +352,28 @@ const runs = targets
         ]
       : []),
   ])
-for (const { name, target, scenario, env, flags } of runs) {
-  const { child, lines, port } = await start(scenario, env, flags)
+/**
+ * CPU time so far of the PostgreSQL backends serving `appName` (pg_stat_activity; the server's
+ * pool connects with PGAPPNAME), by pid: the target's own share of the database, without the other
+ * work PostgreSQL does on the machine meanwhile (its background writers, other clients).
+ */
+async function backendMicros(appName: string): Promise<Map<number, number>> {
+  const out = new Map<number, number>()
+  if (!admin) return out
+  const { rows } = await admin.query<{ pid: number }>(
+    'select pid from pg_stat_activity where application_name = $1',
+    [appName],
+  )
+  for (const { pid } of rows) {
+    const micros = cpuMicros(pid)
+    if (micros !== undefined) out.set(pid, micros)
+  }
+  return out
+}
+
+for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
+  const appName = `quanzi-bench-${process.pid}-${index}`
+  const { child, lines, port } = await start(scenario, { ...env, PGAPPNAME: appName }, flags)
   const pushes =
     target === 'hello'
       ? null
@@ -342,10 +383,11 @@ for (const { name, target, scenario, env, flags } of runs) {
           ? [await refusedPush(port, false)]
           : target.startsWith('retry-')
             ? [(await retryPush(port)).push]
-            : await prepare(port, 6000 * (seconds + 2))
+            : await prepare(port, 6000 * (seconds + 2), `${target}${index}`)
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
   // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
+  const backendsBefore = await backendMicros(appName)
   const cpuBefore = cpuMicros(child.pid)
   const genBefore = process.cpuUsage()
   const dbBefore = env.BENCH_SCHEMA || target.includes('postgres') ? postgresMicros() : undefined
@@ -354,76 +396,81 @@ for (const { name, target, scenario, env, flags } of runs) {
   const genUsage = process.cpuUsage(genBefore)
   const gen = (genUsage.user + genUsage.system) / r.total
   const dbAfter = dbBefore === undefined ? undefined : postgresMicros()
+  const backendsAfter = await backendMicros(appName)
+  // Backends opened during the run count from 0; one closed during it is left out (rare at load).
+  let backendsMicros = 0
+  for (const [pid, after] of backendsAfter) backendsMicros += after - (backendsBefore.get(pid) ?? 0)
+  const backends = backendsAfter.size > 0 ? backendsMicros / r.total : undefined
   const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const queries = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
   // (d) is refused by design: its non-2xx column counts the 401s.
-  rows.push({ name, ...r, perPush, cpu, gen, db })
+  rows.push({ name, ...r, perPush, cpu, gen, db, backends })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs`,
+    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs (its backends ${backends?.toFixed(0) ?? '–'} µs)`,
   )
 }
 
-if (process.env.BENCH_PGBENCH === '1') {
-  // pgbench -N (simple updates, no branch contention) in its own database, same machine, same run.
-  const host = ['-h', '127.0.0.1', '-U', 'postgres']
-  execFileSync('psql', [...host, '-qc', 'drop database if exists quanzi_pgbench', 'test'])
-  execFileSync('psql', [...host, '-qc', 'create database quanzi_pgbench', 'test'])
-  execFileSync('pgbench', [...host, '-i', '-q', '-s', '10', 'quanzi_pgbench'], { stdio: 'ignore' })
+/** One pgbench run of `seconds` with the bench's connections: transactions/s and mean latency. */
+function pgbench(args: string[], env: Record<string, string> = {}) {
   const out = execFileSync(
     'pgbench',
-    [...host, '-N', '-c', String(connections), '-j', '2', '-T', String(seconds), 'quanzi_pgbench'],
-    { encoding: 'utf8' },
+    [...pgHost, '-c', String(connections), '-j', '2', '-T', String(seconds), ...args],
+    { encoding: 'utf8', env: { ...process.env, ...env } },
   )
-  execFileSync('psql', [...host, '-qc', 'drop database quanzi_pgbench', 'test'])
-  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0)
-  const p = /latency average = ([\d.]+) ms/.exec(out)?.[1] ?? '?'
-  rows.push({
-    name: `pgbench -N, ${connections} clients (transactions/s)`,
-    rps: tps,
-    p50: Number(p),
-    p99: Number.NaN,
-    bad: 0,
-    perPush: '5',
+  return {
+    tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0),
+    latency: Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN),
+  }
+}
+
+if (process.env.BENCH_PGBENCH === '1') {
+  // pgbench -N (simple updates, no branch contention) in its own database, same machine, same
+  // run; each workload twice: statements sent unnamed and parsed each time (`-M simple`, what the
+  // app did before prepared statements) and prepared once per connection (`-M prepared`).
+  const modes = ['simple', 'prepared'] as const
+  execFileSync('psql', [...pgHost, '-qc', 'drop database if exists quanzi_pgbench', 'test'])
+  execFileSync('psql', [...pgHost, '-qc', 'create database quanzi_pgbench', 'test'])
+  execFileSync('pgbench', [...pgHost, '-i', '-q', '-s', '10', 'quanzi_pgbench'], {
+    stdio: 'ignore',
   })
-  console.log(`pgbench -N: ${tps.toFixed(0)} tps, latency average ${p} ms`)
+  const plain = modes.map((mode) => pgbench(['-N', '-M', mode, 'quanzi_pgbench']))
+  execFileSync('psql', [...pgHost, '-qc', 'drop database quanzi_pgbench', 'test'])
+  modes.forEach((mode, i) => {
+    const { tps, latency } = plain[i]!
+    rows.push({
+      name: `pgbench -N -M ${mode}, ${connections} clients (transactions/s)`,
+      rps: tps,
+      p50: latency,
+      p99: Number.NaN,
+      bad: 0,
+      perPush: '5',
+    })
+    console.log(`pgbench -N -M ${mode}: ${tps.toFixed(0)} tps, latency average ${latency} ms`)
+  })
 
   if (admin && content === '签到') {
     // The database's own ceiling for this work: the three statements of a first check-in (receive,
     // check-in, reply store) from pgbench, no Node in the path, in the bench's migrated schema.
     const script = writeCheckinScript()
-    const db = execFileSync(
-      'pgbench',
-      [
-        ...host,
-        '-n',
-        '-f',
-        script,
-        '-c',
-        String(connections),
-        '-j',
-        '2',
-        '-T',
-        String(seconds),
-        'test',
-      ],
-      { encoding: 'utf8', env: { ...process.env, PGOPTIONS: `-c search_path=${schema}` } },
-    )
-    const dbTps = Number(/tps = ([\d.]+)/.exec(db)?.[1] ?? 0)
-    const dbLatency = /latency average = ([\d.]+) ms/.exec(db)?.[1] ?? '?'
-    rows.push({
-      name: `pgbench, the 3 check-in statements alone, ${connections} clients (pushes/s)`,
-      rps: dbTps,
-      p50: Number(dbLatency),
-      p99: Number.NaN,
-      bad: 0,
-      perPush: '3',
+    modes.forEach((mode, i) => {
+      const { tps, latency } = pgbench(['-n', '-M', mode, '-f', script, 'test'], {
+        PGOPTIONS: `-c search_path=${schema}`,
+      })
+      rows.push({
+        name: `pgbench -M ${mode}, the 3 check-in statements alone, ${connections} clients (pushes/s)`,
+        rps: tps,
+        p50: latency,
+        p99: Number.NaN,
+        bad: 0,
+        perPush: '3',
+      })
+      console.log(
+        `pgbench -M ${mode} check-in statements: ${tps.toFixed(0)} pushes/s (${(tps / plain[i]!.tps).toFixed(2)}× pgbench -N -M ${mode}), latency average ${latency} ms`,
+      )
     })
-    console.log(
-      `pgbench check-in statements: ${dbTps.toFixed(0)} pushes/s, latency average ${dbLatency} ms`,
-    )
   }
 }
 if (admin) {
@@ -435,12 +482,12 @@ const base = rows[0]!.rps
 // The last column: what two fully busy cores could serve at the CPU per request measured (server +
 // load generator + PostgreSQL) — the machine's ceiling for that target, not a target itself.
 console.log(
-  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request | load generator µs | PostgreSQL µs | 2-core ceiling req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  `\n| target | req/s | × (a) | p50 ms | p99 ms | non-2xx | statements/push | server CPU µs/request | load generator µs | PostgreSQL µs | its backends µs | 2-core ceiling req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
 )
 const fixed = (v: number | undefined) => v?.toFixed(0) ?? '–'
 for (const r of rows) {
   const all = r.cpu === undefined ? undefined : r.cpu + (r.gen ?? 0) + (r.db ?? 0)
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${fixed(r.backends)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
   )
 }

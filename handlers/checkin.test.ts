@@ -1,4 +1,6 @@
+import { CompiledQuery } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { checkinStatement } from '../src/community/checkins.js'
 import { nameTag } from '../src/community/display-names.js'
 import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
@@ -152,5 +154,21 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     } finally {
       await counted.close()
     }
+  })
+  it('reads the badge candidates once in the check-in statement (one scan of badge_rules)', async () => {
+    // The candidates feed two columns (the rules, and whether one counts check-ins): a CTE that is
+    // not materialized would be planned and run once per reference.
+    const { db } = get()
+    const statement = checkinStatement({
+      appid: SAFE_ACCOUNT.appid,
+      memberId: 1,
+      now: new Date('2026-12-03T04:00:00Z'),
+      day: '2026-12-03',
+      settings: { streakBonuses: {} },
+    }).compile(db)
+    const { rows } = await db.executeQuery(
+      CompiledQuery.raw(`explain (format json) ${statement.sql}`, [...statement.parameters]),
+    )
+    expect(JSON.stringify(rows).match(/"Relation Name":\s*"badge_rules"/g)).toHaveLength(1)
   })
 })

@@ -269,6 +269,11 @@ describe('loadConfig', () => {
     expect(problems({ DATABASE_URL: 'mysql://x' })).toEqual([
       'DATABASE_URL: must be a postgres:// or postgresql:// URL',
     ])
+    expect(loadConfig({}).statementCache).toBe(100)
+    expect(loadConfig({ DATABASE_STATEMENT_CACHE: '0' }).statementCache).toBe(0)
+    expect(problems({ DATABASE_STATEMENT_CACHE: 'off' })).toEqual([
+      'DATABASE_STATEMENT_CACHE: must be a whole number',
+    ])
     expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
       'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
     ])

@@ -15,6 +15,7 @@ import {
   parsePointsExpiry,
 } from './community/points-expiry.js'
 import type { SegmentThresholds } from './community/segments.js'
+import { DEFAULT_STATEMENT_CACHE } from './db/prepared-statements.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
 import type { AibotCredentials } from './wecom/aibot.js'
@@ -45,6 +46,11 @@ export interface Config {
   port: number
   /** PostgreSQL URL; undefined → embedded PGlite in `dataDir`. */
   databaseUrl?: string
+  /**
+   * Statements each PostgreSQL connection keeps prepared (Node only; 0 = none, e.g. behind
+   * PgBouncer in transaction mode). Not used on Workers nor PGlite.
+   */
+  statementCache: number
   dataDir: string
   /** Configured accounts, default first. Empty in sandbox mode until the entry adds the dev account. */
   accounts: AccountConfig[]
@@ -351,6 +357,7 @@ const envSchema = v.object({
       v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
     ),
   ),
+  DATABASE_STATEMENT_CACHE: integer(0, 1000, DEFAULT_STATEMENT_CACHE),
   QUANZI_DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), './data'),
   WECHAT_APPID: v.optional(appid),
   WECHAT_TOKEN: v.optional(token),
@@ -778,6 +785,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
+    statementCache: e.DATABASE_STATEMENT_CACHE,
     dataDir: e.QUANZI_DATA_DIR,
     accounts,
     sandbox: accounts.length === 0,

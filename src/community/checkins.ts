@@ -144,7 +144,8 @@ export async function checkIn(
  * trip: the check-in, then — from the statement's snapshot, which the check-in's own writes do not
  * change for these reads — the badge rules the member may earn, the `checkins` counter when one of
  * them reads it (today's row is not visible here: the earlier days + 1), and, for a streak of 1,
- * what a make-up of the break would cost.
+ * what a make-up of the break would cost. The candidates (`b`) are materialized: two columns read
+ * them, and an inlined CTE would be planned and run once per reference.
  */
 export function checkinStatement(input: {
   appid: string
@@ -167,7 +168,7 @@ export function checkinStatement(input: {
       ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
       ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
       ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result),
-    b as (select case when c.result->>'status' = 'checked_in'
+    b as materialized (select case when c.result->>'status' = 'checked_in'
       then ${badgeCandidates(memberId)} end as rules from c)
     select c.result, b.rules as badges,
       case when jsonb_path_exists(b.rules, '$[*].predicate.**.counter ? (@ == "checkins")')

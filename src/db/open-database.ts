@@ -37,6 +37,8 @@ export class DatabaseUnreachableError extends Error {
 /** Options for {@link openDatabase}. */
 export interface OpenDatabaseOptions {
   databaseUrl?: string
+  /** PostgreSQL: statements each connection keeps prepared (default 100, 0 = none). */
+  statementCache?: number
   dataDir: string
   /** Who opens it, recorded in the PGlite lock (`server`, `job`, `migrate`). */
   role?: string
@@ -57,7 +59,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
   if (options.databaseUrl) {
     const url = new URL(options.databaseUrl)
     const location = `${url.hostname}:${url.port || 5432}${url.pathname}`
-    const db = postgresDatabase(options.databaseUrl)
+    const db = postgresDatabase(options.databaseUrl, { statementCache: options.statementCache })
     try {
       await sql`select 1`.execute(db)
     } catch (error) {

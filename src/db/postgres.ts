@@ -1,6 +1,7 @@
 /** A Kysely instance on PostgreSQL through `pg`, int8 parsed as a number like PGlite does. */
 import { Kysely, type KyselyConfig, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { DEFAULT_STATEMENT_CACHE, preparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
 const INT8_OID = 20
@@ -24,6 +25,11 @@ export interface PostgresOptions {
   schema?: string
   /** Kysely's query log (bench/analytics.ts with BENCH_PROFILE=1 times each statement). */
   log?: KyselyConfig['log']
+  /**
+   * Statements each connection keeps prepared (DATABASE_STATEMENT_CACHE, default 100; 0 = none:
+   * every statement unnamed, e.g. behind PgBouncer in transaction mode). See prepared-statements.ts.
+   */
+  statementCache?: number
 }
 
 /** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
@@ -41,7 +47,11 @@ export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' |
 /** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
 export function postgresDatabase(url: string, options: PostgresOptions = {}): Kysely<Database> {
   const pool = postgresPool(url, options)
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: options.log })
+  const prepared = preparedStatements(pool, options.statementCache ?? DEFAULT_STATEMENT_CACHE)
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: prepared }),
+    log: options.log,
+  })
   pools.set(db, pool)
   return db
 }

@@ -6,6 +6,10 @@
  * runs inside a scope ({@link DatabaseScopes.run}) that owns a small `pg` pool, opened on its
  * first query and ended once the work and everything it handed to `waitUntil` has settled.
  * Through Hyperdrive, which pools the real connections, opening one is cheap.
+ *
+ * Statements are not prepared here (src/db/prepared-statements.ts is Node's, postgresDatabase): a
+ * scope's connection lives for one request, which seldom runs a text twice, so a per-connection
+ * statement cache would have nothing to reuse.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Kysely, PostgresDialect } from 'kysely'

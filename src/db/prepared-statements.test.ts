@@ -1,0 +1,171 @@
+/**
+ * Named prepared statements on PostgreSQL (PGlite has no `pg` pool: not concerned). What the
+ * server holds is read from `pg_prepared_statements` on the connection itself.
+ */
+import { type Kysely, sql } from 'kysely'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { postgresDatabase } from './postgres.js'
+import type { Database } from './schema.js'
+
+const url = process.env.TEST_DATABASE_URL
+
+/** Resolves once `count` callers are waiting (two connections held at the same time). */
+function barrier(count: number) {
+  let arrived = 0
+  let open!: () => void
+  const all = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return () => {
+    if (++arrived === count) open()
+    return all
+  }
+}
+
+describe.skipIf(!url)('prepared statements [postgres]', () => {
+  const schema = `prep_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  const opened: Kysely<Database>[] = []
+  const open = (statementCache: number, max = 1) => {
+    const db = postgresDatabase(url!, { schema, max, statementCache })
+    opened.push(db)
+    return db
+  }
+  /** The connection's prepared statements: text and executions (custom + generic plans). */
+  const prepared = async (db: Kysely<Database>) =>
+    (
+      await sql<{ statement: string; runs: number }>`
+        select statement, (custom_plans + generic_plans)::int as runs
+        from pg_prepared_statements order by prepare_time, name`.execute(db)
+    ).rows
+  const byId = (db: Kysely<Database>, id: number) =>
+    sql<Record<string, unknown>>`select * from things where id = ${id}`.execute(db)
+
+  const asAdmin = async (statement: ReturnType<typeof sql>) => {
+    const admin = postgresDatabase(url!, { schema, statementCache: 0 })
+    await statement.execute(admin)
+    await admin.destroy()
+  }
+  beforeAll(() =>
+    asAdmin(sql`
+      create schema ${sql.id(schema)};
+      create table ${sql.id(schema)}.things (id int primary key, v text);
+      insert into ${sql.id(schema)}.things values (1, 'a'), (2, 'b')`),
+  )
+  afterEach(async () => {
+    for (const db of opened.splice(0)) await db.destroy()
+    await asAdmin(sql`alter table things drop column if exists w`)
+  })
+  afterAll(() => asAdmin(sql`drop schema ${sql.id(schema)} cascade`))
+
+  it('prepares a statement on its second run on a connection, once, and reuses it', async () => {
+    const db = open(100)
+    for (const id of [1, 2, 1, 2]) expect((await byId(db, id)).rows).toHaveLength(1)
+    expect(await prepared(db)).toEqual([
+      // parsed once, on the second run; executed by name on the second, third and fourth
+      { statement: 'select * from things where id = $1', runs: 3 },
+    ])
+    expect((await byId(db, 2)).rows).toEqual([{ id: 2, v: 'b' }])
+  })
+
+  it('prepares no text run once, no text without parameters, and at most `size` texts', async () => {
+    const db = open(2)
+    const texts = ['a', 'b', 'c'].map(
+      (label) => (id: number) =>
+        sql`select ${sql.lit(label)} as label, v from things where id = ${id}`.execute(db),
+    )
+    for (const run of texts) for (const id of [1, 2]) await run(id)
+    await sql`select ${sql.lit('once')} as label from things where id = ${1}`.execute(db)
+    await sql`select v from things where id = 1`.execute(db)
+    await sql`select v from things where id = 1`.execute(db)
+    // a's statement was deallocated when c's made three
+    expect((await prepared(db)).map((p) => p.statement)).toEqual([
+      "select 'b' as label, v from things where id = $1",
+      "select 'c' as label, v from things where id = $1",
+    ])
+    expect((await texts[0]!(2)).rows).toEqual([{ label: 'a', v: 'b' }])
+  })
+
+  it('prepares nothing with a cache of 0', async () => {
+    const db = open(0)
+    for (const id of [1, 2, 1]) await byId(db, id)
+    expect(await prepared(db)).toEqual([])
+  })
+
+  it('answers a statement whose result type a DDL changed (0A000) outside a transaction', async () => {
+    const db = open(100)
+    await byId(db, 1)
+    await byId(db, 1)
+    expect(await prepared(db)).toHaveLength(1)
+    await sql`alter table things add column w int default 7`.execute(db)
+    expect((await byId(db, 1)).rows).toEqual([{ id: 1, v: 'a', w: 7 }])
+    expect((await byId(db, 1)).rows).toEqual([{ id: 1, v: 'a', w: 7 }])
+  })
+
+  it('prepares again when the server lost the statements (26000 after DEALLOCATE ALL)', async () => {
+    const db = open(100)
+    await byId(db, 1)
+    await byId(db, 1)
+    await sql`deallocate all`.execute(db)
+    expect((await byId(db, 2)).rows).toEqual([{ id: 2, v: 'b' }])
+    // forgotten with the lost ones: prepared again on its second run after that
+    await byId(db, 2)
+    await byId(db, 2)
+    expect(await prepared(db)).toEqual([
+      { statement: 'select * from things where id = $1', runs: 1 },
+    ])
+  })
+
+  it('passes the 0A000 on inside a transaction, unchanged, and tells the other connections', async () => {
+    const db = open(100, 2)
+    // Both connections prepare the statement, held at the same time so that they are two.
+    const both = barrier(2)
+    await Promise.all(
+      [1, 2].map(() =>
+        db.connection().execute(async (conn) => {
+          await both()
+          await byId(conn, 1)
+          await byId(conn, 1)
+          expect(await prepared(conn)).toHaveLength(1)
+        }),
+      ),
+    )
+    await sql`alter table things add column w int default 7`.execute(db)
+    const holding = barrier(2)
+    let failed!: () => void
+    const firstFailed = new Promise<void>((resolve) => {
+      failed = resolve
+    })
+    let release!: () => void
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const first = db.transaction().execute(async (trx) => {
+      await holding()
+      try {
+        await byId(trx, 1)
+      } finally {
+        failed()
+        await released
+      }
+    })
+    // The other connection, in its own transaction after the first one's error: it dropped its
+    // statements before running this one.
+    const second = db.transaction().execute(async (trx) => {
+      await holding()
+      await firstFailed
+      try {
+        return (await byId(trx, 1)).rows
+      } finally {
+        release()
+      }
+    })
+    await expect(first).rejects.toMatchObject({
+      code: '0A000',
+      routine: 'RevalidateCachedQuery',
+      message: 'cached plan must not change result type',
+    })
+    expect(await second).toEqual([{ id: 1, v: 'a', w: 7 }])
+    // The first connection, after its rollback, prepares it afresh.
+    for (let i = 0; i < 3; i++) expect((await byId(db, 2)).rows).toEqual([{ id: 2, v: 'b', w: 7 }])
+  })
+})

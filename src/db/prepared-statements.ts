@@ -1,0 +1,165 @@
+/**
+ * Named prepared statements on a `pg` pool, for Kysely's PostgresDialect. Kysely and `pg` send
+ * every statement unnamed, so PostgreSQL parses, analyses and plans it on every execution; for
+ * the push path that is ~40 % of the database's work (pgbench `-M simple` against `-M prepared`,
+ * bench/README.md). Here each connection keeps the statements it runs repeatedly prepared under a
+ * name of its own, and sends only Bind/Execute for them.
+ *
+ * - **Bounded.** A text is prepared on its second use on a connection (one-off texts — an IN list
+ *   of an unusual length, console queries, migrations — never are), and at most `size` texts stay
+ *   prepared per connection, least recently used deallocated first (`DEALLOCATE`, queued before
+ *   the next statement). The texts seen once are remembered in an equally bounded list.
+ * - **Only parameterised statements**: a text without values (`begin`, `commit`, DDL, a
+ *   multi-statement migration) keeps the simple protocol, as before.
+ * - **DDL after prepare.** A prepared statement whose result type a DDL changed fails with
+ *   "cached plan must not change result type" (0A000); one the server no longer has (`DISCARD
+ *   ALL`, a pooler) with 26000. Either makes every connection of the pool drop its statements
+ *   (`DEALLOCATE ALL` before its next statement), and the failed statement, outside a
+ *   transaction, runs again unnamed: the caller sees its result. Inside a transaction, which the
+ *   error has already aborted, the original error is passed on unchanged, as for any error.
+ * - Names are `quanzi_<n>`, numbered per connection and never reused, so a name cannot meet
+ *   another text (no hash, no collision).
+ *
+ * Off on Cloudflare Workers (src/db/request-scope.ts): each request opens its own connection
+ * through Hyperdrive, which would see a text twice only rarely.
+ */
+import type { PostgresPool, PostgresPoolClient } from 'kysely'
+import type pg from 'pg'
+
+/** Statements kept prepared per connection unless configured (asyncpg's default cache size). */
+export const DEFAULT_STATEMENT_CACHE = 100
+
+/** The parts of a `pg` client used here beyond its typings (pg ~8.23, pinned in package.json). */
+interface PgClient {
+  query(config: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>
+  release(destroy?: boolean): void
+  /** `I` idle, `T` in a transaction, `E` in a failed transaction (the last ReadyForQuery). */
+  getTransactionStatus?(): string | null
+  /** What `pg` believes the server has parsed, by name: it sends Parse only for other names. */
+  connection?: { parsedStatements?: Record<string, string> }
+}
+
+/** SQLSTATEs of a prepared statement gone bad: result type changed by DDL; no such statement. */
+const STALE = new Set(['0A000', '26000'])
+
+/** True for the errors a re-prepare cures (0A000 is also "feature not supported" in general). */
+function isStale(error: unknown): boolean {
+  const e = error as { code?: string; routine?: string }
+  if (!e || !STALE.has(e.code ?? '')) return false
+  return e.code === '26000' || e.routine === 'RevalidateCachedQuery'
+}
+
+/** One connection's prepared statements and the texts it has seen once. */
+class StatementCache {
+  /** text → name, least recently used first. */
+  readonly prepared = new Map<string, string>()
+  /** texts run once, oldest first. */
+  readonly seen = new Set<string>()
+  generation: number
+  private counter = 0
+
+  constructor(
+    readonly client: PgClient,
+    readonly size: number,
+    readonly pool: { generation: number },
+  ) {
+    this.generation = pool.generation
+  }
+
+  async query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    const { client } = this
+    // A failed transaction refuses every statement but ROLLBACK: nothing to prepare or free.
+    if (values.length === 0 || client.getTransactionStatus?.() === 'E')
+      return client.query(text, values)
+    if (this.generation !== this.pool.generation) this.forgetAll()
+    const name = this.nameFor(text)
+    if (!name) return client.query(text, values)
+    try {
+      return await client.query({ name, text, values })
+    } catch (error) {
+      if (!isStale(error)) throw error
+      this.pool.generation++
+      // Inside a transaction the error has aborted it: the caller sees it, as any other error.
+      if (client.getTransactionStatus?.() !== 'I') throw error
+      this.forgetAll()
+      return client.query(text, values)
+    }
+  }
+
+  /** The name to run `text` under, or undefined to run it unnamed (its first use). */
+  private nameFor(text: string): string | undefined {
+    const known = this.prepared.get(text)
+    if (known) {
+      this.prepared.delete(text)
+      this.prepared.set(text, known)
+      return known
+    }
+    if (!this.seen.delete(text)) {
+      this.seen.add(text)
+      if (this.seen.size > this.size) this.seen.delete(this.seen.values().next().value as string)
+      return undefined
+    }
+    const name = `quanzi_${++this.counter}`
+    this.prepared.set(text, name)
+    if (this.prepared.size > this.size) {
+      const [oldest, old] = this.prepared.entries().next().value as [string, string]
+      this.prepared.delete(oldest)
+      this.free(`deallocate ${old}`, [old])
+    }
+    return name
+  }
+
+  /** Drops every statement of this connection (after DDL or a server that lost them). */
+  private forgetAll() {
+    this.generation = this.pool.generation
+    const names = [...this.prepared.values()]
+    this.prepared.clear()
+    this.seen.clear()
+    this.free('deallocate all', names)
+  }
+
+  /**
+   * Queues `statement` (it runs before anything queued later on the connection) and tells `pg`
+   * the names are gone, so that its record of parsed statements stays as bounded as ours.
+   */
+  private free(statement: string, names: string[]) {
+    this.client.query(statement).catch(() => {})
+    const parsed = this.client.connection?.parsedStatements
+    if (parsed) for (const name of names) delete parsed[name]
+  }
+}
+
+/**
+ * The pool Kysely's PostgresDialect is given: `pool`'s connections, each running its repeated
+ * statements prepared (at most `size` of them). `size` 0 → `pool` itself, nothing prepared.
+ * @example new PostgresDialect({ pool: preparedStatements(new pg.Pool(…), 100) })
+ */
+export function preparedStatements(pool: pg.Pool, size = DEFAULT_STATEMENT_CACHE): PostgresPool {
+  if (size <= 0) return pool
+  const shared = { generation: 0 }
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>()
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+    const raw = client as unknown as PgClient
+    const cache = new StatementCache(raw, size, shared)
+    return {
+      query: ((config: unknown, values?: unknown[]) =>
+        typeof config === 'string' && Array.isArray(values)
+          ? cache.query(config, values)
+          : client.query(config as pg.QueryConfig)) as unknown as PostgresPoolClient['query'],
+      // pg-pool gives the client a new `release` at every checkout: look it up each time.
+      release: (destroy) => client.release(destroy),
+    }
+  }
+  return {
+    async connect() {
+      const client = await pool.connect()
+      let wrapped = clients.get(client)
+      if (!wrapped) {
+        wrapped = wrap(client)
+        clients.set(client, wrapped)
+      }
+      return wrapped
+    },
+    end: () => pool.end(),
+  }
+}
