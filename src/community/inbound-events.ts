@@ -47,18 +47,14 @@ export interface InboundStore {
 }
 
 /**
- * The database store. Replies are stored in batches: while one `complete` statement is in flight,
- * the replies that arrive meanwhile wait and go together in the next one (one conditional UPDATE
- * over their keys), so a busy process stores many replies per round trip and an idle one still
- * stores each at once. Each reply still moves its own row only from `processing`.
+ * The database store. Replies are stored in batches (`scopedBatcher`, src/db/batcher.ts): the
+ * replies made together, and those that arrive while one `complete` statement is in flight, go in
+ * one conditional UPDATE over their keys, so a busy process stores many replies per round trip and
+ * an idle one still stores each at once. Each reply still moves its own row only from `processing`.
  */
 export function databaseInboundStore(
   db: Kysely<Database>,
-  /**
-   * One batcher per request scope (Workers: `scopes.local`). A batch runs inside the scope of the
-   * caller that started it, and a Worker may not await I/O another request started: replies of
-   * different requests must never share a batch there. Without it, one batcher for the store.
-   */
+  /** One batcher per request scope (Workers: `scopes.local`); without it, one for the store. */
   local?: Local,
 ): InboundStore {
   const row = (k: InboundKey) =>
