@@ -4,7 +4,7 @@
  * push's dedupe key are one statement, so a push costs at most one round trip before its handler
  * runs (concurrent pushes share one).
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database, InboundStatus, Member } from '../db/schema.js'
 import { type InboundMessage, isEvent } from '../wechat/message.js'
@@ -153,41 +153,95 @@ const lockOrder = (r: Receipt) =>
  * them in the same order rather than each waiting on the other. A push and another process's
  * retry of it batched with other pushes of that member can still cross (the dedupe claim is taken
  * before the member lock); PostgreSQL then aborts one statement as a deadlock and the batcher runs
- * its pushes again one by one.
+ * its pushes again one by one. A batch of one is the plain call (cheaper to plan than `unnest`).
  */
 async function receiveAll(
   db: Kysely<Database>,
   timeZone: string,
   batch: Receipt[],
 ): Promise<RawReceive[]> {
+  if (batch.length === 1) {
+    const a = receiveArgs(batch[0]!, timeZone)
+    const value = (name: keyof ReceiveArgs) => sql`${a[name]}::${sql.raw(TYPES[name])}`
+    const { rows } = await sql<{ r: RawReceive }>`select ${receiveCall(
+      value,
+      timeZone,
+      a.door !== null,
+    )} as r`.execute(db)
+    return [rows[0]!.r]
+  }
   const keys = batch.map(lockOrder)
   const order = batch
     .map((_, i) => i)
     .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
   const args = order.map((i) => receiveArgs(batch[i]!, timeZone))
-  const column = <K extends keyof ReceiveArgs>(name: K) => args.map((a) => a[name])
+  const names = Object.keys(TYPES) as (keyof ReceiveArgs)[]
+  const column = (name: keyof ReceiveArgs) => sql.ref(`v.${name}`)
   const { rows } = await sql<{ i: string | number; r: RawReceive }>`select v.i, case
-    when v.door is null then quanzi_receive(v.appid, v.dedupe_key, v.openid, v.msg_type, v.event,
-      v.now, v.active, v.inbound, v.subscribed, v.subscribe, v.unsubscribe, v.follow, v.scene,
-      v.event_key, v.active, ${timeZone}::text, v.day, v.week_start, ${LEVELS_JSON}::jsonb)
-    else quanzi_receive(v.appid, v.dedupe_key, v.openid, v.msg_type, v.event, v.now, v.active,
-      v.inbound, v.subscribed, v.subscribe, v.unsubscribe, v.follow, v.scene, v.event_key,
-      v.active, ${timeZone}::text, v.day, v.week_start, ${LEVELS_JSON}::jsonb, v.door, v.ts,
-      v.nonce, v.digest) end as r
-    from unnest(${column('appid')}::text[], ${column('dedupe_key')}::text[],
-      ${column('openid')}::text[], ${column('msg_type')}::text[], ${column('event')}::text[],
-      ${column('now')}::timestamptz[], ${column('active')}::boolean[],
-      ${column('inbound')}::boolean[], ${column('subscribed')}::boolean[],
-      ${column('subscribe')}::boolean[], ${column('unsubscribe')}::boolean[],
-      ${column('follow')}::boolean[], ${column('scene')}::text[], ${column('event_key')}::text[],
-      ${column('day')}::date[], ${column('week_start')}::date[], ${column('door')}::text[],
-      ${column('ts')}::bigint[], ${column('nonce')}::text[], ${column('digest')}::text[])
-      with ordinality as v(appid, dedupe_key, openid, msg_type, event, now, active, inbound,
-        subscribed, subscribe, unsubscribe, follow, scene, event_key, day, week_start, door, ts,
-        nonce, digest, i)`.execute(db)
+    when v.door is null then ${receiveCall(column, timeZone, false)}
+    else ${receiveCall(column, timeZone, true)} end as r
+    from unnest(${sql.join(
+      names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
+    )}) with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)`.execute(db)
   const results: RawReceive[] = []
   for (const row of rows) results[order[Number(row.i) - 1]!] = row.r
   return results
+}
+
+/**
+ * A `quanzi_receive` call taking each push argument from `arg`; with `replay`, the overload of
+ * migration 0019 (the replay claim first).
+ */
+const receiveCall = (
+  arg: (name: keyof ReceiveArgs) => RawBuilder<unknown>,
+  timeZone: string,
+  replay: boolean,
+) =>
+  sql`quanzi_receive(${sql.join(PUSH_ARGS.map(arg))}, ${timeZone}::text, ${arg('day')},
+    ${arg('week_start')}, ${LEVELS_JSON}::jsonb${replay ? sql`, ${sql.join(REPLAY_ARGS.map(arg))}` : sql``})`
+
+/** `quanzi_receive`'s arguments up to `p_daily_login` (a member action earns it), in order. */
+const PUSH_ARGS = [
+  'appid',
+  'dedupe_key',
+  'openid',
+  'msg_type',
+  'event',
+  'now',
+  'active',
+  'inbound',
+  'subscribed',
+  'subscribe',
+  'unsubscribe',
+  'follow',
+  'scene',
+  'event_key',
+  'active',
+] as const satisfies readonly (keyof ReceiveArgs)[]
+const REPLAY_ARGS = ['door', 'ts', 'nonce', 'digest'] as const
+
+/** Each push argument's SQL type. */
+const TYPES: Record<keyof ReceiveArgs, string> = {
+  appid: 'text',
+  dedupe_key: 'text',
+  openid: 'text',
+  msg_type: 'text',
+  event: 'text',
+  now: 'timestamptz',
+  active: 'boolean',
+  inbound: 'boolean',
+  subscribed: 'boolean',
+  subscribe: 'boolean',
+  unsubscribe: 'boolean',
+  follow: 'boolean',
+  scene: 'text',
+  event_key: 'text',
+  day: 'date',
+  week_start: 'date',
+  door: 'text',
+  ts: 'bigint',
+  nonce: 'text',
+  digest: 'text',
 }
 
 /** One push's arguments to `quanzi_receive` (the batch's time zone and levels aside). */
