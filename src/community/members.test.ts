@@ -42,6 +42,8 @@ const stamp = (nonce: string, digest = 'a'.repeat(64)): ReplayClaim => ({
   digest,
 })
 
+const settled = (r: PromiseSettledResult<unknown>) => (r.status === 'fulfilled' ? 'ok' : 'refused')
+
 const claimedKeys = (db: Kysely<Database>, appid: string) =>
   db
     .selectFrom('inbound_events')
@@ -111,12 +113,7 @@ forEachDatabase('member store', (get, name) => {
       push(store, appid, 'o_evil', 'm:rp3', stamp('rp0', 'b'.repeat(64))), // rp0's stamp, new body
       push(store, appid, 'o_rp_4', 'm:rp4'),
     ])
-    expect(results.map((r) => r.status)).toEqual([
-      'fulfilled',
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-    ])
+    expect(results.map(settled)).toEqual(['ok', 'ok', 'refused', 'ok'])
     expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(ReplayRefusedError)
     expect(await claimedKeys(get().db, appid)).toEqual(['m:rp0', 'm:rp1', 'm:rp2', 'm:rp4'])
   })
@@ -132,12 +129,7 @@ forEachDatabase('member store', (get, name) => {
       push(store, appid, 'o_bad_2', 'm:bad2', { ...stamp('bad2'), timestamp: '1'.repeat(20) }),
       push(store, appid, 'o_bad_3', 'm:bad3'),
     ])
-    expect(results.map((r) => r.status)).toEqual([
-      'fulfilled',
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-    ])
+    expect(results.map(settled)).toEqual(['ok', 'ok', 'refused', 'ok'])
     expect(await claimedKeys(get().db, appid)).toEqual(['m:bad0', 'm:bad1', 'm:bad3'])
     expect(counted.count()).toBe(5) // the failed batch of four, then each of them alone
   })
