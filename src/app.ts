@@ -334,7 +334,7 @@ export function createApp(deps: AppDeps): Hono {
       dispatch: {
         router: deps.router,
         inbound,
-        members: deps.members ?? databaseMemberStore(db, { timeZone: config.timeZone }),
+        members: deps.members ?? databaseMemberStore(db, { timeZone: config.timeZone, local }),
         db,
         clock,
         logger,

@@ -1,47 +1,7 @@
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { countStatements } from '../../test/statement-counter.js'
-import { batcher, databaseInboundStore } from './inbound-events.js'
-
-it('batcher: runs the first call at once and the calls made meanwhile together', async () => {
-  const runs: number[][] = []
-  let release = () => {}
-  const batched = batcher(async (items: number[]) => {
-    runs.push(items)
-    if (runs.length === 1) await new Promise<void>((resolve) => (release = resolve))
-    return items.map((n) => n * 10)
-  })
-  const first = batched(1)
-  const rest = [2, 3, 4].map(batched)
-  release()
-  expect(await Promise.all([first, ...rest])).toEqual([10, 20, 30, 40])
-  expect(runs).toEqual([[1], [2, 3, 4]])
-})
-
-it('batcher: a failed run fails each of its callers, and the next run still happens', async () => {
-  let calls = 0
-  const batched = batcher(async (items: string[]) => {
-    if (++calls === 1) throw new Error('down')
-    return items
-  })
-  await expect(batched('a')).rejects.toThrow('down')
-  expect(await batched('b')).toBe('b')
-})
-
-it('batcher: one bad item in a batch fails its own caller only', async () => {
-  let release = () => {}
-  let runs = 0
-  const batched = batcher(async (items: string[]) => {
-    if (++runs === 1) await new Promise<void>((resolve) => (release = resolve))
-    if (items.includes('bad')) throw new Error('bad item')
-    return items.map((s) => s.toUpperCase())
-  })
-  const first = batched('a')
-  const rest = ['b', 'bad', 'c'].map((s) => batched(s).catch((e: Error) => e.message))
-  release()
-  expect(await first).toBe('A')
-  expect(await Promise.all(rest)).toEqual(['B', 'bad item', 'C'])
-})
+import { databaseInboundStore } from './inbound-events.js'
 
 forEachDatabase('inbound store', (get) => {
   it('stores concurrent replies in fewer statements, each moving its own claim only', async () => {
@@ -69,7 +29,7 @@ forEachDatabase('inbound store', (get) => {
       keys.map((k, i) => store.complete(k, `reply ${i}`, now, i === 3 ? 'boom' : undefined)),
     )
     expect(moved).toEqual([true, true, true, true, false])
-    expect(counted.count()).toBe(2) // the first at once, the four that came meanwhile together
+    expect(counted.count()).toBe(1) // made together: one batch
     const rows = await get()
       .db.selectFrom('inbound_events')
       .select(['dedupe_key', 'status', 'reply', 'error'])

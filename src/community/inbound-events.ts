@@ -14,6 +14,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { sleep } from '../clock.js'
+import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database, InboundStatus } from '../db/schema.js'
 import { replyToCustomMessage } from '../wechat/api/messages.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
@@ -46,30 +47,25 @@ export interface InboundStore {
 }
 
 /**
- * The database store. Replies are stored in batches: while one `complete` statement is in flight,
- * the replies that arrive meanwhile wait and go together in the next one (one conditional UPDATE
- * over their keys), so a busy process stores many replies per round trip and an idle one still
- * stores each at once. Each reply still moves its own row only from `processing`.
+ * The database store. Replies are stored in batches (`scopedBatcher`, src/db/batcher.ts): the
+ * replies made together, and those that arrive while one `complete` statement is in flight, go in
+ * one conditional UPDATE over their keys, so a busy process stores many replies per round trip and
+ * an idle one still stores each at once. Each reply still moves its own row only from `processing`.
  */
 export function databaseInboundStore(
   db: Kysely<Database>,
-  /**
-   * One batcher per request scope (Workers: `scopes.local`). A batch runs inside the scope of the
-   * caller that started it, and a Worker may not await I/O another request started: replies of
-   * different requests must never share a batch there. Without it, one batcher for the store.
-   */
-  local?: <V>(make: () => V) => V,
+  /** One batcher per request scope (Workers: `scopes.local`); without it, one for the store. */
+  local?: Local,
 ): InboundStore {
   const row = (k: InboundKey) =>
     db
       .updateTable('inbound_events')
       .where('appid', '=', k.appid)
       .where('dedupe_key', '=', k.dedupeKey)
-  const makeBatcher = () => batcher((batch: Completion[]) => completeAll(db, batch))
-  const shared = local ? undefined : makeBatcher()
+  const completion = scopedBatcher((batch: Completion[]) => completeAll(db, batch), local)
   return {
     complete(key, reply, now, error) {
-      return (shared ?? local!(makeBatcher))({ key, reply, now, error })
+      return completion({ key, reply, now, error })
     },
     async defer(key) {
       const done = await row(key)
@@ -146,38 +142,6 @@ async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<b
     returning e.appid, e.dedupe_key`.execute(db)
   const moved = new Set(rows.map((r) => `${r.appid}\u0000${r.dedupe_key}`))
   return batch.map((b) => moved.has(`${b.key.appid}\u0000${b.key.dedupeKey}`))
-}
-
-/**
- * Coalesces calls while one is in flight: the first call runs at once, the calls that arrive while
- * it runs go together in the next run. Each caller gets its own item's result; when a run of
- * several fails, each item is run again alone, so only the bad one fails its caller.
- */
-export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
-  let queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = []
-  let running = false
-  const next = async () => {
-    running = true
-    while (queue.length > 0) {
-      const batch = queue
-      queue = []
-      try {
-        const results = await run(batch.map((q) => q.item))
-        for (const [i, q] of batch.entries()) q.resolve(results[i]!)
-      } catch (error) {
-        if (batch.length === 1) batch[0]!.reject(error)
-        // One bad item must not fail the others: each goes again on its own.
-        else
-          await Promise.all(batch.map((q) => run([q.item]).then((r) => q.resolve(r[0]!), q.reject)))
-      }
-    }
-    running = false
-  }
-  return (item) =>
-    new Promise<R>((resolve, reject) => {
-      queue.push({ item, resolve, reject })
-      if (!running) void next()
-    })
 }
 
 /**

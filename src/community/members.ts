@@ -1,9 +1,11 @@
 /**
  * Members: one row per (appid, openid), upserted on every inbound push so activity, the 48-hour
  * customer-service window and follow state are always current. Recording a member and claiming the
- * push's dedupe key are one statement, so a push costs one round trip before its handler runs.
+ * push's dedupe key are one statement, so a push costs at most one round trip before its handler
+ * runs (concurrent pushes share one).
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database, InboundStatus, Member } from '../db/schema.js'
 import { type InboundMessage, isEvent } from '../wechat/message.js'
 import { localDay, weekStart } from './community-time.js'
@@ -88,44 +90,35 @@ export function opensServiceWindow(m: InboundMessage): boolean {
 }
 
 /**
- * The database store: one statement per push (`quanzi_receive`, migrations/0007) claims the dedupe
- * key in `inbound_events`, upserts the member (`insert … on conflict do update`, so concurrent
- * pushes from one member never race) and, on the member's first action of the community day, awards
- * `daily_login` through the ledger (capped once a day, so racing pushes cannot pay twice). Follow
- * state changes only on subscribe, SCAN and unsubscribe; `last_active_at` moves on member actions only
- * (an unfollow or a system event is none: it must not count as a campaign conversion). With a replay claim, the overload of
- * migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement, and for a
- * push claimed before returns that claim's status and stored reply (migration 0053): a retry is
- * answered from this one statement.
+ * The database store: one statement claims the dedupe key in `inbound_events`, upserts the member
+ * (`insert … on conflict do update`, so concurrent pushes from one member never race) and, on the
+ * member's first action of the community day, awards `daily_login` through the ledger (capped once a
+ * day, so racing pushes cannot pay twice): `quanzi_receive`, migrations/0007. Follow state changes
+ * only on subscribe, SCAN and unsubscribe; `last_active_at` moves on member actions only (an unfollow
+ * or a system event is none: it must not count as a campaign conversion). With a replay claim, the
+ * overload of migration 0019 claims (door, appid, timestamp, nonce) first, in the same statement,
+ * and for a push claimed before returns that claim's status and stored reply (migration 0053): a
+ * retry is answered from this one statement.
+ *
+ * Pushes are claimed in batches, like replies (`scopedBatcher`): while one claim statement is in
+ * flight, the pushes that arrive meanwhile go together in the next one, one `quanzi_receive` call
+ * per push (see {@link receiveAll}). Each push keeps the single call's guarantees: the unique
+ * dedupe key decides who claims it, also when it comes twice in one batch (the second call sees the
+ * first's row, as a concurrent duplicate does once the first commits); a replay refuses its own
+ * push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
+ * keeps the pushes of different requests out of one batch.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
-  options: { timeZone: string },
+  options: { timeZone: string; local?: Local },
 ): MemberStore {
+  const claims = scopedBatcher(
+    (batch: Receipt[]) => receiveAll(db, options.timeZone, batch),
+    options.local,
+  )
   return {
     async receive(claim, message, now) {
-      const event = isEvent(message) ? message.event : null
-      const follow =
-        message.type === 'event' && (message.event === 'subscribe' || message.event === 'SCAN')
-      const unfollow = event === 'unsubscribe'
-      const subscribed =
-        follow || (!unfollow && opensServiceWindow(message)) ? true : unfollow ? false : null
-      const day = localDay(now, options.timeZone)
-      const { rows } = await sql<{ r: RawReceive }>`select quanzi_receive(
-        ${claim.appid}::text, ${claim.dedupeKey}::text, ${message.fromUserName}::text,
-        ${claim.msgType}::text, ${claim.event}::text, ${now}::timestamptz,
-        ${isMemberAction(message)}::boolean, ${opensServiceWindow(message)}::boolean,
-        ${subscribed}::boolean, ${event === 'subscribe'}::boolean, ${unfollow}::boolean,
-        ${follow}::boolean, ${follow ? message.scene : null}::text,
-        ${follow ? message.eventKey : null}::text, ${isMemberAction(message)}::boolean,
-        ${options.timeZone}::text, ${day}::date, ${weekStart(day)}::date, ${LEVELS_JSON}::jsonb${
-          claim.replay
-            ? sql`, ${claim.replay.door}::text, ${claim.replay.timestamp}::bigint,
-        ${claim.replay.nonce}::text, ${claim.replay.digest}::text`
-            : sql``
-        }
-      ) as r`.execute(db)
-      const r = rows[0]!.r
+      const r = await claims({ claim, message, now })
       if (r.replayed) throw new ReplayRefusedError()
       if (!r.claimed)
         return {
@@ -140,6 +133,149 @@ export function databaseMemberStore(
         moderator: r.moderator,
       }
     },
+  }
+}
+
+/** One push to receive. */
+interface Receipt {
+  claim: PushClaim
+  message: InboundMessage
+  now: Date
+}
+
+/** The order claims take their locks in (see {@link receiveAll}). */
+const lockOrder = (r: Receipt) =>
+  `${r.claim.appid}\u0000${r.message.fromUserName}\u0000${r.claim.dedupeKey}`
+
+/**
+ * Receives a batch of pushes in one statement: `quanzi_receive` once per push, in the order of
+ * (appid, openid, dedupe key), which every process uses, so two batches that share members lock
+ * them in the same order rather than each waiting on the other. A push and another process's
+ * retry of it batched with other pushes of that member can still cross (the dedupe claim is taken
+ * before the member lock); PostgreSQL then aborts one statement as a deadlock and the batcher runs
+ * its pushes again one by one. A batch of one is the plain call (cheaper to plan than `unnest`).
+ */
+async function receiveAll(
+  db: Kysely<Database>,
+  timeZone: string,
+  batch: Receipt[],
+): Promise<RawReceive[]> {
+  if (batch.length === 1) {
+    const a = receiveArgs(batch[0]!, timeZone)
+    const value = (name: keyof ReceiveArgs) => sql`${a[name]}::${sql.raw(TYPES[name])}`
+    const { rows } = await sql<{ r: RawReceive }>`select ${receiveCall(
+      value,
+      timeZone,
+      a.door !== null,
+    )} as r`.execute(db)
+    return [rows[0]!.r]
+  }
+  const keys = batch.map(lockOrder)
+  const order = batch
+    .map((_, i) => i)
+    .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
+  const args = order.map((i) => receiveArgs(batch[i]!, timeZone))
+  const names = Object.keys(TYPES) as (keyof ReceiveArgs)[]
+  const column = (name: keyof ReceiveArgs) => sql.ref(`v.${name}`)
+  const { rows } = await sql<{ i: string | number; r: RawReceive }>`select v.i, case
+    when v.door is null then ${receiveCall(column, timeZone, false)}
+    else ${receiveCall(column, timeZone, true)} end as r
+    from unnest(${sql.join(
+      names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
+    )}) with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)`.execute(db)
+  const results: RawReceive[] = []
+  for (const row of rows) results[order[Number(row.i) - 1]!] = row.r
+  return results
+}
+
+/**
+ * A `quanzi_receive` call taking each push argument from `arg`; with `replay`, the overload of
+ * migration 0019 (the replay claim first).
+ */
+const receiveCall = (
+  arg: (name: keyof ReceiveArgs) => RawBuilder<unknown>,
+  timeZone: string,
+  replay: boolean,
+) =>
+  sql`quanzi_receive(${sql.join(PUSH_ARGS.map(arg))}, ${timeZone}::text, ${arg('day')},
+    ${arg('week_start')}, ${LEVELS_JSON}::jsonb${replay ? sql`, ${sql.join(REPLAY_ARGS.map(arg))}` : sql``})`
+
+/** `quanzi_receive`'s arguments up to `p_daily_login` (a member action earns it), in order. */
+const PUSH_ARGS = [
+  'appid',
+  'dedupe_key',
+  'openid',
+  'msg_type',
+  'event',
+  'now',
+  'active',
+  'inbound',
+  'subscribed',
+  'subscribe',
+  'unsubscribe',
+  'follow',
+  'scene',
+  'event_key',
+  'active',
+] as const satisfies readonly (keyof ReceiveArgs)[]
+const REPLAY_ARGS = ['door', 'ts', 'nonce', 'digest'] as const
+
+/** Each push argument's SQL type. */
+const TYPES: Record<keyof ReceiveArgs, string> = {
+  appid: 'text',
+  dedupe_key: 'text',
+  openid: 'text',
+  msg_type: 'text',
+  event: 'text',
+  now: 'timestamptz',
+  active: 'boolean',
+  inbound: 'boolean',
+  subscribed: 'boolean',
+  subscribe: 'boolean',
+  unsubscribe: 'boolean',
+  follow: 'boolean',
+  scene: 'text',
+  event_key: 'text',
+  day: 'date',
+  week_start: 'date',
+  door: 'text',
+  ts: 'bigint',
+  nonce: 'text',
+  digest: 'text',
+}
+
+/** One push's arguments to `quanzi_receive` (the batch's time zone and levels aside). */
+type ReceiveArgs = ReturnType<typeof receiveArgs>
+
+function receiveArgs({ claim, message, now }: Receipt, timeZone: string) {
+  const event = isEvent(message) ? message.event : null
+  const follow =
+    message.type === 'event' && (message.event === 'subscribe' || message.event === 'SCAN')
+  const unfollow = event === 'unsubscribe'
+  const inbound = opensServiceWindow(message)
+  const day = localDay(now, timeZone)
+  return {
+    appid: claim.appid,
+    dedupe_key: claim.dedupeKey,
+    openid: message.fromUserName,
+    msg_type: claim.msgType,
+    event: claim.event,
+    now: now.toISOString(),
+    // A member action is active and earns the day's daily_login.
+    active: isMemberAction(message),
+    inbound,
+    subscribed: follow || (!unfollow && inbound) ? true : unfollow ? false : null,
+    subscribe: event === 'subscribe',
+    unsubscribe: unfollow,
+    follow,
+    scene: follow ? message.scene : null,
+    event_key: follow ? message.eventKey : null,
+    day,
+    week_start: weekStart(day),
+    door: claim.replay?.door ?? null,
+    ts: claim.replay?.timestamp ?? null,
+    nonce: claim.replay?.nonce ?? null,
+    digest: claim.replay?.digest ?? null,
   }
 }
 
