@@ -55,7 +55,7 @@ async function build() {
     target: 'node20',
     // One file loads in about half the time of hundreds of node_modules files. PGlite stays
     // outside: it finds its WebAssembly and data files next to its own modules.
-    external: ['@electric-sql/pglite', 'kysely-pglite-dialect', 'pg-native'],
+    external: ['@electric-sql/pglite', 'pg-native'],
     banner: {
       js: "import { createRequire as __quanziRequire } from 'node:module'; const require = __quanziRequire(import.meta.url);",
     },
