@@ -168,4 +168,76 @@ describe.skipIf(!url)('prepared statements [postgres]', () => {
     // The first connection, after its rollback, prepares it afresh.
     for (let i = 0; i < 3; i++) expect((await byId(db, 2)).rows).toEqual([{ id: 2, v: 'b', w: 7 }])
   })
+  it('evicts a text whose Parse failed without aborting a later transaction', async () => {
+    const db = open(2)
+    const bad = () => sql`select nosuchcol from things where id = ${1}`.execute(db)
+    await expect(bad()).rejects.toMatchObject({ code: '42703' })
+    await expect(bad()).rejects.toMatchObject({ code: '42703' }) // named now, Parse refused
+    const rows = await db.transaction().execute(async (trx) => {
+      const out: unknown[] = []
+      for (const label of ['x', 'y'])
+        for (let i = 0; i < 2; i++)
+          out.push(
+            ...(await sql`select ${sql.lit(label)} as l from things where id = ${1}`.execute(trx))
+              .rows,
+          )
+      return out
+    })
+    expect(rows).toEqual([{ l: 'x' }, { l: 'x' }, { l: 'y' }, { l: 'y' }])
+  })
+
+  it('forgets a statement whose values pg could not serialise (pg closed it on the server)', async () => {
+    const db = open(100)
+    const withJson = (value: unknown) =>
+      sql<{
+        v: string
+      }>`select v from things where id = ${1} and ${JSON.stringify({ k: 1 })}::jsonb is not null and ${value}::text is not null`.execute(
+        db,
+      )
+    await withJson('a')
+    await withJson('b')
+    expect(await prepared(db)).toHaveLength(1)
+    await expect(
+      withJson({
+        toPostgres: () => {
+          throw new Error('unserialisable')
+        },
+      }),
+    ).rejects.toThrow('unserialisable')
+    // In a transaction, where a missing statement would abort it (26000): prepared afresh or run.
+    const rows = await db.transaction().execute(async (trx) => {
+      const out: unknown[] = []
+      for (let i = 0; i < 3; i++)
+        out.push(
+          ...(
+            await sql<{
+              v: string
+            }>`select v from things where id = ${1} and ${JSON.stringify({ k: 1 })}::jsonb is not null and ${'c'}::text is not null`.execute(
+              trx,
+            )
+          ).rows,
+        )
+      return out
+    })
+    expect(rows).toEqual([{ v: 'a' }, { v: 'a' }, { v: 'a' }])
+  })
+
+  it('names statements apart on every connection', async () => {
+    const db = open(100, 2)
+    const both = barrier(2)
+    const names = await Promise.all(
+      [1, 2].map(() =>
+        db.connection().execute(async (conn) => {
+          await both()
+          await byId(conn, 1)
+          await byId(conn, 1)
+          return (
+            await sql<{ name: string }>`select name from pg_prepared_statements`.execute(conn)
+          ).rows[0]!.name
+        }),
+      ),
+    )
+    expect(names[0]).toMatch(/^quanzi_[a-z0-9]+_\d+$/)
+    expect(names[0]).not.toBe(names[1])
+  })
 })

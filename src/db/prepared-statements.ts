@@ -17,8 +17,14 @@
  *   (`DEALLOCATE ALL` before its next statement), and the failed statement, outside a
  *   transaction, runs again unnamed: the caller sees its result. Inside a transaction, which the
  *   error has already aborted, the original error is passed on unchanged, as for any error.
- * - Names are `quanzi_<n>`, numbered per connection and never reused, so a name cannot meet
- *   another text (no hash, no collision).
+ * - Names are `quanzi_<connection>_<n>`: a random tag per connection, then a number never reused,
+ *   so a name cannot meet another text (no hash, no collision), not even across client connections
+ *   that a transaction-mode pooler puts on one server connection (there 42P05 "already exists" and
+ *   26000 are treated as stale too — but such poolers want DATABASE_STATEMENT_CACHE=0).
+ * - **Freeing never fails a transaction.** Only names `pg` saw parsed are deallocated (a text whose
+ *   Parse failed left nothing on the server), and the DEALLOCATEs wait until the connection is
+ *   outside a transaction. A value that `pg` could not serialise (its Bind never sent) makes `pg`
+ *   close the statement on the server: the text is forgotten here and in `pg` too.
  *
  * Off on Cloudflare Workers (src/db/request-scope.ts): each request opens its own connection
  * through Hyperdrive, which would see a text twice only rarely.
@@ -39,14 +45,17 @@ interface PgClient {
   connection?: { parsedStatements?: Record<string, string> }
 }
 
-/** SQLSTATEs of a prepared statement gone bad: result type changed by DDL; no such statement. */
-const STALE = new Set(['0A000', '26000'])
+/**
+ * SQLSTATEs of a prepared statement gone bad: result type changed by DDL; no such statement; one
+ * of that name already there (a pooler mixing client connections).
+ */
+const STALE = new Set(['0A000', '26000', '42P05'])
 
 /** True for the errors a re-prepare cures (0A000 is also "feature not supported" in general). */
 function isStale(error: unknown): boolean {
   const e = error as { code?: string; routine?: string }
   if (!e || !STALE.has(e.code ?? '')) return false
-  return e.code === '26000' || e.routine === 'RevalidateCachedQuery'
+  return e.code !== '0A000' || e.routine === 'RevalidateCachedQuery'
 }
 
 /** One connection's prepared statements and the texts it has seen once. */
@@ -57,6 +66,10 @@ class StatementCache {
   readonly seen = new Set<string>()
   generation: number
   private counter = 0
+  /** This connection's tag in statement names. */
+  private readonly tag = Math.random().toString(36).slice(2, 8)
+  /** Names to deallocate once the connection is outside a transaction. */
+  private pending: string[] = []
 
   constructor(
     readonly client: PgClient,
@@ -72,11 +85,19 @@ class StatementCache {
     if (values.length === 0 || client.getTransactionStatus?.() === 'E')
       return client.query(text, values)
     if (this.generation !== this.pool.generation) this.forgetAll()
+    this.flush()
     const name = this.nameFor(text)
     if (!name) return client.query(text, values)
     try {
       return await client.query({ name, text, values })
     } catch (error) {
+      if (!(error as { severity?: string }).severity) {
+        // Not the server's answer (a value `pg` could not serialise): `pg` closed the statement.
+        this.prepared.delete(text)
+        const parsed = client.connection?.parsedStatements
+        if (parsed) delete parsed[name]
+        throw error
+      }
       if (!isStale(error)) throw error
       this.pool.generation++
       // Inside a transaction the error has aborted it: the caller sees it, as any other error.
@@ -99,12 +120,18 @@ class StatementCache {
       if (this.seen.size > this.size) this.seen.delete(this.seen.values().next().value as string)
       return undefined
     }
-    const name = `quanzi_${++this.counter}`
+    const name = `quanzi_${this.tag}_${++this.counter}`
     this.prepared.set(text, name)
     if (this.prepared.size > this.size) {
       const [oldest, old] = this.prepared.entries().next().value as [string, string]
       this.prepared.delete(oldest)
-      this.free(`deallocate ${old}`, [old])
+      const parsed = this.client.connection?.parsedStatements
+      // A name whose Parse failed is not on the server: nothing to deallocate.
+      if (parsed?.[old] !== undefined) {
+        delete parsed[old]
+        this.pending.push(old)
+        this.flush()
+      }
     }
     return name
   }
@@ -112,20 +139,21 @@ class StatementCache {
   /** Drops every statement of this connection (after DDL or a server that lost them). */
   private forgetAll() {
     this.generation = this.pool.generation
-    const names = [...this.prepared.values()]
+    const parsed = this.client.connection?.parsedStatements
+    if (parsed) for (const name of this.prepared.values()) delete parsed[name]
     this.prepared.clear()
     this.seen.clear()
-    this.free('deallocate all', names)
+    this.pending = []
+    // Never fails, in a transaction or not; queued, it runs before the next statement.
+    this.client.query('deallocate all').catch(() => {})
   }
 
-  /**
-   * Queues `statement` (it runs before anything queued later on the connection) and tells `pg`
-   * the names are gone, so that its record of parsed statements stays as bounded as ours.
-   */
-  private free(statement: string, names: string[]) {
+  /** Sends the pending DEALLOCATEs once outside a transaction (a failure there would abort it). */
+  private flush() {
+    if (this.pending.length === 0 || this.client.getTransactionStatus?.() !== 'I') return
+    const statement = this.pending.map((name) => `deallocate ${name}`).join('; ')
+    this.pending = []
     this.client.query(statement).catch(() => {})
-    const parsed = this.client.connection?.parsedStatements
-    if (parsed) for (const name of names) delete parsed[name]
   }
 }
 
