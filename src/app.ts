@@ -334,7 +334,14 @@ export function createApp(deps: AppDeps): Hono {
       dispatch: {
         router: deps.router,
         inbound,
-        members: deps.members ?? databaseMemberStore(db, { timeZone: config.timeZone, local }),
+        members:
+          deps.members ??
+          databaseMemberStore(db, {
+            timeZone: config.timeZone,
+            local,
+            // PostgreSQL: claim statements on several connections (see databaseMemberStore).
+            lanes: config.databaseUrl ? 4 : 1,
+          }),
         db,
         clock,
         logger,

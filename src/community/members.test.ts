@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { countStatements } from '../../test/statement-counter.js'
@@ -7,6 +7,7 @@ import { parseXml } from '../wechat/codec.js'
 import { toInboundMessage } from '../wechat/message.js'
 import { type ReplayClaim, ReplayRefusedError } from './inbound-events.js'
 import {
+  CLAIMS_PER_STATEMENT,
   databaseMemberStore,
   isDuplicate,
   type MemberStore,
@@ -151,9 +152,10 @@ forEachDatabase('member store', (get, name) => {
         ...[...members].reverse().map((m) => push(stores[1]!, appid, m, `m:ord:2:${m}`)),
       ])
       expect(results.filter(isDuplicate)).toEqual([])
-      // Each process: its pushes in one batch. A deadlock would have failed one of the batches and
-      // run its pushes again one by one.
-      expect([one.count(), two.count()]).toEqual([1, 1])
+      // Each process: its pushes in as few batches as the cap allows. A deadlock would have failed
+      // one of the batches and run its pushes again one by one.
+      const batches = Math.ceil(members.length / CLAIMS_PER_STATEMENT)
+      expect([one.count(), two.count()]).toEqual([batches, batches])
       const rows = await get()
         .db.selectFrom('members')
         .select(['openid', 'last_active_at'])
@@ -161,6 +163,51 @@ forEachDatabase('member store', (get, name) => {
         .where('openid', 'like', 'o_ord_%')
         .execute()
       expect(rows).toHaveLength(members.length)
+    },
+  )
+
+  it.runIf(name === 'postgres')(
+    'claims other members while one member is locked elsewhere (PostgreSQL: several claim lanes)',
+    async () => {
+      const appid = 'wxclaimlanes000001'
+      const store = databaseMemberStore(get().db, { timeZone: TZ, lanes: 4 })
+      await push(store, appid, 'o_locked', 'm:lanes:warm')
+      const order: string[] = []
+      let release = () => {}
+      const released = new Promise<void>((resolve) => (release = resolve))
+      let locked = () => {}
+      const isLocked = new Promise<void>((resolve) => (locked = resolve))
+      // Another connection holds the member's row until released (or 10 s, whichever first).
+      const holder = get()
+        .open()
+        .transaction()
+        .execute(async (trx) => {
+          await trx
+            .selectFrom('members')
+            .select('id')
+            .where('appid', '=', appid)
+            .where('openid', '=', 'o_locked')
+            .forUpdate()
+            .execute()
+          locked()
+          await Promise.race([released, new Promise((resolve) => setTimeout(resolve, 10_000))])
+          order.push('released')
+        })
+      await isLocked
+      const waiting = push(store, appid, 'o_locked', 'm:lanes:1').then(() => order.push('locked'))
+      // Its claim statement is waiting on the lock before the next push is made.
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+            and query like '%quanzi_receive%'`.execute(get().db)
+        if (rows[0]!.n > 0) break
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      await push(store, appid, 'o_free', 'm:lanes:2')
+      order.push('free')
+      release()
+      await Promise.all([holder, waiting])
+      expect(order).toEqual(['free', 'released', 'locked'])
     },
   )
 })

@@ -89,6 +89,9 @@ export function opensServiceWindow(m: InboundMessage): boolean {
   return m.type !== 'event' && m.type !== 'unknown'
 }
 
+/** Most pushes one claim statement takes (bounds the member locks it holds at once). */
+export const CLAIMS_PER_STATEMENT = 32
+
 /**
  * The database store: one statement claims the dedupe key in `inbound_events`, upserts the member
  * (`insert … on conflict do update`, so concurrent pushes from one member never race) and, on the
@@ -107,14 +110,23 @@ export function opensServiceWindow(m: InboundMessage): boolean {
  * first's row, as a concurrent duplicate does once the first commits); a replay refuses its own
  * push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
  * keeps the pushes of different requests out of one batch.
+ *
+ * A batch holds its members' row locks until its statement ends. So that one member locked
+ * elsewhere (a job's transaction, a campaign's cap update) holds up only its own batch, up to
+ * `lanes` claim statements run at once (PostgreSQL; PGlite has one connection: 1), and a batch
+ * takes at most {@link CLAIMS_PER_STATEMENT} pushes. Batches lock members in one order, so two
+ * batches never deadlock each other; a job's transaction that locks several members in another
+ * order can, and PostgreSQL then aborts one side after `deadlock_timeout` (1 s): a batch runs each
+ * push again alone, a job's run fails and is tried again by the runner.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
-  options: { timeZone: string; local?: Local },
+  options: { timeZone: string; local?: Local; lanes?: number },
 ): MemberStore {
   const claims = scopedBatcher(
     (batch: Receipt[]) => receiveAll(db, options.timeZone, batch),
     options.local,
+    { lanes: options.lanes ?? 1, max: CLAIMS_PER_STATEMENT },
   )
   return {
     async receive(claim, message, now) {

@@ -72,3 +72,36 @@ it('scopedBatcher: calls of different scopes never share a run', async () => {
     ['b1', 'b2'],
   ])
 })
+
+it('batcher: takes at most `max` items in one run', async () => {
+  const runs: number[][] = []
+  const batched = batcher(
+    async (items: number[]) => {
+      runs.push(items)
+      return items
+    },
+    { max: 2 },
+  )
+  expect(await Promise.all([1, 2, 3, 4, 5].map(batched))).toEqual([1, 2, 3, 4, 5])
+  expect(runs).toEqual([[1, 2], [3, 4], [5]])
+})
+
+it('batcher: with two lanes, a call made while a run is stuck runs beside it', async () => {
+  const order: string[] = []
+  let release = () => {}
+  const stuck = new Promise<void>((resolve) => (release = resolve))
+  const batched = batcher(
+    async (items: string[]) => {
+      if (items.includes('stuck')) await stuck
+      order.push(...items)
+      return items
+    },
+    { lanes: 2 },
+  )
+  const first = batched('stuck')
+  await new Promise((resolve) => setImmediate(resolve)) // its run has started
+  expect(await batched('later')).toBe('later')
+  release()
+  expect(await first).toBe('stuck')
+  expect(order).toEqual(['later', 'stuck'])
+})

@@ -19,39 +19,57 @@ const gather: () => Promise<void> =
     ? () => new Promise<void>((resolve) => setImmediate(resolve))
     : () => Promise.resolve()
 
+/** How many runs a {@link batcher} keeps in flight, and how big one may be. */
+export interface BatcherOptions {
+  /**
+   * Runs in flight at once (default 1). More than one where a run can wait on a lock: a run stuck
+   * behind one row then holds up only its own items, not every later call.
+   */
+  lanes?: number
+  /** Most items in one run (default unbounded): bounds what one statement locks and holds. */
+  max?: number
+}
+
 /**
  * Coalesces calls: a run starts once the I/O already received has been handled, with every call
- * made by then, and the calls that arrive while it runs go together in the next run. Each caller
- * gets its own item's result; when a run of several fails, each item is run again alone, so only
- * the bad one fails its caller.
+ * made by then (up to `max`), and the calls that arrive while runs are in flight go together in the
+ * next (up to `lanes` in flight). Each caller gets its own item's result; when a run of several
+ * fails, each item is run again alone, so only the bad one fails its caller.
  * @example const store = batcher((rows: Row[]) => insertAll(db, rows)); await store(row)
  */
-export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
-  let queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = []
-  let running = false
-  const next = async () => {
-    running = true
-    for (;;) {
-      await gather()
-      if (queue.length === 0) break
-      const batch = queue
-      queue = []
-      try {
-        const results = await run(batch.map((q) => q.item))
-        for (const [i, q] of batch.entries()) q.resolve(results[i]!)
-      } catch (error) {
-        if (batch.length === 1) batch[0]!.reject(error)
-        // One bad item must not fail the others: each goes again on its own.
-        else
-          await Promise.all(batch.map((q) => run([q.item]).then((r) => q.resolve(r[0]!), q.reject)))
+export function batcher<T, R>(
+  run: (items: T[]) => Promise<R[]>,
+  { lanes = 1, max = Number.POSITIVE_INFINITY }: BatcherOptions = {},
+): (item: T) => Promise<R> {
+  const queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = []
+  let running = 0
+  const lane = async () => {
+    running++
+    try {
+      for (;;) {
+        await gather()
+        if (queue.length === 0) break
+        const batch = queue.splice(0, max)
+        try {
+          const results = await run(batch.map((q) => q.item))
+          for (const [i, q] of batch.entries()) q.resolve(results[i]!)
+        } catch (error) {
+          if (batch.length === 1) batch[0]!.reject(error)
+          // One bad item must not fail the others: each goes again on its own.
+          else
+            await Promise.all(
+              batch.map((q) => run([q.item]).then((r) => q.resolve(r[0]!), q.reject)),
+            )
+        }
       }
+    } finally {
+      running--
     }
-    running = false
   }
   return (item) =>
     new Promise<R>((resolve, reject) => {
       queue.push({ item, resolve, reject })
-      if (!running) void next()
+      if (running < lanes) void lane()
     })
 }
 
@@ -64,8 +82,9 @@ export function batcher<T, R>(run: (items: T[]) => Promise<R[]>): (item: T) => P
 export function scopedBatcher<T, R>(
   run: (items: T[]) => Promise<R[]>,
   local?: Local,
+  options?: BatcherOptions,
 ): (item: T) => Promise<R> {
-  const make = () => batcher(run)
+  const make = () => batcher(run, options)
   const shared = local ? undefined : make()
   return (item) => (shared ?? local!(make))(item)
 }
