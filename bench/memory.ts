@@ -142,7 +142,7 @@ try {
   // this many pushes repeats them, and a repeat is answered as a WeChat retry.
   const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
   const pushes: PreparedPush[] = []
-  const count = Number(process.env.BENCH_PUSHES ?? 30_000)
+  const count = Number(process.env.BENCH_PUSHES ?? 200_000)
   for (let i = 0; i < count; i++)
     pushes.push(
       await wx.prepare({
