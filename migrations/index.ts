@@ -52,6 +52,7 @@ import * as m0050 from './0050_job_run_cursors.js'
 import * as m0051 from './0051_engagement_gaps.js'
 import * as m0053 from './0053_receive_outcome.js'
 import * as m0054 from './0054_member_segments.js'
+import * as m0055 from './0055_mp_credit_granted_at.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -103,4 +104,5 @@ export const migrations: Record<string, Migration> = {
   '0051_engagement_gaps': m0051,
   '0053_receive_outcome': m0053,
   '0054_member_segments': m0054,
+  '0055_mp_credit_granted_at': m0055,
 }

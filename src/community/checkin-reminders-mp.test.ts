@@ -181,6 +181,26 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect((await credits(refused.id)).mp_credits).toBe(1)
   })
 
+  it('a 43101 keeps the credit of an accept given after the item was enqueued', async () => {
+    const m = await member()
+    const drainAt = (now: Date) => drainOutbox({ ...dispatcher(), clock: { now: () => now } })
+    await authorise(m, 'mp')
+    wx.setUser(m.mpOpenid, { subscribe: true, refused: [MP_TEMPLATE] })
+    expect(await run(at(3, '20:00'))).toMatchObject({ mpSubscribe: 1 })
+    expect((await credits(m.id)).mp_credits).toBe(0)
+    // the member accepts again while the item waits: a new authorisation, not the refused one
+    await authorise(m, 'mp', at(3, '20:01'))
+    expect(await drainAt(at(3, '20:02'))).toMatchObject({ sent: 0, skipped: 1, retried: 0 })
+    expect(await items(m.openid)).toMatchObject([{ status: 'skipped', errcode: 43101 }])
+    expect((await credits(m.id)).mp_credits).toBe(1)
+    // accepted before the next item was enqueued: its refusal drops every credit counted
+    await authorise(m, 'mp', at(4, '10:00'))
+    expect(await run(at(4, '20:00'))).toMatchObject({ mpSubscribe: 1 })
+    expect((await credits(m.id)).mp_credits).toBe(1)
+    expect(await drainAt(at(4, '20:02'))).toMatchObject({ sent: 0, skipped: 1 })
+    expect((await credits(m.id)).mp_credits).toBe(0)
+  })
+
   it('a 45009 of the mini program pauses only its own API until midnight', async () => {
     const m = await member()
     await authorise(m, 'mp')

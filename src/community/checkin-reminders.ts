@@ -178,7 +178,8 @@ export type AuthorisationSource = { app: 'oa' } | { app: 'mp'; openid: string }
 /**
  * Records an accepted reminder template (one more one-time send) and turns the reminder on — at the
  * time chosen before, or the default. Accepting another template than the configured one's replaces
- * it (the credits counted for the old one are dropped).
+ * it (the credits counted for the old one are dropped). A mini-program grant records its time
+ * (`mp_granted_at`): a refusal of an item enqueued before it leaves its credit alone.
  */
 export async function recordAuthorisation(
   db: Kysely<Database>,
@@ -212,7 +213,12 @@ export async function recordAuthorisation(
       next_at: occurrenceAfter(a.now, minute, a.timeZone),
       ...(oa
         ? { oa_template_id: a.templateId, oa_credits: 1 }
-        : { mp_template_id: a.templateId, mp_credits: 1, mp_openid: mpOpenid }),
+        : {
+            mp_template_id: a.templateId,
+            mp_credits: 1,
+            mp_openid: mpOpenid,
+            mp_granted_at: a.now,
+          }),
       created_at: a.now,
       updated_at: a.now,
     })
@@ -229,6 +235,7 @@ export async function recordAuthorisation(
               mp_template_id: a.templateId,
               mp_credits: credits('mp_credits', 'mp_template_id'),
               mp_openid: mpOpenid,
+              mp_granted_at: a.now,
             }),
       }),
     )

@@ -726,9 +726,16 @@ async function classify(
   }
   if (kind === 'mp_subscribe' && (errcode === 43101 || errcode === 40003)) {
     // Refused, or no authorisation left, or not the mini program's openid: the member's
-    // mini-program authorisation is dropped (a new accept gives one again); never retried.
+    // mini-program authorisation is dropped (a new accept gives one again, and one given since
+    // the item was enqueued is kept); never retried.
     const mpOpenid = String(payload.touser ?? '')
-    await recordMiniProgramRefusal(o.db, { appid: o.appid, mpOpenid, templateId: scope, now })
+    await recordMiniProgramRefusal(o.db, {
+      appid: o.appid,
+      mpOpenid,
+      templateId: scope,
+      enqueuedAt: item.created_at,
+      now,
+    })
     return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
   }
   if (errcode !== null && isReachabilityError(errcode)) {

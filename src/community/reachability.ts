@@ -70,11 +70,13 @@ export async function recordUnreachable(
 /**
  * Records that the mini program refused a subscribe message (43101: refused or no authorisation
  * left; 40003: not its openid): the one-time authorisations counted for that openid and template
- * are dropped, so nothing more is sent through them until the member accepts again.
+ * are dropped, so nothing more is sent through them until the member accepts again. The refusal
+ * answers the authorisation consumed when the item was enqueued (`enqueuedAt`, its `created_at`):
+ * credits last granted after that (a new accept while the item waited) are kept.
  */
 export async function recordMiniProgramRefusal(
   db: Kysely<Database>,
-  r: { appid: string; mpOpenid: string; templateId?: string; now: Date },
+  r: { appid: string; mpOpenid: string; templateId?: string; enqueuedAt: Date; now: Date },
 ): Promise<void> {
   await db
     .updateTable('checkin_reminders')
@@ -83,6 +85,9 @@ export async function recordMiniProgramRefusal(
     .where('mp_openid', '=', r.mpOpenid)
     .$if(r.templateId !== undefined, (q) => q.where('mp_template_id', '=', r.templateId!))
     .where('mp_credits', '>', 0)
+    .where((eb) =>
+      eb.or([eb('mp_granted_at', 'is', null), eb('mp_granted_at', '<=', r.enqueuedAt)]),
+    )
     .execute()
 }
 

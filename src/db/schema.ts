@@ -155,6 +155,8 @@ export interface CheckinRemindersTable {
   mp_openid: string | null
   mp_template_id: string | null
   mp_credits: Generated<number>
+  /** When the last mini-program credit was granted (migration 0055; null: before it). */
+  mp_granted_at: Timestamp | null
   created_at: Timestamp
   updated_at: Timestamp
 }
