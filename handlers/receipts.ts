@@ -6,7 +6,7 @@ import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { recordAuthorisation, revokeAuthorisation } from '../src/community/checkin-reminders.js'
 import { recordDelivery } from '../src/community/outbox.js'
-import { clearSubscribeRefusal, recordUnreachable } from '../src/community/reachability.js'
+import { recordSubscribeAccept, recordUnreachable } from '../src/community/reachability.js'
 import { reminderSettings } from './reminders.js'
 
 export function register(router: Router): void {
@@ -35,7 +35,12 @@ export function register(router: Router): void {
     for (const item of m.items) {
       await reminderAuthorisation(ctx, item.templateId, item.status)
       if (item.status === 'accept') {
-        await clearSubscribeRefusal(ctx.db, ctx.account.appid, m.fromUserName, item.templateId)
+        await recordSubscribeAccept(ctx.db, {
+          appid: ctx.account.appid,
+          openid: m.fromUserName,
+          templateId: item.templateId,
+          now: ctx.clock.now(),
+        })
       } else if (item.status === 'reject') {
         await recordUnreachable(ctx.db, {
           appid: ctx.account.appid,

@@ -18,6 +18,7 @@ import {
   recordAuthorisation,
 } from './checkin-reminders.js'
 import { type DispatcherOptions, drainOutbox } from './outbox.js'
+import { recordSubscribeAccept } from './reachability.js'
 
 const TZ = 'Asia/Shanghai'
 const t = translator('zh-CN')
@@ -199,6 +200,40 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect((await credits(m.id)).mp_credits).toBe(1)
     expect(await drainAt(at(4, '20:02'))).toMatchObject({ sent: 0, skipped: 1 })
     expect((await credits(m.id)).mp_credits).toBe(0)
+  })
+
+  it('an account 43101 keeps the template open and the credit after an accept given since the enqueue', async () => {
+    const m = await member()
+    const drainAt = (now: Date) => drainOutbox({ ...dispatcher(), clock: { now: () => now } })
+    /** An accept of the OA's reminder template, as handlers/receipts.ts records it. */
+    const accept = async (now: Date) => {
+      await authorise(m, 'oa', now)
+      await recordSubscribeAccept(get().db, {
+        appid: APPID,
+        openid: m.openid,
+        templateId: OA_TEMPLATE,
+        now,
+      })
+    }
+    await accept(at(3, '10:00'))
+    wx.setUser(m.openid, { subscribe: true, refused: [OA_TEMPLATE] })
+    expect(await run(at(3, '20:00'))).toMatchObject({ subscribe: 1 })
+    // the member accepts again while the item waits: the refusal answers the older authorisation
+    await accept(at(3, '20:01'))
+    expect(await drainAt(at(3, '20:02'))).toMatchObject({ sent: 0, skipped: 1, retried: 0 })
+    expect(await items(m.openid)).toMatchObject([{ kind: 'subscribe', errcode: 43101 }])
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    wx.setUser(m.openid, { subscribe: true, refused: [] })
+    expect(await run(at(4, '20:00'))).toMatchObject({ subscribe: 1 })
+    expect(await drainAt(at(4, '20:02'))).toMatchObject({ sent: 1, skipped: 0 })
+    // accepted (twice) before the next item was enqueued: its refusal closes the template
+    await accept(at(4, '21:00'))
+    await accept(at(4, '21:00'))
+    wx.setUser(m.openid, { subscribe: true, refused: [OA_TEMPLATE] })
+    expect(await run(at(5, '20:00'))).toMatchObject({ subscribe: 1 })
+    expect(await drainAt(at(5, '20:02'))).toMatchObject({ sent: 0, skipped: 1 })
+    expect(await run(at(6, '20:00'))).toMatchObject({ decided: 1, subscribe: 0 })
+    expect((await credits(m.id)).oa_credits).toBe(1)
   })
 
   it('a 45009 of the mini program pauses only its own API until midnight', async () => {

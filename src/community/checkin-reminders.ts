@@ -361,7 +361,7 @@ export async function enqueueCheckinReminders(
               < ${CS_WINDOW_QUOTA}
             then 'custom'
           when p.oa_template_id = ${sub?.templateId ?? null}::text and p.oa_credits > 0
-            and not ${blocked('subscribe', sql`b.scope = p.oa_template_id`)}
+            and not ${blocked('subscribe', sql`b.scope = p.oa_template_id and b.accepted_at is null`)}
             then 'subscribe'
           when p.mp_template_id = ${mpTemplateId}::text and p.mp_credits > 0
             and p.mp_openid is not null

@@ -739,7 +739,17 @@ async function classify(
     return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
   }
   if (errcode !== null && isReachabilityError(errcode)) {
-    await recordUnreachable(o.db, { appid: o.appid, openid: item.openid, errcode, scope, now })
+    // A subscribe message's 43101 answers the authorisation it was enqueued with: an accept
+    // since then keeps the template open.
+    const enqueuedAt = kind === 'subscribe' ? item.created_at : undefined
+    await recordUnreachable(o.db, {
+      appid: o.appid,
+      openid: item.openid,
+      errcode,
+      scope,
+      enqueuedAt,
+      now,
+    })
     return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
   }
   if (error instanceof WechatValidationError)

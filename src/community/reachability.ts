@@ -5,6 +5,7 @@
  *   43004 not following       → member marked unsubscribed (a new follow clears it)
  *   45015 / 45047 window      → customer-service closed until the member writes again
  *   43101 subscription refused → that subscribe-message template closed until a new accept
+ *                              (a send's refusal only if no accept came after it was enqueued)
  *   40003 invalid openid      → nothing is sent to that openid again
  *   failed:user block receipt  → no template messages until the member follows again
  *   43101 / 40003 from the mini program's subscribe/send
@@ -29,10 +30,22 @@ export function isReachabilityError(errcode: number): boolean {
   return errcode in CLOSING
 }
 
-/** Records an errcode about a member (no-op for errcodes that are not about reachability). */
+/**
+ * Records an errcode about a member (no-op for errcodes that are not about reachability). A 43101
+ * closes the subscribe template (its row's `accepted_at` cleared); with `enqueuedAt` (the refused
+ * item's `created_at`) it answers the authorisation the item was enqueued with, so an accept
+ * recorded after that (a new authorisation while the item waited) keeps the template open.
+ */
 export async function recordUnreachable(
   db: Kysely<Database>,
-  r: { appid: string; openid: string; errcode: number; scope?: string; now: Date },
+  r: {
+    appid: string
+    openid: string
+    errcode: number
+    scope?: string
+    enqueuedAt?: Date
+    now: Date
+  },
 ): Promise<void> {
   const channel = CLOSING[r.errcode]
   if (!channel) return
@@ -45,12 +58,21 @@ export async function recordUnreachable(
       scope: channel === 'subscribe' ? (r.scope ?? '') : '',
       errcode: r.errcode,
       recorded_at: r.now,
+      accepted_at: null,
     })
-    .onConflict((oc) =>
-      oc
+    .onConflict((oc) => {
+      const update = oc
         .columns(['appid', 'openid', 'channel', 'scope'])
-        .doUpdateSet({ errcode: r.errcode, recorded_at: r.now }),
-    )
+        .doUpdateSet({ errcode: r.errcode, recorded_at: r.now, accepted_at: null })
+      const enqueuedAt = channel === 'subscribe' ? r.enqueuedAt : undefined
+      if (!enqueuedAt) return update
+      return update.where((eb) =>
+        eb.or([
+          eb('member_reachability.accepted_at', 'is', null),
+          eb('member_reachability.accepted_at', '<=', enqueuedAt),
+        ]),
+      )
+    })
     .execute()
   if (r.errcode === 43004) {
     // Found unfollowed: the same as an unsubscribe event for segments (churned) and reports.
@@ -118,19 +140,29 @@ export async function recordTemplateBlock(
     .execute()
 }
 
-/** Clears a refused subscribe-message template after the member accepts it again. */
-export async function clearSubscribeRefusal(
+/**
+ * Records that the member accepted a subscribe-message template: it opens again (a refusal row
+ * stays, with `accepted_at`), and a refusal of an item enqueued before now does not close it.
+ * One row per member and template, so this and a concurrent refusal are serialised by its key.
+ */
+export async function recordSubscribeAccept(
   db: Kysely<Database>,
-  appid: string,
-  openid: string,
-  templateId: string,
+  r: { appid: string; openid: string; templateId: string; now: Date },
 ): Promise<void> {
   await db
-    .deleteFrom('member_reachability')
-    .where('appid', '=', appid)
-    .where('openid', '=', openid)
-    .where('channel', '=', 'subscribe')
-    .where('scope', '=', templateId)
+    .insertInto('member_reachability')
+    .values({
+      appid: r.appid,
+      openid: r.openid,
+      channel: 'subscribe',
+      scope: r.templateId,
+      errcode: 0,
+      recorded_at: r.now,
+      accepted_at: r.now,
+    })
+    .onConflict((oc) =>
+      oc.columns(['appid', 'openid', 'channel', 'scope']).doUpdateSet({ accepted_at: r.now }),
+    )
     .execute()
 }
 
@@ -172,7 +204,7 @@ export async function loadReachability(
       .execute(),
     db
       .selectFrom('member_reachability')
-      .select(['openid', 'channel', 'scope', 'errcode', 'recorded_at'])
+      .select(['openid', 'channel', 'scope', 'errcode', 'recorded_at', 'accepted_at'])
       .where('appid', '=', appid)
       .where('openid', 'in', unique)
       .execute(),
@@ -193,7 +225,7 @@ export async function loadReachability(
         return { errcode: closed.errcode, reason: 'window closed or its quota used up' }
       }
     }
-    if (channel === 'subscribe' && block('subscribe', scope)) {
+    if (channel === 'subscribe' && block('subscribe', scope)?.accepted_at === null) {
       return { errcode: 43101, reason: 'subscription refused for this template' }
     }
     if (channel === 'template') {

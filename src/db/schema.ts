@@ -220,6 +220,11 @@ export interface MemberReachabilityTable {
   scope: Generated<string>
   errcode: number
   recorded_at: Timestamp
+  /**
+   * Channel `subscribe`: when the member last accepted the template since its last refusal
+   * (migration 0056); the row closes the template only while this is null.
+   */
+  accepted_at: Timestamp | null
 }
 
 /** `mp_subscribe`: the mini program's subscribe/send, with its token (`touser` in the payload). */
