@@ -172,11 +172,10 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     async (error: unknown) => {
       failed = true
       log.error('handler failed', { code: 'HANDLER_FAILED', error })
-      const apology = text(t('error.generic'))
+      // Rendered once: what is stored is what is sent (a retry gets these bytes, CreateTime too).
+      const apology = render(text(t('error.generic')))
       const reason = error instanceof Error ? error.message : String(error)
-      if (await deps.inbound.complete(key, render(apology), deps.clock.now(), reason)) {
-        return render(apology)
-      }
+      if (await deps.inbound.complete(key, apology, deps.clock.now(), reason)) return apology
       await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
       return undefined
     },

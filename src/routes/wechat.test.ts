@@ -343,6 +343,41 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(row).toEqual({ status: 'failed', error: 'handler exploded' })
   })
 
+  it('sends the apology it stores, even when a second passes between storing and sending', async () => {
+    // The clock moves a second at every reading once the handler has thrown: an apology rendered
+    // twice (stored, then sent) would differ in CreateTime from what a retry gets.
+    let offset = 0
+    let ticking = false
+    const clock = {
+      now: () => {
+        if (ticking) offset += 1000
+        return new Date(Date.now() + offset)
+      },
+    }
+    const ticks = createRouter().command({ names: ['tick'], description: 'command.help' }, () => {
+      ticking = true
+      throw new Error('handler exploded')
+    })
+    const own = await startServer(get().db, { router: ticks, clock })
+    try {
+      const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
+      const fields = {
+        FromUserName: 'o_tick',
+        CreateTime: Math.floor(Date.now() / 1000),
+        MsgType: 'text',
+        Content: 'tick',
+        MsgId: BigInt(nextMsgId()),
+      }
+      const a = await wx.push(fields)
+      ticking = false
+      const b = await wx.push(fields)
+      expect(a.reply!.Content).toBe('系统开小差了，请稍后再试。')
+      expect(b.reply).toEqual(a.reply)
+    } finally {
+      await own.close()
+    }
+  })
+
   it('apologises and claims nothing when receiving the push fails (database down)', async () => {
     const broken = await startServer(get().db, {
       router,
