@@ -324,13 +324,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
 
   it('apologises when a handler throws, the same way on every retry', async () => {
     const wx = safe()
-    const fields = {
-      FromUserName: 'o_boom',
-      CreateTime: Math.floor(Date.now() / 1000),
-      MsgType: 'text',
-      Content: 'boom',
-      MsgId: BigInt(nextMsgId()),
-    }
+    const fields = textFrom('o_boom', 'boom')
     const a = await wx.push(fields)
     const b = await wx.push(fields)
     expect(a.reply!.Content).toBe('系统开小差了，请稍后再试。')
@@ -361,13 +355,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     const own = await startServer(get().db, { router: ticks, clock })
     try {
       const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
-      const fields = {
-        FromUserName: 'o_tick',
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: 'tick',
-        MsgId: BigInt(nextMsgId()),
-      }
+      const fields = textFrom('o_tick', 'tick')
       const a = await wx.push(fields)
       ticking = false
       const b = await wx.push(fields)
