@@ -740,14 +740,13 @@ async function classify(
   }
   if (errcode !== null && isReachabilityError(errcode)) {
     // A subscribe message's 43101 answers the authorisation it was enqueued with: an accept
-    // since then keeps the template open.
-    const enqueuedAt = kind === 'subscribe' ? item.created_at : undefined
+    // since then keeps the template open (recordUnreachable applies it to that channel only).
     await recordUnreachable(o.db, {
       appid: o.appid,
       openid: item.openid,
       errcode,
       scope,
-      enqueuedAt,
+      enqueuedAt: item.created_at,
       now,
     })
     return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }
