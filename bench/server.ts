@@ -1,9 +1,10 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres|webot  → prints {"port": N}
- * when listening. `hello-read` reads the request body and answers 401: the transport cost of a
+ * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres|webot|bare  → prints
+ * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server). `hello-read` reads the request body and answers 401: the transport cost of a
  * body. `webot` is node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering
- * every text with `BENCH_REPLY` — the same reply text quanzi renders. `floor-pglite` and
+ * every text with `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with
+ * nothing but node:http, node:crypto and fast-xml-parser (bench/bare-push.ts). `floor-pglite` and
  * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
  * asks the database once.
  */
@@ -34,6 +35,7 @@ import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
+import { barePushServer } from './bare-push.js'
 
 const scenario = process.argv[2] ?? 'memory'
 // BENCH_ALLOC_PROF=<file>: a sampling allocation profile of the whole run, objects the GC has
@@ -57,7 +59,19 @@ async function writeAllocations() {
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
-if (scenario === 'webot') {
+if (scenario === 'bare') {
+  const server = barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').listen(
+    0,
+    '127.0.0.1',
+    () => {
+      console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
+    },
+  )
+  process.on('SIGTERM', () => {
+    console.log(JSON.stringify({ queries: 0 }))
+    server.close(() => process.exit(0))
+  })
+} else if (scenario === 'webot') {
   const reply = process.env.BENCH_REPLY ?? 'hello'
   const app = express()
   app.use(
@@ -140,7 +154,7 @@ if (scenario === 'webot') {
   }).fetch
 }
 
-if (scenario !== 'webot') {
+if (scenario !== 'webot' && scenario !== 'bare') {
   const server = serve(
     { fetch: fetchHandler!, port: 0, hostname: '127.0.0.1' },
     (info: AddressInfo) => {

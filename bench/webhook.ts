@@ -9,6 +9,9 @@
  *       hashed); (a′) is that transport alone: a hello-world that reads the same body, 401
  *   (e) node-webot/wechat 2.1 on Express 4 — the classic Node middleware — on the same kind of
  *       safe-mode push, answering the same reply text as (b)
+ *   (g) the bare push (bench/bare-push.ts): node:http, node:crypto and one fast-xml-parser pass, no
+ *       framework, no checks beyond the signature, no dedupe or router — the least any server can
+ *       do for (b)'s push with those parts: the ceiling of (b) on this machine
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
  *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
@@ -21,12 +24,13 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,
+ *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
- *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h").
+ *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h"),
+ *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them).
  * Each target also prints the load generator's own CPU per request (autocannon, this process):
  * with two cores shared, a target is server-bound only while that stays well below the server's.
  *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
@@ -38,7 +42,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
+import esbuild from 'esbuild'
 import pg from 'pg'
+// @ts-expect-error: a plain ES module of the build, without types
+import { bundleOptions } from '../src/bundle-options.mjs'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { writeCheckinScript } from './checkin-script.js'
@@ -51,11 +58,27 @@ const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const wanted = (
   process.env.BENCH_TARGETS ??
-  'hello,hello-read,refused-unsigned,refused,memory,webot,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
+  'hello,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
+
+/**
+ * The target servers run bundled as `npm start` runs the server (src/bundle-options.mjs: esbuild,
+ * syntax-minified), not through tsx, whose transform adds a `__name` call per function. The bundle
+ * lives under node_modules/.cache so that its external packages resolve. `BENCH_TSX=1` (also as a
+ * `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
+ */
+const serverBundle = 'node_modules/.cache/quanzi-bench/server.mjs'
+await esbuild.build({
+  ...bundleOptions,
+  entryPoints: ['bench/server.ts'],
+  outfile: serverBundle,
+  // The baseline stays the package as published; PGlite and pg-native as in the build.
+  external: [...bundleOptions.external, 'wechat', 'express'],
+})
 
 async function start(scenario: string, env: Record<string, string> = {}, flags: string[] = []) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
+  const tsx = (env.BENCH_TSX ?? process.env.BENCH_TSX) === '1'
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
     : []
@@ -65,9 +88,7 @@ async function start(scenario: string, env: Record<string, string> = {}, flags: 
       ...profile,
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       ...flags,
-      '--import',
-      'tsx',
-      'bench/server.ts',
+      ...(tsx ? ['--import', 'tsx', 'bench/server.ts'] : [serverBundle]),
       scenario,
     ],
     {
@@ -282,6 +303,12 @@ const targets: [string, string, string, Record<string, string>][] = [
   ['(d) refused unauthenticated 64 KB push: wrong msg_signature (401)', 'refused', 'memory', {}],
   [`(b) safe-mode push 「${content}」, encrypted reply, no DB`, 'memory', 'memory', {}],
   ['(e) node-webot/wechat 2.1 on Express 4, same push, same reply', 'webot', 'webot', {}],
+  [
+    '(g) bare push: node:http + node:crypto + one fast-xml-parser pass, same reply',
+    'bare',
+    'bare',
+    {},
+  ],
   [`(r) retry of an answered push 「${content}」, no DB`, 'retry-memory', 'memory', {}],
   ['(f) floor: (b) plus one `select 1` per push, PGlite', 'floor-pglite', 'floor-pglite', {}],
   [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
@@ -324,11 +351,11 @@ if (admin) {
 }
 
 // (e) answers what (b) answers: learnt from a (b) server before the runs.
-if (wanted.includes('webot')) {
+if (wanted.includes('webot') || wanted.includes('bare')) {
   const { child, lines, port } = await start('memory')
   const { reply } = await retryPush(port)
   await stop(child, lines)
-  targets.find((t) => t[1] === 'webot')![3].BENCH_REPLY = reply
+  for (const t of targets) if (t[1] === 'webot' || t[1] === 'bare') t[3].BENCH_REPLY = reply
 }
 
 const variant = process.env.BENCH_VARIANT?.split(' ').filter(Boolean) ?? []
@@ -385,6 +412,13 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
             ? [(await retryPush(port)).push]
             : await prepare(port, 6000 * (seconds + 2), `${target}${index}`)
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
+  // (e) and (g) answer a text learnt from (b): checked once, so they are not faster by being wrong.
+  if (env.BENCH_REPLY !== undefined) {
+    const [check] = await prepare(port, 1, `check${index}`)
+    const answer = await createPusher({ url: '', account: SAFE_ACCOUNT }).send(check!)
+    if (answer.reply?.Content !== env.BENCH_REPLY)
+      throw new Error(`${name} answered ${answer.status} ${JSON.stringify(answer.reply)}`)
+  }
   // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
   const backendsBefore = await backendMicros(appName)

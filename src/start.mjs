@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bundleOptions } from './bundle-options.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const entry = `${root}dist/node.js`
@@ -46,24 +47,10 @@ async function build() {
   writeEmbeddedAssets()
   const esbuild = await import('esbuild')
   await esbuild.build({
+    ...bundleOptions,
     absWorkingDir: root,
     entryPoints: ['src/node.ts', 'src/prepare.ts'],
     outdir: 'dist',
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // One file loads in about half the time of hundreds of node_modules files. PGlite stays
-    // outside: it finds its WebAssembly and data files next to its own modules.
-    external: ['@electric-sql/pglite', 'pg-native'],
-    banner: {
-      js: "import { createRequire as __quanziRequire } from 'node:module'; const require = __quanziRequire(import.meta.url);",
-    },
-    // Whitespace and syntax only: identifiers keep their names in stack traces; a third less to parse.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    sourcemap: true,
-    logLevel: 'warning',
   })
 }
 
