@@ -1,6 +1,6 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-read|memory|pglite|postgres|webot|bare  → prints
+ * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare  → prints
  * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server). `hello-read` reads the request body and answers 401: the transport cost of a
  * body. `webot` is node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering
  * every text with `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with
@@ -59,14 +59,14 @@ async function writeAllocations() {
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
-if (scenario === 'bare') {
-  const server = barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').listen(
-    0,
-    '127.0.0.1',
-    () => {
-      console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
-    },
-  )
+if (scenario === 'bare' || scenario === 'hello-raw') {
+  const server = (
+    scenario === 'bare'
+      ? barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello')
+      : createServer((_req, res) => res.end('Hello World'))
+  ).listen(0, '127.0.0.1', () => {
+    console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
+  })
   process.on('SIGTERM', () => {
     console.log(JSON.stringify({ queries: 0 }))
     server.close(() => process.exit(0))
@@ -154,7 +154,7 @@ if (scenario === 'bare') {
   }).fetch
 }
 
-if (scenario !== 'webot' && scenario !== 'bare') {
+if (scenario !== 'webot' && scenario !== 'bare' && scenario !== 'hello-raw') {
   const server = serve(
     { fetch: fetchHandler!, port: 0, hostname: '127.0.0.1' },
     (info: AddressInfo) => {

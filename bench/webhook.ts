@@ -24,7 +24,7 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,
+ *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
@@ -293,6 +293,7 @@ const rows: {
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
   ['(a) Hono hello-world', 'hello', 'hello', {}],
+  ['(a″) node:http hello-world, no framework', 'hello-raw', 'hello-raw', {}],
   ['(a′) hello-world that reads the same 64 KB body, 401', 'hello-read', 'hello-read', {}],
   [
     '(d) refused unauthenticated 64 KB push: plaintext to a safe account (401 from the query)',
@@ -402,7 +403,7 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
   const appName = `quanzi-bench-${process.pid}-${index}`
   const { child, lines, port } = await start(scenario, { ...env, PGAPPNAME: appName }, flags)
   const pushes =
-    target === 'hello'
+    target === 'hello' || target === 'hello-raw'
       ? null
       : target === 'refused' || target === 'hello-read'
         ? [await refusedPush(port)]
