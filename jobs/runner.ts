@@ -360,6 +360,56 @@ function unique(slots: Date[]): Date[] {
   return [...all.values()].sort((a, b) => a.getTime() - b.getTime())
 }
 
+/** A run of a job no longer in the list is closed only this long after its slot: in a rolling
+ * deploy, the job may be a newer version's, whose ticks will resume it. */
+export const ORPHAN_GRACE_MS = 86_400_000
+
+/**
+ * Closes the runs no tick will ever continue — paused, or running with a lease that passed — of
+ * jobs not in `jobs` (removed or renamed): a job's paused and dead runs are resumed and taken over
+ * by its own ticks only, so such a run would otherwise stay open for good (kept by the retention
+ * as its job's newest scheduled run, resumed with a stale cursor if the job came back). Each is
+ * marked failed (`abandoned: …`) and logged at warn as `JOB_ABANDONED`, once its slot is
+ * {@link ORPHAN_GRACE_MS} before `at`. Returns how many.
+ */
+export async function closeOrphanedRuns(
+  jobs: readonly Job[],
+  { db, clock, logger }: JobDeps,
+  at: Date,
+): Promise<number> {
+  if (jobs.length === 0) return 0
+  const now = clock.now()
+  const closed = await db
+    .updateTable('job_runs')
+    .where(
+      'job',
+      'not in',
+      jobs.map((j) => j.name),
+    )
+    .where('slot', '<', new Date(at.getTime() - ORPHAN_GRACE_MS))
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'paused'),
+        eb.and([eb('status', '=', 'running'), eb('lease_until', '<', now)]),
+      ]),
+    )
+    .set({
+      status: 'failed',
+      finished_at: now,
+      lease_until: null,
+      error: 'abandoned: its job is no longer in the job list, no tick will continue it',
+    })
+    .returning(['job', 'slot'])
+    .execute()
+  for (const r of closed)
+    logger.warn('job run abandoned: its job is no longer in the job list', {
+      code: 'JOB_ABANDONED',
+      job: r.job,
+      slot: new Date(r.slot).toISOString(),
+    })
+  return closed.length
+}
+
 /**
  * Logs and counts one slot's outcome. Routine successful runs log at debug (an idle server would
  * otherwise write thousands of lines a day); failed and slow runs at warn with a stable `code`; a
