@@ -18,7 +18,8 @@
  *   (jobs/chunks.ts) and, once the budget is spent, returns `more: true`: its slot is `paused` (no
  *   process holds it) with the cursor its chunks saved, and every later tick resumes it first —
  *   whether or not the job is due — until it finishes. A tick starts no further slot of a job
- *   once the budget is spent; the catch-up runs those later. Node passes no budget: jobs run to
+ *   once the budget is spent; the catch-up runs those later (with catch-up off, they are stored
+ *   `paused` without a cursor, so later ticks resume them). Node passes no budget: jobs run to
  *   completion.
  */
 import type { Kysely, Transaction } from 'kysely'
@@ -259,7 +260,7 @@ const message = (o: SlotOutcome) =>
  * passed) and the slots its cron matched since its last scheduled slot that no process ran — the
  * last two at most `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest
  * first, each through its claim, each logged and counted; no slot after the first once `budget`
- * is spent. Never throws. node-cron's six-field (seconds) expressions are not caught up, only
+ * is spent (with catch-up off, those are stored paused for the next ticks). Never throws. node-cron's six-field (seconds) expressions are not caught up, only
  * their dead runs taken over.
  */
 export async function runScheduled(
@@ -282,8 +283,11 @@ export async function runScheduled(
     return []
   }
   const reports: SlotReport[] = []
-  for (const slot of slots) {
-    if (reports.length > 0 && o.budget && !o.budget.left()) break
+  for (const [i, slot] of slots.entries()) {
+    if (reports.length > 0 && o.budget && !o.budget.left()) {
+      await postpone(job, deps, slots.slice(i), o.worker)
+      break
+    }
     const started = performance.now()
     const outcome = await runJobSlot(job, deps, {
       slot,
@@ -297,6 +301,38 @@ export async function runScheduled(
     reports.push({ job: job.name, slot, ...outcome })
   }
   return reports
+}
+
+/**
+ * Keeps the slots a tick did not start for its spent budget when nothing else would run them
+ * (JOB_CATCH_UP_HOURS=0: no catch-up): each is stored `paused`, without a cursor, so every later
+ * tick resumes it first — catch-up 0 drops the slots missed while no process ran, not those a tick
+ * postponed. A slot another process claimed meanwhile keeps its row. Never throws.
+ */
+async function postpone(job: Job, deps: JobDeps, slots: Date[], worker: string): Promise<void> {
+  if (deps.config.jobs.catchUpHours > 0 || slots.length === 0) return
+  const now = deps.clock.now()
+  await deps.db
+    .insertInto('job_runs')
+    .values(
+      slots.map((slot) => ({
+        job: job.name,
+        slot,
+        trigger: 'schedule' as const,
+        status: 'paused' as const,
+        worker,
+        started_at: now,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['job', 'slot']).doNothing())
+    .execute()
+    .catch((error) =>
+      deps.logger.warn('postponed job slot not recorded', {
+        code: 'JOB_FAILED',
+        job: job.name,
+        error,
+      }),
+    )
 }
 
 async function slotsToRun(
