@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest'
+import { chunkBudget } from '../src/budget.js'
 import { loadConfig } from '../src/config.js'
 import { createLogger, type LogFields } from '../src/logger.js'
 import { forEachDatabase } from '../test/databases.js'
@@ -128,6 +129,40 @@ forEachDatabase('job catch-up', (get, dbName) => {
     await tick(off.job, at('2026-11-20T00:00:00Z'), { JOB_CATCH_UP_HOURS: '0' })
     await tick(off.job, at('2026-11-20T05:00:00Z'), { JOB_CATCH_UP_HOURS: '0' })
     expect(iso(off.slots)).toEqual(['2026-11-20T00:00:00.000Z', '2026-11-20T05:00:00.000Z'])
+  })
+
+  it('with JOB_CATCH_UP_HOURS=0, still runs a due slot a tick postponed for its spent budget', async () => {
+    const { job, slots } = recording(`postponed-${dbName}`, '*/10 * * * *')
+    const off = { JOB_CATCH_UP_HOURS: '0' }
+    // A run paused by an earlier invocation whose budget ran out.
+    await get()
+      .db.insertInto('job_runs')
+      .values({
+        job: job.name,
+        slot: at('2026-11-20T01:00:00Z'),
+        trigger: 'schedule',
+        status: 'paused',
+        worker: 'earlier',
+        started_at: at('2026-11-20T01:00:00Z'),
+      })
+      .execute()
+    // 01:10 is due, but resuming 01:00 spends the invocation's budget: 01:10 is postponed.
+    const reports = await runDue([job], deps(at('2026-11-20T01:10:01Z'), off), {
+      scheduledTime: at('2026-11-20T01:10:00Z'),
+      timeZone: 'UTC',
+      worker: 'w',
+      budget: chunkBudget(0),
+    })
+    expect(reports.map((r) => [r.slot.toISOString(), r.status])).toEqual([
+      ['2026-11-20T01:00:00.000Z', 'ran'],
+    ])
+    // The next minute's invocation runs it: the server was up, only the budget was short.
+    await tick(job, at('2026-11-20T01:11:00Z'), off)
+    expect(iso(slots)).toEqual(['2026-11-20T01:00:00.000Z', '2026-11-20T01:10:00.000Z'])
+    // Slots missed while no process ran are still not caught up.
+    await tick(job, at('2026-11-20T01:50:00Z'), off)
+    expect(iso(slots).at(-1)).toBe('2026-11-20T01:50:00.000Z')
+    expect(slots).toHaveLength(3)
   })
 
   it('gives a job its slot, and a manual run now rounded down to the minute', async () => {

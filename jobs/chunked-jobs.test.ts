@@ -177,6 +177,45 @@ forEachDatabase('chunked jobs', (get, dbName) => {
     expect(await segments(db)).toEqual(expected)
   })
 
+  it('segment recompute: an older paused run resumed after a newer manual one finished writes nothing over it', async () => {
+    const { db } = get()
+    await forget(db)
+    const slot = new Date(SLOT.getTime() + 2 * 86_400_000)
+    const t1 = new Date(slot.getTime() + 5_000)
+    const [old] = await runScheduled(recomputeSegmentsJob, deps(t1), {
+      slot,
+      due: true,
+      timeZone: TZ,
+      worker: 'bounded',
+      budget: chunkBudget(0),
+    })
+    expect(old).toMatchObject({ status: 'paused' })
+    // 40 days later an operator recomputes by hand: members have moved on (active → at risk …).
+    const t2 = new Date(t1.getTime() + 40 * 86_400_000)
+    const manual = await runJobSlot(recomputeSegmentsJob, deps(t2), {
+      slot: t2,
+      trigger: 'manual',
+      worker: 'operator',
+    })
+    expect(manual.status).toBe('ran')
+    const newer = await segments(db)
+    expect(newer.transitions.some((t) => t.at.getTime() === t2.getTime())).toBe(true)
+    // The old run is resumed (a tick shortly after its slot: nothing else is due) …
+    const [resumed] = await runScheduled(
+      recomputeSegmentsJob,
+      deps(new Date(t2.getTime() + MINUTE)),
+      {
+        slot: new Date(slot.getTime() + 10 * MINUTE),
+        due: false,
+        timeZone: TZ,
+        worker: 'resumer',
+      },
+    )
+    expect(resumed).toMatchObject({ status: 'ran', result: { superseded: t2.toISOString() } })
+    // … and leaves the newer segments, their `since` and the transitions as they were.
+    expect(await segments(db)).toEqual(newer)
+  })
+
   it('a tick resumes a paused slot first and, once the budget is spent, claims no further slot; the catch-up runs it later', async () => {
     const ran: string[] = []
     const job = {

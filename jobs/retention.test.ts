@@ -16,7 +16,7 @@ forEachDatabase('retention', (get, dbName) => {
     slot: Date,
     o: {
       trigger?: 'schedule' | 'manual'
-      status?: 'running' | 'succeeded' | 'failed'
+      status?: 'running' | 'paused' | 'succeeded' | 'failed'
       lease?: Date
     } = {},
   ) =>
@@ -86,5 +86,42 @@ forEachDatabase('retention', (get, dbName) => {
     expect(Object.keys(first)).toEqual(['jobRuns', 'more'])
     const rest = await retentionJob.run(ctx)
     expect(Object.keys(rest)).toEqual(pruneSteps.map((p) => p.name))
+  })
+
+  it('closes the runs no tick will continue — paused, or dead, of a job no longer in the job list — a day after their slot', async () => {
+    const gone = `gone-${dbName}`
+    await add(gone, ago(3), { status: 'paused' }) // removed from the list while paused
+    await add(`${gone}-dead`, ago(2), { status: 'running', lease: ago(2) }) // its process died
+    await add(`${gone}-alive`, ago(2), {
+      status: 'running',
+      lease: new Date(now.getTime() + 7_200_000),
+    })
+    // Within a day: maybe a job of a newer version (a rolling deploy); its ticks will resume it.
+    await add(`${gone}-young`, new Date(now.getTime() - 3_600_000), { status: 'paused' })
+    // A job in the list: its next tick resumes it.
+    await add(retentionJob.name, ago(3), { status: 'paused' })
+    const result = await retentionJob.run({
+      db: get().db,
+      clock: { now: () => new Date(now.getTime() + 3_600_000) },
+      logger: silentLogger,
+      config: loadConfig({}),
+      slot: now,
+    })
+    expect(result.orphanedRuns).toBe(2)
+    const rows = await get()
+      .db.selectFrom('job_runs')
+      .select(['job', 'status', 'error', 'finished_at'])
+      .where((eb) => eb.or([eb('job', 'like', `${gone}%`), eb('job', '=', retentionJob.name)]))
+      .orderBy('job')
+      .execute()
+    expect(rows.map((r) => [r.job, r.status])).toEqual([
+      [gone, 'failed'],
+      [`${gone}-alive`, 'running'],
+      [`${gone}-dead`, 'failed'],
+      [`${gone}-young`, 'paused'],
+      [retentionJob.name, 'paused'],
+    ])
+    expect(rows[0]!.error).toMatch(/^abandoned: .*no longer in the job list/)
+    expect(rows[0]!.finished_at).not.toBeNull()
   })
 })

@@ -1,6 +1,6 @@
 /**
  * Nightly retention: deletes rows that are only kept for a while, in bounded batches, one prune
- * step per table. Each step returns how many rows it deleted (the run's result). Add a step here
+ * step per table, and closes the runs of jobs no longer in the job list (jobs/runner.ts). Each step returns how many rows it deleted (the run's result). Add a step here
  * for another table (the outbox, campaign recipients) rather than another job. Idempotent, so
  * several processes running it (a caught-up slot and the next one) do no harm.
  */
@@ -8,6 +8,7 @@ import { type Kysely, sql } from 'kysely'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
 import { pruneOutbox } from '../src/community/outbox.js'
 import type { Database } from '../src/db/schema.js'
+import { closeOrphanedRuns } from './runner.js'
 import type { Job, JobContext } from './types.js'
 
 /** Rows per DELETE: each statement stays short, whatever the backlog. */
@@ -75,6 +76,16 @@ export const pruneSteps: PruneStep[] = [
     prune: async ({ db, config, slot }) => {
       const r = await pruneOutbox(db, { ...config.outboxRetention, now: slot })
       return r.outbox + r.receipts + r.csWindows
+    },
+  },
+  {
+    // Not a deletion: the runs of jobs gone from the list are closed (failed), and pruned with
+    // the other finished runs once past the retention.
+    name: 'orphanedRuns',
+    prune: async (ctx) => {
+      // The registry imports this file: read it when running, not when loading.
+      const { jobs } = await import('./index.js')
+      return closeOrphanedRuns(jobs, ctx, ctx.slot)
     },
   },
 ]

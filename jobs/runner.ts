@@ -18,7 +18,8 @@
  *   (jobs/chunks.ts) and, once the budget is spent, returns `more: true`: its slot is `paused` (no
  *   process holds it) with the cursor its chunks saved, and every later tick resumes it first —
  *   whether or not the job is due — until it finishes. A tick starts no further slot of a job
- *   once the budget is spent; the catch-up runs those later. Node passes no budget: jobs run to
+ *   once the budget is spent; the catch-up runs those later (with catch-up off, they are stored
+ *   `paused` without a cursor, so later ticks resume them). Node passes no budget: jobs run to
  *   completion.
  */
 import type { Kysely, Transaction } from 'kysely'
@@ -259,7 +260,7 @@ const message = (o: SlotOutcome) =>
  * passed) and the slots its cron matched since its last scheduled slot that no process ran — the
  * last two at most `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest
  * first, each through its claim, each logged and counted; no slot after the first once `budget`
- * is spent. Never throws. node-cron's six-field (seconds) expressions are not caught up, only
+ * is spent (with catch-up off, those are stored paused for the next ticks). Never throws. node-cron's six-field (seconds) expressions are not caught up, only
  * their dead runs taken over.
  */
 export async function runScheduled(
@@ -282,8 +283,11 @@ export async function runScheduled(
     return []
   }
   const reports: SlotReport[] = []
-  for (const slot of slots) {
-    if (reports.length > 0 && o.budget && !o.budget.left()) break
+  for (const [i, slot] of slots.entries()) {
+    if (reports.length > 0 && o.budget && !o.budget.left()) {
+      await postpone(job, deps, slots.slice(i), o.worker)
+      break
+    }
     const started = performance.now()
     const outcome = await runJobSlot(job, deps, {
       slot,
@@ -297,6 +301,38 @@ export async function runScheduled(
     reports.push({ job: job.name, slot, ...outcome })
   }
   return reports
+}
+
+/**
+ * Keeps the slots a tick did not start for its spent budget when nothing else would run them
+ * (JOB_CATCH_UP_HOURS=0: no catch-up): each is stored `paused`, without a cursor, so every later
+ * tick resumes it first — catch-up 0 drops the slots missed while no process ran, not those a tick
+ * postponed. A slot another process claimed meanwhile keeps its row. Never throws.
+ */
+async function postpone(job: Job, deps: JobDeps, slots: Date[], worker: string): Promise<void> {
+  if (deps.config.jobs.catchUpHours > 0 || slots.length === 0) return
+  const now = deps.clock.now()
+  await deps.db
+    .insertInto('job_runs')
+    .values(
+      slots.map((slot) => ({
+        job: job.name,
+        slot,
+        trigger: 'schedule' as const,
+        status: 'paused' as const,
+        worker,
+        started_at: now,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['job', 'slot']).doNothing())
+    .execute()
+    .catch((error) =>
+      deps.logger.warn('postponed job slot not recorded', {
+        code: 'JOB_FAILED',
+        job: job.name,
+        error,
+      }),
+    )
 }
 
 async function slotsToRun(
@@ -358,6 +394,56 @@ function unique(slots: Date[]): Date[] {
   const all = new Map<number, Date>()
   for (const slot of slots) all.set(slot.getTime(), slot)
   return [...all.values()].sort((a, b) => a.getTime() - b.getTime())
+}
+
+/** A run of a job no longer in the list is closed only this long after its slot: in a rolling
+ * deploy, the job may be a newer version's, whose ticks will resume it. */
+export const ORPHAN_GRACE_MS = 86_400_000
+
+/**
+ * Closes the runs no tick will ever continue — paused, or running with a lease that passed — of
+ * jobs not in `jobs` (removed or renamed): a job's paused and dead runs are resumed and taken over
+ * by its own ticks only, so such a run would otherwise stay open for good (kept by the retention
+ * as its job's newest scheduled run, resumed with a stale cursor if the job came back). Each is
+ * marked failed (`abandoned: …`) and logged at warn as `JOB_ABANDONED`, once its slot is
+ * {@link ORPHAN_GRACE_MS} before `at`. Returns how many.
+ */
+export async function closeOrphanedRuns(
+  jobs: readonly Job[],
+  { db, clock, logger }: JobDeps,
+  at: Date,
+): Promise<number> {
+  if (jobs.length === 0) return 0
+  const now = clock.now()
+  const closed = await db
+    .updateTable('job_runs')
+    .where(
+      'job',
+      'not in',
+      jobs.map((j) => j.name),
+    )
+    .where('slot', '<', new Date(at.getTime() - ORPHAN_GRACE_MS))
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'paused'),
+        eb.and([eb('status', '=', 'running'), eb('lease_until', '<', now)]),
+      ]),
+    )
+    .set({
+      status: 'failed',
+      finished_at: now,
+      lease_until: null,
+      error: 'abandoned: its job is no longer in the job list, no tick will continue it',
+    })
+    .returning(['job', 'slot'])
+    .execute()
+  for (const r of closed)
+    logger.warn('job run abandoned: its job is no longer in the job list', {
+      code: 'JOB_ABANDONED',
+      job: r.job,
+      slot: new Date(r.slot).toISOString(),
+    })
+  return closed.length
 }
 
 /**

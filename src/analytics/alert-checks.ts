@@ -229,7 +229,9 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
         .select('slot')
         .where('job', '=', job.name)
         .where('slot', '>', after)
-        // Running with a live lease, or paused between two bounded invocations (Workers).
+        // Running with a live lease, or paused between two bounded invocations (Workers): the
+        // job's next tick resumes it. A paused run excuses its own slot only; the runs of a job
+        // gone from the list, which no tick resumes, are closed by the retention job.
         .where((eb) =>
           eb.or([
             eb.and([eb('status', '=', 'running'), eb('lease_until', '>', c.now)]),

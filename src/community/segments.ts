@@ -82,6 +82,14 @@ function segmentCase(now: Date, t: SegmentThresholds, timeZone: string) {
 }
 
 /**
+ * Waits for the recomputes in progress and holds the next ones off until `trx` ends (a
+ * transaction-scoped advisory lock): what they committed is visible to the statements after it.
+ */
+export async function lockSegmentRecomputes(trx: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('quanzi:recompute-segments'))`.execute(trx)
+}
+
+/**
  * Recomputes every member's segment (all accounts, or one; all members, or the id range `ids`);
  * returns how many changed. Segments live in `member_segments` (narrow rows: moving a member does
  * not rewrite its `members` row); members whose segment is unchanged are not written, a member's
@@ -109,7 +117,7 @@ export async function recomputeSegments(
   ]
   const recompute = async (trx: Kysely<Database>) => {
     // Taken before the statement's snapshot: a concurrent recompute has committed by then.
-    await sql`select pg_advisory_xact_lock(hashtext('quanzi:recompute-segments'))`.execute(trx)
+    await lockSegmentRecomputes(trx)
     // One pass over simple expressions: compiling them (JIT, chosen for a big table) costs more
     // than it saves — about a second of a five-second first recompute over 1,000,000 members.
     await noJit(trx)
