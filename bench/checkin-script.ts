@@ -60,7 +60,7 @@ export function writeCheckinScript(): string {
       '\\set id random(1, 2000000000)',
       `select quanzi_receive('wxbench', 'k' || :id, 'o' || :id, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${levels}')->'member'->>'id' as mid \\gset`,
       `${checkinSql().replace(/\s+/g, ' ')};`,
-      "update inbound_events set status = 'replied', reply = 'x', completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
+      "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
       '',
     ].join('\n'),
   )

@@ -32,7 +32,15 @@ try {
       from pg_stat_user_tables t where t.schemaname = ${schema}`
       .execute(db)
       .then((r) => r.rows)
+  // Function timings (track_functions, set per session: pg_stat_statements is not loaded here).
+  const functions = () =>
+    sql<{ funcname: string; calls: number; total: number; self: number }>`
+      select funcname, calls::int, total_time as total, self_time as self
+      from pg_stat_user_functions where schemaname = ${schema}`
+      .execute(db)
+      .then((r) => r.rows)
   const before = await stats()
+  const fBefore = await functions()
   execFileSync(
     'pgbench',
     ['-h', url.hostname, '-p', url.port || '5432', '-U', url.username || 'postgres', '-n'].concat([
@@ -44,7 +52,13 @@ try {
       String(n),
       url.pathname.slice(1),
     ]),
-    { stdio: 'ignore', env: { ...process.env, PGOPTIONS: `-c search_path=${schema}` } },
+    {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        PGOPTIONS: `-c search_path=${schema} -c track_functions=all`,
+      },
+    },
   )
   await new Promise((r) => setTimeout(r, 1500)) // table statistics are flushed within a second
   const after = await stats()
@@ -69,6 +83,18 @@ try {
     )
   }
   console.log(`| per check-in | | | | ${entries.toFixed(2)} (rows written ${rows.toFixed(2)}) |`)
+  console.log(
+    '\n| function (one client, so no waiting) | calls per check-in | total µs per call | self µs per call |\n|---|---:|---:|---:|',
+  )
+  const fAfter = await functions()
+  for (const f of fAfter.sort((x, y) => y.total - x.total)) {
+    const b = fBefore.find((x) => x.funcname === f.funcname) ?? { calls: 0, total: 0, self: 0 }
+    const calls = f.calls - b.calls
+    if (calls === 0) continue
+    console.log(
+      `| ${f.funcname} | ${(calls / n).toFixed(2)} | ${(((f.total - b.total) * 1000) / calls).toFixed(0)} | ${(((f.self - b.self) * 1000) / calls).toFixed(0)} |`,
+    )
+  }
 } finally {
   await drop()
 }
