@@ -66,3 +66,64 @@ export function writeCheckinScript(): string {
   )
   return script
 }
+
+/**
+ * pgbench scripts of the least a first 签到 from a new member must write (issue #20 target 4: the
+ * floor the check-in statements are measured against), in plain SQL on the product's tables and
+ * indexes, with no functions, no points lots (the caller drops the lots trigger) and no analytics
+ * fact: the claim, the member, one ledger entry per award (daily_login, check-in) and the cached
+ * balance, the check-in row, the reply.
+ *
+ * - `shaped`: in the app's three transactions — the claim with the member and the daily_login
+ *   award (committed before the handler runs, so a retry finds it), the check-in, the reply.
+ * - `single`: everything in one transaction, the member written once with both awards.
+ */
+export function writeFloorScripts(): { shaped: string; single: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'quanzi-bench-'))
+  const ledger = (rule: string, balance: number) =>
+    `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) values ('wxbench', :mid, 5, '${rule}', '${rule}:' || :mid || ':' || current_date, ${balance}, 5, current_date, now());`
+  const claim =
+    "insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) values ('wxbench', 'k' || :id, 'o' || :id, 'text', 'processing', now());"
+  const member = (points: number) =>
+    `insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) values ('wxbench', 'o' || :id, true, now(), now(), now(), ${points}, ${points}) returning id as mid \\gset`
+  const checkin =
+    "insert into checkins (member_id, day, appid, streak, points, created_at) values (:mid, current_date, 'wxbench', 1, 5, now());"
+  const reply =
+    "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';"
+  const shaped = join(dir, 'floor-shaped.sql')
+  writeFileSync(
+    shaped,
+    [
+      '\\set id random(1, 2000000000)',
+      'begin;',
+      claim,
+      member(5),
+      ledger('daily_login', 5),
+      'commit;',
+      'begin;',
+      ledger('checkin', 10),
+      'update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = :mid;',
+      checkin,
+      'commit;',
+      reply,
+      '',
+    ].join('\n'),
+  )
+  const single = join(dir, 'floor-single.sql')
+  writeFileSync(
+    single,
+    [
+      '\\set id random(1, 2000000000)',
+      'begin;',
+      claim,
+      member(10),
+      ledger('daily_login', 5),
+      ledger('checkin', 10),
+      checkin,
+      reply,
+      'commit;',
+      '',
+    ].join('\n'),
+  )
+  return { shaped, single }
+}
