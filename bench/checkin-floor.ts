@@ -13,6 +13,8 @@
  *   floor, 3 tx         the least a first check-in must write, plain SQL, in the app's 3
  *                       transactions (claim + member + daily_login; check-in; reply); no lots
  *   floor, 1 tx         the same in one transaction
+ *   + lots, + member_days  the 3-transaction floor with the lots trigger, then with the analytics
+ *                       fact too: the rows the product adds, still without its functions
  * Each workload reports pushes (transactions) per second and the CPU its own PostgreSQL backends
  * used per push after the first second (sampled from /proc while pgbench runs, over pgbench's
  * per-second throughput: robust to the machine's other load, where throughput is not). Medians over the rounds, and each round's ratio to the -N of that round.
@@ -161,6 +163,14 @@ try {
       : []),
     { name: 'floor, 3 transactions', run: () => pgbench(['-f', floors.shaped, database], floor) },
     { name: 'floor, 1 transaction', run: () => pgbench(['-f', floors.single, database], floor) },
+    {
+      name: 'floor, 3 transactions, + lots',
+      run: () => pgbench(['-f', floors.shaped, database], latest),
+    },
+    {
+      name: 'floor, 3 transactions, + lots + member_days',
+      run: () => pgbench(['-f', floors.facts, database], latest),
+    },
   ]
   const results = new Map(workloads.map((w) => [w.name, [] as { tps: number; cpu: number }[]]))
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')

@@ -1,5 +1,5 @@
 /** The pgbench script of a first check-in, shared by the check-in benches. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -77,8 +77,10 @@ export function writeCheckinScript(): string {
  * - `shaped`: in the app's three transactions — the claim with the member and the daily_login
  *   award (committed before the handler runs, so a retry finds it), the check-in, the reply.
  * - `single`: everything in one transaction, the member written once with both awards.
+ * - `facts`: `shaped` plus the analytics fact (`member_days`) the claim also writes; run where the
+ *   lots trigger is in place, it is the floor plus what the product adds in rows.
  */
-export function writeFloorScripts(): { shaped: string; single: string } {
+export function writeFloorScripts(): { shaped: string; single: string; facts: string } {
   const dir = mkdtempSync(join(tmpdir(), 'quanzi-bench-'))
   const ledger = (rule: string, balance: number) =>
     `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) values ('wxbench', :mid, 5, '${rule}', '${rule}:' || :mid || ':' || current_date, ${balance}, 5, current_date, now());`
@@ -125,5 +127,15 @@ export function writeFloorScripts(): { shaped: string; single: string } {
       '',
     ].join('\n'),
   )
-  return { shaped, single }
+  // The floor in the app's shape plus what the app also writes: the analytics fact (member_days)
+  // in the claim's transaction (run in a schema with the lots trigger for the lots).
+  const facts = join(dir, 'floor-facts.sql')
+  writeFileSync(
+    facts,
+    readFileSync(shaped, 'utf8').replace(
+      ledger('daily_login', 5),
+      `insert into member_days (appid, day, member_id, kinds) values ('wxbench', current_date, :mid, 1);\n${ledger('daily_login', 5)}`,
+    ),
+  )
+  return { shaped, single, facts }
 }
