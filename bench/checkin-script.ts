@@ -1,5 +1,5 @@
 /** The pgbench script of a first check-in, shared by the check-in benches. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -60,9 +60,82 @@ export function writeCheckinScript(): string {
       '\\set id random(1, 2000000000)',
       `select quanzi_receive('wxbench', 'k' || :id, 'o' || :id, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${levels}')->'member'->>'id' as mid \\gset`,
       `${checkinSql().replace(/\s+/g, ' ')};`,
-      "update inbound_events set status = 'replied', reply = 'x', completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
+      "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
       '',
     ].join('\n'),
   )
   return script
+}
+
+/**
+ * pgbench scripts of the least a first 签到 from a new member must write (issue #20 target 4: the
+ * floor the check-in statements are measured against), in plain SQL on the product's tables and
+ * indexes, with no functions, no points lots (the caller drops the lots trigger) and no analytics
+ * fact: the claim, the member, one ledger entry per award (daily_login, check-in) and the cached
+ * balance, the check-in row, the reply.
+ *
+ * - `shaped`: in the app's three transactions — the claim with the member and the daily_login
+ *   award (committed before the handler runs, so a retry finds it), the check-in, the reply.
+ * - `single`: everything in one transaction, the member written once with both awards.
+ * - `facts`: `shaped` plus the analytics fact (`member_days`) the claim also writes; run where the
+ *   lots trigger is in place, it is the floor plus what the product adds in rows.
+ */
+export function writeFloorScripts(): { shaped: string; single: string; facts: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'quanzi-bench-'))
+  const ledger = (rule: string, balance: number) =>
+    `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) values ('wxbench', :mid, 5, '${rule}', '${rule}:' || :mid || ':' || current_date, ${balance}, 5, current_date, now());`
+  const claim =
+    "insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) values ('wxbench', 'k' || :id, 'o' || :id, 'text', 'processing', now());"
+  const member = (points: number) =>
+    `insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) values ('wxbench', 'o' || :id, true, now(), now(), now(), ${points}, ${points}) returning id as mid \\gset`
+  const checkin =
+    "insert into checkins (member_id, day, appid, streak, points, created_at) values (:mid, current_date, 'wxbench', 1, 5, now());"
+  const reply =
+    "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';"
+  const shaped = join(dir, 'floor-shaped.sql')
+  writeFileSync(
+    shaped,
+    [
+      '\\set id random(1, 2000000000)',
+      'begin;',
+      claim,
+      member(5),
+      ledger('daily_login', 5),
+      'commit;',
+      'begin;',
+      ledger('checkin', 10),
+      'update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = :mid;',
+      checkin,
+      'commit;',
+      reply,
+      '',
+    ].join('\n'),
+  )
+  const single = join(dir, 'floor-single.sql')
+  writeFileSync(
+    single,
+    [
+      '\\set id random(1, 2000000000)',
+      'begin;',
+      claim,
+      member(10),
+      ledger('daily_login', 5),
+      ledger('checkin', 10),
+      checkin,
+      reply,
+      'commit;',
+      '',
+    ].join('\n'),
+  )
+  // The floor in the app's shape plus what the app also writes: the analytics fact (member_days)
+  // in the claim's transaction (run in a schema with the lots trigger for the lots).
+  const facts = join(dir, 'floor-facts.sql')
+  writeFileSync(
+    facts,
+    readFileSync(shaped, 'utf8').replace(
+      ledger('daily_login', 5),
+      `insert into member_days (appid, day, member_id, kinds) values ('wxbench', current_date, :mid, 1);\n${ledger('daily_login', 5)}`,
+    ),
+  )
+  return { shaped, single, facts }
 }

@@ -32,7 +32,15 @@ try {
       from pg_stat_user_tables t where t.schemaname = ${schema}`
       .execute(db)
       .then((r) => r.rows)
+  // Function timings (track_functions, set per session: pg_stat_statements is not loaded here).
+  const functions = () =>
+    sql<{ funcname: string; calls: number; total: number; self: number }>`
+      select funcname, calls::int, total_time as total, self_time as self
+      from pg_stat_user_functions where schemaname = ${schema}`
+      .execute(db)
+      .then((r) => r.rows)
   const before = await stats()
+  const fBefore = await functions()
   execFileSync(
     'pgbench',
     ['-h', url.hostname, '-p', url.port || '5432', '-U', url.username || 'postgres', '-n'].concat([
@@ -44,14 +52,21 @@ try {
       String(n),
       url.pathname.slice(1),
     ]),
-    { stdio: 'ignore', env: { ...process.env, PGOPTIONS: `-c search_path=${schema}` } },
+    {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        PGOPTIONS: `-c search_path=${schema} -c track_functions=all`,
+      },
+    },
   )
   await new Promise((r) => setTimeout(r, 1500)) // table statistics are flushed within a second
   const after = await stats()
   let rows = 0
   let entries = 0
+  let exactEntries = 0
   console.log(
-    `\n| table (${n} check-ins) | rows inserted | rows updated (of which HOT) | indexes | index entries |\n|---|---:|---:|---:|---:|`,
+    `\n| table (${n} check-ins) | rows inserted | rows updated (of which HOT) | indexes (partial) | index entries, upper bound | index entries |\n|---|---:|---:|---:|---:|---:|`,
   )
   for (const a of after) {
     const b = before.find((x) => x.relname === a.relname)!
@@ -62,13 +77,41 @@ try {
     ]
     if (ins + upd === 0) continue
     const e = (ins + upd - hot) * a.idx
+    // A partial index holds only the rows its predicate admits: counted in the table (every row
+    // in it was written by this run), once per row however often it was updated.
+    const partial = (
+      await sql<{ pred: string }>`select pg_get_expr(indpred, indrelid) as pred from pg_index
+        where indrelid = ${`${schema}.${a.relname}`}::regclass and indpred is not null`.execute(db)
+    ).rows
+    let exact = (ins + upd - hot) * (a.idx - partial.length)
+    for (const { pred } of partial) {
+      const { rows: c } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(
+        a.relname,
+      )} where ${sql.raw(pred)}`.execute(db)
+      exact += c[0]!.n / n
+    }
     rows += ins + upd
     entries += e
+    exactEntries += exact
     console.log(
-      `| ${a.relname} | ${ins.toFixed(2)} | ${upd.toFixed(2)} (${hot.toFixed(2)}) | ${a.idx} | ${e.toFixed(2)} |`,
+      `| ${a.relname} | ${ins.toFixed(2)} | ${upd.toFixed(2)} (${hot.toFixed(2)}) | ${a.idx} (${partial.length}) | ${e.toFixed(2)} | ${exact.toFixed(2)} |`,
     )
   }
-  console.log(`| per check-in | | | | ${entries.toFixed(2)} (rows written ${rows.toFixed(2)}) |`)
+  console.log(
+    `| per check-in | ${rows.toFixed(2)} rows written | | | ${entries.toFixed(2)} | ${exactEntries.toFixed(2)} |`,
+  )
+  console.log(
+    '\n| function (one client, so no waiting) | calls per check-in | total µs per call | self µs per call |\n|---|---:|---:|---:|',
+  )
+  const fAfter = await functions()
+  for (const f of fAfter.sort((x, y) => y.total - x.total)) {
+    const b = fBefore.find((x) => x.funcname === f.funcname) ?? { calls: 0, total: 0, self: 0 }
+    const calls = f.calls - b.calls
+    if (calls === 0) continue
+    console.log(
+      `| ${f.funcname} | ${(calls / n).toFixed(2)} | ${(((f.total - b.total) * 1000) / calls).toFixed(0)} | ${(((f.self - b.self) * 1000) / calls).toFixed(0)} |`,
+    )
+  }
 } finally {
   await drop()
 }

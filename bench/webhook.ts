@@ -28,6 +28,8 @@
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
+ *      BENCH_FLOOR=1 (with BENCH_PGBENCH=1 and 签到: pgbench of the least a first check-in must
+ *      write, plain SQL, in the app's 3 transactions and in 1 — bench/checkin-script.ts),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h"),
  *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them).
@@ -48,7 +50,7 @@ import pg from 'pg'
 import { bundleOptions } from '../src/bundle-options.mjs'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
-import { writeCheckinScript } from './checkin-script.js'
+import { writeCheckinScript, writeFloorScripts } from './checkin-script.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -506,6 +508,31 @@ if (process.env.BENCH_PGBENCH === '1') {
         `pgbench -M ${mode} check-in statements: ${tps.toFixed(0)} pushes/s (${(tps / plain[i]!.tps).toFixed(2)}× pgbench -N -M ${mode}), latency average ${latency} ms`,
       )
     })
+    if (process.env.BENCH_FLOOR === '1') {
+      // The floor: the least a first check-in must write, plain SQL, no lots (their trigger is
+      // dropped from the bench's schema, which nothing uses after this), -M prepared like the app.
+      await admin!.query(`drop trigger points_lots_sync on ${schema}.points_ledger`)
+      const floors = writeFloorScripts()
+      for (const [name, script] of [
+        ["the floor in the app's 3 transactions", floors.shaped],
+        ['the floor in 1 transaction', floors.single],
+      ] as const) {
+        const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
+          PGOPTIONS: `-c search_path=${schema}`,
+        })
+        rows.push({
+          name: `pgbench -M prepared, ${name}, ${connections} clients (pushes/s)`,
+          rps: tps,
+          p50: latency,
+          p99: Number.NaN,
+          bad: 0,
+          perPush: '–',
+        })
+        console.log(
+          `pgbench -M prepared ${name}: ${tps.toFixed(0)} pushes/s (${(tps / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms`,
+        )
+      }
+    }
   }
 }
 if (admin) {

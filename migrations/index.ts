@@ -54,6 +54,7 @@ import * as m0053 from './0053_receive_outcome.js'
 import * as m0054 from './0054_member_segments.js'
 import * as m0055 from './0055_mp_credit_granted_at.js'
 import * as m0056 from './0056_subscribe_accepted_at.js'
+import * as m0057 from './0057_cheaper_checkin.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -107,4 +108,5 @@ export const migrations: Record<string, Migration> = {
   '0054_member_segments': m0054,
   '0055_mp_credit_granted_at': m0055,
   '0056_subscribe_accepted_at': m0056,
+  '0057_cheaper_checkin': m0057,
 }

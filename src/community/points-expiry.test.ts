@@ -3,6 +3,7 @@ import { expect, it } from 'vitest'
 import { findJob } from '../../jobs/index.js'
 import { runScheduled } from '../../jobs/runner.js'
 import * as m0043 from '../../migrations/0043_points_expiry.js'
+import * as m0057 from '../../migrations/0057_cheaper_checkin.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { testConfig } from '../../test/server.js'
@@ -327,6 +328,38 @@ forEachDatabase('points expiry', (get, dbName) => {
     // the same lots as FIFO spending left them, unstamped
     expect((await lots(id)).map((l) => l.remaining)).toEqual(fifo.filter((r) => r > 0))
     expect((await lots(id)).every((l) => l.expires === null)).toBe(true)
+    await expectLedgerInvariant(get().db)
+  })
+
+  it('migration 0057 applies over existing lots: they keep spending FIFO, announcing and expiring', async () => {
+    const db = get().db as unknown as Kysely<unknown>
+    // Lots written and stamped before the migration (0056's functions and indexes) …
+    await m0057.down(db)
+    const id = await member()
+    await change(id, 40, new Date('2026-06-01T02:00:00Z'))
+    await change(id, 2, new Date('2026-06-01T03:00:00Z'))
+    await change(id, 5, new Date('2026-06-03T02:00:00Z'))
+    const settings = days(30, 7)
+    await stampLots(get().db, { now: new Date('2026-06-03T05:00:00Z'), timeZone: TZ, settings })
+    await change(id, 7, new Date('2026-06-04T02:00:00Z'))
+    await m0057.up(db)
+    // … and after it: the oldest first, then the notice and the expiry of what is left
+    await change(id, -41, new Date('2026-06-05T02:00:00Z'))
+    expect((await lots(id)).map((l) => l.remaining)).toEqual([0, 1, 5, 7])
+    await stampLots(get().db, { now: new Date('2026-06-05T05:00:00Z'), timeZone: TZ, settings })
+    const now = new Date('2026-06-23T16:05:00Z')
+    expect(await announceExpiringPoints(get().db, { now, settings, campaigns, t })).toEqual({
+      notices: 1,
+      points: 1,
+    })
+    await expireLots(get().db, { now: new Date('2026-07-01T16:05:00Z'), timeZone: TZ })
+    expect((await lots(id)).map((l) => [l.remaining, l.expired])).toEqual([
+      [0, 0],
+      [0, 1],
+      [5, 0],
+      [7, 0],
+    ])
+    expect(await balance(id)).toBe(12)
     await expectLedgerInvariant(get().db)
   })
 

@@ -193,6 +193,36 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
     expect(await balance(id)).toEqual({ points_balance: 0, points_lifetime: 1031, level: 'silver' })
   })
 
+  it('answers duplicate for a used key before capped, disabled or insufficient', async () => {
+    // The key is looked up only when a change would be refused (migrations/0057): a used key
+    // still wins over every other refusal.
+    const appid = 'wxpointsdup00000001'
+    const id = await member(appid)
+    const day = new Date('2026-11-24T04:00:00Z')
+    const change = (rule: string, key: string, delta: number | null) =>
+      withMemberLocked(get().db, id, (trx, m) => {
+        const c = { appid, memberId: id, rule, idempotencyKey: key, now: day, timeZone: TZ }
+        return delta === null ? awardRule(trx, m, c) : applyDelta(trx, m, c, delta)
+      })
+    for (let i = 0; i < 3; i++) await change('product_review', `dup${id}-r${i}`, null)
+    expect((await change('product_review', `dup${id}-r3`, null)).status).toBe('capped')
+    expect((await change('product_review', `dup${id}-r0`, null)).status).toBe('duplicate')
+    expect((await change('content_share', `dup${id}-s`, null)).status).toBe('applied')
+    await get()
+      .db.insertInto('point_rules')
+      .values({ appid, rule: 'content_share', points: 5, enabled: false })
+      .execute()
+    expect((await change('content_share', `dup${id}-s2`, null)).status).toBe('disabled')
+    expect((await change('content_share', `dup${id}-s`, null)).status).toBe('duplicate')
+    const { points_balance } = await balance(id)
+    expect((await change('redeem', `dup${id}-spend`, -points_balance)).status).toBe('applied')
+    expect(await change('redeem', `dup${id}-spend`, -points_balance)).toMatchObject({
+      status: 'duplicate',
+      balance: 0,
+    })
+    expect((await change('redeem', `dup${id}-spend2`, -1)).status).toBe('insufficient')
+  })
+
   it('ranks earned points this week and all time, ties sharing a rank, spending not counted', async () => {
     const appid = 'wxrank0000000000001'
     // created one after another: ties are listed by member id
