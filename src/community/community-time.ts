@@ -1,10 +1,25 @@
 /** The community's calendar: days begin at local midnight in its time zone (Asia/Shanghai by default). */
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-function parts(at: Date, timeZone: string) {
-  let f = formatters.get(timeZone)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
+interface Parts {
+  year: number
+  month: number
+  day: number
+  hour: number
+  minute: number
+  second: number
+}
+
+/**
+ * Per time zone: its formatter and the parts of the last two whole seconds asked for (a day's
+ * start asks for two instants). Pushes arriving together ask for the same seconds, and
+ * `formatToParts` is the costly part (≈ 20 µs a push on PostgreSQL check-ins).
+ */
+const zones = new Map<string, { format: Intl.DateTimeFormat; seen: [number, Parts][] }>()
+function parts(at: Date, timeZone: string): Parts {
+  const second = Math.floor(at.getTime() / 1000)
+  let zone = zones.get(timeZone)
+  if (!zone) {
+    const format = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -14,10 +29,13 @@ function parts(at: Date, timeZone: string) {
       minute: '2-digit',
       second: '2-digit',
     })
-    formatters.set(timeZone, f)
+    zone = { format, seen: [] }
+    zones.set(timeZone, zone)
   }
-  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]))
-  return {
+  for (const [s, known] of zone.seen) if (s === second) return known
+  const p: Record<string, string> = {}
+  for (const x of zone.format.formatToParts(at)) p[x.type] = x.value
+  const computed: Parts = {
     year: Number(p.year),
     month: Number(p.month),
     day: Number(p.day),
@@ -25,6 +43,9 @@ function parts(at: Date, timeZone: string) {
     minute: Number(p.minute),
     second: Number(p.second),
   }
+  zone.seen.unshift([second, computed])
+  zone.seen.length = Math.min(zone.seen.length, 2)
+  return computed
 }
 
 /** The local calendar day of an instant, as `YYYY-MM-DD`. */
