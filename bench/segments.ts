@@ -4,6 +4,9 @@
  * measured in the same run:
  *   - the baseline: a plain full-table `update members set last_campaign_at = last_campaign_at`
  *     (the cost of writing every member row once);
+ *   - the floor: the rows a first recompute must write and nothing else — one `member_segments`
+ *     row and one `segment_transitions` row per member, into copies of the two tables with their
+ *     indexes and identity (rolled back), straight from `members`, no segment computed, no join;
  *   - before (BENCH_BEFORE=0 skips it): the previous design's first recompute — the segment a
  *     column of `members` (indexed with appid), every change an `UPDATE members` and a transition
  *     checked against `members` by a foreign key — on the same members, in the same schema.
@@ -95,6 +98,26 @@ try {
     figures.push(['before: first recompute, segment in members (rolled back)', before])
     await sql`vacuum members`.execute(db)
   }
+  // The floor: what a first recompute must write, written without computing anything.
+  const floor = await timed("floor: write the first recompute's rows, nothing else", () =>
+    db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`create table floor_segments (like member_segments including all)`.execute(trx)
+        await sql`create table floor_transitions (like segment_transitions including all)`.execute(
+          trx,
+        )
+        await sql`insert into floor_segments (member_id, appid, segment, since)
+          select id, appid, 'active', ${now} from members`.execute(trx)
+        await sql`insert into floor_transitions (appid, member_id, from_segment, to_segment, at)
+          select appid, id, null, 'active', ${now} from members`.execute(trx)
+        throw new RolledBack()
+      })
+      .catch((e) => {
+        if (!(e instanceof RolledBack)) throw e
+      }),
+  )
+  figures.push(["floor: the first recompute's rows alone (rolled back)", floor])
   const run = (at: Date) =>
     recomputeSegments(db, {
       now: at,
