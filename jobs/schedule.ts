@@ -15,6 +15,28 @@ export interface Schedule {
 }
 
 /**
+ * What calls a function at the minutes a cron expression matches: node-cron in production, a
+ * test's fake clock in tests. `tick` gets the scheduled time.
+ */
+export interface CronDriver {
+  schedule(
+    expression: string,
+    tick: (at: Date) => Promise<unknown>,
+    o: { timeZone: string; name: string; noOverlap: boolean },
+  ): { stop(): unknown }
+}
+
+/** node-cron: a task per expression, read in the time zone. */
+export const nodeCron: CronDriver = {
+  schedule: (expression, tick, o) =>
+    cron.schedule(expression, (context) => tick(context.date), {
+      timezone: o.timeZone,
+      name: o.name,
+      noOverlap: o.noOverlap,
+    }),
+}
+
+/**
  * Schedules every job. A job's passes run one after another in this process (node-cron's
  * `noOverlap` skips a tick while the previous one runs; the next tick catches it up); across
  * processes the `(job, slot)` claims decide.
@@ -22,9 +44,10 @@ export interface Schedule {
 export function scheduleJobs(
   jobs: readonly Job[],
   deps: JobDeps,
-  o: { timeZone: string; worker?: string; metrics?: Metrics },
+  o: { timeZone: string; worker?: string; metrics?: Metrics; cron?: CronDriver },
 ): Schedule {
   const worker = o.worker ?? workerName()
+  const driver = o.cron ?? nodeCron
   const running = new Set<Promise<unknown>>()
   const tasks = jobs.map((job) => {
     let previous: Promise<unknown> = Promise.resolve()
@@ -37,8 +60,8 @@ export function scheduleJobs(
       return run.finally(() => running.delete(run))
     }
     void pass(slotOf(deps.clock.now()), false)
-    return cron.schedule(job.cron, (tick) => pass(slotOf(tick.date), true), {
-      timezone: o.timeZone,
+    return driver.schedule(job.cron, (at) => pass(slotOf(at), true), {
+      timeZone: o.timeZone,
       name: job.name,
       noOverlap: true,
     })
