@@ -17,7 +17,9 @@
  * - **Budget** (Workers): a tick may carry a {@link Budget}. A long job works in chunks
  *   (jobs/chunks.ts) and, once the budget is spent, returns `more: true`: its slot is `paused` (no
  *   process holds it) with the cursor its chunks saved, and every later tick resumes it first —
- *   whether or not the job is due — until it finishes. A tick starts no further slot of a job
+ *   whether or not the job is due — until it finishes (on Node, where a job ticks only at its own
+ *   cron, the sweep of jobs/schedule.ts looks every minute: {@link jobsToResume}, then a tick with
+ *   `resumeOnly`). A tick starts no further slot of a job
  *   once the budget is spent; the catch-up runs those later (with catch-up off, they are stored
  *   `paused` without a cursor, so later ticks resume them). Node passes no budget: jobs run to
  *   completion.
@@ -260,8 +262,10 @@ const message = (o: SlotOutcome) =>
  * passed) and the slots its cron matched since its last scheduled slot that no process ran — the
  * last two at most `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest
  * first, each through its claim, each logged and counted; no slot after the first once `budget`
- * is spent (with catch-up off, those are stored paused for the next ticks). Never throws. node-cron's six-field (seconds) expressions are not caught up, only
- * their dead runs taken over.
+ * is spent (with catch-up off, those are stored paused for the next ticks). Never throws.
+ * node-cron's six-field (seconds) expressions are not caught up, only their dead runs taken over.
+ * `resumeOnly` (the Node sweep, {@link jobsToResume}): only the paused and dead runs, no slot
+ * started, nothing caught up.
  */
 export async function runScheduled(
   job: Job,
@@ -273,6 +277,7 @@ export async function runScheduled(
     worker: string
     metrics?: Metrics
     budget?: Budget
+    resumeOnly?: boolean
   },
 ): Promise<SlotReport[]> {
   let slots: Date[]
@@ -338,7 +343,7 @@ async function postpone(job: Job, deps: JobDeps, slots: Date[], worker: string):
 async function slotsToRun(
   job: Job,
   { db, clock, logger, config }: JobDeps,
-  o: { slot: Date; due: boolean; timeZone: string },
+  o: { slot: Date; due: boolean; timeZone: string; resumeOnly?: boolean },
 ): Promise<Date[]> {
   const paused = (
     await db
@@ -349,17 +354,19 @@ async function slotsToRun(
       .where('slot', '<=', o.slot)
       .execute()
   ).map((r) => new Date(r.slot))
-  const current = o.due ? [o.slot] : []
+  const current = o.due && !o.resumeOnly ? [o.slot] : []
   if (config.jobs.catchUpHours === 0) return unique([...paused, ...current])
   const since = new Date(o.slot.getTime() - config.jobs.catchUpHours * 3_600_000)
   const [last, dead] = await Promise.all([
-    db
-      .selectFrom('job_runs')
-      .select((eb) => eb.fn.max('slot').as('slot'))
-      .where('job', '=', job.name)
-      .where('trigger', '=', 'schedule')
-      .where('slot', '<', o.slot)
-      .executeTakeFirst(),
+    o.resumeOnly
+      ? undefined
+      : db
+          .selectFrom('job_runs')
+          .select((eb) => eb.fn.max('slot').as('slot'))
+          .where('job', '=', job.name)
+          .where('trigger', '=', 'schedule')
+          .where('slot', '<', o.slot)
+          .executeTakeFirst(),
     db
       .selectFrom('job_runs')
       .select('slot')
@@ -371,6 +378,7 @@ async function slotsToRun(
       .where('slot', '<=', o.slot)
       .execute(),
   ])
+  if (o.resumeOnly) return unique([...paused, ...dead.map((r) => new Date(r.slot))])
   const lastSlot = last?.slot ? new Date(last.slot).getTime() : undefined
   const matched =
     lastSlot !== undefined && job.cron.trim().split(/\s+/).length === 5
@@ -387,6 +395,45 @@ async function slotsToRun(
       to: matched.at(-1)!.toISOString(),
     })
   return unique([...paused, ...dead.map((r) => new Date(r.slot)), ...missed, ...current])
+}
+
+/**
+ * The jobs among `jobs` with a run a tick would continue without starting a slot: a paused run
+ * (slot at most `at`), or — with catch-up on — a scheduled run whose lease passed within
+ * `config.jobs.catchUpHours` before `at`. The Node sweep asks this every minute, so a paused
+ * run of a daily job is resumed within a minute, not at its next slot: one query on the two
+ * partial indexes (`job_runs_paused`, `job_runs_running`), nothing else when it finds none.
+ */
+export async function jobsToResume(
+  jobs: readonly Job[],
+  { db, clock, config }: JobDeps,
+  at: Date,
+): Promise<Job[]> {
+  if (jobs.length === 0) return []
+  const names = jobs.map((j) => j.name)
+  const since = new Date(at.getTime() - config.jobs.catchUpHours * 3_600_000)
+  const paused = db
+    .selectFrom('job_runs')
+    .select('job')
+    .where('job', 'in', names)
+    .where('status', '=', 'paused')
+    .where('slot', '<=', at)
+  const rows = await (config.jobs.catchUpHours === 0
+    ? paused
+    : paused.union(
+        db
+          .selectFrom('job_runs')
+          .select('job')
+          .where('job', 'in', names)
+          .where('status', '=', 'running')
+          .where('trigger', '=', 'schedule')
+          .where('lease_until', '<', clock.now())
+          .where('slot', '>=', since)
+          .where('slot', '<=', at),
+      )
+  ).execute()
+  const found = new Set(rows.map((r) => r.job))
+  return jobs.filter((j) => found.has(j.name))
 }
 
 /** The slots, each once, oldest first. */
