@@ -5,7 +5,7 @@
  * edited before it sends (375 px and desktop). Screenshots go to test-output/console/. Skipped, saying so, only when no Chromium executable exists.
  */
 import type { Page } from 'playwright-core'
-import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
 import { campaignsJob } from '../../jobs/campaigns.js'
 import { browserSuite, SHOTS } from '../../test/browser-kit.js'
 import { passwordOf, seedOperators } from '../../test/console-kit.js'
@@ -36,6 +36,7 @@ browserSuite('campaigns in a browser', (db, browser) => {
   // No quiet hours: the pushes go out whenever the test runs.
   const config = testConfig({ QUIET_HOURS: 'off' })
   let server: TestServer
+  let ahead = 0
   const foreign: string[] = []
 
   beforeAll(async () => {
@@ -63,10 +64,19 @@ browserSuite('campaigns in a browser', (db, browser) => {
         segment,
       )
     }
-    server = await startServer(db().db, { config })
+    // The console reads the campaign's figures up to its own today: the test's events happen a few
+    // minutes ahead of the real clock, so the console is moved to them before it reads (otherwise,
+    // just before local midnight, they fall on a day the console has not reached yet).
+    server = await startServer(db().db, {
+      config,
+      clock: { now: () => new Date(Date.now() + ahead) },
+    })
   })
   afterAll(async () => {
     await server?.close()
+  })
+  afterEach(() => {
+    ahead = 0
   })
 
   it('makes, schedules and reports an A/B campaign for a segment', async () => {
@@ -165,14 +175,14 @@ browserSuite('campaigns in a browser', (db, browser) => {
     const back = recipients.filter((r, i) => (r.variant === 'B' ? i % 3 === 0 : i % 10 === 0))
     await db()
       .db.updateTable('members')
-      .set({ last_active_at: new Date(at.getTime() + 30 * 60_000) })
+      .set({ last_active_at: new Date(at.getTime() + 2 * 60_000) })
       .where(
         'id',
         'in',
         back.map((r) => r.member_id),
       )
       .execute()
-    const again = { now: () => new Date(at.getTime() + 60 * 60_000) }
+    const again = { now: () => new Date(at.getTime() + 3 * 60_000) }
     await campaignsJob.run({
       db: db().db,
       clock: again,
@@ -181,6 +191,7 @@ browserSuite('campaigns in a browser', (db, browser) => {
       slot: again.now(),
     })
 
+    ahead = Math.max(0, again.now().getTime() - Date.now())
     await page.goto(`${server.url}/console/campaigns`)
     const row = await page.locator('table.data tbody tr').first().textContent()
     expect(row).toContain('已结束') // a one-shot campaign ends with its run
