@@ -41,7 +41,7 @@
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import esbuild from 'esbuild'
@@ -66,10 +66,11 @@ const wanted = (
 /**
  * The target servers run bundled as `npm start` runs the server (src/bundle-options.mjs: esbuild,
  * syntax-minified), not through tsx, whose transform adds a `__name` call per function. The bundle
- * lives under node_modules/.cache so that its external packages resolve. `BENCH_TSX=1` (also as a
+ * lives under node_modules/.cache so that its external packages resolve, and is removed at the end. `BENCH_TSX=1` (also as a
  * `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
  */
-const serverBundle = 'node_modules/.cache/quanzi-bench/server.mjs'
+// Per run: worktrees that link one node_modules must not measure each other's code.
+const serverBundle = `node_modules/.cache/quanzi-bench/server-${process.pid}.mjs`
 await esbuild.build({
   ...bundleOptions,
   entryPoints: ['bench/server.ts'],
@@ -539,6 +540,8 @@ if (admin) {
   await admin.query(`drop schema ${schema} cascade`)
   await admin.end()
 }
+rmSync(serverBundle, { force: true })
+rmSync(`${serverBundle}.map`, { force: true })
 
 const base = rows[0]!.rps
 // The last column: what two fully busy cores could serve at the CPU per request measured (server +

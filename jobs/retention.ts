@@ -79,8 +79,8 @@ export const pruneSteps: PruneStep[] = [
     },
   },
   {
-    // Not a deletion: the runs of jobs gone from the list are closed (failed), and pruned with
-    // the other finished runs once past the retention.
+    // Not a deletion: the runs of jobs gone from the list are closed (failed). A removed job's
+    // newest scheduled run is kept, as every job's is (one row per removed job).
     name: 'orphanedRuns',
     prune: async (ctx) => {
       // The registry imports this file: read it when running, not when loading.

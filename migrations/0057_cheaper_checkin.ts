@@ -20,7 +20,13 @@ import { type Kysely, sql } from 'kysely'
  * - `inbound_events_follow_up_idx` is dropped: nothing reads it (no query asks for
  *   `status = 'follow_up'`), and its predicate on `status` made every reply store a non-HOT
  *   update (new entries in every index of the table). `inbound_events` gets fillfactor 50, so the
- *   reply usually fits on the claim's page and the update stays HOT.
+ *   reply usually fits on the claim's page and the update stays HOT (new pages only; about twice
+ *   the table's pages, which the daily prune keeps short).
+ *
+ * Deploying: the notice index is rebuilt inside the migration's transaction (not CONCURRENTLY),
+ * so `points_lots` takes no inserts — no awards — until it commits: seconds per million lots. A
+ * duplicate idempotency key now spends a ledger id (the insert's `on conflict do nothing`), so
+ * ledger ids have gaps; nothing reads them as a count (lots spend in `ledger_id` order still).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql.raw(LOCKED).execute(db)

@@ -55,6 +55,7 @@ import * as m0054 from './0054_member_segments.js'
 import * as m0055 from './0055_mp_credit_granted_at.js'
 import * as m0056 from './0056_subscribe_accepted_at.js'
 import * as m0057 from './0057_cheaper_checkin.js'
+import * as m0058 from './0058_rule_points_positive.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -109,4 +110,5 @@ export const migrations: Record<string, Migration> = {
   '0055_mp_credit_granted_at': m0055,
   '0056_subscribe_accepted_at': m0056,
   '0057_cheaper_checkin': m0057,
+  '0058_rule_points_positive': m0058,
 }

@@ -26,7 +26,7 @@ function newestSource() {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const path = `${dir}/${e.name}`
       if (e.isDirectory()) walk(path)
-      else if (/\.(ts|tsx)$/.test(e.name) && !e.name.endsWith('.test.ts'))
+      else if (/\.(ts|tsx|mjs)$/.test(e.name) && !e.name.endsWith('.test.ts'))
         newest = Math.max(newest, statSync(path).mtimeMs)
       else if (dir.endsWith('console/assets') && /\.(js|css)$/.test(e.name))
         newest = Math.max(newest, statSync(path).mtimeMs)

@@ -173,6 +173,9 @@ forEachDatabase('operator API', (get) => {
       (await call('PUT', '/rules/checkin', { points: 8, capCount: 1, capPeriod: 'day' })).status,
     ).toBe(200)
     expect((await call('PUT', '/rules/checkin', { points: 8, capCount: 1 })).status).toBe(400)
+    // A 0-point rule made every award of it a zero ledger delta the ledger refuses: the member's
+    // check-in failed with an apology. Turning a rule off is `enabled: false`.
+    expect((await call('PUT', '/rules/checkin', { points: 0 })).status).toBe(400)
     const after = await (await call('GET', '/rules')).json()
     expect(after.rules.find((r: { rule: string }) => r.rule === 'checkin')).toMatchObject({
       points: 8,

@@ -1,5 +1,6 @@
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
+import * as m0058 from '../../migrations/0058_rule_points_positive.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { parseXml } from '../wechat/codec.js'
 import { toInboundMessage } from '../wechat/message.js'
@@ -420,4 +421,23 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
       running.set(e.member_id, next)
     }
   }, 60_000)
+})
+
+forEachDatabase('migration 0058: a points rule awards at least 1 point', (get) => {
+  it('keeps a stored 0-point rule as a turned-off one, and refuses 0 from then on', async () => {
+    const db = get().db as unknown as Kysely<unknown>
+    await m0058.down(db)
+    // What the operator API accepted before: 0 points (every award of it then failed).
+    await sql`insert into point_rules (appid, rule, points, cap_count, cap_period, enabled)
+      values ('wx_zero', 'checkin', 0, 1, 'day', true)`.execute(db)
+    await m0058.up(db)
+    const { rows } = await sql<{ points: number; enabled: boolean }>`
+      select points, enabled from point_rules where appid = 'wx_zero' and rule = 'checkin'`.execute(
+      db,
+    )
+    expect(rows).toEqual([{ points: 1, enabled: false }])
+    await expect(
+      sql`update point_rules set points = 0 where appid = 'wx_zero'`.execute(db),
+    ).rejects.toThrow(/point_rules_points_check/)
+  })
 })

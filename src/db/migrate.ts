@@ -34,11 +34,22 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
     provider: { getMigrations: async () => migrations },
     migrationTableSchema: schema,
   })
-  const result: MigrationResultSet = await migrator.migrateToLatest()
+  let result: MigrationResultSet = await migrator.migrateToLatest()
+  // Before it runs a migration the Migrator introspects every table of every schema; a schema
+  // another client drops meanwhile fails that read (3F000, seen when test suites drop theirs).
+  // Nothing has run then: try again.
+  for (let tries = 1; tries < 3 && schemaVanished(result); tries++)
+    result = await migrator.migrateToLatest()
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error })
   }
   const applied = (result.results ?? []).filter((r) => r.status === 'Success')
   return { applied: applied.map((r) => r.migrationName), total: names.length }
+}
+
+/** The Migrator failed before any migration, on a schema dropped under its introspection. */
+function schemaVanished(result: MigrationResultSet): boolean {
+  const code = (result.error as { code?: unknown } | undefined)?.code
+  return code === '3F000' && !result.results?.some((r) => r.status === 'Error')
 }

@@ -5,7 +5,9 @@ import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
 
 /** The input of {@link putRule} (`PUT rules/:rule`). */
 export const putRuleInput = v.strictObject({
-  points: int(0, 100_000),
+  // 0 would make every award of the rule a zero ledger delta, which the ledger refuses (the
+  // member's check-in then fails): a rule that awards nothing is turned off (`enabled`).
+  points: int(1, 100_000),
   capCount: v.optional(v.nullable(int(1))),
   capPeriod: v.optional(
     v.nullable(v.picklist(['day', 'week', 'ever'], 'must be day, week or ever')),

@@ -44,7 +44,7 @@ export const zhCN = {
   'rewards.capPeriod.none': '不限',
   'rewards.ruleSaved': '已保存规则 {rule}',
   'rewards.error.form': '请修改标出的内容后再提交',
-  'rewards.error.points': '积分须为 0–100000 的整数',
+  'rewards.error.points': '积分须为 1–100000 的整数（不发积分请停用该规则）',
   'rewards.error.capCount': '上限次数须为正整数，或留空',
   'rewards.error.capBoth': '上限次数和周期须同时填写或同时留空',
   'rewards.error.rule': '没有这条规则',
@@ -190,7 +190,8 @@ export const en: Record<keyof typeof zhCN, string> = {
   'rewards.capPeriod.none': 'No cap',
   'rewards.ruleSaved': 'Rule {rule} saved',
   'rewards.error.form': 'Correct the marked fields and send again',
-  'rewards.error.points': 'Points: a whole number from 0 to 100000',
+  'rewards.error.points':
+    'Points: a whole number from 1 to 100000 (to award nothing, turn the rule off)',
   'rewards.error.capCount': 'Cap count: a positive whole number, or empty',
   'rewards.error.capBoth': 'Set both the cap count and its period, or neither',
   'rewards.error.rule': 'No such rule',

@@ -112,7 +112,7 @@ forEachDatabase('console: rewards', (get) => {
     })
     expect(bad.status).toBe(400)
     const badHtml = await bad.text()
-    expect(badHtml).toContain('积分须为 0–100000 的整数')
+    expect(badHtml).toContain('积分须为 1–100000 的整数')
     expect(badHtml).toContain('value="many"')
     const half = await post('/console/rewards/rules/checkin', { points: '8', capCount: '2' })
     expect(half.status).toBe(400)
