@@ -1,18 +1,26 @@
 import { CompiledQuery } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { checkinStatement } from '../src/community/checkins.js'
+import { nextLocalMidnight } from '../src/community/community-time.js'
 import { nameTag } from '../src/community/display-names.js'
 import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
+import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
 import { countStatements } from '../test/statement-counter.js'
 
 forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
   let server: TestServer
   beforeAll(async () => {
+    // This server keeps the real clock (the pushes' timestamps are checked against it), and its
+    // tests count on one community day: run across local midnight, a second daily_login was
+    // awarded mid-test (seen in CI at 00:00 Asia/Shanghai). The suite takes seconds: start it
+    // after a midnight less than a minute away.
+    const midnight = nextLocalMidnight(new Date(), testConfig().timeZone).getTime()
+    if (midnight - Date.now() < 60_000)
+      await new Promise((resolve) => setTimeout(resolve, midnight - Date.now() + 1_000))
     server = await startServer(get().db)
-  })
+  }, 120_000)
   afterAll(() => server.close())
 
   it('checks in once a day and reports points, level and progress', async () => {
