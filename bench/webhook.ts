@@ -66,10 +66,10 @@ const wanted = (
 /**
  * The target servers run bundled as `npm start` runs the server (src/bundle-options.mjs: esbuild,
  * syntax-minified), not through tsx, whose transform adds a `__name` call per function. The bundle
- * lives under node_modules/.cache so that its external packages resolve, and is removed at the end. `BENCH_TSX=1` (also as a
- * `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
+ * lives under node_modules/.cache so that its external packages resolve, one per run (worktrees
+ * that link one node_modules must not measure each other's code), removed at the end.
+ * `BENCH_TSX=1` (also as a `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
  */
-// Per run: worktrees that link one node_modules must not measure each other's code.
 const serverBundle = `node_modules/.cache/quanzi-bench/server-${process.pid}.mjs`
 await esbuild.build({
   ...bundleOptions,
