@@ -88,6 +88,9 @@ forEachDatabase('node schedule: paused runs', (get, dbName) => {
       .where('job', '=', job.name)
       .where('slot', '=', slot)
       .executeTakeFirstOrThrow()
+  /** This process's schedule of `job`, ticked by `cron`. */
+  const start = (job: Job, cron: ReturnType<typeof fakeCron>) =>
+    scheduleJobs([job], deps(), { timeZone: TZ, worker: 'node', cron: cron.driver })
   /** Moves the fake clock to each minute in turn, firing what is due there. */
   const minutes = async (fire: (at: Date) => Promise<unknown>, from: number, to: number) => {
     for (let mm = from; mm <= to; mm++) {
@@ -101,11 +104,7 @@ forEachDatabase('node schedule: paused runs', (get, dbName) => {
     const { job, calls } = chunked(`daily-${dbName}`, (chunk, call) => chunk === 1 && call === 1)
     const cron = fakeCron()
     now = at(29)
-    const schedule = scheduleJobs([job], deps(), {
-      timeZone: TZ,
-      worker: 'node',
-      cron: cron.driver,
-    })
+    const schedule = start(job, cron)
     lines.length = 0
     await minutes(cron.fire, 30, 30)
     // It saved progress and has a try left: paused with its cursor (the runner's retry). The sweep
@@ -126,11 +125,7 @@ forEachDatabase('node schedule: paused runs', (get, dbName) => {
     const cron = fakeCron()
     now = at(29)
     lines.length = 0
-    const schedule = scheduleJobs([job], deps(), {
-      timeZone: TZ,
-      worker: 'node',
-      cron: cron.driver,
-    })
+    const schedule = start(job, cron)
     await minutes(cron.fire, 30, 45)
     await schedule.stop()
     expect(calls).toEqual([
@@ -145,11 +140,7 @@ forEachDatabase('node schedule: paused runs', (get, dbName) => {
     const { job, calls } = chunked(`orphan-${dbName}`, () => false)
     const cron = fakeCron()
     now = at(29)
-    const schedule = scheduleJobs([job], deps(), {
-      timeZone: TZ,
-      worker: 'node',
-      cron: cron.driver,
-    })
+    const schedule = start(job, cron)
     // Another process claimed 03:30, committed chunk 0 and died: its lease passes at 03:31:30.
     await get()
       .db.insertInto('job_runs')
@@ -190,11 +181,7 @@ forEachDatabase('node schedule: paused runs', (get, dbName) => {
     const cron = fakeCron()
     now = at(20)
     lines.length = 0
-    const schedule = scheduleJobs([job], deps(), {
-      timeZone: TZ,
-      worker: 'node',
-      cron: cron.driver,
-    })
+    const schedule = start(job, cron)
     await minutes(cron.fire, 21, 29)
     await schedule.stop()
     expect(calls).toEqual([])
