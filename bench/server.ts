@@ -1,15 +1,16 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
  * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare  → prints
- * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server). `hello-read` reads the request body and answers 401: the transport cost of a
- * body. `webot` is node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering
- * every text with `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with
- * nothing but node:http, node:crypto and fast-xml-parser (bench/bare-push.ts). `floor-pglite` and
- * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
- * asks the database once.
+ * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server).
+ * `hello-read` reads the request body and answers 401: the transport cost of a body. `webot` is
+ * node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering every text with
+ * `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with nothing but
+ * node:http, node:crypto and fast-xml-parser (bench/bare-push.ts); `hello-raw` is a node:http
+ * hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
+ * push: the ceiling of any push that asks the database once.
  */
 import { writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
@@ -59,29 +60,31 @@ async function writeAllocations() {
 let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
-if (scenario === 'bare' || scenario === 'hello-raw') {
-  const server = (
-    scenario === 'bare'
-      ? barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello')
-      : createServer((_req, res) => res.end('Hello World'))
-  ).listen(0, '127.0.0.1', () => {
-    console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
-  })
-  process.on('SIGTERM', () => {
-    console.log(JSON.stringify({ queries: 0 }))
-    server.close(() => process.exit(0))
-  })
-} else if (scenario === 'webot') {
-  const reply = process.env.BENCH_REPLY ?? 'hello'
-  const app = express()
-  app.use(
-    '/wechat',
-    wechat(
-      { token: SAFE_ACCOUNT.token, appid: SAFE_ACCOUNT.appid, encodingAESKey: SAFE_ACCOUNT.aesKey },
-      (_req: unknown, res: { reply(text: string): void }) => res.reply(reply),
-    ),
-  )
-  const server = createServer(app).listen(0, '127.0.0.1', () => {
+// The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
+const plainServers: Record<string, () => Server> = {
+  bare: () => barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello'),
+  'hello-raw': () => createServer((_req, res) => res.end('Hello World')),
+  webot: () => {
+    const reply = process.env.BENCH_REPLY ?? 'hello'
+    const app = express()
+    app.use(
+      '/wechat',
+      wechat(
+        {
+          token: SAFE_ACCOUNT.token,
+          appid: SAFE_ACCOUNT.appid,
+          encodingAESKey: SAFE_ACCOUNT.aesKey,
+        },
+        (_req: unknown, res: { reply(text: string): void }) => res.reply(reply),
+      ),
+    )
+    return createServer(app)
+  },
+}
+const plain = plainServers[scenario]
+
+if (plain) {
+  const server = plain().listen(0, '127.0.0.1', () => {
     console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
   })
   process.on('SIGTERM', () => {
@@ -154,7 +157,7 @@ if (scenario === 'bare' || scenario === 'hello-raw') {
   }).fetch
 }
 
-if (scenario !== 'webot' && scenario !== 'bare' && scenario !== 'hello-raw') {
+if (!plain) {
   const server = serve(
     { fetch: fetchHandler!, port: 0, hostname: '127.0.0.1' },
     (info: AddressInfo) => {
