@@ -96,13 +96,13 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
       member.last_active_at = now
       members.set(key, member)
       // No moderators in memory: told with the claim, as the database store does.
-      return {
-        ...member,
+      // A copy as the database store's (Object.assign: see memberFromJson).
+      return Object.assign({}, member, {
         isNew: !existed,
         previous_active_at: previous,
         dailyLogin: null,
         moderator: false,
-      }
+      })
     },
   }
 }

@@ -91,15 +91,20 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   const log = deps.logger.child({ appid, dedupeKey: key.dedupeKey, msgType: message.type })
 
   const t = translator(deps.locale)
-  const address = { to: message.fromUserName, from: message.toUserName }
   const render = (reply: Reply | null) =>
-    reply && renderReply(reply, { ...address, createTime: Math.floor(now() / 1000) }, input.format)
+    reply &&
+    renderReply(
+      reply,
+      { to: message.fromUserName, from: message.toUserName, createTime: Math.floor(now() / 1000) },
+      input.format,
+    )
 
   let member: RecordedMember | DuplicatePush
   try {
     member = await deps.members.receive(
       {
-        ...key,
+        appid,
+        dedupeKey: key.dedupeKey,
         msgType: message.type === 'unknown' ? message.msgType : message.type,
         event: isEvent(message) ? message.event : null,
         replay: input.stamp && { door: 'wechat', ...input.stamp },

@@ -185,104 +185,121 @@ export function toInboundMessage(f: PushFields): InboundMessage {
       'push lacks ToUserName, FromUserName, MsgType or a numeric CreateTime',
     )
   }
+  // `base` goes last in each literal below: its four keys are not among the others, and Node 20's
+  // V8 takes a slow path for properties that follow a spread (`{ ...base, type }`: ~3 µs a push,
+  // `{ type, ...base }`: ~0.06; bench/README.md, "Object spread").
   const base: Base = { toUserName, fromUserName, createTime: Number(createTime), raw: f }
   const msgId = str(f, 'MsgId')
   switch (msgType) {
     case 'text':
       return {
-        ...base,
         type: 'text',
         msgId,
         content: str(f, 'Content'),
         msgDataId: opt(f, 'MsgDataId') ?? undefined,
         idx: opt(f, 'Idx') ?? undefined,
+        ...base,
       }
     case 'image':
-      return { ...base, type: 'image', msgId, picUrl: str(f, 'PicUrl'), mediaId: str(f, 'MediaId') }
+      return { type: 'image', msgId, picUrl: str(f, 'PicUrl'), mediaId: str(f, 'MediaId'), ...base }
     case 'voice':
       return {
-        ...base,
         type: 'voice',
         msgId,
         mediaId: str(f, 'MediaId'),
         format: str(f, 'Format'),
         recognition: opt(f, 'Recognition') ?? undefined,
+        ...base,
       }
     case 'video':
     case 'shortvideo':
       return {
-        ...base,
         type: msgType,
         msgId,
         mediaId: str(f, 'MediaId'),
         thumbMediaId: str(f, 'ThumbMediaId'),
+        ...base,
       }
     case 'location':
       return {
-        ...base,
         type: 'location',
         msgId,
         latitude: num(f, 'Location_X'),
         longitude: num(f, 'Location_Y'),
         scale: num(f, 'Scale'),
         label: str(f, 'Label'),
+        ...base,
       }
     case 'link':
       return {
-        ...base,
         type: 'link',
         msgId,
         title: str(f, 'Title'),
         description: str(f, 'Description'),
         url: str(f, 'Url'),
+        ...base,
       }
     case 'event':
       return toEvent(base, f)
     default:
-      return { ...base, type: 'unknown', msgType, msgId: opt(f, 'MsgId') }
+      return { type: 'unknown', msgType, msgId: opt(f, 'MsgId'), ...base }
   }
 }
 
 function toEvent(base: Base, f: PushFields): InboundEvent {
   const event = str(f, 'Event')
   const eventKey = opt(f, 'EventKey')
-  const ev = { ...base, type: 'event' as const }
   switch (event) {
     case 'subscribe': {
       const scene = eventKey?.startsWith('qrscene_') ? eventKey.slice('qrscene_'.length) : null
-      return { ...ev, event, eventKey, scene: scene || null, ticket: opt(f, 'Ticket') }
+      return {
+        type: 'event',
+        event,
+        eventKey,
+        scene: scene || null,
+        ticket: opt(f, 'Ticket'),
+        ...base,
+      }
     }
     case 'unsubscribe':
-      return { ...ev, event }
+      return { type: 'event', event, ...base }
     case 'SCAN':
       return {
-        ...ev,
+        type: 'event',
         event,
         eventKey: eventKey ?? '',
         scene: eventKey ?? '',
         ticket: opt(f, 'Ticket'),
+        ...base,
       }
     case 'LOCATION':
       return {
-        ...ev,
+        type: 'event',
         event,
         latitude: num(f, 'Latitude'),
         longitude: num(f, 'Longitude'),
         precision: num(f, 'Precision'),
+        ...base,
       }
     case 'CLICK':
-      return { ...ev, event, eventKey: eventKey ?? '' }
+      return { type: 'event', event, eventKey: eventKey ?? '', ...base }
     case 'VIEW':
     case 'view_miniprogram':
-      return { ...ev, event, eventKey: eventKey ?? '', menuId: opt(f, 'MenuId') }
+      return { type: 'event', event, eventKey: eventKey ?? '', menuId: opt(f, 'MenuId'), ...base }
     case 'TEMPLATESENDJOBFINISH':
-      return { ...ev, event, msgId: str(f, 'MsgID') || str(f, 'MsgId'), status: str(f, 'Status') }
+      return {
+        type: 'event',
+        event,
+        msgId: str(f, 'MsgID') || str(f, 'MsgId'),
+        status: str(f, 'Status'),
+        ...base,
+      }
     case 'subscribe_msg_popup_event':
     case 'subscribe_msg_change_event':
     case 'subscribe_msg_sent_event':
-      return { ...ev, event, items: subscribeItems(f, event) }
+      return { type: 'event', event, items: subscribeItems(f, event), ...base }
     default:
-      return { ...base, type: 'other_event', event, eventKey }
+      return { type: 'other_event', event, eventKey, ...base }
   }
 }
 

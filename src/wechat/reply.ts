@@ -49,11 +49,13 @@ function fields(reply: Reply, a: ReplyAddress) {
     CreateTime: a.createTime,
     MsgType: reply.type,
   }
+  // Object.assign onto the fresh header, not `{ ...head, Content }`: Node 20's V8 takes a slow
+  // path for properties that follow a spread (bench/README.md, "Object spread").
   switch (reply.type) {
     case 'text':
-      return { ...head, Content: reply.content }
+      return Object.assign(head, { Content: reply.content })
     case 'image':
-      return { ...head, Image: { MediaId: reply.mediaId } }
+      return Object.assign(head, { Image: { MediaId: reply.mediaId } })
     case 'news': {
       if (reply.articles.length < 1 || reply.articles.length > 8) {
         throw new RangeError('a news reply carries 1 to 8 articles')
@@ -64,10 +66,12 @@ function fields(reply: Reply, a: ReplyAddress) {
         PicUrl: x.picUrl ?? '',
         Url: x.url ?? '',
       }))
-      return { ...head, ArticleCount: Articles.length, Articles }
+      return Object.assign(head, { ArticleCount: Articles.length, Articles })
     }
     case 'transfer_customer_service':
-      return reply.kfAccount ? { ...head, TransInfo: { KfAccount: reply.kfAccount } } : head
+      return reply.kfAccount
+        ? Object.assign(head, { TransInfo: { KfAccount: reply.kfAccount } })
+        : head
   }
 }
 

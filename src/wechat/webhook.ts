@@ -116,7 +116,8 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     for (const key of keys) {
       const cipher = cipherFor(key)
       try {
-        return { ...(await cipher.decrypt(encrypt)), cipher }
+        const { message, receiveId } = await cipher.decrypt(encrypt)
+        return { message, receiveId, cipher }
       } catch (error) {
         lastError = error
       }
