@@ -9,7 +9,10 @@ import { readFileSync } from 'node:fs'
 import ts from 'typescript'
 import { expect, it } from 'vitest'
 
-/** Every file a push runs through, from the route to the reply (and the logger each push makes). */
+/**
+ * Every file a push runs through, from the route to the reply (and the logger each push makes),
+ * and a check-in's handler.
+ */
 const PUSH_PATH = [
   'src/routes/wechat.ts',
   'src/wechat/webhook.ts',
@@ -23,6 +26,9 @@ const PUSH_PATH = [
   'src/bot/router.ts',
   'src/bot/context.ts',
   'src/community/members.ts',
+  'handlers/checkin.ts',
+  'src/community/checkins.ts',
+  'src/community/badges.ts',
   'src/logger.ts',
   'src/node-crypto.ts',
 ]

@@ -179,7 +179,9 @@ export async function awardBadgesFrom(
     const parsed = v.safeParse(badgePredicate, r.predicate)
     if (!parsed.success) return [] // written before validation existed: never awarded
     const reads = countersOf(parsed.output)
-    return [...reads].some((c) => changed.has(c)) ? [{ ...r, predicate: parsed.output, reads }] : []
+    return [...reads].some((c) => changed.has(c))
+      ? [Object.assign({}, r, { predicate: parsed.output, reads })]
+      : []
   })
   if (candidates.length === 0) return []
   const values: Partial<Record<Counter, number>> = {}
@@ -240,7 +242,7 @@ export async function memberBadges(
     ) r on true
     where b.member_id = ${memberId}
     order by b.awarded_at, b.badge_key`.execute(db)
-  return rows.map(({ awarded_at, ...b }) => ({ ...b, awardedAt: new Date(awarded_at) }))
+  return rows.map(({ awarded_at, ...b }) => Object.assign(b, { awardedAt: new Date(awarded_at) }))
 }
 
 /** A badge rule in effect for an account, as operators see it. */
