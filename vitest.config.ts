@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
@@ -9,10 +10,10 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     globalSetup: ['test/console-assets.ts', 'test/pglite-template.ts'],
-    // Two test files at a time. Vitest's default is one fewer than the cores — one file at a time on
-    // the 2-core machines CI runs on — while most suites spend their time waiting on PostgreSQL's
-    // commits, loopback servers and child processes (a clean-clone CI took 19 min so).
-    maxWorkers: 2,
+    // At least two test files at a time. Vitest's default is one fewer than the cores — one file at a
+    // time on the 2-core machines CI runs on — while most suites spend their time waiting on
+    // PostgreSQL's commits, loopback servers and child processes (a clean-clone CI took 19 min so).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -80,7 +80,7 @@ export async function withUnionid(ctx: BotContext) {
       .set({ unionid: info.unionid })
       .where('id', '=', ctx.member.id)
       .execute()
-    return { ...ctx.member, unionid: info.unionid }
+    return Object.assign({}, ctx.member, { unionid: info.unionid })
   } catch (error) {
     ctx.logger.warn('user/info failed; attributing by openid', { error })
     return ctx.member

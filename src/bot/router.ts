@@ -129,11 +129,20 @@ export class Router {
       const command = this.#findCommand(word) ?? this.#findPrefixCommand(text)
       if (command) {
         const args = rest.length > 0 ? rest.join(' ') : text.slice(command.matched.length).trim()
-        return (await command.handler(Object.assign({}, ctx, { args }))) ?? null
+        return (
+          (await command.handler(
+            Object.assign({}, ctx, { args } satisfies Pick<BotContext, 'args'>),
+          )) ?? null
+        )
       }
       for (const { pattern, handler } of this.#hears) {
         const match = pattern.exec(text)
-        if (match) return (await handler(Object.assign({}, ctx, { match }))) ?? null
+        if (match)
+          return (
+            (await handler(
+              Object.assign({}, ctx, { match } satisfies Pick<BotContext, 'match'>),
+            )) ?? null
+          )
       }
     }
     if (isEvent(m)) return null

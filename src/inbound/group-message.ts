@@ -84,12 +84,11 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
       msgId: m.msgId,
       raw: {},
     },
-    member: {
-      ...member,
+    member: Object.assign({}, member, {
       isNew: false,
       previous_active_at: member.last_active_at,
       dailyLogin: null,
-    },
+    }),
     text: m.text,
     args: '',
     match: null,
