@@ -1,9 +1,10 @@
 /**
  * The push path builds no object literal with a property after a spread (`{ ...a, b }`,
  * `{ ...a, ...b }`): Node 20's V8 takes a slow path for those properties, ~3–8 µs per literal
- * (about 10 µs for a member row) against 0.03–1 µs for `{ b, ...a }` or `Object.assign({}, a, { b })` — together about
- * a fifth of a push's CPU before they were removed (bench/README.md, "Object spread";
- * `npm run bench:spread`). Other code may keep them: it does not run per push.
+ * (about 10 µs for a member row) against 0.03–1 µs for `{ b, ...a }` or
+ * `Object.assign({}, a, { b })` — together about a fifth of a push's CPU before they were removed
+ * (bench/README.md, "Object spread"; `npm run bench:spread`). Other code may keep them: it does
+ * not run per push.
  */
 import { readFileSync } from 'node:fs'
 import ts from 'typescript'
@@ -11,7 +12,7 @@ import { expect, it } from 'vitest'
 
 /**
  * Every file a push runs through, from the route to the reply (and the logger each push makes),
- * and a check-in's handler.
+ * WeCom group messages and follows included, and a check-in's handler.
  */
 const PUSH_PATH = [
   'src/routes/wechat.ts',
@@ -19,22 +20,22 @@ const PUSH_PATH = [
   'src/wechat/envelope.ts',
   'src/wechat/codec.ts',
   'src/wechat/crypto.ts',
+  'src/node-crypto.ts',
   'src/wechat/message.ts',
   'src/wechat/reply.ts',
   'src/inbound/dispatch.ts',
   'src/inbound/community-context.ts',
-  'src/bot/router.ts',
   'src/inbound/group-message.ts',
-  'handlers/subscribe.ts',
-  // The (b) bench's member store: what the bench measures for "no database".
-  'test/memory-stores.ts',
-  'src/bot/context.ts',
   'src/community/members.ts',
+  'src/bot/context.ts',
+  'src/bot/router.ts',
+  'src/logger.ts',
+  'handlers/subscribe.ts',
   'handlers/checkin.ts',
   'src/community/checkins.ts',
   'src/community/badges.ts',
-  'src/logger.ts',
-  'src/node-crypto.ts',
+  // The (b) bench's member store: what the bench measures for "no database".
+  'test/memory-stores.ts',
 ]
 
 /** `file:line` of each object literal that has a property or spread after a spread. */
