@@ -14,6 +14,10 @@ export default defineConfig({
     // time on the 2-core machines CI runs on — while most suites spend their time waiting on
     // PostgreSQL's commits, loopback servers and child processes (a clean-clone CI took 19 min so).
     maxWorkers: Math.max(2, availableParallelism() - 1),
+    // A worker keeps its imported modules from one test file to the next instead of importing the
+    // whole graph again for each (test run 792 → 648 s on a 2-core machine). No suite mocks a
+    // module or relies on a fresh module state; a suite that needs one must say so here.
+    isolate: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

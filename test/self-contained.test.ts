@@ -41,3 +41,17 @@ it('keeps the known-answer vectors with their sources', () => {
     expect(vectors.filter((v) => !v.source).map((v) => v.id)).toEqual([])
   }
 })
+
+it('mocks no module: test files share their workers’ modules (vitest.config.ts, isolate: false)', () => {
+  // A module mock or a stubbed global would leak into the test files run after it in the worker.
+  const leaks = /\bvi\.(mock|doMock|stubGlobal|stubEnv)\(/
+  const offenders: string[] = []
+  for (const file of codeFiles(ROOT)) {
+    if (!/\.test\.tsx?$/.test(file) || file.endsWith('self-contained.test.ts')) continue
+    const lines = readFileSync(file, 'utf8').split('\n')
+    lines.forEach((line, i) => {
+      if (leaks.test(line)) offenders.push(`${relative(ROOT, file)}:${i + 1}`)
+    })
+  }
+  expect(offenders).toEqual([])
+})

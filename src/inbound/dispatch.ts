@@ -27,6 +27,7 @@ import type { PushFormat } from '../wechat/codec.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
+import type { Answer, AnsweredPushes } from './answered.js'
 import type { CommunitySettings } from './community-context.js'
 
 /** What dispatching needs; built once per app. */
@@ -45,6 +46,8 @@ export interface DispatchDeps {
   waitUntil?: (work: Promise<unknown>) => void
   /** Counts each push by type and outcome, with its answer time. */
   metrics?: Metrics
+  /** Final answers this process gave, for WeChat's exact resends (answered.ts); built once. */
+  answered?: AnsweredPushes
 }
 
 /** One push to dispatch. */
@@ -84,11 +87,20 @@ export async function dispatch(deps: DispatchDeps, input: DispatchInput): Promis
 type Handled = { body: string | null; outcome: PushOutcome }
 
 async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled> {
-  const { message, appid } = input
+  const { message, appid, stamp } = input
   const key = { appid, dedupeKey: dedupeKey(message) }
   const deadline = input.receivedAt + deps.replyDeadlineMs
   const now = () => deps.clock.now().getTime()
   const log = deps.logger.child({ appid, dedupeKey: key.dedupeKey, msgType: message.type })
+  // What the database settled, remembered for an exact resend of this request (answered.ts).
+  const remember = (answer: Answer) => {
+    if (stamp) deps.answered?.remember(appid, stamp, answer)
+  }
+  const resent = stamp && deps.answered?.get(appid, stamp)
+  if (resent) {
+    log.info('duplicate push', { outcome: resent.status })
+    return { body: resent.body, outcome: 'duplicate' }
+  }
 
   const t = translator(deps.locale)
   const render = (reply: Reply | null) =>
@@ -107,7 +119,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
         dedupeKey: key.dedupeKey,
         msgType: message.type === 'unknown' ? message.msgType : message.type,
         event: isEvent(message) ? message.event : null,
-        replay: input.stamp && { door: 'wechat', ...input.stamp },
+        replay: stamp && { door: 'wechat', ...stamp },
       },
       message,
       deps.clock.now(),
@@ -127,9 +139,11 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
         ? known
         : await waitForOutcome(deps.inbound, key, deadline, now)
     log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
-    const body =
-      outcome?.status === 'replied' || outcome?.status === 'failed' ? outcome.reply : null
-    return { body, outcome: 'duplicate' }
+    if (outcome?.status === 'replied' || outcome?.status === 'failed') {
+      remember({ body: outcome.reply, status: outcome.status })
+      return { body: outcome.reply, outcome: 'duplicate' }
+    }
+    return { body: null, outcome: 'duplicate' }
   }
   const recorded = member
 
@@ -169,7 +183,10 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   const settled = work.then(
     async (reply) => {
       const body = render(reply)
-      if (await deps.inbound.complete(key, body, deps.clock.now())) return body
+      if (await deps.inbound.complete(key, body, deps.clock.now())) {
+        remember({ body, status: 'replied' })
+        return body
+      }
       await deps.inbound.recordFollowUp(key, reply && JSON.stringify(reply), deps.clock.now())
       log.info('late reply kept for follow-up', { hasReply: reply !== null })
       return undefined
@@ -180,7 +197,10 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       // Rendered once: what is stored is what is sent (a retry gets these bytes, CreateTime too).
       const apology = render(text(t('error.generic')))
       const reason = error instanceof Error ? error.message : String(error)
-      if (await deps.inbound.complete(key, apology, deps.clock.now(), reason)) return apology
+      if (await deps.inbound.complete(key, apology, deps.clock.now(), reason)) {
+        remember({ body: apology, status: 'failed' })
+        return apology
+      }
       await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
       return undefined
     },

@@ -208,9 +208,11 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(new Set(sealed.map((r) => JSON.stringify(r.reply))).size).toBe(1)
   })
 
-  it('answers the retry of an answered push from the stored reply, in one statement', async () => {
+  it('answers the retry of an answered push from the stored reply: from memory, else in one statement', async () => {
     const counted = countStatements(get().db)
     const own = await startServer(counted.db, { router, config: threeAccounts() })
+    // Another instance on the same database, which has not answered this push itself.
+    const other = await startServer(counted.db, { router, config: threeAccounts() })
     try {
       const wx = createPusher({ url: `${own.url}/wechat`, account: SAFE_ACCOUNT })
       const push = await wx.prepare(textFrom('o_retry_done', 'count'))
@@ -219,11 +221,20 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       expect(first.reply!.Content).toBe(`count ${calls}`)
       counted.reset()
       const retry = await wx.send(push) // WeChat resends the request unchanged
-      expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
+      expect(counted.count()).toBe(0) // the instance that answered it remembers the answer
       expect(retry.reply).toEqual(first.reply)
+      const elsewhere = await wx.send({ ...push, url: push.url.replace(own.url, other.url) })
+      expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
+      expect(elsewhere.reply).toEqual(first.reply)
+      counted.reset()
+      expect((await wx.send({ ...push, url: push.url.replace(own.url, other.url) })).reply).toEqual(
+        first.reply,
+      )
+      expect(counted.count()).toBe(0) // and remembers what it read
       expect(calls - before).toBe(1)
     } finally {
       await own.close()
+      await other.close()
     }
   })
 

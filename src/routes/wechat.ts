@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { TrafficCounter } from '../analytics/traffic-counter.js'
 import { ReplayRefusedError } from '../community/inbound-events.js'
 import type { AccountConfig } from '../config.js'
+import { answeredPushes } from '../inbound/answered.js'
 import { type DispatchDeps, dispatch } from '../inbound/dispatch.js'
 import type { Metrics } from '../metrics.js'
 import { bodySize } from '../middleware/body-size.js'
@@ -40,6 +41,8 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
   const nodeDeps: DispatchDeps = Object.assign({}, options.dispatch, {
     waitUntil: undefined,
     metrics: options.metrics,
+    // One memo per route (per process, per Worker isolate): WeChat's resends of answered pushes.
+    answered: options.dispatch.answered ?? answeredPushes(),
   })
   const workerd = getRuntimeKey() === 'workerd'
   return new Hono().on(

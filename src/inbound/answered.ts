@@ -1,0 +1,71 @@
+/**
+ * This process's memory of the final answers it gave to signed pushes, for WeChat's resends.
+ *
+ * WeChat resends a push it got no answer to in time as the same request — same query (timestamp,
+ * nonce, signature), same body (protocol reference §1.4). The database decides such a resend in one
+ * statement: the replay cache finds the (timestamp, nonce) with the same body digest (`retry`) and
+ * the dedupe ledger finds the push answered, with the bytes that were sent. Once a push is
+ * `replied` or `failed` those bytes never change (inbound-events.ts), so the answer to an exact
+ * resend is known here the moment the first delivery's answer is stored or read, and this memo
+ * gives it without the statement.
+ *
+ * Not a shared decision: it holds only answers the database already settled, keyed by the exact
+ * stamp. An instance without the entry asks the database, which stays the authority; another
+ * body under the same timestamp and nonce has another digest, misses, and is refused there; a push
+ * still being worked on (or deferred past the deadline) is never remembered. Bounded by entries,
+ * bytes and age: WeChat's resends come within seconds, and a miss only costs the statement.
+ */
+import { LRUCache } from 'lru-cache'
+import type { InboundStatus } from '../db/schema.js'
+import type { ReplayStamp } from '../wechat/envelope.js'
+
+/** A final answer: what was sent (null for `success`) and the status it was stored with. */
+export interface Answer {
+  body: string | null
+  status: Extract<InboundStatus, 'replied' | 'failed'>
+}
+
+/** Sizes of the memo; the defaults suit one process. */
+export interface AnsweredOptions {
+  /** Most answers kept (default 10,000). */
+  max?: number
+  /** Most bytes of keys and bodies kept, counted as UTF-16 (default 4 MiB). */
+  maxBytes?: number
+  /** How long an answer is kept, ms (default 60 s: WeChat's three deliveries span about 15 s). */
+  ttlMs?: number
+  /** The clock ages are measured on (ms; default `performance.now`). */
+  now?: () => number
+}
+
+/** The memo: `get` before the claim statement, `remember` once an answer is final. */
+export interface AnsweredPushes {
+  get(appid: string, stamp: ReplayStamp): Answer | undefined
+  remember(appid: string, stamp: ReplayStamp, answer: Answer): void
+}
+
+/**
+ * @example
+ * const answered = answeredPushes()
+ * const known = stamp && answered.get(appid, stamp) // a resend answered before: no statement
+ */
+export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
+  const cache = new LRUCache<string, Answer>({
+    max: options.max ?? 10_000,
+    maxSize: options.maxBytes ?? 4 * 2 ** 20,
+    // Two bytes a character (Chinese replies are UTF-16 strings) and an entry's own objects.
+    sizeCalculation: (answer, key) => 2 * (key.length + (answer.body?.length ?? 0)) + 96,
+    ttl: options.ttlMs ?? 60_000,
+    // Checks age against performance.now() each time instead of caching it behind a timer
+    // (Workers allow no timers outside a request).
+    ttlResolution: 0,
+    perf: options.now && { now: options.now },
+  })
+  const keyOf = (appid: string, s: ReplayStamp) =>
+    `${appid}\u0000${s.timestamp}\u0000${s.nonce}\u0000${s.digest}`
+  return {
+    get: (appid, stamp) => cache.get(keyOf(appid, stamp)),
+    remember(appid, stamp, answer) {
+      cache.set(keyOf(appid, stamp), answer)
+    },
+  }
+}
