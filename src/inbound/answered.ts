@@ -65,7 +65,16 @@ export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
   return {
     get: (appid, stamp) => cache.get(keyOf(appid, stamp)),
     remember(appid, stamp, answer) {
-      cache.set(keyOf(appid, stamp), answer)
+      const body = answer.body === null ? null : ownCopy(answer.body)
+      cache.set(ownCopy(keyOf(appid, stamp)), { body, status: answer.status })
     },
   }
 }
+
+/**
+ * A flat copy of a string. The strings remembered here are built from slices of the push's own
+ * (the openid out of the decrypted XML, the nonce out of the query): kept as they are, each entry
+ * would hold its request’s strings alive — the old space measured 27 MB larger after a 60 s load
+ * (`npm run bench:memory`), against 3.5 MB with copies.
+ */
+const ownCopy = (s: string): string => JSON.parse(JSON.stringify(s)) as string
