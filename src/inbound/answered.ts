@@ -14,6 +14,9 @@
  * body under the same timestamp and nonce has another digest, misses, and is refused there; a push
  * still being worked on (or deferred past the deadline) is never remembered. Bounded by entries,
  * bytes and age: WeChat's resends come within seconds, and a miss only costs the statement.
+ * The database forgets sooner than this memo only where the webhook's freshness check is turned
+ * off (`WECHAT_MAX_SKEW_SECONDS=0`) and a week-old request is resent within a minute of the daily
+ * prune: then this memo still answers it as before, where the database would take it as new.
  */
 import { LRUCache } from 'lru-cache'
 import type { InboundStatus } from '../db/schema.js'

@@ -196,7 +196,8 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       log.error('handler failed', { code: 'HANDLER_FAILED', error })
       // Rendered once: what is stored is what is sent (a retry gets these bytes, CreateTime too).
       const apology = render(text(t('error.generic')))
-      const reason = error instanceof Error ? error.message : String(error)
+      // Never empty: the stored status is `failed` only with an error (inbound-events.ts).
+      const reason = (error instanceof Error ? error.message : String(error)) || 'handler failed'
       if (await deps.inbound.complete(key, apology, deps.clock.now(), reason)) {
         remember({ body: apology, status: 'failed' })
         return apology

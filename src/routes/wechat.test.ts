@@ -48,6 +48,9 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
       throw new Error('handler exploded')
     })
+    .command({ names: ['空', 'blank'], description: 'command.help' }, () => {
+      throw new Error() // no message
+    })
 
   beforeAll(async () => {
     server = await startServer(get().db, {
@@ -258,8 +261,11 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       Content: 'slow',
       MsgId: msgId,
     }
-    const first = await wx.push(fields)
+    // WeChat resends the same request (and another one with the same MsgId is a retry too).
+    const push = await wx.prepare(fields)
+    const first = await wx.send(push)
     expect(first.body).toBe('success')
+    expect((await wx.send(push)).body).toBe('success')
     const retry = await wx.push(fields)
     expect(retry.body).toBe('success')
     await sleep(1700)
@@ -271,6 +277,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(row.status).toBe('follow_up')
     expect(JSON.parse(row.follow_up!)).toEqual({ type: 'text', content: 'late answer' })
     expect((await wx.push(fields)).body).toBe('success')
+    expect((await wx.send(push)).body).toBe('success')
     // the late answer waits in the outbox as a customer-service message
     const queued = await get()
       .db.selectFrom('push_outbox')
@@ -336,16 +343,26 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
   it('apologises when a handler throws, the same way on every retry', async () => {
     const wx = safe()
     const fields = textFrom('o_boom', 'boom')
-    const a = await wx.push(fields)
+    const push = await wx.prepare(fields)
+    const a = await wx.send(push)
     const b = await wx.push(fields)
     expect(a.reply!.Content).toBe('系统开小差了，请稍后再试。')
     expect(b.reply).toEqual(a.reply)
+    expect((await wx.send(push)).reply).toEqual(a.reply) // the same request again
     const row = await get()
       .db.selectFrom('inbound_events')
       .select(['status', 'error'])
       .where('openid', '=', 'o_boom')
       .executeTakeFirstOrThrow()
     expect(row).toEqual({ status: 'failed', error: 'handler exploded' })
+    // An error without a message is a failure too (it was stored as `replied`).
+    await wx.push(textFrom('o_blank', 'blank'))
+    const blank = await get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'error'])
+      .where('openid', '=', 'o_blank')
+      .executeTakeFirstOrThrow()
+    expect(blank).toEqual({ status: 'failed', error: 'handler failed' })
   })
 
   it('sends the apology it stores, even when a second passes between storing and sending', async () => {
