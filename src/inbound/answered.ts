@@ -64,20 +64,21 @@ export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
     perf: options.now && { now: options.now },
   })
   const keyOf = (appid: string, s: ReplayStamp) =>
-    `${appid}\u0000${s.timestamp}\u0000${s.nonce}\u0000${s.digest}`
+    [appid, s.timestamp, s.nonce, s.digest].join('\u0000')
   return {
     get: (appid, stamp) => cache.get(keyOf(appid, stamp)),
     remember(appid, stamp, answer) {
       const body = answer.body === null ? null : ownCopy(answer.body)
-      cache.set(ownCopy(keyOf(appid, stamp)), { body, status: answer.status })
+      cache.set(keyOf(appid, stamp), { body, status: answer.status })
     },
   }
 }
 
 /**
- * A flat copy of a string. The strings remembered here are built from slices of the push's own
- * (the openid out of the decrypted XML, the nonce out of the query): kept as they are, each entry
- * would hold its request’s strings alive — the old space measured 27 MB larger after a 60 s load
- * (`npm run bench:memory`), against 3.5 MB with copies.
+ * A copy of a string that holds none of its parts. The reply body is built from slices of the
+ * push's own strings (the openid out of the decrypted XML and the like): kept as it is, each entry
+ * held its request's strings alive — the old space measured 24–27 MB larger after a 60 s load
+ * (`npm run bench:memory`), against 3.5–3.8 MB with a copy. Slicing a concatenation makes V8
+ * flatten it into one new string (2.5 µs for a 1.6 kB reply, against 20 µs for a JSON round trip).
  */
-const ownCopy = (s: string): string => JSON.parse(JSON.stringify(s)) as string
+const ownCopy = (s: string): string => ` ${s}`.slice(1)
