@@ -15,8 +15,8 @@ export default defineConfig({
     // PostgreSQL's commits, loopback servers and child processes (a clean-clone CI took 19 min so).
     maxWorkers: Math.max(2, availableParallelism() - 1),
     // A worker keeps its imported modules from one test file to the next instead of importing the
-    // whole graph again for each (test run 792 → 648 s on a 2-core machine). No suite mocks a
-    // module or relies on a fresh module state; a suite that needs one must say so here.
+    // whole graph again for each (test run 792 → 648 s on a 2-core machine). So no test file may
+    // mock a module or stub a global (test/self-contained.test.ts fails on vi.mock and the like).
     isolate: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
