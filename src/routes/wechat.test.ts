@@ -226,13 +226,12 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       const retry = await wx.send(push) // WeChat resends the request unchanged
       expect(counted.count()).toBe(0) // the instance that answered it remembers the answer
       expect(retry.reply).toEqual(first.reply)
-      const elsewhere = await wx.send({ ...push, url: push.url.replace(own.url, other.url) })
+      const onOther = { ...push, url: push.url.replace(own.url, other.url) }
+      const elsewhere = await wx.send(onOther)
       expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
       expect(elsewhere.reply).toEqual(first.reply)
       counted.reset()
-      expect((await wx.send({ ...push, url: push.url.replace(own.url, other.url) })).reply).toEqual(
-        first.reply,
-      )
+      expect((await wx.send(onOther)).reply).toEqual(first.reply)
       expect(counted.count()).toBe(0) // and remembers what it read
       expect(calls - before).toBe(1)
     } finally {
@@ -349,20 +348,16 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(a.reply!.Content).toBe('系统开小差了，请稍后再试。')
     expect(b.reply).toEqual(a.reply)
     expect((await wx.send(push)).reply).toEqual(a.reply) // the same request again
-    const row = await get()
-      .db.selectFrom('inbound_events')
-      .select(['status', 'error'])
-      .where('openid', '=', 'o_boom')
-      .executeTakeFirstOrThrow()
-    expect(row).toEqual({ status: 'failed', error: 'handler exploded' })
+    const stored = (openid: string) =>
+      get()
+        .db.selectFrom('inbound_events')
+        .select(['status', 'error'])
+        .where('openid', '=', openid)
+        .executeTakeFirstOrThrow()
+    expect(await stored('o_boom')).toEqual({ status: 'failed', error: 'handler exploded' })
     // An error without a message is a failure too (it was stored as `replied`).
     await wx.push(textFrom('o_blank', 'blank'))
-    const blank = await get()
-      .db.selectFrom('inbound_events')
-      .select(['status', 'error'])
-      .where('openid', '=', 'o_blank')
-      .executeTakeFirstOrThrow()
-    expect(blank).toEqual({ status: 'failed', error: 'handler failed' })
+    expect(await stored('o_blank')).toEqual({ status: 'failed', error: 'handler failed' })
   })
 
   it('sends the apology it stores, even when a second passes between storing and sending', async () => {
