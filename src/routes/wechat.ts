@@ -18,7 +18,7 @@ export interface WechatRouteOptions {
   maxSkewSeconds: number
   maxBodyBytes: number
   crypto?: CryptoBackend
-  dispatch: Omit<DispatchDeps, 'waitUntil'>
+  dispatch: Omit<DispatchDeps, 'waitUntil' | 'answered'>
   metrics?: Metrics
   /** Refused pushes of configured accounts, per minute in the database (the error-rate alert). */
   traffic?: TrafficCounter
@@ -42,7 +42,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
     waitUntil: undefined,
     metrics: options.metrics,
     // One memo per route (per process, per Worker isolate): WeChat's resends of answered pushes.
-    answered: options.dispatch.answered ?? answeredPushes(),
+    answered: answeredPushes(),
   })
   const workerd = getRuntimeKey() === 'workerd'
   return new Hono().on(
