@@ -61,6 +61,13 @@ let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
+/** The PostgreSQL pool's settings as the app reads them from the environment (src/config.ts). */
+function poolSettings() {
+  const pick = (name: string) => (process.env[name] ? { [name]: process.env[name]! } : {})
+  const config = testConfig({ ...pick('DATABASE_STATEMENT_CACHE'), ...pick('DATABASE_POOL_MAX') })
+  return { statementCache: config.statementCache, max: config.poolMax }
+}
+
 const plainServers: Record<string, () => Server> = {
   bare: () => barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello'),
   'hello-raw': () => createServer((_req, res) => res.end('Hello World')),
@@ -116,14 +123,10 @@ if (plain) {
         ? postgresDatabase(
             process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
             {
-              max: 20,
               schema: process.env.BENCH_SCHEMA,
-              // DATABASE_STATEMENT_CACHE=0: the (c)/(r) "unprepared" targets
-              statementCache: testConfig(
-                process.env.DATABASE_STATEMENT_CACHE
-                  ? { DATABASE_STATEMENT_CACHE: process.env.DATABASE_STATEMENT_CACHE }
-                  : {},
-              ).statementCache,
+              // As the app reads them: DATABASE_STATEMENT_CACHE=0 for the (c)/(r) "unprepared"
+              // targets, DATABASE_POOL_MAX (default the app's) for a pool size to compare.
+              ...poolSettings(),
             },
           )
         : await pgliteDatabase()

@@ -274,6 +274,12 @@ describe('loadConfig', () => {
     expect(problems({ DATABASE_STATEMENT_CACHE: 'off' })).toEqual([
       'DATABASE_STATEMENT_CACHE: must be a whole number',
     ])
+    expect(loadConfig({}).poolMax).toBe(10)
+    expect(loadConfig({ DATABASE_POOL_MAX: '4' }).poolMax).toBe(4)
+    expect(problems({ DATABASE_POOL_MAX: '3' })).toEqual(['DATABASE_POOL_MAX: must be at least 4'])
+    expect(problems({ DATABASE_POOL_MAX: 'many' })).toEqual([
+      'DATABASE_POOL_MAX: must be a whole number',
+    ])
     expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
       'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
     ])

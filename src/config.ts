@@ -15,6 +15,7 @@ import {
   parsePointsExpiry,
 } from './community/points-expiry.js'
 import type { SegmentThresholds } from './community/segments.js'
+import { DEFAULT_POOL_MAX } from './db/postgres.js'
 import { DEFAULT_STATEMENT_CACHE } from './db/prepared-statements.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
@@ -51,6 +52,11 @@ export interface Config {
    * PgBouncer in transaction mode). Not used on Workers nor PGlite.
    */
   statementCache: number
+  /**
+   * Connections the PostgreSQL pool opens at most (Node only; at least 4, the claim statements'
+   * lanes). Not used on Workers nor PGlite.
+   */
+  poolMax: number
   dataDir: string
   /** Configured accounts, default first. Empty in sandbox mode until the entry adds the dev account. */
   accounts: AccountConfig[]
@@ -358,6 +364,7 @@ const envSchema = v.object({
     ),
   ),
   DATABASE_STATEMENT_CACHE: integer(0, 1000, DEFAULT_STATEMENT_CACHE),
+  DATABASE_POOL_MAX: integer(4, 200, DEFAULT_POOL_MAX),
   QUANZI_DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), './data'),
   WECHAT_APPID: v.optional(appid),
   WECHAT_TOKEN: v.optional(token),
@@ -786,6 +793,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     statementCache: e.DATABASE_STATEMENT_CACHE,
+    poolMax: e.DATABASE_POOL_MAX,
     dataDir: e.QUANZI_DATA_DIR,
     accounts,
     sandbox: accounts.length === 0,

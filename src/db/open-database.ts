@@ -39,6 +39,8 @@ export interface OpenDatabaseOptions {
   databaseUrl?: string
   /** PostgreSQL: statements each connection keeps prepared (default 100, 0 = none). */
   statementCache?: number
+  /** PostgreSQL: connections the pool opens at most (default 10). */
+  poolMax?: number
   dataDir: string
   /** Who opens it, recorded in the PGlite lock (`server`, `job`, `migrate`). */
   role?: string
@@ -59,7 +61,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
   if (options.databaseUrl) {
     const url = new URL(options.databaseUrl)
     const location = `${url.hostname}:${url.port || 5432}${url.pathname}`
-    const db = postgresDatabase(options.databaseUrl, { statementCache: options.statementCache })
+    const db = postgresDatabase(options.databaseUrl, {
+      statementCache: options.statementCache,
+      max: options.poolMax,
+    })
     try {
       await sql`select 1`.execute(db)
     } catch (error) {

@@ -32,11 +32,17 @@ export interface PostgresOptions {
   statementCache?: number
 }
 
+/**
+ * Connections a pool opens at most (DATABASE_POOL_MAX). pg's own default; on a database server
+ * with few cores fewer do more (README → Running on PostgreSQL → Pool size).
+ */
+export const DEFAULT_POOL_MAX = 10
+
 /** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
 export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' | 'schema'> = {}) {
   return new pg.Pool({
     connectionString: url,
-    max: options.max ?? 10,
+    max: options.max ?? DEFAULT_POOL_MAX,
     // A host that drops packets fails in 5 s (start-up names it; /healthz answers 503).
     connectionTimeoutMillis: 5_000,
     types,
