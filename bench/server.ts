@@ -38,6 +38,13 @@ import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 import { barePushServer } from './bare-push.js'
 
+/** The PostgreSQL pool's settings (statement cache, size) as the app reads them from the environment. */
+function databaseSettings() {
+  const pick = (name: string) => (process.env[name] ? { [name]: process.env[name]! } : {})
+  const config = testConfig({ ...pick('DATABASE_STATEMENT_CACHE'), ...pick('DATABASE_POOL_MAX') })
+  return { statementCache: config.statementCache, max: config.poolMax }
+}
+
 const scenario = process.argv[2] ?? 'memory'
 // BENCH_ALLOC_PROF=<file>: a sampling allocation profile of the whole run, objects the GC has
 // already collected included (what `--heap-prof` leaves out), written at SIGTERM; open it in Chrome
@@ -61,13 +68,6 @@ let queries = 0
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
-/** The PostgreSQL pool's settings as the app reads them from the environment (src/config.ts). */
-function poolSettings() {
-  const pick = (name: string) => (process.env[name] ? { [name]: process.env[name]! } : {})
-  const config = testConfig({ ...pick('DATABASE_STATEMENT_CACHE'), ...pick('DATABASE_POOL_MAX') })
-  return { statementCache: config.statementCache, max: config.poolMax }
-}
-
 const plainServers: Record<string, () => Server> = {
   bare: () => barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello'),
   'hello-raw': () => createServer((_req, res) => res.end('Hello World')),
@@ -126,7 +126,7 @@ if (plain) {
               schema: process.env.BENCH_SCHEMA,
               // As the app reads them: DATABASE_STATEMENT_CACHE=0 for the (c)/(r) "unprepared"
               // targets, DATABASE_POOL_MAX (default the app's) for a pool size to compare.
-              ...poolSettings(),
+              ...databaseSettings(),
             },
           )
         : await pgliteDatabase()

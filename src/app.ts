@@ -16,6 +16,7 @@ import { cachedOpsStatus, type OpsStatus } from './community/ops-status.js'
 import { databaseTokenStore } from './community/token-store.js'
 import type { Config } from './config.js'
 import { consoleRoutes } from './console/console-routes.js'
+import { CLAIM_LANES } from './db/pool-size.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
 import { type Metrics, noopMetrics } from './metrics.js'
@@ -340,7 +341,7 @@ export function createApp(deps: AppDeps): Hono {
             timeZone: config.timeZone,
             local,
             // PostgreSQL: claim statements on several connections (see databaseMemberStore).
-            lanes: config.databaseUrl ? 4 : 1,
+            lanes: config.databaseUrl ? CLAIM_LANES : 1,
           }),
         db,
         clock,

@@ -15,7 +15,7 @@ import {
   parsePointsExpiry,
 } from './community/points-expiry.js'
 import type { SegmentThresholds } from './community/segments.js'
-import { DEFAULT_POOL_MAX } from './db/postgres.js'
+import { DEFAULT_POOL_MAX, MIN_POOL_MAX } from './db/pool-size.js'
 import { DEFAULT_STATEMENT_CACHE } from './db/prepared-statements.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
@@ -53,8 +53,8 @@ export interface Config {
    */
   statementCache: number
   /**
-   * Connections the PostgreSQL pool opens at most (Node only; at least 4, the claim statements'
-   * lanes). Not used on Workers nor PGlite.
+   * Connections the PostgreSQL pool opens at most (Node only; see src/db/pool-size.ts). Not used on
+   * Workers nor PGlite.
    */
   poolMax: number
   dataDir: string
@@ -364,7 +364,7 @@ const envSchema = v.object({
     ),
   ),
   DATABASE_STATEMENT_CACHE: integer(0, 1000, DEFAULT_STATEMENT_CACHE),
-  DATABASE_POOL_MAX: integer(4, 200, DEFAULT_POOL_MAX),
+  DATABASE_POOL_MAX: integer(MIN_POOL_MAX, 200, DEFAULT_POOL_MAX),
   QUANZI_DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), './data'),
   WECHAT_APPID: v.optional(appid),
   WECHAT_TOKEN: v.optional(token),

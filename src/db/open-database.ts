@@ -39,7 +39,7 @@ export interface OpenDatabaseOptions {
   databaseUrl?: string
   /** PostgreSQL: statements each connection keeps prepared (default 100, 0 = none). */
   statementCache?: number
-  /** PostgreSQL: connections the pool opens at most (default 10). */
+  /** PostgreSQL: connections the pool opens at most (default `DEFAULT_POOL_MAX`). */
   poolMax?: number
   dataDir: string
   /** Who opens it, recorded in the PGlite lock (`server`, `job`, `migrate`). */

@@ -1,6 +1,7 @@
 /** A Kysely instance on PostgreSQL through `pg`, int8 parsed as a number like PGlite does. */
 import { Kysely, type KyselyConfig, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { DEFAULT_POOL_MAX } from './pool-size.js'
 import { DEFAULT_STATEMENT_CACHE, preparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
@@ -19,7 +20,7 @@ const types = {
 
 /** Options for {@link postgresDatabase}. */
 export interface PostgresOptions {
-  /** Pool size (default 10). */
+  /** Pool size (default `DEFAULT_POOL_MAX`). */
   max?: number
   /** Put tables in this schema (tests use one schema per suite). */
   schema?: string
@@ -31,12 +32,6 @@ export interface PostgresOptions {
    */
   statementCache?: number
 }
-
-/**
- * Connections a pool opens at most (DATABASE_POOL_MAX). pg's own default; on a database server
- * with few cores fewer do more (README → Running on PostgreSQL → Pool size).
- */
-export const DEFAULT_POOL_MAX = 10
 
 /** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
 export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' | 'schema'> = {}) {
