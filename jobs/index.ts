@@ -5,6 +5,7 @@ import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
 import { campaignsJob } from './campaigns.js'
 import { checkinRemindersJob } from './checkin-reminders.js'
+import { databaseMaintenanceJob } from './database-maintenance.js'
 import { expirePointsJob } from './expire-points.js'
 import { journeysJob } from './journeys.js'
 import { pruneInboundEventsJob } from './prune-inbound-events.js'
@@ -33,6 +34,7 @@ export const jobs: readonly Job[] = [
   recomputeRecommendationsJob,
   expirePointsJob,
   journeysJob,
+  databaseMaintenanceJob,
 ]
 
 /** Finds a job by name. */
