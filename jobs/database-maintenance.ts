@@ -1,7 +1,7 @@
 /**
  * Every five minutes: VACUUM and ANALYZE where the database does not do it itself — PGlite, the
- * default, has no autovacuum (src/db/maintenance.ts). Where PostgreSQL's autovacuum launcher runs:
- * one query, and the run says `skipped`.
+ * default, has no autovacuum (src/db/maintenance.ts). On PostgreSQL with `autovacuum` on: one query,
+ * and the run's result says `skipped`.
  */
 import { maintainTables } from '../src/db/maintenance.js'
 import type { Job } from './types.js'
