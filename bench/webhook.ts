@@ -32,7 +32,9 @@
  *      write, plain SQL, in the app's 3 transactions and in 1 — bench/checkin-script.ts),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h"),
- *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them).
+ *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them),
+ *      BENCH_MAINTAIN=1 (after the warm-up the (c)/(r) servers VACUUM and ANALYZE what it wrote:
+ *      the steady state a live server reaches within minutes; see `maintain` below).
  * Each target also prints the load generator's own CPU per request (autocannon, this process):
  * with two cores shared, a target is server-bound only while that stays well below the server's.
  *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
@@ -58,6 +60,10 @@ const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5
 const pgHost = ['-h', '127.0.0.1', '-U', 'postgres']
 const content = process.env.BENCH_TEXT ?? '帮助'
 const members = Number(process.env.BENCH_MEMBERS ?? 5000)
+// BENCH_MAINTAIN=1: after the warm-up, each database target's server runs what the
+// database-maintenance job (or autovacuum) would within minutes on a live server — VACUUM and
+// ANALYZE of what the warm-up wrote — so the run measures plans made on the tables' real size.
+const maintain = process.env.BENCH_MAINTAIN === '1'
 const wanted = (
   process.env.BENCH_TARGETS ??
   'hello,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
@@ -425,6 +431,11 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
   }
   // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
   const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
+  if (maintain && (scenario === 'postgres' || scenario === 'pglite')) {
+    child.kill('SIGUSR2')
+    const { value } = await lines.next()
+    console.error(`${name}: after the warm-up, ${value}`)
+  }
   const backendsBefore = await backendMicros(appName)
   const cpuBefore = cpuMicros(child.pid)
   const genBefore = process.cpuUsage()
