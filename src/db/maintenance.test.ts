@@ -10,7 +10,7 @@ import { runJobSlot, slotOf } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { loadConfig } from '../config.js'
 import { silentLogger } from '../logger.js'
-import { maintainTables } from './maintenance.js'
+import { autovacuumRuns, maintainTables } from './maintenance.js'
 import type { Database } from './schema.js'
 
 type Db = Kysely<Database>
@@ -36,14 +36,6 @@ const pages = async (db: Db) =>
       }>`select pg_relation_size('inbound_events') / 8192 as pages`.execute(db)
     ).rows[0]!.pages,
   )
-
-/** Whether the database runs autovacuum itself (then the job does nothing). */
-const autovacuumRuns = async (db: Db) => {
-  const { rows } = await sql<{ on: boolean }>`select current_setting('autovacuum') = 'on'
-      and (select backend_type from pg_stat_activity where pid = pg_backend_pid())
-        <> 'standalone backend' as on`.execute(db)
-  return rows[0]!.on
-}
 
 forEachDatabase('database maintenance', (t, name) => {
   // One connection: a backend's counts of changed rows are its own until flushed.

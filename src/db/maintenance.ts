@@ -34,6 +34,18 @@ export interface MaintenanceSummary {
   ms: number
 }
 
+/**
+ * Whether the database vacuums its tables itself: not PGlite (its own session is a standalone
+ * backend, with no launcher beside it); PostgreSQL as its `autovacuum` setting says — a launcher an
+ * ordinary role could not see in pg_stat_activity.
+ */
+export async function autovacuumRuns(db: Kysely<Database>): Promise<boolean> {
+  const { rows } = await sql<{ runs: boolean }>`select current_setting('autovacuum') = 'on'
+      and (select backend_type from pg_stat_activity where pid = pg_backend_pid())
+        is distinct from 'standalone backend' as runs`.execute(db)
+  return rows[0]!.runs
+}
+
 /** Vacuums and analyzes the tables that autovacuum would, where it does not run. */
 export async function maintainTables(
   db: Kysely<Database>,
@@ -41,13 +53,7 @@ export async function maintainTables(
 ): Promise<MaintenanceSummary> {
   const started = performance.now()
   const elapsed = () => Math.round(performance.now() - started)
-  // PGlite's own session is a standalone backend (no launcher beside it); elsewhere the setting
-  // says whether a launcher runs — which an ordinary role could not see in pg_stat_activity.
-  const { rows: mode } = await sql<{ standalone: boolean; autovacuum: string }>`select
-      (select backend_type from pg_stat_activity where pid = pg_backend_pid()) = 'standalone backend'
-        as standalone,
-      current_setting('autovacuum') as autovacuum`.execute(db)
-  if (!mode[0]?.standalone && mode[0]?.autovacuum === 'on')
+  if (await autovacuumRuns(db))
     return { skipped: 'autovacuum', vacuumed: [], analyzed: [], left: 0, ms: elapsed() }
   // A backend flushes its counts of changed rows when idle, which a standalone backend never is:
   // they are read only after a forced flush (PostgreSQL 15 and later).
