@@ -30,6 +30,8 @@ export function register(router: Router): void {
         timeZone: ctx.community.timeZone,
         settings: ctx.community.checkin,
         invites: { settings: ctx.community.invites, t: ctx.t },
+        openid: ctx.member.openid,
+        run: ctx.checkins,
       })
       if (result.status === 'closed') {
         return text(

@@ -10,6 +10,7 @@ import { adminRoutes } from './admin/admin-routes.js'
 import type { TrafficCounter } from './analytics/traffic-counter.js'
 import type { Router } from './bot/router.js'
 import { type Clock, systemClock } from './clock.js'
+import { checkinStatements } from './community/checkins.js'
 import { databaseInboundStore, type InboundStore } from './community/inbound-events.js'
 import { databaseMemberStore, type MemberStore } from './community/members.js'
 import { cachedOpsStatus, type OpsStatus } from './community/ops-status.js'
@@ -344,6 +345,8 @@ export function createApp(deps: AppDeps): Hono {
             lanes: config.databaseUrl ? CLAIM_LANES : 1,
           }),
         db,
+        // PostgreSQL: check-in statements on several connections, as claims.
+        checkins: checkinStatements(db, { local, lanes: config.databaseUrl ? CLAIM_LANES : 1 }),
         clock,
         logger,
         locale: config.locale,

@@ -14,7 +14,7 @@
  * once whatever runs in parallel. The caller announces new badges in its reply; without a reply
  * (the fact came from somebody else, a payment or an operator) the notice goes through the outbox.
  */
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
 import * as v from 'valibot'
 import { type Translate, translator } from '../bot/i18n.js'
 import type { Database } from '../db/schema.js'
@@ -147,9 +147,10 @@ export type BadgeCandidate = Badge & { appid: string; openid: string; predicate:
  * An expression (jsonb array of {@link BadgeCandidate}, by position then key) for the member's
  * effective, enabled rules they do not hold yet (account rows over '*' defaults) — for a caller
  * that folds this read into a statement of its own (the check-in), then calls
- * {@link awardBadgesFrom}.
+ * {@link awardBadgesFrom}. `memberId` is a value, or a column of the caller's statement (the
+ * batched check-in's).
  */
-export function badgeCandidates(memberId: number) {
+export function badgeCandidates(memberId: number | RawBuilder<number>) {
   return sql<BadgeCandidate[]>`(
     select coalesce(jsonb_agg(jsonb_build_object('appid', m.appid, 'openid', m.openid,
       'key', r.key, 'name', r.name, 'description', r.description, 'predicate', r.predicate)

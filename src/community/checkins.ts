@@ -6,8 +6,9 @@
  * OA chat and (later) group channels call this. A first check-in also qualifies a pending invite.
  * Make-ups (补签) are in checkin-makeup.ts.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
+import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database } from '../db/schema.js'
 import { awardBadgesFrom, type Badge, type BadgeCandidate, badgeCandidates } from './badges.js'
 import type { ReminderSettings } from './checkin-reminders.js'
@@ -85,7 +86,33 @@ export interface CheckinInput {
 }
 
 /**
- * Checks a member in for the community day of `now`.
+ * One check-in for the check-in statement. `openid` orders a batch's member locks as claims order
+ * theirs (see {@link checkinStatements}); without it, the member id.
+ */
+export interface CheckinCall {
+  appid: string
+  memberId: number
+  openid?: string
+  now: Date
+  /** The community day of `now`. */
+  day: string
+  settings: CheckinSettings
+}
+
+/** What the check-in statement returns for one check-in. */
+export interface CheckinRow {
+  result: RawCheckin
+  badges: BadgeCandidate[] | null
+  checkins: unknown
+  makeup: { used: unknown; recent: boolean } | null
+}
+
+/** Runs the check-in statement for one check-in: alone, or batched with others. */
+export type CheckinRunner = (call: CheckinCall) => Promise<CheckinRow>
+
+/**
+ * Checks a member in for the community day of `now`. `run`: the app's batched check-in statements
+ * ({@link checkinStatements}); without it, one statement of its own.
  * @example await checkIn(db, { appid, memberId, now: clock.now(), timeZone, settings })
  */
 export async function checkIn(
@@ -93,6 +120,8 @@ export async function checkIn(
   input: CheckinInput & {
     /** Qualifies a pending invite on the member's first check-in (when invites pay on check-in). */
     invites?: { settings: InviteSettings; t: Translate }
+    openid?: string
+    run?: CheckinRunner
   },
 ): Promise<CheckinResult> {
   const { appid, memberId, now, timeZone, settings } = input
@@ -103,8 +132,8 @@ export async function checkIn(
   }
   const day = localDay(now, timeZone)
   const makeup = settings.makeup ?? DEFAULT_MAKEUP
-  const { rows } = await checkinStatement({ appid, memberId, now, day, settings }).execute(db)
-  const row = rows[0]!
+  const call: CheckinCall = { appid, memberId, openid: input.openid, now, day, settings }
+  const row = input.run ? await input.run(call) : (await checkinAll(db, [call]))[0]!
   const r = row.result
   const level = levelByKey(r.level)
   if (r.status === 'already') {
@@ -139,52 +168,159 @@ export async function checkIn(
   }
 }
 
+/** Most check-ins in one batched statement (bounds the member locks one statement holds). */
+export const CHECKINS_PER_STATEMENT = 32
+
 /**
- * The check-in's one statement (also what the check-in bench's pgbench script runs). One round
- * trip: the check-in, then — from the statement's snapshot, which the check-in's own writes do not
- * change for these reads — the badge rules the member may earn, the `checkins` counter when one of
- * them reads it (today's row is not visible here: the earlier days + 1), and, for a streak of 1,
- * what a make-up of the break would cost. The candidates (`b`) are materialized: two columns read
- * them, and an inlined CTE would be planned and run once per reference.
+ * The app's check-in statements, batched as claims and replies are (`scopedBatcher`,
+ * src/db/batcher.ts): the check-ins made while one check-in statement is in flight go together in
+ * the next, one `quanzi_checkin_day` call each, so a busy process pays one round trip and one
+ * commit for many check-ins (bench/README.md, "Issue 20 — session 15"). Each check-in keeps the
+ * single statement's guarantees: its own member locked, its rows written together or not at all
+ * (a batch is one transaction: when it fails, the batcher runs each check-in again alone, so only
+ * a bad one fails its caller), the same results. A batch locks its members in the order of
+ * (appid, openid), the order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in
+ * batch and a claim batch sharing members never wait on each other in a cycle; a job locking
+ * several members in another order can deadlock with one, and PostgreSQL then aborts one side after
+ * `deadlock_timeout`: the batch runs its check-ins again one by one. `local` (Workers) keeps the
+ * check-ins of different requests apart; `lanes` statements run at once (PostgreSQL).
  */
-export function checkinStatement(input: {
-  appid: string
-  memberId: number
-  now: Date
-  day: string
-  settings: CheckinSettings
-}) {
-  const { appid, memberId, now, day, settings } = input
+export function checkinStatements(
+  db: Kysely<Database>,
+  options: { local?: Local; lanes?: number } = {},
+): CheckinRunner {
+  return scopedBatcher((batch: CheckinCall[]) => checkinAll(db, batch), options.local, {
+    lanes: options.lanes ?? 1,
+    max: CHECKINS_PER_STATEMENT,
+  })
+}
+
+/** A call's values for the statement: the settings as SQL values, the make-up window's days. */
+function statementArgs(call: CheckinCall) {
+  const { settings, day } = call
   const makeup = settings.makeup ?? DEFAULT_MAKEUP
-  const offers = makeup.days > 0 && makeup.perMonth > 0
   const month = monthStart(addDays(day, -1))
   const earliest = addDays(day, -makeup.days)
-  return sql<{
-    result: RawCheckin
-    badges: BadgeCandidate[] | null
-    checkins: unknown
-    makeup: { used: unknown; recent: boolean } | null
-  }>`with c as materialized (select quanzi_checkin_day(
-      ${appid}::text, ${memberId}::bigint, ${now}::timestamptz, ${day}::date,
-      ${weekStart(day)}::date, ${JSON.stringify(settings.streakBonuses)}::jsonb,
-      ${JSON.stringify(settings.monthlyRewards ?? {})}::jsonb, ${LEVELS_JSON}::jsonb) as result),
+  return {
+    appid: call.appid,
+    member_id: call.memberId,
+    now: call.now.toISOString(),
+    day,
+    week: weekStart(day),
+    bonuses: JSON.stringify(settings.streakBonuses),
+    monthly: JSON.stringify(settings.monthlyRewards ?? {}),
+    offers: makeup.days > 0 && makeup.perMonth > 0,
+    month,
+    earliest,
+    since: [earliest, month].sort()[0]!,
+  }
+}
+
+type StatementArgs = ReturnType<typeof statementArgs>
+
+/** The SQL type of each statement argument (the batch's arrays are of these). */
+const TYPES: Record<keyof StatementArgs, string> = {
+  appid: 'text',
+  member_id: 'bigint',
+  now: 'timestamptz',
+  day: 'date',
+  week: 'date',
+  bonuses: 'jsonb',
+  monthly: 'jsonb',
+  offers: 'boolean',
+  month: 'date',
+  earliest: 'date',
+  since: 'date',
+}
+
+/** The order a batch locks its members in: the claims' (appid, openid). */
+const lockOrder = (c: CheckinCall) =>
+  `${c.appid}\u0000${c.openid ?? ''}\u0000${String(c.memberId).padStart(20, '0')}`
+
+/**
+ * Runs a batch of check-ins in one statement, in lock order (see {@link checkinStatements}). A
+ * batch of one is the plain statement (cheaper to plan than `unnest`; also what the check-in
+ * bench's pgbench script runs).
+ */
+async function checkinAll(db: Kysely<Database>, batch: CheckinCall[]): Promise<CheckinRow[]> {
+  if (batch.length === 1) {
+    const { rows } = await checkinStatement(batch[0]!).execute(db)
+    return [rows[0]!]
+  }
+  const keys = batch.map(lockOrder)
+  const order = batch
+    .map((_, i) => i)
+    .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
+  const args = order.map((i) => statementArgs(batch[i]!))
+  const names = Object.keys(TYPES) as (keyof StatementArgs)[]
+  const { rows } = await sql<CheckinRow & { i: string | number }>`with c as materialized (
+      select v.*, quanzi_checkin_day(v.appid, v.member_id, v.now, v.day, v.week, v.bonuses,
+        v.monthly, ${LEVELS_JSON}::jsonb) as result
+      from unnest(${sql.join(
+        names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
+      )}) with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)),
+    b as materialized (select c.i, case when c.result->>'status' = 'checked_in'
+      then ${badgeCandidates(sql.ref<number>('c.member_id'))} end as rules from c)
+    ${followUps(sql`c.member_id`, sql`c.day`, sql`c.offers`, sql`c.month`, sql`c.earliest`, sql`c.since`)},
+      c.i
+    from c join b on b.i = c.i`.execute(db)
+  const results: CheckinRow[] = []
+  for (const row of rows) results[order[Number(row.i) - 1]!] = row
+  return results
+}
+
+/**
+ * The check-in's one statement for one check-in (also what the check-in bench's pgbench script
+ * runs). One round trip: the check-in, then — from the statement's snapshot, which the check-in's
+ * own writes do not change for these reads — the badge rules the member may earn, the `checkins`
+ * counter when one of them reads it (today's row is not visible here: the earlier days + 1), and,
+ * for a streak of 1, what a make-up of the break would cost. The candidates (`b`) are
+ * materialized: two columns read them, and an inlined CTE would be planned and run once per
+ * reference. The batched statement ({@link checkinAll}) is the same, per row of its `unnest`.
+ */
+export function checkinStatement(call: CheckinCall) {
+  const a = statementArgs(call)
+  return sql<CheckinRow>`with c as materialized (select quanzi_checkin_day(
+      ${a.appid}::text, ${a.member_id}::bigint, ${a.now}::timestamptz, ${a.day}::date,
+      ${a.week}::date, ${a.bonuses}::jsonb, ${a.monthly}::jsonb, ${LEVELS_JSON}::jsonb) as result),
     b as materialized (select case when c.result->>'status' = 'checked_in'
-      then ${badgeCandidates(memberId)} end as rules from c)
-    select c.result, b.rules as badges,
+      then ${badgeCandidates(a.member_id)} end as rules from c)
+    ${followUps(
+      sql`${a.member_id}::bigint`,
+      sql`${a.day}::date`,
+      sql`${a.offers}::boolean`,
+      sql`${a.month}::date`,
+      sql`${a.earliest}::date`,
+      sql`${a.since}::date`,
+    )}
+    from c, b`
+}
+
+/**
+ * The check-in statement's select list after the check-in (`c.result`) and the badge candidates
+ * (`b.rules`): the result, the candidates, the `checkins` counter when a candidate reads it, the
+ * make-up offer's facts for a streak of 1.
+ */
+function followUps(
+  member: RawBuilder<unknown>,
+  day: RawBuilder<unknown>,
+  offers: RawBuilder<unknown>,
+  month: RawBuilder<unknown>,
+  earliest: RawBuilder<unknown>,
+  since: RawBuilder<unknown>,
+) {
+  return sql`select c.result, b.rules as badges,
       case when jsonb_path_exists(b.rules, '$[*].predicate.**.counter ? (@ == "checkins")')
-        then (select count(*) + 1 from checkins
-          where member_id = ${memberId} and day <> ${day}::date)
+        then (select count(*) + 1 from checkins k where k.member_id = ${member} and k.day <> ${day})
       end as checkins,
-      case when ${offers}::boolean and c.result->>'status' = 'checked_in'
+      case when ${offers} and c.result->>'status' = 'checked_in'
           and (c.result->>'streak')::integer = 1 then (
         select jsonb_build_object(
-          'used', count(*) filter (where day >= ${month}::date and made_up_at is not null),
-          'recent', coalesce(bool_or(day >= ${earliest}::date), false))
-        from checkins
-        where member_id = ${memberId} and day >= ${[earliest, month].sort()[0]!}::date
-          and day < ${day}::date)
-      end as makeup
-    from c, b`
+          'used', count(*) filter (where k.day >= ${month} and k.made_up_at is not null),
+          'recent', coalesce(bool_or(k.day >= ${earliest}), false))
+        from checkins k
+        where k.member_id = ${member} and k.day >= ${since} and k.day < ${day})
+      end as makeup`
 }
 
 /**

@@ -4,7 +4,7 @@
  * augmentation, so handlers keep one typed context without `src/bot` knowing the community.
  */
 import type { Kysely } from 'kysely'
-import type { CheckinSettings } from '../community/checkins.js'
+import type { CheckinRunner, CheckinSettings } from '../community/checkins.js'
 import type { InviteSettings } from '../community/invites.js'
 import type { RecordedMember } from '../community/members.js'
 import type { ChannelIdentity, GroupRobots } from '../community/moderation.js'
@@ -19,6 +19,8 @@ export interface CommunityContext {
   community: CommunitySettings
   /** Who is speaking and where: the OA chat, or a group through the WeCom AI bot. */
   channel: ChannelIdentity
+  /** The app's batched check-in statements (`checkinStatements`); absent: one per check-in. */
+  checkins?: CheckinRunner
 }
 
 /** Community-wide settings handlers read. */

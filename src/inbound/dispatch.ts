@@ -8,6 +8,7 @@ import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
+import type { CheckinRunner } from '../community/checkins.js'
 import {
   type InboundStore,
   ReplayRefusedError,
@@ -48,6 +49,8 @@ export interface DispatchDeps {
   metrics?: Metrics
   /** Final answers this process gave, for WeChat's exact resends (answered.ts); built once. */
   answered?: AnsweredPushes
+  /** The app's batched check-in statements, handed to handlers (`checkinStatements`). */
+  checkins?: CheckinRunner
 }
 
 /** One push to dispatch. */
@@ -158,6 +161,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       match: null,
       db: deps.db,
       community: deps.community,
+      checkins: deps.checkins,
       wechat: deps.wechat,
       channel: { kind: 'oa', externalId: message.fromUserName, moderator: recorded.moderator },
       clock: deps.clock,
