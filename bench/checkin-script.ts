@@ -9,43 +9,58 @@ import {
   PostgresIntrospector,
   PostgresQueryCompiler,
 } from 'kysely'
-import { checkinStatement } from '../src/community/checkins.js'
+import { checkinBatchStatement, checkinStatement } from '../src/community/checkins.js'
 import { localDay } from '../src/community/community-time.js'
 import { LEVELS_JSON } from '../src/community/points-ledger.js'
 
 /** Stands for the member id in the compiled check-in statement; replaced by pgbench's `:mid`. */
 const MEMBER = 987_654_321_987
 
+/** A compiler only: the app's statements as SQL text, run by pgbench. */
+const compiler = new Kysely<unknown>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+})
+
+/** A parameter as an SQL literal (arrays as `array[…]`); the member id, or ids, as `member`. */
+function literal(v: unknown, member: string): string {
+  if (v === MEMBER) return member
+  if (Array.isArray(v))
+    return v.every((x) => x === MEMBER) ? member : `array[${v.map((x) => literal(x, member))}]`
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v)
+  return `'${(v instanceof Date ? v.toISOString() : String(v)).replaceAll("'", "''")}'`
+}
+
 /**
- * The app's check-in statement (`checkinStatement`, default settings, today in Asia/Shanghai) as
- * SQL text with its parameters written in, the member id as pgbench's `:mid`.
+ * An app statement (default settings, today in Asia/Shanghai) as one line of SQL text with its
+ * parameters written in, the member id (or the array of them) as `member`.
  */
-function checkinSql(): string {
-  const compiler = new Kysely<unknown>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  })
+function statementSql(
+  build: (call: Parameters<typeof checkinStatement>[0]) => {
+    compile(c: typeof compiler): { sql: string; parameters: readonly unknown[] }
+  },
+  member: string,
+): string {
   const now = new Date()
   const day = localDay(now, 'Asia/Shanghai')
-  const { sql: text, parameters } = checkinStatement({
+  const { sql: text, parameters } = build({
     appid: 'wxbench',
     memberId: MEMBER,
     now,
     day,
     settings: { streakBonuses: {} },
   }).compile(compiler)
-  const literal = (v: unknown) =>
-    v === MEMBER
-      ? ':mid'
-      : typeof v === 'number' || typeof v === 'boolean'
-        ? String(v)
-        : `'${(v instanceof Date ? v.toISOString() : String(v)).replaceAll("'", "''")}'`
-  return text.replace(/\$(\d+)/g, (_, n: string) => literal(parameters[Number(n) - 1]))
+  return text
+    .replace(/\$(\d+)/g, (_, n: string) => literal(parameters[Number(n) - 1], member))
+    .replace(/\s+/g, ' ')
 }
+
+const receive = (dedupe: string, openid: string) =>
+  `quanzi_receive('wxbench', ${dedupe}, ${openid}, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${LEVELS_JSON.replaceAll("'", "''")}')`
 
 /**
  * Writes a pgbench script of the three statements a first 签到 from a new member costs
@@ -53,14 +68,36 @@ function checkinSql(): string {
  */
 export function writeCheckinScript(): string {
   const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin.sql')
-  const levels = LEVELS_JSON.replaceAll("'", "''")
   writeFileSync(
     script,
     [
       '\\set id random(1, 2000000000)',
-      `select quanzi_receive('wxbench', 'k' || :id, 'o' || :id, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${levels}')->'member'->>'id' as mid \\gset`,
-      `${checkinSql().replace(/\s+/g, ' ')};`,
+      `select ${receive("'k' || :id", "'o' || :id")}->'member'->>'id' as mid \\gset`,
+      `${statementSql(checkinStatement, ':mid')};`,
       "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
+      '',
+    ].join('\n'),
+  )
+  return script
+}
+
+/**
+ * Writes a pgbench script of the same three statements as the app runs them under load: batched,
+ * `batch` first 签到s from new members per statement — the claims (`quanzi_receive` per push), the
+ * check-ins (the app's own batched statement, `checkinBatchStatement`), the replies (one update
+ * over their keys). Returns its path; each transaction of it is `batch` pushes.
+ */
+export function writeBatchedCheckinScript(batch: number): string {
+  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin-batched.sql')
+  const calls = (call: Parameters<typeof checkinStatement>[0]) =>
+    checkinBatchStatement(Array.from({ length: batch }, () => call))
+  writeFileSync(
+    script,
+    [
+      '\\set id random(1, 2000000000)',
+      `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive("'k' || :id || '_' || g", "'o' || :id || '_' || g")} as r from generate_series(1, ${batch}) g) s \\gset`,
+      `${statementSql(calls, "('{' || :mids || '}')")};`,
+      `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || :id || '_' || g from generate_series(1, ${batch}) g)) and status = 'processing';`,
       '',
     ].join('\n'),
   )

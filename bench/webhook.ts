@@ -28,6 +28,8 @@
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
+ *      (with 签到 also the check-in's 3 statements one push at a time and, after a (c) PostgreSQL
+ *      target, batched as that target's server batched them: bench/checkin-script.ts),
  *      BENCH_FLOOR=1 (with BENCH_PGBENCH=1 and 签到: pgbench of the least a first check-in must
  *      write, plain SQL, in the app's 3 transactions and in 1 — bench/checkin-script.ts),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
@@ -52,7 +54,11 @@ import pg from 'pg'
 import { bundleOptions } from '../src/bundle-options.mjs'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
-import { writeCheckinScript, writeFloorScripts } from './checkin-script.js'
+import {
+  writeBatchedCheckinScript,
+  writeCheckinScript,
+  writeFloorScripts,
+} from './checkin-script.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -298,6 +304,9 @@ const rows: {
   db?: number
   /** CPU of the PostgreSQL backends serving the target alone (by PGAPPNAME), per request, µs. */
   backends?: number
+  /** The target (its scenario) and the statements it ran per push, unrounded. */
+  target?: string
+  statements?: number
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -456,7 +465,8 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
   const queries = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
   // (d) is refused by design: its non-2xx column counts the 401s.
-  rows.push({ name, ...r, perPush, cpu, gen, db, backends })
+  const statements = queries > 0 ? queries / (warm.total + r.total) : undefined
+  rows.push({ name, ...r, perPush, cpu, gen, db, backends, target, statements })
   console.log(
     `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs (its backends ${backends?.toFixed(0) ?? '–'} µs)`,
   )
@@ -466,7 +476,16 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
 function pgbench(args: string[], env: Record<string, string> = {}) {
   const out = execFileSync(
     'pgbench',
-    [...pgHost, '-c', String(connections), '-j', '2', '-T', String(seconds), ...args],
+    [
+      ...pgHost,
+      '-c',
+      env.BENCH_PGBENCH_CLIENTS ?? String(connections),
+      '-j',
+      '2',
+      '-T',
+      String(seconds),
+      ...args,
+    ],
     { encoding: 'utf8', env: { ...process.env, ...env } },
   )
   return {
@@ -520,6 +539,31 @@ if (process.env.BENCH_PGBENCH === '1') {
         `pgbench -M ${mode} check-in statements: ${tps.toFixed(0)} pushes/s (${(tps / plain[i]!.tps).toFixed(2)}× pgbench -N -M ${mode}), latency average ${latency} ms`,
       )
     })
+    // The same three statements as the app runs them under this load: batched as its (c)
+    // PostgreSQL target batched them in this run (3 statements per batch: claims, check-ins,
+    // replies), with as many pushes in flight as its connections (clients × batch ≈ connections).
+    const app = rows.find((r) => r.target === 'postgres' && r.statements)
+    if (app) {
+      const batch = Math.max(1, Math.round(3 / app.statements!))
+      const clients = Math.max(1, Math.round(connections / batch))
+      const script = writeBatchedCheckinScript(batch)
+      const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
+        PGOPTIONS: `-c search_path=${schema}`,
+        BENCH_PGBENCH_CLIENTS: String(clients),
+      })
+      const pushes = tps * batch
+      rows.push({
+        name: `pgbench -M prepared, the 3 check-in statements batched as the app's (${batch} pushes per statement, ${clients} clients) (pushes/s)`,
+        rps: pushes,
+        p50: latency,
+        p99: Number.NaN,
+        bad: 0,
+        perPush: (3 / batch).toFixed(1),
+      })
+      console.log(
+        `pgbench -M prepared check-in statements batched by ${batch}: ${pushes.toFixed(0)} pushes/s (${(pushes / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms per batch`,
+      )
+    }
     if (process.env.BENCH_FLOOR === '1') {
       // The floor: the least a first check-in must write, plain SQL, no lots (their trigger is
       // dropped from the bench's schema, which nothing uses after this), -M prepared like the app.

@@ -251,9 +251,21 @@ async function checkinAll(db: Kysely<Database>, batch: CheckinCall[]): Promise<C
   const order = batch
     .map((_, i) => i)
     .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
-  const args = order.map((i) => statementArgs(batch[i]!))
+  const { rows } = await checkinBatchStatement(order.map((i) => batch[i]!)).execute(db)
+  const results: CheckinRow[] = []
+  for (const row of rows) results[order[Number(row.i) - 1]!] = row
+  return results
+}
+
+/**
+ * The batched check-in statement, its check-ins in the order given (the caller's lock order): per
+ * row of its `unnest`, what {@link checkinStatement} does for one, and the row's position `i`
+ * (from 1). Also what the check-in bench's batched pgbench script runs.
+ */
+export function checkinBatchStatement(calls: CheckinCall[]) {
+  const args = calls.map(statementArgs)
   const names = Object.keys(TYPES) as (keyof StatementArgs)[]
-  const { rows } = await sql<CheckinRow & { i: string | number }>`with c as materialized (
+  return sql<CheckinRow & { i: string | number }>`with c as materialized (
       select v.*, quanzi_checkin_day(v.appid, v.member_id, v.now, v.day, v.week, v.bonuses,
         v.monthly, ${LEVELS_JSON}::jsonb) as result
       from unnest(${sql.join(
@@ -263,10 +275,7 @@ async function checkinAll(db: Kysely<Database>, batch: CheckinCall[]): Promise<C
       then ${badgeCandidates(sql.ref<number>('c.member_id'))} end as rules from c)
     ${followUps(sql`c.member_id`, sql`c.day`, sql`c.offers`, sql`c.month`, sql`c.earliest`, sql`c.since`)},
       c.i
-    from c join b on b.i = c.i`.execute(db)
-  const results: CheckinRow[] = []
-  for (const row of rows) results[order[Number(row.i) - 1]!] = row
-  return results
+    from c join b on b.i = c.i`
 }
 
 /**
