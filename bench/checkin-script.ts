@@ -71,7 +71,7 @@ export function writeCheckinScript(): string {
   writeFileSync(
     script,
     [
-      '\\set id random(1, 2000000000)',
+      '\\set id random(1, 4000000000000000000)',
       `select ${receive("'k' || :id", "'o' || :id")}->'member'->>'id' as mid \\gset`,
       `${statementSql(checkinStatement, ':mid')};`,
       "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
@@ -94,7 +94,7 @@ export function writeBatchedCheckinScript(batch: number): string {
   writeFileSync(
     script,
     [
-      '\\set id random(1, 2000000000)',
+      '\\set id random(1, 4000000000000000000)',
       `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive("'k' || :id || '_' || g", "'o' || :id || '_' || g")} as r from generate_series(1, ${batch}) g) s \\gset`,
       `${statementSql(calls, "('{' || :mids || '}')")};`,
       `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || :id || '_' || g from generate_series(1, ${batch}) g)) and status = 'processing';`,
@@ -133,7 +133,7 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
   writeFileSync(
     shaped,
     [
-      '\\set id random(1, 2000000000)',
+      '\\set id random(1, 4000000000000000000)',
       'begin;',
       claim,
       member(5),
@@ -152,7 +152,7 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
   writeFileSync(
     single,
     [
-      '\\set id random(1, 2000000000)',
+      '\\set id random(1, 4000000000000000000)',
       'begin;',
       claim,
       member(10),
