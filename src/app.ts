@@ -150,6 +150,8 @@ export function createApp(deps: AppDeps): Hono {
     robots: { ...config.robots, fetch: deps.fetch },
     miniProgram: deps.shop && { appid: deps.shop.settings.mpAppid },
   }
+  // The check-in statements of every channel, batched (PostgreSQL: several at once, as claims).
+  const checkins = checkinStatements(db, { local, lanes: config.databaseUrl ? CLAIM_LANES : 1 })
 
   app.onError((error, c) => {
     if (error instanceof WechatApiError || error instanceof WechatNetworkError) {
@@ -278,6 +280,7 @@ export function createApp(deps: AppDeps): Hono {
         locale: config.locale,
         community,
         wechat,
+        checkins,
         bridges: config.bridges,
         maxSkewSeconds: config.maxSkewSeconds,
         codeAppid: config.accounts[0]?.appid ?? '',
@@ -298,6 +301,7 @@ export function createApp(deps: AppDeps): Hono {
         locale: config.locale,
         community,
         wechat,
+        checkins,
         replyDeadlineMs: config.replyDeadlineMs,
         fetch: deps.fetch,
         inbound,
@@ -345,8 +349,7 @@ export function createApp(deps: AppDeps): Hono {
             lanes: config.databaseUrl ? CLAIM_LANES : 1,
           }),
         db,
-        // PostgreSQL: check-in statements on several connections, as claims.
-        checkins: checkinStatements(db, { local, lanes: config.databaseUrl ? CLAIM_LANES : 1 }),
+        checkins,
         clock,
         logger,
         locale: config.locale,

@@ -9,6 +9,7 @@ import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
+import type { CheckinRunner } from '../community/checkins.js'
 import { bindIdentity, memberByIdentity } from '../community/identities.js'
 import { seenInGroup } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
@@ -38,6 +39,8 @@ export interface GroupDeps {
   locale: Locale
   community: CommunitySettings
   wechat: WechatAccess
+  /** The app's batched check-in statements (`checkinStatements`); absent: one per check-in. */
+  checkins?: CheckinRunner
 }
 
 /** A reply as plain text for a group (news as title, description and link). */
@@ -94,6 +97,7 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
     match: null,
     db: deps.db,
     community: deps.community,
+    checkins: deps.checkins,
     wechat: deps.wechat,
     channel: { kind: m.channel, externalId: m.senderId, chatId: m.chatId },
     clock: deps.clock,

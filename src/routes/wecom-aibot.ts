@@ -15,6 +15,7 @@ import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
+import type { CheckinRunner } from '../community/checkins.js'
 import {
   claimInbound,
   claimReplay,
@@ -51,6 +52,8 @@ export interface AibotRouteOptions {
   waitUntil?: (work: Promise<unknown>) => void
   /** The app's claim store (scoped per request on Workers); the database store by default. */
   inbound?: InboundStore
+  /** The app's batched check-in statements; absent: one per check-in. */
+  checkins?: CheckinRunner
 }
 
 export function aibotRoutes(o: AibotRouteOptions): Hono {
