@@ -66,6 +66,26 @@ async function writeAllocations() {
   writeFileSync(process.env.BENCH_ALLOC_PROF!, JSON.stringify(profile))
 }
 let queries = 0
+/**
+ * The batched statements among them, by kind (claims, check-ins, reply stores): the bench's pgbench
+ * mirror of the check-in takes its batch size from these (bench/webhook.ts).
+ */
+const kinds = { receive: 0, checkin: 0, reply: 0 }
+const KIND_MARKS = [
+  ['receive', 'quanzi_receive('],
+  ['checkin', 'quanzi_checkin_day('],
+  ['reply', 'update inbound_events e'],
+] as const
+type Raw = { kind?: string; sqlFragments?: readonly string[]; parameters?: readonly Raw[] }
+/** A raw statement's own text and its nested raw fragments' (e.g. `quanzi_receive`'s call). */
+const rawText = (node: Raw): string =>
+  node.kind === 'RawNode'
+    ? [...(node.sqlFragments ?? []), ...(node.parameters ?? []).map(rawText)].join('')
+    : ''
+function countKind(node: unknown) {
+  const text = rawText(node as Raw)
+  for (const [kind, mark] of KIND_MARKS) if (text.includes(mark)) kinds[kind]++
+}
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
@@ -139,6 +159,7 @@ if (plain) {
       : db.withPlugin({
           transformQuery: (args) => {
             queries++
+            countKind(args.node)
             return args.node
           },
           transformResult: async (args) => args.result,
@@ -176,7 +197,7 @@ if (!plain) {
   )
   process.on('SIGTERM', async () => {
     await writeAllocations()
-    console.log(JSON.stringify({ queries }))
+    console.log(JSON.stringify({ queries, kinds }))
     server.close(() => process.exit(0))
   })
 }

@@ -121,14 +121,19 @@ async function start(scenario: string, env: Record<string, string> = {}, flags: 
   return { child, lines, port: (JSON.parse(first.value) as { port: number }).port }
 }
 
-/** Stops a target; it answers with how many statements it ran. */
-async function stop(child: ChildProcess, lines: AsyncIterator<string>): Promise<number> {
+/** Stops a target; it answers with the statements it ran, in all and of each batched kind. */
+async function stop(
+  child: ChildProcess,
+  lines: AsyncIterator<string>,
+): Promise<{ queries: number; kinds?: Record<string, number> }> {
   child.kill('SIGTERM')
   const last = await lines.next()
   await new Promise((resolve) =>
     child.exitCode === null ? child.once('exit', resolve) : resolve(0),
   )
-  return last.value ? (JSON.parse(last.value) as { queries: number }).queries : 0
+  return last.value
+    ? (JSON.parse(last.value) as { queries: number; kinds?: Record<string, number> })
+    : { queries: 0 }
 }
 
 /**
@@ -304,9 +309,9 @@ const rows: {
   db?: number
   /** CPU of the PostgreSQL backends serving the target alone (by PGAPPNAME), per request, µs. */
   backends?: number
-  /** The target (its scenario) and the statements it ran per push, unrounded. */
+  /** The target, and its pushes per statement of each batched kind (claims, check-ins, replies). */
   target?: string
-  statements?: number
+  batches?: Record<string, number>
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -462,11 +467,16 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
   const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
-  const queries = await stop(child, lines)
+  const { queries, kinds } = await stop(child, lines)
   const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
   // (d) is refused by design: its non-2xx column counts the 401s.
-  const statements = queries > 0 ? queries / (warm.total + r.total) : undefined
-  rows.push({ name, ...r, perPush, cpu, gen, db, backends, target, statements })
+  // Pushes per statement of each batched kind (claims, check-ins, reply stores), where it ran.
+  const batches = Object.fromEntries(
+    Object.entries(kinds ?? {})
+      .filter(([, n]) => n > 0)
+      .map(([kind, n]) => [kind, (warm.total + r.total) / n]),
+  )
+  rows.push({ name, ...r, perPush, cpu, gen, db, backends, target, batches })
   console.log(
     `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs (its backends ${backends?.toFixed(0) ?? '–'} µs)`,
   )
@@ -540,11 +550,18 @@ if (process.env.BENCH_PGBENCH === '1') {
       )
     })
     // The same three statements as the app runs them under this load: batched as its (c)
-    // PostgreSQL target batched them in this run (3 statements per batch: claims, check-ins,
-    // replies), with as many pushes in flight as its connections (clients × batch ≈ connections).
-    const app = rows.find((r) => r.target === 'postgres' && r.statements)
+    // PostgreSQL target batched them in this run (pushes per statement of each kind, counted in the
+    // server), all three at the smallest of the three sizes (the others then cost pgbench more
+    // statements than the app), with as many pushes in flight as the app's connections (clients ×
+    // batch ≈ connections).
+    const app = rows.find((r) => r.target === 'postgres' && r.batches?.checkin)
     if (app) {
-      const batch = Math.max(1, Math.round(3 / app.statements!))
+      console.log(
+        `(c) PostgreSQL pushes per statement: ${Object.entries(app.batches!)
+          .map(([kind, n]) => `${kind} ${n.toFixed(1)}`)
+          .join(', ')}`,
+      )
+      const batch = Math.max(1, Math.round(Math.min(...Object.values(app.batches!))))
       const clients = Math.max(1, Math.round(connections / batch))
       const script = writeBatchedCheckinScript(batch)
       const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {

@@ -163,6 +163,40 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
       await counted.close()
     }
   })
+  it('first check-ins that arrive together share their check-in statements', async () => {
+    let checkins = 0
+    const db = get().db.withPlugin({
+      transformQuery: (args) => {
+        const node = args.node as { kind: string; sqlFragments?: readonly string[] }
+        if (node.kind === 'RawNode' && node.sqlFragments?.join('').includes('quanzi_checkin_day('))
+          checkins++
+        return args.node
+      },
+      transformResult: async (args) => args.result,
+    })
+    const counted = await startServer(db)
+    try {
+      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      const pushes = await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          wx.prepare({
+            FromUserName: `o_together_${i}`,
+            CreateTime: Math.floor(Date.now() / 1000),
+            MsgType: 'text',
+            Content: '签到',
+            MsgId: BigInt(Date.now()) * 100n + BigInt(i),
+          }),
+        ),
+      )
+      const replies = await Promise.all(pushes.map((p) => wx.send(p)))
+      for (const r of replies) expect(r.reply!.Content).toMatch(/^签到成功 ✅ \+5 积分\n/)
+      // one statement per check-in before they were batched
+      expect(checkins).toBeGreaterThan(0)
+      expect(checkins).toBeLessThan(16)
+    } finally {
+      await counted.close()
+    }
+  })
   it('reads the badge candidates once in the check-in statement (one scan of badge_rules)', async () => {
     // The candidates feed two columns (the rules, and whether one counts check-ins): a CTE that is
     // not materialized would be planned and run once per reference.

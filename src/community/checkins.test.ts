@@ -19,6 +19,12 @@ const settings: CheckinSettings = {
 /** 10:00 community time on `day`. */
 const at = (day: string) => new Date(`${day}T02:00:00Z`)
 const TODAY = '2026-11-18'
+/** Another account's rules: other bonuses and rewards, make-ups off. */
+const other: CheckinSettings = {
+  streakBonuses: { 2: 7, 3: 30 },
+  monthlyRewards: { 2: 4 },
+  makeup: { days: 0, perMonth: 0, costs: [] },
+}
 
 forEachDatabase('batched check-ins', (get) => {
   let n = 0
@@ -31,8 +37,6 @@ forEachDatabase('batched check-ins', (get) => {
       .executeTakeFirstOrThrow()
     return row.id
   }
-  const alone = (app: string, id: number, day: string): Promise<CheckinResult> =>
-    checkIn(get().db, { appid: app, memberId: id, now: at(day), timeZone: TZ, settings })
   const badgeRule = (app: string) =>
     get()
       .db.insertInto('badge_rules')
@@ -50,7 +54,9 @@ forEachDatabase('batched check-ins', (get) => {
    * the monthly reward and a badge today, broken within the make-up window, already checked in
    * today — and the first of them checking in twice at once. Returns today's calls.
    */
-  async function community(app: string) {
+  async function community(app: string, rules = settings) {
+    const alone = (app: string, id: number, day: string): Promise<CheckinResult> =>
+      checkIn(get().db, { appid: app, memberId: id, now: at(day), timeZone: TZ, settings: rules })
     await badgeRule(app)
     const fresh = await member(app, 'o_d')
     const streak = await member(app, 'o_b')
@@ -71,7 +77,7 @@ forEachDatabase('batched check-ins', (get) => {
       openid: openid as string,
       now: at(TODAY),
       timeZone: TZ,
-      settings,
+      settings: rules,
     }))
     return { calls, members: [fresh, streak, broke, already] }
   }
@@ -91,25 +97,21 @@ forEachDatabase('batched check-ins', (get) => {
   }
 
   it('a batch gives each check-in what it gets alone, in one statement', async () => {
-    const batched = await community(appid())
-    const single = await community(appid())
+    // Two accounts with their own rules in one batch, and their twins checked in one by one.
+    const batched = [await community(appid()), await community(appid(), other)]
+    const single = [await community(appid()), await community(appid(), other)]
     const counted = countStatements(get().db)
     const run = checkinStatements(counted.db)
     const together = await Promise.all(
-      batched.calls.map((c) => checkIn(get().db, Object.assign({}, c, { run }))),
+      batched.flatMap((b) => b.calls).map((c) => checkIn(get().db, Object.assign({}, c, { run }))),
     )
     expect(counted.count()).toBe(1)
     const oneByOne: CheckinResult[] = []
-    for (const c of single.calls) oneByOne.push(await checkIn(get().db, c))
+    for (const c of single.flatMap((s) => s.calls)) oneByOne.push(await checkIn(get().db, c))
     expect(together).toEqual(oneByOne)
     // Every state met: the bonus, the monthly reward, the badge, the make-up offer, already.
-    expect(together.map((r) => r.status)).toEqual([
-      'checked_in',
-      'checked_in',
-      'checked_in',
-      'already',
-      'already',
-    ])
+    const states = ['checked_in', 'checked_in', 'checked_in', 'already', 'already']
+    expect(together.map((r) => r.status)).toEqual([...states, ...states])
     expect(together[1]).toMatchObject({
       streak: 3,
       bonus: 20,
@@ -117,7 +119,11 @@ forEachDatabase('batched check-ins', (get) => {
       badges: [{ key: 'three_days' }],
     })
     expect(together[2]).toMatchObject({ streak: 1, makeup: { cost: 20, left: 2 } })
-    expect(await state(batched.members)).toEqual(await state(single.members))
+    // the other account's rules: its bonus on day 3 (day 2's paid before), its reward, no make-ups
+    expect(together[6]).toMatchObject({ streak: 3, bonus: 30, monthly: { days: 3, bonus: 0 } })
+    expect(together[7]).toMatchObject({ streak: 1, makeup: null })
+    for (const [i, b] of batched.entries())
+      expect(await state(b.members)).toEqual(await state(single[i]!.members))
   })
 
   it('locks members in the order claims do: appid, then openid', async () => {

@@ -87,7 +87,7 @@ export interface CheckinInput {
 
 /**
  * One check-in for the check-in statement. `openid` orders a batch's member locks as claims order
- * theirs (see {@link checkinStatements}); without it, the member id.
+ * theirs (see {@link checkinStatements}); callers of a batcher always give it.
  */
 export interface CheckinCall {
   appid: string
@@ -112,7 +112,9 @@ export type CheckinRunner = (call: CheckinCall) => Promise<CheckinRow>
 
 /**
  * Checks a member in for the community day of `now`. `run`: the app's batched check-in statements
- * ({@link checkinStatements}); without it, one statement of its own.
+ * ({@link checkinStatements}), with the member's `openid` (a batch's lock order); they run on the
+ * pool they were made with, never inside a transaction passed as `db`. Without `run`, one
+ * statement of its own on `db`.
  * @example await checkIn(db, { appid, memberId, now: clock.now(), timeZone, settings })
  */
 export async function checkIn(
@@ -120,9 +122,7 @@ export async function checkIn(
   input: CheckinInput & {
     /** Qualifies a pending invite on the member's first check-in (when invites pay on check-in). */
     invites?: { settings: InviteSettings; t: Translate }
-    openid?: string
-    run?: CheckinRunner
-  },
+  } & ({ run?: undefined; openid?: string } | { run: CheckinRunner; openid: string }),
 ): Promise<CheckinResult> {
   const { appid, memberId, now, timeZone, settings } = input
   const window = settings.window
@@ -178,8 +178,13 @@ export const CHECKINS_PER_STATEMENT = 32
  * commit for many check-ins (bench/README.md, "Issue 20 — session 15"). Each check-in keeps the
  * single statement's guarantees: its own member locked, its rows written together or not at all
  * (a batch is one transaction: when it fails, the batcher runs each check-in again alone, so only
- * a bad one fails its caller), the same results. A batch locks its members in the order of
- * (appid, openid), the order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in
+ * a bad one fails its caller), the same results. One difference: the follow-up reads (badge
+ * candidates, the `checkins` counter, the make-up offer) see the database as it was when the
+ * statement started, before any of its check-ins waited for a member's lock (its own or an earlier
+ * row's), so another transaction's commit during such a wait (a make-up of that member, say) can
+ * be missing from that check-in's offer or counter; a statement of its own is exposed only while
+ * it waits for its own member. A batch locks its members
+ * in the order of (appid, openid), the order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in
  * batch and a claim batch sharing members never wait on each other in a cycle; a job locking
  * several members in another order can deadlock with one, and PostgreSQL then aborts one side after
  * `deadlock_timeout`: the batch runs its check-ins again one by one. `local` (Workers) keeps the
