@@ -183,9 +183,9 @@ export const CHECKINS_PER_STATEMENT = 32
  * statement started, before any of its check-ins waited for a member's lock (its own or an earlier
  * row's), so another transaction's commit during such a wait (a make-up of that member, say) can
  * be missing from that check-in's offer or counter; a statement of its own is exposed only while
- * it waits for its own member. A batch locks its members
- * in the order of (appid, openid), the order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in
- * batch and a claim batch sharing members never wait on each other in a cycle; a job locking
+ * it waits for its own member. A batch locks its members in the order of (appid, openid), the
+ * order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in batch and a claim
+ * batch sharing members never wait on each other in a cycle; a job locking
  * several members in another order can deadlock with one, and PostgreSQL then aborts one side after
  * `deadlock_timeout`: the batch runs its check-ins again one by one. `local` (Workers) keeps the
  * check-ins of different requests apart; `lanes` statements run at once (PostgreSQL).
