@@ -1,12 +1,12 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare  → prints
+ * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare|bare-hono → prints
  * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server).
  * `hello-read` reads the request body and answers 401: the transport cost of a body. `webot` is
  * node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering every text with
  * `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with nothing but
- * node:http, node:crypto and fast-xml-parser (bench/bare-push.ts); `hello-raw` is a node:http
- * hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
+ * node:http, node:crypto and fast-xml-parser (bench/bare-push.ts), `bare-hono` the same work as a
+ * Hono app on @hono/node-server; `hello-raw` is a node:http hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
  * push: the ceiling of any push that asks the database once.
  */
 import { writeFileSync } from 'node:fs'
@@ -37,7 +37,7 @@ import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
-import { barePushServer } from './bare-push.js'
+import { barePushApp, barePushServer } from './bare-push.js'
 
 /** The PostgreSQL pool's settings (statement cache, size) as the app reads them from the environment. */
 function databaseSettings() {
@@ -121,6 +121,8 @@ if (plain) {
   })
 } else if (scenario === 'hello') {
   fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
+} else if (scenario === 'bare-hono') {
+  fetchHandler = barePushApp(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').fetch
 } else if (scenario === 'hello-read') {
   fetchHandler = new Hono().post('/wechat', async (c) =>
     c.text(`${(await c.req.text()).length}`, 401),

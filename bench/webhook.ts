@@ -12,6 +12,8 @@
  *   (g) the bare push (bench/bare-push.ts): node:http, node:crypto and one fast-xml-parser pass, no
  *       framework, no checks beyond the signature, no dedupe or router — the least any server can
  *       do for (b)'s push with those parts: the ceiling of (b) on this machine
+ *   (h) the bare push as a Hono app on @hono/node-server (the framework the product card fixes):
+ *       the ceiling of (b) on quanzi's stack
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
  *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
@@ -24,7 +26,7 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,
+ *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
@@ -72,7 +74,7 @@ const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const maintain = process.env.BENCH_MAINTAIN === '1'
 const wanted = (
   process.env.BENCH_TARGETS ??
-  'hello,hello-read,refused-unsigned,refused,memory,webot,bare,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
+  'hello,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
 
 /**
@@ -333,6 +335,12 @@ const targets: [string, string, string, Record<string, string>][] = [
     'bare',
     {},
   ],
+  [
+    '(h) bare push on Hono and @hono/node-server: (g) inside the fixed framework, same reply',
+    'bare-hono',
+    'bare-hono',
+    {},
+  ],
   [`(r) retry of an answered push 「${content}」, no DB`, 'retry-memory', 'memory', {}],
   ['(f) floor: (b) plus one `select 1` per push, PGlite', 'floor-pglite', 'floor-pglite', {}],
   [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
@@ -375,11 +383,12 @@ if (admin) {
 }
 
 // (e) answers what (b) answers: learnt from a (b) server before the runs.
-if (wanted.includes('webot') || wanted.includes('bare')) {
+const sameReply = ['webot', 'bare', 'bare-hono']
+if (sameReply.some((t) => wanted.includes(t))) {
   const { child, lines, port } = await start('memory')
   const { reply } = await retryPush(port)
   await stop(child, lines)
-  for (const t of targets) if (t[1] === 'webot' || t[1] === 'bare') t[3].BENCH_REPLY = reply
+  for (const t of targets) if (sameReply.includes(t[1])) t[3].BENCH_REPLY = reply
 }
 
 const variant = process.env.BENCH_VARIANT?.split(' ').filter(Boolean) ?? []
