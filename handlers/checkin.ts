@@ -30,6 +30,7 @@ export function register(router: Router): void {
         timeZone: ctx.community.timeZone,
         settings: ctx.community.checkin,
         invites: { settings: ctx.community.invites, t: ctx.t },
+        logger: ctx.logger,
         openid: ctx.member.openid,
         run: ctx.checkins,
       })

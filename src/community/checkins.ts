@@ -10,6 +10,7 @@ import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database } from '../db/schema.js'
+import type { Logger } from '../logger.js'
 import { awardBadgesFrom, type Badge, type BadgeCandidate, badgeCandidates } from './badges.js'
 import type { ReminderSettings } from './checkin-reminders.js'
 import { addDays, localDay, localMinutes, weekStart } from './community-time.js'
@@ -115,6 +116,11 @@ export type CheckinRunner = (call: CheckinCall) => Promise<CheckinRow>
  * ({@link checkinStatements}), with the member's `openid` (a batch's lock order); they run on the
  * pool they were made with, never inside a transaction passed as `db`. Without `run`, one
  * statement of its own on `db`.
+ *
+ * Once the check-in statement has committed, the check-in is answered as made: its follow-ups
+ * (qualifying a pending invite, awarding badges — each its own statement or transaction) that fail
+ * are logged to `logger` and left for the member's next check-in, which retries them (an invite
+ * stays pending and the statement reports it again; a badge still earned is a candidate again).
  * @example await checkIn(db, { appid, memberId, now: clock.now(), timeZone, settings })
  */
 export async function checkIn(
@@ -122,6 +128,8 @@ export async function checkIn(
   input: CheckinInput & {
     /** Qualifies a pending invite on the member's first check-in (when invites pay on check-in). */
     invites?: { settings: InviteSettings; t: Translate }
+    /** Where a failed follow-up is reported (the check-in itself stands). */
+    logger?: Logger
   } & ({ run?: undefined; openid?: string } | { run: CheckinRunner; openid: string }),
 ): Promise<CheckinResult> {
   const { appid, memberId, now, timeZone, settings } = input
@@ -142,16 +150,36 @@ export async function checkIn(
   // The level before today's awards: the check-in award's answer holds it, applied or not.
   const before = r.award?.previous_level ?? r.award?.level ?? r.level
   const from = levelByKey(before)
+  // The check-in has committed: a follow-up that fails must not turn it into an apology.
+  const followUp = async <T>(what: string, work: () => Promise<T>, otherwise: T) => {
+    try {
+      return await work()
+    } catch (error) {
+      input.logger?.error('check-in follow-up failed; retried at the next check-in', {
+        code: 'CHECKIN_FOLLOW_UP_FAILED',
+        followUp: what,
+        memberId,
+        error,
+      })
+      return otherwise
+    }
+  }
   // quanzi_checkin says whether an invite waits; qualifying it pays the inviters (its own
-  // transaction, once: a conditional update). Only on a member's first check-ins, so rare.
-  if (r.invite_pending && input.invites)
-    await qualifyInvite(db, memberId, { now, timeZone, ...input.invites })
-  const badges = await awardBadgesFrom(
-    db,
-    memberId,
-    { streak: r.streak, checkins: row.checkins == null ? null : Number(row.checkins) },
-    row.badges ?? [],
-    { now },
+  // transaction, once: a conditional update). Only while one is pending, so rare.
+  const invites = input.invites
+  if (r.invite_pending && invites)
+    await followUp('invite', () => qualifyInvite(db, memberId, { now, timeZone, ...invites }), null)
+  const badges = await followUp(
+    'badges',
+    () =>
+      awardBadgesFrom(
+        db,
+        memberId,
+        { streak: r.streak, checkins: row.checkins == null ? null : Number(row.checkins) },
+        row.badges ?? [],
+        { now },
+      ),
+    [],
   )
   return {
     status: 'checked_in',

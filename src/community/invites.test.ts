@@ -1,9 +1,10 @@
+import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
 import { systemClock } from '../clock.js'
 import type { Member } from '../db/schema.js'
-import { silentLogger } from '../logger.js'
+import { createLogger, silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import { qrImageUrl } from '../wechat/api/qrcode.js'
@@ -122,6 +123,48 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(notices.filter((x) => !x.source.startsWith('invite:'))).toEqual([
       { openid: 'o_chain_5', source: 'badge:first_invite' },
     ])
+  })
+
+  it('answers a check-in whose invite qualification failed, and qualifies it at the next one', async () => {
+    const app = appid()
+    const inviter = await member(app, 'o_down_inviter')
+    const invitee = await member(app, 'o_down_invitee')
+    expect((await invite(inviter, invitee)).status).toBe('attributed')
+    // The qualification's own transaction fails after the check-in statement committed.
+    await sql`create function qualification_down() returns trigger language plpgsql as $$
+      begin raise exception 'qualification down'; end $$`.execute(get().db)
+    await sql`create trigger qualification_down before update on invites for each row
+      when (new.appid = ${sql.lit(app)} and new.status = 'qualified')
+      execute function qualification_down()`.execute(get().db)
+    const logged: Record<string, unknown>[] = []
+    const logger = createLogger({ write: (line) => logged.push(JSON.parse(line)) })
+    const checkin = (day: Date) =>
+      checkIn(get().db, {
+        appid: app,
+        memberId: invitee.id,
+        now: day,
+        timeZone: TZ,
+        settings: { streakBonuses: {} },
+        invites: { settings: DEFAULT_INVITE_SETTINGS, t },
+        logger,
+      })
+    try {
+      const first = await checkin(now)
+      expect(first).toMatchObject({ status: 'checked_in', streak: 1, points: 5 })
+      expect(logged).toMatchObject([
+        { level: 'error', code: 'CHECKIN_FOLLOW_UP_FAILED', followUp: 'invite' },
+      ])
+      expect(await ledger(invitee.id)).toEqual([{ rule: 'checkin', delta: 5 }])
+      expect(await ledger(inviter.id)).toEqual([])
+    } finally {
+      await sql`drop trigger qualification_down on invites`.execute(get().db)
+      await sql`drop function qualification_down()`.execute(get().db)
+    }
+    // The invite stayed pending: the next day's check-in qualifies it and pays the inviter.
+    const next = await checkin(new Date(now.getTime() + 86_400_000))
+    expect(next).toMatchObject({ status: 'checked_in', streak: 2 })
+    expect(await ledger(inviter.id)).toEqual([{ rule: 'friend_invite', delta: 50 }])
+    expect(logged).toHaveLength(1)
   })
 
   it('lets one of two racing inviters win an invitee', async () => {
