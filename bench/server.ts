@@ -1,12 +1,15 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare|bare-hono → prints
+ * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare|bare-hono|webhook
  * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server).
  * `hello-read` reads the request body and answers 401: the transport cost of a body. `webot` is
  * node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering every text with
  * `BENCH_REPLY` — the same reply text quanzi renders; `bare` answers it too, with nothing but
  * node:http, node:crypto and fast-xml-parser (bench/bare-push.ts), `bare-hono` the same work as a
- * Hono app on @hono/node-server; `hello-raw` is a node:http hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
+ * Hono app on @hono/node-server, `webhook` quanzi's own webhook middleware (signature, envelope,
+ * decryption, the hardening checks, parse, typed message, sealed reply) answering `BENCH_REPLY`
+ * with no dispatch — (b) without its dedupe, memo, replay cache, router and timers; `hello-raw` is
+ * a node:http hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
  * push: the ceiling of any push that asks the database once.
  */
 import { writeFileSync } from 'node:fs'
@@ -35,6 +38,8 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
+import { renderReply, text } from '../src/wechat/reply.js'
+import { respondToWechat, wechatWebhook } from '../src/wechat/webhook.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 import { barePushApp, barePushServer } from './bare-push.js'
@@ -123,6 +128,21 @@ if (plain) {
   fetchHandler = new Hono().post('/wechat', (c) => c.text('Hello World')).fetch
 } else if (scenario === 'bare-hono') {
   fetchHandler = barePushApp(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').fetch
+} else if (scenario === 'webhook') {
+  const reply = text(process.env.BENCH_REPLY ?? 'hello')
+  fetchHandler = new Hono().post(
+    '/wechat',
+    wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto }),
+    (c) => {
+      const { message, format } = c.var.wechat
+      const address = {
+        to: message.fromUserName,
+        from: message.toUserName,
+        createTime: Math.floor(Date.now() / 1000),
+      }
+      return respondToWechat(c, renderReply(reply, address, format))
+    },
+  ).fetch
 } else if (scenario === 'hello-read') {
   fetchHandler = new Hono().post('/wechat', async (c) =>
     c.text(`${(await c.req.text()).length}`, 401),

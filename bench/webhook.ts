@@ -14,6 +14,9 @@
  *       do for (b)'s push with those parts: the ceiling of (b) on this machine
  *   (h) the bare push as a Hono app on @hono/node-server (the framework the product card fixes):
  *       the ceiling of (b) on quanzi's stack
+ *   (w) quanzi's webhook middleware alone (src/wechat/webhook.ts: the hardening checks, envelope,
+ *       decryption, parse, typed message) answering the same reply, sealed, with no dispatch: (b)
+ *       without dedupe, answered-push memo, replay cache, router, handler and deadline timer
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
  *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
@@ -26,7 +29,7 @@
  *   npm run bench:checkin            # 签到 from a new member per push, hello vs PostgreSQL, plus
  *                                    # pgbench -N on the same machine (BENCH_PGBENCH=1)
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
- *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,retry-memory,
+ *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,webhook,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
  *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
@@ -44,6 +47,12 @@
  *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
  *      right after itself, its server given these environment variables and node flags — what a
  *      runtime setting costs, within one run).
+ *      BENCH_ROUNDS=R (default 1: each target started, measured once and stopped in turn): every
+ *      target's server is started and warmed up first, then measured R times in turn for
+ *      BENCH_SECONDS each (round 1: every target once, round 2: …). A target's figures are the
+ *      median of its rounds, and its ratio to the first target is the median of the per-round
+ *      ratios: on a machine whose speed drifts from one minute to the next, a ratio between
+ *      targets measured seconds apart, repeated, instead of one between targets minutes apart.
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -63,6 +72,7 @@ import {
 } from './checkin-script.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const rounds = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)))
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const pgHost = ['-h', '127.0.0.1', '-U', 'postgres']
@@ -74,7 +84,7 @@ const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 const maintain = process.env.BENCH_MAINTAIN === '1'
 const wanted = (
   process.env.BENCH_TARGETS ??
-  'hello,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
+  'hello,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,webhook,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
 ).split(',')
 
 /**
@@ -245,6 +255,8 @@ async function load(port: number, pushes: PreparedPush[] | null, duration = seco
     p99: result.latency.p99,
     bad,
     total: result.requests.total,
+    /** Pushes taken from `pushes` (the next measurement starts after them). */
+    sent: i,
   }
 }
 
@@ -314,6 +326,9 @@ const rows: {
   /** The target, and its pushes per statement of each batched kind (claims, check-ins, replies). */
   target?: string
   batches?: Record<string, number>
+  /** BENCH_ROUNDS > 1: req/s of each round, and the median of the per-round ratios to the first. */
+  rounds?: number[]
+  ratio?: number
 }[] = []
 // [row, target name (BENCH_TARGETS), server scenario (bench/server.ts), env]
 const targets: [string, string, string, Record<string, string>][] = [
@@ -341,6 +356,7 @@ const targets: [string, string, string, Record<string, string>][] = [
     'bare-hono',
     {},
   ],
+  ["(w) quanzi's webhook middleware alone, no dispatch, same reply", 'webhook', 'webhook', {}],
   [`(r) retry of an answered push 「${content}」, no DB`, 'retry-memory', 'memory', {}],
   ['(f) floor: (b) plus one `select 1` per push, PGlite', 'floor-pglite', 'floor-pglite', {}],
   [`(c) safe-mode push 「${content}」 with the database, PGlite`, 'pglite', 'pglite', {}],
@@ -383,7 +399,7 @@ if (admin) {
 }
 
 // (e) answers what (b) answers: learnt from a (b) server before the runs.
-const sameReply = ['webot', 'bare', 'bare-hono']
+const sameReply = ['webot', 'bare', 'bare-hono', 'webhook']
 if (sameReply.some((t) => wanted.includes(t))) {
   const { child, lines, port } = await start('memory')
   const { reply } = await retryPush(port)
@@ -431,7 +447,20 @@ async function backendMicros(appName: string): Promise<Map<number, number>> {
   return out
 }
 
-for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
+type Run = (typeof runs)[number]
+/** One measurement of a target: throughput, latency and CPU per request. */
+type Slice = Awaited<ReturnType<typeof load>> & {
+  cpu?: number
+  gen: number
+  db?: number
+  backends?: number
+}
+/** A target's server, started and warmed up, with its pushes and its measurements so far. */
+type Live = Awaited<ReturnType<typeof open>>
+
+/** Starts a target's server, prepares its pushes (fresh MsgIds for every round) and warms it up. */
+async function open(run: Run, index: number) {
+  const { name, target, scenario, env, flags } = run
   const appName = `quanzi-bench-${process.pid}-${index}`
   const { child, lines, port } = await start(scenario, { ...env, PGAPPNAME: appName }, flags)
   const pushes =
@@ -443,7 +472,7 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
           ? [await refusedPush(port, false)]
           : target.startsWith('retry-')
             ? [(await retryPush(port)).push]
-            : await prepare(port, 6000 * (seconds + 2), `${target}${index}`)
+            : await prepare(port, 6000 * (rounds * seconds + 2), `${target}${index}`)
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
   // (e) and (g) answer a text learnt from (b): checked once, so they are not faster by being wrong.
   if (env.BENCH_REPLY !== undefined) {
@@ -459,11 +488,30 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
     const { value } = await lines.next()
     console.error(`${name}: after the warm-up, ${value}`)
   }
+  return {
+    run,
+    appName,
+    child,
+    lines,
+    port,
+    pushes,
+    repeated,
+    warm,
+    next: warm.sent,
+    slices: [] as Slice[],
+  }
+}
+
+/** Measures a target once for BENCH_SECONDS, on pushes none of its measurements sent before. */
+async function measure(live: Live): Promise<Slice> {
+  const { run, child, appName, pushes, repeated } = live
   const backendsBefore = await backendMicros(appName)
   const cpuBefore = cpuMicros(child.pid)
   const genBefore = process.cpuUsage()
-  const dbBefore = env.BENCH_SCHEMA || target.includes('postgres') ? postgresMicros() : undefined
-  const r = await load(port, pushes && !repeated ? pushes.slice(12_000) : pushes)
+  const dbBefore =
+    run.env.BENCH_SCHEMA || run.target.includes('postgres') ? postgresMicros() : undefined
+  const r = await load(live.port, pushes && !repeated ? pushes.slice(live.next) : pushes)
+  live.next += r.sent
   const cpuAfter = cpuMicros(child.pid)
   const genUsage = process.cpuUsage(genBefore)
   const gen = (genUsage.user + genUsage.system) / r.total
@@ -476,19 +524,81 @@ for (const [index, { name, target, scenario, env, flags }] of runs.entries()) {
   const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
-  const { queries, kinds } = await stop(child, lines)
-  const perPush = queries > 0 ? (queries / (warm.total + r.total)).toFixed(1) : '–'
-  // (d) is refused by design: its non-2xx column counts the 401s.
+  const slice = { ...r, cpu, gen, db, backends }
+  live.slices.push(slice)
+  if (rounds > 1) console.log(`  ${run.name}, round ${live.slices.length}: ${line(slice)}`)
+  return slice
+}
+
+const line = (r: Slice) =>
+  `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, server CPU ${r.cpu?.toFixed(0) ?? '–'} µs/request, load generator ${r.gen.toFixed(0)} µs, PostgreSQL ${r.db?.toFixed(0) ?? '–'} µs (its backends ${r.backends?.toFixed(0) ?? '–'} µs)`
+
+/** The median of the defined values (undefined when there are none). */
+function median(values: (number | undefined)[]): number | undefined {
+  const sorted = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+  if (sorted.length === 0) return undefined
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** Stops a target and records its row: its one measurement, or the medians of its rounds. */
+async function close(live: Live, first: Live) {
+  const { run, slices } = live
+  const { queries, kinds } = await stop(live.child, live.lines)
+  const total = live.warm.total + slices.reduce((sum, r) => sum + r.total, 0)
+  const perPush = queries > 0 ? (queries / total).toFixed(1) : '–'
   // Pushes per statement of each batched kind (claims, check-ins, reply stores), where it ran.
   const batches = Object.fromEntries(
     Object.entries(kinds ?? {})
       .filter(([, n]) => n > 0)
-      .map(([kind, n]) => [kind, (warm.total + r.total) / n]),
+      .map(([kind, n]) => [kind, total / n]),
   )
-  rows.push({ name, ...r, perPush, cpu, gen, db, backends, target, batches })
+  const pick = (f: (r: Slice) => number | undefined) => median(slices.map(f))
+  const r: Slice =
+    slices.length === 1
+      ? slices[0]!
+      : {
+          rps: pick((r) => r.rps)!,
+          p50: pick((r) => r.p50)!,
+          p99: pick((r) => r.p99)!,
+          bad: slices.reduce((sum, r) => sum + r.bad, 0),
+          total: slices.reduce((sum, r) => sum + r.total, 0),
+          sent: 0,
+          cpu: pick((r) => r.cpu),
+          gen: pick((r) => r.gen)!,
+          db: pick((r) => r.db),
+          backends: pick((r) => r.backends),
+        }
+  const ratio =
+    slices.length > 1 ? median(slices.map((s, i) => s.rps / first.slices[i]!.rps)) : undefined
+  const { name, target } = run
+  rows.push({
+    name,
+    ...r,
+    perPush,
+    target,
+    batches,
+    ...(slices.length > 1 ? { rounds: slices.map((s) => s.rps), ratio } : {}),
+  })
   console.log(
-    `${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, statements/push ${perPush}, server CPU ${cpu?.toFixed(0) ?? '–'} µs/request, load generator ${gen.toFixed(0)} µs, PostgreSQL ${db?.toFixed(0) ?? '–'} µs (its backends ${backends?.toFixed(0) ?? '–'} µs)`,
+    `${name}: ${slices.length > 1 ? `median of ${slices.length} rounds (${slices.map((s) => s.rps.toFixed(0)).join(' / ')} req/s; × the first target ${ratio!.toFixed(2)}), ` : ''}${line(r)}, statements/push ${perPush}`,
   )
+}
+
+if (rounds === 1) {
+  // One target at a time: no other target's server is alive while one is measured.
+  let first: Live | undefined
+  for (const [index, run] of runs.entries()) {
+    const live = await open(run, index)
+    first ??= live
+    await measure(live)
+    await close(live, first)
+  }
+} else {
+  const lives: Live[] = []
+  for (const [index, run] of runs.entries()) lives.push(await open(run, index))
+  for (let round = 0; round < rounds; round++) for (const live of lives) await measure(live)
+  for (const live of lives) await close(live, lives[0]!)
 }
 
 /** One pgbench run of `seconds` with the bench's connections: transactions/s and mean latency. */
@@ -634,6 +744,6 @@ const fixed = (v: number | undefined) => v?.toFixed(0) ?? '–'
 for (const r of rows) {
   const all = r.cpu === undefined ? undefined : r.cpu + (r.gen ?? 0) + (r.db ?? 0)
   console.log(
-    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${fixed(r.backends)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.ratio ?? r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.bad} | ${r.perPush} | ${fixed(r.cpu)} | ${fixed(r.gen)} | ${fixed(r.db)} | ${fixed(r.backends)} | ${all ? fixed(2_000_000 / all) : '–'} |`,
   )
 }
