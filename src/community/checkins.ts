@@ -119,8 +119,10 @@ export type CheckinRunner = (call: CheckinCall) => Promise<CheckinRow>
  *
  * Once the check-in statement has committed, the check-in is answered as made: its follow-ups
  * (qualifying a pending invite, awarding badges — each its own statement or transaction) that fail
- * are logged to `logger` and left for the member's next check-in, which retries them (an invite
- * stays pending and the statement reports it again; a badge still earned is a candidate again).
+ * are logged to `logger` and left for the member's next day's check-in (an invite stays pending and
+ * that check-in reports it again; a badge is a candidate again while it is still earned — a count
+ * badge always, a streak badge once the streak reaches it again). Inside a caller's transaction
+ * nothing has committed yet: there a failure is thrown, as before.
  * @example await checkIn(db, { appid, memberId, now: clock.now(), timeZone, settings })
  */
 export async function checkIn(
@@ -155,6 +157,8 @@ export async function checkIn(
     try {
       return await work()
     } catch (error) {
+      // In a caller's transaction the check-in is not committed, and the transaction is aborted.
+      if (db.isTransaction) throw error
       input.logger?.error('check-in follow-up failed; retried at the next check-in', {
         code: 'CHECKIN_FOLLOW_UP_FAILED',
         followUp: what,

@@ -130,12 +130,8 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     const inviter = await member(app, 'o_down_inviter')
     const invitee = await member(app, 'o_down_invitee')
     expect((await invite(inviter, invitee)).status).toBe('attributed')
-    // The qualification's own transaction fails after the check-in statement committed.
-    await sql`create function qualification_down() returns trigger language plpgsql as $$
-      begin raise exception 'qualification down'; end $$`.execute(get().db)
-    await sql`create trigger qualification_down before update on invites for each row
-      when (new.appid = ${sql.lit(app)} and new.status = 'qualified')
-      execute function qualification_down()`.execute(get().db)
+    const inTransaction = await member(app, 'o_down_in_transaction')
+    expect((await invite(inviter, inTransaction)).status).toBe('attributed')
     const logged: Record<string, unknown>[] = []
     const logger = createLogger({ write: (line) => logged.push(JSON.parse(line)) })
     const checkin = (day: Date) =>
@@ -148,7 +144,13 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
         invites: { settings: DEFAULT_INVITE_SETTINGS, t },
         logger,
       })
+    // The qualification's own transaction fails after the check-in statement committed.
     try {
+      await sql`create function qualification_down() returns trigger language plpgsql as $$
+      begin raise exception 'qualification down'; end $$`.execute(get().db)
+      await sql`create trigger qualification_down before update on invites for each row
+      when (new.appid = ${sql.lit(app)} and new.status = 'qualified')
+      execute function qualification_down()`.execute(get().db)
       const first = await checkin(now)
       expect(first).toMatchObject({ status: 'checked_in', streak: 1, points: 5 })
       expect(logged).toMatchObject([
@@ -156,9 +158,27 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
       ])
       expect(await ledger(invitee.id)).toEqual([{ rule: 'checkin', delta: 5 }])
       expect(await ledger(inviter.id)).toEqual([])
+      // Inside a caller's transaction nothing has committed: the failure is thrown, nothing kept.
+      await expect(
+        get()
+          .db.transaction()
+          .execute((trx) =>
+            checkIn(trx, {
+              appid: app,
+              memberId: inTransaction.id,
+              now,
+              timeZone: TZ,
+              settings: { streakBonuses: {} },
+              invites: { settings: DEFAULT_INVITE_SETTINGS, t },
+              logger,
+            }),
+          ),
+      ).rejects.toThrow(/qualification down/)
+      expect(await ledger(inTransaction.id)).toEqual([])
+      expect(logged).toHaveLength(1)
     } finally {
-      await sql`drop trigger qualification_down on invites`.execute(get().db)
-      await sql`drop function qualification_down()`.execute(get().db)
+      await sql`drop trigger if exists qualification_down on invites`.execute(get().db)
+      await sql`drop function if exists qualification_down()`.execute(get().db)
     }
     // The invite stayed pending: the next day's check-in qualifies it and pays the inviter.
     const next = await checkin(new Date(now.getTime() + 86_400_000))
