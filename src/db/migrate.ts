@@ -35,11 +35,15 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
     migrationTableSchema: schema,
   })
   let result: MigrationResultSet = await migrator.migrateToLatest()
-  // Before it runs a migration the Migrator introspects every table of every schema; a schema
-  // another client drops meanwhile fails that read (3F000, seen when test suites drop theirs).
-  // Nothing has run then: try again.
-  for (let tries = 1; tries < 3 && schemaVanished(result); tries++)
+  // Before it runs a migration the Migrator introspects every table of every schema. Another
+  // client changing its own schema meanwhile can fail that read: a schema dropped under it
+  // (3F000), a column dropped by a migration running there (42703 from pg_get_serial_sequence),
+  // both seen when test suites migrate and drop theirs side by side. Nothing has run then (the
+  // result carries no per-migration results): try again.
+  for (let tries = 1; tries < 3 && failedBeforeMigrating(result); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * tries))
     result = await migrator.migrateToLatest()
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error })
@@ -48,8 +52,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
   return { applied: applied.map((r) => r.migrationName), total: names.length }
 }
 
-/** The Migrator failed before any migration, on a schema dropped under its introspection. */
-function schemaVanished(result: MigrationResultSet): boolean {
-  const code = (result.error as { code?: unknown } | undefined)?.code
-  return code === '3F000' && !result.results?.some((r) => r.status === 'Error')
+/** The Migrator failed in its own bookkeeping, before any migration ran. */
+function failedBeforeMigrating(result: MigrationResultSet): boolean {
+  return result.error !== undefined && result.results === undefined
 }
