@@ -1,10 +1,12 @@
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { holdTransaction, stillPending } from '../../test/held-transaction.js'
 import { SAFE_ACCOUNT, startServer } from '../../test/server.js'
 import { translator } from '../bot/i18n.js'
+import type { Database } from '../db/schema.js'
+import { createLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { awardParticipants, ensureDefaultActivities } from './activities.js'
 import {
@@ -188,6 +190,55 @@ forEachDatabase('badges', (get, dbName) => {
     const keys = await checkInDays(app, m.id, 3)
     // 2 earlier days + today's: 3, then 4 on the second check-in
     expect(keys).toEqual([[], ['four_days'], []])
+  })
+
+  it('answers a check-in whose badge award failed, and awards the badge at the next one', async () => {
+    const app = appid()
+    await rule(app, 'two_days', { counter: 'checkins', atLeast: 2 })
+    const m = await member(app)
+    const logged: Record<string, unknown>[] = []
+    const logger = createLogger({ write: (line) => logged.push(JSON.parse(line)) })
+    const checkin = (db: Kysely<Database>, days: number) =>
+      checkIn(db, { appid: app, memberId: m.id, now: at(days), timeZone: TZ, settings, logger })
+    expect(await checkin(get().db, 0)).toMatchObject({ status: 'checked_in', badges: [] })
+    // The badge's insert fails after the check-in statement committed.
+    try {
+      await sql`create function badges_down() returns trigger language plpgsql as $$
+        begin raise exception 'badges down'; end $$`.execute(get().db)
+      await sql`create trigger badges_down before insert on member_badges for each row
+        when (new.appid = ${sql.lit(app)}) execute function badges_down()`.execute(get().db)
+      expect(await checkin(get().db, 1)).toMatchObject({
+        status: 'checked_in',
+        streak: 2,
+        points: 5,
+        badges: [],
+      })
+      expect(logged).toMatchObject([
+        { level: 'error', code: 'CHECKIN_FOLLOW_UP_FAILED', followUp: 'badges' },
+      ])
+      // Inside a caller's transaction nothing has committed: the failure is thrown, nothing kept.
+      await expect(
+        get()
+          .db.transaction()
+          .execute((trx) => checkin(trx, 2)),
+      ).rejects.toThrow(/badges down/)
+      expect(logged).toHaveLength(1)
+    } finally {
+      await sql`drop trigger if exists badges_down on member_badges`.execute(get().db)
+      await sql`drop function if exists badges_down()`.execute(get().db)
+    }
+    expect(await memberBadges(get().db, m.id)).toEqual([])
+    const checkins = await get()
+      .db.selectFrom('checkins')
+      .select('day')
+      .where('member_id', '=', m.id)
+      .execute()
+    expect(checkins).toHaveLength(2) // the rolled-back transaction's check-in is not kept
+    // The rule still holds at the next check-in: the badge is a candidate again and awarded.
+    const next = await checkin(get().db, 2)
+    expect(next).toMatchObject({ status: 'checked_in', streak: 3 })
+    expect(next.status === 'checked_in' && next.badges.map((b) => b.key)).toEqual(['two_days'])
+    expect((await memberBadges(get().db, m.id)).map((b) => b.key)).toEqual(['two_days'])
   })
 
   it('operators add rules without code and override or disable defaults per account', async () => {
