@@ -458,6 +458,12 @@ type Slice = Awaited<ReturnType<typeof load>> & {
 /** A target's server, started and warmed up, with its pushes and its measurements so far. */
 type Live = Awaited<ReturnType<typeof open>>
 
+/**
+ * Pushes prepared per second of load: more than any target answers (the bare ones up to 9,000
+ * req/s), so no push repeats a MsgId — (b) would answer a repeat from its memo.
+ */
+const PUSHES_PER_SECOND = 10_000
+
 /** Starts a target's server, prepares its pushes (fresh MsgIds for every round) and warms it up. */
 async function open(run: Run, index: number) {
   const { name, target, scenario, env, flags } = run
@@ -472,8 +478,7 @@ async function open(run: Run, index: number) {
           ? [await refusedPush(port, false)]
           : target.startsWith('retry-')
             ? [(await retryPush(port)).push]
-            : // 10,000 a second: the bare targets run at up to 9,000 req/s, (b) must never repeat one
-              await prepare(port, 10_000 * (rounds * seconds + 2), `${target}${index}`)
+            : await prepare(port, PUSHES_PER_SECOND * (rounds * seconds + 2), `${target}${index}`)
   const repeated = pushes?.length === 1 // (d), (r): one request, the same every time
   // (e) and (g) answer a text learnt from (b): checked once, so they are not faster by being wrong.
   if (env.BENCH_REPLY !== undefined) {
@@ -482,8 +487,12 @@ async function open(run: Run, index: number) {
     if (answer.reply?.Content !== env.BENCH_REPLY)
       throw new Error(`${name} answered ${answer.status} ${JSON.stringify(answer.reply)}`)
   }
-  // warm-up on the first 12,000 (two seconds' worth: warm-up pushes must not repeat either)
-  const warm = await load(port, pushes && !repeated ? pushes.slice(0, 12_000) : pushes, 2)
+  // warm-up on the first two seconds' worth (warm-up pushes must not repeat either)
+  const warm = await load(
+    port,
+    pushes && !repeated ? pushes.slice(0, 2 * PUSHES_PER_SECOND) : pushes,
+    2,
+  )
   if (maintain && (scenario === 'postgres' || scenario === 'pglite')) {
     child.kill('SIGUSR2')
     const { value } = await lines.next()

@@ -18,7 +18,12 @@ afterEach(async () => {
  * `db` whose catalog introspection fails its first `failures` calls with `error` — what a client
  * sees when another one drops a column or schema while it reads the catalog.
  */
-function racingCatalog(db: Kysely<Database>, failures: number, error: Error): Kysely<Database> {
+function racingCatalog(
+  db: Kysely<Database>,
+  failures: number,
+  error: Error,
+  reads = { count: 0 },
+): Kysely<Database> {
   let left = failures
   const introspection = new Proxy(db.introspection, {
     get(target, prop) {
@@ -26,6 +31,7 @@ function racingCatalog(db: Kysely<Database>, failures: number, error: Error): Ky
       if (typeof value !== 'function') return value
       if (prop !== 'getTables') return value.bind(target)
       return async (...args: unknown[]) => {
+        reads.count++
         if (left-- > 0) throw error
         return value.apply(target, args)
       }
@@ -70,4 +76,18 @@ it('gives up with the error when the introspection keeps failing, having run not
   const { rows } = await sql<{ tables: string }>`
     select count(*) as tables from pg_tables where schemaname = current_schema()`.execute(db)
   expect(Number(rows[0]!.tables)).toBe(0)
+})
+
+it('does not try a failing migration again', async () => {
+  const db = await pgliteDatabase()
+  opened.push(db)
+  // 0001 creates `members`: here it exists already, so the first migration fails.
+  await sql`create table members (id int)`.execute(db)
+  const reads = { count: 0 }
+  const racing = racingCatalog(db, 0, new Error('unused'), reads)
+  await expect(migrateToLatest(racing)).rejects.toThrow(
+    /migration 0001_foundation failed: .*members.* already exists/,
+  )
+  // The Migrator reads the catalog twice per attempt (its table, its lock table): one attempt.
+  expect(reads.count).toBe(2)
 })

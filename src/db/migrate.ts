@@ -38,9 +38,10 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
   // Before it runs a migration the Migrator introspects every table of every schema. Another
   // client changing its own schema meanwhile can fail that read: a schema dropped under it
   // (3F000), a column dropped by a migration running there (42703 from pg_get_serial_sequence),
-  // both seen when test suites migrate and drop theirs side by side. Nothing has run then (the
-  // result carries no per-migration results): try again.
-  for (let tries = 1; tries < 3 && failedBeforeMigrating(result); tries++) {
+  // a table gone (42P01) or a catalog row gone (XX000, "cache lookup failed"), all seen or
+  // possible when test suites migrate and drop theirs side by side. Such a failure, with no
+  // per-migration results, is tried again; a migration's own failure never is.
+  for (let tries = 1; tries < 3 && catalogRace(result); tries++) {
     await new Promise((resolve) => setTimeout(resolve, 20 * tries))
     result = await migrator.migrateToLatest()
   }
@@ -52,7 +53,14 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
   return { applied: applied.map((r) => r.migrationName), total: names.length }
 }
 
-/** The Migrator failed in its own bookkeeping, before any migration ran. */
-function failedBeforeMigrating(result: MigrationResultSet): boolean {
-  return result.error !== undefined && result.results === undefined
+/** SQLSTATEs of a catalog read racing another client's DDL. */
+const CATALOG_RACES = new Set(['3F000', '42703', '42P01', 'XX000'])
+
+/**
+ * The Migrator failed outside any migration (no per-migration results: its introspection and
+ * bookkeeping) with an error another client's concurrent DDL causes.
+ */
+function catalogRace(result: MigrationResultSet): boolean {
+  const code = (result.error as { code?: unknown } | undefined)?.code
+  return result.results === undefined && typeof code === 'string' && CATALOG_RACES.has(code)
 }
