@@ -540,7 +540,10 @@ async function measure(live: Live): Promise<Slice> {
   return slice
 }
 
-const line = (r: Slice) =>
+/** A target's figures as printed: one measurement, or the medians of its rounds. */
+type Figures = Omit<Slice, 'sent'>
+
+const line = (r: Figures) =>
   `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx/errors ${r.bad}, server CPU ${r.cpu?.toFixed(0) ?? '–'} µs/request, load generator ${r.gen.toFixed(0)} µs, PostgreSQL ${r.db?.toFixed(0) ?? '–'} µs (its backends ${r.backends?.toFixed(0) ?? '–'} µs)`
 
 /** The median of the defined values (undefined when there are none). */
@@ -564,7 +567,7 @@ async function close(live: Live, first: Live) {
       .map(([kind, n]) => [kind, total / n]),
   )
   const pick = (f: (r: Slice) => number | undefined) => median(slices.map(f))
-  const r: Slice =
+  const r: Figures =
     slices.length === 1
       ? slices[0]!
       : {
@@ -573,7 +576,6 @@ async function close(live: Live, first: Live) {
           p99: pick((r) => r.p99)!,
           bad: slices.reduce((sum, r) => sum + r.bad, 0),
           total: slices.reduce((sum, r) => sum + r.total, 0),
-          sent: 0,
           cpu: pick((r) => r.cpu),
           gen: pick((r) => r.gen)!,
           db: pick((r) => r.db),

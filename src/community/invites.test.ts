@@ -134,10 +134,10 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect((await invite(inviter, inTransaction)).status).toBe('attributed')
     const logged: Record<string, unknown>[] = []
     const logger = createLogger({ write: (line) => logged.push(JSON.parse(line)) })
-    const checkin = (day: Date) =>
-      checkIn(get().db, {
+    const checkin = (day: Date, db = get().db, memberId = invitee.id) =>
+      checkIn(db, {
         appid: app,
-        memberId: invitee.id,
+        memberId,
         now: day,
         timeZone: TZ,
         settings: { streakBonuses: {} },
@@ -162,17 +162,7 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
       await expect(
         get()
           .db.transaction()
-          .execute((trx) =>
-            checkIn(trx, {
-              appid: app,
-              memberId: inTransaction.id,
-              now,
-              timeZone: TZ,
-              settings: { streakBonuses: {} },
-              invites: { settings: DEFAULT_INVITE_SETTINGS, t },
-              logger,
-            }),
-          ),
+          .execute((trx) => checkin(now, trx, inTransaction.id)),
       ).rejects.toThrow(/qualification down/)
       expect(await ledger(inTransaction.id)).toEqual([])
       expect(logged).toHaveLength(1)
