@@ -1,6 +1,6 @@
 /**
  * One bench target in its own process (so the load generator never shares its event loop).
- * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare|bare-hono|webhook
+ * Usage: tsx bench/server.ts hello|hello-raw|hello-read|memory|pglite|postgres|webot|bare|bare-hono|webhook|minimal
  * {"port": N} when listening (bench/webhook.ts runs it bundled, as `npm start` runs the server).
  * `hello-read` reads the request body and answers 401: the transport cost of a body. `webot` is
  * node-webot/wechat 2.1 on Express 4 (the classic Node middleware), answering every text with
@@ -9,8 +9,11 @@
  * Hono app on @hono/node-server, `webhook` quanzi's own webhook middleware (signature, envelope,
  * decryption, the hardening checks, parse, typed message, sealed reply) answering `BENCH_REPLY`
  * with no dispatch — (b) without its dedupe, memo, replay cache, router and timers; `hello-raw` is
- * a node:http hello-world. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
- * push: the ceiling of any push that asks the database once.
+ * a node:http hello-world. `minimal` is `webhook` plus the least dispatch (b)'s push needs, written
+ * inline with Maps (replay check, dedupe claim, member activity, command lookup, deadline timer,
+ * answer stored): what (b) would cost with none of quanzi's dispatch layers. `floor-pglite` and
+ * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
+ * asks the database once.
  */
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -38,6 +41,7 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
+import { dedupeKey } from '../src/wechat/message.js'
 import { renderReply, text } from '../src/wechat/reply.js'
 import { respondToWechat, wechatWebhook } from '../src/wechat/webhook.js'
 import { memoryStores } from '../test/memory-stores.js'
@@ -141,6 +145,49 @@ if (plain) {
         createTime: Math.floor(Date.now() / 1000),
       }
       return respondToWechat(c, renderReply(reply, address, format))
+    },
+  ).fetch
+} else if (scenario === 'minimal') {
+  // (m): (w) plus the least dispatch (b)'s push needs — the replay check, the dedupe claim, the
+  // member's last activity, the command looked up, the reply deadline armed and cleared, the
+  // answer stored on the claim — in Maps and one function, none of quanzi's layers.
+  const commands = new Map([
+    [process.env.BENCH_TEXT ?? '帮助', text(process.env.BENCH_REPLY ?? 'hello')],
+  ])
+  const replays = new Map<string, string>()
+  const claims = new Map<string, string | null | undefined>()
+  const lastActive = new Map<string, number>()
+  fetchHandler = new Hono().post(
+    '/wechat',
+    wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto }),
+    (c) => {
+      const { account, message, format, stamp } = c.var.wechat
+      const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
+      const seen = replays.get(replayId)
+      if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
+      replays.set(replayId, stamp.digest)
+      const claim = `${account.appid}\u0000${dedupeKey(message)}`
+      if (claims.has(claim)) return respondToWechat(c, claims.get(claim) ?? null)
+      claims.set(claim, undefined)
+      const now = Date.now()
+      lastActive.set(`${account.appid}\u0000${message.fromUserName}`, now)
+      const deadline = setTimeout(() => claims.set(claim, null), 4500)
+      const word = message.type === 'text' ? message.content.trim() : ''
+      const reply = commands.get(word)
+      const body = reply
+        ? renderReply(
+            reply,
+            {
+              to: message.fromUserName,
+              from: message.toUserName,
+              createTime: Math.floor(now / 1000),
+            },
+            format,
+          )
+        : null
+      clearTimeout(deadline)
+      claims.set(claim, body)
+      return respondToWechat(c, body)
     },
   ).fetch
 } else if (scenario === 'hello-read') {
