@@ -66,6 +66,7 @@ import esbuild from 'esbuild'
 import pg from 'pg'
 // @ts-expect-error: a plain ES module of the build, without types
 import { bundleOptions } from '../src/bundle-options.mjs'
+import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import {
@@ -162,7 +163,11 @@ async function prepare(
   run: string,
   offset = 0,
 ): Promise<PreparedPush[]> {
-  const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
+  const wx = createPusher({
+    url: `http://127.0.0.1:${port}/wechat`,
+    account: SAFE_ACCOUNT,
+    crypto: nodeCrypto,
+  })
   const out: PreparedPush[] = []
   for (let i = offset; i < offset + count; i++) {
     out.push(
@@ -183,7 +188,11 @@ async function prepare(
  * Also used to learn the reply text (b) renders, for (e) to answer the same.
  */
 async function retryPush(port: number): Promise<{ push: PreparedPush; reply: string }> {
-  const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
+  const wx = createPusher({
+    url: `http://127.0.0.1:${port}/wechat`,
+    account: SAFE_ACCOUNT,
+    crypto: nodeCrypto,
+  })
   const push = await wx.prepare({
     FromUserName: 'o_bench_retry',
     CreateTime: Math.floor(Date.now() / 1000),

@@ -10,7 +10,7 @@ import {
   parsePush,
   type XmlObject,
 } from '../wechat/codec.js'
-import { messageCipher, randomToken, signature } from '../wechat/crypto.js'
+import { type CryptoBackend, messageCipher, randomToken, signature } from '../wechat/crypto.js'
 
 /** How the simulated account is configured in the MP console. */
 export type PushMode = 'plain' | 'compat' | 'safe'
@@ -27,6 +27,8 @@ export interface PusherOptions {
   ghId?: string
   /** Current time in ms (the timestamp query parameter). */
   now?: () => number
+  /** SHA-1 and AES primitives (default Web Crypto; the bench prepares its pushes with node:crypto). */
+  crypto?: CryptoBackend
 }
 
 /** A prepared request (the bench builds many ahead of time). */
@@ -65,7 +67,9 @@ export function createPusher(options: PusherOptions) {
   const format: PushFormat = options.format ?? 'xml'
   const ghId = options.ghId ?? 'gh_sandbox00000'
   const now = options.now ?? Date.now
-  const cipher = options.account.aesKey ? messageCipher(options.account.aesKey) : undefined
+  const cipher = options.account.aesKey
+    ? messageCipher(options.account.aesKey, options.crypto)
+    : undefined
   if (mode !== 'plain' && !cipher) throw new Error(`mode ${mode} needs the account's aesKey`)
   const serialize = (fields: XmlObject) =>
     format === 'xml'
@@ -80,7 +84,7 @@ export function createPusher(options: PusherOptions) {
     const timestamp = String(Math.floor(now() / 1000))
     const nonce = randomToken(10)
     const params = new URLSearchParams({
-      signature: await signature([options.account.token, timestamp, nonce]),
+      signature: await signature([options.account.token, timestamp, nonce], options.crypto),
       timestamp,
       nonce,
       openid: String(full.FromUserName ?? ''),
@@ -91,7 +95,7 @@ export function createPusher(options: PusherOptions) {
       params.set('encrypt_type', 'aes')
       params.set(
         'msg_signature',
-        await signature([options.account.token, timestamp, nonce, encrypt]),
+        await signature([options.account.token, timestamp, nonce, encrypt], options.crypto),
       )
       body = serialize(
         mode === 'safe' ? { ToUserName: ghId, Encrypt: encrypt } : { ...full, Encrypt: encrypt },
@@ -121,7 +125,10 @@ export function createPusher(options: PusherOptions) {
     const fields = parsePush(body)
     if (typeof fields.Encrypt !== 'string') return fields
     const { MsgSignature, TimeStamp = '', Nonce = '' } = fields as Record<string, string>
-    const expected = await signature([options.account.token, TimeStamp, Nonce, fields.Encrypt])
+    const expected = await signature(
+      [options.account.token, TimeStamp, Nonce, fields.Encrypt],
+      options.crypto,
+    )
     if (expected !== MsgSignature) throw new Error('reply MsgSignature does not verify')
     const opened = await cipher!.decrypt(fields.Encrypt)
     if (opened.receiveId !== options.account.appid)
