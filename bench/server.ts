@@ -11,7 +11,8 @@
  * with no dispatch — (b) without its dedupe, memo, replay cache, router and timers; `hello-raw` is
  * a node:http hello-world. `minimal` is `webhook` plus the least dispatch (b)'s push needs, written
  * inline with Maps (replay check, dedupe claim, member activity, command lookup, deadline timer,
- * answer stored): what (b) would cost with none of quanzi's dispatch layers. `floor-pglite` and
+ * answer stored): what (b) would cost with none of quanzi's dispatch layers, app middleware or
+ * route wrappers. `floor-pglite` and
  * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
  * asks the database once.
  */

@@ -20,10 +20,11 @@
  *   (m) (w) plus the least dispatch (b)'s push needs, written inline with Maps: the replay check,
  *       the dedupe claim, the member's activity, the command lookup, the reply deadline armed and
  *       cleared, the answer stored on the claim — (b)'s work with none of quanzi's dispatch layers
+ *       (nor the app's middleware, the route's size check and refusal counter, the app's router)
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
- *   (r) a WeChat retry: one push, answered once before the run, then sent again and again (same
- *       MsgId, timestamp, nonce and body): served from the stored reply (memory, PGlite, PostgreSQL)
+ *   (r) a WeChat retry: one push, answered once before each measurement, then sent again and again
+ *       (same MsgId, timestamp, nonce and body): served from the stored reply (memory, PGlite, PostgreSQL)
  * Every other push has a fresh MsgId (prepared before the clock starts), so nothing is served from
  * dedupe.
  *
@@ -479,7 +480,7 @@ type Slice = Awaited<ReturnType<typeof load>> & {
   db?: number
   backends?: number
 }
-/** A target's server, started and warmed up, with its pushes and its measurements so far. */
+/** A target's server, started and warmed up, with its measurements so far. */
 type Live = Awaited<ReturnType<typeof open>>
 
 /**

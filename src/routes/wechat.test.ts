@@ -14,7 +14,7 @@ import { countStatements } from '../../test/statement-counter.js'
 import { sleep } from '../clock.js'
 import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
-import { messageCipher, signature } from '../wechat/crypto.js'
+import { type CryptoBackend, messageCipher, signature } from '../wechat/crypto.js'
 import { text } from '../wechat/reply.js'
 
 /** A text push's fields with a fresh MsgId. */
@@ -505,9 +505,26 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       config: threeAccounts(),
     })
     try {
-      // The pusher on either backend too (the bench prepares its pushes with node:crypto).
+      // The pusher on either backend too (the bench prepares its pushes with node:crypto): the
+      // given one signs, seals and opens the reply.
+      let calls = 0
+      const counted: CryptoBackend = {
+        sha1Hex(input) {
+          calls++
+          return nodeCrypto.sha1Hex(input)
+        },
+        sha256Hex(input) {
+          calls++
+          return nodeCrypto.sha256Hex(input)
+        },
+        aesCbc(key) {
+          calls++
+          return nodeCrypto.aesCbc(key)
+        },
+      }
       for (const mode of ['safe', 'compat'] as const)
-        for (const crypto of [undefined, nodeCrypto]) {
+        for (const crypto of [undefined, counted]) {
+          const before = calls
           const wx = createPusher({
             url: `${native.url}/wechat/${COMPAT_ACCOUNT.appid}`,
             account: COMPAT_ACCOUNT,
@@ -515,6 +532,8 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
             crypto,
           })
           expect((await wx.text('o_native', 'help')).reply!.Content).toContain('help')
+          // The cipher's key, the two signatures of the push and the reply's: 4 calls.
+          expect(calls - before).toBe(crypto ? 4 : 0)
         }
     } finally {
       await native.close()
