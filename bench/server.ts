@@ -57,6 +57,9 @@ function databaseSettings() {
 }
 
 const scenario = process.argv[2] ?? 'memory'
+// Started by bench/webhook.ts: its pipe on stdin closes when it exits, however it exits.
+if (process.env.BENCH_EXIT_WITH_PARENT === '1')
+  process.stdin.on('end', () => process.exit(0)).resume()
 // BENCH_ALLOC_PROF=<file>: a sampling allocation profile of the whole run, objects the GC has
 // already collected included (what `--heap-prof` leaves out), written at SIGTERM; open it in Chrome
 // DevTools (Memory → Load) to see which code allocates per request.

@@ -124,8 +124,10 @@ async function start(scenario: string, env: Record<string, string> = {}, flags: 
       scenario,
     ],
     {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // stdin is a pipe from this process: the server exits when it closes, so a bench killed
+      // midway leaves no server behind to take CPU and memory from the next run.
+      env: { ...process.env, ...env, BENCH_EXIT_WITH_PARENT: '1' },
+      stdio: ['pipe', 'pipe', 'inherit'],
     },
   )
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
