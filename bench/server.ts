@@ -12,9 +12,8 @@
  * a node:http hello-world. `minimal` is `webhook` plus the least dispatch (b)'s push needs, written
  * inline with Maps (replay check, dedupe claim, member activity, command lookup, deadline timer,
  * answer stored): what (b) would cost with none of quanzi's dispatch layers, app middleware or
- * route wrappers. `floor-pglite` and
- * `floor-postgres` are (b) plus one `select 1` round trip per push: the ceiling of any push that
- * asks the database once.
+ * route wrappers. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
+ * push: the ceiling of any push that asks the database once.
  */
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'

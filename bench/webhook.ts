@@ -23,10 +23,11 @@
  *       (nor the app's middleware, the route's size check and refusal counter, the app's router)
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
- *   (r) a WeChat retry: one push, answered once before each measurement, then sent again and again
- *       (same MsgId, timestamp, nonce and body): served from the stored reply (memory, PGlite, PostgreSQL)
- * Every other push has a fresh MsgId (prepared before the clock starts), so nothing is served from
- * dedupe.
+ *   (r) a WeChat retry: one push, answered once before each measurement, then sent again and
+ *       again (same MsgId, timestamp, nonce and body): served from the stored reply (memory,
+ *       PGlite, PostgreSQL)
+ * Every other push has a fresh MsgId (prepared just before each measurement, its timestamp fresh),
+ * so nothing is served from dedupe.
  *
  *   npm run bench                    # 10 s per target, 50 connections
  *   BENCH_SECONDS=5 npm run bench
