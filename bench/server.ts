@@ -41,8 +41,8 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
-import { dedupeKey } from '../src/wechat/message.js'
-import { renderReply, text } from '../src/wechat/reply.js'
+import { dedupeKey, type InboundMessage } from '../src/wechat/message.js'
+import { type ReplyAddress, renderReply, text } from '../src/wechat/reply.js'
 import { respondToWechat, wechatWebhook } from '../src/wechat/webhook.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
@@ -100,6 +100,16 @@ function countKind(node: unknown) {
 }
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
+/** quanzi's webhook middleware on the safe account, as (w) and (m) run it. */
+const benchWebhook = () =>
+  wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto })
+/** The reply's header for a push, at `now` (ms). */
+const replyAddress = (message: InboundMessage, now: number): ReplyAddress => ({
+  to: message.fromUserName,
+  from: message.toUserName,
+  createTime: Math.floor(now / 1000),
+})
+
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
 const plainServers: Record<string, () => Server> = {
   bare: () => barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello'),
@@ -137,19 +147,10 @@ if (plain) {
   fetchHandler = barePushApp(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').fetch
 } else if (scenario === 'webhook') {
   const reply = text(process.env.BENCH_REPLY ?? 'hello')
-  fetchHandler = new Hono().post(
-    '/wechat',
-    wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto }),
-    (c) => {
-      const { message, format } = c.var.wechat
-      const address = {
-        to: message.fromUserName,
-        from: message.toUserName,
-        createTime: Math.floor(Date.now() / 1000),
-      }
-      return respondToWechat(c, renderReply(reply, address, format))
-    },
-  ).fetch
+  fetchHandler = new Hono().post('/wechat', benchWebhook(), (c) => {
+    const { message, format } = c.var.wechat
+    return respondToWechat(c, renderReply(reply, replyAddress(message, Date.now()), format))
+  }).fetch
 } else if (scenario === 'minimal') {
   // (m): (w) plus the least dispatch (b)'s push needs — the replay check, the dedupe claim, the
   // member's last activity, the command looked up, the reply deadline armed and cleared, the
@@ -160,39 +161,25 @@ if (plain) {
   const replays = new Map<string, string>()
   const claims = new Map<string, string | null | undefined>()
   const lastActive = new Map<string, number>()
-  fetchHandler = new Hono().post(
-    '/wechat',
-    wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto }),
-    (c) => {
-      const { account, message, format, stamp } = c.var.wechat
-      const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
-      const seen = replays.get(replayId)
-      if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
-      replays.set(replayId, stamp.digest)
-      const claim = `${account.appid}\u0000${dedupeKey(message)}`
-      if (claims.has(claim)) return respondToWechat(c, claims.get(claim) ?? null)
-      claims.set(claim, undefined)
-      const now = Date.now()
-      lastActive.set(`${account.appid}\u0000${message.fromUserName}`, now)
-      const deadline = setTimeout(() => claims.set(claim, null), 4500)
-      const word = message.type === 'text' ? message.content.trim() : ''
-      const reply = commands.get(word)
-      const body = reply
-        ? renderReply(
-            reply,
-            {
-              to: message.fromUserName,
-              from: message.toUserName,
-              createTime: Math.floor(now / 1000),
-            },
-            format,
-          )
-        : null
-      clearTimeout(deadline)
-      claims.set(claim, body)
-      return respondToWechat(c, body)
-    },
-  ).fetch
+  fetchHandler = new Hono().post('/wechat', benchWebhook(), (c) => {
+    const { account, message, format, stamp } = c.var.wechat
+    const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
+    const seen = replays.get(replayId)
+    if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
+    replays.set(replayId, stamp.digest)
+    const claim = `${account.appid}\u0000${dedupeKey(message)}`
+    if (claims.has(claim)) return respondToWechat(c, claims.get(claim) ?? null)
+    claims.set(claim, undefined)
+    const now = Date.now()
+    lastActive.set(`${account.appid}\u0000${message.fromUserName}`, now)
+    const deadline = setTimeout(() => claims.set(claim, null), 4500)
+    const word = message.type === 'text' ? message.content.trim() : ''
+    const reply = commands.get(word)
+    const body = reply ? renderReply(reply, replyAddress(message, now), format) : null
+    clearTimeout(deadline)
+    claims.set(claim, body)
+    return respondToWechat(c, body)
+  }).fetch
 } else if (scenario === 'hello-read') {
   fetchHandler = new Hono().post('/wechat', async (c) =>
     c.text(`${(await c.req.text()).length}`, 401),

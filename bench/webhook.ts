@@ -156,6 +156,14 @@ async function stop(
     : { queries: 0 }
 }
 
+/** The safe account's pusher for a target's server, signing and sealing with node:crypto. */
+const pusher = (port: number) =>
+  createPusher({
+    url: `http://127.0.0.1:${port}/wechat`,
+    account: SAFE_ACCOUNT,
+    crypto: nodeCrypto,
+  })
+
 /**
  * `count` pushes from `members` senders of the run's own: two runs sharing a schema meet no member
  * of the other, so each starts from the same state. `offset` continues a run's senders where its
@@ -167,11 +175,7 @@ async function prepare(
   run: string,
   offset = 0,
 ): Promise<PreparedPush[]> {
-  const wx = createPusher({
-    url: `http://127.0.0.1:${port}/wechat`,
-    account: SAFE_ACCOUNT,
-    crypto: nodeCrypto,
-  })
+  const wx = pusher(port)
   const out: PreparedPush[] = []
   for (let i = offset; i < offset + count; i++) {
     out.push(
@@ -192,11 +196,7 @@ async function prepare(
  * Also used to learn the reply text (b) renders, for (e) to answer the same.
  */
 async function retryPush(port: number): Promise<{ push: PreparedPush; reply: string }> {
-  const wx = createPusher({
-    url: `http://127.0.0.1:${port}/wechat`,
-    account: SAFE_ACCOUNT,
-    crypto: nodeCrypto,
-  })
+  const wx = pusher(port)
   const push = await wx.prepare({
     FromUserName: 'o_bench_retry',
     CreateTime: Math.floor(Date.now() / 1000),
@@ -492,6 +492,9 @@ type Live = Awaited<ReturnType<typeof open>>
  */
 const PUSHES_PER_SECOND = 10_000
 
+/** The targets answered 401 on purpose: (d) and (a′). */
+const REFUSED_TARGETS = ['refused', 'refused-unsigned', 'hello-read']
+
 /**
  * What a target is sent for `duration` seconds, its timestamps fresh: nothing ((a): autocannon's
  * own request), one request repeated ((d), (r)), or a fresh push per request from `offset` on.
@@ -567,8 +570,7 @@ async function measure(live: Live): Promise<Slice> {
   live.next += r.sent
   // A push target answers every push 200: anything else means the bench, not the server, is wrong
   // (a stale timestamp, a wrong signature), and its req/s would be those refusals'.
-  const refusals = ['refused', 'refused-unsigned', 'hello-read']
-  if (pushes && !refusals.includes(run.target) && r.bad > 0)
+  if (pushes && !REFUSED_TARGETS.includes(run.target) && r.bad > 0)
     console.warn(`  warning: ${run.name}: ${r.bad} of ${r.total} requests were not answered 200`)
   const cpuAfter = cpuMicros(child.pid)
   const genUsage = process.cpuUsage(genBefore)

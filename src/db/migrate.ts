@@ -1,6 +1,7 @@
 /** Applies `migrations/` with Kysely's Migrator; identical on PGlite and PostgreSQL. */
 import { type Kysely, type MigrationResultSet, Migrator, sql } from 'kysely'
 import { migrations } from '../../migrations/index.js'
+import { sleep } from '../clock.js'
 
 /** What {@link migrateToLatest} did. */
 export interface MigrationSummary {
@@ -42,7 +43,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationSummary
   // possible when test suites migrate and drop theirs side by side. Such a failure, with no
   // per-migration results, is tried again; a migration's own failure never is.
   for (let tries = 1; tries < 3 && catalogRace(result); tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 20 * tries))
+    await sleep(20 * tries)
     result = await migrator.migrateToLatest()
   }
   if (result.error) {
