@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { systemClock } from '../src/clock.js'
 import { drainOutbox } from '../src/community/outbox.js'
 import { databaseTokenStore } from '../src/community/token-store.js'
 import { silentLogger } from '../src/logger.js'
@@ -20,19 +19,28 @@ afterAll(() => wx.close())
 forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   let server: TestServer
   let api: ApiClient
+  // One community day for the whole suite (the first message of the day earns daily_login, and the
+  // welcome back quotes the balance): on the real clock a run across local midnight earned a
+  // second daily_login mid-test. Pushes a second apart (events are de-duplicated on CreateTime);
+  // the servers, the API clients' tokens and the outbox all read the same clock.
+  let at = Date.parse('2026-11-18T04:00:00Z')
+  const clock = { now: () => new Date(at) }
+  const pusher = (url: string) =>
+    createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT, now: () => (at += 1000) })
   beforeAll(async () => {
     api = accountClient({
-      tokenStore: databaseTokenStore(get().db, systemClock),
+      tokenStore: databaseTokenStore(get().db, clock),
       appid: SAFE_ACCOUNT.appid,
       secret: SECRET,
       baseUrl: wx.url,
       mode: 'stable',
-      clock: { now: () => new Date() },
+      clock,
       logger: silentLogger,
     })
     server = await startServer(get().db, {
       config: testConfig({ WECHAT_QR_IMAGE_BASE: wx.url }),
       api: (appid) => (appid === SAFE_ACCOUNT.appid ? api : undefined),
+      clock,
     })
   })
   afterAll(() => server.close())
@@ -47,8 +55,8 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     ).points_balance
 
   /** Asks for the member's invite QR and returns the scene a phone would read from it. */
-  async function scan(pusher: ReturnType<typeof createPusher>, openid: string) {
-    const reply = (await pusher.text(openid, '邀请')).reply!
+  async function scan(oa: ReturnType<typeof createPusher>, openid: string) {
+    const reply = (await oa.text(openid, '邀请')).reply!
     expect(reply.MsgType).toBe('news')
     const article = (reply.Articles as { item: Record<string, string>[] }).item[0]!
     expect(article.Title).toBe('邀请好友关注，一起赚积分 🎁')
@@ -61,16 +69,16 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   }
 
   it('attributes a follow through a personal QR and rewards the inviter on the first check-in', async () => {
-    const pusher = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
-    const scene = await scan(pusher, 'o_inviter')
+    const oa = pusher(server.url)
+    const scene = await scan(oa, 'o_inviter')
     expect(scene).toMatch(/^inv_[2-9A-HJ-NP-Z]{8}$/)
     // asking again reuses the code: one qrcode/create per member per period
     const calls = wx.calls('qrcode.create')
-    expect(await scan(pusher, 'o_inviter')).toBe(scene)
+    expect(await scan(oa, 'o_inviter')).toBe(scene)
     expect(wx.calls('qrcode.create')).toBe(calls)
 
     wx.setUser('o_friend', { subscribe: true, unionid: 'union-of-friend' })
-    const welcome = await pusher.event('o_friend', 'subscribe', {
+    const welcome = await oa.event('o_friend', 'subscribe', {
       EventKey: `qrscene_${scene}`,
       Ticket: 'T',
     })
@@ -78,7 +86,7 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
       '欢迎关注！你是受好友邀请来的 🎉\n每天发送「签到」赚积分，发送「帮助」看看我能为你做什么。\n完成首次签到后，邀请你的好友将获得奖励。',
     )
     const before = await points('o_inviter')
-    await pusher.text('o_friend', '签到')
+    await oa.text('o_friend', '签到')
     expect((await points('o_inviter')) - before).toBe(50)
 
     // the inviter is told through the outbox, delivered by (sandbox) WeChat
@@ -86,7 +94,7 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
       db: get().db,
       api,
       appid: SAFE_ACCOUNT.appid,
-      clock: { now: () => new Date() },
+      clock,
       logger: silentLogger,
       timeZone: 'Asia/Shanghai',
       rate: { perSecond: 0, burst: 1 },
@@ -98,9 +106,9 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     })
 
     // unfollowing and following again — even through someone else's code — pays nothing
-    const other = await scan(pusher, 'o_other_inviter')
-    await pusher.event('o_friend', 'unsubscribe')
-    const again = await pusher.event('o_friend', 'subscribe', {
+    const other = await scan(oa, 'o_other_inviter')
+    await oa.event('o_friend', 'unsubscribe')
+    const again = await oa.event('o_friend', 'subscribe', {
       EventKey: `qrscene_${other}`,
       Ticket: 'T2',
     })
@@ -109,7 +117,7 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     )
     // an existing follower scanning a code: no invite, and a reply saying why
     expect(
-      (await pusher.event('o_inviter', 'SCAN', { EventKey: other, Ticket: 'T3' })).reply!.Content,
+      (await oa.event('o_inviter', 'SCAN', { EventKey: other, Ticket: 'T3' })).reply!.Content,
     ).toBe(
       '你已经关注啦 👋 邀请只算第一次关注的新朋友，这次扫码不会给邀请人加积分。\n想邀请好友？发送「邀请」获取你自己的二维码。',
     )
@@ -124,26 +132,27 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   })
 
   it('keeps the invite QR image working after a restart moves the image base', async () => {
-    const before = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const before = pusher(server.url)
     const scene = await scan(before, 'o_restart')
     const issued = wx.calls('qrcode.create')
     // "npm start" again: a new sandbox WeChat API on another port, the same database
     const wx2 = await startSandboxApi({ secret: SECRET })
     const api2 = accountClient({
-      tokenStore: databaseTokenStore(get().db, systemClock),
+      tokenStore: databaseTokenStore(get().db, clock),
       appid: SAFE_ACCOUNT.appid,
       secret: SECRET,
       baseUrl: wx2.url,
       mode: 'stable',
-      clock: { now: () => new Date() },
+      clock,
       logger: silentLogger,
     })
     const restarted = await startServer(get().db, {
       config: testConfig({ WECHAT_QR_IMAGE_BASE: wx2.url }),
       api: (appid) => (appid === SAFE_ACCOUNT.appid ? api2 : undefined),
+      clock,
     })
     try {
-      const after = createPusher({ url: `${restarted.url}/wechat`, account: SAFE_ACCOUNT })
+      const after = pusher(restarted.url)
       const reply = (await after.text('o_restart', '邀请')).reply!
       const article = (reply.Articles as { item: Record<string, string>[] }).item[0]!
       // the cached code (no new qrcode/create), shown under the current base
@@ -166,14 +175,14 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
         appid: SAFE_ACCOUNT.appid,
         openid: 'o_levelup_news',
         subscribed: true,
-        first_seen_at: new Date(Date.now() - 3 * 86_400_000),
-        last_active_at: new Date(Date.now() - 2 * 86_400_000),
+        first_seen_at: new Date(at - 3 * 86_400_000),
+        last_active_at: new Date(at - 2 * 86_400_000),
         points_balance: 995,
         points_lifetime: 995,
       })
       .execute()
-    const pusher = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
-    expect((await pusher.text('o_levelup_news', '邀请')).reply!.MsgType).toBe('news')
+    const oa = pusher(server.url)
+    expect((await oa.text('o_levelup_news', '邀请')).reply!.MsgType).toBe('news')
     const notice = await get()
       .db.selectFrom('push_outbox')
       .select(['source', 'payload'])

@@ -6,13 +6,20 @@ import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
 
 forEachDatabase('昵称 / name through the OA chat', (get) => {
   let server: TestServer
+  // One community day for the whole suite (first messages earn daily_login, the ranking is the
+  // week's): on the real clock a run across local midnight earned a second daily_login mid-test.
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
   beforeAll(async () => {
-    server = await startServer(get().db)
+    server = await startServer(get().db, { clock })
   })
   afterAll(() => server.close())
 
   const say = async (openid: string, content: string) => {
-    const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const wx = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     return (await wx.text(openid, content)).reply!.Content as string
   }
 

@@ -6,9 +6,15 @@ import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/
 forEachDatabase('资料 / details through the OA chat', (get) => {
   let server: TestServer
   let english: TestServer
+  // One community day for the whole suite (the first message earns daily_login): on the real clock
+  // a run across local midnight earned a second daily_login mid-test.
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
   beforeAll(async () => {
-    server = await startServer(get().db)
-    english = await startServer(get().db, { config: testConfig({ QUANZI_LOCALE: 'en' }) })
+    server = await startServer(get().db, { clock })
+    english = await startServer(get().db, {
+      clock,
+      config: testConfig({ QUANZI_LOCALE: 'en' }),
+    })
   })
   afterAll(async () => {
     await server.close()
@@ -16,7 +22,11 @@ forEachDatabase('资料 / details through the OA chat', (get) => {
   })
 
   const say = async (openid: string, content: string, url = server.url) => {
-    const wx = createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT })
+    const wx = createPusher({
+      url: `${url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     return (await wx.text(openid, content)).reply!.Content as string
   }
 

@@ -12,13 +12,16 @@ const SCAN_INVITE =
 
 forEachDatabase('follows and QR scans through the OA chat', (get) => {
   let server: TestServer
+  // Events are de-duplicated on sender + CreateTime + Event + EventKey: a second apart each. The
+  // server reads the same clock, inside one community day (the first message earns daily_login,
+  // and the welcome back quotes the balance): on the real clock a run across local midnight
+  // earned a second daily_login mid-test.
+  let at = Date.parse('2026-11-18T04:00:00Z')
   beforeAll(async () => {
-    server = await startServer(get().db)
+    server = await startServer(get().db, { clock: { now: () => new Date(at) } })
   })
   afterAll(() => server.close())
 
-  // Events are de-duplicated on sender + CreateTime + Event + EventKey: a second apart each.
-  let at = Date.now()
   const pusher = () =>
     createPusher({
       url: `${server.url}/wechat`,
@@ -29,7 +32,7 @@ forEachDatabase('follows and QR scans through the OA chat', (get) => {
   /** The invite code of a member (created on first use, as 邀请 does). */
   async function codeOf(openid: string) {
     const m = await findMember(get().db, SAFE_ACCOUNT.appid, openid)
-    return inviteCode(get().db, m!, new Date())
+    return inviteCode(get().db, m!, new Date(at))
   }
 
   it('welcomes a follower who unfollowed before back, not as a first-timer', async () => {

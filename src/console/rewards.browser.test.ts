@@ -10,10 +10,14 @@ vi.setConfig({ testTimeout: 90_000 })
 browserSuite('rewards in a browser', (db, browser) => {
   let server: TestServer
   const open = consolePages(browser, () => server.url)
+  // One community day for the whole suite (a member's first message of the day earns daily_login):
+  // on the real clock a run across local midnight paid a second daily_login with 兑换 after `start`
+  // was read, and the refund left the balance 10 above it.
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
 
   beforeAll(async () => {
-    await seedOperators(db().db, new Date())
-    server = await startServer(db().db)
+    await seedOperators(db().db, clock.now())
+    server = await startServer(db().db, { clock })
   })
   afterAll(async () => {
     await server?.close()
@@ -21,7 +25,11 @@ browserSuite('rewards in a browser', (db, browser) => {
 
   it('an operator finds a redemption by its code and cancels it; the points come back', async () => {
     // A follower with 800 points (and the day's sign-in points) redeems 精美礼品 (500) by chatting with the account.
-    const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const chat = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     await chat.text('o_gift_1', '积分')
     const member = await db()
       .db.selectFrom('members')
@@ -35,7 +43,7 @@ browserSuite('rewards in a browser', (db, browser) => {
         memberId: member.id,
         rule: 'grant',
         idempotencyKey: 'browser-rewards',
-        now: new Date(),
+        now: clock.now(),
         timeZone: 'Asia/Shanghai',
       },
       800,
