@@ -21,8 +21,8 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   let api: ApiClient
   // One community day for the whole suite (the first message of the day earns daily_login, and the
   // welcome back quotes the balance): on the real clock a run across local midnight earned a
-  // second daily_login mid-test. Pushes a second apart (events are de-duplicated on CreateTime);
-  // the servers, the API clients' tokens and the outbox all read the same clock.
+  // second daily_login mid-test. Each push moves the clock on (events are de-duplicated on
+  // CreateTime); every server, the API clients' tokens and the outbox read the same clock.
   let at = Date.parse('2026-11-18T04:00:00Z')
   const clock = { now: () => new Date(at) }
   const pusher = (url: string) =>
@@ -193,10 +193,9 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
   })
 
   it('says the invite QR is unavailable when the account has no API secret', async () => {
-    const bare = await startServer(get().db)
+    const bare = await startServer(get().db, { clock })
     try {
-      const pusher = createPusher({ url: `${bare.url}/wechat`, account: SAFE_ACCOUNT })
-      expect((await pusher.text('o_nosecret', 'invite')).reply!.Content).toBe(
+      expect((await pusher(bare.url).text('o_nosecret', 'invite')).reply!.Content).toBe(
         '暂时无法生成邀请二维码，请稍后再试。',
       )
     } finally {

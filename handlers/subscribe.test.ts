@@ -12,10 +12,10 @@ const SCAN_INVITE =
 
 forEachDatabase('follows and QR scans through the OA chat', (get) => {
   let server: TestServer
-  // Events are de-duplicated on sender + CreateTime + Event + EventKey: a second apart each. The
-  // server reads the same clock, inside one community day (the first message earns daily_login,
-  // and the welcome back quotes the balance): on the real clock a run across local midnight
-  // earned a second daily_login mid-test.
+  // Events are de-duplicated on sender + CreateTime + Event + EventKey: each push moves the clock
+  // on. The server reads the same clock, inside one community day (the first message earns
+  // daily_login, and the welcome back quotes the balance): on the real clock a run across local
+  // midnight earned a second daily_login mid-test.
   let at = Date.parse('2026-11-18T04:00:00Z')
   beforeAll(async () => {
     server = await startServer(get().db, { clock: { now: () => new Date(at) } })
