@@ -18,10 +18,14 @@ browserSuite('activities and system in a browser', (db, browser) => {
   const open = consolePages(browser, () => server.url)
   const shot = (page: Page, file: string) =>
     page.screenshot({ path: `${SHOTS}${file}`, fullPage: true })
+  // One community day for the whole suite (a daily activity's occurrence is the local day): on the
+  // real clock a run across local midnight after the sign-ups showed the new day's empty occurrence.
+  // The server, the sign-ups from chat and the seeded operators read the same clock.
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
 
   beforeAll(async () => {
-    await seedOperators(db().db, new Date())
-    server = await startServer(db().db)
+    await seedOperators(db().db, clock.now())
+    server = await startServer(db().db, { clock })
   })
   afterAll(async () => {
     await server?.close()
@@ -51,7 +55,11 @@ browserSuite('activities and system in a browser', (db, browser) => {
     expect(await page.locator('#signups').textContent()).toContain('已确认 0 / 1，候补 0')
 
     // Two followers sign up by chatting with the account: the second waits.
-    const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const chat = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     const first = await chat.text('o_reader_1', '报名 reading')
     expect(first.reply?.Content).toContain('报名成功')
     const second = await chat.text('o_reader_2', '报名 读书会')
