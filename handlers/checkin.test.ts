@@ -1,30 +1,29 @@
 import { CompiledQuery } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { checkinStatement } from '../src/community/checkins.js'
-import { nextLocalMidnight } from '../src/community/community-time.js'
 import { nameTag } from '../src/community/display-names.js'
 import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
+import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
 import { countStatements } from '../test/statement-counter.js'
 
 forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
   let server: TestServer
+  // One community day for the suite's own server and pushes (a Wednesday, 12:00 Asia/Shanghai):
+  // on the real clock a run across local midnight awarded a second daily_login mid-test (seen in
+  // CI at 00:00 Asia/Shanghai) and a second check-in. The tests that move across days have their
+  // own servers and clocks, on other weeks (the ranking here is this week's).
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
+  const pusher = (url: string) =>
+    createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT, now: () => clock.now().getTime() })
   beforeAll(async () => {
-    // This server keeps the real clock (the pushes' timestamps are checked against it), and its
-    // tests count on one community day: run across local midnight, a second daily_login was
-    // awarded mid-test (seen in CI at 00:00 Asia/Shanghai). The suite takes seconds: start it
-    // after a midnight less than a minute away.
-    const midnight = nextLocalMidnight(new Date(), testConfig().timeZone).getTime()
-    if (midnight - Date.now() < 60_000)
-      await new Promise((resolve) => setTimeout(resolve, midnight - Date.now() + 1_000))
-    server = await startServer(get().db)
-  }, 120_000)
+    server = await startServer(get().db, { clock })
+  })
   afterAll(() => server.close())
 
   it('checks in once a day and reports points, level and progress', async () => {
-    const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const wx = pusher(server.url)
     // the first message of the day also earns daily_login (+10), once: the reply says so
     const first = await wx.text('o_checkin', '签到')
     expect(first.reply!.Content).toBe(
@@ -72,7 +71,7 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
           memberId: m.id,
           rule: 'grant',
           idempotencyKey: 'e2e-grant',
-          now: new Date(),
+          now: clock.now(),
           timeZone: 'Asia/Shanghai',
         },
         1000,
@@ -149,9 +148,9 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
   it('costs three statements for a first check-in: the claim, the check-in, the reply store', async () => {
     // default settings: badge rules on, make-ups on (the streak is 1), monthly rewards off
     const statements = countStatements(get().db)
-    const counted = await startServer(statements.db)
+    const counted = await startServer(statements.db, { clock })
     try {
-      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      const wx = pusher(counted.url)
       statements.reset()
       const reply = (await wx.text('o_checkin_count', '签到')).reply!.Content as string
       expect(reply).toMatch(/^签到成功 ✅ \+5 积分\n已连续签到 1 天\n/)
@@ -174,14 +173,14 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
       },
       transformResult: async (args) => args.result,
     })
-    const counted = await startServer(db)
+    const counted = await startServer(db, { clock })
     try {
-      const wx = createPusher({ url: `${counted.url}/wechat`, account: SAFE_ACCOUNT })
+      const wx = pusher(counted.url)
       const pushes = await Promise.all(
         Array.from({ length: 16 }, (_, i) =>
           wx.prepare({
             FromUserName: `o_together_${i}`,
-            CreateTime: Math.floor(Date.now() / 1000),
+            CreateTime: Math.floor(clock.now().getTime() / 1000),
             MsgType: 'text',
             Content: '签到',
             MsgId: BigInt(Date.now()) * 100n + BigInt(i),

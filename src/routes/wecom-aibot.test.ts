@@ -26,8 +26,16 @@ afterAll(() => wecom.close())
 
 forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   let server: TestServer
+  // One community day and week for the suite (a Wednesday, 12:00 Asia/Shanghai): the ranking is
+  // the week's points, and on the real clock a Monday 00:00 between the OA 绑定 (daily_login +10)
+  // and the group 签到 left the week with 5. Servers, OA pushes and AI bot callbacks (whose
+  // timestamps are checked against the server's clock) all read it.
+  const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
+  const oaPusher = (url: string) =>
+    createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT, now: () => clock.now().getTime() })
   beforeAll(async () => {
     server = await startServer(get().db, {
+      clock,
       config: testConfig({
         WECOM_AIBOT_TOKEN: TOKEN,
         WECOM_AIBOT_AES_KEY: AES_KEY,
@@ -43,7 +51,12 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   afterAll(() => server.close())
 
   const pusher = () =>
-    aibotPusher({ url: `${server.url}/wecom/aibot`, token: TOKEN, aesKey: AES_KEY })
+    aibotPusher({
+      url: `${server.url}/wecom/aibot`,
+      token: TOKEN,
+      aesKey: AES_KEY,
+      now: () => clock.now().getTime(),
+    })
   const callback = (message: Record<string, unknown>, o: { badSignature?: boolean } = {}) =>
     pusher().post(message, o.badSignature)
   async function send(q: Record<string, string>, body: unknown, base = server.url) {
@@ -104,7 +117,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
 
   it('verifies the URL with an encrypted echostr and refuses bad signatures and bodies', async () => {
     const echostr = await cipher.encrypt('echo-1234567890', '')
-    const timestamp = String(Math.floor(Date.now() / 1000))
+    const timestamp = String(Math.floor(clock.now().getTime() / 1000))
     const nonce = 'n1'
     const sig = await signature([TOKEN, timestamp, nonce, echostr])
     const ok = await fetch(
@@ -127,7 +140,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
 
   it('links a WeCom user with a code from the OA chat, then checks in from the group once per msgid', async () => {
     const userid = `zhangsan_${dbName}`
-    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const oa = oaPusher(server.url)
     const codeReply = (await oa.text(`o_group_${dbName}`, '绑定')).reply!.Content as string
     const code = /绑定码：(\d{6})/.exec(codeReply)![1]!
     expect((await group(userid, '签到')).reply!.stream.content).toMatch(/^还不认识你哦/)
@@ -162,7 +175,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   })
 
   it('lets moderators grant points, announce (20 a minute per robot) and open activities; refuses and audits others', async () => {
-    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const oa = oaPusher(server.url)
     // a member who speaks in the group (linked), a moderator (linked), a bystander (linked)
     const link = async (openid: string, userid: string) => {
       const code = /绑定码：(\d{6})/.exec(
@@ -259,6 +272,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve))
     const responseUrl = `http://127.0.0.1:${(catcher.address() as AddressInfo).port}/resp`
     const slow = await startServer(get().db, {
+      clock,
       config: testConfig({
         WECOM_AIBOT_TOKEN: TOKEN,
         WECOM_AIBOT_AES_KEY: AES_KEY,
@@ -270,7 +284,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       }),
     })
     try {
-      const oa = createPusher({ url: `${slow.url}/wechat`, account: SAFE_ACCOUNT })
+      const oa = oaPusher(slow.url)
       const code = /绑定码：(\d{6})/.exec(
         (await oa.text(`o_slow_${dbName}`, '绑定')).reply!.Content as string,
       )![1]!
@@ -285,7 +299,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       })
       const encrypt = async (m: Record<string, unknown>) => {
         const e = await cipher.encrypt(JSON.stringify(m), '')
-        const ts = String(Math.floor(Date.now() / 1000))
+        const ts = String(Math.floor(clock.now().getTime() / 1000))
         const nonce = `n${Math.random().toString(36).slice(2)}`
         const sig = await signature([TOKEN, ts, nonce, e])
         return fetch(

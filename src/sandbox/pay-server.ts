@@ -21,6 +21,7 @@ import {
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
+import type { Clock } from '../clock.js'
 import { sandboxBills } from './pay-bills.js'
 import { sandboxTransfers } from './pay-transfers.js'
 
@@ -66,6 +67,13 @@ export interface SandboxPayOptions {
   signers?: Partial<Record<KeyMode, { serial: string; keys: PemKeyPair }>>
   /** The mode of responses and notifications (default public_key). */
   mode?: KeyMode
+  /**
+   * The time WeChat Pay's notifications carry — create_time, success_time and their
+   * Wechatpay-Timestamp — for a server on a test clock (its notify route refuses a timestamp more
+   * than 5 minutes from its own clock). Default the real clock. Requests and their answers are
+   * always signed and checked on the real clock, as the merchant's client signs them.
+   */
+  clock?: Clock
 }
 
 /** A sandbox order (what WeChat Pay knows of one). */
@@ -98,6 +106,7 @@ const cst = (at: Date) =>
   `${new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 19)}+08:00`
 
 export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
+  const now = () => options.clock?.now() ?? new Date()
   const signers = {
     public_key: options.signers?.public_key ?? {
       serial: `PUB_KEY_ID_0114232134912410000000000000${String(++seq).padStart(4, '0')}`,
@@ -174,7 +183,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   }) {
     const body = JSON.stringify({
       id: `EV-${Date.now()}${++seq}`,
-      create_time: cst(n.at ?? new Date()),
+      create_time: cst(n.at ?? now()),
       resource_type: 'encrypt-resource',
       event_type: n.eventType,
       summary:
@@ -194,7 +203,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       headers: {
         'content-type': 'application/json',
         'request-id': `sandbox-${seq}`,
-        ...signedHeaders(body, n.mode ?? mode, n.at),
+        ...signedHeaders(body, n.mode ?? mode, n.at ?? now()),
       } as Record<string, string>,
     }
   }
@@ -433,7 +442,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           (order.body.amount as { total: number }).total = o.amountTotal
         order.state = 'SUCCESS'
         order.transactionId = `4200${Date.now()}${String(++seq).padStart(6, '0')}`
-        order.successTime = cst(new Date())
+        order.successTime = cst(now())
       }
       const n = buildNotification({
         eventType: 'TRANSACTION.SUCCESS',
@@ -473,7 +482,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           refund_id: r.refund_id,
           out_refund_no: r.out_refund_no,
           refund_status: status,
-          ...(status === 'SUCCESS' ? { success_time: cst(new Date()) } : {}),
+          ...(status === 'SUCCESS' ? { success_time: cst(now()) } : {}),
           user_received_account: '支付用户零钱',
           amount: { total, refund: r.amount, payer_total: total, payer_refund: r.amount },
         },

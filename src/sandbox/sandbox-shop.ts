@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Clock } from '../clock.js'
 import type { ShopConfig } from '../config.js'
 import { generatePemKeyPairAsync, type PemKeyPair, startSandboxPay } from './pay-server.js'
 
@@ -59,7 +60,12 @@ async function load(dataDir: string): Promise<SandboxShopFile> {
 }
 
 /** Starts the sandbox Pay server and returns it with the shop configuration that points at it. */
-export async function startSandboxShop(o: { dataDir?: string; notifyUrl: string }) {
+export async function startSandboxShop(o: {
+  dataDir?: string
+  notifyUrl: string
+  /** The sandbox Pay's notifications' time (SandboxPayOptions.clock); default the real clock. */
+  clock?: Clock
+}) {
   const f = o.dataDir ? await load(o.dataDir) : await generate()
   const pay = await startSandboxPay({
     mchid: f.mchid,
@@ -68,6 +74,7 @@ export async function startSandboxShop(o: { dataDir?: string; notifyUrl: string 
     merchantPublicKey: f.merchant.publicKey,
     merchantSerial: f.certSerial,
     signers: { public_key: f.publicKey, certificate: f.certificate },
+    clock: o.clock,
   })
   const config: ShopConfig = {
     mpAppid: f.mpAppid,

@@ -6,13 +6,21 @@
 import { messageCipher, signature } from '../wechat/crypto.js'
 
 const nonce = () => Math.random().toString(36).slice(2, 10)
-const now = () => String(Math.floor(Date.now() / 1000))
+const seconds = (ms: number) => String(Math.floor(ms / 1000))
+const now = () => seconds(Date.now())
 
-export function aibotPusher(o: { url: string; token: string; aesKey: string; botId?: string }) {
+export function aibotPusher(o: {
+  url: string
+  token: string
+  aesKey: string
+  botId?: string
+  /** The clock the callbacks are stamped with, in ms (default the real one): a server's test clock. */
+  now?: () => number
+}) {
   const cipher = messageCipher(o.aesKey)
   async function post(message: Record<string, unknown>, badSignature = false) {
     const encrypt = await cipher.encrypt(JSON.stringify(message), '')
-    const q = { timestamp: now(), nonce: nonce() }
+    const q = { timestamp: o.now ? seconds(o.now()) : now(), nonce: nonce() }
     const sig = badSignature
       ? '0'.repeat(40)
       : await signature([o.token, q.timestamp, q.nonce, encrypt])

@@ -37,13 +37,21 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
   let server: TestServer
   let pay: SandboxPay
   let shop: ShopRouteOptions['shop']
+  // One community day for the suite (a Wednesday, 12:00 Asia/Shanghai; the release job's runs
+  // jump days ahead and back): the first message of the day earns daily_login and the analytics
+  // test reads "today", so on the real clock a run across local midnight saw 当前积分 20 for 10 and
+  // no frozen entry on the new day. The server, its jobs, the seeds, the direct calls and the OA
+  // pushes read this clock, and so do the sandbox Pay's notifications (their timestamp is checked
+  // against the server's clock). The shop's own calls to the sandbox Pay (request and response
+  // signatures) keep the real clock on both ends: they decide no day.
+  let at = Date.parse('2026-11-18T04:00:00Z')
   const offset = { ms: 0 }
-  const clock = { now: () => new Date(Date.now() + offset.ms) }
+  const clock = { now: () => new Date(at + offset.ms) }
   const config = testConfig({ ADMIN_TOKEN: ADMIN })
   let users = 0
 
   beforeAll(async () => {
-    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
+    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify', clock })
     pay = sandbox.pay
     shop = await nodeShop(sandbox.config, {
       appid: SAFE_ACCOUNT.appid,
@@ -106,7 +114,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     const unionid = `union-fz-${n}-${Math.random().toString(36).slice(2, 8)}`
     const row = await get()
       .db.insertInto('members')
-      .values({ appid: SAFE_ACCOUNT.appid, openid, unionid, first_seen_at: new Date() })
+      .values({ appid: SAFE_ACCOUNT.appid, openid, unionid, first_seen_at: clock.now() })
       .returning('id')
       .executeTakeFirstOrThrow()
     const code = wx.loginCode(shop.settings.mpAppid, `o_mp_fz_${n}`, unionid)
@@ -136,6 +144,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
   }
   const me = async (token: string) => (await mp('/me', token)).json.member as Json
   const runRelease = async (atMs: number) => {
+    at += 1000 // each run its own job slot (a run claims the job at its clock time, once)
     offset.ms = atMs
     try {
       const r = await http('/admin/jobs/release-points/run', { token: ADMIN, method: 'POST' })
@@ -172,7 +181,11 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
 
   it('freezes a purchase’s points (待到账), releases them after the window, once', async () => {
     const u = await follower()
-    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const oa = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     await oa.text(u.openid, '你好') // the day's first message: daily_login +10, available
     const { no, paidAt } = await buyAndPay(u.token, 'vip-30') // 30 yuan
     const releasesAt = new Date(paidAt.getTime() + 7 * DAY)
@@ -238,7 +251,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
   it('counts purchase points in analytics when released, not while frozen', async () => {
     const u = await follower()
     await buyAndPay(u.token, 'vip-30') // frozen today
-    const day = localDay(new Date(), 'Asia/Shanghai')
+    const day = localDay(clock.now(), 'Asia/Shanghai')
     const figures = await computeDay(
       get().db,
       { appid: SAFE_ACCOUNT.appid, day, timeZone: 'Asia/Shanghai' },
@@ -273,7 +286,8 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     expect(await grant(no)).toMatchObject({ points: 180, membership_days: 90 })
     const before = await me(u.token)
     expect(before.pendingPoints).toBe(180)
-    const daysLeft = (m: Json) => (new Date(m.membership.expiresAt).getTime() - Date.now()) / DAY
+    const daysLeft = (m: Json) =>
+      (new Date(m.membership.expiresAt).getTime() - clock.now().getTime()) / DAY
     expect(Math.round(daysLeft(before))).toBe(90)
 
     await refund(no, 1000, `RF-${no}-1`) // 1/8 of 180 = 22.5 → 22
@@ -381,7 +395,11 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     expect(await me(token)).toMatchObject({ id: mpMember, points: 0, pendingPoints: 130 })
     // the follower asks the OA chat for a code (their first message today: daily_login +10)
     const openid = `o_fz_link_${n}_${Math.random().toString(36).slice(2, 8)}`
-    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const oa = createPusher({
+      url: `${server.url}/wechat`,
+      account: SAFE_ACCOUNT,
+      now: () => clock.now().getTime(),
+    })
     const code = /(\d{6})/.exec((await oa.text(openid, '绑定')).reply!.Content as string)![1]!
     const bound = await mp('/bind', token, { code })
     expect(bound.status).toBe(200)
@@ -419,7 +437,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
           Array.from({ length: 24 }, (_, i) => ({
             appid: shop.settings.mpAppid,
             openid: `o_fz_race_${i}`,
-            first_seen_at: new Date(),
+            first_seen_at: clock.now(),
           })),
         )
         .returning(['id', 'openid'])
@@ -430,13 +448,13 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
           memberId: m.id,
           mpOpenid: m.openid,
           sku: 'vip-30',
-          now: new Date(),
+          now: clock.now(),
         })
         if (created.status !== 'created') throw new Error(created.status)
         expect((await pay.pay(created.order.out_trade_no)).answer!.status).toBe(204)
         orders.push(created.order.out_trade_no)
       }
-      const later = new Date(Date.now() + 7 * DAY + 60_000)
+      const later = new Date(clock.now().getTime() + 7 * DAY + 60_000)
 
       // half of them: two release passes at once
       const plain = orders.slice(0, 12)
@@ -447,7 +465,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
           amountFen: 3000,
           reason: '退款',
           outRefundNo: `RR-${no}`,
-          now: new Date(),
+          now: clock.now(),
         })
         expect(r).toMatchObject({ refundStatus: 'processing' })
       }
@@ -457,7 +475,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
           releaseFrozenPoints(a, { now: later, batch: 5 }),
           releaseFrozenPoints(b, { now: later, batch: 5 }),
         ]),
-        Promise.all(racing.map((no) => settleRefund(c, `RR-${no}`, 'SUCCESS', new Date()))),
+        Promise.all(racing.map((no) => settleRefund(c, `RR-${no}`, 'SUCCESS', clock.now()))),
       ])
       expect(settled).toEqual(racing.map(() => 'settled'))
       const grants = await get()
