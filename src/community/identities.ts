@@ -6,8 +6,25 @@
  */
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
+import type { RateLimit } from './rate-buckets.js'
 
 const CODE_MINUTES = 10
+
+/**
+ * Binding codes are six digits, live ten minutes and shared by every door that takes one (the
+ * mini program's /bind, `绑定 <code>` in a WeCom or bridged group): a code a guesser hits links
+ * their identity to someone else's member. Each door lets a person try a few, then one a minute,
+ * bounds each place (a client address, a group chat), and all doors together share
+ * {@link ALL_BINDING_ATTEMPTS}: a guesser with many identities and places gets ~8,600 tries a day.
+ */
+export const BIND_LIMITS = {
+  perPerson: { perSecond: 1 / 60, burst: 5 },
+  perPlace: { perSecond: 0.1, burst: 20 },
+  all: { perSecond: 0.1, burst: 30 },
+} satisfies Record<string, RateLimit>
+
+/** The rate bucket every binding attempt takes from, whatever its door (see {@link BIND_LIMITS}). */
+export const ALL_BINDING_ATTEMPTS = 'bind:all'
 
 /** Issues a binding code for a member. */
 export async function issueBindingCode(db: Kysely<Database>, memberId: number, now: Date) {

@@ -10,8 +10,14 @@ import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
-import { bindIdentity, memberByIdentity } from '../community/identities.js'
+import {
+  ALL_BINDING_ATTEMPTS,
+  BIND_LIMITS,
+  bindIdentity,
+  memberByIdentity,
+} from '../community/identities.js'
 import { seenInGroup } from '../community/moderation.js'
+import { limitRequest } from '../community/rate-buckets.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Reply } from '../wechat/reply.js'
@@ -59,6 +65,19 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
   const t = translator(deps.locale)
   const bind = /^(?:绑定|bind)\s*(\d{6})$/i.exec(m.text)
   if (bind) {
+    // A guess costs a token from the sender's, the chat's and every door's bucket (BIND_LIMITS).
+    const waitMs = await limitRequest(
+      deps.db,
+      [
+        { key: `bind:${m.channel}:sender:${m.senderId}`, rate: BIND_LIMITS.perPerson },
+        ...(m.chatId
+          ? [{ key: `bind:${m.channel}:chat:${m.chatId}`, rate: BIND_LIMITS.perPlace }]
+          : []),
+        { key: ALL_BINDING_ATTEMPTS, rate: BIND_LIMITS.all },
+      ],
+      m.now,
+    )
+    if (waitMs > 0) return t('group.bindTooFast', { seconds: Math.ceil(waitMs / 1000) })
     const linked = await bindIdentity(deps.db, {
       channel: m.channel,
       externalId: m.senderId,

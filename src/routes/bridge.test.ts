@@ -108,6 +108,47 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     })
     expect(leave.json).toEqual({ left: 2 })
   })
+
+  it('holds back a guesser of binding codes: five tries per sender, twenty per chat, then refused without using a code', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const victim = `o_guessed_${dbName}`
+    const code = /绑定码：(\d{6})/.exec((await oa.text(victim, '绑定')).reply!.Content as string)![1]!
+    const wrong = (i: number) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0')
+    const inRoom = (sender: string, text: string, room: string) =>
+      post({
+        type: 'message',
+        id: `m-${Math.random()}`,
+        chat: { id: room },
+        sender: { id: sender },
+        text: `@圈子助手 ${text}`,
+        mentioned: true,
+      })
+    const room = `guess-room-${dbName}`
+    let tried = 0
+    for (const sender of ['a', 'b', 'c', 'd'].map((x) => `wxid_guesser_${x}_${dbName}`)) {
+      for (let i = 0; i < 5; i++)
+        expect((await inRoom(sender, `绑定 ${wrong(tried++)}`, room)).json.reply).toBe(
+          '绑定码无效或已过期，请在公众号重新发送「绑定」获取。',
+        )
+      // the sixth try of a sender is refused, even with the right code
+      const sixth = await inRoom(sender, `绑定 ${code}`, room)
+      expect(sixth.status).toBe(200)
+      expect(sixth.json.reply).toMatch(/^绑定尝试太频繁，请 \d+ 秒后再试。$/)
+    }
+    // the room has had its twenty: a new sender there is refused too
+    const fresh = await inRoom(`wxid_guesser_e_${dbName}`, `绑定 ${code}`, room)
+    expect(fresh.json.reply).toMatch(/^绑定尝试太频繁/)
+    expect(
+      await get()
+        .db.selectFrom('member_identities')
+        .select('external_id')
+        .where('external_id', 'like', 'wxid_guesser_%')
+        .execute(),
+    ).toEqual([])
+    // the code was never used: its owner links from another room
+    const owner = await inRoom(`wxid_owner_${dbName}`, `绑定 ${code}`, `own-room-${dbName}`)
+    expect(owner.json.reply).toBe('绑定成功 ✅ 现在可以在这里签到、查积分了。')
+  })
 })
 
 forEachDatabase(

@@ -21,6 +21,7 @@ import * as v from 'valibot'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
 import type { ReminderSettings } from '../community/checkin-reminders.js'
+import { ALL_BINDING_ATTEMPTS, BIND_LIMITS } from '../community/identities.js'
 import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -87,13 +88,6 @@ const bindBody = v.strictObject({
     v.regex(/^\d{6}$/, 'must be the six-digit code 绑定 gave in the OA chat'),
   ),
 })
-/** Binding codes are six digits: a member may try a few, then one a minute (no guessing). */
-const BIND_LIMITS = {
-  perUser: { perSecond: 1 / 60, burst: 5 },
-  perAddress: { perSecond: 0.1, burst: 20 },
-  /** All users together: a guesser with many accounts and addresses gets ~8,600 tries a day. */
-  perAccount: { perSecond: 0.1, burst: 30 },
-}
 const orderBody = v.strictObject({
   sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
   groupBuyId: v.optional(rowId),
@@ -227,9 +221,9 @@ export function miniProgramRoutes(
     const waitMs = await limitRequest(
       db,
       [
-        { key: `mp-bind:user:${c.var.openid}`, rate: BIND_LIMITS.perUser },
-        { key: `mp-bind:ip:${c.var.clientAddress}`, rate: BIND_LIMITS.perAddress },
-        { key: `mp-bind:all:${shop.settings.mpAppid}`, rate: BIND_LIMITS.perAccount },
+        { key: `mp-bind:user:${c.var.openid}`, rate: BIND_LIMITS.perPerson },
+        { key: `mp-bind:ip:${c.var.clientAddress}`, rate: BIND_LIMITS.perPlace },
+        { key: ALL_BINDING_ATTEMPTS, rate: BIND_LIMITS.all },
       ],
       now,
     )

@@ -181,6 +181,7 @@ export const en: Record<MessageKey, string> = {
   'group.bound': 'Linked ✅ You can check in and ask for points here now.',
   'group.badCode':
     'That binding code is invalid or expired: send "bind" to the official account for a new one.',
+  'group.bindTooFast': 'Too many binding attempts: try again in {seconds} s.',
   'group.bindFirst':
     'I do not know you yet: send "bind" to the official account for a code, then @mention me with "bind <code>".',
   'group.noAnswer': 'That answer cannot be shown here; see the official account.',
