@@ -208,6 +208,28 @@ export async function claimEvent(
 }
 
 /**
+ * Takes back an event of another channel whose handling failed with nothing answered (`failed`, no
+ * reply) for its sender's retry to handle again: `failed` → `processing` in one conditional
+ * update, so one retry wins. Returns when the event was first received (the retry handles it as of
+ * then), or undefined when there is nothing to take back.
+ */
+export async function reclaimFailedEvent(
+  db: Kysely<Database>,
+  key: InboundKey,
+): Promise<Date | undefined> {
+  const row = await db
+    .updateTable('inbound_events')
+    .set({ status: 'processing', error: null, completed_at: null })
+    .where('appid', '=', key.appid)
+    .where('dedupe_key', '=', key.dedupeKey)
+    .where('status', '=', 'failed')
+    .where('reply', 'is', null)
+    .returning('received_at')
+    .executeTakeFirst()
+  return row?.received_at
+}
+
+/**
  * A request's claim in the replay cache (`replay_claims`, see replay-claims.ts): its door
  * (`wechat`, `wecom_aibot`, `wecom_contact`), timestamp, nonce and body digest. It is keyed by the
  * claim's appid and made in the same statement as the dedupe claim (migration 0019).

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
@@ -21,6 +22,12 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     })
   })
   afterAll(() => server.close())
+  const memberOf = (openid: string) =>
+    get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', openid)
+      .executeTakeFirstOrThrow()
   interface Signed {
     bridge?: string
     secret?: string
@@ -83,11 +90,7 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect((await say(contact, '签到', `checkin-${dbName}`)).json).toEqual(first.json)
     expect((await say(contact, '积分', `quiet-${dbName}`, false)).json).toEqual({ reply: null })
 
-    const inviter = await get()
-      .db.selectFrom('members')
-      .selectAll()
-      .where('openid', '=', `o_bridge_${dbName}`)
-      .executeTakeFirstOrThrow()
+    const inviter = await memberOf(`o_bridge_${dbName}`)
     const state = inviteScene(await inviteCode(get().db, inviter, new Date()))
     const join = (id: string, members: { id: string }[]) =>
       post({ type: 'member_join', id, chat: { id: 'room1' }, members, state })
@@ -109,10 +112,56 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect(leave.json).toEqual({ left: 2 })
   })
 
+  it('hands an event whose handling failed to the retry: the join is credited then, not lost', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    await oa.text(`o_retry_inviter_${dbName}`, '签到')
+    const inviter = await memberOf(`o_retry_inviter_${dbName}`)
+    const state = inviteScene(await inviteCode(get().db, inviter, new Date()))
+    const contact = `wxid_retried_${dbName}`
+    const event = {
+      type: 'member_join',
+      id: `join-retried-${dbName}`,
+      chat: { id: 'room1' },
+      members: [{ id: contact }],
+      state,
+    }
+    // a failure after the member was recorded (here: the invites table briefly unavailable)
+    await sql`alter table invites rename to invites_away`.execute(get().db)
+    let first: Awaited<ReturnType<typeof post>>
+    try {
+      first = await post(event)
+    } finally {
+      await sql`alter table invites_away rename to invites`.execute(get().db)
+    }
+    expect(first.status).toBe(500)
+    const retry = await post(event)
+    expect(retry).toEqual({
+      status: 200,
+      json: { credited: [{ id: contact, result: 'attributed' }] },
+    })
+    const invites = await get()
+      .db.selectFrom('invites')
+      .select('invitee_member_id')
+      .where('inviter_member_id', '=', inviter.id)
+      .execute()
+    expect(invites).toHaveLength(1)
+    expect(
+      await get()
+        .db.selectFrom('inbound_events')
+        .select(['status', 'error'])
+        .where('dedupe_key', '=', event.id)
+        .executeTakeFirst(),
+    ).toEqual({ status: 'replied', error: null })
+    // and the answered event is a duplicate from then on
+    expect((await post(event)).json).toEqual(retry.json)
+  })
+
   it('holds back a guesser of binding codes: five tries per sender, twenty per chat, then refused without using a code', async () => {
     const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
     const victim = `o_guessed_${dbName}`
-    const code = /绑定码：(\d{6})/.exec((await oa.text(victim, '绑定')).reply!.Content as string)![1]!
+    const code = /绑定码：(\d{6})/.exec(
+      (await oa.text(victim, '绑定')).reply!.Content as string,
+    )![1]!
     const wrong = (i: number) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0')
     const inRoom = (sender: string, text: string, room: string) =>
       post({

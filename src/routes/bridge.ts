@@ -31,6 +31,7 @@ import {
   claimEvent,
   databaseInboundStore,
   type InboundStore,
+  reclaimFailedEvent,
   waitForOutcome,
 } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
@@ -117,17 +118,18 @@ export async function signBridgeRequest(secret: string, r: BridgeSignatureInput)
 /** Unknown ids are checked against this, so they cost what a known one does. */
 const NO_SECRET = 'no-such-bridge-0000000000000000'
 
-export function bridgeRoutes(
-  o: GroupDeps & {
-    bridges: Record<string, BridgeConfig>
-    codeAppid: string
-    invites: InviteSettings
-    /** The freshness window in seconds (WECHAT_MAX_SKEW_SECONDS); 0 → 300: always checked. */
-    maxSkewSeconds: number
-    /** The app's claim store (scoped per request on Workers); the database store by default. */
-    inbound?: InboundStore
-  },
-): Hono {
+type BridgeRouteOptions = GroupDeps & {
+  bridges: Record<string, BridgeConfig>
+  codeAppid: string
+  invites: InviteSettings
+  /** The freshness window in seconds (WECHAT_MAX_SKEW_SECONDS); 0 → 300: always checked. */
+  maxSkewSeconds: number
+  /** The app's claim store (scoped per request on Workers); the database store by default. */
+  inbound?: InboundStore
+}
+type BridgeEvent = v.InferOutput<typeof eventBody>
+
+export function bridgeRoutes(o: BridgeRouteOptions): Hono {
   const app = new Hono()
   const inbound = o.inbound ?? databaseInboundStore(o.db as Kysely<Database>)
   const window = o.maxSkewSeconds > 0 ? o.maxSkewSeconds : 300
@@ -179,86 +181,99 @@ export function bridgeRoutes(
       msgType: e.type,
       now,
     })
-    if (!claimed) {
+    // The event's time: now, or for the retry of an event whose handling failed, its first receipt
+    // (what that attempt wrote is dated so, and its members are still new to the group).
+    const at = claimed ? now : await reclaimFailedEvent(o.db, key)
+    if (!at) {
       const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
       return c.json(outcome?.reply ? JSON.parse(outcome.reply) : { reply: null })
     }
-
-    let answer: Record<string, unknown>
-    if (e.type === 'member_leave') {
-      const ids: number[] = []
-      for (const m of e.members) {
-        const member =
-          (await memberByIdentity(o.db, channel, m.id)) ??
-          (await o.db
-            .selectFrom('members')
-            .selectAll()
-            .where('appid', '=', channel)
-            .where('openid', '=', m.id)
-            .executeTakeFirst())
-        if (member) ids.push(member.id)
-      }
-      answer = { left: await leaveGroup(o.db, { channel, chatId: e.chat.id, memberIds: ids }) }
-    } else if (e.type === 'message') {
-      answer = {
-        reply: e.mentioned
-          ? await groupMessageReply(o, {
-              channel,
-              chatId: e.chat?.id,
-              senderId: e.sender.id,
-              text: e.text.replace(/^\s*@\S+\s*/, '').trim(),
-              msgId: e.id,
-              via: channel,
-              now,
-            })
-          : null,
-      }
-    } else {
-      const credited: { id: string; result: string }[] = []
-      for (const m of e.members) {
-        if (!e.state) {
-          credited.push({ id: m.id, result: 'not_invite' })
-          continue
-        }
-        const inserted = await o.db
-          .insertInto('members')
-          // A unionid links this contact to the OA follower and the mini-program user: believed
-          // only from a bridge configured with trustUnionid.
-          .values({
-            appid: channel,
-            openid: m.id,
-            unionid: config.trustUnionid ? (m.unionid ?? null) : null,
-            first_seen_at: now,
-          })
-          .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
-          .returningAll()
-          .executeTakeFirst()
-        const member =
-          inserted ??
-          (await o.db
-            .selectFrom('members')
-            .selectAll()
-            .where('appid', '=', channel)
-            .where('openid', '=', m.id)
-            .executeTakeFirstOrThrow())
-        const r = await attributeInvite(o.db, {
-          invitee: member,
-          scene: e.state,
-          isNew: inserted !== undefined,
-          source: 'group_join',
-          codeAppid: o.codeAppid,
-          now,
-          timeZone: o.community.timeZone,
-          settings: o.invites,
-          t: translator(o.locale),
-        })
-        await seenInGroup(o.db, { channel, chatId: e.chat.id, memberId: member.id, now })
-        credited.push({ id: m.id, result: r.status })
-      }
-      answer = { credited }
+    try {
+      const answer = await handleEvent(o, config, e, channel, at)
+      await inbound.complete(key, JSON.stringify(answer), now)
+      return c.json(answer)
+    } catch (error) {
+      // Nothing answered: the claim is left `failed` with no reply, so the bridge's retry (it
+      // gets a 500) takes it back and handles the event again instead of being told it was done.
+      const reason = (error instanceof Error ? error.message : String(error)) || 'failed'
+      await inbound.complete(key, null, now, reason).catch(() => false)
+      throw error
     }
-    await inbound.complete(key, JSON.stringify(answer), now)
-    return c.json(answer)
   })
   return app
+}
+
+/** Handles one claimed event as of `now`; what it returns is the answer (and the stored reply). */
+async function handleEvent(
+  o: BridgeRouteOptions,
+  config: BridgeConfig,
+  e: BridgeEvent,
+  channel: string,
+  now: Date,
+): Promise<Record<string, unknown>> {
+  /** The member a contact became on this bridge (a join records one under the channel). */
+  const contact = (id: string) =>
+    o.db.selectFrom('members').selectAll().where('appid', '=', channel).where('openid', '=', id)
+  let answer: Record<string, unknown>
+  if (e.type === 'member_leave') {
+    const ids: number[] = []
+    for (const m of e.members) {
+      const member =
+        (await memberByIdentity(o.db, channel, m.id)) ?? (await contact(m.id).executeTakeFirst())
+      if (member) ids.push(member.id)
+    }
+    answer = { left: await leaveGroup(o.db, { channel, chatId: e.chat.id, memberIds: ids }) }
+  } else if (e.type === 'message') {
+    answer = {
+      reply: e.mentioned
+        ? await groupMessageReply(o, {
+            channel,
+            chatId: e.chat?.id,
+            senderId: e.sender.id,
+            text: e.text.replace(/^\s*@\S+\s*/, '').trim(),
+            msgId: e.id,
+            via: channel,
+            now,
+          })
+        : null,
+    }
+  } else {
+    const credited: { id: string; result: string }[] = []
+    for (const m of e.members) {
+      if (!e.state) {
+        credited.push({ id: m.id, result: 'not_invite' })
+        continue
+      }
+      const inserted = await o.db
+        .insertInto('members')
+        // A unionid links this contact to the OA follower and the mini-program user: believed
+        // only from a bridge configured with trustUnionid.
+        .values({
+          appid: channel,
+          openid: m.id,
+          unionid: config.trustUnionid ? (m.unionid ?? null) : null,
+          first_seen_at: now,
+        })
+        .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
+        .returningAll()
+        .executeTakeFirst()
+      const member = inserted ?? (await contact(m.id).executeTakeFirstOrThrow())
+      const r = await attributeInvite(o.db, {
+        invitee: member,
+        scene: e.state,
+        // new now, or by this event's attempt that failed after recording them
+        isNew: inserted !== undefined || member.first_seen_at.getTime() === now.getTime(),
+        source: 'group_join',
+        codeAppid: o.codeAppid,
+        now,
+        timeZone: o.community.timeZone,
+        settings: o.invites,
+        t: translator(o.locale),
+      })
+      await seenInGroup(o.db, { channel, chatId: e.chat.id, memberId: member.id, now })
+      credited.push({ id: m.id, result: r.status })
+    }
+    answer = { credited }
+  }
+  return answer
 }
