@@ -860,6 +860,42 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     )
   })
 
+  it('places an order on the member the user is linked to now, even when the session read the link before a 绑定; a client key names one product', async () => {
+    const u = await login()
+    const chat = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const followerOpenid = `o_oa_race_${Math.random().toString(36).slice(2, 8)}`
+    const code = /(\d{6})/.exec(
+      (await chat.text(followerOpenid, '绑定')).reply!.Content as string,
+    )![1]!
+    const follower = await get()
+      .db.selectFrom('members')
+      .select('id')
+      .where('openid', '=', followerOpenid)
+      .executeTakeFirstOrThrow()
+    expect((await api('/bind', { token: u.token, body: { code } })).status).toBe(200)
+    // An order request whose session middleware read the link just before the 绑定 committed
+    // reaches createOrder with the member the user has left.
+    const stale = await createOrder(get().db, shop.gateway, shop.settings, {
+      memberId: u.member.id as number,
+      mpOpenid: u.openid,
+      sku: 'vip-30',
+      now: new Date(),
+    })
+    if (stale.status !== 'created') throw new Error(stale.status)
+    expect(stale.order.member_id).toBe(follower.id)
+    expect((await api(`/orders/${stale.order.out_trade_no}`, { token: u.token })).status).toBe(200)
+
+    const clientKey = `reuse-${Math.random().toString(36).slice(2, 10)}`
+    const first = await buy(u.token, { sku: 'vip-30', clientKey })
+    expect(first.status).toBe(201)
+    const again = await buy(u.token, { sku: 'vip-30', clientKey })
+    expect(again.status).toBe(200)
+    expect(again.json.order.outTradeNo).toBe(first.json.order.outTradeNo)
+    // the same key for another product: refused, not answered with the first order under a new label
+    const other = await buy(u.token, { sku: 'vip-365', clientKey })
+    expect(other).toMatchObject({ status: 409, json: { code: 'CLIENT_KEY_REUSED' } })
+  })
+
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {
     const admin = async (
       method: string,

@@ -106,6 +106,7 @@ const REFUSALS: Record<OrderRefusal, [404 | 409, string]> = {
   group_not_found: [404, 'no such group buy for this product'],
   group_closed: [409, 'the group buy is closed'],
   group_full: [409, 'the group buy is full'],
+  client_key_reused: [409, 'this clientKey was used for another product or group buy'],
 }
 
 const orderJson = (o: Order) => ({

@@ -6,7 +6,8 @@
  * membership, group-buy progress, the member's purchase count), once per notification
  * id and once per order, whichever way they arrive (notification or query).
  *
- * Lock order everywhere: member, then order, then product / group buy.
+ * Lock order everywhere: the mini-program user's link (mp_users), member, then order, then product /
+ * group buy.
  */
 import { type Kysely, sql, type Transaction as Trx } from 'kysely'
 import type { Translate as TranslateFn } from '../bot/i18n.js'
@@ -30,6 +31,8 @@ export type OrderRefusal =
   | 'group_not_found'
   | 'group_closed'
   | 'group_full'
+  /** The client key was used for another product or group buy. */
+  | 'client_key_reused'
 
 export type CreateOrderResult =
   | { status: 'created' | 'existing'; order: Order; payment: RequestPayment | null }
@@ -67,27 +70,45 @@ export async function createOrder(
   let decided: { status: 'created' | 'existing'; order: Order }
   try {
     decided = await db.transaction().execute(async (trx) => {
+      // The member the mini-program user is linked to now, read under their mp_users row: a 绑定
+      // that moves them holds it for update until its orders are moved, so an order is never
+      // placed on the member it has just left (the session read the link before the request).
+      const linked = await trx
+        .selectFrom('mp_users')
+        .select('member_id')
+        .where('appid', '=', s.mpAppid)
+        .where('openid', '=', r.mpOpenid)
+        .forShare()
+        .executeTakeFirst()
+      const memberId = linked?.member_id ?? r.memberId
       await trx
         .selectFrom('members')
         .select('id')
-        .where('id', '=', r.memberId)
+        .where('id', '=', memberId)
         .forUpdate()
         .executeTakeFirstOrThrow()
-      if (r.clientKey) {
-        const existing = await trx
-          .selectFrom('orders')
-          .selectAll()
-          .where('member_id', '=', r.memberId)
-          .where('client_key', '=', r.clientKey)
-          .executeTakeFirst()
-        if (existing) return { status: 'existing' as const, order: existing }
-      }
       const product = await trx
         .selectFrom('products')
         .selectAll()
         .where('appid', '=', s.appid)
         .where('sku', '=', r.sku)
         .executeTakeFirst()
+      if (r.clientKey) {
+        const existing = await trx
+          .selectFrom('orders')
+          .selectAll()
+          .where('member_id', '=', memberId)
+          .where('client_key', '=', r.clientKey)
+          .executeTakeFirst()
+        // The key names one order: asked again for another product or group, it is refused.
+        if (
+          existing &&
+          (existing.product_id !== product?.id ||
+            (r.groupBuyId !== undefined && existing.group_buy_id !== r.groupBuyId))
+        )
+          throw new Refused('client_key_reused')
+        if (existing) return { status: 'existing' as const, order: existing }
+      }
       if (!product) throw new Refused('not_found')
       const sale = onSale(product, r.now)
       if (sale !== 'ok') throw new Refused(sale)
@@ -95,7 +116,7 @@ export async function createOrder(
         const { n } = await trx
           .selectFrom('orders')
           .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('member_id', '=', r.memberId)
+          .where('member_id', '=', memberId)
           .where('product_id', '=', product.id)
           .where('status', 'in', ['pending', 'paid'])
           .executeTakeFirstOrThrow()
@@ -149,7 +170,7 @@ export async function createOrder(
             .values({
               appid: s.appid,
               product_id: product.id,
-              leader_member_id: r.memberId,
+              leader_member_id: memberId,
               status: 'open',
               size_required: product.group_size!,
               size_max: product.group_max!,
@@ -164,13 +185,13 @@ export async function createOrder(
       } else if (r.groupBuyId !== undefined) {
         throw new Refused('group_not_found')
       }
-      const membership = await activeMembership(trx, r.memberId, r.now)
+      const membership = await activeMembership(trx, memberId, r.now)
       const order = await trx
         .insertInto('orders')
         .values({
           appid: s.appid,
           out_trade_no: newOutTradeNo(r.now),
-          member_id: r.memberId,
+          member_id: memberId,
           mp_openid: r.mpOpenid,
           product_id: product.id,
           kind: product.kind,
