@@ -896,6 +896,17 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(other).toMatchObject({ status: 409, json: { code: 'CLIENT_KEY_REUSED' } })
   })
 
+  it('limits how fast a user places orders (each a prepay call): ten at once, then 429', async () => {
+    const u = await login()
+    for (let i = 0; i < 10; i++) expect((await buy(u.token, { sku: 'vip-30' })).status).toBe(201)
+    const refused = await buy(u.token, { sku: 'vip-30' })
+    expect(refused.status).toBe(429)
+    expect(refused.json).toMatchObject({ code: 'TOO_MANY_REQUESTS' })
+    expect(refused.json.message).toMatch(/^too many orders: retry in \d+ s$/)
+    // another user is not held back
+    expect((await buy((await login()).token, { sku: 'vip-30' })).status).toBe(201)
+  })
+
   it('lets operators manage products, list orders and refund, with an audit trail', async () => {
     const admin = async (
       method: string,

@@ -88,6 +88,8 @@ const bindBody = v.strictObject({
     v.regex(/^\d{6}$/, 'must be the six-digit code 绑定 gave in the OA chat'),
   ),
 })
+/** Orders per mini-program user: ten at once, then one every 10 s. */
+const ORDER_LIMIT = { perSecond: 0.1, burst: 10 }
 const orderBody = v.strictObject({
   sku: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,40}$/, 'must be a catalog sku')),
   groupBuyId: v.optional(rowId),
@@ -107,6 +109,16 @@ const REFUSALS: Record<OrderRefusal, [404 | 409, string]> = {
   group_closed: [409, 'the group buy is closed'],
   group_full: [409, 'the group buy is full'],
   client_key_reused: [409, 'this clientKey was used for another product or group buy'],
+}
+
+/** 429 with Retry-After for a request a rate bucket refused (`limitRequest`'s wait). */
+function tooMany(c: Context, what: string, waitMs: number) {
+  const seconds = Math.ceil(waitMs / 1000)
+  return c.json(
+    { code: 'TOO_MANY_REQUESTS', message: `too many ${what}: retry in ${seconds} s` },
+    429,
+    { 'Retry-After': String(seconds) },
+  )
 }
 
 const orderJson = (o: Order) => ({
@@ -147,14 +159,7 @@ export function miniProgramRoutes(
       ],
       now,
     )
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000)
-      return c.json(
-        { code: 'TOO_MANY_REQUESTS', message: `too many logins: retry in ${seconds} s` },
-        429,
-        { 'Retry-After': String(seconds) },
-      )
-    }
+    if (waitMs > 0) return tooMany(c, 'logins', waitMs)
     let who: Awaited<ReturnType<typeof mpLogin>>
     try {
       who = await mpLogin(db, shop.mpApi, {
@@ -228,14 +233,7 @@ export function miniProgramRoutes(
       ],
       now,
     )
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000)
-      return c.json(
-        { code: 'TOO_MANY_REQUESTS', message: `too many binding attempts: retry in ${seconds} s` },
-        429,
-        { 'Retry-After': String(seconds) },
-      )
-    }
+    if (waitMs > 0) return tooMany(c, 'binding attempts', waitMs)
     const linked = await linkMiniProgramUser(db, {
       mpAppid: shop.settings.mpAppid,
       openid: c.var.openid,
@@ -310,6 +308,14 @@ export function miniProgramRoutes(
   app.post('/orders', async (c) => {
     const body = await parseBody(c, orderBody)
     const now = o.clock.now()
+    // Each new order costs a WeChat Pay prepay call and holds stock until it expires: a user may
+    // place a few at once, then one every ORDER_LIMIT's interval (a repeat with its client key too).
+    const waitMs = await limitRequest(
+      db,
+      [{ key: `mp-order:user:${c.var.openid}`, rate: ORDER_LIMIT }],
+      now,
+    )
+    if (waitMs > 0) return tooMany(c, 'orders', waitMs)
     await ensureDefaultProducts(db, shop.settings, now)
     const result = await createOrder(db, shop.gateway, shop.settings, {
       memberId: c.var.memberId,
