@@ -101,7 +101,8 @@ export function register(router: Router): void {
         appid: ctx.account.appid,
         chatId: ctx.channel.chatId,
         text: ctx.t('mod.announcement', { text: ctx.args }),
-        source: `announce:${actor(ctx)}:${now.getTime()}`,
+        // One announcement per message: a retried message does not push it to followers twice.
+        source: `announce:${actor(ctx)}:${dedupeKey(ctx.message)}`,
         now,
       })
       await audit(ctx.db, {

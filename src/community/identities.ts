@@ -14,12 +14,14 @@ const CODE_MINUTES = 10
  * Binding codes are six digits, live ten minutes and shared by every door that takes one (the
  * mini program's /bind, `绑定 <code>` in a WeCom or bridged group): a code a guesser hits links
  * their identity to someone else's member. Each door lets a person try a few, then one a minute,
- * bounds each place (a client address, a group chat), and all doors together share
- * {@link ALL_BINDING_ATTEMPTS}: a guesser with many identities and places gets ~8,600 tries a day.
+ * bounds each place (a client address, a group chat) the same way after twenty, and all doors
+ * together share {@link ALL_BINDING_ATTEMPTS}: a guesser with many identities and places gets
+ * ~8,600 tries a day. The trade-off: guessers from six or more places at once keep that shared
+ * bucket empty, and everyone's binding is refused ("retry in N s") while they do.
  */
 export const BIND_LIMITS = {
   perPerson: { perSecond: 1 / 60, burst: 5 },
-  perPlace: { perSecond: 0.1, burst: 20 },
+  perPlace: { perSecond: 1 / 60, burst: 20 },
   all: { perSecond: 0.1, burst: 30 },
 } satisfies Record<string, RateLimit>
 

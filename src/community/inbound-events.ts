@@ -3,13 +3,16 @@
  * anything else happens (with the member upsert, in one statement: `MemberStore.receive`); WeChat's retries and other processes find the row and get the stored
  * reply instead of running the handler again.
  *
- * Status moves one way:
+ * Status moves one way, but for one case below:
  *   processing → replied      the handler finished within the deadline; `reply` was sent
  *   processing → failed       the handler threw; `reply` holds the apology that was sent
  *   processing → deferred     the deadline passed; `success` was sent, the handler still runs
  *   deferred   → follow_up    the late result is kept in `follow_up` and enqueued in the outbox as a
  *                             customer-service message (same transaction)
  *   deferred   → replied      the late handler had nothing to say
+ * and, for another channel's event (the bridge) whose handling threw with nothing answered:
+ *   processing → failed       `reply` null: nothing was sent but an error
+ *   failed     → processing   the sender's retry takes it back ({@link reclaimFailedEvent})
  * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
  */
 import { type Kysely, sql } from 'kysely'

@@ -1,7 +1,8 @@
 /**
  * Token buckets shared through the database (`rate_buckets`, one row per key), so every instance
  * draws from the same bucket: the outbox's per-account send rate, group robots' 20 a minute, the
- * mini-program login's per-address and per-code limits. A bucket refills continuously at
+ * mini-program login's per-address and per-code limits, binding-code guesses (every door) and
+ * mini-program orders. A bucket refills continuously at
  * `perSecond` up to `burst`; a missing row is a full bucket, so idle rows can be pruned.
  */
 import type { Kysely } from 'kysely'

@@ -156,6 +156,55 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect((await post(event)).json).toEqual(retry.json)
   })
 
+  it('asks the bridge to send again an event another attempt still holds, and handles it when that attempt fails', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    await oa.text(`o_held_inviter_${dbName}`, '签到')
+    const inviter = await memberOf(`o_held_inviter_${dbName}`)
+    const state = inviteScene(await inviteCode(get().db, inviter, new Date()))
+    const event = (id: string, contact: string) => ({
+      type: 'member_join',
+      id,
+      chat: { id: 'room1' },
+      members: [{ id: contact }],
+      state,
+    })
+    // another process claimed the event and is still on it (or died): never answered "done"
+    const claim = (id: string) =>
+      get()
+        .db.insertInto('inbound_events')
+        .values({
+          appid: 'bridge:home',
+          dedupe_key: id,
+          openid: 'member_join',
+          msg_type: 'member_join',
+          status: 'processing',
+          received_at: new Date(),
+        })
+        .execute()
+    await claim(`held-${dbName}`)
+    const held = await post(event(`held-${dbName}`, `wxid_held_${dbName}`))
+    expect(held).toEqual({
+      status: 503,
+      json: {
+        code: 'STILL_PROCESSING',
+        message: 'this event is still being handled: send it again',
+      },
+    })
+    // the other attempt fails while this request waits: this one takes the event and handles it
+    await claim(`failing-${dbName}`)
+    const waiting = post(event(`failing-${dbName}`, `wxid_failing_${dbName}`))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await get()
+      .db.updateTable('inbound_events')
+      .set({ status: 'failed', error: 'lost its connection' })
+      .where('dedupe_key', '=', `failing-${dbName}`)
+      .execute()
+    expect(await waiting).toEqual({
+      status: 200,
+      json: { credited: [{ id: `wxid_failing_${dbName}`, result: 'attributed' }] },
+    })
+  })
+
   it('holds back a guesser of binding codes: five tries per sender, twenty per chat, then refused without using a code', async () => {
     const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
     const victim = `o_guessed_${dbName}`

@@ -181,15 +181,24 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
       msgType: e.type,
       now,
     })
-    // The event's time: now, or for the retry of an event whose handling failed, its first receipt
-    // (what that attempt wrote is dated so, and its members are still new to the group).
-    const at = claimed ? now : await reclaimFailedEvent(o.db, key)
-    if (!at) {
+    // When the event was first received: now, or for the retry of an event whose handling failed,
+    // that attempt's receipt (the members it recorded are still new to the group).
+    let receivedAt = claimed ? now : await reclaimFailedEvent(o.db, key)
+    if (!receivedAt) {
       const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
-      return c.json(outcome?.reply ? JSON.parse(outcome.reply) : { reply: null })
+      if (outcome?.reply) return c.json(JSON.parse(outcome.reply))
+      // Its attempt failed while this one waited (take it back), or it is still being handled:
+      // never "done" for an event nobody answered — the bridge is asked to send it again.
+      receivedAt = await reclaimFailedEvent(o.db, key)
+      if (!receivedAt)
+        return c.json(
+          { code: 'STILL_PROCESSING', message: 'this event is still being handled: send it again' },
+          503,
+          { 'Retry-After': '5' },
+        )
     }
     try {
-      const answer = await handleEvent(o, config, e, channel, at)
+      const answer = await handleEvent(o, config, e, { channel, now, receivedAt })
       await inbound.complete(key, JSON.stringify(answer), now)
       return c.json(answer)
     } catch (error) {
@@ -203,13 +212,12 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
   return app
 }
 
-/** Handles one claimed event as of `now`; what it returns is the answer (and the stored reply). */
+/** Handles one claimed event; what it returns is the answer (and the stored reply). */
 async function handleEvent(
   o: BridgeRouteOptions,
   config: BridgeConfig,
   e: BridgeEvent,
-  channel: string,
-  now: Date,
+  { channel, now, receivedAt }: { channel: string; now: Date; receivedAt: Date },
 ): Promise<Record<string, unknown>> {
   /** The member a contact became on this bridge (a join records one under the channel). */
   const contact = (id: string) =>
@@ -261,8 +269,8 @@ async function handleEvent(
       const r = await attributeInvite(o.db, {
         invitee: member,
         scene: e.state,
-        // new now, or by this event's attempt that failed after recording them
-        isNew: inserted !== undefined || member.first_seen_at.getTime() === now.getTime(),
+        // new now, or recorded by this event's earlier attempt (which failed after it)
+        isNew: inserted !== undefined || member.first_seen_at.getTime() === receivedAt.getTime(),
         source: 'group_join',
         codeAppid: o.codeAppid,
         now,
