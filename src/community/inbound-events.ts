@@ -213,8 +213,8 @@ export async function claimEvent(
 /**
  * Takes back an event of another channel whose handling failed with nothing answered (`failed`, no
  * reply) for its sender's retry to handle again: `failed` → `processing` in one conditional
- * update, so one retry wins. Returns when the event was first received (the retry handles it as of
- * then), or undefined when there is nothing to take back.
+ * update, so one retry wins. Returns when the event was first received (what the failed attempt
+ * recorded is dated so), or undefined when there is nothing to take back.
  */
 export async function reclaimFailedEvent(
   db: Kysely<Database>,

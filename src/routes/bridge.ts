@@ -260,7 +260,8 @@ async function handleEvent(
           appid: channel,
           openid: m.id,
           unionid: config.trustUnionid ? (m.unionid ?? null) : null,
-          first_seen_at: now,
+          // when they joined: the event's first receipt, whichever attempt records them
+          first_seen_at: receivedAt,
         })
         .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
         .returningAll()
@@ -269,7 +270,7 @@ async function handleEvent(
       const r = await attributeInvite(o.db, {
         invitee: member,
         scene: e.state,
-        // new now, or recorded by this event's earlier attempt (which failed after it)
+        // new now, or recorded by an earlier attempt at this event (which failed after it)
         isNew: inserted !== undefined || member.first_seen_at.getTime() === receivedAt.getTime(),
         source: 'group_join',
         codeAppid: o.codeAppid,
