@@ -15,15 +15,13 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
   // CI at 00:00 Asia/Shanghai) and a second check-in. The tests that move across days have their
   // own servers and clocks, on other weeks (the ranking here is this week's).
   const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
-  const pusher = (url: string) =>
-    createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT, now: () => clock.now().getTime() })
   beforeAll(async () => {
     server = await startServer(get().db, { clock })
   })
   afterAll(() => server.close())
 
   it('checks in once a day and reports points, level and progress', async () => {
-    const wx = pusher(server.url)
+    const wx = server.pusher()
     // the first message of the day also earns daily_login (+10), once: the reply says so
     const first = await wx.text('o_checkin', '签到')
     expect(first.reply!.Content).toBe(
@@ -150,7 +148,7 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     const statements = countStatements(get().db)
     const counted = await startServer(statements.db, { clock })
     try {
-      const wx = pusher(counted.url)
+      const wx = counted.pusher()
       statements.reset()
       const reply = (await wx.text('o_checkin_count', '签到')).reply!.Content as string
       expect(reply).toMatch(/^签到成功 ✅ \+5 积分\n已连续签到 1 天\n/)
@@ -175,7 +173,7 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     })
     const counted = await startServer(db, { clock })
     try {
-      const wx = pusher(counted.url)
+      const wx = counted.pusher()
       const pushes = await Promise.all(
         Array.from({ length: 16 }, (_, i) =>
           wx.prepare({

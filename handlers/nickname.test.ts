@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { nameTag } from '../src/community/display-names.js'
-import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer } from '../test/server.js'
+import { startServer, type TestServer } from '../test/server.js'
 
 forEachDatabase('昵称 / name through the OA chat', (get) => {
   let server: TestServer
@@ -15,11 +14,7 @@ forEachDatabase('昵称 / name through the OA chat', (get) => {
   afterAll(() => server.close())
 
   const say = async (openid: string, content: string) => {
-    const wx = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+    const wx = server.pusher()
     return (await wx.text(openid, content)).reply!.Content as string
   }
 

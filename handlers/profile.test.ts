@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createPusher } from '../src/sandbox/pusher.js'
 import { forEachDatabase } from '../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
+import { startServer, type TestServer, testConfig } from '../test/server.js'
 
 forEachDatabase('资料 / details through the OA chat', (get) => {
   let server: TestServer
@@ -21,12 +20,8 @@ forEachDatabase('资料 / details through the OA chat', (get) => {
     await english.close()
   })
 
-  const say = async (openid: string, content: string, url = server.url) => {
-    const wx = createPusher({
-      url: `${url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+  const say = async (openid: string, content: string, to = server) => {
+    const wx = to.pusher()
     return (await wx.text(openid, content)).reply!.Content as string
   }
 
@@ -73,7 +68,7 @@ forEachDatabase('资料 / details through the OA chat', (get) => {
   })
 
   it('speaks English', async () => {
-    expect(await say('o_details_en', 'details birthday May', english.url)).toBe(
+    expect(await say('o_details_en', 'details birthday May', english)).toBe(
       [
         'Saved ✅',
         'My details',

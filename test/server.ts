@@ -10,6 +10,7 @@ import type { Router } from '../src/bot/router.js'
 import { type Config, loadConfig } from '../src/config.js'
 import type { Database } from '../src/db/schema.js'
 import { silentLogger } from '../src/logger.js'
+import { createPusher, type Pusher, type PusherOptions } from '../src/sandbox/pusher.js'
 
 export const SAFE_ACCOUNT = {
   appid: 'wx0000000000000001',
@@ -41,6 +42,11 @@ export function testConfig(env: Record<string, string> = {}): Config {
 export interface TestServer {
   url: string
   close(): Promise<void>
+  /**
+   * A pusher to this server's webhook (default the safe account), its pushes stamped with the
+   * server's clock when it was given one (the webhook refuses timestamps far from that clock).
+   */
+  pusher(o?: Partial<Omit<PusherOptions, 'url' | 'now'>> & { path?: string }): Pusher
 }
 
 /** Serves `createApp` on 127.0.0.1 with an ephemeral port. */
@@ -60,9 +66,18 @@ export async function startServer(
     const server = serve(
       { fetch: app.fetch, port: 0, hostname: '127.0.0.1' },
       (info: AddressInfo) => {
+        const url = `http://127.0.0.1:${info.port}`
+        const clock = overrides.clock
         resolve({
-          url: `http://127.0.0.1:${info.port}`,
+          url,
           close: () => new Promise((done) => server.close(() => done())),
+          pusher: ({ path = '/wechat', account = SAFE_ACCOUNT, ...o } = {}) =>
+            createPusher({
+              ...o,
+              account,
+              url: `${url}${path}`,
+              ...(clock ? { now: () => clock.now().getTime() } : {}),
+            }),
         })
       },
     )

@@ -5,7 +5,6 @@ import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
 import { silentLogger } from '../logger.js'
-import { createPusher } from '../sandbox/pusher.js'
 import { startSandboxApi } from '../sandbox/wechat-api-server.js'
 import {
   awardParticipants,
@@ -395,11 +394,7 @@ forEachDatabase('community activities', (get, dbName) => {
     // 报名 and 取消报名 left the new week's occurrence with no sign-up to cancel.
     const server = await startServer(get().db, { clock: { now: () => now } })
     try {
-      const chat = createPusher({
-        url: `${server.url}/wechat`,
-        account: SAFE_ACCOUNT,
-        now: () => now.getTime(),
-      })
+      const chat = server.pusher()
       const list = (await chat.text(`o_chat_${dbName}`, '活动')).reply!.Content as string
       expect(list).toContain('每周话题讨论（topic）')
       expect((await chat.text(`o_chat_${dbName}`, '报名 topic')).reply!.Content).toBe(

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { browserSuite, consolePages, noHorizontalScroll, SHOTS } from '../../test/browser-kit.js'
 import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
-import { createPusher } from '../sandbox/pusher.js'
 
 vi.setConfig({ testTimeout: 90_000 })
 
@@ -55,11 +54,7 @@ browserSuite('activities and system in a browser', (db, browser) => {
     expect(await page.locator('#signups').textContent()).toContain('已确认 0 / 1，候补 0')
 
     // Two followers sign up by chatting with the account: the second waits.
-    const chat = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+    const chat = server.pusher()
     const first = await chat.text('o_reader_1', '报名 reading')
     expect(first.reply?.Content).toContain('报名成功')
     const second = await chat.text('o_reader_2', '报名 读书会')

@@ -3,7 +3,6 @@ import { browserSuite, consolePages, noHorizontalScroll, SHOTS } from '../../tes
 import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
 import { changePoints } from '../community/points-ledger.js'
-import { createPusher } from '../sandbox/pusher.js'
 
 vi.setConfig({ testTimeout: 90_000 })
 
@@ -25,11 +24,7 @@ browserSuite('rewards in a browser', (db, browser) => {
 
   it('an operator finds a redemption by its code and cancels it; the points come back', async () => {
     // A follower with 800 points (and the day's sign-in points) redeems 精美礼品 (500) by chatting with the account.
-    const chat = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+    const chat = server.pusher()
     await chat.text('o_gift_1', '积分')
     const member = await db()
       .db.selectFrom('members')

@@ -3,11 +3,10 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import { startServer, type TestServer, testConfig } from '../../test/server.js'
 import { loadVector } from '../../test/vectors.js'
 import { sleep } from '../clock.js'
 import { seedModerators } from '../community/moderation.js'
-import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { aibotPusher } from '../sandbox/wecom-pusher.js'
 import { messageCipher, signature } from '../wechat/crypto.js'
@@ -31,8 +30,6 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   // and the group 签到 left the week with 5. Servers, OA pushes and AI bot callbacks (whose
   // timestamps are checked against the server's clock) all read it.
   const clock = { now: () => new Date('2026-11-18T04:00:00Z') }
-  const oaPusher = (url: string) =>
-    createPusher({ url: `${url}/wechat`, account: SAFE_ACCOUNT, now: () => clock.now().getTime() })
   beforeAll(async () => {
     server = await startServer(get().db, {
       clock,
@@ -140,7 +137,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
 
   it('links a WeCom user with a code from the OA chat, then checks in from the group once per msgid', async () => {
     const userid = `zhangsan_${dbName}`
-    const oa = oaPusher(server.url)
+    const oa = server.pusher()
     const codeReply = (await oa.text(`o_group_${dbName}`, '绑定')).reply!.Content as string
     const code = /绑定码：(\d{6})/.exec(codeReply)![1]!
     expect((await group(userid, '签到')).reply!.stream.content).toMatch(/^还不认识你哦/)
@@ -175,7 +172,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
   })
 
   it('lets moderators grant points, announce (20 a minute per robot) and open activities; refuses and audits others', async () => {
-    const oa = oaPusher(server.url)
+    const oa = server.pusher()
     // a member who speaks in the group (linked), a moderator (linked), a bystander (linked)
     const link = async (openid: string, userid: string) => {
       const code = /绑定码：(\d{6})/.exec(
@@ -284,7 +281,7 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       }),
     })
     try {
-      const oa = oaPusher(slow.url)
+      const oa = slow.pusher()
       const code = /绑定码：(\d{6})/.exec(
         (await oa.text(`o_slow_${dbName}`, '绑定')).reply!.Content as string,
       )![1]!

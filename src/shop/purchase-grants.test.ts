@@ -16,7 +16,6 @@ import { localDay } from '../community/community-time.js'
 import { silentLogger } from '../logger.js'
 import type { ShopRouteOptions } from '../routes/shop.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
-import { createPusher } from '../sandbox/pusher.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { nodeShop } from './node-shop.js'
@@ -181,11 +180,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
 
   it('freezes a purchase’s points (待到账), releases them after the window, once', async () => {
     const u = await follower()
-    const oa = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+    const oa = server.pusher()
     await oa.text(u.openid, '你好') // the day's first message: daily_login +10, available
     const { no, paidAt } = await buyAndPay(u.token, 'vip-30') // 30 yuan
     const releasesAt = new Date(paidAt.getTime() + 7 * DAY)
@@ -395,11 +390,7 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     expect(await me(token)).toMatchObject({ id: mpMember, points: 0, pendingPoints: 130 })
     // the follower asks the OA chat for a code (their first message today: daily_login +10)
     const openid = `o_fz_link_${n}_${Math.random().toString(36).slice(2, 8)}`
-    const oa = createPusher({
-      url: `${server.url}/wechat`,
-      account: SAFE_ACCOUNT,
-      now: () => clock.now().getTime(),
-    })
+    const oa = server.pusher()
     const code = /(\d{6})/.exec((await oa.text(openid, '绑定')).reply!.Content as string)![1]!
     const bound = await mp('/bind', token, { code })
     expect(bound.status).toBe(200)
