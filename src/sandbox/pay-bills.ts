@@ -70,6 +70,8 @@ export function sandboxBills(o: {
   orders: Map<string, SandboxOrder>
   appid: string
   mchid: string
+  /** The sandbox's clock: a payment or refund made here without a time is dated by it. */
+  now: () => Date
   reply: (res: ServerResponse, status: number, json?: unknown) => void
   error: (res: ServerResponse, status: number, code: string, message: string) => void
 }) {
@@ -321,7 +323,7 @@ export function sandboxBills(o: {
      * in the day's bill only.
      */
     foreignPayment(p: { outTradeNo: string; totalFen: number; openid?: string; at?: Date }) {
-      const at = p.at ?? new Date()
+      const at = p.at ?? o.now()
       const transactionId = `4200${at.getTime()}${String(++seq).padStart(6, '0')}`
       o.orders.set(p.outTradeNo, {
         body: {
@@ -351,7 +353,7 @@ export function sandboxBills(o: {
         out_trade_no: p.outTradeNo,
         amount: p.refundFen,
         status: 'SUCCESS',
-        createdAt: p.at ?? new Date(),
+        createdAt: p.at ?? o.now(),
       })
       return { refundId }
     },

@@ -70,8 +70,9 @@ export interface SandboxPayOptions {
   /**
    * The time WeChat Pay's notifications carry — create_time, success_time and their
    * Wechatpay-Timestamp — for a server on a test clock (its notify route refuses a timestamp more
-   * than 5 minutes from its own clock). Default the real clock. Requests and their answers are
-   * always signed and checked on the real clock, as the merchant's client signs them.
+   * than 5 minutes from its own clock) — and the time its bills date payments and refunds by.
+   * Default the real clock. Requests and their answers are always signed and checked on the real
+   * clock, as the merchant's client signs them.
    */
   clock?: Clock
 }
@@ -242,7 +243,14 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   }
   const error = (res: ServerResponse, status: number, code: string, message: string) =>
     reply(res, status, { code, message })
-  const bills = sandboxBills({ orders, appid: options.appid, mchid: options.mchid, reply, error })
+  const bills = sandboxBills({
+    orders,
+    appid: options.appid,
+    mchid: options.mchid,
+    now,
+    reply,
+    error,
+  })
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = []
@@ -338,7 +346,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           amount: amount.refund!,
           status: refundAnswer,
           notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
-          createdAt: new Date(),
+          createdAt: now(),
         })
       }
       const r = o.refunds.get(outRefundNo)!

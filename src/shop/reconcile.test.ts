@@ -26,8 +26,6 @@ beforeAll(async () => {
 })
 afterAll(() => wx.close())
 
-/** Beijing's calendar day of an instant. */
-const beijingDay = (at: Date) => new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10)
 /** `hh:mm` Beijing time on `date`. */
 const beijingAt = (date: string, hhmm: string) => new Date(`${date}T${hhmm}:00+08:00`)
 
@@ -43,17 +41,31 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
   let pay: SandboxPay
   let shop: ShopRouteOptions['shop']
   let merchant: { privateKeyPem: string; certSerial: string }
+  // A fixed day, far from Beijing's midnight: on the real clock a run that crossed it made its
+  // payments on the day after `today`. Time still flows from noon (logins, expiries); the server,
+  // the sandbox Pay (payments, refunds, notifications) and the writes below all read this clock.
+  const today = '2026-11-18'
+  const startedAt = Date.now()
   const offset = { ms: 0 }
-  const clock = { now: () => new Date(Date.now() + offset.ms) }
+  const clock = {
+    now: () => new Date(beijingAt(today, '12:00').getTime() + (Date.now() - startedAt) + offset.ms),
+  }
+  /** Runs `work` with the clock moved to `at`, then moves it back. */
+  const at = async <T>(when: Date, work: () => Promise<T>): Promise<T> => {
+    offset.ms = when.getTime() - clock.now().getTime()
+    try {
+      return await work()
+    } finally {
+      offset.ms = 0
+    }
+  }
   const logs: LogFields[] = []
   const logger = createLogger({ level: 'debug', write: (l) => logs.push(JSON.parse(l)) })
   const flagged = () => logs.filter((l) => l.code === 'RECONCILIATION_MISMATCH')
   let users = 0
-  // The sandbox stamps payments with the real time: today's bill is Beijing's today.
-  const today = beijingDay(new Date())
 
   beforeAll(async () => {
-    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
+    const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify', clock })
     pay = sandbox.pay
     merchant = sandbox.config.pay
     shop = await nodeShop(sandbox.config, { appid: SAFE_ACCOUNT.appid, apiBase: wx.url, logger })
@@ -165,7 +177,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
       amountFen: 1000,
       reason: '部分退款',
       outRefundNo: `RF-${vip.no}`,
-      now: new Date(),
+      now: clock.now(),
     })
     expect(refund).toMatchObject({ status: 'requested', refundStatus: 'processing' })
     await pay.completeRefund(`RF-${vip.no}`)
@@ -182,7 +194,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
     const ghost = await buy('vip-30')
     await get()
       .db.updateTable('orders')
-      .set({ status: 'paid', transaction_id: '4200000000000000000000', paid_at: new Date() })
+      .set({ status: 'paid', transaction_id: '4200000000000000000000', paid_at: clock.now() })
       .where('out_trade_no', '=', ghost.no)
       .execute()
     // refund_missing_there: a refund of it WeChat Pay is said to have accepted
@@ -195,8 +207,8 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
         reason: '幽灵退款',
         status: 'success',
         refund_id: '50300000000000000000',
-        created_at: new Date(),
-        updated_at: new Date(),
+        created_at: clock.now(),
+        updated_at: clock.now(),
       }))
       .execute()
     // a pending order WeChat Pay was never paid for is no mismatch
@@ -265,16 +277,13 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
     // … and re-runs the day (its bill is ready now): the same mismatches, the note kept,
     // nothing reported again
     logs.length = 0
-    offset.ms = beijingAt(addDays(today, 1), '10:30').getTime() - Date.now()
-    let again: Awaited<ReturnType<typeof admin>>
-    try {
-      again = await admin('POST', '', { date: today })
+    const again = await at(beijingAt(addDays(today, 1), '10:30'), async () => {
+      const answer = await admin('POST', '', { date: today })
       expect((await admin('POST', '', { date: addDays(today, 1) })).json.code).toBe(
         'BILL_NOT_READY',
       )
-    } finally {
-      offset.ms = 0
-    }
+      return answer
+    })
     expect(again.status).toBe(200)
     expect(again.json.outcomes.map((x: { status: string }) => x.status)).toEqual([
       'reconciled',
@@ -298,7 +307,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
       .execute()
     await reconcileDay(get().db, shop.gateway, shop.settings, {
       date: today,
-      now: new Date(),
+      now: clock.now(),
       logger,
     })
     expect(await mismatchesOf(today)).toHaveLength(3)
@@ -314,7 +323,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
       amountFen: 200,
       reason: '跨日退款',
       outRefundNo,
-      now: new Date(),
+      now: clock.now(),
     })
     // recorded here just before midnight, accepted by WeChat Pay (and billed) the next day
     await get()
@@ -325,7 +334,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
     const reconcile = (date: string) =>
       reconcileDay(get().db, shop.gateway, shop.settings, {
         date,
-        now: new Date(),
+        now: clock.now(),
         logger,
         kinds: ['trade'],
       })
@@ -402,7 +411,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
     const before = await mismatchesOf(today)
     await reconcileDay(get().db, gateway, shop.settings, {
       date: today,
-      now: new Date(),
+      now: clock.now(),
       logger,
       gzip: false,
       kinds: ['trade'],
@@ -448,13 +457,7 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
         .execute()
       expect(lines).toEqual([])
       // a reconciled day whose new download fails keeps its results
-      const offsetMs = beijingAt(addDays(today, 1), '10:30').getTime() - Date.now()
-      offset.ms = offsetMs
-      try {
-        await admin('POST', '', { date: today })
-      } finally {
-        offset.ms = 0
-      }
+      await at(beijingAt(addDays(today, 1), '10:30'), () => admin('POST', '', { date: today }))
       const reportAfter = await admin('GET', `?date=${today}`)
       expect(reportAfter.json.mismatches).toEqual(reportBefore.json.mismatches)
       expect(reportAfter.json.runs.map((r: { status: string }) => r.status)).toEqual([
