@@ -266,6 +266,7 @@ export function createApp(deps: AppDeps): Hono {
         locale: config.locale,
         timeZone: config.timeZone,
         invites: config.invites,
+        inbound,
       }),
     )
   }

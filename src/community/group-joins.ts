@@ -79,13 +79,27 @@ export async function joinQr(
   return { qrCode: kept.qr_code, state: kept.state, created: row !== undefined }
 }
 
+/** A WeCom external contact to find or record as a member. */
+interface ContactInput {
+  corpId: string
+  userid: string
+  unionid?: string
+  now: Date
+  /**
+   * When the event naming the contact was first received (default `now`): contacts are recorded
+   * as first seen then, and one recorded then — by an earlier attempt at this event that failed
+   * after it, before WeCom's retry — is still new.
+   */
+  receivedAt?: Date
+}
+
 /**
  * The member behind a WeCom external contact: the follower with its unionid, else its own row; the
  * contact's id is remembered as an identity of that member (so a later leave finds them).
  */
 export async function memberForContact(
   db: Kysely<Database>,
-  c: { corpId: string; userid: string; unionid?: string; now: Date },
+  c: ContactInput,
 ): Promise<{ member: Member; isNew: boolean }> {
   const found = await findContactMember(db, c)
   await db
@@ -103,8 +117,15 @@ export async function memberForContact(
 
 async function findContactMember(
   db: Kysely<Database>,
-  c: { corpId: string; userid: string; unionid?: string; now: Date },
+  c: ContactInput,
 ): Promise<{ member: Member; isNew: boolean }> {
+  const appid = `wecom:${c.corpId}`
+  const firstSeen = c.receivedAt ?? c.now
+  // Recorded as a contact by an earlier attempt at this event (which failed after it): still new.
+  const recordedBefore = (m: Member) =>
+    c.receivedAt !== undefined &&
+    m.appid === appid &&
+    m.first_seen_at.getTime() === c.receivedAt.getTime()
   if (c.unionid) {
     const known = await db
       .selectFrom('members')
@@ -112,12 +133,11 @@ async function findContactMember(
       .where('unionid', '=', c.unionid)
       .orderBy('id')
       .executeTakeFirst()
-    if (known) return { member: known, isNew: false }
+    if (known) return { member: known, isNew: recordedBefore(known) }
   }
-  const appid = `wecom:${c.corpId}`
   const inserted = await db
     .insertInto('members')
-    .values({ appid, openid: c.userid, unionid: c.unionid ?? null, first_seen_at: c.now })
+    .values({ appid, openid: c.userid, unionid: c.unionid ?? null, first_seen_at: firstSeen })
     .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
     .returningAll()
     .executeTakeFirst()
@@ -128,7 +148,7 @@ async function findContactMember(
     .where('appid', '=', appid)
     .where('openid', '=', c.userid)
     .executeTakeFirstOrThrow()
-  return { member, isNew: false }
+  return { member, isNew: recordedBefore(member) }
 }
 
 /**
@@ -144,6 +164,8 @@ export async function creditGroupJoins(
     chatId: string
     userids: string[] | null
     since: number
+    /** When the event was first received (default `now`; see {@link memberForContact}). */
+    receivedAt?: Date
   } & InviteContext,
 ): Promise<{ userid: string; result: Attribution['status'] }[]> {
   const group = await groupChatGet(api, o.chatId)
@@ -158,6 +180,7 @@ export async function creditGroupJoins(
       userid: m.userid,
       unionid: m.unionid,
       now: o.now,
+      receivedAt: o.receivedAt,
     })
     await seenInGroup(db, {
       channel: CUSTOMER_CHANNEL,

@@ -1,7 +1,9 @@
+import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { loadVector } from '../../test/vectors.js'
+import { inviteCode, inviteScene } from '../community/invites.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { contactPusher } from '../sandbox/wecom-pusher.js'
@@ -170,6 +172,168 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[dismiss]]></ChangeType>`,
     )
     expect(await mods()).toEqual([])
+  })
+
+  /** A member of the OA and the invite scene their join QR and 联系我 code carry. */
+  const inviterScene = async (openid: string) => {
+    await createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT }).text(openid, '签到')
+    const inviter = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', openid)
+      .executeTakeFirstOrThrow()
+    return { inviter, state: inviteScene(await inviteCode(get().db, inviter, new Date())) }
+  }
+  const invitedBy = (inviterId: number) =>
+    get()
+      .db.selectFrom('invites')
+      .select(['invitee_key', 'status'])
+      .where('inviter_member_id', '=', inviterId)
+      .execute()
+  const claimOf = (dedupeKey: string) =>
+    get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'reply', 'error'])
+      .where('appid', '=', `wecom:${CORP}`)
+      .where('dedupe_key', '=', dedupeKey)
+      .executeTakeFirstOrThrow()
+  const modsOf = (chatId: string) =>
+    get()
+      .db.selectFrom('moderators')
+      .select(['external_id', 'role'])
+      .where('scope', '=', chatId)
+      .orderBy('external_id')
+      .execute()
+  /** A group of its own, with an owner and an admin, that `userid` joined through `state`. */
+  const groupJoinedBy = (chatId: string, userid: string, state: string) => {
+    wecom.setGroup(chatId, {
+      name: '圈子重试群',
+      owner: `owner_${chatId}`,
+      admin_list: [{ userid: `admin_${chatId}` }],
+      member_list: [],
+    })
+    wecom.joinGroup(chatId, {
+      userid,
+      type: 2,
+      join_time: Math.floor(Date.now() / 1000),
+      join_scene: 3,
+      state,
+    })
+  }
+  const addMember = (chatId: string, version: string, userid: string) =>
+    `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chatId}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail><JoinScene>3</JoinScene><MemChangeCnt>1</MemChangeCnt><MemChangeList><Item><![CDATA[${userid}]]></Item></MemChangeList><CurMemVer><![CDATA[${version}]]></CurMemVer>`
+
+  it("hands a group join whose handling failed (groupchat/get down) to WeCom's retry: credited and moderated once, not lost", async () => {
+    const { inviter, state } = await inviterScene(`o_wr_inviter_${dbName}`)
+    const retryChat = `wrRETRY_${dbName}`
+    const joiner = `wmRetry_${dbName}`
+    groupJoinedBy(retryChat, joiner, state)
+    const callback = await pusher().signed(addMember(retryChat, 'v1', joiner))
+    const calls = wecom.calls('groupchat.get')
+    wecom.fault('groupchat.get', { errcode: 45009, errmsg: 'api freq out of limit' })
+    // WeCom is not told `success`: it sends the event again; the failure stays visible meanwhile
+    expect(await callback.send()).toMatchObject({ status: 500 })
+    const failed = await claimOf(`${retryChat}:update:add_member:v1`)
+    expect(failed).toMatchObject({ status: 'failed', reply: null })
+    expect(failed.error).toContain('45009')
+    expect(await invitedBy(inviter.id)).toEqual([])
+    expect(await modsOf(retryChat)).toEqual([])
+    // WeCom's retries: the same request (timestamp, nonce, body) twice at once — not a replay,
+    // not a duplicate; one of them takes the event back and handles it, the other waits for it
+    const retries = await Promise.all([callback.send(), callback.send()])
+    expect(retries).toEqual([
+      { status: 200, body: 'success' },
+      { status: 200, body: 'success' },
+    ])
+    expect(await invitedBy(inviter.id)).toEqual([
+      { invitee_key: `o:wecom:${CORP}:${joiner}`, status: 'pending' },
+    ])
+    expect(await modsOf(retryChat)).toEqual([
+      { external_id: `admin_${retryChat}`, role: 'moderator' },
+      { external_id: `owner_${retryChat}`, role: 'admin' },
+    ])
+    // handled once: the failed call, then the moderators' and the joins' reads of one handling
+    expect(wecom.calls('groupchat.get') - calls).toBe(3)
+    expect(await claimOf(`${retryChat}:update:add_member:v1`)).toEqual({
+      status: 'replied',
+      reply: 'success',
+      error: null,
+    })
+    // and a handled event is a duplicate from then on
+    expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+    expect(wecom.calls('groupchat.get') - calls).toBe(3)
+    expect(await invitedBy(inviter.id)).toHaveLength(1)
+  })
+
+  it("hands a 联系我 add that failed after the contact was recorded to WeCom's retry: still a new member, credited", async () => {
+    const { inviter, state } = await inviterScene(`o_wr_contact_inviter_${dbName}`)
+    const contact = `wmContactRetry_${dbName}`
+    const callback = await pusher().signed(
+      `<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[staff1]]></UserID><ExternalUserID><![CDATA[${contact}]]></ExternalUserID><State><![CDATA[${state}]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>`,
+    )
+    // a database failure after the contact became a member (the invites table briefly away)
+    await sql`alter table invites rename to invites_away`.execute(get().db)
+    let first: Awaited<ReturnType<typeof callback.send>>
+    try {
+      first = await callback.send()
+    } finally {
+      await sql`alter table invites_away rename to invites`.execute(get().db)
+    }
+    expect(first.status).toBe(500)
+    expect(
+      await get()
+        .db.selectFrom('members')
+        .select('openid')
+        .where('appid', '=', `wecom:${CORP}`)
+        .where('openid', '=', contact)
+        .execute(),
+    ).toHaveLength(1)
+    expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter.id)).toEqual([
+      { invitee_key: `o:wecom:${CORP}:${contact}`, status: 'pending' },
+    ])
+  })
+
+  it('asks WeCom to send again an event another attempt still holds, and handles it when that attempt fails', async () => {
+    const { inviter, state } = await inviterScene(`o_wr_held_inviter_${dbName}`)
+    const heldChat = `wrHELD_${dbName}`
+    const joiner = `wmHeld_${dbName}`
+    groupJoinedBy(heldChat, joiner, state)
+    const dedupeKey = `${heldChat}:update:add_member:v1`
+    // another process claimed the event and is still on it (or died): never answered `success`
+    await get()
+      .db.insertInto('inbound_events')
+      .values({
+        appid: `wecom:${CORP}`,
+        dedupe_key: dedupeKey,
+        openid: 'sys',
+        msg_type: 'event',
+        event: 'change_external_chat',
+        status: 'processing',
+        received_at: new Date(),
+      })
+      .execute()
+    const callback = await pusher().signed(addMember(heldChat, 'v1', joiner))
+    expect(await callback.send()).toEqual({
+      status: 503,
+      body: JSON.stringify({
+        code: 'STILL_PROCESSING',
+        message: 'this event is still being handled: send it again',
+      }),
+    })
+    expect(await invitedBy(inviter.id)).toEqual([])
+    // the other attempt fails while WeCom's next retry waits: that retry takes the event
+    const waiting = callback.send()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await get()
+      .db.updateTable('inbound_events')
+      .set({ status: 'failed', error: 'lost its connection' })
+      .where('appid', '=', `wecom:${CORP}`)
+      .where('dedupe_key', '=', dedupeKey)
+      .execute()
+    expect(await waiting).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter.id)).toHaveLength(1)
+    expect(await modsOf(heldChat)).toHaveLength(2)
   })
 
   it('takes its WeCom client from the request scope the entry gives (Workers: no I/O shared between requests)', async () => {

@@ -3,9 +3,12 @@
  * added to a customer group (`change_external_chat` / `update` / `add_member`) is read back with
  * groupchat/get and credited to the inviter whose join QR they used, as is a 1:1 add
  * (`change_external_contact` / `add_external_contact`) whose `State` is an invite scene; events are de-duplicated on
- * ChatId + UpdateDetail + CurMemVer (or sender + time); WeCom always gets `success`. Every group
- * change refreshes the group's moderators (its owner and admins). Every callback is claimed in the
- * replay cache (door `wecom_contact`): the same timestamp and nonce with another body is refused.
+ * ChatId + UpdateDetail + CurMemVer (or sender + time). Every group change refreshes the group's
+ * moderators (its owner and admins). Every callback is claimed in the replay cache (door
+ * `wecom_contact`): the same timestamp and nonce with another body is refused, the same request
+ * again is WeCom's retry. A handled event gets `success`; one whose handling failed gets a 500 and
+ * stays `failed` (with its error) until WeCom's retry takes it back and handles it again; a retry
+ * while another attempt still holds the event gets a 503 (WeCom sends it again).
  */
 
 import { Hono } from 'hono'
@@ -18,7 +21,13 @@ import {
   leaveGroup,
   memberForContact,
 } from '../community/group-joins.js'
-import { claimInbound } from '../community/inbound-events.js'
+import {
+  claimInbound,
+  databaseInboundStore,
+  type InboundStore,
+  reclaimFailedEvent,
+  waitForOutcome,
+} from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { syncGroupModerators } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
@@ -40,10 +49,13 @@ export interface ContactRouteOptions {
   locale: Locale
   timeZone: string
   invites: InviteSettings
+  /** The app's claim store (scoped per request on Workers); the database store by default. */
+  inbound?: InboundStore
 }
 
 export function contactRoutes(o: ContactRouteOptions): Hono {
   const app = new Hono()
+  const inbound = o.inbound ?? databaseInboundStore(o.db)
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
   const refuse = (error: unknown) =>
     refusal(error, (reason) => o.logger.warn('WeCom callback refused', { reason }))
@@ -69,8 +81,9 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
     const dedupeKey = s('ChatId')
       ? `${s('ChatId')}:${s('ChangeType')}:${s('UpdateDetail')}:${s('CurMemVer') || s('CreateTime')}`
       : `${s('FromUserName')}:${s('CreateTime')}:${s('Event')}:${s('ChangeType')}:${s('ExternalUserID')}`
+    const key = { appid: `wecom:${o.corpId}`, dedupeKey }
     const claimed = await claimInbound(o.db, {
-      appid: `wecom:${o.corpId}`,
+      appid: key.appid,
       dedupeKey,
       sender: s('FromUserName') || 'sys',
       msgType: s('MsgType') || 'event',
@@ -82,8 +95,22 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
       return refuse(
         new WecomCallbackError(401, 'replayed callback: this timestamp and nonce came before'),
       )
-    if (claimed === 'duplicate') return c.text('success')
-    let error: string | undefined
+    // When the event was first received: now, or for WeCom's retry of an event whose handling
+    // failed, that attempt's receipt (the members it recorded are still new to the group).
+    let receivedAt = claimed === 'claimed' ? now : await reclaimFailedEvent(o.db, key)
+    if (!receivedAt) {
+      const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
+      if (outcome?.reply) return c.text('success')
+      // Its attempt failed while this one waited (take it back), or it is still being handled:
+      // never `success` for an event nobody handled — WeCom is asked to send it again.
+      receivedAt = await reclaimFailedEvent(o.db, key)
+      if (!receivedAt)
+        return c.json(
+          { code: 'STILL_PROCESSING', message: 'this event is still being handled: send it again' },
+          503,
+          { 'Retry-After': '5' },
+        )
+    }
     try {
       if (s('Event') === 'change_external_chat') {
         // The group's owner and admins moderate it (refreshed on every change, gone on dismiss).
@@ -109,6 +136,7 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           userids: changedMembers(f),
           since: Number(s('CreateTime')) - 60,
           now,
+          receivedAt,
           timeZone: o.timeZone,
           settings: o.invites,
           t: translator(o.locale),
@@ -140,6 +168,7 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           corpId: o.corpId,
           userid: s('ExternalUserID'),
           now,
+          receivedAt,
         })
         const r = await attributeInvite(o.db, {
           invitee: member,
@@ -155,20 +184,17 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
         o.logger.info('contact added', { state: s('State'), result: r.status })
       }
     } catch (e) {
-      error = e instanceof Error ? e.message : String(e)
+      // Not answered `success`: the claim is left `failed` with its error and no reply, so WeCom's
+      // retry (it gets a 500) takes it back and handles the event again instead of a duplicate.
+      const reason = (e instanceof Error ? e.message : String(e)) || 'failed'
       o.logger.error('WeCom event failed', { event: s('Event'), error: e })
+      await inbound.complete(key, null, now, reason).catch(() => false)
+      return c.json(
+        { code: 'INTERNAL_ERROR', message: 'the event could not be handled: send it again' },
+        500,
+      )
     }
-    await o.db
-      .updateTable('inbound_events')
-      .set({
-        status: error ? 'failed' : 'replied',
-        reply: 'success',
-        error: error ?? null,
-        completed_at: now,
-      })
-      .where('appid', '=', `wecom:${o.corpId}`)
-      .where('dedupe_key', '=', dedupeKey)
-      .execute()
+    await inbound.complete(key, 'success', now)
     return c.text('success')
   })
   return app

@@ -82,6 +82,13 @@ export function contactPusher(o: { url: string; corpId: string; token: string; a
   return {
     /** Sends an event: `fields` are the XML elements after MsgType. */
     async event(fields: string) {
+      return (await this.signed(fields)).send()
+    },
+    /**
+     * Signs an event once (`fields` as for `event`) and gives a `send` that posts that very request
+     * each time it is called — same timestamp, nonce, signature and body: WeCom's retry.
+     */
+    async signed(fields: string) {
       const ts = now()
       const encrypt = await cipher.encrypt(
         `<xml><ToUserName><![CDATA[${o.corpId}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>${ts}</CreateTime><MsgType><![CDATA[event]]></MsgType>${fields}</xml>`,
@@ -89,15 +96,18 @@ export function contactPusher(o: { url: string; corpId: string; token: string; a
       )
       const n = nonce()
       const sig = await signature([o.token, ts, n, encrypt])
-      const res = await fetch(
-        `${o.url}?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce: n })}`,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'text/xml' },
-          body: `<xml><ToUserName><![CDATA[${o.corpId}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>`,
+      const url = `${o.url}?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce: n })}`
+      const body = `<xml><ToUserName><![CDATA[${o.corpId}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>`
+      return {
+        async send() {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'text/xml' },
+            body,
+          })
+          return { status: res.status, body: await res.text() }
         },
-      )
-      return { status: res.status, body: await res.text() }
+      }
     },
     /** change_external_chat / update / add_member for a group. */
     membersAdded(chatId: string, version: string, userids: string[] | null) {
