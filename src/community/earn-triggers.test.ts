@@ -282,6 +282,43 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
     expect(clicks.clicks).toBe(6)
   })
 
+  it('content_share without OAuth: forged cookies from one browser count once', async () => {
+    const sharer = await member()
+    const link = await share(sharer, `${ARTICLE}cookie`, '10.4.0.1')
+    if (link.status !== 'ok') throw new Error('no link')
+    const open = (o: { address: string; cookie?: string; verifiedOnly?: boolean }) =>
+      openShareLink(get().db, {
+        code: link.code,
+        userAgent: WECHAT_UA,
+        now: day1,
+        timeZone: TZ,
+        ...o,
+      })
+    // one network and browser, a different made-up cookie each time: one opener
+    const forged = []
+    for (let i = 0; i < 6; i++)
+      forged.push(
+        (await open({ address: '10.4.0.2', cookie: i.toString(16).padStart(32, 'b') }))!.outcome,
+      )
+    expect(forged).toEqual([
+      { status: 'awarded', points: 5 },
+      ...Array(5).fill({ status: 'repeat' }),
+    ])
+    // the cookie still recognises the same person on another network…
+    expect((await open({ address: '10.4.9.9', cookie: '0'.padStart(32, 'b') }))!.outcome).toEqual({
+      status: 'repeat',
+    })
+    // …and a friend with a cookie from elsewhere, on a network of their own, counts
+    const friend = (await open({ address: '10.4.0.3', cookie: 'c'.repeat(32) }))!
+    expect(friend.outcome).toEqual({ status: 'awarded', points: 5 })
+    expect(friend.opener).toBe('c'.repeat(32)) // the cookie they have is kept
+    // SHARE_OAUTH without an openid: a click, never a counted open
+    expect((await open({ address: '10.4.0.4', verifiedOnly: true }))!.outcome).toEqual({
+      status: 'unverified',
+    })
+    expect(await balance(sharer)).toBe(10)
+  })
+
   it('content_share under concurrency: once per opener, 5 a day', async () => {
     const sharer = await member()
     const link = await share(sharer, `${ARTICLE}x`, '10.1.0.1')

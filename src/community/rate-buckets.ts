@@ -4,8 +4,10 @@
  * mini-program login's per-address and per-code limits, binding-code guesses (every door) and
  * mini-program orders. A bucket refills continuously at
  * `perSecond` up to `burst`; a missing row is a full bucket, so idle rows can be pruned.
+ * `updated_at` only moves forward, so a caller whose clock is behind never makes the next one
+ * see more elapsed time than there was (no free refill under clock skew).
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 
 /** A token bucket's shape. `perSecond: 0` = unthrottled. */
@@ -49,13 +51,15 @@ export async function takeFromBucket(
     if (bucket.paused_until && bucket.paused_until > now)
       return { granted: 0, retryAfterMs: bucket.paused_until.getTime() - now.getTime() }
     if (rate.perSecond <= 0) return { granted: want, retryAfterMs: 0 }
+    // instances' clocks may differ: one that is behind gets no refill (elapsed 0) and leaves
+    // updated_at where it is, so the next caller's elapsed time is never longer than real
     const elapsed = Math.max(0, now.getTime() - bucket.updated_at.getTime()) / 1000
     const available = Math.min(rate.burst, bucket.tokens + elapsed * rate.perSecond)
     const granted = Math.min(want, Math.floor(available))
     const left = available - granted
     await trx
       .updateTable('rate_buckets')
-      .set({ tokens: left, updated_at: now })
+      .set({ tokens: left, updated_at: sql<Date>`greatest(updated_at, ${now}::timestamptz)` })
       .where('appid', '=', key)
       .execute()
     return {

@@ -6,20 +6,25 @@
  * Who opened it (the opener identity):
  *   - with SHARE_OAUTH on, their openid of the account (silent web OAuth, `snsapi_base`, in
  *     routes/links.ts), hashed: exact — a self-click is the sharer's own openid, and neither a
- *     cleared cookie nor another network makes a new person; else (off, or the exchange failed)
- *   - a first-party cookie (`qz_vid`) when the browser sends one, else
- *   - a hashed client fingerprint, SHA-256 of the client address and the user agent; it is also
- *     what the cookie is set to on that first open, so a person keeps one identity whether they
- *     come back with the cookie (another network) or without it (the same network and browser).
+ *     cleared cookie nor another network makes a new person. Only a verified openid counts then:
+ *     an open whose code did not exchange (refused, used, a snapshot page) is `unverified` — a
+ *     click, never a counted open (`verifiedOnly`);
+ *   - with it off (or for an account without a secret), the unverified mode: a hashed client
+ *     fingerprint, SHA-256 of the client address and the user agent, and the first-party cookie
+ *     (`qz_vid`) the browser sends. The cookie is set to the fingerprint on a first open, so a
+ *     person keeps one identity when they come back with it from another network. Both are
+ *     recorded and an open counts only when *neither* opened the link before: the cookie is chosen
+ *     by the client, so it can recognise a repeat but never make a new opener on a network and
+ *     browser that already opened the link — a forged cookie cannot do more than one browser can.
  * Only hashes are stored.
  *
  * What does not count: an open without `MicroMessenger` in the user agent (bots, previews, other
- * browsers); a self-click — the sharer's openid, or without one an open from the network address
- * the sharer asked for the link from (kept as a hash per sharer); and any open after the first by the same opener of the same link
- * (the `share_opens` key decides, also under concurrency), even when that first one was capped.
+ * browsers); an unverified open under SHARE_OAUTH; a self-click — the sharer's openid, or without
+ * one an open from the network address the sharer asked for the link from (kept as a hash per
+ * sharer); and any open after the first by the same opener of the same link (the `share_opens` key
+ * decides, also under concurrency), even when that first one was capped.
  */
 import type { Kysely } from 'kysely'
-import { sql } from 'kysely'
 import type { Database, ShareLinksTable } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
 import { randomToken, sha256Hex } from '../wechat/crypto.js'
@@ -141,6 +146,11 @@ export interface ShareOpen {
   cookie?: string
   /** The opener's openid of the link's account, from the silent web OAuth (SHARE_OAUTH). */
   openid?: string
+  /**
+   * SHARE_OAUTH applies to this open: only an `openid` counts; without one the open is a click
+   * with the outcome `unverified` (nothing recorded in `share_opens`, nothing earned).
+   */
+  verifiedOnly?: boolean
   address: string
   userAgent: string
   now: Date
@@ -150,7 +160,7 @@ export interface ShareOpen {
 /** Why an open earned nothing, or that it did (`awarded` with the points, `capped` by the rule). */
 export type ShareOpenOutcome =
   | { status: 'awarded'; points: number }
-  | { status: 'capped' | 'not_wechat' | 'self' | 'repeat' }
+  | { status: 'capped' | 'not_wechat' | 'unverified' | 'self' | 'repeat' }
 
 /** What an open answers: where to go, the opener identity (for the cookie) and the outcome. */
 export interface OpenedShare {
@@ -174,24 +184,32 @@ export async function openShareLink(
     .returning(['id', 'appid', 'member_id', 'kind', 'ref', 'target_url', 'sharer_address'])
     .executeTakeFirst()
   if (!link) return undefined
-  const opener = o.openid
-    ? await openidOpener(link.appid, o.openid)
-    : o.cookie && isOpenerId(o.cookie)
-      ? o.cookie
-      : await fingerprint(o.address, o.userAgent)
+  const cookie = o.cookie && isOpenerId(o.cookie) ? o.cookie : undefined
+  const seen = o.openid
+    ? [await openidOpener(link.appid, o.openid)]
+    : [...new Set([cookie, await fingerprint(o.address, o.userAgent)])].filter(
+        (s) => s !== undefined,
+      )
+  // the identity kept (and put in the cookie): the openid's, else the cookie, else the fingerprint
+  const opener = seen[0]!
   const opened = (outcome: ShareOpenOutcome): OpenedShare => ({ link, opener, outcome })
   if (!isWechatBrowser(o.userAgent)) return opened({ status: 'not_wechat' })
+  if (o.verifiedOnly && !o.openid) return opened({ status: 'unverified' })
   // the address says "self" only when nothing better is known: a friend on the same Wi-Fi counts
   if (!o.openid && link.sharer_address === (await sharerAddress(link.member_id, o.address)))
     return opened({ status: 'self' })
   const outcome = await withMemberLocked(db, link.member_id, async (trx, member) => {
     if (o.openid && o.openid === member.openid) return { status: 'self' } as const
-    const first = await sql<{ link_id: number }>`
-      insert into share_opens (link_id, opener, outcome, created_at)
-      values (${link.id}, ${opener}, 'capped', ${o.now}::timestamptz)
-      on conflict (link_id, opener) do nothing
-      returning link_id`.execute(trx)
-    if (first.rows.length === 0) return { status: 'repeat' } as const
+    // every identity of this open must be new to the link (a repeat of any one is a repeat)
+    const first = await trx
+      .insertInto('share_opens')
+      .values(
+        seen.map((id) => ({ link_id: link.id, opener: id, outcome: 'capped', created_at: o.now })),
+      )
+      .onConflict((oc) => oc.columns(['link_id', 'opener']).doNothing())
+      .returning('opener')
+      .execute()
+    if (first.length < seen.length) return { status: 'repeat' } as const
     const award = await awardRule(trx, member, {
       appid: member.appid,
       memberId: member.id,
@@ -206,7 +224,7 @@ export async function openShareLink(
       .updateTable('share_opens')
       .set({ outcome: 'awarded' })
       .where('link_id', '=', link.id)
-      .where('opener', '=', opener)
+      .where('opener', 'in', seen)
       .execute()
     return { status: 'awarded', points: award.delta } as const
   })

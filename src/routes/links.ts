@@ -7,8 +7,9 @@
  *                     small landing page for an activity or product. With SHARE_OAUTH on, an open
  *                     in WeChat first goes through the account's silent web OAuth (`snsapi_base`)
  *                     and comes back with `?code=…&state=share`: the opener is their openid. A code
- *                     that does not exchange (used, expired, a snapshot page) falls back to the
- *                     cookie and fingerprint; the open is never lost.
+ *                     that does not exchange (made up, used, expired, a snapshot page) or is
+ *                     missing on the way back counts no open (`unverified`: a click only) and is
+ *                     not sent round again; the visitor still lands on the page.
  */
 import { type Context, Hono } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
@@ -50,27 +51,38 @@ export function linkRoutes(o: {
 }): Hono {
   const app = new Hono()
 
-  /** The opener's openid from the OAuth round trip; a Response when the browser must go first. */
-  const openerOpenid = async (c: Context, code: string, userAgent: string) => {
-    if (!o.oauth || !isWechatBrowser(userAgent)) return undefined
+  /**
+   * Who opens, as far as SHARE_OAUTH tells: not at all (off, not WeChat's browser, an account
+   * without a secret: `{}`), their openid, or unverified (`verifiedOnly` without an openid); a
+   * Response when the browser must go through the authorize URL first.
+   */
+  const oauthOpener = async (
+    c: Context,
+    code: string,
+    userAgent: string,
+  ): Promise<Response | { openid?: string; verifiedOnly?: boolean }> => {
+    if (!o.oauth || !isWechatBrowser(userAgent)) return {}
     const appid = await shareLinkAccount(o.db, code)
     const account = appid && o.oauth.account(appid)
-    if (!appid || !account) return undefined
-    const given = c.req.query('code')
-    if (!given || c.req.query('state') !== OAUTH_STATE || !/^[\w-]{1,128}$/.test(given)) {
+    if (!appid || !account) return {}
+    // not back from our authorize URL yet: go there (once — the way back carries our state)
+    if (c.req.query('state') !== OAUTH_STATE) {
       const back = `${o.oauth.publicBaseUrl}/r/s/${code}`
       return c.redirect(oauthAuthorizeUrl(appid, back, OAUTH_STATE), 302)
     }
+    const given = c.req.query('code')
+    if (!given || !/^[\w-]{1,128}$/.test(given)) return { verifiedOnly: true }
     try {
       const who = await exchangeOauthCode(account.api, {
         appid,
         secret: account.secret,
         code: given,
       })
-      return who.snapshot ? undefined : who.openid
+      // a 朋友圈 snapshot page's virtual identity is nobody's openid
+      return who.snapshot ? { verifiedOnly: true } : { openid: who.openid, verifiedOnly: true }
     } catch (error) {
       o.oauth.logger.warn('share link: web OAuth code not exchanged', { appid, error })
-      return undefined
+      return { verifiedOnly: true }
     }
   }
 
@@ -78,12 +90,12 @@ export function linkRoutes(o: {
     const code = c.req.param('code')
     if (!/^[A-Za-z0-9]{16}$/.test(code)) throw new HTTPException(404, { message: 'no such link' })
     const userAgent = c.req.header('user-agent') ?? ''
-    const openid = await openerOpenid(c, code, userAgent)
-    if (openid instanceof Response) return openid
+    const who = await oauthOpener(c, code, userAgent)
+    if (who instanceof Response) return who
     const opened = await openShareLink(o.db, {
       code,
       cookie: getCookie(c, VISITOR_COOKIE),
-      openid,
+      ...who,
       address: c.var.clientAddress,
       userAgent,
       now: o.clock.now(),

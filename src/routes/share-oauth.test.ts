@@ -3,7 +3,8 @@
  * account's silent web OAuth (snsapi_base) against the sandbox WeChat API, and the opener is their
  * openid — exact where the cookie and fingerprint guess: a friend on the sharer's Wi-Fi counts, the
  * sharer on another network does not, a cleared cookie is the same person. A code that does not
- * exchange falls back to the cookie and fingerprint.
+ * exchange counts no open (it used to fall back to a cookie the client chooses) and still lands the
+ * visitor on the page.
  */
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -125,20 +126,84 @@ forEachDatabase('share links with the silent web OAuth', (get) => {
     expect(wx.calls('oauth2')).toBeGreaterThanOrEqual(4)
   })
 
-  it('falls back to the cookie and fingerprint when the code does not exchange', async () => {
+  const countedOpens = async (code: string) =>
+    Number(
+      (
+        await get()
+          .db.selectFrom('share_opens')
+          .innerJoin('share_links', 'share_links.id', 'share_opens.link_id')
+          .select(({ fn }) => fn.countAll<string>().as('n'))
+          .where('share_links.code', '=', code)
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
+
+  it('counts no open for made-up codes with forged cookies, and still lands the visitor', async () => {
+    const s = await sharer()
+    for (let i = 0; i < 6; i++) {
+      const cookie = `qz_vid=${i.toString(16).padStart(32, 'a')}`
+      const res = await open(`${s.path}?code=madeup${i}&state=share`, '10.6.6.6', { cookie })
+      expect([res.status, res.headers.get('location')]).toEqual([302, ARTICLE])
+    }
+    expect(await countedOpens(s.code)).toBe(0)
+    expect(await pointsBalance(get().db, s.id)).toBe(0)
+    expect(await clicks(s.code)).toBe(6) // clicks, never counted opens
+  })
+
+  it('a code that does not exchange, or none on the way back, counts nothing and is not retried', async () => {
     const s = await sharer()
     const code = wx.oauthCode(APPID, 'o_friend_3')
     const path = `${s.path}?code=${code}&state=share`
     const first = await open(path, '10.6.0.3')
     expect(await pointsBalance(get().db, s.id)).toBe(5)
     const cookie = /qz_vid=([0-9a-f]{32});/.exec(first.headers.get('set-cookie') ?? '')?.[1]
-    // the code again (a refresh, with the cookie): WeChat says 40029; the cookie is the person
-    const again = await open(path, '10.6.0.3', { cookie: `qz_vid=${cookie}` })
+    // the code again (a refresh): WeChat says 40029; the page opens, nothing more is counted
+    const again = await open(path, '10.6.0.4', { cookie: `qz_vid=${cookie}` })
     expect([again.status, again.headers.get('location')]).toEqual([302, ARTICLE])
+    // back from WeChat without a code, or with a malformed one: no second round trip
+    for (const query of ['state=share', 'code=&state=share', 'code=a%20b&state=share']) {
+      const res = await open(`${s.path}?${query}`, '10.6.0.5')
+      expect([res.status, res.headers.get('location')]).toEqual([302, ARTICLE])
+    }
+    // a 朋友圈 snapshot page's virtual identity is not an openid: not counted either
+    const snap = await back(s.path, 'o_virtual', '10.6.0.6', { snapshot: true })
+    expect([snap.status, snap.headers.get('location')]).toEqual([302, ARTICLE])
     expect(await pointsBalance(get().db, s.id)).toBe(5)
-    // a 朋友圈 snapshot page's virtual identity is not an openid: the fingerprint decides
-    await back(s.path, 'o_virtual', '10.5.0.1', { snapshot: true })
-    expect(await pointsBalance(get().db, s.id)).toBe(5) // the sharer's address: self
-    expect(await clicks(s.code)).toBe(3)
+    expect(await countedOpens(s.code)).toBe(1)
+    expect(await clicks(s.code)).toBe(6)
+  })
+
+  it('an activity link with a refused code still shows its landing page', async () => {
+    await get()
+      .db.insertInto('activities')
+      .values({
+        appid: APPID,
+        key: 'oauthwalk',
+        name: '周末徒步',
+        description: '西湖',
+        cron: '0 9 * * 6',
+        cadence: 'weekly',
+        status: 'open',
+        created_at: now,
+      })
+      .execute()
+    const m = await get()
+      .db.insertInto('members')
+      .values({ appid: APPID, openid: 'o_oauth_activity_sharer', first_seen_at: now })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const link = await shareLink(get().db, {
+      memberId: m.id,
+      kind: 'activity',
+      ref: 'oauthwalk',
+      address: '10.5.0.1',
+      appid: APPID,
+      now,
+    })
+    if (link.status !== 'ok') throw new Error('no link')
+    const page = await open(`/r/s/${link.code}?code=junk&state=share`, '10.6.0.7')
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('周末徒步')
+    expect(await pointsBalance(get().db, m.id)).toBe(0)
   })
 })
