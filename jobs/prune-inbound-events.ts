@@ -4,12 +4,14 @@
  * replay-cache claims (src/community/replay-claims.ts) whose timestamp is outside the freshness
  * window (WECHAT_MAX_SKEW_SECONDS, plus a minute for clocks; a week when freshness is off):
  * a request that old is refused as stale before its nonce is looked at — and per-client rate-limit
- * buckets (`limit:…`) idle for an hour (full again, the same as none). Idempotent, so several
+ * buckets (`limit:…`) idle for an hour (full again, the same as none), and robot posts
+ * (src/community/robot-posts.ts) claimed more than a week ago. Idempotent, so several
  * instances running it at once do no harm.
  */
 import { pruneInboundEvents } from '../src/community/inbound-events.js'
 import { LIMIT_PREFIX, pruneRateBuckets } from '../src/community/rate-buckets.js'
 import { pruneReplayClaims } from '../src/community/replay-claims.js'
+import { pruneRobotPosts } from '../src/community/robot-posts.js'
 import type { Job } from './types.js'
 
 const KEEP_DAYS = 7
@@ -26,6 +28,8 @@ export const pruneInboundEventsJob: Job = {
       deleted: await pruneInboundEvents(db, before),
       replayClaims: await pruneReplayClaims(db, new Date(now - windowMs)),
       rateBuckets: await pruneRateBuckets(db, LIMIT_PREFIX, new Date(now - 3_600_000)),
+      // a week, as the claims: no retry of the message that announced comes later
+      robotPosts: await pruneRobotPosts(db, before),
     }
   },
 }

@@ -56,6 +56,7 @@ import * as m0055 from './0055_mp_credit_granted_at.js'
 import * as m0056 from './0056_subscribe_accepted_at.js'
 import * as m0057 from './0057_cheaper_checkin.js'
 import * as m0058 from './0058_rule_points_positive.js'
+import * as m0059 from './0059_robot_posts.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -111,4 +112,5 @@ export const migrations: Record<string, Migration> = {
   '0056_subscribe_accepted_at': m0056,
   '0057_cheaper_checkin': m0057,
   '0058_rule_points_positive': m0058,
+  '0059_robot_posts': m0059,
 }

@@ -210,6 +210,33 @@ export async function claimEvent(
   return row !== undefined
 }
 
+/** What claiming an event by its sender's id found: new, the same event again, or another one. */
+export type IdClaim = 'claimed' | 'duplicate' | 'reused'
+
+/**
+ * {@link claimEvent} for a channel whose sender names each event with an id (the bridge): the claim
+ * keeps `digest`, what identifies the event's content, in its `event` column (unused for these
+ * channels), and a later claim of the id compares with it — `claimed` (new), `duplicate` (the same
+ * event again: a retry) or `reused` (another event under the id: refuse it; nothing was changed),
+ * whether the first is done, failed or still being handled. A claim stored without a digest (before
+ * they were kept) takes any content as the same event.
+ * @example if ((await claimEventById(db, { ...event, digest })) === 'reused') return conflict(409)
+ */
+export async function claimEventById(
+  db: Kysely<Database>,
+  e: Omit<Parameters<typeof claimEvent>[1], 'event'> & { digest: string },
+): Promise<IdClaim> {
+  if (await claimEvent(db, { ...e, event: e.digest })) return 'claimed'
+  // The first claim is committed (the insert above waited for it) and its digest never changes.
+  const first = await db
+    .selectFrom('inbound_events')
+    .select('event')
+    .where('appid', '=', e.appid)
+    .where('dedupe_key', '=', e.dedupeKey)
+    .executeTakeFirst()
+  return first?.event != null && first.event !== e.digest ? 'reused' : 'duplicate'
+}
+
 /**
  * Takes back an event of another channel whose handling failed with nothing answered (`failed`, no
  * reply) for its sender's retry to handle again: `failed` → `processing` in one conditional

@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { notifyMember } from './notify.js'
 import { takeTokens } from './outbox.js'
+import { claimRobotPost, recordRobotPost, releaseRobotPost } from './robot-posts.js'
 
 /** Who is speaking, on which channel and in which group. */
 export interface ChannelIdentity {
@@ -131,17 +132,27 @@ export interface AnnouncementResult {
   followers: number
 }
 
-/** Posts `text` through group robots (all, or the one of `chatId`), 20 a minute per robot. */
+/**
+ * Posts `text` through group robots (all, or the one of `chatId`), 20 a minute per robot. With a
+ * `source`, each group's post is claimed first (robot-posts.ts): a retry of the same announcement
+ * gets what the first attempt got instead of posting again.
+ */
 export async function announceToRobots(
   db: Kysely<Database>,
   robots: GroupRobots,
-  a: { chatId?: string; text: string; now: Date },
+  a: { chatId?: string; text: string; now: Date; source?: string },
 ): Promise<AnnouncementResult['robots']> {
   const chats = a.chatId ? [a.chatId] : Object.keys(robots.keys)
   const out: AnnouncementResult['robots'] = []
   for (const chatId of chats) {
     const key = robots.keys[chatId]
     if (!key) continue
+    const post = a.source === undefined ? undefined : { source: a.source, chatId }
+    const earlier = post && (await claimRobotPost(db, post, a.now))
+    if (earlier) {
+      out.push({ chatId, ...earlier })
+      continue
+    }
     const granted = await takeTokens(
       db,
       `robot:${key}`,
@@ -150,9 +161,13 @@ export async function announceToRobots(
       a.now,
     )
     if (granted < 1) {
+      if (post) await releaseRobotPost(db, post)
       out.push({ chatId, status: 'rate_limited' })
       continue
     }
+    let result: AnnouncementResult['robots'][number]
+    /** WeCom answered with an error: not posted, for certain. */
+    let refused = false
     try {
       const res = await (robots.fetch ?? fetch)(
         `${robots.baseUrl}/cgi-bin/webhook/send?key=${encodeURIComponent(key)}`,
@@ -164,21 +179,30 @@ export async function announceToRobots(
         },
       )
       const body = (await res.json()) as { errcode?: number; errmsg?: string }
-      out.push(
+      refused = typeof body.errcode === 'number' && body.errcode !== 0
+      result =
         body.errcode === 0
           ? { chatId, status: 'sent' }
-          : { chatId, status: 'failed', error: `${body.errcode} ${body.errmsg}` },
-      )
+          : { chatId, status: 'failed', error: `${body.errcode} ${body.errmsg}` }
     } catch (error) {
-      out.push({ chatId, status: 'failed', error: String(error) })
+      result = { chatId, status: 'failed', error: String(error) }
     }
+    if (post && refused) await releaseRobotPost(db, post)
+    else if (post)
+      await recordRobotPost(db, post, {
+        status: result.status === 'sent' ? 'sent' : 'failed',
+        error: result.error,
+      })
+    out.push(result)
   }
   return out
 }
 
 /**
  * Announces `text` in one group (or every configured group when `chatId` is absent): to its robot
- * webhook, within 20 messages a minute per robot, and to its linked followers via the outbox.
+ * webhook, within 20 messages a minute per robot, and to its linked followers via the outbox. Once
+ * per `source` (the message that announced): a retry of it posts and queues nothing again, and
+ * reports what the first attempt reached.
  */
 export async function announce(
   db: Kysely<Database>,
@@ -197,16 +221,15 @@ export async function announce(
     .where('members.appid', '=', a.appid)
   if (a.chatId) q = q.where('group_members.chat_id', '=', a.chatId)
   for (const f of await q.execute()) {
-    if (
-      await notifyMember(db, {
-        appid: a.appid,
-        openid: f.openid,
-        source: a.source,
-        text: a.text,
-        now: a.now,
-      })
-    )
-      result.followers++
+    // queued now, or by an earlier attempt at this announcement (its source): counted either way
+    await notifyMember(db, {
+      appid: a.appid,
+      openid: f.openid,
+      source: a.source,
+      text: a.text,
+      now: a.now,
+    })
+    result.followers++
   }
   return result
 }

@@ -192,6 +192,11 @@ export interface InboundEventsTable {
   dedupe_key: string
   openid: string
   msg_type: string
+  /**
+   * A push's event (`subscribe`, `CLICK` …), null for a message; for an event its sender names with
+   * an id (the bridge), `sha256:<hex>` of its content: another event under the id is refused
+   * (`claimEventById`).
+   */
   event: string | null
   status: InboundStatus
   /** The plaintext reply body sent (XML or JSON); null = `success`. Retries get it again. */
@@ -365,6 +370,20 @@ export interface ReplayClaimsTable {
   nonce: string
   body_digest: string
   created_at: ColumnType<Date, Date | undefined, Date>
+}
+
+/**
+ * An announcement posted through a group robot (migration 0059), claimed before the post: a retry
+ * of the message that announced finds it and does not post again (src/community/robot-posts.ts).
+ */
+export interface RobotPostsTable {
+  /** The announcement's source (`announce:<actor>:<dedupe key>`, as its outbox rows). */
+  source: string
+  chat_id: string
+  /** `sending` until the webhook answered; `failed`: no answer (it may have been posted). */
+  status: 'sending' | 'sent' | 'failed'
+  error: string | null
+  created_at: Timestamp
 }
 
 /** A member's stable invite code (the QR scene carries it). */
@@ -1195,6 +1214,7 @@ export interface Database {
   group_members: GroupMembersTable
   wecom_join_ways: WecomJoinWaysTable
   replay_claims: ReplayClaimsTable
+  robot_posts: RobotPostsTable
   segment_transitions: SegmentTransitionsTable
   reconciliation_runs: ReconciliationRunsTable
   reconciliation_lines: ReconciliationLinesTable

@@ -3,14 +3,26 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { inviteCode, inviteScene } from '../community/invites.js'
+import { seedModerators } from '../community/moderation.js'
 import { createPusher } from '../sandbox/pusher.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { signBridgeRequest } from './bridge.js'
 
 const SECRET = 'bridge-shared-secret-0123456789'
 const TRUSTED_SECRET = 'trusted-bridge-secret-0123456789'
 
+/** Plays WeCom's group-robot webhook (announcements). */
+let wecom: SandboxApi
+beforeAll(async () => {
+  wecom = await startSandboxApi()
+})
+afterAll(() => wecom.close())
+
 forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
   let server: TestServer
+  /** The room with a group robot, and the robot's webhook key. */
+  const robotRoom = `robot-room-${dbName}`
+  const robotKey = `robotkey-bridge-${dbName}`
   beforeAll(async () => {
     server = await startServer(get().db, {
       config: testConfig({
@@ -18,6 +30,8 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
           home: SECRET,
           trusted: { secret: TRUSTED_SECRET, trustUnionid: true },
         }),
+        WECOM_API_BASE: wecom.url,
+        WECOM_GROUP_ROBOTS: JSON.stringify({ [robotRoom]: robotKey }),
       }),
     })
   })
@@ -154,6 +168,143 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     ).toEqual({ status: 'replied', error: null })
     // and the answered event is a duplicate from then on
     expect((await post(event)).json).toEqual(retry.json)
+  })
+
+  it('refuses another event under a used id with 409 EVENT_ID_REUSED, whether the first failed, was answered or is being handled, and changes nothing', async () => {
+    const reused = {
+      status: 409,
+      json: {
+        code: 'EVENT_ID_REUSED',
+        message: 'this event id came before with another event: give each event its own id',
+      },
+    }
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    await oa.text(`o_reuse_inviter_${dbName}`, '签到')
+    const inviter = await memberOf(`o_reuse_inviter_${dbName}`)
+    const state = inviteScene(await inviteCode(get().db, inviter, new Date()))
+    const join = (contact: string) => ({
+      type: 'member_join',
+      id: `join-reused-${dbName}`,
+      chat: { id: 'room1' },
+      members: [{ id: contact }],
+      state,
+    })
+    const claimOf = (id: string) =>
+      get()
+        .db.selectFrom('inbound_events')
+        .select(['status', 'reply'])
+        .where('appid', '=', 'bridge:home')
+        .where('dedupe_key', '=', id)
+        .executeTakeFirst()
+
+    // the first attempt failed; the "retry" names another contact: refused, nothing recorded
+    await sql`alter table invites rename to invites_away`.execute(get().db)
+    try {
+      expect((await post(join(`wxid_first_${dbName}`))).status).toBe(500)
+    } finally {
+      await sql`alter table invites_away rename to invites`.execute(get().db)
+    }
+    expect(await post(join(`wxid_rewritten_${dbName}`))).toEqual(reused)
+    expect(
+      await get()
+        .db.selectFrom('members')
+        .select('id')
+        .where('openid', '=', `wxid_rewritten_${dbName}`)
+        .execute(),
+    ).toEqual([])
+    expect(await claimOf(`join-reused-${dbName}`)).toEqual({ status: 'failed', reply: null })
+    // the event itself, sent again, is still taken back and handled
+    expect(await post(join(`wxid_first_${dbName}`))).toEqual({
+      status: 200,
+      json: { credited: [{ id: `wxid_first_${dbName}`, result: 'attributed' }] },
+    })
+
+    // an answered message: another sender or text under its id is refused, the answer kept
+    const id = `said-${dbName}`
+    const first = await say(`wxid_said_${dbName}`, '签到', id)
+    expect(first.status).toBe(200)
+    const stored = await claimOf(id)
+    expect(await say(`wxid_other_${dbName}`, '签到', id)).toEqual(reused)
+    expect(await say(`wxid_said_${dbName}`, '积分', id)).toEqual(reused)
+    expect(await claimOf(id)).toEqual(stored)
+    // the same event with its keys in another order, a display name and `mentioned` spelled out
+    // is the same event: the first answer
+    const resent = await post(
+      `{"mentioned":true,"text":"@圈子助手 签到","sender":{"name":"小明","id":"wxid_said_${dbName}"},` +
+        `"chat":{"id":"room1","name":"一群"},"id":"${id}","type":"message"}`,
+    )
+    expect(resent).toEqual(first)
+
+    // still being handled by another attempt: refused at once, not waited on
+    await get()
+      .db.insertInto('inbound_events')
+      .values({
+        appid: 'bridge:home',
+        dedupe_key: `busy-${dbName}`,
+        openid: 'member_join',
+        msg_type: 'member_join',
+        event: `sha256:${'0'.repeat(64)}`,
+        status: 'processing',
+        received_at: new Date(),
+      })
+      .execute()
+    expect(await post({ ...join(`wxid_busy_${dbName}`), id: `busy-${dbName}` })).toEqual(reused)
+    expect(await claimOf(`busy-${dbName}`)).toEqual({ status: 'processing', reply: null })
+  })
+
+  it('announces once for a 公告 handled again after a failure: one robot post, one notice per follower', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const inRoom = (sender: string, text: string, id = `m-${Math.random()}`) =>
+      post({
+        type: 'message',
+        id,
+        chat: { id: robotRoom },
+        sender: { id: sender },
+        text: `@圈子助手 ${text}`,
+        mentioned: true,
+      })
+    const moderator = `wxid_ann_mod_${dbName}`
+    const follower = `wxid_ann_follower_${dbName}`
+    for (const contact of [moderator, follower]) {
+      const code = /绑定码：(\d{6})/.exec(
+        (await oa.text(`o_${contact}`, '绑定')).reply!.Content as string,
+      )![1]!
+      expect((await inRoom(contact, `绑定 ${code}`)).json.reply).toBe(
+        '绑定成功 ✅ 现在可以在这里签到、查积分了。',
+      )
+      await inRoom(contact, '积分') // seen in the room: a follower of its announcements
+    }
+    await seedModerators(get().db, [{ channel: 'bridge:home', id: moderator, chat: robotRoom }])
+
+    // the first attempt posts and queues, then fails (here: the audit log briefly unavailable)
+    const id = `announce-${dbName}`
+    await sql`alter table audit_log rename to audit_log_away`.execute(get().db)
+    try {
+      expect((await inRoom(moderator, '公告 周六晚 8 点直播', id)).status).toBe(500)
+    } finally {
+      await sql`alter table audit_log_away rename to audit_log`.execute(get().db)
+    }
+    const retry = await inRoom(moderator, '公告 周六晚 8 点直播', id)
+    const posts = wecom.sent.filter((s) => s.appid === robotKey)
+    expect(posts.map((p) => p.body.text)).toEqual([{ content: '📢 公告：周六晚 8 点直播' }])
+    // the retry answers what the announcement reached, as the first attempt would have
+    expect(retry).toEqual({ status: 200, json: { reply: '公告已发出：1 个群，2 位关注者。' } })
+    const notices = await get()
+      .db.selectFrom('push_outbox')
+      .select('openid')
+      .where('source', 'like', `announce:bridge:home:${moderator}:%`)
+      .orderBy('openid')
+      .execute()
+    expect(notices.map((n) => n.openid)).toEqual([`o_${follower}`, `o_${moderator}`])
+    const audited = await get()
+      .db.selectFrom('audit_log')
+      .select('action')
+      .where('actor', '=', `bridge:home:${moderator}`)
+      .execute()
+    expect(audited).toEqual([{ action: 'announce' }])
+    // answered now: the same event again gets the answer, and posts nothing
+    expect(await inRoom(moderator, '公告 周六晚 8 点直播', id)).toEqual(retry)
+    expect(wecom.sent.filter((s) => s.appid === robotKey)).toHaveLength(1)
   })
 
   it('asks the bridge to send again an event another attempt still holds, and handles it when that attempt fails', async () => {

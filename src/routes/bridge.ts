@@ -17,18 +17,20 @@
  *   {"type":"member_leave","id":"<unique>","chat":{"id":"<room>"},"members":[{"id":"<contact>"}]}
  *   → {"left": n}: they no longer get the group's announcements or appear in its ranking.
  *
- * Events are de-duplicated on `id`. Contacts are linked to members with 绑定 codes, not by their
+ * Events are de-duplicated on `id`: the same event again gets the first answer (or is handled
+ * again if its handling failed); another event under a used id is refused with 409
+ * `EVENT_ID_REUSED` and changes nothing (see bridge-event.ts: key order, spacing and display names
+ * do not make another event). Contacts are linked to members with 绑定 codes, not by their
  * (unstable) ids alone. Automating a personal WeChat account breaks WeChat's rules: see README.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
-import * as v from 'valibot'
 import { translator } from '../bot/i18n.js'
 import { leaveGroup } from '../community/group-joins.js'
 import { memberByIdentity } from '../community/identities.js'
 import {
-  claimEvent,
+  claimEventById,
   databaseInboundStore,
   type InboundStore,
   reclaimFailedEvent,
@@ -42,40 +44,8 @@ import type { Database } from '../db/schema.js'
 import { type GroupDeps, groupMessageReply } from '../inbound/group-message.js'
 import { bodySize } from '../middleware/body-size.js'
 import { timingSafeEqual } from '../wechat/crypto.js'
+import { type BridgeEvent, bridgeEvent, bridgeEventDigest } from './bridge-event.js'
 import { parseBody } from './validate.js'
-
-const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128))
-const eventBody = v.variant('type', [
-  v.strictObject({
-    type: v.literal('message'),
-    id,
-    chat: v.optional(v.strictObject({ id, name: v.optional(v.string()) })),
-    sender: v.strictObject({ id, name: v.optional(v.string()) }),
-    text: v.pipe(v.string(), v.maxLength(4000)),
-    mentioned: v.optional(v.boolean(), false),
-  }),
-  v.strictObject({
-    type: v.literal('member_leave'),
-    id,
-    chat: v.strictObject({ id, name: v.optional(v.string()) }),
-    members: v.pipe(
-      v.array(v.strictObject({ id, name: v.optional(v.string()) })),
-      v.minLength(1),
-      v.maxLength(500),
-    ),
-  }),
-  v.strictObject({
-    type: v.literal('member_join'),
-    id,
-    chat: v.strictObject({ id, name: v.optional(v.string()) }),
-    members: v.pipe(
-      v.array(v.strictObject({ id, name: v.optional(v.string()), unionid: v.optional(id) })),
-      v.minLength(1),
-      v.maxLength(500),
-    ),
-    state: v.optional(v.pipe(v.string(), v.maxLength(64))),
-  }),
-])
 
 const encoder = new TextEncoder()
 
@@ -127,7 +97,6 @@ type BridgeRouteOptions = GroupDeps & {
   /** The app's claim store (scoped per request on Workers); the database store by default. */
   inbound?: InboundStore
 }
-type BridgeEvent = v.InferOutput<typeof eventBody>
 
 export function bridgeRoutes(o: BridgeRouteOptions): Hono {
   const app = new Hono()
@@ -171,16 +140,28 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
     })
     if (replay === 'conflict')
       throw new HTTPException(401, { message: 'X-Bridge-Nonce: already used for another body' })
-    const e = await parseBody(c, eventBody)
+    const e = await parseBody(c, bridgeEvent)
     const channel = `bridge:${bridge}`
     const key = { appid: channel, dedupeKey: e.id }
-    const claimed = await claimEvent(o.db, {
+    const claim = await claimEventById(o.db, {
       appid: channel,
       dedupeKey: e.id,
       sender: e.type === 'message' ? e.sender.id : e.type,
       msgType: e.type,
+      digest: await bridgeEventDigest(e),
       now,
     })
+    // An id names one event: another one under it (a client bug, or an attempt to rewrite what was
+    // said or who said it) is refused whatever became of the first, and changes nothing.
+    if (claim === 'reused')
+      return c.json(
+        {
+          code: 'EVENT_ID_REUSED',
+          message: 'this event id came before with another event: give each event its own id',
+        },
+        409,
+      )
+    const claimed = claim === 'claimed'
     // When the event was first received: now, or for the retry of an event whose handling failed,
     // that attempt's receipt (the members it recorded are still new to the group).
     let receivedAt = claimed ? now : await reclaimFailedEvent(o.db, key)
