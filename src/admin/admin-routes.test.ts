@@ -1,10 +1,14 @@
+import type { Kysely } from 'kysely'
 import { expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
+import * as m0060 from '../../migrations/0060_admin_ledger_keys.js'
+import { manualClock } from '../../test/console-kit.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { redeem } from '../community/rewards.js'
 import { silentLogger } from '../logger.js'
+import { REFUSAL_AUDIT_RATE } from './admin-auth.js'
 
 const TOKEN = 'operator-token-0123456789'
 const base = `/admin/api/accounts/${SAFE_ACCOUNT.appid}`
@@ -57,6 +61,56 @@ forEachDatabase('operator API', (get) => {
     })
     expect(other.status).toBe(404)
     expect((await other.json()).message).toBe('unknown account')
+  })
+
+  it('audits a burst of unauthenticated calls per address, then one a minute; authenticated ones always', async () => {
+    const db = get().db
+    const clock = manualClock(new Date('2026-11-20T02:00:00Z'))
+    const peered = createApp({
+      config: testConfig({ ADMIN_TOKEN: TOKEN }),
+      db,
+      router: createRouter(),
+      logger: silentLogger,
+      clock,
+      clientAddress: (c) => c.req.header('x-test-peer'),
+    })
+    const from = (peer: string, path: string, token?: string) =>
+      peered.request(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'x-test-peer': peer, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      })
+    const refusals = async (peer: string, actor: string) =>
+      Number(
+        (
+          await db
+            .selectFrom('audit_log')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('action', '=', 'refused')
+            .where('actor', '=', actor)
+            .where('client_address', '=', peer)
+            .executeTakeFirstOrThrow()
+        ).n,
+      )
+    const flood = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => from('198.51.100.7', `/${'x'.repeat(250)}${i}`)),
+    )
+    // Every one is still answered 401, the same way.
+    expect(new Set(flood.map((r) => r.status))).toEqual(new Set([401]))
+    expect(new Set(await Promise.all(flood.map((r) => r.text())))).toEqual(
+      new Set([JSON.stringify({ code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' })]),
+    )
+    expect(await refusals('198.51.100.7', 'anonymous')).toBe(REFUSAL_AUDIT_RATE.burst)
+    // Another address is audited; the first gets one more a minute later.
+    expect((await from('198.51.100.8', '/rules')).status).toBe(401)
+    expect(await refusals('198.51.100.8', 'anonymous')).toBe(1)
+    clock.advance(60_000)
+    expect((await from('198.51.100.7', '/rules')).status).toBe(401)
+    expect((await from('198.51.100.7', '/rules')).status).toBe(401)
+    expect(await refusals('198.51.100.7', 'anonymous')).toBe(REFUSAL_AUDIT_RATE.burst + 1)
+    // With the token, from the flooded address: every refusal is audited.
+    for (let i = 0; i < 10; i++)
+      expect((await from('198.51.100.7', `/nowhere-${i}`, TOKEN)).status).toBe(404)
+    expect(await refusals('198.51.100.7', 'operator')).toBe(10)
   })
 
   it('grants and deducts with a reason, idempotently, never below zero, with an audit trail', async () => {
@@ -114,7 +168,7 @@ forEachDatabase('operator API', (get) => {
       .orderBy('id')
       .execute()
     expect(notices.map((n) => [n.source, n.kind])).toEqual([
-      ['points:evt-1', 'custom'],
+      ['points:admin:evt-1', 'custom'],
       [expect.stringMatching(/^points:admin:/), 'custom'],
     ])
     expect(JSON.parse(notices[0]!.payload as string)).toEqual({
@@ -226,6 +280,84 @@ forEachDatabase('operator API', (get) => {
         'redemption.cancel',
       ]),
     )
+  })
+
+  it('keeps an operator key out of the internal keys: refund:1 does not block the refund', async () => {
+    await call('POST', '/rewards', { code: 19, name: '徽章', cost: 50, stock: 2 })
+    const m = await seedMember('o_key')
+    await call('POST', '/members/o_key/points', { delta: 60, reason: 'seed' })
+    const r = await redeem(get().db, {
+      appid: SAFE_ACCOUNT.appid,
+      memberId: m.id,
+      code: 19,
+      now: new Date(),
+      timeZone: 'Asia/Shanghai',
+    })
+    if (r.status !== 'redeemed') throw new Error(r.status)
+    expect(r.balance).toBe(10)
+    const crm = { delta: 1, reason: 'CRM refund', idempotencyKey: `refund:${r.redemptionId}` }
+    expect((await call('POST', '/members/o_key/points', crm)).status).toBe(201)
+    // a replay of the operator's key still applies once
+    expect(await (await call('POST', '/members/o_key/points', crm)).json()).toMatchObject({
+      status: 'duplicate',
+      balance: 11,
+    })
+    expect(await (await call('POST', `/redemptions/${r.redemptionId}/cancel`)).json()).toEqual({
+      status: 'cancelled',
+    })
+    const ledger = await (await call('GET', '/members/o_key/ledger')).json()
+    expect(ledger.balance).toBe(61)
+    expect(ledger.entries.map((e: { rule: string; delta: number }) => [e.rule, e.delta])).toEqual([
+      ['redeem_refund', 50],
+      ['grant', 1],
+      ['redeem', -50],
+      ['grant', 60],
+    ])
+  })
+
+  it('migration 0060 moves operator keys stored bare under admin:, so replays stay duplicates', async () => {
+    const m = await seedMember('o_old_key')
+    // as the grants wrote them before: operators' keys bare, generated ones under admin:
+    const entry = (rule: string, idempotency_key: string) => ({
+      appid: SAFE_ACCOUNT.appid,
+      member_id: m.id,
+      delta: 5,
+      rule,
+      idempotency_key,
+      reference: 'before 0060',
+      balance_after: 5,
+      day: '2026-11-20',
+      created_at: new Date(),
+    })
+    const generated = 'admin:0b7c3e1a-5d2f-4c8e-9a6b-1f2e3d4c5b6a'
+    await get()
+      .db.insertInto('points_ledger')
+      .values([
+        entry('grant', 'crm-77'),
+        entry('deduct', 'refund:999'),
+        entry('grant', generated),
+        entry('checkin', 'old-checkin-key'),
+      ])
+      .execute()
+    await m0060.up(get().db as unknown as Kysely<unknown>)
+    const keys = await get()
+      .db.selectFrom('points_ledger')
+      .select('idempotency_key')
+      .where('member_id', '=', m.id)
+      .orderBy('id')
+      .execute()
+    expect(keys.map((k) => k.idempotency_key)).toEqual([
+      'admin:crm-77',
+      'admin:refund:999',
+      generated,
+      'old-checkin-key',
+    ])
+    const replay = await call('POST', '/members/o_old_key/points', {
+      delta: 5,
+      reason: 'CRM',
+      idempotencyKey: 'crm-77',
+    })
+    expect(await replay.json()).toMatchObject({ status: 'duplicate' })
   })
 
   it('serves the invite report with validated periods', async () => {

@@ -4,9 +4,12 @@
  *
  *   GET    accounts/:appid/groups        ?offset= groups seen, with member, follower and moderator counts
  *   GET    accounts/:appid/join-ways     ?offset= the inviters' WeCom join QRs (state = invite scene)
- *   GET    accounts/:appid/moderators    ?offset= every moderator the bot checks, with its source
+ *   GET    accounts/:appid/moderators    ?offset= the account's moderators the bot checks (its
+ *                                        followers' `oa` rows, the deployment's WeCom and bridge
+ *                                        rows), with their source
  *   POST   accounts/:appid/moderators    { channel, externalId, scope?, role? } — audited
- *   DELETE accounts/:appid/moderators    { channel, externalId, scope? } one added here — audited
+ *   DELETE accounts/:appid/moderators    { channel, externalId, scope? } one added here — audited;
+ *                                        another account's `oa` moderator is 404
  *   GET    accounts/:appid/audit-log     ?actor=&action=&target=&from=&to=&before=&format=csv
  *                                        newest first, 50 a page (`nextBefore`); CSV: the newest
  *                                        10 000 of the filtered view
@@ -57,10 +60,9 @@ export function communityAdminRoutes(o: OperatorDeps): Hono {
     c.json(await listJoinWays(o.db, account(c), { offset: offsetOf(c) })),
   )
 
-  app.get('/accounts/:appid/moderators', async (c) => {
-    account(c)
-    return c.json(await listModerators(o.db, { offset: offsetOf(c) }))
-  })
+  app.get('/accounts/:appid/moderators', async (c) =>
+    c.json(await listModerators(o.db, account(c), { offset: offsetOf(c) })),
+  )
 
   app.post('/accounts/:appid/moderators', async (c) => {
     const appid = account(c)

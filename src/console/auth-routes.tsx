@@ -1,7 +1,8 @@
 /**
  * Signing in and out. The sign-in form carries its own CSRF token (a short-lived cookie it must
- * match, since there is no session yet); failures are counted per name and client address and
- * guessing is refused (login-throttle.ts); every sign-in is audited with the operator's name.
+ * match, since there is no session yet); attempts are counted per name and client address before
+ * the password is checked, and guessing is refused (login-throttle.ts); every sign-in is audited
+ * with the operator's name.
  */
 import type { Hono } from 'hono'
 import { deleteCookie, getCookie } from 'hono/cookie'
@@ -10,7 +11,7 @@ import { CsrfField, Field, Notice } from './components/form.js'
 import { Document } from './components/layout.js'
 import type { ConsoleContext, ConsoleDeps, ConsoleEnv } from './context.js'
 import type { MessageKey } from './i18n.js'
-import { clearLoginFailures, loginThrottled, recordLoginFailure } from './login-throttle.js'
+import { claimLoginAttempt, clearLoginFailures } from './login-throttle.js'
 import { findOperatorForLogin } from './operators.js'
 import { hashPassword, verifyPassword } from './password.js'
 import { csrfField, SESSION_COOKIE, setConsoleCookie } from './security.js'
@@ -88,15 +89,14 @@ export function mountLogin(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
     const now = deps.clock.now()
     const address = c.var.clientAddress ?? 'unknown'
     const limits = deps.loginLimits
-    if (await loginThrottled(deps.db, { name, address, now, limits }))
+    // the slot is taken (and the attempt recorded as a failure) before the password is checked,
+    // so simultaneous guesses cannot all pass the count; a success clears it below
+    if (!(await claimLoginAttempt(deps.db, { name, address, now, limits })))
       return form(c, 429, 'login.throttled', name)
     const operator = name ? await findOperatorForLogin(deps.db, name) : undefined
     decoy ??= hashPassword(randomHex())
     const ok = await verifyPassword(password, operator?.password_hash ?? (await decoy))
-    if (!operator || !ok || operator.disabled) {
-      await recordLoginFailure(deps.db, { name, address, now })
-      return form(c, 401, 'login.failed', name)
-    }
+    if (!operator || !ok || operator.disabled) return form(c, 401, 'login.failed', name)
     await clearLoginFailures(deps.db, name)
     const session = await createSession(deps.db, { operatorId: Number(operator.id), now })
     await audit(deps.db, {

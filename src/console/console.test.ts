@@ -7,7 +7,9 @@ import type { Hono } from 'hono'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import {
+  consoleTestApp,
   cookiesOf,
+  csrfOf,
   manualClock,
   passwordOf,
   postForm,
@@ -132,6 +134,52 @@ forEachDatabase('console', (db) => {
     expect((await postLogin(app, 'viewer1', passwordOf('viewer1'))).status).toBe(429)
     clock.advance(15 * 60_000 + 1000)
     expect((await postLogin(app, 'viewer1', passwordOf('viewer1'))).status).toBe(303)
+  })
+
+  it('counts simultaneous guesses: at most 5 per name and 10 per address are checked', async () => {
+    // own clock, so the window can pass without moving the other tests' time
+    await db().db.deleteFrom('console_login_failures').execute()
+    const own = manualClock(clock.now())
+    const guessing = consoleTestApp(db().db, own)
+    const form = await guessing.request('/console/login')
+    const csrf = csrfOf(await form.text())
+    const cookie = `qz_login=${cookiesOf(form).qz_login}`
+    const guess = (name: string, password: string) =>
+      guessing.request('/console/login', {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, name, password }).toString(),
+      })
+    const statuses = async (all: (Response | Promise<Response>)[]) => {
+      const counts: Record<number, number> = {}
+      for (const r of await Promise.all(all)) counts[r.status] = (counts[r.status] ?? 0) + 1
+      return counts
+    }
+    const byName = await statuses(
+      Array.from({ length: 40 }, (_, i) => guess('owner1', `wrong-${i}`)),
+    )
+    expect(byName).toEqual({ 401: 5, 429: 35 })
+    expect((await guess('owner1', passwordOf('owner1'))).status).toBe(429)
+    // the address has 5 more slots, whatever the names
+    const byAddress = await statuses(
+      Array.from({ length: 20 }, (_, i) => guess(`nobody${i}`, `wrong-${i}`)),
+    )
+    expect(byAddress).toEqual({ 401: 5, 429: 15 })
+    own.advance(15 * 60_000 + 1000)
+    expect((await guess('owner1', passwordOf('owner1'))).status).toBe(303)
+    await db().db.deleteFrom('console_login_failures').execute()
+  })
+
+  it('signs in with the right password within the limit, leaving no failure behind', async () => {
+    for (let i = 0; i < 4; i++) await postLogin(app, 'op1', `wrong-${i}`)
+    expect((await postLogin(app, 'op1', passwordOf('op1'))).status).toBe(303)
+    const left = await db()
+      .db.selectFrom('console_login_failures')
+      .select('id')
+      .where('name', '=', 'op1')
+      .execute()
+    expect(left).toEqual([])
+    await db().db.deleteFrom('console_login_failures').execute()
   })
 
   it('refuses a POST without the CSRF token (403) and a viewer any action (403)', async () => {

@@ -3,8 +3,18 @@
  * (`isModerator`: channel, external id, scope `*` or a chat id), with source `console` so neither
  * the configured seeding (`config`) nor a group's WeCom sync (`wecom`) replaces them. Rows those
  * two own are not removed here: they would come back at the next start or sync.
+ *
+ * Whose moderator a row is: an `oa` row is the account's whose follower the openid is (`members`
+ * (appid, openid); an openid is per account), so it is added, listed and removed only under that
+ * account and audited there. A `wecom_aibot` or `bridge:<id>` row is the deployment's — one WeCom
+ * corp and one set of bridges serve every account, and such a moderator acts on any account's
+ * members — so it is listed under every account and its changes are audited under `-`
+ * ({@link DEPLOYMENT_APPID}), which every account's audit log shows.
  */
+import type { Kysely, Transaction } from 'kysely'
 import * as v from 'valibot'
+import type { Database } from '../../db/schema.js'
+import { DEPLOYMENT_APPID } from '../reads/audit-log.js'
 import type { ModeratorRow } from '../reads/community-reads.js'
 import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
 
@@ -50,6 +60,26 @@ export type RemoveModeratorResult =
 
 const targetOf = (k: ModeratorKey) => `${k.channel}:${k.externalId}@${k.scope}`
 
+/** The audit log's account for a change of `channel`'s moderators made under `appid`. */
+const auditAppid = (channel: string, appid: string) => (channel === 'oa' ? appid : DEPLOYMENT_APPID)
+
+/** What a change's audit entry details: the role, and for a deployment's row the account used. */
+const detailsOf = (channel: string, appid: string, role: string) =>
+  channel === 'oa' ? { role } : { role, account: appid }
+
+/** Whether `openid` is a follower of the account `appid`. */
+const isFollower = async (
+  db: Kysely<Database> | Transaction<Database>,
+  appid: string,
+  openid: string,
+) =>
+  (await db
+    .selectFrom('members')
+    .select('id')
+    .where('appid', '=', appid)
+    .where('openid', '=', openid)
+    .executeTakeFirst()) !== undefined
+
 /**
  * Adds a moderator (source `console`) and audits `moderator.add`.
  * @example await addModerator(deps, actor, { appid, channel: 'oa', externalId: openid, scope: '*', role: 'moderator' })
@@ -61,17 +91,16 @@ export async function addModerator(
 ): Promise<AddModeratorResult> {
   const { appid, ...key } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'moderator.add', target: targetOf(key), now }
+  const step = {
+    appid: auditAppid(key.channel, appid),
+    actor,
+    action: 'moderator.add',
+    target: targetOf(key),
+    now,
+  }
   return auditedAction<AddModeratorResult>(deps.db, step, async (trx) => {
-    if (key.channel === 'oa') {
-      const member = await trx
-        .selectFrom('members')
-        .select('id')
-        .where('appid', '=', appid)
-        .where('openid', '=', key.externalId)
-        .executeTakeFirst()
-      if (!member) return { result: { status: 'unknown_member' } }
-    }
+    if (key.channel === 'oa' && !(await isFollower(trx, appid, key.externalId)))
+      return { result: { status: 'unknown_member' } }
     const row = await trx
       .insertInto('moderators')
       .values({
@@ -86,11 +115,17 @@ export async function addModerator(
       .executeTakeFirst()
     if (!row) return { result: { status: 'exists' } }
     const moderator: ModeratorRow = { ...key, source: CONSOLE_SOURCE }
-    return { result: { status: 'added', moderator }, details: { role: key.role } }
+    return {
+      result: { status: 'added', moderator },
+      details: detailsOf(key.channel, appid, key.role),
+    }
   })
 }
 
-/** Removes a moderator an operator added and audits `moderator.remove`. */
+/**
+ * Removes a moderator an operator added and audits `moderator.remove`. An `oa` moderator who is no
+ * follower of `appid` is another account's: `not_found`, nothing changed.
+ */
 export async function removeModerator(
   deps: Pick<ActionDeps, 'db' | 'clock'>,
   actor: Actor,
@@ -98,8 +133,16 @@ export async function removeModerator(
 ): Promise<RemoveModeratorResult> {
   const { appid, ...key } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'moderator.remove', target: targetOf(key), now }
+  const step = {
+    appid: auditAppid(key.channel, appid),
+    actor,
+    action: 'moderator.remove',
+    target: targetOf(key),
+    now,
+  }
   return auditedAction<RemoveModeratorResult>(deps.db, step, async (trx) => {
+    if (key.channel === 'oa' && !(await isFollower(trx, appid, key.externalId)))
+      return { result: { status: 'not_found' } }
     const row = await trx
       .selectFrom('moderators')
       .selectAll()
@@ -116,6 +159,6 @@ export async function removeModerator(
       .where('external_id', '=', key.externalId)
       .where('scope', '=', key.scope)
       .execute()
-    return { result: { status: 'removed' }, details: { role: row.role } }
+    return { result: { status: 'removed' }, details: detailsOf(key.channel, appid, row.role) }
   })
 }

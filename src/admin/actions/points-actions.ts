@@ -39,11 +39,22 @@ export interface GrantPointsOptions {
 }
 
 /**
+ * The ledger idempotency key of an operator's grant: the operator's own key (or a new one) under
+ * `admin:`. Internal entries use their own prefixes in the same per-account namespace
+ * (`redeem:<id>`, `refund:<id>`, `activity:…`, `invite:…`, `complete_profile:…` …), so an
+ * operator key such as `refund:1` must never be stored as it is: it would take the key of
+ * redemption 1's refund and make the refund a silent duplicate. The same operator key always maps
+ * to the same ledger key, so a replay is still a duplicate. (Keys stored unprefixed before were
+ * moved under `admin:` by migration 0060.)
+ */
+const ledgerKey = (operatorKey: string = crypto.randomUUID()) => `admin:${operatorKey}`
+
+/**
  * Grants or deducts `delta` points (a deduction never below zero: `insufficient`), at most once per
- * idempotency key (default: a new one). An applied change enqueues the member's notice
- * (customer-service text) and is audited (`points.grant` / `points.deduct`), all in one
- * transaction with the member locked — and, with `dailyLimit`, the operator locked first and
- * their grants today counted (a repeated idempotency key is answered as a duplicate).
+ * idempotency key (default: a new one; stored as {@link ledgerKey}). An applied change enqueues
+ * the member's notice (customer-service text) and is audited (`points.grant` / `points.deduct`),
+ * all in one transaction with the member locked — and, with `dailyLimit`, the operator locked
+ * first and their grants today counted (a repeated idempotency key is answered as a duplicate).
  */
 export async function grantPoints(
   deps: ActionDeps & { t: Translate },
@@ -53,7 +64,7 @@ export async function grantPoints(
 ): Promise<GrantPointsResult> {
   const { appid, member, ...body } = input
   const now = deps.clock.now()
-  const key = body.idempotencyKey ?? `admin:${crypto.randomUUID()}`
+  const key = ledgerKey(body.idempotencyKey)
   const action = body.delta > 0 ? 'points.grant' : 'points.deduct'
   const step = { appid, actor, action, target: member.openid, now }
   return auditedAction<GrantPointsResult>(deps.db, step, async (trx) => {

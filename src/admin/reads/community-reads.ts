@@ -1,7 +1,7 @@
 /**
  * 社群 as an operator reads it: the groups the engine has seen members in (`group_members`: WeCom
  * customer groups as joins are credited, internal groups as members speak) with their counts, the
- * moderators the bot checks (`moderators`, every source), and the inviters' WeCom join QRs
+ * moderators the bot checks (`moderators`, every source; the account's, see {@link listModerators}), and the inviters' WeCom join QRs
  * (`wecom_join_ways`). Each list is a page (`offset`, at most {@link COMMUNITY_PAGE} rows).
  */
 import { type Kysely, sql } from 'kysely'
@@ -88,18 +88,35 @@ export interface ModeratorRow {
   source: string
 }
 
-/** The moderators, by channel, id and scope. */
+/**
+ * The account's moderators, by channel, id and scope: its followers' (`oa` rows whose openid is a
+ * member of `appid`) and the deployment's (`wecom_aibot`, `bridge:<id>`: they moderate every
+ * account). Another account's `oa` moderators are not listed.
+ */
 export async function listModerators(
   db: Kysely<Database>,
+  appid: string,
   o: { offset?: number; limit?: number } = {},
 ): Promise<Paged<ModeratorRow>> {
   const limit = o.limit ?? COMMUNITY_PAGE
   const rows = await db
-    .selectFrom('moderators')
-    .selectAll()
-    .orderBy('channel')
-    .orderBy('external_id')
-    .orderBy('scope')
+    .selectFrom('moderators as mo')
+    .selectAll('mo')
+    .where((eb) =>
+      eb.or([
+        eb('mo.channel', '<>', 'oa'),
+        eb.exists(
+          eb
+            .selectFrom('members as m')
+            .select('m.id')
+            .where('m.appid', '=', appid)
+            .whereRef('m.openid', '=', 'mo.external_id'),
+        ),
+      ]),
+    )
+    .orderBy('mo.channel')
+    .orderBy('mo.external_id')
+    .orderBy('mo.scope')
     .offset(o.offset ?? 0)
     .limit(limit + 1)
     .execute()

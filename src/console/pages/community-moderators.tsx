@@ -52,7 +52,7 @@ async function show(
   const { t, session } = c.var
   const owner = session.operator.role === 'owner'
   const offset = offsetOf(c, 'offset')
-  const list = await listModerators(deps.db, { offset })
+  const list = await listModerators(deps.db, accountOf(c), { offset })
   const values = o.values ?? BLANK
   const added = c.req.query('added')
   const removed = c.req.query('removed')

@@ -10,7 +10,7 @@ import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
-import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
+import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { createApp } from '../../app.js'
 import { audit } from '../../community/audit-log.js'
 import { isModerator } from '../../community/moderation.js'
@@ -34,8 +34,8 @@ forEachDatabase('console: community', (get) => {
   }
   const post = (path: string, fields: Record<string, string>, who = owner) =>
     postForm(app, path, who.cookie, { _csrf: who.csrf, ...fields })
-  const api = (method: string, path: string, body?: unknown) =>
-    app.request(`/admin/api/accounts/${appid}${path}`, {
+  const api = (method: string, path: string, body?: unknown, account = appid) =>
+    app.request(`/admin/api/accounts/${account}${path}`, {
       method,
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -241,6 +241,62 @@ forEachDatabase('console: community', (get) => {
     })
   })
 
+  it("keeps an account's oa moderators to it: another account neither lists nor removes them", async () => {
+    const other = PLAIN_ACCOUNT.appid
+    await db()
+      .insertInto('members')
+      .values({ appid, openid: 'o_mod', first_seen_at: clock.now() })
+      .execute()
+    const mod = { channel: 'oa', externalId: 'o_mod' }
+    expect((await api('POST', '/moderators', mod)).status).toBe(201)
+    type Listed = { rows: { channel: string; externalId: string }[] }
+    const ids = async (account: string) =>
+      ((await (await api('GET', '/moderators', undefined, account)).json()) as Listed).rows.map(
+        (r) => `${r.channel}:${r.externalId}`,
+      )
+    expect(await ids(appid)).toContain('oa:o_mod')
+    // The other account sees its own (none) and the deployment's WeCom moderators only.
+    expect((await ids(other)).filter((id) => id.startsWith('oa:'))).toEqual([])
+    expect(await ids(other)).toContain('wecom_aibot:zhangsan')
+    expect((await api('DELETE', '/moderators', mod, other)).status).toBe(404)
+    expect((await api('POST', '/moderators', mod, other)).status).toBe(404)
+    const elsewhere = await page(`/console/community/moderators?appid=${other}`)
+    expect(elsewhere.html).not.toContain('o_mod')
+    expect(elsewhere.html).not.toContain('o_alice')
+    const forged = await post('/console/community/moderators/remove', { ...mod, appid: other })
+    expect(forged.status).toBe(400)
+    expect(await isModerator(db(), { kind: 'oa', externalId: 'o_mod' })).toBe(true)
+    expect(await ids(appid)).toContain('oa:o_mod')
+    const trail = () =>
+      db()
+        .selectFrom('audit_log')
+        .select(['appid', 'action', 'details'])
+        .where('action', 'like', 'moderator.%')
+        .where('target', 'like', '%:o_mod@%')
+        .orderBy('id')
+        .execute()
+    expect((await trail()).map((r) => [r.appid, r.action])).toEqual([[appid, 'moderator.add']])
+    expect((await api('DELETE', '/moderators', mod)).status).toBe(200)
+    expect((await trail()).map((r) => [r.appid, r.action])).toEqual([
+      [appid, 'moderator.add'],
+      [appid, 'moderator.remove'],
+    ])
+    // A WeCom moderator is the deployment's: changed from any account, audited under `-`.
+    const wecom = { channel: 'wecom_aibot', externalId: 'wangwu' }
+    expect((await api('POST', '/moderators', wecom)).status).toBe(201)
+    expect((await api('DELETE', '/moderators', wecom, other)).status).toBe(200)
+    const shared = await db()
+      .selectFrom('audit_log')
+      .select(['appid', 'action', 'details'])
+      .where('target', '=', 'wecom_aibot:wangwu@*')
+      .orderBy('id')
+      .execute()
+    expect(shared.map((r) => [r.appid, r.action, JSON.parse(r.details).account])).toEqual([
+      ['-', 'moderator.add', appid],
+      ['-', 'moderator.remove', other],
+    ])
+  })
+
   it('filters the audit log by action, actor, target and community days; pages newest first; exports CSV', async () => {
     // 60 entries of reward.update on the 18th (Shanghai), 3 of campaign.pause around midnight.
     const at = (iso: string) => new Date(iso)
@@ -337,7 +393,15 @@ forEachDatabase('console: community', (get) => {
     expect(apiPage.nextBefore).toBeGreaterThan(0)
 
     // A bad filter: a message on the page, no rows, no 5xx.
-    for (const q of ['from=2026-13-01', 'from=2026-11-20&to=2026-11-19', 'before=abc']) {
+    // (a day outside 2000–2100 too: the day after 9999-12-31 is no date, once a 500)
+    const badFilters = [
+      'from=2026-13-01',
+      'from=2026-11-20&to=2026-11-19',
+      'before=abc',
+      'to=9999-12-31',
+      'from=1999-12-31',
+    ]
+    for (const q of badFilters) {
       const bad = await page(`/console/community/audit?${q}`, viewer)
       expect(bad.status).toBe(400)
       expect(bad.html).toContain('筛选条件有误')
