@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process'
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { loadConfig } from '../src/config.js'
-import { silentLogger } from '../src/logger.js'
+import { createLogger, type LogFields, silentLogger } from '../src/logger.js'
 import { forEachDatabase } from '../test/databases.js'
-import { runDue, runJobSlot, slotOf } from './runner.js'
+import { jobsToResume, runDue, runJobSlot, runScheduled, slotOf } from './runner.js'
 import type { Job, JobDeps } from './types.js'
 
 forEachDatabase('job runs', (get, dbName) => {
@@ -61,10 +61,124 @@ forEachDatabase('job runs', (get, dbName) => {
     expect(results.map((r) => [r.job, r.status])).toEqual([[failing.name, 'failed']])
     const row = await get()
       .db.selectFrom('job_runs')
-      .select(['status', 'error'])
+      .select(['status', 'error', 'attempts'])
       .where('job', '=', failing.name)
       .executeTakeFirstOrThrow()
-    expect(row).toEqual({ status: 'failed', error: 'boom' })
+    // Its first try failed: kept with the error, paused for its second try (below).
+    expect(row).toEqual({ status: 'paused', error: 'boom', attempts: 2 })
+  })
+
+  /** Ticks of a Workers trigger at `iso` (the clock half a second later), one per worker. */
+  const trigger = (jobs: Job[], iso: string, workers = ['w'], lines?: LogFields[]) => {
+    const scheduledTime = new Date(iso)
+    const pools = dbName === 'postgres' ? workers.map(() => get().open()) : []
+    return Promise.all(
+      workers.map((worker, i) =>
+        runDue(
+          jobs,
+          {
+            db: pools[i] ?? get().db,
+            clock: { now: () => new Date(scheduledTime.getTime() + 500) },
+            logger: lines
+              ? createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) })
+              : silentLogger,
+            config: loadConfig({}),
+          },
+          { scheduledTime, timeZone: 'Asia/Shanghai', worker },
+        ),
+      ),
+    ).then((ticks) => ticks.flat())
+  }
+  const jobRun = (job: Job, slot: Date) =>
+    get()
+      .db.selectFrom('job_runs')
+      .select(['status', 'attempts', 'error'])
+      .where('job', '=', job.name)
+      .where('slot', '=', slot)
+      .executeTakeFirstOrThrow()
+
+  it('retries a scheduled slot whose run failed once (a transient error) at a later tick, once, after its back-off', async () => {
+    // A daily 10:00 job whose first try at its slot loses its connection: the slot's work must
+    // still happen that day, and once — catch-up starts after the slot, so only a retry runs it.
+    const done: string[] = []
+    let calls = 0
+    const daily: Job = {
+      name: `transient-${dbName}`,
+      cron: '0 10 * * *',
+      async run({ slot }) {
+        calls++
+        if (calls === 1) throw new Error('Connection terminated unexpectedly')
+        done.push(slot.toISOString())
+        return { sent: 1 }
+      },
+    }
+    const ten = new Date('2026-12-01T02:00:00Z') // 10:00 Shanghai
+    await trigger([daily], '2026-12-01T01:59:00Z')
+    const first = await trigger([daily], '2026-12-01T02:00:00Z')
+    expect(first.map((r) => [r.slot.toISOString(), r.status])).toEqual([
+      [ten.toISOString(), 'failed'],
+    ])
+    expect(await jobRun(daily, ten)).toMatchObject({ status: 'paused', attempts: 2 })
+    // The same minute's Node sweep, right after the failure: the back-off holds it.
+    const sweep = { ...ctx(), clock: { now: () => new Date(ten.getTime() + 900) } }
+    expect(await jobsToResume([daily], sweep, ten)).toEqual([])
+    const resumeOnly = { slot: ten, due: false, resumeOnly: true, timeZone: 'UTC', worker: 's' }
+    expect(await runScheduled(daily, sweep, resumeOnly)).toEqual([])
+    expect(calls).toBe(1)
+    // 10:01: two instances tick at once; the claim lets one of them run the retry.
+    const retry = await trigger([daily], '2026-12-01T02:01:00Z', ['w1', 'w2'])
+    expect(retry.filter((r) => r.status === 'ran')).toEqual([
+      expect.objectContaining({ slot: ten, attempt: 2 }),
+    ])
+    for (const mm of ['02', '03']) await trigger([daily], `2026-12-01T02:${mm}:00Z`)
+    expect(done).toEqual([ten.toISOString()])
+    expect(calls).toBe(2)
+    expect(await jobRun(daily, ten)).toMatchObject({ status: 'succeeded', attempts: 2 })
+  })
+
+  it('tries a job that keeps failing twice, then leaves its slot failed; a manual run is not retried', async () => {
+    let calls = 0
+    const broken: Job = {
+      name: `permanent-${dbName}`,
+      cron: '0 10 * * *',
+      async run() {
+        calls++
+        throw new Error('relation "gone" does not exist')
+      },
+    }
+    const ten = new Date('2026-12-02T02:00:00Z')
+    const lines: LogFields[] = []
+    const reports = []
+    for (let mm = 0; mm <= 10; mm++)
+      reports.push(
+        ...(await trigger(
+          [broken],
+          `2026-12-02T02:${String(mm).padStart(2, '0')}:00Z`,
+          ['w'],
+          lines,
+        )),
+      )
+    expect(calls).toBe(2)
+    expect(reports.map((r) => [r.status, 'attempt' in r ? r.attempt : undefined])).toEqual([
+      ['failed', 1],
+      ['failed', 2],
+    ])
+    expect(await jobRun(broken, ten)).toEqual({
+      status: 'failed',
+      attempts: 2,
+      error: 'relation "gone" does not exist',
+    })
+    expect(lines.map((l) => l.code)).toEqual(['JOB_RETRIED', 'JOB_FAILED', 'JOB_ABANDONED'])
+    // A manual run's caller sees its failure: it is not tried again behind the operator's back.
+    const manual = new Date('2026-12-02T03:00:07Z')
+    await runJobSlot(
+      broken,
+      { ...ctx(), clock: { now: () => manual } },
+      { slot: manual, trigger: 'manual', worker: 'cli' },
+    )
+    await trigger([broken], '2026-12-02T03:05:00Z')
+    expect(calls).toBe(3)
+    expect(await jobRun(broken, manual)).toMatchObject({ status: 'failed', attempts: 1 })
   })
 
   it.skipIf(dbName !== 'postgres')(

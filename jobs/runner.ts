@@ -9,6 +9,11 @@
  *   takes it over with a conditional update (`status = 'running' and lease_until < now`, so one
  *   process wins) and runs it again (attempt 2); if that one dies too or fails, the slot is marked
  *   failed and reported as abandoned (`JOB_ABANDONED`).
+ * - **Retry**: a scheduled run that fails with a try left is not given up: it is stored `paused`
+ *   (with its cursor, if its chunks saved one) and its second try is resumed by a later tick like
+ *   any paused run, not before {@link RETRY_DELAY_MS} has passed — a transient error (a
+ *   dropped connection) at a daily slot would otherwise lose that slot for good, since catch-up
+ *   starts after it. A failure of the last try is final (`failed`, `JOB_ABANDONED`).
  * - **Catch-up**: each tick of a job first runs the slots its cron matched since the job's last
  *   scheduled slot (manual runs do not count) and that no process ran — after downtime, a late
  *   Workers trigger, or a tick node-cron skipped while the previous run went on — oldest first,
@@ -24,15 +29,30 @@
  *   `paused` without a cursor, so later ticks resume them). Node passes no budget: jobs run to
  *   completion.
  */
-import type { Kysely, Transaction } from 'kysely'
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely'
 import type { Budget } from '../src/budget.js'
 import { cronMatches, cronSlots } from '../src/cron.js'
 import type { Database } from '../src/db/schema.js'
 import type { Metrics } from '../src/metrics.js'
 import type { Job, JobContext, JobDeps } from './types.js'
 
-/** A run whose process died is tried once more; after that it is marked failed (abandoned). */
+/**
+ * A run whose process died, or a scheduled run that failed, is tried once more; after that it is
+ * marked failed (abandoned) — a job failing for a permanent reason runs twice, not every minute.
+ */
 export const MAX_ATTEMPTS = 2
+
+/**
+ * The back-off before the retry of a failed run: its paused row is not resumed before then
+ * (`lease_until` of a paused row; null — a budget pause — is resumable at once). 30 s puts the
+ * retry at a later minute's tick (Workers' trigger, the Node sweep), not at the same minute's sweep
+ * right after the failure, where a dropped connection would likely fail it again.
+ */
+export const RETRY_DELAY_MS = 30_000
+
+/** Whether a paused run may be resumed at `now`: its retry back-off ({@link RETRY_DELAY_MS}) passed. */
+const retryDue = (now: Date) => (eb: ExpressionBuilder<Database, 'job_runs'>) =>
+  eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)])
 
 /** A run slower than this is logged at warn. */
 const SLOW_MS = 30_000
@@ -100,6 +120,7 @@ async function claim(
     .where('job', '=', job.name)
     .where('slot', '=', o.slot)
     .where('status', '=', 'paused')
+    .where(retryDue(now))
     .set({ status: 'running', worker: o.worker, lease_until: lease })
     .returning(['attempts', 'cursor'])
     .executeTakeFirst()
@@ -144,8 +165,9 @@ async function claim(
 /**
  * Claims `(job, slot)` — or takes over a run of it whose process died — and, if this caller won,
  * runs the job while renewing the lease, then records the outcome (only while the run is still
- * this caller's): succeeded, failed, or paused when the job says `more` (its budget ran out). A
- * manual run's context slot is now rounded down to the minute.
+ * this caller's): succeeded, failed, or paused when the job says `more` (its budget ran out) or
+ * when it failed with a try left (its retry, after {@link RETRY_DELAY_MS}). A manual run's context
+ * slot is now rounded down to the minute.
  */
 export async function runJobSlot(
   job: Job,
@@ -215,23 +237,24 @@ export async function runJobSlot(
   } finally {
     clearInterval(heartbeat)
   }
-  // A chunked run that failed after saving progress is not given up while it has a try left:
-  // paused with its cursor and one try used, the next tick resumes it from the last chunk that
-  // committed (each chunk commits with its cursor, in its own transaction).
+  // A failed run is not given up while it has a try left: paused with one try used (and its
+  // cursor, if a chunk committed one in its own transaction), a tick at least RETRY_DELAY_MS later
+  // resumes it through the claim — so a transient error does not lose a scheduled slot. A manual
+  // run is retried only when it saved progress: its caller sees the failure and can run it again.
   const retried =
     outcome.status === 'failed' && attempt < MAX_ATTEMPTS
       ? await mine()
-          .where('cursor', 'is not', null)
+          .$if(o.trigger === 'manual', (q) => q.where('cursor', 'is not', null))
           .set({
             status: 'paused',
-            lease_until: null,
+            lease_until: new Date(clock.now().getTime() + RETRY_DELAY_MS),
             attempts: attempt + 1,
             error: message(outcome),
           })
           .executeTakeFirst()
       : undefined
   if (retried && retried.numUpdatedRows > 0n)
-    deps.logger.warn('job run failed after saving progress: the next tick resumes it', {
+    deps.logger.warn('job run failed: a later tick tries it again', {
       code: 'JOB_RETRIED',
       job: job.name,
       slot: o.slot.toISOString(),
@@ -258,7 +281,8 @@ const message = (o: SlotOutcome) =>
   o.status === 'failed' ? (o.error instanceof Error ? o.error.message : String(o.error)) : ''
 
 /**
- * One scheduled tick of a job at `slot`: first its paused runs, its runs whose process died (lease
+ * One scheduled tick of a job at `slot`: first its paused runs (a failed run's retry once its
+ * back-off passed), its runs whose process died (lease
  * passed) and the slots its cron matched since its last scheduled slot that no process ran — the
  * last two at most `config.jobs.catchUpHours` back — then, when `due`, `slot` itself; oldest
  * first, each through its claim, each logged and counted; no slot after the first once `budget`
@@ -352,6 +376,7 @@ async function slotsToRun(
       .where('job', '=', job.name)
       .where('status', '=', 'paused')
       .where('slot', '<=', o.slot)
+      .where(retryDue(clock.now()))
       .execute()
   ).map((r) => new Date(r.slot))
   const current = o.due && !o.resumeOnly ? [o.slot] : []
@@ -399,7 +424,7 @@ async function slotsToRun(
 
 /**
  * The jobs among `jobs` with a run a tick would continue without starting a slot: a paused run
- * (slot at most `at`), or — with catch-up on — a scheduled run whose lease passed within
+ * (slot at most `at`; a failed run's retry once its back-off passed), or — with catch-up on — a scheduled run whose lease passed within
  * `config.jobs.catchUpHours` before `at`. The Node sweep asks this every minute, so a paused
  * run of a daily job is resumed within a minute, not at its next slot: one query on the two
  * partial indexes (`job_runs_paused`, `job_runs_running`), nothing else when it finds none.
@@ -418,6 +443,7 @@ export async function jobsToResume(
     .where('job', 'in', names)
     .where('status', '=', 'paused')
     .where('slot', '<=', at)
+    .where(retryDue(clock.now()))
   const rows = await (config.jobs.catchUpHours === 0
     ? paused
     : paused.union(
