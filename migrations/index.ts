@@ -58,6 +58,7 @@ import * as m0057 from './0057_cheaper_checkin.js'
 import * as m0058 from './0058_rule_points_positive.js'
 import * as m0059 from './0059_robot_posts.js'
 import * as m0060 from './0060_admin_ledger_keys.js'
+import * as m0061 from './0061_outbox_expires_at.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -115,4 +116,5 @@ export const migrations: Record<string, Migration> = {
   '0058_rule_points_positive': m0058,
   '0059_robot_posts': m0059,
   '0060_admin_ledger_keys': m0060,
+  '0061_outbox_expires_at': m0061,
 }

@@ -16,6 +16,7 @@ import {
   enqueueCheckinReminders,
   type ReminderSettings,
   recordAuthorisation,
+  setReminder,
 } from './checkin-reminders.js'
 import { type DispatcherOptions, drainOutbox } from './outbox.js'
 import { recordSubscribeAccept } from './reachability.js'
@@ -88,14 +89,14 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
       .where('openid', '=', openid)
       .orderBy('id')
       .execute()
-  const dispatcher = (db = get().db, mp = true): DispatcherOptions => {
+  const dispatcher = (db = get().db, mp = true, now = at(3, '20:00')): DispatcherOptions => {
     const client = (appid: string) => sandboxClient(db, { appid, secret: SECRET, baseUrl: wx.url })
     return {
       db,
       api: client(APPID),
       mpApi: mp ? client(MP_APPID) : undefined,
       appid: APPID,
-      clock: { now: () => at(3, '20:00') },
+      clock: { now: () => now },
       logger: silentLogger,
       timeZone: TZ,
       rate: { perSecond: 0, burst: 1 },
@@ -109,6 +110,7 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
   beforeEach(async () => {
     await sql`delete from push_outbox`.execute(get().db)
     await sql`delete from checkin_reminders`.execute(get().db)
+    await sql`delete from outbox_pauses`.execute(get().db)
     wx.sent.length = 0
   })
 
@@ -250,6 +252,73 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect(pauses).toEqual([{ api: 'mp_subscribe', paused_until: at(4, '00:00') }])
     expect(await items(m.openid)).toMatchObject([{ kind: 'mp_subscribe', status: 'pending' }])
     await sql`delete from outbox_pauses`.execute(get().db)
+  })
+
+  it('a reminder a 45009 held until midnight expires unsent at the quiet hours; credits come back', async () => {
+    const [a, b, c] = [await member(), await member(), await member()]
+    // a wrote at 19:00 (customer-service window), b accepted the OA template, c the mini program's
+    await get()
+      .db.updateTable('members')
+      .set({ last_inbound_at: at(3, '19:00') })
+      .where('id', '=', a.id)
+      .execute()
+    await setReminder(get().db, {
+      appid: APPID,
+      memberId: a.id,
+      now: at(3, '10:00'),
+      timeZone: TZ,
+      settings,
+    })
+    await authorise(b, 'oa')
+    await authorise(c, 'mp')
+    expect(await run(at(3, '20:00'))).toMatchObject({ custom: 1, subscribe: 1, mpSubscribe: 1 })
+    expect([await credits(b.id), await credits(c.id)]).toMatchObject([
+      { oa_credits: 0 },
+      { mp_credits: 0 },
+    ])
+    const quota = { errcode: 45009, errmsg: 'reach max api daily quota limit' }
+    for (const method of ['custom.send', 'subscribe.send', 'mp.subscribe.send'])
+      wx.fault(method, quota)
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 0, paused: true })
+    // the pauses end at midnight Beijing time: inside the quiet hours (22:00–08:00), a new day
+    const late = dispatcher(get().db, true, new Date(at(4, '00:00').getTime() + 30_000))
+    expect(await drainOutbox(late)).toMatchObject({ sent: 0, skipped: 3 })
+    expect(wx.sent).toEqual([])
+    for (const m of [a, b, c])
+      expect(await items(m.openid)).toMatchObject([{ status: 'skipped', errcode: null }])
+    // the one-time authorisations they used were never spent: given back
+    expect([await credits(b.id), await credits(c.id)]).toMatchObject([
+      { oa_credits: 1 },
+      { mp_credits: 1 },
+    ])
+  })
+
+  it('a reminder retried past 2 h after its time expires unsent', async () => {
+    const m = await member()
+    await get()
+      .db.updateTable('members')
+      .set({ last_inbound_at: at(3, '18:00') })
+      .where('id', '=', m.id)
+      .execute()
+    await setReminder(get().db, {
+      appid: APPID,
+      memberId: m.id,
+      minute: 19 * 60,
+      now: at(3, '10:00'),
+      timeZone: TZ,
+      settings,
+    })
+    expect(await run(at(3, '19:00'))).toMatchObject({ custom: 1 })
+    // 503 (certainly not delivered): retried later, and the later attempts are late
+    wx.fault('custom.send', ...Array.from({ length: 4 }, () => ({ status: 503 })))
+    expect(await drainOutbox(dispatcher(get().db, true, at(3, '19:00')))).toMatchObject({
+      retried: 1,
+    })
+    wx.clearFaults()
+    const late = dispatcher(get().db, true, new Date(at(3, '21:00').getTime() + 30_000))
+    expect(await drainOutbox(late)).toMatchObject({ sent: 0, skipped: 1 })
+    expect(wx.sent).toEqual([])
+    expect(await items(m.openid)).toMatchObject([{ kind: 'custom', status: 'skipped' }])
   })
 
   it('without the mini program’s client the item fails instead of going through the OA', async () => {

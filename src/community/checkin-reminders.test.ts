@@ -10,6 +10,7 @@ import {
   parseReminderTime,
   type ReminderSettings,
   recordAuthorisation,
+  reminderDeadline,
   revokeAuthorisation,
   setReminder,
 } from './checkin-reminders.js'
@@ -35,6 +36,22 @@ describe('parseReminderTime', () => {
     expect(parseReminderTime('7')).toBe(420)
     for (const bad of ['24:00', '20:60', '20:3', 'abc', '', '20:30pm', '-1'])
       expect(parseReminderTime(bad)).toBeNull()
+  })
+})
+
+describe('reminderDeadline', () => {
+  it('is 2 h after the time, or the start of the quiet hours, or midnight, whichever is first', () => {
+    const deadline = (hhmm: string, s: ReminderSettings = settings) =>
+      reminderDeadline(at(3, hhmm), s, TZ).toISOString()
+    expect(deadline('19:00')).toBe(at(3, '21:00').toISOString())
+    expect(deadline('20:00')).toBe(at(3, '22:00').toISOString())
+    expect(deadline('21:30')).toBe(at(3, '22:00').toISOString())
+    const noQuiet = { ...settings, quietHours: null }
+    expect(deadline('21:30', noQuiet)).toBe(at(3, '23:30').toISOString())
+    expect(deadline('23:00', noQuiet)).toBe(at(4, '00:00').toISOString())
+    // quiet hours that do not wrap midnight
+    const afternoon = { ...settings, quietHours: { from: 13 * 60, to: 14 * 60 } }
+    expect(deadline('12:15', afternoon)).toBe(at(3, '13:00').toISOString())
   })
 })
 

@@ -9,7 +9,8 @@
  *                              sent with the mini program's token to its openid
  *   nothing                    else
  *
- * never inside quiet hours, at most once per community day, with the opt-out word (取消提醒) in it.
+ * never inside quiet hours, never more than 2 h late, at most once per community day (the outbox
+ * item carries that deadline: see {@link reminderDeadline}), with the opt-out word (取消提醒) in it.
  * The `checkin-reminders` job decides due members in batches of one statement each
  * ({@link enqueueCheckinReminders}): due rows are taken with `FOR UPDATE SKIP LOCKED` and their
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
@@ -23,7 +24,14 @@ import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
-import { localDay, localDayStart, type QuietHours, quietHoursEnd } from './community-time.js'
+import {
+  localDay,
+  localDayStart,
+  localMinutes,
+  nextLocalMidnight,
+  type QuietHours,
+  quietHoursEnd,
+} from './community-time.js'
 import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
 
 /** Reminder settings (from configuration). */
@@ -54,6 +62,27 @@ export const DEFAULT_REMINDER_SETTINGS: ReminderSettings = {
 
 /** A reminder later than this after its time is not sent (the job was down): it waits a day. */
 export const REMINDER_LATE_MS = 2 * 3600_000
+
+/**
+ * The last moment a reminder due at `slot` may go out: {@link REMINDER_LATE_MS} after it, or the
+ * start of the quiet hours, or the end of the community day, whichever comes first. Stored with
+ * its outbox item (`expires_at`): the notice lane is never held by quiet hours, and a 45009
+ * releases the items it paused at midnight, so a reminder held that long — or pushed late by a
+ * retry's back-off — is stored skipped (expired) by the dispatcher instead, its credit given back.
+ */
+export function reminderDeadline(slot: Date, s: ReminderSettings, timeZone: string): Date {
+  const minute = Math.floor(slot.getTime() / 60_000) * 60_000
+  const quiet = s.quietHours && s.quietHours.from !== s.quietHours.to ? s.quietHours : null
+  // minutes until the quiet hours begin (as quietHoursEnd counts them; 0: inside, never sent)
+  const toQuiet = quiet ? (quiet.from - localMinutes(slot, timeZone) + 1440) % 1440 : Infinity
+  return new Date(
+    Math.min(
+      slot.getTime() + REMINDER_LATE_MS,
+      minute + toQuiet * 60_000,
+      nextLocalMidnight(slot, timeZone).getTime(),
+    ),
+  )
+}
 
 /** `HH:MM` of community minutes. */
 export const formatMinutes = (minutes: number) =>
@@ -180,6 +209,10 @@ export type AuthorisationSource = { app: 'oa' } | { app: 'mp'; openid: string }
  * time chosen before, or the default. Accepting another template than the configured one's replaces
  * it (the credits counted for the old one are dropped). A mini-program grant records its time
  * (`mp_granted_at`): a refusal of an item enqueued before it leaves its credit alone.
+ *
+ * `turnOn: false` records the send only, leaving the reminder as it was (off, or on at its time;
+ * a member without one gets it off at the default time): the accept came with a time refused for
+ * quiet hours, and the credit the member granted is kept for when they choose another.
  */
 export async function recordAuthorisation(
   db: Kysely<Database>,
@@ -191,8 +224,11 @@ export async function recordAuthorisation(
     now: Date
     timeZone: string
     settings: ReminderSettings
+    /** Default true; false: only the credit (see above). */
+    turnOn?: boolean
   },
 ): Promise<void> {
+  const turnOn = a.turnOn ?? true
   const current = await reminderOf(db, a.memberId)
   const minute = current?.minute ?? a.settings.defaultMinute
   const next = occurrenceAfter(a.now, sql<number>`checkin_reminders.minute_of_day`, a.timeZone)
@@ -209,6 +245,7 @@ export async function recordAuthorisation(
     .values({
       member_id: a.memberId,
       appid: a.appid,
+      ...(turnOn ? {} : { enabled: false }),
       minute_of_day: minute,
       next_at: occurrenceAfter(a.now, minute, a.timeZone),
       ...(oa
@@ -224,10 +261,14 @@ export async function recordAuthorisation(
     })
     .onConflict((oc) =>
       oc.column('member_id').doUpdateSet({
-        // turning it on again keeps today's decision if the reminder was on already
-        next_at: sql<Date>`case when checkin_reminders.enabled then checkin_reminders.next_at
-          else ${next} end`,
-        enabled: true,
+        ...(turnOn
+          ? {
+              // turning it on again keeps today's decision if the reminder was on already
+              next_at: sql<Date>`case when checkin_reminders.enabled then checkin_reminders.next_at
+                else ${next} end`,
+              enabled: true,
+            }
+          : {}),
         updated_at: a.now,
         ...(oa
           ? { oa_template_id: a.templateId, oa_credits: credits('oa_credits', 'oa_template_id') }
@@ -303,6 +344,7 @@ export async function enqueueCheckinReminders(
   )
   const quiet = (at: Date) => quietHoursEnd(at, o.settings.quietHours, o.timeZone) !== null
   const send = !quiet(o.slot) && !quiet(o.now ?? o.slot)
+  const deadline = reminderDeadline(o.slot, o.settings, o.timeZone)
   const custom = JSON.stringify({ msgtype: 'text', text: { content: o.t('reminder.message') } })
   const sub = o.settings.subscribe
   const subscribe = sub
@@ -349,7 +391,7 @@ export async function enqueueCheckinReminders(
         for update skip locked
       ),
       decided as (
-        select p.member_id, m.appid, m.openid, p.mp_openid, case
+        select p.member_id, m.appid, m.openid, p.mp_openid, p.next_at, case
           when not ${send}::boolean or p.next_at <= ${since}::timestamptz
             or p.reminded_on = ${today}::date or not m.subscribed
             or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
@@ -381,11 +423,14 @@ export async function enqueueCheckinReminders(
       ),
       queued as (
         insert into push_outbox (appid, source, openid, kind, payload, lane, next_attempt_at,
-          created_at)
+          expires_at, created_at)
         select d.appid, ${`checkin-reminder:${today}`}, d.openid, d.kind,
           case d.kind when 'custom' then ${custom}::text when 'subscribe' then ${subscribe}::text
             else jsonb_set(${mpSubscribe}::jsonb, '{touser}', to_jsonb(d.mp_openid))::text end,
-          ${LANE.notice}, ${o.slot}::timestamptz, ${o.slot}::timestamptz
+          ${LANE.notice}, ${o.slot}::timestamptz,
+          -- a run catching up decides reminders due before its slot: 2 h from their own time
+          least(${deadline}::timestamptz, d.next_at + ${REMINDER_LATE_MS}::integer * interval '1 millisecond'),
+          ${o.slot}::timestamptz
         from decided d
         where d.kind is not null
         on conflict (appid, source, openid) do nothing

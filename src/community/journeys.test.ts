@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
@@ -16,7 +16,11 @@ const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const template = (id: string) => ({
   template_id: id,
-  data: { first: { value: '{{points}} 积分，{{offer}} 分券至 {{expires}}' } },
+  data: {
+    number1: { value: '{{points}}' },
+    thing2: { value: '{{offer}} 分券' },
+    time3: { value: '{{expires}}' },
+  },
 })
 
 describe('journey steps', () => {
@@ -41,7 +45,11 @@ describe('journey steps', () => {
       kind: 'template',
       payload: {
         template_id: 'T1',
-        data: { first: { value: '{{points}} 积分，50 分券至 2026-12-04' } },
+        data: {
+          number1: { value: '{{points}}' },
+          thing2: { value: '50 分券' },
+          time3: { value: '2026-12-04' },
+        },
       },
     })
     const tpl = stepMessage({ ...step, channel: 'template' }, t, new Date(), TZ)
@@ -59,6 +67,28 @@ describe('journey steps', () => {
     )
     expect(journeyStepsProblem([step, { ...step, delayHours: 1 }])).toBe('steps: keys must differ')
     expect(journeyStepsProblem([step])).toBeUndefined()
+  })
+
+  it('refuses a step whose template WeChat would refuse, naming the step and field', () => {
+    const bad = (data: Record<string, { value: string }>) => ({ template_id: 'T1', data })
+    // a template step's message and a custom step's fallback alike
+    expect(
+      journeyStepsProblem([
+        step,
+        { ...step, key: 'late', channel: 'template', template: bad({ first: { value: 'x' } }) },
+      ]),
+    ).toMatch(/^steps\.1\.template\.data\.first: /)
+    expect(
+      journeyStepsProblem([{ ...step, template: bad({ thing1: { value: '第一行\n第二行' } }) }]),
+    ).toMatch(/^steps\.0\.template\.data\.thing1\.value: no line breaks/)
+    expect(
+      journeyStepsProblem([
+        {
+          ...step,
+          template: bad({ thing1: { value: '一二三四五六七八九十一二三四五六七八九十一' } }),
+        },
+      ]),
+    ).toMatch(/^steps\.0\.template\.data\.thing1\.value: 21 characters/)
   })
 })
 
@@ -163,6 +193,21 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       status: 'paused',
       problem: 'steps.0.template: required',
     })
+    // nor one whose template WeChat would refuse (stored before templates were checked)
+    const legacy = account()
+    const first = { template_id: 'TR', data: { first: { value: '第一行\n第二行' } } }
+    const [, old] = await adoptJourneys(get().db, {
+      appid: legacy,
+      now,
+      templates: { at_risk: first },
+    })
+    const stale = await get()
+      .db.transaction()
+      .execute((trx) =>
+        setJourneyStatus(trx, { appid: legacy, id: old!.id, status: 'active', now }),
+      )
+    expect(stale).toMatchObject({ moved: false, status: 'paused' })
+    expect((stale as { problem: string }).problem).toMatch(/^steps\.0\.template\.data\.first: /)
   })
 
   it('runs the welcome series day 0/1/3 once per transition, with cap, opt-out and quiet hours, and reports it', async () => {
@@ -227,9 +272,10 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .select('fallback')
       .where('source', '=', day1[0]!.source)
       .executeTakeFirstOrThrow()
-    expect(JSON.parse(stored.fallback!).payload.data.first.value).toBe(
-      '7 积分，{{offer}} 分券至 {{expires}}',
-    )
+    expect(JSON.parse(stored.fallback!).payload.data).toMatchObject({
+      number1: { value: '7' },
+      thing2: { value: '{{offer}} 分券' },
+    })
 
     // day 3, then the tail: completed
     const t3 = new Date(t1.getTime() + 3 * DAY)
@@ -470,6 +516,67 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       started: 0,
       enqueued: 2,
     })
+  })
+
+  /**
+   * `db` for a run during which the operator pauses journey `id` (setJourneyStatus, committed on
+   * its own transaction): after the run read the journeys, before the run's first transaction.
+   */
+  function pausedMidRun(appid: string, id: number, now: Date) {
+    const { db } = get()
+    let pause: ReturnType<typeof setJourneyStatus> | undefined
+    const hooked = new Proxy(db, {
+      get(target, prop) {
+        if (prop === 'transaction')
+          return () => ({
+            execute: async <T>(work: (trx: Transaction<Database>) => Promise<T>) => {
+              pause ??= target
+                .transaction()
+                .execute((trx) => setJourneyStatus(trx, { appid, id, status: 'paused', now }))
+              await pause
+              return target.transaction().execute(work)
+            },
+          })
+        const value = Reflect.get(target, prop, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    return { db: hooked, paused: () => pause }
+  }
+
+  it('a journey paused while a run is in progress starts and sends no one from that run', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 2, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    const mid = pausedMidRun(appid, j.id, t1)
+    await run(t1, mid.db)
+    expect(await mid.paused()).toEqual({ moved: true, status: 'paused', outbox: 0 })
+    // day 0 would go out in the statement that starts them: read paused there, nobody starts
+    expect(await outbox(appid)).toEqual([])
+    expect(await enrollments(j.id)).toEqual([])
+  })
+
+  it('a journey paused while a run is in progress sends no later step from that run', async () => {
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    await members(appid, 2, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    await run(t1)
+    const t2 = new Date(t1.getTime() + DAY)
+    const mid = pausedMidRun(appid, j.id, t2)
+    await run(t2, mid.db)
+    // the pause held day 0's pushes; the run, which read the journey active, sent no day 1
+    expect(await mid.paused()).toEqual({ moved: true, status: 'paused', outbox: 2 })
+    expect((await outbox(appid)).map((o) => [o.source.split(':')[2], o.status])).toEqual([
+      ['0', 'held'],
+      ['0', 'held'],
+    ])
+    expect((await enrollments(j.id)).map((e) => e.next_step)).toEqual([1, 1])
   })
 
   // Last: its journey stays active, and the runs' totals include other tests' due steps.

@@ -18,9 +18,12 @@
  *      as for campaigns), and move to the next step, or wait `JOURNEY_TAIL_DAYS` for a conversion;
  *   4. enrollments past their last step and its tail end as `completed`.
  *
- * Paused journeys neither start nor send (their queued pushes are held, journey-actions.ts) but
- * still end enrollments that convert or leave. Steps go out in descending order within a run, so
- * an enrollment advances at most one step per run even after downtime.
+ * Paused journeys neither start nor send (their queued pushes are held, journey-catalog.ts) but
+ * still end enrollments that convert or leave. The status is read again, under the journey row's
+ * lock, in every transaction that starts members or sends a step (FOR SHARE, as campaigns do per
+ * batch): a pause committed while a run is in progress takes effect within one batch, and one
+ * waiting for a batch's lock holds what that batch queued. Steps go out in descending order within
+ * a run, so an enrollment advances at most one step per run even after downtime.
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
@@ -103,6 +106,7 @@ export async function runJourneys(
   }
   result.converted = await markJourneyConversions(db, journeys, o, sentOnStart)
   for (const j of journeys) {
+    // as read at the start (each batch checks again: a pause since then stops it)
     if (j.status === 'active')
       for (let k = j.steps.length - 1; k >= 0; k--) {
         const sent = await sendStep(db, j, k, o)
@@ -133,7 +137,8 @@ const cancelQueued = (ended: string) => sql`sources as materialized (
 /**
  * Step 1: the transitions recorded since the journey's watermark. Waits for a segment recompute
  * in progress (its advisory lock, shared), so every transition id up to the maximum read is
- * committed; the journey row's lock serializes parallel runs of one journey.
+ * committed; the journey row's lock serializes parallel runs of one journey, and its status is
+ * read under it (a pause since the run read the journeys starts no one).
  */
 async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: JourneyRunOptions) {
   const now = o.now
@@ -141,9 +146,9 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: Journey
     await sql`select pg_advisory_xact_lock_shared(hashtext('quanzi:recompute-segments'))`.execute(
       trx,
     )
-    const { enrolled_through: through } = await trx
+    const { enrolled_through: through, status } = await trx
       .selectFrom('journeys')
-      .select('enrolled_through')
+      .select(['enrolled_through', 'status'])
       .where('id', '=', j.id)
       .forUpdate()
       .executeTakeFirstOrThrow()
@@ -172,7 +177,7 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: Journey
             and x.member_id = t.member_id and x.status = 'active')
         order by t.member_id, t.id desc`
     const first = j.steps[0]
-    if (j.status === 'active' && first?.delayHours === 0 && !first.cap) {
+    if (status === 'active' && first?.delayHours === 0 && !first.cap) {
       // The first step is due as each member starts: sent in the statement that starts them, so
       // no enrollment is updated after its insert (an update of every new enrollment, with its
       // four index entries, cost ≈ 1 s per 50,000 at 1,000,000: bench/README.md). A step with
@@ -213,7 +218,7 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: Journey
         skipped: r.due - r.enqueued,
         sentOnStart: true,
       })
-    } else if (j.status === 'active' && first) {
+    } else if (status === 'active' && first) {
       const r = await sql`
         insert into journey_enrollments (journey_id, appid, member_id, transition_id, started_at,
           next_at)
@@ -418,6 +423,9 @@ function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
 /**
  * Step 3 for step `k`: one statement per batch of due enrollments (locked, skipping those another
  * run holds) records each one's outcome, applies the cap, enqueues the pushes and advances them.
+ * Each batch first takes the journey row FOR SHARE and checks that it is still active: a pause
+ * (setJourneyStatus, FOR UPDATE) either commits before it — the batch sends nothing and the step
+ * stops — or waits for it and then holds what it queued.
  */
 async function sendStep(
   db: Kysely<Database>,
@@ -430,9 +438,16 @@ async function sendStep(
   const total = { enqueued: 0, skipped: 0 }
   await inParallel(o.parallel ?? 2, async () => {
     for (;;) {
-      const { rows } = await db.transaction().execute(async (trx) => {
+      const rows = await db.transaction().execute(async (trx) => {
+        const live = await trx
+          .selectFrom('journeys')
+          .select('status')
+          .where('id', '=', j.id)
+          .forShare()
+          .executeTakeFirst()
+        if (live?.status !== 'active') return undefined
         await keyedJoins(trx)
-        return sql<{ due: number; enqueued: number }>`
+        const { rows } = await sql<{ due: number; enqueued: number }>`
       with due as (
         -- in the due index's order, so the scan stops after the batch (a second sort key made
         -- every batch read and sort every due enrollment: ~4 s a batch at 1,000,000)
@@ -451,7 +466,9 @@ async function sendStep(
       )
       select (select count(*) from due)::int as due,
         (select count(*) from pushed)::int as enqueued`.execute(trx)
+        return rows
       })
+      if (!rows) return // paused (or removed) since the run read it
       const r = rows[0]!
       total.enqueued += r.enqueued
       total.skipped += r.due - r.enqueued

@@ -8,11 +8,15 @@ import { spawn } from 'node:child_process'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { translator } from '../bot/i18n.js'
 import { type Clock, systemClock } from '../clock.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
+import { sendCustomMessage } from '../wechat/api/messages.js'
+import { campaignReport } from './campaign-report.js'
+import { dispatchCampaigns } from './campaigns.js'
 import {
   CLIENT_MSG_ID_WINDOW_MS,
   cancelSource,
@@ -21,6 +25,7 @@ import {
   drainOutbox,
   enqueue,
   LANE,
+  OPTED_OUT,
   type OutboxMessage,
   pruneOutbox,
   recordDelivery,
@@ -250,6 +255,37 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(await cancelSource(get().db, o.appid, `campaign:${running}:`, clock.now())).toBe(1)
     expect(await drainOutbox(o)).toMatchObject({ sent: 0 })
     expect((await rows(o.appid)).find((r) => r.openid === 'moved_f')!.status).toBe('cancelled')
+  })
+
+  it('holds a paused journey’s item that comes back from a retry', async () => {
+    const o = account()
+    const journey = await get()
+      .db.insertInto('journeys')
+      .values({
+        appid: o.appid,
+        key: 'welcome',
+        name: 'welcome',
+        segment: 'new',
+        status: 'paused',
+        steps: '[]',
+        created_at: clock.now(),
+        updated_at: clock.now(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    // claimed before the pause, then WeChat answers 503 (certainly not delivered: a retry)
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'moved_j', 'template', `journey:${journey.id}:0:1`, {
+          lane: LANE.campaign,
+        }),
+      ],
+      clock.now(),
+    )
+    wx.fault('template.send', ...Array.from({ length: 4 }, () => ({ status: 503 })))
+    expect(await drainOutbox(o)).toMatchObject({ retried: 1 })
+    expect((await rows(o.appid)).map((r) => r.status)).toEqual(['held'])
   })
 
   it('gives a counted customer-service send back when it certainly did not go', async () => {
@@ -511,6 +547,159 @@ forEachDatabase('outbox delivery', (get, dbName) => {
       .filter((s) => s.touser === 'cs_fallback')
       .map((s) => s.method)
     expect(methods).toEqual([...Array(5).fill('custom.send'), 'subscribe.send'])
+  })
+
+  it('withdraws campaign-lane items of a member who opted out after they were queued; notices go', async () => {
+    const o = account()
+    const db = get().db
+    await wrote(db, o.appid, ['optout_late', 'optout_stays'])
+    const [campaign] = await db
+      .insertInto('campaigns')
+      .values({
+        appid: o.appid,
+        name: 'evening',
+        status: 'scheduled',
+        audience: '{}',
+        variants: JSON.stringify([{ key: 'A', weight: 1, template }]),
+        run_at: new Date(clock.now().getTime() - 60_000),
+        created_at: clock.now(),
+        updated_at: clock.now(),
+      })
+      .returning('id')
+      .execute()
+    const settings = {
+      timeZone: 'Asia/Shanghai',
+      capHours: 24,
+      capSlackMinutes: 30,
+      quietHours: null,
+      publicBaseUrl: 'https://quanzi.example',
+    }
+    const t = translator('zh-CN')
+    const run = await dispatchCampaigns(db, { slot: clock.now(), now: clock.now(), settings, t })
+    expect(run.enqueued).toBe(2)
+    // an activity invitation (campaign lane) and an order notice (notice lane) for the same member
+    await enqueue(
+      db,
+      [
+        message(o.appid, 'optout_late', 'custom', 'activity:1:invite', { lane: LANE.campaign }),
+        message(o.appid, 'optout_late', 'template', 'order:1:paid', { lane: LANE.notice }),
+      ],
+      clock.now(),
+    )
+    // 退订 while the campaign drains (handlers/preferences.ts)
+    await db
+      .updateTable('members')
+      .set({ marketing_opt_out: true })
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'optout_late')
+      .execute()
+    const summary = await drainOutbox(o)
+    expect(summary).toMatchObject({ sent: 2, cancelled: 2, skipped: 0, failed: 0 })
+    const got = sentTo(o.appid).map((s) => `${s.touser} ${s.method}`)
+    expect(got.sort()).toEqual(['optout_late template.send', 'optout_stays template.send'])
+    const late = (await rows(o.appid)).filter((r) => r.openid === 'optout_late')
+    expect(late.map((r) => [r.source.split(':')[0], r.status, r.errmsg])).toEqual([
+      ['campaign', 'cancelled', OPTED_OUT],
+      ['activity', 'cancelled', OPTED_OUT],
+      ['order', 'sent', null],
+    ])
+    // the campaign report counts it neither sent nor failed
+    const report = await campaignReport(db, campaign!.id)
+    expect(report.variants[0]).toMatchObject({ enqueued: 2, sent: 1, failed: 0 })
+  })
+
+  for (const errcode of [45047, 45015] as const) {
+    it(`sends the fallback when WeChat refuses the window itself (${errcode}), and reroutes the member`, async () => {
+      const o = account({ concurrency: 1 })
+      const db = get().db
+      await wrote(db, o.appid, ['wx_closed', 'wx_closed_bare'])
+      if (errcode === 45047)
+        // another tool (or staff in the MP console) used the window's quota: our count says 0
+        for (const openid of ['wx_closed', 'wx_closed_bare'])
+          for (let i = 0; i < 5; i++)
+            await sendCustomMessage(o.api, openid, {
+              msgtype: 'text',
+              text: { content: '人工回复' },
+            })
+      else
+        for (const openid of ['wx_closed', 'wx_closed_bare'])
+          wx.setUser(openid, { subscribe: true, windowOpen: false })
+      const fallback = { kind: 'template' as const, payload: template }
+      await enqueue(
+        db,
+        [
+          message(o.appid, 'wx_closed', 'custom', 'notice:1', { fallback }),
+          message(o.appid, 'wx_closed', 'custom', 'notice:2', { fallback }),
+          message(o.appid, 'wx_closed_bare', 'custom', 'notice:3'),
+        ],
+        clock.now(),
+      )
+      const before = wx.calls('custom.send')
+      const sentBefore = sentTo(o.appid).length
+      expect(await drainOutbox(o)).toMatchObject({ sent: 2, skipped: 1 })
+      // WeChat refused once per member; the member's second item went straight to its fallback
+      expect(wx.calls('custom.send') - before).toBe(2)
+      const sent = sentTo(o.appid).slice(sentBefore)
+      expect(sent.map((s) => `${s.touser} ${s.method}`)).toEqual([
+        'wx_closed template.send',
+        'wx_closed template.send',
+      ])
+      const byId = await rows(o.appid)
+      expect(byId.map((r) => [r.source, r.status])).toEqual([
+        ['notice:1', 'sent'],
+        ['notice:2', 'sent'],
+        ['notice:3', 'skipped'],
+      ])
+      expect(byId[2]!.errcode).toBe(errcode) // no fallback: skipped with WeChat's errcode
+      expect(byId.every((r) => r.attempt_started_at === null)).toBe(true)
+      const closed = await db
+        .selectFrom('member_reachability')
+        .select(['openid', 'errcode'])
+        .where('appid', '=', o.appid)
+        .where('channel', '=', 'custom')
+        .orderBy('openid')
+        .execute()
+      expect(closed).toEqual([
+        { openid: 'wx_closed', errcode },
+        { openid: 'wx_closed_bare', errcode },
+      ])
+      // a later item reroutes without asking WeChat
+      await enqueue(
+        db,
+        [message(o.appid, 'wx_closed', 'custom', 'notice:4', { fallback })],
+        clock.now(),
+      )
+      expect(await drainOutbox(o)).toMatchObject({ sent: 1 })
+      expect(wx.calls('custom.send') - before).toBe(2)
+    })
+  }
+
+  it('never sends a fallback twice: one whose answer was lost after WeChat refused the window is unknown', async () => {
+    const o = account({ timeoutMs: 200 })
+    await wrote(get().db, o.appid, ['fb_lost'])
+    await enqueue(
+      get().db,
+      [
+        message(o.appid, 'fb_lost', 'custom', 'notice:1', {
+          fallback: {
+            kind: 'subscribe',
+            payload: { template_id: 'SUB_TPL', data: { thing1: { value: '积分到账' } } },
+          },
+        }),
+      ],
+      clock.now(),
+    )
+    wx.fault('custom.send', { errcode: 45047 })
+    wx.fault(
+      'subscribe.send',
+      ...Array.from({ length: 4 }, () => ({ dropResponse: true as const })),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, unknown: 1, retried: 0 })
+    expect(sentTo(o.appid).map((s) => s.method)).toEqual(['subscribe.send'])
+    expect(await rows(o.appid)).toMatchObject([{ status: 'unknown' }])
+    advance(3600_000)
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, unknown: 0 })
+    expect(sentTo(o.appid)).toHaveLength(1)
   })
 
   it('prunes finished replies and notices, receipts and closed windows; keeps campaigns and work', async () => {

@@ -11,7 +11,7 @@ import { type DispatcherOptions, type DrainSummary, drainOutbox } from './outbox
 /** Where a worker reports its drains. */
 type Reporting = { metrics?: Metrics; traffic?: TrafficCounter }
 
-const RESULTS = ['sent', 'skipped', 'failed', 'retried', 'unknown'] as const
+const RESULTS = ['sent', 'skipped', 'failed', 'retried', 'unknown', 'cancelled'] as const
 
 /** Counts one drain in the metrics and traffic counts, and logs it when it did something. */
 function reportDrain(options: DispatcherOptions & Reporting, summary: DrainSummary): void {
@@ -71,6 +71,7 @@ export async function drainOutboxWithin(
     failed: 0,
     retried: 0,
     unknown: 0,
+    cancelled: 0,
     paused: false,
     batches: 0,
     outOfTime: false,

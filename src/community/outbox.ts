@@ -5,7 +5,8 @@
  * when the lease runs out), lane by lane — replies, then notices, then campaigns — check
  * reachability and the customer-service window's quota, take tokens from the account's shared
  * bucket, send, and store each item's result as soon as it is known: sent (with WeChat's msgid),
- * skipped (with the errcode that closed the channel), failed, or unknown.
+ * skipped (with the errcode that closed the channel), failed, unknown, or cancelled (a campaign-lane
+ * item whose member has opted out since it was enqueued: opt-out is read again at send time).
  *
  * Sent at most once: a template carries `client_msg_id = qz<id>`, which WeChat de-duplicates for
  * about 10 minutes, so a template whose attempt had no answer (a timeout, a crash) is sent again
@@ -50,6 +51,7 @@ import {
   recordMiniProgramRefusal,
   recordTemplateBlock,
   recordUnreachable,
+  returnAuthorisation,
 } from './reachability.js'
 
 /**
@@ -77,6 +79,8 @@ export interface OutboxMessage {
    * e.g. a subscribe message the member accepted: `{kind, payload}`.
    */
   fallback?: { kind: OutboxKind; payload: object }
+  /** Not sent when claimed at or after this: stored `skipped` ({@link EXPIRED}). */
+  expiresAt?: Date
 }
 
 /** Enqueues messages; duplicates of (appid, source, openid) are ignored. Returns how many were new. */
@@ -99,6 +103,7 @@ export async function enqueue(
           lane: m.lane ?? LANE.notice,
           fallback: m.fallback ? JSON.stringify(m.fallback) : null,
           next_attempt_at: m.notBefore ?? now,
+          expires_at: m.expiresAt ?? null,
           created_at: now,
         })),
       )
@@ -111,9 +116,9 @@ export async function enqueue(
 }
 
 /**
- * Holds the pending items whose source starts with `prefix` (a paused campaign:
- * `campaign:<id>:`): they are not sent until {@link releaseSource}. Items in a claim being sent
- * now finish (pausing takes effect within one batch). Returns how many were held.
+ * Holds the pending items whose source starts with `prefix` (a paused campaign, `campaign:<id>:`,
+ * or journey, `journey:<id>:`): they are not sent until {@link releaseSource}. Items in a claim
+ * being sent now finish (pausing takes effect within one batch). Returns how many were held.
  */
 export async function holdSource(db: Kysely<Database>, appid: string, prefix: string) {
   const rows = await db
@@ -296,9 +301,12 @@ export async function claim(
 /** What happened to one item. */
 export type ItemResult =
   | { id: number; status: 'sent'; msgid: string | null }
-  | { id: number; status: 'skipped'; errcode: number; errmsg: string }
+  /** Not sent: the channel is closed (errcode), or the item expired (null, {@link EXPIRED}). */
+  | { id: number; status: 'skipped'; errcode: number | null; errmsg: string }
   | { id: number; status: 'failed'; errcode: number | null; errmsg: string }
   | { id: number; status: 'unknown'; errcode: null; errmsg: string }
+  /** Withdrawn before it was sent: a marketing item whose member opted out since it was queued. */
+  | { id: number; status: 'cancelled'; errcode: null; errmsg: string }
   | {
       id: number
       status: 'retry'
@@ -318,6 +326,8 @@ export interface DrainSummary {
   retried: number
   /** Maybe delivered, not sent again (a timeout on a message WeChat cannot de-duplicate). */
   unknown: number
+  /** Campaign-lane items not sent: the member opted out (退订) after they were enqueued. */
+  cancelled: number
   /** True when a 45009 quota error paused an API. */
   paused: boolean
 }
@@ -387,6 +397,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     failed: 0,
     retried: 0,
     unknown: 0,
+    cancelled: 0,
     paused: false,
   }
   // The first claim reuses this probe (unless quiet hours move items first).
@@ -490,8 +501,9 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     if (!called && throttled) unusedTokens++
     if (result.status === 'retry') summary.retried++
     else if (result.status !== 'released') summary[result.status]++
-    await writer.result(result)
+    const stored = await writer.result(result)
     held.delete(work.item.id)
+    return stored
   }
 
   const process = async (work: Work) => {
@@ -502,6 +514,25 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       const window = item.previous_attempt.getTime() + CLIENT_MSG_ID_WINDOW_MS
       if (item.kind !== 'template' || now.getTime() >= window)
         return settle(work, unknown(item, 'an earlier attempt may have delivered it'), false)
+    }
+    // Opt-out is checked when a campaign is enqueued, but a large drain or a quiet-hours backlog
+    // sends hours later: a marketing item of a member who has opted out (退订) since is withdrawn.
+    // Replies and notices (lanes 0 and 1) still go.
+    if (item.lane === LANE.campaign && work.reach.optedOut(item.openid))
+      return settle(
+        work,
+        item.previous_attempt
+          ? unknown(item, 'opted out; an earlier attempt may have delivered it')
+          : { id: item.id, status: 'cancelled', errcode: null, errmsg: OPTED_OUT },
+        false,
+      )
+    // Past its deadline (a check-in reminder held by a 45009 pause until midnight, or pushed late
+    // by a retry's back-off): not sent, and the one-time authorisation it used is given back once
+    // its result is stored (only the claim holding it stores it).
+    if (item.expires_at && now >= item.expires_at) {
+      const expired = { id: item.id, status: 'skipped', errcode: null, errmsg: EXPIRED } as const
+      if (await settle(work, expired, false)) await returnAuthorisation(o.db, item, now)
+      return
     }
     if (item.lane === LANE.campaign && work.quietEnd)
       return settle(work, released(item, work.quietEnd), false)
@@ -541,8 +572,12 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
         false,
       )
     const refund = async (result: ItemResult) => {
-      if (reserved && result.status !== 'sent' && result.status !== 'unknown')
-        await refundCsSend(o.db, item, reserved)
+      if (!reserved || result.status === 'sent' || result.status === 'unknown') return
+      // WeChat refused the window itself: it is used up for the member's other items too (they
+      // reroute without asking again), not given back; the member's next message opens a new one.
+      if (result.status === 'skipped' && closesCsWindow(result.errcode))
+        await useUpCsWindow(o.db, item, reserved)
+      else await refundCsSend(o.db, item, reserved)
     }
     if (pausedUntil(kind)) {
       const result = released(item, pausedUntil(kind)!)
@@ -555,18 +590,43 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       held.delete(item.id) // the lease was lost: another dispatcher has it now
       return
     }
-    try {
-      const msgid = await send(o, kind, payload, item)
-      return settle(work, { id: item.id, status: 'sent', msgid }, true)
-    } catch (error) {
-      const result = await classify(o, item, kind, error, maxAttempts, scope(), now, payload)
-      if (result.status === 'released') {
-        pauses.set(kind, result.at)
-        summary.paused = true
+    const attempt = async (): Promise<ItemResult> => {
+      try {
+        return { id: item.id, status: 'sent', msgid: await send(o, kind, payload, item) }
+      } catch (error) {
+        const result = await classify(o, item, kind, error, maxAttempts, scope(), now, payload)
+        if (result.status === 'released') {
+          pauses.set(kind, result.at)
+          summary.paused = true
+        }
+        await refund(result)
+        return result
       }
-      await refund(result)
-      return settle(work, result, true)
     }
+    let result = await attempt()
+    // WeChat refused the customer-service message for the window our count thought open (45015
+    // expired, 45047 used up: staff replied from the MP console, another tool). classify recorded
+    // the window closed; the fallback goes now, in the same attempt. The refusal says the message
+    // did not go, and the mark stays: a crash from here leaves the item unknown, never sent twice.
+    if (
+      result.status === 'skipped' &&
+      kind === 'custom' &&
+      item.fallback &&
+      closesCsWindow(result.errcode)
+    ) {
+      reserved = undefined
+      const fallback = JSON.parse(item.fallback) as Fallback
+      kind = fallback.kind
+      payload = fallback.payload
+      const shut =
+        reach(kind) ??
+        (kind === 'custom' ? { errcode: result.errcode, reason: 'fallback is custom' } : null)
+      if (shut)
+        result = { id: item.id, status: 'skipped', errcode: shut.errcode, errmsg: shut.reason }
+      else if (pausedUntil(kind)) result = released(item, pausedUntil(kind)!)
+      else result = await attempt()
+    }
+    return settle(work, result, true)
   }
 
   const worker = async () => {
@@ -667,6 +727,30 @@ async function reserveCsSend(
     where w.window_opened_at < excluded.window_opened_at or w.sent < ${CS_WINDOW_QUOTA}
     returning w.window_opened_at as opened`.execute(db)
   return rows[0]?.opened
+}
+
+/** The errcodes by which WeChat refuses a customer-service message for the member's window. */
+const closesCsWindow = (errcode: number | null) => errcode === 45015 || errcode === 45047
+
+/** The errmsg of an item skipped because it was claimed after its deadline (`expires_at`). */
+export const EXPIRED = 'expired'
+
+/** The errmsg of an item withdrawn because its member opted out of marketing. */
+export const OPTED_OUT = 'opted out'
+
+/**
+ * Counts the window WeChat refused as used up (same window only), so the member's other items,
+ * in this claim or another dispatcher's, reroute to their fallback without asking WeChat again.
+ */
+async function useUpCsWindow(db: Kysely<Database>, item: OutboxItem, opened: Date) {
+  await db
+    .updateTable('cs_window_sends')
+    .set({ sent: CS_WINDOW_QUOTA })
+    .where('appid', '=', item.appid)
+    .where('openid', '=', item.openid)
+    .where('window_opened_at', '=', opened)
+    .where('sent', '<', CS_WINDOW_QUOTA)
+    .execute()
 }
 
 /** Gives back a counted send that certainly did not go (same window only). */
@@ -775,6 +859,14 @@ async function classify(
   return { id: item.id, status: 'failed', errcode, errmsg }
 }
 
+/**
+ * The paused owners of campaign-lane items, as `(kind, id)`: an item whose source is
+ * `<kind>:<id>:…` (`campaign:<id>:`, `journey:<id>:`) is held rather than queued again while its
+ * owner is paused, as holdSource held its pending items when the pause was made.
+ */
+const PAUSED_SOURCES = sql`select 'campaign' as kind, id from campaigns where status = 'paused'
+  union all select 'journey', id from journeys where status = 'paused'`
+
 /** How long a write waits for others to join it (results of sends finishing together). */
 const GROUP_WINDOW_MS = 2
 /** At most this many writes per statement. */
@@ -817,13 +909,13 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string, clock:
       })
       const rows = await sql<{ id: number }>`
         update push_outbox as o set
-          -- an item going back to the queue while its campaign is paused is held instead (a pause
+          -- an item going back to the queue while its source is paused is held instead (a pause
           -- during its send, retry or quota wait); resuming releases it
           status = case when v.status = 'pending' and o.lane = 2
-            and exists (select 1 from campaigns c where c.status = 'paused'
-              and c.id = case when split_part(o.source, ':', 1) = 'campaign'
-                and split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
-                then split_part(o.source, ':', 2)::bigint end)
+            and exists (select 1 from (${PAUSED_SOURCES}) p
+              where p.kind = split_part(o.source, ':', 1)
+                and p.id = case when split_part(o.source, ':', 2) ~ '^[0-9]{1,18}$'
+                  then split_part(o.source, ':', 2)::bigint end)
             then 'held' else v.status end,
           errcode = v.errcode,
           errmsg = v.errmsg,

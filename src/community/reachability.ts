@@ -12,7 +12,7 @@
  *                              → the member's mini-program authorisation dropped (a new accept)
  */
 import { type Kysely, sql } from 'kysely'
-import type { Database } from '../db/schema.js'
+import type { Database, OutboxItem } from '../db/schema.js'
 import { customWindowOpen } from '../wechat/api/messages.js'
 
 export type Channel = 'template' | 'custom' | 'subscribe'
@@ -113,6 +113,48 @@ export async function recordMiniProgramRefusal(
     .execute()
 }
 
+/**
+ * Gives back the one-time authorisation an outbox item used when it was enqueued — a check-in
+ * reminder's credit, counted per member and template in `checkin_reminders` — for an item that was
+ * never sent (it expired): an account subscribe message's to the member's OA credits, a mini-program
+ * one's to the credits of the mini-program openid it was addressed to, each only while the
+ * reminder still counts that template. Other kinds used none.
+ */
+export async function returnAuthorisation(
+  db: Kysely<Database>,
+  item: Pick<OutboxItem, 'appid' | 'openid' | 'kind' | 'payload'>,
+  now: Date,
+): Promise<void> {
+  if (item.kind !== 'subscribe' && item.kind !== 'mp_subscribe') return
+  const { template_id: templateId, touser } = JSON.parse(item.payload) as {
+    template_id?: string
+    touser?: string
+  }
+  if (!templateId) return
+  if (item.kind === 'subscribe')
+    await db
+      .updateTable('checkin_reminders')
+      .set((eb) => ({ oa_credits: eb('oa_credits', '+', 1), updated_at: now }))
+      .where('appid', '=', item.appid)
+      .where('oa_template_id', '=', templateId)
+      .where('member_id', 'in', (eb) =>
+        eb
+          .selectFrom('members')
+          .select('id')
+          .where('appid', '=', item.appid)
+          .where('openid', '=', item.openid),
+      )
+      .execute()
+  else if (touser)
+    await db
+      .updateTable('checkin_reminders')
+      .set((eb) => ({ mp_credits: eb('mp_credits', '+', 1), updated_at: now }))
+      .where('appid', '=', item.appid)
+      .where('mp_openid', '=', touser)
+      .where('mp_template_id', '=', templateId)
+      .execute()
+}
+
 /** The scope of a template channel closed by a `failed:user block` delivery receipt. */
 const USER_BLOCK = 'user block'
 
@@ -180,6 +222,11 @@ export type ReachabilityCheck = ((
 ) => Unreachable | null) & {
   /** When the member's current customer-service window opened (their last message), if known. */
   windowOpenedAt(openid: string): Date | null
+  /**
+   * Whether the member has opted out of marketing (退订) as of the load: read at send time, so an
+   * opt-out after a campaign was enqueued still stops its push.
+   */
+  optedOut(openid: string): boolean
 }
 
 /**
@@ -194,11 +241,12 @@ export async function loadReachability(
   now: Date,
 ): Promise<ReachabilityCheck> {
   const unique = [...new Set(openids)]
-  if (unique.length === 0) return Object.assign(() => null, { windowOpenedAt: () => null })
+  if (unique.length === 0)
+    return Object.assign(() => null, { windowOpenedAt: () => null, optedOut: () => false })
   const [members, blocks] = await Promise.all([
     db
       .selectFrom('members')
-      .select(['openid', 'subscribed', 'subscribed_at', 'last_inbound_at'])
+      .select(['openid', 'subscribed', 'subscribed_at', 'last_inbound_at', 'marketing_opt_out'])
       .where('appid', '=', appid)
       .where('openid', 'in', unique)
       .execute(),
@@ -237,5 +285,6 @@ export async function loadReachability(
   }
   return Object.assign(check, {
     windowOpenedAt: (openid: string) => byOpenid.get(openid)?.last_inbound_at ?? null,
+    optedOut: (openid: string) => byOpenid.get(openid)?.marketing_opt_out === true,
   })
 }

@@ -278,6 +278,11 @@ export interface PushOutboxTable {
   created_at: Timestamp
   sent_at: Timestamp | null
   delivered_at: Timestamp | null
+  /**
+   * Not sent when claimed at or after this (stored `skipped`, errmsg `expired`), e.g. a check-in
+   * reminder's last useful moment; null: no deadline (migration 0061).
+   */
+  expires_at: Timestamp | null
 }
 
 /** A quota error (45009) pauses one API of an account until the quota resets. */
@@ -748,7 +753,10 @@ export interface JobRunsTable {
   job: string
   slot: Timestamp
   trigger: 'schedule' | 'manual'
-  /** `paused`: the run used up its invocation's budget; the next tick resumes it (0050). */
+  /**
+   * `paused`: the run used up its invocation's budget, or failed with a try left; a later tick
+   * resumes it (0050).
+   */
   status: 'running' | 'paused' | 'succeeded' | 'failed'
   worker: string
   result: string | null
@@ -757,9 +765,12 @@ export interface JobRunsTable {
   error: string | null
   started_at: Timestamp
   finished_at: Timestamp | null
-  /** While running: the claim lasts until then unless renewed (a heartbeat); null before 0023. */
+  /**
+   * While running: the claim lasts until then unless renewed (a heartbeat); null before 0023.
+   * While paused after a failure: not resumed before then (the retry's back-off).
+   */
   lease_until: Timestamp | null
-  /** Tries of this slot: 1, or 2 after a takeover of a run whose process died. */
+  /** Tries of this slot: 1, or 2 after a takeover of a run whose process died or after a failure. */
   attempts: Generated<number>
 }
 
