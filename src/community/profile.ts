@@ -4,7 +4,7 @@
  * program or the chat (`资料 生日 5月`) — the member earns the rule's points once (default 30,
  * cap `ever`, and one idempotency key per member).
  */
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import { type DisplayNameCheck, validateDisplayName } from './display-names.js'
 import { awardRule, withMemberLocked } from './points-ledger.js'
@@ -118,34 +118,45 @@ export async function updateProfile(
   change: ProfileChange,
   at: { now: Date; timeZone: string },
 ): Promise<ProfileUpdate> {
-  return withMemberLocked(db, memberId, async (trx, locked) => {
-    const set = {
-      ...(change.nickname !== undefined ? { display_name: change.nickname } : {}),
-      ...(change.birthMonth !== undefined ? { birth_month: change.birthMonth } : {}),
-      ...(change.city !== undefined ? { city: change.city } : {}),
-    }
-    const member =
-      Object.keys(set).length === 0
-        ? locked
-        : await trx
-            .updateTable('members')
-            .set(set)
-            .where('id', '=', memberId)
-            .returningAll()
-            .executeTakeFirstOrThrow()
-    const missing = missingFields(member)
-    if (missing.length > 0) return { member, missing, awarded: null }
-    const outcome = await awardRule(trx, member, {
-      appid: member.appid,
-      memberId: member.id,
-      rule: 'complete_profile',
-      idempotencyKey: `complete_profile:${member.id}`,
-      reference: 'profile',
-      now: at.now,
-      timeZone: at.timeZone,
-    })
-    return { member, missing, awarded: outcome.status === 'applied' ? outcome.delta : null }
+  return withMemberLocked(db, memberId, (trx, locked) => changeProfile(trx, locked, change, at))
+}
+
+/**
+ * {@link updateProfile} in the caller's transaction, for a member the caller has locked
+ * (`lockMember`): the mini program's writes lock the user's link first (shop/linked-member.ts).
+ */
+export async function changeProfile(
+  trx: Transaction<Database>,
+  locked: Member,
+  change: ProfileChange,
+  at: { now: Date; timeZone: string },
+): Promise<ProfileUpdate> {
+  const set = {
+    ...(change.nickname !== undefined ? { display_name: change.nickname } : {}),
+    ...(change.birthMonth !== undefined ? { birth_month: change.birthMonth } : {}),
+    ...(change.city !== undefined ? { city: change.city } : {}),
+  }
+  const member =
+    Object.keys(set).length === 0
+      ? locked
+      : await trx
+          .updateTable('members')
+          .set(set)
+          .where('id', '=', locked.id)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+  const missing = missingFields(member)
+  if (missing.length > 0) return { member, missing, awarded: null }
+  const outcome = await awardRule(trx, member, {
+    appid: member.appid,
+    memberId: member.id,
+    rule: 'complete_profile',
+    idempotencyKey: `complete_profile:${member.id}`,
+    reference: 'profile',
+    now: at.now,
+    timeZone: at.timeZone,
   })
+  return { member, missing, awarded: outcome.status === 'applied' ? outcome.delta : null }
 }
 
 /** Whether the member already earned `complete_profile`. */

@@ -68,56 +68,71 @@ export type ReviewResult =
   /** Not the member's order; not paid or (partly) refunded; reviewed before. */
   | { status: 'not_found' | 'not_eligible' | 'already_reviewed' }
 
+function checkRating(rating: number) {
+  if (!Number.isInteger(rating) || rating < 1 || rating > 5)
+    throw new RangeError('rating must be 1–5')
+}
+
 /** Submits a review of the member's order and awards `product_review` once. */
 export async function submitReview(db: Kysely<Database>, r: ReviewInput): Promise<ReviewResult> {
-  if (!Number.isInteger(r.rating) || r.rating < 1 || r.rating > 5)
-    throw new RangeError('rating must be 1–5')
-  return withMemberLocked(db, r.memberId, async (trx, member) => {
-    const order = await trx
-      .selectFrom('orders')
-      .select(['id', 'appid', 'product_id', 'status', 'refunded_fen'])
-      .where('out_trade_no', '=', r.outTradeNo)
-      .where('member_id', '=', member.id)
-      // Held until the award commits: a refund settling meanwhile waits for it.
-      .forShare()
-      .executeTakeFirst()
-    if (!order) return { status: 'not_found' }
-    if (order.status !== 'paid' || order.refunded_fen > 0) return { status: 'not_eligible' }
-    const review = await trx
-      .insertInto('product_reviews')
-      .values({
-        appid: order.appid,
-        member_id: member.id,
-        order_id: order.id,
-        product_id: order.product_id,
-        rating: r.rating,
-        body: r.text,
-        created_at: r.now,
-      })
-      .onConflict((oc) => oc.column('order_id').doNothing())
-      .returning('id')
-      .executeTakeFirst()
-    if (!review) return { status: 'already_reviewed' }
-    const outcome = await awardRule(trx, member, {
-      appid: member.appid,
-      memberId: member.id,
-      rule: 'product_review',
-      idempotencyKey: `product_review:${review.id}`,
-      reference: `review:${review.id}`,
-      now: r.now,
-      timeZone: r.timeZone,
+  checkRating(r.rating)
+  return withMemberLocked(db, r.memberId, (trx, member) => reviewOrder(trx, member, r))
+}
+
+/**
+ * {@link submitReview} in the caller's transaction, for a member the caller has locked
+ * (`lockMember`; `r.memberId` is not read): the mini program's writes lock the user's link first.
+ */
+export async function reviewOrder(
+  trx: Transaction<Database>,
+  member: Member,
+  r: Omit<ReviewInput, 'memberId'>,
+): Promise<ReviewResult> {
+  checkRating(r.rating)
+  const order = await trx
+    .selectFrom('orders')
+    .select(['id', 'appid', 'product_id', 'status', 'refunded_fen'])
+    .where('out_trade_no', '=', r.outTradeNo)
+    .where('member_id', '=', member.id)
+    // Held until the award commits: a refund settling meanwhile waits for it.
+    .forShare()
+    .executeTakeFirst()
+  if (!order) return { status: 'not_found' }
+  if (order.status !== 'paid' || order.refunded_fen > 0) return { status: 'not_eligible' }
+  const review = await trx
+    .insertInto('product_reviews')
+    .values({
+      appid: order.appid,
+      member_id: member.id,
+      order_id: order.id,
+      product_id: order.product_id,
+      rating: r.rating,
+      body: r.text,
+      created_at: r.now,
     })
-    const points = outcome.status === 'applied' ? outcome.delta : 0
-    if (points > 0)
-      await trx.updateTable('product_reviews').set({ points }).where('id', '=', review.id).execute()
-    return {
-      status: 'created',
-      reviewId: review.id,
-      points,
-      capped: outcome.status === 'capped',
-      balance: outcome.balance,
-    }
+    .onConflict((oc) => oc.column('order_id').doNothing())
+    .returning('id')
+    .executeTakeFirst()
+  if (!review) return { status: 'already_reviewed' }
+  const outcome = await awardRule(trx, member, {
+    appid: member.appid,
+    memberId: member.id,
+    rule: 'product_review',
+    idempotencyKey: `product_review:${review.id}`,
+    reference: `review:${review.id}`,
+    now: r.now,
+    timeZone: r.timeZone,
   })
+  const points = outcome.status === 'applied' ? outcome.delta : 0
+  if (points > 0)
+    await trx.updateTable('product_reviews').set({ points }).where('id', '=', review.id).execute()
+  return {
+    status: 'created',
+    reviewId: review.id,
+    points,
+    capped: outcome.status === 'capped',
+    balance: outcome.balance,
+  }
 }
 
 /**

@@ -9,27 +9,30 @@
  *   PUT  profile        { nickname?, birthMonth?, city? }       → { profile, awarded }
  *
  * Refusals are `{code, message}`: 404 NOT_FOUND, 409 NOT_ELIGIBLE / ALREADY_REVIEWED, 400 with the
- * field for bad input.
+ * field for bad input. Writes run on the member the user is linked to now, under their link
+ * (shop/linked-member.ts): a 绑定 racing them never leaves them on the member it moved away from.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
+import { lockMember } from '../community/points-ledger.js'
 import {
+  changeProfile,
   checkField,
   missingFields,
   type ProfileChange,
   type ProfileField,
-  updateProfile,
 } from '../community/profile.js'
 import {
   listReviews,
   REVIEW_TEXT_MAX,
   REVIEW_TEXT_MIN,
+  reviewOrder,
   reviewText,
-  submitReview,
 } from '../community/reviews.js'
 import { shareLink } from '../community/shares.js'
 import type { Member } from '../db/schema.js'
+import { mpUser, withLinkedMember } from '../shop/linked-member.js'
 import type { ShopRouteOptions } from './shop.js'
 import { InputError, int, parseBody, parseQuery } from './validate.js'
 
@@ -86,14 +89,16 @@ export function earnRoutes(
 
   app.post('/reviews', async (c) => {
     const body = await parseBody(c, reviewBody)
-    const r = await submitReview(db, {
-      memberId: c.var.memberId,
-      outTradeNo: body.outTradeNo,
-      rating: body.rating,
-      text: body.text,
-      now: o.clock.now(),
-      timeZone: o.timeZone,
-    })
+    const now = o.clock.now()
+    const r = await withLinkedMember(db, mpUser(shop.settings.mpAppid, c.var), async (trx, id) =>
+      reviewOrder(trx, await lockMember(trx, id), {
+        outTradeNo: body.outTradeNo,
+        rating: body.rating,
+        text: body.text,
+        now,
+        timeZone: o.timeZone,
+      }),
+    )
     if (r.status !== 'created') {
       const [status, message] = REVIEW_REFUSALS[r.status]
       return c.json({ code: r.status.toUpperCase(), message }, status)
@@ -125,14 +130,17 @@ export function earnRoutes(
 
   app.post('/shares', async (c) => {
     const body = await parseBody(c, shareBody)
-    const r = await shareLink(db, {
-      memberId: c.var.memberId,
-      kind: body.kind,
-      ref: body.ref,
-      address: c.var.clientAddress,
-      appid: shop.settings.appid,
-      now: o.clock.now(),
-    })
+    const now = o.clock.now()
+    const r = await withLinkedMember(db, mpUser(shop.settings.mpAppid, c.var), (trx, memberId) =>
+      shareLink(trx, {
+        memberId,
+        kind: body.kind,
+        ref: body.ref,
+        address: c.var.clientAddress,
+        appid: shop.settings.appid,
+        now,
+      }),
+    )
     if (r.status === 'not_found')
       throw new HTTPException(404, {
         message:
@@ -169,10 +177,10 @@ export function earnRoutes(
     if (issues.length > 0) throw new InputError(issues)
     if (Object.keys(change).length === 0)
       throw new HTTPException(400, { message: 'body: nothing to change' })
-    const u = await updateProfile(db, c.var.memberId, change, {
-      now: o.clock.now(),
-      timeZone: o.timeZone,
-    })
+    const at = { now: o.clock.now(), timeZone: o.timeZone }
+    const u = await withLinkedMember(db, mpUser(shop.settings.mpAppid, c.var), async (trx, id) =>
+      changeProfile(trx, await lockMember(trx, id), change, at),
+    )
     return c.json({ profile: profileJson(u.member), awarded: u.awarded })
   })
 

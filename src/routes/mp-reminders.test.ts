@@ -57,7 +57,7 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
       { result: { [TEMPLATE]: 'maybe' } },
       { result: { other: 'accept' } },
       { result: { [TEMPLATE]: 'accept' }, time: '8pm' },
-      { result: { [TEMPLATE]: 'accept' }, time: '23:30' }, // quiet hours
+      { result: { [TEMPLATE]: 'reject' }, time: '23:30' }, // quiet hours, nothing granted
       { result: { [TEMPLATE]: 'accept' }, extra: 1 },
     ]) {
       const res = await api('POST', token, body)
@@ -71,6 +71,7 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
     const row = await get()
       .db.selectFrom('checkin_reminders')
       .select(['mp_openid', 'mp_template_id', 'mp_credits', 'minute_of_day'])
+      .where('mp_openid', '=', openid)
       .executeTakeFirstOrThrow()
     expect(row).toEqual({
       mp_openid: openid,
@@ -81,8 +82,58 @@ forEachDatabase('the check-in reminder in the mini program (/api/mp/reminders)',
     expect((await api('DELETE', token)).json.reminder).toEqual({ enabled: false, time: '21:15' })
     await api('POST', token, { result: { [TEMPLATE]: 'reject' } })
     expect(
-      await get().db.selectFrom('checkin_reminders').select('mp_credits').executeTakeFirstOrThrow(),
+      await get()
+        .db.selectFrom('checkin_reminders')
+        .select('mp_credits')
+        .where('mp_openid', '=', openid)
+        .executeTakeFirstOrThrow(),
     ).toEqual({ mp_credits: 0 })
+  })
+
+  it('keeps the send the member accepted when the time is refused for quiet hours', async () => {
+    const openid = `o_mp_quiet_${Math.random().toString(36).slice(2, 8)}`
+    const token = await login(openid)
+    const row = () =>
+      get()
+        .db.selectFrom('checkin_reminders')
+        .select(['enabled', 'minute_of_day', 'mp_credits', 'mp_openid', 'mp_template_id'])
+        .where('mp_openid', '=', openid)
+        .executeTakeFirst()
+    // accepted in wx.requestSubscribeMessage, with a time inside 22:00–08:00: the schedule is
+    // refused and the client told why; the one send WeChat now allows is kept, the reminder off
+    const quiet = await api('POST', token, { result: { [TEMPLATE]: 'accept' }, time: '23:30' })
+    expect([quiet.status, quiet.json.code]).toEqual([400, 'QUIET_HOURS'])
+    expect(await row()).toEqual({
+      enabled: false,
+      minute_of_day: 20 * 60,
+      mp_credits: 1,
+      mp_openid: openid,
+      mp_template_id: TEMPLATE,
+    })
+    expect(quiet).toEqual({
+      status: 400,
+      json: {
+        code: 'QUIET_HOURS',
+        message:
+          '22:00–08:00 are quiet hours: pick another time (the accepted subscription is kept)',
+        quietHours: { from: '22:00', to: '08:00' },
+        reminder: { enabled: false, time: '20:00' },
+      },
+    })
+    // the member picks another time (and accepts again: another send)
+    const set = await api('POST', token, { result: { [TEMPLATE]: 'accept' }, time: '21:00' })
+    expect(set).toEqual({ status: 200, json: { reminder: { enabled: true, time: '21:00' } } })
+    expect(await row()).toMatchObject({ enabled: true, minute_of_day: 21 * 60, mp_credits: 2 })
+    // a reminder on stays as it was: only the accepted send is added
+    const again = await api('POST', token, { result: { [TEMPLATE]: 'accept' }, time: '07:59' })
+    expect(again.status).toBe(400)
+    expect(again.json.reminder).toEqual({ enabled: true, time: '21:00' })
+    expect(await row()).toMatchObject({ enabled: true, minute_of_day: 21 * 60, mp_credits: 3 })
+    // a refusal with a refused time changes nothing
+    const refused = await api('POST', token, { result: { [TEMPLATE]: 'reject' }, time: '23:00' })
+    expect([refused.status, refused.json.code]).toEqual([400, 'QUIET_HOURS'])
+    expect(refused.json.message).toBe('22:00–08:00 are quiet hours: pick another time')
+    expect(await row()).toMatchObject({ enabled: true, minute_of_day: 21 * 60, mp_credits: 3 })
   })
 
   it('the sandbox answers the mini program’s subscribe/send in the documented format', async () => {

@@ -208,6 +208,8 @@ export function miniProgramRoutes(
     const s = token && (await verifySession(shop.sessionSecret, token, o.clock.now()))
     if (!s) throw new HTTPException(401, { message: 'session missing or expired: log in again' })
     // The member the user is linked to now (a binding code may have linked them since the token).
+    // Read without a lock: good for reads; a member-scoped write reads it again under the user's
+    // link, in its own transaction (shop/linked-member.ts), as a 绑定 may commit meanwhile.
     const user = await db
       .selectFrom('mp_users')
       .select('member_id')

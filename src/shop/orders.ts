@@ -16,6 +16,7 @@ import type { Database, Order } from '../db/schema.js'
 import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
+import { linkedMemberId } from './linked-member.js'
 import { grantPurchase } from './purchase-grants.js'
 
 type Db = Kysely<Database> | Trx<Database>
@@ -73,14 +74,11 @@ export async function createOrder(
       // The member the mini-program user is linked to now, read under their mp_users row: a 绑定
       // that moves them holds it for update until its orders are moved, so an order is never
       // placed on the member it has just left (the session read the link before the request).
-      const linked = await trx
-        .selectFrom('mp_users')
-        .select('member_id')
-        .where('appid', '=', s.mpAppid)
-        .where('openid', '=', r.mpOpenid)
-        .forShare()
-        .executeTakeFirst()
-      const memberId = linked?.member_id ?? r.memberId
+      const memberId = await linkedMemberId(trx, {
+        mpAppid: s.mpAppid,
+        openid: r.mpOpenid,
+        memberId: r.memberId,
+      })
       await trx
         .selectFrom('members')
         .select('id')
