@@ -5,6 +5,7 @@
  *   POST  activities                     { key, name, description, cron, cadence, points?,
  *                                          signup?, capacity?, requiresPurchase? }
  *   PATCH activities/:key                { name?, description?, cron?, points?, capacity?, status? }
+ *                                          (at least one; `{}` is a 400)
  *   GET   activities/:key/signups?period=YYYY-MM-DD   confirmed and waitlisted, in order
  *   POST  activities/:key/award          { openids, period? } points for taking part, once each
  *
@@ -25,7 +26,7 @@ import {
 } from './actions/activity-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { activitySignups, listActivities } from './reads/activity-reads.js'
-import { apiActor, unknownMembers } from './route-helpers.js'
+import { apiActor, someChange, unknownMembers } from './route-helpers.js'
 
 const signupsQuery = v.object({ period: v.optional(day('YYYY-MM-DD')) })
 
@@ -53,7 +54,7 @@ export function activityAdminRoutes(o: OperatorDeps): Hono {
 
   app.patch('/accounts/:appid/activities/:key', async (c) => {
     const activity = await activityOf(account(c), c.req.param('key'))
-    const b = await parseBody(c, updateActivityInput)
+    const b = someChange(await parseBody(c, updateActivityInput))
     return c.json(await updateActivity(o, apiActor(c), { ...b, activity }))
   })
 

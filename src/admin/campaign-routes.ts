@@ -11,7 +11,8 @@
  *                                           queued pushes, resume releases them, finish cancels
  *                                           them and stops unfinished runs (campaign-lifecycle.ts)
  *   POST  campaigns/strategies            { templates: {new, at_risk, loyal}, cron? } the
- *                                           re-engagement strategies, now journeys (paused):
+ *                                           re-engagement strategies, now journeys (paused;
+ *                                           each template checked as a campaign's is):
  *                                           onboarding, recall offer, VIP invitation
  *                                           (journey-routes.ts; `cron` is no longer used)
  *   GET   campaigns/:id/report            per variant: enqueued, sent, failed, delivered, clicked,
@@ -25,8 +26,8 @@ import { changeCampaign, createCampaign, updateCampaign } from './actions/campai
 import {
   createCampaignInput,
   createCampaignProblem,
-  isCron,
   strategiesInput,
+  strategiesProblem,
 } from './actions/campaign-input.js'
 import { createStrategyJourneys } from './actions/journey-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
@@ -81,8 +82,8 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
   app.post('/accounts/:appid/campaigns/strategies', async (c) => {
     const appid = account(c)
     const b = await parseBody(c, strategiesInput)
-    if (!isCron(b.cron, o.timeZone))
-      throw new HTTPException(400, { message: 'cron: five fields (min hour dom mon dow)' })
+    const problem = strategiesProblem(b, o.timeZone)
+    if (problem) throw new HTTPException(400, { message: problem })
     const created = await createStrategyJourneys(o, apiActor(c), { ...b, appid })
     return c.json({ created }, created.length ? 201 : 200)
   })

@@ -5,9 +5,10 @@
  *   GET   journeys/:id/report             enrollments (started, active, converted, left,
  *                                           completed) and per step: audience, skipped, enqueued,
  *                                           sent, failed, delivered, converted
- *   POST  journeys/:id/activate|pause     switch on (from the next transitions on; 409 with the
- *                                           problem when a step cannot run) or off (holds its
- *                                           queued pushes)
+ *   POST  journeys/:id/activate|pause     switch on (from the next transitions on; 400 naming
+ *                                           the step and field when a step cannot run, e.g. a
+ *                                           template WeChat would refuse) or off (holds its
+ *                                           queued pushes); 409 when it already is
  *
  * The seeded journeys are adopted with `POST campaigns/strategies` (campaign-routes.ts).
  */
@@ -45,10 +46,9 @@ export function journeyAdminRoutes(o: OperatorDeps): Hono {
     const status = c.req.param('action') === 'activate' ? 'active' : 'paused'
     const r = await changeJourney(o, apiActor(c), { appid, id: journey.id, status })
     if (!r) throw new HTTPException(404, { message: 'no such journey' })
-    if (!r.moved)
-      throw new HTTPException(409, {
-        message: 'problem' in r && r.problem ? r.problem : `the journey is already ${r.status}`,
-      })
+    if (!r.moved && 'problem' in r && r.problem)
+      throw new HTTPException(400, { message: r.problem })
+    if (!r.moved) throw new HTTPException(409, { message: `the journey is already ${r.status}` })
     return c.json({ ...journeyView(journey), status: r.status, outbox: r.outbox })
   })
   return app

@@ -20,7 +20,6 @@ import {
 } from '../routes/validate.js'
 import { cancelRedemption } from './actions/redemption-actions.js'
 import {
-  changesReward,
   createReward,
   createRewardInput,
   updateReward,
@@ -29,7 +28,7 @@ import {
 import { isRuleName, putRule, putRuleInput, putRuleProblem } from './actions/rule-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { allRewards, effectiveRules } from './reads/point-rules.js'
-import { apiActor } from './route-helpers.js'
+import { apiActor, someChange } from './route-helpers.js'
 
 const rewardCode = digits(1, INT_MAX, 'must be a reward code')
 const PAID_OUT = 'the cashback is paid out: it cannot be cancelled'
@@ -70,8 +69,7 @@ export function rewardAdminRoutes(o: OperatorDeps): Hono {
   app.patch('/accounts/:appid/rewards/:code', async (c) => {
     const appid = account(c)
     const code = parseParam(c, 'code', rewardCode)
-    const body = await parseBody(c, updateRewardInput)
-    if (!changesReward(body)) throw new HTTPException(400, { message: 'body: nothing to change' })
+    const body = someChange(await parseBody(c, updateRewardInput))
     const updated = await updateReward(o, apiActor(c), { ...body, appid, code })
     if (!updated) throw new HTTPException(404, { message: 'unknown reward' })
     return c.json(updated)

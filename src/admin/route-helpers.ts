@@ -1,10 +1,13 @@
-/** What the operator API's route files share: the actor, the member a path names, refusals. */
+/**
+ * What the operator API's route files share: the actor, the member a path names, refusals (an empty
+ * PATCH among them).
+ */
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import { findMember } from '../community/members.js'
 import type { Database } from '../db/schema.js'
-import { accountParam } from '../routes/validate.js'
+import { accountParam, InputError } from '../routes/validate.js'
 import type { Actor } from './actions/audited-action.js'
 
 /** Who the operator API acts as in the audit log: the bearer token's holder. */
@@ -34,3 +37,14 @@ export const noApi = () =>
 /** 404: openids that name no member of the account. */
 export const unknownMembers = (openids: string[]) =>
   new HTTPException(404, { message: `unknown members: ${openids.join(', ')}` })
+
+/**
+ * A PATCH body, refused (400 `body: nothing to change`) when it names no field to change: an
+ * empty update would otherwise reach the database as `UPDATE … SET` with nothing to set.
+ * @example const b = someChange(await parseBody(c, updateRewardInput))
+ */
+export function someChange<T extends object>(body: T): T {
+  if (!Object.values(body).some((x) => x !== undefined))
+    throw new InputError([{ path: 'body', message: 'nothing to change' }])
+  return body
+}

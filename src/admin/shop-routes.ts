@@ -6,7 +6,8 @@
  *                                          startsAt?, endsAt?, membershipDays?, tier?,
  *                                          discountPercent?, groupSize?, groupMax?, groupHours? }
  *   PATCH shop/products/:sku             { name?, priceFen?, stock?, perMemberLimit?, startsAt?,
- *                                          endsAt?, enabled? }
+ *                                          endsAt?, enabled? } (at least one; the window, merged
+ *                                          with the stored one, must end after it starts)
  *   GET   shop/orders?status=&limit=     newest first
  *   POST  shop/orders/:no/refunds        { amountFen, reason, outRefundNo? } + Idempotency-Key
  *   GET   shop/points-shortfalls?limit=  refunds after release whose points the member had already
@@ -33,7 +34,7 @@ import {
   pageLimit,
   pointsShortfalls,
 } from './reads/shop-reads.js'
-import { apiActor } from './route-helpers.js'
+import { apiActor, someChange } from './route-helpers.js'
 
 /** The shop routes, to mount inside the operator API when a shop is configured. */
 export function shopAdminRoutes(o: OperatorDeps & { shop: Shop }): Hono {
@@ -58,10 +59,11 @@ export function shopAdminRoutes(o: OperatorDeps & { shop: Shop }): Hono {
 
   app.patch('/accounts/:appid/shop/products/:sku', async (c) => {
     onlyShopAccount(c.req.param('appid'))
-    const b = await parseBody(c, updateProductInput)
-    const updated = await updateProduct(o, apiActor(c), { ...b, sku: c.req.param('sku') })
-    if (!updated) throw new HTTPException(404, { message: 'no such product' })
-    return c.json(updated)
+    const b = someChange(await parseBody(c, updateProductInput))
+    const r = await updateProduct(o, apiActor(c), { ...b, sku: c.req.param('sku') })
+    if (r.status === 'unknown') throw new HTTPException(404, { message: 'no such product' })
+    if (r.status === 'refused') throw new HTTPException(400, { message: r.problem })
+    return c.json(r.product)
   })
 
   app.get('/accounts/:appid/shop/orders', async (c) => {

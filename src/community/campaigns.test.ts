@@ -258,6 +258,68 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect((await admin('GET', '/journeys/x/report')).status).toBe(404)
   })
 
+  it('checks strategy templates as campaign templates (every line break), and will not switch on a journey whose step WeChat would refuse', async () => {
+    const ok = template('S')
+    const multiline = {
+      template_id: 'TPL_RECALL',
+      data: { first: { value: '第一行\n第二行，这个字段一共超过了二十个字的限制哦' } },
+    }
+    const broken = (value: string) => ({ template_id: 'TPL_RECALL', data: { thing1: { value } } })
+    const journeysBefore = (await admin('GET', '/journeys')).json
+    const refused = await admin('POST', '/campaigns/strategies', {
+      templates: { new: ok, at_risk: multiline, loyal: ok },
+    })
+    expect(refused.status).toBe(400)
+    expect(refused.json.code).toBe('BAD_REQUEST')
+    expect(String(refused.json.message)).toMatch(/^templates\.at_risk\.data\.first: /)
+    for (const value of ['a\rb', 'a\u2028b', 'a\u2029b', 'a\u0085b']) {
+      const r = await admin('POST', '/campaigns/strategies', {
+        templates: { new: ok, at_risk: ok, loyal: broken(value) },
+      })
+      expect([r.status, r.json.message], JSON.stringify(value)).toEqual([
+        400,
+        expect.stringMatching(/^templates\.loyal\.data\.thing1\.value: no line breaks/),
+      ])
+      const campaign = await admin('POST', '/campaigns', {
+        name: 'x',
+        audience: {},
+        template: broken(value),
+        schedule: { cron: '0 10 * * *' },
+      })
+      expect([campaign.status, campaign.json.message], JSON.stringify(value)).toEqual([
+        400,
+        expect.stringMatching(/^variants\.0\.template\.data\.thing1\.value: no line breaks/),
+      ])
+    }
+    expect((await admin('GET', '/journeys')).json).toEqual(journeysBefore)
+    // a journey stored with such a template (before templates were checked) stays off
+    const now = clock.now()
+    const step = { key: 'offer', delayHours: 0, channel: 'template', cap: true, goal: 'active' }
+    const legacy = await get()
+      .db.insertInto('journeys')
+      .values({
+        appid,
+        key: `legacy-${dbName}`,
+        name: 'legacy recall',
+        segment: 'at_risk',
+        status: 'paused',
+        steps: JSON.stringify([{ ...step, template: multiline }]),
+        created_at: now,
+        updated_at: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const on = await admin('POST', `/journeys/${legacy.id}/activate`)
+    expect([on.status, on.json.code]).toEqual([400, 'BAD_REQUEST'])
+    expect(String(on.json.message)).toMatch(/^steps\.0\.template\.data\.first: /)
+    const stored = await get()
+      .db.selectFrom('journeys')
+      .select('status')
+      .where('id', '=', legacy.id)
+      .executeTakeFirstOrThrow()
+    expect(stored.status).toBe('paused')
+  })
+
   it('sends an A/B campaign to its segment once, honouring opt-out, reachability, cap and quiet hours, and reports it', async () => {
     const ids: number[] = []
     for (let i = 0; i < 40; i++)

@@ -7,6 +7,7 @@ import type { MessageKey, Translate } from '../bot/i18n.js'
 import type { OutboxKind } from '../db/schema.js'
 import type { CampaignTemplate } from './campaigns.js'
 import { addDays, localDay } from './community-time.js'
+import { templateProblem } from './template-problem.js'
 
 /** What counts as converting after a step: any action, a check-in, or a purchase. */
 export type JourneyGoal = 'active' | 'checkin' | 'purchase'
@@ -41,7 +42,11 @@ export const JOURNEY_TAIL_DAYS = 7
 /** The outbox source prefix of a journey's pushes (`journey:<id>:<step>:<enrollment>`). */
 export const journeySourcePrefix = (journeyId: number) => `journey:${journeyId}:`
 
-/** Why a journey's steps cannot run (a message naming the step), if anything. */
+/**
+ * Why a journey's steps cannot run (a message naming the step and field), if anything: none,
+ * delays that go back, a template step without a template, a custom step without text, a template
+ * (a template step's, or a custom step's fallback) WeChat would refuse, repeated keys.
+ */
 export function journeyStepsProblem(steps: JourneyStep[]): string | undefined {
   if (steps.length === 0) return 'steps: at least one'
   for (const [i, s] of steps.entries()) {
@@ -49,6 +54,8 @@ export function journeyStepsProblem(steps: JourneyStep[]): string | undefined {
       return `steps.${i}.delayHours: not before the step before it`
     if (s.channel === 'template' && !s.template) return `steps.${i}.template: required`
     if (s.channel === 'custom' && !s.message && !s.text) return `steps.${i}.text: required`
+    const template = s.template && templateProblem(s.template, `steps.${i}.template`)
+    if (template) return template
   }
   if (new Set(steps.map((s) => s.key)).size !== steps.length) return 'steps: keys must differ'
   return undefined

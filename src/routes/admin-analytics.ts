@@ -54,13 +54,9 @@ import { SEGMENTS } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import { campaignsCsv, cohortsCsv, ltvCsv } from './analytics-csv.js'
 import { csvResponse } from './csv.js'
-import { digits, parseBody, parseQuery } from './validate.js'
+import { digits, parseBody, parseQuery, reportDay } from './validate.js'
 
-const DAY = v.pipe(
-  v.string(),
-  v.isoDate('must be a day, YYYY-MM-DD'),
-  v.check((d) => d >= '2000-01-01' && d <= '2100-12-31', 'must be a day between 2000 and 2100'),
-)
+const DAY = reportDay
 const MAX_SERIES_DAYS = 731
 const MAX_REBUILD_DAYS = 92
 

@@ -143,6 +143,91 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
     expect((await call('GET', '/members/o_edges/ledger?before=5&limit=500')).status).toBe(200)
   })
 
+  it('refuses an empty PATCH with 400 (never UPDATE … SET nothing), changing nothing', async () => {
+    expect((await call('GET', '/activities')).status).toBe(200) // seeds the default activities
+    expect((await call('GET', '/shop/products')).status).toBe(200) // seeds the default products
+    const made = await call('POST', '/shop/products', {
+      sku: 'edge-empty',
+      kind: 'flash_sale',
+      name: 'x',
+      priceFen: 100,
+    })
+    expect(made.status).toBe(201)
+    expect((await call('POST', '/rewards', { code: 4242, name: 'x', cost: 1 })).status).toBe(201)
+    const audited = async () =>
+      (await get().db.selectFrom('audit_log').select('action').execute()).filter((r) =>
+        /\.update$/.test(r.action),
+      ).length
+    const updates = await audited()
+    for (const path of ['/activities/checkin', '/shop/products/edge-empty', '/rewards/4242']) {
+      const res = await call('PATCH', path, {})
+      expect([res.status, res.json?.code, res.json?.message], path).toEqual([
+        400,
+        'BAD_REQUEST',
+        'body: nothing to change',
+      ])
+      expect(res.json?.issues).toEqual([{ path: 'body', message: 'nothing to change' }])
+    }
+    expect(await audited()).toBe(updates)
+  })
+
+  it('refuses a sale window that ends before it starts, on create and against the stored one', async () => {
+    const window = { startsAt: '2026-12-10T00:00:00+08:00', endsAt: '2026-12-01T00:00:00+08:00' }
+    const product = { kind: 'flash_sale', name: 'x', priceFen: 100 }
+    for (const endsAt of [window.endsAt, window.startsAt]) {
+      const res = await call('POST', '/shop/products', {
+        ...product,
+        sku: 'edge-window',
+        startsAt: window.startsAt,
+        endsAt,
+      })
+      expect([res.status, res.json?.message]).toEqual([400, 'endsAt: must be after startsAt'])
+    }
+    const stored = () =>
+      get()
+        .db.selectFrom('products')
+        .select(['starts_at', 'ends_at'])
+        .where('sku', '=', 'edge-window')
+        .executeTakeFirst()
+    expect(await stored()).toBeUndefined()
+    const made = await call('POST', '/shop/products', {
+      ...product,
+      sku: 'edge-window',
+      startsAt: window.startsAt,
+    })
+    expect(made.status).toBe(201)
+    // only endsAt in the body: checked against the stored startsAt
+    const refused = await call('PATCH', '/shop/products/edge-window', { endsAt: window.endsAt })
+    expect([refused.status, refused.json?.message]).toEqual([400, 'endsAt: must be after startsAt'])
+    expect((await stored())?.ends_at).toBeNull()
+    const ends = '2026-12-20T00:00:00+08:00'
+    expect((await call('PATCH', '/shop/products/edge-window', { endsAt: ends })).status).toBe(200)
+    // only startsAt in the body: checked against the stored endsAt
+    const late = await call('PATCH', '/shop/products/edge-window', {
+      startsAt: '2026-12-21T00:00:00+08:00',
+    })
+    expect([late.status, late.json?.message]).toEqual([400, 'endsAt: must be after startsAt'])
+    expect(new Date((await stored())!.starts_at!)).toEqual(new Date(window.startsAt))
+    expect((await call('PATCH', '/shop/products/nope', { endsAt: ends })).status).toBe(404)
+  })
+
+  it('bounds the audit log filter to the days reports cover (2000–2100): 400, never 500', async () => {
+    for (const [query, field] of [
+      ['to=9999-12-31', 'to'],
+      ['from=9999-12-31', 'from'],
+      ['from=1999-12-31', 'from'],
+      ['to=2101-01-01&format=csv', 'to'],
+    ]) {
+      const res = await call('GET', `/audit-log?${query}`)
+      expect([res.status, res.json?.code], query).toEqual([400, 'BAD_REQUEST'])
+      expect(res.json?.issues, query).toEqual([
+        { path: field, message: 'must be a day between 2000 and 2100' },
+      ])
+    }
+    const edges = await call('GET', '/audit-log?from=2000-01-01&to=2100-12-31')
+    expect(edges.status).toBe(200)
+  })
+
   it('lists every problem of a body, field by field', async () => {
     await seedMember('o_fields')
     const res = await call('POST', '/members/o_fields/points', { delta: 1.5, reason: '', x: 1 })

@@ -135,6 +135,22 @@ export const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && realDay(s)
 export const day = (message = 'must be a date YYYY-MM-DD') =>
   v.pipe(v.string(), v.check(isDay, message))
 
+/** The first and last day a report may ask about (analytics, the audit log). */
+export const REPORT_DAYS = { first: '2000-01-01', last: '2100-12-31' } as const
+
+/**
+ * A day a report may ask about: a calendar date `YYYY-MM-DD` that exists, from 2000 to 2100 (so the
+ * day after it and its start in any time zone are still dates).
+ */
+export const reportDay = v.pipe(
+  v.string(),
+  v.check(isDay, 'must be a day, YYYY-MM-DD'),
+  v.check(
+    (d) => d >= REPORT_DAYS.first && d <= REPORT_DAYS.last,
+    'must be a day between 2000 and 2100',
+  ),
+)
+
 /** An ISO 8601 time with an offset, on a date that exists (1970–9999). */
 export const timestamp = (message = 'must be an ISO 8601 time with an offset') =>
   v.pipe(

@@ -6,10 +6,9 @@ import * as v from 'valibot'
 import type { CampaignDefinition } from '../../community/campaign-edit.js'
 import { MAX_CONVERSION_DAYS } from '../../community/campaigns.js'
 import { SEGMENTS } from '../../community/segments.js'
+import { templateProblem } from '../../community/template-problem.js'
 import { cronMatches } from '../../cron.js'
 import { httpUrl, int, timestamp } from '../../routes/validate.js'
-import { WechatValidationError } from '../../wechat/api/errors.js'
-import { validateTemplateMessage } from '../../wechat/api/messages.js'
 
 /** A template message (without `touser`): what a campaign variant sends. */
 export const campaignTemplate = v.strictObject({
@@ -79,6 +78,19 @@ export const strategiesInput = v.strictObject({
 })
 export type StrategiesInput = v.InferOutput<typeof strategiesInput>
 
+/**
+ * What is wrong with a strategies input as a whole (a message naming the field), if anything: a
+ * template WeChat would refuse (`templates.<segment>.…`), a cron that is not five fields.
+ */
+export function strategiesProblem(input: StrategiesInput, timeZone: string): string | undefined {
+  for (const [segment, template] of Object.entries(input.templates)) {
+    const problem = templateProblem(template, `templates.${segment}`)
+    if (problem) return problem
+  }
+  if (!isCron(input.cron, timeZone)) return 'cron: five fields (min hour dom mon dow)'
+  return undefined
+}
+
 /** Whether `cron` is five fields the scheduler understands. */
 export function isCron(cron: string, timeZone: string): boolean {
   try {
@@ -118,12 +130,8 @@ export function createCampaignProblem(
   if (new Set(variants.map((x) => x.key)).size !== variants.length)
     return 'variants: keys must differ'
   for (const [i, x] of variants.entries()) {
-    try {
-      validateTemplateMessage({ touser: 'o_check', ...x.template })
-    } catch (error) {
-      if (error instanceof WechatValidationError) return `variants.${i}.template.${error.message}`
-      throw error
-    }
+    const problem = templateProblem(x.template, `variants.${i}.template`)
+    if (problem) return problem
   }
   if ('cron' in input.schedule && !isCron(input.schedule.cron, timeZone))
     return 'schedule.cron: five fields (min hour dom mon dow)'

@@ -51,9 +51,24 @@ export type UpdateProductInput = v.InferOutput<typeof updateProductInput>
 
 type ShopDeps = Pick<ActionDeps, 'db' | 'clock'> & { shop: Shop }
 
+/** The problem of a sale window that ends before (or when) it starts. */
+export const SALE_WINDOW_PROBLEM = 'endsAt: must be after startsAt'
+
+/** Why a sale window cannot be (`SALE_WINDOW_PROBLEM`), if anything: both ends set, end first. */
+export function saleWindowProblem(
+  startsAt: string | Date | null | undefined,
+  endsAt: string | Date | null | undefined,
+): string | undefined {
+  if (!startsAt || !endsAt) return undefined
+  return new Date(endsAt).getTime() <= new Date(startsAt).getTime()
+    ? SALE_WINDOW_PROBLEM
+    : undefined
+}
+
 /**
  * What is wrong with a product input as a whole (a message naming the field), if anything: a
- * membership needs its days; a group buy's maximum may not be below its size.
+ * membership needs its days; a group buy's maximum may not be below its size; a sale window ends
+ * after it starts.
  */
 export function createProductProblem(b: CreateProductInput, shop: Shop): string | undefined {
   const missing =
@@ -64,7 +79,8 @@ export function createProductProblem(b: CreateProductInput, shop: Shop): string 
           b.groupMax < (b.groupSize ?? shop.settings.groupBuy.size)
         ? 'groupMax'
         : null
-  return missing ? `${missing}: required or too small for a ${b.kind}` : undefined
+  if (missing) return `${missing}: required or too small for a ${b.kind}`
+  return saleWindowProblem(b.startsAt, b.endsAt)
 }
 
 /**
@@ -109,16 +125,39 @@ export async function createProduct(
   })
 }
 
-/** Changes a product's fields; undefined when there is no such SKU. Audits `product.update`. */
+/** What `updateProduct` did: the changed product, no such SKU, or why the change was refused. */
+export type UpdateProductResult =
+  | { status: 'updated'; product: Product }
+  | { status: 'unknown' }
+  | { status: 'refused'; problem: string }
+
+/**
+ * Changes a product's fields (at least one: see `someChange`) under its row lock, refusing a sale
+ * window that would end before it starts once merged with the stored ends (nothing changes).
+ * Audits `product.update`.
+ */
 export async function updateProduct(
   deps: ShopDeps,
   actor: Actor,
   input: UpdateProductInput & { sku: string },
-): Promise<Product | undefined> {
+): Promise<UpdateProductResult> {
   const { sku, ...b } = input
   const appid = deps.shop.settings.appid
   const step = { appid, actor, action: 'product.update', target: sku, now: deps.clock.now() }
-  return auditedAction(deps.db, step, async (trx) => {
+  return auditedAction<UpdateProductResult>(deps.db, step, async (trx) => {
+    const stored = await trx
+      .selectFrom('products')
+      .select(['starts_at', 'ends_at'])
+      .where('appid', '=', appid)
+      .where('sku', '=', sku)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!stored) return { result: { status: 'unknown' } }
+    const problem = saleWindowProblem(
+      b.startsAt !== undefined ? b.startsAt : stored.starts_at,
+      b.endsAt !== undefined ? b.endsAt : stored.ends_at,
+    )
+    if (problem) return { result: { status: 'refused', problem } }
     const row = await trx
       .updateTable('products')
       .set({
@@ -133,7 +172,7 @@ export async function updateProduct(
       .where('appid', '=', appid)
       .where('sku', '=', sku)
       .returningAll()
-      .executeTakeFirst()
-    return { result: row, details: row && b, target: row?.sku }
+      .executeTakeFirstOrThrow()
+    return { result: { status: 'updated', product: row }, details: b, target: row.sku }
   })
 }

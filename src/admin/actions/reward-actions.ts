@@ -35,10 +35,6 @@ export type Reward = Selectable<Database['rewards']>
 
 export type UpdateRewardInput = v.InferOutput<typeof updateRewardInput>
 
-/** Whether an update changes anything (an empty one is refused: `body: nothing to change`). */
-export const changesReward = (input: UpdateRewardInput) =>
-  Object.values(input).some((x) => x !== undefined)
-
 /** Adds a reward; undefined when the account has one with that code already (nothing changes). */
 export async function createReward(
   deps: Pick<ActionDeps, 'db' | 'clock'>,

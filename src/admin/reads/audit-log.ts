@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import { addDays, localDayStart } from '../../community/community-time.js'
 import type { Database } from '../../db/schema.js'
-import { isDay } from '../../routes/validate.js'
+import { reportDay } from '../../routes/validate.js'
 
 /** The `appid` of entries that belong to the deployment, not an account. */
 export const DEPLOYMENT_APPID = '-'
@@ -19,9 +19,8 @@ export const AUDIT_PAGE = 50
 export const AUDIT_EXPORT_LIMIT = 10_000
 
 const text = (max: number) => v.optional(v.pipe(v.string(), v.trim(), v.maxLength(max)))
-const dayField = v.optional(
-  v.union([v.literal(''), v.pipe(v.string(), v.check(isDay, 'must be a day, YYYY-MM-DD'))]),
-)
+/** A community day of the filter: the years reports cover (2000–2100), or empty. */
+const dayField = v.optional(v.union([v.literal(''), reportDay]))
 
 /** The fields of a filter as a query string sends them (empty fields are no filter). */
 export const auditFilterFields = {

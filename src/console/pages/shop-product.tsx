@@ -105,15 +105,14 @@ export const shopProductPage: ConsolePage = {
       )
       if (!parsed.success)
         return show(c, deps, p, { values: merged, errors: productFormErrors(parsed.issues) })
-      const starts = parsed.output.startsAt !== undefined ? parsed.output.startsAt : p.starts_at
-      const ends = parsed.output.endsAt !== undefined ? parsed.output.endsAt : p.ends_at
-      if (starts && ends && new Date(ends) <= new Date(starts))
-        return show(c, deps, p, { values: merged, errors: { endsAt: 'shop.error.window' } })
-      if (Object.keys(parsed.output).length > 0)
-        await updateProduct({ ...deps, shop: shopOf(deps) }, actorOf(c), {
+      if (Object.keys(parsed.output).length > 0) {
+        const r = await updateProduct({ ...deps, shop: shopOf(deps) }, actorOf(c), {
           ...parsed.output,
           sku: p.sku,
         })
+        if (r.status === 'refused')
+          return show(c, deps, p, { values: merged, errors: { endsAt: 'shop.error.window' } })
+      }
       return c.redirect(`/console/shop?saved=${encodeURIComponent(p.sku)}`, 303)
     })
   },

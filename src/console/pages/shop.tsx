@@ -9,6 +9,7 @@ import {
   createProduct,
   createProductInput,
   createProductProblem,
+  SALE_WINDOW_PROBLEM,
 } from '../../admin/actions/product-actions.js'
 import { listProducts } from '../../admin/reads/shop-reads.js'
 import type { Product } from '../../db/schema.js'
@@ -150,13 +151,12 @@ export const shopPage: ConsolePage = {
       const problem = createProductProblem(parsed.output, shop)
       if (problem)
         return refuse(
-          problem.startsWith('membershipDays')
-            ? { membershipDays: 'shop.error.membershipDays' }
-            : { groupMax: 'shop.error.groupMax' },
+          problem === SALE_WINDOW_PROBLEM
+            ? { endsAt: 'shop.error.window' }
+            : problem.startsWith('membershipDays')
+              ? { membershipDays: 'shop.error.membershipDays' }
+              : { groupMax: 'shop.error.groupMax' },
         )
-      const { startsAt, endsAt } = parsed.output
-      if (startsAt && endsAt && Date.parse(endsAt) <= Date.parse(startsAt))
-        return refuse({ endsAt: 'shop.error.window' })
       const row = await createProduct({ ...deps, shop }, actorOf(c), parsed.output)
       if (!row) return refuse({ sku: 'shop.error.skuTaken' })
       return c.redirect(`/console${PATH}?created=${encodeURIComponent(row.sku)}`, 303)

@@ -237,6 +237,11 @@ describe('API helpers', () => {
         'data.keyword1.value',
       ],
       [{ data: { keyword1: { value: 'a\nb' } } }, 'data.keyword1.value'],
+      // every line break, not only \n
+      [{ data: { keyword1: { value: 'a\rb' } } }, 'data.keyword1.value'],
+      [{ data: { keyword1: { value: 'a\u0085b' } } }, 'data.keyword1.value'],
+      [{ data: { keyword1: { value: 'a\u2028b' } } }, 'data.keyword1.value'],
+      [{ data: { keyword1: { value: 'a\u2029b' } } }, 'data.keyword1.value'],
       [{ data: { keyword1: { value: '好 🎉' } } }, 'data.keyword1.value'],
       [{ data: {} }, 'data'],
       [{ topcolor: '#f00' }, 'topcolor'],
@@ -255,6 +260,9 @@ describe('API helpers', () => {
       expect(error, field).toBeInstanceOf(WechatValidationError)
       expect((error as WechatValidationError).field).toBe(field)
     }
+    expect(() =>
+      validateTemplateMessage({ ...ok, data: { keyword1: { value: 'a\u2028b' } } }),
+    ).toThrow('data.keyword1.value: no line breaks (\\n, \\r, U+0085, U+2028, U+2029)')
   })
 
   it('enforces QR code limits and builds the documented bodies', async () => {

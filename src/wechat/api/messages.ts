@@ -25,11 +25,14 @@ export interface TemplateMessage {
 }
 
 const EMOJI = /\p{Extended_Pictographic}/u
+/** The line breaks a value may not hold: LF, CR, NEL, the line and paragraph separators. */
+const LINE_BREAK = /[\r\n\u0085\u2028\u2029]/
 const KEYWORD_MAX = 20
 
 /**
  * Checks a template message against the rules in force since 2023-05-04: no `first`/`remark`, no
- * colours, no emoji, no newlines, each value ≤ 20 characters (WeChat truncates longer ones).
+ * colours, no emoji, no line breaks (LF, CR, NEL, U+2028, U+2029), each value ≤ 20 characters
+ * (WeChat truncates longer ones).
  * Throws {@link WechatValidationError} naming the field.
  */
 export function validateTemplateMessage(m: TemplateMessage): void {
@@ -74,8 +77,11 @@ export function validateTemplateMessage(m: TemplateMessage): void {
         'colours are ignored since 2023-05-04; remove it',
       )
     const value = field.value
-    if (value.includes('\n'))
-      throw new WechatValidationError(`${path}.value`, 'a newline truncates the value')
+    if (LINE_BREAK.test(value))
+      throw new WechatValidationError(
+        `${path}.value`,
+        'no line breaks (\\n, \\r, U+0085, U+2028, U+2029): one truncates the value',
+      )
     if (EMOJI.test(value)) throw new WechatValidationError(`${path}.value`, 'emoji are not allowed')
     const length = [...value].length
     if (length > KEYWORD_MAX) {
