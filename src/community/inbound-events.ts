@@ -10,7 +10,7 @@
  *   deferred   → follow_up    the late result is kept in `follow_up` and enqueued in the outbox as a
  *                             customer-service message (same transaction)
  *   deferred   → replied      the late handler had nothing to say
- * and, for another channel's event (the bridge) whose handling threw with nothing answered:
+ * and, for another channel's event (the bridge, WeCom callbacks) whose handling threw with nothing answered:
  *   processing → failed       `reply` null: nothing was sent but an error
  *   failed     → processing   the sender's retry takes it back ({@link reclaimFailedEvent})
  * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
@@ -257,6 +257,34 @@ export async function reclaimFailedEvent(
     .returning('received_at')
     .executeTakeFirst()
   return row?.received_at
+}
+
+/** How a claim's answer tells its sender that another attempt still holds the event (a 503). */
+export const STILL_PROCESSING = {
+  code: 'STILL_PROCESSING',
+  message: 'this event is still being handled: send it again',
+} as const
+
+/**
+ * For a sender's retry of an event it claimed before (another channel's: the bridge, WeCom
+ * callbacks): the event to handle again as of its first receipt (`receivedAt`: its handling had
+ * failed, it is taken back), the answer another attempt stored (`reply`), or undefined while
+ * another attempt still holds it after waiting up to `waitMs` — never "done" for an event nobody
+ * answered, so the caller asks the sender to send it again ({@link STILL_PROCESSING}).
+ */
+export async function retakeEvent(
+  db: Kysely<Database>,
+  store: InboundStore,
+  key: InboundKey,
+  waitMs = 4000,
+): Promise<{ receivedAt: Date } | { reply: string } | undefined> {
+  const taken = await reclaimFailedEvent(db, key)
+  if (taken) return { receivedAt: taken }
+  const outcome = await waitForOutcome(store, key, Date.now() + waitMs)
+  if (outcome?.reply) return { reply: outcome.reply }
+  // Its attempt failed while this one waited (take it back), or it is still being handled.
+  const late = await reclaimFailedEvent(db, key)
+  return late && { receivedAt: late }
 }
 
 /**

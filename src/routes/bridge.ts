@@ -33,8 +33,8 @@ import {
   claimEventById,
   databaseInboundStore,
   type InboundStore,
-  reclaimFailedEvent,
-  waitForOutcome,
+  retakeEvent,
+  STILL_PROCESSING,
 } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { seenInGroup } from '../community/moderation.js'
@@ -164,20 +164,10 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
     const claimed = claim === 'claimed'
     // When the event was first received: now, or for the retry of an event whose handling failed,
     // that attempt's receipt (the members it recorded are still new to the group).
-    let receivedAt = claimed ? now : await reclaimFailedEvent(o.db, key)
-    if (!receivedAt) {
-      const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
-      if (outcome?.reply) return c.json(JSON.parse(outcome.reply))
-      // Its attempt failed while this one waited (take it back), or it is still being handled:
-      // never "done" for an event nobody answered — the bridge is asked to send it again.
-      receivedAt = await reclaimFailedEvent(o.db, key)
-      if (!receivedAt)
-        return c.json(
-          { code: 'STILL_PROCESSING', message: 'this event is still being handled: send it again' },
-          503,
-          { 'Retry-After': '5' },
-        )
-    }
+    const taken = claimed ? { receivedAt: now } : await retakeEvent(o.db, inbound, key)
+    if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
+    if ('reply' in taken) return c.json(JSON.parse(taken.reply))
+    const { receivedAt } = taken
     try {
       const answer = await handleEvent(o, config, e, { channel, now, receivedAt })
       await inbound.complete(key, JSON.stringify(answer), now)

@@ -25,8 +25,8 @@ import {
   claimInbound,
   databaseInboundStore,
   type InboundStore,
-  reclaimFailedEvent,
-  waitForOutcome,
+  retakeEvent,
+  STILL_PROCESSING,
 } from '../community/inbound-events.js'
 import { attributeInvite, type InviteSettings } from '../community/invites.js'
 import { syncGroupModerators } from '../community/moderation.js'
@@ -97,20 +97,11 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
       )
     // When the event was first received: now, or for WeCom's retry of an event whose handling
     // failed, that attempt's receipt (the members it recorded are still new to the group).
-    let receivedAt = claimed === 'claimed' ? now : await reclaimFailedEvent(o.db, key)
-    if (!receivedAt) {
-      const outcome = await waitForOutcome(inbound, key, Date.now() + 4000)
-      if (outcome?.reply) return c.text('success')
-      // Its attempt failed while this one waited (take it back), or it is still being handled:
-      // never `success` for an event nobody handled — WeCom is asked to send it again.
-      receivedAt = await reclaimFailedEvent(o.db, key)
-      if (!receivedAt)
-        return c.json(
-          { code: 'STILL_PROCESSING', message: 'this event is still being handled: send it again' },
-          503,
-          { 'Retry-After': '5' },
-        )
-    }
+    const taken =
+      claimed === 'claimed' ? { receivedAt: now } : await retakeEvent(o.db, inbound, key)
+    if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
+    if ('reply' in taken) return c.text('success')
+    const { receivedAt } = taken
     try {
       if (s('Event') === 'change_external_chat') {
         // The group's owner and admins moderate it (refreshed on every change, gone on dismiss).
