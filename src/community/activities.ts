@@ -349,9 +349,10 @@ export async function sendActivityReminders(
           openid,
           text: reminder,
         }))
-    // Announced in the internal groups too (their robots; the 20-a-minute limit applies).
+    // Announced in the internal groups too (their robots; the 20-a-minute limit applies), once per
+    // slot: a retried run of the slot (jobs/runner.ts) finds each group's post in robot_posts.
     if (o.robots && Object.keys(o.robots.keys).length > 0) {
-      const result = await announceToRobots(db, o.robots, { text: reminder, now: o.now })
+      const result = await announceToRobots(db, o.robots, { text: reminder, now: o.now, source })
       queued += result.filter((r) => r.status === 'sent').length
     }
     for (const r of recipients) {

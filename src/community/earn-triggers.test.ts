@@ -308,6 +308,11 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
     expect((await open({ address: '10.4.9.9', cookie: '0'.padStart(32, 'b') }))!.outcome).toEqual({
       status: 'repeat',
     })
+    // …without making that network's fingerprint seen: a colleague there, same browser, counts
+    expect((await open({ address: '10.4.9.9' }))!.outcome).toEqual({
+      status: 'awarded',
+      points: 5,
+    })
     // …and a friend with a cookie from elsewhere, on a network of their own, counts
     const friend = (await open({ address: '10.4.0.3', cookie: 'c'.repeat(32) }))!
     expect(friend.outcome).toEqual({ status: 'awarded', points: 5 })
@@ -316,7 +321,7 @@ forEachDatabase('earn rules with triggers', (get, dbName) => {
     expect((await open({ address: '10.4.0.4', verifiedOnly: true }))!.outcome).toEqual({
       status: 'unverified',
     })
-    expect(await balance(sharer)).toBe(10)
+    expect(await balance(sharer)).toBe(15)
   })
 
   it('content_share under concurrency: once per opener, 5 a day', async () => {

@@ -209,7 +209,21 @@ export async function openShareLink(
       .onConflict((oc) => oc.columns(['link_id', 'opener']).doNothing())
       .returning('opener')
       .execute()
-    if (first.length < seen.length) return { status: 'repeat' } as const
+    if (first.length < seen.length) {
+      // a repeat records none of its identities: Alice back from the office with her cookie must
+      // not make the office's fingerprint seen, or a colleague with the same browser never counts
+      if (first.length > 0)
+        await trx
+          .deleteFrom('share_opens')
+          .where('link_id', '=', link.id)
+          .where(
+            'opener',
+            'in',
+            first.map((r) => r.opener),
+          )
+          .execute()
+      return { status: 'repeat' } as const
+    }
     const award = await awardRule(trx, member, {
       appid: member.appid,
       memberId: member.id,

@@ -7,9 +7,10 @@
  *                     small landing page for an activity or product. With SHARE_OAUTH on, an open
  *                     in WeChat first goes through the account's silent web OAuth (`snsapi_base`)
  *                     and comes back with `?code=…&state=share`: the opener is their openid. A code
- *                     that does not exchange (made up, used, expired, a snapshot page) or is
- *                     missing on the way back counts no open (`unverified`: a click only) and is
- *                     not sent round again; the visitor still lands on the page.
+ *                     that does not exchange (made up, used — a refresh, a forwarded landing page
+ *                     —, expired) or is missing on the way back sends the browser round once more
+ *                     (`state=share2`); if that fails too, or for a snapshot page, the open counts
+ *                     nothing (`unverified`: a click only) and the visitor still lands on the page.
  */
 import { type Context, Hono } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
@@ -42,6 +43,12 @@ export interface ShareOauthOptions {
 
 /** The `state` the authorize URL carries back (a code without it is not ours). */
 const OAUTH_STATE = 'share'
+/**
+ * The state of a second round trip, made once when the first one's code did not exchange: a
+ * landing page's URL forwarded in WeChat carries the first visitor's used code and `state=share`,
+ * and its new visitor must still be asked who they are. A second failure is final (no loop).
+ */
+const OAUTH_RETRY_STATE = 'share2'
 
 export function linkRoutes(o: {
   db: Kysely<Database>
@@ -65,24 +72,28 @@ export function linkRoutes(o: {
     const appid = await shareLinkAccount(o.db, code)
     const account = appid && o.oauth.account(appid)
     if (!appid || !account) return {}
-    // not back from our authorize URL yet: go there (once — the way back carries our state)
-    if (c.req.query('state') !== OAUTH_STATE) {
-      const back = `${o.oauth.publicBaseUrl}/r/s/${code}`
-      return c.redirect(oauthAuthorizeUrl(appid, back, OAUTH_STATE), 302)
-    }
+    const state = c.req.query('state')
+    const authorize = (round: string) =>
+      c.redirect(oauthAuthorizeUrl(appid, `${o.oauth!.publicBaseUrl}/r/s/${code}`, round), 302)
+    // not back from our authorize URL yet: go there (the way back carries our state)
+    if (state !== OAUTH_STATE && state !== OAUTH_RETRY_STATE) return authorize(OAUTH_STATE)
+    // no code on the way back, or one that does not exchange (used: a refresh, or a forwarded
+    // landing page; made up; expired): once more round the authorize URL, then unverified
+    const unexchanged = () =>
+      state === OAUTH_STATE ? authorize(OAUTH_RETRY_STATE) : { verifiedOnly: true }
     const given = c.req.query('code')
-    if (!given || !/^[\w-]{1,128}$/.test(given)) return { verifiedOnly: true }
+    if (!given || !/^[\w-]{1,128}$/.test(given)) return unexchanged()
     try {
       const who = await exchangeOauthCode(account.api, {
         appid,
         secret: account.secret,
         code: given,
       })
-      // a 朋友圈 snapshot page's virtual identity is nobody's openid
+      // a 朋友圈 snapshot page's virtual identity is nobody's openid (asking again changes nothing)
       return who.snapshot ? { verifiedOnly: true } : { openid: who.openid, verifiedOnly: true }
     } catch (error) {
-      o.oauth.logger.warn('share link: web OAuth code not exchanged', { appid, error })
-      return { verifiedOnly: true }
+      o.oauth.logger.warn('share link: web OAuth code not exchanged', { appid, state, error })
+      return unexchanged()
     }
   }
 

@@ -138,11 +138,22 @@ forEachDatabase('share links with the silent web OAuth', (get) => {
       ).n,
     )
 
+  /** The round of the authorize URL a response sends the browser to, if it does. */
+  const authorizeState = (res: Response) => {
+    const to = res.headers.get('location') ?? ''
+    return to.startsWith('https://open.weixin.qq.com/')
+      ? new URL(to).searchParams.get('state')
+      : undefined
+  }
+
   it('counts no open for made-up codes with forged cookies, and still lands the visitor', async () => {
     const s = await sharer()
     for (let i = 0; i < 6; i++) {
       const cookie = `qz_vid=${i.toString(16).padStart(32, 'a')}`
-      const res = await open(`${s.path}?code=madeup${i}&state=share`, '10.6.6.6', { cookie })
+      // sent round once more, then landed unverified
+      const first = await open(`${s.path}?code=madeup${i}&state=share`, '10.6.6.6', { cookie })
+      expect(authorizeState(first)).toBe('share2')
+      const res = await open(`${s.path}?code=madeup${i}b&state=share2`, '10.6.6.6', { cookie })
       expect([res.status, res.headers.get('location')]).toEqual([302, ARTICLE])
     }
     expect(await countedOpens(s.code)).toBe(0)
@@ -150,19 +161,23 @@ forEachDatabase('share links with the silent web OAuth', (get) => {
     expect(await clicks(s.code)).toBe(6) // clicks, never counted opens
   })
 
-  it('a code that does not exchange, or none on the way back, counts nothing and is not retried', async () => {
+  it('a code that does not exchange, or none on the way back, goes round once more, then counts nothing', async () => {
     const s = await sharer()
     const code = wx.oauthCode(APPID, 'o_friend_3')
     const path = `${s.path}?code=${code}&state=share`
     const first = await open(path, '10.6.0.3')
     expect(await pointsBalance(get().db, s.id)).toBe(5)
     const cookie = /qz_vid=([0-9a-f]{32});/.exec(first.headers.get('set-cookie') ?? '')?.[1]
-    // the code again (a refresh): WeChat says 40029; the page opens, nothing more is counted
+    // the code again (a refresh): WeChat says 40029; round once more, then the page opens and
+    // nothing more is counted
     const again = await open(path, '10.6.0.4', { cookie: `qz_vid=${cookie}` })
-    expect([again.status, again.headers.get('location')]).toEqual([302, ARTICLE])
-    // back from WeChat without a code, or with a malformed one: no second round trip
-    for (const query of ['state=share', 'code=&state=share', 'code=a%20b&state=share']) {
-      const res = await open(`${s.path}?${query}`, '10.6.0.5')
+    expect(authorizeState(again)).toBe('share2')
+    const used = await open(`${s.path}?code=${code}&state=share2`, '10.6.0.4')
+    expect([used.status, used.headers.get('location')]).toEqual([302, ARTICLE])
+    // back from WeChat without a code, or with a malformed one: the same, never a third round
+    for (const query of ['', 'code=&', 'code=a%20b&']) {
+      expect(authorizeState(await open(`${s.path}?${query}state=share`, '10.6.0.5'))).toBe('share2')
+      const res = await open(`${s.path}?${query}state=share2`, '10.6.0.5')
       expect([res.status, res.headers.get('location')]).toEqual([302, ARTICLE])
     }
     // a 朋友圈 snapshot page's virtual identity is not an openid: not counted either
@@ -201,9 +216,22 @@ forEachDatabase('share links with the silent web OAuth', (get) => {
       now,
     })
     if (link.status !== 'ok') throw new Error('no link')
-    const page = await open(`/r/s/${link.code}?code=junk&state=share`, '10.6.0.7')
+    const page = await open(`/r/s/${link.code}?code=junk&state=share2`, '10.6.0.7')
     expect(page.status).toBe(200)
     expect(await page.text()).toContain('周末徒步')
     expect(await pointsBalance(get().db, m.id)).toBe(0)
+    // the landing page's address forwarded in WeChat (the first visitor's used code): the new
+    // visitor is asked who they are once more, and counts
+    const friend = wx.oauthCode(APPID, 'o_landing_friend')
+    expect((await open(`/r/s/${link.code}?code=${friend}&state=share`, '10.6.0.8')).status).toBe(
+      200,
+    )
+    expect(await pointsBalance(get().db, m.id)).toBe(5)
+    const forwarded = await open(`/r/s/${link.code}?code=${friend}&state=share`, '10.6.0.9')
+    expect(authorizeState(forwarded)).toBe('share2')
+    const other = wx.oauthCode(APPID, 'o_forwarded_to')
+    const landed = await open(`/r/s/${link.code}?code=${other}&state=share2`, '10.6.0.9')
+    expect(landed.status).toBe(200)
+    expect(await pointsBalance(get().db, m.id)).toBe(10)
   })
 })
