@@ -27,10 +27,10 @@ import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import {
   localDay,
   localDayStart,
-  localMinutes,
   nextLocalMidnight,
   type QuietHours,
   quietHoursEnd,
+  quietHoursStart,
 } from './community-time.js'
 import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
 
@@ -71,14 +71,10 @@ export const REMINDER_LATE_MS = 2 * 3600_000
  * retry's back-off — is stored skipped (expired) by the dispatcher instead, its credit given back.
  */
 export function reminderDeadline(slot: Date, s: ReminderSettings, timeZone: string): Date {
-  const minute = Math.floor(slot.getTime() / 60_000) * 60_000
-  const quiet = s.quietHours && s.quietHours.from !== s.quietHours.to ? s.quietHours : null
-  // minutes until the quiet hours begin (as quietHoursEnd counts them; 0: inside, never sent)
-  const toQuiet = quiet ? (quiet.from - localMinutes(slot, timeZone) + 1440) % 1440 : Infinity
   return new Date(
     Math.min(
       slot.getTime() + REMINDER_LATE_MS,
-      minute + toQuiet * 60_000,
+      quietHoursStart(slot, s.quietHours, timeZone)?.getTime() ?? Infinity,
       nextLocalMidnight(slot, timeZone).getTime(),
     ),
   )

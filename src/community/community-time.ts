@@ -99,6 +99,16 @@ export interface QuietHours {
   to: number
 }
 
+/**
+ * When the quiet hours next begin from `at` (its minute when they begin then), or null without
+ * quiet hours.
+ */
+export function quietHoursStart(at: Date, quiet: QuietHours | null, timeZone: string): Date | null {
+  if (!quiet || quiet.from === quiet.to) return null
+  const wait = (quiet.from - localMinutes(at, timeZone) + 1440) % 1440
+  return new Date(Math.floor(at.getTime() / 60_000) * 60_000 + wait * 60_000)
+}
+
 /** The end of the quiet window `at` falls in, or null outside it (or with no window). */
 export function quietHoursEnd(at: Date, quiet: QuietHours | null, timeZone: string): Date | null {
   if (!quiet || quiet.from === quiet.to) return null

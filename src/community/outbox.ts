@@ -558,13 +558,17 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       if (!reserved)
         closed = { errcode: 45047, reason: 'this window’s customer-service quota is used up' }
     }
-    if (closed && item.fallback) {
-      const fallback = JSON.parse(item.fallback) as Fallback
-      kind = fallback.kind
-      payload = fallback.payload
-      closed = reach(kind)
-      if (!closed && kind === 'custom') closed = { errcode: 45047, reason: 'fallback is custom' }
+    /**
+     * Switches the item to its fallback (a customer-service message cannot fall back to another):
+     * what closes the fallback's channel, if anything — `errcode` when it is custom too.
+     */
+    const toFallback = (fallback: string, errcode: number) => {
+      const f = JSON.parse(fallback) as Fallback
+      kind = f.kind
+      payload = f.payload
+      return reach(kind) ?? (kind === 'custom' ? { errcode, reason: 'fallback is custom' } : null)
     }
+    if (closed && item.fallback) closed = toFallback(item.fallback, 45047)
     if (closed)
       return settle(
         work,
@@ -615,12 +619,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       closesCsWindow(result.errcode)
     ) {
       reserved = undefined
-      const fallback = JSON.parse(item.fallback) as Fallback
-      kind = fallback.kind
-      payload = fallback.payload
-      const shut =
-        reach(kind) ??
-        (kind === 'custom' ? { errcode: result.errcode, reason: 'fallback is custom' } : null)
+      const shut = toFallback(item.fallback, result.errcode!)
       if (shut)
         result = { id: item.id, status: 'skipped', errcode: shut.errcode, errmsg: shut.reason }
       else if (pausedUntil(kind)) result = released(item, pausedUntil(kind)!)

@@ -63,6 +63,15 @@ const targetOf = (k: ModeratorKey) => `${k.channel}:${k.externalId}@${k.scope}`
 /** The audit log's account for a change of `channel`'s moderators made under `appid`. */
 const auditAppid = (channel: string, appid: string) => (channel === 'oa' ? appid : DEPLOYMENT_APPID)
 
+/** The audited step of `actor`'s `action` on `key` made under `appid` (see {@link auditAppid}). */
+const stepOf = (actor: Actor, action: string, appid: string, key: ModeratorKey, now: Date) => ({
+  appid: auditAppid(key.channel, appid),
+  actor,
+  action,
+  target: targetOf(key),
+  now,
+})
+
 /** What a change's audit entry details: the role, and for a deployment's row the account used. */
 const detailsOf = (channel: string, appid: string, role: string) =>
   channel === 'oa' ? { role } : { role, account: appid }
@@ -91,13 +100,7 @@ export async function addModerator(
 ): Promise<AddModeratorResult> {
   const { appid, ...key } = input
   const now = deps.clock.now()
-  const step = {
-    appid: auditAppid(key.channel, appid),
-    actor,
-    action: 'moderator.add',
-    target: targetOf(key),
-    now,
-  }
+  const step = stepOf(actor, 'moderator.add', appid, key, now)
   return auditedAction<AddModeratorResult>(deps.db, step, async (trx) => {
     if (key.channel === 'oa' && !(await isFollower(trx, appid, key.externalId)))
       return { result: { status: 'unknown_member' } }
@@ -133,13 +136,7 @@ export async function removeModerator(
 ): Promise<RemoveModeratorResult> {
   const { appid, ...key } = input
   const now = deps.clock.now()
-  const step = {
-    appid: auditAppid(key.channel, appid),
-    actor,
-    action: 'moderator.remove',
-    target: targetOf(key),
-    now,
-  }
+  const step = stepOf(actor, 'moderator.remove', appid, key, now)
   return auditedAction<RemoveModeratorResult>(deps.db, step, async (trx) => {
     if (key.channel === 'oa' && !(await isFollower(trx, appid, key.externalId)))
       return { result: { status: 'not_found' } }
