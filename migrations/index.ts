@@ -59,6 +59,7 @@ import * as m0058 from './0058_rule_points_positive.js'
 import * as m0059 from './0059_robot_posts.js'
 import * as m0060 from './0060_admin_ledger_keys.js'
 import * as m0061 from './0061_outbox_expires_at.js'
+import * as m0062 from './0062_inbound_claimed_at.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -117,4 +118,5 @@ export const migrations: Record<string, Migration> = {
   '0059_robot_posts': m0059,
   '0060_admin_ledger_keys': m0060,
   '0061_outbox_expires_at': m0061,
+  '0062_inbound_claimed_at': m0062,
 }

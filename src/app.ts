@@ -75,6 +75,11 @@ export interface AppDeps {
    * token refresh — may not pass from one request to another); absent: once for the app.
    */
   local?: <V>(make: () => V) => V
+  /**
+   * The lease on a bridge or WeCom callback event's claim (`INBOUND_CLAIM_LEASE_MS`, 8 s, by
+   * default; see src/community/claim-lease.ts): tests inject a shorter one.
+   */
+  claimLeaseMs?: number
 }
 
 const CODES: Record<number, string> = {
@@ -287,6 +292,7 @@ export function createApp(deps: AppDeps): Hono {
         codeAppid: config.accounts[0]?.appid ?? '',
         invites: config.invites,
         inbound,
+        claimLeaseMs: deps.claimLeaseMs,
       }),
     )
   }
@@ -306,6 +312,7 @@ export function createApp(deps: AppDeps): Hono {
         replyDeadlineMs: config.replyDeadlineMs,
         fetch: deps.fetch,
         inbound,
+        claimLeaseMs: deps.claimLeaseMs,
       }),
     )
   }

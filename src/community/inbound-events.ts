@@ -12,16 +12,20 @@
  *   deferred   → replied      the late handler had nothing to say
  * and, for another channel's event (the bridge, WeCom callbacks) whose handling threw with nothing answered:
  *   processing → failed       `reply` null: nothing was sent but an error
- *   failed     → processing   the sender's retry takes it back ({@link reclaimFailedEvent})
- * Every transition is one conditional UPDATE, so concurrent callers cannot both win.
+ *   failed     → processing   the sender's retry takes it back ({@link reclaimEvent})
+ * or whose process died while handling it (its lease ran out, see claim-lease.ts):
+ *   processing → processing   the sender's retry takes it over ({@link reclaimEvent})
+ * Every transition is one conditional UPDATE, so concurrent callers cannot both win. A claim of
+ * another channel's event keeps when it was made, taken back or renewed in `claimed_at`.
  */
 import { type Kysely, sql } from 'kysely'
-import { sleep } from '../clock.js'
+import { type Clock, sleep } from '../clock.js'
 import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database, InboundStatus } from '../db/schema.js'
 import { replyToCustomMessage } from '../wechat/api/messages.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
 import type { Reply } from '../wechat/reply.js'
+import { INBOUND_CLAIM_LEASE_MS } from './claim-lease.js'
 import { enqueue, LANE } from './outbox.js'
 import { claimNonce, type NonceClaim } from './replay-claims.js'
 
@@ -203,6 +207,7 @@ export async function claimEvent(
       event: e.event ?? null,
       status: 'processing',
       received_at: e.now,
+      claimed_at: e.now,
     })
     .onConflict((oc) => oc.columns(['appid', 'dedupe_key']).doNothing())
     .returning('dedupe_key')
@@ -237,26 +242,43 @@ export async function claimEventById(
   return first?.event != null && first.event !== e.digest ? 'reused' : 'duplicate'
 }
 
+/** An event taken back for handling again: its first receipt, and the claim's new `claimed_at`. */
+export interface Retaken {
+  receivedAt: Date
+  claimedAt: Date
+}
+
 /**
- * Takes back an event of another channel whose handling failed with nothing answered (`failed`, no
- * reply) for its sender's retry to handle again: `failed` → `processing` in one conditional
- * update, so one retry wins. Returns when the event was first received (what the failed attempt
- * recorded is dated so), or undefined when there is nothing to take back.
+ * Takes back an event of another channel for its sender's retry to handle again: one whose
+ * handling failed with nothing answered (`failed`, no reply), or one still `processing` whose
+ * claim was not made, taken back or renewed for `leaseMs` — its process died (`claimed_at`, or
+ * `received_at` for a claim made before it was kept). One conditional update, so one retry wins.
+ * Returns when the event was first received (what the earlier attempt recorded is dated so) and the
+ * claim's new `claimed_at` (`now`), or undefined when there is nothing to take back.
  */
-export async function reclaimFailedEvent(
+export async function reclaimEvent(
   db: Kysely<Database>,
   key: InboundKey,
-): Promise<Date | undefined> {
+  o: { now: Date; leaseMs: number },
+): Promise<Retaken | undefined> {
+  const expired = new Date(o.now.getTime() - o.leaseMs)
   const row = await db
     .updateTable('inbound_events')
-    .set({ status: 'processing', error: null, completed_at: null })
+    .set({ status: 'processing', error: null, completed_at: null, claimed_at: o.now })
     .where('appid', '=', key.appid)
     .where('dedupe_key', '=', key.dedupeKey)
-    .where('status', '=', 'failed')
-    .where('reply', 'is', null)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('status', '=', 'failed'), eb('reply', 'is', null)]),
+        eb.and([
+          eb('status', '=', 'processing'),
+          eb(eb.fn.coalesce('claimed_at', 'received_at'), '<', expired),
+        ]),
+      ]),
+    )
     .returning('received_at')
     .executeTakeFirst()
-  return row?.received_at
+  return row && { receivedAt: row.received_at, claimedAt: o.now }
 }
 
 /** How a claim's answer tells its sender that another attempt still holds the event (a 503). */
@@ -267,24 +289,35 @@ export const STILL_PROCESSING = {
 
 /**
  * For a sender's retry of an event it claimed before (another channel's: the bridge, WeCom
- * callbacks): the event to handle again as of its first receipt (`receivedAt`: its handling had
- * failed, it is taken back), the answer another attempt stored (`reply`), or undefined while
- * another attempt still holds it after waiting up to `waitMs` — never "done" for an event nobody
- * answered, so the caller asks the sender to send it again ({@link STILL_PROCESSING}).
+ * callbacks): the event to handle again as of its first receipt (its handling had failed, or its
+ * process died — no renewal for `leaseMs` — and it is taken back: {@link reclaimEvent}), the answer
+ * another attempt stored (`reply`), or undefined while another attempt still holds it after trying
+ * for up to `waitMs` — never "done" for an event nobody answered, so the caller asks the sender to
+ * send it again ({@link STILL_PROCESSING}). It polls with a growing interval, so a claim whose
+ * lease runs out while it waits is taken back then.
  */
 export async function retakeEvent(
   db: Kysely<Database>,
   store: InboundStore,
   key: InboundKey,
-  waitMs = 4000,
-): Promise<{ receivedAt: Date } | { reply: string } | undefined> {
-  const taken = await reclaimFailedEvent(db, key)
-  if (taken) return { receivedAt: taken }
-  const outcome = await waitForOutcome(store, key, Date.now() + waitMs)
-  if (outcome?.reply) return { reply: outcome.reply }
-  // Its attempt failed while this one waited (take it back), or it is still being handled.
-  const late = await reclaimFailedEvent(db, key)
-  return late && { receivedAt: late }
+  o: { clock: Clock; leaseMs?: number; waitMs?: number },
+): Promise<Retaken | { reply: string } | undefined> {
+  const leaseMs = o.leaseMs ?? INBOUND_CLAIM_LEASE_MS
+  const until = Date.now() + (o.waitMs ?? 4000)
+  let interval = 20
+  for (;;) {
+    const taken = await reclaimEvent(db, key, { now: o.clock.now(), leaseMs })
+    if (taken) return taken
+    const outcome = await store.read(key)
+    if (outcome?.reply) return { reply: outcome.reply }
+    // Held by another attempt (or failed after the update above looked): try again. Gone or
+    // settled without an answer: nothing to take back.
+    if (outcome?.status !== 'processing' && outcome?.status !== 'failed') return undefined
+    const left = until - Date.now()
+    if (left <= 0) return undefined
+    await sleep(Math.min(interval, left))
+    interval = Math.min(interval * 2, 250)
+  }
 }
 
 /**

@@ -205,6 +205,12 @@ export interface InboundEventsTable {
   follow_up: string | null
   error: string | null
   received_at: Timestamp
+  /**
+   * When the claim was last made, taken back or renewed: the lease clock of another channel's
+   * event (src/community/claim-lease.ts); null (official-account pushes, rows from before it was
+   * kept) counts by `received_at`.
+   */
+  claimed_at: Timestamp | null
   completed_at: Timestamp | null
 }
 

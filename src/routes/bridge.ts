@@ -27,6 +27,7 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import { translator } from '../bot/i18n.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
 import { leaveGroup } from '../community/group-joins.js'
 import { memberByIdentity } from '../community/identities.js'
 import {
@@ -96,12 +97,15 @@ type BridgeRouteOptions = GroupDeps & {
   maxSkewSeconds: number
   /** The app's claim store (scoped per request on Workers); the database store by default. */
   inbound?: InboundStore
+  /** The lease on a claim ({@link INBOUND_CLAIM_LEASE_MS} by default; tests inject a shorter one). */
+  claimLeaseMs?: number
 }
 
 export function bridgeRoutes(o: BridgeRouteOptions): Hono {
   const app = new Hono()
   const inbound = o.inbound ?? databaseInboundStore(o.db as Kysely<Database>)
   const window = o.maxSkewSeconds > 0 ? o.maxSkewSeconds : 300
+  const leaseMs = o.claimLeaseMs ?? INBOUND_CLAIM_LEASE_MS
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
 
   app.post('/:id', async (c) => {
@@ -162,14 +166,21 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
         409,
       )
     const claimed = claim === 'claimed'
-    // When the event was first received: now, or for the retry of an event whose handling failed,
-    // that attempt's receipt (the members it recorded are still new to the group).
-    const taken = claimed ? { receivedAt: now } : await retakeEvent(o.db, inbound, key)
+    // When the event was first received: now, or for the retry of an event whose handling failed
+    // or whose process died, that attempt's receipt (the members it recorded are still new to the
+    // group).
+    const taken = claimed
+      ? { receivedAt: now, claimedAt: now }
+      : await retakeEvent(o.db, inbound, key, { clock: o.clock, leaseMs })
     if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
     if ('reply' in taken) return c.json(JSON.parse(taken.reply))
-    const { receivedAt } = taken
+    const { receivedAt, claimedAt } = taken
     try {
-      const answer = await handleEvent(o, config, e, { channel, now, receivedAt })
+      // The claim is renewed while the event is handled: no retry takes a live attempt's event.
+      const hold = { claimedAt, clock: o.clock, leaseMs, logger: o.logger }
+      const answer = await holdClaim(o.db, key, hold, () =>
+        handleEvent(o, config, e, { channel, now, receivedAt }),
+      )
       await inbound.complete(key, JSON.stringify(answer), now)
       return c.json(answer)
     } catch (error) {

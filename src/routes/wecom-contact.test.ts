@@ -336,6 +336,75 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     expect(await modsOf(heldChat)).toHaveLength(2)
   })
 
+  it("takes back an event whose attempt died (its claim not renewed for the lease): WeCom's retry credits the join once", async () => {
+    const { inviter, state } = await inviterScene(`o_wr_dead_inviter_${dbName}`)
+    const deadChat = `wrDEAD_${dbName}`
+    const joiner = `wmDead_${dbName}`
+    groupJoinedBy(deadChat, joiner, state)
+    const dedupeKey = `${deadChat}:update:add_member:v1`
+    const received = new Date(Date.now() - 30_000)
+    // claimed 30 s ago, last renewed 9 s ago (the lease is 8 s): its process died
+    await get()
+      .db.insertInto('inbound_events')
+      .values({
+        appid: `wecom:${CORP}`,
+        dedupe_key: dedupeKey,
+        openid: 'sys',
+        msg_type: 'event',
+        event: 'change_external_chat',
+        status: 'processing',
+        received_at: received,
+        claimed_at: new Date(Date.now() - 9_000),
+      })
+      .execute()
+    const callback = await pusher().signed(addMember(deadChat, 'v1', joiner))
+    expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter.id)).toEqual([
+      { invitee_key: expect.stringContaining(joiner), status: 'pending' },
+    ])
+    expect(await modsOf(deadChat)).toHaveLength(2)
+    expect(await claimOf(dedupeKey)).toEqual({ status: 'replied', reply: 'success', error: null })
+    const joined = await get()
+      .db.selectFrom('members')
+      .select('first_seen_at')
+      .where('appid', '=', `wecom:${CORP}`)
+      .where('openid', '=', joiner)
+      .executeTakeFirstOrThrow()
+    expect(joined.first_seen_at).toEqual(received) // as of the event's first receipt
+    expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter.id)).toHaveLength(1)
+  })
+
+  it('leaves a live attempt slower than the lease alone: it renews its claim, the retry gets its answer', async () => {
+    const leaseMs = 300
+    const slow = await startServer(get().db, { config: config(), claimLeaseMs: leaseMs })
+    const { inviter, state } = await inviterScene(`o_wr_slow_inviter_${dbName}`)
+    const slowChat = `wrSLOW_${dbName}`
+    const joiner = `wmSlow_${dbName}`
+    groupJoinedBy(slowChat, joiner, state)
+    const calls = wecom.calls('groupchat.get')
+    wecom.setLatency(500) // two groupchat/get calls: over three leases
+    try {
+      const push = contactPusher({
+        url: `${slow.url}/wecom/callback`,
+        corpId: CORP,
+        token: TOKEN,
+        aesKey: AES_KEY,
+      })
+      const callback = await push.signed(addMember(slowChat, 'v1', joiner))
+      const first = callback.send()
+      await new Promise((resolve) => setTimeout(resolve, leaseMs))
+      // WeCom's retry while the first attempt is still on it: waits, and gets its answer
+      expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+      expect(await first).toEqual({ status: 200, body: 'success' })
+    } finally {
+      wecom.setLatency(0)
+      await slow.close()
+    }
+    expect(wecom.calls('groupchat.get') - calls).toBe(2) // handled once
+    expect(await invitedBy(inviter.id)).toHaveLength(1)
+  })
+
   it('takes its WeCom client from the request scope the entry gives (Workers: no I/O shared between requests)', async () => {
     const made: unknown[] = []
     const scoped = await startServer(get().db, {

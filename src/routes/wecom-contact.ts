@@ -15,6 +15,7 @@ import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
 import {
   CUSTOMER_CHANNEL,
   creditGroupJoins,
@@ -51,11 +52,14 @@ export interface ContactRouteOptions {
   invites: InviteSettings
   /** The app's claim store (scoped per request on Workers); the database store by default. */
   inbound?: InboundStore
+  /** The lease on a claim ({@link INBOUND_CLAIM_LEASE_MS} by default; tests inject a shorter one). */
+  claimLeaseMs?: number
 }
 
 export function contactRoutes(o: ContactRouteOptions): Hono {
   const app = new Hono()
   const inbound = o.inbound ?? databaseInboundStore(o.db)
+  const leaseMs = o.claimLeaseMs ?? INBOUND_CLAIM_LEASE_MS
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
   const refuse = (error: unknown) =>
     refusal(error, (reason) => o.logger.warn('WeCom callback refused', { reason }))
@@ -96,84 +100,91 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
         new WecomCallbackError(401, 'replayed callback: this timestamp and nonce came before'),
       )
     // When the event was first received: now, or for WeCom's retry of an event whose handling
-    // failed, that attempt's receipt (the members it recorded are still new to the group).
+    // failed or whose process died, that attempt's receipt (the members it recorded are still new
+    // to the group).
     const taken =
-      claimed === 'claimed' ? { receivedAt: now } : await retakeEvent(o.db, inbound, key)
+      claimed === 'claimed'
+        ? { receivedAt: now, claimedAt: now }
+        : await retakeEvent(o.db, inbound, key, { clock: o.clock, leaseMs })
     if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
     if ('reply' in taken) return c.text('success')
-    const { receivedAt } = taken
+    const { receivedAt, claimedAt } = taken
+    // The claim is renewed while the event is handled: no retry takes a live attempt's event.
+    const hold = { claimedAt, clock: o.clock, leaseMs, logger: o.logger }
     try {
-      if (s('Event') === 'change_external_chat') {
-        // The group's owner and admins moderate it (refreshed on every change, gone on dismiss).
-        if (s('ChangeType') === 'dismiss')
-          await syncGroupModerators(o.db, s('ChatId'), { admins: [] })
-        else {
-          const g = await groupChatGet(o.api, s('ChatId'))
-          await syncGroupModerators(o.db, s('ChatId'), {
-            owner: g.owner,
-            admins: (g.admin_list ?? []).map((a) => a.userid),
-          })
+      await holdClaim(o.db, key, hold, async () => {
+        if (s('Event') === 'change_external_chat') {
+          // The group's owner and admins moderate it (refreshed on every change, gone on dismiss).
+          if (s('ChangeType') === 'dismiss')
+            await syncGroupModerators(o.db, s('ChatId'), { admins: [] })
+          else {
+            const g = await groupChatGet(o.api, s('ChatId'))
+            await syncGroupModerators(o.db, s('ChatId'), {
+              owner: g.owner,
+              admins: (g.admin_list ?? []).map((a) => a.userid),
+            })
+          }
         }
-      }
-      if (
-        s('Event') === 'change_external_chat' &&
-        s('ChangeType') === 'update' &&
-        s('UpdateDetail') === 'add_member'
-      ) {
-        const results = await creditGroupJoins(o.db, o.api, {
-          corpId: o.corpId,
-          codeAppid: o.codeAppid,
-          chatId: s('ChatId'),
-          userids: changedMembers(f),
-          since: Number(s('CreateTime')) - 60,
-          now,
-          receivedAt,
-          timeZone: o.timeZone,
-          settings: o.invites,
-          t: translator(o.locale),
-        })
-        o.logger.info('group joins', { chatId: s('ChatId'), results })
-      } else if (
-        s('Event') === 'change_external_chat' &&
-        s('ChangeType') === 'update' &&
-        s('UpdateDetail') === 'del_member'
-      ) {
-        const ids = await o.db
-          .selectFrom('member_identities')
-          .select('member_id')
-          .where('channel', '=', CUSTOMER_CHANNEL)
-          .where('external_id', 'in', changedMembers(f) ?? [''])
-          .execute()
-        await leaveGroup(o.db, {
-          channel: CUSTOMER_CHANNEL,
-          chatId: s('ChatId'),
-          memberIds: ids.map((i) => i.member_id),
-        })
-      } else if (
-        s('Event') === 'change_external_contact' &&
-        s('ChangeType') === 'add_external_contact' &&
-        s('State')
-      ) {
-        // A 1:1 add through a 「联系我」 code whose state is an invite scene.
-        const { member, isNew } = await memberForContact(o.db, {
-          corpId: o.corpId,
-          userid: s('ExternalUserID'),
-          now,
-          receivedAt,
-        })
-        const r = await attributeInvite(o.db, {
-          invitee: member,
-          scene: s('State'),
-          isNew,
-          source: 'group_join',
-          codeAppid: o.codeAppid,
-          now,
-          timeZone: o.timeZone,
-          settings: o.invites,
-          t: translator(o.locale),
-        })
-        o.logger.info('contact added', { state: s('State'), result: r.status })
-      }
+        if (
+          s('Event') === 'change_external_chat' &&
+          s('ChangeType') === 'update' &&
+          s('UpdateDetail') === 'add_member'
+        ) {
+          const results = await creditGroupJoins(o.db, o.api, {
+            corpId: o.corpId,
+            codeAppid: o.codeAppid,
+            chatId: s('ChatId'),
+            userids: changedMembers(f),
+            since: Number(s('CreateTime')) - 60,
+            now,
+            receivedAt,
+            timeZone: o.timeZone,
+            settings: o.invites,
+            t: translator(o.locale),
+          })
+          o.logger.info('group joins', { chatId: s('ChatId'), results })
+        } else if (
+          s('Event') === 'change_external_chat' &&
+          s('ChangeType') === 'update' &&
+          s('UpdateDetail') === 'del_member'
+        ) {
+          const ids = await o.db
+            .selectFrom('member_identities')
+            .select('member_id')
+            .where('channel', '=', CUSTOMER_CHANNEL)
+            .where('external_id', 'in', changedMembers(f) ?? [''])
+            .execute()
+          await leaveGroup(o.db, {
+            channel: CUSTOMER_CHANNEL,
+            chatId: s('ChatId'),
+            memberIds: ids.map((i) => i.member_id),
+          })
+        } else if (
+          s('Event') === 'change_external_contact' &&
+          s('ChangeType') === 'add_external_contact' &&
+          s('State')
+        ) {
+          // A 1:1 add through a 「联系我」 code whose state is an invite scene.
+          const { member, isNew } = await memberForContact(o.db, {
+            corpId: o.corpId,
+            userid: s('ExternalUserID'),
+            now,
+            receivedAt,
+          })
+          const r = await attributeInvite(o.db, {
+            invitee: member,
+            scene: s('State'),
+            isNew,
+            source: 'group_join',
+            codeAppid: o.codeAppid,
+            now,
+            timeZone: o.timeZone,
+            settings: o.invites,
+            t: translator(o.locale),
+          })
+          o.logger.info('contact added', { state: s('State'), result: r.status })
+        }
+      })
     } catch (e) {
       // Not answered `success`: the claim is left `failed` with its error and no reply, so WeCom's
       // retry (it gets a 500) takes it back and handles the event again instead of a duplicate.

@@ -1,0 +1,169 @@
+/**
+ * The lease on another channel's claim: a `processing` claim its process stopped renewing is taken
+ * back by the sender's retry, once; one made, taken back or renewed within the lease is not —
+ * `received_at` (kept from the first receipt) is not the lease clock.
+ */
+import { expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { type Clock, sleep, systemClock } from '../clock.js'
+import type { InboundStatus } from '../db/schema.js'
+import { createLogger, type LogFields } from '../logger.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS } from './claim-lease.js'
+import { claimEvent, databaseInboundStore, retakeEvent } from './inbound-events.js'
+
+const NOW = new Date('2026-12-05T02:00:00Z')
+const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000)
+const fixed: Clock = { now: () => NOW }
+
+forEachDatabase('inbound claim leases', (get, dbName) => {
+  const appid = `bridge:lease-${dbName}`
+  const key = (id: string) => ({ appid, dedupeKey: id })
+  /** A claim as an attempt left it: received at `received`, last claimed or renewed at `claimed`. */
+  const left = (
+    id: string,
+    o: { received: Date; claimed: Date | null; status?: InboundStatus; reply?: string },
+  ) =>
+    get()
+      .db.insertInto('inbound_events')
+      .values({
+        appid,
+        dedupe_key: id,
+        openid: 'member_join',
+        msg_type: 'member_join',
+        status: o.status ?? 'processing',
+        reply: o.reply ?? null,
+        received_at: o.received,
+        claimed_at: o.claimed,
+      })
+      .execute()
+  const row = (id: string) =>
+    get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'received_at', 'claimed_at'])
+      .where('appid', '=', appid)
+      .where('dedupe_key', '=', id)
+      .executeTakeFirstOrThrow()
+  const retake = (id: string, o: { clock?: Clock; leaseMs?: number; waitMs?: number } = {}) =>
+    retakeEvent(get().db, databaseInboundStore(get().db), key(id), {
+      clock: fixed,
+      waitMs: 0,
+      ...o,
+    })
+
+  it('takes back a processing claim not renewed for the lease; leaves a fresh one to its attempt', async () => {
+    expect(INBOUND_CLAIM_LEASE_MS).toBe(8000)
+    // its process died 9 s ago: taken back as of its first receipt, claimed now
+    await left('dead', { received: at(-60), claimed: at(-9) })
+    expect(await retake('dead')).toEqual({ receivedAt: at(-60), claimedAt: NOW })
+    expect(await row('dead')).toEqual({
+      status: 'processing',
+      received_at: at(-60),
+      claimed_at: NOW,
+    })
+    // and now it is the retry's: the next retry leaves it alone
+    expect(await retake('dead')).toBeUndefined()
+
+    // taken back (or renewed) 2 s ago, first received a minute ago: its attempt is alive
+    await left('alive', { received: at(-60), claimed: at(-2) })
+    expect(await retake('alive')).toBeUndefined()
+    expect(await row('alive')).toMatchObject({ claimed_at: at(-2) })
+
+    // claimed before claimed_at was kept: counted by its receipt
+    await left('old-dead', { received: at(-9), claimed: null })
+    expect(await retake('old-dead')).toEqual({ receivedAt: at(-9), claimedAt: NOW })
+    await left('old-alive', { received: at(-2), claimed: null })
+    expect(await retake('old-alive')).toBeUndefined()
+
+    // a claim made now stamps claimed_at with it; the lease is the caller's
+    expect(
+      await claimEvent(get().db, {
+        appid,
+        dedupeKey: 'new',
+        sender: 's',
+        msgType: 'message',
+        now: at(-3),
+      }),
+    ).toBe(true)
+    expect(await row('new')).toMatchObject({ claimed_at: at(-3) })
+    expect(await retake('new')).toBeUndefined()
+    expect(await retake('new', { leaseMs: 2000 })).toEqual({ receivedAt: at(-3), claimedAt: NOW })
+
+    // a failed attempt's event is taken back at once, and stamped too
+    await left('failed', { received: at(-1), claimed: at(-1), status: 'failed' })
+    expect(await retake('failed')).toEqual({ receivedAt: at(-1), claimedAt: NOW })
+    // an answered one gives its answer
+    await left('answered', { received: at(-60), claimed: at(-60), status: 'replied', reply: '{}' })
+    expect(await retake('answered')).toEqual({ reply: '{}' })
+  })
+
+  it('lets one of concurrent retries take back a dead claim', async () => {
+    await left('raced', { received: at(-30), claimed: at(-20) })
+    await left('raced-failed', { received: at(-30), claimed: at(-30), status: 'failed' })
+    const pools = get().name === 'postgres' ? [0, 1, 2, 3].map(() => get().open()) : []
+    for (const id of ['raced', 'raced-failed']) {
+      const tries = await Promise.all(
+        [0, 1, 2, 3].map((i) => {
+          const db = pools[i] ?? get().db
+          return retakeEvent(db, databaseInboundStore(db), key(id), { clock: fixed, waitMs: 100 })
+        }),
+      )
+      expect(tries.filter((t) => t !== undefined)).toEqual([
+        { receivedAt: at(-30), claimedAt: NOW },
+      ])
+    }
+  })
+
+  it('renews a live attempt’s claim, so a retry never takes it within the lease however long it works', async () => {
+    const lines: LogFields[] = []
+    const logger = createLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) })
+    const leaseMs = 1000
+    const claimedAt = systemClock.now()
+    await left('slow', { received: claimedAt, claimed: claimedAt })
+    let handled = 0
+    const hold = { claimedAt, clock: systemClock, leaseMs, logger }
+    const slow = holdClaim(get().db, key('slow'), hold, async () => {
+      await sleep(leaseMs * 3)
+      return ++handled
+    })
+    // retries keep trying for the whole time it works: none takes it
+    const retries = await Promise.all(
+      [0, 500, 1500].map(async (delay) => {
+        await sleep(delay)
+        return retake('slow', { clock: systemClock, leaseMs, waitMs: leaseMs * 1.4 })
+      }),
+    )
+    expect(retries).toEqual([undefined, undefined, undefined])
+    expect(await slow).toBe(1)
+    const renewed = (await row('slow')).claimed_at!.getTime()
+    expect(renewed).toBeGreaterThan(claimedAt.getTime())
+    // its renewals stopped with it: once the lease passes, a retry takes it (as for a dead one)
+    await sleep(leaseMs * 1.2)
+    expect((await row('slow')).claimed_at!.getTime()).toBe(renewed)
+    expect(await retake('slow', { clock: systemClock, leaseMs })).toMatchObject({
+      receivedAt: claimedAt,
+    })
+    expect(lines.filter((l) => l.code !== undefined)).toEqual([])
+  })
+
+  it('logs INBOUND_CLAIM_LOST when a holder finds its claim taken over', async () => {
+    const lines: LogFields[] = []
+    const logger = createLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) })
+    const leaseMs = 150
+    const claimedAt = systemClock.now()
+    await left('lost', { received: claimedAt, claimed: claimedAt })
+    const hold = { claimedAt, clock: systemClock, leaseMs, logger }
+    await holdClaim(get().db, key('lost'), hold, async () => {
+      // another attempt took it over (this one's renewals had not reached the database)
+      await get()
+        .db.updateTable('inbound_events')
+        .set({ claimed_at: new Date(claimedAt.getTime() + 60_000) })
+        .where('appid', '=', appid)
+        .where('dedupe_key', '=', 'lost')
+        .execute()
+      await sleep(leaseMs * 2)
+    })
+    expect(lines.filter((l) => l.code !== undefined)).toEqual([
+      expect.objectContaining({ level: 'warn', code: 'INBOUND_CLAIM_LOST', dedupeKey: 'lost' }),
+    ])
+  })
+})
