@@ -2,13 +2,16 @@
  * 兑换 / redeem: lists the catalog; 兑换 <编号> redeems and replies with the code — or, for a
  * cashback reward, with the mini-program link where the member confirms the transfer. Both replies
  * end with what members like this one also redeemed (src/community/recommendations.ts), or what is
- * popular, when the nightly rebuild has found any.
+ * popular, when the nightly rebuild has found any. A redemption is keyed on the message that asked
+ * for it, so the same message handled again (a group channel's retry) answers it again and spends
+ * nothing more.
  */
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { recommendRewards } from '../src/community/recommendations.js'
 import { ensureDefaultRewards, listRewards, redeem } from '../src/community/rewards.js'
 import { cashbackLink } from '../src/shop/transfer-bills.js'
+import { dedupeKey } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 import { withUnionid } from './subscribe.js'
 
@@ -22,6 +25,14 @@ function mpLink(ctx: BotContext, outBillNo?: string): string {
   const link = cashbackLink(mp.appid, outBillNo)
   if (ctx.channel.kind !== 'oa') return link.pagepath
   return ctx.t('redeem.cashbackLink', { appid: link.appid, path: link.pagepath })
+}
+
+/**
+ * The key of the message a redemption answers: its channel, what it came through (the account, a
+ * bot, a bridge) and its dedupe key (`m:<msgId>`), so no two channels' messages share one.
+ */
+function messageKey(ctx: BotContext): string {
+  return `msg:${ctx.channel.kind}:${ctx.message.toUserName}:${dedupeKey(ctx.message)}`
 }
 
 /**
@@ -104,6 +115,7 @@ export function register(router: Router): void {
           now: ctx.clock.now(),
           timeZone: ctx.community.timeZone,
           miniProgram: ctx.community.miniProgram,
+          requestKey: messageKey(ctx),
         })
       let r = await attempt()
       // A cashback needs the member's mini-program sign-in: one under their unionid counts too,

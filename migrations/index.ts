@@ -60,6 +60,7 @@ import * as m0059 from './0059_robot_posts.js'
 import * as m0060 from './0060_admin_ledger_keys.js'
 import * as m0061 from './0061_outbox_expires_at.js'
 import * as m0062 from './0062_inbound_claimed_at.js'
+import * as m0063 from './0063_message_keyed_redemptions.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -119,4 +120,5 @@ export const migrations: Record<string, Migration> = {
   '0060_admin_ledger_keys': m0060,
   '0061_outbox_expires_at': m0061,
   '0062_inbound_claimed_at': m0062,
+  '0063_message_keyed_redemptions': m0063,
 }

@@ -2,7 +2,8 @@
  * Linking a person's identity on another channel (a WeCom userid in a group, …) to their member:
  * the follower sends 绑定 in the OA chat and gets a six-digit code valid ten minutes; sending
  * `绑定 <code>` from the other channel links that identity, once (the code is used up by one
- * conditional update). Linking again moves the identity to the new member.
+ * conditional update, which records who used it). Linking again moves the identity to the new
+ * member. The same sender sending the used code again (a retried message) is still linked by it.
  */
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -54,21 +55,37 @@ export async function issueBindingCode(db: Kysely<Database>, memberId: number, n
   throw new Error('no binding code available; try again')
 }
 
-/** Links `(channel, externalId)` to the member who holds `code`; null when the code is not valid. */
+/**
+ * Links `(channel, externalId)` to the member who holds `code`; null when the code is not valid.
+ * A code this very identity used, and which still links it (its retried message: nothing to do),
+ * answers that member again and changes nothing; for anyone else a used code is not valid.
+ */
 export async function bindIdentity(
   db: Kysely<Database>,
   r: { channel: string; externalId: string; code: string; now: Date },
 ): Promise<{ memberId: number } | null> {
+  const usedBy = `${r.channel}:${r.externalId}`
   return db.transaction().execute(async (trx) => {
     const used = await trx
       .updateTable('binding_codes')
-      .set({ used_at: r.now })
+      .set({ used_at: r.now, used_by: usedBy })
       .where('code', '=', r.code)
       .where('used_at', 'is', null)
       .where('expires_at', '>', r.now)
       .returning('member_id')
       .executeTakeFirst()
-    if (!used) return null
+    if (!used) {
+      const again = await trx
+        .selectFrom('binding_codes as c')
+        .innerJoin('member_identities as i', 'i.member_id', 'c.member_id')
+        .select('c.member_id')
+        .where('c.code', '=', r.code)
+        .where('c.used_by', '=', usedBy)
+        .where('i.channel', '=', r.channel)
+        .where('i.external_id', '=', r.externalId)
+        .executeTakeFirst()
+      return again ? { memberId: again.member_id } : null
+    }
     await trx
       .insertInto('member_identities')
       .values({

@@ -170,4 +170,59 @@ forEachDatabase('rewards and redemptions', (get, dbName) => {
     expect(await cancel()).toBe('paid_out')
     expect(await state(id)).toMatchObject({ points_balance: 1000 })
   })
+
+  it('answers the redemption a message made when the message is handled again: spent once, taken once', async () => {
+    const appid = 'wxrewards000000005'
+    const mpAppid = 'wxminiprogram00005'
+    await ensureDefaultRewards(get().db, appid, now)
+    const id = await member(appid, 5300)
+    await get()
+      .db.insertInto('mp_users')
+      .values({ appid: mpAppid, openid: 'o_mp_rw_5', member_id: id, created_at: now })
+      .execute()
+    const pools = dbName === 'postgres' ? [get().db, get().open()] : [get().db]
+    const r = (code: number, requestKey?: string, pool = 0) =>
+      redeem(pools[pool % pools.length]!, {
+        appid,
+        memberId: id,
+        code,
+        now,
+        timeZone: TZ,
+        miniProgram: { appid: mpAppid },
+        requestKey,
+      })
+    const first = await r(1, 'msg:oa:gh_test:m:1')
+    expect(first).toMatchObject({ status: 'redeemed', cost: 100, balance: 5200 })
+    // a cashback's message handled twice at once: one redemption, one transfer, the same link
+    const [a, b] = await Promise.all([r(4, 'msg:oa:gh_test:m:2', 0), r(4, 'msg:oa:gh_test:m:2', 1)])
+    expect(a).toMatchObject({ status: 'redeemed', balance: 200, cashback: { amountFen: 5000 } })
+    expect(b).toEqual(a)
+    // the first message again, after the balance moved: its own answer, nothing spent
+    expect(await r(1, 'msg:oa:gh_test:m:1')).toEqual(first)
+    // another message, and a redemption made for no message, are redemptions of their own
+    const third = await r(1, 'msg:oa:gh_test:m:3')
+    expect(third).toMatchObject({ status: 'redeemed', balance: 100 })
+    expect(third.status === 'redeemed' && first.status === 'redeemed' && third.code).not.toBe(
+      first.status === 'redeemed' && first.code,
+    )
+    expect(await r(1)).toMatchObject({ status: 'redeemed', balance: 0 })
+    const spent = await get()
+      .db.selectFrom('points_ledger')
+      .select('delta')
+      .where('appid', '=', appid)
+      .where('rule', '=', 'redeem')
+      .orderBy('id')
+      .execute()
+    expect(spent.map((s) => s.delta)).toEqual([-100, -5000, -100, -100])
+    expect(
+      (await listRewards(get().db, appid)).filter((x) => x.code === 1 || x.code === 4),
+    ).toMatchObject([{ stock: 997 }, { stock: 49 }])
+    const transfers = await get()
+      .db.selectFrom('transfers')
+      .select('out_bill_no')
+      .where('appid', '=', appid)
+      .execute()
+    expect(transfers).toEqual([{ out_bill_no: a.status === 'redeemed' && a.cashback?.outBillNo }])
+    expect(await state(id)).toEqual({ points_balance: 0, points_lifetime: 5300 })
+  })
 })

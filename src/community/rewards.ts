@@ -4,9 +4,12 @@
  * reward, so redemptions and cancellations never deadlock; stock can never go below zero (row lock
  * plus a CHECK constraint). A `cashback` reward also records, in the same transaction, a transfer
  * of its amount to the member's WeChat wallet (src/shop/transfers.ts sends it); a transfer that
- * fails or is cancelled cancels the redemption the same way an operator would.
+ * fails or is cancelled cancels the redemption the same way an operator would. A redemption made
+ * for a message carries the message's key (unique per account, like the ledger's idempotency keys):
+ * the message handled again — a bridge event or WeCom callback its sender retries after a later
+ * step failed — gets the first redemption's answer, and nothing is spent or taken twice.
  */
-import type { Kysely, Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import { recordTransfer } from '../shop/transfer-bills.js'
 import { randomToken } from '../wechat/crypto.js'
@@ -78,7 +81,11 @@ export type RedeemResult =
 /**
  * Redeems reward `code` for a member. A cashback reward is paid to the member's openid under the
  * mini program (`miniProgram`, the one WeChat Pay's merchant is bound to), so the member must have
- * signed in there once (as this member, or under their unionid).
+ * signed in there once (as this member, or under their unionid). With `requestKey` (what asked for
+ * it: a message), a redemption already made under that key is answered again as it was first —
+ * same code, balance and cashback bill — and nothing changes; only a redemption is remembered, so
+ * a refusal (insufficient, out of stock …) is decided afresh.
+ * @example redeem(db, { appid, memberId, code: 1, now, timeZone, requestKey: `msg:oa:${to}:m:${msgId}` })
  */
 export async function redeem(
   db: Kysely<Database>,
@@ -89,9 +96,14 @@ export async function redeem(
     now: Date
     timeZone: string
     miniProgram?: { appid: string }
+    /** Unique per account: the redemption made for one request (a message) is made once. */
+    requestKey?: string
   },
 ): Promise<RedeemResult> {
   return withMemberLocked(db, q.memberId, async (trx, member) => {
+    // The member's lock orders attempts for one message: a later one sees the earlier one's row.
+    const made = q.requestKey && (await redeemedFor(trx, member, q.appid, q.requestKey))
+    if (made) return made
     const reward = await trx
       .selectFrom('rewards')
       .selectAll()
@@ -156,6 +168,7 @@ export async function redeem(
         code,
         status: 'issued',
         created_at: q.now,
+        request_key: q.requestKey ?? null,
       })
       .returning('id')
       .executeTakeFirstOrThrow()
@@ -207,6 +220,51 @@ export async function redeem(
       ...(cashback ? { cashback } : {}),
     }
   })
+}
+
+/**
+ * The answer of the redemption made under `requestKey`, as {@link redeem} first gave it (the
+ * balance its ledger entry left, its cashback bill), or undefined when none was.
+ */
+async function redeemedFor(
+  trx: Transaction<Database>,
+  member: Member,
+  appid: string,
+  requestKey: string,
+): Promise<RedeemResult | undefined> {
+  const row = await trx
+    .selectFrom('redemptions as r')
+    .innerJoin('rewards as w', 'w.id', 'r.reward_id')
+    .leftJoin('points_ledger as l', (j) =>
+      j
+        .onRef('l.appid', '=', 'r.appid')
+        .on('l.idempotency_key', '=', sql<string>`'redeem:' || r.id`),
+    )
+    .leftJoin('transfers as t', 't.redemption_id', 'r.id')
+    .select([
+      'r.id',
+      'r.code',
+      'r.cost',
+      'w.name',
+      'l.balance_after',
+      't.amount_fen',
+      't.out_bill_no',
+    ])
+    .where('r.appid', '=', appid)
+    .where('r.request_key', '=', requestKey)
+    .executeTakeFirst()
+  if (!row) return undefined
+  return {
+    status: 'redeemed',
+    redemptionId: row.id,
+    code: row.code,
+    name: row.name,
+    cost: row.cost,
+    balance: row.balance_after ?? member.points_balance,
+    ...(row.amount_fen !== null && row.out_bill_no !== null
+      ? { cashback: { amountFen: row.amount_fen, outBillNo: row.out_bill_no } }
+      : {}),
+  }
 }
 
 /**

@@ -357,6 +357,11 @@ export interface RedemptionsTable {
   status: 'issued' | 'cancelled'
   created_at: Timestamp
   cancelled_at: Timestamp | null
+  /**
+   * The message it answers (`兑换 <编号>`): `<channel>:<via>:<dedupe key>`, unique per account, so
+   * the same message handled again finds it instead of redeeming again. Null: made for no message.
+   */
+  request_key: string | null
 }
 
 /** One privileged action: who did what to what, with the request details as JSON. */
@@ -974,6 +979,8 @@ export interface BindingCodesTable {
   member_id: number
   expires_at: Timestamp
   used_at: Timestamp | null
+  /** Who used it from a group: `<channel>:<external id>` (null: unused, or the mini program). */
+  used_by: string | null
 }
 
 export interface ModeratorsTable {
