@@ -17,6 +17,7 @@ import { cachedOpsStatus, type OpsStatus } from './community/ops-status.js'
 import { databaseTokenStore } from './community/token-store.js'
 import type { Config } from './config.js'
 import { consoleRoutes } from './console/console-routes.js'
+import { BUSY_RETRY_AFTER_SECONDS, PoolBusyError } from './db/pool-busy-error.js'
 import { CLAIM_LANES } from './db/pool-size.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
@@ -164,6 +165,17 @@ export function createApp(deps: AppDeps): Hono {
       logger.warn('WeChat call failed', { path: c.req.path, reason: error.message })
       return c.json({ code: 'WECHAT_ERROR', message: error.message }, 502)
     }
+    if (error instanceof PoolBusyError) {
+      // No connection came free in time (the statement was never sent): a rush, not a fault of
+      // the request — the client asks again shortly (a client key makes an order's retry safe).
+      logger.warn('database busy', { path: c.req.path, waitedMs: error.waitedMs })
+      const seconds = BUSY_RETRY_AFTER_SECONDS
+      return c.json(
+        { code: 'SERVICE_UNAVAILABLE', message: `the server is busy: retry in ${seconds} s` },
+        503,
+        { 'Retry-After': String(seconds) },
+      )
+    }
     const status = error instanceof HTTPException ? error.status : 500
     const fields = { status, method: c.req.method, path: c.req.path }
     if (status >= 500) logger.error('request failed', { ...fields, error })
@@ -272,6 +284,7 @@ export function createApp(deps: AppDeps): Hono {
         timeZone: config.timeZone,
         invites: config.invites,
         inbound,
+        claimLeaseMs: deps.claimLeaseMs,
       }),
     )
   }
@@ -312,7 +325,6 @@ export function createApp(deps: AppDeps): Hono {
         replyDeadlineMs: config.replyDeadlineMs,
         fetch: deps.fetch,
         inbound,
-        claimLeaseMs: deps.claimLeaseMs,
       }),
     )
   }

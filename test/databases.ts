@@ -9,14 +9,17 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, inject } from 'vitest'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
-import { postgresDatabase } from '../src/db/postgres.js'
+import { type PostgresOptions, postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
 
-/** A database under test; `open()` gives another pool on the same data (a second "process"). */
+/**
+ * A database under test; `open()` gives another pool on the same data (a second "process"), by
+ * default of 10 connections (`options`: a smaller pool, a shorter connection timeout, a log).
+ */
 export interface TestDatabase {
   name: 'pglite' | 'postgres'
   db: Kysely<Database>
-  open(): Kysely<Database>
+  open(options?: Omit<PostgresOptions, 'schema'>): Kysely<Database>
 }
 
 const url = process.env.TEST_DATABASE_URL
@@ -55,8 +58,8 @@ export function forEachDatabase(
           const admin = postgresDatabase(url!)
           await sql`create schema ${sql.id(schema)}`.execute(admin)
           await admin.destroy()
-          const open = () => {
-            const db = postgresDatabase(url!, { schema, max: 10 })
+          const open = (options: Omit<PostgresOptions, 'schema'> = {}) => {
+            const db = postgresDatabase(url!, { max: 10, ...options, schema })
             extra.push(db)
             return db
           }

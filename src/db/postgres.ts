@@ -1,6 +1,7 @@
 /** A Kysely instance on PostgreSQL through `pg`, int8 parsed as a number like PGlite does. */
 import { Kysely, type KyselyConfig, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { busyAware } from './pool-busy-error.js'
 import { DEFAULT_POOL_MAX } from './pool-size.js'
 import { DEFAULT_STATEMENT_CACHE, preparedStatements } from './prepared-statements.js'
 import type { Database } from './schema.js'
@@ -31,15 +32,26 @@ export interface PostgresOptions {
    * every statement unnamed, e.g. behind PgBouncer in transaction mode). See prepared-statements.ts.
    */
   statementCache?: number
+  /**
+   * How long a statement waits for a connection — a new one to connect, or one of a full pool to
+   * come free (default {@link DEFAULT_CONNECTION_TIMEOUT_MS}). A full pool's wait past it throws
+   * `PoolBusyError` (503 with Retry-After, pool-busy-error.ts).
+   */
+  connectionTimeoutMs?: number
 }
 
+/** A host that drops packets fails in 5 s (start-up names it; /healthz answers 503). */
+export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000
+
 /** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
-export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' | 'schema'> = {}) {
+export function postgresPool(
+  url: string,
+  options: Pick<PostgresOptions, 'max' | 'schema' | 'connectionTimeoutMs'> = {},
+) {
   return new pg.Pool({
     connectionString: url,
     max: options.max ?? DEFAULT_POOL_MAX,
-    // A host that drops packets fails in 5 s (start-up names it; /healthz answers 503).
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })
@@ -49,8 +61,9 @@ export function postgresPool(url: string, options: Pick<PostgresOptions, 'max' |
 export function postgresDatabase(url: string, options: PostgresOptions = {}): Kysely<Database> {
   const pool = postgresPool(url, options)
   const prepared = preparedStatements(pool, options.statementCache ?? DEFAULT_STATEMENT_CACHE)
+  const timeoutMs = options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: prepared }),
+    dialect: new PostgresDialect({ pool: busyAware(prepared, timeoutMs) }),
     log: options.log,
   })
   pools.set(db, pool)

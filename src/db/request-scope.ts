@@ -14,7 +14,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Kysely, PostgresDialect } from 'kysely'
 import type pg from 'pg'
-import { postgresPool } from './postgres.js'
+import { acquire } from './pool-busy-error.js'
+import { DEFAULT_CONNECTION_TIMEOUT_MS, postgresPool } from './postgres.js'
 import type { Database } from './schema.js'
 
 /** Keeps work alive after the response (Workers' `ctx.waitUntil`). */
@@ -58,7 +59,7 @@ export function databaseScopes(o: { max?: number } = {}): DatabaseScopes {
     connect: () => {
       const scope = current()
       scope.pool ??= postgresPool(scope.url, { max: o.max ?? PER_SCOPE })
-      return scope.pool.connect()
+      return acquire<pg.PoolClient>(scope.pool, DEFAULT_CONNECTION_TIMEOUT_MS)
     },
     // Each scope ends its own pool.
     end: async () => {},

@@ -1,6 +1,7 @@
 /**
- * Orders: created with the stock (and a group-buy seat) reserved in one transaction, then prepaid
- * through the {@link PayGateway}; closed — and the reservation released — by one conditional update
+ * Orders: created with the stock (and a group-buy seat) reserved in one transaction — a sold-out
+ * sale answered from one read before it (sold-out.ts) —, then prepaid through the
+ * {@link PayGateway}; closed — and the reservation released — by one conditional update
  * when they expire unpaid. Payments are applied by one conditional update with every grant in the
  * same transaction (first_purchase and purchase points — frozen until the refund window ends —,
  * membership, group-buy progress, the member's purchase count), once per notification
@@ -18,6 +19,7 @@ import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
 import { linkedMemberId } from './linked-member.js'
 import { grantPurchase } from './purchase-grants.js'
+import { provenSoldOut, type SoldOutQuestion } from './sold-out.js'
 
 type Db = Kysely<Database> | Trx<Database>
 
@@ -51,26 +53,51 @@ export function newOutTradeNo(now: Date): string {
   return `QZ${stamp}${randomToken(12)}`
 }
 
+/** What a buyer asks for. */
+export interface OrderRequest extends SoldOutQuestion {
+  groupBuyId?: number
+}
+
+/** What {@link reserveOrder} decided: an order (new or the client key's), or a refusal. */
+export type Reservation =
+  | { status: 'created' | 'existing'; order: Order }
+  | { status: OrderRefusal }
+
 /**
  * Creates an order for a member (or returns the one made with the same `clientKey`) and prepays it.
  * The price comes from the catalog and the member's membership, never from the client.
+ *
+ * On one connection: first the sold-out fast path (one read, no transaction, sold-out.ts), then —
+ * unless that read proved `sold_out` — {@link reserveOrder}'s transaction. A flash sale's rush
+ * after its last unit costs one statement per request, and no request waits for a second
+ * connection.
  */
 export async function createOrder(
   db: Kysely<Database>,
   gateway: PayGateway,
   s: ShopSettings,
-  r: {
-    memberId: number
-    mpOpenid: string
-    sku: string
-    groupBuyId?: number
-    clientKey?: string
-    now: Date
-  },
+  r: OrderRequest,
 ): Promise<CreateOrderResult> {
-  let decided: { status: 'created' | 'existing'; order: Order }
+  const reserved = await db.connection().execute(async (conn): Promise<Reservation> => {
+    if (await provenSoldOut(conn, s, r)) return { status: 'sold_out' }
+    return reserveOrder(conn, s, r)
+  })
+  if (!('order' in reserved)) return reserved
+  return prepay(db, gateway, s, reserved, r.now)
+}
+
+/**
+ * Decides an order in one transaction — the slow path, the authority: the buyer's link and member
+ * row locked, the client key's order returned, the sale, the per-member limit, a unit of stock and
+ * a group-buy seat taken, the order inserted. Refusals change nothing.
+ */
+export async function reserveOrder(
+  db: Kysely<Database>,
+  s: ShopSettings,
+  r: OrderRequest,
+): Promise<Reservation> {
   try {
-    decided = await db.transaction().execute(async (trx) => {
+    return await db.transaction().execute(async (trx) => {
       // The member the mini-program user is linked to now, read under their mp_users row: a 绑定
       // that moves them holds it for update until its orders are moved, so an order is never
       // placed on the member it has just left (the session read the link before the request).
@@ -209,7 +236,16 @@ export async function createOrder(
     if (error instanceof Refused) return { status: error.reason }
     throw error
   }
+}
 
+/** Prepays a reserved order (a closed or paid one answers without payment). */
+async function prepay(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  decided: { status: 'created' | 'existing'; order: Order },
+  now: Date,
+): Promise<CreateOrderResult> {
   const { order } = decided
   if (order.status !== 'pending') return { ...decided, payment: null }
   try {
@@ -234,7 +270,7 @@ export async function createOrder(
     return { ...decided, payment }
   } catch (error) {
     // Nothing can be paid: give the reservation back at once.
-    if (decided.status === 'created') await closeOrder(db, order.id, r.now)
+    if (decided.status === 'created') await closeOrder(db, order.id, now)
     throw error
   }
 }
