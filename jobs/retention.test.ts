@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
 import { chunkBudget } from '../src/budget.js'
+import { audit } from '../src/community/audit-log.js'
 import { loadConfig } from '../src/config.js'
 import { silentLogger } from '../src/logger.js'
 import { forEachDatabase } from '../test/databases.js'
@@ -72,6 +73,42 @@ forEachDatabase('retention', (get, dbName) => {
     })
     expect(result.jobRuns).toBeGreaterThanOrEqual(2)
     expect(await left(c)).toEqual([3])
+  })
+
+  it('deletes audit entries on their own clocks: AUDIT_LOG_RETENTION_DAYS, AUDIT_REFUSED_RETENTION_DAYS', async () => {
+    const appid = `wxretention_${dbName}`
+    for (const [action, days] of [
+      ['points.grant', 91],
+      ['points.grant', 89],
+      ['refused', 8],
+      ['refused', 6],
+    ] as const)
+      await audit(get().db, {
+        appid,
+        actor: 'op1',
+        action,
+        target: 't',
+        details: {},
+        now: ago(days),
+      })
+    const result = await retentionJob.run({
+      db: get().db,
+      clock: { now: () => new Date(now.getTime() + 3_600_000) },
+      logger: silentLogger,
+      config: loadConfig({ AUDIT_LOG_RETENTION_DAYS: '90', AUDIT_REFUSED_RETENTION_DAYS: '7' }),
+      slot: now,
+    })
+    expect(result.auditLog).toBe(2)
+    const kept = await get()
+      .db.selectFrom('audit_log')
+      .select(['action', 'created_at'])
+      .where('appid', '=', appid)
+      .orderBy('created_at')
+      .execute()
+    expect(kept).toEqual([
+      { action: 'points.grant', created_at: ago(89) },
+      { action: 'refused', created_at: ago(6) },
+    ])
   })
 
   it('with a spent budget stops after a step and says more; the resumed run does the rest', async () => {

@@ -1,10 +1,12 @@
 /**
  * Nightly retention: deletes rows that are only kept for a while, in bounded batches, one prune
- * step per table, and closes the runs of jobs no longer in the job list (jobs/runner.ts). Each step returns how many rows it deleted (the run's result). Add a step here
- * for another table (the outbox, campaign recipients) rather than another job. Idempotent, so
+ * step per table, and closes the runs of jobs no longer in the job list (jobs/runner.ts). Each
+ * step returns how many rows it deleted (the run's result). Add a step here for another table
+ * (the outbox, campaign recipients, the audit log) rather than another job. Idempotent, so
  * several processes running it (a caught-up slot and the next one) do no harm.
  */
 import { type Kysely, sql } from 'kysely'
+import { pruneAuditLog } from '../src/community/audit-log.js'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
 import { pruneOutbox } from '../src/community/outbox.js'
 import type { Database } from '../src/db/schema.js'
@@ -76,6 +78,15 @@ export const pruneSteps: PruneStep[] = [
     prune: async ({ db, config, slot }) => {
       const r = await pruneOutbox(db, { ...config.outboxRetention, now: slot })
       return r.outbox + r.receipts + r.csWindows
+    },
+  },
+  {
+    // Refused calls after AUDIT_REFUSED_RETENTION_DAYS, operator actions after
+    // AUDIT_LOG_RETENTION_DAYS: each kind on its own clock.
+    name: 'auditLog',
+    prune: async ({ db, config, slot }) => {
+      const r = await pruneAuditLog(db, { ...config.auditRetention, now: slot, batchSize: BATCH })
+      return r.actions + r.refused
     },
   },
   {

@@ -61,6 +61,7 @@ import * as m0060 from './0060_admin_ledger_keys.js'
 import * as m0061 from './0061_outbox_expires_at.js'
 import * as m0062 from './0062_inbound_claimed_at.js'
 import * as m0063 from './0063_message_keyed_redemptions.js'
+import * as m0064 from './0064_push_outcomes_audit_retention.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -121,4 +122,5 @@ export const migrations: Record<string, Migration> = {
   '0061_outbox_expires_at': m0061,
   '0062_inbound_claimed_at': m0062,
   '0063_message_keyed_redemptions': m0063,
+  '0064_push_outcomes_audit_retention': m0064,
 }

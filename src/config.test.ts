@@ -123,6 +123,26 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads how long audit entries are kept (actions 730 days, refused calls 30) and names bad values', () => {
+    expect(loadConfig({}).auditRetention).toEqual({ actionDays: 730, refusedDays: 30 })
+    expect(
+      loadConfig({ AUDIT_LOG_RETENTION_DAYS: '3650', AUDIT_REFUSED_RETENTION_DAYS: '1' })
+        .auditRetention,
+    ).toEqual({ actionDays: 3650, refusedDays: 1 })
+    expect(problems({ AUDIT_LOG_RETENTION_DAYS: '29', AUDIT_REFUSED_RETENTION_DAYS: '0' })).toEqual(
+      [
+        'AUDIT_LOG_RETENTION_DAYS: must be at least 30',
+        'AUDIT_REFUSED_RETENTION_DAYS: must be at least 1',
+      ],
+    )
+    expect(
+      problems({ AUDIT_LOG_RETENTION_DAYS: '3651', AUDIT_REFUSED_RETENTION_DAYS: '30d' }),
+    ).toEqual([
+      'AUDIT_LOG_RETENTION_DAYS: must be at most 3650',
+      'AUDIT_REFUSED_RETENTION_DAYS: must be a whole number',
+    ])
+  })
+
   it('reads how long purchase points stay frozen (0–365 days, default 7)', () => {
     expect(loadConfig({}).pointsFreezeDays).toBe(7)
     expect(loadConfig({ POINTS_FREEZE_DAYS: '0' }).pointsFreezeDays).toBe(0)

@@ -3,6 +3,7 @@
  * what is wrong, never its value (several are secrets).
  */
 import * as v from 'valibot'
+import type { AuditRetention } from './community/audit-log.js'
 import type { CampaignRetentionSettings } from './community/campaign-retention.js'
 import type { CampaignSettings } from './community/campaigns.js'
 import type { CheckinSettings } from './community/checkins.js'
@@ -76,6 +77,8 @@ export interface Config {
   outboxPollMs: number
   /** Ages (days) after which finished replies and notices, and delivery receipts, are deleted. */
   outboxRetention: OutboxRetention
+  /** Ages (days) after which audit entries are deleted: operator actions, refused calls. */
+  auditRetention: AuditRetention
   adminToken?: string
   /** Passive replies not ready by then are answered `success` and followed up later. */
   replyDeadlineMs: number
@@ -391,6 +394,8 @@ const envSchema = v.object({
   OUTBOX_POLL_MS: integer(50, 600_000, 1000),
   OUTBOX_RETENTION_DAYS: integer(1, 3650, 30),
   RECEIPT_RETENTION_DAYS: integer(1, 3650, 30),
+  AUDIT_LOG_RETENTION_DAYS: integer(30, 3650, 730),
+  AUDIT_REFUSED_RETENTION_DAYS: integer(1, 3650, 30),
   WECHAT_REPLY_DEADLINE_MS: integer(100, 4_800, 4000),
   WECHAT_MAX_BODY_BYTES: integer(1024, 20 * 1024 * 1024, 64 * 1024),
   ADMIN_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
@@ -804,6 +809,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     outboxBurst: e.OUTBOX_BURST,
     outboxPollMs: e.OUTBOX_POLL_MS,
     outboxRetention: { outboxDays: e.OUTBOX_RETENTION_DAYS, receiptDays: e.RECEIPT_RETENTION_DAYS },
+    auditRetention: {
+      actionDays: e.AUDIT_LOG_RETENTION_DAYS,
+      refusedDays: e.AUDIT_REFUSED_RETENTION_DAYS,
+    },
     adminToken: e.ADMIN_TOKEN,
     replyDeadlineMs: e.WECHAT_REPLY_DEADLINE_MS,
     maxBodyBytes: e.WECHAT_MAX_BODY_BYTES,

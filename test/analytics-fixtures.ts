@@ -180,7 +180,10 @@ export function beijingDays(day0: string) {
   return { day, at }
 }
 
-/** A campaign_rollups row: `enqueued` sent but 2, delivered but 3, clicks twice the conversions. */
+/**
+ * A campaign_rollups row: `enqueued` sent but 2 (failed), delivered but 3, clicks twice the
+ * conversions; none withdrawn, cancelled or unknown.
+ */
 export const campaignRollup = (
   campaignId: number,
   slot: Date,
@@ -198,6 +201,9 @@ export const campaignRollup = (
   unreachable: 0,
   sent: enqueued - 2,
   failed: 2,
+  withdrawn_opted_out: 0,
+  cancelled: 0,
+  unknown: 0,
   delivered: enqueued - 3,
   clicked: converted * 2,
   converted,

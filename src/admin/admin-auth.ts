@@ -11,7 +11,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
-import { audit } from '../community/audit-log.js'
+import { audit, REFUSED } from '../community/audit-log.js'
 import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
@@ -50,7 +50,7 @@ export function adminAuth(o: AdminAuthOptions): MiddlewareHandler {
       await audit(o.db, {
         appid: requested && o.appids.includes(requested) ? requested : '-',
         actor: status === 401 ? 'anonymous' : API_ACTOR,
-        action: 'refused',
+        action: REFUSED,
         target: `${c.req.method} ${c.req.path}`.replaceAll('\u0000', '%00').slice(0, 300),
         details: { status, reason: reason?.slice(0, 300), appid: requested },
         now: o.clock.now(),

@@ -2,6 +2,7 @@ import { expect, it } from 'vitest'
 import { addMembers } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { campaignReport } from '../community/campaign-report.js'
+import { OPTED_OUT } from '../community/outbox.js'
 import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
 import { buildDay } from './rollup.js'
 
@@ -13,6 +14,14 @@ const dayName = (n: number) => at(n).toISOString().slice(0, 10)
 const unbuiltWarnings = (c: { warnings: string[] }) =>
   c.warnings.filter((w) => w.includes('尚未汇总'))
 const OUTCOMES = ['enqueued', 'enqueued', 'enqueued', 'enqueued', 'capped', 'opted_out'] as const
+/** How an enqueued push that was not sent ended: its status and errmsg. */
+const UNSENT = [
+  ['failed', null],
+  ['skipped', null],
+  ['cancelled', OPTED_OUT], // the member opted out after the run
+  ['cancelled', 'cancelled'], // the campaign was finished
+  ['unknown', 'outcome unknown, not sent again: test'],
+] as const
 
 /** The campaigns of the community and the days their recipients' events happen on (offsets). */
 const CAMPAIGNS = [
@@ -81,7 +90,8 @@ forEachDatabase('the campaign list from the rollups', (get) => {
         const outcome = OUTCOMES[i % OUTCOMES.length]!
         // the day of each step, walking the campaign's event days at different paces
         const day = (step: number) => c.events[(i + step) % c.events.length]!
-        const sent = outcome === 'enqueued' && i % 7 !== 3
+        const sent = outcome === 'enqueued' && i % 7 !== 3 && i % 7 !== 5
+        const [unsent, errmsg] = UNSENT[Math.floor(i / 7) % UNSENT.length]!
         await db()
           .insertInto('campaign_recipients')
           .values({
@@ -109,7 +119,8 @@ forEachDatabase('the campaign list from the rollups', (get) => {
             openid: `o_${k}_${i}`,
             kind: 'template',
             payload: '{}',
-            status: sent ? 'sent' : i % 2 ? 'failed' : 'skipped',
+            status: sent ? 'sent' : unsent,
+            errmsg: sent ? null : errmsg,
             lane: 2,
             next_attempt_at: at(day(0), 10),
             first_attempt_at: slot,
@@ -145,13 +156,24 @@ forEachDatabase('the campaign list from the rollups', (get) => {
     const expected = await reports()
     expect(body.campaigns.map(pick)).toEqual(expected)
     // the seed has every kind of figure: skipped, failed, raced receipts, clicks, conversions,
-    // redemptions
+    // redemptions, pushes withdrawn (opted out since the run, cancelled) and unknown
     const all = expected.flatMap((r) => r.variants)
     for (const key of ['failed', 'delivered', 'clicked', 'converted', 'redeemed'] as const)
       expect(
         all.some((v) => v[key] > 0),
         key,
       ).toBe(true)
+    for (const [key, n] of [
+      ['withdrawn.optedOut', (v: (typeof all)[number]) => v.withdrawn.optedOut],
+      ['withdrawn.cancelled', (v: (typeof all)[number]) => v.withdrawn.cancelled],
+      ['unknown', (v: (typeof all)[number]) => v.unknown],
+    ] as const)
+      expect(
+        all.some((v) => n(v) > 0),
+        key,
+      ).toBe(true)
+    // every push settled: each enqueued recipient is sent, failed, withdrawn or unknown
+    expect(all.map((v) => v.queued)).toEqual(all.map(() => 0))
     expect(all.some((v) => v.skipped.optedOut > 0 && v.skipped.capped > 0)).toBe(true)
     expect(body.campaigns[0].quotaUsed).toBe(
       expected[0]!.variants.reduce((n, v) => n + v.sent + v.failed, 0),

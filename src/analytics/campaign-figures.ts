@@ -110,19 +110,23 @@ export async function campaignFigures(
         ${sum('opted_out')} as opted_out, ${sum('unreachable')} as unreachable,
         ${sum('sent')} as sent,
         coalesce(${sum('quota_used')}, 0) - coalesce(${sum('sent')}, 0) as failed,
-        ${sum('delivered')} as delivered, ${sum('clicked')} as clicked,
+        ${sum('withdrawn_opted_out')} as withdrawn_opted_out, ${sum('cancelled')} as cancelled,
+        ${sum('unknown')} as unknown, ${sum('delivered')} as delivered, ${sum('clicked')} as clicked,
         ${sum('converted')} as converted, ${sum('redeemed')} as redeemed
       from f group by id, variant
       union all
       select campaign_id, variant, audience, enqueued, capped, opted_out, unreachable, sent,
-        failed, delivered, clicked, converted, redeemed
+        failed, withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
       from campaign_rollups where campaign_id in (${ids(pruned)})
     )
     select campaign_id, variant, coalesce(sum(audience), 0)::int as audience,
       coalesce(sum(enqueued), 0)::int as enqueued, coalesce(sum(capped), 0)::int as capped,
       coalesce(sum(opted_out), 0)::int as opted_out,
       coalesce(sum(unreachable), 0)::int as unreachable, coalesce(sum(sent), 0)::int as sent,
-      coalesce(sum(failed), 0)::int as failed, coalesce(sum(delivered), 0)::int as delivered,
+      coalesce(sum(failed), 0)::int as failed,
+      coalesce(sum(withdrawn_opted_out), 0)::int as withdrawn_opted_out,
+      coalesce(sum(cancelled), 0)::int as cancelled, coalesce(sum(unknown), 0)::int as unknown,
+      coalesce(sum(delivered), 0)::int as delivered,
       coalesce(sum(clicked), 0)::int as clicked, coalesce(sum(converted), 0)::int as converted,
       coalesce(sum(redeemed), 0)::int as redeemed
     from c group by campaign_id, variant

@@ -377,9 +377,9 @@ forEachDatabase('lifetime value by cohort', (get) => {
     const name = '"召回, ""第二轮"""'
     expect(await res.text()).toBe(
       [
-        'campaign_id,campaign,status,variant,audience,enqueued,capped,opted_out,unreachable,sent,failed,delivered,clicked,converted,click_rate,conversion_rate',
-        `${campaign},${name},running,A,80,80,0,0,0,78,2,77,16,8,0.2,0.1`,
-        `${campaign},${name},running,B,90,90,0,0,0,88,2,87,36,18,0.4,0.2`,
+        'campaign_id,campaign,status,variant,audience,enqueued,capped,opted_out,unreachable,sent,failed,delivered,clicked,converted,click_rate,conversion_rate,withdrawn_opted_out,cancelled,unknown,queued',
+        `${campaign},${name},running,A,80,80,0,0,0,78,2,77,16,8,0.2,0.1,0,0,0,0`,
+        `${campaign},${name},running,B,90,90,0,0,0,88,2,87,36,18,0.4,0.2,0,0,0,0`,
         '',
       ].join('\n'),
     )

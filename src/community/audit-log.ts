@@ -1,5 +1,8 @@
-/** The audit log: privileged actions, written in the same transaction as the change they record. */
-import type { Kysely, Transaction } from 'kysely'
+/**
+ * The audit log: privileged actions, written in the same transaction as the change they record,
+ * and refused operator calls; kept for a while (`pruneAuditLog`, the nightly retention job).
+ */
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
 
 export interface AuditEntry {
@@ -30,4 +33,67 @@ export async function audit(
       client_address: e.clientAddress ?? null,
     })
     .execute()
+}
+
+/** The action of a refused operator call: a wrong or missing token, a 4xx answer (admin-auth.ts). */
+export const REFUSED = 'refused'
+
+/** How long audit entries are kept (from configuration), in days. */
+export interface AuditRetention {
+  /** Operator actions: every entry but refused calls (AUDIT_LOG_RETENTION_DAYS). */
+  actionDays: number
+  /** Refused calls, on their own shorter clock (AUDIT_REFUSED_RETENTION_DAYS). */
+  refusedDays: number
+}
+
+/** What a prune of the audit log deleted. */
+export interface AuditPruneResult {
+  actions: number
+  refused: number
+}
+
+/**
+ * The ids of up to `limit` audit entries of one kind — refused calls, or every other action —
+ * created before `before`. The action is written as a literal, not a parameter, so that a generic
+ * plan of the prepared statement (src/db/prepared-statements.ts) still proves the partial index of
+ * its kind (migration 0064) applies.
+ */
+export function expiredAuditEntries(
+  db: Kysely<Database>,
+  o: { refused: boolean; before: Date; limit: number },
+) {
+  return db
+    .selectFrom('audit_log')
+    .select('id')
+    .where('action', o.refused ? '=' : '<>', sql.lit(REFUSED))
+    .where('created_at', '<', o.before)
+    .limit(o.limit)
+}
+
+/**
+ * Deletes the audit entries older than their retention at `now` — refused calls after
+ * `refusedDays`, every other action after `actionDays` (an entry exactly that old is kept) — in
+ * batches of `batchSize`, each one short statement that finds its rows by index. Idempotent:
+ * several processes pruning at once delete each entry once.
+ * @example await pruneAuditLog(db, { now: slot, actionDays: 730, refusedDays: 30 })
+ */
+export async function pruneAuditLog(
+  db: Kysely<Database>,
+  o: AuditRetention & { now: Date; batchSize?: number },
+): Promise<AuditPruneResult> {
+  const limit = o.batchSize ?? 1000
+  const prune = async (refused: boolean, days: number) => {
+    const before = new Date(o.now.getTime() - days * 86_400_000)
+    let deleted = 0
+    for (;;) {
+      const { numDeletedRows } = await db
+        .deleteFrom('audit_log')
+        .where('id', 'in', expiredAuditEntries(db, { refused, before, limit }))
+        .executeTakeFirst()
+      deleted += Number(numDeletedRows)
+      if (Number(numDeletedRows) < limit) return deleted
+    }
+  }
+  const refused = await prune(true, o.refusedDays)
+  return { actions: await prune(false, o.actionDays), refused }
 }

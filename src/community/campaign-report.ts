@@ -1,15 +1,17 @@
 /**
  * What a campaign achieved: conversions and redemptions (marked incrementally every minute), and
- * the report per variant — audience, skipped, sent, failed, delivered, clicked, converted,
- * redeemed — with a two-proportion z-test between the first two variants (so a variant whose
- * template names {{rec}} against one without shows the recommendations' click and redemption
- * uplift). Live recipients and the rollups of pruned ones
- * (campaign-retention.ts) are counted the same way.
+ * the report per variant — audience, skipped, enqueued and how each enqueued push ended (sent,
+ * failed, withdrawn, unknown, still queued), delivered, clicked, converted, redeemed — with a
+ * two-proportion z-test between the first two variants (so a variant whose template names {{rec}}
+ * against one without shows the recommendations' click and redemption uplift). Live recipients
+ * and the rollups of pruned ones (campaign-retention.ts) are counted by one list,
+ * {@link pushOutcomes}.
  */
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { MAX_CONVERSION_DAYS } from './campaigns.js'
+import { OPTED_OUT } from './outbox.js'
 
 /** Conversion marking looks this far behind its watermark (activity committed late, clocks). */
 const MARK_OVERLAP_MS = 5 * 60_000
@@ -109,6 +111,26 @@ function normalCdf(x: number) {
   return 0.5 * (1 + y)
 }
 
+/**
+ * How the enqueued pushes `o` (push_outbox, left-joined) ended — sent; failed (WeChat refused it,
+ * or it was skipped: expired, window closed); withdrawn unsent because the member opted out (退订)
+ * after it was enqueued (outbox.ts, `OPTED_OUT`); cancelled unsent (a finished campaign, an ended
+ * journey enrollment); unknown (a send interrupted, not sent again) — as every report counts them:
+ * the campaign report, the rollups of pruned recipients and the journey report. What is none of
+ * these is still queued (pending, held, being sent).
+ */
+export function pushOutcomes(o: string) {
+  const status = sql.ref(`${o}.status`)
+  const errmsg = sql.ref(`${o}.errmsg`)
+  return sql`(count(*) filter (where ${status} = 'sent'))::int as sent,
+    (count(*) filter (where ${status} in ('failed', 'skipped')))::int as failed,
+    (count(*) filter (where ${status} = 'cancelled' and ${errmsg} = ${OPTED_OUT}))::int
+      as withdrawn_opted_out,
+    (count(*) filter (where ${status} = 'cancelled' and ${errmsg} is distinct from ${OPTED_OUT}))::int
+      as cancelled,
+    (count(*) filter (where ${status} = 'unknown'))::int as unknown`
+}
+
 /** A variant's counts, as the report and the rollup-based campaign list read them. */
 export interface VariantCounts {
   variant: string
@@ -119,6 +141,12 @@ export interface VariantCounts {
   unreachable: number
   sent: number
   failed: number
+  /** Enqueued, then withdrawn unsent: the member opted out (退订) before it was sent. */
+  withdrawn_opted_out: number
+  /** Enqueued, then cancelled unsent: the campaign was finished first. */
+  cancelled: number
+  /** Enqueued; whether it reached the member is unknown (a send interrupted, not sent again). */
+  unknown: number
   delivered: number
   clicked: number
   converted: number
@@ -126,7 +154,13 @@ export interface VariantCounts {
   redeemed: number
 }
 
-/** The report of variants' counts (in their order): rates and the A/B test of the first two. */
+/**
+ * The report of variants' counts (in their order): rates and the A/B test of the first two.
+ * Each variant's audience is `enqueued` + `skipped` (at enqueue: capped, opted out, unreachable),
+ * and each enqueued recipient is in exactly one of `sent`, `failed`, `withdrawn` (opted out since,
+ * or cancelled), `unknown` and `queued` (not settled yet). Rates and the z-tests count every
+ * enqueued recipient (intent to treat: a push withdrawn or failed still belongs to its variant).
+ */
 export function variantReport(rows: VariantCounts[]) {
   const variants = rows.map((r) => ({
     variant: r.variant,
@@ -135,6 +169,9 @@ export function variantReport(rows: VariantCounts[]) {
     skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
     sent: r.sent,
     failed: r.failed,
+    withdrawn: { optedOut: r.withdrawn_opted_out, cancelled: r.cancelled },
+    unknown: r.unknown,
+    queued: r.enqueued - r.sent - r.failed - r.withdrawn_opted_out - r.cancelled - r.unknown,
     delivered: r.delivered,
     clicked: r.clicked,
     converted: r.converted,
@@ -176,8 +213,10 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
     select variant, sum(audience)::int as audience, sum(enqueued)::int as enqueued,
       sum(capped)::int as capped, sum(opted_out)::int as opted_out,
       sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
-      sum(delivered)::int as delivered, sum(clicked)::int as clicked,
-      sum(converted)::int as converted, sum(redeemed)::int as redeemed
+      sum(withdrawn_opted_out)::int as withdrawn_opted_out, sum(cancelled)::int as cancelled,
+      sum(unknown)::int as unknown, sum(delivered)::int as delivered,
+      sum(clicked)::int as clicked, sum(converted)::int as converted,
+      sum(redeemed)::int as redeemed
     from (
       select r.variant,
         count(*) as audience,
@@ -185,8 +224,7 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
         count(*) filter (where r.outcome = 'capped') as capped,
         count(*) filter (where r.outcome = 'opted_out') as opted_out,
         count(*) filter (where r.outcome = 'unreachable') as unreachable,
-        count(*) filter (where o.status = 'sent') as sent,
-        count(*) filter (where o.status in ('failed', 'skipped')) as failed,
+        ${pushOutcomes('o')},
         count(*) filter (where coalesce(o.delivery, rc.status) = 'success') as delivered,
         count(*) filter (where r.clicked_at is not null) as clicked,
         count(*) filter (where r.converted_at is not null) as converted,
@@ -203,7 +241,7 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
       union all
       -- recipients already pruned (campaign-retention.ts), counted the same way
       select variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
-        delivered, clicked, converted, redeemed
+        withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
       from campaign_rollups
       where campaign_id = ${campaignId}
     ) x

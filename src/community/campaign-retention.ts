@@ -1,7 +1,8 @@
 /**
  * Retention of campaign recipients: the recipients of runs older than the retention (and past
  * their conversion window) are rolled up into `campaign_rollups` — per (campaign, slot, variant),
- * the counts `campaignReport` shows — and deleted, batch by batch, each batch one statement
+ * the counts `campaignReport` shows, each push's outcome by the same list (`pushOutcomes`) — and
+ * deleted, batch by batch, each batch one statement
  * (delete … returning, aggregated, added to the rollup), so reports read the same before and
  * after, and concurrent pruners never count a recipient twice (batches are taken with SKIP LOCKED,
  * a row deleted by another is not returned). Then a cron run's row is deleted; a one-shot run's row
@@ -14,6 +15,7 @@
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { pushOutcomes } from './campaign-report.js'
 
 /** How long campaign recipients are kept (from configuration). */
 export interface CampaignRetentionSettings {
@@ -121,15 +123,14 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         and o.status in ('sent', 'failed', 'skipped', 'cancelled', 'unknown')
       returning 1
     ), counts as (
-      -- as campaignReport counts live recipients
+      -- as campaignReport counts live recipients (one list of push outcomes)
       select g.variant,
         count(*)::int as audience,
         (count(*) filter (where g.outcome = 'enqueued'))::int as enqueued,
         (count(*) filter (where g.outcome = 'capped'))::int as capped,
         (count(*) filter (where g.outcome = 'opted_out'))::int as opted_out,
         (count(*) filter (where g.outcome = 'unreachable'))::int as unreachable,
-        (count(*) filter (where o.status = 'sent'))::int as sent,
-        (count(*) filter (where o.status in ('failed', 'skipped')))::int as failed,
+        ${pushOutcomes('o')},
         (count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered,
         (count(*) filter (where g.clicked_at is not null))::int as clicked,
         (count(*) filter (where g.converted_at is not null))::int as converted,
@@ -144,9 +145,11 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
       group by g.variant
     ), added as (
       insert into campaign_rollups as t (campaign_id, slot, variant, audience, enqueued, capped,
-        opted_out, unreachable, sent, failed, delivered, clicked, converted, redeemed)
+        opted_out, unreachable, sent, failed, withdrawn_opted_out, cancelled, unknown, delivered,
+        clicked, converted, redeemed)
       select ${campaignId}, ${slot}::timestamptz, variant, audience, enqueued, capped, opted_out,
-        unreachable, sent, failed, delivered, clicked, converted, redeemed
+        unreachable, sent, failed, withdrawn_opted_out, cancelled, unknown, delivered, clicked,
+        converted, redeemed
       from counts
       on conflict (campaign_id, slot, variant) do update set
         audience = t.audience + excluded.audience,
@@ -156,6 +159,9 @@ async function rollUpBatch(db: Kysely<Database>, campaignId: number, slot: Date,
         unreachable = t.unreachable + excluded.unreachable,
         sent = t.sent + excluded.sent,
         failed = t.failed + excluded.failed,
+        withdrawn_opted_out = t.withdrawn_opted_out + excluded.withdrawn_opted_out,
+        cancelled = t.cancelled + excluded.cancelled,
+        unknown = t.unknown + excluded.unknown,
         delivered = t.delivered + excluded.delivered,
         clicked = t.clicked + excluded.clicked,
         converted = t.converted + excluded.converted,

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process'
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
+import * as m0064 from '../../migrations/0064_push_outcomes_audit_retention.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { holdTransaction, stillPending } from '../../test/held-transaction.js'
 import { placeInSegment } from '../../test/segment-fixtures.js'
@@ -804,15 +805,34 @@ forEachDatabase('campaigns', (get, dbName) => {
     for (const day of ['2027-01-05', '2027-01-06']) {
       clock.at = new Date(`${day}T02:00:00Z`)
       await dispatch()
+      if (day === '2027-01-06') {
+        // once the second run enqueued them: member 5 opts out (退订), so its push is withdrawn
+        // when it is sent; member 4's waits for a retry, so finishing the campaign cancels it
+        await get()
+          .db.updateTable('members')
+          .set({ marketing_opt_out: true })
+          .where('id', '=', ids[5]!)
+          .execute()
+        await get()
+          .db.updateTable('push_outbox')
+          .set({ next_attempt_at: new Date('2027-01-06T03:00:00Z') })
+          .where('source', '=', `campaign:${id}:2027-01-06T02:00:00.000Z`)
+          .where('openid', '=', `o_prune_${dbName}_4`)
+          .execute()
+      }
       await drain()
     }
-    // a failure, a delivery receipt, a click, a conversion — on the first day's run
+    // a failure, an unknown outcome, a delivery receipt, a click, a conversion — on the first
+    // day's run
     const day1 = (openid: string) =>
       get()
         .db.updateTable('push_outbox')
         .where('source', '=', `campaign:${id}:2027-01-05T02:00:00.000Z`)
         .where('openid', '=', openid)
     await day1(`o_prune_${dbName}_0`).set({ status: 'failed' }).execute()
+    await day1(`o_prune_${dbName}_4`)
+      .set({ status: 'unknown', errmsg: 'outcome unknown, not sent again: test' })
+      .execute()
     await day1(`o_prune_${dbName}_1`).set({ delivery: 'success' }).execute()
     const link = await get()
       .db.selectFrom('campaign_recipients')
@@ -831,9 +851,18 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect((await admin('POST', `/campaigns/${id}/finish`)).status).toBe(200)
 
     const before = await campaignReport(get().db, id)
-    const total = (k: 'audience' | 'sent' | 'failed' | 'delivered' | 'clicked' | 'converted') =>
+    type Count = 'audience' | 'enqueued' | 'sent' | 'failed' | 'unknown' | 'queued'
+    const total = (k: Count | 'delivered' | 'clicked' | 'converted') =>
       before.variants.reduce((n, v) => n + v[k], 0)
-    expect([total('audience'), total('sent'), total('failed')]).toEqual([16, 12, 1])
+    const withdrawn = (k: 'optedOut' | 'cancelled') =>
+      before.variants.reduce((n, v) => n + v.withdrawn[k], 0)
+    // every enqueued recipient in one outcome: 13 enqueued = 9 sent + 1 failed + 1 opted out
+    // since its run + 1 cancelled by the finish + 1 unknown, none still queued
+    expect([total('audience'), total('enqueued'), total('sent'), total('failed')]).toEqual([
+      16, 13, 9, 1,
+    ])
+    expect([withdrawn('optedOut'), withdrawn('cancelled'), total('unknown')]).toEqual([1, 1, 1])
+    expect(before.variants.map((v) => v.queued)).toEqual([0, 0])
     expect([total('delivered'), total('clicked'), total('converted')]).toEqual([1, 1, 1])
     // every campaign of the suite so far: the same reports after pruning
     const reports = async () => {
@@ -878,5 +907,43 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect(items).toEqual([])
     // the tracked link of a pruned recipient no longer redirects
     expect((await app().request(`/r/${link.link_code}`)).status).toBe(404)
+  })
+})
+
+forEachDatabase('migration 0064: a rollup counts every enqueued recipient', (get) => {
+  it('counts what an older rollup held apart from sent and failed as unknown', async () => {
+    const db = get().db
+    const migrating = db as unknown as Kysely<unknown>
+    await m0064.down(migrating)
+    const slot = new Date('2026-01-05T02:00:00Z')
+    const { id } = await db
+      .insertInto('campaigns')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        name: '旧汇总',
+        status: 'finished',
+        audience: '{}',
+        variants: '[]',
+        schedule_cron: null,
+        run_at: slot,
+        created_at: slot,
+        updated_at: slot,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    // as pruning wrote it before: 3 of the 10 enqueued were withdrawn or unknown, counted nowhere
+    await sql`insert into campaign_rollups (campaign_id, slot, variant, audience, enqueued, capped,
+        opted_out, unreachable, sent, failed, delivered, clicked, converted)
+      values (${id}, ${slot}, 'A', 12, 10, 1, 1, 0, 6, 1, 5, 2, 1)`.execute(db)
+    await m0064.up(migrating)
+    const [a] = (await campaignReport(db, id)).variants
+    expect(a).toMatchObject({
+      enqueued: 10,
+      sent: 6,
+      failed: 1,
+      withdrawn: { optedOut: 0, cancelled: 0 },
+      unknown: 3,
+      queued: 0,
+    })
   })
 })

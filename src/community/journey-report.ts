@@ -1,13 +1,14 @@
 /**
  * What a journey achieved, reported like a campaign: how many members started it and how their
- * enrollments ended, and per step — audience, skipped (capped, opted out, unreachable), enqueued,
- * sent, failed, delivered, converted (conversions are attributed to the last step the member
- * received). Delivered: a template's receipt said success; a customer-service message counts when
- * sent (WeChat sends no receipt for it).
+ * enrollments ended, and per step — audience, skipped (capped, opted out, unreachable), enqueued
+ * and how each enqueued push ended (sent, failed, withdrawn: the member opted out since or the
+ * enrollment ended first, unknown, still queued), delivered, converted (conversions are
+ * attributed to the last step the member received). Delivered: a template's receipt said success;
+ * a customer-service message counts when sent (WeChat sends no receipt for it).
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import type { VariantCounts } from './campaign-report.js'
+import { pushOutcomes, type VariantCounts } from './campaign-report.js'
 import type { JourneyStep } from './journey-steps.js'
 
 /** One step's counts. */
@@ -22,6 +23,12 @@ export interface JourneyStepReport {
   skipped: { capped: number; optedOut: number; unreachable: number }
   sent: number
   failed: number
+  /** Enqueued, not sent: the member opted out since, or the enrollment ended (converted, left). */
+  withdrawn: { optedOut: number; cancelled: number }
+  /** Enqueued; whether it reached the member is unknown (a send interrupted, not sent again). */
+  unknown: number
+  /** Enqueued, not settled yet (pending, held while paused, being sent). */
+  queued: number
   delivered: number
   converted: number
   conversionRate: number | null
@@ -40,7 +47,9 @@ export interface JourneyReport {
 }
 
 /** A step's counts: a campaign variant's, less clicks (journeys have no tracked links). */
-type Counts = Omit<VariantCounts, 'variant' | 'clicked' | 'converted'> & { step: number }
+type Counts = Omit<VariantCounts, 'variant' | 'clicked' | 'converted' | 'redeemed'> & {
+  step: number
+}
 
 /** The report of journey `id` (steps as defined now; counts of steps since removed are dropped). */
 export async function journeyReport(
@@ -57,8 +66,7 @@ export async function journeyReport(
         count(*) filter (where s.outcome = 'capped')::int as capped,
         count(*) filter (where s.outcome = 'opted_out')::int as opted_out,
         count(*) filter (where s.outcome = 'unreachable')::int as unreachable,
-        count(*) filter (where o.status = 'sent')::int as sent,
-        count(*) filter (where o.status in ('failed', 'skipped'))::int as failed,
+        ${pushOutcomes('o')},
         count(*) filter (where coalesce(o.delivery, rc.status) = 'success'
           or (o.status = 'sent' and o.kind = 'custom'))::int as delivered
       from journey_sends s
@@ -94,6 +102,10 @@ export async function journeyReport(
       const c = sends.rows.find((r) => r.step === k)
       const conv = Number(converted.find((r) => r.last_step === k)?.n ?? 0)
       const enqueued = c?.enqueued ?? 0
+      const sent = c?.sent ?? 0
+      const failed = c?.failed ?? 0
+      const withdrawn = { optedOut: c?.withdrawn_opted_out ?? 0, cancelled: c?.cancelled ?? 0 }
+      const unknown = c?.unknown ?? 0
       return {
         step: k,
         key: s.key,
@@ -107,8 +119,11 @@ export async function journeyReport(
           optedOut: c?.opted_out ?? 0,
           unreachable: c?.unreachable ?? 0,
         },
-        sent: c?.sent ?? 0,
-        failed: c?.failed ?? 0,
+        sent,
+        failed,
+        withdrawn,
+        unknown,
+        queued: enqueued - sent - failed - withdrawn.optedOut - withdrawn.cancelled - unknown,
         delivered: c?.delivered ?? 0,
         converted: conv,
         conversionRate: enqueued ? Math.round((conv / enqueued) * 10_000) / 10_000 : null,

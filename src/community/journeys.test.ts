@@ -399,6 +399,15 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     const report = await journeyReport(get().db, j)
     expect(report.steps.map((s) => s.converted)).toEqual([1, 1, 0])
     expect(report.enrollments).toMatchObject({ started: 3, converted: 2, left: 1 })
+    // each enqueued push in one outcome: none was drained here, so every one still queued when
+    // its enrollment ended (converted, left) was cancelled — day 0's three, day 1's two
+    expect(
+      report.steps.map((s) => [s.enqueued, s.sent, s.failed, s.withdrawn, s.unknown, s.queued]),
+    ).toEqual([
+      [3, 0, 0, { optedOut: 0, cancelled: 3 }, 0, 0],
+      [2, 0, 0, { optedOut: 0, cancelled: 2 }, 0, 0],
+      [0, 0, 0, { optedOut: 0, cancelled: 0 }, 0, 0],
+    ])
   })
 
   it('credits the recall offer only to members who come back within its days', async () => {

@@ -850,6 +850,12 @@ export interface CampaignRollupsTable {
   clicked: number
   converted: number
   redeemed: Generated<number>
+  /** Pushes withdrawn unsent: the member opted out after they were enqueued (migration 0064). */
+  withdrawn_opted_out: Generated<number>
+  /** Pushes cancelled unsent: the campaign was finished first. */
+  cancelled: Generated<number>
+  /** Pushes whose outcome is unknown (and, in rollups from before 0064, those counted nowhere). */
+  unknown: Generated<number>
 }
 
 /** A lifecycle journey (src/community/journeys.ts); appid '*' holds the seeded examples. */

@@ -33,7 +33,11 @@ export function ltvCsv(c: Context, t: LtvTriangle): Response {
   )
 }
 
-/** The campaigns' funnel per variant. */
+/**
+ * The campaigns' funnel per variant. The enqueued pushes neither sent nor failed — withdrawn
+ * (opted out since, cancelled), unknown, still queued — come last, after the rates, so the
+ * columns before them keep their places.
+ */
 export function campaignsCsv(
   c: Context,
   filename: string,
@@ -59,6 +63,10 @@ export function campaignsCsv(
       'converted',
       'click_rate',
       'conversion_rate',
+      'withdrawn_opted_out',
+      'cancelled',
+      'unknown',
+      'queued',
     ],
     campaigns.flatMap((k) =>
       k.variants.map((v) => [
@@ -78,6 +86,10 @@ export function campaignsCsv(
         v.converted,
         v.clickRate,
         v.conversionRate,
+        v.withdrawn.optedOut,
+        v.withdrawn.cancelled,
+        v.unknown,
+        v.queued,
       ]),
     ),
   )

@@ -74,8 +74,9 @@ export async function editRefusal(
 }
 
 /**
- * A campaign's report: per variant enqueued, sent, failed, delivered, clicked, converted with the
- * A/B z-test, and the account's template-quota pause.
+ * A campaign's report: per variant enqueued, skipped, sent, failed, withdrawn (opted out since,
+ * cancelled), unknown, queued, delivered, clicked, converted with the A/B z-test, and the
+ * account's template-quota pause.
  */
 export async function campaignReportView(db: Kysely<Database>, campaign: CampaignRow, now: Date) {
   return {

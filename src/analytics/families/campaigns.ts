@@ -8,7 +8,10 @@
  *   recipient's first click, a conversion when it was marked active or buying, a redemption by the
  *   recipient's first reward redemption after the push (migration 0048); quota used counts
  *   sends and failed attempts (`failed`, `skipped`) by the day they settled, as `quotaUsed` does
- *   (so quota used − sent is the report's `failed`).
+ *   (so quota used − sent is the report's `failed`); a push withdrawn unsent because its member
+ *   opted out since it was enqueued, one cancelled unsent (the campaign was finished) and one
+ *   whose outcome is unknown, by the day they settled (migration 0064) — so every enqueued
+ *   recipient lands in one of the report's outcomes here too.
  *
  * Events are counted for recipients of runs whose slot is at most `MAX_CONVERSION_DAYS` + 1 days
  * before the day (a conversion is marked within that window; a first click later than that is not
@@ -19,6 +22,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { MAX_CONVERSION_DAYS } from '../../community/campaigns.js'
+import { OPTED_OUT } from '../../community/outbox.js'
 import type { Database } from '../../db/schema.js'
 import { count, type DailyFigure, type DayScope, dayWindow, type Family } from './day-scope.js'
 
@@ -32,6 +36,9 @@ export const CAMPAIGN_EVENT_METRICS = [
   'campaigns.converted',
   'campaigns.redeemed',
   'campaigns.quota_used',
+  'campaigns.withdrawn_opted_out',
+  'campaigns.cancelled',
+  'campaigns.unknown',
 ]
 
 export const campaigns: Family = {
@@ -47,6 +54,15 @@ export const campaigns: Family = {
     'campaigns.converted': count('recipients converted (active or bought) [campaignId:variant]'),
     'campaigns.redeemed': count('recipients who redeemed a reward after it [campaignId:variant]'),
     'campaigns.quota_used': count('send attempts that used template quota [campaignId:variant]'),
+    'campaigns.withdrawn_opted_out': count(
+      'pushes withdrawn unsent: the member opted out after the run [campaignId:variant]',
+    ),
+    'campaigns.cancelled': count(
+      'pushes cancelled unsent: the campaign was finished first [campaignId:variant]',
+    ),
+    'campaigns.unknown': count(
+      'pushes whose outcome is unknown (a send interrupted) [campaignId:variant]',
+    ),
   },
   query: (s) => {
     const w = dayWindow(s)
@@ -68,6 +84,10 @@ export const campaigns: Family = {
       select id from push_outbox where appid = ${s.appid} and lane = 2
         and delivered_at is not null and ${within('delivered_at')}
       union
+      -- withdrawn, cancelled or unknown: settled by their result (push_outbox_campaign_withdrawn_idx)
+      select id from push_outbox where appid = ${s.appid} and lane = 2
+        and status in ('cancelled', 'unknown') and ${within('next_attempt_at')}
+      union
       -- a receipt that raced the send's result write is only in push_receipts
       select o.id from push_receipts rc
       join push_outbox o on o.appid = rc.appid and o.wechat_msgid = rc.msgid
@@ -78,7 +98,12 @@ export const campaigns: Family = {
         coalesce(o.delivery, rc.status) = 'success'
           and ${within('coalesce(o.delivered_at, rc.received_at)')} as delivered,
         (o.status = 'sent' and ${within('o.sent_at')})
-          or (o.status in ('failed', 'skipped') and ${within('o.next_attempt_at')}) as quota
+          or (o.status in ('failed', 'skipped') and ${within('o.next_attempt_at')}) as quota,
+        o.status = 'cancelled' and o.errmsg = ${OPTED_OUT} and ${within('o.next_attempt_at')}
+          as withdrawn_opted_out,
+        o.status = 'cancelled' and o.errmsg is distinct from ${OPTED_OUT}
+          and ${within('o.next_attempt_at')} as cancelled,
+        o.status = 'unknown' and ${within('o.next_attempt_at')} as unknown
       from pushes p
       join push_outbox o on o.id = p.id
       join runs on runs.source = o.source
@@ -107,16 +132,18 @@ export const campaigns: Family = {
         and x.member_id = k.member_id
       where x.outcome = 'enqueued'
     ), ev as (
-      select dim, sent, delivered, quota, false as clicked, false as converted,
-        false as redeemed
+      select dim, sent, delivered, quota, withdrawn_opted_out, cancelled, unknown,
+        false as clicked, false as converted, false as redeemed
       from sends
       union all
-      select dim, false, false, false, clicked, converted, redeemed from acts
+      select dim, false, false, false, false, false, false, clicked, converted, redeemed from acts
     ), g as (
       select dim, grouping(dim) = 1 as total,
         count(*) filter (where sent) as sent, count(*) filter (where delivered) as delivered,
         count(*) filter (where clicked) as clicked, count(*) filter (where converted) as converted,
-        count(*) filter (where redeemed) as redeemed, count(*) filter (where quota) as quota_used
+        count(*) filter (where redeemed) as redeemed, count(*) filter (where quota) as quota_used,
+        count(*) filter (where withdrawn_opted_out) as withdrawn_opted_out,
+        count(*) filter (where cancelled) as cancelled, count(*) filter (where unknown) as unknown
       from ev group by grouping sets ((), (dim))
     ), enq as (
       select x.campaign_id || ':' || x.variant as dim, count(*) as audience,
@@ -145,7 +172,8 @@ export const campaigns: Family = {
       u.v::float8 as value
     from g cross join lateral (values ('sent', g.sent), ('delivered', g.delivered),
       ('clicked', g.clicked), ('converted', g.converted), ('redeemed', g.redeemed),
-      ('quota_used', g.quota_used)) u(k, v)
+      ('quota_used', g.quota_used), ('withdrawn_opted_out', g.withdrawn_opted_out),
+      ('cancelled', g.cancelled), ('unknown', g.unknown)) u(k, v)
     where g.total or u.v > 0
     union all
     select 'campaigns.' || u.k, case when ge.total then '' else ge.dim end, u.v::float8

@@ -2,7 +2,9 @@
  * 推送 → 报告: one campaign's funnel per variant (chart and table), the A/B two-proportion test on
  * conversions in plain words, the minimum-sample warnings, and a link to edit it while it has not
  * started sending — read with `campaignReportView`
- * (GET campaigns/:id/report) and the sample rules of the campaign analytics.
+ * (GET campaigns/:id/report) and the sample rules of the campaign analytics. Every enqueued
+ * recipient is in one column: sent, failed, or — shown when a variant has any — opted out before
+ * sending, cancelled, outcome unknown, queued.
  */
 import {
   campaignReportView,
@@ -19,7 +21,16 @@ import { renderPage } from '../render.js'
 import { audienceLabel, scheduleLabel } from './campaigns.js'
 
 type Report = Awaited<ReturnType<typeof campaignReportView>>
+type Variant = Report['variants'][number]
 const STEPS = ['enqueued', 'sent', 'delivered', 'clicked', 'converted'] as const
+
+/** The outcomes of enqueued pushes besides sent and failed, each with its count. */
+const UNSENT = [
+  ['report.withdrawnOptedOut', (x: Variant) => x.withdrawn.optedOut],
+  ['report.cancelled', (x: Variant) => x.withdrawn.cancelled],
+  ['report.unknown', (x: Variant) => x.unknown],
+  ['report.queued', (x: Variant) => x.queued],
+] as const
 
 /** The A/B verdict and the sample warnings, in words. */
 export function abVerdict(r: Pick<Report, 'variants' | 'abTest'>, t: Translate) {
@@ -156,9 +167,17 @@ export const campaignReportPage: ConsolePage = {
                 ...STEPS.map((s) => ({
                   label: t(`report.${s}`),
                   num: true,
-                  cell: (x: Report['variants'][number]) => fmt.count(x[s]),
+                  cell: (x: Variant) => fmt.count(x[s]),
                 })),
                 { label: t('report.failed'), num: true, cell: (x) => fmt.count(x.failed) },
+                // the other outcomes of enqueued pushes, where a variant has one
+                ...UNSENT.filter(([, n]) => report.variants.some((x) => n(x) !== 0)).map(
+                  ([label, n]) => ({
+                    label: t(label),
+                    num: true,
+                    cell: (x: Variant) => fmt.count(n(x)),
+                  }),
+                ),
                 { label: t('report.clickRate'), num: true, cell: (x) => rate(x.clickRate) },
                 {
                   label: t('report.conversionRate'),
