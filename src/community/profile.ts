@@ -147,6 +147,8 @@ export async function changeProfile(
           .executeTakeFirstOrThrow()
   const missing = missingFields(member)
   if (missing.length > 0) return { member, missing, awarded: null }
+  // earned before by a mini-program member a 绑定 linked to this one: paid once, whoever filled it
+  if (await profileRewarded(trx, member)) return { member, missing, awarded: null }
   const outcome = await awardRule(trx, member, {
     appid: member.appid,
     memberId: member.id,
@@ -159,13 +161,36 @@ export async function changeProfile(
   return { member, missing, awarded: outcome.status === 'applied' ? outcome.delta : null }
 }
 
-/** Whether the member already earned `complete_profile`. */
+/**
+ * Whether the member already earned `complete_profile` — or the own member of a mini-program user
+ * linked to it did, before their 绑定 (src/shop/mp-link.ts moved its points and profile here): the
+ * rule pays a person once.
+ */
 export async function profileRewarded(db: Kysely<Database>, m: Pick<Member, 'appid' | 'id'>) {
   const row = await db
     .selectFrom('points_ledger')
     .select('id')
-    .where('appid', '=', m.appid)
-    .where('idempotency_key', '=', `complete_profile:${m.id}`)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('appid', '=', m.appid), eb('idempotency_key', '=', `complete_profile:${m.id}`)]),
+        eb.and([
+          eb('rule', '=', 'complete_profile'),
+          eb(
+            'member_id',
+            'in',
+            eb
+              .selectFrom('mp_users as u')
+              .innerJoin('members as own', (j) =>
+                j.onRef('own.appid', '=', 'u.appid').onRef('own.openid', '=', 'u.openid'),
+              )
+              .select('own.id')
+              .where('u.member_id', '=', m.id)
+              .where('own.id', '<>', m.id),
+          ),
+        ]),
+      ]),
+    )
+    .limit(1)
     .executeTakeFirst()
   return row !== undefined
 }

@@ -138,6 +138,8 @@ export async function reviewOrder(
 /**
  * Locks review `id` of the account for a change, and its member — the member first, as a
  * submission does: no lock-order cycle with one. Undefined when the account has no such review.
+ * A 绑定 moves a mini-program member's reviews to the follower with both members locked
+ * (src/shop/member-moves.ts): a review found on the member it left is locked again on the follower.
  */
 async function lockReview(trx: Transaction<Database>, r: { appid: string; id: number }) {
   const found = await trx
@@ -147,14 +149,19 @@ async function lockReview(trx: Transaction<Database>, r: { appid: string; id: nu
     .where('appid', '=', r.appid)
     .executeTakeFirst()
   if (!found) return undefined
-  const member = await lockMember(trx, found.member_id)
-  const review = await trx
-    .selectFrom('product_reviews')
-    .select(['status', 'points', 'reversed_points', 'hides'])
-    .where('id', '=', r.id)
-    .forUpdate()
-    .executeTakeFirstOrThrow()
-  return { member, review }
+  let memberId = found.member_id
+  for (let tries = 0; tries < 3; tries++) {
+    const member = await lockMember(trx, memberId)
+    const review = await trx
+      .selectFrom('product_reviews')
+      .select(['member_id', 'status', 'points', 'reversed_points', 'hides'])
+      .where('id', '=', r.id)
+      .forUpdate()
+      .executeTakeFirstOrThrow()
+    if (review.member_id === member.id) return { member, review }
+    memberId = review.member_id
+  }
+  throw new Error(`review ${r.id}: its member keeps changing`)
 }
 
 /** A hide's or unhide's ledger entry (never counted as earned); it must apply. */

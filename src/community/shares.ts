@@ -23,9 +23,13 @@
  * one an open from the network address the sharer asked for the link from (kept as a hash per
  * sharer); and any open after the first by the same opener of the same link (the `share_opens` key
  * decides, also under concurrency), even when that first one was capped.
+ *
+ * A 绑定 moves a mini-program member's links to the follower they link to (src/shop/member-moves.ts):
+ * later opens earn the follower, and a link merged into the follower's own for the same target
+ * keeps its code (`share_link_aliases`) and its openers, who count once across both.
  */
-import type { Kysely } from 'kysely'
-import type { Database, ShareLinksTable } from '../db/schema.js'
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely'
+import type { Database, Member, ShareLinksTable } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
 import { randomToken, sha256Hex } from '../wechat/crypto.js'
 import { awardRule, withMemberLocked } from './points-ledger.js'
@@ -62,6 +66,20 @@ export async function openidOpener(appid: string, openid: string): Promise<strin
 /** The sharer's network address as kept: hashed, per member. */
 const sharerAddress = (memberId: number, address: string) =>
   sha256Hex(`sharer\u0000${memberId}\u0000${address}`)
+
+/**
+ * The link `code` opens: its own, or the one a 绑定 merged it into (`share_link_aliases`, written by
+ * src/shop/member-moves.ts).
+ */
+const byCode = (code: string) => (eb: ExpressionBuilder<Database, 'share_links'>) =>
+  eb.or([
+    eb('share_links.code', '=', code),
+    eb(
+      'share_links.id',
+      '=',
+      eb.selectFrom('share_link_aliases').select('link_id').where('code', '=', code),
+    ),
+  ])
 
 /** A request for a member's link. */
 export interface ShareRequest {
@@ -117,9 +135,10 @@ export async function shareLink(
       created_at: r.now,
     })
     .onConflict((oc) =>
-      oc
-        .columns(['member_id', 'kind', 'ref'])
-        .doUpdateSet({ sharer_address: (eb) => eb.ref('excluded.sharer_address') }),
+      oc.columns(['member_id', 'kind', 'ref']).doUpdateSet({
+        sharer_address: (eb) => eb.ref('excluded.sharer_address'),
+        address_salt: null,
+      }),
     )
     .returning('code')
     .executeTakeFirstOrThrow()
@@ -134,7 +153,7 @@ export async function shareLinkAccount(
   const row = await db
     .selectFrom('share_links')
     .select('appid')
-    .where('code', '=', code)
+    .where(byCode(code))
     .executeTakeFirst()
   return row?.appid
 }
@@ -180,8 +199,17 @@ export async function openShareLink(
   const link = await db
     .updateTable('share_links')
     .set((eb) => ({ clicks: eb('clicks', '+', 1) }))
-    .where('code', '=', o.code)
-    .returning(['id', 'appid', 'member_id', 'kind', 'ref', 'target_url', 'sharer_address'])
+    .where(byCode(o.code))
+    .returning([
+      'id',
+      'appid',
+      'member_id',
+      'kind',
+      'ref',
+      'target_url',
+      'sharer_address',
+      'address_salt',
+    ])
     .executeTakeFirst()
   if (!link) return undefined
   const cookie = o.cookie && isOpenerId(o.cookie) ? o.cookie : undefined
@@ -196,53 +224,91 @@ export async function openShareLink(
   if (!isWechatBrowser(o.userAgent)) return opened({ status: 'not_wechat' })
   if (o.verifiedOnly && !o.openid) return opened({ status: 'unverified' })
   // the address says "self" only when nothing better is known: a friend on the same Wi-Fi counts
-  if (!o.openid && link.sharer_address === (await sharerAddress(link.member_id, o.address)))
+  const salt = link.address_salt ?? link.member_id
+  if (!o.openid && link.sharer_address === (await sharerAddress(salt, o.address)))
     return opened({ status: 'self' })
-  const outcome = await withMemberLocked(db, link.member_id, async (trx, member) => {
-    if (o.openid && o.openid === member.openid) return { status: 'self' } as const
-    // every identity of this open must be new to the link (a repeat of any one is a repeat)
-    const first = await trx
-      .insertInto('share_opens')
-      .values(
-        seen.map((id) => ({ link_id: link.id, opener: id, outcome: 'capped', created_at: o.now })),
-      )
-      .onConflict((oc) => oc.columns(['link_id', 'opener']).doNothing())
-      .returning('opener')
-      .execute()
-    if (first.length < seen.length) {
-      // a repeat records none of its identities: Alice back from the office with her cookie must
-      // not make the office's fingerprint seen, or a colleague with the same browser never counts
-      if (first.length > 0)
-        await trx
-          .deleteFrom('share_opens')
-          .where('link_id', '=', link.id)
-          .where(
-            'opener',
-            'in',
-            first.map((r) => r.opener),
-          )
-          .execute()
-      return { status: 'repeat' } as const
-    }
-    const award = await awardRule(trx, member, {
-      appid: member.appid,
-      memberId: member.id,
-      rule: 'content_share',
-      idempotencyKey: `content_share:${link.id}:${opener}`,
-      reference: `share:${link.id}`,
-      now: o.now,
-      timeZone: o.timeZone,
-    })
-    if (award.status !== 'applied') return { status: 'capped' } as const
-    await trx
-      .updateTable('share_opens')
-      .set({ outcome: 'awarded' })
-      .where('link_id', '=', link.id)
-      .where('opener', 'in', seen)
-      .execute()
-    return { status: 'awarded', points: award.delta } as const
-  })
+  const outcome = await withSharerLocked(
+    db,
+    o.code,
+    link.member_id,
+    async (trx, member, linkId) => {
+      if (o.openid && o.openid === member.openid) return { status: 'self' } as const
+      // every identity of this open must be new to the link (a repeat of any one is a repeat)
+      const first = await trx
+        .insertInto('share_opens')
+        .values(
+          seen.map((id) => ({ link_id: linkId, opener: id, outcome: 'capped', created_at: o.now })),
+        )
+        .onConflict((oc) => oc.columns(['link_id', 'opener']).doNothing())
+        .returning('opener')
+        .execute()
+      if (first.length < seen.length) {
+        // a repeat records none of its identities: Alice back from the office with her cookie must
+        // not make the office's fingerprint seen, or a colleague with the same browser never counts
+        if (first.length > 0)
+          await trx
+            .deleteFrom('share_opens')
+            .where('link_id', '=', linkId)
+            .where(
+              'opener',
+              'in',
+              first.map((r) => r.opener),
+            )
+            .execute()
+        return { status: 'repeat' } as const
+      }
+      const award = await awardRule(trx, member, {
+        appid: member.appid,
+        memberId: member.id,
+        rule: 'content_share',
+        idempotencyKey: `content_share:${linkId}:${opener}`,
+        reference: `share:${linkId}`,
+        now: o.now,
+        timeZone: o.timeZone,
+      })
+      if (award.status !== 'applied') return { status: 'capped' } as const
+      await trx
+        .updateTable('share_opens')
+        .set({ outcome: 'awarded' })
+        .where('link_id', '=', linkId)
+        .where('opener', 'in', seen)
+        .execute()
+      return { status: 'awarded', points: award.delta } as const
+    },
+  )
   return opened(outcome)
+}
+
+/** What a try under the sharer's lock gave: done, or the member the link was moved to. */
+type Locked<T> = { done: T; moved?: undefined } | { moved: number }
+
+/**
+ * Runs `fn` with the sharer of link `code` locked, and the link's id as read under that lock: a
+ * 绑定 moves a mini-program member's links to the follower — or into the follower's own link —
+ * with both members locked (src/shop/member-moves.ts), so the sharer read before the lock may be
+ * the member it left; then the follower is locked instead.
+ */
+async function withSharerLocked<T>(
+  db: Kysely<Database>,
+  code: string,
+  sharer: number,
+  fn: (trx: Transaction<Database>, member: Member, linkId: number) => Promise<T>,
+): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    const r = await withMemberLocked(db, sharer, async (trx, member): Promise<Locked<T>> => {
+      const link = await trx
+        .selectFrom('share_links')
+        .select(['id', 'member_id'])
+        .where(byCode(code))
+        .executeTakeFirstOrThrow()
+      if (link.member_id === member.id) return { done: await fn(trx, member, link.id) }
+      return { moved: link.member_id }
+    })
+    if (r.moved === undefined) return r.done
+    // a member's links move once (from a mini-program member to a follower): one retry suffices
+    if (tries >= 2) throw new Error(`share link ${code}: its sharer keeps changing`)
+    sharer = r.moved
+  }
 }
 
 /** What a landing page shows for an activity or product link (no target URL). */

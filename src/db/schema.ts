@@ -1161,8 +1161,23 @@ export interface ShareLinksTable {
   target_url: string | null
   /** Hash of the sharer's network address when they asked for the link (self-click guard). */
   sharer_address: string | null
+  /**
+   * The member whose id salted `sharer_address` when it is not `member_id`: a link a 绑定 moved to
+   * a follower keeps the hash made for the mini-program member who asked for it (migration 0065).
+   */
+  address_salt: number | null
   /** Every open, counted or not. */
   clicks: Generated<number>
+  created_at: Timestamp
+}
+
+/**
+ * A share link's code that now opens another link: a 绑定 merged the mini-program member's link into
+ * the follower's own link for the same target (migration 0065).
+ */
+export interface ShareLinkAliasesTable {
+  code: string
+  link_id: number
   created_at: Timestamp
 }
 
@@ -1177,6 +1192,7 @@ export interface ShareOpensTable {
 export interface Database {
   product_reviews: ProductReviewsTable
   share_links: ShareLinksTable
+  share_link_aliases: ShareLinkAliasesTable
   share_opens: ShareOpensTable
   members: MembersTable
   member_segments: MemberSegmentsTable

@@ -7,12 +7,19 @@
  * of one and into the other, so Σ ledger == balance holds for both), and the purchases' grants with
  * their frozen points (purchase-grants.ts: released and taken back on the follower from then on).
  *
+ * The rest of what the mini-program user wrote to their own member — check-in reminder, profile,
+ * share links, reviews — moves or merges in the same transaction (member-moves.ts), and badges the
+ * moved purchases earn are awarded to the follower. What stays on the member left behind is its
+ * history: its ledger entries (Σ ledger == balance, both 0 now), badges and analytics facts.
+ *
  * A mini-program user already linked to a follower (by unionid or an earlier code) is not moved to
  * another one: that would take a follower's purchases away from them.
  */
 import { type Kysely, sql } from 'kysely'
+import { awardBadges } from '../community/badges.js'
 import { changePoints } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
+import { moveMemberData } from './member-moves.js'
 import { moveGrants } from './purchase-grants.js'
 
 export type MpLinkResult =
@@ -67,13 +74,14 @@ export async function linkMiniProgramUser(
       .execute()
 
     // Both members locked in id order (the ledger locks them again, in the same order).
-    await trx
+    const locked = await trx
       .selectFrom('members')
-      .select('id')
+      .select(['id', 'appid'])
       .where('id', 'in', [old.id, target])
       .orderBy('id')
       .forUpdate()
       .execute()
+    const targetAppid = locked.find((m) => m.id === target)!.appid
     // Read under the lock: a payment landing meanwhile is counted, not lost.
     const counts = await trx
       .selectFrom('members')
@@ -140,16 +148,11 @@ export async function linkMiniProgramUser(
         { ...base, appid: old.appid, memberId: old.id, rule: 'mp_link_out', idempotencyKey: key },
         -points,
       )
-      const targetAppid = await trx
-        .selectFrom('members')
-        .select('appid')
-        .where('id', '=', target)
-        .executeTakeFirstOrThrow()
       const into = await changePoints(
         trx,
         {
           ...base,
-          appid: targetAppid.appid,
+          appid: targetAppid,
           memberId: target,
           rule: 'mp_link_in',
           idempotencyKey: key,
@@ -165,6 +168,16 @@ export async function linkMiniProgramUser(
       toMemberId: target,
       idempotencyKey: `mp-link:${old.id}:${target}:frozen`,
       reference: `member ${old.id}`,
+      now: r.now,
+      timeZone: r.timeZone,
+    })
+    // the purchases counted on the follower now may earn badges there (the notice as a payment's)
+    if (counts.purchase_count > 0)
+      await awardBadges(trx, target, { purchases: null }, { now: r.now, outbox: true })
+    await moveMemberData(trx, {
+      from: old.id,
+      to: target,
+      toAppid: targetAppid,
       now: r.now,
       timeZone: r.timeZone,
     })
