@@ -63,6 +63,7 @@ import * as m0062 from './0062_inbound_claimed_at.js'
 import * as m0063 from './0063_message_keyed_redemptions.js'
 import * as m0064 from './0064_push_outcomes_audit_retention.js'
 import * as m0065 from './0065_mp_link_moves.js'
+import * as m0066 from './0066_first_purchase_once.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -125,4 +126,5 @@ export const migrations: Record<string, Migration> = {
   '0063_message_keyed_redemptions': m0063,
   '0064_push_outcomes_audit_retention': m0064,
   '0065_mp_link_moves': m0065,
+  '0066_first_purchase_once': m0066,
 }

@@ -418,6 +418,31 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
     await expectLedgerInvariant(get().db)
   })
 
+  it('pays first_purchase once per person: a purchase after 绑定 moved the first one pays purchase only', async () => {
+    const n = ++users
+    const login = await http('/api/mp/login', {
+      body: { code: wx.loginCode(shop.settings.mpAppid, `o_mp_fz_once_${n}`) }, // no unionid
+    })
+    const token = login.json.token as string
+    await buyAndPay(token, 'vip-30') // first_purchase 100 + purchase 30, on the mini-program member
+    const openid = `o_fz_once_${n}_${Math.random().toString(36).slice(2, 8)}`
+    const code = /(\d{6})/.exec(
+      (await server.pusher().text(openid, '绑定')).reply!.Content as string,
+    )![1]!
+    const bound = await mp('/bind', token, { code })
+    expect(bound.status).toBe(200)
+    const follower = bound.json.member.id as number
+    expect(await me(token)).toMatchObject({ id: follower, pendingPoints: 130 })
+    await buyAndPay(token, 'vip-30') // the same person's second purchase: 30, no first_purchase
+    expect(await me(token)).toMatchObject({ id: follower, pendingPoints: 160 })
+    const earned = (await ledger(follower)).filter((e) => e.state === 'frozen' && e.delta > 0)
+    expect(earned.map((e) => e.rule)).toEqual(['mp_link_in', 'purchase'])
+    await expectLedgerInvariant(get().db)
+    // released, as the tests after this one expect no grant left frozen
+    await runRelease(7 * DAY + 60_000)
+    expect(await me(token)).toMatchObject({ pendingPoints: 0 })
+  })
+
   it.skipIf(name !== 'postgres')(
     'releases each grant once with two releases at once, and a release racing a refund settles one way',
     async () => {
