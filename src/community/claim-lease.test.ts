@@ -51,9 +51,9 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     })
 
   it('takes back a processing claim not renewed for the lease; leaves a fresh one to its attempt', async () => {
-    expect(INBOUND_CLAIM_LEASE_MS).toBe(8000)
-    // its process died 9 s ago: taken back as of its first receipt, claimed now
-    await left('dead', { received: at(-60), claimed: at(-9) })
+    expect(INBOUND_CLAIM_LEASE_MS).toBe(12_000)
+    // its process died 13 s ago: taken back as of its first receipt, claimed now
+    await left('dead', { received: at(-60), claimed: at(-13) })
     expect(await retake('dead')).toEqual({ receivedAt: at(-60), claimedAt: NOW })
     expect(await row('dead')).toEqual({
       status: 'processing',
@@ -69,8 +69,8 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(await row('alive')).toMatchObject({ claimed_at: at(-2) })
 
     // claimed before claimed_at was kept: counted by its receipt
-    await left('old-dead', { received: at(-9), claimed: null })
-    expect(await retake('old-dead')).toEqual({ receivedAt: at(-9), claimedAt: NOW })
+    await left('old-dead', { received: at(-13), claimed: null })
+    expect(await retake('old-dead')).toEqual({ receivedAt: at(-13), claimedAt: NOW })
     await left('old-alive', { received: at(-2), claimed: null })
     expect(await retake('old-alive')).toBeUndefined()
 
@@ -136,6 +136,8 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(await slow).toBe(1)
     const renewed = (await row('slow')).claimed_at!.getTime()
     expect(renewed).toBeGreaterThan(claimedAt.getTime())
+    // what the attempt's completion is fenced on: the row's, after the last renewal settled
+    expect(hold.claimedAt.getTime()).toBe(renewed)
     // its renewals stopped with it: once the lease passes, a retry takes it (as for a dead one)
     await sleep(leaseMs * 1.2)
     expect((await row('slow')).claimed_at!.getTime()).toBe(renewed)
@@ -165,5 +167,19 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(lines.filter((l) => l.code !== undefined)).toEqual([
       expect.objectContaining({ level: 'warn', code: 'INBOUND_CLAIM_LOST', dedupeKey: 'lost' }),
     ])
+  })
+
+  it('fences a completion on the claim: an attempt taken over stores nothing over the new holder’s', async () => {
+    const store = databaseInboundStore(get().db)
+    await left('fenced', { received: at(-60), claimed: at(-20) })
+    // the retry took it over (the old attempt had stopped renewing): claimed now
+    expect(await retake('fenced')).toEqual({ receivedAt: at(-60), claimedAt: NOW })
+    // the old attempt's failure and its answer both miss: the event stays the retry's
+    expect(await store.complete(key('fenced'), null, NOW, 'boom', at(-20))).toBe(false)
+    expect(await store.complete(key('fenced'), '{"old":1}', NOW, undefined, at(-20))).toBe(false)
+    expect(await row('fenced')).toMatchObject({ status: 'processing', claimed_at: NOW })
+    // the new holder's answer lands
+    expect(await store.complete(key('fenced'), '{"new":1}', NOW, undefined, NOW)).toBe(true)
+    expect(await store.read(key('fenced'))).toEqual({ status: 'replied', reply: '{"new":1}' })
   })
 })

@@ -21,34 +21,40 @@ import type { InboundKey } from './inbound-events.js'
 
 /**
  * How long a `processing` claim is left to the attempt holding it after it was made, taken back or
- * last renewed: 8 s.
+ * last renewed: 12 s.
  *
  * **Not a bound on handling.** Handling has no useful bound: a WeCom `add_member` event calls
  * `groupchat/get` twice (moderators, then joins), and each call may take four tries of 5 s
  * (the API client's timeout and retries) plus back-off and a token fetch — a minute or more; a
  * database lock wait has no bound at all. A lease longer than that would outlive every retry the
- * senders make. So the holder renews `claimed_at` every third of the lease ({@link holdClaim},
+ * senders make. So the holder renews `claimed_at` every quarter of the lease ({@link holdClaim},
  * as the job runner and the outbox renew theirs), and the lease must only exceed the longest a
- * *live* holder can go without renewing: the renewal interval (2.7 s) plus a late renewal — an
- * UPDATE's round trip, a wait for a pooled connection, a stalled event loop — 5.3 s of slack.
- * A live attempt, however slow, is therefore not taken over while its renewals reach the database
- * (one cut off from it for a whole lease is, and logs `INBOUND_CLAIM_LOST`).
+ * *live* holder can go without renewing: one renewal that fails after waiting the pool's whole
+ * connection timeout (5 s: a full pool, `PoolBusyError`) and the next one, a quarter later, that
+ * gets through — 3 + 5 + 3 s, plus its round trip. A live attempt is therefore not taken over
+ * while its renewals reach the database; one cut off from it for a whole lease may be — it logs
+ * `INBOUND_CLAIM_LOST`, and its own answer is then not stored over the new holder's claim (the
+ * completion is fenced on `claimed_at`, see {@link ClaimHold}).
  *
  * **Short enough for the senders' retries.** WeCom's callback retries are assumed to be the
- * official account's (../shared/protocol/wecom-groups.md §3.1: a 5 s timeout, three deliveries in
+ * official account's (protocol notes, wecom-groups.md §3.1: a 5 s timeout, three deliveries in
  * all, ~0, 5 and 10 s after the first), and a retry finding the event held keeps trying to take it
- * back for `waitMs` (4 s, inside WeCom's 5 s): the second delivery until ~9 s, the third until
- * ~14 s. So a claim last made or renewed within ~1 s of the first delivery — handling usually takes
- * milliseconds, so that is where a crash lands — is taken back by the second delivery, one renewed
- * up to ~6 s after it by the third. The bridge answers a retry that finds the event held 503
- * `STILL_PROCESSING` (`Retry-After: 5`): a bridge tool that keeps resending for at least 15 s gets
- * every event handled.
+ * back for `waitMs` (4 s, inside WeCom's 5 s): the third delivery looks until ~14 s. So a claim last
+ * made or renewed within ~2 s of the first delivery — handling usually takes milliseconds, so that
+ * is where a crash lands — is taken back by WeCom's last delivery. The bridge answers a retry that
+ * finds the event held 503 `STILL_PROCESSING` (`Retry-After: 5`): a bridge tool that keeps
+ * resending for at least 20 s gets every event handled.
  */
-export const INBOUND_CLAIM_LEASE_MS = 8_000
+export const INBOUND_CLAIM_LEASE_MS = 12_000
 
 /** How the attempt holding a claim keeps it ({@link holdClaim}). */
 export interface ClaimHold {
-  /** The claim's `claimed_at` as made or taken back: a renewal moves only this claim. */
+  /**
+   * The claim's `claimed_at`: as made or taken back, then as last renewed ({@link holdClaim} moves
+   * it). A renewal moves the row only while it still holds this value, and so does the attempt's
+   * completion (`InboundStore.complete`'s fence): an attempt whose claim was taken over stores
+   * nothing over the new holder's.
+   */
   claimedAt: Date
   clock: Clock
   /** The lease ({@link INBOUND_CLAIM_LEASE_MS} unless a test injects a shorter one). */
@@ -57,10 +63,12 @@ export interface ClaimHold {
 }
 
 /**
- * Runs `work` (the event's handling) while renewing the claim every third of the lease, so no
- * retry takes it over while this process lives. A renewal moves the row only while it is still
- * this attempt's (`processing` with the `claimed_at` this attempt last wrote); one that finds it
- * taken over (its renewals failed for a whole lease) stops and logs `INBOUND_CLAIM_LOST`.
+ * Runs `work` (the event's handling) while renewing the claim every quarter of the lease, so no
+ * retry takes it over while this process reaches the database. A renewal moves the row only while
+ * it is still this attempt's (`processing` with the `claimed_at` this attempt last wrote) and then
+ * records the new value in `hold.claimedAt`; one that finds it taken over (its renewals failed for a
+ * whole lease) stops and logs `INBOUND_CLAIM_LOST`. Returns after any renewal in flight has
+ * settled, so `hold.claimedAt` is then the row's (what the completion is fenced on).
  * @example const answer = await holdClaim(db, key, { claimedAt: now, clock, leaseMs, logger }, () => handle(e))
  */
 export async function holdClaim<T>(
@@ -69,16 +77,16 @@ export async function holdClaim<T>(
   hold: ClaimHold,
   work: () => Promise<T>,
 ): Promise<T> {
-  let mine = hold.claimedAt
   let done = false
-  let renewing = false
+  /** The renewal in flight: one at a time, so a slow one is not overtaken (it would miss its fence). */
+  let renewing: Promise<void> | undefined
   const fields = { appid: key.appid, dedupeKey: key.dedupeKey }
   const renew = setInterval(() => {
-    // One renewal at a time: a slow one is not overtaken by the next, which would miss its fence.
     if (renewing) return
-    renewing = true
+    const mine = hold.claimedAt
     const at = hold.clock.now()
-    db.updateTable('inbound_events')
+    renewing = db
+      .updateTable('inbound_events')
       .set({ claimed_at: at })
       .where('appid', '=', key.appid)
       .where('dedupe_key', '=', key.dedupeKey)
@@ -87,7 +95,7 @@ export async function holdClaim<T>(
       .returning('dedupe_key')
       .executeTakeFirst()
       .then((row) => {
-        if (row) mine = at
+        if (row) hold.claimedAt = at
         else if (!done) {
           clearInterval(renew)
           hold.logger.warn('inbound claim lost: another attempt took the event over', {
@@ -104,13 +112,15 @@ export async function holdClaim<T>(
         }),
       )
       .finally(() => {
-        renewing = false
+        renewing = undefined
       })
-  }, hold.leaseMs / 3)
+  }, hold.leaseMs / 4)
   try {
     return await work()
   } finally {
     done = true
     clearInterval(renew)
+    // the row's claimed_at is then hold.claimedAt: the completion's fence
+    await renewing
   }
 }

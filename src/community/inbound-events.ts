@@ -43,8 +43,18 @@ export interface InboundOutcome {
 
 /** Storage for claims and replies (database in production; memory only in tests and benches). */
 export interface InboundStore {
-  /** processing → replied|failed with the reply sent; false if the deadline took it first. */
-  complete(key: InboundKey, reply: string | null, now: Date, error?: string): Promise<boolean>
+  /**
+   * processing → replied|failed with the reply sent; false if the deadline took it first — or, with
+   * `claimedAt` (a leased claim of another channel's event, claim-lease.ts), if the claim no longer
+   * holds that value: another attempt took it over, and this one stores nothing over its claim.
+   */
+  complete(
+    key: InboundKey,
+    reply: string | null,
+    now: Date,
+    error?: string,
+    claimedAt?: Date,
+  ): Promise<boolean>
   /** processing → deferred; false if the handler completed first. */
   defer(key: InboundKey, now: Date): Promise<boolean>
   /** deferred → follow_up (or replied when there is nothing to say). */
@@ -71,8 +81,21 @@ export function databaseInboundStore(
       .where('dedupe_key', '=', k.dedupeKey)
   const completion = scopedBatcher((batch: Completion[]) => completeAll(db, batch), local)
   return {
-    complete(key, reply, now, error) {
-      return completion({ key, reply, now, error })
+    async complete(key, reply, now, error, claimedAt) {
+      if (!claimedAt) return completion({ key, reply, now, error })
+      // A leased claim (bridge, WeCom callbacks: few, not batched), fenced on its holder.
+      const done = await row(key)
+        .set({
+          status: error ? 'failed' : 'replied',
+          reply,
+          error: error ?? null,
+          completed_at: now,
+        })
+        .where('status', '=', 'processing')
+        .where('claimed_at', '=', claimedAt)
+        .returning('dedupe_key')
+        .executeTakeFirst()
+      return done !== undefined
     },
     async defer(key) {
       const done = await row(key)

@@ -175,19 +175,20 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
     if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
     if ('reply' in taken) return c.json(JSON.parse(taken.reply))
     const { receivedAt, claimedAt } = taken
+    // The claim is renewed while the event is handled (no retry takes a live attempt's event), and
+    // its completion is fenced on the last renewal: an attempt taken over stores nothing.
+    const hold = { claimedAt, clock: o.clock, leaseMs, logger: o.logger }
     try {
-      // The claim is renewed while the event is handled: no retry takes a live attempt's event.
-      const hold = { claimedAt, clock: o.clock, leaseMs, logger: o.logger }
       const answer = await holdClaim(o.db, key, hold, () =>
         handleEvent(o, config, e, { channel, now, receivedAt }),
       )
-      await inbound.complete(key, JSON.stringify(answer), now)
+      await inbound.complete(key, JSON.stringify(answer), now, undefined, hold.claimedAt)
       return c.json(answer)
     } catch (error) {
       // Nothing answered: the claim is left `failed` with no reply, so the bridge's retry (it
       // gets a 500) takes it back and handles the event again instead of being told it was done.
       const reason = (error instanceof Error ? error.message : String(error)) || 'failed'
-      await inbound.complete(key, null, now, reason).catch(() => false)
+      await inbound.complete(key, null, now, reason, hold.claimedAt).catch(() => false)
       throw error
     }
   })

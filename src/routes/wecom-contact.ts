@@ -190,13 +190,13 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
       // retry (it gets a 500) takes it back and handles the event again instead of a duplicate.
       const reason = (e instanceof Error ? e.message : String(e)) || 'failed'
       o.logger.error('WeCom event failed', { event: s('Event'), error: e })
-      await inbound.complete(key, null, now, reason).catch(() => false)
+      await inbound.complete(key, null, now, reason, hold.claimedAt).catch(() => false)
       return c.json(
         { code: 'INTERNAL_ERROR', message: 'the event could not be handled: send it again' },
         500,
       )
     }
-    await inbound.complete(key, 'success', now)
+    await inbound.complete(key, 'success', now, undefined, hold.claimedAt)
     return c.text('success')
   })
   return app
