@@ -236,11 +236,15 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(await drainOutbox(o)).toMatchObject({ retried: 1 })
     expect((await rows(o.appid)).map((r) => r.status)).toEqual(['held'])
 
-    // a claim that died holding a running campaign's item, then the campaign is finished
+    // a claim that died holding a running campaign's items — one of them marked: its send had
+    // started, so it may have been delivered — then the campaign is finished
     const running = await campaign('running')
     await enqueue(
       get().db,
-      [message(o.appid, 'moved_f', 'template', `campaign:${running}:x`, { lane: LANE.campaign })],
+      [
+        message(o.appid, 'moved_f', 'template', `campaign:${running}:x`, { lane: LANE.campaign }),
+        message(o.appid, 'moved_s', 'template', `campaign:${running}:y`, { lane: LANE.campaign }),
+      ],
       clock.now(),
     )
     await claim(get().db, {
@@ -251,10 +255,19 @@ forEachDatabase('outbox delivery', (get, dbName) => {
       lease: new Date(clock.now().getTime() + 60_000),
       now: clock.now(),
     })
+    await get()
+      .db.updateTable('push_outbox')
+      .set({ attempt_started_at: clock.now() })
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'moved_s')
+      .execute()
     advance(61_000)
-    expect(await cancelSource(get().db, o.appid, `campaign:${running}:`, clock.now())).toBe(1)
+    expect(await cancelSource(get().db, o.appid, `campaign:${running}:`, clock.now())).toBe(2)
     expect(await drainOutbox(o)).toMatchObject({ sent: 0 })
-    expect((await rows(o.appid)).find((r) => r.openid === 'moved_f')!.status).toBe('cancelled')
+    const after = await rows(o.appid)
+    expect(after.find((r) => r.openid === 'moved_f')!.status).toBe('cancelled')
+    // reported as unknown, not "cancelled unsent"
+    expect(after.find((r) => r.openid === 'moved_s')!.status).toBe('unknown')
   })
 
   it('holds a paused journey’s item that comes back from a retry', async () => {

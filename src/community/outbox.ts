@@ -146,14 +146,21 @@ export async function releaseSource(db: Kysely<Database>, appid: string, prefix:
 }
 
 /**
- * Cancels pending and held items (a stopped campaign), and those of a dead claim. Items being sent
- * at that moment finish (one that then needs a retry is not cancelled: a finished campaign cannot
- * be told from one whose run simply completed). Returns how many.
+ * Cancels pending and held items (a stopped campaign), and those of a dead claim — `unknown` for
+ * one its claim had started to send (marked before the send: it may have been delivered), not
+ * "cancelled unsent". Items being sent at that moment finish (one that then needs a retry is not
+ * cancelled: a finished campaign cannot be told from one whose run simply completed). Returns how
+ * many.
  */
 export async function cancelSource(db: Kysely<Database>, appid: string, prefix: string, now: Date) {
+  const started = sql<boolean>`status = 'sending' and attempt_started_at is not null`
   const rows = await db
     .updateTable('push_outbox')
-    .set({ status: 'cancelled', errmsg: 'cancelled', next_attempt_at: now })
+    .set({
+      status: sql`case when ${started} then 'unknown' else 'cancelled' end`,
+      errmsg: sql`case when ${started} then ${CANCELLED_STARTED} else 'cancelled' end`,
+      next_attempt_at: now,
+    })
     .where('appid', '=', appid)
     // also items of a claim that died (lease over): they would be taken over and sent
     .where((eb) =>
@@ -733,6 +740,9 @@ const closesCsWindow = (errcode: number | null) => errcode === 45015 || errcode 
 
 /** The errmsg of an item skipped because it was claimed after its deadline (`expires_at`). */
 export const EXPIRED = 'expired'
+
+/** The errmsg of a dead claim's item cancelled after its send had started (`unknown`). */
+export const CANCELLED_STARTED = 'cancelled; an earlier attempt may have delivered it'
 
 /** The errmsg of an item withdrawn because its member opted out of marketing. */
 export const OPTED_OUT = 'opted out'
