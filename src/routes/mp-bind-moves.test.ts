@@ -27,6 +27,7 @@ import { shareLink } from '../community/shares.js'
 import type { Config } from '../config.js'
 import { silentLogger } from '../logger.js'
 import { signSession } from '../shop/mp-auth.js'
+import { linkMiniProgramUser } from '../shop/mp-link.js'
 import type { ShopRouteOptions } from './shop.js'
 
 const APPID = SAFE_ACCOUNT.appid
@@ -386,6 +387,33 @@ forEachDatabase('what a 绑定 moves: reminder, profile, share links, reviews', 
       .where('member_id', '=', u.follower)
       .execute()
     expect(badges.map((b) => b.badge_key)).toEqual(['first_purchase'])
+  })
+
+  it('tells the follower of those badges in the community’s language', async () => {
+    const u = await user()
+    await get()
+      .db.updateTable('members')
+      .set({ purchase_count: 1 })
+      .where('id', '=', u.own)
+      .execute()
+    const { code } = await issueBindingCode(get().db, u.follower, now)
+    const linked = await linkMiniProgramUser(get().db, {
+      mpAppid: MP_APPID,
+      openid: u.openid,
+      code,
+      now,
+      timeZone: 'Asia/Shanghai',
+      t: translator('en'),
+    })
+    expect(linked.status).toBe('linked')
+    const notices = await get()
+      .db.selectFrom('push_outbox')
+      .select('payload')
+      .where('source', 'like', 'badge:%')
+      .where('openid', '=', `o_oa_moves_${u.i}`)
+      .execute()
+    expect(notices).toHaveLength(1)
+    expect(JSON.stringify(notices[0]!.payload)).toContain('New badge')
   })
 
   /** Until a statement like `query` waits for a lock (PostgreSQL). */

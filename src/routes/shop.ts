@@ -242,6 +242,7 @@ export function miniProgramRoutes(
       code,
       now,
       timeZone: o.timeZone,
+      t: translator(o.locale ?? 'zh-CN'),
     })
     if (linked.status === 'bad_code')
       return c.json(

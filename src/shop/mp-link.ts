@@ -16,6 +16,7 @@
  * another one: that would take a follower's purchases away from them.
  */
 import { type Kysely, sql } from 'kysely'
+import type { Translate } from '../bot/i18n.js'
 import { awardBadges } from '../community/badges.js'
 import { changePoints } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
@@ -30,7 +31,15 @@ export type MpLinkResult =
 
 export async function linkMiniProgramUser(
   db: Kysely<Database>,
-  r: { mpAppid: string; openid: string; code: string; now: Date; timeZone: string },
+  r: {
+    mpAppid: string
+    openid: string
+    code: string
+    now: Date
+    timeZone: string
+    /** The badge notices' language (the community's locale); zh-CN without it. */
+    t?: Translate
+  },
 ): Promise<MpLinkResult> {
   return db.transaction().execute(async (trx) => {
     const user = await trx
@@ -173,7 +182,7 @@ export async function linkMiniProgramUser(
     })
     // the purchases counted on the follower now may earn badges there (the notice as a payment's)
     if (counts.purchase_count > 0)
-      await awardBadges(trx, target, { purchases: null }, { now: r.now, outbox: true })
+      await awardBadges(trx, target, { purchases: null }, { now: r.now, outbox: true, t: r.t })
     await moveMemberData(trx, {
       from: old.id,
       to: target,
