@@ -146,6 +146,8 @@ export function register(router: Router): void {
           return text(ctx.t('redeem.needsMiniProgram', { ...r, code, link: mpLink(ctx) }))
         case 'not_found':
           return text(ctx.t('redeem.notFound', { code }))
+        case 'cancelled':
+          return text(ctx.t('redeem.cancelled', r))
         case 'out_of_stock':
           return text(ctx.t('redeem.outOfStock', r))
         case 'limit_reached':

@@ -224,5 +224,20 @@ forEachDatabase('rewards and redemptions', (get, dbName) => {
       .execute()
     expect(transfers).toEqual([{ out_bill_no: a.status === 'redeemed' && a.cashback?.outBillNo }])
     expect(await state(id)).toEqual({ points_balance: 0, points_lifetime: 5300 })
+    // the third message's redemption cancelled since (points back): its retry is told so, and
+    // neither redeems again nor spends
+    const cancelled = await cancelRedemption(get().db, {
+      appid,
+      redemptionId: third.status === 'redeemed' ? third.redemptionId : 0,
+      now,
+      timeZone: TZ,
+    })
+    expect(cancelled).toBe('cancelled')
+    expect(await r(1, 'msg:oa:gh_test:m:3')).toEqual({
+      status: 'cancelled',
+      name: '10元优惠券',
+      cost: 100,
+    })
+    expect(await state(id)).toMatchObject({ points_balance: 100 })
   })
 })

@@ -77,6 +77,11 @@ export type RedeemResult =
   | { status: 'out_of_stock'; name: string }
   | { status: 'limit_reached'; name: string; limit: number }
   | { status: 'insufficient'; name: string; cost: number; balance: number }
+  /**
+   * The redemption this request made before was cancelled since (its cashback transfer failed, or
+   * an operator cancelled it; the points came back): the request's retry is told so.
+   */
+  | { status: 'cancelled'; name: string; cost: number }
 
 /**
  * Redeems reward `code` for a member. A cashback reward is paid to the member's openid under the
@@ -243,6 +248,7 @@ async function redeemedFor(
     .leftJoin('transfers as t', 't.redemption_id', 'r.id')
     .select([
       'r.id',
+      'r.status',
       'r.code',
       'r.cost',
       'w.name',
@@ -254,6 +260,7 @@ async function redeemedFor(
     .where('r.request_key', '=', requestKey)
     .executeTakeFirst()
   if (!row) return undefined
+  if (row.status === 'cancelled') return { status: 'cancelled', name: row.name, cost: row.cost }
   return {
     status: 'redeemed',
     redemptionId: row.id,

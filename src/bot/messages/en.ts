@@ -97,6 +97,7 @@ export const en: Record<MessageKey, string> = {
   'redeem.hint': 'Send "redeem <number>", e.g. "redeem 1"',
   'redeem.empty': 'No rewards are available right now.',
   'redeem.done': 'Redeemed 🎁 {name}\nCode: {code}\n{cost} points spent, {balance} left',
+  'redeem.cancelled': 'This redemption of "{name}" was cancelled; its {cost} points were returned.',
   'redeem.notFound': 'There is no reward number {code}. Send "redeem" to see the list.',
   'redeem.outOfStock': '"{name}" is sold out.',
   'redeem.limit': '"{name}" can be redeemed at most {limit} times per member.',

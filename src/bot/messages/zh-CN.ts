@@ -89,6 +89,7 @@ export const zhCN = {
   'redeem.hint': '发送「兑换 编号」兑换，例如「兑换 1」',
   'redeem.empty': '暂时没有可兑换的奖品。',
   'redeem.done': '兑换成功 🎁 {name}\n兑换码：{code}\n消耗 {cost} 积分，剩余 {balance} 积分',
+  'redeem.cancelled': '这次兑换「{name}」已取消，{cost} 积分已退回。',
   'redeem.notFound': '没有编号为 {code} 的奖品，发送「兑换」查看列表。',
   'redeem.outOfStock': '「{name}」已经兑完了。',
   'redeem.limit': '「{name}」每人最多兑换 {limit} 次。',
