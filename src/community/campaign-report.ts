@@ -112,23 +112,49 @@ function normalCdf(x: number) {
 }
 
 /**
- * How the enqueued pushes `o` (push_outbox, left-joined) ended — sent; failed (WeChat refused it,
+ * When an enqueued push `o` (push_outbox) ended in each outcome — sent; failed (WeChat refused it,
  * or it was skipped: expired, window closed); withdrawn unsent because the member opted out (退订)
  * after it was enqueued (outbox.ts, `OPTED_OUT`); cancelled unsent (a finished campaign, an ended
- * journey enrollment); unknown (a send interrupted, not sent again) — as every report counts them:
- * the campaign report, the rollups of pruned recipients and the journey report. What is none of
- * these is still queued (pending, held, being sent).
+ * journey enrollment); unknown (a send interrupted, not sent again). What is none of these is still
+ * queued (pending, held, being sent). The one definition every report counts by: the campaign
+ * report, the rollups of pruned recipients, the journey report ({@link pushOutcomes}) and the
+ * analytics' campaigns family (by the day each settled).
  */
-export function pushOutcomes(o: string) {
+export function pushOutcomeConditions(o: string) {
   const status = sql.ref(`${o}.status`)
   const errmsg = sql.ref(`${o}.errmsg`)
-  return sql`(count(*) filter (where ${status} = 'sent'))::int as sent,
-    (count(*) filter (where ${status} in ('failed', 'skipped')))::int as failed,
-    (count(*) filter (where ${status} = 'cancelled' and ${errmsg} = ${OPTED_OUT}))::int
-      as withdrawn_opted_out,
-    (count(*) filter (where ${status} = 'cancelled' and ${errmsg} is distinct from ${OPTED_OUT}))::int
-      as cancelled,
-    (count(*) filter (where ${status} = 'unknown'))::int as unknown`
+  return {
+    sent: sql<boolean>`${status} = 'sent'`,
+    failed: sql<boolean>`${status} in ('failed', 'skipped')`,
+    withdrawn_opted_out: sql<boolean>`(${status} = 'cancelled' and ${errmsg} = ${OPTED_OUT})`,
+    cancelled: sql<boolean>`(${status} = 'cancelled' and ${errmsg} is distinct from ${OPTED_OUT})`,
+    unknown: sql<boolean>`${status} = 'unknown'`,
+  }
+}
+
+/** The count of each {@link pushOutcomeConditions} outcome of pushes `o`, as columns of its name. */
+export function pushOutcomes(o: string) {
+  return sql.join(
+    Object.entries(pushOutcomeConditions(o)).map(
+      ([name, when]) => sql`(count(*) filter (where ${when}))::int as ${sql.raw(name)}`,
+    ),
+  )
+}
+
+/** A row's enqueued pushes by how they ended, as the campaign and journey reports show them. */
+export function pushEndings(
+  r: Pick<
+    VariantCounts,
+    'enqueued' | 'sent' | 'failed' | 'withdrawn_opted_out' | 'cancelled' | 'unknown'
+  >,
+) {
+  return {
+    sent: r.sent,
+    failed: r.failed,
+    withdrawn: { optedOut: r.withdrawn_opted_out, cancelled: r.cancelled },
+    unknown: r.unknown,
+    queued: r.enqueued - r.sent - r.failed - r.withdrawn_opted_out - r.cancelled - r.unknown,
+  }
 }
 
 /** A variant's counts, as the report and the rollup-based campaign list read them. */
@@ -167,11 +193,7 @@ export function variantReport(rows: VariantCounts[]) {
     audience: r.audience,
     enqueued: r.enqueued,
     skipped: { capped: r.capped, optedOut: r.opted_out, unreachable: r.unreachable },
-    sent: r.sent,
-    failed: r.failed,
-    withdrawn: { optedOut: r.withdrawn_opted_out, cancelled: r.cancelled },
-    unknown: r.unknown,
-    queued: r.enqueued - r.sent - r.failed - r.withdrawn_opted_out - r.cancelled - r.unknown,
+    ...pushEndings(r),
     delivered: r.delivered,
     clicked: r.clicked,
     converted: r.converted,

@@ -8,7 +8,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { pushOutcomes, type VariantCounts } from './campaign-report.js'
+import { pushEndings, pushOutcomes, type VariantCounts } from './campaign-report.js'
 import type { JourneyStep } from './journey-steps.js'
 
 /** One step's counts. */
@@ -102,10 +102,6 @@ export async function journeyReport(
       const c = sends.rows.find((r) => r.step === k)
       const conv = Number(converted.find((r) => r.last_step === k)?.n ?? 0)
       const enqueued = c?.enqueued ?? 0
-      const sent = c?.sent ?? 0
-      const failed = c?.failed ?? 0
-      const withdrawn = { optedOut: c?.withdrawn_opted_out ?? 0, cancelled: c?.cancelled ?? 0 }
-      const unknown = c?.unknown ?? 0
       return {
         step: k,
         key: s.key,
@@ -119,17 +115,23 @@ export async function journeyReport(
           optedOut: c?.opted_out ?? 0,
           unreachable: c?.unreachable ?? 0,
         },
-        sent,
-        failed,
-        withdrawn,
-        unknown,
-        queued: enqueued - sent - failed - withdrawn.optedOut - withdrawn.cancelled - unknown,
+        ...pushEndings(c ?? NO_PUSHES),
         delivered: c?.delivered ?? 0,
         converted: conv,
         conversionRate: enqueued ? Math.round((conv / enqueued) * 10_000) / 10_000 : null,
       }
     }),
   }
+}
+
+/** A step nobody reached: no pushes. */
+const NO_PUSHES = {
+  enqueued: 0,
+  sent: 0,
+  failed: 0,
+  withdrawn_opted_out: 0,
+  cancelled: 0,
+  unknown: 0,
 }
 
 /** The account's journeys (not the seeded examples), oldest first, with their steps parsed. */

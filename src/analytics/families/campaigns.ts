@@ -21,8 +21,8 @@
  * figures it was built with (`prunedCampaignRuns`, `CAMPAIGN_EVENT_METRICS`).
  */
 import { type Kysely, sql } from 'kysely'
+import { pushOutcomeConditions } from '../../community/campaign-report.js'
 import { MAX_CONVERSION_DAYS } from '../../community/campaigns.js'
-import { OPTED_OUT } from '../../community/outbox.js'
 import type { Database } from '../../db/schema.js'
 import { count, type DailyFigure, type DayScope, dayWindow, type Family } from './day-scope.js'
 
@@ -67,6 +67,8 @@ export const campaigns: Family = {
   query: (s) => {
     const w = dayWindow(s)
     const within = (at: string) => sql`(${sql.raw(at)} >= ${w.start} and ${sql.raw(at)} < ${w.end})`
+    // withdrawn, cancelled, unknown: as the reports count them
+    const ended = pushOutcomeConditions('o')
     // As the outbox's partial index push_outbox_campaign_settled_idx is written.
     const settled = sql.raw(`(case when status = 'sent' then sent_at else next_attempt_at end)`)
     return sql<DailyFigure>`
@@ -99,11 +101,9 @@ export const campaigns: Family = {
           and ${within('coalesce(o.delivered_at, rc.received_at)')} as delivered,
         (o.status = 'sent' and ${within('o.sent_at')})
           or (o.status in ('failed', 'skipped') and ${within('o.next_attempt_at')}) as quota,
-        o.status = 'cancelled' and o.errmsg = ${OPTED_OUT} and ${within('o.next_attempt_at')}
-          as withdrawn_opted_out,
-        o.status = 'cancelled' and o.errmsg is distinct from ${OPTED_OUT}
-          and ${within('o.next_attempt_at')} as cancelled,
-        o.status = 'unknown' and ${within('o.next_attempt_at')} as unknown
+        ${ended.withdrawn_opted_out} and ${within('o.next_attempt_at')} as withdrawn_opted_out,
+        ${ended.cancelled} and ${within('o.next_attempt_at')} as cancelled,
+        ${ended.unknown} and ${within('o.next_attempt_at')} as unknown
       from pushes p
       join push_outbox o on o.id = p.id
       join runs on runs.source = o.source
