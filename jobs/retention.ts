@@ -9,6 +9,7 @@ import { type Kysely, sql } from 'kysely'
 import { pruneAuditLog } from '../src/community/audit-log.js'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
 import { pruneOutbox } from '../src/community/outbox.js'
+import { deleteInBatches } from '../src/db/delete-in-batches.js'
 import type { Database } from '../src/db/schema.js'
 import { closeOrphanedRuns } from './runner.js'
 import type { Job, JobContext } from './types.js'
@@ -32,9 +33,8 @@ export async function pruneJobRuns(
   o: { before: Date; now: Date; batchSize?: number },
 ): Promise<number> {
   const batch = o.batchSize ?? BATCH
-  let deleted = 0
-  for (;;) {
-    const result = await db
+  return deleteInBatches(batch, () =>
+    db
       .deleteFrom('job_runs')
       .where(
         sql<boolean>`(job, slot) in (
@@ -45,11 +45,8 @@ export async function pruneJobRuns(
               select max(s.slot) from job_runs s where s.job = r.job and s.trigger = 'schedule'))
           limit ${batch})`,
       )
-      .executeTakeFirst()
-    const n = Number(result.numDeletedRows)
-    deleted += n
-    if (n < batch) return deleted
-  }
+      .executeTakeFirst(),
+  )
 }
 
 /** The prune steps, in order. */

@@ -3,6 +3,7 @@
  * and refused operator calls; kept for a while (`pruneAuditLog`, the nightly retention job).
  */
 import { type Kysely, sql, type Transaction } from 'kysely'
+import { deleteInBatches } from '../db/delete-in-batches.js'
 import type { Database } from '../db/schema.js'
 
 export interface AuditEntry {
@@ -84,15 +85,12 @@ export async function pruneAuditLog(
   const limit = o.batchSize ?? 1000
   const prune = async (refused: boolean, days: number) => {
     const before = new Date(o.now.getTime() - days * 86_400_000)
-    let deleted = 0
-    for (;;) {
-      const { numDeletedRows } = await db
+    return deleteInBatches(limit, () =>
+      db
         .deleteFrom('audit_log')
         .where('id', 'in', expiredAuditEntries(db, { refused, before, limit }))
-        .executeTakeFirst()
-      deleted += Number(numDeletedRows)
-      if (Number(numDeletedRows) < limit) return deleted
-    }
+        .executeTakeFirst(),
+    )
   }
   const refused = await prune(true, o.refusedDays)
   return { actions: await prune(false, o.actionDays), refused }

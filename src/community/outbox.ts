@@ -18,6 +18,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Clock } from '../clock.js'
+import { deleteInBatches } from '../db/delete-in-batches.js'
 import type {
   Database,
   OutboxItem,
@@ -1021,9 +1022,8 @@ export async function pruneOutbox(
 ) {
   const batch = r.batch ?? 5000
   const ago = (days: number) => new Date(r.now.getTime() - days * 86_400_000)
-  let outbox = 0
-  for (;;) {
-    const { numDeletedRows } = await db
+  const outbox = await deleteInBatches(batch, () =>
+    db
       .deleteFrom('push_outbox')
       .where(
         'id',
@@ -1036,10 +1036,8 @@ export async function pruneOutbox(
           .where('status', 'in', ['sent', 'failed', 'skipped', 'cancelled', 'unknown'])
           .limit(batch),
       )
-      .executeTakeFirst()
-    outbox += Number(numDeletedRows)
-    if (Number(numDeletedRows) < batch) break
-  }
+      .executeTakeFirst(),
+  )
   const receipts = await db
     .deleteFrom('push_receipts')
     .where('received_at', '<', ago(r.receiptDays))
