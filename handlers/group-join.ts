@@ -17,6 +17,7 @@ export function register(router: Router): void {
       member: ctx.member,
       chatIds: wecom.joinChats,
       now: ctx.clock.now(),
+      logger: ctx.logger,
     })
     return news({
       title: ctx.t('joinGroup.title'),

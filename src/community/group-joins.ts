@@ -6,10 +6,11 @@
  * through the same attribution as an OA follow — once per person, never a self-invite, never a
  * returning member.
  */
-import type { Kysely } from 'kysely'
-import type { Database, Member } from '../db/schema.js'
+import type { Kysely, Selectable } from 'kysely'
+import type { Database, Member, WecomJoinWaysTable } from '../db/schema.js'
+import type { Logger } from '../logger.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import { addJoinWay, getJoinWay, groupChatGet } from '../wecom/contact.js'
+import { addJoinWay, delJoinWay, getJoinWay, groupChatGet } from '../wecom/contact.js'
 import {
   type Attribution,
   attributeInvite,
@@ -37,17 +38,28 @@ export async function leaveGroup(
   return Number(gone.numDeletedRows)
 }
 
-/** The inviter's join QR (created once, then reused). */
+/**
+ * The inviter's join QR (created once, then reused). The database decides who keeps a join way
+ * (one row per member). A join way this call created and does not keep — a concurrent request
+ * stored its own first, or get_join_way or the insert failed — is deleted on WeCom (del_join_way):
+ * it would count against the corp's quota (500 000, shared with 「联系我」) for good, and
+ * API-created join ways are not in the admin console. Best effort: a failed deletion is logged
+ * (`JOIN_WAY_NOT_DELETED`) and never changes the answer. No transaction or lock is held across
+ * the WeCom calls (PGlite has one connection), so two racing requests may both create one; the
+ * loser deletes its own.
+ */
 export async function joinQr(
   db: Kysely<Database>,
   api: ApiClient,
-  o: { member: Pick<Member, 'id' | 'appid'>; chatIds: string[]; now: Date },
+  o: { member: Pick<Member, 'id' | 'appid'>; chatIds: string[]; now: Date; logger?: Logger },
 ) {
-  const existing = await db
-    .selectFrom('wecom_join_ways')
-    .selectAll()
-    .where('member_id', '=', o.member.id)
-    .executeTakeFirst()
+  const stored = () =>
+    db
+      .selectFrom('wecom_join_ways')
+      .selectAll()
+      .where('member_id', '=', o.member.id)
+      .executeTakeFirst()
+  const existing = await stored()
   if (existing) return { qrCode: existing.qr_code, state: existing.state, created: false }
   const state = inviteScene(await inviteCode(db, o.member, o.now))
   const configId = await addJoinWay(api, {
@@ -55,28 +67,51 @@ export async function joinQr(
     chatIds: o.chatIds,
     remark: `invite ${o.member.id}`,
   })
-  const way = await getJoinWay(api, configId)
-  const row = await db
-    .insertInto('wecom_join_ways')
-    .values({
-      member_id: o.member.id,
-      config_id: configId,
-      qr_code: way.qr_code,
-      state,
-      created_at: o.now,
+  const notDeleted = (reason: string, error: unknown) =>
+    o.logger?.warn('join way left on WeCom', {
+      code: 'JOIN_WAY_NOT_DELETED',
+      memberId: o.member.id,
+      configId,
+      reason,
+      error,
     })
-    .onConflict((oc) => oc.column('member_id').doNothing())
-    .returningAll()
-    .executeTakeFirst()
-  // A concurrent request stored its join way first: use that one (ours stays unused).
-  const kept =
-    row ??
-    (await db
-      .selectFrom('wecom_join_ways')
-      .selectAll()
-      .where('member_id', '=', o.member.id)
-      .executeTakeFirstOrThrow())
-  return { qrCode: kept.qr_code, state: kept.state, created: row !== undefined }
+  const discard = (reason: string) =>
+    delJoinWay(api, configId).catch((error: unknown) => notDeleted(reason, error))
+
+  let row: Selectable<WecomJoinWaysTable> | undefined
+  try {
+    const way = await getJoinWay(api, configId)
+    row = await db
+      .insertInto('wecom_join_ways')
+      .values({
+        member_id: o.member.id,
+        config_id: configId,
+        qr_code: way.qr_code,
+        state,
+        created_at: o.now,
+      })
+      .onConflict((oc) => oc.column('member_id').doNothing())
+      .returningAll()
+      .executeTakeFirst()
+  } catch (error) {
+    // Deleted unless the insert was stored after all (its answer lost): a stored QR stays live.
+    const kept = await stored().then(
+      (r) => r?.config_id === configId,
+      () => undefined,
+    )
+    if (kept === undefined) notDeleted('unknown_if_stored', error)
+    else if (!kept) await discard('not_stored')
+    throw error
+  }
+  if (row) return { qrCode: row.qr_code, state: row.state, created: true }
+  // A concurrent request stored its join way first: use that one, delete ours.
+  await discard('lost_race')
+  const kept = await db
+    .selectFrom('wecom_join_ways')
+    .selectAll()
+    .where('member_id', '=', o.member.id)
+    .executeTakeFirstOrThrow()
+  return { qrCode: kept.qr_code, state: kept.state, created: false }
 }
 
 /** A WeCom external contact to find or record as a member. */

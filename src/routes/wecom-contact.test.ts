@@ -4,6 +4,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { loadVector } from '../../test/vectors.js'
 import { inviteCode, inviteScene } from '../community/invites.js'
+import { createLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { contactPusher } from '../sandbox/wecom-pusher.js'
@@ -172,6 +173,101 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[dismiss]]></ChangeType>`,
     )
     expect(await mods()).toEqual([])
+  })
+
+  const picUrl = (reply: Record<string, unknown> | null) =>
+    (reply?.Articles as { item: Record<string, string>[] } | undefined)?.item[0]?.PicUrl
+  /** The join ways left on WeCom for a member's invite scene. */
+  const joinWaysOf = async (openid: string) => {
+    const member = await get()
+      .db.selectFrom('members')
+      .selectAll()
+      .where('openid', '=', openid)
+      .executeTakeFirstOrThrow()
+    const state = inviteScene(await inviteCode(get().db, member, new Date()))
+    return wecom.joinWays().filter((w) => w.state === state)
+  }
+
+  it('leaves one join way on WeCom when two 入群 of a member race: the loser deletes its own, both answer the same QR', async () => {
+    const openid = `o_gi_race_${dbName}`
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    await oa.text(openid, '签到') // the member exists before the race
+    // Both requests are in flight at WeCom before either stores its join way.
+    wecom.fault('groupchat.add_join_way', { delayMs: 300 }, { delayMs: 300 })
+    const adds = wecom.calls('groupchat.add_join_way')
+    const [a, b] = await Promise.all([oa.text(openid, '入群'), oa.text(openid, '入群')])
+    expect(wecom.calls('groupchat.add_join_way') - adds).toBe(2) // the race is real: both created one
+    const left = await joinWaysOf(openid)
+    expect(left).toHaveLength(1)
+    expect(picUrl(a.reply)).toBe(left[0]!.qr_code)
+    expect(picUrl(b.reply)).toBe(left[0]!.qr_code)
+    const stored = await get()
+      .db.selectFrom('wecom_join_ways')
+      .innerJoin('members', 'members.id', 'wecom_join_ways.member_id')
+      .select('wecom_join_ways.config_id')
+      .where('members.openid', '=', openid)
+      .execute()
+    expect(stored).toEqual([{ config_id: left[0]!.config_id }])
+  })
+
+  it('deletes the join way it created when get_join_way fails, and answers the error as before; the next 入群 makes one', async () => {
+    const openid = `o_gi_getfail_${dbName}`
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    wecom.fault('groupchat.get_join_way', { errcode: 48002, errmsg: 'api forbidden' })
+    const failed = await oa.text(openid, '入群')
+    expect(failed.reply).toMatchObject({ MsgType: 'text', Content: '系统开小差了，请稍后再试。' })
+    const claim = await get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'error'])
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .where('error', 'like', '%get_join_way%')
+      .execute()
+    expect(claim).toEqual([
+      { status: 'failed', error: expect.stringContaining('groupchat.get_join_way failed: 48002') },
+    ])
+    expect(await joinWaysOf(openid)).toEqual([]) // deleted on WeCom
+    // nothing stored: the next 入群 creates the member's one join way
+    const again = await oa.text(openid, '入群')
+    const left = await joinWaysOf(openid)
+    expect(left).toHaveLength(1)
+    expect(picUrl(again.reply)).toBe(left[0]!.qr_code)
+  })
+
+  it('logs a deletion WeCom refused (JOIN_WAY_NOT_DELETED) and still answers the kept QR', async () => {
+    const lines: string[] = []
+    const logged = await startServer(get().db, {
+      config: config(),
+      logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+    })
+    try {
+      const openid = `o_gi_delfail_${dbName}`
+      const oa = createPusher({ url: `${logged.url}/wechat`, account: SAFE_ACCOUNT })
+      await oa.text(openid, '签到')
+      wecom.fault('groupchat.add_join_way', { delayMs: 300 }, { delayMs: 300 })
+      wecom.fault('groupchat.del_join_way', { errcode: 48002, errmsg: 'api forbidden' })
+      const [a, b] = await Promise.all([oa.text(openid, '入群'), oa.text(openid, '入群')])
+      const kept = await get()
+        .db.selectFrom('wecom_join_ways')
+        .innerJoin('members', 'members.id', 'wecom_join_ways.member_id')
+        .select(['wecom_join_ways.qr_code', 'wecom_join_ways.config_id'])
+        .where('members.openid', '=', openid)
+        .executeTakeFirstOrThrow()
+      expect(picUrl(a.reply)).toBe(kept.qr_code)
+      expect(picUrl(b.reply)).toBe(kept.qr_code)
+      const warned = lines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.code === 'JOIN_WAY_NOT_DELETED')
+      expect(warned).toHaveLength(1)
+      expect(warned[0]).toMatchObject({
+        level: 'warn',
+        reason: 'lost_race',
+        error: { message: expect.stringContaining('groupchat.del_join_way failed: 48002') },
+      })
+      const unused = (await joinWaysOf(openid)).filter((w) => w.config_id !== kept.config_id)
+      expect(warned[0].configId).toBe(unused[0]!.config_id)
+    } finally {
+      await logged.close()
+    }
   })
 
   /** A member of the OA and the invite scene their join QR and 联系我 code carry. */

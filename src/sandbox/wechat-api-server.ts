@@ -263,6 +263,13 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
           : { errcode: 41044, errmsg: 'invalid config_id' }
       },
     ],
+    '/cgi-bin/externalcontact/groupchat/del_join_way': [
+      'groupchat.del_join_way',
+      ({ body }) =>
+        joinWays.delete(String(body.config_id))
+          ? { errcode: 0, errmsg: 'ok' }
+          : { errcode: 41044, errmsg: 'invalid config_id' },
+    ],
     '/cgi-bin/qrcode/create': [
       'qrcode.create',
       ({ body }) => {
@@ -556,7 +563,7 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     joinGroup(chatId: string, member: SandboxGroup['member_list'][number]) {
       groups.get(chatId)?.member_list.push(member)
     },
-    /** The join ways created so far (state, chats). */
+    /** The join ways created and not deleted (state, chats). */
     joinWays: () => [...joinWays.values()],
     /** A mini-program `wx.login()` code for a user (single use), as the phone would get it. */
     loginCode(appid: string, openid: string, unionid?: string): string {

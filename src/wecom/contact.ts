@@ -144,6 +144,20 @@ export async function getJoinWay(api: ApiClient, configId: string) {
   return res.join_way as { config_id: string; qr_code: string; state: string }
 }
 
+/**
+ * Deletes a join way this app created (its QR stops working). Join ways count against the corp's
+ * quota shared with 「联系我」 (500 000), and API-created ones are not in the admin console.
+ */
+export async function delJoinWay(api: ApiClient, configId: string) {
+  await api.call({
+    method: 'groupchat.del_join_way',
+    path: '/cgi-bin/externalcontact/groupchat/del_join_way',
+    http: 'POST',
+    body: { config_id: configId },
+    auth: true,
+  })
+}
+
 /** The userids a change_external_chat event names (`MemChangeList`: items, or the older CSV). */
 export function changedMembers(f: PushFields): string[] | null {
   const list = f.MemChangeList
