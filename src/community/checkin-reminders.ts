@@ -33,6 +33,7 @@ import {
   quietHoursStart,
 } from './community-time.js'
 import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+import { keyShareMember } from './points-ledger.js'
 
 /** Reminder settings (from configuration). */
 export interface ReminderSettings {
@@ -130,7 +131,10 @@ export type SetReminderResult =
 
 /**
  * Turns a member's reminder on at `minute` (or the time they chose before, or the default). The
- * first reminder is the next occurrence after `now`.
+ * first reminder is the next occurrence after `now`. In one transaction (the caller's, or its
+ * own) with the member's row held first, as {@link recordAuthorisation} does: a 绑定 moving a mini
+ * program's reminder onto the member comes entirely before or after (points-ledger.ts
+ * `keyShareMember`).
  * @example await setReminder(db, { appid, memberId, minute: 1230, now, timeZone, settings })
  */
 export async function setReminder(
@@ -144,6 +148,8 @@ export async function setReminder(
     settings: ReminderSettings
   },
 ): Promise<SetReminderResult> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => setReminder(trx, r))
+  await keyShareMember(db, r.memberId)
   const current = await reminderOf(db, r.memberId)
   const minute = r.minute ?? current?.minute ?? r.settings.defaultMinute
   if (r.settings.quietHours && inQuietHours(minute, r.settings, r.timeZone))
@@ -209,6 +215,9 @@ export type AuthorisationSource = { app: 'oa' } | { app: 'mp'; openid: string }
  * `turnOn: false` records the send only, leaving the reminder as it was (off, or on at its time;
  * a member without one gets it off at the default time): the accept came with a time refused for
  * quiet hours, and the credit the member granted is kept for when they choose another.
+ *
+ * In one transaction (the caller's, or its own) with the member's row held first (see
+ * {@link setReminder}).
  */
 export async function recordAuthorisation(
   db: Kysely<Database>,
@@ -224,6 +233,8 @@ export async function recordAuthorisation(
     turnOn?: boolean
   },
 ): Promise<void> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => recordAuthorisation(trx, a))
+  await keyShareMember(db, a.memberId)
   const turnOn = a.turnOn ?? true
   const current = await reminderOf(db, a.memberId)
   const minute = current?.minute ?? a.settings.defaultMinute

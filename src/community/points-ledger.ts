@@ -51,6 +51,19 @@ export async function withMemberLocked<T>(
   return db.transaction().execute(async (trx) => fn(trx, await lockMember(trx, memberId)))
 }
 
+/**
+ * The member's row held `for key share` until the caller's transaction ends, before a write that
+ * inserts a row keyed on the member which a 绑定 may move onto them (a check-in reminder, a share
+ * link: src/shop/member-moves.ts). The 绑定 holds both members `for update` from before it moves
+ * anything until it commits, so the insert comes entirely before it or entirely after it — then,
+ * on its unique key, onto what the 绑定 moved. Without it the insert's foreign-key check takes
+ * the same lock, but after the insert has taken its key: the 绑定 moving a row onto that key waits
+ * for the insert, which waits for the 绑定, and PostgreSQL aborts one of them as a deadlock.
+ */
+export async function keyShareMember(trx: Kysely<Database>, memberId: number): Promise<void> {
+  await trx.selectFrom('members').select('id').where('id', '=', memberId).forKeyShare().execute()
+}
+
 /** The member's row, locked until the caller's transaction ends (`select … for update`). */
 export async function lockMember(trx: Transaction<Database>, memberId: number): Promise<Member> {
   return trx

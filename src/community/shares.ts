@@ -32,7 +32,7 @@ import type { ExpressionBuilder, Kysely, Transaction } from 'kysely'
 import type { Database, Member, ShareLinksTable } from '../db/schema.js'
 import { isHttpUrl } from '../http-url.js'
 import { randomToken, sha256Hex } from '../wechat/crypto.js'
-import { awardRule, withMemberLocked } from './points-ledger.js'
+import { awardRule, keyShareMember, withMemberLocked } from './points-ledger.js'
 
 /** What can be shared. */
 export type ShareKind = ShareLinksTable['kind']
@@ -96,12 +96,17 @@ export interface ShareRequest {
 
 /**
  * The member's link to `ref` (the same one when asked again; the sharer's address is refreshed),
- * or `not_found` for an unknown activity or product or a URL that is not a 公众号 article.
+ * or `not_found` for an unknown activity or product or a URL that is not a 公众号 article. Written
+ * in one transaction (the caller's, or its own) with the member's row held first, so a 绑定
+ * moving a mini program's link to the same target onto the member comes entirely after it (and
+ * merges that link into this one) or entirely before it (this is the link it moved):
+ * points-ledger.ts `keyShareMember`.
  */
 export async function shareLink(
   db: Kysely<Database>,
   r: ShareRequest,
 ): Promise<{ status: 'ok'; code: string } | { status: 'not_found' }> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => shareLink(trx, r))
   if (r.kind === 'article' && !isArticleUrl(r.ref)) return { status: 'not_found' }
   if (r.kind === 'activity') {
     const found = await db
@@ -122,6 +127,7 @@ export async function shareLink(
       .executeTakeFirst()
     if (!found) return { status: 'not_found' }
   }
+  await keyShareMember(db, r.memberId)
   const row = await db
     .insertInto('share_links')
     .values({
@@ -196,21 +202,26 @@ export async function openShareLink(
   db: Kysely<Database>,
   o: ShareOpen,
 ): Promise<OpenedShare | undefined> {
-  const link = await db
-    .updateTable('share_links')
-    .set((eb) => ({ clicks: eb('clicks', '+', 1) }))
-    .where(byCode(o.code))
-    .returning([
-      'id',
-      'appid',
-      'member_id',
-      'kind',
-      'ref',
-      'target_url',
-      'sharer_address',
-      'address_salt',
-    ])
-    .executeTakeFirst()
+  const click = () =>
+    db
+      .updateTable('share_links')
+      .set((eb) => ({ clicks: eb('clicks', '+', 1) }))
+      .where(byCode(o.code))
+      .returning([
+        'id',
+        'appid',
+        'member_id',
+        'kind',
+        'ref',
+        'target_url',
+        'sharer_address',
+        'address_salt',
+      ])
+      .executeTakeFirst()
+  // A 绑定 merging the link into the follower's deletes its row and points its code at the
+  // follower's link (`share_link_aliases`) in one commit. An open that waited for the row finds
+  // it gone, and the alias is newer than its statement: once more, a new statement sees the alias.
+  const link = (await click()) ?? (await click())
   if (!link) return undefined
   const cookie = o.cookie && isOpenerId(o.cookie) ? o.cookie : undefined
   const seen = o.openid

@@ -16,7 +16,11 @@
  *   reviews             moved with the orders they review: hiding one takes back from the follower
  *
  * Callers hold both members' rows locked (in id order); each step locks the rows it changes after
- * them, as every writer of those rows does.
+ * them, as every writer of those rows does. A writer that inserts a reminder or a share link holds
+ * the member's row first (points-ledger.ts `keyShareMember`): it comes before the move (which then
+ * merges into what it wrote) or after it (it writes onto what was moved), never meets it on a key.
+ * An open of a link merged away that waited for its row finds the row gone and is counted through
+ * the alias, committed with the delete (shares.ts `openShareLink`).
  */
 import { sql, type Transaction } from 'kysely'
 import { lockMember } from '../community/points-ledger.js'
