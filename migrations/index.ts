@@ -64,6 +64,7 @@ import * as m0063 from './0063_message_keyed_redemptions.js'
 import * as m0064 from './0064_push_outcomes_audit_retention.js'
 import * as m0065 from './0065_mp_link_moves.js'
 import * as m0066 from './0066_first_purchase_once.js'
+import * as m0067 from './0067_marketing_opted_out_at.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -127,4 +128,5 @@ export const migrations: Record<string, Migration> = {
   '0064_push_outcomes_audit_retention': m0064,
   '0065_mp_link_moves': m0065,
   '0066_first_purchase_once': m0066,
+  '0067_marketing_opted_out_at': m0067,
 }

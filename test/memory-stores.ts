@@ -86,6 +86,7 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         purchase_count: 0,
         last_purchased_at: null,
         marketing_opt_out: false,
+        marketing_opted_out_at: null,
         last_campaign_at: null,
         display_name: null,
         birth_month: null,

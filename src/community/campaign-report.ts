@@ -11,19 +11,27 @@ import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { MAX_CONVERSION_DAYS } from './campaigns.js'
+import { CONVERSION_SETTLE_MS, convertingActivity, settledBy } from './marketing-opt-out.js'
 import { OPTED_OUT } from './outbox.js'
 
-/** Conversion marking looks this far behind its watermark (activity committed late, clocks). */
+/**
+ * Conversion marking looks this far behind its watermark (activity committed late, clocks, and
+ * activity too recent to count at the last mark: more than {@link CONVERSION_SETTLE_MS}).
+ */
 const MARK_OVERLAP_MS = 5 * 60_000
 
 /**
- * Marks recipients who were active (any member action) or bought something within the campaign's
- * conversion window after their push — and, apart from that, those who redeemed a reward in it
- * (`redeemed_at`, the first such redemption, even one cancelled later). Incremental: only members active (or buying) since the
- * last mark — kept in `campaign_watermarks`, less a 5-minute overlap — are joined to their open
- * recipients inside the window (index on open recipients by member and enqueue time), so its cost
- * follows the activity since the last run, not the history. Run every minute by the campaigns
- * job; concurrent calls are serialized by the watermark's row lock. Returns how many converted.
+ * Marks recipients who were active (any member action but opting out: {@link convertingActivity})
+ * or bought something within the campaign's conversion window after their push — and, apart from
+ * that, those who redeemed a reward in it (`redeemed_at`, the first such redemption, even one
+ * cancelled later). Activity and purchases count once a minute old ({@link CONVERSION_SETTLE_MS}:
+ * a 退订 commits its activity a moment before its opt-out); the first of them after the push is
+ * the conversion, set once. Incremental: only members active (or buying) since the last mark —
+ * kept in `campaign_watermarks`, less a 5-minute overlap, which also reads again the activity too
+ * recent to count last time — are joined to their open recipients inside the window (index on
+ * open recipients by member and enqueue time), so its cost follows the activity since the last
+ * run, not the history. Run every minute by the campaigns job; concurrent calls are serialized by
+ * the watermark's row lock. Returns how many converted.
  */
 export async function markConversions(db: Kysely<Database>, now: Date): Promise<number> {
   return db.transaction().execute(async (trx) => {
@@ -40,22 +48,30 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
       .forUpdate()
       .executeTakeFirstOrThrow()
     const since = new Date(Math.min(mark.marked_at.getTime(), now.getTime()) - MARK_OVERLAP_MS)
+    const settled = settledBy(now)
     const { rows } = await sql<{ n: number }>`
-      with active as (
-        select id, last_active_at, last_purchased_at from members where last_active_at > ${since}
+      with moved as (
+        select id, last_active_at, last_purchased_at, marketing_opted_out_at from members
+        where last_active_at > ${since}
         union
-        select id, last_active_at, last_purchased_at from members where last_purchased_at > ${since}
+        select id, last_active_at, last_purchased_at, marketing_opted_out_at from members
+        where last_purchased_at > ${since}
+      ), active as (
+        select id, ${convertingActivity('moved', settled)} as active_at,
+          case when last_purchased_at <= ${settled}::timestamptz then last_purchased_at end
+            as purchased_at
+        from moved
       ), converted as (
         update campaign_recipients r
         set converted_at = least(
-          case when a.last_active_at > r.enqueued_at then a.last_active_at end,
-          case when a.last_purchased_at > r.enqueued_at then a.last_purchased_at end)
+          case when a.active_at > r.enqueued_at then a.active_at end,
+          case when a.purchased_at > r.enqueued_at then a.purchased_at end)
         from active a, campaigns c
         where r.member_id = a.id and c.id = r.campaign_id
           and r.outcome = 'enqueued' and r.converted_at is null
           and r.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
           and r.enqueued_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
-          and (a.last_active_at > r.enqueued_at or a.last_purchased_at > r.enqueued_at)
+          and (a.active_at > r.enqueued_at or a.purchased_at > r.enqueued_at)
         returning 1
       )
       select count(*)::int as n from converted`.execute(trx)

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as checkin from '../../handlers/checkin.js'
 import { createRouter } from '../../handlers/index.js'
+import * as preferences from '../../handlers/preferences.js'
 import * as m0064 from '../../migrations/0064_push_outcomes_audit_retention.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { holdTransaction, stillPending } from '../../test/held-transaction.js'
@@ -9,6 +11,7 @@ import { placeInSegment } from '../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, startServer, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
 import { translator } from '../bot/i18n.js'
+import { type CommandSpec, type Handler, Router } from '../bot/router.js'
 import { systemClock } from '../clock.js'
 import { loadConfig } from '../config.js'
 import type { Segment } from '../db/schema.js'
@@ -777,6 +780,99 @@ forEachDatabase('campaigns', (get, dbName) => {
       .where('name', '=', 'conversions')
       .executeTakeFirstOrThrow()
     expect(watermark.marked_at).toEqual(new Date('2026-12-23T00:02:00Z'))
+  })
+
+  it('does not count a 退订 answering the push as a conversion, even when the mark comes between its receive and its opt-out; acting again converts', async () => {
+    const { audience, ids } = await groupAudience('quit', 4, {
+      last_active_at: new Date('2026-12-01T00:00:00Z'),
+    })
+    clock.at = new Date('2026-12-25T02:00:00Z')
+    const id = await launch({
+      name: '退订不算转化',
+      audience,
+      schedule: { at: '2026-12-25T02:00:00Z' },
+      conversionDays: 3,
+    })
+    expect((await dispatch()).enqueued).toBe(4)
+    // the bot's 签到 and 退订 through the real webhook; `between` runs after a push's receive
+    // (which moves last_active_at) and before its handler (which opts out)
+    let between = async () => {}
+    class GappedRouter extends Router {
+      override command(spec: CommandSpec, handler: Handler) {
+        return super.command(spec, async (ctx) => {
+          await between()
+          return handler(ctx)
+        })
+      }
+    }
+    const router = new GappedRouter()
+    for (const family of [checkin, preferences]) family.register(router)
+    const server = await startServer(get().db, { clock, router })
+    const mark = (at: Date) => markConversions(get().db, at)
+    const minutes = (at: Date, n: number) => new Date(at.getTime() + n * 60_000)
+    const converted = async () =>
+      (
+        await get()
+          .db.selectFrom('campaign_recipients')
+          .select(['member_id', 'converted_at'])
+          .where('campaign_id', '=', id)
+          .orderBy('member_id')
+          .execute()
+      ).map((r) => r.converted_at?.toISOString() ?? null)
+    try {
+      const chat = server.pusher()
+      const say = async (i: number, text: string) =>
+        (await chat.text(`o_quit_${dbName}_${i}`, text)).reply!.Content
+      // an hour after the push: 0 and 1 answer 退订 / TD, 2 checks in
+      const t1 = new Date('2026-12-25T03:00:00Z')
+      clock.at = t1
+      expect(await say(0, '退订')).toMatch(/^已退订活动推送/)
+      expect(await say(1, 'TD')).toMatch(/^已退订活动推送/)
+      await say(2, '签到')
+      expect(await mark(minutes(t1, 2))).toBe(1)
+      // 2 converted before opting out: stays converted, at its check-in
+      clock.at = minutes(t1, 10)
+      expect(await say(2, '退订')).toMatch(/^已退订活动推送/)
+      // 3's 退订 with the minute's mark between its receive and its opt-out
+      const t3 = minutes(t1, 20)
+      clock.at = t3
+      let markedBetween: number | undefined
+      between = async () => {
+        markedBetween = await mark(new Date(t3.getTime() + 1000))
+      }
+      expect(await say(3, '退订')).toMatch(/^已退订活动推送/)
+      between = async () => {}
+      expect(markedBetween).toBe(0)
+      expect(await mark(minutes(t3, 2))).toBe(0)
+      // 1 comes back two hours later and checks in: converted then
+      const t2 = new Date('2026-12-25T05:00:00Z')
+      clock.at = t2
+      await say(1, '签到')
+      expect(await mark(minutes(t2, 1))).toBe(1)
+      expect(await mark(minutes(t2, 10))).toBe(0)
+    } finally {
+      await server.close()
+    }
+    expect(await converted()).toEqual([
+      null,
+      '2026-12-25T05:00:00.000Z',
+      '2026-12-25T03:00:00.000Z',
+      null,
+    ])
+    const optedOut = await get()
+      .db.selectFrom('members')
+      .select(['marketing_opt_out', 'marketing_opted_out_at'])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute()
+    expect(optedOut).toEqual([
+      { marketing_opt_out: true, marketing_opted_out_at: new Date('2026-12-25T03:00:00Z') },
+      { marketing_opt_out: true, marketing_opted_out_at: new Date('2026-12-25T03:00:00Z') },
+      { marketing_opt_out: true, marketing_opted_out_at: new Date('2026-12-25T03:10:00Z') },
+      { marketing_opt_out: true, marketing_opted_out_at: new Date('2026-12-25T03:20:00Z') },
+    ])
+    const report = await campaignReport(get().db, id)
+    expect(report.variants.map((v) => [v.enqueued, v.converted])).toEqual([[4, 2]])
   })
 
   it('prunes old recipients into rollups: the report is the same before and after', async () => {

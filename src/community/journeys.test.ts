@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { setMarketingOptOut } from '../admin/actions/member-actions.js'
 import { translator } from '../bot/i18n.js'
 import { chunkBudget } from '../budget.js'
 import type { Database, NewMember } from '../db/schema.js'
@@ -8,12 +9,15 @@ import { adoptJourneys, setJourneyStatus } from './journey-catalog.js'
 import { journeyReport } from './journey-report.js'
 import { type JourneyStep, journeyStepsProblem, stepMessage } from './journey-steps.js'
 import { type JourneyRunOptions, runJourneys } from './journeys.js'
+import { CONVERSION_SETTLE_MS, marketingOptOut } from './marketing-opt-out.js'
 import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from './segments.js'
 
 const TZ = 'Asia/Shanghai'
 const t = translator('zh-CN')
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
+/** When activity at `at` counts as a conversion (marketing-opt-out.ts). */
+const settled = (at: Date) => new Date(at.getTime() + CONVERSION_SETTLE_MS)
 const template = (id: string) => ({
   template_id: id,
   data: {
@@ -353,7 +357,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .set({ last_active_at: t2 })
       .where('id', '=', a!.id)
       .execute()
-    expect(await run(t2)).toMatchObject({ converted: 1 })
+    expect(await run(settled(t2))).toMatchObject({ converted: 1 })
     // day 1 is queued for b and c under quiet hours; then c leaves the segment (unfollows)
     const t3 = new Date(t1.getTime() + DAY)
     const quiet = { from: 0, to: 24 * 60 - 1 }
@@ -430,15 +434,15 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .set({ last_active_at: back })
       .where('id', '=', soon!.id)
       .execute()
-    expect(await run(back)).toMatchObject({ converted: 1 })
+    expect(await run(settled(back))).toMatchObject({ converted: 1 })
     const tooLate = new Date(t0.getTime() + 4 * DAY)
     await get()
       .db.updateTable('members')
       .set({ last_active_at: tooLate })
       .where('id', '=', late!.id)
       .execute()
-    expect(await run(tooLate)).toMatchObject({ converted: 1 })
-    await run(new Date(tooLate.getTime() + 60_000)) // again: credited once
+    expect(await run(settled(tooLate))).toMatchObject({ converted: 1 })
+    await run(new Date(settled(tooLate).getTime() + 60_000)) // again: credited once
     const ledger = await get()
       .db.selectFrom('points_ledger')
       .select(['member_id', 'delta', 'rule'])
@@ -446,6 +450,61 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .execute()
     expect(ledger).toEqual([{ member_id: soon!.id, delta: 50, rule: 'journey_offer' }])
     expect(await journeyReport(get().db, j)).toMatchObject({ enrollments: { converted: 2 } })
+  })
+
+  it('does not count a 退订 answering a step as coming back (nor credit its offer), even when a run comes between its receive and its opt-out; acting again does', async () => {
+    const { db } = get()
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'recall', t0)
+    const quietSince = new Date(t0.getTime() - 40 * DAY)
+    const [quits, returns] = await members(appid, 2, {
+      subscribed_at: quietSince,
+      first_seen_at: quietSince,
+      last_active_at: quietSince,
+    })
+    await recompute(appid, t0)
+    expect(await run(t0)).toMatchObject({ started: 2, enqueued: 2 })
+    // both answer the push with 退订: its receive moves last_active_at (members.ts), a run comes
+    // a second later, then the handler opts one out (handlers/preferences.ts) and an operator,
+    // asked to, the other (the console's action)
+    const quit = new Date(t0.getTime() + HOUR)
+    const ids = [quits!.id, returns!.id]
+    await db.updateTable('members').set({ last_active_at: quit }).where('id', 'in', ids).execute()
+    expect(await run(new Date(quit.getTime() + 1000))).toMatchObject({ converted: 0 })
+    const optOutAt = new Date(quit.getTime() + 5)
+    await db
+      .updateTable('members')
+      .set(marketingOptOut(true, optOutAt))
+      .where('id', '=', quits!.id)
+      .execute()
+    const deps = { db, clock: { now: () => optOutAt } }
+    expect(
+      await setMarketingOptOut(
+        deps,
+        { name: 'operator' },
+        { appid, member: returns!, optOut: true },
+      ),
+    ).toEqual({ changed: true })
+    expect(await run(settled(quit))).toMatchObject({ converted: 0 })
+    expect(await run(new Date(quit.getTime() + 10 * 60_000))).toMatchObject({ converted: 0 })
+    // one checks in the next day: that converts, within the offer's days
+    const back = new Date(t0.getTime() + DAY)
+    await db
+      .updateTable('members')
+      .set({ last_active_at: back })
+      .where('id', '=', returns!.id)
+      .execute()
+    expect(await run(settled(back))).toMatchObject({ converted: 1 })
+    const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
+    expect(byMember.get(quits!.id)).toMatchObject({ status: 'active', converted_at: null })
+    expect(byMember.get(returns!.id)).toMatchObject({ status: 'converted', converted_at: back })
+    const ledger = await db
+      .selectFrom('points_ledger')
+      .select(['member_id', 'delta', 'rule'])
+      .where('appid', '=', appid)
+      .execute()
+    expect(ledger).toEqual([{ member_id: returns!.id, delta: 50, rule: 'journey_offer' }])
   })
 
   it('starts each transition once and sends each step once with two job instances in parallel', async () => {

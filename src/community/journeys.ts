@@ -10,8 +10,9 @@
  *      (journey, member, transition) — a unique constraint, so parallel runs start each once;
  *      a first step due at once (no delay, no cap) goes out in the statement that starts them;
  *   2. conversions: members active or buying since the last mark (a watermark, as for campaigns)
- *      whose last received step's goal is met end as `converted`, and are credited its offer
- *      when within its days; their queued pushes are cancelled as for those who left;
+ *      whose last received step's goal is met end as `converted` (activity counts as for
+ *      campaigns: not the 退订 itself, once a minute old — marketing-opt-out.ts), and are credited
+ *      its offer when within its days; their queued pushes are cancelled as for those who left;
  *   3. each step: due enrollments (`FOR UPDATE SKIP LOCKED`, so parallel runs share them) get the
  *      step — skipped when opted out (退订), not following or capped (the campaign frequency cap,
  *      when the step has `cap`) — through the outbox's campaign lane (quiet hours hold it there,
@@ -39,6 +40,7 @@ import {
   stepMessage,
 } from './journey-steps.js'
 import { LEVELS } from './levels.js'
+import { CONVERSION_SETTLE_MS, convertingActivity, settledBy } from './marketing-opt-out.js'
 import { LANE } from './outbox.js'
 import { changePoints } from './points-ledger.js'
 
@@ -238,14 +240,23 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: Journey
   })
 }
 
-/** Conversion marking looks this far behind its watermark (activity committed late). */
+/**
+ * Conversion marking looks this far behind its watermark (activity committed late, and activity
+ * too recent to count at the last mark: more than {@link CONVERSION_SETTLE_MS}).
+ */
 const MARK_OVERLAP_MS = 5 * 60_000
 const WATERMARK = 'journey-conversions'
 
-/** When the goal of the enrollment's last step was met after it (SQL over `e` and `m`), or null. */
-function goalMet(goal: JourneyGoal) {
-  if (goal === 'active')
-    return sql`case when m.last_active_at > e.last_sent_at then m.last_active_at end`
+/**
+ * When the goal of the enrollment's last step was met after it (SQL over `e` and `m`), or null.
+ * `active`: activity settled by `settled` and later than the member's last opt-out (the 退订 is
+ * no conversion: {@link convertingActivity}).
+ */
+function goalMet(goal: JourneyGoal, settled: Date) {
+  if (goal === 'active') {
+    const active = convertingActivity('m', settled)
+    return sql`case when ${active} > e.last_sent_at then ${active} end`
+  }
   if (goal === 'purchase')
     return sql`case when m.last_purchased_at > e.last_sent_at then m.last_purchased_at end`
   return sql`(select min(c.created_at) from checkins c where c.member_id = m.id
@@ -280,7 +291,7 @@ async function markJourneyConversions(
     let converted = 0
     for (const j of journeys) {
       const when = sql`case e.last_step ${sql.join(
-        j.steps.map((s, k) => sql`when ${k} then ${goalMet(s.goal)}`),
+        j.steps.map((s, k) => sql`when ${k} then ${goalMet(s.goal, settledBy(o.now))}`),
         sql` `,
       )} end`
       const { rows } = await sql<{ id: number; member_id: number; step: number; late: boolean }>`

@@ -39,6 +39,11 @@ export interface MembersTable {
   last_purchased_at: Timestamp | null
   /** 退订 / TD: no campaign pushes; 订阅 undoes it. */
   marketing_opt_out: Generated<boolean>
+  /**
+   * When the member last opted out (migrations/0067; kept on opt-in), not earlier than their
+   * activity then: activity up to it — the 退订 itself — is no campaign or journey conversion.
+   */
+  marketing_opted_out_at: Timestamp | null
   /** The last campaign push enqueued for the member (the frequency cap). */
   last_campaign_at: Timestamp | null
   /** The name the member chose (`昵称`): 1–16 characters, one line; null = shown by a tag. */

@@ -1,5 +1,6 @@
 /** An operator excludes a member from campaigns, or includes them again (marketing opt-out). */
 import * as v from 'valibot'
+import { marketingOptOut } from '../../community/marketing-opt-out.js'
 import type { Member } from '../../db/schema.js'
 import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
 
@@ -9,8 +10,9 @@ export type MarketingOptOutInput = v.InferOutput<typeof marketingOptOutInput>
 
 /**
  * Sets the member's `marketing_opt_out` (campaigns and activity notices skip an opted-out member;
- * transactional notices still go). A change is audited as `member.opt_out` / `member.opt_in`;
- * setting what is already set changes and audits nothing. Answers whether it changed.
+ * transactional notices still go) and, opting out, its time, as 退订 does (marketing-opt-out.ts).
+ * A change is audited as `member.opt_out` / `member.opt_in`; setting what is already set changes
+ * and audits nothing. Answers whether it changed.
  */
 export async function setMarketingOptOut(
   deps: Pick<ActionDeps, 'db' | 'clock'>,
@@ -28,7 +30,7 @@ export async function setMarketingOptOut(
   return auditedAction(deps.db, step, async (trx) => {
     const updated = await trx
       .updateTable('members')
-      .set({ marketing_opt_out: optOut })
+      .set(marketingOptOut(optOut, step.now))
       .where('id', '=', member.id)
       .where('appid', '=', appid)
       .where('marketing_opt_out', '=', !optOut)

@@ -51,7 +51,9 @@ export const campaigns: Family = {
     'campaigns.sent': count('template messages sent [campaignId:variant]'),
     'campaigns.delivered': count('deliveries WeChat confirmed [campaignId:variant]'),
     'campaigns.clicked': count('recipients who first clicked a tracked link [campaignId:variant]'),
-    'campaigns.converted': count('recipients converted (active or bought) [campaignId:variant]'),
+    'campaigns.converted': count(
+      'recipients converted (active or bought; opting out is not) [campaignId:variant]',
+    ),
     'campaigns.redeemed': count('recipients who redeemed a reward after it [campaignId:variant]'),
     'campaigns.quota_used': count('send attempts that used template quota [campaignId:variant]'),
     'campaigns.withdrawn_opted_out': count(
