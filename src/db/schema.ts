@@ -526,6 +526,11 @@ export interface OrdersTable {
   payer_total_fen: number | null
   /** When a poll of this pending order last asked WeChat Pay (throttle). */
   queried_at: Timestamp | null
+  /**
+   * Whether the order holds a unit of its product's stock (migrations/0068): set when it takes one,
+   * cleared by the statement that gives it back (src/shop/orders.ts `releaseStock`).
+   */
+  stock_taken: Generated<boolean>
 }
 
 export interface MembershipsTable {

@@ -228,6 +228,32 @@ describe('the gateway against the sandbox Pay server', () => {
     expect((await refund('R-3', 400)).status).toBe('PROCESSING')
   })
 
+  it('takes only WeChat Pay’s own “no such refund” for a refund that does not exist', async () => {
+    const g = await gateway()
+    await g.jsapi(order('QZ-GW-0003', 1000))
+    await pay.pay('QZ-GW-0003', { deliver: false })
+    await g.refund({
+      outTradeNo: 'QZ-GW-0003',
+      outRefundNo: 'R-Q-1',
+      refundFen: 100,
+      totalFen: 1000,
+      reason: '测试',
+      notifyUrl: 'https://example.invalid/pay/notify',
+    })
+    expect(await g.refundQuery('R-Q-1')).toMatchObject({ out_refund_no: 'R-Q-1' })
+    // 404 RESOURCE_NOT_EXISTS 退款单不存在: WeChat Pay has no such refund
+    expect(await g.refundQuery('R-Q-NONE')).toBeNull()
+    // any other 404 (a proxy, a wrong route) says nothing about the refund: an error, never "none"
+    const proxied = await gateway({
+      fetch: async () =>
+        new Response('<html>404 Not Found</html>', {
+          status: 404,
+          headers: { 'content-type': 'text/html' },
+        }),
+    })
+    await expect(proxied.refundQuery('R-Q-1')).rejects.toBeInstanceOf(PayApiError)
+  })
+
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {
     const stranger = await gateway({ privateKeyPem: generatePemKeyPair().privateKey })
     const e = await stranger.jsapi(order('QZ-GW-0003')).catch((error: unknown) => error)

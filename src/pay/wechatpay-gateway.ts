@@ -304,13 +304,19 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
         'GET',
         `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`,
       )
-      if (out.status === 404) return null
+      // Only WeChat Pay's own "no such refund" (404 RESOURCE_NOT_EXISTS 退款单不存在): a refund
+      // given up on that answer may be re-issued, so any other 404 (a proxy, a wrong route) is an
+      // error, never taken for it.
+      if (out.status === 404 && NO_SUCH_REFUND.has(String(out.data?.code))) return null
       if (out.status !== 200 || !out.data) return fail('refundQuery', out)
       return out.data as unknown as Refund
     },
     ...transferMethods(call, fail),
   }
 }
+
+/** The codes of WeChat Pay's 404 for a refund number it does not know. */
+const NO_SUCH_REFUND = new Set(['RESOURCE_NOT_EXISTS', 'ORDER_NOT_EXIST'])
 
 type Call = (
   method: 'GET' | 'POST',

@@ -388,7 +388,8 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     } finally {
       offset.ms = 0
     }
-    expect(await stock()).toBe(before! - 1)
+    // both units back: the unpaid order's when it closed, the refunded leader's when its group failed
+    expect(await stock()).toBe(before)
     expect(pay.order(unpaid.json.order.outTradeNo)?.state).toBe('CLOSED')
     const closed = await get()
       .db.selectFrom('orders')
@@ -406,6 +407,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(answer?.status).toBe(204)
     const order = await api(`/orders/${lead.json.order.outTradeNo}`, { token: a.token })
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+    expect(await stock()).toBe(before) // once: the refund settling gives nothing more back
   })
 
   it('refunds partially, idempotently, never more than was paid', async () => {
@@ -480,6 +482,103 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     }
   })
 
+  it('applies a refund completed after ABNORMAL, by notification or by polling, and counts it against the cap meanwhile', async () => {
+    let token = ''
+    /** A new member buys a 30-day membership (3000 fen), paid. */
+    const buyPaid = async () => {
+      token = (await login()).token
+      const no = (await buy(token, { sku: 'vip-30' })).json.order.outTradeNo as string
+      await pay.pay(no)
+      return no
+    }
+    const refund = (no: string, outRefundNo: string, amountFen: number, now = new Date()) =>
+      requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: no,
+        amountFen,
+        reason: '异常后完成',
+        outRefundNo,
+        now,
+      })
+    const orderRow = (no: string) =>
+      get()
+        .db.selectFrom('orders')
+        .select(['status', 'refunded_fen'])
+        .where('out_trade_no', '=', no)
+        .executeTakeFirstOrThrow()
+    const refundStatus = async (outRefundNo: string) =>
+      (
+        await get()
+          .db.selectFrom('refunds')
+          .select('status')
+          .where('out_refund_no', '=', outRefundNo)
+          .executeTakeFirstOrThrow()
+      ).status
+    const grant = (no: string) =>
+      get()
+        .db.selectFrom('purchase_grants as g')
+        .innerJoin('orders as o', 'o.id', 'g.order_id')
+        .select([
+          'g.points',
+          'g.points_taken_back',
+          'g.points_status',
+          'g.membership_days_taken_back',
+        ])
+        .where('o.out_trade_no', '=', no)
+        .executeTakeFirstOrThrow()
+
+    // 1. by notification: the card route failed (ABNORMAL); the operator completes it at WeChat
+    // Pay (apply-abnormal-refund), which sends REFUND.SUCCESS — never a second refund
+    const no = await buyPaid()
+    expect(await refund(no, `RA-${no}`, 3000)).toMatchObject({ refundStatus: 'processing' })
+    expect((await pay.completeRefund(`RA-${no}`, { status: 'ABNORMAL' })).answer?.status).toBe(204)
+    expect(await refundStatus(`RA-${no}`)).toBe('abnormal')
+    // the money is waiting at WeChat Pay: it still counts, a second refund of it is refused
+    expect(await refund(no, `RA2-${no}`, 3000)).toEqual({ status: 'too_much', refundable: 0 })
+    expect(await refund(no, `RA3-${no}`, 1)).toEqual({ status: 'too_much', refundable: 0 })
+    expect((await pay.completeRefund(`RA-${no}`)).answer?.status).toBe(204)
+    expect(await refundStatus(`RA-${no}`)).toBe('success')
+    expect(await orderRow(no)).toEqual({ status: 'refunded', refunded_fen: 3000 })
+    // what the purchase granted follows the money, as for any refund
+    const g = await grant(no)
+    expect(g).toMatchObject({ points_status: 'cancelled', membership_days_taken_back: 30 })
+    expect(g.points_taken_back).toBe(g.points)
+    expect((await api('/me', { token })).json.member.membership).toBeNull()
+    // the notification again: once
+    expect((await pay.completeRefund(`RA-${no}`)).answer?.status).toBe(204)
+    expect(await orderRow(no)).toEqual({ status: 'refunded', refunded_fen: 3000 })
+
+    // 2. by polling: the same, but the REFUND.SUCCESS notification is lost
+    const lost = await buyPaid()
+    const t0 = new Date()
+    expect(await refund(lost, `RB-${lost}`, 3000, t0)).toMatchObject({ refundStatus: 'processing' })
+    await pay.completeRefund(`RB-${lost}`, { status: 'ABNORMAL' })
+    expect(await refundStatus(`RB-${lost}`)).toBe('abnormal')
+    const queries = () => pay.calls(`/v3/refund/domestic/refunds/RB-${lost}`)
+    const before = queries()
+    const maintain = (at: Date) =>
+      runShopMaintenance(get().db, shop, {
+        now: at,
+        timeZone: 'Asia/Shanghai',
+        logger: silentLogger,
+      })
+    const minutes = (m: number) => new Date(t0.getTime() + m * 60_000)
+    // an abnormal refund waits on a person: asked about hourly, not every 10 minutes
+    await maintain(minutes(30))
+    expect(queries()).toBe(before)
+    expect((await maintain(minutes(61))).errors).toBe(0)
+    expect(queries()).toBe(before + 1)
+    expect(await refundStatus(`RB-${lost}`)).toBe('abnormal') // still, at WeChat Pay too
+    // the operator completes it; its notification is lost
+    await pay.completeRefund(`RB-${lost}`, { deliver: false })
+    await maintain(minutes(100))
+    expect(queries()).toBe(before + 1)
+    expect((await maintain(minutes(122))).errors).toBe(0)
+    expect(queries()).toBe(before + 2)
+    expect(await refundStatus(`RB-${lost}`)).toBe('success')
+    expect(await orderRow(lost)).toEqual({ status: 'refunded', refunded_fen: 3000 })
+    expect(await grant(lost)).toMatchObject({ membership_days_taken_back: 30 })
+  })
+
   /** Runs maintenance a day later (past every group buy's deadline). */
   const maintainLater = async (
     o: { db?: ShopDb; shop?: ShopRouteOptions['shop']; laterMs?: number } = {},
@@ -551,6 +650,114 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
   })
 
+  /** A product of its own (stock counts no other test disturbs); its stock now. */
+  const ownProduct = async (
+    sku: string,
+    values: { kind: 'flash_sale' | 'group_buy'; stock: number | null },
+  ) => {
+    await get()
+      .db.insertInto('products')
+      .values({
+        appid: SAFE_ACCOUNT.appid,
+        sku,
+        name: sku,
+        price_fen: 1990,
+        per_member_limit: null,
+        created_at: new Date(),
+        ...values,
+        ...(values.kind === 'group_buy' ? { group_size: 3, group_max: 5, group_hours: 24 } : {}),
+      })
+      .execute()
+    return async () =>
+      (
+        await get()
+          .db.selectFrom('products')
+          .select('stock')
+          .where('sku', '=', sku)
+          .executeTakeFirstOrThrow()
+      ).stock
+  }
+  const orderRow = (outTradeNo: string) =>
+    get()
+      .db.selectFrom('orders')
+      .select(['status', 'flag_reason'])
+      .where('out_trade_no', '=', outTradeNo)
+      .executeTakeFirstOrThrow()
+
+  it('gives back each unit of a failed group buy once: the paid ones with the failure, a payment after it with its refund', async () => {
+    const stock = await ownProduct('group-stock', { kind: 'group_buy', stock: 5 })
+    const [a, b] = [await login(), await login()]
+    const lead = (await buy(a.token, { sku: 'group-stock' })).json.order
+    const late = (await buy(b.token, { sku: 'group-stock', groupBuyId: lead.groupBuyId })).json
+      .order
+    await pay.pay(lead.outTradeNo)
+    expect(await stock()).toBe(3)
+    // the expiry pass cannot ask WeChat Pay about the unpaid order: still pending, its group fails
+    const unreachable = {
+      ...shop,
+      gateway: {
+        ...shop.gateway,
+        query: async () => {
+          throw new Error('connect ECONNREFUSED')
+        },
+      },
+    }
+    await maintainLater({ shop: unreachable })
+    const group = await get()
+      .db.selectFrom('group_buys')
+      .select('status')
+      .where('id', '=', lead.groupBuyId)
+      .executeTakeFirstOrThrow()
+    expect(group.status).toBe('failed')
+    expect(await orderRow(late.outTradeNo)).toMatchObject({ status: 'pending' })
+    expect(await stock()).toBe(4) // the paid leader's unit, with the failure and its refund
+    // … then the buyer pays: refunded, and the unit comes back with the refund
+    const paid = await pay.pay(late.outTradeNo, { deliver: false })
+    expect((await pay.deliver(`${server.url}/pay/notify`, paid.notification)).status).toBe(204)
+    expect(await orderRow(late.outTradeNo)).toEqual({
+      status: 'flagged',
+      flag_reason: 'paid after the group buy failed',
+    })
+    expect(
+      await get()
+        .db.selectFrom('refunds')
+        .select('reason')
+        .where('out_refund_no', '=', `R-${late.outTradeNo}`)
+        .executeTakeFirst(),
+    ).toEqual({ reason: 'paid after the group buy failed' })
+    expect(await stock()).toBe(5)
+    // once: the notification again, the next passes, the refunds settling give nothing more back
+    expect((await pay.deliver(`${server.url}/pay/notify`, paid.notification)).status).toBe(204)
+    expect(await maintainLater({ laterMs: 120_000 })).toMatchObject({ errors: 0 })
+    await pay.completeRefund(`R-${lead.outTradeNo}-group`)
+    await pay.completeRefund(`R-${late.outTradeNo}`)
+    expect(await maintainLater({ laterMs: 240_000 })).toMatchObject({ errors: 0 })
+    expect(await orderRow(lead.outTradeNo)).toMatchObject({ status: 'refunded' })
+    expect(await stock()).toBe(5)
+  })
+
+  it('gives back on expiry only a unit the order took (ordered unlimited, then limited to 1)', async () => {
+    const stock = await ownProduct('open-ended', { kind: 'flash_sale', stock: null })
+    const first = (await buy((await login()).token, { sku: 'open-ended' })).json.order
+    // the operator limits it to one unit: an absolute stock, as the product update (PATCH
+    // shop/products/:sku) sets it (not through the route: the audit test counts its entries)
+    await get()
+      .db.updateTable('products')
+      .set({ stock: 1 })
+      .where('sku', '=', 'open-ended')
+      .execute()
+    const second = (await buy((await login()).token, { sku: 'open-ended' })).json.order
+    expect(await stock()).toBe(0)
+    // both expire unpaid: only the second gives its unit back
+    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    expect(await orderRow(first.outTradeNo)).toMatchObject({ status: 'closed' })
+    expect(await orderRow(second.outTradeNo)).toMatchObject({ status: 'closed' })
+    expect(await stock()).toBe(1)
+    // one unit: one buyer gets it, the next is refused
+    expect((await buy((await login()).token, { sku: 'open-ended' })).status).toBe(201)
+    expect((await buy((await login()).token, { sku: 'open-ended' })).json.code).toBe('SOLD_OUT')
+  })
+
   it('asks again about an expired order whose query failed only after a minute, after the others', async () => {
     const u = await login()
     const failing = (await buy(u.token, { sku: 'vip-30' })).json.order.outTradeNo as string
@@ -594,6 +801,24 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     await pay.completeRefund(`R-${no}-group`)
     const order = await api(`/orders/${no}`, { token: a.token })
     expect(order.json.order).toMatchObject({ status: 'refunded', refundedFen: 1990 })
+  })
+
+  it('refunds only what remains when a group buy fails while a partial refund is abnormal', async () => {
+    const a = await login()
+    const lead = await buy(a.token, { sku: 'group-gift' })
+    const no = lead.json.order.outTradeNo as string
+    await pay.pay(no)
+    const partial = await requestRefund(get().db, shop.gateway, shop.settings, {
+      outTradeNo: no,
+      amountFen: 100,
+      reason: '差价',
+      outRefundNo: `RPA-${no}`,
+      now: new Date(),
+    })
+    expect(partial).toMatchObject({ status: 'requested', refundStatus: 'processing' })
+    await pay.completeRefund(`RPA-${no}`, { status: 'ABNORMAL' })
+    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    expect(await groupRefund(no)).toMatchObject({ amount_fen: 1890, status: 'processing' })
   })
 
   it('asks WeChat Pay about a polled pending order at most once every few seconds', async () => {
@@ -698,6 +923,113 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     const ops = await readOpsStatus(get().db, { now: () => at }, [])
     expect(ops.refunds.failed?.count).toBeGreaterThanOrEqual(1)
     expect(ops.refunds.failed?.oldestSeconds).toBeGreaterThan(0)
+  })
+
+  it('asks WeChat Pay before failing a refund whose sends all errored: one it accepted is followed, never refunded twice', async () => {
+    /** A new member buys a 30-day membership (3000 fen), paid. */
+    const buyPaid = async () => {
+      const { token } = await login()
+      const no = (await buy(token, { sku: 'vip-30' })).json.order.outTradeNo as string
+      await pay.pay(no)
+      return no
+    }
+    const row = (outRefundNo: string) =>
+      get()
+        .db.selectFrom('refunds')
+        .select(['status', 'attempts', 'refund_id', 'next_attempt_at'])
+        .where('out_refund_no', '=', outRefundNo)
+        .executeTakeFirstOrThrow()
+    /** Sends `outRefundNo` with `gateway` until its tries run out. */
+    const exhaust = async (
+      no: string,
+      outRefundNo: string,
+      gateway: typeof shop.gateway,
+      t0: Date,
+    ) => {
+      expect(
+        await requestRefund(get().db, gateway, shop.settings, {
+          outTradeNo: no,
+          amountFen: 3000,
+          reason: '应答丢失',
+          outRefundNo,
+          now: t0,
+        }),
+      ).toMatchObject({ refundStatus: 'requested' })
+      let at = t0
+      for (let i = 2; i <= REFUND_MAX_ATTEMPTS; i++) {
+        at = new Date(at.getTime() + refundRetryDelayMs(i - 1))
+        await sendRefund(get().db, gateway, shop.settings, outRefundNo, at)
+      }
+      return at
+    }
+
+    // WeChat Pay accepts every send, but each answer is lost on our side (a timeout, or a 200
+    // whose signature does not verify)
+    const lossy = {
+      ...shop.gateway,
+      refund: async (r: Parameters<typeof shop.gateway.refund>[0]) => {
+        await shop.gateway.refund(r)
+        throw new Error('The operation was aborted due to timeout')
+      },
+    }
+    const no = await buyPaid()
+    await exhaust(no, `RL-${no}`, lossy, new Date())
+    // not failed: WeChat Pay has it, processing
+    expect(await row(`RL-${no}`)).toMatchObject({
+      status: 'processing',
+      attempts: REFUND_MAX_ATTEMPTS,
+      refund_id: expect.any(String),
+    })
+    // so a re-issue under a new number is refused
+    expect(
+      await requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: no,
+        amountFen: 3000,
+        reason: '重新退款',
+        outRefundNo: `RL2-${no}`,
+        now: new Date(),
+      }),
+    ).toEqual({ status: 'too_much', refundable: 0 })
+    await pay.completeRefund(`RL-${no}`)
+    const order = await get()
+      .db.selectFrom('orders')
+      .select(['status', 'refunded_fen'])
+      .where('out_trade_no', '=', no)
+      .executeTakeFirstOrThrow()
+    expect(order).toEqual({ status: 'refunded', refunded_fen: 3000 })
+
+    // one WeChat Pay settled meanwhile (its notification lost too): settled from the query
+    const settled = await buyPaid()
+    const quick = {
+      ...shop.gateway,
+      refund: async (r: Parameters<typeof shop.gateway.refund>[0]) => {
+        await shop.gateway.refund(r)
+        await pay.completeRefund(r.outRefundNo, { deliver: false })
+        throw new Error('socket hang up')
+      },
+    }
+    await exhaust(settled, `RS-${settled}`, quick, new Date())
+    expect(await row(`RS-${settled}`)).toMatchObject({ status: 'success' })
+
+    // the query before failing it errors too: kept open and retried later, not failed
+    const blind = await buyPaid()
+    const unreachable = {
+      ...shop.gateway,
+      refund: async () => {
+        throw new Error('connect ETIMEDOUT')
+      },
+      refundQuery: async () => {
+        throw new Error('connect ETIMEDOUT')
+      },
+    }
+    const last = await exhaust(blind, `RU-${blind}`, unreachable, new Date())
+    const open = await row(`RU-${blind}`)
+    expect(open).toMatchObject({ status: 'requested', attempts: REFUND_MAX_ATTEMPTS })
+    expect(open.next_attempt_at!.getTime()).toBeGreaterThan(last.getTime())
+    // WeChat Pay is back: the next try sends it
+    expect(
+      await sendRefund(get().db, shop.gateway, shop.settings, `RU-${blind}`, open.next_attempt_at!),
+    ).toBe('processing')
   })
 
   it('asks WeChat Pay about a refund whose notification was lost, from 10 minutes on', async () => {

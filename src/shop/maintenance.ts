@@ -5,7 +5,8 @@
  *      applied), else closed at WeChat Pay and locally, releasing stock and group-buy seats; one
  *      whose query failed is asked again a minute later, after the others;
  *   2. group buys past their deadline without enough paid participants: failed, and in the same
- *      transaction a refund of what remains refundable recorded for each paid order;
+ *      transaction a refund of what remains refundable recorded for each paid order and the units
+ *      of stock its paid and refunded orders took given back;
  *   3. the refund queue: refunds WeChat Pay has not accepted yet and that are due (those just
  *      recorded included), sent with the same number, backing off, until accepted or failed;
  *   4. refunds WeChat Pay accepted but that are still `processing` when their poll is due (10
@@ -21,8 +22,8 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
-import { applyTransaction, closeOrder } from './orders.js'
-import { pollRefund, sendRefund } from './refunds.js'
+import { applyTransaction, closeOrder, releaseStock } from './orders.js'
+import { pollRefund, refundableFen, sendRefund } from './refunds.js'
 import { runTransferQueue } from './transfers.js'
 
 /** The shop's services: settings and the payment gateway. */
@@ -132,7 +133,8 @@ export async function runShopMaintenance(
   // Processing refunds whose poll is due, claimed by moving their next poll (several processes
   // never ask about the same refund at once; one whose query fails waits its turn again). The
   // next poll is half the refund's age away, between 10 minutes and an hour: a refund to the
-  // balance settles in minutes, to a bank card in 1–3 working days.
+  // balance settles in minutes, to a bank card in 1–3 working days. Abnormal refunds too (an
+  // operator completes them at WeChat Pay): pollRefund moves their next poll an hour away.
   const polls = await db
     .updateTable('refunds')
     .set({
@@ -145,7 +147,7 @@ export async function runShopMaintenance(
       db
         .selectFrom('refunds')
         .select('id')
-        .where('status', '=', 'processing')
+        .where('status', 'in', ['processing', 'abnormal'])
         .where('next_attempt_at', '<=', o.now)
         .orderBy('next_attempt_at')
         .limit(200)
@@ -176,7 +178,10 @@ export async function runShopMaintenance(
  * refundable on each of its paid orders (`R-<out_trade_no>-group`, status `requested`), so the
  * refund queue sends them even if this process dies right after. No network call inside. The
  * group is locked before its orders: a payment waiting on the group holds only a pending order.
- * False when the group is no longer open (another process, or it filled).
+ * The units of stock its paid (and already refunded) orders took come back in the same transaction,
+ * each once (`releaseStock`, the product's row last); a pending order's comes back when it closes,
+ * or when its late payment is refunded (orders.ts). False when the group is no longer open
+ * (another process, or it filled).
  */
 export async function failGroupBuy(
   db: Kysely<Database>,
@@ -202,13 +207,7 @@ export async function failGroupBuy(
       .forUpdate()
       .execute()
     for (const order of paid) {
-      const live = await trx
-        .selectFrom('refunds')
-        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_fen'), eb.lit(0)).as('n'))
-        .where('order_id', '=', order.id)
-        .where('status', 'in', ['requested', 'processing', 'success'])
-        .executeTakeFirstOrThrow()
-      const remaining = (order.paid_total_fen ?? order.amount_fen) - Number(live.n)
+      const remaining = await refundableFen(trx, order)
       if (remaining <= 0) continue
       await trx
         .insertInto('refunds')
@@ -225,6 +224,7 @@ export async function failGroupBuy(
         .onConflict((oc) => oc.column('out_refund_no').doNothing())
         .execute()
     }
+    await releaseStock(trx, { groupBuyId, statuses: ['paid', 'refunded'] })
     return true
   })
 }

@@ -7,13 +7,19 @@
  * membership, group-buy progress, the member's purchase count), once per notification
  * id and once per order, whichever way they arrive (notification or query).
  *
- * Lock order everywhere: the mini-program user's link (mp_users), member, then order, then product /
- * group buy.
+ * Lock order everywhere: the mini-program user's link (mp_users), member, then order, then group
+ * buy, then product — the product's row last: a reservation, a close, a failing group buy and a
+ * payment refunded because its group failed all take the group's row before the product's, so none
+ * waits on another in a circle (stock-release.test.ts).
+ *
+ * An order records whether it took a unit (`stock_taken`); a unit is given back only by
+ * {@link releaseStock}, which clears the mark in the statement that adds the unit, so each unit
+ * comes back once, and only if it was taken.
  */
 import { type Kysely, sql, type Transaction as Trx } from 'kysely'
 import type { Translate as TranslateFn } from '../bot/i18n.js'
 import { awardBadges } from '../community/badges.js'
-import type { Database, Order } from '../db/schema.js'
+import type { Database, Order, OrderStatus } from '../db/schema.js'
 import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
@@ -88,8 +94,10 @@ export async function createOrder(
 
 /**
  * Decides an order in one transaction — the slow path, the authority: the buyer's link and member
- * row locked, the client key's order returned, the sale, the per-member limit, a unit of stock and
- * a group-buy seat taken, the order inserted. Refusals change nothing.
+ * row locked, the client key's order returned, the sale, the per-member limit, a group-buy seat and
+ * a unit of stock taken (the group's row before the product's: the house lock order), the order
+ * inserted, marked `stock_taken` when it took a unit. Refusals change nothing; `sold_out` is
+ * answered before the group's refusals (as sold-out.ts assumes).
  */
 export async function reserveOrder(
   db: Kysely<Database>,
@@ -147,6 +155,40 @@ export async function reserveOrder(
           .executeTakeFirstOrThrow()
         if (Number(n) >= product.per_member_limit) throw new Refused('limit_reached')
       }
+      let expiresAt = new Date(r.now.getTime() + s.orderMinutes * 60_000)
+      let groupBuyId: number | null = null
+      let groupRefusal: OrderRefusal | null = null
+      if (product.kind === 'group_buy' && r.groupBuyId !== undefined) {
+        const seat = await trx
+          .updateTable('group_buys')
+          .set((eb) => ({ joined: eb('joined', '+', 1) }))
+          .where('id', '=', r.groupBuyId)
+          .where('product_id', '=', product.id)
+          // formed (succeeded) at the minimum size, a group still takes people while seats
+          // and time remain
+          .where('status', 'in', ['open', 'succeeded'])
+          .where('expires_at', '>', r.now)
+          .where('joined', '<', sql<number>`size_max`)
+          .returning(['id', 'expires_at'])
+          .executeTakeFirst()
+        if (seat) {
+          groupBuyId = seat.id
+          if (seat.expires_at < expiresAt) expiresAt = seat.expires_at
+        } else {
+          const group = await trx
+            .selectFrom('group_buys')
+            .select(['status', 'expires_at'])
+            .where('id', '=', r.groupBuyId)
+            .where('product_id', '=', product.id)
+            .executeTakeFirst()
+          groupRefusal = !group
+            ? 'group_not_found'
+            : group.status === 'failed' || group.expires_at <= r.now
+              ? 'group_closed'
+              : 'group_full'
+        }
+      }
+      let stockTaken = false
       if (product.stock !== null) {
         const taken = await trx
           .updateTable('products')
@@ -156,40 +198,11 @@ export async function reserveOrder(
           .returning('id')
           .executeTakeFirst()
         if (!taken) throw new Refused('sold_out')
+        stockTaken = true
       }
-      let expiresAt = new Date(r.now.getTime() + s.orderMinutes * 60_000)
-      let groupBuyId: number | null = null
+      if (groupRefusal) throw new Refused(groupRefusal)
       if (product.kind === 'group_buy') {
-        if (r.groupBuyId !== undefined) {
-          const seat = await trx
-            .updateTable('group_buys')
-            .set((eb) => ({ joined: eb('joined', '+', 1) }))
-            .where('id', '=', r.groupBuyId)
-            .where('product_id', '=', product.id)
-            // formed (succeeded) at the minimum size, a group still takes people while seats
-            // and time remain
-            .where('status', 'in', ['open', 'succeeded'])
-            .where('expires_at', '>', r.now)
-            .where('joined', '<', sql<number>`size_max`)
-            .returning(['id', 'expires_at'])
-            .executeTakeFirst()
-          if (!seat) {
-            const group = await trx
-              .selectFrom('group_buys')
-              .select(['status', 'expires_at'])
-              .where('id', '=', r.groupBuyId)
-              .where('product_id', '=', product.id)
-              .executeTakeFirst()
-            if (!group) throw new Refused('group_not_found')
-            throw new Refused(
-              group.status === 'failed' || group.expires_at <= r.now
-                ? 'group_closed'
-                : 'group_full',
-            )
-          }
-          groupBuyId = seat.id
-          if (seat.expires_at < expiresAt) expiresAt = seat.expires_at
-        } else {
+        if (groupBuyId === null) {
           const group = await trx
             .insertInto('group_buys')
             .values({
@@ -225,6 +238,7 @@ export async function reserveOrder(
           status: 'pending',
           client_key: r.clientKey ?? null,
           group_buy_id: groupBuyId,
+          stock_taken: stockTaken,
           expires_at: expiresAt,
           created_at: r.now,
         })
@@ -276,8 +290,8 @@ async function prepay(
 }
 
 /**
- * pending → closed, releasing the stock and the group-buy seat, in one transaction. False when the
- * order was not pending (paid, or closed by someone else first).
+ * pending → closed, releasing the group-buy seat and the unit of stock the order took, in one
+ * transaction. False when the order was not pending (paid, or closed by someone else first).
  */
 export async function closeOrder(db: Db, orderId: number, now: Date): Promise<boolean> {
   const run = async (trx: Trx<Database>) => {
@@ -289,12 +303,7 @@ export async function closeOrder(db: Db, orderId: number, now: Date): Promise<bo
       .returning(['product_id', 'group_buy_id'])
       .executeTakeFirst()
     if (!closed) return false
-    await trx
-      .updateTable('products')
-      .set((eb) => ({ stock: eb('stock', '+', 1) }))
-      .where('id', '=', closed.product_id)
-      .where('stock', 'is not', null)
-      .execute()
+    // the group's row before the product's (the house lock order)
     if (closed.group_buy_id !== null) {
       await trx
         .updateTable('group_buys')
@@ -302,9 +311,38 @@ export async function closeOrder(db: Db, orderId: number, now: Date): Promise<bo
         .where('id', '=', closed.group_buy_id)
         .execute()
     }
+    await releaseStock(trx, { orderId })
     return true
   }
   return db.isTransaction ? run(db as Trx<Database>) : db.transaction().execute(run)
+}
+
+/**
+ * Gives back the units of stock the chosen orders took — one order, or a group buy's orders of the
+ * given statuses — once: one statement clears their `stock_taken` and adds that many units to the
+ * product, so a retry, or a release racing this one, finds nothing left to give (an order that
+ * never took a unit gives none, whatever its product's stock is now). A product whose stock has
+ * become unlimited meanwhile stays so. The caller holds the orders' group buy, if any, already
+ * (the product's row is locked last). Returns the units given back.
+ */
+export async function releaseStock(
+  trx: Trx<Database>,
+  which: { orderId: number } | { groupBuyId: number; statuses: readonly OrderStatus[] },
+): Promise<number> {
+  const chosen =
+    'orderId' in which
+      ? sql`id = ${which.orderId}`
+      : sql`group_buy_id = ${which.groupBuyId} and status in (${sql.join([...which.statuses])})`
+  const { rows } = await sql<{ n: number }>`
+    with released as (
+      update orders set stock_taken = false
+      where stock_taken and ${chosen}
+      returning product_id)
+    update products p set stock = p.stock + r.n
+    from (select product_id, count(*)::int as n from released group by product_id) r
+    where p.id = r.product_id and p.stock is not null
+    returning r.n`.execute(trx)
+  return rows.reduce((sum, row) => sum + Number(row.n), 0)
 }
 
 /** What applying a transaction did (also stored in `pay_events.outcome`). */
@@ -429,6 +467,9 @@ export async function applyTransaction(
         })
         .where('id', '=', order.id)
         .execute()
+      // Refunded, it sells nothing: the unit it took comes back (a closed order gave it back
+      // already; the group's row is held above, the product's comes last).
+      await releaseStock(trx, { orderId: order.id })
       await trx
         .insertInto('refunds')
         .values({

@@ -1,7 +1,8 @@
 /**
  * Refunds: recorded first (unique `out_refund_no`, so a retry is the same refund), capped so that
- * all live refunds of an order never exceed what was paid, then sent to WeChat Pay with the same
- * number until it accepts. REFUND.* notifications settle them once.
+ * all refunds holding an order's money ({@link REFUNDS_HOLDING}) never exceed what was paid, then
+ * sent to WeChat Pay with the same number until it accepts. One ends `failed` only when WeChat Pay
+ * says it has no such refund. REFUND.* notifications (and polls, when one is lost) settle them once.
  */
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -50,14 +51,7 @@ export async function requestRefund(
     }
     if (!order.transaction_id || (order.status !== 'paid' && order.status !== 'flagged'))
       return { status: 'not_paid' as const }
-    const live = await trx
-      .selectFrom('refunds')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_fen'), eb.lit(0)).as('n'))
-      .where('order_id', '=', order.id)
-      .where('status', 'in', ['requested', 'processing', 'success'])
-      .executeTakeFirstOrThrow()
-    // What was really paid (a flagged order's payment may differ from the order).
-    const refundable = (order.paid_total_fen ?? order.amount_fen) - Number(live.n)
+    const refundable = await refundableFen(trx, order)
     if (r.amountFen > refundable) return { status: 'too_much' as const, refundable }
     await trx
       .insertInto('refunds')
@@ -80,14 +74,50 @@ export async function requestRefund(
   return { ...decided, refundStatus: sent }
 }
 
-/** Tries before a refund WeChat Pay keeps refusing ends `failed` (an operator is alerted). */
+/**
+ * The refunds that hold part of what an order paid: being sent, accepted, done, or `abnormal`
+ * (WeChat Pay keeps the money until an operator completes that same refund — never a second one).
+ * `closed` and `failed` (WeChat Pay has no such refund) hold nothing: the money may be refunded
+ * again under a new number.
+ */
+export const REFUNDS_HOLDING = ['requested', 'processing', 'success', 'abnormal'] as const
+
+/**
+ * What an order may still refund: what WeChat Pay says was paid (a flagged order's payment may
+ * differ from the order) less its {@link REFUNDS_HOLDING}. The one cap of every refund (operator
+ * refunds, group buys that fail); call it in the transaction that holds the order's row lock.
+ */
+export async function refundableFen(
+  trx: Kysely<Database>,
+  order: { id: number; amount_fen: number; paid_total_fen: number | null },
+): Promise<number> {
+  const holding = await trx
+    .selectFrom('refunds')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount_fen'), eb.lit(0)).as('n'))
+    .where('order_id', '=', order.id)
+    .where('status', 'in', REFUNDS_HOLDING)
+    .executeTakeFirstOrThrow()
+  return (order.paid_total_fen ?? order.amount_fen) - Number(holding.n)
+}
+
+/**
+ * Tries before a refund WeChat Pay keeps refusing is given up — after a refund query: it ends
+ * `failed` (an operator is alerted) only if WeChat Pay has no such refund.
+ */
 export const REFUND_MAX_ATTEMPTS = 10
 
 /** Wait after `attempts` failed sends: 1 min, 2, 4 … capped at 6 h (≈ 1.5 days for all ten). */
 export const refundRetryDelayMs = (attempts: number) =>
   Math.min(6 * 3600_000, 60_000 * 2 ** Math.max(0, attempts - 1))
 
-/** Sends one requested refund (same number every time); returns its status afterwards. */
+/**
+ * Sends one requested refund (same number every time); returns its status afterwards. A send that
+ * errors may still have been accepted (a timeout, a 200 whose signature does not verify): when the
+ * tries run out WeChat Pay is asked first, and a refund it knows is applied as its notification
+ * would be; only "no such refund" (404) ends it `failed` — a failed refund stops holding the
+ * order's money, so ending one WeChat Pay has would let a re-issue pay twice. If that query errors
+ * too, the refund stays `requested` and is tried (and asked about) again later.
+ */
 export async function sendRefund(
   db: Kysely<Database>,
   gateway: PayGateway,
@@ -112,6 +142,7 @@ export async function sendRefund(
     .executeTakeFirstOrThrow()
   if (row.status !== 'requested') return row.status
   let answer: Refund
+  let attempts = row.attempts
   try {
     answer = await gateway.refund({
       outTradeNo: row.out_trade_no,
@@ -122,30 +153,72 @@ export async function sendRefund(
       notifyUrl: s.notifyUrl,
     })
   } catch (error) {
-    const message = error instanceof PayApiError ? `${error.code} ${error.message}` : String(error)
-    const attempts = row.attempts + 1
-    const last = attempts >= REFUND_MAX_ATTEMPTS
-    if (last)
+    const message = errorText(error)
+    attempts += 1
+    /** Still `requested`: tried again after the back-off. */
+    const later = async (why: string) => {
+      await db
+        .updateTable('refunds')
+        .set({
+          error: why.slice(0, 500),
+          attempts,
+          next_attempt_at: new Date(now.getTime() + refundRetryDelayMs(attempts)),
+          updated_at: now,
+        })
+        .where('out_refund_no', '=', outRefundNo)
+        .where('status', '=', 'requested')
+        .execute()
+      return 'requested' as const
+    }
+    if (attempts < REFUND_MAX_ATTEMPTS) {
+      logger?.warn('refund not accepted yet', { outRefundNo, attempts, error: message })
+      return later(message)
+    }
+    // Out of tries: was one of them accepted after all?
+    let known: Refund | null
+    try {
+      known = await gateway.refundQuery(outRefundNo)
+    } catch (queryError) {
+      const asked = errorText(queryError)
+      logger?.warn(
+        'refund unconfirmed: WeChat Pay could not be asked about it; trying again later',
+        {
+          code: 'REFUND_UNCONFIRMED',
+          outRefundNo,
+          attempts,
+          error: message,
+          queryError: asked,
+        },
+      )
+      return later(`${message} (refund query: ${asked})`)
+    }
+    if (!known) {
       logger?.warn('refund failed: WeChat Pay never accepted it', {
         code: 'REFUND_FAILED',
         outRefundNo,
         attempts,
         error: message,
       })
-    else logger?.warn('refund not accepted yet', { outRefundNo, attempts, error: message })
-    await db
-      .updateTable('refunds')
-      .set({
-        error: message.slice(0, 500),
-        attempts,
-        status: last ? 'failed' : 'requested',
-        next_attempt_at: last ? null : new Date(now.getTime() + refundRetryDelayMs(attempts)),
-        updated_at: now,
-      })
-      .where('out_refund_no', '=', outRefundNo)
-      .where('status', '=', 'requested')
-      .execute()
-    return last ? 'failed' : 'requested'
+      await db
+        .updateTable('refunds')
+        .set({
+          error: message.slice(0, 500),
+          attempts,
+          status: 'failed',
+          next_attempt_at: null,
+          updated_at: now,
+        })
+        .where('out_refund_no', '=', outRefundNo)
+        .where('status', '=', 'requested')
+        .execute()
+      return 'failed'
+    }
+    logger?.warn('refund accepted after all: WeChat Pay has it, its answers were lost', {
+      outRefundNo,
+      attempts,
+      error: message,
+    })
+    answer = known
   }
   // Accepted: processing. An answer that is already final (SUCCESS, CLOSED, ABNORMAL) settles it
   // at once through the same path as a REFUND.* notification, so the order is updated once — and
@@ -156,6 +229,7 @@ export async function sendRefund(
       status: 'processing',
       refund_id: answer.refund_id,
       error: null,
+      attempts,
       next_attempt_at: new Date(now.getTime() + REFUND_POLL_AFTER_MS),
       updated_at: now,
     })
@@ -174,10 +248,19 @@ export async function sendRefund(
 export const REFUND_POLL_AFTER_MS = 10 * 60_000
 
 /**
- * Asks WeChat Pay about one processing refund (its REFUND.* notification may have been lost) and
- * settles it through the same path as the notification when the answer is final. A refund WeChat
- * Pay does not know (it accepted it, so this should not happen) goes back to the refund queue,
- * which sends it again with the same number. Returns what became of it.
+ * An `abnormal` refund waits on a person (apply-abnormal-refund, or 商户平台), who may take days:
+ * it is asked about hourly, so that its completion is applied even if the notification is lost.
+ */
+export const REFUND_ABNORMAL_POLL_MS = 60 * 60_000
+
+/**
+ * Asks WeChat Pay about one `processing` or `abnormal` refund (its REFUND.* notification may have
+ * been lost) and settles it through the same path as the notification when the answer is final.
+ * A processing refund WeChat Pay does not know (it accepted it, so this should not happen) goes
+ * back to the refund queue, which sends it again with the same number. An abnormal one stays
+ * abnormal (still holding the order's money) until WeChat Pay answers SUCCESS or CLOSED; while it
+ * answers ABNORMAL it is asked about again in {@link REFUND_ABNORMAL_POLL_MS}. Returns what became
+ * of it: `processing` when it is still open (processing or abnormal).
  */
 export async function pollRefund(
   db: Kysely<Database>,
@@ -188,35 +271,47 @@ export async function pollRefund(
 ): Promise<'settled' | 'processing' | 'requeued' | 'duplicate'> {
   const answer = await gateway.refundQuery(outRefundNo)
   if (!answer) {
-    logger?.warn('WeChat Pay does not know a refund it accepted: sending it again', {
-      code: 'REFUND_UNKNOWN',
-      outRefundNo,
-    })
-    await db
+    const requeued = await db
       .updateTable('refunds')
       .set({ status: 'requested', next_attempt_at: now, updated_at: now })
       .where('out_refund_no', '=', outRefundNo)
       .where('status', '=', 'processing')
-      .execute()
-    return 'requeued'
+      .executeTakeFirst()
+    logger?.warn(
+      requeued.numUpdatedRows > 0n
+        ? 'WeChat Pay does not know a refund it accepted: sending it again'
+        : 'WeChat Pay does not know an abnormal refund: left abnormal for an operator',
+      { code: 'REFUND_UNKNOWN', outRefundNo },
+    )
+    return requeued.numUpdatedRows > 0n ? 'requeued' : 'processing'
   }
   const status = answer.status ?? answer.refund_status
   if (status !== 'SUCCESS' && status !== 'CLOSED' && status !== 'ABNORMAL') return 'processing'
-  if (status !== 'SUCCESS')
+  const settled = await settleRefund(db, outRefundNo, status, now)
+  if (settled !== 'settled' && status === 'ABNORMAL')
+    // still waiting on an operator: asked about again in an hour
+    await db
+      .updateTable('refunds')
+      .set({ next_attempt_at: new Date(now.getTime() + REFUND_ABNORMAL_POLL_MS) })
+      .where('out_refund_no', '=', outRefundNo)
+      .where('status', '=', 'abnormal')
+      .execute()
+  if (settled === 'settled' && status !== 'SUCCESS')
     logger?.warn(`refund ${status}: an operator must act`, {
       code: status === 'CLOSED' ? 'REFUND_CLOSED' : 'REFUND_ABNORMAL',
       outRefundNo,
     })
-  const settled = await settleRefund(db, outRefundNo, status, now)
   return settled === 'settled' ? 'settled' : 'duplicate'
 }
 
 /**
- * Settles a refund from a REFUND.* notification: processing|requested → success|closed|abnormal,
- * and on success the order's refunded amount grows (→ refunded when all of it) and, in the same
- * transaction, what the purchase granted follows the money ({@link takeBackPurchase}: the refunded
- * share of its points, the membership days at a full refund). Once only. The member is locked
- * first (the house lock order: member, then refund and order).
+ * Settles a refund from a REFUND.* notification (or a poll's final answer): requested, processing
+ * or failed → success|closed|abnormal, and abnormal → success|closed (an operator completed that
+ * same refund at WeChat Pay). On success the order's refunded amount grows (→ refunded when all of
+ * it) and, in the same transaction, what the purchase granted follows the money
+ * ({@link takeBackPurchase}: the refunded share of its points, the membership days at a full
+ * refund). Once only: a conditional update of the refund's status. The member is locked first
+ * (the house lock order: member, then refund and order).
  */
 export async function settleRefund(
   db: Kysely<Database>,
@@ -242,10 +337,24 @@ export async function settleRefund(
         .execute()
     const refund = await trx
       .updateTable('refunds')
-      .set({ status, updated_at: now })
+      .set({
+        status,
+        updated_at: now,
+        // asked about again while it waits on an operator (a lost notification: pollRefund)
+        ...(status === 'abnormal'
+          ? { next_attempt_at: new Date(now.getTime() + REFUND_ABNORMAL_POLL_MS) }
+          : {}),
+      })
       .where('out_refund_no', '=', outRefundNo)
-      // failed: we gave up sending it, but WeChat Pay says it went after all
-      .where('status', 'in', ['requested', 'processing', 'failed'])
+      // failed: we gave up sending it, but WeChat Pay says it went after all; abnormal: an
+      // operator completed it (success) or WeChat Pay closed it
+      .where(
+        'status',
+        'in',
+        status === 'abnormal'
+          ? ['requested', 'processing', 'failed']
+          : ['requested', 'processing', 'failed', 'abnormal'],
+      )
       .returning(['id', 'order_id', 'amount_fen'])
       .executeTakeFirst()
     if (!refund) {
@@ -287,3 +396,6 @@ export async function settleRefund(
     return 'settled'
   })
 }
+
+const errorText = (error: unknown) =>
+  error instanceof PayApiError ? `${error.code} ${error.message}` : String(error)

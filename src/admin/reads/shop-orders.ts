@@ -5,9 +5,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { Database, OrderStatus } from '../../db/schema.js'
-
-/** Statuses of refunds that count against what an order may still refund (src/shop/refunds.ts). */
-const LIVE_REFUNDS = ['requested', 'processing', 'success'] as const
+import { REFUNDS_HOLDING } from '../../shop/refunds.js'
 
 /** How many WeChat Pay notifications an order page shows (newest first). */
 export const ORDER_EVENTS_SHOWN = 20
@@ -92,7 +90,8 @@ export async function orderDetail(db: Kysely<Database>, appid: string, outTradeN
           .executeTakeFirst(),
   ])
   const live = refunds
-    .filter((r) => (LIVE_REFUNDS as readonly string[]).includes(r.status))
+    // the refunds that count against what it may still refund, as the refund itself counts them
+    .filter((r) => (REFUNDS_HOLDING as readonly string[]).includes(r.status))
     .reduce((n, r) => n + r.amount_fen, 0)
   const refundable =
     order.transaction_id && (order.status === 'paid' || order.status === 'flagged')

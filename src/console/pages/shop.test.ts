@@ -474,6 +474,15 @@ forEachDatabase('console: shop', (get) => {
     expect(unpaid.status).toBe(400)
     expect(await unpaid.text()).toContain('此订单没有可退的金额')
     expect(await refunds()).toHaveLength(1)
+    // An abnormal refund still holds its money (WeChat Pay keeps it until an operator completes
+    // it); a failed one (WeChat Pay has no such refund) does not.
+    const set = (status: 'abnormal' | 'failed' | 'requested') =>
+      db().updateTable('refunds').set({ status }).where('id', '=', refund!.id).execute()
+    await set('abnormal')
+    expect((await page(`/console/shop/orders/${ORDER}`)).html).toContain('最多可退 ¥20.00')
+    await set('failed')
+    expect((await page(`/console/shop/orders/${ORDER}`)).html).toContain('最多可退 ¥30.00')
+    await set('requested')
   })
 
   it('resolves a mismatch with a note; an empty note and a bill day not ready are refused', async () => {
