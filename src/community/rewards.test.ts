@@ -80,6 +80,34 @@ forEachDatabase('rewards and redemptions', (get, dbName) => {
     expect(await r(2)).toMatchObject({ status: 'redeemed' })
   })
 
+  it('gives back on cancel only a unit the redemption took (redeemed unlimited, then limited to 1)', async () => {
+    const appid = 'wxrewards000000009'
+    await get()
+      .db.insertInto('rewards')
+      .values({
+        appid,
+        code: 8,
+        name: '不限量贴纸',
+        cost: 10,
+        stock: null,
+        per_member_limit: null,
+        created_at: now,
+      })
+      .execute()
+    const id = await member(appid, 50)
+    const done = await redeem(get().db, { appid, memberId: id, code: 8, now, timeZone: TZ })
+    if (done.status !== 'redeemed') throw new Error(`not redeemed: ${done.status}`)
+    // the operator limits the reward to one unit left
+    await get().db.updateTable('rewards').set({ stock: 1 }).where('appid', '=', appid).execute()
+    const cancel = () =>
+      cancelRedemption(get().db, { appid, redemptionId: done.redemptionId, now, timeZone: TZ })
+    expect(await cancel()).toBe('cancelled')
+    expect(await cancel()).toBe('already_cancelled')
+    // no unit was taken, so none comes back: still one, not two
+    expect((await listRewards(get().db, appid))[0]!.stock).toBe(1)
+    expect(await state(id)).toMatchObject({ points_balance: 50 })
+  })
+
   it('never oversells stock under concurrent redemptions', async () => {
     const appid = 'wxrewards000000003'
     await get()

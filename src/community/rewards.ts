@@ -174,6 +174,7 @@ export async function redeem(
         status: 'issued',
         created_at: q.now,
         request_key: q.requestKey ?? null,
+        stock_taken: reward.stock !== null,
       })
       .returning('id')
       .executeTakeFirstOrThrow()
@@ -306,7 +307,8 @@ export async function cancelRedemption(
 /**
  * The cancellation itself, inside the caller's transaction with the member locked: issued →
  * cancelled, the points back through the ledger (key `refund:<redemption id>`, so once ever), the
- * stock restored. Null when the redemption was not issued (already cancelled).
+ * unit of stock it took restored (`stock_taken`: once, with the status change). Null when the
+ * redemption was not issued (already cancelled).
  */
 export async function returnRedemption(
   trx: Transaction<Database>,
@@ -318,7 +320,7 @@ export async function returnRedemption(
     .set({ status: 'cancelled', cancelled_at: q.now })
     .where('id', '=', q.redemptionId)
     .where('status', '=', 'issued')
-    .returning(['reward_id', 'cost'])
+    .returning(['reward_id', 'cost', 'stock_taken'])
     .executeTakeFirst()
   if (!r) return null
   const back = await applyDelta(
@@ -336,11 +338,13 @@ export async function returnRedemption(
     },
     r.cost,
   )
-  await trx
-    .updateTable('rewards')
-    .set((eb) => ({ stock: eb('stock', '+', 1) }))
-    .where('id', '=', r.reward_id)
-    .where('stock', 'is not', null)
-    .execute()
+  // Only a unit it took (a reward redeemed while unlimited, limited since, gets none it never gave).
+  if (r.stock_taken)
+    await trx
+      .updateTable('rewards')
+      .set((eb) => ({ stock: eb('stock', '+', 1) }))
+      .where('id', '=', r.reward_id)
+      .where('stock', 'is not', null)
+      .execute()
   return back
 }

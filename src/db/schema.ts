@@ -367,6 +367,11 @@ export interface RedemptionsTable {
    * the same message handled again finds it instead of redeeming again. Null: made for no message.
    */
   request_key: string | null
+  /**
+   * Whether it took a unit of the reward's stock (migrations/0069): a cancellation gives one back
+   * only then.
+   */
+  stock_taken: Generated<boolean>
 }
 
 /** One privileged action: who did what to what, with the request details as JSON. */
