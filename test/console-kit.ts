@@ -116,6 +116,17 @@ export async function seedAnalytics(db: Kysely<Database>, appid: string, today: 
       rows.push({ appid, metric, day, value })
   }
   await db.insertInto('analytics_daily').values(rows).execute()
+  // The 60 days as the nightly job leaves them: built (the series read them from the rollup).
+  await db
+    .insertInto('analytics_days')
+    .values(
+      Array.from({ length: 60 }, (_, i) => ({
+        appid,
+        day: addDays(today, -1 - i),
+        built_at: new Date(),
+      })),
+    )
+    .execute()
   const cells: {
     appid: string
     grain: 'day'

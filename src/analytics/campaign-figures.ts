@@ -15,10 +15,10 @@ import { MAX_CONVERSION_DAYS } from '../community/campaigns.js'
 import { addDays } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import { FAMILIES } from './families/index.js'
-import { daysBetween, dayText, type LiveReader } from './series.js'
+import { daysBetween, dayText, type LiveReader, MAX_LIVE_DAYS } from './series.js'
 
-/** Days after the last built one read live per request (today and a week of job lag). */
-export const MAX_LIVE_DAYS = 8
+/** Days after the last built one read live per request (the series' bound, series.ts). */
+export { MAX_LIVE_DAYS }
 
 /** A run's events are counted by day up to this many days after its slot's day. */
 export const EVENT_WINDOW_DAYS = MAX_CONVERSION_DAYS + 1

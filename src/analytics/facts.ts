@@ -9,7 +9,7 @@
 export const ACTIVITY = {
   /** An ordinary message (text, image, voice …): written by the push. */
   message: 1,
-  /** A check-in: OR-ed in by the rollup from `checkins`. */
+  /** A check-in made that day (not a make-up, 补签): OR-ed in by the rollup from `checkins`. */
   checkin: 2,
   /** A menu click or view event: written by the push. */
   click: 4,

@@ -4,8 +4,12 @@ import { paidOrder as paidOrderFixture } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { placeInSegment } from '../../test/segment-fixtures.js'
 import { awardParticipants } from '../community/activities.js'
+import { issueBindingCode } from '../community/identities.js'
+import { pruneInboundEvents } from '../community/inbound-events.js'
+import { expireLots } from '../community/points-expiry.js'
 import { changePoints } from '../community/points-ledger.js'
 import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
+import { linkMiniProgramUser } from '../shop/mp-link.js'
 import { grantPurchase, releaseFrozenPoints } from '../shop/purchase-grants.js'
 import { buildDay, computeDay, type DailyFigure } from './rollup.js'
 import { dayText, liveToday, METRICS } from './series.js'
@@ -444,7 +448,7 @@ forEachDatabase('the daily metric catalogue on a seeded community', (get) => {
       `/series?metric=points.frozen&from=${dayName(0)}&to=${dayName(0)}`,
     )
     expect((await frozen.json()).points[0].value).toBe(grants.c)
-    expect((await routes.request('/series?metric=points.expired')).status).toBe(400)
+    expect((await routes.request('/series?metric=points.lapsed')).status).toBe(400)
     expect(
       (await routes.request(`/series?metric=campaigns.sent&dim=${'x'.repeat(81)}`)).status,
     ).toBe(400)
@@ -495,6 +499,259 @@ forEachDatabase('the daily metric catalogue on a seeded community', (get) => {
       today: dayName(9),
     })
     expect(await read()).toEqual(before)
+  })
+})
+
+forEachDatabase('rebuilding a past day: what its facts say now, one person one member', (get) => {
+  const APP = 'wxrebuild0000000001'
+  const MP = 'wxrebuildmp00000001'
+  const db = () => get().db
+  const scope = (n: number, built: number) => ({
+    appid: APP,
+    day: dayName(n),
+    timeZone: TZ,
+    now: at(built, 4),
+    today: dayName(built),
+  })
+  const figures = (n: number) =>
+    db()
+      .selectFrom('analytics_daily')
+      .select(['metric', 'dim', 'value'])
+      .where('appid', '=', APP)
+      .where('day', '=', dayName(n))
+      .orderBy('metric')
+      .orderBy('dim')
+      .execute()
+  const built = async (n: number, metric: string, dim = '') =>
+    (await figures(n)).find((r) => r.metric === metric && r.dim === dim)?.value
+  const memberDays = async (n: number) =>
+    (
+      await db()
+        .selectFrom('member_days')
+        .select(['member_id', 'kinds'])
+        .where('appid', '=', APP)
+        .where('day', '=', dayName(n))
+        .orderBy('member_id')
+        .execute()
+    ).map((r) => [Number(r.member_id), r.kinds])
+  const member = async (name: string, appid = APP) =>
+    Number(
+      (
+        await db()
+          .insertInto('members')
+          .values({ appid, openid: `o_${name}`, first_seen_at: at(-10), subscribed: true })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id,
+    )
+  const checkin = (memberId: number, n: number, madeUp: Date | null = null) =>
+    db()
+      .insertInto('checkins')
+      .values({
+        appid: APP,
+        member_id: memberId,
+        day: dayName(n),
+        streak: 1,
+        points: 0,
+        created_at: madeUp ?? at(n),
+        made_up_at: madeUp,
+      })
+      .execute()
+
+  it('a make-up (补签) is not activity on the day it fills, and a rebuild takes back one counted before', async () => {
+    const a = await member('makeup_a')
+    const b = await member('makeup_b')
+    const c = await member('makeup_c')
+    await checkin(b, 0)
+    // c sent a message on day 0; a did nothing
+    await db()
+      .insertInto('member_days')
+      .values({ appid: APP, day: dayName(0), member_id: c, kinds: 1 })
+      .execute()
+    await buildDay(db(), scope(0, 1))
+    expect([await built(0, 'activity.dau'), await built(0, 'checkins.participants')]).toEqual([
+      2, 1,
+    ])
+    // a and c make up day 0 on day 2; the day is built again (nightly after a rebuild, or twice)
+    await checkin(a, 0, at(2))
+    await checkin(c, 0, at(2))
+    await buildDay(db(), scope(0, 3))
+    const once = await figures(0)
+    expect([
+      await built(0, 'activity.dau'),
+      await built(0, 'checkins.participants'),
+      await built(0, 'checkins.rate'),
+    ]).toEqual([2, 1, 0.5])
+    expect(await memberDays(0)).toEqual([
+      [b, 2],
+      [c, 1],
+    ])
+    await buildDay(db(), scope(0, 4))
+    expect(await figures(0)).toEqual(once)
+    // a day built before this fix counted the make-ups as check-ins that day: a rebuild undoes it
+    await db()
+      .updateTable('member_days')
+      .set({ kinds: 3 })
+      .where('member_id', '=', c)
+      .where('day', '=', dayName(0))
+      .execute()
+    await db()
+      .insertInto('member_days')
+      .values({ appid: APP, day: dayName(0), member_id: a, kinds: 2 })
+      .execute()
+    await buildDay(db(), scope(0, 5))
+    expect(await memberDays(0)).toEqual([
+      [b, 2],
+      [c, 1],
+    ])
+    expect(await figures(0)).toEqual(once)
+  })
+
+  it('keeps the messages of a day whose inbound events were pruned', async () => {
+    const m = await member('talker')
+    await db()
+      .insertInto('member_days')
+      .values({ appid: APP, day: dayName(1), member_id: m, kinds: 1 })
+      .execute()
+    await db()
+      .insertInto('inbound_events')
+      .values(
+        Array.from({ length: 5 }, (_, i) => ({
+          appid: APP,
+          dedupe_key: `talk-${i}`,
+          openid: 'o_talker',
+          msg_type: 'text',
+          event: null,
+          status: 'replied' as const,
+          received_at: at(1, 12),
+        })),
+      )
+      .execute()
+    await buildDay(db(), scope(1, 2))
+    expect(await built(1, 'activity.messages')).toBe(5)
+    const before = await figures(1)
+    // prune-inbound-events deletes them after a week; the day is rebuilt after that
+    expect(await pruneInboundEvents(db(), at(8, 5))).toBe(5)
+    await buildDay(db(), scope(1, 9))
+    expect(await built(1, 'activity.messages')).toBe(5)
+    expect(await built(1, 'activity.messages_per_active')).toBe(5)
+    expect(await figures(1)).toEqual(before)
+  })
+
+  it('keeps the invite QRs issued on a day after they were issued again', async () => {
+    const m = await member('sharer')
+    await db()
+      .insertInto('invite_qr')
+      .values({
+        member_id: m,
+        campaign: '',
+        ticket: 't1',
+        url: 'http://weixin.qq.com/q/1',
+        expires_at: at(32),
+        issued_at: at(2, 10),
+      })
+      .execute()
+    await buildDay(db(), scope(2, 3))
+    expect(await built(2, 'invites.qr_issued')).toBe(1)
+    // about 29 days later the QR is issued again: the row's issued_at moves on (invites.ts)
+    await db()
+      .updateTable('invite_qr')
+      .set({ ticket: 't2', issued_at: at(31, 10), expires_at: at(61) })
+      .where('member_id', '=', m)
+      .execute()
+    await buildDay(db(), scope(2, 32))
+    expect(await built(2, 'invites.qr_issued')).toBe(1)
+    await buildDay(db(), scope(31, 32))
+    expect(await built(31, 'invites.qr_issued')).toBe(1)
+  })
+
+  it('after a 绑定 a rebuilt day counts the buyer once, as the follower', async () => {
+    const own = await member('mp_buyer', MP)
+    const follower = await member('follower')
+    await db()
+      .insertInto('mp_users')
+      .values({ appid: MP, openid: 'o_mp_buyer', member_id: own, created_at: at(-10) })
+      .execute()
+    // the mini-program user pays on day 3 and day 4; the follower also messages on day 4
+    await paidOrderFixture(db(), APP, { memberId: own, fen: 990, paidAt: at(3), no: 'RB3' })
+    await paidOrderFixture(db(), APP, { memberId: own, fen: 990, paidAt: at(4), no: 'RB4' })
+    await db()
+      .insertInto('member_days')
+      .values({ appid: APP, day: dayName(4), member_id: follower, kinds: 1 })
+      .execute()
+    await buildDay(db(), scope(3, 5))
+    await buildDay(db(), scope(4, 5))
+    expect([await built(3, 'activity.dau'), await built(3, 'commerce.paying_members')]).toEqual([
+      1, 1,
+    ])
+    const { code } = await issueBindingCode(db(), follower, at(5))
+    const linked = await linkMiniProgramUser(db(), {
+      mpAppid: MP,
+      openid: 'o_mp_buyer',
+      code,
+      now: at(5),
+      timeZone: TZ,
+    })
+    expect(linked).toMatchObject({ status: 'linked', memberId: follower, movedOrders: 2 })
+    const counted = async (n: number) => [
+      await built(n, 'activity.dau'),
+      await built(n, 'commerce.paying_members'),
+    ]
+    await buildDay(db(), scope(3, 6))
+    expect(await counted(3)).toEqual([1, 1])
+    expect(await memberDays(3)).toEqual([[follower, 8]])
+    // the 绑定 merged the member's activity days into the follower's (kinds OR-ed), before a rebuild
+    expect(await memberDays(4)).toEqual([[follower, 9]])
+    await buildDay(db(), scope(4, 6))
+    expect(await counted(4)).toEqual([1, 1])
+    // a 绑定 made before this version left the member's day behind: a rebuild takes it back
+    await db()
+      .insertInto('member_days')
+      .values({ appid: APP, day: dayName(3), member_id: own, kinds: 8 })
+      .execute()
+    await buildDay(db(), scope(3, 7))
+    expect(await counted(3)).toEqual([1, 1])
+    expect(await memberDays(3)).toEqual([[follower, 8]])
+    expect(
+      await db().selectFrom('member_days').select('day').where('member_id', '=', own).execute(),
+    ).toEqual([])
+  })
+
+  it('counts expired points as points.expired, not as spent', async () => {
+    const m = await member('expiring')
+    const change = (rule: string, delta: number, n: number, expiresAt?: Date) =>
+      changePoints(
+        db(),
+        {
+          appid: APP,
+          memberId: m,
+          rule,
+          idempotencyKey: `${rule}:expiring:${n}`,
+          now: at(n),
+          timeZone: TZ,
+          expiresAt,
+        },
+        delta,
+      )
+    expect((await change('grant', 100, 5, at(7, 0))).status).toBe('applied')
+    expect((await change('redeem', -30, 6)).status).toBe('applied')
+    // the expire-points job at 00:05 of day 7 expires what is left of the lot: 70
+    expect(await expireLots(db(), { now: at(7, 0), timeZone: TZ })).toEqual({
+      members: 1,
+      points: 70,
+    })
+    const d7 = await computeDay(db(), { appid: APP, day: dayName(7), timeZone: TZ })
+    const f = (metric: string, dim = '') =>
+      d7.find((x) => x.metric === metric && x.dim === dim)?.value
+    expect([f('points.expired'), f('points.spent'), f('points.spent', 'points_expiry')]).toEqual([
+      70,
+      undefined,
+      undefined,
+    ])
+    const d6 = await computeDay(db(), { appid: APP, day: dayName(6), timeZone: TZ })
+    const g = (metric: string) => d6.find((x) => x.metric === metric && x.dim === '')?.value
+    expect([g('points.spent'), g('points.expired'), g('points.outstanding')]).toEqual([30, 0, 70])
+    expect(f('points.outstanding')).toBe(0)
   })
 })
 

@@ -174,19 +174,36 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     return { status: res.status, text, json, type: res.headers.get('content-type') }
   }
 
-  it('serves series zero-filled by day, week and month, today live, and as CSV', async () => {
-    at.now = dayAt(2, 15) // day 2 is today: days 0 and 1 come from the rollup
-    expect((await admin('POST', '/rebuild', { from: dayName(0), to: dayName(1) })).json).toEqual({
-      rebuilt: 2,
+  it('serves series by day, week and month: built days, the days not built yet live, as CSV', async () => {
+    at.now = dayAt(2, 15) // day 2 is today
+    // Only day 0 is built: day 1 (the job's lag) is read live, like today — not 0.
+    expect((await admin('POST', '/rebuild', { from: dayName(0), to: dayName(0) })).json).toEqual({
+      rebuilt: 1,
+    })
+    const lag = await admin(
+      'GET',
+      `/series?metric=followers.unfollowed&from=${dayName(-1)}&to=${dayName(2)}`,
+    )
+    expect(lag.json.points).toEqual([
+      { start: dayName(-1), value: null, partial: false },
+      { start: dayName(0), value: 0, partial: false },
+      { start: dayName(1), value: 1, partial: false },
+      { start: dayName(2), value: 0, partial: true },
+    ])
+    expect(lag.json.asOf).toBe(dayName(0))
+    // Now day 1 is built too: days 0 and 1 come from the rollup
+    expect((await admin('POST', '/rebuild', { from: dayName(1), to: dayName(1) })).json).toEqual({
+      rebuilt: 1,
     })
     const series = await admin(
       'GET',
       `/series?metric=followers.new&from=${dayName(-2)}&to=${dayName(2)}`,
     )
     expect(series.status).toBe(200)
+    // days before the first build have no figure: null, not 0
     expect(series.json.points).toEqual([
-      { start: dayName(-2), value: 0, partial: false },
-      { start: dayName(-1), value: 0, partial: false },
+      { start: dayName(-2), value: null, partial: false },
+      { start: dayName(-1), value: null, partial: false },
       { start: dayName(0), value: 3, partial: false },
       { start: dayName(1), value: 0, partial: false },
       { start: dayName(2), value: 0, partial: true },
@@ -217,15 +234,22 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     )
     expect(csv.type).toContain('text/csv')
     expect(csv.text).toBe(`start,value,partial\n${dayName(0)},3,false\n${dayName(1)},0,false\n`)
+    // the CSV carries the series' values: no orders, no average order value (empty), not 0
+    const aov = await admin(
+      'GET',
+      `/series?metric=commerce.aov_fen&from=${dayName(0)}&to=${dayName(1)}&format=csv`,
+    )
+    expect(aov.text).toBe(`start,value,partial\n${dayName(0)},,false\n${dayName(1)},,false\n`)
     // the overview compares today with yesterday and the same day last week
     const overview = await admin('GET', '/overview')
     const followers = overview.json.metrics.find(
       (m: { metric: string }) => m.metric === 'followers.total',
     )
+    // the same day last week was before the first build: no figure
     expect(followers).toMatchObject({
       today: 3,
       yesterday: 2,
-      sameDayLastWeek: 0,
+      sameDayLastWeek: null,
       yesterdayVsWeekBefore: null,
     })
   }, 30_000)

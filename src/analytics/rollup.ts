@@ -11,7 +11,9 @@
  * Snapshot metrics (members' level and segment now) describe the moment of the build: they are
  * written when yesterday or today is built and kept as they were when an older day is rebuilt.
  * Followers in total and points outstanding are exact for any day (today's value minus what
- * changed after the day).
+ * changed after the day). Counts whose source rows only go away after the day (inbound events
+ * pruned after a week, an invite QR's issue overwritten by its re-issue) are kept as built when a
+ * rebuild finds fewer.
  *
  * The families and the metric catalogue live in `families/` (one file per concept).
  */
@@ -20,9 +22,11 @@ import { addDays } from '../community/community-time.js'
 import { noJit } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
 import { ACTIVITY } from './facts.js'
+import { MESSAGE_METRICS } from './families/activity.js'
 import { CAMPAIGN_EVENT_METRICS, prunedCampaignRuns } from './families/campaigns.js'
 import { type DailyFigure, type DayScope, dayWindow } from './families/day-scope.js'
 import { CATALOGUE, FAMILIES } from './families/index.js'
+import { QR_ISSUED_METRICS } from './families/invites.js'
 
 export type { DailyFigure } from './families/day-scope.js'
 
@@ -36,6 +40,14 @@ export const SNAPSHOT_METRICS: readonly string[] = Object.values(FAMILIES)
  * figures are not: they are read from the rollups of pruned runs too).
  */
 const CAMPAIGN_METRICS = CAMPAIGN_EVENT_METRICS
+
+/**
+ * Counts read from rows that only go away once the day is over — never added to it later — each
+ * with the figures derived from it (the count first): the messages (inbound events are pruned
+ * after a week) and the invite QRs issued (a re-issue overwrites the row's `issued_at`). A
+ * rebuild that finds a lower count than the day was built with keeps the group as built.
+ */
+const KEPT_WHEN_LOWER: readonly (readonly string[])[] = [MESSAGE_METRICS, QR_ISSUED_METRICS]
 
 /** The family that computes a metric (`activity.wau` → reach, `segments.size` → segmentSizes …). */
 export function familyOf(metric: string): string {
@@ -85,13 +97,40 @@ async function keepCampaignFigures(db: Kysely<Database>, s: DayScope): Promise<b
   return built !== undefined
 }
 
+/** The metrics of {@link KEPT_WHEN_LOWER} whose count was built higher than it is read now. */
+async function lostCounts(
+  db: Kysely<Database>,
+  s: DayScope,
+  figures: readonly DailyFigure[],
+): Promise<string[]> {
+  const built = await db
+    .selectFrom('analytics_daily')
+    .select(['metric', 'value'])
+    .where('appid', '=', s.appid)
+    .where('day', '=', s.day)
+    .where('dim', '=', '')
+    .where(
+      'metric',
+      'in',
+      KEPT_WHEN_LOWER.map((g) => g[0]!),
+    )
+    .execute()
+  return KEPT_WHEN_LOWER.filter(([count]) => {
+    const was = built.find((b) => b.metric === count)
+    const now = figures.find((f) => f.metric === count && f.dim === '')?.value ?? 0
+    return was !== undefined && Number(was.value) > now
+  }).flat()
+}
+
 /**
  * Builds (or rebuilds) one community day's rollup: activity kinds known only from other tables
- * (check-ins, paid orders, activity sign-ups) are OR-ed into `member_days`, then every family's
- * rows replace the day's in `analytics_daily`, in one transaction. Snapshot metrics are written
- * only when `day` is yesterday or today relative to `now`; campaign figures are kept as built
- * (sent, delivered, clicked, converted, quota used) once recipients of a run in the day's
- * campaign window were pruned.
+ * (check-ins made on the day, paid orders, activity sign-ups) are OR-ed into `member_days`, and a
+ * check-in or purchase kind those tables no longer hold is taken back; then every family's rows
+ * replace the day's in `analytics_daily`, in one transaction. Snapshot metrics are written only
+ * when `day` is yesterday or today relative to `now`; campaign figures are kept as built (sent,
+ * delivered, clicked, converted, quota used) once recipients of a run in the day's campaign
+ * window were pruned; messages and invite QRs issued are kept as built when fewer are found
+ * ({@link KEPT_WHEN_LOWER}).
  */
 export async function buildDay(
   db: Kysely<Database>,
@@ -103,7 +142,7 @@ export async function buildDay(
     const w = dayWindow(s)
     await sql`insert into member_days as d (appid, day, member_id, kinds)
       select appid, day, member_id, ${ACTIVITY.checkin}::smallint from checkins
-      where appid = ${s.appid} and day = ${s.day}::date
+      where appid = ${s.appid} and day = ${s.day}::date and made_up_at is null
       on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
       where d.kinds & excluded.kinds = 0`.execute(trx)
     await sql`insert into member_days as d (appid, day, member_id, kinds)
@@ -118,12 +157,43 @@ export async function buildDay(
       where a.appid = ${s.appid} and su.created_at >= ${w.start} and su.created_at < ${w.end}
       on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
       where d.kinds & excluded.kinds = 0`.execute(trx)
+    // The check-in and purchase kinds (set only here) are what the day's tables say now: a
+    // check-in bit without a check-in made that day — a make-up (补签) fills a missed day later
+    // and is no activity on it — or a purchase bit without a paid order of the member that day —
+    // moved to the follower by a 绑定 — is taken back (a day built before either), and a row left
+    // with no kind goes.
+    await sql`with stale as (
+        select member_id, kinds,
+          (case when kinds & ${ACTIVITY.checkin} <> 0 and not exists (select 1 from checkins c
+              where c.member_id = d.member_id and c.day = d.day and c.appid = d.appid
+                and c.made_up_at is null)
+            then ${ACTIVITY.checkin} else 0 end
+          | case when kinds & ${ACTIVITY.purchase} <> 0 and not exists (select 1 from orders o
+              where o.member_id = d.member_id and o.appid = d.appid
+                and o.paid_at >= ${w.start} and o.paid_at < ${w.end}
+                and o.status in ('paid', 'refunded'))
+            then ${ACTIVITY.purchase} else 0 end)::smallint as gone
+        from member_days d
+        where appid = ${s.appid} and day = ${s.day}::date
+          and kinds & ${ACTIVITY.checkin | ACTIVITY.purchase} <> 0
+      ), dropped as (
+        delete from member_days d using stale
+        where d.appid = ${s.appid} and d.day = ${s.day}::date and d.member_id = stale.member_id
+          and stale.gone <> 0 and stale.gone = stale.kinds
+        returning 1
+      )
+      update member_days d set kinds = d.kinds & ~stale.gone from stale
+      where d.appid = ${s.appid} and d.day = ${s.day}::date and d.member_id = stale.member_id
+        and stale.gone <> 0 and stale.gone <> stale.kinds`.execute(trx)
     let figures = await computeDay(trx, s, { snapshots })
-    // Kept as built: snapshots of an older day; campaign figures once recipients were pruned.
+    // Kept as built: snapshots of an older day; campaign figures once recipients were pruned;
+    // counts whose source rows went away since the day was built.
     const keep = snapshots ? [] : [...SNAPSHOT_METRICS]
-    if (await keepCampaignFigures(trx, s)) {
-      keep.push(...CAMPAIGN_METRICS)
-      figures = figures.filter((f) => !CAMPAIGN_METRICS.includes(f.metric))
+    const kept = await lostCounts(trx, s, figures)
+    if (await keepCampaignFigures(trx, s)) kept.push(...CAMPAIGN_METRICS)
+    if (kept.length > 0) {
+      keep.push(...kept)
+      figures = figures.filter((f) => !kept.includes(f.metric))
     }
     let del = trx
       .deleteFrom('analytics_daily')

@@ -1,33 +1,50 @@
 /**
  * Reading the rollups: a metric's series over a range of community days at day, week or month
- * granularity, zero-filled, with today's partial figure read live; and the overview (today vs.
- * yesterday vs. the same day last week). Everything comes from `analytics_daily` by its primary
- * key (appid, metric, day, dim) — never from raw facts — except today's live figures.
+ * granularity, and the overview (today vs. yesterday vs. the same day last week). Built days come
+ * from `analytics_daily` by its primary key (appid, metric, day, dim) — never from raw facts; the
+ * days the nightly job has not built yet — today, and the days after the last built one (`asOf`:
+ * the job's lag, or a failed run) — are read live, at most `MAX_LIVE_DAYS` of them, as
+ * src/analytics/campaign-figures.ts does. Any other day not built (before the first build, a gap)
+ * has no value: null, never 0. A built day without a row is 0.
+ *
+ * A ratio (`agg: 'ratio'`) over any days — one, a week, a month — is the sum of its numerator over
+ * the sum of its denominator (the parts its catalogue entry names), null when that is 0: an AOV
+ * over a week is the week's GMV ÷ its orders, not the mean of the days' AOVs.
  */
 import type { Kysely } from 'kysely'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import type { MetricSpec } from './families/day-scope.js'
 import { CATALOGUE } from './families/index.js'
-import { computeDay, type DailyFigure, familyOf } from './rollup.js'
+import { computeDay, type DailyFigure, familyOf, SNAPSHOT_METRICS } from './rollup.js'
 
-export type { Aggregation } from './families/day-scope.js'
+export type { Aggregation, RatioParts } from './families/day-scope.js'
 
 /**
- * The metrics the rollup writes, their unit, how they aggregate and what they count: the
- * families' catalogue (src/analytics/families/index.ts), so a metric cannot be written and not
- * served.
+ * The metrics the rollup writes, their unit, how they aggregate (a ratio: its parts) and what
+ * they count: the families' catalogue (src/analytics/families/index.ts), so a metric cannot be
+ * written and not served.
  */
 export const METRICS: Record<string, MetricSpec> = Object.fromEntries(
-  Object.entries(CATALOGUE).map(([metric, { unit, agg, about }]) => [metric, { unit, agg, about }]),
+  Object.entries(CATALOGUE).map(([metric, { unit, agg, about, ratio, nonzero }]) => [
+    metric,
+    { unit, agg, about, ...(ratio ? { ratio } : {}), ...(nonzero ? { nonzero } : {}) },
+  ]),
 )
+
+/** Days after the last built one read live per request (today and a week of job lag). */
+export const MAX_LIVE_DAYS = 8
 
 export type Granularity = 'day' | 'week' | 'month'
 
 export interface SeriesPoint {
   /** The first community day of the period. */
   start: string
-  value: number
+  /**
+   * The period's figure; null when a day of it is neither built nor read live, or when a ratio's
+   * denominator is 0.
+   */
+  value: number | null
   /** True for a period that includes today (its figure is still growing). */
   partial: boolean
 }
@@ -39,6 +56,8 @@ export interface Series {
   granularity: Granularity
   from: string
   to: string
+  /** The last built day before today (null when none is): the days after it are read live. */
+  asOf: string | null
   points: SeriesPoint[]
 }
 
@@ -56,7 +75,7 @@ export function daysBetween(from: string, to: string): string[] {
   return out
 }
 
-/** Reads today's figures of some families live. */
+/** Reads a day's figures of some families live (today, or a day not built yet). */
 export type LiveReader = (
   appid: string,
   day: string,
@@ -65,8 +84,8 @@ export type LiveReader = (
 ) => Promise<DailyFigure[]>
 
 /**
- * Today's figures, read live per family and cached for a few seconds per account, so a
- * dashboard's several series cost one read of each family.
+ * A day's figures read live per family (today, or a day after the last built one) and cached for
+ * a few seconds per account and day, so a dashboard's several series cost one read of each family.
  */
 export function liveToday(db: Kysely<Database>, ttlMs = 5000): LiveReader {
   const cache = new Map<string, { at: number; value: Promise<DailyFigure[]> }>()
@@ -83,7 +102,171 @@ export function liveToday(db: Kysely<Database>, ttlMs = 5000): LiveReader {
     (await Promise.all([...new Set(families)].map((f) => one(appid, day, timeZone, f)))).flat()
 }
 
-/** A metric's series, zero-filled, today's period partial. */
+/** Where the figures of a range's days come from. */
+export interface DaySources {
+  /** The last built day before today, null when none is. */
+  asOf: string | null
+  /** The range's built days: their rollup (a metric without a row is 0). */
+  built: Set<string>
+  /**
+   * The range's days read live: today and the days after `asOf`, the last `MAX_LIVE_DAYS` up to
+   * today. Any other day of the range is unbuilt (no value).
+   */
+  live: Set<string>
+}
+
+/** Which days of [from, to] are built, which are read live (see {@link DaySources}). */
+export async function daySources(
+  db: Kysely<Database>,
+  q: { appid: string; from: string; to: string; today: string },
+): Promise<DaySources> {
+  const last = await db
+    .selectFrom('analytics_days')
+    .select((eb) => eb.fn.max('day').as('day'))
+    .where('appid', '=', q.appid)
+    .where('day', '<', q.today)
+    .executeTakeFirst()
+  const asOf = last?.day ? dayText(last.day) : null
+  const built = new Set<string>()
+  const lastPast = [q.to, addDays(q.today, -1)].sort()[0]!
+  if (q.from <= lastPast)
+    for (const r of await db
+      .selectFrom('analytics_days')
+      .select('day')
+      .where('appid', '=', q.appid)
+      .where('day', '>=', q.from)
+      .where('day', '<=', lastPast)
+      .execute())
+      built.add(dayText(r.day))
+  const after = asOf ? addDays(asOf, 1) : q.from
+  const firstLive = [q.from, addDays(q.today, 1 - MAX_LIVE_DAYS), after].sort().at(-1)!
+  const live = new Set(daysBetween(firstLive, [q.to, q.today].sort()[0]!))
+  return { asOf, built, live }
+}
+
+/** A metric's figure on a day (of the dim read), null when the day has none. */
+type DayFigure = (day: string, metric: string) => number | null
+
+/**
+ * The figures of `metrics` (one dim) on `days`: a built day's rollup rows (a missing row is 0), a
+ * live day's live read (the metrics' families only); null on an unbuilt day, and for a state-now
+ * metric (`members.level`, `segments.size`) on a live day before yesterday — the state now is
+ * not that day's.
+ */
+async function readDays(
+  db: Kysely<Database>,
+  q: {
+    appid: string
+    metrics: readonly string[]
+    dim: string
+    days: readonly string[]
+    today: string
+    timeZone: string
+    live: LiveReader
+  },
+  sources: DaySources,
+): Promise<DayFigure> {
+  const stored = q.days.filter((d) => sources.built.has(d)).sort()
+  const rows =
+    stored.length === 0
+      ? []
+      : await db
+          .selectFrom('analytics_daily')
+          .select(['metric', 'day', 'value'])
+          .where('appid', '=', q.appid)
+          .where('metric', 'in', [...q.metrics])
+          .where('day', '>=', stored[0]!)
+          .where('day', '<=', stored.at(-1)!)
+          .where('dim', '=', q.dim)
+          .execute()
+  const byDay = new Map<string, Map<string, number>>(stored.map((d) => [d, new Map()]))
+  for (const r of rows) byDay.get(dayText(r.day))?.set(r.metric, Number(r.value))
+  const yesterday = addDays(q.today, -1)
+  const liveDays = q.days.filter((d) => sources.live.has(d))
+  await Promise.all(
+    liveDays.map(async (day) => {
+      const metrics = q.metrics.filter((m) => day >= yesterday || !SNAPSHOT_METRICS.includes(m))
+      const figures = await q.live(q.appid, day, q.timeZone, [...new Set(metrics.map(familyOf))])
+      const values = new Map<string, number>()
+      for (const f of figures)
+        if (f.dim === q.dim && metrics.includes(f.metric)) values.set(f.metric, f.value)
+      byDay.set(day, values)
+    }),
+  )
+  return (day, metric) => {
+    const values = byDay.get(day)
+    if (!values) return null
+    if (day < yesterday && sources.live.has(day) && SNAPSHOT_METRICS.includes(metric)) return null
+    return values.get(metric) ?? 0
+  }
+}
+
+/** The metrics a metric's value is made of: itself, or a ratio's parts. */
+function partsOf(metric: string): string[] {
+  const spec = METRICS[metric]!
+  if (!spec.ratio) return [metric]
+  const [num, den] = spec.ratio
+  return [...new Set([num ?? metric, den ?? metric, ...(spec.nonzero ?? [])])]
+}
+
+/** A ratio's parts on a day (see `RatioParts`); null when a part has no figure. */
+function dayParts(
+  metric: string,
+  spec: MetricSpec,
+  day: string,
+  figure: DayFigure,
+): { num: number; den: number; nonzero: number[] } | null {
+  const [numMetric, denMetric] = spec.ratio!
+  const nonzero: number[] = []
+  for (const m of spec.nonzero ?? []) {
+    const v = figure(day, m)
+    if (v === null) return null
+    nonzero.push(v)
+  }
+  const num = numMetric === null ? null : figure(day, numMetric)
+  const den = denMetric === null ? null : figure(day, denMetric)
+  if ((numMetric !== null && num === null) || (denMetric !== null && den === null)) return null
+  if (num !== null && den !== null) return { num, den, nonzero }
+  // A part the rollup does not store, recovered from the day's ratio (a count: rounded).
+  const value = figure(day, metric)
+  if (value === null) return null
+  if (num === null) return { num: Math.round(value * den!), den: den!, nonzero }
+  return value > 0 ? { num, den: Math.round(num / value), nonzero } : { num: 0, den: 0, nonzero }
+}
+
+/**
+ * A metric's value over `days` (a period's, in order): summed, averaged, the last day's, or a
+ * ratio's Σ numerator ÷ Σ denominator; null when a day it needs has no figure, or a ratio's
+ * denominator (or a `nonzero` part) sums to 0.
+ */
+function valueOver(metric: string, days: readonly string[], figure: DayFigure): number | null {
+  const spec = METRICS[metric]!
+  if (spec.ratio) {
+    let num = 0
+    let den = 0
+    const nonzero = (spec.nonzero ?? []).map(() => 0)
+    for (const day of days) {
+      const p = dayParts(metric, spec, day, figure)
+      if (!p) return null
+      num += p.num
+      den += p.den
+      p.nonzero.forEach((x, i) => {
+        nonzero[i]! += x
+      })
+    }
+    return den === 0 || nonzero.some((x) => x === 0) ? null : num / den
+  }
+  if (spec.agg === 'last') return days.length === 0 ? null : figure(days.at(-1)!, metric)
+  let sum = 0
+  for (const day of days) {
+    const v = figure(day, metric)
+    if (v === null) return null
+    sum += v
+  }
+  return spec.agg === 'avg' ? sum / days.length : sum
+}
+
+/** A metric's series; a day not built is read live or is null, today's period partial. */
 export async function readSeries(
   db: Kysely<Database>,
   q: {
@@ -102,41 +285,20 @@ export async function readSeries(
   if (!spec) throw new RangeError(`unknown metric ${q.metric}`)
   const dim = q.dim ?? ''
   const today = localDay(q.now, q.timeZone)
-  const rows = await db
-    .selectFrom('analytics_daily')
-    .select(['day', 'value'])
-    .where('appid', '=', q.appid)
-    .where('metric', '=', q.metric)
-    .where('day', '>=', q.from)
-    .where('day', '<=', [q.to, addDays(today, -1)].sort()[0]!)
-    .where('dim', '=', dim)
-    .execute()
-  const byDay = new Map<string, number>()
-  for (const r of rows) byDay.set(dayText(r.day), Number(r.value))
-  if (q.from <= today && today <= q.to) {
-    const figures = await q.live(q.appid, today, q.timeZone, [familyOf(q.metric)])
-    const f = figures.find((x) => x.metric === q.metric && x.dim === dim)
-    byDay.set(today, f?.value ?? 0)
-  }
-  const periods = new Map<string, { values: number[]; last: number; partial: boolean }>()
-  for (const day of daysBetween(q.from, [q.to, today].sort()[0]!)) {
+  const days = daysBetween(q.from, [q.to, today].sort()[0]!)
+  const sources = await daySources(db, { appid: q.appid, from: q.from, to: q.to, today })
+  const figure = await readDays(db, { ...q, metrics: partsOf(q.metric), dim, days, today }, sources)
+  const periods = new Map<string, string[]>()
+  for (const day of days) {
     const start = periodStart(day, q.granularity)
-    const p = periods.get(start) ?? { values: [], last: 0, partial: false }
-    const value = byDay.get(day) ?? 0
-    p.values.push(value)
-    p.last = value
-    if (day === today) p.partial = true
-    periods.set(start, p)
+    const period = periods.get(start)
+    if (period) period.push(day)
+    else periods.set(start, [day])
   }
-  const points = [...periods].map(([start, p]) => ({
+  const points = [...periods].map(([start, period]) => ({
     start,
-    value:
-      spec.agg === 'sum'
-        ? p.values.reduce((a, b) => a + b, 0)
-        : spec.agg === 'avg'
-          ? p.values.reduce((a, b) => a + b, 0) / p.values.length
-          : p.last,
-    partial: p.partial,
+    value: valueOver(q.metric, period, figure),
+    partial: period.includes(today),
   }))
   return {
     metric: q.metric,
@@ -145,6 +307,7 @@ export async function readSeries(
     granularity: q.granularity,
     from: q.from,
     to: q.to,
+    asOf: sources.asOf,
     points,
   }
 }
@@ -165,7 +328,8 @@ export const OVERVIEW_METRICS = [
 /**
  * Today (live, partial) vs. yesterday vs. the same day last week, per overview metric. The change
  * is yesterday's against the day a week before it: two whole days (today's partial figure
- * against a whole day would read as a fall every morning).
+ * against a whole day would read as a fall every morning). Each day is read as a series' is: built,
+ * read live (yesterday before the nightly job has built it), or null.
  */
 export async function readOverview(
   db: Kysely<Database>,
@@ -180,34 +344,42 @@ export async function readOverview(
   const yesterday = addDays(today, -1)
   const lastWeek = addDays(today, -7)
   const weekBeforeYesterday = addDays(today, -8)
-  const rows = await db
-    .selectFrom('analytics_daily')
-    .select(['metric', 'day', 'value'])
-    .where('appid', '=', q.appid)
-    .where('metric', 'in', [...OVERVIEW_METRICS])
-    .where('dim', '=', '')
-    .where('day', 'in', [yesterday, lastWeek, weekBeforeYesterday])
-    .execute()
-  const live = await q.live(q.appid, today, q.timeZone, OVERVIEW_METRICS.map(familyOf))
-  const value = (metric: string, day: string) =>
-    day === today
-      ? (live.find((f) => f.metric === metric && f.dim === '')?.value ?? 0)
-      : Number(rows.find((r) => r.metric === metric && dayText(r.day) === day)?.value ?? 0)
+  const sources = await daySources(db, {
+    appid: q.appid,
+    from: weekBeforeYesterday,
+    to: today,
+    today,
+  })
+  const figure = await readDays(
+    db,
+    {
+      ...q,
+      metrics: [...new Set(OVERVIEW_METRICS.flatMap(partsOf))],
+      dim: '',
+      days: [weekBeforeYesterday, lastWeek, yesterday, today],
+      today,
+    },
+    sources,
+  )
   return {
     today,
+    /** The last built day before today (null when none is): the days after it are read live. */
+    asOf: sources.asOf,
     metrics: OVERVIEW_METRICS.map((metric) => {
-      const t = value(metric, today)
-      const y = value(metric, yesterday)
-      const w = value(metric, lastWeek)
-      const before = value(metric, weekBeforeYesterday)
+      const y = valueOver(metric, [yesterday], figure)
+      const before = valueOver(metric, [weekBeforeYesterday], figure)
       return {
         metric,
         unit: METRICS[metric]!.unit,
-        today: t,
+        today: valueOver(metric, [today], figure),
         yesterday: y,
-        sameDayLastWeek: w,
-        /** Yesterday's relative change vs. the day a week before it; null when that was 0. */
-        yesterdayVsWeekBefore: before === 0 ? null : (y - before) / before,
+        sameDayLastWeek: valueOver(metric, [lastWeek], figure),
+        /**
+         * Yesterday's relative change vs. the day a week before it; null when that was 0 or
+         * either day has no figure.
+         */
+        yesterdayVsWeekBefore:
+          y === null || before === null || before === 0 ? null : (y - before) / before,
       }
     }),
   }

@@ -4,9 +4,12 @@
  * money is integer fen, rates are fractions. `format=csv` answers a series, the cohort and LTV
  * triangles and the campaigns' variant table as CSV (src/routes/analytics-csv.ts).
  *
- *   GET  analytics/metrics     the metric catalogue: unit and how days combine (sum, avg, last)
+ *   GET  analytics/metrics     the metric catalogue: unit and how days combine (sum, avg, last,
+ *                              ratio: Σ numerator ÷ Σ denominator of the parts it names)
  *   GET  analytics/overview    today (live, partial) vs. yesterday vs. the same day last week
- *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — zero-filled
+ *   GET  analytics/series      ?metric=&dim=&from=&to=&granularity=day|week|month — built days
+ *                              from the rollups (a missing row is 0); today and the days after
+ *                              the last built one (`asOf`) live, at most 8; null on other days
  *   GET  analytics/campaigns   ?from=&to= campaigns that ran: funnel per variant, A/B tests,
  *                              quota used, minimum-sample warnings — from the rollups: `asOf` is
  *                              the last built day, the days after it (lag, today) are read live

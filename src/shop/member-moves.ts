@@ -14,6 +14,9 @@
  *                       into the follower's: its opens and clicks join it and its code opens it
  *                       (`share_link_aliases`), so an opener counts once
  *   reviews             moved with the orders they review: hiding one takes back from the follower
+ *   activity days       the analytics' `member_days` moved, merged into the follower's day (kinds
+ *                       OR-ed) where both were active: the orders moved are the follower's, so a
+ *                       rebuilt day counts the buyer once, as the follower (rollup.ts)
  *
  * Callers hold both members' rows locked (in id order); each step locks the rows it changes after
  * them, as every writer of those rows does. A writer that inserts a reminder or a share link holds
@@ -59,7 +62,22 @@ export async function moveMemberData(
     .set({ member_id: m.to })
     .where('member_id', '=', m.from)
     .execute()
+  await moveActivityDays(trx, m)
   return { profileAwarded, ...links }
+}
+
+/**
+ * The member's activity days (`member_days`, by account and day): each becomes the follower's,
+ * its kinds OR-ed into the follower's own row of that day. A day the nightly rollup builds while
+ * this runs may still write the member a purchase it read before the orders moved; building the
+ * day again takes that back (the rollup keeps the purchase kind equal to the day's orders).
+ */
+async function moveActivityDays(trx: Transaction<Database>, m: MemberMove): Promise<void> {
+  await sql`insert into member_days as d (appid, day, member_id, kinds)
+    select appid, day, ${m.to}::bigint, kinds from member_days where member_id = ${m.from}
+    on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
+    where d.kinds | excluded.kinds <> d.kinds`.execute(trx)
+  await trx.deleteFrom('member_days').where('member_id', '=', m.from).execute()
 }
 
 /** The check-in reminder (see the module comment for which half of a merge wins). */

@@ -8,9 +8,10 @@
  * their frozen points (purchase-grants.ts: released and taken back on the follower from then on).
  *
  * The rest of what the mini-program user wrote to their own member — check-in reminder, profile,
- * share links, reviews — moves or merges in the same transaction (member-moves.ts), and badges the
- * moved purchases earn are awarded to the follower. What stays on the member left behind is its
- * history: its ledger entries (Σ ledger == balance, both 0 now), badges and analytics facts.
+ * share links, reviews — and its activity days in the analytics' facts (`member_days`) move or
+ * merge in the same transaction (member-moves.ts), and badges the moved purchases earn are awarded
+ * to the follower. What stays on the member left behind is its history: its ledger entries
+ * (Σ ledger == balance, both 0 now) and badges.
  *
  * A mini-program user already linked to a follower (by unionid or an earlier code) is not moved to
  * another one: that would take a follower's purchases away from them.

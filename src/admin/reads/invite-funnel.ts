@@ -28,7 +28,9 @@ export async function inviteFunnel(
   const sums = await Promise.all(
     Object.entries(FUNNEL_METRICS).map(async ([stage, metric]) => {
       const s = await readSeries(db, { ...q, metric, granularity: 'day' })
-      return { stage: stage as FunnelStage, members: s.points.reduce((n, p) => n + p.value, 0) }
+      // A day neither built nor read live (null) adds nothing.
+      const members = s.points.reduce((n, p) => n + (p.value ?? 0), 0)
+      return { stage: stage as FunnelStage, members }
     }),
   )
   const cohorts = await cohortTriangle(db, {

@@ -6,11 +6,21 @@ import { sql } from 'kysely'
 import { ACTIVITY } from '../facts.js'
 import { count, type DailyFigure, dayWindow, type Family, ratio } from './day-scope.js'
 
+/**
+ * The messages are counted from `inbound_events`, which prune-inbound-events deletes after a week
+ * (nothing is added to a day once it is over): a rebuild that finds fewer than the day was built
+ * with keeps these as built (rollup.ts `KEPT_WHEN_LOWER`; the count first).
+ */
+export const MESSAGE_METRICS = ['activity.messages', 'activity.messages_per_active'] as const
+
 export const activity: Family = {
   metrics: {
     'activity.dau': count('members active that day (any action but an unfollow)', 'avg'),
     'activity.messages': count('ordinary messages received (not events)'),
-    'activity.messages_per_active': ratio('messages ÷ members who sent any'),
+    'activity.messages_per_active': ratio('messages ÷ members who sent any', [
+      'activity.messages',
+      null,
+    ]),
   },
   query: (s) => {
     const w = dayWindow(s)
@@ -39,7 +49,7 @@ export const reach: Family = {
   metrics: {
     'activity.wau': count('distinct members active in the 7 days ending that day', 'last'),
     'activity.mau': count('distinct members active in the 30 days ending that day', 'last'),
-    'activity.stickiness': ratio('DAU ÷ MAU'),
+    'activity.stickiness': ratio('DAU ÷ MAU', ['activity.dau', 'activity.mau']),
     'activity.returning': count(
       "members active that day by days since their previous active day ('1' … '30'; '>30': none in the 30 days before; '': all)",
     ),

@@ -23,10 +23,19 @@ export const commerce: Family = {
     'commerce.orders': count('orders paid that day (refunded later included)'),
     'commerce.gmv_fen': fen('their paid total'),
     'commerce.paying_members': count('distinct members who paid'),
-    'commerce.aov_fen': fen('GMV ÷ orders', 'avg'),
-    'commerce.arpu_fen': fen('GMV ÷ DAU', 'avg'),
-    'commerce.arppu_fen': fen('GMV ÷ paying members', 'avg'),
-    'commerce.repeat_rate': ratio('paying members who had paid before ÷ paying members'),
+    'commerce.aov_fen': ratio('GMV ÷ orders', ['commerce.gmv_fen', 'commerce.orders'], {
+      unit: 'fen',
+    }),
+    'commerce.arpu_fen': ratio('GMV ÷ DAU', ['commerce.gmv_fen', 'activity.dau'], { unit: 'fen' }),
+    'commerce.arppu_fen': ratio(
+      'GMV ÷ paying members',
+      ['commerce.gmv_fen', 'commerce.paying_members'],
+      { unit: 'fen' },
+    ),
+    'commerce.repeat_rate': ratio('paying members who had paid before ÷ paying members', [
+      null,
+      'commerce.paying_members',
+    ]),
     'commerce.refunds': count('refunds that succeeded that day'),
     'commerce.refunds_fen': fen('their amount'),
   },

@@ -20,15 +20,26 @@ export interface DayScope {
   day: string
   timeZone: string
   /**
-   * Today's live read: stocks (followers in total, points outstanding and frozen) are yesterday's
-   * rolled-up figure plus today's change when yesterday is built — two index probes instead of a
-   * pass over every member.
+   * A live read (today, or a day after the last built one): stocks (followers in total, points
+   * outstanding and frozen) are the day before's rolled-up figure plus the day's change when the
+   * day before is built — two index probes instead of a pass over every member.
    */
   live?: boolean
 }
 
-/** How a metric's days combine into a week or a month. */
-export type Aggregation = 'sum' | 'avg' | 'last'
+/**
+ * How a metric's days combine into a week or a month: summed, averaged, the last day's, or (a
+ * ratio) the period's summed numerator ÷ its summed denominator (`MetricSpec.ratio`).
+ */
+export type Aggregation = 'sum' | 'avg' | 'last' | 'ratio'
+
+/**
+ * A ratio's numerator and denominator: metrics of the catalogue, read with the ratio's dim. null
+ * names a part the rollup does not store, a count recovered from the day's stored ratio and the
+ * other part (numerator = ratio × denominator; denominator = numerator ÷ ratio, 0 when the ratio
+ * is 0).
+ */
+export type RatioParts = readonly [numerator: string | null, denominator: string | null]
 
 /** A metric of the catalogue. */
 export interface MetricSpec {
@@ -36,6 +47,16 @@ export interface MetricSpec {
   agg: Aggregation
   /** What it counts, for the catalogue (`GET analytics/metrics`) and README. */
   about: string
+  /**
+   * With `agg: 'ratio'`: the value over any days (one, a week, a month) is Σ numerator ÷
+   * Σ denominator; none (null) when Σ denominator is 0.
+   */
+  ratio?: RatioParts
+  /**
+   * A product of ratios (K = i × conv × c = qualified ÷ DAU): metrics whose sums must be non-zero
+   * too (the inner denominators), else no value.
+   */
+  nonzero?: readonly string[]
 }
 
 /** A metric family: one SELECT over the facts of a day and the metrics it writes. */
@@ -74,4 +95,15 @@ export const count = (about: string, agg: Aggregation = 'sum'): MetricSpec => ({
   agg,
   about,
 })
-export const ratio = (about: string): MetricSpec => ({ unit: 'ratio', agg: 'avg', about })
+/** A ratio of two parts (see `MetricSpec.ratio`); `unit: 'fen'` for money per order or member. */
+export const ratio = (
+  about: string,
+  parts: RatioParts,
+  o: { unit?: MetricSpec['unit']; nonzero?: readonly string[] } = {},
+): MetricSpec => ({
+  unit: o.unit ?? 'ratio',
+  agg: 'ratio',
+  about,
+  ratio: parts,
+  ...(o.nonzero ? { nonzero: o.nonzero } : {}),
+})

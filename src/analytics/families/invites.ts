@@ -9,6 +9,13 @@
 import { sql } from 'kysely'
 import { count, type DailyFigure, dayWindow, type Family, ratio } from './day-scope.js'
 
+/**
+ * QRs issued are counted by `invite_qr.issued_at`, one row per member and campaign that a re-issue
+ * (before the QR expires, INVITE_QR_DAYS) overwrites — no log of issues is kept: a rebuild that
+ * finds fewer than the day was built with keeps the figure as built (rollup.ts `KEPT_WHEN_LOWER`).
+ */
+export const QR_ISSUED_METRICS = ['invites.qr_issued'] as const
+
 export const invites: Family = {
   metrics: {
     'invites.sharers': count('members who fetched their invite QR or code (shared)'),
@@ -16,10 +23,18 @@ export const invites: Family = {
     'invites.follows': count('follows through an invite QR'),
     'invites.attributed': count('invitees attributed to an inviter [invite campaign]'),
     'invites.qualified': count("invites qualified: the invitee's first check-in [invite campaign]"),
-    'invites.share_rate': ratio('c = sharers ÷ DAU'),
-    'invites.per_sharer': ratio('i = invitees attributed ÷ sharers'),
-    'invites.conversion': ratio('conv = invites qualified ÷ invitees attributed'),
-    'invites.k_factor': ratio('K = i × conv × c'),
+    'invites.share_rate': ratio('c = sharers ÷ DAU', ['invites.sharers', 'activity.dau']),
+    'invites.per_sharer': ratio('i = invitees attributed ÷ sharers', [
+      'invites.attributed',
+      'invites.sharers',
+    ]),
+    'invites.conversion': ratio('conv = invites qualified ÷ invitees attributed', [
+      'invites.qualified',
+      'invites.attributed',
+    ]),
+    'invites.k_factor': ratio('K = i × conv × c', ['invites.qualified', 'activity.dau'], {
+      nonzero: ['invites.sharers', 'invites.attributed'],
+    }),
   },
   query: (s) => {
     const w = dayWindow(s)

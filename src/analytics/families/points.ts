@@ -1,14 +1,16 @@
 /**
- * The points ledger of a day: what was issued and spent by rule, purchase points released from
- * frozen, the stocks at the day's end (available = the liability, frozen = purchase points not
- * yet released), and the activities' participation awards (the ledger entries `awardParticipants`
- * writes, keyed `activity:<id>:<occurrence>:<member>`) — one pass over the day's ledger for all.
+ * The points ledger of a day: what was issued, spent and expired by rule, purchase points released
+ * from frozen, the stocks at the day's end (available = the liability, frozen = purchase points
+ * not yet released), and the activities' participation awards (the ledger entries
+ * `awardParticipants` writes, keyed `activity:<id>:<occurrence>:<member>`) — one pass over the
+ * day's ledger for all.
  *
- * Issued and spent are available entries only: frozen purchase points (待到账) are issued when
- * released (rule `points_release`), and the outstanding stock is Σ `points_balance`, which frozen
- * points are not part of; the frozen stock is Σ `points_frozen`. The engine has no point expiry
- * (`points_ledger.expires_at` is never set and no job expires points), so there is no
- * `points.expired`.
+ * Issued, spent and expired are available entries only: frozen purchase points (待到账) are issued
+ * when released (rule `points_release`), and the outstanding stock is Σ `points_balance`, which
+ * frozen points are not part of; the frozen stock is Σ `points_frozen`. Points expire when
+ * POINTS_EXPIRY is on: the `expire-points` job writes one `points_expiry` entry per member and day
+ * (src/community/points-expiry.ts), counted in `points.expired` and not in `points.spent` — a
+ * member spent nothing.
  */
 import { sql } from 'kysely'
 import { type DailyFigure, type Family, type MetricSpec, stock } from './day-scope.js'
@@ -26,8 +28,11 @@ export const pointsFamily: Family = {
         'points_release (purchase points when released), activity_<key>, redeem_refund, mp_link_in …]',
     ),
     'points.spent': points(
-      'available points taken [ledger rule: redeem (redeemed for rewards), deduct, ' +
-        'moderator_deduct, purchase_refund, mp_link_out …]',
+      'available points taken, expiry aside [ledger rule: redeem (redeemed for rewards), ' +
+        'checkin_makeup, deduct, moderator_deduct, purchase_refund, mp_link_out …]',
+    ),
+    'points.expired': points(
+      'available points that expired that day (POINTS_EXPIRY; ledger rule points_expiry)',
     ),
     'points.released': points('frozen purchase points released to members that day'),
     'points.frozen': points(
@@ -60,8 +65,11 @@ export const pointsFamily: Family = {
     having count(*) > 0
     union all
     select 'points.spent', coalesce(rule, ''), sum(-delta)::float8
-    from a where delta < 0 group by grouping sets ((), (rule))
+    from a where delta < 0 and rule <> 'points_expiry' group by grouping sets ((), (rule))
     having count(*) > 0
+    union all
+    select 'points.expired', '', coalesce(sum(-delta), 0)::float8
+    from a where rule = 'points_expiry'
     union all
     select 'points.released', '', coalesce(sum(delta), 0)::float8
     from a where rule = 'points_release'

@@ -11,7 +11,7 @@ import { lineOption } from './chart.js'
 /** The growth chart over the fit's days and its forecast; null when there is no fit. */
 export function growthOption(
   fits: AnalyticsFits,
-  observed: { start: string; value: number }[],
+  observed: { start: string; value: number | null }[],
   t: Translate,
 ): Record<string, unknown> | null {
   const fit = fits.growth.fit

@@ -88,7 +88,9 @@ forEachDatabase('console: 邀请裂变', (db) => {
     })
     const trend = chartOf(html, 'chart-k')
     expect(trend.series).toHaveLength(4)
-    expect(trend.series[0].data).toEqual(k.points.map((p) => Math.round(p.value * 10_000) / 10_000))
+    expect(trend.series[0].data).toEqual(
+      k.points.map((p) => (p.value === null ? null : Math.round(p.value * 10_000) / 10_000)),
+    )
     expect(trend.series[3].yAxisIndex).toBe(1)
     const ninety = chartOf(await (await get('/console/invites?days=90')).text(), 'chart-k')
     expect(ninety.xAxis.data).toHaveLength(90)
@@ -135,6 +137,9 @@ forEachDatabase('console: 邀请裂变', (db) => {
     expect(html).toContain('这个区间内没有邀请数据')
     expect(html).toContain('这个区间内没有人邀请')
     expect(html).toContain('还没有邀请链')
-    expect(chartOf(html, 'chart-k').series[0].data.every((v: number) => v === 0)).toBe(true)
+    // No active members, so no K: gaps (null), not 0
+    expect(chartOf(html, 'chart-k').series[0].data.every((v: number | null) => v === null)).toBe(
+      true,
+    )
   })
 })

@@ -88,7 +88,10 @@ export const invitesPage: ConsolePage = {
         trend[0]!.points.map((p) => p.start.slice(5)),
         trend.map((s, i) => ({
           name: t(TREND[i]!.name),
-          data: s.points.map((p) => Math.round(p.value * 10_000) / 10_000),
+          // null (no figure, or no denominator that day) is a gap in the line
+          data: s.points.map((p) =>
+            p.value === null ? null : Math.round(p.value * 10_000) / 10_000,
+          ),
         })),
         { yAxis: [{ type: 'value' }, { type: 'value', splitLine: { show: false } }] },
       )

@@ -56,7 +56,9 @@ export const overviewPage: ConsolePage = {
         series('followers.total', fitFrom, fitTo),
       ])
       // listAlerts' row shape spreads a Record, so its columns are not typed: name the two shown.
-      const value = (unit: string, n: number) => (unit === 'fen' ? fmt.fen(n) : fmt.count(n))
+      // null: a day neither built nor read live
+      const value = (unit: string, n: number | null) =>
+        n === null ? '—' : unit === 'fen' ? fmt.fen(n) : fmt.count(n)
       const growth = growthOption(fits, followers.points, t)
       const retention = retentionOption(fits, t)
       const fit = fits.growth.fit
@@ -123,7 +125,11 @@ export const overviewPage: ConsolePage = {
                     lines.map((s) => ({
                       name: t(`metric.${s.metric}` as MessageKey),
                       data: s.points.map((p) =>
-                        s.unit === 'fen' ? p.value / 100 : Math.round(p.value * 100) / 100,
+                        p.value === null
+                          ? null
+                          : s.unit === 'fen'
+                            ? p.value / 100
+                            : Math.round(p.value * 100) / 100,
                       ),
                       area: lines.length === 1,
                     })),
