@@ -6,6 +6,7 @@ import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../te
 import { readOpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
+import { PayApiError } from '../pay/gateway.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
@@ -878,10 +879,11 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     const order = await buy(u.token, { sku: 'vip-30' })
     const no = order.json.order.outTradeNo as string
     await pay.pay(no)
+    // WeChat Pay's own refusal (a 4xx answer): decided, not created
     const refusing = {
       ...shop.gateway,
       refund: async () => {
-        throw new Error('SYSTEM_ERROR 系统繁忙')
+        throw new PayApiError('refund', 403, 'NOT_ENOUGH', '基本账户余额不足')
       },
     }
     const t0 = new Date()
@@ -1010,6 +1012,29 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     }
     await exhaust(settled, `RS-${settled}`, quick, new Date())
     expect(await row(`RS-${settled}`)).toMatchObject({ status: 'success' })
+
+    // every send timed out and WeChat Pay has no such refund yet: the last send may still be
+    // creating it — kept open and sent again later, never failed (a re-issue would pay twice)
+    const pending = await buyPaid()
+    const silent = {
+      ...shop.gateway,
+      refund: async () => {
+        throw new Error('The operation was aborted due to timeout')
+      },
+    }
+    const lastTry = await exhaust(pending, `RN-${pending}`, silent, new Date())
+    const kept = await row(`RN-${pending}`)
+    expect(kept).toMatchObject({ status: 'requested', attempts: REFUND_MAX_ATTEMPTS })
+    expect(kept.next_attempt_at!.getTime()).toBeGreaterThan(lastTry.getTime())
+    expect(
+      await requestRefund(get().db, shop.gateway, shop.settings, {
+        outTradeNo: pending,
+        amountFen: 3000,
+        reason: '重新退款',
+        outRefundNo: `RN2-${pending}`,
+        now: new Date(),
+      }),
+    ).toEqual({ status: 'too_much', refundable: 0 })
 
     // the query before failing it errors too: kept open and retried later, not failed
     const blind = await buyPaid()

@@ -114,9 +114,11 @@ export const refundRetryDelayMs = (attempts: number) =>
  * Sends one requested refund (same number every time); returns its status afterwards. A send that
  * errors may still have been accepted (a timeout, a 200 whose signature does not verify): when the
  * tries run out WeChat Pay is asked first, and a refund it knows is applied as its notification
- * would be; only "no such refund" (404) ends it `failed` — a failed refund stops holding the
- * order's money, so ending one WeChat Pay has would let a re-issue pay twice. If that query errors
- * too, the refund stays `requested` and is tried (and asked about) again later.
+ * would be; only "no such refund" (404) after WeChat Pay itself refused the last send (a 4xx
+ * answer: {@link refusedByWechatPay}) ends it `failed` — a failed refund stops holding the order's
+ * money, so ending one WeChat Pay has, or is still creating, would let a re-issue pay twice. If
+ * the last send had no such answer, or the query errors, the refund stays `requested` and is sent
+ * (and asked about) again later.
  */
 export async function sendRefund(
   db: Kysely<Database>,
@@ -192,6 +194,21 @@ export async function sendRefund(
       )
       return later(`${message} (refund query: ${asked})`)
     }
+    if (!known && !refusedByWechatPay(error)) {
+      // The last send got no answer of WeChat Pay's own (a timeout, a 5xx, a 200 that did not
+      // verify): it may still be creating that refund, and a 404 now does not prove it never
+      // will. Sent again (same number) later — the send itself then finds it — never failed.
+      logger?.warn(
+        'refund unconfirmed: its last send had no answer and WeChat Pay has no such refund yet; sending it again later',
+        {
+          code: 'REFUND_UNCONFIRMED',
+          outRefundNo,
+          attempts,
+          error: message,
+        },
+      )
+      return later(`${message} (refund query: not found yet)`)
+    }
     if (!known) {
       logger?.warn('refund failed: WeChat Pay never accepted it', {
         code: 'REFUND_FAILED',
@@ -246,6 +263,15 @@ export async function sendRefund(
 
 /** A refund WeChat Pay accepted and has not settled is first asked about 10 minutes later. */
 export const REFUND_POLL_AFTER_MS = 10 * 60_000
+
+/**
+ * Whether a send's error is WeChat Pay's own refusal of it (an error answer with a 4xx code: the
+ * request was decided, and not created). Anything else — a timeout, a transport error, a 5xx
+ * (SYSTEM_ERROR: WeChat Pay asks for the same number again), an answer whose signature did not
+ * verify — leaves open whether it created the refund.
+ */
+const refusedByWechatPay = (error: unknown) =>
+  error instanceof PayApiError && error.status >= 400 && error.status < 500
 
 /**
  * An `abnormal` refund waits on a person (apply-abnormal-refund, or 商户平台), who may take days:
