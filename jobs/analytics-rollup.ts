@@ -1,6 +1,6 @@
 /**
  * Nightly, after the segment recompute: each account's community days not yet built, oldest first,
- * up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
+ * from its first built day (gaps a rebuild ahead of the job left included) up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
  * install starts from the oldest fact, at most 90 days back). Each day is built in one transaction
  * and is idempotent (src/analytics/rollup.ts), then the retention cohorts' cells of that day
  * (src/analytics/cohorts.ts); `npm run job analytics-rollup` runs it now. A day is the chunk: once
@@ -25,14 +25,22 @@ export const analyticsRollupJob: Job = {
     const built: Record<string, number> = {}
     let days = 0
     for (const { appid } of config.accounts) {
-      const last = await db
+      const span = await db
         .selectFrom('analytics_days')
-        .select(sql<string>`max(day)::text`.as('day'))
+        .select(sql<string>`min(day)::text`.as('first'))
         .where('appid', '=', appid)
         .executeTakeFirst()
       let from: string
-      if (last?.day) from = addDays(last.day, 1)
-      else {
+      if (span?.first) {
+        // The first day not built since the first built one: a day a rebuild built ahead of the
+        // job (an operator's POST rebuild after an outage) leaves the days before it to build.
+        const gap = await sql<{ day: string | null }>`
+          select min(d)::date::text as day
+          from generate_series(${span.first}::date, ${yesterday}::date, interval '1 day') d
+          where not exists (select 1 from analytics_days a
+            where a.appid = ${appid} and a.day = d::date)`.execute(db)
+        from = gap.rows[0]?.day ?? today
+      } else {
         const first = await sql<{ day: string | null }>`
           select least((select min(day) from member_days where appid = ${appid}),
             (select min(day) from follow_events where appid = ${appid}))::text as day`.execute(db)
@@ -40,8 +48,19 @@ export const analyticsRollupJob: Job = {
         if (!oldest) continue
         from = [oldest, addDays(today, -FIRST_BUILD_DAYS)].sort()[1]!
       }
+      const done = new Set(
+        (
+          await db
+            .selectFrom('analytics_days')
+            .select(sql<string>`day::text`.as('day'))
+            .where('appid', '=', appid)
+            .where('day', '>=', from)
+            .execute()
+        ).map((r) => r.day),
+      )
       let n = 0
-      for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1), n++) {
+      for (let day = from; day <= yesterday && n < MAX_DAYS; day = addDays(day, 1)) {
+        if (done.has(day)) continue
         if (days++ > 0 && budget?.left() === false) {
           built[appid] = n
           return { built, more: true }
@@ -49,6 +68,7 @@ export const analyticsRollupJob: Job = {
         await buildDay(db, { appid, day, timeZone: config.timeZone, now: clock.now(), today })
         // The retention cohorts' cells that became known that day (src/analytics/cohorts.ts).
         await buildCohortCells(db, { appid, day, timeZone: config.timeZone })
+        n++
       }
       built[appid] = n
     }

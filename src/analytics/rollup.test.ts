@@ -184,8 +184,9 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       'GET',
       `/series?metric=followers.unfollowed&from=${dayName(-1)}&to=${dayName(2)}`,
     )
+    // the day before the first build is before the account's data: empty, 0
     expect(lag.json.points).toEqual([
-      { start: dayName(-1), value: null, partial: false },
+      { start: dayName(-1), value: 0, partial: false },
       { start: dayName(0), value: 0, partial: false },
       { start: dayName(1), value: 1, partial: false },
       { start: dayName(2), value: 0, partial: true },
@@ -200,10 +201,10 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       `/series?metric=followers.new&from=${dayName(-2)}&to=${dayName(2)}`,
     )
     expect(series.status).toBe(200)
-    // days before the first build have no figure: null, not 0
+    // days before the first build are before the account's data: 0 (the install's month adds up)
     expect(series.json.points).toEqual([
-      { start: dayName(-2), value: null, partial: false },
-      { start: dayName(-1), value: null, partial: false },
+      { start: dayName(-2), value: 0, partial: false },
+      { start: dayName(-1), value: 0, partial: false },
       { start: dayName(0), value: 3, partial: false },
       { start: dayName(1), value: 0, partial: false },
       { start: dayName(2), value: 0, partial: true },
@@ -245,11 +246,12 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
     const followers = overview.json.metrics.find(
       (m: { metric: string }) => m.metric === 'followers.total',
     )
-    // the same day last week was before the first build: no figure
+    // the same day last week was before the first build (before the account's data): 0, and no
+    // change against it
     expect(followers).toMatchObject({
       today: 3,
       yesterday: 2,
-      sameDayLastWeek: null,
+      sameDayLastWeek: 0,
       yesterdayVsWeekBefore: null,
     })
   }, 30_000)
@@ -297,6 +299,43 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       .orderBy('day')
       .execute()
     expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
+  })
+
+  it('the nightly job builds the days a rebuild ahead of it skipped (a gap is never left unbuilt)', async () => {
+    const db = get().db
+    await db.deleteFrom('analytics_days').execute()
+    await db.deleteFrom('analytics_daily').execute()
+    const ctx = {
+      db,
+      clock: { now: () => dayAt(3, 4) },
+      logger: silentLogger,
+      config: testConfig(),
+      slot: dayAt(3, 4),
+    }
+    // the job built day 0, then failed for two nights; an operator rebuilt only day 2
+    await buildDay(db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(0),
+      timeZone: TZ,
+      now: dayAt(3, 4),
+      today: dayName(3),
+    })
+    await buildDay(db, {
+      appid: SAFE_ACCOUNT.appid,
+      day: dayName(2),
+      timeZone: TZ,
+      now: dayAt(3, 4),
+      today: dayName(3),
+    })
+    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 1 } })
+    const days = await db
+      .selectFrom('analytics_days')
+      .select('day')
+      .where('appid', '=', SAFE_ACCOUNT.appid)
+      .orderBy('day')
+      .execute()
+    expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
+    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 0 } })
   })
 
   it('the nightly job with a tiny budget builds a day an invocation, paused in between, and ends as one run does', async () => {

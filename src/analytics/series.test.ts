@@ -70,7 +70,7 @@ forEachDatabase('series from the rollups', (get) => {
       ...q,
     })
 
-  it('reads a day the job has not built yet live, and leaves a day before the builds null', async () => {
+  it('reads a day the job has not built yet live, and counts a day before the first build as empty', async () => {
     const appid = 'wx_series_lag'
     await build(
       appid,
@@ -93,11 +93,11 @@ forEachDatabase('series from the rollups', (get) => {
     expect(s.points.at(-2)).toEqual({ start: '2026-11-09', value: 90, partial: false })
     expect(s.points.at(-1)).toEqual({ start: '2026-11-10', value: 7, partial: true })
     expect(s.points.at(1)).toEqual({ start: '2026-11-01', value: 100, partial: false })
-    // nothing was built before 11-01: no value, not 0
-    expect(s.points.at(0)).toEqual({ start: '2026-10-31', value: null, partial: false })
+    // nothing was built before 11-01: the account's data begins there, an empty day (0)
+    expect(s.points.at(0)).toEqual({ start: '2026-10-31', value: 0, partial: false })
     expect(asked.sort()).toEqual(['2026-11-09', '2026-11-10'])
     expect(s.asOf).toBe('2026-11-08')
-    // weeks average their days (DAU), the live ones included; a week with an unbuilt day is null
+    // weeks average their days in the range (DAU), the live ones included (10-31 empty, 11-01 100)
     const weekly = await series(appid, {
       metric: 'activity.dau',
       from: '2026-10-31',
@@ -106,7 +106,7 @@ forEachDatabase('series from the rollups', (get) => {
       live,
     })
     expect(weekly.points).toEqual([
-      { start: '2026-10-26', value: null, partial: false },
+      { start: '2026-10-26', value: 50, partial: false },
       { start: '2026-11-02', value: 100, partial: false },
       { start: '2026-11-09', value: 48.5, partial: true },
     ])

@@ -5,7 +5,8 @@
  * days the nightly job has not built yet — today, and the days after the last built one (`asOf`:
  * the job's lag, or a failed run) — are read live, at most `MAX_LIVE_DAYS` of them, as
  * src/analytics/campaign-figures.ts does. Any other day not built (before the first build, a gap)
- * has no value: null, never 0. A built day without a row is 0.
+ * has no value: null, never 0. A built day without a row is 0, and so is a day before the first
+ * built one (the account's data had not begun).
  *
  * A ratio (`agg: 'ratio'`) over any days — one, a week, a month — is the sum of its numerator over
  * the sum of its denominator (the parts its catalogue entry names), null when that is 0: an AOV
@@ -122,13 +123,18 @@ export async function daySources(
 ): Promise<DaySources> {
   const last = await db
     .selectFrom('analytics_days')
-    .select((eb) => eb.fn.max('day').as('day'))
+    .select((eb) => [eb.fn.max('day').as('day'), eb.fn.min('day').as('first')])
     .where('appid', '=', q.appid)
     .where('day', '<', q.today)
     .executeTakeFirst()
   const asOf = last?.day ? dayText(last.day) : null
   const built = new Set<string>()
   const lastPast = [q.to, addDays(q.today, -1)].sort()[0]!
+  // Before the first built day the account's data had not begun (the first build starts at its
+  // oldest fact): those days are empty — 0, not unknown — so the install's month still adds up.
+  if (last?.first)
+    for (const day of daysBetween(q.from, [lastPast, addDays(dayText(last.first), -1)].sort()[0]!))
+      built.add(day)
   if (q.from <= lastPast)
     for (const r of await db
       .selectFrom('analytics_days')
