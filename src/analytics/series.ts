@@ -4,9 +4,9 @@
  * from `analytics_daily` by its primary key (appid, metric, day, dim) — never from raw facts; the
  * days the nightly job has not built yet — today, and the days after the last built one (`asOf`:
  * the job's lag, or a failed run) — are read live, at most `MAX_LIVE_DAYS` of them, as
- * src/analytics/campaign-figures.ts does. Any other day not built (before the first build, a gap)
- * has no value: null, never 0. A built day without a row is 0, and so is a day before the first
- * built one (the account's data had not begun).
+ * src/analytics/campaign-figures.ts does. Any other day not built (a gap the nightly job has not
+ * filled yet) has no value: null, never 0. A built day without a row is 0, and so is a day before
+ * the first built one (the account's data had not begun).
  *
  * A ratio (`agg: 'ratio'`) over any days — one, a week, a month — is the sum of its numerator over
  * the sum of its denominator (the parts its catalogue entry names), null when that is 0: an AOV
