@@ -177,11 +177,14 @@ export async function runShopMaintenance(
  * Fails one expired group buy and, in the same transaction, records a refund of what remains
  * refundable on each of its paid orders (`R-<out_trade_no>-group`, status `requested`), so the
  * refund queue sends them even if this process dies right after. No network call inside. The
- * group is locked before its orders: a payment waiting on the group holds only a pending order.
+ * house lock order (orders.ts): the group's orders, in id order, before the group — as a 绑定
+ * moving its leader's orders and then the group (mp-link.ts), or a close, takes them. Every one of
+ * them is locked, pending ones too: a payment then waits on its order and, once the group has
+ * failed, is refunded ("paid after the group buy failed", orders.ts), so none becomes paid unseen.
  * The units of stock its paid (and already refunded) orders took come back in the same transaction,
  * each once (`releaseStock`, the product's row last); a pending order's comes back when it closes,
- * or when its late payment is refunded (orders.ts). False when the group is no longer open
- * (another process, or it filled).
+ * or when its late payment is refunded (orders.ts). False, and nothing changed, when the group is
+ * no longer open (another process, or it filled) or not yet expired.
  */
 export async function failGroupBuy(
   db: Kysely<Database>,
@@ -189,6 +192,23 @@ export async function failGroupBuy(
   now: Date,
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
+    // Unlocked: a group already settled, or not due, costs no lock on its orders.
+    const due = await trx
+      .selectFrom('group_buys')
+      .select('id')
+      .where('id', '=', groupBuyId)
+      .where('status', '=', 'open')
+      .where('expires_at', '<=', now)
+      .executeTakeFirst()
+    if (!due) return false
+    const orders = await trx
+      .selectFrom('orders')
+      .select(['id', 'status', 'out_trade_no', 'amount_fen', 'paid_total_fen'])
+      .where('group_buy_id', '=', groupBuyId)
+      .orderBy('id')
+      .forUpdate()
+      .execute()
+    // Decided again under the lock: a payment may have filled it meanwhile.
     const failed = await trx
       .updateTable('group_buys')
       .set({ status: 'failed', settled_at: now })
@@ -198,15 +218,8 @@ export async function failGroupBuy(
       .returning('id')
       .executeTakeFirst()
     if (!failed) return false
-    const paid = await trx
-      .selectFrom('orders')
-      .select(['id', 'out_trade_no', 'amount_fen', 'paid_total_fen'])
-      .where('group_buy_id', '=', groupBuyId)
-      .where('status', '=', 'paid')
-      .orderBy('id')
-      .forUpdate()
-      .execute()
-    for (const order of paid) {
+    for (const order of orders) {
+      if (order.status !== 'paid') continue
       const remaining = await refundableFen(trx, order)
       if (remaining <= 0) continue
       await trx

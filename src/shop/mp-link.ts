@@ -105,6 +105,8 @@ export async function linkMiniProgramUser(
             where t.member_id = ${target} and t.client_key = o.client_key)
           then 'm' || ${old.id}::text || ':' || o.client_key else o.client_key end
       where o.member_id = ${old.id}`.execute(trx)
+    // The orders above before the groups here (the house lock order, orders.ts), as a failing
+    // group buy takes them.
     await trx
       .updateTable('group_buys')
       .set({ leader_member_id: target })

@@ -9,8 +9,10 @@
  *
  * Lock order everywhere: the mini-program user's link (mp_users), member, then order, then group
  * buy, then product — the product's row last: a reservation, a close, a failing group buy and a
- * payment refunded because its group failed all take the group's row before the product's, so none
- * waits on another in a circle (stock-release.test.ts).
+ * payment refunded because its group failed all take the group's row before the product's; a
+ * failing group buy takes its orders (in id order) before its row, as a close and a 绑定 moving
+ * the leader's orders (mp-link.ts) do — so none waits on another in a circle
+ * (stock-release.test.ts).
  *
  * An order records whether it took a unit (`stock_taken`); a unit is given back only by
  * {@link releaseStock}, which clears the mark in the statement that adds the unit, so each unit

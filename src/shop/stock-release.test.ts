@@ -3,15 +3,18 @@
  * databases; and under races, on PostgreSQL (PGlite has one connection) — closing a group buy's
  * unpaid orders while the group fails, or while others join it. Every step takes the group buy's
  * row before the product's, so none waits on another in a circle (no 40P01), and the stock ends
- * exact.
+ * exact. A group buy failing while a 绑定 moves its leader's orders and the group: both take the
+ * orders before the group (no 40P01).
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { databaseNames, forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT } from '../../test/server.js'
+import { issueBindingCode } from '../community/identities.js'
 import type { Database } from '../db/schema.js'
 import type { ShopSettings } from './catalog.js'
 import { failGroupBuy } from './maintenance.js'
+import { linkMiniProgramUser } from './mp-link.js'
 import { closeOrder, type OrderRequest, releaseStock, reserveOrder } from './orders.js'
 
 const settings = {
@@ -144,6 +147,113 @@ forEachDatabase(
       } finally {
         for (const p of pools) await p.destroy()
       }
+    })
+
+    /** Until a statement like one of `queries` waits for a lock. */
+    const waiting = async (...queries: string[]) => {
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n
+          from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
+            and (${sql.join(
+              queries.map((q) => sql`query like ${q}`),
+              sql` or `,
+            )})`.execute(get().db)
+        if (rows[0]!.n > 0) return
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    }
+
+    it('fails a group buy while a 绑定 moves its leader: no deadlock, one refund, the leader moved', async () => {
+      const db = get().db
+      const g = await groupOf(db, 1, 0)
+      const leader = g.request(0)
+      const order = await db
+        .selectFrom('orders')
+        .select(['id', 'out_trade_no'])
+        .where('group_buy_id', '=', g.groupBuyId)
+        .executeTakeFirstOrThrow()
+      await db
+        .insertInto('mp_users')
+        .values({
+          appid: settings.mpAppid,
+          openid: leader.mpOpenid,
+          member_id: leader.memberId,
+          created_at: new Date(),
+        })
+        .execute()
+      const follower = await db
+        .insertInto('members')
+        .values({
+          appid: SAFE_ACCOUNT.appid,
+          openid: `o_oa_${leader.mpOpenid}`,
+          first_seen_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      const { code } = await issueBindingCode(db, follower.id, new Date())
+      await db
+        .updateTable('group_buys')
+        .set({ expires_at: new Date(Date.now() - 60_000) })
+        .where('id', '=', g.groupBuyId)
+        .execute()
+      const now = new Date()
+      // A third connection holds the leader's order: the 绑定 waits at moving it (both members
+      // locked), then the failing group waits for it too; then it is let go — the 绑定 first.
+      let release = () => {}
+      const released = new Promise<void>((resolve) => (release = resolve))
+      let locked = () => {}
+      const isLocked = new Promise<void>((resolve) => (locked = resolve))
+      const held = get()
+        .open({ max: 1 })
+        .transaction()
+        .execute(async (trx) => {
+          await trx
+            .selectFrom('orders')
+            .select('id')
+            .where('id', '=', order.id)
+            .forUpdate()
+            .execute()
+          locked()
+          await Promise.race([released, new Promise((resolve) => setTimeout(resolve, 10_000))])
+        })
+      await isLocked
+      const settle = <T>(p: Promise<T>) =>
+        p.catch((error: { code?: string }) => error.code ?? error)
+      const bound = settle(
+        linkMiniProgramUser(get().open({ max: 1 }), {
+          mpAppid: settings.mpAppid,
+          openid: leader.mpOpenid,
+          code,
+          now,
+          timeZone: 'Asia/Shanghai',
+        }),
+      )
+      await waiting('%update orders o set member_id%')
+      const failed = settle(failGroupBuy(get().open({ max: 1 }), g.groupBuyId, now))
+      await waiting('%from "orders" where "group_buy_id" = $1%for update')
+      release()
+      await held
+      expect(await bound).toMatchObject({ status: 'linked', memberId: follower.id, movedOrders: 1 })
+      expect(await failed).toBe(true)
+      const group = await db
+        .selectFrom('group_buys')
+        .select(['status', 'leader_member_id'])
+        .where('id', '=', g.groupBuyId)
+        .executeTakeFirstOrThrow()
+      expect(group).toEqual({ status: 'failed', leader_member_id: follower.id })
+      const refunds = await db
+        .selectFrom('refunds')
+        .select(['out_refund_no', 'amount_fen'])
+        .where('order_id', '=', order.id)
+        .execute()
+      expect(refunds).toEqual([{ out_refund_no: `R-${order.out_trade_no}-group`, amount_fen: 100 }])
+      const moved = await db
+        .selectFrom('orders')
+        .select(['member_id', 'status'])
+        .where('id', '=', order.id)
+        .executeTakeFirstOrThrow()
+      expect(moved).toEqual({ member_id: follower.id, status: 'paid' })
+      expect(await g.stock()).toBe(STOCK)
     })
 
     it('closes unpaid orders of an open group while others join it: no deadlock, the stock exact', async () => {
