@@ -1,5 +1,5 @@
 /** A transaction held open on purpose, to test what waits for its locks. */
-import type { Kysely, Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from '../src/db/schema.js'
 
 /**
@@ -43,4 +43,22 @@ export async function stillPending(p: Promise<unknown>, ms = 300): Promise<boole
   )
   await new Promise((r) => setTimeout(r, ms))
   return !settled
+}
+
+/**
+ * Resolves once a statement like one of `queries` (SQL `like` patterns) waits for a lock on the
+ * database of `db` (PostgreSQL: `pg_stat_activity`).
+ * @example await waitingForLock(db, 'update orders o set member_id%')
+ */
+export async function waitingForLock(db: Kysely<Database>, ...queries: string[]): Promise<void> {
+  for (;;) {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n
+      from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
+        and (${sql.join(
+          queries.map((q) => sql`query like ${q}`),
+          sql` or `,
+        )})`.execute(db)
+    if (rows[0]!.n > 0) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }

@@ -10,10 +10,11 @@
  * run one after the other (the 绑定 first), and the outcome must be the same.
  */
 import type { Hono } from 'hono'
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { waitingForLock } from '../../test/held-transaction.js'
 import { pointsBalance } from '../../test/member-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
@@ -123,18 +124,7 @@ forEachDatabase('a 绑定 racing writes to the follower it merges into', (get, n
   }
 
   /** Until a statement like one of `queries` waits for a lock (PostgreSQL). */
-  const waiting = async (...queries: string[]) => {
-    for (;;) {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n
-        from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
-          and (${sql.join(
-            queries.map((q) => sql`query like ${q}`),
-            sql` or `,
-          )})`.execute(get().db)
-      if (rows[0]!.n > 0) return
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
+  const waiting = (...queries: string[]) => waitingForLock(get().db, ...queries)
   /** Another connection holds what `lock` locks in its transaction until `release()` (or 10 s). */
   async function hold(lock: (trx: Kysely<Database>) => Promise<unknown>) {
     let release = () => {}

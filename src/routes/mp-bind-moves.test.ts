@@ -6,10 +6,10 @@
  * paid twice. Through the HTTP API, as the mini program and the links' openers use it.
  */
 import type { Hono } from 'hono'
-import { sql } from 'kysely'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { forEachDatabase } from '../../test/databases.js'
+import { waitingForLock } from '../../test/held-transaction.js'
 import { pointsBalance } from '../../test/member-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
@@ -417,15 +417,7 @@ forEachDatabase('what a 绑定 moves: reminder, profile, share links, reviews', 
   })
 
   /** Until a statement like `query` waits for a lock (PostgreSQL). */
-  const waiting = async (query: string) => {
-    for (;;) {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n
-        from pg_stat_activity where datname = current_database()
-          and wait_event_type = 'Lock' and query like ${query}`.execute(get().db)
-      if (rows[0]!.n > 0) return
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
+  const waiting = (query: string) => waitingForLock(get().db, query)
   /** Another connection holds member `id`'s row until `release()` (or 10 s). */
   async function hold(id: number) {
     let release = () => {}

@@ -6,9 +6,10 @@
  * exact. A group buy failing while a 绑定 moves its leader's orders and the group: both take the
  * orders before the group (no 40P01).
  */
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import { expect, it } from 'vitest'
 import { databaseNames, forEachDatabase } from '../../test/databases.js'
+import { waitingForLock } from '../../test/held-transaction.js'
 import { SAFE_ACCOUNT } from '../../test/server.js'
 import { issueBindingCode } from '../community/identities.js'
 import type { Database } from '../db/schema.js'
@@ -150,18 +151,7 @@ forEachDatabase(
     })
 
     /** Until a statement like one of `queries` waits for a lock. */
-    const waiting = async (...queries: string[]) => {
-      for (;;) {
-        const { rows } = await sql<{ n: number }>`select count(*)::int as n
-          from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
-            and (${sql.join(
-              queries.map((q) => sql`query like ${q}`),
-              sql` or `,
-            )})`.execute(get().db)
-        if (rows[0]!.n > 0) return
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    }
+    const waiting = (...queries: string[]) => waitingForLock(get().db, ...queries)
 
     it('fails a group buy while a 绑定 moves its leader: no deadlock, one refund, the leader moved', async () => {
       const db = get().db
