@@ -325,6 +325,7 @@ export function createApp(deps: AppDeps): Hono {
         replyDeadlineMs: config.replyDeadlineMs,
         fetch: deps.fetch,
         inbound,
+        claimLeaseMs: deps.claimLeaseMs,
       }),
     )
   }

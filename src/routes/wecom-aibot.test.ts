@@ -171,6 +171,48 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     expect(checkins).toHaveLength(1)
   })
 
+  it("answers WeCom's retry of a message whose attempt died (its claim not renewed for the lease), once", async () => {
+    const userid = `revived_${dbName}`
+    const code = /绑定码：(\d{6})/.exec(
+      (await server.pusher().text(`o_revived_${dbName}`, '绑定')).reply!.Content as string,
+    )![1]!
+    expect((await group(userid, `绑定 ${code}`)).reply!.stream.content).toMatch(/^绑定成功/)
+    const msgid = `msg-dead-${dbName}`
+    // claimed 30 s ago, last renewed 20 s ago (the lease is 12 s): its process died
+    await get()
+      .db.insertInto('inbound_events')
+      .values({
+        appid: 'aibot:AIBOT1',
+        dedupe_key: msgid,
+        openid: userid,
+        msg_type: 'text',
+        status: 'processing',
+        received_at: new Date(clock.now().getTime() - 30_000),
+        claimed_at: new Date(clock.now().getTime() - 20_000),
+      })
+      .execute()
+    const retry = await group(userid, '签到', msgid)
+    expect(retry.reply?.stream.content).toMatch(/^签到成功 ✅/)
+    const claim = await get()
+      .db.selectFrom('inbound_events')
+      .select(['status', 'reply'])
+      .where('appid', '=', 'aibot:AIBOT1')
+      .where('dedupe_key', '=', msgid)
+      .executeTakeFirstOrThrow()
+    expect(claim).toEqual({ status: 'replied', reply: expect.stringContaining('签到成功') })
+    // the next retry gets the stored answer: checked in once
+    expect((await group(userid, '签到', msgid)).reply!.stream.content).toBe(
+      retry.reply!.stream.content,
+    )
+    const checkins = await get()
+      .db.selectFrom('checkins')
+      .innerJoin('members', 'members.id', 'checkins.member_id')
+      .select('checkins.day')
+      .where('members.openid', '=', `o_revived_${dbName}`)
+      .execute()
+    expect(checkins).toHaveLength(1)
+  })
+
   it('lets moderators grant points, announce (20 a minute per robot) and open activities; refuses and audits others', async () => {
     const oa = server.pusher()
     // a member who speaks in the group (linked), a moderator (linked), a bystander (linked)

@@ -6,7 +6,9 @@
  * answer is an encrypted stream reply with `finish: true`; a retry of the same msgid gets the same
  * answer. An answer not ready within the reply deadline goes to the message's `response_url`.
  * Every callback is claimed in the replay cache (door `wecom_aibot`): the same timestamp and nonce
- * with another body is refused (401).
+ * with another body is refused (401). A message's claim is leased like the other WeCom door's
+ * (claim-lease.ts): renewed while it is handled, so WeCom's retry of a message whose process died
+ * takes it back and answers it (as of its first receipt) instead of answering nothing.
  */
 
 import { Hono } from 'hono'
@@ -16,13 +18,14 @@ import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
 import {
   claimInbound,
   claimReplay,
   databaseInboundStore,
   type InboundStore,
   type ReplayClaim,
-  waitForOutcome,
+  retakeEvent,
 } from '../community/inbound-events.js'
 import type { Database } from '../db/schema.js'
 import type { CommunitySettings } from '../inbound/community-context.js'
@@ -54,12 +57,15 @@ export interface AibotRouteOptions {
   inbound?: InboundStore
   /** The app's batched check-in statements; absent: one per check-in. */
   checkins?: CheckinRunner
+  /** The lease on a claim ({@link INBOUND_CLAIM_LEASE_MS} by default; tests inject a shorter one). */
+  claimLeaseMs?: number
 }
 
 export function aibotRoutes(o: AibotRouteOptions): Hono {
   const app = new Hono()
   const t = translator(o.locale)
   const inbound = o.inbound ?? databaseInboundStore(o.db)
+  const leaseMs = o.claimLeaseMs ?? INBOUND_CLAIM_LEASE_MS
   app.use('*', bodySize({ maxBytes: 64 * 1024 }))
   const refuse = (error: unknown) =>
     refusal(error, (reason) => o.logger.warn('AI bot callback refused', { reason }))
@@ -115,27 +121,40 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       replay,
     })
     if (claimed === 'replayed') return replayed()
-    if (claimed === 'duplicate') {
-      const outcome = await waitForOutcome(inbound, key, Date.now() + o.replyDeadlineMs)
-      return answer(outcome?.reply ?? null)
-    }
+    // A retry: the stored answer, or the message taken back from an attempt whose process died
+    // (handled as of its first receipt); still held by a live attempt past the deadline: nothing.
+    const taken =
+      claimed === 'claimed'
+        ? { receivedAt: now, claimedAt: now }
+        : await retakeEvent(o.db, inbound, key, {
+            clock: o.clock,
+            leaseMs,
+            waitMs: o.replyDeadlineMs,
+          })
+    if (!taken) return answer(null)
+    if ('reply' in taken) return answer(taken.reply)
 
-    const work = handle(m, now).catch((error: unknown) => {
+    const work = handle(m, taken.receivedAt).catch((error: unknown) => {
       o.logger.error('AI bot handler failed', { error })
       return t('error.generic')
     })
     const late = Symbol('late')
     let timer: ReturnType<typeof setTimeout> | undefined
-    const first = await Promise.race([
-      work,
-      new Promise<typeof late>((resolve) => {
-        timer = setTimeout(() => resolve(late), o.replyDeadlineMs)
-      }),
-    ])
+    // The claim is renewed until the answer is ready or the deadline passes (then it is deferred:
+    // a deferred message is never taken back).
+    const hold = { claimedAt: taken.claimedAt, clock: o.clock, leaseMs, logger: o.logger }
+    const first = await holdClaim(o.db, key, hold, () =>
+      Promise.race([
+        work,
+        new Promise<typeof late>((resolve) => {
+          timer = setTimeout(() => resolve(late), o.replyDeadlineMs)
+        }),
+      ]),
+    )
     clearTimeout(timer)
     if (first !== late) {
       const plain = stream(first)
-      await inbound.complete(key, plain, now)
+      await inbound.complete(key, plain, now, undefined, hold.claimedAt)
       return answer(plain)
     }
     // Too slow for the passive reply: answer empty now, post the result to response_url (once,
