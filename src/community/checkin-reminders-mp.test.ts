@@ -14,6 +14,7 @@ import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.j
 import {
   DEFAULT_REMINDER_SETTINGS,
   enqueueCheckinReminders,
+  expireReminders,
   type ReminderSettings,
   recordAuthorisation,
   setReminder,
@@ -125,12 +126,15 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
       subscribe: 1,
       mpSubscribe: 0,
     })
+    // sent (one still queued at its deadline would be expired, its credit given back)
+    expect(await drainOutbox(dispatcher())).toMatchObject({ sent: 1 })
     expect(await run(at(4, '20:00'))).toEqual({
       decided: 1,
       custom: 0,
       subscribe: 0,
       mpSubscribe: 1,
     })
+    expect(await drainOutbox(dispatcher(get().db, true, at(4, '20:00')))).toMatchObject({ sent: 1 })
     expect(await credits(m.id)).toEqual({ oa_credits: 0, mp_credits: 0 })
     const [, mp] = await items(m.openid)
     expect(mp).toMatchObject({ kind: 'mp_subscribe', lane: 1 })
@@ -291,6 +295,80 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
       { oa_credits: 1 },
       { mp_credits: 1 },
     ])
+  })
+
+  it('the job gives back the credit of a reminder expired unsent while a pause holds it', async () => {
+    // A London community (UTC in December): WeChat's quota resets at midnight Beijing time, 16:00
+    // here, so a 45009 after 16:00 pauses the API until 16:00 the next day — after a 15:50 reminder
+    const London = 'Europe/London'
+    const utc = (day: number, hhmm: string) =>
+      new Date(`2026-12-${String(day).padStart(2, '0')}T${hhmm}:00Z`)
+    const runAt = (slot: Date) =>
+      enqueueCheckinReminders(get().db, { slot, timeZone: London, settings, t })
+    const drainAt = (now: Date) =>
+      drainOutbox({ ...dispatcher(), timeZone: London, clock: { now: () => now } })
+    const m = await member()
+    await setReminder(get().db, {
+      appid: APPID,
+      memberId: m.id,
+      minute: 15 * 60 + 50,
+      now: utc(3, '10:00'),
+      timeZone: London,
+      settings,
+    })
+    await recordAuthorisation(get().db, {
+      appid: APPID,
+      memberId: m.id,
+      source: { app: 'oa' },
+      templateId: OA_TEMPLATE,
+      now: utc(3, '10:00'),
+      timeZone: London,
+      settings,
+    })
+    expect(await runAt(utc(3, '15:50'))).toMatchObject({ subscribe: 1 })
+    expect((await credits(m.id)).oa_credits).toBe(0)
+    // WeChat is busy (certainly not delivered: retried), then its daily quota is used up
+    wx.fault('subscribe.send', ...Array.from({ length: 4 }, () => ({ status: 503 })))
+    expect(await drainAt(utc(3, '15:50'))).toMatchObject({ retried: 1 })
+    wx.clearFaults()
+    wx.fault('subscribe.send', { errcode: 45009, errmsg: 'reach max api daily quota limit' })
+    expect(await drainAt(utc(3, '16:05'))).toMatchObject({ sent: 0, paused: true })
+    // the reminder's deadline (17:50) passes; the job's next minute stores it expired, credit back
+    const expiry = await runAt(utc(3, '17:51'))
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    expect(await items(m.openid)).toMatchObject([{ status: 'skipped', errcode: null }])
+    expect(expiry).toMatchObject({ decided: 0, expired: 1 })
+    // so the next day's reminder goes through it, although the pause still holds the old item
+    expect(await runAt(utc(4, '15:50'))).toMatchObject({ decided: 1, subscribe: 1 })
+    // when the pause ends only the new one is sent; the expired one gave its credit back once
+    expect(await drainAt(utc(4, '16:01'))).toMatchObject({ sent: 1, skipped: 0 })
+    expect(wx.sent.filter((s) => s.method === 'subscribe.send')).toHaveLength(1)
+    expect((await credits(m.id)).oa_credits).toBe(0)
+  })
+
+  it('expires a reminder and gives its credit back once, with job runs and dispatchers racing', async () => {
+    const ms = await Promise.all(Array.from({ length: 20 }, () => member()))
+    for (const [i, m] of ms.entries()) await authorise(m, i < 10 ? 'oa' : 'mp')
+    expect(await run(at(3, '20:00'))).toMatchObject({ subscribe: 10, mpSubscribe: 10 })
+    // nothing was sent; well past every deadline, job runs and dispatchers race for the items
+    const other = name === 'postgres' ? get().open() : get().db
+    const late = at(5, '12:00')
+    const [a, b, c, d] = await Promise.all([
+      expireReminders(get().db, { now: late, batch: 7 }),
+      expireReminders(other, { now: late, batch: 7 }),
+      drainOutbox(dispatcher(get().db, true, late)),
+      drainOutbox(dispatcher(other, true, late)),
+    ])
+    expect(a + b + c.skipped + d.skipped).toBe(20)
+    expect(wx.sent).toEqual([])
+    const left = await get()
+      .db.selectFrom('checkin_reminders')
+      .select((eb) => [
+        eb.fn.sum<number>('oa_credits').as('oa'),
+        eb.fn.sum<number>('mp_credits').as('mp'),
+      ])
+      .executeTakeFirstOrThrow()
+    expect([Number(left.oa), Number(left.mp)]).toEqual([10, 10])
   })
 
   it('a reminder retried past 2 h after its time expires unsent', async () => {

@@ -103,6 +103,13 @@ forEachDatabase('check-in reminders', (get, name) => {
         .executeTakeFirstOrThrow()
     ).oa_credits
 
+  /**
+   * The queued reminders are sent, as a dispatcher would: one still queued at its deadline is
+   * expired by the next run, its credit given back.
+   */
+  const sendQueued = () =>
+    sql`update push_outbox set status = 'sent' where status = 'pending'`.execute(get().db)
+
   beforeEach(async () => {
     await sql`delete from push_outbox`.execute(get().db)
     await sql`delete from checkin_reminders`.execute(get().db)
@@ -189,6 +196,7 @@ forEachDatabase('check-in reminders', (get, name) => {
         thing2: { value: '回复签到领积分，取消提醒可退订' },
       },
     })
+    await sendQueued()
     // used up: nothing the next day; two accepts give two more days
     expect(await run(at(4, '20:00'))).toEqual({
       decided: 1,
@@ -200,6 +208,7 @@ forEachDatabase('check-in reminders', (get, name) => {
     await auth()
     expect(await credits(m.id)).toBe(2)
     expect(await run(at(5, '20:00'))).toMatchObject({ subscribe: 1 })
+    await sendQueued()
     // a reject forgets it; a refusal recorded by the outbox (43101) closes it too
     await revokeAuthorisation(get().db, {
       memberId: m.id,

@@ -16,7 +16,9 @@
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
  * member twice; the reminders go into the outbox's notice lane (unique per member and day). A
  * one-time authorisation is consumed in that same statement (its credit taken as the item is
- * enqueued), so it is used exactly once however many instances run.
+ * enqueued), so it is used exactly once however many instances run. A reminder still queued at
+ * its deadline is stored expired by the same job, its credit given back then
+ * ({@link expireReminders}).
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
@@ -32,7 +34,7 @@ import {
   quietHoursEnd,
   quietHoursStart,
 } from './community-time.js'
-import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+import { CS_WINDOW_QUOTA, EXPIRED, LANE } from './outbox.js'
 import { keyShareMember } from './points-ledger.js'
 
 /** Reminder settings (from configuration). */
@@ -69,7 +71,8 @@ export const REMINDER_LATE_MS = 2 * 3600_000
  * start of the quiet hours, or the end of the community day, whichever comes first. Stored with
  * its outbox item (`expires_at`): the notice lane is never held by quiet hours, and a 45009
  * releases the items it paused at midnight, so a reminder held that long — or pushed late by a
- * retry's back-off — is stored skipped (expired) by the dispatcher instead, its credit given back.
+ * retry's back-off — is stored skipped (expired) instead, its credit given back: by the job's next
+ * run ({@link expireReminders}), or by a dispatcher claiming it first.
  */
 export function reminderDeadline(slot: Date, s: ReminderSettings, timeZone: string): Date {
   return new Date(
@@ -317,8 +320,75 @@ export interface ReminderRun {
   subscribe: number
   /** Enqueued as mini-program subscribe messages (one authorisation used each). */
   mpSubscribe: number
+  /** Reminders still queued at their deadline, stored expired (their credits given back). */
+  expired?: number
   /** The budget ran out with reminders still due: the next run goes on. */
   unfinished?: true
+}
+
+/**
+ * Stores the outbox items still queued at their deadline (`expires_at`) `skipped` (expired) and
+ * gives back the one-time authorisation each used when it was enqueued — a subscribe message's to
+ * the member's OA credits, a mini-program one's to its openid's, while the reminder still counts
+ * that template — `batch` items per statement; returns how many. A dispatcher does the same for
+ * one it claims late, but a claim can be far off (a 45009 holds an API until midnight Beijing
+ * time, which may come after the member's next reminder is decided: it would find no credit).
+ * Only queued items never marked as attempted, taken with `FOR UPDATE SKIP LOCKED` and changed only
+ * while still queued: an item is expired, and its credit given back, once, here or by a claim.
+ */
+export async function expireReminders(
+  db: Kysely<Database>,
+  o: { now: Date; batch?: number },
+): Promise<number> {
+  const batch = o.batch ?? 5000
+  let expired = 0
+  for (;;) {
+    const { rows } = await sql<{ expired: number }>`
+      with picked as (
+        select id from push_outbox
+        where status = 'pending' and expires_at <= ${o.now}::timestamptz
+          and attempt_started_at is null
+        order by expires_at
+        limit ${batch}
+        for update skip locked
+      ),
+      done as (
+        update push_outbox o set status = 'skipped', errcode = null, errmsg = ${EXPIRED},
+          next_attempt_at = ${o.now}::timestamptz, claim_token = null
+        from picked p
+        where o.id = p.id and o.status = 'pending'
+        returning o.appid, o.openid, o.kind, o.payload::jsonb as payload
+      ),
+      credits as (
+        select member_id, sum(oa)::integer as oa, sum(mp)::integer as mp from (
+          select r.member_id, 1 as oa, 0 as mp
+          from done d
+          join members m on m.appid = d.appid and m.openid = d.openid
+          join checkin_reminders r on r.member_id = m.id
+            and r.oa_template_id = d.payload ->> 'template_id'
+          where d.kind = 'subscribe'
+          union all
+          select r.member_id, 0, 1
+          from done d
+          join checkin_reminders r on r.appid = d.appid and r.mp_openid = d.payload ->> 'touser'
+            and r.mp_template_id = d.payload ->> 'template_id'
+          where d.kind = 'mp_subscribe'
+        ) c
+        group by member_id
+      ),
+      returned as (
+        update checkin_reminders r set oa_credits = r.oa_credits + c.oa,
+          mp_credits = r.mp_credits + c.mp, updated_at = ${o.now}::timestamptz
+        from credits c
+        where r.member_id = c.member_id
+        returning r.member_id
+      )
+      select (select count(*) from done)::integer as expired,
+        (select count(*) from returned)::integer as returned`.execute(db)
+    const n = rows[0]!.expired
+    expired += n
+    if (n < batch) return expired
+  }
 }
 
 /**
@@ -381,6 +451,9 @@ export async function enqueueCheckinReminders(
     sql`exists (select 1 from member_reachability b where b.appid = m.appid
       and b.openid = m.openid and b.channel = ${channel} and ${extra})`
   const run: ReminderRun = { decided: 0, custom: 0, subscribe: 0, mpSubscribe: 0 }
+  // First, so a credit an expired reminder gives back is there for today's decision.
+  const expired = await expireReminders(db, { now: o.now ?? o.slot })
+  if (expired > 0) run.expired = expired
   await inParallel(o.parallel ?? 2, async () => {
     for (;;) {
       // Channels as the outbox will see them (reachability.ts), checked here for the whole batch;

@@ -517,6 +517,38 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(bucket.tokens).toBe(196)
   })
 
+  it('takes a rate token for the fallback after WeChat refuses the window, as for any call', async () => {
+    // N tokens a window (the clock stands still between drains: no refill until it moves)
+    const N = 4
+    const rate = { perSecond: 1, burst: N }
+    const o = account({ rate, batchSize: 200, concurrency: 2 })
+    const openids = Array.from({ length: 2 * N }, (_, i) => `rate_fb${i}`)
+    await wrote(get().db, o.appid, openids)
+    const fallback = { kind: 'template' as const, payload: template }
+    await enqueue(
+      get().db,
+      openids.map((openid) => message(o.appid, openid, 'custom', 'notice:rate', { fallback })),
+      clock.now(),
+    )
+    // staff used every window from the MP console: WeChat refuses each customer-service message
+    wx.fault('custom.send', ...openids.map(() => ({ errcode: 45047 })))
+    const calls = () => wx.calls('custom.send') + wx.calls('template.send')
+    const windows: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const before = calls()
+      await drainOutbox(o)
+      windows.push(calls() - before)
+      advance(N * 1000) // the next window: N more tokens
+    }
+    // every request to WeChat took a token: never more than N in a window
+    expect(Math.max(...windows)).toBeLessThanOrEqual(N)
+    // and every item went by its fallback, once
+    const done = await rows(o.appid)
+    expect(done.map((r) => r.status)).toEqual(openids.map(() => 'sent'))
+    const fallbacks = sentTo(o.appid).filter((s) => s.method === 'template.send')
+    expect(fallbacks.map((s) => s.touser).sort()).toEqual([...openids].sort())
+  })
+
   it("counts the customer-service window's quota before WeChat refuses, and reroutes", async () => {
     const o = account({ concurrency: 1 })
     await wrote(get().db, o.appid, ['cs_quota', 'cs_fallback'])

@@ -506,12 +506,27 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   // finishing together are grouped): measured faster than writing in the background, and nothing
   // known is left unwritten.
   const settle = async (work: Work, result: ItemResult, called: boolean) => {
+    // the token its claim took for it, not spent on a call: given back with the drain's others
     if (!called && throttled) unusedTokens++
     if (result.status === 'retry') summary.retried++
     else if (result.status !== 'released') summary[result.status]++
     const stored = await writer.result(result)
     held.delete(work.item.id)
     return stored
+  }
+
+  /**
+   * A token for a call beyond the one an item's claim took a token for: from those this drain
+   * took and did not spend, else from the account's bucket. None left: when one will be there.
+   */
+  const extraToken = async (now: Date): Promise<Date | undefined> => {
+    if (!throttled) return undefined
+    if (unusedTokens > 0) {
+      unusedTokens--
+      return undefined
+    }
+    const take = await takeFromBucket(o.db, o.appid, 1, o.rate, now)
+    return take.granted > 0 ? undefined : new Date(now.getTime() + take.retryAfterMs)
   }
 
   const process = async (work: Work) => {
@@ -602,7 +617,18 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       held.delete(item.id) // the lease was lost: another dispatcher has it now
       return
     }
+    // Every call to WeChat spends a token: the first the one its claim took, any other (the
+    // fallback after a refusal) one more. None left: the item goes back to the queue, due when
+    // the bucket has one (its mark cleared: nothing went), and its next claim pays for the call.
+    let allotted = true
     const attempt = async (): Promise<ItemResult> => {
+      const wait = allotted ? undefined : await extraToken(now)
+      allotted = false
+      if (wait) {
+        const result = released(item, wait)
+        await refund(result)
+        return result
+      }
       try {
         return { id: item.id, status: 'sent', msgid: await send(o, kind, payload, item) }
       } catch (error) {
@@ -620,6 +646,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     // expired, 45047 used up: staff replied from the MP console, another tool). classify recorded
     // the window closed; the fallback goes now, in the same attempt. The refusal says the message
     // did not go, and the mark stays: a crash from here leaves the item unknown, never sent twice.
+    // The fallback is a second call: it takes a token of its own (attempt).
     if (
       result.status === 'skipped' &&
       kind === 'custom' &&
