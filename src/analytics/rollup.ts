@@ -21,7 +21,7 @@ import { type Kysely, sql } from 'kysely'
 import { addDays } from '../community/community-time.js'
 import { noJit } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
-import { ACTIVITY } from './facts.js'
+import { ACTIVITY, lockActivityDays } from './facts.js'
 import { MESSAGE_METRICS } from './families/activity.js'
 import { CAMPAIGN_EVENT_METRICS, prunedCampaignRuns } from './families/campaigns.js'
 import { type DailyFigure, type DayScope, dayWindow } from './families/day-scope.js'
@@ -130,7 +130,8 @@ async function lostCounts(
  * when `day` is yesterday or today relative to `now`; campaign figures are kept as built (sent,
  * delivered, clicked, converted, quota used) once recipients of a run in the day's campaign
  * window were pruned; messages and invite QRs issued are kept as built when fewer are found
- * ({@link KEPT_WHEN_LOWER}).
+ * ({@link KEPT_WHEN_LOWER}). Holds the account's activity-days gate shared (facts.ts
+ * `lockActivityDays`): a 绑定 merging a member's days into another's is never half-way in it.
  */
 export async function buildDay(
   db: Kysely<Database>,
@@ -139,6 +140,8 @@ export async function buildDay(
   const snapshots = s.day >= addDays(s.today, -1)
   return db.transaction().execute(async (trx) => {
     await noJit(trx)
+    // Before any member_days row: a 绑定 moving a member's days waits for the build (facts.ts).
+    await lockActivityDays(trx, s.appid, 'shared')
     const w = dayWindow(s)
     await sql`insert into member_days as d (appid, day, member_id, kinds)
       select appid, day, member_id, ${ACTIVITY.checkin}::smallint from checkins

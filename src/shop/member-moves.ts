@@ -26,6 +26,7 @@
  * the alias, committed with the delete (shares.ts `openShareLink`).
  */
 import { sql, type Transaction } from 'kysely'
+import { lockActivityDays } from '../analytics/facts.js'
 import { lockMember } from '../community/points-ledger.js'
 import { changeProfile } from '../community/profile.js'
 import type { Database } from '../db/schema.js'
@@ -68,11 +69,35 @@ export async function moveMemberData(
 
 /**
  * The member's activity days (`member_days`, by account and day): each becomes the follower's,
- * its kinds OR-ed into the follower's own row of that day. A day the nightly rollup builds while
- * this runs may still write the member a purchase it read before the orders moved; building the
- * day again takes that back (the rollup keeps the purchase kind equal to the day's orders).
+ * its kinds OR-ed into the follower's own row of that day. A build of a day (rollup.ts) and this
+ * pass each other at the accounts' gate, never a deadlock: a build already running ends first —
+ * a purchase it read before the orders moved is written to the member and moved here with the
+ * rest — and one starting now waits for the commit, then reads the orders as the follower's.
  */
 async function moveActivityDays(trx: Transaction<Database>, m: MemberMove): Promise<void> {
+  // The gate of the follower's account and of each account the member has days in, exclusive,
+  // before any row: a build of a day locks the day's rows in an order of its own, not this one
+  // (facts.ts `lockActivityDays`). Taken in appid order, then the member's accounts read again
+  // under the gates until no new one shows: a build running meanwhile — of the follower's
+  // account's days above all, where the shop's orders are — has ended, and what it wrote the
+  // member is moved with the rest.
+  const gated = new Set<string>()
+  for (;;) {
+    const rows = await trx
+      .selectFrom('member_days')
+      .select('appid')
+      .distinct()
+      .where('member_id', '=', m.from)
+      .execute()
+    const more = [...new Set([m.toAppid, ...rows.map((r) => r.appid)])]
+      .filter((appid) => !gated.has(appid))
+      .sort()
+    if (more.length === 0) break
+    for (const appid of more) {
+      await lockActivityDays(trx, appid, 'exclusive')
+      gated.add(appid)
+    }
+  }
   await sql`insert into member_days as d (appid, day, member_id, kinds)
     select appid, day, ${m.to}::bigint, kinds from member_days where member_id = ${m.from}
     on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds

@@ -3,7 +3,10 @@
  * attributed → invites qualified (the invitee's first check-in) — each the sum of the period's
  * daily figures (`invites.*` rollups, today read live) — then, when the period's invite cohorts
  * have reached it, the members of those cohorts active on their day 7 (cohortTriangle's d7).
- * The stages count different days' events, so a later stage may exceed an earlier one.
+ * The stages count different days' events, so a later stage may exceed an earlier one. A sum
+ * over a day the nightly job has not built and that is not read live (a gap, series.ts
+ * `daySources`) is unknown — null, as a series' period over such a day is — never a count short
+ * of that day.
  */
 import type { Kysely } from 'kysely'
 import { cohortTriangle } from '../../analytics/cohorts.js'
@@ -20,16 +23,24 @@ export const FUNNEL_METRICS = {
 
 export type FunnelStage = keyof typeof FUNNEL_METRICS | 'retained'
 
+/** A stage and its count; null: a day of the period has no figure (not built, not read live). */
+export interface FunnelCount {
+  stage: FunnelStage
+  members: number | null
+}
+
 /** The stages with their counts; `retained` only when a cohort of the period reached day 7. */
 export async function inviteFunnel(
   db: Kysely<Database>,
   q: { appid: string; from: string; to: string; now: Date; timeZone: string; live: LiveReader },
-): Promise<{ stage: FunnelStage; members: number }[]> {
+): Promise<FunnelCount[]> {
   const sums = await Promise.all(
     Object.entries(FUNNEL_METRICS).map(async ([stage, metric]) => {
       const s = await readSeries(db, { ...q, metric, granularity: 'day' })
-      // A day neither built nor read live (null) adds nothing.
-      const members = s.points.reduce((n, p) => n + (p.value ?? 0), 0)
+      // A day neither built nor read live (null) makes the sum unknown: 0 would under-count.
+      let members: number | null = 0
+      for (const p of s.points)
+        members = p.value === null || members === null ? null : members + p.value
       return { stage: stage as FunnelStage, members }
     }),
   )

@@ -7,6 +7,7 @@ export const zhCN = {
   'invites.apply': '查看',
   'invites.funnel': '邀请漏斗（{from} 至 {to}）',
   'invites.funnelNone': '这个区间内没有邀请数据',
+  'invites.funnelGap': '这个区间内有日期尚未统计（每日统计任务还没有补上），漏斗暂时无法计算',
   'invites.stage.qr_issued': '发出邀请码',
   'invites.stage.follows': '扫码关注',
   'invites.stage.attributed': '归属邀请',
@@ -55,6 +56,8 @@ export const en: Record<keyof typeof zhCN, string> = {
   'invites.apply': 'Show',
   'invites.funnel': 'Invite funnel ({from} to {to})',
   'invites.funnelNone': 'No invites in this period',
+  'invites.funnelGap':
+    'Some days of this period are not built yet (the daily rollup has not filled them): the funnel is unknown until it does',
   'invites.stage.qr_issued': 'Invite QR issued',
   'invites.stage.follows': 'Followed by QR',
   'invites.stage.attributed': 'Attributed',

@@ -144,7 +144,10 @@ export const invitesPage: ConsolePage = {
           <div class="grid">
             <section class="card" aria-labelledby="funnel">
               <h2 id="funnel">{t('invites.funnel', period)}</h2>
-              {funnel.every((s) => s.members === 0) ? (
+              {funnel.some((s) => s.members === null) ? (
+                // a day of the period not built yet: no stage drawn short of it
+                <p class="empty">{t('invites.funnelGap')}</p>
+              ) : funnel.every((s) => s.members === 0) ? (
                 <p class="empty">{t('invites.funnelNone')}</p>
               ) : (
                 <>
@@ -152,7 +155,7 @@ export const invitesPage: ConsolePage = {
                     id="chart-funnel"
                     label={t('invites.funnel', period)}
                     option={funnelOption(
-                      funnel.map((s) => ({ name: stageName(s.stage), value: s.members })),
+                      funnel.map((s) => ({ name: stageName(s.stage), value: s.members ?? 0 })),
                     )}
                   />
                   <p class="muted">{t('invites.funnelNote')}</p>
