@@ -8,9 +8,12 @@
 import { type Kysely, sql } from 'kysely'
 import { pruneAuditLog } from '../src/community/audit-log.js'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
+import { syncJoinWays } from '../src/community/group-joins.js'
 import { pruneOutbox } from '../src/community/outbox.js'
+import { databaseTokenStore } from '../src/community/token-store.js'
 import { deleteInBatches } from '../src/db/delete-in-batches.js'
 import type { Database } from '../src/db/schema.js'
+import { accountClient } from '../src/wechat/api/account-client.js'
 import { closeOrphanedRuns } from './runner.js'
 import type { Job, JobContext } from './types.js'
 
@@ -84,6 +87,31 @@ export const pruneSteps: PruneStep[] = [
     prune: async ({ db, config, slot }) => {
       const r = await pruneAuditLog(db, { ...config.auditRetention, now: slot, batchSize: BATCH })
       return r.actions + r.refused
+    },
+  },
+  {
+    // Not a deletion: join ways made for groups no longer in WECOM_JOIN_CHATS are pointed at the
+    // current ones on WeCom, in place (their shared QRs keep working); counts those updated. An
+    // empty list moves nothing (the 入群 entry is closed, not moved).
+    name: 'joinWayGroups',
+    prune: async ({ db, clock, logger, config, budget }) => {
+      const contact = config.wecomContact
+      if (!contact || contact.joinChats.length === 0) return 0
+      const api = accountClient({
+        tokenStore: databaseTokenStore(db, clock),
+        appid: `wecom:${contact.corpId}`,
+        secret: contact.secret,
+        baseUrl: contact.apiBase,
+        mode: 'wecom',
+        clock,
+        logger,
+      })
+      const r = await syncJoinWays(db, api, {
+        chatIds: contact.joinChats,
+        logger,
+        more: () => budget?.left() !== false,
+      })
+      return r.updated
     },
   },
   {

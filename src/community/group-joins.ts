@@ -10,7 +10,15 @@ import type { Kysely, Selectable } from 'kysely'
 import type { Database, Member, WecomJoinWaysTable } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { ApiClient } from '../wechat/api/client.js'
-import { addJoinWay, delJoinWay, getJoinWay, groupChatGet } from '../wecom/contact.js'
+import { WechatNetworkError } from '../wechat/api/errors.js'
+import {
+  addJoinWay,
+  delJoinWay,
+  getJoinWay,
+  groupChatGet,
+  JOIN_WAY_CHATS,
+  updateJoinWay,
+} from '../wecom/contact.js'
 import {
   type Attribution,
   attributeInvite,
@@ -39,35 +47,34 @@ export async function leaveGroup(
 }
 
 /**
- * The inviter's join QR (created once, then reused). The database decides who keeps a join way
- * (one row per member). A join way this call created and does not keep — a concurrent request
- * stored its own first, or get_join_way or the insert failed — is deleted on WeCom (del_join_way):
- * it would count against the corp's quota (500 000, shared with 「联系我」) for good, and
- * API-created join ways are not in the admin console. Best effort: a failed deletion is logged
- * (`JOIN_WAY_NOT_DELETED`) and never changes the answer. No transaction or lock is held across
- * the WeCom calls (PGlite has one connection), so two racing requests may both create one; the
- * loser deletes its own.
+ * The inviter's join QR (created once, then reused for good: it is printed and shared). The
+ * database decides who keeps a join way (one row per member). A join way this call created and
+ * does not keep — a concurrent request stored its own first, or get_join_way or the insert failed —
+ * is deleted on WeCom (del_join_way): it would count against the corp's quota (500 000, shared with
+ * 「联系我」) for good, and API-created join ways are not in the admin console. Best effort: a failed
+ * deletion is logged (`JOIN_WAY_NOT_DELETED`) and never changes the answer. No transaction or lock
+ * is held across the WeCom calls (PGlite has one connection), so two racing requests may both
+ * create one; the loser deletes its own. add_join_way is never retried after a failure that may
+ * have reached WeCom (see {@link addJoinWay}); such a failure is logged (`JOIN_WAY_MAYBE_CREATED`)
+ * and answered as an error, and the next 入群 makes a new one. A stored join way made for groups
+ * that are no longer the configured ones (WECOM_JOIN_CHATS changed) is pointed at the current ones
+ * in place ({@link moveJoinWay}), so the QRs already shared lead there too; if WeCom refuses, the
+ * stored one is handed out as it is.
  */
 export async function joinQr(
   db: Kysely<Database>,
   api: ApiClient,
   o: { member: Pick<Member, 'id' | 'appid'>; chatIds: string[]; now: Date; logger?: Logger },
 ) {
+  const chatIds = o.chatIds.slice(0, JOIN_WAY_CHATS)
+  const chats = JSON.stringify(chatIds)
   const stored = () =>
     db
       .selectFrom('wecom_join_ways')
       .selectAll()
       .where('member_id', '=', o.member.id)
       .executeTakeFirst()
-  const existing = await stored()
-  if (existing) return { qrCode: existing.qr_code, state: existing.state, created: false }
-  const state = inviteScene(await inviteCode(db, o.member, o.now))
-  const configId = await addJoinWay(api, {
-    state,
-    chatIds: o.chatIds,
-    remark: `invite ${o.member.id}`,
-  })
-  const notDeleted = (reason: string, error: unknown) =>
+  const notDeleted = (configId: string, reason: string, error: unknown) =>
     o.logger?.warn('join way left on WeCom', {
       code: 'JOIN_WAY_NOT_DELETED',
       memberId: o.member.id,
@@ -75,8 +82,35 @@ export async function joinQr(
       reason,
       error,
     })
-  const discard = (reason: string) =>
-    delJoinWay(api, configId).catch((error: unknown) => notDeleted(reason, error))
+  const discard = (configId: string, reason: string) =>
+    delJoinWay(api, configId).catch((error: unknown) => notDeleted(configId, reason, error))
+
+  const existing = await stored()
+  if (existing) {
+    const current = await storedChats(db, api, existing, o.logger)
+    // Unknown (get_join_way failed for a row stored before chat_ids): kept, as it was.
+    if (current === undefined || current === chats)
+      return { qrCode: existing.qr_code, state: existing.state, created: false }
+    // Made for other groups: moved to the current ones in place; refused → handed out as it is.
+    const moved = await moveJoinWay(db, api, existing, chatIds, o.logger)
+    const row = moved.status === 'updated' ? moved.row : existing
+    return { qrCode: row.qr_code, state: row.state, created: false }
+  }
+  const state = inviteScene(await inviteCode(db, o.member, o.now))
+  let configId: string
+  try {
+    configId = await addJoinWay(api, { state, chatIds, remark: joinWayRemark(o.member.id) })
+  } catch (error) {
+    // WeCom may have made it (its config_id never came): it cannot be found again to delete.
+    if (error instanceof WechatNetworkError && error.maybeDelivered)
+      o.logger?.warn('join way may be left on WeCom', {
+        code: 'JOIN_WAY_MAYBE_CREATED',
+        memberId: o.member.id,
+        state,
+        error,
+      })
+    throw error
+  }
 
   let row: Selectable<WecomJoinWaysTable> | undefined
   try {
@@ -89,6 +123,7 @@ export async function joinQr(
         qr_code: way.qr_code,
         state,
         created_at: o.now,
+        chat_ids: chats,
       })
       .onConflict((oc) => oc.column('member_id').doNothing())
       .returningAll()
@@ -99,19 +134,160 @@ export async function joinQr(
       (r) => r?.config_id === configId,
       () => undefined,
     )
-    if (kept === undefined) notDeleted('unknown_if_stored', error)
-    else if (!kept) await discard('not_stored')
+    if (kept === undefined) notDeleted(configId, 'unknown_if_stored', error)
+    else if (!kept) await discard(configId, 'not_stored')
     throw error
   }
   if (row) return { qrCode: row.qr_code, state: row.state, created: true }
   // A concurrent request stored its join way first: use that one, delete ours.
-  await discard('lost_race')
+  await discard(configId, 'lost_race')
   const kept = await db
     .selectFrom('wecom_join_ways')
     .selectAll()
     .where('member_id', '=', o.member.id)
     .executeTakeFirstOrThrow()
   return { qrCode: kept.qr_code, state: kept.state, created: false }
+}
+
+/**
+ * The groups a stored join way leads into (JSON, as {@link joinQr} compares them). A row stored
+ * before they were recorded asks WeCom (get_join_way) once and records them; undefined when that
+ * fails — the row is then kept as it is.
+ */
+async function storedChats(
+  db: Kysely<Database>,
+  api: ApiClient,
+  row: Selectable<WecomJoinWaysTable>,
+  logger: Logger | undefined,
+): Promise<string | undefined> {
+  if (row.chat_ids !== null) return row.chat_ids
+  let chats: string
+  try {
+    chats = JSON.stringify((await getJoinWay(api, row.config_id)).chat_id_list ?? [])
+  } catch (error) {
+    logger?.warn('join way groups unknown', {
+      memberId: row.member_id,
+      configId: row.config_id,
+      error,
+    })
+    return undefined
+  }
+  await db
+    .updateTable('wecom_join_ways')
+    .set({ chat_ids: chats })
+    .where('member_id', '=', row.member_id)
+    .where('config_id', '=', row.config_id)
+    .execute()
+  return chats
+}
+
+/** The remark a member's join way carries (sent again on every update: it overwrites). */
+function joinWayRemark(memberId: number) {
+  return `invite ${memberId}`
+}
+
+/** What {@link moveJoinWay} did. */
+type Moved =
+  | { status: 'updated'; row: Selectable<WecomJoinWaysTable> }
+  /** WeCom refused or failed: the stored join way is unchanged (still the old groups). */
+  | { status: 'failed' }
+  /** Updated on WeCom, but the member's row is no longer this join way: nothing stored. */
+  | { status: 'gone' }
+
+/**
+ * Points a stored join way at `chatIds` on WeCom (update_join_way, with its own `state` and every
+ * other field as add_join_way sent them: the update overwrites), then stores what WeCom says it now
+ * is (get_join_way: its QR and groups — the docs do not say whether the QR changes). The row is
+ * updated only while it is still this join way (fenced on config_id): an 入群 and a sweep racing
+ * send the same body, so whichever stores last stores the same. A failure leaves the row as it was
+ * (logged `JOIN_WAY_NOT_UPDATED`): the next 入群 or sweep tries again.
+ */
+async function moveJoinWay(
+  db: Kysely<Database>,
+  api: ApiClient,
+  row: Selectable<WecomJoinWaysTable>,
+  chatIds: string[],
+  logger: Logger | undefined,
+): Promise<Moved> {
+  let way: Awaited<ReturnType<typeof getJoinWay>>
+  try {
+    await updateJoinWay(api, row.config_id, {
+      state: row.state,
+      chatIds,
+      remark: joinWayRemark(row.member_id),
+    })
+    way = await getJoinWay(api, row.config_id)
+  } catch (error) {
+    logger?.warn('join way still leads into the old groups', {
+      code: 'JOIN_WAY_NOT_UPDATED',
+      memberId: row.member_id,
+      configId: row.config_id,
+      error,
+    })
+    return { status: 'failed' }
+  }
+  const saved = await db
+    .updateTable('wecom_join_ways')
+    .set({ qr_code: way.qr_code, chat_ids: JSON.stringify(way.chat_id_list ?? chatIds) })
+    .where('member_id', '=', row.member_id)
+    .where('config_id', '=', row.config_id)
+    .returningAll()
+    .executeTakeFirst()
+  return saved ? { status: 'updated', row: saved } : { status: 'gone' }
+}
+
+/** Join ways a sweep reads per query. */
+const SWEEP_BATCH = 100
+/** Failures after which a sweep stops (WeCom down or refusing): the rest waits for the next. */
+const SWEEP_FAILURES = 3
+
+/** What a sync did: join ways moved to the current groups, failures, whether it stopped early. */
+export interface JoinWaySync {
+  updated: number
+  failed: number
+  more: boolean
+}
+
+/**
+ * Points the stored join ways made for groups other than `chatIds` (WECOM_JOIN_CHATS changed) at
+ * `chatIds`, in place ({@link moveJoinWay}): a member who never sends 入群 again (which moves
+ * theirs, see {@link joinQr}) would otherwise hand out a QR leading into the old groups for good.
+ * Their QRs keep working. Rows stored before their groups were recorded learn them from
+ * get_join_way. A failure leaves the row for the next sync. Stops after {@link SWEEP_FAILURES}
+ * failures, or when `more()` says no more batches may start.
+ */
+export async function syncJoinWays(
+  db: Kysely<Database>,
+  api: ApiClient,
+  o: { chatIds: string[]; logger?: Logger; more?: () => boolean },
+): Promise<JoinWaySync> {
+  const chatIds = o.chatIds.slice(0, JOIN_WAY_CHATS)
+  const chats = JSON.stringify(chatIds)
+  const done: JoinWaySync = { updated: 0, failed: 0, more: false }
+  let after = 0
+  for (;;) {
+    const rows = await db
+      .selectFrom('wecom_join_ways')
+      .selectAll()
+      .where('member_id', '>', after)
+      .where((eb) => eb.or([eb('chat_ids', 'is', null), eb('chat_ids', '<>', chats)]))
+      .orderBy('member_id')
+      .limit(SWEEP_BATCH)
+      .execute()
+    for (const row of rows) {
+      after = row.member_id
+      const current = await storedChats(db, api, row, o.logger)
+      if (current === undefined) done.failed++
+      else if (current !== chats) {
+        const moved = await moveJoinWay(db, api, row, chatIds, o.logger)
+        if (moved.status === 'updated') done.updated++
+        else if (moved.status === 'failed') done.failed++
+      }
+      if (done.failed >= SWEEP_FAILURES) return { ...done, more: true }
+    }
+    if (rows.length < SWEEP_BATCH) return done
+    if (o.more?.() === false) return { ...done, more: true }
+  }
 }
 
 /** A WeCom external contact to find or record as a member. */

@@ -1026,6 +1026,8 @@ export interface WecomJoinWaysTable {
   qr_code: string
   state: string
   created_at: Timestamp
+  /** The groups it leads into, a JSON array as WeCom reports them (migrations/0072); null: stored before. */
+  chat_ids: string | null
 }
 
 /** An account's overrides of the alert rules' defaults (JSON; src/analytics/alert-rules.ts). */

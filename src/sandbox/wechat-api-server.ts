@@ -238,20 +238,32 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     '/cgi-bin/externalcontact/groupchat/add_join_way': [
       'groupchat.add_join_way',
       ({ body }) => {
-        const chats = body.chat_id_list as string[] | undefined
-        if (body.scene !== 2 || !chats?.length || chats.length > 5)
-          return { errcode: 40058, errmsg: 'invalid scene or chat_id_list' }
-        if (typeof body.state !== 'string' || body.state.length > 30)
-          return { errcode: 40058, errmsg: 'state: at most 30 characters' }
+        const bad = badJoinWay(body)
+        if (bad) return bad
         const configId = `cfg${++seq}`
         joinWays.set(configId, {
+          ...joinWayFields(body),
           config_id: configId,
-          scene: 2,
-          chat_id_list: chats,
-          state: body.state,
           qr_code: `https://wework.qpic.cn/wwpic/sandbox-join-${configId}`,
         })
         return { errcode: 0, errmsg: 'ok', config_id: configId }
+      },
+    ],
+    // Overwrites the config's fields (as add_join_way takes them); its QR stays the same.
+    '/cgi-bin/externalcontact/groupchat/update_join_way': [
+      'groupchat.update_join_way',
+      ({ body }) => {
+        const configId = String(body.config_id)
+        const way = joinWays.get(configId)
+        if (!way) return { errcode: 41044, errmsg: 'invalid config_id' }
+        const bad = badJoinWay(body)
+        if (bad) return bad
+        joinWays.set(configId, {
+          ...joinWayFields(body),
+          config_id: configId,
+          qr_code: way.qr_code,
+        })
+        return { errcode: 0, errmsg: 'ok' }
       },
     ],
     '/cgi-bin/externalcontact/groupchat/get_join_way': [
@@ -614,6 +626,32 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
 
 /** The sandbox API's type. */
 export type SandboxApi = Awaited<ReturnType<typeof startSandboxApi>>
+
+/** The fields of add_join_way / update_join_way a join way keeps (the update overwrites them). */
+const JOIN_WAY_FIELDS = [
+  'scene',
+  'remark',
+  'auto_create_room',
+  'room_base_name',
+  'room_base_id',
+  'chat_id_list',
+  'state',
+  'mark_source',
+]
+
+function joinWayFields(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(JOIN_WAY_FIELDS.filter((k) => k in body).map((k) => [k, body[k]]))
+}
+
+/** WeCom's refusal of a join way's fields (QR scene, one to five groups, state ≤ 30). */
+function badJoinWay(body: Record<string, unknown>) {
+  const chats = body.chat_id_list as string[] | undefined
+  if (body.scene !== 2 || !chats?.length || chats.length > 5)
+    return { errcode: 40058, errmsg: 'invalid scene or chat_id_list' }
+  if (typeof body.state !== 'string' || body.state.length > 30)
+    return { errcode: 40058, errmsg: 'state: at most 30 characters' }
+  return undefined
+}
 
 /** What a sandbox QR ticket carries (`expiresAt` null = permanent). */
 interface SandboxQr {

@@ -112,27 +112,63 @@ export async function groupChatGet(api: ApiClient, chatId: string) {
   }
 }
 
-/** A QR join way into up to five groups, carrying `state` (≤ 30 characters) into groupchat/get. */
-export async function addJoinWay(
-  api: ApiClient,
-  r: { state: string; chatIds: string[]; remark?: string },
-) {
+/** WeCom takes at most five groups per join way (`chat_id_list`). */
+export const JOIN_WAY_CHATS = 5
+
+/**
+ * A QR join way into up to five groups, carrying `state` (≤ 30 characters) into groupchat/get.
+ * Not retried after a failure that may have reached WeCom (a timeout, a dropped connection, a
+ * 5xx): it may have created a config whose `config_id` we never saw — one that counts against the
+ * corp's quota for good and that nothing can delete (WeCom lists no join ways). Only a failure
+ * known not to have executed (an errcode answer, a refused connection, a 503) is retried.
+ */
+export async function addJoinWay(api: ApiClient, r: JoinWayFields) {
   const res = await api.call({
     method: 'groupchat.add_join_way',
     path: '/cgi-bin/externalcontact/groupchat/add_join_way',
     http: 'POST',
-    body: {
-      scene: 2,
-      chat_id_list: r.chatIds.slice(0, 5),
-      state: r.state,
-      remark: r.remark,
-      mark_source: true,
-    },
+    body: joinWayBody(r),
     auth: true,
+    idempotent: false,
   })
   return String(res.config_id)
 }
 
+/** What this app sets on a join way (the rest of add_join_way's fields are left out). */
+export interface JoinWayFields {
+  state: string
+  chatIds: string[]
+  remark?: string
+}
+
+/** The body fields add_join_way and update_join_way share: the same for both, so nothing drifts. */
+function joinWayBody(r: JoinWayFields) {
+  return {
+    scene: 2,
+    chat_id_list: r.chatIds.slice(0, JOIN_WAY_CHATS),
+    state: r.state,
+    remark: r.remark,
+    mark_source: true,
+  }
+}
+
+/**
+ * Points an existing join way at other groups, in place: its QR (already shared) keeps working. The
+ * update overwrites the config, so every field add_join_way sent is sent again — `state` above all,
+ * which credits the inviter. Idempotent (the same body twice leaves the same config), so retried
+ * as any call.
+ */
+export async function updateJoinWay(api: ApiClient, configId: string, r: JoinWayFields) {
+  await api.call({
+    method: 'groupchat.update_join_way',
+    path: '/cgi-bin/externalcontact/groupchat/update_join_way',
+    http: 'POST',
+    body: { config_id: configId, ...joinWayBody(r) },
+    auth: true,
+  })
+}
+
+/** A join way this app created: its QR, `state` and groups (`chat_id_list`). */
 export async function getJoinWay(api: ApiClient, configId: string) {
   const res = await api.call({
     method: 'groupchat.get_join_way',
@@ -141,7 +177,12 @@ export async function getJoinWay(api: ApiClient, configId: string) {
     body: { config_id: configId },
     auth: true,
   })
-  return res.join_way as { config_id: string; qr_code: string; state: string }
+  return res.join_way as {
+    config_id: string
+    qr_code: string
+    state: string
+    chat_id_list?: string[]
+  }
 }
 
 /**
