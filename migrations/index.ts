@@ -67,6 +67,7 @@ import * as m0066 from './0066_first_purchase_once.js'
 import * as m0067 from './0067_marketing_opted_out_at.js'
 import * as m0068 from './0068_order_stock_taken.js'
 import * as m0069 from './0069_redemption_stock_taken.js'
+import * as m0070 from './0070_refund_cap_paid.js'
 import * as m0071 from './0071_outbox_expiring_index.js'
 import * as m0072 from './0072_join_way_chats.js'
 
@@ -135,6 +136,7 @@ export const migrations: Record<string, Migration> = {
   '0067_marketing_opted_out_at': m0067,
   '0068_order_stock_taken': m0068,
   '0069_redemption_stock_taken': m0069,
+  '0070_refund_cap_paid': m0070,
   '0071_outbox_expiring_index': m0071,
   '0072_join_way_chats': m0072,
 }

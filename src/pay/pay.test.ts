@@ -254,6 +254,26 @@ describe('the gateway against the sandbox Pay server', () => {
     await expect(proxied.refundQuery('R-Q-1')).rejects.toBeInstanceOf(PayApiError)
   })
 
+  it('takes only WeChat Pay’s own “no such bill” (404 NOT_FOUND) for a transfer bill that does not exist', async () => {
+    const g = await gateway()
+    // 404 NOT_FOUND 记录不存在: WeChat Pay has no such bill
+    expect(await g.transferQuery('TBNONE0001')).toBeNull()
+    // a proxy's 404 page, or a 404 with another code: an error that keeps the bill number
+    pay.faultTransferQueries(
+      { status: 404, text: '<html>404 Not Found</html>' },
+      { status: 404, code: 'RESOURCE_NOT_EXISTS', message: '资源不存在' },
+    )
+    await expect(g.transferQuery('TBNONE0001')).rejects.toMatchObject({
+      status: 404,
+      code: 'HTTP_ERROR',
+    })
+    await expect(g.transferQuery('TBNONE0001')).rejects.toMatchObject({
+      status: 404,
+      code: 'RESOURCE_NOT_EXISTS',
+    })
+    expect(await g.transferQuery('TBNONE0001')).toBeNull()
+  })
+
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {
     const stranger = await gateway({ privateKeyPem: generatePemKeyPair().privateKey })
     const e = await stranger.jsapi(order('QZ-GW-0003')).catch((error: unknown) => error)

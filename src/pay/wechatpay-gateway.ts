@@ -325,8 +325,17 @@ type Call = (
 ) => Promise<Output>
 
 /**
+ * The code of WeChat Pay's 404 for a transfer bill number it does not know (NOT_FOUND 记录不存在,
+ * as its transfer queries answer). Nothing else: a transfer given up on that answer returns the
+ * member's points, so a 404 of a proxy or a wrong route — or a code WeChat Pay has not documented
+ * for this query ("unknown error code ⇒ keep the bill number", protocol §1.5) — is an error.
+ */
+const NO_SUCH_BILL = new Set(['NOT_FOUND'])
+
+/**
  * Merchant transfers (商家转账, ../shared/protocol/wechatpay-v3-transfers-bills.md §1) through the
- * signed {@link Call}: create, query by `out_bill_no` (404 → null), and cancel with an empty body.
+ * signed {@link Call}: create, query by `out_bill_no` (WeChat Pay's own "no such bill" → null), and
+ * cancel with an empty body.
  */
 function transferMethods(
   call: Call,
@@ -343,7 +352,7 @@ function transferMethods(
     },
     async transferQuery(outBillNo) {
       const out = await call('GET', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}`)
-      if (out.status === 404) return null
+      if (out.status === 404 && NO_SUCH_BILL.has(String(out.data?.code))) return null
       return bill('transferQuery', out)
     },
     async cancelTransfer(outBillNo) {

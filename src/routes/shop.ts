@@ -500,6 +500,7 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
           String(r.out_refund_no ?? ''),
           String(r.refund_status ?? n.eventType.slice('REFUND.'.length)),
           now,
+          o.logger,
         )
         o.logger.info('refund notification', { id: n.id, outcome })
       } else if (n.eventType.startsWith('MCHTRANSFER.') && n.originalType === 'mch_payment') {

@@ -14,7 +14,7 @@ import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.j
 import { runShopMaintenance } from '../shop/maintenance.js'
 import { nodeShop } from '../shop/node-shop.js'
 import { DEFAULT_TRANSFER_SETTINGS } from '../shop/transfer-bills.js'
-import { transferRetryDelayMs } from '../shop/transfers.js'
+import { sendTransfer, TRANSFER_MAX_ATTEMPTS, transferRetryDelayMs } from '../shop/transfers.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import type { ShopRouteOptions } from './shop.js'
 
@@ -457,6 +457,70 @@ forEachDatabase(
         { rule: 'redeem', delta: -5000 },
         { rule: 'redeem_refund', delta: 5000 },
       ])
+    })
+
+    it('keeps a refused bill when the query’s 404 is not WeChat Pay’s “no such bill” (a proxy): no points back for a bill that exists', async () => {
+      const u = await follower(5000)
+      await redeem(u.openid)
+      const row = await transferOf(u.id)
+      const later = async (ms: number) => {
+        try {
+          offset.ms = ms
+          return await maintain()
+        } finally {
+          offset.ms = 0
+        }
+      }
+      // WeChat Pay creates the bill, but its answer is lost: the same bill again later
+      pay.faultTransferCreates('drop')
+      await maintain()
+      expect(await transferOf(u.id)).toMatchObject({ state: 'pending', attempts: 1 })
+      expect(pay.transfer(row.out_bill_no)?.state).toBe('WAIT_USER_CONFIRM')
+      // the retry is refused, and the query that decides whether it ends meets a proxy's 404
+      pay.faultTransferCreates({ status: 400, code: 'INVALID_REQUEST', message: '参数错误' })
+      pay.faultTransferQueries({ status: 404, text: '<html><h1>404 Not Found</h1></html>' })
+      const first = transferRetryDelayMs(1) + 1000
+      await later(first)
+      // not WeChat Pay's NOT_FOUND: nothing decided, the bill is kept and the points stay spent
+      expect(await transferOf(u.id)).toMatchObject({ state: 'pending', attempts: 2 })
+      expect(await pointsLedger(u.id)).toEqual([{ rule: 'redeem', delta: -5000 }])
+      // a 404 of WeChat Pay's shape with another code decides nothing either
+      pay.faultTransferCreates({ status: 400, code: 'INVALID_REQUEST', message: '参数错误' })
+      pay.faultTransferQueries({ status: 404, code: 'RESOURCE_NOT_EXISTS', message: '资源不存在' })
+      const second = first + transferRetryDelayMs(2) + 1000
+      await later(second)
+      expect(await transferOf(u.id)).toMatchObject({ state: 'pending', attempts: 3 })
+      // the next send finds the bill (same number, same body); the member confirms and is paid once
+      await later(second + transferRetryDelayMs(3) + 1000)
+      expect((await transferOf(u.id)).state).toBe('wait_user_confirm')
+      await pay.confirmTransfer(row.out_bill_no)
+      expect((await transferOf(u.id)).state).toBe('success')
+      expect(await pointsLedger(u.id)).toEqual([{ rule: 'redeem', delta: -5000 }])
+    })
+
+    it('keeps a bill whose ten creates all went unanswered although WeChat Pay does not know it yet, and sends it again', async () => {
+      const u = await follower(5000)
+      await redeem(u.openid)
+      const row = await transferOf(u.id)
+      const deps = { db: get().db, shop, timeZone: TZ, logger: silentLogger }
+      // every create answers 500 SYSTEM_ERROR (WeChat Pay asks for the same number again)
+      let at = Date.now()
+      for (let i = 1; i <= TRANSFER_MAX_ATTEMPTS; i++) {
+        pay.faultTransferCreates('error')
+        expect(await sendTransfer(deps, row.out_bill_no, new Date(at))).toBe('pending')
+        at += transferRetryDelayMs(i)
+      }
+      // out of tries, and the query answers NOT_FOUND: a bill still being accepted is not found
+      // either — kept, the points stay spent, sent again later
+      const kept = await transferOf(u.id)
+      expect(kept).toMatchObject({ state: 'pending', attempts: TRANSFER_MAX_ATTEMPTS })
+      expect(kept.next_attempt_at!.getTime()).toBe(at) // the last try's back-off
+      expect(await pointsLedger(u.id)).toEqual([{ rule: 'redeem', delta: -5000 }])
+      // WeChat Pay answers again: the same bill is created, the member confirms and is paid
+      expect(await sendTransfer(deps, row.out_bill_no, new Date(at))).toBe('wait_user_confirm')
+      await pay.confirmTransfer(row.out_bill_no)
+      expect((await transferOf(u.id)).state).toBe('success')
+      expect(await pointsLedger(u.id)).toEqual([{ rule: 'redeem', delta: -5000 }])
     })
 
     it('refuses cashback below 10 fen, and pays a 10-fen one', async () => {

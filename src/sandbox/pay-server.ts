@@ -123,6 +123,8 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   const merchantKey: KeyObject = createPublicKey(options.merchantPublicKey)
   const orders = new Map<string, SandboxOrder>()
   const calls = new Map<string, number>()
+  /** Refund requests (POST /v3/refund/domestic/refunds) received, by out_refund_no. */
+  const refundPosts = new Map<string, number>()
 
   function sign(message: string, m: KeyMode = mode) {
     return createSign('RSA-SHA256').update(message).sign(signers[m].keys.privateKey, 'base64')
@@ -324,6 +326,8 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     }
 
     if (req.method === 'POST' && url.pathname === '/v3/refund/domestic/refunds') {
+      const counted = String(body.out_refund_no ?? '')
+      refundPosts.set(counted, (refundPosts.get(counted) ?? 0) + 1)
       const no = String(body.out_trade_no ?? '')
       const o = orders.get(no)
       if (!o) return error(res, 404, 'RESOURCE_NOT_EXISTS', '订单不存在')
@@ -428,6 +432,8 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       mode = m
     },
     calls: (pathname: string) => calls.get(pathname) ?? 0,
+    /** How many refund requests named `outRefundNo` (each POST, accepted or not). */
+    refundRequests: (outRefundNo: string) => refundPosts.get(outRefundNo) ?? 0,
     /** How new refunds are answered (default PROCESSING, then completeRefund). */
     answerRefundsWith(status: RefundAnswer) {
       refundAnswer = status
@@ -500,6 +506,16 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         notification: n,
         answer: await deliver(String(r.notifyUrl ?? order.body.notify_url), n),
       }
+    },
+    /**
+     * An operator re-applies an ABNORMAL refund (apply-abnormal-refund, or 商户平台): WeChat Pay is
+     * processing it again — its query answers PROCESSING, no notification until it ends.
+     */
+    reapplyRefund(outRefundNo: string) {
+      const found = findRefund(outRefundNo)
+      if (found?.refund.status !== 'ABNORMAL')
+        throw new Error(`sandbox pay: refund ${outRefundNo} is not ABNORMAL`)
+      found.refund.status = 'PROCESSING'
     },
     /** Bills (pay-bills.ts): their text, faults, and payments and refunds made outside the shop. */
     billText: bills.billText,

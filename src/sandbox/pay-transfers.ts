@@ -12,7 +12,8 @@
  * `confirmTransfer` (the member confirms in the mini program → SUCCESS), `failTransfer`,
  * `expireTransfers` (24 h → FAIL OVERDUE_CLOSE), each sending MCHTRANSFER.BILL.FINISHED
  * (`mch_payment`) to the bill's notify_url; `faultTransferCreates` makes the next creates answer
- * 500 or carry the call out and drop the answer. `POST /sandbox/transfer/{no}/confirm` is the
+ * 500 or carry the call out and drop the answer, `faultTransferQueries` the next queries answer
+ * an error (a proxy's 404, say) whatever the bill. `POST /sandbox/transfer/{no}/confirm` is the
  * confirmation over HTTP (the shop demo).
  */
 import { randomBytes } from 'node:crypto'
@@ -50,6 +51,14 @@ export type TransferCreateFault =
   /** Any refusal, nothing created. */
   | { status: number; code: string; message: string }
 
+/**
+ * What the next query answers instead of the bill: an error answer of WeChat Pay's own shape
+ * (signed JSON), or `text` as is, unsigned — a proxy's or a wrong route's 404 page.
+ */
+export type TransferQueryFault =
+  | { status: number; code: string; message: string }
+  | { status: number; text: string }
+
 /** What the transfers need from the Pay server. */
 export interface TransferServerContext {
   mchid: string
@@ -77,6 +86,7 @@ export function sandboxTransfers(ctx: TransferServerContext) {
   const bills = new Map<string, SandboxTransfer>()
   const requests = new Map<string, string[]>()
   const faults: TransferCreateFault[] = []
+  const queryFaults: TransferQueryFault[] = []
   const deliveries = new Set<Promise<unknown>>()
   let answerWith: 'WAIT_USER_CONFIRM' | 'ACCEPTED' = 'WAIT_USER_CONFIRM'
   let seq = 0
@@ -225,7 +235,12 @@ export function sandboxTransfers(ctx: TransferServerContext) {
     const no = decodeURIComponent(one[1]!)
     const t = bills.get(no)
     if (req.method === 'GET' && !one[2]) {
-      if (!t) ctx.error(res, 404, 'NOT_FOUND', '记录不存在')
+      const fault = queryFaults.shift()
+      if (fault && 'text' in fault) {
+        res.writeHead(fault.status, { 'content-type': 'text/html' })
+        res.end(fault.text)
+      } else if (fault) ctx.error(res, fault.status, fault.code, fault.message)
+      else if (!t) ctx.error(res, 404, 'NOT_FOUND', '记录不存在')
       else ctx.reply(res, 200, resource(no, t))
       return true
     }
@@ -290,6 +305,10 @@ export function sandboxTransfers(ctx: TransferServerContext) {
     /** The next creates, in order, answer with these faults. */
     faultTransferCreates(...next: TransferCreateFault[]) {
       faults.push(...next)
+    },
+    /** The next queries, in order, answer with these faults (the bill itself is unchanged). */
+    faultTransferQueries(...next: TransferQueryFault[]) {
+      queryFaults.push(...next)
     },
     /**
      * The member confirms in the mini program: WAIT_USER_CONFIRM → TRANSFERING → SUCCESS (or FAIL

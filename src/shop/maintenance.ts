@@ -8,10 +8,13 @@
  *      transaction a refund of what remains refundable recorded for each paid order and the units
  *      of stock its paid and refunded orders took given back;
  *   3. the refund queue: refunds WeChat Pay has not accepted yet and that are due (those just
- *      recorded included), sent with the same number, backing off, until accepted or failed;
- *   4. refunds WeChat Pay accepted but that are still `processing` when their poll is due (10
- *      minutes after acceptance, then less often): asked about and settled like a notification,
- *      each claimed by a conditional update of `next_attempt_at` with SKIP LOCKED;
+ *      recorded included), sent with the same number, backing off, until accepted or failed —
+ *      each claimed first by moving its `next_attempt_at` to a lease's end with SKIP LOCKED, so
+ *      one process sends it;
+ *   4. refunds WeChat Pay accepted but that are still open when their poll is due: `processing`
+ *      ones (10 minutes after acceptance, then less often) and `abnormal` ones waiting on an
+ *      operator (hourly): asked about and settled like a notification, each claimed by a
+ *      conditional update of `next_attempt_at` with SKIP LOCKED;
  *   5. cashback transfers (src/shop/transfers.ts): due ones created at WeChat Pay (same bill number
  *      and body every time), those whose notification may be lost asked about, bills unconfirmed
  *      for 24 hours cancelled — claimed the same way.
@@ -23,7 +26,7 @@ import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
 import { applyTransaction, closeOrder, releaseStock } from './orders.js'
-import { pollRefund, refundableFen, sendRefund } from './refunds.js'
+import { pollRefund, refundableFen, runRefundQueue } from './refunds.js'
 import { runTransferQueue } from './transfers.js'
 
 /** The shop's services: settings and the payment gateway. */
@@ -115,20 +118,10 @@ export async function runShopMaintenance(
     }
   }
 
-  // The refund queue: due ones only (failed sends back off), so refunds that keep failing never
-  // hold newer ones back.
-  const waiting = await db
-    .selectFrom('refunds')
-    .select('out_refund_no')
-    .where('status', '=', 'requested')
-    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', o.now)]))
-    .orderBy('next_attempt_at')
-    .limit(200)
-    .execute()
-  for (const r of waiting) {
-    const status = await sendRefund(db, gateway, settings, r.out_refund_no, o.now, o.logger)
-    if (status !== 'requested') summary.refundsSent++
-  }
+  // The refund queue: due ones only, each claimed by one process (refunds.ts).
+  const queue = await runRefundQueue(db, gateway, settings, o.now, o.logger)
+  summary.refundsSent += queue.refundsSent
+  summary.errors += queue.errors
 
   // Processing refunds whose poll is due, claimed by moving their next poll (several processes
   // never ask about the same refund at once; one whose query fails waits its turn again). The

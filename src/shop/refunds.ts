@@ -9,6 +9,7 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { PayApiError, type PayGateway, type Refund } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
+import { releaseStock } from './orders.js'
 import { takeBackPurchase } from './purchase-grants.js'
 
 export type RefundRequest =
@@ -111,7 +112,77 @@ export const refundRetryDelayMs = (attempts: number) =>
   Math.min(6 * 3600_000, 60_000 * 2 ** Math.max(0, attempts - 1))
 
 /**
- * Sends one requested refund (same number every time); returns its status afterwards. A send that
+ * How long a refund claimed for a send is left to its sender — longer than a send and a refund
+ * query take — before another process may take it over (a sender that died): the same number
+ * again, which WeChat Pay takes as the same refund.
+ */
+export const REFUND_SEND_LEASE_MS = 2 * 60_000
+
+/**
+ * Claims one due `requested` refund for a send: one conditional update moves its
+ * `next_attempt_at` to the end of a lease ({@link REFUND_SEND_LEASE_MS}), so of several processes
+ * (two runs of the queue, an operator's retry) exactly one sends it; the others find it not due.
+ */
+const claimRefund = async (db: Kysely<Database>, outRefundNo: string, now: Date) =>
+  (await db
+    .updateTable('refunds')
+    .set({ next_attempt_at: new Date(now.getTime() + REFUND_SEND_LEASE_MS) })
+    .where('out_refund_no', '=', outRefundNo)
+    .where('status', '=', 'requested')
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+    .returning('id')
+    .executeTakeFirst()) !== undefined
+
+/**
+ * The refund queue, one pass (shop maintenance): claims up to `limit` due `requested` refunds
+ * (failed sends back off, so refunds that keep failing never hold newer ones back) by moving their
+ * `next_attempt_at` to a lease's end, skipping rows another process is claiming (FOR UPDATE SKIP
+ * LOCKED) — so each is sent by one process — and sends them. Errors are counted and logged.
+ */
+export async function runRefundQueue(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  now: Date,
+  logger?: Logger,
+  limit = 200,
+): Promise<{ refundsSent: number; errors: number }> {
+  const claimed = await db
+    .updateTable('refunds')
+    .set({ next_attempt_at: new Date(now.getTime() + REFUND_SEND_LEASE_MS) })
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('refunds')
+        .select('id')
+        .where('status', '=', 'requested')
+        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+        .orderBy('next_attempt_at')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returning('out_refund_no')
+    .execute()
+  const summary = { refundsSent: 0, errors: 0 }
+  for (const r of claimed) {
+    try {
+      const status = await sendClaimed(db, gateway, s, r.out_refund_no, now, logger)
+      if (status !== 'requested') summary.refundsSent++
+    } catch (error) {
+      // still claimed: sent again when the lease ends
+      summary.errors++
+      logger?.warn('could not send a refund', { outRefundNo: r.out_refund_no, error })
+    }
+  }
+  return summary
+}
+
+/**
+ * Sends one requested refund (same number every time) if it is due, claiming it first (one
+ * conditional update: of several callers at once, one sends); returns its status afterwards — a
+ * refund not due, or being sent by another process, is `requested`. A send that
  * errors may still have been accepted (a timeout, a 200 whose signature does not verify): when the
  * tries run out WeChat Pay is asked first, and a refund it knows is applied as its notification
  * would be; only "no such refund" (404) after WeChat Pay itself refused the last send (a 4xx
@@ -121,6 +192,26 @@ export const refundRetryDelayMs = (attempts: number) =>
  * (and asked about) again later.
  */
 export async function sendRefund(
+  db: Kysely<Database>,
+  gateway: PayGateway,
+  s: ShopSettings,
+  outRefundNo: string,
+  now: Date,
+  logger?: Logger,
+): Promise<string> {
+  if (!(await claimRefund(db, outRefundNo, now))) {
+    const current = await db
+      .selectFrom('refunds')
+      .select('status')
+      .where('out_refund_no', '=', outRefundNo)
+      .executeTakeFirstOrThrow()
+    return current.status
+  }
+  return sendClaimed(db, gateway, s, outRefundNo, now, logger)
+}
+
+/** Sends a refund this process has claimed ({@link sendRefund}). */
+async function sendClaimed(
   db: Kysely<Database>,
   gateway: PayGateway,
   s: ShopSettings,
@@ -283,10 +374,12 @@ export const REFUND_ABNORMAL_POLL_MS = 60 * 60_000
  * Asks WeChat Pay about one `processing` or `abnormal` refund (its REFUND.* notification may have
  * been lost) and settles it through the same path as the notification when the answer is final.
  * A processing refund WeChat Pay does not know (it accepted it, so this should not happen) goes
- * back to the refund queue, which sends it again with the same number. An abnormal one stays
- * abnormal (still holding the order's money) until WeChat Pay answers SUCCESS or CLOSED; while it
- * answers ABNORMAL it is asked about again in {@link REFUND_ABNORMAL_POLL_MS}. Returns what became
- * of it: `processing` when it is still open (processing or abnormal).
+ * back to the refund queue, which sends it again with the same number. An abnormal one holds the
+ * order's money until WeChat Pay answers SUCCESS or CLOSED; while it answers ABNORMAL it is asked
+ * about again in {@link REFUND_ABNORMAL_POLL_MS}; PROCESSING (an operator re-applied it:
+ * apply-abnormal-refund) makes it `processing` again, polled as such. A status WeChat Pay does not
+ * document changes nothing (logged). Returns what became of it: `processing` when it is still
+ * open (processing or abnormal).
  */
 export async function pollRefund(
   db: Kysely<Database>,
@@ -311,9 +404,13 @@ export async function pollRefund(
     )
     return requeued.numUpdatedRows > 0n ? 'requeued' : 'processing'
   }
-  const status = answer.status ?? answer.refund_status
-  if (status !== 'SUCCESS' && status !== 'CLOSED' && status !== 'ABNORMAL') return 'processing'
-  const settled = await settleRefund(db, outRefundNo, status, now)
+  const status = String(answer.status ?? answer.refund_status)
+  if (status !== 'SUCCESS' && status !== 'CLOSED' && status !== 'ABNORMAL') {
+    // PROCESSING: still (or again) under way; anything else: logged, the refund left as it is
+    await settleRefund(db, outRefundNo, status, now, logger)
+    return 'processing'
+  }
+  const settled = await settleRefund(db, outRefundNo, status, now, logger)
   if (settled !== 'settled' && status === 'ABNORMAL')
     // still waiting on an operator: asked about again in an hour
     await db
@@ -330,13 +427,26 @@ export async function pollRefund(
   return settled === 'settled' ? 'settled' : 'duplicate'
 }
 
+/** WeChat Pay's refund statuses (`status` / `refund_status`, protocol §4), as ours. */
+const REFUND_STATUSES = {
+  SUCCESS: 'success',
+  CLOSED: 'closed',
+  ABNORMAL: 'abnormal',
+  PROCESSING: 'processing',
+} as const
+
 /**
- * Settles a refund from a REFUND.* notification (or a poll's final answer): requested, processing
- * or failed → success|closed|abnormal, and abnormal → success|closed (an operator completed that
- * same refund at WeChat Pay). On success the order's refunded amount grows (→ refunded when all of
+ * Settles a refund from a REFUND.* notification (or a poll's answer): requested, processing or
+ * failed → success|closed|abnormal, and abnormal → success|closed (an operator completed that
+ * same refund at WeChat Pay). PROCESSING moves an abnormal refund (an operator re-applied it:
+ * apply-abnormal-refund) or a failed one (WeChat Pay has it after all) back to `processing`
+ * (`reopened`, polled again in {@link REFUND_POLL_AFTER_MS}); any other refund it leaves as it is.
+ * A status WeChat Pay does not document changes nothing (`unknown_status`, logged): it proves
+ * nothing about the money. On success the order's refunded amount grows (→ refunded when all of
  * it) and, in the same transaction, what the purchase granted follows the money
  * ({@link takeBackPurchase}: the refunded share of its points, the membership days at a full
- * refund). Once only: a conditional update of the refund's status. The member is locked first
+ * refund); a flagged order refunded in full gives back the unit of stock it took (it sold
+ * nothing). Once only: a conditional update of the refund's status. The member is locked first
  * (the house lock order: member, then refund and order).
  */
 export async function settleRefund(
@@ -344,9 +454,43 @@ export async function settleRefund(
   outRefundNo: string,
   refundStatus: string,
   now: Date,
-): Promise<'settled' | 'duplicate' | 'unknown_refund'> {
-  const status =
-    refundStatus === 'SUCCESS' ? 'success' : refundStatus === 'CLOSED' ? 'closed' : 'abnormal'
+  logger?: Logger,
+): Promise<'settled' | 'reopened' | 'duplicate' | 'unknown_refund' | 'unknown_status'> {
+  const status = Object.hasOwn(REFUND_STATUSES, refundStatus)
+    ? REFUND_STATUSES[refundStatus as keyof typeof REFUND_STATUSES]
+    : undefined
+  if (!status) {
+    logger?.warn('refund status unknown: the refund is left as it is', {
+      code: 'REFUND_STATUS_UNKNOWN',
+      outRefundNo,
+      refundStatus,
+    })
+    return 'unknown_status'
+  }
+  if (status === 'processing') {
+    // Nothing granted or taken back: no member lock, one conditional update.
+    const reopened = await db
+      .updateTable('refunds')
+      .set({
+        status,
+        updated_at: now,
+        next_attempt_at: new Date(now.getTime() + REFUND_POLL_AFTER_MS),
+      })
+      .where('out_refund_no', '=', outRefundNo)
+      .where('status', 'in', ['abnormal', 'failed'])
+      .returning('id')
+      .executeTakeFirst()
+    if (reopened) {
+      logger?.info('refund processing again at WeChat Pay', { outRefundNo })
+      return 'reopened'
+    }
+    const known = await db
+      .selectFrom('refunds')
+      .select('id')
+      .where('out_refund_no', '=', outRefundNo)
+      .executeTakeFirst()
+    return known ? 'duplicate' : 'unknown_refund'
+  }
   return db.transaction().execute(async (trx) => {
     const owner = await trx
       .selectFrom('refunds')
@@ -392,6 +536,12 @@ export async function settleRefund(
       return known ? 'duplicate' : 'unknown_refund'
     }
     if (status === 'success') {
+      const before = await trx
+        .selectFrom('orders')
+        .select(['status', 'group_buy_id'])
+        .where('id', '=', refund.order_id)
+        .forUpdate()
+        .executeTakeFirstOrThrow()
       const order = await trx
         .updateTable('orders')
         .set((eb) => ({
@@ -408,8 +558,22 @@ export async function settleRefund(
             .end(),
         }))
         .where('id', '=', refund.order_id)
-        .returning(['refunded_fen', 'paid_total_fen', 'amount_fen'])
+        .returning(['status', 'refunded_fen', 'paid_total_fen', 'amount_fen'])
         .executeTakeFirstOrThrow()
+      // A flagged order (its payment did not match it) granted nothing: refunded in full, it sold
+      // nothing, and the unit of stock it took comes back — once (`releaseStock`; one whose
+      // payment came after it closed gave it back already). A paid order's refund keeps it sold.
+      if (before.status === 'flagged' && order.status === 'refunded') {
+        // the group's row before the product's (the house lock order, orders.ts)
+        if (before.group_buy_id !== null)
+          await trx
+            .selectFrom('group_buys')
+            .select('id')
+            .where('id', '=', before.group_buy_id)
+            .forUpdate()
+            .execute()
+        await releaseStock(trx, { orderId: refund.order_id })
+      }
       await takeBackPurchase(trx, {
         orderId: refund.order_id,
         refundId: refund.id,

@@ -6,8 +6,10 @@
  *   transfering ─▶ success | fail           wait_user_confirm ─cancel─▶ canceling ─▶ cancelled
  *
  * - A transfer is sent with its one `out_bill_no` and the body stored at its first send, every
- *   time: a timeout, 5xx, 429 or NOT_ENOUGH is retried with backoff; a refusal (or the last try)
- *   ends it only once a query shows WeChat Pay has no such bill — a new number is never made.
+ *   time: a timeout, 5xx, 429 or NOT_ENOUGH is retried with backoff; a refusal ends it only once a
+ *   query shows WeChat Pay has no such bill (its own 404 NOT_FOUND, nothing else) — a new number
+ *   is never made. Out of tries without such a refusal, it is asked about and sent again later:
+ *   a bill still being accepted is not found either.
  * - Every answer — create, query, cancel, MCHTRANSFER.BILL.FINISHED — goes through
  *   {@link applyBill}: a non-final state only moves forward (a conditional update); a final one
  *   settles once, under the member's lock: FAIL and CANCELLED cancel the redemption in the same
@@ -133,6 +135,7 @@ async function sendFailed(
     error.status < 500 &&
     !TRANSIENT_CODES.has(error.code)
   const attempts = row.attempts + 1
+  let unconfirmed = false
   if (refused || attempts >= TRANSFER_MAX_ATTEMPTS) {
     // A refused or unanswered create may still have made the bill: only WeChat Pay's "no such
     // bill" ends it. A query that fails decides nothing.
@@ -141,9 +144,14 @@ async function sendFailed(
       await applyBill(d, known, now)
       return (await find(d.db, row.out_bill_no))!.state
     }
-    if (known === null && row.state === 'pending') {
+    // Only after WeChat Pay's own refusal of the last create: without one (a timeout, a 5xx, a
+    // 429) it may still be accepting that bill — and its query answers NOT_FOUND meanwhile — so
+    // the transfer is sent again (same number, same body) later, never ended: ending it returns
+    // the points, and a member who redeems them again would be paid twice.
+    unconfirmed = known === null && !refused
+    if (known === null && refused && row.state === 'pending') {
       d.logger?.warn('transfer refused: the cashback is cancelled and its points returned', {
-        code: refused ? 'TRANSFER_REFUSED' : 'TRANSFER_FAILED',
+        code: 'TRANSFER_REFUSED',
         outBillNo: row.out_bill_no,
         attempts,
         error: message,
@@ -152,11 +160,17 @@ async function sendFailed(
       return (await find(d.db, row.out_bill_no))!.state
     }
   }
-  d.logger?.warn('transfer not accepted yet', {
-    outBillNo: row.out_bill_no,
-    attempts,
-    error: message,
-  })
+  if (unconfirmed)
+    d.logger?.warn(
+      'transfer unconfirmed: its last create had no answer and WeChat Pay has no such bill yet; sending it again later',
+      { code: 'TRANSFER_UNCONFIRMED', outBillNo: row.out_bill_no, attempts, error: message },
+    )
+  else
+    d.logger?.warn('transfer not accepted yet', {
+      outBillNo: row.out_bill_no,
+      attempts,
+      error: message,
+    })
   await d.db
     .updateTable('transfers')
     .set({
