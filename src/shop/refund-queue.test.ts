@@ -174,6 +174,54 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
     expect(results[0]!.errors + results[1]!.errors).toBe(0)
   })
 
+  it("claims each refund just before its send: a slow WeChat Pay does not let the next run's process send the batch's tail again", async () => {
+    const { sku } = await product(1000, null)
+    const t0 = new Date()
+    const numbers: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const no = await order(sku)
+      expect(await payFor(no)).toBe('paid')
+      const o = await orderRow(no)
+      await db()
+        .insertInto('refunds')
+        .values({
+          order_id: o.id,
+          out_refund_no: `RL-${no}`,
+          amount_fen: 1000,
+          reason: '慢退款',
+          status: 'requested',
+          next_attempt_at: new Date(t0.getTime() - i), // sent in this order
+          created_at: t0,
+          updated_at: t0,
+        })
+        .execute()
+      numbers.push(`RL-${no}`)
+    }
+    // WeChat Pay answers each refund in a second; the third send is under way once entered
+    let entered = 0
+    let third!: () => void
+    const thirdEntered = new Promise<void>((resolve) => {
+      third = resolve
+    })
+    const slow: PayGateway = {
+      ...shop.gateway,
+      refund: async (r) => {
+        if (++entered === 3) third()
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        return shop.gateway.refund(r)
+      },
+    }
+    const first = maintain(t0, db(), slow)
+    await thirdEntered
+    // Another process's run, 2 min 1 s after the first began: the third refund was claimed ≥ 2 s
+    // into the first run, so its lease (2 min from then) has not ended.
+    const second = dbName === 'postgres' ? get().open({ max: 2 }) : db()
+    await maintain(new Date(t0.getTime() + 2 * MINUTE + 1000), second)
+    expect((await first).errors).toBe(0)
+    for (const no of numbers)
+      expect({ no, posts: pay.refundRequests(no) }).toEqual({ no, posts: 1 })
+  })
+
   it('leaves a refund as it is on a status WeChat Pay does not document; PROCESSING keeps it processing', async () => {
     const { sku } = await product(1000, null)
     const no = await order(sku)

@@ -134,10 +134,13 @@ const claimRefund = async (db: Kysely<Database>, outRefundNo: string, now: Date)
     .executeTakeFirst()) !== undefined
 
 /**
- * The refund queue, one pass (shop maintenance): claims up to `limit` due `requested` refunds
- * (failed sends back off, so refunds that keep failing never hold newer ones back) by moving their
- * `next_attempt_at` to a lease's end, skipping rows another process is claiming (FOR UPDATE SKIP
- * LOCKED) — so each is sent by one process — and sends them. Errors are counted and logged.
+ * The refund queue, one pass (shop maintenance): up to `limit` due `requested` refunds (failed
+ * sends back off, so refunds that keep failing never hold newer ones back), each claimed just
+ * before it is sent — its `next_attempt_at` moved to a lease's end ({@link REFUND_SEND_LEASE_MS}),
+ * skipping rows another process is claiming (FOR UPDATE SKIP LOCKED) — so each is sent by one
+ * process: a batch claimed at once would outlive its leases while its sends queue up behind a slow
+ * WeChat Pay (10 s a send), and the next run would send its tail again. `now` moves on with the
+ * time the pass has taken. Errors are counted and logged.
  */
 export async function runRefundQueue(
   db: Kysely<Database>,
@@ -147,33 +150,38 @@ export async function runRefundQueue(
   logger?: Logger,
   limit = 200,
 ): Promise<{ refundsSent: number; errors: number }> {
-  const claimed = await db
-    .updateTable('refunds')
-    .set({ next_attempt_at: new Date(now.getTime() + REFUND_SEND_LEASE_MS) })
-    .where(
-      'id',
-      'in',
-      db
-        .selectFrom('refunds')
-        .select('id')
-        .where('status', '=', 'requested')
-        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-        .orderBy('next_attempt_at')
-        .limit(limit)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .returning('out_refund_no')
-    .execute()
+  const started = Date.now()
   const summary = { refundsSent: 0, errors: 0 }
-  for (const r of claimed) {
+  for (let i = 0; i < limit; i++) {
+    const at = new Date(now.getTime() + (Date.now() - started))
+    const claimed = await db
+      .updateTable('refunds')
+      .set({ next_attempt_at: new Date(at.getTime() + REFUND_SEND_LEASE_MS) })
+      .where(
+        'id',
+        'in',
+        db
+          .selectFrom('refunds')
+          .select('id')
+          .where('status', '=', 'requested')
+          .where((eb) =>
+            eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', at)]),
+          )
+          .orderBy('next_attempt_at')
+          .limit(1)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returning('out_refund_no')
+      .executeTakeFirst()
+    if (!claimed) break
     try {
-      const status = await sendClaimed(db, gateway, s, r.out_refund_no, now, logger)
+      const status = await sendClaimed(db, gateway, s, claimed.out_refund_no, at, logger)
       if (status !== 'requested') summary.refundsSent++
     } catch (error) {
       // still claimed: sent again when the lease ends
       summary.errors++
-      logger?.warn('could not send a refund', { outRefundNo: r.out_refund_no, error })
+      logger?.warn('could not send a refund', { outRefundNo: claimed.out_refund_no, error })
     }
   }
   return summary
