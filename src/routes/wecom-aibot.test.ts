@@ -296,7 +296,8 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     expect(actions).toContain(`oa:o_by_${dbName} activity.open.refused`)
   })
 
-  it('posts an answer that missed the reply deadline to response_url', async () => {
+  /** A loopback response_url: the late answers posted to it. */
+  async function responseCatcher() {
     const posted: unknown[] = []
     const catcher = createServer((req, res) => {
       let body = ''
@@ -309,54 +310,103 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
       })
     })
     await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve))
-    const responseUrl = `http://127.0.0.1:${(catcher.address() as AddressInfo).port}/resp`
+    const url = `http://127.0.0.1:${(catcher.address() as AddressInfo).port}/resp`
+    return { posted, url, close: () => catcher.close() }
+  }
+
+  /** A server whose 慢 answers after `slowMs`, and a bound sender's callbacks to it. */
+  async function slowBot(o: { deadlineMs: number; slowMs: number; responseUrl: string }) {
     const slow = await startServer(get().db, {
       clock,
       config: testConfig({
         WECOM_AIBOT_TOKEN: TOKEN,
         WECOM_AIBOT_AES_KEY: AES_KEY,
-        WECHAT_REPLY_DEADLINE_MS: '300',
+        WECHAT_REPLY_DEADLINE_MS: String(o.deadlineMs),
       }),
       router: createRouter().command({ names: ['慢'], description: 'command.help' }, async () => {
-        await sleep(800)
+        await sleep(o.slowMs)
         return text('慢工出细活')
       }),
     })
+    const userid = `slow_${dbName}_${Math.random().toString(36).slice(2, 8)}`
+    const message = (content: string, msgid = `m-${Math.random()}`) => ({
+      msgid,
+      aibotid: 'AIBOT1',
+      chattype: 'single',
+      from: { userid },
+      response_url: o.responseUrl,
+      msgtype: 'text',
+      text: { content },
+    })
+    const post = async (m: Record<string, unknown>) => {
+      const e = await cipher.encrypt(JSON.stringify(m), '')
+      const ts = String(Math.floor(clock.now().getTime() / 1000))
+      const nonce = `n${Math.random().toString(36).slice(2)}`
+      const sig = await signature([TOKEN, ts, nonce, e])
+      return fetch(
+        `${slow.url}/wecom/aibot?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce })}`,
+        { method: 'POST', body: JSON.stringify({ encrypt: e }) },
+      )
+    }
+    const code = /绑定码：(\d{6})/.exec(
+      (await slow.pusher().text(`o_${userid}`, '绑定')).reply!.Content as string,
+    )![1]!
+    expect((await post(message(`绑定 ${code}`))).status).toBe(200)
+    return { message, post, close: () => slow.close() }
+  }
+
+  it('posts an answer that missed the reply deadline to response_url', async () => {
+    const catcher = await responseCatcher()
+    const bot = await slowBot({ deadlineMs: 300, slowMs: 800, responseUrl: catcher.url })
     try {
-      const oa = slow.pusher()
-      const code = /绑定码：(\d{6})/.exec(
-        (await oa.text(`o_slow_${dbName}`, '绑定')).reply!.Content as string,
-      )![1]!
-      const message = (content: string) => ({
-        msgid: `m-${Math.random()}`,
-        aibotid: 'AIBOT1',
-        chattype: 'single',
-        from: { userid: `slow_${dbName}` },
-        response_url: responseUrl,
-        msgtype: 'text',
-        text: { content },
-      })
-      const encrypt = async (m: Record<string, unknown>) => {
-        const e = await cipher.encrypt(JSON.stringify(m), '')
-        const ts = String(Math.floor(clock.now().getTime() / 1000))
-        const nonce = `n${Math.random().toString(36).slice(2)}`
-        const sig = await signature([TOKEN, ts, nonce, e])
-        return fetch(
-          `${slow.url}/wecom/aibot?${new URLSearchParams({ msg_signature: sig, timestamp: ts, nonce })}`,
-          {
-            method: 'POST',
-            body: JSON.stringify({ encrypt: e }),
-          },
-        )
-      }
-      expect((await encrypt(message(`绑定 ${code}`))).status).toBe(200)
-      const res = await encrypt(message('慢'))
+      const res = await bot.post(bot.message('慢'))
       expect(res.status).toBe(200)
       expect(await res.text()).toBe('') // nothing in time
-      for (let i = 0; i < 50 && posted.length === 0; i++) await sleep(50)
-      expect(posted).toEqual([{ msgtype: 'markdown', markdown: { content: '慢工出细活' } }])
+      for (let i = 0; i < 50 && catcher.posted.length === 0; i++) await sleep(50)
+      expect(catcher.posted).toEqual([{ msgtype: 'markdown', markdown: { content: '慢工出细活' } }])
     } finally {
-      await slow.close()
+      await bot.close()
+      catcher.close()
+    }
+  })
+
+  it("counts a retry's wait for the message's claim in the reply deadline: an answer after it goes to response_url", async () => {
+    const catcher = await responseCatcher()
+    // 慢 takes 1.5 s: in time for a fresh 2 s deadline, not for what is left of it after waiting
+    const bot = await slowBot({ deadlineMs: 2000, slowMs: 1500, responseUrl: catcher.url })
+    const msgid = `msg-wait-${dbName}`
+    try {
+      // another attempt holds the message (claimed now), then fails 1.2 s into WeCom's retry
+      await get()
+        .db.insertInto('inbound_events')
+        .values({
+          appid: 'aibot:AIBOT1',
+          dedupe_key: msgid,
+          openid: 'x',
+          msg_type: 'text',
+          status: 'processing',
+          received_at: clock.now(),
+          claimed_at: clock.now(),
+        })
+        .execute()
+      const fails = sleep(1200).then(() =>
+        get()
+          .db.updateTable('inbound_events')
+          .set({ status: 'failed', error: 'lost its connection' })
+          .where('appid', '=', 'aibot:AIBOT1')
+          .where('dedupe_key', '=', msgid)
+          .execute(),
+      )
+      const started = Date.now()
+      const res = await bot.post(bot.message('慢', msgid))
+      const took = Date.now() - started
+      await fails
+      expect(res.status).toBe(200)
+      expect({ body: await res.text(), inTime: took < 2500 }).toEqual({ body: '', inTime: true })
+      for (let i = 0; i < 60 && catcher.posted.length === 0; i++) await sleep(50)
+      expect(catcher.posted).toEqual([{ msgtype: 'markdown', markdown: { content: '慢工出细活' } }])
+    } finally {
+      await bot.close()
       catcher.close()
     }
   })

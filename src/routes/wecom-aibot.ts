@@ -79,6 +79,9 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
   })
 
   app.post('/', async (c) => {
+    // One deadline for the whole answer (a retry's wait for the claim included): what is not
+    // ready by then goes to response_url, never into a reply WeChat has stopped waiting for.
+    const deadline = Date.now() + o.replyDeadlineMs
     const query = c.req.query()
     let opened: Awaited<ReturnType<AibotCodec['open']>>
     try {
@@ -129,7 +132,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
         : await retakeEvent(o.db, inbound, key, {
             clock: o.clock,
             leaseMs,
-            waitMs: o.replyDeadlineMs,
+            waitMs: Math.max(0, deadline - Date.now()),
           })
     if (!taken) return answer(null)
     if ('reply' in taken) return answer(taken.reply)
@@ -147,7 +150,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       Promise.race([
         work,
         new Promise<typeof late>((resolve) => {
-          timer = setTimeout(() => resolve(late), o.replyDeadlineMs)
+          timer = setTimeout(() => resolve(late), Math.max(0, deadline - Date.now()))
         }),
       ]),
     )
