@@ -446,21 +446,21 @@ forEachDatabase('console: shop', (get) => {
     expect(refundCalls).toEqual([refund!.out_refund_no])
     expect((await audits('order.refund'))[0]).toMatchObject({ actor: 'op1', target: ORDER })
 
-    // The same confirmation again (a double click): the same refund — sent again with the same
-    // number while WeChat Pay has not accepted it — not a second one.
+    // The same confirmation again (a double click): the same refund, not a second one — and not
+    // sent again before its turn in the refund queue (one sender at a time: refunds.ts).
     const twice = await post(path, confirm)
     expect(twice.headers.get('location')).toContain('existing=1')
     expect(await refunds()).toHaveLength(1)
-    expect(refundCalls).toEqual([refund!.out_refund_no, refund!.out_refund_no])
+    expect(refundCalls).toEqual([refund!.out_refund_no])
 
     const order = await page(done.headers.get('location')!)
     expect(order.html).toContain('已提交退款 RK-')
     expect(order.html).toContain('微信支付未受理，重试中')
-    expect(order.html).toContain('已尝试 2/10 次')
+    expect(order.html).toContain('已尝试 1/10 次')
     expect(order.html).toContain('最多可退 ¥20.00')
     const queue = await page('/console/shop/refunds?view=open')
     expect(queue.html).toContain(refund!.out_refund_no)
-    expect(queue.html).toContain('下次发送 2026-11-20 10:02')
+    expect(queue.html).toContain('下次发送 2026-11-20 10:01')
     expect((await page('/console/shop/refunds?view=done')).html).not.toContain(
       refund!.out_refund_no,
     )
