@@ -108,6 +108,7 @@ export const pruneSteps: PruneStep[] = [
       })
       const r = await syncJoinWays(db, api, {
         chatIds: contact.joinChats,
+        now: clock.now(),
         logger,
         more: () => budget?.left() !== false,
       })

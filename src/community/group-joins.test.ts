@@ -130,7 +130,8 @@ forEachDatabase('WeCom join ways (group-joins joinQr)', (get, dbName) => {
     wecom.fault('groupchat.update_join_way', { errcode: 48002, errmsg: 'api forbidden' })
     const kept = await qr(m, ['wrU2'])
     expect(kept).toMatchObject({ qrCode: first.qrCode, created: false })
-    expect(await storedOf(m.id)).toEqual([old])
+    // Unchanged but marked failed (a sweep takes it after the join ways that never failed).
+    expect(await storedOf(m.id)).toEqual([{ ...old, sync_failed_at: expect.any(Date) }])
     expect(scan(first.qrCode)).toMatchObject([{ chat_id_list: ['wrU1'] }])
     expect(notUpdated(m.id)).toMatchObject([
       {
@@ -145,7 +146,9 @@ forEachDatabase('WeCom join ways (group-joins joinQr)', (get, dbName) => {
     expect((await qr(m, ['wrU2'])).qrCode).toBe(first.qrCode)
     expect(wecom.calls('groupchat.update_join_way') - updates).toBe(2)
     expect(scan(first.qrCode)).toMatchObject([{ chat_id_list: ['wrU2'], state: first.state }])
-    expect(await storedOf(m.id)).toMatchObject([{ chat_ids: JSON.stringify(['wrU2']) }])
+    expect(await storedOf(m.id)).toMatchObject([
+      { chat_ids: JSON.stringify(['wrU2']), sync_failed_at: null },
+    ])
   })
 
   it('learns the groups of a join way stored before they were recorded (get_join_way): kept when they match, updated in place when not', async () => {
@@ -258,12 +261,17 @@ forEachDatabase('WeCom join ways (group-joins joinQr)', (get, dbName) => {
     const [old] = await storedOf(m.id)
     wecom.fault('groupchat.update_join_way', { errcode: 48002, errmsg: 'api forbidden' })
     expect(await sweep(['wrK1'])).toBe(0)
-    expect(await storedOf(m.id)).toEqual([old])
+    expect(await storedOf(m.id)).toEqual([{ ...old, sync_failed_at: expect.any(Date) }])
     expect(scan(shared.qrCode)).toMatchObject([{ chat_id_list: ['wrKOld'] }])
     expect(notUpdated(m.id)).toMatchObject([{ configId: old!.config_id }])
     expect(await sweep(['wrK1'])).toBe(1)
     expect(await storedOf(m.id)).toMatchObject([
-      { config_id: old!.config_id, qr_code: shared.qrCode, chat_ids: JSON.stringify(['wrK1']) },
+      {
+        config_id: old!.config_id,
+        qr_code: shared.qrCode,
+        chat_ids: JSON.stringify(['wrK1']),
+        sync_failed_at: null,
+      },
     ])
     expect(scan(shared.qrCode)).toMatchObject([{ chat_id_list: ['wrK1'], state: shared.state }])
   })
@@ -280,5 +288,99 @@ forEachDatabase('WeCom join ways (group-joins joinQr)', (get, dbName) => {
     expect(await sweep(['wrC1'])).toBe(4)
     for (const m of ms)
       expect(await storedOf(m.id)).toMatchObject([{ chat_ids: JSON.stringify(['wrC1']) }])
+  })
+
+  it('join ways WeCom refuses for good do not stop the sweep: the others are moved, a stale one after three refused ones the first night, and the refused ones are taken last', async () => {
+    await sweep(['wrP1']) // only this test's join ways are stale below
+    const calls = () => wecom.calls('groupchat.update_join_way')
+    // Created one by one: member ids in this order.
+    const made: Record<string, Awaited<ReturnType<typeof member>>> = {}
+    const shared: Record<string, Awaited<ReturnType<typeof qr>>> = {}
+    const make = async (name: string) => {
+      made[name] = await member(`o_jw_p_${name}`)
+      shared[name] = await qr(made[name]!, ['wrPOld'])
+    }
+    for (const name of ['r1', 'r2', 'ok1', 'r3', 'ok2']) await make(name)
+    for (const name of ['r1', 'r2', 'r3']) {
+      const [row] = await storedOf(made[name]!.id)
+      wecom.refuseJoinWay(row!.config_id)
+    }
+    const refused = ['r1', 'r2', 'r3'].map((name) => made[name]!)
+    const moved = async (name: string) => {
+      expect(await storedOf(made[name]!.id)).toMatchObject([
+        { chat_ids: JSON.stringify(['wrP1']), qr_code: shared[name]!.qrCode, sync_failed_at: null },
+      ])
+      expect(scan(shared[name]!.qrCode)).toMatchObject([{ chat_id_list: ['wrP1'] }])
+    }
+
+    // Night 1: three refusals, none three in a row: both others are moved, ok2 after all three.
+    let before = calls()
+    expect(await sweep(['wrP1'])).toBe(2)
+    expect(calls() - before).toBe(5)
+    await moved('ok1')
+    await moved('ok2')
+    for (const m of refused) {
+      const [row] = await storedOf(m.id)
+      expect(row).toMatchObject({ chat_ids: JSON.stringify(['wrPOld']) })
+      expect(row!.sync_failed_at).toBeInstanceOf(Date)
+      expect(notUpdated(m.id)).toHaveLength(1)
+    }
+
+    // Night 2: a join way stale since, with a higher member id than the refused ones, goes first.
+    await make('late')
+    before = calls()
+    expect(await sweep(['wrP1'])).toBe(1)
+    await moved('late')
+    // Then the refused ones, each once: three in a row stop the sweep.
+    expect(calls() - before).toBe(4)
+    for (const m of refused) expect(notUpdated(m.id)).toHaveLength(2)
+
+    // WeCom takes them again: moved, their marks cleared.
+    wecom.clearFaults()
+    expect(await sweep(['wrP1'])).toBe(3)
+    for (const name of ['r1', 'r2', 'r3']) await moved(name)
+    expect(await sweep(['wrP1'])).toBe(0)
+  })
+
+  it('stores the groups it sent, not how get_join_way lists them: a join way WeCom reports in another order is not updated again (sweep)', async () => {
+    await sweep(['wrV1', 'wrV2']) // only this test's join way is stale below
+    const m = await member('o_jw_view_sweep')
+    const shared = await qr(m, ['wrVOld'])
+    // WeCom lists a join way's groups in its own order.
+    wecom.viewJoinWayChats((ids) => [...ids].reverse())
+    const updates = wecom.calls('groupchat.update_join_way')
+    expect(await sweep(['wrV1', 'wrV2'])).toBe(1)
+    // The next night and the member's next 入群 send nothing.
+    expect(await sweep(['wrV1', 'wrV2'])).toBe(0)
+    expect((await qr(m, ['wrV1', 'wrV2'])).qrCode).toBe(shared.qrCode)
+    expect(wecom.calls('groupchat.update_join_way') - updates).toBe(1)
+    expect(await storedOf(m.id)).toMatchObject([
+      { qr_code: shared.qrCode, chat_ids: JSON.stringify(['wrV1', 'wrV2']) },
+    ])
+    expect((await getJoinWay(api(), (await storedOf(m.id))[0]!.config_id)).chat_id_list).toEqual([
+      'wrV2',
+      'wrV1',
+    ])
+    // A row stored before the groups were recorded learns WeCom's listing: one update settles it.
+    await forget(m.id)
+    expect(await sweep(['wrV1', 'wrV2'])).toBe(1)
+    expect(await sweep(['wrV1', 'wrV2'])).toBe(0)
+    expect(await storedOf(m.id)).toMatchObject([{ chat_ids: JSON.stringify(['wrV1', 'wrV2']) }])
+  })
+
+  it('stores the groups it sent, not how get_join_way lists them: a dissolved group WeCom no longer lists does not update the join way on every 入群', async () => {
+    const m = await member('o_jw_view_qr')
+    const first = await qr(m, ['wrDOld'])
+    // WeCom leaves a dissolved group out of the join way's groups.
+    wecom.viewJoinWayChats((ids) => ids.filter((id) => id !== 'wrDGone'))
+    const updates = wecom.calls('groupchat.update_join_way')
+    expect((await qr(m, ['wrD1', 'wrDGone'])).qrCode).toBe(first.qrCode)
+    expect((await qr(m, ['wrD1', 'wrDGone'])).qrCode).toBe(first.qrCode)
+    expect((await qr(m, ['wrD1', 'wrDGone'])).qrCode).toBe(first.qrCode)
+    expect(wecom.calls('groupchat.update_join_way') - updates).toBe(1)
+    expect(await storedOf(m.id)).toMatchObject([
+      { qr_code: first.qrCode, chat_ids: JSON.stringify(['wrD1', 'wrDGone']) },
+    ])
+    expect(scan(first.qrCode)).toMatchObject([{ chat_id_list: ['wrD1', 'wrDGone'] }])
   })
 })

@@ -59,7 +59,7 @@ export async function leaveGroup(
  * and answered as an error, and the next 入群 makes a new one. A stored join way made for groups
  * that are no longer the configured ones (WECOM_JOIN_CHATS changed) is pointed at the current ones
  * in place ({@link moveJoinWay}), so the QRs already shared lead there too; if WeCom refuses, the
- * stored one is handed out as it is.
+ * stored one is handed out as it is (and marked failed: the nightly sweep takes it last).
  */
 export async function joinQr(
   db: Kysely<Database>,
@@ -87,12 +87,12 @@ export async function joinQr(
 
   const existing = await stored()
   if (existing) {
-    const current = await storedChats(db, api, existing, o.logger)
+    const current = await storedChats(db, api, existing, o.now, o.logger)
     // Unknown (get_join_way failed for a row stored before chat_ids): kept, as it was.
     if (current === undefined || current === chats)
       return { qrCode: existing.qr_code, state: existing.state, created: false }
     // Made for other groups: moved to the current ones in place; refused → handed out as it is.
-    const moved = await moveJoinWay(db, api, existing, chatIds, o.logger)
+    const moved = await moveJoinWay(db, api, existing, chatIds, o.now, o.logger)
     const row = moved.status === 'updated' ? moved.row : existing
     return { qrCode: row.qr_code, state: row.state, created: false }
   }
@@ -151,13 +151,16 @@ export async function joinQr(
 
 /**
  * The groups a stored join way leads into (JSON, as {@link joinQr} compares them). A row stored
- * before they were recorded asks WeCom (get_join_way) once and records them; undefined when that
- * fails — the row is then kept as it is.
+ * before they were recorded asks WeCom (get_join_way) once and records them as WeCom reports them
+ * (in another order than configured, or without a dissolved group, they differ: one update then
+ * stores what was sent, see {@link moveJoinWay}); undefined when that fails — the row is then kept
+ * as it is, marked failed.
  */
 async function storedChats(
   db: Kysely<Database>,
   api: ApiClient,
   row: Selectable<WecomJoinWaysTable>,
+  now: Date,
   logger: Logger | undefined,
 ): Promise<string | undefined> {
   if (row.chat_ids !== null) return row.chat_ids
@@ -170,15 +173,39 @@ async function storedChats(
       configId: row.config_id,
       error,
     })
+    await markFailed(db, row, now, logger)
     return undefined
   }
   await db
     .updateTable('wecom_join_ways')
-    .set({ chat_ids: chats })
+    .set({ chat_ids: chats, sync_failed_at: null })
     .where('member_id', '=', row.member_id)
     .where('config_id', '=', row.config_id)
     .execute()
   return chats
+}
+
+/**
+ * Records that moving a join way (or reading its groups) failed, so the sweep takes it after those
+ * that never failed ({@link syncJoinWays}). Fenced on config_id: a row replaced meanwhile is
+ * another join way, not this one. Best effort: the member still gets their stored QR, and an
+ * unmarked row is only taken earlier next time.
+ */
+async function markFailed(
+  db: Kysely<Database>,
+  row: Selectable<WecomJoinWaysTable>,
+  now: Date,
+  logger: Logger | undefined,
+) {
+  await db
+    .updateTable('wecom_join_ways')
+    .set({ sync_failed_at: now })
+    .where('member_id', '=', row.member_id)
+    .where('config_id', '=', row.config_id)
+    .execute()
+    .catch((error: unknown) =>
+      logger?.warn('join way failure not recorded', { memberId: row.member_id, error }),
+    )
 }
 
 /** The remark a member's join way carries (sent again on every update: it overwrites). */
@@ -196,17 +223,21 @@ type Moved =
 
 /**
  * Points a stored join way at `chatIds` on WeCom (update_join_way, with its own `state` and every
- * other field as add_join_way sent them: the update overwrites), then stores what WeCom says it now
- * is (get_join_way: its QR and groups — the docs do not say whether the QR changes). The row is
- * updated only while it is still this join way (fenced on config_id): an 入群 and a sweep racing
- * send the same body, so whichever stores last stores the same. A failure leaves the row as it was
- * (logged `JOIN_WAY_NOT_UPDATED`): the next 入群 or sweep tries again.
+ * other field as add_join_way sent them: the update overwrites), then reads back its QR
+ * (get_join_way: the docs do not say whether the QR changes). The groups stored are the ones sent,
+ * not the `chat_id_list` read back: WeCom may list them in another order or without a dissolved
+ * group, and comparing that with the configured list would update every join way again on every
+ * 入群 and every night. The row is updated only while it is still this join way (fenced on
+ * config_id): an 入群 and a sweep racing send the same body, so whichever stores last stores the
+ * same. A failure leaves the row as it was but marked failed (`sync_failed_at`, logged
+ * `JOIN_WAY_NOT_UPDATED`): the next 入群 or sweep tries again; a success clears the mark.
  */
 async function moveJoinWay(
   db: Kysely<Database>,
   api: ApiClient,
   row: Selectable<WecomJoinWaysTable>,
   chatIds: string[],
+  now: Date,
   logger: Logger | undefined,
 ): Promise<Moved> {
   let way: Awaited<ReturnType<typeof getJoinWay>>
@@ -224,11 +255,12 @@ async function moveJoinWay(
       configId: row.config_id,
       error,
     })
+    await markFailed(db, row, now, logger)
     return { status: 'failed' }
   }
   const saved = await db
     .updateTable('wecom_join_ways')
-    .set({ qr_code: way.qr_code, chat_ids: JSON.stringify(way.chat_id_list ?? chatIds) })
+    .set({ qr_code: way.qr_code, chat_ids: JSON.stringify(chatIds), sync_failed_at: null })
     .where('member_id', '=', row.member_id)
     .where('config_id', '=', row.config_id)
     .returningAll()
@@ -238,7 +270,11 @@ async function moveJoinWay(
 
 /** Join ways a sweep reads per query. */
 const SWEEP_BATCH = 100
-/** Failures after which a sweep stops (WeCom down or refusing): the rest waits for the next. */
+/**
+ * Failures in a row after which a sweep stops (WeCom down or refusing everything): the rest waits
+ * for the next. Counted in a row, not in total, so join ways WeCom refuses one by one do not stop
+ * it; and those are taken last, so they cannot stop it before the others either.
+ */
 const SWEEP_FAILURES = 3
 
 /** What a sync did: join ways moved to the current groups, failures, whether it stopped early. */
@@ -253,40 +289,81 @@ export interface JoinWaySync {
  * `chatIds`, in place ({@link moveJoinWay}): a member who never sends 入群 again (which moves
  * theirs, see {@link joinQr}) would otherwise hand out a QR leading into the old groups for good.
  * Their QRs keep working. Rows stored before their groups were recorded learn them from
- * get_join_way. A failure leaves the row for the next sync. Stops after {@link SWEEP_FAILURES}
- * failures, or when `more()` says no more batches may start.
+ * get_join_way. First the join ways that never failed (by member), then those that failed before
+ * this sync (`sync_failed_at`, oldest failure first): one WeCom refuses for good is tried once a
+ * night, after the others, and falls behind those not reached. A failure marks the row (`now`)
+ * and leaves it for the next sync. Stops after {@link SWEEP_FAILURES} failures in a row, or when
+ * `more()` says no more batches may start.
  */
 export async function syncJoinWays(
   db: Kysely<Database>,
   api: ApiClient,
-  o: { chatIds: string[]; logger?: Logger; more?: () => boolean },
+  o: { chatIds: string[]; now: Date; logger?: Logger; more?: () => boolean },
 ): Promise<JoinWaySync> {
   const chatIds = o.chatIds.slice(0, JOIN_WAY_CHATS)
   const chats = JSON.stringify(chatIds)
   const done: JoinWaySync = { updated: 0, failed: 0, more: false }
-  let after = 0
-  for (;;) {
-    const rows = await db
+  let inARow = 0
+  const stale = () =>
+    db
       .selectFrom('wecom_join_ways')
       .selectAll()
-      .where('member_id', '>', after)
       .where((eb) => eb.or([eb('chat_ids', 'is', null), eb('chat_ids', '<>', chats)]))
-      .orderBy('member_id')
       .limit(SWEEP_BATCH)
-      .execute()
+  // The budget is asked before each batch after the first with work in it: every sync moves on.
+  let worked = false
+  const spent = () => worked && o.more?.() === false
+  /** Moves one batch; false when the sweep stops after failures in a row. */
+  const sweep = async (rows: Selectable<WecomJoinWaysTable>[]) => {
+    if (rows.length > 0) worked = true
     for (const row of rows) {
-      after = row.member_id
-      const current = await storedChats(db, api, row, o.logger)
-      if (current === undefined) done.failed++
-      else if (current !== chats) {
-        const moved = await moveJoinWay(db, api, row, chatIds, o.logger)
+      const current = await storedChats(db, api, row, o.now, o.logger)
+      let failed = current === undefined
+      if (current !== undefined && current !== chats) {
+        const moved = await moveJoinWay(db, api, row, chatIds, o.now, o.logger)
         if (moved.status === 'updated') done.updated++
-        else if (moved.status === 'failed') done.failed++
+        failed = moved.status === 'failed'
       }
-      if (done.failed >= SWEEP_FAILURES) return { ...done, more: true }
+      if (failed) done.failed++
+      inARow = failed ? inARow + 1 : 0
+      if (inARow >= SWEEP_FAILURES) return false
     }
+    return true
+  }
+  const stopped = () => ({ ...done, more: true })
+
+  // Never failed, by member. A row failing here is marked `now`: the second pass skips it.
+  let after = 0
+  for (;;) {
+    if (spent()) return stopped()
+    const rows = await stale()
+      .where('sync_failed_at', 'is', null)
+      .where('member_id', '>', after)
+      .orderBy('member_id')
+      .execute()
+    if (!(await sweep(rows))) return stopped()
+    if (rows.length < SWEEP_BATCH) break
+    after = rows.at(-1)!.member_id
+  }
+  // Failed before this sync, oldest failure first; failing again marks them `now` (last next time).
+  let at: { failedAt: Date; memberId: number } | undefined
+  for (;;) {
+    if (spent()) return stopped()
+    let failedBefore = stale().where('sync_failed_at', '<', o.now)
+    if (at) {
+      const { failedAt, memberId } = at
+      failedBefore = failedBefore.where((eb) =>
+        eb.or([
+          eb('sync_failed_at', '>', failedAt),
+          eb.and([eb('sync_failed_at', '=', failedAt), eb('member_id', '>', memberId)]),
+        ]),
+      )
+    }
+    const rows = await failedBefore.orderBy('sync_failed_at').orderBy('member_id').execute()
+    if (!(await sweep(rows))) return stopped()
     if (rows.length < SWEEP_BATCH) return done
-    if (o.more?.() === false) return { ...done, more: true }
+    const last = rows.at(-1)!
+    at = { failedAt: last.sync_failed_at!, memberId: last.member_id }
   }
 }
 

@@ -1026,8 +1026,10 @@ export interface WecomJoinWaysTable {
   qr_code: string
   state: string
   created_at: Timestamp
-  /** The groups it leads into, a JSON array as WeCom reports them (migrations/0072); null: stored before. */
+  /** Its groups, a JSON array: as last sent (migrations/0072); null: not known yet (stored before). */
   chat_ids: string | null
+  /** When moving it to the configured groups last failed (migrations/0072); null: no failure since. */
+  sync_failed_at: Timestamp | null
 }
 
 /** An account's overrides of the alert rules' defaults (JSON; src/analytics/alert-rules.ts). */

@@ -101,6 +101,10 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const windowSends = new Map<string, number>()
   const robotSends = new Map<string, number[]>()
   const joinWays = new Map<string, Record<string, unknown>>()
+  /** Join ways whose every update WeCom refuses (config_id → the errcode answer). */
+  const refusedJoinWays = new Map<string, { errcode: number; errmsg: string }>()
+  /** How get_join_way lists a join way's groups (unset: as last sent). */
+  let joinWayChatsView: ((chatIds: string[]) => string[]) | undefined
   const groups = new Map<string, SandboxGroup>()
   const loginCodes = new Map<string, { appid: string; openid: string; unionid?: string }>()
   const oauthCodes = new Map<string, { appid: string; openid: string; snapshot?: boolean }>()
@@ -256,6 +260,8 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         const configId = String(body.config_id)
         const way = joinWays.get(configId)
         if (!way) return { errcode: 41044, errmsg: 'invalid config_id' }
+        const refused = refusedJoinWays.get(configId)
+        if (refused) return refused
         const bad = badJoinWay(body)
         if (bad) return bad
         joinWays.set(configId, {
@@ -270,9 +276,14 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
       'groupchat.get_join_way',
       ({ body }) => {
         const way = joinWays.get(String(body.config_id))
-        return way
-          ? { errcode: 0, errmsg: 'ok', join_way: way }
-          : { errcode: 41044, errmsg: 'invalid config_id' }
+        if (!way) return { errcode: 41044, errmsg: 'invalid config_id' }
+        const chats = way.chat_id_list as string[] | undefined
+        return {
+          errcode: 0,
+          errmsg: 'ok',
+          join_way:
+            chats && joinWayChatsView ? { ...way, chat_id_list: joinWayChatsView(chats) } : way,
+        }
       },
     ],
     '/cgi-bin/externalcontact/groupchat/del_join_way': [
@@ -563,9 +574,22 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     fault(method: string, ...list: Fault[]) {
       faults.set(method, [...(faults.get(method) ?? []), ...list])
     },
-    /** Drops every queued fault. */
+    /** Drops every queued fault (and the join-way refusals and views below). */
     clearFaults() {
       faults.clear()
+      refusedJoinWays.clear()
+      joinWayChatsView = undefined
+    },
+    /** WeCom refuses every update_join_way of this join way (a config it will not take). */
+    refuseJoinWay(configId: string, errcode = 40058, errmsg = 'invalid chat_id_list') {
+      refusedJoinWays.set(configId, { errcode, errmsg })
+    },
+    /**
+     * How get_join_way lists a join way's groups from now on: WeCom's own order, or without a
+     * dissolved group (the update still stores them as sent). Unset: as sent.
+     */
+    viewJoinWayChats(view?: (chatIds: string[]) => string[]) {
+      joinWayChatsView = view
     },
     /** Creates or replaces a customer group (what groupchat/get returns). */
     setGroup(chatId: string, g: Omit<SandboxGroup, 'chat_id'>) {
