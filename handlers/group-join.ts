@@ -1,6 +1,6 @@
 /** 入群 / group (OA chat): the follower's own join QR into the community's WeCom groups. */
 import type { CommandSpec, Router } from '../src/bot/router.js'
-import { joinQr } from '../src/community/group-joins.js'
+import { joinQr } from '../src/community/join-ways.js'
 import { news, text } from '../src/wechat/reply.js'
 
 const SPEC: CommandSpec = {

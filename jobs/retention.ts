@@ -8,7 +8,7 @@
 import { type Kysely, sql } from 'kysely'
 import { pruneAuditLog } from '../src/community/audit-log.js'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
-import { syncJoinWays } from '../src/community/group-joins.js'
+import { syncJoinWays } from '../src/community/join-ways.js'
 import { pruneOutbox } from '../src/community/outbox.js'
 import { databaseTokenStore } from '../src/community/token-store.js'
 import { deleteInBatches } from '../src/db/delete-in-batches.js'

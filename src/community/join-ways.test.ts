@@ -8,8 +8,8 @@ import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.j
 import { accountClient } from '../wechat/api/account-client.js'
 import { WechatNetworkError } from '../wechat/api/errors.js'
 import { getJoinWay } from '../wecom/contact.js'
-import { joinQr } from './group-joins.js'
 import { inviteCode, inviteScene } from './invites.js'
+import { joinQr } from './join-ways.js'
 import { databaseTokenStore } from './token-store.js'
 
 const CORP = 'ww0011223344556677'
@@ -23,7 +23,7 @@ afterAll(() => wecom.close())
 // A fault a failing test left queued must not hit the next test.
 afterEach(() => wecom.clearFaults())
 
-forEachDatabase('WeCom join ways (group-joins joinQr)', (get, dbName) => {
+forEachDatabase('WeCom join ways (join-ways joinQr, syncJoinWays)', (get, dbName) => {
   const lines: Record<string, unknown>[] = []
   const logger = createLogger({
     level: 'warn',
