@@ -367,6 +367,99 @@ forEachDatabase(
       expect(r.map((x) => x.status)).toEqual(['closed', 'open'])
     })
 
+    it('transfers stuck: pending after 3 tries or not waiting for the member after a day; a member not confirming is not', async () => {
+      const { db } = get()
+      const appid = app('transfers')
+      const [member] = await addMembers(db, appid, `${appid}_m`, 1, at(-2 * DAY))
+      const reward = await db
+        .insertInto('rewards')
+        .values({
+          appid,
+          code: 4,
+          name: '50元返现',
+          cost: 5000,
+          stock: null,
+          per_member_limit: null,
+          created_at: at(-2 * DAY),
+          kind: 'cashback',
+          cashback_fen: 5000,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      let n = 0
+      const transfer = async (
+        forAppid: string,
+        state: 'pending' | 'accepted' | 'processing' | 'wait_user_confirm' | 'fail',
+        attempts: number,
+        createdAt: Date,
+      ) => {
+        n++
+        const { id } = await db
+          .insertInto('redemptions')
+          .values({
+            appid: forAppid,
+            member_id: member!,
+            reward_id: reward.id,
+            cost: 5000,
+            code: `${dbName.toUpperCase()}CB${n}`,
+            status: state === 'fail' ? 'cancelled' : 'issued',
+            created_at: createdAt,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+        await db
+          .insertInto('transfers')
+          .values({
+            appid: forAppid,
+            member_id: member!,
+            redemption_id: id,
+            out_bill_no: `QT${dbName}${forAppid.length}X${n}`.replace(/[^A-Za-z0-9]/g, ''),
+            pay_appid: 'wx_mp',
+            openid: 'o_mp',
+            amount_fen: 5000,
+            state,
+            fail_reason: state === 'fail' ? 'OVERDUE_CLOSE' : null,
+            attempts,
+            accepted_at: state === 'pending' ? null : createdAt,
+            created_at: createdAt,
+            updated_at: createdAt,
+          })
+          .execute()
+      }
+      // normal: a fresh pending, retried twice; a bill the member left unconfirmed (OVERDUE_CLOSE);
+      // a bill waiting for the member for a day; another account's stuck transfer
+      await transfer(appid, 'pending', 2, at(-60))
+      await transfer(appid, 'accepted', 0, at(-60))
+      await transfer(appid, 'fail', 1, at(-2 * DAY))
+      await transfer(appid, 'wait_user_confirm', 1, at(-DAY - 60))
+      await transfer(app('transfers_other'), 'pending', 9, at(-2 * DAY))
+      await evaluate(db, appid, at(0))
+      expect(await rows(appid, 'transfers_stuck')).toHaveLength(0)
+      // WeChat Pay never answered 3 creates
+      await transfer(appid, 'pending', 3, at(-30))
+      await evaluate(db, appid, at(1))
+      let r = await rows(appid, 'transfers_stuck')
+      expect(r.map((x) => [x.status, x.value])).toEqual([['open', 1]])
+      expect(r[0]!.message).toContain('1 笔返现转账卡住')
+      // accepted, never waiting for the member: stuck once it is older than the window
+      await transfer(appid, 'processing', 1, at(-DAY + 10))
+      await evaluate(db, appid, at(2))
+      expect((await rows(appid, 'transfers_stuck'))[0]!.value).toBe(1)
+      await evaluate(db, appid, at(11))
+      expect((await rows(appid, 'transfers_stuck'))[0]!.value).toBe(2)
+      // both reach the member: the alert closes
+      await db
+        .updateTable('transfers')
+        .set({ state: 'wait_user_confirm' })
+        .where('appid', '=', appid)
+        .where('state', 'in', ['pending', 'processing'])
+        .where('created_at', '<', at(-20))
+        .execute()
+      await evaluate(db, appid, at(12))
+      r = await rows(appid, 'transfers_stuck')
+      expect(r.map((x) => x.status)).toEqual(['closed'])
+    })
+
     it('reconciliation mismatches: skipped without a run, read from the reconciliation or an injected source', async () => {
       const { db } = get()
       const appid = app('recon')

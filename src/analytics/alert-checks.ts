@@ -277,6 +277,38 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
     return [{ dim: '', value: n, judged: true, params: { count: n } }]
   },
 
+  // Transfers carry their account's appid (the redemption's; `pay_appid` is the mini program
+  // paying). Only states before the member can confirm count: a bill waiting for the member
+  // ends by itself (cancelled after 24 h, OVERDUE_CLOSE → `fail`, points back), and `fail` or
+  // `cancelled` are final — a member not confirming is normal, not an operator's problem.
+  async transfers_stuck(c) {
+    const row = await c.db
+      .selectFrom('transfers')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('appid', '=', c.appid)
+      .where((eb) =>
+        eb.or([
+          // creates unanswered or transiently refused; from the 10th on it is TRANSFER_UNCONFIRMED,
+          // sent again every 6 h for as long as WeChat Pay has no such bill
+          eb.and([eb('state', '=', 'pending'), eb('attempts', '>=', 3)]),
+          eb.and([
+            eb('state', 'in', ['pending', 'accepted', 'processing']),
+            eb('created_at', '<', windowStart(c)),
+          ]),
+        ]),
+      )
+      .executeTakeFirstOrThrow()
+    const n = Number(row.n)
+    return [
+      {
+        dim: '',
+        value: n,
+        judged: true,
+        params: { count: n, hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10 },
+      },
+    ]
+  },
+
   async reconciliation_mismatches(c) {
     const n = await c.mismatches(c.db, c.appid)
     if (n === null) return null

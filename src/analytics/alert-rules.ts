@@ -17,6 +17,7 @@ export const ALERT_RULE_KEYS = [
   'outbox_backlog',
   'job_stalled',
   'refunds_failing',
+  'transfers_stuck',
   'reconciliation_mismatches',
 ] as const
 
@@ -126,6 +127,18 @@ export const ALERT_RULES: Record<AlertRuleKey, AlertRuleSpec> = {
    * (still `requested` after 3 tries or more).
    */
   refunds_failing: {
+    unit: 'count',
+    compare: 'atLeast',
+    scope: 'account',
+    defaults: { enabled: true, threshold: 1, windowMinutes: 1440, repeatMinutes: HOUR },
+    bounds: { min: 1, max: 1_000_000, integer: true },
+  },
+  /**
+   * Cashback transfers that never reached the member (their points held meanwhile): still
+   * `pending` after 3 creates or more (WeChat Pay has not accepted them), or still `pending`,
+   * `accepted` or `processing` longer than the window after they were made.
+   */
+  transfers_stuck: {
     unit: 'count',
     compare: 'atLeast',
     scope: 'account',

@@ -253,6 +253,8 @@ export const en: Record<MessageKey, string> = {
     'Job {job} has not succeeded for {missed} scheduled runs; last success {lastSuccess} (threshold {threshold}).',
   'alert.rule.refunds_failing':
     '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
+  'alert.rule.transfers_stuck':
+    "{count} cashback transfers are stuck (not accepted by WeChat Pay after 3 tries, or not waiting for the member after {hours} h); the members' points are held: check WeChat Pay (threshold {threshold}).",
   'alert.rule.reconciliation_mismatches':
     '{count} reconciliation mismatches are open (threshold {threshold}).',
   'command.remind':

@@ -100,6 +100,7 @@ export const zhCN = {
   'system.rule.outbox_backlog': '发送队列积压',
   'system.rule.job_stalled': '定时任务停滞',
   'system.rule.refunds_failing': '退款失败',
+  'system.rule.transfers_stuck': '返现转账卡住',
   'system.rule.reconciliation_mismatches': '对账不符',
 } as const
 
@@ -204,5 +205,6 @@ export const en: Record<keyof typeof zhCN, string> = {
   'system.rule.outbox_backlog': 'Outbox backlog',
   'system.rule.job_stalled': 'Job stalled',
   'system.rule.refunds_failing': 'Refunds failing',
+  'system.rule.transfers_stuck': 'Transfers stuck',
   'system.rule.reconciliation_mismatches': 'Reconciliation mismatches',
 }
