@@ -121,6 +121,35 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
       .selectAll()
       .where('out_trade_no', '=', outTradeNo)
       .executeTakeFirstOrThrow()
+  /**
+   * `n` paid orders of ¥10 with a refund each recorded, not sent yet (as a failed group buy
+   * records them), the i-th due at `dueAt(i)`; their refund numbers `<prefix>-<out_trade_no>`.
+   */
+  const queuedRefunds = async (n: number, prefix: string, dueAt: (i: number) => Date) => {
+    const { sku } = await product(1000, null)
+    const numbers: string[] = []
+    for (let i = 0; i < n; i++) {
+      const no = await order(sku)
+      expect(await payFor(no)).toBe('paid')
+      const o = await orderRow(no)
+      const at = new Date()
+      await db()
+        .insertInto('refunds')
+        .values({
+          order_id: o.id,
+          out_refund_no: `${prefix}-${no}`,
+          amount_fen: 1000,
+          reason: '排队退款',
+          status: 'requested',
+          next_attempt_at: dueAt(i),
+          created_at: at,
+          updated_at: at,
+        })
+        .execute()
+      numbers.push(`${prefix}-${no}`)
+    }
+    return numbers
+  }
   const maintain = (at: Date, on: Kysely<Database> = db(), gateway: PayGateway = shop.gateway) =>
     runShopMaintenance(
       on,
@@ -129,29 +158,8 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
     )
 
   it('sends each due refund once while two processes run the refund queue and an operator retries', async () => {
-    const { sku } = await product(1000, null)
     const t0 = new Date()
-    const numbers: string[] = []
-    for (let i = 0; i < 8; i++) {
-      const no = await order(sku)
-      expect(await payFor(no)).toBe('paid')
-      const o = await orderRow(no)
-      // recorded, not sent yet (as a failed group buy records them): due now
-      await db()
-        .insertInto('refunds')
-        .values({
-          order_id: o.id,
-          out_refund_no: `RQ-${no}`,
-          amount_fen: 1000,
-          reason: '并发退款',
-          status: 'requested',
-          next_attempt_at: t0,
-          created_at: t0,
-          updated_at: t0,
-        })
-        .execute()
-      numbers.push(`RQ-${no}`)
-    }
+    const numbers = await queuedRefunds(8, 'RQ', () => t0)
     // each refund request takes a moment, so the senders overlap
     const slow: PayGateway = {
       ...shop.gateway,
@@ -175,28 +183,9 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
   })
 
   it("claims each refund just before its send: a slow WeChat Pay does not let the next run's process send the batch's tail again", async () => {
-    const { sku } = await product(1000, null)
     const t0 = new Date()
-    const numbers: string[] = []
-    for (let i = 0; i < 3; i++) {
-      const no = await order(sku)
-      expect(await payFor(no)).toBe('paid')
-      const o = await orderRow(no)
-      await db()
-        .insertInto('refunds')
-        .values({
-          order_id: o.id,
-          out_refund_no: `RL-${no}`,
-          amount_fen: 1000,
-          reason: '慢退款',
-          status: 'requested',
-          next_attempt_at: new Date(t0.getTime() - i), // sent in this order
-          created_at: t0,
-          updated_at: t0,
-        })
-        .execute()
-      numbers.push(`RL-${no}`)
-    }
+    // due in this order
+    const numbers = await queuedRefunds(3, 'RL', (i) => new Date(t0.getTime() - i))
     // WeChat Pay answers each refund in a second; the third send is under way once entered
     let entered = 0
     let third!: () => void

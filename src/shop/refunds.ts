@@ -4,7 +4,7 @@
  * sent to WeChat Pay with the same number until it accepts. One ends `failed` only when WeChat Pay
  * says it has no such refund. REFUND.* notifications (and polls, when one is lost) settle them once.
  */
-import type { Kysely } from 'kysely'
+import type { ExpressionBuilder, Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { PayApiError, type PayGateway, type Refund } from '../pay/gateway.js'
@@ -119,27 +119,53 @@ export const refundRetryDelayMs = (attempts: number) =>
 export const REFUND_SEND_LEASE_MS = 2 * 60_000
 
 /**
- * Claims one due `requested` refund for a send: one conditional update moves its
- * `next_attempt_at` to the end of a lease ({@link REFUND_SEND_LEASE_MS}), so of several processes
- * (two runs of the queue, an operator's retry) exactly one sends it; the others find it not due.
+ * Claims one due `requested` refund for a send — `outRefundNo`, or else the queue's next one,
+ * skipping rows another process is claiming (FOR UPDATE SKIP LOCKED) — by one conditional update
+ * that moves its `next_attempt_at` to the end of a lease ({@link REFUND_SEND_LEASE_MS}): of several
+ * processes (two runs of the queue, an operator's retry) exactly one sends it; the others find it
+ * not due. Returns the refund claimed.
  */
-const claimRefund = async (db: Kysely<Database>, outRefundNo: string, now: Date) =>
-  (await db
+async function claimRefund(
+  db: Kysely<Database>,
+  now: Date,
+  outRefundNo?: string,
+): Promise<string | undefined> {
+  const due = (eb: ExpressionBuilder<Database, 'refunds'>) =>
+    eb.and([
+      eb('status', '=', 'requested'),
+      eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]),
+    ])
+  const claim = db
     .updateTable('refunds')
     .set({ next_attempt_at: new Date(now.getTime() + REFUND_SEND_LEASE_MS) })
-    .where('out_refund_no', '=', outRefundNo)
-    .where('status', '=', 'requested')
-    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-    .returning('id')
-    .executeTakeFirst()) !== undefined
+  // The queue's pick is its locking subquery's alone: with `due` checked again on the update, a
+  // pass stopped early when an operator's send had just claimed the row (seen on PostgreSQL).
+  const row = await (outRefundNo !== undefined
+    ? claim.where(due).where('out_refund_no', '=', outRefundNo)
+    : claim.where(
+        'id',
+        'in',
+        db
+          .selectFrom('refunds')
+          .select('id')
+          .where(due)
+          .orderBy('next_attempt_at')
+          .limit(1)
+          .forUpdate()
+          .skipLocked(),
+      )
+  )
+    .returning('out_refund_no')
+    .executeTakeFirst()
+  return row?.out_refund_no
+}
 
 /**
  * The refund queue, one pass (shop maintenance): up to `limit` due `requested` refunds (failed
  * sends back off, so refunds that keep failing never hold newer ones back), each claimed just
- * before it is sent — its `next_attempt_at` moved to a lease's end ({@link REFUND_SEND_LEASE_MS}),
- * skipping rows another process is claiming (FOR UPDATE SKIP LOCKED) — so each is sent by one
- * process: a batch claimed at once would outlive its leases while its sends queue up behind a slow
- * WeChat Pay (10 s a send), and the next run would send its tail again. `now` moves on with the
+ * before it is sent ({@link claimRefund}), so each is sent by one process: a batch claimed at
+ * once would outlive its leases while its sends queue up behind a slow WeChat Pay (10 s a send),
+ * and the next run would send its tail again. `now` moves on with the
  * time the pass has taken. Errors are counted and logged.
  */
 export async function runRefundQueue(
@@ -154,34 +180,15 @@ export async function runRefundQueue(
   const summary = { refundsSent: 0, errors: 0 }
   for (let i = 0; i < limit; i++) {
     const at = new Date(now.getTime() + (Date.now() - started))
-    const claimed = await db
-      .updateTable('refunds')
-      .set({ next_attempt_at: new Date(at.getTime() + REFUND_SEND_LEASE_MS) })
-      .where(
-        'id',
-        'in',
-        db
-          .selectFrom('refunds')
-          .select('id')
-          .where('status', '=', 'requested')
-          .where((eb) =>
-            eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', at)]),
-          )
-          .orderBy('next_attempt_at')
-          .limit(1)
-          .forUpdate()
-          .skipLocked(),
-      )
-      .returning('out_refund_no')
-      .executeTakeFirst()
+    const claimed = await claimRefund(db, at)
     if (!claimed) break
     try {
-      const status = await sendClaimed(db, gateway, s, claimed.out_refund_no, at, logger)
+      const status = await sendClaimed(db, gateway, s, claimed, at, logger)
       if (status !== 'requested') summary.refundsSent++
     } catch (error) {
       // still claimed: sent again when the lease ends
       summary.errors++
-      logger?.warn('could not send a refund', { outRefundNo: claimed.out_refund_no, error })
+      logger?.warn('could not send a refund', { outRefundNo: claimed, error })
     }
   }
   return summary
@@ -207,7 +214,7 @@ export async function sendRefund(
   now: Date,
   logger?: Logger,
 ): Promise<string> {
-  if (!(await claimRefund(db, outRefundNo, now))) {
+  if ((await claimRefund(db, now, outRefundNo)) === undefined) {
     const current = await db
       .selectFrom('refunds')
       .select('status')
