@@ -1,4 +1,6 @@
 import { createHash, createVerify, X509Certificate } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadVector } from '../../test/vectors.js'
 import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
@@ -12,7 +14,7 @@ import {
   type PayNotificationReason,
   pemDecode,
 } from './notification.js'
-import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
+import { paySign, UNVERIFIED_NOT_FOUND, wechatpayGateway } from './wechatpay-gateway.js'
 import { packageRequests } from './wechatpay-package-requests.js'
 
 const vector = (id: string) => loadVector('wechatpay.json', id)
@@ -272,6 +274,90 @@ describe('the gateway against the sandbox Pay server', () => {
       code: 'RESOURCE_NOT_EXISTS',
     })
     expect(await g.transferQuery('TBNONE0001')).toBeNull()
+  })
+
+  describe('“no such order / refund / bill”: only a 404 WeChat Pay signed, with its code', () => {
+    /**
+     * A real loopback server that is not WeChat Pay (a proxy, a misrouted base URL, a tampered
+     * answer): every request gets the answer last set — status, body and headers as given.
+     */
+    let answer = { status: 404, body: '', headers: {} as Record<string, string> }
+    const fake = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
+        res.end(answer.body)
+      })
+    })
+    const respond = (status: number, body: string, headers: Record<string, string>) => {
+      answer = { status, body, headers }
+    }
+    beforeAll(() => new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve)))
+    afterAll(() => new Promise<void>((resolve) => fake.close(() => resolve())))
+    const fakeUrl = () => `http://127.0.0.1:${(fake.address() as AddressInfo).port}`
+
+    type G = Awaited<ReturnType<typeof gateway>>
+    it.each<[string, (g: G) => Promise<unknown>, 'fetch' | 'package', string]>([
+      ['order query', (g) => g.query('QZ-GW-NO-SUCH'), 'fetch', 'ORDER_NOT_EXIST'],
+      ['order query (package)', (g) => g.query('QZ-GW-NO-SUCH'), 'package', 'ORDER_NOT_EXIST'],
+      ['refund query', (g) => g.refundQuery('R-NO-SUCH'), 'fetch', 'RESOURCE_NOT_EXISTS'],
+      ['transfer query', (g) => g.transferQuery('TBNOSUCH0001'), 'fetch', 'NOT_FOUND'],
+    ])(
+      '%s: null only for the signed 404, an error for an unsigned or badly signed one',
+      async (_, ask, requests, code) => {
+        // the sandbox's own signed 404: WeChat Pay has no such thing
+        expect(await ask(await gateway())).toBeNull()
+        const g = await gateway({
+          baseUrl: fakeUrl(),
+          ...(requests === 'package'
+            ? { requests: packageRequests({ certSerial: 'MERCHANTSERIAL01' }) }
+            : {}),
+        })
+        const body = JSON.stringify({ code, message: '不存在' })
+        // the same answer signed by WeChat Pay, relayed by the loopback server: still "none"
+        respond(404, body, pay.signBody(body))
+        expect(await ask(g)).toBeNull()
+        // (a) no signature headers, (b) a signature over another body, (c) a key nobody configured
+        const cases: [string, Record<string, string>][] = [
+          ['no signature', {}],
+          ['a bad signature', pay.signBody(JSON.stringify({ code, message: '存在' }))],
+          ['an unknown serial', { ...pay.signBody(body), 'wechatpay-serial': 'PUB_KEY_ID_NOBODY' }],
+        ]
+        for (const [how, headers] of cases) {
+          respond(404, body, headers)
+          const e = await ask(g).catch((error: unknown) => error)
+          expect(e, how).toBeInstanceOf(PayApiError)
+          // never the bare code a caller could take for WeChat Pay's (it stays in the message)
+          expect(e, how).toMatchObject({ status: 404, code: UNVERIFIED_NOT_FOUND })
+          expect((e as Error).message, how).toContain(code)
+        }
+        // any error answer that does not verify is an error of the call, never a crash
+        respond(500, JSON.stringify({ code: 'SYSTEM_ERROR', message: '系统错误' }), {})
+        await expect(ask(g)).rejects.toMatchObject({ status: 500, code: 'SYSTEM_ERROR' })
+      },
+    )
+
+    it.each(['fetch', 'package'] as const)(
+      'order query (%s): a signed 404 with another code is an error',
+      async (requests) => {
+        const g = await gateway({
+          baseUrl: fakeUrl(),
+          ...(requests === 'package'
+            ? { requests: packageRequests({ certSerial: 'MERCHANTSERIAL01' }) }
+            : {}),
+        })
+        const other = JSON.stringify({ code: 'NOT_FOUND', message: 'no such API' })
+        respond(404, other, pay.signBody(other))
+        await expect(g.query('QZ-GW-NO-SUCH')).rejects.toMatchObject({
+          status: 404,
+          code: 'NOT_FOUND',
+        })
+        // both codes the protocol's error table gives for a missing order
+        const documented = JSON.stringify({ code: 'RESOURCE_NOT_EXISTS', message: '订单不存在' })
+        respond(404, documented, pay.signBody(documented))
+        expect(await g.query('QZ-GW-NO-SUCH')).toBeNull()
+      },
+    )
   })
 
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {

@@ -3,7 +3,9 @@
  * Web Crypto — the one signing path, also for the `wx.requestPayment` paySign, on Node and Workers
  * alike) and sent by {@link wechatpayGateway}'s own transport to the configured base
  * (`https://api.mch.weixin.qq.com`, or the sandbox Pay server in sandbox mode and tests), every
- * response with a body verified against WeChat Pay's signature.
+ * response with a body verified against WeChat Pay's signature: a 2xx that does not verify throws;
+ * an error answer is an error either way, but only a verified 404 with WeChat Pay's code is
+ * "no such order / refund / bill" (query, refundQuery, transferQuery → null).
  *
  * The two runtimes differ in one thing only — who builds the method, URL and JSON body of the four
  * requests wechatpay-node-v3 wraps (jsapi, query, close, refunds), {@link PayRequestBuilder}:
@@ -22,7 +24,11 @@ import {
   type TransferBill,
 } from './gateway.js'
 import { merchantSigner } from './merchant-signer.js'
-import { type PayVerifyKeys, verifyWechatpaySignature } from './notification.js'
+import {
+  PayNotificationError,
+  type PayVerifyKeys,
+  verifyWechatpaySignature,
+} from './notification.js'
 import { wechatpayBills } from './wechatpay-bills.js'
 
 const OFFICIAL = 'https://api.mch.weixin.qq.com'
@@ -56,6 +62,12 @@ export interface Output {
   status: number
   data?: Record<string, unknown>
   error?: string
+  /**
+   * True only when the body's signature verified against WeChat Pay's keys (a 2xx body always
+   * does, or the call throws); an error answer that did not verify says why in `unverified`.
+   */
+  verified?: boolean
+  unverified?: string
 }
 
 /**
@@ -140,8 +152,8 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
       signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
     })
     const text = await res.text()
-    if (res.status >= 200 && res.status < 300 && text) {
-      await verifyWechatpaySignature(
+    const verify = () =>
+      verifyWechatpaySignature(
         text,
         {
           timestamp: res.headers.get('wechatpay-timestamp') ?? undefined,
@@ -151,14 +163,31 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
         },
         { keys: o.verifyKeys, now: new Date() },
       )
-    }
+    let verified = false
+    let unverified: string | undefined
+    if (res.status >= 200 && res.status < 300 && text) {
+      await verify() // an answer to act on must be WeChat Pay's: throws
+      verified = true
+    } else if (text) {
+      // WeChat Pay signs its error answers too (every answer to a request whose signature
+      // verified). Recorded, never thrown — an error is an error either way — but only a verified
+      // one may say "no such order / refund / bill" ({@link noSuch}).
+      try {
+        await verify()
+        verified = true
+      } catch (error) {
+        unverified = error instanceof PayNotificationError ? error.reason : String(error)
+      }
+    } else unverified = 'no body'
     let data: Record<string, unknown> | undefined
     try {
       data = text ? JSON.parse(text) : undefined
     } catch {
       data = undefined
     }
-    return res.ok ? { status: res.status, data } : { status: res.status, error: text, data }
+    return res.ok
+      ? { status: res.status, data, verified }
+      : { status: res.status, error: text, data, verified, unverified }
   }
   /**
    * The `Authorization` of one request (WECHATPAY2-SHA256-RSA2048), signed over
@@ -248,6 +277,15 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
   const fail = (method: string, out: Output): never => {
     const code = typeof out.data?.code === 'string' ? out.data.code : 'HTTP_ERROR'
     const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
+    // A 404 WeChat Pay did not sign is nobody's word that a thing does not exist: it never carries
+    // the code it claims (NOT_FOUND, ORDER_NOT_EXIST …), which a caller could take for WeChat Pay's.
+    if (out.status === 404 && !out.verified && code !== 'HTTP_ERROR')
+      throw new PayApiError(
+        method,
+        404,
+        UNVERIFIED_NOT_FOUND,
+        `${code} ${message} (not signed by WeChat Pay: ${out.unverified ?? 'unverified'})`,
+      )
     throw new PayApiError(method, out.status, code, message)
   }
 
@@ -280,7 +318,9 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     },
     async query(outTradeNo) {
       const out = await requests.query(outTradeNo)
-      if (out.status === 404) return null
+      // Only WeChat Pay's own, signed "no such order": maintenance closes an expired order on it
+      // without asking WeChat Pay to close it.
+      if (noSuch(out, NO_SUCH_ORDER)) return null
       if (out.status !== 200 || !out.data) return fail('query', out)
       return out.data as unknown as Transaction
     },
@@ -304,16 +344,32 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
         'GET',
         `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`,
       )
-      // Only WeChat Pay's own "no such refund" (404 RESOURCE_NOT_EXISTS 退款单不存在): a refund
-      // given up on that answer may be re-issued, so any other 404 (a proxy, a wrong route) is an
-      // error, never taken for it.
-      if (out.status === 404 && NO_SUCH_REFUND.has(String(out.data?.code))) return null
+      // Only WeChat Pay's own, signed "no such refund" (404 RESOURCE_NOT_EXISTS 退款单不存在): a
+      // refund given up on that answer may be re-issued, so any other 404 (a proxy, a wrong route,
+      // a tampered answer) is an error, never taken for it.
+      if (noSuch(out, NO_SUCH_REFUND)) return null
       if (out.status !== 200 || !out.data) return fail('refundQuery', out)
       return out.data as unknown as Refund
     },
     ...transferMethods(call, fail),
   }
 }
+
+/**
+ * The code of a {@link PayApiError} for a 404 whose signature did not verify but that claimed one
+ * of WeChat Pay's codes (kept in the message): not WeChat Pay's word that anything is missing.
+ */
+export const UNVERIFIED_NOT_FOUND = 'UNVERIFIED_NOT_FOUND'
+
+/**
+ * Whether `out` is WeChat Pay's own "no such …": a 404 whose signature verified against WeChat
+ * Pay's keys (same scheme, window and key selection as a 2xx answer's) with one of `codes`.
+ */
+const noSuch = (out: Output, codes: ReadonlySet<string>) =>
+  out.status === 404 && out.verified === true && codes.has(String(out.data?.code))
+
+/** The codes of WeChat Pay's 404 for an order it does not know (protocol, error table). */
+const NO_SUCH_ORDER = new Set(['ORDER_NOT_EXIST', 'RESOURCE_NOT_EXISTS'])
 
 /** The codes of WeChat Pay's 404 for a refund number it does not know. */
 const NO_SUCH_REFUND = new Set(['RESOURCE_NOT_EXISTS', 'ORDER_NOT_EXIST'])
@@ -327,8 +383,9 @@ type Call = (
 /**
  * The code of WeChat Pay's 404 for a transfer bill number it does not know (NOT_FOUND 记录不存在,
  * as its transfer queries answer). Nothing else: a transfer given up on that answer returns the
- * member's points, so a 404 of a proxy or a wrong route — or a code WeChat Pay has not documented
- * for this query ("unknown error code ⇒ keep the bill number", protocol §1.5) — is an error.
+ * member's points, so a 404 of a proxy or a wrong route, one whose signature does not verify, or a
+ * code WeChat Pay has not documented for this query ("unknown error code ⇒ keep the bill number",
+ * protocol §1.5) is an error.
  */
 const NO_SUCH_BILL = new Set(['NOT_FOUND'])
 
@@ -352,7 +409,7 @@ function transferMethods(
     },
     async transferQuery(outBillNo) {
       const out = await call('GET', `${BILLS}/out-bill-no/${encodeURIComponent(outBillNo)}`)
-      if (out.status === 404 && NO_SUCH_BILL.has(String(out.data?.code))) return null
+      if (noSuch(out, NO_SUCH_BILL)) return null
       return bill('transferQuery', out)
     },
     async cancelTransfer(outBillNo) {
