@@ -159,3 +159,10 @@ export interface BillGateway {
    */
   downloadBill(location: Extract<BillLocation, { status: 'ready' }>): Promise<Uint8Array>
 }
+
+/**
+ * The code of a {@link PayApiError} for an answer that says something does not exist (a 404
+ * NOT_FOUND / RESOURCE_NOT_EXISTS, a NO_STATEMENT_EXIST) whose signature did not verify: not
+ * WeChat Pay's word that anything is missing (the claimed code stays in the message).
+ */
+export const UNVERIFIED_NOT_FOUND = 'UNVERIFIED_NOT_FOUND'

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadVector } from '../../test/vectors.js'
 import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
-import { PayApiError } from './gateway.js'
+import { PayApiError, UNVERIFIED_NOT_FOUND } from './gateway.js'
 import {
   certificateSpki,
   decryptResource,
@@ -14,7 +14,7 @@ import {
   type PayNotificationReason,
   pemDecode,
 } from './notification.js'
-import { paySign, UNVERIFIED_NOT_FOUND, wechatpayGateway } from './wechatpay-gateway.js'
+import { paySign, wechatpayGateway } from './wechatpay-gateway.js'
 import { packageRequests } from './wechatpay-package-requests.js'
 
 const vector = (id: string) => loadVector('wechatpay.json', id)
@@ -358,6 +358,19 @@ describe('the gateway against the sandbox Pay server', () => {
         expect(await g.query('QZ-GW-NO-SUCH')).toBeNull()
       },
     )
+
+    it('bill URL: "no bill that day" only when WeChat Pay signed it', async () => {
+      const g = await gateway({ baseUrl: fakeUrl() })
+      const body = JSON.stringify({ code: 'NO_STATEMENT_EXIST', message: '请求的账单文件不存在' })
+      respond(400, body, pay.signBody(body))
+      expect(await g.billUrl('trade', '2026-11-30')).toEqual({ status: 'none' })
+      // unsigned, it would reconcile the day against no lines: every payment a false mismatch
+      respond(400, body, {})
+      await expect(g.billUrl('trade', '2026-11-30')).rejects.toMatchObject({
+        status: 400,
+        code: UNVERIFIED_NOT_FOUND,
+      })
+    })
   })
 
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {

@@ -4,13 +4,15 @@
  * Kept apart from the payment calls so the gateway itself only wires it in.
  */
 import { openBill } from './bill-download.js'
-import { type BillGateway, type BillKind, PayApiError } from './gateway.js'
+import { type BillGateway, type BillKind, PayApiError, UNVERIFIED_NOT_FOUND } from './gateway.js'
 
 /** What the gateway's signed calls answer. */
 interface CallOutput {
   status: number
   data?: Record<string, unknown>
   error?: string
+  /** Whether the answer's signature verified (an error answer's too; wechatpay-gateway.ts). */
+  verified?: boolean
 }
 
 export interface WechatpayBillsOptions {
@@ -51,9 +53,17 @@ export function wechatpayBills(o: WechatpayBillsOptions): BillGateway {
         }
       }
       const code = codeOf(out.data)
+      const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
+      // "No bill that day" reconciles the day against no lines: only WeChat Pay's own, signed.
+      if (code === 'NO_STATEMENT_EXIST' && !out.verified)
+        throw new PayApiError(
+          'billUrl',
+          out.status,
+          UNVERIFIED_NOT_FOUND,
+          `${code} ${message} (not signed by WeChat Pay)`,
+        )
       if (code === 'NO_STATEMENT_EXIST') return { status: 'none' }
       if (code === 'STATEMENT_CREATING') return { status: 'creating' }
-      const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
       throw new PayApiError('billUrl', out.status, code, message)
     },
     async downloadBill(location) {

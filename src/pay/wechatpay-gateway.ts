@@ -22,6 +22,7 @@ import {
   type Refund,
   type Transaction,
   type TransferBill,
+  UNVERIFIED_NOT_FOUND,
 } from './gateway.js'
 import { merchantSigner } from './merchant-signer.js'
 import {
@@ -354,12 +355,6 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     ...transferMethods(call, fail),
   }
 }
-
-/**
- * The code of a {@link PayApiError} for a 404 whose signature did not verify but that claimed one
- * of WeChat Pay's codes (kept in the message): not WeChat Pay's word that anything is missing.
- */
-export const UNVERIFIED_NOT_FOUND = 'UNVERIFIED_NOT_FOUND'
 
 /**
  * Whether `out` is WeChat Pay's own "no such …": a 404 whose signature verified against WeChat
