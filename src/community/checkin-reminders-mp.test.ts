@@ -371,6 +371,52 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect([Number(left.oa), Number(left.mp)]).toEqual([10, 10])
   })
 
+  it('a dispatcher stores a late reminder expired with its credit back, or neither', async () => {
+    const m = await member()
+    await authorise(m, 'oa')
+    expect(await run(at(3, '20:00'))).toMatchObject({ subscribe: 1 })
+    expect((await credits(m.id)).oa_credits).toBe(0)
+    // The dispatcher's database fails once, on the statement giving the credit back (as a crash
+    // or a dropped connection would there), after the item was claimed late, past its deadline.
+    let failed = false
+    const failing = get().db.withPlugin({
+      transformQuery({ node }) {
+        const text = JSON.stringify(node)
+        const givesCredit =
+          (node.kind === 'UpdateQueryNode' && text.includes('"oa_credits"')) ||
+          (node.kind === 'RawNode' && /update checkin_reminders r set oa_credits/.test(text))
+        if (givesCredit && !failed) {
+          failed = true
+          throw new Error('the connection was lost')
+        }
+        return node
+      },
+      transformResult: async ({ result }) => result,
+    })
+    const late = at(4, '12:00')
+    await expect(drainOutbox(dispatcher(failing, true, late))).rejects.toThrow(
+      'connection was lost',
+    )
+    expect(failed).toBe(true)
+    // neither: the item is still the claim's (taken again when its lease runs out), no credit back
+    const [item] = await items(m.openid)
+    expect({ status: item!.status, credit: (await credits(m.id)).oa_credits }).toEqual({
+      status: 'sending',
+      credit: 0,
+    })
+    // the job's sweep leaves another's claim alone; the next dispatcher after the lease finishes it
+    expect(await expireReminders(get().db, { now: late })).toBe(0)
+    const later = new Date(late.getTime() + 61_000)
+    expect(await drainOutbox(dispatcher(get().db, true, later))).toMatchObject({ skipped: 1 })
+    expect(await items(m.openid)).toMatchObject([{ status: 'skipped', errcode: null }])
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    // once: nothing is left to expire or give back
+    expect(await drainOutbox(dispatcher(get().db, true, later))).toMatchObject({ skipped: 0 })
+    expect(await expireReminders(get().db, { now: later })).toBe(0)
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    expect(wx.sent).toEqual([])
+  })
+
   it('a reminder retried past 2 h after its time expires unsent', async () => {
     const m = await member()
     await get()

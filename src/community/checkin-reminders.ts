@@ -34,7 +34,8 @@ import {
   quietHoursEnd,
   quietHoursStart,
 } from './community-time.js'
-import { CS_WINDOW_QUOTA, EXPIRED, LANE } from './outbox.js'
+import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+import { expireItems } from './outbox-expiry.js'
 import { keyShareMember } from './points-ledger.js'
 
 /** Reminder settings (from configuration). */
@@ -334,58 +335,19 @@ export interface ReminderRun {
  * one it claims late, but a claim can be far off (a 45009 holds an API until midnight Beijing
  * time, which may come after the member's next reminder is decided: it would find no credit).
  * Only queued items never marked as attempted, taken with `FOR UPDATE SKIP LOCKED` and changed only
- * while still queued: an item is expired, and its credit given back, once, here or by a claim.
+ * while still queued, each with its credit in the same statement ({@link expireItems}): an item is
+ * expired, and its credit given back, once, here or by a claim.
  */
 export async function expireReminders(
   db: Kysely<Database>,
   o: { now: Date; batch?: number },
 ): Promise<number> {
   const batch = o.batch ?? 5000
+  const queued = sql<boolean>`o.status = 'pending' and o.expires_at <= ${o.now}::timestamptz
+    and o.attempt_started_at is null`
   let expired = 0
   for (;;) {
-    const { rows } = await sql<{ expired: number }>`
-      with picked as (
-        select id from push_outbox
-        where status = 'pending' and expires_at <= ${o.now}::timestamptz
-          and attempt_started_at is null
-        order by expires_at
-        limit ${batch}
-        for update skip locked
-      ),
-      done as (
-        update push_outbox o set status = 'skipped', errcode = null, errmsg = ${EXPIRED},
-          next_attempt_at = ${o.now}::timestamptz, claim_token = null
-        from picked p
-        where o.id = p.id and o.status = 'pending'
-        returning o.appid, o.openid, o.kind, o.payload::jsonb as payload
-      ),
-      credits as (
-        select member_id, sum(oa)::integer as oa, sum(mp)::integer as mp from (
-          select r.member_id, 1 as oa, 0 as mp
-          from done d
-          join members m on m.appid = d.appid and m.openid = d.openid
-          join checkin_reminders r on r.member_id = m.id
-            and r.oa_template_id = d.payload ->> 'template_id'
-          where d.kind = 'subscribe'
-          union all
-          select r.member_id, 0, 1
-          from done d
-          join checkin_reminders r on r.appid = d.appid and r.mp_openid = d.payload ->> 'touser'
-            and r.mp_template_id = d.payload ->> 'template_id'
-          where d.kind = 'mp_subscribe'
-        ) c
-        group by member_id
-      ),
-      returned as (
-        update checkin_reminders r set oa_credits = r.oa_credits + c.oa,
-          mp_credits = r.mp_credits + c.mp, updated_at = ${o.now}::timestamptz
-        from credits c
-        where r.member_id = c.member_id
-        returning r.member_id
-      )
-      select (select count(*) from done)::integer as expired,
-        (select count(*) from returned)::integer as returned`.execute(db)
-    const n = rows[0]!.expired
+    const n = await expireItems(db, { where: queued, now: o.now, batch })
     expired += n
     if (n < batch) return expired
   }

@@ -517,6 +517,51 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(bucket.tokens).toBe(196)
   })
 
+  it('gives back the token of an item whose claim it lost before the send', async () => {
+    const rate = { perSecond: 1, burst: 200 }
+    const o = account({ rate, batchSize: 200, concurrency: 1 })
+    await enqueue(
+      get().db,
+      ['lost_a', 'lost_b'].map((id) => message(o.appid, id, 'template', 'lost')),
+      clock.now(),
+    )
+    // While the first item is being sent, another dispatcher takes the second over (as when this
+    // claim's lease ran out): this drain finds it no longer holds it when it marks it.
+    let takenOver = false
+    const api: typeof o.api = {
+      ...o.api,
+      async call(req) {
+        if (!takenOver && req.method === 'template.send') {
+          takenOver = true
+          const touser = (req.body as { touser: string }).touser
+          await get()
+            .db.updateTable('push_outbox')
+            .set({ claim_token: 'another-dispatcher' })
+            .where('appid', '=', o.appid)
+            .where('openid', '!=', touser)
+            .execute()
+        }
+        return o.api.call(req)
+      },
+    }
+    expect(await drainOutbox({ ...o, api })).toMatchObject({ sent: 1, skipped: 0, failed: 0 })
+    expect(takenOver).toBe(true)
+    expect(sentTo(o.appid)).toHaveLength(1)
+    expect((await rows(o.appid)).map((r) => [r.status, r.claim_token])).toEqual(
+      expect.arrayContaining([
+        ['sent', null],
+        ['sending', 'another-dispatcher'],
+      ]),
+    )
+    const bucket = await get()
+      .db.selectFrom('rate_buckets')
+      .select('tokens')
+      .where('appid', '=', o.appid)
+      .executeTakeFirstOrThrow()
+    // 1 call to WeChat; the other 199 given back (the taken-over item's with them)
+    expect(bucket.tokens).toBe(199)
+  })
+
   it('takes a rate token for the fallback after WeChat refuses the window, as for any call', async () => {
     // N tokens a window (the clock stands still between drains: no refill until it moves)
     const N = 4

@@ -44,6 +44,7 @@ import {
 } from '../wechat/api/mini-program.js'
 import { randomToken } from '../wechat/crypto.js'
 import { nextLocalMidnight, type QuietHours, quietHoursEnd } from './community-time.js'
+import { EXPIRED, expireItems } from './outbox-expiry.js'
 import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
 import {
   isReachabilityError,
@@ -52,8 +53,9 @@ import {
   recordMiniProgramRefusal,
   recordTemplateBlock,
   recordUnreachable,
-  returnAuthorisation,
 } from './reachability.js'
+
+export { EXPIRED } from './outbox-expiry.js'
 
 /**
  * Priority lanes, claimed in this order: replies and deadline follow-ups first, then transactional
@@ -505,12 +507,18 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   // A worker waits for its item's result to be stored before the next item (writes of items
   // finishing together are grouped): measured faster than writing in the background, and nothing
   // known is left unwritten.
-  const settle = async (work: Work, result: ItemResult, called: boolean) => {
+  const settle = async (
+    work: Work,
+    result: ItemResult,
+    called: boolean,
+    /** How the result is stored (default: with the claim's other results). */
+    store: (result: ItemResult) => Promise<boolean> = writer.result,
+  ) => {
     // the token its claim took for it, not spent on a call: given back with the drain's others
     if (!called && throttled) unusedTokens++
     if (result.status === 'retry') summary.retried++
     else if (result.status !== 'released') summary[result.status]++
-    const stored = await writer.result(result)
+    const stored = await store(result)
     held.delete(work.item.id)
     return stored
   }
@@ -550,12 +558,19 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
         false,
       )
     // Past its deadline (a check-in reminder held by a 45009 pause until midnight, or pushed late
-    // by a retry's back-off): not sent, and the one-time authorisation it used is given back once
-    // its result is stored (only the claim holding it stores it).
+    // by a retry's back-off): not sent, and the one-time authorisation it used is given back in
+    // the statement storing it expired, only while this claim holds it (a crash or an error
+    // leaves both undone: the item is claimed again when the lease runs out).
     if (item.expires_at && now >= item.expires_at) {
       const expired = { id: item.id, status: 'skipped', errcode: null, errmsg: EXPIRED } as const
-      if (await settle(work, expired, false)) await returnAuthorisation(o.db, item, now)
-      return
+      const ours = sql<boolean>`o.id = ${item.id} and o.status = 'sending'
+        and o.claim_token = ${token}`
+      return settle(
+        work,
+        expired,
+        false,
+        async () => (await expireItems(o.db, { where: ours, now })) > 0,
+      )
     }
     if (item.lane === LANE.campaign && work.quietEnd)
       return settle(work, released(item, work.quietEnd), false)
@@ -614,7 +629,10 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     // Marked before it is sent: a worker taking over after a crash knows it may have gone.
     if (!(await writer.mark(item.id, now))) {
       await refund(released(item, now))
-      held.delete(item.id) // the lease was lost: another dispatcher has it now
+      // the lease was lost: another dispatcher has it now (and takes its own token to send it);
+      // the token this claim took for it was not spent, given back with the drain's others
+      if (throttled) unusedTokens++
+      held.delete(item.id)
       return
     }
     // Every call to WeChat spends a token: the first the one its claim took, any other (the
@@ -765,9 +783,6 @@ async function reserveCsSend(
 
 /** The errcodes by which WeChat refuses a customer-service message for the member's window. */
 const closesCsWindow = (errcode: number | null) => errcode === 45015 || errcode === 45047
-
-/** The errmsg of an item skipped because it was claimed after its deadline (`expires_at`). */
-export const EXPIRED = 'expired'
 
 /** The errmsg of a dead claim's item cancelled after its send had started (`unknown`). */
 export const CANCELLED_STARTED = 'cancelled; an earlier attempt may have delivered it'

@@ -12,7 +12,7 @@
  *                              → the member's mini-program authorisation dropped (a new accept)
  */
 import { type Kysely, sql } from 'kysely'
-import type { Database, OutboxItem } from '../db/schema.js'
+import type { Database } from '../db/schema.js'
 import { customWindowOpen } from '../wechat/api/messages.js'
 
 export type Channel = 'template' | 'custom' | 'subscribe'
@@ -111,48 +111,6 @@ export async function recordMiniProgramRefusal(
       eb.or([eb('mp_granted_at', 'is', null), eb('mp_granted_at', '<=', r.enqueuedAt)]),
     )
     .execute()
-}
-
-/**
- * Gives back the one-time authorisation an outbox item used when it was enqueued — a check-in
- * reminder's credit, counted per member and template in `checkin_reminders` — for an item that was
- * never sent (it expired): an account subscribe message's to the member's OA credits, a mini-program
- * one's to the credits of the mini-program openid it was addressed to, each only while the
- * reminder still counts that template. Other kinds used none.
- */
-export async function returnAuthorisation(
-  db: Kysely<Database>,
-  item: Pick<OutboxItem, 'appid' | 'openid' | 'kind' | 'payload'>,
-  now: Date,
-): Promise<void> {
-  if (item.kind !== 'subscribe' && item.kind !== 'mp_subscribe') return
-  const { template_id: templateId, touser } = JSON.parse(item.payload) as {
-    template_id?: string
-    touser?: string
-  }
-  if (!templateId) return
-  if (item.kind === 'subscribe')
-    await db
-      .updateTable('checkin_reminders')
-      .set((eb) => ({ oa_credits: eb('oa_credits', '+', 1), updated_at: now }))
-      .where('appid', '=', item.appid)
-      .where('oa_template_id', '=', templateId)
-      .where('member_id', 'in', (eb) =>
-        eb
-          .selectFrom('members')
-          .select('id')
-          .where('appid', '=', item.appid)
-          .where('openid', '=', item.openid),
-      )
-      .execute()
-  else if (touser)
-    await db
-      .updateTable('checkin_reminders')
-      .set((eb) => ({ mp_credits: eb('mp_credits', '+', 1), updated_at: now }))
-      .where('appid', '=', item.appid)
-      .where('mp_openid', '=', touser)
-      .where('mp_template_id', '=', templateId)
-      .execute()
 }
 
 /** The scope of a template channel closed by a `failed:user block` delivery receipt. */
