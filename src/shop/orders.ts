@@ -8,11 +8,17 @@
  * id and once per order, whichever way they arrive (notification or query).
  *
  * Lock order everywhere: the mini-program user's link (mp_users), member, then order, then group
- * buy, then product — the product's row last: a reservation, a close, a failing group buy and a
- * payment refunded because its group failed all take the group's row before the product's; a
+ * buy, then product — the product's row last: a reservation, a close, a failing group buy, a
+ * payment refunded because its group failed and a flagged order's full refund (refunds.ts) all
+ * take the group's row before the product's; a
  * failing group buy takes its orders (in id order) before its row, as a close and a 绑定 moving
  * the leader's orders (mp-link.ts) do — so none waits on another in a circle
  * (stock-release.test.ts).
+ *
+ * A group-buy seat (`joined`) is an order's from its reservation until it closes unpaid
+ * ({@link closeOrder}) or, flagged, until it is refunded in full (settleRefund, refunds.ts) — each
+ * a move out of its status that happens once; only a payment applied as paid counts toward the
+ * group (`paid`), so a flagged order never completes one.
  *
  * An order records whether it took a unit (`stock_taken`); a unit is given back only by
  * {@link releaseStock}, which clears the mark in the statement that adds the unit, so each unit

@@ -3,7 +3,8 @@
  * each due refund once however many processes run it at once; a refund status WeChat Pay does
  * not document changes nothing, PROCESSING keeps a refund processing and makes an abnormal one
  * (re-applied by an operator) processing again; a flagged order refunded in full gives its unit of
- * stock back, once.
+ * stock back, once, and its group-buy seat if it still held one — a flagged order never completes
+ * its group.
  */
 import type { Kysely } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -15,9 +16,9 @@ import type { PayGateway } from '../pay/gateway.js'
 import type { ShopRouteOptions } from '../routes/shop.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
-import { runShopMaintenance } from './maintenance.js'
+import { failGroupBuy, runShopMaintenance } from './maintenance.js'
 import { nodeShop } from './node-shop.js'
-import { applyTransaction, reserveOrder } from './orders.js'
+import { applyTransaction, closeOrder, reserveOrder } from './orders.js'
 import { refundableFen, requestRefund, sendRefund, settleRefund } from './refunds.js'
 
 const TZ = 'Asia/Shanghai'
@@ -43,19 +44,27 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
   const db = () => get().db
   const tag = () => `${dbName}${++made}${Math.random().toString(36).slice(2, 8)}`
 
-  /** A product of `fen` with `stock` units (unlimited when null). */
-  const product = async (fen: number, stock: number | null) => {
+  /**
+   * A product of `fen` with `stock` units (unlimited when null); a group buy of `group.size`
+   * (at most `group.max`) when given.
+   */
+  const product = async (
+    fen: number,
+    stock: number | null,
+    group?: { size: number; max: number },
+  ) => {
     const sku = `rq-${tag()}`
     const { id } = await db()
       .insertInto('products')
       .values({
         appid: SAFE_ACCOUNT.appid,
         sku,
-        kind: 'flash_sale',
+        kind: group ? 'group_buy' : 'flash_sale',
         name: '退款测试',
         price_fen: fen,
         stock,
         per_member_limit: null,
+        ...(group ? { group_size: group.size, group_max: group.max, group_hours: 24 } : {}),
         created_at: new Date(),
       })
       .returning('id')
@@ -71,26 +80,32 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
     return { sku, stockNow }
   }
 
-  /** A member's order of `sku` (stock reserved), prepaid at WeChat Pay. */
-  const order = async (sku: string) => {
+  /** A new member's reservation of `sku` (joining the group buy `groupBuyId`, if given). */
+  const reserve = async (sku: string, groupBuyId?: number, on: Kysely<Database> = db()) => {
     const openid = `o_rq_${tag()}`
     const member = await db()
       .insertInto('members')
       .values({ appid: shop.settings.mpAppid, openid, first_seen_at: new Date() })
       .returning('id')
       .executeTakeFirstOrThrow()
-    const r = await reserveOrder(db(), shop.settings, {
+    return reserveOrder(on, shop.settings, {
       memberId: member.id,
       mpOpenid: openid,
       sku,
       now: new Date(),
+      groupBuyId,
     })
+  }
+
+  /** A member's order of `sku` (stock reserved, a seat of `groupBuyId`), prepaid at WeChat Pay. */
+  const order = async (sku: string, groupBuyId?: number) => {
+    const r = await reserve(sku, groupBuyId)
     if (!('order' in r)) throw new Error(`not reserved: ${r.status}`)
     await shop.gateway.jsapi({
       outTradeNo: r.order.out_trade_no,
       description: r.order.description,
       totalFen: r.order.amount_fen,
-      openid,
+      openid: r.order.mp_openid,
       notifyUrl: shop.settings.notifyUrl,
       timeExpire: r.order.expires_at,
     })
@@ -353,4 +368,130 @@ forEachDatabase('refunds against the sandbox WeChat Pay', (get, dbName) => {
     expect(await stockNow()).toBe(5)
     expect(await refundableFen(db(), await orderRow(no))).toBe(0)
   })
+
+  const groupRow = (id: number) =>
+    db()
+      .selectFrom('group_buys')
+      .select(['status', 'joined', 'paid'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+  /** Sends a refund already recorded and settles it as its REFUND.SUCCESS notification would. */
+  const sendAndSettle = async (outRefundNo: string) => {
+    const now = new Date()
+    expect(await sendRefund(db(), shop.gateway, shop.settings, outRefundNo, now)).toBe('processing')
+    await pay.completeRefund(outRefundNo, { deliver: false })
+    return settleRefund(db(), outRefundNo, 'SUCCESS', now)
+  }
+
+  it('gives back the group-buy seat a flagged order held when it is refunded in full, once; it never completes its group', async () => {
+    const { sku, stockNow } = await product(1000, 5, { size: 2, max: 2 })
+    const lead = await order(sku)
+    const group = (await orderRow(lead)).group_buy_id!
+    const no = await order(sku, group)
+    expect(await groupRow(group)).toEqual({ status: 'open', joined: 2, paid: 0 })
+    // paid, but not what the order asked: flagged, and it counts for nothing in the group …
+    expect(await payFor(no, 800)).toBe('flagged')
+    expect(await payFor(lead)).toBe('paid')
+    expect(await groupRow(group)).toEqual({ status: 'open', joined: 2, paid: 1 })
+    // … but its seat stays, with its unit, while the operator decides
+    expect(await reserve(sku, group)).toEqual({ status: 'group_full' })
+    expect(await refundInFull(no, `RX-${no}`, 300)).toBe('settled')
+    expect(await groupRow(group)).toMatchObject({ joined: 2 })
+    // refunded in full, it bought nothing: the seat comes back with the unit — once
+    expect(await refundInFull(no, `RY-${no}`, 500)).toBe('settled')
+    expect(await groupRow(group)).toEqual({ status: 'open', joined: 1, paid: 1 })
+    expect(await settleRefund(db(), `RY-${no}`, 'SUCCESS', new Date())).toBe('duplicate')
+    expect(await groupRow(group)).toEqual({ status: 'open', joined: 1, paid: 1 })
+    expect(await stockNow()).toBe(4) // the leader's unit
+    // a real buyer takes the seat and completes the group
+    const next = await order(sku, group)
+    expect(await payFor(next)).toBe('paid')
+    expect(await groupRow(group)).toEqual({ status: 'succeeded', joined: 2, paid: 2 })
+  })
+
+  it('gives back a seat once: not again for an order that closed before its payment; with the refund of one paid after its group failed', async () => {
+    const { sku, stockNow } = await product(1000, 10, { size: 3, max: 3 })
+    const lead = await order(sku)
+    const group = (await orderRow(lead)).group_buy_id!
+    const [mismatched, late] = [await order(sku, group), await order(sku, group)]
+    expect(await groupRow(group)).toMatchObject({ joined: 3 })
+    // both close unpaid (their seats come back), then are paid: flagged, refunded in full
+    expect(await closeOrder(db(), (await orderRow(mismatched)).id, new Date())).toBe(true)
+    expect(await closeOrder(db(), (await orderRow(late)).id, new Date())).toBe(true)
+    expect(await groupRow(group)).toMatchObject({ joined: 1 })
+    expect(await payFor(mismatched, 800)).toBe('flagged')
+    expect(await refundInFull(mismatched, `RM-${mismatched}`, 800)).toBe('settled')
+    expect(await payFor(late)).toBe('refund_requested')
+    expect(await sendAndSettle(`R-${late}`)).toBe('settled')
+    expect(await orderRow(late)).toMatchObject({
+      status: 'refunded',
+      flag_reason: 'paid after the order closed',
+    })
+    expect(await groupRow(group)).toEqual({ status: 'open', joined: 1, paid: 0 })
+    // a buyer joins; the group fails before they pay: their payment is refunded, their seat back
+    const afterFailure = await order(sku, group)
+    expect(await groupRow(group)).toMatchObject({ joined: 2 })
+    await db()
+      .updateTable('group_buys')
+      .set({ expires_at: new Date(Date.now() - MINUTE) })
+      .where('id', '=', group)
+      .execute()
+    expect(await failGroupBuy(db(), group, new Date())).toBe(true)
+    expect(await payFor(afterFailure)).toBe('refund_requested')
+    expect(await sendAndSettle(`R-${afterFailure}`)).toBe('settled')
+    expect(await settleRefund(db(), `R-${afterFailure}`, 'SUCCESS', new Date())).toBe('duplicate')
+    expect(await groupRow(group)).toEqual({ status: 'failed', joined: 1, paid: 0 })
+    expect(await stockNow()).toBe(9) // the unpaid leader's, until it closes
+  })
+
+  it.runIf(dbName === 'postgres')(
+    "gives a flagged order's seat back once while its last refunds settle in several processes and a buyer joins",
+    async () => {
+      const pools = Array.from({ length: 4 }, () => get().open({ max: 1 }))
+      try {
+        for (let round = 0; round < 3; round++) {
+          const { sku, stockNow } = await product(1000, 5, { size: 2, max: 2 })
+          const lead = await order(sku)
+          const group = (await orderRow(lead)).group_buy_id!
+          const no = await order(sku, group)
+          expect(await payFor(no, 800)).toBe('flagged')
+          for (const [outRefundNo, fen] of [
+            [`RS-${no}`, 300],
+            [`RT-${no}`, 500],
+          ] as const) {
+            await requestRefund(db(), shop.gateway, shop.settings, {
+              outTradeNo: no,
+              amountFen: fen,
+              reason: '金额不符',
+              outRefundNo,
+              now: new Date(),
+            })
+            await pay.completeRefund(outRefundNo, { deliver: false })
+          }
+          const now = new Date()
+          // both refunds' notifications (the last one twice) and a buyer, each in its own process
+          const [a, b, c, joining] = await Promise.allSettled([
+            settleRefund(pools[0]!, `RS-${no}`, 'SUCCESS', now),
+            settleRefund(pools[1]!, `RT-${no}`, 'SUCCESS', now),
+            settleRefund(pools[2]!, `RT-${no}`, 'SUCCESS', now),
+            reserve(sku, group, pools[3]!),
+          ])
+          expect([a, b, c].map((r) => r.status === 'fulfilled' && r.value).sort()).toEqual([
+            'duplicate',
+            'settled',
+            'settled',
+          ])
+          expect(joining.status).toBe('fulfilled')
+          const joined = joining.status === 'fulfilled' && joining.value.status === 'created'
+          // the buyer got the seat now or found the group full before it came back: either way
+          // the group counts the leader and that buyer only, and so does the stock
+          expect(await orderRow(no)).toMatchObject({ status: 'refunded', refunded_fen: 800 })
+          expect(await groupRow(group)).toMatchObject({ joined: joined ? 2 : 1, paid: 0 })
+          expect(await stockNow()).toBe(joined ? 3 : 4)
+        }
+      } finally {
+        for (const p of pools) await p.destroy()
+      }
+    },
+  )
 })

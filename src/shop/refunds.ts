@@ -460,9 +460,10 @@ const REFUND_STATUSES = {
  * nothing about the money. On success the order's refunded amount grows (→ refunded when all of
  * it) and, in the same transaction, what the purchase granted follows the money
  * ({@link takeBackPurchase}: the refunded share of its points, the membership days at a full
- * refund); a flagged order refunded in full gives back the unit of stock it took (it sold
- * nothing). Once only: a conditional update of the refund's status. The member is locked first
- * (the house lock order: member, then refund and order).
+ * refund); a flagged order refunded in full gives back the unit of stock it took and the
+ * group-buy seat it still held (it bought nothing). Once only: a conditional update of the
+ * refund's status. The member is locked first (the house lock order: member, then refund and
+ * order, then group buy and product).
  */
 export async function settleRefund(
   db: Kysely<Database>,
@@ -553,7 +554,7 @@ export async function settleRefund(
     if (status === 'success') {
       const before = await trx
         .selectFrom('orders')
-        .select(['status', 'group_buy_id'])
+        .select(['status', 'group_buy_id', 'closed_at'])
         .where('id', '=', refund.order_id)
         .forUpdate()
         .executeTakeFirstOrThrow()
@@ -575,17 +576,21 @@ export async function settleRefund(
         .where('id', '=', refund.order_id)
         .returning(['status', 'refunded_fen', 'paid_total_fen', 'amount_fen'])
         .executeTakeFirstOrThrow()
-      // A flagged order (its payment did not match it) granted nothing: refunded in full, it sold
-      // nothing, and the unit of stock it took comes back — once (`releaseStock`; one whose
-      // payment came after it closed gave it back already). A paid order's refund keeps it sold.
+      // A flagged order (its payment did not match it, or came after its order closed or its
+      // group buy failed) granted nothing and never counted as paid in its group: refunded in
+      // full, it sold nothing, and the unit of stock it took comes back — once (`releaseStock`;
+      // one whose payment came after it closed gave it back already) — and so does its group-buy
+      // seat (`joined`), if it still holds one: an order never closed does (a close gives the seat
+      // back, closeOrder), and this flagged → refunded move happens once, under the order's lock.
+      // A paid order's refund keeps it sold, and its seat.
       if (before.status === 'flagged' && order.status === 'refunded') {
-        // the group's row before the product's (the house lock order, orders.ts)
+        // the group's row (its seat back, or only locked) before the product's (the house lock
+        // order, orders.ts)
         if (before.group_buy_id !== null)
           await trx
-            .selectFrom('group_buys')
-            .select('id')
+            .updateTable('group_buys')
+            .set((eb) => ({ joined: eb('joined', '-', before.closed_at === null ? 1 : 0) }))
             .where('id', '=', before.group_buy_id)
-            .forUpdate()
             .execute()
         await releaseStock(trx, { orderId: refund.order_id })
       }
