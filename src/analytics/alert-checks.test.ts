@@ -460,6 +460,102 @@ forEachDatabase(
       expect(r.map((x) => x.status)).toEqual(['closed'])
     })
 
+    it('transfers failed: merchant-side FAILs in the window, by when they failed, per account; not the member’s own', async () => {
+      const { db } = get()
+      const appid = app('tfailed')
+      const other = app('tfailed_other')
+      const [member] = await addMembers(db, appid, `${appid}_m`, 1, at(-3 * DAY))
+      const reward = await db
+        .insertInto('rewards')
+        .values({
+          appid,
+          code: 4,
+          name: '50元返现',
+          cost: 5000,
+          stock: null,
+          per_member_limit: null,
+          created_at: at(-3 * DAY),
+          kind: 'cashback',
+          cashback_fen: 5000,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      let n = 0
+      // A transfer that ended `fail` (its redemption cancelled, points back) at `failedAt`.
+      const failed = async (
+        forAppid: string,
+        reason: string,
+        failedAt: Date,
+        createdAt = failedAt,
+      ) => {
+        n++
+        const { id } = await db
+          .insertInto('redemptions')
+          .values({
+            appid: forAppid,
+            member_id: member!,
+            reward_id: reward.id,
+            cost: 5000,
+            code: `${dbName.toUpperCase()}TF${n}`,
+            status: 'cancelled',
+            created_at: createdAt,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+        await db
+          .insertInto('transfers')
+          .values({
+            appid: forAppid,
+            member_id: member!,
+            redemption_id: id,
+            out_bill_no: `TF${dbName}X${n}`.replace(/[^A-Za-z0-9]/g, ''),
+            pay_appid: 'wx_mp',
+            openid: 'o_mp',
+            amount_fen: 5000,
+            state: 'fail',
+            fail_reason: reason,
+            attempts: 1,
+            accepted_at: createdAt,
+            settled_at: failedAt,
+            created_at: createdAt,
+            updated_at: failedAt,
+          })
+          .execute()
+      }
+      // the member's own: not confirmed in 24 h, cancelled by us, the member's wallet; a
+      // merchant-side failure a day and a minute ago (made within the day before it); another
+      // account's merchant-side failure
+      await failed(appid, 'OVERDUE_CLOSE', at(-10), at(-DAY - 10))
+      await failed(appid, 'MCH_CANCEL', at(-10))
+      await failed(appid, 'REAL_NAME_CHECK_FAIL', at(-10))
+      await failed(appid, 'PAYER_ACCOUNT_ABNORMAL', at(-DAY - 1), at(-DAY - 30))
+      await failed(other, 'TRANSFER_SCENE_INVALID', at(-10))
+      await evaluate(db, appid, at(0))
+      expect(await rows(appid, 'transfers_failed')).toHaveLength(0)
+      // the merchant lost its transfer product: one made two days ago failed just now, one more,
+      // and a create refused for good (its error code is the reason)
+      await failed(appid, 'PRODUCT_AUTH_CHECK_FAIL', at(-5), at(-2 * DAY))
+      await failed(appid, 'PRODUCT_AUTH_CHECK_FAIL', at(-3))
+      await failed(appid, 'NO_AUTH', at(-2))
+      await evaluate(db, appid, at(0))
+      let r = await rows(appid, 'transfers_failed')
+      expect(r.map((x) => [x.status, x.value])).toEqual([['open', 3]])
+      expect(r[0]!.message).toContain('24 小时内 3 笔返现转账')
+      expect(r[0]!.message).toContain('最多的原因是 PRODUCT_AUTH_CHECK_FAIL（2 笔）')
+      // per account: the other one's own alert, with its own reason
+      await evaluate(db, other, at(0))
+      const o = await rows(other, 'transfers_failed')
+      expect(o.map((x) => [x.status, x.value])).toEqual([['open', 1]])
+      expect(o[0]!.message).toContain('最多的原因是 TRANSFER_SCENE_INVALID（1 笔）')
+      // a day after the first failure it leaves the window; a tie names the latest reason
+      await evaluate(db, appid, at(DAY - 4))
+      r = await rows(appid, 'transfers_failed')
+      expect(r.map((x) => [x.status, x.value])).toEqual([['open', 2]])
+      expect(r[0]!.message).toContain('最多的原因是 NO_AUTH（1 笔）')
+      await evaluate(db, appid, at(DAY))
+      expect((await rows(appid, 'transfers_failed')).map((x) => x.status)).toEqual(['closed'])
+    })
+
     it('reconciliation mismatches: skipped without a run, read from the reconciliation or an injected source', async () => {
       const { db } = get()
       const appid = app('recon')

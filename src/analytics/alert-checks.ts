@@ -69,6 +69,31 @@ export const openMismatchesFromTable: OpenMismatches = async (db, appid) => {
   return row && Number(row.runs) > 0 ? Number(row.n) : null
 }
 
+/**
+ * Transfer `fail_reason`s (wechatpay-v3-transfers-bills.md §1.9) that are the member's own doing
+ * or about the member's own wallet, which only the member can fix and which stop no one else's
+ * cashback: not counted by {@link ALERT_CHECKS.transfers_failed}. Every other reason is the
+ * merchant's to fix and counted — PAYER_ACCOUNT_ABNORMAL, PRODUCT_AUTH_CHECK_FAIL,
+ * TRANSFER_SCENE_INVALID / _UNAVAILABLE (our merchant account, product, scene); TRANSFER_QUOTA_EXCEED,
+ * DAY_RECEIVED_COUNT_EXCEED / _QUOTA_EXCEED (limits set per scene in 商户平台, §1.8);
+ * BLOCK_B2C_USERLIMITAMOUNT_MONTH and TRANSFER_RISK (WeChat Pay limiting what we pay: amounts or
+ * frequency to revisit); OPENID_INVALID and NAME_NOT_CORRECT (data we send; we send no name);
+ * OTHER_FAIL_REASON_TYPE and anything new.
+ */
+export const MEMBER_SIDE_FAIL_REASONS = [
+  // the member did not confirm within 24 h (§1.3: also funds never locked in 24 h — a bill that
+  // sat in `processing` that long, which transfers_stuck tells of while it sits there)
+  'OVERDUE_CLOSE',
+  // we cancelled it (an operator, or our cancel at the end of the confirmation window)
+  'MCH_CANCEL',
+  // the member's wallet: frozen, gone, abnormal, not real-name verified, its own receiving cap
+  'ACCOUNT_FROZEN',
+  'ACCOUNT_NOT_EXIST',
+  'PAYEE_ACCOUNT_ABNORMAL',
+  'REAL_NAME_CHECK_FAIL',
+  'REALNAME_ACCOUNT_RECEIVED_QUOTA_EXCEED',
+]
+
 /** The checks, by rule. */
 export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
   // member_days has no time of day, and inbound_events is pruned a week back at 04:17, so neither
@@ -305,6 +330,56 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
         value: n,
         judged: true,
         params: { count: n, hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10 },
+      },
+    ]
+  },
+
+  // A bill ends `fail` through settleTransfer (src/shop/transfers.ts) — on a create, query or
+  // cancel answer, a MCHTRANSFER.BILL.FINISHED notification, or a create WeChat Pay refused for
+  // good (fail_reason = its error code: NO_AUTH, PARAM_ERROR, INVALID_REQUEST …, all ours to fix)
+  // — which stamps `settled_at`: the window counts from when it failed, not when it was made.
+  // NOT_ENOUGH and other retried refusals keep it `pending`: transfers_stuck tells of those.
+  async transfers_failed(c) {
+    const rows = await c.db
+      .selectFrom('transfers')
+      .select([
+        'fail_reason',
+        (eb) => eb.fn.countAll<number>().as('n'),
+        (eb) => eb.fn.max('settled_at').as('last'),
+      ])
+      .where('appid', '=', c.appid)
+      .where('state', '=', 'fail')
+      .where('settled_at', '>', windowStart(c))
+      .where('settled_at', '<=', c.now)
+      // No reason, or one we do not know, counts: a new refusal must not go unseen.
+      .where((eb) =>
+        eb.or([
+          eb('fail_reason', 'is', null),
+          eb('fail_reason', 'not in', MEMBER_SIDE_FAIL_REASONS),
+        ]),
+      )
+      .groupBy('fail_reason')
+      .execute()
+    // The most frequent reason is what the operator fixes; on a tie the latest, then by name.
+    const ranked = rows
+      .map((r) => ({
+        reason: r.fail_reason ?? '—',
+        n: Number(r.n),
+        last: new Date(r.last as Date).getTime(),
+      }))
+      .sort((a, b) => b.n - a.n || b.last - a.last || a.reason.localeCompare(b.reason))
+    const n = ranked.reduce((sum, r) => sum + r.n, 0)
+    return [
+      {
+        dim: '',
+        value: n,
+        judged: true,
+        params: {
+          count: n,
+          reason: ranked[0]?.reason ?? '—',
+          reasonCount: ranked[0]?.n ?? 0,
+          hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10,
+        },
       },
     ]
   },

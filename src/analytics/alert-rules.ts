@@ -18,6 +18,7 @@ export const ALERT_RULE_KEYS = [
   'job_stalled',
   'refunds_failing',
   'transfers_stuck',
+  'transfers_failed',
   'reconciliation_mismatches',
 ] as const
 
@@ -139,6 +140,20 @@ export const ALERT_RULES: Record<AlertRuleKey, AlertRuleSpec> = {
    * `accepted` or `processing` longer than the window after they were made.
    */
   transfers_stuck: {
+    unit: 'count',
+    compare: 'atLeast',
+    scope: 'account',
+    defaults: { enabled: true, threshold: 1, windowMinutes: 1440, repeatMinutes: HOUR },
+    bounds: { min: 1, max: 1_000_000, integer: true },
+  },
+  /**
+   * Cashback transfers WeChat Pay ended `fail` in the window (by the time we recorded it) for a
+   * reason that is not the member's own (not OVERDUE_CLOSE, MCH_CANCEL or the member's wallet:
+   * `MEMBER_SIDE_FAIL_REASONS` in alert-checks.ts), refused creates included. The member gets the points
+   * back, but a merchant-side cause (funds, product rights, scene, limits) fails every cashback
+   * after it, so the first one is worth a message, as for refunds and stuck transfers.
+   */
+  transfers_failed: {
     unit: 'count',
     compare: 'atLeast',
     scope: 'account',

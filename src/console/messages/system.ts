@@ -101,6 +101,7 @@ export const zhCN = {
   'system.rule.job_stalled': '定时任务停滞',
   'system.rule.refunds_failing': '退款失败',
   'system.rule.transfers_stuck': '返现转账卡住',
+  'system.rule.transfers_failed': '返现转账失败',
   'system.rule.reconciliation_mismatches': '对账不符',
 } as const
 
@@ -206,5 +207,6 @@ export const en: Record<keyof typeof zhCN, string> = {
   'system.rule.job_stalled': 'Job stalled',
   'system.rule.refunds_failing': 'Refunds failing',
   'system.rule.transfers_stuck': 'Transfers stuck',
+  'system.rule.transfers_failed': 'Transfers failed',
   'system.rule.reconciliation_mismatches': 'Reconciliation mismatches',
 }

@@ -87,6 +87,9 @@ forEachDatabase('console: alert settings', (get) => {
     expect(html).toMatch(
       /返现转账卡住<\/legend>[\s\S]*?value="1"[\s\S]*?统计窗口（分钟）[\s\S]*?value="1440"/,
     )
+    expect(html).toMatch(
+      /返现转账失败<\/legend>[\s\S]*?value="1"[\s\S]*?统计窗口（分钟）[\s\S]*?value="1440"/,
+    )
     expect(html).toContain('name="_csrf"')
     const system = await app.request('/console/system', { headers: { cookie: op.cookie } })
     expect(await system.text()).toContain('href="/console/system/alert-settings">修改告警设置')
@@ -168,6 +171,7 @@ forEachDatabase('console: alert settings', (get) => {
     expect((await put({ robotChats: ['no-such-chat'] })).status).toBe(400)
     expect((await put({ rules: { error_rate: { threshold: 2 } } })).status).toBe(400)
     expect((await put({ rules: { transfers_stuck: { threshold: 0 } } })).status).toBe(400)
+    expect((await put({ rules: { transfers_failed: { threshold: 0 } } })).status).toBe(400)
     expect(await stored()).toBe(before)
   })
 })
