@@ -392,6 +392,7 @@ forEachDatabase(
         state: 'pending' | 'accepted' | 'processing' | 'wait_user_confirm' | 'fail',
         attempts: number,
         createdAt: Date,
+        error: string | null = null,
       ) => {
         n++
         const { id } = await db
@@ -420,6 +421,7 @@ forEachDatabase(
             state,
             fail_reason: state === 'fail' ? 'OVERDUE_CLOSE' : null,
             attempts,
+            error,
             accepted_at: state === 'pending' ? null : createdAt,
             created_at: createdAt,
             updated_at: createdAt,
@@ -435,12 +437,14 @@ forEachDatabase(
       await transfer(app('transfers_other'), 'pending', 9, at(-2 * DAY))
       await evaluate(db, appid, at(0))
       expect(await rows(appid, 'transfers_stuck')).toHaveLength(0)
-      // WeChat Pay never answered 3 creates
-      await transfer(appid, 'pending', 3, at(-30))
+      // WeChat Pay refused 3 creates for want of funds (a transient refusal: sent again)
+      await transfer(appid, 'pending', 3, at(-30), '403 NOT_ENOUGH 资金不足')
       await evaluate(db, appid, at(1))
       let r = await rows(appid, 'transfers_stuck')
       expect(r.map((x) => [x.status, x.value])).toEqual([['open', 1]])
       expect(r[0]!.message).toContain('1 笔返现转账卡住')
+      // what to do about it: the message says what WeChat Pay last answered
+      expect(r[0]!.message).toContain('最近一次的错误：403 NOT_ENOUGH 资金不足')
       // accepted, never waiting for the member: stuck once it is older than the window
       await transfer(appid, 'processing', 1, at(-DAY + 10))
       await evaluate(db, appid, at(2))

@@ -310,6 +310,12 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
     const row = await c.db
       .selectFrom('transfers')
       .select((eb) => eb.fn.countAll<number>().as('n'))
+      // what WeChat Pay (or the network) last said to one of them — `403 NOT_ENOUGH 资金不足`
+      // tells the operator to top up — for the message
+      .select(
+        sql<string | null>`(array_agg(error order by updated_at desc)
+          filter (where error is not null))[1]`.as('error'),
+      )
       .where('appid', '=', c.appid)
       .where((eb) =>
         eb.or([
@@ -329,7 +335,11 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
         dim: '',
         value: n,
         judged: true,
-        params: { count: n, hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10 },
+        params: {
+          count: n,
+          hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10,
+          error: row.error?.slice(0, 80) ?? '—',
+        },
       },
     ]
   },

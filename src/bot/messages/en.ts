@@ -254,7 +254,7 @@ export const en: Record<MessageKey, string> = {
   'alert.rule.refunds_failing':
     '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
   'alert.rule.transfers_stuck':
-    "{count} cashback transfers are stuck (not accepted by WeChat Pay after 3 tries, or not waiting for the member after {hours} h); the members' points are held: check WeChat Pay (threshold {threshold}).",
+    "{count} cashback transfers are stuck (not accepted by WeChat Pay after 3 tries, or not waiting for the member after {hours} h); the members' points are held; last error: {error}; check WeChat Pay (threshold {threshold}).",
   'alert.rule.transfers_failed':
     "{count} cashback transfers failed at WeChat Pay in the last {hours} h for a reason on the merchant's side, most often {reason} ({reasonCount}); the members got their points back but no cash: fix it in the WeChat Pay merchant platform (threshold {threshold}).",
   'alert.rule.reconciliation_mismatches':

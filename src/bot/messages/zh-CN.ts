@@ -240,7 +240,7 @@ export const zhCN = {
   'alert.rule.refunds_failing':
     '{count} 笔退款失败或被微信支付拒绝，请到商户平台处理（阈值 {threshold}）。',
   'alert.rule.transfers_stuck':
-    '{count} 笔返现转账卡住（微信支付 3 次仍未受理，或 {hours} 小时仍未到待会员确认），会员积分被占用，请检查微信支付（阈值 {threshold}）。',
+    '{count} 笔返现转账卡住（微信支付 3 次仍未受理，或 {hours} 小时仍未到待会员确认），会员积分被占用，最近一次的错误：{error}，请检查微信支付（阈值 {threshold}）。',
   'alert.rule.transfers_failed':
     '{hours} 小时内 {count} 笔返现转账因商户侧原因被微信支付判为失败，最多的原因是 {reason}（{reasonCount} 笔）；会员积分已退回但没拿到返现，请到微信支付商户平台处理（阈值 {threshold}）。',
   'alert.rule.reconciliation_mismatches': '对账有 {count} 处差异待处理（阈值 {threshold}）。',
