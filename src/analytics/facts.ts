@@ -31,15 +31,39 @@ export const ACTIVITY = {
  * passes' order (check-ins, purchases, sign-ups), the 绑定 the follower's row before the
  * buyer's — so two of them could each hold a row the other waits for (a deadlock, one of them
  * aborted). Through the gate a 绑定 waits for the builds running to end, and a build for the
- * 绑定, before either locks a row; builds still run side by side. The push's single-row writes
- * need no gate.
+ * 绑定; builds still run side by side. The push's single-row writes need no gate.
+ *
+ * Lock order: the gate comes before every row lock of the transaction that takes it — a build
+ * takes it first thing, a 绑定 before its first locking statement (mp-link.ts, the accounts in
+ * appid order: member-moves.ts `gateMemberMove`) — so whoever waits at the gate holds nothing
+ * else: a 绑定 waiting for a nightly build (seconds at a million members) holds no member or order
+ * row that a push, a check-in or a payment of its members would queue behind. Nor could they
+ * deadlock there: a build inserting a member's first row of a day takes that member's row `for
+ * key share` (the foreign key's check), which a 绑定 holding it `for update` while it waited at
+ * the gate would never let go.
  */
 export async function lockActivityDays(
   trx: Transaction<Database>,
   appid: string,
   mode: 'shared' | 'exclusive',
 ): Promise<void> {
-  const key = sql`hashtext(${`quanzi:member-days:${appid}`}::text)`
+  const key = gateKey(appid)
   if (mode === 'shared') await sql`select pg_advisory_xact_lock_shared(${key})`.execute(trx)
   else await sql`select pg_advisory_xact_lock(${key})`.execute(trx)
 }
+
+/**
+ * The gate of {@link lockActivityDays} exclusive if no one holds it now, without waiting (for a
+ * transaction already holding rows, which must not wait there); false: a build holds it.
+ */
+export async function tryLockActivityDays(
+  trx: Transaction<Database>,
+  appid: string,
+): Promise<boolean> {
+  const { rows } = await sql<{
+    locked: boolean
+  }>`select pg_try_advisory_xact_lock(${gateKey(appid)}) as locked`.execute(trx)
+  return rows[0]!.locked
+}
+
+const gateKey = (appid: string) => sql`hashtext(${`quanzi:member-days:${appid}`}::text)`

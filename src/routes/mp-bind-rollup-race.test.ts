@@ -9,6 +9,10 @@
  * buyer's row of the day locked (its purchase pass); the 绑定 then runs; then the table is let
  * go, and the build goes on to the follower's row of the day (the follower signed up that day).
  * PGlite has one connection, where nothing waits and no deadlock can happen: skipped there.
+ *
+ * And a 绑定 waiting for a build waits holding nothing (facts.ts `lockActivityDays`: the gate
+ * before its first row lock): the members' rows and the user's link stay free for their pushes,
+ * check-ins and orders until the build ends.
  */
 import type { Hono } from 'hono'
 import { type Kysely, sql } from 'kysely'
@@ -16,9 +20,9 @@ import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { paidOrder } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
-import { waitingForLock } from '../../test/held-transaction.js'
+import { holdTransaction, waitingForLock } from '../../test/held-transaction.js'
 import { SAFE_ACCOUNT, testConfig } from '../../test/server.js'
-import { ACTIVITY } from '../analytics/facts.js'
+import { ACTIVITY, lockActivityDays } from '../analytics/facts.js'
 import { buildDay } from '../analytics/rollup.js'
 import { dayText } from '../analytics/series.js'
 import { createApp } from '../app.js'
@@ -191,6 +195,293 @@ forEachDatabase('a 绑定 during a build of the day it merges', (get, name) => {
       // and a build after the 绑定 agrees
       await build()
       expect(await days()).toEqual(merged)
+    },
+    30_000,
+  )
+
+  it.skipIf(name === 'pglite')(
+    'a 绑定 waiting for a build of its account holds no row: its members and link stay free (PostgreSQL only)',
+    async () => {
+      const db = get().db
+      // an account of its own: no other test's build holds its gate
+      const appid = 'wxbindgatefirst0001'
+      const buyer = await db
+        .insertInto('members')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_1', first_seen_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await db
+        .insertInto('mp_users')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_1', member_id: buyer.id, created_at: now })
+        .execute()
+      const follower = await db
+        .insertInto('members')
+        .values({ appid, openid: 'o_oa_gate_1', first_seen_at: now, subscribed: true })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await paidOrder(db, appid, {
+        memberId: buyer.id,
+        fen: 990,
+        paidAt: new Date('2026-12-02T04:00:00Z'),
+        no: 'bind-gate-first-1',
+      })
+      await db
+        .insertInto('member_days')
+        .values({ appid, day, member_id: buyer.id, kinds: ACTIVITY.purchase })
+        .execute()
+      const token = await signSession(SECRET, {
+        memberId: buyer.id,
+        openid: 'o_mp_gate_1',
+        expiresAt: new Date(now.getTime() + 3600_000),
+      })
+      const { code } = await issueBindingCode(db, follower.id, now)
+
+      // a build of the account is running (it holds the gate shared until it commits)
+      const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
+        lockActivityDays(trx, appid, 'shared'),
+      )
+      const bound = Promise.resolve(
+        app.request('/api/mp/bind', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ code }),
+        }),
+      ).catch((error: Error) => error)
+      await waitingForLock(db, '%pg_advisory_xact_lock(%')
+      // meanwhile a push or an order of either member locks their rows, and the user's link
+      const free = await db
+        .transaction()
+        .execute(async (trx) => {
+          const members = await trx
+            .selectFrom('members')
+            .select('id')
+            .where('id', 'in', [buyer.id, follower.id])
+            .orderBy('id')
+            .forUpdate()
+            .noWait()
+            .execute()
+          const link = await trx
+            .selectFrom('mp_users')
+            .select('member_id')
+            .where('appid', '=', MP_APPID)
+            .where('openid', '=', 'o_mp_gate_1')
+            .forUpdate()
+            .noWait()
+            .execute()
+          return { members: members.map((m) => m.id), link: link.map((l) => l.member_id) }
+        })
+        .catch((error: Error) => error.message)
+      build.commit()
+      await build.done
+      expect(free).toEqual({ members: [buyer.id, follower.id], link: [buyer.id] })
+
+      // the build ended: the 绑定 goes on, the order and the day are the follower's
+      const res = await bound
+      if (res instanceof Error) throw res
+      expect([res.status, ((await res.json()) as { member?: { id: number } }).member?.id]).toEqual([
+        200,
+        follower.id,
+      ])
+      const orders = await db
+        .selectFrom('orders')
+        .select('member_id')
+        .where('out_trade_no', '=', 'bind-gate-first-1')
+        .execute()
+      expect(orders).toEqual([{ member_id: follower.id }])
+      const days = await db
+        .selectFrom('member_days')
+        .select(['member_id', 'kinds'])
+        .where('member_id', 'in', [buyer.id, follower.id])
+        .execute()
+      expect(days).toEqual([{ member_id: follower.id, kinds: ACTIVITY.purchase }])
+    },
+    30_000,
+  )
+
+  it.skipIf(name === 'pglite')(
+    'a build writing the follower’s first row of the day while a 绑定 waits does not deadlock (PostgreSQL only)',
+    async () => {
+      const db = get().db
+      const appid = 'wxbindgatefirst0002'
+      const at = new Date('2026-12-02T04:00:00Z')
+      // the follower's id before the buyer's: the 绑定 locks the follower's row first
+      const follower = await db
+        .insertInto('members')
+        .values({ appid, openid: 'o_oa_gate_2', first_seen_at: now, subscribed: true })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      const buyer = await db
+        .insertInto('members')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_2', first_seen_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await db
+        .insertInto('mp_users')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_2', member_id: buyer.id, created_at: now })
+        .execute()
+      await paidOrder(db, appid, { memberId: buyer.id, fen: 990, paidAt: at, no: 'bind-gate-2' })
+      const activity = await db
+        .insertInto('activities')
+        .values({
+          appid,
+          key: 'bind-gate',
+          name: 'bind gate',
+          description: '',
+          cron: '0 9 * * *',
+          cadence: 'daily',
+          points: 0,
+          capacity: null,
+          status: 'open',
+          created_at: now,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      // the follower signed up that day, and has no row of the day yet (the build inserts it)
+      await db
+        .insertInto('activity_signups')
+        .values({
+          activity_id: activity.id,
+          period: day,
+          member_id: follower.id,
+          status: 'confirmed',
+          created_at: at,
+          updated_at: at,
+        })
+        .execute()
+      const token = await signSession(SECRET, {
+        memberId: buyer.id,
+        openid: 'o_mp_gate_2',
+        expiresAt: new Date(now.getTime() + 3600_000),
+      })
+      const { code } = await issueBindingCode(db, follower.id, now)
+      const settle = <T>(p: Promise<T>) => p.catch((error: Error) => error)
+
+      // the build stops at the sign-ups, the buyer's new row of the day written (its foreign key
+      // holds the buyer's member row `for key share`); the 绑定 comes
+      const holder = await hold((trx) =>
+        sql`lock table activity_signups in access exclusive mode`.execute(trx),
+      )
+      const built = settle(buildDay(db, { appid, day, timeZone: TZ, now, today }))
+      await waitingForLock(db, '%from activity_signups su join activities a%')
+      const bound = settle(
+        Promise.resolve(
+          app.request('/api/mp/bind', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ code }),
+          }),
+        ),
+      )
+      await waitingForLock(db, '%pg_advisory_xact_lock(%', 'select "id", "appid" from "members"%')
+      // the build goes on to the follower's new row
+      holder.release()
+      await holder.done
+
+      const figures = await built
+      if (figures instanceof Error) throw figures
+      const res = await bound
+      if (res instanceof Error) throw res
+      expect([res.status, ((await res.json()) as { member?: { id: number } }).member?.id]).toEqual([
+        200,
+        follower.id,
+      ])
+      const days = await db
+        .selectFrom('member_days')
+        .select(['member_id', 'kinds'])
+        .where('member_id', 'in', [buyer.id, follower.id])
+        .execute()
+      expect(days).toEqual([{ member_id: follower.id, kinds: ACTIVITY.purchase | ACTIVITY.signup }])
+    },
+    30_000,
+  )
+
+  it.skipIf(name === 'pglite')(
+    'an account the 绑定 finds only under its row locks, its gate held by a build: it starts over and waits holding nothing (PostgreSQL only)',
+    async () => {
+      const db = get().db
+      const appid = 'wxbindgatefirst0003'
+      const other = 'wxbindgateother0003'
+      const buyer = await db
+        .insertInto('members')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_3', first_seen_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await db
+        .insertInto('mp_users')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_3', member_id: buyer.id, created_at: now })
+        .execute()
+      const follower = await db
+        .insertInto('members')
+        .values({ appid, openid: 'o_oa_gate_3', first_seen_at: now, subscribed: true })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      const token = await signSession(SECRET, {
+        memberId: buyer.id,
+        openid: 'o_mp_gate_3',
+        expiresAt: new Date(now.getTime() + 3600_000),
+      })
+      const { code } = await issueBindingCode(db, follower.id, now)
+
+      // a build of another day of `other` runs; a write of the buyer holds their link and adds
+      // their first day in `other`, uncommitted: the 绑定 reads no day there before it locks
+      const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
+        lockActivityDays(trx, other, 'shared'),
+      )
+      const write = await holdTransaction(get().open({ max: 1 }), async (trx) => {
+        await trx
+          .selectFrom('mp_users')
+          .select('member_id')
+          .where('appid', '=', MP_APPID)
+          .where('openid', '=', 'o_mp_gate_3')
+          .forShare()
+          .execute()
+        await trx
+          .insertInto('member_days')
+          .values({ appid: other, day, member_id: buyer.id, kinds: ACTIVITY.message })
+          .execute()
+      })
+      const bound = Promise.resolve(
+        app.request('/api/mp/bind', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ code }),
+        }),
+      ).catch((error: Error) => error)
+      await waitingForLock(db, 'select "member_id" from "mp_users"%for update')
+      write.commit()
+      await write.done
+      // the 绑定 finds the day in `other` with its rows locked, and waits for that build
+      await waitingForLock(db, '%pg_advisory_xact_lock(%')
+      const free = await db
+        .transaction()
+        .execute(async (trx) => {
+          const members = await trx
+            .selectFrom('members')
+            .select('id')
+            .where('id', 'in', [buyer.id, follower.id])
+            .orderBy('id')
+            .forUpdate()
+            .noWait()
+            .execute()
+          return members.map((m) => m.id)
+        })
+        .catch((error: Error) => error.message)
+      build.commit()
+      await build.done
+      expect(free).toEqual([buyer.id, follower.id])
+
+      const res = await bound
+      if (res instanceof Error) throw res
+      expect([res.status, ((await res.json()) as { member?: { id: number } }).member?.id]).toEqual([
+        200,
+        follower.id,
+      ])
+      const days = await db
+        .selectFrom('member_days')
+        .select(['appid', 'member_id', 'kinds'])
+        .where('member_id', 'in', [buyer.id, follower.id])
+        .execute()
+      expect(days).toEqual([{ appid: other, member_id: follower.id, kinds: ACTIVITY.message }])
     },
     30_000,
   )

@@ -18,15 +18,17 @@
  *                       OR-ed) where both were active: the orders moved are the follower's, so a
  *                       rebuilt day counts the buyer once, as the follower (rollup.ts)
  *
- * Callers hold both members' rows locked (in id order); each step locks the rows it changes after
- * them, as every writer of those rows does. A writer that inserts a reminder or a share link holds
- * the member's row first (points-ledger.ts `keyShareMember`): it comes before the move (which then
- * merges into what it wrote) or after it (it writes onto what was moved), never meets it on a key.
+ * Callers hold the activity-days gates of the move ({@link gateMemberMove}), taken before any
+ * row lock of their transaction, then both members' rows locked (in id order); each step locks
+ * the rows it changes after them, as every writer of those rows does. A writer that inserts a
+ * reminder or a share link holds the member's row first (points-ledger.ts `keyShareMember`): it
+ * comes before the move (which then merges into what it wrote) or after it (it writes onto what
+ * was moved), never meets it on a key.
  * An open of a link merged away that waited for its row finds the row gone and is counted through
  * the alias, committed with the delete (shares.ts `openShareLink`).
  */
 import { sql, type Transaction } from 'kysely'
-import { lockActivityDays } from '../analytics/facts.js'
+import { lockActivityDays, tryLockActivityDays } from '../analytics/facts.js'
 import { lockMember } from '../community/points-ledger.js'
 import { changeProfile } from '../community/profile.js'
 import type { Database } from '../db/schema.js'
@@ -39,6 +41,55 @@ export interface MemberMove {
   toAppid: string
   now: Date
   timeZone: string
+  /** The accounts whose activity-days gate the transaction holds ({@link gateMemberMove}). */
+  gated: Set<string>
+}
+
+/**
+ * The move found, its rows locked, days of the member in an account it had not gated, and a
+ * build holds that account's gate: it must not wait there (facts.ts `lockActivityDays`), so the
+ * transaction rolls back and the 绑定 runs again (mp-link.ts), gating that account first.
+ */
+export class MoveGateBusy extends Error {
+  constructor(readonly appid: string) {
+    super(`member move: a build of ${appid} holds its activity days, try again`)
+    this.name = 'MoveGateBusy'
+  }
+}
+
+/**
+ * The activity-days gates (facts.ts `lockActivityDays`) of a move from the member `from` to a
+ * follower of `toAppid`, exclusive: the follower's account and each account `from` has days in,
+ * in appid order, then the member's accounts read again under the gates until no new one shows.
+ * Call it before the transaction's first row lock: waiting here for a build of those accounts
+ * (seconds at a million members) holds nothing else. Returns the accounts gated, for
+ * {@link MemberMove}'s `gated`.
+ */
+export async function gateMemberMove(
+  trx: Transaction<Database>,
+  from: number,
+  toAppid: string,
+): Promise<Set<string>> {
+  const gated = new Set<string>()
+  for (;;) {
+    const more = (await accountsToGate(trx, from, toAppid)).filter((appid) => !gated.has(appid))
+    if (more.length === 0) return gated
+    for (const appid of more) {
+      await lockActivityDays(trx, appid, 'exclusive')
+      gated.add(appid)
+    }
+  }
+}
+
+/** The follower's account and every account `from` has activity days in, in appid order. */
+async function accountsToGate(trx: Transaction<Database>, from: number, toAppid: string) {
+  const rows = await trx
+    .selectFrom('member_days')
+    .select('appid')
+    .distinct()
+    .where('member_id', '=', from)
+    .execute()
+  return [...new Set([toAppid, ...rows.map((r) => r.appid)])].sort()
 }
 
 /** What {@link moveMemberData} did. */
@@ -75,27 +126,15 @@ export async function moveMemberData(
  * rest — and one starting now waits for the commit, then reads the orders as the follower's.
  */
 async function moveActivityDays(trx: Transaction<Database>, m: MemberMove): Promise<void> {
-  // The gate of the follower's account and of each account the member has days in, exclusive,
-  // before any row: a build of a day locks the day's rows in an order of its own, not this one
-  // (facts.ts `lockActivityDays`). Taken in appid order, then the member's accounts read again
-  // under the gates until no new one shows: a build running meanwhile — of the follower's
-  // account's days above all, where the shop's orders are — has ended, and what it wrote the
-  // member is moved with the rest.
-  const gated = new Set<string>()
+  // The gates were taken before any row (gateMemberMove). An account not among them now — the
+  // member got its first days there, or the link changed, since — is taken only if no build holds
+  // it: waiting here would hold the members' rows (see facts.ts), so the 绑定 starts over.
   for (;;) {
-    const rows = await trx
-      .selectFrom('member_days')
-      .select('appid')
-      .distinct()
-      .where('member_id', '=', m.from)
-      .execute()
-    const more = [...new Set([m.toAppid, ...rows.map((r) => r.appid)])]
-      .filter((appid) => !gated.has(appid))
-      .sort()
+    const more = (await accountsToGate(trx, m.from, m.toAppid)).filter((a) => !m.gated.has(a))
     if (more.length === 0) break
     for (const appid of more) {
-      await lockActivityDays(trx, appid, 'exclusive')
-      gated.add(appid)
+      if (!(await tryLockActivityDays(trx, appid))) throw new MoveGateBusy(appid)
+      m.gated.add(appid)
     }
   }
   await sql`insert into member_days as d (appid, day, member_id, kinds)

@@ -15,13 +15,18 @@
  *
  * A mini-program user already linked to a follower (by unionid or an earlier code) is not moved to
  * another one: that would take a follower's purchases away from them.
+ *
+ * Lock order: the activity-days gates of the move first (member-moves.ts `gateMemberMove`, from
+ * the link and the code read without a lock) — a 绑定 waiting there for a build of the day holds
+ * no row —, then the house order (orders.ts): the user's link (mp_users), the code, both members
+ * in id order, then their orders, group buys, ledger and the rest.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import { awardBadges } from '../community/badges.js'
 import { changePoints } from '../community/points-ledger.js'
 import type { Database } from '../db/schema.js'
-import { moveMemberData } from './member-moves.js'
+import { gateMemberMove, MoveGateBusy, moveMemberData } from './member-moves.js'
 import { moveGrants } from './purchase-grants.js'
 
 export type MpLinkResult =
@@ -30,19 +35,62 @@ export type MpLinkResult =
   | { status: 'linked_elsewhere' }
   | { status: 'bad_code' }
 
+/** A 绑定's input. */
+export interface MpLinkRequest {
+  mpAppid: string
+  openid: string
+  code: string
+  now: Date
+  timeZone: string
+  /** The badge notices' language (the community's locale); zh-CN without it. */
+  t?: Translate
+}
+
+/** The 绑定, in one transaction (run again, at most twice, on a {@link MoveGateBusy}). */
 export async function linkMiniProgramUser(
   db: Kysely<Database>,
-  r: {
-    mpAppid: string
-    openid: string
-    code: string
-    now: Date
-    timeZone: string
-    /** The badge notices' language (the community's locale); zh-CN without it. */
-    t?: Translate
-  },
+  r: MpLinkRequest,
 ): Promise<MpLinkResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await linkOnce(db, r)
+    } catch (error) {
+      if (!(error instanceof MoveGateBusy) || attempt === 3) throw error
+    }
+  }
+}
+
+/**
+ * The gates of the move the link and the code read now (without a lock) would make, before
+ * {@link linkOnce} locks any row; none when they make no move (an unknown user or code, a user
+ * linked already): such a 绑定 answers without waiting for a build. Read again under the locks:
+ * what changed in between is gated then, or the 绑定 runs again (member-moves.ts).
+ */
+async function gateLink(trx: Transaction<Database>, r: MpLinkRequest): Promise<Set<string>> {
+  const user = await trx
+    .selectFrom('mp_users')
+    .innerJoin('members', 'members.id', 'mp_users.member_id')
+    .select(['mp_users.member_id', 'members.appid'])
+    .where('mp_users.appid', '=', r.mpAppid)
+    .where('mp_users.openid', '=', r.openid)
+    .executeTakeFirst()
+  const code = await trx
+    .selectFrom('binding_codes')
+    .innerJoin('members', 'members.id', 'binding_codes.member_id')
+    .select(['binding_codes.member_id', 'members.appid'])
+    .where('binding_codes.code', '=', r.code)
+    .where('binding_codes.used_at', 'is', null)
+    .where('binding_codes.expires_at', '>', r.now)
+    .executeTakeFirst()
+  if (!user || !code || user.appid !== r.mpAppid || code.appid === r.mpAppid) return new Set()
+  if (user.member_id === code.member_id) return new Set()
+  return gateMemberMove(trx, user.member_id, code.appid)
+}
+
+async function linkOnce(db: Kysely<Database>, r: MpLinkRequest): Promise<MpLinkResult> {
   return db.transaction().execute(async (trx) => {
+    // Before the first row lock (the lock order above).
+    const gated = await gateLink(trx, r)
     const user = await trx
       .selectFrom('mp_users')
       .select('member_id')
@@ -192,6 +240,7 @@ export async function linkMiniProgramUser(
       toAppid: targetAppid,
       now: r.now,
       timeZone: r.timeZone,
+      gated,
     })
     return {
       status: 'linked',

@@ -13,7 +13,9 @@
  * take the group's row before the product's; a
  * failing group buy takes its orders (in id order) before its row, as a close and a 绑定 moving
  * the leader's orders (mp-link.ts) do — so none waits on another in a circle
- * (stock-release.test.ts).
+ * (stock-release.test.ts). Before all of them, and only there: the accounts' activity-days gates a
+ * 绑定 takes (facts.ts `lockActivityDays`, as a day's build does first thing), so that a 绑定
+ * waiting there for a build holds none of these rows.
  *
  * A group-buy seat (`joined`) is an order's from its reservation until it closes unpaid
  * ({@link closeOrder}) or, flagged, until it is refunded in full (settleRefund, refunds.ts) — each
