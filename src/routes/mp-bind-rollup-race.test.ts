@@ -30,6 +30,7 @@ import { issueBindingCode } from '../community/identities.js'
 import type { Database } from '../db/schema.js'
 import { silentLogger } from '../logger.js'
 import { signSession } from '../shop/mp-auth.js'
+import { linkMiniProgramUser } from '../shop/mp-link.js'
 import type { ShopRouteOptions } from './shop.js'
 
 const APPID = SAFE_ACCOUNT.appid
@@ -482,6 +483,76 @@ forEachDatabase('a 绑定 during a build of the day it merges', (get, name) => {
         .where('member_id', 'in', [buyer.id, follower.id])
         .execute()
       expect(days).toEqual([{ appid: other, member_id: follower.id, kinds: ACTIVITY.message }])
+    },
+    30_000,
+  )
+
+  it.skipIf(name === 'pglite')(
+    'a 绑定 out of runs while builds hold the gates it finds late answers busy, having changed nothing (PostgreSQL only)',
+    async () => {
+      const db = get().db
+      const appid = 'wxbindgatefirst0004'
+      const other = 'wxbindgateother0004'
+      const buyer = await db
+        .insertInto('members')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_4', first_seen_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await db
+        .insertInto('mp_users')
+        .values({ appid: MP_APPID, openid: 'o_mp_gate_4', member_id: buyer.id, created_at: now })
+        .execute()
+      const follower = await db
+        .insertInto('members')
+        .values({ appid, openid: 'o_oa_gate_4', first_seen_at: now, subscribed: true })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      const { code } = await issueBindingCode(db, follower.id, now)
+      // as in the test before: the buyer's first day in `other` appears only once the 绑定 has
+      // read their accounts, and a build of `other` holds its gate throughout
+      const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
+        lockActivityDays(trx, other, 'shared'),
+      )
+      const write = await holdTransaction(get().open({ max: 1 }), async (trx) => {
+        await trx
+          .selectFrom('mp_users')
+          .select('member_id')
+          .where('appid', '=', MP_APPID)
+          .where('openid', '=', 'o_mp_gate_4')
+          .forShare()
+          .execute()
+        await trx
+          .insertInto('member_days')
+          .values({ appid: other, day, member_id: buyer.id, kinds: ACTIVITY.message })
+          .execute()
+      })
+      const linking = linkMiniProgramUser(db, {
+        mpAppid: MP_APPID,
+        openid: 'o_mp_gate_4',
+        code,
+        now,
+        timeZone: 'Asia/Shanghai',
+        attempts: 1, // its one run used
+      })
+      await waitingForLock(db, 'select "member_id" from "mp_users"%for update')
+      write.commit()
+      await write.done
+      expect(await linking).toEqual({ status: 'busy' })
+      build.commit()
+      await build.done
+      // nothing moved: the code still unused, the buyer unlinked from the follower
+      const link = await db
+        .selectFrom('mp_users')
+        .select('member_id')
+        .where('openid', '=', 'o_mp_gate_4')
+        .executeTakeFirstOrThrow()
+      expect(link.member_id).toBe(buyer.id)
+      const unused = await db
+        .selectFrom('binding_codes')
+        .select('used_at')
+        .where('code', '=', code)
+        .executeTakeFirstOrThrow()
+      expect(unused.used_at).toBeNull()
     },
     30_000,
   )

@@ -252,6 +252,12 @@ export function miniProgramRoutes(
         },
         400,
       )
+    if (linked.status === 'busy')
+      return c.json(
+        { code: 'SERVICE_UNAVAILABLE', message: 'the account is being counted: retry in 5 s' },
+        503,
+        { 'Retry-After': '5' },
+      )
     if (linked.status === 'linked_elsewhere')
       return c.json(
         {

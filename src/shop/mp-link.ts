@@ -34,6 +34,8 @@ export type MpLinkResult =
   | { status: 'already_linked'; memberId: number }
   | { status: 'linked_elsewhere' }
   | { status: 'bad_code' }
+  /** Builds kept taking the gate of an account the move found only under its locks: ask again. */
+  | { status: 'busy' }
 
 /** A 绑定's input. */
 export interface MpLinkRequest {
@@ -44,18 +46,26 @@ export interface MpLinkRequest {
   timeZone: string
   /** The badge notices' language (the community's locale); zh-CN without it. */
   t?: Translate
+  /** How many times the transaction runs on a {@link MoveGateBusy} before `busy` (default 3). */
+  attempts?: number
 }
 
-/** The 绑定, in one transaction (run again, at most twice, on a {@link MoveGateBusy}). */
+/**
+ * The 绑定, in one transaction, run again on a {@link MoveGateBusy} (an account found only under
+ * its locks whose gate a build holds) — `busy` after `attempts` runs: a contention, not a fault of
+ * the request, which the caller answers with "try again" rather than an error.
+ */
 export async function linkMiniProgramUser(
   db: Kysely<Database>,
   r: MpLinkRequest,
 ): Promise<MpLinkResult> {
+  const attempts = r.attempts ?? 3
   for (let attempt = 1; ; attempt++) {
     try {
       return await linkOnce(db, r)
     } catch (error) {
-      if (!(error instanceof MoveGateBusy) || attempt === 3) throw error
+      if (!(error instanceof MoveGateBusy)) throw error
+      if (attempt >= attempts) return { status: 'busy' }
     }
   }
 }
@@ -131,7 +141,10 @@ async function linkOnce(db: Kysely<Database>, r: MpLinkRequest): Promise<MpLinkR
       .where('openid', '=', r.openid)
       .execute()
 
-    // Both members locked in id order (the ledger locks them again, in the same order).
+    // Both members locked in id order (the ledger locks them again, in the same order). `for
+    // update`, not the `for no key update` of a check-in or an award (points-ledger.ts): the 绑定
+    // moves rows keyed on them, so it must also exclude the inserts referencing them (their
+    // foreign-key checks' `for key share`, points-ledger.ts `keyShareMember`).
     const locked = await trx
       .selectFrom('members')
       .select(['id', 'appid'])
