@@ -19,7 +19,7 @@ import {
   recordAuthorisation,
   setReminder,
 } from './checkin-reminders.js'
-import { type DispatcherOptions, drainOutbox } from './outbox.js'
+import { claim, type DispatcherOptions, drainOutbox, enqueue, LANE } from './outbox.js'
 import { recordSubscribeAccept } from './reachability.js'
 
 const TZ = 'Asia/Shanghai'
@@ -415,6 +415,101 @@ forEachDatabase('check-in reminders by mini-program subscribe message', (get, na
     expect(await expireReminders(get().db, { now: later })).toBe(0)
     expect((await credits(m.id)).oa_credits).toBe(1)
     expect(wx.sent).toEqual([])
+  })
+
+  it('the job expires a reminder whose dispatcher died holding it, once its lease is over', async () => {
+    const m = await member()
+    await authorise(m, 'oa')
+    expect(await run(at(3, '20:00'))).toMatchObject({ subscribe: 1 })
+    // a dispatcher claims it and dies before its send (never marked); its lease runs to 12:00
+    const claimed = await claim(get().db, {
+      appid: APPID,
+      lane: LANE.notice,
+      limit: 10,
+      token: 'dead-dispatcher',
+      lease: at(4, '12:00'),
+      now: at(3, '20:00'),
+    })
+    expect(claimed).toHaveLength(1)
+    const item = () =>
+      get()
+        .db.selectFrom('push_outbox')
+        .select(['status', 'errcode', 'errmsg', 'claim_token'])
+        .where('id', '=', claimed[0]!.id)
+        .executeTakeFirstOrThrow()
+    // past its deadline (22:00) but the lease still live: the claim's, left alone
+    expect(await run(at(4, '11:59'))).toEqual({
+      decided: 0,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
+    expect(await item()).toMatchObject({ status: 'sending', claim_token: 'dead-dispatcher' })
+    expect((await credits(m.id)).oa_credits).toBe(0)
+    // the lease over: expired, its claim cleared, the credit back — once over two runs
+    expect(await run(at(4, '12:01'))).toMatchObject({ decided: 0, expired: 1 })
+    expect(await item()).toEqual({
+      status: 'skipped',
+      errcode: null,
+      errmsg: 'expired',
+      claim_token: null,
+    })
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    expect(await run(at(4, '12:02'))).toEqual({
+      decided: 0,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
+    expect((await credits(m.id)).oa_credits).toBe(1)
+  })
+
+  it('a dispatcher back after the job expired the reminder it held finds its claim gone', async () => {
+    const m = await member()
+    await authorise(m, 'oa')
+    // a notice due before the reminder: the dispatcher's one worker sends it first
+    const first = { template_id: 'TPL_FIRST', data: { keyword1: { value: '到货' } } }
+    await enqueue(
+      get().db,
+      [
+        {
+          appid: APPID,
+          source: 'notice:first',
+          openid: 'o_first',
+          kind: 'template',
+          payload: first,
+        },
+      ],
+      at(3, '19:00'),
+    )
+    expect(await run(at(3, '20:00'))).toMatchObject({ subscribe: 1 })
+    // The dispatcher claims both (its clock stands at 20:00, before the reminder's deadline) and
+    // stalls in the first send past its lease and the deadline: meanwhile the job runs.
+    const o = dispatcher()
+    let swept: Awaited<ReturnType<typeof run>> | undefined
+    const api: typeof o.api = {
+      ...o.api,
+      async call(req) {
+        if (req.method === 'template.send') swept ??= await run(at(4, '12:00'))
+        return o.api.call(req)
+      },
+    }
+    expect(await drainOutbox({ ...o, api, concurrency: 1 })).toMatchObject({
+      sent: 1,
+      skipped: 0,
+      failed: 0,
+    })
+    expect(swept).toMatchObject({ decided: 0, expired: 1 })
+    // back, it may not mark the reminder (nor store a result): not sent, expired once, credit once
+    expect(wx.sent.map((s) => s.method)).toEqual(['template.send'])
+    expect(await items(m.openid)).toMatchObject([{ status: 'skipped', errcode: null }])
+    expect((await credits(m.id)).oa_credits).toBe(1)
+    expect(await drainOutbox(dispatcher(get().db, true, at(4, '12:01')))).toMatchObject({
+      sent: 0,
+      skipped: 0,
+    })
+    expect(await expireReminders(get().db, { now: at(4, '12:01') })).toBe(0)
+    expect((await credits(m.id)).oa_credits).toBe(1)
   })
 
   it('a reminder retried past 2 h after its time expires unsent', async () => {

@@ -16,9 +16,9 @@
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
  * member twice; the reminders go into the outbox's notice lane (unique per member and day). A
  * one-time authorisation is consumed in that same statement (its credit taken as the item is
- * enqueued), so it is used exactly once however many instances run. A reminder still queued at
- * its deadline is stored expired by the same job, its credit given back then
- * ({@link expireReminders}).
+ * enqueued), so it is used exactly once however many instances run. A reminder still unsent at
+ * its deadline (queued, or claimed by a dispatcher that died before sending it) is stored expired
+ * by the same job, its credit given back then ({@link expireReminders}).
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
@@ -321,33 +321,39 @@ export interface ReminderRun {
   subscribe: number
   /** Enqueued as mini-program subscribe messages (one authorisation used each). */
   mpSubscribe: number
-  /** Reminders still queued at their deadline, stored expired (their credits given back). */
+  /** Reminders still unsent at their deadline, stored expired (their credits given back). */
   expired?: number
   /** The budget ran out with reminders still due: the next run goes on. */
   unfinished?: true
 }
 
 /**
- * Stores the outbox items still queued at their deadline (`expires_at`) `skipped` (expired) and
+ * Stores the outbox items still unsent at their deadline (`expires_at`) `skipped` (expired) and
  * gives back the one-time authorisation each used when it was enqueued — a subscribe message's to
  * the member's OA credits, a mini-program one's to its openid's, while the reminder still counts
  * that template — `batch` items per statement; returns how many. A dispatcher does the same for
  * one it claims late, but a claim can be far off (a 45009 holds an API until midnight Beijing
  * time, which may come after the member's next reminder is decided: it would find no credit).
- * Only queued items never marked as attempted, taken with `FOR UPDATE SKIP LOCKED` and changed only
- * while still queued, each with its credit in the same statement ({@link expireItems}): an item is
- * expired, and its credit given back, once, here or by a claim.
+ * Only items never marked as attempted, queued or held by a dead claim (`sending`, its lease
+ * over: the dispatcher died before its send), taken with `FOR UPDATE SKIP LOCKED` and changed
+ * only while still so, each with its credit in the same statement ({@link expireItems}): an item
+ * is expired, and its credit given back, once, here or by a claim. A live claim (its lease
+ * renewed) is never overtaken; a dead one that comes back finds its claim gone (`claim_token`
+ * cleared): its mark and its result are refused, as when another claim has taken it over.
  */
 export async function expireReminders(
   db: Kysely<Database>,
   o: { now: Date; batch?: number },
 ): Promise<number> {
   const batch = o.batch ?? 5000
-  const queued = sql<boolean>`o.status = 'pending' and o.expires_at <= ${o.now}::timestamptz
-    and o.attempt_started_at is null`
+  // queued, or claimed by a dispatcher that died before its send (its lease — `next_attempt_at`
+  // while `sending` — over, as a claim taking it over would find it): never one a live claim holds
+  const unsent = sql<boolean>`o.status in ('pending', 'sending')
+    and (o.status = 'pending' or o.next_attempt_at <= ${o.now}::timestamptz)
+    and o.expires_at <= ${o.now}::timestamptz and o.attempt_started_at is null`
   let expired = 0
   for (;;) {
-    const n = await expireItems(db, { where: queued, now: o.now, batch })
+    const n = await expireItems(db, { where: unsent, now: o.now, batch })
     expired += n
     if (n < batch) return expired
   }

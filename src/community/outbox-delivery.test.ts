@@ -562,6 +562,71 @@ forEachDatabase('outbox delivery', (get, dbName) => {
     expect(bucket.tokens).toBe(199)
   })
 
+  it('gives back the token of an item it re-claimed from itself', async () => {
+    const rate = { perSecond: 1, burst: 200 }
+    const o = account({ rate, batchSize: 2, concurrency: 2 })
+    const early = new Date(clock.now().getTime() - 60_000)
+    await enqueue(
+      get().db,
+      [
+        ...['self_a', 'self_b'].map((id) => message(o.appid, id, 'template', 'self')),
+        message(o.appid, 'self_c', 'template', 'self', { notBefore: clock.now() }),
+      ],
+      early,
+    )
+    const attempts = async (openid: string) =>
+      (
+        await get()
+          .db.selectFrom('push_outbox')
+          .select('attempts')
+          .where('appid', '=', o.appid)
+          .where('openid', '=', openid)
+          .executeTakeFirstOrThrow()
+      ).attempts
+    const until = async (done: () => Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await done()); i++) await new Promise((r) => setTimeout(r, 10))
+    }
+    // The first claim takes a and b, each sent by a worker (the next claim takes c). While the
+    // first of them is being sent its lease runs out (as when every renewal fails): the drain's
+    // next claim takes it back, still in hand; the copy in hand is sent once, when it has.
+    let leaseOver: Promise<unknown> | undefined
+    let reclaimed = false
+    const api: typeof o.api = {
+      ...o.api,
+      async call(req) {
+        if (req.method !== 'template.send') return o.api.call(req)
+        const touser = (req.body as { touser: string }).touser
+        if (leaseOver === undefined) {
+          leaseOver = get()
+            .db.updateTable('push_outbox')
+            .set({ next_attempt_at: early })
+            .where('appid', '=', o.appid)
+            .where('openid', '=', touser)
+            .execute()
+          await leaseOver
+          await until(async () => (reclaimed = (await attempts(touser)) === 2))
+        } else await leaseOver // the other worker goes on once it has (and claims again)
+        return o.api.call(req)
+      },
+    }
+    expect(await drainOutbox({ ...o, api })).toMatchObject({ sent: 3, skipped: 0, failed: 0 })
+    expect(reclaimed).toBe(true)
+    expect(sentTo(o.appid)).toHaveLength(3)
+    expect((await rows(o.appid)).map((r) => [r.status, r.claim_token])).toEqual([
+      ['sent', null],
+      ['sent', null],
+      ['sent', null],
+    ])
+    const bucket = await get()
+      .db.selectFrom('rate_buckets')
+      .select('tokens')
+      .where('appid', '=', o.appid)
+      .executeTakeFirstOrThrow()
+    // 3 calls to WeChat (the clock stands still: no refill); every other token taken given back,
+    // the re-claimed item's with them
+    expect(bucket.tokens).toBe(197)
+  })
+
   it('takes a rate token for the fallback after WeChat refuses the window, as for any call', async () => {
     // N tokens a window (the clock stands still between drains: no refill until it moves)
     const N = 4

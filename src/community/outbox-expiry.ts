@@ -2,8 +2,9 @@
  * Outbox items past their deadline (`expires_at`, a check-in reminder's): stored `skipped`
  * ({@link EXPIRED}), and the one-time authorisation each used when it was enqueued given back, in
  * one statement — an item is never expired without its credit back, nor its credit given back
- * twice. Used by the reminder job's sweep of queued items (checkin-reminders.ts `expireReminders`)
- * and by a dispatcher for an item it claimed late (outbox.ts).
+ * twice. Used by the reminder job's sweep of items queued or held by a dead claim
+ * (checkin-reminders.ts `expireReminders`) and by a dispatcher for an item it claimed late
+ * (outbox.ts).
  *
  * Lock order: the outbox items, then the members' reminder rows (`checkin_reminders`).
  */

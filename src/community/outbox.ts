@@ -480,11 +480,17 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
         })),
       )
     }
-    if (throttled) unusedTokens += granted - items.length
+    // Re-claimed from this drain itself (its lease ran out while renewals failed): the copy in
+    // hand is still being worked on; a second would send it twice.
+    const fresh = items.filter((item) => !held.has(item.id))
+    // the tokens taken for no item to work on (fewer were due than granted, or re-claimed from
+    // this drain itself) are not spent: given back with the drain's others
+    if (throttled) unusedTokens += granted - fresh.length
     if (items.length === 0) {
       exhausted = true
       return
     }
+    for (const item of fresh) held.add(item.id)
     const [reach, active] = await Promise.all([
       loadReachability(
         o.db,
@@ -495,13 +501,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       activePauses(o.db, o.appid, now),
     ])
     for (const [api, until] of active) pauses.set(api, until)
-    for (const item of items) {
-      // Re-claimed from this drain itself (its lease ran out while renewals failed): the copy in
-      // hand is still being worked on; a second would send it twice.
-      if (held.has(item.id)) continue
-      held.add(item.id)
-      queue.push({ item, reach, quietEnd })
-    }
+    for (const item of fresh) queue.push({ item, reach, quietEnd })
   }
 
   // A worker waits for its item's result to be stored before the next item (writes of items
