@@ -1,7 +1,9 @@
 /**
  * Nightly, after the segment recompute: each account's community days not yet built, oldest first,
- * from its first built day (gaps a rebuild ahead of the job left included) up to yesterday (at most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new
- * install starts from the oldest fact, at most 90 days back). Each day is built in one transaction
+ * from its first built day (gaps a rebuild ahead of the job left included) up to yesterday (at
+ * most `MAX_DAYS` a run, so a long outage catches up over a few nights; a new install starts from
+ * the oldest fact, at most 90 days back; an account with no facts yet from yesterday). Each day is
+ * built in one transaction
  * and is idempotent (src/analytics/rollup.ts), then the retention cohorts' cells of that day
  * (src/analytics/cohorts.ts); `npm run job analytics-rollup` runs it now. A day is the chunk: once
  * the invocation's budget is spent (Workers) the run stops after a day and says `more`; the next
@@ -37,8 +39,10 @@ export const analyticsRollupJob: Job = {
           select least((select min(day) from member_days where appid = ${appid}),
             (select min(day) from follow_events where appid = ${appid}))::text as day`.execute(db)
         const oldest = first.rows[0]?.day
-        if (!oldest) continue
-        from = [oldest, addDays(today, -FIRST_BUILD_DAYS)].sort()[1]!
+        // No facts yet (a new account, or one nobody has written to): yesterday is built, all
+        // zero — its figures read 0 from then on, not "not built" (the days before it read as
+        // before the account's data).
+        from = oldest ? [oldest, addDays(today, -FIRST_BUILD_DAYS)].sort()[1]! : yesterday
       }
       // Every day not built from there to yesterday: a day a rebuild built ahead of the job (an
       // operator's POST rebuild after an outage) leaves the days before it to build.

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { analyticsRollupJob } from '../../jobs/analytics-rollup.js'
 import { runScheduled } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
-import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
+import {
+  PLAIN_ACCOUNT,
+  SAFE_ACCOUNT,
+  startServer,
+  type TestServer,
+  testConfig,
+} from '../../test/server.js'
 import { chunkBudget } from '../budget.js'
 import { inviteCode, recordShare } from '../community/invites.js'
 import { silentLogger } from '../logger.js'
@@ -289,9 +295,18 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       slot: dayAt(3, 4),
     }
     const first = await analyticsRollupJob.run(ctx)
-    // facts from day 0 (and day 2's follow): days 0, 1, 2 are built
-    expect(first).toEqual({ built: { [SAFE_ACCOUNT.appid]: 3 } })
-    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 0 } })
+    // facts from day 0 (and day 2's follow): days 0, 1, 2 are built; the second account has no
+    // facts yet: yesterday is built (all zero), so its figures read 0, not "not built"
+    expect(first).toEqual({ built: { [SAFE_ACCOUNT.appid]: 3, [PLAIN_ACCOUNT.appid]: 1 } })
+    expect(await analyticsRollupJob.run(ctx)).toEqual({
+      built: { [SAFE_ACCOUNT.appid]: 0, [PLAIN_ACCOUNT.appid]: 0 },
+    })
+    const quiet = await db
+      .selectFrom('analytics_days')
+      .select('day')
+      .where('appid', '=', PLAIN_ACCOUNT.appid)
+      .execute()
+    expect(quiet.map((d) => dayText(d.day))).toEqual([dayName(2)])
     const days = await db
       .selectFrom('analytics_days')
       .select('day')
@@ -327,7 +342,9 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       now: dayAt(3, 4),
       today: dayName(3),
     })
-    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 1 } })
+    expect(await analyticsRollupJob.run(ctx)).toEqual({
+      built: { [SAFE_ACCOUNT.appid]: 1, [PLAIN_ACCOUNT.appid]: 1 },
+    })
     const days = await db
       .selectFrom('analytics_days')
       .select('day')
@@ -335,7 +352,9 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
       .orderBy('day')
       .execute()
     expect(days.map((d) => dayText(d.day))).toEqual([dayName(0), dayName(1), dayName(2)])
-    expect(await analyticsRollupJob.run(ctx)).toEqual({ built: { [SAFE_ACCOUNT.appid]: 0 } })
+    expect(await analyticsRollupJob.run(ctx)).toEqual({
+      built: { [SAFE_ACCOUNT.appid]: 0, [PLAIN_ACCOUNT.appid]: 0 },
+    })
   })
 
   it('the nightly job with a tiny budget builds a day an invocation, paused in between, and ends as one run does', async () => {
@@ -365,14 +384,15 @@ forEachDatabase('daily rollups from the durable facts', (get, dbName) => {
         worker: `t${k}`,
         budget: chunkBudget(0),
       })
-    // Days 0, 1, 2 to build: one a tick.
+    // Days 0, 1, 2 to build, and the quiet second account's day 2: one a tick.
     expect((await tick(0)).map((r) => r.status)).toEqual(['paused'])
     expect((await tick(1)).map((r) => r.status)).toEqual(['paused'])
-    const [last] = await tick(2)
+    expect((await tick(2)).map((r) => r.status)).toEqual(['paused'])
+    const [last] = await tick(3)
     expect(last).toMatchObject({
       status: 'ran',
       slot,
-      result: { built: { [SAFE_ACCOUNT.appid]: 1 } },
+      result: { built: { [SAFE_ACCOUNT.appid]: 0, [PLAIN_ACCOUNT.appid]: 1 } },
     })
     expect(await figures()).toEqual(expected)
   })
