@@ -71,6 +71,7 @@ import * as m0070 from './0070_refund_cap_paid.js'
 import * as m0071 from './0071_outbox_expiring_index.js'
 import * as m0072 from './0072_join_way_chats.js'
 import * as m0073 from './0073_transfer_alert_indexes.js'
+import * as m0074 from './0074_checkin_no_key_lock.js'
 import * as m0075 from './0075_outbox_expiring_claimed.js'
 
 export const migrations: Record<string, Migration> = {
@@ -142,5 +143,6 @@ export const migrations: Record<string, Migration> = {
   '0071_outbox_expiring_index': m0071,
   '0072_join_way_chats': m0072,
   '0073_transfer_alert_indexes': m0073,
+  '0074_checkin_no_key_lock': m0074,
   '0075_outbox_expiring_claimed': m0075,
 }

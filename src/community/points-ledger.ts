@@ -1,10 +1,19 @@
 /**
  * The points ledger: append-only entries, each with a unique idempotency key, delta, rule, reference
  * and balance_after. Every change is one call of the SQL function `quanzi_points_change`
- * (migrations/0007), which locks the member row (`select … for update`) and appends the entry and
- * updates the cached balance in the same statement — so concurrent awards for one member
- * serialize, a repeated idempotency key changes nothing, caps hold, and no spend makes a balance
- * negative (also enforced by CHECK constraints). One round trip per change.
+ * (migrations/0007), which locks the member row (`select … for no key update`, migrations/0074)
+ * and appends the entry and updates the cached balance in the same statement — so concurrent
+ * awards for one member serialize, a repeated idempotency key changes nothing, caps hold, and no
+ * spend makes a balance negative (also enforced by CHECK constraints). One round trip per change.
+ *
+ * Lock strength: a writer that locks a member only to serialize its own changes to that member
+ * (the ledger functions, the check-in and make-up, {@link lockMember}) takes `FOR NO KEY UPDATE`:
+ * it excludes every other writer of the member (it conflicts with itself and with `FOR UPDATE`),
+ * but not the `FOR KEY SHARE` a foreign-key check takes on the member for a row that references
+ * it — so a check-in does not queue behind the nightly build inserting that member's
+ * `member_days` row (rollup.ts, seconds at a million members). `FOR UPDATE` is kept where rows
+ * keyed on the member move or the member goes: a 绑定 (mp-link.ts) must exclude those inserts
+ * ({@link keyShareMember}).
  */
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
@@ -64,13 +73,17 @@ export async function keyShareMember(trx: Kysely<Database>, memberId: number): P
   await trx.selectFrom('members').select('id').where('id', '=', memberId).forKeyShare().execute()
 }
 
-/** The member's row, locked until the caller's transaction ends (`select … for update`). */
+/**
+ * The member's row, locked until the caller's transaction ends (`select … for no key update`:
+ * other writers of the member wait, a foreign-key check of a row referencing it does not — see
+ * the module comment). Not for a 绑定 moving rows keyed on the member: it takes `for update`.
+ */
 export async function lockMember(trx: Transaction<Database>, memberId: number): Promise<Member> {
   return trx
     .selectFrom('members')
     .selectAll()
     .where('id', '=', memberId)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirstOrThrow()
 }
 

@@ -444,7 +444,7 @@ forEachDatabase('what a 绑定 moves: reminder, profile, share links, reviews', 
     const bound = u.bind()
     await waiting('%from "members" where "id" in ($1, $2) order by "id" for update')
     const raced = racer()
-    await waiting('select * from "members" where "id" = $1 for update')
+    await waiting('select * from "members" where "id" = $1 for no key update')
     holder.release()
     const [, , result] = await Promise.all([holder.done, bound, raced])
     return result

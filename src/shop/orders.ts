@@ -17,6 +17,13 @@
  * 绑定 takes (facts.ts `lockActivityDays`, as a day's build does first thing), so that a 绑定
  * waiting there for a build holds none of these rows.
  *
+ * The member's row is taken `FOR UPDATE` here (orders, payments, refunds and the purchase-grant
+ * functions of migrations/0035 and 0066) and by a 绑定, which moves rows keyed on the member
+ * (mp-link.ts) and so must also exclude the `FOR KEY SHARE` of their foreign-key checks; the
+ * check-in, the make-up and the ledger take it `FOR NO KEY UPDATE` (points-ledger.ts, migrations/0074),
+ * which waits for either but lets the nightly build's `member_days` inserts (their foreign-key
+ * checks) pass. The two strengths conflict with each other, so the order above holds for both.
+ *
  * A group-buy seat (`joined`) is an order's from its reservation until it closes unpaid
  * ({@link closeOrder}) or, flagged, until it is refunded in full (settleRefund, refunds.ts) — each
  * a move out of its status that happens once; only a payment applied as paid counts toward the
