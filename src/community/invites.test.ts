@@ -280,10 +280,13 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(image.status).toBe(200)
     expect(image.headers.get('content-type')).toBe('image/svg+xml')
     expect(wx.qrScene(q.ticket)).toBe(inviteScene(q.code))
-    // 28 days later: still cached; 29.5 days later (less than a day left): re-issued
-    expect((await ask(new Date(now.getTime() + 28 * 86_400_000))).issued).toBe(false)
-    const later = await ask(new Date(now.getTime() + 29.5 * 86_400_000))
+    // 22 days later (8 left): still cached; 23.5 days later (less than a week left): re-issued,
+    // so a code handed out lives a week at least
+    expect((await ask(new Date(now.getTime() + 22 * 86_400_000))).issued).toBe(false)
+    const laterAt = new Date(now.getTime() + 23.5 * 86_400_000)
+    const later = await ask(laterAt)
     expect(later.issued).toBe(true)
+    expect(later.expiresAt.getTime() - laterAt.getTime()).toBeGreaterThanOrEqual(7 * 86_400_000)
     expect(later.ticket).not.toBe(q.ticket)
     expect(later.code).toBe(q.code)
     expect(wx.calls('qrcode.create') - before).toBe(2)

@@ -48,8 +48,12 @@ export const DEFAULT_INVITE_SETTINGS: InviteSettings = {
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'
 const CAMPAIGN = /^[A-Za-z0-9-]{1,40}$/
 const SCENE = /^inv_([2-9A-HJ-NP-Z]{8})(?:_([A-Za-z0-9-]{1,40}))?$/
-/** Re-issue a cached QR when less than a day — or half its lifetime, if shorter — is left. */
-const reissueBeforeMs = (qrDays: number) => Math.min(86_400_000, (qrDays * 86_400_000) / 2)
+/**
+ * Re-issue a cached QR when less than a week — or half its lifetime, if shorter — is left: a
+ * member who prints or posts the code they are handed gets at least that long (a day's margin
+ * handed out codes that died the next morning). At most about two `qrcode/create` a member a month.
+ */
+const reissueBeforeMs = (qrDays: number) => Math.min(7 * 86_400_000, (qrDays * 86_400_000) / 2)
 
 /** True for a campaign tag that fits a QR scene. */
 export const isCampaign = (s: string) => CAMPAIGN.test(s)
@@ -264,6 +268,13 @@ export async function attributeInvite(
     source: 'oa_qr' | 'group_join'
     /** The account the invite code belongs to (default the invitee's; a group join names it). */
     codeAppid?: string
+    /**
+     * The inviter's unionid when it is not stored but the invitee's is known (a group join: WeCom
+     * names the joiner by unionid), learned before the self check so that a member joining through
+     * their own QR is never their own invitee; null when it cannot be known (the account is not
+     * bound). Throwing stops the attribution: nothing is attributed on an unknown.
+     */
+    inviterUnionid?: (inviter: Member) => Promise<string | null>
   } & InviteContext,
 ): Promise<Attribution> {
   const parsed = parseInviteScene(a.scene) ?? (a.scene ? parseInviteScene(`inv_${a.scene}`) : null)
@@ -276,6 +287,13 @@ export async function attributeInvite(
     .where('invite_codes.code', '=', parsed.code)
     .executeTakeFirst()
   if (!inviter) return { status: 'unknown_code' }
+  if (
+    a.inviterUnionid &&
+    a.invitee.unionid &&
+    inviter.unionid === null &&
+    inviter.id !== a.invitee.id
+  )
+    inviter.unionid = await a.inviterUnionid(inviter)
   const self =
     inviter.id === a.invitee.id ||
     (inviter.unionid !== null && inviter.unionid === a.invitee.unionid)
