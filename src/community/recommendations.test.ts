@@ -4,6 +4,7 @@ import { findJob } from '../../jobs/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import type { Config } from '../config.js'
 import { silentLogger } from '../logger.js'
+import { validateTemplateMessage } from '../wechat/api/messages.js'
 import { recommendRewards, recomputeRecommendations, templateText } from './recommendations.js'
 import { ensureDefaultRewards } from './rewards.js'
 
@@ -15,6 +16,25 @@ it('templateText keeps a name inside a template field', () => {
   expect(templateText('VIP 会员\n1 个月 🎁', 20)).toBe('VIP 会员 1 个月')
   expect(templateText('一二三四五六七八', 5)).toBe('一二三四…')
   expect(templateText('礼品', 0)).toBe('')
+  // NEL, a line break \s does not match, and control characters: a space
+  expect(templateText('会员\u0085月卡\t季', 20)).toBe('会员 月卡 季')
+  // flags, keycaps and joined emoji leave nothing behind (no invisible joiners or selectors)
+  expect(templateText('🇨🇳1️⃣❤️👨‍👩‍👧家庭卡', 20)).toBe('1家庭卡')
+  for (const name of ['会员\u0085月卡', '🇨🇳国庆礼', '❤️👨‍👩‍👧家庭卡'])
+    expect(() =>
+      validateTemplateMessage({
+        touser: 'o_x',
+        template_id: 'tpl_1',
+        data: { thing1: { value: templateText(name, 20) } },
+      }),
+    ).not.toThrow()
+})
+
+it('refuses a template value with a flag or a keycap, as any emoji', () => {
+  for (const value of ['🇨🇳', '1️⃣', 'a\u200db'])
+    expect(() =>
+      validateTemplateMessage({ touser: 'o_x', template_id: 'tpl_1', data: { thing1: { value } } }),
+    ).toThrow(/emoji/)
 })
 
 forEachDatabase('recommendations', (get, dbName) => {

@@ -17,6 +17,7 @@
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { TEMPLATE_EMOJI } from '../wechat/api/messages.js'
 
 /** How the nightly rebuild counts. */
 export interface RecommendationSettings {
@@ -171,15 +172,21 @@ export async function recommendRewards(
   return out
 }
 
-const EMOJI = /\p{Extended_Pictographic}/gu
+const EMOJI = new RegExp(TEMPLATE_EMOJI.source, 'gu')
 
 /**
- * A name made fit for a template field: no emoji, no line breaks, at most `max` characters (a
- * longer one is cut and ends with …).
+ * A name made fit for a template field: no emoji (nor the joiners and selectors they are made of),
+ * no line breaks or other control characters (NEL included), at most `max` characters (a longer
+ * one is cut and ends with …).
  * @example templateText('VIP 会员\n1 个月 🎁', 6) // 'VIP 会…'
  */
 export function templateText(name: string, max: number): string {
-  const clean = [...name.replace(EMOJI, '').replace(/\s+/g, ' ').trim()]
+  const clean = [
+    ...name
+      .replace(EMOJI, '')
+      .replace(/[\s\p{Cc}]+/gu, ' ')
+      .trim(),
+  ]
   if (clean.length <= max) return clean.join('')
   return max <= 0 ? '' : `${clean.slice(0, max - 1).join('')}…`
 }

@@ -24,7 +24,14 @@ export interface TemplateMessage {
   data: Record<string, { value: string }>
 }
 
-const EMOJI = /\p{Extended_Pictographic}/u
+/**
+ * What a template value may not hold as emoji: pictographs, and the parts emoji are made of that
+ * are not pictographs themselves — flags' regional indicators, the zero-width joiner, the emoji
+ * variation selector, the keycap mark (🇨🇳, 1️⃣ and 👨‍👩‍👧 pass a pictograph test alone, or leave
+ * invisible characters behind when their pictographs are taken out).
+ */
+export const TEMPLATE_EMOJI =
+  /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u200d|\ufe0f|\u20e3/u
 /** The line breaks a value may not hold: LF, CR, NEL, the line and paragraph separators. */
 const LINE_BREAK = /[\r\n\u0085\u2028\u2029]/
 const KEYWORD_MAX = 20
@@ -82,7 +89,8 @@ export function validateTemplateMessage(m: TemplateMessage): void {
         `${path}.value`,
         'no line breaks (\\n, \\r, U+0085, U+2028, U+2029): one truncates the value',
       )
-    if (EMOJI.test(value)) throw new WechatValidationError(`${path}.value`, 'emoji are not allowed')
+    if (TEMPLATE_EMOJI.test(value))
+      throw new WechatValidationError(`${path}.value`, 'emoji are not allowed')
     const length = [...value].length
     if (length > KEYWORD_MAX) {
       throw new WechatValidationError(
