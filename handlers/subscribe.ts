@@ -7,7 +7,7 @@
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { type Attribution, attributeInvite, parseInviteScene } from '../src/community/invites.js'
-import { getUserInfo } from '../src/wechat/api/users.js'
+import { learnUnionid } from '../src/community/member-unionid.js'
 import { qrScan } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 
@@ -19,6 +19,9 @@ export function register(router: Router): void {
     if (!scan.isNewFollower) {
       return text(scan.scene ? ctx.t('scan.scene', { scene: scan.scene }) : ctx.t('scan.already'))
     }
+    // Every follower's unionid, not only an invited one's: a follower who later joins a WeCom
+    // group through someone's join QR is then found as the member they are, not counted as new.
+    await withUnionid(ctx)
     return text(welcome(ctx, scan.scene))
   })
 }
@@ -66,21 +69,16 @@ async function invited(ctx: BotContext, scene: string, isNewFollower: boolean) {
 }
 
 /**
- * The member with their unionid (user/info; known only when the account is bound to an Open
- * Platform account), so that "invited once, ever" holds for the person across accounts.
+ * The member with their unionid (user/info, one call while it is not stored; known only when the
+ * account is bound to an Open Platform account), so that "invited once, ever" holds for the person
+ * across accounts and WeCom groups. Best effort: a failed call is logged and the member goes on
+ * without it (attributed by openid).
  */
 export async function withUnionid(ctx: BotContext) {
   const api = ctx.wechat.api(ctx.account.appid)
   if (!api || ctx.member.unionid) return ctx.member
   try {
-    const info = await getUserInfo(api, ctx.member.openid)
-    if (!info.unionid) return ctx.member
-    await ctx.db
-      .updateTable('members')
-      .set({ unionid: info.unionid })
-      .where('id', '=', ctx.member.id)
-      .execute()
-    return Object.assign({}, ctx.member, { unionid: info.unionid })
+    return await learnUnionid(ctx.db, api, ctx.member)
   } catch (error) {
     ctx.logger.warn('user/info failed; attributing by openid', { error })
     return ctx.member

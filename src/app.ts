@@ -277,6 +277,7 @@ export function createApp(deps: AppDeps): Hono {
         corpId: contact.corpId,
         api: wecomApi,
         codeAppid: config.accounts[0]?.appid ?? '',
+        oaApi: wechat.api,
         db,
         clock,
         logger,

@@ -10,8 +10,10 @@
 import type { Kysely } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import type { ApiClient } from '../wechat/api/client.js'
+import { isTransient } from '../wechat/api/errors.js'
 import { groupChatGet } from '../wecom/contact.js'
 import { type Attribution, attributeInvite, type InviteContext } from './invites.js'
+import { learnUnionid } from './member-unionid.js'
 import { seenInGroup } from './moderation.js'
 
 /** The channel name of WeCom customer groups in `group_members`. */
@@ -119,6 +121,11 @@ export async function creditGroupJoins(
     since: number
     /** When the event was first received (default `now`; see {@link memberForContact}). */
     receivedAt?: Date
+    /**
+     * The OA API client of an inviter's account, to learn their unionid (user/info) when a joiner
+     * comes with one and the inviter has none stored. Without a client it cannot be known.
+     */
+    oaApi?: (appid: string) => ApiClient | undefined
   } & InviteContext,
 ): Promise<{ userid: string; result: Attribution['status'] }[]> {
   const group = await groupChatGet(api, o.chatId)
@@ -151,6 +158,7 @@ export async function creditGroupJoins(
       isNew,
       source: 'group_join',
       codeAppid: o.codeAppid,
+      inviterUnionid: (inviter) => inviterUnionid(db, o.oaApi?.(inviter.appid), inviter),
       now: o.now,
       timeZone: o.timeZone,
       settings: o.settings,
@@ -159,4 +167,24 @@ export async function creditGroupJoins(
     results.push({ userid: m.userid, result: r.status })
   }
   return results
+}
+
+/**
+ * The inviter's unionid from user/info (stored), for the self check. WeChat's definite answer
+ * without one, or an error it would repeat (no permission …), means it cannot be known: null. A
+ * transient failure (timeout, busy) is thrown, so the event fails and WeCom's retry tries again:
+ * a member joining through their own QR is never paid as their own invitee on a guess.
+ */
+async function inviterUnionid(
+  db: Kysely<Database>,
+  api: ApiClient | undefined,
+  inviter: Member,
+): Promise<string | null> {
+  if (!api) return null
+  try {
+    return (await learnUnionid(db, api, inviter)).unionid
+  } catch (error) {
+    if (isTransient(error)) throw error
+    return null
+  }
 }

@@ -3,23 +3,33 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { loadVector } from '../../test/vectors.js'
+import { systemClock } from '../clock.js'
 import { inviteCode, inviteScene } from '../community/invites.js'
-import { createLogger } from '../logger.js'
+import { databaseTokenStore } from '../community/token-store.js'
+import { createLogger, silentLogger } from '../logger.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { contactPusher } from '../sandbox/wecom-pusher.js'
+import { accountClient } from '../wechat/api/account-client.js'
 
 const verifyVector = loadVector('wechat-crypto.json', 'wecom-verify-url-wechatpy')
 const CORP = 'ww0123456789abcdef'
 const TOKEN = 'cbtoken1'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
 const SECRET = 'contact-secret'
+const OA_SECRET = 'oa-secret-for-user-info'
 
 let wecom: SandboxApi
+/** The OA's (sandbox) WeChat API: user/info answers a follower's unionid, as for a bound account. */
+let wx: SandboxApi
 beforeAll(async () => {
   wecom = await startSandboxApi({ secret: SECRET })
+  wx = await startSandboxApi({ secret: OA_SECRET })
 })
-afterAll(() => wecom.close())
+afterAll(async () => {
+  await wecom.close()
+  await wx.close()
+})
 
 forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName) => {
   let server: TestServer
@@ -34,7 +44,19 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       WECOM_JOIN_CHATS: JSON.stringify([chat]),
     })
   beforeAll(async () => {
-    server = await startServer(get().db, { config: config() })
+    const oaApi = accountClient({
+      tokenStore: databaseTokenStore(get().db, systemClock),
+      appid: SAFE_ACCOUNT.appid,
+      secret: OA_SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: systemClock,
+      logger: silentLogger,
+    })
+    server = await startServer(get().db, {
+      config: config(),
+      api: (appid) => (appid === SAFE_ACCOUNT.appid ? oaApi : undefined),
+    })
     wecom.setGroup(chat, {
       name: '圈子一群',
       owner: `owner_${dbName}`,
@@ -65,11 +87,21 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
 
   it('hands each inviter one reusable join QR and credits the joins that came through it, once', async () => {
     const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    // The account is bound to an Open Platform account: user/info tells the inviter's unionid.
+    wx.setUser(`o_gi_${dbName}`, { subscribe: true, unionid: `union-self-${dbName}` })
     const first = (await oa.text(`o_gi_${dbName}`, '入群')).reply!
     expect(first.MsgType).toBe('news')
     const qr = (first.Articles as { item: Record<string, string>[] }).item[0]!.PicUrl
     const again = (await oa.text(`o_gi_${dbName}`, '入群')).reply!
     expect((again.Articles as { item: Record<string, string>[] }).item[0]!.PicUrl).toBe(qr)
+    // handing out the QR stored the inviter's unionid (the self check of their own join needs it)
+    expect(
+      await get()
+        .db.selectFrom('members')
+        .select('unionid')
+        .where('openid', '=', `o_gi_${dbName}`)
+        .execute(),
+    ).toEqual([{ unionid: `union-self-${dbName}` }])
     const way = wecom.joinWays().find((w) => w.qr_code === qr)!
     expect(way.chat_id_list).toEqual([chat])
     expect(String(way.state)).toMatch(/^inv_[2-9A-HJ-NP-Z]{8}$/)
@@ -114,17 +146,8 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       `u:union-a-${dbName}`,
       `o:wecom:${CORP}:wmC_${dbName}`,
     ])
-    // the inviter joining their own group is no invite
-    const inviter = await get()
-      .db.selectFrom('members')
-      .select(['id'])
-      .where('openid', '=', `o_gi_${dbName}`)
-      .executeTakeFirstOrThrow()
-    await get()
-      .db.updateTable('members')
-      .set({ unionid: `union-self-${dbName}` })
-      .where('id', '=', inviter.id)
-      .execute()
+    // the inviter joining their own group through their own QR is no invite: their unionid was
+    // learned when the QR was handed out (入群), so the joiner is found as the inviter
     wecom.joinGroup(chat, {
       userid: `wmSelf_${dbName}`,
       type: 2,
@@ -135,6 +158,7 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     })
     await added('v4', [`wmSelf_${dbName}`])
     expect(await invites()).toHaveLength(2)
+    expect(await groupMemberOf(chat, `wmSelf_${dbName}`)).toBe(await memberId(`o_gi_${dbName}`))
     // a 1:1 add through a contact-me code carrying the same invite scene
     const contact = `<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[staff1]]></UserID><ExternalUserID><![CDATA[wmD_${dbName}]]></ExternalUserID><State><![CDATA[${way.state}]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>`
     expect((await event(contact)).body).toBe('success')
@@ -173,6 +197,89 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
       `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${chat}]]></ChatId><ChangeType><![CDATA[dismiss]]></ChangeType>`,
     )
     expect(await mods()).toEqual([])
+  })
+
+  const memberId = async (openid: string) =>
+    (
+      await get()
+        .db.selectFrom('members')
+        .select('id')
+        .where('openid', '=', openid)
+        .executeTakeFirstOrThrow()
+    ).id
+  /** The member a WeCom contact in the group was found as. */
+  const groupMemberOf = async (chatId: string, userid: string) =>
+    (
+      await get()
+        .db.selectFrom('group_members')
+        .innerJoin('member_identities as i', 'i.member_id', 'group_members.member_id')
+        .select('group_members.member_id')
+        .where('group_members.chat_id', '=', chatId)
+        .where('i.channel', '=', 'wecom_customer')
+        .where('i.external_id', '=', userid)
+        .executeTakeFirstOrThrow()
+    ).member_id
+  /** Asks for `openid`'s join QR (入群) and returns the state it carries. */
+  const joinState = async (openid: string) => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const qr = picUrl((await oa.text(openid, '入群')).reply)
+    return String(wecom.joinWays().find((w) => w.qr_code === qr)!.state)
+  }
+  /** `userid` (with `unionid`, as groupchat/get tells it) joins a group of its own through `state`. */
+  const joinsWithUnionid = async (
+    chatId: string,
+    userid: string,
+    unionid: string,
+    state: string,
+  ) => {
+    wecom.setGroup(chatId, {
+      name: '圈子二群',
+      owner: `owner_${chatId}`,
+      admin_list: [],
+      member_list: [],
+    })
+    wecom.joinGroup(chatId, {
+      userid,
+      type: 2,
+      unionid,
+      join_time: Math.floor(Date.now() / 1000),
+      join_scene: 3,
+      state,
+    })
+    return pusher().membersAdded(chatId, 'v1', [userid])
+  }
+
+  it("learns an inviter's unionid at the join when it was not known as their QR was handed out: their own join is no invite", async () => {
+    const openid = `o_gi_late_${dbName}`
+    const state = await joinState(openid) // user/info tells no unionid yet (the account not bound)
+    const inviter = await memberId(openid)
+    expect(
+      await get().db.selectFrom('members').select('unionid').where('id', '=', inviter).execute(),
+    ).toEqual([{ unionid: null }])
+    wx.setUser(openid, { subscribe: true, unionid: `union-late-${dbName}` }) // bound since
+    const selfChat = `wrSELF_${dbName}`
+    expect(
+      await joinsWithUnionid(selfChat, `wmLate_${dbName}`, `union-late-${dbName}`, state),
+    ).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter)).toEqual([])
+    expect(
+      await get().db.selectFrom('members').select('unionid').where('id', '=', inviter).execute(),
+    ).toEqual([{ unionid: `union-late-${dbName}` }])
+  })
+
+  it("finds a follower who followed without an invite as themselves when they join through another member's QR: not new, no invite", async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const follower = `o_gi_follower_${dbName}`
+    wx.setUser(follower, { subscribe: true, unionid: `union-follower-${dbName}` })
+    await oa.event(follower, 'subscribe') // a plain follow, no invite QR
+    const state = await joinState(`o_gi_host_${dbName}`)
+    const inviter = await memberId(`o_gi_host_${dbName}`)
+    const chatId = `wrFOLLOWER_${dbName}`
+    expect(
+      await joinsWithUnionid(chatId, `wmFollower_${dbName}`, `union-follower-${dbName}`, state),
+    ).toEqual({ status: 200, body: 'success' })
+    expect(await invitedBy(inviter)).toEqual([])
+    expect(await groupMemberOf(chatId, `wmFollower_${dbName}`)).toBe(await memberId(follower))
   })
 
   const picUrl = (reply: Record<string, unknown> | null) =>

@@ -44,6 +44,8 @@ export interface ContactRouteOptions {
   api: ApiClient
   /** The OA account whose invite codes the join QRs carry. */
   codeAppid: string
+  /** An OA account's API client (an inviter's unionid, for the self check of a group join). */
+  oaApi?: (appid: string) => ApiClient | undefined
   db: Kysely<Database>
   clock: Clock
   logger: Logger
@@ -133,6 +135,7 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           const results = await creditGroupJoins(o.db, o.api, {
             corpId: o.corpId,
             codeAppid: o.codeAppid,
+            oaApi: o.oaApi,
             chatId: s('ChatId'),
             userids: changedMembers(f),
             since: Number(s('CreateTime')) - 60,
