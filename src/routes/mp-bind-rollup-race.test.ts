@@ -62,6 +62,55 @@ forEachDatabase('a 绑定 during a build of the day it merges', (get, name) => {
   })
 
   /** Another connection holds what `lock` locks in its transaction until `release()` (or 10 s). */
+  /**
+   * A buyer (mini-program user o_mp_gate_<n>) and a follower with a binding code; a build of a day
+   * of another account (`other`) holding its gate; and a write of the buyer, uncommitted, holding
+   * their link and adding their first day in `other` — so a 绑定 reads no day there before it
+   * locks, and finds it only under its locks once `write` commits.
+   */
+  async function lateAccount(n: number) {
+    const db = get().db
+    const other = `wxbindgateother000${n}`
+    const openid = `o_mp_gate_${n}`
+    const buyer = await db
+      .insertInto('members')
+      .values({ appid: MP_APPID, openid, first_seen_at: now })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await db
+      .insertInto('mp_users')
+      .values({ appid: MP_APPID, openid, member_id: buyer.id, created_at: now })
+      .execute()
+    const follower = await db
+      .insertInto('members')
+      .values({
+        appid: `wxbindgatefirst000${n}`,
+        openid: `o_oa_gate_${n}`,
+        first_seen_at: now,
+        subscribed: true,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const { code } = await issueBindingCode(db, follower.id, now)
+    const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
+      lockActivityDays(trx, other, 'shared'),
+    )
+    const write = await holdTransaction(get().open({ max: 1 }), async (trx) => {
+      await trx
+        .selectFrom('mp_users')
+        .select('member_id')
+        .where('appid', '=', MP_APPID)
+        .where('openid', '=', openid)
+        .forShare()
+        .execute()
+      await trx
+        .insertInto('member_days')
+        .values({ appid: other, day, member_id: buyer.id, kinds: ACTIVITY.message })
+        .execute()
+    })
+    return { buyer, follower, code, other, build, write }
+  }
+
   async function hold(lock: (trx: Kysely<Database>) => Promise<unknown>) {
     let release = () => {}
     const released = new Promise<void>((resolve) => (release = resolve))
@@ -400,46 +449,11 @@ forEachDatabase('a 绑定 during a build of the day it merges', (get, name) => {
     'an account the 绑定 finds only under its row locks, its gate held by a build: it starts over and waits holding nothing (PostgreSQL only)',
     async () => {
       const db = get().db
-      const appid = 'wxbindgatefirst0003'
-      const other = 'wxbindgateother0003'
-      const buyer = await db
-        .insertInto('members')
-        .values({ appid: MP_APPID, openid: 'o_mp_gate_3', first_seen_at: now })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      await db
-        .insertInto('mp_users')
-        .values({ appid: MP_APPID, openid: 'o_mp_gate_3', member_id: buyer.id, created_at: now })
-        .execute()
-      const follower = await db
-        .insertInto('members')
-        .values({ appid, openid: 'o_oa_gate_3', first_seen_at: now, subscribed: true })
-        .returning('id')
-        .executeTakeFirstOrThrow()
+      const { buyer, follower, code, other, build, write } = await lateAccount(3)
       const token = await signSession(SECRET, {
         memberId: buyer.id,
         openid: 'o_mp_gate_3',
         expiresAt: new Date(now.getTime() + 3600_000),
-      })
-      const { code } = await issueBindingCode(db, follower.id, now)
-
-      // a build of another day of `other` runs; a write of the buyer holds their link and adds
-      // their first day in `other`, uncommitted: the 绑定 reads no day there before it locks
-      const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
-        lockActivityDays(trx, other, 'shared'),
-      )
-      const write = await holdTransaction(get().open({ max: 1 }), async (trx) => {
-        await trx
-          .selectFrom('mp_users')
-          .select('member_id')
-          .where('appid', '=', MP_APPID)
-          .where('openid', '=', 'o_mp_gate_3')
-          .forShare()
-          .execute()
-        await trx
-          .insertInto('member_days')
-          .values({ appid: other, day, member_id: buyer.id, kinds: ACTIVITY.message })
-          .execute()
       })
       const bound = Promise.resolve(
         app.request('/api/mp/bind', {
@@ -491,41 +505,8 @@ forEachDatabase('a 绑定 during a build of the day it merges', (get, name) => {
     'a 绑定 out of runs while builds hold the gates it finds late answers busy, having changed nothing (PostgreSQL only)',
     async () => {
       const db = get().db
-      const appid = 'wxbindgatefirst0004'
-      const other = 'wxbindgateother0004'
-      const buyer = await db
-        .insertInto('members')
-        .values({ appid: MP_APPID, openid: 'o_mp_gate_4', first_seen_at: now })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      await db
-        .insertInto('mp_users')
-        .values({ appid: MP_APPID, openid: 'o_mp_gate_4', member_id: buyer.id, created_at: now })
-        .execute()
-      const follower = await db
-        .insertInto('members')
-        .values({ appid, openid: 'o_oa_gate_4', first_seen_at: now, subscribed: true })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      const { code } = await issueBindingCode(db, follower.id, now)
-      // as in the test before: the buyer's first day in `other` appears only once the 绑定 has
-      // read their accounts, and a build of `other` holds its gate throughout
-      const build = await holdTransaction(get().open({ max: 1 }), (trx) =>
-        lockActivityDays(trx, other, 'shared'),
-      )
-      const write = await holdTransaction(get().open({ max: 1 }), async (trx) => {
-        await trx
-          .selectFrom('mp_users')
-          .select('member_id')
-          .where('appid', '=', MP_APPID)
-          .where('openid', '=', 'o_mp_gate_4')
-          .forShare()
-          .execute()
-        await trx
-          .insertInto('member_days')
-          .values({ appid: other, day, member_id: buyer.id, kinds: ACTIVITY.message })
-          .execute()
-      })
+      // as in the test before: a build of `other` holds its gate throughout
+      const { buyer, code, build, write } = await lateAccount(4)
       const linking = linkMiniProgramUser(db, {
         mpAppid: MP_APPID,
         openid: 'o_mp_gate_4',
