@@ -73,6 +73,7 @@ import * as m0072 from './0072_join_way_chats.js'
 import * as m0073 from './0073_transfer_alert_indexes.js'
 import * as m0074 from './0074_checkin_no_key_lock.js'
 import * as m0075 from './0075_outbox_expiring_claimed.js'
+import * as m0076 from './0076_cs_window_quota.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -145,4 +146,5 @@ export const migrations: Record<string, Migration> = {
   '0073_transfer_alert_indexes': m0073,
   '0074_checkin_no_key_lock': m0074,
   '0075_outbox_expiring_claimed': m0075,
+  '0076_cs_window_quota': m0076,
 }

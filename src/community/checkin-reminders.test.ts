@@ -255,6 +255,28 @@ forEachDatabase('check-in reminders', (get, name) => {
     expect(await run(at(4, '20:00'))).toMatchObject({ custom: 0, subscribe: 1 })
   })
 
+  it('never counts on a follow’s or a click’s 1-minute window for a reminder', async () => {
+    const m = await member({ lastInbound: at(3, '10:00') })
+    await optIn(m.id)
+    // the outbox moved the count to a click's minute (quota 3): the message window's 5 are used
+    await get()
+      .db.insertInto('cs_window_sends')
+      .values({
+        appid: APPID,
+        openid: m.openid,
+        window_opened_at: at(3, '19:59'),
+        sent: 1,
+        quota: 3,
+      })
+      .execute()
+    expect(await run(at(3, '20:00'))).toEqual({
+      decided: 1,
+      custom: 0,
+      subscribe: 0,
+      mpSubscribe: 0,
+    })
+  })
+
   it('never sends inside quiet hours nor hours late, and refuses a quiet time', async () => {
     const m = await member()
     expect(await optIn(m.id, 22 * 60 + 30)).toEqual({

@@ -446,7 +446,10 @@ export async function enqueueCheckinReminders(
             or ${blocked('any', sql`true`)} then null
           when m.last_inbound_at > ${windowStart}::timestamptz
             and not ${blocked('custom', sql`b.recorded_at >= m.last_inbound_at`)}
-            and coalesce((select w.sent from cs_window_sends w where w.appid = m.appid
+            -- only the 48-hour window of a message: a follow's, scan's or click's minute (quota
+            -- 3, counted after the message window's 5 are used: cs-window.ts) is not for reminders
+            and coalesce((select case when w.quota < ${CS_WINDOW_QUOTA} then ${CS_WINDOW_QUOTA}
+              else w.sent end from cs_window_sends w where w.appid = m.appid
               and w.openid = m.openid and w.window_opened_at >= m.last_inbound_at), 0)
               < ${CS_WINDOW_QUOTA}
             then 'custom'

@@ -84,9 +84,13 @@ export function isMemberAction(m: InboundMessage): boolean {
   return !(event && (SYSTEM_EVENTS.has(event) || event === 'unsubscribe'))
 }
 
-/** True for ordinary messages: they open the 48-hour customer-service window. */
+/**
+ * True for ordinary messages: they open the 48-hour customer-service window. No event does, typed
+ * or not (a menu scan, a mass-send result): a follow, a scan or a click opens a 1-minute window,
+ * read from the push's claim (cs-window.ts).
+ */
 export function opensServiceWindow(m: InboundMessage): boolean {
-  return m.type !== 'event' && m.type !== 'unknown'
+  return !isEvent(m) && m.type !== 'unknown'
 }
 
 /** Most pushes one claim statement takes (bounds the member locks it holds at once). */

@@ -15,8 +15,12 @@ import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import { sendCustomMessage } from '../wechat/api/messages.js'
+import { parseXml } from '../wechat/codec.js'
+import { toInboundMessage } from '../wechat/message.js'
 import { campaignReport } from './campaign-report.js'
 import { dispatchCampaigns } from './campaigns.js'
+import { databaseInboundStore } from './inbound-events.js'
+import { databaseMemberStore, isDuplicate } from './members.js'
 import {
   CLIENT_MSG_ID_WINDOW_MS,
   cancelSource,
@@ -702,6 +706,104 @@ forEachDatabase('outbox delivery', (get, dbName) => {
       .filter((s) => s.touser === 'cs_fallback')
       .map((s) => s.method)
     expect(methods).toEqual([...Array(5).fill('custom.send'), 'subscribe.send'])
+  })
+
+  /** Receives an event push from `openid` now, as the webhook does (its claim and the member). */
+  async function pushEvent(appid: string, openid: string, event: string, eventKey = '') {
+    const members = databaseMemberStore(get().db, { timeZone: 'Asia/Shanghai' })
+    const push = toInboundMessage(
+      parseXml(
+        `<xml><ToUserName>gh</ToUserName><FromUserName>${openid}</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>${event}</Event><EventKey>${eventKey}</EventKey></xml>`,
+      ),
+    )
+    const key = { appid, dedupeKey: `e:${openid}:${event}:${clock.now().getTime()}` }
+    const got = await members.receive({ ...key, msgType: 'event', event }, push, clock.now())
+    expect(isDuplicate(got)).toBe(false)
+    return key
+  }
+  const replyItem = (appid: string, openid: string, source: string) =>
+    message(appid, openid, 'custom', source, { lane: LANE.reply })
+
+  it("sends a follow's late reply in the follow's 1-minute window, 3 messages, replies only", async () => {
+    const o = account({ concurrency: 1 })
+    const db = get().db
+    const inbound = databaseInboundStore(db)
+    wx.setUser('ev_follow', { subscribe: true, windowOpen: true })
+    // a new follower, who never wrote; the subscribe handler misses the reply deadline
+    const key = await pushEvent(o.appid, 'ev_follow', 'subscribe')
+    advance(5_000)
+    expect(await inbound.defer(key, clock.now())).toBe(true)
+    await inbound.recordFollowUp(
+      key,
+      JSON.stringify({ type: 'text', content: '欢迎' }),
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 1, skipped: 0 })
+    expect(sentTo(o.appid).map((s) => s.body)).toEqual([
+      expect.objectContaining({ touser: 'ev_follow', text: { content: '欢迎' } }),
+    ])
+    // two more replies fit the minute's 3, the fourth is over its quota; a notice may not use it
+    await enqueue(
+      db,
+      [
+        replyItem(o.appid, 'ev_follow', 'reply:ev2'),
+        replyItem(o.appid, 'ev_follow', 'reply:ev3'),
+        replyItem(o.appid, 'ev_follow', 'reply:ev4'),
+        message(o.appid, 'ev_follow', 'custom', 'notice:ev', { lane: LANE.notice }),
+      ],
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 2, skipped: 2 })
+    const outcome = async () =>
+      Object.fromEntries((await rows(o.appid)).map((r) => [r.source, [r.status, r.errcode]]))
+    expect(await outcome()).toMatchObject({
+      'reply:ev2': ['sent', null],
+      'reply:ev3': ['sent', null],
+      'reply:ev4': ['skipped', 45047],
+      'notice:ev': ['skipped', 45015],
+    })
+    // a minute after the follow, the window is closed
+    advance(55_000)
+    await enqueue(db, [replyItem(o.appid, 'ev_follow', 'reply:ev5')], clock.now())
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, skipped: 1 })
+    expect((await outcome())['reply:ev5']).toEqual(['skipped', 45015])
+    expect(wx.calls('custom.send')).toBeGreaterThan(0)
+    expect(sentTo(o.appid)).toHaveLength(3)
+  })
+
+  it("keeps a message's 48-hour window and its 5 when a menu click or a menu scan comes", async () => {
+    const o = account({ concurrency: 1 })
+    const db = get().db
+    await wrote(db, o.appid, ['ev_wrote', 'ev_scan'], 3_600_000)
+    // a click inside the open message window does not shrink it to the click's 3
+    await pushEvent(o.appid, 'ev_wrote', 'CLICK', 'MENU_A')
+    await enqueue(
+      db,
+      Array.from({ length: 5 }, (_, i) => replyItem(o.appid, 'ev_wrote', `reply:w${i}`)),
+      clock.now(),
+    )
+    expect(await drainOutbox(o)).toMatchObject({ sent: 5, skipped: 0 })
+    const window = await db
+      .selectFrom('cs_window_sends')
+      .selectAll()
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'ev_wrote')
+      .executeTakeFirstOrThrow()
+    expect(window.window_opened_at.getTime()).toBe(clock.now().getTime() - 3_600_000)
+    expect(window).toMatchObject({ sent: 5, quota: 5 })
+    // a menu scan (an untyped event) opens no 48-hour window: 49 hours on, nothing is open
+    advance(49 * 3_600_000)
+    await pushEvent(o.appid, 'ev_scan', 'scancode_push', 'SCAN_A')
+    const [member] = await db
+      .selectFrom('members')
+      .select('last_inbound_at')
+      .where('appid', '=', o.appid)
+      .where('openid', '=', 'ev_scan')
+      .execute()
+    expect(member!.last_inbound_at!.getTime()).toBe(clock.now().getTime() - 50 * 3_600_000)
+    advance(60_000)
+    await enqueue(db, [replyItem(o.appid, 'ev_scan', 'reply:s1')], clock.now())
+    expect(await drainOutbox(o)).toMatchObject({ sent: 0, skipped: 1 })
   })
 
   it('withdraws campaign-lane items of a member who opted out after they were queued; notices go', async () => {

@@ -44,6 +44,7 @@ import {
 } from '../wechat/api/mini-program.js'
 import { randomToken } from '../wechat/crypto.js'
 import { nextLocalMidnight, type QuietHours, quietHoursEnd } from './community-time.js'
+import { type CsWindow, MESSAGE_WINDOW, type WindowUse } from './cs-window.js'
 import { EXPIRED, expireItems } from './outbox-expiry.js'
 import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
 import {
@@ -189,8 +190,11 @@ export const clientMsgId = (item: { id: number }) => `qz${item.id}`
  */
 export const CLIENT_MSG_ID_WINDOW_MS = 9 * 60_000
 
-/** Customer-service messages an account may send per member's message (within 48 h). */
-export const CS_WINDOW_QUOTA = 5
+/**
+ * Customer-service messages an account may send per member's message (within 48 h); a follow, a
+ * scan or a menu click allows 3 within a minute (cs-window.ts).
+ */
+export const CS_WINDOW_QUOTA = MESSAGE_WINDOW.quota
 
 /** Rate limit per account: a token bucket shared through the database (rate-buckets.ts). */
 export type { RateLimit } from './rate-buckets.js'
@@ -497,6 +501,8 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
         o.appid,
         items.map((i) => i.openid),
         now,
+        // a reply may use an event's minute (cs-window.ts): only its member's pushes are read
+        { eventWindowsOf: items.filter((i) => i.lane === LANE.reply).map((i) => i.openid) },
       ),
       activePauses(o.db, o.appid, now),
     ])
@@ -584,15 +590,18 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     }
     // A mini-program subscribe message goes to the mini program's openid (in its payload), which
     // needs no follow of the account: what the account's API said about the member does not apply.
+    // A reply (a late answer to a follow, scan or click) may use that event's 1-minute window;
+    // a notice or a campaign only the 48-hour window of the member's message.
+    const use: WindowUse = item.lane === LANE.reply ? 'reply' : 'message'
     const reach = (k: OutboxKind) =>
-      k === 'mp_subscribe' ? null : work.reach(item.openid, k, scope())
+      k === 'mp_subscribe' ? null : work.reach(item.openid, k, scope(), use)
     let closed = reach(kind)
     if (!closed && kind === 'custom' && pausedUntil('custom'))
       return settle(work, released(item, pausedUntil('custom')!), false)
     // The window's quota is counted just before the send, and given back when it did not go.
     let reserved: Date | undefined
     if (!closed && kind === 'custom') {
-      reserved = await reserveCsSend(o.db, work.reach, item, now)
+      reserved = await reserveCsSend(o.db, work.reach.windows(item.openid, use), item)
       if (!reserved)
         closed = { errcode: 45047, reason: 'this window’s customer-service quota is used up' }
     }
@@ -759,26 +768,33 @@ async function send(
 }
 
 /**
- * Counts a customer-service message against the member's window (5 per message, 48 h): one
- * conditional upsert; false when the window's quota is used up. The window is the one opened by
- * the member's last message; a newer message starts a new count.
+ * Counts a customer-service message against the member's window: the first of `windows` (open, in
+ * the order cs-window.ts gives) with quota left; undefined when none has. One conditional upsert
+ * per window tried, on the member's one `cs_window_sends` row (its key serialises concurrent
+ * dispatchers): a newer window starts a new count with its own quota. A row for a newer window than
+ * the one tried (the member acted after this drain loaded them) takes the count only if its quota
+ * is as large: a reply may go in a message window, a notice never in an event's minute.
  */
 async function reserveCsSend(
   db: Kysely<Database>,
-  reach: ReachabilityCheck,
+  windows: CsWindow[],
   item: OutboxItem,
-  now: Date,
 ): Promise<Date | undefined> {
-  const opened = reach.windowOpenedAt(item.openid) ?? now
-  const { rows } = await sql<{ opened: Date }>`
-    insert into cs_window_sends as w (appid, openid, window_opened_at, sent)
-    values (${item.appid}, ${item.openid}, ${opened}::timestamptz, 1)
-    on conflict (appid, openid) do update set
-      sent = case when w.window_opened_at < excluded.window_opened_at then 1 else w.sent + 1 end,
-      window_opened_at = greatest(w.window_opened_at, excluded.window_opened_at)
-    where w.window_opened_at < excluded.window_opened_at or w.sent < ${CS_WINDOW_QUOTA}
-    returning w.window_opened_at as opened`.execute(db)
-  return rows[0]?.opened
+  for (const window of windows) {
+    const { rows } = await sql<{ opened: Date }>`
+      insert into cs_window_sends as w (appid, openid, window_opened_at, sent, quota)
+      values (${item.appid}, ${item.openid}, ${window.openedAt}::timestamptz, 1, ${window.quota})
+      on conflict (appid, openid) do update set
+        sent = case when w.window_opened_at < excluded.window_opened_at then 1 else w.sent + 1 end,
+        quota = case when w.window_opened_at < excluded.window_opened_at then excluded.quota
+          else w.quota end,
+        window_opened_at = greatest(w.window_opened_at, excluded.window_opened_at)
+      where w.window_opened_at < excluded.window_opened_at
+        or (w.sent < w.quota and w.quota >= excluded.quota)
+      returning w.window_opened_at as opened`.execute(db)
+    if (rows[0]) return rows[0].opened
+  }
+  return undefined
 }
 
 /** The errcodes by which WeChat refuses a customer-service message for the member's window. */
@@ -797,11 +813,11 @@ export const OPTED_OUT = 'opted out'
 async function useUpCsWindow(db: Kysely<Database>, item: OutboxItem, opened: Date) {
   await db
     .updateTable('cs_window_sends')
-    .set({ sent: CS_WINDOW_QUOTA })
+    .set((eb) => ({ sent: eb.ref('quota') }))
     .where('appid', '=', item.appid)
     .where('openid', '=', item.openid)
     .where('window_opened_at', '=', opened)
-    .where('sent', '<', CS_WINDOW_QUOTA)
+    .where((eb) => eb('sent', '<', eb.ref('quota')))
     .execute()
 }
 

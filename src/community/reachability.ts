@@ -3,7 +3,8 @@
  * skips instead of failing again.
  *
  *   43004 not following       → member marked unsubscribed (a new follow clears it)
- *   45015 / 45047 window      → customer-service closed until the member writes again
+ *   45015 / 45047 window      → customer-service closed until the member writes again (or, for
+ *                              a reply, follows, scans or clicks the menu: cs-window.ts)
  *   43101 subscription refused → that subscribe-message template closed until a new accept
  *                              (a send's refusal only if no accept came after it was enqueued)
  *   40003 invalid openid      → nothing is sent to that openid again
@@ -13,7 +14,13 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { customWindowOpen } from '../wechat/api/messages.js'
+import {
+  type CsWindow,
+  EVENT_WINDOW,
+  openWindows,
+  WINDOW_EVENTS,
+  type WindowUse,
+} from './cs-window.js'
 
 export type Channel = 'template' | 'custom' | 'subscribe'
 
@@ -177,9 +184,16 @@ export type ReachabilityCheck = ((
   openid: string,
   channel: Channel,
   scope?: string,
+  /** For `custom`: which windows count (default `message`: only the 48-hour one). */
+  use?: WindowUse,
 ) => Unreachable | null) & {
-  /** When the member's current customer-service window opened (their last message), if known. */
+  /** When the member's 48-hour customer-service window opened (their last message), if known. */
   windowOpenedAt(openid: string): Date | null
+  /**
+   * The member's open customer-service windows, in the order a send tries them (cs-window.ts).
+   * Event windows only for the members it was loaded with in `eventWindowsOf`.
+   */
+  windows(openid: string, use: WindowUse): CsWindow[]
   /**
    * Whether the member has opted out of marketing (退订) as of the load: read at send time, so an
    * opt-out after a campaign was enqueued still stops its push.
@@ -188,20 +202,29 @@ export type ReachabilityCheck = ((
 }
 
 /**
- * Loads what is known about `openids` (two queries, however many members) and returns the check.
- * A member never seen is reachable by template and subscribe message (they may follow) but not by
- * customer-service message (no window).
+ * Loads what is known about `openids` (two queries, however many members; a third, of their last
+ * minute's pushes, for the members in `eventWindowsOf`) and returns the check. A member never seen
+ * is reachable by template and subscribe message (they may follow) but not by customer-service
+ * message (no window). For a member not in `eventWindowsOf` a follow, scan or click opens no
+ * window: only the outbox, sending replies, needs them; a campaign or a reminder choosing its
+ * channel must not count on a 1-minute window.
  */
 export async function loadReachability(
   db: Kysely<Database>,
   appid: string,
   openids: string[],
   now: Date,
+  options: { eventWindowsOf?: string[] } = {},
 ): Promise<ReachabilityCheck> {
   const unique = [...new Set(openids)]
   if (unique.length === 0)
-    return Object.assign(() => null, { windowOpenedAt: () => null, optedOut: () => false })
-  const [members, blocks] = await Promise.all([
+    return Object.assign(() => null, {
+      windowOpenedAt: () => null,
+      windows: () => [],
+      optedOut: () => false,
+    })
+  const eventOpenids = [...new Set(options.eventWindowsOf ?? [])]
+  const [members, blocks, events] = await Promise.all([
     db
       .selectFrom('members')
       .select(['openid', 'subscribed', 'subscribed_at', 'last_inbound_at', 'marketing_opt_out'])
@@ -214,20 +237,54 @@ export async function loadReachability(
       .where('appid', '=', appid)
       .where('openid', 'in', unique)
       .execute(),
+    // The pushes of the last minute that open an event window: the dedupe claims (inbound_events,
+    // one per push, written before its handler runs; partial index of migrations/0076).
+    eventOpenids.length > 0
+      ? db
+          .selectFrom('inbound_events')
+          .select((eb) => ['openid', eb.fn.max('received_at').as('at')])
+          .where('received_at', '>', new Date(now.getTime() - EVENT_WINDOW.ms))
+          .where('appid', '=', appid)
+          .where('openid', 'in', eventOpenids)
+          // literals, so the planner matches the partial index's predicate
+          .where(sql<boolean>`event in (${sql.join(WINDOW_EVENTS.map((e) => sql.lit(e)))})`)
+          .groupBy('openid')
+          .execute()
+      : [],
   ])
   const byOpenid = new Map(members.map((m) => [m.openid, m]))
-  const check = (openid: string, channel: Channel, scope = ''): Unreachable | null => {
+  const lastEvent = new Map(events.map((e) => [e.openid, new Date(e.at)]))
+  const windows = (openid: string, use: WindowUse) =>
+    openWindows(
+      byOpenid.get(openid)?.last_inbound_at ?? null,
+      lastEvent.get(openid) ?? null,
+      use,
+      now,
+    )
+  const check = (
+    openid: string,
+    channel: Channel,
+    scope = '',
+    use: WindowUse = 'message',
+  ): Unreachable | null => {
     const member = byOpenid.get(openid)
     const block = (c: Channel | 'any', s = '') =>
       blocks.find((b) => b.openid === openid && b.channel === c && b.scope === s)
     if (block('any')) return { errcode: 40003, reason: 'invalid openid for this account' }
     if (member && !member.subscribed) return { errcode: 43004, reason: 'not following' }
     if (channel === 'custom') {
-      if (!member || !customWindowOpen(member.last_inbound_at, now)) {
-        return { errcode: 45015, reason: 'outside the 48-hour window' }
+      const open = member ? windows(openid, use) : []
+      if (open.length === 0) {
+        return {
+          errcode: 45015,
+          reason:
+            use === 'reply' ? 'no customer-service window open' : 'outside the 48-hour window',
+        }
       }
+      // WeChat refused a window: closed until an action after the refusal opens one.
       const closed = block('custom')
-      if (closed && member.last_inbound_at && closed.recorded_at >= member.last_inbound_at) {
+      const latest = open[open.length - 1]!.openedAt
+      if (closed && closed.recorded_at >= latest) {
         return { errcode: closed.errcode, reason: 'window closed or its quota used up' }
       }
     }
@@ -243,6 +300,7 @@ export async function loadReachability(
   }
   return Object.assign(check, {
     windowOpenedAt: (openid: string) => byOpenid.get(openid)?.last_inbound_at ?? null,
+    windows,
     optedOut: (openid: string) => byOpenid.get(openid)?.marketing_opt_out === true,
   })
 }

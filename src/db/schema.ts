@@ -319,6 +319,8 @@ export interface CsWindowSendsTable {
   openid: string
   window_opened_at: Timestamp
   sent: number
+  /** The window's quota: 5 for a message's 48 h, 3 for a follow's, scan's or click's minute. */
+  quota: Generated<number>
 }
 
 /** A token bucket shared by every process sending for one account. */

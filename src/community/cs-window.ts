@@ -1,0 +1,60 @@
+/**
+ * Customer-service windows (客服消息, protocol reference §6.3): WeChat accepts a customer-service
+ * message only inside a window a member's action opened, and only so many in it (45015 outside,
+ * 45047 over the quota). A window is its start, its length and its quota:
+ *
+ *   the member sends a message                       → 48 h, 5 messages
+ *   a follow, a parametric-QR scan, a menu click      → 1 minute, 3 messages
+ *     (click / scancode_push / scancode_waitmsg only)
+ *
+ * Every window is counted the same way (`cs_window_sends`, outbox.ts). An event never shrinks an
+ * open message window that has quota left: the message window is tried first.
+ */
+import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
+
+/** A customer-service window: opened at `openedAt`, open for `ms`, allowing `quota` messages. */
+export interface CsWindow {
+  openedAt: Date
+  ms: number
+  quota: number
+}
+
+/** The window a member's ordinary message opens. */
+export const MESSAGE_WINDOW = { ms: CUSTOM_WINDOW_MS, quota: 5 } as const
+
+/** The window a follow, a QR scan or a menu click (of the kinds below) opens. */
+export const EVENT_WINDOW = { ms: 60_000, quota: 3 } as const
+
+/**
+ * The events that open an {@link EVENT_WINDOW} (a menu VIEW or a location report does not). The
+ * partial index `inbound_events_window_idx` (migrations/0076) lists the same.
+ */
+export const WINDOW_EVENTS = ['subscribe', 'SCAN', 'CLICK', 'scancode_push', 'scancode_waitmsg']
+
+/**
+ * Which windows a customer-service message may use: `reply` — an answer to what the member just
+ * did (a late reply, a follow-up), which may also use an event's 1-minute window; `message` — only
+ * the 48-hour window of their message (anything else: notices, reminders, campaigns).
+ */
+export type WindowUse = 'reply' | 'message'
+
+/** True while `w` is open at `now`. */
+export const isOpen = (w: CsWindow, now: Date) => now.getTime() - w.openedAt.getTime() < w.ms
+
+/**
+ * The windows open at `now`, in the order a send tries them: the message window, then (for a
+ * reply) an event window opened after it — so an event never shrinks a message window with quota
+ * left, and its 3 messages apply when there is none or its 5 are used.
+ */
+export function openWindows(
+  lastMessageAt: Date | null,
+  lastEventAt: Date | null,
+  use: WindowUse,
+  now: Date,
+): CsWindow[] {
+  const windows: CsWindow[] = []
+  if (lastMessageAt) windows.push({ openedAt: lastMessageAt, ...MESSAGE_WINDOW })
+  if (use === 'reply' && lastEventAt && (!lastMessageAt || lastEventAt > lastMessageAt))
+    windows.push({ openedAt: lastEventAt, ...EVENT_WINDOW })
+  return windows.filter((w) => isOpen(w, now))
+}
