@@ -11,6 +11,9 @@ import { learnUnionid } from '../src/community/member-unionid.js'
 import { qrScan } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
 
+/** How long a plain follow's welcome waits for the follower's unionid (user/info). */
+const UNIONID_WAIT_MS = 1000
+
 export function register(router: Router): void {
   router.on(['subscribe', 'SCAN'], async (ctx) => {
     const scan = qrScan(ctx.message)
@@ -21,7 +24,13 @@ export function register(router: Router): void {
     }
     // Every follower's unionid, not only an invited one's: a follower who later joins a WeCom
     // group through someone's join QR is then found as the member they are, not counted as new.
-    await withUnionid(ctx)
+    // The welcome does not need it: it waits a moment at most, the call goes on behind the reply
+    // (best effort, as withUnionid is), so a slow WeChat API never pushes the welcome past the
+    // passive reply's deadline.
+    await Promise.race([
+      withUnionid(ctx),
+      new Promise((resolve) => setTimeout(resolve, UNIONID_WAIT_MS)),
+    ])
     return text(welcome(ctx, scan.scene))
   })
 }

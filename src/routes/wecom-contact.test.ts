@@ -282,6 +282,24 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     expect(await groupMemberOf(chatId, `wmFollower_${dbName}`)).toBe(await memberId(follower))
   })
 
+  it('welcomes a plain follow with the passive reply while user/info hangs, and learns the unionid later', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const follower = `o_gi_slow_${dbName}`
+    wx.setUser(follower, { subscribe: true, unionid: `union-slow-${dbName}` })
+    wx.fault('user.info', { hang: true })
+    const follow = await oa.event(follower, 'subscribe')
+    // the welcome itself, not the deferred 'success' of a handler past the reply's deadline
+    expect(follow.reply?.Content).toMatch(/^欢迎关注/)
+    // the next push asks again (the hung call stored nothing) and stores it
+    await oa.text(follower, '入群')
+    const row = await get()
+      .db.selectFrom('members')
+      .select('unionid')
+      .where('openid', '=', follower)
+      .executeTakeFirstOrThrow()
+    expect(row.unionid).toBe(`union-slow-${dbName}`)
+  })
+
   const picUrl = (reply: Record<string, unknown> | null) =>
     (reply?.Articles as { item: Record<string, string>[] } | undefined)?.item[0]?.PicUrl
   /** The join ways left on WeCom for a member's invite scene. */
