@@ -3,6 +3,7 @@
 import { activityRemindersJob } from './activity-reminders.js'
 import { alertsJob } from './alerts.js'
 import { analyticsRollupJob } from './analytics-rollup.js'
+import { backfillUnionidsJob } from './backfill-unionids.js'
 import { campaignsJob } from './campaigns.js'
 import { checkinRemindersJob } from './checkin-reminders.js'
 import { databaseMaintenanceJob } from './database-maintenance.js'
@@ -35,6 +36,7 @@ export const jobs: readonly Job[] = [
   expirePointsJob,
   journeysJob,
   databaseMaintenanceJob,
+  backfillUnionidsJob,
 ]
 
 /** Finds a job by name. */

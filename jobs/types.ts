@@ -7,6 +7,7 @@ import type { Database } from '../src/db/schema.js'
 import type { Logger } from '../src/logger.js'
 import type { Metrics } from '../src/metrics.js'
 import type { Shop } from '../src/shop/maintenance.js'
+import type { ApiClient } from '../src/wechat/api/client.js'
 
 /** What the entries give the runner once: every run gets these plus its slot. */
 export interface JobDeps {
@@ -18,6 +19,11 @@ export interface JobDeps {
   shop?: Shop
   /** Where jobs count what they did (Node: Prometheus); absent: nothing is counted. */
   metrics?: Metrics
+  /**
+   * The API client of an account, by appid (the entries' shared one; undefined without a
+   * secret). Absent (the CLI): a job that calls WeChat builds one from `config`.
+   */
+  api?: (appid: string) => ApiClient | undefined
 }
 
 /** What a job run receives. */

@@ -129,7 +129,15 @@ async function main(logger: Logger): Promise<void> {
     jobs.map((j) => j.name),
   )
   const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
-  const jobDeps: JobDeps = { db, clock: systemClock, logger, config, shop, metrics }
+  const jobDeps: JobDeps = {
+    db,
+    clock: systemClock,
+    logger,
+    config,
+    shop,
+    metrics,
+    api: (appid) => apis.get(appid),
+  }
   // Refused pushes and sends, added to the database every 10 s (the error-rate alert).
   const traffic = trafficCounter(db, systemClock)
   const flushTraffic = () =>

@@ -114,7 +114,7 @@ async function build(env: WorkerEnv): Promise<Built> {
     logger,
     apis,
     mpApi,
-    jobDeps: { db, clock: systemClock, logger, config, shop },
+    jobDeps: { db, clock: systemClock, logger, config, shop, api: (appid) => apis().get(appid) },
   }
 }
 

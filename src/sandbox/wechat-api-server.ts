@@ -2,7 +2,7 @@
  * The sandbox WeChat API: a real HTTP server on loopback speaking the documented wire format —
  * token, stable_token, template/custom/subscribe sends (the OA's bizsend and the mini program's
  * subscribe/send), qrcode/create (+ showqrcode images),
- * user/info, user/get, tags, the mini program's sns/jscode2session, and the OA's web OAuth code
+ * user/info (and its batchget), user/get, tags, the mini program's sns/jscode2session, and the OA's web OAuth code
  * exchange (sns/oauth2/access_token).
  * It records what was sent and can be scripted to fail (errcode sequences, latency, 5xx, hangs).
  * `npm start` in sandbox mode points the client at it; tests use it instead of the internet.
@@ -118,6 +118,23 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
 
   const count = (method: string) => calls.set(method, (calls.get(method) ?? 0) + 1)
   const user = (openid: string): SandboxUser => users.get(openid) ?? { subscribe: true }
+  /** What `user/info` (and each entry of `user/info/batchget`) says of a follower. */
+  const userInfo = (openid: string) => {
+    const u = user(openid)
+    if (!u.subscribe) return { subscribe: 0, openid }
+    return {
+      subscribe: 1,
+      openid,
+      subscribe_time: 1_700_000_000,
+      ...(u.unionid ? { unionid: u.unionid } : {}),
+      remark: '',
+      groupid: 0,
+      tagid_list: u.tags ?? [],
+      subscribe_scene: 'ADD_SCENE_QR_CODE',
+      qr_scene: 0,
+      qr_scene_str: '',
+    }
+  }
 
   function issue(appid: string, kind: 'classic' | 'stable'): string {
     const now = Date.now()
@@ -324,20 +341,19 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
         const openid = query.get('openid') ?? ''
         if (!openid || openid.startsWith('invalid'))
           return { errcode: 40003, errmsg: 'invalid openid' }
-        const u = user(openid)
-        if (!u.subscribe) return { subscribe: 0, openid }
-        return {
-          subscribe: 1,
-          openid,
-          subscribe_time: 1_700_000_000,
-          ...(u.unionid ? { unionid: u.unionid } : {}),
-          remark: '',
-          groupid: 0,
-          tagid_list: u.tags ?? [],
-          subscribe_scene: 'ADD_SCENE_QR_CODE',
-          qr_scene: 0,
-          qr_scene_str: '',
-        }
+        return userInfo(openid)
+      },
+    ],
+    '/cgi-bin/user/info/batchget': [
+      'user.info.batchget',
+      ({ body }) => {
+        const list = body.user_list
+        if (!Array.isArray(list) || list.length === 0 || list.length > 100)
+          return { errcode: 45035, errmsg: 'user_list size out of limit' }
+        const openids = list.map((e) => String((e as { openid?: unknown } | null)?.openid ?? ''))
+        if (openids.some((openid) => !openid || openid.startsWith('invalid')))
+          return { errcode: 40003, errmsg: 'invalid openid' }
+        return { user_info_list: openids.map(userInfo) }
       },
     ],
     '/cgi-bin/user/get': [

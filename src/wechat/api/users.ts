@@ -26,6 +26,35 @@ export async function getUserInfo(api: ApiClient, openid: string): Promise<UserI
   return res as unknown as UserInfo
 }
 
+/** Most openids one `user/info/batchget` call takes (§8.1). */
+export const USER_INFO_BATCH_MAX = 100
+
+/**
+ * `user/info/batchget`: the `user/info` of up to {@link USER_INFO_BATCH_MAX} followers in one call
+ * (the same quota as `user/info`); each entry has the fields of {@link UserInfo} (a non-follower:
+ * only `openid` and `subscribe: 0`; `unionid` only when the account is bound to an Open Platform
+ * account).
+ * @example const infos = await getUsersInfo(api, ['o1', 'o2'])
+ */
+export async function getUsersInfo(
+  api: ApiClient,
+  openids: readonly string[],
+): Promise<UserInfo[]> {
+  if (openids.length < 1 || openids.length > USER_INFO_BATCH_MAX)
+    throw new WechatValidationError('user_list', `must hold 1–${USER_INFO_BATCH_MAX} openids`)
+  if (openids.some((openid) => typeof openid !== 'string' || openid.length === 0))
+    throw new WechatValidationError('user_list', 'openids must be non-empty strings')
+  const res = await api.call({
+    method: 'user.info.batchget',
+    path: '/cgi-bin/user/info/batchget',
+    http: 'POST',
+    body: { user_list: openids.map((openid) => ({ openid, lang: 'zh_CN' })) },
+    auth: true,
+  })
+  const list = res.user_info_list
+  return (Array.isArray(list) ? list : []) as UserInfo[]
+}
+
 /** Every follower's openid, page by page (10 000 per call, 500 calls a day). */
 export async function* listFollowers(api: ApiClient, startAfter = ''): AsyncGenerator<string[]> {
   let next = startAfter

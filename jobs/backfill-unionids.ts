@@ -1,0 +1,206 @@
+/**
+ * Nightly: the unionids of followers who followed before every follow stored one (495f279), asked
+ * with `user/info/batchget` (100 a call) so a follower joining a WeCom group through another's QR
+ * is found as themselves, not counted as a new invitee. Per account with a secret: subscribed
+ * members whose unionid is null, in id order from where the last run stopped (its result's
+ * `next`; the walk starts over once it reaches the end), at most {@link MAX_CALLS} calls a run for
+ * all accounts. A unionid is stored only where none is (never overwritten; a follow or 入群 that
+ * stored one meanwhile wins). An account whose answer has no unionid for any follower is not
+ * bound to an Open Platform account: it is left for this run (asked once a night, so binding it
+ * later fills it in). An API error is logged and leaves the account for this run, at the same
+ * place (an invalid openid skips its batch). A batch is the chunk: each batch's writes commit
+ * with the run's cursor; once the budget is spent (Workers) the run pauses and the next tick
+ * resumes it. Two runs at once only ask twice: the write is conditional.
+ */
+import { sql } from 'kysely'
+import { databaseTokenStore } from '../src/community/token-store.js'
+import { accountClient } from '../src/wechat/api/account-client.js'
+import type { ApiClient } from '../src/wechat/api/client.js'
+import { WechatApiError } from '../src/wechat/api/errors.js'
+import { getUsersInfo, USER_INFO_BATCH_MAX } from '../src/wechat/api/users.js'
+import type { Job, JobContext } from './types.js'
+
+/** Calls per run, all accounts together: 50 × 100 = 5,000 followers a night. */
+export const MAX_CALLS = 50
+
+/** Why an account's walk stopped in a run. */
+type Stop = 'end' | 'unbound' | 'error' | 'noClient' | 'calls'
+
+/** One account's walk in a run. */
+interface Walk {
+  /** The last member id asked (the next batch starts after it). */
+  after: number
+  asked: number
+  filled: number
+  stop?: Stop
+}
+
+/** The run's progress, saved with each batch. */
+interface Cursor {
+  calls: number
+  accounts: Record<string, Walk>
+}
+
+const NAME = 'backfill-unionids'
+
+/** Where each account's walk starts: where the newest finished run said to go on. */
+async function startPositions(ctx: JobContext): Promise<Record<string, number>> {
+  const last = await ctx.db
+    .selectFrom('job_runs')
+    .select('result')
+    .where('job', '=', NAME)
+    .where('status', '=', 'succeeded')
+    .where('result', 'is not', null)
+    .orderBy('finished_at', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  try {
+    const next = (JSON.parse(last?.result ?? '{}') as { next?: unknown }).next
+    if (!next || typeof next !== 'object') return {}
+    return Object.fromEntries(
+      Object.entries(next).filter(([, v]) => Number.isSafeInteger(v) && (v as number) >= 0),
+    ) as Record<string, number>
+  } catch {
+    return {}
+  }
+}
+
+/** The account's client: the entry's, else one built from the configuration (the CLI). */
+function clientOf(ctx: JobContext, account: { appid: string; secret?: string }) {
+  if (ctx.api) return ctx.api(account.appid)
+  if (!account.secret) return undefined
+  return accountClient({
+    tokenStore: databaseTokenStore(ctx.db, ctx.clock),
+    appid: account.appid,
+    secret: account.secret,
+    baseUrl: ctx.config.apiBase,
+    mode: ctx.config.tokenMode,
+    clock: ctx.clock,
+    logger: ctx.logger,
+  })
+}
+
+/** One batch of an account: asks, stores the unionids missing, returns the walk after it. */
+async function batch(
+  ctx: JobContext,
+  api: ApiClient,
+  appid: string,
+  walk: Walk,
+): Promise<{ walk: Walk; called: boolean; write?: (trx: JobContext['db']) => Promise<number> }> {
+  const rows = await ctx.db
+    .selectFrom('members')
+    .select(['id', 'openid'])
+    .where('appid', '=', appid)
+    .where('unionid', 'is', null)
+    .where('subscribed', '=', true)
+    .where('id', '>', walk.after)
+    .orderBy('id')
+    .limit(USER_INFO_BATCH_MAX)
+    .execute()
+  if (rows.length === 0) return { walk: { ...walk, stop: 'end' }, called: false }
+  const last = Number(rows[rows.length - 1]!.id)
+  let infos: Awaited<ReturnType<typeof getUsersInfo>>
+  try {
+    infos = await getUsersInfo(
+      api,
+      rows.map((r) => r.openid),
+    )
+  } catch (error) {
+    ctx.logger.warn('unionid back-fill stopped for this run', {
+      code: 'UNIONID_BACKFILL_FAILED',
+      appid,
+      after: walk.after,
+      error: error instanceof Error ? error.message : String(error),
+    })
+    const invalid = error instanceof WechatApiError && error.errcode === 40003
+    return {
+      walk: {
+        ...walk,
+        asked: walk.asked + rows.length,
+        after: invalid ? last : walk.after,
+        stop: 'error',
+      },
+      called: true,
+    }
+  }
+  const asked = new Set(rows.map((r) => r.openid))
+  const found = infos.filter(
+    (i): i is typeof i & { unionid: string } =>
+      asked.has(i.openid) && typeof i.unionid === 'string' && i.unionid.length > 0,
+  )
+  const following = infos.some((i) => i.subscribe === 1)
+  const next: Walk = { ...walk, after: last, asked: walk.asked + rows.length }
+  // Followers answered and none has a unionid: the account is not bound (left where it was).
+  if (found.length === 0 && following)
+    return { walk: { ...walk, asked: next.asked, stop: 'unbound' }, called: true }
+  if (rows.length < USER_INFO_BATCH_MAX) next.stop = 'end'
+  if (found.length === 0) return { walk: next, called: true }
+  return {
+    walk: next,
+    called: true,
+    write: async (trx) => {
+      const r = await sql`
+        update members m set unionid = v.unionid
+        from (values ${sql.join(found.map((i) => sql`(${i.openid}, ${i.unionid})`))}) as v(openid, unionid)
+        where m.appid = ${appid} and m.openid = v.openid and m.unionid is null`.execute(trx)
+      return Number(r.numAffectedRows ?? 0n)
+    },
+  }
+}
+
+export const backfillUnionidsJob: Job = {
+  name: NAME,
+  cron: '20 3 * * *',
+  async run(ctx) {
+    let cursor = ctx.cursor as Cursor | undefined
+    if (!cursor) {
+      const from = await startPositions(ctx)
+      cursor = { calls: 0, accounts: {} }
+      for (const { appid } of ctx.config.accounts)
+        cursor.accounts[appid] = { after: from[appid] ?? 0, asked: 0, filled: 0 }
+    }
+    let callsNow = 0
+    for (const account of ctx.config.accounts) {
+      const appid = account.appid
+      let walk: Walk = cursor.accounts[appid] ?? { after: 0, asked: 0, filled: 0 }
+      if (walk.stop) continue
+      const api = clientOf(ctx, account)
+      if (!api) walk = { ...walk, stop: 'noClient' }
+      while (api && !walk.stop) {
+        if (cursor.calls >= MAX_CALLS) {
+          walk = { ...walk, stop: 'calls' }
+          break
+        }
+        if (callsNow > 0 && ctx.budget?.left() === false) return summary(cursor, true)
+        const step = await batch(ctx, api, appid, walk)
+        callsNow++
+        const calls: number = cursor.calls + (step.called ? 1 : 0)
+        const write = step.write
+        const filled = await ctx.db.transaction().execute(async (trx) => {
+          const n = write ? await write(trx) : 0
+          const saved: Cursor = {
+            calls,
+            accounts: { ...cursor!.accounts, [appid]: { ...step.walk, filled: walk.filled + n } },
+          }
+          await ctx.saveCursor?.(trx, saved)
+          return n
+        })
+        walk = { ...step.walk, filled: walk.filled + filled }
+        cursor = { calls, accounts: { ...cursor.accounts, [appid]: walk } }
+      }
+      cursor = { ...cursor, accounts: { ...cursor.accounts, [appid]: walk } }
+    }
+    return summary(cursor, false)
+  },
+}
+
+/**
+ * The run's result: per account what was asked and filled and why it stopped, the calls, and
+ * `next` — where each account's walk goes on tomorrow (0: from the start).
+ */
+function summary(cursor: Cursor, more: boolean): Record<string, unknown> {
+  const next: Record<string, number> = {}
+  for (const [appid, w] of Object.entries(cursor.accounts))
+    next[appid] = w.stop === 'end' || w.stop === 'noClient' ? 0 : w.after
+  return { calls: cursor.calls, accounts: cursor.accounts, next, ...(more ? { more: true } : {}) }
+}
