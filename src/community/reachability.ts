@@ -187,8 +187,6 @@ export type ReachabilityCheck = ((
   /** For `custom`: which windows count (default `message`: only the 48-hour one). */
   use?: WindowUse,
 ) => Unreachable | null) & {
-  /** When the member's 48-hour customer-service window opened (their last message), if known. */
-  windowOpenedAt(openid: string): Date | null
   /**
    * The member's open customer-service windows, in the order a send tries them (cs-window.ts).
    * Event windows only for the members it was loaded with in `eventWindowsOf`.
@@ -219,7 +217,6 @@ export async function loadReachability(
   const unique = [...new Set(openids)]
   if (unique.length === 0)
     return Object.assign(() => null, {
-      windowOpenedAt: () => null,
       windows: () => [],
       optedOut: () => false,
     })
@@ -299,7 +296,6 @@ export async function loadReachability(
     return null
   }
   return Object.assign(check, {
-    windowOpenedAt: (openid: string) => byOpenid.get(openid)?.last_inbound_at ?? null,
     windows,
     optedOut: (openid: string) => byOpenid.get(openid)?.marketing_opt_out === true,
   })

@@ -7,7 +7,6 @@ import type { Kysely } from 'kysely'
 import { CS_WINDOW_QUOTA } from '../../community/outbox.js'
 import { loadReachability, type Unreachable } from '../../community/reachability.js'
 import type { Database, Member } from '../../db/schema.js'
-import { CUSTOM_WINDOW_MS } from '../../wechat/api/messages.js'
 
 /** The member's reachability now, channel by channel. */
 export interface MemberReachability {
@@ -31,9 +30,10 @@ export async function memberReachability(
   now: Date,
 ): Promise<MemberReachability> {
   const reach = await loadReachability(db, member.appid, [member.openid], now)
-  const opened = reach.windowOpenedAt(member.openid)
-  const open = opened !== null && now.getTime() - opened.getTime() < CUSTOM_WINDOW_MS
-  const sends = open
+  // the 48-hour window of the member's last message, if open (cs-window.ts)
+  const window = reach.windows(member.openid, 'message')[0]
+  const opened = window?.openedAt ?? null
+  const sends = window
     ? await db
         .selectFrom('cs_window_sends')
         .select(['sent', 'window_opened_at'])
@@ -50,7 +50,7 @@ export async function memberReachability(
   return {
     template: reach(member.openid, 'template'),
     custom,
-    windowClosesAt: open && opened ? new Date(opened.getTime() + CUSTOM_WINDOW_MS) : null,
+    windowClosesAt: window ? new Date(window.openedAt.getTime() + window.ms) : null,
     windowSent,
     windowQuota: CS_WINDOW_QUOTA,
     optedOut: member.marketing_opt_out,

@@ -136,11 +136,6 @@ export type CustomMessage =
 /** How long a member's message keeps the customer-service window open. */
 export const CUSTOM_WINDOW_MS = 48 * 3600 * 1000
 
-/** True while the 48-hour window opened by the member's last message is open. */
-export function customWindowOpen(lastInboundAt: Date | null, now: Date): boolean {
-  return lastInboundAt !== null && now.getTime() - lastInboundAt.getTime() < CUSTOM_WINDOW_MS
-}
-
 /** Sends a customer-service message (45015 outside the window, 45047 over its quota). */
 export async function sendCustomMessage(
   api: ApiClient,
