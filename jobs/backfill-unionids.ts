@@ -13,8 +13,6 @@
  * resumes it. Two runs at once only ask twice: the write is conditional.
  */
 import { sql } from 'kysely'
-import { databaseTokenStore } from '../src/community/token-store.js'
-import { accountClient } from '../src/wechat/api/account-client.js'
 import type { ApiClient } from '../src/wechat/api/client.js'
 import { WechatApiError } from '../src/wechat/api/errors.js'
 import { getUsersInfo, USER_INFO_BATCH_MAX } from '../src/wechat/api/users.js'
@@ -63,21 +61,6 @@ async function startPositions(ctx: JobContext): Promise<Record<string, number>> 
   } catch {
     return {}
   }
-}
-
-/** The account's client: the entry's, else one built from the configuration (the CLI). */
-function clientOf(ctx: JobContext, account: { appid: string; secret?: string }) {
-  if (ctx.api) return ctx.api(account.appid)
-  if (!account.secret) return undefined
-  return accountClient({
-    tokenStore: databaseTokenStore(ctx.db, ctx.clock),
-    appid: account.appid,
-    secret: account.secret,
-    baseUrl: ctx.config.apiBase,
-    mode: ctx.config.tokenMode,
-    clock: ctx.clock,
-    logger: ctx.logger,
-  })
 }
 
 /** One batch of an account: asks, stores the unionids missing, returns the walk after it. */
@@ -164,7 +147,7 @@ export const backfillUnionidsJob: Job = {
       const appid = account.appid
       let walk: Walk = cursor.accounts[appid] ?? { after: 0, asked: 0, filled: 0 }
       if (walk.stop) continue
-      const api = clientOf(ctx, account)
+      const api = ctx.api?.(appid)
       if (!api) walk = { ...walk, stop: 'noClient' }
       while (api && !walk.stop) {
         if (cursor.calls >= MAX_CALLS) {

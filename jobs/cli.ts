@@ -7,12 +7,14 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { systemClock } from '../src/clock.js'
+import { databaseTokenStore } from '../src/community/token-store.js'
 import { loadConfig } from '../src/config.js'
 import { liveLockHolder } from '../src/db/data-dir-lock.js'
 import { closeDatabase, openDatabase } from '../src/db/open-database.js'
 import { createLogger } from '../src/logger.js'
 import { startupFailure } from '../src/node-process.js'
 import { nodeShop } from '../src/shop/node-shop.js'
+import { accountClients } from '../src/wechat/api/account-client.js'
 import { findJob, jobs } from './index.js'
 import { runJobSlot, workerName } from './runner.js'
 
@@ -56,9 +58,24 @@ try {
           pointsFreezeDays: config.pointsFreezeDays,
         })
       : undefined
+  // One API client per account with a secret, as the server makes them (src/node.ts).
+  const apis = accountClients(config.accounts, {
+    tokenStore: databaseTokenStore(database.db, systemClock),
+    baseUrl: config.apiBase,
+    mode: config.tokenMode,
+    clock: systemClock,
+    logger,
+  })
   const outcome = await runJobSlot(
     job,
-    { db: database.db, clock: systemClock, logger, config, shop },
+    {
+      db: database.db,
+      clock: systemClock,
+      logger,
+      config,
+      shop,
+      api: (appid) => apis.get(appid),
+    },
     { slot: systemClock.now(), trigger: 'manual', worker: workerName() },
   )
   console.log(JSON.stringify({ job: job.name, ...outcome }, null, 2))

@@ -19,10 +19,7 @@ export interface JobDeps {
   shop?: Shop
   /** Where jobs count what they did (Node: Prometheus); absent: nothing is counted. */
   metrics?: Metrics
-  /**
-   * The API client of an account, by appid (the entries' shared one; undefined without a
-   * secret). Absent (the CLI): a job that calls WeChat builds one from `config`.
-   */
+  /** The API client of an account, by appid (the entries' shared one; undefined without a secret). */
   api?: (appid: string) => ApiClient | undefined
 }
 
