@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Insertable, Kysely } from 'kysely'
 import { expect, it } from 'vitest'
 import {
   activeOn,
@@ -11,7 +11,7 @@ import {
 } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { enqueue, LANE } from '../community/outbox.js'
-import type { Database } from '../db/schema.js'
+import type { Database, TransfersTable } from '../db/schema.js'
 import { ACTIVES_SO_FAR } from './alert-checks.js'
 import { type EvaluateOptions, evaluateAlerts } from './alerts.js'
 import { trafficCounter } from './traffic-counter.js'
@@ -26,6 +26,74 @@ forEachDatabase(
   'alert rules: each opens once per episode, repeats hourly, closes',
   (get, dbName) => {
     const app = (name: string) => `wx_${dbName}_${name}`
+    /**
+     * A cashback reward of `appid` (made at `since`) and a maker of its transfers to `member`, each
+     * with its redemption (cancelled for a failed transfer, else issued); `tag` keeps the bill
+     * numbers and redemption codes of one test apart from another's.
+     */
+    async function cashbackTransfers(appid: string, member: number, tag: string, since: Date) {
+      const { db } = get()
+      const reward = await db
+        .insertInto('rewards')
+        .values({
+          appid,
+          code: 4,
+          name: '50元返现',
+          cost: 5000,
+          stock: null,
+          per_member_limit: null,
+          created_at: since,
+          kind: 'cashback',
+          cashback_fen: 5000,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      let n = 0
+      return async (
+        forAppid: string,
+        t: Omit<
+          Insertable<TransfersTable>,
+          | 'appid'
+          | 'member_id'
+          | 'redemption_id'
+          | 'out_bill_no'
+          | 'pay_appid'
+          | 'openid'
+          | 'amount_fen'
+          | 'updated_at'
+        > & { updated_at?: Date },
+      ) => {
+        n++
+        const { id } = await db
+          .insertInto('redemptions')
+          .values({
+            appid: forAppid,
+            member_id: member,
+            reward_id: reward.id,
+            cost: 5000,
+            code: `${dbName.toUpperCase()}${tag}${n}`,
+            status: t.state === 'fail' ? 'cancelled' : 'issued',
+            created_at: t.created_at,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+        await db
+          .insertInto('transfers')
+          .values({
+            appid: forAppid,
+            member_id: member,
+            redemption_id: id,
+            out_bill_no: `${tag}${dbName}X${n}`.replace(/[^A-Za-z0-9]/g, ''),
+            pay_appid: 'wx_mp',
+            openid: 'o_mp',
+            amount_fen: 5000,
+            attempts: 1,
+            updated_at: t.created_at,
+            ...t,
+          })
+          .execute()
+      }
+    }
     const evaluate = (
       db: Kysely<Database>,
       appid: string,
@@ -371,63 +439,22 @@ forEachDatabase(
       const { db } = get()
       const appid = app('transfers')
       const [member] = await addMembers(db, appid, `${appid}_m`, 1, at(-2 * DAY))
-      const reward = await db
-        .insertInto('rewards')
-        .values({
-          appid,
-          code: 4,
-          name: '50元返现',
-          cost: 5000,
-          stock: null,
-          per_member_limit: null,
-          created_at: at(-2 * DAY),
-          kind: 'cashback',
-          cashback_fen: 5000,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      let n = 0
-      const transfer = async (
+      const add = await cashbackTransfers(appid, member!, 'QT', at(-2 * DAY))
+      const transfer = (
         forAppid: string,
         state: 'pending' | 'accepted' | 'processing' | 'wait_user_confirm' | 'fail',
         attempts: number,
         createdAt: Date,
         error: string | null = null,
-      ) => {
-        n++
-        const { id } = await db
-          .insertInto('redemptions')
-          .values({
-            appid: forAppid,
-            member_id: member!,
-            reward_id: reward.id,
-            cost: 5000,
-            code: `${dbName.toUpperCase()}CB${n}`,
-            status: state === 'fail' ? 'cancelled' : 'issued',
-            created_at: createdAt,
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow()
-        await db
-          .insertInto('transfers')
-          .values({
-            appid: forAppid,
-            member_id: member!,
-            redemption_id: id,
-            out_bill_no: `QT${dbName}${forAppid.length}X${n}`.replace(/[^A-Za-z0-9]/g, ''),
-            pay_appid: 'wx_mp',
-            openid: 'o_mp',
-            amount_fen: 5000,
-            state,
-            fail_reason: state === 'fail' ? 'OVERDUE_CLOSE' : null,
-            attempts,
-            error,
-            accepted_at: state === 'pending' ? null : createdAt,
-            created_at: createdAt,
-            updated_at: createdAt,
-          })
-          .execute()
-      }
+      ) =>
+        add(forAppid, {
+          state,
+          fail_reason: state === 'fail' ? 'OVERDUE_CLOSE' : null,
+          attempts,
+          error,
+          accepted_at: state === 'pending' ? null : createdAt,
+          created_at: createdAt,
+        })
       // normal: a fresh pending, retried twice; a bill the member left unconfirmed (OVERDUE_CLOSE);
       // a bill waiting for the member for a day; another account's stuck transfer
       await transfer(appid, 'pending', 2, at(-60))
@@ -469,63 +496,17 @@ forEachDatabase(
       const appid = app('tfailed')
       const other = app('tfailed_other')
       const [member] = await addMembers(db, appid, `${appid}_m`, 1, at(-3 * DAY))
-      const reward = await db
-        .insertInto('rewards')
-        .values({
-          appid,
-          code: 4,
-          name: '50元返现',
-          cost: 5000,
-          stock: null,
-          per_member_limit: null,
-          created_at: at(-3 * DAY),
-          kind: 'cashback',
-          cashback_fen: 5000,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      let n = 0
+      const add = await cashbackTransfers(appid, member!, 'TF', at(-3 * DAY))
       // A transfer that ended `fail` (its redemption cancelled, points back) at `failedAt`.
-      const failed = async (
-        forAppid: string,
-        reason: string,
-        failedAt: Date,
-        createdAt = failedAt,
-      ) => {
-        n++
-        const { id } = await db
-          .insertInto('redemptions')
-          .values({
-            appid: forAppid,
-            member_id: member!,
-            reward_id: reward.id,
-            cost: 5000,
-            code: `${dbName.toUpperCase()}TF${n}`,
-            status: 'cancelled',
-            created_at: createdAt,
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow()
-        await db
-          .insertInto('transfers')
-          .values({
-            appid: forAppid,
-            member_id: member!,
-            redemption_id: id,
-            out_bill_no: `TF${dbName}X${n}`.replace(/[^A-Za-z0-9]/g, ''),
-            pay_appid: 'wx_mp',
-            openid: 'o_mp',
-            amount_fen: 5000,
-            state: 'fail',
-            fail_reason: reason,
-            attempts: 1,
-            accepted_at: createdAt,
-            settled_at: failedAt,
-            created_at: createdAt,
-            updated_at: failedAt,
-          })
-          .execute()
-      }
+      const failed = (forAppid: string, reason: string, failedAt: Date, createdAt = failedAt) =>
+        add(forAppid, {
+          state: 'fail',
+          fail_reason: reason,
+          accepted_at: createdAt,
+          settled_at: failedAt,
+          created_at: createdAt,
+          updated_at: failedAt,
+        })
       // the member's own: not confirmed in 24 h, cancelled by us, the member's wallet; a
       // merchant-side failure a day and a minute ago (made within the day before it); another
       // account's merchant-side failure
