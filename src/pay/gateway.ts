@@ -166,3 +166,21 @@ export interface BillGateway {
  * WeChat Pay's word that anything is missing (the claimed code stays in the message).
  */
 export const UNVERIFIED_NOT_FOUND = 'UNVERIFIED_NOT_FOUND'
+
+/**
+ * The error for a "does not exist" answer (`code`, `message`) whose signature did not verify
+ * (`reason`): {@link UNVERIFIED_NOT_FOUND}, the claimed code kept in the message only.
+ */
+export const unverifiedNotFound = (
+  method: string,
+  status: number,
+  code: string,
+  message: string,
+  reason = 'unverified',
+) =>
+  new PayApiError(
+    method,
+    status,
+    UNVERIFIED_NOT_FOUND,
+    `${code} ${message} (not signed by WeChat Pay: ${reason})`,
+  )

@@ -4,7 +4,7 @@
  * Kept apart from the payment calls so the gateway itself only wires it in.
  */
 import { openBill } from './bill-download.js'
-import { type BillGateway, type BillKind, PayApiError, UNVERIFIED_NOT_FOUND } from './gateway.js'
+import { type BillGateway, type BillKind, PayApiError, unverifiedNotFound } from './gateway.js'
 
 /** What the gateway's signed calls answer. */
 interface CallOutput {
@@ -13,6 +13,8 @@ interface CallOutput {
   error?: string
   /** Whether the answer's signature verified (an error answer's too; wechatpay-gateway.ts). */
   verified?: boolean
+  /** Why it did not. */
+  unverified?: string
 }
 
 export interface WechatpayBillsOptions {
@@ -56,12 +58,7 @@ export function wechatpayBills(o: WechatpayBillsOptions): BillGateway {
       const message = typeof out.data?.message === 'string' ? out.data.message : (out.error ?? '')
       // "No bill that day" reconciles the day against no lines: only WeChat Pay's own, signed.
       if (code === 'NO_STATEMENT_EXIST' && !out.verified)
-        throw new PayApiError(
-          'billUrl',
-          out.status,
-          UNVERIFIED_NOT_FOUND,
-          `${code} ${message} (not signed by WeChat Pay)`,
-        )
+        throw unverifiedNotFound('billUrl', out.status, code, message, out.unverified)
       if (code === 'NO_STATEMENT_EXIST') return { status: 'none' }
       if (code === 'STATEMENT_CREATING') return { status: 'creating' }
       throw new PayApiError('billUrl', out.status, code, message)

@@ -22,7 +22,7 @@ import {
   type Refund,
   type Transaction,
   type TransferBill,
-  UNVERIFIED_NOT_FOUND,
+  unverifiedNotFound,
 } from './gateway.js'
 import { merchantSigner } from './merchant-signer.js'
 import {
@@ -281,12 +281,7 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     // A 404 WeChat Pay did not sign is nobody's word that a thing does not exist: it never carries
     // the code it claims (NOT_FOUND, ORDER_NOT_EXIST …), which a caller could take for WeChat Pay's.
     if (out.status === 404 && !out.verified && code !== 'HTTP_ERROR')
-      throw new PayApiError(
-        method,
-        404,
-        UNVERIFIED_NOT_FOUND,
-        `${code} ${message} (not signed by WeChat Pay: ${out.unverified ?? 'unverified'})`,
-      )
+      throw unverifiedNotFound(method, 404, code, message, out.unverified)
     throw new PayApiError(method, out.status, code, message)
   }
 
