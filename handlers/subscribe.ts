@@ -27,10 +27,14 @@ export function register(router: Router): void {
     // The welcome does not need it: it waits a moment at most, the call goes on behind the reply
     // (best effort, as withUnionid is), so a slow WeChat API never pushes the welcome past the
     // passive reply's deadline.
+    let wait: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
       withUnionid(ctx),
-      new Promise((resolve) => setTimeout(resolve, UNIONID_WAIT_MS)),
+      new Promise((resolve) => {
+        wait = setTimeout(resolve, UNIONID_WAIT_MS)
+      }),
     ])
+    clearTimeout(wait)
     return text(welcome(ctx, scan.scene))
   })
 }
