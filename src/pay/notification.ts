@@ -12,7 +12,9 @@
  *   4. `resource` is decrypted with AEAD_AES_256_GCM (APIv3 key, 12-byte nonce, associated data,
  *      the 16-byte tag at the end of the ciphertext) — a flipped byte anywhere fails.
  */
+import * as v from 'valibot'
 import { base64Decode } from '../wechat/crypto.js'
+import { type NotificationResource, readResource, text } from './notification-resource.js'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -37,18 +39,16 @@ export class PayNotificationError extends Error {
   }
 }
 
-/** The verified, decrypted notification. */
-export interface PayNotification<T = Record<string, unknown>> {
+/** The verified, decrypted notification, its resource checked for its subject (`kind`). */
+export type PayNotification = {
   id: string
   eventType: string
   createTime: string
   /** `resource.original_type`: `transaction`, `refund` or `mch_payment` (transfers). */
   originalType: string
-  /** The decrypted resource. */
-  resource: T
   /** The serial (or public-key ID) that verified it. */
   serial: string
-}
+} & NotificationResource
 
 /** The headers of a notification, lower-cased names as Hono gives them. */
 export interface PayNotificationHeaders {
@@ -192,9 +192,24 @@ export async function verifyWechatpaySignature(
   return serial
 }
 
+/** The envelope (§3.1) as far as it is read, checked before anything is decrypted. */
+const envelopeSchema = v.object({
+  id: v.pipe(text(128), v.minLength(1, 'is required')),
+  event_type: text(64),
+  create_time: v.optional(text(64)),
+  resource: v.object({
+    original_type: v.optional(text(64)),
+    algorithm: v.literal('AEAD_AES_256_GCM'),
+    ciphertext: v.string(),
+    nonce: v.string(),
+    associated_data: v.optional(v.string()),
+  }),
+})
+
 /**
- * Verifies and decrypts a notification. Throws {@link PayNotificationError} for anything that is not
- * a fresh, signed, well-formed notification.
+ * Verifies and decrypts a notification, and checks its resource for its subject. Throws
+ * {@link PayNotificationError} for anything that is not a fresh, signed notification of the
+ * documented shape.
  */
 export async function openNotification(
   rawBody: string,
@@ -202,46 +217,37 @@ export async function openNotification(
   o: { keys: PayVerifyKeys; apiV3Key: string; now: Date },
 ): Promise<PayNotification> {
   const serial = await verifyWechatpaySignature(rawBody, headers, o)
-  let envelope: {
-    id?: unknown
-    event_type?: unknown
-    create_time?: unknown
-    resource?: Record<string, unknown>
-  }
+  let body: unknown
   try {
-    envelope = JSON.parse(rawBody)
+    body = JSON.parse(rawBody)
   } catch {
     throw new PayNotificationError('bad_body', 'body is not JSON')
   }
-  const r = envelope.resource
-  if (
-    typeof envelope.id !== 'string' ||
-    typeof envelope.event_type !== 'string' ||
-    !r ||
-    r.algorithm !== 'AEAD_AES_256_GCM' ||
-    typeof r.ciphertext !== 'string' ||
-    typeof r.nonce !== 'string' ||
-    (r.associated_data !== undefined && typeof r.associated_data !== 'string')
-  ) {
-    throw new PayNotificationError('bad_resource', 'not an AEAD_AES_256_GCM notification')
+  const envelope = v.safeParse(envelopeSchema, body, { abortPipeEarly: true })
+  if (!envelope.success) {
+    const problems = envelope.issues.map((i) => `${v.getDotPath(i) ?? 'body'}: ${i.message}`)
+    throw new PayNotificationError(
+      'bad_body',
+      `not an AEAD_AES_256_GCM notification: ${problems.join('; ')}`,
+    )
   }
-  const plain = await decryptResource(o.apiV3Key, {
-    ciphertext: r.ciphertext,
-    nonce: r.nonce,
-    associated_data: r.associated_data as string | undefined,
-  })
-  let resource: Record<string, unknown>
+  const { id, event_type, create_time, resource: r } = envelope.output
+  const plain = await decryptResource(o.apiV3Key, r)
+  let resource: unknown
   try {
     resource = JSON.parse(plain)
   } catch {
     throw new PayNotificationError('bad_resource', 'decrypted resource is not JSON')
   }
+  const originalType = r.original_type ?? ''
+  const subject = readResource(event_type, originalType, resource)
+  if ('problems' in subject) throw new PayNotificationError('bad_resource', subject.problems)
   return {
-    id: envelope.id,
-    eventType: envelope.event_type,
-    createTime: String(envelope.create_time ?? ''),
-    originalType: String(r.original_type ?? ''),
-    resource,
+    id,
+    eventType: event_type,
+    createTime: create_time ?? '',
+    originalType,
     serial,
+    ...subject,
   }
 }

@@ -26,7 +26,6 @@ import { limitRequest, type RateLimit } from '../community/rate-buckets.js'
 import type { Database, Order } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import type { Transaction, TransferBill } from '../pay/gateway.js'
 import { openNotification, PayNotificationError, type PayVerifyKeys } from '../pay/notification.js'
 import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../shop/catalog.js'
 import type { Shop } from '../shop/maintenance.js'
@@ -487,29 +486,22 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
       return fail(c, unauthenticated.includes(error.reason) ? 401 : 400, error.message)
     }
     try {
-      if (n.eventType === 'TRANSACTION.SUCCESS' && n.originalType === 'transaction') {
-        const outcome = await applyTransaction(
-          db,
-          shop.gateway,
-          shop.settings,
-          n.resource as unknown as Transaction,
-          {
-            ...{ eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
-            t: translator(o.locale ?? 'zh-CN'),
-          },
-        )
+      if (n.kind === 'transaction') {
+        const outcome = await applyTransaction(db, shop.gateway, shop.settings, n.resource, {
+          ...{ eventId: n.id, eventType: n.eventType, now, timeZone: o.timeZone },
+          t: translator(o.locale ?? 'zh-CN'),
+        })
         o.logger.info('payment notification', { id: n.id, outcome })
-      } else if (n.eventType.startsWith('REFUND.') && n.originalType === 'refund') {
-        const r = n.resource as { out_refund_no?: string; refund_status?: string }
+      } else if (n.kind === 'refund') {
         const outcome = await settleRefund(
           db,
-          String(r.out_refund_no ?? ''),
-          String(r.refund_status ?? n.eventType.slice('REFUND.'.length)),
+          n.resource.out_refund_no,
+          n.resource.refund_status ?? n.eventType.slice('REFUND.'.length),
           now,
           o.logger,
         )
         o.logger.info('refund notification', { id: n.id, outcome })
-      } else if (n.eventType.startsWith('MCHTRANSFER.') && n.originalType === 'mch_payment') {
+      } else if (n.kind === 'transfer') {
         const outcome = await applyBill(
           {
             db,
@@ -518,7 +510,7 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
             logger: o.logger,
             t: translator(o.locale ?? 'zh-CN'),
           },
-          n.resource as unknown as TransferBill,
+          n.resource,
           now,
         )
         o.logger.info('transfer notification', { id: n.id, outcome })

@@ -135,6 +135,58 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     ).toBe(400)
   })
 
+  it('refuses a signed message whose fields are not the documented types, or hold NUL, with 400, claiming nothing', async () => {
+    const count = async () => ({
+      events: (
+        await get()
+          .db.selectFrom('inbound_events')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+      replays: (
+        await get()
+          .db.selectFrom('replay_claims')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    })
+    const message = (msgid: string) => ({
+      msgid,
+      aibotid: 'AIBOT1',
+      chatid: 'CHAT1',
+      chattype: 'group',
+      from: { userid: `typed_${dbName}` },
+      msgtype: 'text',
+      text: { content: '@圈子助手 签到' },
+    })
+    const cases: [string, (m: ReturnType<typeof message>) => Record<string, unknown>][] = [
+      ['text.content', (m) => ({ ...m, text: { content: 123 } })],
+      ['text.content', (m) => ({ ...m, text: { content: [] } })],
+      ['text', (m) => ({ ...m, text: null })],
+      ['msgid', (m) => ({ ...m, msgid: `${m.msgid}\u0000` })],
+      ['aibotid', (m) => ({ ...m, aibotid: 'AIBOT\u00001' })],
+      ['from.userid', (m) => ({ ...m, from: { userid: 'u\u0000' } })],
+      ['chatid', (m) => ({ ...m, chatid: 'CHAT\u00001' })],
+      ['text.content', (m) => ({ ...m, text: { content: '签到\u0000' } })],
+      ['mixed.msg_item', (m) => ({ ...m, msgtype: 'mixed', mixed: { msg_item: 'x' } })],
+      ['event.eventtype', (m) => ({ ...m, msgtype: 'event', event: { eventtype: 7 } })],
+    ]
+    const before = await count()
+    for (const [i, [field, patch]] of cases.entries()) {
+      const r = await callback(patch(message(`typed-${dbName}-${i}`)))
+      expect({ field, status: r.status }).toEqual({ field, status: 400 })
+      expect(JSON.parse(r.text)).toMatchObject({
+        code: 'BAD_REQUEST',
+        message: expect.stringContaining(field),
+      })
+    }
+    expect(await count()).toEqual(before)
+    // Nothing was claimed: the well-formed message under the same msgid is answered.
+    const ok = await callback(message(`typed-${dbName}-0`))
+    expect(ok.status).toBe(200)
+    expect(ok.reply!.stream.content).toMatch(/^还不认识你哦/)
+  })
+
   it('links a WeCom user with a code from the OA chat, then checks in from the group once per msgid', async () => {
     const userid = `zhangsan_${dbName}`
     const oa = server.pusher()

@@ -5,6 +5,7 @@
  * passive replies `{encrypt, msgsignature, timestamp, nonce}` (no underscore). Web Crypto only.
  */
 
+import * as v from 'valibot'
 import { WechatFormatError } from '../wechat/codec.js'
 import {
   type MessageCipher,
@@ -27,20 +28,42 @@ export interface AibotCredentials {
   aesKey: string
 }
 
-/** A decrypted callback (the fields we use; others are kept in `raw`). */
-export interface AibotMessage {
-  msgid: string
-  aibotid: string
-  chatid?: string
-  chattype: 'single' | 'group'
-  from: { userid: string; corpid?: string }
-  msgtype: string
-  text?: { content: string }
-  mixed?: { msg_item: { msgtype: string; text?: { content: string } }[] }
-  event?: { eventtype: string }
-  response_url?: string
-  raw: Record<string, unknown>
-}
+/** Text a database column can hold: no NUL (U+0000), which PostgreSQL text refuses. */
+const text = v.pipe(
+  v.string(),
+  v.check((s) => !s.includes('\u0000'), 'must not contain NUL characters'),
+)
+/** An id WeCom gives (msgid, aibotid, chatid, userid): claimed, stored and compared as a key. */
+const id = v.pipe(text, v.minLength(1, 'is required'), v.maxLength(128, 'is longer than 128'))
+const content = v.object({ content: text })
+
+/**
+ * The fields of a decrypted callback that are read (§2.3: messages, stream refresh, events), each
+ * checked for its type: anything else is not a callback WeCom sends and is refused (400) before it
+ * is claimed or stored. Other fields are not looked at (they stay in `raw`).
+ */
+const aibotMessage = v.pipe(
+  v.object({
+    msgid: id,
+    aibotid: id,
+    chatid: v.optional(id),
+    from: v.object({ userid: id, corpid: v.optional(text) }),
+    msgtype: v.pipe(text, v.maxLength(64, 'is longer than 64')),
+    text: v.optional(content),
+    mixed: v.optional(
+      v.object({
+        msg_item: v.array(v.object({ msgtype: text, text: v.optional(content) })),
+      }),
+    ),
+    event: v.optional(v.object({ eventtype: text })),
+    response_url: v.optional(text),
+  }),
+  v.check((m) => m.msgtype !== 'text' || m.text !== undefined, 'a text message needs text'),
+  v.check((m) => m.msgtype !== 'mixed' || m.mixed !== undefined, 'a mixed message needs mixed'),
+)
+
+/** A decrypted callback: the fields we use, checked; the whole message in `raw`. */
+export type AibotMessage = v.InferOutput<typeof aibotMessage> & { raw: Record<string, unknown> }
 
 export interface AibotCodec {
   /** GET verification: the decrypted echostr to answer with, raw. */
@@ -102,15 +125,18 @@ export function aibotCodec(c: AibotCredentials, o: CallbackCodecOptions = {}): A
         if (error instanceof WecomCallbackError) throw error
         throw new WecomCallbackError(400, 'decrypted message is not JSON')
       }
-      if (typeof raw !== 'object' || raw === null)
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
         throw new WecomCallbackError(400, 'decrypted message is not a JSON object')
-      if (typeof raw.msgid !== 'string' || typeof raw.msgtype !== 'string')
-        throw new WecomCallbackError(400, 'message without msgid or msgtype')
-      const from = raw.from as { userid?: unknown } | undefined
-      if (typeof from?.userid !== 'string')
-        throw new WecomCallbackError(400, 'message without from.userid')
+      const checked = v.safeParse(aibotMessage, raw, { abortPipeEarly: true })
+      if (!checked.success)
+        throw new WecomCallbackError(
+          400,
+          `not a message WeCom sends: ${checked.issues
+            .map((i) => `${v.getDotPath(i) ?? 'message'}: ${i.message}`)
+            .join('; ')}`,
+        )
       return {
-        message: { ...(raw as unknown as Omit<AibotMessage, 'raw'>), raw },
+        message: { ...checked.output, raw },
         stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
       }
     },
