@@ -282,6 +282,42 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
     return out
   },
 
+  // Orders shop maintenance could not expire (src/shop/maintenance.ts): its query or close keeps
+  // failing — an unsigned 404 (UNVERIFIED_NOT_FOUND), a wrong base URL, broken credentials,
+  // WeChat Pay down. Read through orders_pending_expiry_idx (pending orders only, by expiry).
+  async orders_stuck(c) {
+    const row = await c.db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select((eb) => eb.fn.min('expires_at').as('oldest_at'))
+      .select(sql<string | null>`(array_agg(out_trade_no order by expires_at, id))[1]`.as('oldest'))
+      // the latest of maintenance's errors, for the message
+      .select(
+        sql<string | null>`(array_agg(expire_error order by queried_at desc nulls last)
+          filter (where expire_error is not null))[1]`.as('error'),
+      )
+      .where('appid', '=', c.appid)
+      .where('status', '=', 'pending')
+      .where('expires_at', '<', windowStart(c))
+      .executeTakeFirstOrThrow()
+    const n = Number(row.n)
+    const overdue = row.oldest_at ? c.now.getTime() - new Date(row.oldest_at).getTime() : 0
+    return [
+      {
+        dim: '',
+        value: n,
+        judged: true,
+        params: {
+          count: n,
+          hours: Math.round((c.settings.windowMinutes! / 60) * 10) / 10,
+          oldest: row.oldest ?? '—',
+          overdueHours: Math.round((overdue / 3_600_000) * 10) / 10,
+          error: row.error?.slice(0, 80) ?? '—',
+        },
+      },
+    ]
+  },
+
   async refunds_failing(c) {
     const row = await c.db
       .selectFrom('refunds as r')

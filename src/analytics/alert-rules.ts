@@ -16,6 +16,7 @@ export const ALERT_RULE_KEYS = [
   'reply_latency_p95',
   'outbox_backlog',
   'job_stalled',
+  'orders_stuck',
   'refunds_failing',
   'transfers_stuck',
   'transfers_failed',
@@ -122,6 +123,19 @@ export const ALERT_RULES: Record<AlertRuleKey, AlertRuleSpec> = {
     scope: 'deployment',
     defaults: { enabled: true, threshold: 2, repeatMinutes: HOUR },
     bounds: { min: 1, max: 100, integer: true },
+  },
+  /**
+   * Unpaid orders still `pending` longer than the window after their expiry: shop maintenance
+   * (every minute) asks WeChat Pay about each within a minute of its expiry and again every minute
+   * while the query fails, so an hour is some 60 failed tries — past a blip of WeChat Pay's — while
+   * the order's stock stays held. Names the oldest and the last error (`orders.expire_error`).
+   */
+  orders_stuck: {
+    unit: 'count',
+    compare: 'atLeast',
+    scope: 'account',
+    defaults: { enabled: true, threshold: 1, windowMinutes: HOUR, repeatMinutes: HOUR },
+    bounds: { min: 1, max: 1_000_000, integer: true },
   },
   /**
    * Refunds gone `failed` or `abnormal` in the window, plus refunds WeChat Pay keeps refusing

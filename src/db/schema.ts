@@ -534,6 +534,11 @@ export interface OrdersTable {
   /** When a poll of this pending order last asked WeChat Pay (throttle). */
   queried_at: Timestamp | null
   /**
+   * Why shop maintenance last failed to expire this pending order (its query or close at WeChat
+   * Pay, e.g. `UNVERIFIED_NOT_FOUND …`): the `orders_stuck` alert names it (migrations/0078).
+   */
+  expire_error: string | null
+  /**
    * Whether the order holds a unit of its product's stock (migrations/0068): set when it takes one,
    * cleared by the statement that gives it back (src/shop/orders.ts `releaseStock`).
    */

@@ -3,7 +3,8 @@
  * processes at once because every change is a conditional update:
  *   1. unpaid orders past their expiry: asked about (a payment whose notification was lost is
  *      applied), else closed at WeChat Pay and locally, releasing stock and group-buy seats; one
- *      whose query failed is asked again a minute later, after the others;
+ *      whose query failed is asked again a minute later, after the others, its error kept
+ *      (`expire_error`, for the `orders_stuck` alert);
  *   2. group buys past their deadline without enough paid participants: failed, and in the same
  *      transaction a refund of what remains refundable recorded for each paid order and the units
  *      of stock its paid and refunded orders took given back;
@@ -26,7 +27,7 @@ import type { Logger } from '../logger.js'
 import type { PayGateway } from '../pay/gateway.js'
 import type { ShopSettings } from './catalog.js'
 import { applyTransaction, closeOrder, releaseStock } from './orders.js'
-import { pollRefund, refundableFen, runRefundQueue } from './refunds.js'
+import { errorText, pollRefund, refundableFen, runRefundQueue } from './refunds.js'
 import { runTransferQueue } from './transfers.js'
 
 /** The shop's services: settings and the payment gateway. */
@@ -98,6 +99,19 @@ export async function runShopMaintenance(
     } catch (error) {
       summary.errors++
       o.logger.warn('could not expire an order', { outTradeNo: order.out_trade_no, error })
+      // Kept for the `orders_stuck` alert: a query that keeps failing leaves the order pending.
+      await db
+        .updateTable('orders')
+        .set({ expire_error: errorText(error).slice(0, 500) })
+        .where('id', '=', order.id)
+        .where('status', '=', 'pending')
+        .execute()
+        .catch((storeError: unknown) =>
+          o.logger.warn('could not store why an order did not expire', {
+            outTradeNo: order.out_trade_no,
+            error: storeError,
+          }),
+        )
     }
   }
 

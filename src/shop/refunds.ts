@@ -607,5 +607,6 @@ export async function settleRefund(
   })
 }
 
-const errorText = (error: unknown) =>
+/** A Pay API error as stored (`refunds.error`, `orders.expire_error`): its code first. */
+export const errorText = (error: unknown) =>
   error instanceof PayApiError ? `${error.code} ${error.message}` : String(error)

@@ -251,6 +251,8 @@ export const en: Record<MessageKey, string> = {
     'Outbox backlog ({lane}): the oldest due item has waited {minutes} min, {count} due (threshold {threshold}).',
   'alert.rule.job_stalled':
     'Job {job} has not succeeded for {missed} scheduled runs; last success {lastSuccess} (threshold {threshold}).',
+  'alert.rule.orders_stuck':
+    '{count} unpaid orders are still pending {hours} h after they expired (the oldest, {oldest}, expired {overdueHours} h ago); their stock is held; last error: {error}; check the WeChat Pay settings and connection (threshold {threshold}).',
   'alert.rule.refunds_failing':
     '{count} refunds failed or were refused by WeChat Pay: handle them in the merchant platform (threshold {threshold}).',
   'alert.rule.transfers_stuck':

@@ -237,6 +237,8 @@ export const zhCN = {
     '发送队列积压（{lane}）：最早一条已等待 {minutes} 分钟，{count} 条待发（阈值 {threshold}）。',
   'alert.rule.job_stalled':
     '定时任务 {job} 已连续 {missed} 次没有成功，上次成功 {lastSuccess}（阈值 {threshold} 次）。',
+  'alert.rule.orders_stuck':
+    '{count} 笔未支付订单过期 {hours} 小时后仍未关闭（最早的 {oldest} 已过期 {overdueHours} 小时），库存被占用，最近一次的错误：{error}，请检查微信支付的配置和连接（阈值 {threshold}）。',
   'alert.rule.refunds_failing':
     '{count} 笔退款失败或被微信支付拒绝，请到商户平台处理（阈值 {threshold}）。',
   'alert.rule.transfers_stuck':
