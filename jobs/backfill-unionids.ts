@@ -7,12 +7,17 @@
  * all accounts. A unionid is stored only where none is (never overwritten; a follow or 入群 that
  * stored one meanwhile wins). An account whose answer has no unionid for any follower is not
  * bound to an Open Platform account: it is left for this run (asked once a night, so binding it
- * later fills it in). An API error is logged and leaves the account for this run, at the same
- * place (an invalid openid skips its batch). A batch is the chunk: each batch's writes commit
- * with the run's cursor; once the budget is spent (Workers) the run pauses and the next tick
- * resumes it. Two runs at once only ask twice: the write is conditional.
+ * later fills it in). A member answered with `subscribe: 0` unfollowed without us hearing (the
+ * unsubscribe push missed): recorded as not following, as a send's 43004 records it
+ * (reachability.ts `recordNotFollowing`: `unsubscribed_at` the question's time, the latest the
+ * unfollow can have been; no follow fact, its day unknown), unless a follow was recorded after the
+ * question. An API error is logged and leaves the account for this run, at the same place (an
+ * invalid openid skips its batch). A batch is the chunk: each batch's writes commit with the
+ * run's cursor; once the budget is spent (Workers) the run pauses and the next tick resumes it.
+ * Two runs at once only ask twice: the writes are conditional.
  */
 import { sql } from 'kysely'
+import { recordNotFollowing } from '../src/community/reachability.js'
 import type { ApiClient } from '../src/wechat/api/client.js'
 import { WechatApiError } from '../src/wechat/api/errors.js'
 import { getUsersInfo, USER_INFO_BATCH_MAX } from '../src/wechat/api/users.js'
@@ -30,6 +35,8 @@ interface Walk {
   after: number
   asked: number
   filled: number
+  /** Members answered with `subscribe: 0`, recorded as not following. */
+  unfollowed: number
   stop?: Stop
 }
 
@@ -63,13 +70,22 @@ async function startPositions(ctx: JobContext): Promise<Record<string, number>> 
   }
 }
 
-/** One batch of an account: asks, stores the unionids missing, returns the walk after it. */
+/** What a batch's writes changed. */
+interface Written {
+  filled: number
+  unfollowed: number
+}
+
+/**
+ * One batch of an account: asks, then returns the walk after it and the writes (the unionids
+ * missing, the members who do not follow) to commit with it.
+ */
 async function batch(
   ctx: JobContext,
   api: ApiClient,
   appid: string,
   walk: Walk,
-): Promise<{ walk: Walk; called: boolean; write?: (trx: JobContext['db']) => Promise<number> }> {
+): Promise<{ walk: Walk; called: boolean; write?: (trx: JobContext['db']) => Promise<Written> }> {
   const rows = await ctx.db
     .selectFrom('members')
     .select(['id', 'openid'])
@@ -83,6 +99,7 @@ async function batch(
   if (rows.length === 0) return { walk: { ...walk, stop: 'end' }, called: false }
   const last = Number(rows[rows.length - 1]!.id)
   let infos: Awaited<ReturnType<typeof getUsersInfo>>
+  const askedAt = ctx.clock.now()
   try {
     infos = await getUsersInfo(
       api,
@@ -111,22 +128,34 @@ async function batch(
     (i): i is typeof i & { unionid: string } =>
       asked.has(i.openid) && typeof i.unionid === 'string' && i.unionid.length > 0,
   )
-  const following = infos.some((i) => i.subscribe === 1)
-  const next: Walk = { ...walk, after: last, asked: walk.asked + rows.length }
-  // Followers answered and none has a unionid: the account is not bound (left where it was).
-  if (found.length === 0 && following)
-    return { walk: { ...walk, asked: next.asked, stop: 'unbound' }, called: true }
-  if (rows.length < USER_INFO_BATCH_MAX) next.stop = 'end'
-  if (found.length === 0) return { walk: next, called: true }
+  const gone = infos.filter((i) => asked.has(i.openid) && i.subscribe === 0).map((i) => i.openid)
+  // Followers answered and none has a unionid: the account is not bound (left where it was). An
+  // unfollowed member's answer never has one (only openid and subscribe), so only followers count.
+  const unbound = found.length === 0 && infos.some((i) => i.subscribe === 1)
+  const next: Walk = unbound
+    ? { ...walk, asked: walk.asked + rows.length, stop: 'unbound' }
+    : { ...walk, after: last, asked: walk.asked + rows.length }
+  if (!unbound && rows.length < USER_INFO_BATCH_MAX) next.stop = 'end'
+  if (found.length === 0 && gone.length === 0) return { walk: next, called: true }
   return {
     walk: next,
     called: true,
     write: async (trx) => {
-      const r = await sql`
-        update members m set unionid = v.unionid
-        from (values ${sql.join(found.map((i) => sql`(${i.openid}, ${i.unionid})`))}) as v(openid, unionid)
-        where m.appid = ${appid} and m.openid = v.openid and m.unionid is null`.execute(trx)
-      return Number(r.numAffectedRows ?? 0n)
+      let filled = 0
+      if (found.length > 0) {
+        const r = await sql`
+          update members m set unionid = v.unionid
+          from (values ${sql.join(found.map((i) => sql`(${i.openid}, ${i.unionid})`))}) as v(openid, unionid)
+          where m.appid = ${appid} and m.openid = v.openid and m.unionid is null`.execute(trx)
+        filled = Number(r.numAffectedRows ?? 0n)
+      }
+      const unfollowed = await recordNotFollowing(trx, {
+        appid,
+        openids: gone,
+        now: askedAt,
+        askedAt,
+      })
+      return { filled, unfollowed }
     },
   }
 }
@@ -140,12 +169,13 @@ export const backfillUnionidsJob: Job = {
       const from = await startPositions(ctx)
       cursor = { calls: 0, accounts: {} }
       for (const { appid } of ctx.config.accounts)
-        cursor.accounts[appid] = { after: from[appid] ?? 0, asked: 0, filled: 0 }
+        cursor.accounts[appid] = { after: from[appid] ?? 0, asked: 0, filled: 0, unfollowed: 0 }
     }
     let callsNow = 0
     for (const account of ctx.config.accounts) {
       const appid = account.appid
-      let walk: Walk = cursor.accounts[appid] ?? { after: 0, asked: 0, filled: 0 }
+      // The defaults first: a cursor a paused run saved before `unfollowed` was counted has none.
+      let walk: Walk = { after: 0, asked: 0, filled: 0, unfollowed: 0, ...cursor.accounts[appid] }
       if (walk.stop) continue
       const api = ctx.api?.(appid)
       if (!api) walk = { ...walk, stop: 'noClient' }
@@ -159,16 +189,16 @@ export const backfillUnionidsJob: Job = {
         callsNow++
         const calls: number = cursor.calls + (step.called ? 1 : 0)
         const write = step.write
-        const filled = await ctx.db.transaction().execute(async (trx) => {
-          const n = write ? await write(trx) : 0
-          const saved: Cursor = {
-            calls,
-            accounts: { ...cursor!.accounts, [appid]: { ...step.walk, filled: walk.filled + n } },
+        walk = await ctx.db.transaction().execute(async (trx) => {
+          const n = write ? await write(trx) : { filled: 0, unfollowed: 0 }
+          const after: Walk = {
+            ...step.walk,
+            filled: walk.filled + n.filled,
+            unfollowed: walk.unfollowed + n.unfollowed,
           }
-          await ctx.saveCursor?.(trx, saved)
-          return n
+          await ctx.saveCursor?.(trx, { calls, accounts: { ...cursor!.accounts, [appid]: after } })
+          return after
         })
-        walk = { ...step.walk, filled: walk.filled + filled }
         cursor = { calls, accounts: { ...cursor.accounts, [appid]: walk } }
       }
       cursor = { ...cursor, accounts: { ...cursor.accounts, [appid]: walk } }
@@ -178,8 +208,8 @@ export const backfillUnionidsJob: Job = {
 }
 
 /**
- * The run's result: per account what was asked and filled and why it stopped, the calls, and
- * `next` — where each account's walk goes on tomorrow (0: from the start).
+ * The run's result: per account what was asked, filled and found unfollowed and why it stopped,
+ * the calls, and `next` — where each account's walk goes on tomorrow (0: from the start).
  */
 function summary(cursor: Cursor, more: boolean): Record<string, unknown> {
   const next: Record<string, number> = {}

@@ -74,6 +74,7 @@ import * as m0073 from './0073_transfer_alert_indexes.js'
 import * as m0074 from './0074_checkin_no_key_lock.js'
 import * as m0075 from './0075_outbox_expiring_claimed.js'
 import * as m0076 from './0076_cs_window_quota.js'
+import * as m0077 from './0077_cs_window_refusals.js'
 import * as m0078 from './0078_order_expire_error.js'
 
 export const migrations: Record<string, Migration> = {
@@ -148,5 +149,6 @@ export const migrations: Record<string, Migration> = {
   '0074_checkin_no_key_lock': m0074,
   '0075_outbox_expiring_claimed': m0075,
   '0076_cs_window_quota': m0076,
+  '0077_cs_window_refusals': m0077,
   '0078_order_expire_error': m0078,
 }

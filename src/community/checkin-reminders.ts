@@ -34,6 +34,7 @@ import {
   quietHoursEnd,
   quietHoursStart,
 } from './community-time.js'
+import { MESSAGE_WINDOW } from './cs-window.js'
 import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
 import { expireItems } from './outbox-expiry.js'
 import { keyShareMember } from './points-ledger.js'
@@ -445,7 +446,12 @@ export async function enqueueCheckinReminders(
             or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
             or ${blocked('any', sql`true`)} then null
           when m.last_inbound_at > ${windowStart}::timestamptz
-            and not ${blocked('custom', sql`b.recorded_at >= m.last_inbound_at`)}
+            -- a refusal of this message window (not of an event's minute) closes it
+            and not ${blocked(
+              'custom',
+              sql`b.scope = ${MESSAGE_WINDOW.kind}
+              and b.window_opened_at >= m.last_inbound_at`,
+            )}
             -- only the 48-hour window of a message: a follow's, scan's or click's minute (quota
             -- 3, counted after the message window's 5 are used: cs-window.ts) is not for reminders
             and coalesce((select case when w.quota < ${CS_WINDOW_QUOTA} then ${CS_WINDOW_QUOTA}

@@ -7,23 +7,35 @@
  *   a follow, a parametric-QR scan, a menu click      → 1 minute, 3 messages
  *     (click / scancode_push / scancode_waitmsg only)
  *
- * Every window is counted the same way (`cs_window_sends`, outbox.ts). An event never shrinks an
- * open message window that has quota left: the message window is tried first.
+ * WeChat counts each window apart, so a refusal (45015 / 45047) closes the window it came in, not
+ * the other kind's (reachability.ts). Every window is counted the same way (`cs_window_sends`,
+ * outbox.ts). An event never shrinks an open message window that has quota left: the message
+ * window is tried first.
  */
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 
+/** What opened a window: the member's message, or a follow, scan or click (an event). */
+export type WindowKind = 'message' | 'event'
+
 /** A customer-service window: opened at `openedAt`, open for `ms`, allowing `quota` messages. */
 export interface CsWindow {
+  kind: WindowKind
   openedAt: Date
   ms: number
   quota: number
 }
 
 /** The window a member's ordinary message opens. */
-export const MESSAGE_WINDOW = { ms: CUSTOM_WINDOW_MS, quota: 5 } as const
+export const MESSAGE_WINDOW = { kind: 'message', ms: CUSTOM_WINDOW_MS, quota: 5 } as const
 
 /** The window a follow, a QR scan or a menu click (of the kinds below) opens. */
-export const EVENT_WINDOW = { ms: 60_000, quota: 3 } as const
+export const EVENT_WINDOW = { kind: 'event', ms: 60_000, quota: 3 } as const
+
+/** Each kind's length and quota. */
+export const WINDOWS: Record<WindowKind, Omit<CsWindow, 'openedAt'>> = {
+  message: MESSAGE_WINDOW,
+  event: EVENT_WINDOW,
+}
 
 /**
  * The events that open an {@link EVENT_WINDOW} (a menu VIEW or a location report does not). The
@@ -38,23 +50,38 @@ export const WINDOW_EVENTS = ['subscribe', 'SCAN', 'CLICK', 'scancode_push', 'sc
  */
 export type WindowUse = 'reply' | 'message'
 
+/**
+ * A refusal WeChat answered in a window (45015 / 45047): it closes that window and any older one
+ * of its kind, never a window of the other kind nor a newer one (a new action opens a new count).
+ */
+export interface WindowRefusal {
+  kind: WindowKind
+  openedAt: Date
+}
+
+/** True when `refusal` closed `w`. */
+export const refused = (w: CsWindow, refusal: WindowRefusal) =>
+  refusal.kind === w.kind && refusal.openedAt.getTime() >= w.openedAt.getTime()
+
 /** True while `w` is open at `now`. */
 export const isOpen = (w: CsWindow, now: Date) => now.getTime() - w.openedAt.getTime() < w.ms
 
 /**
  * The windows open at `now`, in the order a send tries them: the message window, then (for a
  * reply) an event window opened after it — so an event never shrinks a message window with quota
- * left, and its 3 messages apply when there is none or its 5 are used.
+ * left, and its 3 messages apply when there is none or its 5 are used. A window a refusal closed
+ * is not open.
  */
 export function openWindows(
   lastMessageAt: Date | null,
   lastEventAt: Date | null,
   use: WindowUse,
   now: Date,
+  refusals: WindowRefusal[] = [],
 ): CsWindow[] {
   const windows: CsWindow[] = []
   if (lastMessageAt) windows.push({ openedAt: lastMessageAt, ...MESSAGE_WINDOW })
   if (use === 'reply' && lastEventAt && (!lastMessageAt || lastEventAt > lastMessageAt))
     windows.push({ openedAt: lastEventAt, ...EVENT_WINDOW })
-  return windows.filter((w) => isOpen(w, now))
+  return windows.filter((w) => isOpen(w, now) && !refusals.some((r) => refused(w, r)))
 }

@@ -44,7 +44,13 @@ import {
 } from '../wechat/api/mini-program.js'
 import { randomToken } from '../wechat/crypto.js'
 import { nextLocalMidnight, type QuietHours, quietHoursEnd } from './community-time.js'
-import { type CsWindow, MESSAGE_WINDOW, type WindowUse } from './cs-window.js'
+import {
+  type CsWindow,
+  MESSAGE_WINDOW,
+  type WindowKind,
+  type WindowRefusal,
+  type WindowUse,
+} from './cs-window.js'
 import { EXPIRED, expireItems } from './outbox-expiry.js'
 import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
 import {
@@ -599,7 +605,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     if (!closed && kind === 'custom' && pausedUntil('custom'))
       return settle(work, released(item, pausedUntil('custom')!), false)
     // The window's quota is counted just before the send, and given back when it did not go.
-    let reserved: Date | undefined
+    let reserved: WindowRefusal | undefined
     if (!closed && kind === 'custom') {
       reserved = await reserveCsSend(o.db, work.reach.windows(item.openid, use), item)
       if (!reserved)
@@ -659,7 +665,9 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       try {
         return { id: item.id, status: 'sent', msgid: await send(o, kind, payload, item) }
       } catch (error) {
-        const result = await classify(o, item, kind, error, maxAttempts, scope(), now, payload)
+        const result = await classify(o, item, kind, error, maxAttempts, scope(), now, payload, {
+          window: reserved,
+        })
         if (result.status === 'released') {
           pauses.set(kind, result.at)
           summary.paused = true
@@ -769,30 +777,34 @@ async function send(
 
 /**
  * Counts a customer-service message against the member's window: the first of `windows` (open, in
- * the order cs-window.ts gives) with quota left; undefined when none has. One conditional upsert
- * per window tried, on the member's one `cs_window_sends` row (its key serialises concurrent
- * dispatchers): a newer window starts a new count with its own quota. A row for a newer window than
- * the one tried (the member acted after this drain loaded them) takes the count only if its quota
- * is as large: a reply may go in a message window, a notice never in an event's minute.
+ * the order cs-window.ts gives) with quota left; undefined when none has, else the window counted
+ * (its kind and start: what a refusal closes). One conditional upsert per window tried, on the
+ * member's one `cs_window_sends` row (its key serialises concurrent dispatchers): a newer window
+ * starts a new count with its own quota. A row for a newer window than the one tried (the member
+ * acted after this drain loaded them) takes the count only if its quota is as large: a reply may
+ * go in a message window, a notice never in an event's minute.
  */
 async function reserveCsSend(
   db: Kysely<Database>,
   windows: CsWindow[],
   item: OutboxItem,
-): Promise<Date | undefined> {
+): Promise<WindowRefusal | undefined> {
   for (const window of windows) {
-    const { rows } = await sql<{ opened: Date }>`
-      insert into cs_window_sends as w (appid, openid, window_opened_at, sent, quota)
-      values (${item.appid}, ${item.openid}, ${window.openedAt}::timestamptz, 1, ${window.quota})
+    const { rows } = await sql<{ openedAt: Date; kind: WindowKind }>`
+      insert into cs_window_sends as w (appid, openid, window_opened_at, sent, quota, kind)
+      values (${item.appid}, ${item.openid}, ${window.openedAt}::timestamptz, 1, ${window.quota},
+        ${window.kind})
       on conflict (appid, openid) do update set
         sent = case when w.window_opened_at < excluded.window_opened_at then 1 else w.sent + 1 end,
         quota = case when w.window_opened_at < excluded.window_opened_at then excluded.quota
           else w.quota end,
+        kind = case when w.window_opened_at < excluded.window_opened_at then excluded.kind
+          else w.kind end,
         window_opened_at = greatest(w.window_opened_at, excluded.window_opened_at)
       where w.window_opened_at < excluded.window_opened_at
         or (w.sent < w.quota and w.quota >= excluded.quota)
-      returning w.window_opened_at as opened`.execute(db)
-    if (rows[0]) return rows[0].opened
+      returning w.window_opened_at as "openedAt", w.kind`.execute(db)
+    if (rows[0]) return { kind: rows[0].kind, openedAt: new Date(rows[0].openedAt) }
   }
   return undefined
 }
@@ -810,25 +822,25 @@ export const OPTED_OUT = 'opted out'
  * Counts the window WeChat refused as used up (same window only), so the member's other items,
  * in this claim or another dispatcher's, reroute to their fallback without asking WeChat again.
  */
-async function useUpCsWindow(db: Kysely<Database>, item: OutboxItem, opened: Date) {
+async function useUpCsWindow(db: Kysely<Database>, item: OutboxItem, { openedAt }: WindowRefusal) {
   await db
     .updateTable('cs_window_sends')
     .set((eb) => ({ sent: eb.ref('quota') }))
     .where('appid', '=', item.appid)
     .where('openid', '=', item.openid)
-    .where('window_opened_at', '=', opened)
+    .where('window_opened_at', '=', openedAt)
     .where((eb) => eb('sent', '<', eb.ref('quota')))
     .execute()
 }
 
 /** Gives back a counted send that certainly did not go (same window only). */
-async function refundCsSend(db: Kysely<Database>, item: OutboxItem, opened: Date) {
+async function refundCsSend(db: Kysely<Database>, item: OutboxItem, { openedAt }: WindowRefusal) {
   await db
     .updateTable('cs_window_sends')
     .set((eb) => ({ sent: eb('sent', '-', 1) }))
     .where('appid', '=', item.appid)
     .where('openid', '=', item.openid)
-    .where('window_opened_at', '=', opened)
+    .where('window_opened_at', '=', openedAt)
     .where('sent', '>', 0)
     .execute()
 }
@@ -862,6 +874,8 @@ async function classify(
   attemptAt: Date,
   /** What was sent (the fallback's payload when the fallback went). */
   payload: Record<string, unknown>,
+  /** A customer-service message's: the window it was counted in (a refusal closes that one). */
+  { window }: { window?: WindowRefusal } = {},
 ): Promise<ItemResult> {
   const now = o.clock.now()
   const errcode = error instanceof WechatApiError ? error.errcode : null
@@ -899,6 +913,7 @@ async function classify(
       errcode,
       scope,
       enqueuedAt: item.created_at,
+      window: kind === 'custom' ? window : undefined,
       now,
     })
     return { id: item.id, status: 'skipped', errcode, errmsg: (error as WechatApiError).errmsg }

@@ -2,9 +2,12 @@
  * Reachability: what the API said about a member, remembered so the next send picks a channel or
  * skips instead of failing again.
  *
- *   43004 not following       → member marked unsubscribed (a new follow clears it)
- *   45015 / 45047 window      → customer-service closed until the member writes again (or, for
- *                              a reply, follows, scans or clicks the menu: cs-window.ts)
+ *   43004 not following       → member marked unsubscribed (a new follow clears it); also
+ *                              `subscribe: 0` from user/info (jobs/backfill-unionids.ts)
+ *   45015 / 45047 window      → the customer-service window the send used is closed (its kind
+ *                              as scope, its start as window_opened_at): until the member writes
+ *                              again, or, for a message window, the minute of a follow, scan or
+ *                              click still takes a reply (WeChat counts them apart: cs-window.ts)
  *   43101 subscription refused → that subscribe-message template closed until a new accept
  *                              (a send's refusal only if no accept came after it was enqueued)
  *   40003 invalid openid      → nothing is sent to that openid again
@@ -18,7 +21,10 @@ import {
   type CsWindow,
   EVENT_WINDOW,
   openWindows,
+  refused,
   WINDOW_EVENTS,
+  type WindowKind,
+  type WindowRefusal,
   type WindowUse,
 } from './cs-window.js'
 
@@ -41,7 +47,9 @@ export function isReachabilityError(errcode: number): boolean {
  * Records an errcode about a member (no-op for errcodes that are not about reachability). A 43101
  * closes the subscribe template (its row's `accepted_at` cleared); with `enqueuedAt` (the refused
  * item's `created_at`) it answers the authorisation the item was enqueued with, so an accept
- * recorded after that (a new authorisation while the item waited) keeps the template open.
+ * recorded after that (a new authorisation while the item waited) keeps the template open. A
+ * 45015 / 45047 closes `window`, the customer-service window the refused send was counted in (one
+ * row per kind, keeping the newest refused); without one, the message windows opened until now.
  */
 export async function recordUnreachable(
   db: Kysely<Database>,
@@ -51,26 +59,36 @@ export async function recordUnreachable(
     errcode: number
     scope?: string
     enqueuedAt?: Date
+    /** For 45015 / 45047: the window the send used (reserveCsSend, outbox.ts). */
+    window?: WindowRefusal
     now: Date
   },
 ): Promise<void> {
   const channel = CLOSING[r.errcode]
   if (!channel) return
+  const window = channel === 'custom' ? (r.window ?? { kind: 'message', openedAt: r.now }) : null
   await db
     .insertInto('member_reachability')
     .values({
       appid: r.appid,
       openid: r.openid,
       channel,
-      scope: channel === 'subscribe' ? (r.scope ?? '') : '',
+      scope: channel === 'subscribe' ? (r.scope ?? '') : (window?.kind ?? ''),
       errcode: r.errcode,
       recorded_at: r.now,
       accepted_at: null,
+      window_opened_at: window?.openedAt ?? null,
     })
     .onConflict((oc) => {
-      const update = oc
-        .columns(['appid', 'openid', 'channel', 'scope'])
-        .doUpdateSet({ errcode: r.errcode, recorded_at: r.now, accepted_at: null })
+      const update = oc.columns(['appid', 'openid', 'channel', 'scope']).doUpdateSet((eb) => ({
+        errcode: r.errcode,
+        recorded_at: r.now,
+        accepted_at: null,
+        // a late refusal of an older window does not reopen a newer one refused already
+        window_opened_at: sql<Date | null>`greatest(${eb.ref(
+          'member_reachability.window_opened_at',
+        )}, ${eb.ref('excluded.window_opened_at')})`,
+      }))
       const enqueuedAt = channel === 'subscribe' ? r.enqueuedAt : undefined
       if (!enqueuedAt) return update
       return update.where((eb) =>
@@ -81,19 +99,44 @@ export async function recordUnreachable(
       )
     })
     .execute()
-  if (r.errcode === 43004) {
-    // Found unfollowed: the same as an unsubscribe event for segments (churned) and reports.
-    await db
-      .updateTable('members')
-      .set({
-        subscribed: false,
-        unsubscribed_at: sql<Date>`case when subscribed then ${r.now}::timestamptz
-          else coalesce(unsubscribed_at, ${r.now}::timestamptz) end`,
-      })
-      .where('appid', '=', r.appid)
-      .where('openid', '=', r.openid)
-      .execute()
-  }
+  if (r.errcode === 43004)
+    await recordNotFollowing(db, { appid: r.appid, openids: [r.openid], now: r.now })
+}
+
+/**
+ * Records that WeChat says these members do not follow (a send's 43004, or `subscribe: 0` from
+ * `user/info`): `subscribed` false, as an unsubscribe event leaves it, so sends, campaigns and
+ * reminders skip them and segments count them churned; a new follow clears it. `unsubscribed_at`
+ * becomes `now` for a member counted as following (the unfollow came at some moment before it,
+ * never after; an earlier one is kept otherwise). No `follow_events` unfollow is written: that
+ * fact is of a day, and the day of an unfollow learnt late is unknown. With `askedAt` (when
+ * WeChat was asked), a member whose follow was recorded after it (a follow push racing the
+ * answer) stays following: the statement's own condition, re-checked on a row a racing push
+ * changed. One statement; returns how many members it recorded as not following.
+ */
+export async function recordNotFollowing(
+  db: Kysely<Database>,
+  r: { appid: string; openids: readonly string[]; now: Date; askedAt?: Date },
+): Promise<number> {
+  if (r.openids.length === 0) return 0
+  const askedAt = r.askedAt
+  const result = await db
+    .updateTable('members')
+    .set({
+      subscribed: false,
+      unsubscribed_at: sql<Date>`case when subscribed then ${r.now}::timestamptz
+        else coalesce(unsubscribed_at, ${r.now}::timestamptz) end`,
+    })
+    .where('appid', '=', r.appid)
+    .where('openid', 'in', [...r.openids])
+    .where((eb) => eb.or([eb('subscribed', '=', true), eb('unsubscribed_at', 'is', null)]))
+    .$if(askedAt !== undefined, (q) =>
+      q.where((eb) =>
+        eb.or([eb('subscribed_at', 'is', null), eb('subscribed_at', '<=', askedAt!)]),
+      ),
+    )
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows)
 }
 
 /**
@@ -188,8 +231,9 @@ export type ReachabilityCheck = ((
   use?: WindowUse,
 ) => Unreachable | null) & {
   /**
-   * The member's open customer-service windows, in the order a send tries them (cs-window.ts).
-   * Event windows only for the members it was loaded with in `eventWindowsOf`.
+   * The member's open customer-service windows, in the order a send tries them (cs-window.ts),
+   * less those WeChat refused. Event windows only for the members it was loaded with in
+   * `eventWindowsOf`.
    */
   windows(openid: string, use: WindowUse): CsWindow[]
   /**
@@ -230,7 +274,15 @@ export async function loadReachability(
       .execute(),
     db
       .selectFrom('member_reachability')
-      .select(['openid', 'channel', 'scope', 'errcode', 'recorded_at', 'accepted_at'])
+      .select([
+        'openid',
+        'channel',
+        'scope',
+        'errcode',
+        'recorded_at',
+        'accepted_at',
+        'window_opened_at',
+      ])
       .where('appid', '=', appid)
       .where('openid', 'in', unique)
       .execute(),
@@ -251,13 +303,30 @@ export async function loadReachability(
   ])
   const byOpenid = new Map(members.map((m) => [m.openid, m]))
   const lastEvent = new Map(events.map((e) => [e.openid, new Date(e.at)]))
-  const windows = (openid: string, use: WindowUse) =>
+  // The windows WeChat refused (channel custom: the kind as scope, the window's start).
+  const refusals = blocks.flatMap((b) =>
+    b.channel === 'custom' && b.window_opened_at
+      ? [
+          {
+            openid: b.openid,
+            errcode: b.errcode,
+            kind: b.scope as WindowKind,
+            openedAt: b.window_opened_at,
+          },
+        ]
+      : [],
+  )
+  const refusalsOf = (openid: string) => refusals.filter((r) => r.openid === openid)
+  /** The windows open by time; with `refusals`, those no refusal closed. */
+  const timely = (openid: string, use: WindowUse, closedBy: WindowRefusal[] = []) =>
     openWindows(
       byOpenid.get(openid)?.last_inbound_at ?? null,
       lastEvent.get(openid) ?? null,
       use,
       now,
+      closedBy,
     )
+  const windows = (openid: string, use: WindowUse) => timely(openid, use, refusalsOf(openid))
   const check = (
     openid: string,
     channel: Channel,
@@ -272,17 +341,16 @@ export async function loadReachability(
     if (channel === 'custom') {
       const open = member ? windows(openid, use) : []
       if (open.length === 0) {
+        // WeChat refused a window open by time: closed until an action opens a new one.
+        const closed = member
+          ? refusalsOf(openid).find((r) => timely(openid, use).some((w) => refused(w, r)))
+          : undefined
+        if (closed) return { errcode: closed.errcode, reason: 'window closed or its quota used up' }
         return {
           errcode: 45015,
           reason:
             use === 'reply' ? 'no customer-service window open' : 'outside the 48-hour window',
         }
-      }
-      // WeChat refused a window: closed until an action after the refusal opens one.
-      const closed = block('custom')
-      const latest = open[open.length - 1]!.openedAt
-      if (closed && closed.recorded_at >= latest) {
-        return { errcode: closed.errcode, reason: 'window closed or its quota used up' }
       }
     }
     if (channel === 'subscribe' && block('subscribe', scope)?.accepted_at === null) {

@@ -232,7 +232,10 @@ export interface MemberReachabilityTable {
   appid: string
   openid: string
   channel: 'template' | 'custom' | 'subscribe' | 'any'
-  /** The template id for subscribe messages, else ''. */
+  /**
+   * The template id for subscribe messages; for `custom`, the kind of the window refused
+   * (`message` / `event`, cs-window.ts); else ''.
+   */
   scope: Generated<string>
   errcode: number
   recorded_at: Timestamp
@@ -241,6 +244,11 @@ export interface MemberReachabilityTable {
    * (migration 0056); the row closes the template only while this is null.
    */
   accepted_at: Timestamp | null
+  /**
+   * Channel `custom`: the start of the window WeChat refused (migration 0077); the row closes
+   * that window and older ones of its kind.
+   */
+  window_opened_at: Timestamp | null
 }
 
 /** `mp_subscribe`: the mini program's subscribe/send, with its token (`touser` in the payload). */
@@ -321,6 +329,8 @@ export interface CsWindowSendsTable {
   sent: number
   /** The window's quota: 5 for a message's 48 h, 3 for a follow's, scan's or click's minute. */
   quota: Generated<number>
+  /** What opened the window (cs-window.ts; migration 0077). */
+  kind: Generated<'message' | 'event'>
 }
 
 /** A token bucket shared by every process sending for one account. */

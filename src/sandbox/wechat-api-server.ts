@@ -9,6 +9,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import {
+  type CsWindow,
+  isOpen,
+  MESSAGE_WINDOW,
+  WINDOW_EVENTS,
+  WINDOWS,
+} from '../community/cs-window.js'
 
 /** A scripted fault for the next call of a method. */
 export type Fault =
@@ -23,7 +30,10 @@ export type Fault =
 export interface SandboxUser {
   subscribe: boolean
   unionid?: string
-  /** False → custom messages fail with 45015. */
+  /**
+   * False → custom messages fail with 45015. True → the member sent a message now (a new 48-hour
+   * window); see `userAction` for a follow, scan or click.
+   */
   windowOpen?: boolean
   /** Template ids whose subscription the user refused (→ 43101). */
   refused?: string[]
@@ -78,8 +88,11 @@ export interface SandboxApiOptions {
   now?: () => number
 }
 
-/** Customer-service messages a member's message allows (within its 48-hour window). */
-const CS_WINDOW_QUOTA = 5
+/**
+ * The window of a follower the sandbox knows no message or event of (a test's or the demo's
+ * member who never wrote here): taken as a message's, open for ever, with its quota.
+ */
+const UNTIMED_WINDOW: CsWindow = { ...MESSAGE_WINDOW, openedAt: new Date(0), ms: Infinity }
 
 const TEMPLATE_ID = /^[A-Za-z0-9_-]{1,128}$/
 
@@ -98,6 +111,9 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
   const clientMsgIds = new Map<string, { msgid: number; at: number }>()
   const clientMsgIdTtl = options.clientMsgIdTtlMs ?? 600_000
   const clock = options.now ?? Date.now
+  /** Each follower's last message and last window-opening event (the sandbox's clock). */
+  const actions = new Map<string, { message?: Date; event?: Date }>()
+  /** Customer-service messages sent in a follower's current window of a kind (`appid:openid:kind`). */
   const windowSends = new Map<string, number>()
   const robotSends = new Map<string, number[]>()
   const joinWays = new Map<string, Record<string, unknown>>()
@@ -118,6 +134,15 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
 
   const count = (method: string) => calls.set(method, (calls.get(method) ?? 0) + 1)
   const user = (openid: string): SandboxUser => users.get(openid) ?? { subscribe: true }
+  /** The customer-service windows a follower's last message and last event opened. */
+  const csWindows = (openid: string): CsWindow[] => {
+    const acted = actions.get(openid)
+    if (!acted) return [UNTIMED_WINDOW]
+    return (['message', 'event'] as const).flatMap((kind) => {
+      const openedAt = acted[kind]
+      return openedAt ? [{ ...WINDOWS[kind], openedAt }] : []
+    })
+  }
   /** What `user/info` (and each entry of `user/info/batchget`) says of a follower. */
   const userInfo = (openid: string) => {
     const u = user(openid)
@@ -236,11 +261,18 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
             errmsg: 'response out of time limit or subscription is canceled',
           }
         }
-        // The window's quota: 5 messages per member's message (setUser with windowOpen resets it).
-        const used = windowSends.get(`${appid}:${touser}`) ?? 0
-        if (used >= CS_WINDOW_QUOTA)
-          return { errcode: 45047, errmsg: 'out of response count limit' }
-        windowSends.set(`${appid}:${touser}`, used + 1)
+        // The windows the member's actions opened, each counted apart (protocol §6.3): a
+        // message's 48 h with 5, a follow's, scan's or click's minute with 3.
+        const open = csWindows(touser).filter((w) => isOpen(w, new Date(clock())))
+        if (open.length === 0)
+          return {
+            errcode: 45015,
+            errmsg: 'response out of time limit or subscription is canceled',
+          }
+        const key = (w: CsWindow) => `${appid}:${touser}:${w.kind}`
+        const window = open.find((w) => (windowSends.get(key(w)) ?? 0) < w.quota)
+        if (!window) return { errcode: 45047, errmsg: 'out of response count limit' }
+        windowSends.set(key(window), (windowSends.get(key(window)) ?? 0) + 1)
         record('custom.send', appid, body)
         return { errcode: 0, errmsg: 'ok' }
       },
@@ -639,9 +671,26 @@ export async function startSandboxApi(options: SandboxApiOptions = {}, port = 0)
     /** Sets a follower's state; `windowOpen: true` is a new message (a new window and quota). */
     setUser(openid: string, state: Partial<SandboxUser>) {
       users.set(openid, { ...user(openid), ...state })
-      if (state.windowOpen)
+      if (state.windowOpen) api.userAction(openid, 'message')
+    },
+    /**
+     * What a follower just did, as WeChat saw it before pushing it: `message` (any ordinary
+     * message) opens a 48-hour window with 5 customer-service messages; a follow, a QR scan or a
+     * menu click (`subscribe`, `SCAN`, `CLICK`, `scancode_push`, `scancode_waitmsg`) a minute with
+     * 3, counted apart; any other event opens none. At the sandbox's clock. From the first, the
+     * follower's windows are only those their actions opened.
+     */
+    userAction(openid: string, action: 'message' | string) {
+      const kind =
+        action === 'message' ? 'message' : WINDOW_EVENTS.includes(action) ? 'event' : null
+      actions.set(openid, {
+        ...actions.get(openid),
+        ...(kind ? { [kind]: new Date(clock()) } : {}),
+      })
+      // a new window of its kind, with a new count (even in the same millisecond)
+      if (kind)
         for (const key of windowSends.keys())
-          if (key.endsWith(`:${openid}`)) windowSends.delete(key)
+          if (key.endsWith(`:${openid}:${kind}`)) windowSends.delete(key)
     },
     /** Invalidates every token of an account, as a refresh elsewhere would. */
     revokeTokens(appid: string) {

@@ -80,8 +80,12 @@ export const zhCN = {
   'member.reach.template': '模板消息',
   'member.reach.custom': '客服消息',
   'member.reach.open': '可发送',
+  'member.reach.windowLabel': '客服窗口',
   'member.reach.window': '48 小时窗口至 {until}，已发 {sent}/{quota} 条',
-  'member.reach.noWindow': '48 小时客服窗口未打开（会员近 48 小时未发消息）',
+  'member.reach.eventWindow':
+    '关注、扫码或菜单点击打开的 1 分钟窗口至 {until}，已发 {sent}/{quota} 条（仅用于回复）',
+  'member.reach.noWindow':
+    '客服窗口未打开（会员近 48 小时未发消息，近 1 分钟未关注、扫码或点击菜单）',
   'member.reach.why.40003': '该 openid 对本公众号无效，不再发送',
   'member.reach.why.43004': '已取消关注',
   'member.reach.why.45015': '超出 48 小时客服窗口',
@@ -198,8 +202,12 @@ export const en: Record<Key, string> = {
   'member.reach.template': 'Template messages',
   'member.reach.custom': 'Customer-service messages',
   'member.reach.open': 'can be sent',
+  'member.reach.windowLabel': 'Customer-service window',
   'member.reach.window': '48 h window until {until}, {sent}/{quota} sent',
-  'member.reach.noWindow': 'The 48 h window is closed (no message from the member in 48 h)',
+  'member.reach.eventWindow':
+    '1-minute window of a follow, scan or menu click until {until}, {sent}/{quota} sent (replies only)',
+  'member.reach.noWindow':
+    'No window is open (no message from the member in 48 h, no follow, scan or menu click in the last minute)',
   'member.reach.why.40003': 'The openid is invalid for this account; nothing is sent',
   'member.reach.why.43004': 'Unfollowed',
   'member.reach.why.45015': 'Outside the 48 h customer-service window',

@@ -8,6 +8,7 @@ import type { CalendarDay } from '../../admin/reads/member-checkins.js'
 import type { memberLedger } from '../../admin/reads/member-ledger.js'
 import type { memberProfile } from '../../admin/reads/member-profile.js'
 import type { MemberReachability } from '../../admin/reads/member-reachability.js'
+import { MESSAGE_WINDOW } from '../../community/cs-window.js'
 import type { Member } from '../../db/schema.js'
 import { DataTable } from '../components/data-table.js'
 import { Pager } from '../components/pager.js'
@@ -284,10 +285,11 @@ export function HistoryCards(p: View & { profile: Profile }) {
 /** Why the member can or cannot be reached now, channel by channel. */
 export function ReachCard(p: View & { reach: MemberReachability }) {
   const { t, fmt, reach } = p
+  // `custom` answers for notices: the 48-hour window's quota
   const why = (u: { errcode: number } | null) =>
     u === null
       ? t('member.reach.open')
-      : t(`member.reach.why.${u.errcode}` as MessageKey, { quota: reach.windowQuota })
+      : t(`member.reach.why.${u.errcode}` as MessageKey, { quota: MESSAGE_WINDOW.quota })
   return (
     <section class="card" aria-labelledby="reach">
       <h2 id="reach">{t('member.reach')}</h2>
@@ -296,13 +298,16 @@ export function ReachCard(p: View & { reach: MemberReachability }) {
           [t('member.reach.template'), why(reach.template)],
           [t('member.reach.custom'), why(reach.custom)],
           [
-            '48 h',
+            t('member.reach.windowLabel'),
             reach.windowClosesAt
-              ? t('member.reach.window', {
-                  until: fmt.dateTime(reach.windowClosesAt),
-                  sent: reach.windowSent,
-                  quota: reach.windowQuota,
-                })
+              ? t(
+                  reach.windowKind === 'event' ? 'member.reach.eventWindow' : 'member.reach.window',
+                  {
+                    until: fmt.dateTime(reach.windowClosesAt),
+                    sent: reach.windowSent,
+                    quota: reach.windowQuota,
+                  },
+                )
               : t('member.reach.noWindow'),
           ],
           [t('member.optOut'), reach.optedOut ? t('member.reach.optedOut') : t('member.optedIn')],
