@@ -35,7 +35,7 @@ import { aibotRoutes } from './routes/wecom-aibot.js'
 import { contactRoutes } from './routes/wecom-contact.js'
 import { accountClient } from './wechat/api/account-client.js'
 import type { ApiClient } from './wechat/api/client.js'
-import { WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
+import { isArgumentError, WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
 import type { CryptoBackend } from './wechat/crypto.js'
 import { encryptionMode } from './wechat/webhook.js'
 import { aibotCodec } from './wecom/aibot.js'
@@ -160,6 +160,12 @@ export function createApp(deps: AppDeps): Hono {
   const checkins = checkinStatements(db, { local, lanes: config.databaseUrl ? CLAIM_LANES : 1 })
 
   app.onError((error, c) => {
+    if (isArgumentError(error)) {
+      // WeChat refused a value the client sent (a tag id it does not know …): the client's to fix.
+      logger.warn('request refused by WeChat', { path: c.req.path, reason: error.message })
+      const { errcode, errmsg, message } = error
+      return c.json({ code: 'WECHAT_REFUSED', message, errcode, errmsg }, 400)
+    }
     if (error instanceof WechatApiError || error instanceof WechatNetworkError) {
       // An outbound call refused or failed: say so (errcode, hint), never the token or body.
       logger.warn('WeChat call failed', { path: c.req.path, reason: error.message })

@@ -7,14 +7,14 @@
  */
 import { Hono } from 'hono'
 import * as v from 'valibot'
-import { digits, INT_MAX, parseBody, parseQuery, rowIdParam } from '../routes/validate.js'
+import { INT_MAX, pageLimit, parseBody, parseQuery, rowIdParam } from '../routes/validate.js'
 import { grantPoints, grantPointsInput } from './actions/points-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
-import { memberLedger } from './reads/member-ledger.js'
+import { LEDGER_PAGE_MAX, memberLedger } from './reads/member-ledger.js'
 import { apiActor, memberParam } from './route-helpers.js'
 
 const ledgerQuery = v.object({
-  limit: v.optional(digits(1, INT_MAX, 'must be a whole number ≥ 1')),
+  limit: pageLimit(LEDGER_PAGE_MAX),
   before: v.optional(rowIdParam),
 })
 

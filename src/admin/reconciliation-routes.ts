@@ -11,7 +11,7 @@ import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
 import {
   day,
-  digits,
+  pageLimit,
   parseBody,
   parseParam,
   parseQuery,
@@ -33,7 +33,7 @@ import { apiActor } from './route-helpers.js'
 const reportQuery = v.object({ date: v.optional(day()) })
 const listQuery = v.object({
   status: v.optional(v.picklist(['open', 'resolved', 'all'], 'open, resolved or all'), 'open'),
-  limit: v.optional(digits(1, 500, 'must be 1–500'), '100'),
+  limit: pageLimit(500, 100),
 })
 
 /** The reconciliation routes, to mount inside the operator API when a shop is configured. */

@@ -15,8 +15,9 @@
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import * as v from 'valibot'
 import type { OrderStatus } from '../db/schema.js'
-import { parseBody, shopAccountGuard } from '../routes/validate.js'
+import { pageLimit, parseBody, parseQuery, shopAccountGuard } from '../routes/validate.js'
 import type { Shop } from '../shop/maintenance.js'
 import {
   createProduct,
@@ -27,14 +28,10 @@ import {
 } from './actions/product-actions.js'
 import { refundNumber, refundOrder, refundOrderInput } from './actions/refund-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
-import {
-  listOrders,
-  listProducts,
-  ORDER_STATUSES,
-  pageLimit,
-  pointsShortfalls,
-} from './reads/shop-reads.js'
+import { listOrders, listProducts, ORDER_STATUSES, pointsShortfalls } from './reads/shop-reads.js'
 import { apiActor, someChange } from './route-helpers.js'
+
+const listQuery = v.object({ limit: pageLimit(200) })
 
 /** The shop routes, to mount inside the operator API when a shop is configured. */
 export function shopAdminRoutes(o: OperatorDeps & { shop: Shop }): Hono {
@@ -71,13 +68,13 @@ export function shopAdminRoutes(o: OperatorDeps & { shop: Shop }): Hono {
     const status = c.req.query('status') as OrderStatus | undefined
     if (status !== undefined && !ORDER_STATUSES.includes(status))
       throw new HTTPException(400, { message: `status: one of ${ORDER_STATUSES.join(', ')}` })
-    const limit = pageLimit(c.req.query('limit'))
+    const { limit } = parseQuery(c, listQuery)
     return c.json({ orders: await listOrders(db, shop, { status, limit }) })
   })
 
   app.get('/accounts/:appid/shop/points-shortfalls', async (c) => {
     onlyShopAccount(c.req.param('appid'))
-    const limit = pageLimit(c.req.query('limit'))
+    const { limit } = parseQuery(c, listQuery)
     return c.json({ shortfalls: await pointsShortfalls(db, shop, limit) })
   })
 

@@ -332,8 +332,8 @@ forEachDatabase('campaigns', (get, dbName) => {
     await member(`o_ab_${dbName}_left`, { subscribed: false })
     await member(`o_ab_${dbName}_capped`, { last_campaign_at: new Date('2026-11-25T00:00:00Z') })
     await member(`o_ab_${dbName}_dormant`, { segment: 'dormant' })
-    // 23:30 in Shanghai: inside quiet hours
-    clock.at = new Date('2026-11-25T15:30:00Z')
+    // made and scheduled at 22:50 in Shanghai for 23:00 (a time that has passed is refused)
+    clock.at = new Date('2026-11-25T14:50:00Z')
     const created = await admin('POST', '/campaigns', {
       name: '召回 A/B',
       audience: { segment: 'active' },
@@ -347,7 +347,9 @@ forEachDatabase('campaigns', (get, dbName) => {
     const id = created.json.id as number
     // a draft is not sent
     expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 })
-    await admin('POST', `/campaigns/${id}/schedule`)
+    expect((await admin('POST', `/campaigns/${id}/schedule`)).status).toBe(200)
+    // 23:30 in Shanghai: due, inside quiet hours
+    clock.at = new Date('2026-11-25T15:30:00Z')
     const [first, second] = await Promise.all([dispatch(), dispatch()])
     expect(first.enqueued + second.enqueued).toBe(40)
     expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // finished (one-shot)
@@ -405,10 +407,21 @@ forEachDatabase('campaigns', (get, dbName) => {
 
   it('reaches a tag set through the operator API', async () => {
     for (const i of [1, 2, 3]) await member(`o_tag_${dbName}_${i}`, { segment: 'dormant' })
-    // a tag WeChat does not know is refused by WeChat, and said so
+    // a tag WeChat does not know is the caller's mistake: a 400 naming WeChat's errcode
     const unknownTag = await admin('POST', '/tags/999/members', { openids: [`o_tag_${dbName}_1`] })
-    expect(unknownTag.status).toBe(502)
-    expect(unknownTag.json.code).toBe('WECHAT_ERROR')
+    expect(unknownTag.status).toBe(400)
+    expect(unknownTag.json).toMatchObject({
+      code: 'WECHAT_REFUSED',
+      errcode: 45159,
+      errmsg: 'invalid tag id',
+    })
+    expect(unknownTag.json.message).toContain('45159 invalid tag id')
+    // WeChat failing on its side (or the account lacking the permission) stays a 502
+    wx.fault('tags.batchtagging', { errcode: 48001, errmsg: 'api unauthorized' })
+    const upstream = await admin('POST', '/tags/999/members', { openids: [`o_tag_${dbName}_1`] })
+    expect(upstream.status).toBe(502)
+    expect(upstream.json.code).toBe('WECHAT_ERROR')
+    expect(await get().db.selectFrom('member_tags').selectAll().execute()).toEqual([])
     const tag = await createTag(api(), `vip-${dbName}`)
     const tagged = await admin('POST', `/tags/${tag.id}/members`, {
       openids: [`o_tag_${dbName}_1`, `o_tag_${dbName}_2`],

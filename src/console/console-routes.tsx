@@ -1,8 +1,8 @@
 /**
  * `consoleRoutes(deps)`: the operators' web console, mounted at `/console` by app.ts. Order:
- * hashed assets (public, immutable) → headers and language → sign-in → session guard → CSRF and
- * viewer guard on every POST → sign-out and the pages listed in pages/index.ts. Refusals render
- * as a page in the operator's language.
+ * hashed assets (public, immutable) → headers and language → input the database cannot store
+ * (400) → sign-in → session guard → CSRF and viewer guard on every POST → sign-out and the pages
+ * listed in pages/index.ts. Refusals render as a page in the operator's language.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -17,6 +17,7 @@ import {
   consoleAccount,
   consoleActions,
   consoleHeaders,
+  consoleInput,
   consoleLanguage,
   consoleSession,
 } from './security.js'
@@ -67,6 +68,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     )
   })
 
+  app.use('*', consoleInput)
   mountLogin(app, deps)
   app.use('*', consoleSession(deps))
   app.use('*', consoleActions)

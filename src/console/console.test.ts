@@ -20,7 +20,7 @@ import {
 import { forEachDatabase } from '../../test/databases.js'
 import { testConfig } from '../../test/server.js'
 import { createApp } from '../app.js'
-import { silentLogger } from '../logger.js'
+import { createLogger, silentLogger } from '../logger.js'
 import { assetUrl } from './assets.js'
 import { hashPassword, verifyPassword } from './password.js'
 
@@ -305,6 +305,67 @@ forEachDatabase('console', (db) => {
     const en = await request('/console?lang=en', cookie)
     expect(await en.text()).toContain('<h1>Overview</h1>')
     expect(en.headers.getSetCookie()[0]).toMatch(/^qz_lang=en;/)
+  })
+
+  it('refuses a NUL or bytes that are not UTF-8 in a URL or a form: a 400 page, nothing changed', async () => {
+    const lines: string[] = []
+    const logged = createApp({
+      config: testConfig(),
+      db: db().db,
+      router: createRouter(),
+      logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+      clock,
+      clientAddress: () => '203.0.113.77',
+    })
+    const failures = () => db().db.selectFrom('console_login_failures').select('name').execute()
+    const before = await failures()
+    // signing in (no session yet): a NUL in the name is refused before the throttle counts it
+    const signIn400 = await postLogin(logged, 'a\u0000', 'whatever1')
+    expect(signIn400.status).toBe(400)
+    expect(await signIn400.text()).toContain('不能包含 NUL 字符')
+    expect(signIn400.headers.getSetCookie().join()).not.toContain('qz_session')
+    expect(await failures()).toEqual(before)
+    const op = await signIn(logged, 'op1')
+    for (const path of [
+      '/console/members?q=%00',
+      '/console/members/%00',
+      '/console/activities/%00',
+      '/console/members?q=%FF',
+    ]) {
+      const res = await logged.request(path, { headers: { cookie: op.cookie } })
+      expect(res.status, path).toBe(400)
+      expect(await res.text(), path).toMatch(/不能包含 NUL 字符|不是有效的 UTF-8/)
+    }
+    const post = (path: string, body: string) =>
+      logged.request(path, {
+        method: 'POST',
+        headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      })
+    // the default activities are made on the list's first read
+    expect(
+      (await logged.request('/console/activities', { headers: { cookie: op.cookie } })).status,
+    ).toBe(200)
+    const award = await post(
+      '/console/activities/checkin/award?lang=en',
+      `_csrf=${op.csrf}&others=o_x%00`,
+    )
+    expect(award.status).toBe(400)
+    expect(await award.text()).toContain('must not contain NUL characters')
+    const rewards = () => db().db.selectFrom('rewards').select('code').execute()
+    const had = await rewards()
+    const mangled = await post(
+      '/console/rewards/catalog',
+      `_csrf=${op.csrf}&code=4242&name=%FF%FE&cost=5`,
+    )
+    expect(mangled.status).toBe(400)
+    expect(await mangled.text()).toContain('表单或地址不是有效的 UTF-8 文本')
+    expect(await rewards()).toEqual(had)
+    // a good form still goes through (the body read for the check is read again by the page)
+    expect(
+      (await post('/console/rewards/catalog', `_csrf=${op.csrf}&code=4243&name=好&cost=5`)).status,
+    ).toBe(303)
+    expect(lines.filter((l) => JSON.parse(l).level === 'error')).toEqual([])
   })
 
   it('serves hashed assets with a year-long immutable cache', async () => {

@@ -1,10 +1,12 @@
 /**
- * The console's request guards: security headers, the language, the session (sign-in required),
- * the CSRF token on every POST and the viewer's read-only rule. Cookies are HttpOnly,
- * SameSite=Strict, Path=/console, and Secure when the request came over HTTPS.
+ * The console's request guards: security headers, the language, input the database cannot store
+ * (refused before any route reads it), the session (sign-in required), the CSRF token on every
+ * POST and the viewer's read-only rule. Cookies are HttpOnly, SameSite=Strict, Path=/console, and
+ * Secure when the request came over HTTPS.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { decodeUtf8 } from '../routes/validate.js'
 import { timingSafeEqual } from '../wechat/crypto.js'
 import { type ConsoleDeps, type ConsoleEnv, ConsoleRefusal } from './context.js'
 import { consoleFormat } from './format.js'
@@ -62,6 +64,49 @@ export function consoleLanguage(deps: ConsoleDeps): MiddlewareHandler<ConsoleEnv
     c.set('fmt', consoleFormat(lang, deps.timeZone))
     await next()
   }
+}
+
+const hex = (b: number | undefined) =>
+  b !== undefined &&
+  ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66))
+
+/** `%XX` escapes as the bytes they stand for (a malformed `%` stays as it is, as URLSearchParams). */
+function percentDecoded(raw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(raw.length)
+  let n = 0
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0x25 && hex(raw[i + 1]) && hex(raw[i + 2])) {
+      out[n++] = Number.parseInt(String.fromCharCode(raw[i + 1]!, raw[i + 2]!), 16)
+      i += 2
+    } else out[n++] = raw[i]!
+  }
+  return out.subarray(0, n)
+}
+
+/** Why text (its bytes, escapes decoded) cannot be stored: a NUL, or bytes that are not UTF-8. */
+function bytesProblem(bytes: Uint8Array): 'error.nul' | 'error.encoding' | undefined {
+  if (bytes.includes(0)) return 'error.nul'
+  return decodeUtf8(bytes) === undefined ? 'error.encoding' : undefined
+}
+
+/**
+ * Refuses (400, a page) what the database cannot store, before any route — sign-in included —
+ * reads it: a NUL (`%00`) or an escape that is not UTF-8 in the URL (path and query), and a form
+ * body whose names or values hold a NUL or are not UTF-8. The form parser would pass the NUL on
+ * (PostgreSQL then fails) and turn bad bytes into U+FFFD without a word. The console has no file
+ * uploads, so a multipart body is text throughout and is checked as it is.
+ */
+export const consoleInput: MiddlewareHandler<ConsoleEnv> = async function consoleInput(c, next) {
+  const url = new URL(c.req.url)
+  const inUrl = bytesProblem(percentDecoded(new TextEncoder().encode(url.pathname + url.search)))
+  if (inUrl) throw new ConsoleRefusal(400, inUrl)
+  const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase()
+  if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
+    const raw = new Uint8Array(await c.req.arrayBuffer())
+    const inForm = bytesProblem(type === 'multipart/form-data' ? raw : percentDecoded(raw))
+    if (inForm) throw new ConsoleRefusal(400, inForm)
+  }
+  await next()
 }
 
 /**

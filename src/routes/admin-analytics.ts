@@ -57,7 +57,7 @@ import { SEGMENTS } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
 import { campaignsCsv, cohortsCsv, ltvCsv } from './analytics-csv.js'
 import { csvResponse } from './csv.js'
-import { digits, parseBody, parseQuery, reportDay } from './validate.js'
+import { pageLimit, parseBody, parseQuery, reportDay } from './validate.js'
 
 const DAY = reportDay
 const MAX_SERIES_DAYS = 731
@@ -77,7 +77,7 @@ const seriesQuery = v.strictObject({
 const rebuildBody = v.strictObject({ appid: v.optional(v.string()), from: DAY, to: DAY })
 const alertsQuery = v.strictObject({
   ...appidQuery,
-  limit: v.optional(digits(1, 200, 'must be a whole number from 1 to 200')),
+  limit: pageLimit(200),
 })
 const settingsBody = v.strictObject({
   appid: v.optional(v.string()),
@@ -287,7 +287,7 @@ export function analyticsAdminRoutes(o: {
 
   app.get('/alerts', async (c) => {
     const q = parseQuery(c, alertsQuery)
-    return c.json(await listAlerts(o.db, account(q.appid), { limit: Number(q.limit ?? 50) }))
+    return c.json(await listAlerts(o.db, account(q.appid), { limit: q.limit }))
   })
 
   app.get('/advice', async (c) => {

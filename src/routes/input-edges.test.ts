@@ -247,6 +247,92 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
     expect(nul.json?.issues).toEqual([{ path: 'body', message: 'must not contain NUL characters' }])
   })
 
+  it('refuses a body that is not UTF-8 or holds a lone surrogate: 400, nothing stored or paid', async () => {
+    const send = async (method: string, url: string, body: string | ArrayBuffer, token = TOKEN) => {
+      const res = await fetch(`${server.url}${url}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      })
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+    }
+    const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1')).buffer
+    expect((await call('GET', '/shop/products')).status).toBe(200) // seeds the default products
+    const tea = () =>
+      get()
+        .db.selectFrom('products')
+        .select('name')
+        .where('sku', '=', 'flash-tea')
+        .executeTakeFirstOrThrow()
+    const name = (await tea()).name
+    for (const [method, path, body, message] of [
+      ['PATCH', '/shop/products/flash-tea', latin1('{"name":"\xff\xfe"}'), 'must be UTF-8'],
+      [
+        'POST',
+        '/rewards',
+        latin1('{"code":4343,"name":"\xff\xfe\xfd","cost":5,"stock":1}'),
+        'must be UTF-8',
+      ],
+      [
+        'PATCH',
+        '/shop/products/flash-tea',
+        '{"name":"a\\ud800b"}',
+        'must be well-formed Unicode (no lone surrogates)',
+      ],
+      [
+        'POST',
+        '/rewards',
+        '{"code":4343,"name":"x","cost":5,"\\udc00":1}',
+        'must be well-formed Unicode (no lone surrogates)',
+      ],
+    ] as const) {
+      const res = await send(method, `${base}${path}`, body)
+      expect(res.status, `${method} ${path} ${String(body)}`).toBe(400)
+      expect(res.json.issues).toEqual([{ path: 'body', message }])
+    }
+    expect((await tea()).name).toBe(name)
+    const reward = await get()
+      .db.selectFrom('rewards')
+      .select('code')
+      .where('code', '=', 4343)
+      .executeTakeFirst()
+    expect(reward).toBeUndefined()
+    // the mini program: a nickname with a lone surrogate is refused and pays nothing
+    const token = await login()
+    const profile = (nickname: string) =>
+      send(
+        'PUT',
+        '/api/mp/profile',
+        JSON.stringify({ nickname, birthMonth: 5, city: '杭州' }),
+        token,
+      )
+    const lone = await profile('a\ud800b')
+    expect(lone.status).toBe(400)
+    expect(lone.json.issues).toEqual([
+      { path: 'body', message: 'must be well-formed Unicode (no lone surrogates)' },
+    ])
+    // a pair is text: the same profile with an emoji is stored and paid, once
+    const good = await profile('a😀b')
+    expect(good.status).toBe(200)
+    expect(good.json.awarded).toBeGreaterThan(0)
+    expect((good.json.profile as { nickname: string }).nickname).toBe('a😀b')
+  })
+
+  it('pages lists by whole numbers only: ?limit=1.5 is a 400 naming limit, never a 500', async () => {
+    for (const path of ['/shop/orders', '/shop/points-shortfalls', '/members/o_edges/ledger']) {
+      for (const limit of ['1.5', '0', '-1', '1e3', 'ten', '']) {
+        const res = await call('GET', `${path}?limit=${limit}`)
+        expect(res.status, `${path}?limit=${limit}`).toBe(400)
+        expect(res.json?.issues, `${path}?limit=${limit}`).toEqual([
+          { path: 'limit', message: 'must be a whole number ≥ 1' },
+        ])
+      }
+      // a whole number pages; a larger page than the list's largest is served as the largest
+      for (const limit of ['1', '500', '99999999999'])
+        expect((await call('GET', `${path}?limit=${limit}`)).status, `${path} ${limit}`).toBe(200)
+    }
+  })
+
   it('refuses a grant that would take the balance past the integer column, changing nothing', async () => {
     const m = await seedMember('o_rich')
     await get()

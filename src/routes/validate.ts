@@ -45,25 +45,53 @@ function check<T extends v.GenericSchema>(schema: T, input: unknown, root: strin
   )
 }
 
-const hasNul = (_key: string, value: unknown) => {
-  if (typeof value === 'string' && value.includes('\u0000')) throw new RangeError('NUL')
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/** `bytes` as UTF-8 text, or undefined when they are not well-formed UTF-8. */
+export function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string | undefined {
+  try {
+    return UTF8.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What makes a string unfit to store, or undefined: a NUL character (PostgreSQL text cannot hold
+ * one) or a lone surrogate (`"\ud800"` in JSON: not text, and stored it would become U+FFFD).
+ */
+export function textProblem(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'must not contain NUL characters'
+  if (/\p{Cs}/u.test(s)) return 'must be well-formed Unicode (no lone surrogates)'
+  return undefined
+}
+
+class TextRefused extends Error {}
+
+// Every key and string value of a parsed JSON body, as JSON.parse hands them over.
+const checkText = (key: string, value: unknown) => {
+  const problem = textProblem(key) ?? (typeof value === 'string' ? textProblem(value) : undefined)
+  if (problem) throw new TextRefused(problem)
   return value
 }
 
 /**
- * The JSON body, checked against `schema`. Strings with NUL characters are refused (PostgreSQL
- * text cannot hold them).
+ * The JSON body, checked against `schema`. The body must be UTF-8 (decoded strictly: invalid bytes
+ * are refused, not replaced with U+FFFD), and no key or string may hold a NUL character or a lone
+ * surrogate (see {@link textProblem}).
  */
 export async function parseBody<T extends v.GenericSchema>(
   c: Context,
   schema: T,
 ): Promise<v.InferOutput<T>> {
+  const text = decodeUtf8(await c.req.arrayBuffer())
+  if (text === undefined) throw new InputError([{ path: 'body', message: 'must be UTF-8' }])
   let json: unknown
   try {
-    json = JSON.parse(await c.req.text(), hasNul)
+    json = JSON.parse(text, checkText)
   } catch (error) {
-    if (error instanceof RangeError && error.message === 'NUL')
-      throw new InputError([{ path: 'body', message: 'must not contain NUL characters' }])
+    if (error instanceof TextRefused)
+      throw new InputError([{ path: 'body', message: error.message }])
     throw new HTTPException(400, { message: 'body must be JSON' })
   }
   return check(schema, json, 'body')
@@ -115,6 +143,21 @@ export const digits = (min: number, max: number, message: string) =>
 
 /** A row id from a path or query string. */
 export const rowIdParam = digits(1, Number.MAX_SAFE_INTEGER, 'must be an id')
+
+/**
+ * A list's `?limit=` (its page size), shared by every list of the operator API: a whole number
+ * ≥ 1, `fallback` when absent; a page larger than `max` is served as `max`. Anything else (`1.5`,
+ * `0`, `-1`, `1e3`) is a 400 naming the parameter — never a number the database cannot take.
+ * @example v.object({ limit: pageLimit(200) })
+ */
+export const pageLimit = (max: number, fallback = 50) =>
+  v.optional(
+    v.pipe(
+      digits(1, Number.MAX_SAFE_INTEGER, 'must be a whole number ≥ 1'),
+      v.transform((n) => Math.min(n, max)),
+    ),
+    String(fallback),
+  )
 
 const realDay = (s: string) => {
   const [y, m, d] = s.slice(0, 10).split('-').map(Number) as [number, number, number]

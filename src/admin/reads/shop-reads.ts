@@ -7,10 +7,6 @@ import type { Shop } from '../../shop/maintenance.js'
 /** The order statuses an operator may filter by. */
 export const ORDER_STATUSES: OrderStatus[] = ['pending', 'paid', 'closed', 'refunded', 'flagged']
 
-/** A page size from a query string: 1–200, default 50 (anything else: 50). */
-export const pageLimit = (limit: string | undefined) =>
-  Math.min(200, Math.max(1, Number(limit ?? 50) || 50))
-
 /** The shop's products in order of creation (seeded with the defaults). */
 export async function listProducts(db: Kysely<Database>, shop: Shop, now: Date) {
   await ensureDefaultProducts(db, shop.settings, now)

@@ -50,6 +50,8 @@ export const en: Record<MessageKey, string> = {
   'error.notFound': 'No such page.',
   'error.internal': 'Something went wrong; try again later.',
   'error.input': 'Invalid input: {reason}',
+  'error.nul': 'Invalid input: it must not contain NUL characters (%00).',
+  'error.encoding': 'Invalid input: the form or address is not valid UTF-8 text.',
   'common.empty': 'No data yet',
   'common.save': 'Save',
   'common.yes': 'yes',

@@ -48,6 +48,8 @@ export const zhCN = {
   'error.notFound': '没有这个页面。',
   'error.internal': '出错了，请稍后再试。',
   'error.input': '输入有误：{reason}',
+  'error.nul': '输入有误：不能包含 NUL 字符（%00）。',
+  'error.encoding': '输入有误：表单或地址不是有效的 UTF-8 文本。',
   'common.empty': '暂无数据',
   'common.save': '保存',
   'common.yes': '是',

@@ -552,6 +552,22 @@ forEachDatabase('console: shop', (get) => {
     expect((await page('/console/shop', viewer.cookie)).html).not.toContain('新建商品')
   })
 
+  it('refuses a NUL in a search, an order number or a product form with a 400 page; nothing changes', async () => {
+    for (const path of ['/console/shop/orders?q=%00', '/console/shop/orders/%00']) {
+      const res = await page(path)
+      expect(res.status, path).toBe(400)
+      expect(res.html, path).toContain('不能包含 NUL 字符')
+    }
+    const edited = await post('/console/shop/products/flash-tea', { name: 'tea\u0000', price: '1' })
+    expect(edited.status).toBe(400)
+    const tea = await db()
+      .selectFrom('products')
+      .select(['name', 'price_fen'])
+      .where('sku', '=', 'flash-tea')
+      .executeTakeFirstOrThrow()
+    expect(tea.name).toBe('限时秒杀：明前龙井 100g')
+  })
+
   it('says the shop is not configured when it is not', async () => {
     const bare = createApp({
       config: testConfig(),

@@ -69,6 +69,21 @@ export class WechatNetworkError extends Error {
 /** Errcodes that mean "the token is bad": expire it (if still current) and retry once. */
 export const TOKEN_ERRORS = new Set([40001, 40014, 42001])
 
+/**
+ * Errcodes by which WeChat says an argument of the call is wrong — a value the caller chose (an
+ * openid, a tag id or name, a list's size, a field of a message) — rather than that WeChat, the
+ * token or the account failed: 40003 invalid openid, 40032 invalid openid list size, 45058 a
+ * reserved tag (0/1/2), 45157 invalid (duplicate) tag name, 45158 tag name too long, 45159 invalid
+ * tag id, 47003 argument invalid (errmsg names the field). Kept short on purpose: anything not
+ * listed is WeChat's or the deployment's problem.
+ */
+export const ARGUMENT_ERRORS = new Set([40003, 40032, 45058, 45157, 45158, 45159, 47003])
+
+/** True when WeChat refused the call for one of its arguments ({@link ARGUMENT_ERRORS}). */
+export function isArgumentError(error: unknown): error is WechatApiError {
+  return error instanceof WechatApiError && ARGUMENT_ERRORS.has(error.errcode)
+}
+
 /** True for failures worth retrying with backoff: WeChat busy, 5xx, timeouts, connection errors. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof WechatNetworkError) return error.status === undefined || error.status >= 500
