@@ -348,5 +348,11 @@ describe('loadConfig', () => {
     expect(problems({ ...shopEnv, TRANSFER_REWARD_DESCRIPTION: '一行\n两行' })).toEqual([
       'TRANSFER_REWARD_DESCRIPTION: must be one line',
     ])
+    // The mini program's members are the shop's account's: never an official account's followers.
+    const account = { WECHAT_TOKEN: 'token1', WECHAT_AES_KEY: KEY }
+    expect(problems({ ...shopEnv, ...account, WECHAT_APPID: shopEnv.MP_APPID })).toEqual([
+      "MP_APPID: must be the mini program's appid, not an official account's (WECHAT_APPID, WECHAT_ACCOUNTS)",
+    ])
+    expect(problems({ ...shopEnv, ...account, WECHAT_APPID: 'wx0000000000000001' })).toEqual([])
   })
 })

@@ -792,6 +792,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       'SEGMENT_LOYAL_DAYS: no longer used — loyal is now SEGMENT_LOYAL_PURCHASES or more purchases (whenever made) or a running check-in streak of SEGMENT_LOYAL_STREAK_DAYS; remove it',
     )
   const shop = shopConfig(e, problems)
+  // Members under MP_APPID are the shop's account's mini-program members (account-members.ts):
+  // under an account's appid they would be that account's followers.
+  if (shop && accounts.some((a) => a.appid === shop.mpAppid))
+    problems.push(
+      "MP_APPID: must be the mini program's appid, not an official account's (WECHAT_APPID, WECHAT_ACCOUNTS)",
+    )
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {

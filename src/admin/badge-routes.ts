@@ -30,7 +30,7 @@ const badgeKey = (key: string) => {
 export function badgeAdminRoutes(o: OperatorDeps): Hono {
   const app = new Hono()
   const account = accountParam(o.appids)
-  const member = memberParam(o.db, o.appids)
+  const member = memberParam(o)
 
   app.get('/accounts/:appid/badges', async (c) => {
     return c.json({ badges: await effectiveBadgeRules(o.db, account(c)) })

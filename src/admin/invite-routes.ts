@@ -2,7 +2,8 @@
  * Invites in the operator API (inside /admin/api, behind its bearer token):
  *
  *   GET   invites/report?from=&to=      sharers, invites, conversions, share rate, K, top inviters
- *   POST  members/:openid/invite-qr      { campaign? } a member's invite QR for a campaign
+ *   POST  members/:openid/invite-qr      { campaign? } a follower's invite QR for a campaign (409
+ *                                        for a mini-program member)
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -12,13 +13,13 @@ import { accountParam, parseBody, parseQuery } from '../routes/validate.js'
 import { issueInviteQr, issueInviteQrInput } from './actions/invite-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { invitePeriod, invitePeriodInput } from './reads/invite-period.js'
-import { apiActor, memberParam, noApi } from './route-helpers.js'
+import { apiActor, memberParam, noApi, notFollower } from './route-helpers.js'
 
 /** The invite routes, to mount inside the operator API. */
 export function inviteAdminRoutes(o: OperatorDeps): Hono {
   const app = new Hono()
   const account = accountParam(o.appids)
-  const memberOf = memberParam(o.db, o.appids)
+  const memberOf = memberParam(o)
 
   app.get('/accounts/:appid/invites/report', async (c) => {
     const appid = account(c)
@@ -29,7 +30,9 @@ export function inviteAdminRoutes(o: OperatorDeps): Hono {
   })
 
   app.post('/accounts/:appid/members/:openid/invite-qr', async (c) => {
-    const { appid, member } = await memberOf(c)
+    const { appid, member, miniProgram } = await memberOf(c)
+    // an OA QR: a scan looks for the code under the account's appid, never a mini program's
+    if (miniProgram) throw notFollower()
     const body = await parseBody(c, issueInviteQrInput)
     const result = await issueInviteQr(o, apiActor(c), { ...body, appid, member })
     if (result.status === 'no_api') throw noApi()

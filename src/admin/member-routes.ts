@@ -1,8 +1,11 @@
 /**
- * Members and their points in the operator API (inside /admin/api, behind its bearer token):
+ * Members and their points in the operator API (inside /admin/api, behind its bearer token). A
+ * member is a follower of the account, else a member of its mini program; `?mp=1` names the
+ * mini-program member only (route-helpers.ts `memberParam`).
  *
  *   POST  members/:openid/points        { delta, reason, idempotencyKey? }   grant (+) or deduct (−);
- *                                       the member is told (customer-service text via the outbox)
+ *                                       a follower is told (customer-service text via the outbox);
+ *                                       409 for a mini-program member a 绑定 linked to a follower
  *   GET   members/:openid/ledger?limit=&before=
  */
 import { Hono } from 'hono'
@@ -11,7 +14,7 @@ import { INT_MAX, pageLimit, parseBody, parseQuery, rowIdParam } from '../routes
 import { grantPoints, grantPointsInput } from './actions/points-actions.js'
 import type { OperatorDeps } from './operator-deps.js'
 import { LEDGER_PAGE_MAX, memberLedger } from './reads/member-ledger.js'
-import { apiActor, memberParam } from './route-helpers.js'
+import { apiActor, memberParam, refuseLinked } from './route-helpers.js'
 
 const ledgerQuery = v.object({
   limit: pageLimit(LEDGER_PAGE_MAX),
@@ -21,10 +24,11 @@ const ledgerQuery = v.object({
 /** The members routes, to mount inside the operator API. */
 export function memberAdminRoutes(o: OperatorDeps): Hono {
   const app = new Hono()
-  const memberOf = memberParam(o.db, o.appids)
+  const memberOf = memberParam(o)
 
   app.post('/accounts/:appid/members/:openid/points', async (c) => {
-    const { appid, member } = await memberOf(c)
+    const { appid, member, miniProgram } = await memberOf(c)
+    if (miniProgram) await refuseLinked(o.db, member)
     const body = await parseBody(c, grantPointsInput)
     const outcome = await grantPoints(o, apiActor(c), { ...body, appid, member })
     if (outcome.status === 'limit')

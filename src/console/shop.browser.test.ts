@@ -2,7 +2,8 @@
  * 商城订单 in a real browser (Debian's Chromium through playwright-core; the app, the sandbox
  * WeChat API and the sandbox WeChat Pay on loopback ports): a member buys in the mini program and
  * pays; an operator finds the order by its number, refunds part of it after the confirmation step,
- * and sees WeChat Pay processing it; the pages fit a 375 px phone. Screenshots go to
+ * and sees WeChat Pay processing it; the order's member link opens the buyer (a mini-program
+ * member); the pages fit a 375 px phone. Screenshots go to
  * test-output/console/. Skipped, saying so, only without Chromium.
  */
 import type { Page } from 'playwright-core'
@@ -116,6 +117,21 @@ browserSuite('shop orders in a browser', (db, browser) => {
     await page.getByRole('link', { name: '退款', exact: true }).click()
     expect(await page.locator('#refund-list ~ table').textContent()).toContain(orderNo)
     await page.screenshot({ path: `${SHOTS}shop.png`, fullPage: true })
+  })
+
+  it("the order's member link opens the mini-program buyer, marked as one; it fits 375 px", async () => {
+    const page = await open(375, 'op1', `/console/shop/orders/${orderNo}`)
+    await page.getByRole('link', { name: 'o_mp_browser_buyer' }).click()
+    await page.waitForLoadState()
+    const url = new URL(page.url())
+    expect(url.pathname).toBe('/console/members/o_mp_browser_buyer')
+    expect(url.searchParams.get('mp')).toBe('1')
+    expect(await page.getByRole('note').textContent()).toContain('小程序会员（非公众号粉丝）')
+    expect(await page.locator('section:has(#orders)').textContent()).toContain(orderNo)
+    // what only a follower has is not offered
+    expect(await page.getByRole('button', { name: '排除出营销推送' }).count()).toBe(0)
+    await noHorizontalScroll(page)
+    await page.screenshot({ path: `${SHOTS}shop-mp-member-375.png`, fullPage: true })
   })
 
   it('fits a 375 px phone: tables become cards, no horizontal scroll', async () => {

@@ -52,7 +52,7 @@ const ledgerKey = (operatorKey: string = crypto.randomUUID()) => `admin:${operat
 /**
  * Grants or deducts `delta` points (a deduction never below zero: `insufficient`), at most once per
  * idempotency key (default: a new one; stored as {@link ledgerKey}). An applied change enqueues
- * the member's notice (customer-service text) and is audited (`points.grant` / `points.deduct`),
+ * the member's notice (customer-service text; a follower's only) and is audited (`points.grant` / `points.deduct`),
  * all in one transaction with the member locked — and, with `dailyLimit`, the operator locked
  * first and their grants today counted (a repeated idempotency key is answered as a duplicate).
  */
@@ -96,13 +96,16 @@ export async function grantPoints(
     ]
     const up = levelUpLine(result, deps.t)
     if (up) lines.push(up)
-    await notifyMember(trx, {
-      appid,
-      openid: member.openid,
-      source: `points:${key}`,
-      text: lines.join('\n'),
-      now,
-    })
+    // Told in the OA chat: a member of the account's mini program has none (their openid is not
+    // the account's), so the mini program's balance is where they see it.
+    if (member.appid === appid)
+      await notifyMember(trx, {
+        appid,
+        openid: member.openid,
+        source: `points:${key}`,
+        text: lines.join('\n'),
+        now,
+      })
     return { result, details: { ...body, idempotencyKey: key } }
   })
 }

@@ -1,26 +1,12 @@
 /**
- * What the console's member page shows besides the ledger: the member by openid, their tags, recent
- * orders, activity sign-ups and segment history — each bounded, newest first.
+ * What the console's member page shows besides the ledger (the member found by account-members.ts):
+ * their tags, recent orders, activity sign-ups and segment history — each bounded, newest first.
  */
 import type { Kysely } from 'kysely'
 import type { Database, Member } from '../../db/schema.js'
 
 /** How many rows each list of the profile holds at most. */
 export const PROFILE_LIST_MAX = 20
-
-/** The account's member with this openid, or undefined. */
-export async function memberByOpenid(
-  db: Kysely<Database>,
-  appid: string,
-  openid: string,
-): Promise<Member | undefined> {
-  return db
-    .selectFrom('members')
-    .selectAll()
-    .where('appid', '=', appid)
-    .where('openid', '=', openid)
-    .executeTakeFirst()
-}
 
 /**
  * The member's WeChat tag ids, last {@link PROFILE_LIST_MAX} orders (with the product's

@@ -117,6 +117,13 @@ export const zhCN = {
   'member.seg.dormant': '沉睡',
   'member.seg.churned': '已流失',
   'member.seg.none': '未分层',
+  'members.miniProgram': '小程序会员',
+  'member.mp.mark': '小程序会员（非公众号粉丝）',
+  'member.mp.note':
+    '只在小程序登录过，未与本公众号的粉丝关联（unionid 或“绑定”）：没有公众号会话，收不到客服消息，不能打标签，也不参加营销推送。',
+  'member.mp.followersOnly': '这是小程序会员，不是公众号粉丝：标签和营销推送设置只对粉丝有效',
+  'member.mp.linked':
+    '这位小程序用户已通过“绑定”关联到粉丝，订单、积分和会员资格都已转过去，请到粉丝的页面操作：',
 } as const
 
 type Key = keyof typeof zhCN
@@ -239,4 +246,12 @@ export const en: Record<Key, string> = {
   'member.seg.dormant': 'dormant',
   'member.seg.churned': 'churned',
   'member.seg.none': 'no segment',
+  'members.miniProgram': 'Mini-program member',
+  'member.mp.mark': 'Mini-program member (not a follower)',
+  'member.mp.note':
+    'Signed in to the mini program only, not linked to a follower of this account (unionid or 绑定): no official-account chat, so no customer-service messages, tags or campaigns.',
+  'member.mp.followersOnly':
+    'This is a mini-program member, not a follower: tags and the campaign setting are for followers only',
+  'member.mp.linked':
+    "This mini-program user was linked to a follower with 绑定; their orders, points and membership moved there. Act on the follower's page:",
 }

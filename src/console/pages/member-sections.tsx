@@ -49,6 +49,8 @@ export function ProfileCard(
     ledger: Ledger
     /** The next points to expire (src/community/points-expiry.ts), null when none will. */
     expiring: { points: number; lastDay: string } | null
+    /** A member of the account's mini program (account-members.ts): no follow to show. */
+    miniProgram?: boolean
   },
 ) {
   const { t, fmt, member: m } = p
@@ -59,7 +61,14 @@ export function ProfileCard(
         rows={[
           ['openid', <code>{m.openid}</code>],
           [t('members.name'), m.display_name ?? t('members.noName')],
-          [t('member.status'), m.subscribed ? t('members.subscribed') : t('members.unsubscribed')],
+          [
+            t('member.status'),
+            p.miniProgram
+              ? t('member.mp.mark')
+              : m.subscribed
+                ? t('members.subscribed')
+                : t('members.unsubscribed'),
+          ],
           [t('member.since'), m.subscribed_at ? fmt.dateTime(m.subscribed_at) : '—'],
           [t('member.lastActive'), m.last_active_at ? fmt.dateTime(m.last_active_at) : '—'],
           [
@@ -70,7 +79,10 @@ export function ProfileCard(
             t('member.tags'),
             p.tags.length ? p.tags.map((x) => x.tagid).join(', ') : t('member.noTags'),
           ],
-          [t('member.optOut'), m.marketing_opt_out ? t('member.optedOut') : t('member.optedIn')],
+          [
+            t('member.optOut'),
+            p.miniProgram ? '—' : m.marketing_opt_out ? t('member.optedOut') : t('member.optedIn'),
+          ],
           [t('member.level'), p.ledger.level],
           [t('member.balance'), <strong>{fmt.count(p.ledger.balance)}</strong>],
           [t('member.frozen'), fmt.count(p.ledger.frozen)],
@@ -133,6 +145,7 @@ export function LedgerCard(
       <Pager
         c={p.c}
         path={p.path}
+        keep={['mp']}
         anchor="ledger"
         label={t('member.ledger')}
         older={p.more ? ledger.entries.at(-1)?.id : undefined}

@@ -4,17 +4,26 @@
  * deduct points (grantPoints, within an operator's per-day limit) and exclude the member from
  * campaigns or include them again (setMarketingOptOut), and tag them at WeChat (tagMembers; only
  * with the account's API — without it the form says why). WeChat has an untag call the engine does
- * not wrap yet, so tags are removed in the WeChat admin.
+ * not wrap yet, so tags are removed in the WeChat admin. A member of the account's mini program
+ * (account-members.ts; `?mp=1` names one) is marked as such, without the follower-only reach card,
+ * campaign setting and tag form; their forms posted anyway are refused. One a 绑定 linked to a
+ * follower (what they had moved there) links to the follower's page and offers no action.
  */
 import * as v from 'valibot'
 import { setMarketingOptOut } from '../../admin/actions/member-actions.js'
 import { grantPoints, grantPointsInput } from '../../admin/actions/points-actions.js'
 import { tagMembers } from '../../admin/actions/tag-actions.js'
+import {
+  findScopeMember,
+  isMiniProgramMember,
+  linkedFollower,
+  memberScope,
+} from '../../admin/reads/account-members.js'
 import { accountTags } from '../../admin/reads/account-tags.js'
 import { INVITE_TREE_DEPTH, inviteTree } from '../../admin/reads/invite-tree.js'
 import { memberCheckins } from '../../admin/reads/member-checkins.js'
 import { memberLedger } from '../../admin/reads/member-ledger.js'
-import { memberByOpenid, memberProfile } from '../../admin/reads/member-profile.js'
+import { memberProfile } from '../../admin/reads/member-profile.js'
 import { memberReachability } from '../../admin/reads/member-reachability.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { translator } from '../../bot/i18n.js'
@@ -61,10 +70,23 @@ const DONE: MessageKey[] = [
 
 async function load(c: ConsoleContext, deps: ConsoleDeps) {
   const appid = accountOf(c)
-  const member = await memberByOpenid(deps.db, appid, c.req.param('openid') ?? '')
+  const scope = memberScope(appid, deps.shop)
+  const member = await findScopeMember(deps.db, scope, c.req.param('openid') ?? '', {
+    miniProgram: c.req.query('mp') === '1',
+  })
   if (!member) throw new ConsoleRefusal(404, 'member.unknown')
   const keep = c.req.query('appid') === appid ? appid : undefined
-  return { appid, member, keep, href: memberHref(member.openid, keep) }
+  const miniProgram = isMiniProgramMember(scope, member)
+  // a 绑定 moved what they had to a follower: act there
+  const linked = miniProgram ? await linkedFollower(deps.db, member) : undefined
+  const href = memberHref(member.openid, keep, miniProgram)
+  return { appid, member, keep, miniProgram, linked, href }
+}
+
+/** `href` (the member page's, with its query) with `sub` appended to its path: a form's action. */
+const subPath = (href: string, sub: string) => {
+  const [path, query] = href.split('?')
+  return `${path}${sub}${query ? `?${query}` : ''}`
 }
 
 /** A form error or notice to show above the page, with the values typed. */
@@ -78,18 +100,19 @@ interface Outcome {
 
 async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, status?: 400) {
   const { t, fmt, session } = c.var
-  const { appid, member, keep, href } = await load(c, deps)
+  const { appid, member, keep, miniProgram, linked, href } = await load(c, deps)
   const before = beforeOf(c)
   const now = deps.clock.now()
-  const canAct = session.operator.role !== 'viewer'
-  const tagging = canAct && deps.wechat?.api(appid) !== undefined
+  const canAct = session.operator.role !== 'viewer' && !linked
+  const tagging = canAct && !miniProgram && deps.wechat?.api(appid) !== undefined
   const [ledger, profile, checkins, tree, reach, granted, known, badges, expiring] =
     await Promise.all([
       memberLedger(deps.db, member, { limit: LEDGER_PAGE + 1, before }),
       memberProfile(deps.db, member),
       memberCheckins(deps.db, member.id, now, deps.timeZone),
       inviteTree(deps.db, appid, member.id),
-      memberReachability(deps.db, member, now),
+      // the OA's channels: none for a mini-program member
+      miniProgram ? undefined : memberReachability(deps.db, member, now),
       grantedToday(deps.db, session.operator.name, now, deps.timeZone),
       tagging ? accountTags(deps.db, appid) : ('no_api' as const),
       memberBadges(deps.db, member.id),
@@ -108,6 +131,19 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
       <p>
         <a href={`/console/members${keep ? `?appid=${keep}` : ''}`}>{t('member.back')}</a>
       </p>
+      {miniProgram && (
+        <p role="note">
+          <span class="badge">{t('member.mp.mark')}</span> {t('member.mp.note')}
+        </p>
+      )}
+      {linked && (
+        <p class="notice" role="note">
+          {t('member.mp.linked')}{' '}
+          <a href={memberHref(linked.openid, linked.appid)}>
+            {linked.display_name ?? linked.openid}
+          </a>
+        </p>
+      )}
       <Notice kind="error" text={out.error && t(out.error, out.params)} />
       <Notice
         kind="ok"
@@ -123,6 +159,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
       <ProfileCard
         {...view}
         member={member}
+        miniProgram={miniProgram}
         tags={profile.tags}
         segment={profile.segment}
         ledger={ledger}
@@ -131,11 +168,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
       {canAct && (
         <section class="card" aria-labelledby="actions">
           <h2 id="actions">{t('member.actions')}</h2>
-          <form
-            method="post"
-            action={`${href.split('?')[0]}/points${keep ? `?appid=${keep}` : ''}`}
-            class="stack"
-          >
+          <form method="post" action={subPath(href, '/points')} class="stack">
             <CsrfField token={session.csrfToken} />
             <input type="hidden" name="idempotencyKey" value={crypto.randomUUID()} />
             <h3>{t('member.grant')}</h3>
@@ -160,30 +193,30 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, out: Outcome = {}, sta
             </Field>
             <button type="submit">{t('member.grant.submit')}</button>
           </form>
-          <form
-            method="post"
-            action={`${href.split('?')[0]}/opt-out${keep ? `?appid=${keep}` : ''}`}
-            class="spaced"
-          >
-            <CsrfField token={session.csrfToken} />
-            <input type="hidden" name="optOut" value={member.marketing_opt_out ? '0' : '1'} />
-            <button type="submit" class="secondary">
-              {member.marketing_opt_out ? t('member.include') : t('member.exclude')}
-            </button>
-          </form>
-          <TagForm
-            t={t}
-            action={`${href.split('?')[0]}/tags${keep ? `?appid=${keep}` : ''}`}
-            csrf={session.csrfToken}
-            current={profile.tags.map((x) => x.tagid)}
-            known={known}
-            sandbox={deps.system?.sandbox ?? false}
-            typed={out.tagid}
-          />
+          {!miniProgram && (
+            <>
+              <form method="post" action={subPath(href, '/opt-out')} class="spaced">
+                <CsrfField token={session.csrfToken} />
+                <input type="hidden" name="optOut" value={member.marketing_opt_out ? '0' : '1'} />
+                <button type="submit" class="secondary">
+                  {member.marketing_opt_out ? t('member.include') : t('member.exclude')}
+                </button>
+              </form>
+              <TagForm
+                t={t}
+                action={subPath(href, '/tags')}
+                csrf={session.csrfToken}
+                current={profile.tags.map((x) => x.tagid)}
+                known={known}
+                sandbox={deps.system?.sandbox ?? false}
+                typed={out.tagid}
+              />
+            </>
+          )}
         </section>
       )}
       <LedgerCard {...view} c={c} ledger={ledger} path={memberHref(member.openid)} more={more} />
-      <ReachCard {...view} reach={reach} />
+      {reach && <ReachCard {...view} reach={reach} />}
       <CalendarCard {...view} {...checkins} />
       <MemberBadgesCard {...view} badges={badges} />
       <InviteCard {...view} tree={tree} depth={INVITE_TREE_DEPTH} appid={keep} />
@@ -213,7 +246,9 @@ export const memberPage: ConsolePage = {
     app.get('/members/:openid', (c) => show(c, deps))
 
     app.post('/members/:openid/points', requireRole('owner', 'operator'), async (c) => {
-      const { appid, member, href } = await load(c, deps)
+      const { appid, member, linked, href } = await load(c, deps)
+      // points granted here would stay behind, out of the user's reach
+      if (linked) return show(c, deps, { error: 'member.mp.linked' }, 400)
       const body = await c.req.parseBody()
       const typed = { delta: text(body.delta), reason: text(body.reason) }
       const delta = /^[+-]?\d{1,7}$/.test(typed.delta) ? Number(typed.delta) : Number.NaN
@@ -275,7 +310,8 @@ export const memberPage: ConsolePage = {
     })
 
     app.post('/members/:openid/tags', requireRole('owner', 'operator'), async (c) => {
-      const { appid, member, href } = await load(c, deps)
+      const { appid, member, miniProgram, href } = await load(c, deps)
+      if (miniProgram) return show(c, deps, { error: 'member.mp.followersOnly' }, 400)
       const typed = text((await c.req.parseBody()).tagid)
       const tagid = /^\d{1,10}$/.test(typed) ? Number(typed) : 0
       if (tagid < 1 || tagid > INT_MAX)
@@ -301,7 +337,8 @@ export const memberPage: ConsolePage = {
     })
 
     app.post('/members/:openid/opt-out', requireRole('owner', 'operator'), async (c) => {
-      const { appid, member, href } = await load(c, deps)
+      const { appid, member, miniProgram, href } = await load(c, deps)
+      if (miniProgram) return show(c, deps, { error: 'member.mp.followersOnly' }, 400)
       const value = text((await c.req.parseBody()).optOut)
       if (value !== '0' && value !== '1') throw new ConsoleRefusal(400, 'member.optOut.same')
       const actor = actorOf(c)

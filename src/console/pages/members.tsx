@@ -1,7 +1,9 @@
 /**
  * 会员 → 会员查询: one box finds members by openid, nickname, invite code, redemption code or order
- * number (searchMembers); each result links to the member's page.
+ * number (searchMembers), among the account's followers and its mini program's members; each result
+ * links to the member's page.
  */
+import { memberScope } from '../../admin/reads/account-members.js'
 import {
   MEMBER_QUERY_MAX,
   type MemberMatch,
@@ -13,9 +15,17 @@ import { accountOf } from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 
-/** The member page's href (the account kept when it is not the first). */
-export const memberHref = (openid: string, appid?: string) =>
-  `/console/members/${encodeURIComponent(openid)}${appid ? `?appid=${encodeURIComponent(appid)}` : ''}`
+/**
+ * The member page's href (the account kept when it is not the first). A mini-program member's
+ * carries `mp=1`: an openid alone names the account's follower first (account-members.ts).
+ */
+export function memberHref(openid: string, appid?: string, miniProgram?: boolean) {
+  const q = new URLSearchParams()
+  if (appid) q.set('appid', appid)
+  if (miniProgram) q.set('mp', '1')
+  const query = q.toString()
+  return `/console/members/${encodeURIComponent(openid)}${query ? `?${query}` : ''}`
+}
 
 export const membersPage: ConsolePage = {
   section: 'members',
@@ -27,7 +37,8 @@ export const membersPage: ConsolePage = {
       const keep = c.req.query('appid') === appid ? appid : undefined
       const q = (c.req.query('q') ?? '').trim()
       const tooLong = q.length > MEMBER_QUERY_MAX
-      const found: MemberMatch[] = q && !tooLong ? await searchMembers(deps.db, appid, q) : []
+      const found: MemberMatch[] =
+        q && !tooLong ? await searchMembers(deps.db, memberScope(appid, deps.shop), q) : []
       return renderPage(
         c,
         { title: t('members.title'), section: 'members' },
@@ -74,7 +85,7 @@ export const membersPage: ConsolePage = {
                       {
                         label: t('members.name'),
                         cell: (m) => (
-                          <a href={memberHref(m.openid, keep)}>
+                          <a href={memberHref(m.openid, keep, m.miniProgram)}>
                             {m.displayName ?? t('members.noName')}
                           </a>
                         ),
@@ -90,7 +101,13 @@ export const membersPage: ConsolePage = {
                       {
                         label: t('member.status'),
                         cell: (m) =>
-                          m.subscribed ? t('members.subscribed') : t('members.unsubscribed'),
+                          m.miniProgram ? (
+                            <span class="badge">{t('members.miniProgram')}</span>
+                          ) : m.subscribed ? (
+                            t('members.subscribed')
+                          ) : (
+                            t('members.unsubscribed')
+                          ),
                       },
                     ]}
                   />

@@ -9,6 +9,7 @@ import { DataTable } from '../components/data-table.js'
 import { CsrfField, Field } from '../components/form.js'
 import type { Format } from '../format.js'
 import type { Translate } from '../i18n.js'
+import { memberHref } from './members.js'
 import type { RefundFormValues } from './shop-order.js'
 import { RefundQueueCell } from './shop-refunds.js'
 
@@ -17,10 +18,20 @@ interface Props {
   fmt: Format
 }
 
-/** The order: its line, amounts and state. */
-export function OrderFacts(p: Props & { d: OrderDetail }) {
+/**
+ * The order: its line, amounts and state. Its member's link names their account: the shop's for a
+ * member of its mini program `mpAppid` (`mp=1`), else the follower's own (a unionid or 绑定 may
+ * have linked the buyer to another account's follower).
+ */
+export function OrderFacts(p: Props & { d: OrderDetail; mpAppid: string }) {
   const { t, fmt } = p
   const { order: o, groupBuy } = p.d
+  const member =
+    o.openid === null
+      ? undefined
+      : o.member_appid === p.mpAppid
+        ? memberHref(o.openid, o.appid, true)
+        : memberHref(o.openid, o.member_appid ?? o.appid)
   const at = (d: Date | null) => (d ? fmt.dateTime(d) : '—')
   return (
     <section class="card" aria-labelledby="order">
@@ -55,12 +66,7 @@ export function OrderFacts(p: Props & { d: OrderDetail }) {
           {o.flag_reason && <span class="muted">（{o.flag_reason}）</span>}
         </li>
         <li>
-          {t('shop.order.member')}：
-          {o.openid ? (
-            <a href={`/console/members/${encodeURIComponent(o.openid)}`}>{o.openid}</a>
-          ) : (
-            '—'
-          )}
+          {t('shop.order.member')}：{member ? <a href={member}>{o.openid}</a> : '—'}
           <span class="muted">
             {' '}
             · {t('shop.order.mpOpenid')} {o.mp_openid}

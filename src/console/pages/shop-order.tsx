@@ -84,7 +84,7 @@ function show(c: ConsoleContext, deps: ConsoleDeps, d: OrderDetail, s: Shown = {
           refundKey={form.key}
         />
       )}
-      <OrderFacts t={t} fmt={fmt} d={d} />
+      <OrderFacts t={t} fmt={fmt} d={d} mpAppid={shopOf(deps).settings.mpAppid} />
       {acts && !s.confirm && (
         <RefundForm
           t={t}
