@@ -155,6 +155,14 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads when the sandbox Pay settles a refund (0–3600 s, default 5)', () => {
+    expect(loadConfig({}).sandboxRefundSeconds).toBe(5)
+    expect(loadConfig({ SANDBOX_REFUND_SECONDS: '0' }).sandboxRefundSeconds).toBe(0)
+    expect(problems({ SANDBOX_REFUND_SECONDS: '3601' })).toEqual([
+      'SANDBOX_REFUND_SECONDS: must be at most 3600',
+    ])
+  })
+
   it('takes region time zones only (PostgreSQL reads offsets with the opposite sign)', () => {
     for (const tz of ['Asia/Shanghai', 'UTC', 'Etc/GMT-8', 'America/Argentina/Buenos_Aires'])
       expect(loadConfig({ QUANZI_TIME_ZONE: tz }).timeZone).toBe(tz)

@@ -63,6 +63,11 @@ export interface Config {
   accounts: AccountConfig[]
   /** True when no WeChat credentials are configured: a generated dev account is used. */
   sandbox: boolean
+  /**
+   * Sandbox mode: seconds after which the sandbox WeChat Pay settles a refund it accepted
+   * (SANDBOX_REFUND_SECONDS), as real WeChat Pay does within seconds to minutes.
+   */
+  sandboxRefundSeconds: number
   /** Refuse pushes whose timestamp is further than this from now; 0 disables the check. */
   maxSkewSeconds: number
   apiBase: string
@@ -377,6 +382,7 @@ const envSchema = v.object({
   WECHAT_SECRET: optionalString,
   WECHAT_ACCOUNTS: v.optional(v.string()),
   WECHAT_MAX_SKEW_SECONDS: integer(0, 86_400, 300),
+  SANDBOX_REFUND_SECONDS: integer(0, 3600, 5),
   WECHAT_API_BASE: v.optional(
     v.pipe(v.string(), v.url('must be a URL such as https://api.weixin.qq.com')),
     'https://api.weixin.qq.com',
@@ -808,6 +814,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.QUANZI_DATA_DIR,
     accounts,
     sandbox: accounts.length === 0,
+    sandboxRefundSeconds: e.SANDBOX_REFUND_SECONDS,
     maxSkewSeconds: e.WECHAT_MAX_SKEW_SECONDS,
     apiBase: e.WECHAT_API_BASE.replace(/\/+$/, ''),
     tokenMode: e.WECHAT_TOKEN_MODE,

@@ -70,11 +70,13 @@ async function main(logger: Logger): Promise<void> {
             }),
         })
       : undefined,
-    // …and the shop pays through a sandbox WeChat Pay server with generated keys.
+    // …and the shop pays through a sandbox WeChat Pay server with generated keys, whose refunds
+    // settle by themselves (REFUND.SUCCESS) a few seconds after they are accepted.
     config.sandbox
       ? startSandboxShop({
           dataDir: config.dataDir,
           notifyUrl: `http://localhost:${config.port}/pay/notify`,
+          settleRefundsAfterMs: config.sandboxRefundSeconds * 1000,
         })
       : undefined,
   ])

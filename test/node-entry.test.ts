@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createPusher } from '../src/sandbox/pusher.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -228,6 +228,47 @@ describe('npm start on the embedded database', () => {
     expect(printed).toMatchObject({ job: 'recompute-segments', status: 'ran' })
     expect(printed.ranIn).toMatch(/^server pid \d+$/)
   })
+
+  it('settles a refund by itself: the sandbox Pay sends REFUND.SUCCESS, as WeChat Pay does', async () => {
+    const services = JSON.parse(
+      readFileSync(join(server.dataDir, 'sandbox-services.json'), 'utf8'),
+    ) as { wechatApi: string; pay: string; mpAppid: string; adminToken: string }
+    const call = async (url: string, body?: unknown, token?: string) => {
+      const res = await fetch(url, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      // biome-ignore lint/suspicious/noExplicitAny: response JSON, checked by the assertions
+      return { status: res.status, json: (await res.json()) as Record<string, any> }
+    }
+    const base = `http://127.0.0.1:${server.port}`
+    // What `npm run shop` does: log in, buy, pay on the sandbox Pay server.
+    const { json: login } = await call(`${services.wechatApi}/sandbox/login-code`, {
+      appid: services.mpAppid,
+      openid: 'o_entry_refund',
+    })
+    const { json: session } = await call(`${base}/api/mp/login`, { code: login.code })
+    const { json: bought } = await call(`${base}/api/mp/orders`, { sku: 'vip-30' }, session.token)
+    const no = bought.order.outTradeNo as string
+    expect((await call(`${services.pay}/sandbox/pay/${no}`, {})).status).toBe(200)
+    // The operator refunds 3.00; nothing else is called.
+    const account = JSON.parse(readFileSync(join(server.dataDir, 'sandbox-account.json'), 'utf8'))
+    const refund = await call(
+      `${base}/admin/api/accounts/${account.appid}/shop/orders/${no}/refunds`,
+      { amountFen: 300, reason: '退款', outRefundNo: 'R-entry-1' },
+      services.adminToken,
+    )
+    expect([refund.status, refund.json.refundStatus]).toEqual([201, 'processing'])
+    const order = () => call(`${base}/api/mp/orders/${no}`, undefined, session.token)
+    await vi.waitFor(async () => expect((await order()).json.order.refundedFen).toBe(300), {
+      timeout: 30_000,
+      interval: 250,
+    })
+  }, 40_000)
 
   it('stops on SIGTERM to the npm start PID: in-flight requests finish, then it exits', async () => {
     const push = pendingPush(server)

@@ -26,6 +26,7 @@ import { changeCampaign, createCampaign, updateCampaign } from './actions/campai
 import {
   createCampaignInput,
   createCampaignProblem,
+  PASSED,
   strategiesInput,
   strategiesProblem,
 } from './actions/campaign-input.js'
@@ -56,7 +57,7 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
   app.post('/accounts/:appid/campaigns', async (c) => {
     const appid = account(c)
     const b = await parseBody(c, createCampaignInput)
-    const problem = createCampaignProblem(b, o.timeZone)
+    const problem = createCampaignProblem(b, o.timeZone, o.clock.now())
     if (problem) throw new HTTPException(400, { message: problem })
     return c.json(await createCampaign(o, apiActor(c), { ...b, appid }), 201)
   })
@@ -65,7 +66,7 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
     const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
     const b = await parseBody(c, createCampaignInput)
-    const problem = createCampaignProblem(b, o.timeZone)
+    const problem = createCampaignProblem(b, o.timeZone, o.clock.now())
     if (problem) throw new HTTPException(400, { message: problem })
     const result = await updateCampaign(o, apiActor(c), { ...b, appid, id: campaign.id })
     if (!result) throw new HTTPException(404, { message: 'no such campaign' })
@@ -94,6 +95,10 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
     const move = c.req.param('action') as CampaignMove
     const result = await changeCampaign(o, apiActor(c), { appid, id: campaign.id, move })
     if (!result) throw new HTTPException(404, { message: 'no such campaign' })
+    if (!result.moved && 'sendTimePassed' in result)
+      throw new HTTPException(409, {
+        message: `schedule.at: ${PASSED}: edit its time first (${result.sendTimePassed.toISOString()})`,
+      })
     if (!result.moved)
       throw new HTTPException(409, { message: `cannot ${move} a ${result.status} campaign` })
     const moved = await find(appid, String(campaign.id))

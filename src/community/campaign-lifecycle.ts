@@ -21,6 +21,16 @@ export const CAMPAIGN_MOVES = {
 
 export type CampaignMove = keyof typeof CAMPAIGN_MOVES
 
+/**
+ * Whether a one-shot campaign's send time `runAt` has passed at `now`: it is earlier than the
+ * current minute (forms pick minutes, so the current one still means "now"). Such a time is
+ * refused when a campaign is made or edited, and a draft that waited past it cannot be
+ * scheduled: the campaigns job would send it at once, not at the time the operator chose.
+ */
+export function sendTimePassed(runAt: Date, now: Date): boolean {
+  return runAt.getTime() < Math.floor(now.getTime() / 60_000) * 60_000
+}
+
 /** What a move did: the queued pushes it held, released or cancelled; the runs it stopped. */
 export type CampaignMoveResult =
   | {
@@ -31,6 +41,8 @@ export type CampaignMoveResult =
     }
   /** The campaign was in a status this move does not start from. */
   | { moved: false; status: CampaignStatus }
+  /** `schedule` of a one-shot draft whose send time has passed ({@link sendTimePassed}). */
+  | { moved: false; status: CampaignStatus; sendTimePassed: Date }
 
 /**
  * Moves a campaign, in the caller's transaction (which may also write the audit entry). Returns
@@ -42,7 +54,7 @@ export async function moveCampaign(
 ): Promise<CampaignMoveResult | undefined> {
   const row = await trx
     .selectFrom('campaigns')
-    .select('status')
+    .select(['status', 'run_at'])
     .where('appid', '=', o.appid)
     .where('id', '=', o.id)
     .forUpdate()
@@ -51,6 +63,8 @@ export async function moveCampaign(
   const m = CAMPAIGN_MOVES[o.move]
   if (!(m.from as readonly CampaignStatus[]).includes(row.status))
     return { moved: false, status: row.status }
+  if (o.move === 'schedule' && row.run_at && sendTimePassed(row.run_at, o.now))
+    return { moved: false, status: row.status, sendTimePassed: row.run_at }
   await trx
     .updateTable('campaigns')
     .set({ status: m.to, updated_at: o.now })

@@ -6,7 +6,9 @@
  * a WeChat Pay public key (`PUB_KEY_ID_…`) or a platform-certificate serial. Merchant transfers
  * (商家转账: create, query, cancel, MCHTRANSFER.BILL.FINISHED) are in pay-transfers.ts.
  *
- * `npm start` in sandbox mode uses it for a full purchase; tests use it instead of the internet.
+ * `npm start` in sandbox mode uses it for a full purchase, its refunds settling by themselves a few
+ * seconds after they are accepted (`settleRefundsAfterMs`); tests use it instead of the internet
+ * and settle refunds when they choose (`completeRefund`).
  */
 import {
   createCipheriv,
@@ -75,6 +77,13 @@ export interface SandboxPayOptions {
    * clock, as the merchant's client signs them.
    */
   clock?: Clock
+  /**
+   * Refunds settle by themselves this long after they are accepted — PROCESSING, then SUCCESS with
+   * its REFUND.SUCCESS notification, as real WeChat Pay's do within seconds to minutes — which is
+   * what `npm start` needs. Unset (the default, for tests): a refund stays PROCESSING until
+   * `completeRefund`, so the test decides when and how it ends.
+   */
+  settleRefundsAfterMs?: number
 }
 
 /** A sandbox order (what WeChat Pay knows of one). */
@@ -97,6 +106,8 @@ export interface SandboxRefund {
   notifyUrl?: string
   /** When WeChat Pay accepted it (the trade bill lists it on that day). */
   createdAt: Date
+  /** When it succeeded (`success_time` of its query and notification). */
+  succeededAt?: Date
 }
 
 /** What the refund API answers a new refund with (WeChat Pay may answer any of them at once). */
@@ -125,6 +136,8 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
   const calls = new Map<string, number>()
   /** Refund requests (POST /v3/refund/domestic/refunds) received, by out_refund_no. */
   const refundPosts = new Map<string, number>()
+  /** Refunds waiting to settle by themselves (`settleRefundsAfterMs`), cleared on close. */
+  const settling = new Set<NodeJS.Timeout>()
 
   function sign(message: string, m: KeyMode = mode) {
     return createSign('RSA-SHA256').update(message).sign(signers[m].keys.privateKey, 'base64')
@@ -351,7 +364,9 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           status: refundAnswer,
           notifyUrl: typeof body.notify_url === 'string' ? body.notify_url : undefined,
           createdAt: now(),
+          ...(refundAnswer === 'SUCCESS' ? { succeededAt: now() } : {}),
         })
+        settleLater(outRefundNo)
       }
       const r = o.refunds.get(outRefundNo)!
       return reply(res, 200, refundJson(r, total))
@@ -370,6 +385,23 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     return error(res, 404, 'NOT_FOUND', `no such API: ${req.method} ${url.pathname}`)
   }
 
+  /**
+   * With `settleRefundsAfterMs`, a refund that is PROCESSING succeeds after that delay (unless it
+   * has ended meanwhile). Its notification is sent once: one that is not answered 200/204 is not
+   * sent again, but the refund query answers SUCCESS, which the shop's polling picks up.
+   */
+  function settleLater(outRefundNo: string) {
+    const pending = findRefund(outRefundNo)?.refund.status === 'PROCESSING'
+    if (options.settleRefundsAfterMs === undefined || !pending) return
+    const timer = setTimeout(() => {
+      settling.delete(timer)
+      if (findRefund(outRefundNo)?.refund.status !== 'PROCESSING') return
+      sandbox.completeRefund(outRefundNo).catch(() => {})
+    }, options.settleRefundsAfterMs)
+    timer.unref()
+    settling.add(timer)
+  }
+
   function findRefund(outRefundNo: string) {
     for (const order of orders.values()) {
       const refund = order.refunds.get(outRefundNo)
@@ -386,6 +418,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       transaction_id: orders.get(r.out_trade_no)?.transactionId,
       channel: 'ORIGINAL',
       status: r.status,
+      ...(r.succeededAt ? { success_time: cst(r.succeededAt) } : {}),
       create_time: cst(r.createdAt),
       amount: {
         total,
@@ -434,7 +467,10 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     calls: (pathname: string) => calls.get(pathname) ?? 0,
     /** How many refund requests named `outRefundNo` (each POST, accepted or not). */
     refundRequests: (outRefundNo: string) => refundPosts.get(outRefundNo) ?? 0,
-    /** How new refunds are answered (default PROCESSING, then completeRefund). */
+    /**
+     * How new refunds are answered (default PROCESSING, then completeRefund — or by themselves
+     * with `settleRefundsAfterMs`).
+     */
     answerRefundsWith(status: RefundAnswer) {
       refundAnswer = status
     },
@@ -481,6 +517,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const { order, refund: r } = found
       const status = o.status ?? 'SUCCESS'
       r.status = status
+      if (status === 'SUCCESS') r.succeededAt ??= now()
       const total = (order.body.amount as { total: number }).total
       const refunded = [...order.refunds.values()]
         .filter((x) => x.status === 'SUCCESS')
@@ -496,7 +533,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
           refund_id: r.refund_id,
           out_refund_no: r.out_refund_no,
           refund_status: status,
-          ...(status === 'SUCCESS' ? { success_time: cst(now()) } : {}),
+          ...(r.succeededAt ? { success_time: cst(r.succeededAt) } : {}),
           user_received_account: '支付用户零钱',
           amount: { total, refund: r.amount, payer_total: total, payer_refund: r.amount },
         },
@@ -516,6 +553,7 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       if (found?.refund.status !== 'ABNORMAL')
         throw new Error(`sandbox pay: refund ${outRefundNo} is not ABNORMAL`)
       found.refund.status = 'PROCESSING'
+      settleLater(outRefundNo)
     },
     /** Bills (pay-bills.ts): their text, faults, and payments and refunds made outside the shop. */
     billText: bills.billText,
@@ -528,6 +566,8 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
     /** Signs any body as WeChat Pay would (to build tampered-but-signed cases). */
     signBody: (body: string, m?: KeyMode) => signedHeaders(body, m),
     async close() {
+      for (const timer of settling) clearTimeout(timer)
+      settling.clear()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },

@@ -65,6 +65,8 @@ export async function startSandboxShop(o: {
   notifyUrl: string
   /** The sandbox Pay's notifications' time (SandboxPayOptions.clock); default the real clock. */
   clock?: Clock
+  /** Refunds settle by themselves after this delay (SandboxPayOptions); default never. */
+  settleRefundsAfterMs?: number
 }) {
   const f = o.dataDir ? await load(o.dataDir) : await generate()
   const pay = await startSandboxPay({
@@ -75,6 +77,7 @@ export async function startSandboxShop(o: {
     merchantSerial: f.certSerial,
     signers: { public_key: f.publicKey, certificate: f.certificate },
     clock: o.clock,
+    settleRefundsAfterMs: o.settleRefundsAfterMs,
   })
   const config: ShopConfig = {
     mpAppid: f.mpAppid,

@@ -4,6 +4,7 @@
  */
 import * as v from 'valibot'
 import type { CampaignDefinition } from '../../community/campaign-edit.js'
+import { sendTimePassed } from '../../community/campaign-lifecycle.js'
 import { MAX_CONVERSION_DAYS } from '../../community/campaigns.js'
 import { SEGMENTS } from '../../community/segments.js'
 import { templateProblem } from '../../community/template-problem.js'
@@ -118,11 +119,13 @@ export const definitionOf = (input: CreateCampaignInput): CampaignDefinition => 
 /**
  * What is wrong with a campaign input as a whole (a message naming the field), if anything:
  * template and variants both or neither, repeated variant keys, a template WeChat would refuse, a
- * cron that is not five fields.
+ * cron that is not five fields, a one-shot time that has passed at `now` (the campaigns job would
+ * send it at once: `sendTimePassed`).
  */
 export function createCampaignProblem(
   input: CreateCampaignInput,
   timeZone: string,
+  now: Date,
 ): string | undefined {
   if ((input.template === undefined) === (input.variants === undefined))
     return 'template: give template or variants (not both)'
@@ -135,5 +138,11 @@ export function createCampaignProblem(
   }
   if ('cron' in input.schedule && !isCron(input.schedule.cron, timeZone))
     return 'schedule.cron: five fields (min hour dom mon dow)'
+  if ('at' in input.schedule && sendTimePassed(new Date(input.schedule.at), now))
+    return `schedule.at: ${PASSED} (it is ${now.toISOString()})`
   return undefined
 }
+
+/** Why a one-shot time that has passed is refused (the API's 400 and 409 say it alike). */
+export const PASSED =
+  'the send time has passed: give the current minute or later (a one-shot campaign is sent at its time)'

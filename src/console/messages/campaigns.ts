@@ -21,6 +21,7 @@ export const zhCN = {
   'campaigns.moved': '“{name}”已{move}',
   'campaigns.created': '已创建草稿“{name}”，排期后开始发送',
   'campaigns.cannotMove': '当前状态（{status}）不能{move}',
+  'campaigns.sendTimePassed': '发送时间已过：请先编辑推送，改为此刻或之后的时间，再开始推送',
   'campaigns.unknown': '没有这个推送',
   'campaigns.cron': '每天/周期：{cron}',
   'campaigns.once': '一次：{time}',
@@ -78,6 +79,7 @@ export const zhCN = {
   'campaignForm.field.schedule': '时间',
   'campaignForm.field.conversionDays': '转化窗口',
   'campaignForm.badAt': '请填写发送时间',
+  'campaignForm.pastAt': '发送时间已过，请选择此刻或之后的时间（一次性推送在所选时间发送）',
   'campaignForm.badNumber': '须为整数',
   'report.title': '推送报告：{name}',
   'report.variant': '版本',
@@ -159,6 +161,8 @@ export const en: Record<keyof typeof zhCN, string> = {
   'campaigns.moved': '“{name}”: {move} done',
   'campaigns.created': 'Draft “{name}” created; schedule it to start sending',
   'campaigns.cannotMove': 'A campaign in status {status} cannot {move}',
+  'campaigns.sendTimePassed':
+    'Its send time has passed: edit the campaign to the current minute or later, then schedule it',
   'campaigns.unknown': 'No such campaign',
   'campaigns.cron': 'Recurring: {cron}',
   'campaigns.once': 'Once: {time}',
@@ -216,6 +220,8 @@ export const en: Record<keyof typeof zhCN, string> = {
   'campaignForm.field.schedule': 'Schedule',
   'campaignForm.field.conversionDays': 'Conversion window',
   'campaignForm.badAt': 'give the time to send',
+  'campaignForm.pastAt':
+    'that time has passed: choose the current minute or later (a one-shot campaign is sent at its time)',
   'campaignForm.badNumber': 'must be a whole number',
   'report.title': 'Campaign report: {name}',
   'report.variant': 'Variant',

@@ -62,7 +62,7 @@ export const campaignEditPage: ConsolePage = {
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
       const { appid, k, page } = await editable(c, deps)
       const f = formValues(await c.req.parseBody())
-      const read = readCampaignForm(f, deps.timeZone, c.var.t)
+      const read = readCampaignForm(f, deps.timeZone, c.var.t, deps.clock.now())
       if (!('input' in read)) return showCampaignForm(c, deps, f, page, read)
       const actor = actorOf(c)
       const r = await updateCampaign(deps, actor, { ...read.input, appid, id: k.id })

@@ -183,11 +183,15 @@ function fieldLabel(path: string, t: Translate): string {
     : path
 }
 
-/** The checked input, or the first problem as `{ field, reason }` (the field in words). */
+/**
+ * The checked input, or the first problem as `{ field, reason }` (the field in words); a one-shot
+ * time that has passed at `now` is refused as the API refuses it.
+ */
 export function readCampaignForm(
   f: FormValues,
   timeZone: string,
   t: Translate,
+  now: Date,
 ): { input: CreateCampaignInput } | { field: string; reason: string } {
   const parsed = v.safeParse(createCampaignInput, rawInput(f, timeZone))
   if (!parsed.success) {
@@ -197,7 +201,9 @@ export function readCampaignForm(
       return { field: t('campaignForm.field.schedule'), reason: t('campaignForm.badAt') }
     return { field: fieldLabel(path, t), reason: issue.message }
   }
-  const problem = createCampaignProblem(parsed.output, timeZone)
+  const problem = createCampaignProblem(parsed.output, timeZone, now)
+  if (problem?.startsWith('schedule.at: '))
+    return { field: t('campaignForm.field.schedule'), reason: t('campaignForm.pastAt') }
   if (problem) {
     const i = problem.indexOf(': ')
     return { field: fieldLabel(problem.slice(0, i), t), reason: problem.slice(i + 2) }

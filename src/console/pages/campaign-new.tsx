@@ -247,7 +247,7 @@ export const campaignNewPage: ConsolePage = {
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
       const f = formValues(await c.req.parseBody())
       const appid = accountOf(c)
-      const read = readCampaignForm(f, deps.timeZone, c.var.t)
+      const read = readCampaignForm(f, deps.timeZone, c.var.t, deps.clock.now())
       if (!('input' in read)) return show(c, f, read)
       const actor = actorOf(c)
       const created = await createCampaign(deps, actor, { ...read.input, appid })

@@ -338,4 +338,36 @@ forEachDatabase('console campaigns', (db) => {
     // The default account's page is not paged (one campaign).
     expect(await get('/console/campaigns')).not.toContain('更早 →')
   })
+
+  it('refuses a one-shot time that has passed, and scheduling a draft that waited past its time', async () => {
+    const named = (name: string) => campaigns().then((all) => all.filter((c) => c.name === name))
+    const post = (name: string, at: string) =>
+      postForm(app, '/console/campaigns/new', op.cookie, { ...valid(op.csrf), name, at })
+    // 10:00:30 in Shanghai: 4 days ago and 10:00 yesterday have passed; this minute has not
+    for (const at of ['2026-11-16T10:00', '2026-11-19T10:00', '2026-11-20T09:59']) {
+      const res = await post('过去', at)
+      expect(res.status, at).toBe(400)
+      const html = await res.text()
+      expect(/<p class="notice error" role="alert">([^<]*)<\/p>/.exec(html)?.[1]).toBe(
+        '时间：发送时间已过，请选择此刻或之后的时间（一次性推送在所选时间发送）',
+      )
+    }
+    expect(await named('过去')).toEqual([])
+    expect((await post('此刻', '2026-11-20T10:00')).status).toBe(303)
+    expect((await post('稍后', '2026-11-20T10:05')).status).toBe(303)
+    const [later] = await named('稍后')
+    // the draft waits past its time: scheduling it is refused (it would be sent at once)
+    clock.advance(10 * 60_000)
+    try {
+      const move = (m: string) =>
+        postForm(app, `/console/campaigns/${later!.id}/${m}`, op.cookie, { _csrf: op.csrf })
+      const refused = await move('schedule')
+      expect(refused.status).toBe(409)
+      expect(await refused.text()).toContain('发送时间已过：请先编辑推送')
+      expect((await named('稍后'))[0]!.status).toBe('draft')
+      expect((await move('finish')).status).toBe(303)
+    } finally {
+      clock.advance(-10 * 60_000)
+    }
+  })
 })

@@ -195,6 +195,8 @@ export const campaignsPage: ConsolePage = {
       const result = await changeCampaign(deps, actor, { appid, id, move })
       if (!result) throw new ConsoleRefusal(404, 'campaigns.unknown')
       const moveName = t(`campaigns.move.${move}`)
+      if (!result.moved && 'sendTimePassed' in result)
+        throw new ConsoleRefusal(409, 'campaigns.sendTimePassed')
       if (!result.moved)
         throw new ConsoleRefusal(409, 'campaigns.cannotMove', {
           status: t(`campaigns.status.${result.status}` as MessageKey),
