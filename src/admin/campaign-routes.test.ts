@@ -105,4 +105,71 @@ forEachDatabase('operator API: one-shot campaign times', (get) => {
       clock.advance(-3600_000)
     }
   })
+
+  it('refuses to resume a one-shot paused before its first run once its time has passed', async () => {
+    const made = await call('POST', '/campaigns', campaign('paused', '2026-11-20T10:30:00+08:00'))
+    expect((await call('POST', `/campaigns/${made.json.id}/schedule`)).status).toBe(200)
+    expect((await call('POST', `/campaigns/${made.json.id}/pause`)).status).toBe(200)
+    clock.advance(3600_000) // 11:00:30: its 10:30 has passed while it was paused
+    try {
+      const refused = await call('POST', `/campaigns/${made.json.id}/resume`)
+      expect([refused.status, refused.json.message]).toEqual([
+        409,
+        expect.stringMatching(/^schedule\.at: the send time has passed.*edit its time first/),
+      ])
+      const row = await get()
+        .db.selectFrom('campaigns')
+        .select('status')
+        .where('id', '=', made.json.id)
+        .executeTakeFirstOrThrow()
+      expect(row.status).toBe('paused')
+      // one paused after its run started resumes (its run goes on)
+      await get()
+        .db.insertInto('campaign_runs')
+        .values({
+          campaign_id: made.json.id,
+          slot: new Date('2026-11-20T02:30:00Z'),
+          status: 'enqueuing',
+          lease_until: clock.now(),
+          created_at: clock.now(),
+          finished_at: null,
+          pruned_at: null,
+        })
+        .execute()
+      expect((await call('POST', `/campaigns/${made.json.id}/resume`)).status).toBe(200)
+    } finally {
+      clock.advance(-3600_000)
+    }
+  })
+
+  it('tells an edit of a campaign that started sending that it started, not that its time passed', async () => {
+    const made = await call('POST', '/campaigns', campaign('ran', '2026-11-20T10:30:00+08:00'))
+    expect((await call('POST', `/campaigns/${made.json.id}/schedule`)).status).toBe(200)
+    await get()
+      .db.insertInto('campaign_runs')
+      .values({
+        campaign_id: made.json.id,
+        slot: new Date('2026-11-20T02:30:00Z'),
+        status: 'enqueued',
+        lease_until: clock.now(),
+        created_at: clock.now(),
+        finished_at: clock.now(),
+        pruned_at: null,
+      })
+      .execute()
+    clock.advance(3600_000)
+    try {
+      const edited = await call(
+        'PATCH',
+        `/campaigns/${made.json.id}`,
+        campaign('ran, renamed', '2026-11-20T10:30:00+08:00'),
+      )
+      expect([edited.status, edited.json.message]).toEqual([
+        409,
+        expect.stringMatching(/has started sending/),
+      ])
+    } finally {
+      clock.advance(-3600_000)
+    }
+  })
 })

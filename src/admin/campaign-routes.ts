@@ -35,6 +35,7 @@ import type { OperatorDeps } from './operator-deps.js'
 import {
   campaignReportView,
   campaignView,
+  editRefusal,
   findCampaign,
   listCampaigns,
 } from './reads/campaign-views.js'
@@ -66,17 +67,21 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
     const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
     const b = await parseBody(c, createCampaignInput)
+    const refused = (why: 'started' | 'finished') =>
+      new HTTPException(409, {
+        message:
+          why === 'started'
+            ? 'the campaign has started sending (a run was enqueued): finish it and make another'
+            : 'a finished campaign cannot be edited',
+      })
+    // One that can no longer be edited says so first, whatever the body (its time has passed).
+    const refusal = await editRefusal(o.db, campaign)
+    if (refusal) throw refused(refusal)
     const problem = createCampaignProblem(b, o.timeZone, o.clock.now())
     if (problem) throw new HTTPException(400, { message: problem })
     const result = await updateCampaign(o, apiActor(c), { ...b, appid, id: campaign.id })
     if (!result) throw new HTTPException(404, { message: 'no such campaign' })
-    if (result.status !== 'updated')
-      throw new HTTPException(409, {
-        message:
-          result.status === 'started'
-            ? 'the campaign has started sending (a run was enqueued): finish it and make another'
-            : 'a finished campaign cannot be edited',
-      })
+    if (result.status !== 'updated') throw refused(result.status)
     return c.json(result.campaign)
   })
 

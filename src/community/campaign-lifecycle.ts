@@ -8,6 +8,7 @@
  */
 import type { Transaction } from 'kysely'
 import type { CampaignStatus, Database } from '../db/schema.js'
+import { startedCampaigns } from './campaign-edit.js'
 import { campaignSourcePrefix } from './campaigns.js'
 import { cancelSource, holdSource, releaseSource } from './outbox.js'
 
@@ -41,7 +42,10 @@ export type CampaignMoveResult =
     }
   /** The campaign was in a status this move does not start from. */
   | { moved: false; status: CampaignStatus }
-  /** `schedule` of a one-shot draft whose send time has passed ({@link sendTimePassed}). */
+  /**
+   * `schedule` of a one-shot draft, or `resume` of one paused before its first run, whose send time
+   * has passed ({@link sendTimePassed}).
+   */
   | { moved: false; status: CampaignStatus; sendTimePassed: Date }
 
 /**
@@ -63,7 +67,14 @@ export async function moveCampaign(
   const m = CAMPAIGN_MOVES[o.move]
   if (!(m.from as readonly CampaignStatus[]).includes(row.status))
     return { moved: false, status: row.status }
-  if (o.move === 'schedule' && row.run_at && sendTimePassed(row.run_at, o.now))
+  // A one-shot whose time passed before it started would be sent at once: scheduling it, or
+  // resuming it paused before its first run, is refused until its time is edited.
+  if (
+    (o.move === 'schedule' || o.move === 'resume') &&
+    row.run_at &&
+    sendTimePassed(row.run_at, o.now) &&
+    (o.move === 'schedule' || !(await startedCampaigns(trx, [o.id])).has(o.id))
+  )
     return { moved: false, status: row.status, sendTimePassed: row.run_at }
   await trx
     .updateTable('campaigns')
