@@ -1,7 +1,9 @@
+import { sql, type Transaction } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Budget } from '../src/budget.js'
 import { databaseMemberStore } from '../src/community/members.js'
 import { loadConfig } from '../src/config.js'
+import type { Database } from '../src/db/schema.js'
 import { silentLogger } from '../src/logger.js'
 import { type SandboxApi, startSandboxApi } from '../src/sandbox/wechat-api-server.js'
 import type { ApiClient } from '../src/wechat/api/client.js'
@@ -10,6 +12,7 @@ import { parseXml } from '../src/wechat/codec.js'
 import { toInboundMessage } from '../src/wechat/message.js'
 import { addMembers } from '../test/analytics-fixtures.js'
 import { forEachDatabase } from '../test/databases.js'
+import { holdTransaction, waitingForLock } from '../test/held-transaction.js'
 import { sandboxClient } from '../test/sandbox-client.js'
 import { backfillUnionidsJob } from './backfill-unionids.js'
 import { jobs } from './index.js'
@@ -198,6 +201,37 @@ forEachDatabase('backfill-unionids', (get, dbName) => {
     expect(c.sizes).toEqual([5])
     expect(again.accounts).toMatchObject({ [appid]: { asked: 0, unfollowed: 0, stop: 'end' } })
   })
+
+  it.runIf(dbName === 'postgres')(
+    "locks the rows it writes in the push path's order, so a push batch holding one never deadlocks with it",
+    async () => {
+      const appid = 'wxlockorder00001'
+      // p (first in openid order) unfollowed unheard, q has a unionid to fill
+      await addMembers(get().db, appid, 'lk-', 2, now)
+      const [p, q] = ['lk-0', 'lk-1']
+      wx.setUser(p, { subscribe: false })
+      wx.setUser(q, { unionid: 'u-lk-1' })
+      const lock = (trx: Transaction<Database>, openid: string) =>
+        sql`select 1 from members where appid = ${appid} and openid = ${openid}
+          for no key update`.execute(trx)
+      // a push batch that has locked p and goes on to q (members.ts receiveAll: openid order)
+      let batchTrx!: Transaction<Database>
+      const batch = await holdTransaction(get().db, async (trx) => {
+        batchTrx = trx
+        await lock(trx, p)
+      })
+      const job = run([appid], clients([appid]).api)
+      await waitingForLock(get().db, '%members%')
+      // The batch takes q: the job must not hold it while waiting for p (PostgreSQL would abort
+      // one of them as a deadlock).
+      await lock(batchTrx, q)
+      batch.commit()
+      await batch.done
+      const result = await job
+      expect(result.accounts).toMatchObject({ [appid]: { filled: 1, unfollowed: 1 } })
+      expect((await following(appid)).map((m) => m.subscribed)).toEqual([false, true])
+    },
+  )
 
   it('keeps a member whose follow was recorded after the question following', async () => {
     const appid = `wxrace${dbName}`

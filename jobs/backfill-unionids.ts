@@ -141,6 +141,14 @@ async function batch(
     walk: next,
     called: true,
     write: async (trx) => {
+      // Every row both updates write, locked first in one order — the push path's (batches lock
+      // members by openid in code-unit order, members.ts receiveAll) — so the job and a batch of
+      // pushes never wait on each other in a circle.
+      const openids = [...new Set([...found.map((i) => i.openid), ...gone])]
+      await sql`select 1 from members where appid = ${appid}
+        and openid in (${sql.join(openids)}) order by openid collate "C" for no key update`.execute(
+        trx,
+      )
       let filled = 0
       if (found.length > 0) {
         const r = await sql`
