@@ -10,6 +10,7 @@ import { pruneAuditLog } from '../src/community/audit-log.js'
 import { pruneCampaignRecipients } from '../src/community/campaign-retention.js'
 import { syncJoinWays } from '../src/community/join-ways.js'
 import { pruneOutbox } from '../src/community/outbox.js'
+import { settleNonAccountItems } from '../src/community/outbox-accounts.js'
 import { databaseTokenStore } from '../src/community/token-store.js'
 import { deleteInBatches } from '../src/db/delete-in-batches.js'
 import type { Database } from '../src/db/schema.js'
@@ -72,6 +73,13 @@ export const pruneSteps: PruneStep[] = [
       })
       return r.recipients
     },
+  },
+  {
+    // Not a deletion: waiting items no dispatcher will ever send (their appid is the mini
+    // program's or WeCom's, src/community/outbox-accounts.ts) are settled `skipped`, so the
+    // backlog figures do not count them for ever; the outbox step deletes them in their time.
+    name: 'outboxNonAccount',
+    prune: ({ db, slot }) => settleNonAccountItems(db, { now: slot }),
   },
   {
     name: 'outbox',

@@ -76,6 +76,7 @@ import * as m0075 from './0075_outbox_expiring_claimed.js'
 import * as m0076 from './0076_cs_window_quota.js'
 import * as m0077 from './0077_cs_window_refusals.js'
 import * as m0078 from './0078_order_expire_error.js'
+import * as m0079 from './0079_outbox_non_account_items.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -151,4 +152,5 @@ export const migrations: Record<string, Migration> = {
   '0076_cs_window_quota': m0076,
   '0077_cs_window_refusals': m0077,
   '0078_order_expire_error': m0078,
+  '0079_outbox_non_account_items': m0079,
 }

@@ -2,7 +2,9 @@
  * Telling a member something outside a reply (points from an operator, an invite reward, a
  * purchase): a customer-service text through the outbox, in the caller's transaction. The outbox
  * skips members outside the 48-hour window or otherwise unreachable, and `source` makes each
- * notice at most once per member.
+ * notice at most once per member. A member who follows no official account (under the mini
+ * program's appid, or a WeCom contact's) has no OA chat: nothing is enqueued for them
+ * (outbox-accounts.ts).
  */
 import type { Kysely } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
@@ -10,7 +12,10 @@ import type { Database, OutboxLane } from '../db/schema.js'
 import { enqueue } from './outbox.js'
 import type { LedgerOutcome } from './points-ledger.js'
 
-/** Enqueues a customer-service text to one member; false if `source` was used for them before. */
+/**
+ * Enqueues a customer-service text to one member; false if `source` was used for them before, or
+ * their appid is not an official account's.
+ */
 export async function notifyMember(
   db: Kysely<Database>,
   n: {

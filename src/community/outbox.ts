@@ -51,6 +51,7 @@ import {
   type WindowRefusal,
   type WindowUse,
 } from './cs-window.js'
+import { nonAccountAppids } from './outbox-accounts.js'
 import { EXPIRED, expireItems } from './outbox-expiry.js'
 import { type RateLimit, returnToBucket, takeFromBucket } from './rate-buckets.js'
 import {
@@ -93,12 +94,20 @@ export interface OutboxMessage {
   expiresAt?: Date
 }
 
-/** Enqueues messages; duplicates of (appid, source, openid) are ignored. Returns how many were new. */
+/**
+ * Enqueues messages; duplicates of (appid, source, openid) are ignored, and so are messages to an
+ * appid that is not an official account's — a mini-program-only member, a WeCom contact — which no
+ * dispatcher would ever send (outbox-accounts.ts). Returns how many were new.
+ */
 export async function enqueue(
   db: Kysely<Database>,
-  messages: OutboxMessage[],
+  all: OutboxMessage[],
   now: Date,
 ): Promise<number> {
+  if (all.length === 0) return 0
+  const appids = all.map((m) => m.appid)
+  const elsewhere = await nonAccountAppids(db, appids)
+  const messages = elsewhere.size === 0 ? all : all.filter((m) => !elsewhere.has(m.appid))
   let added = 0
   for (let i = 0; i < messages.length; i += 1000) {
     const rows = await db

@@ -194,6 +194,33 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect((await buy(u.token, { sku: 'flash-tea' })).json.code).toBe('LIMIT_REACHED')
   })
 
+  it('earns a mini-program-only buyer 首次购买 at the first purchase, queuing no OA notice they could never get', async () => {
+    const u = await login()
+    expect(u.member).toMatchObject({ follower: false })
+    const order = await buy(u.token, { sku: 'vip-90' })
+    expect((await pay.pay(order.json.order.outTradeNo)).answer!.status).toBe(204)
+    const badges = await get()
+      .db.selectFrom('member_badges')
+      .select('badge_key')
+      .where('member_id', '=', u.member.id)
+      .execute()
+    expect(badges).toEqual([{ badge_key: 'first_purchase' }])
+    // an official account's customer-service message cannot reach a mini-program openid, and no
+    // dispatcher serves the mini program's appid: such an item would wait for ever
+    const items = await get()
+      .db.selectFrom('push_outbox')
+      .select(['appid', 'kind', 'source'])
+      .where('openid', '=', u.openid)
+      .execute()
+    expect(items).toEqual([])
+    const due = await get()
+      .db.selectFrom('push_outbox')
+      .select('id')
+      .where('appid', '=', shop.settings.mpAppid)
+      .execute()
+    expect(due).toEqual([])
+  })
+
   it('merges a mini-program user with the OA follower of the same unionid', async () => {
     const follower = await get()
       .db.insertInto('members')
