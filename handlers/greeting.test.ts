@@ -31,5 +31,15 @@ forEachDatabase('greetings through the OA chat', (get) => {
     expect((await wx.text('o_greeting', '你好我想问个问题')).reply!.Content).toMatch(
       /^我还不太明白/,
     )
+    // the quoted text is cut between characters, never inside an emoji (a surrogate pair or a
+    // joined family)
+    for (const [sent, quoted] of [
+      ['aaaaaaaaaaaaaaaaaaa😀b', 'aaaaaaaaaaaaaaaaaaa😀…'],
+      ['aaaaaaaaaaaaaaaaaaa👨‍👩‍👧x', 'aaaaaaaaaaaaaaaaaaa👨‍👩‍👧…'],
+    ]) {
+      const reply = (await wx.text('o_greeting', sent!)).reply!.Content as string
+      expect(reply, sent).toContain(`「${quoted}」`)
+      expect(reply).not.toMatch(/\p{Cs}/u)
+    }
   })
 })

@@ -51,8 +51,9 @@ forEachDatabase('提醒 / 取消提醒 and the reminder template through the OA 
     expect((await wx.text('o_remind', '取消提醒')).reply!.Content).toBe(
       '已关闭签到提醒。想再开启，回复「提醒」。',
     )
+    // not on: 提醒 would turn it on at the time chosen before, so that is the time it names
     expect((await wx.text('o_remind', 'unremind')).reply!.Content).toBe(
-      '你还没有开启签到提醒。回复「提醒」开启，每天 20:00 提醒你签到。',
+      '你还没有开启签到提醒。回复「提醒」开启，每天 20:30 提醒你签到。',
     )
     expect(await reminder('o_remind')).toMatchObject({ enabled: false })
     // a time given again keeps the one chosen before when none is given

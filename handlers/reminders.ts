@@ -11,6 +11,7 @@ import {
   formatMinutes,
   parseReminderTime,
   type ReminderSettings,
+  reminderOf,
   setReminder,
 } from '../src/community/checkin-reminders.js'
 import { text } from '../src/wechat/reply.js'
@@ -58,9 +59,12 @@ export function register(router: Router): void {
       group: 'settings',
     },
     async (ctx) => {
-      if (await cancelReminder(ctx.db, ctx.member.id, ctx.clock.now()))
+      const settings = reminderSettings(ctx)
+      if (await cancelReminder(ctx.db, ctx.member.id, ctx.clock.now(), settings.defaultMinute))
         return text(ctx.t('reminder.off'))
-      const time = formatMinutes(reminderSettings(ctx).defaultMinute)
+      // 提醒 turns it on at the time chosen before, if any (setReminder): say that one.
+      const before = await reminderOf(ctx.db, ctx.member.id)
+      const time = formatMinutes(before?.minute ?? settings.defaultMinute)
       return text(ctx.t('reminder.notOn', { time }))
     },
   )
