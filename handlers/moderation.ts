@@ -8,7 +8,7 @@
 import type { BotContext } from '../src/bot/context.js'
 import type { Router } from '../src/bot/router.js'
 import { ensureDefaultActivities, findActivity } from '../src/community/activities.js'
-import { audit } from '../src/community/audit-log.js'
+import { type AuditAction, audit } from '../src/community/audit-log.js'
 import { memberByIdentity } from '../src/community/identities.js'
 import { findMember } from '../src/community/members.js'
 import { announce, isModerator } from '../src/community/moderation.js'
@@ -22,7 +22,7 @@ const MODERATOR = { group: 'moderator', scope: 'moderator' } as const
 const actor = (ctx: BotContext) => `${ctx.channel.kind}:${ctx.channel.externalId}`
 
 /** Runs `fn` for moderators; refuses (and audits the attempt) for everyone else. */
-function moderated(action: string, fn: (ctx: BotContext) => Promise<string>) {
+function moderated(action: AuditAction, fn: (ctx: BotContext) => Promise<string>) {
   return async (ctx: BotContext) => {
     const now = ctx.clock.now()
     if (!(await isModerator(ctx.db, ctx.channel))) {

@@ -5,7 +5,13 @@
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { audit, expiredAuditEntries, pruneAuditLog, REFUSED } from './audit-log.js'
+import {
+  type AuditEntryAction,
+  audit,
+  expiredAuditEntries,
+  pruneAuditLog,
+  REFUSED,
+} from './audit-log.js'
 
 const DAY = 86_400_000
 
@@ -13,7 +19,7 @@ forEachDatabase('audit log retention', (get, dbName) => {
   const now = new Date('2026-11-25T20:47:00Z')
   const ago = (days: number) => new Date(now.getTime() - days * DAY)
   const appid = `wxaudit_${dbName}`
-  const add = (action: string, at: Date) =>
+  const add = (action: AuditEntryAction, at: Date) =>
     audit(get().db, { appid, actor: 'op1', action, target: 't', details: null, now: at })
   /** The ages (days) of the account's entries of `action` left, oldest first. */
   const left = async (refused: boolean) =>

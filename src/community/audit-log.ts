@@ -6,10 +6,72 @@ import { type Kysely, sql, type Transaction } from 'kysely'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 import type { Database } from '../db/schema.js'
 
+/**
+ * Every action the audit log records, as `<area>.<verb>`: each operator action
+ * (src/admin/actions/, the console's operator and sign-in routes), the analytics rebuild, and the
+ * moderators' commands (handlers/moderation.ts), which a non-moderator's attempt records as
+ * `<action>.refused`. The console names each one (src/console/code-labels.ts); `tsc` fails on an
+ * action without its words.
+ */
+export const AUDIT_ACTIONS = [
+  'activity.create',
+  'activity.update',
+  'activity.award',
+  'activity.open',
+  'activity.close',
+  'analytics.alert_settings',
+  'analytics.rebuild',
+  'announce',
+  'badge.update',
+  'badge.enable',
+  'badge.disable',
+  'campaign.create',
+  'campaign.update',
+  'campaign.schedule',
+  'campaign.pause',
+  'campaign.resume',
+  'campaign.finish',
+  'console.login',
+  'invite.qr',
+  'journey.adopt',
+  'journey.activate',
+  'journey.pause',
+  'member.opt_out',
+  'member.opt_in',
+  'moderator.add',
+  'moderator.remove',
+  'operator.add',
+  'operator.disable',
+  'operator.enable',
+  'operator.passwd',
+  'order.refund',
+  'points.grant',
+  'points.deduct',
+  'product.create',
+  'product.update',
+  'reconciliation.run',
+  'reconciliation.resolve',
+  'redemption.cancel',
+  'review.hide',
+  'review.unhide',
+  'reward.create',
+  'reward.update',
+  'rule.update',
+  'tags.add',
+] as const
+
+/** The action of a refused operator call: a wrong or missing token, a 4xx answer (admin-auth.ts). */
+export const REFUSED = 'refused'
+
+/** An action (see {@link AUDIT_ACTIONS}). */
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+/** What an entry records: an action, a moderator's command refused, or a refused API call. */
+export type AuditEntryAction = AuditAction | `${AuditAction}.refused` | typeof REFUSED
+
 export interface AuditEntry {
   appid: string
   actor: string
-  action: string
+  action: AuditEntryAction
   target: string
   details: unknown
   now: Date
@@ -35,9 +97,6 @@ export async function audit(
     })
     .execute()
 }
-
-/** The action of a refused operator call: a wrong or missing token, a 4xx answer (admin-auth.ts). */
-export const REFUSED = 'refused'
 
 /** How long audit entries are kept (from configuration), in days. */
 export interface AuditRetention {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { browserSuite, consolePages, SHOTS } from '../../test/browser-kit.js'
 import { seedOperators } from '../../test/console-kit.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
-import { audit } from '../community/audit-log.js'
+import { type AuditAction, audit } from '../community/audit-log.js'
 
 vi.setConfig({ testTimeout: 60_000 })
 
@@ -23,13 +23,14 @@ browserSuite('community in a browser', (db, browser) => {
     await seedOperators(db().db, new Date())
     const now = new Date()
     const appid = SAFE_ACCOUNT.appid
-    for (const [action, target] of [
+    const entries: [AuditAction, string][] = [
       ['reward.create', 'tea-cup'],
       ['campaign.pause', 'spring-sale'],
       ['reward.update', 'tea-cup'],
       ['campaign.pause', 'weekly-digest'],
       ['moderator.add', 'oa:o_alice@*'],
-    ])
+    ]
+    for (const [action, target] of entries)
       await audit(db().db, {
         appid,
         actor: 'op1',

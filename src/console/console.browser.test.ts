@@ -79,6 +79,24 @@ browserSuite('console in a browser', (db, browser) => {
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('跳到正文')
   })
 
+  it('loads with no console error: the icon is inline, nothing asks for /favicon.ico', async () => {
+    const page = await open()
+    const errors: string[] = []
+    const icons: string[] = []
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/favicon.ico') icons.push(r.url())
+    })
+    await page.goto(`${server.url}/console/login`)
+    await page.waitForLoadState('networkidle')
+    expect(icons).toEqual([])
+    expect(errors).toEqual([])
+    const icon = await page.evaluate(() => document.querySelector('link[rel="icon"]')?.outerHTML)
+    expect(icon).toMatch(/href="data:image\/svg\+xml,/)
+  })
+
   it('refuses a wrong password, then a name after 5 failures', async () => {
     const page = await open()
     await signInWith(page, 'op1', 'not-the-password')

@@ -71,6 +71,14 @@ forEachDatabase('console', (db) => {
     expect(login.headers.get('content-security-policy')).toContain("script-src 'self'")
   })
 
+  it('names its icon inline, which the CSP allows: the browser asks for no /favicon.ico', async () => {
+    const login = await request('/console/login')
+    const icon = /<link rel="icon" href="([^"]+)"/.exec(await login.text())?.[1]
+    expect(icon).toMatch(/^data:image\/svg\+xml,/)
+    const csp = login.headers.get('content-security-policy') ?? ''
+    expect(/img-src ([^;]*)/.exec(csp)?.[1]?.split(' ')).toContain('data:')
+  })
+
   it('signs in with a session cookie that is HttpOnly, SameSite=Strict, Path=/console', async () => {
     const res = await postLogin(app, 'owner1', passwordOf('owner1'))
     expect(res.status).toBe(303)

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type Audited, auditedAction } from '../admin/actions/audited-action.js'
 import { systemClock } from '../clock.js'
+import type { AuditAction } from '../community/audit-log.js'
 import { loadConfig } from '../config.js'
 import { closeDatabase, openDatabase } from '../db/open-database.js'
 import { createLogger } from '../logger.js'
@@ -65,7 +66,7 @@ try {
   const { db } = database
   const now = systemClock.now()
   let code = 0
-  const audited = <R>(action: string, run: (trx: typeof db) => Promise<Audited<R>>) =>
+  const audited = <R>(action: AuditAction, run: (trx: typeof db) => Promise<Audited<R>>) =>
     auditedAction(db, { appid: '-', actor: { name: 'cli' }, action, target: name!, now }, run)
   try {
     if (command === 'list') {
@@ -87,7 +88,9 @@ try {
       }))
       console.log(`added ${o.name} (${o.role})`)
     } else {
-      const o = await audited(`operator.${command}`, async (trx) => {
+      // `command` was checked against the list above
+      const action = `operator.${command as 'disable' | 'enable' | 'passwd'}` as const
+      const o = await audited(action, async (trx) => {
         const done =
           command === 'passwd'
             ? await setOperatorPassword(trx, { name: name!, password, now })

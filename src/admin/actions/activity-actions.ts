@@ -6,7 +6,7 @@ import { awardParticipants, occurrenceOf, periodOf } from '../../community/activ
 import type { Database } from '../../db/schema.js'
 import { day, int } from '../../routes/validate.js'
 import { membersByOpenid } from '../reads/members-by-openid.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { isCron } from './campaign-input.js'
 
 /** An activity row. */
@@ -56,7 +56,7 @@ export async function createActivity(
 ): Promise<Activity | undefined> {
   const { appid, ...b } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'activity.create', target: b.key, now }
+  const step = { appid, actor, action: 'activity.create', target: b.key, now } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const created = await trx
       .insertInto('activities')
@@ -95,7 +95,7 @@ export async function updateActivity(
     action: 'activity.update',
     target: activity.key,
     now,
-  }
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const updated = await trx
       .updateTable('activities')
@@ -138,7 +138,7 @@ export async function awardActivity(
     target: a.key,
     now,
     commit: 'after' as const,
-  }
+  } satisfies AuditedStep
   return auditedAction<AwardActivityResult>(deps.db, step, async (db) => {
     const memberIds = members.map((m) => m.id)
     const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone, t: deps.t }

@@ -10,7 +10,7 @@ import {
   type StoredSettings,
   writeAlertSettings,
 } from '../../analytics/alert-rules.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link updateAlertSettings}: the engine's schema (`PUT analytics/alert-settings`). */
 export const updateAlertSettingsInput = alertSettingsPatch
@@ -34,7 +34,13 @@ export async function updateAlertSettings(
   const unknown = (patch.robotChats ?? []).filter((chat) => !input.robotChats.includes(chat))
   if (unknown.length > 0) return { status: 'unknown_robot_chats', chats: unknown }
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'analytics.alert_settings', target: appid, now }
+  const step = {
+    appid,
+    actor,
+    action: 'analytics.alert_settings',
+    target: appid,
+    now,
+  } satisfies AuditedStep
   return auditedAction<UpdateAlertSettingsResult>(deps.db, step, async (trx) => {
     const stored = await writeAlertSettings(trx, appid, patch, now)
     return { result: { status: 'saved', stored }, details: { change: patch, stored } }

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../../test/databases.js'
+import type { AuditAction } from '../../community/audit-log.js'
 import { auditedAction } from './audited-action.js'
 import { createReward } from './reward-actions.js'
 
@@ -35,7 +36,8 @@ forEachDatabase('audited operator actions', (get) => {
 
   it('rolls the entry back with a failing change, and writes it after work that commits itself', async () => {
     const db = get().db
-    const step = { appid, actor: alice, action: 'test.fail', target: 't', now }
+    // actions of this test alone, so that no other file's entries are counted
+    const step = { appid, actor: alice, action: 'test.fail' as AuditAction, target: 't', now }
     await expect(
       auditedAction(db, step, async (trx) => {
         await trx
@@ -54,7 +56,7 @@ forEachDatabase('audited operator actions', (get) => {
     ).rejects.toThrow('boom')
     expect(await entries('test.fail')).toHaveLength(0)
 
-    const after = { ...step, action: 'test.after', commit: 'after' as const }
+    const after = { ...step, action: 'test.after' as AuditAction, commit: 'after' as const }
     const result = await auditedAction(db, after, async (own) => {
       const n = await own
         .selectFrom('audit_log')

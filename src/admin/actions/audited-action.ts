@@ -5,7 +5,7 @@
  */
 import type { Kysely, Transaction } from 'kysely'
 import type { Clock } from '../../clock.js'
-import { audit } from '../../community/audit-log.js'
+import { type AuditAction, audit } from '../../community/audit-log.js'
 import type { Database } from '../../db/schema.js'
 
 /** Who acts: the API's bearer-token holder is `operator`; the console passes the operator's name. */
@@ -27,8 +27,8 @@ export interface ActionDeps {
 export interface AuditedStep {
   appid: string
   actor: Actor
-  /** `points.grant`, `reward.create`, `campaign.pause` … */
-  action: string
+  /** `points.grant`, `reward.create`, `campaign.pause` … (AUDIT_ACTIONS) */
+  action: AuditAction
   target: string
   now: Date
   /**
@@ -49,7 +49,7 @@ export interface Audited<T> {
   result: T
   details?: unknown
   target?: string
-  action?: string
+  action?: AuditAction
 }
 
 /**

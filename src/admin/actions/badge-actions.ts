@@ -6,7 +6,7 @@
 import * as v from 'valibot'
 import { badgePredicate, effectiveBadgeRules } from '../../community/badges.js'
 import { int } from '../../routes/validate.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** One line of text a member reads: no line breaks or control characters. */
 const line = (max: number) =>
@@ -42,7 +42,7 @@ export async function putBadgeRule(
   const { appid, key, ...body } = input
   const now = deps.clock.now()
   const row = { ...body, predicate: JSON.stringify(body.predicate), updated_at: now }
-  const step = { appid, actor, action: 'badge.update', target: key, now }
+  const step = { appid, actor, action: 'badge.update', target: key, now } satisfies AuditedStep
   await auditedAction(deps.db, step, async (trx) => {
     await trx
       .insertInto('badge_rules')

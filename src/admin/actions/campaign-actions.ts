@@ -11,7 +11,7 @@ import {
 } from '../../community/campaign-lifecycle.js'
 import type { CampaignStatus } from '../../db/schema.js'
 import { type CampaignView, campaignView } from '../reads/campaign-views.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { type CreateCampaignInput, definitionOf } from './campaign-input.js'
 
 /**
@@ -25,7 +25,7 @@ export async function createCampaign(
 ): Promise<CampaignView> {
   const { appid, ...b } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'campaign.create', target: '', now }
+  const step = { appid, actor, action: 'campaign.create', target: '', now } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const created = await trx
       .insertInto('campaigns')
@@ -61,7 +61,13 @@ export async function updateCampaign(
 ): Promise<UpdateCampaignResult | undefined> {
   const { appid, id, ...b } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'campaign.update', target: String(id), now }
+  const step = {
+    appid,
+    actor,
+    action: 'campaign.update',
+    target: String(id),
+    now,
+  } satisfies AuditedStep
   return auditedAction<UpdateCampaignResult | undefined>(deps.db, step, async (trx) => {
     const r = await editCampaign(trx, { appid, id, definition: definitionOf(b), now })
     if (!r) return { result: undefined }
@@ -83,7 +89,13 @@ export async function changeCampaign(
 ): Promise<CampaignMoveResult | undefined> {
   const { appid, id, move } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: `campaign.${move}`, target: String(id), now }
+  const step = {
+    appid,
+    actor,
+    action: `campaign.${move}`,
+    target: String(id),
+    now,
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const r = await moveCampaign(trx, { appid, id, move, now })
     const details = r?.moved ? { outbox: r.outbox, runsStopped: r.runsStopped } : undefined

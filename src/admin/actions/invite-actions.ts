@@ -10,7 +10,7 @@ import {
 } from '../../community/invites.js'
 import type { Member } from '../../db/schema.js'
 import { qrImageUrl } from '../../wechat/api/qrcode.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link issueInviteQr} (`POST members/:openid/invite-qr`). */
 export const issueInviteQrInput = v.strictObject({
@@ -37,7 +37,13 @@ export async function issueInviteQr(
   const api = deps.wechat.api(appid)
   if (!api) return { status: 'no_api' }
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'invite.qr', target: member.openid, now }
+  const step = {
+    appid,
+    actor,
+    action: 'invite.qr',
+    target: member.openid,
+    now,
+  } satisfies AuditedStep
   return auditedAction<IssueInviteQrResult>(deps.db, { ...step, commit: 'after' }, async (db) => {
     const campaign = body.campaign
     const qr = await inviteQr(db, api, { member, campaign, now, settings: deps.invites })

@@ -9,7 +9,7 @@ import {
 } from '../../community/journey-catalog.js'
 import type { JourneyStep } from '../../community/journey-steps.js'
 import type { JourneysTable } from '../../db/schema.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import type { StrategiesInput } from './campaign-input.js'
 
 /** A journey as the API shows it. */
@@ -53,7 +53,13 @@ export async function createStrategyJourneys(
 ): Promise<JourneyView[]> {
   const { appid, templates } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'journey.adopt', target: 'segments', now }
+  const step = {
+    appid,
+    actor,
+    action: 'journey.adopt',
+    target: 'segments',
+    now,
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const made = await adoptJourneys(trx, { appid, now, templates })
     return {
@@ -76,7 +82,7 @@ export async function changeJourney(
   const { appid, id, status } = input
   const now = deps.clock.now()
   const action = status === 'active' ? 'journey.activate' : 'journey.pause'
-  const step = { appid, actor, action, target: String(id), now }
+  const step = { appid, actor, action, target: String(id), now } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const r = await setJourneyStatus(trx, { appid, id, status, now })
     return { result: r, details: r?.moved ? { outbox: r.outbox } : undefined }

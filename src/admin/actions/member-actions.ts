@@ -2,7 +2,7 @@
 import * as v from 'valibot'
 import { marketingOptOut } from '../../community/marketing-opt-out.js'
 import type { Member } from '../../db/schema.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link setMarketingOptOut}: `optOut` true excludes, false includes. */
 export const marketingOptOutInput = v.strictObject({ optOut: v.boolean() })
@@ -26,7 +26,7 @@ export async function setMarketingOptOut(
     action: optOut ? 'member.opt_out' : 'member.opt_in',
     target: member.openid,
     now: deps.clock.now(),
-  }
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const updated = await trx
       .updateTable('members')

@@ -13,6 +13,7 @@
  */
 import type { Kysely, Transaction } from 'kysely'
 import * as v from 'valibot'
+import type { AuditAction } from '../../community/audit-log.js'
 import type { Database } from '../../db/schema.js'
 import { DEPLOYMENT_APPID } from '../reads/audit-log.js'
 import type { ModeratorRow } from '../reads/community-reads.js'
@@ -64,7 +65,13 @@ const targetOf = (k: ModeratorKey) => `${k.channel}:${k.externalId}@${k.scope}`
 const auditAppid = (channel: string, appid: string) => (channel === 'oa' ? appid : DEPLOYMENT_APPID)
 
 /** The audited step of `actor`'s `action` on `key` made under `appid` (see {@link auditAppid}). */
-const stepOf = (actor: Actor, action: string, appid: string, key: ModeratorKey, now: Date) => ({
+const stepOf = (
+  actor: Actor,
+  action: AuditAction,
+  appid: string,
+  key: ModeratorKey,
+  now: Date,
+) => ({
   appid: auditAppid(key.channel, appid),
   actor,
   action,

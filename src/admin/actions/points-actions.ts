@@ -6,7 +6,7 @@ import { levelUpLine, notifyMember } from '../../community/notify.js'
 import { applyDelta, type LedgerOutcome, lockMember } from '../../community/points-ledger.js'
 import type { Database, Member } from '../../db/schema.js'
 import { INT_MAX } from '../../routes/validate.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { type OverLimit, overDailyLimit } from './grant-limit.js'
 
 /** The input of {@link grantPoints} (`POST members/:openid/points`). */
@@ -66,7 +66,7 @@ export async function grantPoints(
   const now = deps.clock.now()
   const key = ledgerKey(body.idempotencyKey)
   const action = body.delta > 0 ? 'points.grant' : 'points.deduct'
-  const step = { appid, actor, action, target: member.openid, now }
+  const step = { appid, actor, action, target: member.openid, now } satisfies AuditedStep
   return auditedAction<GrantPointsResult>(deps.db, step, async (trx) => {
     if (options.dailyLimit) {
       const over = await overDailyLimit(trx, actor.name, body.delta, now, deps.timeZone)

@@ -3,7 +3,7 @@ import * as v from 'valibot'
 import type { Product } from '../../db/schema.js'
 import { int, timestamp } from '../../routes/validate.js'
 import type { Shop } from '../../shop/maintenance.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** Whole fen, 1 fen to 1,000,000 元. */
 export const fen = v.pipe(
@@ -96,7 +96,7 @@ export async function createProduct(
   const now = deps.clock.now()
   const group = b.kind === 'group_buy'
   const membership = b.kind === 'membership'
-  const step = { appid, actor, action: 'product.create', target: b.sku, now }
+  const step = { appid, actor, action: 'product.create', target: b.sku, now } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const row = await trx
       .insertInto('products')
@@ -143,7 +143,13 @@ export async function updateProduct(
 ): Promise<UpdateProductResult> {
   const { sku, ...b } = input
   const appid = deps.shop.settings.appid
-  const step = { appid, actor, action: 'product.update', target: sku, now: deps.clock.now() }
+  const step = {
+    appid,
+    actor,
+    action: 'product.update',
+    target: sku,
+    now: deps.clock.now(),
+  } satisfies AuditedStep
   return auditedAction<UpdateProductResult>(deps.db, step, async (trx) => {
     const stored = await trx
       .selectFrom('products')

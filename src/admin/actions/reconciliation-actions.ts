@@ -5,7 +5,7 @@ import { day } from '../../routes/validate.js'
 import type { Shop } from '../../shop/maintenance.js'
 import { latestBillDate, type ReconcileOutcome, reconcileDay } from '../../shop/reconcile.js'
 import { mismatchView } from '../../shop/reconciliation-report.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link runReconciliation} (`POST shop/reconciliation`). */
 export const runReconciliationInput = v.strictObject({
@@ -50,10 +50,16 @@ export async function runReconciliation(
   const now = deps.clock.now()
   const latest = latestBillDate(now)
   if (input.date > latest) return { status: 'not_ready', latest }
-  const step = { appid: shop.settings.appid, actor, action: 'reconciliation.run', now }
+  const step = {
+    appid: shop.settings.appid,
+    actor,
+    action: 'reconciliation.run',
+    target: input.date,
+    now,
+  } satisfies AuditedStep
   return auditedAction<RunReconciliationResult>(
     deps.db,
-    { ...step, target: input.date, commit: 'after' },
+    { ...step, commit: 'after' },
     async (db) => {
       const { date, kinds } = input
       const run = { date, kinds, now, logger: deps.logger }
@@ -77,7 +83,13 @@ export async function resolveMismatch(
   const { appid } = deps.shop.settings
   const mchid = deps.shop.gateway.mchid
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'reconciliation.resolve', target: String(id), now }
+  const step = {
+    appid,
+    actor,
+    action: 'reconciliation.resolve',
+    target: String(id),
+    now,
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const row = await trx
       .updateTable('reconciliation_mismatches')

@@ -10,7 +10,7 @@ import type { Logger } from '../../logger.js'
 import { PayApiError } from '../../pay/gateway.js'
 import type { Shop } from '../../shop/maintenance.js'
 import { cancelCashback } from '../../shop/transfers.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** What a cancellation did. */
 export type CancelRedemptionResult =
@@ -36,7 +36,13 @@ export async function cancelRedemption(
 ): Promise<CancelRedemptionResult> {
   const { appid, id } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'redemption.cancel', target: String(id), now }
+  const step = {
+    appid,
+    actor,
+    action: 'redemption.cancel',
+    target: String(id),
+    now,
+  } satisfies AuditedStep
   return auditedAction<CancelRedemptionResult>(
     deps.db,
     { ...step, commit: 'after' },

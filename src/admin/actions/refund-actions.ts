@@ -4,7 +4,7 @@ import type { Logger } from '../../logger.js'
 import type { Shop } from '../../shop/maintenance.js'
 import { type RefundRequest, requestRefund } from '../../shop/refunds.js'
 import { sha256Hex } from '../../wechat/crypto.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { fen } from './product-actions.js'
 
 /** The input of {@link refundOrder} (`POST shop/orders/:no/refunds`). */
@@ -44,7 +44,7 @@ export async function refundOrder(
     action: 'order.refund',
     target: outTradeNo,
     now,
-  }
+  } satisfies AuditedStep
   return auditedAction(deps.db, { ...step, commit: 'after' }, async (db) => {
     const request = { outTradeNo, amountFen: b.amountFen, reason: b.reason, outRefundNo, now }
     const result = await requestRefund(db, shop.gateway, shop.settings, request, deps.logger)

@@ -9,7 +9,7 @@ import {
   type UnhideReviewResult,
   unhideReview as unhide,
 } from '../../community/reviews.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** Hides review `id` of the account; a second call answers `already_hidden` and audits nothing. */
 export async function hideReview(
@@ -18,7 +18,13 @@ export async function hideReview(
   input: { appid: string; id: number },
 ): Promise<HideReviewResult> {
   const now = deps.clock.now()
-  const step = { appid: input.appid, actor, action: 'review.hide', target: String(input.id), now }
+  const step = {
+    appid: input.appid,
+    actor,
+    action: 'review.hide',
+    target: String(input.id),
+    now,
+  } satisfies AuditedStep
   return auditedAction<HideReviewResult>(deps.db, step, async (trx) => {
     const result = await hide(trx, { ...input, now, timeZone: deps.timeZone })
     if (result.status !== 'hidden') return { result }
@@ -34,7 +40,13 @@ export async function unhideReview(
   input: { appid: string; id: number },
 ): Promise<UnhideReviewResult> {
   const now = deps.clock.now()
-  const step = { appid: input.appid, actor, action: 'review.unhide', target: String(input.id), now }
+  const step = {
+    appid: input.appid,
+    actor,
+    action: 'review.unhide',
+    target: String(input.id),
+    now,
+  } satisfies AuditedStep
   return auditedAction<UnhideReviewResult>(deps.db, step, async (trx) => {
     const result = await unhide(trx, { ...input, now, timeZone: deps.timeZone })
     if (result.status !== 'visible') return { result }

@@ -4,7 +4,7 @@ import * as v from 'valibot'
 import type { Database } from '../../db/schema.js'
 import { int } from '../../routes/validate.js'
 import { TRANSFER_MAX_FEN, TRANSFER_MIN_FEN } from '../../shop/transfer-bills.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 const fields = {
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(60)),
@@ -43,7 +43,13 @@ export async function createReward(
 ): Promise<Reward | undefined> {
   const { appid, ...body } = input
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'reward.create', target: String(body.code), now }
+  const step = {
+    appid,
+    actor,
+    action: 'reward.create',
+    target: String(body.code),
+    now,
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const row = await trx
       .insertInto('rewards')
@@ -80,7 +86,13 @@ export async function updateReward(
   }
   const changes = Object.fromEntries(Object.entries(set).filter(([, x]) => x !== undefined))
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'reward.update', target: String(code), now }
+  const step = {
+    appid,
+    actor,
+    action: 'reward.update',
+    target: String(code),
+    now,
+  } satisfies AuditedStep
   return auditedAction(deps.db, step, async (trx) => {
     const row = await trx
       .updateTable('rewards')

@@ -1,7 +1,7 @@
 /** An operator sets an account's points rule (its override of the `*` default). */
 import * as v from 'valibot'
 import { int } from '../../routes/validate.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link putRule} (`PUT rules/:rule`). */
 export const putRuleInput = v.strictObject({
@@ -39,7 +39,13 @@ export async function putRule(
     cap_period: body.capPeriod ?? null,
     enabled: body.enabled ?? true,
   }
-  const step = { appid, actor, action: 'rule.update', target: rule, now: deps.clock.now() }
+  const step = {
+    appid,
+    actor,
+    action: 'rule.update',
+    target: rule,
+    now: deps.clock.now(),
+  } satisfies AuditedStep
   await auditedAction(deps.db, step, async (trx) => {
     await trx
       .insertInto('point_rules')

@@ -3,7 +3,7 @@ import * as v from 'valibot'
 import type { WechatAccess } from '../../bot/context.js'
 import { tagMembers as tagAtWechat } from '../../wechat/api/users.js'
 import { membersByOpenid } from '../reads/members-by-openid.js'
-import { type ActionDeps, type Actor, auditedAction } from './audited-action.js'
+import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 
 /** The input of {@link tagMembers} (`POST tags/:tagid/members`). */
 export const tagMembersInput = v.strictObject({
@@ -35,7 +35,13 @@ export async function tagMembers(
   if (unknown.length) return { status: 'unknown', openids: unknown }
   await tagAtWechat(api, tagid, body.openids)
   const now = deps.clock.now()
-  const step = { appid, actor, action: 'tags.add', target: String(tagid), now }
+  const step = {
+    appid,
+    actor,
+    action: 'tags.add',
+    target: String(tagid),
+    now,
+  } satisfies AuditedStep
   return auditedAction<TagMembersResult>(deps.db, step, async (trx) => {
     await trx
       .insertInto('member_tags')

@@ -11,6 +11,7 @@ import { en as retention } from './retention.js'
 import { en as rewardsEn } from './rewards.js'
 import { en as shopEn } from './shop.js'
 import { en as systemEn } from './system.js'
+import { en as wechatEn } from './wechat.js'
 import type { MessageKey } from './zh-CN.js'
 
 export const en: Record<MessageKey, string> = {
@@ -142,4 +143,5 @@ export const en: Record<MessageKey, string> = {
   ...badgesEn,
   ...communityEn,
   ...shopEn,
+  ...wechatEn,
 }

@@ -1,4 +1,10 @@
-/** The words of 积分商城 (src/console/pages/reward*.tsx): Chinese, and English with the same keys. */
+/**
+ * The words of 积分商城 (src/console/pages/reward*.tsx): Chinese, and English with the same keys.
+ * Level names are the bot's (src/bot/messages/): operators and members call a level alike.
+ */
+import { en as botEn } from '../../bot/messages/en.js'
+import { zhCN as botZh } from '../../bot/messages/zh-CN.js'
+
 export const zhCN = {
   'rewards.title': '积分商城',
   'rewards.tabs': '积分商城子页面',
@@ -51,10 +57,10 @@ export const zhCN = {
   'rewards.levels': '等级',
   'rewards.levelsHint': '按累计获得的积分定级（兑换不会降级），倍数乘在每次发放的积分上',
   'rewards.level': '等级',
-  'rewards.level.bronze': '青铜',
-  'rewards.level.silver': '白银',
-  'rewards.level.gold': '黄金',
-  'rewards.level.diamond': '钻石',
+  'rewards.level.bronze': botZh['level.bronze'],
+  'rewards.level.silver': botZh['level.silver'],
+  'rewards.level.gold': botZh['level.gold'],
+  'rewards.level.diamond': botZh['level.diamond'],
   'rewards.levelMin': '累计积分门槛',
   'rewards.multiplier': '积分倍数',
   'rewards.levelMembers': '关注者人数',
@@ -199,10 +205,10 @@ export const en: Record<keyof typeof zhCN, string> = {
   'rewards.levelsHint':
     'Levels follow lifetime earned points (redeeming never demotes); the multiplier applies to every award',
   'rewards.level': 'Level',
-  'rewards.level.bronze': 'Bronze',
-  'rewards.level.silver': 'Silver',
-  'rewards.level.gold': 'Gold',
-  'rewards.level.diamond': 'Diamond',
+  'rewards.level.bronze': botEn['level.bronze'],
+  'rewards.level.silver': botEn['level.silver'],
+  'rewards.level.gold': botEn['level.gold'],
+  'rewards.level.diamond': botEn['level.diamond'],
   'rewards.levelMin': 'From lifetime points',
   'rewards.multiplier': 'Multiplier',
   'rewards.levelMembers': 'Followers',

@@ -11,6 +11,7 @@ import { zhCN as retention } from './retention.js'
 import { zhCN as rewardsZh } from './rewards.js'
 import { zhCN as shopZh } from './shop.js'
 import { zhCN as systemZh } from './system.js'
+import { zhCN as wechatZh } from './wechat.js'
 
 export const zhCN = {
   'app.title': '圈子运营后台',
@@ -139,6 +140,7 @@ export const zhCN = {
   ...badgesZh,
   ...communityZh,
   ...shopZh,
+  ...wechatZh,
 } as const
 
 /** A message key. */

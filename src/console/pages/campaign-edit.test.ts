@@ -181,7 +181,7 @@ forEachDatabase('console campaign edit', (db) => {
       [{ name: ' ' }, /^名称：/],
       [
         { b_value1: '这一段文字一共有二十一个字符长所以会被截断' },
-        /^版本 B · thing1：21 characters/,
+        /^版本 B · thing1：21 个字，超过 20 字的上限/,
       ],
       [{ scheduleKind: 'cron', cron: '0 10 * *' }, /^时间 \(schedule.cron\)：five fields/],
       [{ at: '' }, /^时间：请填写发送时间/],

@@ -9,9 +9,12 @@ import {
   type CreateCampaignInput,
   createCampaignInput,
   createCampaignProblem,
+  variantsOf,
 } from '../../admin/actions/campaign-input.js'
 import type { CampaignView } from '../../admin/reads/campaign-views.js'
 import type { Audience, CampaignVariant } from '../../community/campaigns.js'
+import { templateIssue } from '../../community/template-problem.js'
+import { templateRuleText } from '../code-labels.js'
 import { consoleFormat } from '../format.js'
 import type { Translate } from '../i18n.js'
 
@@ -183,6 +186,15 @@ function fieldLabel(path: string, t: Translate): string {
     : path
 }
 
+/** The template problem at `path` in the operator's words, by the rule WeChat's check names. */
+function templateReason(input: CreateCampaignInput, path: string, t: Translate) {
+  for (const [i, x] of variantsOf(input).entries()) {
+    const issue = templateIssue(x.template, `variants.${i}.template`)
+    if (issue?.path === path && issue.rule) return templateRuleText(t, issue.rule)
+  }
+  return undefined
+}
+
 /**
  * The checked input, or the first problem as `{ field, reason }` (the field in words); a one-shot
  * time that has passed at `now` is refused as the API refuses it.
@@ -206,7 +218,9 @@ export function readCampaignForm(
     return { field: t('campaignForm.field.schedule'), reason: t('campaignForm.pastAt') }
   if (problem) {
     const i = problem.indexOf(': ')
-    return { field: fieldLabel(problem.slice(0, i), t), reason: problem.slice(i + 2) }
+    const path = problem.slice(0, i)
+    const reason = templateReason(parsed.output, path, t) ?? problem.slice(i + 2)
+    return { field: fieldLabel(path, t), reason }
   }
   return { input: parsed.output }
 }

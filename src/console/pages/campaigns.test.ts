@@ -190,10 +190,10 @@ forEachDatabase('console campaigns', (db) => {
     }
     await bad(
       { b_value1: '这一段文字一共有二十一个字符长所以会被截断' },
-      /^版本 B · thing1：21 characters; the limit is 20/,
+      /^版本 B · thing1：21 个字，超过 20 字的上限（微信会截断）/,
     )
-    await bad({ a_value1: '第一行\n第二行' }, /^版本 A · thing1：no line breaks \(/)
-    await bad({ a_key1: 'first' }, /^版本 A · first：first\/remark are not shown/)
+    await bad({ a_value1: '第一行\n第二行' }, /^版本 A · thing1：不能换行/)
+    await bad({ a_key1: 'first' }, /^版本 A · first：2023-05-04 起微信不再显示 first\/remark/)
     await bad({ scheduleKind: 'cron', cron: '0 10 * *' }, /^时间 \(schedule.cron\)：five fields/)
     await bad({ at: '' }, '时间：请填写发送时间')
     await bad({ name: ' ' }, /^名称：/)

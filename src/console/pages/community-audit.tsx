@@ -15,6 +15,7 @@ import {
   auditRowsCsv,
 } from '../../admin/reads/audit-log.js'
 import { csvResponse } from '../../routes/csv.js'
+import { auditActionName } from '../code-labels.js'
 import { DataTable } from '../components/data-table.js'
 import { Field, Notice } from '../components/form.js'
 import { keepAccount, listHref, Pager } from '../components/pager.js'
@@ -43,6 +44,11 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
     filter ? auditLogPage(deps.db, appid, filter, deps.timeZone) : undefined,
   ])
   const appidQuery = c.req.query('appid')
+  /** An action in words with its code, which the filter and the CSV use. */
+  const option = (code: string) => {
+    const label = auditActionName(t, code)
+    return label === code ? code : t('community.action.option', { label, code })
+  }
   const exportHref = listHref(c, { path: `/console${PATH}.csv`, keep: FIELDS })
   return renderPage(
     c,
@@ -65,10 +71,10 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
               value={values.action ?? ''}
               options={[
                 ['', t('community.filter.allActions')],
-                ...actions.map((a): [string, string] => [a, a]),
+                ...actions.map((a): [string, string] => [a, option(a)]),
                 // A filter on an action no entry has (yet) stays selected.
                 ...(values.action && !actions.includes(values.action)
-                  ? [[values.action, values.action] as [string, string]]
+                  ? [[values.action, option(values.action)] as [string, string]]
                   : []),
               ]}
             />
@@ -100,7 +106,14 @@ async function show(c: ConsoleContext, deps: ConsoleDeps) {
             columns={[
               { label: t('community.time'), cell: (r) => fmt.dateTime(r.createdAt) },
               { label: t('community.actor'), cell: (r) => <span class="wrap">{r.actor}</span> },
-              { label: t('community.action'), cell: (r) => <code>{r.action}</code> },
+              {
+                label: t('community.action'),
+                cell: (r) => (
+                  <>
+                    {auditActionName(t, r.action)} <code class="muted">{r.action}</code>
+                  </>
+                ),
+              },
               { label: t('community.target'), cell: (r) => <span class="wrap">{r.target}</span> },
               {
                 label: t('community.details'),

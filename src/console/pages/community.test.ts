@@ -336,8 +336,10 @@ forEachDatabase('console: community', (get) => {
 
     const all = await page('/console/community/audit', viewer)
     expect(all.status).toBe(200)
-    expect(all.html).toContain('<option value="campaign.pause">campaign.pause</option>')
-    expect(all.html).toContain('<option value="moderator.add">moderator.add</option>')
+    // each action in words, its code kept beside (the filter's value and the CSV use it)
+    expect(all.html).toContain('<option value="campaign.pause">暂停推送（campaign.pause）</option>')
+    expect(all.html).toContain('<option value="moderator.add">添加管理员（moderator.add）</option>')
+    expect(all.html).toContain('暂停推送 <code class="muted">campaign.pause</code>')
     expect(all.html).not.toContain('c-other')
     // The console's sign-ins (deployment-wide) are in the account's view too.
     expect(all.html).toContain('console.login')
@@ -414,5 +416,32 @@ forEachDatabase('console: community', (get) => {
     const { html } = await page('/console/community/audit?lang=en', op)
     expect(html).toContain('Audit log')
     expect(html).toContain('All actions')
+    expect(html).toContain(
+      '<option value="campaign.pause">Pause a campaign (campaign.pause)</option>',
+    )
+  })
+
+  it('names a refused moderator command and a refused call; an action it does not know as is', async () => {
+    const now = new Date('2026-11-19T04:00:00Z')
+    for (const action of ['points.grant.refused', 'refused'] as const)
+      await audit(db(), { appid, actor: 'oa:o_x', action, target: 'oa', details: {}, now })
+    // a row written by a newer version, with an action this one has no words for
+    await db()
+      .insertInto('audit_log')
+      .values({
+        appid,
+        actor: 'op1',
+        action: 'future.thing',
+        target: 't',
+        details: '{}',
+        created_at: now,
+      })
+      .execute()
+    const { html } = await page('/console/community/audit', viewer)
+    expect(html).toContain(
+      '<option value="points.grant.refused">非管理员尝试（已拒绝）：发放积分（points.grant.refused）</option>',
+    )
+    expect(html).toContain('<option value="refused">被拒绝的 API 调用（refused）</option>')
+    expect(html).toContain('<option value="future.thing">future.thing</option>')
   })
 })

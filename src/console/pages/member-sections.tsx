@@ -10,6 +10,7 @@ import type { memberProfile } from '../../admin/reads/member-profile.js'
 import type { MemberReachability } from '../../admin/reads/member-reachability.js'
 import { MESSAGE_WINDOW } from '../../community/cs-window.js'
 import type { Member } from '../../db/schema.js'
+import { ledgerKindName, levelName, signupStatusName } from '../code-labels.js'
 import { DataTable } from '../components/data-table.js'
 import { Pager } from '../components/pager.js'
 import type { ConsoleContext } from '../context.js'
@@ -83,7 +84,7 @@ export function ProfileCard(
             t('member.optOut'),
             p.miniProgram ? '—' : m.marketing_opt_out ? t('member.optedOut') : t('member.optedIn'),
           ],
-          [t('member.level'), p.ledger.level],
+          [t('member.level'), levelName(t, p.ledger.level)],
           [t('member.balance'), <strong>{fmt.count(p.ledger.balance)}</strong>],
           [t('member.frozen'), fmt.count(p.ledger.frozen)],
           [
@@ -120,7 +121,7 @@ export function LedgerCard(
             num: true,
             cell: (e) => (e.delta > 0 ? `+${fmt.count(e.delta)}` : fmt.count(e.delta)),
           },
-          { label: t('member.ledger.rule'), cell: (e) => e.rule },
+          { label: t('member.ledger.rule'), cell: (e) => ledgerKindName(t, e.rule) },
           {
             label: t('member.ledger.reason'),
             cell: (e) => <span class="wrap">{e.reference}</span>,
@@ -262,7 +263,7 @@ export function HistoryCards(p: View & { profile: Profile }) {
             },
             { label: t('member.order.item'), cell: (o) => o.description },
             { label: t('member.order.amount'), num: true, cell: (o) => fmt.fen(o.amount_fen) },
-            { label: t('member.order.status'), cell: (o) => o.status },
+            { label: t('member.order.status'), cell: (o) => t(`shop.orderStatus.${o.status}`) },
             { label: t('member.order.time'), cell: (o) => fmt.dateTime(o.created_at) },
           ]}
         />
@@ -275,7 +276,7 @@ export function HistoryCards(p: View & { profile: Profile }) {
           columns={[
             { label: t('member.signup.activity'), cell: (s) => s.name },
             { label: t('member.signup.period'), cell: (s) => s.period },
-            { label: t('member.signup.status'), cell: (s) => s.status },
+            { label: t('member.signup.status'), cell: (s) => signupStatusName(t, s.status) },
           ]}
         />
       </section>

@@ -5,12 +5,14 @@
 import type { Hono } from 'hono'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
+import { paidOrder } from '../../../test/analytics-fixtures.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { type MemberFamily, seedMemberFamily } from '../../../test/member-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { grantedToday } from '../../admin/reads/operator-grants.js'
 import { createApp } from '../../app.js'
+import { translator } from '../../bot/i18n.js'
 import { addDays, localDay } from '../../community/community-time.js'
 import { changePoints } from '../../community/points-ledger.js'
 import { silentLogger } from '../../logger.js'
@@ -132,6 +134,131 @@ forEachDatabase('console members', (db) => {
     expect(ledger).toContain('<th scope="col">有效期</th>')
     expect(ledger).toContain('2027-01-01 00:00 过期')
     expect(ledger).toContain('已过期 3')
+  })
+
+  it('names the level, every ledger kind, sign-up and order status in words; an unknown kind as is', async () => {
+    const { cookie } = await signIn(app, 'viewer1')
+    const openid = 'o_codes_0123456789abcdef'
+    const { id } = await db()
+      .db.insertInto('members')
+      .values({ appid, openid, first_seen_at: clock.now(), subscribed: true })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    // what the ledger's writers label entries with (points-ledger.ts callers, the SQL functions)
+    const kinds = [
+      'daily_login',
+      'checkin',
+      'streak_bonus',
+      'monthly_checkin',
+      'checkin_makeup',
+      'first_purchase',
+      'purchase',
+      'points_release',
+      'purchase_refund',
+      'product_review',
+      'product_review_hidden',
+      'product_review_unhidden',
+      'friend_invite',
+      'invite_chain',
+      'content_share',
+      'complete_profile',
+      'grant',
+      'deduct',
+      'moderator_grant',
+      'moderator_deduct',
+      'redeem',
+      'redeem_refund',
+      'journey_offer',
+      'mp_link_out',
+      'mp_link_in',
+      'points_expiry',
+      'activity_yoga',
+      'future_kind',
+    ]
+    for (const rule of kinds) {
+      const change = { appid, memberId: id, rule, idempotencyKey: `codes:${rule}` }
+      const r = await changePoints(
+        db().db,
+        { ...change, now: clock.now(), timeZone: 'Asia/Shanghai' },
+        1,
+      )
+      if (r.status !== 'applied') throw new Error(r.status)
+    }
+    const activity = await db()
+      .db.insertInto('activities')
+      .values({
+        appid,
+        key: 'codes',
+        name: '读书会',
+        description: '',
+        cron: '0 20 * * 5',
+        cadence: 'weekly',
+        status: 'open',
+        created_at: clock.now(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const statuses = ['confirmed', 'waitlisted', 'cancelled'] as const
+    for (const [i, status] of statuses.entries())
+      await db()
+        .db.insertInto('activity_signups')
+        .values({
+          activity_id: activity.id,
+          period: `2026-11-2${i}`,
+          member_id: id,
+          status,
+          created_at: clock.now(),
+          updated_at: clock.now(),
+        })
+        .execute()
+    await paidOrder(db().db, appid, { memberId: id, fen: 990, paidAt: clock.now(), no: 'codes1' })
+    // a level the entries above do not reach (a ledger change sets it from lifetime points)
+    await db().db.updateTable('members').set({ level: 'gold' }).where('id', '=', id).execute()
+
+    /** Every page of the member in `lang`: the cells of `column`, and the level. */
+    const read = async (lang: string, column: string) => {
+      const cells: string[] = []
+      let path = `/console/members/${openid}?lang=${lang}`
+      let first = ''
+      for (;;) {
+        const html = await (await get(path, cookie)).text()
+        first ||= html
+        const re = new RegExp(`<td data-label="${column}">(.*?)</td>`, 'g')
+        for (const m of html.matchAll(re)) cells.push(m[1]!)
+        const older = /href="([^"]*before=\d+[^"]*)"[^>]*>[^<]*(?:更早|Older)/.exec(html)
+        if (!older) break
+        path = `${older[1]!.replaceAll('&amp;', '&').replace(/#.*/, '')}&lang=${lang}`
+      }
+      return { cells, html: first }
+    }
+    for (const [lang, labels] of [
+      ['zh-CN', { kind: '类型', status: '状态' }],
+      ['en', { kind: 'Kind', status: 'Status' }],
+    ] as const) {
+      const { cells, html } = await read(lang, labels.kind)
+      expect(cells).toHaveLength(kinds.length)
+      // each kind in words, the activity's key kept; a kind the console does not know shown as is
+      for (const rule of kinds.slice(0, -2)) expect(cells, lang).not.toContain(rule)
+      expect(cells.filter((c) => c.includes('yoga'))).toHaveLength(1)
+      expect(cells).toContain('future_kind')
+      // the level named as the bot names it to members
+      const gold = translator(lang)('level.gold')
+      expect(html).toMatch(new RegExp(`<dd class="wrap">${gold}</dd>`))
+      const status = [
+        ...html.matchAll(new RegExp(`<td data-label="${labels.status}">(.*?)</td>`, 'g')),
+      ]
+        .map((m) => m[1])
+        .filter(Boolean) // the ledger's (empty) state column is 状态 too
+      for (const code of ['confirmed', 'waitlisted', 'cancelled', 'paid'])
+        if (lang === 'zh-CN') expect(status, lang).not.toContain(code)
+      expect(status).toHaveLength(4)
+    }
+    const zh = await read('zh-CN', '类型')
+    expect(zh.cells).toContain('运营发放')
+    expect(zh.cells).toContain('活动奖励（yoga）')
+    expect(zh.html).toContain('<dd class="wrap">金牌</dd>')
+    expect(zh.html).toContain('<td data-label="状态">已取消</td>')
+    expect(zh.html).toContain('<td data-label="状态">已付款</td>')
   })
 
   it('lets an operator grant within the per-day limit, audited with their name', async () => {

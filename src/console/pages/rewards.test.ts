@@ -82,8 +82,8 @@ forEachDatabase('console: rewards', (get) => {
     expect(html).toContain('每人终身 1 次')
     // Levels: thresholds and multipliers from src/community/levels.ts; o_rewards_1 is silver live.
     expect(html).toContain('人数为实时统计')
-    expect(html).toMatch(/白银<\/td><td data-label="累计积分门槛" class="num">1,000<\/td>/)
-    expect(html).toMatch(/白银[\s\S]*?×2[\s\S]*?"关注者人数" class="num">1</)
+    expect(html).toMatch(/银牌<\/td><td data-label="累计积分门槛" class="num">1,000<\/td>/)
+    expect(html).toMatch(/银牌[\s\S]*?×2[\s\S]*?"关注者人数" class="num">1</)
     // The rollup's counts win once a day is built.
     await db()
       .insertInto('analytics_daily')
@@ -94,7 +94,7 @@ forEachDatabase('console: rewards', (get) => {
       .execute()
     const built = (await page('/console/rewards')).html
     expect(built).toContain('人数为 2026-11-19 日汇总的已关注会员')
-    expect(built).toMatch(/黄金[\s\S]*?"关注者人数" class="num">7</)
+    expect(built).toMatch(/金牌[\s\S]*?"关注者人数" class="num">7</)
     expect(built.length).toBeLessThan(100_000)
     const en = (await page('/console/rewards?lang=en')).html
     expect(en).toContain('Points rules and caps')

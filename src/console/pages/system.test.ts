@@ -6,6 +6,7 @@
 import type { Hono } from 'hono'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
+import { paidOrder } from '../../../test/analytics-fixtures.js'
 import { manualClock, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
@@ -95,6 +96,33 @@ forEachDatabase('console: system', (get) => {
         evaluated_at: minutesAgo(1),
       })
       .execute()
+    // an unfinished refund, counted by status on the health card
+    const { id } = await db
+      .insertInto('members')
+      .values({ appid: SAFE_ACCOUNT.appid, openid: 'o_refunds', first_seen_at: clock.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const order = await paidOrder(db, SAFE_ACCOUNT.appid, {
+      memberId: id,
+      fen: 1000,
+      paidAt: minutesAgo(60),
+      no: 'sys-refund-1',
+    })
+    await db
+      .insertInto('refunds')
+      .values({
+        order_id: order,
+        out_refund_no: 'sys-refund-1-r1',
+        amount_fen: 500,
+        reason: 'test',
+        status: 'processing',
+        refund_id: null,
+        error: null,
+        next_attempt_at: null,
+        created_at: minutesAgo(5),
+        updated_at: minutesAgo(5),
+      })
+      .execute()
   })
 
   it('shows health, accounts (no secrets), outbox, jobs, alerts and settings to a viewer', async () => {
@@ -136,6 +164,24 @@ forEachDatabase('console: system', (get) => {
     const operators = await app.request('/console/system/operators', { headers: { cookie } })
     expect(await operators.text()).toContain('href="/console/system/operators" aria-current="page"')
     expect(html.length).toBeLessThan(100_000)
+  })
+
+  it('names unfinished refunds by status, with each language’s punctuation', async () => {
+    const { cookie } = await signIn(app, 'viewer1')
+    const page = async (lang: string) => {
+      const res = await app.request(`/console/system?lang=${lang}`, { headers: { cookie } })
+      const html = await res.text()
+      // the health card's list
+      return html.slice(html.indexOf('id="health"'), html.indexOf('id="accounts"'))
+    }
+    const zh = await page('zh-CN')
+    expect(zh).toContain('未完成的退款：微信支付处理中 1')
+    expect(zh).not.toContain('processing')
+    const en = await page('en')
+    expect(en).toContain('Refunds not finished: At WeChat Pay 1')
+    expect(en).toContain('Database: OK, answered in')
+    expect(en).toContain('Due, not sent: 2; longest wait: 3 min')
+    expect(en).not.toMatch(/[：；，]/)
   })
 
   it('says English when asked', async () => {

@@ -10,6 +10,7 @@ import { type OutboxCell, outboxSummary } from '../../admin/reads/outbox-summary
 import { ALERT_RULE_KEYS, ALERT_RULES, readAlertSettings } from '../../analytics/alert-rules.js'
 import { listAlerts } from '../../analytics/alerts.js'
 import { readOpsStatus } from '../../community/ops-status.js'
+import { refundStatusName } from '../code-labels.js'
 import { type Column, DataTable } from '../components/data-table.js'
 import { Notice } from '../components/form.js'
 import { OpenAlerts } from '../components/open-alerts.js'
@@ -58,6 +59,9 @@ export const systemPage: ConsolePage = {
       const ago = (s: number | null) =>
         s === null ? t('system.never') : t('system.ago', { age: duration(t, s) })
       const state = (ok: boolean) => (ok ? t('system.ok') : t('system.down'))
+      /** `label：value` with the language's punctuation. */
+      const fact = (label: MessageKey, value: string) =>
+        t('system.fact', { label: t(label), value })
       const cells: Column<OutboxCell>[] = [
         {
           label: t('system.lane'),
@@ -88,35 +92,51 @@ export const systemPage: ConsolePage = {
                   {sys.sandbox && <span class="badge"> {t('system.sandbox')}</span>}
                 </li>
                 <li>
-                  {t('system.db')}：
-                  {t('system.dbMs', { state: state(status.db.ok), ms: status.db.ms })}
+                  {fact(
+                    'system.db',
+                    t('system.dbMs', { state: state(status.db.ok), ms: status.db.ms }),
+                  )}
                 </li>
                 <li>
-                  {t('system.backlog')}：{fmt.count(status.outbox.backlog)}；{t('system.oldestDue')}
-                  ：{duration(t, status.outbox.oldestDueSeconds)}
+                  {fact(
+                    'system.backlog',
+                    t('system.backlogValue', {
+                      count: fmt.count(status.outbox.backlog),
+                      wait: duration(t, status.outbox.oldestDueSeconds),
+                    }),
+                  )}
+                </li>
+                <li>{fact('system.jobLag', ago(status.jobs.lagSeconds))}</li>
+                <li>
+                  {fact(
+                    'system.refunds',
+                    refunds.length === 0
+                      ? t('system.none')
+                      : refunds
+                          .map(([code, v]) =>
+                            t('system.refundCount', {
+                              status: refundStatusName(t, code),
+                              count: fmt.count(v.count),
+                            }),
+                          )
+                          .join(t('system.listSep')),
+                  )}
                 </li>
                 <li>
-                  {t('system.jobLag')}：{ago(status.jobs.lagSeconds)}
-                </li>
-                <li>
-                  {t('system.refunds')}：
-                  {refunds.length === 0
-                    ? t('system.none')
-                    : refunds.map(([k, v]) => `${k} ${fmt.count(v.count)}`).join('，')}
-                </li>
-                <li>
-                  {t('system.paused')}：
-                  {status.outbox.paused.length === 0
-                    ? t('system.none')
-                    : status.outbox.paused
-                        .map((p) =>
-                          t('system.pausedUntil', {
-                            appid: p.appid,
-                            api: p.api,
-                            until: fmt.dateTime(new Date(p.until)),
-                          }),
-                        )
-                        .join('；')}
+                  {fact(
+                    'system.paused',
+                    status.outbox.paused.length === 0
+                      ? t('system.none')
+                      : status.outbox.paused
+                          .map((p) =>
+                            t('system.pausedUntil', {
+                              appid: p.appid,
+                              api: p.api,
+                              until: fmt.dateTime(new Date(p.until)),
+                            }),
+                          )
+                          .join(t('system.itemSep')),
+                  )}
                 </li>
               </ul>
             </section>

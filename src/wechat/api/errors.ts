@@ -90,13 +90,31 @@ export function isTransient(error: unknown): boolean {
   return error instanceof WechatApiError && error.errcode === -1
 }
 
+/** The template-message rule a value breaks (validateTemplateMessage), for callers that word it. */
+export type TemplateRule =
+  | { code: 'required' }
+  | { code: 'template_id' }
+  | { code: 'colour' }
+  | { code: 'url' }
+  | { code: 'mp_appid' }
+  | { code: 'client_msg_id' }
+  | { code: 'no_keywords' }
+  | { code: 'first_remark' }
+  | { code: 'not_string' }
+  | { code: 'line_break' }
+  | { code: 'emoji' }
+  | { code: 'too_long'; params: { length: number; max: number } }
+
 /** A message we refuse to send because WeChat would reject or silently mangle it. */
 export class WechatValidationError extends Error {
   override readonly name = 'WechatValidationError'
   constructor(
     /** The offending field, e.g. `data.keyword1.value`. */
     readonly field: string,
+    /** In English, for logs and the API's 400. */
     readonly problem: string,
+    /** Which template rule, with its figures, when a template was refused (the console words it). */
+    readonly rule?: TemplateRule,
   ) {
     super(`${field}: ${problem}`)
   }

@@ -43,18 +43,23 @@ const KEYWORD_MAX = 20
  * Throws {@link WechatValidationError} naming the field.
  */
 export function validateTemplateMessage(m: TemplateMessage): void {
-  if (!m.touser) throw new WechatValidationError('touser', 'required')
+  if (!m.touser) throw new WechatValidationError('touser', 'required', { code: 'required' })
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(m.template_id ?? '')) {
-    throw new WechatValidationError('template_id', 'required: letters, digits, _ and -')
+    throw new WechatValidationError('template_id', 'required: letters, digits, _ and -', {
+      code: 'template_id',
+    })
   }
   for (const legacy of ['color', 'topcolor']) {
     if (legacy in m)
-      throw new WechatValidationError(legacy, 'colours are ignored since 2023-05-04; remove it')
+      throw new WechatValidationError(legacy, 'colours are ignored since 2023-05-04; remove it', {
+        code: 'colour',
+      })
   }
   if (m.url !== undefined && !isHttpUrl(m.url)) {
     throw new WechatValidationError(
       'url',
       'must be an absolute http(s) URL, as a URL parser writes it',
+      { code: 'url' },
     )
   }
   if (m.miniprogram) validateMiniProgramLink(m.miniprogram, 'miniprogram')
@@ -62,40 +67,48 @@ export function validateTemplateMessage(m: TemplateMessage): void {
     m.client_msg_id !== undefined &&
     (m.client_msg_id.length === 0 || m.client_msg_id.length > 64)
   ) {
-    throw new WechatValidationError('client_msg_id', 'must be 1–64 characters')
+    throw new WechatValidationError('client_msg_id', 'must be 1–64 characters', {
+      code: 'client_msg_id',
+    })
   }
   const entries = Object.entries(m.data ?? {})
   if (entries.length === 0)
-    throw new WechatValidationError('data', 'at least one keyword is required')
+    throw new WechatValidationError('data', 'at least one keyword is required', {
+      code: 'no_keywords',
+    })
   for (const [key, field] of entries) {
     const path = `data.${key}`
     if (key === 'first' || key === 'remark') {
       throw new WechatValidationError(
         path,
         'first/remark are not shown since 2023-05-04; remove it',
+        { code: 'first_remark' },
       )
     }
     if (typeof field !== 'object' || field === null || typeof field.value !== 'string') {
-      throw new WechatValidationError(`${path}.value`, 'must be a string')
+      throw new WechatValidationError(`${path}.value`, 'must be a string', { code: 'not_string' })
     }
     if ('color' in field)
       throw new WechatValidationError(
         `${path}.color`,
         'colours are ignored since 2023-05-04; remove it',
+        { code: 'colour' },
       )
     const value = field.value
     if (LINE_BREAK.test(value))
       throw new WechatValidationError(
         `${path}.value`,
         'no line breaks (\\n, \\r, U+0085, U+2028, U+2029): one truncates the value',
+        { code: 'line_break' },
       )
     if (TEMPLATE_EMOJI.test(value))
-      throw new WechatValidationError(`${path}.value`, 'emoji are not allowed')
+      throw new WechatValidationError(`${path}.value`, 'emoji are not allowed', { code: 'emoji' })
     const length = [...value].length
     if (length > KEYWORD_MAX) {
       throw new WechatValidationError(
         `${path}.value`,
         `${length} characters; the limit is ${KEYWORD_MAX} (WeChat truncates)`,
+        { code: 'too_long', params: { length, max: KEYWORD_MAX } },
       )
     }
   }
@@ -103,8 +116,11 @@ export function validateTemplateMessage(m: TemplateMessage): void {
 
 function validateMiniProgramLink(link: MiniProgramLink, field: string): void {
   if (!/^wx[0-9a-zA-Z]{16}$/.test(link.appid ?? ''))
-    throw new WechatValidationError(`${field}.appid`, 'must be a mini-program AppID')
-  if (!link.pagepath) throw new WechatValidationError(`${field}.pagepath`, 'required')
+    throw new WechatValidationError(`${field}.appid`, 'must be a mini-program AppID', {
+      code: 'mp_appid',
+    })
+  if (!link.pagepath)
+    throw new WechatValidationError(`${field}.pagepath`, 'required', { code: 'required' })
 }
 
 /** Sends a validated template message; returns WeChat's msgid (matched later by TEMPLATESENDJOBFINISH). */
