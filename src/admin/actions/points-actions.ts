@@ -67,19 +67,22 @@ export async function grantPoints(
   const key = ledgerKey(body.idempotencyKey)
   const action = body.delta > 0 ? 'points.grant' : 'points.deduct'
   const step = { appid, actor, action, target: member.openid, now } satisfies AuditedStep
+  // The entry is the member's, under their own appid like all their entries (a mini-program
+  // member's is the mini program's): the account's weekly board and figures count followers'.
+  const ledgerAppid = member.appid
   return auditedAction<GrantPointsResult>(deps.db, step, async (trx) => {
     if (options.dailyLimit) {
       const over = await overDailyLimit(trx, actor.name, body.delta, now, deps.timeZone)
-      if (over && !(await keyUsed(trx, appid, key))) return { result: over }
+      if (over && !(await keyUsed(trx, ledgerAppid, key))) return { result: over }
     }
     const locked = await lockMember(trx, member.id)
-    if (body.delta > 0 && (await overflows(trx, appid, locked, body.delta, key)))
+    if (body.delta > 0 && (await overflows(trx, ledgerAppid, locked, body.delta, key)))
       return { result: { status: 'limit', balance: locked.points_balance } }
     const result = await applyDelta(
       trx,
       locked,
       {
-        appid,
+        appid: ledgerAppid,
         memberId: member.id,
         rule: body.delta > 0 ? 'grant' : 'deduct',
         idempotencyKey: key,

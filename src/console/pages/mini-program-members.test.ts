@@ -214,6 +214,20 @@ forEachDatabase('console and operator API: mini-program members', (get) => {
     expect((await member(MP_APPID, 'o_both')).points_balance).toBe(7)
     expect((await member(appid, 'o_both')).points_balance).toBe(0)
     expect(await notices('o_both')).toEqual([])
+    // the entry is the member's, under their appid like every other entry of theirs (a 绑定's,
+    // a review's), so the account's weekly board and points figures do not count it as a
+    // follower's; the same key again is a duplicate
+    const entries = await get()
+      .db.selectFrom('points_ledger')
+      .select(['appid', 'delta'])
+      .where('member_id', '=', (await member(MP_APPID, 'o_both')).id)
+      .execute()
+    expect(entries).toEqual([{ appid: MP_APPID, delta: 7 }])
+    const body = { delta: 7, reason: 'api', idempotencyKey: 'mp-grant-once' }
+    const once = await api(`/${appid}/members/o_both/points?mp=1`, { method: 'POST', body })
+    const twice = await api(`/${appid}/members/o_both/points?mp=1`, { method: 'POST', body })
+    expect([once.status, twice.status]).toEqual([201, 200])
+    expect((await member(MP_APPID, 'o_both')).points_balance).toBe(14)
     const bad = await api(`/${appid}/members/o_mp_buyer/ledger?mp=yes`)
     expect(bad.status).toBe(400)
     expect(await bad.json()).toMatchObject({ message: 'mp: must be 1 (the mini-program member)' })
