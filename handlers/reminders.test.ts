@@ -60,6 +60,22 @@ forEachDatabase('提醒 / 取消提醒 and the reminder template through the OA 
     expect((await wx.text('o_remind', 'remind')).reply!.Content).toContain('每天 20:30')
   })
 
+  it('取消提醒 from a member who never turned reminders on is kept: the 09:00 one stops too', async () => {
+    now.at = new Date('2026-12-03T10:00:00+08:00')
+    const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    expect((await wx.text('o_never_reminded', '取消提醒')).reply!.Content).toBe(
+      '已关闭签到提醒。想再开启，回复「提醒」。',
+    )
+    // off, at the time 提醒 would choose: the activity's check-in reminder skips the member
+    expect(await reminder('o_never_reminded')).toMatchObject({
+      enabled: false,
+      minute_of_day: 1200,
+    })
+    expect((await wx.text('o_never_reminded', '取消提醒')).reply!.Content).toBe(
+      '你还没有开启签到提醒。回复「提醒」开启，每天 20:00 提醒你签到。',
+    )
+  })
+
   it('an accepted reminder template turns it on with one send; a reject takes it back', async () => {
     now.at = new Date('2026-12-03T10:00:00+08:00')
     const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })

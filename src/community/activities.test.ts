@@ -16,6 +16,14 @@ import {
   sendActivityReminders,
   signUp,
 } from './activities.js'
+import {
+  cancelReminder,
+  DEFAULT_REMINDER_SETTINGS,
+  enqueueCheckinReminders,
+  recordAuthorisation,
+  setReminder,
+} from './checkin-reminders.js'
+import { LANE } from './outbox.js'
 
 const TZ = 'Asia/Shanghai'
 const TOKEN = 'activity-operator-token'
@@ -165,7 +173,7 @@ forEachDatabase('community activities', (get, dbName) => {
     const t = translator('zh-CN')
     // Friday 20:00 in Shanghai: the 好物分享 reminder
     const friday = new Date('2026-11-27T12:00:00Z')
-    const shareQueued = await sendActivityReminders(get().db, { now: friday, timeZone: TZ, t })
+    const shareQueued = await sendActivityReminders(get().db, { slot: friday, timeZone: TZ, t })
     expect(shareQueued).toBeGreaterThanOrEqual(1)
     const notice = await get()
       .db.selectFrom('push_outbox')
@@ -174,7 +182,7 @@ forEachDatabase('community activities', (get, dbName) => {
       .where('openid', '=', buyer!.openid)
       .executeTakeFirstOrThrow()
     expect(JSON.parse(notice.payload).text.content).toMatch(/^⏰ 好物分享/)
-    expect(await sendActivityReminders(get().db, { now: friday, timeZone: TZ, t })).toBe(0) // once per slot
+    expect(await sendActivityReminders(get().db, { slot: friday, timeZone: TZ, t })).toBe(0) // once per slot
     // with group robots configured, the reminder is announced in the groups too
     const wecom = await startSandboxApi()
     try {
@@ -183,23 +191,23 @@ forEachDatabase('community activities', (get, dbName) => {
         baseUrl: wecom.url,
       }
       const saturday = new Date('2026-11-28T02:00:00Z') // 10:00, the salon's reminder
-      await sendActivityReminders(get().db, { now: saturday, timeZone: TZ, t, robots })
+      await sendActivityReminders(get().db, { slot: saturday, timeZone: TZ, t, robots })
       const posts = () => wecom.sent.filter((s) => s.appid === `activity-robot-${dbName}`).length
       const posted = posts()
       expect(posted).toBeGreaterThanOrEqual(1)
       // the slot run again (a failed run's retry): the groups are not posted to twice
-      await sendActivityReminders(get().db, { now: saturday, timeZone: TZ, t, robots })
+      await sendActivityReminders(get().db, { slot: saturday, timeZone: TZ, t, robots })
       expect(posts()).toBe(posted)
     } finally {
       await wecom.close()
     }
     // 09:00: the check-in reminder goes to recent members who have not checked in
     const nine = new Date('2026-11-25T01:00:00Z')
-    await sendActivityReminders(get().db, { now: nine, timeZone: TZ, t })
+    await sendActivityReminders(get().db, { slot: nine, timeZone: TZ, t })
     const reminded = await get()
       .db.selectFrom('push_outbox')
       .select('openid')
-      .where('source', 'like', 'activity:%:2026-11-25T01:00:00.000Z')
+      .where('source', '=', 'checkin-reminder:2026-11-25')
       .execute()
     expect(reminded.map((r) => r.openid)).toContain(browser!.openid)
   })
@@ -330,7 +338,7 @@ forEachDatabase('community activities', (get, dbName) => {
       signUp(db, { appid, memberId, ref: 'contest', now: at, timeZone: TZ })
     expect((await contest(early!.id, hoursBefore(1))).status).toBe('confirmed') // 09:00 on the 1st
     expect((await contest(november!.id, new Date('2026-11-20T02:00:00Z'))).status).toBe('confirmed')
-    await sendActivityReminders(db, { now: opening, timeZone: TZ, t })
+    await sendActivityReminders(db, { slot: opening, timeZone: TZ, t })
     // what one activity's reminder slot queued, by openid
     const sent = async (key: string, at: Date) => {
       const { id } = await db
@@ -376,7 +384,7 @@ forEachDatabase('community activities', (get, dbName) => {
     const duo = (m: { id: number }) =>
       signUp(db, { appid, memberId: m.id, ref: 'duo', now: monday, timeZone: TZ })
     expect((await duo(reader!)).status).toBe('confirmed')
-    await sendActivityReminders(db, { now: monday, timeZone: TZ, t })
+    await sendActivityReminders(db, { slot: monday, timeZone: TZ, t })
     const mondays = await sent('duo', monday)
     expect(mondays[reader!.openid]).toMatch(/^⏰ 双日共读/)
     expect(mondays[lurker!.openid]).toMatch(/^📣 双日共读/)
@@ -385,10 +393,164 @@ forEachDatabase('community activities', (get, dbName) => {
       .set({ last_inbound_at: new Date(wednesday.getTime() - 3600_000) })
       .where('id', 'in', [reader!.id, lurker!.id])
       .execute()
-    await sendActivityReminders(db, { now: wednesday, timeZone: TZ, t })
+    await sendActivityReminders(db, { slot: wednesday, timeZone: TZ, t })
     const wednesdays = await sent('duo', wednesday)
     expect(wednesdays[reader!.openid]).toMatch(/^⏰ 双日共读/)
     expect(wednesdays[lurker!.openid]).toBeUndefined()
+  })
+
+  it('sends the daily check-in reminder only to members whose choices allow it, and one reminder a day of either kind', async () => {
+    const db = get().db
+    const t = translator('zh-CN')
+    const app = `wx_checkin_choices_${dbName}`
+    const at = (hhmm: string) => new Date(`2026-12-03T${hhmm}:00+08:00`) // a Thursday
+    await ensureDefaultActivities(db, app, at('08:00'))
+    const who = ['plain', 'never', 'off', 'own', 'td', 'later', 'sub'] as const
+    const rows = await db
+      .insertInto('members')
+      .values(
+        who.map((w) => ({
+          appid: app,
+          openid: `o_choice_${w}_${dbName}`,
+          subscribed: true,
+          first_seen_at: at('08:00'),
+          // `sub` wrote 47 h before 09:00: inside the window then, outside it by 20:00
+          last_inbound_at:
+            w === 'sub' ? new Date(at('09:00').getTime() - 47 * 3600_000) : at('08:00'),
+          marketing_opt_out: w === 'td', // 退订
+        })),
+      )
+      .returning(['id', 'openid'])
+      .execute()
+    const m = Object.fromEntries(who.map((w, i) => [w, rows[i]!]))
+    const settings = {
+      ...DEFAULT_REMINDER_SETTINGS,
+      subscribe: { templateId: 'tpl_remind', titleKey: 'thing1', hintKey: 'thing2' },
+    }
+    const remind = (w: string, minute: number | undefined, when: string) =>
+      setReminder(db, {
+        appid: app,
+        memberId: m[w]!.id,
+        minute,
+        now: at(when),
+        timeZone: TZ,
+        settings,
+      })
+    // 取消提醒 from a member who never turned reminders on, and from one turning theirs off
+    await cancelReminder(db, m.never!.id, at('08:10'))
+    await remind('off', undefined, '08:10')
+    await cancelReminder(db, m.off!.id, at('08:20'))
+    // 提醒 12:20: their own reminder covers the day
+    await remind('own', 12 * 60 + 20, '08:10')
+    await sendActivityReminders(db, { slot: at('09:00'), timeZone: TZ, t })
+    const items = () =>
+      db
+        .selectFrom('push_outbox')
+        .select(['openid', 'source', 'lane', 'payload', 'expires_at'])
+        .where('appid', '=', app)
+        .orderBy('id')
+        .execute()
+    const nine = await items()
+    expect(nine.map((i) => i.openid).sort()).toEqual(
+      [m.later!.openid, m.plain!.openid, m.sub!.openid].sort(),
+    )
+    const plain = nine.find((i) => i.openid === m.plain!.openid)!
+    // the day's check-in reminder source, marketing (nobody asked for it), 2 h at most late
+    expect(plain).toMatchObject({ source: 'checkin-reminder:2026-12-03', lane: LANE.campaign })
+    expect(new Date(plain.expires_at!)).toEqual(at('11:00'))
+    expect(JSON.parse(plain.payload).text.content).toBe(
+      '⏰ 每日签到提醒：每天 9 点提醒还没签到的朋友\n回复「取消提醒」不再提醒。',
+    )
+    // `later` turns their own reminder on at 10:00 for 12:20: today's came already, none again
+    await remind('later', 12 * 60 + 20, '10:00')
+    await enqueueCheckinReminders(db, { slot: at('12:20'), timeZone: TZ, settings, t })
+    const noon = await items()
+    expect(noon.filter((i) => i.openid === m.later!.openid)).toHaveLength(1)
+    // while `own` gets theirs, as they asked
+    expect(noon.filter((i) => i.openid === m.own!.openid)).toMatchObject([
+      { source: 'checkin-reminder:2026-12-03', lane: LANE.notice },
+    ])
+    expect(noon).toHaveLength(4)
+    // `sub` accepts the reminder template at 10:00 (on at 20:00, one send outside the window): at
+    // 20:00 today's reminder came already, so none goes and the authorisation is kept
+    await recordAuthorisation(db, {
+      appid: app,
+      memberId: m.sub!.id,
+      source: { app: 'oa' },
+      templateId: 'tpl_remind',
+      now: at('10:00'),
+      timeZone: TZ,
+      settings,
+    })
+    await enqueueCheckinReminders(db, { slot: at('20:00'), timeZone: TZ, settings, t })
+    expect((await items()).filter((i) => i.openid === m.sub!.openid)).toHaveLength(1)
+    expect(
+      await db
+        .selectFrom('checkin_reminders')
+        .select(['enabled', 'oa_credits'])
+        .where('member_id', '=', m.sub!.id)
+        .executeTakeFirst(),
+    ).toEqual({ enabled: true, oa_credits: 1 })
+  })
+
+  it('tells a member promoted off the waitlist, once per sign-up', async () => {
+    const db = get().db
+    expect(
+      (
+        await admin('POST', '/activities', {
+          key: 'duet',
+          name: '二人读书会',
+          description: '只有一个位子',
+          cron: '0 10 * * 6',
+          cadence: 'weekly',
+          capacity: 1,
+        })
+      ).status,
+    ).toBe(201)
+    const [a, b, c] = await members('o_duet', 3)
+    const minutes = (n: number) => new Date(now.getTime() + n * 60_000)
+    const join = async (x: { id: number }, at: Date) =>
+      (await signUp(db, { appid, memberId: x.id, ref: 'duet', now: at, timeZone: TZ })).status
+    const leave = (x: { id: number }, at: Date, t?: ReturnType<typeof translator>) =>
+      cancelSignup(db, { appid, memberId: x.id, ref: 'duet', now: at, timeZone: TZ, t })
+    const told = async () =>
+      (
+        await db
+          .selectFrom('push_outbox')
+          .select(['openid', 'lane', 'payload'])
+          .where('source', 'like', 'activity-promoted:%')
+          .where('openid', 'in', [a!.openid, b!.openid, c!.openid])
+          .orderBy('id')
+          .execute()
+      ).map((r) => [r.openid, r.lane, JSON.parse(r.payload).text.content])
+    expect([await join(a!, minutes(0)), await join(b!, minutes(1))]).toEqual([
+      'confirmed',
+      'waitlisted',
+    ])
+    expect(await leave(a!, minutes(2))).toBe('cancelled')
+    const promoted = [
+      b!.openid,
+      LANE.notice,
+      '🎉 有人退出，你已从候补转为「二人读书会」的正式报名，开始前会提醒你。',
+    ]
+    expect(await told()).toEqual([promoted])
+    // leaving again changes nothing and tells no one
+    expect(await leave(a!, minutes(3))).toBe('not_signed_up')
+    expect(await told()).toEqual([promoted])
+    // b leaves and signs up again behind c: promoted again, a new sign-up, told again (in English)
+    expect(await join(c!, minutes(4))).toBe('waitlisted')
+    expect(await leave(b!, minutes(5))).toBe('cancelled')
+    expect(await join(b!, minutes(6))).toBe('waitlisted')
+    expect(await leave(c!, minutes(7), translator('en'))).toBe('cancelled')
+    expect(await told()).toEqual([
+      promoted,
+      [c!.openid, LANE.notice, promoted[2]],
+      [
+        b!.openid,
+        LANE.notice,
+        '🎉 A place opened up: you are off the waitlist and in "二人读书会" — we will remind you before it starts.',
+      ],
+    ])
   })
 
   it('signs up through the OA chat', async () => {

@@ -6,15 +6,23 @@
  * activity row is locked while deciding, so the capacity holds under any concurrency; cancelling a
  * confirmed place promotes the first on the waitlist (cancelling a waitlisted one frees nothing).
  * Each activity's cron sends reminders through the outbox (customer-service messages: only members
- * inside the 48-hour window get them) — the occurrence's first slot also invites those who can
- * still sign up; operators award the points for taking part through the ledger, once per member
- * and occurrence (any day of it names it).
+ * inside the 48-hour window get them, and never later than a check-in reminder would go) — the
+ * occurrence's first slot also invites those who can still sign up; an activity without sign-ups
+ * is a check-in reminder, obeying the same choices as a member's own (提醒 / 取消提醒). Operators
+ * award the points for taking part through the ledger, once per member and occurrence (any day of
+ * it names it).
  */
 import type { Kysely, Selectable } from 'kysely'
-import type { Translate } from '../bot/i18n.js'
+import { type Translate, translator } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
-import type { ActivitiesTable, Database } from '../db/schema.js'
+import type { ActivitiesTable, Database, OutboxLane } from '../db/schema.js'
 import { awardBadges } from './badges.js'
+import {
+  DEFAULT_REMINDER_SETTINGS,
+  type ReminderSettings,
+  reminderDeadline,
+  reminderSource,
+} from './checkin-reminders.js'
 import { localDay, weekStart } from './community-time.js'
 import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
@@ -213,12 +221,22 @@ export async function signUp(
 
 /**
  * Cancels a sign-up. Only a freed confirmed place moves the waitlist: its first members are
- * confirmed while there is room (one, unless the capacity was raised meanwhile). Cancelling a
- * waitlisted sign-up frees no place and promotes no one.
+ * confirmed while there is room (one, unless the capacity was raised meanwhile), and each is told
+ * so (the waitlist reply promised it) through the outbox in the same transaction — once per
+ * sign-up: the notice's source names the sign-up (activity, occurrence, member and when they
+ * signed up). Cancelling a waitlisted sign-up frees no place and promotes no one.
  */
 export async function cancelSignup(
   db: Kysely<Database>,
-  r: { appid: string; memberId: number; ref: string; now: Date; timeZone: string },
+  r: {
+    appid: string
+    memberId: number
+    ref: string
+    now: Date
+    timeZone: string
+    /** The language of the promoted members' notice; default zh-CN. */
+    t?: Translate
+  },
 ): Promise<'cancelled' | 'not_signed_up' | 'not_found'> {
   const activity = await findActivity(db, r.appid, r.ref)
   if (!activity) return 'not_found'
@@ -262,24 +280,39 @@ export async function cancelSignup(
       if (room <= 0) return 'cancelled'
     }
     const next = await mine
-      .select('member_id')
-      .where('status', '=', 'waitlisted')
-      .orderBy('created_at')
-      .orderBy('member_id')
+      .innerJoin('members', 'members.id', 'activity_signups.member_id')
+      .select([
+        'activity_signups.member_id',
+        'activity_signups.created_at',
+        'members.appid',
+        'members.openid',
+      ])
+      .where('activity_signups.status', '=', 'waitlisted')
+      .orderBy('activity_signups.created_at')
+      .orderBy('activity_signups.member_id')
       .$if(room !== null, (q) => q.limit(room!))
       .execute()
-    if (next.length > 0)
-      await trx
-        .updateTable('activity_signups')
-        .set({ status: 'confirmed', updated_at: r.now })
-        .where('activity_id', '=', activity.id)
-        .where('period', '=', period)
-        .where(
-          'member_id',
-          'in',
-          next.map((x) => x.member_id),
-        )
-        .execute()
+    if (next.length === 0) return 'cancelled'
+    await trx
+      .updateTable('activity_signups')
+      .set({ status: 'confirmed', updated_at: r.now })
+      .where('activity_id', '=', activity.id)
+      .where('period', '=', period)
+      .where(
+        'member_id',
+        'in',
+        next.map((x) => x.member_id),
+      )
+      .execute()
+    const t = r.t ?? translator('zh-CN')
+    for (const m of next)
+      await notifyMember(trx, {
+        appid: m.appid,
+        openid: m.openid,
+        source: `activity-promoted:${activity.id}:${period}:${m.member_id}:${new Date(m.created_at).toISOString()}`,
+        text: t('activity.promoted', { name: activity.name }),
+        now: r.now,
+      })
     return 'cancelled'
   })
 }
@@ -310,7 +343,7 @@ export function isOpeningSlot(cron: string, cadence: Cadence, minute: Date, time
 }
 
 /**
- * Sends the reminders of every open activity whose cron matches `now`, through the outbox, once
+ * Sends the reminders of every open activity whose cron matches `slot`, through the outbox, once
  * per member and slot:
  *
  * - an activity with sign-ups reminds the members confirmed for the current occurrence; its
@@ -318,14 +351,33 @@ export function isOpeningSlot(cron: string, cadence: Cadence, minute: Date, time
  *   signed up yet) also invites who can still sign up: followers inside the 48-hour window who
  *   have not opted out of marketing (`退订`), have no sign-up for this occurrence (a cancelled one
  *   counts: they chose) and, when it needs one, a purchase on record;
- * - the check-in reminder goes to members who have not checked in today and wrote in the last two
- *   days.
+ * - an activity without sign-ups (the default 09:00 每日签到提醒) is a check-in reminder
+ *   ({@link checkinLaggards}): at most one a day together with the members' own (提醒), since both
+ *   take the same outbox source (`checkin-reminder:<day>`), whose key is unique per member.
+ *
+ * Like a check-in reminder, nothing of a slot goes out after its deadline ({@link reminderDeadline}:
+ * 2 h after it, the start of the quiet hours or the end of its community day): a slot run later
+ * (caught up after downtime) sends nothing — the next slot reminds instead of a stale copy of it —
+ * and each item carries the deadline (`expires_at`), so one still queued then is stored expired.
  */
 export async function sendActivityReminders(
   db: Kysely<Database>,
-  o: { now: Date; timeZone: string; t: Translate; robots?: GroupRobots },
+  o: {
+    /** The slot being run: a caught-up one is in the past. */
+    slot: Date
+    /** The time now, when it is not the slot (a late run). */
+    now?: Date
+    timeZone: string
+    t: Translate
+    robots?: GroupRobots
+    /** The check-in reminders' settings: their quiet hours bound the deadline. */
+    settings?: ReminderSettings
+  },
 ): Promise<number> {
-  const minute = new Date(Math.floor(o.now.getTime() / 60_000) * 60_000)
+  const minute = new Date(Math.floor(o.slot.getTime() / 60_000) * 60_000)
+  const now = o.now ?? o.slot
+  const deadline = reminderDeadline(minute, o.settings ?? DEFAULT_REMINDER_SETTINGS, o.timeZone)
+  if (now >= deadline) return 0
   const activities = await db
     .selectFrom('activities')
     .selectAll()
@@ -334,36 +386,32 @@ export async function sendActivityReminders(
   let queued = 0
   for (const a of activities.filter((x) => cronMatches(x.cron, minute, o.timeZone))) {
     const source = `activity:${a.id}:${minute.toISOString()}`
-    const reminder = o.t('activity.reminder', { name: a.name, description: a.description })
-    const recipients = a.signup
-      ? await signupRecipients(db, a, o.now, isOpeningSlot(a.cron, a.cadence, minute, o.timeZone), {
+    const names = { name: a.name, description: a.description }
+    const reminder = o.t('activity.reminder', names)
+    const recipients: Recipient[] = a.signup
+      ? await signupRecipients(db, a, minute, now, {
+          opening: isOpeningSlot(a.cron, a.cadence, minute, o.timeZone),
+          source,
           reminder,
-          invitation: o.t('activity.invitation', {
-            name: a.name,
-            description: a.description,
-            key: a.key,
-          }),
+          invitation: o.t('activity.invitation', { ...names, key: a.key }),
           timeZone: o.timeZone,
         })
-      : (await checkinLaggards(db, a.appid, o.now, o.timeZone)).map((openid) => ({
-          openid,
-          text: reminder,
-        }))
+      : await checkinLaggards(db, a.appid, minute, now, {
+          text: o.t('activity.checkinReminder', names),
+          timeZone: o.timeZone,
+        })
     // Announced in the internal groups too (their robots; the 20-a-minute limit applies), once per
     // slot: a retried run of the slot (jobs/runner.ts) finds each group's post in robot_posts.
     if (o.robots && Object.keys(o.robots.keys).length > 0) {
-      const result = await announceToRobots(db, o.robots, { text: reminder, now: o.now, source })
+      const result = await announceToRobots(db, o.robots, { text: reminder, now, source })
       queued += result.filter((r) => r.status === 'sent').length
     }
     for (const r of recipients) {
       const added = await notifyMember(db, {
+        ...r,
         appid: a.appid,
-        openid: r.openid,
-        source,
-        text: r.text,
-        now: o.now,
-        // an invitation is marketing: held in quiet hours, behind replies and notices
-        lane: r.text === reminder ? LANE.notice : LANE.campaign,
+        now,
+        expiresAt: deadline,
       })
       if (added) queued++
     }
@@ -371,15 +419,24 @@ export async function sendActivityReminders(
   return queued
 }
 
+/** One member's reminder or invitation of a slot. */
+interface Recipient {
+  openid: string
+  source: string
+  text: string
+  /** Marketing (what the member did not ask for) goes in the campaign lane: 退订 withdraws it. */
+  lane: OutboxLane
+}
+
 /** Confirmed sign-ups of the current occurrence, and on its opening slot who may still sign up. */
 async function signupRecipients(
   db: Kysely<Database>,
   a: Selectable<ActivitiesTable>,
+  slot: Date,
   now: Date,
-  opening: boolean,
-  o: { reminder: string; invitation: string; timeZone: string },
-) {
-  const period = periodOf(a.cadence, now, o.timeZone)
+  o: { opening: boolean; source: string; reminder: string; invitation: string; timeZone: string },
+): Promise<Recipient[]> {
+  const period = periodOf(a.cadence, slot, o.timeZone)
   const confirmed = await db
     .selectFrom('activity_signups')
     .innerJoin('members', 'members.id', 'activity_signups.member_id')
@@ -388,7 +445,7 @@ async function signupRecipients(
     .where('activity_signups.period', '=', period)
     .where('activity_signups.status', '=', 'confirmed')
     .execute()
-  const invited = opening
+  const invited = o.opening
     ? await db
         .selectFrom('members')
         .select('openid')
@@ -411,32 +468,65 @@ async function signupRecipients(
         .execute()
     : []
   return [
-    ...confirmed.map((r) => ({ openid: r.openid, text: o.reminder })),
-    ...invited.map((r) => ({ openid: r.openid, text: o.invitation })),
+    ...confirmed.map((r) => ({
+      openid: r.openid,
+      source: o.source,
+      text: o.reminder,
+      lane: LANE.notice,
+    })),
+    ...invited.map((r) => ({
+      openid: r.openid,
+      source: o.source,
+      text: o.invitation,
+      lane: LANE.campaign,
+    })),
   ]
 }
 
-/** Followers who wrote in the last two days and have not checked in today. */
-async function checkinLaggards(db: Kysely<Database>, appid: string, now: Date, timeZone: string) {
-  const today = localDay(now, timeZone)
+/**
+ * Who an activity's check-in reminder goes to: followers inside the 48-hour window who have not
+ * checked in on the slot's day and have no check-in reminder of their own — one that is on covers
+ * the day by itself (at its time), one that is off is their 取消提醒 (cancelReminder records it even
+ * for a member who never turned one on). Nobody asked for this one, so it is marketing: not to
+ * those who opted out (退订), in the campaign lane, and it names the opt-out word 取消提醒.
+ */
+async function checkinLaggards(
+  db: Kysely<Database>,
+  appid: string,
+  slot: Date,
+  now: Date,
+  o: { text: string; timeZone: string },
+): Promise<Recipient[]> {
+  const day = localDay(slot, o.timeZone)
   const rows = await db
     .selectFrom('members')
     .select('openid')
     .where('appid', '=', appid)
     .where('subscribed', '=', true)
-    .where('last_inbound_at', '>', new Date(now.getTime() - 2 * 86_400_000))
+    .where('marketing_opt_out', '=', false)
+    .where('last_inbound_at', '>', new Date(now.getTime() - SERVICE_WINDOW_MS))
     .where(({ not, exists, selectFrom }) =>
       not(
         exists(
           selectFrom('checkins')
             .select('checkins.member_id')
             .whereRef('checkins.member_id', '=', 'members.id')
-            .where('checkins.day', '=', today),
+            .where('checkins.day', '=', day),
+        ),
+      ),
+    )
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('checkin_reminders')
+            .select('checkin_reminders.member_id')
+            .whereRef('checkin_reminders.member_id', '=', 'members.id'),
         ),
       ),
     )
     .execute()
-  return rows.map((r) => r.openid)
+  const source = reminderSource(day)
+  return rows.map((r) => ({ openid: r.openid, source, text: o.text, lane: LANE.campaign }))
 }
 
 /**

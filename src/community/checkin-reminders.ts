@@ -9,8 +9,11 @@
  *                              sent with the mini program's token to its openid
  *   nothing                    else
  *
- * never inside quiet hours, never more than 2 h late, at most once per community day (the outbox
- * item carries that deadline: see {@link reminderDeadline}), with the opt-out word (取消提醒) in it.
+ * never inside quiet hours, never more than 2 h late (the outbox item carries that deadline: see
+ * {@link reminderDeadline}), at most once per community day — an activity's check-in reminder (the
+ * 09:00 每日签到提醒) counts, both taking the day's outbox source ({@link reminderSource}) — with the
+ * opt-out word (取消提醒) in it. 取消提醒 also stops the activity's reminder, which goes only to
+ * members who never set one ({@link cancelReminder} records it for them too).
  * The `checkin-reminders` job decides due members in batches of one statement each
  * ({@link enqueueCheckinReminders}): due rows are taken with `FOR UPDATE SKIP LOCKED` and their
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
@@ -85,6 +88,13 @@ export function reminderDeadline(slot: Date, s: ReminderSettings, timeZone: stri
     ),
   )
 }
+
+/**
+ * The outbox source of a day's check-in reminders — a member's own and an activity's (the 09:00
+ * 每日签到提醒, activities.ts) alike: the outbox's unique (appid, source, openid) makes it at most
+ * one a day, whichever comes first.
+ */
+export const reminderSource = (day: string) => `checkin-reminder:${day}`
 
 /** `HH:MM` of community minutes. */
 export const formatMinutes = (minutes: number) =>
@@ -179,17 +189,49 @@ export async function setReminder(
   return { status: 'on', minute }
 }
 
-/** Turns a member's reminder off; false when it was not on. Authorisations are kept. */
+/**
+ * Turns a member's check-in reminders off; false when they were off already. A member who never
+ * set one gets a row that is off (at `defaultMinute`, what `提醒` would choose): the community's
+ * own check-in reminder (an activity's, activities.ts) goes only to members without one, so their
+ * 取消提醒 is kept. Authorisations are kept.
+ */
 export async function cancelReminder(
   db: Kysely<Database>,
   memberId: number,
   now: Date,
+  defaultMinute = DEFAULT_REMINDER_SETTINGS.defaultMinute,
 ): Promise<boolean> {
   const row = await db
-    .updateTable('checkin_reminders')
-    .set({ enabled: false, updated_at: now })
-    .where('member_id', '=', memberId)
-    .where('enabled', '=', true)
+    .insertInto('checkin_reminders')
+    .columns([
+      'member_id',
+      'appid',
+      'enabled',
+      'minute_of_day',
+      'next_at',
+      'created_at',
+      'updated_at',
+    ])
+    .expression((eb) =>
+      eb
+        .selectFrom('members')
+        .select([
+          'id',
+          'appid',
+          sql<boolean>`false`.as('enabled'),
+          sql<number>`${defaultMinute}::smallint`.as('minute_of_day'),
+          sql<Date>`${now}::timestamptz`.as('next_at'),
+          sql<Date>`${now}::timestamptz`.as('created_at'),
+          sql<Date>`${now}::timestamptz`.as('updated_at'),
+        ])
+        .where('id', '=', memberId),
+    )
+    .onConflict((oc) =>
+      oc
+        .column('member_id')
+        .doUpdateSet({ enabled: false, updated_at: now })
+        .where('checkin_reminders.enabled', '=', true),
+    )
     .returning('member_id')
     .executeTakeFirst()
   return row !== undefined
@@ -385,6 +427,7 @@ export async function enqueueCheckinReminders(
 ): Promise<ReminderRun> {
   const batch = o.batch ?? 50_000
   const today = localDay(o.slot, o.timeZone)
+  const source = reminderSource(today)
   const since = new Date(
     Math.max(o.slot.getTime() - REMINDER_LATE_MS, localDayStart(today, o.timeZone).getTime() - 1),
   )
@@ -443,6 +486,9 @@ export async function enqueueCheckinReminders(
         select p.member_id, m.appid, m.openid, p.mp_openid, p.next_at, case
           when not ${send}::boolean or p.next_at <= ${since}::timestamptz
             or p.reminded_on = ${today}::date or not m.subscribed
+            -- the day's reminder went already (an activity's: at most one a day of either kind)
+            or exists (select 1 from push_outbox o where o.appid = m.appid
+              and o.source = ${source} and o.openid = m.openid)
             or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
             or ${blocked('any', sql`true`)} then null
           when m.last_inbound_at > ${windowStart}::timestamptz
@@ -481,7 +527,7 @@ export async function enqueueCheckinReminders(
       queued as (
         insert into push_outbox (appid, source, openid, kind, payload, lane, next_attempt_at,
           expires_at, created_at)
-        select d.appid, ${`checkin-reminder:${today}`}, d.openid, d.kind,
+        select d.appid, ${source}, d.openid, d.kind,
           case d.kind when 'custom' then ${custom}::text when 'subscribe' then ${subscribe}::text
             else jsonb_set(${mpSubscribe}::jsonb, '{touser}', to_jsonb(d.mp_openid))::text end,
           ${LANE.notice}, ${o.slot}::timestamptz,

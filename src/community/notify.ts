@@ -26,6 +26,8 @@ export async function notifyMember(
     now: Date
     /** Default: notice. Marketing (an invitation nobody asked for) goes in the campaign lane. */
     lane?: OutboxLane
+    /** Not sent from then on (a reminder of a time: stored expired instead). */
+    expiresAt?: Date
   },
 ): Promise<boolean> {
   const added = await enqueue(
@@ -37,6 +39,7 @@ export async function notifyMember(
         openid: n.openid,
         kind: 'custom',
         lane: n.lane,
+        expiresAt: n.expiresAt,
         payload: { msgtype: 'text', text: { content: n.text } },
       },
     ],

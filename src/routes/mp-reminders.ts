@@ -140,7 +140,7 @@ export function reminderRoutes(
       db,
       mpUser(shop.settings.mpAppid, c.var),
       async (trx, memberId) => {
-        await cancelReminder(trx, memberId, now)
+        await cancelReminder(trx, memberId, now, settings.defaultMinute)
         return state(trx, memberId)
       },
     )

@@ -174,6 +174,9 @@ export const en: Record<MessageKey, string> = {
   'activity.notSignedUp': 'You are not signed up for that activity.',
   'activity.reminder': '⏰ {name}: {description}',
   'activity.invitation': '📣 {name}: {description}\nReply "join {key}" to take part.',
+  'activity.checkinReminder': '⏰ {name}: {description}\nSend "unremind" to stop these reminders.',
+  'activity.promoted':
+    '🎉 A place opened up: you are off the waitlist and in "{name}" — we will remind you before it starts.',
   'command.bind': 'get a code to link your WeCom or mini-program account',
   'binding.code':
     'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there. In the mini program, enter the code under Me › Link account: its orders and points join these.',

@@ -164,6 +164,8 @@ export const zhCN = {
   'activity.notSignedUp': '你还没有报名这个活动。',
   'activity.reminder': '⏰ {name}：{description}',
   'activity.invitation': '📣 {name}：{description}\n回复「报名 {key}」参加。',
+  'activity.checkinReminder': '⏰ {name}：{description}\n回复「取消提醒」不再提醒。',
+  'activity.promoted': '🎉 有人退出，你已从候补转为「{name}」的正式报名，开始前会提醒你。',
   'command.bind': '获取绑定码，关联企业微信群或小程序里的你',
   'binding.code':
     '你的绑定码：{code}（{minutes} 分钟内有效）\n在企业微信群里 @机器人 发送「绑定 {code}」即可关联，之后在群里也能签到、查积分；在小程序「我的 › 绑定公众号」输入绑定码，订单和积分会并到这里。',
