@@ -1,4 +1,8 @@
-/** 活动 (list), 报名 <活动> (sign up, with a waitlist when full), 取消报名 <活动>. */
+/**
+ * 活动 (list, in pages that fit a reply: 「活动 2」), 报名 <活动> (sign up, with a waitlist when
+ * full), 取消报名 <活动>.
+ */
+import { listPageText, pageArgument } from '../src/bot/paged-list.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
 import { cancelSignup, ensureDefaultActivities, signUp } from '../src/community/activities.js'
 import { text } from '../src/wechat/reply.js'
@@ -29,13 +33,16 @@ export function register(router: Router): void {
         .orderBy('id')
         .execute()
       return text(
-        [
-          ctx.t('activity.title'),
-          ...list.map((a) =>
+        listPageText(ctx.t, {
+          head: [ctx.t('activity.title')],
+          entries: list.map((a) =>
             ctx.t('activity.line', { key: a.key, name: a.name, description: a.description }),
           ),
-          ctx.t('activity.footer'),
-        ].join('\n'),
+          tail: [ctx.t('activity.footer')],
+          // Activities are named by key, never by number: a bare number is a page.
+          page: pageArgument(ctx.args, { bare: true }) ?? 1,
+          command: 'activity.page',
+        }),
       )
     },
   )
@@ -75,6 +82,8 @@ export function register(router: Router): void {
       ref: ctx.args,
       now: ctx.clock.now(),
       timeZone: ctx.community.timeZone,
+      // the promoted member's notice, in the account's language
+      t: ctx.t,
     })
     if (r === 'not_found') return text(ctx.t('activity.unknown', { ref: ctx.args }))
     return text(ctx.t(r === 'cancelled' ? 'activity.cancelled' : 'activity.notSignedUp'))

@@ -76,3 +76,58 @@ forEachDatabase('expiring points in 积分, 我的 and the member page', (get) =
     expect(html).toContain(`100 积分，有效期至 ${date}`)
   })
 })
+
+forEachDatabase('我的 fits a member holding many badges', (get) => {
+  let server: TestServer
+  const now = new Date()
+  beforeAll(async () => {
+    server = await startServer(get().db, { clock: { now: () => now } })
+  })
+  afterAll(() => server.close())
+
+  it('lists the badges that fit within 2048 bytes, then 「等」', async () => {
+    const db = get().db
+    const wx = server.pusher()
+    const openid = 'o_many_badges'
+    await wx.text(openid, '我的')
+    const { id } = await db
+      .selectFrom('members')
+      .select('id')
+      .where('openid', '=', openid)
+      .executeTakeFirstOrThrow()
+    // 80 badges with 20-character names (the admin API's longest): 4800+ bytes of names
+    const names = Array.from({ length: 80 }, (_, i) =>
+      `${String(i + 1).padStart(2, '0')}号社区年度荣誉纪念徽章限定款式收藏`.slice(0, 20),
+    )
+    await db
+      .insertInto('badge_rules')
+      .values(
+        names.map((name, i) => ({
+          appid: SAFE_ACCOUNT.appid,
+          key: `many_${i + 1}`,
+          name,
+          predicate: '{"counter":"checkins","gte":1}',
+          updated_at: now,
+        })),
+      )
+      .execute()
+    await db
+      .insertInto('member_badges')
+      .values(
+        names.map((_, i) => ({
+          member_id: id,
+          badge_key: `many_${i + 1}`,
+          appid: SAFE_ACCOUNT.appid,
+          awarded_at: new Date(now.getTime() + i * 1000),
+        })),
+      )
+      .execute()
+    const me = (await wx.text(openid, '我的')).reply!.Content as string
+    expect(new TextEncoder().encode(me).length).toBeLessThanOrEqual(2048)
+    const line = me.split('\n').at(-1)!
+    expect(line).toMatch(/^徽章 80 枚：01号.*、\d\d号[^、]* 等$/)
+    const shown = line.slice('徽章 80 枚：'.length, -' 等'.length).split('、')
+    expect(shown).toEqual(names.slice(0, shown.length))
+    expect(shown.length).toBeGreaterThan(10)
+  })
+})

@@ -4,6 +4,7 @@
  * level, check-in record (this month's check-ins and make-ups too), name, badges held (徽章).
  */
 import type { BotContext } from '../src/bot/context.js'
+import { LIST_MAX_BYTES } from '../src/bot/paged-list.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
 import { memberBadges } from '../src/community/badges.js'
 import { checkinStats, DEFAULT_MAKEUP } from '../src/community/checkins.js'
@@ -12,6 +13,7 @@ import { levelByKey, nextLevel } from '../src/community/levels.js'
 import { expiringPoints } from '../src/community/points-expiry.js'
 import { pendingPoints } from '../src/shop/purchase-grants.js'
 import { text } from '../src/wechat/reply.js'
+import { utf8Bytes } from '../src/wechat/text-budget.js'
 
 const POINTS: CommandSpec = {
   names: ['积分', 'points', '余额'],
@@ -86,18 +88,33 @@ export function register(router: Router): void {
     const pending = await pendingLine(ctx)
     const perks = ctx.t('me.perks', { perks: ctx.t(`perks.${level}`) })
     const badges = await memberBadges(ctx.db, ctx.member.id)
-    const held = badges.length
-      ? [ctx.t('me.badges', { count: badges.length, badges: badges.map((b) => b.name).join('、') })]
-      : []
-    return text(
-      [
-        summary,
-        month,
-        ...(expiring ? [expiring] : []),
-        ...(pending ? [pending] : []),
-        perks,
-        ...held,
-      ].join('\n'),
-    )
+    const lines = [
+      summary,
+      month,
+      ...(expiring ? [expiring] : []),
+      ...(pending ? [pending] : []),
+      perks,
+    ]
+    if (badges.length > 0) {
+      const room = LIST_MAX_BYTES - utf8Bytes(lines.join('\n')) - 1
+      const names = badges.map((b) => b.name)
+      lines.push(badgeLine(ctx, names, room))
+    }
+    return text(lines.join('\n'))
   })
+}
+
+/**
+ * The 徽章 line within `room` bytes: every badge held, or — as operators add badges, a member can
+ * hold more than a reply has room for — the first ones that fit and 「等」.
+ */
+function badgeLine(ctx: BotContext, names: string[], room: number): string {
+  const line = (shown: number) =>
+    ctx.t(shown < names.length ? 'me.badgesSome' : 'me.badges', {
+      count: names.length,
+      badges: names.slice(0, shown).join('、'),
+    })
+  let shown = names.length
+  while (shown > 1 && utf8Bytes(line(shown)) > room) shown--
+  return line(shown)
 }

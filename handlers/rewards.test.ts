@@ -92,3 +92,59 @@ forEachDatabase('兑换 recommends what members like you redeemed', (get) => {
     expect(again).toContain('相似的会员还兑换了：VIP 会员 1 个月（兑换 3）')
   })
 })
+
+/** Eighteen rewards with names of 20 to 60 characters (the admin API allows 60). */
+const catalog = Array.from({ length: 18 }, (_, i) => {
+  const length = 20 + Math.round((i * 40) / 17)
+  return {
+    code: i + 1,
+    name: `${i + 1}号${'社区周年纪念限定款精美礼品套装'.repeat(5)}`.slice(0, length),
+    cost: 100 * (i + 1),
+    stock: i % 3 === 0 ? null : 10 + i,
+  }
+})
+
+forEachDatabase('兑换 lists the catalog in pages that fit a reply', (get) => {
+  let server: TestServer
+  const clock = { now: () => now }
+  const bytes = (s: string) => new TextEncoder().encode(s).length
+  beforeAll(async () => {
+    await get()
+      .db.insertInto('rewards')
+      .values(catalog.map((r) => ({ ...r, appid, per_member_limit: null, created_at: now })))
+      .execute()
+    server = await startServer(get().db, { clock })
+  })
+  afterAll(() => server.close())
+
+  it('answers 兑换 within 2048 bytes with a next-page hint, and 兑换 第2页 with the rest', async () => {
+    expect(catalog.map((r) => [...r.name].length)).toEqual(
+      expect.arrayContaining([20, 60]) as number[],
+    )
+    const lines = catalog.map(
+      (r) => `${r.code}. ${r.name} — ${r.cost} 积分${r.stock === null ? '' : `（剩 ${r.stock}）`}`,
+    )
+    expect(bytes(lines.join('\n'))).toBeGreaterThan(2048) // the list alone is over the limit
+    const wx = server.pusher()
+    const first = (await wx.text('o_catalog', '兑换')).reply!.Content as string
+    expect(bytes(first)).toBeLessThanOrEqual(2048)
+    expect(first).toMatch(/^积分商城（你有 \d+ 积分）\n1\. /)
+    expect(first).toContain('发送「兑换 编号」兑换，例如「兑换 1」')
+    expect(first).toMatch(/第 1\/2 页，发送「兑换 第2页」看下一页。$/)
+
+    const second = (await wx.text('o_catalog', '兑换 第2页')).reply!.Content as string
+    expect(bytes(second)).toBeLessThanOrEqual(2048)
+    expect(second).toMatch(/第 2\/2 页（最后一页）。$/)
+    // every reward once, in order, in today's format
+    const shown = [first, second].flatMap((p) => p.split('\n').filter((l) => /^\d+\. /.test(l)))
+    expect(shown).toEqual(lines)
+    expect((await wx.text('o_catalog', 'redeem page 2')).reply!.Content).toBe(second)
+    expect((await wx.text('o_catalog', '兑换 第3页')).reply!.Content).toBe(
+      '没有第 3 页（一共 2 页），发送「兑换 第1页」看第 1 页。',
+    )
+    // a bare number still redeems that reward
+    expect((await wx.text('o_catalog', '兑换 2')).reply!.Content).toMatch(
+      new RegExp(`^积分不足：「${catalog[1]!.name}」需要 200 积分，你有 \\d+ 积分。$`),
+    )
+  })
+})

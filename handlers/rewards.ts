@@ -1,12 +1,14 @@
 /**
- * 兑换 / redeem: lists the catalog; 兑换 <编号> redeems and replies with the code — or, for a
- * cashback reward, with the mini-program link where the member confirms the transfer. Both replies
+ * 兑换 / redeem: lists the catalog, in pages that fit a reply (兑换 第2页 — a bare number is a
+ * reward's code); 兑换 <编号> redeems and replies with the code — or, for a cashback reward, with
+ * the mini-program link where the member confirms the transfer. Both replies
  * end with what members like this one also redeemed (src/community/recommendations.ts), or what is
  * popular, when the nightly rebuild has found any. A redemption is keyed on the message that asked
  * for it, so the same message handled again (a group channel's retry) answers it again and spends
  * nothing more.
  */
 import type { BotContext } from '../src/bot/context.js'
+import { listPageText, pageArgument } from '../src/bot/paged-list.js'
 import type { Router } from '../src/bot/router.js'
 import { recommendRewards } from '../src/community/recommendations.js'
 import { ensureDefaultRewards, listRewards, redeem } from '../src/community/rewards.js'
@@ -81,7 +83,8 @@ export function register(router: Router): void {
       const appid = ctx.account.appid
       await ensureDefaultRewards(ctx.db, appid, ctx.clock.now())
       const code = Number(ctx.args.replace(/^[#＃]/, ''))
-      if (!ctx.args || !Number.isInteger(code) || code <= 0) {
+      const page = pageArgument(ctx.args, { bare: false })
+      if (page !== null || !ctx.args || !Number.isInteger(code) || code <= 0) {
         const rewards = await listRewards(ctx.db, appid)
         if (rewards.length === 0) return text(ctx.t('redeem.empty'))
         const lines = rewards.map((r) =>
@@ -99,12 +102,13 @@ export function register(router: Router): void {
         )
         const recs = await recommendations(ctx)
         return text(
-          [
-            ctx.t('redeem.title', { balance: ctx.member.points_balance }),
-            ...lines,
-            ...(recs ? [recs] : []),
-            ctx.t('redeem.hint'),
-          ].join('\n'),
+          listPageText(ctx.t, {
+            head: [ctx.t('redeem.title', { balance: ctx.member.points_balance })],
+            entries: lines,
+            tail: [...(recs ? [recs] : []), ctx.t('redeem.hint')],
+            page: page ?? 1,
+            command: 'redeem.page',
+          }),
         )
       }
       const attempt = () =>

@@ -43,6 +43,17 @@ export interface CommandSpec {
 
 type EventName = string
 
+/** A routed push: the reply, and what answered it. */
+export interface Answered {
+  reply: Reply | null
+  handler: string | null
+}
+
+const answered = (handler: string, reply: Reply | null | undefined): Answered => ({
+  reply: reply ?? null,
+  handler,
+})
+
 /** Routes a push to the first matching handler. */
 export class Router {
   readonly #commands: { spec: CommandSpec; handler: Handler }[] = []
@@ -113,15 +124,24 @@ export class Router {
   }
 
   /**
-   * Runs the matching handler; null when nothing matched or it had nothing to say. (The copies are
-   * `Object.assign({}, ctx, { args })`, not `{ ...ctx, args }`: Node 20's V8 takes a slow path for
-   * properties after a spread; bench/README.md, "Object spread".)
+   * Runs the matching handler; null when nothing matched or it had nothing to say.
    */
   async route(ctx: BotContext): Promise<Reply | null> {
+    return (await this.answer(ctx)).reply
+  }
+
+  /**
+   * {@link route}, also naming what answered (a command's first name, `hears:<pattern>`,
+   * `on:<event>`, `otherwise`; null when nothing matched) for what the caller logs about the reply.
+   * (The copies are `Object.assign({}, ctx, { args })`, not `{ ...ctx, args }`: Node 20's V8 takes a
+   * slow path for properties after a spread; bench/README.md, "Object spread".)
+   */
+  async answer(ctx: BotContext): Promise<Answered> {
     const m = ctx.message
-    const byType = this.#on.get(isEvent(m) ? m.event : m.type)
-    if (byType) return (await byType(ctx)) ?? null
-    if (m.type === 'unknown') return null
+    const event = isEvent(m) ? m.event : m.type
+    const byType = this.#on.get(event)
+    if (byType) return answered(`on:${event}`, await byType(ctx))
+    if (m.type === 'unknown') return { reply: null, handler: null }
 
     const text = ctx.text
     if (text) {
@@ -129,24 +149,24 @@ export class Router {
       const command = this.#findCommand(word) ?? this.#findPrefixCommand(text)
       if (command) {
         const args = rest.length > 0 ? rest.join(' ') : text.slice(command.matched.length).trim()
-        return (
-          (await command.handler(
+        return answered(
+          command.spec.names[0] ?? command.matched,
+          await command.handler(
             Object.assign({}, ctx, { args } satisfies Pick<BotContext, 'args'>),
-          )) ?? null
+          ),
         )
       }
       for (const { pattern, handler } of this.#hears) {
         const match = pattern.exec(text)
         if (match)
-          return (
-            (await handler(
-              Object.assign({}, ctx, { match } satisfies Pick<BotContext, 'match'>),
-            )) ?? null
+          return answered(
+            `hears:${pattern}`,
+            await handler(Object.assign({}, ctx, { match } satisfies Pick<BotContext, 'match'>)),
           )
       }
     }
-    if (isEvent(m)) return null
-    return this.#otherwise ? ((await this.#otherwise(ctx)) ?? null) : null
+    if (isEvent(m) || !this.#otherwise) return { reply: null, handler: null }
+    return answered('otherwise', await this.#otherwise(ctx))
   }
 
   #findCommand(word: string) {

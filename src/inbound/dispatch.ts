@@ -28,6 +28,7 @@ import type { PushFormat } from '../wechat/codec.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
+import { fitText, TEXT_MAX_BYTES } from '../wechat/text-budget.js'
 import type { Answer, AnsweredPushes } from './answered.js'
 import type { CommunitySettings } from './community-context.js'
 
@@ -150,9 +151,29 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   }
   const recorded = member
 
+  /**
+   * The safety net under every text reply — passive or, when late, a customer-service message:
+   * one over WeChat's byte budget is cut (text-budget.ts) and the handler named in a warning.
+   * Lists fit by paging; this catches what nothing sized.
+   */
+  const withinBudget = (reply: Reply | null, handler: string | null): Reply | null => {
+    if (reply?.type !== 'text') return reply
+    // a UTF-16 unit is at most 3 UTF-8 bytes: most replies need no count (the push path's cost)
+    if (reply.content.length * 3 <= TEXT_MAX_BYTES) return reply
+    const fitted = fitText(reply.content, { marker: t('reply.truncated') })
+    if (!fitted.cut) return reply
+    log.warn('text reply over the byte budget; cut', {
+      code: 'REPLY_TOO_LONG',
+      handler,
+      bytes: fitted.bytes,
+      maxBytes: TEXT_MAX_BYTES,
+    })
+    return text(fitted.content)
+  }
+
   let failed = false
   const work = (async () => {
-    const reply = await deps.router.route({
+    const { reply, handler } = await deps.router.answer({
       account: { appid, locale: deps.locale },
       message,
       member: recorded,
@@ -169,9 +190,9 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       t,
     })
     const line = recorded.dailyLogin && levelUpLine(recorded.dailyLogin, t)
-    if (!line) return reply
+    if (!line) return withinBudget(reply, handler)
     if (!reply) return text(line)
-    if (reply.type === 'text') return text(`${reply.content}\n${line}`)
+    if (reply.type === 'text') return withinBudget(text(`${reply.content}\n${line}`), handler)
     // A news or image reply cannot carry it: the member is told by a customer-service message.
     await notifyMember(deps.db, {
       appid,
