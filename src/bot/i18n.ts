@@ -16,7 +16,7 @@ const catalogs: Record<Locale, Record<MessageKey, string>> = { 'zh-CN': zhCN, en
 export function translator(locale: Locale): Translate {
   let t = translators.get(locale)
   if (!t) {
-    t = build(catalogs[locale])
+    t = build(catalogs[locale], locale)
     translators.set(locale, t)
   }
   return t
@@ -24,9 +24,19 @@ export function translator(locale: Locale): Translate {
 
 const translators = new Map<Locale, Translate>()
 
-function build(catalog: Record<MessageKey, string>): Translate {
+/**
+ * `{name}` is the parameter; `{name|one|other}` is the word for its number in the locale's plural
+ * rules (en: `{n} {n|day|days}` → "1 day", "2 days"), so no message says "1 days".
+ */
+function build(catalog: Record<MessageKey, string>, locale: Locale): Translate {
+  const plural = new Intl.PluralRules(locale)
   return (key, params = {}) =>
-    catalog[key].replace(/\{(\w+)\}/g, (m, name: string) =>
-      name in params ? String(params[name]) : m,
+    catalog[key].replace(
+      /\{(\w+)(?:\|([^|}]*)\|([^}]*))?\}/g,
+      (m, name: string, one?: string, other?: string) => {
+        if (!(name in params)) return m
+        if (one === undefined) return String(params[name])
+        return plural.select(Number(params[name])) === 'one' ? one : other!
+      },
     )
 }

@@ -5,7 +5,7 @@ export const en: Record<MessageKey, string> = {
   welcome: 'Welcome! I am the quanzi assistant 🎉\nSend "help" to see what I can do.',
   'welcome.scene': 'Welcome! You came here through "{scene}" 🎉\nSend "help" to see what I can do.',
   'welcome.back':
-    'Welcome back! 🎉 Your points and level are still here ({balance} points).\nSend "checkin" to keep earning, "help" to see what I can do.',
+    'Welcome back! 🎉 Your points and level are still here ({balance} {balance|point|points}).\nSend "checkin" to keep earning, "help" to see what I can do.',
   'scan.already': 'You are already following 👋 Send "help" to see what I can do.',
   'scan.scene':
     'You are already following 👋 This is the "{scene}" code, thanks for dropping by.\nSend "help" to see what I can do.',
@@ -37,45 +37,51 @@ export const en: Record<MessageKey, string> = {
   'command.checkin': 'daily check-in, streaks earn bonuses',
   'command.points': 'your points, level and progress',
   'command.me': 'your profile: points, level, check-ins, badges',
-  'checkin.done': 'Checked in ✅ +{points} points\nStreak: {streak} days',
-  'checkin.bonus': '{streak}-day streak bonus +{bonus} points 🎁',
-  'checkin.dailyLogin': 'Daily visit bonus +{points} points (your first message today)',
-  'checkin.already': 'Already checked in today, see you tomorrow!\nStreak: {streak} days',
+  'checkin.done':
+    'Checked in ✅ +{points} {points|point|points}\nStreak: {streak} {streak|day|days}',
+  'checkin.bonus': '{streak}-day streak bonus +{bonus} {bonus|point|points} 🎁',
+  'checkin.dailyLogin':
+    'Daily visit bonus +{points} {points|point|points} (your first message today)',
+  'checkin.already':
+    'Already checked in today, see you tomorrow!\nStreak: {streak} {streak|day|days}',
   'checkin.closed': 'Check-in is open {from}–{to}. Please come back then.',
   'help.arg.day': '[date]',
   'command.makeup':
     'fill a recently missed check-in day (costs points, limited per month; "makeup 11-20" for a date)',
-  'makeup.done': 'Made up ✅ {day} is filled, {cost} points spent\nStreak: {streak} days',
-  'makeup.doneFree': 'Made up ✅ {day} is filled\nStreak: {streak} days',
+  'makeup.done':
+    'Made up ✅ {day} is filled, {cost} {cost|point|points} spent\nStreak: {streak} {streak|day|days}',
+  'makeup.doneFree': 'Made up ✅ {day} is filled\nStreak: {streak} {streak|day|days}',
   'makeup.quota': 'Make-ups for month {month}: {used}/{limit}',
   'makeup.disabled': 'Make-up check-ins are not available.',
   'makeup.today': 'No need to make up today: just send "checkin".',
   'makeup.future': '{day} has not come yet: it cannot be made up.',
-  'makeup.tooOld': 'Only days missed in the last {days} days can be made up (from {earliest}).',
+  'makeup.tooOld':
+    'Only days missed in the last {days} {days|day|days} can be made up (from {earliest}).',
   'makeup.beforeFollow':
     'You were not following us on {day}: it cannot be made up (from {follow}).',
   'makeup.already': 'You checked in on {day} already: nothing to make up.',
-  'makeup.none': 'No missed day in the last {days} days 👍',
+  'makeup.none': 'No missed day in the last {days} {days|day|days} 👍',
   'makeup.limit': 'No make-ups left for month {month} ({limit} a month).',
   'makeup.insufficient': 'Not enough points: making up {day} costs {cost}, you have {balance}.',
   'makeup.badDay':
     'I could not read the date "{text}". Send "makeup" for the latest missed day, or "makeup 11-20" for a date.',
   'checkin.makeupHint':
-    'Streak broken? Send "makeup" to fill a missed day ({cost} points, {left} left this month)',
-  'checkin.monthly': '{days} check-ins this month: bonus +{bonus} points 🎁',
-  'me.month': 'This month: {days} check-ins, {used}/{limit} make-ups',
+    'Streak broken? Send "makeup" to fill a missed day ({cost} {cost|point|points}, {left} left this month)',
+  'checkin.monthly':
+    '{days} {days|check-in|check-ins} this month: bonus +{bonus} {bonus|point|points} 🎁',
+  'me.month': 'This month: {days} {days|check-in|check-ins}, {used}/{limit} make-ups',
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',
   'points.top': 'You are at the top level, {level} 🎉',
   'points.pending':
-    'Pending: {points} points from purchases, available from {at} (a refund cancels them)',
+    'Pending: {points} {points|point|points} from purchases, available from {at} (a refund cancels them)',
   'points.expiring': '{points} of them are valid until {date}; use them before then',
   'points.expiryNotice':
     '{points} of your points are valid until {date} and expire after that. Send "redeem" to see what they can buy 🎁',
   'points.changed': 'Points {delta} ({reason}); balance {balance}',
   'points.levelUp': 'Level up: {level}! You now earn {multiplier}× points 🎉',
   'me.summary':
-    'My profile\nName {name}\nPoints {balance} (earned {lifetime})\nLevel {level}\nStreak {streak} days, {total} check-ins\n{today}',
+    'My profile\nName {name}\nPoints {balance} (earned {lifetime})\nLevel {level}\nStreak {streak} {streak|day|days}, {total} {total|check-in|check-ins}\n{today}',
   'me.noName': 'not set (shown as "{masked}" in the ranking; send "name <name>" to set one)',
   'me.checkedIn': 'Checked in today',
   'me.notCheckedIn': 'Not checked in yet today: send "checkin"',
@@ -86,25 +92,27 @@ export const en: Record<MessageKey, string> = {
   'leaderboard.member': 'member·{tag}',
   'leaderboard.you': 'you',
   'leaderboard.youNamed': '{name} (you)',
-  'leaderboard.me': 'Your rank: #{rank} ({points} points)',
+  'leaderboard.me': 'Your rank: #{rank} ({points} {points|point|points})',
   'leaderboard.meNone': 'You are not ranked yet: send "checkin" to earn points',
   'leaderboard.empty': 'Nobody is ranked yet. Check in to be the first!',
   'command.redeem': 'redeem points for rewards ("redeem <number>")',
-  'redeem.title': 'Rewards (you have {balance} points)',
-  'redeem.item': '{code}. {name} — {cost} points{stock}',
+  'redeem.title': 'Rewards (you have {balance} {balance|point|points})',
+  'redeem.item': '{code}. {name} — {cost} {cost|point|points}{stock}',
   'redeem.stock': ' ({stock} left)',
   'redeem.soldOut': ' (sold out)',
   'redeem.hint': 'Send "redeem <number>", e.g. "redeem 1"',
   'redeem.page': 'redeem page {page}',
   'redeem.empty': 'No rewards are available right now.',
-  'redeem.done': 'Redeemed 🎁 {name}\nCode: {code}\n{cost} points spent, {balance} left',
-  'redeem.cancelled': 'This redemption of "{name}" was cancelled; its {cost} points were returned.',
+  'redeem.done':
+    'Redeemed 🎁 {name}\nCode: {code}\n{cost} {cost|point|points} spent, {balance} left',
+  'redeem.cancelled':
+    'This redemption of "{name}" was cancelled; its {cost} {cost|point|points} were returned.',
   'redeem.notFound': 'There is no reward number {code}. Send "redeem" to see the list.',
   'redeem.outOfStock': '"{name}" is sold out.',
-  'redeem.limit': '"{name}" can be redeemed at most {limit} times per member.',
+  'redeem.limit': '"{name}" can be redeemed at most {limit} {limit|time|times} per member.',
   'redeem.insufficient': 'Not enough points: "{name}" costs {cost}, you have {balance}.',
   'redeem.cashback':
-    'Redeemed 💰 {name}\nOpen the mini program within 24 hours and confirm: ¥{yuan} goes to your WeChat wallet: {link}\n{cost} points spent, {balance} left',
+    'Redeemed 💰 {name}\nOpen the mini program within 24 hours and confirm: ¥{yuan} goes to your WeChat wallet: {link}\n{cost} {cost|point|points} spent, {balance} left',
   'redeem.cashbackLink':
     '<a href="https://mp.weixin.qq.com" data-miniprogram-appid="{appid}" data-miniprogram-path="{path}">Open the mini program</a>',
   'redeem.needsMiniProgram':
@@ -116,7 +124,7 @@ export const en: Record<MessageKey, string> = {
   'campaign.recFallback': 'Points rewards',
   'cashback.paid': '💰 Your ¥{yuan} cashback is in your WeChat wallet.',
   'cashback.returned':
-    'Your ¥{yuan} cashback did not go through ({reason}); {points} points are back, you have {balance}.',
+    'Your ¥{yuan} cashback did not go through ({reason}); {points} {points|point|points} are back, you have {balance}.',
   'cashback.reason.expired': 'not confirmed within 24 hours',
   'cashback.reason.cancelled': 'cancelled',
   'cashback.reason.failed': 'the transfer failed',
@@ -132,14 +140,15 @@ export const en: Record<MessageKey, string> = {
   'command.invite': 'my personal invite QR code',
   'invite.title': 'Invite friends, earn points together 🎁',
   'invite.description.checkin':
-    'When a friend follows through your code and checks in for the first time, you get {points} points{chain}.\nInvite code {code}, valid until {until}.',
+    'When a friend follows through your code and checks in for the first time, you get {points} {points|point|points}{chain}.\nInvite code {code}, valid until {until}.',
   'invite.description.follow':
-    'When a friend follows through your code, you get {points} points{chain}.\nInvite code {code}, valid until {until}.',
-  'invite.chain': '; when they invite others, you also get {amounts} points',
+    'When a friend follows through your code, you get {points} {points|point|points}{chain}.\nInvite code {code}, valid until {until}.',
+  'invite.chain': '; when they invite others, you also get {amounts} {amounts|point|points}',
   'invite.unavailable': 'The invite QR code cannot be made right now, please try again later.',
-  'invite.paid': '🎉 A friend you invited joined: +{points} points, balance {balance}',
+  'invite.paid':
+    '🎉 A friend you invited joined: +{points} {points|point|points}, balance {balance}',
   'invite.paidChain':
-    '🎉 A level-{level} friend of yours invited someone: +{points} points, balance {balance}',
+    '🎉 A level-{level} friend of yours invited someone: +{points} {points|point|points}, balance {balance}',
   'welcome.invited':
     'Welcome! A friend invited you 🎉\nSend "checkin" every day to earn points, "help" to see what I can do.',
   'welcome.inviteCheckin': 'Your first check-in rewards the friend who invited you.',
@@ -149,13 +158,13 @@ export const en: Record<MessageKey, string> = {
     'You will no longer receive campaign messages. Send "optin" to receive them again.',
   'optin.done': 'Campaign messages are back on 🎉 Send "optout" to stop them any time.',
   'journey.welcome.day0':
-    'Welcome aboard! 🎉 Send "checkin" every day to earn points and "redeem" them for rewards. You have {points} points.\nReply "optout" to stop these messages.',
+    'Welcome aboard! 🎉 Send "checkin" every day to earn points and "redeem" them for rewards. You have {points} {points|point|points}.\nReply "optout" to stop these messages.',
   'journey.welcome.day1':
     'Check in again today ✅ Streaks earn bonuses: send "checkin".\nReply "optout" to stop these messages.',
   'journey.welcome.day3':
     'Three days already! See what you can redeem: send "redeem". Your level: {level}.\nReply "optout" to stop these messages.',
   'journey.recall.offer':
-    'Long time no see! Come back and check in within {days} days for {offer} bonus points (valid until {expires}).\nReply "optout" to stop these messages.',
+    'Long time no see! Come back and check in within {days} {days|day|days} for {offer} bonus points (valid until {expires}).\nReply "optout" to stop these messages.',
   'journey.vip.invite':
     'Thank you for being with us! As a loyal member ({level}) your VIP perks are ready: send "redeem" to see them.\nReply "optout" to stop these messages.',
   'command.activities': 'community activities',
@@ -186,7 +195,7 @@ export const en: Record<MessageKey, string> = {
     '🎉 A place opened up: you are off the waitlist and in "{name}" — we will remind you before it starts.',
   'command.bind': 'get a code to link your WeCom or mini-program account',
   'binding.code':
-    'Your binding code: {code} (valid {minutes} minutes)\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there. In the mini program, enter the code under Me › Link account: its orders and points join these.',
+    'Your binding code: {code} (valid {minutes} {minutes|minute|minutes})\nIn the WeCom group, @mention the bot with "bind {code}" to link your account; then you can check in and ask for points there. In the mini program, enter the code under Me › Link account: its orders and points join these.',
   'group.welcome':
     'Hi! I am the quanzi assistant. @mention me with "checkin", "points" or "rank"; the first time, send "bind" to the official account for a binding code.',
   'group.bound': 'Linked ✅ You can check in and ask for points here now.',
@@ -236,10 +245,11 @@ export const en: Record<MessageKey, string> = {
   'details.next.nickname': 'Next: send "details name <your name>"',
   'details.next.birthMonth': 'Next: send "details birthday May" (your birthday month)',
   'details.next.city': 'Next: send "details city Hangzhou" (your city)',
-  'details.reward': 'Fill in name, birthday month and city to earn {points} points 🎁',
+  'details.reward':
+    'Fill in name, birthday month and city to earn {points} {points|point|points} 🎁',
   'details.complete': 'Your details are complete ✅',
   'details.saved': 'Saved ✅',
-  'details.awarded': 'Details complete 🎉 +{points} points, balance {balance}',
+  'details.awarded': 'Details complete 🎉 +{points} {points|point|points}, balance {balance}',
   'details.usage': 'Usage: details name Tom / details birthday May / details city Hangzhou',
   'details.badMonth': 'A birthday month is 1–12 or a month name, e.g. "details birthday May".',
   'details.badCity': 'A city is 1–20 letters, e.g. "details city Hangzhou".',
@@ -252,11 +262,11 @@ export const en: Record<MessageKey, string> = {
   'alert.rule.active_members_drop':
     'Active members {drop} below the same time last week: {actives} so far today, {baseline} then (threshold {threshold}).',
   'alert.rule.error_rate':
-    'Error rate {rate}: {errors} of {total} pushes and sends in the last {window} minutes went wrong (failed {failed}, refused {refused}, send failed {sendFailed}; threshold {threshold}).',
+    'Error rate {rate}: {errors} of {total} pushes and sends in the last {window} {window|minute|minutes} went wrong (failed {failed}, refused {refused}, send failed {sendFailed}; threshold {threshold}).',
   'alert.rule.campaign_conversion_drop':
     'Campaign "{name}": its latest run converted {rate}, down {drop} from {trailing} (threshold {threshold}).',
   'alert.rule.reply_latency_p95':
-    'Slow replies: p95 {p95} s over {count} pushes in the last {window} minutes (threshold {threshold}).',
+    'Slow replies: p95 {p95} s over {count} pushes in the last {window} {window|minute|minutes} (threshold {threshold}).',
   'alert.rule.outbox_backlog':
     'Outbox backlog ({lane}): the oldest due item has waited {minutes} min, {count} due (threshold {threshold}).',
   'alert.rule.job_stalled':
