@@ -26,6 +26,10 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
   let server: TestServer
   let pay: SandboxPay
   let shop: ShopRouteOptions['shop']
+  // The server's clock: the real one, which a test may hold still (`held`) — the login's rate
+  // buckets refill with it, so a slow run would otherwise earn tokens back mid-test.
+  let held: Date | undefined
+  const clock = { now: () => held ?? new Date() }
 
   beforeAll(async () => {
     const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
@@ -35,12 +39,16 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
       apiBase: wx.url,
       logger: silentLogger,
     })
-    server = await startServer(get().db, { config: testConfig({ ADMIN_TOKEN: TOKEN }), shop })
+    server = await startServer(get().db, {
+      config: testConfig({ ADMIN_TOKEN: TOKEN }),
+      shop,
+      clock,
+    })
     shop.settings.notifyUrl = `${server.url}/pay/notify`
   })
   afterAll(async () => {
-    await server.close()
-    await pay.close()
+    await server?.close()
+    await pay?.close()
   })
 
   const base = `/admin/api/accounts/${SAFE_ACCOUNT.appid}`
@@ -503,19 +511,25 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
   })
 
   it('rate-limits logins per code and per client address, answering 429 with Retry-After', async () => {
-    const code = wx.loginCode(shop.settings.mpAppid, 'o_edge_code')
-    expect((await mp('/login', { body: { code } })).status).toBe(200)
-    expect((await mp('/login', { body: { code } })).status).toBe(401) // used (WeChat says 40163)
-    const third = await mp('/login', { body: { code } })
-    expect(third.status).toBe(429)
-    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0)
-    expect(third.json.code).toBe('TOO_MANY_REQUESTS')
-    // many made-up codes from one address: each would cost a code2Session call
-    const statuses: number[] = []
-    for (let i = 0; i < 40; i++)
-      statuses.push((await mp('/login', { body: { code: `made-up-${i}` } })).status)
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
-    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true)
-    expect(statuses.lastIndexOf(401)).toBeLessThan(statuses.indexOf(429))
+    // Time stands still: however slow the requests, no bucket earns a token back during the test.
+    held = new Date()
+    try {
+      const code = wx.loginCode(shop.settings.mpAppid, 'o_edge_code')
+      expect((await mp('/login', { body: { code } })).status).toBe(200)
+      expect((await mp('/login', { body: { code } })).status).toBe(401) // used (WeChat says 40163)
+      const third = await mp('/login', { body: { code } })
+      expect(third.status).toBe(429)
+      expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(third.json.code).toBe('TOO_MANY_REQUESTS')
+      // many made-up codes from one address: each would cost a code2Session call
+      const statuses: number[] = []
+      for (let i = 0; i < 40; i++)
+        statuses.push((await mp('/login', { body: { code: `made-up-${i}` } })).status)
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
+      expect(statuses.every((s) => s === 401 || s === 429)).toBe(true)
+      expect(statuses.lastIndexOf(401)).toBeLessThan(statuses.indexOf(429))
+    } finally {
+      held = undefined
+    }
   })
 })

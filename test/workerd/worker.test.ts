@@ -8,6 +8,7 @@
  * PostgreSQL only: a Worker cannot open PGlite. Without TEST_DATABASE_URL the suite is skipped and
  * says so; CI sets it, so it runs there in `npm test`.
  */
+import { relative, resolve } from 'node:path'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateToLatest } from '../../src/db/migrate.js'
@@ -95,6 +96,15 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
     await db?.destroy()
     await dropDatabase?.()
   }, 30_000)
+
+  it('serves one build for the whole suite: wrangler watches no folder of the sources', () => {
+    // A rebuild would reload the Worker under the tests that follow (test/workerd/workerd-kit.ts).
+    const root = new URL('../..', import.meta.url).pathname
+    const watched = [worker.config.build.custom?.watch ?? []].flat().map((p) => resolve(root, p))
+    const sources = ['src/worker.ts', 'handlers/index.ts', 'jobs/index.ts'].map((f) => root + f)
+    expect(watched.length).toBeGreaterThan(0)
+    expect(watched.filter((p) => sources.some((s) => !relative(p, s).startsWith('..')))).toEqual([])
+  })
 
   it('answers 50 sequential safe-mode pushes, each with a sealed reply', async () => {
     for (let i = 0; i < 50; i++) {

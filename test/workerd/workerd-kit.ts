@@ -9,6 +9,9 @@ import { postgresDatabase } from '../../src/db/postgres.js'
 import type { Database } from '../../src/db/schema.js'
 import { SAFE_ACCOUNT } from '../server.js'
 
+/** wrangler.toml, absolute (wrangler hands a watched path to the watcher as given). */
+const WRANGLER_TOML = new URL('../../wrangler.toml', import.meta.url).pathname
+
 /** Nothing a workerd test starts may reach the internet. */
 export function offline(): void {
   // Request.cf comes from workers.cloudflare.com unless turned off; telemetry too.
@@ -52,8 +55,16 @@ export function workerEnvironment(o: {
     config: 'wrangler.toml',
     // .dev.vars (a developer's own) is not read: only these.
     envFiles: [],
-    // What `wrangler dev` derives from compatibility_flags (nodejs_compat → v2); the API does not.
-    build: { nodejsCompatMode: 'v2' },
+    build: {
+      // What `wrangler dev` derives from compatibility_flags (nodejs_compat → v2); the API does not.
+      nodejsCompatMode: 'v2',
+      // The Worker under test is built once. wrangler watches the custom build's watch_dir (src/)
+      // whatever `dev.watch` says and reloads the Worker on any change there (another session's
+      // edit): its proxy then replays an in-flight GET — a scheduled tick runs twice — answers
+      // other requests 503, and cuts the old Worker's database sockets (an unhandled ECONNRESET in
+      // Miniflare's Hyperdrive proxy). wrangler.toml, which no run rewrites, is all it watches.
+      custom: { watch: WRANGLER_TOML },
+    },
     bindings: Object.fromEntries(
       Object.entries({
         WECHAT_APPID: SAFE_ACCOUNT.appid,
