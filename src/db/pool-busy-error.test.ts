@@ -109,4 +109,27 @@ describe('PoolBusyError', () => {
       }
     },
   )
+
+  it.runIf(process.env.TEST_DATABASE_URL)(
+    'outlives an idle connection the server closes (a restart, a failover): the next statement reconnects',
+    async () => {
+      const pool = postgresPool(process.env.TEST_DATABASE_URL!, { max: 2 })
+      const other = postgresPool(process.env.TEST_DATABASE_URL!, { max: 1 })
+      try {
+        const { rows } = await pool.query<{ pid: number }>('select pg_backend_pid() as pid')
+        expect(pool.idleCount).toBe(1)
+        // what a restart does to it; with no 'error' listener the pool's event is an uncaught
+        // exception (vitest fails the run with 'terminating connection due to administrator
+        // command'; a server process would crash)
+        await other.query('select pg_terminate_backend($1)', [rows[0]!.pid])
+        for (let i = 0; i < 100 && pool.idleCount > 0; i++)
+          await new Promise((r) => setTimeout(r, 20))
+        expect(pool.idleCount).toBe(0)
+        expect((await pool.query('select 1 as one')).rows).toEqual([{ one: 1 }])
+      } finally {
+        await pool.end()
+        await other.end()
+      }
+    },
+  )
 })

@@ -48,13 +48,20 @@ export function postgresPool(
   url: string,
   options: Pick<PostgresOptions, 'max' | 'schema' | 'connectionTimeoutMs'> = {},
 ) {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? DEFAULT_POOL_MAX,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
     types,
     options: options.schema ? `-c search_path=${options.schema}` : undefined,
   })
+  // An idle connection the server closes (a restart, a failover, idle_session_timeout, a proxy's
+  // timeout) is emitted by the pool as 'error'; with no listener that is an uncaught exception —
+  // the whole process would crash on a routine database restart. The pool has already dropped the
+  // connection and the next statement opens a new one; a statement that then fails fails (and is
+  // logged and counted) where it runs.
+  pool.on('error', () => {})
+  return pool
 }
 
 /** Opens a pooled PostgreSQL connection. Call `destroy()` to close the pool. */
