@@ -39,6 +39,20 @@ forEachDatabase('operator API: one-shot campaign times', (get) => {
     template: { template_id: 'TPL_NOTICE', data: { thing1: { value: '周末活动' } } },
     schedule: { at },
   })
+  /** The campaign's 10:30 run, claimed (`enqueuing`) or done (`enqueued`): it started sending. */
+  const startRun = (id: number, status: 'enqueuing' | 'enqueued') =>
+    get()
+      .db.insertInto('campaign_runs')
+      .values({
+        campaign_id: id,
+        slot: new Date('2026-11-20T02:30:00Z'),
+        status,
+        lease_until: clock.now(),
+        created_at: clock.now(),
+        finished_at: status === 'enqueued' ? clock.now() : null,
+        pruned_at: null,
+      })
+      .execute()
   const stored = () =>
     get().db.selectFrom('campaigns').select(['name', 'status', 'run_at']).orderBy('id').execute()
 
@@ -124,18 +138,7 @@ forEachDatabase('operator API: one-shot campaign times', (get) => {
         .executeTakeFirstOrThrow()
       expect(row.status).toBe('paused')
       // one paused after its run started resumes (its run goes on)
-      await get()
-        .db.insertInto('campaign_runs')
-        .values({
-          campaign_id: made.json.id,
-          slot: new Date('2026-11-20T02:30:00Z'),
-          status: 'enqueuing',
-          lease_until: clock.now(),
-          created_at: clock.now(),
-          finished_at: null,
-          pruned_at: null,
-        })
-        .execute()
+      await startRun(made.json.id, 'enqueuing')
       expect((await call('POST', `/campaigns/${made.json.id}/resume`)).status).toBe(200)
     } finally {
       clock.advance(-3600_000)
@@ -145,18 +148,7 @@ forEachDatabase('operator API: one-shot campaign times', (get) => {
   it('tells an edit of a campaign that started sending that it started, not that its time passed', async () => {
     const made = await call('POST', '/campaigns', campaign('ran', '2026-11-20T10:30:00+08:00'))
     expect((await call('POST', `/campaigns/${made.json.id}/schedule`)).status).toBe(200)
-    await get()
-      .db.insertInto('campaign_runs')
-      .values({
-        campaign_id: made.json.id,
-        slot: new Date('2026-11-20T02:30:00Z'),
-        status: 'enqueued',
-        lease_until: clock.now(),
-        created_at: clock.now(),
-        finished_at: clock.now(),
-        pruned_at: null,
-      })
-      .execute()
+    await startRun(made.json.id, 'enqueued')
     clock.advance(3600_000)
     try {
       const edited = await call(

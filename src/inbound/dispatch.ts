@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { WechatAccess } from '../bot/context.js'
-import { type Locale, translator } from '../bot/i18n.js'
+import { type Locale, type Translate, translator } from '../bot/i18n.js'
 import { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
@@ -151,26 +151,6 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   }
   const recorded = member
 
-  /**
-   * The safety net under every text reply — passive or, when late, a customer-service message:
-   * one over WeChat's byte budget is cut (text-budget.ts) and the handler named in a warning.
-   * Lists fit by paging; this catches what nothing sized.
-   */
-  const withinBudget = (reply: Reply | null, handler: string | null): Reply | null => {
-    if (reply?.type !== 'text') return reply
-    // a UTF-16 unit is at most 3 UTF-8 bytes: most replies need no count (the push path's cost)
-    if (reply.content.length * 3 <= TEXT_MAX_BYTES) return reply
-    const fitted = fitText(reply.content, { marker: t('reply.truncated') })
-    if (!fitted.cut) return reply
-    log.warn('text reply over the byte budget; cut', {
-      code: 'REPLY_TOO_LONG',
-      handler,
-      bytes: fitted.bytes,
-      maxBytes: TEXT_MAX_BYTES,
-    })
-    return text(fitted.content)
-  }
-
   let failed = false
   const work = (async () => {
     const { reply, handler } = await deps.router.answer({
@@ -190,9 +170,10 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       t,
     })
     const line = recorded.dailyLogin && levelUpLine(recorded.dailyLogin, t)
-    if (!line) return withinBudget(reply, handler)
+    if (!line) return withinBudget(reply, handler, t, log)
     if (!reply) return text(line)
-    if (reply.type === 'text') return withinBudget(text(`${reply.content}\n${line}`), handler)
+    if (reply.type === 'text')
+      return withinBudget(text(`${reply.content}\n${line}`), handler, t, log)
     // A news or image reply cannot carry it: the member is told by a customer-service message.
     await notifyMember(deps.db, {
       appid,
@@ -255,4 +236,29 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   }
   // The handler completed between the timer and the deferral: its reply is stored.
   return answered(await settled)
+}
+
+/**
+ * The safety net under every text reply — passive or, when late, a customer-service message: one
+ * over WeChat's byte budget is cut (text-budget.ts) and the handler named in a warning. Lists fit
+ * by paging; this catches what nothing sized.
+ */
+function withinBudget(
+  reply: Reply | null,
+  handler: string | null,
+  t: Translate,
+  log: Logger,
+): Reply | null {
+  if (reply?.type !== 'text') return reply
+  // a UTF-16 unit is at most 3 UTF-8 bytes: most replies need no count (the push path's cost)
+  if (reply.content.length * 3 <= TEXT_MAX_BYTES) return reply
+  const fitted = fitText(reply.content, { marker: t('reply.truncated') })
+  if (!fitted.cut) return reply
+  log.warn('text reply over the byte budget; cut', {
+    code: 'REPLY_TOO_LONG',
+    handler,
+    bytes: fitted.bytes,
+    maxBytes: TEXT_MAX_BYTES,
+  })
+  return text(fitted.content)
 }

@@ -36,8 +36,6 @@ export function fitText(
   options: { marker: string; maxBytes?: number },
 ): FittedText {
   const maxBytes = options.maxBytes ?? TEXT_MAX_BYTES
-  // a UTF-16 unit is at most 3 UTF-8 bytes
-  if (content.length * 3 <= maxBytes) return { content, cut: false, bytes: utf8Bytes(content) }
   const bytes = utf8Bytes(content)
   if (bytes <= maxBytes) return { content, cut: false, bytes }
   const tail = `\n${options.marker}`
