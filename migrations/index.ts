@@ -77,6 +77,7 @@ import * as m0076 from './0076_cs_window_quota.js'
 import * as m0077 from './0077_cs_window_refusals.js'
 import * as m0078 from './0078_order_expire_error.js'
 import * as m0079 from './0079_outbox_non_account_items.js'
+import * as m0080 from './0080_checkin_reminder_cancelled.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -153,4 +154,5 @@ export const migrations: Record<string, Migration> = {
   '0077_cs_window_refusals': m0077,
   '0078_order_expire_error': m0078,
   '0079_outbox_non_account_items': m0079,
+  '0080_checkin_reminder_cancelled': m0080,
 }

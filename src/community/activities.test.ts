@@ -493,6 +493,89 @@ forEachDatabase('community activities', (get, dbName) => {
     ).toEqual({ enabled: true, oa_credits: 1 })
   })
 
+  it('keeps the daily check-in reminder away for a reminder that is on or a 取消提醒, not for one merely off', async () => {
+    const db = get().db
+    const t = translator('zh-CN')
+    const app = `wx_checkin_off_${dbName}`
+    const date = (day: number) => `2026-12-${String(day).padStart(2, '0')}`
+    const at = (day: number, hhmm: string) => new Date(`${date(day)}T${hhmm}:00+08:00`)
+    await ensureDefaultActivities(db, app, at(7, '08:00'))
+    const who = ['plain', 'refused', 'chose', 'cycle'] as const
+    const rows = await db
+      .insertInto('members')
+      .values(
+        who.map((w) => ({
+          appid: app,
+          openid: `o_off_${w}_${dbName}`,
+          subscribed: true,
+          first_seen_at: at(7, '08:00'),
+        })),
+      )
+      .returning(['id', 'openid'])
+      .execute()
+    const m = Object.fromEntries(who.map((w, i) => [w, rows[i]!]))
+    const settings = { ...DEFAULT_REMINDER_SETTINGS, mpTemplateId: 'tpl_mp_remind' }
+    // an accept in the mini program whose time (23:00) was refused for quiet hours: the send is
+    // kept, the reminder left off — the member did not choose off (POST /api/mp/reminders)
+    const refusedAccept = (w: string, when: Date) =>
+      recordAuthorisation(db, {
+        appid: app,
+        memberId: m[w]!.id,
+        source: { app: 'mp', openid: `o_mp_${w}_${dbName}` },
+        templateId: 'tpl_mp_remind',
+        now: when,
+        timeZone: TZ,
+        settings,
+        turnOn: false,
+      })
+    const remind = (w: string, when: Date) =>
+      setReminder(db, { appid: app, memberId: m[w]!.id, now: when, timeZone: TZ, settings })
+    const state = (w: string) =>
+      db
+        .selectFrom('checkin_reminders')
+        .select(['enabled', 'cancelled'])
+        .where('member_id', '=', m[w]!.id)
+        .executeTakeFirstOrThrow()
+    /** Who the day's 09:00 每日签到提醒 goes to (all of them wrote within the 48 h window). */
+    const nine = async (day: number) => {
+      await db
+        .updateTable('members')
+        .set({ last_inbound_at: at(day, '08:00') })
+        .where('appid', '=', app)
+        .execute()
+      await sendActivityReminders(db, { slot: at(day, '09:00'), timeZone: TZ, t })
+      const items = await db
+        .selectFrom('push_outbox')
+        .select('openid')
+        .where('appid', '=', app)
+        .where('source', '=', `checkin-reminder:${date(day)}`)
+        .execute()
+      const names = Object.fromEntries(who.map((w) => [m[w]!.openid, w]))
+      return items.map((i) => names[i.openid]).sort()
+    }
+    await refusedAccept('refused', at(7, '08:10'))
+    // 取消提醒 from one who never turned reminders on; a refused accept after it keeps the choice
+    expect(await cancelReminder(db, m.chose!.id, at(7, '08:10'))).toBe(true)
+    await refusedAccept('chose', at(7, '08:20'))
+    await remind('cycle', at(7, '08:10')) // 提醒
+    expect(await nine(7)).toEqual(['plain', 'refused'])
+    expect(await state('refused')).toEqual({ enabled: false, cancelled: false })
+    // 取消提醒 after the refused accept is their choice: the 09:00 one stops too
+    expect(await cancelReminder(db, m.refused!.id, at(7, '10:00'))).toBe(true)
+    expect(await cancelReminder(db, m.refused!.id, at(7, '10:00'))).toBe(false)
+    expect(await cancelReminder(db, m.cycle!.id, at(7, '10:00'))).toBe(true) // 提醒, 取消提醒
+    expect(await state('refused')).toEqual({ enabled: false, cancelled: true })
+    expect(await nine(8)).toEqual(['plain'])
+    // 提醒 again: their own reminder is on (the choice to be off is gone), it covers the day
+    await remind('cycle', at(8, '10:00'))
+    expect(await state('cycle')).toEqual({ enabled: true, cancelled: false })
+    expect(await nine(9)).toEqual(['plain'])
+    // and 取消提醒 once more keeps the 09:00 one away while theirs is off
+    expect(await cancelReminder(db, m.cycle!.id, at(9, '10:00'))).toBe(true)
+    expect(await state('cycle')).toEqual({ enabled: false, cancelled: true })
+    expect(await nine(10)).toEqual(['plain'])
+  })
+
   it('tells a member promoted off the waitlist, once per sign-up', async () => {
     const db = get().db
     expect(

@@ -485,10 +485,12 @@ async function signupRecipients(
 
 /**
  * Who an activity's check-in reminder goes to: followers inside the 48-hour window who have not
- * checked in on the slot's day and have no check-in reminder of their own — one that is on covers
- * the day by itself (at its time), one that is off is their 取消提醒 (cancelReminder records it even
- * for a member who never turned one on). Nobody asked for this one, so it is marketing: not to
- * those who opted out (退订), in the campaign lane, and it names the opt-out word 取消提醒.
+ * checked in on the slot's day, whose own check-in reminder is not on — one that is covers the day
+ * by itself (at its time) — and who did not turn reminders off (取消提醒: `cancelled`, which
+ * cancelReminder records even for a member who never turned one on). A reminder that is off
+ * without that choice (an accepted template whose time was refused for quiet hours) does not keep
+ * this one away. Nobody asked for this one, so it is marketing: not to those who opted out (退订),
+ * in the campaign lane, and it names the opt-out word 取消提醒.
  */
 async function checkinLaggards(
   db: Kysely<Database>,
@@ -520,7 +522,13 @@ async function checkinLaggards(
         exists(
           selectFrom('checkin_reminders')
             .select('checkin_reminders.member_id')
-            .whereRef('checkin_reminders.member_id', '=', 'members.id'),
+            .whereRef('checkin_reminders.member_id', '=', 'members.id')
+            .where((eb) =>
+              eb.or([
+                eb('checkin_reminders.enabled', '=', true),
+                eb('checkin_reminders.cancelled', '=', true),
+              ]),
+            ),
         ),
       ),
     )

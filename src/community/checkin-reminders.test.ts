@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { migrations } from '../../migrations/index.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { translator } from '../bot/i18n.js'
 import { chunkBudget } from '../budget.js'
@@ -381,6 +382,59 @@ forEachDatabase('check-in reminders', (get, name) => {
       mpSubscribe: 0,
     })
     for (const m of ms) expect(await queued(m.openid)).toHaveLength(1)
+  })
+
+  it('migration 0080 counts a reminder that is off as the member’s choice (取消提醒), one that is on as not', async () => {
+    const [on, cancelled, refused] = [await member(), await member(), await member()]
+    await optIn(on.id)
+    await optIn(cancelled.id)
+    await cancelReminder(get().db, cancelled.id, at(3, '11:00'))
+    // an accept whose time was refused for quiet hours: off, not by choice — but a row written
+    // before the migration cannot be told apart, so it counts as a 取消提醒
+    await recordAuthorisation(get().db, {
+      appid: APPID,
+      memberId: refused.id,
+      source: { app: 'oa' },
+      templateId: TEMPLATE,
+      now: at(3, '11:00'),
+      timeZone: TZ,
+      settings,
+      turnOn: false,
+    })
+    const state = async () =>
+      (
+        await get()
+          .db.selectFrom('checkin_reminders')
+          .select(['member_id', 'enabled', 'cancelled'])
+          .where('member_id', 'in', [on.id, cancelled.id, refused.id])
+          .orderBy('member_id')
+          .execute()
+      ).map((r) => [r.enabled, r.cancelled])
+    expect(await state()).toEqual([
+      [true, false],
+      [false, true],
+      [false, false],
+    ])
+    const migration = migrations['0080_checkin_reminder_cancelled']!
+    await get()
+      .db.transaction()
+      .execute(async (trx) => {
+        await migration.down!(trx)
+        await migration.up(trx)
+      })
+    expect(await state()).toEqual([
+      [true, false],
+      [false, true],
+      [false, true],
+    ])
+    // a reminder that is on is never also cancelled
+    await expect(
+      get()
+        .db.updateTable('checkin_reminders')
+        .set({ cancelled: true })
+        .where('member_id', '=', on.id)
+        .execute(),
+    ).rejects.toThrow(/checkin_reminders_cancelled_off/)
   })
 
   // PGlite has one connection: real parallel transactions need PostgreSQL.

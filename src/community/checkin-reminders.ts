@@ -12,8 +12,9 @@
  * never inside quiet hours, never more than 2 h late (the outbox item carries that deadline: see
  * {@link reminderDeadline}), at most once per community day — an activity's check-in reminder (the
  * 09:00 每日签到提醒) counts, both taking the day's outbox source ({@link reminderSource}) — with the
- * opt-out word (取消提醒) in it. 取消提醒 also stops the activity's reminder, which goes only to
- * members who never set one ({@link cancelReminder} records it for them too).
+ * opt-out word (取消提醒) in it. 取消提醒 also stops the activity's reminder, which skips members
+ * whose own reminder is on and members who chose off (`cancelled`: {@link cancelReminder} records
+ * it for a member who never set one too) — not a member whose reminder is merely off.
  * The `checkin-reminders` job decides due members in batches of one statement each
  * ({@link enqueueCheckinReminders}): due rows are taken with `FOR UPDATE SKIP LOCKED` and their
  * `next_at` moved to the next day in the same statement, so parallel job instances never decide a
@@ -181,19 +182,24 @@ export async function setReminder(
       updated_at: r.now,
     })
     .onConflict((oc) =>
-      oc
-        .column('member_id')
-        .doUpdateSet({ enabled: true, minute_of_day: minute, next_at: next, updated_at: r.now }),
+      oc.column('member_id').doUpdateSet({
+        enabled: true,
+        cancelled: false,
+        minute_of_day: minute,
+        next_at: next,
+        updated_at: r.now,
+      }),
     )
     .execute()
   return { status: 'on', minute }
 }
 
 /**
- * Turns a member's check-in reminders off; false when they were off already. A member who never
- * set one gets a row that is off (at `defaultMinute`, what `提醒` would choose): the community's
- * own check-in reminder (an activity's, activities.ts) goes only to members without one, so their
- * 取消提醒 is kept. Authorisations are kept.
+ * Turns a member's check-in reminders off by their choice (`cancelled`); false when they had
+ * chosen so already. The community's own check-in reminder (an activity's, activities.ts) skips
+ * members who chose off, so the choice is kept whether their reminder was on, off without a
+ * choice (an accept refused for quiet hours: {@link recordAuthorisation}), or never set — then as
+ * a row that is off (at `defaultMinute`, what `提醒` would choose). Authorisations are kept.
  */
 export async function cancelReminder(
   db: Kysely<Database>,
@@ -207,6 +213,7 @@ export async function cancelReminder(
       'member_id',
       'appid',
       'enabled',
+      'cancelled',
       'minute_of_day',
       'next_at',
       'created_at',
@@ -219,6 +226,7 @@ export async function cancelReminder(
           'id',
           'appid',
           sql<boolean>`false`.as('enabled'),
+          sql<boolean>`true`.as('cancelled'),
           sql<number>`${defaultMinute}::smallint`.as('minute_of_day'),
           sql<Date>`${now}::timestamptz`.as('next_at'),
           sql<Date>`${now}::timestamptz`.as('created_at'),
@@ -229,8 +237,13 @@ export async function cancelReminder(
     .onConflict((oc) =>
       oc
         .column('member_id')
-        .doUpdateSet({ enabled: false, updated_at: now })
-        .where('checkin_reminders.enabled', '=', true),
+        .doUpdateSet({ enabled: false, cancelled: true, updated_at: now })
+        .where((eb) =>
+          eb.or([
+            eb('checkin_reminders.enabled', '=', true),
+            eb('checkin_reminders.cancelled', '=', false),
+          ]),
+        ),
     )
     .returning('member_id')
     .executeTakeFirst()
@@ -260,8 +273,10 @@ export type AuthorisationSource = { app: 'oa' } | { app: 'mp'; openid: string }
  * (`mp_granted_at`): a refusal of an item enqueued before it leaves its credit alone.
  *
  * `turnOn: false` records the send only, leaving the reminder as it was (off, or on at its time;
- * a member without one gets it off at the default time): the accept came with a time refused for
- * quiet hours, and the credit the member granted is kept for when they choose another.
+ * a member without one gets it off at the default time — not `cancelled`: they did not choose off,
+ * so the community's 09:00 reminder still comes): the accept came with a time refused for quiet
+ * hours, and the credit the member granted is kept for when they choose another. Turning it on
+ * clears a 取消提醒 (`cancelled`).
  *
  * In one transaction (the caller's, or its own) with the member's row held first (see
  * {@link setReminder}).
@@ -321,6 +336,7 @@ export async function recordAuthorisation(
               next_at: sql<Date>`case when checkin_reminders.enabled then checkin_reminders.next_at
                 else ${next} end`,
               enabled: true,
+              cancelled: false,
             }
           : {}),
         updated_at: a.now,

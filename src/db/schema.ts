@@ -162,6 +162,11 @@ export interface CheckinRemindersTable {
   mp_credits: Generated<number>
   /** When the last mini-program credit was granted (migration 0055; null: before it). */
   mp_granted_at: Timestamp | null
+  /**
+   * The member turned reminders off themself (取消提醒; migration 0080): the community's 09:00
+   * reminder skips them too. Never with `enabled`.
+   */
+  cancelled: Generated<boolean>
   created_at: Timestamp
   updated_at: Timestamp
 }

@@ -18,6 +18,7 @@ import { awardBadges } from '../community/badges.js'
 import {
   cancelReminder,
   enqueueCheckinReminders,
+  recordAuthorisation,
   setReminder,
 } from '../community/checkin-reminders.js'
 import { issueBindingCode } from '../community/identities.js'
@@ -254,6 +255,54 @@ forEachDatabase('what a 绑定 moves: reminder, profile, share links, reviews', 
         mp_credits: 1,
         mp_openid: b.openid,
       },
+    ])
+  })
+
+  it('merges two reminders that are off: a 取消提醒 of either is kept, one that is on clears it', async () => {
+    const merged = (u: { follower: number }) =>
+      get()
+        .db.selectFrom('checkin_reminders')
+        .select(['member_id', 'enabled', 'cancelled', 'mp_credits'])
+        .where('member_id', '=', u.follower)
+        .execute()
+    // the follower's off without a choice (an accept whose time was refused for quiet hours), the
+    // mini program's turned off (DELETE /reminders): the choice comes with it
+    const a = await user()
+    await recordAuthorisation(get().db, {
+      appid: APPID,
+      memberId: a.follower,
+      source: { app: 'mp', openid: `o_mp_elsewhere_${a.i}` },
+      templateId: TEMPLATE,
+      ...at,
+      settings: config.checkin.reminders!,
+      turnOn: false,
+    })
+    expect((await a.mp('/reminders', { method: 'DELETE' })).json.reminder).toEqual({
+      enabled: false,
+      time: '20:00',
+    })
+    await a.bind()
+    expect(await merged(a)).toEqual([
+      { member_id: a.follower, enabled: false, cancelled: true, mp_credits: 1 },
+    ])
+    // the follower's 取消提醒, the mini program's off without a choice (23:00 refused): kept
+    const b = await user()
+    await cancelReminder(get().db, b.follower, now)
+    const refused = await b.mp('/reminders', {
+      body: { result: { [TEMPLATE]: 'accept' }, time: '23:00' },
+    })
+    expect(refused.json.code).toBe('QUIET_HOURS')
+    await b.bind()
+    expect(await merged(b)).toEqual([
+      { member_id: b.follower, enabled: false, cancelled: true, mp_credits: 1 },
+    ])
+    // the follower's 取消提醒, the mini program's on: on, the choice to be off gone with it
+    const c = await user()
+    await cancelReminder(get().db, c.follower, now)
+    await c.mp('/reminders', { body: { result: { [TEMPLATE]: 'accept' } } })
+    await c.bind()
+    expect(await merged(c)).toEqual([
+      { member_id: c.follower, enabled: true, cancelled: false, mp_credits: 1 },
     ])
   })
 

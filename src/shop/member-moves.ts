@@ -4,7 +4,8 @@
  * on the member they leave — after the 绑定 they act as the follower (linked-member.ts).
  *
  *   check-in reminder   moved; when both have one it is merged: a reminder that is on stays on
- *                       (both on: the follower's time), at most one reminder a day, the OA
+ *                       (both on: the follower's time), else a 取消提醒 of either is kept (the
+ *                       community's 09:00 reminder stays away), at most one reminder a day, the OA
  *                       authorisation the follower's, the mini-program one the latest granted
  *                       that has sends left (the same template and openid: the sends added up)
  *   profile             merged: the follower's own values win, the mini-program member's fill
@@ -170,6 +171,7 @@ async function moveReminder(trx: Transaction<Database>, m: MemberMove): Promise<
     or coalesce(o.mp_granted_at, '-infinity') >= coalesce(t.mp_granted_at, '-infinity')))`
   await sql`update checkin_reminders t set
       enabled = t.enabled or o.enabled,
+      cancelled = not (t.enabled or o.enabled) and (t.cancelled or o.cancelled),
       minute_of_day = case when ${keep} then t.minute_of_day else o.minute_of_day end,
       next_at = case when ${keep} then t.next_at else o.next_at end,
       reminded_on = greatest(t.reminded_on, o.reminded_on),
