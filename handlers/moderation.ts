@@ -2,6 +2,7 @@
  * Moderator commands, in a group (through the WeCom AI bot) or in a moderator's own OA chat:
  *   加分 <成员> <n> <原因> / 扣分 …   points through the ledger (成员: OA openid or bound WeCom userid)
  *   公告 <内容>                        to the group (robot webhook, 20/min) and its linked followers
+ *                                     (refused past WeChat's 2048-byte text limit)
  *   开启 / 关闭 <活动>                 open or close an activity
  * Every attempt is audited; non-moderators get a clear refusal (audited too).
  */
@@ -15,6 +16,7 @@ import { announce, isModerator } from '../src/community/moderation.js'
 import { changePoints } from '../src/community/points-ledger.js'
 import { dedupeKey } from '../src/wechat/message.js'
 import { text } from '../src/wechat/reply.js'
+import { TEXT_MAX_BYTES, utf8Bytes } from '../src/wechat/text-budget.js'
 
 /** Listed by 帮助 to moderators only. */
 const MODERATOR = { group: 'moderator', scope: 'moderator' } as const
@@ -96,11 +98,20 @@ export function register(router: Router): void {
     { names: ['公告', 'announce'], description: 'command.announce', ...MODERATOR },
     moderated('announce', async (ctx) => {
       if (!ctx.args) return ctx.t('mod.announceUsage')
+      // A robot's text and a customer-service text both stop at 2048 bytes: refused, not cut.
+      const announcement = ctx.t('mod.announcement', { text: ctx.args })
+      const room = TEXT_MAX_BYTES - (utf8Bytes(announcement) - utf8Bytes(ctx.args))
+      if (utf8Bytes(ctx.args) > room)
+        return ctx.t('mod.announceTooLong', {
+          bytes: utf8Bytes(ctx.args),
+          max: room,
+          chars: Math.floor(room / 3),
+        })
       const now = ctx.clock.now()
       const r = await announce(ctx.db, ctx.community.robots, {
         appid: ctx.account.appid,
         chatId: ctx.channel.chatId,
-        text: ctx.t('mod.announcement', { text: ctx.args }),
+        text: announcement,
         // One announcement per message: a retried message does not push it to followers twice.
         source: `announce:${actor(ctx)}:${dedupeKey(ctx.message)}`,
         now,

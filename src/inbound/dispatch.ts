@@ -28,9 +28,10 @@ import type { PushFormat } from '../wechat/codec.js'
 import type { ReplayStamp } from '../wechat/envelope.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
-import { fitText, TEXT_MAX_BYTES } from '../wechat/text-budget.js'
+import { TEXT_MAX_BYTES } from '../wechat/text-budget.js'
 import type { Answer, AnsweredPushes } from './answered.js'
 import type { CommunitySettings } from './community-context.js'
+import { fitReplyText } from './reply-budget.js'
 
 /** What dispatching needs; built once per app. */
 export interface DispatchDeps {
@@ -240,8 +241,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
 
 /**
  * The safety net under every text reply — passive or, when late, a customer-service message: one
- * over WeChat's byte budget is cut (text-budget.ts) and the handler named in a warning. Lists fit
- * by paging; this catches what nothing sized.
+ * over WeChat's byte budget is cut and logged (reply-budget.ts).
  */
 function withinBudget(
   reply: Reply | null,
@@ -250,15 +250,6 @@ function withinBudget(
   log: Logger,
 ): Reply | null {
   if (reply?.type !== 'text') return reply
-  // a UTF-16 unit is at most 3 UTF-8 bytes: most replies need no count (the push path's cost)
-  if (reply.content.length * 3 <= TEXT_MAX_BYTES) return reply
-  const fitted = fitText(reply.content, { marker: t('reply.truncated') })
-  if (!fitted.cut) return reply
-  log.warn('text reply over the byte budget; cut', {
-    code: 'REPLY_TOO_LONG',
-    handler,
-    bytes: fitted.bytes,
-    maxBytes: TEXT_MAX_BYTES,
-  })
-  return text(fitted.content)
+  const content = fitReplyText(reply.content, { maxBytes: TEXT_MAX_BYTES, handler, t, log })
+  return content === reply.content ? reply : text(content)
 }

@@ -6,7 +6,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { WechatAccess } from '../bot/context.js'
-import { type Locale, translator } from '../bot/i18n.js'
+import { type Locale, type Translate, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
@@ -22,6 +22,7 @@ import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Reply } from '../wechat/reply.js'
 import type { CommunitySettings } from './community-context.js'
+import { fitReplyText } from './reply-budget.js'
 
 /** One message from a group (or a single chat with a group bot). */
 export interface GroupMessage {
@@ -35,6 +36,8 @@ export interface GroupMessage {
   /** What the message came through (a bot id), for the synthetic push. */
   via: string
   now: Date
+  /** The most UTF-8 bytes the channel takes in one reply: a longer answer is cut (reply-budget.ts). */
+  maxBytes: number
 }
 
 export interface GroupDeps {
@@ -60,9 +63,21 @@ export function replyText(reply: Reply | null): string | null {
   return null
 }
 
-/** The reply text for a group message. */
+/** The reply text for a group message, within the channel's byte limit (`m.maxBytes`). */
 export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promise<string> {
   const t = translator(deps.locale)
+  const log = deps.logger.child({ channel: m.channel, chatId: m.chatId })
+  const { content, handler } = await answerText(deps, m, t, log)
+  return fitReplyText(content, { maxBytes: m.maxBytes, handler, t, log })
+}
+
+async function answerText(
+  deps: GroupDeps,
+  m: GroupMessage,
+  t: Translate,
+  log: Logger,
+): Promise<{ content: string; handler: string | null }> {
+  const said = (content: string) => ({ content, handler: null })
   const bind = /^(?:绑定|bind)\s*(\d{6})$/i.exec(m.text)
   if (bind) {
     // A guess costs a token from the sender's, the chat's and every door's bucket (BIND_LIMITS).
@@ -77,17 +92,17 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
       ],
       m.now,
     )
-    if (waitMs > 0) return t('group.bindTooFast', { seconds: Math.ceil(waitMs / 1000) })
+    if (waitMs > 0) return said(t('group.bindTooFast', { seconds: Math.ceil(waitMs / 1000) }))
     const linked = await bindIdentity(deps.db, {
       channel: m.channel,
       externalId: m.senderId,
       code: bind[1]!,
       now: m.now,
     })
-    return t(linked ? 'group.bound' : 'group.badCode')
+    return said(t(linked ? 'group.bound' : 'group.badCode'))
   }
   const member = await memberByIdentity(deps.db, m.channel, m.senderId)
-  if (!member) return t('group.bindFirst')
+  if (!member) return said(t('group.bindFirst'))
   if (m.chatId)
     await seenInGroup(deps.db, {
       channel: m.channel,
@@ -95,7 +110,7 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
       memberId: member.id,
       now: m.now,
     })
-  const reply = await deps.router.route({
+  const { reply, handler } = await deps.router.answer({
     account: { appid: member.appid, locale: deps.locale },
     message: {
       type: 'text',
@@ -120,8 +135,8 @@ export async function groupMessageReply(deps: GroupDeps, m: GroupMessage): Promi
     wechat: deps.wechat,
     channel: { kind: m.channel, externalId: m.senderId, chatId: m.chatId },
     clock: deps.clock,
-    logger: deps.logger.child({ channel: m.channel, chatId: m.chatId }),
+    logger: log,
     t,
   })
-  return replyText(reply) ?? t('group.noAnswer')
+  return { content: replyText(reply) ?? t('group.noAnswer'), handler }
 }

@@ -45,10 +45,17 @@ import type { Database } from '../db/schema.js'
 import { type GroupDeps, groupMessageReply } from '../inbound/group-message.js'
 import { bodySize } from '../middleware/body-size.js'
 import { timingSafeEqual } from '../wechat/crypto.js'
+import { TEXT_MAX_BYTES } from '../wechat/text-budget.js'
 import { type BridgeEvent, bridgeEvent, bridgeEventDigest } from './bridge-event.js'
 import { parseBody } from './validate.js'
 
 const encoder = new TextEncoder()
+
+/**
+ * The most UTF-8 bytes of a `reply`: the tool posts it into a personal-WeChat group as a text,
+ * which WeChat holds to the OA's 2048-byte text limit (the bridge contract sets none of its own).
+ */
+export const BRIDGE_REPLY_MAX_BYTES = TEXT_MAX_BYTES
 
 /** What a bridge request is signed with. */
 export interface BridgeSignatureInput {
@@ -225,6 +232,7 @@ async function handleEvent(
             msgId: e.id,
             via: channel,
             now,
+            maxBytes: BRIDGE_REPLY_MAX_BYTES,
           })
         : null,
     }

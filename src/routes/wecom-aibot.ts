@@ -32,7 +32,12 @@ import type { CommunitySettings } from '../inbound/community-context.js'
 import { groupMessageReply } from '../inbound/group-message.js'
 import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
-import { type AibotCodec, type AibotMessage, aibotText } from '../wecom/aibot.js'
+import {
+  AIBOT_TEXT_MAX_BYTES,
+  type AibotCodec,
+  type AibotMessage,
+  aibotText,
+} from '../wecom/aibot.js'
 import { refusal, WecomCallbackError } from '../wecom/callback-error.js'
 
 export const AIBOT_CHANNEL = 'wecom_aibot'
@@ -191,6 +196,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       msgId: m.msgid,
       via: `aibot:${m.aibotid}`,
       now,
+      maxBytes: AIBOT_TEXT_MAX_BYTES,
     })
   }
   return app

@@ -22,6 +22,12 @@ import {
   checkCallbackQuery,
 } from './callback-query.js'
 
+/**
+ * The most UTF-8 bytes of an AI bot answer: a stream reply's `content` and a `response_url`
+ * markdown both stop at 20480 (../shared/protocol/wecom-groups.md §2.4).
+ */
+export const AIBOT_TEXT_MAX_BYTES = 20480
+
 /** A bot's credentials: the Token and EncodingAESKey set in the WeCom admin console. */
 export interface AibotCredentials {
   token: string

@@ -218,6 +218,8 @@ export const en: Record<MessageKey, string> = {
   'mod.pointsDone': 'Points {delta} for {who}; balance {balance}.',
   'mod.announceUsage': 'Usage: announce <text>',
   'mod.announcement': '📢 Announcement: {text}',
+  'mod.announceTooLong':
+    'The announcement is too long ({bytes} bytes) and was not sent: a WeChat message holds {max} bytes (about {chars} Chinese characters). Shorten it and send it again.',
   'mod.announced': 'Announced in {groups} groups and to {followers} followers.',
   'mod.announceLimited': 'Too many announcements (20 a minute per group): try again shortly.',
   'mod.opened': '"{name}" is open.',

@@ -196,6 +196,8 @@ export const zhCN = {
   'mod.pointsDone': '已为 {who} 调整积分 {delta}，当前 {balance}。',
   'mod.announceUsage': '用法：公告 内容',
   'mod.announcement': '📢 公告：{text}',
+  'mod.announceTooLong':
+    '公告太长（{bytes} 字节），没有发出：微信一条消息最多放 {max} 字节（约 {chars} 个汉字），请删减后再发。',
   'mod.announced': '公告已发出：{groups} 个群，{followers} 位关注者。',
   'mod.announceLimited': '公告太频繁（每个群每分钟最多 20 条），请稍后再试。',
   'mod.opened': '已开启「{name}」。',
