@@ -12,6 +12,7 @@ import type { Database, Member } from '../db/schema.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { isTransient } from '../wechat/api/errors.js'
 import { groupChatGet } from '../wecom/contact.js'
+import { memberByIdentity } from './identities.js'
 import { type Attribution, attributeInvite, type InviteContext } from './invites.js'
 import { learnUnionid } from './member-unionid.js'
 import { seenInGroup } from './moderation.js'
@@ -34,39 +35,64 @@ export async function leaveGroup(
   return Number(gone.numDeletedRows)
 }
 
-/** A WeCom external contact to find or record as a member. */
-interface ContactInput {
-  corpId: string
-  userid: string
+/** An external contact (a WeCom customer, a bridged personal-WeChat contact) to find or record. */
+export interface ContactInput {
+  /** The namespace of the contact's id in `member_identities` (`wecom_customer`, `bridge:<id>`). */
+  channel: string
+  /** The `appid` of the contact's own member row, when it is recorded as one (`wecom:<corpid>`, …). */
+  appid: string
+  /** The contact's id on the channel. */
+  externalId: string
+  /** A unionid the caller vouches for (WeCom's, a trusted bridge's): the follower who has it. */
   unionid?: string
+  /**
+   * Whether a contact recorded as its own row is linked to it as an identity: yes for WeCom (its
+   * external userid is stable, a later leave finds it so); no for a bridge, whose contacts act as a
+   * member only once linked by a 绑定 code or a trusted unionid.
+   */
+  linkOwnRow: boolean
   now: Date
   /**
    * When the event naming the contact was first received (default `now`): contacts are recorded
    * as first seen then, and one recorded then — by an earlier attempt at this event that failed
-   * after it, before WeCom's retry — is still new.
+   * after it, before the sender's retry — is still new.
    */
   receivedAt?: Date
 }
 
+/** The WeCom customer (external userid) `userid` of the corp `corpId`. */
+export function customerContact(corpId: string, userid: string) {
+  return {
+    channel: CUSTOMER_CHANNEL,
+    appid: `wecom:${corpId}`,
+    externalId: userid,
+    linkOwnRow: true,
+  }
+}
+
 /**
- * The member behind a WeCom external contact: the follower with its unionid, else its own row; the
- * contact's id is remembered as an identity of that member (so a later leave finds them).
+ * The member behind an external contact — the one path every door takes (WeCom joins and adds,
+ * bridge joins): the member with its unionid (the OA follower), else the member its id is already
+ * linked to, else its own row (recorded now: new). A contact found by unionid is linked to that
+ * member as an identity (its messages and leaves are theirs); its own row only when `linkOwnRow`.
+ * `isNew` is false for anyone the community knew before this event.
  */
 export async function memberForContact(
   db: Kysely<Database>,
   c: ContactInput,
 ): Promise<{ member: Member; isNew: boolean }> {
   const found = await findContactMember(db, c)
-  await db
-    .insertInto('member_identities')
-    .values({
-      channel: CUSTOMER_CHANNEL,
-      external_id: c.userid,
-      member_id: found.member.id,
-      linked_at: c.now,
-    })
-    .onConflict((oc) => oc.columns(['channel', 'external_id']).doNothing())
-    .execute()
+  if (found.member.appid !== c.appid || c.linkOwnRow)
+    await db
+      .insertInto('member_identities')
+      .values({
+        channel: c.channel,
+        external_id: c.externalId,
+        member_id: found.member.id,
+        linked_at: c.now,
+      })
+      .onConflict((oc) => oc.columns(['channel', 'external_id']).doNothing())
+      .execute()
   return found
 }
 
@@ -74,12 +100,11 @@ async function findContactMember(
   db: Kysely<Database>,
   c: ContactInput,
 ): Promise<{ member: Member; isNew: boolean }> {
-  const appid = `wecom:${c.corpId}`
   const firstSeen = c.receivedAt ?? c.now
   // Recorded as a contact by an earlier attempt at this event (which failed after it): still new.
   const recordedBefore = (m: Member) =>
     c.receivedAt !== undefined &&
-    m.appid === appid &&
+    m.appid === c.appid &&
     m.first_seen_at.getTime() === c.receivedAt.getTime()
   if (c.unionid) {
     const known = await db
@@ -90,9 +115,16 @@ async function findContactMember(
       .executeTakeFirst()
     if (known) return { member: known, isNew: recordedBefore(known) }
   }
+  const linked = await memberByIdentity(db, c.channel, c.externalId)
+  if (linked) return { member: linked, isNew: recordedBefore(linked) }
   const inserted = await db
     .insertInto('members')
-    .values({ appid, openid: c.userid, unionid: c.unionid ?? null, first_seen_at: firstSeen })
+    .values({
+      appid: c.appid,
+      openid: c.externalId,
+      unionid: c.unionid ?? null,
+      first_seen_at: firstSeen,
+    })
     .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
     .returningAll()
     .executeTakeFirst()
@@ -100,8 +132,8 @@ async function findContactMember(
   const member = await db
     .selectFrom('members')
     .selectAll()
-    .where('appid', '=', appid)
-    .where('openid', '=', c.userid)
+    .where('appid', '=', c.appid)
+    .where('openid', '=', c.externalId)
     .executeTakeFirstOrThrow()
   return { member, isNew: recordedBefore(member) }
 }
@@ -136,8 +168,7 @@ export async function creditGroupJoins(
   for (const m of joined) {
     // Every joiner is a member of the group (announcements reach them), invited or not.
     const { member, isNew } = await memberForContact(db, {
-      corpId: o.corpId,
-      userid: m.userid,
+      ...customerContact(o.corpId, m.userid),
       unionid: m.unionid,
       now: o.now,
       receivedAt: o.receivedAt,

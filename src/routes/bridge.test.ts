@@ -126,6 +126,90 @@ forEachDatabase('the personal-WeChat bridge (opt-in)', (get, dbName) => {
     expect(leave.json).toEqual({ left: 2 })
   })
 
+  /** An OA member who checked in, and the invite scene their code carries. */
+  const inviterScene = async (openid: string) => {
+    await createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT }).text(openid, '签到')
+    const inviter = await memberOf(openid)
+    return { inviter, state: inviteScene(await inviteCode(get().db, inviter, new Date())) }
+  }
+  const invitesOf = (inviterId: number) =>
+    get()
+      .db.selectFrom('invites')
+      .select('invitee_member_id')
+      .where('inviter_member_id', '=', inviterId)
+      .execute()
+  const rowsOf = (openid: string) =>
+    get().db.selectFrom('members').select('appid').where('openid', '=', openid).execute()
+
+  it("links a trusted bridge's contact to the OA follower with its unionid: the join is not new, no second member, and its messages and leave are the follower's", async () => {
+    const follower = `o_erin_${dbName}`
+    const unionid = `U_erin_${dbName}`
+    await createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT }).text(
+      follower,
+      '签到',
+    )
+    await get().db.updateTable('members').set({ unionid }).where('openid', '=', follower).execute()
+    const { inviter, state } = await inviterScene(`o_erin_inviter_${dbName}`)
+    const trusted = (body: unknown) => post(body, { bridge: 'trusted', secret: TRUSTED_SECRET })
+    const contact = `wxid_erin_${dbName}`
+    const joined = await trusted({
+      type: 'member_join',
+      id: `join-erin-${dbName}`,
+      chat: { id: 'room7' },
+      members: [{ id: contact, unionid }],
+      state,
+    })
+    expect(joined).toEqual({
+      status: 200,
+      json: { credited: [{ id: contact, result: 'not_new' }] },
+    })
+    expect(await rowsOf(contact)).toEqual([])
+    expect(await invitesOf(inviter.id)).toEqual([])
+    // what the contact says in the group is the follower's, and so is its leave
+    const said = await trusted({
+      type: 'message',
+      id: `erin-points-${dbName}`,
+      chat: { id: 'room7' },
+      sender: { id: contact },
+      text: '@圈子助手 积分',
+      mentioned: true,
+    })
+    const { points_balance } = await memberOf(follower)
+    expect(said.json.reply).toMatch(new RegExp(`^当前积分 ${points_balance}，`))
+    const left = await trusted({
+      type: 'member_leave',
+      id: `erin-leave-${dbName}`,
+      chat: { id: 'room7' },
+      members: [{ id: contact }],
+    })
+    expect(left.json).toEqual({ left: 1 })
+  })
+
+  it('finds a contact linked with 绑定 as its member when it joins through an invite: not new, no second member', async () => {
+    const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+    const contact = `wxid_bound_${dbName}`
+    const code = /绑定码：(\d{6})/.exec(
+      (await oa.text(`o_bound_${dbName}`, '绑定')).reply!.Content as string,
+    )![1]!
+    expect((await say(contact, `绑定 ${code}`)).json.reply).toBe(
+      '绑定成功 ✅ 现在可以在这里签到、查积分了。',
+    )
+    const { inviter, state } = await inviterScene(`o_bound_inviter_${dbName}`)
+    const joined = await post({
+      type: 'member_join',
+      id: `join-bound-${dbName}`,
+      chat: { id: 'room8' },
+      members: [{ id: contact }],
+      state,
+    })
+    expect(joined).toEqual({
+      status: 200,
+      json: { credited: [{ id: contact, result: 'not_new' }] },
+    })
+    expect(await rowsOf(contact)).toEqual([])
+    expect(await invitesOf(inviter.id)).toEqual([])
+  })
+
   it('hands an event whose handling failed to the retry: the join is credited then, not lost', async () => {
     const oa = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
     await oa.text(`o_retry_inviter_${dbName}`, '签到')

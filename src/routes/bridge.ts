@@ -20,15 +20,17 @@
  * Events are de-duplicated on `id`: the same event again gets the first answer (or is handled
  * again if its handling failed); another event under a used id is refused with 409
  * `EVENT_ID_REUSED` and changes nothing (see bridge-event.ts: key order, spacing and display names
- * do not make another event). Contacts are linked to members with 绑定 codes, not by their
- * (unstable) ids alone. Automating a personal WeChat account breaks WeChat's rules: see README.
+ * do not make another event). Contacts are linked to members with 绑定 codes (or, from a bridge
+ * trusted for it, by unionid), not by their (unstable) ids alone; a join finds its member as a
+ * WeCom customer's does (memberForContact): a follower or a linked contact is not new.
+ * Automating a personal WeChat account breaks WeChat's rules: see README.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import { translator } from '../bot/i18n.js'
 import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
-import { leaveGroup } from '../community/group-joins.js'
+import { leaveGroup, memberForContact } from '../community/group-joins.js'
 import { memberByIdentity } from '../community/identities.js'
 import {
   claimEventById,
@@ -243,26 +245,24 @@ async function handleEvent(
         credited.push({ id: m.id, result: 'not_invite' })
         continue
       }
-      const inserted = await o.db
-        .insertInto('members')
-        // A unionid links this contact to the OA follower and the mini-program user: believed
-        // only from a bridge configured with trustUnionid.
-        .values({
-          appid: channel,
-          openid: m.id,
-          unionid: config.trustUnionid ? (m.unionid ?? null) : null,
-          // when they joined: the event's first receipt, whichever attempt records them
-          first_seen_at: receivedAt,
-        })
-        .onConflict((oc) => oc.columns(['appid', 'openid']).doNothing())
-        .returningAll()
-        .executeTakeFirst()
-      const member = inserted ?? (await contact(m.id).executeTakeFirstOrThrow())
+      // The one path WeCom's contacts take too (group-joins.ts): a unionid — believed only from a
+      // bridge configured with trustUnionid — links the contact to the OA follower, as does a
+      // 绑定 made before; anyone else is recorded as the bridge's contact, first seen at the
+      // event's first receipt (whichever attempt records them).
+      const { member, isNew } = await memberForContact(o.db, {
+        channel,
+        appid: channel,
+        externalId: m.id,
+        unionid: config.trustUnionid ? m.unionid : undefined,
+        linkOwnRow: false,
+        now,
+        receivedAt,
+      })
       const r = await attributeInvite(o.db, {
         invitee: member,
         scene: e.state,
         // new now, or recorded by an earlier attempt at this event (which failed after it)
-        isNew: inserted !== undefined || member.first_seen_at.getTime() === receivedAt.getTime(),
+        isNew,
         source: 'group_join',
         codeAppid: o.codeAppid,
         now,

@@ -187,6 +187,23 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     expect(ok.reply!.stream.content).toMatch(/^还不认识你哦/)
   })
 
+  it('welcomes a user who opens the single chat (enter_chat) with a text reply, as WeCom takes a welcome', async () => {
+    const r = await callback({
+      msgid: `enter-${dbName}`,
+      create_time: Math.floor(clock.now().getTime() / 1000),
+      aibotid: 'AIBOT1',
+      chattype: 'single',
+      from: { userid: `enter_${dbName}` },
+      msgtype: 'event',
+      event: { eventtype: 'enter_chat' },
+    })
+    // wecom-groups.md §2.4: the welcome is `text` or `template_card`, not a stream
+    expect(r.reply).toEqual({
+      msgtype: 'text',
+      text: { content: expect.stringMatching(/^你好！我是圈子小助手。/) },
+    })
+  })
+
   it('links a WeCom user with a code from the OA chat, then checks in from the group once per msgid', async () => {
     const userid = `zhangsan_${dbName}`
     const oa = server.pusher()

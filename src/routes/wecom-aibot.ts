@@ -4,7 +4,7 @@
  * mention stripped, runs through the same bot router as the OA chat for the member linked to the
  * sender's WeCom userid (`绑定 <code>` links it; the code comes from 绑定 in the OA chat). The
  * answer is an encrypted stream reply with `finish: true`; a retry of the same msgid gets the same
- * answer. An answer not ready within the reply deadline goes to the message's `response_url`.
+ * answer. A user opening the single chat (`enter_chat`) is welcomed with a text reply. An answer not ready within the reply deadline goes to the message's `response_url`.
  * Every callback is claimed in the replay cache (door `wecom_aibot`): the same timestamp and nonce
  * with another body is refused (401). A message's claim is leased like the other WeCom door's
  * (claim-lease.ts): renewed while it is handled, so WeCom's retry of a message whose process died
@@ -104,6 +104,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
         msgtype: 'stream',
         stream: { id: crypto.randomUUID(), finish: true, content },
       })
+    const welcome = (content: string) => JSON.stringify({ msgtype: 'text', text: { content } })
     const answer = async (plain: string | null) =>
       plain === null
         ? c.body(null, 200)
@@ -115,8 +116,10 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     if (m.msgtype !== 'text' && m.msgtype !== 'mixed') {
       // Nothing to claim (events, stream refresh, files…): the replay claim alone.
       if ((await claimReplay(o.db, key.appid, replay, now)) === 'conflict') return replayed()
+      // The welcome (only to enter_chat) is a text or a template card, never a stream
+      // (../shared/protocol/wecom-groups.md §2.4).
       if (m.msgtype === 'event')
-        return answer(m.event?.eventtype === 'enter_chat' ? stream(t('group.welcome')) : null)
+        return answer(m.event?.eventtype === 'enter_chat' ? welcome(t('group.welcome')) : null)
       return answer(null)
     }
 

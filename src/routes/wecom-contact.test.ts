@@ -486,6 +486,56 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     expect(await invitedBy(inviter.id)).toHaveLength(1)
   })
 
+  it('records a group change whose groupchat/get WeCom refuses for good (701008) and answers success, so WeCom stops sending it', async () => {
+    const lines: string[] = []
+    const logged = await startServer(get().db, {
+      config: config(),
+      logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+    })
+    try {
+      const push = contactPusher({
+        url: `${logged.url}/wecom/callback`,
+        corpId: CORP,
+        token: TOKEN,
+        aesKey: AES_KEY,
+      })
+      // not a customer group of the corp: the sandbox, like WeCom, answers groupchat/get 701008
+      const foreign = `wrFOREIGN_${dbName}`
+      const callback = await push.signed(addMember(foreign, 'v1', `wmForeign_${dbName}`))
+      const calls = wecom.calls('groupchat.get')
+      expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+      const claim = await claimOf(`${foreign}:update:add_member:v1`)
+      expect(claim).toMatchObject({ status: 'failed', reply: 'success' })
+      expect(claim.error).toContain('701008')
+      const warning = lines.find((l) => l.includes('refused by WeCom'))
+      expect(warning).toContain('701008')
+      expect(warning).toContain(foreign)
+      // WeCom's retry gets the recorded answer; WeCom is not asked again
+      expect(await callback.send()).toEqual({ status: 200, body: 'success' })
+      expect(wecom.calls('groupchat.get') - calls).toBe(1)
+      expect(await modsOf(foreign)).toEqual([])
+    } finally {
+      await logged.close()
+    }
+  })
+
+  it('answers a del_member whose MemChangeList is empty with success: it names no one, nobody leaves', async () => {
+    const { state } = await inviterScene(`o_empty_inviter_${dbName}`)
+    const emptyChat = `wrEMPTY_${dbName}`
+    const joiner = `wmStays_${dbName}`
+    groupJoinedBy(emptyChat, joiner, state)
+    expect((await event(addMember(emptyChat, 'v1', joiner))).body).toBe('success')
+    const member = await groupMemberOf(emptyChat, joiner)
+    const none = `<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[${emptyChat}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[del_member]]></UpdateDetail><QuitScene>0</QuitScene><MemChangeCnt>0</MemChangeCnt><MemChangeList></MemChangeList><CurMemVer><![CDATA[v2]]></CurMemVer>`
+    expect(await event(none)).toEqual({ status: 200, body: 'success' })
+    expect(await claimOf(`${emptyChat}:update:del_member:v2`)).toEqual({
+      status: 'replied',
+      reply: 'success',
+      error: null,
+    })
+    expect(await groupMemberOf(emptyChat, joiner)).toBe(member)
+  })
+
   it("hands a 联系我 add that failed after the contact was recorded to WeCom's retry: still a new member, credited", async () => {
     const { inviter, state } = await inviterScene(`o_wr_contact_inviter_${dbName}`)
     const contact = `wmContactRetry_${dbName}`

@@ -8,7 +8,9 @@
  * `wecom_contact`): the same timestamp and nonce with another body is refused, the same request
  * again is WeCom's retry. A handled event gets `success`; one whose handling failed gets a 500 and
  * stays `failed` (with its error) until WeCom's retry takes it back and handles it again; a retry
- * while another attempt still holds the event gets a 503 (WeCom sends it again).
+ * while another attempt still holds the event gets a 503 (WeCom sends it again). One whose call
+ * WeCom refuses for good ({@link isWecomRefusal}: its retry would be refused alike) is logged with
+ * the errcode, kept `failed` with it, and answered `success`.
  */
 
 import { Hono } from 'hono'
@@ -19,6 +21,7 @@ import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
 import {
   CUSTOMER_CHANNEL,
   creditGroupJoins,
+  customerContact,
   leaveGroup,
   memberForContact,
 } from '../community/group-joins.js'
@@ -36,7 +39,12 @@ import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { refusal, WecomCallbackError } from '../wecom/callback-error.js'
-import { changedMembers, type contactCodec, groupChatGet } from '../wecom/contact.js'
+import {
+  changedMembers,
+  type contactCodec,
+  groupChatGet,
+  isWecomRefusal,
+} from '../wecom/contact.js'
 
 export interface ContactRouteOptions {
   codec: ReturnType<typeof contactCodec>
@@ -151,12 +159,17 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
           s('ChangeType') === 'update' &&
           s('UpdateDetail') === 'del_member'
         ) {
-          const ids = await o.db
-            .selectFrom('member_identities')
-            .select('member_id')
-            .where('channel', '=', CUSTOMER_CHANNEL)
-            .where('external_id', 'in', changedMembers(f) ?? [''])
-            .execute()
+          // Who left (an empty or absent MemChangeList names no one: nothing changes).
+          const left = changedMembers(f) ?? []
+          const ids =
+            left.length === 0
+              ? []
+              : await o.db
+                  .selectFrom('member_identities')
+                  .select('member_id')
+                  .where('channel', '=', CUSTOMER_CHANNEL)
+                  .where('external_id', 'in', left)
+                  .execute()
           await leaveGroup(o.db, {
             channel: CUSTOMER_CHANNEL,
             chatId: s('ChatId'),
@@ -169,8 +182,7 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
         ) {
           // A 1:1 add through a 「联系我」 code whose state is an invite scene.
           const { member, isNew } = await memberForContact(o.db, {
-            corpId: o.corpId,
-            userid: s('ExternalUserID'),
+            ...customerContact(o.corpId, s('ExternalUserID')),
             now,
             receivedAt,
           })
@@ -189,6 +201,21 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
         }
       })
     } catch (e) {
+      if (isWecomRefusal(e)) {
+        // WeCom refused a call of this event for good (a group that is not the corp's customer
+        // group, a permission the app lacks …): its retry would be refused the same way. The
+        // event is kept `failed` with the errcode, and answered `success` so WeCom stops.
+        const { errcode, errmsg, method } = e
+        o.logger.warn('WeCom event refused by WeCom', {
+          event: s('Event'),
+          chatId: s('ChatId') || undefined,
+          method,
+          errcode,
+          errmsg,
+        })
+        await inbound.complete(key, 'success', now, e.message, hold.claimedAt).catch(() => false)
+        return c.text('success')
+      }
       // Not answered `success`: the claim is left `failed` with its error and no reply, so WeCom's
       // retry (it gets a 500) takes it back and handles the event again instead of a duplicate.
       const reason = (e instanceof Error ? e.message : String(e)) || 'failed'

@@ -5,6 +5,7 @@
  */
 
 import type { ApiClient } from '../wechat/api/client.js'
+import { TOKEN_ERRORS, WechatApiError } from '../wechat/api/errors.js'
 import { type PushFields, parseXml, WechatFormatError } from '../wechat/codec.js'
 import { messageCipher, signature, timingSafeEqual, webCrypto } from '../wechat/crypto.js'
 import { type EnvelopeShape, type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
@@ -110,6 +111,22 @@ export async function groupChatGet(api: ApiClient, chatId: string) {
     admin_list: { userid: string }[]
     member_list: GroupChatMember[]
   }
+}
+
+/**
+ * Errcodes after which the same call may succeed on WeCom's retry: busy (-1), the API quotas
+ * (45009 daily, 45011 per minute) and a bad token (the client expires it and tries once more; still
+ * refused, it is the deployment's secret, for an operator to fix).
+ */
+const RETRYABLE_ERRCODES = new Set([-1, 45009, 45011, ...TOKEN_ERRORS])
+
+/**
+ * True when WeCom answered a call with an errcode it would answer again — an argument or a
+ * permission (a group that is not the corp's customer group, an API the app may not call …) —
+ * rather than being busy, over a quota, or not answering at all (a timeout, a 5xx: transient).
+ */
+export function isWecomRefusal(error: unknown): error is WechatApiError {
+  return error instanceof WechatApiError && !RETRYABLE_ERRCODES.has(error.errcode)
 }
 
 /** WeCom takes at most five groups per join way (`chat_id_list`). */
