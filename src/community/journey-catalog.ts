@@ -7,7 +7,12 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database, Segment } from '../db/schema.js'
 import type { CampaignTemplate } from './campaigns.js'
-import { type JourneyStep, journeySourcePrefix, journeyStepsProblem } from './journey-steps.js'
+import {
+  type JourneyStep,
+  type JourneyStepsIssue,
+  journeySourcePrefix,
+  journeyStepsIssue,
+} from './journey-steps.js'
 import { holdSource, releaseSource } from './outbox.js'
 
 /** The account row of a journey as stored (steps as JSON text). */
@@ -78,12 +83,13 @@ export async function adoptJourneys(
 /** What `setJourneyStatus` did. */
 export type JourneyMoveResult =
   | { moved: true; status: 'active' | 'paused'; outbox: number }
-  | { moved: false; status: 'active' | 'paused'; problem?: string }
+  | { moved: false; status: 'active' | 'paused'; problem?: string; issue?: JourneyStepsIssue }
 
 /**
  * Switches journey `id` on (`active`) or off (`paused`), under its row lock. Switching on needs
- * steps that can run (journeyStepsProblem) and moves its watermark to the latest transition, so
- * only transitions from now on start it. Undefined when the account has no such journey.
+ * steps that can run (journeyStepsIssue: refused with the `issue`, and `problem` saying it in
+ * English) and moves its watermark to the latest transition, so only transitions from now on
+ * start it. Undefined when the account has no such journey.
  */
 export async function setJourneyStatus(
   db: Kysely<Database>,
@@ -107,8 +113,9 @@ export async function setJourneyStatus(
       .execute()
     return { moved: true, status: 'paused', outbox: await holdSource(db, o.appid, prefix) }
   }
-  const problem = journeyStepsProblem(JSON.parse(j.steps) as JourneyStep[])
-  if (problem) return { moved: false, status: j.status, problem }
+  const issue = journeyStepsIssue(JSON.parse(j.steps) as JourneyStep[])
+  if (issue)
+    return { moved: false, status: j.status, problem: `${issue.path}: ${issue.problem}`, issue }
   await db
     .updateTable('journeys')
     .set({

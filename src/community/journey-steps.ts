@@ -5,9 +5,10 @@
  */
 import type { MessageKey, Translate } from '../bot/i18n.js'
 import type { OutboxKind } from '../db/schema.js'
+import type { TemplateRule } from '../wechat/api/errors.js'
 import type { CampaignTemplate } from './campaigns.js'
 import { addDays, localDay } from './community-time.js'
-import { templateProblem } from './template-problem.js'
+import { templateIssue } from './template-problem.js'
 
 /** What counts as converting after a step: any action, a check-in, or a purchase. */
 export type JourneyGoal = 'active' | 'checkin' | 'purchase'
@@ -43,22 +44,53 @@ export const JOURNEY_TAIL_DAYS = 7
 export const journeySourcePrefix = (journeyId: number) => `journey:${journeyId}:`
 
 /**
- * Why a journey's steps cannot run (a message naming the step and field), if anything: none,
- * delays that go back, a template step without a template, a custom step without text, a template
- * (a template step's, or a custom step's fallback) WeChat would refuse, repeated keys.
+ * Why a journey's steps cannot run, with the field's path, the problem in English and its `code`
+ * (and the step's `key`, and the template rule broken, for the console's words), if anything.
+ */
+export type JourneyStepsIssue = {
+  path: string
+  problem: string
+  step?: string
+} & (
+  | { code: 'no_steps' | 'delay_order' | 'template_required' | 'text_required' | 'keys_differ' }
+  | { code: 'template'; rule?: TemplateRule }
+)
+
+/**
+ * Why a journey's steps cannot run, if anything: none, delays that go back, a template step
+ * without a template, a custom step without text, a template (a template step's, or a custom
+ * step's fallback) WeChat would refuse, repeated keys.
+ */
+export function journeyStepsIssue(steps: JourneyStep[]): JourneyStepsIssue | undefined {
+  if (steps.length === 0) return { path: 'steps', problem: 'at least one', code: 'no_steps' }
+  for (const [i, s] of steps.entries()) {
+    const step = s.key
+    if (i > 0 && s.delayHours < steps[i - 1]!.delayHours)
+      return {
+        path: `steps.${i}.delayHours`,
+        problem: 'not before the step before it',
+        code: 'delay_order',
+        step,
+      }
+    if (s.channel === 'template' && !s.template)
+      return { path: `steps.${i}.template`, problem: 'required', code: 'template_required', step }
+    if (s.channel === 'custom' && !s.message && !s.text)
+      return { path: `steps.${i}.text`, problem: 'required', code: 'text_required', step }
+    const template = s.template && templateIssue(s.template, `steps.${i}.template`)
+    if (template) return { ...template, code: 'template', step }
+  }
+  if (new Set(steps.map((s) => s.key)).size !== steps.length)
+    return { path: 'steps', problem: 'keys must differ', code: 'keys_differ' }
+  return undefined
+}
+
+/**
+ * Why a journey's steps cannot run (`<path>: <problem>`, naming the step and field), if anything
+ * ({@link journeyStepsIssue}).
  */
 export function journeyStepsProblem(steps: JourneyStep[]): string | undefined {
-  if (steps.length === 0) return 'steps: at least one'
-  for (const [i, s] of steps.entries()) {
-    if (i > 0 && s.delayHours < steps[i - 1]!.delayHours)
-      return `steps.${i}.delayHours: not before the step before it`
-    if (s.channel === 'template' && !s.template) return `steps.${i}.template: required`
-    if (s.channel === 'custom' && !s.message && !s.text) return `steps.${i}.text: required`
-    const template = s.template && templateProblem(s.template, `steps.${i}.template`)
-    if (template) return template
-  }
-  if (new Set(steps.map((s) => s.key)).size !== steps.length) return 'steps: keys must differ'
-  return undefined
+  const issue = journeyStepsIssue(steps)
+  return issue && `${issue.path}: ${issue.problem}`
 }
 
 /** The values a step's copy may use besides {{points}} and {{level}} (filled per member). */

@@ -196,6 +196,12 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       moved: false,
       status: 'paused',
       problem: 'steps.0.template: required',
+      issue: {
+        path: 'steps.0.template',
+        problem: 'required',
+        code: 'template_required',
+        step: (JSON.parse(recall!.steps) as JourneyStep[])[0]!.key,
+      },
     })
     // nor one whose template WeChat would refuse (stored before templates were checked)
     const legacy = account()

@@ -286,6 +286,7 @@ export async function listReviews(
     .select([
       'product_reviews.id',
       'members.openid',
+      'members.appid as member_appid',
       'members.display_name',
       'products.sku',
       'products.name as product_name',

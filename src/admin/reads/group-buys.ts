@@ -16,7 +16,13 @@ export async function pageGroupBuys(
     .innerJoin('products as p', 'p.id', 'g.product_id')
     .leftJoin('members as m', 'm.id', 'g.leader_member_id')
     .selectAll('g')
-    .select(['p.sku', 'p.name as product_name', 'm.openid as leader_openid'])
+    .select([
+      'p.sku',
+      'p.name as product_name',
+      'm.openid as leader_openid',
+      'm.appid as leader_appid',
+      'm.display_name as leader_name',
+    ])
     .where('g.appid', '=', appid)
     .orderBy('g.id', 'desc')
     .limit(q.limit + 1)

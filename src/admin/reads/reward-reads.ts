@@ -42,6 +42,7 @@ const redemptionRows = (db: Kysely<Database>, appid: string) =>
       'w.name as rewardName',
       'w.kind as rewardKind',
       'm.openid',
+      'm.appid as memberAppid',
       'm.display_name as displayName',
       'x.state as transferState',
     ])
@@ -106,6 +107,7 @@ export function listTransfers(
       'x.settled_at',
       'r.code as redemptionCode',
       'm.openid',
+      'm.appid as memberAppid',
     ])
     .where('x.appid', '=', appid)
   if (page.state) q = q.where('x.state', '=', page.state)

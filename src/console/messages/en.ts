@@ -57,6 +57,7 @@ export const en: Record<MessageKey, string> = {
   'common.save': 'Save',
   'common.yes': 'yes',
   'common.no': 'no',
+  'common.fact': '{label}: {value}',
   'pager.label': 'Pages',
   'pager.newest': 'Newest',
   'pager.older': 'Older',

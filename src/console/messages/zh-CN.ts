@@ -55,6 +55,7 @@ export const zhCN = {
   'common.save': '保存',
   'common.yes': '是',
   'common.no': '否',
+  'common.fact': '{label}：{value}',
   'pager.label': '翻页',
   'pager.newest': '最新',
   'pager.older': '更早',

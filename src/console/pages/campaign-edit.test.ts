@@ -178,12 +178,15 @@ forEachDatabase('console campaign edit', (db) => {
         ...fields,
       })
     for (const [fields, text] of [
-      [{ name: ' ' }, /^名称：/],
+      [{ name: ' ' }, '名称：请填写名称，最多 80 个字'],
       [
         { b_value1: '这一段文字一共有二十一个字符长所以会被截断' },
         /^版本 B · thing1：21 个字，超过 20 字的上限/,
       ],
-      [{ scheduleKind: 'cron', cron: '0 10 * *' }, /^时间 \(schedule.cron\)：five fields/],
+      [
+        { scheduleKind: 'cron', cron: '0 10 * *' },
+        '时间：须为 5 段：分 时 日 月 周（如 0 10 * * 1）',
+      ],
       [{ at: '' }, /^时间：请填写发送时间/],
     ] as const) {
       const res = await post(fields)

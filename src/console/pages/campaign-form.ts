@@ -12,11 +12,15 @@ import {
   variantsOf,
 } from '../../admin/actions/campaign-input.js'
 import type { CampaignView } from '../../admin/reads/campaign-views.js'
-import type { Audience, CampaignVariant } from '../../community/campaigns.js'
+import {
+  type Audience,
+  type CampaignVariant,
+  MAX_CONVERSION_DAYS,
+} from '../../community/campaigns.js'
 import { templateIssue } from '../../community/template-problem.js'
 import { templateRuleText } from '../code-labels.js'
 import { consoleFormat } from '../format.js'
-import type { Translate } from '../i18n.js'
+import type { MessageKey, Translate } from '../i18n.js'
 
 /** The variant keys the form offers (A always, B when the A/B test is on). */
 export const FORM_VARIANTS = ['A', 'B'] as const
@@ -169,21 +173,73 @@ export function rawInput(f: FormValues, timeZone: string): Record<string, unknow
   }
 }
 
+/** A path's variant (`variants.1.…` → B, `template.…` → A) and the rest after its template. */
+function splitVariant(path: string): { key: string; rest: string } | undefined {
+  const variant = /^variants\.(\d)\.(?:template\.)?(.*)$/.exec(path)
+  if (variant) return { key: FORM_VARIANTS[Number(variant[1])] ?? variant[1]!, rest: variant[2]! }
+  const template = /^template\.(.*)$/.exec(path)
+  return template ? { key: 'A', rest: template[1]! } : undefined
+}
+
+/** A variant's field (after `template.`, or `weight`) in the operator's words. */
+const VARIANT_FIELDS: Record<string, MessageKey> = {
+  weight: 'campaignForm.field.weight',
+  template_id: 'campaignForm.field.templateId',
+  url: 'campaignForm.field.url',
+}
+
+/** Form fields under `audience` and `schedule` by their path, labelled as on the form. */
+const NESTED_FIELDS: Record<string, MessageKey> = {
+  'audience.segment': 'campaignForm.segment',
+  'audience.tag': 'campaignForm.tag',
+  'audience.group.channel': 'campaignForm.groupChannel',
+  'audience.group.chatId': 'campaignForm.groupChat',
+}
+
 /** The field a problem path names, in the operator's words. */
 function fieldLabel(path: string, t: Translate): string {
-  const variant = /^variants\.(\d)\.(?:template\.)?(.*)$/.exec(path)
-  const template = /^template\.(.*)$/.exec(path)
-  if (variant || template) {
-    const key = variant ? (FORM_VARIANTS[Number(variant[1])] ?? variant[1]!) : 'A'
-    const rest = (variant ? variant[2] : template![1])!
+  const variant = splitVariant(path)
+  if (variant) {
+    const { key, rest } = variant
     const field = /^data\.([^.]+)/.exec(rest)?.[1]
-    return `${t('campaignForm.variant', { key })} · ${field ?? rest}`
+    const known = VARIANT_FIELDS[rest]
+    return `${t('campaignForm.variant', { key })} · ${field ?? (known ? t(known) : rest)}`
   }
+  const nested = NESTED_FIELDS[path]
+  if (nested) return t(nested)
   const head = path.split('.')[0]!
   const known = ['name', 'audience', 'template', 'variants', 'schedule', 'conversionDays']
-  return known.includes(head)
-    ? t(`campaignForm.field.${head as 'name'}`) + (path.includes('.') ? ` (${path})` : '')
-    : path
+  return known.includes(head) ? t(`campaignForm.field.${head as 'name'}`) : path
+}
+
+/**
+ * Why the schema refused the value at `path`, in the operator's words (valibot's own messages are
+ * English); anything the form cannot send is "not valid" rather than the schema's text.
+ */
+const SCHEMA_REASONS: [RegExp, MessageKey][] = [
+  [/^name$/, 'campaignForm.reason.name'],
+  [/^audience\.segment$/, 'campaignForm.reason.segment'],
+  [/^audience\.tag$/, 'campaignForm.reason.tag'],
+  [/^audience\.group\.channel$/, 'campaignForm.reason.groupChannel'],
+  [/^audience\.group\.chatId$/, 'campaignForm.reason.groupChat'],
+  [/^conversionDays$/, 'campaignForm.reason.conversionDays'],
+  [/^variants$/, 'campaignForm.reason.variants'],
+  [/^variants\.\d+\.weight$/, 'campaignForm.reason.weight'],
+  [/^(?:variants\.\d+\.)?template\.template_id$/, 'wechat.rule.template_id'],
+  [/^(?:variants\.\d+\.)?template\.data\.[^.]+$/, 'campaignForm.reason.fieldKey'],
+  [/^(?:variants\.\d+\.)?template\.url$/, 'wechat.rule.url'],
+]
+
+function schemaReason(path: string, t: Translate): string {
+  const key = SCHEMA_REASONS.find(([pattern]) => pattern.test(path))?.[1]
+  return t(key ?? 'campaignForm.reason.invalid', { max: MAX_CONVERSION_DAYS })
+}
+
+/** The whole-input problems (`createCampaignProblem`) that are not a template's, by their path. */
+const PROBLEM_REASONS: Record<string, MessageKey> = {
+  template: 'campaignForm.reason.templateOrVariants',
+  variants: 'campaignForm.reason.variantKeys',
+  'schedule.cron': 'campaignForm.reason.cron',
 }
 
 /** The template problem at `path` in the operator's words, by the rule WeChat's check names. */
@@ -211,7 +267,7 @@ export function readCampaignForm(
     const path = v.getDotPath(issue) ?? ''
     if (path.startsWith('schedule') && f.scheduleKind !== 'cron')
       return { field: t('campaignForm.field.schedule'), reason: t('campaignForm.badAt') }
-    return { field: fieldLabel(path, t), reason: issue.message }
+    return { field: fieldLabel(path, t), reason: schemaReason(path, t) }
   }
   const problem = createCampaignProblem(parsed.output, timeZone, now)
   if (problem?.startsWith('schedule.at: '))
@@ -219,7 +275,10 @@ export function readCampaignForm(
   if (problem) {
     const i = problem.indexOf(': ')
     const path = problem.slice(0, i)
-    const reason = templateReason(parsed.output, path, t) ?? problem.slice(i + 2)
+    const known = PROBLEM_REASONS[path]
+    const reason = known
+      ? t(known)
+      : (templateReason(parsed.output, path, t) ?? t('campaignForm.reason.invalid'))
     return { field: fieldLabel(path, t), reason }
   }
   return { input: parsed.output }

@@ -194,11 +194,14 @@ forEachDatabase('console campaigns', (db) => {
     )
     await bad({ a_value1: '第一行\n第二行' }, /^版本 A · thing1：不能换行/)
     await bad({ a_key1: 'first' }, /^版本 A · first：2023-05-04 起微信不再显示 first\/remark/)
-    await bad({ scheduleKind: 'cron', cron: '0 10 * *' }, /^时间 \(schedule.cron\)：five fields/)
+    await bad(
+      { scheduleKind: 'cron', cron: '0 10 * *' },
+      '时间：须为 5 段：分 时 日 月 周（如 0 10 * * 1）',
+    )
     await bad({ at: '' }, '时间：请填写发送时间')
-    await bad({ name: ' ' }, /^名称：/)
-    await bad({ b_weight: '0' }, /^版本 B · weight：/)
-    await bad({ audienceKind: 'tag', tag: 'abc' }, /^受众 \(audience.tag\)：/)
+    await bad({ name: ' ' }, '名称：请填写名称，最多 80 个字')
+    await bad({ b_weight: '0' }, '版本 B · 权重：须为 1–100 的整数')
+    await bad({ audienceKind: 'tag', tag: 'abc' }, '微信标签 ID：须为正整数')
     expect(await campaigns()).toEqual([])
     const noCsrf = await postForm(app, '/console/campaigns/new', op.cookie, {
       ...valid(op.csrf),

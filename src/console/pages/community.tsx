@@ -12,6 +12,7 @@ import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 import { CommunityTabs } from './community-tabs.js'
+import { memberHref } from './members.js'
 
 const PATH = '/community'
 const CHANNELS = ['wecom_customer', 'wecom_aibot', 'oa']
@@ -78,7 +79,7 @@ export const communityPage: ConsolePage = {
                 {
                   label: t('community.inviter'),
                   cell: (w) => (
-                    <a class="wrap" href={`/console/members/${encodeURIComponent(w.openid)}`}>
+                    <a class="wrap" href={memberHref(w.openid, c.req.query('appid'))}>
                       {w.openid}
                     </a>
                   ),

@@ -13,7 +13,8 @@ import {
 } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { SAFE_ACCOUNT } from '../../../test/server.js'
-import { adoptJourneys } from '../../community/journey-catalog.js'
+import { adoptJourneys, findJourney } from '../../community/journey-catalog.js'
+import type { JourneyStep } from '../../community/journey-steps.js'
 
 forEachDatabase('console journeys', (db) => {
   const clock = manualClock(new Date('2026-11-20T02:00:30Z'))
@@ -23,6 +24,12 @@ forEachDatabase('console journeys', (db) => {
   let viewer: { cookie: string; csrf: string }
   const template = { template_id: 'TPL_RECALL', data: { thing1: { value: '回来领积分' } } }
   let ids: number[] = []
+
+  /** The key of a journey's first step. */
+  const firstStep = async (id: number) => {
+    const j = await findJourney(db().db, appid, id)
+    return (JSON.parse(j!.steps) as JourneyStep[])[0]!.key
+  }
 
   beforeAll(async () => {
     await seedOperators(db().db, clock.now())
@@ -67,7 +74,11 @@ forEachDatabase('console journeys', (db) => {
     expect(await page.text()).toContain('「新人欢迎（welcome series）」现在进行中')
     const refused = await post(op, `/console/journeys/${recall}/activate`)
     expect(refused.status).toBe(409)
-    expect(await refused.text()).toContain('不能切换：steps.0.template: required')
+    const refusal = await refused.text()
+    expect(refusal).toContain(
+      `不能切换：步骤 ${await firstStep(recall)} 发送模板消息，但没有设置模板`,
+    )
+    expect(refusal).not.toContain('steps.0')
     expect((await post(op, '/console/journeys/999999/pause')).status).toBe(404)
     expect((await post(op, `/console/journeys/${welcome}/pause`)).status).toBe(303)
     const audit = await db()
@@ -80,5 +91,39 @@ forEachDatabase('console journeys', (db) => {
       { actor: 'op1', action: 'journey.activate', target: String(welcome) },
       { actor: 'op1', action: 'journey.pause', target: String(welcome) },
     ])
+  })
+
+  it('says why a journey cannot be switched on in the operator’s language, not the API’s English', async () => {
+    const recall = ids[1]!
+    const j = await findJourney(db().db, appid, recall)
+    const steps = (JSON.parse(j!.steps) as JourneyStep[]).map((s) => ({
+      ...s,
+      template: { template_id: 'TPL_RECALL', data: { thing1: { value: '第一行\n第二行' } } },
+    }))
+    await db()
+      .db.updateTable('journeys')
+      .set({ steps: JSON.stringify(steps) })
+      .where('id', '=', recall)
+      .execute()
+    const key = steps[0]!.key
+    const refusal = async (lang: string) => {
+      const res = await postForm(
+        app,
+        `/console/journeys/${recall}/activate?lang=${lang}`,
+        op.cookie,
+        {
+          _csrf: op.csrf,
+        },
+      )
+      expect(res.status).toBe(409)
+      return /<p role="alert">([^<]*)<\/p>/.exec(await res.text())?.[1]
+    }
+    expect(await refusal('zh-CN')).toBe(
+      `不能切换：步骤 ${key} 的模板 · thing1：不能换行（微信会截断换行后的内容）`,
+    )
+    expect(await refusal('en')).toBe(
+      `Cannot switch: step ${key}, template · thing1: no line breaks (WeChat truncates the value there)`,
+    )
+    expect((await findJourney(db().db, appid, recall))!.status).toBe('paused')
   })
 })

@@ -7,14 +7,32 @@
 import { changeJourney } from '../../admin/actions/journey-actions.js'
 import { findJourney } from '../../community/journey-catalog.js'
 import { journeyReport, listJourneys } from '../../community/journey-report.js'
+import type { JourneyStepsIssue } from '../../community/journey-steps.js'
+import { templateRuleText } from '../code-labels.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
 import { accountOf, actorOf, ConsoleRefusal, requireRole } from '../context.js'
-import type { MessageKey } from '../i18n.js'
+import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 
 const PATH = '/journeys'
+
+const TEMPLATE_FIELDS: Record<string, MessageKey> = {
+  template_id: 'campaignForm.field.templateId',
+  url: 'campaignForm.field.url',
+}
+
+/** Why a journey cannot be switched on, in the operator's words (the API says it in English). */
+export function journeyIssueText(t: Translate, issue: JourneyStepsIssue): string {
+  const step = issue.step ?? ''
+  if (issue.code !== 'template') return t(`journeys.issue.${issue.code}`, { step })
+  const rest = issue.path.replace(/^steps\.\d+\.template\.?/, '')
+  const named = TEMPLATE_FIELDS[rest]
+  const field = /^data\.([^.]+)/.exec(rest)?.[1] ?? (named ? t(named) : rest)
+  const reason = issue.rule ? templateRuleText(t, issue.rule) : t('campaignForm.reason.invalid')
+  return t('journeys.issue.template', { step, field, reason })
+}
 
 export const journeysPage: ConsolePage = {
   section: 'campaigns',
@@ -131,7 +149,10 @@ export const journeysPage: ConsolePage = {
         if (!r) throw new ConsoleRefusal(404, 'journeys.unknown')
         if (!r.moved)
           throw new ConsoleRefusal(409, 'journeys.cannotMove', {
-            problem: ('problem' in r && r.problem) || c.var.t(`journeys.status.${r.status}`),
+            problem:
+              'issue' in r && r.issue
+                ? journeyIssueText(c.var.t, r.issue)
+                : c.var.t(`journeys.status.${r.status}`),
           })
         return c.redirect(`/console${PATH}?moved=${id}`, 303)
       },

@@ -273,4 +273,141 @@ forEachDatabase('console and operator API: mini-program members', (get) => {
     expect((await api(`/${other}/members/o_mp_buyer/ledger`)).status).toBe(404)
     expect((await api(`/${other}/members/o_mp_buyer/ledger?mp=1`)).status).toBe(404)
   })
+
+  it('links them with mp=1 from redemptions, transfers, reviews and a group buy they lead', async () => {
+    // o_both: the openid names a follower too, so a link without mp=1 opens the follower
+    const mp = await member(MP_APPID, 'o_both')
+    const fan = await member(appid, 'o_both')
+    const now = clock.now()
+    const vip = await db()
+      .selectFrom('products')
+      .select('id')
+      .where('appid', '=', appid)
+      .where('sku', '=', 'vip-30')
+      .executeTakeFirstOrThrow()
+    const reward = await db()
+      .insertInto('rewards')
+      .values({
+        appid,
+        code: 901,
+        name: '返现一元',
+        cost: 10,
+        stock: null,
+        per_member_limit: null,
+        created_at: now,
+        kind: 'cashback',
+        cashback_fen: 100,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const redeemed = (memberId: number, code: string) => ({
+      appid,
+      member_id: memberId,
+      reward_id: reward.id,
+      cost: 10,
+      code,
+      status: 'issued' as const,
+      created_at: now,
+      cancelled_at: null,
+      request_key: null,
+    })
+    const [redemption] = await db()
+      .insertInto('redemptions')
+      .values([redeemed(mp.id, 'MPLINK0001'), redeemed(fan.id, 'FANLINK001')])
+      .returning('id')
+      .execute()
+    await db()
+      .insertInto('transfers')
+      .values({
+        appid,
+        member_id: mp.id,
+        redemption_id: redemption!.id,
+        out_bill_no: 'QZT20261120MPLINK',
+        pay_appid: MP_APPID,
+        openid: 'o_both',
+        amount_fen: 100,
+        state: 'pending',
+        request_body: null,
+        package_info: null,
+        transfer_bill_no: null,
+        fail_reason: null,
+        error: null,
+        next_attempt_at: null,
+        queried_at: null,
+        accepted_at: null,
+        settled_at: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
+    const order = await db()
+      .insertInto('orders')
+      .values({
+        appid,
+        out_trade_no: 'QZ20261120000103',
+        member_id: mp.id,
+        mp_openid: 'o_both',
+        product_id: vip.id,
+        kind: 'membership',
+        description: 'VIP 会员 30 天',
+        amount_fen: 3000,
+        status: 'paid',
+        paid_at: now,
+        paid_total_fen: 3000,
+        expires_at: now,
+        created_at: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await db()
+      .insertInto('product_reviews')
+      .values({
+        appid,
+        member_id: mp.id,
+        order_id: order.id,
+        product_id: vip.id,
+        rating: 5,
+        body: '好用',
+        created_at: now,
+        hidden_at: null,
+      })
+      .execute()
+    await db()
+      .insertInto('group_buys')
+      .values({
+        appid,
+        product_id: vip.id,
+        leader_member_id: mp.id,
+        status: 'open',
+        size_required: 3,
+        size_max: 5,
+        expires_at: new Date(now.getTime() + 86_400_000),
+        created_at: now,
+        settled_at: null,
+      })
+      .execute()
+    const mpHref = `href="/console/members/o_both?appid=${appid}&amp;mp=1"`
+    for (const path of [
+      '/console/rewards/redemptions',
+      '/console/rewards/transfers',
+      '/console/shop/reviews',
+      '/console/shop/group-buys',
+    ]) {
+      const { status, html } = await page(`${path}?appid=${appid}`)
+      expect(status, path).toBe(200)
+      expect(html, path).toContain(mpHref)
+    }
+    // the group buy's leader is named and linked, not a bare openid
+    expect((await page(`/console/shop/group-buys?appid=${appid}`)).html).toContain(
+      `${mpHref}>小程序同号</a>`,
+    )
+    // the follower's own redemption still opens the follower
+    expect((await page(`/console/rewards/redemptions?appid=${appid}`)).html).toContain(
+      `href="/console/members/o_both?appid=${appid}"`,
+    )
+    // and the link opens the mini-program member, not the follower of the same openid
+    const opened = await page(`/console/members/o_both?appid=${appid}&mp=1`)
+    expect(opened.html).toContain('小程序同号')
+    expect(opened.html).not.toContain('粉丝同号')
+  })
 })

@@ -45,14 +45,22 @@ function columns(
   fmt: Format,
   cancel: boolean,
 ): Column<RedemptionRow>[] {
-  const appid = c.req.query('appid')
+  const keep = c.req.query('appid')
+  const account = accountOf(c)
   return [
     { label: t('rewards.redemptionCode'), cell: (r) => <code>{r.code}</code> },
     { label: t('rewards.reward'), cell: (r) => `${r.rewardCode} ${r.rewardName}` },
     {
       label: t('rewards.member'),
       cell: (r) => (
-        <a href={memberHref(r.openid, appid)} class="wrap">
+        <a
+          href={
+            r.memberAppid === account
+              ? memberHref(r.openid, keep)
+              : memberHref(r.openid, account, true)
+          }
+          class="wrap"
+        >
           {r.displayName ?? r.openid}
         </a>
       ),
@@ -66,7 +74,11 @@ function columns(
           {r.transferState && (
             <span class="muted">
               {' '}
-              · {t('rewards.transfer')}：{t(`rewards.transfer.${r.transferState}`)}
+              ·{' '}
+              {t('common.fact', {
+                label: t('rewards.transfer'),
+                value: t(`rewards.transfer.${r.transferState}`),
+              })}
             </span>
           )}
         </>

@@ -11,6 +11,7 @@ import { DataTable } from '../components/data-table.js'
 import { beforeOf, Pager } from '../components/pager.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
+import { memberHref } from './members.js'
 import { PAGE, SelectFilter, ShopTabs, shopOf } from './shop-kit.js'
 
 const PATH = '/shop/group-buys'
@@ -22,6 +23,7 @@ export const shopGroupBuysPage: ConsolePage = {
     app.get(PATH, async (c) => {
       const { t, fmt } = c.var
       const shop = shopOf(deps)
+      const appid = shop.settings.appid
       const asked = c.req.query('status') ?? ''
       const status = GROUP_BUY_STATUSES.find((s) => s === asked) as GroupBuyStatus | undefined
       const page = await pageGroupBuys(deps.db, shop.settings.appid, {
@@ -64,7 +66,24 @@ export const shopGroupBuysPage: ConsolePage = {
                     </a>
                   ),
                 },
-                { label: t('shop.groupBuy.leader'), cell: (g) => g.leader_openid ?? '' },
+                {
+                  label: t('shop.groupBuy.leader'),
+                  cell: (g) =>
+                    g.leader_openid === null ? (
+                      '—'
+                    ) : (
+                      <a
+                        class="wrap"
+                        href={
+                          g.leader_appid === appid
+                            ? memberHref(g.leader_openid, c.req.query('appid'))
+                            : memberHref(g.leader_openid, appid, true)
+                        }
+                      >
+                        {g.leader_name ?? g.leader_openid}
+                      </a>
+                    ),
+                },
                 {
                   label: t('shop.groupBuy.progress'),
                   cell: (g) => (

@@ -84,7 +84,10 @@ export const shopRefundsPage: ConsolePage = {
             <ul class="list">
               {STATUSES.map((s) => (
                 <li>
-                  {t(`shop.refundStatus.${s}`)}：{fmt.count(counts[s] ?? 0)}
+                  {t('common.fact', {
+                    label: t(`shop.refundStatus.${s}`),
+                    value: fmt.count(counts[s] ?? 0),
+                  })}
                 </li>
               ))}
             </ul>

@@ -117,7 +117,14 @@ export const shopReviewsPage: ConsolePage = {
                 {
                   label: t('shop.review.member'),
                   cell: (r) => (
-                    <a href={memberHref(r.openid, c.req.query('appid'))} class="wrap">
+                    <a
+                      href={
+                        r.member_appid === appid
+                          ? memberHref(r.openid, c.req.query('appid'))
+                          : memberHref(r.openid, appid, true)
+                      }
+                      class="wrap"
+                    >
                       {r.display_name ?? r.openid}
                     </a>
                   ),

@@ -232,7 +232,13 @@ forEachDatabase('console: shop', (get) => {
     )
     expect((await page('/console/shop/orders/QZ_NONE')).status).toBe(404)
 
-    expect((await page('/console/shop/refunds')).html).toContain('退款队列')
+    const refundsZh = (await page('/console/shop/refunds')).html
+    expect(refundsZh).toContain('退款队列')
+    expect(refundsZh).toContain('<li>已关闭：0</li>')
+    // English punctuation in English (the full-width colon was written into the page)
+    const refundsEn = (await page('/console/shop/refunds?lang=en')).html
+    expect(refundsEn).toContain('<li>Closed: 0</li>')
+    expect(refundsEn).not.toContain('：')
     const rec = await page('/console/shop/reconciliation?date=2026-11-19')
     expect(rec.html).toContain('收款 2 笔 ¥60.00')
     expect(rec.html).toContain('收款 1 笔 ¥30.00')

@@ -69,7 +69,14 @@ export const transfersPage: ConsolePage = {
                 {
                   label: t('rewards.member'),
                   cell: (x) => (
-                    <a href={memberHref(x.openid, c.req.query('appid'))} class="wrap">
+                    <a
+                      href={
+                        x.memberAppid === appid
+                          ? memberHref(x.openid, c.req.query('appid'))
+                          : memberHref(x.openid, appid, true)
+                      }
+                      class="wrap"
+                    >
                       {x.openid}
                     </a>
                   ),
