@@ -104,6 +104,8 @@ export function shopAdminRoutes(o: OperatorDeps & { shop: Shop }): Hono {
     if (result.status === 'not_found') throw new HTTPException(404, { message: 'no such order' })
     if (result.status === 'not_paid')
       throw new HTTPException(409, { message: 'the order is not paid' })
+    if (result.status === 'refunded')
+      throw new HTTPException(409, { message: 'the order is already refunded in full' })
     if (result.status === 'too_much')
       return c.json(
         {

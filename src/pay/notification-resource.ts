@@ -38,6 +38,7 @@ const transaction = v.object({
 const refund = v.object({
   out_refund_no: reference,
   refund_status: v.optional(text(32)),
+  refund_id: v.optional(text(64)),
 })
 
 const transferBill = v.object({

@@ -230,6 +230,29 @@ describe('the gateway against the sandbox Pay server', () => {
     expect((await refund('R-3', 400)).status).toBe('PROCESSING')
   })
 
+  it('lets a CLOSED refund be refunded again under a new number; an ABNORMAL one still holds the money', async () => {
+    const g = await gateway()
+    await g.jsapi(order('QZ-GW-0040', 1000))
+    await pay.pay('QZ-GW-0040', { deliver: false })
+    const refund = (no: string, fen: number) =>
+      g.refund({
+        outTradeNo: 'QZ-GW-0040',
+        outRefundNo: no,
+        refundFen: fen,
+        totalFen: 1000,
+        reason: '测试',
+        notifyUrl: 'https://example.invalid/pay/notify',
+      })
+    await refund('R-C-1', 600)
+    await pay.completeRefund('R-C-1', { status: 'CLOSED', deliver: false })
+    // the closed refund holds nothing: the same money again, under a new number
+    expect((await refund('R-C-2', 600)).status).toBe('PROCESSING')
+    await pay.completeRefund('R-C-2', { status: 'ABNORMAL', deliver: false })
+    // an abnormal refund waits on an operator with the money: never refunded a second time
+    await expect(refund('R-C-3', 600)).rejects.toMatchObject({ code: 'NOT_ENOUGH' })
+    expect((await refund('R-C-4', 400)).status).toBe('PROCESSING')
+  })
+
   it('takes only WeChat Pay’s own “no such refund” for a refund that does not exist', async () => {
     const g = await gateway()
     await g.jsapi(order('QZ-GW-0003', 1000))

@@ -871,6 +871,90 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     }
   })
 
+  it('closes an expired order its page keeps polling, once: the unit comes back for another buyer', async () => {
+    const stock = await ownProduct('polled-flash', { kind: 'flash_sale', stock: 1 })
+    const u = await login()
+    const no = (await buy(u.token, { sku: 'polled-flash' })).json.order.outTradeNo as string
+    expect(await stock()).toBe(0)
+    const status = async () =>
+      (
+        await get()
+          .db.selectFrom('orders')
+          .select('status')
+          .where('out_trade_no', '=', no)
+          .executeTakeFirstOrThrow()
+      ).status
+    // past its expiry (15 min) the page polls every 30 s, and maintenance runs after each poll
+    for (let s = 0; s <= 180; s += 30) {
+      offset.ms = 16 * 60_000 + s * 1000
+      try {
+        const polled = await api(`/orders/${no}`, { token: u.token })
+        expect(polled.status).toBe(200)
+        await runShopMaintenance(get().db, shop, {
+          now: new Date(clock.now().getTime() + 1000),
+          timeZone: 'Asia/Shanghai',
+          logger: silentLogger,
+        })
+      } finally {
+        offset.ms = 0
+      }
+    }
+    expect(await status()).toBe('closed')
+    expect(pay.order(no)?.state).toBe('CLOSED')
+    expect(pay.calls(`/v3/pay/transactions/out-trade-no/${no}/close`)).toBe(1)
+    expect(await stock()).toBe(1)
+    expect((await buy((await login()).token, { sku: 'polled-flash' })).status).toBe(201)
+  })
+
+  it('keeps an order whose prepay got no answer for the retry with the same clientKey; closes one WeChat Pay refused', async () => {
+    const stock = await ownProduct('prepay-flash', { kind: 'flash_sale', stock: 2 })
+    const realJsapi = shop.gateway.jsapi
+    const jsapiCalls = () => pay.calls('/v3/pay/transactions/jsapi')
+    /** The order with `clientKey`, WeChat Pay's jsapi answering as `fault` says the first time. */
+    const attempt = async (clientKey: string, fault: 'system_error' | 'lost' | 'refused') => {
+      const u = await login()
+      shop.gateway.jsapi = async (r) => {
+        shop.gateway.jsapi = realJsapi
+        if (fault === 'system_error')
+          throw new PayApiError('jsapi', 500, 'SYSTEM_ERROR', '系统繁忙')
+        if (fault === 'refused') throw new PayApiError('jsapi', 403, 'NO_AUTH', '商户无权限')
+        await realJsapi(r) // WeChat Pay made the order, its answer was lost on the way
+        throw new TypeError('fetch failed')
+      }
+      try {
+        const first = await buy(u.token, { sku: 'prepay-flash', clientKey })
+        return { u, first }
+      } finally {
+        shop.gateway.jsapi = realJsapi
+      }
+    }
+    for (const fault of ['system_error', 'lost'] as const) {
+      const { u, first } = await attempt(`tap-${fault}`, fault)
+      expect(first.status).toBe(503)
+      expect(first.json).toMatchObject({
+        code: 'PAYMENT_UNAVAILABLE',
+        order: { status: 'pending' },
+      })
+      const no = first.json.order.outTradeNo as string
+      expect(await stock()).toBe(fault === 'system_error' ? 1 : 0) // held while it is pending
+      // the retry asks WeChat Pay again: same out_trade_no, identical parameters
+      const calls = jsapiCalls()
+      const retry = await buy(u.token, { sku: 'prepay-flash', clientKey: `tap-${fault}` })
+      expect(retry.status).toBe(200)
+      expect(retry.json.order).toMatchObject({ outTradeNo: no, status: 'pending' })
+      expect(jsapiCalls()).toBe(calls + 1)
+      expect(retry.json.payment.package).toBe(`prepay_id=${pay.order(no)?.prepayId}`)
+    }
+    // both units held by the two pending orders; they come back when those expire
+    expect(await maintainLater()).toMatchObject({ errors: 0 })
+    expect(await stock()).toBe(2)
+    // a refusal of WeChat Pay's own closes the new order at once: its unit is back
+    const { first } = await attempt('tap-refused', 'refused')
+    expect(first.status).toBe(502)
+    expect(first.json).toMatchObject({ code: 'PAYMENT_REFUSED', order: { status: 'closed' } })
+    expect(await stock()).toBe(2)
+  })
+
   it('refunds a flagged order (paid another amount) against what WeChat Pay says was paid', async () => {
     const u = await login()
     const order = await buy(u.token, { sku: 'vip-30' })
@@ -1435,6 +1519,62 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
       'product.create',
       'product.update',
     ])
+  })
+
+  // after the audit-trail test, which counts every order.refund entry
+  it('answers refunds asked for at once with one Idempotency-Key with the first result; a fully refunded order says so', async () => {
+    const admin = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(
+        `${server.url}/admin/api/accounts/${SAFE_ACCOUNT.appid}/shop${path}`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: 'Bearer shop-operator-token-0123',
+            'content-type': 'application/json',
+            ...headers,
+          },
+          body: JSON.stringify(body),
+        },
+      )
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+    }
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    const paid = order.json.order.amountFen as number
+    await pay.pay(no)
+    const same = await Promise.all(
+      [1, 2, 3].map(() =>
+        admin(
+          `/orders/${no}/refunds`,
+          { amountFen: 100, reason: '同一请求' },
+          { 'idempotency-key': 'same-key-at-once' },
+        ),
+      ),
+    )
+    expect(same.map((r) => r.status).sort()).toEqual([200, 200, 201])
+    // whichever of them sent it, each answers its result
+    expect(same.map((r) => r.json.refundStatus)).toEqual(['processing', 'processing', 'processing'])
+    expect(pay.refundRequests(String(same[0]!.json.outRefundNo))).toBe(1)
+    await pay.completeRefund(String(same[0]!.json.outRefundNo))
+    pay.answerRefundsWith('SUCCESS')
+    try {
+      const rest = await admin(`/orders/${no}/refunds`, {
+        amountFen: paid - 100,
+        reason: '全部退款',
+        outRefundNo: `FULL-${no}`,
+      })
+      expect(rest.json).toMatchObject({ status: 'requested', refundStatus: 'success' })
+    } finally {
+      pay.answerRefundsWith('PROCESSING')
+    }
+    const again = await admin(`/orders/${no}/refunds`, {
+      amountFen: 1,
+      reason: '再退',
+      outRefundNo: `MORE-${no}`,
+    })
+    expect(again.status).toBe(409)
+    expect(again.json.message).toBe('the order is already refunded in full')
   })
 
   it('links template messages to product pages without prices', () => {

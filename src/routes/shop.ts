@@ -28,7 +28,7 @@ import type { Logger } from '../logger.js'
 import { bodySize } from '../middleware/body-size.js'
 import { openNotification, PayNotificationError, type PayVerifyKeys } from '../pay/notification.js'
 import { activeMembership, ensureDefaultProducts, onSale, priceFor } from '../shop/catalog.js'
-import type { Shop } from '../shop/maintenance.js'
+import { expireOrder, type Shop } from '../shop/maintenance.js'
 import { mpLogin, sessionExpiry, signSession, verifySession } from '../shop/mp-auth.js'
 import { linkMiniProgramUser } from '../shop/mp-link.js'
 import { applyTransaction, createOrder, type OrderRefusal } from '../shop/orders.js'
@@ -333,6 +333,25 @@ export function miniProgramRoutes(
       clientKey: body.clientKey,
       now,
     })
+    if (result.status === 'payment_unavailable' || result.status === 'payment_refused') {
+      const unavailable = result.status === 'payment_unavailable'
+      o.logger.warn(unavailable ? 'prepay got no answer: order kept' : 'prepay refused', {
+        outTradeNo: result.order.out_trade_no,
+        error: result.error,
+      })
+      const order = { ...orderJson(result.order), sku: body.sku }
+      return unavailable
+        ? c.json(
+            {
+              code: 'PAYMENT_UNAVAILABLE',
+              message: 'WeChat Pay did not answer: retry with the same clientKey',
+              order,
+            },
+            503,
+            { 'Retry-After': '2' },
+          )
+        : c.json({ code: 'PAYMENT_REFUSED', message: 'WeChat Pay refused the order', order }, 502)
+    }
     if (result.status !== 'created' && result.status !== 'existing') {
       const [status, message] = REFUSALS[result.status]
       return c.json({ code: result.status.toUpperCase(), message }, status)
@@ -371,7 +390,19 @@ export function miniProgramRoutes(
         )
         .returning('id')
         .executeTakeFirst()) !== undefined
-    if (ask) {
+    if (ask && order.expires_at <= now) {
+      // Expired: the same step as shop maintenance (which skips an order asked about within the
+      // last minute, as a polled one always is): asked about, closed unpaid, its stock released.
+      await expireOrder(db, shop, order, {
+        now,
+        timeZone: o.timeZone,
+        logger: o.logger,
+        t: translator(o.locale ?? 'zh-CN'),
+      }).catch((error: unknown) => {
+        o.logger.warn('could not expire an order', { outTradeNo: order!.out_trade_no, error })
+      })
+      order = (await find())!
+    } else if (ask) {
       const t = await shop.gateway.query(order.out_trade_no).catch((error: unknown) => {
         o.logger.warn('order query failed', { outTradeNo: order!.out_trade_no, error })
         return null
@@ -499,6 +530,7 @@ export function payNotifyRoutes(o: ShopRouteOptions): Hono {
           n.resource.refund_status ?? n.eventType.slice('REFUND.'.length),
           now,
           o.logger,
+          n.resource.refund_id,
         )
         o.logger.info('refund notification', { id: n.id, outcome })
       } else if (n.kind === 'transfer') {

@@ -351,7 +351,11 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       const total = (o.body.amount as { total: number }).total
       const known = o.refunds.get(outRefundNo)
       if (!known) {
-        const refunded = [...o.refunds.values()].reduce((n, r) => n + r.amount, 0)
+        // What the order's refunds hold: all but CLOSED ones (the money is back to be refunded
+        // again under a new number); an ABNORMAL one holds it until an operator completes it.
+        const refunded = [...o.refunds.values()]
+          .filter((r) => r.status !== 'CLOSED')
+          .reduce((n, r) => n + r.amount, 0)
         if (!Number.isInteger(amount?.refund) || amount.refund! < 1 || amount.total !== total)
           return error(res, 400, 'PARAM_ERROR', 'amount.refund / amount.total')
         if (refunded + amount.refund! > total)

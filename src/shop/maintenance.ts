@@ -54,7 +54,8 @@ export async function runShopMaintenance(
 
   // Claimed by stamping `queried_at` (several processes never ask about the same order at once);
   // an order asked about within the last minute waits, so orders whose query keeps failing go to
-  // the back of the line instead of holding the newer ones back.
+  // the back of the line instead of holding the newer ones back. The order page's poll stamps it
+  // too, and takes the same expiry step for an expired order (routes/shop.ts): polled, it closes.
   const expired = await db
     .updateTable('orders')
     .set({ queried_at: o.now })
@@ -82,36 +83,12 @@ export async function runShopMaintenance(
     .execute()
   for (const order of expired) {
     try {
-      const t = await gateway.query(order.out_trade_no)
-      if (t?.trade_state === 'SUCCESS') {
-        const outcome = await applyTransaction(db, gateway, settings, t, {
-          eventId: `query:${t.transaction_id ?? order.out_trade_no}`,
-          eventType: 'QUERY.SUCCESS',
-          now: o.now,
-          timeZone: o.timeZone,
-          t: o.t,
-        })
-        if (outcome === 'paid') summary.paidLate++
-        continue
-      }
-      if (t) await gateway.close(order.out_trade_no)
-      if (await closeOrder(db, order.id, o.now)) summary.closed++
+      const became = await expireOrder(db, shop, order, o)
+      if (became === 'paid') summary.paidLate++
+      if (became === 'closed') summary.closed++
     } catch (error) {
       summary.errors++
       o.logger.warn('could not expire an order', { outTradeNo: order.out_trade_no, error })
-      // Kept for the `orders_stuck` alert: a query that keeps failing leaves the order pending.
-      await db
-        .updateTable('orders')
-        .set({ expire_error: errorText(error).slice(0, 500) })
-        .where('id', '=', order.id)
-        .where('status', '=', 'pending')
-        .execute()
-        .catch((storeError: unknown) =>
-          o.logger.warn('could not store why an order did not expire', {
-            outTradeNo: order.out_trade_no,
-            error: storeError,
-          }),
-        )
     }
   }
 
@@ -178,6 +155,54 @@ export async function runShopMaintenance(
     o.now,
   )
   return { ...summary, ...transfers }
+}
+
+/**
+ * The expiry step of one unpaid order past its expiry, which the caller has claimed by stamping
+ * its `queried_at` (maintenance, above, or the order page's poll, routes/shop.ts — one conditional
+ * update each, so one process at a time asks about it): WeChat Pay is asked; a payment is applied
+ * (a lost notification), else the order is closed there (unless WeChat Pay has no such order) and
+ * here — its stock and group-buy seat released by {@link closeOrder}'s conditional update, once.
+ * An error is stored in `expire_error` (for the `orders_stuck` alert; the order stays pending and
+ * is asked about again) and thrown.
+ */
+export async function expireOrder(
+  db: Kysely<Database>,
+  shop: Shop,
+  order: { id: number; out_trade_no: string },
+  o: { now: Date; timeZone: string; logger: Logger; t?: Translate },
+): Promise<'paid' | 'closed' | 'unchanged'> {
+  const { gateway, settings } = shop
+  try {
+    const t = await gateway.query(order.out_trade_no)
+    if (t?.trade_state === 'SUCCESS') {
+      const outcome = await applyTransaction(db, gateway, settings, t, {
+        eventId: `query:${t.transaction_id ?? order.out_trade_no}`,
+        eventType: 'QUERY.SUCCESS',
+        now: o.now,
+        timeZone: o.timeZone,
+        t: o.t,
+      })
+      return outcome === 'paid' ? 'paid' : 'unchanged'
+    }
+    if (t) await gateway.close(order.out_trade_no)
+    return (await closeOrder(db, order.id, o.now)) ? 'closed' : 'unchanged'
+  } catch (error) {
+    // Kept for the `orders_stuck` alert: a query that keeps failing leaves the order pending.
+    await db
+      .updateTable('orders')
+      .set({ expire_error: errorText(error).slice(0, 500) })
+      .where('id', '=', order.id)
+      .where('status', '=', 'pending')
+      .execute()
+      .catch((storeError: unknown) =>
+        o.logger.warn('could not store why an order did not expire', {
+          outTradeNo: order.out_trade_no,
+          error: storeError,
+        }),
+      )
+    throw error
+  }
 }
 
 /**

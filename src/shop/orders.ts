@@ -37,7 +37,13 @@ import { type Kysely, sql, type Transaction as Trx } from 'kysely'
 import type { Translate as TranslateFn } from '../bot/i18n.js'
 import { awardBadges } from '../community/badges.js'
 import type { Database, Order, OrderStatus } from '../db/schema.js'
-import type { PayGateway, RequestPayment, Transaction } from '../pay/gateway.js'
+import {
+  PayApiError,
+  type PayGateway,
+  type RequestPayment,
+  type Transaction,
+  UNVERIFIED_NOT_FOUND,
+} from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
 import { linkedMemberId } from './linked-member.js'
@@ -63,6 +69,14 @@ export type OrderRefusal =
 export type CreateOrderResult =
   | { status: 'created' | 'existing'; order: Order; payment: RequestPayment | null }
   | { status: OrderRefusal }
+  /**
+   * The prepay got no answer of WeChat Pay's own (SYSTEM_ERROR, 429, a timeout, a lost answer, a
+   * 200 that does not verify): the order stays pending, its stock held until it expires; the same
+   * client key asks again (same out_trade_no, same parameters: the same prepay_id).
+   */
+  | { status: 'payment_unavailable'; order: Order; error: unknown }
+  /** WeChat Pay refused the prepay (a 4xx of its own): a new order is closed, its stock back. */
+  | { status: 'payment_refused'; order: Order; error: unknown }
 
 class Refused extends Error {
   constructor(readonly reason: OrderRefusal) {
@@ -269,7 +283,10 @@ export async function reserveOrder(
   }
 }
 
-/** Prepays a reserved order (a closed or paid one answers without payment). */
+/**
+ * Prepays a reserved order (a closed or paid one answers without payment); a failure is answered
+ * ({@link prepayRefused} decides whether the order closes), never thrown.
+ */
 async function prepay(
   db: Kysely<Database>,
   gateway: PayGateway,
@@ -300,11 +317,29 @@ async function prepay(
     }
     return { ...decided, payment }
   } catch (error) {
-    // Nothing can be paid: give the reservation back at once.
-    if (decided.status === 'created') await closeOrder(db, order.id, now)
-    throw error
+    // No answer of WeChat Pay's own: it may have created the order (protocol: retry with the
+    // same out_trade_no and identical parameters) — kept pending for the retry, closed at expiry.
+    if (!prepayRefused(error)) return { status: 'payment_unavailable', order, error }
+    // Refused: nothing can be paid, the reservation of a new order comes back at once (an older
+    // one — WeChat Pay may have it, even paid — is left to its expiry, which asks first).
+    if (decided.status === 'created' && (await closeOrder(db, order.id, now)))
+      order.status = 'closed'
+    return { status: 'payment_refused', order, error }
   }
 }
+
+/**
+ * Whether a prepay's error is WeChat Pay's own refusal (a documented 4xx business error: the
+ * order was not created): not 429 FREQUENCY_LIMITED (retry), nor a 404 it did not sign; anything
+ * else — 5xx SYSTEM_ERROR, a timeout, a lost or truncated answer, a bad signature — leaves open
+ * whether it created the order.
+ */
+export const prepayRefused = (error: unknown) =>
+  error instanceof PayApiError &&
+  error.status >= 400 &&
+  error.status < 500 &&
+  error.status !== 429 &&
+  error.code !== UNVERIFIED_NOT_FOUND
 
 /**
  * pending → closed, releasing the group-buy seat and the unit of stock the order took, in one

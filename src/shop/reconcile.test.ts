@@ -473,4 +473,74 @@ forEachDatabase('daily reconciliation against the sandbox bills', (get) => {
     expect(ok.json.outcomes).toMatchObject([{ kind: 'trade', status: 'reconciled', lines: 1 }])
     expect(await mismatchesOf(past)).toEqual(['missing_here FOREIGN00000002 500 null open'])
   })
+
+  it('counts a refund its REFUND.SUCCESS settled before the request’s answer came, and records its refund_id', async () => {
+    const day = addDays(today, 10)
+    const outRefundNo = await at(beijingAt(day, '12:00'), async () => {
+      const order = await buy('vip-30')
+      await pay.pay(order.no)
+      const outRefundNo = `RL-${order.no}`
+      // WeChat Pay accepts the refund, its answer is lost; the notification comes first
+      const lost = {
+        ...shop.gateway,
+        refund: async (r: Parameters<typeof shop.gateway.refund>[0]) => {
+          await shop.gateway.refund(r)
+          throw new Error('fetch failed: the answer was lost')
+        },
+      }
+      const sent = await requestRefund(get().db, lost, shop.settings, {
+        outTradeNo: order.no,
+        amountFen: 700,
+        reason: '答复丢失',
+        outRefundNo,
+        now: clock.now(),
+      })
+      expect(sent).toMatchObject({ refundStatus: 'requested' })
+      expect((await pay.completeRefund(outRefundNo)).answer?.status).toBe(204)
+      return outRefundNo
+    })
+    const row = await get()
+      .db.selectFrom('refunds')
+      .select(['status', 'refund_id'])
+      .where('out_refund_no', '=', outRefundNo)
+      .executeTakeFirstOrThrow()
+    expect(row).toEqual({
+      status: 'success',
+      refund_id: pay.order(outRefundNo.slice(3))?.refunds.get(outRefundNo)?.refund_id,
+    })
+    expect(row.refund_id).toMatch(/^5030/)
+    const reconciled = async () => {
+      await reconcileDay(get().db, shop.gateway, shop.settings, {
+        date: day,
+        now: beijingAt(addDays(day, 1), '10:30'),
+        logger,
+        kinds: ['trade'],
+      })
+      const run = await get()
+        .db.selectFrom('reconciliation_runs')
+        .select(['mismatch_count', 'totals'])
+        .where('bill_date', '=', day)
+        .where('kind', '=', 'trade')
+        .executeTakeFirstOrThrow()
+      const totals = (typeof run.totals === 'string' ? JSON.parse(run.totals) : run.totals) as {
+        bill: { refunds: unknown }
+        ours: { refunds: unknown }
+      }
+      return {
+        bill: totals.bill.refunds,
+        ours: totals.ours.refunds,
+        mismatches: run.mismatch_count,
+      }
+    }
+    const counted = { bill: { count: 1, fen: 700 }, ours: { count: 1, fen: 700 }, mismatches: 0 }
+    expect(await reconciled()).toEqual(counted)
+    // a settled refund is counted by its status, not by whether its refund_id is known (one
+    // settled before refund_id was recorded from notifications has none)
+    await get()
+      .db.updateTable('refunds')
+      .set({ refund_id: null })
+      .where('out_refund_no', '=', outRefundNo)
+      .execute()
+    expect(await reconciled()).toEqual(counted)
+  })
 })

@@ -74,6 +74,10 @@ type Found = Omit<
 >
 
 const PAID_HERE = ['paid', 'refunded', 'flagged'] as const
+/**
+ * The refunds WeChat Pay accepted — by status alone: one settled by its REFUND.* notification
+ * before the request's answer came (or whose answer was lost) may not know its `refund_id`.
+ */
 const ACCEPTED_REFUND = ['processing', 'success', 'closed', 'abnormal'] as const
 
 /**
@@ -477,7 +481,6 @@ async function matchTrade(trx: Transaction<Database>, d: Day, runId: number): Pr
     .where('o.appid', '=', d.appid)
     .where('r.created_at', '>=', start)
     .where('r.created_at', '<', end)
-    .where('r.refund_id', 'is not', null)
     .where('r.status', 'in', ACCEPTED_REFUND)
     .where(sql<boolean>`not ${listed('refund', 'out_refund_no')}`)
     .orderBy('r.id')
@@ -592,7 +595,6 @@ async function ourTotals(trx: Transaction<Database>, d: Day) {
     .where('o.appid', '=', d.appid)
     .where('r.created_at', '>=', start)
     .where('r.created_at', '<', end)
-    .where('r.refund_id', 'is not', null)
     .where('r.status', 'in', ACCEPTED_REFUND)
     .executeTakeFirstOrThrow()
   const n = (v: unknown) => Number(v)

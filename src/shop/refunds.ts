@@ -14,7 +14,7 @@ import { takeBackPurchase } from './purchase-grants.js'
 
 export type RefundRequest =
   | { status: 'requested' | 'existing'; outRefundNo: string; refundStatus: string }
-  | { status: 'not_found' | 'not_paid' | 'too_much'; refundable?: number }
+  | { status: 'not_found' | 'not_paid' | 'refunded' | 'too_much'; refundable?: number }
 
 /** Records a refund of an order (partial allowed) and sends it. */
 export async function requestRefund(
@@ -50,6 +50,7 @@ export async function requestRefund(
       if (existing.order_id !== order.id) return { status: 'not_found' as const }
       return { status: 'existing' as const, outRefundNo, refundStatus: existing.status }
     }
+    if (order.status === 'refunded') return { status: 'refunded' as const }
     if (!order.transaction_id || (order.status !== 'paid' && order.status !== 'flagged'))
       return { status: 'not_paid' as const }
     const refundable = await refundableFen(trx, order)
@@ -72,7 +73,33 @@ export async function requestRefund(
   if (decided.status !== 'requested' && decided.status !== 'existing') return decided
   if (decided.refundStatus !== 'requested') return decided
   const sent = await sendRefund(db, gateway, s, decided.outRefundNo, r.now, logger)
+  // The same number asked for at once: another request may be sending it (even the one that
+  // recorded it may find it claimed) — each is answered with the result of that send
+  if (sent === 'requested')
+    return { ...decided, refundStatus: await firstSendOutcome(db, decided.outRefundNo) }
   return { ...decided, refundStatus: sent }
+}
+
+/** How long a repeated refund request waits for the first send another request is making. */
+export const FIRST_SEND_WAIT_MS = 15_000
+
+/**
+ * The status of a `requested` refund once the first send of it, which another request (or the
+ * queue) is making, has ended — accepted, or failed once (`attempts` grows: queued for a retry) —
+ * read every 100 ms, at most {@link FIRST_SEND_WAIT_MS} (longer than a send takes); a refund
+ * backing off after a failed send (or whose sender died) answers its status at once.
+ */
+async function firstSendOutcome(db: Kysely<Database>, outRefundNo: string): Promise<string> {
+  const until = Date.now() + FIRST_SEND_WAIT_MS
+  for (;;) {
+    const row = await db
+      .selectFrom('refunds')
+      .select(['status', 'attempts'])
+      .where('out_refund_no', '=', outRefundNo)
+      .executeTakeFirstOrThrow()
+    if (row.status !== 'requested' || row.attempts > 0 || Date.now() >= until) return row.status
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 /**
@@ -359,6 +386,8 @@ async function sendClaimed(
     .where('out_refund_no', '=', outRefundNo)
     .where('status', '=', 'requested')
     .execute()
+  // settled meanwhile by its notification (which came first): its id all the same
+  await recordRefundId(db, outRefundNo, answer.refund_id)
   const final = answer.status ?? answer.refund_status
   if (final === 'SUCCESS' || final === 'CLOSED' || final === 'ABNORMAL') {
     await settleRefund(db, outRefundNo, final, now)
@@ -404,6 +433,7 @@ export async function pollRefund(
   logger?: Logger,
 ): Promise<'settled' | 'processing' | 'requeued' | 'duplicate'> {
   const answer = await gateway.refundQuery(outRefundNo)
+  if (answer) await recordRefundId(db, outRefundNo, answer.refund_id)
   if (!answer) {
     const requeued = await db
       .updateTable('refunds')
@@ -471,7 +501,10 @@ export async function settleRefund(
   refundStatus: string,
   now: Date,
   logger?: Logger,
+  /** WeChat Pay's `refund_id` (the notification's or the query's): recorded if not yet known. */
+  refundId?: string,
 ): Promise<'settled' | 'reopened' | 'duplicate' | 'unknown_refund' | 'unknown_status'> {
+  await recordRefundId(db, outRefundNo, refundId)
   const status = Object.hasOwn(REFUND_STATUSES, refundStatus)
     ? REFUND_STATUSES[refundStatus as keyof typeof REFUND_STATUSES]
     : undefined
@@ -605,6 +638,25 @@ export async function settleRefund(
     }
     return 'settled'
   })
+}
+
+/**
+ * Records WeChat Pay's `refund_id` of a refund that has none yet — a REFUND.* notification or a
+ * query may come before the refund request's own answer (which may be lost) — so reconciliation
+ * and the console see it whichever arrived first. One conditional update; nothing when unknown.
+ */
+export async function recordRefundId(
+  db: Kysely<Database>,
+  outRefundNo: string,
+  refundId: unknown,
+): Promise<void> {
+  if (typeof refundId !== 'string' || !/^[\w-]{1,64}$/.test(refundId)) return
+  await db
+    .updateTable('refunds')
+    .set({ refund_id: refundId })
+    .where('out_refund_no', '=', outRefundNo)
+    .where('refund_id', 'is', null)
+    .execute()
 }
 
 /** A Pay API error as stored (`refunds.error`, `orders.expire_error`): its code first. */
