@@ -10,6 +10,7 @@
  * tick resumes it from the days built (`analytics_days` is the cursor).
  */
 import { sql } from 'kysely'
+import { memberScope } from '../src/admin/reads/account-members.js'
 import { buildCohortCells } from '../src/analytics/cohorts.js'
 import { buildDay } from '../src/analytics/rollup.js'
 import { addDays, localDay } from '../src/community/community-time.js'
@@ -21,7 +22,7 @@ const FIRST_BUILD_DAYS = 90
 export const analyticsRollupJob: Job = {
   name: 'analytics-rollup',
   cron: '0 4 * * *',
-  async run({ db, clock, config, slot, budget }) {
+  async run({ db, clock, config, slot, budget, shop }) {
     const today = localDay(slot, config.timeZone)
     const yesterday = addDays(today, -1)
     const built: Record<string, number> = {}
@@ -57,7 +58,15 @@ export const analyticsRollupJob: Job = {
           built[appid] = n
           return { built, more: true }
         }
-        await buildDay(db, { appid, day, timeZone: config.timeZone, now: clock.now(), today })
+        await buildDay(db, {
+          appid,
+          day,
+          timeZone: config.timeZone,
+          now: clock.now(),
+          today,
+          // the account's mini program's points are the account's (account-members.ts)
+          mpAppids: memberScope(appid, shop).mpAppids,
+        })
         // The retention cohorts' cells that became known that day (src/analytics/cohorts.ts).
         await buildCohortCells(db, { appid, day, timeZone: config.timeZone })
         n++

@@ -90,6 +90,7 @@ export function adminRoutes(o: AdminRouteOptions): Hono {
       appids: o.appids,
       locale: o.locale,
       robots: o.robots,
+      shop,
     }),
   )
   app.route('/', campaignAdminRoutes(deps))

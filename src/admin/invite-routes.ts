@@ -7,6 +7,7 @@
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import { liveToday } from '../analytics/series.js'
 import { localDay } from '../community/community-time.js'
 import { inviteReport } from '../community/invite-report.js'
 import { accountParam, parseBody, parseQuery } from '../routes/validate.js'
@@ -20,13 +21,16 @@ export function inviteAdminRoutes(o: OperatorDeps): Hono {
   const app = new Hono()
   const account = accountParam(o.appids)
   const memberOf = memberParam(o)
+  // the report's Σ DAU is read as the analytics series read it (today's live, cached 5 s)
+  const live = liveToday(o.db, undefined, o.shop)
 
   app.get('/accounts/:appid/invites/report', async (c) => {
     const appid = account(c)
-    const today = localDay(o.clock.now(), o.timeZone)
+    const now = o.clock.now()
+    const today = localDay(now, o.timeZone)
     const period = invitePeriod(parseQuery(c, invitePeriodInput), today)
     if ('problem' in period) throw new HTTPException(400, { message: period.problem })
-    return c.json(await inviteReport(o.db, { appid, ...period, timeZone: o.timeZone }))
+    return c.json(await inviteReport(o.db, { appid, ...period, timeZone: o.timeZone, now, live }))
   })
 
   app.post('/accounts/:appid/members/:openid/invite-qr', async (c) => {

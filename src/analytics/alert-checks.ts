@@ -9,6 +9,7 @@ import type { QuietHours } from '../community/community-time.js'
 import { localDay, localMinutes, quietHoursEnd } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import type { AlertRuleKey, RuleSettings } from './alert-rules.js'
+import { activeOn } from './facts.js'
 import { jobSlotsSince } from './job-slots.js'
 import { readTraffic } from './traffic-counter.js'
 
@@ -102,13 +103,12 @@ export const ALERT_CHECKS: Record<AlertRuleKey, Check> = {
   // exact to the minute, and starts one week after the job first ran.
   async active_members_drop(c) {
     const day = localDay(c.now, c.timeZone)
-    const today = await c.db
-      .selectFrom('member_days')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('appid', '=', c.appid)
-      .where('day', '=', day)
-      .executeTakeFirstOrThrow()
-    const actives = Number(today.n)
+    // Today's actives as DAU counts them (facts.ts `activeDays`: buyers, check-ins and sign-ups
+    // too, not only the members the push has written a member_days row for).
+    const { rows } = await sql<{
+      n: number
+    }>`select count(*) as n from (${activeOn(c.appid, c.timeZone, day)}) a`.execute(c.db)
+    const actives = Number(rows[0]!.n)
     const minute = new Date(Math.floor(c.now.getTime() / MINUTE) * MINUTE)
     await c.db
       .insertInto('alert_samples')

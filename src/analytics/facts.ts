@@ -4,7 +4,7 @@
  * their acquisition source), plus the engine's own tables (check-ins, the points ledger, invites,
  * orders and refunds, segment transitions, activity sign-ups, campaign recipients).
  */
-import { sql, type Transaction } from 'kysely'
+import { type RawBuilder, sql, type Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
 
 /** Kinds of activity on a member day (bits of `member_days.kinds`). */
@@ -23,12 +23,55 @@ export const ACTIVITY = {
   other: 32,
 } as const
 
+/** The kinds set only from the engine's own tables (check-ins made on the day, paid orders). */
+const DERIVED = ACTIVITY.checkin | ACTIVITY.purchase
+
+/**
+ * The members active on community days `from`…`to` (SQL date expressions), with their kinds: the
+ * one definition of an active member, read by every figure of activity (DAU, WAU, MAU, returning,
+ * ARPU's DAU, the `active_members_drop` alert) and written into `member_days` by the build of a
+ * day (rollup.ts `buildDay`), so a day read live (today, a day after the last built one) has the
+ * figures the same day has once built. The push's kinds are `member_days`' own; check-ins made
+ * on the day (not make-ups), paid orders (the member's, a mini-program buyer too) and activity
+ * sign-ups are their tables' — a check-in or purchase bit `member_days` holds without its row is
+ * not counted (a make-up counted by an earlier version, an order a 绑定 moved to the follower).
+ * Rows `(day, member_id, kinds)`; one index range per table.
+ */
+export const activeDays = (
+  appid: string,
+  timeZone: string,
+  from: RawBuilder<unknown>,
+  to: RawBuilder<unknown>,
+) => sql`select day, member_id, bit_or(k)::smallint as kinds from (
+    select day, member_id, kinds & ${~DERIVED}::smallint as k from member_days
+    where appid = ${appid} and day between ${from} and ${to}
+    union all
+    select day, member_id, ${ACTIVITY.checkin}::smallint from checkins
+    where appid = ${appid} and day between ${from} and ${to} and made_up_at is null
+    union all
+    select (paid_at at time zone ${timeZone})::date, member_id, ${ACTIVITY.purchase}::smallint
+    from orders where appid = ${appid} and status in ('paid', 'refunded')
+      and paid_at >= (${from}::timestamp at time zone ${timeZone})
+      and paid_at < ((${to} + 1)::timestamp at time zone ${timeZone})
+    union all
+    select (su.created_at at time zone ${timeZone})::date, su.member_id,
+      ${ACTIVITY.signup}::smallint
+    from activity_signups su join activities a on a.id = su.activity_id
+    where a.appid = ${appid}
+      and su.created_at >= (${from}::timestamp at time zone ${timeZone})
+      and su.created_at < ((${to} + 1)::timestamp at time zone ${timeZone})
+  ) x group by day, member_id having bit_or(k) <> 0`
+
+/** {@link activeDays} of one community day. */
+export const activeOn = (appid: string, timeZone: string, day: string) =>
+  activeDays(appid, timeZone, sql`${day}::date`, sql`${day}::date`)
+
 /**
  * The gate before an account's `member_days` rows are written by more than one statement in a
  * transaction (a transaction-scoped advisory lock per account): the rollup's build of a day
  * (rollup.ts `buildDay`) takes it shared, a 绑定 moving a member's days (member-moves.ts)
  * exclusive. Both touch rows of several members, each in an order of its own — the build in its
- * passes' order (check-ins, purchases, sign-ups), the 绑定 the follower's row before the
+ * statement's (the day's active members, {@link activeDays}), the 绑定 the follower's row before the
  * buyer's — so two of them could each hold a row the other waits for (a deadlock, one of them
  * aborted). Through the gate a 绑定 waits for the builds running to end, and a build for the
  * 绑定; builds still run side by side. The push's single-row writes need no gate.

@@ -21,10 +21,10 @@ import { type Kysely, sql } from 'kysely'
 import { addDays } from '../community/community-time.js'
 import { noJit } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
-import { ACTIVITY, lockActivityDays } from './facts.js'
+import { activeOn, lockActivityDays } from './facts.js'
 import { MESSAGE_METRICS } from './families/activity.js'
 import { CAMPAIGN_EVENT_METRICS, prunedCampaignRuns } from './families/campaigns.js'
-import { type DailyFigure, type DayScope, dayWindow } from './families/day-scope.js'
+import type { DailyFigure, DayScope } from './families/day-scope.js'
 import { CATALOGUE, FAMILIES } from './families/index.js'
 import { QR_ISSUED_METRICS } from './families/invites.js'
 
@@ -70,13 +70,11 @@ export async function computeDay(
   )
   const out: DailyFigure[] = []
   // DAU is the denominator of several families' rates: counted once here, not in each of them.
-  const { count } = await db
-    .selectFrom('member_days')
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where('appid', '=', s.appid)
-    .where('day', '=', s.day)
-    .executeTakeFirstOrThrow()
-  const scope = { ...s, dau: Number(count) }
+  // Read from the one definition of an active member, as the build writes it (facts.ts).
+  const { rows: dau } = await sql<{
+    count: number
+  }>`select count(*) as count from (${activeOn(s.appid, s.timeZone, s.day)}) a`.execute(db)
+  const scope = { ...s, dau: Number(dau[0]!.count) }
   for (const name of names) {
     const { rows } = await FAMILIES[name]!.query(scope).execute(db)
     for (const r of rows) out.push({ metric: r.metric, dim: r.dim, value: Number(r.value) })
@@ -123,10 +121,11 @@ async function lostCounts(
 }
 
 /**
- * Builds (or rebuilds) one community day's rollup: activity kinds known only from other tables
- * (check-ins made on the day, paid orders, activity sign-ups) are OR-ed into `member_days`, and a
- * check-in or purchase kind those tables no longer hold is taken back; then every family's rows
- * replace the day's in `analytics_daily`, in one transaction. Snapshot metrics are written only
+ * Builds (or rebuilds) one community day's rollup: the day's `member_days` are made what the one
+ * definition of an active member says (facts.ts `activeDays`, which a live read uses: activity
+ * kinds known only from other tables — check-ins made on the day, paid orders, activity sign-ups
+ * — OR-ed in, a check-in or purchase kind those tables no longer hold taken back); then every
+ * family's rows replace the day's in `analytics_daily`, in one transaction. Snapshot metrics are written only
  * when `day` is yesterday or today relative to `now`; campaign figures are kept as built (sent,
  * delivered, clicked, converted, quota used) once recipients of a run in the day's campaign
  * window were pruned; messages and invite QRs issued are kept as built when fewer are found
@@ -142,52 +141,21 @@ export async function buildDay(
     await noJit(trx)
     // Before any member_days row: a 绑定 moving a member's days waits for the build (facts.ts).
     await lockActivityDays(trx, s.appid, 'shared')
-    const w = dayWindow(s)
-    await sql`insert into member_days as d (appid, day, member_id, kinds)
-      select appid, day, member_id, ${ACTIVITY.checkin}::smallint from checkins
-      where appid = ${s.appid} and day = ${s.day}::date and made_up_at is null
-      on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
-      where d.kinds & excluded.kinds = 0`.execute(trx)
-    await sql`insert into member_days as d (appid, day, member_id, kinds)
-      select distinct ${s.appid}, ${s.day}::date, member_id, ${ACTIVITY.purchase}::smallint
-      from orders where appid = ${s.appid} and paid_at >= ${w.start} and paid_at < ${w.end}
-        and status in ('paid', 'refunded')
-      on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
-      where d.kinds & excluded.kinds = 0`.execute(trx)
-    await sql`insert into member_days as d (appid, day, member_id, kinds)
-      select distinct a.appid, ${s.day}::date, su.member_id, ${ACTIVITY.signup}::smallint
-      from activity_signups su join activities a on a.id = su.activity_id
-      where a.appid = ${s.appid} and su.created_at >= ${w.start} and su.created_at < ${w.end}
-      on conflict (appid, day, member_id) do update set kinds = d.kinds | excluded.kinds
-      where d.kinds & excluded.kinds = 0`.execute(trx)
-    // The check-in and purchase kinds (set only here) are what the day's tables say now: a
-    // check-in bit without a check-in made that day — a make-up (补签) fills a missed day later
-    // and is no activity on it — or a purchase bit without a paid order of the member that day —
-    // moved to the follower by a 绑定 — is taken back (a day built before either), and a row left
-    // with no kind goes.
-    await sql`with stale as (
-        select member_id, kinds,
-          (case when kinds & ${ACTIVITY.checkin} <> 0 and not exists (select 1 from checkins c
-              where c.member_id = d.member_id and c.day = d.day and c.appid = d.appid
-                and c.made_up_at is null)
-            then ${ACTIVITY.checkin} else 0 end
-          | case when kinds & ${ACTIVITY.purchase} <> 0 and not exists (select 1 from orders o
-              where o.member_id = d.member_id and o.appid = d.appid
-                and o.paid_at >= ${w.start} and o.paid_at < ${w.end}
-                and o.status in ('paid', 'refunded'))
-            then ${ACTIVITY.purchase} else 0 end)::smallint as gone
-        from member_days d
-        where appid = ${s.appid} and day = ${s.day}::date
-          and kinds & ${ACTIVITY.checkin | ACTIVITY.purchase} <> 0
-      ), dropped as (
-        delete from member_days d using stale
-        where d.appid = ${s.appid} and d.day = ${s.day}::date and d.member_id = stale.member_id
-          and stale.gone <> 0 and stale.gone = stale.kinds
+    // The day's member_days become what the one definition of an active member says (facts.ts
+    // `activeDays`, which a live read of the day reads too): the kinds the day's check-ins, paid
+    // orders and sign-ups hold OR-ed in, a check-in or purchase kind they no longer hold taken
+    // back (a make-up, 补签, fills a missed day later and is no activity on it; an order a 绑定
+    // moved to the follower), and a row left with no kind gone.
+    await sql`with t as (${activeOn(s.appid, s.timeZone, s.day)}), up as (
+        insert into member_days as d (appid, day, member_id, kinds)
+        select ${s.appid}, day, member_id, kinds from t
+        on conflict (appid, day, member_id) do update set kinds = excluded.kinds
+        where d.kinds <> excluded.kinds
         returning 1
       )
-      update member_days d set kinds = d.kinds & ~stale.gone from stale
-      where d.appid = ${s.appid} and d.day = ${s.day}::date and d.member_id = stale.member_id
-        and stale.gone <> 0 and stale.gone <> stale.kinds`.execute(trx)
+      delete from member_days d
+      where d.appid = ${s.appid} and d.day = ${s.day}::date
+        and not exists (select 1 from t where t.member_id = d.member_id)`.execute(trx)
     let figures = await computeDay(trx, s, { snapshots })
     // Kept as built: snapshots of an older day; campaign figures once recipients were pruned;
     // counts whose source rows went away since the day was built.

@@ -13,8 +13,10 @@
  * over a week is the week's GMV ÷ its orders, not the mean of the days' AOVs.
  */
 import type { Kysely } from 'kysely'
+import { memberScope } from '../admin/reads/account-members.js'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
+import type { ShopSettings } from '../shop/catalog.js'
 import type { MetricSpec } from './families/day-scope.js'
 import { CATALOGUE } from './families/index.js'
 import { computeDay, type DailyFigure, familyOf, SNAPSHOT_METRICS } from './rollup.js'
@@ -87,14 +89,24 @@ export type LiveReader = (
 /**
  * A day's figures read live per family (today, or a day after the last built one) and cached for
  * a few seconds per account and day, so a dashboard's several series cost one read of each family.
+ * `shop`: the account's mini program's members count in its points figures (as the build's).
  */
-export function liveToday(db: Kysely<Database>, ttlMs = 5000): LiveReader {
+export function liveToday(
+  db: Kysely<Database>,
+  ttlMs = 5000,
+  shop?: { settings: Pick<ShopSettings, 'appid' | 'mpAppid'> },
+): LiveReader {
   const cache = new Map<string, { at: number; value: Promise<DailyFigure[]> }>()
   const one = (appid: string, day: string, timeZone: string, family: string) => {
     const key = `${appid}\n${day}\n${family}`
     const hit = cache.get(key)
     if (hit && Date.now() - hit.at < ttlMs) return hit.value
-    const value = computeDay(db, { appid, day, timeZone, live: true }, { families: [family] })
+    const { mpAppids } = memberScope(appid, shop)
+    const value = computeDay(
+      db,
+      { appid, day, timeZone, live: true, mpAppids },
+      { families: [family] },
+    )
     cache.set(key, { at: Date.now(), value })
     value.catch(() => cache.delete(key))
     return value
@@ -150,6 +162,29 @@ export async function daySources(
   return { asOf, built, live }
 }
 
+/**
+ * A day's figures of `metrics` at `dim`. Without a dim ('') a metric's figure is its total row,
+ * or the sum of its dimensions when its family writes them only (a per-segment size, a streak
+ * bucket): the total a dimension-less read promises, never a 0 that reads as a collapse.
+ */
+function figuresOfDim(
+  figures: readonly DailyFigure[],
+  dim: string,
+  metrics: readonly string[],
+): Map<string, number> {
+  const values = new Map<string, number>()
+  const sums = new Map<string, number>()
+  for (const f of figures) {
+    if (!metrics.includes(f.metric)) continue
+    if (f.dim === dim) values.set(f.metric, f.value)
+    // (a ratio's dimensions do not add up: none is written per dimension only)
+    else if (dim === '' && METRICS[f.metric]?.agg !== 'ratio')
+      sums.set(f.metric, (sums.get(f.metric) ?? 0) + f.value)
+  }
+  for (const [metric, sum] of sums) if (!values.has(metric)) values.set(metric, sum)
+  return values
+}
+
 /** A metric's figure on a day (of the dim read), null when the day has none. */
 type DayFigure = (day: string, metric: string) => number | null
 
@@ -173,30 +208,36 @@ async function readDays(
   sources: DaySources,
 ): Promise<DayFigure> {
   const stored = q.days.filter((d) => sources.built.has(d)).sort()
+  // Without a dim the figure is the total: the '' row, or — a metric written per dimension only
+  // (segments.size, members.level, checkins.streak, segments.flow) — the sum of its dimensions.
   const rows =
     stored.length === 0
       ? []
       : await db
           .selectFrom('analytics_daily')
-          .select(['metric', 'day', 'value'])
+          .select(['metric', 'day', 'dim', 'value'])
           .where('appid', '=', q.appid)
           .where('metric', 'in', [...q.metrics])
           .where('day', '>=', stored[0]!)
           .where('day', '<=', stored.at(-1)!)
-          .where('dim', '=', q.dim)
+          .$if(q.dim !== '', (qb) => qb.where('dim', '=', q.dim))
           .execute()
   const byDay = new Map<string, Map<string, number>>(stored.map((d) => [d, new Map()]))
-  for (const r of rows) byDay.get(dayText(r.day))?.set(r.metric, Number(r.value))
+  const grouped = new Map<string, DailyFigure[]>()
+  for (const r of rows) {
+    const day = dayText(r.day)
+    const list = grouped.get(day) ?? []
+    list.push({ metric: r.metric, dim: r.dim, value: Number(r.value) })
+    grouped.set(day, list)
+  }
+  for (const [day, list] of grouped) byDay.set(day, figuresOfDim(list, q.dim, q.metrics))
   const yesterday = addDays(q.today, -1)
   const liveDays = q.days.filter((d) => sources.live.has(d))
   await Promise.all(
     liveDays.map(async (day) => {
       const metrics = q.metrics.filter((m) => day >= yesterday || !SNAPSHOT_METRICS.includes(m))
       const figures = await q.live(q.appid, day, q.timeZone, [...new Set(metrics.map(familyOf))])
-      const values = new Map<string, number>()
-      for (const f of figures)
-        if (f.dim === q.dim && metrics.includes(f.metric)) values.set(f.metric, f.value)
-      byDay.set(day, values)
+      byDay.set(day, figuresOfDim(figures, q.dim, metrics))
     }),
   )
   return (day, metric) => {
@@ -205,6 +246,37 @@ async function readDays(
     if (day < yesterday && sources.live.has(day) && SNAPSHOT_METRICS.includes(metric)) return null
     return values.get(metric) ?? 0
   }
+}
+
+/**
+ * A metric's days summed over the community days [from, to] (today's so far; none after it),
+ * each read as a series reads it: built, live, or none — null when a day has no figure. The
+ * invite report's Σ DAU, the denominator of its share rate and K as of `invites.k_factor`.
+ */
+export async function readSum(
+  db: Kysely<Database>,
+  q: {
+    appid: string
+    metric: string
+    from: string
+    to: string
+    now: Date
+    timeZone: string
+    live: LiveReader
+  },
+): Promise<number | null> {
+  const today = localDay(q.now, q.timeZone)
+  const days = q.from > today ? [] : daysBetween(q.from, [q.to, today].sort()[0]!)
+  if (days.length === 0) return 0
+  const sources = await daySources(db, { appid: q.appid, from: q.from, to: q.to, today })
+  const figure = await readDays(db, { ...q, metrics: [q.metric], dim: '', days, today }, sources)
+  let sum = 0
+  for (const day of days) {
+    const v = figure(day, q.metric)
+    if (v === null) return null
+    sum += v
+  }
+  return sum
 }
 
 /** The metrics a metric's value is made of: itself, or a ratio's parts. */

@@ -4,21 +4,21 @@
  *   sharers      members who asked for their invite QR in the period (`invite_shares`)
  *   invites      invites attributed in the period
  *   conversions  invites that qualified in the period (first check-in, or follow when so configured)
- *   activeMembers members seen by the period's end whose last activity is on or after its start
- *                (`members.last_active_at` keeps only the latest action, so for a past period a
- *                member who was quiet during it but active since still counts: the share rate of
- *                past periods is a lower bound; bounds are instants, so the last-active index
- *                serves the count)
- *   shareRate c  sharers / activeMembers
+ *   activeMemberDays Σ DAU: the period's daily active members summed (`activity.dau`, each day
+ *                read as a series reads it — built, or live for today and the days after the
+ *                last built one; null when a day has neither, and so are c and K)
+ *   shareRate c  sharers / activeMemberDays
  *   invitesPerSharer i   invites / sharers
  *   conversionRate conv  conversions / invites
- *   k            i × conv × c — new qualified members brought per active member; above 1 the
- *                community grows by invites alone
+ *   k            i × conv × c = conversions / activeMemberDays — new qualified members brought
+ *                per active member-day, the K the series `invites.k_factor` has over the same
+ *                days (README: Σ qualified ÷ Σ DAU); above 1 the community grows by invites alone
  *
  * Ratios are null when their denominator is 0. Top inviters rank by the invites they made in the
  * period, converted ones first.
  */
 import { type Kysely, sql } from 'kysely'
+import { type LiveReader, readSum } from '../analytics/series.js'
 import type { Database } from '../db/schema.js'
 
 export interface InviteFigures {
@@ -34,30 +34,37 @@ export interface InviteFigures {
 export interface InviteReport {
   from: string
   to: string
-  activeMembers: number
+  /** Σ DAU over the period (null when a day of it has no figure). */
+  activeMemberDays: number | null
   totals: InviteFigures
   /** One row per campaign with any activity; `campaign` null = the plain 邀请 QR. */
   campaigns: (InviteFigures & { campaign: string | null })[]
   topInviters: { openid: string; invites: number; conversions: number }[]
 }
 
-const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10_000) / 10_000 : null)
+const round = (x: number) => Math.round(x * 10_000) / 10_000
+const ratio = (a: number, b: number | null) => (b !== null && b > 0 ? round(a / b) : null)
 
-function figures(sharers: number, invites: number, conversions: number, active: number) {
+function figures(sharers: number, invites: number, conversions: number, active: number | null) {
   const shareRate = ratio(sharers, active)
   const invitesPerSharer = ratio(invites, sharers)
   const conversionRate = ratio(conversions, invites)
+  // i × conv × c of the unrounded figures: conversions ÷ Σ DAU, when there were sharers and
+  // invites (`invites.k_factor`'s `nonzero`)
   const k =
     shareRate === null || invitesPerSharer === null || conversionRate === null
       ? null
-      : Math.round(invitesPerSharer * conversionRate * shareRate * 10_000) / 10_000
+      : ratio(conversions, active)
   return { sharers, invites, conversions, shareRate, invitesPerSharer, conversionRate, k }
 }
 
-/** Builds the report; `from` and `to` are community days (YYYY-MM-DD), inclusive. */
+/**
+ * Builds the report; `from` and `to` are community days (YYYY-MM-DD), inclusive; `now` and
+ * `live` read the period's DAU as the series do (today's so far).
+ */
 export async function inviteReport(
   db: Kysely<Database>,
-  r: { appid: string; from: string; to: string; timeZone: string },
+  r: { appid: string; from: string; to: string; timeZone: string; now: Date; live: LiveReader },
 ): Promise<InviteReport> {
   const { appid, from, to, timeZone: tz } = r
   const inPeriod = (column: string) =>
@@ -84,17 +91,11 @@ export async function inviteReport(
     from s full join i using (campaign) full join c using (campaign)
     order by campaign`.execute(db)
 
-  const { rows: counts } = await sql<{ sharers: number; active: number }>`
-    select
-      (select count(distinct member_id)::int from invite_shares
-        where appid = ${appid} and day between ${from}::date and ${to}::date) as sharers,
-      (select count(*)::int from members
-        where appid = ${appid}
-          and last_active_at >= (${from}::date::timestamp at time zone ${tz})
-          and first_seen_at < ((${to}::date + 1)::timestamp at time zone ${tz})) as active`.execute(
-    db,
-  )
-  const { sharers, active } = counts[0]!
+  const { rows: counts } = await sql<{ sharers: number }>`
+    select count(distinct member_id)::int as sharers from invite_shares
+    where appid = ${appid} and day between ${from}::date and ${to}::date`.execute(db)
+  const { sharers } = counts[0]!
+  const active = await readSum(db, { ...r, metric: 'activity.dau' })
 
   const { rows: topInviters } = await sql<{
     openid: string
@@ -113,7 +114,7 @@ export async function inviteReport(
   return {
     from,
     to,
-    activeMembers: active,
+    activeMemberDays: active,
     totals: figures(sharers, sum('invites'), sum('conversions'), active),
     campaigns: byCampaign.map((row) => ({
       campaign: row.campaign || null,

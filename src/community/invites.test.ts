@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { liveToday } from '../analytics/series.js'
 import { translator } from '../bot/i18n.js'
 import { systemClock } from '../clock.js'
 import type { Member } from '../db/schema.js'
@@ -355,16 +356,26 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     await firstCheckin(b)
     await firstCheckin(d)
 
+    // the five active today (11-24, read live): Σ DAU of the period is 5
+    await get()
+      .db.insertInto('member_days')
+      .values(
+        [a, b, c, d, e].map((m) => ({ appid: app, day: '2026-11-24', member_id: m.id, kinds: 1 })),
+      )
+      .execute()
+    const live = liveToday(get().db, 0)
     const report = await inviteReport(get().db, {
       appid: app,
       from: '2026-11-18',
       to: '2026-11-24',
       timeZone: TZ,
+      now,
+      live,
     })
     expect(report).toEqual({
       from: '2026-11-18',
       to: '2026-11-24',
-      activeMembers: 5,
+      activeMemberDays: 5,
       totals: {
         sharers: 2,
         invites: 3,
@@ -407,8 +418,11 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
       from: '2026-10-01',
       to: '2026-10-07',
       timeZone: TZ,
+      now,
+      live,
     })
-    expect(empty.activeMembers).toBe(0)
+    // days neither built nor read live: no Σ DAU (not 0)
+    expect(empty.activeMemberDays).toBeNull()
     expect(empty.totals).toEqual({
       sharers: 0,
       invites: 0,

@@ -31,6 +31,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import * as v from 'valibot'
 import { updateAlertSettings } from '../admin/actions/alert-actions.js'
+import { memberScope } from '../admin/reads/account-members.js'
 import { apiActor } from '../admin/route-helpers.js'
 import { advise } from '../analytics/advice.js'
 import { alertRobotChats } from '../analytics/alert-delivery.js'
@@ -55,6 +56,7 @@ import { addDays, localDay, localDayStart } from '../community/community-time.js
 import type { GroupRobots } from '../community/moderation.js'
 import { SEGMENTS } from '../community/segments.js'
 import type { Database } from '../db/schema.js'
+import type { ShopSettings } from '../shop/catalog.js'
 import { campaignsCsv, cohortsCsv, ltvCsv } from './analytics-csv.js'
 import { csvResponse } from './csv.js'
 import { pageLimit, parseBody, parseQuery, reportDay } from './validate.js'
@@ -93,11 +95,13 @@ export function analyticsAdminRoutes(o: {
   locale?: Locale
   /** Group robots (the chats alerts may be posted to). */
   robots?: GroupRobots
+  /** The shop: its account's figures count its mini program's members (points). */
+  shop?: { settings: Pick<ShopSettings, 'appid' | 'mpAppid'> }
 }): Hono {
   const locale = o.locale ?? 'zh-CN'
   const robots = o.robots ?? { keys: {}, baseUrl: '' }
   const app = new Hono()
-  const live = liveToday(o.db)
+  const live = liveToday(o.db, undefined, o.shop)
   const account = (appid: string | undefined) => {
     const chosen = appid ?? o.appids[0]
     if (!chosen || !o.appids.includes(chosen))
@@ -270,7 +274,14 @@ export function analyticsAdminRoutes(o: {
     if (days.length > MAX_REBUILD_DAYS)
       throw new HTTPException(400, { message: `at most ${MAX_REBUILD_DAYS} days at once` })
     for (const day of days) {
-      await buildDay(o.db, { appid, day, timeZone: o.timeZone, now, today })
+      await buildDay(o.db, {
+        appid,
+        day,
+        timeZone: o.timeZone,
+        now,
+        today,
+        mpAppids: memberScope(appid, o.shop).mpAppids,
+      })
       await buildCohortCells(o.db, { appid, day, timeZone: o.timeZone })
     }
     await audit(o.db, {

@@ -3,7 +3,7 @@
  * (`reach`, the costly part, its own family so a live DAU does not pay for it).
  */
 import { sql } from 'kysely'
-import { ACTIVITY } from '../facts.js'
+import { ACTIVITY, activeDays, activeOn } from '../facts.js'
 import { count, type DailyFigure, dayWindow, type Family, ratio } from './day-scope.js'
 
 /**
@@ -28,7 +28,7 @@ export const activity: Family = {
     with d as (
       select count(*) as dau,
         count(*) filter (where kinds & ${ACTIVITY.message} <> 0) as messaging
-      from member_days where appid = ${s.appid} and day = ${s.day}::date
+      from (${activeOn(s.appid, s.timeZone, s.day)}) a
     ), msg as (
       select count(*) as n from inbound_events
       where appid = ${s.appid} and received_at >= ${w.start} and received_at < ${w.end}
@@ -68,17 +68,33 @@ export const reach: Family = {
     const day = sql`${s.day}::date`
     const histogram = (from: number) => sql`(select coalesce(sum(n), 0) from h
       where day >= ${day} - ${from}::int and gap > day - (${day} - ${from}::int))`
-    const distinct = (from: number) => sql`(select count(distinct member_id) from member_days
-      where appid = ${s.appid} and day between ${day} - ${from}::int and ${day})`
+    const distinct = (from: number) => sql`(select count(*) from (
+        select member_id from member_days
+        where appid = ${s.appid} and day between ${day} - ${from}::int and ${day} - 1
+        union select member_id from unbuilt where day >= ${day} - ${from}::int
+        union select member_id from today) u)`
     return sql<DailyFigure>`
-    with cur as (
-      select coalesce(least(${day} - p.prev, ${MAX_GAP + 1}::int), ${MAX_GAP + 1}::int) as gap,
+    with today as (${activeOn(s.appid, s.timeZone, s.day)}),
+    -- The days before this one not built yet (a live read after the job's lag; none when the day
+    -- before is built) hold no kinds from check-ins, orders and sign-ups in member_days yet: read
+    -- them through the same definition of an active member as the day's own.
+    unbuilt as (${activeDays(
+      s.appid,
+      s.timeZone,
+      sql`greatest(${day} - ${MAX_GAP}::int, coalesce((select max(b.day) from analytics_days b
+        where b.appid = ${s.appid} and b.day < ${day}), ${day} - ${MAX_GAP + 1}::int) + 1)`,
+      sql`(${day} - 1)`,
+    )}),
+    cur as (
+      select coalesce(least(${day} - greatest(p.prev, u.prev), ${MAX_GAP + 1}::int),
+          ${MAX_GAP + 1}::int) as gap,
         count(*)::float8 as n
-      from member_days m
+      from today m
       left join lateral (select max(x.day) as prev from member_days x
-        where x.member_id = m.member_id and x.appid = m.appid
+        where x.member_id = m.member_id and x.appid = ${s.appid}
           and x.day between ${day} - ${MAX_GAP}::int and ${day} - 1) p on true
-      where m.appid = ${s.appid} and m.day = ${day}
+      left join (select member_id, max(day) as prev from unbuilt group by member_id) u
+        on u.member_id = m.member_id
       group by 1
     ), stored as (
       select day, dim, value from analytics_daily

@@ -25,7 +25,16 @@ export interface DayScope {
    * day before is built — two index probes instead of a pass over every member.
    */
   live?: boolean
+  /**
+   * The account's mini programs (its shop's, account-members.ts `memberScope`): their members'
+   * points are the account's, as their orders are (`orders.appid` is the account's already).
+   */
+  mpAppids?: readonly string[]
 }
+
+/** The appids whose members' points ledger is the account's: its own, then its mini programs'. */
+export const pointsAppids = (s: DayScope) =>
+  sql`(${sql.join([s.appid, ...(s.mpAppids ?? [])].map((a) => sql`${a}`))})`
 
 /**
  * How a metric's days combine into a week or a month: summed, averaged, the last day's, or (a

@@ -13,7 +13,7 @@
  * member spent nothing.
  */
 import { sql } from 'kysely'
-import { type DailyFigure, type Family, type MetricSpec, stock } from './day-scope.js'
+import { type DailyFigure, type Family, type MetricSpec, pointsAppids, stock } from './day-scope.js'
 
 const points = (about: string, agg: MetricSpec['agg'] = 'sum'): MetricSpec => ({
   unit: 'points',
@@ -47,10 +47,14 @@ export const pointsFamily: Family = {
     },
     'activities.points_awarded': points('points awarded to participants [activity key]'),
   },
-  query: (s) => sql<DailyFigure>`
+  query: (s) => {
+    // The account's ledger and members, its mini program's too (their purchase points, frozen
+    // and released, and what they earn there are the account's, as their orders are).
+    const appids = pointsAppids(s)
+    return sql<DailyFigure>`
     with l as (
       select rule, delta, state, idempotency_key like 'activity:%' as award from points_ledger
-      where appid = ${s.appid} and day = ${s.day}::date
+      where appid in ${appids} and day = ${s.day}::date
     ), a as (
       select rule, delta, award from l where state = 'available'
     ), aw as (
@@ -58,7 +62,7 @@ export const pointsFamily: Family = {
     ), after as (
       select coalesce(sum(delta) filter (where state = 'available'), 0) as available,
         coalesce(sum(delta) filter (where state = 'frozen'), 0) as frozen
-      from points_ledger where appid = ${s.appid} and day > ${s.day}::date
+      from points_ledger where appid in ${appids} and day > ${s.day}::date
     )
     select 'points.issued' as metric, coalesce(rule, '') as dim, sum(delta)::float8 as value
     from a where delta > 0 group by grouping sets ((), (rule))
@@ -78,7 +82,7 @@ export const pointsFamily: Family = {
       s,
       'points.outstanding',
       sql`(select coalesce(sum(delta), 0) from a)`,
-      sql`(select coalesce(sum(points_balance), 0) from members where appid = ${s.appid})
+      sql`(select coalesce(sum(points_balance), 0) from members where appid in ${appids})
         - (select available from after)`,
     )}
     union all
@@ -86,7 +90,7 @@ export const pointsFamily: Family = {
       s,
       'points.frozen',
       sql`(select coalesce(sum(delta), 0) from l where state = 'frozen')`,
-      sql`(select coalesce(sum(points_frozen), 0) from members where appid = ${s.appid})
+      sql`(select coalesce(sum(points_frozen), 0) from members where appid in ${appids})
         - (select frozen from after)`,
     )}
     union all
@@ -96,5 +100,6 @@ export const pointsFamily: Family = {
     union all
     select 'activities.points_awarded', coalesce(activity, ''), coalesce(sum(delta), 0)::float8
     from aw group by grouping sets ((), (activity))
-    having count(*) > 0 or grouping(activity) = 1`,
+    having count(*) > 0 or grouping(activity) = 1`
+  },
 }

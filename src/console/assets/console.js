@@ -13,8 +13,10 @@
       if (!data || !window.echarts) continue
       const chart = window.echarts.init(el, null, { renderer: 'canvas' })
       const option = JSON.parse(data.textContent || '{}')
-      if (option.yAxis && el.dataset.percent === '1')
-        option.yAxis.axisLabel = { formatter: (v) => `${Math.round(v * 100)}%` }
+      // data-percent: the (first, left) y axis is a ratio's — a second axis keeps its own unit.
+      const yAxis = Array.isArray(option.yAxis) ? option.yAxis[0] : option.yAxis
+      if (yAxis && el.dataset.percent === '1')
+        yAxis.axisLabel = { formatter: (v) => `${Math.round(v * 100)}%` }
       chart.setOption(option)
       charts.push(chart)
       el.dataset.ready = '1'

@@ -10,7 +10,7 @@ export interface ChartProps {
   /** What the chart shows, for screen readers. */
   label: string
   option: Record<string, unknown>
-  /** Formats the y axis as percentages (values are ratios). */
+  /** Formats the y axis (the first, left one of two) as percentages (values are ratios). */
   percent?: boolean
   /** The box's height in px (default: the stylesheet's 280 px, 240 px on phones). */
   height?: number

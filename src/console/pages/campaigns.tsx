@@ -62,7 +62,7 @@ export const campaignsPage: ConsolePage = {
   section: 'campaigns',
   path: PATH,
   mount(app, deps) {
-    const live = liveToday(deps.db)
+    const live = liveToday(deps.db, undefined, deps.shop)
     app.get(PATH, async (c) => {
       const { t, fmt, session } = c.var
       const appid = accountOf(c)

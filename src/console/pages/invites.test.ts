@@ -65,7 +65,7 @@ forEachDatabase('console: 邀请裂变', (db) => {
     expect(chart.data.map((d: { value: number }) => d.value)).toEqual(funnel.map((s) => s.members))
     expect(chart.data[0].name).toBe('发出邀请码')
 
-    const report = await inviteReport(db().db, { appid, ...period, timeZone })
+    const report = await inviteReport(db().db, { appid, ...period, timeZone, now, live })
     expect(report.totals.invites).toBe(9)
     expect(report.totals.k).not.toBeNull()
     expect(html).toContain(`<td data-label="统计区间" class="num">${report.totals.k}</td>`)
@@ -92,6 +92,15 @@ forEachDatabase('console: 邀请裂变', (db) => {
       k.points.map((p) => (p.value === null ? null : Math.round(p.value * 10_000) / 10_000)),
     )
     expect(trend.series[3].yAxisIndex).toBe(1)
+    // K, c and conv are ratios: the left axis in percent, like the console's other rates; the
+    // headings say the days each covers (the summary includes today so far, the trend ends
+    // yesterday)
+    expect(html).toMatch(/data-chart="chart-k" data-percent="1"/)
+    expect(html).toContain(`区间汇总（${period.from} 至今天此刻，今天仍在累计）`)
+    expect(html).toContain(
+      `K 因子趋势（${addDays(today, -30)} 至 ${addDays(today, -1)}，不含今天）`,
+    )
+    expect(html).toContain('会使它超过 100%')
     const ninety = chartOf(await (await get('/console/invites?days=90')).text(), 'chart-k')
     expect(ninety.xAxis.data).toHaveLength(90)
 
@@ -116,15 +125,27 @@ forEachDatabase('console: 邀请裂变', (db) => {
   })
 
   it('refuses a bad period or trend with a 400 page', async () => {
-    for (const q of [
-      'from=2026-13-01',
-      `from=${today}&to=${addDays(today, -1)}`,
-      `from=${addDays(today, -400)}`,
-      'days=7',
+    for (const [q, zh, en] of [
+      ['from=2026-13-01', '日期须为 YYYY-MM-DD', 'a date is YYYY-MM-DD'],
+      [
+        `from=${today}&to=${addDays(today, -1)}`,
+        '开始日期不能晚于结束日期',
+        'the start date is after the end date',
+      ],
+      [`from=${addDays(today, -400)}`, '统计区间最长 366 天', 'the period is at most 366 days'],
+      ['days=7', '趋势天数须为 30 或 90', 'the trend covers 30 or 90 days'],
+      [
+        `inviter=${'o'.repeat(129)}`,
+        '邀请人 openid 最多 128 个字符',
+        'an inviter openid is at most 128 characters',
+      ],
     ]) {
       const res = await get(`/console/invites?${q}`)
       expect(res.status, q).toBe(400)
-      expect(await res.text()).toContain('输入有误')
+      const alert = (html: string) => /<p role="alert">([^<]*)<\/p>/.exec(html)?.[1]
+      expect(alert(await res.text())).toBe(`输入有误：${zh}`)
+      const english = await get(`/console/invites?${q}&lang=en`)
+      expect(alert(await english.text())).toBe(`Invalid input: ${en}`)
     }
     // Empty fields are "not given": the default period.
     expect((await get('/console/invites?from=&to=&days=30')).status).toBe(200)

@@ -16,14 +16,13 @@ import { invitePeriod, invitePeriodInput } from '../../admin/reads/invite-period
 import { liveToday, readSeries } from '../../analytics/series.js'
 import { addDays, localDay } from '../../community/community-time.js'
 import { inviteReport } from '../../community/invite-report.js'
-import { InputError, inputIssues } from '../../routes/validate.js'
 import { funnelOption } from '../components/analytics-charts.js'
 import { Chart, lineOption } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
 import { Field } from '../components/form.js'
 import { InviteTree, inviterName } from '../components/invite-tree.js'
 import { SelectField } from '../components/select.js'
-import { accountOf } from '../context.js'
+import { accountOf, ConsoleRefusal } from '../context.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
 
@@ -34,7 +33,11 @@ export const invitesPageInput = v.object({
   inviter: v.optional(v.pipe(v.string(), v.maxLength(128, 'must be at most 128 characters'))),
 })
 
-/** The trend's lines: K and its factors (invites per sharer last: it goes on its own axis). */
+/**
+ * The trend's lines: K and its factors. K, the share rate and the conversion are ratios, drawn
+ * in percent on the left axis (`Chart percent`); invites per sharer, a count per person, last,
+ * on its own axis.
+ */
 const TREND = [
   { metric: 'invites.k_factor', name: 'invites.k' },
   { metric: 'invites.share_rate', name: 'invites.shareRate' },
@@ -46,31 +49,40 @@ export const invitesPage: ConsolePage = {
   section: 'invites',
   path: '/invites',
   mount(app, deps) {
-    const live = liveToday(deps.db)
+    const live = liveToday(deps.db, undefined, deps.shop)
     app.get('/invites', async (c) => {
       const { t, fmt } = c.var
       // An empty form field means "not given".
       const given = Object.entries(c.req.query()).filter(([, x]) => x !== '')
       const parsed = v.safeParse(invitesPageInput, Object.fromEntries(given))
-      if (!parsed.success) throw new InputError(inputIssues(parsed.issues))
+      if (!parsed.success) {
+        const field = String(parsed.issues[0].path?.[0]?.key ?? '')
+        const key = field === 'days' || field === 'inviter' ? field : 'date'
+        throw new ConsoleRefusal(400, `invites.error.${key}`)
+      }
       const q = parsed.output
       const appid = accountOf(c)
       const now = deps.clock.now()
       const today = localDay(now, deps.timeZone)
       const period = invitePeriod(q, today)
-      if ('problem' in period) throw new InputError([{ path: 'query', message: period.problem }])
+      if ('problem' in period)
+        throw new ConsoleRefusal(
+          400,
+          period.problem.startsWith('from') ? 'invites.error.backwards' : 'invites.error.tooLong',
+        )
       const scope = { appid, now, timeZone: deps.timeZone, live }
       const days = Number(q.days)
+      // The trend's complete days: it ends yesterday (the summary may include today so far).
+      const trendSpan = { from: addDays(today, -days), to: addDays(today, -1) }
       const [funnel, report, trend, chains, tree] = await Promise.all([
         inviteFunnel(deps.db, { ...scope, ...period }),
-        inviteReport(deps.db, { appid, ...period, timeZone: deps.timeZone }),
+        inviteReport(deps.db, { appid, ...period, timeZone: deps.timeZone, now, live }),
         Promise.all(
           TREND.map(({ metric }) =>
             readSeries(deps.db, {
               ...scope,
               metric,
-              from: addDays(today, -days),
-              to: addDays(today, -1),
+              ...trendSpan,
               granularity: 'day',
             }),
           ),
@@ -103,7 +115,10 @@ export const invitesPage: ConsolePage = {
         [t('invites.sharers'), fmt.count(totals.sharers)],
         [t('invites.invites'), fmt.count(totals.invites)],
         [t('invites.conversions'), fmt.count(totals.conversions)],
-        [t('invites.activeMembers'), fmt.count(report.activeMembers)],
+        [
+          t('invites.activeMemberDays'),
+          report.activeMemberDays === null ? '—' : fmt.count(report.activeMemberDays),
+        ],
         [t('invites.shareRate'), ratio(totals.shareRate)],
         [
           t('invites.perSharer'),
@@ -163,7 +178,11 @@ export const invitesPage: ConsolePage = {
               )}
             </section>
             <section class="card" aria-labelledby="totals">
-              <h2 id="totals">{t('invites.totals')}</h2>
+              <h2 id="totals">
+                {period.to >= today
+                  ? t('invites.totalsToNow', period)
+                  : t('invites.totals', period)}
+              </h2>
               <DataTable
                 rows={figures}
                 empty={t('common.empty')}
@@ -176,8 +195,14 @@ export const invitesPage: ConsolePage = {
             </section>
           </div>
           <section class="card spaced" aria-labelledby="trend">
-            <h2 id="trend">{t('invites.trend', { days })}</h2>
-            <Chart id="chart-k" label={t('invites.trend', { days })} option={trendOption} />
+            <h2 id="trend">{t('invites.trend', trendSpan)}</h2>
+            <Chart
+              id="chart-k"
+              label={t('invites.trend', trendSpan)}
+              option={trendOption}
+              percent
+            />
+            <p class="muted">{t('invites.trendNote')}</p>
           </section>
           <div class="grid">
             <section class="card" aria-labelledby="top">

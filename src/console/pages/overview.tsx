@@ -29,7 +29,7 @@ export const overviewPage: ConsolePage = {
   section: 'overview',
   path: '/',
   mount(app, deps) {
-    const live = liveToday(deps.db)
+    const live = liveToday(deps.db, undefined, deps.shop)
     app.get('/', async (c) => {
       const { t, fmt, lang } = c.var
       const appid = accountOf(c)
