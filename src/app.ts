@@ -77,8 +77,9 @@ export interface AppDeps {
    */
   local?: <V>(make: () => V) => V
   /**
-   * The lease on a bridge or WeCom callback event's claim (`INBOUND_CLAIM_LEASE_MS`, 8 s, by
-   * default; see src/community/claim-lease.ts): tests inject a shorter one.
+   * The lease on an inbound claim — an official-account push's, a bridge or WeCom callback event's
+   * (`INBOUND_CLAIM_LEASE_MS`, 12 s, by default; see src/community/claim-lease.ts): tests inject a
+   * shorter one.
    */
   claimLeaseMs?: number
 }
@@ -384,6 +385,7 @@ export function createApp(deps: AppDeps): Hono {
         community,
         wechat,
         replyDeadlineMs: config.replyDeadlineMs,
+        claimLeaseMs: deps.claimLeaseMs,
       },
     }),
   )

@@ -12,7 +12,7 @@
  * award the points for taking part through the ledger, once per member and occurrence (any day of
  * it names it).
  */
-import type { Kysely, Selectable } from 'kysely'
+import { type Kysely, type Selectable, sql } from 'kysely'
 import { type Translate, translator } from '../bot/i18n.js'
 import { cronMatches } from '../cron.js'
 import type { ActivitiesTable, Database, OutboxLane } from '../db/schema.js'
@@ -190,6 +190,12 @@ export async function signUp(
       .executeTakeFirstOrThrow()
     const status =
       activity.capacity === null || Number(n) < activity.capacity ? 'confirmed' : 'waitlisted'
+    // The decisions' order is the lock's: `created_at` (what the waitlist is promoted by) is this
+    // process's clock, but at least a millisecond after every earlier sign-up of the occurrence —
+    // instances' clocks differ, and racing sign-ups took `now` before the lock.
+    const signedUpAt = sql<Date>`greatest(${r.now}::timestamptz, (select max(s.created_at)
+      + interval '1 millisecond' from activity_signups s
+      where s.activity_id = ${activity.id} and s.period = ${period}))`
     await trx
       .insertInto('activity_signups')
       .values({
@@ -197,25 +203,28 @@ export async function signUp(
         period,
         member_id: r.memberId,
         status,
-        created_at: r.now,
+        created_at: signedUpAt,
         updated_at: r.now,
       })
       .onConflict((oc) =>
-        oc
-          .columns(['activity_id', 'period', 'member_id'])
-          .doUpdateSet({ status, created_at: r.now, updated_at: r.now }),
+        oc.columns(['activity_id', 'period', 'member_id']).doUpdateSet((eb) => ({
+          status,
+          created_at: eb.ref('excluded.created_at'),
+          updated_at: r.now,
+        })),
       )
       .execute()
     if (status === 'confirmed') return { status, name }
-    const { ahead } = await trx
+    // Every earlier decision is committed (the lock) and signed up before this one: the waitlist,
+    // this sign-up last, is the promotion order.
+    const { waiting } = await trx
       .selectFrom('activity_signups')
-      .select((eb) => eb.fn.countAll<number>().as('ahead'))
+      .select((eb) => eb.fn.countAll<number>().as('waiting'))
       .where('activity_id', '=', activity.id)
       .where('period', '=', period)
       .where('status', '=', 'waitlisted')
-      .where('created_at', '<', r.now)
       .executeTakeFirstOrThrow()
-    return { status, name, position: Number(ahead) + 1 }
+    return { status, name, position: Number(waiting) }
   })
 }
 

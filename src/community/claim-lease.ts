@@ -1,6 +1,7 @@
 /**
- * The lease on a claim of another channel's event (the bridge, WeCom customer-contact callbacks):
- * how a claim whose process died is told from one whose process is still working on it.
+ * The lease on a claim in the inbound ledger (official-account pushes, the bridge, the WeCom AI bot
+ * and customer-contact callbacks): how a claim whose process died is told from one whose process
+ * is still working on it.
  *
  * A claim is `processing` with `claimed_at` set when it is made or taken back
  * (inbound-events.ts). The attempt holding it renews `claimed_at` while it works
@@ -8,7 +9,10 @@
  * a process that died (SIGKILL, OOM, a deploy), and the sender's next retry takes it back
  * (`retakeEvent`, one conditional UPDATE: one retry wins) and handles the event as of its first
  * receipt. `received_at` cannot be the lease clock: a claim taken back keeps the first receipt on
- * purpose. A claim with no `claimed_at` (made before migration 0062) counts by `received_at`.
+ * purpose. A claim with no `claimed_at` counts by `received_at`: one made before migration 0062,
+ * and an official-account push's claim until its first renewal — its claim statement
+ * (`quanzi_receive`) writes `received_at` with the claim, which is the same instant, and leaves
+ * `claimed_at` null, so the push path spends nothing on the lease but a timer.
  *
  * Times are the app's clock (`Clock`), as `received_at` is: instances are assumed NTP-synchronised
  * (a skew of s shortens or lengthens the lease by s; well under a second in practice).
@@ -41,7 +45,10 @@ import type { InboundKey } from './inbound-events.js'
  * all, ~0, 5 and 10 s after the first), and a retry finding the event held keeps trying to take it
  * back for `waitMs` (4 s, inside WeCom's 5 s): the third delivery looks until ~14 s. So a claim last
  * made or renewed within ~2 s of the first delivery — handling usually takes milliseconds, so that
- * is where a crash lands — is taken back by WeCom's last delivery. The bridge answers a retry that
+ * is where a crash lands — is taken back by WeCom's last delivery. The official account's own
+ * retries are those (wechat-official-account.md §1.4), and its retry looks until its reply deadline
+ * (`WECHAT_REPLY_DEADLINE_MS`, 4 s): an OA push's handling that dies is taken back by the third
+ * delivery too, which answers the member (or, past its deadline, follows up). The bridge answers a retry that
  * finds the event held 503 `STILL_PROCESSING` (`Retry-After: 5`): a bridge tool that keeps
  * resending for at least 20 s gets every event handled.
  */
@@ -51,11 +58,11 @@ export const INBOUND_CLAIM_LEASE_MS = 12_000
 export interface ClaimHold {
   /**
    * The claim's `claimed_at`: as made or taken back, then as last renewed ({@link holdClaim} moves
-   * it). A renewal moves the row only while it still holds this value, and so does the attempt's
-   * completion (`InboundStore.complete`'s fence): an attempt whose claim was taken over stores
-   * nothing over the new holder's.
+   * it); null for an official-account push's claim not renewed yet. A renewal moves the row only
+   * while it still holds this value, and so does the attempt's completion (`InboundStore.complete`'s
+   * fence): an attempt whose claim was taken over stores nothing over the new holder's.
    */
-  claimedAt: Date
+  claimedAt: Date | null
   clock: Clock
   /** The lease ({@link INBOUND_CLAIM_LEASE_MS} unless a test injects a shorter one). */
   leaseMs: number
@@ -83,19 +90,10 @@ export async function holdClaim<T>(
   const fields = { appid: key.appid, dedupeKey: key.dedupeKey }
   const renew = setInterval(() => {
     if (renewing) return
-    const mine = hold.claimedAt
     const at = hold.clock.now()
-    renewing = db
-      .updateTable('inbound_events')
-      .set({ claimed_at: at })
-      .where('appid', '=', key.appid)
-      .where('dedupe_key', '=', key.dedupeKey)
-      .where('status', '=', 'processing')
-      .where('claimed_at', '=', mine)
-      .returning('dedupe_key')
-      .executeTakeFirst()
-      .then((row) => {
-        if (row) hold.claimedAt = at
+    renewing = renewClaim(db, key, hold.claimedAt, at)
+      .then((renewed) => {
+        if (renewed) hold.claimedAt = at
         else if (!done) {
           clearInterval(renew)
           hold.logger.warn('inbound claim lost: another attempt took the event over', {
@@ -123,4 +121,28 @@ export async function holdClaim<T>(
     // the row's claimed_at is then hold.claimedAt: the completion's fence
     await renewing
   }
+}
+
+/**
+ * One renewal of a claim: `claimed_at` moves to `at` while the claim is still `processing` with
+ * `claimedAt` (null: not renewed since made). False when another attempt took it over.
+ */
+export async function renewClaim(
+  db: Kysely<Database>,
+  key: InboundKey,
+  claimedAt: Date | null,
+  at: Date,
+): Promise<boolean> {
+  const row = await db
+    .updateTable('inbound_events')
+    .set({ claimed_at: at })
+    .where('appid', '=', key.appid)
+    .where('dedupe_key', '=', key.dedupeKey)
+    .where('status', '=', 'processing')
+    .where((eb) =>
+      claimedAt === null ? eb('claimed_at', 'is', null) : eb('claimed_at', '=', claimedAt),
+    )
+    .returning('dedupe_key')
+    .executeTakeFirst()
+  return row !== undefined
 }

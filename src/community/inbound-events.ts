@@ -12,11 +12,15 @@
  *   deferred   → replied      the late handler had nothing to say
  * and, for another channel's event (the bridge, WeCom callbacks) whose handling threw with nothing answered:
  *   processing → failed       `reply` null: nothing was sent but an error
+ *   processing → failed       `reply` set: refused for good (an errcode WeCom would answer again),
+ *                             answered so the sender stops; never taken back
  *   failed     → processing   the sender's retry takes it back ({@link reclaimEvent})
- * or whose process died while handling it (its lease ran out, see claim-lease.ts):
+ * and, for any push or event whose process died while handling it (its lease ran out, see
+ * claim-lease.ts):
  *   processing → processing   the sender's retry takes it over ({@link reclaimEvent})
- * Every transition is one conditional UPDATE, so concurrent callers cannot both win. A claim of
- * another channel's event keeps when it was made, taken back or renewed in `claimed_at`.
+ * Every transition is one conditional UPDATE, so concurrent callers cannot both win. A claim keeps
+ * when it was made, taken back or renewed in `claimed_at` (an official-account push's claim: null
+ * until renewed or taken back, `received_at` being when it was made).
  */
 import { type Kysely, sql } from 'kysely'
 import { type Clock, sleep } from '../clock.js'
@@ -44,19 +48,23 @@ export interface InboundOutcome {
 /** Storage for claims and replies (database in production; memory only in tests and benches). */
 export interface InboundStore {
   /**
-   * processing → replied|failed with the reply sent; false if the deadline took it first — or, with
-   * `claimedAt` (a leased claim of another channel's event, claim-lease.ts), if the claim no longer
-   * holds that value: another attempt took it over, and this one stores nothing over its claim.
+   * processing → replied|failed with the reply sent; false if the deadline took it first — or if
+   * the claim no longer holds `claimedAt` (claim-lease.ts; absent or null: a claim never renewed
+   * nor taken back, `claimed_at` null): another attempt took it over, and this one stores nothing
+   * over its claim.
    */
   complete(
     key: InboundKey,
     reply: string | null,
     now: Date,
     error?: string,
-    claimedAt?: Date,
+    claimedAt?: Date | null,
   ): Promise<boolean>
-  /** processing → deferred; false if the handler completed first. */
-  defer(key: InboundKey, now: Date): Promise<boolean>
+  /**
+   * processing → deferred; false if the handler completed first — or, given `claimedAt` (as
+   * {@link complete}'s), if another attempt took the claim over.
+   */
+  defer(key: InboundKey, now: Date, claimedAt?: Date | null): Promise<boolean>
   /** deferred → follow_up (or replied when there is nothing to say). */
   recordFollowUp(key: InboundKey, followUp: string | null, now: Date, error?: string): Promise<void>
   /** Current status and stored reply. */
@@ -82,8 +90,9 @@ export function databaseInboundStore(
   const completion = scopedBatcher((batch: Completion[]) => completeAll(db, batch), local)
   return {
     async complete(key, reply, now, error, claimedAt) {
+      // Batched: a claim not renewed nor taken back (most pushes), fenced on `claimed_at` null.
       if (!claimedAt) return completion({ key, reply, now, error })
-      // A leased claim (bridge, WeCom callbacks: few, not batched), fenced on its holder.
+      // A claim renewed or taken back, or another channel's (few, not batched), fenced on its holder.
       const done = await row(key)
         .set({
           status: error ? 'failed' : 'replied',
@@ -97,10 +106,15 @@ export function databaseInboundStore(
         .executeTakeFirst()
       return done !== undefined
     },
-    async defer(key) {
+    async defer(key, _now, claimedAt) {
       const done = await row(key)
         .set({ status: 'deferred' })
         .where('status', '=', 'processing')
+        .$if(claimedAt !== undefined, (q) =>
+          q.where((eb) =>
+            claimedAt ? eb('claimed_at', '=', claimedAt) : eb('claimed_at', 'is', null),
+          ),
+        )
         .returning('dedupe_key')
         .executeTakeFirst()
       return done !== undefined
@@ -158,7 +172,10 @@ interface Completion {
   error?: string
 }
 
-/** processing → replied|failed for a batch of claims, in one statement: which ones moved. */
+/**
+ * processing → replied|failed for a batch of claims never renewed nor taken back (`claimed_at`
+ * null), in one statement: which ones moved.
+ */
 async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<boolean[]> {
   const { rows } = await sql<{ appid: string; dedupe_key: string }>`update inbound_events e
     set status = v.status, reply = v.reply, error = v.error, completed_at = v.completed_at
@@ -169,6 +186,7 @@ async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<b
       ${batch.map((b) => b.now.toISOString())}::timestamptz[])
       as v(appid, dedupe_key, status, reply, error, completed_at)
     where e.appid = v.appid and e.dedupe_key = v.dedupe_key and e.status = 'processing'
+      and e.claimed_at is null
     returning e.appid, e.dedupe_key`.execute(db)
   const moved = new Set(rows.map((r) => `${r.appid}\u0000${r.dedupe_key}`))
   return batch.map((b) => moved.has(`${b.key.appid}\u0000${b.key.dedupeKey}`))
@@ -325,18 +343,39 @@ export async function retakeEvent(
   key: InboundKey,
   o: { clock: Clock; leaseMs?: number; waitMs?: number },
 ): Promise<Retaken | { reply: string } | undefined> {
-  const leaseMs = o.leaseMs ?? INBOUND_CLAIM_LEASE_MS
-  const until = Date.now() + (o.waitMs ?? 4000)
+  const found = await retakeOrWait(db, store, key, {
+    clock: o.clock,
+    leaseMs: o.leaseMs ?? INBOUND_CLAIM_LEASE_MS,
+    until: Date.now() + (o.waitMs ?? 4000),
+  })
+  if (!found || 'claimedAt' in found) return found
+  return found.reply ? { reply: found.reply } : undefined
+}
+
+/**
+ * {@link retakeEvent}'s loop, for a caller that reads the outcome itself (an official-account
+ * retry, dispatch.ts): the claim taken back, the outcome another attempt settled it with (not
+ * `processing`, nor `failed` with nothing answered), or undefined when it is gone or still held by
+ * another attempt at `until` (epoch ms, by `now`).
+ */
+export async function retakeOrWait(
+  db: Kysely<Database>,
+  store: InboundStore,
+  key: InboundKey,
+  o: { clock: Clock; leaseMs: number; until: number; now?: () => number },
+): Promise<Retaken | InboundOutcome | undefined> {
+  const now = o.now ?? Date.now
   let interval = 20
   for (;;) {
-    const taken = await reclaimEvent(db, key, { now: o.clock.now(), leaseMs })
+    const taken = await reclaimEvent(db, key, { now: o.clock.now(), leaseMs: o.leaseMs })
     if (taken) return taken
     const outcome = await store.read(key)
-    if (outcome?.reply) return { reply: outcome.reply }
-    // Held by another attempt (or failed after the update above looked): try again. Gone or
-    // settled without an answer: nothing to take back.
-    if (outcome?.status !== 'processing' && outcome?.status !== 'failed') return undefined
-    const left = until - Date.now()
+    // Gone: nothing to take back.
+    if (!outcome) return undefined
+    // Held by another attempt (or failed after the update above looked): try again.
+    const held = outcome.status === 'processing' || (outcome.status === 'failed' && !outcome.reply)
+    if (!held) return outcome
+    const left = o.until - now()
     if (left <= 0) return undefined
     await sleep(Math.min(interval, left))
     interval = Math.min(interval * 2, 250)

@@ -2,6 +2,8 @@
  * The way a push travels after the webhook: claim the dedupe key → record the member → route →
  * render → store the reply, all inside the reply deadline. A handler that overruns gets `success`
  * sent for it and finishes in the background; its result is kept for a customer-service follow-up.
+ * The claim is leased (claim-lease.ts): renewed while the push is handled, so WeChat's retry of a
+ * push whose process died takes it back and handles it instead of answering `success` for it.
  */
 import type { Kysely } from 'kysely'
 import type { WechatAccess } from '../bot/context.js'
@@ -10,12 +12,20 @@ import { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
 import {
+  type ClaimHold,
+  holdClaim,
+  INBOUND_CLAIM_LEASE_MS,
+  renewClaim,
+} from '../community/claim-lease.js'
+import {
+  type InboundOutcome,
   type InboundStore,
   ReplayRefusedError,
-  waitForOutcome,
+  retakeOrWait,
 } from '../community/inbound-events.js'
 import {
   type DuplicatePush,
+  findMember,
   isDuplicate,
   type MemberStore,
   type RecordedMember,
@@ -53,6 +63,8 @@ export interface DispatchDeps {
   answered?: AnsweredPushes
   /** The app's batched check-in statements, handed to handlers (`checkinStatements`). */
   checkins?: CheckinRunner
+  /** The claims' lease (default {@link INBOUND_CLAIM_LEASE_MS}; tests shorten it). */
+  claimLeaseMs?: number
 }
 
 /** One push to dispatch. */
@@ -116,6 +128,8 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       input.format,
     )
 
+  const leaseMs = deps.claimLeaseMs ?? INBOUND_CLAIM_LEASE_MS
+  const claimedAt = deps.clock.now()
   let member: RecordedMember | DuplicatePush
   try {
     member = await deps.members.receive(
@@ -127,7 +141,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
         replay: stamp && { door: 'wechat', ...stamp },
       },
       message,
-      deps.clock.now(),
+      claimedAt,
     )
   } catch (error) {
     if (error instanceof ReplayRefusedError) throw error
@@ -135,14 +149,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     log.error('receiving the push failed', { code: 'RECEIVE_FAILED', error })
     return { body: render(text(t('error.generic'))), outcome: 'failed' }
   }
-  if (isDuplicate(member)) {
-    // An answered push is served from what the claim statement read; only a claim still being
-    // worked on is waited for (bounded by the deadline, with a growing interval).
-    const known = member.outcome
-    const outcome =
-      known && known.status !== 'processing'
-        ? known
-        : await waitForOutcome(deps.inbound, key, deadline, now)
+  const duplicate = (outcome: InboundOutcome | undefined): Handled => {
     log.info('duplicate push', { outcome: outcome?.status ?? 'still processing' })
     if (outcome?.status === 'replied' || outcome?.status === 'failed') {
       remember({ body: outcome.reply, status: outcome.status })
@@ -150,7 +157,51 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     }
     return { body: null, outcome: 'duplicate' }
   }
-  const recorded = member
+  // The claim as this attempt holds it (claim-lease.ts): made by the statement above, `claimed_at`
+  // null (its `received_at` is the lease clock), or taken back from an attempt whose process died.
+  const hold: ClaimHold = { claimedAt: null, clock: deps.clock, leaseMs, logger: log }
+  let recorded: RecordedMember
+  if (isDuplicate(member)) {
+    // An answered push is served from what the claim statement read. A claim still being worked
+    // on is waited for (bounded by the deadline, with a growing interval) — or, once its lease has
+    // run out (its process died), taken back: this retry handles the push as of its first receipt.
+    const known = member.outcome
+    if (known && known.status !== 'processing') return duplicate(known)
+    const found = await retakeOrWait(deps.db, deps.inbound, key, {
+      clock: deps.clock,
+      leaseMs,
+      until: deadline,
+      now,
+    })
+    if (!found || !('claimedAt' in found)) return duplicate(found)
+    hold.claimedAt = found.claimedAt
+    log.warn('push taken back from an attempt that stopped renewing its claim', {
+      code: 'INBOUND_CLAIM_RETAKEN',
+      receivedAt: found.receivedAt,
+    })
+    const retaken = await retakenMember(deps.db, appid, message.fromUserName, found.receivedAt)
+    if (!retaken) {
+      // The member is gone (erased since): nothing to answer for them.
+      await deps.inbound.complete(key, null, deps.clock.now(), undefined, hold.claimedAt)
+      return { body: null, outcome: 'success' }
+    }
+    recorded = retaken
+  } else {
+    recorded = member
+    // A claim statement that waited (a member row locked elsewhere) committed a claim whose lease
+    // clock is when it was made: one that waited a quarter lease or more is renewed before the
+    // handler runs — or found taken over by a retry meanwhile, and then not handled here.
+    if (now() - claimedAt.getTime() >= leaseMs / 4) {
+      const at = deps.clock.now()
+      if (!(await renewClaim(deps.db, key, null, at))) {
+        log.warn('inbound claim lost: another attempt took the push over', {
+          code: 'INBOUND_CLAIM_LOST',
+        })
+        return { body: null, outcome: 'duplicate' }
+      }
+      hold.claimedAt = at
+    }
+  }
 
   let failed = false
   const work = (async () => {
@@ -185,58 +236,87 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     })
     return reply
   })()
+  const result = work.then(
+    (reply) => ({ reply }),
+    (error: unknown) => ({ error }),
+  )
 
-  // Settles the claim when the work ends, whether it beat the deadline or not.
-  const settled = work.then(
-    async (reply) => {
-      const body = render(reply)
-      if (await deps.inbound.complete(key, body, deps.clock.now())) {
+  // Settles the claim when the work ends, whether it beat the deadline or not; fenced on the claim
+  // as this attempt holds it (one taken over stores nothing over the new holder's).
+  const settle = async (r: { reply: Reply | null } | { error: unknown }) => {
+    if ('reply' in r) {
+      const body = render(r.reply)
+      if (await deps.inbound.complete(key, body, deps.clock.now(), undefined, hold.claimedAt)) {
         remember({ body, status: 'replied' })
         return body
       }
-      await deps.inbound.recordFollowUp(key, reply && JSON.stringify(reply), deps.clock.now())
-      log.info('late reply kept for follow-up', { hasReply: reply !== null })
+      await deps.inbound.recordFollowUp(key, r.reply && JSON.stringify(r.reply), deps.clock.now())
+      log.info('late reply kept for follow-up', { hasReply: r.reply !== null })
       return undefined
-    },
-    async (error: unknown) => {
-      failed = true
-      log.error('handler failed', { code: 'HANDLER_FAILED', error })
-      // Rendered once: what is stored is what is sent (a retry gets these bytes, CreateTime too).
-      const apology = render(text(t('error.generic')))
-      // Never empty: the stored status is `failed` only with an error (inbound-events.ts).
-      const reason = (error instanceof Error ? error.message : String(error)) || 'handler failed'
-      if (await deps.inbound.complete(key, apology, deps.clock.now(), reason)) {
-        remember({ body: apology, status: 'failed' })
-        return apology
-      }
-      await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
-      return undefined
-    },
-  )
+    }
+    const { error } = r
+    failed = true
+    log.error('handler failed', { code: 'HANDLER_FAILED', error })
+    // Rendered once: what is stored is what is sent (a retry gets these bytes, CreateTime too).
+    const apology = render(text(t('error.generic')))
+    // Never empty: the stored status is `failed` only with an error (inbound-events.ts).
+    const reason = (error instanceof Error ? error.message : String(error)) || 'handler failed'
+    if (await deps.inbound.complete(key, apology, deps.clock.now(), reason, hold.claimedAt)) {
+      remember({ body: apology, status: 'failed' })
+      return apology
+    }
+    await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
+    return undefined
+  }
 
   const timedOut = Symbol('timeout')
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<typeof timedOut>((resolve) => {
     timer = setTimeout(() => resolve(timedOut), Math.max(0, deadline - now()))
   })
-  const first = await Promise.race([settled, timeout])
+  // The claim is renewed until the work ends or the deadline passes (then it is deferred: a
+  // deferred push is never taken back); a handler done within a quarter lease renews nothing.
+  const first = await holdClaim(deps.db, key, hold, () => Promise.race([result, timeout]))
   clearTimeout(timer)
   const answered = (body: string | null | undefined): Handled => ({
     body: body ?? null,
     outcome: failed ? 'failed' : body ? 'replied' : 'success',
   })
-  if (first !== timedOut) return answered(first)
+  if (first !== timedOut) return answered(await settle(first))
 
-  if (await deps.inbound.defer(key, deps.clock.now())) {
+  if (await deps.inbound.defer(key, deps.clock.now(), hold.claimedAt)) {
     log.warn('reply deadline passed; answered success', {
       code: 'DEADLINE_PASSED',
       deadlineMs: deps.replyDeadlineMs,
     })
-    deps.waitUntil?.(settled)
+    const late = result.then(settle)
+    deps.waitUntil?.(late)
     return { body: null, outcome: 'deadline_passed' }
   }
   // The handler completed between the timer and the deferral: its reply is stored.
-  return answered(await settled)
+  return answered(await result.then(settle))
+}
+
+/**
+ * The member of a push taken back from an attempt whose process died: that attempt's claim
+ * statement recorded them (and awarded the day's login, whose level-up line is not repeated); new
+ * if it created them. Undefined when the member is gone.
+ */
+async function retakenMember(
+  db: Kysely<Database>,
+  appid: string,
+  openid: string,
+  receivedAt: Date,
+): Promise<RecordedMember | undefined> {
+  const row = await findMember(db, appid, openid)
+  return (
+    row &&
+    Object.assign(row, {
+      isNew: row.first_seen_at.getTime() === receivedAt.getTime(),
+      previous_active_at: null,
+      dailyLogin: null,
+    })
+  )
 }
 
 /**
