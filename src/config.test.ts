@@ -57,8 +57,93 @@ describe('loadConfig', () => {
       PORT: 'eighty',
     })
     expect(lines).toContain('WECHAT_AES_KEY: must be exactly 43 characters (the EncodingAESKey)')
-    expect(lines).toContain('PORT: must be a whole number')
+    expect(lines).toContain('PORT: must be a whole number ≥ 1')
     expect(lines.join('\n')).not.toContain('tooshort-secret')
+  })
+
+  it('never prints a value, not even inside a JSON variable (tokens and secrets are values)', () => {
+    const account = { appid: 'wx0123456789abcdef', token: 'abc123' }
+    const cases: [Record<string, string>, string][] = [
+      [
+        { WECHAT_ACCOUNTS: JSON.stringify([{ ...account, token: 20261205 }]) },
+        'WECHAT_ACCOUNTS[0].token: must be a string',
+      ],
+      [
+        { WECHAT_ACCOUNTS: JSON.stringify([{ ...account, secret: 987654321 }]) },
+        'WECHAT_ACCOUNTS[0].secret: must be a string',
+      ],
+      [
+        { WECHAT_ACCOUNTS: JSON.stringify([{ ...account, secert: 'sekrit-31337' }]) },
+        'WECHAT_ACCOUNTS[0].secert: is not a known field',
+      ],
+      [
+        { WECHAT_ACCOUNTS: JSON.stringify([{ token: 'tok31337' }]) },
+        'WECHAT_ACCOUNTS[0].appid: is required',
+      ],
+      [{ WECOM_GROUP_ROBOTS: '{"chat1":424242}' }, 'WECOM_GROUP_ROBOTS.chat1: must be a string'],
+      [
+        { MODERATORS: '[{"channel":"oa","id":"o1","chat":777333}]' },
+        'MODERATORS[0].chat: must be a string',
+      ],
+      [{ MODERATORS: '{"channel":"oa"}' }, 'MODERATORS: must be a JSON array'],
+      [{ WECOM_JOIN_CHATS: '[515151]' }, 'WECOM_JOIN_CHATS[0]: must be a string'],
+      [{ BRIDGES: '{"b":616161}' }, expect.stringMatching(/^BRIDGES\.b: must be a shared secret/)],
+      [{ BRIDGES: '717171' }, 'BRIDGES: must be a JSON object'],
+    ]
+    for (const [env, line] of cases) {
+      const lines = problems(env)
+      expect(lines).toEqual([line])
+      for (const value of [
+        '20261205',
+        '987654321',
+        'sekrit',
+        '31337',
+        '424242',
+        '777333',
+        '515151',
+        '616161',
+        '717171',
+      ])
+        expect(lines.join('\n')).not.toContain(value)
+    }
+  })
+
+  it('refuses a reminder time inside the quiet hours (every bare 提醒 would be refused)', () => {
+    const line =
+      'CHECKIN_REMINDER_TIME: must be outside QUIET_HOURS (no reminder is sent then: every 提醒 without a time would be refused)'
+    expect(problems({ CHECKIN_REMINDER_TIME: '23:00' })).toEqual([line])
+    expect(problems({ CHECKIN_REMINDER_TIME: '07:59' })).toEqual([line])
+    expect(problems({ QUIET_HOURS: '19:00-21:00' })).toEqual([line])
+    expect(problems({ CHECKIN_REMINDER_TIME: '08:00' })).toEqual([])
+    expect(problems({ CHECKIN_REMINDER_TIME: '21:59' })).toEqual([])
+    expect(problems({ CHECKIN_REMINDER_TIME: '23:00', QUIET_HOURS: 'off' })).toEqual([])
+    expect(problems({ QUIET_HOURS: '21:00-19:00', CHECKIN_REMINDER_TIME: '20:00' })).toEqual([])
+  })
+
+  it('takes absolute http(s) URLs only, and says the lower bound of a whole number', () => {
+    for (const [name, example] of [
+      ['WECHAT_API_BASE', 'https://api.weixin.qq.com'],
+      ['WECHAT_QR_IMAGE_BASE', 'https://mp.weixin.qq.com'],
+      ['WECOM_API_BASE', 'https://qyapi.weixin.qq.com'],
+      ['PAY_API_BASE', 'https://api.mch.weixin.qq.com'],
+    ])
+      for (const bad of ['ftp://x', 'mailto:a@b.example', 'http:/x', 'api.weixin.qq.com'])
+        expect(problems({ [name!]: bad })).toEqual([
+          `${name}: must be an absolute http(s) URL such as ${example}`,
+        ])
+    expect(problems({ PUBLIC_BASE_URL: 'ftp://q.example' })).toEqual([
+      'PUBLIC_BASE_URL: must be the public http(s) URL of this server, e.g. https://your.host',
+    ])
+    expect(loadConfig({ WECHAT_API_BASE: 'http://127.0.0.1:9/' }).apiBase).toBe(
+      'http://127.0.0.1:9',
+    )
+    expect(problems({ WECHAT_MAX_SKEW_SECONDS: '-1', SHUTDOWN_TIMEOUT_SECONDS: '-5' })).toEqual([
+      'WECHAT_MAX_SKEW_SECONDS: must be a whole number ≥ 0',
+      'SHUTDOWN_TIMEOUT_SECONDS: must be a whole number ≥ 0',
+    ])
+    expect(problems({ JOB_LEASE_SECONDS: '-5' })).toEqual([
+      'JOB_LEASE_SECONDS: must be a whole number ≥ 2',
+    ])
   })
 
   it('refuses SHARE_OAUTH without the public https address WeChat redirects to', () => {
@@ -139,7 +224,7 @@ describe('loadConfig', () => {
       problems({ AUDIT_LOG_RETENTION_DAYS: '3651', AUDIT_REFUSED_RETENTION_DAYS: '30d' }),
     ).toEqual([
       'AUDIT_LOG_RETENTION_DAYS: must be at most 3650',
-      'AUDIT_REFUSED_RETENTION_DAYS: must be a whole number',
+      'AUDIT_REFUSED_RETENTION_DAYS: must be a whole number ≥ 1',
     ])
   })
 
@@ -151,7 +236,7 @@ describe('loadConfig', () => {
       'POINTS_FREEZE_DAYS: must be at most 365',
     ])
     expect(problems({ POINTS_FREEZE_DAYS: '7.5' })).toEqual([
-      'POINTS_FREEZE_DAYS: must be a whole number',
+      'POINTS_FREEZE_DAYS: must be a whole number ≥ 0',
     ])
   })
 
@@ -197,7 +282,7 @@ describe('loadConfig', () => {
     ).toEqual([
       'CHECKIN_MONTHLY_REWARDS: must be days:points pairs with days 1–31, e.g. 10:20,20:50,28:100',
       'CHECKIN_MAKEUP_DAYS: must be at most 60',
-      'CHECKIN_MAKEUP_PER_MONTH: must be a whole number',
+      'CHECKIN_MAKEUP_PER_MONTH: must be a whole number ≥ 0',
       'CHECKIN_MAKEUP_COSTS: must be comma-separated point amounts (the 1st, 2nd … make-up of a month), e.g. 20,40',
     ])
   })
@@ -257,7 +342,7 @@ describe('loadConfig', () => {
     expect(modes({ ...base, WECHAT_AES_KEY: KEY, WECHAT_MODE: 'compat' })).toEqual(['compat'])
     expect(modes({ ...base, WECHAT_AES_KEY: KEY, WECHAT_MODE: 'plain' })).toEqual(['plain'])
     expect(problems({ ...base, WECHAT_MODE: 'safe' })).toEqual([
-      'WECHAT_MODE: safe mode needs WECHAT_AES_KEY (the EncodingAESKey); use plain without one',
+      'WECHAT_MODE: compat and safe need WECHAT_AES_KEY (the EncodingAESKey); use plain without one',
     ])
     expect(problems({ ...base, WECHAT_MODE: 'secure' })).toEqual([
       'WECHAT_MODE: must be plain, compat or safe',
@@ -268,7 +353,7 @@ describe('loadConfig', () => {
     expect(
       problems(extra([{ appid: 'wxabcdef1234567890', token: 'other1', mode: 'compat' }])),
     ).toEqual([
-      'WECHAT_ACCOUNTS[0].mode: compat mode needs aesKey (the EncodingAESKey); use plain without one',
+      'WECHAT_ACCOUNTS[0].mode: compat and safe need aesKey (the EncodingAESKey); use plain without one',
     ])
     expect(
       problems(extra([{ appid: 'wxabcdef1234567890', token: 'other1', mode: 'aes' }])),
@@ -292,21 +377,28 @@ describe('loadConfig', () => {
     ).toEqual(['WECHAT_ACCOUNTS[0].aesKey: must be exactly 43 characters (the EncodingAESKey)'])
     const dup = { appid: 'wx1234567890abcdef', token: 'abc' }
     expect(problems({ WECHAT_ACCOUNTS: JSON.stringify([dup, dup]) })).toEqual([
-      'WECHAT_ACCOUNTS: appid wx1234567890abcdef is configured twice',
+      'WECHAT_ACCOUNTS[1].appid: the same appid as WECHAT_ACCOUNTS[0] (one entry per account)',
     ])
+    expect(
+      problems({
+        WECHAT_APPID: dup.appid,
+        WECHAT_TOKEN: 'abc',
+        WECHAT_ACCOUNTS: `[${JSON.stringify(dup)}]`,
+      }),
+    ).toEqual(['WECHAT_ACCOUNTS[0].appid: the same appid as WECHAT_APPID (one entry per account)'])
     expect(problems({ DATABASE_URL: 'mysql://x' })).toEqual([
       'DATABASE_URL: must be a postgres:// or postgresql:// URL',
     ])
     expect(loadConfig({}).statementCache).toBe(100)
     expect(loadConfig({ DATABASE_STATEMENT_CACHE: '0' }).statementCache).toBe(0)
     expect(problems({ DATABASE_STATEMENT_CACHE: 'off' })).toEqual([
-      'DATABASE_STATEMENT_CACHE: must be a whole number',
+      'DATABASE_STATEMENT_CACHE: must be a whole number ≥ 0',
     ])
     expect(loadConfig({}).poolMax).toBe(10)
     expect(loadConfig({ DATABASE_POOL_MAX: '4' }).poolMax).toBe(4)
     expect(problems({ DATABASE_POOL_MAX: '3' })).toEqual(['DATABASE_POOL_MAX: must be at least 4'])
     expect(problems({ DATABASE_POOL_MAX: 'many' })).toEqual([
-      'DATABASE_POOL_MAX: must be a whole number',
+      'DATABASE_POOL_MAX: must be a whole number ≥ 4',
     ])
     expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
       'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',

@@ -212,9 +212,9 @@ function jsonVariable<T extends v.GenericSchema>(
     problems.push(`${name}: must be JSON`)
     return fallback
   }
-  const result = v.safeParse(schema, json, { abortPipeEarly: true })
+  const result = parse(schema, json, name)
   if (result.success) return result.output
-  problems.push(...describe(result.issues, name))
+  problems.push(...result.problems)
   return fallback
 }
 
@@ -327,10 +327,19 @@ const optionalString = v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'm
 function integer(min: number, max: number, fallback: number) {
   return v.pipe(
     v.optional(v.string(), String(fallback)),
-    v.regex(/^\d+$/, 'must be a whole number'),
+    v.regex(/^\d+$/, `must be a whole number ≥ ${min}`),
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),
+  )
+}
+
+/** An absolute http(s) URL: `v.url` alone takes whatever a URL parser does (`ftp://x`, `mailto:x`). */
+function httpUrl(message: string) {
+  return v.pipe(
+    v.string(),
+    v.url(message),
+    v.check((u) => /^https?:\/\/[^/]/i.test(u), message),
   )
 }
 
@@ -384,11 +393,11 @@ const envSchema = v.object({
   WECHAT_MAX_SKEW_SECONDS: integer(0, 86_400, 300),
   SANDBOX_REFUND_SECONDS: integer(0, 3600, 5),
   WECHAT_API_BASE: v.optional(
-    v.pipe(v.string(), v.url('must be a URL such as https://api.weixin.qq.com')),
+    httpUrl('must be an absolute http(s) URL such as https://api.weixin.qq.com'),
     'https://api.weixin.qq.com',
   ),
   WECHAT_QR_IMAGE_BASE: v.optional(
-    v.pipe(v.string(), v.url('must be a URL such as https://mp.weixin.qq.com')),
+    httpUrl('must be an absolute http(s) URL such as https://mp.weixin.qq.com'),
     'https://mp.weixin.qq.com',
   ),
   WECHAT_TOKEN_MODE: v.optional(
@@ -512,7 +521,7 @@ const envSchema = v.object({
     ),
   ),
   WECOM_API_BASE: v.optional(
-    v.pipe(v.string(), v.url('must be a URL such as https://qyapi.weixin.qq.com')),
+    httpUrl('must be an absolute http(s) URL such as https://qyapi.weixin.qq.com'),
     'https://qyapi.weixin.qq.com',
   ),
   WECOM_GROUP_ROBOTS: v.optional(v.string()),
@@ -564,13 +573,12 @@ const envSchema = v.object({
   PAY_VERIFY_KEYS: v.optional(v.string()),
   PAY_NOTIFY_URL: v.optional(
     v.pipe(
-      v.string(),
-      v.url('must be an absolute URL such as https://your.host/pay/notify'),
+      httpUrl('must be an absolute http(s) URL such as https://your.host/pay/notify'),
       v.check((u) => !u.includes('?'), 'must not have a query string'),
     ),
   ),
   PAY_API_BASE: v.optional(
-    v.pipe(v.string(), v.url('must be a URL such as https://api.mch.weixin.qq.com')),
+    httpUrl('must be an absolute http(s) URL such as https://api.mch.weixin.qq.com'),
     'https://api.mch.weixin.qq.com',
   ),
   // Cashback transfer bills (商家转账): scene 1000 现金营销 and what it reports and shows.
@@ -616,7 +624,7 @@ const envSchema = v.object({
     v.transform((s) => s === 'on'),
   ),
   PUBLIC_BASE_URL: v.optional(
-    v.pipe(v.string(), v.url('must be the public URL of this server, e.g. https://your.host')),
+    httpUrl('must be the public http(s) URL of this server, e.g. https://your.host'),
   ),
   ORDER_EXPIRE_MINUTES: integer(1, 120, 15),
   GROUP_BUY_SIZE: integer(2, 50, 3),
@@ -659,15 +667,59 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-/** Turns valibot issues into `VARIABLE[.path]: message` lines. */
-function describe(issues: v.BaseIssue<unknown>[], prefix = ''): string[] {
-  return issues.map((issue) => {
+// valibot's name of a type it expected (`string`, `Object`), in plain words.
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  Object: 'a JSON object',
+  Array: 'a JSON array',
+}
+
+/**
+ * The message of an issue the schema gave no message of its own: valibot's default ones end in
+ * `but received <the value>` (`Invalid type: Expected string but received 20261205`), and values
+ * here are tokens and secrets. Says what is expected, never what was received.
+ */
+function valueFree(issue: v.BaseIssue<unknown>): string {
+  const { expected, kind, type } = issue
+  if (expected === 'never') return 'is not a known field'
+  if (kind === 'schema' && type.endsWith('object') && issue.input === undefined)
+    return 'is required'
+  const requirement = (issue as { requirement?: unknown }).requirement
+  switch (type) {
+    case 'min_length':
+      return requirement === 1 ? 'must not be empty' : `must be at least ${requirement} long`
+    case 'max_length':
+      return `must be at most ${requirement} long`
+    case 'min_value':
+      return `must be at least ${requirement}`
+    case 'max_value':
+      return `must be at most ${requirement}`
+  }
+  if (kind === 'schema' && expected) return `must be ${TYPE_WORDS[expected] ?? expected}`
+  return 'is not valid'
+}
+
+/**
+ * Checks `input` against `schema`: the output, or `VARIABLE[.path]: message` lines naming what is
+ * expected — the one place configuration issues are worded ({@link valueFree}).
+ */
+function parse<T extends v.GenericSchema>(
+  schema: T,
+  input: unknown,
+  prefix = '',
+): { success: true; output: v.InferOutput<T> } | { success: false; problems: string[] } {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true, message: valueFree })
+  if (result.success) return { success: true, output: result.output }
+  const problems = result.issues.map((issue) => {
     let path = prefix
     for (const { key } of issue.path ?? []) {
       path += typeof key === 'number' ? `[${key}]` : path ? `.${String(key)}` : String(key)
     }
     return `${path}: ${issue.message}`
   })
+  return { success: false, problems }
 }
 
 /**
@@ -679,8 +731,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, value]) => typeof value === 'string' && value.trim() !== ''),
   )
-  const parsed = v.safeParse(envSchema, cleaned, { abortPipeEarly: true })
-  if (!parsed.success) throw new ConfigError(describe(parsed.issues))
+  const parsed = parse(envSchema, cleaned)
+  if (!parsed.success) throw new ConfigError(parsed.problems)
   const e = parsed.output
   const problems: string[] = []
   // WeChat refuses an OAuth redirect to a host other than the account's 网页授权域名: without the
@@ -691,6 +743,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     )
 
   const accounts: AccountConfig[] = []
+  // Where each account is configured, for problems that name it (never by its appid).
+  const origins: string[] = []
   if (e.WECHAT_APPID || e.WECHAT_TOKEN) {
     if (!e.WECHAT_APPID) problems.push('WECHAT_APPID: must be set when WECHAT_TOKEN is set')
     if (!e.WECHAT_TOKEN) problems.push('WECHAT_TOKEN: must be set when WECHAT_APPID is set')
@@ -703,9 +757,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         secret: e.WECHAT_SECRET,
         mode: e.WECHAT_MODE ?? (e.WECHAT_AES_KEY ? 'safe' : 'plain'),
       })
+      origins.push('WECHAT_APPID')
       if (e.WECHAT_MODE && e.WECHAT_MODE !== 'plain' && !e.WECHAT_AES_KEY)
         problems.push(
-          `WECHAT_MODE: ${e.WECHAT_MODE} mode needs WECHAT_AES_KEY (the EncodingAESKey); use plain without one`,
+          'WECHAT_MODE: compat and safe need WECHAT_AES_KEY (the EncodingAESKey); use plain without one',
         )
     }
   } else {
@@ -732,26 +787,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       )
     }
     if (list !== undefined) {
-      const result = v.safeParse(v.array(accountSchema, 'must be a JSON array'), list, {
-        abortPipeEarly: true,
-      })
+      const result = parse(v.array(accountSchema, 'must be a JSON array'), list, 'WECHAT_ACCOUNTS')
       if (result.success)
         result.output.forEach((account, index) => {
           if (account.mode && account.mode !== 'plain' && !account.aesKey)
             problems.push(
-              `WECHAT_ACCOUNTS[${index}].mode: ${account.mode} mode needs aesKey (the EncodingAESKey); use plain without one`,
+              `WECHAT_ACCOUNTS[${index}].mode: compat and safe need aesKey (the EncodingAESKey); use plain without one`,
             )
           accounts.push({ ...account, mode: account.mode ?? (account.aesKey ? 'safe' : 'plain') })
+          origins.push(`WECHAT_ACCOUNTS[${index}]`)
         })
-      else problems.push(...describe(result.issues, 'WECHAT_ACCOUNTS'))
+      else problems.push(...result.problems)
     }
   }
-  const seen = new Set<string>()
-  for (const account of accounts) {
-    if (seen.has(account.appid))
-      problems.push(`WECHAT_ACCOUNTS: appid ${account.appid} is configured twice`)
-    seen.add(account.appid)
-  }
+  const seen = new Map<string, string>()
+  accounts.forEach((account, index) => {
+    const first = seen.get(account.appid)
+    if (first)
+      problems.push(`${origins[index]}.appid: the same appid as ${first} (one entry per account)`)
+    else seen.set(account.appid, origins[index]!)
+  })
   if (Boolean(e.WECOM_AIBOT_TOKEN) !== Boolean(e.WECOM_AIBOT_AES_KEY))
     problems.push(
       `${e.WECOM_AIBOT_TOKEN ? 'WECOM_AIBOT_AES_KEY' : 'WECOM_AIBOT_TOKEN'}: the AI bot needs both WECOM_AIBOT_TOKEN and WECOM_AIBOT_AES_KEY`,
@@ -788,6 +843,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.CAMPAIGN_CAP_HOURS > 0 && e.CAMPAIGN_CAP_SLACK_MINUTES >= e.CAMPAIGN_CAP_HOURS * 60)
     problems.push(
       `CAMPAIGN_CAP_SLACK_MINUTES: must be less than CAMPAIGN_CAP_HOURS × 60 (${e.CAMPAIGN_CAP_HOURS * 60})`,
+    )
+  // Reminders wait out quiet hours: a default time inside them would refuse every bare 提醒.
+  const quiet = e.QUIET_HOURS
+  const reminder = e.CHECKIN_REMINDER_TIME
+  if (
+    quiet &&
+    (quiet.from < quiet.to
+      ? reminder >= quiet.from && reminder < quiet.to
+      : quiet.from > quiet.to && (reminder >= quiet.from || reminder < quiet.to))
+  )
+    problems.push(
+      'CHECKIN_REMINDER_TIME: must be outside QUIET_HOURS (no reminder is sent then: every 提醒 without a time would be refused)',
     )
   if (e.SEGMENT_AT_RISK_DAYS >= e.SEGMENT_DORMANT_DAYS)
     problems.push('SEGMENT_AT_RISK_DAYS: must be less than SEGMENT_DORMANT_DAYS')

@@ -45,10 +45,27 @@ interface Built {
   mpApi: () => ReturnType<typeof miniProgramClient>
 }
 
-/** Why the isolate cannot serve (a configuration problem): answered as 503 with the reason. */
+/**
+ * Why the isolate cannot serve (a configuration problem, named by variable, never by value): logged,
+ * and answered with a generic 503 — whoever asks, `GET /healthz` needs no token.
+ */
 class NotConfigured extends Error {}
 
 let built: Promise<Built> | undefined
+
+/**
+ * The answer of an isolate that cannot serve: the reason is in the log, not in the answer (it names
+ * the configuration, and an anonymous `GET /healthz` gets it).
+ */
+function notConfiguredResponse(): Response {
+  return Response.json(
+    {
+      code: 'NOT_CONFIGURED',
+      message: 'the server is not configured: its log names the problem',
+    },
+    { status: 503 },
+  )
+}
 
 async function build(env: WorkerEnv): Promise<Built> {
   const vars = Object.fromEntries(
@@ -118,12 +135,6 @@ async function build(env: WorkerEnv): Promise<Built> {
   }
 }
 
-/** The isolate's app, built on first use; a configuration problem is kept and answered. */
-function isolate(env: WorkerEnv): Promise<Built> {
-  built ??= build(env)
-  return built
-}
-
 const databaseUrl = (env: WorkerEnv, config: Config) =>
   env.HYPERDRIVE?.connectionString ?? config.databaseUrl!
 
@@ -166,15 +177,25 @@ async function tick(b: Built, scheduledTime: Date): Promise<TickReport> {
   return { jobs: reports, drains }
 }
 
+/**
+ * The isolate's app, built on first use; undefined when it is not configured — the problem is kept,
+ * and logged (one line, value-free) by every request and tick it stops.
+ */
+async function isolate(env: WorkerEnv): Promise<Built | undefined> {
+  built ??= build(env)
+  try {
+    return await built
+  } catch (error) {
+    if (!(error instanceof NotConfigured)) throw error
+    createLogger().error('not configured', { code: 'NOT_CONFIGURED', message: error.message })
+    return undefined
+  }
+}
+
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
-    let b: Built
-    try {
-      b = await isolate(env)
-    } catch (error) {
-      if (!(error instanceof NotConfigured)) throw error
-      return Response.json({ code: 'NOT_CONFIGURED', message: error.message }, { status: 503 })
-    }
+    const b = await isolate(env)
+    if (!b) return notConfiguredResponse()
     return b.scopes.run(
       databaseUrl(env, b.config),
       (waitUntil) =>
@@ -190,7 +211,8 @@ export default {
   },
   /**
    * The cron trigger (every minute, wrangler.toml): the jobs due now with their catch-up, then a
-   * bounded outbox drain, in one database scope closed when done.
+   * bounded outbox drain, in one database scope closed when done. Not configured: the log line,
+   * and nothing else.
    */
   async scheduled(
     event: { scheduledTime: number },
@@ -198,6 +220,7 @@ export default {
     ctx: { waitUntil(work: Promise<unknown>): void },
   ): Promise<void> {
     const b = await isolate(env)
+    if (!b) return
     const report = await b.scopes.run(
       databaseUrl(env, b.config),
       () => tick(b, new Date(event.scheduledTime)),
