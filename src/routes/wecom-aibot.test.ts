@@ -439,6 +439,45 @@ forEachDatabase('the WeCom AI bot channel', (get, dbName) => {
     }
   })
 
+  it('leaves a message taken over by a retry meanwhile to the new holder: no deferral, no response_url post of its own', async () => {
+    const catcher = await responseCatcher()
+    const bot = await slowBot({ deadlineMs: 600, slowMs: 1500, responseUrl: catcher.url })
+    const msgid = `msg-taken-${dbName}`
+    const row = () =>
+      get()
+        .db.selectFrom('inbound_events')
+        .select(['status', 'claimed_at'])
+        .where('appid', '=', 'aibot:AIBOT1')
+        .where('dedupe_key', '=', msgid)
+        .executeTakeFirst()
+    const other = new Date(clock.now().getTime() + 60_000)
+    try {
+      // what reclaimEvent does for WeCom's retry once this attempt's renewals stop reaching the
+      // database for a whole lease: the claim is the retry's now
+      const takeOver = (async () => {
+        for (let i = 0; i < 40 && !(await row()); i++) await sleep(25)
+        await get()
+          .db.updateTable('inbound_events')
+          .set({ claimed_at: other })
+          .where('appid', '=', 'aibot:AIBOT1')
+          .where('dedupe_key', '=', msgid)
+          .execute()
+      })()
+      const res = await bot.post(bot.message('慢', msgid))
+      await takeOver
+      expect(res.status).toBe(200)
+      expect(await res.text()).toBe('')
+      await sleep(1500) // past 慢's answer: a deferral of this attempt's would post it now
+      // still the new holder's to answer (it posts its own answer): not deferred under it, and
+      // this attempt posted nothing
+      expect(await row()).toEqual({ status: 'processing', claimed_at: other })
+      expect(catcher.posted).toEqual([])
+    } finally {
+      await bot.close()
+      catcher.close()
+    }
+  })
+
   it("counts a retry's wait for the message's claim in the reply deadline: an answer after it goes to response_url", async () => {
     const catcher = await responseCatcher()
     // 慢 takes 1.5 s: in time for a fresh 2 s deadline, not for what is left of it after waiting

@@ -170,7 +170,15 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     }
     // Too slow for the passive reply: answer empty now, post the result to response_url (once,
     // valid an hour) when it is ready.
-    await inbound.defer(key, now)
+    if (!(await inbound.defer(key, now, hold.claimedAt))) {
+      // Taken over meanwhile (this attempt's renewals missed a whole lease): the retry holding the
+      // claim answers the message; this attempt neither defers under it nor posts its own answer.
+      o.logger.warn('inbound claim lost: another attempt took the message over', {
+        code: 'INBOUND_CLAIM_LOST',
+        msgid: m.msgid,
+      })
+      return answer(null)
+    }
     const followUp = work.then(async (content) => {
       await inbound.recordFollowUp(key, null, o.clock.now())
       if (!m.response_url) return
