@@ -18,15 +18,30 @@ export interface LockHolder {
   startedAt: string
 }
 
+/**
+ * What to do when the server holds the data folder, by what was refused (the opener's role): only
+ * a job can be handed to the server (`npm run job` does that itself once it listens).
+ */
+const WHILE_THE_SERVER_RUNS: Record<string, string> = {
+  job: 'stop the server, or let it run the job (npm run job does that by itself)',
+  migrate:
+    'the server applied the migrations when it started; to apply new ones, stop it and run npm run migrate (or start it again: it migrates first)',
+  'operator-cli':
+    'stop the server and run the command again, or let an owner manage operators in the console (系统 → 运营账号)',
+  server: 'stop it first (one server per data folder)',
+}
+
 /** Thrown when another live process holds the data folder. */
 export class DataDirLockedError extends Error {
   constructor(
     readonly dir: string,
     readonly holder: LockHolder,
+    /** What was refused: the role of the process that tried to open the folder. */
+    readonly opener = 'server',
   ) {
     super(
       holder.role === 'server'
-        ? `the server is running on this data folder (${dir}, pid ${holder.pid}); the embedded database is single-process: stop the server, or let it run the job (npm run job does that by itself)`
+        ? `the server is running on this data folder (${dir}, pid ${holder.pid}); the embedded database is single-process: ${WHILE_THE_SERVER_RUNS[opener] ?? 'stop the server first'}`
         : `another quanzi process (${holder.role}, pid ${holder.pid}) is using the data folder ${dir}; the embedded database is single-process: wait for it or stop it`,
     )
     this.name = 'DataDirLockedError'
@@ -105,7 +120,7 @@ export function acquireDataDirLock(dir: string, role: string): DataDirLock {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const other = readLockHolder(path)
       if (other && other.pid !== process.pid && alive(other.pid))
-        throw new DataDirLockedError(dir, other)
+        throw new DataDirLockedError(dir, other, role)
       // Left by a process that died (or unreadable): take it over, unless it changed meanwhile.
       try {
         if (readLockHolder(path)?.pid === other?.pid) unlinkSync(path)

@@ -10,7 +10,7 @@ import { runJobSlot, slotOf } from '../../jobs/runner.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { loadConfig } from '../config.js'
 import { silentLogger } from '../logger.js'
-import { autovacuumRuns, maintainTables } from './maintenance.js'
+import { autovacuumRuns, type MaintenanceSummary, maintainTables } from './maintenance.js'
 import type { Database } from './schema.js'
 
 type Db = Kysely<Database>
@@ -59,8 +59,15 @@ forEachDatabase('database maintenance', (t, name) => {
         })
         expect(outcome).toMatchObject({ status: 'ran' })
         const result = (outcome as { result: Record<string, unknown> }).result
-        if (await autovacuumRuns(db)) expect(result).toMatchObject({ skipped: 'autovacuum' })
-        else expect(result.vacuumed).toContain('inbound_events')
+        if (await autovacuumRuns(db)) {
+          expect(result).toMatchObject({ skipped: 'autovacuum' })
+          return
+        }
+        // The job keeps the real budget (RUN_BUDGET_MS of wall clock), which a loaded machine may
+        // spend on the first table: then the pruned table is left, counted, for the next run.
+        const { vacuumed, analyzed, left } = result as unknown as MaintenanceSummary
+        if (left === 0) expect(vacuumed).toContain('inbound_events')
+        else expect(vacuumed.length + analyzed.length).toBeGreaterThan(0)
       })
   })
 
@@ -69,12 +76,15 @@ forEachDatabase('database maintenance', (t, name) => {
   if (name === 'pglite')
     it('vacuums what the prune deleted, so the next rows reuse its space, and analyzes', async () => {
       const { db } = t()
+      // No budget: this is about what VACUUM does, not how much of it fits in a second of this
+      // machine's wall clock (a loaded one spent it on the first table, pg_class, and stopped).
+      const maintain = () => maintainTables(db, { budgetMs: Number.POSITIVE_INFINITY })
       await fillAndPrune(db, 1)
-      expect((await maintainTables(db)).vacuumed).toContain('inbound_events')
+      expect((await maintain()).vacuumed).toContain('inbound_events')
       const afterOne = await pages(db)
       for (const day of [2, 3, 4]) {
         await fillAndPrune(db, day)
-        expect((await maintainTables(db)).vacuumed).toContain('inbound_events')
+        expect((await maintain()).vacuumed).toContain('inbound_events')
       }
       // Without VACUUM each day's rows take new pages: four days, four times the pages.
       expect(await pages(db)).toBeLessThanOrEqual(afterOne)
@@ -82,7 +92,7 @@ forEachDatabase('database maintenance', (t, name) => {
         where oid = 'inbound_events'::regclass`.execute(db)
       expect(rows[0]!.reltuples).toBeGreaterThanOrEqual(0)
       // Nothing changed in it since: not due again.
-      const again = await maintainTables(db)
+      const again = await maintain()
       expect([...again.vacuumed, ...again.analyzed]).not.toContain('inbound_events')
     })
 
@@ -99,7 +109,8 @@ forEachDatabase('database maintenance', (t, name) => {
         const done = [...spent.vacuumed, ...spent.analyzed]
         let left = spent.left
         for (let run = 0; left > 0 && run < 20; run++) {
-          const next = await maintainTables(db)
+          // The runs after it have all the time they need: how many a machine takes is not asserted.
+          const next = await maintainTables(db, { budgetMs: Number.POSITIVE_INFINITY })
           done.push(...next.vacuumed, ...next.analyzed)
           left = next.left
         }

@@ -242,17 +242,48 @@ forEachDatabase('inbound doors: the operator and mini-program APIs at their edge
     expect(res.status).toBe(400)
     expect(res.json).toEqual({
       code: 'BAD_REQUEST',
-      message:
-        'delta: must be a whole number; reason: is required; x: Invalid key: Expected never but received "x"',
+      message: 'delta: must be a whole number; reason: is required; x: is not a known field',
       issues: [
         { path: 'delta', message: 'must be a whole number' },
         { path: 'reason', message: 'is required' },
-        { path: 'x', message: 'Invalid key: Expected never but received "x"' },
+        { path: 'x', message: 'is not a known field' },
       ],
     })
     const nul = await call('POST', '/members/o_fields/points', { delta: 1, reason: 'a\u0000b' })
     expect(nul.status).toBe(400)
     expect(nul.json?.issues).toEqual([{ path: 'body', message: 'must not contain NUL characters' }])
+  })
+
+  it("answers README's example exactly as README prints it, in plain words, never echoing the input", async () => {
+    await seedMember('o_readme')
+    // README, Operator API: `{"delta":1.5}` →
+    const readme =
+      '{"code":"BAD_REQUEST","message":"delta: must be a whole number; reason: is required",' +
+      '"issues":[{"path":"delta","message":"must be a whole number"},{"path":"reason","message":"is required"}]}'
+    const res = await call('POST', '/members/o_readme/points', { delta: 1.5 })
+    expect(res.status).toBe(400)
+    expect(res.json).toEqual(JSON.parse(readme))
+    for (const [body, issues] of [
+      [{ delta: 1, reason: 'x', x: 'secret' }, [{ path: 'x', message: 'is not a known field' }]],
+      [
+        { delta: 'secret-1', reason: 42 },
+        [
+          { path: 'delta', message: 'must be a number' },
+          { path: 'reason', message: 'must be a string' },
+        ],
+      ],
+      ['secret', [{ path: 'body', message: 'must be an object' }]],
+    ] as const) {
+      const bad = await call('POST', '/members/o_readme/points', body)
+      expect([bad.status, bad.json?.code], JSON.stringify(body)).toEqual([400, 'BAD_REQUEST'])
+      expect(bad.json?.issues, JSON.stringify(body)).toEqual(issues)
+      expect(bad.json?.message).not.toMatch(/Expected|received|secret|Invalid/)
+    }
+    const query = await call('GET', '/audit-log?format=secret')
+    expect([query.status, query.json?.issues]).toEqual([
+      400,
+      [{ path: 'format', message: 'must be one of "json", "csv"' }],
+    ])
   })
 
   it('refuses a body that is not UTF-8 or holds a lone surrogate: 400, nothing stored or paid', async () => {
