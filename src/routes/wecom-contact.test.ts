@@ -519,6 +519,22 @@ forEachDatabase('WeCom customer groups: join QRs and attribution', (get, dbName)
     }
   })
 
+  it("keeps WeCom's retry for every errcode not known to refuse the group for good (limits, token, IP whitelist, permission)", async () => {
+    // 45033 concurrent calls, 41001 no token, 60020 IP not whitelisted, 48002 API forbidden: a
+    // retry, or the operator's fix of the deployment, may make the call pass — not answered
+    // success and dropped
+    for (const errcode of [45033, 41001, 60020, 48002]) {
+      const chat = `wrKEEP_${errcode}_${dbName}`
+      const callback = await pusher().signed(addMember(chat, 'v1', `wmKeep_${errcode}_${dbName}`))
+      wecom.fault('groupchat.get', { errcode, errmsg: 'refused' })
+      expect(await callback.send(), String(errcode)).toMatchObject({ status: 500 })
+      expect(await claimOf(`${chat}:update:add_member:v1`)).toMatchObject({
+        status: 'failed',
+        reply: null,
+      })
+    }
+  })
+
   it('answers a del_member whose MemChangeList is empty with success: it names no one, nobody leaves', async () => {
     const { state } = await inviterScene(`o_empty_inviter_${dbName}`)
     const emptyChat = `wrEMPTY_${dbName}`

@@ -5,7 +5,7 @@
  */
 
 import type { ApiClient } from '../wechat/api/client.js'
-import { TOKEN_ERRORS, WechatApiError } from '../wechat/api/errors.js'
+import { WechatApiError } from '../wechat/api/errors.js'
 import { type PushFields, parseXml, WechatFormatError } from '../wechat/codec.js'
 import { messageCipher, signature, timingSafeEqual, webCrypto } from '../wechat/crypto.js'
 import { type EnvelopeShape, type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
@@ -114,19 +114,18 @@ export async function groupChatGet(api: ApiClient, chatId: string) {
 }
 
 /**
- * Errcodes after which the same call may succeed on WeCom's retry: busy (-1), the API quotas
- * (45009 daily, 45011 per minute) and a bad token (the client expires it and tries once more; still
- * refused, it is the deployment's secret, for an operator to fix).
+ * Errcodes by which WeCom refuses a customer group for good, whatever the retry: 40050 invalid
+ * group id (no such chat), 90501 not a customer group (该群不是客户群), 701008 (the chat is gone, as
+ * the sandbox answers it), 40058 an invalid argument. Kept short on purpose, as ARGUMENT_ERRORS is:
+ * anything else — busy, limits (45009, 45011, 45033), the token, the IP whitelist, a permission the
+ * app lacks — may pass on WeCom's retry or once the operator fixes the deployment, so it keeps the
+ * retry.
  */
-const RETRYABLE_ERRCODES = new Set([-1, 45009, 45011, ...TOKEN_ERRORS])
+const GROUP_REFUSALS = new Set([40050, 40058, 90501, 701008])
 
-/**
- * True when WeCom answered a call with an errcode it would answer again — an argument or a
- * permission (a group that is not the corp's customer group, an API the app may not call …) —
- * rather than being busy, over a quota, or not answering at all (a timeout, a 5xx: transient).
- */
+/** True when WeCom refused a call for good ({@link GROUP_REFUSALS}): its retry would be refused alike. */
 export function isWecomRefusal(error: unknown): error is WechatApiError {
-  return error instanceof WechatApiError && !RETRYABLE_ERRCODES.has(error.errcode)
+  return error instanceof WechatApiError && GROUP_REFUSALS.has(error.errcode)
 }
 
 /** WeCom takes at most five groups per join way (`chat_id_list`). */
