@@ -18,6 +18,7 @@ import {
 import type { SegmentThresholds } from './community/segments.js'
 import { DEFAULT_POOL_MAX, MIN_POOL_MAX } from './db/pool-size.js'
 import { DEFAULT_STATEMENT_CACHE } from './db/prepared-statements.js'
+import { plainIssues } from './plain-issues.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './shop/transfer-bills.js'
 import type { EncryptionMode } from './wechat/webhook.js'
 import type { AibotCredentials } from './wecom/aibot.js'
@@ -667,39 +668,11 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-// valibot's name of a type it expected (`string`, `Object`), in plain words.
-const TYPE_WORDS: Record<string, string> = {
-  string: 'a string',
-  number: 'a number',
-  boolean: 'true or false',
-  Object: 'a JSON object',
-  Array: 'a JSON array',
-}
-
 /**
- * The message of an issue the schema gave no message of its own: valibot's default ones end in
- * `but received <the value>` (`Invalid type: Expected string but received 20261205`), and values
- * here are tokens and secrets. Says what is expected, never what was received.
+ * The wording of an issue the schema gave no message of its own (plain-issues.ts): what is
+ * expected, never what was received — values here are tokens and secrets.
  */
-function valueFree(issue: v.BaseIssue<unknown>): string {
-  const { expected, kind, type } = issue
-  if (expected === 'never') return 'is not a known field'
-  if (kind === 'schema' && type.endsWith('object') && issue.input === undefined)
-    return 'is required'
-  const requirement = (issue as { requirement?: unknown }).requirement
-  switch (type) {
-    case 'min_length':
-      return requirement === 1 ? 'must not be empty' : `must be at least ${requirement} long`
-    case 'max_length':
-      return `must be at most ${requirement} long`
-    case 'min_value':
-      return `must be at least ${requirement}`
-    case 'max_value':
-      return `must be at most ${requirement}`
-  }
-  if (kind === 'schema' && expected) return `must be ${TYPE_WORDS[expected] ?? expected}`
-  return 'is not valid'
-}
+const valueFree = plainIssues({ Object: 'a JSON object', Array: 'a JSON array' })
 
 /**
  * Checks `input` against `schema`: the output, or `VARIABLE[.path]: message` lines naming what is

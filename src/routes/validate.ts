@@ -10,6 +10,10 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import * as v from 'valibot'
 import { isHttpUrl } from '../http-url.js'
+import { plainIssues } from '../plain-issues.js'
+
+/** The API's wording of valibot's issues (plain-issues.ts). */
+export const plainIssue = plainIssues()
 
 /** One problem with the input: where (a dot path, `body` for the whole) and what. */
 export interface InputIssue {
@@ -26,64 +30,12 @@ export class InputError extends HTTPException {
   }
 }
 
-// valibot's own wording of a type it expected (`string`, `Object`), in plain words.
-const TYPE_WORDS: Record<string, string> = {
-  string: 'a string',
-  number: 'a number',
-  bigint: 'a number',
-  boolean: 'true or false',
-  Object: 'an object',
-  Array: 'an array',
-  null: 'null',
-  Date: 'a date',
-}
-
 /**
- * The message of an issue valibot worded itself (`Invalid key: Expected "reason" but received
- * undefined`, `Invalid type: Expected string but received 1`), in the API's words: a missing key
- * `is required`, an unknown one `is not a known field`, a wrong type `must be a string` — never the
- * value that was sent. A message the schema gave (`must be a whole number`) is kept as it is.
- */
-function plainMessage(issue: v.BaseIssue<unknown>): string {
-  const { expected, received, message } = issue
-  const own = !(message.startsWith('Invalid ') && message.endsWith(`eceived ${received}`))
-  if (own) return message
-  if (expected === 'never') return 'is not a known field'
-  if (issue.path?.at(-1)?.origin === 'key' && issue.input === undefined) return 'is required'
-  const requirement = (issue as { requirement?: unknown }).requirement
-  const unit = typeof issue.input === 'string' ? 'characters' : 'items'
-  switch (issue.type) {
-    case 'max_length':
-      return `must be at most ${requirement} ${unit}`
-    case 'min_length':
-      return `must be at least ${requirement} ${unit}`
-    case 'length':
-      return `must be exactly ${requirement} ${unit}`
-    case 'max_bytes':
-      return `must be at most ${requirement} bytes`
-    case 'max_value':
-      return `must be at most ${requirement}`
-    case 'min_value':
-      return `must be at least ${requirement}`
-    case 'integer':
-    case 'safe_integer':
-      return 'must be a whole number'
-  }
-  if (issue.kind !== 'schema') return 'is not valid'
-  if (expected && TYPE_WORDS[expected]) return `must be ${TYPE_WORDS[expected]}`
-  if (expected && /^"[^"]*"$/.test(expected)) return `must be ${expected}`
-  if (expected && /^\("[^"]*"( \| "[^"]*")+\)$/.test(expected))
-    return `must be one of ${expected.slice(1, -1).split(' | ').join(', ')}`
-  return 'has the wrong type'
-}
-
-/**
- * valibot's issues, flattened to one entry per field and message, each in the API's words (see
- * {@link plainMessage}).
+ * valibot's issues, flattened to one entry per field and message (worded by {@link plainIssue}
+ * where the schema gave no message: parse with `{ message: plainIssue }`).
  */
 export function inputIssues(issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]) {
-  const plain = issues.map((issue) => ({ ...issue, message: plainMessage(issue) }))
-  const flat = v.flatten(plain as typeof issues)
+  const flat = v.flatten(issues)
   const out: InputIssue[] = []
   for (const message of flat.root ?? []) out.push({ path: 'body', message })
   for (const [path, messages] of Object.entries(flat.nested ?? {}))
@@ -93,7 +45,7 @@ export function inputIssues(issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknow
 }
 
 function check<T extends v.GenericSchema>(schema: T, input: unknown, root: string) {
-  const result = v.safeParse(schema, input, { abortPipeEarly: true })
+  const result = v.safeParse(schema, input, { abortPipeEarly: true, message: plainIssue })
   if (result.success) return result.output as v.InferOutput<T>
   throw new InputError(
     inputIssues(result.issues).map((i) => (i.path === 'body' ? { ...i, path: root } : i)),
