@@ -131,6 +131,54 @@ forEachDatabase('邀请 end to end against the sandbox WeChat API', (get) => {
     expect(await points('o_other_inviter')).toBe(10) // its own daily_login only
   })
 
+  it('does not count people the community knew by unionid (a WeCom contact, an MP customer) as invitees', async () => {
+    const oa = pusher(server.url)
+    const scene = await scan(oa, 'o_known_inviter')
+    const monthAgo = new Date(at - 30 * 86_400_000)
+    // a WeCom customer-group contact and a mini-program customer, recorded a month ago
+    await get()
+      .db.insertInto('members')
+      .values([
+        {
+          appid: 'wecom:corp-known',
+          openid: 'wm_known_1',
+          unionid: 'u-known-1',
+          first_seen_at: monthAgo,
+        },
+        {
+          appid: 'wxmpknown00000001',
+          openid: 'mp_known_2',
+          unionid: 'u-known-2',
+          first_seen_at: monthAgo,
+        },
+      ])
+      .execute()
+    for (const [openid, unionid] of [
+      ['o_known_1', 'u-known-1'],
+      ['o_known_2', 'u-known-2'],
+    ] as const) {
+      // user/info at the follow reports the unionid that links them to the row recorded before
+      wx.setUser(openid, { subscribe: true, unionid })
+      const follow = await oa.event(openid, 'subscribe', {
+        EventKey: `qrscene_${scene}`,
+        Ticket: 'T',
+      })
+      expect(follow.reply!.Content).toBe(
+        '欢迎关注！我是圈子小助手 🎉\n发送「帮助」看看我能为你做什么。\n邀请只算第一次关注的新朋友，这次关注不会给邀请人加积分。',
+      )
+      const before = await points('o_known_inviter')
+      await oa.text(openid, '签到')
+      expect((await points('o_known_inviter')) - before).toBe(0)
+    }
+    const invitees = await get()
+      .db.selectFrom('invites')
+      .innerJoin('members', 'members.id', 'invites.inviter_member_id')
+      .select('invites.invitee_key')
+      .where('members.openid', '=', 'o_known_inviter')
+      .execute()
+    expect(invitees).toEqual([])
+  })
+
   it('keeps the invite QR image working after a restart moves the image base', async () => {
     const before = pusher(server.url)
     const scene = await scan(before, 'o_restart')

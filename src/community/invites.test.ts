@@ -251,6 +251,86 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(entries.every((e) => e.rule === 'friend_invite' && e.delta === 50)).toBe(true)
   })
 
+  it('drops, at the first check-in, the invite of a follower whose unionid shows them known before', async () => {
+    const app = appid()
+    const inviter = await member(app, 'o_late_inviter')
+    // followed through the code while their unionid was unknown (user/info failed): attributed
+    const known = await member(app, 'o_late_known')
+    const fresh = await member(app, 'o_late_fresh')
+    expect((await invite(inviter, known)).status).toBe('attributed')
+    expect((await invite(inviter, fresh)).status).toBe('attributed')
+    // then learnt (the nightly backfill): `known` is a WeCom contact recorded a month before the
+    // follow; `fresh` opened the mini program only after it
+    const at = (days: number) => new Date(now.getTime() + days * 86_400_000)
+    await get()
+      .db.insertInto('members')
+      .values([
+        { appid: `wecom:${app}`, openid: 'wm_late', unionid: `${app}-k`, first_seen_at: at(-30) },
+        { appid: `mp${app}`, openid: 'mp_late', unionid: `${app}-f`, first_seen_at: at(1) },
+      ])
+      .execute()
+    for (const [m, unionid] of [
+      [known, `${app}-k`],
+      [fresh, `${app}-f`],
+    ] as const)
+      await get().db.updateTable('members').set({ unionid }).where('id', '=', m.id).execute()
+    await firstCheckin(known)
+    expect(await ledger(inviter.id)).toEqual([])
+    await firstCheckin(fresh)
+    expect(await ledger(inviter.id)).toEqual([{ rule: 'friend_invite', delta: 50 }])
+    const left = await get()
+      .db.selectFrom('invites')
+      .select(['invitee_member_id', 'status'])
+      .where('appid', '=', app)
+      .execute()
+    expect(left).toEqual([{ invitee_member_id: fresh.id, status: 'qualified' }])
+  })
+
+  it('pays no chain above an invite whose level 1 hit the friend_invite cap, under concurrency', async () => {
+    const app = appid()
+    const grand = await member(app, 'o_farm_grand')
+    const farmer = await member(app, 'o_farm_farmer')
+    expect((await invite(grand, farmer)).status).toBe('attributed')
+    const invitees: Member[] = []
+    for (let i = 0; i < 14; i++) {
+      const m = await member(app, `o_farm_${i}`)
+      expect((await invite(farmer, m)).status).toBe('attributed')
+      invitees.push(m)
+    }
+    // the 14 first check-ins at once, through two pools on PostgreSQL
+    const other = dbName === 'postgres' ? get().open() : get().db
+    try {
+      await Promise.all(
+        invitees.map((m, i) =>
+          checkIn(i % 2 ? other : get().db, {
+            appid: app,
+            memberId: m.id,
+            now,
+            timeZone: TZ,
+            settings: { streakBonuses: {} },
+            invites: { settings: DEFAULT_INVITE_SETTINGS, t },
+          }),
+        ),
+      )
+    } finally {
+      if (other !== get().db) await other.destroy()
+    }
+    const sum = (rows: { delta: number }[]) => rows.reduce((n, r) => n + r.delta, 0)
+    expect(sum(await ledger(farmer.id))).toBe(500) // friend_invite: 10 ever
+    // levels 2… follow level 1: 10 paid invites, 30 each — not 14 × 30
+    const chain = await ledger(grand.id)
+    expect(chain.every((e) => e.rule === 'invite_chain' && e.delta === 30)).toBe(true)
+    expect(sum(chain)).toBe(300)
+    expect(
+      await get()
+        .db.selectFrom('invites')
+        .select('id')
+        .where('inviter_member_id', '=', farmer.id)
+        .where('status', '=', 'qualified')
+        .execute(),
+    ).toHaveLength(14)
+  })
+
   it('issues an invite QR once per period, under concurrency, and re-issues it before expiry', async () => {
     const app = appid()
     const api = accountClient({

@@ -10,11 +10,13 @@
  * A follow through that code (or a group join carrying the code as its `state`) is *attributed*:
  * one invite per person, ever (`invites.invitee_key` is unique: unionid when known, else appid +
  * openid), never a self-invite, and only for people who were not members before (unfollowing and
- * following again pays nothing). The invite *qualifies* on follow or — the default, against fake
+ * following again pays nothing; nor does a follow by someone known under another row by unionid —
+ * member-unionid.ts `knownBefore`). The invite *qualifies* on follow or — the default, against fake
  * accounts — on the invitee's first check-in; qualifying is one conditional UPDATE, so it happens
  * once, and pays the chain above in the same transaction: level 1 through the `friend_invite` rule
  * (its points × the inviter's level multiplier, capped 10 ever by default), levels 2… the configured
- * flat amounts (`invite_chain`), each with its own idempotency key, each inviter told through the
+ * flat amounts (`invite_chain`) — only when level 1 was paid, so the cap holds for the chain too —
+ * each with its own idempotency key, each inviter told through the
  * outbox.
  */
 import { type Kysely, sql, type Transaction } from 'kysely'
@@ -24,6 +26,7 @@ import type { ApiClient } from '../wechat/api/client.js'
 import { createQrCode } from '../wechat/api/qrcode.js'
 import { awardBadges } from './badges.js'
 import { localDay } from './community-time.js'
+import { knownBefore } from './member-unionid.js'
 import { levelUpLine, notifyMember } from './notify.js'
 import { changePoints, type LedgerOutcome } from './points-ledger.js'
 
@@ -298,7 +301,8 @@ export async function attributeInvite(
     inviter.id === a.invitee.id ||
     (inviter.unionid !== null && inviter.unionid === a.invitee.unionid)
   if (self) return { status: 'self' }
-  if (!a.isNew) return { status: 'not_new' }
+  // Not new: a returning follower, or a person the community knew under another row (by unionid).
+  if (!a.isNew || (await knownBefore(db, a.invitee))) return { status: 'not_new' }
   return db.transaction().execute(async (trx) => {
     const invite = await trx
       .insertInto('invites')
@@ -342,6 +346,22 @@ export async function qualifyInvite(
 ): Promise<PaidLevel[] | null> {
   if (!db.isTransaction)
     return db.transaction().execute((trx) => qualifyInvite(trx, inviteeMemberId, c))
+  // A unionid learnt after the follow (user/info failed then; the nightly backfill, a mini-program
+  // login) may show a person known before under another row: not new, so their pending invite is
+  // dropped, never qualified (the follow was attributed as if they were new).
+  const invitee = await db
+    .selectFrom('members')
+    .select(['id', 'unionid', 'first_seen_at'])
+    .where('id', '=', inviteeMemberId)
+    .executeTakeFirst()
+  if (invitee && (await knownBefore(db, invitee))) {
+    await db
+      .deleteFrom('invites')
+      .where('invitee_member_id', '=', inviteeMemberId)
+      .where('status', '=', 'pending')
+      .execute()
+    return null
+  }
   const invite = await db
     .updateTable('invites')
     .set({ status: 'qualified', qualified_at: c.now })
@@ -370,6 +390,10 @@ export async function qualifyInvite(
       order by chain.level`.execute(db)
   const paid: PaidLevel[] = []
   for (const link of chain) {
+    // The chain follows the direct reward: an invite whose level 1 was not paid (the inviter's
+    // `friend_invite` cap reached, the rule disabled) pays no level above it either — else one
+    // intermediate account would earn its inviter 30 an invite without limit.
+    if (link.level > 1 && paid[0]?.level !== 1) break
     const amount = link.level === 1 ? null : (c.settings.chainRewards[link.level - 2] ?? 0)
     if (amount === 0) continue
     const outcome = await changePoints(

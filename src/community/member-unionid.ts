@@ -4,7 +4,7 @@
  * same person as a WeCom contact or a mini-program user, so "invited once, never a self-invite,
  * never a returning member" holds for the person, not only for one openid.
  */
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database, Member } from '../db/schema.js'
 import type { ApiClient } from '../wechat/api/client.js'
 import { getUserInfo } from '../wechat/api/users.js'
@@ -30,4 +30,27 @@ export async function learnUnionid<M extends Pick<Member, 'id' | 'openid' | 'uni
     .where('unionid', 'is', null)
     .execute()
   return Object.assign({}, member, { unionid: info.unionid })
+}
+
+/**
+ * Whether the person behind `member` was a member before it: another member row with its unionid
+ * (a WeCom contact, a mini-program customer, a follower of another account) first seen before
+ * `member` was. False while its unionid is unknown. What makes a follow through an invite code by
+ * someone the community knew under another row "not new" (invites.ts), as a group join found by
+ * unionid is (group-joins.ts).
+ */
+export async function knownBefore(
+  db: Kysely<Database> | Transaction<Database>,
+  member: Pick<Member, 'id' | 'unionid' | 'first_seen_at'>,
+): Promise<boolean> {
+  if (!member.unionid) return false
+  const earlier = await db
+    .selectFrom('members')
+    .select('id')
+    .where('unionid', '=', member.unionid)
+    .where('id', '<>', member.id)
+    .where('first_seen_at', '<', member.first_seen_at)
+    .limit(1)
+    .executeTakeFirst()
+  return earlier !== undefined
 }
