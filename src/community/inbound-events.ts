@@ -22,7 +22,7 @@
  * when it was made, taken back or renewed in `claimed_at` (an official-account push's claim: null
  * until renewed or taken back, `received_at` being when it was made).
  */
-import { type Kysely, sql } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import { type Clock, sleep } from '../clock.js'
 import { type Local, scopedBatcher } from '../db/batcher.js'
 import type { Database, InboundStatus } from '../db/schema.js'
@@ -65,8 +65,17 @@ export interface InboundStore {
    * {@link complete}'s), if another attempt took the claim over.
    */
   defer(key: InboundKey, now: Date, claimedAt?: Date | null): Promise<boolean>
-  /** deferred → follow_up (or replied when there is nothing to say). */
-  recordFollowUp(key: InboundKey, followUp: string | null, now: Date, error?: string): Promise<void>
+  /**
+   * deferred → follow_up (or replied when there is nothing to say); given `claimedAt` (as
+   * {@link defer}'s), only over the claim this attempt deferred — nothing over another attempt's.
+   */
+  recordFollowUp(
+    key: InboundKey,
+    followUp: string | null,
+    now: Date,
+    error?: string,
+    claimedAt?: Date | null,
+  ): Promise<void>
   /** Current status and stored reply. */
   read(key: InboundKey): Promise<InboundOutcome | undefined>
 }
@@ -110,16 +119,12 @@ export function databaseInboundStore(
       const done = await row(key)
         .set({ status: 'deferred' })
         .where('status', '=', 'processing')
-        .$if(claimedAt !== undefined, (q) =>
-          q.where((eb) =>
-            claimedAt ? eb('claimed_at', '=', claimedAt) : eb('claimed_at', 'is', null),
-          ),
-        )
+        .$if(claimedAt !== undefined, (q) => q.where(heldAs(claimedAt)))
         .returning('dedupe_key')
         .executeTakeFirst()
       return done !== undefined
     },
-    async recordFollowUp(key, followUp, now, error) {
+    async recordFollowUp(key, followUp, now, error, claimedAt) {
       // The late reply and its customer-service message are recorded together or not at all.
       await db.transaction().execute(async (trx) => {
         const updated = await trx
@@ -127,6 +132,8 @@ export function databaseInboundStore(
           .where('appid', '=', key.appid)
           .where('dedupe_key', '=', key.dedupeKey)
           .where('status', '=', 'deferred')
+          // a deferral keeps its claim's `claimed_at`: the fence of the attempt that deferred it
+          .$if(claimedAt !== undefined, (q) => q.where(heldAs(claimedAt)))
           .set({
             status: followUp === null ? 'replied' : 'follow_up',
             follow_up: followUp,
@@ -163,6 +170,11 @@ export function databaseInboundStore(
     },
   }
 }
+
+/** The claim as an attempt holds it: its `claimed_at` (null: never renewed nor taken back). */
+const heldAs =
+  (claimedAt: Date | null | undefined) => (eb: ExpressionBuilder<Database, 'inbound_events'>) =>
+    claimedAt ? eb('claimed_at', '=', claimedAt) : eb('claimed_at', 'is', null)
 
 /** One reply to store. */
 interface Completion {
@@ -339,11 +351,12 @@ export const STILL_PROCESSING = {
  */
 export async function retakeEvent(
   db: Kysely<Database>,
-  store: InboundStore,
+  /** Unused: the claim and its lease are read from `db` ({@link retakeOrWait}). */
+  _store: InboundStore,
   key: InboundKey,
   o: { clock: Clock; leaseMs?: number; waitMs?: number },
 ): Promise<Retaken | { reply: string } | undefined> {
-  const found = await retakeOrWait(db, store, key, {
+  const found = await retakeOrWait(db, key, {
     clock: o.clock,
     leaseMs: o.leaseMs ?? INBOUND_CLAIM_LEASE_MS,
     until: Date.now() + (o.waitMs ?? 4000),
@@ -356,25 +369,41 @@ export async function retakeEvent(
  * {@link retakeEvent}'s loop, for a caller that reads the outcome itself (an official-account
  * retry, dispatch.ts): the claim taken back, the outcome another attempt settled it with (not
  * `processing`, nor `failed` with nothing answered), or undefined when it is gone or still held by
- * another attempt at `until` (epoch ms, by `now`).
+ * another attempt at `until` (epoch ms, by `now`). Each poll is one read; the conditional UPDATE
+ * ({@link reclaimEvent}: one retry wins) is tried only when the read finds the claim to take back —
+ * `failed` with nothing answered, or `processing` with its lease run out — so a retry waiting on a
+ * live claim (WeChat retries most when the server is slow) adds reads only.
  */
 export async function retakeOrWait(
   db: Kysely<Database>,
-  store: InboundStore,
   key: InboundKey,
   o: { clock: Clock; leaseMs: number; until: number; now?: () => number },
 ): Promise<Retaken | InboundOutcome | undefined> {
   const now = o.now ?? Date.now
   let interval = 20
   for (;;) {
-    const taken = await reclaimEvent(db, key, { now: o.clock.now(), leaseMs: o.leaseMs })
-    if (taken) return taken
-    const outcome = await store.read(key)
+    const at = o.clock.now()
+    const claim = await db
+      .selectFrom('inbound_events')
+      .select((eb) => [
+        'status',
+        'reply',
+        eb.fn.coalesce('claimed_at', 'received_at').as('held_since'),
+      ])
+      .where('appid', '=', key.appid)
+      .where('dedupe_key', '=', key.dedupeKey)
+      .executeTakeFirst()
     // Gone: nothing to take back.
-    if (!outcome) return undefined
-    // Held by another attempt (or failed after the update above looked): try again.
-    const held = outcome.status === 'processing' || (outcome.status === 'failed' && !outcome.reply)
-    if (!held) return outcome
+    if (!claim) return undefined
+    const unanswered = claim.status === 'failed' && !claim.reply
+    if (claim.status !== 'processing' && !unanswered)
+      return { status: claim.status, reply: claim.reply }
+    // Held by another attempt: taken back only once its lease has run out (as reclaimEvent
+    // decides, at the same instant) — or, lost to another retry meanwhile, read again.
+    if (unanswered || new Date(claim.held_since).getTime() < at.getTime() - o.leaseMs) {
+      const taken = await reclaimEvent(db, key, { now: at, leaseMs: o.leaseMs })
+      if (taken) return taken
+    }
     const left = o.until - now()
     if (left <= 0) return undefined
     await sleep(Math.min(interval, left))

@@ -167,7 +167,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     // run out (its process died), taken back: this retry handles the push as of its first receipt.
     const known = member.outcome
     if (known && known.status !== 'processing') return duplicate(known)
-    const found = await retakeOrWait(deps.db, deps.inbound, key, {
+    const found = await retakeOrWait(deps.db, key, {
       clock: deps.clock,
       leaseMs,
       until: deadline,
@@ -250,7 +250,13 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
         remember({ body, status: 'replied' })
         return body
       }
-      await deps.inbound.recordFollowUp(key, r.reply && JSON.stringify(r.reply), deps.clock.now())
+      await deps.inbound.recordFollowUp(
+        key,
+        r.reply && JSON.stringify(r.reply),
+        deps.clock.now(),
+        undefined,
+        hold.claimedAt,
+      )
       log.info('late reply kept for follow-up', { hasReply: r.reply !== null })
       return undefined
     }
@@ -265,7 +271,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       remember({ body: apology, status: 'failed' })
       return apology
     }
-    await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason)
+    await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason, hold.claimedAt)
     return undefined
   }
 
@@ -293,8 +299,13 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     deps.waitUntil?.(late)
     return { body: null, outcome: 'deadline_passed' }
   }
-  // The handler completed between the timer and the deferral: its reply is stored.
-  return answered(await result.then(settle))
+  // Not deferred: the work has not settled (it does only after holdClaim returns), so another
+  // attempt took the claim over — this attempt's renewals missed a whole lease. The new holder
+  // answers the push; this one stores nothing (its completion is fenced) and answers at once.
+  log.warn('inbound claim lost: another attempt took the push over', {
+    code: 'INBOUND_CLAIM_LOST',
+  })
+  return { body: null, outcome: 'duplicate' }
 }
 
 /**

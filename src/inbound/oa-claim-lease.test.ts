@@ -12,6 +12,7 @@ import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../te
 import { Router } from '../bot/router.js'
 import { sleep } from '../clock.js'
 import { databaseInboundStore, reclaimEvent } from '../community/inbound-events.js'
+import { createLogger } from '../logger.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../sandbox/pusher.js'
 
 forEachDatabase('official-account pushes whose attempt died', (get, dbName) => {
@@ -99,6 +100,98 @@ forEachDatabase('official-account pushes whose attempt died', (get, dbName) => {
     expect(await claimOf(msgId)).toMatchObject({ status: 'processing', reply: null })
     expect(await store.complete(key, 'fresh', new Date(), undefined, taken!.claimedAt)).toBe(true)
     expect(await claimOf(msgId)).toMatchObject({ status: 'replied', reply: 'fresh' })
+  })
+
+  it('an attempt taken over writes no follow-up onto the new holder’s deferred claim', async () => {
+    const db = get().db
+    const msgId = nextMsgId()
+    await leftProcessing(`o_oa_follow_${dbName}`, msgId, ago(60), null)
+    const key = { appid, dedupeKey: `m:${msgId}` }
+    const store = databaseInboundStore(db)
+    const taken = await reclaimEvent(db, key, { now: new Date(), leaseMs: 12_000 })
+    expect(taken).toBeDefined()
+    // the new holder overran its deadline: it deferred its claim
+    expect(await store.defer(key, new Date(), taken!.claimedAt)).toBe(true)
+    // the first attempt (its claim never renewed) finishes late: its completion fails, and its
+    // follow-up is not recorded over the new holder's deferral
+    expect(await store.complete(key, 'stale', new Date())).toBe(false)
+    const reply = (content: string) => JSON.stringify({ type: 'text', content })
+    await store.recordFollowUp(key, reply('stale'), new Date(), undefined, null)
+    expect(await claimOf(msgId)).toMatchObject({ status: 'deferred', reply: null })
+    // the new holder's own follow-up is
+    await store.recordFollowUp(key, reply('fresh'), new Date(), undefined, taken!.claimedAt)
+    expect(
+      await db
+        .selectFrom('inbound_events')
+        .select(['status', 'follow_up'])
+        .where('appid', '=', appid)
+        .where('dedupe_key', '=', key.dedupeKey)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ status: 'follow_up', follow_up: reply('fresh') })
+  })
+
+  it('an attempt taken over between its deadline and its deferral answers at once, storing nothing', async () => {
+    const db = get().db
+    let started = 0
+    let finished = false
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const router = new Router().command(
+      { names: ['签到'], description: 'command.checkin' },
+      async () => {
+        started++
+        await gate
+        finished = true
+        return { type: 'text', content: 'late' }
+      },
+    )
+    const store = databaseInboundStore(db)
+    let retakenAt: Date | undefined
+    let fallback: ReturnType<typeof setTimeout> | undefined
+    const logged: { code?: string }[] = []
+    const server2 = await startServer(db, {
+      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '300' }),
+      router,
+      logger: createLogger({ write: (line) => logged.push(JSON.parse(line)) }),
+      inbound: {
+        ...store,
+        async defer(key, now, claimedAt) {
+          // WeChat's retry took the claim over just as this attempt's deadline passed
+          retakenAt = (await reclaimEvent(db, key, { now: new Date(), leaseMs: 0 }))?.claimedAt
+          const deferred = await store.defer(key, now, claimedAt)
+          // (only so that an attempt that waits for its handler does not wait forever)
+          fallback = setTimeout(release, 1500)
+          return deferred
+        },
+      },
+    })
+    try {
+      const openid = `o_oa_lost_${dbName}`
+      const msgId = nextMsgId()
+      const answer = await pusher(server2).send(await checkinPush(openid, msgId, server2))
+      const handlerDoneAtAnswer = finished
+      release()
+      expect(started).toBe(1)
+      expect(retakenAt).toBeDefined()
+      expect(answer).toMatchObject({ status: 200, reply: null })
+      // answered without waiting for the handler, which the new holder's claim is not waiting on
+      expect(handlerDoneAtAnswer).toBe(false)
+      expect(logged.map((l) => l.code)).toContain('INBOUND_CLAIM_LOST')
+      for (let i = 0; i < 100 && !finished; i++) await sleep(10)
+      await sleep(50)
+      // the new holder's claim, untouched by this attempt
+      expect(await claimOf(msgId)).toMatchObject({
+        status: 'processing',
+        reply: null,
+        claimed_at: retakenAt,
+      })
+    } finally {
+      clearTimeout(fallback)
+      release()
+      await server2.close()
+    }
   })
 
   it('a live attempt renewing its claim is not taken over by a retry that waits several leases', async () => {

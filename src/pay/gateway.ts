@@ -118,7 +118,11 @@ export interface TransferBill {
   update_time?: string
 }
 
-/** A refused or failed Pay API call: HTTP status and WeChat Pay's code. */
+/**
+ * A refused or failed Pay API call: HTTP status and WeChat Pay's code. `verified` is true only for
+ * an error answer whose signature verified against WeChat Pay's keys (its own word); a proxy's or
+ * a middlebox's page (a 408, 403, 413 …) or any unsigned answer is not.
+ */
 export class PayApiError extends Error {
   override readonly name = 'PayApiError'
   constructor(
@@ -126,6 +130,7 @@ export class PayApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly verified = false,
   ) {
     super(`${method}: ${status} ${code} ${message}`)
   }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadVector } from '../../test/vectors.js'
 import { generatePemKeyPair, type SandboxPay, startSandboxPay } from '../sandbox/pay-server.js'
+import { prepayRefused } from '../shop/orders.js'
 import { base64Decode, base64Encode } from '../wechat/crypto.js'
 import { PayApiError, UNVERIFIED_NOT_FOUND } from './gateway.js'
 import {
@@ -394,6 +395,39 @@ describe('the gateway against the sandbox Pay server', () => {
         code: UNVERIFIED_NOT_FOUND,
       })
     })
+
+    it.each(['fetch', 'package'] as const)(
+      'prepay (%s): only a 4xx WeChat Pay signed is its refusal; a proxy’s page is no answer',
+      async (requests) => {
+        const g = await gateway({
+          baseUrl: fakeUrl(),
+          ...(requests === 'package'
+            ? { requests: packageRequests({ certSerial: 'MERCHANTSERIAL01' }) }
+            : {}),
+        })
+        const prepay = () => g.jsapi(order('QZ-GW-PROXY')).catch((error: unknown) => error)
+        const refused = JSON.stringify({ code: 'NO_AUTH', message: '商户无权限' })
+        respond(403, refused, pay.signBody(refused))
+        const signed = await prepay()
+        expect(signed).toMatchObject({ status: 403, code: 'NO_AUTH', verified: true })
+        expect(prepayRefused(signed)).toBe(true)
+        // a middlebox's timeout or block page, the same refusal unsigned, a bare 404: WeChat Pay
+        // may have created the order — nobody refused it
+        const unsigned: [number, string][] = [
+          [408, '<html><body>408 Request Timeout</body></html>'],
+          [403, '<html><body>403 Forbidden</body></html>'],
+          [413, '<html><body>413 Request Entity Too Large</body></html>'],
+          [403, refused],
+          [404, ''],
+        ]
+        for (const [status, body] of unsigned) {
+          respond(status, body, { 'content-type': 'text/html' })
+          const e = await prepay()
+          expect(e, `${status} ${body}`).toMatchObject({ status, verified: false })
+          expect(prepayRefused(e), `${status} ${body}`).toBe(false)
+        }
+      },
+    )
   })
 
   it('refuses requests it cannot authenticate, and responses signed by nobody it knows', async () => {

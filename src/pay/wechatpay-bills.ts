@@ -61,7 +61,7 @@ export function wechatpayBills(o: WechatpayBillsOptions): BillGateway {
         throw unverifiedNotFound('billUrl', out.status, code, message, out.unverified)
       if (code === 'NO_STATEMENT_EXIST') return { status: 'none' }
       if (code === 'STATEMENT_CREATING') return { status: 'creating' }
-      throw new PayApiError('billUrl', out.status, code, message)
+      throw new PayApiError('billUrl', out.status, code, message, out.verified === true)
     },
     async downloadBill(location) {
       const { status, bytes } = await o.download(location.downloadUrl)

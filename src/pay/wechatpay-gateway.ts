@@ -282,7 +282,7 @@ export function wechatpayGateway(o: WechatpayGatewayOptions): PayGateway {
     // the code it claims (NOT_FOUND, ORDER_NOT_EXIST …), which a caller could take for WeChat Pay's.
     if (out.status === 404 && !out.verified && code !== 'HTTP_ERROR')
       throw unverifiedNotFound(method, 404, code, message, out.unverified)
-    throw new PayApiError(method, out.status, code, message)
+    throw new PayApiError(method, out.status, code, message, out.verified === true)
   }
 
   return {

@@ -917,7 +917,8 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
         shop.gateway.jsapi = realJsapi
         if (fault === 'system_error')
           throw new PayApiError('jsapi', 500, 'SYSTEM_ERROR', '系统繁忙')
-        if (fault === 'refused') throw new PayApiError('jsapi', 403, 'NO_AUTH', '商户无权限')
+        // WeChat Pay's own answer: signed (verified)
+        if (fault === 'refused') throw new PayApiError('jsapi', 403, 'NO_AUTH', '商户无权限', true)
         await realJsapi(r) // WeChat Pay made the order, its answer was lost on the way
         throw new TypeError('fetch failed')
       }
@@ -953,6 +954,42 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(first.status).toBe(502)
     expect(first.json).toMatchObject({ code: 'PAYMENT_REFUSED', order: { status: 'closed' } })
     expect(await stock()).toBe(2)
+  })
+
+  it('keeps an order whose prepay got a 4xx WeChat Pay did not sign (a proxy’s timeout or block page) for the retry', async () => {
+    const stock = await ownProduct('prepay-proxy', { kind: 'flash_sale', stock: 2 })
+    const realJsapi = shop.gateway.jsapi
+    const unsigned: [number, string][] = [
+      [408, '<html><body>408 Request Timeout</body></html>'],
+      [403, '<html><body>403 Forbidden</body></html>'],
+    ]
+    for (const [status, page] of unsigned) {
+      const u = await login()
+      const clientKey = `tap-proxy-${status}`
+      shop.gateway.jsapi = async (r) => {
+        shop.gateway.jsapi = realJsapi
+        await realJsapi(r) // WeChat Pay made the order; a middlebox answered in its place
+        throw new PayApiError('jsapi', status, 'HTTP_ERROR', page, false)
+      }
+      let first: Awaited<ReturnType<typeof buy>>
+      try {
+        first = await buy(u.token, { sku: 'prepay-proxy', clientKey })
+      } finally {
+        shop.gateway.jsapi = realJsapi
+      }
+      expect(first.status, String(status)).toBe(503)
+      expect(first.json).toMatchObject({
+        code: 'PAYMENT_UNAVAILABLE',
+        order: { status: 'pending' },
+      })
+      const no = first.json.order.outTradeNo as string
+      // the retry gets the order WeChat Pay made, to pay
+      const retry = await buy(u.token, { sku: 'prepay-proxy', clientKey })
+      expect(retry.status).toBe(200)
+      expect(retry.json.order).toMatchObject({ outTradeNo: no, status: 'pending' })
+      expect(retry.json.payment.package).toBe(`prepay_id=${pay.order(no)?.prepayId}`)
+    }
+    expect(await stock()).toBe(0) // both units held by the pending orders
   })
 
   it('refunds a flagged order (paid another amount) against what WeChat Pay says was paid', async () => {

@@ -42,7 +42,6 @@ import {
   type PayGateway,
   type RequestPayment,
   type Transaction,
-  UNVERIFIED_NOT_FOUND,
 } from '../pay/gateway.js'
 import { randomToken } from '../wechat/crypto.js'
 import { activeMembership, onSale, priceFor, type ShopSettings } from './catalog.js'
@@ -329,17 +328,18 @@ async function prepay(
 }
 
 /**
- * Whether a prepay's error is WeChat Pay's own refusal (a documented 4xx business error: the
- * order was not created): not 429 FREQUENCY_LIMITED (retry), nor a 404 it did not sign; anything
- * else — 5xx SYSTEM_ERROR, a timeout, a lost or truncated answer, a bad signature — leaves open
- * whether it created the order.
+ * Whether a prepay's error is WeChat Pay's own refusal (a documented 4xx business error whose
+ * answer WeChat Pay signed: the order was not created): not 429 FREQUENCY_LIMITED (retry), nor any
+ * 4xx it did not sign — a proxy's or a middlebox's 408, 403 or 413 page, a bare 404 — which says
+ * nothing of what WeChat Pay did; anything else — 5xx SYSTEM_ERROR, a timeout, a lost or truncated
+ * answer, a bad signature — leaves open whether it created the order.
  */
 export const prepayRefused = (error: unknown) =>
   error instanceof PayApiError &&
+  error.verified &&
   error.status >= 400 &&
   error.status < 500 &&
-  error.status !== 429 &&
-  error.code !== UNVERIFIED_NOT_FOUND
+  error.status !== 429
 
 /**
  * pending → closed, releasing the group-buy seat and the unit of stock the order took, in one
