@@ -1022,6 +1022,41 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     expect(await row()).toMatchObject({ status: 'refunded', refunded_fen: local - 1 })
   })
 
+  it('keeps a refund whose 4xx answers WeChat Pay did not sign (a proxy’s page) requested: never ended failed', async () => {
+    const u = await login()
+    const order = await buy(u.token, { sku: 'vip-30' })
+    const no = order.json.order.outTradeNo as string
+    await pay.pay(no)
+    const proxied = {
+      ...shop.gateway,
+      refund: async () => {
+        throw new PayApiError('refund', 403, 'HTTP_ERROR', '<html>403 Forbidden</html>', false)
+      },
+    }
+    const t0 = new Date()
+    await requestRefund(get().db, proxied, shop.settings, {
+      outTradeNo: no,
+      amountFen: 100,
+      reason: '代理',
+      outRefundNo: `RP-${no}`,
+      now: t0,
+    })
+    let at = t0
+    for (let i = 2; i <= REFUND_MAX_ATTEMPTS + 1; i++) {
+      at = new Date(at.getTime() + refundRetryDelayMs(i - 1))
+      await sendRefund(get().db, proxied, shop.settings, `RP-${no}`, at)
+    }
+    // no answer of WeChat Pay's own: it may still be creating that refund — sent again, never
+    // failed (a failed refund stops holding the money: a re-issue could pay twice)
+    expect(
+      await get()
+        .db.selectFrom('refunds')
+        .select('status')
+        .where('out_refund_no', '=', `RP-${no}`)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ status: 'requested' })
+  })
+
   it('backs off a refund WeChat Pay keeps refusing, ends it failed, and never lets it hold newer ones', async () => {
     const u = await login()
     const order = await buy(u.token, { sku: 'vip-30' })
@@ -1031,7 +1066,7 @@ forEachDatabase('the mini-program shop and WeChat Pay, end to end', (get) => {
     const refusing = {
       ...shop.gateway,
       refund: async () => {
-        throw new PayApiError('refund', 403, 'NOT_ENOUGH', '基本账户余额不足')
+        throw new PayApiError('refund', 403, 'NOT_ENOUGH', '基本账户余额不足', true)
       },
     }
     const t0 = new Date()

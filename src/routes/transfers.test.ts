@@ -459,6 +459,24 @@ forEachDatabase(
       ])
     })
 
+    it('keeps a bill whose create got a 4xx page WeChat Pay did not sign (a proxy): not refused, sent again, no points back', async () => {
+      const u = await follower(5000)
+      await redeem(u.openid)
+      const row = await transferOf(u.id)
+      pay.faultTransferCreates({ status: 403, text: '<html><body>403 Forbidden</body></html>' })
+      await maintain()
+      // WeChat Pay may have the bill behind that page: not ended, its points not returned
+      expect(await transferOf(u.id)).toMatchObject({ state: 'pending', attempts: 1 })
+      expect(await pointsLedger(u.id)).toEqual([{ rule: 'redeem', delta: -5000 }])
+      try {
+        offset.ms = transferRetryDelayMs(1) + 1000
+        await maintain()
+      } finally {
+        offset.ms = 0
+      }
+      expect(pay.transfer(row.out_bill_no)).toBeDefined()
+    })
+
     it('keeps a refused bill when the query’s 404 is not WeChat Pay’s “no such bill” (a proxy): no points back for a bill that exists', async () => {
       const u = await follower(5000)
       await redeem(u.openid)

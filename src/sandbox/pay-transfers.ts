@@ -50,6 +50,8 @@ export type TransferCreateFault =
   | 'drop'
   /** Any refusal, nothing created. */
   | { status: number; code: string; message: string }
+  /** `text` as is, unsigned, nothing created — a proxy's error page (no answer of WeChat Pay's). */
+  | { status: number; text: string }
 
 /**
  * What the next query answers instead of the bill: an error answer of WeChat Pay's own shape
@@ -193,7 +195,10 @@ export function sandboxTransfers(ctx: TransferServerContext) {
         return true
       }
       if (fault && fault !== 'drop') {
-        ctx.error(res, fault.status, fault.code, fault.message)
+        if ('text' in fault) {
+          res.writeHead(fault.status, { 'content-type': 'text/html' })
+          res.end(fault.text)
+        } else ctx.error(res, fault.status, fault.code, fault.message)
         return true
       }
       if (!/^[A-Za-z0-9]{1,32}$/.test(no)) {

@@ -405,8 +405,9 @@ export const REFUND_POLL_AFTER_MS = 10 * 60_000
  * (SYSTEM_ERROR: WeChat Pay asks for the same number again), an answer whose signature did not
  * verify — leaves open whether it created the refund.
  */
+/** WeChat Pay's own refusal: a 4xx answer it signed (a proxy's unsigned page is no answer). */
 const refusedByWechatPay = (error: unknown) =>
-  error instanceof PayApiError && error.status >= 400 && error.status < 500
+  error instanceof PayApiError && error.verified && error.status >= 400 && error.status < 500
 
 /**
  * An `abnormal` refund waits on a person (apply-abnormal-refund, or 商户平台), who may take days:

@@ -129,8 +129,10 @@ async function sendFailed(
   const code = error instanceof PayApiError ? error.code : 'NO_ANSWER'
   const message =
     error instanceof PayApiError ? `${error.status} ${error.code} ${error.message}` : String(error)
+  // WeChat Pay's own refusal: a 4xx it signed (a proxy's unsigned page is no answer)
   const refused =
     error instanceof PayApiError &&
+    error.verified &&
     error.status >= 400 &&
     error.status < 500 &&
     !TRANSIENT_CODES.has(error.code)
