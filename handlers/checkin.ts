@@ -12,10 +12,19 @@ import { text } from '../src/wechat/reply.js'
 const hhmm = (minutes: number) =>
   `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`
 
-/** One line per monthly reward (累计签到) a check-in or make-up reached. */
-export function monthlyLines(ctx: BotContext, monthly: MonthlyOutcome | null): string[] {
+/**
+ * One line per monthly reward (累计签到) a check-in or make-up reached; `month` names the month (a
+ * make-up of a day in another month than today's: that month's reward, not 本月's).
+ */
+export function monthlyLines(
+  ctx: BotContext,
+  monthly: MonthlyOutcome | null,
+  month?: number,
+): string[] {
   return (monthly?.paid ?? []).map((p) =>
-    ctx.t('checkin.monthly', { days: p.days, bonus: p.points }),
+    month === undefined
+      ? ctx.t('checkin.monthly', { days: p.days, bonus: p.points })
+      : ctx.t('makeup.monthly', { month, days: p.days, bonus: p.points }),
   )
 }
 

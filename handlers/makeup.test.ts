@@ -76,4 +76,36 @@ forEachDatabase('补签 / makeup through the OA chat', (get) => {
       await server.close()
     }
   })
+  it('names the month of the filled day in a monthly reward a make-up of last month reached', async () => {
+    for (const [locale, openid, line] of [
+      ['zh-CN', 'o_makeup_oct', '10 月累计签到 3 天奖励 +50 积分 🎁'],
+      ['en', 'o_makeup_oct_en', '3 check-ins in month 10: bonus +50 points 🎁'],
+    ] as const) {
+      const clock = { at: new Date('2026-10-25T02:00:00Z'), now: () => clock.at }
+      const server = await startServer(get().db, {
+        clock,
+        config: testConfig({ CHECKIN_MONTHLY_REWARDS: '3:50', QUANZI_LOCALE: locale }),
+      })
+      try {
+        const wx = createPusher({
+          url: `${server.url}/wechat`,
+          account: SAFE_ACCOUNT,
+          now: () => clock.at.getTime(),
+        })
+        const say = async (text: string) => (await wx.text(openid, text)).reply!.Content as string
+        await wx.event(openid, 'subscribe')
+        await say('签到')
+        clock.at = new Date('2026-10-30T02:00:00Z')
+        await say('签到')
+        clock.at = new Date('2026-11-02T02:00:00Z')
+        await say('签到')
+        // October's third check-in, filled on 11-02: October's reward, not 本月 (November)'s
+        const reply = await say('补签 2026-10-31')
+        expect(reply.split('\n')).toContain(line)
+        expect(reply).not.toMatch(/本月|this month/)
+      } finally {
+        await server.close()
+      }
+    }
+  })
 })

@@ -67,7 +67,13 @@ export function register(router: Router): void {
           ? ctx.t('makeup.done', { day: r.day, cost: r.cost, streak: r.streak })
           : ctx.t('makeup.doneFree', { day: r.day, streak: r.streak }),
         ...r.bonuses.map((b) => ctx.t('checkin.bonus', { streak: b.streak, bonus: b.points })),
-        ...monthlyLines(ctx, r.monthly),
+        ...monthlyLines(
+          ctx,
+          r.monthly,
+          r.day.slice(0, 7) === localDay(now, ctx.community.timeZone).slice(0, 7)
+            ? undefined
+            : month(r.day),
+        ),
         ctx.t('makeup.quota', { month: month(r.day), used: r.used, limit: r.perMonth }),
         ctx.t('points.summary', { balance: r.balance, level }),
       ]

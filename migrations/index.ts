@@ -78,6 +78,7 @@ import * as m0077 from './0077_cs_window_refusals.js'
 import * as m0078 from './0078_order_expire_error.js'
 import * as m0079 from './0079_outbox_non_account_items.js'
 import * as m0080 from './0080_checkin_reminder_cancelled.js'
+import * as m0082 from './0082_points_taken_back_unearned.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -155,4 +156,5 @@ export const migrations: Record<string, Migration> = {
   '0078_order_expire_error': m0078,
   '0079_outbox_non_account_items': m0079,
   '0080_checkin_reminder_cancelled': m0080,
+  '0082_points_taken_back_unearned': m0082,
 }

@@ -24,6 +24,7 @@ import {
   reminderSource,
 } from './checkin-reminders.js'
 import { localDay, weekStart } from './community-time.js'
+import { levelByKey } from './levels.js'
 import { announceToRobots, type GroupRobots } from './moderation.js'
 import { notifyMember } from './notify.js'
 import { LANE } from './outbox.js'
@@ -547,7 +548,9 @@ async function checkinLaggards(
 }
 
 /**
- * Awards an activity's points to members who took part in an occurrence, once each. `period` may
+ * Awards an activity's points × each member's level multiplier (as a check-in's: the level perks
+ * say 签到与活动积分 N 倍) to members who took part in an occurrence, once each (`points` in each
+ * result: what the member got, 0 when not applied). `period` may
  * be any day of the occurrence: it is normalised to the occurrence's first day before the
  * once-per-member-and-occurrence key is made (a RangeError, and nothing awarded, for a malformed
  * date). Null when there is no such activity.
@@ -568,9 +571,16 @@ export async function awardParticipants(
   const activity = await findActivity(db, r.appid, r.key)
   if (!activity) return null
   const period = occurrenceOf(activity.cadence, r.period)
-  const results: { memberId: number; status: string }[] = []
+  const results: { memberId: number; status: string; points: number }[] = []
   if (activity.points === 0) return results
   for (const memberId of r.memberIds) {
+    // × the member's level multiplier, as a check-in's points (签到与活动积分 N 倍)
+    const member = await db
+      .selectFrom('members')
+      .select('level')
+      .where('id', '=', memberId)
+      .executeTakeFirst()
+    const points = activity.points * levelByKey(member?.level ?? 'bronze').multiplier
     const outcome = await changePoints(
       db,
       {
@@ -582,11 +592,15 @@ export async function awardParticipants(
         now: r.now,
         timeZone: r.timeZone,
       },
-      activity.points,
+      points,
     )
     if (outcome.status === 'applied')
       await awardBadges(db, memberId, { activity_awards: null }, { ...r, outbox: true })
-    results.push({ memberId, status: outcome.status })
+    results.push({
+      memberId,
+      status: outcome.status,
+      points: outcome.status === 'applied' ? outcome.delta : 0,
+    })
   }
   return results
 }

@@ -306,9 +306,10 @@ export async function cancelRedemption(
 
 /**
  * The cancellation itself, inside the caller's transaction with the member locked: issued →
- * cancelled, the points back through the ledger (key `refund:<redemption id>`, so once ever), the
- * unit of stock it took restored (`stock_taken`: once, with the status change). Null when the
- * redemption was not issued (already cancelled).
+ * cancelled, the points back through the ledger (key `refund:<redemption id>`, so once ever) into
+ * the lots they were spent from ({@link backToLots}), the unit of stock it took restored
+ * (`stock_taken`: once, with the status change). Null when the redemption was not issued (already
+ * cancelled).
  */
 export async function returnRedemption(
   trx: Transaction<Database>,
@@ -338,6 +339,7 @@ export async function returnRedemption(
     },
     r.cost,
   )
+  if (back.status === 'applied') await backToLots(trx, q.appid, q.redemptionId)
   // Only a unit it took (a reward redeemed while unlimited, limited since, gets none it never gave).
   if (r.stock_taken)
     await trx
@@ -347,4 +349,29 @@ export async function returnRedemption(
       .where('stock', 'is not', null)
       .execute()
   return back
+}
+
+/**
+ * Points a cancelled redemption gave back keep the expiry they had: the lots the spend took them from
+ * (`points_lot_uses`, recorded by the lots trigger: migrations/0082) get them back, and the lot the
+ * refund entry made gives them up — Σ lots' remaining stays the balance. Otherwise returning points
+ * would start their expiry over (redeem before they expire, cancel, repeat). A lot past its expiry
+ * meanwhile expires at the next run of the job, as it would have. A redemption from before
+ * migrations/0082 has no record: its points stay a new lot. Inside the caller's transaction, the
+ * member locked.
+ */
+async function backToLots(trx: Transaction<Database>, appid: string, redemptionId: number) {
+  await sql`with spend as (
+      select id from points_ledger where appid = ${appid} and idempotency_key = ${`redeem:${redemptionId}`}
+    ), uses as (
+      delete from points_lot_uses u using spend where u.spend_id = spend.id
+      returning u.lot_id, u.points
+    ), restored as (
+      update points_lots p set remaining = p.remaining + uses.points
+      from uses where p.ledger_id = uses.lot_id
+      returning uses.points
+    )
+    update points_lots set remaining = remaining - (select coalesce(sum(points), 0) from restored)
+    where ledger_id = (select id from points_ledger
+      where appid = ${appid} and idempotency_key = ${`refund:${redemptionId}`})`.execute(trx)
 }

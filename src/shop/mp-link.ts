@@ -203,6 +203,7 @@ async function linkOnce(db: Kysely<Database>, r: MpLinkRequest): Promise<MpLinkR
       .execute()
     await trx.updateTable('members').set({ purchase_count: 0 }).where('id', '=', old.id).execute()
     // Read under the lock: the release-points job may have released frozen points meanwhile.
+    // The balance moves as no earnings; the lifetime follows with the grants (moveGrants).
     const { points_balance: points } = await trx
       .selectFrom('members')
       .select('points_balance')
@@ -240,6 +241,7 @@ async function linkOnce(db: Kysely<Database>, r: MpLinkRequest): Promise<MpLinkR
       fromMemberId: old.id,
       toMemberId: target,
       idempotencyKey: `mp-link:${old.id}:${target}:frozen`,
+      lifetimeKey: `mp-link:${old.id}:${target}:lifetime`,
       reference: `member ${old.id}`,
       now: r.now,
       timeZone: r.timeZone,

@@ -352,13 +352,14 @@ forEachDatabase('points that follow the money, end to end', (get, name) => {
       membership_days_taken_back: 30,
     })
     expect(await me(u.token)).toMatchObject({ points: 0, membership: null })
-    // levels never go down: lifetime keeps what was released and granted
+    // lifetime loses all 130 the order earned, spent or not (migrations/0082): they were never
+    // earned; what else was released and granted stays
     const row = await get()
       .db.selectFrom('members')
       .select(['points_balance', 'points_lifetime'])
       .where('id', '=', u.id)
       .executeTakeFirstOrThrow()
-    expect(row).toEqual({ points_balance: 0, points_lifetime: 188 })
+    expect(row).toEqual({ points_balance: 0, points_lifetime: 58 })
     expect((await ledger(u.id)).filter((e) => e.rule === 'purchase_refund')).toEqual([
       { rule: 'purchase_refund', state: 'available', delta: -18 },
       { rule: 'purchase_refund', state: 'available', delta: -50 },

@@ -5,7 +5,9 @@
  * (POINTS_FREEZE_DAYS) ends; the `release-points` job then releases it (it becomes spendable and
  * counts as earned, for levels). A refund that succeeds takes back the refunded share of the points:
  * cancelled while still frozen, deducted from the balance after release — never below zero, the
- * part already spent recorded as the grant's `points_shortfall`. A refund of the whole order also
+ * part already spent recorded as the grant's `points_shortfall` — and, after release, taken from
+ * lifetime (and so the level and the weekly board) in full, spent or not: they were never earned
+ * (the refund entry's `earned` is negative, migrations/0082). A refund of the whole order also
  * takes back the membership days it bought (never ending the membership before now).
  *
  * Each step is one SQL function (migrations/0035) that locks the member first (the house lock
@@ -116,7 +118,7 @@ export async function takeBackPurchase(
     }
   }>`select quanzi_purchase_refund(${r.orderId}::bigint, ${r.refundId}::bigint,
     ${`refund ${r.outRefundNo}`}::text, ${r.now}::timestamptz, ${r.refundedFen}::integer,
-    ${r.paidFen}::integer) as outcome`.execute(db)
+    ${r.paidFen}::integer, ${LEVELS_JSON}::jsonb) as outcome`.execute(db)
   const o = rows[0]!.outcome
   if (o.status === 'no_grant') return { status: 'no_grant' }
   return {
@@ -132,7 +134,10 @@ export async function takeBackPurchase(
  * A mini-program member linked to an OA follower (mp-link.ts, in its transaction): its frozen points
  * move as a frozen − entry and a frozen + entry (`idempotencyKey` on both: they are in two accounts),
  * and every grant of its orders — frozen, released or cancelled — follows the orders to the
- * follower, so the release and later refunds reach the follower. Locks both members in id order.
+ * follower, so the release and later refunds reach the follower. Its lifetime moves too (an
+ * `mp_link_out` entry of earned −lifetime and an `mp_link_in` of +lifetime, both of delta 0, key
+ * `lifetimeKey`; migrations/0082), and the follower's level with it: a purchase released before
+ * the 绑定 counts for the follower's level as one released after it. Locks both members in id order.
  */
 export async function moveGrants(
   db: Db,
@@ -140,6 +145,8 @@ export async function moveGrants(
     fromMemberId: number
     toMemberId: number
     idempotencyKey: string
+    /** The key of the lifetime's move (two entries of delta 0, in two accounts). */
+    lifetimeKey: string
     reference: string
     now: Date
     timeZone: string
@@ -148,7 +155,8 @@ export async function moveGrants(
   const { rows } = await sql<{ moved: { frozen: number; grants: number } }>`
     select quanzi_purchase_grants_move(${m.fromMemberId}::bigint, ${m.toMemberId}::bigint,
       ${m.idempotencyKey}::text, ${m.reference}::text, ${m.now}::timestamptz,
-      ${localDay(m.now, m.timeZone)}::date) as moved`.execute(db)
+      ${localDay(m.now, m.timeZone)}::date, ${m.lifetimeKey}::text,
+      ${LEVELS_JSON}::jsonb) as moved`.execute(db)
   return rows[0]!.moved
 }
 

@@ -69,6 +69,8 @@ export const en: Record<MessageKey, string> = {
     'Streak broken? Send "makeup" to fill a missed day ({cost} {cost|point|points}, {left} left this month)',
   'checkin.monthly':
     '{days} {days|check-in|check-ins} this month: bonus +{bonus} {bonus|point|points} 🎁',
+  'makeup.monthly':
+    '{days} {days|check-in|check-ins} in month {month}: bonus +{bonus} {bonus|point|points} 🎁',
   'me.month': 'This month: {days} {days|check-in|check-ins}, {used}/{limit} make-ups',
   'points.summary': 'Points: {balance}, level: {level}',
   'points.next': '{missing} more points to reach {next}',

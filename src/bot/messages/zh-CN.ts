@@ -56,6 +56,7 @@ export const zhCN = {
   'checkin.makeupHint':
     '连续签到中断了？发送「补签」补上漏签的一天（{cost} 积分，本月还可补 {left} 次）',
   'checkin.monthly': '本月累计签到 {days} 天奖励 +{bonus} 积分 🎁',
+  'makeup.monthly': '{month} 月累计签到 {days} 天奖励 +{bonus} 积分 🎁',
   'me.month': '本月签到 {days} 天，已补签 {used}/{limit} 次',
   'points.summary': '当前积分 {balance}，等级 {level}',
   'points.next': '再获得 {missing} 积分即可升级为 {next}',
