@@ -297,8 +297,11 @@ forEachDatabase('community activities', (get, dbName) => {
         now,
         timeZone: TZ,
       })
-    expect(await direct('2026-11-29')).toEqual([{ memberId: m!.id, status: 'duplicate' }])
-    expect(await direct('2026-11-30')).toEqual([{ memberId: m!.id, status: 'applied' }])
+    expect(await direct('2026-11-29')).toEqual([
+      { memberId: m!.id, status: 'duplicate', points: 0 },
+    ])
+    // a bronze member: the activity's 10 × 1
+    expect(await direct('2026-11-30')).toEqual([{ memberId: m!.id, status: 'applied', points: 10 }])
     await expect(direct('2026-11-31')).rejects.toThrow(/^period: must be a calendar date/)
     expect((await award('2026-11-31')).status).toBe(400)
     const ledger = await get()

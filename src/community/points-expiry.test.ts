@@ -4,6 +4,7 @@ import { findJob } from '../../jobs/index.js'
 import { runScheduled } from '../../jobs/runner.js'
 import * as m0043 from '../../migrations/0043_points_expiry.js'
 import * as m0057 from '../../migrations/0057_cheaper_checkin.js'
+import * as m0082 from '../../migrations/0082_points_taken_back_unearned.js'
 import { forEachDatabase } from '../../test/databases.js'
 import { expectLedgerInvariant } from '../../test/points-invariant.js'
 import { testConfig } from '../../test/server.js'
@@ -323,8 +324,11 @@ forEachDatabase('points expiry', (get, dbName) => {
     await change(id, -110, new Date('2026-10-04T02:00:00Z'))
     const fifo = (await lots(id)).map((l) => l.remaining)
     const db = get().db as unknown as Kysely<unknown>
+    // 0082 builds on the lots (points_lot_uses, the trigger): taken down first, put back after
+    await m0082.down(db)
     await m0043.down(db)
     await m0043.up(db)
+    await m0082.up(db)
     // the same lots as FIFO spending left them, unstamped
     expect((await lots(id)).map((l) => l.remaining)).toEqual(fifo.filter((r) => r > 0))
     expect((await lots(id)).every((l) => l.expires === null)).toBe(true)
@@ -334,6 +338,7 @@ forEachDatabase('points expiry', (get, dbName) => {
   it('migration 0057 applies over existing lots: they keep spending FIFO, announcing and expiring', async () => {
     const db = get().db as unknown as Kysely<unknown>
     // Lots written and stamped before the migration (0056's functions and indexes) …
+    await m0082.down(db) // 0082 redefines the lots trigger 0057 replaced: taken down first
     await m0057.down(db)
     const id = await member()
     await change(id, 40, new Date('2026-06-01T02:00:00Z'))
@@ -343,6 +348,7 @@ forEachDatabase('points expiry', (get, dbName) => {
     await stampLots(get().db, { now: new Date('2026-06-03T05:00:00Z'), timeZone: TZ, settings })
     await change(id, 7, new Date('2026-06-04T02:00:00Z'))
     await m0057.up(db)
+    await m0082.up(db)
     // … and after it: the oldest first, then the notice and the expiry of what is left
     await change(id, -41, new Date('2026-06-05T02:00:00Z'))
     expect((await lots(id)).map((l) => l.remaining)).toEqual([0, 1, 5, 7])
