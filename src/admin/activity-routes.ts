@@ -9,7 +9,8 @@
  *   GET   activities/:key/signups?period=YYYY-MM-DD   confirmed and waitlisted, in order
  *   POST  activities/:key/award          { openids, period? } points for taking part, once each
  *
- * A `period` may be any day of the occurrence; it is read as the occurrence's first day.
+ * A `period` may be any day of the occurrence; it is read as the occurrence's first day. An award
+ * names an occurrence from the one the activity was created in to the current one (else 400).
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -70,6 +71,12 @@ export function activityAdminRoutes(o: OperatorDeps): Hono {
     const b = await parseBody(c, awardActivityInput)
     const result = await awardActivity(o, apiActor(c), { ...b, activity })
     if (result.status === 'unknown') throw unknownMembers(result.openids)
+    if (result.status === 'period')
+      throw new HTTPException(400, {
+        message: `period: must be an occurrence from ${result.first} to ${result.last}`,
+      })
+    // The API's token holder has no per-day limit (awardActivity is called without `dailyLimit`).
+    if (result.status === 'over_limit') throw new HTTPException(400, { message: 'over limit' })
     return c.json({ period: result.period, points: activity.points, results: result.results })
   })
   return app

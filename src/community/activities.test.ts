@@ -317,6 +317,37 @@ forEachDatabase('community activities', (get, dbName) => {
     ])
   })
 
+  it('awards only an occurrence that has started and is not older than the activity', async () => {
+    // Created on Wednesday the 25th: its first occurrence is the week of the 23rd, the current one.
+    const created = await admin('POST', '/activities', {
+      key: 'bounded',
+      name: '有界活动',
+      description: '只发已开始的场次',
+      cron: '0 20 * * 0',
+      cadence: 'weekly',
+      points: 100000,
+    })
+    expect(created.status).toBe(201)
+    const [m] = await members('o_bounded', 1)
+    const award = (period?: string) =>
+      admin('POST', '/activities/bounded/award', { openids: [m!.openid], period })
+    for (const period of ['2026-11-30', '2026-11-16', '2020-01-06']) {
+      const refused = await award(period)
+      expect(refused.status).toBe(400)
+      expect(refused.json).toEqual({
+        code: 'BAD_REQUEST',
+        message: 'period: must be an occurrence from 2026-11-23 to 2026-11-23',
+      })
+    }
+    expect((await award('2026-11-29')).json).toMatchObject({ results: [{ status: 'applied' }] })
+    const ledger = await get()
+      .db.selectFrom('points_ledger')
+      .select(['delta', 'reference'])
+      .where('member_id', '=', m!.id)
+      .execute()
+    expect(ledger).toEqual([{ delta: 100000, reference: '有界活动 2026-11-23' }])
+  })
+
   it('the opening reminder of a sign-up activity invites who can sign up; later ones remind sign-ups only', async () => {
     const db = get().db
     const t = translator('zh-CN')

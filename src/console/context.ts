@@ -100,6 +100,17 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<ConsoleEnv> {
 }
 
 /**
+ * Refuses (403) an operator with a per-day grant limit: what things are worth in points (points
+ * rules, an activity's points) is set by an owner or an operator without a limit — else the limit
+ * would bound the grants but not what a check-in or an award gives.
+ */
+export function refuseLimited(c: ConsoleContext): void {
+  const { role, dailyGrantLimit } = c.var.session.operator
+  if (role === 'operator' && dailyGrantLimit !== null)
+    throw new ConsoleRefusal(403, 'error.limited')
+}
+
+/**
  * The account a request is about: the form's or the query's `appid` when it is configured, else
  * the one the browser last chose (a cookie), else the first account (`consoleAccount`).
  */

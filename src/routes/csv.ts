@@ -1,12 +1,28 @@
 /**
- * CSV answers of the operator API (`format=csv`): a header row, one row per record, RFC 4180
- * quoting where a field needs it, `text/csv; charset=utf-8` and an attachment file name.
+ * CSV answers of the operator API (`format=csv`) and the console's exports — every CSV the server
+ * writes: a header row, one row per record, RFC 4180 quoting where a field needs it, text that
+ * would start a formula neutralised, `text/csv; charset=utf-8` and an attachment file name.
  */
 import type { Context } from 'hono'
 
-/** A CSV field: null → empty; quoted when it holds a comma, quote or line break. */
+/**
+ * A text cell a spreadsheet would run as a formula (Excel, WPS, LibreOffice — quoted or not): one
+ * beginning with `=`, `+`, `-`, `@`, a tab or a carriage return. A string that is just a number
+ * (`-5`, `-0.25`) is a figure, not a formula.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/
+const PLAIN_NUMBER = /^-?\d+(\.\d+)?$/
+
+/**
+ * A CSV field: null → empty; a text cell that would start a formula gets a leading `'` (OWASP's
+ * rule for CSV injection: shown as text, never evaluated) — numbers, and strings that are plain
+ * numbers, stay numbers; quoted when it holds a comma, quote or line break.
+ * @example csvField('=HYPERLINK("x")') // `"'=HYPERLINK(""x"")"`; csvField(-5) // '-5'
+ */
 export function csvField(value: string | number | boolean | null): string {
-  const text = value === null ? '' : String(value)
+  let text = value === null ? '' : String(value)
+  if (typeof value === 'string' && FORMULA_START.test(text) && !PLAIN_NUMBER.test(text))
+    text = `'${text}`
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 

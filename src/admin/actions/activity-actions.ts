@@ -1,13 +1,15 @@
 /** An operator makes and changes activities and awards points to who took part. */
-import type { Selectable } from 'kysely'
+import type { Selectable, Transaction } from 'kysely'
 import * as v from 'valibot'
 import type { Translate } from '../../bot/i18n.js'
 import { awardParticipants, occurrenceOf, periodOf } from '../../community/activities.js'
+import { levelByKey } from '../../community/levels.js'
 import type { Database } from '../../db/schema.js'
 import { day, int } from '../../routes/validate.js'
 import { membersByOpenid } from '../reads/members-by-openid.js'
 import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { isCron } from './campaign-input.js'
+import { type OverLimit, overDailyLimit } from './grant-limit.js'
 
 /** An activity row. */
 export type Activity = Selectable<Database['activities']>
@@ -107,21 +109,49 @@ export async function updateActivity(
   })
 }
 
-/** What an award did: per member, or the openids that name nobody (nothing awarded). */
+/** What an award did: per member, or why nothing was awarded. */
 export type AwardActivityResult =
   /** `results` is null only if the activity went away meanwhile. */
   | { status: 'awarded'; period: string; results: { memberId: number; status: string }[] | null }
+  /** Openids that name nobody. */
   | { status: 'unknown'; openids: string[] }
+  /** An occurrence before the activity's first or after the current one (`first`…`last`). */
+  | { status: 'period'; first: string; last: string }
+  | OverLimit
+
+/** Options of {@link awardActivity}. */
+export interface AwardActivityOptions {
+  /** The actor is a console operator whose per-day grant limit applies (grant-limit.ts). */
+  dailyLimit?: boolean
+}
+
+/**
+ * The occurrences an award may name: from the one the activity was created in to the current one.
+ * An occurrence that has not started has no participants yet, and one before the activity existed
+ * had none: without the bound, "once per occurrence" would allow an award per past day, week or
+ * month back to 1970.
+ */
+export function awardablePeriods(a: Activity, now: Date, timeZone: string) {
+  return {
+    first: periodOf(a.cadence, new Date(a.created_at), timeZone),
+    last: periodOf(a.cadence, now, timeZone),
+  }
+}
 
 /**
  * Awards the activity's points to the members for an occurrence (`period`: any day of it; default
- * the current one), once each, and audits `activity.award` after: each award commits on its own
- * (src/community/activities.ts), so a retry awards only who is still missing.
+ * the current one; from the activity's first occurrence to the current one,
+ * {@link awardablePeriods}), once each, and audits `activity.award` with the points it gave
+ * (`granted`), all in one transaction. With `dailyLimit` the operator is locked first and the
+ * points the award would give (the activity's points × the level multiplier of each member not
+ * awarded yet) are checked against their per-day limit, as a grant's are: grants and awards count
+ * together.
  */
 export async function awardActivity(
   deps: ActionDeps & { t?: Translate },
   actor: Actor,
   input: AwardActivityInput & { activity: Activity },
+  options: AwardActivityOptions = {},
 ): Promise<AwardActivityResult> {
   const { activity: a, ...b } = input
   const appid = a.appid
@@ -131,18 +161,68 @@ export async function awardActivity(
   const period = b.period
     ? occurrenceOf(a.cadence, b.period)
     : periodOf(a.cadence, now, deps.timeZone)
-  const step = {
-    appid,
-    actor,
-    action: 'activity.award',
-    target: a.key,
-    now,
-    commit: 'after' as const,
-  } satisfies AuditedStep
-  return auditedAction<AwardActivityResult>(deps.db, step, async (db) => {
+  const bounds = awardablePeriods(a, now, deps.timeZone)
+  if (period < bounds.first || period > bounds.last) return { status: 'period', ...bounds }
+  const step = { appid, actor, action: 'activity.award', target: a.key, now } satisfies AuditedStep
+  return auditedAction<AwardActivityResult>(deps.db, step, async (trx) => {
     const memberIds = members.map((m) => m.id)
+    if (options.dailyLimit) {
+      const due = () => pointsDue(trx, a, period, memberIds)
+      const over = await overDailyLimit(trx, actor.name, due, now, deps.timeZone)
+      if (over) return { result: over }
+    }
+    await lockMembers(trx, memberIds)
     const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone, t: deps.t }
-    const results = await awardParticipants(db, r)
-    return { result: { status: 'awarded', period, results }, details: { ...b, period } }
+    const results = await awardParticipants(trx, r)
+    const granted = (results ?? []).reduce((sum, x) => sum + x.points, 0)
+    return { result: { status: 'awarded', period, results }, details: { ...b, period, granted } }
   })
+}
+
+/** Locks the members in one order (by id), so two awards naming the same members never deadlock. */
+async function lockMembers(trx: Transaction<Database>, ids: number[]) {
+  return trx
+    .selectFrom('members')
+    .select(['id', 'level'])
+    .where('id', 'in', ids)
+    .orderBy('id')
+    .forUpdate()
+    .execute()
+}
+
+/**
+ * What an award would give (awardParticipants): the activity's points × the level multiplier of
+ * each member not awarded this occurrence yet — with the activity and the members locked, so the
+ * award gives exactly this.
+ */
+async function pointsDue(
+  trx: Transaction<Database>,
+  a: Activity,
+  period: string,
+  memberIds: number[],
+): Promise<number> {
+  const points = await activityPoints(trx, a.id)
+  const locked = await lockMembers(trx, memberIds)
+  const keys = memberIds.map((id) => `activity:${a.id}:${period}:${id}`)
+  const done = await trx
+    .selectFrom('points_ledger')
+    .select('idempotency_key')
+    .where('appid', '=', a.appid)
+    .where('idempotency_key', 'in', keys)
+    .execute()
+  const awarded = new Set(done.map((d) => d.idempotency_key))
+  return locked
+    .filter((m) => !awarded.has(`activity:${a.id}:${period}:${m.id}`))
+    .reduce((sum, m) => sum + points * levelByKey(m.level).multiplier, 0)
+}
+
+/** The activity's points, its row locked: no edit changes them before the award commits. */
+async function activityPoints(trx: Transaction<Database>, id: number): Promise<number> {
+  const row = await trx
+    .selectFrom('activities')
+    .select('points')
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
+  return row?.points ?? 0
 }

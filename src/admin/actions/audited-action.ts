@@ -33,7 +33,7 @@ export interface AuditedStep {
   now: Date
   /**
    * `'after'`: the work commits on its own — it locks and commits in its own transaction(s) (a
-   * redemption cancellation, activity awards) or calls WeChat or WeChat Pay, which no transaction
+   * redemption cancellation) or calls WeChat or WeChat Pay, which no transaction
    * may be held across — and the entry is written right after it returns. Default `'with'`: the
    * work runs in a transaction that the entry joins.
    */

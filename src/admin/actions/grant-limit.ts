@@ -1,6 +1,6 @@
 /**
  * The console operator's per-day grant limit (`operators.daily_grant_limit`, role operator only),
- * checked inside the grant's transaction.
+ * checked inside the grant's (or activity award's) transaction: grants and awards count together.
  *
  * Concurrency: the check locks the operator's row (`for update`) before summing today's grants from
  * the audit log, and the grant's own audit entry is written in the same transaction. Two grants by
@@ -24,11 +24,14 @@ export interface OverLimit {
  * Locks the console operator named `operator` and answers whether granting `delta` more points
  * today would pass their limit; null when it would not, when they have no limit, are not of role
  * operator, or `delta` is a deduction. An unknown or disabled operator is refused as limit 0.
+ * `delta` may be a function, called after the operator is locked and only when they have a limit
+ * (an award locks its members and counts what it would give there: operator first, then members,
+ * the order a grant locks them in).
  */
 export async function overDailyLimit(
   trx: Transaction<Database>,
   operator: string,
-  delta: number,
+  delta: number | (() => Promise<number>),
   now: Date,
   timeZone: string,
 ): Promise<OverLimit | null> {
@@ -39,9 +42,11 @@ export async function overDailyLimit(
     .forUpdate()
     .executeTakeFirst()
   if (!row || row.disabled) return { status: 'over_limit', limit: 0, granted: 0 }
-  if (delta <= 0 || row.role !== 'operator' || row.daily_grant_limit === null) return null
+  if (row.role !== 'operator' || row.daily_grant_limit === null) return null
+  const wanted = typeof delta === 'number' ? delta : await delta()
+  if (wanted <= 0) return null
   const granted = await grantedToday(trx, operator, now, timeZone)
-  return granted + delta > row.daily_grant_limit
+  return granted + wanted > row.daily_grant_limit
     ? { status: 'over_limit', limit: row.daily_grant_limit, granted }
     : null
 }

@@ -79,6 +79,8 @@ export const zhCN = {
   'activities.error.status': '状态无效',
   'activities.error.form': '请修改标出的内容后再提交',
   'activities.error.period': '场次须为存在的日期 YYYY-MM-DD',
+  'activities.error.awardPeriod':
+    '只能为已开始的场次发放：{first} 至 {last}（从活动创建时的场次到本场）',
   'activities.error.noMembers': '请至少选择或填写一位参与者',
   'activities.error.tooMany': '一次最多发放 1000 人',
   'activities.error.unknown': '这些 openid 不是本公众号的会员，未发放：{openids}',
@@ -169,6 +171,8 @@ export const en: Record<keyof typeof zhCN, string> = {
   'activities.error.status': 'Unknown status',
   'activities.error.form': 'Correct the marked fields and send again',
   'activities.error.period': 'The occurrence must be a date that exists, YYYY-MM-DD',
+  'activities.error.awardPeriod':
+    'Points go only to an occurrence that has started: {first} to {last} (from the one the activity was created in to the current one)',
   'activities.error.noMembers': 'Pick or enter at least one participant',
   'activities.error.tooMany': 'At most 1000 members at a time',
   'activities.error.unknown': 'Not members of this account, nothing awarded: {openids}',

@@ -10,9 +10,12 @@ import { createRouter } from '../../../handlers/index.js'
 import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
+import { grantedToday } from '../../admin/reads/operator-grants.js'
+import { effectiveRules } from '../../admin/reads/point-rules.js'
 import { createApp } from '../../app.js'
 import { signUp } from '../../community/activities.js'
 import { silentLogger } from '../../logger.js'
+import { addOperator } from '../operators.js'
 
 const appid = SAFE_ACCOUNT.appid
 const TZ = 'Asia/Shanghai'
@@ -276,5 +279,74 @@ forEachDatabase('console: activities', (get) => {
       expect.objectContaining({ actor: 'op1', target: 'duo' }),
       expect.objectContaining({ actor: 'op1', target: 'duo' }),
     ])
+  })
+
+  it("counts a limited operator's awards against their daily limit, awards only started occurrences, and leaves points values to owners and unlimited operators", async () => {
+    await addOperator(db(), {
+      name: 'op2',
+      role: 'operator',
+      password: 'op2-password',
+      dailyGrantLimit: 100,
+      now: clock.now(),
+    })
+    const op2 = await signIn(app, 'op2')
+    const limited = '你的账号设有每日发放上限，不能修改积分数值'
+    const worth = { ...duo, cadence: 'daily', capacity: '', points: '100000' }
+    // Setting what an activity is worth: refused (403), nothing created or changed.
+    const big = await post('/console/activities', { ...worth, key: 'big' }, op2)
+    expect(big.status).toBe(403)
+    expect(await big.text()).toContain(limited)
+    expect(await activity('big')).toBeUndefined()
+    expect(
+      (await post('/console/activities', { ...worth, key: 'free', points: '0' }, op2)).status,
+    ).toBe(303)
+    const raise = await post('/console/activities/free', { ...worth, status: 'open' }, op2)
+    expect(raise.status).toBe(403)
+    expect(await activity('free')).toMatchObject({ points: 0 })
+    const rule = await post('/console/rewards/rules/checkin', { points: '100000' }, op2)
+    expect(rule.status).toBe(403)
+    expect(await rule.text()).toContain(limited)
+    const checkin = (await effectiveRules(db(), appid)).find((r) => r.rule === 'checkin')
+    expect(checkin?.points).not.toBe(100000)
+    // An operator without a limit sets it.
+    expect(
+      (await post('/console/activities', { ...worth, key: 'paid', points: '60' })).status,
+    ).toBe(303)
+
+    const m1 = await member('o_m1')
+    await member('o_m2')
+    const award = (fields: Record<string, string>) =>
+      post('/console/activities/paid/award', { period: '2026-11-20', ...fields }, op2)
+    // A silver member gets the points × 2: 120 would pass the limit on its own.
+    await db()
+      .insertInto('members')
+      .values({ appid, openid: 'o_m3', level: 'silver', first_seen_at: clock.now() })
+      .execute()
+    const silver = await award({ others: 'o_m3' })
+    expect(silver.status).toBe(400)
+    expect(await silver.text()).toContain('超出你的每日发放上限：今天已发 0，上限 100')
+    expect((await award({ others: 'o_m1' })).status).toBe(303)
+    // 60 awarded today: another 60 would pass the limit of 100.
+    const over = await award({ others: 'o_m2' })
+    expect(over.status).toBe(400)
+    expect(await over.text()).toContain('超出你的每日发放上限：今天已发 60，上限 100')
+    // An award already given counts nothing.
+    expect((await award({ others: 'o_m1' })).headers.get('location')).toContain('applied=0')
+    for (const period of ['2026-11-21', '2026-11-19', '2020-01-06']) {
+      const refused = await award({ others: 'o_m2', period })
+      expect(refused.status).toBe(400)
+      expect(await refused.text()).toContain('只能为已开始的场次发放：2026-11-20 至 2026-11-20')
+    }
+    const ledger = await db()
+      .selectFrom('points_ledger')
+      .select(['member_id', 'delta'])
+      .where('rule', '=', 'activity_paid')
+      .execute()
+    expect(ledger).toEqual([{ member_id: m1, delta: 60 }])
+    expect(await grantedToday(db(), 'op2', clock.now(), TZ)).toBe(60)
+    const awards = await audits('activity.award')
+    expect(
+      awards.filter((a) => a.actor === 'op2').map((a) => JSON.parse(a.details).granted),
+    ).toEqual([60, 0])
   })
 })

@@ -15,6 +15,7 @@ import {
   actorOf,
   type ConsoleContext,
   type ConsoleDeps,
+  refuseLimited,
   requireRole,
 } from '../context.js'
 import type { ConsolePage } from '../page.js'
@@ -200,6 +201,7 @@ export const activitiesPage: ConsolePage = {
       const values = readForm(await c.req.parseBody())
       const parsed = v.safeParse(createActivityInput, createBody(values))
       if (!parsed.success) return newForm(c, values, formErrors(parsed.issues), 400)
+      if (parsed.output.points > 0) refuseLimited(c)
       const actor = actorOf(c)
       const row = await createActivity(deps, actor, { ...parsed.output, appid })
       if (!row) return newForm(c, values, { key: 'activities.error.keyTaken' }, 400)

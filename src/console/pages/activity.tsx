@@ -24,6 +24,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  refuseLimited,
   requireRole,
 } from '../context.js'
 import type { MessageKey } from '../i18n.js'
@@ -243,6 +244,7 @@ export const activityPage: ConsolePage = {
           form: { values, errors: formErrors(parsed.issues) },
           status: 400,
         })
+      if (parsed.output.points !== undefined) refuseLimited(c)
       const changed = Object.keys(parsed.output).length > 0
       if (changed) {
         const actor = actorOf(c)
@@ -268,9 +270,23 @@ export const activityPage: ConsolePage = {
       }
       const actor = actorOf(c)
       const withT = { ...deps, t: translator(deps.locale) }
-      const result = await awardActivity(withT, actor, { ...parsed.output, activity: a })
+      const result = await awardActivity(
+        withT,
+        actor,
+        { ...parsed.output, activity: a },
+        { dailyLimit: true },
+      )
       if (result.status === 'unknown')
         return refuse('activities.error.unknown', { openids: result.openids.join('，') })
+      if (result.status === 'period')
+        return refuse('activities.error.awardPeriod', { first: result.first, last: result.last })
+      if (result.status === 'over_limit') {
+        const { fmt } = c.var
+        return refuse('member.grant.overLimit', {
+          granted: fmt.count(result.granted),
+          limit: fmt.count(result.limit),
+        })
+      }
       const results = result.results ?? []
       const applied = results.filter((r) => r.status === 'applied').length
       return c.redirect(

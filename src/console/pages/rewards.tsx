@@ -19,6 +19,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  refuseLimited,
   requireRole,
 } from '../context.js'
 import type { MessageKey, Translate } from '../i18n.js'
@@ -265,6 +266,7 @@ export const rewardsPage: ConsolePage = {
     app.get(PATH, (c) => show(c, deps))
 
     app.post(`${PATH}/rules/:rule`, requireRole('owner', 'operator'), async (c) => {
+      refuseLimited(c)
       const appid = accountOf(c)
       const rule = c.req.param('rule')
       const rules = await effectiveRules(deps.db, appid)
