@@ -49,7 +49,7 @@ export const en: Record<MessageKey, string> = {
   'error.viewer': 'Your role is viewer: you cannot take actions.',
   'error.ownerOnly': 'Only an owner can do this.',
   'error.limited':
-    'Your account has a daily grant limit: you cannot change what things are worth in points (points rules, activity points); ask an owner or an operator without a limit.',
+    'Your account has a daily grant limit: you cannot change what things are worth in points (points rules, activity points, what a reward costs); ask an owner or an operator without a limit.',
   'error.notFound': 'No such page.',
   'error.internal': 'Something went wrong; try again later.',
   'error.input': 'Invalid input: {reason}',

@@ -21,6 +21,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  refuseLimited,
   requireRole,
 } from '../context.js'
 import type { Format } from '../format.js'
@@ -268,6 +269,8 @@ export const rewardCatalogPage: ConsolePage = {
     app.get(PATH, (c) => show(c, deps))
 
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
+      // A new reward sets what points are worth (its cost, a cashback): not an operator with a limit.
+      refuseLimited(c)
       const appid = accountOf(c)
       const values = readForm(await c.req.parseBody())
       const parsed = v.safeParse(createRewardInput, {
@@ -301,7 +304,10 @@ export const rewardCatalogPage: ConsolePage = {
       const now = formOf(reward)
       const body: Record<string, unknown> = {}
       if (values.name !== now.name) body.name = values.name
-      if (values.cost !== now.cost) body.cost = required(values.cost)
+      if (values.cost !== now.cost) {
+        refuseLimited(c)
+        body.cost = required(values.cost)
+      }
       // Only a stock the operator changed: redemptions may have lowered it since the form was shown.
       if (values.stock !== values.stockShown) body.stock = nullable(values.stock)
       if (values.perMemberLimit !== now.perMemberLimit)

@@ -19,6 +19,7 @@ import { SAFE_ACCOUNT } from '../../../test/server.js'
 import { effectiveRules } from '../../admin/reads/point-rules.js'
 import { changePoints } from '../../community/points-ledger.js'
 import { redeem } from '../../community/rewards.js'
+import { addOperator } from '../operators.js'
 
 const appid = SAFE_ACCOUNT.appid
 const TZ = 'Asia/Shanghai'
@@ -223,6 +224,44 @@ forEachDatabase('console: rewards', (get) => {
     expect(await reward(7)).toMatchObject({ name: '定制马克杯', cost: 300, enabled: false })
     expect(await audits('reward.update')).toHaveLength(2)
     expect((await post('/console/rewards/catalog/99', { name: 'x', cost: '1' })).status).toBe(404)
+  })
+
+  it('leaves what a reward costs to owners and operators without a grant limit', async () => {
+    await addOperator(db(), {
+      name: 'op_limited',
+      role: 'operator',
+      password: 'op_limited-password',
+      dailyGrantLimit: 100,
+      now: clock.now(),
+    })
+    const limited = await signIn(app, 'op_limited')
+    const refusal = '你的账号设有每日发放上限，不能修改积分数值'
+    // a reward for 1 point (a 50元返现 among them) would turn the limit's 100 into money
+    const create = await post(
+      '/console/rewards/catalog',
+      { code: '8', name: '一分钱返现', cost: '1', cashback: '50' },
+      limited,
+    )
+    expect(create.status).toBe(403)
+    expect(await create.text()).toContain(refusal)
+    expect(await reward(8)).toBeUndefined()
+    const before = (await reward(1))!
+    const cheaper = await post(
+      '/console/rewards/catalog/1',
+      { name: before.name, cost: '1', enabled: '1' },
+      limited,
+    )
+    expect(cheaper.status).toBe(403)
+    expect(await reward(1)).toMatchObject({ cost: before.cost })
+    // anything but the cost is theirs to edit
+    const rename = await post(
+      '/console/rewards/catalog/1',
+      { name: `${before.name}（新）`, cost: String(before.cost), enabled: '1' },
+      limited,
+    )
+    expect(rename.status).toBe(303)
+    expect(await reward(1)).toMatchObject({ name: `${before.name}（新）`, cost: before.cost })
+    await db().updateTable('rewards').set({ name: before.name }).where('code', '=', 1).execute()
   })
 
   it('finds a redemption by its code and cancels it after confirming: points back, audited', async () => {
