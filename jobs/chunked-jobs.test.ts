@@ -316,7 +316,7 @@ forEachDatabase('chunked jobs', (get, dbName) => {
     expect(whole).toEqual({ runs: 1, enqueued: 48 })
     const expected = await outcome()
     expect(expected.recipients).toHaveLength(60)
-    expect(expected.status).toBe('finished')
+    expect(expected.status).toBe('running') // a one-shot whose pushes are queued
     await db.deleteFrom('push_outbox').where('source', 'like', source).execute()
     await db.deleteFrom('campaign_recipients').where('campaign_id', '=', campaign.id).execute()
     await db.deleteFrom('campaign_runs').where('campaign_id', '=', campaign.id).execute()

@@ -22,8 +22,9 @@ const MARK_OVERLAP_MS = 5 * 60_000
 
 /**
  * Marks recipients who were active (any member action but opting out: {@link convertingActivity})
- * or bought something within the campaign's conversion window after their push — and, apart from
- * that, those who redeemed a reward in it (`redeemed_at`, the first such redemption, even one
+ * or bought something within the campaign's conversion window after their push was sent (a push
+ * held, cancelled, failed or still queued converts no one) — and, apart from that, those who
+ * redeemed a reward in it (`redeemed_at`, the first such redemption, even one
  * cancelled later). Activity and purchases count once a minute old ({@link CONVERSION_SETTLE_MS}:
  * a 退订 commits its activity a moment before its opt-out); the first of them after the push is
  * the conversion, set once. Incremental: only members active (or buying) since the last mark —
@@ -51,27 +52,31 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
     const settled = settledBy(now)
     const { rows } = await sql<{ n: number }>`
       with moved as (
-        select id, last_active_at, last_purchased_at, marketing_opted_out_at from members
+        select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
         where last_active_at > ${since}
         union
-        select id, last_active_at, last_purchased_at, marketing_opted_out_at from members
+        select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
         where last_purchased_at > ${since}
       ), active as (
-        select id, ${convertingActivity('moved', settled)} as active_at,
+        select id, openid, ${convertingActivity('moved', settled)} as active_at,
           case when last_purchased_at <= ${settled}::timestamptz then last_purchased_at end
             as purchased_at
         from moved
       ), converted as (
+        -- only a push that was sent, from when it was sent (one held, cancelled or failed reached
+        -- no one): its outbox item by its key (appid, source, openid)
         update campaign_recipients r
         set converted_at = least(
-          case when a.active_at > r.enqueued_at then a.active_at end,
-          case when a.purchased_at > r.enqueued_at then a.purchased_at end)
-        from active a, campaigns c
+          case when a.active_at > o.sent_at then a.active_at end,
+          case when a.purchased_at > o.sent_at then a.purchased_at end)
+        from active a, campaigns c, push_outbox o
         where r.member_id = a.id and c.id = r.campaign_id
           and r.outcome = 'enqueued' and r.converted_at is null
           and r.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
-          and r.enqueued_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
-          and (a.active_at > r.enqueued_at or a.purchased_at > r.enqueued_at)
+          and o.appid = c.appid and o.source = r.outbox_source and o.openid = a.openid
+          and o.status = 'sent'
+          and o.sent_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
+          and (a.active_at > o.sent_at or a.purchased_at > o.sent_at)
         returning 1
       )
       select count(*)::int as n from converted`.execute(trx)
@@ -85,8 +90,12 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
           and o.redeemed_at is null and o.enqueued_at < d.created_at
           and o.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
         join campaigns c on c.id = o.campaign_id
+        join members m on m.id = o.member_id
+        -- as conversions: only after a push that was sent
+        join push_outbox p on p.appid = c.appid and p.source = o.outbox_source
+          and p.openid = m.openid and p.status = 'sent' and p.sent_at < d.created_at
         where d.created_at > ${since}
-          and d.created_at <= o.enqueued_at + make_interval(days => c.conversion_days)
+          and d.created_at <= p.sent_at + make_interval(days => c.conversion_days)
         group by o.campaign_id, o.slot, o.member_id
       ) x
       where r.campaign_id = x.campaign_id and r.slot = x.slot and r.member_id = x.member_id`.execute(

@@ -352,13 +352,23 @@ forEachDatabase('campaigns', (get, dbName) => {
     clock.at = new Date('2026-11-25T15:30:00Z')
     const [first, second] = await Promise.all([dispatch(), dispatch()])
     expect(first.enqueued + second.enqueued).toBe(40)
-    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // finished (one-shot)
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // its one run is enqueued
     // quiet until 08:00
     const before = wx.sentCount()
     await drain()
     expect(wx.sentCount()).toBe(before)
+    // its pushes queued, the one-shot runs on (it can be paused or finished); it ends with them
+    const status = () =>
+      get()
+        .db.selectFrom('campaigns')
+        .select('status')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    expect(await status()).toEqual({ status: 'running' })
     clock.at = new Date('2026-11-26T00:00:00Z')
     await drain()
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 })
+    expect(await status()).toEqual({ status: 'finished' })
     const sent = wx.sent.filter((s) => s.touser.startsWith(`o_ab_${dbName}_`))
     expect(sent).toHaveLength(40)
     expect(new Set(sent.map((s) => s.touser)).size).toBe(40)
@@ -689,9 +699,43 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect(sentTo()).toHaveLength(6)
     expect(new Set(sentTo().map((s) => s.touser)).size).toBe(6)
     expect(await runOf(id)).toMatchObject({ status: 'enqueued', cursor: ids[5] })
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // its pushes settled: it ends
     expect((await admin('GET', `/campaigns/${id}/report`)).json.campaign).toMatchObject({
       status: 'finished',
     })
+  })
+
+  it('a one-shot whose pushes wait for the quiet hours can still be paused and finished: finish cancels them', async () => {
+    const { audience } = await groupAudience('quiet', 4)
+    // 23:00 in Shanghai: enqueued, held until 08:00
+    clock.at = new Date('2026-12-13T15:00:00Z')
+    const id = await launch({ name: '夜里', audience, schedule: { at: '2026-12-13T15:00:00Z' } })
+    expect(await dispatch()).toEqual({ runs: 1, enqueued: 4 })
+    expect((await runOf(id)).status).toBe('enqueued')
+    expect((await admin('GET', `/campaigns/${id}/report`)).json.campaign).toMatchObject({
+      status: 'running',
+    })
+    const paused = await admin('POST', `/campaigns/${id}/pause`)
+    expect([paused.status, paused.json]).toMatchObject([
+      200,
+      { status: 'paused', outbox: { held: 4 } },
+    ])
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // held: not ended
+    const resumed = await admin('POST', `/campaigns/${id}/resume`)
+    expect(resumed.json).toMatchObject({ status: 'running', outbox: { released: 4 } })
+    expect(await dispatch()).toEqual({ runs: 0, enqueued: 0 }) // sent once: not again
+    const finished = await admin('POST', `/campaigns/${id}/finish`)
+    expect([finished.status, finished.json]).toMatchObject([
+      200,
+      { status: 'finished', outbox: { cancelled: 4 }, runsStopped: 0 },
+    ])
+    clock.at = new Date('2026-12-14T00:00:00Z') // 08:00
+    await drain()
+    expect(wx.sent.some((s) => s.touser.startsWith(`o_quiet_${dbName}_`))).toBe(false)
+    const report = await admin('GET', `/campaigns/${id}/report`)
+    expect(report.json.variants).toMatchObject([
+      { enqueued: 4, sent: 0, withdrawn: { optedOut: 0, cancelled: 4 }, queued: 0 },
+    ])
   })
 
   it('finishing stops the run within one batch and cancels its queued pushes; the run is never resumed', async () => {
@@ -757,6 +801,7 @@ forEachDatabase('campaigns', (get, dbName) => {
       conversionDays: 2,
     })
     expect((await dispatch()).enqueued).toBe(4)
+    await drain() // sent at 02:00: conversions count from then
     const set = (i: number, fields: Record<string, Date>) =>
       get().db.updateTable('members').set(fields).where('id', '=', ids[i]!).execute()
     const converted = async () =>
@@ -795,6 +840,63 @@ forEachDatabase('campaigns', (get, dbName) => {
     expect(watermark.marked_at).toEqual(new Date('2026-12-23T00:02:00Z'))
   })
 
+  it('counts a conversion only after a push that was sent: not while it is held, nor for one that failed', async () => {
+    const { audience, ids } = await groupAudience('unsent', 4, {
+      last_active_at: new Date('2026-12-01T00:00:00Z'),
+    })
+    // 23:00 in Shanghai: the 4 pushes wait for 08:00
+    clock.at = new Date('2026-12-21T15:00:00Z')
+    const id = await launch({
+      name: '未发送不算',
+      audience,
+      schedule: { at: '2026-12-21T15:00:00Z' },
+      conversionDays: 2,
+    })
+    expect((await dispatch()).enqueued).toBe(4)
+    const set = (i: number, at: string) =>
+      get()
+        .db.updateTable('members')
+        .set({ last_active_at: new Date(at) })
+        .where('id', '=', ids[i]!)
+        .execute()
+    const report = async () =>
+      (await campaignReport(get().db, id)).variants.map((v) => ({
+        sent: v.sent,
+        failed: v.failed,
+        converted: v.converted,
+        rate: v.conversionRate,
+      }))
+    // active at 23:30 (积分, a check-in…) while every push is held: nobody received one
+    await set(0, '2026-12-21T15:30:00Z')
+    expect(await markConversions(get().db, new Date('2026-12-21T15:40:00Z'))).toBe(0)
+    expect(await report()).toEqual([{ sent: 0, failed: 0, converted: 0, rate: 0 }])
+    // 08:00: three are sent, WeChat refuses one for good
+    clock.at = new Date('2026-12-22T00:00:00Z')
+    wx.fault('template.send', { errcode: 40037, errmsg: 'invalid template_id' })
+    await drain()
+    const failed = await get()
+      .db.selectFrom('push_outbox')
+      .innerJoin('members', 'members.openid', 'push_outbox.openid')
+      .select('members.id')
+      .where('push_outbox.source', 'like', `campaign:${id}:%`)
+      .where('push_outbox.status', '=', 'failed')
+      .executeTakeFirstOrThrow()
+    const failedAt = ids.indexOf(failed.id)
+    // everyone is active after 08:00: the three who received it convert, the failed one does not
+    for (let i = 0; i < 4; i++) await set(i, '2026-12-22T01:00:00Z')
+    expect(await markConversions(get().db, new Date('2026-12-22T01:10:00Z'))).toBe(3)
+    expect(await report()).toEqual([{ sent: 3, failed: 1, converted: 3, rate: 0.75 }])
+    const converted = await get()
+      .db.selectFrom('campaign_recipients')
+      .select(['member_id', 'converted_at'])
+      .where('campaign_id', '=', id)
+      .where('converted_at', 'is not', null)
+      .execute()
+    expect(converted.map((r) => r.member_id).sort()).toEqual(
+      ids.filter((_, i) => i !== failedAt).sort(),
+    )
+  })
+
   it('does not count a 退订 answering the push as a conversion, even when the mark comes between its receive and its opt-out; acting again converts', async () => {
     const { audience, ids } = await groupAudience('quit', 4, {
       last_active_at: new Date('2026-12-01T00:00:00Z'),
@@ -807,6 +909,7 @@ forEachDatabase('campaigns', (get, dbName) => {
       conversionDays: 3,
     })
     expect((await dispatch()).enqueued).toBe(4)
+    await drain()
     // the bot's 签到 and 退订 through the real webhook; `between` runs after a push's receive
     // (which moves last_active_at) and before its handler (which opts out)
     let between = async () => {}

@@ -228,6 +228,21 @@ export async function dispatchCampaigns(
     .selectFrom('campaigns')
     .select(['id', 'schedule_cron', 'run_at'])
     .where('status', 'in', LIVE)
+    // a one-shot whose run was enqueued is only waiting for its pushes to settle
+    .where((eb) =>
+      eb.or([
+        eb('run_at', 'is', null),
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('campaign_runs as r')
+              .select('r.slot')
+              .whereRef('r.campaign_id', '=', 'campaigns.id')
+              .where('r.status', '<>', 'enqueuing'),
+          ),
+        ),
+      ]),
+    )
     .execute()
   // A slot of `null`: due as the campaign reads when its run is claimed (it may have been edited).
   const work: { id: number; slot: Date | null }[] = []
@@ -254,7 +269,69 @@ export async function dispatchCampaigns(
     enqueued += run.enqueued
     if (run.released) released++
   }
+  await finishSettledOneShots(db, o.now)
   return { runs, enqueued, ...(released > 0 ? { released } : {}) }
+}
+
+/** Outbox statuses of a push not settled yet: waiting, held while paused, being sent. */
+const QUEUED = ['pending', 'held', 'sending'] as const
+
+/**
+ * Ends the one-shot campaigns whose run is over and whose pushes have all settled (sent, failed,
+ * withdrawn, unknown). A one-shot stays running while its pushes are queued — held by the quiet
+ * hours or a quota pause, retried — so that it can still be paused (holding them) or finished
+ * (cancelling them), as any running campaign. Each is a conditional update of the campaign row
+ * that reads its runs' pushes by their exact source (the outbox's (appid, source) index): a
+ * pause or finish (FOR UPDATE) committed first leaves it `paused` or `finished`, and a queued push
+ * — held ones included — keeps it running. Returns how many ended.
+ */
+export async function finishSettledOneShots(db: Kysely<Database>, now: Date): Promise<number> {
+  const runs = await db
+    .selectFrom('campaigns as c')
+    .innerJoin('campaign_runs as r', 'r.campaign_id', 'c.id')
+    .select(['c.id', 'c.appid', 'r.slot'])
+    .where('c.status', '=', 'running')
+    .where('c.run_at', 'is not', null)
+    .where('r.status', '=', 'enqueued')
+    .execute()
+  const byCampaign = new Map<number, { appid: string; sources: string[] }>()
+  for (const r of runs) {
+    const c = byCampaign.get(r.id) ?? { appid: r.appid, sources: [] }
+    c.sources.push(`${campaignSourcePrefix(r.id)}${r.slot.toISOString()}`)
+    byCampaign.set(r.id, c)
+  }
+  let finished = 0
+  for (const [id, c] of byCampaign) {
+    const r = await db
+      .updateTable('campaigns')
+      .set({ status: 'finished', updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('campaign_runs')
+              .select('slot')
+              .where('campaign_id', '=', id)
+              .where('status', '=', 'enqueuing'),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('push_outbox')
+              .select('id')
+              .where('appid', '=', c.appid)
+              .where('source', 'in', c.sources)
+              .where('status', 'in', QUEUED),
+          ),
+        ),
+      )
+      .executeTakeFirst()
+    finished += Number(r.numUpdatedRows)
+  }
+  return finished
 }
 
 /**
@@ -381,9 +458,11 @@ async function enqueueRun(
     cursor = step.cursor
     await o.onBatch?.({ campaignId: campaign.id, enqueued })
   }
+  // A one-shot stays running until its pushes settle (finishSettledOneShots, at the end of the
+  // dispatch): meanwhile it can be paused or finished, holding or cancelling them.
   await db
     .updateTable('campaigns')
-    .set({ status: campaign.run_at ? 'finished' : 'running', updated_at: at() })
+    .set({ status: 'running', updated_at: at() })
     .where('id', '=', campaign.id)
     .where('status', 'in', LIVE)
     .execute()

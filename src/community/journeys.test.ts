@@ -156,6 +156,22 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .where('appid', '=', appid)
       .orderBy('id')
       .execute()
+  /**
+   * What the outbox worker does with the account's queued pushes (those to `openids`, else all):
+   * sends them at `at`, or WeChat refuses them (45015).
+   */
+  const settle = (appid: string, at: Date, result: 'sent' | 'failed', openids?: string[]) =>
+    get()
+      .db.updateTable('push_outbox')
+      .set(
+        result === 'sent'
+          ? { status: 'sent', sent_at: at }
+          : { status: 'failed', errcode: 45015, errmsg: 'response out of time limit' },
+      )
+      .where('appid', '=', appid)
+      .where('status', '=', 'pending')
+      .$if(openids !== undefined, (q) => q.where('openid', 'in', openids!))
+      .execute()
   const enrollments = (journeyId: number) =>
     get()
       .db.selectFrom('journey_enrollments')
@@ -332,6 +348,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .where('id', '=', a!.id)
       .execute()
     expect(await run(t1)).toMatchObject({ started: 3, enqueued: 2, skipped: 0, converted: 0 })
+    await settle(appid, t1, 'sent')
     const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
     for (const m of [a!, b!])
       expect(byMember.get(m.id)).toMatchObject({
@@ -356,6 +373,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     const [a, b, c] = await members(appid, 3, { subscribed_at: t1, first_seen_at: t1 })
     await recompute(appid, t1)
     await run(t1)
+    await settle(appid, t1, 'sent') // day 0 received by all three
     // a acts after day 0: converted (goal: active) — no day 1
     const t2 = new Date(t1.getTime() + 2 * HOUR)
     await get()
@@ -378,7 +396,8 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .where('id', '=', c!.id)
       .execute()
     await recompute(appid, new Date(t3.getTime() + 60_000))
-    // b checks in: day 1's goal is a check-in
+    // b checks in while day 1 is still queued: day 0, the last step b received, is credited
+    // (its goal, active, is met) and day 1 is cancelled
     const t4 = new Date(t3.getTime() + 2 * HOUR)
     await get()
       .db.insertInto('checkins')
@@ -389,7 +408,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       .set({ last_active_at: t4 })
       .where('id', '=', b!.id)
       .execute()
-    expect(await run(t4)).toMatchObject({ left: 1, converted: 1, enqueued: 0 })
+    expect(await run(settled(t4))).toMatchObject({ left: 1, converted: 1, enqueued: 0 })
     const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
     expect(byMember.get(a!.id)).toMatchObject({
       status: 'converted',
@@ -398,7 +417,8 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     })
     expect(byMember.get(b!.id)).toMatchObject({
       status: 'converted',
-      last_step: 1,
+      last_step: 0,
+      last_sent_at: t1,
       converted_at: t4,
     })
     expect(byMember.get(c!.id)).toMatchObject({ status: 'left', last_step: 1 })
@@ -407,17 +427,77 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     // nothing more is sent to anyone
     expect(await run(new Date(t1.getTime() + 3 * DAY))).toMatchObject({ enqueued: 0 })
     const report = await journeyReport(get().db, j)
-    expect(report.steps.map((s) => s.converted)).toEqual([1, 1, 0])
+    expect(report.steps.map((s) => s.converted)).toEqual([2, 0, 0])
     expect(report.enrollments).toMatchObject({ started: 3, converted: 2, left: 1 })
-    // each enqueued push in one outcome: none was drained here, so every one still queued when
-    // its enrollment ended (converted, left) was cancelled — day 0's three, day 1's two
+    // each enqueued push in one outcome: day 0's three sent; day 1's two still queued when their
+    // enrollments ended (converted, left), so cancelled
     expect(
       report.steps.map((s) => [s.enqueued, s.sent, s.failed, s.withdrawn, s.unknown, s.queued]),
     ).toEqual([
-      [3, 0, 0, { optedOut: 0, cancelled: 3 }, 0, 0],
+      [3, 3, 0, { optedOut: 0, cancelled: 0 }, 0, 0],
       [2, 0, 0, { optedOut: 0, cancelled: 2 }, 0, 0],
       [0, 0, 0, { optedOut: 0, cancelled: 0 }, 0, 0],
     ])
+  })
+
+  it('credits only a step whose push was sent: a failed one leaves the enrollment to go on, and pays no offer', async () => {
+    const { db } = get()
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    const [a] = await members(appid, 1, { subscribed_at: t1, first_seen_at: t1 })
+    await recompute(appid, t1)
+    expect(await run(t1)).toMatchObject({ started: 1, enqueued: 1 })
+    await settle(appid, t1, 'failed') // WeChat refuses day 0 (45015)
+    // a is active (积分) after day 0 failed: a push that reached no one converts no one
+    const t2 = new Date(t1.getTime() + 2 * HOUR)
+    await db.updateTable('members').set({ last_active_at: t2 }).where('id', '=', a!.id).execute()
+    expect(await run(settled(t2))).toMatchObject({ converted: 0 })
+    expect(await enrollments(j.id)).toMatchObject([{ status: 'active', next_step: 1 }])
+    // day 1 goes out and is received; a checks in after it: day 1 is credited
+    const t3 = new Date(t1.getTime() + DAY)
+    expect(await run(t3)).toMatchObject({ enqueued: 1 })
+    await settle(appid, t3, 'sent')
+    const t4 = new Date(t3.getTime() + HOUR)
+    await db
+      .insertInto('checkins')
+      .values({ member_id: a!.id, appid, day: '2026-12-02', streak: 1, points: 5, created_at: t4 })
+      .execute()
+    await db.updateTable('members').set({ last_active_at: t4 }).where('id', '=', a!.id).execute()
+    expect(await run(settled(t4))).toMatchObject({ converted: 1 })
+    expect(await enrollments(j.id)).toMatchObject([
+      { status: 'converted', last_step: 1, last_sent_at: t3, converted_at: t4 },
+    ])
+    const report = await journeyReport(db, j)
+    expect(report.steps.map((s) => [s.sent, s.failed, s.converted])).toEqual([
+      [0, 1, 0],
+      [1, 0, 1],
+      [0, 0, 0],
+    ])
+
+    // the recall offer: its push failed, the member comes back within its days — no points
+    const recall = await journey(appid, 'recall', t0)
+    const quietSince = new Date(t0.getTime() - 40 * DAY)
+    const [back] = await members(appid, 1, {
+      subscribed_at: quietSince,
+      first_seen_at: quietSince,
+      last_active_at: quietSince,
+    })
+    await recompute(appid, t4)
+    expect(await run(settled(t4))).toMatchObject({ started: 1, enqueued: 1 })
+    await settle(appid, settled(t4), 'failed')
+    const t5 = new Date(t4.getTime() + DAY)
+    await db.updateTable('members').set({ last_active_at: t5 }).where('id', '=', back!.id).execute()
+    expect(await run(settled(t5))).toMatchObject({ converted: 0 })
+    expect(await enrollments(recall.id)).toMatchObject([{ status: 'active', converted_at: null }])
+    const ledger = await db
+      .selectFrom('points_ledger')
+      .select('rule')
+      .where('appid', '=', appid)
+      .where('rule', '=', 'journey_offer')
+      .execute()
+    expect(ledger).toEqual([])
   })
 
   it('credits the recall offer only to members who come back within its days', async () => {
@@ -432,6 +512,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     })
     await recompute(appid, t0)
     expect(await run(t0)).toMatchObject({ started: 2, enqueued: 2 })
+    await settle(appid, t0, 'sent')
     const [push] = await outbox(appid)
     expect(push!.kind).toBe('template')
     const back = new Date(t0.getTime() + 2 * DAY)
@@ -471,6 +552,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     })
     await recompute(appid, t0)
     expect(await run(t0)).toMatchObject({ started: 2, enqueued: 2 })
+    await settle(appid, t0, 'sent')
     // both answer the push with 退订: its receive moves last_active_at (members.ts), a run comes
     // a second later, then the handler opts one out (handlers/preferences.ts) and an operator,
     // asked to, the other (the console's action)

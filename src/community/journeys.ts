@@ -10,7 +10,8 @@
  *      (journey, member, transition) — a unique constraint, so parallel runs start each once;
  *      a first step due at once (no delay, no cap) goes out in the statement that starts them;
  *   2. conversions: members active or buying since the last mark (a watermark, as for campaigns)
- *      whose last received step's goal is met end as `converted` (activity counts as for
+ *      whose last received step's goal is met (the last step whose push was sent, after it was
+ *      sent: a step queued, failed or skipped reached no one) end as `converted` (activity counts as for
  *      campaigns: not the 退订 itself, once a minute old — marketing-opt-out.ts), and are credited
  *      its offer when within its days; their queued pushes are cancelled as for those who left;
  *   3. each step: due enrollments (`FOR UPDATE SKIP LOCKED`, so parallel runs share them) get the
@@ -248,19 +249,20 @@ const MARK_OVERLAP_MS = 5 * 60_000
 const WATERMARK = 'journey-conversions'
 
 /**
- * When the goal of the enrollment's last step was met after it (SQL over `e` and `m`), or null.
- * `active`: activity settled by `settled` and later than the member's last opt-out (the 退订 is
- * no conversion: {@link convertingActivity}).
+ * When the goal of the enrollment's last received step was met after that step's push was sent
+ * (SQL over `r`, the step and its send time, and `m`), or null. `active`: activity settled by
+ * `settled` and later than the member's last opt-out (the 退订 is no conversion:
+ * {@link convertingActivity}).
  */
 function goalMet(goal: JourneyGoal, settled: Date) {
   if (goal === 'active') {
     const active = convertingActivity('m', settled)
-    return sql`case when ${active} > e.last_sent_at then ${active} end`
+    return sql`case when ${active} > r.sent_at then ${active} end`
   }
   if (goal === 'purchase')
-    return sql`case when m.last_purchased_at > e.last_sent_at then m.last_purchased_at end`
+    return sql`case when m.last_purchased_at > r.sent_at then m.last_purchased_at end`
   return sql`(select min(c.created_at) from checkins c where c.member_id = m.id
-    and c.created_at > e.last_sent_at)`
+    and c.created_at > r.sent_at)`
 }
 
 /**
@@ -290,7 +292,7 @@ async function markJourneyConversions(
     const since = new Date(Math.min(mark.marked_at.getTime(), o.now.getTime()) - MARK_OVERLAP_MS)
     let converted = 0
     for (const j of journeys) {
-      const when = sql`case e.last_step ${sql.join(
+      const when = sql`case r.step ${sql.join(
         j.steps.map((s, k) => sql`when ${k} then ${goalMet(s.goal, settledBy(o.now))}`),
         sql` `,
       )} end`
@@ -301,17 +303,28 @@ async function markJourneyConversions(
           select id from members where last_purchased_at > ${since}
         ), met as (
           -- driven from the members who moved, each finding its enrollment by the unique
-          -- (member, journey) index of active ones: cheap whatever the estimates say
-          select e.id, ${when} as at
+          -- (member, journey) index of active ones: cheap whatever the estimates say; the last
+          -- step the member received is the last one whose push was sent (its sends by the
+          -- primary key, their outbox items by theirs): one queued, failed, skipped or cancelled
+          -- reached no one, and its enrollment goes on
+          select e.id, r.step, r.sent_at, ${when} as at
           from moved join journey_enrollments e on e.member_id = moved.id
               and e.journey_id = ${j.id} and e.status = 'active'
             join members m on m.id = moved.id
-          where e.last_sent_at is not null ${
+            cross join lateral (
+              select s.step, o.sent_at from journey_sends s
+              join push_outbox o on o.appid = e.appid and o.source = s.outbox_source
+                and o.openid = m.openid
+              where s.enrollment_id = e.id and s.outcome = 'enqueued' and o.status = 'sent'
+              order by s.step desc limit 1
+            ) r
+          where true ${
             sentOnStart.has(j.id) ? sql`and e.transition_id <= ${sentOnStart.get(j.id)!}` : sql``
           }
         ), ended as (
+          -- the step credited, and when its push was sent, replace the last step enqueued
           update journey_enrollments e set status = 'converted', converted_at = met.at,
-            ended_at = ${o.now}
+            ended_at = ${o.now}, last_step = met.step, last_sent_at = met.sent_at
           from met where e.id = met.id and met.at is not null
           returning e.id, e.appid, e.member_id, e.last_step, e.last_sent_at, e.converted_at
         ), ${cancelQueued('ended')}

@@ -181,6 +181,12 @@ forEachDatabase('recommendations in campaigns', (get) => {
       },
     ])
     expect((await dispatch()).enqueued).toBe(24)
+    // the outbox sends them at once (a redemption counts only after a push that was sent)
+    await get()
+      .db.updateTable('push_outbox')
+      .set({ status: 'sent', sent_at: T })
+      .where('source', 'like', `campaign:${id}:%`)
+      .execute()
     const variants = await get()
       .db.selectFrom('campaign_recipients')
       .select(['member_id', 'variant'])

@@ -924,7 +924,10 @@ export interface JourneyEnrollmentsTable {
   /** The index of the next step to send, and when it is due (meaningful while active). */
   next_step: Generated<number>
   next_at: Timestamp
-  /** The last step sent (conversions are attributed to it), and when. */
+  /**
+   * The last step enqueued, and when; once converted, the step credited (the last whose push was
+   * sent: conversions are attributed to it) and when its push was sent.
+   */
   last_step: number | null
   last_sent_at: Timestamp | null
   converted_at: Timestamp | null
