@@ -264,4 +264,51 @@ browserSuite('campaigns in a browser', (db, browser) => {
     expect(row).toContain('已排期')
     await context.close()
   })
+
+  it('asks before stopping a campaign, on a 390 px phone', async () => {
+    const deps = { db: db().db, clock: systemClock }
+    const k = await createCampaign(
+      deps,
+      { name: 'op1' },
+      {
+        appid,
+        name: '每日提醒',
+        audience: { segment: 'loyal' },
+        template: { template_id: 'TPL_DAILY', data: { thing1: { value: '今天见' } } },
+        schedule: { cron: '0 10 * * *' },
+        conversionDays: 7,
+      },
+    )
+    await changeCampaign(deps, { name: 'op1' }, { appid, id: k.id, move: 'schedule' })
+    const status = async () =>
+      (
+        await db()
+          .db.selectFrom('campaigns')
+          .select('status')
+          .where('id', '=', k.id)
+          .executeTakeFirstOrThrow()
+      ).status
+    const context = await browser().newContext({
+      viewport: { width: 390, height: 844 },
+      locale: 'zh-CN',
+    })
+    const page: Page = await context.newPage()
+    await page.goto(`${server.url}/console/login`)
+    await page.getByLabel('用户名').fill('op1')
+    await page.getByLabel('密码').fill(passwordOf('op1'))
+    await page.getByLabel('密码').press('Enter')
+    await page.waitForURL(`${server.url}/console`)
+    await page.goto(`${server.url}/console/campaigns`)
+    await page.getByRole('link', { name: '停止 每日提醒' }).click()
+    await page.waitForURL(`${server.url}/console/campaigns/${k.id}/finish`)
+    expect(await page.getByRole('alertdialog').textContent()).toContain('不能恢复')
+    expect(await status()).toBe('scheduled')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await page.screenshot({ path: `${SHOTS}campaign-stop-390.png`, fullPage: true })
+    await page.getByRole('button', { name: '确认停止' }).click()
+    await page.waitForURL(/moved=/)
+    expect(await status()).toBe('finished')
+    expect(await page.getByRole('status').first().textContent()).toContain('“每日提醒”已停止')
+    await context.close()
+  })
 })

@@ -103,3 +103,53 @@ export function auditActionName(t: Translate, action: string): string {
 export function templateRuleText(t: Translate, rule: TemplateRule): string {
   return t(`wechat.rule.${rule.code}`, 'params' in rule ? rule.params : undefined)
 }
+
+/** The seeded journeys (migration 0047), by key: accounts copy them, so every journey is one. */
+export const JOURNEY_KEYS = ['welcome', 'recall', 'vip'] as const
+/** The seeded journeys' step keys (migration 0047). */
+export const JOURNEY_STEP_KEYS = ['day0', 'day1', 'day3', 'offer', 'invite'] as const
+
+/** A journey's name by its key (新人欢迎); a journey the console does not know by its stored name. */
+export function journeyName(t: Translate, j: { key: string; name: string }): string {
+  return isOneOf(JOURNEY_KEYS, j.key) ? t(`journeys.name.${j.key}`) : j.name
+}
+
+/** A journey step's name by its key (`day0` → 首日欢迎); an unknown key shows as itself. */
+export function journeyStepName(t: Translate, key: string): string {
+  return isOneOf(JOURNEY_STEP_KEYS, key) ? t(`journeys.stepName.${key}`) : key
+}
+
+/** The scheduled jobs (jobs/*.ts `name`), for the 系统 page (one not here shows as its code). */
+export const JOB_NAMES = [
+  'activity-reminders',
+  'alerts',
+  'analytics-rollup',
+  'backfill-unionids',
+  'campaigns',
+  'checkin-reminders',
+  'database-maintenance',
+  'expire-points',
+  'journeys',
+  'prune-inbound-events',
+  'recompute-recommendations',
+  'recompute-segments',
+  'reconcile-bills',
+  'release-points',
+  'retention',
+  'shop-maintenance',
+] as const
+
+/** A scheduled job's name (`prune-inbound-events` → 清理已处理的入站消息); unknown ones as themselves. */
+export function jobName(t: Translate, job: string): string {
+  return isOneOf(JOB_NAMES, job) ? t(`system.jobName.${job}`) : job
+}
+
+/** The group channels a campaign audience takes besides `bridge:<id>` (campaign-input.ts). */
+export const GROUP_CHANNELS = ['wecom_aibot', 'wecom_customer'] as const
+
+/** A group's channel: 企业微信（智能机器人）, 企业微信客户群, 桥接群 telegram; else itself. */
+export function groupChannelName(t: Translate, channel: string): string {
+  if (isOneOf(GROUP_CHANNELS, channel)) return t(`community.channel.${channel}`)
+  const bridge = /^bridge:(.+)$/.exec(channel)
+  return bridge ? t('campaigns.channel.bridge', { id: bridge[1]! }) : channel
+}

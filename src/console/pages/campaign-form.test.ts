@@ -101,6 +101,21 @@ describe('the campaign form: every other problem in the operator’s language', 
     expect(read('en')).toEqual({ field: en[0], reason: en[1] })
   })
 
+  it('takes a link without its path (http://example.com), as the URL parser writes it', () => {
+    const r = readCampaignForm(
+      { ...valid, a_url: ' http://example.com', b_url: 'https://Example.com?x=1' },
+      'Asia/Shanghai',
+      consoleTranslator('zh-CN'),
+      now,
+    )
+    expect(r).toHaveProperty('input')
+    const variants = (r as { input: { variants: { template: { url?: string } }[] } }).input.variants
+    expect(variants.map((x) => x.template.url)).toEqual([
+      'http://example.com/',
+      'https://example.com/?x=1',
+    ])
+  })
+
   it('takes the valid form', () => {
     const r = readCampaignForm(valid, 'Asia/Shanghai', consoleTranslator('zh-CN'), now)
     expect(r).toHaveProperty('input')

@@ -139,6 +139,20 @@ export function zonedInstant(local: string, timeZone: string): Date | undefined 
   return new Date(wall - offsetAt(first))
 }
 
+/**
+ * A typed link as a URL parser writes it, when it is an http(s) one: `http://example.com` →
+ * `http://example.com/` (the template check takes a URL only in that form); anything else as typed,
+ * for the check to refuse.
+ */
+export function normalUrl(typed: string): string {
+  if (!/^https?:\/\//i.test(typed)) return typed
+  try {
+    return new URL(typed).href
+  } catch {
+    return typed
+  }
+}
+
 /** A variant's template from the values (fields with an empty name are left out). */
 function templateOf(f: FormValues, key: string) {
   const p = key.toLowerCase()
@@ -147,7 +161,7 @@ function templateOf(f: FormValues, key: string) {
     const name = (f[`${p}_key${n}`] ?? '').trim()
     if (name) data[name] = { value: f[`${p}_value${n}`] ?? '' }
   }
-  const url = (f[`${p}_url`] ?? '').trim()
+  const url = normalUrl((f[`${p}_url`] ?? '').trim())
   return { template_id: (f[`${p}_template`] ?? '').trim(), data, ...(url ? { url } : {}) }
 }
 

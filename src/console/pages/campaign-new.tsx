@@ -9,6 +9,7 @@ import { createCampaign } from '../../admin/actions/campaign-actions.js'
 import { estimateAudience } from '../../admin/reads/campaign-audience.js'
 import { NEXT_RUNS_HORIZON_DAYS, nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import { SEGMENTS } from '../../community/segments.js'
+import { GROUP_CHANNELS, groupChannelName } from '../code-labels.js'
 import { CsrfField, Field, Notice } from '../components/form.js'
 import {
   accountOf,
@@ -35,6 +36,21 @@ const PATH = '/campaigns/new'
 const ESTIMATE = '/campaigns/estimate'
 const hhmm = (minutes: number) =>
   `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`
+
+/** The bridged channels (`bridge:<id>`) the account's members' groups are on. */
+async function bridgeChannels(deps: ConsoleDeps, appid: string): Promise<string[]> {
+  const rows = await deps.db
+    .selectFrom('group_members as g')
+    .innerJoin('members as m', 'm.id', 'g.member_id')
+    .select('g.channel')
+    .distinct()
+    .where('m.appid', '=', appid)
+    .where('g.channel', 'like', 'bridge:%')
+    .orderBy('g.channel')
+    .limit(20)
+    .execute()
+  return rows.map((r) => r.channel)
+}
 
 /** The live figures for the values: audience counts and the next runs, as display text. */
 async function estimate(c: ConsoleContext, deps: ConsoleDeps, f: FormValues) {
@@ -98,6 +114,15 @@ export async function showCampaignForm(
     </Field>
   )
   const choice = (name: string, value: string) => f[name] === value || undefined
+  // The channels a group audience takes, in words: the known ones, the bridges the account's groups
+  // use, and the value being edited.
+  const groupChannels = [
+    ...new Set([
+      ...GROUP_CHANNELS,
+      ...(await bridgeChannels(deps, accountOf(c))),
+      ...(f.groupChannel ? [f.groupChannel] : []),
+    ]),
+  ]
   return renderPage(
     c,
     { title: page.title, section: 'campaigns' },
@@ -130,7 +155,15 @@ export async function showCampaignForm(
             </select>
           </Field>
           {input('tag', t('campaignForm.tag'), { inputmode: 'numeric' })}
-          {input('groupChannel', t('campaignForm.groupChannel'))}
+          <Field id="cf-groupChannel" label={t('campaignForm.groupChannel')}>
+            <select id="cf-groupChannel" name="groupChannel">
+              {groupChannels.map((x) => (
+                <option value={x} selected={choice('groupChannel', x)}>
+                  {groupChannelName(t, x)}
+                </option>
+              ))}
+            </select>
+          </Field>
           {input('groupChat', t('campaignForm.groupChat'))}
           <p role="status" aria-live="polite">
             <strong data-out="audience">{live.audience}</strong>

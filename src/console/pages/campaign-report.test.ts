@@ -78,7 +78,8 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
         data: { thing1: { value: '回来领积分' } },
         url: 'https://shop.example/recall',
       },
-      schedule: { cron: '0 10 * * *' }, // a one-shot is finished once enqueued
+      // a one-shot: it runs on while its push is queued, so it can still be paused or stopped
+      schedule: { at: '2026-11-20T02:00:00Z' },
       conversionDays: 5,
     })
     await changeCampaign(deps(), actor, { appid, id: k.id, move: 'schedule' })
@@ -97,6 +98,11 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const queued = await columns(app, k.id, op.cookie)
     expect(queued).toContain('待发送')
     expect(queued).not.toContain('已取消（停止推送）')
+    const list = await (
+      await app.request('/console/campaigns', { headers: { cookie: op.cookie } })
+    ).text()
+    expect(list).toContain(`href="/console/campaigns/${k.id}/finish"`)
+    expect(list).toContain(`/console/campaigns/${k.id}/pause`)
     expect(await changeCampaign(deps(), actor, { appid, id: k.id, move: 'finish' })).toMatchObject({
       outbox: { cancelled: 1 },
     })

@@ -112,7 +112,8 @@ export const campaignReportPage: ConsolePage = {
           </p>
           <p class="muted">
             {t(`campaigns.status.${k.status}` as 'campaigns.status.draft')} ·{' '}
-            {scheduleLabel(k.schedule, t, fmt)} · {audienceLabel(k.audience, t)}
+            {scheduleLabel(k, t, fmt, { now: deps.clock.now(), zone: deps.timeZone })} ·{' '}
+            {audienceLabel(k.audience, t)}
           </p>
           {report.quotaPausedUntil && (
             <p class="notice error" role="alert">

@@ -169,6 +169,10 @@ forEachDatabase('console campaigns', (db) => {
     expect(html).toContain('受众 3 人，现在可触达 1 人')
     expect(html).toContain('每个字段最多 20 个字')
     expect(html).toMatch(/频控与免打扰/)
+    // the group channel is chosen from a list of names, not typed as a code
+    expect(html).toMatch(
+      /<select id="cf-groupChannel" name="groupChannel"><option value="wecom_aibot" selected="">企业微信（智能机器人）<\/option><option value="wecom_customer">企业微信客户群<\/option><\/select>/,
+    )
     expect(html.length).toBeLessThan(100_000)
     const refused = await app.request('/console/campaigns/new', {
       headers: { cookie: viewer.cookie },
@@ -251,6 +255,8 @@ forEachDatabase('console campaigns', (db) => {
     expect(html).toContain('已创建草稿“召回 A/B”')
     expect(html).toContain('分层：流失风险')
     expect(html).toContain('0 → 0 → 0 → 0')
+    // the one-shot time names its time zone, as the form does
+    expect(html).toContain('一次：2026-11-21 10:00（Asia/Shanghai）')
 
     const move = (who: typeof op, m: string, csrf = who.csrf) =>
       postForm(app, `/console/campaigns/${row!.id}/${m}`, who.cookie, { _csrf: csrf })
@@ -372,5 +378,96 @@ forEachDatabase('console campaigns', (db) => {
     } finally {
       clock.advance(-10 * 60_000)
     }
+  })
+
+  it('asks before stopping a campaign (it cannot be undone); nothing changes until confirmed', async () => {
+    const made = await postForm(app, '/console/campaigns/new', op.cookie, {
+      ...valid(op.csrf),
+      name: '待停止',
+    })
+    expect(made.status).toBe(303)
+    const row = (await campaigns()).find((k) => k.name === '待停止')!
+    const get = (path: string, who = op) => app.request(path, { headers: { cookie: who.cookie } })
+    // the list links to the confirmation step; no form posts the move from the list
+    const list = await (await get('/console/campaigns')).text()
+    expect(list).toContain(
+      `<a href="/console/campaigns/${row.id}/finish" aria-label="停止 待停止">停止</a>`,
+    )
+    expect(list).not.toContain(`action="/console/campaigns/${row.id}/finish"`)
+    expect(list).toContain(`action="/console/campaigns/${row.id}/schedule"`)
+    // the step says what stopping does and posts the move; it changes nothing itself
+    const step = await get(`/console/campaigns/${row.id}/finish`)
+    expect(step.status).toBe(200)
+    const html = await step.text()
+    expect(html).toContain('停止推送“待停止”？')
+    expect(html).toContain('不能恢复')
+    expect(html).toContain('排队中尚未发送的推送会被取消')
+    expect(html).toMatch(
+      new RegExp(`<form method="post" action="/console/campaigns/${row.id}/finish"[^>]*>`),
+    )
+    expect(html).toContain('>确认停止</button>')
+    expect(html).toContain('href="/console/campaigns">返回推送列表</a>')
+    expect((await campaigns()).find((k) => k.id === row.id)!.status).toBe('draft')
+    expect((await get(`/console/campaigns/${row.id}/finish`, viewer)).status).toBe(403)
+    expect((await get('/console/campaigns/999999/finish')).status).toBe(404)
+    // confirmed: stopped; the step of a stopped campaign says so, with no button
+    const done = await postForm(app, `/console/campaigns/${row.id}/finish`, op.cookie, {
+      _csrf: op.csrf,
+    })
+    expect([done.status, done.headers.get('location')]).toEqual([
+      303,
+      `/console/campaigns?moved=${row.id}&move=finish`,
+    ])
+    expect((await campaigns()).find((k) => k.id === row.id)!.status).toBe('finished')
+    const after = await (await get(`/console/campaigns/${row.id}/finish`)).text()
+    expect(after).toContain('这个推送已结束，不能停止。')
+    expect(after).not.toContain('确认停止')
+  })
+
+  it('says a recurring schedule with its next run, and a tag or a group audience in words', async () => {
+    const at = clock.now()
+    const insert = (name: string, audience: object, cron: string | null, status = 'running') =>
+      db()
+        .db.insertInto('campaigns')
+        .values({
+          appid,
+          name,
+          status: status as 'running',
+          audience: JSON.stringify(audience),
+          variants: '[]',
+          schedule_cron: cron,
+          run_at: cron ? null : at,
+          created_at: at,
+          updated_at: at,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    const every10 = await insert('每十分钟', { tag: 101 }, '*/10 * * * *')
+    await insert('群推送', { group: { channel: 'wecom_aibot', chatId: 'wrChat1' } }, null, 'draft')
+    await insert('已停', {}, '0 10 * * *', 'finished')
+    const page = async (lang: string) =>
+      (
+        await app.request(`/console/campaigns?lang=${lang}`, { headers: { cookie: op.cookie } })
+      ).text()
+    const zh = await page('zh-CN')
+    // 10:00:30 in Shanghai: the next slot of */10 is 10:10
+    expect(zh).toContain('周期（cron：*/10 * * * *） · 下次 2026-11-20 10:10（Asia/Shanghai）')
+    expect(zh).not.toContain('每天/周期')
+    expect(zh).toContain('周期（cron：0 10 * * *）<') // finished: no next run
+    expect(zh).toContain('微信标签 ID 101')
+    expect(zh).toContain('群 wrChat1（企业微信（智能机器人））')
+    expect(zh).not.toContain('wecom_aibot')
+    const en = await page('en')
+    expect(en).toContain('Recurring (cron: */10 * * * *) · next 2026-11-20 10:10 (Asia/Shanghai)')
+    expect(en).toContain('WeChat tag id 101')
+    // the report says the same
+    const report = await (
+      await app.request(`/console/campaigns/${every10.id}`, { headers: { cookie: op.cookie } })
+    ).text()
+    expect(report).toContain('下次 2026-11-20 10:10（Asia/Shanghai）')
+    await db()
+      .db.deleteFrom('campaigns')
+      .where('name', 'in', ['每十分钟', '群推送', '已停'])
+      .execute()
   })
 })

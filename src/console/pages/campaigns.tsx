@@ -6,8 +6,10 @@
  */
 import * as v from 'valibot'
 import { changeCampaign } from '../../admin/actions/campaign-actions.js'
+import { NEXT_RUNS_HORIZON_DAYS, nextRuns } from '../../admin/reads/campaign-next-runs.js'
 import {
   type CampaignView,
+  campaignView,
   editableCampaigns,
   findCampaign,
   listCampaigns,
@@ -17,10 +19,18 @@ import { liveToday } from '../../analytics/series.js'
 import { CAMPAIGN_MOVES, type CampaignMove } from '../../community/campaign-lifecycle.js'
 import type { Audience } from '../../community/campaigns.js'
 import { localDay } from '../../community/community-time.js'
+import { groupChannelName } from '../code-labels.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
 import { beforeOf, Pager } from '../components/pager.js'
-import { accountOf, actorOf, ConsoleRefusal, requireRole } from '../context.js'
+import {
+  accountOf,
+  actorOf,
+  type ConsoleContext,
+  type ConsoleDeps,
+  ConsoleRefusal,
+  requireRole,
+} from '../context.js'
 import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
@@ -30,21 +40,44 @@ const PATH = '/campaigns'
 /** Campaigns a page (newest first, keyset on id). */
 const PAGE = 50
 
-/** Who a campaign reaches, in words. */
+/**
+ * Who a campaign reaches, in words (a tag by its WeChat id: the app does not keep tags' names).
+ */
 export function audienceLabel(a: Audience, t: Translate): string {
   const parts = [
     a.segment && t('campaigns.segment', { name: t(`campaigns.seg.${a.segment}` as MessageKey) }),
     a.tag !== undefined && t('campaigns.tag', { id: a.tag }),
-    a.group && t('campaigns.group', { chat: a.group.chatId, channel: a.group.channel }),
+    a.group &&
+      t('campaigns.group', { chat: a.group.chatId, channel: groupChannelName(t, a.group.channel) }),
   ].filter((x): x is string => typeof x === 'string')
   return parts.length ? parts.join(' + ') : t('campaigns.all')
 }
 
-/** When a campaign runs, in words (times in the community time zone). */
-export function scheduleLabel(s: CampaignView['schedule'], t: Translate, fmt: Format): string {
-  if (s.cron) return t('campaigns.cron', { cron: s.cron })
-  const at = s.at ? fmt.dateTime(new Date(s.at)) : '—'
-  return t('campaigns.once', { time: at })
+/**
+ * When a campaign runs, in words, times in the community time zone `zone` (named, as the form
+ * does): a one-shot time, or a cron expression with its next run while the campaign may still run.
+ */
+export function scheduleLabel(
+  k: Pick<CampaignView, 'schedule' | 'status'>,
+  t: Translate,
+  fmt: Format,
+  o: { now: Date; zone: string },
+): string {
+  const s = k.schedule
+  if (!s.cron)
+    return t('campaigns.once', { time: s.at ? fmt.dateTime(new Date(s.at)) : '—', zone: o.zone })
+  const cron = t('campaigns.cron', { cron: s.cron })
+  if (k.status === 'finished') return cron
+  let next: Date | undefined
+  try {
+    next = nextRuns({ cron: s.cron }, o.now, o.zone, 1)[0]
+  } catch {
+    return cron // a malformed cron (refused on input) has no next run
+  }
+  const when = next
+    ? t('campaigns.nextRun', { time: fmt.dateTime(next), zone: o.zone })
+    : t('campaignForm.nextRunsNone', { days: NEXT_RUNS_HORIZON_DAYS })
+  return `${cron} · ${when}`
 }
 
 /** The moves a campaign in `status` allows. */
@@ -66,6 +99,7 @@ export const campaignsPage: ConsolePage = {
     app.get(PATH, async (c) => {
       const { t, fmt, session } = c.var
       const appid = accountOf(c)
+      const now = deps.clock.now()
       const listed = await listCampaigns(deps.db, appid, { before: beforeOf(c), limit: PAGE + 1 })
       const campaigns = listed.slice(0, PAGE)
       // From the rollups, as the analytics API serves them: never each campaign's recipients.
@@ -133,7 +167,10 @@ export const campaignsPage: ConsolePage = {
                   label: t('campaigns.status'),
                   cell: (k) => t(`campaigns.status.${k.status}` as MessageKey),
                 },
-                { label: t('campaigns.schedule'), cell: (k) => scheduleLabel(k.schedule, t, fmt) },
+                {
+                  label: t('campaigns.schedule'),
+                  cell: (k) => scheduleLabel(k, t, fmt, { now, zone: deps.timeZone }),
+                },
                 { label: t('campaigns.audience'), cell: (k) => audienceLabel(k.audience, t) },
                 {
                   label: t('campaigns.funnel'),
@@ -154,22 +191,32 @@ export const campaignsPage: ConsolePage = {
                         </a>
                       )}
                       {canAct &&
-                        movesFrom(k.status).map((m) => (
-                          <form
-                            method="post"
-                            action={`/console${PATH}/${k.id}/${m}`}
-                            class="inline"
-                          >
-                            <CsrfField token={session.csrfToken} />
-                            <button
-                              type="submit"
-                              class="secondary"
-                              aria-label={`${t(`campaigns.move.${m}`)} ${k.name}`}
+                        movesFrom(k.status).map((m) =>
+                          // Stopping cannot be undone: it asks first, on a page of its own.
+                          m === 'finish' ? (
+                            <a
+                              href={`/console${PATH}/${k.id}/finish`}
+                              aria-label={`${t('campaigns.move.finish')} ${k.name}`}
                             >
-                              {t(`campaigns.move.${m}`)}
-                            </button>
-                          </form>
-                        ))}
+                              {t('campaigns.move.finish')}
+                            </a>
+                          ) : (
+                            <form
+                              method="post"
+                              action={`/console${PATH}/${k.id}/${m}`}
+                              class="inline"
+                            >
+                              <CsrfField token={session.csrfToken} />
+                              <button
+                                type="submit"
+                                class="secondary"
+                                aria-label={`${t(`campaigns.move.${m}`)} ${k.name}`}
+                              >
+                                {t(`campaigns.move.${m}`)}
+                              </button>
+                            </form>
+                          ),
+                        )}
                     </div>
                   ),
                 },
@@ -181,6 +228,10 @@ export const campaignsPage: ConsolePage = {
         </>,
       )
     })
+
+    app.get(`${PATH}/:id{[0-9]{1,15}}/finish`, requireRole('owner', 'operator'), (c) =>
+      confirmFinish(c, deps),
+    )
 
     // Only the moves' names: other actions under a campaign (…/edit) are other pages' routes.
     const moves = Object.keys(CAMPAIGN_MOVES).join('|')
@@ -205,4 +256,46 @@ export const campaignsPage: ConsolePage = {
       return c.redirect(`/console${PATH}?moved=${id}&move=${move}`, 303)
     })
   },
+}
+
+/**
+ * The confirmation step of 停止 (it cannot be undone, and cancels the queued pushes): what stopping
+ * does, and the button that posts the move; nothing changes until it is pressed.
+ */
+async function confirmFinish(c: ConsoleContext, deps: ConsoleDeps) {
+  const { t, session } = c.var
+  const row = await findCampaign(deps.db, accountOf(c), c.req.param('id') ?? '')
+  if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
+  const k = campaignView(row)
+  const back = `/console${PATH}`
+  const can = movesFrom(k.status).includes('finish')
+  const status = t(`campaigns.status.${k.status}` as MessageKey)
+  return renderPage(
+    c,
+    { title: t('campaigns.finishTitle', { name: k.name }), section: 'campaigns' },
+    <section class="card confirm" aria-labelledby="finish" role="alertdialog">
+      <h2 id="finish">{k.name}</h2>
+      <p class="muted">
+        {status} · {scheduleLabel(k, t, c.var.fmt, { now: deps.clock.now(), zone: deps.timeZone })}{' '}
+        · {audienceLabel(k.audience, t)}
+      </p>
+      {can ? (
+        <form method="post" action={`/console${PATH}/${k.id}/finish`} class="stack">
+          <CsrfField token={session.csrfToken} />
+          <p>{t('campaigns.finishText')}</p>
+          <div class="actions">
+            <button type="submit">{t('campaigns.finishSubmit')}</button>
+            <a href={back}>{t('report.back')}</a>
+          </div>
+        </form>
+      ) : (
+        <>
+          <p>{t('campaigns.finishNot', { status })}</p>
+          <p>
+            <a href={back}>{t('report.back')}</a>
+          </p>
+        </>
+      )}
+    </section>,
+  )
 }

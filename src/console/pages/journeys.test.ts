@@ -25,12 +25,6 @@ forEachDatabase('console journeys', (db) => {
   const template = { template_id: 'TPL_RECALL', data: { thing1: { value: '回来领积分' } } }
   let ids: number[] = []
 
-  /** The key of a journey's first step. */
-  const firstStep = async (id: number) => {
-    const j = await findJourney(db().db, appid, id)
-    return (JSON.parse(j!.steps) as JourneyStep[])[0]!.key
-  }
-
   beforeAll(async () => {
     await seedOperators(db().db, clock.now())
     // the recall journey gets no template: it cannot be switched on
@@ -49,9 +43,9 @@ forEachDatabase('console journeys', (db) => {
     const html = await (
       await app.request('/console/journeys', { headers: { cookie: op.cookie } })
     ).text()
-    expect(html).toContain('新人欢迎（welcome series）')
-    expect(html).toContain('沉默召回（recall offer）')
-    expect(html).toContain('day1（第 24 小时，客服消息）: 0 → 0 → 0 → 0')
+    expect(html).toContain('新人欢迎')
+    expect(html).toContain('沉默召回')
+    expect(html).toContain('第 1 天提醒（第 24 小时，客服消息）: 0 → 0 → 0 → 0')
     expect(html).toContain('已暂停')
     const list = await app.request('/console/campaigns', { headers: { cookie: op.cookie } })
     expect(await list.text()).toContain('href="/console/journeys"')
@@ -71,13 +65,11 @@ forEachDatabase('console journeys', (db) => {
     const page = await app.request(`/console/journeys?moved=${welcome}`, {
       headers: { cookie: op.cookie },
     })
-    expect(await page.text()).toContain('「新人欢迎（welcome series）」现在进行中')
+    expect(await page.text()).toContain('「新人欢迎」现在进行中')
     const refused = await post(op, `/console/journeys/${recall}/activate`)
     expect(refused.status).toBe(409)
     const refusal = await refused.text()
-    expect(refusal).toContain(
-      `不能切换：步骤 ${await firstStep(recall)} 发送模板消息，但没有设置模板`,
-    )
+    expect(refusal).toContain('不能切换：步骤 召回优惠 发送模板消息，但没有设置模板')
     expect(refusal).not.toContain('steps.0')
     expect((await post(op, '/console/journeys/999999/pause')).status).toBe(404)
     expect((await post(op, `/console/journeys/${welcome}/pause`)).status).toBe(303)
@@ -105,7 +97,7 @@ forEachDatabase('console journeys', (db) => {
       .set({ steps: JSON.stringify(steps) })
       .where('id', '=', recall)
       .execute()
-    const key = steps[0]!.key
+    expect(steps[0]!.key).toBe('offer')
     const refusal = async (lang: string) => {
       const res = await postForm(
         app,
@@ -119,11 +111,110 @@ forEachDatabase('console journeys', (db) => {
       return /<p role="alert">([^<]*)<\/p>/.exec(await res.text())?.[1]
     }
     expect(await refusal('zh-CN')).toBe(
-      `不能切换：步骤 ${key} 的模板 · thing1：不能换行（微信会截断换行后的内容）`,
+      '不能切换：步骤 召回优惠 的模板 · thing1：不能换行（微信会截断换行后的内容）',
     )
     expect(await refusal('en')).toBe(
-      `Cannot switch: step ${key}, template · thing1: no line breaks (WeChat truncates the value there)`,
+      'Cannot switch: step Recall offer, template · thing1: no line breaks (WeChat truncates the value there)',
     )
     expect((await findJourney(db().db, appid, recall))!.status).toBe('paused')
+  })
+
+  it('names journeys and steps in the operator’s language, not the seed’s English or keys', async () => {
+    const page = async (lang: string) =>
+      (
+        await app.request(`/console/journeys?lang=${lang}`, { headers: { cookie: op.cookie } })
+      ).text()
+    const zh = await page('zh-CN')
+    expect(zh).not.toMatch(/welcome series|recall offer|VIP invitation/)
+    for (const name of ['新人欢迎', '沉默召回', '忠诚会员邀请']) expect(zh).toContain(`>${name}<`)
+    for (const step of ['首日欢迎（第 0 小时', '召回优惠（第 0 小时', '会员邀请（第 0 小时'])
+      expect(zh).toContain(step)
+    expect(zh).not.toMatch(/>day0|>offer|>invite/)
+    const en = await page('en')
+    expect(en).toContain('>Welcome series<')
+    expect(en).toContain('Day 0 welcome (hour 0')
+  })
+
+  it('shows the pushes a step skipped or failed, as the campaign report does', async () => {
+    const [welcome, recall] = ids as [number, number]
+    const at = clock.now()
+    const enroll = async (journey: number, n: number) => {
+      const row = await db()
+        .db.insertInto('journey_enrollments')
+        .values({
+          journey_id: journey,
+          appid,
+          member_id: 9000 + n,
+          transition_id: n,
+          started_at: at,
+          next_at: at,
+          last_step: null,
+          last_sent_at: null,
+          converted_at: null,
+          ended_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      return row.id
+    }
+    // recall, step 0: two members capped (nothing enqueued)
+    for (const n of [1, 2])
+      await db()
+        .db.insertInto('journey_sends')
+        .values({
+          enrollment_id: await enroll(recall, n),
+          step: 0,
+          journey_id: recall,
+          outcome: 'capped',
+          outbox_source: null,
+          enqueued_at: at,
+        })
+        .execute()
+    // welcome, step 0: three pushes enqueued that failed
+    for (const n of [3, 4, 5]) {
+      const source = `journey:${welcome}:test-${n}`
+      await db()
+        .db.insertInto('push_outbox')
+        .values({
+          appid,
+          source,
+          openid: `o_j${n}`,
+          kind: 'custom',
+          payload: '{}',
+          status: 'failed',
+          next_attempt_at: at,
+          created_at: at,
+          claim_token: null,
+          attempt_started_at: null,
+          first_attempt_at: at,
+          fallback: null,
+          errcode: 45015,
+          errmsg: 'response out of time limit',
+          wechat_msgid: null,
+          delivery: null,
+          sent_at: null,
+          delivered_at: null,
+          expires_at: null,
+        })
+        .execute()
+      await db()
+        .db.insertInto('journey_sends')
+        .values({
+          enrollment_id: await enroll(welcome, n),
+          step: 0,
+          journey_id: welcome,
+          outcome: 'enqueued',
+          outbox_source: source,
+          enqueued_at: at,
+        })
+        .execute()
+    }
+    const html = await (
+      await app.request('/console/journeys', { headers: { cookie: op.cookie } })
+    ).text()
+    expect(html).toContain('召回优惠（第 0 小时，模板消息）: 2 → 0 → 0 → 0')
+    expect(html).toContain('跳过（频控/退订/不可达）：2 · 失败：0')
+    expect(html).toContain('首日欢迎（第 0 小时，客服消息）: 3 → 0 → 0 → 0')
+    expect(html).toContain('跳过（频控/退订/不可达）：0 · 失败：3')
   })
 })

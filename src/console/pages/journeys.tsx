@@ -6,12 +6,14 @@
  */
 import { changeJourney } from '../../admin/actions/journey-actions.js'
 import { findJourney } from '../../community/journey-catalog.js'
+import type { JourneyStepReport } from '../../community/journey-report.js'
 import { journeyReport, listJourneys } from '../../community/journey-report.js'
 import type { JourneyStepsIssue } from '../../community/journey-steps.js'
-import { templateRuleText } from '../code-labels.js'
+import { journeyName, journeyStepName, templateRuleText } from '../code-labels.js'
 import { DataTable } from '../components/data-table.js'
 import { CsrfField, Notice } from '../components/form.js'
 import { accountOf, actorOf, ConsoleRefusal, requireRole } from '../context.js'
+import type { Format } from '../format.js'
 import type { MessageKey, Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
@@ -23,9 +25,29 @@ const TEMPLATE_FIELDS: Record<string, MessageKey> = {
   url: 'campaignForm.field.url',
 }
 
+/**
+ * A step's pushes that did not go out, as the campaign report names them: skipped (capped, opted
+ * out, unreachable) and failed always, the other endings of enqueued pushes when there are any.
+ */
+export function stepUnsent(t: Translate, fmt: Format, s: JourneyStepReport): string {
+  const skipped = s.skipped.capped + s.skipped.optedOut + s.skipped.unreachable
+  const parts: [MessageKey, number, boolean][] = [
+    ['report.skipped', skipped, true],
+    ['report.failed', s.failed, true],
+    ['report.withdrawnOptedOut', s.withdrawn.optedOut, false],
+    ['journeys.cancelled', s.withdrawn.cancelled, false],
+    ['report.unknown', s.unknown, false],
+    ['report.queued', s.queued, false],
+  ]
+  return parts
+    .filter(([, n, always]) => always || n > 0)
+    .map(([label, n]) => t('common.fact', { label: t(label), value: fmt.count(n) }))
+    .join(' · ')
+}
+
 /** Why a journey cannot be switched on, in the operator's words (the API says it in English). */
 export function journeyIssueText(t: Translate, issue: JourneyStepsIssue): string {
-  const step = issue.step ?? ''
+  const step = issue.step === undefined ? '' : journeyStepName(t, issue.step)
   if (issue.code !== 'template') return t(`journeys.issue.${issue.code}`, { step })
   const rest = issue.path.replace(/^steps\.\d+\.template\.?/, '')
   const named = TEMPLATE_FIELDS[rest]
@@ -59,7 +81,7 @@ export const journeysPage: ConsolePage = {
             text={
               moved &&
               t('journeys.moved', {
-                name: moved.name,
+                name: journeyName(t, moved),
                 status: t(`journeys.status.${moved.status}`),
               })
             }
@@ -73,7 +95,7 @@ export const journeysPage: ConsolePage = {
               rows={rows}
               empty={t('journeys.empty')}
               columns={[
-                { label: t('campaigns.name'), cell: (j) => j.name },
+                { label: t('campaigns.name'), cell: (j) => journeyName(t, j) },
                 {
                   label: t('journeys.segment'),
                   cell: (j) => t(`campaigns.seg.${j.segment}` as MessageKey),
@@ -96,7 +118,7 @@ export const journeysPage: ConsolePage = {
                       {j.report.steps.map((s) => (
                         <li>
                           {t('journeys.step', {
-                            key: s.key,
+                            key: journeyStepName(t, s.key),
                             hours: s.delayHours,
                             channel: t(`journeys.channel.${s.channel}`),
                           })}
@@ -104,6 +126,8 @@ export const journeysPage: ConsolePage = {
                           {[s.audience, s.sent, s.delivered, s.converted]
                             .map((n) => fmt.count(n))
                             .join(' → ')}
+                          <br />
+                          <span class="muted">{stepUnsent(t, fmt, s)}</span>
                         </li>
                       ))}
                     </ul>
@@ -120,7 +144,7 @@ export const journeysPage: ConsolePage = {
                         <button
                           type="submit"
                           class="secondary"
-                          aria-label={`${t(`journeys.move.${to}`)} ${j.name}`}
+                          aria-label={`${t(`journeys.move.${to}`)} ${journeyName(t, j)}`}
                         >
                           {t(`journeys.move.${to}`)}
                         </button>

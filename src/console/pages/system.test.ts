@@ -6,12 +6,14 @@
 import type { Hono } from 'hono'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
+import { jobs as allJobs } from '../../../jobs/index.js'
 import { paidOrder } from '../../../test/analytics-fixtures.js'
 import { manualClock, seedOperators, signIn } from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { createApp } from '../../app.js'
 import { silentLogger } from '../../logger.js'
+import { JOB_NAMES } from '../code-labels.js'
 
 forEachDatabase('console: system', (get) => {
   const clock = manualClock(new Date('2026-11-20T02:00:00Z'))
@@ -151,9 +153,9 @@ forEachDatabase('console: system', (get) => {
     expect(html).toMatch(/事务通知<\/td><td[^>]*>已发送<\/td><td[^>]*>1<\/td>/)
     expect(html).toContain('客服消息')
     // Jobs: the newest run failed; the last success was 3 minutes ago.
-    expect(html).toMatch(/campaigns<\/td>[\s\S]*?失败<\/td><td[^>]*>3 分钟前<\/td>/)
+    expect(html).toMatch(/推送发送<\/span><\/td>[\s\S]*?失败<\/td><td[^>]*>3 分钟前<\/td>/)
     expect(html).toContain('reach max api daily quota limit')
-    expect(html).toMatch(/retention<\/td>[\s\S]*?从未/)
+    expect(html).toMatch(/过期数据清理<\/span><\/td>[\s\S]*?从未/)
     // Alerts and settings.
     expect(html).toContain('回复通道积压：最久等待 300 秒')
     expect(html).toContain('活跃会员下降')
@@ -182,6 +184,29 @@ forEachDatabase('console: system', (get) => {
     expect(en).toContain('Database: OK, answered in')
     expect(en).toContain('Due, not sent: 2; longest wait: 3 min')
     expect(en).not.toMatch(/[：；，]/)
+  })
+
+  it('names the jobs in the operator’s language, the code kept as a hint', async () => {
+    const { cookie } = await signIn(app, 'viewer1')
+    const jobs = async (lang: string) => {
+      const res = await app.request(`/console/system?lang=${lang}`, { headers: { cookie } })
+      const html = await res.text()
+      return html.slice(
+        html.indexOf('id="jobs"'),
+        html.indexOf('</section>', html.indexOf('id="jobs"')),
+      )
+    }
+    const zh = await jobs('zh-CN')
+    expect(zh).toContain('<span title="prune-inbound-events">清理入站消息记录</span>')
+    expect(zh).toContain('<span title="recompute-segments">更新会员分层</span>')
+    // every job cell is a label: no job code shows as text
+    expect(zh).not.toMatch(/>[a-z]+(-[a-z]+)*</)
+    const en = await jobs('en')
+    expect(en).toContain('<span title="prune-inbound-events">Prune inbound events</span>')
+    // every job of the job list has a label
+    expect(
+      allJobs.map((j) => j.name).filter((n) => !(JOB_NAMES as readonly string[]).includes(n)),
+    ).toEqual([])
   })
 
   it('says English when asked', async () => {

@@ -10,7 +10,7 @@ import { type OutboxCell, outboxSummary } from '../../admin/reads/outbox-summary
 import { ALERT_RULE_KEYS, ALERT_RULES, readAlertSettings } from '../../analytics/alert-rules.js'
 import { listAlerts } from '../../analytics/alerts.js'
 import { readOpsStatus } from '../../community/ops-status.js'
-import { refundStatusName } from '../code-labels.js'
+import { jobName, refundStatusName } from '../code-labels.js'
 import { type Column, DataTable } from '../components/data-table.js'
 import { Notice } from '../components/form.js'
 import { OpenAlerts } from '../components/open-alerts.js'
@@ -187,7 +187,10 @@ export const systemPage: ConsolePage = {
               rows={runs.map((r) => ({ ...r, cron: sys.jobs.find((j) => j.name === r.job)!.cron }))}
               empty={t('common.empty')}
               columns={[
-                { label: t('system.job'), cell: (r) => r.job },
+                {
+                  label: t('system.job'),
+                  cell: (r) => <span title={r.job}>{jobName(t, r.job)}</span>,
+                },
                 { label: t('system.cron'), cell: (r) => <code>{r.cron}</code> },
                 {
                   label: t('system.lastRun'),
