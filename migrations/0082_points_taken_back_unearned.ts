@@ -4,8 +4,8 @@ import { type Kysely, sql } from 'kysely'
  * Points that were never earned stop counting as earned, and points given back keep their expiry.
  *
  * - `points_ledger.earned` may be negative on an entry that adds nothing to the balance: a refund of
- *   a purchase whose points were released takes back what the release counted as earned (lifetime,
- *   the level derived from it, the weekly board that sums `earned`) — all of the share taken back,
+ *   a purchase whose points were released takes back what the release counted as earned (lifetime and
+ *   the level derived from it; the weekly board leaves such entries out, src/community/leaderboard.ts) — all of the share taken back,
  *   also the part the balance could not cover (`points_shortfall`), so such an entry may have
  *   `delta` 0 (nothing left to deduct) with `earned` < 0. `delta <> 0` becomes
  *   `delta <> 0 or earned <> 0`; `earned >= 0` becomes `earned >= 0 or delta <= 0`.
@@ -14,7 +14,11 @@ import { type Kysely, sql } from 'kysely'
  * - `quanzi_purchase_grants_move` (migrations/0035, a 绑定: src/shop/mp-link.ts) also moves the
  *   mini-program member's lifetime (an `mp_link_out` entry of `earned` −lifetime and an `mp_link_in`
  *   of +lifetime, `delta` 0, key `p_lifetime_key`), so a purchase released before the 绑定 counts
- *   for the follower's level as one released after it does.
+ *   for the follower's level as one released after it does. Mini-program members linked before
+ *   this migration (`mp_users.member_id` names another member than the mini-program's own, the
+ *   member of the same appid and openid) have their lifetime moved now, with the same entries and
+ *   key: their grants follow the follower, and a refund takes the lifetime back from there. The
+ *   down leaves these entries (and the lifetime) where they are.
  * - `points_lot_uses`: what a redemption (`redeem`) took from which lot (the lots trigger,
  *   migrations/0043, records it). Cancelling the redemption (src/community/rewards.ts
  *   `returnRedemption`) gives the points back to those lots — with their expiry — instead of as a
@@ -42,6 +46,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     primary key (spend_id, lot_id)
   )`.execute(db)
   await sql.raw(lotsTrigger(true)).execute(db)
+  await sql.raw(MOVE_LINKED).execute(db)
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
@@ -222,6 +227,56 @@ const MOVE_0035 = move(
   'p_from bigint, p_to bigint, p_key text, p_reference text, p_now timestamptz, p_day date',
   '',
 )
+
+/** The level table (src/community/levels.ts) when this migration was written. */
+const LEVELS_0082 = JSON.stringify([
+  { key: 'bronze', min: 0 },
+  { key: 'silver', min: 1_000 },
+  { key: 'gold', min: 5_000 },
+  { key: 'diamond', min: 20_000 },
+])
+
+/**
+ * The lifetime of mini-program members linked before this migration goes to their followers, as
+ * quanzi_purchase_grants_move moves it now (same entries, same key: run again, it moves nothing).
+ */
+const MOVE_LINKED = `
+do $do$
+declare
+  p_levels jsonb := '${LEVELS_0082}';
+  r record;
+  f members%rowtype;
+  t members%rowtype;
+  v_key text;
+  v_level text;
+  v_bottom text;
+begin
+  for r in select m.id as from_id, u.member_id as to_id
+      from mp_users u join members m on m.appid = u.appid and m.openid = u.openid
+      where u.member_id <> m.id and m.points_lifetime > 0
+      order by m.id
+  loop
+    perform 1 from members where id in (r.from_id, r.to_id) order by id for update;
+    select * into f from members where id = r.from_id;
+    select * into t from members where id = r.to_id;
+    v_key := 'mp-link:' || f.id || ':' || t.id || ':lifetime';
+    continue when f.points_lifetime <= 0 or exists (select 1 from points_ledger
+      where appid = f.appid and idempotency_key = v_key);
+    ${LEVEL_FOR('t.points_lifetime + f.points_lifetime', 'v_level')}
+    ${LEVEL_FOR('0', 'v_bottom')}
+    insert into points_ledger (appid, member_id, delta, rule, reference, idempotency_key,
+        balance_after, earned, day, created_at, state)
+      values (f.appid, f.id, 0, 'mp_link_out', 'member ' || f.id, v_key, f.points_balance,
+        -f.points_lifetime, current_date, now(), 'available'),
+      (t.appid, t.id, 0, 'mp_link_in', 'member ' || f.id, v_key, t.points_balance,
+        f.points_lifetime, current_date, now(), 'available');
+    update members set points_lifetime = 0, level = coalesce(v_bottom, level) where id = f.id;
+    update members set points_lifetime = t.points_lifetime + f.points_lifetime,
+        level = coalesce(v_level, level)
+      where id = t.id;
+  end loop;
+end
+$do$`
 
 /** The lots trigger of migrations/0043; `uses` also records what a redemption took from which lot. */
 const lotsTrigger = (uses: boolean) => `

@@ -1,6 +1,8 @@
 /**
  * 排行榜: top members by points earned this week (Monday, community time) or all time (lifetime
- * earned), with the asker's own rank. Earned points only — spending does not move anyone down.
+ * earned), with the asker's own rank. Earned points only — spending does not move anyone down, nor
+ * does a refund: the week board counts what was earned in the week, so a purchase refunded later
+ * stays on the board of the week its points were released (lifetime, the all-time board, drops).
  * Ties share a rank (1, 2, 2, 4). In a group, only the members seen in that group are ranked.
  */
 import { type Kysely, sql } from 'kysely'
@@ -44,8 +46,11 @@ export async function leaderboard(
           .select(['member_id', sql<number>`sum(earned)::int`.as('points')])
           .where('appid', '=', q.appid)
           .where('day', '>=', weekStart(localDay(q.now, q.timeZone)))
+          // what was earned in the week: not a refund's taking back (negative `earned`) of points
+          // earned in an earlier week, nor a 绑定's lifetime move (`delta` 0, migrations/0082)
+          .where('earned', '>', 0)
+          .where('delta', '<>', 0)
           .groupBy('member_id')
-          .having(sql`sum(earned)`, '>', 0)
   const ranked = db
     .with('scores', () => scores)
     .selectFrom('scores')

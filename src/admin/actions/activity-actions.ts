@@ -9,7 +9,7 @@ import { day, int } from '../../routes/validate.js'
 import { membersByOpenid } from '../reads/members-by-openid.js'
 import { type ActionDeps, type Actor, type AuditedStep, auditedAction } from './audited-action.js'
 import { isCron } from './campaign-input.js'
-import { type OverLimit, overDailyLimit } from './grant-limit.js'
+import { dailyLimitApplies, type OverLimit, overDailyLimit } from './grant-limit.js'
 
 /** An activity row. */
 export type Activity = Selectable<Database['activities']>
@@ -142,7 +142,9 @@ export function awardablePeriods(a: Activity, now: Date, timeZone: string) {
  * Awards the activity's points to the members for an occurrence (`period`: any day of it; default
  * the current one; from the activity's first occurrence to the current one,
  * {@link awardablePeriods}), once each, and audits `activity.award` with the points it gave
- * (`granted`), all in one transaction. With `dailyLimit` the operator is locked first and the
+ * (`granted`). Without a limit each member's award commits on its own and the audit entry is
+ * written after. With `dailyLimit`, for an operator whose limit applies (dailyLimitApplies), it is
+ * all one transaction: the operator is locked first and the
  * points the award would give (the activity's points × the level multiplier of each member not
  * awarded yet) are checked against their per-day limit, as a grant's are: grants and awards count
  * together.
@@ -164,20 +166,32 @@ export async function awardActivity(
   const bounds = awardablePeriods(a, now, deps.timeZone)
   if (period < bounds.first || period > bounds.last) return { status: 'period', ...bounds }
   const step = { appid, actor, action: 'activity.award', target: a.key, now } satisfies AuditedStep
+  const memberIds = members.map((m) => m.id)
+  const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone, t: deps.t }
+  const awarded = (results: Awarded) => ({
+    result: { status: 'awarded' as const, period, results },
+    details: { ...b, period, granted: (results ?? []).reduce((sum, x) => sum + x.points, 0) },
+  })
+  if (!options.dailyLimit || !(await dailyLimitApplies(deps.db, actor.name)))
+    // No limit to check (the API, an owner, an operator without one): each member's award commits
+    // on its own (awardParticipants on the database), so no member stays locked while the others
+    // are awarded — a check-in of the first of 1000 members waits for nothing — and a retry
+    // awards only who is still missing.
+    return auditedAction<AwardActivityResult>(deps.db, { ...step, commit: 'after' }, async (db) =>
+      awarded(await awardParticipants(db, r)),
+    )
+  // The limit's check and the award are one transaction (the limit bounds its size): the operator
+  // and the limit are read again under the lock.
   return auditedAction<AwardActivityResult>(deps.db, step, async (trx) => {
-    const memberIds = members.map((m) => m.id)
-    if (options.dailyLimit) {
-      const due = () => pointsDue(trx, a, period, memberIds)
-      const over = await overDailyLimit(trx, actor.name, due, now, deps.timeZone)
-      if (over) return { result: over }
-    }
+    const due = () => pointsDue(trx, a, period, memberIds)
+    const over = await overDailyLimit(trx, actor.name, due, now, deps.timeZone)
+    if (over) return { result: over }
     await lockMembers(trx, memberIds)
-    const r = { appid, key: a.key, period, memberIds, now, timeZone: deps.timeZone, t: deps.t }
-    const results = await awardParticipants(trx, r)
-    const granted = (results ?? []).reduce((sum, x) => sum + x.points, 0)
-    return { result: { status: 'awarded', period, results }, details: { ...b, period, granted } }
+    return awarded(await awardParticipants(trx, r))
   })
 }
+
+type Awarded = Awaited<ReturnType<typeof awardParticipants>>
 
 /** Locks the members in one order (by id), so two awards naming the same members never deadlock. */
 async function lockMembers(trx: Transaction<Database>, ids: number[]) {

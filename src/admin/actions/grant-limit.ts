@@ -9,7 +9,7 @@
  * operators do not wait on each other. The limit is read under the same lock, so a limit an owner
  * changes applies to the next grant.
  */
-import type { Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import { grantedToday } from '../reads/operator-grants.js'
 
@@ -49,4 +49,18 @@ export async function overDailyLimit(
   return granted + wanted > row.daily_grant_limit
     ? { status: 'over_limit', limit: row.daily_grant_limit, granted }
     : null
+}
+
+/**
+ * Whether {@link overDailyLimit} may refuse the console operator named `operator`: they have a
+ * limit, or are unknown or disabled. Read without a lock, to choose how to run a large action (an
+ * activity award); the action itself checks again with {@link overDailyLimit} under the lock.
+ */
+export async function dailyLimitApplies(db: Kysely<Database>, operator: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('operators')
+    .select(['role', 'disabled', 'daily_grant_limit'])
+    .where('name', '=', operator)
+    .executeTakeFirst()
+  return !row || row.disabled || (row.role === 'operator' && row.daily_grant_limit !== null)
 }
