@@ -295,7 +295,11 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
       code: 'DEADLINE_PASSED',
       deadlineMs: deps.replyDeadlineMs,
     })
-    const late = result.then(settle)
+    // Nothing awaits it on Node: a failure here (the database gone while the reply is stored) is
+    // logged, never left as a rejection no one handles (node-process.ts crashes on those).
+    const late = result.then(settle).catch((error: unknown) => {
+      log.error('late reply not stored', { code: 'LATE_REPLY_NOT_STORED', error })
+    })
     deps.waitUntil?.(late)
     return { body: null, outcome: 'deadline_passed' }
   }

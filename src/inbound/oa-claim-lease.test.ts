@@ -194,6 +194,48 @@ forEachDatabase('official-account pushes whose attempt died', (get, dbName) => {
     }
   })
 
+  it('logs a late reply it cannot store instead of leaving a rejection no one handles (it would crash the Node process)', async () => {
+    const db = get().db
+    let finished = false
+    const router = new Router().command(
+      { names: ['签到'], description: 'command.checkin' },
+      async () => {
+        await sleep(400) // past the 200 ms deadline below
+        finished = true
+        return { type: 'text', content: 'late' }
+      },
+    )
+    const store = databaseInboundStore(db)
+    const logged: { code?: string }[] = []
+    const server2 = await startServer(db, {
+      config: testConfig({ WECHAT_REPLY_DEADLINE_MS: '200' }),
+      router,
+      logger: createLogger({ write: (line) => logged.push(JSON.parse(line)) }),
+      inbound: {
+        ...store,
+        async recordFollowUp() {
+          throw new Error('the database went away')
+        },
+      },
+    })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const answer = await pusher(server2).send(
+        await checkinPush(`o_oa_late_fail_${dbName}`, nextMsgId(), server2),
+      )
+      expect(answer).toMatchObject({ status: 200, reply: null })
+      for (let i = 0; i < 100 && !finished; i++) await sleep(10)
+      await sleep(100)
+      expect(unhandled).toEqual([])
+      expect(logged.map((l) => l.code)).toContain('LATE_REPLY_NOT_STORED')
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await server2.close()
+    }
+  })
+
   it('a live attempt renewing its claim is not taken over by a retry that waits several leases', async () => {
     const leaseMs = 600
     let started = 0
