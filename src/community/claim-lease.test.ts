@@ -44,7 +44,7 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
       .where('dedupe_key', '=', id)
       .executeTakeFirstOrThrow()
   const retake = (id: string, o: { clock?: Clock; leaseMs?: number; waitMs?: number } = {}) =>
-    retakeEvent(get().db, databaseInboundStore(get().db), key(id), {
+    retakeEvent(get().db, key(id), {
       clock: fixed,
       waitMs: 0,
       ...o,
@@ -104,7 +104,7 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
       const tries = await Promise.all(
         [0, 1, 2, 3].map((i) => {
           const db = pools[i] ?? get().db
-          return retakeEvent(db, databaseInboundStore(db), key(id), { clock: fixed, waitMs: 100 })
+          return retakeEvent(db, key(id), { clock: fixed, waitMs: 100 })
         }),
       )
       expect(tries.filter((t) => t !== undefined)).toEqual([

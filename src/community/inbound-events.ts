@@ -204,27 +204,6 @@ async function completeAll(db: Kysely<Database>, batch: Completion[]): Promise<b
   return batch.map((b) => moved.has(`${b.key.appid}\u0000${b.key.dedupeKey}`))
 }
 
-/**
- * Waits for another caller's claim to settle, polling with a growing interval until `until`
- * (epoch ms). Returns the outcome, or undefined if it is still processing at the deadline.
- */
-export async function waitForOutcome(
-  store: InboundStore,
-  key: InboundKey,
-  until: number,
-  now: () => number = Date.now,
-): Promise<InboundOutcome | undefined> {
-  let interval = 20
-  for (;;) {
-    const outcome = await store.read(key)
-    if (outcome && outcome.status !== 'processing') return outcome
-    const left = until - now()
-    if (left <= 0) return undefined
-    await sleep(Math.min(interval, left))
-    interval = Math.min(interval * 2, 250)
-  }
-}
-
 /** Deletes claims older than `before` (WeChat retries within seconds; keep days for support). */
 export async function pruneInboundEvents(db: Kysely<Database>, before: Date): Promise<number> {
   const result = await db
@@ -351,8 +330,6 @@ export const STILL_PROCESSING = {
  */
 export async function retakeEvent(
   db: Kysely<Database>,
-  /** Unused: the claim and its lease are read from `db` ({@link retakeOrWait}). */
-  _store: InboundStore,
   key: InboundKey,
   o: { clock: Clock; leaseMs?: number; waitMs?: number },
 ): Promise<Retaken | { reply: string } | undefined> {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../../test/server.js'
 import { sleep, systemClock } from '../clock.js'
-import { databaseInboundStore, retakeEvent } from '../community/inbound-events.js'
+import { retakeEvent } from '../community/inbound-events.js'
 import { inviteCode, inviteScene } from '../community/invites.js'
 import { createPusher } from '../sandbox/pusher.js'
 import { signBridgeRequest } from './bridge.js'
@@ -208,9 +208,8 @@ forEachDatabase('bridge events whose attempt died', (get, dbName) => {
         expect(claimed.status).toBe('processing')
 
         // alive and slow: its claim is renewed, so retries over 2.5 leases do not take it
-        const store = databaseInboundStore(db)
         const clock = systemClock
-        expect(await retakeEvent(db, store, key, { clock, leaseMs, waitMs: 2.5 * leaseMs })).toBe(
+        expect(await retakeEvent(db, key, { clock, leaseMs, waitMs: 2.5 * leaseMs })).toBe(
           undefined,
         )
         const renewed = await claimOf(id)

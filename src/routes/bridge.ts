@@ -180,7 +180,7 @@ export function bridgeRoutes(o: BridgeRouteOptions): Hono {
     // group).
     const taken = claimed
       ? { receivedAt: now, claimedAt: now }
-      : await retakeEvent(o.db, inbound, key, { clock: o.clock, leaseMs })
+      : await retakeEvent(o.db, key, { clock: o.clock, leaseMs })
     if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
     if ('reply' in taken) return c.json(JSON.parse(taken.reply))
     const { receivedAt, claimedAt } = taken

@@ -137,7 +137,7 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
     const taken =
       claimed === 'claimed'
         ? { receivedAt: now, claimedAt: now }
-        : await retakeEvent(o.db, inbound, key, {
+        : await retakeEvent(o.db, key, {
             clock: o.clock,
             leaseMs,
             waitMs: Math.max(0, deadline - Date.now()),

@@ -115,7 +115,7 @@ export function contactRoutes(o: ContactRouteOptions): Hono {
     const taken =
       claimed === 'claimed'
         ? { receivedAt: now, claimedAt: now }
-        : await retakeEvent(o.db, inbound, key, { clock: o.clock, leaseMs })
+        : await retakeEvent(o.db, key, { clock: o.clock, leaseMs })
     if (!taken) return c.json(STILL_PROCESSING, 503, { 'Retry-After': '5' })
     if ('reply' in taken) return c.text('success')
     const { receivedAt, claimedAt } = taken
