@@ -2,37 +2,96 @@
  * The `node:crypto` backend for the WeChat envelope, injected by the Node entry. Synchronous
  * OpenSSL calls; same results as Web Crypto (the vector tests run both).
  */
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
-import type { CryptoBackend } from './wechat/crypto.js'
+import * as crypto from 'node:crypto'
+import { type CryptoBackend, WechatCryptoError } from './wechat/crypto.js'
 
-function run(
-  cipher: ReturnType<typeof createCipheriv> | ReturnType<typeof createDecipheriv>,
-  data: Uint8Array,
-): Uint8Array<ArrayBuffer> {
-  cipher.setAutoPadding(false)
-  const head = cipher.update(data)
-  const tail = cipher.final()
-  const out = new Uint8Array(head.length + tail.length)
-  out.set(head)
-  out.set(tail, head.length)
-  return out
+/**
+ * One-shot digests (`crypto.hash`, Node ≥ 20.12) skip building a `Hash` object per call; older
+ * Node 20 releases fall back to `createHash`.
+ */
+const digestHex: (algorithm: 'sha1' | 'sha256', input: string) => string =
+  typeof crypto.hash === 'function'
+    ? (algorithm, input) => crypto.hash(algorithm, input, 'hex')
+    : (algorithm, input) => crypto.createHash(algorithm).update(input, 'utf8').digest('hex')
+
+const BLOCK = 16
+
+/** A Buffer's bytes as a plain Uint8Array (no copy): Buffer's `slice` would not copy. */
+const bytesOf = (b: Buffer) =>
+  new Uint8Array(b.buffer, b.byteOffset, b.length) as Uint8Array<ArrayBuffer>
+
+function wholeBlocks(data: Uint8Array) {
+  if (data.length % BLOCK !== 0) throw new RangeError('AES-CBC data must be whole 16-byte blocks')
 }
+
+/**
+ * AES-256-CBC for one key with one OpenSSL context per direction, kept for the process: building
+ * a context per message (`createCipheriv`, its key schedule, `final`) cost more than the message's
+ * own blocks. A kept CBC context chains each message onto the previous one's last ciphertext block
+ * (`chain`), so the first block alone is corrected by `chain ⊕ iv` — XORed into the plaintext
+ * before encrypting, into the output after decrypting — and every message comes out exactly as
+ * from a fresh context with `iv` (src/node-crypto.test.ts checks that against fresh contexts for
+ * arbitrary sequences). Padding is off, so `update` returns every block at once and nothing is
+ * left inside the context between calls; the calls are synchronous, so no two interleave.
+ */
+function keptAesCbc(key: Uint8Array) {
+  const start = new Uint8Array(BLOCK)
+  const encryptor = crypto.createCipheriv('aes-256-cbc', key, start).setAutoPadding(false)
+  const decryptor = crypto.createDecipheriv('aes-256-cbc', key, start).setAutoPadding(false)
+  let encryptChain: Uint8Array = start
+  let decryptChain: Uint8Array = start
+  return {
+    encrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
+      wholeBlocks(data)
+      if (data.length === 0) return new Uint8Array(0)
+      // The caller's first block, corrected in a copy: its array is left as it was given.
+      const input = new Uint8Array(data)
+      for (let i = 0; i < BLOCK; i++) input[i]! ^= encryptChain[i]! ^ iv[i]!
+      const out = bytesOf(encryptor.update(input))
+      encryptChain = out.slice(out.length - BLOCK)
+      return out
+    },
+    decrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
+      wholeBlocks(data)
+      if (data.length === 0) return new Uint8Array(0)
+      const out = bytesOf(decryptor.update(data))
+      for (let i = 0; i < BLOCK; i++) out[i]! ^= decryptChain[i]! ^ iv[i]!
+      decryptChain = data.slice(data.length - BLOCK)
+      return out
+    },
+  }
+}
+
+/** What `base64Decode` accepts: the alphabet, at most two `=` at the end, whole quads. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 /** OpenSSL through `node:crypto`. */
 export const nodeCrypto: CryptoBackend = {
   async sha1Hex(input) {
-    return createHash('sha1').update(input, 'utf8').digest('hex')
+    return digestHex('sha1', input)
   },
   async sha256Hex(input) {
-    return createHash('sha256').update(input, 'utf8').digest('hex')
+    return digestHex('sha256', input)
+  },
+  base64: {
+    decode(input) {
+      // Buffer's own decoder skips what is not base64; the check first refuses as base64Decode does.
+      if (input.length % 4 !== 0 || !BASE64.test(input))
+        throw new WechatCryptoError('invalid_base64', 'not valid base64')
+      return bytesOf(Buffer.from(input, 'base64'))
+    },
+    encode(bytes) {
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64')
+    },
   },
   aesCbc(key) {
+    const aes = keptAesCbc(key)
     return {
       async encrypt(iv, data) {
-        return run(createCipheriv('aes-256-cbc', key, iv), data)
+        return aes.encrypt(iv, data)
       },
       async decrypt(iv, data) {
-        return run(createDecipheriv('aes-256-cbc', key, iv), data)
+        return aes.decrypt(iv, data)
       },
     }
   },

@@ -40,6 +40,15 @@ export interface CryptoBackend {
   sha1Hex(input: string): Promise<string>
   /** Lowercase hex SHA-256 of a UTF-8 string (request digests for the replay cache). */
   sha256Hex(input: string): Promise<string>
+  /**
+   * Strict standard base64 both ways, when the runtime has it natively (the envelope's bytes);
+   * without it the envelope uses {@link base64Decode} / {@link base64Encode}. Decoding refuses
+   * exactly what {@link base64Decode} refuses, with the same error.
+   */
+  base64?: {
+    decode(input: string): Uint8Array<ArrayBuffer>
+    encode(bytes: Uint8Array): string
+  }
   /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
   aesCbc(key: Uint8Array<ArrayBuffer>): {
     encrypt(
@@ -155,6 +164,7 @@ export function messageCipher(
   const raw = decodeAesKey(encodingAesKey)
   const iv = raw.slice(0, 16)
   const aes = backend.aesCbc(raw)
+  const { decode, encode } = backend.base64 ?? { decode: base64Decode, encode: base64Encode }
 
   return {
     async encrypt(message, receiveId, random = randomBytes(16)) {
@@ -170,11 +180,11 @@ export function messageCipher(
       plain.set(msg, 20)
       plain.set(id, 20 + msg.length)
       plain.fill(pad, bodyLength)
-      return base64Encode(await aes.encrypt(iv, plain))
+      return encode(await aes.encrypt(iv, plain))
     },
 
     async decrypt(encrypted) {
-      const data = base64Decode(encrypted)
+      const data = decode(encrypted)
       if (data.length === 0 || data.length % BLOCK !== 0) {
         throw new WechatCryptoError(
           'invalid_length',
