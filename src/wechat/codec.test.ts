@@ -1,3 +1,5 @@
+import fc from 'fast-check'
+import { XMLValidator } from 'fast-xml-parser'
 import { describe, expect, it } from 'vitest'
 import { buildXml, detectFormat, parseJson, parseXml, WechatFormatError } from './codec.js'
 import { renderReply } from './reply.js'
@@ -103,5 +105,139 @@ describe('codec', () => {
       MsgType: 'transfer_customer_service',
     })
     expect(() => renderReply({ type: 'news', articles: [] }, a)).toThrow(RangeError)
+  })
+
+  /** Pieces of markup, well-formed and not, that the strings below are made of. */
+  const piece = fc.constantFrom(
+    '<xml>',
+    '</xml>',
+    '<A>',
+    '</A>',
+    '<A/>',
+    '<A />',
+    '</A >',
+    '<B x="1">',
+    '</B>',
+    '<a b=\'2\' c="3"/>',
+    '<A x>',
+    '<A x=1>',
+    '<A x="1" x="2">',
+    '<A x="1"y="2">',
+    '< A>',
+    '</ A>',
+    '<1a>',
+    '<A-b.c>',
+    '<中>',
+    '</中>',
+    '<A/B>',
+    '</A/>',
+    '<A x="/"/>',
+    '<A x="<">',
+    ' ',
+    '\n',
+    '\t',
+    'text',
+    '签到',
+    '&amp;',
+    '&lt;',
+    '&#12;',
+    '&#x1F;',
+    '&#;',
+    '&#x;',
+    '&;',
+    '&',
+    '&x',
+    ';',
+    '<',
+    '>',
+    '/',
+    '=',
+    '"',
+    "'",
+    '<!-- c -->',
+    '<!--',
+    '-->',
+    '<![CDATA[ d ]]>',
+    '<![CDATA[',
+    ']]>',
+    '<?xml version="1.0"?>',
+    '<?pi x?>',
+    '<!DOCTYPE x>',
+    '\ufeff',
+    '\u3000',
+    '\u0000',
+  )
+  const name = fc.constantFrom('xml', 'A', 'b', 'Msg_Id', 'a.b-c', '中文', 'x:y')
+  const text = fc.constantFrom('', 'hi', '签到 ', '&amp;&lt;', '&#10;', '\n', '>')
+  const tree: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
+    node: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.tuple(name, text).map(([n, t]) => `<${n}>${t}</${n}>`),
+      fc
+        .tuple(name, fc.constantFrom('', ' a="1"', ' b=\'x\' c="y"'))
+        .map(([n, a]) => `<${n}${a}/>`),
+      fc
+        .tuple(
+          name,
+          fc.array(
+            fc.oneof(tie('node'), text, fc.constant('<![CDATA[<x>&]]>'), fc.constant('<!-- - -->')),
+            { maxLength: 4 },
+          ),
+        )
+        .map(([n, kids]) => `<${n}>${kids.join('')}</${n}>`),
+    ),
+  })).node
+  const document = fc
+    .tuple(
+      fc.constantFrom('', '\ufeff', '<?xml version="1.0"?>\n'),
+      tree,
+      fc.constantFrom('', '\n', ' <!-- end -->'),
+    )
+    .map(([head, root, tail]) => `${head}<xml>${root}</xml>${tail}`)
+  const pieces = fc.array(piece, { maxLength: 14 }).map((p) => p.join(''))
+  /** Pieces alone, pieces inside a root, and a well-formed document with pieces spliced in. */
+  const markup = fc.oneof(
+    pieces,
+    pieces.map((p) => `<xml>${p}</xml>`),
+    fc
+      .tuple(document, fc.array(fc.tuple(fc.nat(), piece), { minLength: 1, maxLength: 3 }))
+      .map(([doc, cuts]) =>
+        cuts.reduce(
+          (d, [at, p]) => d.slice(0, at % (d.length + 1)) + p + d.slice(at % (d.length + 1)),
+          doc,
+        ),
+      ),
+  )
+  const accepts = (s: string) => {
+    try {
+      parseXml(s)
+      return true
+    } catch (error) {
+      expect(error).toBeInstanceOf(WechatFormatError)
+      return false
+    }
+  }
+
+  it("accepts nothing that fast-xml-parser's XMLValidator refuses (its pass is not run)", () => {
+    fc.assert(
+      fc.property(markup, (s) => {
+        if (accepts(s)) expect(XMLValidator.validate(s), s).toBe(true)
+      }),
+      { numRuns: 20_000 },
+    )
+    // and the generator reaches both sides: documents accepted, and refused by each check
+    const samples = fc.sample(markup, { numRuns: 5000, seed: 20 })
+    expect(samples.filter(accepts).length).toBeGreaterThan(150)
+    expect(samples.filter((x) => !accepts(x)).length).toBeGreaterThan(2500)
+  })
+
+  it('accepts every well-formed document of elements, text, references, CDATA and comments', () => {
+    fc.assert(
+      fc.property(document, (s) => {
+        expect(XMLValidator.validate(s), s).toBe(true)
+        expect(accepts(s), s).toBe(true)
+      }),
+      { numRuns: 3000 },
+    )
   })
 })

@@ -5,7 +5,7 @@
  * element count, and keeps every value a string, so a 64-bit MsgId never loses digits. Every
  * refusal is a {@link WechatFormatError} (400 at the webhook).
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser'
+import { XMLParser } from 'fast-xml-parser'
 
 /** The two push formats. Official accounts push XML; mini-programs may choose JSON. */
 export type PushFormat = 'xml' | 'json'
@@ -83,14 +83,14 @@ export function parsePush(body: string, format: PushFormat = detectFormat(body))
 /**
  * Parses `<xml>…</xml>`; refuses DTDs, entity declarations, processing instructions, documents
  * nested deeper than {@link MAX_DEPTH} or with more than {@link MAX_ELEMENTS} elements, and
- * malformed documents.
+ * malformed documents. The well-formedness check is {@link scanMarkup}'s single pass, not a
+ * second walk by fast-xml-parser's `XMLValidator` (a fifth of a push's parse): it refuses
+ * everything that validator refuses (a differential fast-check property in codec.test.ts).
  */
 export function parseXml(body: string): PushFields {
   scanMarkup(body)
   let doc: Record<string, unknown>
   try {
-    const valid = XMLValidator.validate(body)
-    if (valid !== true) throw new WechatFormatError(`malformed XML: ${valid.err.msg}`)
     doc = parser.parse(body) as Record<string, unknown>
   } catch (error) {
     if (error instanceof WechatFormatError) throw error
@@ -104,53 +104,124 @@ export function parseXml(body: string): PushFields {
   return clean(root) as PushFields
 }
 
+/** An XML name, as fast-xml-parser's validator defines it (XML 1.0's, short of astral planes). */
+const NAME_START =
+  ':A-Za-z_\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD'
+const NAME_SOURCE = `[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`
+const NAME = new RegExp(`^${NAME_SOURCE}$`)
+/** One attribute, `name="value"` after whitespace; no `<` in a value (XML forbids it). */
+const ATTRIBUTE = new RegExp(
+  `[ \\t\\r\\n]+(${NAME_SOURCE})[ \\t\\r\\n]*=[ \\t\\r\\n]*(?:"[^"<]*"|'[^'<]*')`,
+  'y',
+)
+/** A reference: `&name;` (up to 20 word characters, as the validator allows), `&#10;`, `&#xA;`. */
+const REFERENCE = /&(?:[A-Za-z0-9_]{1,20}|#[0-9]+|#x[0-9a-fA-F]+);/y
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
 /**
- * One left-to-right pass over the markup, before the parser sees it: comments and CDATA sections
+ * One left-to-right pass over the document before the parser sees it, which is what makes it
+ * well-formed (fast-xml-parser's parser alone accepts `<xml><A>1</B></xml>`, unclosed tags, text
+ * around the root, `<1a>`, attributes without values and a bare `&`): one root element and nothing
+ * but whitespace and comments around it, every tag a valid name closed by its own name,
+ * attributes `name="value"` and never twice, every `&` a reference. Comments and CDATA sections
  * are skipped as the parser skips them (to their first `-->` / `]]>`), tags to their `>` outside
  * quotes. Refuses any `<!…>` that is not a comment or CDATA (DOCTYPE, ENTITY, ELEMENT…), any
- * processing instruction but a leading `<?xml …?>` declaration, unterminated constructs, and
- * documents deeper than {@link MAX_DEPTH} or with more than {@link MAX_ELEMENTS} elements.
+ * processing instruction but a `<?xml …?>` declaration at the very start (after a byte-order mark),
+ * CDATA outside the root, unterminated constructs, and documents deeper than {@link MAX_DEPTH} or
+ * with more than {@link MAX_ELEMENTS} elements.
  * @example scanMarkup('<!--<![CDATA[--><!DOCTYPE x [<!ENTITY c "签到">]><!--]]>--><xml/>') // throws
  */
 export function scanMarkup(body: string): void {
   const refuse = (why: string): never => {
     throw new WechatFormatError(why)
   }
-  const start = body.length - body.trimStart().length
-  let depth = 0
+  const first = body.charCodeAt(0) === 0xfeff ? 1 : 0
+  const open: string[] = []
   let elements = 0
-  let i = body.indexOf('<')
-  while (i !== -1) {
-    const next = body.charCodeAt(i + 1)
+  let rootClosed = false
+  let i = first
+  while (i < body.length) {
+    const lt = body.indexOf('<', i)
+    const textEnd = lt === -1 ? body.length : lt
+    if (open.length === 0) {
+      for (let j = i; j < textEnd; j++)
+        if (!isSpace(body.charCodeAt(j))) refuse('text outside the root element')
+    } else {
+      for (let amp = body.indexOf('&', i); amp !== -1 && amp < textEnd; ) {
+        REFERENCE.lastIndex = amp
+        if (!REFERENCE.test(body)) refuse("'&' that starts no reference")
+        amp = body.indexOf('&', REFERENCE.lastIndex)
+      }
+    }
+    if (lt === -1) break
+    const next = body.charCodeAt(lt + 1)
     if (next === 0x21 /* ! */) {
-      if (body.startsWith('<!--', i)) {
-        const end = body.indexOf('-->', i + 4)
+      if (body.startsWith('<!--', lt)) {
+        const end = body.indexOf('-->', lt + 4)
         if (end === -1) refuse('unterminated comment')
         i = end + 3
-      } else if (body.startsWith('<![CDATA[', i)) {
-        const end = body.indexOf(']]>', i + 9)
+      } else if (body.startsWith('<![CDATA[', lt)) {
+        if (open.length === 0) refuse('CDATA outside the root element')
+        const end = body.indexOf(']]>', lt + 9)
         if (end === -1) refuse('unterminated CDATA section')
         i = end + 3
       } else {
         refuse('DOCTYPE and other declarations are not allowed')
       }
     } else if (next === 0x3f /* ? */) {
-      if (i !== start || !/^<\?xml[ \t\r\n]/.test(body.slice(i, i + 6)))
+      if (lt !== first || !/^<\?xml[ \t\r\n]/.test(body.slice(lt, lt + 6)))
         refuse('processing instructions are not allowed')
-      const end = body.indexOf('?>', i + 5)
+      const end = body.indexOf('?>', lt + 5)
       if (end === -1) refuse('unterminated XML declaration')
       i = end + 2
-    } else {
-      const end = tagEnd(body, i + 1)
+    } else if (next === 0x2f /* / */) {
+      const end = body.indexOf('>', lt + 2)
       if (end === -1) refuse('unterminated tag')
-      if (next === 0x2f /* / */) depth--
-      else if (body.charCodeAt(end - 1) !== 0x2f) {
-        if (++depth > MAX_DEPTH) refuse(`elements nested deeper than ${MAX_DEPTH}`)
-        if (++elements > MAX_ELEMENTS) refuse(`more than ${MAX_ELEMENTS} elements`)
-      } else if (++elements > MAX_ELEMENTS) refuse(`more than ${MAX_ELEMENTS} elements`)
+      let nameEnd = end
+      while (isSpace(body.charCodeAt(nameEnd - 1))) nameEnd--
+      const name = body.slice(lt + 2, nameEnd)
+      const expected = open.pop()
+      if (expected === undefined) refuse(`closing tag </${name}> that was never opened`)
+      if (name !== expected) refuse(`expected </${expected}>, found </${name}>`)
+      if (open.length === 0) rootClosed = true
+      i = end + 1
+    } else {
+      const end = tagEnd(body, lt + 1)
+      if (end === -1) refuse('unterminated tag')
+      const empty = body.charCodeAt(end - 1) === 0x2f
+      const inner = empty ? end - 1 : end
+      let nameEnd = lt + 1
+      while (nameEnd < inner && !isSpace(body.charCodeAt(nameEnd))) nameEnd++
+      const name = body.slice(lt + 1, nameEnd)
+      if (!NAME.test(name)) refuse(`invalid tag name <${name}>`)
+      if (nameEnd < inner) attributes(body, nameEnd, inner, refuse)
+      if (rootClosed) refuse('more than one root element')
+      if (++elements > MAX_ELEMENTS) refuse(`more than ${MAX_ELEMENTS} elements`)
+      if (empty) {
+        if (open.length === 0) rootClosed = true
+      } else if (open.push(name) > MAX_DEPTH) refuse(`elements nested deeper than ${MAX_DEPTH}`)
       i = end + 1
     }
-    i = body.indexOf('<', i)
+  }
+  if (open.length > 0) refuse(`unclosed tag <${open[open.length - 1]}>`)
+  if (!rootClosed) refuse('no root element')
+}
+
+/** Checks a tag's attributes, `body[from, to)`: `name="value"` pairs, each name once. */
+function attributes(body: string, from: number, to: number, refuse: (why: string) => never) {
+  const names = new Set<string>()
+  let i = from
+  while (i < to) {
+    ATTRIBUTE.lastIndex = i
+    const m = ATTRIBUTE.exec(body)
+    if (!m || ATTRIBUTE.lastIndex > to) {
+      for (let j = i; j < to; j++) if (!isSpace(body.charCodeAt(j))) refuse('malformed attribute')
+      return
+    }
+    if (names.has(m[1]!)) refuse(`attribute ${m[1]} repeated`)
+    names.add(m[1]!)
+    i = ATTRIBUTE.lastIndex
   }
 }
 
