@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeCrypto } from './node-crypto.js'
-import { base64Decode, base64Encode, WechatCryptoError } from './wechat/crypto.js'
+import { base64Encode } from './wechat/crypto.js'
 
 /** AES-256-CBC as a fresh OpenSSL context per message computes it: the reference. */
 function fresh(
@@ -58,33 +58,14 @@ describe('node:crypto backend', () => {
     expect(await aes.decrypt(iv, fresh('encrypt', key, iv, plain))).toEqual(plain)
   })
 
-  it('base64 decodes and refuses exactly as the portable decoder, and encodes the same', () => {
-    const { base64 } = nodeCrypto
-    if (!base64) throw new Error('the node backend has native base64')
-    const outcome = (decode: (s: string) => Uint8Array, s: string) => {
-      try {
-        return Array.from(decode(s))
-      } catch (error) {
-        expect(error).toBeInstanceOf(WechatCryptoError)
-        return (error as WechatCryptoError).reason
-      }
-    }
-    const text = fc.oneof(
-      fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64')),
-      fc.string({
-        unit: fc.constantFrom(...'AQZaz09+/=-_ \n.é'.split('')),
-        maxLength: 24,
-      }),
-    )
+  it('base64 encodes as the portable encoder', () => {
+    const { base64Encode: native } = nodeCrypto
+    if (!native) throw new Error('the node backend has native base64')
     fc.assert(
-      fc.property(text, (s) => {
-        expect(outcome(base64.decode, s)).toEqual(outcome(base64Decode, s))
-      }),
-      { numRuns: 3000 },
-    )
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 80 }), (b) => {
-        expect(base64.encode(b)).toBe(base64Encode(b))
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.nat(8), (b, at) => {
+        // also a view that starts inside its buffer, as the envelope's are
+        const view = new Uint8Array(new Uint8Array([...new Uint8Array(at), ...b]).buffer, at)
+        expect(native(view)).toBe(base64Encode(b))
       }),
     )
   })

@@ -3,7 +3,7 @@
  * OpenSSL calls; same results as Web Crypto (the vector tests run both).
  */
 import * as crypto from 'node:crypto'
-import { type CryptoBackend, WechatCryptoError } from './wechat/crypto.js'
+import type { CryptoBackend } from './wechat/crypto.js'
 
 /**
  * One-shot digests (`crypto.hash`, Node ≥ 20.12) skip building a `Hash` object per call; older
@@ -62,9 +62,6 @@ function keptAesCbc(key: Uint8Array) {
   }
 }
 
-/** What `base64Decode` accepts: the alphabet, at most two `=` at the end, whole quads. */
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-
 /** OpenSSL through `node:crypto`. */
 export const nodeCrypto: CryptoBackend = {
   async sha1Hex(input) {
@@ -73,16 +70,8 @@ export const nodeCrypto: CryptoBackend = {
   async sha256Hex(input) {
     return digestHex('sha256', input)
   },
-  base64: {
-    decode(input) {
-      // Buffer's own decoder skips what is not base64; the check first refuses as base64Decode does.
-      if (input.length % 4 !== 0 || !BASE64.test(input))
-        throw new WechatCryptoError('invalid_base64', 'not valid base64')
-      return bytesOf(Buffer.from(input, 'base64'))
-    },
-    encode(bytes) {
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64')
-    },
+  base64Encode(bytes) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64')
   },
   aesCbc(key) {
     const aes = keptAesCbc(key)

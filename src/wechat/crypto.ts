@@ -41,14 +41,11 @@ export interface CryptoBackend {
   /** Lowercase hex SHA-256 of a UTF-8 string (request digests for the replay cache). */
   sha256Hex(input: string): Promise<string>
   /**
-   * Strict standard base64 both ways, when the runtime has it natively (the envelope's bytes);
-   * without it the envelope uses {@link base64Decode} / {@link base64Encode}. Decoding refuses
-   * exactly what {@link base64Decode} refuses, with the same error.
+   * Standard base64 with padding, when the runtime has it natively (the sealed reply); else
+   * {@link base64Encode}. Decoding stays {@link base64Decode}: Node's decoder is lenient (it skips
+   * or reinterprets what is not base64), and checking first cost what it saved.
    */
-  base64?: {
-    decode(input: string): Uint8Array<ArrayBuffer>
-    encode(bytes: Uint8Array): string
-  }
+  base64Encode?(bytes: Uint8Array): string
   /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
   aesCbc(key: Uint8Array<ArrayBuffer>): {
     encrypt(
@@ -164,7 +161,7 @@ export function messageCipher(
   const raw = decodeAesKey(encodingAesKey)
   const iv = raw.slice(0, 16)
   const aes = backend.aesCbc(raw)
-  const { decode, encode } = backend.base64 ?? { decode: base64Decode, encode: base64Encode }
+  const encode = backend.base64Encode ?? base64Encode
 
   return {
     async encrypt(message, receiveId, random = randomBytes(16)) {
@@ -184,7 +181,7 @@ export function messageCipher(
     },
 
     async decrypt(encrypted) {
-      const data = decode(encrypted)
+      const data = base64Decode(encrypted)
       if (data.length === 0 || data.length % BLOCK !== 0) {
         throw new WechatCryptoError(
           'invalid_length',
