@@ -1,7 +1,15 @@
 import fc from 'fast-check'
-import { XMLValidator } from 'fast-xml-parser'
+import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { describe, expect, it } from 'vitest'
-import { buildXml, detectFormat, parseJson, parseXml, WechatFormatError } from './codec.js'
+import {
+  buildXml,
+  detectFormat,
+  parseJson,
+  parseXml,
+  scanMarkup,
+  WechatFormatError,
+  XML_PARSER_OPTIONS,
+} from './codec.js'
 import { renderReply } from './reply.js'
 
 describe('codec', () => {
@@ -239,5 +247,60 @@ describe('codec', () => {
       }),
       { numRuns: 3000 },
     )
+  })
+
+  it("gives the fields fast-xml-parser's own conversion gave (what parseXml returned before)", () => {
+    const objects = new XMLParser({ ...XML_PARSER_OPTIONS, preserveOrder: false })
+    /** The conversion before: the parser's objects, `#text` beside elements dropped, NUL refused. */
+    const strip = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(strip)
+      if (typeof v === 'object' && v !== null)
+        return Object.fromEntries(
+          Object.entries(v)
+            .filter(([k]) => k !== '#text')
+            .map(([k, x]) => [k, strip(x)]),
+        )
+      const text = String(v ?? '')
+      if (text.includes('\u0000')) throw new WechatFormatError('NUL')
+      return text
+    }
+    const before = (s: string) => {
+      const root = (objects.parse(s) as { xml?: unknown }).xml
+      if (typeof root !== 'object' || root === null) throw new WechatFormatError('root')
+      return strip(root)
+    }
+    // parseXml refuses with WechatFormatError only (`accepts` checks); the parser before it threw
+    // its own errors, which parseXml wrapped.
+    const outcome = (parse: (s: string) => unknown, s: string) => {
+      try {
+        return { fields: parse(s) }
+      } catch {
+        return { refused: true }
+      }
+    }
+    const scanned = (s: string) => {
+      try {
+        scanMarkup(s)
+        return true
+      } catch {
+        return false
+      }
+    }
+    const lists = fc
+      .array(fc.constantFrom('<item><A>1</A></item>', '<List><B>x</B></List>', '<A>2</A>', 't'), {
+        maxLength: 4,
+      })
+      .map((k) => `<xml><Items>${k.join('')}</Items>${k.join('')}</xml>`)
+    let compared = 0
+    fc.assert(
+      fc.property(fc.oneof(document, markup, lists), (s) => {
+        if (!scanned(s)) return
+        compared++
+        accepts(s)
+        expect(outcome(parseXml, s), s).toEqual(outcome(before, s))
+      }),
+      { numRuns: 20_000 },
+    )
+    expect(compared).toBeGreaterThan(5000)
   })
 })

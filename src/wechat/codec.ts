@@ -53,7 +53,14 @@ const entityDecoder = {
   },
 }
 
-const parser = new XMLParser({
+/**
+ * The parser's options. `preserveOrder` hands back the document as it was read (a list of
+ * `{ name: children }` and `{ '#text': text }` nodes), which {@link fieldsOf} turns into fields in
+ * one walk with the refusals of {@link clean}; the parser's own conversion to objects (`prettify`,
+ * a path matcher kept per tag) cost a fifth of the parse. codec.test.ts checks the two agree.
+ */
+export const XML_PARSER_OPTIONS = {
+  preserveOrder: true,
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
@@ -64,8 +71,11 @@ const parser = new XMLParser({
   maxNestedTags: MAX_DEPTH,
   // Callbacks get the tag's matcher, not a path string built for every tag.
   jPath: false,
-  isArray: (name) => name === 'List' || name === 'item',
-})
+  isArray: (name: string) => LISTS.has(name),
+} as const
+/** The elements that are lists even with one child (`<List>` of a batch event, `<item>`). */
+const LISTS = new Set(['List', 'item'])
+const parser = new XMLParser(XML_PARSER_OPTIONS)
 
 /** Tells XML from JSON by the first non-blank character. */
 export function detectFormat(body: string): PushFormat {
@@ -89,19 +99,55 @@ export function parsePush(body: string, format: PushFormat = detectFormat(body))
  */
 export function parseXml(body: string): PushFields {
   scanMarkup(body)
-  let doc: Record<string, unknown>
+  let doc: OrderedNode[]
   try {
-    doc = parser.parse(body) as Record<string, unknown>
+    doc = parser.parse(body) as OrderedNode[]
   } catch (error) {
     if (error instanceof WechatFormatError) throw error
     // Whatever the parser refuses (reserved names, limits) is the sender's fault: a 400.
     throw new WechatFormatError(`malformed XML: ${(error as Error).message}`)
   }
-  const root = doc.xml
-  if (root === undefined || typeof root !== 'object' || root === null) {
+  const root = doc.find((node) => 'xml' in node)?.xml
+  // An <xml> of text alone (or nothing) is no push either.
+  const fields = typeof root === 'object' ? fieldsOf(root) : undefined
+  if (fields === undefined || typeof fields === 'string')
     throw new WechatFormatError('root element must be <xml>')
+  return fields
+}
+
+/** A node of the parser's `preserveOrder` output. */
+type OrderedNode = { [name: string]: OrderedNode[] | string }
+
+/**
+ * An element's children as fields, as fast-xml-parser's own conversion and {@link clean} made
+ * them: an element with only text is its text (`''` when empty), repeated names and
+ * {@link LISTS} are arrays, text beside elements is dropped; reserved names and U+0000 refused.
+ */
+function fieldsOf(children: OrderedNode[]): PushFields | string {
+  let text: string | undefined
+  let fields: PushFields | undefined
+  for (const node of children) {
+    for (const name in node) {
+      const value = node[name]!
+      if (typeof value === 'string') {
+        // '#text' (the only string-valued node): an element's own text.
+        text = text === undefined ? value : text + value
+        break
+      }
+      if (RESERVED.has(name)) throw new WechatFormatError(`element name ${name} is not allowed`)
+      if (name.includes('\u0000')) throw new WechatFormatError('NUL character in a name')
+      const child = fieldsOf(value)
+      fields ??= {}
+      const seen = fields[name]
+      if (seen === undefined) fields[name] = LISTS.has(name) ? ([child] as PushFields[]) : child
+      else if (Array.isArray(seen)) (seen as (PushFields | string)[]).push(child)
+      else fields[name] = [seen, child] as PushFields[]
+      break
+    }
   }
-  return clean(root) as PushFields
+  if (fields) return fields
+  if (text?.includes('\u0000')) throw new WechatFormatError('NUL character in a value')
+  return text ?? ''
 }
 
 /** An XML name, as fast-xml-parser's validator defines it (XML 1.0's, short of astral planes). */
