@@ -51,7 +51,9 @@
  * with two cores shared, a target is server-bound only while that stays well below the server's.
  *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
  *      right after itself, its server given these environment variables and node flags — what a
- *      runtime setting costs, within one run).
+ *      runtime setting costs, within one run; `BENCH_BUNDLE=<file>` in it runs another build of
+ *      bench/server.ts instead, e.g. the previous commit's from `npm run bench:bundle-of -- <commit>`:
+ *      an A/B of two versions of the code, interleaved round by round).
  *      BENCH_ROUNDS=R (default 1: each target started, measured once and stopped in turn): every
  *      target's server is started and warmed up first, then measured R times in turn for
  *      BENCH_SECONDS each (round 1: every target once, round 2: …). A target's figures are the
@@ -121,7 +123,7 @@ async function start(scenario: string, env: Record<string, string> = {}, flags: 
       ...profile,
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       ...flags,
-      ...(tsx ? ['--import', 'tsx', 'bench/server.ts'] : [serverBundle]),
+      ...(tsx ? ['--import', 'tsx', 'bench/server.ts'] : [env.BENCH_BUNDLE ?? serverBundle]),
       scenario,
     ],
     {
