@@ -36,7 +36,10 @@ try {
     external: [...bundleOptions.external, 'wechat', 'express'],
   })
 } finally {
-  execFileSync('git', ['worktree', 'remove', '--force', dir], { stdio: 'ignore' })
+  // (a failed `worktree add` left nothing to remove: its own error is the one to see)
+  try {
+    execFileSync('git', ['worktree', 'remove', '--force', dir], { stdio: 'ignore' })
+  } catch {}
   rmSync(dir, { recursive: true, force: true })
 }
 console.log(outfile)

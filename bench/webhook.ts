@@ -114,6 +114,8 @@ await esbuild.build({
 async function start(scenario: string, env: Record<string, string> = {}, flags: string[] = []) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
   const tsx = (env.BENCH_TSX ?? process.env.BENCH_TSX) === '1'
+  if (tsx && env.BENCH_BUNDLE)
+    throw new Error('BENCH_BUNDLE is a bundle: it cannot run with BENCH_TSX=1')
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
     : []

@@ -49,6 +49,24 @@ describe('node:crypto backend', () => {
     )
   })
 
+  it('keeps nothing of a Buffer it was given: the caller may reuse that memory', async () => {
+    const key = new Uint8Array(randomBytes(32))
+    const aes = nodeCrypto.aesCbc(key)
+    const iv = new Uint8Array(randomBytes(16))
+    const [one, two] = [randomBytes(48), randomBytes(32)].map((p) => fresh('encrypt', key, iv, p))
+    const given = Buffer.from(Buffer.from(one!).toString('base64'), 'base64') // a view of the pool
+    await aes.decrypt(iv, given)
+    given.fill(0xaa)
+    expect(await aes.decrypt(iv, two!)).toEqual(fresh('decrypt', key, iv, two!))
+  })
+
+  it('refuses an iv that is not 16 bytes, as a fresh context does', async () => {
+    const aes = nodeCrypto.aesCbc(new Uint8Array(randomBytes(32)))
+    const data = new Uint8Array(16)
+    await expect(aes.encrypt(new Uint8Array(15), data)).rejects.toThrow(RangeError)
+    await expect(aes.decrypt(new Uint8Array(17), data)).rejects.toThrow(RangeError)
+  })
+
   it('decrypting what another key sealed (a key rotation) leaves the next message right', async () => {
     const key = new Uint8Array(randomBytes(32))
     const aes = nodeCrypto.aesCbc(key)

@@ -20,7 +20,8 @@ const BLOCK = 16
 const bytesOf = (b: Buffer) =>
   new Uint8Array(b.buffer, b.byteOffset, b.length) as Uint8Array<ArrayBuffer>
 
-function wholeBlocks(data: Uint8Array) {
+function wholeBlocks(iv: Uint8Array, data: Uint8Array) {
+  if (iv.length !== BLOCK) throw new RangeError('AES-CBC iv must be 16 bytes')
   if (data.length % BLOCK !== 0) throw new RangeError('AES-CBC data must be whole 16-byte blocks')
 }
 
@@ -42,7 +43,7 @@ function keptAesCbc(key: Uint8Array) {
   let decryptChain: Uint8Array = start
   return {
     encrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
-      wholeBlocks(data)
+      wholeBlocks(iv, data)
       if (data.length === 0) return new Uint8Array(0)
       // The caller's first block, corrected in a copy: its array is left as it was given.
       const input = new Uint8Array(data)
@@ -52,11 +53,12 @@ function keptAesCbc(key: Uint8Array) {
       return out
     },
     decrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
-      wholeBlocks(data)
+      wholeBlocks(iv, data)
       if (data.length === 0) return new Uint8Array(0)
       const out = bytesOf(decryptor.update(data))
       for (let i = 0; i < BLOCK; i++) out[i]! ^= decryptChain[i]! ^ iv[i]!
-      decryptChain = data.slice(data.length - BLOCK)
+      // A copy: the caller's array may be a Buffer, whose slice is a view of memory it reuses.
+      decryptChain = new Uint8Array(data.subarray(data.length - BLOCK))
       return out
     },
   }

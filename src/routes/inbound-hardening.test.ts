@@ -4,7 +4,7 @@
  * AI bot and the customer-contact callback. Every refused request must leave the database as it was
  * and run no handler.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser'
+import { XMLParser } from 'fast-xml-parser'
 import { sql } from 'kysely'
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
@@ -268,7 +268,6 @@ forEachDatabase('inbound doors, hardened', (get, dbName) => {
   // Found 3 — work before authentication
   it('never hands an unauthenticated body to the XML parser, and caps bodies at 64 KB by default', async () => {
     const parse = vi.spyOn(XMLParser.prototype, 'parse')
-    const validate = vi.spyOn(XMLValidator, 'validate')
     const ts = nowSeconds()
     const nonce = randomNonce()
     const q = `timestamp=${ts}&nonce=${nonce}&encrypt_type=aes&msg_signature=${'0'.repeat(40)}`
@@ -293,8 +292,8 @@ forEachDatabase('inbound doors, hardened', (get, dbName) => {
         )
       ).status,
     ).toBe(400)
+    // (the well-formedness scan runs inside parseXml, right before the parser: never reached either)
     expect(parse).not.toHaveBeenCalled()
-    expect(validate).not.toHaveBeenCalled()
 
     // the default limit is what WeChat sends at most: 64 KB
     const tooBig = envelope.replace('QUFB', big(2_000))

@@ -172,10 +172,30 @@ describe('codec', () => {
     '<?pi x?>',
     '<!DOCTYPE x>',
     '\ufeff',
+    '<\ufeff>',
+    '</\ufeff>',
+    '<A\u1680B>',
+    '<?xml a="?>',
+    '"?>',
     '\u3000',
     '\u0000',
   )
-  const name = fc.constantFrom('xml', 'A', 'b', 'Msg_Id', 'a.b-c', '中文', 'x:y')
+  const name = fc.constantFrom(
+    'xml',
+    'A',
+    'b',
+    'Msg_Id',
+    'a.b-c',
+    '中文',
+    'x:y',
+    // Object.prototype's own names: a field, never the inherited function
+    'toLocaleString',
+    'isPrototypeOf',
+    'propertyIsEnumerable',
+    'valueOf',
+    'toString',
+    'hasOwnProperty',
+  )
   const text = fc.constantFrom('', 'hi', '签到 ', '&amp;&lt;', '&#10;', '\n', '>')
   const tree: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
     node: fc.oneof(
@@ -302,5 +322,44 @@ describe('codec', () => {
       { numRuns: 20_000 },
     )
     expect(compared).toBeGreaterThan(5000)
+  })
+
+  it('refuses names with characters the parser splits at, and a declaration with a quoted ?>', () => {
+    for (const bad of [
+      '<xml><\ufeff>1</\ufeff><A>2</A></xml>',
+      '<xml><\u1680>1</\u1680></xml>',
+      '<xml><A\u1680B>1</A\u1680B></xml>',
+      // a `?>` inside a quoted value does not end the declaration: what follows is no document
+      '<?xml a="?><xml><A>x</A></xml><!-- "?><xml><A>y</A></xml> -->',
+    ])
+      expect(() => parseXml(bad), bad).toThrow(WechatFormatError)
+    expect(() => parseXml('<?xml version="1.0" a="?>"?><xml><A>y</A></xml>')).toThrow(
+      WechatFormatError,
+    )
+  })
+
+  it("reads an element named like Object.prototype's members as a field", () => {
+    const fields = parseXml(
+      '<xml><MsgType>text</MsgType><toLocaleString>x</toLocaleString><isPrototypeOf>y</isPrototypeOf></xml>',
+    )
+    expect(fields).toEqual({ MsgType: 'text', toLocaleString: 'x', isPrototypeOf: 'y' })
+  })
+
+  it('scans a body once: many comments do not make it search the body again for each', () => {
+    // The characters String.prototype.indexOf walks while scanMarkup runs, counted (not timed).
+    const body = `<xml>${'<!---->'.repeat(5000)}<a>签到 &amp; 1</a></xml>`
+    const indexOf = String.prototype.indexOf
+    let walked = 0
+    String.prototype.indexOf = function (this: string, search: string, from = 0) {
+      const at = indexOf.call(this, search, from)
+      walked += (at === -1 ? this.length : at) - from
+      return at
+    }
+    try {
+      scanMarkup(body)
+    } finally {
+      String.prototype.indexOf = indexOf
+    }
+    expect(walked).toBeLessThan(3 * body.length)
   })
 })

@@ -134,11 +134,13 @@ function fieldsOf(children: OrderedNode[]): PushFields | string {
         text = text === undefined ? value : text + value
         break
       }
-      if (RESERVED.has(name)) throw new WechatFormatError(`element name ${name} is not allowed`)
+      if (RESERVED.has(name) || name === '')
+        throw new WechatFormatError(`element name "${name}" is not allowed`)
       if (name.includes('\u0000')) throw new WechatFormatError('NUL character in a name')
       const child = fieldsOf(value)
       fields ??= {}
-      const seen = fields[name]
+      // Own names only: `fields[name]` would find Object.prototype's `toLocaleString` and kin.
+      const seen = Object.hasOwn(fields, name) ? fields[name] : undefined
       if (seen === undefined) fields[name] = LISTS.has(name) ? ([child] as PushFields[]) : child
       else if (Array.isArray(seen)) (seen as (PushFields | string)[]).push(child)
       else fields[name] = [seen, child] as PushFields[]
@@ -163,6 +165,12 @@ const ATTRIBUTE = new RegExp(
 /** A reference: `&name;` (up to 20 word characters, as the validator allows), `&#10;`, `&#xA;`. */
 const REFERENCE = /&(?:[A-Za-z0-9_]{1,20}|#[0-9]+|#x[0-9a-fA-F]+);/y
 
+/** A name as a refusal quotes it: at most 40 characters of what was sent. */
+const quoted = (name: string) => (name.length > 40 ? `${name.slice(0, 40)}…` : name)
+
+/** Any character JavaScript's `\s` matches: what the parser splits a name at. */
+const JS_SPACE = /\s/
+
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
 /**
@@ -186,6 +194,9 @@ export function scanMarkup(body: string): void {
   const open: string[] = []
   let elements = 0
   let rootClosed = false
+  // The next `&` at or after `i`, found once and kept: searching from every run of text to the
+  // body's end made a body of many comments quadratic.
+  let amp = -2
   let i = first
   while (i < body.length) {
     const lt = body.indexOf('<', i)
@@ -194,7 +205,8 @@ export function scanMarkup(body: string): void {
       for (let j = i; j < textEnd; j++)
         if (!isSpace(body.charCodeAt(j))) refuse('text outside the root element')
     } else {
-      for (let amp = body.indexOf('&', i); amp !== -1 && amp < textEnd; ) {
+      if (amp !== -1 && amp < i) amp = body.indexOf('&', i)
+      while (amp !== -1 && amp < textEnd) {
         REFERENCE.lastIndex = amp
         if (!REFERENCE.test(body)) refuse("'&' that starts no reference")
         amp = body.indexOf('&', REFERENCE.lastIndex)
@@ -218,8 +230,12 @@ export function scanMarkup(body: string): void {
     } else if (next === 0x3f /* ? */) {
       if (lt !== first || !/^<\?xml[ \t\r\n]/.test(body.slice(lt, lt + 6)))
         refuse('processing instructions are not allowed')
+      // The parser ends it at the first `?>` outside quotes, the validator at the first `?>`:
+      // a declaration where they differ (a `?>` inside a quoted value) is refused, so nothing is
+      // read past what this scan checked (it could hide a second document).
       const end = body.indexOf('?>', lt + 5)
       if (end === -1) refuse('unterminated XML declaration')
+      if (tagEnd(body, lt + 5, '?>') !== end) refuse('malformed XML declaration')
       i = end + 2
     } else if (next === 0x2f /* / */) {
       const end = body.indexOf('>', lt + 2)
@@ -228,8 +244,8 @@ export function scanMarkup(body: string): void {
       while (isSpace(body.charCodeAt(nameEnd - 1))) nameEnd--
       const name = body.slice(lt + 2, nameEnd)
       const expected = open.pop()
-      if (expected === undefined) refuse(`closing tag </${name}> that was never opened`)
-      if (name !== expected) refuse(`expected </${expected}>, found </${name}>`)
+      if (expected === undefined) refuse(`closing tag </${quoted(name)}> that was never opened`)
+      if (name !== expected) refuse(`expected </${quoted(expected!)}>, found </${quoted(name)}>`)
       if (open.length === 0) rootClosed = true
       i = end + 1
     } else {
@@ -240,7 +256,9 @@ export function scanMarkup(body: string): void {
       let nameEnd = lt + 1
       while (nameEnd < inner && !isSpace(body.charCodeAt(nameEnd))) nameEnd++
       const name = body.slice(lt + 1, nameEnd)
-      if (!NAME.test(name)) refuse(`invalid tag name <${name}>`)
+      // No JavaScript whitespace either (U+1680, U+FEFF are XML name characters): the parser
+      // splits names there.
+      if (!NAME.test(name) || JS_SPACE.test(name)) refuse(`invalid tag name <${quoted(name)}>`)
       if (nameEnd < inner) attributes(body, nameEnd, inner, refuse)
       if (rootClosed) refuse('more than one root element')
       if (++elements > MAX_ELEMENTS) refuse(`more than ${MAX_ELEMENTS} elements`)
@@ -250,7 +268,7 @@ export function scanMarkup(body: string): void {
       i = end + 1
     }
   }
-  if (open.length > 0) refuse(`unclosed tag <${open[open.length - 1]}>`)
+  if (open.length > 0) refuse(`unclosed tag <${quoted(open[open.length - 1]!)}>`)
   if (!rootClosed) refuse('no root element')
 }
 
@@ -265,21 +283,24 @@ function attributes(body: string, from: number, to: number, refuse: (why: string
       for (let j = i; j < to; j++) if (!isSpace(body.charCodeAt(j))) refuse('malformed attribute')
       return
     }
-    if (names.has(m[1]!)) refuse(`attribute ${m[1]} repeated`)
+    if (names.has(m[1]!)) refuse(`attribute ${quoted(m[1]!)} repeated`)
     names.add(m[1]!)
     i = ATTRIBUTE.lastIndex
   }
 }
 
-/** The index of the `>` that ends the tag whose name starts at `from`, outside quoted values. */
-function tagEnd(body: string, from: number): number {
+/**
+ * The index of the `>` that ends the tag whose name starts at `from` (of the `?>` that ends a
+ * declaration, with `end` `'?>'`), outside quoted values.
+ */
+function tagEnd(body: string, from: number, end: '>' | '?>' = '>'): number {
   let quote = 0
   for (let i = from; i < body.length; i++) {
     const c = body.charCodeAt(i)
     if (quote !== 0) {
       if (c === quote) quote = 0
     } else if (c === 0x22 || c === 0x27) quote = c
-    else if (c === 0x3e) return i
+    else if (end === '>' ? c === 0x3e : c === 0x3f && body.charCodeAt(i + 1) === 0x3e) return i
   }
   return -1
 }
