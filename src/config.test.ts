@@ -80,14 +80,20 @@ describe('loadConfig', () => {
         { WECHAT_ACCOUNTS: JSON.stringify([{ token: 'tok31337' }]) },
         'WECHAT_ACCOUNTS[0].appid: is required',
       ],
-      [{ WECOM_GROUP_ROBOTS: '{"chat1":424242}' }, 'WECOM_GROUP_ROBOTS.chat1: must be a string'],
+      [
+        { WECOM_GROUP_ROBOTS: '{"chat1":424242}' },
+        'an entry of WECOM_GROUP_ROBOTS: must be a string',
+      ],
       [
         { MODERATORS: '[{"channel":"oa","id":"o1","chat":777333}]' },
         'MODERATORS[0].chat: must be a string',
       ],
       [{ MODERATORS: '{"channel":"oa"}' }, 'MODERATORS: must be a JSON array'],
       [{ WECOM_JOIN_CHATS: '[515151]' }, 'WECOM_JOIN_CHATS[0]: must be a string'],
-      [{ BRIDGES: '{"b":616161}' }, expect.stringMatching(/^BRIDGES\.b: must be a shared secret/)],
+      [
+        { BRIDGES: '{"b":616161}' },
+        expect.stringMatching(/^an entry of BRIDGES: must be a shared secret/),
+      ],
       [{ BRIDGES: '717171' }, 'BRIDGES: must be a JSON object'],
     ]
     for (const [env, line] of cases) {
@@ -105,6 +111,60 @@ describe('loadConfig', () => {
         '717171',
       ])
         expect(lines.join('\n')).not.toContain(value)
+    }
+  })
+
+  it('refuses a JSON array where a map is expected, instead of reading it as {"0": …}', () => {
+    const robotKey = 'robotkey-8e1f0c5a'
+    const secret = 'bridge-shared-secret-5f3a9c1e7b'
+    expect(problems({ WECOM_GROUP_ROBOTS: JSON.stringify([robotKey]) })).toEqual([
+      'WECOM_GROUP_ROBOTS: must be a JSON object {"<chatid>":"<webhook key>"}, not an array',
+    ])
+    expect(problems({ BRIDGES: JSON.stringify([secret]) })).toEqual([
+      'BRIDGES: must be a JSON object {"<bridge id>":"<secret>"}, not an array',
+    ])
+    expect(problems({ BRIDGES: JSON.stringify([{ secret, trustUnionid: true }]) })).toEqual([
+      'BRIDGES: must be a JSON object {"<bridge id>":"<secret>"}, not an array',
+    ])
+    expect(problems({ WECOM_GROUP_ROBOTS: '[]', BRIDGES: '[]' })).toHaveLength(2)
+    expect(
+      loadConfig({ WECOM_GROUP_ROBOTS: JSON.stringify({ chat1: robotKey }) }).robots.keys,
+    ).toEqual({ chat1: robotKey })
+  })
+
+  it('never prints the key of a map whose values are secrets (a swapped key/value would be the secret)', () => {
+    const robotKey = 'robotkey-8e1f0c5a'
+    const secret = 'bridge-shared-secret-5f3a9c1e7b'
+    const cases: [Record<string, string>, string[]][] = [
+      [
+        { WECOM_GROUP_ROBOTS: JSON.stringify({ [`${robotKey}!`]: 'chat1' }) },
+        ['an entry of WECOM_GROUP_ROBOTS: must be a group robot webhook key'],
+      ],
+      [
+        { WECOM_GROUP_ROBOTS: JSON.stringify({ [robotKey]: 42 }) },
+        ['an entry of WECOM_GROUP_ROBOTS: must be a string'],
+      ],
+      [
+        { WECOM_GROUP_ROBOTS: JSON.stringify({ '': robotKey }) },
+        ['an entry of WECOM_GROUP_ROBOTS: chat ids must not be empty'],
+      ],
+      [
+        { BRIDGES: JSON.stringify({ [`${secret}!`]: 'b1' }) },
+        [
+          'an entry of BRIDGES: bridge ids: letters, digits, _ and -',
+          'an entry of BRIDGES: must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
+        ],
+      ],
+      [
+        { BRIDGES: JSON.stringify({ [secret]: { secret: 'b1' } }) },
+        ['an entry of BRIDGES: the shared secret must be at least 24 characters'],
+      ],
+    ]
+    for (const [env, lines] of cases) {
+      const found = problems(env)
+      expect(found).toEqual(lines)
+      expect(found.join('\n')).not.toContain(robotKey)
+      expect(found.join('\n')).not.toContain('shared-secret')
     }
   })
 
@@ -316,7 +376,7 @@ describe('loadConfig', () => {
       b: { secret, trustUnionid: true },
     })
     expect(problems({ BRIDGES: JSON.stringify({ a: 'short' }) })).toEqual([
-      'BRIDGES.a: must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
+      'an entry of BRIDGES: must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
     ])
     expect(problems({ BRIDGES: JSON.stringify({ a: { secret, trust: true } }) })).toHaveLength(1)
     expect(loadConfig({}).trustedProxyHops).toBe(0)

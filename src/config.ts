@@ -155,9 +155,26 @@ export interface JobSettings {
 const subscribeTemplateId = v.optional(
   v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a subscribe-message template id')),
 )
-const robotsSchema = v.record(
-  v.pipe(v.string(), v.minLength(1)),
+/**
+ * A JSON object of `key → value`. `v.record` alone takes a JSON array as the map `{"0": …}`, so
+ * `["<key>"]` would configure an entry named `0`: refused here, before the record reads it.
+ */
+function jsonObject<
+  TKey extends v.GenericSchema<string, string | number | symbol>,
+  TValue extends v.GenericSchema,
+>(key: TKey, value: TValue, shape: string) {
+  return v.pipe(
+    v.custom<unknown>(
+      (input) => !Array.isArray(input),
+      `must be a JSON object ${shape}, not an array`,
+    ),
+    v.record(key, value),
+  )
+}
+const robotsSchema = jsonObject(
+  v.pipe(v.string(), v.minLength(1, 'chat ids must not be empty')),
   v.pipe(v.string(), v.regex(/^[\w-]{8,64}$/, 'must be a group robot webhook key')),
+  '{"<chatid>":"<webhook key>"}',
 )
 /** One personal-WeChat bridge: its HMAC secret; `trustUnionid`: its joins may carry unionids. */
 export interface BridgeConfig {
@@ -168,7 +185,7 @@ const bridgeSecret = v.pipe(
   v.string(),
   v.minLength(24, 'the shared secret must be at least 24 characters'),
 )
-const bridgesSchema = v.record(
+const bridgesSchema = jsonObject(
   v.pipe(v.string(), v.regex(/^[\w-]{1,40}$/, 'bridge ids: letters, digits, _ and -')),
   v.union(
     [
@@ -180,6 +197,7 @@ const bridgesSchema = v.record(
     ],
     'must be a shared secret of at least 24 characters, or {"secret":"…","trustUnionid":true}',
   ),
+  '{"<bridge id>":"<secret>"}',
 )
 const joinChatsSchema = v.pipe(
   v.array(v.pipe(v.string(), v.minLength(1)), 'must be a JSON array of chat ids'),
@@ -197,13 +215,18 @@ const moderatorsSchema = v.array(
   }),
 )
 
-/** A JSON variable checked by a schema; problems name the variable and path. */
+/**
+ * A JSON variable checked by a schema; problems name the variable and path — or, with
+ * `secretEntries` (a map whose values are secrets: robot webhook keys, bridge secrets), only
+ * `an entry of VARIABLE`, since a key/value swapped by mistake would put the secret in the path.
+ */
 function jsonVariable<T extends v.GenericSchema>(
   raw: string | undefined,
   name: string,
   problems: string[],
   schema: T,
   fallback: v.InferOutput<T>,
+  { secretEntries = false }: { secretEntries?: boolean } = {},
 ): v.InferOutput<T> {
   if (raw === undefined) return fallback
   let json: unknown
@@ -213,7 +236,7 @@ function jsonVariable<T extends v.GenericSchema>(
     problems.push(`${name}: must be JSON`)
     return fallback
   }
-  const result = parse(schema, json, name)
+  const result = parse(schema, json, name, secretEntries)
   if (result.success) return result.output
   problems.push(...result.problems)
   return fallback
@@ -676,23 +699,27 @@ const valueFree = plainIssues({ Object: 'a JSON object', Array: 'a JSON array' }
 
 /**
  * Checks `input` against `schema`: the output, or `VARIABLE[.path]: message` lines naming what is
- * expected — the one place configuration issues are worded ({@link valueFree}).
+ * expected — the one place configuration issues are worded ({@link valueFree}). With
+ * `secretEntries` an issue inside the value says `an entry of VARIABLE` instead of its path (the
+ * keys may be secrets), once per distinct message.
  */
 function parse<T extends v.GenericSchema>(
   schema: T,
   input: unknown,
   prefix = '',
+  secretEntries = false,
 ): { success: true; output: v.InferOutput<T> } | { success: false; problems: string[] } {
   const result = v.safeParse(schema, input, { abortPipeEarly: true, message: valueFree })
   if (result.success) return { success: true, output: result.output }
   const problems = result.issues.map((issue) => {
+    if (secretEntries && issue.path?.length) return `an entry of ${prefix}: ${issue.message}`
     let path = prefix
     for (const { key } of issue.path ?? []) {
       path += typeof key === 'number' ? `[${key}]` : path ? `.${String(key)}` : String(key)
     }
     return `${path}: ${issue.message}`
   })
-  return { success: false, problems }
+  return { success: false, problems: [...new Set(problems)] }
 }
 
 /**
@@ -804,13 +831,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     joinChatsSchema,
     [],
   )
-  const bridges = jsonVariable(e.BRIDGES, 'BRIDGES', problems, bridgesSchema, {})
+  const bridges = jsonVariable(
+    e.BRIDGES,
+    'BRIDGES',
+    problems,
+    bridgesSchema,
+    {},
+    { secretEntries: true },
+  )
   const robots = jsonVariable(
     e.WECOM_GROUP_ROBOTS,
     'WECOM_GROUP_ROBOTS',
     problems,
     robotsSchema,
     {},
+    { secretEntries: true },
   )
   const moderators = jsonVariable(e.MODERATORS, 'MODERATORS', problems, moderatorsSchema, [])
   if (e.CAMPAIGN_CAP_HOURS > 0 && e.CAMPAIGN_CAP_SLACK_MINUTES >= e.CAMPAIGN_CAP_HOURS * 60)

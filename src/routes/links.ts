@@ -50,6 +50,19 @@ const OAUTH_STATE = 'share'
  */
 const OAUTH_RETRY_STATE = 'share2'
 
+/**
+ * The share landing page's security headers (as the console's, console/security.ts, but
+ * stricter): the page is inline HTML that loads nothing — no script, style, image, font or frame
+ * — and has no form or link, so the policy allows nothing; it is never framed; the browser does
+ * not sniff it as another type; and no referrer leaves it (its URL may carry an OAuth `code`).
+ */
+export const LANDING_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const
+
 export function linkRoutes(o: {
   db: Kysely<Database>
   clock: Clock
@@ -129,6 +142,8 @@ export function linkRoutes(o: {
 <title>${landing.title}</title></head>
 <body><h1>${landing.title}</h1><p>${landing.description}</p>
 <p>${opened.link.kind === 'activity' ? `关注公众号，发送「报名 ${opened.link.ref}」参加。` : '打开公众号菜单里的小程序即可购买。'}</p></body></html>`,
+      200,
+      LANDING_HEADERS,
     )
   })
   app.get('/:code', async (c) => {

@@ -247,6 +247,18 @@ forEachDatabase('earn routes: reviews, shares, profile, /r/s and hiding a review
     expect(html).toContain('西湖 &amp; 九溪')
     expect(html).toContain('报名 earnwalk')
     expect(await balance(u.id)).toBe(5)
+    // the page loads nothing (no script, style or image): a policy that allows nothing, as the
+    // console's pages have one
+    expect(html).not.toMatch(/<(script|style|img|link|iframe|form)\b|\bstyle=/i)
+    expect({
+      csp: page.headers.get('content-security-policy'),
+      nosniff: page.headers.get('x-content-type-options'),
+      referrer: page.headers.get('referrer-policy'),
+    }).toEqual({
+      csp: "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      nosniff: 'nosniff',
+      referrer: 'no-referrer',
+    })
   })
 
   it('fills the profile through the mini program and awards complete_profile once', async () => {
