@@ -4,8 +4,9 @@
  * AES-GCM tag, knows only platform certificates (not `PUB_KEY_ID_…` public keys) and does not check
  * freshness.
  *
- *   1. the key is chosen by `Wechatpay-Serial`: a platform-certificate serial or a public-key ID,
- *      each configured with a PEM (`PUBLIC KEY`, or a `CERTIFICATE` whose key is extracted);
+ *   1. the key is chosen by `Wechatpay-Serial`: a platform-certificate serial (hex, either case)
+ *      or a public-key ID (exact), each configured with a PEM (`PUBLIC KEY`, or a `CERTIFICATE`
+ *      whose key is extracted);
  *   2. `Wechatpay-Signature` (SHA256withRSA, base64) must verify over
  *      `timestamp\nnonce\nrawBody\n`; probes signed `WECHATPAY/SIGNTEST/…` never do;
  *   3. the timestamp must be within 5 minutes of now;
@@ -159,6 +160,23 @@ export async function decryptResource(
   }
 }
 
+/** A platform-certificate serial: hex digits, either case (a `PUB_KEY_ID_…` is not one). */
+const HEX_SERIAL = /^[0-9A-Fa-f]+$/
+
+/**
+ * The key configured for a `Wechatpay-Serial`: a public-key ID (`PUB_KEY_ID_…`) exactly as
+ * configured; a platform-certificate serial — a hex number — in either case, upper or lower, on
+ * either side.
+ */
+function verifyKeyFor(keys: PayVerifyKeys, serial: string): CryptoKey | undefined {
+  const exact = keys.get(serial)
+  if (exact || !HEX_SERIAL.test(serial)) return exact
+  const wanted = serial.toUpperCase()
+  for (const [configured, key] of keys)
+    if (HEX_SERIAL.test(configured) && configured.toUpperCase() === wanted) return key
+  return undefined
+}
+
 /**
  * Verifies a body signed by WeChat Pay (notifications and API responses): the key named by the
  * serial, a fresh timestamp, SHA256withRSA over `timestamp\nnonce\nbody\n`. Returns the serial.
@@ -171,7 +189,7 @@ export async function verifyWechatpaySignature(
   const { timestamp, nonce, signature, serial } = headers
   if (!timestamp || !nonce || !signature || !serial)
     throw new PayNotificationError('missing_header', 'Wechatpay-* headers missing')
-  const key = o.keys.get(serial)
+  const key = verifyKeyFor(o.keys, serial)
   if (!key) throw new PayNotificationError('unknown_serial', 'Wechatpay-Serial is not configured')
   if (
     !/^\d{1,12}$/.test(timestamp) ||

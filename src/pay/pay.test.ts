@@ -123,6 +123,66 @@ describe('the gateway against the sandbox Pay server', () => {
     expect((await g.query('QZ-GW-0001'))?.trade_state).toBe('CLOSED')
   })
 
+  it('refuses to prepay an order already paid (ORDER_PAID, signed): a refusal of WeChat Pay’s own', async () => {
+    const g = await gateway()
+    await g.jsapi(order('QZ-GW-PAID'))
+    await pay.pay('QZ-GW-PAID', { deliver: false })
+    const e = await g.jsapi(order('QZ-GW-PAID')).catch((error: unknown) => error)
+    expect(e).toBeInstanceOf(PayApiError)
+    expect(e).toMatchObject({ status: 400, code: 'ORDER_PAID', verified: true })
+    expect(prepayRefused(e)).toBe(true)
+    expect((await g.query('QZ-GW-PAID'))?.trade_state).toBe('SUCCESS')
+  })
+
+  it('finds a platform certificate by its hex serial in either case; a public-key ID only exactly', async () => {
+    const pems = pay.verifyKeys()
+    const certificate = pay.serial('certificate')
+    expect(certificate).toMatch(/^[0-9A-F]+$/)
+    // configured in lower case: responses signed with the certificate (upper case) verify
+    const lowerConfigured = await importVerifyKeys(
+      Object.fromEntries(
+        Object.entries(pems).map(([serial, pem]) => [
+          serial === certificate ? serial.toLowerCase() : serial,
+          pem,
+        ]),
+      ),
+    )
+    pay.setMode('certificate')
+    try {
+      const g = await gateway({ verifyKeys: lowerConfigured })
+      expect((await g.jsapi(order('QZ-GW-CASE'))).package).toMatch(/^prepay_id=wx/)
+    } finally {
+      pay.setMode('public_key')
+    }
+    // a notification whose Wechatpay-Serial is in lower case, the key configured in upper case
+    const keys = await importVerifyKeys(pems)
+    const resource = { out_trade_no: 'QZ-N-CASE', trade_state: 'SUCCESS', amount: { total: 990 } }
+    const open = (mode: 'public_key' | 'certificate', serial: (s: string) => string) => {
+      const n = pay.buildNotification({
+        eventType: 'TRANSACTION.SUCCESS',
+        originalType: 'transaction',
+        resource,
+        mode,
+      })
+      return openNotification(
+        n.body,
+        {
+          timestamp: n.headers['wechatpay-timestamp'],
+          nonce: n.headers['wechatpay-nonce'],
+          signature: n.headers['wechatpay-signature'],
+          serial: serial(n.headers['wechatpay-serial']!),
+        },
+        { keys, apiV3Key, now: new Date() },
+      )
+    }
+    expect(await open('certificate', (s) => s.toLowerCase())).toMatchObject({ resource })
+    expect(await open('public_key', (s) => s)).toMatchObject({ resource })
+    // a PUB_KEY_ID_… is not hex: another case is another (unknown) key
+    await expect(open('public_key', (s) => s.toLowerCase())).rejects.toMatchObject({
+      reason: 'unknown_serial',
+    })
+  })
+
   it('takes every nonce from the crypto RNG, not Math.random (request and wx.requestPayment)', async () => {
     const nonces: string[] = []
     const g = await gateway({

@@ -333,6 +333,28 @@ export function miniProgramRoutes(
       clientKey: body.clientKey,
       now,
     })
+    if (result.status === 'expired') {
+      // Past its time_expire: the order page's expiry step (asked about — a lost payment is
+      // applied —, else closed, its unit and seat released), never a prepay.
+      const order = { ...orderJson(await expireIfClaimed(result.order, now)), sku: body.sku }
+      if (order.status === 'pending' || order.status === 'closed')
+        return c.json(
+          {
+            code: 'ORDER_EXPIRED',
+            message: 'the order expired unpaid: place a new order with a new clientKey',
+            order,
+          },
+          409,
+        )
+      return c.json({ order, payment: null }, 200)
+    }
+    if (result.status === 'payment_refused' && result.order.status === 'pending') {
+      // WeChat Pay refused to prepay an order it already has: it may be paid, its notification
+      // lost (ORDER_PAID). Act on what its query says (protocol §4), as the order page does.
+      const order = await applyQueried(result.order, now)
+      if (order.status !== 'pending')
+        return c.json({ order: { ...orderJson(order), sku: body.sku }, payment: null }, 200)
+    }
     if (result.status === 'payment_unavailable' || result.status === 'payment_refused') {
       const unavailable = result.status === 'payment_unavailable'
       o.logger.warn(unavailable ? 'prepay got no answer: order kept' : 'prepay refused', {
@@ -371,54 +393,78 @@ export function miniProgramRoutes(
         .where('out_trade_no', '=', c.req.param('no'))
         .where('member_id', '=', c.var.memberId)
         .executeTakeFirst()
-    let order = await find()
+    const order = await find()
     if (!order) throw new HTTPException(404, { message: 'no such order' })
-    // The page's success callback is a hint only: ask WeChat Pay — at most once per order every
-    // ORDER_QUERY_INTERVAL_MS, whoever polls (a conditional update decides, across instances).
-    const ask =
-      order.status === 'pending' &&
-      (await db
-        .updateTable('orders')
-        .set({ queried_at: now })
-        .where('id', '=', order.id)
-        .where('status', '=', 'pending')
-        .where((eb) =>
-          eb.or([
-            eb('queried_at', 'is', null),
-            eb('queried_at', '<=', new Date(now.getTime() - ORDER_QUERY_INTERVAL_MS)),
-          ]),
-        )
-        .returning('id')
-        .executeTakeFirst()) !== undefined
-    if (ask && order.expires_at <= now) {
-      // Expired: the same step as shop maintenance (which skips an order asked about within the
-      // last minute, as a polled one always is): asked about, closed unpaid, its stock released.
-      await expireOrder(db, shop, order, {
-        now,
-        timeZone: o.timeZone,
-        logger: o.logger,
-        t: translator(o.locale ?? 'zh-CN'),
-      }).catch((error: unknown) => {
-        o.logger.warn('could not expire an order', { outTradeNo: order!.out_trade_no, error })
-      })
-      order = (await find())!
-    } else if (ask) {
-      const t = await shop.gateway.query(order.out_trade_no).catch((error: unknown) => {
-        o.logger.warn('order query failed', { outTradeNo: order!.out_trade_no, error })
-        return null
-      })
-      if (t?.trade_state === 'SUCCESS') {
-        await applyTransaction(db, shop.gateway, shop.settings, t, {
-          eventId: `query:${t.transaction_id ?? order.out_trade_no}`,
-          eventType: 'QUERY.SUCCESS',
-          now,
-          timeZone: o.timeZone,
-        })
-        order = (await find())!
-      }
-    }
-    return c.json({ order: orderJson(order) })
+    // The page's success callback is a hint only: ask WeChat Pay (at most once every
+    // ORDER_QUERY_INTERVAL_MS, {@link claimQuery}).
+    if (order.status !== 'pending') return c.json({ order: orderJson(order) })
+    if (order.expires_at <= now)
+      return c.json({ order: orderJson(await expireIfClaimed(order, now)) })
+    if (!(await claimQuery(order.id, now))) return c.json({ order: orderJson(order) })
+    return c.json({ order: orderJson(await applyQueried(order, now)) })
   })
+
+  /**
+   * Claims asking WeChat Pay about a pending order: at most once per order every
+   * ORDER_QUERY_INTERVAL_MS, whoever asks (a conditional update of `queried_at` decides, across
+   * instances).
+   */
+  const claimQuery = async (orderId: number, now: Date) =>
+    (await db
+      .updateTable('orders')
+      .set({ queried_at: now })
+      .where('id', '=', orderId)
+      .where('status', '=', 'pending')
+      .where((eb) =>
+        eb.or([
+          eb('queried_at', 'is', null),
+          eb('queried_at', '<=', new Date(now.getTime() - ORDER_QUERY_INTERVAL_MS)),
+        ]),
+      )
+      .returning('id')
+      .executeTakeFirst()) !== undefined
+
+  /** The member's order as it is now. */
+  const reread = (order: Order) =>
+    db.selectFrom('orders').selectAll().where('id', '=', order.id).executeTakeFirstOrThrow()
+
+  /**
+   * A pending order past its expiry, after the expiry step — the same as shop maintenance's (which
+   * skips an order asked about within the last minute, as a claimed one is): asked about (a
+   * payment applied), else closed unpaid, its stock and group-buy seat released — when this
+   * request wins {@link claimQuery}; an error is logged, the order left pending.
+   */
+  async function expireIfClaimed(order: Order, now: Date): Promise<Order> {
+    if (!(await claimQuery(order.id, now))) return reread(order)
+    await expireOrder(db, shop, order, {
+      now,
+      timeZone: o.timeZone,
+      logger: o.logger,
+      t: translator(o.locale ?? 'zh-CN'),
+    }).catch((error: unknown) => {
+      o.logger.warn('could not expire an order', { outTradeNo: order.out_trade_no, error })
+    })
+    return reread(order)
+  }
+
+  /**
+   * A pending order after asking WeChat Pay about it: a payment it reports (SUCCESS) applied, as
+   * a notification would be; a failed query logged, the order as it was.
+   */
+  async function applyQueried(order: Order, now: Date): Promise<Order> {
+    const t = await shop.gateway.query(order.out_trade_no).catch((error: unknown) => {
+      o.logger.warn('order query failed', { outTradeNo: order.out_trade_no, error })
+      return null
+    })
+    if (t?.trade_state !== 'SUCCESS') return order
+    await applyTransaction(db, shop.gateway, shop.settings, t, {
+      eventId: `query:${t.transaction_id ?? order.out_trade_no}`,
+      eventType: 'QUERY.SUCCESS',
+      now,
+      timeZone: o.timeZone,
+    })
+    return reread(order)
+  }
 
   app.get('/group-buys/:id', async (c) => {
     const id = c.req.param('id')

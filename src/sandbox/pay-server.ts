@@ -310,6 +310,10 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
         return error(res, 400, 'PARAM_ERROR', 'notify_url: an absolute URL without a query')
       const existing = orders.get(no)
       if (existing) {
+        // A paid order is never prepaid again, whatever the parameters (v2 ORDERPAID; APIv3 writes
+        // ORDER_PAID 订单已支付, as its close does — protocol §4): the merchant is to query it.
+        if (existing.state === 'SUCCESS' || existing.state === 'REFUND')
+          return error(res, 400, 'ORDER_PAID', '订单已支付')
         if (JSON.stringify(existing.body) !== raw)
           return error(res, 400, 'INVALID_REQUEST', '请求重入时，参数与首次请求时不一致')
         if (existing.state === 'CLOSED') return error(res, 400, 'ORDER_CLOSED', 'order closed')

@@ -74,8 +74,17 @@ export type CreateOrderResult =
    * client key asks again (same out_trade_no, same parameters: the same prepay_id).
    */
   | { status: 'payment_unavailable'; order: Order; error: unknown }
-  /** WeChat Pay refused the prepay (a 4xx of its own): a new order is closed, its stock back. */
+  /**
+   * WeChat Pay refused the prepay (a 4xx of its own): a new order is closed, its stock back; an
+   * existing one is left as it is (WeChat Pay may have it paid: ask it, protocol §4).
+   */
   | { status: 'payment_refused'; order: Order; error: unknown }
+  /**
+   * The client key's order is pending past its expiry (its `time_expire`): not prepaid again.
+   * The caller takes the expiry step (maintenance.ts `expireOrder`: asked about, closed, its
+   * reservation released).
+   */
+  | { status: 'expired'; order: Order }
 
 class Refused extends Error {
   constructor(readonly reason: OrderRefusal) {
@@ -283,8 +292,9 @@ export async function reserveOrder(
 }
 
 /**
- * Prepays a reserved order (a closed or paid one answers without payment); a failure is answered
- * ({@link prepayRefused} decides whether the order closes), never thrown.
+ * Prepays a reserved order (a closed or paid one answers without payment, a pending one past its
+ * expiry is answered `expired` without a call); a failure is answered ({@link prepayRefused}
+ * decides whether the order closes), never thrown.
  */
 async function prepay(
   db: Kysely<Database>,
@@ -295,6 +305,8 @@ async function prepay(
 ): Promise<CreateOrderResult> {
   const { order } = decided
   if (order.status !== 'pending') return { ...decided, payment: null }
+  // Past its time_expire nothing can be paid under that out_trade_no: no prepay for it.
+  if (order.expires_at.getTime() <= now.getTime()) return { status: 'expired', order }
   try {
     // The same parameters every time, so a repeat returns the same prepay_id with a fresh paySign.
     const payment = await gateway.jsapi({
