@@ -79,6 +79,7 @@ import * as m0078 from './0078_order_expire_error.js'
 import * as m0079 from './0079_outbox_non_account_items.js'
 import * as m0080 from './0080_checkin_reminder_cancelled.js'
 import * as m0082 from './0082_points_taken_back_unearned.js'
+import * as m0083 from './0083_invite_dropped.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -157,4 +158,5 @@ export const migrations: Record<string, Migration> = {
   '0079_outbox_non_account_items': m0079,
   '0080_checkin_reminder_cancelled': m0080,
   '0082_points_taken_back_unearned': m0082,
+  '0083_invite_dropped': m0083,
 }

@@ -1,6 +1,8 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { inviteTree as inviterTree, longestInviteChains } from '../admin/reads/invite-chains.js'
+import { inviteTree as memberInviteTree } from '../admin/reads/invite-tree.js'
 import { liveToday } from '../analytics/series.js'
 import { translator } from '../bot/i18n.js'
 import { systemClock } from '../clock.js'
@@ -280,10 +282,94 @@ forEachDatabase('invites and referral rewards', (get, dbName) => {
     expect(await ledger(inviter.id)).toEqual([{ rule: 'friend_invite', delta: 50 }])
     const left = await get()
       .db.selectFrom('invites')
-      .select(['invitee_member_id', 'status'])
+      .select(['invitee_member_id', 'status', 'drop_reason', 'dropped_at'])
       .where('appid', '=', app)
+      .orderBy('id')
       .execute()
-    expect(left).toEqual([{ invitee_member_id: fresh.id, status: 'qualified' }])
+    expect(left).toEqual([
+      {
+        invitee_member_id: known.id,
+        status: 'dropped',
+        drop_reason: 'known_before',
+        dropped_at: now,
+      },
+      { invitee_member_id: fresh.id, status: 'qualified', drop_reason: null, dropped_at: null },
+    ])
+  })
+
+  it('keeps a dropped invite as dropped, never pending or qualified, paying no one up its chain', async () => {
+    const app = appid()
+    const [top, known, next] = (await Promise.all(
+      ['top', 'known', 'next'].map((x) => member(app, `o_drop_${x}`)),
+    )) as [Member, Member, Member]
+    // `known` follows through top's code (attributed), then invites `next`
+    expect((await invite(top, known)).status).toBe('attributed')
+    expect((await invite(known, next)).status).toBe('attributed')
+    // `known` turns out to be a WeCom contact of a month before: dropped at the first check-in
+    await get()
+      .db.insertInto('members')
+      .values({
+        appid: `wecom:${app}`,
+        openid: 'wm_drop',
+        unionid: `${app}-d`,
+        first_seen_at: new Date(now.getTime() - 30 * 86_400_000),
+      })
+      .execute()
+    await get()
+      .db.updateTable('members')
+      .set({ unionid: `${app}-d` })
+      .where('id', '=', known.id)
+      .execute()
+    const first = await firstCheckin(known)
+    expect(first.status).toBe('checked_in')
+    const row = () =>
+      get()
+        .db.selectFrom('invites')
+        .select(['status', 'drop_reason', 'dropped_at', 'qualified_at'])
+        .where('invitee_member_id', '=', known.id)
+        .executeTakeFirst()
+    expect(await row()).toEqual({
+      status: 'dropped',
+      drop_reason: 'known_before',
+      dropped_at: now,
+      qualified_at: null,
+    })
+    // not pending: qualifying again (a later check-in, a retry) finds nothing and changes nothing
+    expect(await qualifyInvite(get().db, known.id, context())).toBeNull()
+    expect((await row())?.status).toBe('dropped')
+    // `next` qualifies: `known` is paid level 1, but the dropped invite links no one above it
+    const paid = await qualifyInvite(get().db, next.id, context())
+    expect(paid?.map((p) => [p.level, p.memberId])).toEqual([[1, known.id]])
+    expect(await ledger(top.id)).toEqual([])
+    // no badge for `top`; not a conversion in the report (still an invite attributed that day)
+    expect(
+      await get()
+        .db.selectFrom('member_badges')
+        .select('badge_key')
+        .where('member_id', '=', top.id)
+        .execute(),
+    ).toEqual([])
+    const report = await inviteReport(get().db, {
+      appid: app,
+      from: '2026-11-24',
+      to: '2026-11-24',
+      timeZone: TZ,
+      now,
+      live: liveToday(get().db, 0),
+    })
+    expect(report.topInviters).toEqual([
+      { openid: 'o_drop_known', invites: 1, conversions: 1 },
+      { openid: 'o_drop_top', invites: 1, conversions: 0 },
+    ])
+    // nor a link of the invite tree: `known` has no inviter, `top` invited no one
+    expect((await memberInviteTree(get().db, app, known.id)).up).toEqual([])
+    expect((await memberInviteTree(get().db, app, top.id)).down).toEqual([])
+    expect(await inviterTree(get().db, { appid: app, openid: 'o_drop_top' })).toMatchObject({
+      members: 0,
+    })
+    expect(
+      (await longestInviteChains(get().db, { appid: app })).map((c) => [c.openid, c.depth]),
+    ).toEqual([['o_drop_known', 1]])
   })
 
   it('pays no chain above an invite whose level 1 hit the friend_invite cap, under concurrency', async () => {

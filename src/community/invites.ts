@@ -11,7 +11,9 @@
  * one invite per person, ever (`invites.invitee_key` is unique: unionid when known, else appid +
  * openid), never a self-invite, and only for people who were not members before (unfollowing and
  * following again pays nothing; nor does a follow by someone known under another row by unionid —
- * member-unionid.ts `knownBefore`). The invite *qualifies* on follow or — the default, against fake
+ * member-unionid.ts `knownBefore`; one found known only later is *dropped* at qualification: kept as
+ * `dropped` with its reason and time, still attributed, never pending or qualified, paying no one
+ * and no link of the tree). The invite *qualifies* on follow or — the default, against fake
  * accounts — on the invitee's first check-in; qualifying is one conditional UPDATE, so it happens
  * once, and pays the chain above in the same transaction: level 1 through the `friend_invite` rule
  * (its points × the inviter's level multiplier, capped 10 ever by default), levels 2… the configured
@@ -348,7 +350,8 @@ export async function qualifyInvite(
     return db.transaction().execute((trx) => qualifyInvite(trx, inviteeMemberId, c))
   // A unionid learnt after the follow (user/info failed then; the nightly backfill, a mini-program
   // login) may show a person known before under another row: not new, so their pending invite is
-  // dropped, never qualified (the follow was attributed as if they were new).
+  // dropped, never qualified (the follow was attributed as if they were new) — kept, marked
+  // `dropped` with the reason and when, so it stays attributed and audited but pays no one.
   const invitee = await db
     .selectFrom('members')
     .select(['id', 'unionid', 'first_seen_at'])
@@ -356,7 +359,8 @@ export async function qualifyInvite(
     .executeTakeFirst()
   if (invitee && (await knownBefore(db, invitee))) {
     await db
-      .deleteFrom('invites')
+      .updateTable('invites')
+      .set({ status: 'dropped', drop_reason: 'known_before', dropped_at: c.now })
       .where('invitee_member_id', '=', inviteeMemberId)
       .where('status', '=', 'pending')
       .execute()
@@ -381,7 +385,7 @@ export async function qualifyInvite(
         from chain c
         cross join lateral (
           select inviter_member_id from invites
-          where invitee_member_id = c.member_id order by id limit 1
+          where invitee_member_id = c.member_id and status <> 'dropped' order by id limit 1
         ) up
         where c.level < ${depth} and not up.inviter_member_id = any(c.path)
     )

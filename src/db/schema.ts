@@ -467,10 +467,17 @@ export interface InvitesTable {
   campaign: Generated<string>
   source: 'oa_qr' | 'group_join'
   scene: string | null
-  status: 'pending' | 'qualified'
+  /** `dropped`: never qualified, kept with why and when (migrations/0083). */
+  status: 'pending' | 'qualified' | 'dropped'
   created_at: Timestamp
   qualified_at: Timestamp | null
+  /** Why a dropped invite was dropped: `known_before` (the invitee was known under another row). */
+  drop_reason: InviteDropReason | null
+  dropped_at: Timestamp | null
 }
+
+/** Why an invite was dropped at qualification instead of qualifying. */
+export type InviteDropReason = 'known_before'
 
 /** A mini-program user, linked to a member (by unionid with an OA follower when known). */
 export interface MpUsersTable {

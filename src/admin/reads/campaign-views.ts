@@ -1,6 +1,7 @@
 /** Campaigns as an operator sees them: the list, one campaign, its report. */
 import type { Kysely, Selectable } from 'kysely'
 import { campaignEditable, startedCampaigns } from '../../community/campaign-edit.js'
+import { campaignReach } from '../../community/campaign-reach.js'
 import { campaignReport } from '../../community/campaign-report.js'
 import { quotaPausedUntil } from '../../community/campaigns.js'
 import type { Database } from '../../db/schema.js'
@@ -75,13 +76,15 @@ export async function editRefusal(
 
 /**
  * A campaign's report: per variant enqueued, skipped, sent, failed, withdrawn (opted out since,
- * cancelled), unknown, queued, delivered, clicked, converted with the A/B z-test, and the
- * account's template-quota pause.
+ * cancelled), unknown, queued, delivered, clicked, converted with the A/B z-test — pushes, summed
+ * over the runs (a member in four runs counts four times) — its `reach` in distinct members, and
+ * the account's template-quota pause.
  */
 export async function campaignReportView(db: Kysely<Database>, campaign: CampaignRow, now: Date) {
   return {
     campaign: campaignView(campaign),
     quotaPausedUntil: await quotaPausedUntil(db, campaign.appid, now),
     ...(await campaignReport(db, campaign.id)),
+    reach: await campaignReach(db, campaign.id),
   }
 }

@@ -32,11 +32,14 @@ export async function longestInviteChains(
       select i.inviter_member_id, i.invitee_member_id, 1,
         array[i.inviter_member_id, i.invitee_member_id]
       from invites i
-      where i.appid = ${q.appid} and not exists (select 1 from invites p
-        where p.appid = ${q.appid} and p.invitee_member_id = i.inviter_member_id)
+      -- a dropped invite (its invitee was known before: invites.ts) links no one
+      where i.appid = ${q.appid} and i.status <> 'dropped' and not exists (select 1 from invites p
+        where p.appid = ${q.appid} and p.invitee_member_id = i.inviter_member_id
+          and p.status <> 'dropped')
       union all
       select t.root, i.invitee_member_id, t.depth + 1, t.path || i.invitee_member_id
       from t join invites i on i.inviter_member_id = t.member and i.appid = ${q.appid}
+        and i.status <> 'dropped'
       where t.depth < ${CHAIN_LEVELS} and not i.invitee_member_id = any(t.path)
     )
     select m.openid, m.display_name as name, max(t.depth)::int as depth,
@@ -80,6 +83,7 @@ export async function inviteTree(
       select i.invitee_member_id, t.id, t.depth + 1, t.path || i.invitee_member_id, i.status,
         i.created_at
       from t join invites i on i.inviter_member_id = t.id and i.appid = ${q.appid}
+        and i.status <> 'dropped'
       where t.depth < ${CHAIN_LEVELS} and not i.invitee_member_id = any(t.path)
     )
     select t.id::text as id, t.parent::text as parent, t.status, m.openid,

@@ -41,6 +41,9 @@ export async function inviteTree(db: Kysely<Database>, appid: string, memberId: 
       .select(['m.id', 'm.openid', 'm.display_name', 'i.status', 'i.created_at'])
       .where('i.appid', '=', appid)
       .where('i.invitee_member_id', '=', current)
+      // a dropped invite (its invitee was known before: invites.ts) links no one
+      .where('i.status', '<>', 'dropped')
+      .$narrowType<{ status: 'pending' | 'qualified' }>()
       .executeTakeFirst()
     if (!row || row.id === memberId) break
     up.push({
@@ -61,11 +64,11 @@ export async function inviteTree(db: Kysely<Database>, appid: string, memberId: 
   }>`
     with recursive tree (member_id, depth, status, created_at) as (
       select invitee_member_id, 1, status, created_at from invites
-      where appid = ${appid} and inviter_member_id = ${memberId}
+      where appid = ${appid} and inviter_member_id = ${memberId} and status <> 'dropped'
       union all
       select i.invitee_member_id, t.depth + 1, i.status, i.created_at
       from invites i join tree t on i.inviter_member_id = t.member_id
-      where i.appid = ${appid} and t.depth < ${INVITE_TREE_DEPTH}
+      where i.appid = ${appid} and i.status <> 'dropped' and t.depth < ${INVITE_TREE_DEPTH}
     ), ranked as (
       select t.*, count(*) over (partition by t.depth) as total,
         row_number() over (partition by t.depth order by t.created_at, t.member_id) as n

@@ -4,6 +4,7 @@
  * database).
  */
 import type { Hono } from 'hono'
+import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { campaignRollup } from '../../../test/analytics-fixtures.js'
 import { consoleTestApp, manualClock, seedOperators, signIn } from '../../../test/console-kit.js'
@@ -11,8 +12,13 @@ import { forEachDatabase } from '../../../test/databases.js'
 import { placeInSegment } from '../../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT } from '../../../test/server.js'
 import { changeCampaign, createCampaign } from '../../admin/actions/campaign-actions.js'
+import { campaignReportView, findCampaign } from '../../admin/reads/campaign-views.js'
 import { translator } from '../../bot/i18n.js'
-import { type VariantCounts, variantReport } from '../../community/campaign-report.js'
+import {
+  markConversions,
+  type VariantCounts,
+  variantReport,
+} from '../../community/campaign-report.js'
 import { dispatchCampaigns } from '../../community/campaigns.js'
 import { consoleTranslator } from '../i18n.js'
 import { redemptionVerdict } from './campaign-report.js'
@@ -109,5 +115,119 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const stopped = await columns(app, k.id, op.cookie)
     expect(stopped).toContain('已取消（停止推送）')
     for (const hidden of ['待发送', '发送前退订', '结果未知']) expect(stopped).not.toContain(hidden)
+  })
+
+  it("counts a recurring campaign's reach in members, once each, apart from its pushes summed over the runs", async () => {
+    await seedOperators(db().db, clock.now())
+    const at = manualClock(new Date('2026-11-20T02:00:30Z'))
+    const app = consoleTestApp(db().db, at)
+    const join = async (openids: string[]) => {
+      const rows = await db()
+        .db.insertInto('members')
+        .values(
+          openids.map((openid) => ({ appid, openid, subscribed: true, first_seen_at: at.now() })),
+        )
+        .returning('id')
+        .execute()
+      await placeInSegment(
+        db().db,
+        appid,
+        rows.map((r) => r.id),
+        'loyal',
+      )
+      return rows.map((r) => r.id)
+    }
+    const [, returning] = await join(['o_reach_0', 'o_reach_1', 'o_reach_2'])
+    const k = await createCampaign({ db: db().db, clock: at }, actor, {
+      appid,
+      name: '每日',
+      audience: { segment: 'loyal' },
+      template: { template_id: 'TPL_DAILY', data: { thing1: { value: '今日签到' } } },
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 7,
+    })
+    await changeCampaign({ db: db().db, clock: at }, actor, { appid, id: k.id, move: 'schedule' })
+    const run = (slot: string) =>
+      dispatchCampaigns(db().db, {
+        now: at.now(),
+        slot: new Date(slot),
+        settings: {
+          timeZone: 'Asia/Shanghai',
+          capHours: 0,
+          capSlackMinutes: 0,
+          quietHours: null,
+          publicBaseUrl: 'https://quanzi.example',
+        },
+        t: translator('zh-CN'),
+      })
+    // day 1: three members; day 2: the same three and a newcomer — 7 pushes to 4 members
+    expect((await run('2026-11-20T02:00:00Z')).enqueued).toBe(3)
+    await join(['o_reach_3'])
+    at.advance(86_400_000)
+    expect((await run('2026-11-21T02:00:00Z')).enqueued).toBe(4)
+    // every push sent a minute after its run; one member active after both: converted in each run
+    await db()
+      .db.updateTable('push_outbox')
+      .set({
+        status: 'sent',
+        sent_at: sql`(substr(source, length(source) - 23))::timestamptz + interval '1 minute'`,
+      })
+      .where('source', 'like', `campaign:${k.id}:%`)
+      .execute()
+    await db()
+      .db.updateTable('members')
+      .set({ last_active_at: new Date('2026-11-21T03:00:00Z') })
+      .where('id', '=', returning!)
+      .execute()
+    await markConversions(db().db, new Date('2026-11-21T03:10:00Z'))
+
+    const op = await signIn(app, 'op1')
+    const html = await (
+      await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })
+    ).text()
+    const section = (id: string) => html.slice(html.indexOf(`id="${id}"`)).split('</section>')[0]!
+    const cells = (part: string) =>
+      [...part.matchAll(/<t[dh][^>]*>([^<]*)<\/t[dh]>/g)].map((m) => m[1])
+    // reach: 4 members (not 7), 1 converted of 4 enqueued — its rate over members
+    expect(cells(section('reach'))).toEqual([
+      ...[
+        '版本',
+        '受众成员',
+        '入队成员',
+        '已发送成员',
+        '转化成员',
+        '转化率（转化成员 ÷ 入队成员）',
+      ],
+      ...['A', '4', '4', '4', '1', '25.0%'],
+    ])
+    expect(section('reach')).toContain('共 2 次推送')
+    // the funnel: pushes summed over the runs, labelled so, its rate over enqueued pushes
+    const funnel = cells(section('funnel'))
+    const column = (label: string) => funnel[funnel.length / 2 + funnel.indexOf(label)]
+    expect(column('受众（各次推送合计）')).toBe('7')
+    expect(column('转化')).toBe('2')
+    expect(column('转化率（转化 ÷ 入队）')).toBe('28.6%')
+
+    const view = await campaignReportView(
+      db().db,
+      (await findCampaign(db().db, appid, String(k.id)))!,
+      at.now(),
+    )
+    expect(view.variants.map((v) => [v.audience, v.enqueued, v.converted])).toEqual([[7, 7, 2]])
+    expect(view.reach).toEqual({
+      variants: [
+        { variant: 'A', audience: 4, enqueued: 4, sent: 4, converted: 1, conversionRate: 0.25 },
+      ],
+      total: {
+        variant: null,
+        audience: 4,
+        enqueued: 4,
+        sent: 4,
+        converted: 1,
+        conversionRate: 0.25,
+      },
+      runs: 2,
+      prunedRuns: 0,
+    })
   })
 })

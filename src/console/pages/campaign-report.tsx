@@ -2,7 +2,9 @@
  * 推送 → 报告: one campaign's funnel per variant (chart and table), the A/B two-proportion test on
  * conversions in plain words, the minimum-sample warnings, and a link to edit it while it has not
  * started sending — read with `campaignReportView`
- * (GET campaigns/:id/report) and the sample rules of the campaign analytics. Every enqueued
+ * (GET campaigns/:id/report) and the sample rules of the campaign analytics. Its reach counts
+ * members once however many runs they were in; the funnel counts pushes (summed over the runs),
+ * its rates over enqueued pushes, and says so in its labels. Every enqueued
  * recipient is in one column: sent, failed, or — shown when a variant has any — opted out before
  * sending, cancelled, outcome unknown, queued.
  */
@@ -12,6 +14,7 @@ import {
   findCampaign,
 } from '../../admin/reads/campaign-views.js'
 import { MIN_VARIANT_SAMPLE, requiredSample } from '../../analytics/campaigns.js'
+import type { CampaignReach, MemberReach } from '../../community/campaign-reach.js'
 import { Chart } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
 import { accountOf, ConsoleRefusal } from '../context.js'
@@ -23,6 +26,12 @@ import { audienceLabel, scheduleLabel } from './campaigns.js'
 type Report = Awaited<ReturnType<typeof campaignReportView>>
 type Variant = Report['variants'][number]
 const STEPS = ['enqueued', 'sent', 'delivered', 'clicked', 'converted'] as const
+/** The reach table's counts of distinct members. */
+const REACH = ['audience', 'enqueued', 'sent', 'converted'] as const
+
+/** The reach rows: one per variant, and the total when there are several. */
+const reachRows = (r: CampaignReach): MemberReach[] =>
+  r.variants.length > 1 ? [...r.variants, r.total] : r.variants
 
 /** The outcomes of enqueued pushes besides sent and failed, each with its count. */
 const UNSENT = [
@@ -131,6 +140,34 @@ export const campaignReportPage: ConsolePage = {
                 ))}
               </ul>
             )}
+          </section>
+          <section class="card" aria-labelledby="reach">
+            <h2 id="reach">{t('report.reach')}</h2>
+            <p class="muted" data-reach-note>
+              {t('report.reach.note', { runs: fmt.count(report.reach.runs) })}
+              {report.reach.prunedRuns > 0 &&
+                ` ${t('report.reach.pruned', { n: fmt.count(report.reach.prunedRuns) })}`}
+            </p>
+            <DataTable
+              rows={reachRows(report.reach)}
+              empty={t('common.empty')}
+              columns={[
+                {
+                  label: t('report.variant'),
+                  cell: (x) => x.variant ?? t('report.reach.total'),
+                },
+                ...REACH.map((s) => ({
+                  label: t(`report.reach.${s}`),
+                  num: true,
+                  cell: (x: MemberReach) => fmt.count(x[s]),
+                })),
+                {
+                  label: t('report.reach.conversionRate'),
+                  num: true,
+                  cell: (x) => rate(x.conversionRate),
+                },
+              ]}
+            />
           </section>
           <section class="card" aria-labelledby="funnel">
             <h2 id="funnel">{t('report.chart')}</h2>
