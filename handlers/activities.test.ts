@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ensureDefaultActivities } from '../src/community/activities.js'
+import { applyDelta, withMemberLocked } from '../src/community/points-ledger.js'
 import { forEachDatabase } from '../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
 
@@ -85,5 +86,52 @@ forEachDatabase('活动 lists activities in pages that fit a reply', (get) => {
     expect((await wx.text('o_act_pages_en', 'activities page 5')).reply!.Content).toBe(
       'There is no page 5 (there are 2). Send "activities 1" for page 1.',
     )
+  })
+  it("names an activity's points as each member gets them (× their level), never one fixed figure", async () => {
+    const db = get().db
+    const reopen = (status: 'open' | 'closed') =>
+      db
+        .updateTable('activities')
+        .set({ status })
+        .where('appid', '=', appid)
+        .where('key', '=', 'topic')
+        .execute()
+    await reopen('open')
+    try {
+      const wx = zh.pusher()
+      await wx.text('o_act_gold', '你好')
+      const { id } = await db
+        .selectFrom('members')
+        .select('id')
+        .where('appid', '=', appid)
+        .where('openid', '=', 'o_act_gold')
+        .executeTakeFirstOrThrow()
+      await withMemberLocked(db, id, (trx, m) =>
+        applyDelta(
+          trx,
+          m,
+          {
+            appid,
+            memberId: id,
+            rule: 'grant',
+            idempotencyKey: 'act-gold',
+            now,
+            timeZone: 'Asia/Shanghai',
+          },
+          6000,
+        ),
+      )
+      const topic = (reply: string) => reply.split('\n').find((l) => l.includes('（topic）'))
+      const gold = (await wx.text('o_act_gold', '活动')).reply!.Content as string
+      expect(topic(gold)).toBe(
+        '· 每周话题讨论（topic）— 每周三晚 8 点开聊，参与讨论得积分（基础 10 分，乘你的等级倍数）（你参加可得 30 积分）',
+      )
+      const bronze = (await wx.text('o_act_bronze', '活动')).reply!.Content as string
+      expect(topic(bronze)).toContain('（你参加可得 10 积分）')
+      // activities worth no points name none
+      expect(gold).not.toContain('你参加可得 0')
+    } finally {
+      await reopen('closed')
+    }
   })
 })

@@ -1,10 +1,12 @@
 /**
- * 活动 (list, in pages that fit a reply: 「活动 2」), 报名 <活动> (sign up, with a waitlist when
+ * 活动 (list, in pages that fit a reply: 「活动 2」; an activity worth points names what this member
+ * gets, × their level's multiplier), 报名 <活动> (sign up, with a waitlist when
  * full), 取消报名 <活动>.
  */
 import { listPageText, pageArgument } from '../src/bot/paged-list.js'
 import type { CommandSpec, Router } from '../src/bot/router.js'
 import { cancelSignup, ensureDefaultActivities, signUp } from '../src/community/activities.js'
+import { levelByKey } from '../src/community/levels.js'
 import { text } from '../src/wechat/reply.js'
 
 const JOIN: CommandSpec = {
@@ -27,16 +29,20 @@ export function register(router: Router): void {
       await ensureDefaultActivities(ctx.db, ctx.account.appid, ctx.clock.now())
       const list = await ctx.db
         .selectFrom('activities')
-        .select(['key', 'name', 'description'])
+        .select(['key', 'name', 'description', 'points'])
         .where('appid', '=', ctx.account.appid)
         .where('status', '=', 'open')
         .orderBy('id')
         .execute()
+      // what this member gets for taking part: the points × their level's multiplier, as awarded
+      const multiplier = levelByKey(ctx.member.level).multiplier
       return text(
         listPageText(ctx.t, {
           head: [ctx.t('activity.title')],
-          entries: list.map((a) =>
-            ctx.t('activity.line', { key: a.key, name: a.name, description: a.description }),
+          entries: list.map(
+            (a) =>
+              ctx.t('activity.line', { key: a.key, name: a.name, description: a.description }) +
+              (a.points > 0 ? ctx.t('activity.linePoints', { points: a.points * multiplier }) : ''),
           ),
           tail: [ctx.t('activity.footer')],
           // Activities are named by key, never by number: a bare number is a page.

@@ -80,6 +80,7 @@ import * as m0079 from './0079_outbox_non_account_items.js'
 import * as m0080 from './0080_checkin_reminder_cancelled.js'
 import * as m0082 from './0082_points_taken_back_unearned.js'
 import * as m0083 from './0083_invite_dropped.js'
+import * as m0084 from './0084_activity_descriptions_base_points.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -159,4 +160,5 @@ export const migrations: Record<string, Migration> = {
   '0080_checkin_reminder_cancelled': m0080,
   '0082_points_taken_back_unearned': m0082,
   '0083_invite_dropped': m0083,
+  '0084_activity_descriptions_base_points': m0084,
 }

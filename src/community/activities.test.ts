@@ -392,10 +392,12 @@ forEachDatabase('community activities', (get, dbName) => {
     }
     const december = await sent('contest', opening)
     expect(december[inWindow!.openid]).toBe(
-      '📣 月度评选：每月 1 日开启评选，入选得 50 积分\n回复「报名 contest」参加。',
+      '📣 月度评选：每月 1 日开启评选，入选得积分（基础 50 分，乘你的等级倍数）\n回复「报名 contest」参加。',
     )
     expect(december[november!.openid]).toMatch(/^📣 月度评选/) // signed up for November only
-    expect(december[early!.openid]).toBe('⏰ 月度评选：每月 1 日开启评选，入选得 50 积分')
+    expect(december[early!.openid]).toBe(
+      '⏰ 月度评选：每月 1 日开启评选，入选得积分（基础 50 分，乘你的等级倍数）',
+    )
     for (const m of [stale, optedOut, gone]) expect(december[m!.openid], m!.openid).toBeUndefined()
 
     // A weekly activity reminded on Monday and Wednesday: Monday's opens the week

@@ -33,6 +33,11 @@ import { changePoints } from './points-ledger.js'
 /** The customer-service window: members who wrote within it can be sent messages. */
 const SERVICE_WINDOW_MS = 48 * 3_600_000
 
+/**
+ * The defaults an account is seeded with. A description names an activity's points as the base
+ * (基础) the level multiplier is applied to — a gold member gets 3× ({@link awardParticipants}) —
+ * never as the figure every member gets; the 活动 list adds each member's own figure.
+ */
 export const DEFAULT_ACTIVITIES = [
   {
     key: 'checkin',
@@ -48,7 +53,7 @@ export const DEFAULT_ACTIVITIES = [
   {
     key: 'topic',
     name: '每周话题讨论',
-    description: '每周三晚 8 点开聊，参与讨论得 10 积分',
+    description: '每周三晚 8 点开聊，参与讨论得积分（基础 10 分，乘你的等级倍数）',
     cron: '0 20 * * 3',
     cadence: 'weekly' as const,
     points: 10,
@@ -59,7 +64,7 @@ export const DEFAULT_ACTIVITIES = [
   {
     key: 'share',
     name: '好物分享',
-    description: '每周五分享你买到的好物，得 15 积分（需有购买记录）',
+    description: '每周五分享你买到的好物，得积分（基础 15 分，乘你的等级倍数；需有购买记录）',
     cron: '0 20 * * 5',
     cadence: 'weekly' as const,
     points: 15,
@@ -70,7 +75,7 @@ export const DEFAULT_ACTIVITIES = [
   {
     key: 'contest',
     name: '月度评选',
-    description: '每月 1 日开启评选，入选得 50 积分',
+    description: '每月 1 日开启评选，入选得积分（基础 50 分，乘你的等级倍数）',
     cron: '0 10 1 * *',
     cadence: 'monthly' as const,
     points: 50,

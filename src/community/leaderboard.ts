@@ -1,13 +1,14 @@
 /**
- * 排行榜: top members by points earned this week (Monday, community time) or all time (lifetime
- * earned), with the asker's own rank. Earned points only — spending does not move anyone down, nor
- * does a refund: the week board counts what was earned in the week, so a purchase refunded later
- * stays on the board of the week its points were released (lifetime, the all-time board, drops).
+ * 排行榜: top members by points earned in the week of `now` (Monday through Sunday, community
+ * time; asked with a past `now`, that week's board) or all time (lifetime earned), with the
+ * asker's own rank. Earned points only — spending does not move anyone down, nor does a refund:
+ * the week board counts what was earned in the week, so a purchase refunded later stays on the
+ * board of the week its points were released (lifetime, the all-time board, drops).
  * Ties share a rank (1, 2, 2, 4). In a group, only the members seen in that group are ranked.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { localDay, weekStart } from './community-time.js'
+import { addDays, localDay, weekStart } from './community-time.js'
 
 export type LeaderboardPeriod = 'week' | 'all'
 
@@ -34,6 +35,8 @@ export async function leaderboard(
     group?: { channel: string; chatId: string }
   },
 ): Promise<{ entries: LeaderboardEntry[]; me: { rank: number; points: number } | null }> {
+  // the week containing `now`, Monday through Sunday: a past week's board leaves out the days after
+  const monday = weekStart(localDay(q.now, q.timeZone))
   const scores =
     q.period === 'all'
       ? db
@@ -45,7 +48,8 @@ export async function leaderboard(
           .selectFrom('points_ledger')
           .select(['member_id', sql<number>`sum(earned)::int`.as('points')])
           .where('appid', '=', q.appid)
-          .where('day', '>=', weekStart(localDay(q.now, q.timeZone)))
+          .where('day', '>=', monday)
+          .where('day', '<', addDays(monday, 7))
           // what was earned in the week: not a refund's taking back (negative `earned`) of points
           // earned in an earlier week, nor a 绑定's lifetime move (`delta` 0, migrations/0082)
           .where('earned', '>', 0)

@@ -289,6 +289,38 @@ forEachDatabase('check-ins and the points ledger', (get, dbName) => {
     expect(all.me).toBeNull()
   })
 
+  it('ranks a past week by its own days only, not the days after it', async () => {
+    const appid = 'wxrankpast000000001'
+    const a = await member(appid)
+    const b = await member(appid)
+    const give = (id: number, amount: number, now: Date, key: string) =>
+      withMemberLocked(get().db, id, (trx, m) =>
+        applyDelta(
+          trx,
+          m,
+          { appid, memberId: id, rule: 'grant', idempotencyKey: `${id}:${key}`, now, timeZone: TZ },
+          amount,
+        ),
+      )
+    // the week of Mon 2026-11-16 … Sun 2026-11-22 (community time), then the days after it
+    await give(a!, 40, new Date('2026-11-16T01:00:00Z'), 'mon')
+    await give(b!, 25, new Date('2026-11-22T15:30:00Z'), 'sun') // Sunday 23:30 in Shanghai
+    await give(b!, 100, new Date('2026-11-22T16:30:00Z'), 'next-mon') // Monday 00:30 in Shanghai
+    await give(a!, 7, new Date('2026-12-01T04:00:00Z'), 'later')
+    const past = await leaderboard(get().db, {
+      appid,
+      period: 'week',
+      memberId: b!,
+      now: new Date('2026-11-18T04:00:00Z'),
+      timeZone: TZ,
+    })
+    expect(past.entries.map((e) => [e.rank, e.memberId, e.points])).toEqual([
+      [1, a, 40],
+      [2, b, 25],
+    ])
+    expect(past.me).toEqual({ rank: 2, points: 25 })
+  })
+
   it('calls exactly one of several racing first pushes new', async () => {
     const store = databaseMemberStore(get().db, { timeZone: TZ })
     const appid = 'wxnewrace00000000001'

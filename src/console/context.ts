@@ -100,14 +100,22 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<ConsoleEnv> {
 }
 
 /**
+ * Whether the signed-in operator has a per-day grant limit: such an operator may not set what
+ * things are worth in points, so pages show those values read-only ({@link refuseLimited}).
+ */
+export function isLimited(c: ConsoleContext): boolean {
+  const { role, dailyGrantLimit } = c.var.session.operator
+  return role === 'operator' && dailyGrantLimit !== null
+}
+
+/**
  * Refuses (403) an operator with a per-day grant limit: what things are worth in points (points
  * rules, an activity's points) is set by an owner or an operator without a limit — else the limit
- * would bound the grants but not what a check-in or an award gives.
+ * would bound the grants but not what a check-in or an award gives. Pages do not offer those
+ * fields to them ({@link isLimited}); this is the server's own check.
  */
 export function refuseLimited(c: ConsoleContext): void {
-  const { role, dailyGrantLimit } = c.var.session.operator
-  if (role === 'operator' && dailyGrantLimit !== null)
-    throw new ConsoleRefusal(403, 'error.limited')
+  if (isLimited(c)) throw new ConsoleRefusal(403, 'error.limited')
 }
 
 /**

@@ -174,6 +174,7 @@ export const en: Record<MessageKey, string> = {
   'command.leave': 'cancel a sign-up',
   'activity.title': 'Community activities:',
   'activity.line': '· {name} ({key}) — {description}',
+  'activity.linePoints': ' (you get {points} {points|point|points} for taking part)',
   'activity.footer': 'Send "join <code>" to take part, e.g. "join topic".',
   'activity.page': 'activities {page}',
   'list.more': 'Page {page} of {pages}: send "{next}" for the next page.',

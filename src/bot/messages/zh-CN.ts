@@ -155,6 +155,7 @@ export const zhCN = {
   'command.leave': '取消报名',
   'activity.title': '本期社区活动：',
   'activity.line': '· {name}（{key}）— {description}',
+  'activity.linePoints': '（你参加可得 {points} 积分）',
   'activity.footer': '发送「报名 活动代码」参加，例如「报名 topic」。',
   'activity.page': '活动 {page}',
   'list.more': '第 {page}/{pages} 页，发送「{next}」看下一页。',

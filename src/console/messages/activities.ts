@@ -64,7 +64,8 @@ export const zhCN = {
   'activities.pick': '发放',
   'activities.pickLabel': '给 {openid} 发放',
   'activities.award': '为本场发放积分',
-  'activities.awardHint': '每人每场只发一次（重复提交不会重复发放），每人 {points} 积分',
+  'activities.awardHint':
+    '每人每场只发一次（重复提交不会重复发放），每人 {points} 积分乘以其等级倍数（如金牌 3 倍）',
   'activities.awardOthers': '其他参与者 openid（每行一个）',
   'activities.awardSubmit': '发放积分',
   'activities.details': '活动设置',
@@ -154,7 +155,7 @@ export const en: Record<keyof typeof zhCN, string> = {
   'activities.pickLabel': 'Award {openid}',
   'activities.award': 'Award points for this occurrence',
   'activities.awardHint':
-    'once per member and occurrence (sending again awards nobody twice), {points} points each',
+    'once per member and occurrence (sending again awards nobody twice), {points} points each × the member’s level multiplier (gold: 3×)',
   'activities.awardOthers': 'Other participants’ openids (one a line)',
   'activities.awardSubmit': 'Award points',
   'activities.details': 'Settings',

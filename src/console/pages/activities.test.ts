@@ -281,6 +281,70 @@ forEachDatabase('console: activities', (get) => {
     ])
   })
 
+  it('shows an operator with a grant limit the points of an activity read-only, on the new and the edit form', async () => {
+    await addOperator(db(), {
+      name: 'op_fixed',
+      role: 'operator',
+      password: 'op_fixed-password',
+      dailyGrantLimit: 100,
+      now: clock.now(),
+    })
+    const limited = await signIn(app, 'op_fixed')
+    const note = '你的账号设有每日发放上限，不能修改积分数值'
+    expect(
+      (await post('/console/activities', { ...duo, key: 'fixedpts', points: '20' })).status,
+    ).toBe(303)
+    const points = /<input id="activity-points"[^>]*>/
+    // an operator without a limit types the points
+    expect((await page('/console/activities/new')).html.match(points)?.[0]).not.toContain(
+      'readonly',
+    )
+    expect((await page('/console/activities/fixedpts')).html.match(points)?.[0]).not.toContain(
+      'readonly',
+    )
+    // the limited operator: a new activity's points fixed at 0 (allowed), an activity's shown as is
+    const created = await page('/console/activities/new', limited.cookie)
+    expect(created.html.match(points)?.[0]).toMatch(/value="0"[^>]*readonly/)
+    expect(created.html).toContain(note)
+    const edit = await page('/console/activities/fixedpts', limited.cookie)
+    expect(edit.html.match(points)?.[0]).toMatch(/value="20"[^>]*readonly/)
+    expect(edit.html).toContain(note)
+    // the forms as shown save; the server still refuses points typed in anyway
+    expect(
+      (
+        await post(
+          '/console/activities',
+          { ...duo, key: 'fixedzero', cadence: 'daily', points: '0' },
+          limited,
+        )
+      ).status,
+    ).toBe(303)
+    const renamed = await post(
+      '/console/activities/fixedpts',
+      { ...duo, name: '共读（改）', points: '20', status: 'open' },
+      limited,
+    )
+    expect(renamed.status).toBe(303)
+    expect(await activity('fixedpts')).toMatchObject({ name: '共读（改）', points: 20 })
+    expect(
+      (
+        await post(
+          '/console/activities/fixedpts',
+          { ...duo, points: '99', status: 'open' },
+          limited,
+        )
+      ).status,
+    ).toBe(403)
+  })
+
+  it('tells the operator an award is the points × each member’s level multiplier, not one figure', async () => {
+    expect(
+      (await post('/console/activities', { ...duo, key: 'perlevel', points: '20' })).status,
+    ).toBe(303)
+    const { html } = await page('/console/activities/perlevel')
+    expect(html).toContain('每人 20 积分乘以其等级倍数（如金牌 3 倍）')
+  })
+
   it("counts a limited operator's awards against their daily limit, awards only started occurrences, and leaves points values to owners and unlimited operators", async () => {
     await addOperator(db(), {
       name: 'op2',

@@ -15,6 +15,7 @@ import {
   actorOf,
   type ConsoleContext,
   type ConsoleDeps,
+  isLimited,
   refuseLimited,
   requireRole,
 } from '../context.js'
@@ -170,6 +171,8 @@ function newForm(
 ) {
   const { t, session } = c.var
   const query = c.req.query('appid') ? `?appid=${encodeURIComponent(c.req.query('appid')!)}` : ''
+  // an operator with a grant limit creates activities worth no points: the field shows 0, fixed
+  const limited = isLimited(c)
   return renderPage(
     c,
     { title: t('activities.new'), section: 'activities' },
@@ -180,8 +183,9 @@ function newForm(
           t={t}
           action={`/console${PATH}${query}`}
           csrf={session.csrfToken}
-          values={values}
+          values={limited ? { ...values, points: '0' } : values}
           errors={errors}
+          pointsFixed={limited}
         />
       </section>
     </>,

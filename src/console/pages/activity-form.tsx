@@ -122,6 +122,8 @@ export function ActivityForm(p: {
   errors: FormErrors
   /** Editing: the key, cadence and sign-up settings are fixed (the API changes only the rest). */
   edit?: boolean
+  /** The points are shown, not offered: an operator with a grant limit may not set them. */
+  pointsFixed?: boolean
 }) {
   const { t, values: f, errors } = p
   const described = (id: string, field: FieldName, hint?: boolean) =>
@@ -142,6 +144,7 @@ export function ActivityForm(p: {
           id={id}
           name={field}
           value={f[field]}
+          readonly={field === 'points' && p.pointsFixed ? true : undefined}
           maxlength={max}
           required={field !== 'description' && field !== 'capacity'}
           inputmode={numeric ? 'numeric' : undefined}
@@ -180,7 +183,7 @@ export function ActivityForm(p: {
           {problem('activity-cadence', 'cadence')}
         </Field>
       )}
-      {text('points', 6)}
+      {text('points', 6, p.pointsFixed ? 'error.limited' : undefined)}
       {text('capacity', 9, 'activities.capacityHint')}
       {!p.edit && (
         <>

@@ -24,6 +24,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  isLimited,
   refuseLimited,
   requireRole,
 } from '../context.js'
@@ -209,8 +210,13 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, a: Activity, s: Shown 
               edit
               action={href(a)}
               csrf={session.csrfToken}
-              values={s.form?.values ?? valuesOf(a)}
+              values={
+                isLimited(c)
+                  ? { ...(s.form?.values ?? valuesOf(a)), points: String(a.points) }
+                  : (s.form?.values ?? valuesOf(a))
+              }
               errors={s.form?.errors ?? {}}
+              pointsFixed={isLimited(c)}
             />
           </>
         ) : (

@@ -21,6 +21,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  isLimited,
   refuseLimited,
   requireRole,
 } from '../context.js'
@@ -108,6 +109,8 @@ function RewardFields(p: {
   values: RewardForm
   errors: RewardErrors
   edit?: boolean
+  /** The cost is shown, not offered: an operator with a grant limit may not set it. */
+  costFixed?: boolean
 }) {
   const { t, values: f, errors } = p
   const text = (field: FieldName, label: MessageKey, max: number, hint?: MessageKey) => {
@@ -119,6 +122,7 @@ function RewardFields(p: {
           id={id}
           name={field}
           value={f[field]}
+          readonly={field === 'cost' && p.costFixed ? true : undefined}
           maxlength={max}
           required={field === 'code' || field === 'name' || field === 'cost'}
           inputmode={field === 'name' ? undefined : field === 'cashback' ? 'decimal' : 'numeric'}
@@ -138,7 +142,7 @@ function RewardFields(p: {
     <>
       {!p.edit && text('code', 'rewards.code', 9, 'rewards.codeHint')}
       {text('name', 'rewards.name', 60)}
-      {text('cost', 'rewards.cost', 9)}
+      {text('cost', 'rewards.cost', 9, p.costFixed ? 'error.limited' : undefined)}
       {text('stock', 'rewards.stock', 9, 'rewards.stockHint')}
       {p.edit && <input type="hidden" name="stockShown" value={f.stockShown} />}
       {text('perMemberLimit', 'rewards.perMemberLimit', 9, 'rewards.perMemberLimitHint')}
@@ -169,6 +173,8 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
   const appid = accountOf(c)
   const rewards = await allRewards(deps.db, appid, deps.clock.now())
   const acts = session.operator.role !== 'viewer'
+  // an operator with a grant limit edits a reward but not its cost, and adds none (a cost, a cashback)
+  const limited = isLimited(c)
   const editCode = s.edit?.code ?? Number(c.req.query('edit'))
   const editing = acts ? rewards.find((r) => r.code === editCode) : undefined
   const q = c.req.query()
@@ -235,6 +241,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
               t={t}
               prefix="edit"
               edit
+              costFixed={limited}
               values={s.edit?.values ?? formOf(editing)}
               errors={s.edit?.errors ?? {}}
             />
@@ -242,7 +249,13 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
           </form>
         </section>
       )}
-      {acts && (
+      {acts && limited && (
+        <section class="card" aria-labelledby="reward-new">
+          <h2 id="reward-new">{t('rewards.newReward')}</h2>
+          <p class="muted">{t('error.limited')}</p>
+        </section>
+      )}
+      {acts && !limited && (
         <section class="card" aria-labelledby="reward-new">
           <h2 id="reward-new">{t('rewards.newReward')}</h2>
           <form method="post" action={keepAccount(c, `/console${PATH}`)} class="stack" novalidate>

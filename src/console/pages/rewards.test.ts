@@ -264,6 +264,57 @@ forEachDatabase('console: rewards', (get) => {
     await db().updateTable('rewards').set({ name: before.name }).where('code', '=', 1).execute()
   })
 
+  it('shows an operator with a grant limit the rules and costs read-only, offering no form the server refuses', async () => {
+    await addOperator(db(), {
+      name: 'op_limited_ro',
+      role: 'operator',
+      password: 'op_limited_ro-password',
+      dailyGrantLimit: 100,
+      now: clock.now(),
+    })
+    const limited = await signIn(app, 'op_limited_ro')
+    const note = '你的账号设有每日发放上限，不能修改积分数值'
+    // an operator without a limit is offered the rule form and the reward forms
+    const opRules = await page('/console/rewards?rule=checkin')
+    expect(opRules.html).toContain('id="rule-points"')
+    expect(opRules.html).toContain('修改规则')
+    expect((await page('/console/rewards/catalog')).html).toContain('id="new-cost"')
+    expect((await page('/console/rewards/catalog?edit=1')).html).not.toMatch(
+      /<input id="edit-cost"[^>]*readonly/,
+    )
+    // the limited operator sees the rules with the reason, and no edit link nor form
+    const rules = await page('/console/rewards?rule=checkin', limited.cookie)
+    expect(rules.status).toBe(200)
+    expect(rules.html).toContain(note)
+    expect(rules.html).not.toContain('id="rule-points"')
+    expect(rules.html).not.toContain('修改规则')
+    // no new reward (its cost is refused), and a reward's cost shown read-only
+    const catalog = await page('/console/rewards/catalog', limited.cookie)
+    expect(catalog.html).not.toContain('id="new-cost"')
+    expect(catalog.html).toContain(note)
+    const edit = await page('/console/rewards/catalog?edit=1', limited.cookie)
+    expect(edit.html).toMatch(/<input id="edit-cost"[^>]*readonly/)
+    expect(edit.html).toMatch(/<input id="edit-name"/)
+    // the edit form as shown saves (the cost comes back unchanged); the server still refuses a cost
+    const before = (await reward(1))!
+    const saved = await post(
+      '/console/rewards/catalog/1',
+      {
+        name: before.name,
+        cost: String(before.cost),
+        stock: before.stock === null ? '' : String(before.stock),
+        stockShown: before.stock === null ? '' : String(before.stock),
+        perMemberLimit: before.per_member_limit === null ? '' : String(before.per_member_limit),
+        enabled: '1',
+      },
+      limited,
+    )
+    expect(saved.status).toBe(303)
+    expect((await post('/console/rewards/rules/checkin', { points: '9' }, limited)).status).toBe(
+      403,
+    )
+  })
+
   it('finds a redemption by its code and cancels it after confirming: points back, audited', async () => {
     const r = await redeemGift()
     const found = await page(`/console/rewards/redemptions?code=${r.code.toLowerCase()}`)

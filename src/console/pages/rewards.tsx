@@ -19,6 +19,7 @@ import {
   type ConsoleContext,
   type ConsoleDeps,
   ConsoleRefusal,
+  isLimited,
   refuseLimited,
   requireRole,
 } from '../context.js'
@@ -165,7 +166,9 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
     effectiveRules(deps.db, appid),
     levelDistribution(deps.db, appid),
   ])
-  const acts = session.operator.role !== 'viewer'
+  // an operator with a grant limit sees the rules read-only: what a rule gives is not theirs to set
+  const limited = isLimited(c)
+  const acts = session.operator.role !== 'viewer' && !limited
   const editing = acts
     ? rules.find((r) => r.rule === (s.edit?.rule ?? c.req.query('rule')))
     : undefined
@@ -183,6 +186,7 @@ async function show(c: ConsoleContext, deps: ConsoleDeps, s: Shown = {}) {
       <section class="card" aria-labelledby="rules">
         <h2 id="rules">{t('rewards.rules')}</h2>
         <p class="muted">{t('rewards.rulesHint')}</p>
+        {limited && <p class="muted">{t('error.limited')}</p>}
         <DataTable
           rows={rules}
           empty={t('common.empty')}
