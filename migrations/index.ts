@@ -81,6 +81,7 @@ import * as m0080 from './0080_checkin_reminder_cancelled.js'
 import * as m0082 from './0082_points_taken_back_unearned.js'
 import * as m0083 from './0083_invite_dropped.js'
 import * as m0084 from './0084_activity_descriptions_base_points.js'
+import * as m0085 from './0085_outbox_member_queue.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -161,4 +162,5 @@ export const migrations: Record<string, Migration> = {
   '0082_points_taken_back_unearned': m0082,
   '0083_invite_dropped': m0083,
   '0084_activity_descriptions_base_points': m0084,
+  '0085_outbox_member_queue': m0085,
 }

@@ -7,6 +7,8 @@
  * bucket, send, and store each item's result as soon as it is known: sent (with WeChat's msgid),
  * skipped (with the errcode that closed the channel), failed, unknown, or cancelled (a campaign-lane
  * item whose member has opted out since it was enqueued: opt-out is read again at send time).
+ * A member's items of a lane go one at a time, in queued order, across every dispatcher
+ * ({@link claim}); other members' go in parallel.
  *
  * Sent at most once: a template carries `client_msg_id = qz<id>`, which WeChat de-duplicates for
  * about 10 minutes, so a template whose attempt had no answer (a timeout, a crash) is sent again
@@ -300,31 +302,51 @@ export async function dueLanes(
  * claim: `next_attempt_at` becomes the lease's end. `previous_attempt` is the item's mark
  * (`attempt_started_at`, set just before a send): set on an item taken over from a dead claim, it
  * says the item may have been delivered.
+ *
+ * One member's items go one at a time, in queued order: an item is claimed only when none of its
+ * member's (appid, openid) items is being sent under a live lease, in any lane, and no earlier item
+ * of its lane (a smaller id) is waiting — due, or back from a failed attempt for its retry (strict
+ * order: the later ones wait for it). An earlier item put off unsent — its not-before time, quiet
+ * hours, a paused API — does not hold the later ones. Claims of one account run one at a time (a
+ * transaction-scoped advisory lock), each reading what the one before committed, so no two
+ * dispatchers take two items of one member at once; other members' items go in parallel.
  */
 export async function claim(
   db: Kysely<Database>,
   c: { appid: string; lane: OutboxLane; limit: number; token: string; lease: Date; now: Date },
 ): Promise<ClaimedItem[]> {
   if (c.limit <= 0) return []
-  const { rows } = await sql<ClaimedItem>`
-    with picked as (
-      select id, attempt_started_at as previous_attempt from push_outbox
-      where appid = ${c.appid} and lane = ${c.lane} and status in ('pending', 'sending')
-        and next_attempt_at <= ${c.now}::timestamptz
-      order by next_attempt_at
-      limit ${c.limit}
-      for update skip locked
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`quanzi:outbox-claim:${c.appid}`}))`.execute(
+      trx,
     )
-    update push_outbox o set
-      status = 'sending',
-      claim_token = ${c.token},
-      next_attempt_at = ${c.lease}::timestamptz,
-      attempts = o.attempts + 1,
-      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
-    from picked
-    where o.id = picked.id
-    returning o.*, picked.previous_attempt`.execute(db)
-  return rows
+    const { rows } = await sql<ClaimedItem>`
+      with picked as (
+        select o.id, o.attempt_started_at as previous_attempt from push_outbox o
+        where o.appid = ${c.appid} and o.lane = ${c.lane} and o.status in ('pending', 'sending')
+          and o.next_attempt_at <= ${c.now}::timestamptz
+          -- the member's head (push_outbox_member_queue_idx, migration 0085)
+          and not exists (select 1 from push_outbox e
+            where e.appid = o.appid and e.openid = o.openid and e.id <> o.id
+              and e.status in ('pending', 'sending')
+              and ((e.status = 'sending' and e.next_attempt_at > ${c.now}::timestamptz)
+                or (e.lane = o.lane and e.id < o.id
+                  and (e.next_attempt_at <= ${c.now}::timestamptz or e.attempts > 0))))
+        order by o.next_attempt_at
+        limit ${c.limit}
+        for update of o skip locked
+      )
+      update push_outbox o set
+        status = 'sending',
+        claim_token = ${c.token},
+        next_attempt_at = ${c.lease}::timestamptz,
+        attempts = o.attempts + 1,
+        first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
+      from picked
+      where o.id = picked.id
+      returning o.*, picked.previous_attempt`.execute(trx)
+    return rows
+  })
 }
 
 /** What happened to one item. */
@@ -442,6 +464,20 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
   let claims = 0
   let unusedTokens = 0
   let refilling: Promise<void> | undefined
+  /**
+   * Set when a claim found due items but could take none (their members' earlier items are being
+   * sent, some by this drain): resolved when one of this drain's items is done, to claim again.
+   */
+  let waiting: { promise: Promise<void>; resolve: () => void } | undefined
+  /** Items being worked on, and how many this drain is done with. */
+  let working = 0
+  let finished = 0
+  const progress = () => {
+    working--
+    finished++
+    waiting?.resolve()
+    waiting = undefined
+  }
   let failure: { error: unknown } | undefined
   /** The APIs paused (45009), for every claim of this drain: one 45009 holds the rest at once. */
   const pauses = new Map<OutboxApi, Date>()
@@ -473,6 +509,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
       return
     }
     claims++
+    const before = finished
     const now = o.clock.now()
     const quietEnd = quietHoursEnd(now, o.quietHours ?? null, o.timeZone)
     if (quietEnd) await deferLane(o.db, o.appid, LANE.campaign, now, quietEnd)
@@ -506,6 +543,24 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
     // this drain itself) are not spent: given back with the drain's others
     if (throttled) unusedTokens += granted - fresh.length
     if (items.length === 0) {
+      // Due items all held back behind their members' items in flight: while this drain has some,
+      // the next claim waits for one of them to be done (a member's next item may follow it).
+      if (lanes.length > 0 && granted > 0 && !exhausted) {
+        // the tokens go back now, not at the drain's end: other dispatchers may send meanwhile
+        if (throttled) {
+          unusedTokens -= granted
+          await returnToBucket(o.db, o.appid, granted, o.rate)
+        }
+        if (finished !== before) return // one was done meanwhile: claim again now
+        if (working > 0 || queue.length > 0) {
+          let resolve = () => {}
+          const promise = new Promise<void>((r) => {
+            resolve = r
+          })
+          waiting = { promise, resolve }
+          return
+        }
+      }
       exhausted = true
       return
     }
@@ -709,7 +764,7 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
 
   const worker = async () => {
     for (;;) {
-      if (!exhausted && !refilling && queue.length <= concurrency)
+      if (!exhausted && !refilling && !waiting && queue.length <= concurrency)
         // A failed claim ends the drain (after the items in hand); nobody may be awaiting it.
         refilling = refill()
           .catch((error) => {
@@ -720,12 +775,16 @@ export async function drainOutbox(o: DispatcherOptions): Promise<DrainSummary> {
             refilling = undefined
           })
       const next = queue.shift()
-      if (next)
-        await process(next).catch((error) => {
-          failure ??= { error }
-          exhausted = true // no new claims; the items in hand are still finished
-        })
-      else if (refilling) await refilling
+      if (next) {
+        working++
+        await process(next)
+          .catch((error) => {
+            failure ??= { error }
+            exhausted = true // no new claims; the items in hand are still finished
+          })
+          .finally(progress)
+      } else if (refilling) await refilling
+      else if (waiting) await waiting.promise
       else return
     }
   }

@@ -1,0 +1,247 @@
+/**
+ * Per-member order: the outbox sends a member's messages of a lane one at a time, in the order they
+ * were queued — across every dispatcher — while other members' go in parallel. A later message
+ * waits for an earlier one's retry; the customer-service window's quota goes to the first five.
+ */
+import type { Kysely } from 'kysely'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { type Clock, systemClock } from '../clock.js'
+import type { Database } from '../db/schema.js'
+import { silentLogger } from '../logger.js'
+import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
+import { accountClient } from '../wechat/api/account-client.js'
+import type { ApiClient } from '../wechat/api/client.js'
+import { WechatApiError } from '../wechat/api/errors.js'
+import { type DispatcherOptions, drainOutbox, enqueue, LANE, type OutboxMessage } from './outbox.js'
+import { databaseTokenStore } from './token-store.js'
+
+const SECRET = 'order-secret'
+let wx: SandboxApi
+beforeAll(async () => {
+  wx = await startSandboxApi({ secret: SECRET })
+})
+afterAll(() => wx.close())
+
+/** What the fake API saw: sends per member in flight at once, at most, and who got what. */
+interface Watch {
+  api: ApiClient
+  maxInFlight: Map<string, number>
+  /** Sends that arrived while a given send was held (`hold`), by the held send's text. */
+  whileHeld: string[]
+}
+
+/**
+ * The account's client, watched: counts each member's sends in flight and lets a test hold one
+ * send (by its text) until `release` resolves, or fail it once with an errcode.
+ */
+function watched(
+  api: ApiClient,
+  o: { hold?: { text: string; release: () => Promise<void> }; failOnce?: Map<string, number> } = {},
+): Watch {
+  const inFlight = new Map<string, number>()
+  const maxInFlight = new Map<string, number>()
+  const whileHeld: string[] = []
+  let holding = false
+  const textOf = (body: Record<string, unknown>) =>
+    String(
+      (body.text as { content?: string } | undefined)?.content ??
+        (body.data as { keyword1?: { value?: string } } | undefined)?.keyword1?.value,
+    )
+  return {
+    maxInFlight,
+    whileHeld,
+    api: {
+      ...api,
+      async call(req) {
+        const body = (req.body ?? {}) as Record<string, unknown>
+        const touser = String(body.touser ?? '')
+        if (!touser) return api.call(req)
+        const text = textOf(body)
+        const now = (inFlight.get(touser) ?? 0) + 1
+        inFlight.set(touser, now)
+        maxInFlight.set(touser, Math.max(now, maxInFlight.get(touser) ?? 0))
+        try {
+          if (holding) whileHeld.push(text)
+          const errcode = o.failOnce?.get(text)
+          if (errcode !== undefined) {
+            o.failOnce!.delete(text)
+            throw new WechatApiError(errcode, 'api freq out of limit', req.method, body)
+          }
+          if (o.hold?.text === text) {
+            holding = true
+            await o.hold.release()
+            holding = false
+          }
+          return await api.call(req)
+        } finally {
+          inFlight.set(touser, (inFlight.get(touser) ?? 1) - 1)
+        }
+      },
+    },
+  }
+}
+
+forEachDatabase('outbox per-member order', (get, dbName) => {
+  let n = 0
+  const clock = {
+    time: new Date('2026-11-24T02:00:00Z'), // 10:00 in Shanghai
+    now() {
+      return this.time
+    },
+  } satisfies Clock & { time: Date }
+  function account(db: Kysely<Database> = get().db) {
+    const appid = `wx${dbName === 'pglite' ? 'e' : 'f'}${String(++n).padStart(15, '0')}`
+    const api = accountClient({
+      tokenStore: databaseTokenStore(db, systemClock),
+      appid,
+      secret: SECRET,
+      baseUrl: wx.url,
+      mode: 'stable',
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+      backoffMs: 1,
+    })
+    return {
+      db,
+      api,
+      appid,
+      clock,
+      logger: silentLogger,
+      timeZone: 'Asia/Shanghai',
+      rate: { perSecond: 0, burst: 1 },
+    } satisfies DispatcherOptions
+  }
+  /** The texts each member received, in the order the fake WeChat accepted them. */
+  const received = (appid: string, openid: string) =>
+    wx.sent
+      .filter((s) => s.appid === appid && s.touser === openid)
+      .map((s) =>
+        String(
+          (s.body.text as { content?: string } | undefined)?.content ??
+            (s.body.data as { keyword1: { value: string } }).keyword1.value,
+        ),
+      )
+  const notice = (
+    appid: string,
+    openid: string,
+    text: string,
+    kind: 'template' | 'custom' = 'template',
+  ): OutboxMessage => ({
+    appid,
+    source: `points:${openid}:${text}`,
+    openid,
+    kind,
+    lane: LANE.notice,
+    payload:
+      kind === 'template'
+        ? { template_id: 'TPL_POINTS', data: { keyword1: { value: text } } }
+        : { msgtype: 'text', text: { content: text } },
+  })
+  const balances = (k: number) =>
+    Array.from({ length: k }, (_, i) => `积分 +${i + 1}, 余额 ${110 + i}`)
+  /** Resolves once `check` holds (polled), or after 5 s whatever it says. */
+  const until = async (check: () => boolean) => {
+    const end = Date.now() + 5000
+    while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
+  }
+
+  it('sends one member’s messages in queued order, one at a time, other members meanwhile', async () => {
+    const o = account()
+    const texts = balances(6)
+    await enqueue(
+      get().db,
+      [...texts.map((t) => notice(o.appid, 'o_order', t)), notice(o.appid, 'o_other', 'other')],
+      clock.now(),
+    )
+    // The first notice is slow: held until the other member has theirs, and a moment longer —
+    // time for parallel senders to overtake it, if the member's later notices were in flight.
+    const watch = watched(o.api, {
+      hold: {
+        text: texts[0]!,
+        release: async () => {
+          await until(() => received(o.appid, 'o_other').length > 0)
+          await new Promise((r) => setTimeout(r, 150))
+        },
+      },
+    })
+    const summary = await drainOutbox({ ...o, api: watch.api }) // 16 senders in parallel
+    expect(summary).toMatchObject({ sent: 7, skipped: 0, failed: 0 })
+    expect(received(o.appid, 'o_order')).toEqual(texts)
+    expect(watch.maxInFlight.get('o_order')).toBe(1)
+    // the other member was not held behind the slow one
+    expect(watch.whileHeld).toContain('other')
+  })
+
+  it('gives a member’s customer-service window to the first five messages, in order', async () => {
+    const o = account()
+    const at = new Date(clock.now().getTime() - 60_000)
+    await get()
+      .db.insertInto('members')
+      .values({
+        appid: o.appid,
+        openid: 'o_window',
+        subscribed: true,
+        subscribed_at: new Date(at.getTime() - 86_400_000),
+        first_seen_at: at,
+        last_inbound_at: at,
+      })
+      .execute()
+    wx.setUser('o_window', { windowOpen: true, subscribe: true })
+    const texts = balances(7)
+    await enqueue(
+      get().db,
+      texts.map((t) => notice(o.appid, 'o_window', t, 'custom')),
+      clock.now(),
+    )
+    const watch = watched(o.api, {
+      hold: { text: texts[0]!, release: () => new Promise((r) => setTimeout(r, 150)) },
+    })
+    expect(await drainOutbox({ ...o, api: watch.api })).toMatchObject({ sent: 5, skipped: 2 })
+    expect(received(o.appid, 'o_window')).toEqual(texts.slice(0, 5))
+    const rows = await get()
+      .db.selectFrom('push_outbox')
+      .select(['status', 'errcode'])
+      .where('appid', '=', o.appid)
+      .orderBy('id')
+      .execute()
+    expect(rows.slice(5)).toEqual([
+      { status: 'skipped', errcode: 45047 },
+      { status: 'skipped', errcode: 45047 },
+    ])
+  })
+
+  it('keeps the order across dispatchers, and a retried message is not overtaken', async () => {
+    const o = account()
+    const texts = balances(5)
+    const others = ['o_b', 'o_c', 'o_d']
+    await enqueue(
+      get().db,
+      [
+        ...texts.map((t) => notice(o.appid, 'o_retry', t)),
+        ...others.map((openid) => notice(o.appid, openid, `hi ${openid}`)),
+      ],
+      clock.now(),
+    )
+    // the first notice meets a rate limit (45011): it goes back to the queue for 30 s
+    const watch = watched(o.api, { failOnce: new Map([[texts[0]!, 45011]]) })
+    const second = dbName === 'postgres' ? get().open() : o.db
+    const drains = () =>
+      Promise.all([
+        drainOutbox({ ...o, api: watch.api }),
+        drainOutbox({ ...o, db: second, api: watch.api }),
+        drainOutbox({ ...o, api: watch.api, concurrency: 4, batchSize: 2 }),
+      ])
+    const first = await drains()
+    expect(first.reduce((s, d) => s + d.retried, 0)).toBe(1)
+    // the other members got theirs; the member's later notices wait for the retry
+    for (const openid of others) expect(received(o.appid, openid)).toEqual([`hi ${openid}`])
+    expect(received(o.appid, 'o_retry')).toEqual([])
+
+    clock.time = new Date(clock.time.getTime() + 31_000)
+    const later = await drains()
+    expect(later.reduce((s, d) => s + d.sent, 0)).toBe(5)
+    expect(received(o.appid, 'o_retry')).toEqual(texts)
+    expect(watch.maxInFlight.get('o_retry')).toBe(1)
+  })
+})
