@@ -200,9 +200,19 @@ browserSuite('campaigns in a browser', (db, browser) => {
 
     await page.getByRole('link', { name: '报告' }).first().click()
     await page.waitForFunction(() => document.querySelector('[data-chart][data-ready="1"]'))
-    const rows = await page.locator('table.data tbody tr').allTextContents()
+    // the funnel's rows, one per variant (the reach card above has its own table)
+    const rows = await page
+      .locator('section[aria-labelledby="funnel"] table.data tbody tr')
+      .allTextContents()
     const perVariant = (key: string) => recipients.filter((r) => r.variant === key).length
     expect(rows).toHaveLength(2)
+    // the reach card: A, B and their total, in distinct members (one run: each member once)
+    const reach = await page
+      .locator('section[aria-labelledby="reach"] table.data tbody tr')
+      .allTextContents()
+    expect(reach).toHaveLength(3)
+    expect(reach[0]).toContain(String(perVariant('A')))
+    expect(reach[2]).toContain(String(recipients.length))
     expect(rows[0]).toContain(String(perVariant('A')))
     expect(rows[1]).toContain(String(perVariant('B')))
     expect(await page.locator('[data-verdict]').textContent()).toMatch(
