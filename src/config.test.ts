@@ -61,6 +61,26 @@ describe('loadConfig', () => {
     expect(lines.join('\n')).not.toContain('tooshort-secret')
   })
 
+  it('never prints an unknown field of an account: a key swapped with its value is the secret', () => {
+    const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
+    let problems: string[] = []
+    try {
+      loadConfig({
+        WECHAT_ACCOUNTS: JSON.stringify([
+          { appid: 'wx0123456789abcdef', token: 'abc123', [aesKey]: 'aesKey' },
+        ]),
+      })
+    } catch (error) {
+      problems = (error as ConfigError).problems
+    }
+    expect(problems.join('\n')).not.toContain(aesKey)
+    expect(problems).toContainEqual(
+      expect.stringMatching(
+        /^WECHAT_ACCOUNTS\[0\]: has a field that is not known \(its name is not shown\); known: appid, token, /,
+      ),
+    )
+  })
+
   it('never prints a value, not even inside a JSON variable (tokens and secrets are values)', () => {
     const account = { appid: 'wx0123456789abcdef', token: 'abc123' }
     const cases: [Record<string, string>, string][] = [
@@ -74,7 +94,7 @@ describe('loadConfig', () => {
       ],
       [
         { WECHAT_ACCOUNTS: JSON.stringify([{ ...account, secert: 'sekrit-31337' }]) },
-        'WECHAT_ACCOUNTS[0].secert: is not a known field',
+        'WECHAT_ACCOUNTS[0]: has a field that is not known (its name is not shown) — did you mean secret?',
       ],
       [
         { WECHAT_ACCOUNTS: JSON.stringify([{ token: 'tok31337' }]) },

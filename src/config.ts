@@ -698,6 +698,51 @@ function isTimeZone(tz: string): boolean {
 const valueFree = plainIssues({ Object: 'a JSON object', Array: 'a JSON array' })
 
 /**
+ * What is said of an object's unknown field, without its name: the known field one or two
+ * letters away from it (a typo), else the known fields.
+ */
+function unknownField(key: string, known: readonly string[] | undefined): string {
+  const near = known?.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2)
+  if (near) return `has a field that is not known (its name is not shown) — did you mean ${near}?`
+  return known
+    ? `has a field that is not known (its name is not shown); known: ${known.join(', ')}`
+    : 'has a field that is not known (its name is not shown)'
+}
+
+/** Levenshtein distance, for the typo hint (field names are short). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** The field names of the object schema at `path` inside `schema` (through arrays and optionals). */
+function knownKeysAt(
+  schema: v.GenericSchema,
+  path: readonly v.IssuePathItem[],
+): string[] | undefined {
+  // biome-ignore lint/suspicious/noExplicitAny: walking valibot's schema objects by their shape
+  const unwrap = (x: any) => {
+    while (x && !x.entries && !x.item && x.wrapped) x = x.wrapped
+    return x
+  }
+  let at = unwrap(schema)
+  for (const item of path)
+    at = unwrap(item.type === 'array' ? at?.item : at?.entries?.[String(item.key)])
+  return at?.entries ? Object.keys(at.entries) : undefined
+}
+
+/**
  * Checks `input` against `schema`: the output, or `VARIABLE[.path]: message` lines naming what is
  * expected — the one place configuration issues are worded ({@link valueFree}). With
  * `secretEntries` an issue inside the value says `an entry of VARIABLE` instead of its path (the
@@ -713,10 +758,16 @@ function parse<T extends v.GenericSchema>(
   if (result.success) return { success: true, output: result.output }
   const problems = result.issues.map((issue) => {
     if (secretEntries && issue.path?.length) return `an entry of ${prefix}: ${issue.message}`
+    // An unknown field is never named: a key swapped with its value would be the secret. It is
+    // pointed to by the known field it is closest to, or by the known fields.
+    const unknown = issue.expected === 'never' ? issue.path?.at(-1) : undefined
     let path = prefix
-    for (const { key } of issue.path ?? []) {
+    for (const item of (unknown ? issue.path?.slice(0, -1) : issue.path) ?? []) {
+      const { key } = item
       path += typeof key === 'number' ? `[${key}]` : path ? `.${String(key)}` : String(key)
     }
+    if (unknown)
+      return `${path}: ${unknownField(String(unknown.key), knownKeysAt(schema, issue.path!.slice(0, -1)))}`
     return `${path}: ${issue.message}`
   })
   return { success: false, problems: [...new Set(problems)] }

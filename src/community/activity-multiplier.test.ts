@@ -85,12 +85,15 @@ forEachDatabase('activity points × the level multiplier', (get) => {
       ['wxactseeded00000001', 'share', '每周五分享你买到的好物，得 15 积分（需有购买记录）'],
       ['wxactseeded00000001', 'contest', '每月 1 日开启评选，入选得 50 积分'],
       ['wxactseeded00000002', 'topic', '周三晚上聊天，来了就送 10 积分'],
+      // seeded text, but the owner made it worth 20: "基础 10 分" would be wrong, so it stays
+      ['wxactseeded00000003', 'topic', '每周三晚 8 点开聊，参与讨论得 10 积分'],
     ] as const
     await db
       .insertInto('activities')
       .values(
         rows.map(([appid, key, description]) => ({
           ...DEFAULT_ACTIVITIES.find((a) => a.key === key)!,
+          ...(appid === 'wxactseeded00000003' && { points: 20 }),
           appid,
           description,
           status: 'open' as const,
@@ -111,13 +114,14 @@ forEachDatabase('activity points × the level multiplier', (get) => {
       ['wxactseeded00000001', 'share', seeded('share')],
       ['wxactseeded00000001', 'topic', seeded('topic')],
       ['wxactseeded00000002', 'topic', '周三晚上聊天，来了就送 10 积分'],
+      ['wxactseeded00000003', 'topic', '每周三晚 8 点开聊，参与讨论得 10 积分'],
     ])
     // what is seeded now names the base the multiplier applies to, never a figure alone
     for (const a of DEFAULT_ACTIVITIES.filter((x) => x.points > 0))
       expect(a.description).toContain(`基础 ${a.points} 分，乘你的等级倍数`)
     await m0084.down(db as unknown as Kysely<unknown>)
     expect((await described()).map((r) => r[2])).toEqual(
-      [rows[2], rows[1], rows[0], rows[3]].map((r) => r[2]),
+      [rows[2], rows[1], rows[0], rows[3], rows[4]].map((r) => r[2]),
     )
   })
 })

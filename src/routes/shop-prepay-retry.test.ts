@@ -121,6 +121,44 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
     expect(pay.order(no)?.state).toBe('CLOSED')
     expect(await stock()).toBe(1)
     expect((await buy(await login(), { sku: 'retry-expired' })).status).toBe(201)
+    // and every later retry gets the same answer
+    const again = await afterExpiry(() =>
+      buy(token, { sku: 'retry-expired', clientKey: 'retry-expired-1' }),
+    )
+    expect(again.status).toBe(409)
+    expect(again.json).toMatchObject({ code: 'ORDER_EXPIRED', order: { status: 'closed' } })
+  })
+
+  it('never calls expired an order another request is asking WeChat Pay about: it may be paid', async () => {
+    await flashSale('retry-expired-asked', 1)
+    const token = await login()
+    const first = await buy(token, { sku: 'retry-expired-asked', clientKey: 'retry-asked' })
+    const no = first.json.order.outTradeNo as string
+    await pay.pay(no, { deliver: false }) // paid, the notification lost
+    // the order page's poll is asking about it right now (it claimed the query a second ago)
+    const asking = new Date(Date.now() + 16 * 60_000 - 1000)
+    await get()
+      .db.updateTable('orders')
+      .set({ queried_at: asking })
+      .where('out_trade_no', '=', no)
+      .execute()
+    const retry = await afterExpiry(() =>
+      buy(token, { sku: 'retry-expired-asked', clientKey: 'retry-asked' }),
+    )
+    expect(retry.status).toBe(503)
+    expect(retry.json).toMatchObject({
+      code: 'PAYMENT_UNAVAILABLE',
+      order: { outTradeNo: no, status: 'pending' },
+    })
+    // once the query is free again, the retry finds it paid
+    offset.ms = 16 * 60_000 + 10_000
+    try {
+      const later = await buy(token, { sku: 'retry-expired-asked', clientKey: 'retry-asked' })
+      expect(later.status).toBe(200)
+      expect(later.json).toMatchObject({ order: { outTradeNo: no, status: 'paid' }, payment: null })
+    } finally {
+      offset.ms = 0
+    }
   })
 
   it('applies a payment found when a retry past time_expire asks WeChat Pay, without a prepay', async () => {

@@ -337,7 +337,20 @@ export function miniProgramRoutes(
       // Past its time_expire: the order page's expiry step (asked about — a lost payment is
       // applied —, else closed, its unit and seat released), never a prepay.
       const order = { ...orderJson(await expireIfClaimed(result.order, now)), sku: body.sku }
-      if (order.status === 'pending' || order.status === 'closed')
+      // Still pending: another request is asking WeChat Pay right now (the order page's poll), or
+      // the query failed — it may be paid: never "expired" until it is closed.
+      if (order.status === 'pending')
+        return c.json(
+          {
+            code: 'PAYMENT_UNAVAILABLE',
+            message:
+              'the order expired and is being checked with WeChat Pay: retry with the same clientKey',
+            order,
+          },
+          503,
+          { 'Retry-After': '5' },
+        )
+      if (order.status === 'closed')
         return c.json(
           {
             code: 'ORDER_EXPIRED',
@@ -374,6 +387,20 @@ export function miniProgramRoutes(
           )
         : c.json({ code: 'PAYMENT_REFUSED', message: 'WeChat Pay refused the order', order }, 502)
     }
+    if (
+      result.status === 'existing' &&
+      result.order.status === 'closed' &&
+      result.order.expires_at.getTime() <= now.getTime()
+    )
+      // the same answer for every retry of an order its expiry closed
+      return c.json(
+        {
+          code: 'ORDER_EXPIRED',
+          message: 'the order expired unpaid: place a new order with a new clientKey',
+          order: { ...orderJson(result.order), sku: body.sku },
+        },
+        409,
+      )
     if (result.status !== 'created' && result.status !== 'existing') {
       const [status, message] = REFUSALS[result.status]
       return c.json({ code: result.status.toUpperCase(), message }, status)
