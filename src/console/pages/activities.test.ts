@@ -326,11 +326,21 @@ forEachDatabase('console: activities', (get) => {
     )
     expect(renamed.status).toBe(303)
     expect(await activity('fixedpts')).toMatchObject({ name: '共读（改）', points: 20 })
+    // an owner sets 30 while the limited operator's form still shows 20: their rename saves, and
+    // leaves the owner's 30
+    await db().updateTable('activities').set({ points: 30 }).where('key', '=', 'fixedpts').execute()
+    const stale = await post(
+      '/console/activities/fixedpts',
+      { ...duo, name: '共读（再改）', points: '20', pointsShown: '20', status: 'open' },
+      limited,
+    )
+    expect(stale.status).toBe(303)
+    expect(await activity('fixedpts')).toMatchObject({ name: '共读（再改）', points: 30 })
     expect(
       (
         await post(
           '/console/activities/fixedpts',
-          { ...duo, points: '99', status: 'open' },
+          { ...duo, points: '99', pointsShown: '30', status: 'open' },
           limited,
         )
       ).status,

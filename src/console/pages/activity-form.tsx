@@ -159,6 +159,8 @@ export function ActivityForm(p: {
   return (
     <form method="post" action={p.action} class="stack" novalidate>
       <CsrfField token={p.csrf} />
+      {/* the points as shown: left as they were, they change nothing saved meanwhile */}
+      {p.edit && <input type="hidden" name="pointsShown" value={f.points} />}
       {!p.edit && text('key', 20, 'activities.keyHint')}
       {text('name', 40)}
       {text('description', 200)}

@@ -243,7 +243,12 @@ export const activityPage: ConsolePage = {
 
     app.post(PATH, requireRole('owner', 'operator'), async (c) => {
       const a = await activityOf(c, deps)
-      const values = readForm(await c.req.parseBody())
+      const form = await c.req.parseBody()
+      const values = readForm(form)
+      // Points left as the form showed them are not a change: an owner may have set others since
+      // (a limited operator's unrelated edit would be refused, anyone's would undo the owner's).
+      if (typeof form.pointsShown === 'string' && form.pointsShown.trim() === values.points)
+        values.points = String(a.points)
       const parsed = v.safeParse(updateActivityInput, updateBody(values, a))
       if (!parsed.success)
         return show(c, deps, a, {

@@ -46,11 +46,13 @@ interface RewardForm {
    * another field never writes back a stock that redemptions have lowered since.
    */
   stockShown: string
+  /** The cost the edit form showed: left as it was, it changes nothing an owner saved since. */
+  costShown: string
   perMemberLimit: string
   cashback: string
   enabled: boolean
 }
-type FieldName = Exclude<keyof RewardForm, 'enabled' | 'stockShown'>
+type FieldName = Exclude<keyof RewardForm, 'enabled' | 'stockShown' | 'costShown'>
 type RewardErrors = Partial<Record<FieldName, MessageKey>>
 
 const BLANK: RewardForm = {
@@ -59,6 +61,7 @@ const BLANK: RewardForm = {
   cost: '',
   stock: '',
   stockShown: '',
+  costShown: '',
   perMemberLimit: '',
   cashback: '',
   enabled: true,
@@ -70,6 +73,7 @@ const formOf = (r: Reward): RewardForm => ({
   cost: String(r.cost),
   stock: shown(r.stock),
   stockShown: shown(r.stock),
+  costShown: String(r.cost),
   perMemberLimit: shown(r.per_member_limit),
   cashback: r.cashback_fen === null ? '' : (r.cashback_fen / 100).toFixed(2),
   enabled: r.enabled,
@@ -82,6 +86,7 @@ const readForm = (body: Record<string, unknown>): RewardForm =>
     'cost',
     'stock',
     'stockShown',
+    'costShown',
     'perMemberLimit',
     'cashback',
   ] as const)
@@ -145,6 +150,7 @@ function RewardFields(p: {
       {text('cost', 'rewards.cost', 9, p.costFixed ? 'error.limited' : undefined)}
       {text('stock', 'rewards.stock', 9, 'rewards.stockHint')}
       {p.edit && <input type="hidden" name="stockShown" value={f.stockShown} />}
+      {p.edit && <input type="hidden" name="costShown" value={f.costShown} />}
       {text('perMemberLimit', 'rewards.perMemberLimit', 9, 'rewards.perMemberLimitHint')}
       {!p.edit && text('cashback', 'rewards.cashback', 10, 'rewards.cashbackHint')}
       {p.edit && (
@@ -317,7 +323,10 @@ export const rewardCatalogPage: ConsolePage = {
       const now = formOf(reward)
       const body: Record<string, unknown> = {}
       if (values.name !== now.name) body.name = values.name
-      if (values.cost !== now.cost) {
+      // A cost left as the form showed it is no change (an owner may have set another since).
+      const costTyped =
+        values.costShown === '' ? values.cost !== now.cost : values.cost !== values.costShown
+      if (costTyped && values.cost !== now.cost) {
         refuseLimited(c)
         body.cost = required(values.cost)
       }

@@ -310,6 +310,33 @@ forEachDatabase('console: rewards', (get) => {
       limited,
     )
     expect(saved.status).toBe(303)
+    // an owner sets another cost while the limited operator's form still shows the old one: their
+    // rename saves, and leaves the owner's cost
+    await db()
+      .updateTable('rewards')
+      .set({ cost: before.cost + 7 })
+      .where('code', '=', 1)
+      .execute()
+    const stale = await post(
+      '/console/rewards/catalog/1',
+      {
+        name: `${before.name}·`,
+        cost: String(before.cost),
+        costShown: String(before.cost),
+        stock: before.stock === null ? '' : String(before.stock),
+        stockShown: before.stock === null ? '' : String(before.stock),
+        perMemberLimit: before.per_member_limit === null ? '' : String(before.per_member_limit),
+        enabled: '1',
+      },
+      limited,
+    )
+    expect(stale.status).toBe(303)
+    expect(await reward(1)).toMatchObject({ name: `${before.name}·`, cost: before.cost + 7 })
+    await db() // as it was, for the tests after this one
+      .updateTable('rewards')
+      .set({ name: before.name, cost: before.cost })
+      .where('code', '=', 1)
+      .execute()
     expect((await post('/console/rewards/rules/checkin', { points: '9' }, limited)).status).toBe(
       403,
     )
