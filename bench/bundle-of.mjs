@@ -25,8 +25,9 @@ const outfile = join(root, 'node_modules/.cache/quanzi-bench', `server-at-${sha}
 try {
   execFileSync('git', ['worktree', 'add', '--detach', '--force', dir, sha], { stdio: 'ignore' })
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
-  // The console's assets are generated at install; the commit's own generator writes them.
-  execFileSync(process.execPath, ['src/start.mjs', '--build'], { cwd: dir, stdio: 'ignore' })
+  // The console's assets are generated at install; the commit's own build writes them (`--bundle`:
+  // not `--build`, which also prepares the PGlite template the bench does not use).
+  execFileSync(process.execPath, ['src/start.mjs', '--bundle'], { cwd: dir, stdio: 'ignore' })
   const { bundleOptions } = await import(join(dir, 'src/bundle-options.mjs'))
   await esbuild.build({
     ...bundleOptions,

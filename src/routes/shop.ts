@@ -333,6 +333,16 @@ export function miniProgramRoutes(
       clientKey: body.clientKey,
       now,
     })
+    /** An order its expiry closed: the same answer for the retry that closed it and every later one. */
+    const orderExpired = (order: ReturnType<typeof orderJson>) =>
+      c.json(
+        {
+          code: 'ORDER_EXPIRED',
+          message: 'the order expired unpaid: place a new order with a new clientKey',
+          order: { ...order, sku: body.sku },
+        },
+        409,
+      )
     if (result.status === 'expired') {
       // Past its time_expire: the order page's expiry step (asked about — a lost payment is
       // applied —, else closed, its unit and seat released), never a prepay.
@@ -350,15 +360,7 @@ export function miniProgramRoutes(
           503,
           { 'Retry-After': '5' },
         )
-      if (order.status === 'closed')
-        return c.json(
-          {
-            code: 'ORDER_EXPIRED',
-            message: 'the order expired unpaid: place a new order with a new clientKey',
-            order,
-          },
-          409,
-        )
+      if (order.status === 'closed') return orderExpired(order)
       return c.json({ order, payment: null }, 200)
     }
     if (result.status === 'payment_refused' && result.order.status === 'pending') {
@@ -392,15 +394,7 @@ export function miniProgramRoutes(
       result.order.status === 'closed' &&
       result.order.expires_at.getTime() <= now.getTime()
     )
-      // the same answer for every retry of an order its expiry closed
-      return c.json(
-        {
-          code: 'ORDER_EXPIRED',
-          message: 'the order expired unpaid: place a new order with a new clientKey',
-          order: { ...orderJson(result.order), sku: body.sku },
-        },
-        409,
-      )
+      return orderExpired(orderJson(result.order))
     if (result.status !== 'created' && result.status !== 'existing') {
       const [status, message] = REFUSALS[result.status]
       return c.json({ code: result.status.toUpperCase(), message }, status)
