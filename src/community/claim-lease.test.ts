@@ -8,7 +8,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import { type Clock, sleep, systemClock } from '../clock.js'
 import type { InboundStatus } from '../db/schema.js'
 import { createLogger, type LogFields } from '../logger.js'
-import { holdClaim, INBOUND_CLAIM_LEASE_MS } from './claim-lease.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS, PAST_DEADLINE } from './claim-lease.js'
 import { claimEvent, databaseInboundStore, retakeEvent } from './inbound-events.js'
 
 const NOW = new Date('2026-12-05T02:00:00Z')
@@ -167,6 +167,73 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(lines.filter((l) => l.code !== undefined)).toEqual([
       expect.objectContaining({ level: 'warn', code: 'INBOUND_CLAIM_LOST', dedupeKey: 'lost' }),
     ])
+  })
+
+  it('with a deadline: renews until it, answers PAST_DEADLINE at it, and a lost claim still gets it', async () => {
+    const logger = createLogger({ level: 'error' })
+    const leaseMs = 200
+    const claimedAt = systemClock.now()
+    await left('deadline', { received: claimedAt, claimed: claimedAt })
+    const hold = { claimedAt, clock: systemClock, leaseMs, logger }
+    let finished = false
+    const started = performance.now()
+    const first = await holdClaim(
+      get().db,
+      key('deadline'),
+      hold,
+      async () => {
+        await sleep(1000)
+        finished = true
+        return 'late'
+      },
+      systemClock.now().getTime() + 230,
+    )
+    const waited = performance.now() - started
+    expect(first).toBe(PAST_DEADLINE)
+    expect(finished).toBe(false)
+    expect(waited).toBeGreaterThanOrEqual(225)
+    expect(waited).toBeLessThan(700)
+    // renewed at 50, 100, 150 and 200 ms: the row's claimed_at moved, and is what the hold says
+    const renewed = (await row('deadline')).claimed_at!.getTime()
+    expect(renewed).toBeGreaterThan(claimedAt.getTime())
+    expect(hold.claimedAt.getTime()).toBe(renewed)
+    // past the deadline nothing renews it any more
+    await sleep(150)
+    expect((await row('deadline')).claimed_at!.getTime()).toBe(renewed)
+
+    // taken over at once: the renewals stop, and the deadline still ends the hold
+    const lostAt = systemClock.now()
+    await left('deadline-lost', { received: lostAt, claimed: lostAt })
+    await get()
+      .db.updateTable('inbound_events')
+      .set({ claimed_at: new Date(lostAt.getTime() + 60_000) })
+      .where('appid', '=', appid)
+      .where('dedupe_key', '=', 'deadline-lost')
+      .execute()
+    const lostHold = { claimedAt: lostAt, clock: systemClock, leaseMs, logger }
+    const t0 = performance.now()
+    const lost = await holdClaim(
+      get().db,
+      key('deadline-lost'),
+      lostHold,
+      () => sleep(2000).then(() => 'late'),
+      systemClock.now().getTime() + 300,
+    )
+    expect(lost).toBe(PAST_DEADLINE)
+    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(lostHold.claimedAt).toEqual(lostAt)
+
+    // work ending first: its value, and no timer left behind to fire the deadline later
+    const quick = { claimedAt: null, clock: systemClock, leaseMs, logger }
+    expect(
+      await holdClaim(
+        get().db,
+        key('none'),
+        quick,
+        async () => 7,
+        systemClock.now().getTime() + 50,
+      ),
+    ).toBe(7)
   })
 
   it('fences a completion on the claim: an attempt taken over stores nothing over the new holder’s', async () => {

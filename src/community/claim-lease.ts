@@ -69,6 +69,9 @@ export interface ClaimHold {
   logger: Logger
 }
 
+/** What {@link holdClaim} returns when its deadline passed before the work ended. */
+export const PAST_DEADLINE: unique symbol = Symbol('past deadline')
+
 /**
  * Runs `work` (the event's handling) while renewing the claim every quarter of the lease, so no
  * retry takes it over while this process reaches the database. A renewal moves the row only while
@@ -76,50 +79,102 @@ export interface ClaimHold {
  * records the new value in `hold.claimedAt`; one that finds it taken over (its renewals failed for a
  * whole lease) stops and logs `INBOUND_CLAIM_LOST`. Returns after any renewal in flight has
  * settled, so `hold.claimedAt` is then the row's (what the completion is fenced on).
+ *
+ * With `deadline` (epoch ms on `hold.clock`), returns {@link PAST_DEADLINE} once it passes if the
+ * work has not ended by then — the work goes on, no longer renewed (a push answered `success` is
+ * deferred, and a deferred claim is never taken back). One timer serves the renewals and the
+ * deadline: a push handled in milliseconds sets one and clears it.
  * @example const answer = await holdClaim(db, key, { claimedAt: now, clock, leaseMs, logger }, () => handle(e))
  */
+export function holdClaim<T>(
+  db: Kysely<Database>,
+  key: InboundKey,
+  hold: ClaimHold,
+  work: () => Promise<T>,
+): Promise<T>
+export function holdClaim<T>(
+  db: Kysely<Database>,
+  key: InboundKey,
+  hold: ClaimHold,
+  work: () => Promise<T>,
+  deadline: number,
+): Promise<T | typeof PAST_DEADLINE>
 export async function holdClaim<T>(
   db: Kysely<Database>,
   key: InboundKey,
   hold: ClaimHold,
   work: () => Promise<T>,
-): Promise<T> {
+  deadline?: number,
+): Promise<T | typeof PAST_DEADLINE> {
   let done = false
+  let lost = false
   /** The renewal in flight: one at a time, so a slow one is not overtaken (it would miss its fence). */
   let renewing: Promise<void> | undefined
-  const fields = { appid: key.appid, dedupeKey: key.dedupeKey }
-  const renew = setInterval(() => {
-    if (renewing) return
+  const every = hold.leaseMs / 4
+  // Offsets from now, in ms of the timer: renewals every quarter lease, then the deadline (as the
+  // interval and the timeout this replaces counted them).
+  const until =
+    deadline === undefined ? Infinity : Math.max(0, deadline - hold.clock.now().getTime())
+  let nextRenewal = every
+  let armedFor = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let passed: (() => void) | undefined
+  const renew = () => {
     const at = hold.clock.now()
     renewing = renewClaim(db, key, hold.claimedAt, at)
       .then((renewed) => {
         if (renewed) hold.claimedAt = at
         else if (!done) {
-          clearInterval(renew)
+          // No more renewals; the deadline, if any, still comes.
+          lost = true
           hold.logger.warn('inbound claim lost: another attempt took the event over', {
             code: 'INBOUND_CLAIM_LOST',
-            ...fields,
+            appid: key.appid,
+            dedupeKey: key.dedupeKey,
           })
         }
       })
       .catch((error: unknown) =>
         hold.logger.warn('inbound claim not renewed', {
           code: 'INBOUND_CLAIM_RENEWAL_FAILED',
-          ...fields,
+          appid: key.appid,
+          dedupeKey: key.dedupeKey,
           error,
         }),
       )
       .finally(() => {
         renewing = undefined
       })
-  }, hold.leaseMs / 4)
+  }
+  // The one timer, armed for the next renewal or the deadline, whichever comes first.
+  const arm = () => {
+    const next = lost ? until : Math.min(nextRenewal, until)
+    if (next === Infinity) return
+    timer = setTimeout(tick, next - armedFor)
+    armedFor = next
+  }
+  const tick = () => {
+    if (done) return
+    if (armedFor >= until) return passed?.()
+    if (!lost) {
+      nextRenewal += every
+      // A renewal still in flight is not overtaken: this one is skipped, as an interval's tick was.
+      if (!renewing) renew()
+    }
+    arm()
+  }
+  arm()
   try {
-    return await work()
+    if (deadline === undefined) return await work()
+    const late = new Promise<typeof PAST_DEADLINE>((resolve) => {
+      passed = () => resolve(PAST_DEADLINE)
+    })
+    return await Promise.race([work(), late])
   } finally {
     done = true
-    clearInterval(renew)
+    clearTimeout(timer)
     // the row's claimed_at is then hold.claimedAt: the completion's fence
-    await renewing
+    if (renewing) await renewing
   }
 }
 

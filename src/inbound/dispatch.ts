@@ -15,6 +15,7 @@ import {
   type ClaimHold,
   holdClaim,
   INBOUND_CLAIM_LEASE_MS,
+  PAST_DEADLINE,
   renewClaim,
 } from '../community/claim-lease.js'
 import {
@@ -275,20 +276,14 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     return undefined
   }
 
-  const timedOut = Symbol('timeout')
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<typeof timedOut>((resolve) => {
-    timer = setTimeout(() => resolve(timedOut), Math.max(0, deadline - now()))
-  })
   // The claim is renewed until the work ends or the deadline passes (then it is deferred: a
   // deferred push is never taken back); a handler done within a quarter lease renews nothing.
-  const first = await holdClaim(deps.db, key, hold, () => Promise.race([result, timeout]))
-  clearTimeout(timer)
+  const first = await holdClaim(deps.db, key, hold, () => result, deadline)
   const answered = (body: string | null | undefined): Handled => ({
     body: body ?? null,
     outcome: failed ? 'failed' : body ? 'replied' : 'success',
   })
-  if (first !== timedOut) return answered(await settle(first))
+  if (first !== PAST_DEADLINE) return answered(await settle(first))
 
   if (await deps.inbound.defer(key, deps.clock.now(), hold.claimedAt)) {
     log.warn('reply deadline passed; answered success', {

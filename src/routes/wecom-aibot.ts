@@ -18,7 +18,7 @@ import { type Locale, translator } from '../bot/i18n.js'
 import type { Router } from '../bot/router.js'
 import type { Clock } from '../clock.js'
 import type { CheckinRunner } from '../community/checkins.js'
-import { holdClaim, INBOUND_CLAIM_LEASE_MS } from '../community/claim-lease.js'
+import { holdClaim, INBOUND_CLAIM_LEASE_MS, PAST_DEADLINE } from '../community/claim-lease.js'
 import {
   claimInbound,
   claimReplay,
@@ -149,21 +149,13 @@ export function aibotRoutes(o: AibotRouteOptions): Hono {
       o.logger.error('AI bot handler failed', { error })
       return t('error.generic')
     })
-    const late = Symbol('late')
-    let timer: ReturnType<typeof setTimeout> | undefined
     // The claim is renewed until the answer is ready or the deadline passes (then it is deferred:
-    // a deferred message is never taken back).
+    // a deferred message is never taken back). The deadline is on Date.now(), holdClaim's on the
+    // hold's clock: the time left is what carries over.
     const hold = { claimedAt: taken.claimedAt, clock: o.clock, leaseMs, logger: o.logger }
-    const first = await holdClaim(o.db, key, hold, () =>
-      Promise.race([
-        work,
-        new Promise<typeof late>((resolve) => {
-          timer = setTimeout(() => resolve(late), Math.max(0, deadline - Date.now()))
-        }),
-      ]),
-    )
-    clearTimeout(timer)
-    if (first !== late) {
+    const left = deadline - Date.now()
+    const first = await holdClaim(o.db, key, hold, () => work, o.clock.now().getTime() + left)
+    if (first !== PAST_DEADLINE) {
       const plain = stream(first)
       await inbound.complete(key, plain, now, undefined, hold.claimedAt)
       return answer(plain)
