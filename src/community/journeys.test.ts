@@ -112,6 +112,10 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       appid,
     })
 
+  /**
+   * Members of the account; unless `fields` says otherwise, each wrote to the account as they
+   * followed (`last_inbound_at`: their 48-hour window, which a customer-service step needs).
+   */
   async function members(appid: string, count: number, fields: Partial<NewMember>) {
     const rows = await get()
       .db.insertInto('members')
@@ -121,6 +125,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
           openid: `o_${appid}_${fields.purchase_count ?? 0}_${i}_${Math.random().toString(36).slice(2, 8)}`,
           first_seen_at: new Date(0),
           subscribed: true,
+          last_inbound_at: fields.subscribed_at ?? null,
           ...fields,
         })),
       )
@@ -750,5 +755,121 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
     const pushes = await outbox(appid)
     expect(pushes).toHaveLength(100)
     expect(new Set(pushes.map((o) => o.source)).size).toBe(100)
+  })
+
+  it('skips day 0 (a customer-service text without a template) as unreachable for a follower with no 48-hour window, and reaches them by a template when the step has one', async () => {
+    const { db } = get()
+    const appid = account()
+    const t0 = base()
+    const j = await journey(appid, 'welcome', t0)
+    const t1 = new Date(t0.getTime() + HOUR)
+    const followed = { subscribed_at: t1, first_seen_at: t1 }
+    // followed and never wrote (a follow opens a one-minute window, long gone when the journey
+    // starts them at a segment recompute); wrote within 48 hours; wrote 3 days ago; wrote within 48
+    // hours but WeChat refused that window (45015); wrote and its window's 5 messages are used
+    const [silent, writer, stale, refused, full] = [
+      ...(await members(appid, 1, { ...followed, last_inbound_at: null })),
+      ...(await members(appid, 1, { ...followed, last_inbound_at: new Date(t1.getTime() - HOUR) })),
+      ...(await members(appid, 1, {
+        ...followed,
+        last_inbound_at: new Date(t1.getTime() - 3 * DAY),
+      })),
+      ...(await members(appid, 1, { ...followed, last_inbound_at: new Date(t1.getTime() - HOUR) })),
+      ...(await members(appid, 1, { ...followed, last_inbound_at: new Date(t1.getTime() - HOUR) })),
+    ]
+    await db
+      .insertInto('member_reachability')
+      .values({
+        appid,
+        openid: refused!.openid,
+        channel: 'custom',
+        scope: 'message',
+        errcode: 45015,
+        recorded_at: t1,
+        window_opened_at: new Date(t1.getTime() - HOUR),
+      })
+      .execute()
+    await db
+      .insertInto('cs_window_sends')
+      .values({
+        appid,
+        openid: full!.openid,
+        window_opened_at: new Date(t1.getTime() - HOUR),
+        sent: 5,
+      })
+      .execute()
+    await recompute(appid, t1)
+    // day 0 goes only where a customer-service message can go: the others are skipped, recorded
+    // unreachable, with no push queued to fail at the outbox (45015 outside the window)
+    await run(t1)
+    expect((await outbox(appid)).map((o) => [o.openid, o.kind])).toEqual([
+      [writer!.openid, 'custom'],
+    ])
+    const outcomes = async (step: number) =>
+      Object.fromEntries(
+        (
+          await db
+            .selectFrom('journey_sends as s')
+            .innerJoin('journey_enrollments as e', 'e.id', 's.enrollment_id')
+            .select(['e.member_id', 's.outcome'])
+            .where('s.journey_id', '=', j.id)
+            .where('s.step', '=', step)
+            .execute()
+        ).map((r) => [r.member_id, r.outcome]),
+      )
+    expect(await outcomes(0)).toEqual({
+      [silent!.id]: 'unreachable',
+      [writer!.id]: 'enqueued',
+      [stale!.id]: 'unreachable',
+      [refused!.id]: 'unreachable',
+      [full!.id]: 'unreachable',
+    })
+    // none of the skipped counts as having received day 0; they go on to day 1
+    const byMember = new Map((await enrollments(j.id)).map((e) => [e.member_id, e]))
+    expect(byMember.get(silent!.id)).toMatchObject({ next_step: 1, last_step: null })
+    expect(byMember.get(writer!.id)).toMatchObject({ next_step: 1, last_step: 0 })
+    // day 1 has the template as its fallback: it is queued for all five (the outbox sends the
+    // template where the window is closed)
+    await run(new Date(t1.getTime() + DAY))
+    expect((await outbox(appid)).filter((o) => o.source.includes(':1:'))).toHaveLength(5)
+    const report = await journeyReport(db, j)
+    expect(report.steps.map((s) => [s.key, s.audience, s.enqueued, s.skipped])).toEqual([
+      ['day0', 5, 1, { capped: 0, optedOut: 0, unreachable: 4 }],
+      ['day1', 5, 5, { capped: 0, optedOut: 0, unreachable: 0 }],
+      ['day3', 0, 0, { capped: 0, optedOut: 0, unreachable: 0 }],
+    ])
+
+    // an operator gives day 0 a template: a silent follower is reached by it
+    const other = account()
+    const k = await journey(other, 'welcome', t0)
+    const steps = JSON.parse(k.steps) as JourneyStep[]
+    steps[0] = { ...steps[0]!, template: template('TW') }
+    await db
+      .updateTable('journeys')
+      .set({ steps: JSON.stringify(steps) })
+      .where('id', '=', k.id)
+      .execute()
+    const [quiet] = await members(other, 1, { ...followed, last_inbound_at: null })
+    await recompute(other, t1)
+    await run(t1)
+    const [push] = await outbox(other)
+    expect(push).toMatchObject({ openid: quiet!.openid, kind: 'custom' })
+    const { fallback } = await db
+      .selectFrom('push_outbox')
+      .select('fallback')
+      .where('appid', '=', other)
+      .executeTakeFirstOrThrow()
+    expect(JSON.parse(fallback!)).toMatchObject({
+      kind: 'template',
+      payload: { template_id: 'TW' },
+    })
+    // (paused: their later steps are not sent by the runs of the tests after this one)
+    for (const [id, a] of [
+      [j.id, appid],
+      [k.id, other],
+    ] as const)
+      await db
+        .transaction()
+        .execute((trx) => setJourneyStatus(trx, { appid: a, id, status: 'paused', now: t1 }))
   })
 })

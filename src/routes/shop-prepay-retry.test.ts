@@ -12,7 +12,7 @@ import type { SandboxPay } from '../sandbox/pay-server.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { nodeShop } from '../shop/node-shop.js'
-import type { ShopRouteOptions } from './shop.js'
+import { ORDER_QUERY_INTERVAL_MS, type ShopRouteOptions } from './shop.js'
 
 let wx: SandboxApi
 beforeAll(async () => {
@@ -25,7 +25,9 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   let pay: SandboxPay
   let shop: ShopRouteOptions['shop']
   const offset = { ms: 0 }
-  const clock = { now: () => new Date(Date.now() + offset.ms) }
+  /** When set, the server's clock stands still there (plus `offset`). */
+  const frozen: { at?: number } = {}
+  const clock = { now: () => new Date((frozen.at ?? Date.now()) + offset.ms) }
   let users = 0
 
   beforeAll(async () => {
@@ -198,5 +200,43 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
       .where('orders.out_trade_no', '=', no)
       .executeTakeFirstOrThrow()
     expect(member).toEqual({ purchase_count: 1, transaction_id: pay.order(no)?.transactionId })
+  })
+
+  it('asks WeChat Pay about a refused retry’s order once per query interval, however often and at once it is retried', async () => {
+    await flashSale('retry-refused', 20)
+    const token = await login()
+    const first = await buy(token, { sku: 'retry-refused', clientKey: 'retry-refused-1' })
+    expect(first.status).toBe(201)
+    const no = first.json.order.outTradeNo as string
+    // WeChat Pay closed it on its side (so a prepay again is refused ORDER_CLOSED): pending here
+    // until its expiry, and every retry is refused — each may ask WeChat Pay about it.
+    pay.order(no)!.state = 'CLOSED'
+    const queries = () => pay.calls(`/v3/pay/transactions/out-trade-no/${no}`)
+    const before = queries()
+    frozen.at = Date.now()
+    try {
+      const retry = () => buy(token, { sku: 'retry-refused', clientKey: 'retry-refused-1' })
+      const answers = [await retry(), await retry(), await retry()]
+      answers.push(...(await Promise.all(Array.from({ length: 5 }, retry))))
+      for (const a of answers) {
+        expect(a.status).toBe(502)
+        expect(a.json).toMatchObject({
+          code: 'PAYMENT_REFUSED',
+          order: { outTradeNo: no, status: 'pending' },
+        })
+      }
+      // One query for 8 refused retries within ORDER_QUERY_INTERVAL_MS, the others answered from
+      // the stored order — as the order page's polls are (the same claim of `queried_at`).
+      expect(queries() - before).toBe(1)
+      const polled = await api(`/orders/${no}`, token)
+      expect(polled.json.order.status).toBe('pending')
+      expect(queries() - before).toBe(1)
+      // The interval past: the next retry asks again.
+      frozen.at += ORDER_QUERY_INTERVAL_MS
+      expect((await retry()).status).toBe(502)
+      expect(queries() - before).toBe(2)
+    } finally {
+      delete frozen.at
+    }
   })
 })

@@ -365,8 +365,13 @@ export function miniProgramRoutes(
     }
     if (result.status === 'payment_refused' && result.order.status === 'pending') {
       // WeChat Pay refused to prepay an order it already has: it may be paid, its notification
-      // lost (ORDER_PAID). Act on what its query says (protocol §4), as the order page does.
-      const order = await applyQueried(result.order, now)
+      // lost (ORDER_PAID). Act on what its query says (protocol §4), as the order page does — and
+      // through the same claim ({@link claimQuery}): however often and at once the buyer retries,
+      // one request asks, at most once per ORDER_QUERY_INTERVAL_MS; the others answer from the
+      // order as stored (paid once the query that asked has applied its payment).
+      const order = (await claimQuery(result.order.id, now))
+        ? await applyQueried(result.order, now)
+        : await reread(result.order)
       if (order.status !== 'pending')
         return c.json({ order: { ...orderJson(order), sku: body.sku }, payment: null }, 200)
     }

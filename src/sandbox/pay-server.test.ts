@@ -103,3 +103,30 @@ forEachDatabase('the sandbox Pay server settling refunds by itself', (get) => {
     })
   })
 })
+
+// The merchant certificate serial is hex, and WeChat Pay reads it whatever its case: a merchant
+// whose tooling writes `serial_no` in lower case (openssl x509 -serial prints upper, many libraries
+// lower) is not refused SIGN_ERROR for it.
+it('accepts the merchant certificate serial_no in either case, and refuses another serial', async () => {
+  const sandbox = await startSandboxShop({ notifyUrl: 'http://placeholder/pay/notify' })
+  try {
+    const serial = sandbox.config.pay.certSerial
+    const gateway = async (certSerial: string) =>
+      (
+        await nodeShop(
+          { ...sandbox.config, pay: { ...sandbox.config.pay, certSerial } },
+          { appid: SAFE_ACCOUNT.appid, apiBase: wx.url, logger: silentLogger },
+        )
+      ).gateway
+    // An order WeChat Pay does not know: query answers null (404 ORDER_NOT_EXIST), not SIGN_ERROR.
+    expect(await (await gateway(serial.toLowerCase())).query('Q-serial-case-1')).toBeNull()
+    expect(await (await gateway(serial.toUpperCase())).query('Q-serial-case-1')).toBeNull()
+    await expect(
+      (await gateway(`${serial.slice(0, -1)}${serial.endsWith('0') ? '1' : '0'}`)).query(
+        'Q-serial-case-1',
+      ),
+    ).rejects.toThrow(/SIGN_ERROR|401/)
+  } finally {
+    await sandbox.pay.close()
+  }
+})

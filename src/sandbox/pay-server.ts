@@ -237,7 +237,9 @@ export async function startSandboxPay(options: SandboxPayOptions, port = 0) {
       [...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((f) => [f[1]!, f[2]!]),
     )
     if (fields.mchid !== options.mchid) return 'mchid does not match'
-    if (fields.serial_no !== options.merchantSerial)
+    // A certificate serial is a hex number: WeChat Pay matches it whatever its letters' case (a
+    // merchant's tooling may write it upper or lower case).
+    if (fields.serial_no?.toUpperCase() !== options.merchantSerial.toUpperCase())
       return 'serial_no is not the merchant certificate'
     if (Math.abs(Date.now() / 1000 - Number(fields.timestamp)) > 300) return 'timestamp expired'
     const message = `${req.method}\n${path}\n${fields.timestamp}\n${fields.nonce_str}\n${body}\n`
