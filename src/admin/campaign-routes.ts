@@ -38,6 +38,7 @@ import {
   editRefusal,
   findCampaign,
   listCampaigns,
+  requestWaitUntil,
 } from './reads/campaign-views.js'
 import { apiActor } from './route-helpers.js'
 
@@ -117,7 +118,12 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
   app.get('/accounts/:appid/campaigns/:id/report', async (c) => {
     const appid = account(c)
     const campaign = await find(appid, c.req.param('id'))
-    return c.json(await campaignReportView(o.db, campaign, o.clock.now()))
+    return c.json(
+      await campaignReportView(o.db, campaign, o.clock.now(), {
+        waitUntil: requestWaitUntil(c),
+        logger: o.logger,
+      }),
+    )
   })
   return app
 }

@@ -956,6 +956,17 @@ export interface CampaignWatermarksTable {
   name: string
   marked_at: Timestamp
 }
+/**
+ * A campaign's reach as last counted (src/community/campaign-reach.ts, migration 0087): `reach` is
+ * the `CampaignReach` as JSON, counted at `computed_at`; `refreshing_since` the recount under way.
+ */
+export interface CampaignReachTable {
+  campaign_id: number
+  reach: string | null
+  computed_at: Timestamp | null
+  refreshing_since: Timestamp | null
+}
+
 
 /** What recommendations count: a reward (rewards.id) or a shop product (products.id). */
 export type ItemKind = 'reward' | 'product'
@@ -1302,6 +1313,7 @@ export interface Database {
   journeys: JourneysTable
   journey_enrollments: JourneyEnrollmentsTable
   journey_sends: JourneySendsTable
+  campaign_reach: CampaignReachTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable

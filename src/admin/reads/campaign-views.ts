@@ -1,7 +1,7 @@
 /** Campaigns as an operator sees them: the list, one campaign, its report. */
 import type { Kysely, Selectable } from 'kysely'
 import { campaignEditable, startedCampaigns } from '../../community/campaign-edit.js'
-import { campaignReach } from '../../community/campaign-reach.js'
+import { campaignReachShown, type ReachShownOptions } from '../../community/campaign-reach.js'
 import { campaignReport } from '../../community/campaign-report.js'
 import { quotaPausedUntil } from '../../community/campaigns.js'
 import type { Database } from '../../db/schema.js'
@@ -77,14 +77,42 @@ export async function editRefusal(
 /**
  * A campaign's report: per variant enqueued, skipped, sent, failed, withdrawn (opted out since,
  * cancelled), unknown, queued, delivered, clicked, converted with the A/B z-test — pushes, summed
- * over the runs (a member in four runs counts four times) — its `reach` in distinct members, and
- * the account's template-quota pause.
+ * over the runs (a member in four runs counts four times) — its `reach` in distinct members (a
+ * large campaign's as last counted: `reachAsOf`, null when counted now; null figures while
+ * first counted; `reachRefreshing` while a recount runs in the background, handed to
+ * `o.waitUntil` — see campaign-reach.ts), and the account's template-quota pause.
  */
-export async function campaignReportView(db: Kysely<Database>, campaign: CampaignRow, now: Date) {
+export async function campaignReportView(
+  db: Kysely<Database>,
+  campaign: CampaignRow,
+  now: Date,
+  o: Omit<ReachShownOptions, 'now'> = {},
+) {
+  const reach = await campaignReachShown(db, campaign.id, { ...o, now })
   return {
     campaign: campaignView(campaign),
     quotaPausedUntil: await quotaPausedUntil(db, campaign.appid, now),
     ...(await campaignReport(db, campaign.id)),
-    reach: await campaignReach(db, campaign.id),
+    reach: reach.reach,
+    reachAsOf: reach.asOf,
+    reachRefreshing: reach.refreshing,
+  }
+}
+
+/**
+ * Hono's `waitUntil` for background work of a request: the Workers execution context's, else
+ * (Node) none — the work runs on by itself.
+ */
+export function requestWaitUntil(c: {
+  executionCtx: { waitUntil(work: Promise<unknown>): void }
+}): (work: Promise<unknown>) => void {
+  return (work) => {
+    let ctx: { waitUntil(work: Promise<unknown>): void } | undefined
+    try {
+      ctx = c.executionCtx // throws without one (Node)
+    } catch {
+      return
+    }
+    ctx.waitUntil(work)
   }
 }

@@ -214,6 +214,8 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       at.now(),
     )
     expect(view.variants.map((v) => [v.audience, v.enqueued, v.converted])).toEqual([[7, 7, 2]])
+    // a small campaign's reach is counted for the answer
+    expect(view).toMatchObject({ reachAsOf: null, reachRefreshing: false })
     expect(view.reach).toEqual({
       variants: [
         { variant: 'A', audience: 4, enqueued: 4, sent: 4, converted: 1, conversionRate: 0.25 },
@@ -229,5 +231,55 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       runs: 2,
       prunedRuns: 0,
     })
+  })
+  it("shows a large campaign's reach as of when it was counted; its first view says it is being counted", async () => {
+    await seedOperators(db().db, clock.now())
+    const at = manualClock(new Date('2026-11-20T02:00:30Z'))
+    const app = consoleTestApp(db().db, at)
+    const op = await signIn(app, 'op1')
+    const k = await createCampaign({ db: db().db, clock: at }, actor, {
+      appid,
+      name: '大名单',
+      audience: { segment: 'loyal' },
+      template: { template_id: 'TPL_BIG', data: { thing1: { value: '你好' } } },
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 7,
+    })
+    // 20,001 recipients, one run: more than a view counts on the spot (REACH_LIVE_MAX)
+    const slot = new Date('2026-11-20T02:00:00Z')
+    await sql`insert into members (appid, openid, subscribed, first_seen_at)
+      select ${appid}, 'o_big_' || g, true, ${slot} from generate_series(1, 20001) g`.execute(
+      db().db,
+    )
+    await sql`insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome,
+        enqueued_at)
+      select ${k.id}, ${slot}, id, 'A', 'capped', ${slot} from members
+      where openid like 'o_big_%'`.execute(db().db)
+    const page = async () =>
+      (await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })).text()
+    const section = (html: string) => html.slice(html.indexOf('id="reach"')).split('</section>')[0]!
+    const first = section(await page())
+    expect(first).toContain('名单较大，触达人数正在统计中，请稍后刷新本页。')
+    expect(first).not.toContain('<table')
+    // the count runs on after the answer (Node: by itself): its figures, as of 10:00 Shanghai
+    for (let i = 0; i < 200; i++) {
+      const row = await db()
+        .db.selectFrom('campaign_reach')
+        .select('computed_at')
+        .where('campaign_id', '=', k.id)
+        .executeTakeFirst()
+      if (row?.computed_at) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    at.advance(30_000)
+    const counted = section(await page())
+    expect(counted).toContain('截至 10:00 的统计（名单较大，最多每分钟重新统计一次）。')
+    expect(counted).not.toContain('正在重新统计')
+    expect(counted).toContain('>2万<') // 20,001 members
+    // a minute after the count: the same figures, said to be recounted
+    at.advance(30_000)
+    const stale = section(await page())
+    expect(stale).toContain('截至 10:00 的统计')
+    expect(stale).toContain('正在重新统计，稍后刷新可见。')
   })
 })

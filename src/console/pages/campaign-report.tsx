@@ -3,7 +3,9 @@
  * conversions in plain words, the minimum-sample warnings, and a link to edit it while it has not
  * started sending — read with `campaignReportView`
  * (GET campaigns/:id/report) and the sample rules of the campaign analytics. Its reach counts
- * members once however many runs they were in; the funnel counts pushes (summed over the runs),
+ * members once however many runs they were in — a large campaign's as last counted, "as of" that
+ * time, or "being counted" before the first count (campaign-reach.ts: a view never waits for
+ * it); the funnel counts pushes (summed over the runs),
  * its rates over enqueued pushes, and says so in its labels. Every enqueued
  * recipient is in one column: sent, failed, or — shown when a variant has any — opted out before
  * sending, cancelled, outcome unknown, queued.
@@ -12,12 +14,14 @@ import {
   campaignReportView,
   editableCampaigns,
   findCampaign,
+  requestWaitUntil,
 } from '../../admin/reads/campaign-views.js'
 import { MIN_VARIANT_SAMPLE, requiredSample } from '../../analytics/campaigns.js'
 import type { CampaignReach, MemberReach } from '../../community/campaign-reach.js'
 import { Chart } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
 import { accountOf, ConsoleRefusal } from '../context.js'
+import type { Format } from '../format.js'
 import type { Translate } from '../i18n.js'
 import type { ConsolePage } from '../page.js'
 import { renderPage } from '../render.js'
@@ -32,6 +36,12 @@ const REACH = ['audience', 'enqueued', 'sent', 'converted'] as const
 /** The reach rows: one per variant, and the total when there are several. */
 const reachRows = (r: CampaignReach): MemberReach[] =>
   r.variants.length > 1 ? [...r.variants, r.total] : r.variants
+
+/** When cached reach was counted: the time of day (`17:05`), with the date unless it is today's. */
+const asOfLabel = (asOf: Date, now: Date, fmt: Format) =>
+  fmt.dateTime(asOf).slice(0, 10) === fmt.dateTime(now).slice(0, 10)
+    ? fmt.time(asOf)
+    : fmt.dateTime(asOf)
 
 /** The outcomes of enqueued pushes besides sent and failed, each with its count. */
 const UNSENT = [
@@ -98,7 +108,12 @@ export const campaignReportPage: ConsolePage = {
       const appid = accountOf(c)
       const row = await findCampaign(deps.db, appid, c.req.param('id'))
       if (!row) throw new ConsoleRefusal(404, 'campaigns.unknown')
-      const report = await campaignReportView(deps.db, row, deps.clock.now())
+      const now = deps.clock.now()
+      const report = await campaignReportView(deps.db, row, now, {
+        waitUntil: requestWaitUntil(c),
+        logger: deps.logger,
+      })
+      const reach = report.reach
       const { verdict, warnings } = abVerdict(report, t)
       const redemption = redemptionVerdict(report, t)
       const rate = (x: number | null) => (x === null ? '—' : fmt.percent(x))
@@ -143,31 +158,45 @@ export const campaignReportPage: ConsolePage = {
           </section>
           <section class="card" aria-labelledby="reach">
             <h2 id="reach">{t('report.reach')}</h2>
-            <p class="muted" data-reach-note>
-              {t('report.reach.note', { runs: fmt.count(report.reach.runs) })}
-              {report.reach.prunedRuns > 0 &&
-                ` ${t('report.reach.pruned', { n: fmt.count(report.reach.prunedRuns) })}`}
-            </p>
-            <DataTable
-              rows={reachRows(report.reach)}
-              empty={t('common.empty')}
-              columns={[
-                {
-                  label: t('report.variant'),
-                  cell: (x) => x.variant ?? t('report.reach.total'),
-                },
-                ...REACH.map((s) => ({
-                  label: t(`report.reach.${s}`),
-                  num: true,
-                  cell: (x: MemberReach) => fmt.count(x[s]),
-                })),
-                {
-                  label: t('report.reach.conversionRate'),
-                  num: true,
-                  cell: (x) => rate(x.conversionRate),
-                },
-              ]}
-            />
+            {reach ? (
+              <p class="muted" data-reach-note>
+                {t('report.reach.note', { runs: fmt.count(reach.runs) })}
+                {reach.prunedRuns > 0 &&
+                  ` ${t('report.reach.pruned', { n: fmt.count(reach.prunedRuns) })}`}
+              </p>
+            ) : (
+              <p class="muted" data-reach-computing>
+                {t('report.reach.computing')}
+              </p>
+            )}
+            {reach && report.reachAsOf && (
+              <p class="muted" data-reach-as-of>
+                {t('report.reach.asOf', { time: asOfLabel(report.reachAsOf, now, fmt) })}
+                {report.reachRefreshing && ` ${t('report.reach.refreshing')}`}
+              </p>
+            )}
+            {reach && (
+              <DataTable
+                rows={reachRows(reach)}
+                empty={t('common.empty')}
+                columns={[
+                  {
+                    label: t('report.variant'),
+                    cell: (x) => x.variant ?? t('report.reach.total'),
+                  },
+                  ...REACH.map((s) => ({
+                    label: t(`report.reach.${s}`),
+                    num: true,
+                    cell: (x: MemberReach) => fmt.count(x[s]),
+                  })),
+                  {
+                    label: t('report.reach.conversionRate'),
+                    num: true,
+                    cell: (x) => rate(x.conversionRate),
+                  },
+                ]}
+              />
+            )}
           </section>
           <section class="card" aria-labelledby="funnel">
             <h2 id="funnel">{t('report.chart')}</h2>
