@@ -83,6 +83,7 @@ import * as m0083 from './0083_invite_dropped.js'
 import * as m0084 from './0084_activity_descriptions_base_points.js'
 import * as m0085 from './0085_outbox_member_queue.js'
 import * as m0087 from './0087_campaign_reach_cache.js'
+import * as m0088 from './0088_returning_member_write.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -165,4 +166,5 @@ export const migrations: Record<string, Migration> = {
   '0084_activity_descriptions_base_points': m0084,
   '0085_outbox_member_queue': m0085,
   '0087_campaign_reach_cache': m0087,
+  '0088_returning_member_write': m0088,
 }
