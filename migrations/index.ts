@@ -82,6 +82,7 @@ import * as m0082 from './0082_points_taken_back_unearned.js'
 import * as m0083 from './0083_invite_dropped.js'
 import * as m0084 from './0084_activity_descriptions_base_points.js'
 import * as m0085 from './0085_outbox_member_queue.js'
+import * as m0086 from './0086_outbox_retrying.js'
 import * as m0087 from './0087_campaign_reach_cache.js'
 import * as m0088 from './0088_returning_member_write.js'
 
@@ -165,6 +166,7 @@ export const migrations: Record<string, Migration> = {
   '0083_invite_dropped': m0083,
   '0084_activity_descriptions_base_points': m0084,
   '0085_outbox_member_queue': m0085,
+  '0086_outbox_retrying': m0086,
   '0087_campaign_reach_cache': m0087,
   '0088_returning_member_write': m0088,
 }

@@ -18,7 +18,7 @@
  * Holds: a 45009 pauses one API (`outbox_pauses`) until the quota resets; quiet hours hold the
  * campaign lane until they end; a paused campaign's items are `held` until it resumes.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Clock } from '../clock.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 import type {
@@ -256,7 +256,8 @@ export async function pauseApi(
   if (p.api === 'mass') return
   await db
     .updateTable('push_outbox')
-    .set({ next_attempt_at: p.until })
+    // put off unsent: it holds the member's later items no more, though it failed before (claim)
+    .set({ next_attempt_at: p.until, retrying: false })
     .where('appid', '=', p.appid)
     .where('kind', '=', p.api)
     .where('status', '=', 'pending')
@@ -297,6 +298,21 @@ export async function dueLanes(
   return ([0, 1, 2] as const).filter((lane) => r[`l${lane}`])
 }
 
+/** Due items the first statement of a claim looks through before it reads the members' heads. */
+export const CLAIM_WINDOW = 1000
+
+/** What a claim is asked for. */
+export interface ClaimRequest {
+  appid: string
+  lane: OutboxLane
+  limit: number
+  token: string
+  lease: Date
+  now: Date
+  /** Due items looked through first (default {@link CLAIM_WINDOW}; tests make it small). */
+  window?: number
+}
+
 /**
  * Claims up to `limit` due items of one lane (pending, or sending with an expired lease) for this
  * claim: `next_attempt_at` becomes the lease's end. `previous_attempt` is the item's mark
@@ -305,48 +321,120 @@ export async function dueLanes(
  *
  * One member's items go one at a time, in queued order: an item is claimed only when none of its
  * member's (appid, openid) items is being sent under a live lease, in any lane, and no earlier item
- * of its lane (a smaller id) is waiting — due, or back from a failed attempt for its retry (strict
- * order: the later ones wait for it). An earlier item put off unsent — its not-before time, quiet
- * hours, a paused API — does not hold the later ones. Claims of one account run one at a time (a
- * transaction-scoped advisory lock), each reading what the one before committed, so no two
+ * of its lane (a smaller id) is waiting — due, or back from a failed attempt for its retry
+ * (`retrying`; strict order: the later ones wait for it). An earlier item put off unsent — its
+ * not-before time, quiet hours, a paused API (also one that failed before: a pause clears
+ * `retrying`), a rate token — does not hold the later ones. Claims of one account run one at a
+ * time (a transaction-scoped advisory lock), each reading what the one before committed, so no two
  * dispatchers take two items of one member at once; other members' items go in parallel.
+ *
+ * Two statements at most ({@link claimWithin}): the first looks through the `window` earliest due
+ * items only, probing each one's member; when that window was full and gave fewer than `limit`
+ * (due items held back behind their members' earlier ones), the second reads each member's head
+ * at once — the due items and those that hold others without being due
+ * (`push_outbox_blocking_idx`, migration 0086) grouped by member — instead of probing every held
+ * item's member again.
  */
-export async function claim(
-  db: Kysely<Database>,
-  c: { appid: string; lane: OutboxLane; limit: number; token: string; lease: Date; now: Date },
-): Promise<ClaimedItem[]> {
+export async function claim(db: Kysely<Database>, c: ClaimRequest): Promise<ClaimedItem[]> {
   if (c.limit <= 0) return []
-  return db.transaction().execute(async (trx) => {
-    await sql`select pg_advisory_xact_lock(hashtext(${`quanzi:outbox-claim:${c.appid}`}))`.execute(
-      trx,
+  return db.transaction().execute((trx) => claimWithin(trx, c))
+}
+
+/** {@link claim}'s work, in a transaction the caller holds (tests hold it open). */
+export async function claimWithin(trx: Kysely<Database>, c: ClaimRequest): Promise<ClaimedItem[]> {
+  if (c.limit <= 0) return []
+  await sql`select pg_advisory_xact_lock(hashtext(${`quanzi:outbox-claim:${c.appid}`}))`.execute(
+    trx,
+  )
+  const window = c.window ?? CLAIM_WINDOW
+  const due = (t: string) => sql`${sql.ref(`${t}.appid`)} = ${c.appid}
+    and ${sql.ref(`${t}.lane`)} = ${c.lane} and ${sql.ref(`${t}.status`)} in ('pending', 'sending')
+    and ${sql.ref(`${t}.next_attempt_at`)} <= ${c.now}::timestamptz`
+  const first = await take(
+    trx,
+    c,
+    c.limit,
+    sql`(select w.id, w.next_attempt_at from push_outbox w where ${due('w')}
+      order by w.next_attempt_at limit ${window})`,
+  )
+  if (first.length >= c.limit) return first
+  // The window held every due item (none beyond it): nothing more to find.
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from (
+    select 1 from push_outbox w where ${due('w')} limit ${window}) x`.execute(trx)
+  if (rows[0]!.n + first.length < window) return first
+  const limit = c.limit - first.length
+  // Each member's head: its first item (by id) among the lane's due ones and those holding others
+  // without being due — retrying in this lane, or being sent in any (counted as 0: it holds all).
+  // A member whose head is due can have it taken; the probe in take() checks it again.
+  const rest = await take(
+    trx,
+    c,
+    limit,
+    sql`(select o2.id, o2.next_attempt_at from (
+        select f.first_due from (
+          select q.openid, min(q.id) filter (where q.due) as first_due,
+            min(q.id) filter (where not q.due) as first_held
+          from (
+            select d.id, d.openid, true as due from push_outbox d where ${due('d')}
+            union all
+            select case when r.status = 'sending' then 0 else r.id end, r.openid, false
+            from push_outbox r
+            where r.appid = ${c.appid}
+              and (r.status = 'sending' or (r.status = 'pending' and r.retrying))
+              and r.next_attempt_at > ${c.now}::timestamptz
+              and (r.status = 'sending' or r.lane = ${c.lane})
+          ) q
+          group by q.openid
+        ) f
+        where f.first_due < coalesce(f.first_held, f.first_due + 1)
+      ) h
+      join push_outbox o2 on o2.id = h.first_due
+      order by o2.next_attempt_at
+      limit ${limit})`,
+  )
+  return [...first, ...rest]
+}
+
+/**
+ * Takes up to `limit` of `candidates` (ids with their `next_attempt_at`, in that order) that are
+ * still due and their member's head: none of the member's items is being sent under a live lease
+ * (any lane), and no earlier item of the lane is due or retrying (push_outbox_member_queue_idx,
+ * migration 0085).
+ */
+async function take(
+  trx: Kysely<Database>,
+  c: ClaimRequest,
+  limit: number,
+  candidates: RawBuilder<unknown>,
+): Promise<ClaimedItem[]> {
+  const { rows } = await sql<ClaimedItem>`
+    with picked as (
+      select o.id, o.attempt_started_at as previous_attempt
+      from ${candidates} w join push_outbox o on o.id = w.id
+      -- (found by the primary key: the candidates are the account's lane's already)
+      where o.status in ('pending', 'sending')
+        and o.next_attempt_at <= ${c.now}::timestamptz
+        and not exists (select 1 from push_outbox e
+          where e.appid = o.appid and e.openid = o.openid and e.id <> o.id
+            and e.status in ('pending', 'sending')
+            and ((e.status = 'sending' and e.next_attempt_at > ${c.now}::timestamptz)
+              or (e.lane = o.lane and e.id < o.id
+                and (e.next_attempt_at <= ${c.now}::timestamptz
+                  or (e.status = 'pending' and e.retrying)))))
+      order by w.next_attempt_at
+      limit ${limit}
+      for update of o skip locked
     )
-    const { rows } = await sql<ClaimedItem>`
-      with picked as (
-        select o.id, o.attempt_started_at as previous_attempt from push_outbox o
-        where o.appid = ${c.appid} and o.lane = ${c.lane} and o.status in ('pending', 'sending')
-          and o.next_attempt_at <= ${c.now}::timestamptz
-          -- the member's head (push_outbox_member_queue_idx, migration 0085)
-          and not exists (select 1 from push_outbox e
-            where e.appid = o.appid and e.openid = o.openid and e.id <> o.id
-              and e.status in ('pending', 'sending')
-              and ((e.status = 'sending' and e.next_attempt_at > ${c.now}::timestamptz)
-                or (e.lane = o.lane and e.id < o.id
-                  and (e.next_attempt_at <= ${c.now}::timestamptz or e.attempts > 0))))
-        order by o.next_attempt_at
-        limit ${c.limit}
-        for update of o skip locked
-      )
-      update push_outbox o set
-        status = 'sending',
-        claim_token = ${c.token},
-        next_attempt_at = ${c.lease}::timestamptz,
-        attempts = o.attempts + 1,
-        first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
-      from picked
-      where o.id = picked.id
-      returning o.*, picked.previous_attempt`.execute(trx)
-    return rows
-  })
+    update push_outbox o set
+      status = 'sending',
+      claim_token = ${c.token},
+      next_attempt_at = ${c.lease}::timestamptz,
+      attempts = o.attempts + 1,
+      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
+    from picked
+    where o.id = picked.id
+    returning o.*, picked.previous_attempt`.execute(trx)
+  return rows
 }
 
 /** What happened to one item. */
@@ -1056,7 +1144,8 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string, clock:
         const at = 'at' in r ? r.at : now
         const untried = r.status === 'released' ? 1 : 0
         const attempt = 'attempt' in r ? r.attempt : null
-        return sql`(${r.id}::bigint, ${status}::text, ${errcode}::integer, ${errmsg}::text, ${msgid}::text, ${at}::timestamptz, ${untried}::integer, ${attempt}::timestamptz)`
+        const retrying = r.status === 'retry'
+        return sql`(${r.id}::bigint, ${status}::text, ${errcode}::integer, ${errmsg}::text, ${msgid}::text, ${at}::timestamptz, ${untried}::integer, ${attempt}::timestamptz, ${retrying}::boolean)`
       })
       const rows = await sql<{ id: number }>`
         update push_outbox as o set
@@ -1073,12 +1162,14 @@ function resultWriter(db: Kysely<Database>, appid: string, token: string, clock:
           wechat_msgid = coalesce(v.msgid, o.wechat_msgid),
           next_attempt_at = v.at,
           attempts = o.attempts - v.untried,
+          -- waiting for its retry (holds the member's later items); put off unsent, or done: not
+          retrying = v.retrying,
           attempt_started_at = v.attempt,
           claim_token = null,
           sent_at = case when v.status = 'sent' then ${now}::timestamptz else o.sent_at end,
           delivery = coalesce(o.delivery, r.status),
           delivered_at = coalesce(o.delivered_at, r.received_at)
-        from (values ${sql.join(values)}) as v(id, status, errcode, errmsg, msgid, at, untried, attempt)
+        from (values ${sql.join(values)}) as v(id, status, errcode, errmsg, msgid, at, untried, attempt, retrying)
         left join push_receipts r on r.appid = ${appid} and r.msgid = v.msgid
         where o.id = v.id and o.status = 'sending' and o.claim_token = ${token}
         returning o.id`.execute(db)

@@ -307,6 +307,11 @@ export interface PushOutboxTable {
    * reminder's last useful moment; null: no deadline (migration 0061).
    */
   expires_at: Timestamp | null
+  /**
+   * Back from a failed attempt, waiting for its retry: holds the member's later items of its lane
+   * (cleared by any other result, and when a paused API puts the item off; migration 0086).
+   */
+  retrying: Generated<boolean>
 }
 
 /** A quota error (45009) pauses one API of an account until the quota resets. */
@@ -951,11 +956,6 @@ export interface JourneySendsTable {
   enqueued_at: Timestamp
 }
 
-/** How far a periodic campaign task got (`conversions`: members active since then are checked). */
-export interface CampaignWatermarksTable {
-  name: string
-  marked_at: Timestamp
-}
 /**
  * A campaign's reach as last counted (src/community/campaign-reach.ts, migration 0087): `reach` is
  * the `CampaignReach` as JSON, counted at `computed_at`; `refreshing_since` the recount under way.
@@ -967,6 +967,11 @@ export interface CampaignReachTable {
   refreshing_since: Timestamp | null
 }
 
+/** How far a periodic campaign task got (`conversions`: members active since then are checked). */
+export interface CampaignWatermarksTable {
+  name: string
+  marked_at: Timestamp
+}
 
 /** What recommendations count: a reward (rewards.id) or a shop product (products.id). */
 export type ItemKind = 'reward' | 'product'
@@ -1308,12 +1313,12 @@ export interface Database {
   campaign_recipients: CampaignRecipientsTable
   campaign_rollups: CampaignRollupsTable
   campaign_watermarks: CampaignWatermarksTable
+  campaign_reach: CampaignReachTable
   item_similarities: ItemSimilaritiesTable
   item_popularity: ItemPopularityTable
   journeys: JourneysTable
   journey_enrollments: JourneyEnrollmentsTable
   journey_sends: JourneySendsTable
-  campaign_reach: CampaignReachTable
   activities: ActivitiesTable
   activity_signups: ActivitySignupsTable
   member_tags: MemberTagsTable
