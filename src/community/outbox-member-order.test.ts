@@ -302,6 +302,42 @@ forEachDatabase('outbox per-member order', (get, dbName) => {
     expect(first).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: midnight })
   })
 
+  it('does not let quiet hours turn a dead claim’s campaign item into a live send that holds the member', async () => {
+    const o = account()
+    await enqueue(
+      get().db,
+      [{ ...notice(o.appid, 'o_quiet', 'campaign'), lane: LANE.campaign }],
+      clock.now(),
+    )
+    // a dispatcher claimed the campaign item and died: its lease ran out a minute ago
+    await get()
+      .db.updateTable('push_outbox')
+      .set({
+        status: 'sending',
+        claim_token: 'dead-dispatcher',
+        attempts: 1,
+        next_attempt_at: new Date(clock.now().getTime() - 60_000),
+      })
+      .where('appid', '=', o.appid)
+      .execute()
+    await enqueue(get().db, [notice(o.appid, 'o_quiet', 'points')], clock.now())
+    // quiet hours until 11:00 local (the clock is at 10:00 in Shanghai): campaigns wait for their
+    // end, the member's notice goes now — the dead claim's item is no send in flight
+    const quiet = { ...o, quietHours: { from: 9 * 60, to: 11 * 60 } }
+    expect(await drainOutbox(quiet)).toMatchObject({ sent: 1 })
+    expect(received(o.appid, 'o_quiet')).toEqual(['points'])
+    const campaign = await get()
+      .db.selectFrom('push_outbox')
+      .select(['status', 'next_attempt_at'])
+      .where('appid', '=', o.appid)
+      .where('lane', '=', LANE.campaign)
+      .executeTakeFirstOrThrow()
+    expect(campaign).toEqual({
+      status: 'pending',
+      next_attempt_at: new Date('2026-11-24T03:00:00Z'),
+    })
+  })
+
   it('claims exactly the members’ heads when most due items are held back (both statements)', async () => {
     // A model of the claim's rule against the statements, over random backlogs: a small window
     // makes the second statement (each member's head) do most of the work.

@@ -1001,7 +1001,12 @@ async function refundCsSend(db: Kysely<Database>, item: OutboxItem, { openedAt }
     .execute()
 }
 
-/** Moves a lane's due items to `until` (quiet hours: campaigns wait for their end). */
+/**
+ * Moves a lane's due items to `until` (quiet hours: campaigns wait for their end). A due `sending`
+ * item is a dead claim's (its lease ran out): it goes back to `pending`, as a claim taking it over
+ * would find it (its mark kept: `previous_attempt`) — left `sending` with a lease that looks live,
+ * it would hold its member's items of every lane until the quiet hours end (claim).
+ */
 async function deferLane(
   db: Kysely<Database>,
   appid: string,
@@ -1011,7 +1016,7 @@ async function deferLane(
 ) {
   await db
     .updateTable('push_outbox')
-    .set({ next_attempt_at: until })
+    .set({ next_attempt_at: until, status: 'pending', claim_token: null, retrying: false })
     .where('appid', '=', appid)
     .where('lane', '=', lane)
     .where('status', 'in', ['pending', 'sending'])

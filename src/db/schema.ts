@@ -309,7 +309,8 @@ export interface PushOutboxTable {
   expires_at: Timestamp | null
   /**
    * Back from a failed attempt, waiting for its retry: holds the member's later items of its lane
-   * (cleared by any other result, and when a paused API puts the item off; migration 0086).
+   * (cleared by any other result, when a paused API puts the item off and when quiet hours defer
+   * its lane; migration 0086).
    */
   retrying: Generated<boolean>
 }
