@@ -223,6 +223,26 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(performance.now() - t0).toBeLessThan(1000)
     expect(lostHold.claimedAt).toEqual(lostAt)
 
+    // a renewal tick run late (the event loop busy from 190 to 490 ms) does not delay the deadline
+    // (300 ms) behind it by the renewal's interval: it fires as soon as the loop is free
+    const busyAt = systemClock.now()
+    await left('deadline-busy', { received: busyAt, claimed: busyAt })
+    const busyHold = { claimedAt: busyAt, clock: systemClock, leaseMs: 800, logger }
+    setTimeout(() => {
+      const until = performance.now() + 300
+      while (performance.now() < until) {}
+    }, 190)
+    const t1 = performance.now()
+    const busy = await holdClaim(
+      get().db,
+      key('deadline-busy'),
+      busyHold,
+      () => sleep(2000).then(() => 'late'),
+      systemClock.now().getTime() + 300,
+    )
+    expect(busy).toBe(PAST_DEADLINE)
+    expect(performance.now() - t1).toBeLessThan(560)
+
     // work ending first: its value, and no timer left behind to fire the deadline later
     const quick = { claimedAt: null, clock: systemClock, leaseMs, logger }
     expect(

@@ -110,9 +110,11 @@ export async function holdClaim<T>(
   let lost = false
   /** The renewal in flight: one at a time, so a slow one is not overtaken (it would miss its fence). */
   let renewing: Promise<void> | undefined
-  const every = hold.leaseMs / 4
+  const every = Math.max(1, hold.leaseMs / 4)
   // Offsets from now, in ms of the timer: renewals every quarter lease, then the deadline (as the
-  // interval and the timeout this replaces counted them).
+  // interval and the timeout this replaces counted them). Each timer is armed against the start, so
+  // a tick run late (a busy event loop) does not make the next one — the deadline — late too.
+  const start = performance.now()
   const until =
     deadline === undefined ? Infinity : Math.max(0, deadline - hold.clock.now().getTime())
   let nextRenewal = every
@@ -150,7 +152,7 @@ export async function holdClaim<T>(
   const arm = () => {
     const next = lost ? until : Math.min(nextRenewal, until)
     if (next === Infinity) return
-    timer = setTimeout(tick, next - armedFor)
+    timer = setTimeout(tick, Math.max(0, start + next - performance.now()))
     armedFor = next
   }
   const tick = () => {

@@ -369,11 +369,24 @@ export function miniProgramRoutes(
       // through the same claim ({@link claimQuery}): however often and at once the buyer retries,
       // one request asks, at most once per ORDER_QUERY_INTERVAL_MS; the others answer from the
       // order as stored (paid once the query that asked has applied its payment).
-      const order = (await claimQuery(result.order.id, now))
-        ? await applyQueried(result.order, now)
-        : await reread(result.order)
+      const asked = await claimQuery(result.order.id, now)
+      const order = asked ? await applyQueried(result.order, now) : await reread(result.order)
+      // Closed (its expiry, meanwhile): what every retry of an expired order is answered.
+      if (order.status === 'closed') return orderExpired(orderJson(order))
       if (order.status !== 'pending')
         return c.json({ order: { ...orderJson(order), sku: body.sku }, payment: null }, 200)
+      // Not asked here, still pending: another request's query may be under way or have failed —
+      // it may be paid, so never "refused" (the buyer would order and pay again).
+      if (!asked)
+        return c.json(
+          {
+            code: 'PAYMENT_UNAVAILABLE',
+            message: 'the order is being checked with WeChat Pay: retry with the same clientKey',
+            order: { ...orderJson(order), sku: body.sku },
+          },
+          503,
+          { 'Retry-After': '5' },
+        )
     }
     if (result.status === 'payment_unavailable' || result.status === 'payment_refused') {
       const unavailable = result.status === 'payment_unavailable'
