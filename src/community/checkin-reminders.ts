@@ -29,7 +29,6 @@ import type { Translate } from '../bot/i18n.js'
 import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database } from '../db/schema.js'
-import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import {
   localDay,
   localDayStart,
@@ -38,8 +37,8 @@ import {
   quietHoursEnd,
   quietHoursStart,
 } from './community-time.js'
-import { MESSAGE_WINDOW } from './cs-window.js'
-import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+import { messageWindowOpen } from './cs-window.js'
+import { LANE } from './outbox.js'
 import { expireItems } from './outbox-expiry.js'
 import { keyShareMember } from './points-ledger.js'
 
@@ -474,7 +473,6 @@ export async function enqueueCheckinReminders(
         },
       })
     : null
-  const windowStart = new Date(o.slot.getTime() - CUSTOM_WINDOW_MS)
   const blocked = (channel: string, extra: RawBuilder<unknown>) =>
     sql`exists (select 1 from member_reachability b where b.appid = m.appid
       and b.openid = m.openid and b.channel = ${channel} and ${extra})`
@@ -507,20 +505,9 @@ export async function enqueueCheckinReminders(
               and o.source = ${source} and o.openid = m.openid)
             or exists (select 1 from checkins c where c.member_id = m.id and c.day = ${today}::date)
             or ${blocked('any', sql`true`)} then null
-          when m.last_inbound_at > ${windowStart}::timestamptz
-            -- a refusal of this message window (not of an event's minute) closes it
-            and not ${blocked(
-              'custom',
-              sql`b.scope = ${MESSAGE_WINDOW.kind}
-              and b.window_opened_at >= m.last_inbound_at`,
-            )}
-            -- only the 48-hour window of a message: a follow's, scan's or click's minute (quota
-            -- 3, counted after the message window's 5 are used: cs-window.ts) is not for reminders
-            and coalesce((select case when w.quota < ${CS_WINDOW_QUOTA} then ${CS_WINDOW_QUOTA}
-              else w.sent end from cs_window_sends w where w.appid = m.appid
-              and w.openid = m.openid and w.window_opened_at >= m.last_inbound_at), 0)
-              < ${CS_WINDOW_QUOTA}
-            then 'custom'
+          -- only the 48-hour window of a message, open, not refused, with quota left: a
+          -- follow's, scan's or click's minute is not for reminders (cs-window.ts)
+          when ${messageWindowOpen(o.slot)} then 'custom'
           when p.oa_template_id = ${sub?.templateId ?? null}::text and p.oa_credits > 0
             and not ${blocked('subscribe', sql`b.scope = p.oa_template_id and b.accepted_at is null`)}
             then 'subscribe'

@@ -12,6 +12,7 @@
  * outbox.ts). An event never shrinks an open message window that has quota left: the message
  * window is tried first.
  */
+import { type RawBuilder, sql } from 'kysely'
 import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 
 /** What opened a window: the member's message, or a follow, scan or click (an event). */
@@ -84,4 +85,24 @@ export function openWindows(
   if (use === 'reply' && lastEventAt && (!lastMessageAt || lastEventAt > lastMessageAt))
     windows.push({ openedAt: lastEventAt, ...EVENT_WINDOW })
   return windows.filter((w) => isOpen(w, now) && !refusals.some((r) => refused(w, r)))
+}
+
+/**
+ * SQL over a member row aliased `m`: whether their 48-hour message window is open at `at` as the
+ * outbox will see it — their last message after `at` − 48 h, no refusal of that window
+ * (reachability.ts) and quota left in it (`cs_window_sends`, one row per member: an event's minute
+ * counted after the message window's five leaves none). False, never null (a member who never
+ * wrote). For choosing a customer-service message for a batch of members (check-in reminders,
+ * journeys); the dispatcher checks again when it sends.
+ */
+export function messageWindowOpen(at: Date): RawBuilder<boolean> {
+  const start = new Date(at.getTime() - MESSAGE_WINDOW.ms)
+  const quota = MESSAGE_WINDOW.quota
+  return sql<boolean>`coalesce(m.last_inbound_at > ${start}::timestamptz
+    and not exists (select 1 from member_reachability b where b.appid = m.appid
+      and b.openid = m.openid and b.channel = 'custom' and b.scope = ${MESSAGE_WINDOW.kind}
+      and b.window_opened_at >= m.last_inbound_at)
+    and coalesce((select case when w.quota < ${quota} then ${quota} else w.sent end
+      from cs_window_sends w where w.appid = m.appid and w.openid = m.openid
+      and w.window_opened_at >= m.last_inbound_at), 0) < ${quota}, false)`
 }

@@ -32,9 +32,8 @@ import type { Translate } from '../bot/i18n.js'
 import type { Budget } from '../budget.js'
 import { inParallel, keyedJoins } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
-import { CUSTOM_WINDOW_MS } from '../wechat/api/messages.js'
 import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
-import { MESSAGE_WINDOW } from './cs-window.js'
+import { messageWindowOpen } from './cs-window.js'
 import {
   JOURNEY_TAIL_DAYS,
   type JourneyGoal,
@@ -44,7 +43,7 @@ import {
 } from './journey-steps.js'
 import { LEVELS } from './levels.js'
 import { CONVERSION_SETTLE_MS, convertingActivity, settledBy } from './marketing-opt-out.js'
-import { CS_WINDOW_QUOTA, LANE } from './outbox.js'
+import { LANE } from './outbox.js'
 import { changePoints } from './points-ledger.js'
 
 /** How a run goes. */
@@ -402,16 +401,9 @@ function stepSends(j: JourneyRow, k: number, o: JourneyRunOptions) {
   // Anyone else — a follower who never wrote — is skipped as unreachable here: queued, the push
   // would only be skipped by the outbox (45015) having reached no one.
   const windowOnly = message.kind === 'custom' && message.fallback === null
-  const windowStart = new Date(notBefore.getTime() - CUSTOM_WINDOW_MS)
-  const noWindow = sql`(m.last_inbound_at is null
-          or m.last_inbound_at <= ${windowStart}::timestamptz
-          or exists (select 1 from member_reachability b where b.appid = m.appid
-            and b.openid = m.openid and (b.channel = 'any' or (b.channel = 'custom'
-              and b.scope = ${MESSAGE_WINDOW.kind} and b.window_opened_at >= m.last_inbound_at)))
-          or coalesce((select case when w.quota < ${CS_WINDOW_QUOTA} then ${CS_WINDOW_QUOTA}
-              else w.sent end from cs_window_sends w where w.appid = m.appid
-              and w.openid = m.openid and w.window_opened_at >= m.last_inbound_at), 0)
-            >= ${CS_WINDOW_QUOTA})`
+  const noWindow = sql`(not ${messageWindowOpen(notBefore)} or exists (select 1
+          from member_reachability b where b.appid = m.appid and b.openid = m.openid
+            and b.channel = 'any'))`
   // After the last step: wait the tail for a conversion (then completeJourney ends it).
   const nextAt = (startedAt: RawBuilder<unknown>) =>
     next
