@@ -343,49 +343,57 @@ export function miniProgramRoutes(
         },
         409,
       )
+    /** An order that may be paid or not: retry with the same clientKey. */
+    const paymentUnavailable = (
+      order: ReturnType<typeof orderJson>,
+      message: string,
+      retryAfter: number,
+    ) =>
+      c.json({ code: 'PAYMENT_UNAVAILABLE', message, order: { ...order, sku: body.sku } }, 503, {
+        'Retry-After': String(retryAfter),
+      })
+    /** An order a query or its expiry settled — closed: 409, paid (or later): 200; none pending. */
+    const settled = (order: ReturnType<typeof orderJson>) =>
+      order.status === 'closed'
+        ? orderExpired(order)
+        : order.status === 'pending'
+          ? undefined
+          : c.json({ order: { ...order, sku: body.sku }, payment: null }, 200)
     if (result.status === 'expired') {
       // Past its time_expire: the order page's expiry step (asked about — a lost payment is
       // applied —, else closed, its unit and seat released), never a prepay.
-      const order = { ...orderJson(await expireIfClaimed(result.order, now)), sku: body.sku }
+      const order = orderJson(await expireIfClaimed(result.order, now))
       // Still pending: another request is asking WeChat Pay right now (the order page's poll), or
       // the query failed — it may be paid: never "expired" until it is closed.
-      if (order.status === 'pending')
-        return c.json(
-          {
-            code: 'PAYMENT_UNAVAILABLE',
-            message:
-              'the order expired and is being checked with WeChat Pay: retry with the same clientKey',
-            order,
-          },
-          503,
-          { 'Retry-After': '5' },
+      return (
+        settled(order) ??
+        paymentUnavailable(
+          order,
+          'the order expired and is being checked with WeChat Pay: retry with the same clientKey',
+          5,
         )
-      if (order.status === 'closed') return orderExpired(order)
-      return c.json({ order, payment: null }, 200)
+      )
     }
     if (result.status === 'payment_refused' && result.order.status === 'pending') {
       // WeChat Pay refused to prepay an order it already has: it may be paid, its notification
       // lost (ORDER_PAID). Act on what its query says (protocol §4), as the order page does — and
       // through the same claim ({@link claimQuery}): however often and at once the buyer retries,
       // one request asks, at most once per ORDER_QUERY_INTERVAL_MS; the others answer from the
-      // order as stored (paid once the query that asked has applied its payment).
+      // order as stored (paid once the query that asked has applied its payment; closed, as every
+      // retry of an expired order is answered).
       const asked = await claimQuery(result.order.id, now)
-      const order = asked ? await applyQueried(result.order, now) : await reread(result.order)
-      // Closed (its expiry, meanwhile): what every retry of an expired order is answered.
-      if (order.status === 'closed') return orderExpired(orderJson(order))
-      if (order.status !== 'pending')
-        return c.json({ order: { ...orderJson(order), sku: body.sku }, payment: null }, 200)
+      const order = orderJson(
+        asked ? await applyQueried(result.order, now) : await reread(result.order),
+      )
+      const answer = settled(order)
+      if (answer) return answer
       // Not asked here, still pending: another request's query may be under way or have failed —
       // it may be paid, so never "refused" (the buyer would order and pay again).
       if (!asked)
-        return c.json(
-          {
-            code: 'PAYMENT_UNAVAILABLE',
-            message: 'the order is being checked with WeChat Pay: retry with the same clientKey',
-            order: { ...orderJson(order), sku: body.sku },
-          },
-          503,
-          { 'Retry-After': '5' },
+        return paymentUnavailable(
+          order,
+          'the order is being checked with WeChat Pay: retry with the same clientKey',
+          5,
         )
     }
     if (result.status === 'payment_unavailable' || result.status === 'payment_refused') {
@@ -394,18 +402,17 @@ export function miniProgramRoutes(
         outTradeNo: result.order.out_trade_no,
         error: result.error,
       })
-      const order = { ...orderJson(result.order), sku: body.sku }
+      const order = orderJson(result.order)
       return unavailable
-        ? c.json(
+        ? paymentUnavailable(order, 'WeChat Pay did not answer: retry with the same clientKey', 2)
+        : c.json(
             {
-              code: 'PAYMENT_UNAVAILABLE',
-              message: 'WeChat Pay did not answer: retry with the same clientKey',
-              order,
+              code: 'PAYMENT_REFUSED',
+              message: 'WeChat Pay refused the order',
+              order: { ...order, sku: body.sku },
             },
-            503,
-            { 'Retry-After': '2' },
+            502,
           )
-        : c.json({ code: 'PAYMENT_REFUSED', message: 'WeChat Pay refused the order', order }, 502)
     }
     if (
       result.status === 'existing' &&
