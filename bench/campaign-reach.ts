@@ -20,19 +20,15 @@ import { campaignReach, campaignReachShown } from '../src/community/campaign-rea
 import { campaignReport } from '../src/community/campaign-report.js'
 import { quotaPausedUntil } from '../src/community/campaigns.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import { postgresDatabase } from '../src/db/postgres.js'
+import { throwawaySchema } from './throwaway-schema.js'
 
-const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const recipients = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000)
 const runs = Number(process.env.BENCH_RUNS ?? 4)
 const exactRounds = Number(process.env.BENCH_EXACT_ROUNDS ?? 5)
 const views = Number(process.env.BENCH_VIEWS ?? 50)
 const members = Math.ceil(recipients / runs)
-const schema = `bench_reach_${Date.now().toString(36)}`
 const appid = 'wxbench000000000001'
-const admin = postgresDatabase(url)
-await sql`create schema ${sql.id(schema)}`.execute(admin)
-const db = postgresDatabase(url, { schema, max: 4 })
+const { db, drop } = await throwawaySchema('bench_reach', { max: 4 })
 const ms = (x: number) => `${x.toFixed(1)} ms`
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.95) - 1]!
@@ -192,7 +188,5 @@ try {
     `whole report view (campaignReportView): before ${ms(median(before))}, after ${ms(median(after))} (${(median(after) / median(before)).toFixed(3)} ×); of which the per-push funnel (campaignReport) ${ms(funnel)}`,
   )
 } finally {
-  await db.destroy()
-  await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
-  await admin.destroy()
+  await drop()
 }

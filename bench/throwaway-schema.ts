@@ -4,17 +4,17 @@ import { type PostgresOptions, postgresDatabase } from '../src/db/postgres.js'
 
 /**
  * Creates a schema `<prefix>_<time>` on BENCH_DATABASE_URL (default: the local test database) and
- * opens a pool of two on it; `drop()` closes the pool and drops the schema.
+ * opens a pool on it (`max`, default two); `drop()` closes the pool and drops the schema.
  */
 export async function throwawaySchema(
   prefix: string,
-  options: { log?: PostgresOptions['log'] } = {},
+  options: { log?: PostgresOptions['log']; max?: number } = {},
 ) {
   const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const schema = `${prefix}_${Date.now().toString(36)}`
   const admin = postgresDatabase(url)
   await sql`create schema ${sql.id(schema)}`.execute(admin)
-  const db = postgresDatabase(url, { schema, max: 2, log: options.log })
+  const db = postgresDatabase(url, { schema, max: options.max ?? 2, log: options.log })
   return {
     db,
     async drop() {
