@@ -6,18 +6,32 @@
  *
  * Builds (`npm run build`), then starts the production entry (`npm start`: dist/node.js, its jobs
  * and outbox included) on a throw-away PostgreSQL database (`bench_sp_mem_<port>`), and samples
- * its RSS (/proc/<pid>/status) once a second: idle for BENCH_IDLE_SECONDS (default 20), then under BENCH_SECONDS (default 60) of load
- * — safe-mode pushes of BENCH_TEXT (default 签到) from BENCH_MEMBERS (default 100000) members over
- * BENCH_CONNECTIONS (default 50) connections, each with a fresh MsgId — then idle again for
- * BENCH_SETTLE_SECONDS (default 20). Growth = the RSS after the load and its settling minus the
- * idle RSS before it; the peak is reported beside it. Linux only (/proc).
+ * its RSS (/proc/<pid>/status) once a second: idle for BENCH_IDLE_SECONDS (default 20), then under
+ * BENCH_SECONDS (default 60) of load — safe-mode pushes of BENCH_TEXT (default 签到) from
+ * BENCH_MEMBERS (default 100000) members over BENCH_CONNECTIONS (default 50) connections, each with
+ * a fresh MsgId — then idle again for BENCH_SETTLE_SECONDS (default 20).
+ *
+ * What is measured: growth is the memory the load left *retained*. At the end of the idle phase
+ * (before the pushes are prepared and the load starts) and again at the end of the settling, the
+ * bench has the server force full garbage collections (SIGUSR2 to the server, handled by
+ * bench/memory-probe.mjs: V8's gc() twice, without --expose-gc on node's command line), waits
+ * BENCH_GC_WAIT_SECONDS (default 2) for V8's sweeping and unmapping to finish, and samples the RSS:
+ * growth = settled RSS after the forced GC − idle RSS after the forced GC. Without it, garbage the
+ * load left that no major GC has collected yet (V8 runs one when the old generation reaches its
+ * limit, not when the load stops) counts as growth, and one run differs from the next by whether a
+ * major GC happened to run. The un-collected figures are reported beside it: the idle RSS (the
+ * idle target's figure: what a server sitting idle holds) and the settled RSS before the forced
+ * GC, and their difference as "growth before GC"; the peak under load too. Linux only (/proc).
+ *
  * Where the RSS went: bench/memory-probe.mjs, loaded into the server, records process.memoryUsage()
- * and V8's heap spaces each second, and the bench splits idle, end-of-load and settled RSS into the
- * V8 young generation, old generation, other heap spaces, external memory (Buffers) and the rest
- * (native: code, stacks, malloc — pg sockets, OpenSSL, libuv). To compare runtime settings,
- * BENCH_START replaces `npm start` with a shell command run in the repository, e.g.
+ * and V8's heap spaces each second (and just after each forced GC), and the bench splits the idle,
+ * end-of-load and settled samples, before and after the forced GCs, into the V8 young generation,
+ * old generation, other heap spaces, external memory (Buffers) and the rest (native: code, stacks,
+ * malloc — pg sockets, OpenSSL, libuv). To compare runtime settings, BENCH_START replaces
+ * `npm start` with a shell command run in the repository, e.g.
  * `BENCH_START='exec node src/start.mjs'` (the script without its node flags) or
- * `BENCH_START='MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=4 src/start.mjs'`.
+ * `BENCH_START='MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=4 src/start.mjs'` (it must keep
+ * NODE_OPTIONS, which loads the probe).
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
@@ -31,6 +45,7 @@ import { SAFE_ACCOUNT } from '../test/server.js'
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 20)
 const seconds = Number(process.env.BENCH_SECONDS ?? 60)
 const settleSeconds = Number(process.env.BENCH_SETTLE_SECONDS ?? 20)
+const gcWaitSeconds = Number(process.env.BENCH_GC_WAIT_SECONDS ?? 2)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const members = Number(process.env.BENCH_MEMBERS ?? 100_000)
 const content = process.env.BENCH_TEXT ?? '签到'
@@ -49,10 +64,18 @@ function rss(pid: number): number {
 const load = () => loadavg().map((x) => x.toFixed(1))
 
 /** The server's latest memory sample (bench/memory-probe.mjs), in bytes. */
-type Probe = NodeJS.MemoryUsage & { spaces: Record<string, number> }
+type Probe = NodeJS.MemoryUsage & { spaces: Record<string, number>; gc?: number; gcMs?: number }
+function probes(file: string): Probe[] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Probe)
+}
 function probe(file: string): Probe {
-  const lines = readFileSync(file, 'utf8').trim().split('\n')
-  return JSON.parse(lines.at(-1)!) as Probe
+  const last = probes(file).at(-1)
+  if (!last) throw new Error(`no memory sample in ${file}: is bench/memory-probe.mjs loaded?`)
+  return last
 }
 /** RSS split by where it lives, in MB. */
 function breakdown(p: Probe): [string, number][] {
@@ -132,11 +155,33 @@ try {
       into.push(rss(pid))
     }
   }
+  /**
+   * Has the server force full garbage collections (SIGUSR2 → bench/memory-probe.mjs), waits for
+   * the probe's line saying they are done, then gcWaitSeconds for V8's concurrent sweeping to
+   * unmap what they freed; the RSS and the probe's latest sample after that.
+   */
+  let forced = 0
+  const forceGc = async () => {
+    probe(probeFile) // the probe is there to catch the signal, whose default action is to exit
+    forced++
+    process.kill(pid, 'SIGUSR2')
+    let done: Probe | undefined
+    for (const started = Date.now(); !done; await sleep(50)) {
+      done = probes(probeFile).find((p) => p.gc === forced)
+      if (!done && Date.now() - started > 30_000) throw new Error('no forced GC within 30 s')
+    }
+    await sleep(gcWaitSeconds * 1000)
+    return { rss: rss(pid), probe: probe(probeFile), ms: done.gcMs! }
+  }
+
   const idle: number[] = []
   await sample(idleSeconds, idle)
   const idleRss = idle.at(-1)!
   const idleProbe = probe(probeFile)
-  console.log(`idle: ${mb(idleRss).toFixed(1)} MB RSS (min ${mb(Math.min(...idle)).toFixed(1)})`)
+  const idleGc = await forceGc()
+  console.log(
+    `idle: ${mb(idleRss).toFixed(1)} MB RSS (min ${mb(Math.min(...idle)).toFixed(1)}); after a forced full GC (${idleGc.ms.toFixed(0)} ms) ${mb(idleGc.rss).toFixed(1)} MB`,
+  )
 
   // The pushes, prepared before the clock starts (as bench/webhook.ts does); a run faster than
   // this many pushes repeats them, and a repeat is answered as a WeChat retry.
@@ -188,22 +233,37 @@ try {
   await sample(settleSeconds, settled)
   const after = settled.at(-1)!
   const afterProbe = probe(probeFile)
+  const afterGc = await forceGc()
+  console.log(`settled: forced full GC in ${afterGc.ms.toFixed(0)} ms`)
   const peak = Math.max(...during, endRss)
   const bad = result.non2xx + result.errors + result.timeouts
   console.log(
     `load: ${result.requests.total} pushes in ${seconds} s (${result.requests.average.toFixed(0)} req/s, p99 ${result.latency.p99} ms, non-2xx/errors ${bad}${i > pushes.length ? `, ${i - pushes.length} repeated` : ''})`,
   )
   console.log(
-    `\n| RSS, MB | value |\n|---|---:|\n| idle (after ${idleSeconds} s) | ${mb(idleRss).toFixed(1)} |\n| just before the load | ${mb(before).toFixed(1)} |\n| peak during ${seconds} s of load | ${mb(peak).toFixed(1)} |\n| at the end of the load | ${mb(endRss).toFixed(1)} |\n| ${settleSeconds} s after the load | ${mb(after).toFixed(1)} |\n| growth (after − idle) | ${mb(after - idleRss).toFixed(1)} |`,
+    [
+      '',
+      '| RSS, MB | value |',
+      '|---|---:|',
+      `| idle (after ${idleSeconds} s) | ${mb(idleRss).toFixed(1)} |`,
+      `| idle, ${gcWaitSeconds} s after a forced full GC | ${mb(idleGc.rss).toFixed(1)} |`,
+      `| just before the load | ${mb(before).toFixed(1)} |`,
+      `| peak during ${seconds} s of load | ${mb(peak).toFixed(1)} |`,
+      `| at the end of the load | ${mb(endRss).toFixed(1)} |`,
+      `| ${settleSeconds} s after the load | ${mb(after).toFixed(1)} |`,
+      `| ${settleSeconds} s after the load, ${gcWaitSeconds} s after a forced full GC | ${mb(afterGc.rss).toFixed(1)} |`,
+      `| **growth (after a forced full GC)** | **${mb(afterGc.rss - idleGc.rss).toFixed(1)}** |`,
+      `| growth before GC (${settleSeconds} s after − idle) | ${mb(after - idleRss).toFixed(1)} |`,
+    ].join('\n'),
   )
-  const rows = [breakdown(idleProbe), breakdown(endProbe), breakdown(afterProbe)]
+  const rows = [idleProbe, idleGc.probe, endProbe, afterProbe, afterGc.probe].map(breakdown)
   console.log(
-    `\n| MB (process.memoryUsage, V8 heap spaces) | idle | end of load | ${settleSeconds} s after | growth |\n|---|---:|---:|---:|---:|`,
+    `\n| MB (process.memoryUsage, V8 heap spaces) | idle | idle, GC | end of load | ${settleSeconds} s after | ${settleSeconds} s after, GC | growth after GC | growth before GC |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
   )
   for (const [i, [name]] of rows[0]!.entries()) {
-    const [a, b, c] = rows.map((r) => r[i]![1])
+    const [idleMb, idleGcMb, endMb, afterMb, afterGcMb] = rows.map((r) => r[i]![1])
     console.log(
-      `| ${name} | ${a!.toFixed(1)} | ${b!.toFixed(1)} | ${c!.toFixed(1)} | ${(c! - a!).toFixed(1)} |`,
+      `| ${name} | ${[idleMb, idleGcMb, endMb, afterMb, afterGcMb, afterGcMb! - idleGcMb!, afterMb! - idleMb!].map((x) => x!.toFixed(1)).join(' | ')} |`,
     )
   }
 } finally {
