@@ -872,4 +872,100 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
         .transaction()
         .execute((trx) => setJourneyStatus(trx, { appid: a, id, status: 'paused', now: t1 }))
   })
+  it("decides day 0's window per member alike whether it goes out as members start or with the other steps (capped): refusals and counts of another window, an invalid openid", async () => {
+    const { db } = get()
+    const outcomes = async (appid: string, capped: boolean) => {
+      const t0 = base()
+      const j = await journey(appid, 'welcome', t0)
+      if (capped) {
+        // with the cap, day 0 is sent with the other steps (sendStep), not as members start
+        const steps = JSON.parse(j.steps) as JourneyStep[]
+        steps[0] = { ...steps[0]!, cap: true }
+        await db
+          .updateTable('journeys')
+          .set({ steps: JSON.stringify(steps) })
+          .where('id', '=', j.id)
+          .execute()
+      }
+      const t1 = new Date(t0.getTime() + HOUR)
+      const wrote = new Date(t1.getTime() - HOUR)
+      const kinds = [
+        'writer',
+        'invalid', // WeChat said 40003 (channel any)
+        'eventRefused', // a follow's minute refused: the message window is another window
+        'oldRefusal', // a refusal of a message window before their last message
+        'eventCounted', // an event's minute counted after their message: the five are used
+        'oldCount', // all five counted in a window before their last message
+        'countLeft', // four of the five counted
+      ] as const
+      const rows = await members(appid, kinds.length, {
+        subscribed_at: t1,
+        first_seen_at: t1,
+        last_inbound_at: wrote,
+      })
+      const who = Object.fromEntries(kinds.map((k, i) => [k, rows[i]!])) as Record<
+        (typeof kinds)[number],
+        { id: number; openid: string }
+      >
+      const refusal = (openid: string, channel: 'custom' | 'any', scope: string, at: Date | null) =>
+        ({
+          appid,
+          openid,
+          channel,
+          scope,
+          errcode: channel === 'any' ? 40003 : 45015,
+          recorded_at: t1,
+          window_opened_at: at,
+        }) as const
+      await db
+        .insertInto('member_reachability')
+        .values([
+          refusal(who.invalid.openid, 'any', '', null),
+          refusal(who.eventRefused.openid, 'custom', 'event', new Date(wrote.getTime() + 1000)),
+          refusal(who.oldRefusal.openid, 'custom', 'message', new Date(wrote.getTime() - DAY)),
+        ])
+        .execute()
+      const count = (openid: string, at: Date, sent: number, quota: number) => ({
+        appid,
+        openid,
+        window_opened_at: at,
+        sent,
+        quota,
+        kind: quota === 3 ? ('event' as const) : ('message' as const),
+      })
+      await db
+        .insertInto('cs_window_sends')
+        .values([
+          count(who.eventCounted.openid, new Date(wrote.getTime() + 1000), 1, 3),
+          count(who.oldCount.openid, new Date(wrote.getTime() - DAY), 5, 5),
+          count(who.countLeft.openid, wrote, 4, 5),
+        ])
+        .execute()
+      await recompute(appid, t1)
+      await run(t1)
+      const sent = await db
+        .selectFrom('journey_sends as s')
+        .innerJoin('journey_enrollments as e', 'e.id', 's.enrollment_id')
+        .select(['e.member_id', 's.outcome'])
+        .where('s.journey_id', '=', j.id)
+        .where('s.step', '=', 0)
+        .execute()
+      await db
+        .transaction()
+        .execute((trx) => setJourneyStatus(trx, { appid, id: j.id, status: 'paused', now: t1 }))
+      const byId = new Map(sent.map((r) => [r.member_id, r.outcome]))
+      return Object.fromEntries(kinds.map((k) => [k, byId.get(who[k].id)]))
+    }
+    const expected = {
+      writer: 'enqueued',
+      invalid: 'unreachable',
+      eventRefused: 'enqueued',
+      oldRefusal: 'enqueued',
+      eventCounted: 'unreachable',
+      oldCount: 'enqueued',
+      countLeft: 'enqueued',
+    }
+    expect(await outcomes(account(), false)).toEqual(expected)
+    expect(await outcomes(account(), true)).toEqual(expected)
+  })
 })
