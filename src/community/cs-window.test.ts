@@ -25,7 +25,7 @@ const member = fc.record({
   // null: a row from before windows were recorded)
   messageRefusal: fc.option(relative, { nil: undefined }),
   eventRefusal: fc.option(relative, { nil: undefined }),
-  invalid: fc.boolean(), // 40003: channel any
+  invalid: fc.boolean(), // a 40003 row (channel any), scoped to the message window
   sends: fc.option(
     fc.record({
       opened: fc.constantFrom(-HOUR, -1, 0, 1, HOUR),
@@ -38,7 +38,7 @@ const member = fc.record({
 })
 type Member = typeof member extends fc.Arbitrary<infer T> ? T : never
 
-/** The rule, read from the brief: what the SQL must answer. */
+/** The rule as cs-window.ts documents it (`messageWindowOpen`): what the SQL must answer. */
 function expected(m: Member): boolean {
   if (m.lastAgo === null || m.lastAgo >= MESSAGE_WINDOW.ms) return false
   if (m.messageRefusal != null && m.messageRefusal >= 0) return false
@@ -82,7 +82,8 @@ forEachDatabase('the 48-hour message window', (get, dbName) => {
             ...(m.eventRefusal === undefined
               ? []
               : [{ scope: 'event', channel: 'custom' as const, opened: m.eventRefusal }]),
-            ...(m.invalid ? [{ scope: '', channel: 'any' as const, opened: null }] : []),
+            // another channel's row for the message window, at its start: not the window's refusal
+            ...(m.invalid ? [{ scope: 'message', channel: 'any' as const, opened: 0 }] : []),
           ].map((r) => ({
             appid,
             openid: openid(i),

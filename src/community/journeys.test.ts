@@ -872,7 +872,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
         .transaction()
         .execute((trx) => setJourneyStatus(trx, { appid: a, id, status: 'paused', now: t1 }))
   })
-  it("decides day 0's window per member alike whether it goes out as members start or with the other steps (capped): refusals and counts of another window, an invalid openid", async () => {
+  it("decides day 0's window per member alike whether it goes out as members start or with the other steps (capped): refusals and counts of this window and of others, an invalid openid", async () => {
     const { db } = get()
     const outcomes = async (appid: string, capped: boolean) => {
       const t0 = base()
@@ -897,6 +897,8 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
         'eventCounted', // an event's minute counted after their message: the five are used
         'oldCount', // all five counted in a window before their last message
         'countLeft', // four of the five counted
+        'refusedAtStart', // a refusal of the message window their last message opened
+        'fullQuota', // all five counted in the window their last message opened
       ] as const
       const rows = await members(appid, kinds.length, {
         subscribed_at: t1,
@@ -923,6 +925,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
           refusal(who.invalid.openid, 'any', '', null),
           refusal(who.eventRefused.openid, 'custom', 'event', new Date(wrote.getTime() + 1000)),
           refusal(who.oldRefusal.openid, 'custom', 'message', new Date(wrote.getTime() - DAY)),
+          refusal(who.refusedAtStart.openid, 'custom', 'message', wrote),
         ])
         .execute()
       const count = (openid: string, at: Date, sent: number, quota: number) => ({
@@ -939,6 +942,7 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
           count(who.eventCounted.openid, new Date(wrote.getTime() + 1000), 1, 3),
           count(who.oldCount.openid, new Date(wrote.getTime() - DAY), 5, 5),
           count(who.countLeft.openid, wrote, 4, 5),
+          count(who.fullQuota.openid, wrote, 5, 5),
         ])
         .execute()
       await recompute(appid, t1)
@@ -964,6 +968,8 @@ forEachDatabase('lifecycle journeys', (get, dbName) => {
       eventCounted: 'unreachable',
       oldCount: 'enqueued',
       countLeft: 'enqueued',
+      refusedAtStart: 'unreachable',
+      fullQuota: 'unreachable',
     }
     expect(await outcomes(account(), false)).toEqual(expected)
     expect(await outcomes(account(), true)).toEqual(expected)
