@@ -66,11 +66,17 @@ const load = () => loadavg().map((x) => x.toFixed(1))
 /** The server's latest memory sample (bench/memory-probe.mjs), in bytes. */
 type Probe = NodeJS.MemoryUsage & { spaces: Record<string, number>; gc?: number; gcMs?: number }
 function probes(file: string): Probe[] {
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Probe)
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  const out: Probe[] = []
+  for (const [i, line] of lines.entries()) {
+    try {
+      out.push(JSON.parse(line) as Probe)
+    } catch (error) {
+      // the server may be writing its last line as it is read: that one waits for the next read
+      if (i < lines.length - 1) throw error
+    }
+  }
+  return out
 }
 function probe(file: string): Probe {
   const last = probes(file).at(-1)
