@@ -49,58 +49,8 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
       .forUpdate()
       .executeTakeFirstOrThrow()
     const since = new Date(Math.min(mark.marked_at.getTime(), now.getTime()) - MARK_OVERLAP_MS)
-    const settled = settledBy(now)
-    const { rows } = await sql<{ n: number }>`
-      with moved as (
-        select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
-        where last_active_at > ${since}
-        union
-        select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
-        where last_purchased_at > ${since}
-      ), active as (
-        select id, openid, ${convertingActivity('moved', settled)} as active_at,
-          case when last_purchased_at <= ${settled}::timestamptz then last_purchased_at end
-            as purchased_at
-        from moved
-      ), converted as (
-        -- only a push that was sent, from when it was sent (one held, cancelled or failed reached
-        -- no one): its outbox item by its key (appid, source, openid)
-        update campaign_recipients r
-        set converted_at = least(
-          case when a.active_at > o.sent_at then a.active_at end,
-          case when a.purchased_at > o.sent_at then a.purchased_at end)
-        from active a, campaigns c, push_outbox o
-        where r.member_id = a.id and c.id = r.campaign_id
-          and r.outcome = 'enqueued' and r.converted_at is null
-          and r.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
-          and o.appid = c.appid and o.source = r.outbox_source and o.openid = a.openid
-          and o.status = 'sent'
-          and o.sent_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
-          and (a.active_at > o.sent_at or a.purchased_at > o.sent_at)
-        returning 1
-      )
-      select count(*)::int as n from converted`.execute(trx)
-    // Redemptions since the mark, joined to their member's open recipients (partial index).
-    await sql`
-      update campaign_recipients r set redeemed_at = x.at
-      from (
-        select o.campaign_id, o.slot, o.member_id, min(d.created_at) as at
-        from redemptions d
-        join campaign_recipients o on o.member_id = d.member_id and o.outcome = 'enqueued'
-          and o.redeemed_at is null and o.enqueued_at < d.created_at
-          and o.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
-        join campaigns c on c.id = o.campaign_id
-        join members m on m.id = o.member_id
-        -- as conversions: only after a push that was sent
-        join push_outbox p on p.appid = c.appid and p.source = o.outbox_source
-          and p.openid = m.openid and p.status = 'sent' and p.sent_at < d.created_at
-        where d.created_at > ${since}
-          and d.created_at <= p.sent_at + make_interval(days => c.conversion_days)
-        group by o.campaign_id, o.slot, o.member_id
-      ) x
-      where r.campaign_id = x.campaign_id and r.slot = x.slot and r.member_id = x.member_id`.execute(
-      trx,
-    )
+    const { rows } = await conversionsStatement(since, now).execute(trx)
+    await redemptionsStatement(since, now).execute(trx)
     await trx
       .updateTable('campaign_watermarks')
       .set({ marked_at: now })
@@ -108,6 +58,85 @@ export async function markConversions(db: Kysely<Database>, now: Date): Promise<
       .execute()
     return rows[0]!.n
   })
+}
+
+/**
+ * The conversions `markConversions` marks: recipients whose member was active or bought since
+ * `since`, after their push was sent and within the campaign's window (see there). Each outbox
+ * item is found by its whole key, whatever the planner's statistics (the test holds its plan to
+ * rows in proportion to the recipients on fresh, unanalyzed tables).
+ */
+export function conversionsStatement(since: Date, now: Date) {
+  const settled = settledBy(now)
+  return sql<{ n: number }>`
+    with moved as (
+      select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
+      where last_active_at > ${since}
+      union
+      select id, openid, last_active_at, last_purchased_at, marketing_opted_out_at from members
+      where last_purchased_at > ${since}
+    ), active as (
+      select id, openid, ${convertingActivity('moved', settled)} as active_at,
+        case when last_purchased_at <= ${settled}::timestamptz then last_purchased_at end
+          as purchased_at
+      from moved
+    ), matched as (
+      -- only a push that was sent, from when it was sent (one held, cancelled or failed reached
+      -- no one): its outbox item by its whole key (appid, source, openid), one probe per
+      -- recipient — the limit keeps the planner from joining the items on their source alone,
+      -- which every item of a campaign run shares: planned without statistics (a fresh table on
+      -- PGlite, which has no autovacuum) that read recipients × items rows, 55 million for a
+      -- run to 7,448 members, for two minutes with the server stalled (bench/README.md,
+      -- session 30)
+      select r.campaign_id, r.slot, r.member_id, least(
+          case when a.active_at > o.sent_at then a.active_at end,
+          case when a.purchased_at > o.sent_at then a.purchased_at end) as at
+      from active a
+      join campaign_recipients r on r.member_id = a.id
+      join campaigns c on c.id = r.campaign_id
+      cross join lateral (
+        select o.sent_at from push_outbox o
+        where o.appid = c.appid and o.source = r.outbox_source and o.openid = a.openid
+          and o.status = 'sent'
+          and o.sent_at > ${now}::timestamptz - make_interval(days => c.conversion_days)
+        limit 1
+      ) o
+      where r.outcome = 'enqueued' and r.converted_at is null
+        and r.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
+        and (a.active_at > o.sent_at or a.purchased_at > o.sent_at)
+    ), converted as (
+      update campaign_recipients r set converted_at = m.at
+      from matched m
+      where r.campaign_id = m.campaign_id and r.slot = m.slot and r.member_id = m.member_id
+      returning 1
+    )
+    select count(*)::int as n from converted`
+}
+
+/** The redemptions since `since` `markConversions` marks: each member's first after a sent push. */
+export function redemptionsStatement(since: Date, now: Date) {
+  return sql`
+    update campaign_recipients r set redeemed_at = x.at
+    from (
+      select o.campaign_id, o.slot, o.member_id, min(d.created_at) as at
+      from redemptions d
+      join campaign_recipients o on o.member_id = d.member_id and o.outcome = 'enqueued'
+        and o.redeemed_at is null and o.enqueued_at < d.created_at
+        and o.enqueued_at > ${now}::timestamptz - make_interval(days => ${MAX_CONVERSION_DAYS})
+      join campaigns c on c.id = o.campaign_id
+      join members m on m.id = o.member_id
+      -- as conversions: only after a push that was sent, found by its whole key
+      cross join lateral (
+        select p.sent_at from push_outbox p
+        where p.appid = c.appid and p.source = o.outbox_source and p.openid = m.openid
+          and p.status = 'sent' and p.sent_at < d.created_at
+        limit 1
+      ) p
+      where d.created_at > ${since}
+        and d.created_at <= p.sent_at + make_interval(days => c.conversion_days)
+      group by o.campaign_id, o.slot, o.member_id
+    ) x
+    where r.campaign_id = x.campaign_id and r.slot = x.slot and r.member_id = x.member_id`
 }
 
 /** Two-proportion z-test: is rate A different from rate B? (two-sided, normal approximation) */

@@ -1,0 +1,156 @@
+/**
+ * The minute's conversion marking on tables the planner knows nothing about — a campaign's first
+ * run on PGlite, which has no autovacuum, or any table not analyzed yet. Every outbox item of a
+ * run shares its `source`: joined on it alone, a run to N members reads N × N rows (a soak test
+ * on PGlite: 55 million rows for 7,448 recipients, two minutes with the server's one thread
+ * stalled). Counted, not timed: `EXPLAIN ANALYZE` of the statements `markConversions` runs, rolled
+ * back, and no plan node may produce more rows than a few per recipient.
+ */
+import { type RawBuilder, sql } from 'kysely'
+import { expect, it } from 'vitest'
+import { forEachDatabase } from '../../test/databases.js'
+import { conversionsStatement, markConversions, redemptionsStatement } from './campaign-report.js'
+
+/** Recipients of the one campaign run (enough for N × N to stand far above any linear plan). */
+const N = 1_200
+
+type PlanNode = { 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] }
+
+/** The most rows any node of the plan produced (over all its loops). */
+function mostRows(node: PlanNode): number {
+  return Math.max(
+    node['Actual Rows'] * node['Actual Loops'],
+    ...(node.Plans ?? []).map((child) => mostRows(child)),
+  )
+}
+
+forEachDatabase('conversion marking without planner statistics', (get, dbName) => {
+  it('reads rows in proportion to the recipients, not recipients × items of the run', async () => {
+    const { db } = get()
+    const appid = `wxconvplan${dbName.padEnd(8, '0')}`
+    const sent = new Date('2026-12-06T01:00:00Z')
+    const active = new Date('2026-12-06T01:05:00Z')
+    const now = new Date('2026-12-06T01:10:00Z')
+    const { id: campaignId } = await db
+      .insertInto('campaigns')
+      .values({
+        appid,
+        name: 'plan',
+        status: 'running',
+        audience: '{}',
+        variants: '[]',
+        schedule_cron: null,
+        run_at: sent,
+        created_at: sent,
+        updated_at: sent,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    const source = `campaign:${campaignId}:${sent.toISOString()}`
+    const members = await db
+      .insertInto('members')
+      .values(
+        Array.from({ length: N }, (_, i) => ({
+          appid,
+          openid: `o_conv_${i}`,
+          subscribed: true,
+          first_seen_at: sent,
+          last_active_at: active,
+        })),
+      )
+      .returning(['id', 'openid'])
+      .execute()
+    await db
+      .insertInto('campaign_recipients')
+      .values(
+        members.map((m) => ({
+          campaign_id: Number(campaignId),
+          slot: sent,
+          member_id: m.id,
+          variant: 'a',
+          outcome: 'enqueued' as const,
+          outbox_source: source,
+          enqueued_at: sent,
+        })),
+      )
+      .execute()
+    await db
+      .insertInto('push_outbox')
+      .values(
+        members.map((m) => ({
+          appid,
+          source,
+          openid: m.openid,
+          kind: 'template' as const,
+          payload: '{}',
+          status: 'sent' as const,
+          next_attempt_at: sent,
+          created_at: sent,
+          sent_at: sent,
+        })),
+      )
+      .execute()
+    // Half of them redeemed a reward after the push.
+    const { id: rewardId } = await db
+      .insertInto('rewards')
+      .values({
+        appid,
+        code: 1,
+        name: 'plan',
+        cost: 1,
+        stock: null,
+        per_member_limit: null,
+        created_at: sent,
+        cashback_fen: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await db
+      .insertInto('redemptions')
+      .values(
+        members
+          .filter((_, i) => i % 2 === 0)
+          .map((m, i) => ({
+            appid,
+            member_id: m.id,
+            reward_id: Number(rewardId),
+            cost: 1,
+            code: `R${i}`,
+            status: 'issued' as const,
+            created_at: active,
+            cancelled_at: null,
+            request_key: null,
+          })),
+      )
+      .execute()
+
+    const since = new Date(sent.getTime() - 60_000)
+    const plan = async (statement: RawBuilder<unknown>) => {
+      let found: PlanNode | undefined
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          const { rows } = await sql<{
+            'QUERY PLAN': { Plan: PlanNode }[]
+          }>`explain (analyze, format json) ${statement}`.execute(trx)
+          found = rows[0]!['QUERY PLAN'][0]!.Plan
+          throw new Error('rolled back')
+        })
+        .catch((e: Error) => {
+          if (e.message !== 'rolled back') throw e
+        })
+      return found!
+    }
+    expect(mostRows(await plan(conversionsStatement(since, now)))).toBeLessThanOrEqual(5 * N)
+    expect(mostRows(await plan(redemptionsStatement(since, now)))).toBeLessThanOrEqual(5 * N)
+    // …and the marking itself converts every recipient, and marks the redemptions.
+    expect(await markConversions(db, now)).toBe(N)
+    const { n } = await db
+      .selectFrom('campaign_recipients')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('campaign_id', '=', Number(campaignId))
+      .where('redeemed_at', 'is not', null)
+      .executeTakeFirstOrThrow()
+    expect(Number(n)).toBe(N / 2)
+  })
+})
