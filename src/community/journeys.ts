@@ -30,7 +30,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Translate } from '../bot/i18n.js'
 import type { Budget } from '../budget.js'
-import { inParallel, keyedJoins } from '../db/keyed-joins.js'
+import { inParallel, keyedJoins, noJit } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { afterQuietHours, type CampaignSettings, capBoundary, capTime } from './campaigns.js'
 import { messageWindowOpen } from './cs-window.js'
@@ -150,6 +150,12 @@ async function followTransitions(db: Kysely<Database>, j: JourneyRow, o: Journey
     await sql`select pg_advisory_xact_lock_shared(hashtext('quanzi:recompute-segments'))`.execute(
       trx,
     )
+    // When a whole segment starts at once (1,000,000 members entering `new`), the start statement
+    // below spent ≈ 1 s compiling it (JIT) and sorted its enrollments on disk at the default
+    // work_mem (bench/README.md → Lifecycle journeys, session 30). A run starts its journeys one
+    // after another, so one such statement runs at a time, as a segment recompute does.
+    await noJit(trx)
+    await sql`set local work_mem = '64MB'`.execute(trx)
     const { enrolled_through: through, status } = await trx
       .selectFrom('journeys')
       .select(['enrolled_through', 'status'])
