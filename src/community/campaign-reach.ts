@@ -22,6 +22,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import { recipientsWithKeys } from './campaign-report.js'
 
 /** Distinct members of a variant (or of the whole campaign: `variant` null). */
 export interface MemberReach {
@@ -60,29 +61,7 @@ export async function campaignReach(
   db: Kysely<Database>,
   campaignId: number,
 ): Promise<CampaignReach> {
-  const { rows } = await sql<{
-    variant: string | null
-    whole: boolean
-    audience: number
-    enqueued: number
-    sent: number
-    converted: number
-    runs: number
-  }>`
-    select r.variant, grouping(r.variant) = 1 as whole,
-      count(distinct r.member_id)::int as audience,
-      (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int as enqueued,
-      (count(distinct r.member_id) filter (where o.status = 'sent'))::int as sent,
-      (count(distinct r.member_id) filter (where r.converted_at is not null))::int as converted,
-      count(distinct r.slot)::int as runs
-    from campaign_recipients r
-    join campaigns c on c.id = r.campaign_id
-    join members m on m.id = r.member_id
-    left join push_outbox o
-      on o.appid = c.appid and o.source = r.outbox_source and o.openid = m.openid
-    where r.campaign_id = ${campaignId}
-    group by grouping sets ((r.variant), ())
-    order by whole, r.variant`.execute(db)
+  const { rows } = await campaignReachStatement(campaignId).execute(db)
   const { rows: pruned } = await sql<{ n: number }>`
     select count(distinct slot)::int as n from campaign_rollups
     where campaign_id = ${campaignId}`.execute(db)
@@ -101,6 +80,30 @@ export async function campaignReach(
     runs: whole?.runs ?? 0,
     prunedRuns: pruned[0]?.n ?? 0,
   }
+}
+
+/** The distinct members {@link campaignReach} counts (exported for its plan test). */
+export function campaignReachStatement(campaignId: number) {
+  return sql<{
+    variant: string | null
+    whole: boolean
+    audience: number
+    enqueued: number
+    sent: number
+    converted: number
+    runs: number
+  }>`
+    select r.variant, grouping(r.variant) = 1 as whole,
+      count(distinct r.member_id)::int as audience,
+      (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int as enqueued,
+      (count(distinct r.member_id) filter (where o.status = 'sent'))::int as sent,
+      (count(distinct r.member_id) filter (where r.converted_at is not null))::int as converted,
+      count(distinct r.slot)::int as runs
+    from (${recipientsWithKeys(campaignId)}) r
+    left join push_outbox o
+      on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
+    group by grouping sets ((r.variant), ())
+    order by whole, r.variant`
 }
 
 /** Kept recipients up to which a report counts reach on the spot (≈ 50 ms at 2.5 s per 1M). */

@@ -285,7 +285,13 @@ export function variantReport(rows: VariantCounts[]) {
  * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
  */
 export async function campaignReport(db: Kysely<Database>, campaignId: number) {
-  const { rows } = await sql<VariantCounts>`
+  const { rows } = await campaignReportStatement(campaignId).execute(db)
+  return variantReport(rows)
+}
+
+/** The counts {@link campaignReport} reports, per variant (exported for its plan test). */
+export function campaignReportStatement(campaignId: number) {
+  return sql<VariantCounts>`
     select variant, sum(audience)::int as audience, sum(enqueued)::int as enqueued,
       sum(capped)::int as capped, sum(opted_out)::int as opted_out,
       sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
@@ -305,14 +311,11 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
         count(*) filter (where r.clicked_at is not null) as clicked,
         count(*) filter (where r.converted_at is not null) as converted,
         count(*) filter (where r.redeemed_at is not null) as redeemed
-      from campaign_recipients r
-      join campaigns c on c.id = r.campaign_id
-      join members m on m.id = r.member_id
+      from (${recipientsWithKeys(campaignId)}) r
       left join push_outbox o
-        on o.appid = c.appid and o.source = r.outbox_source and o.openid = m.openid
+        on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
       -- a receipt that raced the send's result write is only in push_receipts
       left join push_receipts rc on rc.appid = o.appid and rc.msgid = o.wechat_msgid
-      where r.campaign_id = ${campaignId}
       group by r.variant
       union all
       -- recipients already pruned (campaign-retention.ts), counted the same way
@@ -322,6 +325,22 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
       where campaign_id = ${campaignId}
     ) x
     group by variant
-    order by variant`.execute(db)
-  return variantReport(rows)
+    order by variant`
+}
+
+/**
+ * A campaign's recipients with their outbox item's key (the account, and the member's openid
+ * beside the run's `outbox_source`), to be joined to `push_outbox` on all three. Every item of a
+ * run shares its source: planned without statistics (a fresh table on PGlite, which has no
+ * autovacuum), a join that could reach the items on the source alone read recipients × items rows
+ * — 5 s per view of a report of ≈ 8,000 recipients on PGlite, the server's one thread stalled
+ * meanwhile (bench/README.md, session 30). `offset 0` keeps this subquery whole, so the items
+ * are joined by their whole key: hashed or probed, rows in proportion to the recipients.
+ */
+export function recipientsWithKeys(campaignId: number) {
+  return sql`select r.*, c.appid, m.openid from campaign_recipients r
+      join campaigns c on c.id = r.campaign_id
+      join members m on m.id = r.member_id
+      where r.campaign_id = ${campaignId}
+      offset 0`
 }
