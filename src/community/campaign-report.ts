@@ -333,7 +333,7 @@ export function campaignReportStatement(campaignId: number) {
  * beside the run's `outbox_source`), to be joined to `push_outbox` on all three. Every item of a
  * run shares its source: planned without statistics (a fresh table on PGlite, which has no
  * autovacuum), a join that could reach the items on the source alone read recipients × items rows
- * — 5 s per view of a report of ≈ 8,000 recipients on PGlite, the server's one thread stalled
+ * — up to 5 s per view of a running campaign's report on PGlite, the server's one thread stalled
  * meanwhile (bench/README.md, session 30). `offset 0` keeps this subquery whole, so the items
  * are joined by their whole key: hashed or probed, rows in proportion to the recipients.
  */
