@@ -34,3 +34,28 @@ export async function startShopServer(
     },
   }
 }
+
+/** A flash sale of its own with `stock` units on the safe account; returns a reader of its stock. */
+export async function flashSale(db: Kysely<Database>, sku: string, stock: number) {
+  await db
+    .insertInto('products')
+    .values({
+      appid: SAFE_ACCOUNT.appid,
+      sku,
+      kind: 'flash_sale',
+      name: sku,
+      price_fen: 990,
+      stock,
+      per_member_limit: null,
+      created_at: new Date(),
+    })
+    .execute()
+  return async () =>
+    (
+      await db
+        .selectFrom('products')
+        .select('stock')
+        .where('sku', '=', sku)
+        .executeTakeFirstOrThrow()
+    ).stock
+}

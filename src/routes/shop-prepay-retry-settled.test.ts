@@ -11,8 +11,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { SAFE_ACCOUNT } from '../../test/server.js'
-import { startShopServer } from '../../test/shop-server.js'
+import { flashSale, startShopServer } from '../../test/shop-server.js'
 import { silentLogger } from '../logger.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { runShopMaintenance } from '../shop/maintenance.js'
@@ -76,30 +75,6 @@ forEachDatabase('a refused prepay retry whose order was settled meanwhile', (get
     query: server.pay.calls(`/v3/pay/transactions/out-trade-no/${no}`),
     close: server.pay.calls(`/v3/pay/transactions/out-trade-no/${no}/close`),
   })
-  /** A flash sale of its own with `stock` units; its stock now. */
-  const flashSale = async (sku: string, stock: number) => {
-    await get()
-      .db.insertInto('products')
-      .values({
-        appid: SAFE_ACCOUNT.appid,
-        sku,
-        kind: 'flash_sale',
-        name: sku,
-        price_fen: 990,
-        stock,
-        per_member_limit: null,
-        created_at: new Date(),
-      })
-      .execute()
-    return async () =>
-      (
-        await get()
-          .db.selectFrom('products')
-          .select('stock')
-          .where('sku', '=', sku)
-          .executeTakeFirstOrThrow()
-      ).stock
-  }
   const orderRow = (no: string) =>
     get()
       .db.selectFrom('orders')
@@ -116,7 +91,7 @@ forEachDatabase('a refused prepay retry whose order was settled meanwhile', (get
       .executeTakeFirstOrThrow()
 
   it('answers 409 ORDER_EXPIRED to a refused retry whose order its expiry closed meanwhile, its unit back once, no prepay after the refusal', async () => {
-    const stock = await flashSale('settled-closed', 1)
+    const stock = await flashSale(get().db, 'settled-closed', 1)
     const token = await login()
     const first = await buy(token, { sku: 'settled-closed', clientKey: 'settled-closed-1' })
     expect(first.status).toBe(201)
@@ -187,7 +162,7 @@ forEachDatabase('a refused prepay retry whose order was settled meanwhile', (get
   })
 
   it('answers 200 with the paid order to a refused retry whose payment was applied meanwhile, without asking WeChat Pay', async () => {
-    const stock = await flashSale('settled-paid', 5)
+    const stock = await flashSale(get().db, 'settled-paid', 5)
     const token = await login()
     const first = await buy(token, { sku: 'settled-paid', clientKey: 'settled-paid-1' })
     expect(first.status).toBe(201)

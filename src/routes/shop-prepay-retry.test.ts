@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer } from '../../test/server.js'
+import { flashSale } from '../../test/shop-server.js'
 import { silentLogger } from '../logger.js'
 import type { SandboxPay } from '../sandbox/pay-server.js'
 import { startSandboxShop } from '../sandbox/sandbox-shop.js'
@@ -71,30 +72,6 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   }
   const buy = (token: string, body: Record<string, unknown>) => api('/orders', token, body)
   const jsapiCalls = () => pay.calls('/v3/pay/transactions/jsapi')
-  /** A flash sale of its own with `stock` units; its stock now. */
-  const flashSale = async (sku: string, stock: number) => {
-    await get()
-      .db.insertInto('products')
-      .values({
-        appid: SAFE_ACCOUNT.appid,
-        sku,
-        kind: 'flash_sale',
-        name: sku,
-        price_fen: 990,
-        stock,
-        per_member_limit: null,
-        created_at: new Date(),
-      })
-      .execute()
-    return async () =>
-      (
-        await get()
-          .db.selectFrom('products')
-          .select('stock')
-          .where('sku', '=', sku)
-          .executeTakeFirstOrThrow()
-      ).stock
-  }
   /** Runs `f` with the server's clock past every order's expiry (15 minutes). */
   const afterExpiry = async <T>(f: () => Promise<T>) => {
     offset.ms = 16 * 60_000
@@ -106,7 +83,7 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   }
 
   it('expires an order retried past its time_expire without a prepay: 409 ORDER_EXPIRED, its unit back', async () => {
-    const stock = await flashSale('retry-expired', 1)
+    const stock = await flashSale(get().db, 'retry-expired', 1)
     const token = await login()
     const first = await buy(token, { sku: 'retry-expired', clientKey: 'retry-expired-1' })
     expect(first.status).toBe(201)
@@ -136,7 +113,7 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   })
 
   it('never calls expired an order another request is asking WeChat Pay about: it may be paid', async () => {
-    await flashSale('retry-expired-asked', 1)
+    await flashSale(get().db, 'retry-expired-asked', 1)
     const token = await login()
     const first = await buy(token, { sku: 'retry-expired-asked', clientKey: 'retry-asked' })
     const no = first.json.order.outTradeNo as string
@@ -168,7 +145,7 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   })
 
   it('applies a payment found when a retry past time_expire asks WeChat Pay, without a prepay', async () => {
-    const stock = await flashSale('retry-expired-paid', 1)
+    const stock = await flashSale(get().db, 'retry-expired-paid', 1)
     const token = await login()
     const first = await buy(token, { sku: 'retry-expired-paid', clientKey: 'retry-paid-late' })
     const no = first.json.order.outTradeNo as string
@@ -184,7 +161,7 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   })
 
   it('answers a retry for an order WeChat Pay has paid (ORDER_PAID, notification lost) with the paid order', async () => {
-    const stock = await flashSale('retry-paid', 5)
+    const stock = await flashSale(get().db, 'retry-paid', 5)
     const token = await login()
     const first = await buy(token, { sku: 'retry-paid', clientKey: 'retry-paid-1' })
     expect(first.status).toBe(201)
@@ -207,7 +184,7 @@ forEachDatabase('retrying a prepay with the same clientKey', (get) => {
   })
 
   it('asks WeChat Pay about a refused retry’s order once per query interval, however often and at once it is retried', async () => {
-    await flashSale('retry-refused', 20)
+    await flashSale(get().db, 'retry-refused', 20)
     const token = await login()
     const first = await buy(token, { sku: 'retry-refused', clientKey: 'retry-refused-1' })
     expect(first.status).toBe(201)
