@@ -10,6 +10,7 @@ import { systemClock } from '../src/clock.js'
 import { databaseTokenStore } from '../src/community/token-store.js'
 import { loadConfig } from '../src/config.js'
 import { liveLockHolder } from '../src/db/data-dir-lock.js'
+import { databaseLogs } from '../src/db/database-logs.js'
 import { closeDatabase, openDatabase } from '../src/db/open-database.js'
 import { createLogger } from '../src/logger.js'
 import { startupFailure } from '../src/node-process.js'
@@ -48,7 +49,11 @@ try {
     console.log(JSON.stringify({ ...outcome, ranIn: `server pid ${holder.pid}` }, null, 2))
     process.exit(outcome.status === 'failed' ? 1 : 0)
   }
-  const database = await openDatabase({ ...config, role: 'job' })
+  const database = await openDatabase({
+    ...config,
+    role: 'job',
+    ...databaseLogs(logger, config.slowStatementMs),
+  })
   const shop =
     config.shop && config.accounts[0]
       ? await nodeShop(config.shop, {

@@ -480,6 +480,11 @@ describe('loadConfig', () => {
     expect(problems({ DATABASE_POOL_MAX: 'many' })).toEqual([
       'DATABASE_POOL_MAX: must be a whole number ≥ 4',
     ])
+    expect(loadConfig({}).slowStatementMs).toBe(1000)
+    expect(loadConfig({ DATABASE_SLOW_STATEMENT_MS: '0' }).slowStatementMs).toBe(0)
+    expect(problems({ DATABASE_SLOW_STATEMENT_MS: '1.5' })).toEqual([
+      'DATABASE_SLOW_STATEMENT_MS: must be a whole number ≥ 0',
+    ])
     expect(problems({ QUANZI_TIME_ZONE: 'Mars/Base' })).toEqual([
       'QUANZI_TIME_ZONE: must be an IANA time zone such as Asia/Shanghai',
     ])

@@ -59,6 +59,11 @@ export interface Config {
    * Workers nor PGlite.
    */
   poolMax: number
+  /**
+   * Statements slower than this many milliseconds are logged as warnings (0 = never); every
+   * statement's time goes to /metrics. Node only.
+   */
+  slowStatementMs: number
   dataDir: string
   /** Configured accounts, default first. Empty in sandbox mode until the entry adds the dev account. */
   accounts: AccountConfig[]
@@ -406,6 +411,7 @@ const envSchema = v.object({
   ),
   DATABASE_STATEMENT_CACHE: integer(0, 1000, DEFAULT_STATEMENT_CACHE),
   DATABASE_POOL_MAX: integer(MIN_POOL_MAX, 200, DEFAULT_POOL_MAX),
+  DATABASE_SLOW_STATEMENT_MS: integer(0, 3_600_000, 1_000),
   QUANZI_DATA_DIR: v.optional(v.pipe(v.string(), v.minLength(1)), './data'),
   WECHAT_APPID: v.optional(appid),
   WECHAT_TOKEN: v.optional(token),
@@ -937,6 +943,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL,
     statementCache: e.DATABASE_STATEMENT_CACHE,
     poolMax: e.DATABASE_POOL_MAX,
+    slowStatementMs: e.DATABASE_SLOW_STATEMENT_MS,
     dataDir: e.QUANZI_DATA_DIR,
     accounts,
     sandbox: accounts.length === 0,

@@ -32,6 +32,8 @@ export interface Metrics {
   }): void
   /** Points the expire-points job expired (counter `quanzi_points_expired_total`). */
   pointsExpired(points: number): void
+  /** One database statement's run time (src/db/statement-log.ts). */
+  statement(seconds: number): void
   /** The Prometheus text exposition, when this runtime keeps metrics. */
   render?(): Promise<{ contentType: string; body: string }>
 }
@@ -43,4 +45,5 @@ export const noopMetrics: Metrics = {
   sends() {},
   job() {},
   pointsExpired() {},
+  statement() {},
 }

@@ -61,6 +61,12 @@ export function nodeMetrics(sources: {
     help: 'Points expired by the expire-points job in this process (ledger entries points_expiry)',
     registers,
   })
+  const statements = new Histogram({
+    name: 'quanzi_db_statement_duration_seconds',
+    help: 'Database statement run time (on PGlite a statement holds the whole server meanwhile)',
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30],
+    registers,
+  })
   const jobSeconds = new Histogram({
     name: 'quanzi_job_duration_seconds',
     help: 'Job run time',
@@ -167,6 +173,9 @@ export function nodeMetrics(sources: {
     },
     pointsExpired(points) {
       if (points > 0) pointsExpired.inc(points)
+    },
+    statement(seconds) {
+      statements.observe(seconds)
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() }

@@ -24,9 +24,11 @@ import { cachedOpsStatus } from './community/ops-status.js'
 import { startOutboxWorker } from './community/outbox-worker.js'
 import { databaseTokenStore } from './community/token-store.js'
 import { loadConfig } from './config.js'
+import { databaseLogs } from './db/database-logs.js'
 import { closeDatabase, openDatabase } from './db/open-database.js'
 import { poolCounts } from './db/postgres.js'
 import { createLogger, type Logger } from './logger.js'
+import { type Metrics, noopMetrics } from './metrics.js'
 import { nodeCrypto } from './node-crypto.js'
 import { nodeFetch } from './node-fetch.js'
 import { nodeMetrics } from './node-metrics.js'
@@ -51,6 +53,8 @@ async function main(logger: Logger): Promise<void> {
   logger.info('starting', { node: process.version, pid: process.pid })
   if (config.sandbox) config.accounts = [await loadSandboxAccount(config.dataDir)]
 
+  // Statements are timed from the first (the metrics exist once the database is open).
+  let metrics: Metrics = noopMetrics
   // The database opens (PGlite: ~1 s of WebAssembly) while the sandbox servers start.
   const [database, sandboxApi, sandboxShop] = await Promise.all([
     openDatabase({
@@ -58,6 +62,7 @@ async function main(logger: Logger): Promise<void> {
       role: 'server',
       templateDir: TEMPLATE_DIR,
       progress: (message, fields) => logger.info(message, fields),
+      ...databaseLogs(logger, config.slowStatementMs, () => metrics),
     }),
     // Sandbox mode: outbound calls go to the sandbox WeChat API on loopback, which logs what it got.
     config.sandbox
@@ -130,7 +135,7 @@ async function main(logger: Logger): Promise<void> {
     systemClock,
     jobs.map((j) => j.name),
   )
-  const metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
+  metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
   const jobDeps: JobDeps = {
     db,
     clock: systemClock,

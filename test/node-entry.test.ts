@@ -175,6 +175,7 @@ describe('npm start on the embedded database', () => {
       'quanzi_outbox_backlog',
       'quanzi_refunds',
       'quanzi_db_up',
+      'quanzi_db_statement_duration_seconds',
       'process_cpu_seconds_total',
       'nodejs_heap_size_used_bytes',
     ])
@@ -192,6 +193,10 @@ describe('npm start on the embedded database', () => {
       outcome: 'refused_unauthenticated',
     })
     expect(byName.get('quanzi_reply_duration_seconds')!.type).toBe('HISTOGRAM')
+    // Every statement is timed, the start-up's and the push's.
+    const statements = byName.get('quanzi_db_statement_duration_seconds')!
+    expect(statements.type).toBe('HISTOGRAM')
+    expect(Number((statements.metrics[0] as { count: string }).count)).toBeGreaterThan(0)
     // Query strings (signatures) never reach a label.
     expect(JSON.stringify(families)).not.toContain('signature=')
   })

@@ -5,7 +5,7 @@ import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type LogEvent, sql } from 'kysely'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import { type MigrationSummary, migrateToLatest } from './migrate.js'
 import { postgresDatabase } from './postgres.js'
@@ -48,6 +48,14 @@ export interface OpenDatabaseOptions {
   templateDir?: string
   /** Told what start-up is doing ("creating …", "migrations: …"). */
   progress?: (message: string, fields?: Record<string, unknown>) => void
+  /** Told of every statement Kysely runs, with its run time (statement-log.ts). */
+  onStatement?: (event: LogEvent) => void
+  /**
+   * PostgreSQL: told of an error on a connection no statement was using (the server closed it: a
+   * restart, a failover, a proxy's timeout). The pool has dropped it; the next statement opens
+   * another.
+   */
+  onIdleError?: (error: Error) => void
 }
 
 /**
@@ -64,6 +72,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
     const db = postgresDatabase(options.databaseUrl, {
       statementCache: options.statementCache,
       max: options.poolMax,
+      log: options.onStatement,
+      onIdleError: options.onIdleError,
     })
     try {
       await sql`select 1`.execute(db)
@@ -82,7 +92,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
   try {
     if (!existsSync(join(dir, 'PG_VERSION')))
       await createDataDir(dir, options.templateDir, progress)
-    const db = await pgliteDatabase(dir)
+    const db = await pgliteDatabase(dir, { log: options.onStatement })
     const started = performance.now()
     const migrations = await migrateToLatest(db)
     report(progress, migrations, started)
@@ -217,11 +227,11 @@ function unreachable(error: unknown, url: URL): DatabaseUnreachableError {
 
 /**
  * A Kysely instance on PGlite; `dataDir` undefined → in memory. `loadDataDir` starts it from a
- * tarball made by PGlite's `dumpDataDir` instead of initdb (the tests' template).
+ * tarball made by PGlite's `dumpDataDir` instead of initdb (the tests' template); `log` is Kysely's.
  */
 export async function pgliteDatabase(
   dataDir?: string,
-  options: { loadDataDir?: Blob } = {},
+  { log, ...options }: { loadDataDir?: Blob; log?: (event: LogEvent) => void } = {},
 ): Promise<Kysely<Database>> {
   const [{ PGlite }, { pgliteDialect }, { Kysely }] = await Promise.all([
     import('@electric-sql/pglite'),
@@ -234,7 +244,7 @@ export async function pgliteDatabase(
   ).quanziPgliteWasm?.catch(() => undefined)
   const pglite = new PGlite(dataDir, { ...options, pgliteWasmModule: precompiled })
   await pglite.waitReady
-  return new Kysely<Database>({ dialect: pgliteDialect(pglite) })
+  return new Kysely<Database>({ dialect: pgliteDialect(pglite), log })
 }
 
 /**

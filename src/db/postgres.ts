@@ -38,6 +38,11 @@ export interface PostgresOptions {
    * `PoolBusyError` (503 with Retry-After, pool-busy-error.ts).
    */
   connectionTimeoutMs?: number
+  /**
+   * Told of an error on an idle connection (the server closed it), which the pool has dropped;
+   * without it such errors pass unseen.
+   */
+  onIdleError?: (error: Error) => void
 }
 
 /** A host that drops packets fails in 5 s (start-up names it; /healthz answers 503). */
@@ -46,7 +51,7 @@ export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000
 /** A `pg` pool with the house's type parsers (one per {@link postgresDatabase}; one per request on Workers). */
 export function postgresPool(
   url: string,
-  options: Pick<PostgresOptions, 'max' | 'schema' | 'connectionTimeoutMs'> = {},
+  options: Pick<PostgresOptions, 'max' | 'schema' | 'connectionTimeoutMs' | 'onIdleError'> = {},
 ) {
   const pool = new pg.Pool({
     connectionString: url,
@@ -59,8 +64,9 @@ export function postgresPool(
   // timeout) is emitted by the pool as 'error'; with no listener that is an uncaught exception —
   // the whole process would crash on a routine database restart. The pool has already dropped the
   // connection and the next statement opens a new one; a statement that then fails fails (and is
-  // logged and counted) where it runs.
-  pool.on('error', () => {})
+  // logged and counted) where it runs. The owner is told (the Node entry logs a warning).
+  const onIdleError = options.onIdleError ?? (() => {})
+  pool.on('error', (error) => onIdleError(error))
   return pool
 }
 
