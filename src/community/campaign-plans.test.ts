@@ -5,11 +5,14 @@
  * members reads N × N rows (a soak of the default install: the minute's conversion marking read
  * 55 million rows for 7,448 recipients, and each view of the campaign's report 5 s, the server's
  * one thread stalled meanwhile). Counted, not timed: `EXPLAIN ANALYZE` of the statements, rolled
- * back, and no plan node may produce more rows than a few per recipient.
+ * back, and no plan node may produce more rows than a few per recipient: the conversion marking,
+ * the report and reach, the day's campaign figures (analytics) and a retention batch.
  */
 import { type RawBuilder, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { analyzedPlan, mostRows } from '../../test/plan-rows.js'
+import { campaigns as campaignFigures } from '../analytics/families/campaigns.js'
 import { campaignReachStatement } from './campaign-reach.js'
 import {
   campaignReportStatement,
@@ -17,28 +20,10 @@ import {
   markConversions,
   redemptionsStatement,
 } from './campaign-report.js'
+import { rollUpBatchStatement } from './campaign-retention.js'
 
 /** Recipients of the one campaign run (enough for N × N to stand far above any linear plan). */
 const N = 2_000
-
-type PlanNode = {
-  'Actual Rows': number
-  'Actual Loops': number
-  'Rows Removed by Filter'?: number
-  'Rows Removed by Join Filter'?: number
-  'Rows Removed by Index Recheck'?: number
-  Plans?: PlanNode[]
-}
-
-/** The most rows any node of the plan read: produced, or read and filtered out (over all its loops). */
-function mostRows(node: PlanNode): number {
-  const read =
-    node['Actual Rows'] +
-    (node['Rows Removed by Filter'] ?? 0) +
-    (node['Rows Removed by Join Filter'] ?? 0) +
-    (node['Rows Removed by Index Recheck'] ?? 0)
-  return Math.max(read * node['Actual Loops'], ...(node.Plans ?? []).map((c) => mostRows(c)))
-}
 
 forEachDatabase('campaign statements without planner statistics', (get, dbName) => {
   it('read rows in proportion to the recipients, not recipients × items of the run', async () => {
@@ -63,6 +48,17 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
       .returning('id')
       .executeTakeFirstOrThrow()
     const source = `campaign:${campaignId}:${sent.toISOString()}`
+    await db
+      .insertInto('campaign_runs')
+      .values({
+        campaign_id: Number(campaignId),
+        slot: sent,
+        status: 'enqueued',
+        lease_until: sent,
+        created_at: sent,
+        finished_at: sent,
+      })
+      .execute()
     const members = await db
       .insertInto('members')
       .values(
@@ -99,6 +95,7 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
           openid: m.openid,
           kind: 'template' as const,
           payload: '{}',
+          lane: 2 as const,
           status: 'pending' as const,
           next_attempt_at: sent,
           created_at: sent,
@@ -114,9 +111,14 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
       .execute()
     await db
       .updateTable('push_outbox')
-      .set({ status: 'sent', sent_at: sent })
+      .set({ status: 'sent', sent_at: sent, wechat_msgid: sql`'m' || id` })
       .where('source', '=', source)
       .execute()
+    // Half of them delivered, by a receipt that raced the send's result write (only in
+    // push_receipts, as the report and the day's figures read it).
+    await sql`insert into push_receipts (appid, msgid, status, received_at)
+      select appid, wechat_msgid, 'success', ${active}::timestamptz from push_outbox
+      where source = ${source} and id % 2 = 0`.execute(db)
     // Half of them redeemed a reward after the push.
     const { id: rewardId } = await db
       .insertInto('rewards')
@@ -155,27 +157,27 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
     // the run's fresh tables (PGlite has no autovacuum; PostgreSQL's comes after enough changes).
     await sql`analyze members`.execute(db)
     const since = new Date(sent.getTime() - 60_000)
-    const plan = async (statement: RawBuilder<unknown>) => {
-      let found: PlanNode | undefined
-      await db
-        .transaction()
-        .execute(async (trx) => {
-          const { rows } = await sql<{
-            'QUERY PLAN': { Plan: PlanNode }[]
-          }>`explain (analyze, format json) ${statement}`.execute(trx)
-          found = rows[0]!['QUERY PLAN'][0]!.Plan
-          throw new Error('rolled back')
-        })
-        .catch((e: Error) => {
-          if (e.message !== 'rolled back') throw e
-        })
-      return found!
-    }
+    const plan = (statement: RawBuilder<unknown>) => analyzedPlan(db, statement)
     expect(mostRows(await plan(conversionsStatement(since, now)))).toBeLessThanOrEqual(5 * N)
     expect(mostRows(await plan(redemptionsStatement(since, now)))).toBeLessThanOrEqual(5 * N)
     const id = Number(campaignId)
     expect(mostRows(await plan(campaignReportStatement(id)))).toBeLessThanOrEqual(5 * N)
     expect(mostRows(await plan(campaignReachStatement(id)))).toBeLessThanOrEqual(5 * N)
+    // The day's campaign figures (analytics: today's, read live while the run goes on).
+    const day = { appid, day: '2026-12-06', timeZone: 'UTC', dau: 0 }
+    expect(mostRows(await plan(campaignFigures.query(day)))).toBeLessThanOrEqual(5 * N)
+    // A retention batch (campaign-retention.ts): at the real size (5,000, here the whole run), and
+    // smaller than the run — rows in proportion to the batch, not the run's recipients × batch.
+    expect(mostRows(await plan(rollUpBatchStatement(id, sent, 5_000)))).toBeLessThanOrEqual(5 * N)
+    const batch = N / 4
+    expect(mostRows(await plan(rollUpBatchStatement(id, sent, batch)))).toBeLessThanOrEqual(
+      5 * batch,
+    )
+    // …the figures count every push (all sent, half delivered by a raced receipt)…
+    const { rows: figures } = await campaignFigures.query(day).execute(db)
+    const total = (metric: string) =>
+      figures.find((f) => f.metric === `campaigns.${metric}` && f.dim === '')?.value
+    expect([total('sent'), total('delivered'), total('quota_used')]).toEqual([N, N / 2, N])
     // …and the marking itself converts every recipient, and marks the redemptions.
     expect(await markConversions(db, now)).toBe(N)
     const { n } = await db

@@ -1,0 +1,53 @@
+/**
+ * Rows a statement's plan reads, counted (never timed): `EXPLAIN ANALYZE` of it in a transaction
+ * rolled back, and the most rows any node read. For plan tests that hold a statement to rows in
+ * proportion to its driving set whatever the planner's statistics (src/community/campaign-plans.test.ts).
+ */
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import type { Database } from '../src/db/schema.js'
+
+/** A node of `EXPLAIN (ANALYZE, FORMAT JSON)`. */
+export type PlanNode = {
+  'Node Type': string
+  'Actual Rows': number
+  'Actual Loops': number
+  'Rows Removed by Filter'?: number
+  'Rows Removed by Join Filter'?: number
+  'Rows Removed by Index Recheck'?: number
+  Plans?: PlanNode[]
+}
+
+/** The most rows any node of the plan read: produced, or read and filtered out (over all its loops). */
+export function mostRows(node: PlanNode): number {
+  const read =
+    node['Actual Rows'] +
+    (node['Rows Removed by Filter'] ?? 0) +
+    (node['Rows Removed by Join Filter'] ?? 0) +
+    (node['Rows Removed by Index Recheck'] ?? 0)
+  return Math.max(read * node['Actual Loops'], ...(node.Plans ?? []).map((c) => mostRows(c)))
+}
+
+/**
+ * The plan `statement` ran by, analyzed in a transaction that is rolled back (a statement that
+ * writes leaves nothing behind).
+ * @example expect(mostRows(await analyzedPlan(db, campaignReportStatement(id)))).toBeLessThanOrEqual(5 * n)
+ */
+export async function analyzedPlan(
+  db: Kysely<Database>,
+  statement: RawBuilder<unknown>,
+): Promise<PlanNode> {
+  let found: PlanNode | undefined
+  await db
+    .transaction()
+    .execute(async (trx) => {
+      const { rows } = await sql<{
+        'QUERY PLAN': { Plan: PlanNode }[]
+      }>`explain (analyze, format json) ${statement}`.execute(trx)
+      found = rows[0]!['QUERY PLAN'][0]!.Plan
+      throw new Error('rolled back')
+    })
+    .catch((e: Error) => {
+      if (e.message !== 'rolled back') throw e
+    })
+  return found!
+}
