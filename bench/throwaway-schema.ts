@@ -4,7 +4,8 @@ import { type PostgresOptions, postgresDatabase } from '../src/db/postgres.js'
 
 /**
  * Creates a schema `<prefix>_<time>` on BENCH_DATABASE_URL (default: the local test database) and
- * opens a pool on it (`max`, default two); `drop()` closes the pool and drops the schema.
+ * opens a pool on it (`max`, default two); `schema` is its name, `drop()` closes the pool and drops
+ * the schema.
  */
 export async function throwawaySchema(
   prefix: string,
@@ -17,6 +18,7 @@ export async function throwawaySchema(
   const db = postgresDatabase(url, { schema, max: options.max ?? 2, log: options.log })
   return {
     db,
+    schema,
     async drop() {
       await db.destroy()
       await sql`drop schema ${sql.id(schema)} cascade`.execute(admin)
