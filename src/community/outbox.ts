@@ -347,27 +347,46 @@ export async function claimWithin(trx: Kysely<Database>, c: ClaimRequest): Promi
     trx,
   )
   const window = c.window ?? CLAIM_WINDOW
-  const due = (t: string) => sql`${sql.ref(`${t}.appid`)} = ${c.appid}
-    and ${sql.ref(`${t}.lane`)} = ${c.lane} and ${sql.ref(`${t}.status`)} in ('pending', 'sending')
-    and ${sql.ref(`${t}.next_attempt_at`)} <= ${c.now}::timestamptz`
-  const first = await take(
-    trx,
-    c,
-    c.limit,
-    sql`(select w.id, w.next_attempt_at from push_outbox w where ${due('w')}
-      order by w.next_attempt_at limit ${window})`,
-  )
+  const due = dueIn(c)
+  const first = await take(trx, claimFirstStatement(c))
   if (first.length >= c.limit) return first
   // The window held every due item (none beyond it): nothing more to find.
   const { rows } = await sql<{ n: number }>`select count(*)::int as n from (
     select 1 from push_outbox w where ${due('w')} limit ${window}) x`.execute(trx)
   if (rows[0]!.n + first.length < window) return first
-  const limit = c.limit - first.length
+  return [...first, ...(await take(trx, claimHeadsStatement(c, c.limit - first.length)))]
+}
+
+/** The lane's due items, as `t` (the condition every candidate of a claim meets). */
+const dueIn = (c: ClaimRequest) => (t: string) =>
+  sql`${sql.ref(`${t}.appid`)} = ${c.appid}
+    and ${sql.ref(`${t}.lane`)} = ${c.lane} and ${sql.ref(`${t}.status`)} in ('pending', 'sending')
+    and ${sql.ref(`${t}.next_attempt_at`)} <= ${c.now}::timestamptz`
+
+/**
+ * A claim's first statement ({@link claimWithin} runs it unchanged): up to `limit` of the `window`
+ * earliest due items whose member's head they are, claimed.
+ */
+export function claimFirstStatement(c: ClaimRequest): RawBuilder<ClaimedItem> {
+  const window = c.window ?? CLAIM_WINDOW
+  return takeStatement(
+    c,
+    c.limit,
+    sql`(select w.id, w.next_attempt_at from push_outbox w where ${dueIn(c)('w')}
+      order by w.next_attempt_at limit ${window})`,
+  )
+}
+
+/**
+ * A claim's second statement ({@link claimWithin} runs it unchanged when the first's window was full
+ * and gave fewer than the claim's limit): up to `limit` members' heads, claimed.
+ */
+export function claimHeadsStatement(c: ClaimRequest, limit: number): RawBuilder<ClaimedItem> {
+  const due = dueIn(c)
   // Each member's head: its first item (by id) among the lane's due ones and those holding others
   // without being due — retrying in this lane, or being sent in any (counted as 0: it holds all).
   // A member whose head is due can have it taken; the probe in take() checks it again.
-  const rest = await take(
-    trx,
+  return takeStatement(
     c,
     limit,
     sql`(select o2.id, o2.next_attempt_at from (
@@ -392,7 +411,6 @@ export async function claimWithin(trx: Kysely<Database>, c: ClaimRequest): Promi
       order by o2.next_attempt_at
       limit ${limit})`,
   )
-  return [...first, ...rest]
 }
 
 /**
@@ -400,27 +418,40 @@ export async function claimWithin(trx: Kysely<Database>, c: ClaimRequest): Promi
  * still due and their member's head: none of the member's items is being sent under a live lease
  * (any lane), and no earlier item of the lane is due or retrying (push_outbox_member_queue_idx,
  * migration 0085).
+ *
+ * Rows in proportion to the candidates taken, whatever the planner's statistics: right after a run
+ * is enqueued (a fresh table on PGlite, which has no autovacuum, or statistics taken when there
+ * was no backlog) the planner believes the backlog empty and, planned as a plain join and
+ * `not exists`, read the whole backlog through `push_outbox_due_idx` once per candidate — to find
+ * it, and again to probe its member — N × batch rows per claim (a 3,400-item run: 182–287 ms a
+ * claim on PGlite, the server stalled; bench/README.md, session 31). So each access has one
+ * sensible path (src/community/outbox-plans.test.ts): the candidate is found by its key (its
+ * recheck — under `for update`, of the row as locked — is written `is true` so that no partial
+ * index of the backlog matches it), its member's items by `push_outbox_member_queue_idx` (a
+ * subquery in the member's queued order, which that index alone gives), and the claimed rows by
+ * their keys (`= any`, never a hash of the table).
  */
-async function take(
-  trx: Kysely<Database>,
+function takeStatement(
   c: ClaimRequest,
   limit: number,
   candidates: RawBuilder<unknown>,
-): Promise<ClaimedItem[]> {
-  const { rows } = await sql<ClaimedItem>`
+): RawBuilder<ClaimedItem> {
+  return sql<ClaimedItem>`
     with picked as (
-      select o.id, o.attempt_started_at as previous_attempt
+      select o.id
       from ${candidates} w join push_outbox o on o.id = w.id
       -- (found by the primary key: the candidates are the account's lane's already)
-      where o.status in ('pending', 'sending')
+      where (o.status in ('pending', 'sending')) is true
         and o.next_attempt_at <= ${c.now}::timestamptz
-        and not exists (select 1 from push_outbox e
+        -- none of the member's items holds it (as not exists: the first such item, if any)
+        and (select e.id from push_outbox e
           where e.appid = o.appid and e.openid = o.openid and e.id <> o.id
             and e.status in ('pending', 'sending')
             and ((e.status = 'sending' and e.next_attempt_at > ${c.now}::timestamptz)
               or (e.lane = o.lane and e.id < o.id
                 and (e.next_attempt_at <= ${c.now}::timestamptz
-                  or (e.status = 'pending' and e.retrying)))))
+                  or (e.status = 'pending' and e.retrying))))
+          order by e.id limit 1) is null
       order by w.next_attempt_at
       limit ${limit}
       for update of o skip locked
@@ -431,10 +462,14 @@ async function take(
       next_attempt_at = ${c.lease}::timestamptz,
       attempts = o.attempts + 1,
       first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
-    from picked
-    where o.id = picked.id
-    returning o.*, picked.previous_attempt`.execute(trx)
-  return rows
+    where o.id = any(array(select id from picked))
+    -- the mark as it was claimed (this update leaves it)
+    returning o.*, o.attempt_started_at as previous_attempt`
+}
+
+/** Runs a claim's statement. */
+async function take(trx: Kysely<Database>, statement: RawBuilder<ClaimedItem>) {
+  return (await statement.execute(trx)).rows
 }
 
 /** What happened to one item. */
