@@ -32,7 +32,7 @@ export interface Metrics {
   }): void
   /** Points the expire-points job expired (counter `quanzi_points_expired_total`). */
   pointsExpired(points: number): void
-  /** One database statement's run time (src/db/statement-log.ts). */
+  /** One database statement's run time (src/db/database-logs.ts). */
   statement(seconds: number): void
   /** The Prometheus text exposition, when this runtime keeps metrics. */
   render?(): Promise<{ contentType: string; body: string }>

@@ -81,3 +81,37 @@ for (const N of [2_000, 8_000])
         )
       })
     })
+
+forEachDatabase('outbox claim order', (get) => {
+  it('hands the claimed items over the longest due first, whatever their ids', async () => {
+    const { db } = get()
+    const appid = 'wxclaimorder'
+    const now = new Date('2026-12-06T02:00:00Z')
+    // Ids rise while the due times fall: item i (queued i-th) is due i + 1 minutes before now.
+    const items = Array.from({ length: 20 }, (_, i) => ({
+      appid,
+      source: 'order',
+      openid: `o_order_${i}`,
+      kind: 'template' as const,
+      payload: { template_id: 't', data: {} },
+      lane: LANE.campaign,
+    }))
+    for (const [i, item] of items.entries())
+      await enqueue(db, [item], new Date(now.getTime() - (i + 1) * 60_000))
+    const claimed = await claim(db, {
+      appid,
+      lane: LANE.campaign,
+      limit: 10,
+      token: 'order',
+      lease: new Date(now.getTime() + 60_000),
+      now,
+    })
+    // The ten due longest (queued last), the longest due first.
+    expect(claimed.map((i) => i.openid)).toEqual(
+      items
+        .slice(10)
+        .reverse()
+        .map((i) => i.openid),
+    )
+  })
+})

@@ -438,7 +438,7 @@ function takeStatement(
 ): RawBuilder<ClaimedItem> {
   return sql<ClaimedItem>`
     with picked as (
-      select o.id
+      select o.id, w.next_attempt_at as due
       from ${candidates} w join push_outbox o on o.id = w.id
       -- (found by the primary key: the candidates are the account's lane's already)
       where (o.status in ('pending', 'sending')) is true
@@ -455,16 +455,19 @@ function takeStatement(
       order by w.next_attempt_at
       limit ${limit}
       for update of o skip locked
+    ), claimed as (
+      update push_outbox o set
+        status = 'sending',
+        claim_token = ${c.token},
+        next_attempt_at = ${c.lease}::timestamptz,
+        attempts = o.attempts + 1,
+        first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
+      where o.id = any(array(select id from picked))
+      -- the mark as it was claimed (this update leaves it)
+      returning o.*, o.attempt_started_at as previous_attempt
     )
-    update push_outbox o set
-      status = 'sending',
-      claim_token = ${c.token},
-      next_attempt_at = ${c.lease}::timestamptz,
-      attempts = o.attempts + 1,
-      first_attempt_at = coalesce(o.first_attempt_at, ${c.now}::timestamptz)
-    where o.id = any(array(select id from picked))
-    -- the mark as it was claimed (this update leaves it)
-    returning o.*, o.attempt_started_at as previous_attempt`
+    -- the longest due first: the order they are sent in
+    select claimed.* from claimed join picked p on p.id = claimed.id order by p.due, claimed.id`
 }
 
 /** Runs a claim's statement. */

@@ -63,15 +63,17 @@ function statementSuite(
       await sql`select 1`.execute(db)
       expect(seen.seconds).toHaveLength(2)
       expect(seen.seconds[0]).toBeGreaterThanOrEqual(0.15)
-      expect(seen.lines).toHaveLength(1)
-      expect(seen.lines[0]).toMatchObject({
+      // (`select 1` is not expected among them, but a loaded machine may make it slow too.)
+      const slept = seen.lines.filter((l) => String(l.statement).includes('pg_sleep'))
+      expect(slept).toHaveLength(1)
+      expect(slept[0]).toMatchObject({
         level: 'warn',
         msg: 'slow statement',
         code: 'SLOW_STATEMENT',
         failed: false,
         statement: 'select $1::text as who, pg_sleep(0.15)',
       })
-      expect(seen.lines[0]!.ms).toBeGreaterThanOrEqual(150)
+      expect(slept[0]!.ms).toBeGreaterThanOrEqual(150)
       expect(JSON.stringify(seen.lines)).not.toContain('o_secret_openid')
     })
 

@@ -29,7 +29,7 @@ export function databaseLogs(
     onStatement(event) {
       const ms = event.queryDurationMillis
       metrics?.().statement(ms / 1000)
-      if (slowMs > 0 && ms >= slowMs)
+      if (slowMs > 0 && ms > slowMs)
         logger.warn('slow statement', {
           code: 'SLOW_STATEMENT',
           ms: Math.round(ms),

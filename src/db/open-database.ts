@@ -48,7 +48,7 @@ export interface OpenDatabaseOptions {
   templateDir?: string
   /** Told what start-up is doing ("creating …", "migrations: …"). */
   progress?: (message: string, fields?: Record<string, unknown>) => void
-  /** Told of every statement Kysely runs, with its run time (statement-log.ts). */
+  /** Told of every statement Kysely runs, with its run time (database-logs.ts). */
   onStatement?: (event: LogEvent) => void
   /**
    * PostgreSQL: told of an error on a connection no statement was using (the server closed it: a
