@@ -41,6 +41,7 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
+import { untilHealthy } from './healthz.js'
 
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 20)
 const seconds = Number(process.env.BENCH_SECONDS ?? 60)
@@ -142,16 +143,7 @@ const child = spawn(startCommand ? 'sh' : 'npm', startCommand ? ['-c', startComm
 })
 const exited = new Promise((resolve) => child.once('exit', resolve))
 try {
-  for (const started = Date.now(); ; ) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) break
-    if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}`)
-    if (Date.now() - started > 120_000) throw new Error('no /healthz within 120 s')
-    await sleep(100)
-  }
+  await untilHealthy(`http://127.0.0.1:${port}`, child, { what: 'npm start' })
   const pid = serverPid(child.pid!)
   console.log(`server up (pid ${pid}, ${startCommand ?? 'npm start'}); load average ${load()}`)
 

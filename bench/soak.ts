@@ -47,10 +47,10 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AccountConfig } from '../src/config.js'
 import { nodeCrypto } from '../src/node-crypto.js'
-import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
-import { parsePush, type XmlObject } from '../src/wechat/codec.js'
-import { messageCipher, signature } from '../src/wechat/crypto.js'
+import { createPusher, nextMsgId, type PreparedPush, type Pusher } from '../src/sandbox/pusher.js'
+import type { XmlObject } from '../src/wechat/codec.js'
 import { rng } from '../test/prng.js'
+import { untilHealthy } from './healthz.js'
 import { throwawaySchema } from './throwaway-schema.js'
 
 const rate = Number(process.env.BENCH_RATE ?? 200)
@@ -163,15 +163,7 @@ async function startServer() {
   cleanups.add(stop)
   const base = `http://127.0.0.1:${port}`
   try {
-    for (const started = Date.now(); ; await sleep(100)) {
-      const ok = await fetch(`${base}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-      if (ok) break
-      if (child.exitCode !== null) throw new Error(`the server exited ${child.exitCode}`)
-      if (Date.now() - started > 120_000) throw new Error('no /healthz within 120 s')
-    }
+    await untilHealthy(base, child)
     const read = (file: string) => {
       try {
         return JSON.parse(readFileSync(join(dataDir, file), 'utf8'))
@@ -217,22 +209,17 @@ async function api(s: Server, method: string, path: string, body?: unknown) {
   return JSON.parse(text)
 }
 
-/** What WeChat accepts as the answer to a safe-mode push from `openid`. */
-async function validReply(body: string, openid: string, account: AccountConfig) {
+/**
+ * What WeChat accepts as the answer to a safe-mode push from `openid`: `success`, or a sealed reply
+ * that the pusher opens (its signature verified, sealed for the account) addressed to its sender.
+ */
+async function validReply(wx: Pusher, body: string, openid: string) {
   if (body === 'success') return true
+  if (!body.includes('<Encrypt>')) return false
   try {
-    const sealed = parsePush(body) as Record<string, string>
-    const { Encrypt, MsgSignature, TimeStamp = '', Nonce = '' } = sealed
-    if (!Encrypt) return false
-    const expected = await signature([account.token, TimeStamp, Nonce, Encrypt], nodeCrypto)
-    if (expected !== MsgSignature) return false
-    const opened = await messageCipher(account.aesKey!, nodeCrypto).decrypt(Encrypt)
-    const reply = parsePush(opened.message)
+    const reply = await wx.openReply(body)
     return (
-      opened.receiveId === account.appid &&
-      reply.ToUserName === openid &&
-      reply.FromUserName === GH &&
-      typeof reply.MsgType === 'string'
+      reply?.ToUserName === openid && reply.FromUserName === GH && typeof reply.MsgType === 'string'
     )
   } catch {
     return false
@@ -271,7 +258,7 @@ async function pushLoad(s: Server, t0: number) {
       const body = await res.text()
       const ms = performance.now() - due
       if (res.status !== 200) outcome = 'status'
-      else outcome = (await validReply(body, openid, s.account)) ? 'valid' : 'invalid'
+      else outcome = (await validReply(wx, body, openid)) ? 'valid' : 'invalid'
       samples.push({ at: Math.round((due - t0) * 1000) / 1000, ms, outcome })
     } catch (error) {
       outcome = (error as Error).name === 'TimeoutError' ? 'timeout' : 'error'

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { untilHealthy } from './healthz.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 const PORT = Number(process.env.BENCH_PORT ?? 3499)
@@ -28,16 +29,10 @@ async function once(args: string[], env: Record<string, string>, cwd = root) {
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) break
-    if (child.exitCode !== null) throw new Error(`npm ${args.join(' ')} exited ${child.exitCode}`)
-    if (performance.now() - started > 120_000) throw new Error('no answer within 120 s')
-    await new Promise((r) => setTimeout(r, 10))
-  }
+  await untilHealthy(`http://127.0.0.1:${PORT}`, child, {
+    what: `npm ${args.join(' ')}`,
+    intervalMs: 10,
+  })
   const ready = performance.now() - started
   const stopping = performance.now()
   child.kill('SIGTERM')

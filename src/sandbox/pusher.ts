@@ -147,6 +147,7 @@ export function createPusher(options: PusherOptions) {
     format,
     prepare,
     send,
+    openReply,
     /** Pushes arbitrary fields (ToUserName is added). */
     push: async (fields: XmlObject) => send(await prepare(fields)),
     /** A text message from `openid`. */
