@@ -1,12 +1,17 @@
 /**
- * `npm run bench:soak`: the default install under mixed load, open loop (bench/README.md, session
- * 31). Two phases, each on a fresh server and data folder, the baseline first:
+ * `npm run bench:soak`: the default install under mixed load, open loop (bench/README.md, sessions
+ * 31 and 32). Three phases, each on a fresh server and data folder, the baseline first:
  *   control   `BENCH_RATE` pushes/s for `BENCH_SECONDS`, nothing else;
  *   campaign  the same load, plus a campaign to everyone created, scheduled and started through
  *             the operator API (the campaigns job run at once through POST
  *             /admin/jobs/campaigns/run, as `npm run job campaigns` does, rather than at the next
  *             minute's tick), and its report and the analytics overview read every
- *             `BENCH_READ_EVERY` seconds through the same API, as the console's pages would.
+ *             `BENCH_READ_EVERY` seconds through the same API, as the console's pages would;
+ *   jobs      the same load on a long-lived database — `BENCH_BASE` members written into it
+ *             (spread as bench/segments.ts spreads them, vacuumed and analyzed) before the server
+ *             starts again — and every scheduled job (or `BENCH_JOBS`, comma-separated) run one
+ *             after the other through POST /admin/jobs/<name>/run, 3 s apart: each job's time and
+ *             the pushes scheduled while it ran (p99, max, answered > 4.5 s).
  * The server is the real one as `npm start` runs it (package.json's start script: its node flags
  * and env) on a throw-away data folder under the OS temp dir and a free loopback port, in sandbox
  * mode on PGlite — or on PostgreSQL in a throw-away schema with `BENCH_DATABASE_URL`. Campaign
@@ -18,25 +23,28 @@
  * scheduled time. Each phase's load begins with `BENCH_WARMUP` seconds (default 10) at the same
  * rate that the table leaves out (printed apart): a server just started answers its first seconds
  * of pushes slowly (JIT, PGlite's WebAssembly tiering up), and on a busy machine the backlog that
- * leaves would be most of either phase's p99. The campaign is created `BENCH_CAMPAIGN_AT` seconds
- * after the warm-up. Senders are `BENCH_MEMBERS` openids drawn at random (seed `BENCH_SEED`); a
- * member's first push is a subscribe event, then 35 % 签到, 20 % 帮助, 20 % 积分, 25 % free text,
- * and 2 % of all pushes resend an earlier one of the last 5 s exactly (same MsgId, timestamp,
- * nonce and body: a WeChat retry). Safe mode, signed and sealed by the repository's createPusher
- * with the generated sandbox account. Each request has a 15 s client timeout. A push is valid when
- * answered 200 with `success` or a sealed XML reply whose signature verifies, sealed for the
- * account and addressed to its sender from the account. The quantiles count every push, one not
- * answered (timed out, refused, not 200) as worse than any answer ("failed"). A push's latency
- * includes its preparation here (signing and sealing, not timed apart) — and the control always runs
- * first: compare phases of one run, and runs at the same load average.
+ * leaves would be most of either phase's p99. The campaign (or the first job) starts
+ * `BENCH_CAMPAIGN_AT` seconds after the warm-up. Senders are `BENCH_MEMBERS` openids drawn at
+ * random (seed `BENCH_SEED`); a member's first push is a subscribe event, then 35 % 签到, 20 %
+ * 帮助, 20 % 积分, 25 % free text, and 2 % of all pushes resend an earlier one of the last 5 s
+ * exactly (same MsgId, timestamp, nonce and body: a WeChat retry). Safe mode, signed and sealed
+ * by the repository's createPusher with the generated sandbox account. Each request has a 15 s
+ * client timeout. A push is valid when answered 200 with `success` or a sealed XML reply whose
+ * signature verifies, sealed for the account and addressed to its sender from the account. The
+ * quantiles count every push, one not answered (timed out, refused, not 200) as worse than any
+ * answer ("failed"). A push's latency includes its preparation here (signing and sealing, not
+ * timed apart) — and the control always runs first: compare phases of one run, and runs at the
+ * same load average.
  *
  *   npm run bench:soak
  *   BENCH_SECONDS=30 npm run bench:soak
  * Env: BENCH_RATE (200), BENCH_SECONDS (120 per phase), BENCH_WARMUP (10), BENCH_MEMBERS (12000),
- *      BENCH_SEED (1), BENCH_CAMPAIGN_AT (10), BENCH_READ_EVERY (4), BENCH_PHASES (control,campaign),
- *      BENCH_DATABASE_URL (PostgreSQL instead of PGlite).
+ *      BENCH_SEED (1), BENCH_CAMPAIGN_AT (10), BENCH_READ_EVERY (4), BENCH_BASE (100000),
+ *      BENCH_JOBS (all), BENCH_PHASES (control,campaign,jobs), BENCH_DATABASE_URL (PostgreSQL
+ *      instead of PGlite).
  * Exits non-zero only when the harness fails (a server that does not start, a campaign the API
- * refuses), never on a timing. The server's warn/error log lines are counted per phase.
+ * refuses), never on a timing (a job that fails is printed with its error). The server's
+ * warn/error log lines are counted per phase.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -45,7 +53,10 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
+import { jobs } from '../jobs/index.js'
 import type { AccountConfig } from '../src/config.js'
+import { pgliteDatabase } from '../src/db/open-database.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush, type Pusher } from '../src/sandbox/pusher.js'
 import type { XmlObject } from '../src/wechat/codec.js'
@@ -60,7 +71,9 @@ const members = Number(process.env.BENCH_MEMBERS ?? 12_000)
 const seed = Number(process.env.BENCH_SEED ?? 1)
 const campaignAt = Number(process.env.BENCH_CAMPAIGN_AT ?? 10)
 const readEvery = Number(process.env.BENCH_READ_EVERY ?? 4)
-const phases = (process.env.BENCH_PHASES ?? 'control,campaign').split(',')
+const phases = (process.env.BENCH_PHASES ?? 'control,campaign,jobs').split(',')
+const base = Number(process.env.BENCH_BASE ?? 100_000)
+const jobNames = process.env.BENCH_JOBS?.split(',') ?? jobs.map((j) => j.name)
 const pgUrl = process.env.BENCH_DATABASE_URL
 const TIMEOUT_MS = 15_000
 const LATE_MS = 4_500
@@ -99,14 +112,27 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.exit(130)
   })
 
-/**
- * `npm start`'s script (node flags and env as package.json has them) on a fresh data folder and
- * port, in sandbox mode; its log lines at warn and error (JSON `level`, or any other line naming
- * one) are counted.
- */
-async function startServer() {
+/** Where a server keeps its data: a data folder, and with BENCH_DATABASE_URL a throw-away schema. */
+async function makeStore() {
   const dataDir = mkdtempSync(join(tmpdir(), 'quanzi-soak-'))
   const schema = pgUrl ? await throwawaySchema('bench_soak') : undefined
+  const drop = async () => {
+    cleanups.delete(drop)
+    rmSync(dataDir, { recursive: true, force: true })
+    await schema?.drop()
+  }
+  cleanups.add(drop)
+  return { dataDir, schema, drop }
+}
+type Store = Awaited<ReturnType<typeof makeStore>>
+
+/**
+ * `npm start`'s script (node flags and env as package.json has them) on `store` and a fresh port, in
+ * sandbox mode; its log lines at warn and error (JSON `level`, or any other line naming one) are
+ * counted. `stop()` stops the server and leaves the store.
+ */
+async function startServer(store: Store) {
+  const { dataDir, schema } = store
   const databaseUrl = pgUrl && schema ? new URL(pgUrl) : undefined
   databaseUrl?.searchParams.set('options', `-c search_path=${schema!.schema}`)
   const port = await freePort()
@@ -157,8 +183,6 @@ async function startServer() {
       await exited
       clearTimeout(killer)
     }
-    rmSync(dataDir, { recursive: true, force: true })
-    await schema?.drop()
   }
   cleanups.add(stop)
   const base = `http://127.0.0.1:${port}`
@@ -352,6 +376,64 @@ async function campaignOps(s: Server, t0: number, until: Promise<unknown>) {
   return ops
 }
 
+/**
+ * `count` members of the account in the stopped server's database, spread as bench/segments.ts
+ * spreads them (joined up to two years ago, active up to 200 days ago, 30 % with purchases, 8 %
+ * unfollowed; deterministic), then vacuumed and analyzed as a long-lived database would be.
+ */
+async function seedMembers(store: Store, appid: string, count: number) {
+  const db = store.schema ? store.schema.db : await pgliteDatabase(join(store.dataDir, 'pglite'))
+  try {
+    const started = performance.now()
+    await sql`
+      insert into members (appid, openid, subscribed, unsubscribed_at, first_seen_at, last_active_at,
+        purchase_count, last_purchased_at, points_balance, points_lifetime)
+      select ${appid}, 'o_seed_' || g,
+        r.u >= 0.08, case when r.u < 0.08 then now() - interval '3 days' end,
+        now() - make_interval(days => (r.j * 730)::int),
+        now() - make_interval(days => (r.a * 200)::int),
+        case when r.p < 0.3 then (r.p * 30)::int else 0 end,
+        case when r.p < 0.3 then now() - make_interval(days => (r.a * 120)::int) end,
+        (r.a * 500)::int, (r.a * 500)::int
+      from generate_series(1, ${count}::bigint) g,
+        lateral (select (g * 7919 % 1000) / 1000.0 u, (g * 104729 % 1009) / 1009.0 j,
+          (g * 1299709 % 997) / 997.0 a, (g * 15485863 % 1013) / 1013.0 p) r`.execute(db)
+    await sql`vacuum analyze members`.execute(db)
+    return performance.now() - started
+  } finally {
+    if (!store.schema) await db.destroy()
+  }
+}
+
+/** One job run on request during the load: when it started (s after the warm-up) and took. */
+interface JobRun {
+  name: string
+  at: number
+  ms: number
+  result: string
+}
+
+/**
+ * Runs `names` one after the other through POST /admin/jobs/<name>/run (as `npm run job <name>`
+ * does), from `BENCH_CAMPAIGN_AT` s after the warm-up, 3 s apart so that each one's pushes stand
+ * apart.
+ */
+async function jobOps(s: Server, t0: number, names: string[]) {
+  const runs: JobRun[] = []
+  await sleep(t0 + (warmup + campaignAt) * 1000 - performance.now())
+  for (const name of names) {
+    const started = performance.now()
+    const result = await api(s, 'POST', `/admin/jobs/${name}/run`).then(
+      (r) => JSON.stringify(r).slice(0, 160),
+      (error) => String(error).slice(0, 160),
+    )
+    const at = (started - t0) / 1000 - warmup
+    runs.push({ name, at, ms: performance.now() - started, result })
+    await sleep(3000)
+  }
+  return runs
+}
+
 /** Nearest-rank quantile of sorted `xs`. */
 const quantile = (xs: number[], q: number) =>
   xs.length ? xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(q * xs.length) - 1))]! : Number.NaN
@@ -409,10 +491,28 @@ function summarize(samples: Sample[], from: number, to: number) {
 }
 
 async function phase(name: string) {
-  const s = await startServer()
+  const store = await makeStore()
+  try {
+    return await phaseOn(store, name)
+  } finally {
+    await store.drop()
+  }
+}
+
+async function phaseOn(store: Store, name: string) {
+  let seeded = ''
+  if (name === 'jobs') {
+    // A long-lived database: the server makes and migrates it (and the sandbox account), stops,
+    // and the members are written into it before it starts again.
+    const first = await startServer(store)
+    await first.stop()
+    const ms = await seedMembers(store, first.account.appid, base)
+    seeded = `; ${base.toLocaleString()} members seeded in ${(ms / 1000).toFixed(1)} s`
+  }
+  const s = await startServer(store)
   try {
     console.log(
-      `\n${name}: server up at ${s.base} (${pgUrl ? 'PostgreSQL' : 'PGlite'}); load average ${load()}`,
+      `\n${name}: server up at ${s.base} (${pgUrl ? 'PostgreSQL' : 'PGlite'})${seeded}; load average ${load()}`,
     )
     const t0 = performance.now() + 200
     const loadRun = pushLoad(s, t0)
@@ -421,6 +521,7 @@ async function phase(name: string) {
     const cpu0 = { server: s.cpu(), bench: process.cpuUsage() }
     const measured = performance.now()
     const ops = name === 'campaign' ? await campaignOps(s, t0, loadRun) : undefined
+    const jobRuns = name === 'jobs' ? await jobOps(s, t0, jobNames) : []
     const run = await loadRun
     const wall = (performance.now() - measured) / 1000
     const used = process.cpuUsage(cpu0.bench)
@@ -454,6 +555,12 @@ async function phase(name: string) {
     console.log(
       `  p99 per 10 s window (by scheduled time; a push not answered counts as failed): ${result.perWindow.join(', ')}`,
     )
+    for (const j of jobRuns) {
+      const during = summarize(run.samples, warmup + j.at, warmup + j.at + j.ms / 1000)
+      console.log(
+        `  job ${j.name} at ${j.at.toFixed(1)} s: ${ms(j.ms)}; pushes meanwhile ${during.pushes}, p99 ${ms(during.p99)}, max ${ms(during.max)}, ${during.late} answered > 4.5 s; ${j.result}`,
+      )
+    }
     for (const [why, n] of run.errors) console.log(`  connection error ×${n}: ${why}`)
     await s.stop() // the log's count includes the shutdown's lines
     console.log(`  server log: ${s.log.lines} lines, ${s.log.warn} warn, ${s.log.error} error`)
@@ -478,8 +585,9 @@ for (const r of results)
   console.log(
     `| ${r.name} | ${r.pushes} | ${r.valid} | ${r.late} | ${r.timeouts} / ${r.errors} / ${r.non200} / ${r.invalid} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.worst.p99)} (${ms(r.worst.max)}) at ${r.worst.at} s | ${r.campaign} | ${r.log.warn} / ${r.log.error} |`,
   )
-const [control, campaign] = results
-if (control && campaign)
-  console.log(
-    `| campaign / control | | | ${campaign.late} vs ${control.late} | | | | **${ratio(campaign.p99, control.p99)}** | ${ratio(campaign.max, control.max)} | ${ratio(campaign.worst.p99, control.worst.p99)} | | |`,
-  )
+const control = results.find((r) => r.name === 'control')
+for (const r of results)
+  if (control && r !== control)
+    console.log(
+      `| ${r.name} / control | | | ${r.late} vs ${control.late} | | | | **${ratio(r.p99, control.p99)}** | ${ratio(r.max, control.max)} | ${ratio(r.worst.p99, control.worst.p99)} | | |`,
+    )

@@ -200,6 +200,21 @@ describe('loadConfig', () => {
     expect(problems({ QUIET_HOURS: '21:00-19:00', CHECKIN_REMINDER_TIME: '20:00' })).toEqual([])
   })
 
+  it('chunks the segment recompute by the database: 5,000 members on PGlite, 50,000 on PostgreSQL', () => {
+    // PGlite runs a chunk on the event loop's one connection: pushes wait for it (config.ts).
+    expect(loadConfig({}).jobs.chunkMembers).toBe(5_000)
+    const postgres = { DATABASE_URL: 'postgres://u@127.0.0.1:5432/q' }
+    expect(loadConfig(postgres).jobs.chunkMembers).toBe(50_000)
+    expect(loadConfig({ JOB_CHUNK_MEMBERS: '20000' }).jobs.chunkMembers).toBe(20_000)
+    expect(loadConfig({ ...postgres, JOB_CHUNK_MEMBERS: '100' }).jobs.chunkMembers).toBe(100)
+    expect(problems({ JOB_CHUNK_MEMBERS: '99' })).toEqual([
+      'JOB_CHUNK_MEMBERS: must be at least 100',
+    ])
+    expect(problems({ JOB_CHUNK_MEMBERS: '5k' })).toEqual([
+      'JOB_CHUNK_MEMBERS: must be a whole number ≥ 100',
+    ])
+  })
+
   it('takes absolute http(s) URLs only, and says the lower bound of a whole number', () => {
     for (const [name, example] of [
       ['WECHAT_API_BASE', 'https://api.weixin.qq.com'],

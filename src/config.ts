@@ -140,6 +140,15 @@ export interface Config {
 }
 
 /** Scheduled jobs (jobs/runner.ts, jobs/retention.ts). */
+/**
+ * Members per chunk of the segment recompute (JOB_CHUNK_MEMBERS) by database. On PGlite a chunk
+ * holds the one connection and the event loop while it runs — pushes and new connections wait —
+ * so its chunks stay near 50 ms: a first compute over 1,000,000 members on PGlite in chunks of
+ * 50,000 left 1,604 of 2,215 pushes answered after 4.5 s and 227 connections refused, in chunks of
+ * 5,000 none (bench/README.md, session 32). PostgreSQL runs jobs on connections of their own.
+ */
+export const DEFAULT_CHUNK_MEMBERS = { postgres: 50_000, pglite: 5_000 } as const
+
 export interface JobSettings {
   /** How far back missed slots are run and crashed runs taken over; 0 disables both. */
   catchUpHours: number
@@ -152,7 +161,10 @@ export interface JobSettings {
    * chunks once it is spent and the next tick resumes them. Node runs jobs to completion.
    */
   budgetMs: number
-  /** Members per chunk of a chunked job (segment recompute). */
+  /**
+   * Members per chunk of a chunked job (segment recompute); by default
+   * {@link DEFAULT_CHUNK_MEMBERS} of the database.
+   */
   chunkMembers: number
 }
 
@@ -360,6 +372,19 @@ function integer(min: number, max: number, fallback: number) {
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),
+  )
+}
+
+/** {@link integer} with no default: undefined when unset (a default that depends on others). */
+function optionalInteger(min: number, max: number) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d+$/, `must be a whole number ≥ ${min}`),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
   )
 }
 
@@ -674,7 +699,7 @@ const envSchema = v.object({
   JOB_LEASE_SECONDS: integer(2, 3600, 60),
   JOB_RUNS_RETENTION_DAYS: integer(1, 3650, 30),
   JOB_BUDGET_MS: integer(1, 600_000, 25_000),
-  JOB_CHUNK_MEMBERS: integer(100, 1_000_000, 50_000),
+  JOB_CHUNK_MEMBERS: optionalInteger(100, 1_000_000),
   TRUSTED_PROXY_HOPS: integer(0, 10, 0),
   METRICS_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters (a bearer token)')),
@@ -1048,7 +1073,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       leaseSeconds: e.JOB_LEASE_SECONDS,
       runsRetentionDays: e.JOB_RUNS_RETENTION_DAYS,
       budgetMs: e.JOB_BUDGET_MS,
-      chunkMembers: e.JOB_CHUNK_MEMBERS,
+      chunkMembers:
+        e.JOB_CHUNK_MEMBERS ??
+        (e.DATABASE_URL ? DEFAULT_CHUNK_MEMBERS.postgres : DEFAULT_CHUNK_MEMBERS.pglite),
     },
     metricsToken: e.METRICS_TOKEN,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,

@@ -20,7 +20,7 @@
  * acted. Members never known to follow (WeCom contacts, mini-program users) are never churned; the
  * other rules apply to them. The thresholds come from configuration (SEGMENT_*).
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import { noJit } from '../db/keyed-joins.js'
 import type { Database, Segment } from '../db/schema.js'
 import { addDays, localDay } from './community-time.js'
@@ -101,20 +101,8 @@ export async function lockSegmentRecomputes(trx: Kysely<Database>): Promise<void
  */
 export async function recomputeSegments(
   db: Kysely<Database>,
-  o: {
-    now: Date
-    thresholds: SegmentThresholds
-    timeZone: string
-    appid?: string
-    /** Only members with `after < id <= through` (no upper bound when `through` is null). */
-    ids?: { after: number; through: number | null }
-  },
+  o: RecomputeOptions,
 ): Promise<number> {
-  const where = [
-    ...(o.appid ? [sql`m.appid = ${o.appid}`] : []),
-    ...(o.ids ? [sql`m.id > ${o.ids.after}`] : []),
-    ...(o.ids?.through != null ? [sql`m.id <= ${o.ids.through}`] : []),
-  ]
   const recompute = async (trx: Kysely<Database>) => {
     // Taken before the statement's snapshot: a concurrent recompute has committed by then.
     await lockSegmentRecomputes(trx)
@@ -124,31 +112,59 @@ export async function recomputeSegments(
     // Members and their segments meet in one hash join: 1,000,000 of them need ~55 MB to join in
     // one batch instead of spilling to disk (recomputes run one at a time).
     await sql`set local work_mem = '64MB'`.execute(trx)
-    const { rows } = await sql<{ changed: number }>`
-      with changed as (
-        select * from (
-          select m.id, m.appid, s.segment as previous, s.member_id is not null as known,
-            ${segmentCase(o.now, o.thresholds, o.timeZone)} as segment
-          from members m left join member_segments s on s.member_id = m.id
-          ${where.length > 0 ? sql`where ${sql.join(where, sql` and `)}` : sql``}
-        ) computed
-        where previous is distinct from segment
-      ), moved as (
-        -- by key, one probe per moved member (an UPDATE … FROM joins all segments by hash)
-        insert into member_segments (member_id, appid, segment, since)
-        select id, appid, segment, ${o.now} from changed where known
-        on conflict (member_id) do update set segment = excluded.segment, since = excluded.since
-      ), placed as (
-        insert into member_segments (member_id, appid, segment, since)
-        select id, appid, segment, ${o.now} from changed where not known
-      ), recorded as (
-        insert into segment_transitions (appid, member_id, from_segment, to_segment, at)
-        select appid, id, previous, segment, ${o.now} from changed
-      )
-      select count(*)::int as changed from changed`.execute(trx)
+    const { rows } = await recomputeStatement(o).execute(trx)
     return rows[0]!.changed
   }
   return db.isTransaction ? recompute(db) : db.transaction().execute(recompute)
+}
+
+/** What {@link recomputeSegments} recomputes, and as of when. */
+export interface RecomputeOptions {
+  now: Date
+  thresholds: SegmentThresholds
+  timeZone: string
+  appid?: string
+  /** Only members with `after < id <= through` (no upper bound when `through` is null). */
+  ids?: { after: number; through: number | null }
+}
+
+/**
+ * The recompute itself, one statement: segments computed, moves and first placements written,
+ * transitions recorded; answers how many changed. A chunk's id range bounds both sides of the join:
+ * on `members` alone, the planner joined a chunk by hashing it and reading every segment row
+ * written so far (by the job's earlier chunks, or a night before), so a first compute over
+ * 1,000,000 members in 200 chunks read about 100,000,000 segment rows (bench/README.md, session 32).
+ */
+export function recomputeStatement(o: RecomputeOptions) {
+  const range = (column: RawBuilder<unknown>) => [
+    ...(o.ids ? [sql`${column} > ${o.ids.after}`] : []),
+    ...(o.ids?.through != null ? [sql`${column} <= ${o.ids.through}`] : []),
+  ]
+  const where = [...(o.appid ? [sql`m.appid = ${o.appid}`] : []), ...range(sql.ref('m.id'))]
+  const segmentsInRange = range(sql.ref('s.member_id'))
+  return sql<{ changed: number }>`
+    with changed as (
+      select * from (
+        select m.id, m.appid, s.segment as previous, s.member_id is not null as known,
+          ${segmentCase(o.now, o.thresholds, o.timeZone)} as segment
+        from members m left join member_segments s on s.member_id = m.id
+          ${segmentsInRange.length > 0 ? sql`and ${sql.join(segmentsInRange, sql` and `)}` : sql``}
+        ${where.length > 0 ? sql`where ${sql.join(where, sql` and `)}` : sql``}
+      ) computed
+      where previous is distinct from segment
+    ), moved as (
+      -- by key, one probe per moved member (an UPDATE … FROM joins all segments by hash)
+      insert into member_segments (member_id, appid, segment, since)
+      select id, appid, segment, ${o.now} from changed where known
+      on conflict (member_id) do update set segment = excluded.segment, since = excluded.since
+    ), placed as (
+      insert into member_segments (member_id, appid, segment, since)
+      select id, appid, segment, ${o.now} from changed where not known
+    ), recorded as (
+      insert into segment_transitions (appid, member_id, from_segment, to_segment, at)
+      select appid, id, previous, segment, ${o.now} from changed
+    )
+    select count(*)::int as changed from changed`
 }
 
 /** Members per segment of an account (null: not computed yet). */
