@@ -154,11 +154,13 @@ async function startServer(store: Store) {
     warn: 0,
     error: 0,
     kinds: new Map<string, { n: number; first: string }>(),
+    /** The server's SLOW_STATEMENT lines (DATABASE_SLOW_STATEMENT_MS): each one's time and text. */
+    slow: [] as { ms: number; statement: string }[],
   }
   for (const stream of [child.stdout!, child.stderr!])
     createInterface({ input: stream }).on('line', (line) => {
       log.lines++
-      let entry: { level?: string; msg?: string }
+      let entry: { level?: string; msg?: string; code?: string; ms?: number; statement?: string }
       try {
         entry = JSON.parse(line)
       } catch {
@@ -166,6 +168,11 @@ async function startServer(store: Store) {
         entry = { level, msg: line.slice(0, 80) }
       }
       if (entry.level !== 'warn' && entry.level !== 'error') return
+      if (entry.code === 'SLOW_STATEMENT')
+        log.slow.push({
+          ms: entry.ms ?? 0,
+          statement: (entry.statement ?? '').replace(/\s+/g, ' '),
+        })
       log[entry.level]++
       const key = `${entry.level}: ${entry.msg}`
       const kind = log.kinds.get(key) ?? { n: 0, first: line.slice(0, 400) }
@@ -438,6 +445,7 @@ async function jobOps(s: Server, t0: number, names: string[]) {
 const quantile = (xs: number[], q: number) =>
   xs.length ? xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(q * xs.length) - 1))]! : Number.NaN
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
+const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 const ms = (x: number) =>
   Number.isNaN(x)
     ? '–'
@@ -501,7 +509,7 @@ async function phase(name: string) {
 
 async function phaseOn(store: Store, name: string) {
   let seeded = ''
-  if (name === 'jobs') {
+  if (base > 0) {
     // A long-lived database: the server makes and migrates it (and the sandbox account), stops,
     // and the members are written into it before it starts again.
     const first = await startServer(store)
@@ -566,6 +574,16 @@ async function phaseOn(store: Store, name: string) {
     console.log(`  server log: ${s.log.lines} lines, ${s.log.warn} warn, ${s.log.error} error`)
     for (const [key, { n, first }] of s.log.kinds)
       console.log(`    ×${n} ${key}\n      e.g. ${first}`)
+    // Slow statements by their text's beginning: how often, the longest, in all.
+    const slow = new Map<string, number[]>()
+    for (const x of s.log.slow) {
+      const key = x.statement.slice(0, 150)
+      slow.set(key, [...(slow.get(key) ?? []), x.ms])
+    }
+    for (const [statement, times] of [...slow].sort((a, b) => total(b[1]) - total(a[1])))
+      console.log(
+        `    slow ×${times.length}, longest ${ms(Math.max(...times))}, ${ms(total(times))} in all: ${statement}`,
+      )
     return result
   } finally {
     await s.stop()
