@@ -14,6 +14,8 @@ import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { analyzedPlan, mostRows } from '../../test/plan-rows.js'
+import { translator } from '../bot/i18n.js'
+import { dispatchCampaigns } from './campaigns.js'
 import {
   type ClaimRequest,
   claim,
@@ -113,5 +115,69 @@ forEachDatabase('outbox claim order', (get) => {
         .reverse()
         .map((i) => i.openid),
     )
+  })
+})
+
+forEachDatabase('outbox claim of a campaign run, push_outbox analyzed while empty', (get) => {
+  it('reads rows in proportion to the batch: the run analyzes the outbox after its first batch', async () => {
+    const { db } = get()
+    const appid = 'wxclaimempty'
+    // Below some 10,000 items the planner probes by the member's queue whatever it believes; at
+    // 36,000 it read the backlog (bench/README.md, session 32).
+    const N = 40_000
+    const now = new Date('2026-12-06T02:00:00Z') // 10:00 in Shanghai: no quiet hours
+    await sql`insert into members (appid, openid, subscribed, first_seen_at, last_active_at)
+      select ${appid}, 'o_empty_' || g, true, ${now}::timestamptz - interval '30 days',
+        ${now}::timestamptz - interval '1 day'
+      from generate_series(1, ${N}) g`.execute(db)
+    // An idle server's maintenance (or autovacuum) analyzed every table: the outbox was empty.
+    await sql`analyze members, push_outbox`.execute(db)
+    await db
+      .insertInto('campaigns')
+      .values({
+        appid,
+        name: 'empty',
+        status: 'scheduled',
+        audience: '{}',
+        variants: JSON.stringify([
+          {
+            key: 'A',
+            weight: 100,
+            template: { template_id: 'T', data: { thing1: { value: 'x' } } },
+          },
+        ]),
+        run_at: now,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
+    const run = await dispatchCampaigns(db, {
+      slot: now,
+      now,
+      settings: {
+        timeZone: 'Asia/Shanghai',
+        capHours: 24,
+        capSlackMinutes: 30,
+        quietHours: null,
+        publicBaseUrl: 'https://quanzi.example',
+      },
+      t: translator('zh-CN'),
+      batchSize: 5_000,
+    })
+    expect(run.enqueued).toBe(N)
+    const c: ClaimRequest = {
+      appid,
+      lane: LANE.campaign,
+      limit: BATCH,
+      token: 'plan',
+      lease: new Date(now.getTime() + 60_000),
+      now: new Date(now.getTime() + 60_000),
+    }
+    // Planned on the empty outbox's statistics, each candidate's member probe read the account's
+    // whole backlog: N × batch rows.
+    expect(mostRows(await analyzedPlan(db, claimFirstStatement(c)))).toBeLessThanOrEqual(
+      5 * BATCH + 50,
+    )
+    expect(await claim(db, c)).toHaveLength(BATCH)
   })
 })
