@@ -18,6 +18,7 @@ import {
   type MemberReach,
   recountReach,
 } from './campaign-reach.js'
+import { campaignReportStatement, type VariantCounts } from './campaign-report.js'
 
 const APPID = 'wxreachcache000001'
 const MEMBERS = 6
@@ -139,6 +140,10 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
           const maxAgeMs = 60_000
           /** The exact count at each view's time: what figures "as of" that time must be. */
           const exactAt = new Map<number, CampaignReach>()
+          // the report's per-variant counts at the same moments (kept with the reach)
+          const countsAt = new Map<number, VariantCounts[]>()
+          const liveCounts = async () =>
+            (await campaignReportStatement(campaignId).execute(db)).rows
           let pending: Promise<unknown>[] = []
           let large = false
           const settle = async () => {
@@ -242,6 +247,8 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
               expect(exact).toEqual(modelReach(runs, pruned))
               exactChecks++
               exactAt.set(now.getTime(), exact)
+              const counts = await liveCounts()
+              countsAt.set(now.getTime(), counts)
               const started = pending.length
               const shown = await campaignReachShown(db, campaignId, {
                 now,
@@ -253,14 +260,17 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
               // counted now while small; once found large, from the cache for good
               if (kept > liveMax) large = true
               if (!large) {
-                expect(shown).toEqual({ reach: exact, asOf: null, refreshing: false })
+                expect(shown).toEqual({ reach: exact, counts, asOf: null, refreshing: false })
               } else {
                 cachedViews++
                 // figures shown are the exact ones of the time they say
-                if (shown.reach === null) expect(shown.asOf).toBeNull()
-                else {
+                if (shown.reach === null) {
+                  expect(shown.asOf).toBeNull()
+                  expect(shown.counts).toBeNull()
+                } else {
                   expect(shown.asOf).not.toBeNull()
                   expect(shown.reach).toEqual(exactAt.get(shown.asOf!.getTime()))
+                  expect(shown.counts).toEqual(countsAt.get(shown.asOf!.getTime()))
                 }
                 const age = shown.asOf ? now.getTime() - shown.asOf.getTime() : Infinity
                 // stale or missing: a recount is under way (started now, or still running)
@@ -287,6 +297,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
           await settle()
           const last = await view()
           expect(last.reach).toEqual(modelReach(runs, pruned))
+          expect(last.counts).toEqual(await liveCounts())
         },
       ),
       { numRuns: Number(process.env.REACH_RUNS ?? 40), seed: Number(process.env.REACH_SEED ?? 7) },
@@ -321,6 +332,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     // never counted: no figures, counting
     expect(await campaignReachShown(db, campaignId, o(T0))).toEqual({
       reach: null,
+      counts: null,
       asOf: null,
       refreshing: true,
     })

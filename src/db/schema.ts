@@ -964,6 +964,8 @@ export interface JourneySendsTable {
 export interface CampaignReachTable {
   campaign_id: number
   reach: string | null
+  /** The report's per-variant counts (JSON `VariantCounts[]`) of the same count (migration 0089). */
+  counts: string | null
   computed_at: Timestamp | null
   refreshing_since: Timestamp | null
 }

@@ -2,7 +2,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import { campaignEditable, startedCampaigns } from '../../community/campaign-edit.js'
 import { campaignReachShown, type ReachShownOptions } from '../../community/campaign-reach.js'
-import { campaignReport } from '../../community/campaign-report.js'
+import { campaignReport, variantReport } from '../../community/campaign-report.js'
 import { quotaPausedUntil } from '../../community/campaigns.js'
 import type { Database } from '../../db/schema.js'
 
@@ -77,10 +77,11 @@ export async function editRefusal(
 /**
  * A campaign's report: per variant enqueued, skipped, sent, failed, withdrawn (opted out since,
  * cancelled), unknown, queued, delivered, clicked, converted with the A/B z-test — pushes, summed
- * over the runs (a member in four runs counts four times) — its `reach` in distinct members (a
- * large campaign's as last counted: `reachAsOf`, null when counted now; null figures while
- * first counted; `reachRefreshing` while a recount runs in the background, handed to
- * `o.waitUntil` — see campaign-reach.ts), and the account's template-quota pause.
+ * over the runs (a member in four runs counts four times; a large campaign's as last counted with
+ * its reach: `countsAsOf`, null when counted now) — its `reach` in distinct members (a large
+ * campaign's as last counted: `reachAsOf`, null when counted now; null figures while first
+ * counted; `reachRefreshing` while a recount runs in the background, handed to `o.waitUntil` — see
+ * campaign-reach.ts), and the account's template-quota pause.
  */
 export async function campaignReportView(
   db: Kysely<Database>,
@@ -92,7 +93,9 @@ export async function campaignReportView(
   return {
     campaign: campaignView(campaign),
     quotaPausedUntil: await quotaPausedUntil(db, campaign.appid, now),
-    ...(await campaignReport(db, campaign.id)),
+    // A large campaign's funnel as last counted, with its reach; counted now where none is kept.
+    ...(reach.counts ? variantReport(reach.counts) : await campaignReport(db, campaign.id)),
+    countsAsOf: reach.counts ? reach.asOf : null,
     reach: reach.reach,
     reachAsOf: reach.asOf,
     reachRefreshing: reach.refreshing,

@@ -276,6 +276,18 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     expect(counted).toContain('截至 10:00 的统计（名单较大，最多每分钟重新统计一次）。')
     expect(counted).not.toContain('正在重新统计')
     expect(counted).toContain('>2万<') // 20,001 members
+    // its funnel too, as of the same count: pushes recorded since are not in it until the recount
+    const html = await page()
+    expect(html.slice(html.indexOf('id="funnel"'))).toContain('截至 10:00 的统计')
+    const next = new Date('2026-11-21T02:00:00Z')
+    await sql`insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome,
+        enqueued_at)
+      select ${k.id}, ${next}, id, 'A', 'capped', ${next} from members
+      where openid in ('o_big_1', 'o_big_2', 'o_big_3')`.execute(db().db)
+    const row = await findCampaign(db().db, appid, String(k.id))
+    const view = await campaignReportView(db().db, row!, at.now())
+    expect(view.countsAsOf).toEqual(new Date('2026-11-20T02:00:30Z'))
+    expect(view.variants.map((v) => [v.variant, v.audience])).toEqual([['A', 20_001]])
     // a minute after the count: the same figures, said to be recounted
     at.advance(30_000)
     const stale = section(await page())

@@ -200,6 +200,11 @@ export const campaignReportPage: ConsolePage = {
           </section>
           <section class="card" aria-labelledby="funnel">
             <h2 id="funnel">{t('report.chart')}</h2>
+            {report.countsAsOf && (
+              <p class="muted" data-counts-as-of>
+                {t('report.reach.asOf', { time: asOfLabel(report.countsAsOf, now, fmt) })}
+              </p>
+            )}
             {report.variants.length > 0 && (
               <Chart
                 id="chart-funnel"
