@@ -1,17 +1,18 @@
 /**
  * `npm run bench:soak`: the default install under mixed load, open loop (bench/README.md, sessions
- * 31 and 32). Three phases, each on a fresh server and data folder, the baseline first:
+ * 31 and 32). Three phases, each on a fresh server and data folder holding `BENCH_BASE` members
+ * (written into the stopped server's database, spread as bench/segments.ts spreads them, vacuumed
+ * and analyzed; 0: none), the baseline first:
  *   control   `BENCH_RATE` pushes/s for `BENCH_SECONDS`, nothing else;
  *   campaign  the same load, plus a campaign to everyone created, scheduled and started through
  *             the operator API (the campaigns job run at once through POST
  *             /admin/jobs/campaigns/run, as `npm run job campaigns` does, rather than at the next
  *             minute's tick), and its report and the analytics overview read every
  *             `BENCH_READ_EVERY` seconds through the same API, as the console's pages would;
- *   jobs      the same load on a long-lived database — `BENCH_BASE` members written into it
- *             (spread as bench/segments.ts spreads them, vacuumed and analyzed) before the server
- *             starts again — and every scheduled job (or `BENCH_JOBS`, comma-separated) run one
+ *   jobs      the same load, and every scheduled job (or `BENCH_JOBS`, comma-separated) run one
  *             after the other through POST /admin/jobs/<name>/run, 3 s apart: each job's time and
- *             the pushes scheduled while it ran (p99, max, answered > 4.5 s).
+ *             the pushes scheduled while it ran (p99, max, answered > 4.5 s); a job that ends
+ *             after the load is flagged (its pushes are then only those before the end).
  * The server is the real one as `npm start` runs it (package.json's start script: its node flags
  * and env) on a throw-away data folder under the OS temp dir and a free loopback port, in sandbox
  * mode on PGlite — or on PostgreSQL in a throw-away schema with `BENCH_DATABASE_URL`. Campaign
@@ -108,14 +109,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.on(signal, async () => {
     if (interrupted) return
     interrupted = true
-    for (const c of cleanups) await c().catch(() => {})
+    // The latest first: a server stops before its store is dropped.
+    for (const c of [...cleanups].reverse()) await c().catch(() => {})
     process.exit(130)
   })
 
 /** Where a server keeps its data: a data folder, and with BENCH_DATABASE_URL a throw-away schema. */
 async function makeStore() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'quanzi-soak-'))
   const schema = pgUrl ? await throwawaySchema('bench_soak') : undefined
+  const dataDir = mkdtempSync(join(tmpdir(), 'quanzi-soak-'))
   const drop = async () => {
     cleanups.delete(drop)
     rmSync(dataDir, { recursive: true, force: true })
@@ -565,8 +567,10 @@ async function phaseOn(store: Store, name: string) {
     )
     for (const j of jobRuns) {
       const during = summarize(run.samples, warmup + j.at, warmup + j.at + j.ms / 1000)
+      const past =
+        j.at + j.ms / 1000 > seconds ? ' (ended after the load: raise BENCH_SECONDS)' : ''
       console.log(
-        `  job ${j.name} at ${j.at.toFixed(1)} s: ${ms(j.ms)}; pushes meanwhile ${during.pushes}, p99 ${ms(during.p99)}, max ${ms(during.max)}, ${during.late} answered > 4.5 s; ${j.result}`,
+        `  job ${j.name} at ${j.at.toFixed(1)} s: ${ms(j.ms)}${past}; pushes meanwhile ${during.pushes}, p99 ${ms(during.p99)}, max ${ms(during.max)}, ${during.late} answered > 4.5 s; ${j.result}`,
       )
     }
     for (const [why, n] of run.errors) console.log(`  connection error ×${n}: ${why}`)

@@ -13,7 +13,7 @@ export const campaignsJob: Job = {
   name: 'campaigns',
   cron: '* * * * *',
   catchUp: 'every',
-  async run({ db, clock, config, slot, budget }) {
+  async run({ db, clock, config, slot, budget, logger }) {
     const now = clock.now()
     const dispatched = await dispatchCampaigns(db, {
       // The scheduled minute being run: a caught-up slot lies in the past.
@@ -22,6 +22,7 @@ export const campaignsJob: Job = {
       settings: config.campaigns,
       t: translator(config.locale),
       budget,
+      logger,
     })
     return { ...dispatched, converted: await markConversions(db, now) }
   },

@@ -205,6 +205,8 @@ describe('loadConfig', () => {
     expect(loadConfig({}).jobs.chunkMembers).toBe(5_000)
     const postgres = { DATABASE_URL: 'postgres://u@127.0.0.1:5432/q' }
     expect(loadConfig(postgres).jobs.chunkMembers).toBe(50_000)
+    // Workers: PostgreSQL through a HYPERDRIVE binding, with no DATABASE_URL among the vars
+    expect(loadConfig({}, { postgres: true }).jobs.chunkMembers).toBe(50_000)
     expect(loadConfig({ JOB_CHUNK_MEMBERS: '20000' }).jobs.chunkMembers).toBe(20_000)
     expect(loadConfig({ ...postgres, JOB_CHUNK_MEMBERS: '100' }).jobs.chunkMembers).toBe(100)
     expect(problems({ JOB_CHUNK_MEMBERS: '99' })).toEqual([

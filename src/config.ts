@@ -139,15 +139,17 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
-/** Scheduled jobs (jobs/runner.ts, jobs/retention.ts). */
 /**
  * Members per chunk of the segment recompute (JOB_CHUNK_MEMBERS) by database. On PGlite a chunk
  * holds the one connection and the event loop while it runs — pushes and new connections wait —
  * so its chunks stay near 50 ms: a first compute over 1,000,000 members on PGlite in chunks of
- * 50,000 left 1,604 of 2,215 pushes answered after 4.5 s and 227 connections refused, in chunks of
- * 5,000 none (bench/README.md, session 32). PostgreSQL runs jobs on connections of their own.
+ * 50,000 left 1,604 of 2,215 pushes answered after 4.5 s and 227 connection attempts timed out,
+ * in chunks of 5,000 none (bench/README.md, session 32). PostgreSQL runs jobs on connections of
+ * their own (Workers always: HYPERDRIVE or DATABASE_URL).
  */
 export const DEFAULT_CHUNK_MEMBERS = { postgres: 50_000, pglite: 5_000 } as const
+
+/** Scheduled jobs (jobs/runner.ts, jobs/retention.ts). */
 
 export interface JobSettings {
   /** How far back missed slots are run and crashed runs taken over; 0 disables both. */
@@ -809,7 +811,11 @@ function parse<T extends v.GenericSchema>(
  * Empty strings count as unset. Throws {@link ConfigError} listing every problem.
  * @example const config = loadConfig(process.env)
  */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  /** `postgres`: the database is PostgreSQL even without DATABASE_URL (Workers' HYPERDRIVE). */
+  runtime: { postgres?: boolean } = {},
+): Config {
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, value]) => typeof value === 'string' && value.trim() !== ''),
   )
@@ -1075,7 +1081,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       budgetMs: e.JOB_BUDGET_MS,
       chunkMembers:
         e.JOB_CHUNK_MEMBERS ??
-        (e.DATABASE_URL ? DEFAULT_CHUNK_MEMBERS.postgres : DEFAULT_CHUNK_MEMBERS.pglite),
+        (e.DATABASE_URL || runtime.postgres
+          ? DEFAULT_CHUNK_MEMBERS.postgres
+          : DEFAULT_CHUNK_MEMBERS.pglite),
     },
     metricsToken: e.METRICS_TOKEN,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,

@@ -73,7 +73,8 @@ async function build(env: WorkerEnv): Promise<Built> {
   )
   let config: Config
   try {
-    config = loadConfig(vars)
+    // Workers run on PostgreSQL only, by DATABASE_URL or a HYPERDRIVE binding (not a string var).
+    config = loadConfig(vars, { postgres: true })
   } catch (error) {
     if (error instanceof ConfigError) throw new NotConfigured(error.message)
     throw error

@@ -162,7 +162,6 @@ forEachDatabase('outbox claim of a campaign run, push_outbox analyzed while empt
         publicBaseUrl: 'https://quanzi.example',
       },
       t: translator('zh-CN'),
-      batchSize: 5_000,
     })
     expect(run.enqueued).toBe(N)
     const c: ClaimRequest = {
