@@ -547,7 +547,10 @@ async function phaseOn(store: Store, name: string) {
     const result = {
       name,
       ...summarize(run.samples, warmup, warmup + seconds),
-      campaign: report ? `${sum('audience')} / ${sum('sent')}` : '–',
+      // a large campaign's counts are the last count (countsAsOf), up to a minute or more old
+      campaign: report
+        ? `${sum('audience')} / ${sum('sent')}${report.countsAsOf ? ` as of ${report.countsAsOf}` : ''}`
+        : '–',
       log: s.log,
     }
     console.log(

@@ -150,7 +150,6 @@ export interface Config {
 export const DEFAULT_CHUNK_MEMBERS = { postgres: 50_000, pglite: 5_000 } as const
 
 /** Scheduled jobs (jobs/runner.ts, jobs/retention.ts). */
-
 export interface JobSettings {
   /** How far back missed slots are run and crashed runs taken over; 0 disables both. */
   catchUpHours: number

@@ -20,7 +20,7 @@
  * figures are always the exact ones of their time.
  *
  * The report's per-variant counts (its funnel, campaign-report.ts) read the same recipients joined
- * the same way — about 0.6 s for 100,000 on PGlite, up to 1.9 s for 1,000,000, with the server's
+ * the same way — about 0.6 s for 100,000 on PGlite, 1.9–2.9 s for 1,000,000, with the server's
  * one thread held every time the report was viewed (bench/README.md, issue 20, session 32) — so
  * they are counted and kept with the reach (`counts`, migration 0089), just before it, and shown
  * as of the same time.
@@ -234,8 +234,8 @@ export async function claimReachRecount(
 
 /**
  * Counts campaign `campaignId`'s report counts and reach exactly and keeps them as of `claimedAt`
- * (when the count began), releasing the claim — unless the claim was taken over meanwhile (this count outlived its
- * lease: the newer one writes). True when written.
+ * (when the count began), releasing the claim — unless the claim was taken over meanwhile (this
+ * count outlived its lease: the newer one writes). True when written.
  */
 export async function recountReach(
   db: Kysely<Database>,

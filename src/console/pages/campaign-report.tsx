@@ -203,6 +203,7 @@ export const campaignReportPage: ConsolePage = {
             {report.countsAsOf && (
               <p class="muted" data-counts-as-of>
                 {t('report.reach.asOf', { time: asOfLabel(report.countsAsOf, now, fmt) })}
+                {report.reachRefreshing && ` ${t('report.reach.refreshing')}`}
               </p>
             )}
             {report.variants.length > 0 && (
