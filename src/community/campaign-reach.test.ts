@@ -397,6 +397,50 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     }
   })
 
+  it('shows a row counted before migration 0089 (no counts) without them, and its next recount keeps them', async () => {
+    const db = get().db
+    const campaignId = await seedCampaign(db, 'before 0089')
+    const [m] = await db
+      .insertInto('members')
+      .values({ appid: APPID, openid: 'o_reach_0089', subscribed: true, first_seen_at: T0 })
+      .returning('id')
+      .execute()
+    await db
+      .insertInto('campaign_recipients')
+      .values({
+        campaign_id: campaignId,
+        slot: T0,
+        member_id: m!.id,
+        variant: 'A',
+        outcome: 'capped',
+        enqueued_at: T0,
+      })
+      .execute()
+    // As 0087 wrote it: the reach and its time, no counts.
+    const reach = await campaignReach(db, campaignId)
+    await db
+      .insertInto('campaign_reach')
+      .values({ campaign_id: campaignId, reach: JSON.stringify(reach), computed_at: T0 })
+      .execute()
+    const work: Promise<unknown>[] = []
+    const o = (now: Date) => ({ now, liveMax: 0, waitUntil: (p: Promise<unknown>) => work.push(p) })
+    // fresh: the reach from the row, no counts (the report counts them on the spot)
+    expect(await campaignReachShown(db, campaignId, o(new Date(T0.getTime() + 1_000)))).toEqual({
+      reach,
+      counts: null,
+      asOf: T0,
+      refreshing: false,
+    })
+    // a minute on: recounted, and the counts kept from then on
+    const later = new Date(T0.getTime() + 60_000)
+    await campaignReachShown(db, campaignId, o(later))
+    await Promise.all(work.splice(0))
+    const shown = await campaignReachShown(db, campaignId, o(later))
+    expect(shown.asOf).toEqual(later)
+    expect(shown.counts).toEqual((await campaignReportStatement(campaignId).execute(db)).rows)
+    expect(shown.counts?.[0]).toMatchObject({ variant: 'A', audience: 1, capped: 1 })
+  })
+
   it('takes over a claim older than its lease; the late count then writes nothing', async () => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'lease')

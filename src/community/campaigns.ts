@@ -465,8 +465,8 @@ async function enqueueRun(
     // claims then probed each member's queue through the account's whole backlog (1.2 s a claim of
     // 200 behind 36,000 items on PGlite; bench/README.md, session 32). Analyzed once this call of
     // the run has queued items (a sample of at most 30,000 rows), they are planned on its items.
-    // Best effort: a table locked by a vacuum is skipped, a role not owning it is skipped with a
-    // notice, and a failure is logged — the run goes on.
+    // Best effort: a table locked by a vacuum is skipped, a role that may not analyze it is skipped
+    // with a warning from the server, and a failure is logged — the run goes on.
     if (!analyzed && step.enqueued > 0) {
       analyzed = true
       await sql`analyze (skip_locked) push_outbox`.execute(db).catch((error: unknown) =>
