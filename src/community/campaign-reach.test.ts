@@ -107,6 +107,30 @@ async function seedCampaign(db: Kysely<Database>, name: string) {
   return id
 }
 
+/** A campaign with one capped recipient, and a view's options that collect its background work. */
+async function oneRecipient(db: Kysely<Database>, name: string, openid: string) {
+  const campaignId = await seedCampaign(db, name)
+  const [m] = await db
+    .insertInto('members')
+    .values({ appid: APPID, openid, subscribed: true, first_seen_at: T0 })
+    .returning('id')
+    .execute()
+  await db
+    .insertInto('campaign_recipients')
+    .values({
+      campaign_id: campaignId,
+      slot: T0,
+      member_id: m!.id,
+      variant: 'A',
+      outcome: 'capped',
+      enqueued_at: T0,
+    })
+    .execute()
+  const work: Promise<unknown>[] = []
+  const o = (now: Date) => ({ now, liveMax: 0, waitUntil: (p: Promise<unknown>) => work.push(p) })
+  return { campaignId, work, o }
+}
+
 forEachDatabase('campaign reach shown from the cache', (get) => {
   let n = 0
   it('shows the exact figures of the time it says, and recounts them once stale', async () => {
@@ -310,25 +334,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
 
   it('answers at once while counting: the first view says so, a stale one shows the old figures', async () => {
     const db = get().db
-    const campaignId = await seedCampaign(db, 'first view')
-    const [m] = await db
-      .insertInto('members')
-      .values({ appid: APPID, openid: 'o_reach_first', subscribed: true, first_seen_at: T0 })
-      .returning('id')
-      .execute()
-    await db
-      .insertInto('campaign_recipients')
-      .values({
-        campaign_id: campaignId,
-        slot: T0,
-        member_id: m!.id,
-        variant: 'A',
-        outcome: 'capped',
-        enqueued_at: T0,
-      })
-      .execute()
-    const work: Promise<unknown>[] = []
-    const o = (now: Date) => ({ now, liveMax: 0, waitUntil: (p: Promise<unknown>) => work.push(p) })
+    const { campaignId, work, o } = await oneRecipient(db, 'first view', 'o_reach_first')
     // never counted: no figures, counting
     expect(await campaignReachShown(db, campaignId, o(T0))).toEqual({
       reach: null,
@@ -399,31 +405,13 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
 
   it('shows a row counted before migration 0089 (no counts) without them, and its next recount keeps them', async () => {
     const db = get().db
-    const campaignId = await seedCampaign(db, 'before 0089')
-    const [m] = await db
-      .insertInto('members')
-      .values({ appid: APPID, openid: 'o_reach_0089', subscribed: true, first_seen_at: T0 })
-      .returning('id')
-      .execute()
-    await db
-      .insertInto('campaign_recipients')
-      .values({
-        campaign_id: campaignId,
-        slot: T0,
-        member_id: m!.id,
-        variant: 'A',
-        outcome: 'capped',
-        enqueued_at: T0,
-      })
-      .execute()
+    const { campaignId, work, o } = await oneRecipient(db, 'before 0089', 'o_reach_0089')
     // As 0087 wrote it: the reach and its time, no counts.
     const reach = await campaignReach(db, campaignId)
     await db
       .insertInto('campaign_reach')
       .values({ campaign_id: campaignId, reach: JSON.stringify(reach), computed_at: T0 })
       .execute()
-    const work: Promise<unknown>[] = []
-    const o = (now: Date) => ({ now, liveMax: 0, waitUntil: (p: Promise<unknown>) => work.push(p) })
     // fresh: the reach from the row, no counts (the report counts them on the spot)
     expect(await campaignReachShown(db, campaignId, o(new Date(T0.getTime() + 1_000)))).toEqual({
       reach,
