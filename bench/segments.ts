@@ -20,7 +20,7 @@ import { loadavg } from 'node:os'
 import { sql } from 'kysely'
 import { DEFAULT_SEGMENT_THRESHOLDS, recomputeSegments } from '../src/community/segments.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import { throwawaySchema, timed } from './throwaway-schema.js'
+import { insertSpreadMembers, throwawaySchema, timed } from './throwaway-schema.js'
 
 /** Thrown to roll the previous design's run back. */
 class RolledBack extends Error {}
@@ -31,24 +31,9 @@ const load = () => loadavg().map((x) => x.toFixed(1))
 try {
   await migrateToLatest(db)
   const now = new Date('2026-11-25T03:30:00Z')
-  // A spread: joined up to 2 years ago, active up to 200 days ago, 30 % bought something, 8 %
-  // unfollowed.
-  await timed(`insert ${count.toLocaleString()} members`, async () => {
-    await sql`
-      insert into members (appid, openid, subscribed, unsubscribed_at, first_seen_at, last_active_at,
-        purchase_count, last_purchased_at)
-      select 'wxbench000000000001', 'o_' || g,
-        r.u >= 0.08, case when r.u < 0.08 then ${now}::timestamptz - interval '3 days' end,
-        ${now}::timestamptz - make_interval(days => (r.j * 730)::int),
-        ${now}::timestamptz - make_interval(days => (r.a * 200)::int),
-        case when r.p < 0.3 then (r.p * 30)::int else 0 end,
-        case when r.p < 0.3 then ${now}::timestamptz - make_interval(days => (r.a * 120)::int) end
-      from generate_series(1, ${count}::bigint) g,
-        -- deterministic, well spread pseudo-random fractions per member (repeatable runs)
-        lateral (select (g * 7919 % 1000) / 1000.0 u, (g * 104729 % 1009) / 1009.0 j,
-          (g * 1299709 % 997) / 997.0 a, (g * 15485863 % 1013) / 1013.0 p) r`.execute(db)
-    await sql`vacuum analyze members`.execute(db)
-  })
+  await timed(`insert ${count.toLocaleString()} members`, () =>
+    insertSpreadMembers(db, { appid: 'wxbench000000000001', prefix: 'o_', count, now }),
+  )
   console.log(`load average ${load()}`)
   const baseline = await timed('baseline: touch every member once', async () => {
     await sql`update members set last_campaign_at = last_campaign_at`.execute(db)

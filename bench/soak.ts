@@ -54,7 +54,6 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { sql } from 'kysely'
 import { jobs } from '../jobs/index.js'
 import type { AccountConfig } from '../src/config.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
@@ -63,7 +62,7 @@ import { createPusher, nextMsgId, type PreparedPush, type Pusher } from '../src/
 import type { XmlObject } from '../src/wechat/codec.js'
 import { rng } from '../test/prng.js'
 import { untilHealthy } from './healthz.js'
-import { throwawaySchema } from './throwaway-schema.js'
+import { insertSpreadMembers, throwawaySchema } from './throwaway-schema.js'
 
 const rate = Number(process.env.BENCH_RATE ?? 200)
 const seconds = Number(process.env.BENCH_SECONDS ?? 120)
@@ -385,29 +384,13 @@ async function campaignOps(s: Server, t0: number, until: Promise<unknown>) {
   return ops
 }
 
-/**
- * `count` members of the account in the stopped server's database, spread as bench/segments.ts
- * spreads them (joined up to two years ago, active up to 200 days ago, 30 % with purchases, 8 %
- * unfollowed; deterministic), then vacuumed and analyzed as a long-lived database would be.
- */
+/** `count` members of the account in the stopped server's database (bench/throwaway-schema.ts). */
 async function seedMembers(store: Store, appid: string, count: number) {
   const db = store.schema ? store.schema.db : await pgliteDatabase(join(store.dataDir, 'pglite'))
   try {
     const started = performance.now()
-    await sql`
-      insert into members (appid, openid, subscribed, unsubscribed_at, first_seen_at, last_active_at,
-        purchase_count, last_purchased_at, points_balance, points_lifetime)
-      select ${appid}, 'o_seed_' || g,
-        r.u >= 0.08, case when r.u < 0.08 then now() - interval '3 days' end,
-        now() - make_interval(days => (r.j * 730)::int),
-        now() - make_interval(days => (r.a * 200)::int),
-        case when r.p < 0.3 then (r.p * 30)::int else 0 end,
-        case when r.p < 0.3 then now() - make_interval(days => (r.a * 120)::int) end,
-        (r.a * 500)::int, (r.a * 500)::int
-      from generate_series(1, ${count}::bigint) g,
-        lateral (select (g * 7919 % 1000) / 1000.0 u, (g * 104729 % 1009) / 1009.0 j,
-          (g * 1299709 % 997) / 997.0 a, (g * 15485863 % 1013) / 1013.0 p) r`.execute(db)
-    await sql`vacuum analyze members`.execute(db)
+    const seed = { appid, prefix: 'o_seed_', count, now: new Date(), points: true }
+    await insertSpreadMembers(db, seed)
     return performance.now() - started
   } finally {
     if (!store.schema) await db.destroy()

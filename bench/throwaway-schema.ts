@@ -1,6 +1,7 @@
 /** What the database benches share: a throw-away PostgreSQL schema and a timer that prints. */
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { type PostgresOptions, postgresDatabase } from '../src/db/postgres.js'
+import type { Database } from '../src/db/schema.js'
 
 /**
  * Creates a schema `<prefix>_<time>` on BENCH_DATABASE_URL (default: the local test database) and
@@ -85,4 +86,31 @@ export async function keptOrThrowawaySchema(prefix: string) {
       await admin.destroy()
     },
   }
+}
+
+/**
+ * `count` members of `appid` (openids `<prefix><n>`) spread as of `now`: joined up to two years
+ * ago, active up to 200 days ago, 30 % with purchases, 8 % unfollowed — deterministic, well spread
+ * pseudo-random fractions per member (repeatable runs); `points`: a balance (and lifetime total)
+ * of up to 500. Then vacuumed and analyzed, as a long-lived database would be.
+ */
+export async function insertSpreadMembers(
+  db: Kysely<Database>,
+  o: { appid: string; prefix: string; count: number; now: Date; points?: boolean },
+) {
+  const now = sql`${o.now}::timestamptz`
+  await sql`
+    insert into members (appid, openid, subscribed, unsubscribed_at, first_seen_at, last_active_at,
+      purchase_count, last_purchased_at, points_balance, points_lifetime)
+    select ${o.appid}, ${o.prefix} || g,
+      r.u >= 0.08, case when r.u < 0.08 then ${now} - interval '3 days' end,
+      ${now} - make_interval(days => (r.j * 730)::int),
+      ${now} - make_interval(days => (r.a * 200)::int),
+      case when r.p < 0.3 then (r.p * 30)::int else 0 end,
+      case when r.p < 0.3 then ${now} - make_interval(days => (r.a * 120)::int) end,
+      ${o.points ? sql`(r.a * 500)::int` : sql`0`}, ${o.points ? sql`(r.a * 500)::int` : sql`0`}
+    from generate_series(1, ${o.count}::bigint) g,
+      lateral (select (g * 7919 % 1000) / 1000.0 u, (g * 104729 % 1009) / 1009.0 j,
+        (g * 1299709 % 997) / 997.0 a, (g * 15485863 % 1013) / 1013.0 p) r`.execute(db)
+  await sql`vacuum analyze members`.execute(db)
 }

@@ -367,25 +367,22 @@ const AES_KEY = /^[A-Za-z0-9]{43}$/
 const optionalString = v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')))
 
 function integer(min: number, max: number, fallback: number) {
-  return v.pipe(
-    v.optional(v.string(), String(fallback)),
-    v.regex(/^\d+$/, `must be a whole number ≥ ${min}`),
-    v.transform(Number),
-    v.minValue(min, `must be at least ${min}`),
-    v.maxValue(max, `must be at most ${max}`),
-  )
+  // (valibot runs the default through the pipe: it comes out a number)
+  return v.optional(wholeNumber(min, max), String(fallback))
 }
 
 /** {@link integer} with no default: undefined when unset (a default that depends on others). */
 function optionalInteger(min: number, max: number) {
-  return v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, `must be a whole number ≥ ${min}`),
-      v.transform(Number),
-      v.minValue(min, `must be at least ${min}`),
-      v.maxValue(max, `must be at most ${max}`),
-    ),
+  return v.optional(wholeNumber(min, max))
+}
+
+function wholeNumber(min: number, max: number) {
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, `must be a whole number ≥ ${min}`),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
   )
 }
 

@@ -28,6 +28,16 @@ import {
 /** The dispatcher's default claim. */
 const BATCH = 200
 
+/** A claim of the campaign lane's batch at `now`, leased for a minute. */
+const claimRequest = (appid: string, now: Date): ClaimRequest => ({
+  appid,
+  lane: LANE.campaign,
+  limit: BATCH,
+  token: 'plan',
+  lease: new Date(now.getTime() + 60_000),
+  now,
+})
+
 for (const N of [2_000, 8_000])
   for (const stats of ['never analyzed', 'analyzed before the run'] as const)
     forEachDatabase(`outbox claim of a fresh ${N}-item run, push_outbox ${stats}`, (get) => {
@@ -58,14 +68,7 @@ for (const N of [2_000, 8_000])
         // As on a server at a run's first minutes: the members analyzed, the run's items not yet.
         await sql`analyze members`.execute(db)
         expect(await enqueue(db, run(runAt), runAt)).toBe(N)
-        const c: ClaimRequest = {
-          appid,
-          lane: LANE.campaign,
-          limit: BATCH,
-          token: 'plan',
-          lease: new Date(now.getTime() + 60_000),
-          now,
-        }
+        const c = claimRequest(appid, now)
         const first = async () => mostRows(await analyzedPlan(db, claimFirstStatement(c)))
         const heads = async () => mostRows(await analyzedPlan(db, claimHeadsStatement(c, BATCH)))
         expect(await first()).toBeLessThanOrEqual(5 * BATCH + 50)
@@ -164,14 +167,7 @@ forEachDatabase('outbox claim of a campaign run, push_outbox analyzed while empt
       t: translator('zh-CN'),
     })
     expect(run.enqueued).toBe(N)
-    const c: ClaimRequest = {
-      appid,
-      lane: LANE.campaign,
-      limit: BATCH,
-      token: 'plan',
-      lease: new Date(now.getTime() + 60_000),
-      now: new Date(now.getTime() + 60_000),
-    }
+    const c = claimRequest(appid, new Date(now.getTime() + 60_000))
     // Planned on the empty outbox's statistics, each candidate's member probe read the account's
     // whole backlog: N × batch rows.
     expect(mostRows(await analyzedPlan(db, claimFirstStatement(c)))).toBeLessThanOrEqual(
