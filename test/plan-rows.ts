@@ -29,17 +29,20 @@ export function mostRows(node: PlanNode): number {
 
 /**
  * The plan `statement` ran by, analyzed in a transaction that is rolled back (a statement that
- * writes leaves nothing behind).
+ * writes leaves nothing behind). `settings` runs first in that transaction: the planner settings
+ * the code under test runs the statement with (`set local …`), so that it is planned as it runs.
  * @example expect(mostRows(await analyzedPlan(db, campaignReportStatement(id)))).toBeLessThanOrEqual(5 * n)
  */
 export async function analyzedPlan(
   db: Kysely<Database>,
   statement: RawBuilder<unknown>,
+  settings?: (trx: Kysely<Database>) => Promise<void>,
 ): Promise<PlanNode> {
   let found: PlanNode | undefined
   await db
     .transaction()
     .execute(async (trx) => {
+      await settings?.(trx)
       const { rows } = await sql<{
         'QUERY PLAN': { Plan: PlanNode }[]
       }>`explain (analyze, format json) ${statement}`.execute(trx)

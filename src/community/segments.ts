@@ -106,16 +106,24 @@ export async function recomputeSegments(
   const recompute = async (trx: Kysely<Database>) => {
     // Taken before the statement's snapshot: a concurrent recompute has committed by then.
     await lockSegmentRecomputes(trx)
-    // One pass over simple expressions: compiling them (JIT, chosen for a big table) costs more
-    // than it saves — about a second of a five-second first recompute over 1,000,000 members.
-    await noJit(trx)
-    // Members and their segments meet in one hash join: 1,000,000 of them need ~55 MB to join in
-    // one batch instead of spilling to disk (recomputes run one at a time).
-    await sql`set local work_mem = '64MB'`.execute(trx)
+    await recomputeSettings(trx)
     const { rows } = await recomputeStatement(o).execute(trx)
     return rows[0]!.changed
   }
   return db.isTransaction ? recompute(db) : db.transaction().execute(recompute)
+}
+
+/**
+ * The planner settings a recompute runs with, for the rest of `trx` (its plan tests plan the
+ * statement under them too: src/community/segment-plans.test.ts).
+ */
+export async function recomputeSettings(trx: Kysely<Database>): Promise<void> {
+  // One pass over simple expressions: compiling them (JIT, chosen for a big table) costs more
+  // than it saves — about a second of a five-second first recompute over 1,000,000 members.
+  await noJit(trx)
+  // Members and their segments meet in one hash join: 1,000,000 of them need ~55 MB to join in
+  // one batch instead of spilling to disk (recomputes run one at a time).
+  await sql`set local work_mem = '64MB'`.execute(trx)
 }
 
 /** What {@link recomputeSegments} recomputes, and as of when. */
