@@ -49,6 +49,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -61,18 +62,19 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush, type Pusher } from '../src/sandbox/pusher.js'
 import type { XmlObject } from '../src/wechat/codec.js'
 import { rng } from '../test/prng.js'
+import { envNumber } from './env-number.js'
 import { untilHealthy } from './healthz.js'
 import { insertSpreadMembers, throwawaySchema } from './throwaway-schema.js'
 
-const rate = Number(process.env.BENCH_RATE ?? 200)
-const seconds = Number(process.env.BENCH_SECONDS ?? 120)
-const warmup = Number(process.env.BENCH_WARMUP ?? 10)
-const members = Number(process.env.BENCH_MEMBERS ?? 12_000)
-const seed = Number(process.env.BENCH_SEED ?? 1)
-const campaignAt = Number(process.env.BENCH_CAMPAIGN_AT ?? 10)
-const readEvery = Number(process.env.BENCH_READ_EVERY ?? 4)
+const rate = envNumber('BENCH_RATE', 200, 1)
+const seconds = envNumber('BENCH_SECONDS', 120, 1)
+const warmup = envNumber('BENCH_WARMUP', 10)
+const members = envNumber('BENCH_MEMBERS', 12_000, 1)
+const seed = envNumber('BENCH_SEED', 1)
+const campaignAt = envNumber('BENCH_CAMPAIGN_AT', 10)
+const readEvery = envNumber('BENCH_READ_EVERY', 4, 1)
 const phases = (process.env.BENCH_PHASES ?? 'control,campaign,jobs').split(',')
-const base = Number(process.env.BENCH_BASE ?? 100_000)
+const base = envNumber('BENCH_BASE', 100_000)
 const jobNames = process.env.BENCH_JOBS?.split(',') ?? jobs.map((j) => j.name)
 const pgUrl = process.env.BENCH_DATABASE_URL
 const TIMEOUT_MS = 15_000
@@ -228,7 +230,7 @@ async function startServer(store: Store) {
 }
 type Server = Awaited<ReturnType<typeof startServer>>
 
-/** The operator API (and the job route) with the sandbox's operator token. */
+/** The operator API with the sandbox's operator token. */
 async function api(s: Server, method: string, path: string, body?: unknown) {
   const res = await fetch(`${s.base}${path}`, {
     method,
@@ -239,6 +241,35 @@ async function api(s: Server, method: string, path: string, body?: unknown) {
   const text = await res.text()
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`)
   return JSON.parse(text)
+}
+
+/**
+ * Runs job `name` through POST /admin/jobs/<name>/run, which answers when the job ends: waited for
+ * however long it runs (node:http, no timeout — fetch gives up on a response's headers after 300 s,
+ * and a job still running on the server must not be reported as failed).
+ */
+function runJob(s: Server, name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${s.base}/admin/jobs/${name}/run`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.adminToken}` },
+    })
+    req.on('error', reject)
+    req.on('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        text += chunk
+      })
+      res.on('error', reject)
+      res.on('end', () => {
+        if (res.statusCode !== 200)
+          reject(new Error(`job ${name}: HTTP ${res.statusCode} ${text.slice(0, 300)}`))
+        else resolve(JSON.parse(text))
+      })
+    })
+    req.end()
+  })
 }
 
 /**
@@ -354,7 +385,7 @@ async function campaignOps(s: Server, t0: number, until: Promise<unknown>) {
   ops.id = created.id
   await api(s, 'POST', `${path}/${ops.id}/schedule`)
   const started = performance.now()
-  const job = api(s, 'POST', '/admin/jobs/campaigns/run').then(
+  const job = runJob(s, 'campaigns').then(
     (r) => {
       ops.jobMs = performance.now() - started
       ops.job = JSON.stringify(r).slice(0, 200)
@@ -415,7 +446,7 @@ async function jobOps(s: Server, t0: number, names: string[]) {
   await sleep(t0 + (warmup + campaignAt) * 1000 - performance.now())
   for (const name of names) {
     const started = performance.now()
-    const result = await api(s, 'POST', `/admin/jobs/${name}/run`).then(
+    const result = await runJob(s, name).then(
       (r) => JSON.stringify(r).slice(0, 160),
       (error) => String(error).slice(0, 160),
     )
