@@ -22,31 +22,17 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import express from 'express'
 import { Hono } from 'hono'
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-} from 'kysely'
+import { sql } from 'kysely'
 // @ts-expect-error: node-webot/wechat ships no types
 import wechat from 'wechat'
-import { createRouter } from '../handlers/index.js'
-import { createApp } from '../src/app.js'
 import { maintainTables } from '../src/db/maintenance.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
 import { postgresDatabase } from '../src/db/postgres.js'
-import type { Database } from '../src/db/schema.js'
-import { createLogger } from '../src/logger.js'
-import { nodeCrypto } from '../src/node-crypto.js'
-import { dedupeKey, type InboundMessage } from '../src/wechat/message.js'
-import { type ReplyAddress, renderReply, text } from '../src/wechat/reply.js'
-import { respondToWechat, wechatWebhook } from '../src/wechat/webhook.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 import { barePushApp, barePushServer } from './bare-push.js'
+import { benchApp, leastDispatch, noRowsDatabase, webhookAlone } from './push-apps.js'
 
 /** The PostgreSQL pool's settings (statement cache, size) as the app reads them from the environment. */
 function databaseSettings() {
@@ -100,16 +86,6 @@ function countKind(node: unknown) {
 }
 let fetchHandler: (req: Request) => Response | Promise<Response>
 
-/** quanzi's webhook middleware on the safe account, as (w) and (m) run it. */
-const benchWebhook = () =>
-  wechatWebhook({ account: () => SAFE_ACCOUNT, maxSkewSeconds: 300, crypto: nodeCrypto })
-/** The reply's header for a push, at `now` (ms). */
-const replyAddress = (message: InboundMessage, now: number): ReplyAddress => ({
-  to: message.fromUserName,
-  from: message.toUserName,
-  createTime: Math.floor(now / 1000),
-})
-
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
 const plainServers: Record<string, () => Server> = {
   bare: () => barePushServer(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello'),
@@ -146,40 +122,12 @@ if (plain) {
 } else if (scenario === 'bare-hono') {
   fetchHandler = barePushApp(SAFE_ACCOUNT, process.env.BENCH_REPLY ?? 'hello').fetch
 } else if (scenario === 'webhook') {
-  const reply = text(process.env.BENCH_REPLY ?? 'hello')
-  fetchHandler = new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { message, format } = c.var.wechat
-    return respondToWechat(c, renderReply(reply, replyAddress(message, Date.now()), format))
-  }).fetch
+  fetchHandler = webhookAlone(process.env.BENCH_REPLY ?? 'hello').fetch
 } else if (scenario === 'minimal') {
-  // (m): (w) plus the least dispatch (b)'s push needs — the replay check, the dedupe claim, the
-  // member's last activity, the command looked up, the reply deadline armed and cleared, the
-  // answer stored on the claim — in Maps and one function, none of quanzi's layers.
-  const commands = new Map([
-    [process.env.BENCH_TEXT ?? '帮助', text(process.env.BENCH_REPLY ?? 'hello')],
-  ])
-  const replays = new Map<string, string>()
-  const claims = new Map<string, string | null | undefined>()
-  const lastActive = new Map<string, number>()
-  fetchHandler = new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { account, message, format, stamp } = c.var.wechat
-    const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
-    const seen = replays.get(replayId)
-    if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
-    replays.set(replayId, stamp.digest)
-    const claim = `${account.appid}\u0000${dedupeKey(message)}`
-    if (claims.has(claim)) return respondToWechat(c, claims.get(claim) ?? null)
-    claims.set(claim, undefined)
-    const now = Date.now()
-    lastActive.set(`${account.appid}\u0000${message.fromUserName}`, now)
-    const deadline = setTimeout(() => claims.set(claim, null), 4500)
-    const word = message.type === 'text' ? message.content.trim() : ''
-    const reply = commands.get(word)
-    const body = reply ? renderReply(reply, replyAddress(message, now), format) : null
-    clearTimeout(deadline)
-    claims.set(claim, body)
-    return respondToWechat(c, body)
-  }).fetch
+  fetchHandler = leastDispatch(
+    process.env.BENCH_TEXT ?? '帮助',
+    process.env.BENCH_REPLY ?? 'hello',
+  ).fetch
 } else if (scenario === 'hello-read') {
   fetchHandler = new Hono().post('/wechat', async (c) =>
     c.text(`${(await c.req.text()).length}`, 401),
@@ -191,14 +139,7 @@ if (plain) {
   const kind = floor ? scenario.slice('floor-'.length) : scenario
   const db =
     kind === 'memory'
-      ? new Kysely<Database>({
-          dialect: {
-            createAdapter: () => new PostgresAdapter(),
-            createDriver: () => new DummyDriver(),
-            createIntrospector: (k) => new PostgresIntrospector(k),
-            createQueryCompiler: () => new PostgresQueryCompiler(),
-          },
-        })
+      ? noRowsDatabase()
       : kind === 'postgres'
         ? postgresDatabase(
             process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
@@ -237,14 +178,7 @@ if (plain) {
     process.on('SIGUSR2', async () => {
       console.log(JSON.stringify({ maintained: await maintainTables(db, { budgetMs: 60_000 }) }))
     })
-  fetchHandler = createApp({
-    config: testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' }),
-    db: counted,
-    router: createRouter(),
-    logger: createLogger({ level: 'error' }),
-    crypto: nodeCrypto,
-    ...memory,
-  }).fetch
+  fetchHandler = benchApp(counted, memory).fetch
 }
 
 if (!plain) {
