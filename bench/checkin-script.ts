@@ -2,29 +2,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-} from 'kysely'
 import { checkinBatchStatement, checkinStatement } from '../src/community/checkins.js'
 import { localDay } from '../src/community/community-time.js'
 import { LEVELS_JSON } from '../src/community/points-ledger.js'
+import { noRowsDatabase } from './no-rows.js'
 
 /** Stands for the member id in the compiled check-in statement; replaced by pgbench's `:mid`. */
 const MEMBER = 987_654_321_987
 
 /** A compiler only: the app's statements as SQL text, run by pgbench. */
-const compiler = new Kysely<unknown>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-})
+const compiler = noRowsDatabase()
 
 /** A parameter as an SQL literal (arrays as `array[…]`); the member id, or ids, as `member`. */
 function literal(v: unknown, member: string): string {

@@ -27,10 +27,10 @@ import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pushe
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { envNumber } from './env-number.js'
+import { noRowsDatabase } from './no-rows.js'
 import {
   benchApp,
   leastDispatch,
-  noRowsDatabase,
   webhookAlone,
   webhookDispatch,
   wechatRoutesOnly,

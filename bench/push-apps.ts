@@ -14,13 +14,7 @@
  *     no rows, (b).
  */
 import { Hono } from 'hono'
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-} from 'kysely'
+import type { Kysely } from 'kysely'
 import { createRouter } from '../handlers/index.js'
 import { type AppDeps, createApp } from '../src/app.js'
 import { systemClock } from '../src/clock.js'
@@ -35,21 +29,10 @@ import { type ReplyAddress, renderReply, text } from '../src/wechat/reply.js'
 import { respondToWechat, wechatWebhook } from '../src/wechat/webhook.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
+import { noRowsDatabase } from './no-rows.js'
 
 /** The configuration (b) runs with: the test accounts, bodies up to 1 MiB. */
 const benchConfig = () => testConfig({ WECHAT_MAX_BODY_BYTES: '1048576' })
-
-/** A Kysely that compiles statements and answers every one with no rows (no database at all). */
-export function noRowsDatabase(): Kysely<Database> {
-  return new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (k) => new PostgresIntrospector(k),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  })
-}
 
 /** quanzi's webhook middleware on the safe account, as (w) and (m) run it. */
 const benchWebhook = () =>

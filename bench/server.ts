@@ -32,7 +32,8 @@ import { postgresDatabase } from '../src/db/postgres.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 import { barePushApp, barePushServer } from './bare-push.js'
-import { benchApp, leastDispatch, noRowsDatabase, webhookAlone } from './push-apps.js'
+import { noRowsDatabase } from './no-rows.js'
+import { benchApp, leastDispatch, webhookAlone } from './push-apps.js'
 
 /** The PostgreSQL pool's settings (statement cache, size) as the app reads them from the environment. */
 function databaseSettings() {
