@@ -258,9 +258,17 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const page = async () =>
       (await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })).text()
     const section = (html: string) => html.slice(html.indexOf('id="reach"')).split('</section>')[0]!
-    const first = section(await page())
+    const firstHtml = await page()
+    const first = section(firstHtml)
     expect(first).toContain('名单较大，触达人数正在统计中，请稍后刷新本页。')
     expect(first).not.toContain('<table')
+    // …and so is its funnel: that first count counts it too, not this view a second time
+    const firstFunnel = firstHtml.slice(firstHtml.indexOf('id="funnel"')).split('</section>')[0]!
+    expect(firstFunnel).toContain('名单较大，推送漏斗正在统计中，请稍后刷新本页。')
+    expect(firstFunnel).not.toContain('<table')
+    expect(firstHtml.slice(firstHtml.indexOf('id="ab"')).split('</section>')[0]).toContain(
+      '名单较大，推送漏斗正在统计中',
+    )
     // the count runs on after the answer (Node: by itself): its figures, as of 10:00 Shanghai
     for (let i = 0; i < 200; i++) {
       const row = await db()
@@ -273,6 +281,7 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     }
     at.advance(30_000)
     const counted = section(await page())
+    expect(counted).not.toContain('正在统计中')
     expect(counted).toContain('截至 10:00 的统计（名单较大，最多每分钟重新统计一次）。')
     expect(counted).not.toContain('正在重新统计')
     expect(counted).toContain('>2万<') // 20,001 members

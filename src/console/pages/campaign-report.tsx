@@ -146,7 +146,7 @@ export const campaignReportPage: ConsolePage = {
           )}
           <section class="card" aria-labelledby="ab">
             <h2 id="ab">{t('report.test')}</h2>
-            <p data-verdict>{verdict}</p>
+            <p data-verdict>{report.counting ? t('report.counts.computing') : verdict}</p>
             {redemption && <p data-redemption>{redemption}</p>}
             {warnings.length > 0 && (
               <ul class="list" aria-label={t('report.warnings')}>
@@ -206,6 +206,11 @@ export const campaignReportPage: ConsolePage = {
                 {report.reachRefreshing && ` ${t('report.reach.refreshing')}`}
               </p>
             )}
+            {report.counting && (
+              <p class="muted" data-counts-computing>
+                {t('report.counts.computing')}
+              </p>
+            )}
             {report.variants.length > 0 && (
               <Chart
                 id="chart-funnel"
@@ -225,46 +230,48 @@ export const campaignReportPage: ConsolePage = {
                 }}
               />
             )}
-            <DataTable
-              rows={report.variants}
-              empty={t('common.empty')}
-              columns={[
-                { label: t('report.variant'), cell: (x) => x.variant },
-                { label: t('report.audience'), num: true, cell: (x) => fmt.count(x.audience) },
-                {
-                  label: t('report.skipped'),
-                  num: true,
-                  cell: (x) =>
-                    fmt.count(x.skipped.capped + x.skipped.optedOut + x.skipped.unreachable),
-                },
-                ...STEPS.map((s) => ({
-                  label: t(`report.${s}`),
-                  num: true,
-                  cell: (x: Variant) => fmt.count(x[s]),
-                })),
-                { label: t('report.failed'), num: true, cell: (x) => fmt.count(x.failed) },
-                // the other outcomes of enqueued pushes, where a variant has one
-                ...UNSENT.filter(([, n]) => report.variants.some((x) => n(x) !== 0)).map(
-                  ([label, n]) => ({
-                    label: t(label),
+            {!report.counting && (
+              <DataTable
+                rows={report.variants}
+                empty={t('common.empty')}
+                columns={[
+                  { label: t('report.variant'), cell: (x) => x.variant },
+                  { label: t('report.audience'), num: true, cell: (x) => fmt.count(x.audience) },
+                  {
+                    label: t('report.skipped'),
                     num: true,
-                    cell: (x: Variant) => fmt.count(n(x)),
-                  }),
-                ),
-                { label: t('report.clickRate'), num: true, cell: (x) => rate(x.clickRate) },
-                {
-                  label: t('report.conversionRate'),
-                  num: true,
-                  cell: (x) => rate(x.conversionRate),
-                },
-                { label: t('report.redeemed'), num: true, cell: (x) => fmt.count(x.redeemed) },
-                {
-                  label: t('report.redemptionRate'),
-                  num: true,
-                  cell: (x) => rate(x.redemptionRate),
-                },
-              ]}
-            />
+                    cell: (x) =>
+                      fmt.count(x.skipped.capped + x.skipped.optedOut + x.skipped.unreachable),
+                  },
+                  ...STEPS.map((s) => ({
+                    label: t(`report.${s}`),
+                    num: true,
+                    cell: (x: Variant) => fmt.count(x[s]),
+                  })),
+                  { label: t('report.failed'), num: true, cell: (x) => fmt.count(x.failed) },
+                  // the other outcomes of enqueued pushes, where a variant has one
+                  ...UNSENT.filter(([, n]) => report.variants.some((x) => n(x) !== 0)).map(
+                    ([label, n]) => ({
+                      label: t(label),
+                      num: true,
+                      cell: (x: Variant) => fmt.count(n(x)),
+                    }),
+                  ),
+                  { label: t('report.clickRate'), num: true, cell: (x) => rate(x.clickRate) },
+                  {
+                    label: t('report.conversionRate'),
+                    num: true,
+                    cell: (x) => rate(x.conversionRate),
+                  },
+                  { label: t('report.redeemed'), num: true, cell: (x) => fmt.count(x.redeemed) },
+                  {
+                    label: t('report.redemptionRate'),
+                    num: true,
+                    cell: (x) => rate(x.redemptionRate),
+                  },
+                ]}
+              />
+            )}
           </section>
         </>,
       )
