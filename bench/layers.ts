@@ -10,8 +10,9 @@
  * Each layer's median µs per push over the rounds, and the bytes it allocates per push (V8's
  * sampling heap profiler, objects already collected included, over one more pass). Without the HTTP
  * server's and the socket's costs, and with undici's `Request` (the Node adapter's is lighter), the
- * figures are not (b)'s req/s: they say what each layer adds, with far less noise than the server
- * bench (whose A/A runs differ by up to 7 %). Runs bundled, as `npm start` runs the server.
+ * figures are not (b)'s req/s: they say what each layer adds, with less noise than the server
+ * bench (whose A/A runs differ by up to 7 %; here a layer's median moves by some 5 µs from one run
+ * to the next). Runs bundled, as `npm start` runs the server.
  *
  *   npm run bench:layers
  * Env: BENCH_ROUNDS (10), BENCH_PUSHES (3000 per layer and round), BENCH_TEXT (帮助).
@@ -43,7 +44,12 @@ if (process.env.BENCH_LAYERS_BUNDLED !== '1') {
   // @ts-expect-error: a plain ES module of the build, without types
   const { bundleOptions } = await import('../src/bundle-options.mjs')
   const outfile = `node_modules/.cache/quanzi-bench/layers-${process.pid}.mjs`
-  await esbuild.build({ ...bundleOptions, entryPoints: [fileURLToPath(import.meta.url)], outfile })
+  await esbuild.build({
+    ...bundleOptions,
+    entryPoints: [fileURLToPath(import.meta.url)],
+    outfile,
+    external: [...bundleOptions.external, 'esbuild'],
+  })
   const run = spawnSync(process.execPath, [outfile], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_LAYERS_BUNDLED: '1' },
@@ -53,8 +59,8 @@ if (process.env.BENCH_LAYERS_BUNDLED !== '1') {
   process.exit(run.status ?? 1)
 }
 
-const rounds = envNumber('BENCH_ROUNDS', 10, 1)
-const pushes = envNumber('BENCH_PUSHES', 3000, 1)
+const rounds = envNumber('BENCH_ROUNDS', 10, { min: 1, integer: true })
+const pushes = envNumber('BENCH_PUSHES', 3000, { min: 1, integer: true })
 const content = process.env.BENCH_TEXT ?? '帮助'
 const wx = createPusher({
   url: 'http://127.0.0.1/wechat',
@@ -136,8 +142,12 @@ console.log(
 // A warm-up pass of each (JIT, caches), not counted.
 for (const [, app] of layers) await run(app, await prepare(Math.min(pushes, 1000)))
 const times = layers.map(() => [] as number[])
-for (let r = 0; r < rounds; r++)
-  for (const [i, [, app]] of layers.entries()) times[i]!.push(await run(app, await prepare(pushes)))
+for (let r = 0; r < rounds; r++) {
+  // Every other round in reverse order: no layer always runs after the same one.
+  const order = [...layers.keys()]
+  if (r % 2 === 1) order.reverse()
+  for (const i of order) times[i]!.push(await run(layers[i]![1], await prepare(pushes)))
+}
 const bytes: number[] = []
 for (const [, app] of layers) bytes.push(await allocated(app))
 

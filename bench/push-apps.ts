@@ -104,7 +104,13 @@ function dispatchDeps(): Omit<DispatchDeps, 'answered' | 'metrics' | 'waitUntil'
 
 /** The webhook plus quanzi's `dispatch`, called straight from the route handler, at `/wechat`. */
 export function webhookDispatch(): Hono {
-  const deps: DispatchDeps = Object.assign(dispatchDeps(), { answered: answeredPushes() })
+  // Built as wechatRoutes builds its own (the same properties in the same order: V8 is sensitive
+  // to the object's shape), so that (r) − (d) is the routes' layers alone.
+  const deps: DispatchDeps = Object.assign({}, dispatchDeps(), {
+    waitUntil: undefined,
+    metrics: undefined,
+    answered: answeredPushes(),
+  })
   return new Hono().post('/wechat', benchWebhook(), async (c) => {
     const { account, message, format, stamp } = c.var.wechat
     const input = { appid: account.appid, message, format, receivedAt: Date.now(), stamp }

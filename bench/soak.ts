@@ -66,15 +66,15 @@ import { envNumber } from './env-number.js'
 import { untilHealthy } from './healthz.js'
 import { insertSpreadMembers, throwawaySchema } from './throwaway-schema.js'
 
-const rate = envNumber('BENCH_RATE', 200, 1)
-const seconds = envNumber('BENCH_SECONDS', 120, 1)
-const warmup = envNumber('BENCH_WARMUP', 10)
-const members = envNumber('BENCH_MEMBERS', 12_000, 1)
-const seed = envNumber('BENCH_SEED', 1)
-const campaignAt = envNumber('BENCH_CAMPAIGN_AT', 10)
-const readEvery = envNumber('BENCH_READ_EVERY', 4, 1)
+const rate = envNumber('BENCH_RATE', 200, { min: 1 })
+const seconds = envNumber('BENCH_SECONDS', 120, { min: 1 })
+const warmup = envNumber('BENCH_WARMUP', 10, { min: 0 })
+const members = envNumber('BENCH_MEMBERS', 12_000, { min: 1, integer: true })
+const seed = envNumber('BENCH_SEED', 1, { integer: true })
+const campaignAt = envNumber('BENCH_CAMPAIGN_AT', 10, { min: 0 })
+const readEvery = envNumber('BENCH_READ_EVERY', 4, { min: 0.1 })
 const phases = (process.env.BENCH_PHASES ?? 'control,campaign,jobs').split(',')
-const base = envNumber('BENCH_BASE', 100_000)
+const base = envNumber('BENCH_BASE', 100_000, { min: 0, integer: true })
 const jobNames = process.env.BENCH_JOBS?.split(',') ?? jobs.map((j) => j.name)
 const pgUrl = process.env.BENCH_DATABASE_URL
 const TIMEOUT_MS = 15_000
@@ -262,10 +262,18 @@ function runJob(s: Server, name: string): Promise<unknown> {
         text += chunk
       })
       res.on('error', reject)
+      // A connection closed before the whole answer: no 'end' comes.
+      res.on('close', () => {
+        if (!res.complete) reject(new Error(`job ${name}: the answer was cut off`))
+      })
       res.on('end', () => {
         if (res.statusCode !== 200)
-          reject(new Error(`job ${name}: HTTP ${res.statusCode} ${text.slice(0, 300)}`))
-        else resolve(JSON.parse(text))
+          return reject(new Error(`job ${name}: HTTP ${res.statusCode} ${text.slice(0, 300)}`))
+        try {
+          resolve(JSON.parse(text))
+        } catch {
+          reject(new Error(`job ${name}: not JSON: ${text.slice(0, 300)}`))
+        }
       })
     })
     req.end()
@@ -544,12 +552,15 @@ async function phaseOn(store: Store, name: string) {
     await sleep(t0 + warmup * 1000 - performance.now())
     const cpu0 = { server: s.cpu(), bench: process.cpuUsage() }
     const measured = performance.now()
-    const ops = name === 'campaign' ? await campaignOps(s, t0, loadRun) : undefined
-    const jobRuns = name === 'jobs' ? await jobOps(s, t0, jobNames) : []
+    const opsRun = name === 'campaign' ? campaignOps(s, t0, loadRun) : undefined
+    const jobsRun = name === 'jobs' ? jobOps(s, t0, jobNames) : undefined
     const run = await loadRun
+    // The CPU of the load's time: a campaign's run or a job may go on after it.
     const wall = (performance.now() - measured) / 1000
     const used = process.cpuUsage(cpu0.bench)
     const end = s.cpu()
+    const ops = await opsRun
+    const jobRuns = (await jobsRun) ?? []
     const share = (x: number) => `${((x / wall) * 100).toFixed(0)} %`
     const cpu = `server ${share(end.all - cpu0.server.all)} (main thread on a CPU ${share(end.run - cpu0.server.run)}, waiting for one ${share(end.wait - cpu0.server.wait)}), this process ${share((used.user + used.system) / 1e6)}`
     const report = ops
@@ -562,9 +573,11 @@ async function phaseOn(store: Store, name: string) {
       name,
       ...summarize(run.samples, warmup, warmup + seconds),
       // a large campaign's counts are the last count (countsAsOf), up to a minute or more old
-      campaign: report
-        ? `${sum('audience')} / ${sum('sent')}${report.countsAsOf ? ` as of ${report.countsAsOf}` : ''}`
-        : '–',
+      campaign: !report
+        ? '–'
+        : report.counting
+          ? 'being counted'
+          : `${sum('audience')} / ${sum('sent')}${report.countsAsOf ? ` as of ${report.countsAsOf}` : ''}`,
       log: s.log,
     }
     console.log(

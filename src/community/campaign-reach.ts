@@ -133,8 +133,9 @@ export interface ReachShown {
   /** The figures; null while a large campaign's are being counted for the first time. */
   reach: CampaignReach | null
   /**
-   * The report's per-variant counts (campaign-report.ts) of the same count; null with `reach`,
-   * and where the cache has none (a row counted before migration 0089): the report counts them.
+   * The report's per-variant counts (campaign-report.ts) of the same count; null with `reach`
+   * (the report then shows none: the first count counts them), and where the cache has none (a
+   * row counted before migration 0089: the report counts them).
    */
   counts: VariantCounts[] | null
   /** When they were counted; null: counted for this answer. */

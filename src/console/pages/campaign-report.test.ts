@@ -232,6 +232,56 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       prunedRuns: 0,
     })
   })
+  it("answers a large campaign's report with no funnel while its first count runs, then the counted one", async () => {
+    const at = manualClock(new Date('2026-11-20T02:00:30Z'))
+    const k = await createCampaign({ db: db().db, clock: at }, actor, {
+      appid,
+      name: '首次统计',
+      audience: { segment: 'loyal' },
+      template: { template_id: 'TPL_FIRST', data: { thing1: { value: '你好' } } },
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 7,
+    })
+    const slot = new Date('2026-11-20T02:00:00Z')
+    const member = await db()
+      .db.insertInto('members')
+      .values({ appid, openid: 'o_first_count', subscribed: true, first_seen_at: slot })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await db()
+      .db.insertInto('campaign_recipients')
+      .values({
+        campaign_id: k.id,
+        slot,
+        member_id: member.id,
+        variant: 'A',
+        outcome: 'capped',
+        enqueued_at: slot,
+      })
+      .execute()
+    const row = (await findCampaign(db().db, appid, String(k.id)))!
+    // liveMax 0: one recipient is a large campaign here
+    const work: Promise<unknown>[] = []
+    const o = { liveMax: 0, waitUntil: (p: Promise<unknown>) => void work.push(p) }
+    const first = await campaignReportView(db().db, row, at.now(), o)
+    expect(first).toMatchObject({
+      counting: true,
+      variants: [],
+      abTest: null,
+      reach: null,
+      countsAsOf: null,
+      reachRefreshing: true,
+    })
+    expect(work).toHaveLength(1)
+    await Promise.all(work.splice(0))
+    const counted = await campaignReportView(db().db, row, at.now(), o)
+    expect(counted).toMatchObject({ counting: false, countsAsOf: at.now(), reachAsOf: at.now() })
+    expect(counted.variants.map((v) => [v.variant, v.audience, v.skipped.capped])).toEqual([
+      ['A', 1, 1],
+    ])
+    expect(work).toHaveLength(0)
+  })
+
   it("shows a large campaign's reach as of when it was counted; its first view says it is being counted", async () => {
     await seedOperators(db().db, clock.now())
     const at = manualClock(new Date('2026-11-20T02:00:30Z'))
@@ -280,9 +330,15 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       await new Promise((r) => setTimeout(r, 50))
     }
     at.advance(30_000)
-    const counted = section(await page())
+    const countedHtml = await page()
+    const counted = section(countedHtml)
     expect(counted).not.toContain('正在统计中')
     expect(counted).toContain('截至 10:00 的统计（名单较大，最多每分钟重新统计一次）。')
+    const countedFunnel = countedHtml
+      .slice(countedHtml.indexOf('id="funnel"'))
+      .split('</section>')[0]!
+    expect(countedFunnel).not.toContain('正在统计中')
+    expect(countedFunnel).toContain('<table')
     expect(counted).not.toContain('正在重新统计')
     expect(counted).toContain('>2万<') // 20,001 members
     // its funnel too, as of the same count: pushes recorded since are not in it until the recount
