@@ -138,7 +138,8 @@ async function main(logger: Logger): Promise<void> {
   )
   metrics = nodeMetrics({ status, pool: () => poolCounts(db) })
   const jobDeps: JobDeps = {
-    db,
+    // Jobs and the outbox workers give way to requests on the embedded database's one connection.
+    db: database.background,
     clock: systemClock,
     logger,
     config,
@@ -200,7 +201,7 @@ async function main(logger: Logger): Promise<void> {
 
   const workers = [...apis].map(([appid, api]) =>
     startOutboxWorker({
-      db,
+      db: database.background,
       api,
       mpApi,
       appid,

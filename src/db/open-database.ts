@@ -14,6 +14,12 @@ import type { Database } from './schema.js'
 /** An open, migrated database and what it runs on. */
 export interface OpenDatabase {
   db: Kysely<Database>
+  /**
+   * The same database for background work (jobs, outbox workers): on PGlite its statements wait
+   * while a request's statement waits for the one connection (pglite-driver.ts); on PostgreSQL it
+   * is `db`.
+   */
+  background: Kysely<Database>
   kind: 'postgres' | 'pglite'
   /** Where it lives, without credentials. */
   location: string
@@ -84,7 +90,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
     const started = performance.now()
     const migrations = await migrateToLatest(db)
     report(progress, migrations, started)
-    return { db, kind: 'postgres', location, migrations }
+    return { db, background: db, kind: 'postgres', location, migrations }
   }
   const dir = join(options.dataDir, 'pglite')
   await mkdir(options.dataDir, { recursive: true })
@@ -92,12 +98,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenDa
   try {
     if (!existsSync(join(dir, 'PG_VERSION')))
       await createDataDir(dir, options.templateDir, progress)
-    const db = await pgliteDatabase(dir, { log: options.onStatement })
+    const { db, background } = await pgliteDatabases(dir, { log: options.onStatement })
     const started = performance.now()
     const migrations = await migrateToLatest(db)
     report(progress, migrations, started)
     await tunePglite(db)
-    return { db, kind: 'pglite', location: dir, migrations, lock }
+    return { db, background, kind: 'pglite', location: dir, migrations, lock }
   } catch (error) {
     lock.release()
     throw error
@@ -225,14 +231,31 @@ function unreachable(error: unknown, url: URL): DatabaseUnreachableError {
   )
 }
 
+/** What {@link pgliteDatabase} takes. */
+interface PgliteOptions {
+  loadDataDir?: Blob
+  log?: (event: LogEvent) => void
+}
+
 /**
  * A Kysely instance on PGlite; `dataDir` undefined → in memory. `loadDataDir` starts it from a
  * tarball made by PGlite's `dumpDataDir` instead of initdb (the tests' template); `log` is Kysely's.
  */
 export async function pgliteDatabase(
   dataDir?: string,
-  { log, ...options }: { loadDataDir?: Blob; log?: (event: LogEvent) => void } = {},
+  options: PgliteOptions = {},
 ): Promise<Kysely<Database>> {
+  return (await pgliteDatabases(dataDir, options)).db
+}
+
+/**
+ * {@link pgliteDatabase}, and a second Kysely instance on the same PGlite for background work,
+ * whose statements wait while the first's wait (pglite-driver.ts). Destroying either closes PGlite.
+ */
+export async function pgliteDatabases(
+  dataDir?: string,
+  { log, ...options }: PgliteOptions = {},
+): Promise<{ db: Kysely<Database>; background: Kysely<Database> }> {
   const [{ PGlite }, { pgliteDialect }, { Kysely }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('./pglite-driver.js'),
@@ -244,7 +267,10 @@ export async function pgliteDatabase(
   ).quanziPgliteWasm?.catch(() => undefined)
   const pglite = new PGlite(dataDir, { ...options, pgliteWasmModule: precompiled })
   await pglite.waitReady
-  return new Kysely<Database>({ dialect: pgliteDialect(pglite), log })
+  return {
+    db: new Kysely<Database>({ dialect: pgliteDialect(pglite), log }),
+    background: new Kysely<Database>({ dialect: pgliteDialect(pglite, { background: true }), log }),
+  }
 }
 
 /**

@@ -37,6 +37,30 @@ it('serves waiting callers first come first served, each in a new event-loop tur
     )
 })
 
+it("gives the connection to a waiting request's statement before background work's", async () => {
+  const background = new Kysely<{ t: { id: number; name: string } }>({
+    dialect: pgliteDialect(pglite, { background: true }),
+  })
+  const events: string[] = []
+  // Background work holds the connection (a job's transaction); then, while it does, background
+  // statements and requests' statements ask for it, interleaved.
+  const held = background.transaction().execute(async (trx) => {
+    await sql`select 1`.execute(trx)
+    const waiting = [
+      sql`select 1`.execute(background).then(() => events.push('job 1')),
+      sql`select 1`.execute(db).then(() => events.push('request 1')),
+      sql`select 1`.execute(background).then(() => events.push('job 2')),
+      sql`select 1`.execute(db).then(() => events.push('request 2')),
+    ]
+    await new Promise((resolve) => setImmediate(resolve))
+    events.push('commit')
+    return waiting
+  })
+  await Promise.all(await held)
+  // The requests first, in their order; then the background work, in its.
+  expect(events).toEqual(['commit', 'request 1', 'request 2', 'job 1', 'job 2'])
+})
+
 it('runs a repeated statement in one trip into PGlite', async () => {
   const trips = vi.spyOn(pglite, 'execProtocolRaw')
   const byId = (id: number) => db.selectFrom('t').select('name').where('id', '=', id).execute()

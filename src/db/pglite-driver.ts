@@ -16,8 +16,16 @@
  *   parse/bind/describe/execute/sync; the parameter types a statement's text takes are asked once
  *   (parse + describe) and remembered, and rows are parsed with PGlite's own parsers and
  *   serializers, so values come back exactly as `query()` gives them.
+ * - **Requests before background work.** A dialect made with `{ background: true }` (the jobs and
+ *   the outbox workers: src/node.ts) shares the instance's one connection with the others, and
+ *   waits while any of theirs waits: the connection goes to a waiting request's statement first,
+ *   to background work when none waits. First come, first served, a campaign's enqueue — a
+ *   transaction of some 0.2 s per 1,000 members, one after the other — took every other turn, and
+ *   with the server's thread saturated pushes queued behind it for seconds (a campaign to 30,000
+ *   members: 225 pushes answered after 4.5 s; bench/README.md, issue 20, session 33). A
+ *   transaction still keeps the connection from BEGIN to COMMIT, whoever holds it.
  *
- * The PGlite instance belongs to this driver alone: nothing else may query it meanwhile.
+ * The PGlite instance belongs to these drivers alone: nothing else may query it meanwhile.
  */
 import type { PGlite } from '@electric-sql/pglite'
 import { parse, protocol } from '@electric-sql/pglite'
@@ -34,11 +42,14 @@ import {
   type TransactionSettings,
 } from 'kysely'
 
-/** A Kysely dialect over one PGlite instance (see the file's comment). */
-export function pgliteDialect(pglite: PGlite): Dialect {
+/**
+ * A Kysely dialect over one PGlite instance (see the file's comment); `background`: its statements
+ * wait while the other dialects' wait.
+ */
+export function pgliteDialect(pglite: PGlite, o: { background?: boolean } = {}): Dialect {
   return {
     createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new PgliteDriver(pglite),
+    createDriver: () => new PgliteDriver(pglite, o.background ?? false),
     createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
     createQueryCompiler: () => new PostgresQueryCompiler(),
   }
@@ -47,34 +58,65 @@ export function pgliteDialect(pglite: PGlite): Dialect {
 /** Statement texts whose parameter types are remembered; past this the memory starts afresh. */
 const REMEMBERED_STATEMENTS = 1000
 
-class PgliteDriver implements Driver {
-  readonly #connection: PgliteConnection
-  readonly #waiting: ((connection: PgliteConnection) => void)[] = []
+type Waiter = (connection: PgliteConnection) => void
+
+/** A PGlite instance's one connection, and who waits for it: requests, then background work. */
+class PgliteLine {
+  readonly connection: PgliteConnection
+  readonly #requests: Waiter[] = []
+  readonly #background: Waiter[] = []
   #busy = false
 
-  constructor(readonly pglite: PGlite) {
-    this.#connection = new PgliteConnection(pglite)
+  constructor(pglite: PGlite) {
+    this.connection = new PgliteConnection(pglite)
+  }
+
+  /** Always granted in a later event-loop turn (see the file's comment). */
+  acquire(background: boolean): Promise<PgliteConnection> {
+    return new Promise((resolve) => {
+      if (this.#busy) (background ? this.#background : this.#requests).push(resolve)
+      else {
+        this.#busy = true
+        setImmediate(resolve, this.connection)
+      }
+    })
+  }
+
+  release() {
+    const next = this.#requests.shift() ?? this.#background.shift()
+    if (next) setImmediate(next, this.connection)
+    else this.#busy = false
+  }
+}
+
+/** The line of each PGlite instance, shared by every dialect made over it. */
+const lines = new WeakMap<PGlite, PgliteLine>()
+
+class PgliteDriver implements Driver {
+  readonly #line: PgliteLine
+
+  constructor(
+    readonly pglite: PGlite,
+    readonly background: boolean,
+  ) {
+    let line = lines.get(pglite)
+    if (!line) {
+      line = new PgliteLine(pglite)
+      lines.set(pglite, line)
+    }
+    this.#line = line
   }
 
   async init() {
     await this.pglite.waitReady
   }
 
-  /** First come, first served; always granted in a later event-loop turn (see the file's comment). */
   acquireConnection(): Promise<DatabaseConnection> {
-    return new Promise((resolve) => {
-      if (this.#busy) this.#waiting.push(resolve)
-      else {
-        this.#busy = true
-        setImmediate(resolve, this.#connection)
-      }
-    })
+    return this.#line.acquire(this.background)
   }
 
   async releaseConnection() {
-    const next = this.#waiting.shift()
-    if (next) setImmediate(next, this.#connection)
-    else this.#busy = false
+    this.#line.release()
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
