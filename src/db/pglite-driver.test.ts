@@ -2,7 +2,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { CompiledQuery, Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
-import { pgliteDialect } from './pglite-driver.js'
+import { BACKGROUND_MAX_WAIT_MS, pgliteDialect } from './pglite-driver.js'
 
 let pglite: PGlite
 let db: Kysely<{ t: { id: number; name: string } }>
@@ -59,6 +59,28 @@ it("gives the connection to a waiting request's statement before background work
   await Promise.all(await held)
   // The requests first, in their order; then the background work, in its.
   expect(events).toEqual(['commit', 'request 1', 'request 2', 'job 1', 'job 2'])
+})
+
+it('gives background work the connection once it has waited its longest, requests waiting or not', async () => {
+  const background = new Kysely<{ t: { id: number; name: string } }>({
+    dialect: pgliteDialect(pglite, { background: true }),
+  })
+  const events: string[] = []
+  const held = db.transaction().execute(async (trx) => {
+    await sql`select 1`.execute(trx)
+    const job = sql`select 1`.execute(background).then(() => events.push('job 1'))
+    // The job has waited its longest when these come and the connection is given back.
+    await new Promise((resolve) => setTimeout(resolve, BACKGROUND_MAX_WAIT_MS + 50))
+    const later = [
+      sql`select 1`.execute(db).then(() => events.push('request')),
+      sql`select 1`.execute(background).then(() => events.push('job 2')),
+    ]
+    events.push('commit')
+    return [job, ...later]
+  })
+  await Promise.all(await held)
+  // The overdue job first; then, of those who have just come, the request before the job.
+  expect(events).toEqual(['commit', 'job 1', 'request', 'job 2'])
 })
 
 it('runs a repeated statement in one trip into PGlite', async () => {

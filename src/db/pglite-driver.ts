@@ -18,12 +18,14 @@
  *   serializers, so values come back exactly as `query()` gives them.
  * - **Requests before background work.** A dialect made with `{ background: true }` (the jobs and
  *   the outbox workers: src/node.ts) shares the instance's one connection with the others, and
- *   waits while any of theirs waits: the connection goes to a waiting request's statement first,
- *   to background work when none waits. First come, first served, a campaign's enqueue — a
+ *   waits while any of theirs waits (a request's, /healthz's, the traffic counts' …): the
+ *   connection goes to those first, to background work when none waits — or once background work
+ *   has waited {@link BACKGROUND_MAX_WAIT_MS}. First come, first served, a campaign's enqueue — a
  *   transaction of some 0.2 s per 1,000 members, one after the other — took every other turn, and
  *   with the server's thread saturated pushes queued behind it for seconds (a campaign to 30,000
- *   members: 225 pushes answered after 4.5 s; bench/README.md, issue 20, session 33). A
- *   transaction still keeps the connection from BEGIN to COMMIT, whoever holds it.
+ *   members: 531 of 6,000 pushes answered after 4.5 s, none after; bench/README.md, issue 20,
+ *   session 33). A transaction still keeps the connection from BEGIN to COMMIT, whoever holds it,
+ *   and a statement that has started runs to its end.
  *
  * The PGlite instance belongs to these drivers alone: nothing else may query it meanwhile.
  */
@@ -58,7 +60,14 @@ export function pgliteDialect(pglite: PGlite, o: { background?: boolean } = {}):
 /** Statement texts whose parameter types are remembered; past this the memory starts afresh. */
 const REMEMBERED_STATEMENTS = 1000
 
-type Waiter = (connection: PgliteConnection) => void
+type Waiter = { grant: (connection: PgliteConnection) => void; since: number }
+
+/**
+ * How long background work waits at most while requests keep the connection busy: then its
+ * oldest waiter goes next. It always makes progress — the outbox's sends and their lease renewals,
+ * a job's heartbeat — however saturated the server.
+ */
+export const BACKGROUND_MAX_WAIT_MS = 1000
 
 /** A PGlite instance's one connection, and who waits for it: requests, then background work. */
 class PgliteLine {
@@ -73,18 +82,23 @@ class PgliteLine {
 
   /** Always granted in a later event-loop turn (see the file's comment). */
   acquire(background: boolean): Promise<PgliteConnection> {
-    return new Promise((resolve) => {
-      if (this.#busy) (background ? this.#background : this.#requests).push(resolve)
+    return new Promise((grant) => {
+      if (this.#busy)
+        (background ? this.#background : this.#requests).push({ grant, since: performance.now() })
       else {
         this.#busy = true
-        setImmediate(resolve, this.connection)
+        setImmediate(grant, this.connection)
       }
     })
   }
 
   release() {
-    const next = this.#requests.shift() ?? this.#background.shift()
-    if (next) setImmediate(next, this.connection)
+    const overdue = this.#background[0]
+    const next =
+      overdue && performance.now() - overdue.since >= BACKGROUND_MAX_WAIT_MS
+        ? this.#background.shift()
+        : (this.#requests.shift() ?? this.#background.shift())
+    if (next) setImmediate(next.grant, this.connection)
     else this.#busy = false
   }
 }
