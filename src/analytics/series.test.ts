@@ -6,7 +6,14 @@
  */
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { daysBetween, type LiveReader, METRICS, readSeries } from './series.js'
+import {
+  daysBetween,
+  LIVE_COST_FACTOR,
+  type LiveReader,
+  liveToday,
+  METRICS,
+  readSeries,
+} from './series.js'
 
 const TZ = 'Asia/Shanghai'
 /** 02:00 in Shanghai on 2026-11-10: the job (04:00) has not built 11-09 yet. */
@@ -69,6 +76,49 @@ forEachDatabase('series from the rollups', (get) => {
       live: liveOf({}),
       ...q,
     })
+
+  it("keeps a family's live figures LIVE_COST_FACTOR times as long as reading them took", async () => {
+    const appid = 'wxseriescost0000001'
+    const member = await db()
+      .insertInto('members')
+      .values({ appid, openid: 'o_cost', first_seen_at: BEFORE_THE_JOB, points_balance: 10 })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    // A clock that moves 1 s each time it is read: the first read takes 1 s.
+    let t = 0
+    const now = () => {
+      t += 1000
+      return t - 1000
+    }
+    const live = liveToday(db(), 100, undefined, now)
+    const outstanding = async () =>
+      (await live(appid, '2026-11-10', TZ, ['points'])).find(
+        (f) => f.metric === 'points.outstanding' && f.dim === '',
+      )?.value
+    expect(await outstanding()).toBe(10)
+    await db()
+      .updateTable('members')
+      .set({ points_balance: 25 })
+      .where('id', '=', member.id)
+      .execute()
+    // 2 s after that read began: past the reader's 100 ms, within 20 × 1 s — as read then
+    expect(await outstanding()).toBe(10)
+    t = LIVE_COST_FACTOR * 1000 + 1
+    expect(await outstanding()).toBe(25)
+    // 0: never kept, however long a read takes
+    const fresh = liveToday(db(), 0, undefined, now)
+    const read = async () =>
+      (await fresh(appid, '2026-11-10', TZ, ['points'])).find(
+        (f) => f.metric === 'points.outstanding' && f.dim === '',
+      )?.value
+    expect(await read()).toBe(25)
+    await db()
+      .updateTable('members')
+      .set({ points_balance: 40 })
+      .where('id', '=', member.id)
+      .execute()
+    expect(await read()).toBe(40)
+  })
 
   it('reads a day the job has not built yet live, and counts a day before the first build as empty', async () => {
     const appid = 'wx_series_lag'

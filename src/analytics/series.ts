@@ -87,28 +87,48 @@ export type LiveReader = (
 ) => Promise<DailyFigure[]>
 
 /**
+ * How long a family's figures read live are kept, in multiples of the time reading them took
+ * (when longer than the reader's `ttlMs`): reads of a large account's figures take at most about
+ * 1/20 of the time, however often a dashboard asks. On the embedded database at 1,000,000 members
+ * the points family (Σ every member's balance) took up to 1.2 s a read, the follows family up to
+ * 0.5 s: read every 4 s by a dashboard, most of the server's one thread (bench/README.md, issue
+ * 20, session 33).
+ */
+export const LIVE_COST_FACTOR = 20
+
+/**
  * A day's figures read live per family (today, or a day after the last built one) and cached for
- * a few seconds per account and day, so a dashboard's several series cost one read of each family.
+ * a few seconds per account and day — `ttlMs`, or {@link LIVE_COST_FACTOR} times as long as the
+ * read took if longer; 0: never —, so a dashboard's several series cost one read of each family.
  * `shop`: the account's mini program's members count in its points figures (as the build's).
+ * `now` (ms) is for tests.
  */
 export function liveToday(
   db: Kysely<Database>,
   ttlMs = 5000,
   shop?: { settings: Pick<ShopSettings, 'appid' | 'mpAppid'> },
+  now: () => number = Date.now,
 ): LiveReader {
-  const cache = new Map<string, { at: number; value: Promise<DailyFigure[]> }>()
+  const cache = new Map<string, { at: number; ttl: number; value: Promise<DailyFigure[]> }>()
   const one = (appid: string, day: string, timeZone: string, family: string) => {
     const key = `${appid}\n${day}\n${family}`
     const hit = cache.get(key)
-    if (hit && Date.now() - hit.at < ttlMs) return hit.value
+    if (hit && now() - hit.at < hit.ttl) return hit.value
     const { mpAppids } = memberScope(appid, shop)
+    const at = now()
     const value = computeDay(
       db,
       { appid, day, timeZone, live: true, mpAppids },
       { families: [family] },
     )
-    cache.set(key, { at: Date.now(), value })
-    value.catch(() => cache.delete(key))
+    const entry = { at, ttl: ttlMs, value }
+    cache.set(key, entry)
+    value.then(
+      () => {
+        if (ttlMs > 0) entry.ttl = Math.max(ttlMs, LIVE_COST_FACTOR * (now() - at))
+      },
+      () => cache.delete(key),
+    )
     return value
   }
   return async (appid, day, timeZone, families) =>
