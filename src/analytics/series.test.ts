@@ -9,6 +9,7 @@ import { forEachDatabase } from '../../test/databases.js'
 import {
   daysBetween,
   LIVE_COST_FACTOR,
+  LIVE_MAX_KEEP_MS,
   type LiveReader,
   liveToday,
   METRICS,
@@ -105,13 +106,31 @@ forEachDatabase('series from the rollups', (get) => {
     expect(await outstanding()).toBe(10)
     t = LIVE_COST_FACTOR * 1000 + 1
     expect(await outstanding()).toBe(25)
+    // …and never longer than LIVE_MAX_KEEP_MS: a read that took 10 s (20 × 10 s would be 200 s)
+    let slow = 0
+    const stepped = liveToday(db(), 100, undefined, () => {
+      slow += 10_000
+      return slow - 10_000
+    })
+    const value = async () =>
+      (await stepped(appid, '2026-11-10', TZ, ['points'])).find(
+        (f) => f.metric === 'points.outstanding' && f.dim === '',
+      )?.value
+    expect(await value()).toBe(25) // began at 0, done at 10 s
+    await db()
+      .updateTable('members')
+      .set({ points_balance: 30 })
+      .where('id', '=', member.id)
+      .execute()
+    slow = LIVE_MAX_KEEP_MS + 1
+    expect(await value()).toBe(30)
     // 0: never kept, however long a read takes
     const fresh = liveToday(db(), 0, undefined, now)
     const read = async () =>
       (await fresh(appid, '2026-11-10', TZ, ['points'])).find(
         (f) => f.metric === 'points.outstanding' && f.dim === '',
       )?.value
-    expect(await read()).toBe(25)
+    expect(await read()).toBe(30)
     await db()
       .updateTable('members')
       .set({ points_balance: 40 })

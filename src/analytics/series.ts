@@ -96,11 +96,15 @@ export type LiveReader = (
  * dashboard, most of the server's one thread (bench/README.md, issue 20, session 33).
  */
 export const LIVE_COST_FACTOR = 20
+/** The longest a family's figures read live are kept, however long reading them took. */
+export const LIVE_MAX_KEEP_MS = 30_000
 
 /**
  * A day's figures read live per family (today, or a day after the last built one) and cached for
  * a few seconds per account and day — `ttlMs`, or {@link LIVE_COST_FACTOR} times as long as the
- * read took if longer; 0: never —, so a dashboard's several series cost one read of each family.
+ * read took (waiting for a connection included) if longer, {@link LIVE_MAX_KEEP_MS} at most; 0:
+ * never —, so a dashboard's several series cost one read of each family; a read under way is
+ * shared however long it takes.
  * `shop`: the account's mini program's members count in its points figures (as the build's).
  * `now` (ms) is for tests.
  */
@@ -122,13 +126,17 @@ export function liveToday(
       { appid, day, timeZone, live: true, mpAppids },
       { families: [family] },
     )
-    const entry = { at, ttl: ttlMs, value }
+    // Shared while it runs (ttl 0: not at all), kept in proportion to its cost once done.
+    const entry = { at, ttl: ttlMs > 0 ? Number.POSITIVE_INFINITY : 0, value }
     cache.set(key, entry)
     value.then(
       () => {
-        if (ttlMs > 0) entry.ttl = Math.max(ttlMs, LIVE_COST_FACTOR * (now() - at))
+        if (ttlMs > 0)
+          entry.ttl = Math.min(LIVE_MAX_KEEP_MS, Math.max(ttlMs, LIVE_COST_FACTOR * (now() - at)))
       },
-      () => cache.delete(key),
+      () => {
+        if (cache.get(key) === entry) cache.delete(key)
+      },
     )
     return value
   }
