@@ -104,7 +104,7 @@ export const LIVE_MAX_KEEP_MS = 30_000
  * a few seconds per account and day — `ttlMs`, or {@link LIVE_COST_FACTOR} times as long as the
  * read took (waiting for a connection included) if longer, {@link LIVE_MAX_KEEP_MS} at most; 0:
  * never —, so a dashboard's several series cost one read of each family; a read under way is
- * shared however long it takes.
+ * shared for as long (up to {@link LIVE_MAX_KEEP_MS}).
  * `shop`: the account's mini program's members count in its points figures (as the build's).
  * `now` (ms) is for tests.
  */
@@ -126,8 +126,9 @@ export function liveToday(
       { appid, day, timeZone, live: true, mpAppids },
       { families: [family] },
     )
-    // Shared while it runs (ttl 0: not at all), kept in proportion to its cost once done.
-    const entry = { at, ttl: ttlMs > 0 ? Number.POSITIVE_INFINITY : 0, value }
+    // Shared while it runs, for LIVE_MAX_KEEP_MS at most (a read that hangs is not shared for
+    // ever; ttl 0: not at all), then kept in proportion to its cost.
+    const entry = { at, ttl: ttlMs > 0 ? LIVE_MAX_KEEP_MS : 0, value }
     cache.set(key, entry)
     value.then(
       () => {
