@@ -91,11 +91,12 @@ forEachDatabase('series from the rollups', (get) => {
       t += 1000
       return t - 1000
     }
-    const live = liveToday(db(), 100, undefined, now)
-    const outstanding = async () =>
+    /** points.outstanding of today as `live` reads it. */
+    const outstandingBy = (live: LiveReader) => async () =>
       (await live(appid, '2026-11-10', TZ, ['points'])).find(
         (f) => f.metric === 'points.outstanding' && f.dim === '',
       )?.value
+    const outstanding = outstandingBy(liveToday(db(), 100, undefined, now))
     expect(await outstanding()).toBe(10)
     await db()
       .updateTable('members')
@@ -108,14 +109,12 @@ forEachDatabase('series from the rollups', (get) => {
     expect(await outstanding()).toBe(25)
     // …and never longer than LIVE_MAX_KEEP_MS: a read that took 10 s (20 × 10 s would be 200 s)
     let slow = 0
-    const stepped = liveToday(db(), 100, undefined, () => {
-      slow += 10_000
-      return slow - 10_000
-    })
-    const value = async () =>
-      (await stepped(appid, '2026-11-10', TZ, ['points'])).find(
-        (f) => f.metric === 'points.outstanding' && f.dim === '',
-      )?.value
+    const value = outstandingBy(
+      liveToday(db(), 100, undefined, () => {
+        slow += 10_000
+        return slow - 10_000
+      }),
+    )
     expect(await value()).toBe(25) // began at 0, done at 10 s
     await db()
       .updateTable('members')
@@ -125,11 +124,7 @@ forEachDatabase('series from the rollups', (get) => {
     slow = LIVE_MAX_KEEP_MS + 1
     expect(await value()).toBe(30)
     // 0: never kept, however long a read takes
-    const fresh = liveToday(db(), 0, undefined, now)
-    const read = async () =>
-      (await fresh(appid, '2026-11-10', TZ, ['points'])).find(
-        (f) => f.metric === 'points.outstanding' && f.dim === '',
-      )?.value
+    const read = outstandingBy(liveToday(db(), 0, undefined, now))
     expect(await read()).toBe(30)
     await db()
       .updateTable('members')

@@ -285,8 +285,15 @@ export function variantReport(rows: VariantCounts[]) {
  * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
  */
 export async function campaignReport(db: Kysely<Database>, campaignId: number) {
-  const { rows } = await campaignReportStatement(campaignId).execute(db)
-  return variantReport(rows)
+  return variantReport(await campaignCounts(db, campaignId))
+}
+
+/** The per-variant counts {@link campaignReport} reports, counted now (every kept recipient read). */
+export async function campaignCounts(
+  db: Kysely<Database>,
+  campaignId: number,
+): Promise<VariantCounts[]> {
+  return (await campaignReportStatement(campaignId).execute(db)).rows
 }
 
 /** The counts {@link campaignReport} reports, per variant (exported for its plan test). */

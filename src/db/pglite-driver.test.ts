@@ -6,10 +6,13 @@ import { BACKGROUND_MAX_WAIT_MS, pgliteDialect } from './pglite-driver.js'
 
 let pglite: PGlite
 let db: Kysely<{ t: { id: number; name: string } }>
+/** The same PGlite for background work (jobs, outbox workers). */
+let background: typeof db
 
 beforeAll(async () => {
   pglite = new PGlite()
   db = new Kysely({ dialect: pgliteDialect(pglite) })
+  background = new Kysely({ dialect: pgliteDialect(pglite, { background: true }) })
   await sql`create table t (id int primary key, name text)`.execute(db)
 })
 afterAll(() => db.destroy())
@@ -38,9 +41,6 @@ it('serves waiting callers first come first served, each in a new event-loop tur
 })
 
 it("gives the connection to a waiting request's statement before background work's", async () => {
-  const background = new Kysely<{ t: { id: number; name: string } }>({
-    dialect: pgliteDialect(pglite, { background: true }),
-  })
   const events: string[] = []
   // Background work holds the connection (a job's transaction); then, while it does, background
   // statements and requests' statements ask for it, interleaved.
@@ -62,9 +62,6 @@ it("gives the connection to a waiting request's statement before background work
 })
 
 it('gives background work the connection once it has waited its longest, requests waiting or not', async () => {
-  const background = new Kysely<{ t: { id: number; name: string } }>({
-    dialect: pgliteDialect(pglite, { background: true }),
-  })
   const events: string[] = []
   const held = db.transaction().execute(async (trx) => {
     await sql`select 1`.execute(trx)

@@ -307,18 +307,18 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       where openid like 'o_big_%'`.execute(db().db)
     const page = async () =>
       (await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })).text()
-    const section = (html: string) => html.slice(html.indexOf('id="reach"')).split('</section>')[0]!
+    /** The page's section `id` (the reach by default). */
+    const section = (html: string, id = 'reach') =>
+      html.slice(html.indexOf(`id="${id}"`)).split('</section>')[0]!
     const firstHtml = await page()
     const first = section(firstHtml)
     expect(first).toContain('名单较大，触达人数正在统计中，请稍后刷新本页。')
     expect(first).not.toContain('<table')
     // …and so is its funnel: that first count counts it too, not this view a second time
-    const firstFunnel = firstHtml.slice(firstHtml.indexOf('id="funnel"')).split('</section>')[0]!
+    const firstFunnel = section(firstHtml, 'funnel')
     expect(firstFunnel).toContain('名单较大，推送漏斗正在统计中，请稍后刷新本页。')
     expect(firstFunnel).not.toContain('<table')
-    expect(firstHtml.slice(firstHtml.indexOf('id="ab"')).split('</section>')[0]).toContain(
-      '名单较大，推送漏斗正在统计中',
-    )
+    expect(section(firstHtml, 'ab')).toContain('名单较大，推送漏斗正在统计中')
     // the count runs on after the answer (Node: by itself): its figures, as of 10:00 Shanghai
     for (let i = 0; i < 200; i++) {
       const row = await db()
@@ -334,9 +334,7 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const counted = section(countedHtml)
     expect(counted).not.toContain('正在统计中')
     expect(counted).toContain('截至 10:00 的统计（名单较大，最多每分钟重新统计一次）。')
-    const countedFunnel = countedHtml
-      .slice(countedHtml.indexOf('id="funnel"'))
-      .split('</section>')[0]!
+    const countedFunnel = section(countedHtml, 'funnel')
     expect(countedFunnel).not.toContain('正在统计中')
     expect(countedFunnel).toContain('<table')
     expect(counted).not.toContain('正在重新统计')
