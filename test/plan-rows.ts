@@ -3,7 +3,7 @@
  * rolled back, and the most rows any node read. For plan tests that hold a statement to rows in
  * proportion to its driving set whatever the planner's statistics (src/community/campaign-plans.test.ts).
  */
-import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from '../src/db/schema.js'
 
 /** A node of `EXPLAIN (ANALYZE, FORMAT JSON)`. */
@@ -35,7 +35,7 @@ export function mostRows(node: PlanNode): number {
  */
 export async function analyzedPlan(
   db: Kysely<Database>,
-  statement: RawBuilder<unknown>,
+  statement: RawBuilder<unknown> | CompiledQuery,
   settings?: (trx: Kysely<Database>) => Promise<void>,
 ): Promise<PlanNode> {
   let found: PlanNode | undefined
@@ -43,9 +43,15 @@ export async function analyzedPlan(
     .transaction()
     .execute(async (trx) => {
       await settings?.(trx)
-      const { rows } = await sql<{
-        'QUERY PLAN': { Plan: PlanNode }[]
-      }>`explain (analyze, format json) ${statement}`.execute(trx)
+      type Explained = { 'QUERY PLAN': { Plan: PlanNode }[] }
+      const { rows } =
+        'sql' in statement
+          ? await trx.executeQuery<Explained>(
+              CompiledQuery.raw(`explain (analyze, format json) ${statement.sql}`, [
+                ...statement.parameters,
+              ]),
+            )
+          : await sql<Explained>`explain (analyze, format json) ${statement}`.execute(trx)
       found = rows[0]!['QUERY PLAN'][0]!.Plan
       throw new Error('rolled back')
     })
@@ -53,4 +59,28 @@ export async function analyzedPlan(
       if (e.message !== 'rolled back') throw e
     })
   return found!
+}
+
+/**
+ * The statements `run` makes through the Kysely instance it is given (`db`, with a plugin that
+ * compiles each one as it goes), to plan each with {@link analyzedPlan}: a test can hold every
+ * statement of a whole operation to rows in proportion to its work.
+ * @example for (const q of await statementsOf(db, (d) => recountReach(d, id, now))) …
+ */
+export async function statementsOf(
+  db: Kysely<Database>,
+  run: (db: Kysely<Database>) => Promise<unknown>,
+): Promise<CompiledQuery[]> {
+  const seen: CompiledQuery[] = []
+  const executor = db.getExecutor()
+  await run(
+    db.withPlugin({
+      transformQuery: (args) => {
+        seen.push(executor.compileQuery(args.node, args.queryId))
+        return args.node
+      },
+      transformResult: async (args) => args.result,
+    }),
+  )
+  return seen
 }

@@ -23,12 +23,22 @@
  * the same way — about 0.6 s for 100,000 on PGlite, 1.9–2.9 s for 1,000,000, with the server's
  * one thread held every time the report was viewed (bench/README.md, issue 20, session 32) — so
  * they are counted and kept with the reach (`counts`, migration 0089), just before it, and shown
- * as of the same time.
+ * as of the same time. Both are counted slice by slice of members ({@link recipientSlices}, at
+ * most {@link COUNT_SLICE_ROWS} recipients a statement): on PGlite one statement over a
+ * 1,000,000-member campaign held every push behind it for up to 7.2 s (session 33).
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
-import { campaignCounts, recipientsWithKeys, type VariantCounts } from './campaign-report.js'
+import {
+  COUNT_SLICE_ROWS,
+  campaignCounts,
+  type RecipientSlice,
+  recipientSlices,
+  recipientsWithKeys,
+  sumByKey,
+  type VariantCounts,
+} from './campaign-report.js'
 
 /** Distinct members of a variant (or of the whole campaign: `variant` null). */
 export interface MemberReach {
@@ -58,20 +68,26 @@ export interface CampaignReach {
 const round = (x: number) => Math.round(x * 10_000) / 10_000
 
 /**
- * Counts campaign `campaignId`'s distinct members exactly (reading every kept recipient: see
- * {@link campaignReachShown} for a report), per variant and in all (a member whose variant
- * changed with the weights counts once in each variant and once in the total).
+ * Counts campaign `campaignId`'s distinct members exactly (reading every kept recipient, slice by
+ * slice of members — {@link recipientSlices}, `sliceRows` for tests — so distinct members add up
+ * over the slices: see {@link campaignReachShown} for a report), per variant and in all (a member
+ * whose variant changed with the weights counts once in each variant and once in the total).
  * @example const { total } = await campaignReach(db, 7) // total.audience: members, not pushes
  */
 export async function campaignReach(
   db: Kysely<Database>,
   campaignId: number,
+  sliceRows = COUNT_SLICE_ROWS,
 ): Promise<CampaignReach> {
-  const { rows } = await campaignReachStatement(campaignId).execute(db)
+  const slices = await recipientSlices(db, campaignId, sliceRows)
+  const counted: ReachRow[] = []
+  for (const slice of slices)
+    counted.push(...(await campaignReachStatement(campaignId, slice).execute(db)).rows)
+  const rows = sumByKey(counted, 'variant')
   const { rows: pruned } = await sql<{ n: number }>`
     select count(distinct slot)::int as n from campaign_rollups
     where campaign_id = ${campaignId}`.execute(db)
-  const reach = (r: (typeof rows)[number] | undefined, variant: string | null): MemberReach => ({
+  const reach = (r: ReachRow | undefined, variant: string | null): MemberReach => ({
     variant,
     audience: r?.audience ?? 0,
     enqueued: r?.enqueued ?? 0,
@@ -79,37 +95,43 @@ export async function campaignReach(
     converted: r?.converted ?? 0,
     conversionRate: r?.enqueued ? round(r.converted / r.enqueued) : null,
   })
-  const whole = rows.find((r) => r.whole)
   return {
     variants: rows.filter((r) => !r.whole).map((r) => reach(r, r.variant)),
-    total: reach(whole, null),
-    runs: whole?.runs ?? 0,
+    total: reach(
+      rows.find((r) => r.whole),
+      null,
+    ),
+    // every slice holds every run (recipientSlices lists only runs with kept recipients)
+    runs: slices[0]?.slots.length ?? 0,
     prunedRuns: pruned[0]?.n ?? 0,
   }
 }
 
-/** The distinct members {@link campaignReach} counts (exported for its plan test). */
-export function campaignReachStatement(campaignId: number) {
-  return sql<{
-    variant: string | null
-    whole: boolean
-    audience: number
-    enqueued: number
-    sent: number
-    converted: number
-    runs: number
-  }>`
+/** A row of {@link campaignReachStatement}: one variant's distinct members, or all (`whole`). */
+type ReachRow = {
+  variant: string | null
+  whole: boolean
+  audience: number
+  enqueued: number
+  sent: number
+  converted: number
+}
+
+/**
+ * The distinct members {@link campaignReach} counts, of the kept recipients of `slice` (exported
+ * for its plan test).
+ */
+export function campaignReachStatement(campaignId: number, slice: RecipientSlice) {
+  return sql<ReachRow>`
     select r.variant, grouping(r.variant) = 1 as whole,
       count(distinct r.member_id)::int as audience,
       (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int as enqueued,
       (count(distinct r.member_id) filter (where o.status = 'sent'))::int as sent,
-      (count(distinct r.member_id) filter (where r.converted_at is not null))::int as converted,
-      count(distinct r.slot)::int as runs
-    from (${recipientsWithKeys(campaignId)}) r
+      (count(distinct r.member_id) filter (where r.converted_at is not null))::int as converted
+    from (${recipientsWithKeys(campaignId, slice)}) r
     left join push_outbox o
       on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
-    group by grouping sets ((r.variant), ())
-    order by whole, r.variant`
+    group by grouping sets ((r.variant), ())`
 }
 
 /** Kept recipients up to which a report counts reach on the spot (≈ 50 ms at 2.5 s per 1M). */
@@ -144,6 +166,8 @@ export interface ReachShownOptions {
   liveMax?: number
   maxAgeMs?: number
   leaseMs?: number
+  /** Recipients per counting statement ({@link COUNT_SLICE_ROWS}). */
+  sliceRows?: number
 }
 
 /**
@@ -173,8 +197,9 @@ export async function campaignReachShown(
         select 1 from campaign_recipients where campaign_id = ${campaignId} limit ${liveMax + 1}
       ) k`.execute(db)
     if ((kept[0]?.n ?? 0) <= liveMax) {
-      const counts = await campaignCounts(db, campaignId)
-      return { reach: await campaignReach(db, campaignId), counts, asOf: null, refreshing: false }
+      const counts = await campaignCounts(db, campaignId, o.sliceRows)
+      const reach = await campaignReach(db, campaignId, o.sliceRows)
+      return { reach, counts, asOf: null, refreshing: false }
     }
   }
   const shown = {
@@ -189,7 +214,7 @@ export async function campaignReachShown(
     !!cached?.refreshing_since && o.now.getTime() - cached.refreshing_since.getTime() < leaseMs
   if (!stale || held) return { ...shown, refreshing: held }
   if (await claimReachRecount(db, campaignId, { now: o.now, maxAgeMs, leaseMs })) {
-    const work = recountReach(db, campaignId, o.now).catch((error: unknown) =>
+    const work = recountReach(db, campaignId, o.now, o.sliceRows).catch((error: unknown) =>
       // The claim stays until its lease runs out: a failing count is not retried on every view.
       o.logger?.error('campaign reach recount failed', {
         campaignId,
@@ -233,9 +258,10 @@ export async function recountReach(
   db: Kysely<Database>,
   campaignId: number,
   claimedAt: Date,
+  sliceRows = COUNT_SLICE_ROWS,
 ): Promise<boolean> {
-  const counts = await campaignCounts(db, campaignId)
-  const reach = await campaignReach(db, campaignId)
+  const counts = await campaignCounts(db, campaignId, sliceRows)
+  const reach = await campaignReach(db, campaignId, sliceRows)
   const written = await db
     .updateTable('campaign_reach')
     .set({

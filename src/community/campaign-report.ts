@@ -288,51 +288,131 @@ export async function campaignReport(db: Kysely<Database>, campaignId: number) {
   return variantReport(await campaignCounts(db, campaignId))
 }
 
-/** The per-variant counts {@link campaignReport} reports, counted now (every kept recipient read). */
+/**
+ * Recipients one counting statement reads at most ({@link recipientSlices}): ≈ 80 ms on PGlite,
+ * where a statement holds the server's one thread — a campaign to 1,000,000 members counted in
+ * one statement held every push behind it for up to 7.2 s (bench/README.md, session 33).
+ */
+export const COUNT_SLICE_ROWS = 10_000
+
+/**
+ * A slice of a campaign's kept recipients: those of its runs `slots` (ISO 8601 times, exact to
+ * the microsecond) whose member id is in (`after`, `upTo`]. Slices by member cut no member's
+ * recipients apart, so distinct members add up over them (campaign-reach.ts).
+ */
+export interface RecipientSlice {
+  slots: string[]
+  after: number
+  upTo: number
+}
+
+/**
+ * Slices covering campaign `campaignId`'s kept recipients, each of at most `rows` recipients (a
+ * range of `rows` ÷ runs member ids, each of which is in a run at most once — the primary key):
+ * every statement over one reads its runs' ranges of the primary key (campaign, slot, member),
+ * never the whole campaign. The runs are found by a skip over the key (one probe per run), their
+ * member ids' bounds by one probe at each end of each run. No kept recipient: no slice.
+ */
+export async function recipientSlices(
+  db: Kysely<Database>,
+  campaignId: number,
+  rows = COUNT_SLICE_ROWS,
+): Promise<RecipientSlice[]> {
+  const { rows: runs } = await sql<{ slot: string; lo: string; hi: string }>`
+    with recursive s as (
+      select min(slot) as slot from campaign_recipients where campaign_id = ${campaignId}
+      union all
+      select (select min(slot) from campaign_recipients
+        where campaign_id = ${campaignId} and slot > s.slot)
+      from s where s.slot is not null
+    )
+    -- each end an ordered probe: min() and max() over a correlated slot read the whole run
+    select to_json(s.slot) #>> '{}' as slot,
+      (select member_id from campaign_recipients where campaign_id = ${campaignId}
+        and slot = s.slot order by member_id limit 1)::text as lo,
+      (select member_id from campaign_recipients where campaign_id = ${campaignId}
+        and slot = s.slot order by member_id desc limit 1)::text as hi
+    from s where s.slot is not null`.execute(db)
+  if (runs.length === 0) return []
+  const slots = runs.map((r) => r.slot)
+  const first = Math.min(...runs.map((r) => Number(r.lo))) - 1
+  const last = Math.max(...runs.map((r) => Number(r.hi)))
+  const width = Math.max(1, Math.floor(rows / slots.length))
+  const slices: RecipientSlice[] = []
+  for (let after = first; after < last; after += width)
+    slices.push({ slots, after, upTo: Math.min(after + width, last) })
+  return slices
+}
+
+/** Sums rows of counts (their numbers) by their `key`, in the order of the keys (capital letters). */
+export function sumByKey<T extends object>(rows: T[], key: keyof T): T[] {
+  const sums = new Map<unknown, T>()
+  for (const row of rows) {
+    const sum = sums.get(row[key]) as Record<string, unknown> | undefined
+    if (!sum) sums.set(row[key], { ...row })
+    else
+      for (const [k, v] of Object.entries(row))
+        if (typeof v === 'number') sum[k] = (sum[k] as number) + v
+  }
+  return [...sums.values()].sort((a, b) => (String(a[key]) < String(b[key]) ? -1 : 1))
+}
+
+/**
+ * The per-variant counts {@link campaignReport} reports, counted now: every kept recipient read,
+ * slice by slice ({@link recipientSlices}; `sliceRows` for tests), plus the rollups of pruned
+ * ones. The slices are read one after another, not in one snapshot: a recipient enqueued or sent
+ * while they are read may or may not be counted, as in any figure of a campaign still sending.
+ */
 export async function campaignCounts(
   db: Kysely<Database>,
   campaignId: number,
+  sliceRows = COUNT_SLICE_ROWS,
 ): Promise<VariantCounts[]> {
-  return (await campaignReportStatement(campaignId).execute(db)).rows
+  const rows: VariantCounts[] = []
+  for (const slice of await recipientSlices(db, campaignId, sliceRows))
+    rows.push(...(await campaignReportStatement(campaignId, slice).execute(db)).rows)
+  const { rows: pruned } = await sql<VariantCounts>`
+    select variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
+      withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
+    from campaign_rollups where campaign_id = ${campaignId}`.execute(db)
+  return sumByKey([...rows, ...pruned], 'variant')
 }
 
-/** The counts {@link campaignReport} reports, per variant (exported for its plan test). */
-export function campaignReportStatement(campaignId: number) {
+/**
+ * The counts {@link campaignReport} reports, per variant, of the kept recipients of `slice`
+ * (exported for its plan test).
+ */
+export function campaignReportStatement(campaignId: number, slice: RecipientSlice) {
   return sql<VariantCounts>`
-    select variant, sum(audience)::int as audience, sum(enqueued)::int as enqueued,
-      sum(capped)::int as capped, sum(opted_out)::int as opted_out,
-      sum(unreachable)::int as unreachable, sum(sent)::int as sent, sum(failed)::int as failed,
-      sum(withdrawn_opted_out)::int as withdrawn_opted_out, sum(cancelled)::int as cancelled,
-      sum(unknown)::int as unknown, sum(delivered)::int as delivered,
-      sum(clicked)::int as clicked, sum(converted)::int as converted,
-      sum(redeemed)::int as redeemed
-    from (
-      select r.variant,
-        count(*) as audience,
-        count(*) filter (where r.outcome = 'enqueued') as enqueued,
-        count(*) filter (where r.outcome = 'capped') as capped,
-        count(*) filter (where r.outcome = 'opted_out') as opted_out,
-        count(*) filter (where r.outcome = 'unreachable') as unreachable,
-        ${pushOutcomes('o')},
-        count(*) filter (where coalesce(o.delivery, rc.status) = 'success') as delivered,
-        count(*) filter (where r.clicked_at is not null) as clicked,
-        count(*) filter (where r.converted_at is not null) as converted,
-        count(*) filter (where r.redeemed_at is not null) as redeemed
-      from (${recipientsWithKeys(campaignId)}) r
-      left join push_outbox o
-        on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
-      -- a receipt that raced the send's result write is only in push_receipts
-      left join push_receipts rc on rc.appid = o.appid and rc.msgid = o.wechat_msgid
-      group by r.variant
-      union all
-      -- recipients already pruned (campaign-retention.ts), counted the same way
-      select variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
-        withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
-      from campaign_rollups
-      where campaign_id = ${campaignId}
-    ) x
-    group by variant
-    order by variant`
+    select r.variant, ${recipientCounts('r')}
+    from (${recipientsWithKeys(campaignId, slice)}) r
+    left join push_outbox o
+      on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
+    -- a receipt that raced the send's result write is only in push_receipts
+    left join push_receipts rc on rc.appid = o.appid and rc.msgid = o.wechat_msgid
+    group by r.variant`
+}
+
+/**
+ * The {@link VariantCounts} of recipients `r` joined to their outbox items `o` and those items'
+ * receipts `rc`, as columns of their names: the report's and retention's rollups' one definition
+ * (campaign-retention.ts counts the recipients it prunes by it).
+ */
+export function recipientCounts(r: string) {
+  const column = (name: string) => sql.ref(`${r}.${name}`)
+  const outcome = (o: string) =>
+    sql`(count(*) filter (where ${column('outcome')} = ${sql.lit(o)}))::int as ${sql.raw(o)}`
+  const stamped = (name: string, as: string) =>
+    sql`(count(*) filter (where ${column(name)} is not null))::int as ${sql.raw(as)}`
+  return sql.join([
+    sql`count(*)::int as audience`,
+    ...['enqueued', 'capped', 'opted_out', 'unreachable'].map(outcome),
+    pushOutcomes('o'),
+    sql`(count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered`,
+    stamped('clicked_at', 'clicked'),
+    stamped('converted_at', 'converted'),
+    stamped('redeemed_at', 'redeemed'),
+  ])
 }
 
 /**
@@ -342,12 +422,14 @@ export function campaignReportStatement(campaignId: number) {
  * autovacuum), a join that could reach the items on the source alone read recipients × items rows
  * — up to 5 s per view of a running campaign's report on PGlite, the server's one thread stalled
  * meanwhile (bench/README.md, session 30). `offset 0` keeps this subquery whole, so the items
- * are joined by their whole key: hashed or probed, rows in proportion to the recipients.
+ * are joined by their whole key: hashed or probed, rows in proportion to the recipients. Only the
+ * recipients of `slice` ({@link recipientSlices}): its runs' ranges of the primary key.
  */
-export function recipientsWithKeys(campaignId: number) {
+export function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
   return sql`select r.*, c.appid, m.openid from campaign_recipients r
       join campaigns c on c.id = r.campaign_id
       join members m on m.id = r.member_id
-      where r.campaign_id = ${campaignId}
+      where r.campaign_id = ${campaignId} and r.slot = any(${slice.slots}::timestamptz[])
+        and r.member_id > ${slice.after} and r.member_id <= ${slice.upTo}
       offset 0`
 }

@@ -1,8 +1,8 @@
 /**
  * Retention of campaign recipients: the recipients of runs older than the retention (and past
  * their conversion window) are rolled up into `campaign_rollups` — per (campaign, slot, variant),
- * the counts `campaignReport` shows, each push's outcome by the same list (`pushOutcomes`) — and
- * deleted, batch by batch, each batch one statement
+ * the counts `campaignReport` shows, by the same definition (`recipientCounts`, each push's
+ * outcome by `pushOutcomes`) — and deleted, batch by batch, each batch one statement
  * (delete … returning, aggregated, added to the rollup), so reports read the same before and
  * after, and concurrent pruners never count a recipient twice (batches are taken with SKIP LOCKED,
  * a row deleted by another is not returned). Then a cron run's row is deleted; a one-shot run's row
@@ -15,7 +15,7 @@
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { pushOutcomes } from './campaign-report.js'
+import { recipientCounts } from './campaign-report.js'
 
 /** How long campaign recipients are kept (from configuration). */
 export interface CampaignRetentionSettings {
@@ -135,17 +135,7 @@ export function rollUpBatchStatement(campaignId: number, slot: Date, limit: numb
       returning 1
     ), counts as (
       -- as campaignReport counts live recipients (one list of push outcomes)
-      select g.variant,
-        count(*)::int as audience,
-        (count(*) filter (where g.outcome = 'enqueued'))::int as enqueued,
-        (count(*) filter (where g.outcome = 'capped'))::int as capped,
-        (count(*) filter (where g.outcome = 'opted_out'))::int as opted_out,
-        (count(*) filter (where g.outcome = 'unreachable'))::int as unreachable,
-        ${pushOutcomes('o')},
-        (count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered,
-        (count(*) filter (where g.clicked_at is not null))::int as clicked,
-        (count(*) filter (where g.converted_at is not null))::int as converted,
-        (count(*) filter (where g.redeemed_at is not null))::int as redeemed
+      select g.variant, ${recipientCounts('g')}
       from gone g
       join campaigns c on c.id = g.campaign_id
       join members m on m.id = g.member_id
