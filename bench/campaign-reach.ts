@@ -1,6 +1,6 @@
 /**
  * The campaign report's reach (distinct members, src/community/campaign-reach.ts) at 1,000,000
- * recipients on PostgreSQL, in a throw-away schema:
+ * recipients on PostgreSQL, in a throw-away schema (or PGlite in memory: `BENCH_PGLITE=1`):
  *
  *   npm run bench:campaign-reach   # BENCH_RECIPIENTS=1000000 over BENCH_RUNS=4 weekly runs
  *
@@ -14,14 +14,28 @@
  * count in the background and says so), a view of fresh figures (the median and p95 of
  * BENCH_VIEWS), a view of stale figures (it starts a recount and answers the old figures), each as
  * a ratio to the baseline; the whole report view (`campaignReportView`, the funnel included) before
- * and after; and a check that the figures shown are the exact ones.
+ * and after; and a check that the figures shown are the exact ones. Also the recount's counts
+ * (funnel and reach) in one statement each over the whole campaign against slices of
+ * COUNT_SLICE_ROWS recipients (the total, and the longest statement). `BENCH_DATABASE_URL`: the
+ * PostgreSQL to use (default the local test database).
  */
 import { sql } from 'kysely'
 import { campaignReportView } from '../src/admin/reads/campaign-views.js'
-import { campaignReach, campaignReachShown } from '../src/community/campaign-reach.js'
-import { campaignReport } from '../src/community/campaign-report.js'
+import {
+  campaignReach,
+  campaignReachShown,
+  campaignReachStatement,
+} from '../src/community/campaign-reach.js'
+import {
+  COUNT_SLICE_ROWS,
+  campaignCounts,
+  campaignReport,
+  campaignReportStatement,
+  recipientSlices,
+} from '../src/community/campaign-report.js'
 import { quotaPausedUntil } from '../src/community/campaigns.js'
 import { migrateToLatest } from '../src/db/migrate.js'
+import { pgliteDatabase } from '../src/db/open-database.js'
 import { throwawaySchema } from './throwaway-schema.js'
 
 const recipients = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000)
@@ -30,7 +44,9 @@ const exactRounds = Number(process.env.BENCH_EXACT_ROUNDS ?? 5)
 const views = Number(process.env.BENCH_VIEWS ?? 50)
 const members = Math.ceil(recipients / runs)
 const appid = 'wxbench000000000001'
-const { db, drop } = await throwawaySchema('bench_reach', { max: 4 })
+const { db, drop } = process.env.BENCH_PGLITE
+  ? await pgliteDatabase().then((lite) => ({ db: lite, drop: () => lite.destroy() }))
+  : await throwawaySchema('bench_reach', { max: 4 })
 const ms = (x: number) => `${x.toFixed(1)} ms`
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.95) - 1]!
@@ -132,6 +148,35 @@ try {
     `baseline, the exact count (campaignReach): median ${ms(baseline)} of ${exactRounds} (${exact.map((x) => x.toFixed(0)).join(', ')})`,
   )
   const ratio = (x: number) => `${(x / baseline).toFixed(4)} × baseline`
+
+  // The recount's counts (funnel and reach) in one statement each over the whole campaign — as
+  // before session 34 — against slices of COUNT_SLICE_ROWS recipients: the total and the longest
+  // statement (on PGlite a statement holds the server's one thread; every push waits behind it).
+  const whole = Number.MAX_SAFE_INTEGER
+  const oneStatement: number[] = []
+  const sliced: number[] = []
+  for (let i = 0; i < 3; i++) {
+    for (const [times, rows] of [
+      [oneStatement, whole],
+      [sliced, COUNT_SLICE_ROWS],
+    ] as const)
+      times.push(
+        (
+          await time(async () => {
+            await campaignCounts(db, id, rows)
+            await campaignReach(db, id, rows)
+          })
+        )[0],
+      )
+  }
+  const slices = await recipientSlices(db, id)
+  let longest = 0
+  for (const slice of slices)
+    for (const statement of [campaignReportStatement(id, slice), campaignReachStatement(id, slice)])
+      longest = Math.max(longest, (await time(() => db.executeQuery(statement.compile(db))))[0])
+  console.log(
+    `recount (funnel + reach): one statement each ${ms(median(oneStatement))}, by ${slices.length} slices of ≤ ${COUNT_SLICE_ROWS.toLocaleString()} recipients ${ms(median(sliced))} (${(median(sliced) / median(oneStatement)).toFixed(2)} ×; medians of 3, alternated); the longest sliced statement ${ms(longest)}`,
+  )
 
   // The first whole report view of a never-counted campaign: it starts the count in the
   // background and shows no figures while it runs; before session 33 it counted the funnel on the

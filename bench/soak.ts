@@ -42,13 +42,14 @@
  * Env: BENCH_RATE (200), BENCH_SECONDS (120 per phase), BENCH_WARMUP (10), BENCH_MEMBERS (12000),
  *      BENCH_SEED (1), BENCH_CAMPAIGN_AT (10), BENCH_READ_EVERY (4), BENCH_BASE (100000),
  *      BENCH_JOBS (all), BENCH_PHASES (control,campaign,jobs), BENCH_DATABASE_URL (PostgreSQL
- *      instead of PGlite).
+ *      instead of PGlite), BENCH_SERVER_LOG (a path: each server's output lines are written to
+ *      <path>.1, <path>.2 … in the order the servers start).
  * Exits non-zero only when the harness fails (a server that does not start, a campaign the API
  * refuses), never on a timing (a job that fails is printed with its error). The server's
  * warn/error log lines are counted per phase.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
@@ -77,6 +78,8 @@ const phases = (process.env.BENCH_PHASES ?? 'control,campaign,jobs').split(',')
 const base = envNumber('BENCH_BASE', 100_000, { min: 0, integer: true })
 const jobNames = process.env.BENCH_JOBS?.split(',') ?? jobs.map((j) => j.name)
 const pgUrl = process.env.BENCH_DATABASE_URL
+const serverLog = process.env.BENCH_SERVER_LOG
+let servers = 0
 const TIMEOUT_MS = 15_000
 const LATE_MS = 4_500
 const GH = 'gh_sandbox00000'
@@ -160,9 +163,11 @@ async function startServer(store: Store) {
     /** The server's SLOW_STATEMENT lines (DATABASE_SLOW_STATEMENT_MS): each one's time and text. */
     slow: [] as { ms: number; statement: string }[],
   }
+  const saved = serverLog ? createWriteStream(`${serverLog}.${++servers}`) : undefined
   for (const stream of [child.stdout!, child.stderr!])
     createInterface({ input: stream }).on('line', (line) => {
       log.lines++
+      saved?.write(`${line}\n`)
       let entry: { level?: string; msg?: string; code?: string; ms?: number; statement?: string }
       try {
         entry = JSON.parse(line)
@@ -193,6 +198,7 @@ async function startServer(store: Store) {
       await exited
       clearTimeout(killer)
     }
+    saved?.end()
   }
   cleanups.add(stop)
   const base = `http://127.0.0.1:${port}`

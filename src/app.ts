@@ -45,6 +45,11 @@ import { contactCodec } from './wecom/contact.js'
 export interface AppDeps {
   config: Config
   db: Kysely<Database>
+  /**
+   * The database for work a request leaves running after its response (a large campaign's
+   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
+   */
+  background?: Kysely<Database>
   router: Router
   clock?: Clock
   logger?: Logger
@@ -229,6 +234,7 @@ export function createApp(deps: AppDeps): Hono {
     '/admin/api',
     adminRoutes({
       db,
+      background: deps.background,
       clock,
       adminToken: config.adminToken,
       appids: config.accounts.map((a) => a.appid),
@@ -245,6 +251,7 @@ export function createApp(deps: AppDeps): Hono {
     '/console',
     consoleRoutes({
       db,
+      background: deps.background,
       clock,
       logger,
       appids: config.accounts.map((a) => a.appid),

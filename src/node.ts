@@ -162,6 +162,7 @@ async function main(logger: Logger): Promise<void> {
   const app = createApp({
     config,
     db,
+    background: database.background,
     router: createRouter(),
     logger,
     clock: systemClock,

@@ -313,11 +313,19 @@ export function chartOf(html: string, id: string): Record<string, any> {
   return JSON.parse(m[1]!)
 }
 
-/** The app on `db` at `clock`'s time (the test accounts, a fixed client address). */
-export function consoleTestApp(db: Kysely<Database>, clock: { now(): Date }): Hono {
+/**
+ * The app on `db` at `clock`'s time (the test accounts, a fixed client address); `background`: the
+ * database for work after a response (AppDeps).
+ */
+export function consoleTestApp(
+  db: Kysely<Database>,
+  clock: { now(): Date },
+  background?: Kysely<Database>,
+): Hono {
   return createApp({
     config: testConfig(),
     db,
+    background,
     router: createRouter(),
     logger: silentLogger,
     clock,

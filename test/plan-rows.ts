@@ -71,16 +71,21 @@ export async function statementsOf(
   db: Kysely<Database>,
   run: (db: Kysely<Database>) => Promise<unknown>,
 ): Promise<CompiledQuery[]> {
+  const watched = watchedStatements(db)
+  await run(watched.db)
+  return watched.seen
+}
+
+/** `db` with a plugin that keeps each statement made through it (compiled) in `seen`. */
+export function watchedStatements(db: Kysely<Database>) {
   const seen: CompiledQuery[] = []
   const executor = db.getExecutor()
-  await run(
-    db.withPlugin({
-      transformQuery: (args) => {
-        seen.push(executor.compileQuery(args.node, args.queryId))
-        return args.node
-      },
-      transformResult: async (args) => args.result,
-    }),
-  )
-  return seen
+  const watched = db.withPlugin({
+    transformQuery: (args) => {
+      seen.push(executor.compileQuery(args.node, args.queryId))
+      return args.node
+    },
+    transformResult: async (args) => args.result,
+  })
+  return { db: watched, seen }
 }

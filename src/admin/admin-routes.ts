@@ -49,6 +49,11 @@ import { shopAdminRoutes } from './shop-routes.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>
+  /**
+   * The database for work a request leaves running after its response (a large campaign's
+   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
+   */
+  background?: Kysely<Database>
   clock: Clock
   adminToken?: string
   appids: string[]
@@ -74,9 +79,9 @@ export const ADMIN_MAX_BODY_BYTES = 1024 * 1024
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
   const app = new Hono()
-  const { db, clock, timeZone, logger, wechat, invites, shop, appids } = o
+  const { db, background, clock, timeZone, logger, wechat, invites, shop, appids } = o
   const deps: OperatorDeps = {
-    ...{ db, clock, timeZone, logger, wechat, invites, shop, appids },
+    ...{ db, background, clock, timeZone, logger, wechat, invites, shop, appids },
     t: translator(o.locale),
   }
   app.use('*', adminAuth(o))

@@ -162,6 +162,12 @@ export interface ReachShownOptions {
   now: Date
   /** Keeps the background recount alive after the response (Workers' `waitUntil`). */
   waitUntil?: (work: Promise<unknown>) => void
+  /**
+   * The database the background recount runs on (default the view's): on PGlite the instance
+   * whose statements give way to requests' (src/db/pglite-driver.ts), so that a recount's slices
+   * do not take turns with pushes.
+   */
+  recountDb?: Kysely<Database>
   logger?: Logger
   liveMax?: number
   maxAgeMs?: number
@@ -214,12 +220,13 @@ export async function campaignReachShown(
     !!cached?.refreshing_since && o.now.getTime() - cached.refreshing_since.getTime() < leaseMs
   if (!stale || held) return { ...shown, refreshing: held }
   if (await claimReachRecount(db, campaignId, { now: o.now, maxAgeMs, leaseMs })) {
-    const work = recountReach(db, campaignId, o.now, o.sliceRows).catch((error: unknown) =>
-      // The claim stays until its lease runs out: a failing count is not retried on every view.
-      o.logger?.error('campaign reach recount failed', {
-        campaignId,
-        message: error instanceof Error ? error.message : String(error),
-      }),
+    const work = recountReach(o.recountDb ?? db, campaignId, o.now, o.sliceRows).catch(
+      (error: unknown) =>
+        // The claim stays until its lease runs out: a failing count is not retried on every view.
+        o.logger?.error('campaign reach recount failed', {
+          campaignId,
+          message: error instanceof Error ? error.message : String(error),
+        }),
     )
     o.waitUntil?.(work)
   }

@@ -27,6 +27,11 @@ import type { ConsoleSession, SessionLimits } from './sessions.js'
 /** The console's dependencies, injected by app.ts. */
 export interface ConsoleDeps {
   db: Kysely<Database>
+  /**
+   * The database for work a request leaves running after its response (a large campaign's
+   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
+   */
+  background?: Kysely<Database>
   clock: Clock
   logger: Logger
   /** The configured accounts; pages show the first unless `?appid=` names another. */

@@ -80,6 +80,46 @@ it('gives background work the connection once it has waited its longest, request
   expect(events).toEqual(['commit', 'job 1', 'request', 'job 2'])
 })
 
+it('gives background work one turn per interval before waiting requests, not every turn', async () => {
+  const events: string[] = []
+  const held = db.transaction().execute(async (trx) => {
+    await sql`select 1`.execute(trx)
+    const waiting = [
+      sql`select 1`.execute(background).then(() => events.push('job 1')),
+      sql`select 1`.execute(background).then(() => events.push('job 2')),
+      sql`select 1`.execute(db).then(() => events.push('request 1')),
+      sql`select 1`.execute(db).then(() => events.push('request 2')),
+    ]
+    // Both jobs have waited their longest when the connection is given back.
+    await new Promise((resolve) => setTimeout(resolve, BACKGROUND_MAX_WAIT_MS + 50))
+    events.push('commit')
+    return waiting
+  })
+  await Promise.all(await held)
+  // One overdue job goes first; the next waits while requests wait (it went first too before).
+  expect(events).toEqual(['commit', 'job 1', 'request 1', 'request 2', 'job 2'])
+})
+
+it("logs each statement once, whichever of the instance's dialects runs it", async () => {
+  const logged: string[] = []
+  const log = (e: { query: { sql: string } }) => void logged.push(e.query.sql)
+  const lite = new PGlite()
+  const logging = new Kysely<unknown>({ dialect: pgliteDialect(lite), log })
+  const loggingBackground = new Kysely<unknown>({
+    dialect: pgliteDialect(lite, { background: true }),
+    log,
+  })
+  try {
+    await sql`select 1 as request`.execute(logging)
+    await sql`select 1 as job`.execute(loggingBackground)
+    await sql`select 2 as request`.execute(logging)
+    // (one connection object for both dialects logged each statement once per dialect)
+    expect(logged).toEqual(['select 1 as request', 'select 1 as job', 'select 2 as request'])
+  } finally {
+    await logging.destroy()
+  }
+})
+
 it('runs a repeated statement in one trip into PGlite', async () => {
   const trips = vi.spyOn(pglite, 'execProtocolRaw')
   const byId = (id: number) => db.selectFrom('t').select('name').where('id', '=', id).execute()

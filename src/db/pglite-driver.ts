@@ -20,8 +20,9 @@
  *   the outbox workers: src/node.ts) shares the instance's one connection with the others, and
  *   waits while any of theirs waits (a request's, /healthz's, the traffic counts' …): the
  *   connection goes to those first, to background work when none waits — or once background work
- *   has waited {@link BACKGROUND_MAX_WAIT_MS}. First come, first served, a campaign's enqueue — a
- *   transaction of some 0.2 s per 1,000 members, one after the other — took every other turn, and
+ *   has waited {@link BACKGROUND_MAX_WAIT_MS} (once per that interval). First come, first served,
+ *   a campaign's enqueue — a transaction of some 0.2 s per 1,000 members, one after the other —
+ *   took every other turn, and
  *   with the server's thread saturated pushes queued behind it for seconds (a campaign to 30,000
  *   members: 531 of 6,000 pushes answered after 4.5 s, none after; bench/README.md, issue 20,
  *   session 33). A transaction still keeps the connection from BEGIN to COMMIT, whoever holds it,
@@ -60,45 +61,59 @@ export function pgliteDialect(pglite: PGlite, o: { background?: boolean } = {}):
 /** Statement texts whose parameter types are remembered; past this the memory starts afresh. */
 const REMEMBERED_STATEMENTS = 1000
 
-type Waiter = { grant: (connection: PgliteConnection) => void; since: number }
+type Waiter = { grant: () => void; since: number }
 
 /**
  * How long background work waits at most while requests keep the connection busy: then its
- * oldest waiter goes next. It always makes progress — the outbox's sends and their lease renewals,
- * a job's heartbeat — however saturated the server.
+ * oldest waiter goes next — once per this interval, so that background work gets a turn every
+ * second however saturated the server, and requests the others. It always makes progress (the
+ * outbox's sends and their lease renewals, a job's heartbeat), and never takes every turn: when
+ * each waiter that had waited a second went next, a saturated server's background work — a
+ * campaign's enqueue and report counts, the outbox — was always overdue and went before every
+ * push (bench/README.md, issue 20, session 34: a campaign to 1,000,000 members on PGlite).
  */
 export const BACKGROUND_MAX_WAIT_MS = 1000
 
-/** A PGlite instance's one connection, and who waits for it: requests, then background work. */
+/**
+ * A PGlite instance's one connection — the turn to use it — and who waits for it: requests, then
+ * background work. Each driver has its own connection object over the instance (Kysely wraps a
+ * connection object with its driver's statement log: one object shared by two drivers logged
+ * every statement twice); the parameter types asked are remembered here, for all of them.
+ */
 class PgliteLine {
-  readonly connection: PgliteConnection
+  /** Parameter type OIDs by statement text. */
+  readonly types = new Map<string, number[]>()
   readonly #requests: Waiter[] = []
   readonly #background: Waiter[] = []
   #busy = false
-
-  constructor(pglite: PGlite) {
-    this.connection = new PgliteConnection(pglite)
-  }
+  /** When background work last went before waiting requests (it had waited its longest). */
+  #overdueGranted = Number.NEGATIVE_INFINITY
 
   /** Always granted in a later event-loop turn (see the file's comment). */
-  acquire(background: boolean): Promise<PgliteConnection> {
+  acquire(background: boolean): Promise<void> {
     return new Promise((grant) => {
       if (this.#busy)
         (background ? this.#background : this.#requests).push({ grant, since: performance.now() })
       else {
         this.#busy = true
-        setImmediate(grant, this.connection)
+        setImmediate(grant)
       }
     })
   }
 
   release() {
+    const now = performance.now()
     const overdue = this.#background[0]
-    const next =
-      overdue && performance.now() - overdue.since >= BACKGROUND_MAX_WAIT_MS
-        ? this.#background.shift()
-        : (this.#requests.shift() ?? this.#background.shift())
-    if (next) setImmediate(next.grant, this.connection)
+    let next: Waiter | undefined
+    if (
+      overdue &&
+      now - overdue.since >= BACKGROUND_MAX_WAIT_MS &&
+      now - this.#overdueGranted >= BACKGROUND_MAX_WAIT_MS
+    ) {
+      this.#overdueGranted = now
+      next = this.#background.shift()
+    } else next = this.#requests.shift() ?? this.#background.shift()
+    if (next) setImmediate(next.grant)
     else this.#busy = false
   }
 }
@@ -108,6 +123,7 @@ const lines = new WeakMap<PGlite, PgliteLine>()
 
 class PgliteDriver implements Driver {
   readonly #line: PgliteLine
+  readonly #connection: PgliteConnection
 
   constructor(
     readonly pglite: PGlite,
@@ -115,18 +131,20 @@ class PgliteDriver implements Driver {
   ) {
     let line = lines.get(pglite)
     if (!line) {
-      line = new PgliteLine(pglite)
+      line = new PgliteLine()
       lines.set(pglite, line)
     }
     this.#line = line
+    this.#connection = new PgliteConnection(pglite, line.types)
   }
 
   async init() {
     await this.pglite.waitReady
   }
 
-  acquireConnection(): Promise<DatabaseConnection> {
-    return this.#line.acquire(this.background)
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.#line.acquire(this.background)
+    return this.#connection
   }
 
   async releaseConnection() {
@@ -159,10 +177,11 @@ class PgliteDriver implements Driver {
 const wire = protocol.serialize
 
 class PgliteConnection implements DatabaseConnection {
-  /** Parameter type OIDs by statement text. */
-  readonly #types = new Map<string, number[]>()
-
-  constructor(readonly pglite: PGlite) {}
+  constructor(
+    readonly pglite: PGlite,
+    /** Parameter type OIDs by statement text, shared by the instance's connections. */
+    readonly types: Map<string, number[]>,
+  ) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const { sql, parameters } = query
@@ -196,15 +215,15 @@ class PgliteConnection implements DatabaseConnection {
 
   /** The types PostgreSQL infers for the statement's parameters: asked once per text. */
   async #parameterTypes(sql: string): Promise<number[]> {
-    const known = this.#types.get(sql)
+    const known = this.types.get(sql)
     if (known) return known
     const { messages } = await this.pglite.execProtocol(
       concat([wire.parse({ text: sql }), wire.describe({ type: 'S' }), wire.sync()]),
       { syncToFs: false },
     )
     const types = parse.parseDescribeStatementResults(messages)
-    if (this.#types.size >= REMEMBERED_STATEMENTS) this.#types.clear()
-    this.#types.set(sql, types)
+    if (this.types.size >= REMEMBERED_STATEMENTS) this.types.clear()
+    this.types.set(sql, types)
     return types
   }
 
