@@ -7,32 +7,28 @@
  * One A/B campaign, BENCH_RECIPIENTS / BENCH_RUNS members in each of BENCH_RUNS runs (one member in
  * ten changes variant from run to run; 90 % enqueued, their pushes 85 % sent, 5 % failed, the rest
  * queued; 3 % converted), written set-based. Then, in the same run: the **baseline**, the exact
- * count every view ran before (`campaignReach`, the median of BENCH_EXACT_ROUNDS), the first whole
+ * count every view ran before (`campaignCounts`, the median of BENCH_EXACT_ROUNDS), the first whole
  * report view of the never-counted campaign (`campaignReportView`: no figures while the count
  * runs), and what a report view's reach costs now (`campaignReachShown`): the first view of a
  * never-counted campaign (it starts the
  * count in the background and says so), a view of fresh figures (the median and p95 of
  * BENCH_VIEWS), a view of stale figures (it starts a recount and answers the old figures), each as
  * a ratio to the baseline; the whole report view (`campaignReportView`, the funnel included) before
- * and after; and a check that the figures shown are the exact ones. Also the recount's counts
- * (funnel and reach) in one statement each over the whole campaign against slices of
- * COUNT_SLICE_ROWS recipients (the total, and the longest statement). `BENCH_DATABASE_URL`: the
+ * and after; and a check that the figures shown are the exact ones. Also the count (funnel and
+ * reach) in one statement over the whole campaign against slices of COUNT_SLICE_ROWS recipients
+ * (the total, and the longest statement). `BENCH_DATABASE_URL`: the
  * PostgreSQL to use (default the local test database).
  */
 import { sql } from 'kysely'
 import { campaignReportView } from '../src/admin/reads/campaign-views.js'
 import {
-  campaignReach,
-  campaignReachShown,
-  campaignReachStatement,
-} from '../src/community/campaign-reach.js'
-import {
   COUNT_SLICE_ROWS,
   campaignCounts,
+  campaignCountsStatement,
   campaignReport,
-  campaignReportStatement,
   recipientSlices,
-} from '../src/community/campaign-report.js'
+} from '../src/community/campaign-counts.js'
+import { campaignReachShown } from '../src/community/campaign-reach.js'
 import { quotaPausedUntil } from '../src/community/campaigns.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
@@ -137,21 +133,21 @@ try {
 
   // Baseline: the exact count every view ran before.
   const exact: number[] = []
-  let truth = await campaignReach(db, id)
+  let truth = (await campaignCounts(db, id)).reach
   for (let i = 0; i < exactRounds; i++) {
-    const [t, r] = await time(() => campaignReach(db, id))
+    const [t, r] = await time(() => campaignCounts(db, id))
     exact.push(t)
-    truth = r
+    truth = r.reach
   }
   const baseline = median(exact)
   console.log(
-    `baseline, the exact count (campaignReach): median ${ms(baseline)} of ${exactRounds} (${exact.map((x) => x.toFixed(0)).join(', ')})`,
+    `baseline, the exact count (campaignCounts: funnel and reach): median ${ms(baseline)} of ${exactRounds} (${exact.map((x) => x.toFixed(0)).join(', ')})`,
   )
   const ratio = (x: number) => `${(x / baseline).toFixed(4)} × baseline`
 
-  // The recount's counts (funnel and reach) in one statement each over the whole campaign — as
-  // before session 34 — against slices of COUNT_SLICE_ROWS recipients: the total and the longest
-  // statement (on PGlite a statement holds the server's one thread; every push waits behind it).
+  // The count (funnel and reach) in one statement over the whole campaign against slices of
+  // COUNT_SLICE_ROWS recipients: the total and the longest statement (on PGlite a statement holds
+  // the server's one thread; every push waits behind it).
   const whole = Number.MAX_SAFE_INTEGER
   const oneStatement: number[] = []
   const sliced: number[] = []
@@ -160,22 +156,17 @@ try {
       [oneStatement, whole],
       [sliced, COUNT_SLICE_ROWS],
     ] as const)
-      times.push(
-        (
-          await time(async () => {
-            await campaignCounts(db, id, rows)
-            await campaignReach(db, id, rows)
-          })
-        )[0],
-      )
+      times.push((await time(() => campaignCounts(db, id, rows)))[0])
   }
   const slices = await recipientSlices(db, id)
   let longest = 0
   for (const slice of slices)
-    for (const statement of [campaignReportStatement(id, slice), campaignReachStatement(id, slice)])
-      longest = Math.max(longest, (await time(() => db.executeQuery(statement.compile(db))))[0])
+    longest = Math.max(
+      longest,
+      (await time(() => campaignCountsStatement(id, slice).execute(db)))[0],
+    )
   console.log(
-    `recount (funnel + reach): one statement each ${ms(median(oneStatement))}, by ${slices.length} slices of ≤ ${COUNT_SLICE_ROWS.toLocaleString()} recipients ${ms(median(sliced))} (${(median(sliced) / median(oneStatement)).toFixed(2)} ×; medians of 3, alternated); the longest sliced statement ${ms(longest)}`,
+    `the count (funnel + reach): in one statement ${ms(median(oneStatement))}, by ${slices.length} slices of ≤ ${COUNT_SLICE_ROWS.toLocaleString()} recipients ${ms(median(sliced))} (${(median(sliced) / median(oneStatement)).toFixed(2)} ×; medians of 3, alternated); the longest sliced statement ${ms(longest)}`,
   )
 
   // The first whole report view of a never-counted campaign: it starts the count in the
@@ -236,7 +227,7 @@ try {
     const [b] = await time(async () => {
       await quotaPausedUntil(db, appid, now)
       await campaignReport(db, id)
-      await campaignReach(db, id)
+      await campaignCounts(db, id)
     })
     before.push(b)
     const [a] = await time(() => campaignReportView(db, campaign, now, { waitUntil }))

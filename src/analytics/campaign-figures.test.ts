@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest'
 import { addMembers } from '../../test/analytics-fixtures.js'
 import { forEachDatabase } from '../../test/databases.js'
-import { campaignReport } from '../community/campaign-report.js'
+import { campaignReport } from '../community/campaign-counts.js'
 import { OPTED_OUT } from '../community/outbox.js'
 import { analyticsAdminRoutes } from '../routes/admin-analytics.js'
 import { buildDay } from './rollup.js'

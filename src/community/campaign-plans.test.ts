@@ -13,14 +13,9 @@ import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { analyzedPlan, mostRows, statementsOf } from '../../test/plan-rows.js'
 import { campaigns as campaignFigures } from '../analytics/families/campaigns.js'
-import { campaignReachStatement, recountReach } from './campaign-reach.js'
-import {
-  campaignReportStatement,
-  conversionsStatement,
-  markConversions,
-  recipientSlices,
-  redemptionsStatement,
-} from './campaign-report.js'
+import { campaignCountsStatement, recipientSlices } from './campaign-counts.js'
+import { recountReach } from './campaign-reach.js'
+import { conversionsStatement, markConversions, redemptionsStatement } from './campaign-report.js'
 import { rollUpBatchStatement } from './campaign-retention.js'
 
 /** Recipients of the one campaign run (enough for N × N to stand far above any linear plan). */
@@ -167,18 +162,15 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
     // a statement holds the server's one thread, so a count of a large campaign goes by slices).
     const [whole, ...more] = await recipientSlices(db, id, N)
     expect(more).toEqual([])
-    expect(mostRows(await plan(campaignReportStatement(id, whole!)))).toBeLessThanOrEqual(5 * N)
-    expect(mostRows(await plan(campaignReachStatement(id, whole!)))).toBeLessThanOrEqual(5 * N)
+    expect(mostRows(await plan(campaignCountsStatement(id, whole!)))).toBeLessThanOrEqual(5 * N)
     const slices = await recipientSlices(db, id, N / 10)
     expect(slices).toHaveLength(10)
-    for (const slice of slices) {
-      expect(mostRows(await plan(campaignReportStatement(id, slice)))).toBeLessThanOrEqual(N / 2)
-      expect(mostRows(await plan(campaignReachStatement(id, slice)))).toBeLessThanOrEqual(N / 2)
-    }
+    for (const slice of slices)
+      expect(mostRows(await plan(campaignCountsStatement(id, slice)))).toBeLessThanOrEqual(N / 2)
     // …and so does every statement of a whole recount, finding the slices included (one
     // statement over the whole run before: every recipient, and every push held behind it).
     const recount = await statementsOf(db, (d) => recountReach(d, id, now, N / 10))
-    expect(recount.length).toBeGreaterThan(20)
+    expect(recount.length).toBeGreaterThan(10)
     for (const statement of recount)
       expect(mostRows(await analyzedPlan(db, statement))).toBeLessThanOrEqual(N / 2)
     // The day's campaign figures (analytics: today's, read live while the run goes on).
@@ -205,5 +197,11 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
       .where('redeemed_at', 'is not', null)
       .executeTakeFirstOrThrow()
     expect(Number(n)).toBe(N / 2)
+    // Last, the tables analyzed: the recount's statements still read rows in proportion to their
+    // slice — with statistics the planner hashed the whole outbox (and the members) for each slice
+    // of a count, 180,000 items read for 10,000 recipients (bench/README.md, session 34).
+    await sql`analyze`.execute(db)
+    for (const statement of recount)
+      expect(mostRows(await analyzedPlan(db, statement))).toBeLessThanOrEqual(N / 2)
   })
 })

@@ -1,138 +1,30 @@
 /**
- * Whom a campaign reached, counting each member once however many of its runs they were in: the
- * campaign report's per-variant counts ({@link campaignReport}) count pushes — a weekly campaign to
- * the same 1,000 members has an audience of 4,000 after four runs — which is not reach. Read from
- * the recipients still kept: the runs rolled up by retention (campaign-retention.ts) keep only
- * counts, so their members cannot be told apart and are left out (`prunedRuns` says how many).
+ * A campaign's figures as its report shows them: the per-variant counts (pushes, its funnel) and
+ * whom it reached (distinct members, however many of its runs they were in: a weekly campaign to
+ * the same 1,000 members has an audience of 4,000 after four runs, a reach of 1,000), both counted
+ * in one pass over the kept recipients ({@link campaignCounts}, campaign-counts.ts).
  *
- * Counting reads every kept recipient: ≈ 2.5 s for 1,000,000 on PostgreSQL, too slow for a report
- * operators reload on their phones while a campaign sends. So a report ({@link campaignReachShown})
- * counts it on the spot only for a campaign of at most {@link REACH_LIVE_MAX} kept recipients
- * (≈ 50 ms); a larger one (and one found larger before) is shown as last counted, with the time
- * it was counted ("as of"), from `campaign_reach` (migration 0087), and recounted in the background
- * once those figures are older than {@link REACH_MAX_AGE_MS} — one recount at a time per campaign over all instances (a
- * conditional upsert of the campaign's row claims it, a lease of {@link REACH_LEASE_MS}), the view
- * never waiting for it. Why a cache and not per-member state kept up to date where recipients are
- * written: `sent` is the outbox's status (written by the outbox's send path, per push), and
- * retention deleting a run would have to tell whether each of its members is in another kept run —
- * state in four write paths, one of them the 1,000,000-row enqueue, against one read at most once a
- * minute per campaign watched. The recount is the exact count ({@link campaignReach}), so the
- * figures are always the exact ones of their time.
- *
- * The report's per-variant counts (its funnel, campaign-report.ts) read the same recipients joined
- * the same way — about 0.6 s for 100,000 on PGlite, 1.9–2.9 s for 1,000,000, with the server's
- * one thread held every time the report was viewed (bench/README.md, issue 20, session 32) — so
- * they are counted and kept with the reach (`counts`, migration 0089), just before it, and shown
- * as of the same time. Both are counted slice by slice of members ({@link recipientSlices}, at
- * most {@link COUNT_SLICE_ROWS} recipients a statement): on PGlite one statement over a
- * 1,000,000-member campaign held every push behind it for up to 7.2 s (session 33).
+ * Counting reads every kept recipient: seconds for 1,000,000 (bench/README.md), too slow for a
+ * report operators reload on their phones while a campaign sends — and on PGlite the server's one
+ * thread counts. So a report ({@link campaignReachShown}) counts on the spot only for a campaign
+ * of at most {@link REACH_LIVE_MAX} kept recipients; a larger one (and one found larger before) is
+ * shown as last counted, with the time it was counted ("as of"), from `campaign_reach` (migrations
+ * 0087, 0089), and recounted in the background once those figures are older than
+ * {@link REACH_MAX_AGE_MS} — one recount at a time per campaign over all instances (a conditional
+ * upsert of the campaign's row claims it, a lease of {@link REACH_LEASE_MS}), the view never
+ * waiting for it, the recount on the database given for background work (`recountDb`: on PGlite
+ * the instance that gives way to requests). Why a cache and not per-member state kept up to date
+ * where recipients are written: `sent` is the outbox's status (written by the outbox's send path,
+ * per push), and retention deleting a run would have to tell whether each of its members is in
+ * another kept run — state in four write paths, one of them the 1,000,000-row enqueue, against one
+ * read at most once a minute per campaign watched. The recount is the exact count, so the figures
+ * are always the exact ones of their time.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
-import {
-  COUNT_SLICE_ROWS,
-  campaignCounts,
-  type RecipientSlice,
-  recipientSlices,
-  recipientsWithKeys,
-  sumByKey,
-  type VariantCounts,
-} from './campaign-report.js'
-
-/** Distinct members of a variant (or of the whole campaign: `variant` null). */
-export interface MemberReach {
-  variant: string | null
-  /** Members in the audience of at least one run (enqueued or skipped). */
-  audience: number
-  /** Members with at least one push enqueued. */
-  enqueued: number
-  /** Members at least one push was sent to. */
-  sent: number
-  /** Members who converted after at least one of their pushes. */
-  converted: number
-  /** converted ÷ enqueued members (intent to treat, as the per-push rates), null without any. */
-  conversionRate: number | null
-}
-
-/** A campaign's reach in distinct members, per variant and in all, over `runs` kept runs. */
-export interface CampaignReach {
-  variants: MemberReach[]
-  total: MemberReach
-  /** Runs whose recipients are kept and counted here. */
-  runs: number
-  /** Runs rolled up by retention: their members are not in these counts. */
-  prunedRuns: number
-}
-
-const round = (x: number) => Math.round(x * 10_000) / 10_000
-
-/**
- * Counts campaign `campaignId`'s distinct members exactly (reading every kept recipient, slice by
- * slice of members — {@link recipientSlices}, `sliceRows` for tests — so distinct members add up
- * over the slices: see {@link campaignReachShown} for a report), per variant and in all (a member
- * whose variant changed with the weights counts once in each variant and once in the total).
- * @example const { total } = await campaignReach(db, 7) // total.audience: members, not pushes
- */
-export async function campaignReach(
-  db: Kysely<Database>,
-  campaignId: number,
-  sliceRows = COUNT_SLICE_ROWS,
-): Promise<CampaignReach> {
-  const slices = await recipientSlices(db, campaignId, sliceRows)
-  const counted: ReachRow[] = []
-  for (const slice of slices)
-    counted.push(...(await campaignReachStatement(campaignId, slice).execute(db)).rows)
-  const rows = sumByKey(counted, 'variant')
-  const { rows: pruned } = await sql<{ n: number }>`
-    select count(distinct slot)::int as n from campaign_rollups
-    where campaign_id = ${campaignId}`.execute(db)
-  const reach = (r: ReachRow | undefined, variant: string | null): MemberReach => ({
-    variant,
-    audience: r?.audience ?? 0,
-    enqueued: r?.enqueued ?? 0,
-    sent: r?.sent ?? 0,
-    converted: r?.converted ?? 0,
-    conversionRate: r?.enqueued ? round(r.converted / r.enqueued) : null,
-  })
-  return {
-    variants: rows.filter((r) => !r.whole).map((r) => reach(r, r.variant)),
-    total: reach(
-      rows.find((r) => r.whole),
-      null,
-    ),
-    // every slice holds every run (recipientSlices lists only runs with kept recipients)
-    runs: slices[0]?.slots.length ?? 0,
-    prunedRuns: pruned[0]?.n ?? 0,
-  }
-}
-
-/** A row of {@link campaignReachStatement}: one variant's distinct members, or all (`whole`). */
-type ReachRow = {
-  variant: string | null
-  whole: boolean
-  audience: number
-  enqueued: number
-  sent: number
-  converted: number
-}
-
-/**
- * The distinct members {@link campaignReach} counts, of the kept recipients of `slice` (exported
- * for its plan test).
- */
-export function campaignReachStatement(campaignId: number, slice: RecipientSlice) {
-  return sql<ReachRow>`
-    select r.variant, grouping(r.variant) = 1 as whole,
-      count(distinct r.member_id)::int as audience,
-      (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int as enqueued,
-      (count(distinct r.member_id) filter (where o.status = 'sent'))::int as sent,
-      (count(distinct r.member_id) filter (where r.converted_at is not null))::int as converted
-    from (${recipientsWithKeys(campaignId, slice)}) r
-    left join push_outbox o
-      on o.appid = r.appid and o.source = r.outbox_source and o.openid = r.openid
-    group by grouping sets ((r.variant), ())`
-}
+import { type CampaignReach, COUNT_SLICE_ROWS, campaignCounts } from './campaign-counts.js'
+import type { VariantCounts } from './campaign-report.js'
 
 /** Kept recipients up to which a report counts reach on the spot (≈ 50 ms at 2.5 s per 1M). */
 export const REACH_LIVE_MAX = 20_000
@@ -203,8 +95,7 @@ export async function campaignReachShown(
         select 1 from campaign_recipients where campaign_id = ${campaignId} limit ${liveMax + 1}
       ) k`.execute(db)
     if ((kept[0]?.n ?? 0) <= liveMax) {
-      const counts = await campaignCounts(db, campaignId, o.sliceRows)
-      const reach = await campaignReach(db, campaignId, o.sliceRows)
+      const { counts, reach } = await campaignCounts(db, campaignId, o.sliceRows)
       return { reach, counts, asOf: null, refreshing: false }
     }
   }
@@ -267,8 +158,7 @@ export async function recountReach(
   claimedAt: Date,
   sliceRows = COUNT_SLICE_ROWS,
 ): Promise<boolean> {
-  const counts = await campaignCounts(db, campaignId, sliceRows)
-  const reach = await campaignReach(db, campaignId, sliceRows)
+  const { counts, reach } = await campaignCounts(db, campaignId, sliceRows)
   const written = await db
     .updateTable('campaign_reach')
     .set({

@@ -15,7 +15,7 @@
 import type { Kysely } from 'kysely'
 import { sql } from 'kysely'
 import type { Database } from '../db/schema.js'
-import { recipientCounts } from './campaign-report.js'
+import { recipientCounts } from './campaign-counts.js'
 
 /** How long campaign recipients are kept (from configuration). */
 export interface CampaignRetentionSettings {

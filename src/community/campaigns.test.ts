@@ -20,8 +20,9 @@ import { createPusher } from '../sandbox/pusher.js'
 import { type SandboxApi, startSandboxApi } from '../sandbox/wechat-api-server.js'
 import { accountClient } from '../wechat/api/account-client.js'
 import { createTag } from '../wechat/api/users.js'
+import { campaignReport } from './campaign-counts.js'
 import { moveCampaign } from './campaign-lifecycle.js'
-import { campaignReport, markConversions, twoProportionZTest } from './campaign-report.js'
+import { markConversions, twoProportionZTest } from './campaign-report.js'
 import { pruneCampaignRecipients } from './campaign-retention.js'
 import {
   afterQuietHours,

@@ -1,8 +1,9 @@
 /** Campaigns as an operator sees them: the list, one campaign, its report. */
 import type { Kysely, Selectable } from 'kysely'
+import { campaignReport } from '../../community/campaign-counts.js'
 import { campaignEditable, startedCampaigns } from '../../community/campaign-edit.js'
 import { campaignReachShown, type ReachShownOptions } from '../../community/campaign-reach.js'
-import { campaignReport, variantReport } from '../../community/campaign-report.js'
+import { variantReport } from '../../community/campaign-report.js'
 import { quotaPausedUntil } from '../../community/campaigns.js'
 import type { Database } from '../../db/schema.js'
 

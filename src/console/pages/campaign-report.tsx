@@ -17,7 +17,7 @@ import {
   requestWaitUntil,
 } from '../../admin/reads/campaign-views.js'
 import { MIN_VARIANT_SAMPLE, requiredSample } from '../../analytics/campaigns.js'
-import type { CampaignReach, MemberReach } from '../../community/campaign-reach.js'
+import type { CampaignReach, MemberReach } from '../../community/campaign-counts.js'
 import { Chart } from '../components/chart.js'
 import { DataTable } from '../components/data-table.js'
 import { accountOf, ConsoleRefusal } from '../context.js'

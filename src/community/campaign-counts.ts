@@ -1,0 +1,295 @@
+/**
+ * A campaign's figures counted from its kept recipients — the report's per-variant counts (pushes:
+ * a member in four runs counts four times) and its reach (distinct members) — in one pass, slice by
+ * slice of members: one statement per slice of at most {@link COUNT_SLICE_ROWS} recipients
+ * ({@link recipientSlices}), each counting both (grouping sets: each variant's rows, and the
+ * distinct members per variant and in all), summed over the slices — slices by member cut no
+ * member's recipients apart, so distinct members add up too — plus the rollups of pruned runs
+ * (campaign-retention.ts) for the counts. On PGlite a statement holds the server's one thread: a
+ * campaign to 1,000,000 members counted in one statement (and its reach in a second) held every
+ * push behind it for up to 7.2 s (bench/README.md, issue 20, sessions 33–34). The reach of a large
+ * campaign is shown as last counted (campaign-reach.ts).
+ */
+import { type Kysely, sql } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { pushOutcomes, type VariantCounts, variantReport } from './campaign-report.js'
+
+/** Distinct members of a variant (or of the whole campaign: `variant` null). */
+export interface MemberReach {
+  variant: string | null
+  /** Members in the audience of at least one run (enqueued or skipped). */
+  audience: number
+  /** Members with at least one push enqueued. */
+  enqueued: number
+  /** Members at least one push was sent to. */
+  sent: number
+  /** Members who converted after at least one of their pushes. */
+  converted: number
+  /** converted ÷ enqueued members (intent to treat, as the per-push rates), null without any. */
+  conversionRate: number | null
+}
+
+/** A campaign's reach in distinct members, per variant and in all, over `runs` kept runs. */
+export interface CampaignReach {
+  variants: MemberReach[]
+  total: MemberReach
+  /** Runs whose recipients are kept and counted here. */
+  runs: number
+  /** Runs rolled up by retention: their members are not in these counts. */
+  prunedRuns: number
+}
+
+/** A campaign's figures, counted in one pass ({@link campaignCounts}). */
+export interface CampaignCounts {
+  /** Per variant, pushes: the report's funnel ({@link variantReport}), pruned runs included. */
+  counts: VariantCounts[]
+  /**
+   * Distinct members, per variant and in all (a member whose variant changed with the weights
+   * counts once in each variant and once in the total), over the kept runs only.
+   */
+  reach: CampaignReach
+}
+
+/**
+ * The report of a campaign, per variant, with the A/B test on conversions and clicks: live
+ * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
+ */
+export async function campaignReport(db: Kysely<Database>, campaignId: number) {
+  return variantReport((await campaignCounts(db, campaignId)).counts)
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000
+
+/**
+ * Counts campaign `campaignId`'s figures now, exactly (see the file's comment): every kept
+ * recipient read, slice by slice (`sliceRows` for tests). The slices are read one after another,
+ * not in one snapshot: a recipient enqueued or sent while they are read may or may not be counted,
+ * as in any figure of a campaign still sending.
+ * @example const { counts, reach } = await campaignCounts(db, 7) // reach.total.audience: members
+ */
+export async function campaignCounts(
+  db: Kysely<Database>,
+  campaignId: number,
+  sliceRows = COUNT_SLICE_ROWS,
+): Promise<CampaignCounts> {
+  const slices = await recipientSlices(db, campaignId, sliceRows)
+  const counted: SliceRow[] = []
+  for (const slice of slices)
+    counted.push(...(await campaignCountsStatement(campaignId, slice).execute(db)).rows)
+  const rows = sumByKey(counted, 'variant')
+  const { rows: pruned } = await sql<VariantCounts & { slot: Date }>`
+    select slot, variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
+      withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
+    from campaign_rollups where campaign_id = ${campaignId}`.execute(db)
+  const reach = (r: SliceRow | undefined, variant: string | null): MemberReach => ({
+    variant,
+    audience: r?.members ?? 0,
+    enqueued: r?.members_enqueued ?? 0,
+    sent: r?.members_sent ?? 0,
+    converted: r?.members_converted ?? 0,
+    conversionRate: r?.members_enqueued ? round(r.members_converted / r.members_enqueued) : null,
+  })
+  const variants = rows.filter((r) => !r.whole)
+  return {
+    counts: sumByKey(
+      [...variants, ...pruned].map((r) => countsOf(r)),
+      'variant',
+    ),
+    reach: {
+      variants: variants.map((r) => reach(r, r.variant)),
+      total: reach(
+        rows.find((r) => r.whole),
+        null,
+      ),
+      // every slice holds every run (recipientSlices lists only runs with kept recipients)
+      runs: slices[0]?.slots.length ?? 0,
+      prunedRuns: new Set(pruned.map((r) => r.slot.getTime())).size,
+    },
+  }
+}
+
+/** The {@link VariantCounts} of a row (its other columns left out). */
+function countsOf(r: VariantCounts): VariantCounts {
+  return {
+    variant: r.variant,
+    audience: r.audience,
+    enqueued: r.enqueued,
+    capped: r.capped,
+    opted_out: r.opted_out,
+    unreachable: r.unreachable,
+    sent: r.sent,
+    failed: r.failed,
+    withdrawn_opted_out: r.withdrawn_opted_out,
+    cancelled: r.cancelled,
+    unknown: r.unknown,
+    delivered: r.delivered,
+    clicked: r.clicked,
+    converted: r.converted,
+    redeemed: r.redeemed,
+  }
+}
+
+/** A row of {@link campaignCountsStatement}: a variant's (or all, `whole`) counts and members. */
+type SliceRow = VariantCounts & {
+  whole: boolean
+  members: number
+  members_enqueued: number
+  members_sent: number
+  members_converted: number
+}
+
+/**
+ * The figures {@link campaignCounts} counts, of the kept recipients of `slice`, in one statement:
+ * per variant the pushes ({@link recipientCounts}) and the distinct members, and the distinct
+ * members of all (`whole`; its push counts are not used). Exported for its plan test.
+ */
+export function campaignCountsStatement(campaignId: number, slice: RecipientSlice) {
+  return sql<SliceRow>`
+    select r.variant, grouping(r.variant) = 1 as whole, ${recipientCounts('r')},
+      count(distinct r.member_id)::int as members,
+      (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int
+        as members_enqueued,
+      (count(distinct r.member_id) filter (where o.status = 'sent'))::int as members_sent,
+      (count(distinct r.member_id) filter (where r.converted_at is not null))::int
+        as members_converted
+    from (${recipientsWithKeys(campaignId, slice)}) r
+    ${outboxItems('r', { receipts: true })}
+    group by grouping sets ((r.variant), ())`
+}
+
+/**
+ * Recipients one counting statement reads at most ({@link recipientSlices}): ≈ 80 ms on PGlite,
+ * where a statement holds the server's one thread — a campaign to 1,000,000 members counted in
+ * one statement held every push behind it for up to 7.2 s (bench/README.md, session 33).
+ */
+export const COUNT_SLICE_ROWS = 10_000
+
+/**
+ * A slice of a campaign's kept recipients: those of its runs `slots` (ISO 8601 times, exact to
+ * the microsecond) whose member id is in (`after`, `upTo`]. Slices by member cut no member's
+ * recipients apart, so distinct members add up over them (campaign-reach.ts).
+ */
+export interface RecipientSlice {
+  slots: string[]
+  after: number
+  upTo: number
+}
+
+/**
+ * Slices covering campaign `campaignId`'s kept recipients, each of at most `rows` recipients (a
+ * range of `rows` ÷ runs member ids, each of which is in a run at most once — the primary key):
+ * every statement over one reads its runs' ranges of the primary key (campaign, slot, member),
+ * never the whole campaign. The runs are found by a skip over the key (one probe per run), their
+ * member ids' bounds by one probe at each end of each run. No kept recipient: no slice.
+ */
+export async function recipientSlices(
+  db: Kysely<Database>,
+  campaignId: number,
+  rows = COUNT_SLICE_ROWS,
+): Promise<RecipientSlice[]> {
+  const { rows: runs } = await sql<{ slot: string; lo: string; hi: string }>`
+    with recursive s as (
+      select min(slot) as slot from campaign_recipients where campaign_id = ${campaignId}
+      union all
+      select (select min(slot) from campaign_recipients
+        where campaign_id = ${campaignId} and slot > s.slot)
+      from s where s.slot is not null
+    )
+    -- each end an ordered probe: min() and max() over a correlated slot read the whole run
+    select to_json(s.slot) #>> '{}' as slot,
+      (select member_id from campaign_recipients where campaign_id = ${campaignId}
+        and slot = s.slot order by member_id limit 1)::text as lo,
+      (select member_id from campaign_recipients where campaign_id = ${campaignId}
+        and slot = s.slot order by member_id desc limit 1)::text as hi
+    from s where s.slot is not null`.execute(db)
+  if (runs.length === 0) return []
+  const slots = runs.map((r) => r.slot)
+  const first = Math.min(...runs.map((r) => Number(r.lo))) - 1
+  const last = Math.max(...runs.map((r) => Number(r.hi)))
+  const width = Math.max(1, Math.floor(rows / slots.length))
+  const slices: RecipientSlice[] = []
+  for (let after = first; after < last; after += width)
+    slices.push({ slots, after, upTo: Math.min(after + width, last) })
+  return slices
+}
+
+/** Sums rows of counts (their numbers) by their `key`, in the order of the keys (capital letters). */
+export function sumByKey<T extends object>(rows: T[], key: keyof T): T[] {
+  const sums = new Map<unknown, T>()
+  for (const row of rows) {
+    const sum = sums.get(row[key]) as Record<string, unknown> | undefined
+    if (!sum) sums.set(row[key], { ...row })
+    else
+      for (const [k, v] of Object.entries(row))
+        if (typeof v === 'number') sum[k] = (sum[k] as number) + v
+  }
+  return [...sums.values()].sort((a, b) => (String(a[key]) < String(b[key]) ? -1 : 1))
+}
+
+/**
+ * The {@link VariantCounts} of recipients `r` joined to their outbox items `o` and those items'
+ * receipts `rc`, as columns of their names: the report's and retention's rollups' one definition
+ * (campaign-retention.ts counts the recipients it prunes by it).
+ */
+export function recipientCounts(r: string) {
+  const column = (name: string) => sql.ref(`${r}.${name}`)
+  const outcome = (o: string) =>
+    sql`(count(*) filter (where ${column('outcome')} = ${sql.lit(o)}))::int as ${sql.raw(o)}`
+  const stamped = (name: string, as: string) =>
+    sql`(count(*) filter (where ${column(name)} is not null))::int as ${sql.raw(as)}`
+  return sql.join([
+    sql`count(*)::int as audience`,
+    ...['enqueued', 'capped', 'opted_out', 'unreachable'].map(outcome),
+    pushOutcomes('o'),
+    sql`(count(*) filter (where coalesce(o.delivery, rc.status) = 'success'))::int as delivered`,
+    stamped('clicked_at', 'clicked'),
+    stamped('converted_at', 'converted'),
+    stamped('redeemed_at', 'redeemed'),
+  ])
+}
+
+/**
+ * A campaign's recipients with their outbox item's key (the account, and the member's openid
+ * beside the run's `outbox_source`), to be joined to `push_outbox` on all three. Every item of a
+ * run shares its source: planned without statistics (a fresh table on PGlite, which has no
+ * autovacuum), a join that could reach the items on the source alone read recipients × items rows
+ * — up to 5 s per view of a running campaign's report on PGlite, the server's one thread stalled
+ * meanwhile (bench/README.md, session 30). `offset 0` keeps this subquery whole, so the items
+ * are joined by their whole key: hashed or probed, rows in proportion to the recipients. Only the
+ * recipients of `slice` ({@link recipientSlices}): its runs' ranges of the primary key.
+ */
+export function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
+  return sql`select r.*, c.appid, m.openid from campaign_recipients r
+      join campaigns c on c.id = r.campaign_id
+      join members m on m.id = r.member_id
+      where r.campaign_id = ${campaignId} and r.slot = any(${slice.slots}::timestamptz[])
+        and r.member_id > ${slice.after} and r.member_id <= ${slice.upTo}
+        -- the members' side too (an equality passes to the other side of a join, a range does
+        -- not): hashed whole, the members table was read for every slice
+        and m.id > ${slice.after} and m.id <= ${slice.upTo}
+      offset 0`
+}
+
+/**
+ * Recipients `r`'s outbox items as `o` (status, errmsg, delivery, wechat_msgid, appid) and, with
+ * `receipts`, those items' receipts as `rc` (a receipt that raced the send's result write is only
+ * in push_receipts): each found by its whole key, one probe per recipient (lateral). Joined, with
+ * statistics the planner hashed the whole outbox for every slice of a count: 180,000 items read
+ * for 10,000 recipients (bench/README.md, issue 20, session 34). Both keys are unique.
+ */
+export function outboxItems(r: string, o: { receipts: boolean }) {
+  const ref = (column: string) => sql.ref(`${r}.${column}`)
+  const items = sql`left join lateral (
+      select o.status, o.errmsg, o.delivery, o.wechat_msgid, o.appid from push_outbox o
+      where o.appid = ${ref('appid')} and o.source = ${ref('outbox_source')}
+        and o.openid = ${ref('openid')}
+      limit 1
+    ) o on true`
+  if (!o.receipts) return items
+  return sql`${items}
+    left join lateral (
+      select rc.status from push_receipts rc
+      where rc.appid = o.appid and rc.msgid = o.wechat_msgid
+      limit 1
+    ) rc on true`
+}
