@@ -10,6 +10,7 @@ import { adminRoutes } from './admin/admin-routes.js'
 import type { TrafficCounter } from './analytics/traffic-counter.js'
 import type { Router } from './bot/router.js'
 import { type Clock, systemClock } from './clock.js'
+import { countSliceRows } from './community/campaign-counts.js'
 import { checkinStatements } from './community/checkins.js'
 import { databaseInboundStore, type InboundStore } from './community/inbound-events.js'
 import { databaseMemberStore, type MemberStore } from './community/members.js'
@@ -235,6 +236,7 @@ export function createApp(deps: AppDeps): Hono {
     adminRoutes({
       db,
       background: deps.background,
+      countSliceRows: countSliceRows(config.embeddedDatabase),
       clock,
       adminToken: config.adminToken,
       appids: config.accounts.map((a) => a.appid),
@@ -252,6 +254,7 @@ export function createApp(deps: AppDeps): Hono {
     consoleRoutes({
       db,
       background: deps.background,
+      countSliceRows: countSliceRows(config.embeddedDatabase),
       clock,
       logger,
       appids: config.accounts.map((a) => a.appid),

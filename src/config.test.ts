@@ -200,6 +200,14 @@ describe('loadConfig', () => {
     expect(problems({ QUIET_HOURS: '21:00-19:00', CHECKIN_REMINDER_TIME: '20:00' })).toEqual([])
   })
 
+  it('tells the embedded database from PostgreSQL (DATABASE_URL, or Workers without one)', () => {
+    expect(loadConfig({}).embeddedDatabase).toBe(true)
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/q' }).embeddedDatabase).toBe(
+      false,
+    )
+    expect(loadConfig({}, { postgres: true }).embeddedDatabase).toBe(false)
+  })
+
   it('chunks the segment recompute by the database: 5,000 members on PGlite, 50,000 on PostgreSQL', () => {
     // PGlite runs a chunk on the event loop's one connection: pushes wait for it (config.ts).
     expect(loadConfig({}).jobs.chunkMembers).toBe(5_000)

@@ -50,6 +50,11 @@ export interface Config {
   /** PostgreSQL URL; undefined → embedded PGlite in `dataDir`. */
   databaseUrl?: string
   /**
+   * The database is the embedded PGlite (no DATABASE_URL, not Workers): each statement runs on the
+   * server's one thread, so long work goes in short statements (the report counts' slices).
+   */
+  embeddedDatabase: boolean
+  /**
    * Statements each PostgreSQL connection keeps prepared (Node only; 0 = none, e.g. behind
    * PgBouncer in transaction mode). Not used on Workers nor PGlite.
    */
@@ -968,6 +973,7 @@ export function loadConfig(
   return {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
+    embeddedDatabase: !(e.DATABASE_URL || runtime.postgres),
     statementCache: e.DATABASE_STATEMENT_CACHE,
     poolMax: e.DATABASE_POOL_MAX,
     slowStatementMs: e.DATABASE_SLOW_STATEMENT_MS,

@@ -54,6 +54,8 @@ export interface AdminRouteOptions {
    * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
    */
   background?: Kysely<Database>
+  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
+  countSliceRows?: number
   clock: Clock
   adminToken?: string
   appids: string[]
@@ -79,9 +81,10 @@ export const ADMIN_MAX_BODY_BYTES = 1024 * 1024
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
   const app = new Hono()
-  const { db, background, clock, timeZone, logger, wechat, invites, shop, appids } = o
+  const { db, background, countSliceRows, clock, timeZone, logger, wechat, invites, shop } = o
   const deps: OperatorDeps = {
-    ...{ db, background, clock, timeZone, logger, wechat, invites, shop, appids },
+    ...{ db, background, countSliceRows, clock, timeZone, logger, wechat, invites, shop },
+    appids: o.appids,
     t: translator(o.locale),
   }
   app.use('*', adminAuth(o))

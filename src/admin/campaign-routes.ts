@@ -123,6 +123,7 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
         waitUntil: requestWaitUntil(c),
         logger: o.logger,
         recountDb: o.background,
+        sliceRows: o.countSliceRows,
       }),
     )
   })

@@ -18,6 +18,8 @@ export interface OperatorDeps extends ActionDeps {
    * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
    */
   background?: Kysely<Database>
+  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
+  countSliceRows?: number
   logger: Logger
   /** The members' language (the notices they get: points granted or deducted, cashback). */
   t: Translate

@@ -54,8 +54,12 @@ export interface CampaignCounts {
  * The report of a campaign, per variant, with the A/B test on conversions and clicks: live
  * recipients plus the rollups of pruned ones (the same numbers before and after pruning).
  */
-export async function campaignReport(db: Kysely<Database>, campaignId: number) {
-  return variantReport((await campaignCounts(db, campaignId)).counts)
+export async function campaignReport(
+  db: Kysely<Database>,
+  campaignId: number,
+  sliceRows = COUNT_SLICE_ROWS,
+) {
+  return variantReport((await campaignCounts(db, campaignId, sliceRows)).counts)
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000
@@ -153,16 +157,23 @@ export function campaignCountsStatement(campaignId: number, slice: RecipientSlic
       (count(distinct r.member_id) filter (where r.converted_at is not null))::int
         as members_converted
     from (${recipientsWithKeys(campaignId, slice)}) r
-    ${outboxItems('r', { receipts: true })}
+    ${outboxItems('r', { probe: !slice.whole })}
     group by grouping sets ((r.variant), ())`
 }
 
 /**
- * Recipients one counting statement reads at most ({@link recipientSlices}): ≈ 80 ms on PGlite,
+ * Recipients one counting statement reads at most on PGlite ({@link recipientSlices}; ≈ 80 ms),
  * where a statement holds the server's one thread — a campaign to 1,000,000 members counted in
- * one statement held every push behind it for up to 7.2 s (bench/README.md, session 33).
+ * one statement held every push behind it for up to 7.2 s (bench/README.md, session 33). On
+ * PostgreSQL a count runs on a connection of its own and goes in one statement
+ * ({@link countSliceRows}): there the whole campaign's joins hashed once beat a probe per
+ * recipient (sessions 33–34).
  */
 export const COUNT_SLICE_ROWS = 10_000
+
+/** Recipients per counting statement on a database: see {@link COUNT_SLICE_ROWS}. */
+export const countSliceRows = (embeddedDatabase: boolean) =>
+  embeddedDatabase ? COUNT_SLICE_ROWS : Number.POSITIVE_INFINITY
 
 /**
  * A slice of a campaign's kept recipients: those of its runs `slots` (ISO 8601 times, exact to
@@ -173,6 +184,8 @@ export interface RecipientSlice {
   slots: string[]
   after: number
   upTo: number
+  /** The one slice of all the kept recipients. */
+  whole: boolean
 }
 
 /**
@@ -207,9 +220,10 @@ export async function recipientSlices(
   const first = Math.min(...runs.map((r) => Number(r.lo))) - 1
   const last = Math.max(...runs.map((r) => Number(r.hi)))
   const width = Math.max(1, Math.floor(rows / slots.length))
+  const whole = width >= last - first
   const slices: RecipientSlice[] = []
   for (let after = first; after < last; after += width)
-    slices.push({ slots, after, upTo: Math.min(after + width, last) })
+    slices.push({ slots, after, upTo: Math.min(after + width, last), whole })
   return slices
 }
 
@@ -271,25 +285,25 @@ export function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
 }
 
 /**
- * Recipients `r`'s outbox items as `o` (status, errmsg, delivery, wechat_msgid, appid) and, with
- * `receipts`, those items' receipts as `rc` (a receipt that raced the send's result write is only
- * in push_receipts): each found by its whole key, one probe per recipient (lateral). Joined, with
- * statistics the planner hashed the whole outbox for every slice of a count: 180,000 items read
- * for 10,000 recipients (bench/README.md, issue 20, session 34). Both keys are unique.
+ * Recipients `r`'s outbox items as `o` (status, errmsg, delivery, wechat_msgid, appid) and those
+ * items' receipts as `rc` (a receipt that raced the send's result write is only in push_receipts),
+ * each found by its whole key (both unique). With `probe`, one probe per recipient (lateral) — for
+ * a slice of a campaign: joined, with statistics the planner hashed the whole outbox for every
+ * slice of a count, 180,000 items read for 10,000 recipients, 4.6 × the time of one statement
+ * (bench/README.md, issue 20, session 34). Without, joined: for the whole campaign at once, where
+ * hashing them is right.
  */
-export function outboxItems(r: string, o: { receipts: boolean }) {
+export function outboxItems(r: string, o: { probe: boolean }) {
   const ref = (column: string) => sql.ref(`${r}.${column}`)
-  const items = sql`left join lateral (
+  const itemKey = sql`o.appid = ${ref('appid')} and o.source = ${ref('outbox_source')}
+        and o.openid = ${ref('openid')}`
+  const receiptKey = sql`rc.appid = o.appid and rc.msgid = o.wechat_msgid`
+  if (!o.probe)
+    return sql`left join push_outbox o on ${itemKey} left join push_receipts rc on ${receiptKey}`
+  return sql`left join lateral (
       select o.status, o.errmsg, o.delivery, o.wechat_msgid, o.appid from push_outbox o
-      where o.appid = ${ref('appid')} and o.source = ${ref('outbox_source')}
-        and o.openid = ${ref('openid')}
+      where ${itemKey}
       limit 1
-    ) o on true`
-  if (!o.receipts) return items
-  return sql`${items}
-    left join lateral (
-      select rc.status from push_receipts rc
-      where rc.appid = o.appid and rc.msgid = o.wechat_msgid
-      limit 1
-    ) rc on true`
+    ) o on true
+    left join lateral (select rc.status from push_receipts rc where ${receiptKey} limit 1) rc on true`
 }

@@ -32,6 +32,8 @@ export interface ConsoleDeps {
    * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
    */
   background?: Kysely<Database>
+  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
+  countSliceRows?: number
   clock: Clock
   logger: Logger
   /** The configured accounts; pages show the first unless `?appid=` names another. */

@@ -105,7 +105,7 @@ export async function campaignReportView(
       ? variantReport(reach.counts)
       : counting
         ? variantReport([])
-        : await campaignReport(db, campaign.id)),
+        : await campaignReport(db, campaign.id, o.sliceRows)),
     counting,
     countsAsOf: reach.counts ? reach.asOf : null,
     reach: reach.reach,

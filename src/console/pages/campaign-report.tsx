@@ -113,6 +113,7 @@ export const campaignReportPage: ConsolePage = {
         waitUntil: requestWaitUntil(c),
         logger: deps.logger,
         recountDb: deps.background,
+        sliceRows: deps.countSliceRows,
       })
       const reach = report.reach
       const { verdict, warnings } = abVerdict(report, t)
