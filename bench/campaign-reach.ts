@@ -26,6 +26,7 @@ import {
   campaignCounts,
   campaignCountsStatement,
   campaignReport,
+  countSliceRows,
   recipientSlices,
 } from '../src/community/campaign-counts.js'
 import { campaignReachShown } from '../src/community/campaign-reach.js'
@@ -39,6 +40,8 @@ const runs = Number(process.env.BENCH_RUNS ?? 4)
 const exactRounds = Number(process.env.BENCH_EXACT_ROUNDS ?? 5)
 const views = Number(process.env.BENCH_VIEWS ?? 50)
 const members = Math.ceil(recipients / runs)
+// As the server counts on this database: by slices on PGlite, in one statement on PostgreSQL.
+const sliceRows = countSliceRows(Boolean(process.env.BENCH_PGLITE))
 const appid = 'wxbench000000000001'
 const { db, drop } = process.env.BENCH_PGLITE
   ? await pgliteDatabase().then((lite) => ({ db: lite, drop: () => lite.destroy() }))
@@ -133,9 +136,9 @@ try {
 
   // Baseline: the exact count every view ran before.
   const exact: number[] = []
-  let truth = (await campaignCounts(db, id)).reach
+  let truth = (await campaignCounts(db, id, sliceRows)).reach
   for (let i = 0; i < exactRounds; i++) {
-    const [t, r] = await time(() => campaignCounts(db, id))
+    const [t, r] = await time(() => campaignCounts(db, id, sliceRows))
     exact.push(t)
     truth = r.reach
   }
@@ -176,7 +179,7 @@ try {
   const waitUntil = (p: Promise<unknown>) => void background.push(p)
   let now = new Date('2026-12-01T02:00:00Z')
   const [firstReport, report] = await time(() =>
-    campaignReportView(db, campaign, now, { waitUntil }),
+    campaignReportView(db, campaign, now, { waitUntil, sliceRows }),
   )
   await Promise.all(background.splice(0))
   console.log(
@@ -184,7 +187,9 @@ try {
   )
   // The same campaign never counted again, for the reach's own first view.
   await db.deleteFrom('campaign_reach').where('campaign_id', '=', id).execute()
-  const [firstView, shownFirst] = await time(() => campaignReachShown(db, id, { now, waitUntil }))
+  const [firstView, shownFirst] = await time(() =>
+    campaignReachShown(db, id, { now, waitUntil, sliceRows }),
+  )
   const [recount] = await time(() => Promise.all(background.splice(0)))
   console.log(
     `first view (never counted): ${ms(firstView)} = ${ratio(firstView)}; figures ${shownFirst.reach ? 'shown' : 'null (being counted)'}, then the background count took ${ms(recount)}`,
@@ -195,7 +200,7 @@ try {
   let shown = shownFirst
   for (let i = 0; i < views; i++) {
     now = new Date(now.getTime() + 500)
-    const [t, r] = await time(() => campaignReachShown(db, id, { now, waitUntil }))
+    const [t, r] = await time(() => campaignReachShown(db, id, { now, waitUntil, sliceRows }))
     fresh.push(t)
     shown = r
   }
@@ -207,10 +212,12 @@ try {
 
   // A view of stale figures: answers them, starts one recount; views meanwhile start none.
   now = new Date(now.getTime() + 120_000)
-  const [staleView, stale] = await time(() => campaignReachShown(db, id, { now, waitUntil }))
+  const [staleView, stale] = await time(() =>
+    campaignReachShown(db, id, { now, waitUntil, sliceRows }),
+  )
   const during: number[] = []
   for (let i = 0; i < 5; i++) {
-    const [t] = await time(() => campaignReachShown(db, id, { now, waitUntil }))
+    const [t] = await time(() => campaignReachShown(db, id, { now, waitUntil, sliceRows }))
     during.push(t)
   }
   const recounts = background.length
@@ -226,14 +233,14 @@ try {
   for (let i = 0; i < 3; i++) {
     const [b] = await time(async () => {
       await quotaPausedUntil(db, appid, now)
-      await campaignReport(db, id)
-      await campaignCounts(db, id)
+      await campaignReport(db, id, sliceRows)
+      await campaignCounts(db, id, sliceRows)
     })
     before.push(b)
-    const [a] = await time(() => campaignReportView(db, campaign, now, { waitUntil }))
+    const [a] = await time(() => campaignReportView(db, campaign, now, { waitUntil, sliceRows }))
     after.push(a)
   }
-  const [funnel] = await time(() => campaignReport(db, id))
+  const [funnel] = await time(() => campaignReport(db, id, sliceRows))
   console.log(
     `whole report view (campaignReportView): before ${ms(median(before))}, after ${ms(median(after))} (${(median(after) / median(before)).toFixed(3)} ×); the per-push funnel counted alone (campaignReport, what a view ran before 0089) ${ms(funnel)}`,
   )
