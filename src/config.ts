@@ -823,6 +823,7 @@ export function loadConfig(
   const parsed = parse(envSchema, cleaned)
   if (!parsed.success) throw new ConfigError(parsed.problems)
   const e = parsed.output
+  const embeddedDatabase = !(e.DATABASE_URL || runtime.postgres)
   const problems: string[] = []
   // WeChat refuses an OAuth redirect to a host other than the account's 网页授权域名: without the
   // public https address every share link opened in WeChat would end on WeChat's error page.
@@ -973,7 +974,7 @@ export function loadConfig(
   return {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
-    embeddedDatabase: !(e.DATABASE_URL || runtime.postgres),
+    embeddedDatabase,
     statementCache: e.DATABASE_STATEMENT_CACHE,
     poolMax: e.DATABASE_POOL_MAX,
     slowStatementMs: e.DATABASE_SLOW_STATEMENT_MS,
@@ -1083,9 +1084,7 @@ export function loadConfig(
       budgetMs: e.JOB_BUDGET_MS,
       chunkMembers:
         e.JOB_CHUNK_MEMBERS ??
-        (e.DATABASE_URL || runtime.postgres
-          ? DEFAULT_CHUNK_MEMBERS.postgres
-          : DEFAULT_CHUNK_MEMBERS.pglite),
+        (embeddedDatabase ? DEFAULT_CHUNK_MEMBERS.pglite : DEFAULT_CHUNK_MEMBERS.postgres),
     },
     metricsToken: e.METRICS_TOKEN,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,

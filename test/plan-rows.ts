@@ -31,7 +31,7 @@ export function mostRows(node: PlanNode): number {
  * The plan `statement` ran by, analyzed in a transaction that is rolled back (a statement that
  * writes leaves nothing behind). `settings` runs first in that transaction: the planner settings
  * the code under test runs the statement with (`set local …`), so that it is planned as it runs.
- * @example expect(mostRows(await analyzedPlan(db, campaignReportStatement(id)))).toBeLessThanOrEqual(5 * n)
+ * @example expect(mostRows(await analyzedPlan(db, conversionsStatement(since, now)))).toBeLessThanOrEqual(5 * n)
  */
 export async function analyzedPlan(
   db: Kysely<Database>,

@@ -1,14 +1,14 @@
 /**
  * A campaign's figures counted from its kept recipients — the report's per-variant counts (pushes:
- * a member in four runs counts four times) and its reach (distinct members) — in one pass, slice by
- * slice of members: one statement per slice of at most {@link COUNT_SLICE_ROWS} recipients
- * ({@link recipientSlices}), each counting both (grouping sets: each variant's rows, and the
- * distinct members per variant and in all), summed over the slices — slices by member cut no
- * member's recipients apart, so distinct members add up too — plus the rollups of pruned runs
- * (campaign-retention.ts) for the counts. On PGlite a statement holds the server's one thread: a
- * campaign to 1,000,000 members counted in one statement (and its reach in a second) held every
- * push behind it for up to 7.2 s (bench/README.md, issue 20, sessions 33–34). The reach of a large
- * campaign is shown as last counted (campaign-reach.ts).
+ * a member in four runs counts four times) and its reach (distinct members) — in one pass: one
+ * statement counts both (grouping sets: each variant's rows and distinct members, and all the
+ * members), plus the rollups of pruned runs (campaign-retention.ts) for the counts. On PostgreSQL
+ * one statement over the whole campaign; on PGlite, where a statement holds the server's one
+ * thread, one per slice of members of at most {@link COUNT_SLICE_ROWS} recipients
+ * ({@link recipientSlices}), summed — slices by member cut no member's recipients apart, so
+ * distinct members add up too. A campaign to 1,000,000 members counted in one statement (and its
+ * reach in a second) held every push behind it for up to 7.2 s (bench/README.md, issue 20,
+ * sessions 33–34). The reach of a large campaign is shown as last counted (campaign-reach.ts).
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -64,27 +64,62 @@ export async function campaignReport(
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000
 
+/** A count stopped by its `proceed` hook ({@link campaignCounts}): another count took it over. */
+export class CountStopped extends Error {
+  constructor() {
+    super('campaign count stopped')
+  }
+}
+
+/** Times a count is begun again when retention rolled recipients up while it ran. */
+const COUNT_ATTEMPTS = 3
+
 /**
  * Counts campaign `campaignId`'s figures now, exactly (see the file's comment): every kept
- * recipient read, slice by slice (`sliceRows` for tests). The slices are read one after another,
- * not in one snapshot: a recipient enqueued or sent while they are read may or may not be counted,
- * as in any figure of a campaign still sending.
+ * recipient read, in slices of `sliceRows` ({@link countSliceRows}: ∞, one statement). Slices are
+ * read one after another, not in one snapshot: a recipient enqueued or sent while they are read
+ * may or may not be counted, as in any figure of a campaign still sending. Retention moving
+ * recipients into the rollups meanwhile would count them twice or not at all: the rollups are read
+ * before and after, and the count begun again when they changed (at most {@link COUNT_ATTEMPTS}
+ * times; then the last). `proceed` is asked before each slice: false stops the count
+ * ({@link CountStopped}).
  * @example const { counts, reach } = await campaignCounts(db, 7) // reach.total.audience: members
  */
 export async function campaignCounts(
   db: Kysely<Database>,
   campaignId: number,
   sliceRows = COUNT_SLICE_ROWS,
+  proceed?: () => Promise<boolean>,
 ): Promise<CampaignCounts> {
-  const slices = await recipientSlices(db, campaignId, sliceRows)
-  const counted: SliceRow[] = []
-  for (const slice of slices)
-    counted.push(...(await campaignCountsStatement(campaignId, slice).execute(db)).rows)
-  const rows = sumByKey(counted, 'variant')
-  const { rows: pruned } = await sql<VariantCounts & { slot: Date }>`
+  const rollups = () =>
+    sql<VariantCounts & { slot: Date }>`
     select slot, variant, audience, enqueued, capped, opted_out, unreachable, sent, failed,
       withdrawn_opted_out, cancelled, unknown, delivered, clicked, converted, redeemed
-    from campaign_rollups where campaign_id = ${campaignId}`.execute(db)
+    from campaign_rollups where campaign_id = ${campaignId}
+    order by slot, variant`.execute(db)
+  let before = (await rollups()).rows
+  for (let attempt = 1; ; attempt++) {
+    const counted: SliceRow[] = []
+    let runs = 0
+    for await (const slice of recipientSlices(db, campaignId, sliceRows)) {
+      if (proceed && !(await proceed())) throw new CountStopped()
+      runs = slice.slots.length
+      counted.push(...(await campaignCountsStatement(campaignId, slice).execute(db)).rows)
+    }
+    const after = (await rollups()).rows
+    const settled = JSON.stringify(after) === JSON.stringify(before)
+    if (settled || attempt === COUNT_ATTEMPTS) return summed(counted, after, runs)
+    before = after
+  }
+}
+
+/** {@link campaignCounts}' figures from its slices' rows, the rollups and the kept runs. */
+function summed(
+  counted: SliceRow[],
+  pruned: (VariantCounts & { slot: Date })[],
+  runs: number,
+): CampaignCounts {
+  const rows = sumByKey(counted, 'variant')
   const reach = (r: SliceRow | undefined, variant: string | null): MemberReach => ({
     variant,
     audience: r?.members ?? 0,
@@ -93,7 +128,7 @@ export async function campaignCounts(
     converted: r?.members_converted ?? 0,
     conversionRate: r?.members_enqueued ? round(r.members_converted / r.members_enqueued) : null,
   })
-  const variants = rows.filter((r) => !r.whole)
+  const variants = rows.flatMap((r) => (r.variant === null ? [] : [{ ...r, variant: r.variant }]))
   return {
     counts: sumByKey(
       [...variants, ...pruned].map((r) => countsOf(r)),
@@ -102,11 +137,11 @@ export async function campaignCounts(
     reach: {
       variants: variants.map((r) => reach(r, r.variant)),
       total: reach(
-        rows.find((r) => r.whole),
+        rows.find((r) => r.variant === null),
         null,
       ),
       // every slice holds every run (recipientSlices lists only runs with kept recipients)
-      runs: slices[0]?.slots.length ?? 0,
+      runs,
       prunedRuns: new Set(pruned.map((r) => r.slot.getTime())).size,
     },
   }
@@ -134,7 +169,9 @@ function countsOf(r: VariantCounts): VariantCounts {
 }
 
 /** A row of {@link campaignCountsStatement}: a variant's (or all, `whole`) counts and members. */
-type SliceRow = VariantCounts & {
+type SliceRow = Omit<VariantCounts, 'variant'> & {
+  /** Null on the row of all members (`whole`). */
+  variant: string | null
   whole: boolean
   members: number
   members_enqueued: number
@@ -178,28 +215,33 @@ export const countSliceRows = (embeddedDatabase: boolean) =>
 /**
  * A slice of a campaign's kept recipients: those of its runs `slots` (ISO 8601 times, exact to
  * the microsecond) whose member id is in (`after`, `upTo`]. Slices by member cut no member's
- * recipients apart, so distinct members add up over them (campaign-reach.ts).
+ * recipients apart, so distinct members add up over them.
  */
 export interface RecipientSlice {
   slots: string[]
   after: number
   upTo: number
-  /** The one slice of all the kept recipients. */
+  /**
+   * The one slice of all the kept recipients, counted with joins (PostgreSQL); else each
+   * recipient's outbox item is found by a probe ({@link outboxItems}).
+   */
   whole: boolean
 }
 
 /**
- * Slices covering campaign `campaignId`'s kept recipients, each of at most `rows` recipients (a
- * range of `rows` ÷ runs member ids, each of which is in a run at most once — the primary key):
- * every statement over one reads its runs' ranges of the primary key (campaign, slot, member),
- * never the whole campaign. The runs are found by a skip over the key (one probe per run), their
- * member ids' bounds by one probe at each end of each run. No kept recipient: no slice.
+ * Slices covering campaign `campaignId`'s kept recipients, one after another: with `rows` ∞ one
+ * whole slice; else each of at most `rows` recipients — `rows` ÷ runs members of each run, by the
+ * runs' own member ids (a probe per run that reads as many index entries), so a sparse campaign
+ * has as few slices as a dense one (with more runs than `rows`, one member a slice) — and every
+ * statement over one reads its runs' ranges of the primary key (campaign, slot, member), never the
+ * whole campaign. The runs are found by a skip over the key (one probe per run), their member
+ * ids' bounds by a probe at each end of each. No kept recipient: no slice.
  */
-export async function recipientSlices(
+export async function* recipientSlices(
   db: Kysely<Database>,
   campaignId: number,
   rows = COUNT_SLICE_ROWS,
-): Promise<RecipientSlice[]> {
+): AsyncGenerator<RecipientSlice> {
   const { rows: runs } = await sql<{ slot: string; lo: string; hi: string }>`
     with recursive s as (
       select min(slot) as slot from campaign_recipients where campaign_id = ${campaignId}
@@ -215,20 +257,36 @@ export async function recipientSlices(
       (select member_id from campaign_recipients where campaign_id = ${campaignId}
         and slot = s.slot order by member_id desc limit 1)::text as hi
     from s where s.slot is not null`.execute(db)
-  if (runs.length === 0) return []
+  if (runs.length === 0) return
   const slots = runs.map((r) => r.slot)
   const first = Math.min(...runs.map((r) => Number(r.lo))) - 1
   const last = Math.max(...runs.map((r) => Number(r.hi)))
-  const width = Math.max(1, Math.floor(rows / slots.length))
-  const whole = width >= last - first
-  const slices: RecipientSlice[] = []
-  for (let after = first; after < last; after += width)
-    slices.push({ slots, after, upTo: Math.min(after + width, last), whole })
-  return slices
+  if (!Number.isFinite(rows)) {
+    yield { slots, after: first, upTo: last, whole: true }
+    return
+  }
+  const perRun = Math.max(1, Math.floor(rows / slots.length))
+  for (let after = first; after < last; ) {
+    // each run's perRun-th member after `after` (or its last): the slice ends at the nearest
+    const { rows: bound } = await sql<{ up_to: string | null }>`
+      select min(coalesce(
+        (select member_id from campaign_recipients
+          where campaign_id = ${campaignId} and slot = s.slot and member_id > ${after}
+          order by member_id offset ${perRun - 1} limit 1),
+        (select member_id from campaign_recipients
+          where campaign_id = ${campaignId} and slot = s.slot and member_id > ${after}
+          order by member_id desc limit 1)
+      ))::text as up_to
+      from unnest(${slots}::timestamptz[]) s(slot)`.execute(db)
+    const upTo = bound[0]?.up_to
+    if (upTo === null || upTo === undefined) return
+    yield { slots, after, upTo: Number(upTo), whole: false }
+    after = Number(upTo)
+  }
 }
 
 /** Sums rows of counts (their numbers) by their `key`, in the order of the keys (capital letters). */
-export function sumByKey<T extends object>(rows: T[], key: keyof T): T[] {
+function sumByKey<T extends object>(rows: T[], key: keyof T): T[] {
   const sums = new Map<unknown, T>()
   for (const row of rows) {
     const sum = sums.get(row[key]) as Record<string, unknown> | undefined
@@ -272,7 +330,7 @@ export function recipientCounts(r: string) {
  * are joined by their whole key: hashed or probed, rows in proportion to the recipients. Only the
  * recipients of `slice` ({@link recipientSlices}): its runs' ranges of the primary key.
  */
-export function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
+function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
   return sql`select r.*, c.appid, m.openid from campaign_recipients r
       join campaigns c on c.id = r.campaign_id
       join members m on m.id = r.member_id
@@ -293,7 +351,7 @@ export function recipientsWithKeys(campaignId: number, slice: RecipientSlice) {
  * (bench/README.md, issue 20, session 34). Without, joined: for the whole campaign at once, where
  * hashing them is right.
  */
-export function outboxItems(r: string, o: { probe: boolean }) {
+function outboxItems(r: string, o: { probe: boolean }) {
   const ref = (column: string) => sql.ref(`${r}.${column}`)
   const itemKey = sql`o.appid = ${ref('appid')} and o.source = ${ref('outbox_source')}
         and o.openid = ${ref('openid')}`

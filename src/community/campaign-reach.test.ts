@@ -1,7 +1,7 @@
 /**
  * Reach as a report shows it (campaignReachShown): a large campaign's figures from the cache, as
  * of the time they were counted, recounted in the background when stale. Against the exact count
- * (campaignReach, the query every view ran before) and a model in memory over random recipients,
+ * (campaignCounts, the count every view ran before) and a model in memory over random recipients,
  * runs, sends, conversions and roll-ups; and the recount's claim — one at a time per campaign,
  * however many views (and pools) ask at once; a dead one's claim taken over after its lease.
  */
@@ -9,10 +9,18 @@ import fc from 'fast-check'
 import type { Kysely } from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
+import { watchedStatements } from '../../test/plan-rows.js'
 import type { Database } from '../db/schema.js'
-import { type CampaignReach, campaignCounts, type MemberReach } from './campaign-counts.js'
+import {
+  type CampaignReach,
+  campaignCounts,
+  type MemberReach,
+  type RecipientSlice,
+  recipientSlices,
+} from './campaign-counts.js'
 import { campaignReachShown, claimReachRecount, recountReach } from './campaign-reach.js'
 import type { VariantCounts } from './campaign-report.js'
+import { rollUpBatchStatement } from './campaign-retention.js'
 
 const APPID = 'wxreachcache000001'
 const MEMBERS = 6
@@ -425,6 +433,113 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     expect(shown.asOf).toEqual(later)
     expect(shown.counts).toEqual((await campaignCounts(db, campaignId)).counts)
     expect(shown.counts?.[0]).toMatchObject({ variant: 'A', audience: 1, capped: 1 })
+  })
+
+  it('slices a sparse campaign of many runs by its recipients, each slice at most its size', async () => {
+    const db = get().db
+    const campaignId = await seedCampaign(db, 'sparse')
+    // 40 members among 2,000 (one id in 50), in 5 runs
+    const ids = (
+      await db
+        .insertInto('members')
+        .values(
+          Array.from({ length: 2_000 }, (_, i) => ({
+            appid: APPID,
+            openid: `o_sparse_${i}`,
+            subscribed: true,
+            first_seen_at: T0,
+          })),
+        )
+        .returning('id')
+        .execute()
+    ).filter((_, i) => i % 50 === 0)
+    for (let run = 0; run < 5; run++)
+      await db
+        .insertInto('campaign_recipients')
+        .values(
+          ids.map((m) => ({
+            campaign_id: campaignId,
+            slot: new Date(T0.getTime() + run * 86_400_000),
+            member_id: m.id,
+            variant: 'A',
+            outcome: 'capped' as const,
+            enqueued_at: T0,
+          })),
+        )
+        .execute()
+    const slices: RecipientSlice[] = []
+    for await (const slice of recipientSlices(db, campaignId, 20)) slices.push(slice)
+    // 200 recipients, 20 a slice (4 members × 5 runs): 10 slices — by ids it was ~100 (the span
+    // of ids ÷ 4), most of them empty
+    expect(slices).toHaveLength(10)
+    const rows = await db
+      .selectFrom('campaign_recipients')
+      .select('member_id')
+      .where('campaign_id', '=', campaignId)
+      .execute()
+    for (const slice of slices)
+      expect(
+        rows.filter((r) => r.member_id > slice.after && r.member_id <= slice.upTo),
+      ).toHaveLength(20)
+    const sliced = await campaignCounts(db, campaignId, 20)
+    expect(sliced).toEqual(await campaignCounts(db, campaignId, Number.POSITIVE_INFINITY))
+    expect(sliced.reach.total.audience).toBe(40)
+  })
+
+  it('counts a run rolled up by retention while the count runs once, not twice', async () => {
+    const db = get().db
+    const campaignId = await seedCampaign(db, 'pruned meanwhile')
+    const members = await db
+      .insertInto('members')
+      .values(
+        Array.from({ length: 30 }, (_, i) => ({
+          appid: APPID,
+          openid: `o_pruned_meanwhile_${i}`,
+          subscribed: true,
+          first_seen_at: T0,
+        })),
+      )
+      .returning('id')
+      .execute()
+    const slots = [T0, new Date(T0.getTime() + 86_400_000)]
+    for (const slot of slots)
+      await db
+        .insertInto('campaign_recipients')
+        .values(
+          members.map((m) => ({
+            campaign_id: campaignId,
+            slot,
+            member_id: m.id,
+            variant: 'A',
+            outcome: 'capped' as const,
+            enqueued_at: slot,
+          })),
+        )
+        .execute()
+    const exact = await campaignCounts(db, campaignId, Number.POSITIVE_INFINITY)
+    expect(exact.counts[0]?.audience).toBe(60)
+    // retention rolls the first run up after the first slice was counted (it holds some of it)
+    let asked = 0
+    const counted = await campaignCounts(db, campaignId, 10, async () => {
+      if (++asked === 2) await rollUpBatchStatement(campaignId, T0, 1_000).execute(db)
+      return true
+    })
+    // the pushes: the same 60 (30 of them in the rollup now); not 60 + the first slice's again
+    expect(counted.counts).toEqual(exact.counts)
+    expect(counted.reach.prunedRuns).toBe(1)
+  })
+
+  it('stops a recount whose claim was taken over before it counts on', async () => {
+    const db = get().db
+    const { campaignId } = await oneRecipient(db, 'taken over', 'o_reach_taken_over')
+    const o = { maxAgeMs: 60_000, leaseMs: 300_000 }
+    expect(await claimReachRecount(db, campaignId, { ...o, now: T0 })).toBe(true)
+    const after = new Date(T0.getTime() + 300_000)
+    expect(await claimReachRecount(db, campaignId, { ...o, now: after })).toBe(true)
+    const watched = watchedStatements(db)
+    expect(await recountReach(watched.db, campaignId, T0)).toBe(false)
+    // no slice counted (it counted them all, then found the claim gone)
+    expect(watched.seen.filter((q) => q.sql.includes('from campaign_recipients r'))).toEqual([])
   })
 
   it('takes over a claim older than its lease; the late count then writes nothing', async () => {

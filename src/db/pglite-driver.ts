@@ -64,9 +64,10 @@ const REMEMBERED_STATEMENTS = 1000
 type Waiter = { grant: () => void; since: number }
 
 /**
- * How long background work waits at most while requests keep the connection busy: then its
- * oldest waiter goes next — once per this interval, so that background work gets a turn every
- * second however saturated the server, and requests the others. It always makes progress (the
+ * Once background work's oldest waiter has waited this long while requests keep the connection
+ * busy, it goes next — at most one such turn per this interval (with k waiters, the last waits
+ * some k intervals), so that background work gets a turn every second however saturated the
+ * server, and requests the others. It always makes progress (the
  * outbox's sends and their lease renewals, a job's heartbeat), and never takes every turn: when
  * each waiter that had waited a second went next, a saturated server's background work — a
  * campaign's enqueue and report counts, the outbox — was always overdue and went before every
