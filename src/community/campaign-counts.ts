@@ -230,9 +230,10 @@ export interface RecipientSlice {
 
 /**
  * Slices covering campaign `campaignId`'s kept recipients, one after another: with `rows` ∞ one
- * whole slice; else each of at most `rows` recipients — `rows` ÷ runs members of each run, by the
- * runs' own member ids (a probe per run that reads as many index entries), so a sparse campaign
- * has as few slices as a dense one (with more runs than `rows`, one member a slice) — and every
+ * whole slice; else each of at most max(`rows`, runs) recipients — `rows` ÷ the runs meeting the
+ * slice members of each, by the runs' own member ids (a probe per run that reads as many index
+ * entries), so a sparse campaign has as few slices as a dense one, and runs of different members
+ * (each day's newcomers) share no budget they do not use — and every
  * statement over one reads its runs' ranges of the primary key (campaign, slot, member), never the
  * whole campaign. The runs are found by a skip over the key (one probe per run), their member
  * ids' bounds by a probe at each end of each. No kept recipient: no slice.
@@ -265,9 +266,12 @@ export async function* recipientSlices(
     yield { slots, after: first, upTo: last, whole: true }
     return
   }
-  const perRun = Math.max(1, Math.floor(rows / slots.length))
-  for (let after = first; after < last; ) {
-    // each run's perRun-th member after `after` (or its last): the slice ends at the nearest
+  const spans = runs.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi) }))
+  /** Runs with members in (after, upTo]: their ids' spans meet it. */
+  const meeting = (after: number, upTo: number) =>
+    spans.filter((r) => r.hi > after && r.lo <= upTo).length
+  /** Where a slice from `after` ends: each run's perRun-th member after it (or its last), the nearest. */
+  const end = async (after: number, perRun: number) => {
     const { rows: bound } = await sql<{ up_to: string | null }>`
       select min(coalesce(
         (select member_id from campaign_recipients
@@ -279,9 +283,23 @@ export async function* recipientSlices(
       ))::text as up_to
       from unnest(${slots}::timestamptz[]) s(slot)`.execute(db)
     const upTo = bound[0]?.up_to
-    if (upTo === null || upTo === undefined) return
-    yield { slots, after, upTo: Number(upTo), whole: false }
-    after = Number(upTo)
+    return upTo === null || upTo === undefined ? undefined : Number(upTo)
+  }
+  const perRun = (k: number) => Math.max(1, Math.floor(rows / Math.max(1, k)))
+  for (let after = first; after < last; ) {
+    // shared by the runs not ended yet; then, if fewer of them meet the slice (runs of other
+    // members: a cron campaign to each day's newcomers), by those — kept when no more meet the
+    // wider slice, so that a slice holds at most `rows` (perRun × the runs meeting it)
+    const open = spans.filter((r) => r.hi > after).length
+    let upTo = await end(after, perRun(open))
+    if (upTo === undefined) return
+    const met = meeting(after, upTo)
+    if (met < open && perRun(met) > perRun(open)) {
+      const wider = await end(after, perRun(met))
+      if (wider !== undefined && meeting(after, wider) <= met) upTo = wider
+    }
+    yield { slots, after, upTo, whole: false }
+    after = upTo
   }
 }
 

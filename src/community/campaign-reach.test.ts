@@ -133,6 +133,44 @@ async function oneRecipient(db: Kysely<Database>, name: string, openid: string) 
   return { campaignId, work, o }
 }
 
+/** `n` members of the account, openids `<prefix><i>`; their ids in order. */
+function insertMembers(db: Kysely<Database>, prefix: string, n: number) {
+  return db
+    .insertInto('members')
+    .values(
+      Array.from({ length: n }, (_, i) => ({
+        appid: APPID,
+        openid: `${prefix}${i}`,
+        subscribed: true,
+        first_seen_at: T0,
+      })),
+    )
+    .returning('id')
+    .execute()
+}
+
+/** Run `run` (a day after T0 each) of campaign `campaignId` to `members`, each capped. */
+function cappedRun(
+  db: Kysely<Database>,
+  campaignId: number,
+  run: number,
+  members: { id: number }[],
+) {
+  return db
+    .insertInto('campaign_recipients')
+    .values(
+      members.map((m) => ({
+        campaign_id: campaignId,
+        slot: new Date(T0.getTime() + run * 86_400_000),
+        member_id: m.id,
+        variant: 'A',
+        outcome: 'capped' as const,
+        enqueued_at: T0,
+      })),
+    )
+    .execute()
+}
+
 forEachDatabase('campaign reach shown from the cache', (get) => {
   let n = 0
   it('shows the exact figures of the time it says, and recounts them once stale', async () => {
@@ -439,34 +477,8 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'sparse')
     // 40 members among 2,000 (one id in 50), in 5 runs
-    const ids = (
-      await db
-        .insertInto('members')
-        .values(
-          Array.from({ length: 2_000 }, (_, i) => ({
-            appid: APPID,
-            openid: `o_sparse_${i}`,
-            subscribed: true,
-            first_seen_at: T0,
-          })),
-        )
-        .returning('id')
-        .execute()
-    ).filter((_, i) => i % 50 === 0)
-    for (let run = 0; run < 5; run++)
-      await db
-        .insertInto('campaign_recipients')
-        .values(
-          ids.map((m) => ({
-            campaign_id: campaignId,
-            slot: new Date(T0.getTime() + run * 86_400_000),
-            member_id: m.id,
-            variant: 'A',
-            outcome: 'capped' as const,
-            enqueued_at: T0,
-          })),
-        )
-        .execute()
+    const ids = (await insertMembers(db, 'o_sparse_', 2_000)).filter((_, i) => i % 50 === 0)
+    for (let run = 0; run < 5; run++) await cappedRun(db, campaignId, run, ids)
     const slices: RecipientSlice[] = []
     for await (const slice of recipientSlices(db, campaignId, 20)) slices.push(slice)
     // 200 recipients, 20 a slice (4 members × 5 runs): 10 slices — by ids it was ~100 (the span
@@ -486,21 +498,27 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     expect(sliced.reach.total.audience).toBe(40)
   })
 
+  it('slices runs of different members by their own budget, not one shared by all runs', async () => {
+    const db = get().db
+    const campaignId = await seedCampaign(db, 'newcomers')
+    // each day's newcomers: run 0 has members 0–99, run 1 members 100–199
+    const members = await insertMembers(db, 'o_newcomers_', 200)
+    for (const run of [0, 1])
+      await cappedRun(db, campaignId, run, members.slice(run * 100, run * 100 + 100))
+    const sizes: number[] = []
+    for await (const slice of recipientSlices(db, campaignId, 20))
+      sizes.push(members.filter((m) => m.id > slice.after && m.id <= slice.upTo).length)
+    // 200 recipients in slices of 20 (a budget shared by both runs: 20 slices of 10)
+    expect(sizes).toEqual(Array(10).fill(20))
+    expect(await campaignCounts(db, campaignId, 20)).toEqual(
+      await campaignCounts(db, campaignId, Number.POSITIVE_INFINITY),
+    )
+  })
+
   it('counts a run rolled up by retention while the count runs once, not twice', async () => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'pruned meanwhile')
-    const members = await db
-      .insertInto('members')
-      .values(
-        Array.from({ length: 30 }, (_, i) => ({
-          appid: APPID,
-          openid: `o_pruned_meanwhile_${i}`,
-          subscribed: true,
-          first_seen_at: T0,
-        })),
-      )
-      .returning('id')
-      .execute()
+    const members = await insertMembers(db, 'o_pruned_meanwhile_', 30)
     const slots = [T0, new Date(T0.getTime() + 86_400_000)]
     for (const slot of slots)
       await db
@@ -538,7 +556,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     expect(await claimReachRecount(db, campaignId, { ...o, now: after })).toBe(true)
     const watched = watchedStatements(db)
     expect(await recountReach(watched.db, campaignId, T0)).toBe(false)
-    // no slice counted (it counted them all, then found the claim gone)
+    // no slice counted (before: it counted them all, then found the claim gone)
     expect(watched.seen.filter((q) => q.sql.includes('from campaign_recipients r'))).toEqual([])
   })
 

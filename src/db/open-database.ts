@@ -15,9 +15,9 @@ import type { Database } from './schema.js'
 export interface OpenDatabase {
   db: Kysely<Database>
   /**
-   * The same database for background work (jobs, outbox workers, report recounts): on PGlite its statements wait
-   * while a request's statement waits for the one connection (pglite-driver.ts); on PostgreSQL it
-   * is `db`.
+   * The same database for background work (jobs, outbox workers, report recounts): on PGlite
+   * its statements wait while a request's statement waits for the one connection
+   * (pglite-driver.ts); on PostgreSQL it is `db`.
    */
   background: Kysely<Database>
   kind: 'postgres' | 'pglite'
