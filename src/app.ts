@@ -231,12 +231,15 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.jobs)
     app.route('/admin/jobs', jobRoutes({ jobs: deps.jobs, adminToken: config.adminToken, logger }))
 
+  const reportCounts = {
+    recountDb: deps.background,
+    sliceRows: countSliceRows(config.embeddedDatabase),
+  }
   app.route(
     '/admin/api',
     adminRoutes({
       db,
-      background: deps.background,
-      countSliceRows: countSliceRows(config.embeddedDatabase),
+      reportCounts,
       clock,
       adminToken: config.adminToken,
       appids: config.accounts.map((a) => a.appid),
@@ -253,8 +256,7 @@ export function createApp(deps: AppDeps): Hono {
     '/console',
     consoleRoutes({
       db,
-      background: deps.background,
-      countSliceRows: countSliceRows(config.embeddedDatabase),
+      reportCounts,
       clock,
       logger,
       appids: config.accounts.map((a) => a.appid),

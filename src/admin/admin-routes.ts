@@ -24,6 +24,7 @@ import type { Kysely } from 'kysely'
 import type { WechatAccess } from '../bot/context.js'
 import { type Locale, translator } from '../bot/i18n.js'
 import type { Clock } from '../clock.js'
+import type { ReportCounts } from '../community/campaign-reach.js'
 import type { InviteSettings } from '../community/invites.js'
 import type { GroupRobots } from '../community/moderation.js'
 import type { Database } from '../db/schema.js'
@@ -49,13 +50,8 @@ import { shopAdminRoutes } from './shop-routes.js'
 
 export interface AdminRouteOptions {
   db: Kysely<Database>
-  /**
-   * The database for work a request leaves running after its response (a large campaign's
-   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
-   */
-  background?: Kysely<Database>
-  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
-  countSliceRows?: number
+  /** How a campaign report counts (app.ts: the recount's database, the slices' size). */
+  reportCounts?: ReportCounts
   clock: Clock
   adminToken?: string
   appids: string[]
@@ -81,10 +77,9 @@ export const ADMIN_MAX_BODY_BYTES = 1024 * 1024
 /** The operator API, to mount at `/admin/api`. */
 export function adminRoutes(o: AdminRouteOptions): Hono {
   const app = new Hono()
-  const { db, background, countSliceRows, clock, timeZone, logger, wechat, invites, shop } = o
+  const { db, reportCounts, clock, timeZone, logger, wechat, invites, shop, appids } = o
   const deps: OperatorDeps = {
-    ...{ db, background, countSliceRows, clock, timeZone, logger, wechat, invites, shop },
-    appids: o.appids,
+    ...{ db, reportCounts, clock, timeZone, logger, wechat, invites, shop, appids },
     t: translator(o.locale),
   }
   app.use('*', adminAuth(o))

@@ -122,8 +122,7 @@ export function campaignAdminRoutes(o: OperatorDeps): Hono {
       await campaignReportView(o.db, campaign, o.clock.now(), {
         waitUntil: requestWaitUntil(c),
         logger: o.logger,
-        recountDb: o.background,
-        sliceRows: o.countSliceRows,
+        ...o.reportCounts,
       }),
     )
   })

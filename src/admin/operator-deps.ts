@@ -2,24 +2,18 @@
  * What the operator API's routes — and the console's pages — are built with. Each operator action
  * (src/admin/actions/) takes the part of it it needs, so one `OperatorDeps` serves them all.
  */
-import type { Kysely } from 'kysely'
 import type { WechatAccess } from '../bot/context.js'
 import type { Translate } from '../bot/i18n.js'
+import type { ReportCounts } from '../community/campaign-reach.js'
 import type { InviteSettings } from '../community/invites.js'
-import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Shop } from '../shop/maintenance.js'
 import type { ActionDeps } from './actions/audited-action.js'
 
 /** The database, clock and time zone, plus what some actions need besides. */
 export interface OperatorDeps extends ActionDeps {
-  /**
-   * The database for work a request leaves running after its response (a large campaign's
-   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
-   */
-  background?: Kysely<Database>
-  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
-  countSliceRows?: number
+  /** How a campaign report counts (app.ts: the recount's database, the slices' size). */
+  reportCounts?: ReportCounts
   logger: Logger
   /** The members' language (the notices they get: points granted or deducted, cashback). */
   t: Translate

@@ -168,11 +168,10 @@ function countsOf(r: VariantCounts): VariantCounts {
   }
 }
 
-/** A row of {@link campaignCountsStatement}: a variant's (or all, `whole`) counts and members. */
+/** A row of {@link campaignCountsStatement}: a variant's (or all members') counts and members. */
 type SliceRow = Omit<VariantCounts, 'variant'> & {
-  /** Null on the row of all members (`whole`). */
+  /** Null on the row of all members. */
   variant: string | null
-  whole: boolean
   members: number
   members_enqueued: number
   members_sent: number
@@ -182,11 +181,11 @@ type SliceRow = Omit<VariantCounts, 'variant'> & {
 /**
  * The figures {@link campaignCounts} counts, of the kept recipients of `slice`, in one statement:
  * per variant the pushes ({@link recipientCounts}) and the distinct members, and the distinct
- * members of all (`whole`; its push counts are not used). Exported for its plan test.
+ * members of all (`variant` null; its push counts are not used). Exported for its plan test.
  */
 export function campaignCountsStatement(campaignId: number, slice: RecipientSlice) {
   return sql<SliceRow>`
-    select r.variant, grouping(r.variant) = 1 as whole, ${recipientCounts('r')},
+    select r.variant, ${recipientCounts('r')},
       count(distinct r.member_id)::int as members,
       (count(distinct r.member_id) filter (where r.outcome = 'enqueued'))::int
         as members_enqueued,

@@ -41,6 +41,9 @@ const CLAIM_CHECK_MS = 5_000
 /** How long a recount's claim holds: a recount claimed longer ago is taken to have died. */
 export const REACH_LEASE_MS = 300_000
 
+/** How a report counts, by database: {@link ReachShownOptions}' `recountDb` and `sliceRows`. */
+export type ReportCounts = Pick<ReachShownOptions, 'recountDb' | 'sliceRows'>
+
 /** A campaign's reach, and its report's per-variant counts, as a report shows them. */
 export interface ReachShown {
   /** The figures; null while a large campaign's are being counted for the first time. */

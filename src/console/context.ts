@@ -11,6 +11,7 @@ import type { Kysely } from 'kysely'
 import type { Actor } from '../admin/actions/audited-action.js'
 import type { WechatAccess } from '../bot/context.js'
 import type { Clock } from '../clock.js'
+import type { ReportCounts } from '../community/campaign-reach.js'
 import type { CampaignSettings } from '../community/campaigns.js'
 import type { OpsStatus } from '../community/ops-status.js'
 import type { Database } from '../db/schema.js'
@@ -27,13 +28,8 @@ import type { ConsoleSession, SessionLimits } from './sessions.js'
 /** The console's dependencies, injected by app.ts. */
 export interface ConsoleDeps {
   db: Kysely<Database>
-  /**
-   * The database for work a request leaves running after its response (a large campaign's
-   * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
-   */
-  background?: Kysely<Database>
-  /** Recipients per statement of a campaign report's counts (campaign-counts.ts `countSliceRows`). */
-  countSliceRows?: number
+  /** How a campaign report counts (app.ts: the recount's database, the slices' size). */
+  reportCounts?: ReportCounts
   clock: Clock
   logger: Logger
   /** The configured accounts; pages show the first unless `?appid=` names another. */

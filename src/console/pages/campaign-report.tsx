@@ -112,8 +112,7 @@ export const campaignReportPage: ConsolePage = {
       const report = await campaignReportView(deps.db, row, now, {
         waitUntil: requestWaitUntil(c),
         logger: deps.logger,
-        recountDb: deps.background,
-        sliceRows: deps.countSliceRows,
+        ...deps.reportCounts,
       })
       const reach = report.reach
       const { verdict, warnings } = abVerdict(report, t)
