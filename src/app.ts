@@ -51,6 +51,8 @@ export interface AppDeps {
    * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
    */
   background?: Kysely<Database>
+  /** Aborted when the server stops: that work stops (src/node.ts). */
+  stopping?: AbortSignal
   router: Router
   clock?: Clock
   logger?: Logger
@@ -164,7 +166,10 @@ export function createApp(deps: AppDeps): Hono {
     miniProgram: deps.shop && { appid: deps.shop.settings.mpAppid },
   }
   // The check-in statements of every channel, batched (PostgreSQL: several at once, as claims).
-  const checkins = checkinStatements(db, { local, lanes: config.databaseUrl ? CLAIM_LANES : 1 })
+  const checkins = checkinStatements(db, {
+    local,
+    lanes: config.embeddedDatabase ? 1 : CLAIM_LANES,
+  })
 
   app.onError((error, c) => {
     if (isArgumentError(error)) {
@@ -234,6 +239,7 @@ export function createApp(deps: AppDeps): Hono {
   const reportCounts = {
     recountDb: deps.background,
     sliceRows: countSliceRows(config.embeddedDatabase),
+    stopping: deps.stopping,
   }
   app.route(
     '/admin/api',
@@ -387,7 +393,7 @@ export function createApp(deps: AppDeps): Hono {
             timeZone: config.timeZone,
             local,
             // PostgreSQL: claim statements on several connections (see databaseMemberStore).
-            lanes: config.databaseUrl ? CLAIM_LANES : 1,
+            lanes: config.embeddedDatabase ? 1 : CLAIM_LANES,
           }),
         db,
         checkins,

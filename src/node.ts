@@ -159,10 +159,13 @@ async function main(logger: Logger): Promise<void> {
   trafficTimer.unref()
   // Lets `npm run job` run a job in this process while it holds the embedded database.
   const controlToken = database.lock ? randomBytes(24).toString('base64url') : undefined
+  // Aborted at shutdown: work a request left running (a report's recount) stops.
+  const stopWork = new AbortController()
   const app = createApp({
     config,
     db,
     background: database.background,
+    stopping: stopWork.signal,
     router: createRouter(),
     logger,
     clock: systemClock,
@@ -230,6 +233,7 @@ async function main(logger: Logger): Promise<void> {
   onStopSignals(logger, database.lock, drainMs, async (signal) => {
     const stopping = performance.now()
     logger.info('shutting down', { signal, drainSeconds: config.shutdownTimeoutSeconds })
+    stopWork.abort()
     // Stop accepting and stop ticking at once; then wait for requests and running jobs, both
     // within the one drain deadline.
     const [drained] = await Promise.all([drainServer(server, drainMs), schedule.stop()])

@@ -315,17 +315,19 @@ export function chartOf(html: string, id: string): Record<string, any> {
 
 /**
  * The app on `db` at `clock`'s time (the test accounts, a fixed client address); `background`: the
- * database for work after a response (AppDeps).
+ * database for work after a response, `stopping` its stop (AppDeps).
  */
 export function consoleTestApp(
   db: Kysely<Database>,
   clock: { now(): Date },
   background?: Kysely<Database>,
+  stopping?: AbortSignal,
 ): Hono {
   return createApp({
     config: testConfig(),
     db,
     background,
+    stopping,
     router: createRouter(),
     logger: silentLogger,
     clock,

@@ -14,6 +14,7 @@ export type PlanNode = {
   'Rows Removed by Filter'?: number
   'Rows Removed by Join Filter'?: number
   'Rows Removed by Index Recheck'?: number
+  'Relation Name'?: string
   Plans?: PlanNode[]
 }
 
@@ -25,6 +26,15 @@ export function mostRows(node: PlanNode): number {
     (node['Rows Removed by Join Filter'] ?? 0) +
     (node['Rows Removed by Index Recheck'] ?? 0)
   return Math.max(read * node['Actual Loops'], ...(node.Plans ?? []).map((c) => mostRows(c)))
+}
+
+/** The rows the plan's scans of `relation` read (produced or filtered out, over all their loops). */
+export function rowsFrom(node: PlanNode, relation: string): number {
+  const own =
+    node['Relation Name'] === relation
+      ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops']
+      : 0
+  return own + (node.Plans ?? []).reduce((n, c) => n + rowsFrom(c, relation), 0)
 }
 
 /**

@@ -179,7 +179,7 @@ forEachDatabase('campaign statements without planner statistics', (get, dbName) 
     // …and so does every statement of a whole recount, finding the slices included (one
     // statement over the whole run before: every recipient, and every push held behind it).
     await claimReachRecount(db, id, { now, maxAgeMs: 0, leaseMs: 0 })
-    const recount = await statementsOf(db, (d) => recountReach(d, id, now, N / 10))
+    const recount = await statementsOf(db, (d) => recountReach(d, id, now, { sliceRows: N / 10 }))
     expect(recount.length).toBeGreaterThan(10)
     for (const statement of recount)
       expect(mostRows(await analyzedPlan(db, statement))).toBeLessThanOrEqual(N / 2)

@@ -560,6 +560,51 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     expect(watched.seen.filter((q) => q.sql.includes('from campaign_recipients r'))).toEqual([])
   })
 
+  it('stops a recount when the server stops, and gives its claim up', async () => {
+    const db = get().db
+    const campaignId = await seedCampaign(db, 'stopping')
+    const members = await insertMembers(db, 'o_reach_stopping_', 30)
+    await db
+      .insertInto('campaign_recipients')
+      .values(
+        members.map((m) => ({
+          campaign_id: campaignId,
+          slot: T0,
+          member_id: m.id,
+          variant: 'A',
+          outcome: 'capped' as const,
+          enqueued_at: T0,
+        })),
+      )
+      .execute()
+    const o = { maxAgeMs: 60_000, leaseMs: 300_000 }
+    expect(await claimReachRecount(db, campaignId, { ...o, now: T0 })).toBe(true)
+    // the server stops once the first of three slices has been counted
+    const stopping = new AbortController()
+    const watched = watchedStatements(db)
+    const counting = () => watched.seen.filter((q) => q.sql.includes('from campaign_recipients r'))
+    const slicing = watched.db.withPlugin({
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        if (counting().length === 1) stopping.abort()
+        return args.result
+      },
+    })
+    expect(
+      await recountReach(slicing, campaignId, T0, { sliceRows: 10, stopping: stopping.signal }),
+    ).toBe(false)
+    expect(counting()).toHaveLength(1)
+    // no figures written, and the claim given up: the next view recounts at once
+    const row = await db
+      .selectFrom('campaign_reach')
+      .selectAll()
+      .where('campaign_id', '=', campaignId)
+      .executeTakeFirstOrThrow()
+    expect(row).toMatchObject({ computed_at: null, refreshing_since: null, reach: null })
+    const soon = new Date(T0.getTime() + 1_000)
+    expect(await claimReachRecount(db, campaignId, { ...o, now: soon })).toBe(true)
+  })
+
   it('takes over a claim older than its lease; the late count then writes nothing', async () => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'lease')

@@ -42,7 +42,7 @@ const CLAIM_CHECK_MS = 5_000
 export const REACH_LEASE_MS = 300_000
 
 /** How a report counts, by database: {@link ReachShownOptions}' `recountDb` and `sliceRows`. */
-export type ReportCounts = Pick<ReachShownOptions, 'recountDb' | 'sliceRows'>
+export type ReportCounts = Pick<ReachShownOptions, 'recountDb' | 'sliceRows' | 'stopping'>
 
 /** A campaign's reach, and its report's per-variant counts, as a report shows them. */
 export interface ReachShown {
@@ -74,6 +74,11 @@ export interface ReachShownOptions {
    * do not take turns with pushes.
    */
   recountDb?: Kysely<Database>
+  /**
+   * Aborted when the server stops: a background recount stops before its next slice and gives
+   * its claim up (another instance may recount at once, not after the lease).
+   */
+  stopping?: AbortSignal
   logger?: Logger
   liveMax?: number
   maxAgeMs?: number
@@ -125,13 +130,15 @@ export async function campaignReachShown(
     !!cached?.refreshing_since && o.now.getTime() - cached.refreshing_since.getTime() < leaseMs
   if (!stale || held) return { ...shown, refreshing: held }
   if (await claimReachRecount(db, campaignId, { now: o.now, maxAgeMs, leaseMs })) {
-    const work = recountReach(o.recountDb ?? db, campaignId, o.now, o.sliceRows).catch(
-      (error: unknown) =>
-        // The claim stays until its lease runs out: a failing count is not retried on every view.
-        o.logger?.error('campaign reach recount failed', {
-          campaignId,
-          message: error instanceof Error ? error.message : String(error),
-        }),
+    const work = recountReach(o.recountDb ?? db, campaignId, o.now, {
+      sliceRows: o.sliceRows,
+      stopping: o.stopping,
+    }).catch((error: unknown) =>
+      // The claim stays until its lease runs out: a failing count is not retried on every view.
+      o.logger?.error('campaign reach recount failed', {
+        campaignId,
+        message: error instanceof Error ? error.message : String(error),
+      }),
     )
     o.waitUntil?.(work)
   }
@@ -165,19 +172,21 @@ export async function claimReachRecount(
  * Counts campaign `campaignId`'s report counts and reach exactly and keeps them as of `claimedAt`
  * (when the count began), releasing the claim — unless the claim was taken over meanwhile (this
  * count outlived its lease: the newer one writes; found before each slice, the count stops
- * there). True when written.
+ * there), or `stopping` is aborted (the server stops: the count stops before its next slice and
+ * releases the claim, writing no figures). True when written.
  */
 export async function recountReach(
   db: Kysely<Database>,
   campaignId: number,
   claimedAt: Date,
-  sliceRows = COUNT_SLICE_ROWS,
+  o: { sliceRows?: number; stopping?: AbortSignal } = {},
 ): Promise<boolean> {
   // Stopped once another recount has taken the claim over (this one outlived its lease): looked
   // at every CLAIM_CHECK_MS, not before every slice (on a saturated PGlite each background
   // statement may wait its turn for a second).
   let checked = Number.NEGATIVE_INFINITY
   const claimed = async () => {
+    if (o.stopping?.aborted) return false
     if (performance.now() - checked < CLAIM_CHECK_MS) return true
     checked = performance.now()
     const row = await db
@@ -190,10 +199,17 @@ export async function recountReach(
   }
   let figures: CampaignCounts
   try {
-    figures = await campaignCounts(db, campaignId, sliceRows, claimed)
+    figures = await campaignCounts(db, campaignId, o.sliceRows ?? COUNT_SLICE_ROWS, claimed)
   } catch (error) {
-    if (error instanceof CountStopped) return false
-    throw error
+    if (!(error instanceof CountStopped)) throw error
+    if (o.stopping?.aborted)
+      await db
+        .updateTable('campaign_reach')
+        .set({ refreshing_since: null })
+        .where('campaign_id', '=', campaignId)
+        .where('refreshing_since', '=', claimedAt)
+        .execute()
+    return false
   }
   const { counts, reach } = figures
   const written = await db

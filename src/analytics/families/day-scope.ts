@@ -21,8 +21,8 @@ export interface DayScope {
   timeZone: string
   /**
    * A live read (today, or a day after the last built one): stocks (followers in total, points
-   * outstanding and frozen) are the day before's rolled-up figure plus the day's change when the
-   * day before is built — two index probes instead of a pass over every member.
+   * outstanding and frozen) are chained from the last built day's rolled-up figure when one is
+   * recent ({@link stock}) — index probes instead of a pass over every member.
    */
   live?: boolean
   /**
@@ -84,18 +84,31 @@ export const dayWindow = (s: DayScope) => ({
 })
 
 /**
+ * How many days back a stock read live looks for a built day to chain from: the span of the days
+ * read live (series.ts `MAX_LIVE_DAYS`), so the chain reads at most about as many days of changes
+ * as the exact form's pass over the days after the day does.
+ */
+export const STOCK_CHAIN_DAYS = 8
+
+/**
  * A stock at the end of the day: exact (`full`: today's state minus what changed after the day),
- * or, read live, yesterday's rolled-up figure plus the day's change when yesterday is built.
+ * or, read live, the last built day's rolled-up figure (within {@link STOCK_CHAIN_DAYS} before the
+ * day) plus what changed after it up to the day — a few index probes instead of a pass over every
+ * member. `changeAfter(day)` is the change over the days after `day` up to `s.day`. Without such a
+ * built day (a new install) the exact form.
  */
 export const stock = (
   s: DayScope,
   metric: string,
-  change: RawBuilder<unknown>,
+  changeAfter: (day: RawBuilder<unknown>) => RawBuilder<unknown>,
   full: RawBuilder<unknown>,
 ) =>
   s.live
-    ? sql`coalesce((select value from analytics_daily where appid = ${s.appid} and metric = ${metric}
-        and day = ${s.day}::date - 1 and dim = '') + ${change}, ${full})::float8`
+    ? sql`coalesce((select b.value + ${changeAfter(sql`b.day`)} from analytics_daily b
+        where b.appid = ${s.appid} and b.metric = ${metric} and b.dim = ''
+          and b.day = (select max(day) from analytics_days where appid = ${s.appid}
+            and day < ${s.day}::date and day >= ${s.day}::date - ${STOCK_CHAIN_DAYS}::int)),
+        ${full})::float8`
     : sql`(${full})::float8`
 
 /** Shorthands for the catalogue. */

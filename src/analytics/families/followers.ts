@@ -26,7 +26,8 @@ export const followers: Family = {
     select 'followers.total', '', ${stock(
       s,
       'followers.total',
-      sql`(select count(*) filter (where kind = 'follow') - count(*) filter (where kind = 'unfollow') from f)`,
+      (since) => sql`(select coalesce(sum(case kind when 'follow' then 1 else -1 end), 0)
+        from follow_events where appid = ${s.appid} and day > ${since} and day <= ${s.day}::date)`,
       sql`(select count(*) from members where appid = ${s.appid} and subscribed) - (select net from after)`,
     )}`,
 }

@@ -81,7 +81,8 @@ export const pointsFamily: Family = {
     select 'points.outstanding', '', ${stock(
       s,
       'points.outstanding',
-      sql`(select coalesce(sum(delta), 0) from a)`,
+      (since) => sql`(select coalesce(sum(delta), 0) from points_ledger where appid in ${appids}
+        and state = 'available' and day > ${since} and day <= ${s.day}::date)`,
       sql`(select coalesce(sum(points_balance), 0) from members where appid in ${appids})
         - (select available from after)`,
     )}
@@ -89,7 +90,8 @@ export const pointsFamily: Family = {
     select 'points.frozen', '', ${stock(
       s,
       'points.frozen',
-      sql`(select coalesce(sum(delta), 0) from l where state = 'frozen')`,
+      (since) => sql`(select coalesce(sum(delta), 0) from points_ledger where appid in ${appids}
+        and state = 'frozen' and day > ${since} and day <= ${s.day}::date)`,
       sql`(select coalesce(sum(points_frozen), 0) from members where appid in ${appids})
         - (select frozen from after)`,
     )}

@@ -283,6 +283,31 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     expect(work).toHaveLength(0)
   })
 
+  /**
+   * A campaign of 20,001 recipients in one run (members `<prefix>1` …): more than a view counts
+   * on the spot (REACH_LIVE_MAX).
+   */
+  const largeCampaign = async (at: { now(): Date }, name: string, prefix: string) => {
+    const k = await createCampaign({ db: db().db, clock: at }, actor, {
+      appid,
+      name,
+      audience: { segment: 'loyal' },
+      template: { template_id: 'TPL_BIG', data: { thing1: { value: '你好' } } },
+      schedule: { cron: '0 10 * * *' },
+      conversionDays: 7,
+    })
+    const slot = new Date('2026-11-20T02:00:00Z')
+    await sql`insert into members (appid, openid, subscribed, first_seen_at)
+      select ${appid}, ${prefix} || g, true, ${slot} from generate_series(1, 20001) g`.execute(
+      db().db,
+    )
+    await sql`insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome,
+        enqueued_at)
+      select ${k.id}, ${slot}, id, 'A', 'capped', ${slot} from members
+      where openid like ${`${prefix}%`}`.execute(db().db)
+    return k
+  }
+
   it("shows a large campaign's reach as of when it was counted; its first view says it is being counted", async () => {
     await seedOperators(db().db, clock.now())
     const at = manualClock(new Date('2026-11-20T02:00:30Z'))
@@ -291,24 +316,7 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const background = watchedStatements(db().db)
     const app = consoleTestApp(requests.db, at, background.db)
     const op = await signIn(app, 'op1')
-    const k = await createCampaign({ db: db().db, clock: at }, actor, {
-      appid,
-      name: '大名单',
-      audience: { segment: 'loyal' },
-      template: { template_id: 'TPL_BIG', data: { thing1: { value: '你好' } } },
-      schedule: { cron: '0 10 * * *' },
-      conversionDays: 7,
-    })
-    // 20,001 recipients, one run: more than a view counts on the spot (REACH_LIVE_MAX)
-    const slot = new Date('2026-11-20T02:00:00Z')
-    await sql`insert into members (appid, openid, subscribed, first_seen_at)
-      select ${appid}, 'o_big_' || g, true, ${slot} from generate_series(1, 20001) g`.execute(
-      db().db,
-    )
-    await sql`insert into campaign_recipients (campaign_id, slot, member_id, variant, outcome,
-        enqueued_at)
-      select ${k.id}, ${slot}, id, 'A', 'capped', ${slot} from members
-      where openid like 'o_big_%'`.execute(db().db)
+    const k = await largeCampaign(at, '大名单', 'o_big_')
     const page = async () =>
       (await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })).text()
     /** The page's section `id` (the reach by default). */
@@ -366,5 +374,29 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     const stale = section(await page())
     expect(stale).toContain('截至 10:00 的统计')
     expect(stale).toContain('正在重新统计，稍后刷新可见。')
+  })
+
+  it("stops a large campaign's recount when the server stops, and gives its claim up", async () => {
+    await seedOperators(db().db, clock.now())
+    const at = manualClock(new Date('2026-11-20T02:00:30Z'))
+    const stopping = new AbortController()
+    stopping.abort()
+    const app = consoleTestApp(db().db, at, undefined, stopping.signal)
+    const op = await signIn(app, 'op1')
+    const k = await largeCampaign(at, '停机', 'o_stop_')
+    const res = await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })
+    expect(res.status).toBe(200)
+    // the recount it started stops before its first slice and gives the claim up: no figures
+    let row: { refreshing_since: Date | null; computed_at: Date | null } | undefined
+    for (let i = 0; i < 200; i++) {
+      row = await db()
+        .db.selectFrom('campaign_reach')
+        .select(['refreshing_since', 'computed_at'])
+        .where('campaign_id', '=', k.id)
+        .executeTakeFirst()
+      if (row && row.refreshing_since === null) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(row).toEqual({ refreshing_since: null, computed_at: null })
   })
 })
