@@ -327,7 +327,13 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
               // counted now while small; once found large, from the cache for good
               if (kept > liveMax) large = true
               if (!large) {
-                expect(shown).toEqual({ reach: exact, counts, asOf: null, refreshing: false })
+                expect(shown).toEqual({
+                  reach: exact,
+                  counts,
+                  asOf: null,
+                  recountAgeMs: null,
+                  refreshing: false,
+                })
               } else {
                 cachedViews++
                 // figures shown are the exact ones of the time they say
@@ -384,6 +390,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
       reach: null,
       counts: null,
       asOf: null,
+      recountAgeMs: null,
       refreshing: true,
     })
     expect(work).toHaveLength(1)
@@ -409,6 +416,44 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
       asOf: later,
       refreshing: false,
     })
+  })
+
+  it('recounts figures whose count took long 20 times as long after, not every minute', async () => {
+    const db = get().db
+    const { campaignId, work, o } = await oneRecipient(db, 'slow count', 'o_reach_slow')
+    await campaignReachShown(db, campaignId, o(T0))
+    await Promise.all(work.splice(0))
+    // the count's time is kept with its figures (wall time: a count of one recipient, not long)
+    const kept = await db
+      .selectFrom('campaign_reach')
+      .select(['count_ms', 'computed_at'])
+      .where('campaign_id', '=', campaignId)
+      .executeTakeFirstOrThrow()
+    expect(kept.computed_at).toEqual(T0)
+    expect(kept.count_ms).toBeGreaterThanOrEqual(0)
+    expect(kept.count_ms).toBeLessThan(3_000)
+    // a count that took 10 s: recounted 200 s after it began, not a minute
+    await db
+      .updateTable('campaign_reach')
+      .set({ count_ms: 10_000 })
+      .where('campaign_id', '=', campaignId)
+      .execute()
+    const at = (ms: number) => new Date(T0.getTime() + ms)
+    expect(await campaignReachShown(db, campaignId, o(at(60_000)))).toMatchObject({
+      asOf: T0,
+      recountAgeMs: 200_000,
+      refreshing: false,
+    })
+    expect(work).toHaveLength(0)
+    // …and the claim says the same, for an instance asking on its own
+    const claim = { maxAgeMs: 60_000, leaseMs: 300_000 }
+    expect(await claimReachRecount(db, campaignId, { ...claim, now: at(199_999) })).toBe(false)
+    expect(await campaignReachShown(db, campaignId, o(at(200_000)))).toMatchObject({
+      asOf: T0,
+      refreshing: true,
+    })
+    expect(work).toHaveLength(1)
+    await Promise.all(work.splice(0))
   })
 
   it('starts one recount however many views ask at once, from several pools', async () => {
@@ -461,6 +506,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
       reach,
       counts: null,
       asOf: T0,
+      recountAgeMs: 60_000, // a row counted before migration 0090: count_ms null
       refreshing: false,
     })
     // a minute on: recounted, and the counts kept from then on

@@ -9,15 +9,15 @@
  * thread counts. So a report ({@link campaignReachShown}) counts on the spot only for a campaign
  * of at most {@link REACH_LIVE_MAX} kept recipients; a larger one (and one found larger before) is
  * shown as last counted, with the time it was counted ("as of"), from `campaign_reach` (migrations
- * 0087, 0089), and recounted in the background once those figures are older than
- * {@link REACH_MAX_AGE_MS} — one recount at a time per campaign over all instances (a conditional
+ * 0087, 0089, 0090), and recounted in the background once those figures are older than
+ * {@link recountAge} (a minute, or 20 times as long as their count took) — one recount at a time per campaign over all instances (a conditional
  * upsert of the campaign's row claims it, a lease of {@link REACH_LEASE_MS}), the view never
  * waiting for it, the recount on the database given for background work (`recountDb`: on PGlite
  * the instance that gives way to requests). Why a cache and not per-member state kept up to date
  * where recipients are written: `sent` is the outbox's status (written by the outbox's send path,
  * per push), and retention deleting a run would have to tell whether each of its members is in
  * another kept run — state in four write paths, one of them the 1,000,000-row enqueue, against one
- * read at most once a minute per campaign watched. The recount is the exact count, so the figures
+ * read at most once a minute per campaign watched (less often when it takes longer than 3 s). The recount is the exact count, so the figures
  * are always the exact ones of their time.
  */
 import { type Kysely, sql } from 'kysely'
@@ -34,8 +34,18 @@ import type { VariantCounts } from './campaign-report.js'
 
 /** Kept recipients up to which a report counts on the spot (≈ 65 ms at 3.2 s per 1M, PostgreSQL). */
 export const REACH_LIVE_MAX = 20_000
-/** Age after which a report's cached reach is recounted (in the background). */
+/** Age after which a report's cached reach is recounted (in the background), at the least. */
 export const REACH_MAX_AGE_MS = 60_000
+/**
+ * …and in multiples of the time the last count took, when longer: a report left open recounts
+ * for at most about 1/20 of the time (on PGlite at 1,000,000 recipients a count takes some 10 s
+ * of the server's one thread: every 200 s, not every minute). As series.ts `LIVE_COST_FACTOR`.
+ */
+export const REACH_COST_FACTOR = 20
+
+/** The age after which figures whose count took `countMs` are recounted ({@link REACH_COST_FACTOR}). */
+export const recountAge = (maxAgeMs: number, countMs: number | null) =>
+  Math.max(maxAgeMs, REACH_COST_FACTOR * (countMs ?? 0))
 /** How often a recount looks whether its claim was taken over (then it stops). */
 const CLAIM_CHECK_MS = 5_000
 /** How long a recount's claim holds: a recount claimed longer ago is taken to have died. */
@@ -56,6 +66,8 @@ export interface ReachShown {
   counts: VariantCounts[] | null
   /** When they were counted; null: counted for this answer. */
   asOf: Date | null
+  /** Their age when they are recounted ({@link recountAge}); null: counted for this answer. */
+  recountAgeMs: number | null
   /** A recount is under way (its figures show on a later view). */
   refreshing: boolean
 }
@@ -101,7 +113,7 @@ export async function campaignReachShown(
 ): Promise<ReachShown> {
   const cached = await db
     .selectFrom('campaign_reach')
-    .select(['reach', 'counts', 'computed_at', 'refreshing_since'])
+    .select(['reach', 'counts', 'computed_at', 'refreshing_since', 'count_ms'])
     .where('campaign_id', '=', campaignId)
     .executeTakeFirst()
   // Without a row the campaign has never been found large: counted now if it is still small (at
@@ -115,17 +127,18 @@ export async function campaignReachShown(
       ) k`.execute(db)
     if ((kept[0]?.n ?? 0) <= liveMax) {
       const { counts, reach } = await campaignCounts(db, campaignId, o.sliceRows)
-      return { reach, counts, asOf: null, refreshing: false }
+      return { reach, counts, asOf: null, recountAgeMs: null, refreshing: false }
     }
   }
+  const maxAgeMs = o.maxAgeMs ?? REACH_MAX_AGE_MS
   const shown = {
     reach: cached?.reach ? (JSON.parse(cached.reach) as CampaignReach) : null,
     counts: cached?.counts ? (JSON.parse(cached.counts) as VariantCounts[]) : null,
     asOf: cached?.computed_at ?? null,
+    recountAgeMs: cached?.computed_at ? recountAge(maxAgeMs, cached.count_ms) : null,
   }
-  const maxAgeMs = o.maxAgeMs ?? REACH_MAX_AGE_MS
   const leaseMs = o.leaseMs ?? REACH_LEASE_MS
-  const stale = !shown.asOf || o.now.getTime() - shown.asOf.getTime() >= maxAgeMs
+  const stale = !shown.asOf || o.now.getTime() - shown.asOf.getTime() >= shown.recountAgeMs!
   const held =
     !!cached?.refreshing_since && o.now.getTime() - cached.refreshing_since.getTime() < leaseMs
   if (!stale || held) return { ...shown, refreshing: held }
@@ -148,21 +161,23 @@ export async function campaignReachShown(
 /**
  * Claims campaign `campaignId`'s recount at `now`: true for one caller only, however many ask at
  * once (one statement on the campaign's row: the insert of a missing row, or the update of a stale
- * one not claimed within `leaseMs` — a concurrent claimer waits for the row and then finds it
- * claimed). False when the figures are fresh (another recount just finished) or one is under way.
+ * one — older than {@link recountAge} — not claimed within `leaseMs`: a concurrent claimer waits
+ * for the row and then finds it claimed). False when the figures are fresh (another recount just
+ * finished) or one is under way.
  */
 export async function claimReachRecount(
   db: Kysely<Database>,
   campaignId: number,
   o: { now: Date; maxAgeMs: number; leaseMs: number },
 ): Promise<boolean> {
-  const staleBefore = new Date(o.now.getTime() - o.maxAgeMs)
   const leaseBefore = new Date(o.now.getTime() - o.leaseMs)
   const { rows } = await sql<{ campaign_id: number }>`
     insert into campaign_reach as t (campaign_id, refreshing_since)
     values (${campaignId}, ${o.now})
     on conflict (campaign_id) do update set refreshing_since = excluded.refreshing_since
-    where (t.computed_at is null or t.computed_at <= ${staleBefore})
+    where (t.computed_at is null or t.computed_at <= ${o.now}::timestamptz
+        - greatest(${o.maxAgeMs}::float8, ${REACH_COST_FACTOR}::float8 * coalesce(t.count_ms, 0))
+          * interval '1 millisecond')
       and (t.refreshing_since is null or t.refreshing_since <= ${leaseBefore})
     returning t.campaign_id`.execute(db)
   return rows.length > 0
@@ -170,7 +185,7 @@ export async function claimReachRecount(
 
 /**
  * Counts campaign `campaignId`'s report counts and reach exactly and keeps them as of `claimedAt`
- * (when the count began), releasing the claim — unless the claim was taken over meanwhile (this
+ * (when the count began) with the time the count took, releasing the claim — unless the claim was taken over meanwhile (this
  * count outlived its lease: the newer one writes; found before each slice, the count stops
  * there), or `stopping` is aborted (the server stops: the count stops before its next slice and
  * releases the claim, writing no figures). True when written.
@@ -197,6 +212,7 @@ export async function recountReach(
       .executeTakeFirst()
     return row !== undefined
   }
+  const started = performance.now()
   let figures: CampaignCounts
   try {
     figures = await campaignCounts(db, campaignId, o.sliceRows ?? COUNT_SLICE_ROWS, claimed)
@@ -219,6 +235,7 @@ export async function recountReach(
       counts: JSON.stringify(counts),
       computed_at: claimedAt,
       refreshing_since: null,
+      count_ms: Math.round(performance.now() - started),
     })
     .where('campaign_id', '=', campaignId)
     .where('refreshing_since', '=', claimedAt)

@@ -968,6 +968,8 @@ export interface CampaignReachTable {
   counts: string | null
   computed_at: Timestamp | null
   refreshing_since: Timestamp | null
+  /** How long the count of `computed_at` took, ms (migration 0090; null before it). */
+  count_ms: number | null
 }
 
 /** How far a periodic campaign task got (`conversions`: members active since then are checked). */

@@ -110,6 +110,8 @@ export async function campaignReportView(
     countsAsOf: reach.counts ? reach.asOf : null,
     reach: reach.reach,
     reachAsOf: reach.asOf,
+    /** The figures' age when they are recounted (a minute, or 20 × their count's time). */
+    reachRecountAgeMs: reach.recountAgeMs,
     reachRefreshing: reach.refreshing,
   }
 }

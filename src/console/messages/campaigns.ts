@@ -142,7 +142,7 @@ export const zhCN = {
   'report.reach.note':
     '共 {runs} 次推送，同一成员收到多次只计一人；下方漏斗按推送次数计，一人每次推送各计一次。',
   'report.reach.pruned': '另有 {n} 次推送的名单已按保留期归档，其成员不计入本表。',
-  'report.reach.asOf': '截至 {time} 的统计（名单较大，最多每分钟重新统计一次）。',
+  'report.reach.asOf': '截至 {time} 的统计（名单较大，最多每 {minutes} 分钟重新统计一次）。',
   'report.reach.refreshing': '正在重新统计，稍后刷新可见。',
   'report.reach.computing': '名单较大，触达人数正在统计中，请稍后刷新本页。',
   'report.counts.computing': '名单较大，推送漏斗正在统计中，请稍后刷新本页。',
@@ -338,7 +338,7 @@ export const en: Record<keyof typeof zhCN, string> = {
     'Over {runs} runs; a member in several runs counts once. The funnel below counts pushes: a member once per run.',
   'report.reach.pruned':
     'The lists of {n} more runs were archived by retention; their members are not counted here.',
-  'report.reach.asOf': 'As of {time} (a large list: recounted at most once a minute).',
+  'report.reach.asOf': 'As of {time} (a large list: recounted at most every {minutes} min).',
   'report.reach.refreshing': 'Being recounted; reload to see it.',
   'report.reach.computing': 'A large list: reach is being counted. Reload this page shortly.',
   'report.counts.computing': 'A large list: the funnel is being counted. Reload this page shortly.',

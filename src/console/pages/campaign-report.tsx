@@ -115,6 +115,8 @@ export const campaignReportPage: ConsolePage = {
         ...deps.reportCounts,
       })
       const reach = report.reach
+      // how often a large campaign's figures are recounted, in whole minutes
+      const recountMinutes = Math.ceil((report.reachRecountAgeMs ?? 60_000) / 60_000)
       const { verdict, warnings } = abVerdict(report, t)
       const redemption = redemptionVerdict(report, t)
       const rate = (x: number | null) => (x === null ? '—' : fmt.percent(x))
@@ -172,7 +174,10 @@ export const campaignReportPage: ConsolePage = {
             )}
             {reach && report.reachAsOf && (
               <p class="muted" data-reach-as-of>
-                {t('report.reach.asOf', { time: asOfLabel(report.reachAsOf, now, fmt) })}
+                {t('report.reach.asOf', {
+                  time: asOfLabel(report.reachAsOf, now, fmt),
+                  minutes: fmt.count(recountMinutes),
+                })}
                 {report.reachRefreshing && ` ${t('report.reach.refreshing')}`}
               </p>
             )}
@@ -203,7 +208,10 @@ export const campaignReportPage: ConsolePage = {
             <h2 id="funnel">{t('report.chart')}</h2>
             {report.countsAsOf && (
               <p class="muted" data-counts-as-of>
-                {t('report.reach.asOf', { time: asOfLabel(report.countsAsOf, now, fmt) })}
+                {t('report.reach.asOf', {
+                  time: asOfLabel(report.countsAsOf, now, fmt),
+                  minutes: fmt.count(recountMinutes),
+                })}
                 {report.reachRefreshing && ` ${t('report.reach.refreshing')}`}
               </p>
             )}
