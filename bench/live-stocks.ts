@@ -13,10 +13,14 @@
  *   until the 04:00 build, for today);
  * - chained from the day before yesterday (built, yesterday not: the night before the build);
  * - chained from yesterday (built: the day).
- * Each as a ratio to the baseline, with a check that the three read the same figures.
+ * Each as a ratio to the baseline, with a check that the three read the same figures. Then a new
+ * install's overview (no day built): the live reads of three days (a week ago, yesterday, today)
+ * each passing over the members (baseline, the form before session 35), against a reader
+ * (`liveToday`, a new one each round) whose stocks of the three days share one pass.
  */
 import { sql } from 'kysely'
 import { computeDay } from '../src/analytics/rollup.js'
+import { liveToday } from '../src/analytics/series.js'
 import { addDays } from '../src/community/community-time.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
@@ -104,7 +108,45 @@ try {
   ] as const)
     console.log(`| ${name} | ${r.ms.toFixed(1)} | ${(r.ms / baseline.ms).toFixed(3)} |`)
   console.log(`\nsame figures: ${same} (${baseline.figures.join(' / ')})`)
-  if (!same) process.exitCode = 1
+  // A new install's overview: three days read live, no day built.
+  await builtOnly(null)
+  const days = [addDays(today, -7), addDays(today, -1), today]
+  const stocksOf = (all: { metric: string; dim: string; value: number }[]) =>
+    STOCKS.map((m) => all.find((f) => f.metric === m && f.dim === '')!.value).join()
+  /** The three days read at once by `round()`'s reader (a new one each round: nothing kept). */
+  const overview = async (
+    round: () => (day: string) => Promise<Parameters<typeof stocksOf>[0]>,
+  ) => {
+    const times: number[] = []
+    let figures: string[] = []
+    for (let i = 0; i < rounds; i++) {
+      const read = round()
+      const started = performance.now()
+      figures = (await Promise.all(days.map(read))).map(stocksOf)
+      times.push(performance.now() - started)
+    }
+    return { ms: median(times), figures }
+  }
+  const apart = await overview(
+    () => (day) => computeDay(db, { appid, day, timeZone: tz, live: true }, { families }),
+  )
+  const shared = await overview(() => {
+    const reader = liveToday(db)
+    return (day) => reader(appid, day, tz, families)
+  })
+  console.log(
+    `\n| a new install: 3 days' followers and points read live | ms (median of ${rounds}) | × baseline |`,
+  )
+  console.log('|---|---:|---:|')
+  console.log(
+    `| baseline: each day's families pass over the members (3 passes a day) | ${apart.ms.toFixed(1)} | 1.000 |`,
+  )
+  console.log(
+    `| one reader: the stocks' state now read once | ${shared.ms.toFixed(1)} | ${(shared.ms / apart.ms).toFixed(3)} |`,
+  )
+  const sameOverview = shared.figures.join('|') === apart.figures.join('|')
+  console.log(`\nsame figures: ${sameOverview}`)
+  if (!same || !sameOverview) process.exitCode = 1
 } finally {
   await drop()
 }

@@ -8,12 +8,13 @@ import fc from 'fast-check'
 import type { Insertable, Kysely } from 'kysely'
 import { beforeAll, expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
-import { analyzedPlan, rowsFrom } from '../../test/plan-rows.js'
+import { analyzedPlan, rowsFrom, watchedStatements } from '../../test/plan-rows.js'
 import { addDays } from '../community/community-time.js'
 import type { Database, FollowEventsTable, PointsLedgerTable } from '../db/schema.js'
 import { STOCK_CHAIN_DAYS } from './families/day-scope.js'
 import { FAMILIES } from './families/index.js'
 import { buildDay, computeDay } from './rollup.js'
+import { liveToday } from './series.js'
 
 const TZ = 'Asia/Shanghai'
 const D0 = '2026-10-01'
@@ -152,6 +153,23 @@ forEachDatabase('stocks read live', (get, dbName) => {
     await builtOnly([addDays(TODAY, -STOCK_CHAIN_DAYS - 1)])
     expect(await stocks(TODAY, true)).toEqual(await stocks(TODAY, false))
     expect(await membersRead(TODAY)).toBeGreaterThanOrEqual(40)
+  })
+
+  it('reads the stocks of several days live in one pass over the members on a new install', async () => {
+    await builtOnly([])
+    const watched = watchedStatements(db)
+    const live = liveToday(watched.db)
+    const days = [addDays(TODAY, -7), addDays(TODAY, -1), TODAY]
+    for (const day of days) {
+      const figures = await live(A, day, TZ, ['followers', 'points'])
+      const read = STOCKS.map((m) => figures.find((f) => f.metric === m && f.dim === '')?.value)
+      expect(read, day).toEqual(await stocks(day, false))
+    }
+    // the reader's statements read the 40 members once (each day's families passed over them
+    // three times a day: 360 rows)
+    let rows = 0
+    for (const q of watched.seen) rows += rowsFrom(await analyzedPlan(db, q), 'members')
+    expect(rows).toBe(40)
   })
 
   it('reads the exact stocks of any day live, whichever days are built', async () => {

@@ -17,8 +17,13 @@ import { memberScope } from '../admin/reads/account-members.js'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import type { ShopSettings } from '../shop/catalog.js'
-import type { MetricSpec } from './families/day-scope.js'
-import { CATALOGUE } from './families/index.js'
+import {
+  type DayScope,
+  type MetricSpec,
+  STOCK_CHAIN_DAYS,
+  stocksNowStatement,
+} from './families/day-scope.js'
+import { CATALOGUE, FAMILIES, STOCKS } from './families/index.js'
 import { computeDay, type DailyFigure, familyOf, SNAPSHOT_METRICS } from './rollup.js'
 
 export type { Aggregation, RatioParts } from './families/day-scope.js'
@@ -104,7 +109,12 @@ export const LIVE_MAX_KEEP_MS = 30_000
  * a few seconds per account and day — `ttlMs`, or {@link LIVE_COST_FACTOR} times as long as the
  * read took (waiting for a connection included) if longer, {@link LIVE_MAX_KEEP_MS} at most; 0:
  * never —, so a dashboard's several series cost one read of each family; a read under way is
- * shared for as long (up to {@link LIVE_MAX_KEEP_MS}).
+ * shared for as long (up to {@link LIVE_MAX_KEEP_MS}). A family's stocks on a day with no built
+ * day to chain from (a new install: families/day-scope.ts `stock`) are its account's state now,
+ * read in one pass for every stock and cached as a family's figures are, minus what changed after
+ * the day: the overview's three days read live make one pass over the members, not nine (read
+ * in statements of their own, a follow or a points entry between the two reads is in one of them
+ * only, in that figure, until it is read again).
  * `shop`: the account's mini program's members count in its points figures (as the build's).
  * `now` (ms) is for tests.
  */
@@ -114,18 +124,13 @@ export function liveToday(
   shop?: { settings: Pick<ShopSettings, 'appid' | 'mpAppid'> },
   now: () => number = Date.now,
 ): LiveReader {
-  const cache = new Map<string, { at: number; ttl: number; value: Promise<DailyFigure[]> }>()
-  const one = (appid: string, day: string, timeZone: string, family: string) => {
-    const key = `${appid}\n${day}\n${family}`
+  const cache = new Map<string, { at: number; ttl: number; value: Promise<unknown> }>()
+  /** `read()`'s value, cached under `key` in proportion to its cost (see above). */
+  const cached = <T>(key: string, read: () => Promise<T>): Promise<T> => {
     const hit = cache.get(key)
-    if (hit && now() - hit.at < hit.ttl) return hit.value
-    const { mpAppids } = memberScope(appid, shop)
+    if (hit && now() - hit.at < hit.ttl) return hit.value as Promise<T>
     const at = now()
-    const value = computeDay(
-      db,
-      { appid, day, timeZone, live: true, mpAppids },
-      { families: [family] },
-    )
+    const value = read()
     // Shared while it runs, for LIVE_MAX_KEEP_MS at most (a read that hangs is not shared for
     // ever; ttl 0: not at all), then kept in proportion to its cost.
     const entry = { at, ttl: ttlMs > 0 ? LIVE_MAX_KEEP_MS : 0, value }
@@ -141,8 +146,35 @@ export function liveToday(
     )
     return value
   }
+  /** Every stock's state now, in one pass over the account's members (and its mini program's). */
+  const stocksNow = (appid: string, scope: DayScope) =>
+    cached(`${appid}\nstocks`, async () => {
+      const { rows } = await stocksNowStatement(scope, Object.values(STOCKS)).execute(db)
+      return Object.fromEntries(Object.keys(STOCKS).map((m, i) => [m, Number(rows[0]![`v${i}`])]))
+    })
+  const one = (appid: string, day: string, timeZone: string, family: string) =>
+    cached(`${appid}\n${day}\n${family}`, async () => {
+      const { mpAppids } = memberScope(appid, shop)
+      const scope: DayScope = { appid, day, timeZone, live: true, mpAppids }
+      if (FAMILIES[family]?.stocks && !(await builtToChainFrom(db, appid, day)))
+        scope.stocksNow = await stocksNow(appid, scope)
+      return computeDay(db, scope, { families: [family] })
+    })
   return async (appid, day, timeZone, families) =>
     (await Promise.all([...new Set(families)].map((f) => one(appid, day, timeZone, f)))).flat()
+}
+
+/** Whether a stock of `day` read live chains from a built day (families/day-scope.ts `stock`). */
+async function builtToChainFrom(db: Kysely<Database>, appid: string, day: string) {
+  const row = await db
+    .selectFrom('analytics_days')
+    .select('day')
+    .where('appid', '=', appid)
+    .where('day', '<', day)
+    .where('day', '>=', addDays(day, -STOCK_CHAIN_DAYS))
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
 }
 
 /** Where the figures of a range's days come from. */

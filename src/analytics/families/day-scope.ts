@@ -26,6 +26,12 @@ export interface DayScope {
    */
   live?: boolean
   /**
+   * The stocks' state now by metric, read once for several days read live (series.ts
+   * `liveToday`, {@link stocksNowStatement}): a stock's exact form subtracts what changed after
+   * the day from it instead of passing over every member itself.
+   */
+  stocksNow?: Readonly<Record<string, number>>
+  /**
    * The account's mini programs (its shop's, account-members.ts `memberScope`): their members'
    * points are the account's, as their orders are (`orders.appid` is the account's already).
    */
@@ -75,6 +81,8 @@ export interface Family {
   query: (s: DayScope & { dau: number }) => RawBuilder<DailyFigure>
   /** State-now metrics: written when yesterday or today is built, kept when an older day is. */
   snapshot?: boolean
+  /** Its stocks (metrics of `metrics` read at the day's end), for {@link stock}. */
+  stocks?: Record<string, Stock>
 }
 
 /** The half-open instant range [start, end) of a community day. */
@@ -91,25 +99,60 @@ export const dayWindow = (s: DayScope) => ({
 export const STOCK_CHAIN_DAYS = 8
 
 /**
- * A stock at the end of the day: exact (`full`: today's state minus what changed after the day),
- * or, read live, the last built day's rolled-up figure (within {@link STOCK_CHAIN_DAYS} before the
- * day) plus what changed after it up to the day — a few index probes instead of a pass over every
- * member. `changeAfter(day)` is the change over the days after `day` up to `s.day`. Without such a
- * built day (a new install) the exact form.
+ * A stock: a figure at the end of a day (followers in total, points outstanding), known now from
+ * the members and for any day from the changes after it.
  */
-export const stock = (
-  s: DayScope,
-  metric: string,
-  changeAfter: (day: RawBuilder<unknown>) => RawBuilder<unknown>,
-  full: RawBuilder<unknown>,
-) =>
-  s.live
-    ? sql`coalesce((select b.value + ${changeAfter(sql`b.day`)} from analytics_daily b
+export interface Stock {
+  /**
+   * Its state now: an aggregate over the rows of `members` whose appid is in
+   * {@link pointsAppids} (every stock in one pass: {@link stocksNowStatement}).
+   */
+  now: (s: DayScope) => RawBuilder<unknown>
+  /** What changed over the days after `from`, up to `through` (without: up to today). */
+  change: (
+    s: DayScope,
+    from: RawBuilder<unknown>,
+    through?: RawBuilder<unknown>,
+  ) => RawBuilder<unknown>
+}
+
+/**
+ * `metric` at the end of the day: exact — its state now (`s.stocksNow`'s, else a pass over the
+ * members) minus what changed after the day —, or, read live, the last built day's rolled-up
+ * figure (within {@link STOCK_CHAIN_DAYS} before the day) plus what changed after it up to the
+ * day before, plus `dayChange` (the day's change, from the rows the family reads anyway): a few
+ * index probes instead of a pass over every member; the exact form without such a built day (a
+ * new install).
+ */
+export const stock = (s: DayScope, metric: string, def: Stock, dayChange: RawBuilder<unknown>) => {
+  const day = sql`${s.day}::date`
+  const now =
+    s.stocksNow?.[metric] !== undefined
+      ? sql`${s.stocksNow[metric]}::float8`
+      : sql`(select ${def.now(s)} from members where appid in ${pointsAppids(s)})`
+  const exact = sql`(${now} - ${def.change(s, day)})::float8`
+  return s.live
+    ? sql`coalesce((select b.value + ${def.change(s, sql`b.day`, sql`${day} - 1`)} + ${dayChange}
+        from analytics_daily b
         where b.appid = ${s.appid} and b.metric = ${metric} and b.dim = ''
           and b.day = (select max(day) from analytics_days where appid = ${s.appid}
-            and day < ${s.day}::date and day >= ${s.day}::date - ${STOCK_CHAIN_DAYS}::int)),
-        ${full})::float8`
-    : sql`(${full})::float8`
+            and day < ${day} and day >= ${day} - ${STOCK_CHAIN_DAYS}::int)),
+        ${exact})::float8`
+    : exact
+}
+
+/** The day's range of a stock's change: after `from`, up to `through` when given. */
+export const changeRange = (from: RawBuilder<unknown>, through?: RawBuilder<unknown>) =>
+  through ? sql`day > ${from} and day <= ${through}` : sql`day > ${from}`
+
+/**
+ * The state now of `stocks` (metric → definition) in one pass over the account's members: one
+ * row, a column `v<i>` per stock, in order.
+ */
+export const stocksNowStatement = (s: DayScope, stocks: readonly Stock[]) =>
+  sql<Record<string, number>>`select ${sql.join(
+    stocks.map((d, i) => sql`(${d.now(s)})::float8 as ${sql.id(`v${i}`)}`),
+  )} from members where appid in ${pointsAppids(s)}`
 
 /** Shorthands for the catalogue. */
 export const count = (about: string, agg: Aggregation = 'sum'): MetricSpec => ({

@@ -1,6 +1,24 @@
 /** Followers: the day's follows and unfollows by source, the net change and the total. */
 import { sql } from 'kysely'
-import { count, type DailyFigure, type Family, stock } from './day-scope.js'
+import {
+  changeRange,
+  count,
+  type DailyFigure,
+  type Family,
+  type Stock,
+  stock,
+} from './day-scope.js'
+
+/** Subscribed followers: counted now, or follows − unfollows over days. */
+const total: Stock = {
+  now: (s) => sql`count(*) filter (where appid = ${s.appid} and subscribed)`,
+  change: (
+    s,
+    from,
+    through,
+  ) => sql`(select coalesce(sum(case kind when 'follow' then 1 else -1 end), 0)
+    from follow_events where appid = ${s.appid} and ${changeRange(from, through)})`,
+}
 
 export const followers: Family = {
   metrics: {
@@ -12,9 +30,6 @@ export const followers: Family = {
   query: (s) => sql<DailyFigure>`
     with f as (
       select kind, source from follow_events where appid = ${s.appid} and day = ${s.day}::date
-    ), after as (
-      select coalesce(sum(case kind when 'follow' then 1 else -1 end), 0) as net
-      from follow_events where appid = ${s.appid} and day > ${s.day}::date
     )
     select 'followers.' || case kind when 'follow' then 'new' else 'unfollowed' end as metric,
       coalesce(source, '') as dim, count(*)::float8 as value
@@ -26,8 +41,8 @@ export const followers: Family = {
     select 'followers.total', '', ${stock(
       s,
       'followers.total',
-      (since) => sql`(select coalesce(sum(case kind when 'follow' then 1 else -1 end), 0)
-        from follow_events where appid = ${s.appid} and day > ${since} and day <= ${s.day}::date)`,
-      sql`(select count(*) from members where appid = ${s.appid} and subscribed) - (select net from after)`,
+      total,
+      sql`(select count(*) filter (where kind = 'follow') - count(*) filter (where kind = 'unfollow') from f)`,
     )}`,
+  stocks: { 'followers.total': total },
 }

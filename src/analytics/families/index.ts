@@ -8,7 +8,7 @@ import { activity, reach } from './activity.js'
 import { campaigns } from './campaigns.js'
 import { checkins } from './checkins.js'
 import { commerce } from './commerce.js'
-import type { Family, MetricSpec } from './day-scope.js'
+import type { Family, MetricSpec, Stock } from './day-scope.js'
 import { followers } from './followers.js'
 import { invites } from './invites.js'
 import { pointsFamily } from './points.js'
@@ -37,3 +37,9 @@ for (const [family, f] of Object.entries(FAMILIES))
     if (metric in CATALOGUE) throw new Error(`metric ${metric} is written by two families`)
     CATALOGUE[metric] = { ...spec, family }
   }
+
+/** Every family's stocks by metric (day-scope.ts `stock`). */
+export const STOCKS: Record<string, Stock> = Object.assign(
+  {},
+  ...Object.values(FAMILIES).map((f) => f.stocks ?? {}),
+)

@@ -13,13 +13,35 @@
  * member spent nothing.
  */
 import { sql } from 'kysely'
-import { type DailyFigure, type Family, type MetricSpec, pointsAppids, stock } from './day-scope.js'
+import {
+  changeRange,
+  type DailyFigure,
+  type Family,
+  type MetricSpec,
+  pointsAppids,
+  type Stock,
+  stock,
+} from './day-scope.js'
 
 const points = (about: string, agg: MetricSpec['agg'] = 'sum'): MetricSpec => ({
   unit: 'points',
   agg,
   about,
 })
+
+/** A balance of the members' (`points_balance`, `points_frozen`): Σ now, or Σ its ledger entries. */
+const balance = (
+  column: 'points_balance' | 'points_frozen',
+  state: 'available' | 'frozen',
+): Stock => ({
+  now: () => sql`coalesce(sum(${sql.ref(column)}), 0)`,
+  change: (s, from, through) => sql`(select coalesce(sum(delta), 0) from points_ledger
+    where appid in ${pointsAppids(s)} and state = ${state} and ${changeRange(from, through)})`,
+})
+const STOCKS = {
+  'points.outstanding': balance('points_balance', 'available'),
+  'points.frozen': balance('points_frozen', 'frozen'),
+}
 
 export const pointsFamily: Family = {
   metrics: {
@@ -59,10 +81,6 @@ export const pointsFamily: Family = {
       select rule, delta, award from l where state = 'available'
     ), aw as (
       select substr(rule, 10) as activity, delta from a where award and delta > 0
-    ), after as (
-      select coalesce(sum(delta) filter (where state = 'available'), 0) as available,
-        coalesce(sum(delta) filter (where state = 'frozen'), 0) as frozen
-      from points_ledger where appid in ${appids} and day > ${s.day}::date
     )
     select 'points.issued' as metric, coalesce(rule, '') as dim, sum(delta)::float8 as value
     from a where delta > 0 group by grouping sets ((), (rule))
@@ -81,19 +99,15 @@ export const pointsFamily: Family = {
     select 'points.outstanding', '', ${stock(
       s,
       'points.outstanding',
-      (since) => sql`(select coalesce(sum(delta), 0) from points_ledger where appid in ${appids}
-        and state = 'available' and day > ${since} and day <= ${s.day}::date)`,
-      sql`(select coalesce(sum(points_balance), 0) from members where appid in ${appids})
-        - (select available from after)`,
+      STOCKS['points.outstanding'],
+      sql`(select coalesce(sum(delta), 0) from a)`,
     )}
     union all
     select 'points.frozen', '', ${stock(
       s,
       'points.frozen',
-      (since) => sql`(select coalesce(sum(delta), 0) from points_ledger where appid in ${appids}
-        and state = 'frozen' and day > ${since} and day <= ${s.day}::date)`,
-      sql`(select coalesce(sum(points_frozen), 0) from members where appid in ${appids})
-        - (select frozen from after)`,
+      STOCKS['points.frozen'],
+      sql`(select coalesce(sum(delta), 0) from l where state = 'frozen')`,
     )}
     union all
     select 'activities.awarded', coalesce(activity, ''), count(*)::float8
@@ -104,4 +118,5 @@ export const pointsFamily: Family = {
     from aw group by grouping sets ((), (activity))
     having count(*) > 0 or grouping(activity) = 1`
   },
+  stocks: STOCKS,
 }
