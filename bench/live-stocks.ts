@@ -11,7 +11,8 @@
  * - **baseline**: no built day within `STOCK_CHAIN_DAYS` — the exact form, a pass over every
  *   member; before session 35 every live read whose day before was not built took it (every night
  *   until the 04:00 build, for today);
- * - chained from the day before yesterday (built, yesterday not: the night before the build);
+ * - chained from the day before yesterday (built, yesterday not: the night before the build; the
+ *   furthest back a chain goes, `STOCK_CHAIN_DAYS`);
  * - chained from yesterday (built: the day).
  * Each as a ratio to the baseline, with a check that the three read the same figures. Then a new
  * install's overview (no day built): the live reads of three days (a week ago, yesterday, today)
@@ -19,6 +20,7 @@
  * (`liveToday`, a new one each round) whose stocks of the three days share one pass.
  */
 import { sql } from 'kysely'
+import { STOCKS as ALL_STOCKS } from '../src/analytics/families/index.js'
 import { computeDay } from '../src/analytics/rollup.js'
 import { liveToday } from '../src/analytics/series.js'
 import { addDays } from '../src/community/community-time.js'
@@ -36,7 +38,7 @@ const { db, drop } = process.env.BENCH_POSTGRES
   : await pgliteDatabase().then((lite) => ({ db: lite, drop: () => lite.destroy() }))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const families = ['followers', 'points']
-const STOCKS = ['followers.total', 'points.outstanding', 'points.frozen']
+const STOCKS = Object.keys(ALL_STOCKS)
 
 /** Today's stocks read live, and the median time of `rounds` reads. */
 async function liveRead() {

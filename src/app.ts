@@ -34,6 +34,7 @@ import { InputError } from './routes/validate.js'
 import { wechatRoutes } from './routes/wechat.js'
 import { aibotRoutes } from './routes/wecom-aibot.js'
 import { contactRoutes } from './routes/wecom-contact.js'
+import type { Stopping } from './stopping.js'
 import { accountClient } from './wechat/api/account-client.js'
 import type { ApiClient } from './wechat/api/client.js'
 import { isArgumentError, WechatApiError, WechatNetworkError } from './wechat/api/errors.js'
@@ -51,8 +52,8 @@ export interface AppDeps {
    * report recount): on PGlite the instance that gives way to requests (src/node.ts); `db` if none.
    */
   background?: Kysely<Database>
-  /** Aborted when the server stops: that work stops (src/node.ts). */
-  stopping?: AbortSignal
+  /** The server's stop, for that work: it stops, and the shutdown waits for it (src/node.ts). */
+  stopping?: Stopping
   router: Router
   clock?: Clock
   logger?: Logger

@@ -7,6 +7,7 @@ import { addDays, weekStart } from '../src/community/community-time.js'
 import { addOperator, type Role } from '../src/console/operators.js'
 import type { Database, Segment } from '../src/db/schema.js'
 import { silentLogger } from '../src/logger.js'
+import type { Stopping } from '../src/stopping.js'
 import { placeInSegment } from './segment-fixtures.js'
 import { testConfig } from './server.js'
 
@@ -321,7 +322,7 @@ export function consoleTestApp(
   db: Kysely<Database>,
   clock: { now(): Date },
   background?: Kysely<Database>,
-  stopping?: AbortSignal,
+  stopping?: Stopping,
 ): Hono {
   return createApp({
     config: testConfig(),

@@ -85,12 +85,6 @@ forEachDatabase('series from the rollups', (get) => {
       .values({ appid, openid: 'o_cost', first_seen_at: BEFORE_THE_JOB, points_balance: 10 })
       .returning('id')
       .executeTakeFirstOrThrow()
-    // The day before built (no figures): the points family reads its stocks itself, not through
-    // the reader's state-now read (a new install's, with a cache of its own).
-    await db()
-      .insertInto('analytics_days')
-      .values({ appid, day: '2026-11-09', built_at: BEFORE_THE_JOB })
-      .execute()
     // A clock that moves 1 s each time it is read: the first read takes 1 s.
     let t = 0
     const now = () => {

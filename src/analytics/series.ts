@@ -12,15 +12,15 @@
  * the sum of its denominator (the parts its catalogue entry names), null when that is 0: an AOV
  * over a week is the week's GMV ÷ its orders, not the mean of the days' AOVs.
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { memberScope } from '../admin/reads/account-members.js'
 import { addDays, localDay, weekStart } from '../community/community-time.js'
 import type { Database } from '../db/schema.js'
 import type { ShopSettings } from '../shop/catalog.js'
 import {
+  chainDay,
   type DayScope,
   type MetricSpec,
-  STOCK_CHAIN_DAYS,
   stocksNowStatement,
 } from './families/day-scope.js'
 import { CATALOGUE, FAMILIES, STOCKS } from './families/index.js'
@@ -110,11 +110,12 @@ export const LIVE_MAX_KEEP_MS = 30_000
  * read took (waiting for a connection included) if longer, {@link LIVE_MAX_KEEP_MS} at most; 0:
  * never —, so a dashboard's several series cost one read of each family; a read under way is
  * shared for as long (up to {@link LIVE_MAX_KEEP_MS}). A family's stocks on a day with no built
- * day to chain from (a new install: families/day-scope.ts `stock`) are its account's state now,
- * read in one pass for every stock and cached as a family's figures are, minus what changed after
- * the day: the overview's three days read live make one pass over the members, not nine (read
- * in statements of their own, a follow or a points entry between the two reads is in one of them
- * only, in that figure, until it is read again).
+ * day to chain from (a new install: families/day-scope.ts `stock`) are its account's state now
+ * minus what changed after the day; the state now of every stock is read in one pass, shared by
+ * the family reads begun within `ttlMs / 2` of it — the overview's three days, read at once, make
+ * one pass over the members, not nine — and by no later one: a figure read again has a state now
+ * of its own, never an older one with newer changes. (Read in statements of their own, a follow
+ * or a points entry between the two is in one of them only, in that figure.)
  * `shop`: the account's mini program's members count in its points figures (as the build's).
  * `now` (ms) is for tests.
  */
@@ -124,13 +125,38 @@ export function liveToday(
   shop?: { settings: Pick<ShopSettings, 'appid' | 'mpAppid'> },
   now: () => number = Date.now,
 ): LiveReader {
-  const cache = new Map<string, { at: number; ttl: number; value: Promise<unknown> }>()
-  /** `read()`'s value, cached under `key` in proportion to its cost (see above). */
-  const cached = <T>(key: string, read: () => Promise<T>): Promise<T> => {
+  const cache = new Map<string, { at: number; ttl: number; value: Promise<DailyFigure[]> }>()
+  const states = new Map<string, { at: number; value: Promise<Record<string, number>> }>()
+  /** Every stock's state now, in one pass over the account's members (and its mini program's). */
+  const stocksNow = (scope: DayScope, at: number) => {
+    const hit = states.get(scope.appid)
+    if (hit && at - hit.at < ttlMs / 2) return hit.value
+    const value = stocksNowStatement(scope, Object.values(STOCKS))
+      .execute(db)
+      .then(({ rows }) =>
+        Object.fromEntries(Object.keys(STOCKS).map((m, i) => [m, Number(rows[0]![`v${i}`])])),
+      )
+    const entry = { at, value }
+    states.set(scope.appid, entry)
+    value.catch(() => {
+      if (states.get(scope.appid) === entry) states.delete(scope.appid)
+    })
+    return value
+  }
+  const read = async (appid: string, day: string, timeZone: string, family: string, at: number) => {
+    const { mpAppids } = memberScope(appid, shop)
+    const scope: DayScope = { appid, day, timeZone, live: true, mpAppids }
+    const stocks = FAMILIES[family]?.stocks
+    if (stocks && !(await chainsFromBuiltDay(db, appid, day, Object.keys(stocks))))
+      scope.stocksNow = await stocksNow(scope, at)
+    return computeDay(db, scope, { families: [family] })
+  }
+  const one = (appid: string, day: string, timeZone: string, family: string) => {
+    const key = `${appid}\n${day}\n${family}`
     const hit = cache.get(key)
-    if (hit && now() - hit.at < hit.ttl) return hit.value as Promise<T>
+    if (hit && now() - hit.at < hit.ttl) return hit.value
     const at = now()
-    const value = read()
+    const value = read(appid, day, timeZone, family, at)
     // Shared while it runs, for LIVE_MAX_KEEP_MS at most (a read that hangs is not shared for
     // ever; ttl 0: not at all), then kept in proportion to its cost.
     const entry = { at, ttl: ttlMs > 0 ? LIVE_MAX_KEEP_MS : 0, value }
@@ -146,35 +172,24 @@ export function liveToday(
     )
     return value
   }
-  /** Every stock's state now, in one pass over the account's members (and its mini program's). */
-  const stocksNow = (appid: string, scope: DayScope) =>
-    cached(`${appid}\nstocks`, async () => {
-      const { rows } = await stocksNowStatement(scope, Object.values(STOCKS)).execute(db)
-      return Object.fromEntries(Object.keys(STOCKS).map((m, i) => [m, Number(rows[0]![`v${i}`])]))
-    })
-  const one = (appid: string, day: string, timeZone: string, family: string) =>
-    cached(`${appid}\n${day}\n${family}`, async () => {
-      const { mpAppids } = memberScope(appid, shop)
-      const scope: DayScope = { appid, day, timeZone, live: true, mpAppids }
-      if (FAMILIES[family]?.stocks && !(await builtToChainFrom(db, appid, day)))
-        scope.stocksNow = await stocksNow(appid, scope)
-      return computeDay(db, scope, { families: [family] })
-    })
   return async (appid, day, timeZone, families) =>
     (await Promise.all([...new Set(families)].map((f) => one(appid, day, timeZone, f)))).flat()
 }
 
-/** Whether a stock of `day` read live chains from a built day (families/day-scope.ts `stock`). */
-async function builtToChainFrom(db: Kysely<Database>, appid: string, day: string) {
-  const row = await db
-    .selectFrom('analytics_days')
-    .select('day')
-    .where('appid', '=', appid)
-    .where('day', '<', day)
-    .where('day', '>=', addDays(day, -STOCK_CHAIN_DAYS))
-    .limit(1)
-    .executeTakeFirst()
-  return row !== undefined
+/**
+ * Whether every one of `metrics` (stocks) of `day` read live chains from a built day: their rows
+ * on the day the chain reads (families/day-scope.ts `chainDay`); else the state now is read.
+ */
+async function chainsFromBuiltDay(
+  db: Kysely<Database>,
+  appid: string,
+  day: string,
+  metrics: readonly string[],
+) {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from analytics_daily b
+    where b.appid = ${appid} and b.dim = '' and b.metric in (${sql.join([...metrics])})
+      and b.day = ${chainDay(appid, sql`${day}::date`)}`.execute(db)
+  return Number(rows[0]!.n) === metrics.length
 }
 
 /** Where the figures of a range's days come from. */

@@ -23,6 +23,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
+import type { Stopping } from '../stopping.js'
 import {
   type CampaignCounts,
   type CampaignReach,
@@ -87,10 +88,12 @@ export interface ReachShownOptions {
    */
   recountDb?: Kysely<Database>
   /**
-   * Aborted when the server stops: a background recount stops before its next slice and gives
-   * its claim up (another instance may recount at once, not after the lease).
+   * The server's stop: once it has begun no recount is claimed; one under way is kept for the
+   * shutdown to wait for, and stops before its next slice, giving its claim up (another instance
+   * may recount at once, not after the lease). On PostgreSQL a count is one statement: it ends
+   * and writes its figures.
    */
-  stopping?: AbortSignal
+  stopping?: Stopping
   logger?: Logger
   liveMax?: number
   maxAgeMs?: number
@@ -102,8 +105,9 @@ export interface ReachShownOptions {
 /**
  * Campaign `campaignId`'s reach for a report, never waiting for a large campaign's count: counted
  * now when it has at most `liveMax` kept recipients; else as last counted (`asOf`), a recount
- * started in the background (handed to `waitUntil`) when those figures are older than `maxAgeMs`
- * or missing and no other recount holds the campaign.
+ * started in the background (handed to `waitUntil`, and to `stopping`) when those figures are
+ * older than {@link recountAge} or missing, no other recount holds the campaign and the server is
+ * not stopping.
  * @example const { reach, asOf } = await campaignReachShown(db, 7, { now: clock.now() })
  */
 export async function campaignReachShown(
@@ -141,11 +145,11 @@ export async function campaignReachShown(
   const stale = !shown.asOf || o.now.getTime() - shown.asOf.getTime() >= shown.recountAgeMs!
   const held =
     !!cached?.refreshing_since && o.now.getTime() - cached.refreshing_since.getTime() < leaseMs
-  if (!stale || held) return { ...shown, refreshing: held }
+  if (!stale || held || o.stopping?.signal.aborted) return { ...shown, refreshing: held }
   if (await claimReachRecount(db, campaignId, { now: o.now, maxAgeMs, leaseMs })) {
     const work = recountReach(o.recountDb ?? db, campaignId, o.now, {
       sliceRows: o.sliceRows,
-      stopping: o.stopping,
+      stopping: o.stopping?.signal,
     }).catch((error: unknown) =>
       // The claim stays until its lease runs out: a failing count is not retried on every view.
       o.logger?.error('campaign reach recount failed', {
@@ -154,6 +158,7 @@ export async function campaignReachShown(
       }),
     )
     o.waitUntil?.(work)
+    o.stopping?.keep(work)
   }
   return { ...shown, refreshing: true }
 }

@@ -12,6 +12,7 @@ import {
 /** Subscribed followers: counted now, or follows − unfollows over days. */
 const total: Stock = {
   now: (s) => sql`count(*) filter (where appid = ${s.appid} and subscribed)`,
+  accountOnly: true,
   change: (
     s,
     from,

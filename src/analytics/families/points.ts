@@ -38,7 +38,7 @@ const balance = (
   change: (s, from, through) => sql`(select coalesce(sum(delta), 0) from points_ledger
     where appid in ${pointsAppids(s)} and state = ${state} and ${changeRange(from, through)})`,
 })
-const STOCKS = {
+const POINTS_STOCKS = {
   'points.outstanding': balance('points_balance', 'available'),
   'points.frozen': balance('points_frozen', 'frozen'),
 }
@@ -99,14 +99,14 @@ export const pointsFamily: Family = {
     select 'points.outstanding', '', ${stock(
       s,
       'points.outstanding',
-      STOCKS['points.outstanding'],
+      POINTS_STOCKS['points.outstanding'],
       sql`(select coalesce(sum(delta), 0) from a)`,
     )}
     union all
     select 'points.frozen', '', ${stock(
       s,
       'points.frozen',
-      STOCKS['points.frozen'],
+      POINTS_STOCKS['points.frozen'],
       sql`(select coalesce(sum(delta), 0) from l where state = 'frozen')`,
     )}
     union all
@@ -118,5 +118,5 @@ export const pointsFamily: Family = {
     from aw group by grouping sets ((), (activity))
     having count(*) > 0 or grouping(activity) = 1`
   },
-  stocks: STOCKS,
+  stocks: POINTS_STOCKS,
 }

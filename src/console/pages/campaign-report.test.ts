@@ -21,6 +21,7 @@ import {
   variantReport,
 } from '../../community/campaign-report.js'
 import { dispatchCampaigns } from '../../community/campaigns.js'
+import { stopping } from '../../stopping.js'
 import { consoleTranslator } from '../i18n.js'
 import { redemptionVerdict } from './campaign-report.js'
 
@@ -385,27 +386,38 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
     expect(stale).toContain('正在重新统计，稍后刷新可见。')
   })
 
-  it("stops a large campaign's recount when the server stops, and gives its claim up", async () => {
+  it("keeps a large campaign's recount for the shutdown, which stops it; a stopped server claims none", async () => {
     await seedOperators(db().db, clock.now())
     const at = manualClock(new Date('2026-11-20T02:00:30Z'))
-    const stopping = new AbortController()
-    stopping.abort()
-    const app = consoleTestApp(db().db, at, undefined, stopping.signal)
+    const server = stopping()
+    const kept: Promise<unknown>[] = []
+    const app = consoleTestApp(db().db, at, undefined, {
+      signal: server.signal,
+      keep: (work) => {
+        kept.push(work)
+        server.keep(work)
+      },
+    })
     const op = await signIn(app, 'op1')
     const k = await largeCampaign(at, '停机', 'o_stop_')
-    const res = await app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })
-    expect(res.status).toBe(200)
-    // the recount it started stops before its first slice and gives the claim up: no figures
-    let row: { refreshing_since: Date | null; computed_at: Date | null } | undefined
-    for (let i = 0; i < 200; i++) {
-      row = await db()
+    const page = () => app.request(`/console/campaigns/${k.id}`, { headers: { cookie: op.cookie } })
+    expect((await page()).status).toBe(200)
+    // the recount it started is the shutdown's to wait for…
+    expect(kept).toHaveLength(1)
+    await server.stop()
+    // …which stopped it (its claim given up) or saw it end (its figures written): no claim left
+    const row = () =>
+      db()
         .db.selectFrom('campaign_reach')
         .select(['refreshing_since', 'computed_at'])
         .where('campaign_id', '=', k.id)
-        .executeTakeFirst()
-      if (row && row.refreshing_since === null) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    expect(row).toEqual({ refreshing_since: null, computed_at: null })
+        .executeTakeFirstOrThrow()
+    expect((await row()).refreshing_since).toBeNull()
+    const { computed_at } = await row()
+    // a view once the server is stopping starts no recount, however stale the figures
+    at.advance(600_000)
+    expect((await page()).status).toBe(200)
+    expect(kept).toHaveLength(1)
+    expect(await row()).toEqual({ refreshing_since: null, computed_at })
   })
 })
