@@ -94,9 +94,9 @@ export type LiveReader = (
 /**
  * How long a family's figures read live are kept, in multiples of the time reading them took
  * (when longer than the reader's `ttlMs`): reads of a large account's figures take at most about
- * 1/20 of the time, however often a dashboard asks. Stocks chain from the last built day's rollup
- * (families/day-scope.ts `stock`), but on a new install, with none built, they are a pass over
- * every member: on the embedded database at 1,000,000 members the points family (Σ every
+ * 1/20 of the time, however often a dashboard asks. Stocks chain from a recent built day's rollup
+ * (families/day-scope.ts `stock`), but without one (a new install) they take a pass over every
+ * member, one for the days read at once ({@link liveToday}): on the embedded database at 1,000,000 members the points family (Σ every
  * member's balance) took up to 1.2 s a read, the follows family up to 0.5 s — read every 4 s by a
  * dashboard, most of the server's one thread (bench/README.md, issue 20, session 33).
  */
