@@ -10,15 +10,15 @@
  * of at most {@link REACH_LIVE_MAX} kept recipients; a larger one (and one found larger before) is
  * shown as last counted, with the time it was counted ("as of"), from `campaign_reach` (migrations
  * 0087, 0089, 0090), and recounted in the background once those figures are older than
- * {@link recountAge} (a minute, or 20 times as long as their count took) — one recount at a time per campaign over all instances (a conditional
- * upsert of the campaign's row claims it, a lease of {@link REACH_LEASE_MS}), the view never
- * waiting for it, the recount on the database given for background work (`recountDb`: on PGlite
- * the instance that gives way to requests). Why a cache and not per-member state kept up to date
+ * {@link recountAge} (a minute, or 20 times as long as their count took) — one recount at a time
+ * per campaign over all instances (a conditional upsert of the campaign's row claims it, a lease
+ * of {@link REACH_LEASE_MS}), the view never waiting for it, the recount on the database given
+ * for background work (`recountDb`: on PGlite the instance that gives way to requests). Why a cache and not per-member state kept up to date
  * where recipients are written: `sent` is the outbox's status (written by the outbox's send path,
  * per push), and retention deleting a run would have to tell whether each of its members is in
  * another kept run — state in four write paths, one of them the 1,000,000-row enqueue, against one
- * read at most once a minute per campaign watched (less often when it takes longer than 3 s). The recount is the exact count, so the figures
- * are always the exact ones of their time.
+ * read at most once a minute per campaign watched (less often when it takes longer than 3 s).
+ * The recount is the exact count, so the figures are always the exact ones of their time.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -190,9 +190,9 @@ export async function claimReachRecount(
 
 /**
  * Counts campaign `campaignId`'s report counts and reach exactly and keeps them as of `claimedAt`
- * (when the count began) with the time the count took, releasing the claim — unless the claim was taken over meanwhile (this
- * count outlived its lease: the newer one writes; found before each slice, the count stops
- * there), or `stopping` is aborted (the server stops: the count stops before its next slice and
+ * (when the count began) with the time the count took, releasing the claim — unless the claim
+ * was taken over meanwhile (this count outlived its lease: the newer one writes; found before
+ * each slice, the count stops there), or `stopping` is aborted (the server stops: the count stops before its next slice and
  * releases the claim, writing no figures). True when written.
  */
 export async function recountReach(
