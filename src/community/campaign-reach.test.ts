@@ -565,21 +565,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'pruned meanwhile')
     const members = await insertMembers(db, 'o_pruned_meanwhile_', 30)
-    const slots = [T0, new Date(T0.getTime() + 86_400_000)]
-    for (const slot of slots)
-      await db
-        .insertInto('campaign_recipients')
-        .values(
-          members.map((m) => ({
-            campaign_id: campaignId,
-            slot,
-            member_id: m.id,
-            variant: 'A',
-            outcome: 'capped' as const,
-            enqueued_at: slot,
-          })),
-        )
-        .execute()
+    for (const run of [0, 1]) await cappedRun(db, campaignId, run, members)
     const exact = await campaignCounts(db, campaignId, Number.POSITIVE_INFINITY)
     expect(exact.counts[0]?.audience).toBe(60)
     // retention rolls the first run up after the first slice was counted (it holds some of it)
@@ -610,19 +596,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
     const db = get().db
     const campaignId = await seedCampaign(db, 'stopping')
     const members = await insertMembers(db, 'o_reach_stopping_', 30)
-    await db
-      .insertInto('campaign_recipients')
-      .values(
-        members.map((m) => ({
-          campaign_id: campaignId,
-          slot: T0,
-          member_id: m.id,
-          variant: 'A',
-          outcome: 'capped' as const,
-          enqueued_at: T0,
-        })),
-      )
-      .execute()
+    await cappedRun(db, campaignId, 0, members)
     const o = { maxAgeMs: 60_000, leaseMs: 300_000 }
     expect(await claimReachRecount(db, campaignId, { ...o, now: T0 })).toBe(true)
     // the server stops once the first of three slices has been counted

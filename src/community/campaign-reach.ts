@@ -20,7 +20,7 @@
  * read at most once a minute per campaign watched (less often when it takes longer than 3 s).
  * The recount is the exact count, so the figures are always the exact ones of their time.
  */
-import { type Kysely, sql } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { Stopping } from '../stopping.js'
@@ -192,8 +192,8 @@ export async function claimReachRecount(
  * Counts campaign `campaignId`'s report counts and reach exactly and keeps them as of `claimedAt`
  * (when the count began) with the time the count took, releasing the claim — unless the claim
  * was taken over meanwhile (this count outlived its lease: the newer one writes; found before
- * each slice, the count stops there), or `stopping` is aborted (the server stops: the count stops before its next slice and
- * releases the claim, writing no figures). True when written.
+ * each slice, the count stops there), or `stopping` is aborted (the server stops: the count stops
+ * before its next slice and releases the claim, writing no figures). True when written.
  */
 export async function recountReach(
   db: Kysely<Database>,
@@ -204,6 +204,9 @@ export async function recountReach(
   // Stopped once another recount has taken the claim over (this one outlived its lease): looked
   // at every CLAIM_CHECK_MS, not before every slice (on a saturated PGlite each background
   // statement may wait its turn for a second).
+  /** The campaign's row while this count holds its claim. */
+  const ours = (eb: ExpressionBuilder<Database, 'campaign_reach'>) =>
+    eb.and({ campaign_id: campaignId, refreshing_since: claimedAt })
   let checked = Number.NEGATIVE_INFINITY
   const claimed = async () => {
     if (o.stopping?.aborted) return false
@@ -212,8 +215,7 @@ export async function recountReach(
     const row = await db
       .selectFrom('campaign_reach')
       .select('campaign_id')
-      .where('campaign_id', '=', campaignId)
-      .where('refreshing_since', '=', claimedAt)
+      .where(ours)
       .executeTakeFirst()
     return row !== undefined
   }
@@ -224,12 +226,7 @@ export async function recountReach(
   } catch (error) {
     if (!(error instanceof CountStopped)) throw error
     if (o.stopping?.aborted)
-      await db
-        .updateTable('campaign_reach')
-        .set({ refreshing_since: null })
-        .where('campaign_id', '=', campaignId)
-        .where('refreshing_since', '=', claimedAt)
-        .execute()
+      await db.updateTable('campaign_reach').set({ refreshing_since: null }).where(ours).execute()
     return false
   }
   const { counts, reach } = figures
@@ -242,8 +239,7 @@ export async function recountReach(
       refreshing_since: null,
       count_ms: Math.round(performance.now() - started),
     })
-    .where('campaign_id', '=', campaignId)
-    .where('refreshing_since', '=', claimedAt)
+    .where(ours)
     .returning('campaign_id')
     .executeTakeFirst()
   return written !== undefined
