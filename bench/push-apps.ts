@@ -49,7 +49,7 @@ const replyAddress = (message: InboundMessage, now: number): ReplyAddress => ({
 export function webhookAlone(reply: string): Hono {
   const answer = text(reply)
   return new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { message, format } = c.var.wechat
+    const { message, format } = c.get('wechat')
     return respondToWechat(c, renderReply(answer, replyAddress(message, Date.now()), format))
   })
 }
@@ -61,7 +61,7 @@ export function leastDispatch(command: string, reply: string): Hono {
   const claims = new Map<string, string | null | undefined>()
   const lastActive = new Map<string, number>()
   return new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { account, message, format, stamp } = c.var.wechat
+    const { account, message, format, stamp } = c.get('wechat')
     const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
     const seen = replays.get(replayId)
     if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
@@ -112,7 +112,7 @@ export function webhookDispatch(): Hono {
     answered: answeredPushes(),
   })
   return new Hono().post('/wechat', benchWebhook(), async (c) => {
-    const { account, message, format, stamp } = c.var.wechat
+    const { account, message, format, stamp } = c.get('wechat')
     const input = { appid: account.appid, message, format, receivedAt: Date.now(), stamp }
     return respondToWechat(c, await dispatch(deps, input))
   })

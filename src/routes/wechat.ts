@@ -71,7 +71,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
     }),
     async (c) => {
       const receivedAt = clock.now().getTime()
-      const { account, message, format, stamp } = c.var.wechat
+      const { account, message, format, stamp } = c.get('wechat')
       // Workers end an isolate's work with the response unless told to wait.
       const deps: DispatchDeps = workerd
         ? Object.assign({}, nodeDeps, {

@@ -215,7 +215,8 @@ function parse(body: string): { fields: PushFields; format: PushFormat } {
  * push was encrypted.
  */
 export async function respondToWechat(c: Context, body: string | null): Promise<Response> {
-  const req = c.var.wechat
+  // `c.get`, not `c.var`: Hono builds a new object of every variable on each read of `c.var`.
+  const req = c.get('wechat')
   if (body === null) return c.text('success')
   const type = req.format === 'json' ? 'application/json' : 'application/xml'
   return c.body(req.seal ? await req.seal(body) : body, 200, { 'content-type': type })
