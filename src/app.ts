@@ -3,6 +3,8 @@
  * injected, so the same app runs under Node, Workers and tests.
  */
 import { Hono } from 'hono'
+import { getRuntimeKey } from 'hono/adapter'
+import { compress } from 'hono/compress'
 import { HTTPException } from 'hono/http-exception'
 import type { Kysely } from 'kysely'
 import { jobs } from '../jobs/index.js'
@@ -259,6 +261,9 @@ export function createApp(deps: AppDeps): Hono {
       robots: community.robots,
     }),
   )
+  // The console's pages in gzip for the clients that accept it (its assets are compressed at build
+  // time: console-routes.tsx); on Workers the runtime compresses responses itself.
+  if (getRuntimeKey() !== 'workerd') app.use('/console/*', compress())
   app.route(
     '/console',
     consoleRoutes({

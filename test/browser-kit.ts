@@ -3,13 +3,12 @@
  * this machine needs, one browser per file, screenshots under test-output/console/, and a clear
  * skip when no Chromium executable exists. Suites run once, on {@link browserDatabase}.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { mkdirSync } from 'node:fs'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, launchChromium } from './chromium.js'
 import { passwordOf } from './console-kit.js'
 import { browserDatabase, forEachDatabase, type TestDatabase } from './databases.js'
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
 
 /** Where the suites save their screenshots (zh-CN), ending in `/`. */
 export const SHOTS = new URL('../test-output/console/', import.meta.url).pathname
@@ -33,17 +32,7 @@ export function browserSuite(
   let browser: Browser | undefined
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-      ],
-    })
+    browser = await launchChromium()
   }, 60_000)
   afterAll(async () => {
     await browser?.close()

@@ -7,7 +7,7 @@
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { bodySize } from '../middleware/body-size.js'
-import { findAsset, IMMUTABLE } from './assets.js'
+import { findAsset, IMMUTABLE, preferredCoding } from './assets.js'
 import { mountLogin, mountLogout } from './auth-routes.js'
 import { Document } from './components/layout.js'
 import { type ConsoleDeps, type ConsoleEnv, ConsoleRefusal } from './context.js'
@@ -43,9 +43,17 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get('/assets/:file', (c) => {
     const asset = findAsset(c.req.param('file'))
     if (!asset) return c.text('no such asset', 404)
-    c.header('cache-control', IMMUTABLE)
-    c.header('x-content-type-options', 'nosniff')
-    return c.body(asset.body, 200, { 'content-type': asset.contentType })
+    const headers = {
+      'content-type': asset.contentType,
+      'cache-control': IMMUTABLE,
+      'x-content-type-options': 'nosniff',
+      vary: 'accept-encoding',
+    }
+    const coding = preferredCoding(c.req.header('accept-encoding'))
+    if (!coding) return c.body(asset.body, 200, headers)
+    // Already compressed: Workers must send the bytes as they are (`encodeBody`; Node ignores it).
+    const init = { status: 200, headers: { ...headers, 'content-encoding': coding } }
+    return new Response(asset.encoded(coding), Object.assign(init, { encodeBody: 'manual' }))
   })
 
   app.use('*', consoleHeaders)

@@ -11,6 +11,7 @@
 import { relative, resolve } from 'node:path'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { assetUrl, findAsset } from '../../src/console/assets.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { postgresDatabase } from '../../src/db/postgres.js'
 import type { Database } from '../../src/db/schema.js'
@@ -104,6 +105,23 @@ describe.skipIf(!url)('the Worker in workerd (wrangler unstable_startWorker)', (
     const sources = ['src/worker.ts', 'handlers/index.ts', 'jobs/index.ts'].map((f) => root + f)
     expect(watched.length).toBeGreaterThan(0)
     expect(watched.filter((p) => sources.some((s) => !relative(p, s).startsWith('..')))).toEqual([])
+  })
+
+  it("serves the console's assets precompressed as they are, and its pages compressed by the runtime", async () => {
+    // fetch decodes what it gets: an asset compressed twice (the runtime compressing the
+    // precompressed bytes again) would not read back as the asset.
+    const path = assetUrl('echarts', 'js')
+    const asset = findAsset(path.split('/').at(-1)!)!
+    for (const coding of ['br', 'gzip']) {
+      const res = await fetch(`${base}${path}`, { headers: { 'accept-encoding': coding } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-encoding')).toBe(coding)
+      // (compared whole, reported short: the asset is 600 KB)
+      expect((await res.text()) === asset.body, `${coding} reads back as the asset`).toBe(true)
+    }
+    const login = await fetch(`${base}/console/login`, { headers: { 'accept-encoding': 'gzip' } })
+    expect(login.status).toBe(200)
+    expect(await login.text()).toContain('name="password"')
   })
 
   it('answers 50 sequential safe-mode pushes, each with a sealed reply', async () => {
