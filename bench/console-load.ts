@@ -35,10 +35,18 @@ import { envNumber } from './env-number.js'
 
 const rounds = envNumber('BENCH_ROUNDS', 5, { min: 1, integer: true })
 const PAGES = ['/console', '/console/retention']
-/** Chrome DevTools' throttling presets (download and upload in bytes/s, latency in ms). */
+/**
+ * Chrome DevTools' throttling presets, as DevTools sets them (front_end/core/sdk/NetworkManager.ts:
+ * the nominal rates × 0.9, the latency × 3.75 and × 2.75; bytes/s and ms), and none.
+ */
 const PROFILES = [
-  { name: 'Slow 4G', latency: 150, down: (1.6 * 1024 * 1024) / 8, up: (750 * 1024) / 8 },
-  { name: 'Fast 4G', latency: 60, down: (9 * 1024 * 1024) / 8, up: (1.5 * 1024 * 1024) / 8 },
+  {
+    name: 'Slow 4G',
+    latency: 150 * 3.75,
+    down: ((1.6e6 / 8) * 0.9) | 0,
+    up: ((750e3 / 8) * 0.9) | 0,
+  },
+  { name: 'Fast 4G', latency: 60 * 2.75, down: ((9e6 / 8) * 0.9) | 0, up: ((1.5e6 / 8) * 0.9) | 0 },
   // Loopback, not throttled: what is left is the phone's CPU (parsing, drawing).
   { name: 'not throttled', latency: 0, down: -1, up: -1 },
 ]

@@ -262,8 +262,9 @@ export function createApp(deps: AppDeps): Hono {
     }),
   )
   // The console's pages in gzip for the clients that accept it (its assets are compressed at build
-  // time: console-routes.tsx); on Workers the runtime compresses responses itself.
-  if (getRuntimeKey() !== 'workerd') app.use('/console/*', compress())
+  // time: console-routes.tsx); on Workers, Cloudflare's edge compresses responses itself. Gzip only:
+  // an asset a client takes in neither brotli nor gzip is not compressed again on every request.
+  if (getRuntimeKey() !== 'workerd') app.use('/console/*', compress({ encoding: 'gzip' }))
   app.route(
     '/console',
     consoleRoutes({

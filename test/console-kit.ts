@@ -1,8 +1,11 @@
 /** Helpers for the console's tests: operators of each role, signing in through HTTP, a clock. */
+
 import type { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import { createRouter } from '../handlers/index.js'
 import { createApp } from '../src/app.js'
+import { translator } from '../src/bot/i18n.js'
+import { dispatchCampaigns } from '../src/community/campaigns.js'
 import { addDays, weekStart } from '../src/community/community-time.js'
 import { addOperator, type Role } from '../src/console/operators.js'
 import type { Database, Segment } from '../src/db/schema.js'
@@ -333,5 +336,21 @@ export function consoleTestApp(
     logger: silentLogger,
     clock,
     clientAddress: () => '203.0.113.9',
+  })
+}
+
+/** Runs the campaigns due at `slot` as the dispatch job would at `now`: no cap, no quiet hours. */
+export function dispatchDue(db: Kysely<Database>, now: Date, slot: Date = now) {
+  return dispatchCampaigns(db, {
+    now,
+    slot,
+    settings: {
+      timeZone: 'Asia/Shanghai',
+      capHours: 0,
+      capSlackMinutes: 0,
+      quietHours: null,
+      publicBaseUrl: 'https://quanzi.example',
+    },
+    t: translator('zh-CN'),
   })
 }

@@ -7,14 +7,18 @@
 import type { Hono } from 'hono'
 import { beforeAll, expect, it } from 'vitest'
 import { createRouter } from '../../../handlers/index.js'
-import { manualClock, postForm, seedOperators, signIn } from '../../../test/console-kit.js'
+import {
+  dispatchDue,
+  manualClock,
+  postForm,
+  seedOperators,
+  signIn,
+} from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { placeInSegment } from '../../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT, testConfig } from '../../../test/server.js'
 import { changeCampaign, createCampaign } from '../../admin/actions/campaign-actions.js'
 import { createApp } from '../../app.js'
-import { translator } from '../../bot/i18n.js'
-import { dispatchCampaigns } from '../../community/campaigns.js'
 import { silentLogger } from '../../logger.js'
 
 forEachDatabase('console campaign edit', (db) => {
@@ -208,18 +212,7 @@ forEachDatabase('console campaign edit', (db) => {
   it('refuses a campaign that started sending or was stopped, and one the form cannot show', async () => {
     const id = await make('已发', '2026-11-20T02:00:00Z')
     const f = fieldsOf(await (await get(`/console/campaigns/${id}/edit`)).text())
-    await dispatchCampaigns(db().db, {
-      now: clock.now(),
-      slot: clock.now(),
-      settings: {
-        timeZone: 'Asia/Shanghai',
-        capHours: 0,
-        capSlackMinutes: 0,
-        quietHours: null,
-        publicBaseUrl: 'https://quanzi.example',
-      },
-      t: translator('zh-CN'),
-    })
+    await dispatchDue(db().db, clock.now())
     // the form was open when the run started: saving is refused with the reason
     const late = await postForm(app, `/console/campaigns/${id}/edit`, op.cookie, {
       ...f,

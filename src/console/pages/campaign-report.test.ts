@@ -7,20 +7,24 @@ import type { Hono } from 'hono'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { campaignRollup } from '../../../test/analytics-fixtures.js'
-import { consoleTestApp, manualClock, seedOperators, signIn } from '../../../test/console-kit.js'
+import {
+  consoleTestApp,
+  dispatchDue,
+  manualClock,
+  seedOperators,
+  signIn,
+} from '../../../test/console-kit.js'
 import { forEachDatabase } from '../../../test/databases.js'
 import { watchedStatements } from '../../../test/plan-rows.js'
 import { placeInSegment } from '../../../test/segment-fixtures.js'
 import { SAFE_ACCOUNT } from '../../../test/server.js'
 import { changeCampaign, createCampaign } from '../../admin/actions/campaign-actions.js'
 import { campaignReportView, findCampaign } from '../../admin/reads/campaign-views.js'
-import { translator } from '../../bot/i18n.js'
 import {
   markConversions,
   type VariantCounts,
   variantReport,
 } from '../../community/campaign-report.js'
-import { dispatchCampaigns } from '../../community/campaigns.js'
 import { stopping } from '../../stopping.js'
 import { consoleTranslator } from '../i18n.js'
 import { redemptionVerdict } from './campaign-report.js'
@@ -91,18 +95,7 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       conversionDays: 5,
     })
     await changeCampaign(deps(), actor, { appid, id: k.id, move: 'schedule' })
-    await dispatchCampaigns(db().db, {
-      now: clock.now(),
-      slot: clock.now(),
-      settings: {
-        timeZone: 'Asia/Shanghai',
-        capHours: 0,
-        capSlackMinutes: 0,
-        quietHours: null,
-        publicBaseUrl: 'https://quanzi.example',
-      },
-      t: translator('zh-CN'),
-    })
+    await dispatchDue(db().db, clock.now())
     const queued = await columns(app, k.id, op.cookie)
     expect(queued).toContain('待发送')
     expect(queued).not.toContain('已取消（停止推送）')
@@ -149,19 +142,7 @@ forEachDatabase('console campaign report: every enqueued push in a column', (db)
       conversionDays: 7,
     })
     await changeCampaign({ db: db().db, clock: at }, actor, { appid, id: k.id, move: 'schedule' })
-    const run = (slot: string) =>
-      dispatchCampaigns(db().db, {
-        now: at.now(),
-        slot: new Date(slot),
-        settings: {
-          timeZone: 'Asia/Shanghai',
-          capHours: 0,
-          capSlackMinutes: 0,
-          quietHours: null,
-          publicBaseUrl: 'https://quanzi.example',
-        },
-        t: translator('zh-CN'),
-      })
+    const run = (slot: string) => dispatchDue(db().db, at.now(), new Date(slot))
     // day 1: three members; day 2: the same three and a newcomer — 7 pushes to 4 members
     expect((await run('2026-11-20T02:00:00Z')).enqueued).toBe(3)
     await join(['o_reach_3'])
