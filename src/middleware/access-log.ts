@@ -3,8 +3,8 @@
  * metrics. The route is the matched pattern (`/wechat/:appid`), never the path or query string —
  * pushes carry their signatures in the query.
  */
-import type { MiddlewareHandler } from 'hono'
-import { routePath } from 'hono/route'
+import type { Context, MiddlewareHandler } from 'hono'
+import { matchedRoutes } from 'hono/route'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 
@@ -20,12 +20,27 @@ export function accessLog(o: AccessLogOptions): MiddlewareHandler {
     const started = performance.now()
     await next()
     const seconds = (performance.now() - started) / 1000
-    const matched = routePath(c, -1)
-    // Only this middleware matched: no route took the request.
-    const route = matched === '*' || matched === '/*' ? 'unmatched' : matched
+    const route = routeAskedFor(c)
     const { method } = c.req
     const status = c.res.status
     o.metrics.request({ method, route, status, seconds })
     o.logger.info('request', { method, route, status, ms: Math.round(seconds * 10000) / 10 })
   }
+}
+
+/**
+ * The pattern of what a request asked for: the route of the handler that answered; when a
+ * middleware answered for it (a `*` pattern: a redirect to sign in, a refusal), the last concrete
+ * route the request matched — the page it guarded, not a sub-app's catch-all (`/console/*`, which
+ * every console page matches); `unmatched` when only middleware matched (no route took it).
+ */
+function routeAskedFor(c: Context): string {
+  const routes = matchedRoutes(c)
+  const concrete = (path: string | undefined): path is string =>
+    path !== undefined && !path.endsWith('*')
+  const answered = routes[c.req.routeIndex]?.path
+  if (concrete(answered)) return answered
+  const guarded = routes.findLast((r) => concrete(r.path))?.path
+  if (guarded !== undefined) return guarded
+  return answered === undefined || answered === '*' || answered === '/*' ? 'unmatched' : answered
 }
