@@ -309,12 +309,21 @@ export async function seedInvitesAndSegments(db: Kysely<Database>, appid: string
   return openids
 }
 
+/** Every ECharts option a console page embeds, by chart id, in page order. */
+// biome-ignore lint/suspicious/noExplicitAny: a test reads whatever the option holds
+export function chartsOf(html: string): [string, Record<string, any>][] {
+  const found = html.matchAll(
+    /<script type="application\/json" id="(chart-[^"]+)">(.*?)<\/script>/gs,
+  )
+  return [...found].map((m) => [m[1]!, JSON.parse(m[2]!)])
+}
+
 /** The ECharts option a console page embeds for chart `id`. */
 // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever the option holds
 export function chartOf(html: string, id: string): Record<string, any> {
-  const m = new RegExp(`<script type="application/json" id="${id}">(.*?)</script>`, 's').exec(html)
-  if (!m) throw new Error(`no chart ${id}`)
-  return JSON.parse(m[1]!)
+  const found = chartsOf(html).find(([chart]) => chart === id)
+  if (!found) throw new Error(`no chart ${id}`)
+  return found[1]
 }
 
 /**

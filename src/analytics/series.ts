@@ -96,9 +96,10 @@ export type LiveReader = (
  * (when longer than the reader's `ttlMs`): reads of a large account's figures take at most about
  * 1/20 of the time, however often a dashboard asks. Stocks chain from a recent built day's rollup
  * (families/day-scope.ts `stock`), but without one (a new install) they take a pass over every
- * member, one for the days read at once ({@link liveToday}): on the embedded database at 1,000,000 members the points family (Σ every
- * member's balance) took up to 1.2 s a read, the follows family up to 0.5 s — read every 4 s by a
- * dashboard, most of the server's one thread (bench/README.md, issue 20, session 33).
+ * member, one for the days read at once ({@link liveToday}): on the embedded database at
+ * 1,000,000 members the points family (Σ every member's balance) took up to 1.2 s a read, the
+ * follows family up to 0.5 s — read every 4 s by a dashboard, most of the server's one thread
+ * (bench/README.md, issue 20, session 33).
  */
 export const LIVE_COST_FACTOR = 20
 /** The longest a family's figures read live are kept, however long reading them took. */
@@ -131,10 +132,14 @@ export function liveToday(
   const stocksNow = (scope: DayScope, at: number) => {
     const hit = states.get(scope.appid)
     if (hit && at - hit.at < ttlMs / 2) return hit.value
-    const value = stocksNowStatement(scope, Object.values(STOCKS))
+    const stocks = Object.entries(STOCKS)
+    const value = stocksNowStatement(
+      scope,
+      stocks.map(([, def]) => def),
+    )
       .execute(db)
       .then(({ rows }) =>
-        Object.fromEntries(Object.keys(STOCKS).map((m, i) => [m, Number(rows[0]![`v${i}`])])),
+        Object.fromEntries(stocks.map(([m], i) => [m, Number(rows[0]![`v${i}`])])),
       )
     const entry = { at, value }
     states.set(scope.appid, entry)

@@ -13,11 +13,12 @@
  * {@link recountAge} (a minute, or 20 times as long as their count took) — one recount at a time
  * per campaign over all instances (a conditional upsert of the campaign's row claims it, a lease
  * of {@link REACH_LEASE_MS}), the view never waiting for it, the recount on the database given
- * for background work (`recountDb`: on PGlite the instance that gives way to requests). Why a cache and not per-member state kept up to date
- * where recipients are written: `sent` is the outbox's status (written by the outbox's send path,
- * per push), and retention deleting a run would have to tell whether each of its members is in
- * another kept run — state in four write paths, one of them the 1,000,000-row enqueue, against one
- * read at most once a minute per campaign watched (less often when it takes longer than 3 s).
+ * for background work (`recountDb`: on PGlite the instance that gives way to requests). Why a
+ * cache and not per-member state kept up to date where recipients are written: `sent` is the
+ * outbox's status (written by the outbox's send path, per push), and retention deleting a run
+ * would have to tell whether each of its members is in another kept run — state in four write
+ * paths, one of them the 1,000,000-row enqueue, against one read at most once a minute per
+ * campaign watched (less often when it takes longer than 3 s).
  * The recount is the exact count, so the figures are always the exact ones of their time.
  */
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
@@ -201,12 +202,12 @@ export async function recountReach(
   claimedAt: Date,
   o: { sliceRows?: number; stopping?: AbortSignal } = {},
 ): Promise<boolean> {
-  // Stopped once another recount has taken the claim over (this one outlived its lease): looked
-  // at every CLAIM_CHECK_MS, not before every slice (on a saturated PGlite each background
-  // statement may wait its turn for a second).
   /** The campaign's row while this count holds its claim. */
   const ours = (eb: ExpressionBuilder<Database, 'campaign_reach'>) =>
     eb.and({ campaign_id: campaignId, refreshing_since: claimedAt })
+  // Stopped once another recount has taken the claim over (this one outlived its lease): looked
+  // at every CLAIM_CHECK_MS, not before every slice (on a saturated PGlite each background
+  // statement may wait its turn for a second).
   let checked = Number.NEGATIVE_INFINITY
   const claimed = async () => {
     if (o.stopping?.aborted) return false

@@ -1,7 +1,7 @@
 /**
  * The console's ECharts holds every part its pages draw with: each chart of 概览, 留存与分层,
- * 邀请裂变 and a campaign's report on a seeded community is rendered by ECharts (server-side, SVG) with the console's parts
- * alone (assets/echarts-parts.ts), and ECharts says nothing — a chart or component missing from
+ * 邀请裂变 and a campaign's report on a seeded community is rendered by ECharts (server-side, SVG)
+ * with the console's parts alone (assets/echarts-parts.ts), and ECharts says nothing — a chart or component missing from
  * the parts makes it say "… is used but not imported" and draw nothing of it. And the assets go
  * out compressed to the clients that accept it.
  */
@@ -11,6 +11,7 @@ import { SVGRenderer } from 'echarts/renderers'
 import type { Hono } from 'hono'
 import { afterEach, beforeAll, expect, it, vi } from 'vitest'
 import {
+  chartsOf,
   consoleTestApp,
   dispatchDue,
   manualClock,
@@ -28,14 +29,6 @@ import { CONSOLE_ECHARTS } from './assets/echarts-parts.js'
 import { assetUrl, findAsset, preferredCoding } from './assets.js'
 
 use([...CONSOLE_ECHARTS, SVGRenderer])
-
-/** Every chart option a page embeds, by id. */
-function chartsOf(html: string): [string, Record<string, unknown>][] {
-  const found = html.matchAll(
-    /<script type="application\/json" id="(chart-[^"]+)">(.*?)<\/script>/gs,
-  )
-  return [...found].map((m) => [m[1]!, JSON.parse(m[2]!)])
-}
 
 const appid = SAFE_ACCOUNT.appid
 

@@ -155,8 +155,8 @@ export const changeRange = (from: RawBuilder<unknown>, through?: RawBuilder<unkn
   through ? sql`day > ${from} and day <= ${through}` : sql`day > ${from}`
 
 /**
- * The state now of `stocks` (metric → definition) in one pass over the account's members: one
- * row, a column `v<i>` per stock, in order.
+ * The state now of `stocks` in one pass over the account's members: one row, a column `v<i>` per
+ * stock, in order.
  */
 export const stocksNowStatement = (s: DayScope, stocks: readonly Stock[]) =>
   sql<Record<string, number>>`select ${sql.join(

@@ -66,6 +66,10 @@ const brotli = (text) =>
     },
   })
 
+/** The first `length` hex digits of a text's SHA-256. */
+const digest = (text, length = 16) =>
+  createHash('sha256').update(text).digest('hex').slice(0, length)
+
 /**
  * What the module is made from — this script, the ECharts entry and parts, console.js and .css,
  * and the versions of ECharts, ZRender and esbuild — as a hash: bundling and compressing take
@@ -87,8 +91,6 @@ function inputsKey() {
   return hash.digest('hex').slice(0, 16)
 }
 
-const digest = (text) => createHash('sha256').update(text).digest('hex').slice(0, 16)
-
 /**
  * The module's first line: its inputs, and its own content after that line (a module edited or cut
  * short since is made again).
@@ -104,7 +106,7 @@ export function writeEmbeddedAssets() {
     if (text === firstLine(key, rest) + rest) return OUT
   }
   const entries = sources().map(({ name, ext, body }) => {
-    const hash = createHash('sha256').update(body).digest('hex').slice(0, 12)
+    const hash = digest(body, 12)
     const br = brotli(body).toString('base64')
     const gzip = gzipSync(body, { level: 9 }).toString('base64')
     return `  { name: '${name}', ext: '${ext}', hash: '${hash}', body: ${JSON.stringify(body)}, br: '${br}', gzip: '${gzip}' },`
