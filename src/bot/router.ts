@@ -64,6 +64,8 @@ export class Router {
   readonly #hears: { pattern: RegExp; handler: Handler }[] = []
   readonly #on = new Map<EventName, Handler>()
   #otherwise: Handler | undefined
+  /** {@link commands}' list, until the next command is registered. */
+  #specs: readonly CommandSpec[] | undefined
 
   /**
    * Registers a command.
@@ -75,6 +77,7 @@ export class Router {
     }
     const command = { spec, handler }
     this.#commands.push(command)
+    this.#specs = undefined
     for (const name of spec.names) {
       const n = normalize(name)
       this.#byName.set(n, command)
@@ -104,9 +107,10 @@ export class Router {
     return this
   }
 
-  /** Commands in registration order (for help). */
+  /** Commands in registration order (for help: listed on every 帮助, made once). */
   commands(): readonly CommandSpec[] {
-    return this.#commands.map((c) => c.spec)
+    this.#specs ??= Object.freeze(this.#commands.map((c) => c.spec))
+    return this.#specs
   }
 
   /** The command a word names (any alias, as matching does), if any. */
@@ -187,6 +191,9 @@ export class Router {
   }
 }
 
+/** A command word as matched: a leading `/` or `／` dropped, lower case. */
 function normalize(word: string): string {
-  return word.replace(/^[/／]/, '').toLowerCase()
+  // By its first character, not a regular expression: every push's first word comes here.
+  const first = word.charCodeAt(0)
+  return (first === 0x2f || first === 0xff0f ? word.slice(1) : word).toLowerCase()
 }

@@ -89,10 +89,29 @@ const NONCE = /^[\x21-\x7e]{1,64}$/
 const SHA1_HEX = /^[0-9a-fA-F]{40}$/
 
 /**
- * Verifies and opens official-account pushes.
+ * Verifies and opens official-account pushes, as a middleware: the opened push is put on the context
+ * (`c.get('wechat')`) for the handler after it; a server's verification GET is answered here.
  * @example app.on(['GET', 'POST'], '/wechat/:appid?', wechatWebhook({ account, maxSkewSeconds: 300 }), handler)
  */
 export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler {
+  const open = wechatPushOpener(options)
+  return async function wechatWebhookMiddleware(c, next) {
+    const opened = await open(c)
+    if (opened instanceof Response) return opened
+    c.set('wechat', opened)
+    await next()
+  }
+}
+
+/**
+ * The webhook's work as a function of the request, for a route that handles the push in the same
+ * handler (src/routes/wechat.ts: no middleware level of its own to pass through): answers the
+ * server's verification GET with its Response, or returns the verified, decrypted, typed push.
+ * Refusals are thrown as HTTPExceptions (400, 401, 404).
+ */
+export function wechatPushOpener(
+  options: WechatWebhookOptions,
+): (c: Context) => Promise<WechatRequest | Response> {
   const now = options.now ?? Date.now
   const backend = options.crypto ?? webCrypto
   const ciphers = new Map<string, MessageCipher>()
@@ -125,7 +144,7 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
     throw lastError
   }
 
-  return async function wechatWebhookMiddleware(c, next) {
+  return async function openPush(c) {
     const account = options.account(c.req.param('appid'))
     if (!account) throw refuse(404, 'unknown account')
     const q = c.req.query()
@@ -187,21 +206,20 @@ export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler 
           })
         ;({ fields, format } = parse(opened.message))
       }
-      c.set('wechat', {
+      return {
         account,
         message: toInboundMessage(fields),
         format,
         encrypted,
         seal,
         stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
-      })
+      }
     } catch (error) {
       if (error instanceof WechatFormatError || error instanceof WechatCryptoError) {
         throw refuse(400, error.message)
       }
       throw error
     }
-    await next()
   }
 }
 
@@ -211,12 +229,15 @@ function parse(body: string): { fields: PushFields; format: PushFormat } {
 }
 
 /**
- * Answers the push: `null` → `success`; otherwise the rendered plaintext reply, sealed when the
- * push was encrypted.
+ * Answers the push `req` (by default the one the middleware opened): `null` → `success`; otherwise
+ * the rendered plaintext reply, sealed when the push was encrypted.
  */
-export async function respondToWechat(c: Context, body: string | null): Promise<Response> {
+export async function respondToWechat(
+  c: Context,
+  body: string | null,
   // `c.get`, not `c.var`: Hono builds a new object of every variable on each read of `c.var`.
-  const req = c.get('wechat')
+  req: WechatRequest = c.get('wechat'),
+): Promise<Response> {
   if (body === null) return c.text('success')
   const type = req.format === 'json' ? 'application/json' : 'application/xml'
   return c.body(req.seal ? await req.seal(body) : body, 200, { 'content-type': type })
