@@ -49,8 +49,10 @@ const replyAddress = (message: InboundMessage, now: number): ReplyAddress => ({
 export function webhookAlone(reply: string): Hono {
   const answer = text(reply)
   return new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { message, format } = c.get('wechat')
-    return respondToWechat(c, renderReply(answer, replyAddress(message, Date.now()), format))
+    // `c.get`, not `c.var`: Hono builds a new object of every variable on each read of `c.var`.
+    const push = c.get('wechat')
+    const { message, format } = push
+    return respondToWechat(c, push, renderReply(answer, replyAddress(message, Date.now()), format))
   })
 }
 
@@ -61,13 +63,14 @@ export function leastDispatch(command: string, reply: string): Hono {
   const claims = new Map<string, string | null | undefined>()
   const lastActive = new Map<string, number>()
   return new Hono().post('/wechat', benchWebhook(), (c) => {
-    const { account, message, format, stamp } = c.get('wechat')
+    const push = c.get('wechat')
+    const { account, message, format, stamp } = push
     const replayId = `${account.appid}\u0000${stamp.timestamp}\u0000${stamp.nonce}`
     const seen = replays.get(replayId)
     if (seen !== undefined && seen !== stamp.digest) return c.text('replayed', 401)
     replays.set(replayId, stamp.digest)
     const claim = `${account.appid}\u0000${dedupeKey(message)}`
-    if (claims.has(claim)) return respondToWechat(c, claims.get(claim) ?? null)
+    if (claims.has(claim)) return respondToWechat(c, push, claims.get(claim) ?? null)
     claims.set(claim, undefined)
     const now = Date.now()
     lastActive.set(`${account.appid}\u0000${message.fromUserName}`, now)
@@ -77,7 +80,7 @@ export function leastDispatch(command: string, reply: string): Hono {
     const body = answer ? renderReply(answer, replyAddress(message, now), format) : null
     clearTimeout(deadline)
     claims.set(claim, body)
-    return respondToWechat(c, body)
+    return respondToWechat(c, push, body)
   })
 }
 
@@ -112,9 +115,10 @@ export function webhookDispatch(): Hono {
     answered: answeredPushes(),
   })
   return new Hono().post('/wechat', benchWebhook(), async (c) => {
-    const { account, message, format, stamp } = c.get('wechat')
+    const push = c.get('wechat')
+    const { account, message, format, stamp } = push
     const input = { appid: account.appid, message, format, receivedAt: Date.now(), stamp }
-    return respondToWechat(c, await dispatch(deps, input))
+    return respondToWechat(c, push, await dispatch(deps, input))
   })
 }
 

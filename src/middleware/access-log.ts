@@ -17,8 +17,8 @@ export interface AccessLogOptions {
 /** Logs and counts every request once it is answered. */
 export function accessLog(o: AccessLogOptions): MiddlewareHandler {
   // Not an async function: one promise callback instead of an async frame awaiting the rest
-  // (bench/README.md, session 37). Hono's composition turns a thrown error into the error
-  // handler's response before `next()` settles, so every request is logged, refusals included.
+  // (bench/README.md, session 37). Hono's composition turns an Error a handler throws into the
+  // error handler's response before `next()` settles: refusals and failures are logged too.
   return function accessLog(c, next) {
     const started = performance.now()
     return next().then(() => {

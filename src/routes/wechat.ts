@@ -94,7 +94,7 @@ export function wechatRoutes(options: WechatRouteOptions): Hono {
           throw new HTTPException(401, { message: error.message })
         throw error
       }
-      return respondToWechat(c, body, opened)
+      return respondToWechat(c, opened, body)
     },
   )
 }

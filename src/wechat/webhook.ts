@@ -1,9 +1,10 @@
 /**
- * `wechatWebhook(options)`: the official-account callback as Hono middleware. GET answers URL
+ * The official-account callback. `wechatPushOpener(options)` opens one request: GET answers URL
  * verification; POST enforces the account's encryption mode, checks freshness and the signature
  * (constant time) *before* reading anything but a strict envelope, decrypts compatible/safe mode,
- * checks the appid, parses XML or JSON, types the message and puts it on `c.var.wechat` with the
- * request's replay stamp. `respondToWechat(c, body)` then answers, encrypting when the push was
+ * checks the appid, parses XML or JSON and returns the typed message with the request's replay
+ * stamp. `wechatWebhook(options)` is the same as Hono middleware, putting the push on
+ * `c.get('wechat')`. `respondToWechat(c, push, body)` then answers, encrypting when the push was
  * encrypted.
  */
 import type { Context, MiddlewareHandler } from 'hono'
@@ -229,14 +230,13 @@ function parse(body: string): { fields: PushFields; format: PushFormat } {
 }
 
 /**
- * Answers the push `req` (by default the one the middleware opened): `null` → `success`; otherwise
- * the rendered plaintext reply, sealed when the push was encrypted.
+ * Answers the push `req`: `null` → `success`; otherwise the rendered plaintext reply, sealed when
+ * the push was encrypted.
  */
 export async function respondToWechat(
   c: Context,
+  req: WechatRequest,
   body: string | null,
-  // `c.get`, not `c.var`: Hono builds a new object of every variable on each read of `c.var`.
-  req: WechatRequest = c.get('wechat'),
 ): Promise<Response> {
   if (body === null) return c.text('success')
   const type = req.format === 'json' ? 'application/json' : 'application/xml'
