@@ -8,9 +8,12 @@
  * dump's total ÷ pushes. Every count runs beside a second one (two valgrind processes at once): of
  * the same build (their difference is the count's own noise), or with `BENCH_BUNDLE` of another
  * build of bench/server.ts (`npm run bench:bundle-of -- <commit>`), an A/B in one run. Ratios are
- * against node-webot/wechat (`webot`) counted in the same run. Instructions are not time (a cache
- * miss or a system call counts as little), so this says where CPU work went and whether a change
- * removed some; req/s stays `npm run bench`.
+ * against node-webot/wechat (`webot`) counted in the same run. Instructions are not time: only the
+ * process's own (user-space) instructions count — the kernel's socket work, the same for every
+ * target, does not — and a cache miss counts as one. Two counts of one build differ by 0–5 %
+ * (V8's optimising decisions differ from run to run): this says where a push's own work goes and
+ * how it compares with webot's, not whether a change of a few per cent helped; req/s stays
+ * `npm run bench`.
  *
  *   npm run bench:instructions
  * Env: BENCH_TARGETS (webot,memory,minimal,webhook,bare-hono), BENCH_PUSHES (1000), BENCH_WARMUP
@@ -147,7 +150,11 @@ await stop(learn.child)
 const reply = answered.reply?.Content
 if (typeof reply !== 'string') throw new Error('(b) did not answer 帮助 with a text')
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 const results = new Map<string, { own: number[]; beside: number[] }>()
 for (const target of targets) {
   const own: number[] = []
