@@ -90,8 +90,9 @@ const NONCE = /^[\x21-\x7e]{1,64}$/
 const SHA1_HEX = /^[0-9a-fA-F]{40}$/
 
 /**
- * Verifies and opens official-account pushes, as a middleware: the opened push is put on the context
- * (`c.get('wechat')`) for the handler after it; a server's verification GET is answered here.
+ * Verifies and opens official-account pushes, as a middleware: the opened push is put on the
+ * context (`c.get('wechat')`) for the handler after it; a server's verification GET is answered
+ * here.
  * @example app.on(['GET', 'POST'], '/wechat/:appid?', wechatWebhook({ account, maxSkewSeconds: 300 }), handler)
  */
 export function wechatWebhook(options: WechatWebhookOptions): MiddlewareHandler {
