@@ -32,6 +32,7 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { envNumber } from './env-number.js'
+import { textPushes } from './text-pushes.js'
 
 for (const tool of ['valgrind', 'callgrind_control']) {
   try {
@@ -90,24 +91,10 @@ async function stop(child: ChildProcess) {
 }
 
 /** Signed 「帮助」 pushes for `port`, from 5,000 senders of the count's own. */
-async function prepare(port: number, count: number, tag: string): Promise<PreparedPush[]> {
-  const wx = createPusher({
-    url: `http://127.0.0.1:${port}/wechat`,
-    account: SAFE_ACCOUNT,
-    crypto: nodeCrypto,
-  })
-  const out: PreparedPush[] = []
-  for (let i = 0; i < count; i++)
-    out.push(
-      await wx.prepare({
-        FromUserName: `o_instr_${tag}_${i % 5000}`,
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: '帮助',
-        MsgId: BigInt(`71${String(Date.now()).slice(-10)}${String(i).padStart(7, '0')}`),
-      }),
-    )
-  return out
+function prepare(port: number, count: number, tag: string): Promise<PreparedPush[]> {
+  const url = `http://127.0.0.1:${port}/wechat`
+  const wx = createPusher({ url, account: SAFE_ACCOUNT, crypto: nodeCrypto })
+  return textPushes(wx, { count, content: '帮助', sender: `o_instr_${tag}_`, senders: 5000 })
 }
 
 /** Sends one push and checks it was answered with a sealed reply. */

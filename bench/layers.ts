@@ -24,7 +24,7 @@ import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Hono } from 'hono'
 import { nodeCrypto } from '../src/node-crypto.js'
-import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
+import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { envNumber } from './env-number.js'
@@ -36,6 +36,7 @@ import {
   webhookDispatch,
   wechatRoutesOnly,
 } from './push-apps.js'
+import { textPushes } from './text-pushes.js'
 
 if (process.env.BENCH_LAYERS_BUNDLED !== '1') {
   // Bundled as the server is (src/bundle-options.mjs), then run: tsx's transform adds a call per
@@ -71,18 +72,7 @@ let batch = 0
 /** `pushes` pushes from 5,000 senders no earlier batch used, each with a new MsgId. */
 async function prepare(count: number): Promise<PreparedPush[]> {
   batch++
-  const out: PreparedPush[] = []
-  for (let i = 0; i < count; i++)
-    out.push(
-      await wx.prepare({
-        FromUserName: `o_layers_${batch}_${i % 5000}`,
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: content,
-        MsgId: BigInt(nextMsgId()),
-      }),
-    )
-  return out
+  return textPushes(wx, { count, content, sender: `o_layers_${batch}_`, senders: 5000 })
 }
 /** The request WeChat sends (with its Content-Length, which the body-size check reads). */
 const request = (p: PreparedPush) =>

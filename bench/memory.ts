@@ -39,9 +39,10 @@ import { loadavg, tmpdir } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
+import { createPusher } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { untilHealthy } from './healthz.js'
+import { textPushes } from './text-pushes.js'
 
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 20)
 const seconds = Number(process.env.BENCH_SECONDS ?? 60)
@@ -184,18 +185,8 @@ try {
   // The pushes, prepared before the clock starts (as bench/webhook.ts does); a run faster than
   // this many pushes repeats them, and a repeat is answered as a WeChat retry.
   const wx = createPusher({ url: `http://127.0.0.1:${port}/wechat`, account: SAFE_ACCOUNT })
-  const pushes: PreparedPush[] = []
   const count = Number(process.env.BENCH_PUSHES ?? 200_000)
-  for (let i = 0; i < count; i++)
-    pushes.push(
-      await wx.prepare({
-        FromUserName: `o_mem_${i % members}`,
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: content,
-        MsgId: BigInt(nextMsgId()),
-      }),
-    )
+  const pushes = await textPushes(wx, { count, content, sender: 'o_mem_', senders: members })
   const before = rss(pid)
   const during: number[] = []
   let i = 0

@@ -78,6 +78,7 @@ import {
   writeCheckinScript,
   writeFloorScripts,
 } from './checkin-script.js'
+import { textPushes } from './text-pushes.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)))
@@ -179,20 +180,13 @@ async function prepare(
   run: string,
   offset = 0,
 ): Promise<PreparedPush[]> {
-  const wx = pusher(port)
-  const out: PreparedPush[] = []
-  for (let i = offset; i < offset + count; i++) {
-    out.push(
-      await wx.prepare({
-        FromUserName: `o_bench_${run}_${i % members}`,
-        CreateTime: Math.floor(Date.now() / 1000),
-        MsgType: 'text',
-        Content: content,
-        MsgId: BigInt(nextMsgId()),
-      }),
-    )
-  }
-  return out
+  return textPushes(pusher(port), {
+    count,
+    content,
+    sender: `o_bench_${run}_`,
+    senders: members,
+    offset,
+  })
 }
 
 /**
