@@ -56,10 +56,15 @@
  *      an A/B of two versions of the code, interleaved round by round).
  *      BENCH_ROUNDS=R (default 1: each target started, measured once and stopped in turn): every
  *      target's server is started and warmed up first, then measured R times in turn for
- *      BENCH_SECONDS each (round 1: every target once, round 2: …). A target's figures are the
- *      median of its rounds, and its ratio to the first target is the median of the per-round
- *      ratios: on a machine whose speed drifts from one minute to the next, a ratio between
- *      targets measured seconds apart, repeated, instead of one between targets minutes apart.
+ *      BENCH_SECONDS each (round 1: every target once, round 2: the same in reverse order, …). A
+ *      target's figures are the median of its rounds, and its ratio to the first target is the
+ *      median of the per-round ratios: on a machine whose speed drifts from one minute to the
+ *      next, a ratio between targets measured seconds apart, repeated, instead of one between
+ *      targets minutes apart.
+ *      BENCH_FRESH=1 (with BENCH_ROUNDS): every round starts each target's server anew (warm-up
+ *      included) and stops it after its measurement. Two processes of one build differ by a few
+ *      per cent (an A/A read 0.95 × and 1.03 ×: bench/README.md, session 38); with fresh servers
+ *      a ratio's median is over R pairs of processes, not over one pair measured R times.
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -91,6 +96,7 @@ const members = Number(process.env.BENCH_MEMBERS ?? 5000)
 // database-maintenance job (or autovacuum) would within minutes on a live server — VACUUM and
 // ANALYZE of what the warm-up wrote — so the run measures plans made on the tables' real size.
 const maintain = process.env.BENCH_MAINTAIN === '1'
+const fresh = process.env.BENCH_FRESH === '1'
 const wanted = (
   process.env.BENCH_TARGETS ??
   'hello,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,webhook,minimal,retry-memory,floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres'
@@ -481,8 +487,20 @@ type Slice = Awaited<ReturnType<typeof load>> & {
   db?: number
   backends?: number
 }
-/** A target's server, started and warmed up, with its measurements so far. */
+/** A target's server, started and warmed up. */
 type Live = Awaited<ReturnType<typeof open>>
+/** A target's measurements over the rounds, and what its servers counted (one, or one a round). */
+interface Tally {
+  run: Run
+  index: number
+  slices: Slice[]
+  /** Pushes sent so far: the next ones' senders continue from here. */
+  next: number
+  /** Requests its servers answered, warm-ups included (what `queries` counts over). */
+  total: number
+  queries: number
+  kinds: Record<string, number>
+}
 
 /**
  * Pushes prepared per second of load: more than any target answers (the bare ones up to 9,000
@@ -516,11 +534,12 @@ async function requests(
  * measurement just before it (`measure`): their timestamps must be within the server's freshness
  * window (300 s) when sent, and with several targets and rounds the whole run lasts longer.
  */
-async function open(run: Run, index: number) {
+async function open(tally: Tally) {
+  const { run, index } = tally
   const { name, target, scenario, env, flags } = run
   const appName = `quanzi-bench-${process.pid}-${index}`
   const { child, lines, port } = await start(scenario, { ...env, PGAPPNAME: appName }, flags)
-  const pushes = await requests(target, port, 2, `${target}${index}`, 0)
+  const pushes = await requests(target, port, 2, `${target}${index}`, tally.next)
   // (e) and (g) answer a text learnt from (b): checked once, so they are not faster by being wrong.
   if (env.BENCH_REPLY !== undefined) {
     const [check] = await prepare(port, 1, `check${index}`)
@@ -530,34 +549,26 @@ async function open(run: Run, index: number) {
   }
   // warm-up on two seconds' worth (warm-up pushes must not repeat either)
   const warm = await load(port, pushes, 2)
+  tally.next += warm.sent
+  tally.total += warm.total
   if (maintain && (scenario === 'postgres' || scenario === 'pglite')) {
     child.kill('SIGUSR2')
     const { value } = await lines.next()
     console.error(`${name}: after the warm-up, ${value}`)
   }
-  return {
-    run,
-    appName,
-    child,
-    lines,
-    port,
-    index,
-    warm,
-    /** Pushes sent so far: the next measurement's senders continue from here. */
-    next: warm.sent,
-    slices: [] as Slice[],
-  }
+  return { appName, child, lines, port }
 }
 
 /** Measures a target once for BENCH_SECONDS, on pushes none of its measurements sent before. */
-async function measure(live: Live): Promise<Slice> {
-  const { run, child, appName } = live
+async function measure(live: Live, tally: Tally): Promise<Slice> {
+  const { child, appName } = live
+  const { run } = tally
   const pushes = await requests(
     run.target,
     live.port,
     seconds,
-    `${run.target}${live.index}`,
-    live.next,
+    `${run.target}${tally.index}`,
+    tally.next,
   )
   const backendsBefore = await backendMicros(appName)
   const cpuBefore = cpuMicros(child.pid)
@@ -565,7 +576,8 @@ async function measure(live: Live): Promise<Slice> {
   const dbBefore =
     run.env.BENCH_SCHEMA || run.target.includes('postgres') ? postgresMicros() : undefined
   const r = await load(live.port, pushes)
-  live.next += r.sent
+  tally.next += r.sent
+  tally.total += r.total
   // A push target answers every push 200: anything else means the bench, not the server, is wrong
   // (a stale timestamp, a wrong signature), and its req/s would be those refusals'.
   if (pushes && !REFUSED_TARGETS.includes(run.target) && r.bad > 0)
@@ -583,8 +595,8 @@ async function measure(live: Live): Promise<Slice> {
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const slice = { ...r, cpu, gen, db, backends }
-  live.slices.push(slice)
-  if (rounds > 1) console.log(`  ${run.name}, round ${live.slices.length}: ${line(slice)}`)
+  tally.slices.push(slice)
+  if (rounds > 1) console.log(`  ${run.name}, round ${tally.slices.length}: ${line(slice)}`)
   return slice
 }
 
@@ -602,15 +614,21 @@ function median(values: (number | undefined)[]): number | undefined {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** Stops a target and records its row: its one measurement, or the medians of its rounds. */
-async function close(live: Live, first: Live) {
-  const { run, slices } = live
+/** Stops a target's server, adding what it counted to the target's tally. */
+async function shut(live: Live, tally: Tally) {
   const { queries, kinds } = await stop(live.child, live.lines)
-  const total = live.warm.total + slices.reduce((sum, r) => sum + r.total, 0)
+  tally.queries += queries
+  for (const [kind, n] of Object.entries(kinds ?? {}))
+    tally.kinds[kind] = (tally.kinds[kind] ?? 0) + n
+}
+
+/** Records a target's row: its one measurement, or the medians of its rounds. */
+function record(tally: Tally, first: Tally) {
+  const { run, slices, queries, kinds, total } = tally
   const perPush = queries > 0 ? (queries / total).toFixed(1) : '–'
   // Pushes per statement of each batched kind (claims, check-ins, reply stores), where it ran.
   const batches = Object.fromEntries(
-    Object.entries(kinds ?? {})
+    Object.entries(kinds)
       .filter(([, n]) => n > 0)
       .map(([kind, n]) => [kind, total / n]),
   )
@@ -645,21 +663,35 @@ async function close(live: Live, first: Live) {
   )
 }
 
-if (rounds === 1) {
-  // One target at a time: no other target's server is alive while one is measured.
-  let first: Live | undefined
-  for (const [index, run] of runs.entries()) {
-    const live = await open(run, index)
-    first ??= live
-    await measure(live)
-    await close(live, first)
-  }
+const tallies: Tally[] = runs.map((run, index) => ({
+  run,
+  index,
+  slices: [],
+  next: 0,
+  total: 0,
+  queries: 0,
+  kinds: {},
+}))
+/** Every other round in reverse order: no target is always measured in the same place. */
+const inTurn = (round: number) => (round % 2 === 1 ? [...tallies].reverse() : tallies)
+if (rounds === 1 || fresh) {
+  // One target at a time: no other target's server is alive while one is measured. With
+  // BENCH_FRESH=1 each round starts every server anew: one process's luck (V8's optimising
+  // decisions, where its memory lies) is not every round's.
+  for (let round = 0; round < rounds; round++)
+    for (const tally of inTurn(round)) {
+      const live = await open(tally)
+      await measure(live, tally)
+      await shut(live, tally)
+    }
 } else {
-  const lives: Live[] = []
-  for (const [index, run] of runs.entries()) lives.push(await open(run, index))
-  for (let round = 0; round < rounds; round++) for (const live of lives) await measure(live)
-  for (const live of lives) await close(live, lives[0]!)
+  const lives = new Map<Tally, Live>()
+  for (const tally of tallies) lives.set(tally, await open(tally))
+  for (let round = 0; round < rounds; round++)
+    for (const tally of inTurn(round)) await measure(lives.get(tally)!, tally)
+  for (const [tally, live] of lives) await shut(live, tally)
 }
+for (const tally of tallies) record(tally, tallies[0]!)
 
 /** One pgbench run of `seconds` with the bench's connections: transactions/s and mean latency. */
 function pgbench(args: string[], env: Record<string, string> = {}) {
