@@ -50,10 +50,11 @@
  * Each target also prints the load generator's own CPU per request (autocannon, this process):
  * with two cores shared, a target is server-bound only while that stays well below the server's.
  *      BENCH_VARIANT (e.g. `MALLOC_ARENA_MAX=2 --max-semi-space-size=4`: each target runs again
- *      right after itself, its server given these environment variables and node flags — what a
- *      runtime setting costs, within one run; `BENCH_BUNDLE=<file>` in it runs another build of
- *      bench/server.ts instead, e.g. the previous commit's from `npm run bench:bundle-of -- <commit>`:
- *      an A/B of two versions of the code, interleaved round by round).
+ *      next to itself — after it, and before it in the reversed rounds — its server given these
+ *      environment variables and node flags: what a runtime setting costs, within one run;
+ *      `BENCH_BUNDLE=<file>` in it runs another build of bench/server.ts instead, e.g. the previous
+ *      commit's from `npm run bench:bundle-of -- <commit>`: an A/B of two versions of the code,
+ *      interleaved round by round).
  *      BENCH_ROUNDS=R (default 1: each target started, measured once and stopped in turn): every
  *      target's server is started and warmed up first, then measured R times in turn for
  *      BENCH_SECONDS each (round 1: every target once, round 2: the same in reverse order, …). A
@@ -683,6 +684,8 @@ if (rounds === 1 || fresh) {
       const live = await open(tally)
       await measure(live, tally)
       await shut(live, tally)
+      // One round: its row at once, as each target ends (a later target's failure keeps it).
+      if (rounds === 1) record(tally, tallies[0]!)
     }
 } else {
   const lives = new Map<Tally, Live>()
@@ -691,7 +694,7 @@ if (rounds === 1 || fresh) {
     for (const tally of inTurn(round)) await measure(lives.get(tally)!, tally)
   for (const [tally, live] of lives) await shut(live, tally)
 }
-for (const tally of tallies) record(tally, tallies[0]!)
+if (rounds > 1) for (const tally of tallies) record(tally, tallies[0]!)
 
 /** One pgbench run of `seconds` with the bench's connections: transactions/s and mean latency. */
 function pgbench(args: string[], env: Record<string, string> = {}) {
