@@ -5,6 +5,7 @@
 import { type Kysely, sql } from 'kysely'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { postgresDatabase } from './postgres.js'
+import { RENEW_AFTER_RUNS } from './prepared-statements.js'
 import type { Database } from './schema.js'
 
 const url = process.env.TEST_DATABASE_URL
@@ -84,6 +85,41 @@ describe.skipIf(!url)('prepared statements [postgres]', () => {
     ])
     expect((await texts[0]!(2)).rows).toEqual([{ label: 'a', v: 'b' }])
   })
+
+  it('prepares a text anew after RENEW_AFTER_RUNS runs: a plan made on an empty table does not stay', async () => {
+    // The batched reply store's shape (src/community/inbound-events.ts `completeAll`).
+    await asAdmin(sql`create table claims (id bigserial primary key, appid text, key text,
+      status text, claimed_at timestamptz, reply text, unique (appid, key))`)
+    const db = open(100)
+    const store = (key: string) =>
+      sql`update claims c set status = 'replied', reply = v.reply
+        from unnest(${['wx']}::text[], ${[key]}::text[], ${['hi']}::text[]) as v(appid, key, reply)
+        where c.appid = v.appid and c.key = v.key and c.status = 'processing'
+          and c.claimed_at is null
+        returning c.id`.execute(db)
+    /** The plan the connection's prepared statement runs now (EXPLAIN EXECUTE of its name). */
+    const plan = async () => {
+      const [{ name }] = (
+        await sql<{ name: string }>`select name from pg_prepared_statements`.execute(db)
+      ).rows as [{ name: string }]
+      const rows = await sql<{ 'QUERY PLAN': string }>`explain execute ${sql.raw(name)}(
+        '{wx}', '{k1}', '{hi}')`.execute(db)
+      return rows.rows.map((r) => r['QUERY PLAN']).join('\n')
+    }
+    // Planned while the table is empty: PostgreSQL settles on a generic plan after five runs.
+    for (let i = 0; i < 8; i++) await store('k1')
+    expect(await plan()).toMatch(/Seq Scan on claims/)
+    await asAdmin(sql`insert into claims (appid, key, status)
+      select 'wx', 'k' || g, 'replied' from generate_series(1, 20000) g`)
+    // The same statement, grown table, no ANALYZE: still the sequential scan until it is renewed.
+    for (let i = 8; i < RENEW_AFTER_RUNS - 1; i++) await store(`k${i}`)
+    expect(await plan()).toMatch(/Seq Scan on claims/)
+    // Prepared anew (the old name deallocated): planned on the table as it is now.
+    for (let i = 0; i < 7; i++) await store(`k${i}`)
+    expect(await prepared(db)).toHaveLength(1)
+    expect(await plan()).toMatch(/Index Scan using claims_appid_key_key/)
+    await asAdmin(sql`drop table claims`)
+  }, 60_000)
 
   it('prepares nothing with a cache of 0', async () => {
     const db = open(0)

@@ -9,6 +9,13 @@
  *   of an unusual length, console queries, migrations — never are), and at most `size` texts stay
  *   prepared per connection, least recently used deallocated first (`DEALLOCATE`, queued before
  *   the next statement). The texts seen once are remembered in an equally bounded list.
+ * - **Planned anew now and then.** PostgreSQL keeps the generic plan it settles on after a
+ *   statement's fifth run as it made it, on the tables as they were, until an ANALYZE or DDL
+ *   invalidates it. One made while a table was empty stays on it as the table grows: the batched
+ *   reply store planned on a new install's empty `inbound_events` scanned the whole table on every
+ *   batch (bench/README.md, session 38). So a text is prepared anew under a new name after
+ *   {@link RENEW_AFTER_RUNS} runs by name (the old one deallocated): its plans are made again on
+ *   the tables as they are — a Parse and a few custom plans every thousand runs.
  * - **Only parameterised statements**: a text without values (`begin`, `commit`, DDL, a
  *   multi-statement migration) keeps the simple protocol, as before.
  * - **DDL after prepare.** A prepared statement whose result type a DDL changed fails with
@@ -35,6 +42,9 @@ import type pg from 'pg'
 /** Statements kept prepared per connection unless configured (asyncpg's default cache size). */
 export const DEFAULT_STATEMENT_CACHE = 100
 
+/** Runs of a text under one name, after which it is prepared anew (see the header). */
+export const RENEW_AFTER_RUNS = 1_000
+
 /** The parts of a `pg` client used here beyond its typings (pg ~8.23, pinned in package.json). */
 interface PgClient {
   query(config: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>
@@ -60,8 +70,8 @@ function isStale(error: unknown): boolean {
 
 /** One connection's prepared statements and the texts it has seen once. */
 class StatementCache {
-  /** text → name, least recently used first. */
-  readonly prepared = new Map<string, string>()
+  /** text → its name and runs under it, least recently used first. */
+  readonly prepared = new Map<string, { name: string; runs: number }>()
   /** texts run once, oldest first. */
   readonly seen = new Set<string>()
   generation: number
@@ -112,35 +122,51 @@ class StatementCache {
     const known = this.prepared.get(text)
     if (known) {
       this.prepared.delete(text)
-      this.prepared.set(text, known)
-      return known
+      if (++known.runs <= RENEW_AFTER_RUNS) {
+        this.prepared.set(text, known)
+        return known.name
+      }
+      // Prepared anew: planned again on the tables as they are now.
+      this.release(known.name)
+      const name = this.newName()
+      this.prepared.set(text, { name, runs: 1 })
+      return name
     }
     if (!this.seen.delete(text)) {
       this.seen.add(text)
       if (this.seen.size > this.size) this.seen.delete(this.seen.values().next().value as string)
       return undefined
     }
-    const name = `quanzi_${this.tag}_${++this.counter}`
-    this.prepared.set(text, name)
+    const name = this.newName()
+    this.prepared.set(text, { name, runs: 1 })
     if (this.prepared.size > this.size) {
-      const [oldest, old] = this.prepared.entries().next().value as [string, string]
+      const [oldest, old] = this.prepared.entries().next().value as [string, { name: string }]
       this.prepared.delete(oldest)
-      const parsed = this.client.connection?.parsedStatements
-      // A name whose Parse failed is not on the server: nothing to deallocate.
-      if (parsed?.[old] !== undefined) {
-        delete parsed[old]
-        this.pending.push(old)
-        this.flush()
-      }
+      this.release(old.name)
     }
     return name
+  }
+
+  /** A name never used on this connection. */
+  private newName(): string {
+    return `quanzi_${this.tag}_${++this.counter}`
+  }
+
+  /** Deallocates `name` (queued until outside a transaction). */
+  private release(name: string) {
+    const parsed = this.client.connection?.parsedStatements
+    // A name whose Parse failed is not on the server: nothing to deallocate.
+    if (parsed?.[name] === undefined) return
+    delete parsed[name]
+    this.pending.push(name)
+    this.flush()
   }
 
   /** Drops every statement of this connection (after DDL or a server that lost them). */
   private forgetAll() {
     this.generation = this.pool.generation
     const parsed = this.client.connection?.parsedStatements
-    if (parsed) for (const name of this.prepared.values()) delete parsed[name]
+    if (parsed) for (const { name } of this.prepared.values()) delete parsed[name]
     this.prepared.clear()
     this.seen.clear()
     this.pending = []
