@@ -11,9 +11,9 @@
  *   the next statement). The texts seen once are remembered in an equally bounded list.
  * - **Planned anew now and then.** PostgreSQL keeps the generic plan it settles on after a
  *   statement's fifth run as it made it, on the tables as they were, until something invalidates
- *   it (an ANALYZE, DDL). One made while a table was empty stays on it as the table grows: the batched
- *   reply store planned on a new install's empty `inbound_events` scanned the whole table on every
- *   batch (bench/README.md, session 38). So a text is prepared anew under a new name after
+ *   it (an ANALYZE, DDL). One made while a table was empty stays on it as the table grows: the
+ *   batched reply store planned on a new install's empty `inbound_events` scanned the whole table
+ *   on every batch (bench/README.md, session 38). So a text is prepared anew under a new name after
  *   {@link RENEW_AFTER_RUNS} runs by name (the old one deallocated): its plans are made again on
  *   the tables as they are — a Parse and a few custom plans every thousand runs.
  * - **Only parameterised statements**: a text without values (`begin`, `commit`, DDL, a
