@@ -25,13 +25,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import esbuild from 'esbuild'
-// @ts-expect-error: a plain ES module of the build, without types
-import { bundleOptions } from '../src/bundle-options.mjs'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { envNumber } from './env-number.js'
+import { bundleServer } from './server-bundle.js'
 import { textPushes } from './text-pushes.js'
 
 for (const tool of ['valgrind', 'callgrind_control']) {
@@ -48,13 +46,8 @@ const warmup = envNumber('BENCH_WARMUP', 1500, { min: 0, integer: true })
 const pairs = envNumber('BENCH_PAIRS', 2, { min: 1, integer: true })
 const other = process.env.BENCH_BUNDLE
 
-const bundle = `node_modules/.cache/quanzi-bench/instructions-${process.pid}.mjs`
-await esbuild.build({
-  ...bundleOptions,
-  entryPoints: ['bench/server.ts'],
-  outfile: bundle,
-  external: [...bundleOptions.external, 'wechat', 'express'],
-})
+const server = await bundleServer('instructions')
+const bundle = server.file
 const dumps = mkdtempSync(join(tmpdir(), 'quanzi-instructions-'))
 
 /** Starts `scenario` of `file` (under callgrind when `counted`); resolves with its port. */
@@ -158,8 +151,7 @@ for (const target of targets) {
   }
   results.set(target, { own, beside })
 }
-rmSync(bundle, { force: true })
-rmSync(`${bundle}.map`, { force: true })
+server.remove()
 rmSync(dumps, { recursive: true, force: true })
 
 const webot = results.get('webot')

@@ -69,13 +69,10 @@
  * The database targets also report statements per push (counted in the server).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
-import esbuild from 'esbuild'
 import pg from 'pg'
-// @ts-expect-error: a plain ES module of the build, without types
-import { bundleOptions } from '../src/bundle-options.mjs'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
@@ -84,6 +81,7 @@ import {
   writeCheckinScript,
   writeFloorScripts,
 } from './checkin-script.js'
+import { bundleServer } from './server-bundle.js'
 import { textPushes } from './text-pushes.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -104,20 +102,10 @@ const wanted = (
 ).split(',')
 
 /**
- * The target servers run bundled as `npm start` runs the server (src/bundle-options.mjs: esbuild,
- * syntax-minified), not through tsx, whose transform adds a `__name` call per function. The bundle
- * lives under node_modules/.cache so that its external packages resolve, one per run (worktrees
- * that link one node_modules must not measure each other's code), removed at the end.
- * `BENCH_TSX=1` (also as a `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
+ * The target servers run bundled as `npm start` runs the server (bench/server-bundle.ts), removed
+ * at the end. `BENCH_TSX=1` (also as a `BENCH_VARIANT`) runs bench/server.ts through tsx instead.
  */
-const serverBundle = `node_modules/.cache/quanzi-bench/server-${process.pid}.mjs`
-await esbuild.build({
-  ...bundleOptions,
-  entryPoints: ['bench/server.ts'],
-  outfile: serverBundle,
-  // The baseline stays the package as published; PGlite and pg-native as in the build.
-  external: [...bundleOptions.external, 'wechat', 'express'],
-})
+const serverBundle = await bundleServer('server')
 
 async function start(scenario: string, env: Record<string, string> = {}, flags: string[] = []) {
   // node itself, not npx: SIGTERM must reach the server to get its statement count
@@ -133,7 +121,7 @@ async function start(scenario: string, env: Record<string, string> = {}, flags: 
       ...profile,
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       ...flags,
-      ...(tsx ? ['--import', 'tsx', 'bench/server.ts'] : [env.BENCH_BUNDLE ?? serverBundle]),
+      ...(tsx ? ['--import', 'tsx', 'bench/server.ts'] : [env.BENCH_BUNDLE ?? serverBundle.file]),
       scenario,
     ],
     {
@@ -826,8 +814,7 @@ if (admin) {
   await admin.query(`drop schema ${schema} cascade`)
   await admin.end()
 }
-rmSync(serverBundle, { force: true })
-rmSync(`${serverBundle}.map`, { force: true })
+serverBundle.remove()
 
 const base = rows[0]!.rps
 // The last column: what two fully busy cores could serve at the CPU per request measured (server +
