@@ -70,6 +70,34 @@ forEachDatabase('member store', (get, name) => {
     expect(await claimedKeys(get().db, appid)).toEqual([1, 2, 3, 4, 5, 6].map((i) => `m:cb${i}`))
   })
 
+  it("returns each push's member with its timestamps as Dates and the claim's four fields", async () => {
+    const store = databaseMemberStore(get().db, { timeZone: TZ })
+    const appid = 'wxclaimshape000001'
+    await push(store, appid, 'o_sh_1', 'm:sh0')
+    // Two in one batch: each has its own object (the row of the statement, converted in place).
+    const [a, b] = (await Promise.all([
+      push(store, appid, 'o_sh_1', 'm:sh1'),
+      push(store, appid, 'o_sh_2', 'm:sh2'),
+    ])) as RecordedMember[]
+    expect(a).not.toBe(b)
+    expect([a!.openid, b!.openid]).toEqual(['o_sh_1', 'o_sh_2'])
+    for (const m of [a!, b!]) {
+      expect(m.first_seen_at).toBeInstanceOf(Date)
+      expect(m.last_active_at).toEqual(now)
+      expect(m.unsubscribed_at).toBeNull()
+      expect(typeof m.points_balance).toBe('number')
+    }
+    expect([a!.isNew, b!.isNew]).toEqual([false, true])
+    expect(a!.previous_active_at).toBeInstanceOf(Date)
+    expect(b!.previous_active_at).toBeNull()
+    expect(Object.keys(a!).slice(-4)).toEqual([
+      'isNew',
+      'previous_active_at',
+      'dailyLogin',
+      'moderator',
+    ])
+  })
+
   it('claims a dedupe key once when it comes twice in one batch', async () => {
     const store = databaseMemberStore(get().db, { timeZone: TZ })
     const appid = 'wxclaimtwice000001'
