@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeCrypto } from './node-crypto.js'
-import { base64Encode } from './wechat/crypto.js'
+import { base64Decode, base64Encode, WechatCryptoError } from './wechat/crypto.js'
 
 /** AES-256-CBC as a fresh OpenSSL context per message computes it: the reference. */
 function fresh(
@@ -86,6 +86,53 @@ describe('node:crypto backend', () => {
         expect(native(view)).toBe(base64Encode(b))
       }),
     )
+  })
+
+  it('base64 decodes exactly the strings the portable decoder accepts, to the same bytes', () => {
+    const { base64Decode: native } = nodeCrypto
+    if (!native) throw new Error('the node backend has native base64')
+    const outcome = (decode: (s: string) => Uint8Array, s: string) => {
+      try {
+        return [...decode(s)]
+      } catch (error) {
+        expect(error).toBeInstanceOf(WechatCryptoError)
+        return 'refused'
+      }
+    }
+    // Encodings of bytes, and the same with one character changed, dropped or added: what Node's
+    // lenient decoder would read as something (whitespace, a URL-safe character, a padding bit).
+    const edited = fc
+      .tuple(
+        fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('base64')),
+        fc.nat(60),
+        fc.constantFrom('', 'A', 'B', 'R', 'Q', 'g', 'w', '/', '+', '=', '-', '_', ' ', '\n', '中'),
+        fc.constantFrom('replace', 'insert', 'drop', 'none'),
+      )
+      .map(([text, at, c, edit]) => {
+        const i = text.length === 0 ? 0 : at % text.length
+        if (edit === 'replace') return text.slice(0, i) + c + text.slice(i + 1)
+        if (edit === 'insert') return text.slice(0, i) + c + text.slice(i)
+        if (edit === 'drop') return text.slice(0, i) + text.slice(i + 1)
+        return text
+      })
+    fc.assert(
+      fc.property(edited, (s) => {
+        expect(outcome(native, s)).toEqual(outcome(base64Decode, s))
+      }),
+      { numRuns: 2000 },
+    )
+    for (const [s, bytes] of [
+      ['YQ==', [0x61]],
+      ['YWI=', [0x61, 0x62]],
+      ['', []],
+    ] as const)
+      expect(outcome(native, s)).toEqual(bytes)
+    // The unused bits of a padded end are not read (an EncodingAESKey has two of them set).
+    expect(outcome(native, 'YR==')).toEqual([0x61])
+    expect(outcome(native, 'YWJ=')).toEqual([0x61, 0x62])
+    // No padding, whitespace, URL-safe alphabet, padding inside: refused by both.
+    for (const s of ['YQ', 'YQ=', 'Y Q==', 'YQ==\n', '-_-_', 'YQ==YQ==', 'Y===', '===='])
+      expect([outcome(native, s), outcome(base64Decode, s)]).toEqual(['refused', 'refused'])
   })
 
   it('digests as createHash does', async () => {

@@ -42,10 +42,14 @@ export interface CryptoBackend {
   sha256Hex(input: string): Promise<string>
   /**
    * Standard base64 with padding, when the runtime has it natively (the sealed reply); else
-   * {@link base64Encode}. Decoding stays {@link base64Decode}: Node's decoder is lenient (it skips
-   * or reinterprets what is not base64), and checking first cost what it saved.
+   * {@link base64Encode}.
    */
   base64Encode?(bytes: Uint8Array): string
+  /**
+   * {@link base64Decode} with the runtime's native decoder (the push's `Encrypt`): the same strings
+   * accepted, the same bytes; throws {@link WechatCryptoError} (`invalid_base64`) on the others.
+   */
+  base64Decode?(text: string): Uint8Array<ArrayBuffer>
   /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
   aesCbc(key: Uint8Array<ArrayBuffer>): {
     encrypt(
@@ -162,6 +166,7 @@ export function messageCipher(
   const iv = raw.slice(0, 16)
   const aes = backend.aesCbc(raw)
   const encode = backend.base64Encode ?? base64Encode
+  const decode = backend.base64Decode ?? base64Decode
 
   return {
     async encrypt(message, receiveId, random = randomBytes(16)) {
@@ -181,7 +186,7 @@ export function messageCipher(
     },
 
     async decrypt(encrypted) {
-      const data = base64Decode(encrypted)
+      const data = decode(encrypted)
       if (data.length === 0 || data.length % BLOCK !== 0) {
         throw new WechatCryptoError(
           'invalid_length',
@@ -219,7 +224,11 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 const B64_INDEX = new Int16Array(128).fill(-1)
 for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i
 
-/** Strict standard base64 (with padding) → bytes. */
+/**
+ * Strict standard base64 (with padding) → bytes: no whitespace, no other alphabet, no missing
+ * padding. The bits a padded end leaves unused are not read (an EncodingAESKey, 43 characters and
+ * `=`, has two of them set).
+ */
 export function base64Decode(input: string): Uint8Array<ArrayBuffer> {
   const n = input.length
   if (n % 4 !== 0) throw new WechatCryptoError('invalid_base64', 'not valid base64')
@@ -238,6 +247,26 @@ export function base64Decode(input: string): Uint8Array<ArrayBuffer> {
     if (o < out.length) out[o++] = v & 255
   }
   return out
+}
+
+/**
+ * Whether `encoded`, what an encoder wrote for the bytes a lenient decoder read from `text`, says
+ * that `text` was strict base64: the same string, or one that differs only in the unused bits of its
+ * padded end (which {@link base64Decode} does not read either).
+ */
+export function sameBase64(text: string, encoded: string): boolean {
+  if (text === encoded) return true
+  const n = text.length
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0
+  if (encoded.length !== n || pad === 0) return false
+  const k = n - 1 - pad
+  const given = text.charCodeAt(k) < 128 ? B64_INDEX[text.charCodeAt(k)]! : -1
+  return (
+    given >= 0 &&
+    (given & (pad === 2 ? ~15 : ~3)) === B64_INDEX[encoded.charCodeAt(k)] &&
+    text.startsWith(encoded.slice(0, k)) &&
+    text.endsWith(encoded.slice(k + 1))
+  )
 }
 
 function sextet(s: string, i: number): number {
