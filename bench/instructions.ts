@@ -5,21 +5,26 @@
  * under `valgrind --tool=callgrind` with `node --single-threaded --predictable` (no background
  * compiler or GC threads); one connection sends `BENCH_WARMUP` pushes, the counters are zeroed
  * (`callgrind_control -z`), `BENCH_PUSHES` more are sent one at a time and the counters dumped: the
- * dump's total ÷ pushes. The figures compared are the **mutator's**: the count less the garbage
- * collector's functions and the optimising compiler's (by their C++ names in the dump). The
- * collector's share depends on when a major GC falls and on the heap the run has kept (the
- * bench's in-memory store keeps every claim), not on the push: it moved one count of a build by
- * 16 % against its twin, the mutator's by 1 % (session 39). With `--single-threaded` the compiler
- * runs on the main thread, so a count still inside the warm-up's compilations counts them: after
- * 1,500 pushes they were 52–60 % of a count, after 10,000 none; a count warns above 2 %. Every count runs beside a second one (two valgrind processes at once): of
- * the same build (their difference is the count's own noise), or with `BENCH_BUNDLE` of another
- * build of bench/server.ts (`npm run bench:bundle-of -- <commit>`), an A/B in one run. Ratios are
- * against node-webot/wechat (`webot`) counted in the same run. Instructions are not time: only the
- * process's own (user-space) instructions count — the kernel's socket work, the same for every
- * target, does not — and a cache miss counts as one. Two counts of one build differ by 0–5 %
- * (V8's optimising decisions differ from run to run): this says where a push's own work goes and
- * how it compares with webot's, not whether a change of a few per cent helped; req/s stays
- * `npm run bench`.
+ * dump's total ÷ pushes. The pushes come from 5,000 senders, so after the warm-up each counted push
+ * is from a returning member.
+ *
+ * The figures compared are the **mutator's**: the count less the garbage collector's functions and
+ * the optimising compiler's (their own cost, by their C++ names in the dump; what either hands to
+ * shared code — allocation, memcpy, the assembler — stays in the mutator's). The collector's share
+ * depends on when a major GC falls and on the heap the run has kept (the bench's in-memory store
+ * keeps every claim), not on the push: it moved one count of a build by 16 % against its twin, the
+ * mutator's part by 1 % (session 39). With `--single-threaded` the compiler runs on the main
+ * thread, so a count still inside the warm-up's compilations counts them: after 1,500 pushes they
+ * were 52–60 % of a count, after 10,000 none; a count warns above 2 %.
+ *
+ * Every count runs beside a second one (two valgrind processes at once): of the same build (their
+ * difference is the count's own noise), or with `BENCH_BUNDLE` of another build of bench/server.ts
+ * (`npm run bench:bundle-of -- <commit>`), an A/B in one run. Ratios are against node-webot/wechat
+ * (`webot`) counted in the same run. Instructions are not time: only the process's own (user-space)
+ * instructions count — the kernel's socket work, the same for every target, does not — and a cache
+ * miss counts as one. In session 39 (b) was at 2.0–2.2 × webot in mutator instructions and 1.7 × in
+ * req/s: this says where a push's own work goes and whether a change removed some of it; req/s
+ * stays `npm run bench`.
  *
  *   npm run bench:instructions
  * Env: BENCH_TARGETS (webot,memory,minimal,webhook,bare-hono), BENCH_PUSHES (1000), BENCH_WARMUP
@@ -128,7 +133,10 @@ async function count(file: string, scenario: string, env: Record<string, string>
   const text = dump && readFileSync(join(dumps, dump), 'utf8')
   const total = text && /^summary: (\d+)$/m.exec(text)
   if (!total) throw new Error(`${scenario}: no callgrind dump`)
-  const { gc, compiler } = shares(text)
+  const { gc, compiler, all } = shares(text)
+  // Another dump format (`--dump-instr=yes`, uncompressed names) would parse as nothing at all.
+  if (Math.abs(all - Number(total[1])) > 0.05 * Number(total[1]))
+    throw new Error(`${scenario}: the dump's functions sum to ${all}, its summary is ${total[1]}`)
   const perPush = Number(total[1]) / pushes
   return { perPush, mutator: perPush * (1 - gc - compiler), gc, compiler }
 }
@@ -146,7 +154,7 @@ const PARTS = {
  * starts a function (its name given the first time only), `cfn=` names a callee, and the cost
  * line after `calls=` is the call's inclusive cost, not the function's own.
  */
-function shares(dump: string): { gc: number; compiler: number } {
+function shares(dump: string): { gc: number; compiler: number; all: number } {
   const partOf = new Map<string, 'gc' | 'compiler' | undefined>()
   let current: 'gc' | 'compiler' | undefined
   let afterCall = false
@@ -177,7 +185,7 @@ function shares(dump: string): { gc: number; compiler: number } {
     all += Number(cost[1])
     if (current) own[current] += Number(cost[1])
   }
-  return all === 0 ? own : { gc: own.gc / all, compiler: own.compiler / all }
+  return all === 0 ? { ...own, all } : { gc: own.gc / all, compiler: own.compiler / all, all }
 }
 
 // (e) and the stand-ins answer what (b) answers: learnt from a (b) server first.

@@ -46,8 +46,9 @@ export interface CryptoBackend {
    */
   base64Encode?(bytes: Uint8Array): string
   /**
-   * {@link base64Decode} with the runtime's native decoder (the push's `Encrypt`): the same strings
-   * accepted, the same bytes; throws {@link WechatCryptoError} (`invalid_base64`) on the others.
+   * {@link base64Decode} with the runtime's native decoder (an envelope's `Encrypt`, OA and WeCom):
+   * the same strings accepted, the same bytes; throws {@link WechatCryptoError} (`invalid_base64`)
+   * on the others.
    */
   base64Decode?(text: string): Uint8Array<ArrayBuffer>
   /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
