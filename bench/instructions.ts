@@ -28,7 +28,9 @@
  *
  *   npm run bench:instructions
  * Env: BENCH_TARGETS (webot,memory,minimal,webhook,bare-hono), BENCH_PUSHES (1000), BENCH_WARMUP
- * (10000), BENCH_PAIRS (2: counts of each target, median taken), BENCH_BUNDLE (see above).
+ * (10000), BENCH_PAIRS (2: counts of each target, median taken), BENCH_BUNDLE (see above),
+ * BENCH_FUNCTIONS (0; N: each pair's first count lists its N costliest functions by own
+ * instructions a push, JavaScript named through node's `--perf-basic-prof` map).
  * Needs valgrind (Debian: `apt-get install -y valgrind`); about 5 minutes per target and pair.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -55,6 +57,7 @@ const targets = (process.env.BENCH_TARGETS ?? 'webot,memory,minimal,webhook,bare
 const pushes = envNumber('BENCH_PUSHES', 1000, { min: 1, integer: true })
 const warmup = envNumber('BENCH_WARMUP', 10_000, { min: 0, integer: true })
 const pairs = envNumber('BENCH_PAIRS', 2, { min: 1, integer: true })
+const functions = envNumber('BENCH_FUNCTIONS', 0, { min: 0, integer: true })
 const other = process.env.BENCH_BUNDLE
 
 const server = await bundleServer('instructions')
@@ -68,7 +71,12 @@ async function start(
   env: Record<string, string>,
   counted: boolean,
 ) {
-  const node = [process.execPath, ...(counted ? ['--single-threaded', '--predictable'] : [])]
+  const flags = [
+    '--single-threaded',
+    '--predictable',
+    ...(functions > 0 ? ['--perf-basic-prof'] : []),
+  ]
+  const node = [process.execPath, ...(counted ? flags : [])]
   const command = counted
     ? [
         'valgrind',
@@ -133,12 +141,14 @@ async function count(file: string, scenario: string, env: Record<string, string>
   const text = dump && readFileSync(join(dumps, dump), 'utf8')
   const total = text && /^summary: (\d+)$/m.exec(text)
   if (!total) throw new Error(`${scenario}: no callgrind dump`)
-  const { gc, compiler, all } = shares(text)
+  const own = ownCosts(text)
+  const { gc, compiler, all } = shares(own)
+  const top = functions > 0 ? topFunctions(own, child.pid!, functions) : []
   // Another dump format (`--dump-instr=yes`, uncompressed names) would parse as nothing at all.
   if (Math.abs(all - Number(total[1])) > 0.05 * Number(total[1]))
     throw new Error(`${scenario}: the dump's functions sum to ${all}, its summary is ${total[1]}`)
   const perPush = Number(total[1]) / pushes
-  return { perPush, mutator: perPush * (1 - gc - compiler), gc, compiler }
+  return { perPush, mutator: perPush * (1 - gc - compiler), gc, compiler, top }
 }
 type Count = Awaited<ReturnType<typeof count>>
 
@@ -149,27 +159,20 @@ const PARTS = {
 } as const
 
 /**
- * The shares of a callgrind dump's instructions spent in the garbage collector's functions and in
- * the optimising compiler's (their own cost, not what they call). The format: `fn=(id) name`
- * starts a function (its name given the first time only), `cfn=` names a callee, and the cost
- * line after `calls=` is the call's inclusive cost, not the function's own.
+ * A callgrind dump's instructions by function, each function's own (not what it calls). The
+ * format: `fn=(id) name` starts a function (its name given the first time only), `cfn=` names a
+ * callee, and the cost line after `calls=` is the call's inclusive cost, not the function's own.
  */
-function shares(dump: string): { gc: number; compiler: number; all: number } {
-  const partOf = new Map<string, 'gc' | 'compiler' | undefined>()
-  let current: 'gc' | 'compiler' | undefined
+function ownCosts(dump: string): Map<string, number> {
+  const names = new Map<string, string>()
+  const own = new Map<string, number>()
+  let current = ''
   let afterCall = false
-  const own = { gc: 0, compiler: 0 }
-  let all = 0
   for (const line of dump.split('\n')) {
     const fn = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line)
     if (fn) {
-      const name = fn[3]
-      if (name !== undefined)
-        partOf.set(
-          fn[2]!,
-          PARTS.compiler.test(name) ? 'compiler' : PARTS.gc.test(name) ? 'gc' : undefined,
-        )
-      if (!fn[1]) current = partOf.get(fn[2]!)
+      if (fn[3] !== undefined) names.set(fn[2]!, fn[3])
+      if (!fn[1]) current = names.get(fn[2]!) ?? fn[2]!
       continue
     }
     if (line.startsWith('calls=')) {
@@ -182,10 +185,58 @@ function shares(dump: string): { gc: number; compiler: number; all: number } {
       afterCall = false
       continue
     }
-    all += Number(cost[1])
-    if (current) own[current] += Number(cost[1])
+    own.set(current, (own.get(current) ?? 0) + Number(cost[1]))
   }
-  return all === 0 ? { ...own, all } : { gc: own.gc / all, compiler: own.compiler / all, all }
+  return own
+}
+
+/** The shares of the garbage collector's functions and the optimising compiler's, and the sum. */
+function shares(own: Map<string, number>): { gc: number; compiler: number; all: number } {
+  const part = { gc: 0, compiler: 0 }
+  let all = 0
+  for (const [name, cost] of own) {
+    all += cost
+    if (PARTS.compiler.test(name)) part.compiler += cost
+    else if (PARTS.gc.test(name)) part.gc += cost
+  }
+  return { gc: all && part.gc / all, compiler: all && part.compiler / all, all }
+}
+
+/**
+ * `BENCH_FUNCTIONS=N`: the N functions of a count with the most own instructions a push, V8's
+ * JIT code named through the perf map `--perf-basic-prof` writes (`/tmp/perf-<pid>.map`: address,
+ * size, name; the latest entry covering an address wins, as code is replaced).
+ */
+function topFunctions(own: Map<string, number>, pid: number, n: number): string[] {
+  const file = `/tmp/perf-${pid}.map`
+  const code = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [at, size, ...name] = line.split(' ')
+      const start = Number.parseInt(at!, 16)
+      return { start, end: start + Number.parseInt(size!, 16), name: name.join(' ') }
+    })
+  rmSync(file, { force: true })
+  const named = new Map<string, number>()
+  for (const [name, cost] of own) {
+    const address = /^0x[0-9a-f]+$/.test(name) ? Number.parseInt(name, 16) : undefined
+    const js =
+      address === undefined
+        ? undefined
+        : code.findLast((c) => address >= c.start && address < c.end)?.name
+    const label = address === undefined ? name : (js ?? `JIT code at ${name}`)
+    named.set(label, (named.get(label) ?? 0) + cost)
+  }
+  return [...named]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(
+      ([name, cost]) =>
+        `${Math.round(cost / pushes)
+          .toLocaleString('en')
+          .padStart(8)}  ${name.slice(0, 140)}`,
+    )
 }
 
 // (e) and the stand-ins answer what (b) answers: learnt from a (b) server first.
@@ -220,6 +271,10 @@ for (const target of targets) {
     const figures = (c: Count) =>
       `${Math.round(c.perPush)} (GC ${(100 * c.gc).toFixed(1)} %, compiler ${(100 * c.compiler).toFixed(1)} %)`
     console.error(`${target}, pair ${pair + 1}: ${figures(a)} / ${figures(b)}`)
+    if (a.top.length > 0)
+      console.error(
+        `  ${target}'s ${functions} costliest functions, own instructions a push:\n${a.top.join('\n')}`,
+      )
     compiled = Math.max(compiled, a.compiler, b.compiler)
   }
   results.set(target, { own, beside })
