@@ -254,6 +254,9 @@ const median = (xs: number[]) => {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+/** A count as each pair prints it: instructions a push, and the GC's and the compiler's shares. */
+const figures = (c: Count) =>
+  `${Math.round(c.perPush)} (GC ${(100 * c.gc).toFixed(1)} %, compiler ${(100 * c.compiler).toFixed(1)} %)`
 const results = new Map<string, { own: Count[]; beside: Count[] }>()
 /** The largest share of a count the optimising compiler took. */
 let compiled = 0
@@ -268,8 +271,6 @@ for (const target of targets) {
     ])
     own.push(a)
     beside.push(b)
-    const figures = (c: Count) =>
-      `${Math.round(c.perPush)} (GC ${(100 * c.gc).toFixed(1)} %, compiler ${(100 * c.compiler).toFixed(1)} %)`
     console.error(`${target}, pair ${pair + 1}: ${figures(a)} / ${figures(b)}`)
     if (a.top.length > 0)
       console.error(

@@ -97,7 +97,7 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
       member.last_active_at = now
       members.set(key, member)
       // No moderators in memory: told with the claim, as the database store does.
-      return received(member, { isNew: !existed, previous: previous })
+      return received(member, { isNew: !existed, previous })
     },
   }
 }
