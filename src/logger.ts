@@ -40,7 +40,7 @@ function redact(fields: LogFields, withStack: boolean): LogFields {
 export function createLogger(
   options: { level?: LogLevel; write?: (line: string) => void; fields?: LogFields } = {},
 ): Logger {
-  return fieldsLogger(
+  return new JsonLogger(
     ORDER[options.level ?? 'info'],
     options.write ?? ((line: string) => console.log(line)),
     options.fields ?? {},
@@ -48,30 +48,52 @@ export function createLogger(
 }
 
 /**
- * The logger itself. Fields merge with `Object.assign({}, …)`, not `{ ...base, ...fields }`: a
- * child is made per push, and Node 20's V8 takes a slow path for a second spread or properties
- * after one (bench/README.md, "Object spread").
+ * The logger itself. A child is one object holding its parent and its own fields object (read,
+ * not copied: merged only when a line is written), since dispatch makes a child for every push,
+ * which most often writes nothing (bench/README.md, session 40). Fields merge with `Object.assign({}, …)`, not spreads: Node 20's
+ * V8 takes a slow path for properties after a spread (bench/README.md, "Object spread").
  */
-function fieldsLogger(min: number, write: (line: string) => void, base: LogFields): Logger {
-  const log =
-    (level: LogLevel) =>
-    (msg: string, fields: LogFields = {}) => {
-      if (ORDER[level] < min) return
-      write(
-        JSON.stringify({
-          time: new Date().toISOString(),
-          level,
-          msg,
-          ...redact(Object.assign({}, base, fields), level === 'error'),
-        }),
-      )
-    }
-  return {
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-    child: (fields) => fieldsLogger(min, write, Object.assign({}, base, fields)),
+class JsonLogger implements Logger {
+  constructor(
+    private readonly min: number,
+    private readonly write: (line: string) => void,
+    private readonly fields: LogFields,
+    private readonly parent?: JsonLogger,
+  ) {}
+
+  debug(msg: string, fields?: LogFields) {
+    this.line('debug', msg, fields)
+  }
+  info(msg: string, fields?: LogFields) {
+    this.line('info', msg, fields)
+  }
+  warn(msg: string, fields?: LogFields) {
+    this.line('warn', msg, fields)
+  }
+  error(msg: string, fields?: LogFields) {
+    this.line('error', msg, fields)
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.min, this.write, fields, this)
+  }
+
+  /** This logger's fields over its parents', outermost first. */
+  private merged(into: LogFields): LogFields {
+    this.parent?.merged(into)
+    return Object.assign(into, this.fields)
+  }
+
+  private line(level: LogLevel, msg: string, fields: LogFields = {}) {
+    if (ORDER[level] < this.min) return
+    const all = Object.assign(this.merged({}), fields)
+    this.write(
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level,
+        msg,
+        ...redact(all, level === 'error'),
+      }),
+    )
   }
 }
 

@@ -54,7 +54,7 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
     async receive(claim, message, now) {
       if (claim.replay) {
         const { door, timestamp, nonce, digest } = claim.replay
-        const replayId = [door, claim.appid, timestamp, nonce].join('\u0000')
+        const replayId = `${door}\u0000${claim.appid}\u0000${timestamp}\u0000${nonce}`
         const seen = replays.get(replayId)
         if (seen !== undefined && seen !== digest) throw new ReplayRefusedError()
         replays.set(replayId, digest)
@@ -66,7 +66,8 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
       claims.set(claimId, { status: 'processing', reply: null })
       const appid = claim.appid
       const key = `${appid}\u0000${message.fromUserName}`
-      const member = members.get(key) ?? {
+      const known = members.get(key)
+      const member = known ?? {
         id: next++,
         appid,
         openid: message.fromUserName,
@@ -92,12 +93,11 @@ function memoryMemberStore(claims: Map<string, Row>): MemberStore {
         birth_month: null,
         city: null,
       }
-      const existed = members.has(key)
-      const previous = existed ? member.last_active_at : null
+      const previous = known ? member.last_active_at : null
       member.last_active_at = now
-      members.set(key, member)
+      if (!known) members.set(key, member)
       // No moderators in memory: told with the claim, as the database store does.
-      return received(member, { isNew: !existed, previous })
+      return received(member, { isNew: !known, previous })
     },
   }
 }

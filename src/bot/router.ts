@@ -149,7 +149,8 @@ export class Router {
 
     const text = ctx.text
     if (text) {
-      const [word = '', ...rest] = text.split(/\s+/)
+      // Most pushes are one word (a command): split only text with a space in it.
+      const [word = '', ...rest] = SPACE.test(text) ? text.split(/\s+/) : [text]
       const command = this.#findCommand(word) ?? this.#findPrefixCommand(text)
       if (command) {
         const args = rest.length > 0 ? rest.join(' ') : text.slice(command.matched.length).trim()
@@ -175,7 +176,7 @@ export class Router {
 
   #findCommand(word: string) {
     const found = this.#byName.get(normalize(word))
-    return found ? Object.assign({}, found, { matched: word }) : undefined
+    return found ? { spec: found.spec, handler: found.handler, matched: word } : undefined
   }
 
   /** Chinese commands are often typed without a space: `兑换3` → `兑换` with args `3`. */
@@ -184,12 +185,14 @@ export class Router {
     for (const { name, command } of this.#prefixes) {
       if (lower.startsWith(name)) {
         const matched = text.slice(0, text.length - (lower.length - name.length))
-        return Object.assign({}, command, { matched })
+        return { spec: command.spec, handler: command.handler, matched }
       }
     }
     return undefined
   }
 }
+
+const SPACE = /\s/
 
 /** A command word as matched: a leading `/` or `／` dropped, lower case. */
 function normalize(word: string): string {
