@@ -23,10 +23,12 @@ export function memoryStores(): { inbound: InboundStore; members: MemberStore } 
 
 function memoryInboundStore(rows: Map<string, Row>): InboundStore {
   const id = (k: InboundKey) => `${k.appid}\u0000${k.dedupeKey}`
-  const move = (k: InboundKey, from: InboundStatus, to: InboundStatus, patch = {}) => {
+  const move = (k: InboundKey, from: InboundStatus, to: InboundStatus, patch?: Partial<Row>) => {
     const row = rows.get(id(k))
     if (!row || row.status !== from) return false
-    Object.assign(row, { status: to, ...patch })
+    // Not `{ status, ...patch }`: Node 20's V8 takes a slow path for a spread after a property.
+    row.status = to
+    if (patch) Object.assign(row, patch)
     return true
   }
   return {

@@ -168,10 +168,11 @@ export async function holdClaim<T>(
   arm()
   try {
     if (deadline === undefined) return await work()
-    const late = new Promise<typeof PAST_DEADLINE>((resolve) => {
+    // The work's outcome or the deadline, whichever comes first: one promise, not a race of two.
+    return await new Promise<T | typeof PAST_DEADLINE>((resolve, reject) => {
       passed = () => resolve(PAST_DEADLINE)
+      work().then(resolve, reject)
     })
-    return await Promise.race([work(), late])
   } finally {
     done = true
     clearTimeout(timer)
