@@ -50,8 +50,8 @@ export function createLogger(
 /**
  * The logger itself. A child is one object holding its parent and its own fields object (read,
  * not copied: merged only when a line is written), since dispatch makes a child for every push,
- * which most often writes nothing (bench/README.md, session 40). Fields merge with `Object.assign({}, …)`, not spreads: Node 20's
- * V8 takes a slow path for properties after a spread (bench/README.md, "Object spread").
+ * which most often writes nothing (bench/README.md, session 40). The fields of a line merge with
+ * `Object.assign`; the line itself is written rarely enough for its spread.
  */
 class JsonLogger implements Logger {
   constructor(

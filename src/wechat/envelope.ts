@@ -26,11 +26,7 @@ export interface EnvelopeShape {
 export interface ReplayStamp {
   timestamp: string
   nonce: string
-  /**
-   * Equal exactly when the bodies are equal: the hex SHA-256 of the raw body, or, for an envelope
-   * whose signature was verified, of that signature and the body around its ciphertext
-   * ({@link envelopeDigest}).
-   */
+  /** Hex SHA-256 of the raw body. */
   digest: string
 }
 
@@ -44,53 +40,25 @@ const refuse = (why: string): never => {
 }
 
 /**
- * The replay cache's digest of an encrypted request's body, once its signature over the ciphertext
- * is verified: SHA-256 of the signature, where the ciphertext stands in the body and the body
- * around it — not of the whole body. The verified signature already stands for the ciphertext (no
- * one without the token signs another ciphertext under the same timestamp and nonce), and the rest
- * of the body is kept byte for byte, so two bodies get one digest exactly when they are equal,
- * while the hash covers some 100 bytes instead of the ciphertext's kilobyte (bench/README.md,
- * session 40). A ciphertext read in pieces (several CDATA sections) has the whole body hashed,
- * under its own prefix.
- * @example await envelopeDigest(body, readEnvelope(body, SAFE_ENVELOPE), msgSignature, backend)
- */
-export function envelopeDigest(
-  body: string,
-  envelope: Pick<Envelope, 'encrypt' | 'at'>,
-  signature: string,
-  crypto: { sha256Hex(input: string): Promise<string> },
-): Promise<string> {
-  const { encrypt, at } = envelope
-  if (at === -1) return crypto.sha256Hex(`body\u0000${body}`)
-  const around = `${body.slice(0, at)}\u0000${body.slice(at + encrypt.length)}`
-  return crypto.sha256Hex(`signed\u0000${signature}\u0000${at}\u0000${around}`)
-}
-
-/**
  * The ciphertext of an envelope, and its format. Throws {@link WechatFormatError} for anything
  * else.
  * @example readEnvelope('<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[AbC=]]></Encrypt></xml>', SAFE_ENVELOPE)
- *   // → { encrypt: 'AbC=', at: 59, format: 'xml' }
+ *   // → { encrypt: 'AbC=', format: 'xml' }
  */
-export function readEnvelope(body: string, shape: EnvelopeShape): Envelope {
-  const start = skipSpace(body, 0)
-  const format: PushFormat = body.startsWith('<', start)
+export function readEnvelope(
+  body: string,
+  shape: EnvelopeShape,
+): { encrypt: string; format: PushFormat } {
+  const at = skipSpace(body, 0)
+  const format: PushFormat = body.startsWith('<', at)
     ? 'xml'
-    : body.startsWith('{', start)
+    : body.startsWith('{', at)
       ? 'json'
       : refuse('neither XML nor JSON')
   if (shape.format && shape.format !== format) refuse(`${format} where ${shape.format} is expected`)
-  const read = format === 'xml' ? readXml(body, start, shape) : readJson(body, start, shape)
-  if (read.encrypt === '') refuse(`empty ${shape.key}`)
-  return { encrypt: read.encrypt, at: read.at, format }
-}
-
-/** An envelope's ciphertext, where it stands in the body, and the body's format. */
-export interface Envelope {
-  encrypt: string
-  /** The ciphertext's index in the body; -1 when it was read in pieces (several CDATA sections). */
-  at: number
-  format: PushFormat
+  const encrypt = format === 'xml' ? readXml(body, at, shape) : readJson(body, at, shape)
+  if (encrypt === '') refuse(`empty ${shape.key}`)
+  return { encrypt, format }
 }
 
 function skipSpace(s: string, i: number): number {
@@ -103,17 +71,10 @@ function skipSpace(s: string, i: number): number {
 
 const XML_NAME = /[A-Za-z_][A-Za-z0-9_.-]*\/?>/y
 
-function readXml(
-  body: string,
-  start: number,
-  shape: EnvelopeShape,
-): { encrypt: string; at: number } {
+function readXml(body: string, start: number, shape: EnvelopeShape): string {
   const allowed = shape.others && new Set([shape.key, ...shape.others])
   const seen = new Set<string>()
   let encrypt: string | undefined
-  let encryptAt = -1
-  /** Where the last content read began in the body, if it was one run (-1: in pieces, or none). */
-  let runAt = -1
   let elements = 0
   let i = start
 
@@ -131,13 +92,10 @@ function readXml(
   const content = (name: string, depth: number): string | undefined => {
     let text = ''
     let nested = false
-    let runs = 0
-    runAt = -1
     for (;;) {
       if (body.startsWith('<![CDATA[', i)) {
         const end = body.indexOf(']]>', i + 9)
         if (end === -1) refuse('unterminated CDATA')
-        runAt = ++runs === 1 ? i + 9 : -1
         text += body.slice(i + 9, end)
         i = end + 3
       } else if (body.startsWith('</', i)) {
@@ -156,7 +114,6 @@ function readXml(
         if (end === -1) refuse(`<${name}> is not closed`)
         const chunk = body.slice(i, end)
         if (chunk.includes('&')) refuse('entity references')
-        runAt = ++runs === 1 ? i : -1
         text += chunk
         i = end
       }
@@ -175,26 +132,18 @@ function readXml(
     if (seen.has(name) && (allowed || name === shape.key)) refuse(`<${name}> twice`)
     seen.add(name)
     const value = empty ? '' : content(name, 2)
-    if (name === shape.key) {
-      encrypt = value ?? refuse(`<${name}> has elements inside`)
-      encryptAt = runAt
-    }
+    if (name === shape.key) encrypt = value ?? refuse(`<${name}> has elements inside`)
   }
   if (skipSpace(body, i + 6) !== body.length) refuse('content after </xml>')
-  return { encrypt: encrypt ?? refuse(`no <${shape.key}>`), at: encryptAt }
+  return encrypt ?? refuse(`no <${shape.key}>`)
 }
 
 const JSON_SCALAR = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y
 
-function readJson(
-  body: string,
-  start: number,
-  shape: EnvelopeShape,
-): { encrypt: string; at: number } {
+function readJson(body: string, start: number, shape: EnvelopeShape): string {
   const allowed = shape.others && new Set([shape.key, ...shape.others])
   const seen = new Set<string>()
   let encrypt: string | undefined
-  let encryptAt = -1
   let containers = 0
   let i = start
 
@@ -260,12 +209,8 @@ function readJson(
       i = skipSpace(body, i + 1)
       if (allowed || key === shape.key) {
         if (body[i] !== '"') refuse(`${key} must be a string`)
-        const at = i + 1
         const text = string(true)
-        if (key === shape.key) {
-          encrypt = text
-          encryptAt = at
-        }
+        if (key === shape.key) encrypt = text
       } else value(2)
       i = skipSpace(body, i)
       if (body[i] === '}') break
@@ -274,7 +219,7 @@ function readJson(
     }
   }
   if (skipSpace(body, i + 1) !== body.length) refuse('content after the object')
-  return { encrypt: encrypt ?? refuse(`no ${shape.key}`), at: encryptAt }
+  return encrypt ?? refuse(`no ${shape.key}`)
 }
 
 /** True when the quote at `at` is escaped (an odd number of backslashes before it). */

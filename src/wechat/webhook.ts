@@ -26,13 +26,7 @@ import {
   WechatCryptoError,
   webCrypto,
 } from './crypto.js'
-import {
-  COMPAT_ENVELOPE,
-  envelopeDigest,
-  type ReplayStamp,
-  readEnvelope,
-  SAFE_ENVELOPE,
-} from './envelope.js'
+import { COMPAT_ENVELOPE, type ReplayStamp, readEnvelope, SAFE_ENVELOPE } from './envelope.js'
 import { type InboundMessage, toInboundMessage } from './message.js'
 import { encryptReply } from './reply.js'
 
@@ -193,18 +187,15 @@ export function wechatPushOpener(
     let fields: PushFields
     let format: PushFormat
     let seal: WechatRequest['seal']
-    let digest: string
     try {
       if (!encrypted) {
         ;({ fields, format } = parse(body))
-        digest = await backend.sha256Hex(body)
       } else {
         // Before the signature is checked only the envelope's shape is read, by hand.
         const outer = readEnvelope(body, mode === 'safe' ? SAFE_ENVELOPE : COMPAT_ENVELOPE)
         await check([account.token, timestamp, nonce, outer.encrypt], q.msg_signature)
         const opened = await open(account, outer.encrypt)
         if (opened.receiveId !== account.appid) throw refuse(400, 'appid mismatch after decryption')
-        digest = await envelopeDigest(body, outer, q.msg_signature!.toLowerCase(), backend)
         seal = (reply) =>
           encryptReply(reply, {
             cipher: opened.cipher,
@@ -223,7 +214,7 @@ export function wechatPushOpener(
         format,
         encrypted,
         seal,
-        stamp: { timestamp, nonce, digest },
+        stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
       }
     } catch (error) {
       if (error instanceof WechatFormatError || error instanceof WechatCryptoError) {

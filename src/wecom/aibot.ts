@@ -14,12 +14,7 @@ import {
   timingSafeEqual,
   webCrypto,
 } from '../wechat/crypto.js'
-import {
-  type Envelope,
-  envelopeDigest,
-  type ReplayStamp,
-  readEnvelope,
-} from '../wechat/envelope.js'
+import { type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
 import { WecomCallbackError } from './callback-error.js'
 import {
   type CallbackCodecOptions,
@@ -121,17 +116,17 @@ export function aibotCodec(c: AibotCredentials, o: CallbackCodecOptions = {}): A
     },
     async open(q, body) {
       checkCallbackQuery(q, o) // before the body is looked at
-      let envelope: Envelope
+      let encrypt: string
       try {
-        envelope = readEnvelope(body, { key: 'encrypt', others: [], format: 'json' })
+        encrypt = readEnvelope(body, { key: 'encrypt', others: [], format: 'json' }).encrypt
       } catch (error) {
         if (!(error instanceof WechatFormatError)) throw error
         throw new WecomCallbackError(400, `body is not {"encrypt": …}: ${error.message}`)
       }
-      const { timestamp, nonce } = await check(q, envelope.encrypt)
+      const { timestamp, nonce } = await check(q, encrypt)
       let raw: Record<string, unknown>
       try {
-        raw = JSON.parse(await decrypt(envelope.encrypt))
+        raw = JSON.parse(await decrypt(encrypt))
       } catch (error) {
         if (error instanceof WecomCallbackError) throw error
         throw new WecomCallbackError(400, 'decrypted message is not JSON')
@@ -148,11 +143,7 @@ export function aibotCodec(c: AibotCredentials, o: CallbackCodecOptions = {}): A
         )
       return {
         message: { ...checked.output, raw },
-        stamp: {
-          timestamp,
-          nonce,
-          digest: await envelopeDigest(body, envelope, q.msg_signature!.toLowerCase(), backend),
-        },
+        stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) },
       }
     },
     async seal(plaintext, nonce, timestamp) {

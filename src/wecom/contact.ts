@@ -8,13 +8,7 @@ import type { ApiClient } from '../wechat/api/client.js'
 import { WechatApiError } from '../wechat/api/errors.js'
 import { type PushFields, parseXml, WechatFormatError } from '../wechat/codec.js'
 import { messageCipher, signature, timingSafeEqual, webCrypto } from '../wechat/crypto.js'
-import {
-  type Envelope,
-  type EnvelopeShape,
-  envelopeDigest,
-  type ReplayStamp,
-  readEnvelope,
-} from '../wechat/envelope.js'
+import { type EnvelopeShape, type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
 import { WecomCallbackError } from './callback-error.js'
 import {
   type CallbackCodecOptions,
@@ -70,23 +64,21 @@ export function contactCodec(c: ContactCredentials, o: CallbackCodecOptions = {}
       body: string,
     ): Promise<{ fields: PushFields; stamp: ReplayStamp }> {
       const { timestamp, nonce } = checkCallbackQuery(q, o) // before the body is looked at
-      let envelope: Envelope
+      let encrypt: string
       try {
-        envelope = readEnvelope(body, CONTACT_ENVELOPE)
+        encrypt = readEnvelope(body, CONTACT_ENVELOPE).encrypt
       } catch (error) {
         if (!(error instanceof WechatFormatError)) throw error
         throw new WecomCallbackError(400, `body is not the callback XML: ${error.message}`)
       }
-      const message = await open(q, envelope.encrypt)
+      const message = await open(q, encrypt)
       let fields: PushFields
       try {
         fields = parseXml(message)
       } catch {
         throw new WecomCallbackError(400, 'the decrypted event is not XML')
       }
-      // The signature over `encrypt` was verified by `open`.
-      const digest = await envelopeDigest(body, envelope, q.msg_signature!.toLowerCase(), backend)
-      return { fields, stamp: { timestamp, nonce, digest } }
+      return { fields, stamp: { timestamp, nonce, digest: await backend.sha256Hex(body) } }
     },
   }
 }
