@@ -261,18 +261,20 @@ export function sameBase64(text: string, encoded: string): boolean {
   const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0
   if (encoded.length !== n || pad === 0) return false
   const k = n - 1 - pad
-  const given = text.charCodeAt(k) < 128 ? B64_INDEX[text.charCodeAt(k)]! : -1
+  const given = b64Value(text.charCodeAt(k))
   return (
     given >= 0 &&
-    (given & (pad === 2 ? ~15 : ~3)) === B64_INDEX[encoded.charCodeAt(k)] &&
+    (given & (pad === 2 ? ~15 : ~3)) === b64Value(encoded.charCodeAt(k)) &&
     text.startsWith(encoded.slice(0, k)) &&
     text.endsWith(encoded.slice(k + 1))
   )
 }
 
+/** A character code's value in the base64 alphabet; -1 for anything else. */
+const b64Value = (code: number): number => (code < 128 ? B64_INDEX[code]! : -1)
+
 function sextet(s: string, i: number): number {
-  const code = s.charCodeAt(i)
-  const v = code < 128 ? B64_INDEX[code]! : -1
+  const v = b64Value(s.charCodeAt(i))
   if (v < 0) throw new WechatCryptoError('invalid_base64', 'not valid base64')
   return v
 }
