@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { answeredPushes } from './answered.js'
+import { answeredPushes, mayBeResent, RESEND_LIKELY_AFTER_MS } from './answered.js'
 
 const stamp = { timestamp: '1700000000', nonce: 'n1', digest: 'a'.repeat(64) }
 const answer = { body: '<xml>hi</xml>', status: 'replied' as const }
@@ -45,5 +45,12 @@ describe('answered pushes', () => {
     expect(small.get('wx1', { ...stamp, nonce: 'a' })).toBeUndefined()
     expect(small.get('wx1', { ...stamp, nonce: 'b' })).toEqual(big)
     expect(small.get('wx1', { ...stamp, nonce: 'c' })).toEqual(big)
+  })
+
+  it('counts an answer as resendable once it comes a second after its request arrived', () => {
+    const arrived = 1_700_000_000_400
+    expect(mayBeResent(arrived, arrived)).toBe(false)
+    expect(mayBeResent(arrived, arrived + RESEND_LIKELY_AFTER_MS - 1)).toBe(false)
+    expect(mayBeResent(arrived, arrived + RESEND_LIKELY_AFTER_MS)).toBe(true)
   })
 })

@@ -7,7 +7,8 @@
  * the dedupe ledger finds the push answered, with the bytes that were sent. Once a push is
  * `replied` or `failed` those bytes never change (inbound-events.ts), so the answer to an exact
  * resend is known here the moment the first delivery's answer is stored or read, and this memo
- * gives it without the statement.
+ * gives it without the statement. Dispatch remembers an answer it read for a resend, and one it
+ * gave late enough to be resent ({@link mayBeResent}); not the answers given within a second.
  *
  * Not a shared decision: it holds only answers the database already settled, keyed by the exact
  * stamp. An instance without the entry asks the database, which stays the authority; another
@@ -39,6 +40,25 @@ export interface AnsweredOptions {
   /** The clock ages are measured on (ms; default `performance.now`). */
   now?: () => number
 }
+
+/**
+ * How long after a request reached this process an answer counts as late enough for WeChat to
+ * resend its push ({@link mayBeResent}).
+ */
+export const RESEND_LIKELY_AFTER_MS = 1_000
+
+/**
+ * Whether WeChat may ask again for the answer to a request that reached this process at
+ * `receivedAt` (epoch ms, what the reply deadline counts from) and was answered at `now`. WeChat
+ * resends a push only when no answer reached it within 5 s, so one answered within a second of its
+ * arrival is almost never asked for again — only when the answer was lost on its way back, or the
+ * request spent seconds on its way here. Such answers are not worth remembering: an entry for
+ * each costs every push a copy, its bytes in the old space and the collector's work on them, for a
+ * resend that rarely comes. That resend costs one statement (the claim statement reads the stored
+ * answer), and what it read is remembered for the next delivery, 5 s later.
+ */
+export const mayBeResent = (receivedAt: number, now: number): boolean =>
+  now - receivedAt >= RESEND_LIKELY_AFTER_MS
 
 /** The memo: `get` before the claim statement, `remember` once an answer is final. */
 export interface AnsweredPushes {

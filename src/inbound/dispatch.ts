@@ -40,7 +40,7 @@ import type { ReplayStamp } from '../wechat/envelope.js'
 import { dedupeKey, type InboundMessage, isEvent } from '../wechat/message.js'
 import { type Reply, renderReply, text } from '../wechat/reply.js'
 import { TEXT_MAX_BYTES } from '../wechat/text-budget.js'
-import type { Answer, AnsweredPushes } from './answered.js'
+import { type Answer, type AnsweredPushes, mayBeResent } from './answered.js'
 import type { CommunitySettings } from './community-context.js'
 import { fitReplyText } from './reply-budget.js'
 
@@ -110,9 +110,14 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   const deadline = input.receivedAt + deps.replyDeadlineMs
   const now = () => deps.clock.now().getTime()
   const log = deps.logger.child({ appid, dedupeKey: key.dedupeKey, msgType: message.type })
-  // What the database settled, remembered for an exact resend of this request (answered.ts).
+  // What the database settled, remembered for an exact resend of this request (answered.ts): an
+  // answer read for a duplicate always, one this attempt gave only when it came late enough for
+  // WeChat to resend the push.
   const remember = (answer: Answer) => {
     if (stamp) deps.answered?.remember(appid, stamp, answer)
+  }
+  const given = (answer: Answer) => {
+    if (mayBeResent(input.receivedAt, now())) remember(answer)
   }
   const resent = stamp && deps.answered?.get(appid, stamp)
   if (resent) {
@@ -255,7 +260,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     if ('reply' in r) {
       const body = render(r.reply)
       if (await deps.inbound.complete(key, body, deps.clock.now(), undefined, hold.claimedAt)) {
-        remember({ body, status: 'replied' })
+        given({ body, status: 'replied' })
         return body
       }
       await deps.inbound.recordFollowUp(
@@ -276,7 +281,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     // Never empty: the stored status is `failed` only with an error (inbound-events.ts).
     const reason = (error instanceof Error ? error.message : String(error)) || 'handler failed'
     if (await deps.inbound.complete(key, apology, deps.clock.now(), reason, hold.claimedAt)) {
-      remember({ body: apology, status: 'failed' })
+      given({ body: apology, status: 'failed' })
       return apology
     }
     await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason, hold.claimedAt)

@@ -12,6 +12,7 @@ import {
 } from '../../test/server.js'
 import { countStatements } from '../../test/statement-counter.js'
 import { sleep } from '../clock.js'
+import { RESEND_LIKELY_AFTER_MS } from '../inbound/answered.js'
 import { nodeCrypto } from '../node-crypto.js'
 import { createPusher, nextMsgId } from '../sandbox/pusher.js'
 import { type CryptoBackend, messageCipher, signature } from '../wechat/crypto.js'
@@ -44,6 +45,10 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     .command({ names: ['稍慢', 'lag'], description: 'command.help' }, async () => {
       await sleep(300)
       return text('after a moment')
+    })
+    .command({ names: ['迟', 'tardy'], description: 'command.help' }, async () => {
+      await sleep(RESEND_LIKELY_AFTER_MS + 100)
+      return text('in the end')
     })
     .command({ names: ['坏', 'boom'], description: 'command.help' }, () => {
       throw new Error('handler exploded')
@@ -211,7 +216,7 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     expect(new Set(sealed.map((r) => JSON.stringify(r.reply))).size).toBe(1)
   })
 
-  it('answers the retry of an answered push from the stored reply: from memory, else in one statement', async () => {
+  it('answers the retry of an answered push from the stored reply: in one statement, then from memory', async () => {
     const counted = countStatements(get().db)
     const own = await startServer(counted.db, { router, config: threeAccounts() })
     // Another instance on the same database, which has not answered this push itself.
@@ -223,9 +228,15 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
       const first = await wx.send(push)
       expect(first.reply!.Content).toBe(`count ${calls}`)
       counted.reset()
-      const retry = await wx.send(push) // WeChat resends the request unchanged
-      expect(counted.count()).toBe(0) // the instance that answered it remembers the answer
+      // WeChat resends the request unchanged. Answered at once, the push was not remembered (a
+      // resend of such an answer is rare): the claim statement reads the stored reply...
+      const retry = await wx.send(push)
+      expect(counted.count()).toBe(1)
       expect(retry.reply).toEqual(first.reply)
+      counted.reset()
+      // ...and what it read is remembered for the next delivery
+      expect((await wx.send(push)).reply).toEqual(first.reply)
+      expect(counted.count()).toBe(0)
       const onOther = { ...push, url: push.url.replace(own.url, other.url) }
       const elsewhere = await wx.send(onOther)
       expect(counted.count()).toBe(1) // the claim statement, which read the stored reply
@@ -237,6 +248,23 @@ forEachDatabase('webhook over HTTP', (get, dbName) => {
     } finally {
       await own.close()
       await other.close()
+    }
+  })
+
+  it('remembers an answer given late enough to be resent: its resend costs no statement', async () => {
+    const counted = countStatements(get().db)
+    // The default reply deadline (4 s): the handler answers a second after the push arrived.
+    const server = await startServer(counted.db, { router, config: threeAccounts() })
+    try {
+      const wx = createPusher({ url: `${server.url}/wechat`, account: SAFE_ACCOUNT })
+      const push = await wx.prepare(textFrom('o_retry_late', 'tardy'))
+      const first = await wx.send(push)
+      expect(first.reply!.Content).toBe('in the end')
+      counted.reset()
+      expect((await wx.send(push)).reply).toEqual(first.reply)
+      expect(counted.count()).toBe(0)
+    } finally {
+      await server.close()
     }
   })
 
