@@ -1,9 +1,14 @@
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BotContext } from '../src/bot/context.js'
+import { Router } from '../src/bot/router.js'
 import { seedModerators } from '../src/community/moderation.js'
 import { createPusher } from '../src/sandbox/pusher.js'
+import { toInboundMessage } from '../src/wechat/message.js'
+import { botContext } from '../test/bot-context.js'
 import { forEachDatabase } from '../test/databases.js'
 import { SAFE_ACCOUNT, startServer, type TestServer, testConfig } from '../test/server.js'
 import { countStatements } from '../test/statement-counter.js'
+import { register } from './help.js'
 
 forEachDatabase('帮助 / help through the OA chat', (get) => {
   let server: TestServer
@@ -79,5 +84,36 @@ forEachDatabase('帮助 / help through the OA chat', (get) => {
         'Send "help checkin" to learn about one command; Chinese or English both work (e.g. 帮助 / help).',
       ].join('\n'),
     )
+  })
+})
+
+describe('帮助 when commands are registered after it', () => {
+  it('lists the commands the router has now, for moderators too', async () => {
+    const router = new Router()
+    register(router)
+    const message = toInboundMessage({
+      ToUserName: 'gh',
+      FromUserName: 'o_help_late',
+      CreateTime: '1',
+      MsgType: 'text',
+      Content: '帮助',
+      MsgId: '1',
+    })
+    const context = botContext(message)
+    // The OA claim tells whether the sender moderates: no query.
+    const follower = { ...context, channel: { ...context.channel, moderator: false } }
+    const moderator = { ...context, channel: { ...context.channel, moderator: true } }
+    const help = async (ctx: BotContext) =>
+      ((await router.route(ctx)) as { content: string }).content
+    expect(await help(follower)).not.toContain('晚到')
+    router.command({ names: ['晚到'], description: 'command.help', group: 'daily' }, () => null)
+    expect(await help(follower)).toContain('晚到')
+    // the first moderator-only command: moderators now see it, followers still do not
+    router.command(
+      { names: ['管管'], description: 'command.help', group: 'moderator', scope: 'moderator' },
+      () => null,
+    )
+    expect(await help(moderator)).toContain('管管')
+    expect(await help(follower)).not.toContain('管管')
   })
 })

@@ -10,14 +10,21 @@ import { text } from '../src/wechat/reply.js'
 
 export function register(router: Router): void {
   // The full list depends only on the language, the moderator flag and the commands registered:
-  // it is built once per combination.
+  // it is built once per language and flag for the commands as they are (a command registered
+  // since makes a new list of them, and the lists are built again).
+  let listed: readonly CommandSpec[] | undefined
+  let anyModeratorOnly = false
   const lists = new Map<string, string>()
   router.command(
     { names: ['帮助', 'help', '菜单', 'menu', '?', '？'], description: 'command.help' },
     async (ctx) => {
       const specs = router.commands()
-      const moderator =
-        specs.some((c) => c.scope === 'moderator') && (await isModerator(ctx.db, ctx.channel))
+      if (specs !== listed) {
+        listed = specs
+        anyModeratorOnly = specs.some((c) => c.scope === 'moderator')
+        lists.clear()
+      }
+      const moderator = anyModeratorOnly && (await isModerator(ctx.db, ctx.channel))
       const visible = (c: CommandSpec) => moderator || c.scope !== 'moderator'
       const asked = ctx.args && router.find(ctx.args)
       if (asked && visible(asked)) {
@@ -28,7 +35,7 @@ export function register(router: Router): void {
           }),
         )
       }
-      const cacheKey = `${ctx.account.locale}:${moderator}:${specs.length}`
+      const cacheKey = `${ctx.account.locale}:${moderator}`
       const cached = lists.get(cacheKey)
       if (cached !== undefined) return text(cached)
       const lines = [ctx.t('help.title')]

@@ -87,7 +87,8 @@ export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
   const keyOf = (appid: string, s: ReplayStamp) =>
     `${appid}\u0000${s.timestamp}\u0000${s.nonce}\u0000${s.digest}`
   return {
-    get: (appid, stamp) => cache.get(keyOf(appid, stamp)),
+    // Most often empty (answers given at once are not kept): then no key is built, nor looked up.
+    get: (appid, stamp) => (cache.size === 0 ? undefined : cache.get(keyOf(appid, stamp))),
     remember(appid, stamp, answer) {
       const body = answer.body === null ? null : ownCopy(answer.body)
       cache.set(keyOf(appid, stamp), { body, status: answer.status })

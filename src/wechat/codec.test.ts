@@ -115,6 +115,18 @@ describe('codec', () => {
     expect(() => renderReply({ type: 'news', articles: [] }, a)).toThrow(RangeError)
   })
 
+  it('renders a text reply as buildXml writes its fields, whatever the strings', () => {
+    const xmlish = fc.string({ unit: fc.constantFrom('a', '中', ']', '>', '<', '[', '&', '\n') })
+    fc.assert(
+      fc.property(xmlish, xmlish, xmlish, fc.nat(), (content, to, from, createTime) => {
+        const fields = { ToUserName: to, FromUserName: from, CreateTime: createTime }
+        expect(renderReply({ type: 'text', content }, { to, from, createTime })).toBe(
+          buildXml({ ...fields, MsgType: 'text', Content: content }),
+        )
+      }),
+    )
+  })
+
   /** Pieces of markup, well-formed and not, that the strings below are made of. */
   const piece = fc.constantFrom(
     '<xml>',

@@ -397,6 +397,10 @@ export function buildXml(fields: XmlObject, root = 'xml'): string {
   return `<${root}>${children(fields)}</${root}>`
 }
 
+/** A string as WeChat XML carries it: in CDATA, a `]]>` inside split across two sections. */
+export const cdata = (value: string): string =>
+  `<![CDATA[${value.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`
+
 function children(fields: XmlObject): string {
   let out = ''
   for (const [name, value] of Object.entries(fields)) {
@@ -408,7 +412,7 @@ function children(fields: XmlObject): string {
     } else if (typeof value === 'number' || typeof value === 'bigint') {
       out += `<${name}>${value}</${name}>`
     } else {
-      out += `<${name}><![CDATA[${value.replaceAll(']]>', ']]]]><![CDATA[>')}]]></${name}>`
+      out += `<${name}>${cdata(value)}</${name}>`
     }
   }
   return out
