@@ -85,7 +85,7 @@ export function leastDispatch(command: string, reply: string): Hono {
 }
 
 /** What quanzi's dispatch is given in (b): the app's settings, in-memory stores, no rows. */
-function dispatchDeps(): Omit<DispatchDeps, 'answered' | 'metrics' | 'waitUntil'> {
+export function dispatchDeps(): Omit<DispatchDeps, 'answered' | 'metrics' | 'waitUntil'> {
   const config = benchConfig()
   return {
     router: createRouter(),

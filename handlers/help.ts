@@ -12,15 +12,15 @@ export function register(router: Router): void {
   // The full list depends only on the language, the moderator flag and the commands registered:
   // it is built once per language and flag for the commands as they are (a command registered
   // since makes a new list of them, and the lists are built again).
-  let listed: readonly CommandSpec[] | undefined
+  let commandsListed: readonly CommandSpec[] | undefined
   let anyModeratorOnly = false
   const lists = new Map<string, string>()
   router.command(
     { names: ['帮助', 'help', '菜单', 'menu', '?', '？'], description: 'command.help' },
     async (ctx) => {
       const specs = router.commands()
-      if (specs !== listed) {
-        listed = specs
+      if (specs !== commandsListed) {
+        commandsListed = specs
         anyModeratorOnly = specs.some((c) => c.scope === 'moderator')
         lists.clear()
       }
@@ -51,7 +51,8 @@ export function register(router: Router): void {
       }
       lines.push(ctx.t('help.footer'))
       const list = lines.join('\n')
-      lists.set(cacheKey, list)
+      // Not kept if a command was registered while this push waited (it is a list of the old ones).
+      if (specs === commandsListed) lists.set(cacheKey, list)
       return text(list)
     },
   )

@@ -93,6 +93,11 @@ export interface AppDeps {
    * shorter one.
    */
   claimLeaseMs?: number
+  /**
+   * How late an official-account answer must come to be kept for WeChat's resend
+   * (`RESEND_LIKELY_AFTER_MS`, 1 s, by default; src/inbound/answered.ts): tests set it.
+   */
+  resendLikelyAfterMs?: number
 }
 
 const CODES: Record<number, string> = {
@@ -411,6 +416,7 @@ export function createApp(deps: AppDeps): Hono {
         wechat,
         replyDeadlineMs: config.replyDeadlineMs,
         claimLeaseMs: deps.claimLeaseMs,
+        resendLikelyAfterMs: deps.resendLikelyAfterMs,
       },
     }),
   )

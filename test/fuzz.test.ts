@@ -37,7 +37,7 @@ import type { Database } from '../src/db/schema.js'
 import { createLogger } from '../src/logger.js'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush, type PushMode } from '../src/sandbox/pusher.js'
-import { type PushFormat, parsePush, type XmlObject } from '../src/wechat/codec.js'
+import { cdata, type PushFormat, parsePush, type XmlObject } from '../src/wechat/codec.js'
 import { messageCipher, randomToken, signature } from '../src/wechat/crypto.js'
 import { COMPAT_ACCOUNT, PLAIN_ACCOUNT, SAFE_ACCOUNT, testConfig } from './server.js'
 
@@ -595,7 +595,6 @@ function parseDoc(body: string): Doc | undefined {
   return undefined
 }
 
-const cdata = (s: string) => `<![CDATA[${s.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`
 /** An item's value as text (CDATA or JSON string unwrapped). */
 function textOf(value: string, format: PushFormat): string {
   if (format === 'xml') {

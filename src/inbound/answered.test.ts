@@ -32,6 +32,19 @@ describe('answered pushes', () => {
     expect(memo.get('wx1', stamp)).toBeUndefined()
   })
 
+  it('drops every answer once the newest is past its age, asked for another one', () => {
+    let now = 1_000
+    const memo = answeredPushes({ ttlMs: 60_000, now: () => now })
+    memo.remember('wx1', stamp, answer)
+    memo.remember('wx1', { ...stamp, nonce: 'n2' }, answer)
+    now += 30_000
+    expect(memo.get('wx1', { ...stamp, nonce: 'n3' })).toBeUndefined()
+    expect(memo.size).toBe(2) // still young: kept
+    now += 30_001
+    expect(memo.get('wx1', { ...stamp, nonce: 'n3' })).toBeUndefined()
+    expect(memo.size).toBe(0) // lru-cache alone would count both until each is asked for
+  })
+
   it('stays within its entry and byte bounds, dropping the least recently used', () => {
     const few = answeredPushes({ max: 2 })
     for (const nonce of ['a', 'b', 'c']) few.remember('wx1', { ...stamp, nonce }, answer)

@@ -1,5 +1,6 @@
 /**
- * This process's memory of the final answers it gave to signed pushes, for WeChat's resends.
+ * This process's memory of final answers to signed pushes, for WeChat's resends: the answers it
+ * read for a resend, and those it gave late enough to be resent ({@link mayBeResent}).
  *
  * WeChat resends a push it got no answer to in time as the same request — same query (timestamp,
  * nonce, signature), same body (protocol reference §1.4). The database decides such a resend in one
@@ -49,20 +50,29 @@ export const RESEND_LIKELY_AFTER_MS = 1_000
 
 /**
  * Whether WeChat may ask again for the answer to a request that reached this process at
- * `receivedAt` (epoch ms, what the reply deadline counts from) and was answered at `now`. WeChat
- * resends a push only when no answer reached it within 5 s, so one answered within a second of its
- * arrival is almost never asked for again — only when the answer was lost on its way back, or the
- * request spent seconds on its way here. Such answers are not worth remembering: an entry for
- * each costs every push a copy, its bytes in the old space and the collector's work on them, for a
- * resend that rarely comes. That resend costs one statement (the claim statement reads the stored
- * answer), and what it read is remembered for the next delivery, 5 s later.
+ * `receivedAt` (epoch ms, what the reply deadline counts from) and was answered at `now`, late
+ * after `afterMs`. WeChat resends a push only when no answer reached it within 5 s, so one
+ * answered within a second of its arrival is almost never asked for again — only when the answer
+ * was lost on its way back, or the request spent seconds before this process read it (on the
+ * network, or in the socket's queue behind an event loop held up that long). Such answers are not
+ * worth remembering: an entry for each costs every push a copy, its bytes in the old space and the
+ * collector's work on them, for a resend that rarely comes. That resend costs one statement (the
+ * claim statement reads the stored answer), and what it read is remembered for the next delivery,
+ * 5 s later. The request's signed `timestamp` would also see the time before arrival, but it is on
+ * WeChat's clock, in whole seconds: a clock seconds ahead of WeChat's would count every answer
+ * late, one behind would miss the lateness it is there for.
  */
-export const mayBeResent = (receivedAt: number, now: number): boolean =>
-  now - receivedAt >= RESEND_LIKELY_AFTER_MS
+export const mayBeResent = (
+  receivedAt: number,
+  now: number,
+  afterMs = RESEND_LIKELY_AFTER_MS,
+): boolean => now - receivedAt >= afterMs
 
 /** The memo: `get` before the claim statement, `remember` once an answer is final. */
 export interface AnsweredPushes {
   get(appid: string, stamp: ReplayStamp): Answer | undefined
+  /** How many answers it holds (expired ones until they are dropped). */
+  readonly size: number
   remember(appid: string, stamp: ReplayStamp, answer: Answer): void
 }
 
@@ -72,12 +82,16 @@ export interface AnsweredPushes {
  * const known = stamp && answered.get(appid, stamp) // a resend answered before: no statement
  */
 export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
+  const ttl = options.ttlMs ?? 60_000
+  const clock = options.now ?? (() => performance.now())
+  /** When the newest answer was remembered (`clock`): once it is older than `ttl`, all are. */
+  let newest = Number.NEGATIVE_INFINITY
   const cache = new LRUCache<string, Answer>({
     max: options.max ?? 10_000,
     maxSize: options.maxBytes ?? 4 * 2 ** 20,
     // Two bytes a character (Chinese replies are UTF-16 strings) and an entry's own objects.
     sizeCalculation: (answer, key) => 2 * (key.length + (answer.body?.length ?? 0)) + 96,
-    ttl: options.ttlMs ?? 60_000,
+    ttl,
     // Checks age against performance.now() each time instead of caching it behind a timer
     // (Workers allow no timers outside a request).
     ttlResolution: 0,
@@ -88,10 +102,24 @@ export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
     `${appid}\u0000${s.timestamp}\u0000${s.nonce}\u0000${s.digest}`
   return {
     // Most often empty (answers given at once are not kept): then no key is built, nor looked up.
-    get: (appid, stamp) => (cache.size === 0 ? undefined : cache.get(keyOf(appid, stamp))),
+    // lru-cache counts an expired entry until its own key is asked for: once the newest entry is
+    // past its age, every one is, and they are dropped here.
+    get(appid, stamp) {
+      if (cache.size === 0) return undefined
+      if (clock() - newest > ttl) {
+        cache.clear()
+        return undefined
+      }
+      return cache.get(keyOf(appid, stamp))
+    },
+    /** How many answers it holds (expired ones until they are dropped). */
+    get size() {
+      return cache.size
+    },
     remember(appid, stamp, answer) {
       const body = answer.body === null ? null : ownCopy(answer.body)
       cache.set(keyOf(appid, stamp), { body, status: answer.status })
+      newest = clock()
     },
   }
 }

@@ -60,8 +60,13 @@ export interface DispatchDeps {
   waitUntil?: (work: Promise<unknown>) => void
   /** Counts each push by type and outcome, with its answer time. */
   metrics?: Metrics
-  /** Final answers this process gave, for WeChat's exact resends (answered.ts); built once. */
+  /** Final answers kept for WeChat's exact resends (answered.ts); built once. */
   answered?: AnsweredPushes
+  /**
+   * How late an answer this process gives must come to be kept for a resend (`mayBeResent`;
+   * `RESEND_LIKELY_AFTER_MS`, 1 s, by default): tests set it.
+   */
+  resendLikelyAfterMs?: number
   /** The app's batched check-in statements, handed to handlers (`checkinStatements`). */
   checkins?: CheckinRunner
   /** The claims' lease (default {@link INBOUND_CLAIM_LEASE_MS}; tests shorten it). */
@@ -116,8 +121,9 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
   const remember = (answer: Answer) => {
     if (stamp) deps.answered?.remember(appid, stamp, answer)
   }
-  const given = (answer: Answer) => {
-    if (mayBeResent(input.receivedAt, now())) remember(answer)
+  const rememberIfLate = (answer: Answer) => {
+    if (stamp && deps.answered && mayBeResent(input.receivedAt, now(), deps.resendLikelyAfterMs))
+      deps.answered.remember(appid, stamp, answer)
   }
   const resent = stamp && deps.answered?.get(appid, stamp)
   if (resent) {
@@ -260,7 +266,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     if ('reply' in r) {
       const body = render(r.reply)
       if (await deps.inbound.complete(key, body, deps.clock.now(), undefined, hold.claimedAt)) {
-        given({ body, status: 'replied' })
+        rememberIfLate({ body, status: 'replied' })
         return body
       }
       await deps.inbound.recordFollowUp(
@@ -281,7 +287,7 @@ async function handle(deps: DispatchDeps, input: DispatchInput): Promise<Handled
     // Never empty: the stored status is `failed` only with an error (inbound-events.ts).
     const reason = (error instanceof Error ? error.message : String(error)) || 'handler failed'
     if (await deps.inbound.complete(key, apology, deps.clock.now(), reason, hold.claimedAt)) {
-      given({ body: apology, status: 'failed' })
+      rememberIfLate({ body: apology, status: 'failed' })
       return apology
     }
     await deps.inbound.recordFollowUp(key, null, deps.clock.now(), reason, hold.claimedAt)
