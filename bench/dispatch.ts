@@ -14,12 +14,12 @@
  */
 import { spawnSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
 import { fileURLToPath } from 'node:url'
 import { answeredPushes } from '../src/inbound/answered.js'
 import { type DispatchDeps, type DispatchInput, dispatch } from '../src/inbound/dispatch.js'
 import { toInboundMessage } from '../src/wechat/message.js'
 import { memoryStores } from '../test/memory-stores.js'
+import { sampleAllocations } from './allocations.js'
 import { envNumber } from './env-number.js'
 import { dispatchDeps } from './push-apps.js'
 
@@ -92,21 +92,11 @@ const times: number[] = []
 for (let r = 0; r < rounds; r++) times.push(await run(prepare(pushes)))
 
 const list = prepare(pushes)
-const session = new Session()
-session.connect()
-await session.post('HeapProfiler.enable')
-await session.post('HeapProfiler.startSampling', {
-  samplingInterval: 256,
-  includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: true,
-})
+const sampling = await sampleAllocations(256)
 await run(list)
-const { profile } = await session.post('HeapProfiler.stopSampling')
-session.disconnect()
-type Node = { selfSize: number; children: Node[] }
-const sum = (n: Node): number => n.children.reduce((a, c) => a + sum(c), n.selfSize)
+const { bytes } = await sampling.stop()
 
 const sorted = [...times].sort((a, b) => a - b)
 console.log(
-  `「${content}」, ${rounds} rounds of ${pushes} pushes: ${sorted[sorted.length >> 1]!.toFixed(2)} µs a dispatch in the median (${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}), ${(sum(profile.head as Node) / list.length / 1024).toFixed(1)} KB allocated a dispatch`,
+  `「${content}」, ${rounds} rounds of ${pushes} pushes: ${sorted[sorted.length >> 1]!.toFixed(2)} µs a dispatch in the median (${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}), ${(bytes / list.length / 1024).toFixed(1)} KB allocated a dispatch`,
 )

@@ -19,7 +19,6 @@
  */
 import { spawnSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Hono } from 'hono'
@@ -27,6 +26,7 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
+import { sampleAllocations } from './allocations.js'
 import { envNumber } from './env-number.js'
 import { noRowsDatabase } from './no-rows.js'
 import {
@@ -110,20 +110,9 @@ async function run(app: Hono, list: PreparedPush[]): Promise<number> {
 /** Bytes allocated per push (sampled; what was collected since included). */
 async function allocated(app: Hono): Promise<number> {
   const list = await prepare(pushes)
-  const session = new Session()
-  session.connect()
-  await session.post('HeapProfiler.enable')
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 1024,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  })
+  const sampling = await sampleAllocations(1024)
   await run(app, list)
-  const { profile } = await session.post('HeapProfiler.stopSampling')
-  session.disconnect()
-  type Node = { selfSize: number; children: Node[] }
-  const sum = (n: Node): number => n.children.reduce((a, c) => a + sum(c), n.selfSize)
-  return sum(profile.head as Node) / list.length
+  return (await sampling.stop()).bytes / list.length
 }
 
 console.log(

@@ -17,7 +17,6 @@
  */
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import express from 'express'
@@ -31,6 +30,7 @@ import { pgliteDatabase } from '../src/db/open-database.js'
 import { postgresDatabase } from '../src/db/postgres.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
+import { sampleAllocations } from './allocations.js'
 import { barePushApp, barePushServer } from './bare-push.js'
 import { noRowsDatabase } from './no-rows.js'
 import { benchApp, leastDispatch, webhookAlone } from './push-apps.js'
@@ -49,20 +49,10 @@ if (process.env.BENCH_EXIT_WITH_PARENT === '1')
 // BENCH_ALLOC_PROF=<file>: a sampling allocation profile of the whole run, objects the GC has
 // already collected included (what `--heap-prof` leaves out), written at SIGTERM; open it in Chrome
 // DevTools (Memory → Load) to see which code allocates per request.
-const allocations = process.env.BENCH_ALLOC_PROF ? new Session() : undefined
-if (allocations) {
-  allocations.connect()
-  await allocations.post('HeapProfiler.enable')
-  await allocations.post('HeapProfiler.startSampling', {
-    samplingInterval: 4096,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  })
-}
+const allocations = process.env.BENCH_ALLOC_PROF ? await sampleAllocations(4096) : undefined
 async function writeAllocations() {
   if (!allocations) return
-  const { profile } = await allocations.post('HeapProfiler.stopSampling')
-  writeFileSync(process.env.BENCH_ALLOC_PROF!, JSON.stringify(profile))
+  writeFileSync(process.env.BENCH_ALLOC_PROF!, JSON.stringify((await allocations.stop()).profile))
 }
 let queries = 0
 /**
