@@ -12,9 +12,6 @@
  *   npm run bench:dispatch
  * Env: BENCH_ROUNDS (8), BENCH_PUSHES (20000 per round), BENCH_TEXT (帮助).
  */
-import { spawnSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { answeredPushes } from '../src/inbound/answered.js'
 import { type DispatchDeps, type DispatchInput, dispatch } from '../src/inbound/dispatch.js'
 import { toInboundMessage } from '../src/wechat/message.js'
@@ -22,26 +19,9 @@ import { memoryStores } from '../test/memory-stores.js'
 import { sampleAllocations } from './allocations.js'
 import { envNumber } from './env-number.js'
 import { dispatchDeps } from './push-apps.js'
+import { runBundled } from './run-bundled.js'
 
-if (process.env.BENCH_DISPATCH_BUNDLED !== '1') {
-  const esbuild = await import('esbuild')
-  // @ts-expect-error: a plain ES module of the build, without types
-  const { bundleOptions } = await import('../src/bundle-options.mjs')
-  const outfile = `node_modules/.cache/quanzi-bench/dispatch-${process.pid}.mjs`
-  await esbuild.build({
-    ...bundleOptions,
-    entryPoints: [fileURLToPath(import.meta.url)],
-    outfile,
-    external: [...bundleOptions.external, 'esbuild'],
-  })
-  const run = spawnSync(process.execPath, [outfile], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_DISPATCH_BUNDLED: '1' },
-  })
-  rmSync(outfile, { force: true })
-  rmSync(`${outfile}.map`, { force: true })
-  process.exit(run.status ?? 1)
-}
+await runBundled(import.meta.url, 'dispatch')
 
 const rounds = envNumber('BENCH_ROUNDS', 8, { min: 1, integer: true })
 const pushes = envNumber('BENCH_PUSHES', 20_000, { min: 2_000, integer: true })

@@ -17,10 +17,7 @@
  *   npm run bench:layers
  * Env: BENCH_ROUNDS (10), BENCH_PUSHES (3000 per layer and round), BENCH_TEXT (帮助).
  */
-import { spawnSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import type { Hono } from 'hono'
 import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
@@ -36,29 +33,10 @@ import {
   webhookDispatch,
   wechatRoutesOnly,
 } from './push-apps.js'
+import { runBundled } from './run-bundled.js'
 import { textPushes } from './text-pushes.js'
 
-if (process.env.BENCH_LAYERS_BUNDLED !== '1') {
-  // Bundled as the server is (src/bundle-options.mjs), then run: tsx's transform adds a call per
-  // function that the server does not pay.
-  const esbuild = await import('esbuild')
-  // @ts-expect-error: a plain ES module of the build, without types
-  const { bundleOptions } = await import('../src/bundle-options.mjs')
-  const outfile = `node_modules/.cache/quanzi-bench/layers-${process.pid}.mjs`
-  await esbuild.build({
-    ...bundleOptions,
-    entryPoints: [fileURLToPath(import.meta.url)],
-    outfile,
-    external: [...bundleOptions.external, 'esbuild'],
-  })
-  const run = spawnSync(process.execPath, [outfile], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_LAYERS_BUNDLED: '1' },
-  })
-  rmSync(outfile, { force: true })
-  rmSync(`${outfile}.map`, { force: true })
-  process.exit(run.status ?? 1)
-}
+await runBundled(import.meta.url, 'layers')
 
 const rounds = envNumber('BENCH_ROUNDS', 10, { min: 1, integer: true })
 const pushes = envNumber('BENCH_PUSHES', 3000, { min: 1, integer: true })

@@ -92,10 +92,10 @@ export function answeredPushes(options: AnsweredOptions = {}): AnsweredPushes {
     // Two bytes a character (Chinese replies are UTF-16 strings) and an entry's own objects.
     sizeCalculation: (answer, key) => 2 * (key.length + (answer.body?.length ?? 0)) + 96,
     ttl,
-    // Checks age against performance.now() each time instead of caching it behind a timer
+    // Checks age against `clock` each time instead of caching it behind a timer
     // (Workers allow no timers outside a request).
     ttlResolution: 0,
-    perf: options.now && { now: options.now },
+    perf: { now: clock },
   })
   // A template, not an array joined: a fifth of the time, and no array per push.
   const keyOf = (appid: string, s: ReplayStamp) =>
