@@ -87,6 +87,7 @@ import * as m0087 from './0087_campaign_reach_cache.js'
 import * as m0088 from './0088_returning_member_write.js'
 import * as m0089 from './0089_campaign_counts_cache.js'
 import * as m0090 from './0090_campaign_count_time.js'
+import * as m0091 from './0091_push_path_domains.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -173,4 +174,5 @@ export const migrations: Record<string, Migration> = {
   '0088_returning_member_write': m0088,
   '0089_campaign_counts_cache': m0089,
   '0090_campaign_count_time': m0090,
+  '0091_push_path_domains': m0091,
 }

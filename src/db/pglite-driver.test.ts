@@ -130,6 +130,30 @@ it('runs a repeated statement in one trip into PGlite', async () => {
   trips.mockRestore()
 })
 
+it('runs a statement again after the type its parameter was inferred as is made anew', async () => {
+  // A domain's OID is what the driver remembers for `$1` here; dropping and making the schema
+  // again (as each suite does with `public`, or a migration's way down and up) gives a new OID.
+  const make = async () => {
+    await sql`create domain positive as int check (value > 0)`.execute(db)
+    await sql`create table typed (x positive)`.execute(db)
+  }
+  const drop = async () => {
+    await sql`drop table typed`.execute(db)
+    await sql`drop domain positive`.execute(db)
+  }
+  const insert = (x: number) =>
+    db.executeQuery(CompiledQuery.raw('insert into typed values ($1)', [x]))
+  await make()
+  await insert(1)
+  await drop()
+  await make()
+  await insert(2)
+  await expect(insert(0)).rejects.toMatchObject({ code: '23514' })
+  const { rows } = await sql<{ x: number }>`select x from typed`.execute(db)
+  expect(rows).toEqual([{ x: 2 }])
+  await drop()
+})
+
 it('keeps a transaction on the connection from begin to commit', async () => {
   const events: string[] = []
   const inside = db.transaction().execute(async (trx) => {

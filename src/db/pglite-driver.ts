@@ -195,7 +195,10 @@ class PgliteConnection implements DatabaseConnection {
     })
     const { messages } = await this.pglite.execProtocol(
       concat([
-        wire.parse({ text: sql, types }),
+        // The types are not pinned in the Parse: PostgreSQL infers the same from the text, and
+        // one remembered from before a schema change (a domain dropped and made again: the suites'
+        // `public` made anew, a migration's way down) may name a type that no longer exists.
+        wire.parse({ text: sql }),
         wire.bind({ values }),
         wire.describe({ type: 'P' }),
         wire.execute({}),
@@ -214,7 +217,11 @@ class PgliteConnection implements DatabaseConnection {
     for (let i = 0; i < rows.length; i += chunkSize) yield { rows: rows.slice(i, i + chunkSize) }
   }
 
-  /** The types PostgreSQL infers for the statement's parameters: asked once per text. */
+  /**
+   * The types PostgreSQL infers for the statement's parameters, to pick each value's serializer:
+   * asked once per text. (A remembered domain's type has no serializer of its own — the value is
+   * sent as its text, as its base type's would be for a number or a string.)
+   */
   async #parameterTypes(sql: string): Promise<number[]> {
     const known = this.types.get(sql)
     if (known) return known
