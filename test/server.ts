@@ -1,5 +1,6 @@
 /** Starts the real app on a loopback port for end-to-end tests through HTTP. */
 
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
@@ -70,7 +71,17 @@ export async function startServer(
         const clock = overrides.clock
         resolve({
           url,
-          close: () => new Promise((done) => server.close(() => done())),
+          // Waits for open connections, as the server's close() does, but not for ever: one a
+          // browser still holds (a console page's keep-alive or a request it left in flight)
+          // once held a browser suite's afterAll to its 60 s timeout. After 5 s it is cut.
+          close: () =>
+            new Promise((done) => {
+              const cut = setTimeout(() => (server as Server).closeAllConnections(), 5_000)
+              server.close(() => {
+                clearTimeout(cut)
+                done()
+              })
+            }),
           pusher: ({ path = '/wechat', account = SAFE_ACCOUNT, ...o } = {}) =>
             createPusher({
               ...o,

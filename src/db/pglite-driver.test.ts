@@ -2,6 +2,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { CompiledQuery, Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { positiveDomainTable } from '../../test/domain-table.js'
 import { BACKGROUND_MAX_WAIT_MS, pgliteDialect } from './pglite-driver.js'
 
 let pglite: PGlite
@@ -133,14 +134,7 @@ it('runs a repeated statement in one trip into PGlite', async () => {
 it('runs a statement again after the type its parameter was inferred as is made anew', async () => {
   // A domain's OID is what the driver remembers for `$1` here; dropping and making the schema
   // again (as each suite does with `public`, or a migration's way down and up) gives a new OID.
-  const make = async () => {
-    await sql`create domain positive as int check (value > 0)`.execute(db)
-    await sql`create table typed (x positive)`.execute(db)
-  }
-  const drop = async () => {
-    await sql`drop table typed`.execute(db)
-    await sql`drop domain positive`.execute(db)
-  }
+  const { make, drop, values } = positiveDomainTable(db)
   const insert = (x: number) =>
     db.executeQuery(CompiledQuery.raw('insert into typed values ($1)', [x]))
   await make()
@@ -149,9 +143,22 @@ it('runs a statement again after the type its parameter was inferred as is made 
   await make()
   await insert(2)
   await expect(insert(0)).rejects.toMatchObject({ code: '23514' })
-  const { rows } = await sql<{ x: number }>`select x from typed`.execute(db)
-  expect(rows).toEqual([{ x: 2 }])
+  expect(await values()).toEqual([{ x: 2 }])
   await drop()
+})
+
+it("serializes a value for a domain's parameter as its base type's", async () => {
+  await sql`create domain stamp as timestamptz`.execute(db)
+  await sql`create domain late_stamp as stamp check (value > '2000-01-01')`.execute(db)
+  await sql`create table stamped (at late_stamp, doc_at stamp)`.execute(db)
+  const at = new Date('2026-12-07T09:00:00.123Z')
+  // `$1` and `$2` are inferred as the domains; a Date must go as a timestamptz, not String(at)
+  await db.executeQuery(CompiledQuery.raw('insert into stamped values ($1, $2)', [at, at]))
+  const { rows } = await sql<{ at: Date; doc_at: Date }>`select at, doc_at from stamped`.execute(db)
+  expect(rows).toEqual([{ at, doc_at: at }])
+  await sql`drop table stamped`.execute(db)
+  await sql`drop domain late_stamp`.execute(db)
+  await sql`drop domain stamp`.execute(db)
 })
 
 it('keeps a transaction on the connection from begin to commit', async () => {

@@ -219,8 +219,9 @@ class PgliteConnection implements DatabaseConnection {
 
   /**
    * The types PostgreSQL infers for the statement's parameters, to pick each value's serializer:
-   * asked once per text. (A remembered domain's type has no serializer of its own — the value is
-   * sent as its text, as its base type's would be for a number or a string.)
+   * asked once per text. A domain's is given as its base type's (PostgreSQL infers a parameter
+   * assigned to a domain column as the domain, which has no serializer of its own: a Date would
+   * go as `String(date)`, an object as "[object Object]").
    */
   async #parameterTypes(sql: string): Promise<number[]> {
     const known = this.types.get(sql)
@@ -229,10 +230,29 @@ class PgliteConnection implements DatabaseConnection {
       concat([wire.parse({ text: sql }), wire.describe({ type: 'S' }), wire.sync()]),
       { syncToFs: false },
     )
-    const types = parse.parseDescribeStatementResults(messages)
+    const types = await this.#baseTypes(parse.parseDescribeStatementResults(messages))
     if (this.types.size >= REMEMBERED_STATEMENTS) this.types.clear()
     this.types.set(sql, types)
     return types
+  }
+
+  /** `types` with each domain replaced by its base type (a domain's domain by the last base). */
+  async #baseTypes(types: number[]): Promise<number[]> {
+    const serializers = this.pglite.serializers
+    let resolved = types
+    for (let depth = 0; depth < 8; depth++) {
+      const unknown = [...new Set(resolved.filter((t) => !(t in serializers)))]
+      if (unknown.length === 0) break
+      const { rows } = await this.pglite.query<{ oid: number; base: number }>(
+        `select oid::int as oid, typbasetype::int as base from pg_type
+          where oid = any($1::oid[]) and typtype = 'd'`,
+        [unknown],
+      )
+      if (rows.length === 0) break
+      const base = new Map(rows.map((r) => [r.oid, r.base]))
+      resolved = resolved.map((t) => base.get(t) ?? t)
+    }
+    return resolved
   }
 
   /** Rows as PGlite's `query()` makes them (its parsers by type OID), without its per-call copy. */

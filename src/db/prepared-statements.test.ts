@@ -4,6 +4,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { positiveDomainTable } from '../../test/domain-table.js'
 import { postgresDatabase } from './postgres.js'
 import { RENEW_AFTER_RUNS } from './prepared-statements.js'
 import type { Database } from './schema.js'
@@ -143,6 +144,23 @@ describe.skipIf(!url)('prepared statements [postgres]', () => {
     await sql`alter table things add column w int default 7`.execute(db)
     expect((await byId(db, 1)).rows).toEqual([{ id: 1, v: 'a', w: 7 }])
     expect((await byId(db, 1)).rows).toEqual([{ id: 1, v: 'a', w: 7 }])
+  })
+
+  it('answers a statement whose parameter type was dropped and made again (XX000)', async () => {
+    const db = open(100)
+    const { make, drop, values } = positiveDomainTable(db)
+    // `$1` is inferred as the domain: the prepared statement holds its OID
+    const insert = (x: number) => sql`insert into typed values (${x})`.execute(db)
+    await make()
+    await insert(1)
+    await insert(2)
+    expect(await prepared(db)).toHaveLength(1)
+    await drop()
+    await make()
+    await insert(3)
+    await expect(insert(0)).rejects.toMatchObject({ code: '23514' })
+    expect(await values()).toEqual([{ x: 3 }])
+    await drop()
   })
 
   it('prepares again when the server lost the statements (26000 after DEALLOCATE ALL)', async () => {

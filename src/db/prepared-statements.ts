@@ -19,11 +19,13 @@
  * - **Only parameterised statements**: a text without values (`begin`, `commit`, DDL, a
  *   multi-statement migration) keeps the simple protocol, as before.
  * - **DDL after prepare.** A prepared statement whose result type a DDL changed fails with
- *   "cached plan must not change result type" (0A000); one the server no longer has (`DISCARD
- *   ALL`, a pooler) with 26000. Either makes every connection of the pool drop its statements
- *   (`DEALLOCATE ALL` before its next statement), and the failed statement, outside a
- *   transaction, runs again unnamed: the caller sees its result. Inside a transaction, which the
- *   error has already aborted, the original error is passed on unchanged, as for any error.
+ *   "cached plan must not change result type" (0A000); one whose parameter's type was dropped
+ *   (a domain, on a migration's way down) with XX000 "cache lookup failed for type"; one the
+ *   server no longer has (`DISCARD ALL`, a pooler) with 26000. Each makes every connection of
+ *   the pool drop its statements (`DEALLOCATE ALL` before its next statement), and the failed
+ *   statement, outside a transaction, runs again unnamed: the caller sees its result. Inside a
+ *   transaction, which the error has already aborted, the original error is passed on
+ *   unchanged, as for any error.
  * - Names are `quanzi_<connection>_<n>`: a random tag per connection, then a number never reused,
  *   so a name cannot meet another text (no hash, no collision), not even across client connections
  *   that a transaction-mode pooler puts on one server connection (there 42P05 "already exists" and
@@ -61,9 +63,14 @@ interface PgClient {
  */
 const STALE = new Set(['0A000', '26000', '42P05'])
 
-/** True for the errors a re-prepare cures (0A000 is also "feature not supported" in general). */
+/**
+ * True for the errors a re-prepare cures (0A000 is also "feature not supported" in general). Also
+ * a statement whose parameter type was inferred as a type DDL dropped since (a domain, on a
+ * migration's way down): its Bind fails with XX000 "cache lookup failed for type <oid>".
+ */
 function isStale(error: unknown): boolean {
-  const e = error as { code?: string; routine?: string }
+  const e = error as { code?: string; routine?: string; message?: string }
+  if (e?.code === 'XX000') return /^cache lookup failed for type \d+$/.test(e.message ?? '')
   if (!e || !STALE.has(e.code ?? '')) return false
   return e.code !== '0A000' || e.routine === 'RevalidateCachedQuery'
 }
