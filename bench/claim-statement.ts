@@ -31,6 +31,7 @@ import { pgliteDatabase } from '../src/db/open-database.js'
 import type { Database } from '../src/db/schema.js'
 import { dedupeKey, toInboundMessage } from '../src/wechat/message.js'
 import { envNumber } from './env-number.js'
+import { median } from './median.js'
 import { throwawaySchema } from './throwaway-schema.js'
 
 const rounds = envNumber('BENCH_ROUNDS', 6, { min: 1, integer: true })
@@ -92,11 +93,6 @@ async function measure(db: Kysely<Database>, cpu: () => number, count: number): 
   const before = cpu()
   await push(db, count)
   return (cpu() - before) / count
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 async function bench(name: string, db: Kysely<Database>, cpu: () => number): Promise<void> {

@@ -42,6 +42,7 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import { envNumber } from './env-number.js'
+import { median } from './median.js'
 import { bundleServer } from './server-bundle.js'
 import { textPushes } from './text-pushes.js'
 
@@ -249,11 +250,6 @@ await stop(learn.child)
 const reply = answered.reply?.Content
 if (typeof reply !== 'string') throw new Error('(b) did not answer 帮助 with a text')
 
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 /** A count as each pair prints it: instructions a push, and the GC's and the compiler's shares. */
 const figures = (c: Count) =>
   `${Math.round(c.perPush)} (GC ${(100 * c.gc).toFixed(1)} %, compiler ${(100 * c.compiler).toFixed(1)} %)`

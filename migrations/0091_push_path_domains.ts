@@ -91,12 +91,10 @@ const lockTables = (db: Kysely<unknown>) =>
  * (no autovacuum) while the table fills.
  */
 async function analyzedTables(db: Kysely<unknown>): Promise<string[]> {
-  const { rows } = await sql<{ name: string }>`select t.name from unnest(${[
-    'members',
-    'inbound_events',
-  ]}::text[]) as t(name) join pg_class c on c.oid = to_regclass(t.name) where c.reltuples > 0`.execute(
-    db,
-  )
+  const tables = [...new Set(DOMAINS.flatMap((d) => d.columns.map((c) => c.table)))]
+  const { rows } = await sql<{ name: string }>`select t.name
+    from unnest(${tables}::text[]) as t(name) join pg_class c on c.oid = to_regclass(t.name)
+    where c.reltuples > 0`.execute(db)
   return rows.map((r) => r.name)
 }
 
