@@ -3,10 +3,18 @@
  * back by the sender's retry, once; one made, taken back or renewed within the lease is not —
  * `received_at` (kept from the first receipt) is not the lease clock.
  */
+import {
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+} from 'kysely'
 import { expect, it } from 'vitest'
 import { forEachDatabase } from '../../test/databases.js'
 import { type Clock, sleep, systemClock } from '../clock.js'
-import type { InboundStatus } from '../db/schema.js'
+import type { Database, InboundStatus } from '../db/schema.js'
 import { createLogger, type LogFields } from '../logger.js'
 import { holdClaim, INBOUND_CLAIM_LEASE_MS, PAST_DEADLINE } from './claim-lease.js'
 import { claimEvent, databaseInboundStore, retakeEvent } from './inbound-events.js'
@@ -190,9 +198,10 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     )
     const waited = performance.now() - started
     expect(first).toBe(PAST_DEADLINE)
+    // before the work's end (no upper bound in ms: a loaded machine runs timers late)
     expect(finished).toBe(false)
+    // and not before the deadline (timers never fire early)
     expect(waited).toBeGreaterThanOrEqual(225)
-    expect(waited).toBeLessThan(700)
     // renewed at 50, 100, 150 and 200 ms: the row's claimed_at moved, and is what the hold says
     const renewed = (await row('deadline')).claimed_at!.getTime()
     expect(renewed).toBeGreaterThan(claimedAt.getTime())
@@ -211,37 +220,17 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
       .where('dedupe_key', '=', 'deadline-lost')
       .execute()
     const lostHold = { claimedAt: lostAt, clock: systemClock, leaseMs, logger }
-    const t0 = performance.now()
+    let lostFinished = false
     const lost = await holdClaim(
       get().db,
       key('deadline-lost'),
       lostHold,
-      () => sleep(2000).then(() => 'late'),
+      () => sleep(2000).then(() => (lostFinished = true)),
       systemClock.now().getTime() + 300,
     )
     expect(lost).toBe(PAST_DEADLINE)
-    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(lostFinished).toBe(false)
     expect(lostHold.claimedAt).toEqual(lostAt)
-
-    // a renewal tick run late (the event loop busy from 190 to 490 ms) does not delay the deadline
-    // (300 ms) behind it by the renewal's interval: it fires as soon as the loop is free
-    const busyAt = systemClock.now()
-    await left('deadline-busy', { received: busyAt, claimed: busyAt })
-    const busyHold = { claimedAt: busyAt, clock: systemClock, leaseMs: 800, logger }
-    setTimeout(() => {
-      const until = performance.now() + 300
-      while (performance.now() < until) {}
-    }, 190)
-    const t1 = performance.now()
-    const busy = await holdClaim(
-      get().db,
-      key('deadline-busy'),
-      busyHold,
-      () => sleep(2000).then(() => 'late'),
-      systemClock.now().getTime() + 300,
-    )
-    expect(busy).toBe(PAST_DEADLINE)
-    expect(performance.now() - t1).toBeLessThan(560)
 
     // work ending first: its value, and no timer left behind to fire the deadline later
     const quick = { claimedAt: null, clock: systemClock, leaseMs, logger }
@@ -269,4 +258,68 @@ forEachDatabase('inbound claim leases', (get, dbName) => {
     expect(await store.complete(key('fenced'), '{"new":1}', NOW, undefined, NOW)).toBe(true)
     expect(await store.read(key('fenced'))).toEqual({ status: 'replied', reply: '{"new":1}' })
   })
+})
+
+/**
+ * A database whose every statement succeeds at once with one row (microtasks only, no I/O): for
+ * the timer's order below, where a real renewal's round trip would hide when the deadline fired.
+ */
+function instantDatabase(): Kysely<Database> {
+  const connection: DatabaseConnection = {
+    executeQuery: async <R>() => ({ rows: [{ dedupe_key: 'k' }] as R[] }),
+    streamQuery: () => {
+      throw new Error('not streamed')
+    },
+  }
+  const driver: Driver = {
+    init: async () => {},
+    acquireConnection: async () => connection,
+    beginTransaction: async () => {},
+    commitTransaction: async () => {},
+    rollbackTransaction: async () => {},
+    releaseConnection: async () => {},
+    destroy: async () => {},
+  }
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => driver,
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  })
+}
+
+it('a renewal tick run late does not delay the deadline behind it by the renewal interval', async () => {
+  // The event loop is busy from 190 to 490 ms; the renewals are due every 200 ms, the deadline at
+  // 300. The tick due at 200 runs at 490 and must arm the deadline for 300 (already past: at once),
+  // not 100 ms after itself (590). Asserted as an order of timers, not a duration: a sentinel due
+  // at 540 fires after the deadline however late a loaded machine runs both (Node runs due timers
+  // in the order of their due times), and before it if the deadline were armed for 590.
+  const logger = createLogger({ level: 'error' })
+  const hold = { claimedAt: systemClock.now(), clock: systemClock, leaseMs: 800, logger }
+  const order: string[] = []
+  setTimeout(() => {
+    const until = performance.now() + 300
+    while (performance.now() < until) {}
+  }, 190)
+  const sentinel = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      order.push('sentinel (540 ms)')
+      resolve()
+    }, 540),
+  )
+  const busy = await holdClaim(
+    instantDatabase(),
+    { appid: 'bridge:lease-busy', dedupeKey: 'busy' },
+    hold,
+    () => sleep(2000).then(() => 'late'),
+    systemClock.now().getTime() + 300,
+  )
+  order.push('deadline (300 ms)')
+  await sentinel
+  expect(busy).toBe(PAST_DEADLINE)
+  expect(order).toEqual(['deadline (300 ms)', 'sentinel (540 ms)'])
+  // the late tick renewed the claim on its way (the instant database's one row)
+  expect(hold.claimedAt).not.toBeNull()
 })
