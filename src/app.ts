@@ -24,6 +24,7 @@ import { BUSY_RETRY_AFTER_SECONDS, PoolBusyError } from './db/pool-busy-error.js
 import { CLAIM_LANES } from './db/pool-size.js'
 import type { Database } from './db/schema.js'
 import { createLogger, type Logger } from './logger.js'
+import { MemoRouter } from './memo-router.js'
 import { type Metrics, noopMetrics } from './metrics.js'
 import { accessLog } from './middleware/access-log.js'
 import { clientAddress, type PeerAddress } from './middleware/client-address.js'
@@ -142,7 +143,8 @@ export function createApp(deps: AppDeps): Hono {
   const { config, db } = deps
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.logLevel })
-  const app = new Hono()
+  // Matches remembered by method and path (memo-router.ts): the app's routes need the TrieRouter.
+  const app = new Hono({ router: new MemoRouter() })
   const contact = config.wecomContact
   const makeWecomApi = () =>
     accountClient({
