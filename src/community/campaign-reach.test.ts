@@ -421,9 +421,11 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
   it('recounts figures whose count took long 20 times as long after, not every minute', async () => {
     const db = get().db
     const { campaignId, work, o } = await oneRecipient(db, 'slow count', 'o_reach_slow')
+    const started = performance.now()
     await campaignReachShown(db, campaignId, o(T0))
     await Promise.all(work.splice(0))
-    // the count's time is kept with its figures (wall time: a count of one recipient, not long)
+    const whole = performance.now() - started
+    // the count's time is kept with its figures, in ms of wall time: no more than the whole call's
     const kept = await db
       .selectFrom('campaign_reach')
       .select(['count_ms', 'computed_at'])
@@ -431,7 +433,7 @@ forEachDatabase('campaign reach shown from the cache', (get) => {
       .executeTakeFirstOrThrow()
     expect(kept.computed_at).toEqual(T0)
     expect(kept.count_ms).toBeGreaterThanOrEqual(0)
-    expect(kept.count_ms).toBeLessThan(3_000)
+    expect(kept.count_ms).toBeLessThanOrEqual(Math.ceil(whole))
     // a count that took 10 s: recounted 200 s after it began, not a minute
     await db
       .updateTable('campaign_reach')
