@@ -75,6 +75,11 @@ describe('cronSlots', () => {
       expect(nightly).toEqual([at('2026-11-25T20:17:00Z')])
       // 60 minutes of the matching hour (04:00 in Shanghai), one step for each of the other 23
       expect(steps).toHaveBeenCalledTimes(60 + 23)
+      // one formatter per zone for every step of every walk, kept from its first use
+      steps.mockClear()
+      cronSlots('17 4 * * *', from, to, 'Asia/Kathmandu')
+      cronSlots('17 4 * * *', from, to, 'Asia/Kathmandu')
+      expect(new Set(steps.mock.contexts).size).toBe(1)
     } finally {
       steps.mockRestore()
     }

@@ -80,6 +80,18 @@ describe('MemoRouter', () => {
     expect(memo.size).toBe(1)
   })
 
+  it('forgets what it matched when a route is added', () => {
+    const memo = new MemoRouter<string>(new TrieRouter())
+    memo.add('GET', '/r/:code', 'code')
+    expect(read(memo, 'GET', '/r/new')).toEqual([['code', { code: 'new' }]])
+    memo.add('GET', '/r/new', 'new')
+    expect(read(memo, 'GET', '/r/new')).toEqual([
+      ['code', { code: 'new' }],
+      ['new', {}],
+    ])
+    expect(memo.name).toBe('MemoRouter(TrieRouter)')
+  })
+
   it('serves the app: two accounts at /wechat/:appid get their own parameter, again and again', async () => {
     const app = new Hono({ router: new MemoRouter() })
     app.use('*', async (c, next) => {
