@@ -1,5 +1,10 @@
 /** The PGlite driver (PGlite only: PostgreSQL goes through `pg` and its pool). */
-import { PGlite } from '@electric-sql/pglite'
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemoryFS, PGlite } from '@electric-sql/pglite'
+import { NodeFS } from '@electric-sql/pglite/nodefs'
 import { CompiledQuery, Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { positiveDomainTable } from '../../test/domain-table.js'
@@ -214,4 +219,57 @@ it('gives values, affected rows and errors as PGlite query() does', async () => 
     }),
   ).rejects.toMatchObject({ code: '23505' })
   expect(await db.selectFrom('t').select('id').where('id', '=', 11).execute()).toEqual([])
+})
+
+it('syncs after a statement outside a transaction only when the file system has something to sync', async () => {
+  // A file system whose sync does something: synced after each statement outside a transaction
+  // and after the commit, not inside.
+  let synced = 0
+  class SyncingFS extends MemoryFS {
+    override async syncToFs() {
+      synced++
+    }
+  }
+  const syncing = new PGlite({ fs: new SyncingFS() })
+  const syncingDb = new Kysely<unknown>({ dialect: pgliteDialect(syncing) })
+  try {
+    await syncing.waitReady
+    synced = 0 // PGlite syncs on its own while it starts
+    await sql`select 1`.execute(syncingDb)
+    expect(synced).toBe(1)
+    await syncingDb.transaction().execute(async (tx) => {
+      await sql`select 2`.execute(tx)
+      await sql`select 3`.execute(tx)
+      expect(synced).toBe(1)
+    })
+    expect(synced).toBe(2)
+  } finally {
+    await syncingDb.destroy()
+  }
+  // PGlite's in-memory and Node file systems write through (their sync is empty): not synced.
+  const dir = mkdtempSync(join(tmpdir(), 'quanzi-pglite-fs-'))
+  try {
+    // (this file's instance is on the in-memory one)
+    const memorySyncs = vi.spyOn(pglite, 'syncToFs')
+    await sql`select 1`.execute(db)
+    expect(memorySyncs).not.toHaveBeenCalled()
+    memorySyncs.mockRestore()
+    const onDisk = new PGlite({ fs: new NodeFS(dir) })
+    const onDiskDb = new Kysely<unknown>({ dialect: pgliteDialect(onDisk) })
+    try {
+      await sql`select 1`.execute(onDiskDb)
+      const syncs = vi.spyOn(onDisk, 'syncToFs')
+      await sql`create table kept (id int)`.execute(onDiskDb)
+      await sql`insert into kept values (1)`.execute(onDiskDb)
+      expect(syncs).not.toHaveBeenCalled()
+    } finally {
+      await onDiskDb.destroy()
+    }
+    // and what the Node file system wrote is there for the next instance on the folder
+    const again = new PGlite({ fs: new NodeFS(dir) })
+    expect((await again.query('select id from kept')).rows).toEqual([{ id: 1 }])
+    await again.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

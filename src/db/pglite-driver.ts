@@ -32,6 +32,7 @@
  */
 import type { PGlite } from '@electric-sql/pglite'
 import { parse, protocol } from '@electric-sql/pglite'
+import { EmscriptenBuiltinFilesystem } from '@electric-sql/pglite/basefs'
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -206,9 +207,23 @@ class PgliteConnection implements DatabaseConnection {
       ]),
       { syncToFs: false },
     )
-    if (!this.pglite.isInTransaction()) await this.pglite.syncToFs()
+    if (this.#syncs && !this.pglite.isInTransaction()) await this.pglite.syncToFs()
     return this.#result<R>(messages)
   }
+
+  /**
+   * Whether a statement outside a transaction is followed by PGlite's `syncToFs()`: only when
+   * the instance's file system has something to sync (IndexedDB's, a custom one). PGlite's
+   * in-memory and Node file systems are Emscripten's own, which write through; their `syncToFs` is
+   * `EmscriptenBuiltinFilesystem`'s empty one, and PGlite's around it (a mutex, its promises) cost
+   * a fifth of a `select 1` (bench/README.md, session 43). Any other file system, or one of these
+   * that overrides it in a later PGlite, is synced as before.
+   */
+  get #syncs(): boolean {
+    this.#syncsKnown ??= this.pglite.fs?.syncToFs !== EmscriptenBuiltinFilesystem.prototype.syncToFs
+    return this.#syncsKnown
+  }
+  #syncsKnown: boolean | undefined
 
   async *streamQuery<R>(query: CompiledQuery, chunkSize: number) {
     if (!Number.isInteger(chunkSize) || chunkSize <= 0)
