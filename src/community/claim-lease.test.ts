@@ -5,7 +5,7 @@
  */
 import {
   type DatabaseConnection,
-  type Driver,
+  DummyDriver,
   Kysely,
   PostgresAdapter,
   PostgresIntrospector,
@@ -271,19 +271,12 @@ function instantDatabase(): Kysely<Database> {
       throw new Error('not streamed')
     },
   }
-  const driver: Driver = {
-    init: async () => {},
-    acquireConnection: async () => connection,
-    beginTransaction: async () => {},
-    commitTransaction: async () => {},
-    rollbackTransaction: async () => {},
-    releaseConnection: async () => {},
-    destroy: async () => {},
-  }
   return new Kysely<Database>({
     dialect: {
       createAdapter: () => new PostgresAdapter(),
-      createDriver: () => driver,
+      // Kysely's driver that sends nothing, with a connection that answers the one row
+      createDriver: () =>
+        Object.assign(new DummyDriver(), { acquireConnection: async () => connection }),
       createIntrospector: (db) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },

@@ -207,6 +207,7 @@ class PgliteConnection implements DatabaseConnection {
       ]),
       { syncToFs: false },
     )
+    this.#syncs ??= this.pglite.fs?.syncToFs !== EmscriptenBuiltinFilesystem.prototype.syncToFs
     if (this.#syncs && !this.pglite.isInTransaction()) await this.pglite.syncToFs()
     return this.#result<R>(messages)
   }
@@ -217,13 +218,10 @@ class PgliteConnection implements DatabaseConnection {
    * in-memory and Node file systems are Emscripten's own, which write through; their `syncToFs` is
    * `EmscriptenBuiltinFilesystem`'s empty one, and PGlite's around it (a mutex, its promises) cost
    * a fifth of a `select 1` (bench/README.md, session 43). Any other file system, or one of these
-   * that overrides it in a later PGlite, is synced as before.
+   * that overrides it in a later PGlite, is synced as before. Known at the first statement (the
+   * file system is set once the instance is ready).
    */
-  get #syncs(): boolean {
-    this.#syncsKnown ??= this.pglite.fs?.syncToFs !== EmscriptenBuiltinFilesystem.prototype.syncToFs
-    return this.#syncsKnown
-  }
-  #syncsKnown: boolean | undefined
+  #syncs: boolean | undefined
 
   async *streamQuery<R>(query: CompiledQuery, chunkSize: number) {
     if (!Number.isInteger(chunkSize) || chunkSize <= 0)
