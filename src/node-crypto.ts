@@ -39,17 +39,30 @@ function keptAesCbc(key: Uint8Array) {
   const start = new Uint8Array(BLOCK)
   const encryptor = crypto.createCipheriv('aes-256-cbc', key, start).setAutoPadding(false)
   const decryptor = crypto.createDecipheriv('aes-256-cbc', key, start).setAutoPadding(false)
-  let encryptChain: Uint8Array = start
-  let decryptChain: Uint8Array = start
+  // Each context's last ciphertext block, copied in: no array is made for it per message.
+  const encryptChain = new Uint8Array(BLOCK)
+  const decryptChain = new Uint8Array(BLOCK)
+  const correction = new Uint8Array(BLOCK)
+  const keepLastBlock = (chain: Uint8Array, from: Uint8Array) => {
+    for (let i = 0, at = from.length - BLOCK; i < BLOCK; i++) chain[i] = from[at + i]!
+  }
   return {
     encrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
       wholeBlocks(iv, data)
       if (data.length === 0) return new Uint8Array(0)
-      // The caller's first block, corrected in a copy: its array is left as it was given.
-      const input = new Uint8Array(data)
-      for (let i = 0; i < BLOCK; i++) input[i]! ^= encryptChain[i]! ^ iv[i]!
-      const out = bytesOf(encryptor.update(input))
-      encryptChain = out.slice(out.length - BLOCK)
+      // The caller's first block is corrected in place and put back after (synchronously): its
+      // array is left as given, without the copy that cost more than the blocks' AES.
+      for (let i = 0; i < BLOCK; i++) {
+        correction[i] = encryptChain[i]! ^ iv[i]!
+        data[i]! ^= correction[i]!
+      }
+      let out: Uint8Array<ArrayBuffer>
+      try {
+        out = bytesOf(encryptor.update(data))
+      } finally {
+        for (let i = 0; i < BLOCK; i++) data[i]! ^= correction[i]!
+      }
+      keepLastBlock(encryptChain, out)
       return out
     },
     decrypt(iv: Uint8Array, data: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -57,8 +70,8 @@ function keptAesCbc(key: Uint8Array) {
       if (data.length === 0) return new Uint8Array(0)
       const out = bytesOf(decryptor.update(data))
       for (let i = 0; i < BLOCK; i++) out[i]! ^= decryptChain[i]! ^ iv[i]!
-      // A copy: the caller's array may be a Buffer, whose slice is a view of memory it reuses.
-      decryptChain = new Uint8Array(data.subarray(data.length - BLOCK))
+      // Copied: the caller's array may be a Buffer, whose memory is reused.
+      keepLastBlock(decryptChain, data)
       return out
     },
   }

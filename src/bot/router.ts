@@ -137,8 +137,9 @@ export class Router {
   /**
    * {@link route}, also naming what answered (a command's first name, `hears:<pattern>`,
    * `on:<event>`, `otherwise`; null when nothing matched) for what the caller logs about the reply.
-   * (The copies are `Object.assign({}, ctx, { args })`, not `{ ...ctx, args }`: Node 20's V8 takes a
-   * slow path for properties after a spread; bench/README.md, "Object spread".)
+   * `ctx` is this call's own: a command's `args` or a pattern's `match` is written into it for the
+   * handler (a copy of the whole context per push cost more than the command's lookup;
+   * bench/README.md, session 44).
    */
   async answer(ctx: BotContext): Promise<Answered> {
     const m = ctx.message
@@ -154,20 +155,15 @@ export class Router {
       const command = this.#findCommand(word) ?? this.#findPrefixCommand(text)
       if (command) {
         const args = rest.length > 0 ? rest.join(' ') : text.slice(command.matched.length).trim()
-        return answered(
-          command.spec.names[0] ?? command.matched,
-          await command.handler(
-            Object.assign({}, ctx, { args } satisfies Pick<BotContext, 'args'>),
-          ),
-        )
+        ctx.args = args
+        return answered(command.spec.names[0] ?? command.matched, await command.handler(ctx))
       }
       for (const { pattern, handler } of this.#hears) {
         const match = pattern.exec(text)
-        if (match)
-          return answered(
-            `hears:${pattern}`,
-            await handler(Object.assign({}, ctx, { match } satisfies Pick<BotContext, 'match'>)),
-          )
+        if (match) {
+          ctx.match = match
+          return answered(`hears:${pattern}`, await handler(ctx))
+        }
       }
     }
     if (isEvent(m) || !this.#otherwise) return { reply: null, handler: null }

@@ -1,3 +1,4 @@
+import { createCipheriv } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { loadVectors } from '../../test/vectors.js'
@@ -19,6 +20,19 @@ const vectors = loadVectors('wechat-crypto.json')
 const ascii = (s: string) => new TextEncoder().encode(s)
 const latin = (b: Uint8Array) => String.fromCharCode(...b)
 const of = (kind: string) => vectors.filter((v) => v.kind === kind)
+
+/** An envelope as the reference sample builds it, with node:crypto's fresh AES context. */
+function referenceEnvelope(aesKey: string, message: string, receiveId: string, random: Uint8Array) {
+  const key = Buffer.from(`${aesKey}=`, 'base64')
+  const text = Buffer.from(message)
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(text.length)
+  const body = Buffer.concat([random, length, text, Buffer.from(receiveId)])
+  const pad = 32 - (body.length % 32)
+  const aes = createCipheriv('aes-256-cbc', key, key.subarray(0, 16)).setAutoPadding(false)
+  const plain = Buffer.concat([body, Buffer.alloc(pad, pad)])
+  return Buffer.concat([aes.update(plain), aes.final()]).toString('base64')
+}
 
 const backends: [string, CryptoBackend][] = [
   ['web crypto', webCrypto],
@@ -165,6 +179,38 @@ for (const [backendName, backend] of backends) {
         const opened = await cipher.decrypt(sealed)
         expect(opened.message).toBe(msg)
         expect(opened.receiveId).toBe('wxappid')
+      }
+    })
+
+    it('seals exactly the envelope, whatever length came before (one plaintext buffer is reused)', async () => {
+      const cipher = cipherOf(key)
+      // Past the kept buffer (4 KiB) and past what it grows to (64 KiB), then short again: each
+      // sealed as a fresh envelope of its own would be (stale bytes of a longer one never leak).
+      const lengths = [5, 3000, 1, 30_000, 2, 700, 0]
+      for (const [i, n] of lengths.entries()) {
+        const message = `${i}${'圈'.repeat(n)}`
+        const random = new Uint8Array(16).fill(i + 1)
+        expect(await cipher.encrypt(message, `wx${i}`, random)).toBe(
+          referenceEnvelope(key, message, `wx${i}`, random),
+        )
+      }
+    })
+
+    it('seals messages started together, on a new cipher and on a used one, each as its own', async () => {
+      // Every call writes the same buffer: each is read before the next call writes it, even while
+      // Web Crypto still imports a new cipher's key.
+      const cipher = cipherOf(key)
+      for (const round of [1, 2]) {
+        const messages = Array.from(
+          { length: 12 },
+          (_, i) => `${round}-${i}${'签到'.repeat(i * 9)}`,
+        )
+        const randoms = messages.map((_, i) => new Uint8Array(16).fill(round * 16 + i))
+        const sealed = await Promise.all(
+          messages.map((m, i) => cipher.encrypt(m, `wx${i}`, randoms[i])),
+        )
+        for (const [i, m] of messages.entries())
+          expect(sealed[i]).toBe(referenceEnvelope(key, m, `wx${i}`, randoms[i]!))
       }
     })
 

@@ -9,6 +9,10 @@
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 const BLOCK = 32
+/** A cipher's kept plaintext buffer: room for a reply of 1,300 Chinese characters… */
+const SCRATCH_BYTES = 4096
+/** …grown for longer ones up to this; a longer message gets a buffer of its own. */
+const SCRATCH_MAX_BYTES = 64 * 1024
 
 /** Why an envelope or key was refused; maps to the Tencent sample's error codes. */
 export type WechatCryptoReason =
@@ -51,7 +55,11 @@ export interface CryptoBackend {
    * on the others.
    */
   base64Decode?(text: string): Uint8Array<ArrayBuffer>
-  /** AES-256-CBC with no padding of its own: data is whole 16-byte blocks. */
+  /**
+   * AES-256-CBC with no padding of its own: data is whole 16-byte blocks. Both calls have read `iv`
+   * and `data` when they return (the caller may reuse that memory at once: {@link messageCipher}),
+   * and what they resolve to shares no memory with either.
+   */
   aesCbc(key: Uint8Array<ArrayBuffer>): {
     encrypt(
       iv: Uint8Array<ArrayBuffer>,
@@ -73,27 +81,49 @@ export const webCrypto: CryptoBackend = {
     return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(input))))
   },
   aesCbc(raw) {
-    const keyPromise = crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+    // `subtle` copies its arguments when called. Once the key is imported, `encrypt` calls it before
+    // its first await; until then it awaits the import with copies of the caller's arrays.
+    let key: CryptoKey | undefined
+    const imported = crypto.subtle
+      .importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+      .then((k) => {
+        key = k
+        return k
+      })
     const sixteen = new Uint8Array(16).fill(16)
     return {
       async encrypt(iv, data) {
+        const length = data.length
+        const out = key
+          ? await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, key, data)
+          : await encryptWhenImported(imported, iv.slice(), data.slice())
         // Web Crypto always appends a 16-byte PKCS#7 block; the data is already padded: drop it.
-        const out = await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, await keyPromise, data)
-        return new Uint8Array(out, 0, data.length)
+        return new Uint8Array(out, 0, length)
       },
       async decrypt(iv, data) {
         // Web Crypto insists on 16-byte PKCS#7: append one block that decrypts to 16 × 0x10, so it
-        // strips exactly that and leaves the caller's own padding in place.
-        const key = await keyPromise
-        const last = data.slice(data.length - 16)
-        const extra = await crypto.subtle.encrypt({ name: 'AES-CBC', iv: last }, key, sixteen)
+        // strips exactly that and leaves the caller's own padding in place. The caller's arrays
+        // are copied before anything is awaited.
+        const first = iv.slice()
         const input = new Uint8Array(data.length + 16)
         input.set(data)
+        const k = key ?? (await imported)
+        const last = input.slice(data.length - 16, data.length)
+        const extra = await crypto.subtle.encrypt({ name: 'AES-CBC', iv: last }, k, sixteen)
         input.set(new Uint8Array(extra, 0, 16), data.length)
-        return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv }, key, input))
+        return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv: first }, k, input))
       },
     }
   },
+}
+
+/** Encrypts (Web Crypto) with a key still being imported: the arrays are the caller's copies. */
+async function encryptWhenImported(
+  imported: Promise<CryptoKey>,
+  iv: Uint8Array<ArrayBuffer>,
+  data: Uint8Array<ArrayBuffer>,
+): Promise<ArrayBuffer> {
+  return crypto.subtle.encrypt({ name: 'AES-CBC', iv }, await imported, data)
 }
 
 /** Lowercase hex SHA-1 of a UTF-8 string. */
@@ -169,21 +199,28 @@ export function messageCipher(
   const encode = backend.base64Encode ?? base64Encode
   const decode = backend.base64Decode ?? base64Decode
 
+  // The plaintext envelope is written into one buffer kept for the cipher: the message and the
+  // receiveId encoded straight into it (`encodeInto`), not each into an array of its own and then
+  // copied — a typed array outside V8's heap costs more to make than the reply's AES (bench/README.md,
+  // session 44). Reused by the next call at once: `aesCbc().encrypt` reads its data before it returns.
+  let scratch = new Uint8Array(SCRATCH_BYTES)
   return {
     async encrypt(message, receiveId, random = randomBytes(16)) {
       if (random.length !== 16)
         throw new WechatCryptoError('invalid_length', 'random must be 16 bytes')
-      const msg = encoder.encode(message)
-      const id = encoder.encode(receiveId)
-      const bodyLength = 20 + msg.length + id.length
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; room for the longest padding too.
+      const most = 20 + 3 * (message.length + receiveId.length) + BLOCK
+      // A buffer grown for one huge message is not kept (it would be held for the process).
+      const plain = most <= scratch.length ? scratch : new Uint8Array(most)
+      if (most > scratch.length && most <= SCRATCH_MAX_BYTES) scratch = plain
+      const msgLength = encoder.encodeInto(message, plain.subarray(20)).written
+      const bodyLength =
+        20 + msgLength + encoder.encodeInto(receiveId, plain.subarray(20 + msgLength)).written
       const pad = BLOCK - (bodyLength % BLOCK)
-      const plain = new Uint8Array(bodyLength + pad)
       plain.set(random, 0)
-      new DataView(plain.buffer).setUint32(16, msg.length, false)
-      plain.set(msg, 20)
-      plain.set(id, 20 + msg.length)
-      plain.fill(pad, bodyLength)
-      return encode(await aes.encrypt(iv, plain))
+      new DataView(plain.buffer).setUint32(16, msgLength, false)
+      plain.fill(pad, bodyLength, bodyLength + pad)
+      return encode(await aes.encrypt(iv, plain.subarray(0, bodyLength + pad)))
     },
 
     async decrypt(encrypted) {

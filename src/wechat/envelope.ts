@@ -71,8 +71,20 @@ function skipSpace(s: string, i: number): number {
 
 const XML_NAME = /[A-Za-z_][A-Za-z0-9_.-]*\/?>/y
 
+const allowedByShape = new WeakMap<EnvelopeShape, ReadonlySet<string>>()
+/** The names a shape allows at the top (undefined: any), made once per shape, not per push. */
+function allowedNames(shape: EnvelopeShape): ReadonlySet<string> | undefined {
+  if (!shape.others) return undefined
+  let names = allowedByShape.get(shape)
+  if (!names) {
+    names = new Set([shape.key, ...shape.others])
+    allowedByShape.set(shape, names)
+  }
+  return names
+}
+
 function readXml(body: string, start: number, shape: EnvelopeShape): string {
-  const allowed = shape.others && new Set([shape.key, ...shape.others])
+  const allowed = allowedNames(shape)
   const seen = new Set<string>()
   let encrypt: string | undefined
   let elements = 0
@@ -141,7 +153,7 @@ function readXml(body: string, start: number, shape: EnvelopeShape): string {
 const JSON_SCALAR = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y
 
 function readJson(body: string, start: number, shape: EnvelopeShape): string {
-  const allowed = shape.others && new Set([shape.key, ...shape.others])
+  const allowed = allowedNames(shape)
   const seen = new Set<string>()
   let encrypt: string | undefined
   let containers = 0
