@@ -1,4 +1,4 @@
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { loadVectors } from '../../test/vectors.js'
@@ -230,6 +230,26 @@ for (const [backendName, backend] of backends) {
     })
   })
 }
+
+describe('signature', () => {
+  it("sorts its values by UTF-16 code units, as the reference's sort() does", async () => {
+    // Prefixes of one another, equal values, astral characters and lone surrogates included.
+    const value = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.constantFrom('', 'a', 'ab', 'abc', 'B', '\uffff', '\ud83d', '\ud83d\ude00', '签到'),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(value, { maxLength: 6 }), async (parts) => {
+        const given = parts.slice()
+        expect(await signature(parts, nodeCrypto)).toBe(
+          createHash('sha1').update([...parts].sort().join('')).digest('hex'),
+        )
+        expect(parts).toEqual(given) // the caller's array is left as given
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
 
 describe('base64', () => {
   it('encodes every length and byte as Node does, and decodes back', () => {
