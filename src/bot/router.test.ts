@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createRouter } from '../../handlers/index.js'
 import { botContext } from '../../test/bot-context.js'
@@ -35,6 +36,32 @@ describe('Router', () => {
     expect(await reply(textMsg('/redeem'))).toEqual(text('redeem:'))
     expect(await reply(textMsg('兑换3'))).toEqual(text('redeem:3'))
     expect(await reply(textMsg('redeemer'))).toEqual(text('fallback'))
+  })
+
+  it('finds the command a word names whatever its case or slash, as lower-casing every word did', async () => {
+    // Names with upper case, a slash of their own and Chinese; words made of them, changed.
+    const names = ['签到', 'CheckIn', 'ok', '/x', '//y', 'ΣΑΣ', 'İi', '？']
+    const r = new Router()
+    for (const name of names)
+      r.command({ names: [name], description: 'command.help' }, () => text(name))
+    const same = (a: string, b: string) =>
+      (a.startsWith('/') || a.startsWith('／') ? a.slice(1) : a).toLowerCase() ===
+      (b.startsWith('/') || b.startsWith('／') ? b.slice(1) : b).toLowerCase()
+    const word = fc
+      .tuple(
+        fc.constantFrom(...names, 'x', 'y', '/y', 'checkin', 'σας', 'i̇i', 'X', '签'),
+        fc.constantFrom('', '/', '／', '//'),
+        fc.boolean(),
+      )
+      .map(([w, slash, upper]) => slash + (upper ? w.toUpperCase() : w))
+    await fc.assert(
+      fc.asyncProperty(word, async (w) => {
+        const expected = names.find((n) => same(n, w))
+        const got = await r.route(textMsg(w))
+        expect(got).toEqual(expected === undefined ? null : text(expected))
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('tries regexes after commands, events by name, and falls back only for messages', async () => {

@@ -171,7 +171,13 @@ export class Router {
   }
 
   #findCommand(word: string) {
-    const found = this.#byName.get(normalize(word))
+    // The word as sent first: a command's name as registered (lower case, no slash) is found
+    // without lower-casing it — for a Chinese word a runtime call on every push. What it finds is
+    // what the normalised word finds (lower-casing a lower-case name changes nothing).
+    const first = word.charCodeAt(0)
+    const found =
+      (first !== 0x2f && first !== 0xff0f && this.#byName.get(word)) ||
+      this.#byName.get(normalize(word))
     return found ? { spec: found.spec, handler: found.handler, matched: word } : undefined
   }
 
