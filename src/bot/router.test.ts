@@ -40,7 +40,7 @@ describe('Router', () => {
 
   it('finds the command a word names whatever its case or slash, as lower-casing every word did', async () => {
     // Names with upper case, a slash of their own and Chinese; words made of them, changed.
-    const names = ['签到', 'CheckIn', 'ok', '/x', '//y', 'ΣΑΣ', 'İi', '？']
+    const names = ['签到', 'CheckIn', 'ok', '/x', '//y', '/／z', 'ΣΑΣ', 'İi', '？']
     const r = new Router()
     for (const name of names)
       r.command({ names: [name], description: 'command.help' }, () => text(name))
@@ -49,7 +49,7 @@ describe('Router', () => {
       (b.startsWith('/') || b.startsWith('／') ? b.slice(1) : b).toLowerCase()
     const word = fc
       .tuple(
-        fc.constantFrom(...names, 'x', 'y', '/y', 'checkin', 'σας', 'i̇i', 'X', '签'),
+        fc.constantFrom(...names, 'x', 'y', '/y', 'z', '／z', 'checkin', 'σας', 'i̇i', 'X', '签'),
         fc.constantFrom('', '/', '／', '//'),
         fc.boolean(),
       )

@@ -9,7 +9,7 @@
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 const BLOCK = 32
-/** A cipher's kept plaintext buffer: room for a reply of 1,300 Chinese characters… */
+/** A cipher's kept plaintext buffer: room for a message of some 1,300 UTF-16 units… */
 const SCRATCH_BYTES = 4096
 /** …grown for longer ones up to this; a longer message gets a buffer of its own. */
 const SCRATCH_MAX_BYTES = 64 * 1024
@@ -211,17 +211,22 @@ export function messageCipher(
   // The plaintext envelope is written into one buffer kept for the cipher: the message and the
   // receiveId encoded straight into it (`encodeInto`), not each into an array of its own and then
   // copied — a typed array outside V8's heap costs more to make than the reply's AES (bench/README.md,
-  // session 44). Reused by the next call at once: `aesCbc().encrypt` reads its data before it returns.
-  let scratch = new Uint8Array(SCRATCH_BYTES)
+  // session 44). It serves one call at a time, until its backend's promise settles, and is wiped
+  // then: a call started meanwhile gets an array of its own, so no backend can seal another
+  // message's bytes, whenever it reads its data.
+  let scratch: Uint8Array<ArrayBuffer> | undefined
+  let sealing = false
   return {
     async encrypt(message, receiveId, random = randomBytes(16)) {
       if (random.length !== 16)
         throw new WechatCryptoError('invalid_length', 'random must be 16 bytes')
       // UTF-8 takes at most 3 bytes per UTF-16 unit; room for the longest padding too.
       const most = 20 + 3 * (message.length + receiveId.length) + BLOCK
-      // A buffer grown for one huge message is not kept (it would be held for the process).
-      const plain = most <= scratch.length ? scratch : new Uint8Array(most)
-      if (most > scratch.length && most <= SCRATCH_MAX_BYTES) scratch = plain
+      // A buffer for one huge message is not kept (it would be held for the process).
+      const kept = !sealing && most <= SCRATCH_MAX_BYTES
+      if (kept && (!scratch || scratch.length < most))
+        scratch = new Uint8Array(Math.max(SCRATCH_BYTES, most))
+      const plain = kept ? scratch! : new Uint8Array(most)
       const msgLength = encoder.encodeInto(message, plain.subarray(20)).written
       const bodyLength =
         20 + msgLength + encoder.encodeInto(receiveId, plain.subarray(20 + msgLength)).written
@@ -233,7 +238,15 @@ export function messageCipher(
       plain[18] = (msgLength >>> 8) & 255
       plain[19] = msgLength & 255
       plain.fill(pad, bodyLength, bodyLength + pad)
-      return encode(await aes.encrypt(iv, plain.subarray(0, bodyLength + pad)))
+      if (kept) sealing = true
+      try {
+        return encode(await aes.encrypt(iv, plain.subarray(0, bodyLength + pad)))
+      } finally {
+        if (kept) {
+          plain.fill(0, 0, bodyLength + pad)
+          sealing = false
+        }
+      }
     },
 
     async decrypt(encrypted) {

@@ -14,7 +14,7 @@ import {
   timingSafeEqual,
   webCrypto,
 } from '../wechat/crypto.js'
-import { type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
+import { type EnvelopeShape, type ReplayStamp, readEnvelope } from '../wechat/envelope.js'
 import { WecomCallbackError } from './callback-error.js'
 import {
   type CallbackCodecOptions,
@@ -35,6 +35,9 @@ export interface AibotCredentials {
 }
 
 /** Text a database column can hold: no NUL (U+0000), which PostgreSQL text refuses. */
+/** The AI bot's envelope: `{"encrypt": …}` alone, JSON only. */
+const AIBOT_ENVELOPE: EnvelopeShape = { key: 'encrypt', others: [], format: 'json' }
+
 const text = v.pipe(
   v.string(),
   v.check((s) => !s.includes('\u0000'), 'must not contain NUL characters'),
@@ -118,7 +121,7 @@ export function aibotCodec(c: AibotCredentials, o: CallbackCodecOptions = {}): A
       checkCallbackQuery(q, o) // before the body is looked at
       let encrypt: string
       try {
-        encrypt = readEnvelope(body, { key: 'encrypt', others: [], format: 'json' }).encrypt
+        encrypt = readEnvelope(body, AIBOT_ENVELOPE).encrypt
       } catch (error) {
         if (!(error instanceof WechatFormatError)) throw error
         throw new WecomCallbackError(400, `body is not {"encrypt": …}: ${error.message}`)
