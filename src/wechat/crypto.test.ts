@@ -8,6 +8,7 @@ import {
   base64Encode,
   type CryptoBackend,
   decodeAesKey,
+  type MessageCipher,
   messageCipher,
   signature,
   toHex,
@@ -32,6 +33,27 @@ function referenceEnvelope(aesKey: string, message: string, receiveId: string, r
   const aes = createCipheriv('aes-256-cbc', key, key.subarray(0, 16)).setAutoPadding(false)
   const plain = Buffer.concat([body, Buffer.alloc(pad, pad)])
   return Buffer.concat([aes.update(plain), aes.final()]).toString('base64')
+}
+
+/**
+ * Seals `count` messages started together, twice (on a new cipher, then on the used one), and
+ * expects each sealed as its own reference envelope.
+ */
+async function expectSealedTogether(
+  cipher: MessageCipher,
+  aesKey: string,
+  count: number,
+  filler: string,
+) {
+  for (const round of [1, 2]) {
+    const messages = Array.from({ length: count }, (_, i) => `${round}-${i}${filler.repeat(i * 9)}`)
+    const randoms = messages.map((_, i) => new Uint8Array(16).fill(round * 16 + i))
+    const sealed = await Promise.all(
+      messages.map((m, i) => cipher.encrypt(m, `wx${i}`, randoms[i])),
+    )
+    for (const [i, m] of messages.entries())
+      expect(sealed[i]).toBe(referenceEnvelope(aesKey, m, `wx${i}`, randoms[i]!))
+  }
 }
 
 const backends: [string, CryptoBackend][] = [
@@ -199,19 +221,7 @@ for (const [backendName, backend] of backends) {
     it('seals messages started together, on a new cipher and on a used one, each as its own', async () => {
       // Every call writes the same buffer: each is read before the next call writes it, even while
       // Web Crypto still imports a new cipher's key.
-      const cipher = cipherOf(key)
-      for (const round of [1, 2]) {
-        const messages = Array.from(
-          { length: 12 },
-          (_, i) => `${round}-${i}${'签到'.repeat(i * 9)}`,
-        )
-        const randoms = messages.map((_, i) => new Uint8Array(16).fill(round * 16 + i))
-        const sealed = await Promise.all(
-          messages.map((m, i) => cipher.encrypt(m, `wx${i}`, randoms[i])),
-        )
-        for (const [i, m] of messages.entries())
-          expect(sealed[i]).toBe(referenceEnvelope(key, m, `wx${i}`, randoms[i]!))
-      }
+      await expectSealedTogether(cipherOf(key), key, 12, '签到')
     })
 
     it('refuses bad keys, base64, lengths and padding', async () => {
@@ -249,16 +259,7 @@ describe('the kept plaintext buffer', () => {
       },
     }
     const key = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
-    const cipher = messageCipher(key, late)
-    for (const round of [1, 2]) {
-      const messages = Array.from({ length: 8 }, (_, i) => `${round}-${i}${'圈'.repeat(i * 11)}`)
-      const randoms = messages.map((_, i) => new Uint8Array(16).fill(round * 16 + i))
-      const sealed = await Promise.all(
-        messages.map((m, i) => cipher.encrypt(m, `wx${i}`, randoms[i])),
-      )
-      for (const [i, m] of messages.entries())
-        expect(sealed[i]).toBe(referenceEnvelope(key, m, `wx${i}`, randoms[i]!))
-    }
+    await expectSealedTogether(messageCipher(key, late), key, 8, '圈')
   })
 })
 

@@ -34,10 +34,10 @@ export interface AibotCredentials {
   aesKey: string
 }
 
-/** Text a database column can hold: no NUL (U+0000), which PostgreSQL text refuses. */
 /** The AI bot's envelope: `{"encrypt": …}` alone, JSON only. */
 const AIBOT_ENVELOPE: EnvelopeShape = { key: 'encrypt', others: [], format: 'json' }
 
+/** Text a database column can hold: no NUL (U+0000), which PostgreSQL text refuses. */
 const text = v.pipe(
   v.string(),
   v.check((s) => !s.includes('\u0000'), 'must not contain NUL characters'),
