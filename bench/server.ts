@@ -13,7 +13,9 @@
  * inline with Maps (replay check, dedupe claim, member activity, command lookup, deadline timer,
  * answer stored): what (b) would cost with none of quanzi's dispatch layers, app middleware or
  * route wrappers. `floor-pglite` and `floor-postgres` are (b) plus one `select 1` round trip per
- * push: the ceiling of any push that asks the database once.
+ * push: the ceiling of any push that asks the database once. `writes-postgres` is (b) writing the
+ * rows (c) writes — the claim's set-based, a batch at a time (`claimRows`), the reply by the app's
+ * own store: the ceiling of (c) without its per-push PL/pgSQL.
  */
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -21,13 +23,19 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import express from 'express'
 import { Hono } from 'hono'
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 // @ts-expect-error: node-webot/wechat ships no types
 import wechat from 'wechat'
+import { databaseInboundStore } from '../src/community/inbound-events.js'
+import { CLAIMS_PER_STATEMENT, type PushClaim } from '../src/community/members.js'
+import { batcher } from '../src/db/batcher.js'
 import { maintainTables } from '../src/db/maintenance.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { pgliteDatabase } from '../src/db/open-database.js'
+import { CLAIM_LANES } from '../src/db/pool-size.js'
 import { postgresDatabase } from '../src/db/postgres.js'
+import type { Database } from '../src/db/schema.js'
+import type { InboundMessage } from '../src/wechat/message.js'
 import { memoryStores } from '../test/memory-stores.js'
 import { SAFE_ACCOUNT, testConfig } from '../test/server.js'
 import { sampleAllocations } from './allocations.js'
@@ -62,6 +70,7 @@ let queries = 0
 const kinds = { receive: 0, checkin: 0, reply: 0 }
 const KIND_MARKS = [
   ['receive', 'quanzi_receive('],
+  ['receive', 'insert into replay_claims'],
   ['checkin', 'quanzi_checkin_day('],
   ['reply', 'update inbound_events e'],
 ] as const
@@ -76,6 +85,54 @@ function countKind(node: unknown) {
   for (const [kind, mark] of KIND_MARKS) if (text.includes(mark)) kinds[kind]++
 }
 let fetchHandler: (req: Request) => Response | Promise<Response>
+
+/** One push's claim for {@link claimRows}. */
+interface ClaimRow {
+  claim: PushClaim
+  message: InboundMessage
+  now: Date
+}
+
+/**
+ * The rows a returning member's text push writes before its handler runs — its replay stamp, its
+ * dedupe claim, its member's activity — and what the claim statement reads back (the member row as
+ * JSON, whether the sender is a moderator), written for a whole batch by one set-based statement:
+ * no PL/pgSQL function called per push, none of `quanzi_receive`'s reads for the day's first
+ * action, the follow state or a claim made before (`writes-postgres`, the database floor of
+ * target 3's (c)).
+ */
+async function claimRows(db: Kysely<Database>, batch: ClaimRow[]): Promise<unknown[]> {
+  const column = <T>(pick: (r: ClaimRow) => T) => batch.map(pick)
+  const { rows } = await sql<{ r: unknown }>`with v as (
+      select * from unnest(${column((r) => r.claim.appid)}::text[],
+        ${column((r) => r.claim.dedupeKey)}::text[], ${column((r) => r.message.fromUserName)}::text[],
+        ${column((r) => r.now.toISOString())}::timestamptz[],
+        ${column((r) => r.claim.replay?.timestamp ?? null)}::bigint[],
+        ${column((r) => r.claim.replay?.nonce ?? null)}::text[],
+        ${column((r) => r.claim.replay?.digest ?? null)}::text[])
+        as v(appid, dedupe_key, openid, now, ts, nonce, digest)
+    ), replay as (
+      insert into replay_claims (door, key, ts, nonce, body_digest, created_at)
+      select 'wechat', appid, ts, nonce, digest, now from v where ts is not null
+      on conflict do nothing
+    ), claim as (
+      insert into inbound_events (appid, dedupe_key, openid, msg_type, event, status, received_at)
+      select appid, dedupe_key, openid, 'text', null, 'processing', now from v
+      on conflict do nothing
+    ), m as (
+      insert into members as t (appid, openid, first_seen_at, last_active_at, last_inbound_at)
+      select distinct on (appid, openid) appid, openid, now, now, now from v
+      order by appid, openid, now desc
+      on conflict (appid, openid) do update
+        set last_active_at = excluded.last_active_at, last_inbound_at = excluded.last_inbound_at
+      returning t.*
+    )
+    select to_jsonb(m) || jsonb_build_object('moderator', exists(select from moderators d
+      where d.channel = 'oa' and d.external_id = m.openid and d.scope = '*')) as r from m`.execute(
+    db,
+  )
+  return batch.map((_, i) => rows[i]?.r)
+}
 
 // The targets that are plain node:http servers, not Hono apps: listened to below, as the others.
 const plainServers: Record<string, () => Server> = {
@@ -127,7 +184,9 @@ if (plain) {
   // (b) touches no database at all: the stores are in memory, and a handler's own queries (帮助
   // asks whether the sender is a moderator) are compiled by Kysely and answered with no rows.
   const floor = scenario.startsWith('floor-')
-  const kind = floor ? scenario.slice('floor-'.length) : scenario
+  // writes-postgres: (b)'s stores, the push's rows written set-based (see claimRows)
+  const writes = scenario === 'writes-postgres'
+  const kind = floor ? scenario.slice('floor-'.length) : writes ? 'postgres' : scenario
   const db =
     kind === 'memory'
       ? noRowsDatabase()
@@ -155,13 +214,27 @@ if (plain) {
           },
           transformResult: async (args) => args.result,
         })
-  const memory = kind === 'memory' || floor ? memoryStores() : undefined
+  const memory = kind === 'memory' || floor || writes ? memoryStores() : undefined
   if (memory && floor) {
     const { receive } = memory.members
     memory.members.receive = async (claim, message, now) => {
       await sql`select 1`.execute(counted)
       return receive(claim, message, now)
     }
+  }
+  if (memory && writes) {
+    // The claim's rows by one set-based statement a batch, batched as the app's claims are; the
+    // member the handler gets is the stand-in store's. The reply stored by the app's own store.
+    const { receive } = memory.members
+    const claims = batcher((batch: ClaimRow[]) => claimRows(counted, batch), {
+      lanes: CLAIM_LANES,
+      max: CLAIMS_PER_STATEMENT,
+    })
+    memory.members.receive = async (claim, message, now) => {
+      await claims({ claim, message, now })
+      return receive(claim, message, now)
+    }
+    memory.inbound = databaseInboundStore(counted)
   }
   if (kind !== 'memory' && !floor)
     // BENCH_MAINTAIN=1: the bench asks, after its warm-up, for what the database-maintenance job (or

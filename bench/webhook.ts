@@ -23,6 +23,10 @@
  *       (nor the app's middleware, the route's size check and refusal counter, the app's router)
  *   (f) the floor of a push that asks the database once: (b) plus one `select 1` round trip
  *       (PGlite, PostgreSQL) — the ceiling for (r) and (c), which need at least that
+ *   (s) (b) writing the rows (c) writes on PostgreSQL — replay stamp, dedupe claim, the member's
+ *       activity, the reply — with the claim's three rows written set-based, one statement a batch
+ *       (no PL/pgSQL function called per push, none of its reads): the ceiling of (c) without its
+ *       per-push function
  *   (r) a WeChat retry: one push, answered once before each measurement, then sent again and
  *       again (same MsgId, timestamp, nonce and body): served from the stored reply (memory,
  *       PGlite, PostgreSQL)
@@ -36,7 +40,7 @@
  * Env: BENCH_TEXT (default 帮助), BENCH_MEMBERS (distinct senders, default 5000),
  *      BENCH_TARGETS (hello,hello-raw,hello-read,refused-unsigned,refused,memory,webot,bare,bare-hono,webhook,minimal,retry-memory,
  *      floor-pglite,pglite,retry-pglite,floor-postgres,postgres,retry-postgres, and
- *      postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
+ *      writes-postgres (not by default), postgres-unprepared, retry-postgres-unprepared: the same with DATABASE_STATEMENT_CACHE=0),
  *      BENCH_PGBENCH=1 (pgbench, each workload with -M simple and -M prepared),
  *      (with 签到 also the check-in's 3 statements one push at a time and, after a (c) PostgreSQL
  *      target, batched as that target's server batched them: bench/checkin-script.ts),
@@ -397,6 +401,12 @@ if (admin) {
     `(c) safe-mode push 「${content}」 with the database, PostgreSQL`,
     'postgres',
     'postgres',
+    { BENCH_SCHEMA: schema },
+  ])
+  targets.push([
+    "(s) floor: (b) writing (c)'s rows, the claim set-based a batch at a time, PostgreSQL",
+    'writes-postgres',
+    'writes-postgres',
     { BENCH_SCHEMA: schema },
   ])
   targets.push([
