@@ -17,9 +17,11 @@
  * rows (c) writes — the claim's set-based, a batch at a time (`claimRows`), the reply by the app's
  * own store: the ceiling of (c) without its per-push PL/pgSQL.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { serve } from '@hono/node-server'
 import express from 'express'
 import { Hono } from 'hono'
@@ -31,7 +33,7 @@ import { CLAIMS_PER_STATEMENT, type PushClaim } from '../src/community/members.j
 import { batcher } from '../src/db/batcher.js'
 import { maintainTables } from '../src/db/maintenance.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import { pgliteDatabase } from '../src/db/open-database.js'
+import { openDatabase } from '../src/db/open-database.js'
 import { CLAIM_LANES } from '../src/db/pool-size.js'
 import { postgresDatabase } from '../src/db/postgres.js'
 import type { Database } from '../src/db/schema.js'
@@ -42,6 +44,24 @@ import { sampleAllocations } from './allocations.js'
 import { barePushApp, barePushServer } from './bare-push.js'
 import { noRowsDatabase } from './no-rows.js'
 import { benchApp, leastDispatch, webhookAlone } from './push-apps.js'
+
+/**
+ * PGlite as `npm start` opens it (src/db/open-database.ts): a data folder on disk — a throw-away one
+ * here, removed at exit — copied from the install's template and tuned as the server's is. Not an
+ * in-memory PGlite: its file system copies a whole file each time one grows by an eighth, and a
+ * push behind a write that grew a table or a WAL file waited up to half a second (bench/README.md,
+ * session 45).
+ */
+async function pgliteAsInstalled() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'quanzi-bench-pglite-'))
+  process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }))
+  const { db } = await openDatabase({
+    dataDir,
+    templateDir: resolve('dist/pglite-template'),
+    role: 'bench',
+  })
+  return db
+}
 
 /** The PostgreSQL pool's settings (statement cache, size) as the app reads them from the environment. */
 function databaseSettings() {
@@ -200,7 +220,7 @@ if (plain) {
               ...databaseSettings(),
             },
           )
-        : await pgliteDatabase()
+        : await pgliteAsInstalled()
   if (kind !== 'memory' && !floor) await migrateToLatest(db)
   // Count every statement the app runs (transaction BEGIN/COMMIT not included).
   const counted =
