@@ -232,7 +232,8 @@ if (plain) {
             },
           )
         : await pgliteAsInstalled()
-  if (kind !== 'memory' && !floor) await migrateToLatest(db)
+  // PGlite comes migrated from openDatabase (pgliteAsInstalled)
+  if (kind === 'postgres' && !floor) await migrateToLatest(db)
   // Count every statement the app runs (transaction BEGIN/COMMIT not included).
   const counted =
     kind === 'memory'
@@ -246,28 +247,27 @@ if (plain) {
           transformResult: async (args) => args.result,
         })
   const memory = kind === 'memory' || floor || writes ? memoryStores() : undefined
-  if (memory && floor) {
+  // The database's part of a floor's claim, before the stand-in store's: (f) one `select 1`;
+  // (s) the claim's rows by one set-based statement a batch, in one lane as the bench's (c) claims
+  // (its config is the embedded database's: src/app.ts), its reply stored by the app's own store.
+  const beforeClaim = floor
+    ? async () => {
+        await sql`select 1`.execute(counted)
+      }
+    : writes
+      ? batcher((batch: ClaimRow[]) => claimRows(counted, batch), {
+          lanes: 1,
+          max: CLAIMS_PER_STATEMENT,
+        })
+      : undefined
+  if (memory && beforeClaim) {
     const { receive } = memory.members
     memory.members.receive = async (claim, message, now) => {
-      await sql`select 1`.execute(counted)
+      await beforeClaim({ claim, message, now })
       return receive(claim, message, now)
     }
   }
-  if (memory && writes) {
-    // The claim's rows by one set-based statement a batch, batched as the app's claims are; the
-    // member the handler gets is the stand-in store's. The reply stored by the app's own store.
-    const { receive } = memory.members
-    // One lane, as the bench's (c) claims: its config is the embedded database's (src/app.ts).
-    const claims = batcher((batch: ClaimRow[]) => claimRows(counted, batch), {
-      lanes: 1,
-      max: CLAIMS_PER_STATEMENT,
-    })
-    memory.members.receive = async (claim, message, now) => {
-      await claims({ claim, message, now })
-      return receive(claim, message, now)
-    }
-    memory.inbound = databaseInboundStore(counted)
-  }
+  if (memory && writes) memory.inbound = databaseInboundStore(counted)
   if (kind !== 'memory' && !floor)
     // BENCH_MAINTAIN=1: the bench asks, after its warm-up, for what the database-maintenance job (or
     // autovacuum) does within minutes on a live server; the answer is one line of output.
