@@ -303,12 +303,12 @@ function cpuMicros(pid: number | undefined): number | undefined {
 }
 
 /**
- * CPU time of every PostgreSQL process on this machine so far, in µs (Linux /proc): the database's
- * share of a run on the same two cores. Undefined where /proc can't be read.
+ * CPU time of every PostgreSQL process on this machine so far, in µs by pid (Linux /proc): the
+ * database's share of a run on the same two cores. Undefined where /proc can't be read.
  */
-function postgresMicros(): number | undefined {
+function postgresMicros(): Map<number, number> | undefined {
   try {
-    let sum = 0
+    const out = new Map<number, number>()
     for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue
       const stat = (() => {
@@ -320,12 +320,23 @@ function postgresMicros(): number | undefined {
       })()
       if (!stat.includes(' (postgres) ')) continue
       const fields = stat.split(') ')[1]!.split(' ')
-      sum += (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100)
+      out.set(Number(pid), (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100))
     }
-    return sum
+    return out
   } catch {
     return undefined
   }
+}
+
+/**
+ * CPU µs spent between two readings by pid: a process started meanwhile counts from 0, one that
+ * exited meanwhile is left out — its CPU since the first reading can no longer be read (counting
+ * its whole lifetime out made the database's figure negative when an autovacuum worker ended).
+ */
+function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let spent = 0
+  for (const [pid, micros] of after) spent += micros - (before.get(pid) ?? 0)
+  return spent
 }
 
 const rows: {
@@ -605,11 +616,9 @@ async function measure(live: Live, tally: Tally): Promise<Slice> {
   const gen = (genUsage.user + genUsage.system) / r.total
   const dbAfter = dbBefore === undefined ? undefined : postgresMicros()
   const backendsAfter = await backendMicros(appName)
-  // Backends opened during the run count from 0; one closed during it is left out (rare at load).
-  let backendsMicros = 0
-  for (const [pid, after] of backendsAfter) backendsMicros += after - (backendsBefore.get(pid) ?? 0)
-  const backends = backendsAfter.size > 0 ? backendsMicros / r.total : undefined
-  const db = dbAfter === undefined ? undefined : (dbAfter - dbBefore!) / r.total
+  const backends =
+    backendsAfter.size > 0 ? cpuSpent(backendsBefore, backendsAfter) / r.total : undefined
+  const db = dbAfter === undefined ? undefined : cpuSpent(dbBefore!, dbAfter) / r.total
   const cpu =
     cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / r.total : undefined
   const slice = { ...r, cpu, gen, db, backends }
