@@ -46,8 +46,17 @@ function statementSql(
     .replace(/\s+/g, ' ')
 }
 
-const receive = (dedupe: string, openid: string) =>
-  `quanzi_receive('wxbench', ${dedupe}, ${openid}, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${LEVELS_JSON.replaceAll("'", "''")}')`
+/**
+ * The app's claim of a signed push (members.ts `receiveCall` with a replay stamp): the overload of
+ * migration 0019 — the replay claim (its row in `replay_claims`), the push's claim and member,
+ * the moderator flag read back. `key` makes the dedupe key, the openid and the nonce unique; the
+ * body digest is 64 hex digits, as the app's SHA-256.
+ */
+const receive = (key: string) =>
+  `quanzi_receive('wxbench', 'k' || ${key}, 'o' || ${key}, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${LEVELS_JSON.replaceAll("'", "''")}', 'wechat', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)})`
+
+/** A body digest of 64 characters, as long as the push's SHA-256 in hex (the app computes it in Node). */
+const digest = (key: string) => `lpad(${key}::text, 64, '0')`
 
 /**
  * Writes a pgbench script of the three statements a first 签到 from a new member costs
@@ -59,7 +68,7 @@ export function writeCheckinScript(): string {
     script,
     [
       '\\set id random(1, 4000000000000000000)',
-      `select ${receive("'k' || :id", "'o' || :id")}->'member'->>'id' as mid \\gset`,
+      `select ${receive(':id')}->'member'->>'id' as mid \\gset`,
       `${statementSql(checkinStatement, ':mid')};`,
       "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
       '',
@@ -82,7 +91,7 @@ export function writeBatchedCheckinScript(batch: number): string {
     script,
     [
       '\\set id random(1, 4000000000000000000)',
-      `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive("'k' || :id || '_' || g", "'o' || :id || '_' || g")} as r from generate_series(1, ${batch}) g) s \\gset`,
+      `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive("(:id || '_' || g)")} as r from generate_series(1, ${batch}) g) s \\gset`,
       `${statementSql(calls, "('{' || :mids || '}')")};`,
       `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || :id || '_' || g from generate_series(1, ${batch}) g)) and status = 'processing';`,
       '',
@@ -95,8 +104,8 @@ export function writeBatchedCheckinScript(batch: number): string {
  * pgbench scripts of the least a first 签到 from a new member must write (issue #20 target 4: the
  * floor the check-in statements are measured against), in plain SQL on the product's tables and
  * indexes, with no functions, no points lots (the caller drops the lots trigger) and no analytics
- * fact: the claim, the member, one ledger entry per award (daily_login, check-in) and the cached
- * balance, the check-in row, the reply.
+ * fact: the claims (the signed request's replay claim and the push's), the member, one ledger
+ * entry per award (daily_login, check-in) and the cached balance, the check-in row, the reply.
  *
  * - `shaped`: in the app's three transactions — the claim with the member and the daily_login
  *   award (committed before the handler runs, so a retry finds it), the check-in, the reply.
@@ -108,8 +117,10 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
   const dir = mkdtempSync(join(tmpdir(), 'quanzi-bench-'))
   const ledger = (rule: string, balance: number) =>
     `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) values ('wxbench', :mid, 5, '${rule}', '${rule}:' || :mid || ':' || current_date, ${balance}, 5, current_date, now());`
-  const claim =
-    "insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) values ('wxbench', 'k' || :id, 'o' || :id, 'text', 'processing', now());"
+  const claim = [
+    `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) values ('wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || :id, ${digest(':id')}, now());`,
+    "insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) values ('wxbench', 'k' || :id, 'o' || :id, 'text', 'processing', now());",
+  ].join('\n')
   const member = (points: number) =>
     `insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) values ('wxbench', 'o' || :id, true, now(), now(), now(), ${points}, ${points}) returning id as mid \\gset`
   const checkin =
