@@ -9,7 +9,8 @@
  *   -N                  pgbench -N, scale 10, in its own database
  *   check-in            the 3 statements of a first 签到 from a new member (bench/checkin-script.ts)
  *   check-in @BEFORE    the same in a schema migrated only up to BENCH_BEFORE (the code before a
- *                       change to the SQL functions, measured in the same run)
+ *                       change to the SQL functions, measured in the same run; the scripts
+ *                       claim a signed push, so BENCH_BEFORE must be 0020_replay_claims or later)
  *   floor, 3 tx         the least a first check-in must write, plain SQL, in the app's 3
  *                       transactions (claim + member + daily_login; check-in; reply); no lots
  *   floor, 1 tx         the same in one transaction

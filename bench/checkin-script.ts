@@ -50,7 +50,7 @@ function statementSql(
  * The app's claim of a signed push (members.ts `receiveCall` with a replay stamp): the overload of
  * migration 0019 — the replay claim (its row in `replay_claims`), the push's claim and member,
  * the moderator flag read back. `key` makes the dedupe key, the openid and the nonce unique; the
- * body digest is 64 hex digits, as the app's SHA-256.
+ * body digest is 64 characters long, as the app's SHA-256 in hex.
  */
 const receive = (key: string) =>
   `quanzi_receive('wxbench', 'k' || ${key}, 'o' || ${key}, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${LEVELS_JSON.replaceAll("'", "''")}', 'wechat', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)})`

@@ -34,9 +34,13 @@ try {
       .then((r) => r.rows)
   // Function timings (track_functions, set per session: pg_stat_statements is not loaded here).
   const functions = () =>
-    sql<{ funcname: string; calls: number; total: number; self: number }>`
-      select funcname, calls::int, total_time as total, self_time as self
-      from pg_stat_user_functions where schemaname = ${schema}`
+    // An overloaded function (quanzi_receive's two) is told apart by its number of arguments.
+    sql<{ funcid: number; funcname: string; calls: number; total: number; self: number }>`
+      select s.funcid, s.funcname || case when count(*) over (partition by s.funcname) > 1
+          then ' (' || p.pronargs || ' arguments)' else '' end as funcname,
+        s.calls::int, s.total_time as total, s.self_time as self
+      from pg_stat_user_functions s join pg_proc p on p.oid = s.funcid
+      where s.schemaname = ${schema}`
       .execute(db)
       .then((r) => r.rows)
   const before = await stats()
@@ -105,7 +109,7 @@ try {
   )
   const fAfter = await functions()
   for (const f of fAfter.sort((x, y) => y.total - x.total)) {
-    const b = fBefore.find((x) => x.funcname === f.funcname) ?? { calls: 0, total: 0, self: 0 }
+    const b = fBefore.find((x) => x.funcid === f.funcid) ?? { calls: 0, total: 0, self: 0 }
     const calls = f.calls - b.calls
     if (calls === 0) continue
     console.log(
