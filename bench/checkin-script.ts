@@ -174,3 +174,38 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
   )
   return { shaped, single, facts }
 }
+
+/**
+ * The floor of {@link writeFloorScripts}' `shaped` — the same rows in the app's three
+ * transactions — written `batch` pushes at a time, one set-based statement per table, as the app
+ * batches its statements: the floor the batched check-in statements
+ * ({@link writeBatchedCheckinScript}) are measured against. Each transaction of it is `batch`
+ * pushes. Returns its path.
+ */
+export function writeBatchedFloorScript(batch: number): string {
+  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'floor-batched.sql')
+  const key = "(:id || '_' || g)"
+  const pushes = `generate_series(1, ${batch}) g`
+  const mids = "unnest(('{' || :mids || '}')::bigint[]) mid"
+  const ledger = (rule: string, balance: number, from: string, id: string) =>
+    `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) select 'wxbench', ${id}, 5, '${rule}', '${rule}:' || ${id} || ':' || current_date, ${balance}, 5, current_date, now() from ${from}`
+  writeFileSync(
+    script,
+    [
+      '\\set id random(1, 4000000000000000000)',
+      'begin;',
+      `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) select 'wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)}, now() from ${pushes};`,
+      `insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) select 'wxbench', 'k' || ${key}, 'o' || ${key}, 'text', 'processing', now() from ${pushes};`,
+      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')}) select string_agg(id::text, ',') as mids from m \\gset`,
+      'commit;',
+      'begin;',
+      `${ledger('checkin', 10, mids, 'mid')};`,
+      "update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = any(('{' || :mids || '}')::bigint[]);",
+      `insert into checkins (member_id, day, appid, streak, points, created_at) select mid, current_date, 'wxbench', 1, 5, now() from ${mids};`,
+      'commit;',
+      `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || ${key} from ${pushes})) and status = 'processing';`,
+      '',
+    ].join('\n'),
+  )
+  return script
+}

@@ -45,7 +45,8 @@
  *      (with 签到 also the check-in's 3 statements one push at a time and, after a (c) PostgreSQL
  *      target, batched as that target's server batched them: bench/checkin-script.ts),
  *      BENCH_FLOOR=1 (with BENCH_PGBENCH=1 and 签到: pgbench of the least a first check-in must
- *      write, plain SQL, in the app's 3 transactions and in 1 — bench/checkin-script.ts),
+ *      write, plain SQL, in the app's 3 transactions and in 1, and in the 3 batched as the (c)
+ *      PostgreSQL target batched its statements — bench/checkin-script.ts),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h"),
  *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them),
@@ -82,6 +83,7 @@ import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pushe
 import { SAFE_ACCOUNT } from '../test/server.js'
 import {
   writeBatchedCheckinScript,
+  writeBatchedFloorScript,
   writeCheckinScript,
   writeFloorScripts,
 } from './checkin-script.js'
@@ -795,14 +797,14 @@ if (process.env.BENCH_PGBENCH === '1') {
     // statements than the app), with as many pushes in flight as the app's connections (clients ×
     // batch ≈ connections).
     const app = rows.find((r) => r.target === 'postgres' && r.batches?.checkin)
-    if (app) {
+    const batch = app && Math.max(1, Math.round(Math.min(...Object.values(app.batches!))))
+    const clients = batch && Math.max(1, Math.round(connections / batch))
+    if (app && batch && clients) {
       console.log(
         `(c) PostgreSQL pushes per statement: ${Object.entries(app.batches!)
           .map(([kind, n]) => `${kind} ${n.toFixed(1)}`)
           .join(', ')}`,
       )
-      const batch = Math.max(1, Math.round(Math.min(...Object.values(app.batches!))))
-      const clients = Math.max(1, Math.round(connections / batch))
       const script = writeBatchedCheckinScript(batch)
       const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
         PGOPTIONS: `-c search_path=${schema}`,
@@ -826,23 +828,36 @@ if (process.env.BENCH_PGBENCH === '1') {
       // dropped from the bench's schema, which nothing uses after this), -M prepared like the app.
       await admin!.query(`drop trigger points_lots_sync on ${schema}.points_ledger`)
       const floors = writeFloorScripts()
-      for (const [name, script] of [
-        ["the floor in the app's 3 transactions", floors.shaped],
-        ['the floor in 1 transaction', floors.single],
+      // The batched statements' floor: the same rows a batch at a time, as many pushes in flight.
+      for (const [name, script, perTransaction, clientCount] of [
+        ["the floor in the app's 3 transactions", floors.shaped, 1, connections],
+        ['the floor in 1 transaction', floors.single, 1, connections],
+        ...(batch && clients
+          ? ([
+              [
+                `the floor in the app's 3 transactions, batched by ${batch}`,
+                writeBatchedFloorScript(batch),
+                batch,
+                clients,
+              ],
+            ] as const)
+          : []),
       ] as const) {
         const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
           PGOPTIONS: `-c search_path=${schema}`,
+          BENCH_PGBENCH_CLIENTS: String(clientCount),
         })
+        const pushes = tps * perTransaction
         rows.push({
-          name: `pgbench -M prepared, ${name}, ${connections} clients (pushes/s)`,
-          rps: tps,
+          name: `pgbench -M prepared, ${name}, ${clientCount} clients (pushes/s)`,
+          rps: pushes,
           p50: latency,
           p99: Number.NaN,
           bad: 0,
           perPush: '–',
         })
         console.log(
-          `pgbench -M prepared ${name}: ${tps.toFixed(0)} pushes/s (${(tps / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms`,
+          `pgbench -M prepared ${name}: ${pushes.toFixed(0)} pushes/s (${(pushes / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms${perTransaction > 1 ? ' per batch' : ''}`,
         )
       }
     }
