@@ -180,10 +180,18 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
  * transactions — written `batch` pushes at a time, one set-based statement per table, as the app
  * batches its statements: the floor the batched check-in statements
  * ({@link writeBatchedCheckinScript}) are measured against. Each transaction of it is `batch`
- * pushes. Returns its path.
+ * pushes. `facts`: with the analytics fact (`member_days`) the claim also writes, as `facts` of
+ * {@link writeFloorScripts} (run where the lots trigger is in place: the product's rows). Returns
+ * its path.
  */
-export function writeBatchedFloorScript(batch: number): string {
-  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'floor-batched.sql')
+export function writeBatchedFloorScript(batch: number, { facts = false } = {}): string {
+  const script = join(
+    mkdtempSync(join(tmpdir(), 'quanzi-bench-')),
+    facts ? 'floor-facts-batched.sql' : 'floor-batched.sql',
+  )
+  const fact = facts
+    ? ", f as (insert into member_days (appid, day, member_id, kinds) select 'wxbench', current_date, id, 1 from m)"
+    : ''
   const key = "(:id || '_' || g)"
   const pushes = `generate_series(1, ${batch}) g`
   const mids = "unnest(('{' || :mids || '}')::bigint[]) mid"
@@ -196,7 +204,7 @@ export function writeBatchedFloorScript(batch: number): string {
       'begin;',
       `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) select 'wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)}, now() from ${pushes};`,
       `insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) select 'wxbench', 'k' || ${key}, 'o' || ${key}, 'text', 'processing', now() from ${pushes};`,
-      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')}) select string_agg(id::text, ',') as mids from m \\gset`,
+      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')})${fact} select string_agg(id::text, ',') as mids from m \\gset`,
       'commit;',
       'begin;',
       `${ledger('checkin', 10, mids, 'mid')};`,

@@ -772,25 +772,44 @@ if (process.env.BENCH_PGBENCH === '1') {
   })
 
   if (admin && content === '签到') {
-    // The database's own ceiling for this work: the three statements of a first check-in (receive,
-    // check-in, reply store) from pgbench, no Node in the path, in the bench's migrated schema.
-    const script = writeCheckinScript()
-    modes.forEach((mode, i) => {
+    /**
+     * One pgbench run of a check-in script in the bench's migrated schema: a row of the table and a
+     * line, in pushes/s (`perTransaction` pushes a transaction of the script) and × pgbench -N.
+     */
+    const run = (
+      name: string,
+      script: string,
+      o: {
+        mode?: (typeof modes)[number]
+        perTransaction?: number
+        clients?: number
+        perPush: string
+      },
+    ) => {
+      const mode = o.mode ?? 'prepared'
+      const perTransaction = o.perTransaction ?? 1
+      const clients = o.clients ?? connections
       const { tps, latency } = pgbench(['-n', '-M', mode, '-f', script, 'test'], {
         PGOPTIONS: `-c search_path=${schema}`,
+        BENCH_PGBENCH_CLIENTS: String(clients),
       })
+      const pushes = tps * perTransaction
       rows.push({
-        name: `pgbench -M ${mode}, the 3 check-in statements alone, ${connections} clients (pushes/s)`,
-        rps: tps,
+        name: `pgbench -M ${mode}, ${name}, ${clients} clients (pushes/s)`,
+        rps: pushes,
         p50: latency,
         p99: Number.NaN,
         bad: 0,
-        perPush: '3',
+        perPush: o.perPush,
       })
       console.log(
-        `pgbench -M ${mode} check-in statements: ${tps.toFixed(0)} pushes/s (${(tps / plain[i]!.tps).toFixed(2)}× pgbench -N -M ${mode}), latency average ${latency} ms`,
+        `pgbench -M ${mode} ${name}: ${pushes.toFixed(0)} pushes/s (${(pushes / plain[modes.indexOf(mode)]!.tps).toFixed(2)}× pgbench -N -M ${mode}), latency average ${latency} ms${perTransaction > 1 ? ' per batch' : ''}`,
       )
-    })
+    }
+    // The database's own ceiling for this work: the three statements of a first check-in (receive,
+    // check-in, reply store) from pgbench, no Node in the path, in the bench's migrated schema.
+    const script = writeCheckinScript()
+    for (const mode of modes) run('the 3 check-in statements alone', script, { mode, perPush: '3' })
     // The same three statements as the app runs them under this load: batched as its (c)
     // PostgreSQL target batched them in this run (pushes per statement of each kind, counted in the
     // server), all three at the smallest of the three sizes (the others then cost pgbench more
@@ -805,61 +824,35 @@ if (process.env.BENCH_PGBENCH === '1') {
           .map(([kind, n]) => `${kind} ${n.toFixed(1)}`)
           .join(', ')}`,
       )
-      const script = writeBatchedCheckinScript(batch)
-      const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
-        PGOPTIONS: `-c search_path=${schema}`,
-        BENCH_PGBENCH_CLIENTS: String(clients),
-      })
-      const pushes = tps * batch
-      rows.push({
-        name: `pgbench -M prepared, the 3 check-in statements batched as the app's (${batch} pushes per statement, ${clients} clients) (pushes/s)`,
-        rps: pushes,
-        p50: latency,
-        p99: Number.NaN,
-        bad: 0,
-        perPush: (3 / batch).toFixed(1),
-      })
-      console.log(
-        `pgbench -M prepared check-in statements batched by ${batch}: ${pushes.toFixed(0)} pushes/s (${(pushes / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms per batch`,
+      run(
+        `the 3 check-in statements batched as the app's (${batch} pushes per statement)`,
+        writeBatchedCheckinScript(batch),
+        { perTransaction: batch, clients, perPush: (3 / batch).toFixed(1) },
       )
     }
     if (process.env.BENCH_FLOOR === '1') {
+      // The floors batched as the statements were, first with the rows the product adds — the
+      // points lots (their trigger, still in place here) and the analytics fact: what set-based
+      // statements would write.
+      const batched = batch && clients && { perTransaction: batch, clients, perPush: '–' }
+      if (batched)
+        run(
+          `the floor in the app's 3 transactions, + lots + member_days, batched by ${batch}`,
+          writeBatchedFloorScript(batch, { facts: true }),
+          batched,
+        )
       // The floor: the least a first check-in must write, plain SQL, no lots (their trigger is
       // dropped from the bench's schema, which nothing uses after this), -M prepared like the app.
       await admin!.query(`drop trigger points_lots_sync on ${schema}.points_ledger`)
       const floors = writeFloorScripts()
-      // The batched statements' floor: the same rows a batch at a time, as many pushes in flight.
-      for (const [name, script, perTransaction, clientCount] of [
-        ["the floor in the app's 3 transactions", floors.shaped, 1, connections],
-        ['the floor in 1 transaction', floors.single, 1, connections],
-        ...(batch && clients
-          ? ([
-              [
-                `the floor in the app's 3 transactions, batched by ${batch}`,
-                writeBatchedFloorScript(batch),
-                batch,
-                clients,
-              ],
-            ] as const)
-          : []),
-      ] as const) {
-        const { tps, latency } = pgbench(['-n', '-M', 'prepared', '-f', script, 'test'], {
-          PGOPTIONS: `-c search_path=${schema}`,
-          BENCH_PGBENCH_CLIENTS: String(clientCount),
-        })
-        const pushes = tps * perTransaction
-        rows.push({
-          name: `pgbench -M prepared, ${name}, ${clientCount} clients (pushes/s)`,
-          rps: pushes,
-          p50: latency,
-          p99: Number.NaN,
-          bad: 0,
-          perPush: '–',
-        })
-        console.log(
-          `pgbench -M prepared ${name}: ${pushes.toFixed(0)} pushes/s (${(pushes / plain[1]!.tps).toFixed(2)}× pgbench -N -M prepared), latency average ${latency} ms${perTransaction > 1 ? ' per batch' : ''}`,
+      run("the floor in the app's 3 transactions", floors.shaped, { perPush: '–' })
+      run('the floor in 1 transaction', floors.single, { perPush: '–' })
+      if (batched)
+        run(
+          `the floor in the app's 3 transactions, batched by ${batch}`,
+          writeBatchedFloorScript(batch),
+          batched,
         )
-      }
     }
   }
 }
