@@ -204,7 +204,7 @@ export function writeBatchedFloorScript(batch: number, { facts = false } = {}): 
       'begin;',
       `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) select 'wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)}, now() from ${pushes};`,
       `insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) select 'wxbench', 'k' || ${key}, 'o' || ${key}, 'text', 'processing', now() from ${pushes};`,
-      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')})${fact} select string_agg(id::text, ',') as mids from m \\gset`,
+      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')})${fact} select string_agg(id::text, ',') as mids from m having count(*) = ${batch} \\gset`,
       'commit;',
       'begin;',
       `${ledger('checkin', 10, mids, 'mid')};`,

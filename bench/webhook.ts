@@ -46,7 +46,8 @@
  *      target, batched as that target's server batched them: bench/checkin-script.ts),
  *      BENCH_FLOOR=1 (with BENCH_PGBENCH=1 and 签到: pgbench of the least a first check-in must
  *      write, plain SQL, in the app's 3 transactions and in 1, and in the 3 batched as the (c)
- *      PostgreSQL target batched its statements — bench/checkin-script.ts),
+ *      PostgreSQL target batched its statements, also with the points lots and the analytics
+ *      fact — bench/checkin-script.ts),
  *      BENCH_CPU_PROF=<dir> (a V8 CPU profile of each server process, for Chrome DevTools),
  *      BENCH_NODE_FLAGS (more node flags for the servers, e.g. "--heap-prof --heap-prof-dir=/tmp/h"),
  *      BENCH_TSX=1 (the servers run through tsx instead of bundled as `npm start` runs them),
