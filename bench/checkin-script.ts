@@ -1,5 +1,5 @@
 /** The pgbench script of a first check-in, shared by the check-in benches. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkinBatchStatement, checkinStatement } from '../src/community/checkins.js'
@@ -59,22 +59,57 @@ const receive = (key: string) =>
 const digest = (key: string) => `lpad(${key}::text, 64, '0')`
 
 /**
+ * Where a script's pushes come from: one a transaction (`:id`), or `batch` of them (`g` of
+ * `generate_series`, each key `:id_g`). The statements below are written once for both.
+ */
+interface Pushes {
+  /** The SQL expression of a push's unique key. */
+  key: string
+  /** The rows' source (`from …`), empty for one push. */
+  from: string
+}
+const ONE_PUSH: Pushes = { key: ':id', from: '' }
+const batchOf = (batch: number): Pushes => ({
+  key: "(:id || '_' || g)",
+  from: ` from generate_series(1, ${batch}) g`,
+})
+
+/** The member ids of a batch, as the claim handed them on (`:mids`, comma-separated). */
+const MIDS = "('{' || :mids || '}')"
+/** Each member id of a batch as `mid`. */
+const FROM_MIDS = ` from unnest(${MIDS}::bigint[]) mid`
+
+const replayClaim = (p: Pushes) =>
+  `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) select 'wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || ${p.key}, ${digest(p.key)}, now()${p.from};`
+const pushClaim = (p: Pushes) =>
+  `insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) select 'wxbench', 'k' || ${p.key}, 'o' || ${p.key}, 'text', 'processing', now()${p.from};`
+const reply = (p: Pushes) =>
+  `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key ${p.from ? `= any(array(select 'k' || ${p.key}${p.from}))` : `= 'k' || ${p.key}`} and status = 'processing';`
+/** A points award of 5 to the member `id` of each row of `from` (by default the one `:mid`). */
+const ledger = (rule: string, balance: number, id = ':mid', from = '') =>
+  `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) select 'wxbench', ${id}, 5, '${rule}', '${rule}:' || ${id} || ':' || current_date, ${balance}, 5, current_date, now()${from}`
+const checkinRow = (id = ':mid', from = '') =>
+  `insert into checkins (member_id, day, appid, streak, points, created_at) select ${id}, current_date, 'wxbench', 1, 5, now()${from};`
+const member = (p: Pushes, points: number) =>
+  `insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${p.key}, true, now(), now(), now(), ${points}, ${points}${p.from} returning id`
+
+/** Writes `lines` as a pgbench script named `name` in a new temporary folder; returns its path. */
+function writeScript(name: string, lines: string[]): string {
+  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), name)
+  writeFileSync(script, ['\\set id random(1, 4000000000000000000)', ...lines, ''].join('\n'))
+  return script
+}
+
+/**
  * Writes a pgbench script of the three statements a first 签到 from a new member costs
  * (`quanzi_receive`, the check-in statement, the reply store) to a temporary file; returns its path.
  */
 export function writeCheckinScript(): string {
-  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin.sql')
-  writeFileSync(
-    script,
-    [
-      '\\set id random(1, 4000000000000000000)',
-      `select ${receive(':id')}->'member'->>'id' as mid \\gset`,
-      `${statementSql(checkinStatement, ':mid')};`,
-      "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';",
-      '',
-    ].join('\n'),
-  )
-  return script
+  return writeScript('checkin.sql', [
+    `select ${receive(ONE_PUSH.key)}->'member'->>'id' as mid \\gset`,
+    `${statementSql(checkinStatement, ':mid')};`,
+    reply(ONE_PUSH),
+  ])
 }
 
 /**
@@ -84,20 +119,14 @@ export function writeCheckinScript(): string {
  * over their keys). Returns its path; each transaction of it is `batch` pushes.
  */
 export function writeBatchedCheckinScript(batch: number): string {
-  const script = join(mkdtempSync(join(tmpdir(), 'quanzi-bench-')), 'checkin-batched.sql')
+  const pushes = batchOf(batch)
   const calls = (call: Parameters<typeof checkinStatement>[0]) =>
     checkinBatchStatement(Array.from({ length: batch }, () => call))
-  writeFileSync(
-    script,
-    [
-      '\\set id random(1, 4000000000000000000)',
-      `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive("(:id || '_' || g)")} as r from generate_series(1, ${batch}) g) s \\gset`,
-      `${statementSql(calls, "('{' || :mids || '}')")};`,
-      `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || :id || '_' || g from generate_series(1, ${batch}) g)) and status = 'processing';`,
-      '',
-    ].join('\n'),
-  )
-  return script
+  return writeScript('checkin-batched.sql', [
+    `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive(pushes.key)} as r${pushes.from}) s \\gset`,
+    `${statementSql(calls, MIDS)};`,
+    reply(pushes),
+  ])
 }
 
 /**
@@ -114,65 +143,41 @@ export function writeBatchedCheckinScript(batch: number): string {
  *   lots trigger is in place, it is the floor plus what the product adds in rows.
  */
 export function writeFloorScripts(): { shaped: string; single: string; facts: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'quanzi-bench-'))
-  const ledger = (rule: string, balance: number) =>
-    `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) values ('wxbench', :mid, 5, '${rule}', '${rule}:' || :mid || ':' || current_date, ${balance}, 5, current_date, now());`
-  const claim = [
-    `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) values ('wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || :id, ${digest(':id')}, now());`,
-    "insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) values ('wxbench', 'k' || :id, 'o' || :id, 'text', 'processing', now());",
-  ].join('\n')
-  const member = (points: number) =>
-    `insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) values ('wxbench', 'o' || :id, true, now(), now(), now(), ${points}, ${points}) returning id as mid \\gset`
-  const checkin =
-    "insert into checkins (member_id, day, appid, streak, points, created_at) values (:mid, current_date, 'wxbench', 1, 5, now());"
-  const reply =
-    "update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = 'k' || :id and status = 'processing';"
-  const shaped = join(dir, 'floor-shaped.sql')
-  writeFileSync(
-    shaped,
-    [
-      '\\set id random(1, 4000000000000000000)',
+  const claim = [replayClaim(ONE_PUSH), pushClaim(ONE_PUSH)]
+  const shaped = (facts: boolean) => [
+    'begin;',
+    ...claim,
+    `${member(ONE_PUSH, 5)} as mid \\gset`,
+    ...(facts
+      ? [
+          "insert into member_days (appid, day, member_id, kinds) values ('wxbench', current_date, :mid, 1);",
+        ]
+      : []),
+    `${ledger('daily_login', 5)};`,
+    'commit;',
+    'begin;',
+    `${ledger('checkin', 10)};`,
+    'update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = :mid;',
+    checkinRow(),
+    'commit;',
+    reply(ONE_PUSH),
+  ]
+  return {
+    shaped: writeScript('floor-shaped.sql', shaped(false)),
+    single: writeScript('floor-single.sql', [
       'begin;',
-      claim,
-      member(5),
-      ledger('daily_login', 5),
+      ...claim,
+      `${member(ONE_PUSH, 10)} as mid \\gset`,
+      `${ledger('daily_login', 5)};`,
+      `${ledger('checkin', 10)};`,
+      checkinRow(),
+      reply(ONE_PUSH),
       'commit;',
-      'begin;',
-      ledger('checkin', 10),
-      'update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = :mid;',
-      checkin,
-      'commit;',
-      reply,
-      '',
-    ].join('\n'),
-  )
-  const single = join(dir, 'floor-single.sql')
-  writeFileSync(
-    single,
-    [
-      '\\set id random(1, 4000000000000000000)',
-      'begin;',
-      claim,
-      member(10),
-      ledger('daily_login', 5),
-      ledger('checkin', 10),
-      checkin,
-      reply,
-      'commit;',
-      '',
-    ].join('\n'),
-  )
-  // The floor in the app's shape plus what the app also writes: the analytics fact (member_days)
-  // in the claim's transaction (run in a schema with the lots trigger for the lots).
-  const facts = join(dir, 'floor-facts.sql')
-  writeFileSync(
-    facts,
-    readFileSync(shaped, 'utf8').replace(
-      ledger('daily_login', 5),
-      `insert into member_days (appid, day, member_id, kinds) values ('wxbench', current_date, :mid, 1);\n${ledger('daily_login', 5)}`,
-    ),
-  )
-  return { shaped, single, facts }
+    ]),
+    // The floor in the app's shape plus what the app also writes: the analytics fact (member_days)
+    // in the claim's transaction (run in a schema with the lots trigger for the lots).
+    facts: writeScript('floor-facts.sql', shaped(true)),
+  }
 }
 
 /**
@@ -185,35 +190,22 @@ export function writeFloorScripts(): { shaped: string; single: string; facts: st
  * its path.
  */
 export function writeBatchedFloorScript(batch: number, { facts = false } = {}): string {
-  const script = join(
-    mkdtempSync(join(tmpdir(), 'quanzi-bench-')),
-    facts ? 'floor-facts-batched.sql' : 'floor-batched.sql',
-  )
+  const pushes = batchOf(batch)
   const fact = facts
     ? ", f as (insert into member_days (appid, day, member_id, kinds) select 'wxbench', current_date, id, 1 from m)"
     : ''
-  const key = "(:id || '_' || g)"
-  const pushes = `generate_series(1, ${batch}) g`
-  const mids = "unnest(('{' || :mids || '}')::bigint[]) mid"
-  const ledger = (rule: string, balance: number, from: string, id: string) =>
-    `insert into points_ledger (appid, member_id, delta, rule, idempotency_key, balance_after, earned, day, created_at) select 'wxbench', ${id}, 5, '${rule}', '${rule}:' || ${id} || ':' || current_date, ${balance}, 5, current_date, now() from ${from}`
-  writeFileSync(
-    script,
-    [
-      '\\set id random(1, 4000000000000000000)',
-      'begin;',
-      `insert into replay_claims (door, key, ts, nonce, body_digest, created_at) select 'wechat', 'wxbench', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)}, now() from ${pushes};`,
-      `insert into inbound_events (appid, dedupe_key, openid, msg_type, status, received_at) select 'wxbench', 'k' || ${key}, 'o' || ${key}, 'text', 'processing', now() from ${pushes};`,
-      `with m as (insert into members (appid, openid, subscribed, first_seen_at, last_active_at, last_inbound_at, points_balance, points_lifetime) select 'wxbench', 'o' || ${key}, true, now(), now(), now(), 5, 5 from ${pushes} returning id), l as (${ledger('daily_login', 5, 'm', 'id')})${fact} select string_agg(id::text, ',') as mids from m having count(*) = ${batch} \\gset`,
-      'commit;',
-      'begin;',
-      `${ledger('checkin', 10, mids, 'mid')};`,
-      "update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = any(('{' || :mids || '}')::bigint[]);",
-      `insert into checkins (member_id, day, appid, streak, points, created_at) select mid, current_date, 'wxbench', 1, 5, now() from ${mids};`,
-      'commit;',
-      `update inbound_events set status = 'replied', reply = repeat('x', 400), completed_at = now() where appid = 'wxbench' and dedupe_key = any(array(select 'k' || ${key} from ${pushes})) and status = 'processing';`,
-      '',
-    ].join('\n'),
-  )
-  return script
+  return writeScript(facts ? 'floor-facts-batched.sql' : 'floor-batched.sql', [
+    'begin;',
+    replayClaim(pushes),
+    pushClaim(pushes),
+    // the ids are read only when the batch wrote every member: an empty batch must not count
+    `with m as (${member(pushes, 5)}), l as (${ledger('daily_login', 5, 'id', ' from m')})${fact} select string_agg(id::text, ',') as mids from m having count(*) = ${batch} \\gset`,
+    'commit;',
+    'begin;',
+    `${ledger('checkin', 10, 'mid', FROM_MIDS)};`,
+    `update members set points_balance = points_balance + 5, points_lifetime = points_lifetime + 5 where id = any(${MIDS}::bigint[]);`,
+    checkinRow('mid', FROM_MIDS),
+    'commit;',
+    reply(pushes),
+  ])
 }

@@ -818,8 +818,13 @@ if (process.env.BENCH_PGBENCH === '1') {
     // batch ≈ connections).
     const app = rows.find((r) => r.target === 'postgres' && r.batches?.checkin)
     const batch = app && Math.max(1, Math.round(Math.min(...Object.values(app.batches!))))
-    const clients = batch && Math.max(1, Math.round(connections / batch))
-    if (app && batch && clients) {
+    // How a batched script runs: as many pushes a transaction as the app's statements carried.
+    const batched = batch && {
+      perTransaction: batch,
+      clients: Math.max(1, Math.round(connections / batch)),
+      perPush: '–',
+    }
+    if (app && batched) {
       console.log(
         `(c) PostgreSQL pushes per statement: ${Object.entries(app.batches!)
           .map(([kind, n]) => `${kind} ${n.toFixed(1)}`)
@@ -828,14 +833,13 @@ if (process.env.BENCH_PGBENCH === '1') {
       run(
         `the 3 check-in statements batched as the app's (${batch} pushes per statement)`,
         writeBatchedCheckinScript(batch),
-        { perTransaction: batch, clients, perPush: (3 / batch).toFixed(1) },
+        { ...batched, perPush: (3 / batched.perTransaction).toFixed(1) },
       )
     }
     if (process.env.BENCH_FLOOR === '1') {
       // The floors batched as the statements were, first with the rows the product adds — the
       // points lots (their trigger, still in place here) and the analytics fact: what set-based
       // statements would write.
-      const batched = batch && clients && { perTransaction: batch, clients, perPush: '–' }
       if (batched)
         run(
           `the floor in the app's 3 transactions, + lots + member_days, batched by ${batch}`,
