@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
+import { type ColumnDomain, toDomains, toTableChecks } from './column-domains.js'
 
 /**
  * The CHECK constraints of the two tables every push writes become domains (issue #20 target 3;
@@ -21,16 +22,15 @@ import { type Kysely, sql } from 'kysely'
  * here only assign values already checked, or fail as they did, with the same SQLSTATE), and a
  * value that breaks both NOT NULL and a domain's rule reports 23514 rather than 23502.
  *
- * Each column's type changes without a rewrite (a domain without constraints is
- * binary-coercible to its base type); adding each domain's constraint then scans the table (four
- * scans of `members`, one of `inbound_events`). Both tables are locked exclusively first, in the
- * order a push locks them (`inbound_events`, then `members`: a push waiting on `members` while
- * holding `inbound_events` would otherwise deadlock the migration), until the migrations commit.
- * The type change drops the columns' statistics: a table analyzed before with rows is analyzed
- * again at the end (an empty one is not: see `analyzedTables`). On 1,002,000 members and
+ * The step is column-domains.ts's: each column's type changes without a rewrite; adding each
+ * domain's constraint then scans the table (four scans of `members`, one of `inbound_events`).
+ * Both tables are locked exclusively first, in the order a push locks them (`inbound_events`,
+ * then `members`: a push waiting on `members` while holding `inbound_events` would otherwise
+ * deadlock the migration), until the migrations commit. A table analyzed before with rows has
+ * its altered columns analyzed again at the end. On 1,002,000 members and
  * 1,215,511 stored pushes `up` took 1.3–1.6 s (PostgreSQL 15).
  */
-const DOMAINS = [
+const DOMAINS: readonly ColumnDomain[] = [
   {
     domain: 'member_points',
     base: 'integer',
@@ -76,63 +76,15 @@ const DOMAINS = [
       },
     ],
   },
-] as const
-
-/** The table constraint each column had: PostgreSQL's default name for a column's CHECK. */
-const tableConstraint = (table: string, column: string) => `${table}_${column}_check`
+]
 
 /** Both tables, in the order a push locks them (see the file's comment). */
-const lockTables = (db: Kysely<unknown>) =>
-  sql`lock table inbound_events, members in access exclusive mode`.execute(db)
-
-/**
- * The tables whose columns had statistics to lose: analyzed before, with rows. An empty table is
- * left unanalyzed, as it was — statistics saying "empty" would hold the planner to it on PGlite
- * (no autovacuum) while the table fills.
- */
-async function analyzedTables(db: Kysely<unknown>): Promise<string[]> {
-  const tables = [...new Set(DOMAINS.flatMap((d) => d.columns.map((c) => c.table)))]
-  const { rows } = await sql<{ name: string }>`select t.name
-    from unnest(${tables}::text[]) as t(name) join pg_class c on c.oid = to_regclass(t.name)
-    where c.reltuples > 0`.execute(db)
-  return rows.map((r) => r.name)
-}
-
-/** The altered columns of `tables` analyzed again (a column's type change drops its statistics). */
-async function analyzeColumns(db: Kysely<unknown>, tables: string[]): Promise<void> {
-  for (const table of tables) {
-    const columns = DOMAINS.flatMap((d) => d.columns.filter((c) => c.table === table))
-    await sql.raw(`analyze ${table} (${columns.map((c) => c.column).join(', ')})`).execute(db)
-  }
-}
+const LOCK_ORDER = ['inbound_events', 'members']
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await lockTables(db)
-  const analyzed = await analyzedTables(db)
-  for (const { domain, base, check, columns } of DOMAINS) {
-    await sql.raw(`create domain ${domain} as ${base}`).execute(db)
-    for (const { table, column } of columns)
-      await sql
-        .raw(`alter table ${table} drop constraint ${tableConstraint(table, column)},
-          alter column ${column} type ${domain}`)
-        .execute(db)
-    await sql
-      .raw(`alter domain ${domain} add constraint ${domain}_check check (${check})`)
-      .execute(db)
-  }
-  await analyzeColumns(db, analyzed)
+  await toDomains(db, DOMAINS, LOCK_ORDER)
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await lockTables(db)
-  const analyzed = await analyzedTables(db)
-  for (const { domain, base, columns } of DOMAINS) {
-    for (const { table, column, check } of columns)
-      await sql
-        .raw(`alter table ${table} alter column ${column} type ${base},
-          add constraint ${tableConstraint(table, column)} check (${check})`)
-        .execute(db)
-    await sql.raw(`drop domain ${domain}`).execute(db)
-  }
-  await analyzeColumns(db, analyzed)
+  await toTableChecks(db, DOMAINS, LOCK_ORDER)
 }

@@ -88,6 +88,7 @@ import * as m0088 from './0088_returning_member_write.js'
 import * as m0089 from './0089_campaign_counts_cache.js'
 import * as m0090 from './0090_campaign_count_time.js'
 import * as m0091 from './0091_push_path_domains.js'
+import * as m0092 from './0092_cheaper_awards.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -175,4 +176,5 @@ export const migrations: Record<string, Migration> = {
   '0089_campaign_counts_cache': m0089,
   '0090_campaign_count_time': m0090,
   '0091_push_path_domains': m0091,
+  '0092_cheaper_awards': m0092,
 }
