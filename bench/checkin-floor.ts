@@ -16,6 +16,11 @@
  *   floor, 1 tx         the same in one transaction
  *   + lots, + member_days  the 3-transaction floor with the lots trigger, then with the analytics
  *                       fact too: the rows the product adds, still without its functions
+ *   batched by B       with BENCH_BATCH=B (default 16; 0: none): the 3 statements as the app
+ *                       batches them, B first 签到s a transaction, connections ÷ B clients; @BEFORE
+ *                       too, where a stand-in `quanzi_checkin_batch` runs `quanzi_checkin_day` row
+ *                       by row, as the app's batched statement did before migration 0093 (so
+ *                       BENCH_BEFORE must be older than 0093 for it)
  * Each workload reports pushes (transactions) per second and the CPU its own PostgreSQL backends
  * used per push after the first second (sampled from /proc while pgbench runs, over pgbench's
  * per-second throughput: robust to the machine's other load, where throughput is not). Medians over the rounds, and each round's ratio to the -N of that round.
@@ -26,16 +31,36 @@ import { Migrator, sql } from 'kysely'
 import { migrations } from '../migrations/index.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { postgresDatabase } from '../src/db/postgres.js'
-import { writeCheckinScript, writeFloorScripts } from './checkin-script.js'
+import {
+  writeBatchedCheckinScript,
+  writeCheckinScript,
+  writeFloorScripts,
+} from './checkin-script.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const before = process.env.BENCH_BEFORE
+const batch = Number(process.env.BENCH_BATCH ?? 16)
 const url = new URL(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 const host = ['-h', url.hostname, '-p', url.port || '5432', '-U', url.username || 'postgres']
 const database = url.pathname.slice(1)
 const tag = Date.now().toString(36)
+
+/**
+ * What the app's batched check-in statement ran before migration 0093, as a stand-in
+ * `quanzi_checkin_batch` for a schema older than it: `quanzi_checkin_day` row by row, in order.
+ */
+const PER_ROW_BATCH = `create function quanzi_checkin_batch(
+  p_appid text[], p_member_id bigint[], p_now timestamptz[], p_day date[], p_week_start date[],
+  p_bonuses jsonb[], p_monthly jsonb[], p_levels jsonb
+) returns table (n bigint, outcome jsonb) language sql as $fn$
+  select u.ord, quanzi_checkin_day(u.appid, u.member_id, u.now, u.day, u.week, u.bonuses,
+      u.monthly, p_levels)
+    from unnest(p_appid, p_member_id, p_now, p_day, p_week_start, p_bonuses, p_monthly)
+      with ordinality u(appid, member_id, now, day, week, bonuses, monthly, ord)
+    order by u.ord
+$fn$`
 
 const admin = postgresDatabase(url.toString())
 const schemas: string[] = []
@@ -69,12 +94,19 @@ function cpuMicros(pid: number): number | undefined {
   }
 }
 
-/** One pgbench run: transactions/s and its backends' CPU µs per transaction. */
-async function pgbench(args: string[], searchPath?: string) {
+/**
+ * One pgbench run: pushes/s and its backends' CPU µs per push (`perTransaction` pushes a
+ * transaction of the script; `clients` connections, by default BENCH_CONNECTIONS).
+ */
+async function pgbench(
+  args: string[],
+  searchPath?: string,
+  { clients = connections, perTransaction = 1 } = {},
+) {
   const app = `quanzi-floor-${tag}-${Math.random().toString(36).slice(2)}`
   const child = spawn(
     'pgbench',
-    [...host, '-n', '-M', 'prepared', '-c', String(connections), '-j', '2', '-P', '1'].concat(
+    [...host, '-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-P', '1'].concat(
       ['-T', String(seconds)],
       args,
     ),
@@ -130,8 +162,8 @@ async function pgbench(args: string[], searchPath?: string) {
     .map((m) => Number(m[2]))
   const tps = steady.reduce((a, b) => a + b, 0) / Math.max(steady.length, 1)
   return {
-    tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0),
-    cpu: micros / (window.to - window.from) / tps,
+    tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) * perTransaction,
+    cpu: micros / (window.to - window.from) / (tps * perTransaction),
   }
 }
 
@@ -148,9 +180,13 @@ try {
   )
   const latest = await schema('latest')
   const floor = await schema('floor', undefined, 'drop trigger points_lots_sync on points_ledger')
-  const old = before ? await schema('before', before) : undefined
+  const old = before
+    ? await schema('before', before, batch > 0 ? PER_ROW_BATCH : undefined)
+    : undefined
   const checkin = writeCheckinScript()
   const floors = writeFloorScripts()
+  const batched = batch > 0 ? writeBatchedCheckinScript(batch) : undefined
+  const inBatches = { clients: Math.max(1, Math.round(connections / batch)), perTransaction: batch }
   const workloads: { name: string; run: () => ReturnType<typeof pgbench> }[] = [
     { name: 'pgbench -N', run: () => pgbench(['-N', pgbenchDb]) },
     { name: 'check-in statements', run: () => pgbench(['-f', checkin, database], latest) },
@@ -160,6 +196,22 @@ try {
             name: `check-in statements @${before}`,
             run: () => pgbench(['-f', checkin, database], old),
           },
+        ]
+      : []),
+    ...(batched
+      ? [
+          {
+            name: `check-in statements batched by ${batch}`,
+            run: () => pgbench(['-f', batched, database], latest, inBatches),
+          },
+          ...(old
+            ? [
+                {
+                  name: `check-in statements batched by ${batch} @${before}`,
+                  run: () => pgbench(['-f', batched, database], old, inBatches),
+                },
+              ]
+            : []),
         ]
       : []),
     { name: 'floor, 3 transactions', run: () => pgbench(['-f', floors.shaped, database], floor) },

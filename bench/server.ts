@@ -99,6 +99,7 @@ const KIND_MARKS = [
   ['receive', 'quanzi_receive('],
   ['receive', 'insert into replay_claims'],
   ['checkin', 'quanzi_checkin_day('],
+  ['checkin', 'quanzi_checkin_batch('],
   ['reply', 'update inbound_events e'],
 ] as const
 type Raw = { kind?: string; sqlFragments?: readonly string[]; parameters?: readonly Raw[] }

@@ -165,8 +165,9 @@ forEachDatabase('签到 / 积分 / 我的 through the OA chat', (get) => {
     const db = get().db.withPlugin({
       transformQuery: (args) => {
         const node = args.node as { kind: string; sqlFragments?: readonly string[] }
-        if (node.kind === 'RawNode' && node.sqlFragments?.join('').includes('quanzi_checkin_day('))
-          checkins++
+        const text = node.kind === 'RawNode' ? (node.sqlFragments?.join('') ?? '') : ''
+        // a check-in alone, or a batch of them
+        if (/quanzi_checkin_(day|batch)\(/.test(text)) checkins++
         return args.node
       },
       transformResult: async (args) => args.result,

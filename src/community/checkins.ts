@@ -2,7 +2,8 @@
  * Daily check-in: once per member per community day, inside an optional daily window, with a streak,
  * streak bonuses and cumulative monthly rewards (累计签到). One statement (`quanzi_checkin_day`,
  * migrations/0042, around `quanzi_checkin` of 0007) with the member locked: the check-in row, the
- * `checkin` rule's award, any streak bonus and any monthly reward land together or not at all. The
+ * `checkin` rule's award, any streak bonus and any monthly reward land together or not at all
+ * (check-ins batched together: `quanzi_checkin_batch`, migrations/0093, the same per row). The
  * OA chat and (later) group channels call this. A first check-in also qualifies a pending invite.
  * Make-ups (补签) are in checkin-makeup.ts.
  */
@@ -206,8 +207,8 @@ export const CHECKINS_PER_STATEMENT = 32
 /**
  * The app's check-in statements, batched as claims and replies are (`scopedBatcher`,
  * src/db/batcher.ts): the check-ins made while one check-in statement is in flight go together in
- * the next, one `quanzi_checkin_day` call each, so a busy process pays one round trip and one
- * commit for many check-ins (bench/README.md, "Issue 20 — session 15"). Each check-in keeps the
+ * the next, written set-based by `quanzi_checkin_batch` (migrations/0093), so a busy process pays
+ * one round trip, one commit and a few statements for many check-ins (bench/README.md, "Issue 20 — session 15"). Each check-in keeps the
  * single statement's guarantees: its own member locked, its rows written together or not at all
  * (a batch is one transaction: when it fails, the batcher runs each check-in again alone, so only
  * a bad one fails its caller), the same results. One difference: the follow-up reads (badge
@@ -270,6 +271,9 @@ const TYPES: Record<keyof StatementArgs, string> = {
   since: 'date',
 }
 
+/** The arguments of `quanzi_checkin_batch` (migrations/0093), each an array over the batch. */
+const BATCH_ARGS = ['appid', 'member_id', 'now', 'day', 'week', 'bonuses', 'monthly'] as const
+
 /** The order a batch locks its members in: the claims' (appid, openid). */
 const lockOrder = (c: CheckinCall) =>
   `${c.appid}\u0000${c.openid ?? ''}\u0000${String(c.memberId).padStart(20, '0')}`
@@ -297,17 +301,20 @@ async function checkinAll(db: Kysely<Database>, batch: CheckinCall[]): Promise<C
 /**
  * The batched check-in statement, its check-ins in the order given (the caller's lock order): per
  * row of its `unnest`, what {@link checkinStatement} does for one, and the row's position `i`
- * (from 1). Also what the check-in bench's batched pgbench script runs.
+ * (from 1). The check-ins themselves are one `quanzi_checkin_batch` call (migrations/0093: the
+ * batch's members locked in this order, then its rows written set-based, each answered as
+ * `quanzi_checkin_day` answers). Also what the check-in bench's batched pgbench script runs.
  */
 export function checkinBatchStatement(calls: CheckinCall[]) {
   const args = calls.map(statementArgs)
   const names = Object.keys(TYPES) as (keyof StatementArgs)[]
+  const array = (n: keyof StatementArgs) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`
   return sql<CheckinRow & { i: string | number }>`with c as materialized (
-      select v.*, quanzi_checkin_day(v.appid, v.member_id, v.now, v.day, v.week, v.bonuses,
-        v.monthly, ${LEVELS_JSON}::jsonb) as result
-      from unnest(${sql.join(
-        names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
-      )}) with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)),
+      select v.*, r.outcome as result
+      from unnest(${sql.join(names.map(array))})
+          with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)
+        join quanzi_checkin_batch(${sql.join(BATCH_ARGS.map(array))}, ${LEVELS_JSON}::jsonb) r
+          on r.n = v.i),
     b as materialized (select c.i, case when c.result->>'status' = 'checked_in'
       then ${badgeCandidates(sql.ref<number>('c.member_id'))} end as rules from c)
     ${followUps(sql`c.member_id`, sql`c.day`, sql`c.offers`, sql`c.month`, sql`c.earliest`, sql`c.since`)},
