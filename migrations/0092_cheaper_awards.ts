@@ -16,6 +16,8 @@ import { type ColumnDomain, toDomains, toTableChecks } from './column-domains.js
  *   order `p_levels` lists them: the table in ascending `min`, as `LEVELS` (src/community/levels.ts)
  *   is kept and `levelFor` reads it — before, the greatest `min` reached, the same level for such a
  *   table. The multiplier is the first level with the member's key (keys are unique there).
+ *   The path compares JSON values as they are: a `min` written as a string, or a `p_levels` that
+ *   is not an array, no longer reads as the table meant; only `LEVELS_JSON` is passed.
  * - The single-column CHECKs of `points_ledger` (`balance_after >= 0`) and `points_lots`
  *   (`points > 0`, `remaining >= 0`, `expired >= 0`) become domains (`points_count`, `lot_points`),
  *   as migration 0091 did for the push's tables: a table's CHECKs are read back from their stored
@@ -33,8 +35,10 @@ import { type ColumnDomain, toDomains, toTableChecks } from './column-domains.js
  *   entry's own foreign key still ties the member to `members`.
  *
  * Deploying: `members`, `points_ledger` and `points_lots` are locked exclusively until the
- * migrations commit (in the order an award takes them, so none waits in a cycle with the
- * migration): every push from a member waits. Inside it the ledger's new index is built and the
+ * migrations commit, in the order an award takes them; a job that takes them in another order
+ * (the expiry notice updates `points_lots`, then reads `members`) can deadlock with the migration,
+ * and PostgreSQL then aborts one of the two — the migration, at worst: run it again (or deploy
+ * outside the daily jobs' hour). Every push from a member waits. Inside it the ledger's new index is built and the
  * lots checked against it (a scan of each), and the four columns' domain rules are checked (a
  * scan of each table): 2.6–2.7 s on 1,159,944 entries and as many lots (PostgreSQL 15).
  */

@@ -32,8 +32,11 @@ import { type Kysely, sql } from 'kysely'
  * install, a bench's new schema, PGlite, which never analyzes on its own) hashed whole `members`
  * and `checkins` at every batch once they had grown — measured: a batch of 16 took 87 ms on 100,000
  * members until the next analyze. The per-row functions' single-key lookups take their indexes
- * whatever the statistics. The settings apply to what the function calls too (the per-row
- * fallback below): index lookups there as well, the plans they would choose at any size.
+ * whatever the statistics. The settings also hold while the function's own calls and triggers
+ * plan (the per-row fallback below, the lots trigger, the foreign-key checks) — only for plans
+ * made during the call: a session's plans made before are used as they are, and plans made during
+ * it are kept for later calls elsewhere; all of these are single-key lookups, index scans at any
+ * size.
  *
  * A batch that names a member twice, or whose check-ins pay monthly rewards (累计签到: their
  * ledger reads and make-up interplay stay in `quanzi_checkin_monthly`), runs `quanzi_checkin_day`
@@ -86,8 +89,9 @@ begin
     order by u.ord for no key update of m;
   get diagnostics v_locked = row_count;
   if v_locked < cardinality(p_member_id) then
-    raise exception 'quanzi: member % does not exist', (select u.id from unnest(p_member_id) u(id)
-      where not exists (select from members m where m.id = u.id) limit 1);
+    raise exception 'quanzi: member % does not exist', (select u.id
+      from unnest(p_member_id) with ordinality u(id, ord)
+      where not exists (select from members m where m.id = u.id) order by u.ord limit 1);
   end if;
   return query
   with c as (

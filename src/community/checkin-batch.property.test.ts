@@ -12,7 +12,7 @@ import fc from 'fast-check'
 import { type Kysely, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { databaseNames, forEachDatabase } from '../../test/databases.js'
-import { holdTransaction, stillPending } from '../../test/held-transaction.js'
+import { holdTransaction, stillPending, waitingForLock } from '../../test/held-transaction.js'
 import type { Database } from '../db/schema.js'
 import { type CheckinCall, type CheckinRow, checkinBatchStatement } from './checkins.js'
 import { addDays, weekStart } from './community-time.js'
@@ -57,6 +57,11 @@ const seldom = fc.oneof(
   { arbitrary: fc.constant(false), weight: 7 },
   { arbitrary: fc.constant(true), weight: 1 },
 )
+const bonusTable = fc.dictionary(
+  fc.integer({ min: 1, max: 10 }).map(String),
+  fc.integer({ min: 0, max: 30 }),
+  { maxKeys: 4 },
+)
 const scenario = fc.array(member, { minLength: 1, maxLength: 6 }).chain((members) =>
   fc.record({
     members: fc.constant(members),
@@ -67,10 +72,17 @@ const scenario = fc.array(member, { minLength: 1, maxLength: 6 }).chain((members
     // now and then the fallback: a member named twice, monthly rewards
     twice: seldom,
     rules: fc.record({ '*': rule, wx_batch_a: rule, wx_batch_b: rule }),
-    bonuses: fc.dictionary(
-      fc.integer({ min: 1, max: 10 }).map(String),
-      fc.integer({ min: 0, max: 30 }),
-      { maxKeys: 4 },
+    bonuses: bonusTable,
+    /** Each call's own: its time, its day (today, or now and then yesterday), its bonuses, its
+     * account (now and then not its member's). Past the list, the scenario's. */
+    calls: fc.array(
+      fc.record({
+        minutes: fc.integer({ min: 0, max: 600 }),
+        yesterday: seldom,
+        bonuses: fc.option(bonusTable),
+        otherAccount: seldom,
+      }),
+      { maxLength: 7 },
     ),
     monthly: seldom,
   }),
@@ -150,23 +162,35 @@ async function run(db: Kysely<Database>, s: Scenario, how: 'rows' | 'batch'): Pr
   try {
     await db.transaction().execute(async (trx) => {
       const { batch, index } = await seed(trx, s)
-      const appids = batch.map((id) => s.members[index.get(id)!]!.appid)
-      const bonuses = JSON.stringify(s.bonuses)
+      const calls = batch.map((id, i) => {
+        const own = s.calls[i]
+        const account = s.members[index.get(id)!]!.appid
+        const day = own?.yesterday ? addDays(DAY, -1) : DAY
+        return {
+          appid: own?.otherAccount ? APPIDS.find((a) => a !== account)! : account,
+          now: new Date(NOW.getTime() + (own?.minutes ?? 0) * 60_000).toISOString(),
+          day,
+          week: weekStart(day),
+          bonuses: JSON.stringify(own?.bonuses ?? s.bonuses),
+        }
+      })
+      const column = <K extends keyof (typeof calls)[number]>(k: K) => calls.map((c) => c[k])
+      const appids = column('appid')
       const monthly = JSON.stringify(s.monthly ? { 1: 4 } : {})
       const n = batch.length
       const { rows: answers } =
         how === 'rows'
           ? // the app's batched statement before migration 0093: the function row by row
             await sql<{ result: unknown }>`select quanzi_checkin_day(v.appid, v.member_id,
-                ${NOW}::timestamptz, ${DAY}::date, ${weekStart(DAY)}::date, ${bonuses}::jsonb,
-                ${monthly}::jsonb, ${LEVELS_JSON}::jsonb) as result
-              from unnest(${appids}::text[], ${batch}::bigint[]) with ordinality v(appid, member_id, i)
+                v.now, v.day, v.week, v.bonuses, ${monthly}::jsonb, ${LEVELS_JSON}::jsonb) as result
+              from unnest(${appids}::text[], ${batch}::bigint[], ${column('now')}::timestamptz[],
+                ${column('day')}::date[], ${column('week')}::date[], ${column('bonuses')}::jsonb[])
+                with ordinality v(appid, member_id, now, day, week, bonuses, i)
               order by v.i`.execute(trx)
           : await sql<{ result: unknown }>`select outcome as result from quanzi_checkin_batch(
-                ${appids}::text[], ${batch}::bigint[], ${Array(n).fill(NOW.toISOString())}::timestamptz[],
-                ${Array(n).fill(DAY)}::date[], ${Array(n).fill(weekStart(DAY))}::date[],
-                ${Array(n).fill(bonuses)}::jsonb[], ${Array(n).fill(monthly)}::jsonb[],
-                ${LEVELS_JSON}::jsonb) order by n`.execute(trx)
+                ${appids}::text[], ${batch}::bigint[], ${column('now')}::timestamptz[],
+                ${column('day')}::date[], ${column('week')}::date[], ${column('bonuses')}::jsonb[],
+                ${Array(n).fill(monthly)}::jsonb[], ${LEVELS_JSON}::jsonb) order by n`.execute(trx)
       const who = (id: unknown) => index.get(Number(id)) ?? 'inviter'
       const key = (k: string) => k.replace(/:(\d+):/, (_, id: string) => `:${who(id)}:`)
       const members = await trx
@@ -174,10 +198,12 @@ async function run(db: Kysely<Database>, s: Scenario, how: 'rows' | 'batch'): Pr
         .select(['id', 'points_balance', 'points_lifetime', 'level'])
         .orderBy('id')
         .execute()
-      const { rows: ledger } = await sql<Record<string, unknown>>`select member_id, rule, delta,
+      const { rows: ledger } = await sql<
+        Record<string, unknown>
+      >`select member_id, appid, rule, delta,
           reference, idempotency_key, balance_after, earned, day::text, state, created_at,
           expires_at from points_ledger order by member_id, id`.execute(trx)
-      const { rows: lots } = await sql<Record<string, unknown>>`select member_id, points,
+      const { rows: lots } = await sql<Record<string, unknown>>`select member_id, appid, points,
           remaining, expired, earned_at, expires_at, notified
         from points_lots order by member_id, ledger_id`.execute(trx)
       const checkins = await trx
@@ -220,7 +246,7 @@ forEachDatabase('the set-based check-in batch against the per-row function', (ge
     )
     // most runs go through the set-based statement, not the fallback
     expect(setBased).toBeGreaterThan(75)
-  })
+  }, 180_000)
 })
 
 /** A check-in call of the app's batched statement for member `id`. */
@@ -276,7 +302,9 @@ forEachDatabase(
       const second = checkinBatchStatement([call(shared!, 'b'), call(last!, 'c')]).execute(
         get().open(),
       )
-      expect(await stillPending(second, 200)).toBe(true) // waits on the shared member's row
+      // waits on the shared member's row (seen waiting for a lock, not merely slow)
+      await waitingForLock(get().db, '%quanzi_checkin_batch%')
+      expect(await stillPending(second, 100)).toBe(true)
       held.commit()
       const outcome = (r: { rows: CheckinRow[] }) =>
         r.rows.map((x) => (x.result as { status: string; streak: number }).status)

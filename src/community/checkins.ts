@@ -1,7 +1,7 @@
 /**
  * Daily check-in: once per member per community day, inside an optional daily window, with a streak,
  * streak bonuses and cumulative monthly rewards (累计签到). One statement (`quanzi_checkin_day`,
- * migrations/0042, around `quanzi_checkin` of 0007) with the member locked: the check-in row, the
+ * migrations/0042, around `quanzi_checkin` of 0074) with the member locked: the check-in row, the
  * `checkin` rule's award, any streak bonus and any monthly reward land together or not at all
  * (check-ins batched together: `quanzi_checkin_batch`, migrations/0093, the same per row). The
  * OA chat and (later) group channels call this. A first check-in also qualifies a pending invite.
@@ -208,20 +208,21 @@ export const CHECKINS_PER_STATEMENT = 32
  * The app's check-in statements, batched as claims and replies are (`scopedBatcher`,
  * src/db/batcher.ts): the check-ins made while one check-in statement is in flight go together in
  * the next, written set-based by `quanzi_checkin_batch` (migrations/0093), so a busy process pays
- * one round trip, one commit and a few statements for many check-ins (bench/README.md, "Issue 20 — session 15"). Each check-in keeps the
- * single statement's guarantees: its own member locked, its rows written together or not at all
- * (a batch is one transaction: when it fails, the batcher runs each check-in again alone, so only
- * a bad one fails its caller), the same results. One difference: the follow-up reads (badge
- * candidates, the `checkins` counter, the make-up offer) see the database as it was when the
- * statement started, before any of its check-ins waited for a member's lock (its own or an earlier
- * row's), so another transaction's commit during such a wait (a make-up of that member, say) can
- * be missing from that check-in's offer or counter; a statement of its own is exposed only while
- * it waits for its own member. A batch locks its members in the order of (appid, openid), the
- * order claim batches lock theirs in (`receiveAll`, members.ts), so a check-in batch and a claim
- * batch sharing members never wait on each other in a cycle; a job locking
- * several members in another order can deadlock with one, and PostgreSQL then aborts one side after
- * `deadlock_timeout`: the batch runs its check-ins again one by one. `local` (Workers) keeps the
- * check-ins of different requests apart; `lanes` statements run at once (PostgreSQL).
+ * one round trip, one commit and a few statements for many check-ins (bench/README.md, "Issue 20 —
+ * session 15" and "session 47"). Each check-in keeps the single statement's guarantees: its own
+ * member locked, its rows written together or not at all (a batch is one transaction: when it
+ * fails, the batcher runs each check-in again alone, so only a bad one fails its caller), the same
+ * results. One difference: the follow-up reads (badge candidates, the `checkins` counter, the
+ * make-up offer) see the database as it was when the statement started, before any of its check-ins
+ * waited for a member's lock (its own or an earlier row's), so another transaction's commit during
+ * such a wait (a make-up of that member, say) can be missing from that check-in's offer or counter;
+ * a statement of its own is exposed only while it waits for its own member. A batch locks its
+ * members in the order of (appid, openid), the order claim batches lock theirs in (`receiveAll`,
+ * members.ts), so a check-in batch and a claim batch sharing members never wait on each other in a
+ * cycle; a job locking several members in another order can deadlock with one, and PostgreSQL then
+ * aborts one side after `deadlock_timeout`: the batch runs its check-ins again one by one. `local`
+ * (Workers) keeps the check-ins of different requests apart; `lanes` statements run at once
+ * (PostgreSQL).
  */
 export function checkinStatements(
   db: Kysely<Database>,
