@@ -32,6 +32,7 @@ import { migrations } from '../migrations/index.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { postgresDatabase } from '../src/db/postgres.js'
 import {
+  batchedClients,
   writeBatchedCheckinScript,
   writeCheckinScript,
   writeFloorScripts,
@@ -186,34 +187,24 @@ try {
   const checkin = writeCheckinScript()
   const floors = writeFloorScripts()
   const batched = batch > 0 ? writeBatchedCheckinScript(batch) : undefined
-  const inBatches = { clients: Math.max(1, Math.round(connections / batch)), perTransaction: batch }
-  const workloads: { name: string; run: () => ReturnType<typeof pgbench> }[] = [
-    { name: 'pgbench -N', run: () => pgbench(['-N', pgbenchDb]) },
-    { name: 'check-in statements', run: () => pgbench(['-f', checkin, database], latest) },
-    ...(old
-      ? [
-          {
-            name: `check-in statements @${before}`,
-            run: () => pgbench(['-f', checkin, database], old),
-          },
-        ]
-      : []),
+  const inBatches = { clients: batchedClients(connections, batch), perTransaction: batch }
+  type Workload = { name: string; run: () => ReturnType<typeof pgbench> }
+  /** The check-in statements, one push a transaction and batched, in `schema` (named `@at`). */
+  const checkins = (schema: string, at = ''): Workload[] => [
+    { name: `check-in statements${at}`, run: () => pgbench(['-f', checkin, database], schema) },
     ...(batched
       ? [
           {
-            name: `check-in statements batched by ${batch}`,
-            run: () => pgbench(['-f', batched, database], latest, inBatches),
+            name: `check-in statements batched by ${batch}${at}`,
+            run: () => pgbench(['-f', batched, database], schema, inBatches),
           },
-          ...(old
-            ? [
-                {
-                  name: `check-in statements batched by ${batch} @${before}`,
-                  run: () => pgbench(['-f', batched, database], old, inBatches),
-                },
-              ]
-            : []),
         ]
       : []),
+  ]
+  const workloads: Workload[] = [
+    { name: 'pgbench -N', run: () => pgbench(['-N', pgbenchDb]) },
+    ...checkins(latest),
+    ...(old ? checkins(old, ` @${before}`) : []),
     { name: 'floor, 3 transactions', run: () => pgbench(['-f', floors.shaped, database], floor) },
     { name: 'floor, 1 transaction', run: () => pgbench(['-f', floors.single, database], floor) },
     {

@@ -113,6 +113,13 @@ export function writeCheckinScript(): string {
 }
 
 /**
+ * The clients a batched script runs on beside `connections` clients of single pushes: as many
+ * pushes in flight (clients × batch ≈ connections).
+ */
+export const batchedClients = (connections: number, batch: number) =>
+  Math.max(1, Math.round(connections / batch))
+
+/**
  * Writes a pgbench script of the same three statements as the app runs them under load: batched,
  * `batch` first 签到s from new members per statement — the claims (`quanzi_receive` per push), the
  * check-ins (the app's own batched statement, `checkinBatchStatement`), the replies (one update

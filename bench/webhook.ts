@@ -83,6 +83,7 @@ import { nodeCrypto } from '../src/node-crypto.js'
 import { createPusher, nextMsgId, type PreparedPush } from '../src/sandbox/pusher.js'
 import { SAFE_ACCOUNT } from '../test/server.js'
 import {
+  batchedClients,
   writeBatchedCheckinScript,
   writeBatchedFloorScript,
   writeCheckinScript,
@@ -821,7 +822,7 @@ if (process.env.BENCH_PGBENCH === '1') {
     // How a batched script runs: as many pushes a transaction as the app's statements carried.
     const batched = batch && {
       perTransaction: batch,
-      clients: Math.max(1, Math.round(connections / batch)),
+      clients: batchedClients(connections, batch),
       perPush: '–',
     }
     if (app && batched) {

@@ -274,6 +274,8 @@ const TYPES: Record<keyof StatementArgs, string> = {
 
 /** The arguments of `quanzi_checkin_batch` (migrations/0093), each an array over the batch. */
 const BATCH_ARGS = ['appid', 'member_id', 'now', 'day', 'week', 'bonuses', 'monthly'] as const
+/** What the batched statement's follow-up reads take of each row, beside its answer. */
+const FOLLOW_UP_ARGS = ['member_id', 'day', 'offers', 'month', 'earliest', 'since'] as const
 
 /** The order a batch locks its members in: the claims' (appid, openid). */
 const lockOrder = (c: CheckinCall) =>
@@ -308,12 +310,11 @@ async function checkinAll(db: Kysely<Database>, batch: CheckinCall[]): Promise<C
  */
 export function checkinBatchStatement(calls: CheckinCall[]) {
   const args = calls.map(statementArgs)
-  const names = Object.keys(TYPES) as (keyof StatementArgs)[]
   const array = (n: keyof StatementArgs) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`
   return sql<CheckinRow & { i: string | number }>`with c as materialized (
       select v.*, r.outcome as result
-      from unnest(${sql.join(names.map(array))})
-          with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)
+      from unnest(${sql.join(FOLLOW_UP_ARGS.map(array))})
+          with ordinality as v(${sql.join(FOLLOW_UP_ARGS.map((n) => sql.id(n)))}, i)
         join quanzi_checkin_batch(${sql.join(BATCH_ARGS.map(array))}, ${LEVELS_JSON}::jsonb) r
           on r.n = v.i),
     b as materialized (select c.i, case when c.result->>'status' = 'checked_in'
