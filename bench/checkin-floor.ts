@@ -18,9 +18,11 @@
  *                       fact too: the rows the product adds, still without its functions
  *   batched by B       with BENCH_BATCH=B (default 16; 0: none): the 3 statements as the app
  *                       batches them, B first 签到s a transaction, connections ÷ B clients; @BEFORE
- *                       too, where a stand-in `quanzi_checkin_batch` runs `quanzi_checkin_day` row
- *                       by row, as the app's batched statement did before migration 0093 (so
- *                       BENCH_BEFORE must be older than 0093 for it)
+ *                       too, where stand-ins run the per-row functions as the app's batched
+ *                       statements did before set-based ones replaced them: `quanzi_checkin_batch`
+ *                       runs `quanzi_checkin_day` row by row in a schema older than migration 0093,
+ *                       `quanzi_receive_batch` runs `quanzi_receive` push by push in one older
+ *                       than 0094
  * Each workload reports pushes (transactions) per second and the CPU its own PostgreSQL backends
  * used per push after the first second (sampled from /proc while pgbench runs, over pgbench's
  * per-second throughput: robust to the machine's other load, where throughput is not). Medians over the rounds, and each round's ratio to the -N of that round.
@@ -62,6 +64,39 @@ const PER_ROW_BATCH = `create function quanzi_checkin_batch(
       with ordinality u(appid, member_id, now, day, week, bonuses, monthly, ord)
     order by u.ord
 $fn$`
+
+/**
+ * What the app's batched claim statement ran before migration 0094, as a stand-in
+ * `quanzi_receive_batch` for a schema older than it: `quanzi_receive` push by push, in order.
+ */
+const PER_PUSH_RECEIVE = `create function quanzi_receive_batch(
+  p_appid text[], p_dedupe_key text[], p_openid text[], p_msg_type text[], p_event text[],
+  p_now timestamptz[], p_active boolean[], p_inbound boolean[], p_subscribed boolean[],
+  p_subscribe boolean[], p_unsubscribe boolean[], p_follow boolean[], p_scene text[],
+  p_event_key text[], p_daily_login boolean[], p_day date[], p_week_start date[],
+  p_door text[], p_ts bigint[], p_nonce text[], p_digest text[], p_time_zone text, p_levels jsonb
+) returns table (n bigint, outcome jsonb) language sql as $fn$
+  select u.ord, case when u.door is null
+      then quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
+        u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
+        u.daily_login, p_time_zone, u.day, u.week, p_levels)
+      else quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
+        u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
+        u.daily_login, p_time_zone, u.day, u.week, p_levels, u.door, u.ts, u.nonce, u.digest) end
+    from unnest(p_appid, p_dedupe_key, p_openid, p_msg_type, p_event, p_now, p_active,
+        p_inbound, p_subscribed, p_subscribe, p_unsubscribe, p_follow, p_scene, p_event_key,
+        p_daily_login, p_day, p_week_start, p_door, p_ts, p_nonce, p_digest)
+      with ordinality u(appid, dedupe_key, openid, msg_type, event, now, active, inbound,
+        subscribed, subscribe, unsubscribe, follow, scene, event_key, daily_login, day, week,
+        door, ts, nonce, digest, ord)
+    order by u.ord
+$fn$`
+
+/** The stand-ins a schema migrated to `to` needs for the batched script (the functions it lacks). */
+const standIns = (to: string) =>
+  [to < '0093' ? PER_ROW_BATCH : '', to < '0094' ? PER_PUSH_RECEIVE : '']
+    .filter(Boolean)
+    .join(';\n')
 
 const admin = postgresDatabase(url.toString())
 const schemas: string[] = []
@@ -182,7 +217,7 @@ try {
   const latest = await schema('latest')
   const floor = await schema('floor', undefined, 'drop trigger points_lots_sync on points_ledger')
   const old = before
-    ? await schema('before', before, batch > 0 ? PER_ROW_BATCH : undefined)
+    ? await schema('before', before, batch > 0 ? standIns(before) || undefined : undefined)
     : undefined
   const checkin = writeCheckinScript()
   const floors = writeFloorScripts()

@@ -55,6 +55,18 @@ function statementSql(
 const receive = (key: string) =>
   `quanzi_receive('wxbench', 'k' || ${key}, 'o' || ${key}, 'text', null, now(), true, true, true, false, false, false, null, null, true, 'Asia/Shanghai', current_date, current_date, '${LEVELS_JSON.replaceAll("'", "''")}', 'wechat', extract(epoch from now())::bigint, 'n' || ${key}, ${digest(key)})`
 
+/**
+ * The app's claim of `batch` signed pushes (members.ts `receiveAll`): `quanzi_receive_batch`
+ * (migration 0094) over the arrays of {@link receive}'s arguments, keys `:id_g` as {@link batchOf}
+ * makes them, answering `(n, outcome)`.
+ */
+const receiveBatch = (batch: number) => {
+  const each = (expr: (key: string) => string) =>
+    `array(select ${expr("(:id || '_' || g)")} from generate_series(1, ${batch}) g order by g)`
+  const all = (value: string) => `array_fill(${value}, array[${batch}])`
+  return `quanzi_receive_batch(${all("'wxbench'::text")}, ${each((k) => `'k' || ${k}`)}, ${each((k) => `'o' || ${k}`)}, ${all("'text'::text")}, ${all('null::text')}, ${all('now()')}, ${all('true')}, ${all('true')}, ${all('true')}, ${all('false')}, ${all('false')}, ${all('false')}, ${all('null::text')}, ${all('null::text')}, ${all('true')}, ${all('current_date')}, ${all('current_date')}, ${all("'wechat'::text")}, ${all('extract(epoch from now())::bigint')}, ${each((k) => `'n' || ${k}`)}, ${each(digest)}, 'Asia/Shanghai', '${LEVELS_JSON.replaceAll("'", "''")}')`
+}
+
 /** A body digest of 64 characters, as long as the push's SHA-256 in hex (the app computes it in Node). */
 const digest = (key: string) => `lpad(${key}::text, 64, '0')`
 
@@ -121,7 +133,7 @@ export const batchedClients = (connections: number, batch: number) =>
 
 /**
  * Writes a pgbench script of the same three statements as the app runs them under load: batched,
- * `batch` first 签到s from new members per statement — the claims (`quanzi_receive` per push), the
+ * `batch` first 签到s from new members per statement — the claims (`quanzi_receive_batch`), the
  * check-ins (the app's own batched statement, `checkinBatchStatement`), the replies (one update
  * over their keys). Returns its path; each transaction of it is `batch` pushes.
  */
@@ -130,7 +142,7 @@ export function writeBatchedCheckinScript(batch: number): string {
   const calls = (call: Parameters<typeof checkinStatement>[0]) =>
     checkinBatchStatement(Array.from({ length: batch }, () => call))
   return writeScript('checkin-batched.sql', [
-    `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive(pushes.key)} as r${pushes.from}) s \\gset`,
+    `select string_agg(outcome->'member'->>'id', ',' order by n) as mids from ${receiveBatch(batch)} \\gset`,
     `${statementSql(calls, MIDS)};`,
     reply(pushes),
   ])

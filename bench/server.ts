@@ -97,6 +97,7 @@ let queries = 0
 const kinds = { receive: 0, checkin: 0, reply: 0 }
 const KIND_MARKS = [
   ['receive', 'quanzi_receive('],
+  ['receive', 'quanzi_receive_batch('],
   ['receive', 'insert into replay_claims'],
   ['checkin', 'quanzi_checkin_day('],
   ['checkin', 'quanzi_checkin_batch('],

@@ -51,7 +51,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
 }
 
 /** The level `lifetime` reaches in `p_levels` (ascending `min`, as migration 0092 reads it). */
-const levelAt = (lifetime: string) =>
+export const levelAt = (lifetime: string) =>
   `jsonb_path_query_array(p_levels, '$[*] ? (@.min <= $lifetime).key',
     jsonb_build_object('lifetime', ${lifetime})) ->> -1`
 
@@ -59,12 +59,48 @@ const levelAt = (lifetime: string) =>
  * An award's answer as `quanzi_points_change_locked` gives it: applied (with the figures after it
  * and the level before), or refused with the figures unchanged.
  */
-const answer = (status: string, delta: string, before: string, after: string) => `
+export const answer = (status: string, delta: string, before: string, after: string) => `
       case when ${status} = 'applied' then jsonb_build_object('status', 'applied',
           'delta', ${delta}, 'balance', ${after}_balance, 'lifetime', ${after}_lifetime,
           'level', ${after}_level, 'previous_level', ${before}_level)
         else jsonb_build_object('status', ${status}, 'balance', ${before}_balance,
           'lifetime', ${before}_lifetime, 'level', ${before}_level) end`
+
+/**
+ * An award by rule `rule` for each row of `c` (`appid`, `member_id`, `day`, `week`, the award's
+ * `key`) with the rule's row as `r` (none: disabled): `refused` — null when it may apply, else
+ * `duplicate` when its key was used, else `capped` or `disabled`, as `quanzi_points_change_locked`
+ * decides — and its `delta`, the rule's points times the multiplier of the member's level `level`.
+ */
+export const awardOf = (rule: string, level: string) => `case
+        when coalesce(r.enabled, false) and (r.cap_count is null or r.cap_period is null
+          or (select count(*) from points_ledger l
+            where l.member_id = c.member_id and l.rule = '${rule}'
+              and (r.cap_period <> 'day' or l.day = c.day)
+              and (r.cap_period <> 'week' or l.day >= c.week)) < r.cap_count) then null
+        when exists (select from points_ledger l
+          where l.appid = c.appid and l.idempotency_key = c.key) then 'duplicate'
+        when coalesce(r.enabled, false) then 'capped'
+        else 'disabled' end as refused,
+      r.points * coalesce((jsonb_path_query_first(p_levels,
+        '$[*] ? (@.key == $level).multiplier', jsonb_build_object('level', ${level}))
+        #>> '{}')::integer, 1) as delta`
+
+/**
+ * The `from` of an award's figures: `a` (an award's `refused`, `delta`, `member_id` and the
+ * member's `m_balance`, `m_lifetime`, `m_level`) joined to `award` (the ledger insert's returned
+ * `member_id`s) gives its `s.status` (applied, duplicate or the refusal) and, in `f`, the balance,
+ * lifetime and level after it (unchanged when refused).
+ */
+export const AWARDED = `    from a left join award w on w.member_id = a.member_id,
+      lateral (select coalesce(a.refused, case when w.member_id is null then 'duplicate'
+        else 'applied' end) as status) s,
+      lateral (select case when s.status = 'applied' then a.m_balance + a.delta
+          else a.m_balance end as balance,
+        case when s.status = 'applied' then a.m_lifetime + greatest(a.delta, 0)
+          else a.m_lifetime end as lifetime) g,
+      lateral (select g.balance, g.lifetime, case when s.status = 'applied'
+          then coalesce(${levelAt('g.lifetime')}, a.m_level) else a.m_level end as level) f`
 
 const BATCH = `
 create function quanzi_checkin_batch(
@@ -107,19 +143,7 @@ begin
   ),
   -- the check-in award: refused (disabled, capped; duplicate when its key was used), or its delta
   a as (
-    select c.*, case
-        when coalesce(r.enabled, false) and (r.cap_count is null or r.cap_period is null
-          or (select count(*) from points_ledger l
-            where l.member_id = c.member_id and l.rule = 'checkin'
-              and (r.cap_period <> 'day' or l.day = c.day)
-              and (r.cap_period <> 'week' or l.day >= c.week)) < r.cap_count) then null
-        when exists (select from points_ledger l
-          where l.appid = c.appid and l.idempotency_key = c.key) then 'duplicate'
-        when coalesce(r.enabled, false) then 'capped'
-        else 'disabled' end as refused,
-      r.points * coalesce((jsonb_path_query_first(p_levels,
-        '$[*] ? (@.key == $level).multiplier', jsonb_build_object('level', c.m_level))
-        #>> '{}')::integer, 1) as delta
+    select c.*, ${awardOf('checkin', 'c.m_level')}
     from c left join lateral (select * from point_rules
         where rule = 'checkin' and appid in (c.appid, '*') order by appid = '*' limit 1) r on true
     where c.today is null
@@ -139,15 +163,7 @@ begin
       case when s.status = 'applied' then a.delta else 0 end as award_points,
       f.balance as a_balance, f.lifetime as a_lifetime, f.level as a_level,
       coalesce((a.bonuses->>a.streak::text)::integer, 0) as bonus
-    from a left join award w on w.member_id = a.member_id,
-      lateral (select coalesce(a.refused, case when w.member_id is null then 'duplicate'
-        else 'applied' end) as status) s,
-      lateral (select case when s.status = 'applied' then a.m_balance + a.delta
-          else a.m_balance end as balance,
-        case when s.status = 'applied' then a.m_lifetime + greatest(a.delta, 0)
-          else a.m_lifetime end as lifetime) g,
-      lateral (select g.balance, g.lifetime, case when s.status = 'applied'
-          then coalesce(${levelAt('g.lifetime')}, a.m_level) else a.m_level end as level) f
+${AWARDED}
   ),
   extra as (
     insert into points_ledger (appid, member_id, delta, rule, reference, idempotency_key,

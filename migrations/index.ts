@@ -90,6 +90,7 @@ import * as m0090 from './0090_campaign_count_time.js'
 import * as m0091 from './0091_push_path_domains.js'
 import * as m0092 from './0092_cheaper_awards.js'
 import * as m0093 from './0093_checkin_batch.js'
+import * as m0094 from './0094_receive_batch.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -179,4 +180,5 @@ export const migrations: Record<string, Migration> = {
   '0091_push_path_domains': m0091,
   '0092_cheaper_awards': m0092,
   '0093_checkin_batch': m0093,
+  '0094_receive_batch': m0094,
 }

@@ -190,16 +190,12 @@ async function receiveAll(
     .map((_, i) => i)
     .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
   const args = order.map((i) => receiveArgs(batch[i]!, timeZone))
-  const names = Object.keys(TYPES) as (keyof ReceiveArgs)[]
-  const column = (name: keyof ReceiveArgs) => sql.ref(`v.${name}`)
-  const { rows } = await sql<{ i: string | number; r: RawReceive }>`select v.i, case
-    when v.door is null then ${receiveCall(column, timeZone, false)}
-    else ${receiveCall(column, timeZone, true)} end as r
-    from unnest(${sql.join(
-      names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
-    )}) with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, i)`.execute(db)
+  const { rows } = await sql<{ n: string | number; outcome: RawReceive }>`select n, outcome
+    from quanzi_receive_batch(${sql.join(
+      BATCH_ARGS.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
+    )}, ${timeZone}::text, ${LEVELS_JSON}::jsonb)`.execute(db)
   const results: RawReceive[] = []
-  for (const row of rows) results[order[Number(row.i) - 1]!] = row.r
+  for (const row of rows) results[order[Number(row.n) - 1]!] = row.outcome
   return results
 }
 
@@ -234,6 +230,8 @@ const PUSH_ARGS = [
   'active',
 ] as const satisfies readonly (keyof ReceiveArgs)[]
 const REPLAY_ARGS = ['door', 'ts', 'nonce', 'digest'] as const
+/** `quanzi_receive_batch`'s per-push arrays (migrations/0094), in order. */
+const BATCH_ARGS = [...PUSH_ARGS, 'day', 'week_start', ...REPLAY_ARGS] as const
 
 /** Each push argument's SQL type. */
 const TYPES: Record<keyof ReceiveArgs, string> = {
