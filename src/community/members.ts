@@ -108,8 +108,8 @@ export const CLAIMS_PER_STATEMENT = 32
  * retry is answered from this one statement.
  *
  * Pushes are claimed in batches, like replies (`scopedBatcher`): while one claim statement is in
- * flight, the pushes that arrive meanwhile go together in the next one, one `quanzi_receive` call
- * per push (see {@link receiveAll}). Each push keeps the single call's guarantees: the unique
+ * flight, the pushes that arrive meanwhile go together in the next one, claimed set-based by
+ * `quanzi_receive_batch` (migrations/0094; see {@link receiveAll}). Each push keeps the single call's guarantees: the unique
  * dedupe key decides who claims it, also when it comes twice in one batch (the second call sees the
  * first's row, as a concurrent duplicate does once the first commits); a replay refuses its own
  * push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
@@ -163,12 +163,14 @@ const lockOrder = (r: Receipt) =>
   `${r.claim.appid}\u0000${r.message.fromUserName}\u0000${r.claim.dedupeKey}`
 
 /**
- * Receives a batch of pushes in one statement: `quanzi_receive` once per push, in the order of
- * (appid, openid, dedupe key), which every process uses, so two batches that share members lock
- * them in the same order rather than each waiting on the other. A push and another process's
- * retry of it batched with other pushes of that member can still cross (the dedupe claim is taken
- * before the member lock); PostgreSQL then aborts one statement as a deadlock and the batcher runs
- * its pushes again one by one. A batch of one is the plain call (cheaper to plan than `unnest`).
+ * Receives a batch of pushes in one statement: `quanzi_receive_batch` (migrations/0094), which
+ * does what `quanzi_receive` does for each push, set-based, the pushes given in the order of
+ * (appid, openid, dedupe key), which every process uses: each stage of the batch (replay stamps,
+ * dedupe claims, members) takes its locks in that order, so two batches that share members wait
+ * on each other rather than deadlock. A push and another process's retry of it batched with other
+ * pushes of that member can still cross (the dedupe claim is taken before the member lock);
+ * PostgreSQL then aborts one statement as a deadlock and the batcher runs its pushes again one by
+ * one. A batch of one is the plain `quanzi_receive` call.
  */
 async function receiveAll(
   db: Kysely<Database>,
