@@ -53,16 +53,21 @@ const tag = Date.now().toString(36)
 /**
  * What the app's batched check-in statement ran before migration 0093, as a stand-in
  * `quanzi_checkin_batch` for a schema older than it: `quanzi_checkin_day` row by row, in order.
+ * PL/pgSQL, so that its statement's plan is kept as the app's prepared statement's was (an SQL
+ * function's body is planned anew at every call: until session 48 the stand-ins were, and the
+ * @BEFORE figures paid one plan a batch more than the app did).
  */
 const PER_ROW_BATCH = `create function quanzi_checkin_batch(
   p_appid text[], p_member_id bigint[], p_now timestamptz[], p_day date[], p_week_start date[],
   p_bonuses jsonb[], p_monthly jsonb[], p_levels jsonb
-) returns table (n bigint, outcome jsonb) language sql as $fn$
-  select u.ord, quanzi_checkin_day(u.appid, u.member_id, u.now, u.day, u.week, u.bonuses,
+) returns table (n bigint, outcome jsonb) language plpgsql as $fn$
+begin
+  return query select u.ord, quanzi_checkin_day(u.appid, u.member_id, u.now, u.day, u.week, u.bonuses,
       u.monthly, p_levels)
     from unnest(p_appid, p_member_id, p_now, p_day, p_week_start, p_bonuses, p_monthly)
       with ordinality u(appid, member_id, now, day, week, bonuses, monthly, ord)
-    order by u.ord
+    order by u.ord;
+end
 $fn$`
 
 /**
@@ -75,8 +80,9 @@ const PER_PUSH_RECEIVE = `create function quanzi_receive_batch(
   p_subscribe boolean[], p_unsubscribe boolean[], p_follow boolean[], p_scene text[],
   p_event_key text[], p_daily_login boolean[], p_day date[], p_week_start date[],
   p_door text[], p_ts bigint[], p_nonce text[], p_digest text[], p_time_zone text, p_levels jsonb
-) returns table (n bigint, outcome jsonb) language sql as $fn$
-  select u.ord, case when u.door is null
+) returns table (n bigint, outcome jsonb) language plpgsql as $fn$
+begin
+  return query select u.ord, case when u.door is null
       then quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
         u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
         u.daily_login, p_time_zone, u.day, u.week, p_levels)
@@ -89,7 +95,8 @@ const PER_PUSH_RECEIVE = `create function quanzi_receive_batch(
       with ordinality u(appid, dedupe_key, openid, msg_type, event, now, active, inbound,
         subscribed, subscribe, unsubscribe, follow, scene, event_key, daily_login, day, week,
         door, ts, nonce, digest, ord)
-    order by u.ord
+    order by u.ord;
+end
 $fn$`
 
 /** The stand-ins a schema migrated to `to` needs for the batched script (the functions it lacks). */

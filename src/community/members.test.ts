@@ -13,6 +13,7 @@ import {
   type MemberStore,
   type PushClaim,
   type RecordedMember,
+  SET_BASED_CLAIMS,
 } from './members.js'
 
 const TZ = 'Asia/Shanghai'
@@ -43,6 +44,16 @@ const stamp = (nonce: string, digest = 'a'.repeat(64)): ReplayClaim => ({
   digest,
 })
 
+/**
+ * Pushes from other members to go in the same batch, enough that it is claimed set-based
+ * (`quanzi_receive_batch`) when `setBased`; none otherwise (`quanzi_receive` per push).
+ */
+const fillers = (store: MemberStore, appid: string, setBased: boolean) =>
+  Array.from({ length: setBased ? SET_BASED_CLAIMS : 0 }, (_, i) =>
+    push(store, appid, `o_fill_${i}`, `m:fill${i}`),
+  )
+const withoutFillers = (keys: string[]) => keys.filter((k) => !k.startsWith('m:fill'))
+
 const settled = (r: PromiseSettledResult<unknown>) => (r.status === 'fulfilled' ? 'ok' : 'refused')
 
 const claimedKeys = (db: Kysely<Database>, appid: string) =>
@@ -70,32 +81,34 @@ forEachDatabase('member store', (get, name) => {
     expect(await claimedKeys(get().db, appid)).toEqual([1, 2, 3, 4, 5, 6].map((i) => `m:cb${i}`))
   })
 
-  it("returns each push's member with its timestamps as Dates and the claim's four fields", async () => {
-    const store = databaseMemberStore(get().db, { timeZone: TZ })
-    const appid = 'wxclaimshape000001'
-    await push(store, appid, 'o_sh_1', 'm:sh0')
-    // Two in one batch: each its own row of the statement, converted in place.
-    const [a, b] = (await Promise.all([
-      push(store, appid, 'o_sh_1', 'm:sh1'),
-      push(store, appid, 'o_sh_2', 'm:sh2'),
-    ])) as RecordedMember[]
-    expect([a!.openid, b!.openid]).toEqual(['o_sh_1', 'o_sh_2'])
-    for (const m of [a!, b!]) {
-      expect(m.first_seen_at).toBeInstanceOf(Date)
-      expect(m.last_active_at).toEqual(now)
-      expect(m.unsubscribed_at).toBeNull()
-      expect(typeof m.points_balance).toBe('number')
-    }
-    expect([a!.isNew, b!.isNew]).toEqual([false, true])
-    expect(a!.previous_active_at).toBeInstanceOf(Date)
-    expect(b!.previous_active_at).toBeNull()
-    expect(Object.keys(a!).slice(-4)).toEqual([
-      'isNew',
-      'previous_active_at',
-      'dailyLogin',
-      'moderator',
-    ])
-  })
+  for (const setBased of [false, true])
+    it(`returns each push's member with its timestamps as Dates and the claim's four fields${setBased ? ', set-based' : ''}`, async () => {
+      const store = databaseMemberStore(get().db, { timeZone: TZ })
+      const appid = setBased ? 'wxclaimshape000002' : 'wxclaimshape000001'
+      await push(store, appid, 'o_sh_1', 'm:sh0')
+      // Two in one batch: each its own row of the statement, converted in place.
+      const [a, b] = (await Promise.all([
+        push(store, appid, 'o_sh_1', 'm:sh1'),
+        push(store, appid, 'o_sh_2', 'm:sh2'),
+        ...fillers(store, appid, setBased),
+      ])) as RecordedMember[]
+      expect([a!.openid, b!.openid]).toEqual(['o_sh_1', 'o_sh_2'])
+      for (const m of [a!, b!]) {
+        expect(m.first_seen_at).toBeInstanceOf(Date)
+        expect(m.last_active_at).toEqual(now)
+        expect(m.unsubscribed_at).toBeNull()
+        expect(typeof m.points_balance).toBe('number')
+      }
+      expect([a!.isNew, b!.isNew]).toEqual([false, true])
+      expect(a!.previous_active_at).toBeInstanceOf(Date)
+      expect(b!.previous_active_at).toBeNull()
+      expect(Object.keys(a!).slice(-4)).toEqual([
+        'isNew',
+        'previous_active_at',
+        'dailyLogin',
+        'moderator',
+      ])
+    })
 
   it('claims a dedupe key once when it comes twice in one batch', async () => {
     const store = databaseMemberStore(get().db, { timeZone: TZ })
@@ -117,34 +130,43 @@ forEachDatabase('member store', (get, name) => {
     expect(await claimedKeys(get().db, appid)).toEqual(['m:tw0', 'm:tw1', 'm:tw2'])
   })
 
-  it('reads the claim of a dedupe key twice in one batch, with a replay stamp', async () => {
-    const store = databaseMemberStore(get().db, { timeZone: TZ })
-    const appid = 'wxclaimtwice000002'
-    const [, a, b] = await Promise.all([
-      push(store, appid, 'o_tr_0', 'm:tr0', stamp('tr0')),
-      push(store, appid, 'o_tr_1', 'm:tr1', stamp('tr1')),
-      push(store, appid, 'o_tr_1', 'm:tr1', stamp('tr1')), // WeChat's retry: same stamp and body
-    ])
-    expect([a, b].filter((r) => !isDuplicate(r))).toHaveLength(1)
-    expect([a, b].filter(isDuplicate)).toEqual([
-      { duplicate: true, outcome: { status: 'processing', reply: null } },
-    ])
-  })
+  for (const setBased of [false, true])
+    it(`reads the claim of a dedupe key twice in one batch, with a replay stamp${setBased ? ', with the set-based function (its per-push fallback)' : ''}`, async () => {
+      const store = databaseMemberStore(get().db, { timeZone: TZ })
+      const appid = setBased ? 'wxclaimtwice000003' : 'wxclaimtwice000002'
+      const [, a, b] = await Promise.all([
+        push(store, appid, 'o_tr_0', 'm:tr0', stamp('tr0')),
+        push(store, appid, 'o_tr_1', 'm:tr1', stamp('tr1')),
+        push(store, appid, 'o_tr_1', 'm:tr1', stamp('tr1')), // WeChat's retry: same stamp and body
+        ...fillers(store, appid, setBased),
+      ])
+      expect([a, b].filter((r) => !isDuplicate(r))).toHaveLength(1)
+      expect([a, b].filter(isDuplicate)).toEqual([
+        { duplicate: true, outcome: { status: 'processing', reply: null } },
+      ])
+    })
 
-  it('refuses a replayed push without refusing the others of its batch', async () => {
-    const store = databaseMemberStore(get().db, { timeZone: TZ })
-    const appid = 'wxclaimreplay00001'
-    await push(store, appid, 'o_rp_0', 'm:rp0', stamp('rp0'))
-    const results = await Promise.allSettled([
-      push(store, appid, 'o_rp_1', 'm:rp1', stamp('rp1')), // the four go in one batch
-      push(store, appid, 'o_rp_2', 'm:rp2', stamp('rp2')),
-      push(store, appid, 'o_evil', 'm:rp3', stamp('rp0', 'b'.repeat(64))), // rp0's stamp, new body
-      push(store, appid, 'o_rp_4', 'm:rp4'),
-    ])
-    expect(results.map(settled)).toEqual(['ok', 'ok', 'refused', 'ok'])
-    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(ReplayRefusedError)
-    expect(await claimedKeys(get().db, appid)).toEqual(['m:rp0', 'm:rp1', 'm:rp2', 'm:rp4'])
-  })
+  for (const setBased of [false, true])
+    it(`refuses a replayed push without refusing the others of its batch${setBased ? ', set-based' : ''}`, async () => {
+      const store = databaseMemberStore(get().db, { timeZone: TZ })
+      const appid = setBased ? 'wxclaimreplay00002' : 'wxclaimreplay00001'
+      await push(store, appid, 'o_rp_0', 'm:rp0', stamp('rp0'))
+      const results = await Promise.allSettled([
+        push(store, appid, 'o_rp_1', 'm:rp1', stamp('rp1')), // the four go in one batch
+        push(store, appid, 'o_rp_2', 'm:rp2', stamp('rp2')),
+        push(store, appid, 'o_evil', 'm:rp3', stamp('rp0', 'b'.repeat(64))), // rp0's stamp, new body
+        push(store, appid, 'o_rp_4', 'm:rp4'),
+        ...fillers(store, appid, setBased),
+      ])
+      expect(results.slice(0, 4).map(settled)).toEqual(['ok', 'ok', 'refused', 'ok'])
+      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(ReplayRefusedError)
+      expect(withoutFillers(await claimedKeys(get().db, appid))).toEqual([
+        'm:rp0',
+        'm:rp1',
+        'm:rp2',
+        'm:rp4',
+      ])
+    })
 
   it('fails only the caller of a push the database refuses; the others of its batch are claimed', async () => {
     const counted = countStatements(get().db)

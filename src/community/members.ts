@@ -93,6 +93,14 @@ export function opensServiceWindow(m: InboundMessage): boolean {
   return !isEvent(m) && m.type !== 'unknown'
 }
 
+/**
+ * The fewest pushes a claim statement claims set-based (`quanzi_receive_batch`, migrations/0094);
+ * a smaller batch calls `quanzi_receive` once per push. Below it the set-based statements cost
+ * more to start than they save (callgrind, instructions a push set-based ÷ per push, new members
+ * and returning ones: 4 pushes 1.01 and 1.12, 8: 0.91 and 0.97, 16: 0.87 and 0.89).
+ */
+export const SET_BASED_CLAIMS = 8
+
 /** Most pushes one claim statement takes (bounds the member locks it holds at once). */
 export const CLAIMS_PER_STATEMENT = 32
 
@@ -163,11 +171,12 @@ const lockOrder = (r: Receipt) =>
   `${r.claim.appid}\u0000${r.message.fromUserName}\u0000${r.claim.dedupeKey}`
 
 /**
- * Receives a batch of pushes in one statement: `quanzi_receive_batch` (migrations/0094), which
- * does what `quanzi_receive` does for each push, set-based, the pushes given in the order of
- * (appid, openid, dedupe key), which every process uses: each stage of the batch (replay stamps,
- * dedupe claims, members) takes its locks in that order, so two batches that share members wait
- * on each other rather than deadlock. A push and another process's retry of it batched with other
+ * Receives a batch of pushes in one statement: from {@link SET_BASED_CLAIMS} pushes,
+ * `quanzi_receive_batch` (migrations/0094), which does what `quanzi_receive` does for each push,
+ * set-based; below, `quanzi_receive` once per push. The pushes are given in the order of
+ * (appid, openid, dedupe key), which every process uses: the per-push calls take their locks in
+ * that order, and so does each stage of the set-based function (replay stamps, dedupe claims,
+ * members), so two batches that share members wait on each other rather than deadlock. A push and another process's retry of it batched with other
  * pushes of that member can still cross (the dedupe claim is taken before the member lock);
  * PostgreSQL then aborts one statement as a deadlock and the batcher runs its pushes again one by
  * one. A batch of one is the plain `quanzi_receive` call.
@@ -192,10 +201,20 @@ async function receiveAll(
     .map((_, i) => i)
     .sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0))
   const args = order.map((i) => receiveArgs(batch[i]!, timeZone))
-  const { rows } = await sql<{ n: string | number; outcome: RawReceive }>`select n, outcome
-    from quanzi_receive_batch(${sql.join(
-      BATCH_ARGS.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`),
-    )}, ${timeZone}::text, ${LEVELS_JSON}::jsonb)`.execute(db)
+  const arrays = (names: readonly (keyof ReceiveArgs)[]) =>
+    sql.join(names.map((n) => sql`${args.map((a) => a[n])}::${sql.raw(TYPES[n])}[]`))
+  const names = Object.keys(TYPES) as (keyof ReceiveArgs)[]
+  const column = (name: keyof ReceiveArgs) => sql.ref(`v.${name}`)
+  const { rows } =
+    batch.length < SET_BASED_CLAIMS
+      ? await sql<{ n: string | number; outcome: RawReceive }>`select v.n, case
+          when v.door is null then ${receiveCall(column, timeZone, false)}
+          else ${receiveCall(column, timeZone, true)} end as outcome
+          from unnest(${arrays(names)})
+            with ordinality as v(${sql.join(names.map((n) => sql.id(n)))}, n)`.execute(db)
+      : await sql<{ n: string | number; outcome: RawReceive }>`select n, outcome
+          from quanzi_receive_batch(${arrays(BATCH_ARGS)}, ${timeZone}::text,
+            ${LEVELS_JSON}::jsonb)`.execute(db)
   const results: RawReceive[] = []
   for (const row of rows) results[order[Number(row.n) - 1]!] = row.outcome
   return results
