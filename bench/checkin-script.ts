@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkinBatchStatement, checkinStatement } from '../src/community/checkins.js'
 import { localDay } from '../src/community/community-time.js'
+import { SET_BASED_CLAIMS } from '../src/community/members.js'
 import { LEVELS_JSON } from '../src/community/points-ledger.js'
 import { noRowsDatabase } from './no-rows.js'
 
@@ -133,7 +134,8 @@ export const batchedClients = (connections: number, batch: number) =>
 
 /**
  * Writes a pgbench script of the same three statements as the app runs them under load: batched,
- * `batch` first 签到s from new members per statement — the claims (`quanzi_receive_batch`), the
+ * `batch` first 签到s from new members per statement — the claims (`quanzi_receive_batch`, or below
+ * `SET_BASED_CLAIMS` pushes `quanzi_receive` per push, as the app sends them), the
  * check-ins (the app's own batched statement, `checkinBatchStatement`), the replies (one update
  * over their keys). Returns its path; each transaction of it is `batch` pushes.
  */
@@ -142,7 +144,10 @@ export function writeBatchedCheckinScript(batch: number): string {
   const calls = (call: Parameters<typeof checkinStatement>[0]) =>
     checkinBatchStatement(Array.from({ length: batch }, () => call))
   return writeScript('checkin-batched.sql', [
-    `select string_agg(outcome->'member'->>'id', ',' order by n) as mids from ${receiveBatch(batch)} \\gset`,
+    // as the app: set-based from SET_BASED_CLAIMS pushes, below quanzi_receive per push
+    batch >= SET_BASED_CLAIMS
+      ? `select string_agg(outcome->'member'->>'id', ',' order by n) as mids from ${receiveBatch(batch)} \\gset`
+      : `select string_agg(r->'member'->>'id', ',' order by g) as mids from (select g, ${receive(pushes.key)} as r${pushes.from}) s \\gset`,
     `${statementSql(calls, MIDS)};`,
     reply(pushes),
   ])

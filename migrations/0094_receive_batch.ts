@@ -5,9 +5,11 @@ import { AWARDED, answer, awardOf } from './0093_checkin_batch.js'
  * A batch of pushes claimed in set-based statements (issue #20 targets 3 and 4):
  * `quanzi_receive_batch`, what `quanzi_receive` (migrations/0088; with a replay stamp, the
  * overload of migrations/0053) does for each of its pushes, with the same answers and rows — but
- * five statements for the batch instead of eight to twelve for each push. The app's batched claim
- * statement (src/community/members.ts `receiveAll`) calls it; a push alone still runs
- * `quanzi_receive`. Measured in bench/README.md ("session 48").
+ * five to eight statements for the batch (five without replay stamps) instead of eight to twelve
+ * for each push. The app's batched claim
+ * statement (src/community/members.ts `receiveAll`) calls it for batches of 8 pushes or more
+ * (below, see the end of this comment); smaller ones still run `quanzi_receive` per push.
+ * Measured in bench/README.md ("session 48").
  *
  * 1. The replay claims of the stamped pushes, in the batch's order; only when one was there
  *    already, a second statement (a new snapshot, as `quanzi_claim_replay`'s read after its insert)
@@ -21,13 +23,20 @@ import { AWARDED, answer, awardOf } from './0093_checkin_batch.js'
  * 4. One statement for the rest: the activity days, the follow facts, the daily login awards (the
  *    `daily_login` rule, its cap, the level multiplier; a refused award answers `duplicate` when its
  *    key was used, as `quanzi_points_change_locked` answers), the awarded members' figures, and
- *    each push's answer — a pushed claimed before answers with its stored status and reply when
+ *    each push's answer — a push claimed before answers with its stored status and reply when
  *    stamped (migration 0053), a claimed one with whether its sender is an OA moderator.
  *
- * Differences no caller sees: locks are taken stage by stage (every replay claim, then every
- * dedupe claim, then every member) rather than push by push, each stage in the batch's order, so
- * two batches still wait on each other rather than deadlock; ledger and follow-fact ids follow the
- * batch's order within each statement.
+ * Differences: locks are taken stage by stage (every replay claim, then every dedupe claim, then
+ * the members the snapshot saw, then the new ones) rather than push by push, each stage in the
+ * batch's order. Two such batches wait on each other rather than deadlock, except where they share
+ * members another transaction creates meanwhile (one batch sees a member as existing that the
+ * other inserts), and a set-based batch can cross a per-push one that holds a retry of one of its
+ * pushes: PostgreSQL aborts one side after `deadlock_timeout` and the app runs that batch's pushes
+ * one by one (src/community/members.ts). The members' activity before the push is read once for
+ * the batch, before its lock waits: a member another transaction made active while the batch
+ * waited answers the older `previous_active_at` (and its daily login `duplicate` rather than
+ * none; the ledger key still pays it once) — the per-push calls read it push by push. Ledger and
+ * follow-fact ids follow the batch's order within each statement.
  *
  * Planned as `quanzi_checkin_batch` is (hash and merge joins and sequential scans off: a batch's
  * rows are few and looked up by their keys; a generic plan made while the tables were small would

@@ -116,8 +116,10 @@ export const CLAIMS_PER_STATEMENT = 32
  * retry is answered from this one statement.
  *
  * Pushes are claimed in batches, like replies (`scopedBatcher`): while one claim statement is in
- * flight, the pushes that arrive meanwhile go together in the next one, claimed set-based by
- * `quanzi_receive_batch` (migrations/0094; see {@link receiveAll}). Each push keeps the single call's guarantees: the unique
+ * flight, the pushes that arrive meanwhile go together in the next one: from
+ * {@link SET_BASED_CLAIMS} pushes claimed set-based by `quanzi_receive_batch` (migrations/0094),
+ * below one `quanzi_receive` call per push (see {@link receiveAll}). Each push keeps the single
+ * call's guarantees: the unique
  * dedupe key decides who claims it, also when it comes twice in one batch (the second call sees the
  * first's row, as a concurrent duplicate does once the first commits); a replay refuses its own
  * push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
@@ -127,9 +129,14 @@ export const CLAIMS_PER_STATEMENT = 32
  * elsewhere (a job's transaction, a campaign's cap update) holds up only its own batch, up to
  * `lanes` claim statements run at once (PostgreSQL; PGlite has one connection: 1), and a batch
  * takes at most {@link CLAIMS_PER_STATEMENT} pushes. Batches lock members in one order, so two
- * batches never deadlock each other; a job's transaction that locks several members in another
- * order can, and PostgreSQL then aborts one side after `deadlock_timeout` (1 s): a batch runs each
- * push again alone, a job's run fails and is tried again by the runner.
+ * batches of members that exist already do not deadlock each other. Some can, and PostgreSQL then
+ * aborts one side after `deadlock_timeout` (1 s): a batch runs each push again alone, a job's run
+ * fails and is tried again by the runner. They are: a job's transaction that locks several
+ * members in another order; a push and its retry batched with other members' pushes (the dedupe
+ * claim is taken before the member lock, by the set-based function for every push of its batch
+ * first); and two set-based batches that share members another transaction is creating meanwhile
+ * (the function locks the members its snapshot saw, then inserts the others: one batch can see a
+ * member as existing that the other inserts).
  */
 export function databaseMemberStore(
   db: Kysely<Database>,
@@ -176,8 +183,8 @@ const lockOrder = (r: Receipt) =>
  * set-based; below, `quanzi_receive` once per push. The pushes are given in the order of
  * (appid, openid, dedupe key), which every process uses: the per-push calls take their locks in
  * that order, and so does each stage of the set-based function (replay stamps, dedupe claims,
- * members), so two batches that share members wait on each other rather than deadlock. A push and another process's retry of it batched with other
- * pushes of that member can still cross (the dedupe claim is taken before the member lock);
+ * members it saw, members it inserts), so two batches that share members mostly wait on each
+ * other rather than deadlock; where they can still cross, see {@link databaseMemberStore}:
  * PostgreSQL then aborts one statement as a deadlock and the batcher runs its pushes again one by
  * one. A batch of one is the plain `quanzi_receive` call.
  */
