@@ -119,10 +119,9 @@ export const CLAIMS_PER_STATEMENT = 32
  * flight, the pushes that arrive meanwhile go together in the next one: from
  * {@link SET_BASED_CLAIMS} pushes claimed set-based by `quanzi_receive_batch` (migrations/0094),
  * below one `quanzi_receive` call per push (see {@link receiveAll}). Each push keeps the single
- * call's guarantees: the unique
- * dedupe key decides who claims it, also when it comes twice in one batch (the second call sees the
- * first's row, as a concurrent duplicate does once the first commits); a replay refuses its own
- * push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
+ * call's guarantees: the unique dedupe key decides who claims it, also when it comes twice in one
+ * batch (the second call sees the first's row, as a concurrent duplicate does once the first
+ * commits); a replay refuses its own push only; a batch that fails runs each push again alone. `local` (Workers: `scopes.local`)
  * keeps the pushes of different requests out of one batch.
  *
  * A batch holds its members' row locks until its statement ends. So that one member locked
