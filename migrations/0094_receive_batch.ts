@@ -27,12 +27,15 @@ import { AWARDED, answer, awardOf } from './0093_checkin_batch.js'
  *    stamped (migration 0053), a claimed one with whether its sender is an OA moderator.
  *
  * Differences: locks are taken stage by stage (every replay claim, then every dedupe claim, then
- * the members the snapshot saw, then the new ones) rather than push by push, each stage in the
- * batch's order. Two such batches wait on each other rather than deadlock, except where they share
- * members another transaction creates meanwhile (one batch sees a member as existing that the
- * other inserts), and a set-based batch can cross a per-push one that holds a retry of one of its
- * pushes: PostgreSQL aborts one side after `deadlock_timeout` and the app runs that batch's pushes
- * one by one (src/community/members.ts). The members' activity before the push is read once for
+ * every member's key — an advisory lock, `quanzi:member` and the member's (appid, openid) —, then
+ * the rows of the members the snapshot saw, then the new ones) rather than push by push, each
+ * stage in the batch's order. The members' keys make two such batches meet on their first shared
+ * member also when they disagree on which members exist (one created meanwhile: without them,
+ * each took the rows it saw first, and two batches deadlocked — reproduced in review). A set-based
+ * batch can still cross a per-push one that holds a retry of one of its pushes (it takes every
+ * dedupe claim before any member lock), or a per-push one that creates one of its members:
+ * PostgreSQL aborts one side after `deadlock_timeout` and the app runs that batch's pushes one by
+ * one (src/community/members.ts). The members' activity before the push is read once for
  * the batch, before its lock waits: a member another transaction made active while the batch
  * waited answers the older `previous_active_at` (and its daily login `duplicate` rather than
  * none; the ledger key still pays it once) — the per-push calls read it push by push. Ledger and
@@ -53,7 +56,8 @@ import { AWARDED, answer, awardOf } from './0093_checkin_batch.js'
  * function's settings cost each call: the app calls it for batches of 8 pushes or more only
  * (src/community/members.ts `SET_BASED_CLAIMS`; callgrind, instructions a push set-based ÷ per
  * push, new members and returning ones: 4 pushes 1.01 and 1.12, 8: 0.91 and 0.97, 16: 0.87 and
- * 0.89).
+ * 0.89; on the same tables once vacuumed, with the member keys, 8: 0.91 and 1.10, 16: 0.87 and
+ * 1.01 — new members gain, returning ones do not).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql.raw(BATCH).execute(db)
@@ -158,6 +162,14 @@ begin
   -- 3. The claimed pushes' members: found ones updated in place (their activity before read in
   -- the statement's snapshot), the others inserted.
   if cardinality(v_claimed) > 0 then
+    -- First each member's key, in the batch's order (a transaction-scoped advisory lock): the
+    -- row locks below take the members the snapshot saw before the new ones, and two batches
+    -- that disagree on which of their shared members exist (one created meanwhile) would
+    -- otherwise take them in different orders.
+    perform pg_advisory_xact_lock(hashtext('quanzi:member'),
+        hashtext(x.appid || ' ' || x.openid))
+      from unnest(p_appid, p_openid) with ordinality x(appid, openid, ord)
+      where x.ord = any(v_claimed) order by x.ord;
     with u as (
       select u.* from ${PUSHES} where u.ord = any(v_claimed) order by u.ord
     ),

@@ -97,7 +97,9 @@ export function opensServiceWindow(m: InboundMessage): boolean {
  * The fewest pushes a claim statement claims set-based (`quanzi_receive_batch`, migrations/0094);
  * a smaller batch calls `quanzi_receive` once per push. Below it the set-based statements cost
  * more to start than they save (callgrind, instructions a push set-based ÷ per push, new members
- * and returning ones: 4 pushes 1.01 and 1.12, 8: 0.91 and 0.97, 16: 0.87 and 0.89).
+ * and returning ones: 4 pushes 1.01 and 1.12, 8: 0.91 and 0.97, 16: 0.87 and 0.89; on the same
+ * tables once vacuumed, with the member keys of the final function, 8: 0.91 and 1.10, 16: 0.87 and
+ * 1.01 — new members gain, returning ones do not: bench/README.md, session 48).
  */
 export const SET_BASED_CLAIMS = 8
 
@@ -133,9 +135,9 @@ export const CLAIMS_PER_STATEMENT = 32
  * fails and is tried again by the runner. They are: a job's transaction that locks several
  * members in another order; a push and its retry batched with other members' pushes (the dedupe
  * claim is taken before the member lock, by the set-based function for every push of its batch
- * first); and two set-based batches that share members another transaction is creating meanwhile
- * (the function locks the members its snapshot saw, then inserts the others: one batch can see a
- * member as existing that the other inserts).
+ * first); and a set-based batch against a per-push one that creates one of its members (the
+ * function locks the members its snapshot saw, then inserts the others). Two set-based batches
+ * first take their members' keys in order (advisory locks), so they do not.
  */
 export function databaseMemberStore(
   db: Kysely<Database>,

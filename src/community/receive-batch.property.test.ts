@@ -365,31 +365,34 @@ forEachDatabase('the set-based claim batch against the per-push function', (get)
   }, 180_000)
 })
 
-/** Text pushes of `openids` (dedupe keys `<tag>:<openid>`) claimed by one batch call, in order. */
+/** A signed text push's arguments from `openid` (dedupe key `<tag>:<openid>`), `i` its nonce. */
+const textArgs = (tag: string, openid: string, i: number) => ({
+  appid: APPIDS[0],
+  dedupe_key: `${tag}:${openid}`,
+  openid,
+  msg_type: 'text',
+  event: null,
+  now: NOW.toISOString(),
+  active: true,
+  inbound: true,
+  subscribed: true,
+  subscribe: false,
+  unsubscribe: false,
+  follow: false,
+  scene: null,
+  event_key: null,
+  daily_login: true,
+  day: DAY,
+  week_start: weekStart(DAY),
+  door: 'wechat',
+  ts: 1_700_000_000,
+  nonce: `${tag}${i}`,
+  digest: 'd',
+})
+
+/** Text pushes of `openids` claimed by one set-based batch call, in order. */
 function textBatch(db: Kysely<Database>, tag: string, openids: string[]) {
-  const args = openids.map((openid, i) => ({
-    appid: APPIDS[0],
-    dedupe_key: `${tag}:${openid}`,
-    openid,
-    msg_type: 'text',
-    event: null,
-    now: NOW.toISOString(),
-    active: true,
-    inbound: true,
-    subscribed: true,
-    subscribe: false,
-    unsubscribe: false,
-    follow: false,
-    scene: null,
-    event_key: null,
-    daily_login: true,
-    day: DAY,
-    week_start: weekStart(DAY),
-    door: 'wechat',
-    ts: 1_700_000_000,
-    nonce: `${tag}${i}`,
-    digest: 'd',
-  }))
+  const args = openids.map((openid, i) => textArgs(tag, openid, i))
   return sql<{ n: string; outcome: Record<string, unknown> }>`select n, outcome
     from quanzi_receive_batch(${sql.join(
       ARRAYS.map(
@@ -399,43 +402,76 @@ function textBatch(db: Kysely<Database>, tag: string, openids: string[]) {
     )}, ${TIME_ZONE}::text, ${LEVELS_JSON}::jsonb) order by n`.execute(db)
 }
 
+/** One text push claimed by `quanzi_receive` (with its replay stamp), as a small batch sends it. */
+function textPush(db: Kysely<Database>, tag: string, openid: string) {
+  const a = textArgs(tag, openid, 0)
+  return sql<{ outcome: Record<string, unknown> }>`select quanzi_receive(${a.appid},
+      ${a.dedupe_key}, ${a.openid}, ${a.msg_type}, null, ${a.now}::timestamptz, true, true, true,
+      false, false, false, null, null, true, ${TIME_ZONE}::text, ${a.day}::date,
+      ${a.week_start}::date, ${LEVELS_JSON}::jsonb, ${a.door}, ${a.ts}::bigint, ${a.nonce},
+      ${a.digest}) as outcome`.execute(db)
+}
+
+/** Daily login entries of `openid`'s member. */
+async function dailyLogins(db: Kysely<Database>, openid: string): Promise<number> {
+  const { rows } = await sql<{ n: string }>`select count(*) as n from points_ledger l
+    join members m on m.id = l.member_id
+    where m.openid = ${openid} and l.rule = 'daily_login'`.execute(db)
+  return Number(rows[0]!.n)
+}
+
+/** Whether an answer's daily login was paid. */
+const paid = (o: Record<string, unknown> | undefined) =>
+  (o?.daily_login as { status?: string } | null)?.status === 'applied'
+
 forEachDatabase(
-  'the set-based claim batch, a new member another batch is inserting',
+  'the set-based claim batch, a member another transaction is creating',
   (get) => {
-    it('waits, then receives the member that batch committed: not new, no activity before', async () => {
+    it('meets another set-based batch on their first shared member, then sees what it committed', async () => {
       const held = await holdTransaction(get().db, (trx) =>
-        textBatch(trx, 'first', [
-          'o_recv_race_a',
-          'o_recv_race_b',
-          'o_recv_race_c',
-          'o_recv_race_d',
-        ]),
+        textBatch(trx, 'first', ['o_recv_race_a', 'o_recv_race_b', 'o_recv_race_c']),
       )
       const second = textBatch(get().open(), 'second', [
         'o_recv_race_b',
         'o_recv_race_e',
         'o_recv_race_f',
-        'o_recv_race_g',
       ])
+      // waits on the member's key (an advisory lock), before any member row
       await waitingForLock(get().db, '%quanzi_receive_batch%')
       expect(await stillPending(second, 100)).toBe(true)
       held.commit()
       const first = (await held.done).rows.map((r) => r.outcome)
       const [b, ...others] = (await second).rows.map((r) => r.outcome)
-      expect(first.map((o) => o.is_new)).toEqual([true, true, true, true])
-      // the member the first batch inserted, updated after the wait (as the per-push upsert's
-      // conflict path answers): not new, no activity read before the push
-      expect(b).toMatchObject({ claimed: true, is_new: false, previous_active_at: null })
+      expect(first.map((o) => o.is_new)).toEqual([true, true, true])
+      // read after the first batch committed: an existing member, active at the first's push
+      expect(b).toMatchObject({ claimed: true, is_new: false })
+      expect(new Date(String(b!.previous_active_at))).toEqual(NOW)
       expect((b!.member as { id: unknown }).id).toBe((first[1]!.member as { id: unknown }).id)
-      expect(others.map((o) => o!.is_new)).toEqual([true, true, true])
-      const { rows } = await sql<{ n: string }>`select count(*) as n from points_ledger l
-        join members m on m.id = l.member_id
-        where m.openid = 'o_recv_race_b' and l.rule = 'daily_login'`.execute(get().db)
+      expect(others.map((o) => o!.is_new)).toEqual([true, true])
       // the day's login paid once: by the first batch (when the rule pays), not again
-      const paid = (o: Record<string, unknown> | undefined) =>
-        (o?.daily_login as { status?: string } | null)?.status === 'applied'
       expect(paid(b)).toBe(false)
-      expect(Number(rows[0]!.n)).toBe(paid(first[1]) ? 1 : 0)
+      expect(await dailyLogins(get().db, 'o_recv_race_b')).toBe(paid(first[1]) ? 1 : 0)
+    })
+
+    it('waits on a per-push claim inserting a member, then receives it: not new, no activity before', async () => {
+      const held = await holdTransaction(get().db, (trx) => textPush(trx, 'alone', 'o_recv_race_h'))
+      const second = textBatch(get().open(), 'third', [
+        'o_recv_race_h',
+        'o_recv_race_i',
+        'o_recv_race_j',
+      ])
+      await waitingForLock(get().db, '%quanzi_receive_batch%')
+      expect(await stillPending(second, 100)).toBe(true)
+      held.commit()
+      const alone = (await held.done).rows[0]!.outcome
+      const [h, ...others] = (await second).rows.map((r) => r.outcome)
+      // its insert met the other's row: updated by the statement after (as the per-push upsert's
+      // conflict path answers), not new, no activity read before the push
+      expect(h).toMatchObject({ claimed: true, is_new: false, previous_active_at: null })
+      expect((h!.member as { id: unknown }).id).toBe((alone.member as { id: unknown }).id)
+      expect(others.map((o) => o!.is_new)).toEqual([true, true])
+      expect(paid(h)).toBe(false)
+      expect(await dailyLogins(get().db, 'o_recv_race_h')).toBe(paid(alone) ? 1 : 0)
     })
   },
   databaseNames.filter((name) => name === 'postgres'),
