@@ -36,8 +36,9 @@ import { AWARDED, answer, awardOf } from './0093_checkin_batch.js'
  * dedupe claim before any member lock), or a per-push one that creates one of its members:
  * PostgreSQL aborts one side after `deadlock_timeout` and the app runs that batch's pushes one by
  * one (src/community/members.ts). The members' activity before the push is read once for
- * the batch, before its lock waits: a member another transaction made active while the batch
- * waited answers the older `previous_active_at` (and its daily login `duplicate` rather than
+ * the batch, in the member statement's snapshot (after the members' keys, before any row-lock
+ * wait): a member another transaction (a job, a per-push claim) made active while the batch
+ * waited on its row answers the older `previous_active_at` (and its daily login `duplicate` rather than
  * none; the ledger key still pays it once) — the per-push calls read it push by push. Ledger and
  * follow-fact ids follow the batch's order within each statement.
  *
