@@ -30,6 +30,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Migrator, sql } from 'kysely'
+import { PARAMS, PER_PUSH } from '../migrations/0094_receive_batch.js'
 import { migrations } from '../migrations/index.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { postgresDatabase } from '../src/db/postgres.js'
@@ -74,28 +75,10 @@ $fn$`
  * What the app's batched claim statement ran before migration 0094, as a stand-in
  * `quanzi_receive_batch` for a schema older than it: `quanzi_receive` push by push, in order.
  */
-const PER_PUSH_RECEIVE = `create function quanzi_receive_batch(
-  p_appid text[], p_dedupe_key text[], p_openid text[], p_msg_type text[], p_event text[],
-  p_now timestamptz[], p_active boolean[], p_inbound boolean[], p_subscribed boolean[],
-  p_subscribe boolean[], p_unsubscribe boolean[], p_follow boolean[], p_scene text[],
-  p_event_key text[], p_daily_login boolean[], p_day date[], p_week_start date[],
-  p_door text[], p_ts bigint[], p_nonce text[], p_digest text[], p_time_zone text, p_levels jsonb
-) returns table (n bigint, outcome jsonb) language plpgsql as $fn$
+const PER_PUSH_RECEIVE = `create function quanzi_receive_batch(${PARAMS})
+returns table (n bigint, outcome jsonb) language plpgsql as $fn$
 begin
-  return query select u.ord, case when u.door is null
-      then quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
-        u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
-        u.daily_login, p_time_zone, u.day, u.week, p_levels)
-      else quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
-        u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
-        u.daily_login, p_time_zone, u.day, u.week, p_levels, u.door, u.ts, u.nonce, u.digest) end
-    from unnest(p_appid, p_dedupe_key, p_openid, p_msg_type, p_event, p_now, p_active,
-        p_inbound, p_subscribed, p_subscribe, p_unsubscribe, p_follow, p_scene, p_event_key,
-        p_daily_login, p_day, p_week_start, p_door, p_ts, p_nonce, p_digest)
-      with ordinality u(appid, dedupe_key, openid, msg_type, event, now, active, inbound,
-        subscribed, subscribe, unsubscribe, follow, scene, event_key, daily_login, day, week,
-        door, ts, nonce, digest, ord)
-    order by u.ord;
+  return query ${PER_PUSH};
 end
 $fn$`
 

@@ -89,14 +89,37 @@ const PUSHES = `unnest(p_appid, p_dedupe_key, p_openid, p_msg_type, p_event, p_n
 /** The date of a time in the community's time zone. */
 const localDay = (at: string) => `(${at} at time zone p_time_zone)::date`
 
-const BATCH = `
-create function quanzi_receive_batch(
+/** `quanzi_receive_batch`'s parameters: a per-push array each, then the batch's own two. */
+export const PARAMS = `
   p_appid text[], p_dedupe_key text[], p_openid text[], p_msg_type text[], p_event text[],
   p_now timestamptz[], p_active boolean[], p_inbound boolean[], p_subscribed boolean[],
   p_subscribe boolean[], p_unsubscribe boolean[], p_follow boolean[], p_scene text[],
   p_event_key text[], p_daily_login boolean[], p_day date[], p_week_start date[],
   p_door text[], p_ts bigint[], p_nonce text[], p_digest text[], p_time_zone text, p_levels jsonb
-) returns table (n bigint, outcome jsonb) language plpgsql
+`
+
+/**
+ * The batch's answers from `quanzi_receive` push by push, in order (with a replay stamp, its
+ * overload): the function's fallback, and what the app's batched statement ran before it.
+ */
+export const PER_PUSH = `select u.ord, case when u.door is null
+        then quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
+          u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
+          u.daily_login, p_time_zone, u.day, u.week, p_levels)
+        else quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
+          u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
+          u.daily_login, p_time_zone, u.day, u.week, p_levels, u.door, u.ts, u.nonce, u.digest)
+        end
+      from ${PUSHES}
+      order by u.ord`
+
+/** The claimed pushes' members found, updated in place from `u`, returned as (ord, m). */
+const UPDATED = `update members as t set${SET}
+        from u where t.appid = u.appid and t.openid = u.openid
+        returning u.ord, t as m`
+
+const BATCH = `
+create function quanzi_receive_batch(${PARAMS}) returns table (n bigint, outcome jsonb) language plpgsql
 -- Row-by-row plans whatever the statistics (see migrations/0093), each made once
 set enable_hashjoin = off set enable_mergejoin = off set enable_seqscan = off
 set plan_cache_mode = force_generic_plan as $fn$
@@ -117,16 +140,7 @@ begin
       group by x.appid, x.dedupe_key having count(*) > 1)
     or exists (select from unnest(p_door, p_appid, p_ts, p_nonce) x(door, appid, ts, nonce)
       where x.door is not null group by x.door, x.appid, x.ts, x.nonce having count(*) > 1) then
-    return query select u.ord, case when u.door is null
-        then quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
-          u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
-          u.daily_login, p_time_zone, u.day, u.week, p_levels)
-        else quanzi_receive(u.appid, u.dedupe_key, u.openid, u.msg_type, u.event, u.now, u.active,
-          u.inbound, u.subscribed, u.subscribe, u.unsubscribe, u.follow, u.scene, u.event_key,
-          u.daily_login, p_time_zone, u.day, u.week, p_levels, u.door, u.ts, u.nonce, u.digest)
-        end
-      from ${PUSHES}
-      order by u.ord;
+    return query ${PER_PUSH};
     return;
   end if;
 
@@ -179,9 +193,7 @@ begin
       from u join members m on m.appid = u.appid and m.openid = u.openid
     ),
     updated as (
-      update members as t set${SET}
-        from u where t.appid = u.appid and t.openid = u.openid
-        returning u.ord, t as m
+      ${UPDATED}
     ),
     inserted as (
       insert into members as t (appid, openid, subscribed, subscribed_at, unsubscribed_at,
@@ -215,9 +227,7 @@ begin
         where u.ord = any(v_claimed) and u.ord <> all(v_ords) order by u.ord
       ),
       updated as (
-        update members as t set${SET}
-          from u where t.appid = u.appid and t.openid = u.openid
-          returning u.ord, t as m
+        ${UPDATED}
       )
       select v_ords || array_agg(w.ord), v_members || array_agg(w.m),
         v_new || array_agg(false), v_previous || array_agg(null::timestamptz),
